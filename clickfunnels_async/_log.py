@@ -1,0 +1,185 @@
+"""Logging and secret hygiene.
+
+Everything the SDK logs goes through the single ``clickfunnels_async`` logger. Request and response lines
+are one line each, at DEBUG, and never contain headers — the bearer token lives there. Anything that might
+still carry a secret (URLs, exception texts) is scrubbed twice: query values whose names look secret are
+masked (:func:`redact_url`) and every secret a client registered is replaced by ``****``
+(:class:`RedactingFilter`).
+
+Set ``CLICKFUNNELS_LOG=debug`` (or ``info``) and call :func:`configure_from_env` to get a stderr handler
+without touching the ``logging`` configuration of the application.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import weakref
+from collections import Counter
+from collections.abc import Iterable
+from urllib.parse import unquote_plus
+
+import attrs
+import httpx
+
+__all__ = [
+    "RedactingFilter",
+    "Secret",
+    "configure_from_env",
+    "log_request",
+    "log_response",
+    "logger",
+    "redact",
+    "redact_url",
+    "redacting_filter",
+]
+
+logger = logging.getLogger("clickfunnels_async")
+
+MASK = "****"
+
+# Shorter strings would mask ordinary words and digits all over the log.
+_MIN_SECRET_LEN = 4
+
+# Query parameter names whose values are masked in every URL we log or store in an error.
+# Substrings catch the usual variants (access_token, client_secret, x-api-key, ...).
+_SECRET_PARAM_PARTS = ("token", "secret", "password", "passwd", "apikey", "api_key", "signature",
+                       "credential", "auth", "session")
+_SECRET_PARAM_NAMES = frozenset({"key", "code", "sig", "jwt"})
+
+
+@attrs.frozen(repr=False)
+class Secret:
+    """A string that does not show itself in ``repr()``, ``str()``, f-strings or tracebacks.
+
+    >>> Secret("cf_live_abc123")
+    Secret('****')
+
+    Compare two secrets with ``==``; read the value only where it is sent, with :meth:`get_secret_value`.
+    """
+
+    _value: str
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret('{MASK}')"
+
+    __str__ = __repr__
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each secret (at least 4 characters long) in *text* by ``****``."""
+    # Longest first, so a secret that contains another one is masked whole.
+    for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _is_secret_param(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _SECRET_PARAM_NAMES or any(part in lowered for part in _SECRET_PARAM_PARTS)
+
+
+def redact_url(url: httpx.URL | str) -> str:
+    """The URL as text, safe to log: no userinfo, no fragment, secret-looking query values masked."""
+    url = httpx.URL(url)
+    text = str(url.copy_with(query=None, fragment=None, userinfo=b""))
+    query = url.query.decode("ascii", errors="replace")
+    if query:
+        parts = []
+        for part in query.split("&"):
+            name, sep, _value = part.partition("=")
+            # Keep the raw (still percent-encoded) text so the URL reads exactly as sent.
+            parts.append(f"{name}={MASK}" if sep and _is_secret_param(unquote_plus(name)) else part)
+        text = f"{text}?{'&'.join(parts)}"
+    return redacting_filter.scrub(text)
+
+
+class RedactingFilter(logging.Filter):
+    """Scrubs registered secrets out of every record that passes through it.
+
+    Clients register their token when created and unregister it when closed. Registration is
+    counted, so two clients sharing one token do not unmask it for each other, and it may be tied to
+    an owner object: when the owner is garbage collected, its registration goes away too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: Counter[str] = Counter()
+
+    def register(self, secret: str | Secret, *, owner: object | None = None) -> None:
+        value = secret.get_secret_value() if isinstance(secret, Secret) else secret
+        if len(value) < _MIN_SECRET_LEN:
+            return
+        self._secrets[value] += 1
+        if owner is not None:
+            weakref.finalize(owner, self.unregister, value)
+
+    def unregister(self, secret: str | Secret) -> None:
+        value = secret.get_secret_value() if isinstance(secret, Secret) else secret
+        if self._secrets[value] <= 1:
+            self._secrets.pop(value, None)
+        else:
+            self._secrets[value] -= 1
+
+    def scrub(self, text: str) -> str:
+        return redact(text, self._secrets) if self._secrets else text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        # Freeze the formatted message so handlers never re-render the raw arguments.
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.scrub(record.exc_text)
+        return True
+
+
+redacting_filter = RedactingFilter()
+logger.addFilter(redacting_filter)
+
+_HANDLER_MARK = "_clickfunnels_async_handler"
+
+
+def configure_from_env() -> None:
+    """Honour ``CLICKFUNNELS_LOG=debug|info``: one stderr handler (added once) and that level."""
+    level = {"debug": logging.DEBUG, "info": logging.INFO}.get(
+        os.environ.get("CLICKFUNNELS_LOG", "").strip().lower()
+    )
+    if level is None:
+        return
+    if not any(getattr(h, _HANDLER_MARK, False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s %(name)s] %(message)s"))
+        # Logger filters do not see records of child loggers; the handler filter does.
+        handler.addFilter(redacting_filter)
+        setattr(handler, _HANDLER_MARK, True)
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def log_request(request: httpx.Request, *, attempt: int) -> None:
+    """One DEBUG line per attempt: method, URL, attempt number. Never headers or bodies."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("HTTP request %s %s (attempt %d)", request.method, redact_url(request.url), attempt)
+
+
+def log_response(response: httpx.Response, *, elapsed: float, retries: int) -> None:
+    """One DEBUG line per final response: method, URL, status, elapsed milliseconds, retries taken."""
+    if logger.isEnabledFor(logging.DEBUG):
+        request = response.request
+        logger.debug(
+            "HTTP response %s %s -> %d %s in %.0f ms (retries: %d)",
+            request.method,
+            redact_url(request.url),
+            response.status_code,
+            response.reason_phrase,
+            elapsed * 1000,
+            retries,
+        )

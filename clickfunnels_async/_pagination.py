@@ -1,0 +1,196 @@
+"""Cursor pagination: `after` <- `Pagination-Next`, as an async iterator.
+
+The iterators are plain classes, not async generators: breaking out of `async for` leaves nothing suspended
+that would need closing later. Prefetching needs a task running beside the caller, so it only happens inside
+`async with`, which gives that task a scope that ends with the block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+from typing import Generic, TypeVar
+
+import anyio
+import anyio.abc
+import attrs
+import httpx
+
+from ._errors import ClickFunnelsError
+
+T = TypeVar("T")
+
+
+@attrs.frozen(slots=True)
+class Page(Generic[T]):
+    """One page of a list: its items, the cursor of the next page (None on the last) and the raw response."""
+
+    items: list[T]
+    next_cursor: str | None
+    response: httpx.Response
+
+
+FetchPage = Callable[[str | None], Awaitable[Page[T]]]
+
+
+class _Slot(Generic[T]):
+    __slots__ = ("done", "error", "page")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.page: Page[T] | None = None
+        self.error: Exception | None = None
+
+
+class AsyncPaginator(Generic[T]):
+    """Every item of a list call, fetched page by page as you iterate.
+
+    `async for item in paginator`, `paginator.pages()`, `await paginator.to_list()`. With `prefetch=True`
+    the next page is fetched while you work on the current one; use it as `async with paginator as items:`.
+    """
+
+    def __init__(
+        self,
+        fetch: FetchPage[T],
+        *,
+        operation: str,
+        after: str | None = None,
+        limit: int | None = None,
+        prefetch: bool = False,
+    ) -> None:
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int or None, not {limit!r}")
+        if after is not None and not isinstance(after, str | int):
+            raise TypeError(f"after must be the cursor string from Pagination-Next, not {after!r}")
+        self._fetch = fetch
+        self._operation = operation
+        self._after = None if after is None else str(after)
+        self._limit = limit
+        self._prefetch = prefetch
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncPaginator {self._operation} after={self._after!r} limit={self._limit}>"
+
+    async def __aenter__(self) -> AsyncPaginator[T]:
+        if self._task_group is not None:
+            raise RuntimeError("this paginator is already open")
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        group, self._task_group = self._task_group, None
+        assert group is not None
+        group.cancel_scope.cancel()  # a prefetch still running is not wanted any more
+        # The background task keeps its own errors, so the group only ever sees our cancel; an error of
+        # the block itself propagates as it is, not wrapped in an ExceptionGroup.
+        await group.__aexit__(None, None, None)
+        return None
+
+    def pages(self) -> AsyncIterator[Page[T]]:
+        if self._prefetch and self._task_group is None:
+            raise RuntimeError(
+                f"{self._operation}: prefetch=True fetches in the background, which needs a scope: "
+                "write `async with cf.<resource>.list(..., prefetch=True) as items: async for x in items: ...`"
+            )
+        return _PageIterator(self)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return _ItemIterator(self.pages())
+
+    async def to_list(self) -> list[T]:
+        """Collect every item (up to `limit`) into a list."""
+        out: list[T] = []
+        async for page in self.pages():
+            out.extend(page.items)
+        return out
+
+
+class _PageIterator(AsyncIterator[Page[T]]):
+    def __init__(self, paginator: AsyncPaginator[T]) -> None:
+        self._p = paginator
+        self._cursor = paginator._after
+        self._remaining = paginator._limit
+        self._done = paginator._limit == 0
+        self._pending: _Slot[T] | None = None
+        self._seen: set[str] = set()
+
+    def _start_prefetch(self, cursor: str) -> None:
+        group = self._p._task_group
+        if group is None:
+            return
+        slot: _Slot[T] = _Slot()
+
+        async def run() -> None:
+            try:
+                slot.page = await self._p._fetch(cursor)
+            except Exception as exc:  # handed to the caller when it asks for this page
+                slot.error = exc
+            finally:
+                slot.done.set()
+
+        group.start_soon(run)
+        self._pending = slot
+
+    async def __anext__(self) -> Page[T]:
+        if self._done:
+            raise StopAsyncIteration
+        if self._pending is not None:
+            slot, self._pending = self._pending, None
+            await slot.done.wait()
+            if slot.error is not None:
+                self._done = True
+                raise slot.error
+            assert slot.page is not None
+            page = slot.page
+        else:
+            try:
+                page = await self._p._fetch(self._cursor)
+            except BaseException:
+                self._done = True
+                raise
+        items = page.items
+        if self._remaining is not None:
+            items = items[: self._remaining]
+            self._remaining -= len(items)
+        next_cursor = page.next_cursor or None
+        if next_cursor is not None:
+            if next_cursor in self._seen or next_cursor == self._cursor:
+                self._done = True
+                raise ClickFunnelsError(
+                    f"{self._p._operation}: the server sent the cursor {next_cursor!r} twice; stopping "
+                    "instead of looping forever"
+                )
+            self._seen.add(next_cursor)
+        if not items or next_cursor is None or self._remaining == 0:
+            self._done = True
+        else:
+            self._cursor = next_cursor
+            if self._p._prefetch:
+                self._start_prefetch(next_cursor)
+        if not items:
+            raise StopAsyncIteration
+        if items is not page.items:
+            page = Page(items=items, next_cursor=page.next_cursor, response=page.response)
+        return page
+
+
+class _ItemIterator(AsyncIterator[T]):
+    def __init__(self, pages: AsyncIterator[Page[T]]) -> None:
+        self._pages = pages
+        self._items: list[T] = []
+        self._index = 0
+
+    async def __anext__(self) -> T:
+        while self._index >= len(self._items):
+            page = await self._pages.__anext__()
+            self._items, self._index = page.items, 0
+        item = self._items[self._index]
+        self._index += 1
+        return item
