@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import anyio
@@ -413,7 +413,7 @@ class ClickFunnels(Namespaces):
         return self._shared.http.build_request(
             method,
             url,
-            params=params or None,
+            params=cast(Any, params) or None,
             headers=self._headers(content is not None),
             content=content,
             timeout=self._options.timeout,
@@ -468,7 +468,7 @@ class ClickFunnels(Namespaces):
         data: dict[str, Any] = {}
         allowed = op.body_fields
         if body is not None and fields:
-            raise TypeError(f"{op.qualname}(): pass either body= or keyword fields, not both")
+            raise TypeError(f"{op.qualname}(): pass either values= or keyword fields, not both")
         if body is not None:
             to_dict = getattr(body, "to_dict", None)
             if callable(to_dict):
@@ -482,9 +482,10 @@ class ClickFunnels(Namespaces):
                         f"allowed: {', '.join(allowed)}"
                     )
             else:
-                raise TypeError(f"{op.qualname}(): body must be a model or a dict, not {type(body).__name__}")
+                raise TypeError(f"{op.qualname}(): values must be a model or a dict, not {type(body).__name__}")
         elif fields:
-            unknown = [k for k in fields if k not in allowed]
+            # No listed fields = an open body the spec does not describe yet: pass everything through.
+            unknown = [k for k in fields if k not in allowed] if allowed else []
             if unknown:
                 raise TypeError(
                     f"{op.qualname}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "

@@ -222,7 +222,9 @@ def _class_for(status_code: int) -> type[APIStatusError]:
     return _STATUS_CLASSES.get(status_code, APIStatusError)
 
 
-def parse_retry_after(headers: httpx.Headers | Mapping[str, str], *, now: float | None = None) -> float | None:
+def parse_retry_after(
+    headers: httpx.Headers | Mapping[str, str], *, now: float | None = None
+) -> float | None:
     """Seconds to wait according to ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
 
     None when absent or unreadable; a date in the past gives 0.
@@ -298,7 +300,11 @@ def _field_errors(body: Any) -> dict[str, list[str]]:
 
 def _join_field_errors(errors: dict[str, list[str]]) -> str:
     # Rails puts record-level messages under "base"; they read best without the prefix.
-    parts = [msg if field == "base" else f"{field}: {msg}" for field, msgs in errors.items() for msg in msgs]
+    parts = [
+        msg if field == "base" else f"{field}: {msg}"
+        for field, msgs in errors.items()
+        for msg in msgs
+    ]
     return "; ".join(parts)
 
 

@@ -45,7 +45,9 @@ _SUBDOMAIN_HELP = (
 def validate_subdomain(value: str) -> str:
     """*value* lowercased if it is a single DNS label, else :class:`ClickFunnelsConfigError`."""
     if not isinstance(value, str):
-        raise ClickFunnelsConfigError(f"subdomain must be a str, not {type(value).__name__}; {_SUBDOMAIN_HELP}")
+        raise ClickFunnelsConfigError(
+            f"subdomain must be a str, not {type(value).__name__}; {_SUBDOMAIN_HELP}"
+        )
     if _LABEL.fullmatch(value):
         return value.lower()
     shown = value if len(value) <= 80 else value[:77] + "..."
@@ -132,7 +134,9 @@ class Hosts:
                 raise ClickFunnelsConfigError("Hosts(mode='base_url') needs a base_url")
             object.__setattr__(self, "base_url", validate_base_url(self.base_url))
         elif self.mode != "maton":
-            raise ClickFunnelsConfigError(f"unknown host mode {self.mode!r}; use direct, base_url or maton")
+            raise ClickFunnelsConfigError(
+                f"unknown host mode {self.mode!r}; use direct, base_url or maton"
+            )
         if self.base_url is not None:
             object.__setattr__(self, "_base_text", _prefix(self.base_url))
 

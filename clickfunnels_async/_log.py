@@ -44,8 +44,18 @@ _MIN_SECRET_LEN = 4
 
 # Query parameter names whose values are masked in every URL we log or store in an error.
 # Substrings catch the usual variants (access_token, client_secret, x-api-key, ...).
-_SECRET_PARAM_PARTS = ("token", "secret", "password", "passwd", "apikey", "api_key", "signature",
-                       "credential", "auth", "session")
+_SECRET_PARAM_PARTS = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "apikey",
+    "api_key",
+    "signature",
+    "credential",
+    "auth",
+    "session",
+)
 _SECRET_PARAM_NAMES = frozenset({"key", "code", "sig", "jwt"})
 
 
@@ -167,7 +177,9 @@ def configure_from_env() -> None:
 def log_request(request: httpx.Request, *, attempt: int) -> None:
     """One DEBUG line per attempt: method, URL, attempt number. Never headers or bodies."""
     if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("HTTP request %s %s (attempt %d)", request.method, redact_url(request.url), attempt)
+        logger.debug(
+            "HTTP request %s %s (attempt %d)", request.method, redact_url(request.url), attempt
+        )
 
 
 def log_response(response: httpx.Response, *, elapsed: float, retries: int) -> None:

@@ -86,7 +86,9 @@ class MatonConnections:
         redacting_filter.register(self._api_key, owner=self)
         self._base_url = base_url.rstrip("/")
         self._owns_client = http_client is None
-        self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=_DEFAULT_TIMEOUT)
+        self._http = (
+            http_client if http_client is not None else httpx.AsyncClient(timeout=_DEFAULT_TIMEOUT)
+        )
         self._retry = retry if retry is not None else RetryPolicy()
         self._throttle = Throttle()
 
@@ -144,9 +146,11 @@ class MatonConnections:
                 return MatonConnection.from_dict(payload["connection"])
             except KeyError:
                 pass
-        raise ResponseParseError.from_response(response, "expected a {\"connection\": {...}} object")
+        raise ResponseParseError.from_response(response, 'expected a {"connection": {...}} object')
 
-    async def list(self, app: str = "clickfunnels", status: str | None = "ACTIVE") -> builtins.list[MatonConnection]:
+    async def list(
+        self, app: str = "clickfunnels", status: str | None = "ACTIVE"
+    ) -> builtins.list[MatonConnection]:
         """Connections for *app*; ``status=None`` lists every status (ACTIVE, PENDING, ...)."""
         params = {"app": app}
         if status is not None:
@@ -168,6 +172,10 @@ class MatonConnections:
 
 def _path_id(connection_id: str) -> str:
     # An id is one path segment; anything that could change the path is a caller error.
-    if not connection_id or any(c in connection_id for c in "/?#%\\ ") or connection_id in (".", ".."):
+    if (
+        not connection_id
+        or any(c in connection_id for c in "/?#%\\ ")
+        or connection_id in (".", "..")
+    ):
         raise ClickFunnelsConfigError(f"invalid Maton connection id {connection_id!r}")
     return connection_id

@@ -18,7 +18,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import anyio
@@ -39,6 +39,10 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 _DEFAULT_RNG = random.Random()
+
+
+def _status_set(values: Iterable[int]) -> frozenset[int]:
+    return frozenset(int(v) for v in values)
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -62,10 +66,12 @@ class RetryPolicy:
     jitter: float = attrs.field(default=0.25, validator=[_non_negative, attrs.validators.le(1.0)])
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
     retry_statuses: frozenset[int] = attrs.field(
-        default=frozenset({408, 429, 500, 502, 503, 504}), converter=frozenset
+        default=frozenset({408, 429, 500, 502, 503, 504}), converter=_status_set
     )
 
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:
+    def delay(
+        self, attempt: int, retry_after: float | None, rng: random.Random | None = None
+    ) -> float:
         """Seconds to wait before retry number *attempt* (0-based)."""
         if retry_after is not None and retry_after >= 0:
             return min(retry_after, self.max_retry_after)
@@ -97,7 +103,9 @@ class Throttle:
         if max_concurrency is not None and max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1 or None, got {max_concurrency!r}")
         if requests_per_second is not None and not requests_per_second > 0:
-            raise ValueError(f"requests_per_second must be > 0 or None, got {requests_per_second!r}")
+            raise ValueError(
+                f"requests_per_second must be > 0 or None, got {requests_per_second!r}"
+            )
         self.max_concurrency = max_concurrency
         self.requests_per_second = requests_per_second
         self._clock = clock
@@ -225,7 +233,9 @@ def _retryable_error(exc: httpx.TransportError, idempotent: bool) -> bool:
     return idempotent and isinstance(exc, _TRANSIENT)
 
 
-def _wrap_transport_error(exc: httpx.TransportError, request: httpx.Request, retries: int) -> APIConnectionError:
+def _wrap_transport_error(
+    exc: httpx.TransportError, request: httpx.Request, retries: int
+) -> APIConnectionError:
     detail = redacting_filter.scrub(str(exc)).strip()
     message = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
@@ -273,7 +283,9 @@ async def send(
             delay = policy.delay(retries, retry_after, rng)
             if status == 429:
                 throttle.on_rate_limited(delay)
-            may_retry = status in policy.retry_statuses and replayable and (idempotent or status == 429)
+            may_retry = (
+                status in policy.retry_statuses and replayable and (idempotent or status == 429)
+            )
             if not may_retry or retries >= policy.max_retries:
                 log_response(response, elapsed=time.perf_counter() - started, retries=retries)
                 return response, retries
@@ -281,8 +293,11 @@ async def send(
             await response.aclose()
         else:
             assert error is not None
-            if not (replayable or isinstance(error, _NEVER_SENT)) or not _retryable_error(error, idempotent) \
-                    or retries >= policy.max_retries:
+            if (
+                not (replayable or isinstance(error, _NEVER_SENT))
+                or not _retryable_error(error, idempotent)
+                or retries >= policy.max_retries
+            ):
                 raise _wrap_transport_error(error, request, retries) from error
             delay = policy.delay(retries, None, rng)
             reason = type(error).__name__

@@ -11,13 +11,1103 @@ from ._generated import models as _models
 from ._generated.types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ._generated.models import AddressesCountry as AddressesCountry
+    from ._generated.models import AddressesRegion as AddressesRegion
+    from ._generated.models import AnyObject as AnyObject
+    from ._generated.models import (
+        AppointmentsScheduledEvent as AppointmentsScheduledEvent,
+    )
+    from ._generated.models import (
+        AppointmentsScheduledEventEventType as AppointmentsScheduledEventEventType,
+    )
+    from ._generated.models import (
+        AppointmentsScheduledEventPrimaryContact as AppointmentsScheduledEventPrimaryContact,
+    )
+    from ._generated.models import Blog as Blog
+    from ._generated.models import BlogsAuthor as BlogsAuthor
+    from ._generated.models import BlogsCategory as BlogsCategory
+    from ._generated.models import BlogsPost as BlogsPost
+    from ._generated.models import BlogsPostAuthor as BlogsPostAuthor
+    from ._generated.models import BlogsPostCategory as BlogsPostCategory
+    from ._generated.models import BlogsPostCreate as BlogsPostCreate
+    from ._generated.models import BlogsPostCreateRequest as BlogsPostCreateRequest
+    from ._generated.models import BlogsPostExpand as BlogsPostExpand
+    from ._generated.models import BlogsPostTag as BlogsPostTag
+    from ._generated.models import BlogsPostUpdate as BlogsPostUpdate
+    from ._generated.models import BlogsPostUpdateRequest as BlogsPostUpdateRequest
+    from ._generated.models import BlogsPostVisibility as BlogsPostVisibility
+    from ._generated.models import BlogsTag as BlogsTag
+    from ._generated.models import BlogsTagCreate as BlogsTagCreate
+    from ._generated.models import BlogsTagCreateRequest as BlogsTagCreateRequest
+    from ._generated.models import BlogUpdate as BlogUpdate
+    from ._generated.models import BlogUpdateRequest as BlogUpdateRequest
+    from ._generated.models import CodeMarkupExpand as CodeMarkupExpand
+    from ._generated.models import CommunitiesBan as CommunitiesBan
+    from ._generated.models import CommunitiesBanCreate as CommunitiesBanCreate
+    from ._generated.models import (
+        CommunitiesBanCreateRequest as CommunitiesBanCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesBansExportAction as CommunitiesBansExportAction,
+    )
+    from ._generated.models import (
+        CommunitiesBansExportActionCreate as CommunitiesBansExportActionCreate,
+    )
+    from ._generated.models import (
+        CommunitiesBansExportActionCreateRequest as CommunitiesBansExportActionCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesBansUnbanAction as CommunitiesBansUnbanAction,
+    )
+    from ._generated.models import (
+        CommunitiesBansUnbanActionCreate as CommunitiesBansUnbanActionCreate,
+    )
+    from ._generated.models import (
+        CommunitiesBansUnbanActionCreateRequest as CommunitiesBansUnbanActionCreateRequest,
+    )
+    from ._generated.models import CommunitiesMembership as CommunitiesMembership
+    from ._generated.models import (
+        CommunitiesMembershipCreate as CommunitiesMembershipCreate,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipCreateRequest as CommunitiesMembershipCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsAddToGroupAction as CommunitiesMembershipsAddToGroupAction,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsAddToGroupActionCreate as CommunitiesMembershipsAddToGroupActionCreate,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsAddToGroupActionCreateRequest as CommunitiesMembershipsAddToGroupActionCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsBanAction as CommunitiesMembershipsBanAction,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsBanActionCreate as CommunitiesMembershipsBanActionCreate,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsBanActionCreateRequest as CommunitiesMembershipsBanActionCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsExportAction as CommunitiesMembershipsExportAction,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsExportActionCreate as CommunitiesMembershipsExportActionCreate,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsExportActionCreateRequest as CommunitiesMembershipsExportActionCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsRemoveFromGroupAction as CommunitiesMembershipsRemoveFromGroupAction,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsRemoveFromGroupActionCreate as CommunitiesMembershipsRemoveFromGroupActionCreate,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsRemoveFromGroupActionCreateRequest as CommunitiesMembershipsRemoveFromGroupActionCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipUpdate as CommunitiesMembershipUpdate,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipUpdateRequest as CommunitiesMembershipUpdateRequest,
+    )
+    from ._generated.models import CommunitiesSpace as CommunitiesSpace
+    from ._generated.models import CommunitiesSpaceCreate as CommunitiesSpaceCreate
+    from ._generated.models import (
+        CommunitiesSpaceCreateRequest as CommunitiesSpaceCreateRequest,
+    )
+    from ._generated.models import CommunitiesSpaceGroup as CommunitiesSpaceGroup
+    from ._generated.models import (
+        CommunitiesSpaceGroupCreate as CommunitiesSpaceGroupCreate,
+    )
+    from ._generated.models import (
+        CommunitiesSpaceGroupCreateRequest as CommunitiesSpaceGroupCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpaceGroupUpdate as CommunitiesSpaceGroupUpdate,
+    )
+    from ._generated.models import (
+        CommunitiesSpaceGroupUpdateRequest as CommunitiesSpaceGroupUpdateRequest,
+    )
+    from ._generated.models import CommunitiesSpacesPost as CommunitiesSpacesPost
+    from ._generated.models import (
+        CommunitiesSpacesPostComment as CommunitiesSpacesPostComment,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostCommentCreate as CommunitiesSpacesPostCommentCreate,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostCommentCreateRequest as CommunitiesSpacesPostCommentCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostCommentLike as CommunitiesSpacesPostCommentLike,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostCommentLikeCreate as CommunitiesSpacesPostCommentLikeCreate,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostCommentLikeCreateRequest as CommunitiesSpacesPostCommentLikeCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostCommentUpdate as CommunitiesSpacesPostCommentUpdate,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostCommentUpdateRequest as CommunitiesSpacesPostCommentUpdateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostCreate as CommunitiesSpacesPostCreate,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostCreateRequest as CommunitiesSpacesPostCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostLike as CommunitiesSpacesPostLike,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostLikeCreate as CommunitiesSpacesPostLikeCreate,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostLikeCreateRequest as CommunitiesSpacesPostLikeCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostUpdate as CommunitiesSpacesPostUpdate,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostUpdateRequest as CommunitiesSpacesPostUpdateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostVideoEmbed as CommunitiesSpacesPostVideoEmbed,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostVideoEmbedCreate as CommunitiesSpacesPostVideoEmbedCreate,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostVideoEmbedCreateRequest as CommunitiesSpacesPostVideoEmbedCreateRequest,
+    )
+    from ._generated.models import CommunitiesSpaceUpdate as CommunitiesSpaceUpdate
+    from ._generated.models import (
+        CommunitiesSpaceUpdateRequest as CommunitiesSpaceUpdateRequest,
+    )
+    from ._generated.models import Community as Community
+    from ._generated.models import CommunityCreate as CommunityCreate
+    from ._generated.models import CommunityCreateRequest as CommunityCreateRequest
+    from ._generated.models import CommunityUpdate as CommunityUpdate
+    from ._generated.models import CommunityUpdateRequest as CommunityUpdateRequest
+    from ._generated.models import (
+        ConditionalSplitStepBranch as ConditionalSplitStepBranch,
+    )
     from ._generated.models import Contact as Contact
     from ._generated.models import ContactCreate as ContactCreate
     from ._generated.models import ContactCreateRequest as ContactCreateRequest
     from ._generated.models import ContactCustomAttributes as ContactCustomAttributes
+    from ._generated.models import ContactExpand as ContactExpand
+    from ._generated.models import ContactsAppliedTag as ContactsAppliedTag
+    from ._generated.models import ContactsAppliedTagCreate as ContactsAppliedTagCreate
+    from ._generated.models import (
+        ContactsAppliedTagCreateRequest as ContactsAppliedTagCreateRequest,
+    )
+    from ._generated.models import (
+        ContactsAppliedTagsFilter as ContactsAppliedTagsFilter,
+    )
+    from ._generated.models import ContactsAppliedTagTag as ContactsAppliedTagTag
+    from ._generated.models import ContactsEnrollAction as ContactsEnrollAction
+    from ._generated.models import (
+        ContactsEnrollActionCreate as ContactsEnrollActionCreate,
+    )
+    from ._generated.models import (
+        ContactsEnrollActionCreateRequest as ContactsEnrollActionCreateRequest,
+    )
+    from ._generated.models import ContactsExportAction as ContactsExportAction
+    from ._generated.models import (
+        ContactsExportActionCreate as ContactsExportActionCreate,
+    )
+    from ._generated.models import (
+        ContactsExportActionCreateRequest as ContactsExportActionCreateRequest,
+    )
     from ._generated.models import ContactsFilter as ContactsFilter
-    from ._generated.models import ListContactsExpandItem as ListContactsExpandItem
-    from ._generated.models import Status as Status
+    from ._generated.models import (
+        ContactsFilterGenerateRequest as ContactsFilterGenerateRequest,
+    )
+    from ._generated.models import (
+        ContactsFilterGenerateRequestResults as ContactsFilterGenerateRequestResults,
+    )
+    from ._generated.models import ContactsFilterRecord as ContactsFilterRecord
+    from ._generated.models import (
+        ContactsFilterRecordFilter as ContactsFilterRecordFilter,
+    )
+    from ._generated.models import (
+        ContactsFilterRecordResults as ContactsFilterRecordResults,
+    )
+    from ._generated.models import ContactShort as ContactShort
+    from ._generated.models import (
+        ContactsRunWorkflowAction as ContactsRunWorkflowAction,
+    )
+    from ._generated.models import (
+        ContactsRunWorkflowActionCreate as ContactsRunWorkflowActionCreate,
+    )
+    from ._generated.models import (
+        ContactsRunWorkflowActionCreateRequest as ContactsRunWorkflowActionCreateRequest,
+    )
+    from ._generated.models import ContactsTag as ContactsTag
+    from ._generated.models import ContactsTagAction as ContactsTagAction
+    from ._generated.models import ContactsTagActionCreate as ContactsTagActionCreate
+    from ._generated.models import (
+        ContactsTagActionCreateRequest as ContactsTagActionCreateRequest,
+    )
+    from ._generated.models import ContactsTagActionType as ContactsTagActionType
+    from ._generated.models import ContactsTagCreate as ContactsTagCreate
+    from ._generated.models import ContactsTagCreateRequest as ContactsTagCreateRequest
+    from ._generated.models import ContactsTagsFilter as ContactsTagsFilter
+    from ._generated.models import ContactsTagUpdate as ContactsTagUpdate
+    from ._generated.models import ContactsTagUpdateRequest as ContactsTagUpdateRequest
+    from ._generated.models import (
+        ContactsUnsubscribeAction as ContactsUnsubscribeAction,
+    )
+    from ._generated.models import (
+        ContactsUnsubscribeActionCreate as ContactsUnsubscribeActionCreate,
+    )
+    from ._generated.models import (
+        ContactsUnsubscribeActionCreateRequest as ContactsUnsubscribeActionCreateRequest,
+    )
+    from ._generated.models import ContactTag as ContactTag
+    from ._generated.models import ContactUpdate as ContactUpdate
+    from ._generated.models import ContactUpdateRequest as ContactUpdateRequest
+    from ._generated.models import ContactUpsert as ContactUpsert
+    from ._generated.models import ContactUpsertRequest as ContactUpsertRequest
+    from ._generated.models import Course as Course
+    from ._generated.models import CourseCreate as CourseCreate
+    from ._generated.models import CourseCreateRequest as CourseCreateRequest
+    from ._generated.models import CoursePublishRequest as CoursePublishRequest
+    from ._generated.models import CoursesEnrollment as CoursesEnrollment
+    from ._generated.models import CoursesEnrollmentCreate as CoursesEnrollmentCreate
+    from ._generated.models import (
+        CoursesEnrollmentCreateRequest as CoursesEnrollmentCreateRequest,
+    )
+    from ._generated.models import CoursesEnrollmentsFilter as CoursesEnrollmentsFilter
+    from ._generated.models import CoursesEnrollmentUpdate as CoursesEnrollmentUpdate
+    from ._generated.models import (
+        CoursesEnrollmentUpdateRequest as CoursesEnrollmentUpdateRequest,
+    )
+    from ._generated.models import CoursesLesson as CoursesLesson
+    from ._generated.models import CoursesLessonCompletion as CoursesLessonCompletion
+    from ._generated.models import (
+        CoursesLessonCompletionCreate as CoursesLessonCompletionCreate,
+    )
+    from ._generated.models import (
+        CoursesLessonCompletionCreateRequest as CoursesLessonCompletionCreateRequest,
+    )
+    from ._generated.models import (
+        CoursesLessonCompletionsFilter as CoursesLessonCompletionsFilter,
+    )
+    from ._generated.models import CoursesLessonCreate as CoursesLessonCreate
+    from ._generated.models import (
+        CoursesLessonCreateRequest as CoursesLessonCreateRequest,
+    )
+    from ._generated.models import (
+        CoursesLessonPublishRequest as CoursesLessonPublishRequest,
+    )
+    from ._generated.models import CoursesLessonUpdate as CoursesLessonUpdate
+    from ._generated.models import (
+        CoursesLessonUpdateRequest as CoursesLessonUpdateRequest,
+    )
+    from ._generated.models import CoursesSection as CoursesSection
+    from ._generated.models import CoursesSectionCreate as CoursesSectionCreate
+    from ._generated.models import (
+        CoursesSectionCreateRequest as CoursesSectionCreateRequest,
+    )
+    from ._generated.models import (
+        CoursesSectionPublishRequest as CoursesSectionPublishRequest,
+    )
+    from ._generated.models import (
+        CoursesSectionsPublishAction as CoursesSectionsPublishAction,
+    )
+    from ._generated.models import (
+        CoursesSectionsPublishActionCreate as CoursesSectionsPublishActionCreate,
+    )
+    from ._generated.models import (
+        CoursesSectionsPublishActionCreateRequest as CoursesSectionsPublishActionCreateRequest,
+    )
+    from ._generated.models import CoursesSectionUpdate as CoursesSectionUpdate
+    from ._generated.models import (
+        CoursesSectionUpdateRequest as CoursesSectionUpdateRequest,
+    )
+    from ._generated.models import CourseUpdate as CourseUpdate
+    from ._generated.models import CourseUpdateRequest as CourseUpdateRequest
+    from ._generated.models import Discount as Discount
+    from ._generated.models import DiscountAppliesTo as DiscountAppliesTo
+    from ._generated.models import DiscountCreate as DiscountCreate
+    from ._generated.models import DiscountCreateRequest as DiscountCreateRequest
+    from ._generated.models import DiscountMethod as DiscountMethod
+    from ._generated.models import DiscountsFilter as DiscountsFilter
+    from ._generated.models import DiscountUpdate as DiscountUpdate
+    from ._generated.models import DiscountUpdateRequest as DiscountUpdateRequest
+    from ._generated.models import Domain as Domain
+    from ._generated.models import DomainStatus as DomainStatus
+    from ._generated.models import Download as Download
+    from ._generated.models import EmailsAddress as EmailsAddress
+    from ._generated.models import EmailsAddressCreate as EmailsAddressCreate
+    from ._generated.models import (
+        EmailsAddressCreateRequest as EmailsAddressCreateRequest,
+    )
+    from ._generated.models import EmailsAddressesFilter as EmailsAddressesFilter
+    from ._generated.models import EmailsAddressUpdate as EmailsAddressUpdate
+    from ._generated.models import (
+        EmailsAddressUpdateRequest as EmailsAddressUpdateRequest,
+    )
+    from ._generated.models import EmailsBroadcast as EmailsBroadcast
+    from ._generated.models import EmailsBroadcastCreate as EmailsBroadcastCreate
+    from ._generated.models import (
+        EmailsBroadcastCreateRecipient as EmailsBroadcastCreateRecipient,
+    )
+    from ._generated.models import (
+        EmailsBroadcastCreateRequest as EmailsBroadcastCreateRequest,
+    )
+    from ._generated.models import EmailsBroadcastsFilter as EmailsBroadcastsFilter
+    from ._generated.models import (
+        EmailsBroadcastsSendAction as EmailsBroadcastsSendAction,
+    )
+    from ._generated.models import (
+        EmailsBroadcastsSendActionCreate as EmailsBroadcastsSendActionCreate,
+    )
+    from ._generated.models import (
+        EmailsBroadcastsSendActionCreateRequest as EmailsBroadcastsSendActionCreateRequest,
+    )
+    from ._generated.models import EmailsBroadcastsStats as EmailsBroadcastsStats
+    from ._generated.models import EmailsBroadcastStatus as EmailsBroadcastStatus
+    from ._generated.models import EmailsBroadcastUpdate as EmailsBroadcastUpdate
+    from ._generated.models import (
+        EmailsBroadcastUpdateRequest as EmailsBroadcastUpdateRequest,
+    )
+    from ._generated.models import EmailsDomain as EmailsDomain
+    from ._generated.models import EmailsDomainCreate as EmailsDomainCreate
+    from ._generated.models import (
+        EmailsDomainCreateRequest as EmailsDomainCreateRequest,
+    )
+    from ._generated.models import EmailsDomainDnsRecord as EmailsDomainDnsRecord
+    from ._generated.models import EmailsSettings as EmailsSettings
+    from ._generated.models import (
+        EmailsSettingsFooterAlignment as EmailsSettingsFooterAlignment,
+    )
+    from ._generated.models import (
+        EmailsSettingsMarketingEmailsFromAddress as EmailsSettingsMarketingEmailsFromAddress,
+    )
+    from ._generated.models import (
+        EmailsSettingsMarketingEmailsReplyToAddress as EmailsSettingsMarketingEmailsReplyToAddress,
+    )
+    from ._generated.models import (
+        EmailsSettingsSystemEmailsFromAddress as EmailsSettingsSystemEmailsFromAddress,
+    )
+    from ._generated.models import (
+        EmailsSettingsSystemEmailsReplyToAddress as EmailsSettingsSystemEmailsReplyToAddress,
+    )
+    from ._generated.models import EmailsSettingsUpdate as EmailsSettingsUpdate
+    from ._generated.models import (
+        EmailsSettingsUpdateAddress as EmailsSettingsUpdateAddress,
+    )
+    from ._generated.models import (
+        EmailsSettingsUpdateRequest as EmailsSettingsUpdateRequest,
+    )
+    from ._generated.models import EmailsTemplate as EmailsTemplate
+    from ._generated.models import EmailsTemplateCreate as EmailsTemplateCreate
+    from ._generated.models import (
+        EmailsTemplateCreateRequest as EmailsTemplateCreateRequest,
+    )
+    from ._generated.models import EmailsTemplateExpand as EmailsTemplateExpand
+    from ._generated.models import EmailsTemplateUpdate as EmailsTemplateUpdate
+    from ._generated.models import (
+        EmailsTemplateUpdateRequest as EmailsTemplateUpdateRequest,
+    )
+    from ._generated.models import EmailsTopic as EmailsTopic
+    from ._generated.models import EmailsTopicCreate as EmailsTopicCreate
+    from ._generated.models import EmailsTopicCreateRequest as EmailsTopicCreateRequest
+    from ._generated.models import EmailsTopicUpdate as EmailsTopicUpdate
+    from ._generated.models import EmailsTopicUpdateRequest as EmailsTopicUpdateRequest
+    from ._generated.models import Error as Error
+    from ._generated.models import FieldErrors as FieldErrors
+    from ._generated.models import Form as Form
+    from ._generated.models import FormCreate as FormCreate
+    from ._generated.models import FormCreateRequest as FormCreateRequest
+    from ._generated.models import FormsField as FormsField
+    from ._generated.models import FormsFieldCreate as FormsFieldCreate
+    from ._generated.models import FormsFieldCreateRequest as FormsFieldCreateRequest
+    from ._generated.models import FormsFieldReorderRequest as FormsFieldReorderRequest
+    from ._generated.models import FormsFieldSet as FormsFieldSet
+    from ._generated.models import FormsFieldSetCreate as FormsFieldSetCreate
+    from ._generated.models import (
+        FormsFieldSetCreateRequest as FormsFieldSetCreateRequest,
+    )
+    from ._generated.models import FormsFieldSetUpdate as FormsFieldSetUpdate
+    from ._generated.models import (
+        FormsFieldSetUpdateRequest as FormsFieldSetUpdateRequest,
+    )
+    from ._generated.models import FormsFieldsOption as FormsFieldsOption
+    from ._generated.models import FormsFieldsOptionCreate as FormsFieldsOptionCreate
+    from ._generated.models import (
+        FormsFieldsOptionCreateRequest as FormsFieldsOptionCreateRequest,
+    )
+    from ._generated.models import FormsFieldsOptionUpdate as FormsFieldsOptionUpdate
+    from ._generated.models import (
+        FormsFieldsOptionUpdateRequest as FormsFieldsOptionUpdateRequest,
+    )
+    from ._generated.models import FormsFieldsReorderResult as FormsFieldsReorderResult
+    from ._generated.models import FormsFieldUpdate as FormsFieldUpdate
+    from ._generated.models import FormsFieldUpdateRequest as FormsFieldUpdateRequest
+    from ._generated.models import FormsSubmission as FormsSubmission
+    from ._generated.models import FormsSubmissionCreate as FormsSubmissionCreate
+    from ._generated.models import (
+        FormsSubmissionCreateRequest as FormsSubmissionCreateRequest,
+    )
+    from ._generated.models import FormsSubmissionsAnswer as FormsSubmissionsAnswer
+    from ._generated.models import (
+        FormsSubmissionsAnswerCreate as FormsSubmissionsAnswerCreate,
+    )
+    from ._generated.models import (
+        FormsSubmissionsAnswerCreateRequest as FormsSubmissionsAnswerCreateRequest,
+    )
+    from ._generated.models import (
+        FormsSubmissionsAnswerUpdate as FormsSubmissionsAnswerUpdate,
+    )
+    from ._generated.models import (
+        FormsSubmissionsAnswerUpdateRequest as FormsSubmissionsAnswerUpdateRequest,
+    )
+    from ._generated.models import FormsSubmissionUpdate as FormsSubmissionUpdate
+    from ._generated.models import (
+        FormsSubmissionUpdateRequest as FormsSubmissionUpdateRequest,
+    )
+    from ._generated.models import FormSubmission as FormSubmission
+    from ._generated.models import FormSubmissionData as FormSubmissionData
+    from ._generated.models import FormSubmissionsFilter as FormSubmissionsFilter
+    from ._generated.models import FormUpdate as FormUpdate
+    from ._generated.models import FormUpdateRequest as FormUpdateRequest
+    from ._generated.models import Fulfillment as Fulfillment
+    from ._generated.models import FulfillmentCreate as FulfillmentCreate
+    from ._generated.models import (
+        FulfillmentCreateIncludedOrdersInvoicesLineItem as FulfillmentCreateIncludedOrdersInvoicesLineItem,
+    )
+    from ._generated.models import FulfillmentCreateRequest as FulfillmentCreateRequest
+    from ._generated.models import (
+        FulfillmentIncludedInvoicesLineItem as FulfillmentIncludedInvoicesLineItem,
+    )
+    from ._generated.models import FulfillmentsLocation as FulfillmentsLocation
+    from ._generated.models import (
+        FulfillmentsLocationAddress as FulfillmentsLocationAddress,
+    )
+    from ._generated.models import (
+        FulfillmentsLocationCreate as FulfillmentsLocationCreate,
+    )
+    from ._generated.models import (
+        FulfillmentsLocationCreateAddress as FulfillmentsLocationCreateAddress,
+    )
+    from ._generated.models import (
+        FulfillmentsLocationCreateRequest as FulfillmentsLocationCreateRequest,
+    )
+    from ._generated.models import (
+        FulfillmentsLocationUpdate as FulfillmentsLocationUpdate,
+    )
+    from ._generated.models import (
+        FulfillmentsLocationUpdateAddress as FulfillmentsLocationUpdateAddress,
+    )
+    from ._generated.models import (
+        FulfillmentsLocationUpdateRequest as FulfillmentsLocationUpdateRequest,
+    )
+    from ._generated.models import FulfillmentStatus as FulfillmentStatus
+    from ._generated.models import FulfillmentUpdate as FulfillmentUpdate
+    from ._generated.models import FulfillmentUpdateRequest as FulfillmentUpdateRequest
+    from ._generated.models import Funnel as Funnel
+    from ._generated.models import FunnelCreate as FunnelCreate
+    from ._generated.models import FunnelCreateRequest as FunnelCreateRequest
+    from ._generated.models import FunnelExpand as FunnelExpand
+    from ._generated.models import FunnelFooterCodeMode as FunnelFooterCodeMode
+    from ._generated.models import FunnelHeadCodeMode as FunnelHeadCodeMode
+    from ._generated.models import (
+        FunnelsConditionalSplitStep as FunnelsConditionalSplitStep,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepBranch as FunnelsConditionalSplitStepBranch,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepBranchPage as FunnelsConditionalSplitStepBranchPage,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepBranchShowPageStep as FunnelsConditionalSplitStepBranchShowPageStep,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepCondition as FunnelsConditionalSplitStepCondition,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepCreate as FunnelsConditionalSplitStepCreate,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepCreateBranch as FunnelsConditionalSplitStepCreateBranch,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepCreateCondition as FunnelsConditionalSplitStepCreateCondition,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepCreateRequest as FunnelsConditionalSplitStepCreateRequest,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepExpand as FunnelsConditionalSplitStepExpand,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepList as FunnelsConditionalSplitStepList,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepUpdate as FunnelsConditionalSplitStepUpdate,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepUpdateBranch as FunnelsConditionalSplitStepUpdateBranch,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepUpdateCondition as FunnelsConditionalSplitStepUpdateCondition,
+    )
+    from ._generated.models import (
+        FunnelsConditionalSplitStepUpdateRequest as FunnelsConditionalSplitStepUpdateRequest,
+    )
+    from ._generated.models import FunnelsFilter as FunnelsFilter
+    from ._generated.models import FunnelsSplitTestStep as FunnelsSplitTestStep
+    from ._generated.models import (
+        FunnelsSplitTestStepCreate as FunnelsSplitTestStepCreate,
+    )
+    from ._generated.models import (
+        FunnelsSplitTestStepCreateRequest as FunnelsSplitTestStepCreateRequest,
+    )
+    from ._generated.models import (
+        FunnelsSplitTestStepCreateVariant as FunnelsSplitTestStepCreateVariant,
+    )
+    from ._generated.models import (
+        FunnelsSplitTestStepFunnel as FunnelsSplitTestStepFunnel,
+    )
+    from ._generated.models import FunnelsSplitTestStepList as FunnelsSplitTestStepList
+    from ._generated.models import (
+        FunnelsSplitTestStepUpdate as FunnelsSplitTestStepUpdate,
+    )
+    from ._generated.models import (
+        FunnelsSplitTestStepUpdateRequest as FunnelsSplitTestStepUpdateRequest,
+    )
+    from ._generated.models import (
+        FunnelsSplitTestStepUpdateVariant as FunnelsSplitTestStepUpdateVariant,
+    )
+    from ._generated.models import (
+        FunnelsSplitTestStepVariant as FunnelsSplitTestStepVariant,
+    )
+    from ._generated.models import (
+        FunnelsSplitTestStepVariantPage as FunnelsSplitTestStepVariantPage,
+    )
+    from ._generated.models import (
+        FunnelsSplitTestStepVariantShowPageStep as FunnelsSplitTestStepVariantShowPageStep,
+    )
+    from ._generated.models import FunnelsStats as FunnelsStats
+    from ._generated.models import FunnelsStatsExpand as FunnelsStatsExpand
+    from ._generated.models import FunnelsStatsSummary as FunnelsStatsSummary
+    from ._generated.models import FunnelsStatsTimerange as FunnelsStatsTimerange
+    from ._generated.models import FunnelsTag as FunnelsTag
+    from ._generated.models import FunnelsTagCreate as FunnelsTagCreate
+    from ._generated.models import FunnelsTagCreateRequest as FunnelsTagCreateRequest
+    from ._generated.models import FunnelsTagsFilter as FunnelsTagsFilter
+    from ._generated.models import FunnelsTagUpdate as FunnelsTagUpdate
+    from ._generated.models import FunnelsTagUpdateRequest as FunnelsTagUpdateRequest
+    from ._generated.models import FunnelStepStats as FunnelStepStats
+    from ._generated.models import FunnelStructure as FunnelStructure
+    from ._generated.models import FunnelSummary as FunnelSummary
+    from ._generated.models import FunnelTag as FunnelTag
+    from ._generated.models import FunnelUpdate as FunnelUpdate
+    from ._generated.models import FunnelUpdateRequest as FunnelUpdateRequest
+    from ._generated.models import Image as Image
+    from ._generated.models import ImageCreate as ImageCreate
+    from ._generated.models import ImageCreateRequest as ImageCreateRequest
+    from ._generated.models import ImageUpdate as ImageUpdate
+    from ._generated.models import ImageUpdateRequest as ImageUpdateRequest
+    from ._generated.models import IncludeArchived as IncludeArchived
+    from ._generated.models import Me as Me
+    from ._generated.models import MeConnectedWorkspace as MeConnectedWorkspace
+    from ._generated.models import MePlatformApplication as MePlatformApplication
+    from ._generated.models import Order as Order
+    from ._generated.models import OrderAffiliate as OrderAffiliate
+    from ._generated.models import OrderBase as OrderBase
+    from ._generated.models import OrderBaseAffiliate as OrderBaseAffiliate
+    from ._generated.models import OrderBaseOrderPage as OrderBaseOrderPage
+    from ._generated.models import OrderBaseReferralCode as OrderBaseReferralCode
+    from ._generated.models import OrderCancel as OrderCancel
+    from ._generated.models import OrderCancelRequest as OrderCancelRequest
+    from ._generated.models import OrderContactGroup as OrderContactGroup
+    from ._generated.models import OrderCreate as OrderCreate
+    from ._generated.models import (
+        OrderCreateContactAttributes as OrderCreateContactAttributes,
+    )
+    from ._generated.models import OrderCreateLineItem as OrderCreateLineItem
+    from ._generated.models import OrderCreateRequest as OrderCreateRequest
+    from ._generated.models import OrderOrderPage as OrderOrderPage
+    from ._generated.models import OrderReferralCode as OrderReferralCode
+    from ._generated.models import OrdersAppliedTag as OrdersAppliedTag
+    from ._generated.models import OrdersAppliedTagCreate as OrdersAppliedTagCreate
+    from ._generated.models import (
+        OrdersAppliedTagCreateRequest as OrdersAppliedTagCreateRequest,
+    )
+    from ._generated.models import OrderSegment as OrderSegment
+    from ._generated.models import OrdersFilter as OrdersFilter
+    from ._generated.models import OrdersInvoice as OrdersInvoice
+    from ._generated.models import OrdersInvoiceCreate as OrdersInvoiceCreate
+    from ._generated.models import (
+        OrdersInvoiceCreateLineItem as OrdersInvoiceCreateLineItem,
+    )
+    from ._generated.models import (
+        OrdersInvoiceCreateRequest as OrdersInvoiceCreateRequest,
+    )
+    from ._generated.models import OrdersInvoicesFilter as OrdersInvoicesFilter
+    from ._generated.models import OrdersInvoicesLineItem as OrdersInvoicesLineItem
+    from ._generated.models import (
+        OrdersInvoicesLineItemFulfillmentStatus as OrdersInvoicesLineItemFulfillmentStatus,
+    )
+    from ._generated.models import (
+        OrdersInvoicesLineItemProductsPrice as OrdersInvoicesLineItemProductsPrice,
+    )
+    from ._generated.models import (
+        OrdersInvoicesLineItemProductsVariant as OrdersInvoicesLineItemProductsVariant,
+    )
+    from ._generated.models import OrdersInvoicesRestock as OrdersInvoicesRestock
+    from ._generated.models import (
+        OrdersInvoicesRestockIncludedInvoicesLineItem as OrdersInvoicesRestockIncludedInvoicesLineItem,
+    )
+    from ._generated.models import OrdersInvoiceStatus as OrdersInvoiceStatus
+    from ._generated.models import OrdersInvoiceType as OrdersInvoiceType
+    from ._generated.models import OrdersInvoiceUpdate as OrdersInvoiceUpdate
+    from ._generated.models import (
+        OrdersInvoiceUpdateLineItem as OrdersInvoiceUpdateLineItem,
+    )
+    from ._generated.models import (
+        OrdersInvoiceUpdateRequest as OrdersInvoiceUpdateRequest,
+    )
+    from ._generated.models import OrdersLineItem as OrdersLineItem
+    from ._generated.models import (
+        OrdersLineItemOriginalProduct as OrdersLineItemOriginalProduct,
+    )
+    from ._generated.models import (
+        OrdersLineItemProductsVariant as OrdersLineItemProductsVariant,
+    )
+    from ._generated.models import OrdersLineItemsChange as OrdersLineItemsChange
+    from ._generated.models import (
+        OrdersLineItemsChangeEffectiveTime as OrdersLineItemsChangeEffectiveTime,
+    )
+    from ._generated.models import (
+        OrdersLineItemsChangePerform as OrdersLineItemsChangePerform,
+    )
+    from ._generated.models import (
+        OrdersLineItemsChangePerformRequest as OrdersLineItemsChangePerformRequest,
+    )
+    from ._generated.models import (
+        OrdersLineItemsChangePreview as OrdersLineItemsChangePreview,
+    )
+    from ._generated.models import (
+        OrdersLineItemsChangePreviewRequest as OrdersLineItemsChangePreviewRequest,
+    )
+    from ._generated.models import (
+        OrdersLineItemsChangeResponse as OrdersLineItemsChangeResponse,
+    )
+    from ._generated.models import (
+        OrdersLineItemsChangeUpcomingInvoice as OrdersLineItemsChangeUpcomingInvoice,
+    )
+    from ._generated.models import OrdersTag as OrdersTag
+    from ._generated.models import OrdersTagCreate as OrdersTagCreate
+    from ._generated.models import OrdersTagCreateRequest as OrdersTagCreateRequest
+    from ._generated.models import OrdersTagUpdate as OrdersTagUpdate
+    from ._generated.models import OrdersTagUpdateRequest as OrdersTagUpdateRequest
+    from ._generated.models import OrdersTransaction as OrdersTransaction
+    from ._generated.models import OrdersTransactionReason as OrdersTransactionReason
+    from ._generated.models import OrdersTransactionRefund as OrdersTransactionRefund
+    from ._generated.models import (
+        OrdersTransactionRefundRequest as OrdersTransactionRefundRequest,
+    )
+    from ._generated.models import OrderType as OrderType
+    from ._generated.models import OrderUpdate as OrderUpdate
+    from ._generated.models import OrderUpdateRequest as OrderUpdateRequest
+    from ._generated.models import OrderVisits as OrderVisits
+    from ._generated.models import Page as Page
+    from ._generated.models import PageCreate as PageCreate
+    from ._generated.models import PageCreateExternal as PageCreateExternal
+    from ._generated.models import PageCreateExternalFunnel as PageCreateExternalFunnel
+    from ._generated.models import (
+        PageCreateExternalRequest as PageCreateExternalRequest,
+    )
+    from ._generated.models import PageCreateFunnel as PageCreateFunnel
+    from ._generated.models import PageCreateRequest as PageCreateRequest
+    from ._generated.models import PageCreateShowPageStep as PageCreateShowPageStep
+    from ._generated.models import PageExpand as PageExpand
+    from ._generated.models import PageFooterCodeMode as PageFooterCodeMode
+    from ._generated.models import PageFunnel as PageFunnel
+    from ._generated.models import PageHeadCodeMode as PageHeadCodeMode
+    from ._generated.models import (
+        PageRemoveProductsRequest as PageRemoveProductsRequest,
+    )
+    from ._generated.models import PagesFilter as PagesFilter
+    from ._generated.models import PageShowPageStep as PageShowPageStep
+    from ._generated.models import PageShowPageStepProduct as PageShowPageStepProduct
+    from ._generated.models import PagesStats as PagesStats
+    from ._generated.models import PagesStatsTimerange as PagesStatsTimerange
+    from ._generated.models import PageSummary as PageSummary
+    from ._generated.models import PageUpdate as PageUpdate
+    from ._generated.models import PageUpdateRequest as PageUpdateRequest
+    from ._generated.models import PageUpdateShowPageStep as PageUpdateShowPageStep
+    from ._generated.models import Product as Product
+    from ._generated.models import ProductCreate as ProductCreate
+    from ._generated.models import ProductCreateRequest as ProductCreateRequest
+    from ._generated.models import (
+        ProductCreateVariantProperty as ProductCreateVariantProperty,
+    )
+    from ._generated.models import ProductsCollection as ProductsCollection
+    from ._generated.models import ProductsCollectionCreate as ProductsCollectionCreate
+    from ._generated.models import (
+        ProductsCollectionCreateRequest as ProductsCollectionCreateRequest,
+    )
+    from ._generated.models import (
+        ProductsCollectionsFilter as ProductsCollectionsFilter,
+    )
+    from ._generated.models import (
+        ProductsCollectionSortMethod as ProductsCollectionSortMethod,
+    )
+    from ._generated.models import ProductsCollectionUpdate as ProductsCollectionUpdate
+    from ._generated.models import (
+        ProductsCollectionUpdateRequest as ProductsCollectionUpdateRequest,
+    )
+    from ._generated.models import ProductsFilter as ProductsFilter
+    from ._generated.models import ProductsPrice as ProductsPrice
+    from ._generated.models import ProductsPriceCreate as ProductsPriceCreate
+    from ._generated.models import (
+        ProductsPriceCreateRequest as ProductsPriceCreateRequest,
+    )
+    from ._generated.models import ProductsPriceMinimal as ProductsPriceMinimal
+    from ._generated.models import ProductsPricePaymentType as ProductsPricePaymentType
+    from ._generated.models import (
+        ProductsPricesChangeOptions as ProductsPricesChangeOptions,
+    )
+    from ._generated.models import (
+        ProductsPricesChangeOptionsResponse as ProductsPricesChangeOptionsResponse,
+    )
+    from ._generated.models import (
+        ProductsPricesChangeOptionsVariantGroup as ProductsPricesChangeOptionsVariantGroup,
+    )
+    from ._generated.models import ProductsPricesFilter as ProductsPricesFilter
+    from ._generated.models import ProductsPriceUpdate as ProductsPriceUpdate
+    from ._generated.models import (
+        ProductsPriceUpdateRequest as ProductsPriceUpdateRequest,
+    )
+    from ._generated.models import ProductsTag as ProductsTag
+    from ._generated.models import ProductsTagCreate as ProductsTagCreate
+    from ._generated.models import ProductsTagCreateRequest as ProductsTagCreateRequest
+    from ._generated.models import ProductsTagsFilter as ProductsTagsFilter
+    from ._generated.models import ProductsTagUpdate as ProductsTagUpdate
+    from ._generated.models import ProductsTagUpdateRequest as ProductsTagUpdateRequest
+    from ._generated.models import ProductsVariant as ProductsVariant
+    from ._generated.models import ProductsVariantCreate as ProductsVariantCreate
+    from ._generated.models import (
+        ProductsVariantCreatedByPlatformApplication as ProductsVariantCreatedByPlatformApplication,
+    )
+    from ._generated.models import (
+        ProductsVariantCreatePropertiesValue as ProductsVariantCreatePropertiesValue,
+    )
+    from ._generated.models import (
+        ProductsVariantCreateRequest as ProductsVariantCreateRequest,
+    )
+    from ._generated.models import (
+        ProductsVariantPropertiesValue as ProductsVariantPropertiesValue,
+    )
+    from ._generated.models import ProductsVariantsFilter as ProductsVariantsFilter
+    from ._generated.models import ProductsVariantUpdate as ProductsVariantUpdate
+    from ._generated.models import (
+        ProductsVariantUpdatePropertiesValue as ProductsVariantUpdatePropertiesValue,
+    )
+    from ._generated.models import (
+        ProductsVariantUpdateRequest as ProductsVariantUpdateRequest,
+    )
+    from ._generated.models import ProductUpdate as ProductUpdate
+    from ._generated.models import ProductUpdateRequest as ProductUpdateRequest
+    from ._generated.models import (
+        ProductUpdateVariantProperty as ProductUpdateVariantProperty,
+    )
+    from ._generated.models import ProductVariantProperty as ProductVariantProperty
+    from ._generated.models import RefineFilter as RefineFilter
+    from ._generated.models import RefineFilterConjunction as RefineFilterConjunction
+    from ._generated.models import RefineFilterCreate as RefineFilterCreate
+    from ._generated.models import (
+        RefineFilterCreateCriteria as RefineFilterCreateCriteria,
+    )
+    from ._generated.models import (
+        RefineFilterCreateRequest as RefineFilterCreateRequest,
+    )
+    from ._generated.models import RefineFilterCriterion as RefineFilterCriterion
+    from ._generated.models import RefineFilterList as RefineFilterList
+    from ._generated.models import RefineFiltersFilter as RefineFiltersFilter
+    from ._generated.models import RefineFilterUpdate as RefineFilterUpdate
+    from ._generated.models import (
+        RefineFilterUpdateCriteria as RefineFilterUpdateCriteria,
+    )
+    from ._generated.models import (
+        RefineFilterUpdateRequest as RefineFilterUpdateRequest,
+    )
+    from ._generated.models import SalesOpportunitiesFilter as SalesOpportunitiesFilter
+    from ._generated.models import SalesOpportunitiesNote as SalesOpportunitiesNote
+    from ._generated.models import (
+        SalesOpportunitiesNoteCreate as SalesOpportunitiesNoteCreate,
+    )
+    from ._generated.models import (
+        SalesOpportunitiesNoteCreateRequest as SalesOpportunitiesNoteCreateRequest,
+    )
+    from ._generated.models import (
+        SalesOpportunitiesNotesFilter as SalesOpportunitiesNotesFilter,
+    )
+    from ._generated.models import (
+        SalesOpportunitiesNoteUpdate as SalesOpportunitiesNoteUpdate,
+    )
+    from ._generated.models import (
+        SalesOpportunitiesNoteUpdateRequest as SalesOpportunitiesNoteUpdateRequest,
+    )
+    from ._generated.models import SalesOpportunity as SalesOpportunity
+    from ._generated.models import SalesOpportunityCreate as SalesOpportunityCreate
+    from ._generated.models import (
+        SalesOpportunityCreateRequest as SalesOpportunityCreateRequest,
+    )
+    from ._generated.models import SalesOpportunityNote as SalesOpportunityNote
+    from ._generated.models import SalesOpportunityPipeline as SalesOpportunityPipeline
+    from ._generated.models import (
+        SalesOpportunityPipelinesStage as SalesOpportunityPipelinesStage,
+    )
+    from ._generated.models import (
+        SalesOpportunityPrimaryContact as SalesOpportunityPrimaryContact,
+    )
+    from ._generated.models import (
+        SalesOpportunityPrimaryContactCustomAttributes as SalesOpportunityPrimaryContactCustomAttributes,
+    )
+    from ._generated.models import SalesOpportunityUpdate as SalesOpportunityUpdate
+    from ._generated.models import (
+        SalesOpportunityUpdateRequest as SalesOpportunityUpdateRequest,
+    )
+    from ._generated.models import SalesPipeline as SalesPipeline
+    from ._generated.models import SalesPipelineCreate as SalesPipelineCreate
+    from ._generated.models import (
+        SalesPipelineCreateRequest as SalesPipelineCreateRequest,
+    )
+    from ._generated.models import SalesPipelineCreateStage as SalesPipelineCreateStage
+    from ._generated.models import SalesPipelinesFilter as SalesPipelinesFilter
+    from ._generated.models import SalesPipelinesStage as SalesPipelinesStage
+    from ._generated.models import (
+        SalesPipelinesStageCreate as SalesPipelinesStageCreate,
+    )
+    from ._generated.models import (
+        SalesPipelinesStageCreateRequest as SalesPipelinesStageCreateRequest,
+    )
+    from ._generated.models import (
+        SalesPipelinesStagesFilter as SalesPipelinesStagesFilter,
+    )
+    from ._generated.models import (
+        SalesPipelinesStageUpdate as SalesPipelinesStageUpdate,
+    )
+    from ._generated.models import (
+        SalesPipelinesStageUpdateRequest as SalesPipelinesStageUpdateRequest,
+    )
+    from ._generated.models import SalesPipelineStage as SalesPipelineStage
+    from ._generated.models import SalesPipelineUpdate as SalesPipelineUpdate
+    from ._generated.models import (
+        SalesPipelineUpdateRequest as SalesPipelineUpdateRequest,
+    )
+    from ._generated.models import SalesPipelineUpdateStage as SalesPipelineUpdateStage
+    from ._generated.models import ShippingLocationGroup as ShippingLocationGroup
+    from ._generated.models import ShippingPackage as ShippingPackage
+    from ._generated.models import ShippingPackageCarrier as ShippingPackageCarrier
+    from ._generated.models import ShippingPackageCreate as ShippingPackageCreate
+    from ._generated.models import (
+        ShippingPackageCreateRequest as ShippingPackageCreateRequest,
+    )
+    from ._generated.models import (
+        ShippingPackageDistanceUnit as ShippingPackageDistanceUnit,
+    )
+    from ._generated.models import ShippingPackageType as ShippingPackageType
+    from ._generated.models import ShippingPackageUpdate as ShippingPackageUpdate
+    from ._generated.models import (
+        ShippingPackageUpdateRequest as ShippingPackageUpdateRequest,
+    )
+    from ._generated.models import (
+        ShippingPackageWeightUnit as ShippingPackageWeightUnit,
+    )
+    from ._generated.models import ShippingProfile as ShippingProfile
+    from ._generated.models import ShippingProfileCreate as ShippingProfileCreate
+    from ._generated.models import (
+        ShippingProfileCreateRequest as ShippingProfileCreateRequest,
+    )
+    from ._generated.models import ShippingProfileUpdate as ShippingProfileUpdate
+    from ._generated.models import (
+        ShippingProfileUpdateRequest as ShippingProfileUpdateRequest,
+    )
+    from ._generated.models import ShippingRate as ShippingRate
+    from ._generated.models import ShippingRateCreate as ShippingRateCreate
+    from ._generated.models import (
+        ShippingRateCreateRequest as ShippingRateCreateRequest,
+    )
+    from ._generated.models import (
+        ShippingRateLiveRatesProvider as ShippingRateLiveRatesProvider,
+    )
+    from ._generated.models import ShippingRatesName as ShippingRatesName
+    from ._generated.models import ShippingRatesNameCreate as ShippingRatesNameCreate
+    from ._generated.models import (
+        ShippingRatesNameCreateRequest as ShippingRatesNameCreateRequest,
+    )
+    from ._generated.models import ShippingRatesNameUpdate as ShippingRatesNameUpdate
+    from ._generated.models import (
+        ShippingRatesNameUpdateRequest as ShippingRatesNameUpdateRequest,
+    )
+    from ._generated.models import ShippingRateUpdate as ShippingRateUpdate
+    from ._generated.models import (
+        ShippingRateUpdateRequest as ShippingRateUpdateRequest,
+    )
+    from ._generated.models import ShippingZone as ShippingZone
+    from ._generated.models import ShippingZoneCreate as ShippingZoneCreate
+    from ._generated.models import (
+        ShippingZoneCreateRequest as ShippingZoneCreateRequest,
+    )
+    from ._generated.models import ShippingZoneUpdate as ShippingZoneUpdate
+    from ._generated.models import (
+        ShippingZoneUpdateRequest as ShippingZoneUpdateRequest,
+    )
+    from ._generated.models import Site as Site
+    from ._generated.models import SiteFooterCodeMode as SiteFooterCodeMode
+    from ._generated.models import SiteHeadCodeMode as SiteHeadCodeMode
+    from ._generated.models import SiteUpdate as SiteUpdate
+    from ._generated.models import SiteUpdateRequest as SiteUpdateRequest
+    from ._generated.models import SortOrder as SortOrder
+    from ._generated.models import (
+        SortPropertyIdNameUpdatedAt as SortPropertyIdNameUpdatedAt,
+    )
+    from ._generated.models import (
+        SortPropertyIdSortOrderUpdatedAt as SortPropertyIdSortOrderUpdatedAt,
+    )
+    from ._generated.models import SortPropertyIdUpdatedAt as SortPropertyIdUpdatedAt
+    from ._generated.models import SplitTestStepBranch as SplitTestStepBranch
+    from ._generated.models import StatsFilter as StatsFilter
+    from ._generated.models import Store as Store
+    from ._generated.models import StoreCreate as StoreCreate
+    from ._generated.models import StoreCreateRequest as StoreCreateRequest
+    from ._generated.models import StoreStatus as StoreStatus
+    from ._generated.models import StoreUpdate as StoreUpdate
+    from ._generated.models import StoreUpdateRequest as StoreUpdateRequest
+    from ._generated.models import Style as Style
+    from ._generated.models import Team as Team
+    from ._generated.models import TeamLocale as TeamLocale
+    from ._generated.models import TeamMembership as TeamMembership
+    from ._generated.models import TeamUpdate as TeamUpdate
+    from ._generated.models import TeamUpdateRequest as TeamUpdateRequest
+    from ._generated.models import Theme as Theme
+    from ._generated.models import ThemeStyle as ThemeStyle
+    from ._generated.models import ThemeUpdate as ThemeUpdate
+    from ._generated.models import ThemeUpdateRequest as ThemeUpdateRequest
+    from ._generated.models import User as User
+    from ._generated.models import Visit as Visit
+    from ._generated.models import Visits as Visits
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseEndpoint as WebhooksIncomingExternalPurchaseEndpoint,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseEndpointCreate as WebhooksIncomingExternalPurchaseEndpointCreate,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseEndpointCreateRequest as WebhooksIncomingExternalPurchaseEndpointCreateRequest,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseEndpointsFilter as WebhooksIncomingExternalPurchaseEndpointsFilter,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseEndpointUpdate as WebhooksIncomingExternalPurchaseEndpointUpdate,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseEndpointUpdateRequest as WebhooksIncomingExternalPurchaseEndpointUpdateRequest,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseEvent as WebhooksIncomingExternalPurchaseEvent,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseEventsFilter as WebhooksIncomingExternalPurchaseEventsFilter,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseProductMapping as WebhooksIncomingExternalPurchaseProductMapping,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseProductMappingCreate as WebhooksIncomingExternalPurchaseProductMappingCreate,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseProductMappingCreateRequest as WebhooksIncomingExternalPurchaseProductMappingCreateRequest,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseProductMappingUpdate as WebhooksIncomingExternalPurchaseProductMappingUpdate,
+    )
+    from ._generated.models import (
+        WebhooksIncomingExternalPurchaseProductMappingUpdateRequest as WebhooksIncomingExternalPurchaseProductMappingUpdateRequest,
+    )
+    from ._generated.models import WebhooksOutgoingEndpoint as WebhooksOutgoingEndpoint
+    from ._generated.models import (
+        WebhooksOutgoingEndpointCreate as WebhooksOutgoingEndpointCreate,
+    )
+    from ._generated.models import (
+        WebhooksOutgoingEndpointCreateRequest as WebhooksOutgoingEndpointCreateRequest,
+    )
+    from ._generated.models import (
+        WebhooksOutgoingEndpointUpdate as WebhooksOutgoingEndpointUpdate,
+    )
+    from ._generated.models import (
+        WebhooksOutgoingEndpointUpdateRequest as WebhooksOutgoingEndpointUpdateRequest,
+    )
+    from ._generated.models import WebhooksOutgoingEvent as WebhooksOutgoingEvent
+    from ._generated.models import (
+        WebhooksOutgoingEventData as WebhooksOutgoingEventData,
+    )
+    from ._generated.models import (
+        WebhooksOutgoingEventFunnel as WebhooksOutgoingEventFunnel,
+    )
+    from ._generated.models import (
+        WebhooksOutgoingEventPage as WebhooksOutgoingEventPage,
+    )
+    from ._generated.models import (
+        WebhooksOutgoingEventType as WebhooksOutgoingEventType,
+    )
+    from ._generated.models import Workflow as Workflow
+    from ._generated.models import WorkflowCreate as WorkflowCreate
+    from ._generated.models import WorkflowCreateRequest as WorkflowCreateRequest
+    from ._generated.models import WorkflowsRun as WorkflowsRun
+    from ._generated.models import WorkflowsRunCreate as WorkflowsRunCreate
+    from ._generated.models import (
+        WorkflowsRunCreateRequest as WorkflowsRunCreateRequest,
+    )
+    from ._generated.models import WorkflowsRunsFilter as WorkflowsRunsFilter
+    from ._generated.models import WorkflowsStep as WorkflowsStep
+    from ._generated.models import WorkflowsStepCreate as WorkflowsStepCreate
+    from ._generated.models import (
+        WorkflowsStepCreateRequest as WorkflowsStepCreateRequest,
+    )
+    from ._generated.models import WorkflowsStepsStats as WorkflowsStepsStats
+    from ._generated.models import (
+        WorkflowsStepStepTypeSettings as WorkflowsStepStepTypeSettings,
+    )
+    from ._generated.models import WorkflowsStepUpdate as WorkflowsStepUpdate
+    from ._generated.models import (
+        WorkflowsStepUpdateRequest as WorkflowsStepUpdateRequest,
+    )
+    from ._generated.models import WorkflowsTrigger as WorkflowsTrigger
+    from ._generated.models import WorkflowsTriggerCreate as WorkflowsTriggerCreate
+    from ._generated.models import (
+        WorkflowsTriggerCreateRequest as WorkflowsTriggerCreateRequest,
+    )
+    from ._generated.models import WorkflowsTriggerUpdate as WorkflowsTriggerUpdate
+    from ._generated.models import (
+        WorkflowsTriggerUpdateRequest as WorkflowsTriggerUpdateRequest,
+    )
+    from ._generated.models import WorkflowStructure as WorkflowStructure
+    from ._generated.models import WorkflowUpdate as WorkflowUpdate
+    from ._generated.models import WorkflowUpdateRequest as WorkflowUpdateRequest
+    from ._generated.models import Workspace as Workspace
+    from ._generated.models import WorkspaceStats as WorkspaceStats
+    from ._generated.models import WorkspaceStatsResource as WorkspaceStatsResource
+    from ._generated.models import WorkspaceUpdate as WorkspaceUpdate
+    from ._generated.models import WorkspaceUpdateRequest as WorkspaceUpdateRequest
 
 
 def __getattr__(name: str) -> Any:
@@ -33,11 +1123,609 @@ def __dir__() -> list[str]:
 __all__ = [
     "UNSET",
     "Unset",
+    "AddressesCountry",
+    "AddressesRegion",
+    "AnyObject",
+    "AppointmentsScheduledEvent",
+    "AppointmentsScheduledEventEventType",
+    "AppointmentsScheduledEventPrimaryContact",
+    "Blog",
+    "BlogUpdate",
+    "BlogUpdateRequest",
+    "BlogsAuthor",
+    "BlogsCategory",
+    "BlogsPost",
+    "BlogsPostAuthor",
+    "BlogsPostCategory",
+    "BlogsPostCreate",
+    "BlogsPostCreateRequest",
+    "BlogsPostExpand",
+    "BlogsPostTag",
+    "BlogsPostUpdate",
+    "BlogsPostUpdateRequest",
+    "BlogsPostVisibility",
+    "BlogsTag",
+    "BlogsTagCreate",
+    "BlogsTagCreateRequest",
+    "CodeMarkupExpand",
+    "CommunitiesBan",
+    "CommunitiesBanCreate",
+    "CommunitiesBanCreateRequest",
+    "CommunitiesBansExportAction",
+    "CommunitiesBansExportActionCreate",
+    "CommunitiesBansExportActionCreateRequest",
+    "CommunitiesBansUnbanAction",
+    "CommunitiesBansUnbanActionCreate",
+    "CommunitiesBansUnbanActionCreateRequest",
+    "CommunitiesMembership",
+    "CommunitiesMembershipCreate",
+    "CommunitiesMembershipCreateRequest",
+    "CommunitiesMembershipUpdate",
+    "CommunitiesMembershipUpdateRequest",
+    "CommunitiesMembershipsAddToGroupAction",
+    "CommunitiesMembershipsAddToGroupActionCreate",
+    "CommunitiesMembershipsAddToGroupActionCreateRequest",
+    "CommunitiesMembershipsBanAction",
+    "CommunitiesMembershipsBanActionCreate",
+    "CommunitiesMembershipsBanActionCreateRequest",
+    "CommunitiesMembershipsExportAction",
+    "CommunitiesMembershipsExportActionCreate",
+    "CommunitiesMembershipsExportActionCreateRequest",
+    "CommunitiesMembershipsRemoveFromGroupAction",
+    "CommunitiesMembershipsRemoveFromGroupActionCreate",
+    "CommunitiesMembershipsRemoveFromGroupActionCreateRequest",
+    "CommunitiesSpace",
+    "CommunitiesSpaceCreate",
+    "CommunitiesSpaceCreateRequest",
+    "CommunitiesSpaceGroup",
+    "CommunitiesSpaceGroupCreate",
+    "CommunitiesSpaceGroupCreateRequest",
+    "CommunitiesSpaceGroupUpdate",
+    "CommunitiesSpaceGroupUpdateRequest",
+    "CommunitiesSpaceUpdate",
+    "CommunitiesSpaceUpdateRequest",
+    "CommunitiesSpacesPost",
+    "CommunitiesSpacesPostComment",
+    "CommunitiesSpacesPostCommentCreate",
+    "CommunitiesSpacesPostCommentCreateRequest",
+    "CommunitiesSpacesPostCommentLike",
+    "CommunitiesSpacesPostCommentLikeCreate",
+    "CommunitiesSpacesPostCommentLikeCreateRequest",
+    "CommunitiesSpacesPostCommentUpdate",
+    "CommunitiesSpacesPostCommentUpdateRequest",
+    "CommunitiesSpacesPostCreate",
+    "CommunitiesSpacesPostCreateRequest",
+    "CommunitiesSpacesPostLike",
+    "CommunitiesSpacesPostLikeCreate",
+    "CommunitiesSpacesPostLikeCreateRequest",
+    "CommunitiesSpacesPostUpdate",
+    "CommunitiesSpacesPostUpdateRequest",
+    "CommunitiesSpacesPostVideoEmbed",
+    "CommunitiesSpacesPostVideoEmbedCreate",
+    "CommunitiesSpacesPostVideoEmbedCreateRequest",
+    "Community",
+    "CommunityCreate",
+    "CommunityCreateRequest",
+    "CommunityUpdate",
+    "CommunityUpdateRequest",
+    "ConditionalSplitStepBranch",
     "Contact",
     "ContactCreate",
     "ContactCreateRequest",
     "ContactCustomAttributes",
+    "ContactExpand",
+    "ContactShort",
+    "ContactTag",
+    "ContactUpdate",
+    "ContactUpdateRequest",
+    "ContactUpsert",
+    "ContactUpsertRequest",
+    "ContactsAppliedTag",
+    "ContactsAppliedTagCreate",
+    "ContactsAppliedTagCreateRequest",
+    "ContactsAppliedTagTag",
+    "ContactsAppliedTagsFilter",
+    "ContactsEnrollAction",
+    "ContactsEnrollActionCreate",
+    "ContactsEnrollActionCreateRequest",
+    "ContactsExportAction",
+    "ContactsExportActionCreate",
+    "ContactsExportActionCreateRequest",
     "ContactsFilter",
-    "ListContactsExpandItem",
-    "Status",
+    "ContactsFilterGenerateRequest",
+    "ContactsFilterGenerateRequestResults",
+    "ContactsFilterRecord",
+    "ContactsFilterRecordFilter",
+    "ContactsFilterRecordResults",
+    "ContactsRunWorkflowAction",
+    "ContactsRunWorkflowActionCreate",
+    "ContactsRunWorkflowActionCreateRequest",
+    "ContactsTag",
+    "ContactsTagAction",
+    "ContactsTagActionCreate",
+    "ContactsTagActionCreateRequest",
+    "ContactsTagActionType",
+    "ContactsTagCreate",
+    "ContactsTagCreateRequest",
+    "ContactsTagUpdate",
+    "ContactsTagUpdateRequest",
+    "ContactsTagsFilter",
+    "ContactsUnsubscribeAction",
+    "ContactsUnsubscribeActionCreate",
+    "ContactsUnsubscribeActionCreateRequest",
+    "Course",
+    "CourseCreate",
+    "CourseCreateRequest",
+    "CoursePublishRequest",
+    "CourseUpdate",
+    "CourseUpdateRequest",
+    "CoursesEnrollment",
+    "CoursesEnrollmentCreate",
+    "CoursesEnrollmentCreateRequest",
+    "CoursesEnrollmentUpdate",
+    "CoursesEnrollmentUpdateRequest",
+    "CoursesEnrollmentsFilter",
+    "CoursesLesson",
+    "CoursesLessonCompletion",
+    "CoursesLessonCompletionCreate",
+    "CoursesLessonCompletionCreateRequest",
+    "CoursesLessonCompletionsFilter",
+    "CoursesLessonCreate",
+    "CoursesLessonCreateRequest",
+    "CoursesLessonPublishRequest",
+    "CoursesLessonUpdate",
+    "CoursesLessonUpdateRequest",
+    "CoursesSection",
+    "CoursesSectionCreate",
+    "CoursesSectionCreateRequest",
+    "CoursesSectionPublishRequest",
+    "CoursesSectionUpdate",
+    "CoursesSectionUpdateRequest",
+    "CoursesSectionsPublishAction",
+    "CoursesSectionsPublishActionCreate",
+    "CoursesSectionsPublishActionCreateRequest",
+    "Discount",
+    "DiscountAppliesTo",
+    "DiscountCreate",
+    "DiscountCreateRequest",
+    "DiscountMethod",
+    "DiscountUpdate",
+    "DiscountUpdateRequest",
+    "DiscountsFilter",
+    "Domain",
+    "DomainStatus",
+    "Download",
+    "EmailsAddress",
+    "EmailsAddressCreate",
+    "EmailsAddressCreateRequest",
+    "EmailsAddressUpdate",
+    "EmailsAddressUpdateRequest",
+    "EmailsAddressesFilter",
+    "EmailsBroadcast",
+    "EmailsBroadcastCreate",
+    "EmailsBroadcastCreateRecipient",
+    "EmailsBroadcastCreateRequest",
+    "EmailsBroadcastStatus",
+    "EmailsBroadcastUpdate",
+    "EmailsBroadcastUpdateRequest",
+    "EmailsBroadcastsFilter",
+    "EmailsBroadcastsSendAction",
+    "EmailsBroadcastsSendActionCreate",
+    "EmailsBroadcastsSendActionCreateRequest",
+    "EmailsBroadcastsStats",
+    "EmailsDomain",
+    "EmailsDomainCreate",
+    "EmailsDomainCreateRequest",
+    "EmailsDomainDnsRecord",
+    "EmailsSettings",
+    "EmailsSettingsFooterAlignment",
+    "EmailsSettingsMarketingEmailsFromAddress",
+    "EmailsSettingsMarketingEmailsReplyToAddress",
+    "EmailsSettingsSystemEmailsFromAddress",
+    "EmailsSettingsSystemEmailsReplyToAddress",
+    "EmailsSettingsUpdate",
+    "EmailsSettingsUpdateAddress",
+    "EmailsSettingsUpdateRequest",
+    "EmailsTemplate",
+    "EmailsTemplateCreate",
+    "EmailsTemplateCreateRequest",
+    "EmailsTemplateExpand",
+    "EmailsTemplateUpdate",
+    "EmailsTemplateUpdateRequest",
+    "EmailsTopic",
+    "EmailsTopicCreate",
+    "EmailsTopicCreateRequest",
+    "EmailsTopicUpdate",
+    "EmailsTopicUpdateRequest",
+    "Error",
+    "FieldErrors",
+    "Form",
+    "FormCreate",
+    "FormCreateRequest",
+    "FormSubmission",
+    "FormSubmissionData",
+    "FormSubmissionsFilter",
+    "FormUpdate",
+    "FormUpdateRequest",
+    "FormsField",
+    "FormsFieldCreate",
+    "FormsFieldCreateRequest",
+    "FormsFieldReorderRequest",
+    "FormsFieldSet",
+    "FormsFieldSetCreate",
+    "FormsFieldSetCreateRequest",
+    "FormsFieldSetUpdate",
+    "FormsFieldSetUpdateRequest",
+    "FormsFieldUpdate",
+    "FormsFieldUpdateRequest",
+    "FormsFieldsOption",
+    "FormsFieldsOptionCreate",
+    "FormsFieldsOptionCreateRequest",
+    "FormsFieldsOptionUpdate",
+    "FormsFieldsOptionUpdateRequest",
+    "FormsFieldsReorderResult",
+    "FormsSubmission",
+    "FormsSubmissionCreate",
+    "FormsSubmissionCreateRequest",
+    "FormsSubmissionUpdate",
+    "FormsSubmissionUpdateRequest",
+    "FormsSubmissionsAnswer",
+    "FormsSubmissionsAnswerCreate",
+    "FormsSubmissionsAnswerCreateRequest",
+    "FormsSubmissionsAnswerUpdate",
+    "FormsSubmissionsAnswerUpdateRequest",
+    "Fulfillment",
+    "FulfillmentCreate",
+    "FulfillmentCreateIncludedOrdersInvoicesLineItem",
+    "FulfillmentCreateRequest",
+    "FulfillmentIncludedInvoicesLineItem",
+    "FulfillmentStatus",
+    "FulfillmentUpdate",
+    "FulfillmentUpdateRequest",
+    "FulfillmentsLocation",
+    "FulfillmentsLocationAddress",
+    "FulfillmentsLocationCreate",
+    "FulfillmentsLocationCreateAddress",
+    "FulfillmentsLocationCreateRequest",
+    "FulfillmentsLocationUpdate",
+    "FulfillmentsLocationUpdateAddress",
+    "FulfillmentsLocationUpdateRequest",
+    "Funnel",
+    "FunnelCreate",
+    "FunnelCreateRequest",
+    "FunnelExpand",
+    "FunnelFooterCodeMode",
+    "FunnelHeadCodeMode",
+    "FunnelStepStats",
+    "FunnelStructure",
+    "FunnelSummary",
+    "FunnelTag",
+    "FunnelUpdate",
+    "FunnelUpdateRequest",
+    "FunnelsConditionalSplitStep",
+    "FunnelsConditionalSplitStepBranch",
+    "FunnelsConditionalSplitStepBranchPage",
+    "FunnelsConditionalSplitStepBranchShowPageStep",
+    "FunnelsConditionalSplitStepCondition",
+    "FunnelsConditionalSplitStepCreate",
+    "FunnelsConditionalSplitStepCreateBranch",
+    "FunnelsConditionalSplitStepCreateCondition",
+    "FunnelsConditionalSplitStepCreateRequest",
+    "FunnelsConditionalSplitStepExpand",
+    "FunnelsConditionalSplitStepList",
+    "FunnelsConditionalSplitStepUpdate",
+    "FunnelsConditionalSplitStepUpdateBranch",
+    "FunnelsConditionalSplitStepUpdateCondition",
+    "FunnelsConditionalSplitStepUpdateRequest",
+    "FunnelsFilter",
+    "FunnelsSplitTestStep",
+    "FunnelsSplitTestStepCreate",
+    "FunnelsSplitTestStepCreateRequest",
+    "FunnelsSplitTestStepCreateVariant",
+    "FunnelsSplitTestStepFunnel",
+    "FunnelsSplitTestStepList",
+    "FunnelsSplitTestStepUpdate",
+    "FunnelsSplitTestStepUpdateRequest",
+    "FunnelsSplitTestStepUpdateVariant",
+    "FunnelsSplitTestStepVariant",
+    "FunnelsSplitTestStepVariantPage",
+    "FunnelsSplitTestStepVariantShowPageStep",
+    "FunnelsStats",
+    "FunnelsStatsExpand",
+    "FunnelsStatsSummary",
+    "FunnelsStatsTimerange",
+    "FunnelsTag",
+    "FunnelsTagCreate",
+    "FunnelsTagCreateRequest",
+    "FunnelsTagUpdate",
+    "FunnelsTagUpdateRequest",
+    "FunnelsTagsFilter",
+    "Image",
+    "ImageCreate",
+    "ImageCreateRequest",
+    "ImageUpdate",
+    "ImageUpdateRequest",
+    "IncludeArchived",
+    "Me",
+    "MeConnectedWorkspace",
+    "MePlatformApplication",
+    "Order",
+    "OrderAffiliate",
+    "OrderBase",
+    "OrderBaseAffiliate",
+    "OrderBaseOrderPage",
+    "OrderBaseReferralCode",
+    "OrderCancel",
+    "OrderCancelRequest",
+    "OrderContactGroup",
+    "OrderCreate",
+    "OrderCreateContactAttributes",
+    "OrderCreateLineItem",
+    "OrderCreateRequest",
+    "OrderOrderPage",
+    "OrderReferralCode",
+    "OrderSegment",
+    "OrderType",
+    "OrderUpdate",
+    "OrderUpdateRequest",
+    "OrderVisits",
+    "OrdersAppliedTag",
+    "OrdersAppliedTagCreate",
+    "OrdersAppliedTagCreateRequest",
+    "OrdersFilter",
+    "OrdersInvoice",
+    "OrdersInvoiceCreate",
+    "OrdersInvoiceCreateLineItem",
+    "OrdersInvoiceCreateRequest",
+    "OrdersInvoiceStatus",
+    "OrdersInvoiceType",
+    "OrdersInvoiceUpdate",
+    "OrdersInvoiceUpdateLineItem",
+    "OrdersInvoiceUpdateRequest",
+    "OrdersInvoicesFilter",
+    "OrdersInvoicesLineItem",
+    "OrdersInvoicesLineItemFulfillmentStatus",
+    "OrdersInvoicesLineItemProductsPrice",
+    "OrdersInvoicesLineItemProductsVariant",
+    "OrdersInvoicesRestock",
+    "OrdersInvoicesRestockIncludedInvoicesLineItem",
+    "OrdersLineItem",
+    "OrdersLineItemOriginalProduct",
+    "OrdersLineItemProductsVariant",
+    "OrdersLineItemsChange",
+    "OrdersLineItemsChangeEffectiveTime",
+    "OrdersLineItemsChangePerform",
+    "OrdersLineItemsChangePerformRequest",
+    "OrdersLineItemsChangePreview",
+    "OrdersLineItemsChangePreviewRequest",
+    "OrdersLineItemsChangeResponse",
+    "OrdersLineItemsChangeUpcomingInvoice",
+    "OrdersTag",
+    "OrdersTagCreate",
+    "OrdersTagCreateRequest",
+    "OrdersTagUpdate",
+    "OrdersTagUpdateRequest",
+    "OrdersTransaction",
+    "OrdersTransactionReason",
+    "OrdersTransactionRefund",
+    "OrdersTransactionRefundRequest",
+    "Page",
+    "PageCreate",
+    "PageCreateExternal",
+    "PageCreateExternalFunnel",
+    "PageCreateExternalRequest",
+    "PageCreateFunnel",
+    "PageCreateRequest",
+    "PageCreateShowPageStep",
+    "PageExpand",
+    "PageFooterCodeMode",
+    "PageFunnel",
+    "PageHeadCodeMode",
+    "PageRemoveProductsRequest",
+    "PageShowPageStep",
+    "PageShowPageStepProduct",
+    "PageSummary",
+    "PageUpdate",
+    "PageUpdateRequest",
+    "PageUpdateShowPageStep",
+    "PagesFilter",
+    "PagesStats",
+    "PagesStatsTimerange",
+    "Product",
+    "ProductCreate",
+    "ProductCreateRequest",
+    "ProductCreateVariantProperty",
+    "ProductUpdate",
+    "ProductUpdateRequest",
+    "ProductUpdateVariantProperty",
+    "ProductVariantProperty",
+    "ProductsCollection",
+    "ProductsCollectionCreate",
+    "ProductsCollectionCreateRequest",
+    "ProductsCollectionSortMethod",
+    "ProductsCollectionUpdate",
+    "ProductsCollectionUpdateRequest",
+    "ProductsCollectionsFilter",
+    "ProductsFilter",
+    "ProductsPrice",
+    "ProductsPriceCreate",
+    "ProductsPriceCreateRequest",
+    "ProductsPriceMinimal",
+    "ProductsPricePaymentType",
+    "ProductsPriceUpdate",
+    "ProductsPriceUpdateRequest",
+    "ProductsPricesChangeOptions",
+    "ProductsPricesChangeOptionsResponse",
+    "ProductsPricesChangeOptionsVariantGroup",
+    "ProductsPricesFilter",
+    "ProductsTag",
+    "ProductsTagCreate",
+    "ProductsTagCreateRequest",
+    "ProductsTagUpdate",
+    "ProductsTagUpdateRequest",
+    "ProductsTagsFilter",
+    "ProductsVariant",
+    "ProductsVariantCreate",
+    "ProductsVariantCreatePropertiesValue",
+    "ProductsVariantCreateRequest",
+    "ProductsVariantCreatedByPlatformApplication",
+    "ProductsVariantPropertiesValue",
+    "ProductsVariantUpdate",
+    "ProductsVariantUpdatePropertiesValue",
+    "ProductsVariantUpdateRequest",
+    "ProductsVariantsFilter",
+    "RefineFilter",
+    "RefineFilterConjunction",
+    "RefineFilterCreate",
+    "RefineFilterCreateCriteria",
+    "RefineFilterCreateRequest",
+    "RefineFilterCriterion",
+    "RefineFilterList",
+    "RefineFilterUpdate",
+    "RefineFilterUpdateCriteria",
+    "RefineFilterUpdateRequest",
+    "RefineFiltersFilter",
+    "SalesOpportunitiesFilter",
+    "SalesOpportunitiesNote",
+    "SalesOpportunitiesNoteCreate",
+    "SalesOpportunitiesNoteCreateRequest",
+    "SalesOpportunitiesNoteUpdate",
+    "SalesOpportunitiesNoteUpdateRequest",
+    "SalesOpportunitiesNotesFilter",
+    "SalesOpportunity",
+    "SalesOpportunityCreate",
+    "SalesOpportunityCreateRequest",
+    "SalesOpportunityNote",
+    "SalesOpportunityPipeline",
+    "SalesOpportunityPipelinesStage",
+    "SalesOpportunityPrimaryContact",
+    "SalesOpportunityPrimaryContactCustomAttributes",
+    "SalesOpportunityUpdate",
+    "SalesOpportunityUpdateRequest",
+    "SalesPipeline",
+    "SalesPipelineCreate",
+    "SalesPipelineCreateRequest",
+    "SalesPipelineCreateStage",
+    "SalesPipelineStage",
+    "SalesPipelineUpdate",
+    "SalesPipelineUpdateRequest",
+    "SalesPipelineUpdateStage",
+    "SalesPipelinesFilter",
+    "SalesPipelinesStage",
+    "SalesPipelinesStageCreate",
+    "SalesPipelinesStageCreateRequest",
+    "SalesPipelinesStageUpdate",
+    "SalesPipelinesStageUpdateRequest",
+    "SalesPipelinesStagesFilter",
+    "ShippingLocationGroup",
+    "ShippingPackage",
+    "ShippingPackageCarrier",
+    "ShippingPackageCreate",
+    "ShippingPackageCreateRequest",
+    "ShippingPackageDistanceUnit",
+    "ShippingPackageType",
+    "ShippingPackageUpdate",
+    "ShippingPackageUpdateRequest",
+    "ShippingPackageWeightUnit",
+    "ShippingProfile",
+    "ShippingProfileCreate",
+    "ShippingProfileCreateRequest",
+    "ShippingProfileUpdate",
+    "ShippingProfileUpdateRequest",
+    "ShippingRate",
+    "ShippingRateCreate",
+    "ShippingRateCreateRequest",
+    "ShippingRateLiveRatesProvider",
+    "ShippingRateUpdate",
+    "ShippingRateUpdateRequest",
+    "ShippingRatesName",
+    "ShippingRatesNameCreate",
+    "ShippingRatesNameCreateRequest",
+    "ShippingRatesNameUpdate",
+    "ShippingRatesNameUpdateRequest",
+    "ShippingZone",
+    "ShippingZoneCreate",
+    "ShippingZoneCreateRequest",
+    "ShippingZoneUpdate",
+    "ShippingZoneUpdateRequest",
+    "Site",
+    "SiteFooterCodeMode",
+    "SiteHeadCodeMode",
+    "SiteUpdate",
+    "SiteUpdateRequest",
+    "SortOrder",
+    "SortPropertyIdNameUpdatedAt",
+    "SortPropertyIdSortOrderUpdatedAt",
+    "SortPropertyIdUpdatedAt",
+    "SplitTestStepBranch",
+    "StatsFilter",
+    "Store",
+    "StoreCreate",
+    "StoreCreateRequest",
+    "StoreStatus",
+    "StoreUpdate",
+    "StoreUpdateRequest",
+    "Style",
+    "Team",
+    "TeamLocale",
+    "TeamMembership",
+    "TeamUpdate",
+    "TeamUpdateRequest",
+    "Theme",
+    "ThemeStyle",
+    "ThemeUpdate",
+    "ThemeUpdateRequest",
+    "User",
+    "Visit",
+    "Visits",
+    "WebhooksIncomingExternalPurchaseEndpoint",
+    "WebhooksIncomingExternalPurchaseEndpointCreate",
+    "WebhooksIncomingExternalPurchaseEndpointCreateRequest",
+    "WebhooksIncomingExternalPurchaseEndpointUpdate",
+    "WebhooksIncomingExternalPurchaseEndpointUpdateRequest",
+    "WebhooksIncomingExternalPurchaseEndpointsFilter",
+    "WebhooksIncomingExternalPurchaseEvent",
+    "WebhooksIncomingExternalPurchaseEventsFilter",
+    "WebhooksIncomingExternalPurchaseProductMapping",
+    "WebhooksIncomingExternalPurchaseProductMappingCreate",
+    "WebhooksIncomingExternalPurchaseProductMappingCreateRequest",
+    "WebhooksIncomingExternalPurchaseProductMappingUpdate",
+    "WebhooksIncomingExternalPurchaseProductMappingUpdateRequest",
+    "WebhooksOutgoingEndpoint",
+    "WebhooksOutgoingEndpointCreate",
+    "WebhooksOutgoingEndpointCreateRequest",
+    "WebhooksOutgoingEndpointUpdate",
+    "WebhooksOutgoingEndpointUpdateRequest",
+    "WebhooksOutgoingEvent",
+    "WebhooksOutgoingEventData",
+    "WebhooksOutgoingEventFunnel",
+    "WebhooksOutgoingEventPage",
+    "WebhooksOutgoingEventType",
+    "Workflow",
+    "WorkflowCreate",
+    "WorkflowCreateRequest",
+    "WorkflowStructure",
+    "WorkflowUpdate",
+    "WorkflowUpdateRequest",
+    "WorkflowsRun",
+    "WorkflowsRunCreate",
+    "WorkflowsRunCreateRequest",
+    "WorkflowsRunsFilter",
+    "WorkflowsStep",
+    "WorkflowsStepCreate",
+    "WorkflowsStepCreateRequest",
+    "WorkflowsStepStepTypeSettings",
+    "WorkflowsStepUpdate",
+    "WorkflowsStepUpdateRequest",
+    "WorkflowsStepsStats",
+    "WorkflowsTrigger",
+    "WorkflowsTriggerCreate",
+    "WorkflowsTriggerCreateRequest",
+    "WorkflowsTriggerUpdate",
+    "WorkflowsTriggerUpdateRequest",
+    "Workspace",
+    "WorkspaceStats",
+    "WorkspaceStatsResource",
+    "WorkspaceUpdate",
+    "WorkspaceUpdateRequest",
 ]

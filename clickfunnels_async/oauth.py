@@ -260,8 +260,11 @@ class OAuthClient:
             payload["code_verifier"] = code_verifier
         hidden = [v for v in (code, self.client_secret, code_verifier) if v]
 
-        _log.debug("exchanging an authorization code at %s (client_id=%s)",
-                   self.token_endpoint, self.client_id)
+        _log.debug(
+            "exchanging an authorization code at %s (client_id=%s)",
+            self.token_endpoint,
+            self.client_id,
+        )
         response = await self._post(payload)
         _log.debug("token endpoint answered %d", response.status_code)
 
@@ -293,12 +296,14 @@ class OAuthClient:
             # The request body (code, secret) is never part of httpx's message; the URL is plain.
             raise APITimeoutError(
                 f"timed out talking to the token endpoint ({type(exc).__name__})",
-                method="POST", url=self.token_endpoint,
+                method="POST",
+                url=self.token_endpoint,
             ) from exc
         except httpx.TransportError as exc:
             raise APIConnectionError(
                 f"could not reach the token endpoint ({type(exc).__name__})",
-                method="POST", url=self.token_endpoint,
+                method="POST",
+                url=self.token_endpoint,
             ) from exc
 
 
@@ -312,8 +317,7 @@ def _error_from(status_code: int, body: Any, hidden: list[str]) -> OAuthError:
         message += f": {error}"
     if description:
         message += f" ({description})"
-    return OAuthError(message, status_code=status_code, error=error,
-                      error_description=description)
+    return OAuthError(message, status_code=status_code, error=error, error_description=description)
 
 
 def _scrub(text: str | None, hidden: list[str]) -> str | None:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 METHODS = ("get", "put", "post", "patch", "delete")
-RESERVED_KWARGS = {"body", "filter", "expand", "limit", "prefetch", "self"}
 
 
 class SurfaceError(Exception):
@@ -145,11 +144,18 @@ def _operation_row(spec: Spec, path: str, method: str, op: dict[str, Any], item:
         schema = spec.resolve(schema_ref)
         props = schema.get("properties") or {}
         inner_ref: Any = schema_ref
-        if len(props) == 1 and schema.get("type") == "object":
-            (body_key, inner_ref), = props.items()
+        # A wrapper is one required property holding a $ref to an object model ({"contact": {...}});
+        # a single plain property (`published_at`, `product_ids`) is a flat body.
+        (only, only_schema), = props.items() if len(props) == 1 else [(None, None)]
+        if (
+            only is not None
+            and isinstance(only_schema, dict)
+            and "$ref" in only_schema
+            and spec.resolve(only_schema).get("type") == "object"
+            and only in (schema.get("required") or ())
+        ):
+            body_key, inner_ref = only, only_schema
             inner = spec.resolve(inner_ref)
-            if inner.get("type") != "object" or "properties" not in inner:
-                body_key, inner_ref, inner = None, schema_ref, schema
         else:
             inner = schema
         body_fields = inner.get("properties") or {}
@@ -177,8 +183,16 @@ def _operation_row(spec: Spec, path: str, method: str, op: dict[str, Any], item:
             response_model = spec.model_for(response_schema)
     query_names = tuple(n for n, _ in query)
     paginated = response_is_list and "after" in query_names
-    clashes = (set(body_fields) & (set(path_params) | set(query_names) | RESERVED_KWARGS)) | (
-        set(query_names) & (set(path_params) | RESERVED_KWARGS)
+    reserved = {"self"}
+    reserved |= {"filter"} if filter_keys else set()
+    reserved |= {"expand"} if expand else set()
+    reserved |= {"values"} if has_body else set()
+    reserved |= {"limit", "prefetch"} if paginated else set()
+    py_query = {_py_name(n) for n in query_names}
+    if len(py_query) != len(query_names):
+        raise SurfaceError(f"{where}: two query params map to one Python name")
+    clashes = (set(body_fields) & (set(path_params) | py_query | reserved)) | (
+        py_query & (set(path_params) | reserved)
     )
     if clashes:
         raise SurfaceError(f"{where}: names used twice in one call: {sorted(clashes)}")
@@ -253,12 +267,21 @@ def render_operations(ops: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _py_name(wire: str) -> str:
+    """A Python parameter name for a wire name such as `count_by[property]`."""
+    name = re.sub(r"\W+", "_", wire).strip("_")
+    if not name or name[0].isdigit():
+        name = f"p_{name}"
+    return f"{name}_" if keyword.iskeyword(name) else name
+
+
 def _module_name(namespace: str) -> str:
     return namespace.replace(".", "_")
 
 
 def _class_name(namespace: str) -> str:
-    return "".join(_pascal(seg) for seg in namespace.split("."))
+    # The suffix keeps namespace classes apart from model names (`emails.settings` vs `EmailsSettings`).
+    return "".join(_pascal(seg) for seg in namespace.split(".")) + "Resource"
 
 
 def _model_class(ref: str | None) -> str | None:
@@ -278,8 +301,8 @@ def _method(o: dict[str, Any], typed_models: set[str]) -> tuple[list[str], list[
     query_items = []
     for name in row["query_params"]:
         annotation = o["query_types"][name]
-        params.append(f"{name}: {annotation} | None = None")
-        query_items.append(f"{name!r}: {name}")
+        params.append(f"{_py_name(name)}: {annotation} | None = None")
+        query_items.append(f"{name!r}: {_py_name(name)}")
     if row["filter_keys"]:
         params.append("filter: FilterArg = None")
     if row["expand"]:
@@ -289,10 +312,14 @@ def _method(o: dict[str, Any], typed_models: set[str]) -> tuple[list[str], list[
     if row["has_body"]:
         body_cls = _model_class(row["body_model"])
         annotation = f"{body_cls} | Mapping[str, Any]" if body_cls else "Mapping[str, Any]"
-        params.append(f"body: {annotation} | None = None")
-        if row["body_fields"]:
+        params.append(f"values: {annotation} | None = None")
+        if not row["body_fields"]:
+            params.append("**fields: Any")  # an open body: the spec does not list its fields yet
+            fields_type = "open"
+        else:
             fields_type = f"_{_pascal(row['id'])}Fields"
-            entries = ", ".join(f"{k!r}: {v} | None" for k, v in o["body_types"].items())
+            # Quoted: the functional form evaluates its values, and models are imported for typing only.
+            entries = ", ".join(f"{k!r}: {v + ' | None'!r}" for k, v in o["body_types"].items())
             extra = [f"{fields_type} = TypedDict({fields_type!r}, {{{entries}}}, total=False)", ""]
             params.append(f"**fields: Unpack[{fields_type}]")
     model = _model_class(row["response_model"])
@@ -324,7 +351,7 @@ def _method(o: dict[str, Any], typed_models: set[str]) -> tuple[list[str], list[
     if row["expand"]:
         kw.append("expand=expand")
     if row["has_body"]:
-        kw.append("body=body")
+        kw.append("body=values")
         if fields_type:
             kw.append("fields=fields")
     if row["paginated"]:
@@ -343,7 +370,7 @@ def _method(o: dict[str, Any], typed_models: set[str]) -> tuple[list[str], list[
     return body, extra
 
 
-def render_namespaces(ops: list[dict[str, Any]]) -> dict[str, str]:
+def render_namespaces(ops: list[dict[str, Any]], model_names: set[str]) -> dict[str, str]:
     by_ns: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for o in ops:
         by_ns[o["row"]["namespace"]].append(o)
@@ -401,10 +428,9 @@ def render_namespaces(ops: list[dict[str, Any]]) -> dict[str, str]:
         props, type_imports = child_props(ns)
         tc = ["if TYPE_CHECKING:", *type_imports]
         tc += ["    from .._filters import FilterArg", "    from .._pagination import AsyncPaginator"]
-        if typed_models:
-            tc.append(
-                "    from ..models import " + ", ".join(sorted(m for m in typed_models if m))
-            )
+        used = set(re.findall(r"\b[A-Z]\w*\b", "\n".join(methods + extras))) & model_names
+        if used:
+            tc.append("    from ..models import " + ", ".join(sorted(used)))
         cls = _class_name(ns)
         body = [
             *header,
@@ -497,6 +523,6 @@ def generate(doc: dict[str, Any], package_dir: Path) -> None:
     (package_dir / "_operations.py").write_text(render_operations(ops), encoding="utf-8")
     res = package_dir / "_resources"
     res.mkdir(exist_ok=True)
-    for name, text in render_namespaces(ops).items():
+    for name, text in render_namespaces(ops, set(modules)).items():
         (res / name).write_text(text, encoding="utf-8")
     (package_dir / "models.py").write_text(render_models(modules), encoding="utf-8")

@@ -30,7 +30,11 @@ from clickfunnels_async._errors import (
 from clickfunnels_async._log import Secret, logger, redact, redact_url, redacting_filter
 
 URL = "https://acme.myclickfunnels.com/api/v2/workspaces/42/contacts"
-HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>" + "x" * 5000 + "</body></html>"
+HTML_502 = (
+    "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>"
+    + "x" * 5000
+    + "</body></html>"
+)
 
 
 def make_response(
@@ -89,7 +93,9 @@ def test_hierarchy() -> None:
 
 
 def test_error_key_message_and_str() -> None:
-    err = error_from_response(make_response(404, {"error": "Not found: Record missing"}, method="GET"))
+    err = error_from_response(
+        make_response(404, {"error": "Not found: Record missing"}, method="GET")
+    )
     assert err.message == "Not found: Record missing"
     assert str(err) == f"GET {URL} -> 404: Not found: Record missing"
     assert err.body == {"error": "Not found: Record missing"}
@@ -134,7 +140,10 @@ def test_plain_text_body_used_as_message() -> None:
 
 
 def test_rails_bare_validation_hash() -> None:
-    body = {"email_address": ["can't be blank", "is invalid"], "base": ["Cannot edit a subscription price"]}
+    body = {
+        "email_address": ["can't be blank", "is invalid"],
+        "base": ["Cannot edit a subscription price"],
+    }
     err = error_from_response(make_response(422, body))
     assert isinstance(err, UnprocessableEntityError)
     assert err.errors == {
@@ -147,35 +156,59 @@ def test_rails_bare_validation_hash() -> None:
 
 
 def test_errors_key_validation_hash() -> None:
-    err = error_from_response(make_response(422, {"errors": {"name": ["has already been taken"], "slug": "bad"}}))
+    err = error_from_response(
+        make_response(422, {"errors": {"name": ["has already been taken"], "slug": "bad"}})
+    )
     assert err.errors == {"name": ["has already been taken"], "slug": ["bad"]}
     assert err.message == "name: has already been taken; slug: bad"
 
 
 def test_error_string_wins_over_errors() -> None:
-    err = error_from_response(make_response(422, {"error": "Request unprocessable: bad code", "errors": {"code": ["x"]}}))
+    err = error_from_response(
+        make_response(422, {"error": "Request unprocessable: bad code", "errors": {"code": ["x"]}})
+    )
     assert err.message == "Request unprocessable: bad code"
     assert err.errors == {"code": ["x"]}
 
 
 def test_errors_list_of_strings() -> None:
-    err = error_from_response(make_response(400, {"errors": ["found unpermitted parameter: foo", "bad"]}))
+    err = error_from_response(
+        make_response(400, {"errors": ["found unpermitted parameter: foo", "bad"]})
+    )
     assert err.message == "found unpermitted parameter: foo; bad"
     assert err.errors == {}
 
 
 def test_unknown_json_shapes() -> None:
-    assert error_from_response(make_response(400, {"weird": 1})).message == "HTTP 400 Bad Request (JSON body)"
-    assert error_from_response(make_response(400, [1, 2])).message == "HTTP 400 Bad Request (JSON body)"
-    assert error_from_response(make_response(400, {"error": {"message": "nested"}})).message == "nested"
+    assert (
+        error_from_response(make_response(400, {"weird": 1})).message
+        == "HTTP 400 Bad Request (JSON body)"
+    )
+    assert (
+        error_from_response(make_response(400, [1, 2])).message
+        == "HTTP 400 Bad Request (JSON body)"
+    )
+    assert (
+        error_from_response(make_response(400, {"error": {"message": "nested"}})).message
+        == "nested"
+    )
     # a bare object whose values are strings is not a validation hash
     assert error_from_response(make_response(400, {"status": "bad"})).errors == {}
 
 
 def test_request_id_from_headers() -> None:
-    assert error_from_response(make_response(500, text="", headers={"x-request-id": "abc"})).request_id == "abc"
-    assert error_from_response(make_response(500, text="", headers={"request-id": "r1"})).request_id == "r1"
-    assert error_from_response(make_response(500, text="", headers={"cf-ray": "8a-IAD"})).request_id == "8a-IAD"
+    assert (
+        error_from_response(make_response(500, text="", headers={"x-request-id": "abc"})).request_id
+        == "abc"
+    )
+    assert (
+        error_from_response(make_response(500, text="", headers={"request-id": "r1"})).request_id
+        == "r1"
+    )
+    assert (
+        error_from_response(make_response(500, text="", headers={"cf-ray": "8a-IAD"})).request_id
+        == "8a-IAD"
+    )
     assert error_from_response(make_response(500, text="")).request_id is None
 
 
@@ -218,11 +251,16 @@ def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> N
 
 
 def test_parse_retry_after_http_date_relative_to_now() -> None:
-    assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0) == 10.0
+    assert (
+        parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0)
+        == 10.0
+    )
 
 
 def test_url_secrets_redacted_and_no_request_headers() -> None:
-    resp = make_response(401, {"error": "API key missing or invalid"}, url=URL + "?access_token=tok_abcdef&after=5")
+    resp = make_response(
+        401, {"error": "API key missing or invalid"}, url=URL + "?access_token=tok_abcdef&after=5"
+    )
     err = error_from_response(resp)
     assert "tok_abcdef" not in str(err)
     assert "tok_abcdef" not in repr(err)
@@ -247,11 +285,15 @@ def test_maton_hints() -> None:
     err = error_from_response(make_response(401, {"error": "Invalid API key"}), via_maton=True)
     assert isinstance(err, AuthenticationError)
     assert "check MATON_API_KEY" in err.message
-    err = error_from_response(make_response(400, {"error": "No active connection found"}), via_maton=True)
+    err = error_from_response(
+        make_response(400, {"error": "No active connection found"}), via_maton=True
+    )
     assert isinstance(err, BadRequestError)
     assert "create or choose a Maton connection" in err.message
     # a ClickFunnels 400 passed through the gateway keeps its own message
-    err = error_from_response(make_response(400, {"error": "found unpermitted parameter: x"}), via_maton=True)
+    err = error_from_response(
+        make_response(400, {"error": "found unpermitted parameter: x"}), via_maton=True
+    )
     assert err.message == "found unpermitted parameter: x"
     # without the flag no hint
     assert "MATON" not in error_from_response(make_response(401, {"error": "x"})).message
@@ -324,3 +366,35 @@ def test_registration_is_counted() -> None:
     assert redacting_filter.scrub("shared_secret_x") == "****"
     redacting_filter.unregister("shared_secret_x")
     assert redacting_filter.scrub("shared_secret_x") == "shared_secret_x"
+
+
+def test_configure_from_env_adds_one_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    from clickfunnels_async._log import configure_from_env
+
+    before = list(logger.handlers)
+    level = logger.level
+    try:
+        monkeypatch.setenv("CLICKFUNNELS_LOG", "debug")
+        configure_from_env()
+        configure_from_env()
+        added = [h for h in logger.handlers if h not in before]
+        assert len(added) == 1
+        assert logger.level == logging.DEBUG
+        assert redacting_filter in added[0].filters
+        monkeypatch.setenv("CLICKFUNNELS_LOG", "info")
+        configure_from_env()
+        assert logger.level == logging.INFO
+        assert len([h for h in logger.handlers if h not in before]) == 1
+    finally:
+        for handler in [h for h in logger.handlers if h not in before]:
+            logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_configure_from_env_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from clickfunnels_async._log import configure_from_env
+
+    monkeypatch.delenv("CLICKFUNNELS_LOG", raising=False)
+    before = list(logger.handlers)
+    configure_from_env()
+    assert logger.handlers == before

@@ -155,7 +155,9 @@ def test_hosts_is_frozen_value() -> None:
 
 def test_is_trusted_url() -> None:
     hosts = Hosts.direct("acme")
-    assert hosts.is_trusted_url(httpx.URL("https://acme.myclickfunnels.com/api/v2/contacts?after=3"))
+    assert hosts.is_trusted_url(
+        httpx.URL("https://acme.myclickfunnels.com/api/v2/contacts?after=3")
+    )
     assert hosts.is_trusted_url(httpx.URL("https://ACCOUNTS.myclickfunnels.com/api/v2/teams"))
     assert not hosts.is_trusted_url(httpx.URL("http://acme.myclickfunnels.com/api/v2"))  # downgrade
     assert not hosts.is_trusted_url(httpx.URL("https://acme.myclickfunnels.com:8443/"))

@@ -64,7 +64,9 @@ def test_authorize_url_params_exact() -> None:
     request = client().authorization_url(state="st-123")
     parts = urlsplit(request.url)
     assert (parts.scheme, parts.netloc, parts.path) == (
-        "https", "accounts.myclickfunnels.com", "/oauth/authorize"
+        "https",
+        "accounts.myclickfunnels.com",
+        "/oauth/authorize",
     )
     assert request.code_verifier is not None
     assert query_of(request.url) == {
@@ -120,7 +122,7 @@ def test_pkce_challenge_is_unpadded_base64url_sha256() -> None:
     # RFC 7636 appendix B test vector.
     assert (
         pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
-        == "E9Melhoa2OwvFrEMTJguCHm4bawWOBK8IzhYQhIqLaw"
+        == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
     )
 
 
@@ -215,17 +217,25 @@ async def test_state_mismatch_raises_before_any_request() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "error", "description"),
     [
-        (400, {"error": "invalid_grant", "error_description": "The provided authorization grant "
-               "is invalid, expired, revoked."}, "invalid_grant",
-         "The provided authorization grant is invalid, expired, revoked."),
+        (
+            400,
+            {
+                "error": "invalid_grant",
+                "error_description": "The provided authorization grant "
+                "is invalid, expired, revoked.",
+            },
+            "invalid_grant",
+            "The provided authorization grant is invalid, expired, revoked.",
+        ),
         (401, {"error": "invalid_client"}, "invalid_client", None),
         (500, "<html>oops</html>", None, None),
         (503, "", None, None),
     ],
 )
 @pytest.mark.anyio
-async def test_error_mapping(status: int, body: Any, error: str | None,
-                             description: str | None) -> None:
+async def test_error_mapping(
+    status: int, body: Any, error: str | None, description: str | None
+) -> None:
     with respx.mock() as mock:
         if isinstance(body, dict):
             mock.post(TOKEN_URL).respond(status, json=body)
@@ -243,8 +253,10 @@ async def test_error_mapping(status: int, body: Any, error: str | None,
 
 @pytest.mark.anyio
 async def test_error_text_never_echoes_code_secret_or_verifier() -> None:
-    echo = {"error": "invalid_grant",
-            "error_description": f"bad code {CODE} for {CLIENT_SECRET} with {VERIFIER}"}
+    echo = {
+        "error": "invalid_grant",
+        "error_description": f"bad code {CODE} for {CLIENT_SECRET} with {VERIFIER}",
+    }
     with respx.mock() as mock:
         mock.post(TOKEN_URL).respond(400, json=echo)
         with pytest.raises(OAuthError) as excinfo:
@@ -318,8 +330,9 @@ async def test_no_secrets_in_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with respx.mock() as mock:
         mock.post(TOKEN_URL).respond(200, json=TOKEN_RESPONSE)
-        token = await client().exchange_code(CODE, code_verifier=VERIFIER,
-                                             state="s", expected_state="s")
+        token = await client().exchange_code(
+            CODE, code_verifier=VERIFIER, state="s", expected_state="s"
+        )
         mock.post(TOKEN_URL).respond(400, json={"error": "invalid_grant"})
         with pytest.raises(OAuthError):
             await client().exchange_code(CODE, code_verifier=VERIFIER)

@@ -64,9 +64,7 @@ BODY = json.dumps(CONTACT_CREATED).encode()
 
 def reference_headers(body: bytes, secret: str, timestamp: int | str) -> dict[str, str]:
     """Headers computed straight from the documented scheme, independent of the SDK."""
-    digest = hmac.new(
-        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
-    ).hexdigest()
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return {
         "X-Webhook-ClickFunnels-Signature": digest,
         "X-Webhook-ClickFunnels-Timestamp": str(timestamp),
@@ -123,7 +121,9 @@ def test_header_lookup_is_case_insensitive(make_headers: Any) -> None:
 
 def test_uppercase_hex_signature_accepted() -> None:
     headers = reference_headers(BODY, SECRET, NOW)
-    headers["X-Webhook-ClickFunnels-Signature"] = headers["X-Webhook-ClickFunnels-Signature"].upper()
+    headers["X-Webhook-ClickFunnels-Signature"] = headers[
+        "X-Webhook-ClickFunnels-Signature"
+    ].upper()
     verify_webhook(BODY, headers, SECRET, now=NOW)
 
 
@@ -362,24 +362,40 @@ def test_data_parsed_into_subject_model(fake_models: types.ModuleType) -> None:
 def test_namespaced_subject_type_maps_to_joined_name(fake_models: types.ModuleType) -> None:
     assert _subject_model("Orders::Invoice") == fake_models.OrdersInvoice.from_dict
     event = parse_event(
-        {"event_id": "1", "event_type": "orders/invoice.paid", "subject_type": "Orders::Invoice",
-         "data": {"id": 55}}
+        {
+            "event_id": "1",
+            "event_type": "orders/invoice.paid",
+            "subject_type": "Orders::Invoice",
+            "data": {"id": 55},
+        }
     )
     assert event.data.invoice_id == 55
 
 
 def test_model_failure_keeps_raw_dict(fake_models: types.ModuleType) -> None:
     # Contact.from_dict needs email_address; without it the model raises and the dict is kept.
-    event = parse_event({"event_id": "1", "event_type": "contact.created",
-                         "subject_type": "Contact", "data": {"id": 1}})
+    event = parse_event(
+        {
+            "event_id": "1",
+            "event_type": "contact.created",
+            "subject_type": "Contact",
+            "data": {"id": 1},
+        }
+    )
     assert event.data == {"id": 1}
 
 
 def test_unknown_subject_keeps_raw_dict(fake_models: types.ModuleType) -> None:
     assert _subject_model("Sales::Opportunity") is None
     assert _subject_model("not a class name!") is None
-    event = parse_event({"event_id": "1", "event_type": "sales/opportunity.created",
-                         "subject_type": "Sales::Opportunity", "data": {"id": 3}})
+    event = parse_event(
+        {
+            "event_id": "1",
+            "event_type": "sales/opportunity.created",
+            "subject_type": "Sales::Opportunity",
+            "data": {"id": 3},
+        }
+    )
     assert event.data == {"id": 3}
 
 

@@ -9,23 +9,255 @@ from typing import TYPE_CHECKING
 from .._resource import Resource
 
 if TYPE_CHECKING:
-    from .contacts import Contacts
-    from .teams import Teams
+    from .addresses import AddressesResource
+    from .appointments import AppointmentsResource
+    from .blogs import BlogsResource
+    from .communities import CommunitiesResource
+    from .contacts import ContactsResource
+    from .courses import CoursesResource
+    from .discounts import DiscountsResource
+    from .domains import DomainsResource
+    from .downloads import DownloadsResource
+    from .emails import EmailsResource
+    from .form_submissions import FormSubmissionsResource
+    from .forms import FormsResource
+    from .fulfillments import FulfillmentsResource
+    from .funnels import FunnelsResource
+    from .images import ImagesResource
+    from .orders import OrdersResource
+    from .pages import PagesResource
+    from .products import ProductsResource
+    from .refine_filters import RefineFiltersResource
+    from .sales import SalesResource
+    from .shipping import ShippingResource
+    from .sites import SitesResource
+    from .stats import StatsResource
+    from .stores import StoresResource
+    from .styles import StylesResource
+    from .teams import TeamsResource
+    from .themes import ThemesResource
+    from .users import UsersResource
+    from .webhooks import WebhooksResource
+    from .workflows import WorkflowsResource
+    from .workspaces import WorkspacesResource
 
 
 class Namespaces(Resource):
     """The top-level namespaces of the client (`cf.contacts`, `cf.orders`, ...)."""
 
     @cached_property
-    def contacts(self) -> Contacts:
-        """`contacts`"""
-        from .contacts import Contacts
+    def addresses(self) -> AddressesResource:
+        """`addresses`"""
+        from .addresses import AddressesResource
 
-        return Contacts(self._client)
+        return AddressesResource(self._client)
 
     @cached_property
-    def teams(self) -> Teams:
-        """`teams`"""
-        from .teams import Teams
+    def appointments(self) -> AppointmentsResource:
+        """`appointments`"""
+        from .appointments import AppointmentsResource
 
-        return Teams(self._client)
+        return AppointmentsResource(self._client)
+
+    @cached_property
+    def blogs(self) -> BlogsResource:
+        """`blogs`"""
+        from .blogs import BlogsResource
+
+        return BlogsResource(self._client)
+
+    @cached_property
+    def communities(self) -> CommunitiesResource:
+        """`communities`"""
+        from .communities import CommunitiesResource
+
+        return CommunitiesResource(self._client)
+
+    @cached_property
+    def contacts(self) -> ContactsResource:
+        """`contacts`"""
+        from .contacts import ContactsResource
+
+        return ContactsResource(self._client)
+
+    @cached_property
+    def courses(self) -> CoursesResource:
+        """`courses`"""
+        from .courses import CoursesResource
+
+        return CoursesResource(self._client)
+
+    @cached_property
+    def discounts(self) -> DiscountsResource:
+        """`discounts`"""
+        from .discounts import DiscountsResource
+
+        return DiscountsResource(self._client)
+
+    @cached_property
+    def domains(self) -> DomainsResource:
+        """`domains`"""
+        from .domains import DomainsResource
+
+        return DomainsResource(self._client)
+
+    @cached_property
+    def downloads(self) -> DownloadsResource:
+        """`downloads`"""
+        from .downloads import DownloadsResource
+
+        return DownloadsResource(self._client)
+
+    @cached_property
+    def emails(self) -> EmailsResource:
+        """`emails`"""
+        from .emails import EmailsResource
+
+        return EmailsResource(self._client)
+
+    @cached_property
+    def form_submissions(self) -> FormSubmissionsResource:
+        """`form_submissions`"""
+        from .form_submissions import FormSubmissionsResource
+
+        return FormSubmissionsResource(self._client)
+
+    @cached_property
+    def forms(self) -> FormsResource:
+        """`forms`"""
+        from .forms import FormsResource
+
+        return FormsResource(self._client)
+
+    @cached_property
+    def fulfillments(self) -> FulfillmentsResource:
+        """`fulfillments`"""
+        from .fulfillments import FulfillmentsResource
+
+        return FulfillmentsResource(self._client)
+
+    @cached_property
+    def funnels(self) -> FunnelsResource:
+        """`funnels`"""
+        from .funnels import FunnelsResource
+
+        return FunnelsResource(self._client)
+
+    @cached_property
+    def images(self) -> ImagesResource:
+        """`images`"""
+        from .images import ImagesResource
+
+        return ImagesResource(self._client)
+
+    @cached_property
+    def orders(self) -> OrdersResource:
+        """`orders`"""
+        from .orders import OrdersResource
+
+        return OrdersResource(self._client)
+
+    @cached_property
+    def pages(self) -> PagesResource:
+        """`pages`"""
+        from .pages import PagesResource
+
+        return PagesResource(self._client)
+
+    @cached_property
+    def products(self) -> ProductsResource:
+        """`products`"""
+        from .products import ProductsResource
+
+        return ProductsResource(self._client)
+
+    @cached_property
+    def refine_filters(self) -> RefineFiltersResource:
+        """`refine_filters`"""
+        from .refine_filters import RefineFiltersResource
+
+        return RefineFiltersResource(self._client)
+
+    @cached_property
+    def sales(self) -> SalesResource:
+        """`sales`"""
+        from .sales import SalesResource
+
+        return SalesResource(self._client)
+
+    @cached_property
+    def shipping(self) -> ShippingResource:
+        """`shipping`"""
+        from .shipping import ShippingResource
+
+        return ShippingResource(self._client)
+
+    @cached_property
+    def sites(self) -> SitesResource:
+        """`sites`"""
+        from .sites import SitesResource
+
+        return SitesResource(self._client)
+
+    @cached_property
+    def stats(self) -> StatsResource:
+        """`stats`"""
+        from .stats import StatsResource
+
+        return StatsResource(self._client)
+
+    @cached_property
+    def stores(self) -> StoresResource:
+        """`stores`"""
+        from .stores import StoresResource
+
+        return StoresResource(self._client)
+
+    @cached_property
+    def styles(self) -> StylesResource:
+        """`styles`"""
+        from .styles import StylesResource
+
+        return StylesResource(self._client)
+
+    @cached_property
+    def teams(self) -> TeamsResource:
+        """`teams`"""
+        from .teams import TeamsResource
+
+        return TeamsResource(self._client)
+
+    @cached_property
+    def themes(self) -> ThemesResource:
+        """`themes`"""
+        from .themes import ThemesResource
+
+        return ThemesResource(self._client)
+
+    @cached_property
+    def users(self) -> UsersResource:
+        """`users`"""
+        from .users import UsersResource
+
+        return UsersResource(self._client)
+
+    @cached_property
+    def webhooks(self) -> WebhooksResource:
+        """`webhooks`"""
+        from .webhooks import WebhooksResource
+
+        return WebhooksResource(self._client)
+
+    @cached_property
+    def workflows(self) -> WorkflowsResource:
+        """`workflows`"""
+        from .workflows import WorkflowsResource
+
+        return WorkflowsResource(self._client)
+
+    @cached_property
+    def workspaces(self) -> WorkspacesResource:
+        """`workspaces`"""
+        from .workspaces import WorkspacesResource
+
+        return WorkspacesResource(self._client)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
@@ -10,30 +11,148 @@ from .._resource import Resource
 if TYPE_CHECKING:
     from .._filters import FilterArg
     from .._pagination import AsyncPaginator
-    from ..models import Contact, ContactCreate
+    from ..models import (
+        Contact,
+        ContactCreate,
+        ContactCustomAttributes,
+        ContactUpdate,
+        ContactUpsert,
+    )
+    from .contacts_applied_tags import ContactsAppliedTagsResource
+    from .contacts_enroll_actions import ContactsEnrollActionsResource
+    from .contacts_export_actions import ContactsExportActionsResource
+    from .contacts_filters import ContactsFiltersResource
+    from .contacts_run_workflow_actions import ContactsRunWorkflowActionsResource
+    from .contacts_tag_actions import ContactsTagActionsResource
+    from .contacts_tags import ContactsTagsResource
+    from .contacts_unsubscribe_actions import ContactsUnsubscribeActionsResource
 
 _CreateContactsFields = TypedDict(
     "_CreateContactsFields",
     {
-        "email_address": str | None,
-        "first_name": str | None,
-        "tag_ids": Sequence[int] | None,
+        "custom_attributes": "ContactCustomAttributes | dict[str, Any] | None",
+        "email_address": "str | None",
+        "fb_url": "str | None",
+        "first_name": "str | None",
+        "instagram_url": "str | None",
+        "last_name": "str | None",
+        "linkedin_url": "str | None",
+        "phone_number": "str | None",
+        "tag_ids": "Sequence[int] | None",
+        "time_zone": "str | None",
+        "twitter_url": "str | None",
+        "website_url": "str | None",
+    },
+    total=False,
+)
+
+_UpdateContactsFields = TypedDict(
+    "_UpdateContactsFields",
+    {
+        "custom_attributes": "ContactCustomAttributes | dict[str, Any] | None",
+        "email_address": "str | None",
+        "fb_url": "str | None",
+        "first_name": "str | None",
+        "instagram_url": "str | None",
+        "last_name": "str | None",
+        "linkedin_url": "str | None",
+        "phone_number": "str | None",
+        "tag_ids": "Sequence[int] | None",
+        "time_zone": "str | None",
+        "twitter_url": "str | None",
+        "website_url": "str | None",
+    },
+    total=False,
+)
+
+_UpsertContactsFields = TypedDict(
+    "_UpsertContactsFields",
+    {
+        "custom_attributes": "ContactCustomAttributes | dict[str, Any] | None",
+        "email_address": "str | None",
+        "fb_url": "str | None",
+        "first_name": "str | None",
+        "instagram_url": "str | None",
+        "last_name": "str | None",
+        "linkedin_url": "str | None",
+        "phone_number": "str | None",
+        "tag_ids": "Sequence[int] | None",
+        "time_zone": "str | None",
+        "twitter_url": "str | None",
+        "website_url": "str | None",
     },
     total=False,
 )
 
 
-class Contacts(Resource):
+class ContactsResource(Resource):
     """`cf.contacts`"""
+
+    @cached_property
+    def applied_tags(self) -> ContactsAppliedTagsResource:
+        """`contacts.applied_tags`"""
+        from .contacts_applied_tags import ContactsAppliedTagsResource
+
+        return ContactsAppliedTagsResource(self._client)
+
+    @cached_property
+    def enroll_actions(self) -> ContactsEnrollActionsResource:
+        """`contacts.enroll_actions`"""
+        from .contacts_enroll_actions import ContactsEnrollActionsResource
+
+        return ContactsEnrollActionsResource(self._client)
+
+    @cached_property
+    def export_actions(self) -> ContactsExportActionsResource:
+        """`contacts.export_actions`"""
+        from .contacts_export_actions import ContactsExportActionsResource
+
+        return ContactsExportActionsResource(self._client)
+
+    @cached_property
+    def filters(self) -> ContactsFiltersResource:
+        """`contacts.filters`"""
+        from .contacts_filters import ContactsFiltersResource
+
+        return ContactsFiltersResource(self._client)
+
+    @cached_property
+    def run_workflow_actions(self) -> ContactsRunWorkflowActionsResource:
+        """`contacts.run_workflow_actions`"""
+        from .contacts_run_workflow_actions import ContactsRunWorkflowActionsResource
+
+        return ContactsRunWorkflowActionsResource(self._client)
+
+    @cached_property
+    def tag_actions(self) -> ContactsTagActionsResource:
+        """`contacts.tag_actions`"""
+        from .contacts_tag_actions import ContactsTagActionsResource
+
+        return ContactsTagActionsResource(self._client)
+
+    @cached_property
+    def tags(self) -> ContactsTagsResource:
+        """`contacts.tags`"""
+        from .contacts_tags import ContactsTagsResource
+
+        return ContactsTagsResource(self._client)
+
+    @cached_property
+    def unsubscribe_actions(self) -> ContactsUnsubscribeActionsResource:
+        """`contacts.unsubscribe_actions`"""
+        from .contacts_unsubscribe_actions import ContactsUnsubscribeActionsResource
+
+        return ContactsUnsubscribeActionsResource(self._client)
 
     async def create(
         self,
         workspace_id: int,
         *,
-        body: ContactCreate | Mapping[str, Any] | None = None,
+        expand: Sequence[str] | None = None,
+        values: ContactCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateContactsFields],
     ) -> Contact:
-        """createContacts
+        """Create a contact
 
         `POST /api/v2/workspaces/{workspace_id}/contacts` (createContacts)
         """
@@ -42,17 +161,39 @@ class Contacts(Resource):
             await self._client._call(
                 OPERATIONS["createContacts"],
                 {"workspace_id": workspace_id},
-                body=body,
+                expand=expand,
+                body=values,
                 fields=fields,
             ),
         )
 
     async def delete(self, id: int | str) -> None:
-        """removeContacts
+        """Delete a contact
 
         `DELETE /api/v2/contacts/{id}` (removeContacts)
         """
         await self._client._call(OPERATIONS["removeContacts"], {"id": id})
+
+    async def gdpr_destroy(self, id: int | str) -> None:
+        """Redact a contact's personal data (GDPR)
+
+        `DELETE /api/v2/contacts/{id}/gdpr_destroy` (gdpr_destroyContacts)
+        """
+        await self._client._call(OPERATIONS["gdpr_destroyContacts"], {"id": id})
+
+    async def get(
+        self, id: int | str, *, expand: Sequence[str] | None = None
+    ) -> Contact:
+        """Get a contact
+
+        `GET /api/v2/contacts/{id}` (getContacts)
+        """
+        return cast(
+            "Contact",
+            await self._client._call(
+                OPERATIONS["getContacts"], {"id": id}, expand=expand
+            ),
+        )
 
     def list(
         self,
@@ -61,19 +202,75 @@ class Contacts(Resource):
         limit: int | None = None,
         prefetch: bool = False,
         after: str | None = None,
+        sort_order: str | None = None,
+        sort_property: str | None = None,
+        stored_filter_id: str | None = None,
+        stable_id: str | None = None,
         filter: FilterArg = None,
         expand: Sequence[str] | None = None,
     ) -> AsyncPaginator[Contact]:
-        """listContacts
+        """List contacts
 
         `GET /api/v2/workspaces/{workspace_id}/contacts` (listContacts)
         """
         return self._client._paginate(
             OPERATIONS["listContacts"],
             {"workspace_id": workspace_id},
-            query={"after": after},
+            query={
+                "after": after,
+                "sort_order": sort_order,
+                "sort_property": sort_property,
+                "stored_filter_id": stored_filter_id,
+                "stable_id": stable_id,
+            },
             filter=filter,
             expand=expand,
             limit=limit,
             prefetch=prefetch,
+        )
+
+    async def update(
+        self,
+        id: int | str,
+        *,
+        expand: Sequence[str] | None = None,
+        values: ContactUpdate | Mapping[str, Any] | None = None,
+        **fields: Unpack[_UpdateContactsFields],
+    ) -> Contact:
+        """Update a contact
+
+        `PUT /api/v2/contacts/{id}` (updateContacts)
+        """
+        return cast(
+            "Contact",
+            await self._client._call(
+                OPERATIONS["updateContacts"],
+                {"id": id},
+                expand=expand,
+                body=values,
+                fields=fields,
+            ),
+        )
+
+    async def upsert(
+        self,
+        workspace_id: int,
+        *,
+        expand: Sequence[str] | None = None,
+        values: ContactUpsert | Mapping[str, Any] | None = None,
+        **fields: Unpack[_UpsertContactsFields],
+    ) -> Contact:
+        """Create or update a contact matched by email address
+
+        `POST /api/v2/workspaces/{workspace_id}/contacts/upsert` (upsertContacts)
+        """
+        return cast(
+            "Contact",
+            await self._client._call(
+                OPERATIONS["upsertContacts"],
+                {"workspace_id": workspace_id},
+                expand=expand,
+                body=values,
+                fields=fields,
+            ),
         )

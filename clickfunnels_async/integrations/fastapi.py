@@ -185,9 +185,7 @@ class ClickFunnelsWebhookRouter(APIRouter):
     async def _receive(self, request: Request) -> JSONResponse:
         body = await request.body()
         try:
-            event = verify_webhook(
-                body, request.headers, self._secret, tolerance=self._tolerance
-            )
+            event = verify_webhook(body, request.headers, self._secret, tolerance=self._tolerance)
         except WebhookVerificationError as exc:
             _log.warning("rejected a webhook delivery: %s", exc.reason)
             return JSONResponse(
@@ -241,9 +239,7 @@ def _wants_request(handler: WebhookHandler) -> bool:
 
 def _check_handler(handler: WebhookHandler) -> None:
     if not inspect.iscoroutinefunction(handler):
-        raise TypeError(
-            f"webhook handlers must be async functions, got {handler!r}"
-        )
+        raise TypeError(f"webhook handlers must be async functions, got {handler!r}")
 
 
 async def _call(handler: WebhookHandler, event: WebhookEvent, request: Request) -> None:

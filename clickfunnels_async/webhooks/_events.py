@@ -90,9 +90,10 @@ def _decode(body: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
         decoded = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         # The position is useful; the body itself is not repeated (it may hold customer data).
-        raise WebhookPayloadError(f"webhook payload is not valid JSON ({exc.__class__.__name__} "
-                                  f"at position {getattr(exc, 'pos', getattr(exc, 'start', '?'))})"
-                                  ) from None
+        raise WebhookPayloadError(
+            f"webhook payload is not valid JSON ({exc.__class__.__name__} "
+            f"at position {getattr(exc, 'pos', getattr(exc, 'start', '?'))})"
+        ) from None
     if not isinstance(decoded, dict):
         raise WebhookPayloadError(
             f"webhook payload must be a JSON object, got {type(decoded).__name__}"

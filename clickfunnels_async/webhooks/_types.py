@@ -134,7 +134,9 @@ class EventType:
     # Workflow-based, V1 endpoints only
     RUNS_STEP_DONTRUNME: Final = "runs/step.dontrunme"
     WORKFLOWS_INTEGRATION_STEP_EXECUTED: Final = "workflows_integration_step.executed"
-    WORKFLOWS_STEPS_DELIVER_WEBHOOK_STEP_EXECUTED: Final = "workflows/steps/deliver_webhook_step.executed"
+    WORKFLOWS_STEPS_DELIVER_WEBHOOK_STEP_EXECUTED: Final = (
+        "workflows/steps/deliver_webhook_step.executed"
+    )
     WORKFLOWS_STEPS_INTEGRATION_STEP_EXECUTED: Final = "workflows/steps/integration_step.executed"
 
     def __init__(self) -> None:
@@ -143,7 +145,5 @@ class EventType:
 
 # Built from the class so the two can never disagree.
 ALL_EVENT_TYPES: Final[frozenset[str]] = frozenset(
-    value
-    for name, value in vars(EventType).items()
-    if name.isupper() and isinstance(value, str)
+    value for name, value in vars(EventType).items() if name.isupper() and isinstance(value, str)
 )

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.status import Status
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.contact_custom_attributes import ContactCustomAttributes
+    from ..models.contact_tag import ContactTag
+    from ..models.visits import Visits
 
 
 T = TypeVar("T", bound="Contact")
@@ -23,41 +24,68 @@ class Contact:
     """
     Attributes:
         id (int):
-        email_address (None | str | Unset):
-        status (None | Status | Unset):
-        kind (Status | Unset):
+        anonymous (int | None | Unset):
         created_at (datetime.datetime | None | Unset):
-        custom_attributes (ContactCustomAttributes | Unset):
+        custom_attributes (ContactCustomAttributes | None | Unset):
+        email_address (None | str | Unset):
+        email_suppression_reason (None | str | Unset):
+        fb_url (None | str | Unset):
+        first_name (None | str | Unset):
+        instagram_url (None | str | Unset):
+        is_active (bool | None | Unset):
+        last_name (None | str | Unset):
+        last_notification_email_sent_at (None | str | Unset):
+        linkedin_url (None | str | Unset):
+        phone_number (None | str | Unset):
+        public_id (str | Unset):
+        tags (list[ContactTag] | None | Unset):
+        time_zone (None | str | Unset):
+        twitter_url (None | str | Unset):
+        unsubscribed_at (None | str | Unset):
+        updated_at (datetime.datetime | None | Unset):
+        uuid (None | str | Unset):
+        visits (None | Unset | Visits):
+        website_url (None | str | Unset):
+        workspace_id (int | None | Unset):
     """
 
     id: int
-    email_address: None | str | Unset = UNSET
-    status: None | Status | Unset = UNSET
-    kind: Status | Unset = UNSET
+    anonymous: int | None | Unset = UNSET
     created_at: datetime.datetime | None | Unset = UNSET
-    custom_attributes: ContactCustomAttributes | Unset = UNSET
+    custom_attributes: ContactCustomAttributes | None | Unset = UNSET
+    email_address: None | str | Unset = UNSET
+    email_suppression_reason: None | str | Unset = UNSET
+    fb_url: None | str | Unset = UNSET
+    first_name: None | str | Unset = UNSET
+    instagram_url: None | str | Unset = UNSET
+    is_active: bool | None | Unset = UNSET
+    last_name: None | str | Unset = UNSET
+    last_notification_email_sent_at: None | str | Unset = UNSET
+    linkedin_url: None | str | Unset = UNSET
+    phone_number: None | str | Unset = UNSET
+    public_id: str | Unset = UNSET
+    tags: list[ContactTag] | None | Unset = UNSET
+    time_zone: None | str | Unset = UNSET
+    twitter_url: None | str | Unset = UNSET
+    unsubscribed_at: None | str | Unset = UNSET
+    updated_at: datetime.datetime | None | Unset = UNSET
+    uuid: None | str | Unset = UNSET
+    visits: None | Unset | Visits = UNSET
+    website_url: None | str | Unset = UNSET
+    workspace_id: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.contact_custom_attributes import ContactCustomAttributes
+        from ..models.visits import Visits
+
         id = self.id
 
-        email_address: None | str | Unset
-        if isinstance(self.email_address, Unset):
-            email_address = UNSET
+        anonymous: int | None | Unset
+        if isinstance(self.anonymous, Unset):
+            anonymous = UNSET
         else:
-            email_address = self.email_address
-
-        status: None | str | Unset
-        if isinstance(self.status, Unset):
-            status = UNSET
-        elif isinstance(self.status, Status):
-            status = self.status.value
-        else:
-            status = self.status
-
-        kind: str | Unset = UNSET
-        if not isinstance(self.kind, Unset):
-            kind = self.kind.value
+            anonymous = self.anonymous
 
         created_at: None | str | Unset
         if isinstance(self.created_at, Unset):
@@ -67,9 +95,139 @@ class Contact:
         else:
             created_at = self.created_at
 
-        custom_attributes: dict[str, Any] | Unset = UNSET
-        if not isinstance(self.custom_attributes, Unset):
+        custom_attributes: dict[str, Any] | None | Unset
+        if isinstance(self.custom_attributes, Unset):
+            custom_attributes = UNSET
+        elif isinstance(self.custom_attributes, ContactCustomAttributes):
             custom_attributes = self.custom_attributes.to_dict()
+        else:
+            custom_attributes = self.custom_attributes
+
+        email_address: None | str | Unset
+        if isinstance(self.email_address, Unset):
+            email_address = UNSET
+        else:
+            email_address = self.email_address
+
+        email_suppression_reason: None | str | Unset
+        if isinstance(self.email_suppression_reason, Unset):
+            email_suppression_reason = UNSET
+        else:
+            email_suppression_reason = self.email_suppression_reason
+
+        fb_url: None | str | Unset
+        if isinstance(self.fb_url, Unset):
+            fb_url = UNSET
+        else:
+            fb_url = self.fb_url
+
+        first_name: None | str | Unset
+        if isinstance(self.first_name, Unset):
+            first_name = UNSET
+        else:
+            first_name = self.first_name
+
+        instagram_url: None | str | Unset
+        if isinstance(self.instagram_url, Unset):
+            instagram_url = UNSET
+        else:
+            instagram_url = self.instagram_url
+
+        is_active: bool | None | Unset
+        if isinstance(self.is_active, Unset):
+            is_active = UNSET
+        else:
+            is_active = self.is_active
+
+        last_name: None | str | Unset
+        if isinstance(self.last_name, Unset):
+            last_name = UNSET
+        else:
+            last_name = self.last_name
+
+        last_notification_email_sent_at: None | str | Unset
+        if isinstance(self.last_notification_email_sent_at, Unset):
+            last_notification_email_sent_at = UNSET
+        else:
+            last_notification_email_sent_at = self.last_notification_email_sent_at
+
+        linkedin_url: None | str | Unset
+        if isinstance(self.linkedin_url, Unset):
+            linkedin_url = UNSET
+        else:
+            linkedin_url = self.linkedin_url
+
+        phone_number: None | str | Unset
+        if isinstance(self.phone_number, Unset):
+            phone_number = UNSET
+        else:
+            phone_number = self.phone_number
+
+        public_id = self.public_id
+
+        tags: list[dict[str, Any]] | None | Unset
+        if isinstance(self.tags, Unset):
+            tags = UNSET
+        elif isinstance(self.tags, list):
+            tags = []
+            for tags_type_0_item_data in self.tags:
+                tags_type_0_item = tags_type_0_item_data.to_dict()
+                tags.append(tags_type_0_item)
+
+        else:
+            tags = self.tags
+
+        time_zone: None | str | Unset
+        if isinstance(self.time_zone, Unset):
+            time_zone = UNSET
+        else:
+            time_zone = self.time_zone
+
+        twitter_url: None | str | Unset
+        if isinstance(self.twitter_url, Unset):
+            twitter_url = UNSET
+        else:
+            twitter_url = self.twitter_url
+
+        unsubscribed_at: None | str | Unset
+        if isinstance(self.unsubscribed_at, Unset):
+            unsubscribed_at = UNSET
+        else:
+            unsubscribed_at = self.unsubscribed_at
+
+        updated_at: None | str | Unset
+        if isinstance(self.updated_at, Unset):
+            updated_at = UNSET
+        elif isinstance(self.updated_at, datetime.datetime):
+            updated_at = self.updated_at.isoformat()
+        else:
+            updated_at = self.updated_at
+
+        uuid: None | str | Unset
+        if isinstance(self.uuid, Unset):
+            uuid = UNSET
+        else:
+            uuid = self.uuid
+
+        visits: dict[str, Any] | None | Unset
+        if isinstance(self.visits, Unset):
+            visits = UNSET
+        elif isinstance(self.visits, Visits):
+            visits = self.visits.to_dict()
+        else:
+            visits = self.visits
+
+        website_url: None | str | Unset
+        if isinstance(self.website_url, Unset):
+            website_url = UNSET
+        else:
+            website_url = self.website_url
+
+        workspace_id: int | None | Unset
+        if isinstance(self.workspace_id, Unset):
+            workspace_id = UNSET
+        else:
+            workspace_id = self.workspace_id
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -78,58 +236,74 @@ class Contact:
                 "id": id,
             }
         )
-        if email_address is not UNSET:
-            field_dict["email_address"] = email_address
-        if status is not UNSET:
-            field_dict["status"] = status
-        if kind is not UNSET:
-            field_dict["kind"] = kind
+        if anonymous is not UNSET:
+            field_dict["anonymous"] = anonymous
         if created_at is not UNSET:
             field_dict["created_at"] = created_at
         if custom_attributes is not UNSET:
             field_dict["custom_attributes"] = custom_attributes
+        if email_address is not UNSET:
+            field_dict["email_address"] = email_address
+        if email_suppression_reason is not UNSET:
+            field_dict["email_suppression_reason"] = email_suppression_reason
+        if fb_url is not UNSET:
+            field_dict["fb_url"] = fb_url
+        if first_name is not UNSET:
+            field_dict["first_name"] = first_name
+        if instagram_url is not UNSET:
+            field_dict["instagram_url"] = instagram_url
+        if is_active is not UNSET:
+            field_dict["is_active"] = is_active
+        if last_name is not UNSET:
+            field_dict["last_name"] = last_name
+        if last_notification_email_sent_at is not UNSET:
+            field_dict["last_notification_email_sent_at"] = (
+                last_notification_email_sent_at
+            )
+        if linkedin_url is not UNSET:
+            field_dict["linkedin_url"] = linkedin_url
+        if phone_number is not UNSET:
+            field_dict["phone_number"] = phone_number
+        if public_id is not UNSET:
+            field_dict["public_id"] = public_id
+        if tags is not UNSET:
+            field_dict["tags"] = tags
+        if time_zone is not UNSET:
+            field_dict["time_zone"] = time_zone
+        if twitter_url is not UNSET:
+            field_dict["twitter_url"] = twitter_url
+        if unsubscribed_at is not UNSET:
+            field_dict["unsubscribed_at"] = unsubscribed_at
+        if updated_at is not UNSET:
+            field_dict["updated_at"] = updated_at
+        if uuid is not UNSET:
+            field_dict["uuid"] = uuid
+        if visits is not UNSET:
+            field_dict["visits"] = visits
+        if website_url is not UNSET:
+            field_dict["website_url"] = website_url
+        if workspace_id is not UNSET:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.contact_custom_attributes import ContactCustomAttributes
+        from ..models.contact_tag import ContactTag
+        from ..models.visits import Visits
 
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_email_address(data: object) -> None | str | Unset:
+        def _parse_anonymous(data: object) -> int | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            return cast(int | None | Unset, data)
 
-        email_address = _parse_email_address(d.pop("email_address", UNSET))
-
-        def _parse_status(data: object) -> None | Status | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                status_type_0 = Status(data)
-
-                return status_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(None | Status | Unset, data)
-
-        status = _parse_status(d.pop("status", UNSET))
-
-        _kind = d.pop("kind", UNSET)
-        kind: Status | Unset
-        if isinstance(_kind, Unset):
-            kind = UNSET
-        else:
-            kind = Status(_kind)
+        anonymous = _parse_anonymous(d.pop("anonymous", UNSET))
 
         def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -148,20 +322,256 @@ class Contact:
 
         created_at = _parse_created_at(d.pop("created_at", UNSET))
 
-        _custom_attributes = d.pop("custom_attributes", UNSET)
-        custom_attributes: ContactCustomAttributes | Unset
-        if isinstance(_custom_attributes, Unset):
-            custom_attributes = UNSET
-        else:
-            custom_attributes = ContactCustomAttributes.from_dict(_custom_attributes)
+        def _parse_custom_attributes(
+            data: object,
+        ) -> ContactCustomAttributes | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                custom_attributes_type_0 = ContactCustomAttributes.from_dict(data)
+
+                return custom_attributes_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(ContactCustomAttributes | None | Unset, data)
+
+        custom_attributes = _parse_custom_attributes(d.pop("custom_attributes", UNSET))
+
+        def _parse_email_address(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        email_address = _parse_email_address(d.pop("email_address", UNSET))
+
+        def _parse_email_suppression_reason(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        email_suppression_reason = _parse_email_suppression_reason(
+            d.pop("email_suppression_reason", UNSET)
+        )
+
+        def _parse_fb_url(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        fb_url = _parse_fb_url(d.pop("fb_url", UNSET))
+
+        def _parse_first_name(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        first_name = _parse_first_name(d.pop("first_name", UNSET))
+
+        def _parse_instagram_url(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        instagram_url = _parse_instagram_url(d.pop("instagram_url", UNSET))
+
+        def _parse_is_active(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        is_active = _parse_is_active(d.pop("is_active", UNSET))
+
+        def _parse_last_name(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        last_name = _parse_last_name(d.pop("last_name", UNSET))
+
+        def _parse_last_notification_email_sent_at(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        last_notification_email_sent_at = _parse_last_notification_email_sent_at(
+            d.pop("last_notification_email_sent_at", UNSET)
+        )
+
+        def _parse_linkedin_url(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        linkedin_url = _parse_linkedin_url(d.pop("linkedin_url", UNSET))
+
+        def _parse_phone_number(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        phone_number = _parse_phone_number(d.pop("phone_number", UNSET))
+
+        public_id = d.pop("public_id", UNSET)
+
+        def _parse_tags(data: object) -> list[ContactTag] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                tags_type_0 = []
+                _tags_type_0 = data
+                for tags_type_0_item_data in _tags_type_0:
+                    tags_type_0_item = ContactTag.from_dict(tags_type_0_item_data)
+
+                    tags_type_0.append(tags_type_0_item)
+
+                return tags_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[ContactTag] | None | Unset, data)
+
+        tags = _parse_tags(d.pop("tags", UNSET))
+
+        def _parse_time_zone(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        time_zone = _parse_time_zone(d.pop("time_zone", UNSET))
+
+        def _parse_twitter_url(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        twitter_url = _parse_twitter_url(d.pop("twitter_url", UNSET))
+
+        def _parse_unsubscribed_at(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        unsubscribed_at = _parse_unsubscribed_at(d.pop("unsubscribed_at", UNSET))
+
+        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                updated_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return updated_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+
+        def _parse_uuid(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        uuid = _parse_uuid(d.pop("uuid", UNSET))
+
+        def _parse_visits(data: object) -> None | Unset | Visits:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                visits_type_0 = Visits.from_dict(data)
+
+                return visits_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Unset | Visits, data)
+
+        visits = _parse_visits(d.pop("visits", UNSET))
+
+        def _parse_website_url(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        website_url = _parse_website_url(d.pop("website_url", UNSET))
+
+        def _parse_workspace_id(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
 
         contact = cls(
             id=id,
-            email_address=email_address,
-            status=status,
-            kind=kind,
+            anonymous=anonymous,
             created_at=created_at,
             custom_attributes=custom_attributes,
+            email_address=email_address,
+            email_suppression_reason=email_suppression_reason,
+            fb_url=fb_url,
+            first_name=first_name,
+            instagram_url=instagram_url,
+            is_active=is_active,
+            last_name=last_name,
+            last_notification_email_sent_at=last_notification_email_sent_at,
+            linkedin_url=linkedin_url,
+            phone_number=phone_number,
+            public_id=public_id,
+            tags=tags,
+            time_zone=time_zone,
+            twitter_url=twitter_url,
+            unsubscribed_at=unsubscribed_at,
+            updated_at=updated_at,
+            uuid=uuid,
+            visits=visits,
+            website_url=website_url,
+            workspace_id=workspace_id,
         )
 
         contact.additional_properties = d

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.contact_custom_attributes import ContactCustomAttributes
+
 
 T = TypeVar("T", bound="ContactCreate")
 
@@ -16,50 +20,140 @@ T = TypeVar("T", bound="ContactCreate")
 class ContactCreate:
     """
     Attributes:
+        custom_attributes (ContactCustomAttributes | Unset):
         email_address (str | Unset):
+        fb_url (str | Unset):
         first_name (str | Unset):
+        instagram_url (str | Unset):
+        last_name (str | Unset):
+        linkedin_url (str | Unset):
+        phone_number (str | Unset):
         tag_ids (list[int] | Unset):
+        time_zone (str | Unset):
+        twitter_url (str | Unset):
+        website_url (str | Unset):
     """
 
+    custom_attributes: ContactCustomAttributes | Unset = UNSET
     email_address: str | Unset = UNSET
+    fb_url: str | Unset = UNSET
     first_name: str | Unset = UNSET
+    instagram_url: str | Unset = UNSET
+    last_name: str | Unset = UNSET
+    linkedin_url: str | Unset = UNSET
+    phone_number: str | Unset = UNSET
     tag_ids: list[int] | Unset = UNSET
+    time_zone: str | Unset = UNSET
+    twitter_url: str | Unset = UNSET
+    website_url: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        custom_attributes: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.custom_attributes, Unset):
+            custom_attributes = self.custom_attributes.to_dict()
+
         email_address = self.email_address
 
+        fb_url = self.fb_url
+
         first_name = self.first_name
+
+        instagram_url = self.instagram_url
+
+        last_name = self.last_name
+
+        linkedin_url = self.linkedin_url
+
+        phone_number = self.phone_number
 
         tag_ids: list[int] | Unset = UNSET
         if not isinstance(self.tag_ids, Unset):
             tag_ids = self.tag_ids
 
+        time_zone = self.time_zone
+
+        twitter_url = self.twitter_url
+
+        website_url = self.website_url
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update({})
+        if custom_attributes is not UNSET:
+            field_dict["custom_attributes"] = custom_attributes
         if email_address is not UNSET:
             field_dict["email_address"] = email_address
+        if fb_url is not UNSET:
+            field_dict["fb_url"] = fb_url
         if first_name is not UNSET:
             field_dict["first_name"] = first_name
+        if instagram_url is not UNSET:
+            field_dict["instagram_url"] = instagram_url
+        if last_name is not UNSET:
+            field_dict["last_name"] = last_name
+        if linkedin_url is not UNSET:
+            field_dict["linkedin_url"] = linkedin_url
+        if phone_number is not UNSET:
+            field_dict["phone_number"] = phone_number
         if tag_ids is not UNSET:
             field_dict["tag_ids"] = tag_ids
+        if time_zone is not UNSET:
+            field_dict["time_zone"] = time_zone
+        if twitter_url is not UNSET:
+            field_dict["twitter_url"] = twitter_url
+        if website_url is not UNSET:
+            field_dict["website_url"] = website_url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.contact_custom_attributes import ContactCustomAttributes
+
         d = dict(src_dict)
+        _custom_attributes = d.pop("custom_attributes", UNSET)
+        custom_attributes: ContactCustomAttributes | Unset
+        if isinstance(_custom_attributes, Unset):
+            custom_attributes = UNSET
+        else:
+            custom_attributes = ContactCustomAttributes.from_dict(_custom_attributes)
+
         email_address = d.pop("email_address", UNSET)
+
+        fb_url = d.pop("fb_url", UNSET)
 
         first_name = d.pop("first_name", UNSET)
 
+        instagram_url = d.pop("instagram_url", UNSET)
+
+        last_name = d.pop("last_name", UNSET)
+
+        linkedin_url = d.pop("linkedin_url", UNSET)
+
+        phone_number = d.pop("phone_number", UNSET)
+
         tag_ids = cast(list[int], d.pop("tag_ids", UNSET))
 
+        time_zone = d.pop("time_zone", UNSET)
+
+        twitter_url = d.pop("twitter_url", UNSET)
+
+        website_url = d.pop("website_url", UNSET)
+
         contact_create = cls(
+            custom_attributes=custom_attributes,
             email_address=email_address,
+            fb_url=fb_url,
             first_name=first_name,
+            instagram_url=instagram_url,
+            last_name=last_name,
+            linkedin_url=linkedin_url,
+            phone_number=phone_number,
             tag_ids=tag_ids,
+            time_zone=time_zone,
+            twitter_url=twitter_url,
+            website_url=website_url,
         )
 
         contact_create.additional_properties = d

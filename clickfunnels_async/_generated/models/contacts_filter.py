@@ -14,16 +14,19 @@ T = TypeVar("T", bound="ContactsFilter")
 
 @_attrs_define
 class ContactsFilter:
-    """
+    """Allowed filter keys. Comma separated values are OR'ed; different keys are AND'ed.
+
     Attributes:
         email_address (str | Unset):
         id (str | Unset):
         is_active (bool | Unset):
+        tag_ids (str | Unset):
     """
 
     email_address: str | Unset = UNSET
     id: str | Unset = UNSET
     is_active: bool | Unset = UNSET
+    tag_ids: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -32,6 +35,8 @@ class ContactsFilter:
         id = self.id
 
         is_active = self.is_active
+
+        tag_ids = self.tag_ids
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -42,6 +47,8 @@ class ContactsFilter:
             field_dict["id"] = id
         if is_active is not UNSET:
             field_dict["is_active"] = is_active
+        if tag_ids is not UNSET:
+            field_dict["tag_ids"] = tag_ids
 
         return field_dict
 
@@ -54,10 +61,13 @@ class ContactsFilter:
 
         is_active = d.pop("is_active", UNSET)
 
+        tag_ids = d.pop("tag_ids", UNSET)
+
         contacts_filter = cls(
             email_address=email_address,
             id=id,
             is_active=is_active,
+            tag_ids=tag_ids,
         )
 
         contacts_filter.additional_properties = d

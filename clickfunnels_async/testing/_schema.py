@@ -1,0 +1,447 @@
+"""The bundled spec as the emulator reads it: response shapes and the route table.
+
+Nothing here knows a single path. Routes come from the operation table (`OPERATIONS`), response shapes from
+the bundled spec (`clickfunnels_async/_generated/openapi.json`). A *shape* is a compiled response schema: a
+function that turns an internal record (a plain dict with extra private keys) into exactly the JSON the
+schema promises — schema properties only, missing nullable fields as null, values of a wrong type coerced
+when that is lossless (``7`` -> ``"7"`` for a string id) and dropped otherwise. So the records can carry
+whatever the emulator needs, and the spec decides what goes over the wire.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from clickfunnels_async._operation import Operation
+
+__all__ = ["OMIT", "Route", "Router", "Shape", "SpecIndex", "load_spec"]
+
+
+class _Omit:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Any = _Omit()
+Shape = Callable[[Any], Any]  # value -> JSON value, or OMIT when it cannot be shown
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict,),
+}
+
+
+@cache
+def load_spec() -> dict[str, Any]:
+    text = resources.files("clickfunnels_async._generated").joinpath("openapi.json").read_text("utf-8")
+    doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Free-form JSON: records lose their private (underscore) keys, everything else passes."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not (isinstance(k, str) and k.startswith("_"))}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _default_for(types: Iterable[str], enum: list[Any] | None) -> Any:
+    """A value of the right type for a required, non-nullable field the record does not have."""
+    if enum:
+        return enum[0]
+    for t in types:
+        if t == "string":
+            return ""
+        if t in ("integer", "number"):
+            return 0
+        if t == "boolean":
+            return False
+        if t == "array":
+            return []
+        if t == "object":
+            return {}
+    return OMIT
+
+
+class SpecIndex:
+    """Compiled response shapes for the operations of one bundled spec."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = doc
+        self._by_ref: dict[str, Shape] = {}
+        self._op_shapes: dict[str, Shape | None] = {}
+        self._op_schemas: dict[str, dict[str, Any] | None] = {}
+
+    # ------------------------------------------------------------------ lookup
+
+    def resolve(self, node: Any) -> Any:
+        hops = 0
+        while isinstance(node, dict) and "$ref" in node:
+            ref = node["$ref"]
+            target: Any = self.doc
+            for part in ref[2:].split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            node = target
+            hops += 1
+            if hops > 32:
+                raise ValueError(f"$ref loop at {ref}")
+        return node
+
+    def operation(self, op: Operation) -> dict[str, Any] | None:
+        item = self.doc.get("paths", {}).get(op.path, {})
+        found = item.get(op.method.lower())
+        return found if isinstance(found, dict) else None
+
+    def response_schema(self, op: Operation, status: int | None = None) -> dict[str, Any] | None:
+        """The JSON schema of the success response body (``None`` when the operation has no body)."""
+        key = f"{op.id}:{status}"
+        if key in self._op_schemas:
+            return self._op_schemas[key]
+        schema: dict[str, Any] | None = None
+        spec_op = self.operation(op)
+        if spec_op is not None:
+            responses = spec_op.get("responses", {})
+            codes = [str(status)] if status is not None else [str(c) for c in op.success]
+            codes += [c for c in responses if c.startswith("2") and c not in codes]
+            for code in codes:
+                response = self.resolve(responses.get(code))
+                if not isinstance(response, dict):
+                    continue
+                content = response.get("content") or {}
+                media = content.get("application/json") or next(iter(content.values()), None)
+                if isinstance(media, dict) and "schema" in media:
+                    schema = media["schema"]
+                    break
+        self._op_schemas[key] = schema
+        return schema
+
+    def item_shape(self, op: Operation) -> Shape | None:
+        """The shape of one record as `op` returns it (the items, for a list)."""
+        if op.id in self._op_shapes:
+            return self._op_shapes[op.id]
+        schema = self.response_schema(op)
+        shape: Shape | None = None
+        if schema is not None:
+            resolved = self.resolve(schema)
+            if isinstance(resolved, dict) and self._types(resolved) == ["array"] and "items" in resolved:
+                schema = resolved["items"]
+            shape = self.compile(schema)
+        self._op_shapes[op.id] = shape
+        return shape
+
+    # ------------------------------------------------------------------ compiling
+
+    def _types(self, schema: Mapping[str, Any]) -> list[str]:
+        t = schema.get("type")
+        if isinstance(t, str):
+            return [t]
+        if isinstance(t, list):
+            return [x for x in t if isinstance(x, str)]
+        if "properties" in schema or "additionalProperties" in schema:
+            return ["object"]
+        if "items" in schema:
+            return ["array"]
+        return []
+
+    def compile(self, schema: Any) -> Shape:
+        if isinstance(schema, dict) and "$ref" in schema:
+            ref = schema["$ref"]
+            shape = self._by_ref.get(ref)
+            if shape is None:
+                # Placeholder first, so recursive schemas terminate.
+                holder: list[Shape] = []
+                self._by_ref[ref] = lambda value: holder[0](value)
+                compiled = self._compile(self.resolve(schema))
+                holder.append(compiled)
+                self._by_ref[ref] = compiled
+                shape = compiled
+            return shape
+        return self._compile(schema)
+
+    def _nullable(self, schema: Any) -> bool:
+        schema = self.resolve(schema)
+        if not isinstance(schema, dict):
+            return True
+        if schema.get("nullable") is True:
+            return True
+        if "null" in self._types(schema):
+            return True
+        if "enum" in schema and None in schema["enum"]:
+            return True
+        for key in ("oneOf", "anyOf"):
+            if any(self._nullable(s) for s in schema.get(key, ())):
+                return True
+        if "allOf" in schema:
+            return all(self._nullable(s) for s in schema["allOf"]) and bool(schema["allOf"])
+        # No type and no structure at all: anything goes, null included.
+        return not self._types(schema) and not any(k in schema for k in ("oneOf", "anyOf", "allOf", "enum", "const"))
+
+    def _merge_all_of(self, schema: dict[str, Any]) -> dict[str, Any]:
+        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+        props: dict[str, Any] = dict(merged.get("properties") or {})
+        required: list[str] = list(merged.get("required") or [])
+        for part in schema["allOf"]:
+            part = self.resolve(part)
+            if isinstance(part, dict) and "allOf" in part:
+                part = self._merge_all_of(part)
+            if not isinstance(part, dict):
+                continue
+            props.update(part.get("properties") or {})
+            required += part.get("required") or []
+            for key in ("type", "additionalProperties"):
+                if key in part and key not in merged:
+                    merged[key] = part[key]
+        merged["properties"] = props
+        merged["required"] = required
+        merged.setdefault("type", "object")
+        return merged
+
+    def _compile(self, schema: Any) -> Shape:
+        if not isinstance(schema, dict) or not schema:
+            return _plain
+        if "allOf" in schema:
+            return self._compile(self._merge_all_of(schema))
+        for key in ("oneOf", "anyOf"):
+            if key in schema:
+                return self._union([self.resolve(s) for s in schema[key]], schema[key])
+        if "const" in schema:
+            const = schema["const"]
+            return lambda value: const
+        types = self._types(schema)
+        nullable = self._nullable(schema)
+        enum = schema.get("enum")
+        if "object" in types and ("properties" in schema or "additionalProperties" in schema):
+            return self._object(schema, nullable)
+        if "array" in types:
+            item = self.compile(schema.get("items", {}))
+            return self._array(item, nullable)
+        if not types:
+            return _plain
+        return self._scalar(types, nullable, enum)
+
+    def _union(self, branches: list[Any], raw: list[Any]) -> Shape:
+        options: list[tuple[tuple[type, ...], Shape]] = []
+        nullable = False
+        for branch, original in zip(branches, raw, strict=True):
+            if not isinstance(branch, dict):
+                continue
+            types = self._types(branch)
+            if types == ["null"]:
+                nullable = True
+                continue
+            if "null" in types:
+                nullable = True
+            py: tuple[type, ...] = ()
+            for t in types:
+                py += _PY_TYPES.get(t, ())
+            options.append((py, self.compile(original)))
+        if not options:
+            return _plain
+
+        def shape(value: Any) -> Any:
+            if value is None:
+                return None if nullable else OMIT
+            for py, sub in options:
+                if not py or (isinstance(value, py) and not (isinstance(value, bool) and bool not in py)):
+                    result = sub(value)
+                    if result is not OMIT:
+                        return result
+            for _, sub in options:
+                result = sub(value)
+                if result is not OMIT:
+                    return result
+            return None if nullable else OMIT
+
+        return shape
+
+    def _scalar(self, types: list[str], nullable: bool, enum: list[Any] | None) -> Shape:
+        allowed = tuple(t for t in types if t != "null")
+        enum_set = None
+        if enum is not None:
+            try:
+                enum_set = frozenset(enum)
+            except TypeError:
+                enum_set = None
+
+        def coerce(value: Any) -> Any:
+            if value is None:
+                return None if nullable else OMIT
+            for t in allowed:
+                if t == "string":
+                    if isinstance(value, str):
+                        return value
+                elif t == "boolean":
+                    if isinstance(value, bool):
+                        return value
+                elif t == "integer":
+                    if isinstance(value, int) and not isinstance(value, bool):
+                        return value
+                elif t == "number":
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        return value
+                elif t == "object" and isinstance(value, dict):
+                    return _plain(value)
+                elif t == "array" and isinstance(value, list | tuple):
+                    return _plain(value)
+            # A lossless conversion, else nothing: never a value of a type the spec does not allow.
+            for t in allowed:
+                if t == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+                    return str(value)
+                if t == "string" and isinstance(value, bool):
+                    return "true" if value else "false"
+                if t == "integer" and isinstance(value, str) and value.isdigit():
+                    return int(value)
+                if t == "number" and isinstance(value, str):
+                    try:
+                        return float(value)
+                    except ValueError:
+                        continue
+            return None if nullable else OMIT
+
+        if enum_set is None:
+            return coerce
+
+        def with_enum(value: Any) -> Any:
+            result = coerce(value)
+            if result is OMIT or result is None:
+                return result
+            try:
+                if result in enum_set:
+                    return result
+            except TypeError:
+                pass
+            return None if nullable else OMIT
+
+        return with_enum
+
+    def _array(self, item: Shape, nullable: bool) -> Shape:
+        def shape(value: Any) -> Any:
+            if value is None:
+                return None if nullable else OMIT
+            if not isinstance(value, list | tuple):
+                return None if nullable else OMIT
+            out = []
+            for v in value:
+                r = item(v)
+                if r is not OMIT:
+                    out.append(r)
+            return out
+
+        return shape
+
+    def _object(self, schema: dict[str, Any], nullable: bool) -> Shape:
+        required = set(schema.get("required") or ())
+        fields: list[tuple[str, Shape, bool, Any]] = []
+        for name, sub in (schema.get("properties") or {}).items():
+            sub_resolved = self.resolve(sub)
+            sub_nullable = self._nullable(sub)
+            default: Any = OMIT
+            if name in required and not sub_nullable and isinstance(sub_resolved, dict):
+                default = _default_for(self._types(sub_resolved), sub_resolved.get("enum"))
+            missing: Any = None if sub_nullable else default
+            fields.append((name, self.compile(sub), name in required, missing))
+        extra_schema = schema.get("additionalProperties")
+        extra: Shape | None = None
+        if isinstance(extra_schema, dict) and not fields:
+            extra = self.compile(extra_schema)
+        free = extra_schema is True and not fields
+
+        def shape(value: Any) -> Any:
+            if value is None:
+                return None if nullable else OMIT
+            if not isinstance(value, dict):
+                return None if nullable else OMIT
+            if free:
+                return _plain(value)
+            if extra is not None:
+                out_map: dict[str, Any] = {}
+                for k, v in value.items():
+                    if isinstance(k, str) and k.startswith("_"):
+                        continue
+                    r = extra(v)
+                    if r is not OMIT:
+                        out_map[str(k)] = r
+                return out_map
+            out: dict[str, Any] = {}
+            get = value.get
+            for name, sub, _is_required, missing in fields:
+                v = get(name, OMIT)
+                if v is OMIT:
+                    if missing is not OMIT:
+                        out[name] = missing
+                    continue
+                r = sub(v)
+                if r is OMIT:
+                    r = missing
+                    if r is OMIT:
+                        continue
+                out[name] = r
+            return out
+
+        return shape
+
+
+# ---------------------------------------------------------------------------------------------- routing
+
+
+class Route:
+    __slots__ = ("op", "param_at", "static", "static_count")
+
+    def __init__(self, op: Operation) -> None:
+        self.op = op
+        segments = op.path.strip("/").split("/")
+        self.static: tuple[str | None, ...] = tuple(
+            None if s.startswith("{") and s.endswith("}") else s for s in segments
+        )
+        self.param_at: tuple[tuple[int, str], ...] = tuple(
+            (i, s[1:-1]) for i, s in enumerate(segments) if s.startswith("{") and s.endswith("}")
+        )
+        self.static_count = sum(1 for s in self.static if s is not None)
+
+    def match(self, segments: list[str]) -> dict[str, str] | None:
+        for want, got in zip(self.static, segments, strict=True):
+            if want is not None and want != got:
+                return None
+        params = {}
+        for i, name in self.param_at:
+            if not segments[i]:
+                return None
+            params[name] = segments[i]
+        return params
+
+
+class Router:
+    """Finds the operation for a method and path; the most specific template (most literal segments) wins."""
+
+    def __init__(self, operations: Iterable[Operation]) -> None:
+        self._table: dict[tuple[str, int], list[Route]] = {}
+        self.operations = list(operations)
+        for op in self.operations:
+            route = Route(op)
+            self._table.setdefault((op.method.upper(), len(route.static)), []).append(route)
+        for routes in self._table.values():
+            routes.sort(key=lambda r: -r.static_count)
+
+    def find(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
+        segments = path.strip("/").split("/")
+        for route in self._table.get((method, len(segments)), ()):
+            params = route.match(segments)
+            if params is not None:
+                return route.op, params
+        return None

@@ -1,0 +1,637 @@
+from __future__ import annotations
+
+import email.utils
+import heapq
+import itertools
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import httpx
+import pytest
+
+from clickfunnels_async._errors import APIConnectionError, APITimeoutError
+from clickfunnels_async._transport import RetryPolicy, Throttle, parse_retry_after, send
+
+pytestmark = pytest.mark.anyio
+
+URL = "https://acme.myclickfunnels.com/api/v2/workspaces/1/contacts"
+NO_JITTER = RetryPolicy(jitter=0.0)
+
+Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
+
+
+class VirtualTime:
+    """A clock that only moves when every task is waiting on it, so concurrent timing is exact.
+
+    ``sleep`` parks the caller until the driver advances time to its deadline; the driver first lets
+    all runnable tasks settle (a few rounds of checkpoints), then jumps to the earliest deadline.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._waiters: list[tuple[float, int, anyio.Event]] = []
+        self._seq = itertools.count()
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if seconds <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        event = anyio.Event()
+        heapq.heappush(self._waiters, (self.now + seconds, next(self._seq), event))
+        await event.wait()
+
+    async def drive(self) -> None:
+        while True:
+            for _ in range(30):
+                await anyio.lowlevel.checkpoint()
+            if not self._waiters:
+                continue
+            deadline = self._waiters[0][0]
+            self.now = max(self.now, deadline)
+            while self._waiters and self._waiters[0][0] <= self.now:
+                heapq.heappop(self._waiters)[2].set()
+
+
+async def run_with_time(vt: VirtualTime, *jobs: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+    async with anyio.create_task_group() as outer:
+        outer.start_soon(vt.drive)
+        async with anyio.create_task_group() as tg:
+            for job in jobs:
+                tg.start_soon(job)
+        outer.cancel_scope.cancel()
+
+
+class Server:
+    """A MockTransport handler: plays a script of responses/exceptions and records calls."""
+
+    def __init__(
+        self, *script: int | Exception | httpx.Response, vt: VirtualTime | None = None
+    ) -> None:
+        self.script = list(script)
+        self.calls: list[httpx.Request] = []
+        self.times: list[float] = []
+        self.vt = vt
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        if self.vt is not None:
+            self.times.append(self.vt.now)
+        item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(item, Exception):
+            raise item
+        if isinstance(item, httpx.Response):
+            return item
+        return httpx.Response(item, json={"status": item})
+
+
+def client_for(handler: Handler) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+class StepClock:
+    """For one task at a time: sleeping just moves the clock forward (and is recorded)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleeper(self, record: list[float]) -> Callable[[float], Awaitable[None]]:
+        async def sleep(seconds: float) -> None:
+            record.append(seconds)
+            self.now += seconds
+            await anyio.lowlevel.checkpoint()
+
+        return sleep
+
+
+async def do_send(
+    server: Server,
+    *,
+    method: str = "GET",
+    idempotent: bool | None = None,
+    policy: RetryPolicy = NO_JITTER,
+    delays: list[float] | None = None,
+    json: Any = None,
+) -> tuple[httpx.Response, int]:
+    delays = delays if delays is not None else []
+    clock = StepClock()
+    throttle_sleeps: list[float] = []
+    async with client_for(server) as http:
+        request = http.build_request(method, URL, json=json)
+        return await send(
+            http,
+            request,
+            policy=policy,
+            idempotent=method != "POST" if idempotent is None else idempotent,
+            throttle=Throttle(clock=clock.clock, sleep=clock.sleeper(throttle_sleeps)),
+            sleep=clock.sleeper(delays),
+            rng=random.Random(1),
+        )
+
+
+# --- retry decisions -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+async def test_retryable_statuses_are_retried_then_succeed(status: int) -> None:
+    server = Server(status, status, 200)
+    response, retries = await do_send(server)
+    assert response.status_code == 200
+    assert retries == 2
+    assert len(server.calls) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 501, 520])
+async def test_other_statuses_not_retried(status: int) -> None:
+    server = Server(status, 200)
+    response, retries = await do_send(server)
+    assert response.status_code == status
+    assert retries == 0
+    assert len(server.calls) == 1
+
+
+async def test_exhausted_retries_return_last_response() -> None:
+    last = httpx.Response(503, text="<html>down</html>", headers={"x-n": "3"})
+    server = Server(502, 504, last)
+    response, retries = await do_send(server)
+    assert retries == 2
+    assert len(server.calls) == 3
+    assert response.status_code == 503
+    assert response.headers["x-n"] == "3"
+    assert response.text == "<html>down</html>"  # read fully, usable by the error mapper
+
+
+async def test_max_retries_zero() -> None:
+    server = Server(503, 200)
+    response, retries = await do_send(server, policy=RetryPolicy(max_retries=0))
+    assert (response.status_code, retries, len(server.calls)) == (503, 0, 1)
+
+
+async def test_custom_retry_statuses() -> None:
+    server = Server(520, 200)
+    response, retries = await do_send(server, policy=RetryPolicy(retry_statuses={520}, jitter=0))
+    assert (response.status_code, retries) == (200, 1)
+
+
+async def test_post_create_not_retried_on_500() -> None:
+    server = Server(500, 200)
+    response, retries = await do_send(
+        server, method="POST", json={"contact": {"email_address": "a@x.com"}}
+    )
+    assert (response.status_code, retries, len(server.calls)) == (500, 0, 1)
+
+
+async def test_post_create_not_retried_on_read_timeout() -> None:
+    server = Server(httpx.ReadTimeout("timed out"), 200)
+    with pytest.raises(APITimeoutError) as info:
+        await do_send(server, method="POST", json={"contact": {}})
+    assert len(server.calls) == 1
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("slow connect"),
+        httpx.PoolTimeout("pool"),
+    ],
+)
+async def test_post_create_retried_when_never_sent(exc: Exception) -> None:
+    server = Server(exc, 201)
+    response, retries = await do_send(
+        server, method="POST", json={"contact": {"email_address": "a@x.com"}}
+    )
+    assert (response.status_code, retries, len(server.calls)) == (201, 1, 2)
+    # the same body went out both times
+    assert (
+        server.calls[0].content
+        == server.calls[1].content
+        == b'{"contact":{"email_address":"a@x.com"}}'
+    )
+
+
+async def test_post_create_retried_on_429() -> None:
+    server = Server(429, 201)
+    response, retries = await do_send(server, method="POST", json={"contact": {}})
+    assert (response.status_code, retries, len(server.calls)) == (201, 1, 2)
+
+
+async def test_idempotent_post_retried_on_500() -> None:
+    server = Server(500, 500, 200)
+    response, retries = await do_send(server, method="POST", idempotent=True, json={"contact": {}})
+    assert (response.status_code, retries, len(server.calls)) == (200, 2, 3)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ReadTimeout("t"),
+        httpx.ReadError("reset"),
+        httpx.RemoteProtocolError("server disconnected"),
+    ],
+)
+async def test_get_retried_on_transient_transport_errors(exc: Exception) -> None:
+    server = Server(exc, 200)
+    response, retries = await do_send(server)
+    assert (response.status_code, retries) == (200, 1)
+
+
+async def test_unsupported_protocol_not_retried() -> None:
+    server = Server(httpx.UnsupportedProtocol("nope"), 200)
+    with pytest.raises(APIConnectionError):
+        await do_send(server)
+    assert len(server.calls) == 1
+
+
+async def test_timeout_after_last_attempt_raises_api_timeout() -> None:
+    server = Server(httpx.ReadTimeout("timed out"))
+    with pytest.raises(APITimeoutError) as info:
+        await do_send(server)
+    assert len(server.calls) == 3
+    assert info.value.retries == 2
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+    assert str(info.value) == f"GET {URL} -> no response: ReadTimeout: timed out"
+
+
+async def test_connection_error_after_last_attempt() -> None:
+    server = Server(httpx.ConnectError("All connection attempts failed"))
+    with pytest.raises(APIConnectionError) as info:
+        await do_send(server)
+    assert not isinstance(info.value, APITimeoutError)
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+async def test_transport_error_message_has_no_secret_query() -> None:
+    server = Server(httpx.ConnectError("boom"))
+    async with client_for(server) as http:
+        request = http.build_request("GET", URL + "?access_token=tok_abcdefgh")
+        with pytest.raises(APIConnectionError) as info:
+            await send(
+                http,
+                request,
+                policy=RetryPolicy(max_retries=0),
+                idempotent=True,
+                throttle=Throttle(),
+            )
+    assert "tok_abcdefgh" not in str(info.value)
+    assert "tok_abcdefgh" not in repr(info.value)
+
+
+# --- backoff ------------------------------------------------------------------------------
+
+
+async def test_backoff_sequence_within_jitter_bounds() -> None:
+    policy = RetryPolicy(max_retries=6)
+    delays: list[float] = []
+    server = Server(503, 503, 503, 503, 503, 503, 200)
+    _, retries = await do_send(server, policy=policy, delays=delays)
+    assert retries == 6
+    expected = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    assert len(delays) == 6
+    for got, base in zip(delays, expected, strict=True):
+        assert base * 0.75 <= got <= base * 1.25
+
+
+def test_backoff_jitter_actually_varies() -> None:
+    policy = RetryPolicy()
+    rng = random.Random(7)
+    values = {round(policy.delay(1, None, rng), 6) for _ in range(20)}
+    assert len(values) > 10
+    assert all(0.75 <= v <= 1.25 for v in values)
+    assert RetryPolicy(jitter=0).delay(10_000, None, rng) == 8.0  # no overflow, capped
+
+
+async def test_retry_after_seconds_honoured() -> None:
+    delays: list[float] = []
+    server = Server(httpx.Response(503, headers={"Retry-After": "3"}), 200)
+    await do_send(server, delays=delays)
+    assert delays == [3.0]
+
+
+async def test_retry_after_http_date_honoured() -> None:
+    delays: list[float] = []
+    when = email.utils.formatdate(__import__("time").time() + 20, usegmt=True)
+    server = Server(httpx.Response(429, headers={"Retry-After": when}), 200)
+    await do_send(server, delays=delays)
+    assert len(delays) == 1 and 18 <= delays[0] <= 21
+
+
+async def test_retry_after_capped() -> None:
+    delays: list[float] = []
+    server = Server(httpx.Response(429, headers={"Retry-After": "3600"}), 200)
+    await do_send(server, delays=delays, policy=RetryPolicy(max_retry_after=30))
+    assert delays == [30.0]
+
+
+def test_parse_retry_after_reexported() -> None:
+    assert parse_retry_after(httpx.Headers({"Retry-After": "4"})) == 4.0
+
+
+def test_policy_validation() -> None:
+    with pytest.raises(ValueError):
+        RetryPolicy(max_retries=-1)
+    with pytest.raises(ValueError):
+        RetryPolicy(jitter=2)
+    assert RetryPolicy(retry_statuses=[500]).retry_statuses == frozenset({500})
+
+
+async def test_each_retry_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="clickfunnels_async"):
+        await do_send(Server(502, httpx.ConnectError("x"), 200))
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(lines) == 2
+    assert (
+        "GET" in lines[0] and URL in lines[0] and "502" in lines[0] and "retry 1 of 2" in lines[0]
+    )
+    assert "ConnectError" in lines[1] and "retry 2 of 2" in lines[1]
+
+
+async def test_debug_logs_never_show_headers(caplog: pytest.LogCaptureFixture) -> None:
+    server = Server(200)
+    with caplog.at_level(logging.DEBUG, logger="clickfunnels_async"):
+        async with client_for(server) as http:
+            request = http.build_request(
+                "GET", URL, headers={"Authorization": "Bearer cf_tok_visible"}
+            )
+            await send(http, request, policy=NO_JITTER, idempotent=True, throttle=Throttle())
+    assert "cf_tok_visible" not in caplog.text
+    assert "Authorization" not in caplog.text
+    assert any("attempt 1" in r.getMessage() for r in caplog.records)
+    assert any("-> 200" in r.getMessage() for r in caplog.records)
+
+
+# --- throttle: pacing, concurrency, shared slow-down ---------------------------------------
+
+
+async def test_pacing_spaces_starts_evenly() -> None:
+    vt = VirtualTime()
+    server = Server(200, vt=vt)
+    throttle = Throttle(requests_per_second=4, clock=vt.clock, sleep=vt.sleep)
+
+    async with client_for(server) as http:
+
+        async def one() -> None:
+            await send(
+                http,
+                http.build_request("GET", URL),
+                policy=NO_JITTER,
+                idempotent=True,
+                throttle=throttle,
+                sleep=vt.sleep,
+            )
+
+        await run_with_time(vt, *[one for _ in range(8)])
+    assert sorted(server.times) == pytest.approx([0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75])
+
+
+async def test_max_concurrency_caps_in_flight() -> None:
+    vt = VirtualTime()
+    in_flight = 0
+    peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await vt.sleep(1.0)
+        in_flight -= 1
+        return httpx.Response(200)
+
+    throttle = Throttle(max_concurrency=3, clock=vt.clock, sleep=vt.sleep)
+    async with client_for(handler) as http:
+
+        async def one() -> None:
+            await send(
+                http,
+                http.build_request("GET", URL),
+                policy=NO_JITTER,
+                idempotent=True,
+                throttle=throttle,
+                sleep=vt.sleep,
+            )
+
+        await run_with_time(vt, *[one for _ in range(10)])
+    assert peak == 3
+    assert vt.now == pytest.approx(4.0)  # ceil(10 / 3) rounds of 1 s
+
+
+async def test_429_in_one_task_slows_the_others() -> None:
+    vt = VirtualTime()
+    starts: dict[str, list[float]] = {}
+    first_b = True
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal first_b
+        name = request.headers["x-task"]
+        starts.setdefault(name, []).append(vt.now)
+        await vt.sleep(0.1)
+        if name == "b" and first_b:
+            first_b = False
+            return httpx.Response(429)
+        return httpx.Response(200)
+
+    throttle = Throttle(clock=vt.clock, sleep=vt.sleep)
+    async with client_for(handler) as http:
+
+        def worker(name: str) -> Callable[[], Coroutine[Any, Any, None]]:
+            async def run() -> None:
+                for _ in range(4):
+                    request = http.build_request("GET", URL, headers={"x-task": name})
+                    await send(
+                        http,
+                        request,
+                        policy=NO_JITTER,
+                        idempotent=True,
+                        throttle=throttle,
+                        sleep=vt.sleep,
+                    )
+
+            return run
+
+        await run_with_time(vt, worker("a"), worker("b"), worker("c"))
+
+    # Unpaced at first: all three start at once. b's first request is answered 429 at t=0.1
+    # (a and c may or may not slip in one more request at that same instant, depending on the
+    # scheduler). b's retry waits 0.5 s (first backoff) and *every* task is paused until t=0.6 ...
+    assert [starts[name][0] for name in "abc"] == [0.0, 0.0, 0.0]
+    everything = sorted(t for ts in starts.values() for t in ts)
+    assert not [t for t in everything if 0.1 + 1e-9 < t < 0.6 - 1e-9]
+    later = [t for t in everything if t > 0.1 + 1e-9]
+    assert later[0] == pytest.approx(0.6)
+    assert any(t >= 0.6 for t in starts["a"]) and any(t >= 0.6 for t in starts["c"])
+    # ... and then paced evenly: before the 429 three requests started every 0.1 s; after it the
+    # rate is cut to half of what was observed (5 starts in the last second -> 2.5/s) and creeps
+    # back up by about +1/s per second of clean traffic, so no two starts come close together again.
+    gaps = [b - a for a, b in itertools.pairwise(later)]
+    assert gaps[0] >= 1 / 2.5 - 1e-9
+    assert min(gaps) >= 0.2
+    assert sum(len(ts) for ts in starts.values()) == 13  # 12 requests and b's retry
+    assert len(later) >= 7
+    assert throttle.rate is not None
+
+
+async def test_rate_recovers_additively_up_to_ceiling() -> None:
+    vt = VirtualTime()
+    throttle = Throttle(requests_per_second=10, clock=vt.clock, sleep=vt.sleep)
+    throttle.on_rate_limited(0.5)
+    assert throttle.rate == 5
+    assert throttle.paused_until == 0.5
+    throttle.on_success()  # still paused: no credit for requests sent before the cut
+    assert throttle.rate == 5
+    vt.now = 1.0
+    throttle.on_success()
+    assert throttle.rate == pytest.approx(5.2)
+    for _ in range(200):
+        throttle.on_success()
+    assert throttle.rate == 10
+
+
+async def test_burst_of_429s_cuts_once() -> None:
+    vt = VirtualTime()
+    throttle = Throttle(requests_per_second=16, clock=vt.clock, sleep=vt.sleep)
+    for _ in range(5):
+        throttle.on_rate_limited(0.5)
+    assert throttle.rate == 8
+    vt.now = 2.0
+    throttle.on_rate_limited(0.5)
+    assert throttle.rate == 4
+
+
+async def test_unconfigured_rate_starts_from_observed_and_lifts() -> None:
+    vt = VirtualTime()
+    throttle = Throttle(clock=vt.clock, sleep=vt.sleep)
+    for i in range(10):  # ten starts within the last second
+        vt.now = i * 0.05
+        async with throttle.slot():
+            pass
+    throttle.on_rate_limited(0.0)
+    assert throttle.rate == 5.0
+    vt.now = 5.0
+    for _ in range(1000):
+        throttle.on_success()
+        if throttle.rate is None:
+            break
+    assert throttle.rate is None  # recovered well above the observed rate: unpaced again
+
+    lone = Throttle(clock=vt.clock, sleep=vt.sleep)
+    lone.on_rate_limited()
+    assert lone.rate == 1.0  # nothing observed: at least one request per second
+
+
+# --- cancellation -------------------------------------------------------------------------
+
+
+class TrackedStream(httpx.AsyncByteStream):
+    def __init__(self, chunks: list[bytes], *, hang: bool = False) -> None:
+        self.chunks = chunks
+        self.hang = hang
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        if self.hang:
+            await anyio.sleep_forever()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_cancel_during_backoff_leaves_no_open_response() -> None:
+    streams: list[TrackedStream] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        stream = TrackedStream([b"<html>busy</html>"])
+        streams.append(stream)
+        return httpx.Response(503, stream=stream)
+
+    slept = anyio.Event()
+
+    async def sleep(seconds: float) -> None:
+        slept.set()
+        await anyio.sleep_forever()
+
+    throttle = Throttle(max_concurrency=1)
+    async with client_for(handler) as http, anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            await send(
+                http,
+                http.build_request("GET", URL),
+                policy=NO_JITTER,
+                idempotent=True,
+                throttle=throttle,
+                sleep=sleep,
+            )
+
+        tg.start_soon(run)
+        with anyio.fail_after(2):
+            await slept.wait()
+        tg.cancel_scope.cancel()
+    assert len(streams) == 1
+    assert all(s.closed for s in streams)
+    # the concurrency slot was given back
+    with anyio.fail_after(1):
+        async with throttle.slot():
+            pass
+
+
+async def test_cancel_while_reading_body_closes_response() -> None:
+    streams: list[TrackedStream] = []
+    reading = anyio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        stream = TrackedStream([b"partial"], hang=True)
+        streams.append(stream)
+        reading.set()
+        return httpx.Response(200, stream=stream)
+
+    throttle = Throttle(max_concurrency=1)
+    async with client_for(handler) as http, anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            await send(
+                http,
+                http.build_request("GET", URL),
+                policy=NO_JITTER,
+                idempotent=True,
+                throttle=throttle,
+            )
+
+        tg.start_soon(run)
+        with anyio.fail_after(2):
+            await reading.wait()
+        await anyio.lowlevel.checkpoint()
+        tg.cancel_scope.cancel()
+    assert streams and all(s.closed for s in streams)
+    assert throttle.rate is None
+
+
+async def test_cancel_while_waiting_for_pacer_gives_turn_back() -> None:
+    vt = VirtualTime()
+    throttle = Throttle(requests_per_second=1, clock=vt.clock, sleep=vt.sleep)
+    async with throttle.slot():
+        pass  # t=0 used; the next turn is t=1
+    with anyio.move_on_after(0.05):
+        async with throttle.slot():
+            pytest.fail("must not get a turn: virtual time never advances here")
+    started: list[float] = []
+
+    async def one() -> None:
+        async with throttle.slot():
+            started.append(vt.now)
+
+    await run_with_time(vt, one)
+    assert started == [1.0]  # not 2.0: the cancelled waiter left no gap
