@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import time
 from types import TracebackType
 from typing import Any
 
@@ -21,7 +22,7 @@ import attrs
 import httpx
 
 from ._errors import ClickFunnelsConfigError, ResponseParseError, error_from_response
-from ._log import Secret, redacting_filter
+from ._log import Secret, log_response, redacting_filter
 from ._transport import RetryPolicy, Throttle, send
 
 __all__ = ["MATON_CTRL_URL", "MatonConnection", "MatonConnections"]
@@ -123,6 +124,7 @@ class MatonConnections:
                 "Accept": "application/json",
             },
         )
+        started = time.perf_counter()
         response, retries = await send(
             self._http,
             request,
@@ -130,6 +132,7 @@ class MatonConnections:
             idempotent=method != "POST",
             throttle=self._throttle,
         )
+        log_response(response, elapsed=time.perf_counter() - started, retries=retries)
         if not response.is_success:
             raise error_from_response(response, via_maton=True, retries=retries)
         if not response.content.strip():

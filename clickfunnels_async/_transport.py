@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
@@ -26,7 +25,7 @@ import attrs
 import httpx
 
 from ._errors import APIConnectionError, APITimeoutError, parse_retry_after
-from ._log import log_request, log_response, logger, redact_url, redacting_filter
+from ._log import log_request, logger, redact_url, redacting_filter
 
 __all__ = ["RetryPolicy", "Throttle", "parse_retry_after", "send"]
 
@@ -254,13 +253,14 @@ async def send(
 ) -> tuple[httpx.Response, int]:
     """Send *request* with retries; return the final response (body read) and the retries taken.
 
+    Logs one DEBUG line per attempt and one WARNING per retry; logging the final response
+    (:func:`~clickfunnels_async._log.log_response`) is left to the caller, which knows the operation.
     A non-2xx final response is returned, not raised — the caller maps it with
     :func:`~clickfunnels_async._errors.error_from_response`. A transport failure on the last attempt
     raises :class:`APITimeoutError` or :class:`APIConnectionError` (``__cause__`` = the httpx error).
     """
     # Only an in-memory body can be sent twice; a streamed one is retried only if never sent.
     replayable = isinstance(request.stream, httpx.ByteStream)
-    started = time.perf_counter()
     retries = 0
     while True:
         response: httpx.Response | None = None
@@ -277,7 +277,6 @@ async def send(
             status = response.status_code
             if 200 <= status < 300:
                 throttle.on_success()
-                log_response(response, elapsed=time.perf_counter() - started, retries=retries)
                 return response, retries
             retry_after = parse_retry_after(response.headers)
             delay = policy.delay(retries, retry_after, rng)
@@ -287,7 +286,6 @@ async def send(
                 status in policy.retry_statuses and replayable and (idempotent or status == 429)
             )
             if not may_retry or retries >= policy.max_retries:
-                log_response(response, elapsed=time.perf_counter() - started, retries=retries)
                 return response, retries
             reason = f"{status} {response.reason_phrase}".rstrip()
             await response.aclose()

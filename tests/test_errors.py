@@ -398,3 +398,21 @@ def test_configure_from_env_off_by_default(monkeypatch: pytest.MonkeyPatch) -> N
     before = list(logger.handlers)
     configure_from_env()
     assert logger.handlers == before
+
+
+def test_log_response_one_line_without_headers(caplog: pytest.LogCaptureFixture) -> None:
+    from clickfunnels_async._log import log_request, log_response
+
+    request = httpx.Request(
+        "GET", URL + "?token=tok_in_query", headers={"Authorization": "Bearer cf_hdr_token"}
+    )
+    response = httpx.Response(201, request=request, headers={"set-cookie": "session=abc123"})
+    with caplog.at_level(logging.DEBUG, logger="clickfunnels_async"):
+        log_request(request, attempt=2)
+        log_response(response, elapsed=0.0123, retries=1)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        f"HTTP request GET {URL}?token=**** (attempt 2)",
+        f"HTTP response GET {URL}?token=**** -> 201 Created in 12 ms (retries: 1)",
+    ]
+    assert "cf_hdr_token" not in caplog.text and "abc123" not in caplog.text

@@ -321,6 +321,7 @@ class FakeClickFunnels:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._clients: list[httpx.AsyncClient] = []
         self._oauth_codes: dict[str, dict[str, Any]] = {}
+        self._observers: list[Callable[[Operation, Reply], object]] = []
         self.webhook_secret_default = "whsec_fake_" + hashlib.sha256(self._salt.encode()).hexdigest()[:24]
         self._bootstrap()
 
@@ -473,6 +474,10 @@ class FakeClickFunnels:
     def current_faults(self) -> Faults:
         return attrs.evolve(self._faults)
 
+    def observe(self, callback: Callable[[Operation, Reply], object]) -> None:
+        """Call `callback(operation, reply)` after every routed API request (tests validate replies)."""
+        self._observers.append(callback)
+
     def add_token(self, token: str) -> None:
         """Accept one more bearer token (only matters when `tokens=` restricted them)."""
         if self._tokens is not None:
@@ -613,6 +618,8 @@ class FakeClickFunnels:
             op, params = found
             self.calls[op.id] += 1
             reply = self._dispatch(op, params, query, body, origin or self.base_url, path)
+            for observer in self._observers:
+                observer(op, reply)
         if drop_after:
             raise Dropped(applied=True)
         return reply
@@ -673,11 +680,12 @@ class FakeClickFunnels:
             except ValueError:
                 return _error(400, "There was a problem in the JSON you submitted")
         strict = kind in ("create", "update") or op.verb == "upsert"
+        # An empty wrapper object ({"contact": {}}) gets past the wrapper check and fails validation (422).
         if op.body_key:
             inner = data.get(op.body_key) if isinstance(data, dict) else None
-            if not isinstance(inner, dict) or (strict and not inner):
+            if not isinstance(inner, dict):
                 if not strict and not data:
-                    return {}
+                    return {}  # the wrapper is optional where the body is
                 return _error(400, f"param is missing or the value is empty: {op.body_key}")
             data = inner
         elif not isinstance(data, dict):
