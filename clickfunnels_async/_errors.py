@@ -108,7 +108,7 @@ class APIStatusError(ClickFunnelsError):
         *,
         status_code: int,
         body: Any = None,
-        headers: httpx.Headers | Mapping[str, str] | None = None,
+        headers: httpx.Headers | Mapping[str, str] | list[tuple[str, str]] | None = None,
         method: str = "",
         url: str = "",
         request_id: str | None = None,
@@ -190,7 +190,7 @@ class ResponseParseError(ClickFunnelsError):
         return cls(
             reason,
             status_code=response.status_code,
-            body=response.text,
+            body=redacting_filter.scrub(response.text),
             method=request.method,
             url=redact_url(request.url),
         )
@@ -259,14 +259,26 @@ def parse_retry_after(
     return max(0.0, when.timestamp() - current)
 
 
+def _scrub(data: Any) -> Any:
+    """*data* with every registered secret masked in its strings (keys included)."""
+    if isinstance(data, str):
+        return redacting_filter.scrub(data)
+    if isinstance(data, dict):
+        return {_scrub(k): _scrub(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_scrub(v) for v in data]
+    return data
+
+
 def _parse_body(response: httpx.Response) -> Any:
+    # A hostile or buggy server may echo the token back; the error must not carry it onwards.
     text = response.text
     if not text.strip():
         return None
     try:
-        return json.loads(text)
+        return _scrub(json.loads(text))
     except ValueError:
-        return text
+        return redacting_filter.scrub(text)
 
 
 def _string_list(value: Any) -> list[str] | None:
@@ -387,7 +399,7 @@ def error_from_response(
     kwargs: dict[str, Any] = {
         "status_code": response.status_code,
         "body": body,
-        "headers": response.headers,
+        "headers": [(k, redacting_filter.scrub(v)) for k, v in response.headers.multi_items()],
         "method": request.method,
         "url": redact_url(request.url),
         "request_id": _request_id(response.headers),

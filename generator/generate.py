@@ -21,8 +21,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bundle import bundle  # noqa: E402
-from surface import generate as generate_surface  # noqa: E402
+from bundle import bundle
+from surface import generate as generate_surface
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "clickfunnels_async"

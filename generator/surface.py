@@ -392,13 +392,12 @@ def render_namespaces(ops: list[dict[str, Any]], model_names: set[str]) -> dict[
         for child in children.get(ns, []):
             attr = child.rsplit(".", 1)[-1]
             mod, cls = _module_name(child), _class_name(child)
-            prefix = "." if ns else "."
-            type_imports.append(f"    from {prefix}{mod} import {cls}")
+            type_imports.append(f"    from .{mod} import {cls}")
             lines += [
                 "    @cached_property",
                 f"    def {attr}(self) -> {cls}:",
                 f'        """`{child}`"""',
-                f"        from {prefix}{mod} import {cls}",
+                f"        from .{mod} import {cls}",
                 "",
                 f"        return {cls}(self._client)",
                 "",

@@ -163,7 +163,7 @@ async def test_maton_gateway_errors_say_what_to_do() -> None:
         async with ClickFunnels.via_maton(MATON_KEY) as cf:
             with pytest.raises(AuthenticationError, match="MATON_API_KEY") as auth:
                 await cf.teams.get(1)
-            with pytest.raises(BadRequestError, match="[Cc]onnection") as bad:
+            with pytest.raises(BadRequestError, match=r"[Cc]onnection") as bad:
                 await cf.teams.get(2)
     assert MATON_KEY not in str(auth.value) + repr(auth.value) + str(bad.value)
 
@@ -176,10 +176,9 @@ async def test_subdomain_discovered_once_when_the_token_reaches_one_workspace() 
             200, json=[{"id": 42, "name": "Acme", "subdomain": "acme"}]
         )
         contact = respx.get(f"{ACME}/api/v2/contacts/5").respond(200, json={"id": 5})
-        async with ClickFunnels(TOKEN) as cf:
-            async with anyio.create_task_group() as tg:
-                for _ in range(5):
-                    tg.start_soon(cf.contacts.get, 5)
+        async with ClickFunnels(TOKEN) as cf, anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(cf.contacts.get, 5)
     assert teams.call_count == 1 and spaces.call_count == 1 and contact.call_count == 5
 
 

@@ -281,6 +281,27 @@ def test_registered_secret_scrubbed_from_message() -> None:
         redacting_filter.unregister("sk_live_echoed_secret")
 
 
+def test_echoed_secret_scrubbed_from_body_and_headers() -> None:
+    secret = "cf_echoed_token_9876"
+    redacting_filter.register(secret)
+    try:
+        resp = make_response(
+            500,
+            {"error": f"bad token {secret}", "nested": [{"t": secret}]},
+            headers={"x-echo": secret},
+        )
+        err = error_from_response(resp)
+        assert secret not in repr(vars(err))
+        assert err.body == {"error": "bad token ****", "nested": [{"t": "****"}]}
+        assert err.headers["x-echo"] == "****"
+        html = error_from_response(make_response(502, text=f"<html>{secret}</html>"))
+        assert html.body == "<html>****</html>"
+        parse = ResponseParseError.from_response(make_response(200, text=f"oops {secret}"))
+        assert parse.body == "oops ****"
+    finally:
+        redacting_filter.unregister(secret)
+
+
 def test_maton_hints() -> None:
     err = error_from_response(make_response(401, {"error": "Invalid API key"}), via_maton=True)
     assert isinstance(err, AuthenticationError)
@@ -371,8 +392,13 @@ def test_registration_is_counted() -> None:
 def test_configure_from_env_adds_one_handler(monkeypatch: pytest.MonkeyPatch) -> None:
     from clickfunnels_async._log import configure_from_env
 
-    before = list(logger.handlers)
+    original = list(logger.handlers)
     level = logger.level
+    # another test may already have configured logging in this process; start from none of ours
+    for handler in original:
+        if getattr(handler, "_clickfunnels_async_handler", False):
+            logger.removeHandler(handler)
+    before = list(logger.handlers)
     try:
         monkeypatch.setenv("CLICKFUNNELS_LOG", "debug")
         configure_from_env()
@@ -386,8 +412,7 @@ def test_configure_from_env_adds_one_handler(monkeypatch: pytest.MonkeyPatch) ->
         assert logger.level == logging.INFO
         assert len([h for h in logger.handlers if h not in before]) == 1
     finally:
-        for handler in [h for h in logger.handlers if h not in before]:
-            logger.removeHandler(handler)
+        logger.handlers[:] = original
         logger.setLevel(level)
 
 

@@ -9,7 +9,11 @@ import httpx
 import pytest
 import respx
 
-from clickfunnels_async._generated.api.contact import create_contacts, list_contacts, remove_contacts
+from clickfunnels_async._generated.api.contact import (
+    create_contacts,
+    list_contacts,
+    remove_contacts,
+)
 from clickfunnels_async._generated.api.courses_enrollment import create_courses_enrollments
 from clickfunnels_async._generated.client import Client
 from clickfunnels_async._generated.models import (

@@ -139,7 +139,14 @@ def _error(status: int, message: str) -> Reply:
 
 
 def _invalid(errors: dict[str, list[str]]) -> Reply:
-    return Reply(422, errors)
+    """422 with a sentence under ``error`` and the Rails-style field hash under ``errors``.
+
+    ClickFunnels answers validation failures in both spellings; carrying both keeps every client happy
+    (ClickFunnels' own CLI reads ``error`` then ``errors``; this SDK fills ``.errors`` from either).
+    """
+    sentences = [msg if field == "base" else f"{field.replace('_', ' ').capitalize()} {msg}"
+                 for field, msgs in errors.items() for msg in msgs]
+    return Reply(422, {"error": "; ".join(sentences), "errors": errors})
 
 
 _NOT_FOUND = "Not found: Record missing"

@@ -1,0 +1,95 @@
+"""Failed inputs as JSON Lines: written while a bulk run goes, read back to run them again."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
+
+__all__ = ["FailureLog", "describe_error", "read_failures"]
+
+
+def _fallback(value: Any) -> Any:
+    """JSON for the odd values a row may hold; anything else becomes its text."""
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def describe_error(error: BaseException | None) -> dict[str, Any]:
+    """A JSON-able account of an error. The SDK's errors carry no secrets (URLs are masked)."""
+    if error is None:
+        return {"type": "Cancelled", "message": "the run stopped before this input finished"}
+    out: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    for name in ("status_code", "retries", "request_id"):
+        value = getattr(error, name, None)
+        if value is not None:
+            out[name] = value
+    errors = getattr(error, "errors", None)
+    if errors:
+        out["errors"] = errors
+    return out
+
+
+class FailureLog:
+    """Appends one JSON object per failed (or unfinished) input to a file.
+
+    Each line reads ``{"status": "failed" | "unfinished", "index": 12, "input": {...}, "error": {...}}``.
+    `describe` turns an input into the fields stored for it (default: ``{"input": input}``); whatever it
+    returns must keep the ``input`` key for :func:`read_failures` to run the line again. The file is
+    created (emptied) when the run starts, so an empty file means nothing failed.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        describe: Callable[[Any], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self._describe = describe
+        self._file: IO[str] | None = None
+        self.written = 0
+
+    def open(self) -> None:
+        if self._file is None:
+            self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+
+    def write(self, status: str, index: int, item: Any, error: BaseException | None) -> None:
+        self.open()
+        assert self._file is not None
+        fields = dict(self._describe(item)) if self._describe is not None else {"input": item}
+        record = {"status": status, "index": index, **fields, "error": describe_error(error)}
+        self._file.write(json.dumps(record, default=_fallback, ensure_ascii=False) + "\n")
+        self._file.flush()
+        self.written += 1
+
+    def close(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
+
+def read_failures(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """The inputs stored in a failures file, one at a time, ready to hand to `bulk.run` again."""
+    with open(path, encoding="utf-8") as file:
+        for number, line in enumerate(file, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{os.fspath(path)}, line {number}: not JSON ({exc})") from None
+            if not isinstance(record, dict) or "input" not in record:
+                raise ValueError(f"{os.fspath(path)}, line {number}: no 'input' in this record")
+            yield record["input"]

@@ -1,0 +1,509 @@
+"""The bulk runner: one operation over many inputs, a bounded number at a time.
+
+How it is built, and why it is safe to leave early:
+
+- `BulkRun` is a class with `__aenter__`/`__aexit__` and `__anext__`, not an async generator. Its tasks (one
+  feeder reading the inputs, one worker per call in flight) live in an anyio task group that is opened by
+  `async with` and closed by its end. Leaving the block early, by `break`, an exception or a cancellation,
+  cancels the tasks and waits for them before the block is left, so nothing keeps running behind you.
+- Memory is bounded by a window of ``concurrency + buffer_size`` tokens. The feeder takes one before it reads
+  an input and the token comes back only when you receive that input's result. So at most `concurrency`
+  calls run, and at most `buffer_size` finished results wait for you (in ordered mode: wait in the reorder
+  buffer behind a slower one). An input is read only when there is room for it, so an endless input is fine.
+- The calls go through the client as usual: its retries, its pacing after 429 and its `max_concurrency`
+  apply to every call of the run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
+
+import anyio
+import anyio.abc
+import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._failures import FailureLog
+
+__all__ = [
+    "BulkInputError",
+    "BulkRun",
+    "Call",
+    "Failed",
+    "Progress",
+    "Result",
+    "Succeeded",
+    "Summary",
+    "execute",
+    "run",
+]
+
+I = TypeVar("I")  # noqa: E741 - an input
+R = TypeVar("R")  # what the operation returns
+
+
+@attrs.frozen(slots=True)
+class Call:
+    """An input that is more than a dict of keywords: ``Call(123)``, ``Call(123, first_name="Ada")``.
+
+    Plain inputs: a mapping becomes keyword arguments, anything else the one positional argument.
+    """
+
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.__attrs_init__(args, kwargs)  # type: ignore[attr-defined]
+
+
+@attrs.frozen(slots=True)
+class Succeeded(Generic[I, R]):
+    """One input whose call returned: `value` is what the operation returned."""
+
+    index: int  # position of the input in the iterable (0-based)
+    input: I
+    value: R
+    elapsed: float  # seconds, including the client's retries and waits
+    ok: ClassVar[bool] = True
+
+
+@attrs.frozen(slots=True)
+class Failed(Generic[I]):
+    """One input whose call raised: `error` is the exception (a typed SDK error for API failures)."""
+
+    index: int
+    input: I
+    error: Exception
+    elapsed: float
+    ok: ClassVar[bool] = False
+
+
+Result: TypeAlias = "Succeeded[I, R] | Failed[I]"
+
+
+@attrs.frozen(slots=True)
+class Progress:
+    """Counts at one moment of a run (handed to `on_progress` after each result)."""
+
+    started: int  # inputs read and handed to the operation
+    succeeded: int
+    failed: int
+    elapsed: float
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def in_flight(self) -> int:
+        return self.started - self.done
+
+    @property
+    def rate(self) -> float:
+        """Finished inputs per second so far."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@attrs.frozen(slots=True)
+class Summary(Generic[I]):
+    """How a run ended: what was done, and what was not.
+
+    `succeeded` + `failed` inputs finished (results you did not receive because you left early are counted
+    too). `unfinished` lists the inputs whose call was cut short by a cancellation: they may or may not have
+    reached the API. Inputs from `next_index` on were never read; `exhausted` says whether there were any.
+    """
+
+    started: int
+    succeeded: int
+    failed: int
+    unfinished: tuple[tuple[int, I], ...]
+    exhausted: bool
+    interrupted: bool
+    elapsed: float
+    input_error: BulkInputError | None = None
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def next_index(self) -> int:
+        """Index of the first input never read (= inputs read)."""
+        return self.started
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Every input was read and succeeded."""
+        return self.exhausted and not self.failed and not self.unfinished and self.input_error is None
+
+    def __str__(self) -> str:
+        text = (
+            f"{self.succeeded} succeeded, {self.failed} failed in {self.elapsed:.2f} s "
+            f"({self.rate:.1f}/s)"
+        )
+        if self.unfinished:
+            text += f"; {len(self.unfinished)} cut short"
+        if not self.exhausted:
+            text += f"; inputs from #{self.next_index} not read"
+        if self.interrupted:
+            text += " (interrupted)"
+        return text
+
+
+class BulkInputError(Exception):
+    """Reading the inputs raised: `index` is the input that could not be read, `__cause__` the error.
+
+    Raised by the result iterator after the results of every input read before it.
+    """
+
+    def __init__(self, index: int, error: BaseException) -> None:
+        super().__init__(f"reading input #{index} failed: {type(error).__name__}: {error}")
+        self.index = index
+        self.error = error
+        self.summary: Summary[Any] | None = None
+
+
+ProgressCallback: TypeAlias = Callable[[Progress], "Awaitable[object] | object"]
+FailuresArg: TypeAlias = "str | os.PathLike[str] | FailureLog | None"
+
+
+async def _maybe_await(value: object) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+class _SyncSource(Generic[I]):
+    """A sync iterable read one item at a time (a generator may be endless or lazily read a file)."""
+
+    def __init__(self, iterable: Iterable[I]) -> None:
+        self._iterator: Iterator[I] = iter(iterable)
+
+    async def next(self) -> I:
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+class _AsyncSource(Generic[I]):
+    def __init__(self, iterable: AsyncIterable[I]) -> None:
+        self._iterator: AsyncIterator[I] = aiter(iterable)
+
+    async def next(self) -> I:
+        return await anext(self._iterator)
+
+
+class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
+    """The results of `bulk.run(...)`: use it as ``async with bulk.run(...) as results: async for r in results``.
+
+    After the block, `summary` says what was done and what was not.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Awaitable[R]],
+        inputs: Iterable[I] | AsyncIterable[I],
+        *,
+        concurrency: int = 16,
+        ordered: bool = False,
+        buffer_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        failures: FailuresArg = None,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"bulk.run() needs an async callable such as cf.contacts.upsert, not {fn!r}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
+        if buffer_size is None:
+            buffer_size = concurrency
+        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 0:
+            raise ValueError(f"buffer_size must be an int >= 0, not {buffer_size!r}")
+        if isinstance(inputs, AsyncIterable):
+            self._source: _SyncSource[I] | _AsyncSource[I] = _AsyncSource(inputs)
+        elif isinstance(inputs, Iterable) and not isinstance(inputs, str | bytes | Mapping):
+            self._source = _SyncSource(inputs)
+        else:
+            raise TypeError(f"bulk.run() needs an iterable of inputs, not {type(inputs).__name__}")
+        self._fn = fn
+        self._kwargs = dict(kwargs or {})
+        self.concurrency = concurrency
+        self.buffer_size = buffer_size
+        self.ordered = ordered
+        self._on_progress = on_progress
+        if failures is None or isinstance(failures, FailureLog):
+            self._failures = failures
+        else:
+            self._failures = FailureLog(failures)
+
+        self._state: Literal["new", "open", "closed"] = "new"
+        self._group: anyio.abc.TaskGroup | None = None
+        self._send: MemoryObjectSendStream[Succeeded[I, R] | Failed[I]] | None = None
+        self._receive: MemoryObjectReceiveStream[Succeeded[I, R] | Failed[I]] | None = None
+        self._window = anyio.Semaphore(concurrency + buffer_size)
+        self._slots = anyio.Semaphore(concurrency)
+        self._in_flight: dict[int, I] = {}
+        self._reorder: dict[int, Succeeded[I, R] | Failed[I]] = {}
+        self._next_to_emit = 0
+        self._started = 0
+        self._succeeded = 0
+        self._failed = 0
+        self._exhausted = False
+        self._input_error: BulkInputError | None = None
+        self._input_error_raised = False
+        self._t0 = 0.0
+        self._summary: Summary[I] | None = None
+
+    # ------------------------------------------------------------------ the public side
+
+    @property
+    def summary(self) -> Summary[I]:
+        """How the run ended; available once the `async with` block is left."""
+        if self._summary is None:
+            raise RuntimeError("the summary is ready when the `async with bulk.run(...)` block has ended")
+        return self._summary
+
+    def progress(self) -> Progress:
+        """The counts right now."""
+        return Progress(self._started, self._succeeded, self._failed, self._elapsed())
+
+    async def __aenter__(self) -> BulkRun[I, R]:
+        if self._state != "new":
+            raise RuntimeError("a bulk run can be entered only once; call bulk.run(...) again")
+        self._state = "open"
+        self._send, self._receive = anyio.create_memory_object_stream[
+            "Succeeded[I, R] | Failed[I]"
+        ](math.inf)
+        if self._failures is not None:
+            self._failures.open()
+        self._t0 = anyio.current_time()
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        group.start_soon(self._feed)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        group, self._group = self._group, None
+        assert group is not None
+        interrupted = bool(self._in_flight) or (not self._exhausted and self._input_error is None)
+        group.cancel_scope.cancel()
+        try:
+            # Our tasks keep their own errors, so the group only sees our cancel: an error of the block
+            # itself propagates as it is, not wrapped in an ExceptionGroup.
+            await group.__aexit__(None, None, None)
+        finally:
+            self._state = "closed"
+            self._finish(interrupted)
+        if isinstance(exc, BulkInputError):
+            exc.summary = self._summary
+        return None
+
+    def __aiter__(self) -> BulkRun[I, R]:
+        return self
+
+    async def __anext__(self) -> Succeeded[I, R] | Failed[I]:
+        if self._state != "open" or self._receive is None:
+            raise RuntimeError(
+                "iterate bulk results inside the block: `async with bulk.run(...) as results: "
+                "async for result in results: ...`"
+            )
+        try:
+            result = await self._receive.receive()
+        except anyio.EndOfStream:
+            if self._input_error is not None and not self._input_error_raised:
+                self._input_error_raised = True
+                raise self._input_error from self._input_error.error
+            raise StopAsyncIteration from None
+        self._window.release()
+        if self._on_progress is not None:
+            await _maybe_await(self._on_progress(self.progress()))
+        return result
+
+    # ------------------------------------------------------------------ the tasks
+
+    def _elapsed(self) -> float:
+        return anyio.current_time() - self._t0 if self._t0 else 0.0
+
+    async def _feed(self) -> None:
+        assert self._send is not None
+        try:
+            async with anyio.create_task_group() as workers:
+                while True:
+                    # Room for one more result first, then a free call slot: only then read an input.
+                    await self._window.acquire()
+                    await self._slots.acquire()
+                    index = self._started
+                    try:
+                        item = await self._source.next()
+                    except StopAsyncIteration:
+                        self._slots.release()
+                        self._window.release()
+                        self._exhausted = True
+                        break
+                    except Exception as exc:  # a bad row, an unreadable file: stop reading, finish the rest
+                        self._slots.release()
+                        self._window.release()
+                        self._input_error = BulkInputError(index, exc)
+                        break
+                    self._started += 1
+                    self._in_flight[index] = item
+                    workers.start_soon(self._work, index, item)
+        finally:
+            self._send.close()
+
+    async def _invoke(self, item: I) -> R:
+        if isinstance(item, Call):
+            return await self._fn(*item.args, **{**self._kwargs, **item.kwargs})
+        if isinstance(item, Mapping):
+            return await self._fn(**{**self._kwargs, **item})
+        return await self._fn(item, **self._kwargs)
+
+    async def _work(self, index: int, item: I) -> None:
+        started = anyio.current_time()
+        result: Succeeded[I, R] | Failed[I]
+        try:
+            value = await self._invoke(item)
+        except Exception as exc:
+            result = Failed(index, item, exc, anyio.current_time() - started)
+            self._failed += 1
+            if self._failures is not None:
+                self._failures.write("failed", index, item, exc)
+        else:
+            result = Succeeded(index, item, value, anyio.current_time() - started)
+            self._succeeded += 1
+        finally:
+            self._slots.release()
+        del self._in_flight[index]
+        self._deliver(result)
+
+    def _deliver(self, result: Succeeded[I, R] | Failed[I]) -> None:
+        # No await in here: results are handed over in one step, so the order bookkeeping never interleaves.
+        assert self._send is not None
+        if not self.ordered:
+            self._send.send_nowait(result)
+            return
+        self._reorder[result.index] = result
+        while self._next_to_emit in self._reorder:
+            self._send.send_nowait(self._reorder.pop(self._next_to_emit))
+            self._next_to_emit += 1
+
+    def _finish(self, interrupted: bool) -> None:
+        unfinished = tuple(sorted(self._in_flight.items()))
+        if self._failures is not None:
+            for index, item in unfinished:
+                self._failures.write("unfinished", index, item, None)
+            self._failures.close()
+        if self._receive is not None:
+            self._receive.close()
+        self._summary = Summary(
+            started=self._started,
+            succeeded=self._succeeded,
+            failed=self._failed,
+            unfinished=unfinished,
+            exhausted=self._exhausted,
+            interrupted=interrupted,
+            elapsed=self._elapsed(),
+            input_error=self._input_error,
+        )
+
+
+def run(
+    fn: Callable[..., Awaitable[R]],
+    inputs: Iterable[I] | AsyncIterable[I],
+    /,
+    *,
+    concurrency: int = 16,
+    ordered: bool = False,
+    buffer_size: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    failures: FailuresArg = None,
+    **kwargs: Any,
+) -> BulkRun[I, R]:
+    """Call `fn` once per input, `concurrency` at a time; iterate the results inside `async with`.
+
+    ```
+    async with bulk.run(cf.contacts.upsert, rows, concurrency=32, workspace_id=42) as results:
+        async for result in results:
+            if not result.ok:
+                print(result.index, result.input, result.error)
+    print(results.summary)
+    ```
+
+    Each input is a dict of keyword fields (a `Call(...)` for positional arguments, or any other value,
+    passed as the one positional argument); `kwargs` go to every call. Every input that is read ends as
+    exactly one `Succeeded` or `Failed`, in completion order, or input order with `ordered=True`.
+    `buffer_size` (default: `concurrency`) bounds the finished results waiting for you. `failures` is a
+    path (or a `FailureLog`) where failed inputs are written as JSON Lines, for `read_failures()`.
+    """
+    return BulkRun(
+        fn,
+        inputs,
+        concurrency=concurrency,
+        ordered=ordered,
+        buffer_size=buffer_size,
+        on_progress=on_progress,
+        failures=failures,
+        kwargs=kwargs,
+    )
+
+
+async def execute(
+    fn: Callable[..., Awaitable[R]],
+    inputs: Iterable[I] | AsyncIterable[I],
+    /,
+    *,
+    concurrency: int = 16,
+    ordered: bool = False,
+    buffer_size: int | None = None,
+    on_result: Callable[[Succeeded[I, R] | Failed[I]], Awaitable[object] | object] | None = None,
+    on_progress: ProgressCallback | None = None,
+    failures: FailuresArg = None,
+    **kwargs: Any,
+) -> Summary[I]:
+    """Run to the end and return the `Summary`; `on_result` (sync or async) sees every result.
+
+    ```
+    summary = await bulk.execute(cf.contacts.upsert, rows, workspace_id=42, failures="failed.jsonl")
+    ```
+
+    If reading the inputs fails, `BulkInputError` is raised after every result before it; its `summary`
+    says what was done.
+    """
+    results = run(
+        fn,
+        inputs,
+        concurrency=concurrency,
+        ordered=ordered,
+        buffer_size=buffer_size,
+        on_progress=on_progress,
+        failures=failures,
+        **kwargs,
+    )
+    async with results:
+        async for result in results:
+            if on_result is not None:
+                await _maybe_await(on_result(result))
+    return results.summary

@@ -1,0 +1,142 @@
+"""What every command shares: the client settings, the consoles, exit codes and error reporting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, Protocol, TypeVar
+
+import anyio
+import attrs
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from clickfunnels_async import ClickFunnels, ClickFunnelsConfigError, ClickFunnelsError
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the API refused something, or some rows failed
+EXIT_USAGE = 2  # bad input: option, file, row, operation id
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+
+
+class ClientFactory(Protocol):
+    """Builds the client a command uses (tests pass one to `build_app` to reach an emulator)."""
+
+    def __call__(self, **kwargs: Any) -> ClickFunnels: ...
+
+
+class UsageProblem(Exception):
+    """Bad input from the user: printed as it is, exit code 2, nothing sent."""
+
+
+def stderr() -> Console:
+    # Made per use: CliRunner swaps sys.stderr between invocations.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def say(message: str, *, style: str | None = None) -> None:
+    stderr().print(escape(message), style=style)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    say(f"Error: {message}", style="bold red" if code == EXIT_USAGE else "red")
+    raise typer.Exit(code)
+
+
+@attrs.define
+class Settings:
+    """The global options; `client()` builds the client from them and the environment."""
+
+    base_url: str | None = None
+    maton: bool = False
+    connection: str | None = None
+    subdomain: str | None = None
+    max_retries: int = 4
+    requests_per_second: float | None = None
+    timeout: float | None = None
+    factory: ClientFactory | None = None
+
+    def client(self, *, max_concurrency: int | None = None) -> ClickFunnels:
+        kwargs: dict[str, Any] = {"max_retries": self.max_retries}
+        if max_concurrency is not None:
+            kwargs["max_concurrency"] = max_concurrency
+        if self.requests_per_second is not None:
+            kwargs["requests_per_second"] = self.requests_per_second
+        if self.timeout is not None:
+            kwargs["timeout"] = self.timeout
+        if self.factory is not None:
+            return self.factory(**kwargs)
+        if self.connection is not None and not self.maton:
+            raise UsageProblem("--connection picks a Maton connection; add --maton")
+        if self.maton:
+            if self.subdomain is not None:
+                raise UsageProblem("--subdomain does not apply with --maton (the gateway routes by connection)")
+            return ClickFunnels.via_maton(connection=self.connection, base_url=self.base_url, **kwargs)
+        return ClickFunnels(subdomain=self.subdomain, base_url=self.base_url, **kwargs)
+
+
+def settings(ctx: typer.Context) -> Settings:
+    obj = ctx.find_object(Settings)
+    return obj if obj is not None else Settings()
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn what can go wrong into a message and an exit code; never a traceback, never a secret.
+
+    The SDK's errors mask tokens and secret-looking query values, so printing `str(error)` is safe.
+    """
+    try:
+        yield
+    except UsageProblem as exc:
+        fail(str(exc), EXIT_USAGE)
+    except ClickFunnelsConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except ClickFunnelsError as exc:
+        fail(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        say("Interrupted.", style="yellow")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def run_async(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's coroutine in its own event loop (asyncio; Ctrl-C cancels it, then raises)."""
+    return anyio.run(fn)
+
+
+def to_jsonable(value: Any) -> Any:
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_jsonable(value), ensure_ascii=False, default=str)
+
+
+def parse_filters(pairs: list[str], allowed: tuple[str, ...], option: str = "--filter") -> dict[str, Any]:
+    """`["email_address=a@x.com", "tag_ids=1,2"]` -> `{"email_address": "a@x.com", "tag_ids": ["1", "2"]}`.
+
+    Repeating a key, or commas in a value, gives several values (any of them matches).
+    """
+    out: dict[str, list[str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageProblem(f"{option} {pair!r}: write it as key=value")
+        if key not in allowed:
+            choices = ", ".join(allowed) if allowed else "none (this list takes no filter)"
+            raise UsageProblem(f"{option} {pair!r}: cannot filter on {key!r}; allowed keys: {choices}")
+        values = [v.strip() for v in value.split(",") if v.strip()]
+        if not values:
+            raise UsageProblem(f"{option} {pair!r}: no value given")
+        out.setdefault(key, []).extend(values)
+    return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
