@@ -35,6 +35,7 @@ def _run(cmd: list[str], cwd: Path) -> None:
     env = dict(os.environ)
     # The generator's post-hooks find ruff on PATH: use the pinned one from this venv.
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["RUFF_NO_CACHE"] = "true"  # no .ruff_cache inside the generated tree
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0 or "Warning" in proc.stdout or "Warning" in proc.stderr:
         sys.stderr.write(proc.stdout + proc.stderr)
@@ -92,7 +93,7 @@ def _tree(path: Path) -> set[str]:
     return {
         str(p.relative_to(path))
         for p in path.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
+        if p.is_file() and "__pycache__" not in p.parts and ".ruff_cache" not in p.parts
     }
 
 

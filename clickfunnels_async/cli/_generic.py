@@ -137,7 +137,9 @@ def _print_items(items: list[Any], as_json: bool) -> None:
         console.print("(no items)")
         return
     rows = [item if isinstance(item, dict) else {"value": item} for item in items]
-    columns = [k for k, v in rows[0].items() if not isinstance(v, dict | list)][:8]
+    # The id first, then the scalar fields the first item fills in: a readable overview, not every field.
+    scalar = [k for k, v in rows[0].items() if v is not None and not isinstance(v, dict | list)]
+    columns = sorted(scalar, key=lambda k: k != "id")[:6]
     table = Table(*columns)
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
