@@ -55,18 +55,26 @@ I = TypeVar("I")  # noqa: E741 - an input
 R = TypeVar("R")  # what the operation returns
 
 
-@attrs.frozen(slots=True)
 class Call:
     """An input that is more than a dict of keywords: ``Call(123)``, ``Call(123, first_name="Ada")``.
 
     Plain inputs: a mapping becomes keyword arguments, anything else the one positional argument.
     """
 
-    args: tuple[Any, ...]
-    kwargs: Mapping[str, Any]
+    __slots__ = ("args", "kwargs")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.__attrs_init__(args, kwargs)  # type: ignore[attr-defined]
+        self.args: tuple[Any, ...] = args
+        self.kwargs: dict[str, Any] = kwargs
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"Call({', '.join(parts)})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Call) and (self.args, self.kwargs) == (other.args, other.kwargs)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @attrs.frozen(slots=True)
@@ -91,7 +99,7 @@ class Failed(Generic[I]):
     ok: ClassVar[bool] = False
 
 
-Result: TypeAlias = "Succeeded[I, R] | Failed[I]"
+Result: TypeAlias = Succeeded[I, R] | Failed[I]
 
 
 @attrs.frozen(slots=True)
@@ -181,7 +189,7 @@ class BulkInputError(Exception):
 
 
 ProgressCallback: TypeAlias = Callable[[Progress], "Awaitable[object] | object"]
-FailuresArg: TypeAlias = "str | os.PathLike[str] | FailureLog | None"
+FailuresArg: TypeAlias = str | os.PathLike[str] | FailureLog | None
 
 
 async def _maybe_await(value: object) -> None:

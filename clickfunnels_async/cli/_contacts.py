@@ -201,6 +201,8 @@ def export(
             with progress:
                 task = progress.add_task("Exporting contacts", total=None, completed=checkpoint.rows, note="")
                 async with cf:
+                    if resumed and checkpoint.cursor is None and checkpoint.rows:
+                        return  # the checkpoint was saved after the last page: nothing is missing
                     pages = cf.contacts.list(workspace_id, filter=flt or None, after=checkpoint.cursor).pages()
                     async for page in pages:
                         items = page.response.json()

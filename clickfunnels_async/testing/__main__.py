@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -60,10 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = uvicorn.Config(build_asgi_app(fake), host="127.0.0.1", port=port, log_level=args.log_level,
                             access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -20,6 +20,7 @@ delivered in the background, signed like ClickFunnels signs them.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import inspect
 import json
@@ -30,7 +31,7 @@ import uuid
 from base64 import urlsafe_b64encode
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode
@@ -48,7 +49,6 @@ from clickfunnels_async.testing._resources import (
     STORE_ALIASES,
     UNIQUE,
     event_subject,
-    singular,
     subject_type,
 )
 from clickfunnels_async.testing._schema import OMIT, Router, Shape, SpecIndex, _plain, load_spec
@@ -64,8 +64,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_TEAM_ID",
     "DEFAULT_WORKSPACE_ID",
-    "Faults",
     "FakeClickFunnels",
+    "Faults",
     "Reply",
     "WebhookDelivery",
 ]
@@ -454,7 +454,7 @@ class FakeClickFunnels:
         error_rate: float | None = None,
         error_statuses: Iterable[int] | None = None,
         drop_rate: float | None = None,
-        rate_limit: int | None | _Keep = _KEEP,
+        rate_limit: int | _Keep | None = _KEEP,
     ) -> _FaultsChange:
         """Change fault knobs now; use as ``with fake.faults(error_rate=1): ...`` to undo them on exit.
 
@@ -974,7 +974,8 @@ class FakeClickFunnels:
         """Defaults and the records a create brings along (a product's default variant, ...)."""
         extra: dict[str, Any] = {}
         if ns == "contacts":
-            rec["uuid"] = str(uuid.UUID(int=self._data_rng.getrandbits(128), version=4))
+            bits = f"{self._data_rng.getrandbits(128):032x}"
+            rec["uuid"] = f"{bits[:8]}-{bits[8:12]}-4{bits[13:16]}-a{bits[17:20]}-{bits[20:]}"
             rec.setdefault("is_active", True)
             rec.setdefault("custom_attributes", {})
             rec["tag_ids"] = []
@@ -1025,10 +1026,10 @@ class FakeClickFunnels:
             if variant_id is not None:
                 rec["variant_id"] = variant_id
                 rec["_anc"]["variant_id"] = variant_id
-                variant = self._store("products.variants").by_id.get(variant_id)
-                if variant is not None:
-                    variant["price_ids"].append(rec["id"])
-                    rec["_anc"].setdefault("product_id", variant["_anc"].get("product_id"))
+                owner = self._store("products.variants").by_id.get(variant_id)
+                if owner is not None:
+                    owner["price_ids"].append(rec["id"])
+                    rec["_anc"].setdefault("product_id", owner["_anc"].get("product_id"))
                     rec["product_id"] = rec["_anc"]["product_id"]
                     product = self._store("products").by_id.get(rec["_anc"]["product_id"] or -1)
                     if product is not None:
@@ -1139,7 +1140,8 @@ class FakeClickFunnels:
         for n, item in enumerate(raw if isinstance(raw, list) else []):
             if not isinstance(item, dict):
                 continue
-            quantity = item.get("quantity") if isinstance(item.get("quantity"), int) else 1
+            raw_quantity = item.get("quantity")
+            quantity = raw_quantity if isinstance(raw_quantity, int) and not isinstance(raw_quantity, bool) else 1
             price = prices.get(item["products_price_id"]) if isinstance(item.get("products_price_id"), int | str) \
                 else None
             variant_ref = item.get("variant_id")
@@ -1148,10 +1150,8 @@ class FakeClickFunnels:
                 variant = variants.by_id.get(price.get("variant_id", -1))
             amount = item.get("amount") if isinstance(item.get("amount"), str) else (
                 price.get("amount") if price else None)
-            try:
+            with suppress(ValueError):
                 total += float(amount or 0) * quantity
-            except ValueError:
-                pass
             line_id = owner_id * 100 + n + 1
             items.append({
                 "id": line_id,
@@ -1502,6 +1502,18 @@ class FakeClickFunnels:
         """
         if self._store("workspaces").by_id.get(workspace_id) is None:
             raise KeyError(f"no workspace {workspace_id}")
+        # Many small dicts at once: the cyclic GC would rescan them over and over (none of them is garbage).
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._seed(contacts, tags, products, orders, courses, forms, images, fulfillment_locations,
+                              workspace_id)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _seed(self, contacts: int, tags: int, products: int, orders: int, courses: int, forms: int, images: int,
+              fulfillment_locations: int, workspace_id: int) -> int:
         rng = self._data_rng
         anc = {"team_id": DEFAULT_TEAM_ID, "workspace_id": workspace_id}
 
@@ -1637,7 +1649,7 @@ def _s256(verifier: str) -> str:
 
 def _int_or_none(value: str) -> int | None:
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return int(value)
     return 0 if value else None  # Rails casts junk to 0: the list starts from the beginning
 
@@ -1652,6 +1664,3 @@ def _sign(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
         return {SIGNATURE_HEADER: digest, TIMESTAMP_HEADER: str(timestamp)}
     return dict(sign_webhook(body, secret, timestamp))
 
-
-def singular_name(namespace: str) -> str:  # re-exported helper for tests
-    return singular(namespace.split(".")[-1])

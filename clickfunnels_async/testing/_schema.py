@@ -295,9 +295,7 @@ class SpecIndex:
                 elif t == "number":
                     if isinstance(value, int | float) and not isinstance(value, bool):
                         return value
-                elif t == "object" and isinstance(value, dict):
-                    return _plain(value)
-                elif t == "array" and isinstance(value, list | tuple):
+                elif (t == "object" and isinstance(value, dict)) or (t == "array" and isinstance(value, list | tuple)):
                     return _plain(value)
             # A lossless conversion, else nothing: never a value of a type the spec does not allow.
             for t in allowed:
@@ -305,7 +303,7 @@ class SpecIndex:
                     return str(value)
                 if t == "string" and isinstance(value, bool):
                     return "true" if value else "false"
-                if t == "integer" and isinstance(value, str) and value.isdigit():
+                if t == "integer" and isinstance(value, str) and value.isascii() and value.isdigit():
                     return int(value)
                 if t == "number" and isinstance(value, str):
                     try:
@@ -330,6 +328,24 @@ class SpecIndex:
 
         return with_enum
 
+    def _exact_types(self, schema: Any, nullable: bool) -> frozenset[type]:
+        """Python types a value may have to pass through unchanged (plain scalars without enum only)."""
+        if not isinstance(schema, dict) or any(k in schema for k in ("enum", "const", "oneOf", "anyOf", "allOf")):
+            return frozenset()
+        exact: set[type] = {type(None)} if nullable else set()
+        for t in self._types(schema):
+            if t == "string":
+                exact.add(str)
+            elif t == "integer":
+                exact.add(int)
+            elif t == "number":
+                exact.update((int, float))
+            elif t == "boolean":
+                exact.add(bool)
+            elif t != "null":
+                return frozenset()  # arrays and objects always go through their shape
+        return frozenset(exact)
+
     def _array(self, item: Shape, nullable: bool) -> Shape:
         def shape(value: Any) -> Any:
             if value is None:
@@ -347,7 +363,7 @@ class SpecIndex:
 
     def _object(self, schema: dict[str, Any], nullable: bool) -> Shape:
         required = set(schema.get("required") or ())
-        fields: list[tuple[str, Shape, bool, Any]] = []
+        fields: list[tuple[str, Shape, frozenset[type], Any]] = []
         for name, sub in (schema.get("properties") or {}).items():
             sub_resolved = self.resolve(sub)
             sub_nullable = self._nullable(sub)
@@ -355,7 +371,7 @@ class SpecIndex:
             if name in required and not sub_nullable and isinstance(sub_resolved, dict):
                 default = _default_for(self._types(sub_resolved), sub_resolved.get("enum"))
             missing: Any = None if sub_nullable else default
-            fields.append((name, self.compile(sub), name in required, missing))
+            fields.append((name, self.compile(sub), self._exact_types(sub_resolved, sub_nullable), missing))
         extra_schema = schema.get("additionalProperties")
         extra: Shape | None = None
         if isinstance(extra_schema, dict) and not fields:
@@ -380,8 +396,11 @@ class SpecIndex:
                 return out_map
             out: dict[str, Any] = {}
             get = value.get
-            for name, sub, _is_required, missing in fields:
+            for name, sub, exact, missing in fields:
                 v = get(name, OMIT)
+                if type(v) in exact:  # the common case: already the right scalar type
+                    out[name] = v
+                    continue
                 if v is OMIT:
                     if missing is not OMIT:
                         out[name] = missing

@@ -20,15 +20,27 @@ Record = dict[str, Any]
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+_SPACE = len(_ALPHABET) ** 8
+_MULTIPLIER = 0x9E3779B97F4A7C15  # odd and not a multiple of 13: a bijection modulo 52**8
+
+
 def make_public_id(namespace: str, id: int, salt: str) -> str:
-    """A stable, letters-only public id (so it can never be mistaken for a numeric id)."""
-    digest = hashlib.blake2b(f"{salt}:{namespace}:{id}".encode(), digest_size=8).digest()
-    n = int.from_bytes(digest, "big")
+    """A stable, letters-only public id (so it can never be mistaken for a numeric id).
+
+    Distinct ids of one namespace always get distinct public ids (multiplication by a unit modulo 52**8).
+    """
+    offset = int.from_bytes(hashlib.blake2b(f"{salt}:{namespace}".encode(), digest_size=8).digest(), "big") \
+        if (salt, namespace) not in _OFFSETS else _OFFSETS[(salt, namespace)]
+    _OFFSETS[(salt, namespace)] = offset
+    n = (id * _MULTIPLIER + offset) % _SPACE
     out = []
     for _ in range(8):
-        n, r = divmod(n, len(_ALPHABET))
+        n, r = divmod(n, 52)
         out.append(_ALPHABET[r])
     return "".join(out)
+
+
+_OFFSETS: dict[tuple[str, str], int] = {}
 
 
 class Store:
@@ -109,7 +121,7 @@ class Store:
         """By numeric id or public id, as member routes accept either."""
         if isinstance(ref, int):
             return self.by_id.get(ref)
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():
             return self.by_id.get(int(ref))
         rid = self.by_public.get(ref)
         return None if rid is None else self.by_id.get(rid)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -23,35 +23,20 @@ class AddressesCountry:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        iso2: None | str | Unset
-        if isinstance(self.iso2, Unset):
-            iso2 = UNSET
-        else:
-            iso2 = self.iso2
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if iso2 is not UNSET:
-            field_dict["iso2"] = iso2
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.iso2, Unset):
+            field_dict["iso2"] = self.iso2
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        iso2 = d.pop("iso2", UNSET)
 
-        def _parse_iso2(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        iso2 = _parse_iso2(d.pop("iso2", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         addresses_country = cls(
-            iso2=iso2,
+            iso2,
         )
 
         addresses_country.additional_properties = d

@@ -3,21 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.appointments_scheduled_event_event_type import (
-        AppointmentsScheduledEventEventType,
-    )
-    from ..models.appointments_scheduled_event_primary_contact import (
-        AppointmentsScheduledEventPrimaryContact,
-    )
-
 
 T = TypeVar("T", bound="AppointmentsScheduledEvent")
 
@@ -59,328 +50,155 @@ class AppointmentsScheduledEvent:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.appointments_scheduled_event_event_type import (
-            AppointmentsScheduledEventEventType,
-        )
-        from ..models.appointments_scheduled_event_primary_contact import (
-            AppointmentsScheduledEventPrimaryContact,
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.comments, Unset):
+            field_dict["comments"] = self.comments
 
-        comments: None | str | Unset
-        if isinstance(self.comments, Unset):
-            comments = UNSET
-        else:
-            comments = self.comments
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.end_on, Unset):
+            field_dict["end_on"] = (
+                self.end_on.isoformat()
+                if isinstance(self.end_on, datetime.datetime)
+                else self.end_on
+            )
 
-        end_on: None | str | Unset
-        if isinstance(self.end_on, Unset):
-            end_on = UNSET
-        elif isinstance(self.end_on, datetime.datetime):
-            end_on = self.end_on.isoformat()
-        else:
-            end_on = self.end_on
+        if not isinstance(self.event_type, Unset):
+            field_dict["event_type"] = (
+                self.event_type.to_dict()
+                if isinstance(self.event_type, AppointmentsScheduledEventEventType)
+                else self.event_type
+            )
 
-        event_type: dict[str, Any] | None | Unset
-        if isinstance(self.event_type, Unset):
-            event_type = UNSET
-        elif isinstance(self.event_type, AppointmentsScheduledEventEventType):
-            event_type = self.event_type.to_dict()
-        else:
-            event_type = self.event_type
+        if not isinstance(self.max_invitees, Unset):
+            field_dict["max_invitees"] = self.max_invitees
 
-        max_invitees: int | None | Unset
-        if isinstance(self.max_invitees, Unset):
-            max_invitees = UNSET
-        else:
-            max_invitees = self.max_invitees
+        if not isinstance(self.order_id, Unset):
+            field_dict["order_id"] = self.order_id
 
-        order_id: None | str | Unset
-        if isinstance(self.order_id, Unset):
-            order_id = UNSET
-        else:
-            order_id = self.order_id
+        if not isinstance(self.primary_contact, Unset):
+            field_dict["primary_contact"] = (
+                self.primary_contact.to_dict()
+                if isinstance(
+                    self.primary_contact, AppointmentsScheduledEventPrimaryContact
+                )
+                else self.primary_contact
+            )
 
-        primary_contact: dict[str, Any] | None | Unset
-        if isinstance(self.primary_contact, Unset):
-            primary_contact = UNSET
-        elif isinstance(self.primary_contact, AppointmentsScheduledEventPrimaryContact):
-            primary_contact = self.primary_contact.to_dict()
-        else:
-            primary_contact = self.primary_contact
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.start_on, Unset):
+            field_dict["start_on"] = (
+                self.start_on.isoformat()
+                if isinstance(self.start_on, datetime.datetime)
+                else self.start_on
+            )
 
-        start_on: None | str | Unset
-        if isinstance(self.start_on, Unset):
-            start_on = UNSET
-        elif isinstance(self.start_on, datetime.datetime):
-            start_on = self.start_on.isoformat()
-        else:
-            start_on = self.start_on
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = self.status
 
-        status: None | str | Unset
-        if isinstance(self.status, Unset):
-            status = UNSET
-        else:
-            status = self.status
+        if not isinstance(self.tzid, Unset):
+            field_dict["tzid"] = self.tzid
 
-        tzid: None | str | Unset
-        if isinstance(self.tzid, Unset):
-            tzid = UNSET
-        else:
-            tzid = self.tzid
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if comments is not UNSET:
-            field_dict["comments"] = comments
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if end_on is not UNSET:
-            field_dict["end_on"] = end_on
-        if event_type is not UNSET:
-            field_dict["event_type"] = event_type
-        if max_invitees is not UNSET:
-            field_dict["max_invitees"] = max_invitees
-        if order_id is not UNSET:
-            field_dict["order_id"] = order_id
-        if primary_contact is not UNSET:
-            field_dict["primary_contact"] = primary_contact
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if start_on is not UNSET:
-            field_dict["start_on"] = start_on
-        if status is not UNSET:
-            field_dict["status"] = status
-        if tzid is not UNSET:
-            field_dict["tzid"] = tzid
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.appointments_scheduled_event_event_type import (
-            AppointmentsScheduledEventEventType,
-        )
-        from ..models.appointments_scheduled_event_primary_contact import (
-            AppointmentsScheduledEventPrimaryContact,
-        )
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_comments(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        comments = d.pop("comments", UNSET)
 
-        comments = _parse_comments(d.pop("comments", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_end_on(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        end_on = d.pop("end_on", UNSET)
+        if isinstance(end_on, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                end_on_type_0 = datetime.datetime.fromisoformat(data)
-
-                return end_on_type_0
+                end_on = datetime.datetime.fromisoformat(end_on)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        end_on = _parse_end_on(d.pop("end_on", UNSET))
-
-        def _parse_event_type(
-            data: object,
-        ) -> AppointmentsScheduledEventEventType | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        event_type = d.pop("event_type", UNSET)
+        if isinstance(event_type, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                event_type_type_0 = AppointmentsScheduledEventEventType.from_dict(data)
-
-                return event_type_type_0
+                event_type = AppointmentsScheduledEventEventType.from_dict(event_type)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(AppointmentsScheduledEventEventType | None | Unset, data)
 
-        event_type = _parse_event_type(d.pop("event_type", UNSET))
+        max_invitees = d.pop("max_invitees", UNSET)
 
-        def _parse_max_invitees(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        order_id = d.pop("order_id", UNSET)
 
-        max_invitees = _parse_max_invitees(d.pop("max_invitees", UNSET))
-
-        def _parse_order_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        order_id = _parse_order_id(d.pop("order_id", UNSET))
-
-        def _parse_primary_contact(
-            data: object,
-        ) -> AppointmentsScheduledEventPrimaryContact | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        primary_contact = d.pop("primary_contact", UNSET)
+        if isinstance(primary_contact, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                primary_contact_type_0 = (
-                    AppointmentsScheduledEventPrimaryContact.from_dict(data)
+                primary_contact = AppointmentsScheduledEventPrimaryContact.from_dict(
+                    primary_contact
                 )
-
-                return primary_contact_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(AppointmentsScheduledEventPrimaryContact | None | Unset, data)
-
-        primary_contact = _parse_primary_contact(d.pop("primary_contact", UNSET))
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_start_on(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        start_on = d.pop("start_on", UNSET)
+        if isinstance(start_on, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                start_on_type_0 = datetime.datetime.fromisoformat(data)
-
-                return start_on_type_0
+                start_on = datetime.datetime.fromisoformat(start_on)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        start_on = _parse_start_on(d.pop("start_on", UNSET))
+        status = d.pop("status", UNSET)
 
-        def _parse_status(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        tzid = d.pop("tzid", UNSET)
 
-        status = _parse_status(d.pop("status", UNSET))
-
-        def _parse_tzid(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        tzid = _parse_tzid(d.pop("tzid", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         appointments_scheduled_event = cls(
-            id=id,
-            comments=comments,
-            created_at=created_at,
-            end_on=end_on,
-            event_type=event_type,
-            max_invitees=max_invitees,
-            order_id=order_id,
-            primary_contact=primary_contact,
-            public_id=public_id,
-            start_on=start_on,
-            status=status,
-            tzid=tzid,
-            updated_at=updated_at,
-            workspace_id=workspace_id,
+            id,
+            comments,
+            created_at,
+            end_on,
+            event_type,
+            max_invitees,
+            order_id,
+            primary_contact,
+            public_id,
+            start_on,
+            status,
+            tzid,
+            updated_at,
+            workspace_id,
         )
 
         appointments_scheduled_event.additional_properties = d
@@ -401,3 +219,14 @@ class AppointmentsScheduledEvent:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.appointments_scheduled_event_event_type import (
+    AppointmentsScheduledEventEventType,
+)
+from ..models.appointments_scheduled_event_primary_contact import (
+    AppointmentsScheduledEventPrimaryContact,
+)

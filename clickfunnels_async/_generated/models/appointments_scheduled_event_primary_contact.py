@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -33,51 +33,23 @@ class AppointmentsScheduledEventPrimaryContact:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        email_address: None | str | Unset
-        if isinstance(self.email_address, Unset):
-            email_address = UNSET
-        else:
-            email_address = self.email_address
+        if not isinstance(self.email_address, Unset):
+            field_dict["email_address"] = self.email_address
 
-        first_name: None | str | Unset
-        if isinstance(self.first_name, Unset):
-            first_name = UNSET
-        else:
-            first_name = self.first_name
+        if not isinstance(self.first_name, Unset):
+            field_dict["first_name"] = self.first_name
 
-        last_name: None | str | Unset
-        if isinstance(self.last_name, Unset):
-            last_name = UNSET
-        else:
-            last_name = self.last_name
+        if not isinstance(self.last_name, Unset):
+            field_dict["last_name"] = self.last_name
 
-        phone_number: None | str | Unset
-        if isinstance(self.phone_number, Unset):
-            phone_number = UNSET
-        else:
-            phone_number = self.phone_number
+        if not isinstance(self.phone_number, Unset):
+            field_dict["phone_number"] = self.phone_number
 
-        public_id = self.public_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if email_address is not UNSET:
-            field_dict["email_address"] = email_address
-        if first_name is not UNSET:
-            field_dict["first_name"] = first_name
-        if last_name is not UNSET:
-            field_dict["last_name"] = last_name
-        if phone_number is not UNSET:
-            field_dict["phone_number"] = phone_number
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
         return field_dict
 
@@ -86,51 +58,24 @@ class AppointmentsScheduledEventPrimaryContact:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_email_address(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        email_address = d.pop("email_address", UNSET)
 
-        email_address = _parse_email_address(d.pop("email_address", UNSET))
+        first_name = d.pop("first_name", UNSET)
 
-        def _parse_first_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        last_name = d.pop("last_name", UNSET)
 
-        first_name = _parse_first_name(d.pop("first_name", UNSET))
-
-        def _parse_last_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        last_name = _parse_last_name(d.pop("last_name", UNSET))
-
-        def _parse_phone_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        phone_number = _parse_phone_number(d.pop("phone_number", UNSET))
+        phone_number = d.pop("phone_number", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         appointments_scheduled_event_primary_contact = cls(
-            id=id,
-            email_address=email_address,
-            first_name=first_name,
-            last_name=last_name,
-            phone_number=phone_number,
-            public_id=public_id,
+            id,
+            email_address,
+            first_name,
+            last_name,
+            phone_number,
+            public_id,
         )
 
         appointments_scheduled_event_primary_contact.additional_properties = d

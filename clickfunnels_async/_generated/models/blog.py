@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -50,119 +50,55 @@ class Blog:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        seo_description: None | str | Unset
-        if isinstance(self.seo_description, Unset):
-            seo_description = UNSET
-        else:
-            seo_description = self.seo_description
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        seo_image_id: int | None | Unset
-        if isinstance(self.seo_image_id, Unset):
-            seo_image_id = UNSET
-        else:
-            seo_image_id = self.seo_image_id
+        if not isinstance(self.seo_image_id, Unset):
+            field_dict["seo_image_id"] = self.seo_image_id
 
-        seo_title: None | str | Unset
-        if isinstance(self.seo_title, Unset):
-            seo_title = UNSET
-        else:
-            seo_title = self.seo_title
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        site_id: int | None | Unset
-        if isinstance(self.site_id, Unset):
-            site_id = UNSET
-        else:
-            site_id = self.site_id
+        if not isinstance(self.site_id, Unset):
+            field_dict["site_id"] = self.site_id
 
-        style_id: int | None | Unset
-        if isinstance(self.style_id, Unset):
-            style_id = UNSET
-        else:
-            style_id = self.style_id
+        if not isinstance(self.style_id, Unset):
+            field_dict["style_id"] = self.style_id
 
-        theme_id: int | None | Unset
-        if isinstance(self.theme_id, Unset):
-            theme_id = UNSET
-        else:
-            theme_id = self.theme_id
+        if not isinstance(self.theme_id, Unset):
+            field_dict["theme_id"] = self.theme_id
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        url: None | str | Unset
-        if isinstance(self.url, Unset):
-            url = UNSET
-        else:
-            url = self.url
+        if not isinstance(self.url, Unset):
+            field_dict["url"] = self.url
 
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if name is not UNSET:
-            field_dict["name"] = name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_image_id is not UNSET:
-            field_dict["seo_image_id"] = seo_image_id
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if site_id is not UNSET:
-            field_dict["site_id"] = site_id
-        if style_id is not UNSET:
-            field_dict["style_id"] = style_id
-        if theme_id is not UNSET:
-            field_dict["theme_id"] = theme_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if url is not UNSET:
-            field_dict["url"] = url
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
@@ -171,147 +107,58 @@ class Blog:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
+        name = d.pop("name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_seo_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        seo_description = d.pop("seo_description", UNSET)
 
-        seo_description = _parse_seo_description(d.pop("seo_description", UNSET))
+        seo_image_id = d.pop("seo_image_id", UNSET)
 
-        def _parse_seo_image_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        seo_title = d.pop("seo_title", UNSET)
 
-        seo_image_id = _parse_seo_image_id(d.pop("seo_image_id", UNSET))
+        site_id = d.pop("site_id", UNSET)
 
-        def _parse_seo_title(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        style_id = d.pop("style_id", UNSET)
 
-        seo_title = _parse_seo_title(d.pop("seo_title", UNSET))
+        theme_id = d.pop("theme_id", UNSET)
 
-        def _parse_site_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        site_id = _parse_site_id(d.pop("site_id", UNSET))
-
-        def _parse_style_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        style_id = _parse_style_id(d.pop("style_id", UNSET))
-
-        def _parse_theme_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        theme_id = _parse_theme_id(d.pop("theme_id", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        url = d.pop("url", UNSET)
 
-        def _parse_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        url = _parse_url(d.pop("url", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         blog = cls(
-            id=id,
-            created_at=created_at,
-            current_path=current_path,
-            name=name,
-            public_id=public_id,
-            seo_description=seo_description,
-            seo_image_id=seo_image_id,
-            seo_title=seo_title,
-            site_id=site_id,
-            style_id=style_id,
-            theme_id=theme_id,
-            updated_at=updated_at,
-            url=url,
-            workspace_id=workspace_id,
+            id,
+            created_at,
+            current_path,
+            name,
+            public_id,
+            seo_description,
+            seo_image_id,
+            seo_title,
+            site_id,
+            style_id,
+            theme_id,
+            updated_at,
+            url,
+            workspace_id,
         )
 
         blog.additional_properties = d

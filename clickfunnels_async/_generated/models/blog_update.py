@@ -31,29 +31,21 @@ class BlogUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        name = self.name
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        seo_description = self.seo_description
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        seo_image_id = self.seo_image_id
+        if not isinstance(self.seo_image_id, Unset):
+            field_dict["seo_image_id"] = self.seo_image_id
 
-        seo_title = self.seo_title
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        theme_id = self.theme_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if name is not UNSET:
-            field_dict["name"] = name
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_image_id is not UNSET:
-            field_dict["seo_image_id"] = seo_image_id
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if theme_id is not UNSET:
-            field_dict["theme_id"] = theme_id
+        if not isinstance(self.theme_id, Unset):
+            field_dict["theme_id"] = self.theme_id
 
         return field_dict
 
@@ -70,12 +62,13 @@ class BlogUpdate:
 
         theme_id = d.pop("theme_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         blog_update = cls(
-            name=name,
-            seo_description=seo_description,
-            seo_image_id=seo_image_id,
-            seo_title=seo_title,
-            theme_id=theme_id,
+            name,
+            seo_description,
+            seo_image_id,
+            seo_title,
+            theme_id,
         )
 
         blog_update.additional_properties = d

@@ -3,19 +3,13 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.blogs_post_visibility import BlogsPostVisibility
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.blogs_post_author import BlogsPostAuthor
-    from ..models.blogs_post_category import BlogsPostCategory
-    from ..models.blogs_post_tag import BlogsPostTag
-
 
 T = TypeVar("T", bound="BlogsPost")
 
@@ -67,443 +61,214 @@ class BlogsPost:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        authors: list[dict[str, Any]] | None | Unset
-        if isinstance(self.authors, Unset):
-            authors = UNSET
-        elif isinstance(self.authors, list):
-            authors = []
-            for authors_type_0_item_data in self.authors:
-                authors_type_0_item = authors_type_0_item_data.to_dict()
-                authors.append(authors_type_0_item)
+        if not isinstance(self.authors, Unset):
+            field_dict["authors"] = (
+                [
+                    authors_type_0_item.to_dict()
+                    if isinstance(authors_type_0_item, BlogsPostAuthor)
+                    else authors_type_0_item
+                    for authors_type_0_item in self.authors
+                ]
+                if isinstance(self.authors, list)
+                else self.authors
+            )
 
-        else:
-            authors = self.authors
+        if not isinstance(self.blog_id, Unset):
+            field_dict["blog_id"] = self.blog_id
 
-        blog_id: int | None | Unset
-        if isinstance(self.blog_id, Unset):
-            blog_id = UNSET
-        else:
-            blog_id = self.blog_id
+        if not isinstance(self.categories, Unset):
+            field_dict["categories"] = (
+                [
+                    categories_type_0_item.to_dict()
+                    if isinstance(categories_type_0_item, BlogsPostCategory)
+                    else categories_type_0_item
+                    for categories_type_0_item in self.categories
+                ]
+                if isinstance(self.categories, list)
+                else self.categories
+            )
 
-        categories: list[dict[str, Any]] | None | Unset
-        if isinstance(self.categories, Unset):
-            categories = UNSET
-        elif isinstance(self.categories, list):
-            categories = []
-            for categories_type_0_item_data in self.categories:
-                categories_type_0_item = categories_type_0_item_data.to_dict()
-                categories.append(categories_type_0_item)
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        else:
-            categories = self.categories
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.excerpt_content, Unset):
+            field_dict["excerpt_content"] = self.excerpt_content
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.image_id, Unset):
+            field_dict["image_id"] = self.image_id
 
-        excerpt_content: None | str | Unset
-        if isinstance(self.excerpt_content, Unset):
-            excerpt_content = UNSET
-        else:
-            excerpt_content = self.excerpt_content
+        if not isinstance(self.image_url, Unset):
+            field_dict["image_url"] = self.image_url
 
-        image_id: int | None | Unset
-        if isinstance(self.image_id, Unset):
-            image_id = UNSET
-        else:
-            image_id = self.image_id
+        if not isinstance(self.markup, Unset):
+            field_dict["markup"] = self.markup
 
-        image_url: None | str | Unset
-        if isinstance(self.image_url, Unset):
-            image_url = UNSET
-        else:
-            image_url = self.image_url
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        markup: None | str | Unset
-        if isinstance(self.markup, Unset):
-            markup = UNSET
-        else:
-            markup = self.markup
+        if not isinstance(self.published_at, Unset):
+            field_dict["published_at"] = (
+                self.published_at.isoformat()
+                if isinstance(self.published_at, datetime.datetime)
+                else self.published_at
+            )
 
-        public_id = self.public_id
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        published_at: None | str | Unset
-        if isinstance(self.published_at, Unset):
-            published_at = UNSET
-        elif isinstance(self.published_at, datetime.datetime):
-            published_at = self.published_at.isoformat()
-        else:
-            published_at = self.published_at
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        seo_description: None | str | Unset
-        if isinstance(self.seo_description, Unset):
-            seo_description = UNSET
-        else:
-            seo_description = self.seo_description
+        if not isinstance(self.tags, Unset):
+            field_dict["tags"] = (
+                [
+                    tags_type_0_item.to_dict()
+                    if isinstance(tags_type_0_item, BlogsPostTag)
+                    else tags_type_0_item
+                    for tags_type_0_item in self.tags
+                ]
+                if isinstance(self.tags, list)
+                else self.tags
+            )
 
-        seo_title: None | str | Unset
-        if isinstance(self.seo_title, Unset):
-            seo_title = UNSET
-        else:
-            seo_title = self.seo_title
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
 
-        tags: list[dict[str, Any]] | None | Unset
-        if isinstance(self.tags, Unset):
-            tags = UNSET
-        elif isinstance(self.tags, list):
-            tags = []
-            for tags_type_0_item_data in self.tags:
-                tags_type_0_item = tags_type_0_item_data.to_dict()
-                tags.append(tags_type_0_item)
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        else:
-            tags = self.tags
+        if not isinstance(self.url, Unset):
+            field_dict["url"] = self.url
 
-        title: None | str | Unset
-        if isinstance(self.title, Unset):
-            title = UNSET
-        else:
-            title = self.title
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        url: None | str | Unset
-        if isinstance(self.url, Unset):
-            url = UNSET
-        else:
-            url = self.url
-
-        visibility: None | str | Unset
-        if isinstance(self.visibility, Unset):
-            visibility = UNSET
-        elif isinstance(self.visibility, BlogsPostVisibility):
-            visibility = self.visibility.value
-        else:
-            visibility = self.visibility
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if authors is not UNSET:
-            field_dict["authors"] = authors
-        if blog_id is not UNSET:
-            field_dict["blog_id"] = blog_id
-        if categories is not UNSET:
-            field_dict["categories"] = categories
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if excerpt_content is not UNSET:
-            field_dict["excerpt_content"] = excerpt_content
-        if image_id is not UNSET:
-            field_dict["image_id"] = image_id
-        if image_url is not UNSET:
-            field_dict["image_url"] = image_url
-        if markup is not UNSET:
-            field_dict["markup"] = markup
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if published_at is not UNSET:
-            field_dict["published_at"] = published_at
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if tags is not UNSET:
-            field_dict["tags"] = tags
-        if title is not UNSET:
-            field_dict["title"] = title
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if url is not UNSET:
-            field_dict["url"] = url
-        if visibility is not UNSET:
-            field_dict["visibility"] = visibility
+        if not isinstance(self.visibility, Unset):
+            field_dict["visibility"] = (
+                self.visibility.value
+                if isinstance(self.visibility, BlogsPostVisibility)
+                else self.visibility
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.blogs_post_author import BlogsPostAuthor
-        from ..models.blogs_post_category import BlogsPostCategory
-        from ..models.blogs_post_tag import BlogsPostTag
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_authors(data: object) -> list[BlogsPostAuthor] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        authors = d.pop("authors", UNSET)
+        if isinstance(authors, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                authors_type_0 = []
-                _authors_type_0 = data
-                for authors_type_0_item_data in _authors_type_0:
-                    authors_type_0_item = BlogsPostAuthor.from_dict(
-                        authors_type_0_item_data
-                    )
-
-                    authors_type_0.append(authors_type_0_item)
-
-                return authors_type_0
+                authors = [
+                    BlogsPostAuthor.from_dict(authors_type_0_item)
+                    for authors_type_0_item in authors
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[BlogsPostAuthor] | None | Unset, data)
 
-        authors = _parse_authors(d.pop("authors", UNSET))
+        blog_id = d.pop("blog_id", UNSET)
 
-        def _parse_blog_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        blog_id = _parse_blog_id(d.pop("blog_id", UNSET))
-
-        def _parse_categories(data: object) -> list[BlogsPostCategory] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        categories = d.pop("categories", UNSET)
+        if isinstance(categories, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                categories_type_0 = []
-                _categories_type_0 = data
-                for categories_type_0_item_data in _categories_type_0:
-                    categories_type_0_item = BlogsPostCategory.from_dict(
-                        categories_type_0_item_data
-                    )
-
-                    categories_type_0.append(categories_type_0_item)
-
-                return categories_type_0
+                categories = [
+                    BlogsPostCategory.from_dict(categories_type_0_item)
+                    for categories_type_0_item in categories
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[BlogsPostCategory] | None | Unset, data)
 
-        categories = _parse_categories(d.pop("categories", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        excerpt_content = d.pop("excerpt_content", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
+        image_id = d.pop("image_id", UNSET)
 
-        def _parse_excerpt_content(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        image_url = d.pop("image_url", UNSET)
 
-        excerpt_content = _parse_excerpt_content(d.pop("excerpt_content", UNSET))
-
-        def _parse_image_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        image_id = _parse_image_id(d.pop("image_id", UNSET))
-
-        def _parse_image_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        image_url = _parse_image_url(d.pop("image_url", UNSET))
-
-        def _parse_markup(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        markup = _parse_markup(d.pop("markup", UNSET))
+        markup = d.pop("markup", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_published_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        published_at = d.pop("published_at", UNSET)
+        if isinstance(published_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                published_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return published_at_type_0
+                published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        published_at = _parse_published_at(d.pop("published_at", UNSET))
+        seo_description = d.pop("seo_description", UNSET)
 
-        def _parse_seo_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        seo_title = d.pop("seo_title", UNSET)
 
-        seo_description = _parse_seo_description(d.pop("seo_description", UNSET))
-
-        def _parse_seo_title(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        seo_title = _parse_seo_title(d.pop("seo_title", UNSET))
-
-        def _parse_tags(data: object) -> list[BlogsPostTag] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        tags = d.pop("tags", UNSET)
+        if isinstance(tags, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                tags_type_0 = []
-                _tags_type_0 = data
-                for tags_type_0_item_data in _tags_type_0:
-                    tags_type_0_item = BlogsPostTag.from_dict(tags_type_0_item_data)
-
-                    tags_type_0.append(tags_type_0_item)
-
-                return tags_type_0
+                tags = [
+                    BlogsPostTag.from_dict(tags_type_0_item)
+                    for tags_type_0_item in tags
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[BlogsPostTag] | None | Unset, data)
 
-        tags = _parse_tags(d.pop("tags", UNSET))
+        title = d.pop("title", UNSET)
 
-        def _parse_title(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        title = _parse_title(d.pop("title", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        url = d.pop("url", UNSET)
 
-        def _parse_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        url = _parse_url(d.pop("url", UNSET))
-
-        def _parse_visibility(data: object) -> BlogsPostVisibility | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        visibility = d.pop("visibility", UNSET)
+        if isinstance(visibility, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                visibility_type_0 = BlogsPostVisibility(data)
-
-                return visibility_type_0
+                visibility = BlogsPostVisibility(visibility)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(BlogsPostVisibility | None | Unset, data)
 
-        visibility = _parse_visibility(d.pop("visibility", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         blogs_post = cls(
-            id=id,
-            authors=authors,
-            blog_id=blog_id,
-            categories=categories,
-            created_at=created_at,
-            current_path=current_path,
-            excerpt_content=excerpt_content,
-            image_id=image_id,
-            image_url=image_url,
-            markup=markup,
-            public_id=public_id,
-            published_at=published_at,
-            seo_description=seo_description,
-            seo_title=seo_title,
-            tags=tags,
-            title=title,
-            updated_at=updated_at,
-            url=url,
-            visibility=visibility,
+            id,
+            authors,
+            blog_id,
+            categories,
+            created_at,
+            current_path,
+            excerpt_content,
+            image_id,
+            image_url,
+            markup,
+            public_id,
+            published_at,
+            seo_description,
+            seo_title,
+            tags,
+            title,
+            updated_at,
+            url,
+            visibility,
         )
 
         blogs_post.additional_properties = d
@@ -524,3 +289,11 @@ class BlogsPost:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.blogs_post_author import BlogsPostAuthor
+from ..models.blogs_post_category import BlogsPostCategory
+from ..models.blogs_post_tag import BlogsPostTag

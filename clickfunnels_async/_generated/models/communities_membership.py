@@ -25,19 +25,11 @@ class CommunitiesMembership:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        public_id = self.public_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
         return field_dict
 
@@ -48,9 +40,10 @@ class CommunitiesMembership:
 
         public_id = d.pop("public_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         communities_membership = cls(
-            id=id,
-            public_id=public_id,
+            id,
+            public_id,
         )
 
         communities_membership.additional_properties = d

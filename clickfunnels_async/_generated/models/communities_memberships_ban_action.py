@@ -27,23 +27,14 @@ class CommunitiesMembershipsBanAction:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        status = self.status
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if status is not UNSET:
-            field_dict["status"] = status
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = self.status
 
         return field_dict
 
@@ -56,10 +47,11 @@ class CommunitiesMembershipsBanAction:
 
         status = d.pop("status", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         communities_memberships_ban_action = cls(
-            id=id,
-            public_id=public_id,
-            status=status,
+            id,
+            public_id,
+            status,
         )
 
         communities_memberships_ban_action.additional_properties = d

@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
-
-if TYPE_CHECKING:
-    from ..models.communities_space_group_update import CommunitiesSpaceGroupUpdate
-
 
 T = TypeVar("T", bound="CommunitiesSpaceGroupUpdateRequest")
 
@@ -25,29 +21,21 @@ class CommunitiesSpaceGroupUpdateRequest:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        communities_space_group = self.communities_space_group.to_dict()
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "communities_space_group": communities_space_group,
-            }
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["communities_space_group"] = self.communities_space_group.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.communities_space_group_update import CommunitiesSpaceGroupUpdate
-
         d = dict(src_dict)
         communities_space_group = CommunitiesSpaceGroupUpdate.from_dict(
             d.pop("communities_space_group")
         )
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         communities_space_group_update_request = cls(
-            communities_space_group=communities_space_group,
+            communities_space_group,
         )
 
         communities_space_group_update_request.additional_properties = d
@@ -68,3 +56,9 @@ class CommunitiesSpaceGroupUpdateRequest:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.communities_space_group_update import CommunitiesSpaceGroupUpdate

@@ -27,23 +27,14 @@ class CommunitiesSpacesPostVideoEmbed:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        url = self.url
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if url is not UNSET:
-            field_dict["url"] = url
+        if not isinstance(self.url, Unset):
+            field_dict["url"] = self.url
 
         return field_dict
 
@@ -56,10 +47,11 @@ class CommunitiesSpacesPostVideoEmbed:
 
         url = d.pop("url", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         communities_spaces_post_video_embed = cls(
-            id=id,
-            public_id=public_id,
-            url=url,
+            id,
+            public_id,
+            url,
         )
 
         communities_spaces_post_video_embed.additional_properties = d

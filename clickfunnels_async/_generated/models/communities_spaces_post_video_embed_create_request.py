@@ -2,16 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
-
-if TYPE_CHECKING:
-    from ..models.communities_spaces_post_video_embed_create import (
-        CommunitiesSpacesPostVideoEmbedCreate,
-    )
-
 
 T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbedCreateRequest")
 
@@ -28,26 +22,15 @@ class CommunitiesSpacesPostVideoEmbedCreateRequest:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        communities_spaces_post_video_embed = (
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["communities_spaces_post_video_embed"] = (
             self.communities_spaces_post_video_embed.to_dict()
-        )
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "communities_spaces_post_video_embed": communities_spaces_post_video_embed,
-            }
         )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.communities_spaces_post_video_embed_create import (
-            CommunitiesSpacesPostVideoEmbedCreate,
-        )
-
         d = dict(src_dict)
         communities_spaces_post_video_embed = (
             CommunitiesSpacesPostVideoEmbedCreate.from_dict(
@@ -55,8 +38,9 @@ class CommunitiesSpacesPostVideoEmbedCreateRequest:
             )
         )
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         communities_spaces_post_video_embed_create_request = cls(
-            communities_spaces_post_video_embed=communities_spaces_post_video_embed,
+            communities_spaces_post_video_embed,
         )
 
         communities_spaces_post_video_embed_create_request.additional_properties = d
@@ -77,3 +61,11 @@ class CommunitiesSpacesPostVideoEmbedCreateRequest:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.communities_spaces_post_video_embed_create import (
+    CommunitiesSpacesPostVideoEmbedCreate,
+)

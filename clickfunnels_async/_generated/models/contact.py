@@ -3,18 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.contact_custom_attributes import ContactCustomAttributes
-    from ..models.contact_tag import ContactTag
-    from ..models.visits import Visits
-
 
 T = TypeVar("T", bound="Contact")
 
@@ -76,502 +70,213 @@ class Contact:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.contact_custom_attributes import ContactCustomAttributes
-        from ..models.visits import Visits
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.anonymous, Unset):
+            field_dict["anonymous"] = self.anonymous
 
-        anonymous: int | None | Unset
-        if isinstance(self.anonymous, Unset):
-            anonymous = UNSET
-        else:
-            anonymous = self.anonymous
-
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
-
-        custom_attributes: dict[str, Any] | None | Unset
-        if isinstance(self.custom_attributes, Unset):
-            custom_attributes = UNSET
-        elif isinstance(self.custom_attributes, ContactCustomAttributes):
-            custom_attributes = self.custom_attributes.to_dict()
-        else:
-            custom_attributes = self.custom_attributes
-
-        email_address: None | str | Unset
-        if isinstance(self.email_address, Unset):
-            email_address = UNSET
-        else:
-            email_address = self.email_address
-
-        email_suppression_reason: None | str | Unset
-        if isinstance(self.email_suppression_reason, Unset):
-            email_suppression_reason = UNSET
-        else:
-            email_suppression_reason = self.email_suppression_reason
-
-        fb_url: None | str | Unset
-        if isinstance(self.fb_url, Unset):
-            fb_url = UNSET
-        else:
-            fb_url = self.fb_url
-
-        first_name: None | str | Unset
-        if isinstance(self.first_name, Unset):
-            first_name = UNSET
-        else:
-            first_name = self.first_name
-
-        instagram_url: None | str | Unset
-        if isinstance(self.instagram_url, Unset):
-            instagram_url = UNSET
-        else:
-            instagram_url = self.instagram_url
-
-        is_active: bool | None | Unset
-        if isinstance(self.is_active, Unset):
-            is_active = UNSET
-        else:
-            is_active = self.is_active
-
-        last_name: None | str | Unset
-        if isinstance(self.last_name, Unset):
-            last_name = UNSET
-        else:
-            last_name = self.last_name
-
-        last_notification_email_sent_at: None | str | Unset
-        if isinstance(self.last_notification_email_sent_at, Unset):
-            last_notification_email_sent_at = UNSET
-        else:
-            last_notification_email_sent_at = self.last_notification_email_sent_at
-
-        linkedin_url: None | str | Unset
-        if isinstance(self.linkedin_url, Unset):
-            linkedin_url = UNSET
-        else:
-            linkedin_url = self.linkedin_url
-
-        phone_number: None | str | Unset
-        if isinstance(self.phone_number, Unset):
-            phone_number = UNSET
-        else:
-            phone_number = self.phone_number
-
-        public_id = self.public_id
-
-        tags: list[dict[str, Any]] | None | Unset
-        if isinstance(self.tags, Unset):
-            tags = UNSET
-        elif isinstance(self.tags, list):
-            tags = []
-            for tags_type_0_item_data in self.tags:
-                tags_type_0_item = tags_type_0_item_data.to_dict()
-                tags.append(tags_type_0_item)
-
-        else:
-            tags = self.tags
-
-        time_zone: None | str | Unset
-        if isinstance(self.time_zone, Unset):
-            time_zone = UNSET
-        else:
-            time_zone = self.time_zone
-
-        twitter_url: None | str | Unset
-        if isinstance(self.twitter_url, Unset):
-            twitter_url = UNSET
-        else:
-            twitter_url = self.twitter_url
-
-        unsubscribed_at: None | str | Unset
-        if isinstance(self.unsubscribed_at, Unset):
-            unsubscribed_at = UNSET
-        else:
-            unsubscribed_at = self.unsubscribed_at
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        uuid: None | str | Unset
-        if isinstance(self.uuid, Unset):
-            uuid = UNSET
-        else:
-            uuid = self.uuid
-
-        visits: dict[str, Any] | None | Unset
-        if isinstance(self.visits, Unset):
-            visits = UNSET
-        elif isinstance(self.visits, Visits):
-            visits = self.visits.to_dict()
-        else:
-            visits = self.visits
-
-        website_url: None | str | Unset
-        if isinstance(self.website_url, Unset):
-            website_url = UNSET
-        else:
-            website_url = self.website_url
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if anonymous is not UNSET:
-            field_dict["anonymous"] = anonymous
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if custom_attributes is not UNSET:
-            field_dict["custom_attributes"] = custom_attributes
-        if email_address is not UNSET:
-            field_dict["email_address"] = email_address
-        if email_suppression_reason is not UNSET:
-            field_dict["email_suppression_reason"] = email_suppression_reason
-        if fb_url is not UNSET:
-            field_dict["fb_url"] = fb_url
-        if first_name is not UNSET:
-            field_dict["first_name"] = first_name
-        if instagram_url is not UNSET:
-            field_dict["instagram_url"] = instagram_url
-        if is_active is not UNSET:
-            field_dict["is_active"] = is_active
-        if last_name is not UNSET:
-            field_dict["last_name"] = last_name
-        if last_notification_email_sent_at is not UNSET:
-            field_dict["last_notification_email_sent_at"] = (
-                last_notification_email_sent_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
             )
-        if linkedin_url is not UNSET:
-            field_dict["linkedin_url"] = linkedin_url
-        if phone_number is not UNSET:
-            field_dict["phone_number"] = phone_number
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if tags is not UNSET:
-            field_dict["tags"] = tags
-        if time_zone is not UNSET:
-            field_dict["time_zone"] = time_zone
-        if twitter_url is not UNSET:
-            field_dict["twitter_url"] = twitter_url
-        if unsubscribed_at is not UNSET:
-            field_dict["unsubscribed_at"] = unsubscribed_at
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if uuid is not UNSET:
-            field_dict["uuid"] = uuid
-        if visits is not UNSET:
-            field_dict["visits"] = visits
-        if website_url is not UNSET:
-            field_dict["website_url"] = website_url
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+
+        if not isinstance(self.custom_attributes, Unset):
+            field_dict["custom_attributes"] = (
+                self.custom_attributes.to_dict()
+                if isinstance(self.custom_attributes, ContactCustomAttributes)
+                else self.custom_attributes
+            )
+
+        if not isinstance(self.email_address, Unset):
+            field_dict["email_address"] = self.email_address
+
+        if not isinstance(self.email_suppression_reason, Unset):
+            field_dict["email_suppression_reason"] = self.email_suppression_reason
+
+        if not isinstance(self.fb_url, Unset):
+            field_dict["fb_url"] = self.fb_url
+
+        if not isinstance(self.first_name, Unset):
+            field_dict["first_name"] = self.first_name
+
+        if not isinstance(self.instagram_url, Unset):
+            field_dict["instagram_url"] = self.instagram_url
+
+        if not isinstance(self.is_active, Unset):
+            field_dict["is_active"] = self.is_active
+
+        if not isinstance(self.last_name, Unset):
+            field_dict["last_name"] = self.last_name
+
+        if not isinstance(self.last_notification_email_sent_at, Unset):
+            field_dict["last_notification_email_sent_at"] = (
+                self.last_notification_email_sent_at
+            )
+
+        if not isinstance(self.linkedin_url, Unset):
+            field_dict["linkedin_url"] = self.linkedin_url
+
+        if not isinstance(self.phone_number, Unset):
+            field_dict["phone_number"] = self.phone_number
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
+        if not isinstance(self.tags, Unset):
+            field_dict["tags"] = (
+                [
+                    tags_type_0_item.to_dict()
+                    if isinstance(tags_type_0_item, ContactTag)
+                    else tags_type_0_item
+                    for tags_type_0_item in self.tags
+                ]
+                if isinstance(self.tags, list)
+                else self.tags
+            )
+
+        if not isinstance(self.time_zone, Unset):
+            field_dict["time_zone"] = self.time_zone
+
+        if not isinstance(self.twitter_url, Unset):
+            field_dict["twitter_url"] = self.twitter_url
+
+        if not isinstance(self.unsubscribed_at, Unset):
+            field_dict["unsubscribed_at"] = self.unsubscribed_at
+
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+
+        if not isinstance(self.uuid, Unset):
+            field_dict["uuid"] = self.uuid
+
+        if not isinstance(self.visits, Unset):
+            field_dict["visits"] = (
+                self.visits.to_dict()
+                if isinstance(self.visits, Visits)
+                else self.visits
+            )
+
+        if not isinstance(self.website_url, Unset):
+            field_dict["website_url"] = self.website_url
+
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.contact_custom_attributes import ContactCustomAttributes
-        from ..models.contact_tag import ContactTag
-        from ..models.visits import Visits
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_anonymous(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        anonymous = d.pop("anonymous", UNSET)
 
-        anonymous = _parse_anonymous(d.pop("anonymous", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_custom_attributes(
-            data: object,
-        ) -> ContactCustomAttributes | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        custom_attributes = d.pop("custom_attributes", UNSET)
+        if isinstance(custom_attributes, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                custom_attributes_type_0 = ContactCustomAttributes.from_dict(data)
-
-                return custom_attributes_type_0
+                custom_attributes = ContactCustomAttributes.from_dict(custom_attributes)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(ContactCustomAttributes | None | Unset, data)
 
-        custom_attributes = _parse_custom_attributes(d.pop("custom_attributes", UNSET))
+        email_address = d.pop("email_address", UNSET)
 
-        def _parse_email_address(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        email_suppression_reason = d.pop("email_suppression_reason", UNSET)
 
-        email_address = _parse_email_address(d.pop("email_address", UNSET))
+        fb_url = d.pop("fb_url", UNSET)
 
-        def _parse_email_suppression_reason(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        first_name = d.pop("first_name", UNSET)
 
-        email_suppression_reason = _parse_email_suppression_reason(
-            d.pop("email_suppression_reason", UNSET)
+        instagram_url = d.pop("instagram_url", UNSET)
+
+        is_active = d.pop("is_active", UNSET)
+
+        last_name = d.pop("last_name", UNSET)
+
+        last_notification_email_sent_at = d.pop(
+            "last_notification_email_sent_at", UNSET
         )
 
-        def _parse_fb_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        linkedin_url = d.pop("linkedin_url", UNSET)
 
-        fb_url = _parse_fb_url(d.pop("fb_url", UNSET))
-
-        def _parse_first_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        first_name = _parse_first_name(d.pop("first_name", UNSET))
-
-        def _parse_instagram_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        instagram_url = _parse_instagram_url(d.pop("instagram_url", UNSET))
-
-        def _parse_is_active(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        is_active = _parse_is_active(d.pop("is_active", UNSET))
-
-        def _parse_last_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        last_name = _parse_last_name(d.pop("last_name", UNSET))
-
-        def _parse_last_notification_email_sent_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        last_notification_email_sent_at = _parse_last_notification_email_sent_at(
-            d.pop("last_notification_email_sent_at", UNSET)
-        )
-
-        def _parse_linkedin_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        linkedin_url = _parse_linkedin_url(d.pop("linkedin_url", UNSET))
-
-        def _parse_phone_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        phone_number = _parse_phone_number(d.pop("phone_number", UNSET))
+        phone_number = d.pop("phone_number", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_tags(data: object) -> list[ContactTag] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        tags = d.pop("tags", UNSET)
+        if isinstance(tags, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                tags_type_0 = []
-                _tags_type_0 = data
-                for tags_type_0_item_data in _tags_type_0:
-                    tags_type_0_item = ContactTag.from_dict(tags_type_0_item_data)
-
-                    tags_type_0.append(tags_type_0_item)
-
-                return tags_type_0
+                tags = [
+                    ContactTag.from_dict(tags_type_0_item) for tags_type_0_item in tags
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[ContactTag] | None | Unset, data)
 
-        tags = _parse_tags(d.pop("tags", UNSET))
+        time_zone = d.pop("time_zone", UNSET)
 
-        def _parse_time_zone(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        twitter_url = d.pop("twitter_url", UNSET)
 
-        time_zone = _parse_time_zone(d.pop("time_zone", UNSET))
+        unsubscribed_at = d.pop("unsubscribed_at", UNSET)
 
-        def _parse_twitter_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        twitter_url = _parse_twitter_url(d.pop("twitter_url", UNSET))
-
-        def _parse_unsubscribed_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        unsubscribed_at = _parse_unsubscribed_at(d.pop("unsubscribed_at", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        uuid = d.pop("uuid", UNSET)
 
-        def _parse_uuid(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        uuid = _parse_uuid(d.pop("uuid", UNSET))
-
-        def _parse_visits(data: object) -> None | Unset | Visits:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        visits = d.pop("visits", UNSET)
+        if isinstance(visits, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                visits_type_0 = Visits.from_dict(data)
-
-                return visits_type_0
+                visits = Visits.from_dict(visits)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | Unset | Visits, data)
 
-        visits = _parse_visits(d.pop("visits", UNSET))
+        website_url = d.pop("website_url", UNSET)
 
-        def _parse_website_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        website_url = _parse_website_url(d.pop("website_url", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         contact = cls(
-            id=id,
-            anonymous=anonymous,
-            created_at=created_at,
-            custom_attributes=custom_attributes,
-            email_address=email_address,
-            email_suppression_reason=email_suppression_reason,
-            fb_url=fb_url,
-            first_name=first_name,
-            instagram_url=instagram_url,
-            is_active=is_active,
-            last_name=last_name,
-            last_notification_email_sent_at=last_notification_email_sent_at,
-            linkedin_url=linkedin_url,
-            phone_number=phone_number,
-            public_id=public_id,
-            tags=tags,
-            time_zone=time_zone,
-            twitter_url=twitter_url,
-            unsubscribed_at=unsubscribed_at,
-            updated_at=updated_at,
-            uuid=uuid,
-            visits=visits,
-            website_url=website_url,
-            workspace_id=workspace_id,
+            id,
+            anonymous,
+            created_at,
+            custom_attributes,
+            email_address,
+            email_suppression_reason,
+            fb_url,
+            first_name,
+            instagram_url,
+            is_active,
+            last_name,
+            last_notification_email_sent_at,
+            linkedin_url,
+            phone_number,
+            public_id,
+            tags,
+            time_zone,
+            twitter_url,
+            unsubscribed_at,
+            updated_at,
+            uuid,
+            visits,
+            website_url,
+            workspace_id,
         )
 
         contact.additional_properties = d
@@ -592,3 +297,11 @@ class Contact:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.contact_custom_attributes import ContactCustomAttributes
+from ..models.contact_tag import ContactTag
+from ..models.visits import Visits

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -31,43 +31,20 @@ class ContactTag:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        applied_at: None | str | Unset
-        if isinstance(self.applied_at, Unset):
-            applied_at = UNSET
-        else:
-            applied_at = self.applied_at
+        if not isinstance(self.applied_at, Unset):
+            field_dict["applied_at"] = self.applied_at
 
-        color: None | str | Unset
-        if isinstance(self.color, Unset):
-            color = UNSET
-        else:
-            color = self.color
+        if not isinstance(self.color, Unset):
+            field_dict["color"] = self.color
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        public_id = self.public_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if applied_at is not UNSET:
-            field_dict["applied_at"] = applied_at
-        if color is not UNSET:
-            field_dict["color"] = color
-        if name is not UNSET:
-            field_dict["name"] = name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
         return field_dict
 
@@ -76,41 +53,21 @@ class ContactTag:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_applied_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        applied_at = d.pop("applied_at", UNSET)
 
-        applied_at = _parse_applied_at(d.pop("applied_at", UNSET))
+        color = d.pop("color", UNSET)
 
-        def _parse_color(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        color = _parse_color(d.pop("color", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
+        name = d.pop("name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         contact_tag = cls(
-            id=id,
-            applied_at=applied_at,
-            color=color,
-            name=name,
-            public_id=public_id,
+            id,
+            applied_at,
+            color,
+            name,
+            public_id,
         )
 
         contact_tag.additional_properties = d

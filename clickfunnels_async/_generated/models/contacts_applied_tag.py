@@ -3,17 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.contact_short import ContactShort
-    from ..models.contacts_applied_tag_tag import ContactsAppliedTagTag
-
 
 T = TypeVar("T", bound="ContactsAppliedTag")
 
@@ -43,186 +38,97 @@ class ContactsAppliedTag:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.contact_short import ContactShort
-        from ..models.contacts_applied_tag_tag import ContactsAppliedTagTag
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.contact, Unset):
+            field_dict["contact"] = (
+                self.contact.to_dict()
+                if isinstance(self.contact, ContactShort)
+                else self.contact
+            )
 
-        contact: dict[str, Any] | None | Unset
-        if isinstance(self.contact, Unset):
-            contact = UNSET
-        elif isinstance(self.contact, ContactShort):
-            contact = self.contact.to_dict()
-        else:
-            contact = self.contact
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        contact_id: int | None | Unset
-        if isinstance(self.contact_id, Unset):
-            contact_id = UNSET
-        else:
-            contact_id = self.contact_id
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.tag, Unset):
+            field_dict["tag"] = (
+                self.tag.to_dict()
+                if isinstance(self.tag, ContactsAppliedTagTag)
+                else self.tag
+            )
 
-        tag: dict[str, Any] | None | Unset
-        if isinstance(self.tag, Unset):
-            tag = UNSET
-        elif isinstance(self.tag, ContactsAppliedTagTag):
-            tag = self.tag.to_dict()
-        else:
-            tag = self.tag
+        if not isinstance(self.tag_id, Unset):
+            field_dict["tag_id"] = self.tag_id
 
-        tag_id: int | None | Unset
-        if isinstance(self.tag_id, Unset):
-            tag_id = UNSET
-        else:
-            tag_id = self.tag_id
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if contact is not UNSET:
-            field_dict["contact"] = contact
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if tag is not UNSET:
-            field_dict["tag"] = tag
-        if tag_id is not UNSET:
-            field_dict["tag_id"] = tag_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.contact_short import ContactShort
-        from ..models.contacts_applied_tag_tag import ContactsAppliedTagTag
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_contact(data: object) -> ContactShort | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        contact = d.pop("contact", UNSET)
+        if isinstance(contact, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                contact_type_0 = ContactShort.from_dict(data)
-
-                return contact_type_0
+                contact = ContactShort.from_dict(contact)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(ContactShort | None | Unset, data)
 
-        contact = _parse_contact(d.pop("contact", UNSET))
+        contact_id = d.pop("contact_id", UNSET)
 
-        def _parse_contact_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        contact_id = _parse_contact_id(d.pop("contact_id", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_tag(data: object) -> ContactsAppliedTagTag | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        tag = d.pop("tag", UNSET)
+        if isinstance(tag, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                tag_type_0 = ContactsAppliedTagTag.from_dict(data)
-
-                return tag_type_0
+                tag = ContactsAppliedTagTag.from_dict(tag)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(ContactsAppliedTagTag | None | Unset, data)
 
-        tag = _parse_tag(d.pop("tag", UNSET))
+        tag_id = d.pop("tag_id", UNSET)
 
-        def _parse_tag_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        tag_id = _parse_tag_id(d.pop("tag_id", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         contacts_applied_tag = cls(
-            id=id,
-            contact=contact,
-            contact_id=contact_id,
-            created_at=created_at,
-            public_id=public_id,
-            tag=tag,
-            tag_id=tag_id,
-            updated_at=updated_at,
+            id,
+            contact,
+            contact_id,
+            created_at,
+            public_id,
+            tag,
+            tag_id,
+            updated_at,
         )
 
         contacts_applied_tag.additional_properties = d
@@ -243,3 +149,10 @@ class ContactsAppliedTag:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.contact_short import ContactShort
+from ..models.contacts_applied_tag_tag import ContactsAppliedTagTag

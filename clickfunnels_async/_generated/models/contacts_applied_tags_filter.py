@@ -26,17 +26,12 @@ class ContactsAppliedTagsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        tag_id = self.tag_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if id is not UNSET:
-            field_dict["id"] = id
-        if tag_id is not UNSET:
-            field_dict["tag_id"] = tag_id
+        if not isinstance(self.tag_id, Unset):
+            field_dict["tag_id"] = self.tag_id
 
         return field_dict
 
@@ -47,9 +42,10 @@ class ContactsAppliedTagsFilter:
 
         tag_id = d.pop("tag_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         contacts_applied_tags_filter = cls(
-            id=id,
-            tag_id=tag_id,
+            id,
+            tag_id,
         )
 
         contacts_applied_tags_filter.additional_properties = d

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -35,54 +35,38 @@ class ContactsEnrollActionCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        course_ids: list[Any] | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.course_ids, Unset):
-            course_ids = self.course_ids
+            field_dict["course_ids"] = self.course_ids
 
-        filter_id = self.filter_id
+        if not isinstance(self.filter_id, Unset):
+            field_dict["filter_id"] = self.filter_id
 
-        section_ids: list[Any] | Unset = UNSET
         if not isinstance(self.section_ids, Unset):
-            section_ids = self.section_ids
+            field_dict["section_ids"] = self.section_ids
 
-        stable_id = self.stable_id
+        if not isinstance(self.stable_id, Unset):
+            field_dict["stable_id"] = self.stable_id
 
-        stored_filter_id = self.stored_filter_id
+        if not isinstance(self.stored_filter_id, Unset):
+            field_dict["stored_filter_id"] = self.stored_filter_id
 
-        target_all = self.target_all
+        if not isinstance(self.target_all, Unset):
+            field_dict["target_all"] = self.target_all
 
-        target_ids: list[str] | Unset = UNSET
         if not isinstance(self.target_ids, Unset):
-            target_ids = self.target_ids
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if course_ids is not UNSET:
-            field_dict["course_ids"] = course_ids
-        if filter_id is not UNSET:
-            field_dict["filter_id"] = filter_id
-        if section_ids is not UNSET:
-            field_dict["section_ids"] = section_ids
-        if stable_id is not UNSET:
-            field_dict["stable_id"] = stable_id
-        if stored_filter_id is not UNSET:
-            field_dict["stored_filter_id"] = stored_filter_id
-        if target_all is not UNSET:
-            field_dict["target_all"] = target_all
-        if target_ids is not UNSET:
-            field_dict["target_ids"] = target_ids
+            field_dict["target_ids"] = self.target_ids
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        course_ids = cast(list[Any], d.pop("course_ids", UNSET))
+        course_ids = d.pop("course_ids", UNSET)
 
         filter_id = d.pop("filter_id", UNSET)
 
-        section_ids = cast(list[Any], d.pop("section_ids", UNSET))
+        section_ids = d.pop("section_ids", UNSET)
 
         stable_id = d.pop("stable_id", UNSET)
 
@@ -90,16 +74,17 @@ class ContactsEnrollActionCreate:
 
         target_all = d.pop("target_all", UNSET)
 
-        target_ids = cast(list[str], d.pop("target_ids", UNSET))
+        target_ids = d.pop("target_ids", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         contacts_enroll_action_create = cls(
-            course_ids=course_ids,
-            filter_id=filter_id,
-            section_ids=section_ids,
-            stable_id=stable_id,
-            stored_filter_id=stored_filter_id,
-            target_all=target_all,
-            target_ids=target_ids,
+            course_ids,
+            filter_id,
+            section_ids,
+            stable_id,
+            stored_filter_id,
+            target_all,
+            target_ids,
         )
 
         contacts_enroll_action_create.additional_properties = d

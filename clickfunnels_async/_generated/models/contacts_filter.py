@@ -30,25 +30,18 @@ class ContactsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        email_address = self.email_address
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.email_address, Unset):
+            field_dict["email_address"] = self.email_address
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        is_active = self.is_active
+        if not isinstance(self.is_active, Unset):
+            field_dict["is_active"] = self.is_active
 
-        tag_ids = self.tag_ids
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if email_address is not UNSET:
-            field_dict["email_address"] = email_address
-        if id is not UNSET:
-            field_dict["id"] = id
-        if is_active is not UNSET:
-            field_dict["is_active"] = is_active
-        if tag_ids is not UNSET:
-            field_dict["tag_ids"] = tag_ids
+        if not isinstance(self.tag_ids, Unset):
+            field_dict["tag_ids"] = self.tag_ids
 
         return field_dict
 
@@ -63,11 +56,12 @@ class ContactsFilter:
 
         tag_ids = d.pop("tag_ids", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         contacts_filter = cls(
-            email_address=email_address,
-            id=id,
-            is_active=is_active,
-            tag_ids=tag_ids,
+            email_address,
+            id,
+            is_active,
+            tag_ids,
         )
 
         contacts_filter.additional_properties = d

@@ -45,57 +45,42 @@ class ContactsFilterRecordResults:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        bytes_ = self.bytes_
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.bytes_, Unset):
+            field_dict["bytes"] = self.bytes_
 
-        bytes_per_record = self.bytes_per_record
+        if not isinstance(self.bytes_per_record, Unset):
+            field_dict["bytes_per_record"] = self.bytes_per_record
 
-        count = self.count
+        if not isinstance(self.count, Unset):
+            field_dict["count"] = self.count
 
-        count_capped_at = self.count_capped_at
+        if not isinstance(self.count_capped_at, Unset):
+            field_dict["count_capped_at"] = self.count_capped_at
 
-        fields = self.fields
+        if not isinstance(self.fields, Unset):
+            field_dict["fields"] = self.fields
 
-        guidance = self.guidance
+        if not isinstance(self.guidance, Unset):
+            field_dict["guidance"] = self.guidance
 
-        max_bytes = self.max_bytes
+        if not isinstance(self.max_bytes, Unset):
+            field_dict["max_bytes"] = self.max_bytes
 
-        next_after = self.next_after
+        if not isinstance(self.next_after, Unset):
+            field_dict["next_after"] = self.next_after
 
-        rows = self.rows
+        if not isinstance(self.rows, Unset):
+            field_dict["rows"] = self.rows
 
-        stop_reason = self.stop_reason
+        if not isinstance(self.stop_reason, Unset):
+            field_dict["stop_reason"] = self.stop_reason
 
-        suggested_max_bytes = self.suggested_max_bytes
+        if not isinstance(self.suggested_max_bytes, Unset):
+            field_dict["suggested_max_bytes"] = self.suggested_max_bytes
 
-        truncated = self.truncated
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if bytes_ is not UNSET:
-            field_dict["bytes"] = bytes_
-        if bytes_per_record is not UNSET:
-            field_dict["bytes_per_record"] = bytes_per_record
-        if count is not UNSET:
-            field_dict["count"] = count
-        if count_capped_at is not UNSET:
-            field_dict["count_capped_at"] = count_capped_at
-        if fields is not UNSET:
-            field_dict["fields"] = fields
-        if guidance is not UNSET:
-            field_dict["guidance"] = guidance
-        if max_bytes is not UNSET:
-            field_dict["max_bytes"] = max_bytes
-        if next_after is not UNSET:
-            field_dict["next_after"] = next_after
-        if rows is not UNSET:
-            field_dict["rows"] = rows
-        if stop_reason is not UNSET:
-            field_dict["stop_reason"] = stop_reason
-        if suggested_max_bytes is not UNSET:
-            field_dict["suggested_max_bytes"] = suggested_max_bytes
-        if truncated is not UNSET:
-            field_dict["truncated"] = truncated
+        if not isinstance(self.truncated, Unset):
+            field_dict["truncated"] = self.truncated
 
         return field_dict
 
@@ -126,19 +111,20 @@ class ContactsFilterRecordResults:
 
         truncated = d.pop("truncated", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         contacts_filter_record_results = cls(
-            bytes_=bytes_,
-            bytes_per_record=bytes_per_record,
-            count=count,
-            count_capped_at=count_capped_at,
-            fields=fields,
-            guidance=guidance,
-            max_bytes=max_bytes,
-            next_after=next_after,
-            rows=rows,
-            stop_reason=stop_reason,
-            suggested_max_bytes=suggested_max_bytes,
-            truncated=truncated,
+            bytes_,
+            bytes_per_record,
+            count,
+            count_capped_at,
+            fields,
+            guidance,
+            max_bytes,
+            next_after,
+            rows,
+            stop_reason,
+            suggested_max_bytes,
+            truncated,
         )
 
         contacts_filter_record_results.additional_properties = d

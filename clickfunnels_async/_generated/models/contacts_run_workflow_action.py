@@ -31,31 +31,20 @@ class ContactsRunWorkflowAction:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        completed_at = self.completed_at
+        if not isinstance(self.completed_at, Unset):
+            field_dict["completed_at"] = self.completed_at
 
-        performed_count = self.performed_count
+        if not isinstance(self.performed_count, Unset):
+            field_dict["performed_count"] = self.performed_count
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        target_count = self.target_count
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if completed_at is not UNSET:
-            field_dict["completed_at"] = completed_at
-        if performed_count is not UNSET:
-            field_dict["performed_count"] = performed_count
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if target_count is not UNSET:
-            field_dict["target_count"] = target_count
+        if not isinstance(self.target_count, Unset):
+            field_dict["target_count"] = self.target_count
 
         return field_dict
 
@@ -72,12 +61,13 @@ class ContactsRunWorkflowAction:
 
         target_count = d.pop("target_count", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         contacts_run_workflow_action = cls(
-            id=id,
-            completed_at=completed_at,
-            performed_count=performed_count,
-            public_id=public_id,
-            target_count=target_count,
+            id,
+            completed_at,
+            performed_count,
+            public_id,
+            target_count,
         )
 
         contacts_run_workflow_action.additional_properties = d

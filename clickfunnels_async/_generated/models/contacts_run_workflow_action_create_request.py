@@ -2,16 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
-
-if TYPE_CHECKING:
-    from ..models.contacts_run_workflow_action_create import (
-        ContactsRunWorkflowActionCreate,
-    )
-
 
 T = TypeVar("T", bound="ContactsRunWorkflowActionCreateRequest")
 
@@ -27,31 +21,23 @@ class ContactsRunWorkflowActionCreateRequest:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        contacts_run_workflow_action = self.contacts_run_workflow_action.to_dict()
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "contacts_run_workflow_action": contacts_run_workflow_action,
-            }
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["contacts_run_workflow_action"] = (
+            self.contacts_run_workflow_action.to_dict()
         )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.contacts_run_workflow_action_create import (
-            ContactsRunWorkflowActionCreate,
-        )
-
         d = dict(src_dict)
         contacts_run_workflow_action = ContactsRunWorkflowActionCreate.from_dict(
             d.pop("contacts_run_workflow_action")
         )
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         contacts_run_workflow_action_create_request = cls(
-            contacts_run_workflow_action=contacts_run_workflow_action,
+            contacts_run_workflow_action,
         )
 
         contacts_run_workflow_action_create_request.additional_properties = d
@@ -72,3 +58,9 @@ class ContactsRunWorkflowActionCreateRequest:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.contacts_run_workflow_action_create import ContactsRunWorkflowActionCreate

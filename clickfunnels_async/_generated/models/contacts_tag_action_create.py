@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -36,55 +36,36 @@ class ContactsTagActionCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        action_type: str | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.action_type, Unset):
-            action_type = self.action_type.value
+            field_dict["action_type"] = self.action_type.value
 
-        filter_id = self.filter_id
+        if not isinstance(self.filter_id, Unset):
+            field_dict["filter_id"] = self.filter_id
 
-        stable_id = self.stable_id
+        if not isinstance(self.stable_id, Unset):
+            field_dict["stable_id"] = self.stable_id
 
-        stored_filter_id = self.stored_filter_id
+        if not isinstance(self.stored_filter_id, Unset):
+            field_dict["stored_filter_id"] = self.stored_filter_id
 
-        tag_ids: list[str] | Unset = UNSET
         if not isinstance(self.tag_ids, Unset):
-            tag_ids = self.tag_ids
+            field_dict["tag_ids"] = self.tag_ids
 
-        target_all = self.target_all
+        if not isinstance(self.target_all, Unset):
+            field_dict["target_all"] = self.target_all
 
-        target_ids: list[str] | Unset = UNSET
         if not isinstance(self.target_ids, Unset):
-            target_ids = self.target_ids
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if action_type is not UNSET:
-            field_dict["action_type"] = action_type
-        if filter_id is not UNSET:
-            field_dict["filter_id"] = filter_id
-        if stable_id is not UNSET:
-            field_dict["stable_id"] = stable_id
-        if stored_filter_id is not UNSET:
-            field_dict["stored_filter_id"] = stored_filter_id
-        if tag_ids is not UNSET:
-            field_dict["tag_ids"] = tag_ids
-        if target_all is not UNSET:
-            field_dict["target_all"] = target_all
-        if target_ids is not UNSET:
-            field_dict["target_ids"] = target_ids
+            field_dict["target_ids"] = self.target_ids
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        _action_type = d.pop("action_type", UNSET)
-        action_type: ContactsTagActionType | Unset
-        if isinstance(_action_type, Unset):
-            action_type = UNSET
-        else:
-            action_type = ContactsTagActionType(_action_type)
+        action_type = d.pop("action_type", UNSET)
+        if not isinstance(action_type, Unset):
+            action_type = ContactsTagActionType(action_type)
 
         filter_id = d.pop("filter_id", UNSET)
 
@@ -92,20 +73,21 @@ class ContactsTagActionCreate:
 
         stored_filter_id = d.pop("stored_filter_id", UNSET)
 
-        tag_ids = cast(list[str], d.pop("tag_ids", UNSET))
+        tag_ids = d.pop("tag_ids", UNSET)
 
         target_all = d.pop("target_all", UNSET)
 
-        target_ids = cast(list[str], d.pop("target_ids", UNSET))
+        target_ids = d.pop("target_ids", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         contacts_tag_action_create = cls(
-            action_type=action_type,
-            filter_id=filter_id,
-            stable_id=stable_id,
-            stored_filter_id=stored_filter_id,
-            tag_ids=tag_ids,
-            target_all=target_all,
-            target_ids=target_ids,
+            action_type,
+            filter_id,
+            stable_id,
+            stored_filter_id,
+            tag_ids,
+            target_all,
+            target_ids,
         )
 
         contacts_tag_action_create.additional_properties = d

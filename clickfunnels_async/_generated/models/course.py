@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -56,145 +56,68 @@ class Course:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        comments_enabled: bool | None | Unset
-        if isinstance(self.comments_enabled, Unset):
-            comments_enabled = UNSET
-        else:
-            comments_enabled = self.comments_enabled
+        if not isinstance(self.comments_enabled, Unset):
+            field_dict["comments_enabled"] = self.comments_enabled
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        description: None | str | Unset
-        if isinstance(self.description, Unset):
-            description = UNSET
-        else:
-            description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        image_url: None | str | Unset
-        if isinstance(self.image_url, Unset):
-            image_url = UNSET
-        else:
-            image_url = self.image_url
+        if not isinstance(self.image_url, Unset):
+            field_dict["image_url"] = self.image_url
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        published_at: None | str | Unset
-        if isinstance(self.published_at, Unset):
-            published_at = UNSET
-        elif isinstance(self.published_at, datetime.datetime):
-            published_at = self.published_at.isoformat()
-        else:
-            published_at = self.published_at
+        if not isinstance(self.published_at, Unset):
+            field_dict["published_at"] = (
+                self.published_at.isoformat()
+                if isinstance(self.published_at, datetime.datetime)
+                else self.published_at
+            )
 
-        redirect_to_full_course: bool | None | Unset
-        if isinstance(self.redirect_to_full_course, Unset):
-            redirect_to_full_course = UNSET
-        else:
-            redirect_to_full_course = self.redirect_to_full_course
+        if not isinstance(self.redirect_to_full_course, Unset):
+            field_dict["redirect_to_full_course"] = self.redirect_to_full_course
 
-        root_section_id: None | str | Unset
-        if isinstance(self.root_section_id, Unset):
-            root_section_id = UNSET
-        else:
-            root_section_id = self.root_section_id
+        if not isinstance(self.root_section_id, Unset):
+            field_dict["root_section_id"] = self.root_section_id
 
-        sharing_fingerprint: None | str | Unset
-        if isinstance(self.sharing_fingerprint, Unset):
-            sharing_fingerprint = UNSET
-        else:
-            sharing_fingerprint = self.sharing_fingerprint
+        if not isinstance(self.sharing_fingerprint, Unset):
+            field_dict["sharing_fingerprint"] = self.sharing_fingerprint
 
-        show_in_community: bool | None | Unset
-        if isinstance(self.show_in_community, Unset):
-            show_in_community = UNSET
-        else:
-            show_in_community = self.show_in_community
+        if not isinstance(self.show_in_community, Unset):
+            field_dict["show_in_community"] = self.show_in_community
 
-        show_to_non_members: bool | None | Unset
-        if isinstance(self.show_to_non_members, Unset):
-            show_to_non_members = UNSET
-        else:
-            show_to_non_members = self.show_to_non_members
+        if not isinstance(self.show_to_non_members, Unset):
+            field_dict["show_to_non_members"] = self.show_to_non_members
 
-        title: None | str | Unset
-        if isinstance(self.title, Unset):
-            title = UNSET
-        else:
-            title = self.title
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
 
-        unauthorized_redirect_url: None | str | Unset
-        if isinstance(self.unauthorized_redirect_url, Unset):
-            unauthorized_redirect_url = UNSET
-        else:
-            unauthorized_redirect_url = self.unauthorized_redirect_url
+        if not isinstance(self.unauthorized_redirect_url, Unset):
+            field_dict["unauthorized_redirect_url"] = self.unauthorized_redirect_url
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        upgrade_url: None | str | Unset
-        if isinstance(self.upgrade_url, Unset):
-            upgrade_url = UNSET
-        else:
-            upgrade_url = self.upgrade_url
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if comments_enabled is not UNSET:
-            field_dict["comments_enabled"] = comments_enabled
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if description is not UNSET:
-            field_dict["description"] = description
-        if image_url is not UNSET:
-            field_dict["image_url"] = image_url
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if published_at is not UNSET:
-            field_dict["published_at"] = published_at
-        if redirect_to_full_course is not UNSET:
-            field_dict["redirect_to_full_course"] = redirect_to_full_course
-        if root_section_id is not UNSET:
-            field_dict["root_section_id"] = root_section_id
-        if sharing_fingerprint is not UNSET:
-            field_dict["sharing_fingerprint"] = sharing_fingerprint
-        if show_in_community is not UNSET:
-            field_dict["show_in_community"] = show_in_community
-        if show_to_non_members is not UNSET:
-            field_dict["show_to_non_members"] = show_to_non_members
-        if title is not UNSET:
-            field_dict["title"] = title
-        if unauthorized_redirect_url is not UNSET:
-            field_dict["unauthorized_redirect_url"] = unauthorized_redirect_url
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if upgrade_url is not UNSET:
-            field_dict["upgrade_url"] = upgrade_url
+        if not isinstance(self.upgrade_url, Unset):
+            field_dict["upgrade_url"] = self.upgrade_url
 
         return field_dict
 
@@ -203,193 +126,72 @@ class Course:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_comments_enabled(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        comments_enabled = d.pop("comments_enabled", UNSET)
 
-        comments_enabled = _parse_comments_enabled(d.pop("comments_enabled", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        description = d.pop("description", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
-
-        def _parse_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        description = _parse_description(d.pop("description", UNSET))
-
-        def _parse_image_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        image_url = _parse_image_url(d.pop("image_url", UNSET))
+        image_url = d.pop("image_url", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_published_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        published_at = d.pop("published_at", UNSET)
+        if isinstance(published_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                published_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return published_at_type_0
+                published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        published_at = _parse_published_at(d.pop("published_at", UNSET))
+        redirect_to_full_course = d.pop("redirect_to_full_course", UNSET)
 
-        def _parse_redirect_to_full_course(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        root_section_id = d.pop("root_section_id", UNSET)
 
-        redirect_to_full_course = _parse_redirect_to_full_course(
-            d.pop("redirect_to_full_course", UNSET)
-        )
+        sharing_fingerprint = d.pop("sharing_fingerprint", UNSET)
 
-        def _parse_root_section_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        show_in_community = d.pop("show_in_community", UNSET)
 
-        root_section_id = _parse_root_section_id(d.pop("root_section_id", UNSET))
+        show_to_non_members = d.pop("show_to_non_members", UNSET)
 
-        def _parse_sharing_fingerprint(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        title = d.pop("title", UNSET)
 
-        sharing_fingerprint = _parse_sharing_fingerprint(
-            d.pop("sharing_fingerprint", UNSET)
-        )
+        unauthorized_redirect_url = d.pop("unauthorized_redirect_url", UNSET)
 
-        def _parse_show_in_community(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        show_in_community = _parse_show_in_community(d.pop("show_in_community", UNSET))
-
-        def _parse_show_to_non_members(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        show_to_non_members = _parse_show_to_non_members(
-            d.pop("show_to_non_members", UNSET)
-        )
-
-        def _parse_title(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        title = _parse_title(d.pop("title", UNSET))
-
-        def _parse_unauthorized_redirect_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        unauthorized_redirect_url = _parse_unauthorized_redirect_url(
-            d.pop("unauthorized_redirect_url", UNSET)
-        )
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        upgrade_url = d.pop("upgrade_url", UNSET)
 
-        def _parse_upgrade_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        upgrade_url = _parse_upgrade_url(d.pop("upgrade_url", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         course = cls(
-            id=id,
-            comments_enabled=comments_enabled,
-            created_at=created_at,
-            current_path=current_path,
-            description=description,
-            image_url=image_url,
-            public_id=public_id,
-            published_at=published_at,
-            redirect_to_full_course=redirect_to_full_course,
-            root_section_id=root_section_id,
-            sharing_fingerprint=sharing_fingerprint,
-            show_in_community=show_in_community,
-            show_to_non_members=show_to_non_members,
-            title=title,
-            unauthorized_redirect_url=unauthorized_redirect_url,
-            updated_at=updated_at,
-            upgrade_url=upgrade_url,
+            id,
+            comments_enabled,
+            created_at,
+            current_path,
+            description,
+            image_url,
+            public_id,
+            published_at,
+            redirect_to_full_course,
+            root_section_id,
+            sharing_fingerprint,
+            show_in_community,
+            show_to_non_members,
+            title,
+            unauthorized_redirect_url,
+            updated_at,
+            upgrade_url,
         )
 
         course.additional_properties = d

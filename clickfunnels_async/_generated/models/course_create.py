@@ -31,31 +31,20 @@ class CourseCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        title = self.title
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["title"] = self.title
 
-        description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        image_id = self.image_id
+        if not isinstance(self.image_id, Unset):
+            field_dict["image_id"] = self.image_id
 
-        redirect_to_full_course = self.redirect_to_full_course
+        if not isinstance(self.redirect_to_full_course, Unset):
+            field_dict["redirect_to_full_course"] = self.redirect_to_full_course
 
-        show_in_community = self.show_in_community
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "title": title,
-            }
-        )
-        if description is not UNSET:
-            field_dict["description"] = description
-        if image_id is not UNSET:
-            field_dict["image_id"] = image_id
-        if redirect_to_full_course is not UNSET:
-            field_dict["redirect_to_full_course"] = redirect_to_full_course
-        if show_in_community is not UNSET:
-            field_dict["show_in_community"] = show_in_community
+        if not isinstance(self.show_in_community, Unset):
+            field_dict["show_in_community"] = self.show_in_community
 
         return field_dict
 
@@ -72,12 +61,13 @@ class CourseCreate:
 
         show_in_community = d.pop("show_in_community", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         course_create = cls(
-            title=title,
-            description=description,
-            image_id=image_id,
-            redirect_to_full_course=redirect_to_full_course,
-            show_in_community=show_in_community,
+            title,
+            description,
+            image_id,
+            redirect_to_full_course,
+            show_in_community,
         )
 
         course_create.additional_properties = d

@@ -27,21 +27,15 @@ class CourseUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        description = self.description
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        image_id = self.image_id
+        if not isinstance(self.image_id, Unset):
+            field_dict["image_id"] = self.image_id
 
-        title = self.title
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if description is not UNSET:
-            field_dict["description"] = description
-        if image_id is not UNSET:
-            field_dict["image_id"] = image_id
-        if title is not UNSET:
-            field_dict["title"] = title
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
 
         return field_dict
 
@@ -54,10 +48,11 @@ class CourseUpdate:
 
         title = d.pop("title", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         course_update = cls(
-            description=description,
-            image_id=image_id,
-            title=title,
+            description,
+            image_id,
+            title,
         )
 
         course_update.additional_properties = d

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.contact_short import ContactShort
-
 
 T = TypeVar("T", bound="CoursesEnrollment")
 
@@ -50,250 +46,112 @@ class CoursesEnrollment:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.contact_short import ContactShort
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.contact, Unset):
+            field_dict["contact"] = (
+                self.contact.to_dict()
+                if isinstance(self.contact, ContactShort)
+                else self.contact
+            )
 
-        contact: dict[str, Any] | None | Unset
-        if isinstance(self.contact, Unset):
-            contact = UNSET
-        elif isinstance(self.contact, ContactShort):
-            contact = self.contact.to_dict()
-        else:
-            contact = self.contact
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        contact_id: int | None | Unset
-        if isinstance(self.contact_id, Unset):
-            contact_id = UNSET
-        else:
-            contact_id = self.contact_id
+        if not isinstance(self.course_id, Unset):
+            field_dict["course_id"] = self.course_id
 
-        course_id: int | None | Unset
-        if isinstance(self.course_id, Unset):
-            course_id = UNSET
-        else:
-            course_id = self.course_id
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.origination_source_id, Unset):
+            field_dict["origination_source_id"] = self.origination_source_id
 
-        origination_source_id: int | None | Unset
-        if isinstance(self.origination_source_id, Unset):
-            origination_source_id = UNSET
-        else:
-            origination_source_id = self.origination_source_id
+        if not isinstance(self.origination_source_type, Unset):
+            field_dict["origination_source_type"] = self.origination_source_type
 
-        origination_source_type: None | str | Unset
-        if isinstance(self.origination_source_type, Unset):
-            origination_source_type = UNSET
-        else:
-            origination_source_type = self.origination_source_type
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.suspended, Unset):
+            field_dict["suspended"] = self.suspended
 
-        suspended: bool | None | Unset
-        if isinstance(self.suspended, Unset):
-            suspended = UNSET
-        else:
-            suspended = self.suspended
+        if not isinstance(self.suspension_reason, Unset):
+            field_dict["suspension_reason"] = self.suspension_reason
 
-        suspension_reason: None | str | Unset
-        if isinstance(self.suspension_reason, Unset):
-            suspension_reason = UNSET
-        else:
-            suspension_reason = self.suspension_reason
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if contact is not UNSET:
-            field_dict["contact"] = contact
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if course_id is not UNSET:
-            field_dict["course_id"] = course_id
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if origination_source_id is not UNSET:
-            field_dict["origination_source_id"] = origination_source_id
-        if origination_source_type is not UNSET:
-            field_dict["origination_source_type"] = origination_source_type
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if suspended is not UNSET:
-            field_dict["suspended"] = suspended
-        if suspension_reason is not UNSET:
-            field_dict["suspension_reason"] = suspension_reason
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.contact_short import ContactShort
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_contact(data: object) -> ContactShort | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        contact = d.pop("contact", UNSET)
+        if isinstance(contact, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                contact_type_0 = ContactShort.from_dict(data)
-
-                return contact_type_0
+                contact = ContactShort.from_dict(contact)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(ContactShort | None | Unset, data)
 
-        contact = _parse_contact(d.pop("contact", UNSET))
+        contact_id = d.pop("contact_id", UNSET)
 
-        def _parse_contact_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        course_id = d.pop("course_id", UNSET)
 
-        contact_id = _parse_contact_id(d.pop("contact_id", UNSET))
-
-        def _parse_course_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        course_id = _parse_course_id(d.pop("course_id", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        origination_source_id = d.pop("origination_source_id", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
-
-        def _parse_origination_source_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        origination_source_id = _parse_origination_source_id(
-            d.pop("origination_source_id", UNSET)
-        )
-
-        def _parse_origination_source_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        origination_source_type = _parse_origination_source_type(
-            d.pop("origination_source_type", UNSET)
-        )
+        origination_source_type = d.pop("origination_source_type", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_suspended(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        suspended = d.pop("suspended", UNSET)
 
-        suspended = _parse_suspended(d.pop("suspended", UNSET))
+        suspension_reason = d.pop("suspension_reason", UNSET)
 
-        def _parse_suspension_reason(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        suspension_reason = _parse_suspension_reason(d.pop("suspension_reason", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_enrollment = cls(
-            id=id,
-            contact=contact,
-            contact_id=contact_id,
-            course_id=course_id,
-            created_at=created_at,
-            current_path=current_path,
-            origination_source_id=origination_source_id,
-            origination_source_type=origination_source_type,
-            public_id=public_id,
-            suspended=suspended,
-            suspension_reason=suspension_reason,
-            updated_at=updated_at,
+            id,
+            contact,
+            contact_id,
+            course_id,
+            created_at,
+            current_path,
+            origination_source_id,
+            origination_source_type,
+            public_id,
+            suspended,
+            suspension_reason,
+            updated_at,
         )
 
         courses_enrollment.additional_properties = d
@@ -314,3 +172,9 @@ class CoursesEnrollment:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.contact_short import ContactShort

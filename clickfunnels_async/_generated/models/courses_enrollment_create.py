@@ -27,21 +27,15 @@ class CoursesEnrollmentCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        contact_id = self.contact_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        suspended = self.suspended
+        if not isinstance(self.suspended, Unset):
+            field_dict["suspended"] = self.suspended
 
-        suspension_reason = self.suspension_reason
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if suspended is not UNSET:
-            field_dict["suspended"] = suspended
-        if suspension_reason is not UNSET:
-            field_dict["suspension_reason"] = suspension_reason
+        if not isinstance(self.suspension_reason, Unset):
+            field_dict["suspension_reason"] = self.suspension_reason
 
         return field_dict
 
@@ -54,10 +48,11 @@ class CoursesEnrollmentCreate:
 
         suspension_reason = d.pop("suspension_reason", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_enrollment_create = cls(
-            contact_id=contact_id,
-            suspended=suspended,
-            suspension_reason=suspension_reason,
+            contact_id,
+            suspended,
+            suspension_reason,
         )
 
         courses_enrollment_create.additional_properties = d

@@ -25,17 +25,12 @@ class CoursesEnrollmentUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        suspended = self.suspended
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.suspended, Unset):
+            field_dict["suspended"] = self.suspended
 
-        suspension_reason = self.suspension_reason
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if suspended is not UNSET:
-            field_dict["suspended"] = suspended
-        if suspension_reason is not UNSET:
-            field_dict["suspension_reason"] = suspension_reason
+        if not isinstance(self.suspension_reason, Unset):
+            field_dict["suspension_reason"] = self.suspension_reason
 
         return field_dict
 
@@ -46,9 +41,10 @@ class CoursesEnrollmentUpdate:
 
         suspension_reason = d.pop("suspension_reason", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_enrollment_update = cls(
-            suspended=suspended,
-            suspension_reason=suspension_reason,
+            suspended,
+            suspension_reason,
         )
 
         courses_enrollment_update.additional_properties = d

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -42,89 +42,47 @@ class CoursesLesson:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        body: None | str | Unset
-        if isinstance(self.body, Unset):
-            body = UNSET
-        else:
-            body = self.body
+        if not isinstance(self.body, Unset):
+            field_dict["body"] = self.body
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        published_at: None | str | Unset
-        if isinstance(self.published_at, Unset):
-            published_at = UNSET
-        elif isinstance(self.published_at, datetime.datetime):
-            published_at = self.published_at.isoformat()
-        else:
-            published_at = self.published_at
+        if not isinstance(self.published_at, Unset):
+            field_dict["published_at"] = (
+                self.published_at.isoformat()
+                if isinstance(self.published_at, datetime.datetime)
+                else self.published_at
+            )
 
-        section_id: int | None | Unset
-        if isinstance(self.section_id, Unset):
-            section_id = UNSET
-        else:
-            section_id = self.section_id
+        if not isinstance(self.section_id, Unset):
+            field_dict["section_id"] = self.section_id
 
-        sort_order: int | None | Unset
-        if isinstance(self.sort_order, Unset):
-            sort_order = UNSET
-        else:
-            sort_order = self.sort_order
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
 
-        title: None | str | Unset
-        if isinstance(self.title, Unset):
-            title = UNSET
-        else:
-            title = self.title
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if body is not UNSET:
-            field_dict["body"] = body
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if published_at is not UNSET:
-            field_dict["published_at"] = published_at
-        if section_id is not UNSET:
-            field_dict["section_id"] = section_id
-        if sort_order is not UNSET:
-            field_dict["sort_order"] = sort_order
-        if title is not UNSET:
-            field_dict["title"] = title
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
         return field_dict
 
@@ -133,115 +91,51 @@ class CoursesLesson:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_body(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        body = d.pop("body", UNSET)
 
-        body = _parse_body(d.pop("body", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_published_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        published_at = d.pop("published_at", UNSET)
+        if isinstance(published_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                published_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return published_at_type_0
+                published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        published_at = _parse_published_at(d.pop("published_at", UNSET))
+        section_id = d.pop("section_id", UNSET)
 
-        def _parse_section_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        sort_order = d.pop("sort_order", UNSET)
 
-        section_id = _parse_section_id(d.pop("section_id", UNSET))
+        title = d.pop("title", UNSET)
 
-        def _parse_sort_order(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        sort_order = _parse_sort_order(d.pop("sort_order", UNSET))
-
-        def _parse_title(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        title = _parse_title(d.pop("title", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_lesson = cls(
-            id=id,
-            body=body,
-            created_at=created_at,
-            current_path=current_path,
-            public_id=public_id,
-            published_at=published_at,
-            section_id=section_id,
-            sort_order=sort_order,
-            title=title,
-            updated_at=updated_at,
+            id,
+            body,
+            created_at,
+            current_path,
+            public_id,
+            published_at,
+            section_id,
+            sort_order,
+            title,
+            updated_at,
         )
 
         courses_lesson.additional_properties = d

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -32,45 +32,24 @@ class CoursesLessonCompletion:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        completed_at: None | str | Unset
-        if isinstance(self.completed_at, Unset):
-            completed_at = UNSET
-        elif isinstance(self.completed_at, datetime.datetime):
-            completed_at = self.completed_at.isoformat()
-        else:
-            completed_at = self.completed_at
+        if not isinstance(self.completed_at, Unset):
+            field_dict["completed_at"] = (
+                self.completed_at.isoformat()
+                if isinstance(self.completed_at, datetime.datetime)
+                else self.completed_at
+            )
 
-        enrollment_id: int | None | Unset
-        if isinstance(self.enrollment_id, Unset):
-            enrollment_id = UNSET
-        else:
-            enrollment_id = self.enrollment_id
+        if not isinstance(self.enrollment_id, Unset):
+            field_dict["enrollment_id"] = self.enrollment_id
 
-        lesson_id: int | None | Unset
-        if isinstance(self.lesson_id, Unset):
-            lesson_id = UNSET
-        else:
-            lesson_id = self.lesson_id
+        if not isinstance(self.lesson_id, Unset):
+            field_dict["lesson_id"] = self.lesson_id
 
-        public_id = self.public_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if completed_at is not UNSET:
-            field_dict["completed_at"] = completed_at
-        if enrollment_id is not UNSET:
-            field_dict["enrollment_id"] = enrollment_id
-        if lesson_id is not UNSET:
-            field_dict["lesson_id"] = lesson_id
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
         return field_dict
 
@@ -79,49 +58,26 @@ class CoursesLessonCompletion:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_completed_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        completed_at = d.pop("completed_at", UNSET)
+        if isinstance(completed_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                completed_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return completed_at_type_0
+                completed_at = datetime.datetime.fromisoformat(completed_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        completed_at = _parse_completed_at(d.pop("completed_at", UNSET))
+        enrollment_id = d.pop("enrollment_id", UNSET)
 
-        def _parse_enrollment_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        enrollment_id = _parse_enrollment_id(d.pop("enrollment_id", UNSET))
-
-        def _parse_lesson_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        lesson_id = _parse_lesson_id(d.pop("lesson_id", UNSET))
+        lesson_id = d.pop("lesson_id", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_lesson_completion = cls(
-            id=id,
-            completed_at=completed_at,
-            enrollment_id=enrollment_id,
-            lesson_id=lesson_id,
-            public_id=public_id,
+            id,
+            completed_at,
+            enrollment_id,
+            lesson_id,
+            public_id,
         )
 
         courses_lesson_completion.additional_properties = d

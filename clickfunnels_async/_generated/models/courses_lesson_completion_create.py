@@ -25,17 +25,12 @@ class CoursesLessonCompletionCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        enrollment_id = self.enrollment_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.enrollment_id, Unset):
+            field_dict["enrollment_id"] = self.enrollment_id
 
-        lesson_id = self.lesson_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if enrollment_id is not UNSET:
-            field_dict["enrollment_id"] = enrollment_id
-        if lesson_id is not UNSET:
-            field_dict["lesson_id"] = lesson_id
+        if not isinstance(self.lesson_id, Unset):
+            field_dict["lesson_id"] = self.lesson_id
 
         return field_dict
 
@@ -46,9 +41,10 @@ class CoursesLessonCompletionCreate:
 
         lesson_id = d.pop("lesson_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_lesson_completion_create = cls(
-            enrollment_id=enrollment_id,
-            lesson_id=lesson_id,
+            enrollment_id,
+            lesson_id,
         )
 
         courses_lesson_completion_create.additional_properties = d

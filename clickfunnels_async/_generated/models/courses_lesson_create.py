@@ -29,27 +29,17 @@ class CoursesLessonCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        title = self.title
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["title"] = self.title
 
-        body = self.body
+        if not isinstance(self.body, Unset):
+            field_dict["body"] = self.body
 
-        image_id = self.image_id
+        if not isinstance(self.image_id, Unset):
+            field_dict["image_id"] = self.image_id
 
-        lesson_content = self.lesson_content
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "title": title,
-            }
-        )
-        if body is not UNSET:
-            field_dict["body"] = body
-        if image_id is not UNSET:
-            field_dict["image_id"] = image_id
-        if lesson_content is not UNSET:
-            field_dict["lesson_content"] = lesson_content
+        if not isinstance(self.lesson_content, Unset):
+            field_dict["lesson_content"] = self.lesson_content
 
         return field_dict
 
@@ -64,11 +54,12 @@ class CoursesLessonCreate:
 
         lesson_content = d.pop("lesson_content", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_lesson_create = cls(
-            title=title,
-            body=body,
-            image_id=image_id,
-            lesson_content=lesson_content,
+            title,
+            body,
+            image_id,
+            lesson_content,
         )
 
         courses_lesson_create.additional_properties = d

@@ -25,17 +25,12 @@ class CoursesLessonUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        body = self.body
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.body, Unset):
+            field_dict["body"] = self.body
 
-        title = self.title
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if body is not UNSET:
-            field_dict["body"] = body
-        if title is not UNSET:
-            field_dict["title"] = title
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
 
         return field_dict
 
@@ -46,9 +41,10 @@ class CoursesLessonUpdate:
 
         title = d.pop("title", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_lesson_update = cls(
-            body=body,
-            title=title,
+            body,
+            title,
         )
 
         courses_lesson_update.additional_properties = d

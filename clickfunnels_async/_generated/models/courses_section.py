@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -54,137 +54,65 @@ class CoursesSection:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        blocker_lesson_id: None | str | Unset
-        if isinstance(self.blocker_lesson_id, Unset):
-            blocker_lesson_id = UNSET
-        else:
-            blocker_lesson_id = self.blocker_lesson_id
+        if not isinstance(self.blocker_lesson_id, Unset):
+            field_dict["blocker_lesson_id"] = self.blocker_lesson_id
 
-        blocker_section_id: None | str | Unset
-        if isinstance(self.blocker_section_id, Unset):
-            blocker_section_id = UNSET
-        else:
-            blocker_section_id = self.blocker_section_id
+        if not isinstance(self.blocker_section_id, Unset):
+            field_dict["blocker_section_id"] = self.blocker_section_id
 
-        course_id: int | None | Unset
-        if isinstance(self.course_id, Unset):
-            course_id = UNSET
-        else:
-            course_id = self.course_id
+        if not isinstance(self.course_id, Unset):
+            field_dict["course_id"] = self.course_id
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        days_till_drip_access: int | None | Unset
-        if isinstance(self.days_till_drip_access, Unset):
-            days_till_drip_access = UNSET
-        else:
-            days_till_drip_access = self.days_till_drip_access
+        if not isinstance(self.days_till_drip_access, Unset):
+            field_dict["days_till_drip_access"] = self.days_till_drip_access
 
-        description: None | str | Unset
-        if isinstance(self.description, Unset):
-            description = UNSET
-        else:
-            description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        is_hidden_from_non_members: bool | None | Unset
-        if isinstance(self.is_hidden_from_non_members, Unset):
-            is_hidden_from_non_members = UNSET
-        else:
-            is_hidden_from_non_members = self.is_hidden_from_non_members
+        if not isinstance(self.is_hidden_from_non_members, Unset):
+            field_dict["is_hidden_from_non_members"] = self.is_hidden_from_non_members
 
-        parent_id: None | str | Unset
-        if isinstance(self.parent_id, Unset):
-            parent_id = UNSET
-        else:
-            parent_id = self.parent_id
+        if not isinstance(self.parent_id, Unset):
+            field_dict["parent_id"] = self.parent_id
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        published_at: None | str | Unset
-        if isinstance(self.published_at, Unset):
-            published_at = UNSET
-        elif isinstance(self.published_at, datetime.datetime):
-            published_at = self.published_at.isoformat()
-        else:
-            published_at = self.published_at
+        if not isinstance(self.published_at, Unset):
+            field_dict["published_at"] = (
+                self.published_at.isoformat()
+                if isinstance(self.published_at, datetime.datetime)
+                else self.published_at
+            )
 
-        sort_order: int | None | Unset
-        if isinstance(self.sort_order, Unset):
-            sort_order = UNSET
-        else:
-            sort_order = self.sort_order
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
 
-        title: None | str | Unset
-        if isinstance(self.title, Unset):
-            title = UNSET
-        else:
-            title = self.title
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        upgrade_url: None | str | Unset
-        if isinstance(self.upgrade_url, Unset):
-            upgrade_url = UNSET
-        else:
-            upgrade_url = self.upgrade_url
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if blocker_lesson_id is not UNSET:
-            field_dict["blocker_lesson_id"] = blocker_lesson_id
-        if blocker_section_id is not UNSET:
-            field_dict["blocker_section_id"] = blocker_section_id
-        if course_id is not UNSET:
-            field_dict["course_id"] = course_id
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if days_till_drip_access is not UNSET:
-            field_dict["days_till_drip_access"] = days_till_drip_access
-        if description is not UNSET:
-            field_dict["description"] = description
-        if is_hidden_from_non_members is not UNSET:
-            field_dict["is_hidden_from_non_members"] = is_hidden_from_non_members
-        if parent_id is not UNSET:
-            field_dict["parent_id"] = parent_id
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if published_at is not UNSET:
-            field_dict["published_at"] = published_at
-        if sort_order is not UNSET:
-            field_dict["sort_order"] = sort_order
-        if title is not UNSET:
-            field_dict["title"] = title
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if upgrade_url is not UNSET:
-            field_dict["upgrade_url"] = upgrade_url
+        if not isinstance(self.upgrade_url, Unset):
+            field_dict["upgrade_url"] = self.upgrade_url
 
         return field_dict
 
@@ -193,181 +121,69 @@ class CoursesSection:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_blocker_lesson_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        blocker_lesson_id = d.pop("blocker_lesson_id", UNSET)
 
-        blocker_lesson_id = _parse_blocker_lesson_id(d.pop("blocker_lesson_id", UNSET))
+        blocker_section_id = d.pop("blocker_section_id", UNSET)
 
-        def _parse_blocker_section_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        course_id = d.pop("course_id", UNSET)
 
-        blocker_section_id = _parse_blocker_section_id(
-            d.pop("blocker_section_id", UNSET)
-        )
-
-        def _parse_course_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        course_id = _parse_course_id(d.pop("course_id", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        days_till_drip_access = d.pop("days_till_drip_access", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
+        description = d.pop("description", UNSET)
 
-        def _parse_days_till_drip_access(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        is_hidden_from_non_members = d.pop("is_hidden_from_non_members", UNSET)
 
-        days_till_drip_access = _parse_days_till_drip_access(
-            d.pop("days_till_drip_access", UNSET)
-        )
-
-        def _parse_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        description = _parse_description(d.pop("description", UNSET))
-
-        def _parse_is_hidden_from_non_members(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        is_hidden_from_non_members = _parse_is_hidden_from_non_members(
-            d.pop("is_hidden_from_non_members", UNSET)
-        )
-
-        def _parse_parent_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        parent_id = _parse_parent_id(d.pop("parent_id", UNSET))
+        parent_id = d.pop("parent_id", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_published_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        published_at = d.pop("published_at", UNSET)
+        if isinstance(published_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                published_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return published_at_type_0
+                published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        published_at = _parse_published_at(d.pop("published_at", UNSET))
+        sort_order = d.pop("sort_order", UNSET)
 
-        def _parse_sort_order(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        title = d.pop("title", UNSET)
 
-        sort_order = _parse_sort_order(d.pop("sort_order", UNSET))
-
-        def _parse_title(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        title = _parse_title(d.pop("title", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        upgrade_url = d.pop("upgrade_url", UNSET)
 
-        def _parse_upgrade_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        upgrade_url = _parse_upgrade_url(d.pop("upgrade_url", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_section = cls(
-            id=id,
-            blocker_lesson_id=blocker_lesson_id,
-            blocker_section_id=blocker_section_id,
-            course_id=course_id,
-            created_at=created_at,
-            current_path=current_path,
-            days_till_drip_access=days_till_drip_access,
-            description=description,
-            is_hidden_from_non_members=is_hidden_from_non_members,
-            parent_id=parent_id,
-            public_id=public_id,
-            published_at=published_at,
-            sort_order=sort_order,
-            title=title,
-            updated_at=updated_at,
-            upgrade_url=upgrade_url,
+            id,
+            blocker_lesson_id,
+            blocker_section_id,
+            course_id,
+            created_at,
+            current_path,
+            days_till_drip_access,
+            description,
+            is_hidden_from_non_members,
+            parent_id,
+            public_id,
+            published_at,
+            sort_order,
+            title,
+            updated_at,
+            upgrade_url,
         )
 
         courses_section.additional_properties = d

@@ -33,33 +33,24 @@ class CoursesSectionUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        blocker_lesson_id = self.blocker_lesson_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.blocker_lesson_id, Unset):
+            field_dict["blocker_lesson_id"] = self.blocker_lesson_id
 
-        blocker_section_id = self.blocker_section_id
+        if not isinstance(self.blocker_section_id, Unset):
+            field_dict["blocker_section_id"] = self.blocker_section_id
 
-        days_till_drip_access = self.days_till_drip_access
+        if not isinstance(self.days_till_drip_access, Unset):
+            field_dict["days_till_drip_access"] = self.days_till_drip_access
 
-        description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        is_hidden_from_non_members = self.is_hidden_from_non_members
+        if not isinstance(self.is_hidden_from_non_members, Unset):
+            field_dict["is_hidden_from_non_members"] = self.is_hidden_from_non_members
 
-        title = self.title
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if blocker_lesson_id is not UNSET:
-            field_dict["blocker_lesson_id"] = blocker_lesson_id
-        if blocker_section_id is not UNSET:
-            field_dict["blocker_section_id"] = blocker_section_id
-        if days_till_drip_access is not UNSET:
-            field_dict["days_till_drip_access"] = days_till_drip_access
-        if description is not UNSET:
-            field_dict["description"] = description
-        if is_hidden_from_non_members is not UNSET:
-            field_dict["is_hidden_from_non_members"] = is_hidden_from_non_members
-        if title is not UNSET:
-            field_dict["title"] = title
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
 
         return field_dict
 
@@ -78,13 +69,14 @@ class CoursesSectionUpdate:
 
         title = d.pop("title", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_section_update = cls(
-            blocker_lesson_id=blocker_lesson_id,
-            blocker_section_id=blocker_section_id,
-            days_till_drip_access=days_till_drip_access,
-            description=description,
-            is_hidden_from_non_members=is_hidden_from_non_members,
-            title=title,
+            blocker_lesson_id,
+            blocker_section_id,
+            days_till_drip_access,
+            description,
+            is_hidden_from_non_members,
+            title,
         )
 
         courses_section_update.additional_properties = d

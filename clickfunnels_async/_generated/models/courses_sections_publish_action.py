@@ -39,47 +39,32 @@ class CoursesSectionsPublishAction:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        message = self.message
+        if not isinstance(self.message, Unset):
+            field_dict["message"] = self.message
 
-        performed_count = self.performed_count
+        if not isinstance(self.performed_count, Unset):
+            field_dict["performed_count"] = self.performed_count
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        published_lessons_count = self.published_lessons_count
+        if not isinstance(self.published_lessons_count, Unset):
+            field_dict["published_lessons_count"] = self.published_lessons_count
 
-        status = self.status
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = self.status
 
-        target_all = self.target_all
+        if not isinstance(self.target_all, Unset):
+            field_dict["target_all"] = self.target_all
 
-        target_count = self.target_count
+        if not isinstance(self.target_count, Unset):
+            field_dict["target_count"] = self.target_count
 
-        target_ids = self.target_ids
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if message is not UNSET:
-            field_dict["message"] = message
-        if performed_count is not UNSET:
-            field_dict["performed_count"] = performed_count
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if published_lessons_count is not UNSET:
-            field_dict["published_lessons_count"] = published_lessons_count
-        if status is not UNSET:
-            field_dict["status"] = status
-        if target_all is not UNSET:
-            field_dict["target_all"] = target_all
-        if target_count is not UNSET:
-            field_dict["target_count"] = target_count
-        if target_ids is not UNSET:
-            field_dict["target_ids"] = target_ids
+        if not isinstance(self.target_ids, Unset):
+            field_dict["target_ids"] = self.target_ids
 
         return field_dict
 
@@ -104,16 +89,17 @@ class CoursesSectionsPublishAction:
 
         target_ids = d.pop("target_ids", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         courses_sections_publish_action = cls(
-            id=id,
-            message=message,
-            performed_count=performed_count,
-            public_id=public_id,
-            published_lessons_count=published_lessons_count,
-            status=status,
-            target_all=target_all,
-            target_count=target_count,
-            target_ids=target_ids,
+            id,
+            message,
+            performed_count,
+            public_id,
+            published_lessons_count,
+            status,
+            target_all,
+            target_count,
+            target_ids,
         )
 
         courses_sections_publish_action.additional_properties = d

@@ -27,23 +27,14 @@ class Download:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        asset_id = self.asset_id
+        if not isinstance(self.asset_id, Unset):
+            field_dict["asset_id"] = self.asset_id
 
-        public_id = self.public_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if asset_id is not UNSET:
-            field_dict["asset_id"] = asset_id
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
         return field_dict
 
@@ -56,10 +47,11 @@ class Download:
 
         public_id = d.pop("public_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         download = cls(
-            id=id,
-            asset_id=asset_id,
-            public_id=public_id,
+            id,
+            asset_id,
+            public_id,
         )
 
         download.additional_properties = d

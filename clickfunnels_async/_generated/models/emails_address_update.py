@@ -25,17 +25,12 @@ class EmailsAddressUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        emails_domain_id = self.emails_domain_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.emails_domain_id, Unset):
+            field_dict["emails_domain_id"] = self.emails_domain_id
 
-        name = self.name
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if emails_domain_id is not UNSET:
-            field_dict["emails_domain_id"] = emails_domain_id
-        if name is not UNSET:
-            field_dict["name"] = name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
         return field_dict
 
@@ -46,9 +41,10 @@ class EmailsAddressUpdate:
 
         name = d.pop("name", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_address_update = cls(
-            emails_domain_id=emails_domain_id,
-            name=name,
+            emails_domain_id,
+            name,
         )
 
         emails_address_update.additional_properties = d

@@ -26,17 +26,12 @@ class EmailsAddressesFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        email_address = self.email_address
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.email_address, Unset):
+            field_dict["email_address"] = self.email_address
 
-        verified = self.verified
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if email_address is not UNSET:
-            field_dict["email_address"] = email_address
-        if verified is not UNSET:
-            field_dict["verified"] = verified
+        if not isinstance(self.verified, Unset):
+            field_dict["verified"] = self.verified
 
         return field_dict
 
@@ -47,9 +42,10 @@ class EmailsAddressesFilter:
 
         verified = d.pop("verified", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_addresses_filter = cls(
-            email_address=email_address,
-            verified=verified,
+            email_address,
+            verified,
         )
 
         emails_addresses_filter.additional_properties = d

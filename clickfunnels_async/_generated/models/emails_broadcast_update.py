@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -49,67 +49,48 @@ class EmailsBroadcastUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        external_id = self.external_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.external_id, Unset):
+            field_dict["external_id"] = self.external_id
 
-        filter_id = self.filter_id
+        if not isinstance(self.filter_id, Unset):
+            field_dict["filter_id"] = self.filter_id
 
-        from_email = self.from_email
+        if not isinstance(self.from_email, Unset):
+            field_dict["from_email"] = self.from_email
 
-        html_body = self.html_body
+        if not isinstance(self.html_body, Unset):
+            field_dict["html_body"] = self.html_body
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        preheadline = self.preheadline
+        if not isinstance(self.preheadline, Unset):
+            field_dict["preheadline"] = self.preheadline
 
-        reply_to_email = self.reply_to_email
+        if not isinstance(self.reply_to_email, Unset):
+            field_dict["reply_to_email"] = self.reply_to_email
 
-        send_at = self.send_at
+        if not isinstance(self.send_at, Unset):
+            field_dict["send_at"] = self.send_at
 
-        send_at_local_time = self.send_at_local_time
+        if not isinstance(self.send_at_local_time, Unset):
+            field_dict["send_at_local_time"] = self.send_at_local_time
 
-        subject = self.subject
+        if not isinstance(self.subject, Unset):
+            field_dict["subject"] = self.subject
 
-        template_id = self.template_id
+        if not isinstance(self.template_id, Unset):
+            field_dict["template_id"] = self.template_id
 
-        text_body = self.text_body
+        if not isinstance(self.text_body, Unset):
+            field_dict["text_body"] = self.text_body
 
-        time_zone = self.time_zone
+        if not isinstance(self.time_zone, Unset):
+            field_dict["time_zone"] = self.time_zone
 
-        topic_ids: list[int] | Unset = UNSET
         if not isinstance(self.topic_ids, Unset):
-            topic_ids = self.topic_ids
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if external_id is not UNSET:
-            field_dict["external_id"] = external_id
-        if filter_id is not UNSET:
-            field_dict["filter_id"] = filter_id
-        if from_email is not UNSET:
-            field_dict["from_email"] = from_email
-        if html_body is not UNSET:
-            field_dict["html_body"] = html_body
-        if name is not UNSET:
-            field_dict["name"] = name
-        if preheadline is not UNSET:
-            field_dict["preheadline"] = preheadline
-        if reply_to_email is not UNSET:
-            field_dict["reply_to_email"] = reply_to_email
-        if send_at is not UNSET:
-            field_dict["send_at"] = send_at
-        if send_at_local_time is not UNSET:
-            field_dict["send_at_local_time"] = send_at_local_time
-        if subject is not UNSET:
-            field_dict["subject"] = subject
-        if template_id is not UNSET:
-            field_dict["template_id"] = template_id
-        if text_body is not UNSET:
-            field_dict["text_body"] = text_body
-        if time_zone is not UNSET:
-            field_dict["time_zone"] = time_zone
-        if topic_ids is not UNSET:
-            field_dict["topic_ids"] = topic_ids
+            field_dict["topic_ids"] = self.topic_ids
 
         return field_dict
 
@@ -142,23 +123,24 @@ class EmailsBroadcastUpdate:
 
         time_zone = d.pop("time_zone", UNSET)
 
-        topic_ids = cast(list[int], d.pop("topic_ids", UNSET))
+        topic_ids = d.pop("topic_ids", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_broadcast_update = cls(
-            external_id=external_id,
-            filter_id=filter_id,
-            from_email=from_email,
-            html_body=html_body,
-            name=name,
-            preheadline=preheadline,
-            reply_to_email=reply_to_email,
-            send_at=send_at,
-            send_at_local_time=send_at_local_time,
-            subject=subject,
-            template_id=template_id,
-            text_body=text_body,
-            time_zone=time_zone,
-            topic_ids=topic_ids,
+            external_id,
+            filter_id,
+            from_email,
+            html_body,
+            name,
+            preheadline,
+            reply_to_email,
+            send_at,
+            send_at_local_time,
+            subject,
+            template_id,
+            text_body,
+            time_zone,
+            topic_ids,
         )
 
         emails_broadcast_update.additional_properties = d

@@ -26,17 +26,12 @@ class EmailsBroadcastsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        status = self.status
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if id is not UNSET:
-            field_dict["id"] = id
-        if status is not UNSET:
-            field_dict["status"] = status
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = self.status
 
         return field_dict
 
@@ -47,9 +42,10 @@ class EmailsBroadcastsFilter:
 
         status = d.pop("status", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_broadcasts_filter = cls(
-            id=id,
-            status=status,
+            id,
+            status,
         )
 
         emails_broadcasts_filter.additional_properties = d

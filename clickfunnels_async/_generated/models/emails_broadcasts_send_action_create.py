@@ -23,13 +23,9 @@ class EmailsBroadcastsSendActionCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        send_at = self.send_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if send_at is not UNSET:
-            field_dict["send_at"] = send_at
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.send_at, Unset):
+            field_dict["send_at"] = self.send_at
 
         return field_dict
 
@@ -38,8 +34,9 @@ class EmailsBroadcastsSendActionCreate:
         d = dict(src_dict)
         send_at = d.pop("send_at", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_broadcasts_send_action_create = cls(
-            send_at=send_at,
+            send_at,
         )
 
         emails_broadcasts_send_action_create.additional_properties = d

@@ -29,25 +29,18 @@ class EmailsBroadcastsStats:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        performance = self.performance
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.performance, Unset):
+            field_dict["performance"] = self.performance
 
-        progress = self.progress
+        if not isinstance(self.progress, Unset):
+            field_dict["progress"] = self.progress
 
-        revenue = self.revenue
+        if not isinstance(self.revenue, Unset):
+            field_dict["revenue"] = self.revenue
 
-        timerange = self.timerange
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if performance is not UNSET:
-            field_dict["performance"] = performance
-        if progress is not UNSET:
-            field_dict["progress"] = progress
-        if revenue is not UNSET:
-            field_dict["revenue"] = revenue
-        if timerange is not UNSET:
-            field_dict["timerange"] = timerange
+        if not isinstance(self.timerange, Unset):
+            field_dict["timerange"] = self.timerange
 
         return field_dict
 
@@ -62,11 +55,12 @@ class EmailsBroadcastsStats:
 
         timerange = d.pop("timerange", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_broadcasts_stats = cls(
-            performance=performance,
-            progress=progress,
-            revenue=revenue,
-            timerange=timerange,
+            performance,
+            progress,
+            revenue,
+            timerange,
         )
 
         emails_broadcasts_stats.additional_properties = d

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.emails_domain_dns_record import EmailsDomainDnsRecord
-
 
 T = TypeVar("T", bound="EmailsDomain")
 
@@ -63,160 +59,103 @@ class EmailsDomain:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.emails_domain_dns_record import EmailsDomainDnsRecord
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = self.created_at
 
-        created_at = self.created_at
+        if not isinstance(self.dkim_record, Unset):
+            field_dict["dkim_record"] = (
+                self.dkim_record.to_dict()
+                if isinstance(self.dkim_record, EmailsDomainDnsRecord)
+                else self.dkim_record
+            )
 
-        dkim_record: dict[str, Any] | None | Unset
-        if isinstance(self.dkim_record, Unset):
-            dkim_record = UNSET
-        elif isinstance(self.dkim_record, EmailsDomainDnsRecord):
-            dkim_record = self.dkim_record.to_dict()
-        else:
-            dkim_record = self.dkim_record
+        if not isinstance(self.dkim_verified, Unset):
+            field_dict["dkim_verified"] = self.dkim_verified
 
-        dkim_verified = self.dkim_verified
+        if not isinstance(self.dmarc_record, Unset):
+            field_dict["dmarc_record"] = (
+                self.dmarc_record.to_dict()
+                if isinstance(self.dmarc_record, EmailsDomainDnsRecord)
+                else self.dmarc_record
+            )
 
-        dmarc_record: dict[str, Any] | None | Unset
-        if isinstance(self.dmarc_record, Unset):
-            dmarc_record = UNSET
-        elif isinstance(self.dmarc_record, EmailsDomainDnsRecord):
-            dmarc_record = self.dmarc_record.to_dict()
-        else:
-            dmarc_record = self.dmarc_record
+        if not isinstance(self.dmarc_verified, Unset):
+            field_dict["dmarc_verified"] = self.dmarc_verified
 
-        dmarc_verified = self.dmarc_verified
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        name = self.name
+        if not isinstance(self.next_steps, Unset):
+            field_dict["next_steps"] = self.next_steps
 
-        next_steps = self.next_steps
+        if not isinstance(self.ownership_verified, Unset):
+            field_dict["ownership_verified"] = self.ownership_verified
 
-        ownership_verified = self.ownership_verified
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.ready_for_sending, Unset):
+            field_dict["ready_for_sending"] = self.ready_for_sending
 
-        ready_for_sending = self.ready_for_sending
+        if not isinstance(self.return_address_record, Unset):
+            field_dict["return_address_record"] = (
+                self.return_address_record.to_dict()
+                if isinstance(self.return_address_record, EmailsDomainDnsRecord)
+                else self.return_address_record
+            )
 
-        return_address_record: dict[str, Any] | None | Unset
-        if isinstance(self.return_address_record, Unset):
-            return_address_record = UNSET
-        elif isinstance(self.return_address_record, EmailsDomainDnsRecord):
-            return_address_record = self.return_address_record.to_dict()
-        else:
-            return_address_record = self.return_address_record
+        if not isinstance(self.return_address_verified, Unset):
+            field_dict["return_address_verified"] = self.return_address_verified
 
-        return_address_verified = self.return_address_verified
+        if not isinstance(self.smtp_verified, Unset):
+            field_dict["smtp_verified"] = self.smtp_verified
 
-        smtp_verified = self.smtp_verified
+        if not isinstance(self.spf_record, Unset):
+            field_dict["spf_record"] = (
+                self.spf_record.to_dict()
+                if isinstance(self.spf_record, EmailsDomainDnsRecord)
+                else self.spf_record
+            )
 
-        spf_record: dict[str, Any] | None | Unset
-        if isinstance(self.spf_record, Unset):
-            spf_record = UNSET
-        elif isinstance(self.spf_record, EmailsDomainDnsRecord):
-            spf_record = self.spf_record.to_dict()
-        else:
-            spf_record = self.spf_record
+        if not isinstance(self.spf_verified, Unset):
+            field_dict["spf_verified"] = self.spf_verified
 
-        spf_verified = self.spf_verified
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
-        updated_at = self.updated_at
+        if not isinstance(self.verified, Unset):
+            field_dict["verified"] = self.verified
 
-        verified = self.verified
-
-        workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if dkim_record is not UNSET:
-            field_dict["dkim_record"] = dkim_record
-        if dkim_verified is not UNSET:
-            field_dict["dkim_verified"] = dkim_verified
-        if dmarc_record is not UNSET:
-            field_dict["dmarc_record"] = dmarc_record
-        if dmarc_verified is not UNSET:
-            field_dict["dmarc_verified"] = dmarc_verified
-        if name is not UNSET:
-            field_dict["name"] = name
-        if next_steps is not UNSET:
-            field_dict["next_steps"] = next_steps
-        if ownership_verified is not UNSET:
-            field_dict["ownership_verified"] = ownership_verified
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if ready_for_sending is not UNSET:
-            field_dict["ready_for_sending"] = ready_for_sending
-        if return_address_record is not UNSET:
-            field_dict["return_address_record"] = return_address_record
-        if return_address_verified is not UNSET:
-            field_dict["return_address_verified"] = return_address_verified
-        if smtp_verified is not UNSET:
-            field_dict["smtp_verified"] = smtp_verified
-        if spf_record is not UNSET:
-            field_dict["spf_record"] = spf_record
-        if spf_verified is not UNSET:
-            field_dict["spf_verified"] = spf_verified
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if verified is not UNSET:
-            field_dict["verified"] = verified
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.emails_domain_dns_record import EmailsDomainDnsRecord
-
         d = dict(src_dict)
         id = d.pop("id")
 
         created_at = d.pop("created_at", UNSET)
 
-        def _parse_dkim_record(data: object) -> EmailsDomainDnsRecord | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        dkim_record = d.pop("dkim_record", UNSET)
+        if isinstance(dkim_record, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                dkim_record_type_0 = EmailsDomainDnsRecord.from_dict(data)
-
-                return dkim_record_type_0
+                dkim_record = EmailsDomainDnsRecord.from_dict(dkim_record)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(EmailsDomainDnsRecord | None | Unset, data)
-
-        dkim_record = _parse_dkim_record(d.pop("dkim_record", UNSET))
 
         dkim_verified = d.pop("dkim_verified", UNSET)
 
-        def _parse_dmarc_record(data: object) -> EmailsDomainDnsRecord | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        dmarc_record = d.pop("dmarc_record", UNSET)
+        if isinstance(dmarc_record, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                dmarc_record_type_0 = EmailsDomainDnsRecord.from_dict(data)
-
-                return dmarc_record_type_0
+                dmarc_record = EmailsDomainDnsRecord.from_dict(dmarc_record)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(EmailsDomainDnsRecord | None | Unset, data)
-
-        dmarc_record = _parse_dmarc_record(d.pop("dmarc_record", UNSET))
 
         dmarc_verified = d.pop("dmarc_verified", UNSET)
 
@@ -230,47 +169,25 @@ class EmailsDomain:
 
         ready_for_sending = d.pop("ready_for_sending", UNSET)
 
-        def _parse_return_address_record(
-            data: object,
-        ) -> EmailsDomainDnsRecord | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        return_address_record = d.pop("return_address_record", UNSET)
+        if isinstance(return_address_record, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                return_address_record_type_0 = EmailsDomainDnsRecord.from_dict(data)
-
-                return return_address_record_type_0
+                return_address_record = EmailsDomainDnsRecord.from_dict(
+                    return_address_record
+                )
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(EmailsDomainDnsRecord | None | Unset, data)
-
-        return_address_record = _parse_return_address_record(
-            d.pop("return_address_record", UNSET)
-        )
 
         return_address_verified = d.pop("return_address_verified", UNSET)
 
         smtp_verified = d.pop("smtp_verified", UNSET)
 
-        def _parse_spf_record(data: object) -> EmailsDomainDnsRecord | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        spf_record = d.pop("spf_record", UNSET)
+        if isinstance(spf_record, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                spf_record_type_0 = EmailsDomainDnsRecord.from_dict(data)
-
-                return spf_record_type_0
+                spf_record = EmailsDomainDnsRecord.from_dict(spf_record)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(EmailsDomainDnsRecord | None | Unset, data)
-
-        spf_record = _parse_spf_record(d.pop("spf_record", UNSET))
 
         spf_verified = d.pop("spf_verified", UNSET)
 
@@ -280,26 +197,27 @@ class EmailsDomain:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_domain = cls(
-            id=id,
-            created_at=created_at,
-            dkim_record=dkim_record,
-            dkim_verified=dkim_verified,
-            dmarc_record=dmarc_record,
-            dmarc_verified=dmarc_verified,
-            name=name,
-            next_steps=next_steps,
-            ownership_verified=ownership_verified,
-            public_id=public_id,
-            ready_for_sending=ready_for_sending,
-            return_address_record=return_address_record,
-            return_address_verified=return_address_verified,
-            smtp_verified=smtp_verified,
-            spf_record=spf_record,
-            spf_verified=spf_verified,
-            updated_at=updated_at,
-            verified=verified,
-            workspace_id=workspace_id,
+            id,
+            created_at,
+            dkim_record,
+            dkim_verified,
+            dmarc_record,
+            dmarc_verified,
+            name,
+            next_steps,
+            ownership_verified,
+            public_id,
+            ready_for_sending,
+            return_address_record,
+            return_address_verified,
+            smtp_verified,
+            spf_record,
+            spf_verified,
+            updated_at,
+            verified,
+            workspace_id,
         )
 
         emails_domain.additional_properties = d
@@ -320,3 +238,9 @@ class EmailsDomain:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.emails_domain_dns_record import EmailsDomainDnsRecord

@@ -2,27 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.emails_settings_marketing_emails_from_address import (
-        EmailsSettingsMarketingEmailsFromAddress,
-    )
-    from ..models.emails_settings_marketing_emails_reply_to_address import (
-        EmailsSettingsMarketingEmailsReplyToAddress,
-    )
-    from ..models.emails_settings_system_emails_from_address import (
-        EmailsSettingsSystemEmailsFromAddress,
-    )
-    from ..models.emails_settings_system_emails_reply_to_address import (
-        EmailsSettingsSystemEmailsReplyToAddress,
-    )
-
 
 T = TypeVar("T", bound="EmailsSettings")
 
@@ -54,217 +39,110 @@ class EmailsSettings:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.emails_settings_marketing_emails_from_address import (
-            EmailsSettingsMarketingEmailsFromAddress,
-        )
-        from ..models.emails_settings_marketing_emails_reply_to_address import (
-            EmailsSettingsMarketingEmailsReplyToAddress,
-        )
-        from ..models.emails_settings_system_emails_from_address import (
-            EmailsSettingsSystemEmailsFromAddress,
-        )
-        from ..models.emails_settings_system_emails_reply_to_address import (
-            EmailsSettingsSystemEmailsReplyToAddress,
-        )
-
-        marketing_emails_from_address: dict[str, Any] | None | Unset
-        if isinstance(self.marketing_emails_from_address, Unset):
-            marketing_emails_from_address = UNSET
-        elif isinstance(
-            self.marketing_emails_from_address, EmailsSettingsMarketingEmailsFromAddress
-        ):
-            marketing_emails_from_address = self.marketing_emails_from_address.to_dict()
-        else:
-            marketing_emails_from_address = self.marketing_emails_from_address
-
-        marketing_emails_reply_to_address: dict[str, Any] | None | Unset
-        if isinstance(self.marketing_emails_reply_to_address, Unset):
-            marketing_emails_reply_to_address = UNSET
-        elif isinstance(
-            self.marketing_emails_reply_to_address,
-            EmailsSettingsMarketingEmailsReplyToAddress,
-        ):
-            marketing_emails_reply_to_address = (
-                self.marketing_emails_reply_to_address.to_dict()
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.marketing_emails_from_address, Unset):
+            field_dict["marketing_emails_from_address"] = (
+                self.marketing_emails_from_address.to_dict()
+                if isinstance(
+                    self.marketing_emails_from_address,
+                    EmailsSettingsMarketingEmailsFromAddress,
+                )
+                else self.marketing_emails_from_address
             )
-        else:
-            marketing_emails_reply_to_address = self.marketing_emails_reply_to_address
 
-        system_emails_from_address: dict[str, Any] | None | Unset
-        if isinstance(self.system_emails_from_address, Unset):
-            system_emails_from_address = UNSET
-        elif isinstance(
-            self.system_emails_from_address, EmailsSettingsSystemEmailsFromAddress
-        ):
-            system_emails_from_address = self.system_emails_from_address.to_dict()
-        else:
-            system_emails_from_address = self.system_emails_from_address
-
-        system_emails_reply_to_address: dict[str, Any] | None | Unset
-        if isinstance(self.system_emails_reply_to_address, Unset):
-            system_emails_reply_to_address = UNSET
-        elif isinstance(
-            self.system_emails_reply_to_address,
-            EmailsSettingsSystemEmailsReplyToAddress,
-        ):
-            system_emails_reply_to_address = (
-                self.system_emails_reply_to_address.to_dict()
-            )
-        else:
-            system_emails_reply_to_address = self.system_emails_reply_to_address
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if marketing_emails_from_address is not UNSET:
-            field_dict["marketing_emails_from_address"] = marketing_emails_from_address
-        if marketing_emails_reply_to_address is not UNSET:
+        if not isinstance(self.marketing_emails_reply_to_address, Unset):
             field_dict["marketing_emails_reply_to_address"] = (
-                marketing_emails_reply_to_address
+                self.marketing_emails_reply_to_address.to_dict()
+                if isinstance(
+                    self.marketing_emails_reply_to_address,
+                    EmailsSettingsMarketingEmailsReplyToAddress,
+                )
+                else self.marketing_emails_reply_to_address
             )
-        if system_emails_from_address is not UNSET:
-            field_dict["system_emails_from_address"] = system_emails_from_address
-        if system_emails_reply_to_address is not UNSET:
+
+        if not isinstance(self.system_emails_from_address, Unset):
+            field_dict["system_emails_from_address"] = (
+                self.system_emails_from_address.to_dict()
+                if isinstance(
+                    self.system_emails_from_address,
+                    EmailsSettingsSystemEmailsFromAddress,
+                )
+                else self.system_emails_from_address
+            )
+
+        if not isinstance(self.system_emails_reply_to_address, Unset):
             field_dict["system_emails_reply_to_address"] = (
-                system_emails_reply_to_address
+                self.system_emails_reply_to_address.to_dict()
+                if isinstance(
+                    self.system_emails_reply_to_address,
+                    EmailsSettingsSystemEmailsReplyToAddress,
+                )
+                else self.system_emails_reply_to_address
             )
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.emails_settings_marketing_emails_from_address import (
-            EmailsSettingsMarketingEmailsFromAddress,
-        )
-        from ..models.emails_settings_marketing_emails_reply_to_address import (
-            EmailsSettingsMarketingEmailsReplyToAddress,
-        )
-        from ..models.emails_settings_system_emails_from_address import (
-            EmailsSettingsSystemEmailsFromAddress,
-        )
-        from ..models.emails_settings_system_emails_reply_to_address import (
-            EmailsSettingsSystemEmailsReplyToAddress,
-        )
-
         d = dict(src_dict)
-
-        def _parse_marketing_emails_from_address(
-            data: object,
-        ) -> EmailsSettingsMarketingEmailsFromAddress | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        marketing_emails_from_address = d.pop("marketing_emails_from_address", UNSET)
+        if isinstance(marketing_emails_from_address, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                marketing_emails_from_address_type_0 = (
-                    EmailsSettingsMarketingEmailsFromAddress.from_dict(data)
+                marketing_emails_from_address = (
+                    EmailsSettingsMarketingEmailsFromAddress.from_dict(
+                        marketing_emails_from_address
+                    )
                 )
-
-                return marketing_emails_from_address_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(EmailsSettingsMarketingEmailsFromAddress | None | Unset, data)
 
-        marketing_emails_from_address = _parse_marketing_emails_from_address(
-            d.pop("marketing_emails_from_address", UNSET)
+        marketing_emails_reply_to_address = d.pop(
+            "marketing_emails_reply_to_address", UNSET
         )
-
-        def _parse_marketing_emails_reply_to_address(
-            data: object,
-        ) -> EmailsSettingsMarketingEmailsReplyToAddress | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        if isinstance(marketing_emails_reply_to_address, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                marketing_emails_reply_to_address_type_0 = (
-                    EmailsSettingsMarketingEmailsReplyToAddress.from_dict(data)
+                marketing_emails_reply_to_address = (
+                    EmailsSettingsMarketingEmailsReplyToAddress.from_dict(
+                        marketing_emails_reply_to_address
+                    )
                 )
-
-                return marketing_emails_reply_to_address_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(
-                EmailsSettingsMarketingEmailsReplyToAddress | None | Unset, data
-            )
 
-        marketing_emails_reply_to_address = _parse_marketing_emails_reply_to_address(
-            d.pop("marketing_emails_reply_to_address", UNSET)
-        )
-
-        def _parse_system_emails_from_address(
-            data: object,
-        ) -> EmailsSettingsSystemEmailsFromAddress | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        system_emails_from_address = d.pop("system_emails_from_address", UNSET)
+        if isinstance(system_emails_from_address, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                system_emails_from_address_type_0 = (
-                    EmailsSettingsSystemEmailsFromAddress.from_dict(data)
+                system_emails_from_address = (
+                    EmailsSettingsSystemEmailsFromAddress.from_dict(
+                        system_emails_from_address
+                    )
                 )
-
-                return system_emails_from_address_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(EmailsSettingsSystemEmailsFromAddress | None | Unset, data)
 
-        system_emails_from_address = _parse_system_emails_from_address(
-            d.pop("system_emails_from_address", UNSET)
-        )
-
-        def _parse_system_emails_reply_to_address(
-            data: object,
-        ) -> EmailsSettingsSystemEmailsReplyToAddress | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        system_emails_reply_to_address = d.pop("system_emails_reply_to_address", UNSET)
+        if isinstance(system_emails_reply_to_address, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                system_emails_reply_to_address_type_0 = (
-                    EmailsSettingsSystemEmailsReplyToAddress.from_dict(data)
+                system_emails_reply_to_address = (
+                    EmailsSettingsSystemEmailsReplyToAddress.from_dict(
+                        system_emails_reply_to_address
+                    )
                 )
-
-                return system_emails_reply_to_address_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(EmailsSettingsSystemEmailsReplyToAddress | None | Unset, data)
 
-        system_emails_reply_to_address = _parse_system_emails_reply_to_address(
-            d.pop("system_emails_reply_to_address", UNSET)
-        )
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_settings = cls(
-            marketing_emails_from_address=marketing_emails_from_address,
-            marketing_emails_reply_to_address=marketing_emails_reply_to_address,
-            system_emails_from_address=system_emails_from_address,
-            system_emails_reply_to_address=system_emails_reply_to_address,
-            workspace_id=workspace_id,
+            marketing_emails_from_address,
+            marketing_emails_reply_to_address,
+            system_emails_from_address,
+            system_emails_reply_to_address,
+            workspace_id,
         )
 
         emails_settings.additional_properties = d
@@ -285,3 +163,20 @@ class EmailsSettings:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.emails_settings_marketing_emails_from_address import (
+    EmailsSettingsMarketingEmailsFromAddress,
+)
+from ..models.emails_settings_marketing_emails_reply_to_address import (
+    EmailsSettingsMarketingEmailsReplyToAddress,
+)
+from ..models.emails_settings_system_emails_from_address import (
+    EmailsSettingsSystemEmailsFromAddress,
+)
+from ..models.emails_settings_system_emails_reply_to_address import (
+    EmailsSettingsSystemEmailsReplyToAddress,
+)

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.emails_settings_footer_alignment import EmailsSettingsFooterAlignment
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.emails_settings_update_address import EmailsSettingsUpdateAddress
-
 
 T = TypeVar("T", bound="EmailsSettingsUpdate")
 
@@ -38,60 +34,39 @@ class EmailsSettingsUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        address: dict[str, Any] | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.address, Unset):
-            address = self.address.to_dict()
+            field_dict["address"] = self.address.to_dict()
 
-        address_single_line = self.address_single_line
+        if not isinstance(self.address_single_line, Unset):
+            field_dict["address_single_line"] = self.address_single_line
 
-        footer_alignment: str | Unset = UNSET
         if not isinstance(self.footer_alignment, Unset):
-            footer_alignment = self.footer_alignment.value
+            field_dict["footer_alignment"] = self.footer_alignment.value
 
-        hide_branding = self.hide_branding
+        if not isinstance(self.hide_branding, Unset):
+            field_dict["hide_branding"] = self.hide_branding
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        unsubscribe_footer = self.unsubscribe_footer
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if address is not UNSET:
-            field_dict["address"] = address
-        if address_single_line is not UNSET:
-            field_dict["address_single_line"] = address_single_line
-        if footer_alignment is not UNSET:
-            field_dict["footer_alignment"] = footer_alignment
-        if hide_branding is not UNSET:
-            field_dict["hide_branding"] = hide_branding
-        if name is not UNSET:
-            field_dict["name"] = name
-        if unsubscribe_footer is not UNSET:
-            field_dict["unsubscribe_footer"] = unsubscribe_footer
+        if not isinstance(self.unsubscribe_footer, Unset):
+            field_dict["unsubscribe_footer"] = self.unsubscribe_footer
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.emails_settings_update_address import EmailsSettingsUpdateAddress
-
         d = dict(src_dict)
-        _address = d.pop("address", UNSET)
-        address: EmailsSettingsUpdateAddress | Unset
-        if isinstance(_address, Unset):
-            address = UNSET
-        else:
-            address = EmailsSettingsUpdateAddress.from_dict(_address)
+        address = d.pop("address", UNSET)
+        if not isinstance(address, Unset):
+            address = EmailsSettingsUpdateAddress.from_dict(address)
 
         address_single_line = d.pop("address_single_line", UNSET)
 
-        _footer_alignment = d.pop("footer_alignment", UNSET)
-        footer_alignment: EmailsSettingsFooterAlignment | Unset
-        if isinstance(_footer_alignment, Unset):
-            footer_alignment = UNSET
-        else:
-            footer_alignment = EmailsSettingsFooterAlignment(_footer_alignment)
+        footer_alignment = d.pop("footer_alignment", UNSET)
+        if not isinstance(footer_alignment, Unset):
+            footer_alignment = EmailsSettingsFooterAlignment(footer_alignment)
 
         hide_branding = d.pop("hide_branding", UNSET)
 
@@ -99,13 +74,14 @@ class EmailsSettingsUpdate:
 
         unsubscribe_footer = d.pop("unsubscribe_footer", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_settings_update = cls(
-            address=address,
-            address_single_line=address_single_line,
-            footer_alignment=footer_alignment,
-            hide_branding=hide_branding,
-            name=name,
-            unsubscribe_footer=unsubscribe_footer,
+            address,
+            address_single_line,
+            footer_alignment,
+            hide_branding,
+            name,
+            unsubscribe_footer,
         )
 
         emails_settings_update.additional_properties = d
@@ -126,3 +102,9 @@ class EmailsSettingsUpdate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.emails_settings_update_address import EmailsSettingsUpdateAddress

@@ -31,29 +31,21 @@ class EmailsSettingsUpdateAddress:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        address_one = self.address_one
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.address_one, Unset):
+            field_dict["address_one"] = self.address_one
 
-        city = self.city
+        if not isinstance(self.city, Unset):
+            field_dict["city"] = self.city
 
-        country_code = self.country_code
+        if not isinstance(self.country_code, Unset):
+            field_dict["country_code"] = self.country_code
 
-        postal_code = self.postal_code
+        if not isinstance(self.postal_code, Unset):
+            field_dict["postal_code"] = self.postal_code
 
-        region = self.region
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if address_one is not UNSET:
-            field_dict["address_one"] = address_one
-        if city is not UNSET:
-            field_dict["city"] = city
-        if country_code is not UNSET:
-            field_dict["country_code"] = country_code
-        if postal_code is not UNSET:
-            field_dict["postal_code"] = postal_code
-        if region is not UNSET:
-            field_dict["region"] = region
+        if not isinstance(self.region, Unset):
+            field_dict["region"] = self.region
 
         return field_dict
 
@@ -70,12 +62,13 @@ class EmailsSettingsUpdateAddress:
 
         region = d.pop("region", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_settings_update_address = cls(
-            address_one=address_one,
-            city=city,
-            country_code=country_code,
-            postal_code=postal_code,
-            region=region,
+            address_one,
+            city,
+            country_code,
+            postal_code,
+            region,
         )
 
         emails_settings_update_address.additional_properties = d

@@ -31,29 +31,21 @@ class EmailsTemplateUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from_address_id = self.from_address_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.from_address_id, Unset):
+            field_dict["from_address_id"] = self.from_address_id
 
-        html_body = self.html_body
+        if not isinstance(self.html_body, Unset):
+            field_dict["html_body"] = self.html_body
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        subject = self.subject
+        if not isinstance(self.subject, Unset):
+            field_dict["subject"] = self.subject
 
-        text_body = self.text_body
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if from_address_id is not UNSET:
-            field_dict["from_address_id"] = from_address_id
-        if html_body is not UNSET:
-            field_dict["html_body"] = html_body
-        if name is not UNSET:
-            field_dict["name"] = name
-        if subject is not UNSET:
-            field_dict["subject"] = subject
-        if text_body is not UNSET:
-            field_dict["text_body"] = text_body
+        if not isinstance(self.text_body, Unset):
+            field_dict["text_body"] = self.text_body
 
         return field_dict
 
@@ -70,12 +62,13 @@ class EmailsTemplateUpdate:
 
         text_body = d.pop("text_body", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_template_update = cls(
-            from_address_id=from_address_id,
-            html_body=html_body,
-            name=name,
-            subject=subject,
-            text_body=text_body,
+            from_address_id,
+            html_body,
+            name,
+            subject,
+            text_body,
         )
 
         emails_template_update.additional_properties = d

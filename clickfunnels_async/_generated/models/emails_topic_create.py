@@ -25,17 +25,12 @@ class EmailsTopicCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        description = self.description
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        name = self.name
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if description is not UNSET:
-            field_dict["description"] = description
-        if name is not UNSET:
-            field_dict["name"] = name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
         return field_dict
 
@@ -46,9 +41,10 @@ class EmailsTopicCreate:
 
         name = d.pop("name", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         emails_topic_create = cls(
-            description=description,
-            name=name,
+            description,
+            name,
         )
 
         emails_topic_create.additional_properties = d

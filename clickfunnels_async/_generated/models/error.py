@@ -24,13 +24,9 @@ class Error:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        error = self.error
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if error is not UNSET:
-            field_dict["error"] = error
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.error, Unset):
+            field_dict["error"] = self.error
 
         return field_dict
 
@@ -39,8 +35,9 @@ class Error:
         d = dict(src_dict)
         error = d.pop("error", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         error = cls(
-            error=error,
+            error,
         )
 
         error.additional_properties = d

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.form_submission_data import FormSubmissionData
-
 
 T = TypeVar("T", bound="FormSubmission")
 
@@ -41,154 +37,70 @@ class FormSubmission:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.form_submission_data import FormSubmissionData
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        contact_id: int | None | Unset
-        if isinstance(self.contact_id, Unset):
-            contact_id = UNSET
-        else:
-            contact_id = self.contact_id
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = self.created_at
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        else:
-            created_at = self.created_at
+        if not isinstance(self.data, Unset):
+            field_dict["data"] = (
+                self.data.to_dict()
+                if isinstance(self.data, FormSubmissionData)
+                else self.data
+            )
 
-        data: dict[str, Any] | None | Unset
-        if isinstance(self.data, Unset):
-            data = UNSET
-        elif isinstance(self.data, FormSubmissionData):
-            data = self.data.to_dict()
-        else:
-            data = self.data
+        if not isinstance(self.page_id, Unset):
+            field_dict["page_id"] = self.page_id
 
-        page_id: int | None | Unset
-        if isinstance(self.page_id, Unset):
-            page_id = UNSET
-        else:
-            page_id = self.page_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        else:
-            updated_at = self.updated_at
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if data is not UNSET:
-            field_dict["data"] = data
-        if page_id is not UNSET:
-            field_dict["page_id"] = page_id
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.form_submission_data import FormSubmissionData
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_contact_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        contact_id = d.pop("contact_id", UNSET)
 
-        contact_id = _parse_contact_id(d.pop("contact_id", UNSET))
+        created_at = d.pop("created_at", UNSET)
 
-        def _parse_created_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_data(data: object) -> FormSubmissionData | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        data = d.pop("data", UNSET)
+        if isinstance(data, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                data_type_0 = FormSubmissionData.from_dict(data)
-
-                return data_type_0
+                data = FormSubmissionData.from_dict(data)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(FormSubmissionData | None | Unset, data)
 
-        data = _parse_data(d.pop("data", UNSET))
-
-        def _parse_page_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        page_id = _parse_page_id(d.pop("page_id", UNSET))
+        page_id = d.pop("page_id", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_updated_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        updated_at = d.pop("updated_at", UNSET)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         form_submission = cls(
-            id=id,
-            contact_id=contact_id,
-            created_at=created_at,
-            data=data,
-            page_id=page_id,
-            public_id=public_id,
-            updated_at=updated_at,
-            workspace_id=workspace_id,
+            id,
+            contact_id,
+            created_at,
+            data,
+            page_id,
+            public_id,
+            updated_at,
+            workspace_id,
         )
 
         form_submission.additional_properties = d
@@ -209,3 +121,9 @@ class FormSubmission:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.form_submission_data import FormSubmissionData

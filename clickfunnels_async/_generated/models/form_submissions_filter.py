@@ -28,21 +28,15 @@ class FormSubmissionsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        contact_id = self.contact_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        page_id = self.page_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if id is not UNSET:
-            field_dict["id"] = id
-        if page_id is not UNSET:
-            field_dict["page_id"] = page_id
+        if not isinstance(self.page_id, Unset):
+            field_dict["page_id"] = self.page_id
 
         return field_dict
 
@@ -55,10 +49,11 @@ class FormSubmissionsFilter:
 
         page_id = d.pop("page_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         form_submissions_filter = cls(
-            contact_id=contact_id,
-            id=id,
-            page_id=page_id,
+            contact_id,
+            id,
+            page_id,
         )
 
         form_submissions_filter.additional_properties = d

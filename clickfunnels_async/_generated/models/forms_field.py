@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -42,87 +42,43 @@ class FormsField:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        allow_multiple: bool | None | Unset
-        if isinstance(self.allow_multiple, Unset):
-            allow_multiple = UNSET
-        else:
-            allow_multiple = self.allow_multiple
+        if not isinstance(self.allow_multiple, Unset):
+            field_dict["allow_multiple"] = self.allow_multiple
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        field_set_id: int | None | Unset
-        if isinstance(self.field_set_id, Unset):
-            field_set_id = UNSET
-        else:
-            field_set_id = self.field_set_id
+        if not isinstance(self.field_set_id, Unset):
+            field_dict["field_set_id"] = self.field_set_id
 
-        field_type: None | str | Unset
-        if isinstance(self.field_type, Unset):
-            field_type = UNSET
-        else:
-            field_type = self.field_type
+        if not isinstance(self.field_type, Unset):
+            field_dict["field_type"] = self.field_type
 
-        hidden: bool | None | Unset
-        if isinstance(self.hidden, Unset):
-            hidden = UNSET
-        else:
-            hidden = self.hidden
+        if not isinstance(self.hidden, Unset):
+            field_dict["hidden"] = self.hidden
 
-        key: None | str | Unset
-        if isinstance(self.key, Unset):
-            key = UNSET
-        else:
-            key = self.key
+        if not isinstance(self.key, Unset):
+            field_dict["key"] = self.key
 
-        label: None | str | Unset
-        if isinstance(self.label, Unset):
-            label = UNSET
-        else:
-            label = self.label
+        if not isinstance(self.label, Unset):
+            field_dict["label"] = self.label
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if allow_multiple is not UNSET:
-            field_dict["allow_multiple"] = allow_multiple
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if field_set_id is not UNSET:
-            field_dict["field_set_id"] = field_set_id
-        if field_type is not UNSET:
-            field_dict["field_type"] = field_type
-        if hidden is not UNSET:
-            field_dict["hidden"] = hidden
-        if key is not UNSET:
-            field_dict["key"] = key
-        if label is not UNSET:
-            field_dict["label"] = label
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
         return field_dict
 
@@ -131,107 +87,46 @@ class FormsField:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_allow_multiple(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        allow_multiple = d.pop("allow_multiple", UNSET)
 
-        allow_multiple = _parse_allow_multiple(d.pop("allow_multiple", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        field_set_id = d.pop("field_set_id", UNSET)
 
-        def _parse_field_set_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        field_type = d.pop("field_type", UNSET)
 
-        field_set_id = _parse_field_set_id(d.pop("field_set_id", UNSET))
+        hidden = d.pop("hidden", UNSET)
 
-        def _parse_field_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        key = d.pop("key", UNSET)
 
-        field_type = _parse_field_type(d.pop("field_type", UNSET))
-
-        def _parse_hidden(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        hidden = _parse_hidden(d.pop("hidden", UNSET))
-
-        def _parse_key(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        key = _parse_key(d.pop("key", UNSET))
-
-        def _parse_label(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        label = _parse_label(d.pop("label", UNSET))
+        label = d.pop("label", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         forms_field = cls(
-            id=id,
-            allow_multiple=allow_multiple,
-            created_at=created_at,
-            field_set_id=field_set_id,
-            field_type=field_type,
-            hidden=hidden,
-            key=key,
-            label=label,
-            public_id=public_id,
-            updated_at=updated_at,
+            id,
+            allow_multiple,
+            created_at,
+            field_set_id,
+            field_type,
+            hidden,
+            key,
+            label,
+            public_id,
+            updated_at,
         )
 
         forms_field.additional_properties = d

@@ -23,13 +23,9 @@ class FormsFieldSetCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        title = self.title
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if title is not UNSET:
-            field_dict["title"] = title
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
 
         return field_dict
 
@@ -38,8 +34,9 @@ class FormsFieldSetCreate:
         d = dict(src_dict)
         title = d.pop("title", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         forms_field_set_create = cls(
-            title=title,
+            title,
         )
 
         forms_field_set_create.additional_properties = d

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -34,55 +34,31 @@ class FormsFieldsOption:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        field_id: int | None | Unset
-        if isinstance(self.field_id, Unset):
-            field_id = UNSET
-        else:
-            field_id = self.field_id
+        if not isinstance(self.field_id, Unset):
+            field_dict["field_id"] = self.field_id
 
-        label: None | str | Unset
-        if isinstance(self.label, Unset):
-            label = UNSET
-        else:
-            label = self.label
+        if not isinstance(self.label, Unset):
+            field_dict["label"] = self.label
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if field_id is not UNSET:
-            field_dict["field_id"] = field_id
-        if label is not UNSET:
-            field_dict["label"] = label
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
         return field_dict
 
@@ -91,67 +67,34 @@ class FormsFieldsOption:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        field_id = d.pop("field_id", UNSET)
 
-        def _parse_field_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        field_id = _parse_field_id(d.pop("field_id", UNSET))
-
-        def _parse_label(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        label = _parse_label(d.pop("label", UNSET))
+        label = d.pop("label", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         forms_fields_option = cls(
-            id=id,
-            created_at=created_at,
-            field_id=field_id,
-            label=label,
-            public_id=public_id,
-            updated_at=updated_at,
+            id,
+            created_at,
+            field_id,
+            label,
+            public_id,
+            updated_at,
         )
 
         forms_fields_option.additional_properties = d

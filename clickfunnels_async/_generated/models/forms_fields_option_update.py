@@ -23,13 +23,9 @@ class FormsFieldsOptionUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        label = self.label
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if label is not UNSET:
-            field_dict["label"] = label
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.label, Unset):
+            field_dict["label"] = self.label
 
         return field_dict
 
@@ -38,8 +34,9 @@ class FormsFieldsOptionUpdate:
         d = dict(src_dict)
         label = d.pop("label", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         forms_fields_option_update = cls(
-            label=label,
+            label,
         )
 
         forms_fields_option_update.additional_properties = d

@@ -23,13 +23,9 @@ class FormsSubmissionUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        contact_id = self.contact_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
         return field_dict
 
@@ -38,8 +34,9 @@ class FormsSubmissionUpdate:
         d = dict(src_dict)
         contact_id = d.pop("contact_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         forms_submission_update = cls(
-            contact_id=contact_id,
+            contact_id,
         )
 
         forms_submission_update.additional_properties = d

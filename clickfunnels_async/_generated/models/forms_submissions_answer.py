@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -40,82 +40,40 @@ class FormsSubmissionsAnswer:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        entry: None | str | Unset
-        if isinstance(self.entry, Unset):
-            entry = UNSET
-        else:
-            entry = self.entry
+        if not isinstance(self.entry, Unset):
+            field_dict["entry"] = self.entry
 
-        field_id: int | None | Unset
-        if isinstance(self.field_id, Unset):
-            field_id = UNSET
-        else:
-            field_id = self.field_id
+        if not isinstance(self.field_id, Unset):
+            field_dict["field_id"] = self.field_id
 
-        fields_option_id: int | None | Unset
-        if isinstance(self.fields_option_id, Unset):
-            fields_option_id = UNSET
-        else:
-            fields_option_id = self.fields_option_id
+        if not isinstance(self.fields_option_id, Unset):
+            field_dict["fields_option_id"] = self.fields_option_id
 
-        fields_option_ids: list[Any] | None | Unset
-        if isinstance(self.fields_option_ids, Unset):
-            fields_option_ids = UNSET
-        elif isinstance(self.fields_option_ids, list):
-            fields_option_ids = self.fields_option_ids
+        if not isinstance(self.fields_option_ids, Unset):
+            field_dict["fields_option_ids"] = self.fields_option_ids
 
-        else:
-            fields_option_ids = self.fields_option_ids
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.submission_id, Unset):
+            field_dict["submission_id"] = self.submission_id
 
-        submission_id: int | None | Unset
-        if isinstance(self.submission_id, Unset):
-            submission_id = UNSET
-        else:
-            submission_id = self.submission_id
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if entry is not UNSET:
-            field_dict["entry"] = entry
-        if field_id is not UNSET:
-            field_dict["field_id"] = field_id
-        if fields_option_id is not UNSET:
-            field_dict["fields_option_id"] = fields_option_id
-        if fields_option_ids is not UNSET:
-            field_dict["fields_option_ids"] = fields_option_ids
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if submission_id is not UNSET:
-            field_dict["submission_id"] = submission_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
         return field_dict
 
@@ -124,105 +82,43 @@ class FormsSubmissionsAnswer:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        entry = d.pop("entry", UNSET)
 
-        def _parse_entry(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        field_id = d.pop("field_id", UNSET)
 
-        entry = _parse_entry(d.pop("entry", UNSET))
+        fields_option_id = d.pop("fields_option_id", UNSET)
 
-        def _parse_field_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        field_id = _parse_field_id(d.pop("field_id", UNSET))
-
-        def _parse_fields_option_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        fields_option_id = _parse_fields_option_id(d.pop("fields_option_id", UNSET))
-
-        def _parse_fields_option_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                fields_option_ids_type_0 = cast(list[Any], data)
-
-                return fields_option_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        fields_option_ids = _parse_fields_option_ids(d.pop("fields_option_ids", UNSET))
+        fields_option_ids = d.pop("fields_option_ids", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_submission_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        submission_id = d.pop("submission_id", UNSET)
 
-        submission_id = _parse_submission_id(d.pop("submission_id", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         forms_submissions_answer = cls(
-            id=id,
-            created_at=created_at,
-            entry=entry,
-            field_id=field_id,
-            fields_option_id=fields_option_id,
-            fields_option_ids=fields_option_ids,
-            public_id=public_id,
-            submission_id=submission_id,
-            updated_at=updated_at,
+            id,
+            created_at,
+            entry,
+            field_id,
+            fields_option_id,
+            fields_option_ids,
+            public_id,
+            submission_id,
+            updated_at,
         )
 
         forms_submissions_answer.additional_properties = d

@@ -2,18 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.fulfillment_create_included_orders_invoices_line_item import (
-        FulfillmentCreateIncludedOrdersInvoicesLineItem,
-    )
-
 
 T = TypeVar("T", bound="FulfillmentCreate")
 
@@ -45,90 +39,53 @@ class FulfillmentCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        contact_id = self.contact_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        ignore_out_of_stock = self.ignore_out_of_stock
+        if not isinstance(self.ignore_out_of_stock, Unset):
+            field_dict["ignore_out_of_stock"] = self.ignore_out_of_stock
 
-        included_orders_invoices_line_items_attributes: list[dict[str, Any]] | Unset = (
-            UNSET
-        )
         if not isinstance(self.included_orders_invoices_line_items_attributes, Unset):
-            included_orders_invoices_line_items_attributes = []
-            for (
-                included_orders_invoices_line_items_attributes_item_data
-            ) in self.included_orders_invoices_line_items_attributes:
-                included_orders_invoices_line_items_attributes_item = (
-                    included_orders_invoices_line_items_attributes_item_data.to_dict()
-                )
-                included_orders_invoices_line_items_attributes.append(
-                    included_orders_invoices_line_items_attributes_item
-                )
+            field_dict["included_orders_invoices_line_items_attributes"] = [
+                included_orders_invoices_line_items_attributes_item.to_dict()
+                for included_orders_invoices_line_items_attributes_item in self.included_orders_invoices_line_items_attributes
+            ]
 
-        location_id = self.location_id
+        if not isinstance(self.location_id, Unset):
+            field_dict["location_id"] = self.location_id
 
-        notify_customer = self.notify_customer
+        if not isinstance(self.notify_customer, Unset):
+            field_dict["notify_customer"] = self.notify_customer
 
-        shipping_provider = self.shipping_provider
+        if not isinstance(self.shipping_provider, Unset):
+            field_dict["shipping_provider"] = self.shipping_provider
 
-        tracking_code = self.tracking_code
+        if not isinstance(self.tracking_code, Unset):
+            field_dict["tracking_code"] = self.tracking_code
 
-        tracking_url = self.tracking_url
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if ignore_out_of_stock is not UNSET:
-            field_dict["ignore_out_of_stock"] = ignore_out_of_stock
-        if included_orders_invoices_line_items_attributes is not UNSET:
-            field_dict["included_orders_invoices_line_items_attributes"] = (
-                included_orders_invoices_line_items_attributes
-            )
-        if location_id is not UNSET:
-            field_dict["location_id"] = location_id
-        if notify_customer is not UNSET:
-            field_dict["notify_customer"] = notify_customer
-        if shipping_provider is not UNSET:
-            field_dict["shipping_provider"] = shipping_provider
-        if tracking_code is not UNSET:
-            field_dict["tracking_code"] = tracking_code
-        if tracking_url is not UNSET:
-            field_dict["tracking_url"] = tracking_url
+        if not isinstance(self.tracking_url, Unset):
+            field_dict["tracking_url"] = self.tracking_url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.fulfillment_create_included_orders_invoices_line_item import (
-            FulfillmentCreateIncludedOrdersInvoicesLineItem,
-        )
-
         d = dict(src_dict)
         contact_id = d.pop("contact_id", UNSET)
 
         ignore_out_of_stock = d.pop("ignore_out_of_stock", UNSET)
 
-        _included_orders_invoices_line_items_attributes = d.pop(
+        included_orders_invoices_line_items_attributes = d.pop(
             "included_orders_invoices_line_items_attributes", UNSET
         )
-        included_orders_invoices_line_items_attributes: (
-            list[FulfillmentCreateIncludedOrdersInvoicesLineItem] | Unset
-        ) = UNSET
-        if _included_orders_invoices_line_items_attributes is not UNSET:
-            included_orders_invoices_line_items_attributes = []
-            for (
-                included_orders_invoices_line_items_attributes_item_data
-            ) in _included_orders_invoices_line_items_attributes:
-                included_orders_invoices_line_items_attributes_item = (
-                    FulfillmentCreateIncludedOrdersInvoicesLineItem.from_dict(
-                        included_orders_invoices_line_items_attributes_item_data
-                    )
-                )
-
-                included_orders_invoices_line_items_attributes.append(
+        if not isinstance(included_orders_invoices_line_items_attributes, Unset):
+            included_orders_invoices_line_items_attributes = [
+                FulfillmentCreateIncludedOrdersInvoicesLineItem.from_dict(
                     included_orders_invoices_line_items_attributes_item
                 )
+                for included_orders_invoices_line_items_attributes_item in included_orders_invoices_line_items_attributes
+            ]
 
         location_id = d.pop("location_id", UNSET)
 
@@ -140,15 +97,16 @@ class FulfillmentCreate:
 
         tracking_url = d.pop("tracking_url", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         fulfillment_create = cls(
-            contact_id=contact_id,
-            ignore_out_of_stock=ignore_out_of_stock,
-            included_orders_invoices_line_items_attributes=included_orders_invoices_line_items_attributes,
-            location_id=location_id,
-            notify_customer=notify_customer,
-            shipping_provider=shipping_provider,
-            tracking_code=tracking_code,
-            tracking_url=tracking_url,
+            contact_id,
+            ignore_out_of_stock,
+            included_orders_invoices_line_items_attributes,
+            location_id,
+            notify_customer,
+            shipping_provider,
+            tracking_code,
+            tracking_url,
         )
 
         fulfillment_create.additional_properties = d
@@ -169,3 +127,11 @@ class FulfillmentCreate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.fulfillment_create_included_orders_invoices_line_item import (
+    FulfillmentCreateIncludedOrdersInvoicesLineItem,
+)

@@ -25,17 +25,12 @@ class FulfillmentCreateIncludedOrdersInvoicesLineItem:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        invoices_line_item_id = self.invoices_line_item_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.invoices_line_item_id, Unset):
+            field_dict["invoices_line_item_id"] = self.invoices_line_item_id
 
-        quantity = self.quantity
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if invoices_line_item_id is not UNSET:
-            field_dict["invoices_line_item_id"] = invoices_line_item_id
-        if quantity is not UNSET:
-            field_dict["quantity"] = quantity
+        if not isinstance(self.quantity, Unset):
+            field_dict["quantity"] = self.quantity
 
         return field_dict
 
@@ -46,9 +41,10 @@ class FulfillmentCreateIncludedOrdersInvoicesLineItem:
 
         quantity = d.pop("quantity", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         fulfillment_create_included_orders_invoices_line_item = cls(
-            invoices_line_item_id=invoices_line_item_id,
-            quantity=quantity,
+            invoices_line_item_id,
+            quantity,
         )
 
         fulfillment_create_included_orders_invoices_line_item.additional_properties = d

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -31,43 +31,20 @@ class FulfillmentIncludedInvoicesLineItem:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        fulfillment_id: int | None | Unset
-        if isinstance(self.fulfillment_id, Unset):
-            fulfillment_id = UNSET
-        else:
-            fulfillment_id = self.fulfillment_id
+        if not isinstance(self.fulfillment_id, Unset):
+            field_dict["fulfillment_id"] = self.fulfillment_id
 
-        invoices_line_item_id: int | None | Unset
-        if isinstance(self.invoices_line_item_id, Unset):
-            invoices_line_item_id = UNSET
-        else:
-            invoices_line_item_id = self.invoices_line_item_id
+        if not isinstance(self.invoices_line_item_id, Unset):
+            field_dict["invoices_line_item_id"] = self.invoices_line_item_id
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        quantity: int | None | Unset
-        if isinstance(self.quantity, Unset):
-            quantity = UNSET
-        else:
-            quantity = self.quantity
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if fulfillment_id is not UNSET:
-            field_dict["fulfillment_id"] = fulfillment_id
-        if invoices_line_item_id is not UNSET:
-            field_dict["invoices_line_item_id"] = invoices_line_item_id
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if quantity is not UNSET:
-            field_dict["quantity"] = quantity
+        if not isinstance(self.quantity, Unset):
+            field_dict["quantity"] = self.quantity
 
         return field_dict
 
@@ -76,43 +53,21 @@ class FulfillmentIncludedInvoicesLineItem:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_fulfillment_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        fulfillment_id = d.pop("fulfillment_id", UNSET)
 
-        fulfillment_id = _parse_fulfillment_id(d.pop("fulfillment_id", UNSET))
-
-        def _parse_invoices_line_item_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        invoices_line_item_id = _parse_invoices_line_item_id(
-            d.pop("invoices_line_item_id", UNSET)
-        )
+        invoices_line_item_id = d.pop("invoices_line_item_id", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_quantity(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        quantity = d.pop("quantity", UNSET)
 
-        quantity = _parse_quantity(d.pop("quantity", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         fulfillment_included_invoices_line_item = cls(
-            id=id,
-            fulfillment_id=fulfillment_id,
-            invoices_line_item_id=invoices_line_item_id,
-            public_id=public_id,
-            quantity=quantity,
+            id,
+            fulfillment_id,
+            invoices_line_item_id,
+            public_id,
+            quantity,
         )
 
         fulfillment_included_invoices_line_item.additional_properties = d

@@ -29,25 +29,18 @@ class FulfillmentUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        notify_customer = self.notify_customer
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.notify_customer, Unset):
+            field_dict["notify_customer"] = self.notify_customer
 
-        shipping_provider = self.shipping_provider
+        if not isinstance(self.shipping_provider, Unset):
+            field_dict["shipping_provider"] = self.shipping_provider
 
-        tracking_code = self.tracking_code
+        if not isinstance(self.tracking_code, Unset):
+            field_dict["tracking_code"] = self.tracking_code
 
-        tracking_url = self.tracking_url
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if notify_customer is not UNSET:
-            field_dict["notify_customer"] = notify_customer
-        if shipping_provider is not UNSET:
-            field_dict["shipping_provider"] = shipping_provider
-        if tracking_code is not UNSET:
-            field_dict["tracking_code"] = tracking_code
-        if tracking_url is not UNSET:
-            field_dict["tracking_url"] = tracking_url
+        if not isinstance(self.tracking_url, Unset):
+            field_dict["tracking_url"] = self.tracking_url
 
         return field_dict
 
@@ -62,11 +55,12 @@ class FulfillmentUpdate:
 
         tracking_url = d.pop("tracking_url", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         fulfillment_update = cls(
-            notify_customer=notify_customer,
-            shipping_provider=shipping_provider,
-            tracking_code=tracking_code,
-            tracking_url=tracking_url,
+            notify_customer,
+            shipping_provider,
+            tracking_code,
+            tracking_url,
         )
 
         fulfillment_update.additional_properties = d

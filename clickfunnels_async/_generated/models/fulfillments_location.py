@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.fulfillments_location_address import FulfillmentsLocationAddress
-
 
 T = TypeVar("T", bound="FulfillmentsLocation")
 
@@ -51,244 +47,100 @@ class FulfillmentsLocation:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.fulfillments_location_address import FulfillmentsLocationAddress
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.address, Unset):
+            field_dict["address"] = (
+                self.address.to_dict()
+                if isinstance(self.address, FulfillmentsLocationAddress)
+                else self.address
+            )
 
-        address: dict[str, Any] | None | Unset
-        if isinstance(self.address, Unset):
-            address = UNSET
-        elif isinstance(self.address, FulfillmentsLocationAddress):
-            address = self.address.to_dict()
-        else:
-            address = self.address
+        if not isinstance(self.address_name, Unset):
+            field_dict["address_name"] = self.address_name
 
-        address_name: None | str | Unset
-        if isinstance(self.address_name, Unset):
-            address_name = UNSET
-        else:
-            address_name = self.address_name
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        archived: bool | None | Unset
-        if isinstance(self.archived, Unset):
-            archived = UNSET
-        else:
-            archived = self.archived
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = self.created_at
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        else:
-            created_at = self.created_at
+        if not isinstance(self.email_address, Unset):
+            field_dict["email_address"] = self.email_address
 
-        email_address: None | str | Unset
-        if isinstance(self.email_address, Unset):
-            email_address = UNSET
-        else:
-            email_address = self.email_address
+        if not isinstance(self.external_app, Unset):
+            field_dict["external_app"] = self.external_app
 
-        external_app: bool | None | Unset
-        if isinstance(self.external_app, Unset):
-            external_app = UNSET
-        else:
-            external_app = self.external_app
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.phone_number, Unset):
+            field_dict["phone_number"] = self.phone_number
 
-        phone_number: None | str | Unset
-        if isinstance(self.phone_number, Unset):
-            phone_number = UNSET
-        else:
-            phone_number = self.phone_number
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
 
-        sort_order: int | None | Unset
-        if isinstance(self.sort_order, Unset):
-            sort_order = UNSET
-        else:
-            sort_order = self.sort_order
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        else:
-            updated_at = self.updated_at
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if address is not UNSET:
-            field_dict["address"] = address
-        if address_name is not UNSET:
-            field_dict["address_name"] = address_name
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if email_address is not UNSET:
-            field_dict["email_address"] = email_address
-        if external_app is not UNSET:
-            field_dict["external_app"] = external_app
-        if name is not UNSET:
-            field_dict["name"] = name
-        if phone_number is not UNSET:
-            field_dict["phone_number"] = phone_number
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if sort_order is not UNSET:
-            field_dict["sort_order"] = sort_order
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.fulfillments_location_address import FulfillmentsLocationAddress
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_address(data: object) -> FulfillmentsLocationAddress | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        address = d.pop("address", UNSET)
+        if isinstance(address, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                address_type_0 = FulfillmentsLocationAddress.from_dict(data)
-
-                return address_type_0
+                address = FulfillmentsLocationAddress.from_dict(address)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(FulfillmentsLocationAddress | None | Unset, data)
 
-        address = _parse_address(d.pop("address", UNSET))
+        address_name = d.pop("address_name", UNSET)
 
-        def _parse_address_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        archived = d.pop("archived", UNSET)
 
-        address_name = _parse_address_name(d.pop("address_name", UNSET))
+        created_at = d.pop("created_at", UNSET)
 
-        def _parse_archived(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        email_address = d.pop("email_address", UNSET)
 
-        archived = _parse_archived(d.pop("archived", UNSET))
+        external_app = d.pop("external_app", UNSET)
 
-        def _parse_created_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        name = d.pop("name", UNSET)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_email_address(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        email_address = _parse_email_address(d.pop("email_address", UNSET))
-
-        def _parse_external_app(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        external_app = _parse_external_app(d.pop("external_app", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
-
-        def _parse_phone_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        phone_number = _parse_phone_number(d.pop("phone_number", UNSET))
+        phone_number = d.pop("phone_number", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_sort_order(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        sort_order = d.pop("sort_order", UNSET)
 
-        sort_order = _parse_sort_order(d.pop("sort_order", UNSET))
+        updated_at = d.pop("updated_at", UNSET)
 
-        def _parse_updated_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         fulfillments_location = cls(
-            id=id,
-            address=address,
-            address_name=address_name,
-            archived=archived,
-            created_at=created_at,
-            email_address=email_address,
-            external_app=external_app,
-            name=name,
-            phone_number=phone_number,
-            public_id=public_id,
-            sort_order=sort_order,
-            updated_at=updated_at,
-            workspace_id=workspace_id,
+            id,
+            address,
+            address_name,
+            archived,
+            created_at,
+            email_address,
+            external_app,
+            name,
+            phone_number,
+            public_id,
+            sort_order,
+            updated_at,
+            workspace_id,
         )
 
         fulfillments_location.additional_properties = d
@@ -309,3 +161,9 @@ class FulfillmentsLocation:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.fulfillments_location_address import FulfillmentsLocationAddress

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -33,125 +33,50 @@ class FulfillmentsLocationAddress:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        address_one: None | str | Unset
-        if isinstance(self.address_one, Unset):
-            address_one = UNSET
-        else:
-            address_one = self.address_one
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.address_one, Unset):
+            field_dict["address_one"] = self.address_one
 
-        address_two: None | str | Unset
-        if isinstance(self.address_two, Unset):
-            address_two = UNSET
-        else:
-            address_two = self.address_two
+        if not isinstance(self.address_two, Unset):
+            field_dict["address_two"] = self.address_two
 
-        city: None | str | Unset
-        if isinstance(self.city, Unset):
-            city = UNSET
-        else:
-            city = self.city
+        if not isinstance(self.city, Unset):
+            field_dict["city"] = self.city
 
-        country: None | str | Unset
-        if isinstance(self.country, Unset):
-            country = UNSET
-        else:
-            country = self.country
+        if not isinstance(self.country, Unset):
+            field_dict["country"] = self.country
 
-        postal_code: None | str | Unset
-        if isinstance(self.postal_code, Unset):
-            postal_code = UNSET
-        else:
-            postal_code = self.postal_code
+        if not isinstance(self.postal_code, Unset):
+            field_dict["postal_code"] = self.postal_code
 
-        region: None | str | Unset
-        if isinstance(self.region, Unset):
-            region = UNSET
-        else:
-            region = self.region
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if address_one is not UNSET:
-            field_dict["address_one"] = address_one
-        if address_two is not UNSET:
-            field_dict["address_two"] = address_two
-        if city is not UNSET:
-            field_dict["city"] = city
-        if country is not UNSET:
-            field_dict["country"] = country
-        if postal_code is not UNSET:
-            field_dict["postal_code"] = postal_code
-        if region is not UNSET:
-            field_dict["region"] = region
+        if not isinstance(self.region, Unset):
+            field_dict["region"] = self.region
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        address_one = d.pop("address_one", UNSET)
 
-        def _parse_address_one(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        address_two = d.pop("address_two", UNSET)
 
-        address_one = _parse_address_one(d.pop("address_one", UNSET))
+        city = d.pop("city", UNSET)
 
-        def _parse_address_two(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        country = d.pop("country", UNSET)
 
-        address_two = _parse_address_two(d.pop("address_two", UNSET))
+        postal_code = d.pop("postal_code", UNSET)
 
-        def _parse_city(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        region = d.pop("region", UNSET)
 
-        city = _parse_city(d.pop("city", UNSET))
-
-        def _parse_country(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        country = _parse_country(d.pop("country", UNSET))
-
-        def _parse_postal_code(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        postal_code = _parse_postal_code(d.pop("postal_code", UNSET))
-
-        def _parse_region(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        region = _parse_region(d.pop("region", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         fulfillments_location_address = cls(
-            address_one=address_one,
-            address_two=address_two,
-            city=city,
-            country=country,
-            postal_code=postal_code,
-            region=region,
+            address_one,
+            address_two,
+            city,
+            country,
+            postal_code,
+            region,
         )
 
         fulfillments_location_address.additional_properties = d

@@ -2,18 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.fulfillments_location_create_address import (
-        FulfillmentsLocationCreateAddress,
-    )
-
 
 T = TypeVar("T", bound="FulfillmentsLocationCreate")
 
@@ -41,55 +35,36 @@ class FulfillmentsLocationCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        address: dict[str, Any] | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.address, Unset):
-            address = self.address.to_dict()
+            field_dict["address"] = self.address.to_dict()
 
-        address_name = self.address_name
+        if not isinstance(self.address_name, Unset):
+            field_dict["address_name"] = self.address_name
 
-        archived = self.archived
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        email_address = self.email_address
+        if not isinstance(self.email_address, Unset):
+            field_dict["email_address"] = self.email_address
 
-        external_app = self.external_app
+        if not isinstance(self.external_app, Unset):
+            field_dict["external_app"] = self.external_app
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        phone_number = self.phone_number
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if address is not UNSET:
-            field_dict["address"] = address
-        if address_name is not UNSET:
-            field_dict["address_name"] = address_name
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if email_address is not UNSET:
-            field_dict["email_address"] = email_address
-        if external_app is not UNSET:
-            field_dict["external_app"] = external_app
-        if name is not UNSET:
-            field_dict["name"] = name
-        if phone_number is not UNSET:
-            field_dict["phone_number"] = phone_number
+        if not isinstance(self.phone_number, Unset):
+            field_dict["phone_number"] = self.phone_number
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.fulfillments_location_create_address import (
-            FulfillmentsLocationCreateAddress,
-        )
-
         d = dict(src_dict)
-        _address = d.pop("address", UNSET)
-        address: FulfillmentsLocationCreateAddress | Unset
-        if isinstance(_address, Unset):
-            address = UNSET
-        else:
-            address = FulfillmentsLocationCreateAddress.from_dict(_address)
+        address = d.pop("address", UNSET)
+        if not isinstance(address, Unset):
+            address = FulfillmentsLocationCreateAddress.from_dict(address)
 
         address_name = d.pop("address_name", UNSET)
 
@@ -103,14 +78,15 @@ class FulfillmentsLocationCreate:
 
         phone_number = d.pop("phone_number", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         fulfillments_location_create = cls(
-            address=address,
-            address_name=address_name,
-            archived=archived,
-            email_address=email_address,
-            external_app=external_app,
-            name=name,
-            phone_number=phone_number,
+            address,
+            address_name,
+            archived,
+            email_address,
+            external_app,
+            name,
+            phone_number,
         )
 
         fulfillments_location_create.additional_properties = d
@@ -131,3 +107,11 @@ class FulfillmentsLocationCreate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.fulfillments_location_create_address import (
+    FulfillmentsLocationCreateAddress,
+)

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.funnel_tag import FunnelTag
-
 
 T = TypeVar("T", bound="Funnel")
 
@@ -54,289 +50,131 @@ class Funnel:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        archived: bool | None | Unset
-        if isinstance(self.archived, Unset):
-            archived = UNSET
-        else:
-            archived = self.archived
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        domain_id: int | None | Unset
-        if isinstance(self.domain_id, Unset):
-            domain_id = UNSET
-        else:
-            domain_id = self.domain_id
+        if not isinstance(self.domain_id, Unset):
+            field_dict["domain_id"] = self.domain_id
 
-        favicon_image_id: None | str | Unset
-        if isinstance(self.favicon_image_id, Unset):
-            favicon_image_id = UNSET
-        else:
-            favicon_image_id = self.favicon_image_id
+        if not isinstance(self.favicon_image_id, Unset):
+            field_dict["favicon_image_id"] = self.favicon_image_id
 
-        footer_code: None | str | Unset
-        if isinstance(self.footer_code, Unset):
-            footer_code = UNSET
-        else:
-            footer_code = self.footer_code
+        if not isinstance(self.footer_code, Unset):
+            field_dict["footer_code"] = self.footer_code
 
-        head_code: None | str | Unset
-        if isinstance(self.head_code, Unset):
-            head_code = UNSET
-        else:
-            head_code = self.head_code
+        if not isinstance(self.head_code, Unset):
+            field_dict["head_code"] = self.head_code
 
-        live_mode: bool | None | Unset
-        if isinstance(self.live_mode, Unset):
-            live_mode = UNSET
-        else:
-            live_mode = self.live_mode
+        if not isinstance(self.live_mode, Unset):
+            field_dict["live_mode"] = self.live_mode
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        tags: list[dict[str, Any]] | None | Unset
-        if isinstance(self.tags, Unset):
-            tags = UNSET
-        elif isinstance(self.tags, list):
-            tags = []
-            for tags_type_0_item_data in self.tags:
-                tags_type_0_item = tags_type_0_item_data.to_dict()
-                tags.append(tags_type_0_item)
+        if not isinstance(self.tags, Unset):
+            field_dict["tags"] = (
+                [
+                    tags_type_0_item.to_dict()
+                    if isinstance(tags_type_0_item, FunnelTag)
+                    else tags_type_0_item
+                    for tags_type_0_item in self.tags
+                ]
+                if isinstance(self.tags, list)
+                else self.tags
+            )
 
-        else:
-            tags = self.tags
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if domain_id is not UNSET:
-            field_dict["domain_id"] = domain_id
-        if favicon_image_id is not UNSET:
-            field_dict["favicon_image_id"] = favicon_image_id
-        if footer_code is not UNSET:
-            field_dict["footer_code"] = footer_code
-        if head_code is not UNSET:
-            field_dict["head_code"] = head_code
-        if live_mode is not UNSET:
-            field_dict["live_mode"] = live_mode
-        if name is not UNSET:
-            field_dict["name"] = name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if tags is not UNSET:
-            field_dict["tags"] = tags
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.funnel_tag import FunnelTag
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_archived(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        archived = d.pop("archived", UNSET)
 
-        archived = _parse_archived(d.pop("archived", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        domain_id = d.pop("domain_id", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
+        favicon_image_id = d.pop("favicon_image_id", UNSET)
 
-        def _parse_domain_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        footer_code = d.pop("footer_code", UNSET)
 
-        domain_id = _parse_domain_id(d.pop("domain_id", UNSET))
+        head_code = d.pop("head_code", UNSET)
 
-        def _parse_favicon_image_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        live_mode = d.pop("live_mode", UNSET)
 
-        favicon_image_id = _parse_favicon_image_id(d.pop("favicon_image_id", UNSET))
-
-        def _parse_footer_code(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        footer_code = _parse_footer_code(d.pop("footer_code", UNSET))
-
-        def _parse_head_code(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        head_code = _parse_head_code(d.pop("head_code", UNSET))
-
-        def _parse_live_mode(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        live_mode = _parse_live_mode(d.pop("live_mode", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
+        name = d.pop("name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_tags(data: object) -> list[FunnelTag] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        tags = d.pop("tags", UNSET)
+        if isinstance(tags, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                tags_type_0 = []
-                _tags_type_0 = data
-                for tags_type_0_item_data in _tags_type_0:
-                    tags_type_0_item = FunnelTag.from_dict(tags_type_0_item_data)
-
-                    tags_type_0.append(tags_type_0_item)
-
-                return tags_type_0
+                tags = [
+                    FunnelTag.from_dict(tags_type_0_item) for tags_type_0_item in tags
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[FunnelTag] | None | Unset, data)
 
-        tags = _parse_tags(d.pop("tags", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnel = cls(
-            id=id,
-            archived=archived,
-            created_at=created_at,
-            current_path=current_path,
-            domain_id=domain_id,
-            favicon_image_id=favicon_image_id,
-            footer_code=footer_code,
-            head_code=head_code,
-            live_mode=live_mode,
-            name=name,
-            public_id=public_id,
-            tags=tags,
-            updated_at=updated_at,
-            workspace_id=workspace_id,
+            id,
+            archived,
+            created_at,
+            current_path,
+            domain_id,
+            favicon_image_id,
+            footer_code,
+            head_code,
+            live_mode,
+            name,
+            public_id,
+            tags,
+            updated_at,
+            workspace_id,
         )
 
         funnel.additional_properties = d
@@ -357,3 +195,9 @@ class Funnel:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.funnel_tag import FunnelTag

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -49,275 +49,98 @@ class FunnelStepStats:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        earnings_per_unique_view: None | str | Unset
-        if isinstance(self.earnings_per_unique_view, Unset):
-            earnings_per_unique_view = UNSET
-        else:
-            earnings_per_unique_view = self.earnings_per_unique_view
+        if not isinstance(self.earnings_per_unique_view, Unset):
+            field_dict["earnings_per_unique_view"] = self.earnings_per_unique_view
 
-        earnings_per_view: None | str | Unset
-        if isinstance(self.earnings_per_view, Unset):
-            earnings_per_view = UNSET
-        else:
-            earnings_per_view = self.earnings_per_view
+        if not isinstance(self.earnings_per_view, Unset):
+            field_dict["earnings_per_view"] = self.earnings_per_view
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        optin_rate: float | None | Unset
-        if isinstance(self.optin_rate, Unset):
-            optin_rate = UNSET
-        else:
-            optin_rate = self.optin_rate
+        if not isinstance(self.optin_rate, Unset):
+            field_dict["optin_rate"] = self.optin_rate
 
-        optins: int | None | Unset
-        if isinstance(self.optins, Unset):
-            optins = UNSET
-        else:
-            optins = self.optins
+        if not isinstance(self.optins, Unset):
+            field_dict["optins"] = self.optins
 
-        page_id: int | None | Unset
-        if isinstance(self.page_id, Unset):
-            page_id = UNSET
-        else:
-            page_id = self.page_id
+        if not isinstance(self.page_id, Unset):
+            field_dict["page_id"] = self.page_id
 
-        recurring_sales_count: int | None | Unset
-        if isinstance(self.recurring_sales_count, Unset):
-            recurring_sales_count = UNSET
-        else:
-            recurring_sales_count = self.recurring_sales_count
+        if not isinstance(self.recurring_sales_count, Unset):
+            field_dict["recurring_sales_count"] = self.recurring_sales_count
 
-        recurring_sales_value: None | str | Unset
-        if isinstance(self.recurring_sales_value, Unset):
-            recurring_sales_value = UNSET
-        else:
-            recurring_sales_value = self.recurring_sales_value
+        if not isinstance(self.recurring_sales_value, Unset):
+            field_dict["recurring_sales_value"] = self.recurring_sales_value
 
-        sales_count: int | None | Unset
-        if isinstance(self.sales_count, Unset):
-            sales_count = UNSET
-        else:
-            sales_count = self.sales_count
+        if not isinstance(self.sales_count, Unset):
+            field_dict["sales_count"] = self.sales_count
 
-        sales_rate: float | None | Unset
-        if isinstance(self.sales_rate, Unset):
-            sales_rate = UNSET
-        else:
-            sales_rate = self.sales_rate
+        if not isinstance(self.sales_rate, Unset):
+            field_dict["sales_rate"] = self.sales_rate
 
-        sales_value: None | str | Unset
-        if isinstance(self.sales_value, Unset):
-            sales_value = UNSET
-        else:
-            sales_value = self.sales_value
+        if not isinstance(self.sales_value, Unset):
+            field_dict["sales_value"] = self.sales_value
 
-        views_all: int | None | Unset
-        if isinstance(self.views_all, Unset):
-            views_all = UNSET
-        else:
-            views_all = self.views_all
+        if not isinstance(self.views_all, Unset):
+            field_dict["views_all"] = self.views_all
 
-        views_unique: int | None | Unset
-        if isinstance(self.views_unique, Unset):
-            views_unique = UNSET
-        else:
-            views_unique = self.views_unique
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if earnings_per_unique_view is not UNSET:
-            field_dict["earnings_per_unique_view"] = earnings_per_unique_view
-        if earnings_per_view is not UNSET:
-            field_dict["earnings_per_view"] = earnings_per_view
-        if name is not UNSET:
-            field_dict["name"] = name
-        if optin_rate is not UNSET:
-            field_dict["optin_rate"] = optin_rate
-        if optins is not UNSET:
-            field_dict["optins"] = optins
-        if page_id is not UNSET:
-            field_dict["page_id"] = page_id
-        if recurring_sales_count is not UNSET:
-            field_dict["recurring_sales_count"] = recurring_sales_count
-        if recurring_sales_value is not UNSET:
-            field_dict["recurring_sales_value"] = recurring_sales_value
-        if sales_count is not UNSET:
-            field_dict["sales_count"] = sales_count
-        if sales_rate is not UNSET:
-            field_dict["sales_rate"] = sales_rate
-        if sales_value is not UNSET:
-            field_dict["sales_value"] = sales_value
-        if views_all is not UNSET:
-            field_dict["views_all"] = views_all
-        if views_unique is not UNSET:
-            field_dict["views_unique"] = views_unique
+        if not isinstance(self.views_unique, Unset):
+            field_dict["views_unique"] = self.views_unique
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        earnings_per_unique_view = d.pop("earnings_per_unique_view", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
+        earnings_per_view = d.pop("earnings_per_view", UNSET)
 
-        def _parse_earnings_per_unique_view(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        name = d.pop("name", UNSET)
 
-        earnings_per_unique_view = _parse_earnings_per_unique_view(
-            d.pop("earnings_per_unique_view", UNSET)
-        )
+        optin_rate = d.pop("optin_rate", UNSET)
 
-        def _parse_earnings_per_view(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        optins = d.pop("optins", UNSET)
 
-        earnings_per_view = _parse_earnings_per_view(d.pop("earnings_per_view", UNSET))
+        page_id = d.pop("page_id", UNSET)
 
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        recurring_sales_count = d.pop("recurring_sales_count", UNSET)
 
-        name = _parse_name(d.pop("name", UNSET))
+        recurring_sales_value = d.pop("recurring_sales_value", UNSET)
 
-        def _parse_optin_rate(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
+        sales_count = d.pop("sales_count", UNSET)
 
-        optin_rate = _parse_optin_rate(d.pop("optin_rate", UNSET))
+        sales_rate = d.pop("sales_rate", UNSET)
 
-        def _parse_optins(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        sales_value = d.pop("sales_value", UNSET)
 
-        optins = _parse_optins(d.pop("optins", UNSET))
+        views_all = d.pop("views_all", UNSET)
 
-        def _parse_page_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        views_unique = d.pop("views_unique", UNSET)
 
-        page_id = _parse_page_id(d.pop("page_id", UNSET))
-
-        def _parse_recurring_sales_count(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        recurring_sales_count = _parse_recurring_sales_count(
-            d.pop("recurring_sales_count", UNSET)
-        )
-
-        def _parse_recurring_sales_value(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        recurring_sales_value = _parse_recurring_sales_value(
-            d.pop("recurring_sales_value", UNSET)
-        )
-
-        def _parse_sales_count(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        sales_count = _parse_sales_count(d.pop("sales_count", UNSET))
-
-        def _parse_sales_rate(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        sales_rate = _parse_sales_rate(d.pop("sales_rate", UNSET))
-
-        def _parse_sales_value(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        sales_value = _parse_sales_value(d.pop("sales_value", UNSET))
-
-        def _parse_views_all(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        views_all = _parse_views_all(d.pop("views_all", UNSET))
-
-        def _parse_views_unique(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        views_unique = _parse_views_unique(d.pop("views_unique", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnel_step_stats = cls(
-            current_path=current_path,
-            earnings_per_unique_view=earnings_per_unique_view,
-            earnings_per_view=earnings_per_view,
-            name=name,
-            optin_rate=optin_rate,
-            optins=optins,
-            page_id=page_id,
-            recurring_sales_count=recurring_sales_count,
-            recurring_sales_value=recurring_sales_value,
-            sales_count=sales_count,
-            sales_rate=sales_rate,
-            sales_value=sales_value,
-            views_all=views_all,
-            views_unique=views_unique,
+            current_path,
+            earnings_per_unique_view,
+            earnings_per_view,
+            name,
+            optin_rate,
+            optins,
+            page_id,
+            recurring_sales_count,
+            recurring_sales_value,
+            sales_count,
+            sales_rate,
+            sales_value,
+            views_all,
+            views_unique,
         )
 
         funnel_step_stats.additional_properties = d

@@ -23,13 +23,9 @@ class FunnelStructure:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        steps = self.steps
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if steps is not UNSET:
-            field_dict["steps"] = steps
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.steps, Unset):
+            field_dict["steps"] = self.steps
 
         return field_dict
 
@@ -38,8 +34,9 @@ class FunnelStructure:
         d = dict(src_dict)
         steps = d.pop("steps", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnel_structure = cls(
-            steps=steps,
+            steps,
         )
 
         funnel_structure.additional_properties = d

@@ -3,21 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.funnels_conditional_split_step_branch import (
-        FunnelsConditionalSplitStepBranch,
-    )
-    from ..models.funnels_conditional_split_step_condition import (
-        FunnelsConditionalSplitStepCondition,
-    )
-
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStep")
 
@@ -47,206 +38,107 @@ class FunnelsConditionalSplitStep:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.funnels_conditional_split_step_condition import (
-            FunnelsConditionalSplitStepCondition,
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.branches, Unset):
+            field_dict["branches"] = (
+                [
+                    branches_type_0_item.to_dict()
+                    if isinstance(
+                        branches_type_0_item, FunnelsConditionalSplitStepBranch
+                    )
+                    else branches_type_0_item
+                    for branches_type_0_item in self.branches
+                ]
+                if isinstance(self.branches, list)
+                else self.branches
+            )
 
-        branches: list[dict[str, Any]] | None | Unset
-        if isinstance(self.branches, Unset):
-            branches = UNSET
-        elif isinstance(self.branches, list):
-            branches = []
-            for branches_type_0_item_data in self.branches:
-                branches_type_0_item = branches_type_0_item_data.to_dict()
-                branches.append(branches_type_0_item)
+        if not isinstance(self.condition, Unset):
+            field_dict["condition"] = (
+                self.condition.to_dict()
+                if isinstance(self.condition, FunnelsConditionalSplitStepCondition)
+                else self.condition
+            )
 
-        else:
-            branches = self.branches
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        condition: dict[str, Any] | None | Unset
-        if isinstance(self.condition, Unset):
-            condition = UNSET
-        elif isinstance(self.condition, FunnelsConditionalSplitStepCondition):
-            condition = self.condition.to_dict()
-        else:
-            condition = self.condition
+        if not isinstance(self.funnel_id, Unset):
+            field_dict["funnel_id"] = self.funnel_id
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.funnel_public_id, Unset):
+            field_dict["funnel_public_id"] = self.funnel_public_id
 
-        funnel_id: int | None | Unset
-        if isinstance(self.funnel_id, Unset):
-            funnel_id = UNSET
-        else:
-            funnel_id = self.funnel_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        funnel_public_id: None | str | Unset
-        if isinstance(self.funnel_public_id, Unset):
-            funnel_public_id = UNSET
-        else:
-            funnel_public_id = self.funnel_public_id
-
-        public_id = self.public_id
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if branches is not UNSET:
-            field_dict["branches"] = branches
-        if condition is not UNSET:
-            field_dict["condition"] = condition
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if funnel_id is not UNSET:
-            field_dict["funnel_id"] = funnel_id
-        if funnel_public_id is not UNSET:
-            field_dict["funnel_public_id"] = funnel_public_id
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.funnels_conditional_split_step_branch import (
-            FunnelsConditionalSplitStepBranch,
-        )
-        from ..models.funnels_conditional_split_step_condition import (
-            FunnelsConditionalSplitStepCondition,
-        )
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_branches(
-            data: object,
-        ) -> list[FunnelsConditionalSplitStepBranch] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        branches = d.pop("branches", UNSET)
+        if isinstance(branches, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                branches_type_0 = []
-                _branches_type_0 = data
-                for branches_type_0_item_data in _branches_type_0:
-                    branches_type_0_item = FunnelsConditionalSplitStepBranch.from_dict(
-                        branches_type_0_item_data
-                    )
-
-                    branches_type_0.append(branches_type_0_item)
-
-                return branches_type_0
+                branches = [
+                    FunnelsConditionalSplitStepBranch.from_dict(branches_type_0_item)
+                    for branches_type_0_item in branches
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[FunnelsConditionalSplitStepBranch] | None | Unset, data)
 
-        branches = _parse_branches(d.pop("branches", UNSET))
-
-        def _parse_condition(
-            data: object,
-        ) -> FunnelsConditionalSplitStepCondition | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        condition = d.pop("condition", UNSET)
+        if isinstance(condition, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                condition_type_0 = FunnelsConditionalSplitStepCondition.from_dict(data)
-
-                return condition_type_0
+                condition = FunnelsConditionalSplitStepCondition.from_dict(condition)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(FunnelsConditionalSplitStepCondition | None | Unset, data)
 
-        condition = _parse_condition(d.pop("condition", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        funnel_id = d.pop("funnel_id", UNSET)
 
-        def _parse_funnel_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        funnel_id = _parse_funnel_id(d.pop("funnel_id", UNSET))
-
-        def _parse_funnel_public_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        funnel_public_id = _parse_funnel_public_id(d.pop("funnel_public_id", UNSET))
+        funnel_public_id = d.pop("funnel_public_id", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnels_conditional_split_step = cls(
-            id=id,
-            branches=branches,
-            condition=condition,
-            created_at=created_at,
-            funnel_id=funnel_id,
-            funnel_public_id=funnel_public_id,
-            public_id=public_id,
-            updated_at=updated_at,
+            id,
+            branches,
+            condition,
+            created_at,
+            funnel_id,
+            funnel_public_id,
+            public_id,
+            updated_at,
         )
 
         funnels_conditional_split_step.additional_properties = d
@@ -267,3 +159,14 @@ class FunnelsConditionalSplitStep:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.funnels_conditional_split_step_branch import (
+    FunnelsConditionalSplitStepBranch,
+)
+from ..models.funnels_conditional_split_step_condition import (
+    FunnelsConditionalSplitStepCondition,
+)

@@ -2,21 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.funnels_conditional_split_step_branch_page import (
-        FunnelsConditionalSplitStepBranchPage,
-    )
-    from ..models.funnels_conditional_split_step_branch_show_page_step import (
-        FunnelsConditionalSplitStepBranchShowPageStep,
-    )
-
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepBranch")
 
@@ -34,97 +25,50 @@ class FunnelsConditionalSplitStepBranch:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.funnels_conditional_split_step_branch_page import (
-            FunnelsConditionalSplitStepBranchPage,
-        )
-        from ..models.funnels_conditional_split_step_branch_show_page_step import (
-            FunnelsConditionalSplitStepBranchShowPageStep,
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.page, Unset):
+            field_dict["page"] = (
+                self.page.to_dict()
+                if isinstance(self.page, FunnelsConditionalSplitStepBranchPage)
+                else self.page
+            )
 
-        page: dict[str, Any] | None | Unset
-        if isinstance(self.page, Unset):
-            page = UNSET
-        elif isinstance(self.page, FunnelsConditionalSplitStepBranchPage):
-            page = self.page.to_dict()
-        else:
-            page = self.page
-
-        show_page_step: dict[str, Any] | None | Unset
-        if isinstance(self.show_page_step, Unset):
-            show_page_step = UNSET
-        elif isinstance(
-            self.show_page_step, FunnelsConditionalSplitStepBranchShowPageStep
-        ):
-            show_page_step = self.show_page_step.to_dict()
-        else:
-            show_page_step = self.show_page_step
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if page is not UNSET:
-            field_dict["page"] = page
-        if show_page_step is not UNSET:
-            field_dict["show_page_step"] = show_page_step
+        if not isinstance(self.show_page_step, Unset):
+            field_dict["show_page_step"] = (
+                self.show_page_step.to_dict()
+                if isinstance(
+                    self.show_page_step, FunnelsConditionalSplitStepBranchShowPageStep
+                )
+                else self.show_page_step
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.funnels_conditional_split_step_branch_page import (
-            FunnelsConditionalSplitStepBranchPage,
-        )
-        from ..models.funnels_conditional_split_step_branch_show_page_step import (
-            FunnelsConditionalSplitStepBranchShowPageStep,
-        )
-
         d = dict(src_dict)
-
-        def _parse_page(
-            data: object,
-        ) -> FunnelsConditionalSplitStepBranchPage | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        page = d.pop("page", UNSET)
+        if isinstance(page, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                page_type_0 = FunnelsConditionalSplitStepBranchPage.from_dict(data)
-
-                return page_type_0
+                page = FunnelsConditionalSplitStepBranchPage.from_dict(page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(FunnelsConditionalSplitStepBranchPage | None | Unset, data)
 
-        page = _parse_page(d.pop("page", UNSET))
-
-        def _parse_show_page_step(
-            data: object,
-        ) -> FunnelsConditionalSplitStepBranchShowPageStep | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        show_page_step = d.pop("show_page_step", UNSET)
+        if isinstance(show_page_step, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                show_page_step_type_0 = (
-                    FunnelsConditionalSplitStepBranchShowPageStep.from_dict(data)
+                show_page_step = (
+                    FunnelsConditionalSplitStepBranchShowPageStep.from_dict(
+                        show_page_step
+                    )
                 )
-
-                return show_page_step_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(
-                FunnelsConditionalSplitStepBranchShowPageStep | None | Unset, data
-            )
 
-        show_page_step = _parse_show_page_step(d.pop("show_page_step", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnels_conditional_split_step_branch = cls(
-            page=page,
-            show_page_step=show_page_step,
+            page,
+            show_page_step,
         )
 
         funnels_conditional_split_step_branch.additional_properties = d
@@ -145,3 +89,14 @@ class FunnelsConditionalSplitStepBranch:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.funnels_conditional_split_step_branch_page import (
+    FunnelsConditionalSplitStepBranchPage,
+)
+from ..models.funnels_conditional_split_step_branch_show_page_step import (
+    FunnelsConditionalSplitStepBranchShowPageStep,
+)

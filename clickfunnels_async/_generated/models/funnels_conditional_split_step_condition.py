@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.refine_filter import RefineFilter
-
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepCondition")
 
@@ -31,85 +27,41 @@ class FunnelsConditionalSplitStepCondition:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.refine_filter import RefineFilter
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.filter_, Unset):
+            field_dict["filter"] = (
+                self.filter_.to_dict()
+                if isinstance(self.filter_, RefineFilter)
+                else self.filter_
+            )
 
-        filter_: dict[str, Any] | None | Unset
-        if isinstance(self.filter_, Unset):
-            filter_ = UNSET
-        elif isinstance(self.filter_, RefineFilter):
-            filter_ = self.filter_.to_dict()
-        else:
-            filter_ = self.filter_
+        if not isinstance(self.filter_id, Unset):
+            field_dict["filter_id"] = self.filter_id
 
-        filter_id: None | str | Unset
-        if isinstance(self.filter_id, Unset):
-            filter_id = UNSET
-        else:
-            filter_id = self.filter_id
-
-        is_setup: bool | None | Unset
-        if isinstance(self.is_setup, Unset):
-            is_setup = UNSET
-        else:
-            is_setup = self.is_setup
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if filter_ is not UNSET:
-            field_dict["filter"] = filter_
-        if filter_id is not UNSET:
-            field_dict["filter_id"] = filter_id
-        if is_setup is not UNSET:
-            field_dict["is_setup"] = is_setup
+        if not isinstance(self.is_setup, Unset):
+            field_dict["is_setup"] = self.is_setup
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.refine_filter import RefineFilter
-
         d = dict(src_dict)
-
-        def _parse_filter_(data: object) -> None | RefineFilter | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        filter_ = d.pop("filter", UNSET)
+        if isinstance(filter_, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                filter_type_0 = RefineFilter.from_dict(data)
-
-                return filter_type_0
+                filter_ = RefineFilter.from_dict(filter_)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | RefineFilter | Unset, data)
 
-        filter_ = _parse_filter_(d.pop("filter", UNSET))
+        filter_id = d.pop("filter_id", UNSET)
 
-        def _parse_filter_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        is_setup = d.pop("is_setup", UNSET)
 
-        filter_id = _parse_filter_id(d.pop("filter_id", UNSET))
-
-        def _parse_is_setup(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        is_setup = _parse_is_setup(d.pop("is_setup", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnels_conditional_split_step_condition = cls(
-            filter_=filter_,
-            filter_id=filter_id,
-            is_setup=is_setup,
+            filter_,
+            filter_id,
+            is_setup,
         )
 
         funnels_conditional_split_step_condition.additional_properties = d
@@ -130,3 +82,9 @@ class FunnelsConditionalSplitStepCondition:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.refine_filter import RefineFilter

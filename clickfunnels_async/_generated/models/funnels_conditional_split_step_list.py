@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.funnels_conditional_split_step import FunnelsConditionalSplitStep
-
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepList")
 
@@ -27,72 +23,41 @@ class FunnelsConditionalSplitStepList:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        conditional_split_steps: list[dict[str, Any]] | None | Unset
-        if isinstance(self.conditional_split_steps, Unset):
-            conditional_split_steps = UNSET
-        elif isinstance(self.conditional_split_steps, list):
-            conditional_split_steps = []
-            for (
-                conditional_split_steps_type_0_item_data
-            ) in self.conditional_split_steps:
-                conditional_split_steps_type_0_item = (
-                    conditional_split_steps_type_0_item_data.to_dict()
-                )
-                conditional_split_steps.append(conditional_split_steps_type_0_item)
-
-        else:
-            conditional_split_steps = self.conditional_split_steps
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if conditional_split_steps is not UNSET:
-            field_dict["conditional_split_steps"] = conditional_split_steps
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.conditional_split_steps, Unset):
+            field_dict["conditional_split_steps"] = (
+                [
+                    conditional_split_steps_type_0_item.to_dict()
+                    if isinstance(
+                        conditional_split_steps_type_0_item, FunnelsConditionalSplitStep
+                    )
+                    else conditional_split_steps_type_0_item
+                    for conditional_split_steps_type_0_item in self.conditional_split_steps
+                ]
+                if isinstance(self.conditional_split_steps, list)
+                else self.conditional_split_steps
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.funnels_conditional_split_step import FunnelsConditionalSplitStep
-
         d = dict(src_dict)
-
-        def _parse_conditional_split_steps(
-            data: object,
-        ) -> list[FunnelsConditionalSplitStep] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        conditional_split_steps = d.pop("conditional_split_steps", UNSET)
+        if isinstance(conditional_split_steps, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                conditional_split_steps_type_0 = []
-                _conditional_split_steps_type_0 = data
-                for (
-                    conditional_split_steps_type_0_item_data
-                ) in _conditional_split_steps_type_0:
-                    conditional_split_steps_type_0_item = (
-                        FunnelsConditionalSplitStep.from_dict(
-                            conditional_split_steps_type_0_item_data
-                        )
-                    )
-
-                    conditional_split_steps_type_0.append(
+                conditional_split_steps = [
+                    FunnelsConditionalSplitStep.from_dict(
                         conditional_split_steps_type_0_item
                     )
-
-                return conditional_split_steps_type_0
+                    for conditional_split_steps_type_0_item in conditional_split_steps
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[FunnelsConditionalSplitStep] | None | Unset, data)
 
-        conditional_split_steps = _parse_conditional_split_steps(
-            d.pop("conditional_split_steps", UNSET)
-        )
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnels_conditional_split_step_list = cls(
-            conditional_split_steps=conditional_split_steps,
+            conditional_split_steps,
         )
 
         funnels_conditional_split_step_list.additional_properties = d
@@ -113,3 +78,9 @@ class FunnelsConditionalSplitStepList:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.funnels_conditional_split_step import FunnelsConditionalSplitStep

@@ -2,21 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.funnels_conditional_split_step_update_branch import (
-        FunnelsConditionalSplitStepUpdateBranch,
-    )
-    from ..models.funnels_conditional_split_step_update_condition import (
-        FunnelsConditionalSplitStepUpdateCondition,
-    )
-
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepUpdate")
 
@@ -34,58 +25,35 @@ class FunnelsConditionalSplitStepUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        branches: list[dict[str, Any]] | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.branches, Unset):
-            branches = []
-            for branches_item_data in self.branches:
-                branches_item = branches_item_data.to_dict()
-                branches.append(branches_item)
+            field_dict["branches"] = [
+                branches_item.to_dict() for branches_item in self.branches
+            ]
 
-        condition: dict[str, Any] | Unset = UNSET
         if not isinstance(self.condition, Unset):
-            condition = self.condition.to_dict()
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if branches is not UNSET:
-            field_dict["branches"] = branches
-        if condition is not UNSET:
-            field_dict["condition"] = condition
+            field_dict["condition"] = self.condition.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.funnels_conditional_split_step_update_branch import (
-            FunnelsConditionalSplitStepUpdateBranch,
-        )
-        from ..models.funnels_conditional_split_step_update_condition import (
-            FunnelsConditionalSplitStepUpdateCondition,
-        )
-
         d = dict(src_dict)
-        _branches = d.pop("branches", UNSET)
-        branches: list[FunnelsConditionalSplitStepUpdateBranch] | Unset = UNSET
-        if _branches is not UNSET:
-            branches = []
-            for branches_item_data in _branches:
-                branches_item = FunnelsConditionalSplitStepUpdateBranch.from_dict(
-                    branches_item_data
-                )
+        branches = d.pop("branches", UNSET)
+        if not isinstance(branches, Unset):
+            branches = [
+                FunnelsConditionalSplitStepUpdateBranch.from_dict(branches_item)
+                for branches_item in branches
+            ]
 
-                branches.append(branches_item)
+        condition = d.pop("condition", UNSET)
+        if not isinstance(condition, Unset):
+            condition = FunnelsConditionalSplitStepUpdateCondition.from_dict(condition)
 
-        _condition = d.pop("condition", UNSET)
-        condition: FunnelsConditionalSplitStepUpdateCondition | Unset
-        if isinstance(_condition, Unset):
-            condition = UNSET
-        else:
-            condition = FunnelsConditionalSplitStepUpdateCondition.from_dict(_condition)
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnels_conditional_split_step_update = cls(
-            branches=branches,
-            condition=condition,
+            branches,
+            condition,
         )
 
         funnels_conditional_split_step_update.additional_properties = d
@@ -106,3 +74,14 @@ class FunnelsConditionalSplitStepUpdate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.funnels_conditional_split_step_update_branch import (
+    FunnelsConditionalSplitStepUpdateBranch,
+)
+from ..models.funnels_conditional_split_step_update_condition import (
+    FunnelsConditionalSplitStepUpdateCondition,
+)

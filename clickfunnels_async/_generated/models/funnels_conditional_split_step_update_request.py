@@ -2,16 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
-
-if TYPE_CHECKING:
-    from ..models.funnels_conditional_split_step_update import (
-        FunnelsConditionalSplitStepUpdate,
-    )
-
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepUpdateRequest")
 
@@ -27,31 +21,21 @@ class FunnelsConditionalSplitStepUpdateRequest:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        conditional_split_step = self.conditional_split_step.to_dict()
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "conditional_split_step": conditional_split_step,
-            }
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["conditional_split_step"] = self.conditional_split_step.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.funnels_conditional_split_step_update import (
-            FunnelsConditionalSplitStepUpdate,
-        )
-
         d = dict(src_dict)
         conditional_split_step = FunnelsConditionalSplitStepUpdate.from_dict(
             d.pop("conditional_split_step")
         )
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnels_conditional_split_step_update_request = cls(
-            conditional_split_step=conditional_split_step,
+            conditional_split_step,
         )
 
         funnels_conditional_split_step_update_request.additional_properties = d
@@ -72,3 +56,11 @@ class FunnelsConditionalSplitStepUpdateRequest:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.funnels_conditional_split_step_update import (
+    FunnelsConditionalSplitStepUpdate,
+)

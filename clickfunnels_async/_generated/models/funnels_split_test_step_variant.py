@@ -2,21 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.funnels_split_test_step_variant_page import (
-        FunnelsSplitTestStepVariantPage,
-    )
-    from ..models.funnels_split_test_step_variant_show_page_step import (
-        FunnelsSplitTestStepVariantShowPageStep,
-    )
-
 
 T = TypeVar("T", bound="FunnelsSplitTestStepVariant")
 
@@ -36,109 +27,54 @@ class FunnelsSplitTestStepVariant:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.funnels_split_test_step_variant_page import (
-            FunnelsSplitTestStepVariantPage,
-        )
-        from ..models.funnels_split_test_step_variant_show_page_step import (
-            FunnelsSplitTestStepVariantShowPageStep,
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.page, Unset):
+            field_dict["page"] = (
+                self.page.to_dict()
+                if isinstance(self.page, FunnelsSplitTestStepVariantPage)
+                else self.page
+            )
 
-        page: dict[str, Any] | None | Unset
-        if isinstance(self.page, Unset):
-            page = UNSET
-        elif isinstance(self.page, FunnelsSplitTestStepVariantPage):
-            page = self.page.to_dict()
-        else:
-            page = self.page
+        if not isinstance(self.show_page_step, Unset):
+            field_dict["show_page_step"] = (
+                self.show_page_step.to_dict()
+                if isinstance(
+                    self.show_page_step, FunnelsSplitTestStepVariantShowPageStep
+                )
+                else self.show_page_step
+            )
 
-        show_page_step: dict[str, Any] | None | Unset
-        if isinstance(self.show_page_step, Unset):
-            show_page_step = UNSET
-        elif isinstance(self.show_page_step, FunnelsSplitTestStepVariantShowPageStep):
-            show_page_step = self.show_page_step.to_dict()
-        else:
-            show_page_step = self.show_page_step
-
-        weight: int | None | Unset
-        if isinstance(self.weight, Unset):
-            weight = UNSET
-        else:
-            weight = self.weight
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if page is not UNSET:
-            field_dict["page"] = page
-        if show_page_step is not UNSET:
-            field_dict["show_page_step"] = show_page_step
-        if weight is not UNSET:
-            field_dict["weight"] = weight
+        if not isinstance(self.weight, Unset):
+            field_dict["weight"] = self.weight
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.funnels_split_test_step_variant_page import (
-            FunnelsSplitTestStepVariantPage,
-        )
-        from ..models.funnels_split_test_step_variant_show_page_step import (
-            FunnelsSplitTestStepVariantShowPageStep,
-        )
-
         d = dict(src_dict)
-
-        def _parse_page(data: object) -> FunnelsSplitTestStepVariantPage | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        page = d.pop("page", UNSET)
+        if isinstance(page, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                page_type_0 = FunnelsSplitTestStepVariantPage.from_dict(data)
-
-                return page_type_0
+                page = FunnelsSplitTestStepVariantPage.from_dict(page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(FunnelsSplitTestStepVariantPage | None | Unset, data)
 
-        page = _parse_page(d.pop("page", UNSET))
-
-        def _parse_show_page_step(
-            data: object,
-        ) -> FunnelsSplitTestStepVariantShowPageStep | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        show_page_step = d.pop("show_page_step", UNSET)
+        if isinstance(show_page_step, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                show_page_step_type_0 = (
-                    FunnelsSplitTestStepVariantShowPageStep.from_dict(data)
+                show_page_step = FunnelsSplitTestStepVariantShowPageStep.from_dict(
+                    show_page_step
                 )
-
-                return show_page_step_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(FunnelsSplitTestStepVariantShowPageStep | None | Unset, data)
 
-        show_page_step = _parse_show_page_step(d.pop("show_page_step", UNSET))
+        weight = d.pop("weight", UNSET)
 
-        def _parse_weight(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        weight = _parse_weight(d.pop("weight", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnels_split_test_step_variant = cls(
-            page=page,
-            show_page_step=show_page_step,
-            weight=weight,
+            page,
+            show_page_step,
+            weight,
         )
 
         funnels_split_test_step_variant.additional_properties = d
@@ -159,3 +95,14 @@ class FunnelsSplitTestStepVariant:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.funnels_split_test_step_variant_page import (
+    FunnelsSplitTestStepVariantPage,
+)
+from ..models.funnels_split_test_step_variant_show_page_step import (
+    FunnelsSplitTestStepVariantShowPageStep,
+)

@@ -2,19 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.funnel_step_stats import FunnelStepStats
-    from ..models.funnel_summary import FunnelSummary
-    from ..models.funnels_stats_summary import FunnelsStatsSummary
-    from ..models.funnels_stats_timerange import FunnelsStatsTimerange
-
 
 T = TypeVar("T", bound="FunnelsStats")
 
@@ -40,196 +33,94 @@ class FunnelsStats:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.funnel_summary import FunnelSummary
-        from ..models.funnels_stats_summary import FunnelsStatsSummary
-        from ..models.funnels_stats_timerange import FunnelsStatsTimerange
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
 
-        currency: None | str | Unset
-        if isinstance(self.currency, Unset):
-            currency = UNSET
-        else:
-            currency = self.currency
+        if not isinstance(self.funnel, Unset):
+            field_dict["funnel"] = (
+                self.funnel.to_dict()
+                if isinstance(self.funnel, FunnelSummary)
+                else self.funnel
+            )
 
-        funnel: dict[str, Any] | None | Unset
-        if isinstance(self.funnel, Unset):
-            funnel = UNSET
-        elif isinstance(self.funnel, FunnelSummary):
-            funnel = self.funnel.to_dict()
-        else:
-            funnel = self.funnel
+        if not isinstance(self.page_public_ids, Unset):
+            field_dict["page_public_ids"] = self.page_public_ids
 
-        page_public_ids: list[str] | None | Unset
-        if isinstance(self.page_public_ids, Unset):
-            page_public_ids = UNSET
-        elif isinstance(self.page_public_ids, list):
-            page_public_ids = self.page_public_ids
+        if not isinstance(self.steps, Unset):
+            field_dict["steps"] = (
+                [
+                    steps_type_0_item.to_dict()
+                    if isinstance(steps_type_0_item, FunnelStepStats)
+                    else steps_type_0_item
+                    for steps_type_0_item in self.steps
+                ]
+                if isinstance(self.steps, list)
+                else self.steps
+            )
 
-        else:
-            page_public_ids = self.page_public_ids
+        if not isinstance(self.summary, Unset):
+            field_dict["summary"] = (
+                self.summary.to_dict()
+                if isinstance(self.summary, FunnelsStatsSummary)
+                else self.summary
+            )
 
-        steps: list[dict[str, Any]] | None | Unset
-        if isinstance(self.steps, Unset):
-            steps = UNSET
-        elif isinstance(self.steps, list):
-            steps = []
-            for steps_type_0_item_data in self.steps:
-                steps_type_0_item = steps_type_0_item_data.to_dict()
-                steps.append(steps_type_0_item)
-
-        else:
-            steps = self.steps
-
-        summary: dict[str, Any] | None | Unset
-        if isinstance(self.summary, Unset):
-            summary = UNSET
-        elif isinstance(self.summary, FunnelsStatsSummary):
-            summary = self.summary.to_dict()
-        else:
-            summary = self.summary
-
-        timerange: dict[str, Any] | None | Unset
-        if isinstance(self.timerange, Unset):
-            timerange = UNSET
-        elif isinstance(self.timerange, FunnelsStatsTimerange):
-            timerange = self.timerange.to_dict()
-        else:
-            timerange = self.timerange
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if currency is not UNSET:
-            field_dict["currency"] = currency
-        if funnel is not UNSET:
-            field_dict["funnel"] = funnel
-        if page_public_ids is not UNSET:
-            field_dict["page_public_ids"] = page_public_ids
-        if steps is not UNSET:
-            field_dict["steps"] = steps
-        if summary is not UNSET:
-            field_dict["summary"] = summary
-        if timerange is not UNSET:
-            field_dict["timerange"] = timerange
+        if not isinstance(self.timerange, Unset):
+            field_dict["timerange"] = (
+                self.timerange.to_dict()
+                if isinstance(self.timerange, FunnelsStatsTimerange)
+                else self.timerange
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.funnel_step_stats import FunnelStepStats
-        from ..models.funnel_summary import FunnelSummary
-        from ..models.funnels_stats_summary import FunnelsStatsSummary
-        from ..models.funnels_stats_timerange import FunnelsStatsTimerange
-
         d = dict(src_dict)
+        currency = d.pop("currency", UNSET)
 
-        def _parse_currency(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        currency = _parse_currency(d.pop("currency", UNSET))
-
-        def _parse_funnel(data: object) -> FunnelSummary | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        funnel = d.pop("funnel", UNSET)
+        if isinstance(funnel, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                funnel_type_0 = FunnelSummary.from_dict(data)
-
-                return funnel_type_0
+                funnel = FunnelSummary.from_dict(funnel)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(FunnelSummary | None | Unset, data)
 
-        funnel = _parse_funnel(d.pop("funnel", UNSET))
+        page_public_ids = d.pop("page_public_ids", UNSET)
 
-        def _parse_page_public_ids(data: object) -> list[str] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        steps = d.pop("steps", UNSET)
+        if isinstance(steps, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                page_public_ids_type_0 = cast(list[str], data)
-
-                return page_public_ids_type_0
+                steps = [
+                    FunnelStepStats.from_dict(steps_type_0_item)
+                    for steps_type_0_item in steps
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[str] | None | Unset, data)
 
-        page_public_ids = _parse_page_public_ids(d.pop("page_public_ids", UNSET))
-
-        def _parse_steps(data: object) -> list[FunnelStepStats] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        summary = d.pop("summary", UNSET)
+        if isinstance(summary, dict):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                steps_type_0 = []
-                _steps_type_0 = data
-                for steps_type_0_item_data in _steps_type_0:
-                    steps_type_0_item = FunnelStepStats.from_dict(
-                        steps_type_0_item_data
-                    )
-
-                    steps_type_0.append(steps_type_0_item)
-
-                return steps_type_0
+                summary = FunnelsStatsSummary.from_dict(summary)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[FunnelStepStats] | None | Unset, data)
 
-        steps = _parse_steps(d.pop("steps", UNSET))
-
-        def _parse_summary(data: object) -> FunnelsStatsSummary | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        timerange = d.pop("timerange", UNSET)
+        if isinstance(timerange, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                summary_type_0 = FunnelsStatsSummary.from_dict(data)
-
-                return summary_type_0
+                timerange = FunnelsStatsTimerange.from_dict(timerange)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(FunnelsStatsSummary | None | Unset, data)
 
-        summary = _parse_summary(d.pop("summary", UNSET))
-
-        def _parse_timerange(data: object) -> FunnelsStatsTimerange | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                timerange_type_0 = FunnelsStatsTimerange.from_dict(data)
-
-                return timerange_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(FunnelsStatsTimerange | None | Unset, data)
-
-        timerange = _parse_timerange(d.pop("timerange", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnels_stats = cls(
-            currency=currency,
-            funnel=funnel,
-            page_public_ids=page_public_ids,
-            steps=steps,
-            summary=summary,
-            timerange=timerange,
+            currency,
+            funnel,
+            page_public_ids,
+            steps,
+            summary,
+            timerange,
         )
 
         funnels_stats.additional_properties = d
@@ -250,3 +141,12 @@ class FunnelsStats:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.funnel_step_stats import FunnelStepStats
+from ..models.funnel_summary import FunnelSummary
+from ..models.funnels_stats_summary import FunnelsStatsSummary
+from ..models.funnels_stats_timerange import FunnelsStatsTimerange

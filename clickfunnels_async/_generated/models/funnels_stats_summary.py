@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -33,131 +33,50 @@ class FunnelsStatsSummary:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        average_cart_value: None | str | Unset
-        if isinstance(self.average_cart_value, Unset):
-            average_cart_value = UNSET
-        else:
-            average_cart_value = self.average_cart_value
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.average_cart_value, Unset):
+            field_dict["average_cart_value"] = self.average_cart_value
 
-        earnings_per_click: None | str | Unset
-        if isinstance(self.earnings_per_click, Unset):
-            earnings_per_click = UNSET
-        else:
-            earnings_per_click = self.earnings_per_click
+        if not isinstance(self.earnings_per_click, Unset):
+            field_dict["earnings_per_click"] = self.earnings_per_click
 
-        pageviews: int | None | Unset
-        if isinstance(self.pageviews, Unset):
-            pageviews = UNSET
-        else:
-            pageviews = self.pageviews
+        if not isinstance(self.pageviews, Unset):
+            field_dict["pageviews"] = self.pageviews
 
-        recurring_sales: None | str | Unset
-        if isinstance(self.recurring_sales, Unset):
-            recurring_sales = UNSET
-        else:
-            recurring_sales = self.recurring_sales
+        if not isinstance(self.recurring_sales, Unset):
+            field_dict["recurring_sales"] = self.recurring_sales
 
-        upfront_sales: None | str | Unset
-        if isinstance(self.upfront_sales, Unset):
-            upfront_sales = UNSET
-        else:
-            upfront_sales = self.upfront_sales
+        if not isinstance(self.upfront_sales, Unset):
+            field_dict["upfront_sales"] = self.upfront_sales
 
-        upfront_sales_count: int | None | Unset
-        if isinstance(self.upfront_sales_count, Unset):
-            upfront_sales_count = UNSET
-        else:
-            upfront_sales_count = self.upfront_sales_count
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if average_cart_value is not UNSET:
-            field_dict["average_cart_value"] = average_cart_value
-        if earnings_per_click is not UNSET:
-            field_dict["earnings_per_click"] = earnings_per_click
-        if pageviews is not UNSET:
-            field_dict["pageviews"] = pageviews
-        if recurring_sales is not UNSET:
-            field_dict["recurring_sales"] = recurring_sales
-        if upfront_sales is not UNSET:
-            field_dict["upfront_sales"] = upfront_sales
-        if upfront_sales_count is not UNSET:
-            field_dict["upfront_sales_count"] = upfront_sales_count
+        if not isinstance(self.upfront_sales_count, Unset):
+            field_dict["upfront_sales_count"] = self.upfront_sales_count
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        average_cart_value = d.pop("average_cart_value", UNSET)
 
-        def _parse_average_cart_value(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        earnings_per_click = d.pop("earnings_per_click", UNSET)
 
-        average_cart_value = _parse_average_cart_value(
-            d.pop("average_cart_value", UNSET)
-        )
+        pageviews = d.pop("pageviews", UNSET)
 
-        def _parse_earnings_per_click(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        recurring_sales = d.pop("recurring_sales", UNSET)
 
-        earnings_per_click = _parse_earnings_per_click(
-            d.pop("earnings_per_click", UNSET)
-        )
+        upfront_sales = d.pop("upfront_sales", UNSET)
 
-        def _parse_pageviews(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        upfront_sales_count = d.pop("upfront_sales_count", UNSET)
 
-        pageviews = _parse_pageviews(d.pop("pageviews", UNSET))
-
-        def _parse_recurring_sales(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        recurring_sales = _parse_recurring_sales(d.pop("recurring_sales", UNSET))
-
-        def _parse_upfront_sales(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        upfront_sales = _parse_upfront_sales(d.pop("upfront_sales", UNSET))
-
-        def _parse_upfront_sales_count(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        upfront_sales_count = _parse_upfront_sales_count(
-            d.pop("upfront_sales_count", UNSET)
-        )
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnels_stats_summary = cls(
-            average_cart_value=average_cart_value,
-            earnings_per_click=earnings_per_click,
-            pageviews=pageviews,
-            recurring_sales=recurring_sales,
-            upfront_sales=upfront_sales,
-            upfront_sales_count=upfront_sales_count,
+            average_cart_value,
+            earnings_per_click,
+            pageviews,
+            recurring_sales,
+            upfront_sales,
+            upfront_sales_count,
         )
 
         funnels_stats_summary.additional_properties = d

@@ -26,17 +26,12 @@ class FunnelsTagsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        name = self.name
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if id is not UNSET:
-            field_dict["id"] = id
-        if name is not UNSET:
-            field_dict["name"] = name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
         return field_dict
 
@@ -47,9 +42,10 @@ class FunnelsTagsFilter:
 
         name = d.pop("name", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         funnels_tags_filter = cls(
-            id=id,
-            name=name,
+            id,
+            name,
         )
 
         funnels_tags_filter.additional_properties = d

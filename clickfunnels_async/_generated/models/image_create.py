@@ -27,21 +27,15 @@ class ImageCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        alt_text = self.alt_text
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.alt_text, Unset):
+            field_dict["alt_text"] = self.alt_text
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        upload_source_url = self.upload_source_url
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if alt_text is not UNSET:
-            field_dict["alt_text"] = alt_text
-        if name is not UNSET:
-            field_dict["name"] = name
-        if upload_source_url is not UNSET:
-            field_dict["upload_source_url"] = upload_source_url
+        if not isinstance(self.upload_source_url, Unset):
+            field_dict["upload_source_url"] = self.upload_source_url
 
         return field_dict
 
@@ -54,10 +48,11 @@ class ImageCreate:
 
         upload_source_url = d.pop("upload_source_url", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         image_create = cls(
-            alt_text=alt_text,
-            name=name,
-            upload_source_url=upload_source_url,
+            alt_text,
+            name,
+            upload_source_url,
         )
 
         image_create.additional_properties = d

@@ -3,17 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.me_connected_workspace import MeConnectedWorkspace
-    from ..models.me_platform_application import MePlatformApplication
-
 
 T = TypeVar("T", bound="Me")
 
@@ -49,248 +44,119 @@ class Me:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.me_connected_workspace import MeConnectedWorkspace
-        from ..models.me_platform_application import MePlatformApplication
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.connected_workspace, Unset):
+            field_dict["connected_workspace"] = (
+                self.connected_workspace.to_dict()
+                if isinstance(self.connected_workspace, MeConnectedWorkspace)
+                else self.connected_workspace
+            )
 
-        connected_workspace: dict[str, Any] | None | Unset
-        if isinstance(self.connected_workspace, Unset):
-            connected_workspace = UNSET
-        elif isinstance(self.connected_workspace, MeConnectedWorkspace):
-            connected_workspace = self.connected_workspace.to_dict()
-        else:
-            connected_workspace = self.connected_workspace
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.email, Unset):
+            field_dict["email"] = self.email
 
-        email: None | str | Unset
-        if isinstance(self.email, Unset):
-            email = UNSET
-        else:
-            email = self.email
+        if not isinstance(self.first_name, Unset):
+            field_dict["first_name"] = self.first_name
 
-        first_name: None | str | Unset
-        if isinstance(self.first_name, Unset):
-            first_name = UNSET
-        else:
-            first_name = self.first_name
+        if not isinstance(self.last_name, Unset):
+            field_dict["last_name"] = self.last_name
 
-        last_name: None | str | Unset
-        if isinstance(self.last_name, Unset):
-            last_name = UNSET
-        else:
-            last_name = self.last_name
+        if not isinstance(self.locale, Unset):
+            field_dict["locale"] = self.locale
 
-        locale: None | str | Unset
-        if isinstance(self.locale, Unset):
-            locale = UNSET
-        else:
-            locale = self.locale
+        if not isinstance(self.platform_application, Unset):
+            field_dict["platform_application"] = (
+                self.platform_application.to_dict()
+                if isinstance(self.platform_application, MePlatformApplication)
+                else self.platform_application
+            )
 
-        platform_application: dict[str, Any] | None | Unset
-        if isinstance(self.platform_application, Unset):
-            platform_application = UNSET
-        elif isinstance(self.platform_application, MePlatformApplication):
-            platform_application = self.platform_application.to_dict()
-        else:
-            platform_application = self.platform_application
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.time_zone, Unset):
+            field_dict["time_zone"] = self.time_zone
 
-        time_zone: None | str | Unset
-        if isinstance(self.time_zone, Unset):
-            time_zone = UNSET
-        else:
-            time_zone = self.time_zone
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if connected_workspace is not UNSET:
-            field_dict["connected_workspace"] = connected_workspace
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if email is not UNSET:
-            field_dict["email"] = email
-        if first_name is not UNSET:
-            field_dict["first_name"] = first_name
-        if last_name is not UNSET:
-            field_dict["last_name"] = last_name
-        if locale is not UNSET:
-            field_dict["locale"] = locale
-        if platform_application is not UNSET:
-            field_dict["platform_application"] = platform_application
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if time_zone is not UNSET:
-            field_dict["time_zone"] = time_zone
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.me_connected_workspace import MeConnectedWorkspace
-        from ..models.me_platform_application import MePlatformApplication
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_connected_workspace(
-            data: object,
-        ) -> MeConnectedWorkspace | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        connected_workspace = d.pop("connected_workspace", UNSET)
+        if isinstance(connected_workspace, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                connected_workspace_type_0 = MeConnectedWorkspace.from_dict(data)
-
-                return connected_workspace_type_0
+                connected_workspace = MeConnectedWorkspace.from_dict(
+                    connected_workspace
+                )
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(MeConnectedWorkspace | None | Unset, data)
 
-        connected_workspace = _parse_connected_workspace(
-            d.pop("connected_workspace", UNSET)
-        )
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        email = d.pop("email", UNSET)
 
-        def _parse_email(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        first_name = d.pop("first_name", UNSET)
 
-        email = _parse_email(d.pop("email", UNSET))
+        last_name = d.pop("last_name", UNSET)
 
-        def _parse_first_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        locale = d.pop("locale", UNSET)
 
-        first_name = _parse_first_name(d.pop("first_name", UNSET))
-
-        def _parse_last_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        last_name = _parse_last_name(d.pop("last_name", UNSET))
-
-        def _parse_locale(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        locale = _parse_locale(d.pop("locale", UNSET))
-
-        def _parse_platform_application(
-            data: object,
-        ) -> MePlatformApplication | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        platform_application = d.pop("platform_application", UNSET)
+        if isinstance(platform_application, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                platform_application_type_0 = MePlatformApplication.from_dict(data)
-
-                return platform_application_type_0
+                platform_application = MePlatformApplication.from_dict(
+                    platform_application
+                )
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(MePlatformApplication | None | Unset, data)
-
-        platform_application = _parse_platform_application(
-            d.pop("platform_application", UNSET)
-        )
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_time_zone(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        time_zone = d.pop("time_zone", UNSET)
 
-        time_zone = _parse_time_zone(d.pop("time_zone", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         me = cls(
-            id=id,
-            connected_workspace=connected_workspace,
-            created_at=created_at,
-            email=email,
-            first_name=first_name,
-            last_name=last_name,
-            locale=locale,
-            platform_application=platform_application,
-            public_id=public_id,
-            time_zone=time_zone,
-            updated_at=updated_at,
+            id,
+            connected_workspace,
+            created_at,
+            email,
+            first_name,
+            last_name,
+            locale,
+            platform_application,
+            public_id,
+            time_zone,
+            updated_at,
         )
 
         me.additional_properties = d
@@ -311,3 +177,10 @@ class Me:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.me_connected_workspace import MeConnectedWorkspace
+from ..models.me_platform_application import MePlatformApplication

@@ -3,24 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.contact import Contact
-    from ..models.order_affiliate import OrderAffiliate
-    from ..models.order_contact_group import OrderContactGroup
-    from ..models.order_order_page import OrderOrderPage
-    from ..models.order_referral_code import OrderReferralCode
-    from ..models.order_segment import OrderSegment
-    from ..models.order_visits import OrderVisits
-    from ..models.orders_line_item import OrdersLineItem
-    from ..models.workspace import Workspace
-
 
 T = TypeVar("T", bound="Order")
 
@@ -168,1452 +156,559 @@ class Order:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.contact import Contact
-        from ..models.order_affiliate import OrderAffiliate
-        from ..models.order_order_page import OrderOrderPage
-        from ..models.order_referral_code import OrderReferralCode
-        from ..models.order_visits import OrderVisits
-        from ..models.workspace import Workspace
-
-        id = self.id
-
-        activated_at: None | str | Unset
-        if isinstance(self.activated_at, Unset):
-            activated_at = UNSET
-        else:
-            activated_at = self.activated_at
-
-        affiliate: dict[str, Any] | None | Unset
-        if isinstance(self.affiliate, Unset):
-            affiliate = UNSET
-        elif isinstance(self.affiliate, OrderAffiliate):
-            affiliate = self.affiliate.to_dict()
-        else:
-            affiliate = self.affiliate
-
-        billing_address_city: None | str | Unset
-        if isinstance(self.billing_address_city, Unset):
-            billing_address_city = UNSET
-        else:
-            billing_address_city = self.billing_address_city
-
-        billing_address_country: None | str | Unset
-        if isinstance(self.billing_address_country, Unset):
-            billing_address_country = UNSET
-        else:
-            billing_address_country = self.billing_address_country
-
-        billing_address_postal_code: None | str | Unset
-        if isinstance(self.billing_address_postal_code, Unset):
-            billing_address_postal_code = UNSET
-        else:
-            billing_address_postal_code = self.billing_address_postal_code
-
-        billing_address_region: None | str | Unset
-        if isinstance(self.billing_address_region, Unset):
-            billing_address_region = UNSET
-        else:
-            billing_address_region = self.billing_address_region
-
-        billing_address_street_one: None | str | Unset
-        if isinstance(self.billing_address_street_one, Unset):
-            billing_address_street_one = UNSET
-        else:
-            billing_address_street_one = self.billing_address_street_one
-
-        billing_address_street_two: None | str | Unset
-        if isinstance(self.billing_address_street_two, Unset):
-            billing_address_street_two = UNSET
-        else:
-            billing_address_street_two = self.billing_address_street_two
-
-        billing_payment_method_id: None | str | Unset
-        if isinstance(self.billing_payment_method_id, Unset):
-            billing_payment_method_id = UNSET
-        else:
-            billing_payment_method_id = self.billing_payment_method_id
-
-        billing_status: None | str | Unset
-        if isinstance(self.billing_status, Unset):
-            billing_status = UNSET
-        else:
-            billing_status = self.billing_status
-
-        cancel_description: None | str | Unset
-        if isinstance(self.cancel_description, Unset):
-            cancel_description = UNSET
-        else:
-            cancel_description = self.cancel_description
-
-        cancel_reason: None | str | Unset
-        if isinstance(self.cancel_reason, Unset):
-            cancel_reason = UNSET
-        else:
-            cancel_reason = self.cancel_reason
-
-        canceled_at: None | str | Unset
-        if isinstance(self.canceled_at, Unset):
-            canceled_at = UNSET
-        else:
-            canceled_at = self.canceled_at
-
-        canceled_by: None | str | Unset
-        if isinstance(self.canceled_by, Unset):
-            canceled_by = UNSET
-        else:
-            canceled_by = self.canceled_by
-
-        churned_at: None | str | Unset
-        if isinstance(self.churned_at, Unset):
-            churned_at = UNSET
-        else:
-            churned_at = self.churned_at
-
-        contact: dict[str, Any] | None | Unset
-        if isinstance(self.contact, Unset):
-            contact = UNSET
-        elif isinstance(self.contact, Contact):
-            contact = self.contact.to_dict()
-        else:
-            contact = self.contact
-
-        contact_groups: list[dict[str, Any]] | None | Unset
-        if isinstance(self.contact_groups, Unset):
-            contact_groups = UNSET
-        elif isinstance(self.contact_groups, list):
-            contact_groups = []
-            for contact_groups_type_0_item_data in self.contact_groups:
-                contact_groups_type_0_item = contact_groups_type_0_item_data.to_dict()
-                contact_groups.append(contact_groups_type_0_item)
-
-        else:
-            contact_groups = self.contact_groups
-
-        contact_id: int | None | Unset
-        if isinstance(self.contact_id, Unset):
-            contact_id = UNSET
-        else:
-            contact_id = self.contact_id
-
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
-
-        currency: None | str | Unset
-        if isinstance(self.currency, Unset):
-            currency = UNSET
-        else:
-            currency = self.currency
-
-        discount_ids: list[int] | None | Unset
-        if isinstance(self.discount_ids, Unset):
-            discount_ids = UNSET
-        elif isinstance(self.discount_ids, list):
-            discount_ids = self.discount_ids
-
-        else:
-            discount_ids = self.discount_ids
-
-        external_id: None | str | Unset
-        if isinstance(self.external_id, Unset):
-            external_id = UNSET
-        else:
-            external_id = self.external_id
-
-        funnel_name: None | str | Unset
-        if isinstance(self.funnel_name, Unset):
-            funnel_name = UNSET
-        else:
-            funnel_name = self.funnel_name
-
-        in_trial: bool | None | Unset
-        if isinstance(self.in_trial, Unset):
-            in_trial = UNSET
-        else:
-            in_trial = self.in_trial
-
-        line_items: list[dict[str, Any]] | None | Unset
-        if isinstance(self.line_items, Unset):
-            line_items = UNSET
-        elif isinstance(self.line_items, list):
-            line_items = []
-            for line_items_type_0_item_data in self.line_items:
-                line_items_type_0_item = line_items_type_0_item_data.to_dict()
-                line_items.append(line_items_type_0_item)
-
-        else:
-            line_items = self.line_items
-
-        live_mode: bool | None | Unset
-        if isinstance(self.live_mode, Unset):
-            live_mode = UNSET
-        else:
-            live_mode = self.live_mode
-
-        next_charge_at: None | str | Unset
-        if isinstance(self.next_charge_at, Unset):
-            next_charge_at = UNSET
-        else:
-            next_charge_at = self.next_charge_at
-
-        notes: None | str | Unset
-        if isinstance(self.notes, Unset):
-            notes = UNSET
-        else:
-            notes = self.notes
-
-        order_number: None | str | Unset
-        if isinstance(self.order_number, Unset):
-            order_number = UNSET
-        else:
-            order_number = self.order_number
-
-        order_page: dict[str, Any] | None | Unset
-        if isinstance(self.order_page, Unset):
-            order_page = UNSET
-        elif isinstance(self.order_page, OrderOrderPage):
-            order_page = self.order_page.to_dict()
-        else:
-            order_page = self.order_page
-
-        order_type: None | str | Unset
-        if isinstance(self.order_type, Unset):
-            order_type = UNSET
-        else:
-            order_type = self.order_type
-
-        origination_channel_id: int | None | Unset
-        if isinstance(self.origination_channel_id, Unset):
-            origination_channel_id = UNSET
-        else:
-            origination_channel_id = self.origination_channel_id
-
-        origination_channel_name: None | str | Unset
-        if isinstance(self.origination_channel_name, Unset):
-            origination_channel_name = UNSET
-        else:
-            origination_channel_name = self.origination_channel_name
-
-        origination_channel_public_id: None | str | Unset
-        if isinstance(self.origination_channel_public_id, Unset):
-            origination_channel_public_id = UNSET
-        else:
-            origination_channel_public_id = self.origination_channel_public_id
-
-        origination_channel_type: None | str | Unset
-        if isinstance(self.origination_channel_type, Unset):
-            origination_channel_type = UNSET
-        else:
-            origination_channel_type = self.origination_channel_type
-
-        page_id: int | None | Unset
-        if isinstance(self.page_id, Unset):
-            page_id = UNSET
-        else:
-            page_id = self.page_id
-
-        page_name: None | str | Unset
-        if isinstance(self.page_name, Unset):
-            page_name = UNSET
-        else:
-            page_name = self.page_name
-
-        paid_until: None | str | Unset
-        if isinstance(self.paid_until, Unset):
-            paid_until = UNSET
-        elif isinstance(self.paid_until, datetime.datetime):
-            paid_until = self.paid_until.isoformat()
-        else:
-            paid_until = self.paid_until
-
-        payment_processor: None | str | Unset
-        if isinstance(self.payment_processor, Unset):
-            payment_processor = UNSET
-        else:
-            payment_processor = self.payment_processor
-
-        phone_number: None | str | Unset
-        if isinstance(self.phone_number, Unset):
-            phone_number = UNSET
-        else:
-            phone_number = self.phone_number
-
-        previous_line_item: None | str | Unset
-        if isinstance(self.previous_line_item, Unset):
-            previous_line_item = UNSET
-        else:
-            previous_line_item = self.previous_line_item
-
-        public_id = self.public_id
-
-        recurring_invoices_paid_count: int | None | Unset
-        if isinstance(self.recurring_invoices_paid_count, Unset):
-            recurring_invoices_paid_count = UNSET
-        else:
-            recurring_invoices_paid_count = self.recurring_invoices_paid_count
-
-        referral_code: dict[str, Any] | None | Unset
-        if isinstance(self.referral_code, Unset):
-            referral_code = UNSET
-        elif isinstance(self.referral_code, OrderReferralCode):
-            referral_code = self.referral_code.to_dict()
-        else:
-            referral_code = self.referral_code
-
-        resource_install_intent: None | str | Unset
-        if isinstance(self.resource_install_intent, Unset):
-            resource_install_intent = UNSET
-        else:
-            resource_install_intent = self.resource_install_intent
-
-        segments: list[dict[str, Any]] | None | Unset
-        if isinstance(self.segments, Unset):
-            segments = UNSET
-        elif isinstance(self.segments, list):
-            segments = []
-            for segments_type_0_item_data in self.segments:
-                segments_type_0_item = segments_type_0_item_data.to_dict()
-                segments.append(segments_type_0_item)
-
-        else:
-            segments = self.segments
-
-        service_status: None | str | Unset
-        if isinstance(self.service_status, Unset):
-            service_status = UNSET
-        else:
-            service_status = self.service_status
-
-        shipping_address_city: None | str | Unset
-        if isinstance(self.shipping_address_city, Unset):
-            shipping_address_city = UNSET
-        else:
-            shipping_address_city = self.shipping_address_city
-
-        shipping_address_country: None | str | Unset
-        if isinstance(self.shipping_address_country, Unset):
-            shipping_address_country = UNSET
-        else:
-            shipping_address_country = self.shipping_address_country
-
-        shipping_address_first_name: None | str | Unset
-        if isinstance(self.shipping_address_first_name, Unset):
-            shipping_address_first_name = UNSET
-        else:
-            shipping_address_first_name = self.shipping_address_first_name
-
-        shipping_address_last_name: None | str | Unset
-        if isinstance(self.shipping_address_last_name, Unset):
-            shipping_address_last_name = UNSET
-        else:
-            shipping_address_last_name = self.shipping_address_last_name
-
-        shipping_address_organization_name: None | str | Unset
-        if isinstance(self.shipping_address_organization_name, Unset):
-            shipping_address_organization_name = UNSET
-        else:
-            shipping_address_organization_name = self.shipping_address_organization_name
-
-        shipping_address_phone_number: None | str | Unset
-        if isinstance(self.shipping_address_phone_number, Unset):
-            shipping_address_phone_number = UNSET
-        else:
-            shipping_address_phone_number = self.shipping_address_phone_number
-
-        shipping_address_postal_code: None | str | Unset
-        if isinstance(self.shipping_address_postal_code, Unset):
-            shipping_address_postal_code = UNSET
-        else:
-            shipping_address_postal_code = self.shipping_address_postal_code
-
-        shipping_address_region: None | str | Unset
-        if isinstance(self.shipping_address_region, Unset):
-            shipping_address_region = UNSET
-        else:
-            shipping_address_region = self.shipping_address_region
-
-        shipping_address_street_one: None | str | Unset
-        if isinstance(self.shipping_address_street_one, Unset):
-            shipping_address_street_one = UNSET
-        else:
-            shipping_address_street_one = self.shipping_address_street_one
-
-        shipping_address_street_two: None | str | Unset
-        if isinstance(self.shipping_address_street_two, Unset):
-            shipping_address_street_two = UNSET
-        else:
-            shipping_address_street_two = self.shipping_address_street_two
-
-        tag_ids: list[int] | None | Unset
-        if isinstance(self.tag_ids, Unset):
-            tag_ids = UNSET
-        elif isinstance(self.tag_ids, list):
-            tag_ids = self.tag_ids
-
-        else:
-            tag_ids = self.tag_ids
-
-        tax_amount: None | str | Unset
-        if isinstance(self.tax_amount, Unset):
-            tax_amount = UNSET
-        else:
-            tax_amount = self.tax_amount
-
-        total_amount: None | str | Unset
-        if isinstance(self.total_amount, Unset):
-            total_amount = UNSET
-        else:
-            total_amount = self.total_amount
-
-        trial_end_at: None | str | Unset
-        if isinstance(self.trial_end_at, Unset):
-            trial_end_at = UNSET
-        else:
-            trial_end_at = self.trial_end_at
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        visits: dict[str, Any] | None | Unset
-        if isinstance(self.visits, Unset):
-            visits = UNSET
-        elif isinstance(self.visits, OrderVisits):
-            visits = self.visits.to_dict()
-        else:
-            visits = self.visits
-
-        workspace: dict[str, Any] | None | Unset
-        if isinstance(self.workspace, Unset):
-            workspace = UNSET
-        elif isinstance(self.workspace, Workspace):
-            workspace = self.workspace.to_dict()
-        else:
-            workspace = self.workspace
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        workspace_sharing_id: None | str | Unset
-        if isinstance(self.workspace_sharing_id, Unset):
-            workspace_sharing_id = UNSET
-        else:
-            workspace_sharing_id = self.workspace_sharing_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if activated_at is not UNSET:
-            field_dict["activated_at"] = activated_at
-        if affiliate is not UNSET:
-            field_dict["affiliate"] = affiliate
-        if billing_address_city is not UNSET:
-            field_dict["billing_address_city"] = billing_address_city
-        if billing_address_country is not UNSET:
-            field_dict["billing_address_country"] = billing_address_country
-        if billing_address_postal_code is not UNSET:
-            field_dict["billing_address_postal_code"] = billing_address_postal_code
-        if billing_address_region is not UNSET:
-            field_dict["billing_address_region"] = billing_address_region
-        if billing_address_street_one is not UNSET:
-            field_dict["billing_address_street_one"] = billing_address_street_one
-        if billing_address_street_two is not UNSET:
-            field_dict["billing_address_street_two"] = billing_address_street_two
-        if billing_payment_method_id is not UNSET:
-            field_dict["billing_payment_method_id"] = billing_payment_method_id
-        if billing_status is not UNSET:
-            field_dict["billing_status"] = billing_status
-        if cancel_description is not UNSET:
-            field_dict["cancel_description"] = cancel_description
-        if cancel_reason is not UNSET:
-            field_dict["cancel_reason"] = cancel_reason
-        if canceled_at is not UNSET:
-            field_dict["canceled_at"] = canceled_at
-        if canceled_by is not UNSET:
-            field_dict["canceled_by"] = canceled_by
-        if churned_at is not UNSET:
-            field_dict["churned_at"] = churned_at
-        if contact is not UNSET:
-            field_dict["contact"] = contact
-        if contact_groups is not UNSET:
-            field_dict["contact_groups"] = contact_groups
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if currency is not UNSET:
-            field_dict["currency"] = currency
-        if discount_ids is not UNSET:
-            field_dict["discount_ids"] = discount_ids
-        if external_id is not UNSET:
-            field_dict["external_id"] = external_id
-        if funnel_name is not UNSET:
-            field_dict["funnel_name"] = funnel_name
-        if in_trial is not UNSET:
-            field_dict["in_trial"] = in_trial
-        if line_items is not UNSET:
-            field_dict["line_items"] = line_items
-        if live_mode is not UNSET:
-            field_dict["live_mode"] = live_mode
-        if next_charge_at is not UNSET:
-            field_dict["next_charge_at"] = next_charge_at
-        if notes is not UNSET:
-            field_dict["notes"] = notes
-        if order_number is not UNSET:
-            field_dict["order_number"] = order_number
-        if order_page is not UNSET:
-            field_dict["order_page"] = order_page
-        if order_type is not UNSET:
-            field_dict["order_type"] = order_type
-        if origination_channel_id is not UNSET:
-            field_dict["origination_channel_id"] = origination_channel_id
-        if origination_channel_name is not UNSET:
-            field_dict["origination_channel_name"] = origination_channel_name
-        if origination_channel_public_id is not UNSET:
-            field_dict["origination_channel_public_id"] = origination_channel_public_id
-        if origination_channel_type is not UNSET:
-            field_dict["origination_channel_type"] = origination_channel_type
-        if page_id is not UNSET:
-            field_dict["page_id"] = page_id
-        if page_name is not UNSET:
-            field_dict["page_name"] = page_name
-        if paid_until is not UNSET:
-            field_dict["paid_until"] = paid_until
-        if payment_processor is not UNSET:
-            field_dict["payment_processor"] = payment_processor
-        if phone_number is not UNSET:
-            field_dict["phone_number"] = phone_number
-        if previous_line_item is not UNSET:
-            field_dict["previous_line_item"] = previous_line_item
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if recurring_invoices_paid_count is not UNSET:
-            field_dict["recurring_invoices_paid_count"] = recurring_invoices_paid_count
-        if referral_code is not UNSET:
-            field_dict["referral_code"] = referral_code
-        if resource_install_intent is not UNSET:
-            field_dict["resource_install_intent"] = resource_install_intent
-        if segments is not UNSET:
-            field_dict["segments"] = segments
-        if service_status is not UNSET:
-            field_dict["service_status"] = service_status
-        if shipping_address_city is not UNSET:
-            field_dict["shipping_address_city"] = shipping_address_city
-        if shipping_address_country is not UNSET:
-            field_dict["shipping_address_country"] = shipping_address_country
-        if shipping_address_first_name is not UNSET:
-            field_dict["shipping_address_first_name"] = shipping_address_first_name
-        if shipping_address_last_name is not UNSET:
-            field_dict["shipping_address_last_name"] = shipping_address_last_name
-        if shipping_address_organization_name is not UNSET:
-            field_dict["shipping_address_organization_name"] = (
-                shipping_address_organization_name
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
+
+        if not isinstance(self.activated_at, Unset):
+            field_dict["activated_at"] = self.activated_at
+
+        if not isinstance(self.affiliate, Unset):
+            field_dict["affiliate"] = (
+                self.affiliate.to_dict()
+                if isinstance(self.affiliate, OrderAffiliate)
+                else self.affiliate
             )
-        if shipping_address_phone_number is not UNSET:
-            field_dict["shipping_address_phone_number"] = shipping_address_phone_number
-        if shipping_address_postal_code is not UNSET:
-            field_dict["shipping_address_postal_code"] = shipping_address_postal_code
-        if shipping_address_region is not UNSET:
-            field_dict["shipping_address_region"] = shipping_address_region
-        if shipping_address_street_one is not UNSET:
-            field_dict["shipping_address_street_one"] = shipping_address_street_one
-        if shipping_address_street_two is not UNSET:
-            field_dict["shipping_address_street_two"] = shipping_address_street_two
-        if tag_ids is not UNSET:
-            field_dict["tag_ids"] = tag_ids
-        if tax_amount is not UNSET:
-            field_dict["tax_amount"] = tax_amount
-        if total_amount is not UNSET:
-            field_dict["total_amount"] = total_amount
-        if trial_end_at is not UNSET:
-            field_dict["trial_end_at"] = trial_end_at
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if visits is not UNSET:
-            field_dict["visits"] = visits
-        if workspace is not UNSET:
-            field_dict["workspace"] = workspace
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
-        if workspace_sharing_id is not UNSET:
-            field_dict["workspace_sharing_id"] = workspace_sharing_id
+
+        if not isinstance(self.billing_address_city, Unset):
+            field_dict["billing_address_city"] = self.billing_address_city
+
+        if not isinstance(self.billing_address_country, Unset):
+            field_dict["billing_address_country"] = self.billing_address_country
+
+        if not isinstance(self.billing_address_postal_code, Unset):
+            field_dict["billing_address_postal_code"] = self.billing_address_postal_code
+
+        if not isinstance(self.billing_address_region, Unset):
+            field_dict["billing_address_region"] = self.billing_address_region
+
+        if not isinstance(self.billing_address_street_one, Unset):
+            field_dict["billing_address_street_one"] = self.billing_address_street_one
+
+        if not isinstance(self.billing_address_street_two, Unset):
+            field_dict["billing_address_street_two"] = self.billing_address_street_two
+
+        if not isinstance(self.billing_payment_method_id, Unset):
+            field_dict["billing_payment_method_id"] = self.billing_payment_method_id
+
+        if not isinstance(self.billing_status, Unset):
+            field_dict["billing_status"] = self.billing_status
+
+        if not isinstance(self.cancel_description, Unset):
+            field_dict["cancel_description"] = self.cancel_description
+
+        if not isinstance(self.cancel_reason, Unset):
+            field_dict["cancel_reason"] = self.cancel_reason
+
+        if not isinstance(self.canceled_at, Unset):
+            field_dict["canceled_at"] = self.canceled_at
+
+        if not isinstance(self.canceled_by, Unset):
+            field_dict["canceled_by"] = self.canceled_by
+
+        if not isinstance(self.churned_at, Unset):
+            field_dict["churned_at"] = self.churned_at
+
+        if not isinstance(self.contact, Unset):
+            field_dict["contact"] = (
+                self.contact.to_dict()
+                if isinstance(self.contact, Contact)
+                else self.contact
+            )
+
+        if not isinstance(self.contact_groups, Unset):
+            field_dict["contact_groups"] = (
+                [
+                    contact_groups_type_0_item.to_dict()
+                    if isinstance(contact_groups_type_0_item, OrderContactGroup)
+                    else contact_groups_type_0_item
+                    for contact_groups_type_0_item in self.contact_groups
+                ]
+                if isinstance(self.contact_groups, list)
+                else self.contact_groups
+            )
+
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
+
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
+
+        if not isinstance(self.discount_ids, Unset):
+            field_dict["discount_ids"] = self.discount_ids
+
+        if not isinstance(self.external_id, Unset):
+            field_dict["external_id"] = self.external_id
+
+        if not isinstance(self.funnel_name, Unset):
+            field_dict["funnel_name"] = self.funnel_name
+
+        if not isinstance(self.in_trial, Unset):
+            field_dict["in_trial"] = self.in_trial
+
+        if not isinstance(self.line_items, Unset):
+            field_dict["line_items"] = (
+                [
+                    line_items_type_0_item.to_dict()
+                    if isinstance(line_items_type_0_item, OrdersLineItem)
+                    else line_items_type_0_item
+                    for line_items_type_0_item in self.line_items
+                ]
+                if isinstance(self.line_items, list)
+                else self.line_items
+            )
+
+        if not isinstance(self.live_mode, Unset):
+            field_dict["live_mode"] = self.live_mode
+
+        if not isinstance(self.next_charge_at, Unset):
+            field_dict["next_charge_at"] = self.next_charge_at
+
+        if not isinstance(self.notes, Unset):
+            field_dict["notes"] = self.notes
+
+        if not isinstance(self.order_number, Unset):
+            field_dict["order_number"] = self.order_number
+
+        if not isinstance(self.order_page, Unset):
+            field_dict["order_page"] = (
+                self.order_page.to_dict()
+                if isinstance(self.order_page, OrderOrderPage)
+                else self.order_page
+            )
+
+        if not isinstance(self.order_type, Unset):
+            field_dict["order_type"] = self.order_type
+
+        if not isinstance(self.origination_channel_id, Unset):
+            field_dict["origination_channel_id"] = self.origination_channel_id
+
+        if not isinstance(self.origination_channel_name, Unset):
+            field_dict["origination_channel_name"] = self.origination_channel_name
+
+        if not isinstance(self.origination_channel_public_id, Unset):
+            field_dict["origination_channel_public_id"] = (
+                self.origination_channel_public_id
+            )
+
+        if not isinstance(self.origination_channel_type, Unset):
+            field_dict["origination_channel_type"] = self.origination_channel_type
+
+        if not isinstance(self.page_id, Unset):
+            field_dict["page_id"] = self.page_id
+
+        if not isinstance(self.page_name, Unset):
+            field_dict["page_name"] = self.page_name
+
+        if not isinstance(self.paid_until, Unset):
+            field_dict["paid_until"] = (
+                self.paid_until.isoformat()
+                if isinstance(self.paid_until, datetime.datetime)
+                else self.paid_until
+            )
+
+        if not isinstance(self.payment_processor, Unset):
+            field_dict["payment_processor"] = self.payment_processor
+
+        if not isinstance(self.phone_number, Unset):
+            field_dict["phone_number"] = self.phone_number
+
+        if not isinstance(self.previous_line_item, Unset):
+            field_dict["previous_line_item"] = self.previous_line_item
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
+        if not isinstance(self.recurring_invoices_paid_count, Unset):
+            field_dict["recurring_invoices_paid_count"] = (
+                self.recurring_invoices_paid_count
+            )
+
+        if not isinstance(self.referral_code, Unset):
+            field_dict["referral_code"] = (
+                self.referral_code.to_dict()
+                if isinstance(self.referral_code, OrderReferralCode)
+                else self.referral_code
+            )
+
+        if not isinstance(self.resource_install_intent, Unset):
+            field_dict["resource_install_intent"] = self.resource_install_intent
+
+        if not isinstance(self.segments, Unset):
+            field_dict["segments"] = (
+                [
+                    segments_type_0_item.to_dict()
+                    if isinstance(segments_type_0_item, OrderSegment)
+                    else segments_type_0_item
+                    for segments_type_0_item in self.segments
+                ]
+                if isinstance(self.segments, list)
+                else self.segments
+            )
+
+        if not isinstance(self.service_status, Unset):
+            field_dict["service_status"] = self.service_status
+
+        if not isinstance(self.shipping_address_city, Unset):
+            field_dict["shipping_address_city"] = self.shipping_address_city
+
+        if not isinstance(self.shipping_address_country, Unset):
+            field_dict["shipping_address_country"] = self.shipping_address_country
+
+        if not isinstance(self.shipping_address_first_name, Unset):
+            field_dict["shipping_address_first_name"] = self.shipping_address_first_name
+
+        if not isinstance(self.shipping_address_last_name, Unset):
+            field_dict["shipping_address_last_name"] = self.shipping_address_last_name
+
+        if not isinstance(self.shipping_address_organization_name, Unset):
+            field_dict["shipping_address_organization_name"] = (
+                self.shipping_address_organization_name
+            )
+
+        if not isinstance(self.shipping_address_phone_number, Unset):
+            field_dict["shipping_address_phone_number"] = (
+                self.shipping_address_phone_number
+            )
+
+        if not isinstance(self.shipping_address_postal_code, Unset):
+            field_dict["shipping_address_postal_code"] = (
+                self.shipping_address_postal_code
+            )
+
+        if not isinstance(self.shipping_address_region, Unset):
+            field_dict["shipping_address_region"] = self.shipping_address_region
+
+        if not isinstance(self.shipping_address_street_one, Unset):
+            field_dict["shipping_address_street_one"] = self.shipping_address_street_one
+
+        if not isinstance(self.shipping_address_street_two, Unset):
+            field_dict["shipping_address_street_two"] = self.shipping_address_street_two
+
+        if not isinstance(self.tag_ids, Unset):
+            field_dict["tag_ids"] = self.tag_ids
+
+        if not isinstance(self.tax_amount, Unset):
+            field_dict["tax_amount"] = self.tax_amount
+
+        if not isinstance(self.total_amount, Unset):
+            field_dict["total_amount"] = self.total_amount
+
+        if not isinstance(self.trial_end_at, Unset):
+            field_dict["trial_end_at"] = self.trial_end_at
+
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+
+        if not isinstance(self.visits, Unset):
+            field_dict["visits"] = (
+                self.visits.to_dict()
+                if isinstance(self.visits, OrderVisits)
+                else self.visits
+            )
+
+        if not isinstance(self.workspace, Unset):
+            field_dict["workspace"] = (
+                self.workspace.to_dict()
+                if isinstance(self.workspace, Workspace)
+                else self.workspace
+            )
+
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
+
+        if not isinstance(self.workspace_sharing_id, Unset):
+            field_dict["workspace_sharing_id"] = self.workspace_sharing_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.contact import Contact
-        from ..models.order_affiliate import OrderAffiliate
-        from ..models.order_contact_group import OrderContactGroup
-        from ..models.order_order_page import OrderOrderPage
-        from ..models.order_referral_code import OrderReferralCode
-        from ..models.order_segment import OrderSegment
-        from ..models.order_visits import OrderVisits
-        from ..models.orders_line_item import OrdersLineItem
-        from ..models.workspace import Workspace
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_activated_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        activated_at = d.pop("activated_at", UNSET)
 
-        activated_at = _parse_activated_at(d.pop("activated_at", UNSET))
-
-        def _parse_affiliate(data: object) -> None | OrderAffiliate | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        affiliate = d.pop("affiliate", UNSET)
+        if isinstance(affiliate, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                affiliate_type_0 = OrderAffiliate.from_dict(data)
-
-                return affiliate_type_0
+                affiliate = OrderAffiliate.from_dict(affiliate)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrderAffiliate | Unset, data)
 
-        affiliate = _parse_affiliate(d.pop("affiliate", UNSET))
+        billing_address_city = d.pop("billing_address_city", UNSET)
 
-        def _parse_billing_address_city(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        billing_address_country = d.pop("billing_address_country", UNSET)
 
-        billing_address_city = _parse_billing_address_city(
-            d.pop("billing_address_city", UNSET)
-        )
+        billing_address_postal_code = d.pop("billing_address_postal_code", UNSET)
 
-        def _parse_billing_address_country(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        billing_address_region = d.pop("billing_address_region", UNSET)
 
-        billing_address_country = _parse_billing_address_country(
-            d.pop("billing_address_country", UNSET)
-        )
+        billing_address_street_one = d.pop("billing_address_street_one", UNSET)
 
-        def _parse_billing_address_postal_code(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        billing_address_street_two = d.pop("billing_address_street_two", UNSET)
 
-        billing_address_postal_code = _parse_billing_address_postal_code(
-            d.pop("billing_address_postal_code", UNSET)
-        )
+        billing_payment_method_id = d.pop("billing_payment_method_id", UNSET)
 
-        def _parse_billing_address_region(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        billing_status = d.pop("billing_status", UNSET)
 
-        billing_address_region = _parse_billing_address_region(
-            d.pop("billing_address_region", UNSET)
-        )
+        cancel_description = d.pop("cancel_description", UNSET)
 
-        def _parse_billing_address_street_one(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        cancel_reason = d.pop("cancel_reason", UNSET)
 
-        billing_address_street_one = _parse_billing_address_street_one(
-            d.pop("billing_address_street_one", UNSET)
-        )
+        canceled_at = d.pop("canceled_at", UNSET)
 
-        def _parse_billing_address_street_two(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        canceled_by = d.pop("canceled_by", UNSET)
 
-        billing_address_street_two = _parse_billing_address_street_two(
-            d.pop("billing_address_street_two", UNSET)
-        )
+        churned_at = d.pop("churned_at", UNSET)
 
-        def _parse_billing_payment_method_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        billing_payment_method_id = _parse_billing_payment_method_id(
-            d.pop("billing_payment_method_id", UNSET)
-        )
-
-        def _parse_billing_status(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        billing_status = _parse_billing_status(d.pop("billing_status", UNSET))
-
-        def _parse_cancel_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        cancel_description = _parse_cancel_description(
-            d.pop("cancel_description", UNSET)
-        )
-
-        def _parse_cancel_reason(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        cancel_reason = _parse_cancel_reason(d.pop("cancel_reason", UNSET))
-
-        def _parse_canceled_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        canceled_at = _parse_canceled_at(d.pop("canceled_at", UNSET))
-
-        def _parse_canceled_by(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        canceled_by = _parse_canceled_by(d.pop("canceled_by", UNSET))
-
-        def _parse_churned_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        churned_at = _parse_churned_at(d.pop("churned_at", UNSET))
-
-        def _parse_contact(data: object) -> Contact | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        contact = d.pop("contact", UNSET)
+        if isinstance(contact, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                contact_type_0 = Contact.from_dict(data)
-
-                return contact_type_0
+                contact = Contact.from_dict(contact)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(Contact | None | Unset, data)
 
-        contact = _parse_contact(d.pop("contact", UNSET))
-
-        def _parse_contact_groups(
-            data: object,
-        ) -> list[OrderContactGroup] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        contact_groups = d.pop("contact_groups", UNSET)
+        if isinstance(contact_groups, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                contact_groups_type_0 = []
-                _contact_groups_type_0 = data
-                for contact_groups_type_0_item_data in _contact_groups_type_0:
-                    contact_groups_type_0_item = OrderContactGroup.from_dict(
-                        contact_groups_type_0_item_data
-                    )
-
-                    contact_groups_type_0.append(contact_groups_type_0_item)
-
-                return contact_groups_type_0
+                contact_groups = [
+                    OrderContactGroup.from_dict(contact_groups_type_0_item)
+                    for contact_groups_type_0_item in contact_groups
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[OrderContactGroup] | None | Unset, data)
 
-        contact_groups = _parse_contact_groups(d.pop("contact_groups", UNSET))
+        contact_id = d.pop("contact_id", UNSET)
 
-        def _parse_contact_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        contact_id = _parse_contact_id(d.pop("contact_id", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        currency = d.pop("currency", UNSET)
 
-        def _parse_currency(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        discount_ids = d.pop("discount_ids", UNSET)
 
-        currency = _parse_currency(d.pop("currency", UNSET))
+        external_id = d.pop("external_id", UNSET)
 
-        def _parse_discount_ids(data: object) -> list[int] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        funnel_name = d.pop("funnel_name", UNSET)
+
+        in_trial = d.pop("in_trial", UNSET)
+
+        line_items = d.pop("line_items", UNSET)
+        if isinstance(line_items, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                discount_ids_type_0 = cast(list[int], data)
-
-                return discount_ids_type_0
+                line_items = [
+                    OrdersLineItem.from_dict(line_items_type_0_item)
+                    for line_items_type_0_item in line_items
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[int] | None | Unset, data)
 
-        discount_ids = _parse_discount_ids(d.pop("discount_ids", UNSET))
+        live_mode = d.pop("live_mode", UNSET)
 
-        def _parse_external_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        next_charge_at = d.pop("next_charge_at", UNSET)
 
-        external_id = _parse_external_id(d.pop("external_id", UNSET))
+        notes = d.pop("notes", UNSET)
 
-        def _parse_funnel_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        order_number = d.pop("order_number", UNSET)
 
-        funnel_name = _parse_funnel_name(d.pop("funnel_name", UNSET))
-
-        def _parse_in_trial(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        in_trial = _parse_in_trial(d.pop("in_trial", UNSET))
-
-        def _parse_line_items(data: object) -> list[OrdersLineItem] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        order_page = d.pop("order_page", UNSET)
+        if isinstance(order_page, dict):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                line_items_type_0 = []
-                _line_items_type_0 = data
-                for line_items_type_0_item_data in _line_items_type_0:
-                    line_items_type_0_item = OrdersLineItem.from_dict(
-                        line_items_type_0_item_data
-                    )
-
-                    line_items_type_0.append(line_items_type_0_item)
-
-                return line_items_type_0
+                order_page = OrderOrderPage.from_dict(order_page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[OrdersLineItem] | None | Unset, data)
 
-        line_items = _parse_line_items(d.pop("line_items", UNSET))
+        order_type = d.pop("order_type", UNSET)
 
-        def _parse_live_mode(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        origination_channel_id = d.pop("origination_channel_id", UNSET)
 
-        live_mode = _parse_live_mode(d.pop("live_mode", UNSET))
+        origination_channel_name = d.pop("origination_channel_name", UNSET)
 
-        def _parse_next_charge_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        origination_channel_public_id = d.pop("origination_channel_public_id", UNSET)
 
-        next_charge_at = _parse_next_charge_at(d.pop("next_charge_at", UNSET))
+        origination_channel_type = d.pop("origination_channel_type", UNSET)
 
-        def _parse_notes(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        page_id = d.pop("page_id", UNSET)
 
-        notes = _parse_notes(d.pop("notes", UNSET))
+        page_name = d.pop("page_name", UNSET)
 
-        def _parse_order_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        order_number = _parse_order_number(d.pop("order_number", UNSET))
-
-        def _parse_order_page(data: object) -> None | OrderOrderPage | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        paid_until = d.pop("paid_until", UNSET)
+        if isinstance(paid_until, str):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                order_page_type_0 = OrderOrderPage.from_dict(data)
-
-                return order_page_type_0
+                paid_until = datetime.datetime.fromisoformat(paid_until)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrderOrderPage | Unset, data)
 
-        order_page = _parse_order_page(d.pop("order_page", UNSET))
+        payment_processor = d.pop("payment_processor", UNSET)
 
-        def _parse_order_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        phone_number = d.pop("phone_number", UNSET)
 
-        order_type = _parse_order_type(d.pop("order_type", UNSET))
-
-        def _parse_origination_channel_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        origination_channel_id = _parse_origination_channel_id(
-            d.pop("origination_channel_id", UNSET)
-        )
-
-        def _parse_origination_channel_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        origination_channel_name = _parse_origination_channel_name(
-            d.pop("origination_channel_name", UNSET)
-        )
-
-        def _parse_origination_channel_public_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        origination_channel_public_id = _parse_origination_channel_public_id(
-            d.pop("origination_channel_public_id", UNSET)
-        )
-
-        def _parse_origination_channel_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        origination_channel_type = _parse_origination_channel_type(
-            d.pop("origination_channel_type", UNSET)
-        )
-
-        def _parse_page_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        page_id = _parse_page_id(d.pop("page_id", UNSET))
-
-        def _parse_page_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        page_name = _parse_page_name(d.pop("page_name", UNSET))
-
-        def _parse_paid_until(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                paid_until_type_0 = datetime.datetime.fromisoformat(data)
-
-                return paid_until_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        paid_until = _parse_paid_until(d.pop("paid_until", UNSET))
-
-        def _parse_payment_processor(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        payment_processor = _parse_payment_processor(d.pop("payment_processor", UNSET))
-
-        def _parse_phone_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        phone_number = _parse_phone_number(d.pop("phone_number", UNSET))
-
-        def _parse_previous_line_item(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        previous_line_item = _parse_previous_line_item(
-            d.pop("previous_line_item", UNSET)
-        )
+        previous_line_item = d.pop("previous_line_item", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_recurring_invoices_paid_count(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count", UNSET)
 
-        recurring_invoices_paid_count = _parse_recurring_invoices_paid_count(
-            d.pop("recurring_invoices_paid_count", UNSET)
-        )
-
-        def _parse_referral_code(data: object) -> None | OrderReferralCode | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        referral_code = d.pop("referral_code", UNSET)
+        if isinstance(referral_code, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                referral_code_type_0 = OrderReferralCode.from_dict(data)
-
-                return referral_code_type_0
+                referral_code = OrderReferralCode.from_dict(referral_code)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrderReferralCode | Unset, data)
 
-        referral_code = _parse_referral_code(d.pop("referral_code", UNSET))
+        resource_install_intent = d.pop("resource_install_intent", UNSET)
 
-        def _parse_resource_install_intent(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        resource_install_intent = _parse_resource_install_intent(
-            d.pop("resource_install_intent", UNSET)
-        )
-
-        def _parse_segments(data: object) -> list[OrderSegment] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        segments = d.pop("segments", UNSET)
+        if isinstance(segments, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                segments_type_0 = []
-                _segments_type_0 = data
-                for segments_type_0_item_data in _segments_type_0:
-                    segments_type_0_item = OrderSegment.from_dict(
-                        segments_type_0_item_data
-                    )
-
-                    segments_type_0.append(segments_type_0_item)
-
-                return segments_type_0
+                segments = [
+                    OrderSegment.from_dict(segments_type_0_item)
+                    for segments_type_0_item in segments
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[OrderSegment] | None | Unset, data)
 
-        segments = _parse_segments(d.pop("segments", UNSET))
+        service_status = d.pop("service_status", UNSET)
 
-        def _parse_service_status(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_address_city = d.pop("shipping_address_city", UNSET)
 
-        service_status = _parse_service_status(d.pop("service_status", UNSET))
+        shipping_address_country = d.pop("shipping_address_country", UNSET)
 
-        def _parse_shipping_address_city(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_address_first_name = d.pop("shipping_address_first_name", UNSET)
 
-        shipping_address_city = _parse_shipping_address_city(
-            d.pop("shipping_address_city", UNSET)
+        shipping_address_last_name = d.pop("shipping_address_last_name", UNSET)
+
+        shipping_address_organization_name = d.pop(
+            "shipping_address_organization_name", UNSET
         )
 
-        def _parse_shipping_address_country(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_address_phone_number = d.pop("shipping_address_phone_number", UNSET)
 
-        shipping_address_country = _parse_shipping_address_country(
-            d.pop("shipping_address_country", UNSET)
-        )
+        shipping_address_postal_code = d.pop("shipping_address_postal_code", UNSET)
 
-        def _parse_shipping_address_first_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_address_region = d.pop("shipping_address_region", UNSET)
 
-        shipping_address_first_name = _parse_shipping_address_first_name(
-            d.pop("shipping_address_first_name", UNSET)
-        )
+        shipping_address_street_one = d.pop("shipping_address_street_one", UNSET)
 
-        def _parse_shipping_address_last_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_address_street_two = d.pop("shipping_address_street_two", UNSET)
 
-        shipping_address_last_name = _parse_shipping_address_last_name(
-            d.pop("shipping_address_last_name", UNSET)
-        )
+        tag_ids = d.pop("tag_ids", UNSET)
 
-        def _parse_shipping_address_organization_name(
-            data: object,
-        ) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        tax_amount = d.pop("tax_amount", UNSET)
 
-        shipping_address_organization_name = _parse_shipping_address_organization_name(
-            d.pop("shipping_address_organization_name", UNSET)
-        )
+        total_amount = d.pop("total_amount", UNSET)
 
-        def _parse_shipping_address_phone_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        trial_end_at = d.pop("trial_end_at", UNSET)
 
-        shipping_address_phone_number = _parse_shipping_address_phone_number(
-            d.pop("shipping_address_phone_number", UNSET)
-        )
-
-        def _parse_shipping_address_postal_code(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        shipping_address_postal_code = _parse_shipping_address_postal_code(
-            d.pop("shipping_address_postal_code", UNSET)
-        )
-
-        def _parse_shipping_address_region(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        shipping_address_region = _parse_shipping_address_region(
-            d.pop("shipping_address_region", UNSET)
-        )
-
-        def _parse_shipping_address_street_one(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        shipping_address_street_one = _parse_shipping_address_street_one(
-            d.pop("shipping_address_street_one", UNSET)
-        )
-
-        def _parse_shipping_address_street_two(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        shipping_address_street_two = _parse_shipping_address_street_two(
-            d.pop("shipping_address_street_two", UNSET)
-        )
-
-        def _parse_tag_ids(data: object) -> list[int] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                tag_ids_type_0 = cast(list[int], data)
-
-                return tag_ids_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[int] | None | Unset, data)
 
-        tag_ids = _parse_tag_ids(d.pop("tag_ids", UNSET))
-
-        def _parse_tax_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        tax_amount = _parse_tax_amount(d.pop("tax_amount", UNSET))
-
-        def _parse_total_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        total_amount = _parse_total_amount(d.pop("total_amount", UNSET))
-
-        def _parse_trial_end_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        trial_end_at = _parse_trial_end_at(d.pop("trial_end_at", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        visits = d.pop("visits", UNSET)
+        if isinstance(visits, dict):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                visits = OrderVisits.from_dict(visits)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
-        def _parse_visits(data: object) -> None | OrderVisits | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        workspace = d.pop("workspace", UNSET)
+        if isinstance(workspace, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                visits_type_0 = OrderVisits.from_dict(data)
-
-                return visits_type_0
+                workspace = Workspace.from_dict(workspace)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrderVisits | Unset, data)
 
-        visits = _parse_visits(d.pop("visits", UNSET))
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_workspace(data: object) -> None | Unset | Workspace:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                workspace_type_0 = Workspace.from_dict(data)
+        workspace_sharing_id = d.pop("workspace_sharing_id", UNSET)
 
-                return workspace_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(None | Unset | Workspace, data)
-
-        workspace = _parse_workspace(d.pop("workspace", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
-        def _parse_workspace_sharing_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        workspace_sharing_id = _parse_workspace_sharing_id(
-            d.pop("workspace_sharing_id", UNSET)
-        )
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         order = cls(
-            id=id,
-            activated_at=activated_at,
-            affiliate=affiliate,
-            billing_address_city=billing_address_city,
-            billing_address_country=billing_address_country,
-            billing_address_postal_code=billing_address_postal_code,
-            billing_address_region=billing_address_region,
-            billing_address_street_one=billing_address_street_one,
-            billing_address_street_two=billing_address_street_two,
-            billing_payment_method_id=billing_payment_method_id,
-            billing_status=billing_status,
-            cancel_description=cancel_description,
-            cancel_reason=cancel_reason,
-            canceled_at=canceled_at,
-            canceled_by=canceled_by,
-            churned_at=churned_at,
-            contact=contact,
-            contact_groups=contact_groups,
-            contact_id=contact_id,
-            created_at=created_at,
-            currency=currency,
-            discount_ids=discount_ids,
-            external_id=external_id,
-            funnel_name=funnel_name,
-            in_trial=in_trial,
-            line_items=line_items,
-            live_mode=live_mode,
-            next_charge_at=next_charge_at,
-            notes=notes,
-            order_number=order_number,
-            order_page=order_page,
-            order_type=order_type,
-            origination_channel_id=origination_channel_id,
-            origination_channel_name=origination_channel_name,
-            origination_channel_public_id=origination_channel_public_id,
-            origination_channel_type=origination_channel_type,
-            page_id=page_id,
-            page_name=page_name,
-            paid_until=paid_until,
-            payment_processor=payment_processor,
-            phone_number=phone_number,
-            previous_line_item=previous_line_item,
-            public_id=public_id,
-            recurring_invoices_paid_count=recurring_invoices_paid_count,
-            referral_code=referral_code,
-            resource_install_intent=resource_install_intent,
-            segments=segments,
-            service_status=service_status,
-            shipping_address_city=shipping_address_city,
-            shipping_address_country=shipping_address_country,
-            shipping_address_first_name=shipping_address_first_name,
-            shipping_address_last_name=shipping_address_last_name,
-            shipping_address_organization_name=shipping_address_organization_name,
-            shipping_address_phone_number=shipping_address_phone_number,
-            shipping_address_postal_code=shipping_address_postal_code,
-            shipping_address_region=shipping_address_region,
-            shipping_address_street_one=shipping_address_street_one,
-            shipping_address_street_two=shipping_address_street_two,
-            tag_ids=tag_ids,
-            tax_amount=tax_amount,
-            total_amount=total_amount,
-            trial_end_at=trial_end_at,
-            updated_at=updated_at,
-            visits=visits,
-            workspace=workspace,
-            workspace_id=workspace_id,
-            workspace_sharing_id=workspace_sharing_id,
+            id,
+            activated_at,
+            affiliate,
+            billing_address_city,
+            billing_address_country,
+            billing_address_postal_code,
+            billing_address_region,
+            billing_address_street_one,
+            billing_address_street_two,
+            billing_payment_method_id,
+            billing_status,
+            cancel_description,
+            cancel_reason,
+            canceled_at,
+            canceled_by,
+            churned_at,
+            contact,
+            contact_groups,
+            contact_id,
+            created_at,
+            currency,
+            discount_ids,
+            external_id,
+            funnel_name,
+            in_trial,
+            line_items,
+            live_mode,
+            next_charge_at,
+            notes,
+            order_number,
+            order_page,
+            order_type,
+            origination_channel_id,
+            origination_channel_name,
+            origination_channel_public_id,
+            origination_channel_type,
+            page_id,
+            page_name,
+            paid_until,
+            payment_processor,
+            phone_number,
+            previous_line_item,
+            public_id,
+            recurring_invoices_paid_count,
+            referral_code,
+            resource_install_intent,
+            segments,
+            service_status,
+            shipping_address_city,
+            shipping_address_country,
+            shipping_address_first_name,
+            shipping_address_last_name,
+            shipping_address_organization_name,
+            shipping_address_phone_number,
+            shipping_address_postal_code,
+            shipping_address_region,
+            shipping_address_street_one,
+            shipping_address_street_two,
+            tag_ids,
+            tax_amount,
+            total_amount,
+            trial_end_at,
+            updated_at,
+            visits,
+            workspace,
+            workspace_id,
+            workspace_sharing_id,
         )
 
         order.additional_properties = d
@@ -1634,3 +729,17 @@ class Order:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.contact import Contact
+from ..models.order_affiliate import OrderAffiliate
+from ..models.order_contact_group import OrderContactGroup
+from ..models.order_order_page import OrderOrderPage
+from ..models.order_referral_code import OrderReferralCode
+from ..models.order_segment import OrderSegment
+from ..models.order_visits import OrderVisits
+from ..models.orders_line_item import OrdersLineItem
+from ..models.workspace import Workspace

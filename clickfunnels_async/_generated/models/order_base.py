@@ -2,19 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.contact import Contact
-    from ..models.order_base_affiliate import OrderBaseAffiliate
-    from ..models.order_base_order_page import OrderBaseOrderPage
-    from ..models.order_base_referral_code import OrderBaseReferralCode
-
 
 T = TypeVar("T", bound="OrderBase")
 
@@ -116,897 +109,325 @@ class OrderBase:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.contact import Contact
-        from ..models.order_base_affiliate import OrderBaseAffiliate
-        from ..models.order_base_order_page import OrderBaseOrderPage
-        from ..models.order_base_referral_code import OrderBaseReferralCode
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.activated_at, Unset):
+            field_dict["activated_at"] = self.activated_at
 
-        activated_at: None | str | Unset
-        if isinstance(self.activated_at, Unset):
-            activated_at = UNSET
-        else:
-            activated_at = self.activated_at
-
-        affiliate: dict[str, Any] | None | Unset
-        if isinstance(self.affiliate, Unset):
-            affiliate = UNSET
-        elif isinstance(self.affiliate, OrderBaseAffiliate):
-            affiliate = self.affiliate.to_dict()
-        else:
-            affiliate = self.affiliate
-
-        billing_address_city: None | str | Unset
-        if isinstance(self.billing_address_city, Unset):
-            billing_address_city = UNSET
-        else:
-            billing_address_city = self.billing_address_city
-
-        billing_address_country: None | str | Unset
-        if isinstance(self.billing_address_country, Unset):
-            billing_address_country = UNSET
-        else:
-            billing_address_country = self.billing_address_country
-
-        billing_address_postal_code: None | str | Unset
-        if isinstance(self.billing_address_postal_code, Unset):
-            billing_address_postal_code = UNSET
-        else:
-            billing_address_postal_code = self.billing_address_postal_code
-
-        billing_address_region: None | str | Unset
-        if isinstance(self.billing_address_region, Unset):
-            billing_address_region = UNSET
-        else:
-            billing_address_region = self.billing_address_region
-
-        billing_address_street_one: None | str | Unset
-        if isinstance(self.billing_address_street_one, Unset):
-            billing_address_street_one = UNSET
-        else:
-            billing_address_street_one = self.billing_address_street_one
-
-        billing_address_street_two: None | str | Unset
-        if isinstance(self.billing_address_street_two, Unset):
-            billing_address_street_two = UNSET
-        else:
-            billing_address_street_two = self.billing_address_street_two
-
-        billing_status: None | str | Unset
-        if isinstance(self.billing_status, Unset):
-            billing_status = UNSET
-        else:
-            billing_status = self.billing_status
-
-        cancel_description: None | str | Unset
-        if isinstance(self.cancel_description, Unset):
-            cancel_description = UNSET
-        else:
-            cancel_description = self.cancel_description
-
-        cancel_reason: None | str | Unset
-        if isinstance(self.cancel_reason, Unset):
-            cancel_reason = UNSET
-        else:
-            cancel_reason = self.cancel_reason
-
-        canceled_at: None | str | Unset
-        if isinstance(self.canceled_at, Unset):
-            canceled_at = UNSET
-        else:
-            canceled_at = self.canceled_at
-
-        canceled_by: None | str | Unset
-        if isinstance(self.canceled_by, Unset):
-            canceled_by = UNSET
-        else:
-            canceled_by = self.canceled_by
-
-        churned_at: None | str | Unset
-        if isinstance(self.churned_at, Unset):
-            churned_at = UNSET
-        else:
-            churned_at = self.churned_at
-
-        contact: dict[str, Any] | None | Unset
-        if isinstance(self.contact, Unset):
-            contact = UNSET
-        elif isinstance(self.contact, Contact):
-            contact = self.contact.to_dict()
-        else:
-            contact = self.contact
-
-        in_trial: bool | None | Unset
-        if isinstance(self.in_trial, Unset):
-            in_trial = UNSET
-        else:
-            in_trial = self.in_trial
-
-        live_mode: bool | None | Unset
-        if isinstance(self.live_mode, Unset):
-            live_mode = UNSET
-        else:
-            live_mode = self.live_mode
-
-        next_charge_at: None | str | Unset
-        if isinstance(self.next_charge_at, Unset):
-            next_charge_at = UNSET
-        else:
-            next_charge_at = self.next_charge_at
-
-        notes: None | str | Unset
-        if isinstance(self.notes, Unset):
-            notes = UNSET
-        else:
-            notes = self.notes
-
-        order_number: None | str | Unset
-        if isinstance(self.order_number, Unset):
-            order_number = UNSET
-        else:
-            order_number = self.order_number
-
-        order_page: dict[str, Any] | None | Unset
-        if isinstance(self.order_page, Unset):
-            order_page = UNSET
-        elif isinstance(self.order_page, OrderBaseOrderPage):
-            order_page = self.order_page.to_dict()
-        else:
-            order_page = self.order_page
-
-        order_type: None | str | Unset
-        if isinstance(self.order_type, Unset):
-            order_type = UNSET
-        else:
-            order_type = self.order_type
-
-        origination_channel_id: int | None | Unset
-        if isinstance(self.origination_channel_id, Unset):
-            origination_channel_id = UNSET
-        else:
-            origination_channel_id = self.origination_channel_id
-
-        origination_channel_name: None | str | Unset
-        if isinstance(self.origination_channel_name, Unset):
-            origination_channel_name = UNSET
-        else:
-            origination_channel_name = self.origination_channel_name
-
-        origination_channel_public_id: None | str | Unset
-        if isinstance(self.origination_channel_public_id, Unset):
-            origination_channel_public_id = UNSET
-        else:
-            origination_channel_public_id = self.origination_channel_public_id
-
-        origination_channel_type: None | str | Unset
-        if isinstance(self.origination_channel_type, Unset):
-            origination_channel_type = UNSET
-        else:
-            origination_channel_type = self.origination_channel_type
-
-        public_id = self.public_id
-
-        recurring_invoices_paid_count: int | None | Unset
-        if isinstance(self.recurring_invoices_paid_count, Unset):
-            recurring_invoices_paid_count = UNSET
-        else:
-            recurring_invoices_paid_count = self.recurring_invoices_paid_count
-
-        referral_code: dict[str, Any] | None | Unset
-        if isinstance(self.referral_code, Unset):
-            referral_code = UNSET
-        elif isinstance(self.referral_code, OrderBaseReferralCode):
-            referral_code = self.referral_code.to_dict()
-        else:
-            referral_code = self.referral_code
-
-        service_status: None | str | Unset
-        if isinstance(self.service_status, Unset):
-            service_status = UNSET
-        else:
-            service_status = self.service_status
-
-        shipping_address_city: None | str | Unset
-        if isinstance(self.shipping_address_city, Unset):
-            shipping_address_city = UNSET
-        else:
-            shipping_address_city = self.shipping_address_city
-
-        shipping_address_country: None | str | Unset
-        if isinstance(self.shipping_address_country, Unset):
-            shipping_address_country = UNSET
-        else:
-            shipping_address_country = self.shipping_address_country
-
-        shipping_address_first_name: None | str | Unset
-        if isinstance(self.shipping_address_first_name, Unset):
-            shipping_address_first_name = UNSET
-        else:
-            shipping_address_first_name = self.shipping_address_first_name
-
-        shipping_address_last_name: None | str | Unset
-        if isinstance(self.shipping_address_last_name, Unset):
-            shipping_address_last_name = UNSET
-        else:
-            shipping_address_last_name = self.shipping_address_last_name
-
-        shipping_address_organization_name: None | str | Unset
-        if isinstance(self.shipping_address_organization_name, Unset):
-            shipping_address_organization_name = UNSET
-        else:
-            shipping_address_organization_name = self.shipping_address_organization_name
-
-        shipping_address_phone_number: None | str | Unset
-        if isinstance(self.shipping_address_phone_number, Unset):
-            shipping_address_phone_number = UNSET
-        else:
-            shipping_address_phone_number = self.shipping_address_phone_number
-
-        shipping_address_postal_code: None | str | Unset
-        if isinstance(self.shipping_address_postal_code, Unset):
-            shipping_address_postal_code = UNSET
-        else:
-            shipping_address_postal_code = self.shipping_address_postal_code
-
-        shipping_address_region: None | str | Unset
-        if isinstance(self.shipping_address_region, Unset):
-            shipping_address_region = UNSET
-        else:
-            shipping_address_region = self.shipping_address_region
-
-        shipping_address_street_one: None | str | Unset
-        if isinstance(self.shipping_address_street_one, Unset):
-            shipping_address_street_one = UNSET
-        else:
-            shipping_address_street_one = self.shipping_address_street_one
-
-        shipping_address_street_two: None | str | Unset
-        if isinstance(self.shipping_address_street_two, Unset):
-            shipping_address_street_two = UNSET
-        else:
-            shipping_address_street_two = self.shipping_address_street_two
-
-        tag_ids: list[int] | None | Unset
-        if isinstance(self.tag_ids, Unset):
-            tag_ids = UNSET
-        elif isinstance(self.tag_ids, list):
-            tag_ids = self.tag_ids
-
-        else:
-            tag_ids = self.tag_ids
-
-        total_amount: None | str | Unset
-        if isinstance(self.total_amount, Unset):
-            total_amount = UNSET
-        else:
-            total_amount = self.total_amount
-
-        trial_end_at: None | str | Unset
-        if isinstance(self.trial_end_at, Unset):
-            trial_end_at = UNSET
-        else:
-            trial_end_at = self.trial_end_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if activated_at is not UNSET:
-            field_dict["activated_at"] = activated_at
-        if affiliate is not UNSET:
-            field_dict["affiliate"] = affiliate
-        if billing_address_city is not UNSET:
-            field_dict["billing_address_city"] = billing_address_city
-        if billing_address_country is not UNSET:
-            field_dict["billing_address_country"] = billing_address_country
-        if billing_address_postal_code is not UNSET:
-            field_dict["billing_address_postal_code"] = billing_address_postal_code
-        if billing_address_region is not UNSET:
-            field_dict["billing_address_region"] = billing_address_region
-        if billing_address_street_one is not UNSET:
-            field_dict["billing_address_street_one"] = billing_address_street_one
-        if billing_address_street_two is not UNSET:
-            field_dict["billing_address_street_two"] = billing_address_street_two
-        if billing_status is not UNSET:
-            field_dict["billing_status"] = billing_status
-        if cancel_description is not UNSET:
-            field_dict["cancel_description"] = cancel_description
-        if cancel_reason is not UNSET:
-            field_dict["cancel_reason"] = cancel_reason
-        if canceled_at is not UNSET:
-            field_dict["canceled_at"] = canceled_at
-        if canceled_by is not UNSET:
-            field_dict["canceled_by"] = canceled_by
-        if churned_at is not UNSET:
-            field_dict["churned_at"] = churned_at
-        if contact is not UNSET:
-            field_dict["contact"] = contact
-        if in_trial is not UNSET:
-            field_dict["in_trial"] = in_trial
-        if live_mode is not UNSET:
-            field_dict["live_mode"] = live_mode
-        if next_charge_at is not UNSET:
-            field_dict["next_charge_at"] = next_charge_at
-        if notes is not UNSET:
-            field_dict["notes"] = notes
-        if order_number is not UNSET:
-            field_dict["order_number"] = order_number
-        if order_page is not UNSET:
-            field_dict["order_page"] = order_page
-        if order_type is not UNSET:
-            field_dict["order_type"] = order_type
-        if origination_channel_id is not UNSET:
-            field_dict["origination_channel_id"] = origination_channel_id
-        if origination_channel_name is not UNSET:
-            field_dict["origination_channel_name"] = origination_channel_name
-        if origination_channel_public_id is not UNSET:
-            field_dict["origination_channel_public_id"] = origination_channel_public_id
-        if origination_channel_type is not UNSET:
-            field_dict["origination_channel_type"] = origination_channel_type
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if recurring_invoices_paid_count is not UNSET:
-            field_dict["recurring_invoices_paid_count"] = recurring_invoices_paid_count
-        if referral_code is not UNSET:
-            field_dict["referral_code"] = referral_code
-        if service_status is not UNSET:
-            field_dict["service_status"] = service_status
-        if shipping_address_city is not UNSET:
-            field_dict["shipping_address_city"] = shipping_address_city
-        if shipping_address_country is not UNSET:
-            field_dict["shipping_address_country"] = shipping_address_country
-        if shipping_address_first_name is not UNSET:
-            field_dict["shipping_address_first_name"] = shipping_address_first_name
-        if shipping_address_last_name is not UNSET:
-            field_dict["shipping_address_last_name"] = shipping_address_last_name
-        if shipping_address_organization_name is not UNSET:
-            field_dict["shipping_address_organization_name"] = (
-                shipping_address_organization_name
+        if not isinstance(self.affiliate, Unset):
+            field_dict["affiliate"] = (
+                self.affiliate.to_dict()
+                if isinstance(self.affiliate, OrderBaseAffiliate)
+                else self.affiliate
             )
-        if shipping_address_phone_number is not UNSET:
-            field_dict["shipping_address_phone_number"] = shipping_address_phone_number
-        if shipping_address_postal_code is not UNSET:
-            field_dict["shipping_address_postal_code"] = shipping_address_postal_code
-        if shipping_address_region is not UNSET:
-            field_dict["shipping_address_region"] = shipping_address_region
-        if shipping_address_street_one is not UNSET:
-            field_dict["shipping_address_street_one"] = shipping_address_street_one
-        if shipping_address_street_two is not UNSET:
-            field_dict["shipping_address_street_two"] = shipping_address_street_two
-        if tag_ids is not UNSET:
-            field_dict["tag_ids"] = tag_ids
-        if total_amount is not UNSET:
-            field_dict["total_amount"] = total_amount
-        if trial_end_at is not UNSET:
-            field_dict["trial_end_at"] = trial_end_at
+
+        if not isinstance(self.billing_address_city, Unset):
+            field_dict["billing_address_city"] = self.billing_address_city
+
+        if not isinstance(self.billing_address_country, Unset):
+            field_dict["billing_address_country"] = self.billing_address_country
+
+        if not isinstance(self.billing_address_postal_code, Unset):
+            field_dict["billing_address_postal_code"] = self.billing_address_postal_code
+
+        if not isinstance(self.billing_address_region, Unset):
+            field_dict["billing_address_region"] = self.billing_address_region
+
+        if not isinstance(self.billing_address_street_one, Unset):
+            field_dict["billing_address_street_one"] = self.billing_address_street_one
+
+        if not isinstance(self.billing_address_street_two, Unset):
+            field_dict["billing_address_street_two"] = self.billing_address_street_two
+
+        if not isinstance(self.billing_status, Unset):
+            field_dict["billing_status"] = self.billing_status
+
+        if not isinstance(self.cancel_description, Unset):
+            field_dict["cancel_description"] = self.cancel_description
+
+        if not isinstance(self.cancel_reason, Unset):
+            field_dict["cancel_reason"] = self.cancel_reason
+
+        if not isinstance(self.canceled_at, Unset):
+            field_dict["canceled_at"] = self.canceled_at
+
+        if not isinstance(self.canceled_by, Unset):
+            field_dict["canceled_by"] = self.canceled_by
+
+        if not isinstance(self.churned_at, Unset):
+            field_dict["churned_at"] = self.churned_at
+
+        if not isinstance(self.contact, Unset):
+            field_dict["contact"] = (
+                self.contact.to_dict()
+                if isinstance(self.contact, Contact)
+                else self.contact
+            )
+
+        if not isinstance(self.in_trial, Unset):
+            field_dict["in_trial"] = self.in_trial
+
+        if not isinstance(self.live_mode, Unset):
+            field_dict["live_mode"] = self.live_mode
+
+        if not isinstance(self.next_charge_at, Unset):
+            field_dict["next_charge_at"] = self.next_charge_at
+
+        if not isinstance(self.notes, Unset):
+            field_dict["notes"] = self.notes
+
+        if not isinstance(self.order_number, Unset):
+            field_dict["order_number"] = self.order_number
+
+        if not isinstance(self.order_page, Unset):
+            field_dict["order_page"] = (
+                self.order_page.to_dict()
+                if isinstance(self.order_page, OrderBaseOrderPage)
+                else self.order_page
+            )
+
+        if not isinstance(self.order_type, Unset):
+            field_dict["order_type"] = self.order_type
+
+        if not isinstance(self.origination_channel_id, Unset):
+            field_dict["origination_channel_id"] = self.origination_channel_id
+
+        if not isinstance(self.origination_channel_name, Unset):
+            field_dict["origination_channel_name"] = self.origination_channel_name
+
+        if not isinstance(self.origination_channel_public_id, Unset):
+            field_dict["origination_channel_public_id"] = (
+                self.origination_channel_public_id
+            )
+
+        if not isinstance(self.origination_channel_type, Unset):
+            field_dict["origination_channel_type"] = self.origination_channel_type
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
+        if not isinstance(self.recurring_invoices_paid_count, Unset):
+            field_dict["recurring_invoices_paid_count"] = (
+                self.recurring_invoices_paid_count
+            )
+
+        if not isinstance(self.referral_code, Unset):
+            field_dict["referral_code"] = (
+                self.referral_code.to_dict()
+                if isinstance(self.referral_code, OrderBaseReferralCode)
+                else self.referral_code
+            )
+
+        if not isinstance(self.service_status, Unset):
+            field_dict["service_status"] = self.service_status
+
+        if not isinstance(self.shipping_address_city, Unset):
+            field_dict["shipping_address_city"] = self.shipping_address_city
+
+        if not isinstance(self.shipping_address_country, Unset):
+            field_dict["shipping_address_country"] = self.shipping_address_country
+
+        if not isinstance(self.shipping_address_first_name, Unset):
+            field_dict["shipping_address_first_name"] = self.shipping_address_first_name
+
+        if not isinstance(self.shipping_address_last_name, Unset):
+            field_dict["shipping_address_last_name"] = self.shipping_address_last_name
+
+        if not isinstance(self.shipping_address_organization_name, Unset):
+            field_dict["shipping_address_organization_name"] = (
+                self.shipping_address_organization_name
+            )
+
+        if not isinstance(self.shipping_address_phone_number, Unset):
+            field_dict["shipping_address_phone_number"] = (
+                self.shipping_address_phone_number
+            )
+
+        if not isinstance(self.shipping_address_postal_code, Unset):
+            field_dict["shipping_address_postal_code"] = (
+                self.shipping_address_postal_code
+            )
+
+        if not isinstance(self.shipping_address_region, Unset):
+            field_dict["shipping_address_region"] = self.shipping_address_region
+
+        if not isinstance(self.shipping_address_street_one, Unset):
+            field_dict["shipping_address_street_one"] = self.shipping_address_street_one
+
+        if not isinstance(self.shipping_address_street_two, Unset):
+            field_dict["shipping_address_street_two"] = self.shipping_address_street_two
+
+        if not isinstance(self.tag_ids, Unset):
+            field_dict["tag_ids"] = self.tag_ids
+
+        if not isinstance(self.total_amount, Unset):
+            field_dict["total_amount"] = self.total_amount
+
+        if not isinstance(self.trial_end_at, Unset):
+            field_dict["trial_end_at"] = self.trial_end_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.contact import Contact
-        from ..models.order_base_affiliate import OrderBaseAffiliate
-        from ..models.order_base_order_page import OrderBaseOrderPage
-        from ..models.order_base_referral_code import OrderBaseReferralCode
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_activated_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        activated_at = d.pop("activated_at", UNSET)
 
-        activated_at = _parse_activated_at(d.pop("activated_at", UNSET))
-
-        def _parse_affiliate(data: object) -> None | OrderBaseAffiliate | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        affiliate = d.pop("affiliate", UNSET)
+        if isinstance(affiliate, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                affiliate_type_0 = OrderBaseAffiliate.from_dict(data)
-
-                return affiliate_type_0
+                affiliate = OrderBaseAffiliate.from_dict(affiliate)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrderBaseAffiliate | Unset, data)
 
-        affiliate = _parse_affiliate(d.pop("affiliate", UNSET))
+        billing_address_city = d.pop("billing_address_city", UNSET)
 
-        def _parse_billing_address_city(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        billing_address_country = d.pop("billing_address_country", UNSET)
 
-        billing_address_city = _parse_billing_address_city(
-            d.pop("billing_address_city", UNSET)
-        )
+        billing_address_postal_code = d.pop("billing_address_postal_code", UNSET)
 
-        def _parse_billing_address_country(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        billing_address_region = d.pop("billing_address_region", UNSET)
 
-        billing_address_country = _parse_billing_address_country(
-            d.pop("billing_address_country", UNSET)
-        )
+        billing_address_street_one = d.pop("billing_address_street_one", UNSET)
 
-        def _parse_billing_address_postal_code(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        billing_address_street_two = d.pop("billing_address_street_two", UNSET)
 
-        billing_address_postal_code = _parse_billing_address_postal_code(
-            d.pop("billing_address_postal_code", UNSET)
-        )
+        billing_status = d.pop("billing_status", UNSET)
 
-        def _parse_billing_address_region(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        cancel_description = d.pop("cancel_description", UNSET)
 
-        billing_address_region = _parse_billing_address_region(
-            d.pop("billing_address_region", UNSET)
-        )
+        cancel_reason = d.pop("cancel_reason", UNSET)
 
-        def _parse_billing_address_street_one(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        canceled_at = d.pop("canceled_at", UNSET)
 
-        billing_address_street_one = _parse_billing_address_street_one(
-            d.pop("billing_address_street_one", UNSET)
-        )
+        canceled_by = d.pop("canceled_by", UNSET)
 
-        def _parse_billing_address_street_two(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        churned_at = d.pop("churned_at", UNSET)
 
-        billing_address_street_two = _parse_billing_address_street_two(
-            d.pop("billing_address_street_two", UNSET)
-        )
-
-        def _parse_billing_status(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        billing_status = _parse_billing_status(d.pop("billing_status", UNSET))
-
-        def _parse_cancel_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        cancel_description = _parse_cancel_description(
-            d.pop("cancel_description", UNSET)
-        )
-
-        def _parse_cancel_reason(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        cancel_reason = _parse_cancel_reason(d.pop("cancel_reason", UNSET))
-
-        def _parse_canceled_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        canceled_at = _parse_canceled_at(d.pop("canceled_at", UNSET))
-
-        def _parse_canceled_by(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        canceled_by = _parse_canceled_by(d.pop("canceled_by", UNSET))
-
-        def _parse_churned_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        churned_at = _parse_churned_at(d.pop("churned_at", UNSET))
-
-        def _parse_contact(data: object) -> Contact | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        contact = d.pop("contact", UNSET)
+        if isinstance(contact, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                contact_type_0 = Contact.from_dict(data)
-
-                return contact_type_0
+                contact = Contact.from_dict(contact)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(Contact | None | Unset, data)
 
-        contact = _parse_contact(d.pop("contact", UNSET))
+        in_trial = d.pop("in_trial", UNSET)
 
-        def _parse_in_trial(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        live_mode = d.pop("live_mode", UNSET)
 
-        in_trial = _parse_in_trial(d.pop("in_trial", UNSET))
+        next_charge_at = d.pop("next_charge_at", UNSET)
 
-        def _parse_live_mode(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        notes = d.pop("notes", UNSET)
 
-        live_mode = _parse_live_mode(d.pop("live_mode", UNSET))
+        order_number = d.pop("order_number", UNSET)
 
-        def _parse_next_charge_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        next_charge_at = _parse_next_charge_at(d.pop("next_charge_at", UNSET))
-
-        def _parse_notes(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        notes = _parse_notes(d.pop("notes", UNSET))
-
-        def _parse_order_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        order_number = _parse_order_number(d.pop("order_number", UNSET))
-
-        def _parse_order_page(data: object) -> None | OrderBaseOrderPage | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        order_page = d.pop("order_page", UNSET)
+        if isinstance(order_page, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                order_page_type_0 = OrderBaseOrderPage.from_dict(data)
-
-                return order_page_type_0
+                order_page = OrderBaseOrderPage.from_dict(order_page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrderBaseOrderPage | Unset, data)
 
-        order_page = _parse_order_page(d.pop("order_page", UNSET))
+        order_type = d.pop("order_type", UNSET)
 
-        def _parse_order_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        origination_channel_id = d.pop("origination_channel_id", UNSET)
 
-        order_type = _parse_order_type(d.pop("order_type", UNSET))
+        origination_channel_name = d.pop("origination_channel_name", UNSET)
 
-        def _parse_origination_channel_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        origination_channel_public_id = d.pop("origination_channel_public_id", UNSET)
 
-        origination_channel_id = _parse_origination_channel_id(
-            d.pop("origination_channel_id", UNSET)
-        )
-
-        def _parse_origination_channel_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        origination_channel_name = _parse_origination_channel_name(
-            d.pop("origination_channel_name", UNSET)
-        )
-
-        def _parse_origination_channel_public_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        origination_channel_public_id = _parse_origination_channel_public_id(
-            d.pop("origination_channel_public_id", UNSET)
-        )
-
-        def _parse_origination_channel_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        origination_channel_type = _parse_origination_channel_type(
-            d.pop("origination_channel_type", UNSET)
-        )
+        origination_channel_type = d.pop("origination_channel_type", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_recurring_invoices_paid_count(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count", UNSET)
 
-        recurring_invoices_paid_count = _parse_recurring_invoices_paid_count(
-            d.pop("recurring_invoices_paid_count", UNSET)
-        )
-
-        def _parse_referral_code(data: object) -> None | OrderBaseReferralCode | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        referral_code = d.pop("referral_code", UNSET)
+        if isinstance(referral_code, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                referral_code_type_0 = OrderBaseReferralCode.from_dict(data)
-
-                return referral_code_type_0
+                referral_code = OrderBaseReferralCode.from_dict(referral_code)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrderBaseReferralCode | Unset, data)
 
-        referral_code = _parse_referral_code(d.pop("referral_code", UNSET))
+        service_status = d.pop("service_status", UNSET)
 
-        def _parse_service_status(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_address_city = d.pop("shipping_address_city", UNSET)
 
-        service_status = _parse_service_status(d.pop("service_status", UNSET))
+        shipping_address_country = d.pop("shipping_address_country", UNSET)
 
-        def _parse_shipping_address_city(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_address_first_name = d.pop("shipping_address_first_name", UNSET)
 
-        shipping_address_city = _parse_shipping_address_city(
-            d.pop("shipping_address_city", UNSET)
+        shipping_address_last_name = d.pop("shipping_address_last_name", UNSET)
+
+        shipping_address_organization_name = d.pop(
+            "shipping_address_organization_name", UNSET
         )
 
-        def _parse_shipping_address_country(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_address_phone_number = d.pop("shipping_address_phone_number", UNSET)
 
-        shipping_address_country = _parse_shipping_address_country(
-            d.pop("shipping_address_country", UNSET)
-        )
+        shipping_address_postal_code = d.pop("shipping_address_postal_code", UNSET)
 
-        def _parse_shipping_address_first_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_address_region = d.pop("shipping_address_region", UNSET)
 
-        shipping_address_first_name = _parse_shipping_address_first_name(
-            d.pop("shipping_address_first_name", UNSET)
-        )
+        shipping_address_street_one = d.pop("shipping_address_street_one", UNSET)
 
-        def _parse_shipping_address_last_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_address_street_two = d.pop("shipping_address_street_two", UNSET)
 
-        shipping_address_last_name = _parse_shipping_address_last_name(
-            d.pop("shipping_address_last_name", UNSET)
-        )
+        tag_ids = d.pop("tag_ids", UNSET)
 
-        def _parse_shipping_address_organization_name(
-            data: object,
-        ) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        total_amount = d.pop("total_amount", UNSET)
 
-        shipping_address_organization_name = _parse_shipping_address_organization_name(
-            d.pop("shipping_address_organization_name", UNSET)
-        )
+        trial_end_at = d.pop("trial_end_at", UNSET)
 
-        def _parse_shipping_address_phone_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        shipping_address_phone_number = _parse_shipping_address_phone_number(
-            d.pop("shipping_address_phone_number", UNSET)
-        )
-
-        def _parse_shipping_address_postal_code(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        shipping_address_postal_code = _parse_shipping_address_postal_code(
-            d.pop("shipping_address_postal_code", UNSET)
-        )
-
-        def _parse_shipping_address_region(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        shipping_address_region = _parse_shipping_address_region(
-            d.pop("shipping_address_region", UNSET)
-        )
-
-        def _parse_shipping_address_street_one(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        shipping_address_street_one = _parse_shipping_address_street_one(
-            d.pop("shipping_address_street_one", UNSET)
-        )
-
-        def _parse_shipping_address_street_two(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        shipping_address_street_two = _parse_shipping_address_street_two(
-            d.pop("shipping_address_street_two", UNSET)
-        )
-
-        def _parse_tag_ids(data: object) -> list[int] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                tag_ids_type_0 = cast(list[int], data)
-
-                return tag_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[int] | None | Unset, data)
-
-        tag_ids = _parse_tag_ids(d.pop("tag_ids", UNSET))
-
-        def _parse_total_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        total_amount = _parse_total_amount(d.pop("total_amount", UNSET))
-
-        def _parse_trial_end_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        trial_end_at = _parse_trial_end_at(d.pop("trial_end_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         order_base = cls(
-            id=id,
-            activated_at=activated_at,
-            affiliate=affiliate,
-            billing_address_city=billing_address_city,
-            billing_address_country=billing_address_country,
-            billing_address_postal_code=billing_address_postal_code,
-            billing_address_region=billing_address_region,
-            billing_address_street_one=billing_address_street_one,
-            billing_address_street_two=billing_address_street_two,
-            billing_status=billing_status,
-            cancel_description=cancel_description,
-            cancel_reason=cancel_reason,
-            canceled_at=canceled_at,
-            canceled_by=canceled_by,
-            churned_at=churned_at,
-            contact=contact,
-            in_trial=in_trial,
-            live_mode=live_mode,
-            next_charge_at=next_charge_at,
-            notes=notes,
-            order_number=order_number,
-            order_page=order_page,
-            order_type=order_type,
-            origination_channel_id=origination_channel_id,
-            origination_channel_name=origination_channel_name,
-            origination_channel_public_id=origination_channel_public_id,
-            origination_channel_type=origination_channel_type,
-            public_id=public_id,
-            recurring_invoices_paid_count=recurring_invoices_paid_count,
-            referral_code=referral_code,
-            service_status=service_status,
-            shipping_address_city=shipping_address_city,
-            shipping_address_country=shipping_address_country,
-            shipping_address_first_name=shipping_address_first_name,
-            shipping_address_last_name=shipping_address_last_name,
-            shipping_address_organization_name=shipping_address_organization_name,
-            shipping_address_phone_number=shipping_address_phone_number,
-            shipping_address_postal_code=shipping_address_postal_code,
-            shipping_address_region=shipping_address_region,
-            shipping_address_street_one=shipping_address_street_one,
-            shipping_address_street_two=shipping_address_street_two,
-            tag_ids=tag_ids,
-            total_amount=total_amount,
-            trial_end_at=trial_end_at,
+            id,
+            activated_at,
+            affiliate,
+            billing_address_city,
+            billing_address_country,
+            billing_address_postal_code,
+            billing_address_region,
+            billing_address_street_one,
+            billing_address_street_two,
+            billing_status,
+            cancel_description,
+            cancel_reason,
+            canceled_at,
+            canceled_by,
+            churned_at,
+            contact,
+            in_trial,
+            live_mode,
+            next_charge_at,
+            notes,
+            order_number,
+            order_page,
+            order_type,
+            origination_channel_id,
+            origination_channel_name,
+            origination_channel_public_id,
+            origination_channel_type,
+            public_id,
+            recurring_invoices_paid_count,
+            referral_code,
+            service_status,
+            shipping_address_city,
+            shipping_address_country,
+            shipping_address_first_name,
+            shipping_address_last_name,
+            shipping_address_organization_name,
+            shipping_address_phone_number,
+            shipping_address_postal_code,
+            shipping_address_region,
+            shipping_address_street_one,
+            shipping_address_street_two,
+            tag_ids,
+            total_amount,
+            trial_end_at,
         )
 
         order_base.additional_properties = d
@@ -1027,3 +448,12 @@ class OrderBase:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.contact import Contact
+from ..models.order_base_affiliate import OrderBaseAffiliate
+from ..models.order_base_order_page import OrderBaseOrderPage
+from ..models.order_base_referral_code import OrderBaseReferralCode

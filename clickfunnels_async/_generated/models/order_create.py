@@ -2,18 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.order_type import OrderType
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.order_create_contact_attributes import OrderCreateContactAttributes
-    from ..models.order_create_line_item import OrderCreateLineItem
-
 
 T = TypeVar("T", bound="OrderCreate")
 
@@ -91,158 +86,116 @@ class OrderCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        activated_at = self.activated_at
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.activated_at, Unset):
+            field_dict["activated_at"] = self.activated_at
 
-        billing_address_city = self.billing_address_city
+        if not isinstance(self.billing_address_city, Unset):
+            field_dict["billing_address_city"] = self.billing_address_city
 
-        billing_address_country = self.billing_address_country
+        if not isinstance(self.billing_address_country, Unset):
+            field_dict["billing_address_country"] = self.billing_address_country
 
-        billing_address_postal_code = self.billing_address_postal_code
+        if not isinstance(self.billing_address_postal_code, Unset):
+            field_dict["billing_address_postal_code"] = self.billing_address_postal_code
 
-        billing_address_region = self.billing_address_region
+        if not isinstance(self.billing_address_region, Unset):
+            field_dict["billing_address_region"] = self.billing_address_region
 
-        billing_address_street_one = self.billing_address_street_one
+        if not isinstance(self.billing_address_street_one, Unset):
+            field_dict["billing_address_street_one"] = self.billing_address_street_one
 
-        billing_address_street_two = self.billing_address_street_two
+        if not isinstance(self.billing_address_street_two, Unset):
+            field_dict["billing_address_street_two"] = self.billing_address_street_two
 
-        billing_status = self.billing_status
+        if not isinstance(self.billing_status, Unset):
+            field_dict["billing_status"] = self.billing_status
 
-        cancel_description = self.cancel_description
+        if not isinstance(self.cancel_description, Unset):
+            field_dict["cancel_description"] = self.cancel_description
 
-        cancel_reason = self.cancel_reason
+        if not isinstance(self.cancel_reason, Unset):
+            field_dict["cancel_reason"] = self.cancel_reason
 
-        canceled_at = self.canceled_at
+        if not isinstance(self.canceled_at, Unset):
+            field_dict["canceled_at"] = self.canceled_at
 
-        canceled_by = self.canceled_by
+        if not isinstance(self.canceled_by, Unset):
+            field_dict["canceled_by"] = self.canceled_by
 
-        churned_at = self.churned_at
+        if not isinstance(self.churned_at, Unset):
+            field_dict["churned_at"] = self.churned_at
 
-        contact_attributes: dict[str, Any] | Unset = UNSET
         if not isinstance(self.contact_attributes, Unset):
-            contact_attributes = self.contact_attributes.to_dict()
+            field_dict["contact_attributes"] = self.contact_attributes.to_dict()
 
-        contact_id = self.contact_id
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        external_id = self.external_id
+        if not isinstance(self.external_id, Unset):
+            field_dict["external_id"] = self.external_id
 
-        line_items_attributes: list[dict[str, Any]] | Unset = UNSET
         if not isinstance(self.line_items_attributes, Unset):
-            line_items_attributes = []
-            for line_items_attributes_item_data in self.line_items_attributes:
-                line_items_attributes_item = line_items_attributes_item_data.to_dict()
-                line_items_attributes.append(line_items_attributes_item)
+            field_dict["line_items_attributes"] = [
+                line_items_attributes_item.to_dict()
+                for line_items_attributes_item in self.line_items_attributes
+            ]
 
-        live_mode = self.live_mode
+        if not isinstance(self.live_mode, Unset):
+            field_dict["live_mode"] = self.live_mode
 
-        next_charge_at = self.next_charge_at
+        if not isinstance(self.next_charge_at, Unset):
+            field_dict["next_charge_at"] = self.next_charge_at
 
-        notes = self.notes
+        if not isinstance(self.notes, Unset):
+            field_dict["notes"] = self.notes
 
-        order_type: str | Unset = UNSET
         if not isinstance(self.order_type, Unset):
-            order_type = self.order_type.value
+            field_dict["order_type"] = self.order_type.value
 
-        service_status = self.service_status
+        if not isinstance(self.service_status, Unset):
+            field_dict["service_status"] = self.service_status
 
-        shipping_address_city = self.shipping_address_city
+        if not isinstance(self.shipping_address_city, Unset):
+            field_dict["shipping_address_city"] = self.shipping_address_city
 
-        shipping_address_country = self.shipping_address_country
+        if not isinstance(self.shipping_address_country, Unset):
+            field_dict["shipping_address_country"] = self.shipping_address_country
 
-        shipping_address_first_name = self.shipping_address_first_name
+        if not isinstance(self.shipping_address_first_name, Unset):
+            field_dict["shipping_address_first_name"] = self.shipping_address_first_name
 
-        shipping_address_last_name = self.shipping_address_last_name
+        if not isinstance(self.shipping_address_last_name, Unset):
+            field_dict["shipping_address_last_name"] = self.shipping_address_last_name
 
-        shipping_address_organization_name = self.shipping_address_organization_name
-
-        shipping_address_phone_number = self.shipping_address_phone_number
-
-        shipping_address_postal_code = self.shipping_address_postal_code
-
-        shipping_address_region = self.shipping_address_region
-
-        shipping_address_street_one = self.shipping_address_street_one
-
-        shipping_address_street_two = self.shipping_address_street_two
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if activated_at is not UNSET:
-            field_dict["activated_at"] = activated_at
-        if billing_address_city is not UNSET:
-            field_dict["billing_address_city"] = billing_address_city
-        if billing_address_country is not UNSET:
-            field_dict["billing_address_country"] = billing_address_country
-        if billing_address_postal_code is not UNSET:
-            field_dict["billing_address_postal_code"] = billing_address_postal_code
-        if billing_address_region is not UNSET:
-            field_dict["billing_address_region"] = billing_address_region
-        if billing_address_street_one is not UNSET:
-            field_dict["billing_address_street_one"] = billing_address_street_one
-        if billing_address_street_two is not UNSET:
-            field_dict["billing_address_street_two"] = billing_address_street_two
-        if billing_status is not UNSET:
-            field_dict["billing_status"] = billing_status
-        if cancel_description is not UNSET:
-            field_dict["cancel_description"] = cancel_description
-        if cancel_reason is not UNSET:
-            field_dict["cancel_reason"] = cancel_reason
-        if canceled_at is not UNSET:
-            field_dict["canceled_at"] = canceled_at
-        if canceled_by is not UNSET:
-            field_dict["canceled_by"] = canceled_by
-        if churned_at is not UNSET:
-            field_dict["churned_at"] = churned_at
-        if contact_attributes is not UNSET:
-            field_dict["contact_attributes"] = contact_attributes
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if external_id is not UNSET:
-            field_dict["external_id"] = external_id
-        if line_items_attributes is not UNSET:
-            field_dict["line_items_attributes"] = line_items_attributes
-        if live_mode is not UNSET:
-            field_dict["live_mode"] = live_mode
-        if next_charge_at is not UNSET:
-            field_dict["next_charge_at"] = next_charge_at
-        if notes is not UNSET:
-            field_dict["notes"] = notes
-        if order_type is not UNSET:
-            field_dict["order_type"] = order_type
-        if service_status is not UNSET:
-            field_dict["service_status"] = service_status
-        if shipping_address_city is not UNSET:
-            field_dict["shipping_address_city"] = shipping_address_city
-        if shipping_address_country is not UNSET:
-            field_dict["shipping_address_country"] = shipping_address_country
-        if shipping_address_first_name is not UNSET:
-            field_dict["shipping_address_first_name"] = shipping_address_first_name
-        if shipping_address_last_name is not UNSET:
-            field_dict["shipping_address_last_name"] = shipping_address_last_name
-        if shipping_address_organization_name is not UNSET:
+        if not isinstance(self.shipping_address_organization_name, Unset):
             field_dict["shipping_address_organization_name"] = (
-                shipping_address_organization_name
+                self.shipping_address_organization_name
             )
-        if shipping_address_phone_number is not UNSET:
-            field_dict["shipping_address_phone_number"] = shipping_address_phone_number
-        if shipping_address_postal_code is not UNSET:
-            field_dict["shipping_address_postal_code"] = shipping_address_postal_code
-        if shipping_address_region is not UNSET:
-            field_dict["shipping_address_region"] = shipping_address_region
-        if shipping_address_street_one is not UNSET:
-            field_dict["shipping_address_street_one"] = shipping_address_street_one
-        if shipping_address_street_two is not UNSET:
-            field_dict["shipping_address_street_two"] = shipping_address_street_two
+
+        if not isinstance(self.shipping_address_phone_number, Unset):
+            field_dict["shipping_address_phone_number"] = (
+                self.shipping_address_phone_number
+            )
+
+        if not isinstance(self.shipping_address_postal_code, Unset):
+            field_dict["shipping_address_postal_code"] = (
+                self.shipping_address_postal_code
+            )
+
+        if not isinstance(self.shipping_address_region, Unset):
+            field_dict["shipping_address_region"] = self.shipping_address_region
+
+        if not isinstance(self.shipping_address_street_one, Unset):
+            field_dict["shipping_address_street_one"] = self.shipping_address_street_one
+
+        if not isinstance(self.shipping_address_street_two, Unset):
+            field_dict["shipping_address_street_two"] = self.shipping_address_street_two
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.order_create_contact_attributes import (
-            OrderCreateContactAttributes,
-        )
-        from ..models.order_create_line_item import OrderCreateLineItem
-
         d = dict(src_dict)
         activated_at = d.pop("activated_at", UNSET)
 
@@ -270,29 +223,22 @@ class OrderCreate:
 
         churned_at = d.pop("churned_at", UNSET)
 
-        _contact_attributes = d.pop("contact_attributes", UNSET)
-        contact_attributes: OrderCreateContactAttributes | Unset
-        if isinstance(_contact_attributes, Unset):
-            contact_attributes = UNSET
-        else:
+        contact_attributes = d.pop("contact_attributes", UNSET)
+        if not isinstance(contact_attributes, Unset):
             contact_attributes = OrderCreateContactAttributes.from_dict(
-                _contact_attributes
+                contact_attributes
             )
 
         contact_id = d.pop("contact_id", UNSET)
 
         external_id = d.pop("external_id", UNSET)
 
-        _line_items_attributes = d.pop("line_items_attributes", UNSET)
-        line_items_attributes: list[OrderCreateLineItem] | Unset = UNSET
-        if _line_items_attributes is not UNSET:
-            line_items_attributes = []
-            for line_items_attributes_item_data in _line_items_attributes:
-                line_items_attributes_item = OrderCreateLineItem.from_dict(
-                    line_items_attributes_item_data
-                )
-
-                line_items_attributes.append(line_items_attributes_item)
+        line_items_attributes = d.pop("line_items_attributes", UNSET)
+        if not isinstance(line_items_attributes, Unset):
+            line_items_attributes = [
+                OrderCreateLineItem.from_dict(line_items_attributes_item)
+                for line_items_attributes_item in line_items_attributes
+            ]
 
         live_mode = d.pop("live_mode", UNSET)
 
@@ -300,12 +246,9 @@ class OrderCreate:
 
         notes = d.pop("notes", UNSET)
 
-        _order_type = d.pop("order_type", UNSET)
-        order_type: OrderType | Unset
-        if isinstance(_order_type, Unset):
-            order_type = UNSET
-        else:
-            order_type = OrderType(_order_type)
+        order_type = d.pop("order_type", UNSET)
+        if not isinstance(order_type, Unset):
+            order_type = OrderType(order_type)
 
         service_status = d.pop("service_status", UNSET)
 
@@ -331,39 +274,40 @@ class OrderCreate:
 
         shipping_address_street_two = d.pop("shipping_address_street_two", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         order_create = cls(
-            activated_at=activated_at,
-            billing_address_city=billing_address_city,
-            billing_address_country=billing_address_country,
-            billing_address_postal_code=billing_address_postal_code,
-            billing_address_region=billing_address_region,
-            billing_address_street_one=billing_address_street_one,
-            billing_address_street_two=billing_address_street_two,
-            billing_status=billing_status,
-            cancel_description=cancel_description,
-            cancel_reason=cancel_reason,
-            canceled_at=canceled_at,
-            canceled_by=canceled_by,
-            churned_at=churned_at,
-            contact_attributes=contact_attributes,
-            contact_id=contact_id,
-            external_id=external_id,
-            line_items_attributes=line_items_attributes,
-            live_mode=live_mode,
-            next_charge_at=next_charge_at,
-            notes=notes,
-            order_type=order_type,
-            service_status=service_status,
-            shipping_address_city=shipping_address_city,
-            shipping_address_country=shipping_address_country,
-            shipping_address_first_name=shipping_address_first_name,
-            shipping_address_last_name=shipping_address_last_name,
-            shipping_address_organization_name=shipping_address_organization_name,
-            shipping_address_phone_number=shipping_address_phone_number,
-            shipping_address_postal_code=shipping_address_postal_code,
-            shipping_address_region=shipping_address_region,
-            shipping_address_street_one=shipping_address_street_one,
-            shipping_address_street_two=shipping_address_street_two,
+            activated_at,
+            billing_address_city,
+            billing_address_country,
+            billing_address_postal_code,
+            billing_address_region,
+            billing_address_street_one,
+            billing_address_street_two,
+            billing_status,
+            cancel_description,
+            cancel_reason,
+            canceled_at,
+            canceled_by,
+            churned_at,
+            contact_attributes,
+            contact_id,
+            external_id,
+            line_items_attributes,
+            live_mode,
+            next_charge_at,
+            notes,
+            order_type,
+            service_status,
+            shipping_address_city,
+            shipping_address_country,
+            shipping_address_first_name,
+            shipping_address_last_name,
+            shipping_address_organization_name,
+            shipping_address_phone_number,
+            shipping_address_postal_code,
+            shipping_address_region,
+            shipping_address_street_one,
+            shipping_address_street_two,
         )
 
         order_create.additional_properties = d
@@ -384,3 +328,10 @@ class OrderCreate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.order_create_contact_attributes import OrderCreateContactAttributes
+from ..models.order_create_line_item import OrderCreateLineItem

@@ -23,13 +23,9 @@ class OrderCreateContactAttributes:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        email_address = self.email_address
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if email_address is not UNSET:
-            field_dict["email_address"] = email_address
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.email_address, Unset):
+            field_dict["email_address"] = self.email_address
 
         return field_dict
 
@@ -38,8 +34,9 @@ class OrderCreateContactAttributes:
         d = dict(src_dict)
         email_address = d.pop("email_address", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         order_create_contact_attributes = cls(
-            email_address=email_address,
+            email_address,
         )
 
         order_create_contact_attributes.additional_properties = d

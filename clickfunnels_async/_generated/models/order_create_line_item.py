@@ -27,21 +27,15 @@ class OrderCreateLineItem:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        products_price_id = self.products_price_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.products_price_id, Unset):
+            field_dict["products_price_id"] = self.products_price_id
 
-        quantity = self.quantity
+        if not isinstance(self.quantity, Unset):
+            field_dict["quantity"] = self.quantity
 
-        variant_id = self.variant_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if products_price_id is not UNSET:
-            field_dict["products_price_id"] = products_price_id
-        if quantity is not UNSET:
-            field_dict["quantity"] = quantity
-        if variant_id is not UNSET:
-            field_dict["variant_id"] = variant_id
+        if not isinstance(self.variant_id, Unset):
+            field_dict["variant_id"] = self.variant_id
 
         return field_dict
 
@@ -54,10 +48,11 @@ class OrderCreateLineItem:
 
         variant_id = d.pop("variant_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         order_create_line_item = cls(
-            products_price_id=products_price_id,
-            quantity=quantity,
-            variant_id=variant_id,
+            products_price_id,
+            quantity,
+            variant_id,
         )
 
         order_create_line_item.additional_properties = d

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -25,53 +25,26 @@ class OrderReferralCode:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        code: None | str | Unset
-        if isinstance(self.code, Unset):
-            code = UNSET
-        else:
-            code = self.code
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.code, Unset):
+            field_dict["code"] = self.code
 
-        default: bool | None | Unset
-        if isinstance(self.default, Unset):
-            default = UNSET
-        else:
-            default = self.default
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if code is not UNSET:
-            field_dict["code"] = code
-        if default is not UNSET:
-            field_dict["default"] = default
+        if not isinstance(self.default, Unset):
+            field_dict["default"] = self.default
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        code = d.pop("code", UNSET)
 
-        def _parse_code(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        default = d.pop("default", UNSET)
 
-        code = _parse_code(d.pop("code", UNSET))
-
-        def _parse_default(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        default = _parse_default(d.pop("default", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         order_referral_code = cls(
-            code=code,
-            default=default,
+            code,
+            default,
         )
 
         order_referral_code.additional_properties = d

@@ -76,139 +76,102 @@ class OrderUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        activated_at: str | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.activated_at, Unset):
-            activated_at = self.activated_at.isoformat()
+            field_dict["activated_at"] = self.activated_at.isoformat()
 
-        billing_address_city = self.billing_address_city
+        if not isinstance(self.billing_address_city, Unset):
+            field_dict["billing_address_city"] = self.billing_address_city
 
-        billing_address_country = self.billing_address_country
+        if not isinstance(self.billing_address_country, Unset):
+            field_dict["billing_address_country"] = self.billing_address_country
 
-        billing_address_postal_code = self.billing_address_postal_code
+        if not isinstance(self.billing_address_postal_code, Unset):
+            field_dict["billing_address_postal_code"] = self.billing_address_postal_code
 
-        billing_address_region = self.billing_address_region
+        if not isinstance(self.billing_address_region, Unset):
+            field_dict["billing_address_region"] = self.billing_address_region
 
-        billing_address_street_one = self.billing_address_street_one
+        if not isinstance(self.billing_address_street_one, Unset):
+            field_dict["billing_address_street_one"] = self.billing_address_street_one
 
-        billing_address_street_two = self.billing_address_street_two
+        if not isinstance(self.billing_address_street_two, Unset):
+            field_dict["billing_address_street_two"] = self.billing_address_street_two
 
-        billing_status = self.billing_status
+        if not isinstance(self.billing_status, Unset):
+            field_dict["billing_status"] = self.billing_status
 
-        cancel_description = self.cancel_description
+        if not isinstance(self.cancel_description, Unset):
+            field_dict["cancel_description"] = self.cancel_description
 
-        cancel_reason = self.cancel_reason
+        if not isinstance(self.cancel_reason, Unset):
+            field_dict["cancel_reason"] = self.cancel_reason
 
-        canceled_at: str | Unset = UNSET
         if not isinstance(self.canceled_at, Unset):
-            canceled_at = self.canceled_at.isoformat()
+            field_dict["canceled_at"] = self.canceled_at.isoformat()
 
-        canceled_by = self.canceled_by
+        if not isinstance(self.canceled_by, Unset):
+            field_dict["canceled_by"] = self.canceled_by
 
-        churned_at: str | Unset = UNSET
         if not isinstance(self.churned_at, Unset):
-            churned_at = self.churned_at.isoformat()
+            field_dict["churned_at"] = self.churned_at.isoformat()
 
-        external_id = self.external_id
+        if not isinstance(self.external_id, Unset):
+            field_dict["external_id"] = self.external_id
 
-        next_charge_at: str | Unset = UNSET
         if not isinstance(self.next_charge_at, Unset):
-            next_charge_at = self.next_charge_at.isoformat()
+            field_dict["next_charge_at"] = self.next_charge_at.isoformat()
 
-        notes = self.notes
+        if not isinstance(self.notes, Unset):
+            field_dict["notes"] = self.notes
 
-        service_status = self.service_status
+        if not isinstance(self.service_status, Unset):
+            field_dict["service_status"] = self.service_status
 
-        shipping_address_city = self.shipping_address_city
+        if not isinstance(self.shipping_address_city, Unset):
+            field_dict["shipping_address_city"] = self.shipping_address_city
 
-        shipping_address_country = self.shipping_address_country
+        if not isinstance(self.shipping_address_country, Unset):
+            field_dict["shipping_address_country"] = self.shipping_address_country
 
-        shipping_address_first_name = self.shipping_address_first_name
+        if not isinstance(self.shipping_address_first_name, Unset):
+            field_dict["shipping_address_first_name"] = self.shipping_address_first_name
 
-        shipping_address_last_name = self.shipping_address_last_name
+        if not isinstance(self.shipping_address_last_name, Unset):
+            field_dict["shipping_address_last_name"] = self.shipping_address_last_name
 
-        shipping_address_organization_name = self.shipping_address_organization_name
-
-        shipping_address_phone_number = self.shipping_address_phone_number
-
-        shipping_address_postal_code = self.shipping_address_postal_code
-
-        shipping_address_region = self.shipping_address_region
-
-        shipping_address_street_one = self.shipping_address_street_one
-
-        shipping_address_street_two = self.shipping_address_street_two
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if activated_at is not UNSET:
-            field_dict["activated_at"] = activated_at
-        if billing_address_city is not UNSET:
-            field_dict["billing_address_city"] = billing_address_city
-        if billing_address_country is not UNSET:
-            field_dict["billing_address_country"] = billing_address_country
-        if billing_address_postal_code is not UNSET:
-            field_dict["billing_address_postal_code"] = billing_address_postal_code
-        if billing_address_region is not UNSET:
-            field_dict["billing_address_region"] = billing_address_region
-        if billing_address_street_one is not UNSET:
-            field_dict["billing_address_street_one"] = billing_address_street_one
-        if billing_address_street_two is not UNSET:
-            field_dict["billing_address_street_two"] = billing_address_street_two
-        if billing_status is not UNSET:
-            field_dict["billing_status"] = billing_status
-        if cancel_description is not UNSET:
-            field_dict["cancel_description"] = cancel_description
-        if cancel_reason is not UNSET:
-            field_dict["cancel_reason"] = cancel_reason
-        if canceled_at is not UNSET:
-            field_dict["canceled_at"] = canceled_at
-        if canceled_by is not UNSET:
-            field_dict["canceled_by"] = canceled_by
-        if churned_at is not UNSET:
-            field_dict["churned_at"] = churned_at
-        if external_id is not UNSET:
-            field_dict["external_id"] = external_id
-        if next_charge_at is not UNSET:
-            field_dict["next_charge_at"] = next_charge_at
-        if notes is not UNSET:
-            field_dict["notes"] = notes
-        if service_status is not UNSET:
-            field_dict["service_status"] = service_status
-        if shipping_address_city is not UNSET:
-            field_dict["shipping_address_city"] = shipping_address_city
-        if shipping_address_country is not UNSET:
-            field_dict["shipping_address_country"] = shipping_address_country
-        if shipping_address_first_name is not UNSET:
-            field_dict["shipping_address_first_name"] = shipping_address_first_name
-        if shipping_address_last_name is not UNSET:
-            field_dict["shipping_address_last_name"] = shipping_address_last_name
-        if shipping_address_organization_name is not UNSET:
+        if not isinstance(self.shipping_address_organization_name, Unset):
             field_dict["shipping_address_organization_name"] = (
-                shipping_address_organization_name
+                self.shipping_address_organization_name
             )
-        if shipping_address_phone_number is not UNSET:
-            field_dict["shipping_address_phone_number"] = shipping_address_phone_number
-        if shipping_address_postal_code is not UNSET:
-            field_dict["shipping_address_postal_code"] = shipping_address_postal_code
-        if shipping_address_region is not UNSET:
-            field_dict["shipping_address_region"] = shipping_address_region
-        if shipping_address_street_one is not UNSET:
-            field_dict["shipping_address_street_one"] = shipping_address_street_one
-        if shipping_address_street_two is not UNSET:
-            field_dict["shipping_address_street_two"] = shipping_address_street_two
+
+        if not isinstance(self.shipping_address_phone_number, Unset):
+            field_dict["shipping_address_phone_number"] = (
+                self.shipping_address_phone_number
+            )
+
+        if not isinstance(self.shipping_address_postal_code, Unset):
+            field_dict["shipping_address_postal_code"] = (
+                self.shipping_address_postal_code
+            )
+
+        if not isinstance(self.shipping_address_region, Unset):
+            field_dict["shipping_address_region"] = self.shipping_address_region
+
+        if not isinstance(self.shipping_address_street_one, Unset):
+            field_dict["shipping_address_street_one"] = self.shipping_address_street_one
+
+        if not isinstance(self.shipping_address_street_two, Unset):
+            field_dict["shipping_address_street_two"] = self.shipping_address_street_two
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        _activated_at = d.pop("activated_at", UNSET)
-        activated_at: datetime.datetime | Unset
-        if isinstance(_activated_at, Unset):
-            activated_at = UNSET
-        else:
-            activated_at = datetime.datetime.fromisoformat(_activated_at)
+        activated_at = d.pop("activated_at", UNSET)
+        if not isinstance(activated_at, Unset):
+            activated_at = datetime.datetime.fromisoformat(activated_at)
 
         billing_address_city = d.pop("billing_address_city", UNSET)
 
@@ -228,30 +191,21 @@ class OrderUpdate:
 
         cancel_reason = d.pop("cancel_reason", UNSET)
 
-        _canceled_at = d.pop("canceled_at", UNSET)
-        canceled_at: datetime.datetime | Unset
-        if isinstance(_canceled_at, Unset):
-            canceled_at = UNSET
-        else:
-            canceled_at = datetime.datetime.fromisoformat(_canceled_at)
+        canceled_at = d.pop("canceled_at", UNSET)
+        if not isinstance(canceled_at, Unset):
+            canceled_at = datetime.datetime.fromisoformat(canceled_at)
 
         canceled_by = d.pop("canceled_by", UNSET)
 
-        _churned_at = d.pop("churned_at", UNSET)
-        churned_at: datetime.datetime | Unset
-        if isinstance(_churned_at, Unset):
-            churned_at = UNSET
-        else:
-            churned_at = datetime.datetime.fromisoformat(_churned_at)
+        churned_at = d.pop("churned_at", UNSET)
+        if not isinstance(churned_at, Unset):
+            churned_at = datetime.datetime.fromisoformat(churned_at)
 
         external_id = d.pop("external_id", UNSET)
 
-        _next_charge_at = d.pop("next_charge_at", UNSET)
-        next_charge_at: datetime.datetime | Unset
-        if isinstance(_next_charge_at, Unset):
-            next_charge_at = UNSET
-        else:
-            next_charge_at = datetime.datetime.fromisoformat(_next_charge_at)
+        next_charge_at = d.pop("next_charge_at", UNSET)
+        if not isinstance(next_charge_at, Unset):
+            next_charge_at = datetime.datetime.fromisoformat(next_charge_at)
 
         notes = d.pop("notes", UNSET)
 
@@ -279,34 +233,35 @@ class OrderUpdate:
 
         shipping_address_street_two = d.pop("shipping_address_street_two", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         order_update = cls(
-            activated_at=activated_at,
-            billing_address_city=billing_address_city,
-            billing_address_country=billing_address_country,
-            billing_address_postal_code=billing_address_postal_code,
-            billing_address_region=billing_address_region,
-            billing_address_street_one=billing_address_street_one,
-            billing_address_street_two=billing_address_street_two,
-            billing_status=billing_status,
-            cancel_description=cancel_description,
-            cancel_reason=cancel_reason,
-            canceled_at=canceled_at,
-            canceled_by=canceled_by,
-            churned_at=churned_at,
-            external_id=external_id,
-            next_charge_at=next_charge_at,
-            notes=notes,
-            service_status=service_status,
-            shipping_address_city=shipping_address_city,
-            shipping_address_country=shipping_address_country,
-            shipping_address_first_name=shipping_address_first_name,
-            shipping_address_last_name=shipping_address_last_name,
-            shipping_address_organization_name=shipping_address_organization_name,
-            shipping_address_phone_number=shipping_address_phone_number,
-            shipping_address_postal_code=shipping_address_postal_code,
-            shipping_address_region=shipping_address_region,
-            shipping_address_street_one=shipping_address_street_one,
-            shipping_address_street_two=shipping_address_street_two,
+            activated_at,
+            billing_address_city,
+            billing_address_country,
+            billing_address_postal_code,
+            billing_address_region,
+            billing_address_street_one,
+            billing_address_street_two,
+            billing_status,
+            cancel_description,
+            cancel_reason,
+            canceled_at,
+            canceled_by,
+            churned_at,
+            external_id,
+            next_charge_at,
+            notes,
+            service_status,
+            shipping_address_city,
+            shipping_address_country,
+            shipping_address_first_name,
+            shipping_address_last_name,
+            shipping_address_organization_name,
+            shipping_address_phone_number,
+            shipping_address_postal_code,
+            shipping_address_region,
+            shipping_address_street_one,
+            shipping_address_street_two,
         )
 
         order_update.additional_properties = d

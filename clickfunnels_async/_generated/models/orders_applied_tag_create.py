@@ -23,13 +23,9 @@ class OrdersAppliedTagCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        tag_id = self.tag_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if tag_id is not UNSET:
-            field_dict["tag_id"] = tag_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.tag_id, Unset):
+            field_dict["tag_id"] = self.tag_id
 
         return field_dict
 
@@ -38,8 +34,9 @@ class OrdersAppliedTagCreate:
         d = dict(src_dict)
         tag_id = d.pop("tag_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_applied_tag_create = cls(
-            tag_id=tag_id,
+            tag_id,
         )
 
         orders_applied_tag_create.additional_properties = d

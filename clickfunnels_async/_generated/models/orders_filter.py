@@ -28,21 +28,15 @@ class OrdersFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        contact_id = self.contact_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        order_type = self.order_type
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if id is not UNSET:
-            field_dict["id"] = id
-        if order_type is not UNSET:
-            field_dict["order_type"] = order_type
+        if not isinstance(self.order_type, Unset):
+            field_dict["order_type"] = self.order_type
 
         return field_dict
 
@@ -55,10 +49,11 @@ class OrdersFilter:
 
         order_type = d.pop("order_type", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_filter = cls(
-            contact_id=contact_id,
-            id=id,
-            order_type=order_type,
+            contact_id,
+            id,
+            order_type,
         )
 
         orders_filter.additional_properties = d

@@ -3,19 +3,13 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.orders_invoice_type import OrdersInvoiceType
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.order_base import OrderBase
-    from ..models.order_visits import OrderVisits
-    from ..models.orders_invoices_line_item import OrdersInvoicesLineItem
-
 
 T = TypeVar("T", bound="OrdersInvoice")
 
@@ -79,560 +73,252 @@ class OrdersInvoice:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.order_base import OrderBase
-        from ..models.order_visits import OrderVisits
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
 
-        currency: None | str | Unset
-        if isinstance(self.currency, Unset):
-            currency = UNSET
-        else:
-            currency = self.currency
+        if not isinstance(self.discount_amount, Unset):
+            field_dict["discount_amount"] = self.discount_amount
 
-        discount_amount: None | str | Unset
-        if isinstance(self.discount_amount, Unset):
-            discount_amount = UNSET
-        else:
-            discount_amount = self.discount_amount
+        if not isinstance(self.due_amount, Unset):
+            field_dict["due_amount"] = self.due_amount
 
-        due_amount: None | str | Unset
-        if isinstance(self.due_amount, Unset):
-            due_amount = UNSET
-        else:
-            due_amount = self.due_amount
+        if not isinstance(self.due_at, Unset):
+            field_dict["due_at"] = (
+                self.due_at.isoformat()
+                if isinstance(self.due_at, datetime.datetime)
+                else self.due_at
+            )
 
-        due_at: None | str | Unset
-        if isinstance(self.due_at, Unset):
-            due_at = UNSET
-        elif isinstance(self.due_at, datetime.datetime):
-            due_at = self.due_at.isoformat()
-        else:
-            due_at = self.due_at
+        if not isinstance(self.eligible_for_fulfillment, Unset):
+            field_dict["eligible_for_fulfillment"] = self.eligible_for_fulfillment
 
-        eligible_for_fulfillment: bool | None | Unset
-        if isinstance(self.eligible_for_fulfillment, Unset):
-            eligible_for_fulfillment = UNSET
-        else:
-            eligible_for_fulfillment = self.eligible_for_fulfillment
+        if not isinstance(self.external_id, Unset):
+            field_dict["external_id"] = self.external_id
 
-        external_id: None | str | Unset
-        if isinstance(self.external_id, Unset):
-            external_id = UNSET
-        else:
-            external_id = self.external_id
+        if not isinstance(self.fulfillment_status, Unset):
+            field_dict["fulfillment_status"] = self.fulfillment_status
 
-        fulfillment_status: None | str | Unset
-        if isinstance(self.fulfillment_status, Unset):
-            fulfillment_status = UNSET
-        else:
-            fulfillment_status = self.fulfillment_status
+        if not isinstance(self.invoice_number, Unset):
+            field_dict["invoice_number"] = self.invoice_number
 
-        invoice_number: None | str | Unset
-        if isinstance(self.invoice_number, Unset):
-            invoice_number = UNSET
-        else:
-            invoice_number = self.invoice_number
+        if not isinstance(self.invoice_type, Unset):
+            field_dict["invoice_type"] = (
+                self.invoice_type.value
+                if isinstance(self.invoice_type, OrdersInvoiceType)
+                else self.invoice_type
+            )
 
-        invoice_type: None | str | Unset
-        if isinstance(self.invoice_type, Unset):
-            invoice_type = UNSET
-        elif isinstance(self.invoice_type, OrdersInvoiceType):
-            invoice_type = self.invoice_type.value
-        else:
-            invoice_type = self.invoice_type
+        if not isinstance(self.issued_at, Unset):
+            field_dict["issued_at"] = (
+                self.issued_at.isoformat()
+                if isinstance(self.issued_at, datetime.datetime)
+                else self.issued_at
+            )
 
-        issued_at: None | str | Unset
-        if isinstance(self.issued_at, Unset):
-            issued_at = UNSET
-        elif isinstance(self.issued_at, datetime.datetime):
-            issued_at = self.issued_at.isoformat()
-        else:
-            issued_at = self.issued_at
+        if not isinstance(self.line_items, Unset):
+            field_dict["line_items"] = (
+                [
+                    line_items_type_0_item.to_dict()
+                    if isinstance(line_items_type_0_item, OrdersInvoicesLineItem)
+                    else line_items_type_0_item
+                    for line_items_type_0_item in self.line_items
+                ]
+                if isinstance(self.line_items, list)
+                else self.line_items
+            )
 
-        line_items: list[dict[str, Any]] | None | Unset
-        if isinstance(self.line_items, Unset):
-            line_items = UNSET
-        elif isinstance(self.line_items, list):
-            line_items = []
-            for line_items_type_0_item_data in self.line_items:
-                line_items_type_0_item = line_items_type_0_item_data.to_dict()
-                line_items.append(line_items_type_0_item)
+        if not isinstance(self.order, Unset):
+            field_dict["order"] = (
+                self.order.to_dict()
+                if isinstance(self.order, OrderBase)
+                else self.order
+            )
 
-        else:
-            line_items = self.line_items
+        if not isinstance(self.order_id, Unset):
+            field_dict["order_id"] = self.order_id
 
-        order: dict[str, Any] | None | Unset
-        if isinstance(self.order, Unset):
-            order = UNSET
-        elif isinstance(self.order, OrderBase):
-            order = self.order.to_dict()
-        else:
-            order = self.order
+        if not isinstance(self.paid_at, Unset):
+            field_dict["paid_at"] = (
+                self.paid_at.isoformat()
+                if isinstance(self.paid_at, datetime.datetime)
+                else self.paid_at
+            )
 
-        order_id: int | None | Unset
-        if isinstance(self.order_id, Unset):
-            order_id = UNSET
-        else:
-            order_id = self.order_id
+        if not isinstance(self.payment_processor, Unset):
+            field_dict["payment_processor"] = self.payment_processor
 
-        paid_at: None | str | Unset
-        if isinstance(self.paid_at, Unset):
-            paid_at = UNSET
-        elif isinstance(self.paid_at, datetime.datetime):
-            paid_at = self.paid_at.isoformat()
-        else:
-            paid_at = self.paid_at
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        payment_processor: None | str | Unset
-        if isinstance(self.payment_processor, Unset):
-            payment_processor = UNSET
-        else:
-            payment_processor = self.payment_processor
+        if not isinstance(self.shipping_amount, Unset):
+            field_dict["shipping_amount"] = self.shipping_amount
 
-        public_id = self.public_id
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = self.status
 
-        shipping_amount: None | str | Unset
-        if isinstance(self.shipping_amount, Unset):
-            shipping_amount = UNSET
-        else:
-            shipping_amount = self.shipping_amount
+        if not isinstance(self.subtotal_amount, Unset):
+            field_dict["subtotal_amount"] = self.subtotal_amount
 
-        status: None | str | Unset
-        if isinstance(self.status, Unset):
-            status = UNSET
-        else:
-            status = self.status
+        if not isinstance(self.tax_amount, Unset):
+            field_dict["tax_amount"] = self.tax_amount
 
-        subtotal_amount: None | str | Unset
-        if isinstance(self.subtotal_amount, Unset):
-            subtotal_amount = UNSET
-        else:
-            subtotal_amount = self.subtotal_amount
+        if not isinstance(self.total_amount, Unset):
+            field_dict["total_amount"] = self.total_amount
 
-        tax_amount: None | str | Unset
-        if isinstance(self.tax_amount, Unset):
-            tax_amount = UNSET
-        else:
-            tax_amount = self.tax_amount
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        total_amount: None | str | Unset
-        if isinstance(self.total_amount, Unset):
-            total_amount = UNSET
-        else:
-            total_amount = self.total_amount
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        visits: dict[str, Any] | None | Unset
-        if isinstance(self.visits, Unset):
-            visits = UNSET
-        elif isinstance(self.visits, OrderVisits):
-            visits = self.visits.to_dict()
-        else:
-            visits = self.visits
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if currency is not UNSET:
-            field_dict["currency"] = currency
-        if discount_amount is not UNSET:
-            field_dict["discount_amount"] = discount_amount
-        if due_amount is not UNSET:
-            field_dict["due_amount"] = due_amount
-        if due_at is not UNSET:
-            field_dict["due_at"] = due_at
-        if eligible_for_fulfillment is not UNSET:
-            field_dict["eligible_for_fulfillment"] = eligible_for_fulfillment
-        if external_id is not UNSET:
-            field_dict["external_id"] = external_id
-        if fulfillment_status is not UNSET:
-            field_dict["fulfillment_status"] = fulfillment_status
-        if invoice_number is not UNSET:
-            field_dict["invoice_number"] = invoice_number
-        if invoice_type is not UNSET:
-            field_dict["invoice_type"] = invoice_type
-        if issued_at is not UNSET:
-            field_dict["issued_at"] = issued_at
-        if line_items is not UNSET:
-            field_dict["line_items"] = line_items
-        if order is not UNSET:
-            field_dict["order"] = order
-        if order_id is not UNSET:
-            field_dict["order_id"] = order_id
-        if paid_at is not UNSET:
-            field_dict["paid_at"] = paid_at
-        if payment_processor is not UNSET:
-            field_dict["payment_processor"] = payment_processor
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if shipping_amount is not UNSET:
-            field_dict["shipping_amount"] = shipping_amount
-        if status is not UNSET:
-            field_dict["status"] = status
-        if subtotal_amount is not UNSET:
-            field_dict["subtotal_amount"] = subtotal_amount
-        if tax_amount is not UNSET:
-            field_dict["tax_amount"] = tax_amount
-        if total_amount is not UNSET:
-            field_dict["total_amount"] = total_amount
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if visits is not UNSET:
-            field_dict["visits"] = visits
+        if not isinstance(self.visits, Unset):
+            field_dict["visits"] = (
+                self.visits.to_dict()
+                if isinstance(self.visits, OrderVisits)
+                else self.visits
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.order_base import OrderBase
-        from ..models.order_visits import OrderVisits
-        from ..models.orders_invoices_line_item import OrdersInvoicesLineItem
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        currency = d.pop("currency", UNSET)
 
-        def _parse_currency(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        discount_amount = d.pop("discount_amount", UNSET)
 
-        currency = _parse_currency(d.pop("currency", UNSET))
+        due_amount = d.pop("due_amount", UNSET)
 
-        def _parse_discount_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        discount_amount = _parse_discount_amount(d.pop("discount_amount", UNSET))
-
-        def _parse_due_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        due_amount = _parse_due_amount(d.pop("due_amount", UNSET))
-
-        def _parse_due_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        due_at = d.pop("due_at", UNSET)
+        if isinstance(due_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                due_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return due_at_type_0
+                due_at = datetime.datetime.fromisoformat(due_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        due_at = _parse_due_at(d.pop("due_at", UNSET))
+        eligible_for_fulfillment = d.pop("eligible_for_fulfillment", UNSET)
 
-        def _parse_eligible_for_fulfillment(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        external_id = d.pop("external_id", UNSET)
 
-        eligible_for_fulfillment = _parse_eligible_for_fulfillment(
-            d.pop("eligible_for_fulfillment", UNSET)
-        )
+        fulfillment_status = d.pop("fulfillment_status", UNSET)
 
-        def _parse_external_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        invoice_number = d.pop("invoice_number", UNSET)
 
-        external_id = _parse_external_id(d.pop("external_id", UNSET))
-
-        def _parse_fulfillment_status(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        fulfillment_status = _parse_fulfillment_status(
-            d.pop("fulfillment_status", UNSET)
-        )
-
-        def _parse_invoice_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        invoice_number = _parse_invoice_number(d.pop("invoice_number", UNSET))
-
-        def _parse_invoice_type(data: object) -> None | OrdersInvoiceType | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        invoice_type = d.pop("invoice_type", UNSET)
+        if isinstance(invoice_type, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                invoice_type_type_0 = OrdersInvoiceType(data)
-
-                return invoice_type_type_0
+                invoice_type = OrdersInvoiceType(invoice_type)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrdersInvoiceType | Unset, data)
 
-        invoice_type = _parse_invoice_type(d.pop("invoice_type", UNSET))
-
-        def _parse_issued_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        issued_at = d.pop("issued_at", UNSET)
+        if isinstance(issued_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                issued_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return issued_at_type_0
+                issued_at = datetime.datetime.fromisoformat(issued_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        issued_at = _parse_issued_at(d.pop("issued_at", UNSET))
-
-        def _parse_line_items(
-            data: object,
-        ) -> list[OrdersInvoicesLineItem] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        line_items = d.pop("line_items", UNSET)
+        if isinstance(line_items, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                line_items_type_0 = []
-                _line_items_type_0 = data
-                for line_items_type_0_item_data in _line_items_type_0:
-                    line_items_type_0_item = OrdersInvoicesLineItem.from_dict(
-                        line_items_type_0_item_data
-                    )
-
-                    line_items_type_0.append(line_items_type_0_item)
-
-                return line_items_type_0
+                line_items = [
+                    OrdersInvoicesLineItem.from_dict(line_items_type_0_item)
+                    for line_items_type_0_item in line_items
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[OrdersInvoicesLineItem] | None | Unset, data)
 
-        line_items = _parse_line_items(d.pop("line_items", UNSET))
-
-        def _parse_order(data: object) -> None | OrderBase | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        order = d.pop("order", UNSET)
+        if isinstance(order, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                order_type_0 = OrderBase.from_dict(data)
-
-                return order_type_0
+                order = OrderBase.from_dict(order)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrderBase | Unset, data)
 
-        order = _parse_order(d.pop("order", UNSET))
+        order_id = d.pop("order_id", UNSET)
 
-        def _parse_order_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        order_id = _parse_order_id(d.pop("order_id", UNSET))
-
-        def _parse_paid_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        paid_at = d.pop("paid_at", UNSET)
+        if isinstance(paid_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                paid_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return paid_at_type_0
+                paid_at = datetime.datetime.fromisoformat(paid_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        paid_at = _parse_paid_at(d.pop("paid_at", UNSET))
-
-        def _parse_payment_processor(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        payment_processor = _parse_payment_processor(d.pop("payment_processor", UNSET))
+        payment_processor = d.pop("payment_processor", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_shipping_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        shipping_amount = d.pop("shipping_amount", UNSET)
 
-        shipping_amount = _parse_shipping_amount(d.pop("shipping_amount", UNSET))
+        status = d.pop("status", UNSET)
 
-        def _parse_status(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        subtotal_amount = d.pop("subtotal_amount", UNSET)
 
-        status = _parse_status(d.pop("status", UNSET))
+        tax_amount = d.pop("tax_amount", UNSET)
 
-        def _parse_subtotal_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        total_amount = d.pop("total_amount", UNSET)
 
-        subtotal_amount = _parse_subtotal_amount(d.pop("subtotal_amount", UNSET))
-
-        def _parse_tax_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        tax_amount = _parse_tax_amount(d.pop("tax_amount", UNSET))
-
-        def _parse_total_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        total_amount = _parse_total_amount(d.pop("total_amount", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
-        def _parse_visits(data: object) -> None | OrderVisits | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        visits = d.pop("visits", UNSET)
+        if isinstance(visits, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                visits_type_0 = OrderVisits.from_dict(data)
-
-                return visits_type_0
+                visits = OrderVisits.from_dict(visits)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrderVisits | Unset, data)
 
-        visits = _parse_visits(d.pop("visits", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_invoice = cls(
-            id=id,
-            created_at=created_at,
-            currency=currency,
-            discount_amount=discount_amount,
-            due_amount=due_amount,
-            due_at=due_at,
-            eligible_for_fulfillment=eligible_for_fulfillment,
-            external_id=external_id,
-            fulfillment_status=fulfillment_status,
-            invoice_number=invoice_number,
-            invoice_type=invoice_type,
-            issued_at=issued_at,
-            line_items=line_items,
-            order=order,
-            order_id=order_id,
-            paid_at=paid_at,
-            payment_processor=payment_processor,
-            public_id=public_id,
-            shipping_amount=shipping_amount,
-            status=status,
-            subtotal_amount=subtotal_amount,
-            tax_amount=tax_amount,
-            total_amount=total_amount,
-            updated_at=updated_at,
-            visits=visits,
+            id,
+            created_at,
+            currency,
+            discount_amount,
+            due_amount,
+            due_at,
+            eligible_for_fulfillment,
+            external_id,
+            fulfillment_status,
+            invoice_number,
+            invoice_type,
+            issued_at,
+            line_items,
+            order,
+            order_id,
+            paid_at,
+            payment_processor,
+            public_id,
+            shipping_amount,
+            status,
+            subtotal_amount,
+            tax_amount,
+            total_amount,
+            updated_at,
+            visits,
         )
 
         orders_invoice.additional_properties = d
@@ -653,3 +339,11 @@ class OrdersInvoice:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.order_base import OrderBase
+from ..models.order_visits import OrderVisits
+from ..models.orders_invoices_line_item import OrdersInvoicesLineItem

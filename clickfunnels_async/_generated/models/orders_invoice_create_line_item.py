@@ -31,29 +31,21 @@ class OrdersInvoiceCreateLineItem:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        amount = self.amount
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.amount, Unset):
+            field_dict["amount"] = self.amount
 
-        description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        products_price_id = self.products_price_id
+        if not isinstance(self.products_price_id, Unset):
+            field_dict["products_price_id"] = self.products_price_id
 
-        quantity = self.quantity
+        if not isinstance(self.quantity, Unset):
+            field_dict["quantity"] = self.quantity
 
-        variant_id = self.variant_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if amount is not UNSET:
-            field_dict["amount"] = amount
-        if description is not UNSET:
-            field_dict["description"] = description
-        if products_price_id is not UNSET:
-            field_dict["products_price_id"] = products_price_id
-        if quantity is not UNSET:
-            field_dict["quantity"] = quantity
-        if variant_id is not UNSET:
-            field_dict["variant_id"] = variant_id
+        if not isinstance(self.variant_id, Unset):
+            field_dict["variant_id"] = self.variant_id
 
         return field_dict
 
@@ -70,12 +62,13 @@ class OrdersInvoiceCreateLineItem:
 
         variant_id = d.pop("variant_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_invoice_create_line_item = cls(
-            amount=amount,
-            description=description,
-            products_price_id=products_price_id,
-            quantity=quantity,
-            variant_id=variant_id,
+            amount,
+            description,
+            products_price_id,
+            quantity,
+            variant_id,
         )
 
         orders_invoice_create_line_item.additional_properties = d

@@ -29,25 +29,18 @@ class OrdersInvoiceUpdateLineItem:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        amount = self.amount
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.amount, Unset):
+            field_dict["amount"] = self.amount
 
-        description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        quantity = self.quantity
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if amount is not UNSET:
-            field_dict["amount"] = amount
-        if description is not UNSET:
-            field_dict["description"] = description
-        if id is not UNSET:
-            field_dict["id"] = id
-        if quantity is not UNSET:
-            field_dict["quantity"] = quantity
+        if not isinstance(self.quantity, Unset):
+            field_dict["quantity"] = self.quantity
 
         return field_dict
 
@@ -62,11 +55,12 @@ class OrdersInvoiceUpdateLineItem:
 
         quantity = d.pop("quantity", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_invoice_update_line_item = cls(
-            amount=amount,
-            description=description,
-            id=id,
-            quantity=quantity,
+            amount,
+            description,
+            id,
+            quantity,
         )
 
         orders_invoice_update_line_item.additional_properties = d

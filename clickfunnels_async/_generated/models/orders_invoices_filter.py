@@ -32,29 +32,21 @@ class OrdersInvoicesFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        external_id = self.external_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.external_id, Unset):
+            field_dict["external_id"] = self.external_id
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        invoice_number = self.invoice_number
+        if not isinstance(self.invoice_number, Unset):
+            field_dict["invoice_number"] = self.invoice_number
 
-        invoice_type = self.invoice_type
+        if not isinstance(self.invoice_type, Unset):
+            field_dict["invoice_type"] = self.invoice_type
 
-        status = self.status
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if external_id is not UNSET:
-            field_dict["external_id"] = external_id
-        if id is not UNSET:
-            field_dict["id"] = id
-        if invoice_number is not UNSET:
-            field_dict["invoice_number"] = invoice_number
-        if invoice_type is not UNSET:
-            field_dict["invoice_type"] = invoice_type
-        if status is not UNSET:
-            field_dict["status"] = status
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = self.status
 
         return field_dict
 
@@ -71,12 +63,13 @@ class OrdersInvoicesFilter:
 
         status = d.pop("status", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_invoices_filter = cls(
-            external_id=external_id,
-            id=id,
-            invoice_number=invoice_number,
-            invoice_type=invoice_type,
-            status=status,
+            external_id,
+            id,
+            invoice_number,
+            invoice_type,
+            status,
         )
 
         orders_invoices_filter.additional_properties = d

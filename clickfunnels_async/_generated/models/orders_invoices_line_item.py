@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,15 +11,6 @@ from ..models.orders_invoices_line_item_fulfillment_status import (
     OrdersInvoicesLineItemFulfillmentStatus,
 )
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.orders_invoices_line_item_products_price import (
-        OrdersInvoicesLineItemProductsPrice,
-    )
-    from ..models.orders_invoices_line_item_products_variant import (
-        OrdersInvoicesLineItemProductsVariant,
-    )
-
 
 T = TypeVar("T", bound="OrdersInvoicesLineItem")
 
@@ -93,608 +84,230 @@ class OrdersInvoicesLineItem:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.orders_invoices_line_item_products_price import (
-            OrdersInvoicesLineItemProductsPrice,
-        )
-        from ..models.orders_invoices_line_item_products_variant import (
-            OrdersInvoicesLineItemProductsVariant,
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.amount, Unset):
+            field_dict["amount"] = self.amount
 
-        amount: None | str | Unset
-        if isinstance(self.amount, Unset):
-            amount = UNSET
-        else:
-            amount = self.amount
+        if not isinstance(self.city_tax_amount, Unset):
+            field_dict["city_tax_amount"] = self.city_tax_amount
 
-        city_tax_amount: float | None | Unset
-        if isinstance(self.city_tax_amount, Unset):
-            city_tax_amount = UNSET
-        else:
-            city_tax_amount = self.city_tax_amount
+        if not isinstance(self.city_tax_jurisdiction, Unset):
+            field_dict["city_tax_jurisdiction"] = self.city_tax_jurisdiction
 
-        city_tax_jurisdiction: None | str | Unset
-        if isinstance(self.city_tax_jurisdiction, Unset):
-            city_tax_jurisdiction = UNSET
-        else:
-            city_tax_jurisdiction = self.city_tax_jurisdiction
+        if not isinstance(self.city_tax_rate, Unset):
+            field_dict["city_tax_rate"] = self.city_tax_rate
 
-        city_tax_rate: float | None | Unset
-        if isinstance(self.city_tax_rate, Unset):
-            city_tax_rate = UNSET
-        else:
-            city_tax_rate = self.city_tax_rate
+        if not isinstance(self.country_tax_jurisdiction, Unset):
+            field_dict["country_tax_jurisdiction"] = self.country_tax_jurisdiction
 
-        country_tax_jurisdiction: None | str | Unset
-        if isinstance(self.country_tax_jurisdiction, Unset):
-            country_tax_jurisdiction = UNSET
-        else:
-            country_tax_jurisdiction = self.country_tax_jurisdiction
+        if not isinstance(self.county_tax_amount, Unset):
+            field_dict["county_tax_amount"] = self.county_tax_amount
 
-        county_tax_amount: float | None | Unset
-        if isinstance(self.county_tax_amount, Unset):
-            county_tax_amount = UNSET
-        else:
-            county_tax_amount = self.county_tax_amount
+        if not isinstance(self.county_tax_jurisdiction, Unset):
+            field_dict["county_tax_jurisdiction"] = self.county_tax_jurisdiction
 
-        county_tax_jurisdiction: None | str | Unset
-        if isinstance(self.county_tax_jurisdiction, Unset):
-            county_tax_jurisdiction = UNSET
-        else:
-            county_tax_jurisdiction = self.county_tax_jurisdiction
+        if not isinstance(self.county_tax_rate, Unset):
+            field_dict["county_tax_rate"] = self.county_tax_rate
 
-        county_tax_rate: float | None | Unset
-        if isinstance(self.county_tax_rate, Unset):
-            county_tax_rate = UNSET
-        else:
-            county_tax_rate = self.county_tax_rate
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = self.created_at
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        else:
-            created_at = self.created_at
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        description: None | str | Unset
-        if isinstance(self.description, Unset):
-            description = UNSET
-        else:
-            description = self.description
+        if not isinstance(self.discount_amount, Unset):
+            field_dict["discount_amount"] = self.discount_amount
 
-        discount_amount: float | None | Unset
-        if isinstance(self.discount_amount, Unset):
-            discount_amount = UNSET
-        else:
-            discount_amount = self.discount_amount
+        if not isinstance(self.district_tax_amount, Unset):
+            field_dict["district_tax_amount"] = self.district_tax_amount
 
-        district_tax_amount: float | None | Unset
-        if isinstance(self.district_tax_amount, Unset):
-            district_tax_amount = UNSET
-        else:
-            district_tax_amount = self.district_tax_amount
+        if not isinstance(self.district_tax_rate, Unset):
+            field_dict["district_tax_rate"] = self.district_tax_rate
 
-        district_tax_rate: float | None | Unset
-        if isinstance(self.district_tax_rate, Unset):
-            district_tax_rate = UNSET
-        else:
-            district_tax_rate = self.district_tax_rate
+        if not isinstance(self.external_id, Unset):
+            field_dict["external_id"] = self.external_id
 
-        external_id: None | str | Unset
-        if isinstance(self.external_id, Unset):
-            external_id = UNSET
-        else:
-            external_id = self.external_id
+        if not isinstance(self.external_product_id, Unset):
+            field_dict["external_product_id"] = self.external_product_id
 
-        external_product_id: None | str | Unset
-        if isinstance(self.external_product_id, Unset):
-            external_product_id = UNSET
-        else:
-            external_product_id = self.external_product_id
+        if not isinstance(self.fulfillment_status, Unset):
+            field_dict["fulfillment_status"] = (
+                self.fulfillment_status.value
+                if isinstance(
+                    self.fulfillment_status, OrdersInvoicesLineItemFulfillmentStatus
+                )
+                else self.fulfillment_status
+            )
 
-        fulfillment_status: None | str | Unset
-        if isinstance(self.fulfillment_status, Unset):
-            fulfillment_status = UNSET
-        elif isinstance(
-            self.fulfillment_status, OrdersInvoicesLineItemFulfillmentStatus
-        ):
-            fulfillment_status = self.fulfillment_status.value
-        else:
-            fulfillment_status = self.fulfillment_status
+        if not isinstance(self.invoice_id, Unset):
+            field_dict["invoice_id"] = self.invoice_id
 
-        invoice_id: int | None | Unset
-        if isinstance(self.invoice_id, Unset):
-            invoice_id = UNSET
-        else:
-            invoice_id = self.invoice_id
+        if not isinstance(self.payment_type, Unset):
+            field_dict["payment_type"] = self.payment_type
 
-        payment_type: None | str | Unset
-        if isinstance(self.payment_type, Unset):
-            payment_type = UNSET
-        else:
-            payment_type = self.payment_type
+        if not isinstance(self.period_end_at, Unset):
+            field_dict["period_end_at"] = self.period_end_at
 
-        period_end_at: None | str | Unset
-        if isinstance(self.period_end_at, Unset):
-            period_end_at = UNSET
-        else:
-            period_end_at = self.period_end_at
+        if not isinstance(self.period_number, Unset):
+            field_dict["period_number"] = self.period_number
 
-        period_number: None | str | Unset
-        if isinstance(self.period_number, Unset):
-            period_number = UNSET
-        else:
-            period_number = self.period_number
+        if not isinstance(self.period_start_at, Unset):
+            field_dict["period_start_at"] = self.period_start_at
 
-        period_start_at: None | str | Unset
-        if isinstance(self.period_start_at, Unset):
-            period_start_at = UNSET
-        else:
-            period_start_at = self.period_start_at
+        if not isinstance(self.products_price, Unset):
+            field_dict["products_price"] = (
+                self.products_price.to_dict()
+                if isinstance(self.products_price, OrdersInvoicesLineItemProductsPrice)
+                else self.products_price
+            )
 
-        products_price: dict[str, Any] | None | Unset
-        if isinstance(self.products_price, Unset):
-            products_price = UNSET
-        elif isinstance(self.products_price, OrdersInvoicesLineItemProductsPrice):
-            products_price = self.products_price.to_dict()
-        else:
-            products_price = self.products_price
+        if not isinstance(self.products_variant, Unset):
+            field_dict["products_variant"] = (
+                self.products_variant.to_dict()
+                if isinstance(
+                    self.products_variant, OrdersInvoicesLineItemProductsVariant
+                )
+                else self.products_variant
+            )
 
-        products_variant: dict[str, Any] | None | Unset
-        if isinstance(self.products_variant, Unset):
-            products_variant = UNSET
-        elif isinstance(self.products_variant, OrdersInvoicesLineItemProductsVariant):
-            products_variant = self.products_variant.to_dict()
-        else:
-            products_variant = self.products_variant
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.quantity, Unset):
+            field_dict["quantity"] = self.quantity
 
-        quantity: int | None | Unset
-        if isinstance(self.quantity, Unset):
-            quantity = UNSET
-        else:
-            quantity = self.quantity
+        if not isinstance(self.state_tax_amount, Unset):
+            field_dict["state_tax_amount"] = self.state_tax_amount
 
-        state_tax_amount: float | None | Unset
-        if isinstance(self.state_tax_amount, Unset):
-            state_tax_amount = UNSET
-        else:
-            state_tax_amount = self.state_tax_amount
+        if not isinstance(self.state_tax_jurisdiction, Unset):
+            field_dict["state_tax_jurisdiction"] = self.state_tax_jurisdiction
 
-        state_tax_jurisdiction: None | str | Unset
-        if isinstance(self.state_tax_jurisdiction, Unset):
-            state_tax_jurisdiction = UNSET
-        else:
-            state_tax_jurisdiction = self.state_tax_jurisdiction
+        if not isinstance(self.state_tax_rate, Unset):
+            field_dict["state_tax_rate"] = self.state_tax_rate
 
-        state_tax_rate: float | None | Unset
-        if isinstance(self.state_tax_rate, Unset):
-            state_tax_rate = UNSET
-        else:
-            state_tax_rate = self.state_tax_rate
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if amount is not UNSET:
-            field_dict["amount"] = amount
-        if city_tax_amount is not UNSET:
-            field_dict["city_tax_amount"] = city_tax_amount
-        if city_tax_jurisdiction is not UNSET:
-            field_dict["city_tax_jurisdiction"] = city_tax_jurisdiction
-        if city_tax_rate is not UNSET:
-            field_dict["city_tax_rate"] = city_tax_rate
-        if country_tax_jurisdiction is not UNSET:
-            field_dict["country_tax_jurisdiction"] = country_tax_jurisdiction
-        if county_tax_amount is not UNSET:
-            field_dict["county_tax_amount"] = county_tax_amount
-        if county_tax_jurisdiction is not UNSET:
-            field_dict["county_tax_jurisdiction"] = county_tax_jurisdiction
-        if county_tax_rate is not UNSET:
-            field_dict["county_tax_rate"] = county_tax_rate
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if description is not UNSET:
-            field_dict["description"] = description
-        if discount_amount is not UNSET:
-            field_dict["discount_amount"] = discount_amount
-        if district_tax_amount is not UNSET:
-            field_dict["district_tax_amount"] = district_tax_amount
-        if district_tax_rate is not UNSET:
-            field_dict["district_tax_rate"] = district_tax_rate
-        if external_id is not UNSET:
-            field_dict["external_id"] = external_id
-        if external_product_id is not UNSET:
-            field_dict["external_product_id"] = external_product_id
-        if fulfillment_status is not UNSET:
-            field_dict["fulfillment_status"] = fulfillment_status
-        if invoice_id is not UNSET:
-            field_dict["invoice_id"] = invoice_id
-        if payment_type is not UNSET:
-            field_dict["payment_type"] = payment_type
-        if period_end_at is not UNSET:
-            field_dict["period_end_at"] = period_end_at
-        if period_number is not UNSET:
-            field_dict["period_number"] = period_number
-        if period_start_at is not UNSET:
-            field_dict["period_start_at"] = period_start_at
-        if products_price is not UNSET:
-            field_dict["products_price"] = products_price
-        if products_variant is not UNSET:
-            field_dict["products_variant"] = products_variant
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if quantity is not UNSET:
-            field_dict["quantity"] = quantity
-        if state_tax_amount is not UNSET:
-            field_dict["state_tax_amount"] = state_tax_amount
-        if state_tax_jurisdiction is not UNSET:
-            field_dict["state_tax_jurisdiction"] = state_tax_jurisdiction
-        if state_tax_rate is not UNSET:
-            field_dict["state_tax_rate"] = state_tax_rate
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.orders_invoices_line_item_products_price import (
-            OrdersInvoicesLineItemProductsPrice,
-        )
-        from ..models.orders_invoices_line_item_products_variant import (
-            OrdersInvoicesLineItemProductsVariant,
-        )
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        amount = d.pop("amount", UNSET)
 
-        amount = _parse_amount(d.pop("amount", UNSET))
+        city_tax_amount = d.pop("city_tax_amount", UNSET)
 
-        def _parse_city_tax_amount(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
+        city_tax_jurisdiction = d.pop("city_tax_jurisdiction", UNSET)
 
-        city_tax_amount = _parse_city_tax_amount(d.pop("city_tax_amount", UNSET))
+        city_tax_rate = d.pop("city_tax_rate", UNSET)
 
-        def _parse_city_tax_jurisdiction(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        country_tax_jurisdiction = d.pop("country_tax_jurisdiction", UNSET)
 
-        city_tax_jurisdiction = _parse_city_tax_jurisdiction(
-            d.pop("city_tax_jurisdiction", UNSET)
-        )
+        county_tax_amount = d.pop("county_tax_amount", UNSET)
 
-        def _parse_city_tax_rate(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
+        county_tax_jurisdiction = d.pop("county_tax_jurisdiction", UNSET)
 
-        city_tax_rate = _parse_city_tax_rate(d.pop("city_tax_rate", UNSET))
+        county_tax_rate = d.pop("county_tax_rate", UNSET)
 
-        def _parse_country_tax_jurisdiction(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        created_at = d.pop("created_at", UNSET)
 
-        country_tax_jurisdiction = _parse_country_tax_jurisdiction(
-            d.pop("country_tax_jurisdiction", UNSET)
-        )
+        description = d.pop("description", UNSET)
 
-        def _parse_county_tax_amount(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
+        discount_amount = d.pop("discount_amount", UNSET)
 
-        county_tax_amount = _parse_county_tax_amount(d.pop("county_tax_amount", UNSET))
+        district_tax_amount = d.pop("district_tax_amount", UNSET)
 
-        def _parse_county_tax_jurisdiction(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        district_tax_rate = d.pop("district_tax_rate", UNSET)
 
-        county_tax_jurisdiction = _parse_county_tax_jurisdiction(
-            d.pop("county_tax_jurisdiction", UNSET)
-        )
+        external_id = d.pop("external_id", UNSET)
 
-        def _parse_county_tax_rate(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
+        external_product_id = d.pop("external_product_id", UNSET)
 
-        county_tax_rate = _parse_county_tax_rate(d.pop("county_tax_rate", UNSET))
-
-        def _parse_created_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        description = _parse_description(d.pop("description", UNSET))
-
-        def _parse_discount_amount(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        discount_amount = _parse_discount_amount(d.pop("discount_amount", UNSET))
-
-        def _parse_district_tax_amount(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        district_tax_amount = _parse_district_tax_amount(
-            d.pop("district_tax_amount", UNSET)
-        )
-
-        def _parse_district_tax_rate(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        district_tax_rate = _parse_district_tax_rate(d.pop("district_tax_rate", UNSET))
-
-        def _parse_external_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        external_id = _parse_external_id(d.pop("external_id", UNSET))
-
-        def _parse_external_product_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        external_product_id = _parse_external_product_id(
-            d.pop("external_product_id", UNSET)
-        )
-
-        def _parse_fulfillment_status(
-            data: object,
-        ) -> None | OrdersInvoicesLineItemFulfillmentStatus | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        fulfillment_status = d.pop("fulfillment_status", UNSET)
+        if isinstance(fulfillment_status, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                fulfillment_status_type_0 = OrdersInvoicesLineItemFulfillmentStatus(
-                    data
+                fulfillment_status = OrdersInvoicesLineItemFulfillmentStatus(
+                    fulfillment_status
                 )
-
-                return fulfillment_status_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrdersInvoicesLineItemFulfillmentStatus | Unset, data)
 
-        fulfillment_status = _parse_fulfillment_status(
-            d.pop("fulfillment_status", UNSET)
-        )
+        invoice_id = d.pop("invoice_id", UNSET)
 
-        def _parse_invoice_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        payment_type = d.pop("payment_type", UNSET)
 
-        invoice_id = _parse_invoice_id(d.pop("invoice_id", UNSET))
+        period_end_at = d.pop("period_end_at", UNSET)
 
-        def _parse_payment_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        period_number = d.pop("period_number", UNSET)
 
-        payment_type = _parse_payment_type(d.pop("payment_type", UNSET))
+        period_start_at = d.pop("period_start_at", UNSET)
 
-        def _parse_period_end_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        period_end_at = _parse_period_end_at(d.pop("period_end_at", UNSET))
-
-        def _parse_period_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        period_number = _parse_period_number(d.pop("period_number", UNSET))
-
-        def _parse_period_start_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        period_start_at = _parse_period_start_at(d.pop("period_start_at", UNSET))
-
-        def _parse_products_price(
-            data: object,
-        ) -> None | OrdersInvoicesLineItemProductsPrice | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        products_price = d.pop("products_price", UNSET)
+        if isinstance(products_price, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                products_price_type_0 = OrdersInvoicesLineItemProductsPrice.from_dict(
-                    data
+                products_price = OrdersInvoicesLineItemProductsPrice.from_dict(
+                    products_price
                 )
-
-                return products_price_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrdersInvoicesLineItemProductsPrice | Unset, data)
 
-        products_price = _parse_products_price(d.pop("products_price", UNSET))
-
-        def _parse_products_variant(
-            data: object,
-        ) -> None | OrdersInvoicesLineItemProductsVariant | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        products_variant = d.pop("products_variant", UNSET)
+        if isinstance(products_variant, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                products_variant_type_0 = (
-                    OrdersInvoicesLineItemProductsVariant.from_dict(data)
+                products_variant = OrdersInvoicesLineItemProductsVariant.from_dict(
+                    products_variant
                 )
-
-                return products_variant_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrdersInvoicesLineItemProductsVariant | Unset, data)
-
-        products_variant = _parse_products_variant(d.pop("products_variant", UNSET))
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_quantity(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        quantity = d.pop("quantity", UNSET)
 
-        quantity = _parse_quantity(d.pop("quantity", UNSET))
+        state_tax_amount = d.pop("state_tax_amount", UNSET)
 
-        def _parse_state_tax_amount(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
+        state_tax_jurisdiction = d.pop("state_tax_jurisdiction", UNSET)
 
-        state_tax_amount = _parse_state_tax_amount(d.pop("state_tax_amount", UNSET))
+        state_tax_rate = d.pop("state_tax_rate", UNSET)
 
-        def _parse_state_tax_jurisdiction(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        updated_at = d.pop("updated_at", UNSET)
 
-        state_tax_jurisdiction = _parse_state_tax_jurisdiction(
-            d.pop("state_tax_jurisdiction", UNSET)
-        )
-
-        def _parse_state_tax_rate(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        state_tax_rate = _parse_state_tax_rate(d.pop("state_tax_rate", UNSET))
-
-        def _parse_updated_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_invoices_line_item = cls(
-            id=id,
-            amount=amount,
-            city_tax_amount=city_tax_amount,
-            city_tax_jurisdiction=city_tax_jurisdiction,
-            city_tax_rate=city_tax_rate,
-            country_tax_jurisdiction=country_tax_jurisdiction,
-            county_tax_amount=county_tax_amount,
-            county_tax_jurisdiction=county_tax_jurisdiction,
-            county_tax_rate=county_tax_rate,
-            created_at=created_at,
-            description=description,
-            discount_amount=discount_amount,
-            district_tax_amount=district_tax_amount,
-            district_tax_rate=district_tax_rate,
-            external_id=external_id,
-            external_product_id=external_product_id,
-            fulfillment_status=fulfillment_status,
-            invoice_id=invoice_id,
-            payment_type=payment_type,
-            period_end_at=period_end_at,
-            period_number=period_number,
-            period_start_at=period_start_at,
-            products_price=products_price,
-            products_variant=products_variant,
-            public_id=public_id,
-            quantity=quantity,
-            state_tax_amount=state_tax_amount,
-            state_tax_jurisdiction=state_tax_jurisdiction,
-            state_tax_rate=state_tax_rate,
-            updated_at=updated_at,
+            id,
+            amount,
+            city_tax_amount,
+            city_tax_jurisdiction,
+            city_tax_rate,
+            country_tax_jurisdiction,
+            county_tax_amount,
+            county_tax_jurisdiction,
+            county_tax_rate,
+            created_at,
+            description,
+            discount_amount,
+            district_tax_amount,
+            district_tax_rate,
+            external_id,
+            external_product_id,
+            fulfillment_status,
+            invoice_id,
+            payment_type,
+            period_end_at,
+            period_number,
+            period_start_at,
+            products_price,
+            products_variant,
+            public_id,
+            quantity,
+            state_tax_amount,
+            state_tax_jurisdiction,
+            state_tax_rate,
+            updated_at,
         )
 
         orders_invoices_line_item.additional_properties = d
@@ -715,3 +328,14 @@ class OrdersInvoicesLineItem:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.orders_invoices_line_item_products_price import (
+    OrdersInvoicesLineItemProductsPrice,
+)
+from ..models.orders_invoices_line_item_products_variant import (
+    OrdersInvoicesLineItemProductsVariant,
+)

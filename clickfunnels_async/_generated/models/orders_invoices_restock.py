@@ -3,18 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.orders_invoices_restock_included_invoices_line_item import (
-        OrdersInvoicesRestockIncludedInvoicesLineItem,
-    )
-
 
 T = TypeVar("T", bound="OrdersInvoicesRestock")
 
@@ -46,203 +40,101 @@ class OrdersInvoicesRestock:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        contact_id: int | None | Unset
-        if isinstance(self.contact_id, Unset):
-            contact_id = UNSET
-        else:
-            contact_id = self.contact_id
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        included_invoices_line_items: list[dict[str, Any]] | None | Unset
-        if isinstance(self.included_invoices_line_items, Unset):
-            included_invoices_line_items = UNSET
-        elif isinstance(self.included_invoices_line_items, list):
-            included_invoices_line_items = []
-            for (
-                included_invoices_line_items_type_0_item_data
-            ) in self.included_invoices_line_items:
-                included_invoices_line_items_type_0_item = (
-                    included_invoices_line_items_type_0_item_data.to_dict()
-                )
-                included_invoices_line_items.append(
-                    included_invoices_line_items_type_0_item
-                )
+        if not isinstance(self.included_invoices_line_items, Unset):
+            field_dict["included_invoices_line_items"] = (
+                [
+                    included_invoices_line_items_type_0_item.to_dict()
+                    if isinstance(
+                        included_invoices_line_items_type_0_item,
+                        OrdersInvoicesRestockIncludedInvoicesLineItem,
+                    )
+                    else included_invoices_line_items_type_0_item
+                    for included_invoices_line_items_type_0_item in self.included_invoices_line_items
+                ]
+                if isinstance(self.included_invoices_line_items, list)
+                else self.included_invoices_line_items
+            )
 
-        else:
-            included_invoices_line_items = self.included_invoices_line_items
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = self.status
 
-        status: None | str | Unset
-        if isinstance(self.status, Unset):
-            status = UNSET
-        else:
-            status = self.status
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if included_invoices_line_items is not UNSET:
-            field_dict["included_invoices_line_items"] = included_invoices_line_items
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if status is not UNSET:
-            field_dict["status"] = status
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.orders_invoices_restock_included_invoices_line_item import (
-            OrdersInvoicesRestockIncludedInvoicesLineItem,
-        )
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_contact_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        contact_id = d.pop("contact_id", UNSET)
 
-        contact_id = _parse_contact_id(d.pop("contact_id", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_included_invoices_line_items(
-            data: object,
-        ) -> list[OrdersInvoicesRestockIncludedInvoicesLineItem] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        included_invoices_line_items = d.pop("included_invoices_line_items", UNSET)
+        if isinstance(included_invoices_line_items, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                included_invoices_line_items_type_0 = []
-                _included_invoices_line_items_type_0 = data
-                for (
-                    included_invoices_line_items_type_0_item_data
-                ) in _included_invoices_line_items_type_0:
-                    included_invoices_line_items_type_0_item = (
-                        OrdersInvoicesRestockIncludedInvoicesLineItem.from_dict(
-                            included_invoices_line_items_type_0_item_data
-                        )
-                    )
-
-                    included_invoices_line_items_type_0.append(
+                included_invoices_line_items = [
+                    OrdersInvoicesRestockIncludedInvoicesLineItem.from_dict(
                         included_invoices_line_items_type_0_item
                     )
-
-                return included_invoices_line_items_type_0
+                    for included_invoices_line_items_type_0_item in included_invoices_line_items
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(
-                list[OrdersInvoicesRestockIncludedInvoicesLineItem] | None | Unset, data
-            )
-
-        included_invoices_line_items = _parse_included_invoices_line_items(
-            d.pop("included_invoices_line_items", UNSET)
-        )
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_status(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        status = d.pop("status", UNSET)
 
-        status = _parse_status(d.pop("status", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_invoices_restock = cls(
-            id=id,
-            contact_id=contact_id,
-            created_at=created_at,
-            included_invoices_line_items=included_invoices_line_items,
-            public_id=public_id,
-            status=status,
-            updated_at=updated_at,
-            workspace_id=workspace_id,
+            id,
+            contact_id,
+            created_at,
+            included_invoices_line_items,
+            public_id,
+            status,
+            updated_at,
+            workspace_id,
         )
 
         orders_invoices_restock.additional_properties = d
@@ -263,3 +155,11 @@ class OrdersInvoicesRestock:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.orders_invoices_restock_included_invoices_line_item import (
+    OrdersInvoicesRestockIncludedInvoicesLineItem,
+)

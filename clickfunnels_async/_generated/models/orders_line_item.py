@@ -2,18 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.orders_line_item_original_product import OrdersLineItemOriginalProduct
-    from ..models.orders_line_item_products_variant import OrdersLineItemProductsVariant
-    from ..models.products_price_minimal import ProductsPriceMinimal
-
 
 T = TypeVar("T", bound="OrdersLineItem")
 
@@ -47,226 +41,104 @@ class OrdersLineItem:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.orders_line_item_original_product import (
-            OrdersLineItemOriginalProduct,
-        )
-        from ..models.orders_line_item_products_variant import (
-            OrdersLineItemProductsVariant,
-        )
-        from ..models.products_price_minimal import ProductsPriceMinimal
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = self.created_at
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        else:
-            created_at = self.created_at
+        if not isinstance(self.order_id, Unset):
+            field_dict["order_id"] = self.order_id
 
-        order_id: int | None | Unset
-        if isinstance(self.order_id, Unset):
-            order_id = UNSET
-        else:
-            order_id = self.order_id
+        if not isinstance(self.original_product, Unset):
+            field_dict["original_product"] = (
+                self.original_product.to_dict()
+                if isinstance(self.original_product, OrdersLineItemOriginalProduct)
+                else self.original_product
+            )
 
-        original_product: dict[str, Any] | None | Unset
-        if isinstance(self.original_product, Unset):
-            original_product = UNSET
-        elif isinstance(self.original_product, OrdersLineItemOriginalProduct):
-            original_product = self.original_product.to_dict()
-        else:
-            original_product = self.original_product
+        if not isinstance(self.products_price, Unset):
+            field_dict["products_price"] = (
+                self.products_price.to_dict()
+                if isinstance(self.products_price, ProductsPriceMinimal)
+                else self.products_price
+            )
 
-        products_price: dict[str, Any] | None | Unset
-        if isinstance(self.products_price, Unset):
-            products_price = UNSET
-        elif isinstance(self.products_price, ProductsPriceMinimal):
-            products_price = self.products_price.to_dict()
-        else:
-            products_price = self.products_price
+        if not isinstance(self.products_variant, Unset):
+            field_dict["products_variant"] = (
+                self.products_variant.to_dict()
+                if isinstance(self.products_variant, OrdersLineItemProductsVariant)
+                else self.products_variant
+            )
 
-        products_variant: dict[str, Any] | None | Unset
-        if isinstance(self.products_variant, Unset):
-            products_variant = UNSET
-        elif isinstance(self.products_variant, OrdersLineItemProductsVariant):
-            products_variant = self.products_variant.to_dict()
-        else:
-            products_variant = self.products_variant
+        if not isinstance(self.prorated, Unset):
+            field_dict["prorated"] = self.prorated
 
-        prorated: None | str | Unset
-        if isinstance(self.prorated, Unset):
-            prorated = UNSET
-        else:
-            prorated = self.prorated
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.quantity, Unset):
+            field_dict["quantity"] = self.quantity
 
-        quantity: int | None | Unset
-        if isinstance(self.quantity, Unset):
-            quantity = UNSET
-        else:
-            quantity = self.quantity
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if order_id is not UNSET:
-            field_dict["order_id"] = order_id
-        if original_product is not UNSET:
-            field_dict["original_product"] = original_product
-        if products_price is not UNSET:
-            field_dict["products_price"] = products_price
-        if products_variant is not UNSET:
-            field_dict["products_variant"] = products_variant
-        if prorated is not UNSET:
-            field_dict["prorated"] = prorated
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if quantity is not UNSET:
-            field_dict["quantity"] = quantity
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.orders_line_item_original_product import (
-            OrdersLineItemOriginalProduct,
-        )
-        from ..models.orders_line_item_products_variant import (
-            OrdersLineItemProductsVariant,
-        )
-        from ..models.products_price_minimal import ProductsPriceMinimal
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_created_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        created_at = d.pop("created_at", UNSET)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        order_id = d.pop("order_id", UNSET)
 
-        def _parse_order_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        order_id = _parse_order_id(d.pop("order_id", UNSET))
-
-        def _parse_original_product(
-            data: object,
-        ) -> None | OrdersLineItemOriginalProduct | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        original_product = d.pop("original_product", UNSET)
+        if isinstance(original_product, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                original_product_type_0 = OrdersLineItemOriginalProduct.from_dict(data)
-
-                return original_product_type_0
+                original_product = OrdersLineItemOriginalProduct.from_dict(
+                    original_product
+                )
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrdersLineItemOriginalProduct | Unset, data)
 
-        original_product = _parse_original_product(d.pop("original_product", UNSET))
-
-        def _parse_products_price(data: object) -> None | ProductsPriceMinimal | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        products_price = d.pop("products_price", UNSET)
+        if isinstance(products_price, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                products_price_type_0 = ProductsPriceMinimal.from_dict(data)
-
-                return products_price_type_0
+                products_price = ProductsPriceMinimal.from_dict(products_price)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | ProductsPriceMinimal | Unset, data)
 
-        products_price = _parse_products_price(d.pop("products_price", UNSET))
-
-        def _parse_products_variant(
-            data: object,
-        ) -> None | OrdersLineItemProductsVariant | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        products_variant = d.pop("products_variant", UNSET)
+        if isinstance(products_variant, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                products_variant_type_0 = OrdersLineItemProductsVariant.from_dict(data)
-
-                return products_variant_type_0
+                products_variant = OrdersLineItemProductsVariant.from_dict(
+                    products_variant
+                )
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrdersLineItemProductsVariant | Unset, data)
 
-        products_variant = _parse_products_variant(d.pop("products_variant", UNSET))
-
-        def _parse_prorated(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        prorated = _parse_prorated(d.pop("prorated", UNSET))
+        prorated = d.pop("prorated", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_quantity(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        quantity = d.pop("quantity", UNSET)
 
-        quantity = _parse_quantity(d.pop("quantity", UNSET))
+        updated_at = d.pop("updated_at", UNSET)
 
-        def _parse_updated_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_line_item = cls(
-            id=id,
-            created_at=created_at,
-            order_id=order_id,
-            original_product=original_product,
-            products_price=products_price,
-            products_variant=products_variant,
-            prorated=prorated,
-            public_id=public_id,
-            quantity=quantity,
-            updated_at=updated_at,
+            id,
+            created_at,
+            order_id,
+            original_product,
+            products_price,
+            products_variant,
+            prorated,
+            public_id,
+            quantity,
+            updated_at,
         )
 
         orders_line_item.additional_properties = d
@@ -287,3 +159,11 @@ class OrdersLineItem:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.orders_line_item_original_product import OrdersLineItemOriginalProduct
+from ..models.orders_line_item_products_variant import OrdersLineItemProductsVariant
+from ..models.products_price_minimal import ProductsPriceMinimal

@@ -2,19 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.orders_line_item import OrdersLineItem
-    from ..models.orders_line_items_change_upcoming_invoice import (
-        OrdersLineItemsChangeUpcomingInvoice,
-    )
-
 
 T = TypeVar("T", bound="OrdersLineItemsChange")
 
@@ -36,135 +29,69 @@ class OrdersLineItemsChange:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.orders_line_item import OrdersLineItem
-        from ..models.orders_line_items_change_upcoming_invoice import (
-            OrdersLineItemsChangeUpcomingInvoice,
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.new_line_item, Unset):
+            field_dict["new_line_item"] = (
+                self.new_line_item.to_dict()
+                if isinstance(self.new_line_item, OrdersLineItem)
+                else self.new_line_item
+            )
 
-        new_line_item: dict[str, Any] | None | Unset
-        if isinstance(self.new_line_item, Unset):
-            new_line_item = UNSET
-        elif isinstance(self.new_line_item, OrdersLineItem):
-            new_line_item = self.new_line_item.to_dict()
-        else:
-            new_line_item = self.new_line_item
+        if not isinstance(self.preview, Unset):
+            field_dict["preview"] = self.preview
 
-        preview: bool | None | Unset
-        if isinstance(self.preview, Unset):
-            preview = UNSET
-        else:
-            preview = self.preview
+        if not isinstance(self.previous_line_item, Unset):
+            field_dict["previous_line_item"] = (
+                self.previous_line_item.to_dict()
+                if isinstance(self.previous_line_item, OrdersLineItem)
+                else self.previous_line_item
+            )
 
-        previous_line_item: dict[str, Any] | None | Unset
-        if isinstance(self.previous_line_item, Unset):
-            previous_line_item = UNSET
-        elif isinstance(self.previous_line_item, OrdersLineItem):
-            previous_line_item = self.previous_line_item.to_dict()
-        else:
-            previous_line_item = self.previous_line_item
-
-        upcoming_invoice: dict[str, Any] | None | Unset
-        if isinstance(self.upcoming_invoice, Unset):
-            upcoming_invoice = UNSET
-        elif isinstance(self.upcoming_invoice, OrdersLineItemsChangeUpcomingInvoice):
-            upcoming_invoice = self.upcoming_invoice.to_dict()
-        else:
-            upcoming_invoice = self.upcoming_invoice
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if new_line_item is not UNSET:
-            field_dict["new_line_item"] = new_line_item
-        if preview is not UNSET:
-            field_dict["preview"] = preview
-        if previous_line_item is not UNSET:
-            field_dict["previous_line_item"] = previous_line_item
-        if upcoming_invoice is not UNSET:
-            field_dict["upcoming_invoice"] = upcoming_invoice
+        if not isinstance(self.upcoming_invoice, Unset):
+            field_dict["upcoming_invoice"] = (
+                self.upcoming_invoice.to_dict()
+                if isinstance(
+                    self.upcoming_invoice, OrdersLineItemsChangeUpcomingInvoice
+                )
+                else self.upcoming_invoice
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.orders_line_item import OrdersLineItem
-        from ..models.orders_line_items_change_upcoming_invoice import (
-            OrdersLineItemsChangeUpcomingInvoice,
-        )
-
         d = dict(src_dict)
-
-        def _parse_new_line_item(data: object) -> None | OrdersLineItem | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        new_line_item = d.pop("new_line_item", UNSET)
+        if isinstance(new_line_item, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                new_line_item_type_0 = OrdersLineItem.from_dict(data)
-
-                return new_line_item_type_0
+                new_line_item = OrdersLineItem.from_dict(new_line_item)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrdersLineItem | Unset, data)
 
-        new_line_item = _parse_new_line_item(d.pop("new_line_item", UNSET))
+        preview = d.pop("preview", UNSET)
 
-        def _parse_preview(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        preview = _parse_preview(d.pop("preview", UNSET))
-
-        def _parse_previous_line_item(data: object) -> None | OrdersLineItem | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        previous_line_item = d.pop("previous_line_item", UNSET)
+        if isinstance(previous_line_item, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                previous_line_item_type_0 = OrdersLineItem.from_dict(data)
-
-                return previous_line_item_type_0
+                previous_line_item = OrdersLineItem.from_dict(previous_line_item)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrdersLineItem | Unset, data)
 
-        previous_line_item = _parse_previous_line_item(
-            d.pop("previous_line_item", UNSET)
-        )
-
-        def _parse_upcoming_invoice(
-            data: object,
-        ) -> None | OrdersLineItemsChangeUpcomingInvoice | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        upcoming_invoice = d.pop("upcoming_invoice", UNSET)
+        if isinstance(upcoming_invoice, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                upcoming_invoice_type_0 = (
-                    OrdersLineItemsChangeUpcomingInvoice.from_dict(data)
+                upcoming_invoice = OrdersLineItemsChangeUpcomingInvoice.from_dict(
+                    upcoming_invoice
                 )
-
-                return upcoming_invoice_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrdersLineItemsChangeUpcomingInvoice | Unset, data)
 
-        upcoming_invoice = _parse_upcoming_invoice(d.pop("upcoming_invoice", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_line_items_change = cls(
-            new_line_item=new_line_item,
-            preview=preview,
-            previous_line_item=previous_line_item,
-            upcoming_invoice=upcoming_invoice,
+            new_line_item,
+            preview,
+            previous_line_item,
+            upcoming_invoice,
         )
 
         orders_line_items_change.additional_properties = d
@@ -185,3 +112,12 @@ class OrdersLineItemsChange:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.orders_line_item import OrdersLineItem
+from ..models.orders_line_items_change_upcoming_invoice import (
+    OrdersLineItemsChangeUpcomingInvoice,
+)

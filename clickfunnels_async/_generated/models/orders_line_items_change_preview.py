@@ -30,44 +30,34 @@ class OrdersLineItemsChangePreview:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        effective_time: str | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.effective_time, Unset):
-            effective_time = self.effective_time.value
+            field_dict["effective_time"] = self.effective_time.value
 
-        products_price_id = self.products_price_id
+        if not isinstance(self.products_price_id, Unset):
+            field_dict["products_price_id"] = self.products_price_id
 
-        prorate = self.prorate
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if effective_time is not UNSET:
-            field_dict["effective_time"] = effective_time
-        if products_price_id is not UNSET:
-            field_dict["products_price_id"] = products_price_id
-        if prorate is not UNSET:
-            field_dict["prorate"] = prorate
+        if not isinstance(self.prorate, Unset):
+            field_dict["prorate"] = self.prorate
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        _effective_time = d.pop("effective_time", UNSET)
-        effective_time: OrdersLineItemsChangeEffectiveTime | Unset
-        if isinstance(_effective_time, Unset):
-            effective_time = UNSET
-        else:
-            effective_time = OrdersLineItemsChangeEffectiveTime(_effective_time)
+        effective_time = d.pop("effective_time", UNSET)
+        if not isinstance(effective_time, Unset):
+            effective_time = OrdersLineItemsChangeEffectiveTime(effective_time)
 
         products_price_id = d.pop("products_price_id", UNSET)
 
         prorate = d.pop("prorate", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_line_items_change_preview = cls(
-            effective_time=effective_time,
-            products_price_id=products_price_id,
-            prorate=prorate,
+            effective_time,
+            products_price_id,
+            prorate,
         )
 
         orders_line_items_change_preview.additional_properties = d

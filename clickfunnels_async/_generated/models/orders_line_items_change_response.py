@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.orders_line_items_change import OrdersLineItemsChange
-
 
 T = TypeVar("T", bound="OrdersLineItemsChangeResponse")
 
@@ -27,53 +23,31 @@ class OrdersLineItemsChangeResponse:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.orders_line_items_change import OrdersLineItemsChange
-
-        orders_line_items_change: dict[str, Any] | None | Unset
-        if isinstance(self.orders_line_items_change, Unset):
-            orders_line_items_change = UNSET
-        elif isinstance(self.orders_line_items_change, OrdersLineItemsChange):
-            orders_line_items_change = self.orders_line_items_change.to_dict()
-        else:
-            orders_line_items_change = self.orders_line_items_change
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if orders_line_items_change is not UNSET:
-            field_dict["orders_line_items_change"] = orders_line_items_change
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.orders_line_items_change, Unset):
+            field_dict["orders_line_items_change"] = (
+                self.orders_line_items_change.to_dict()
+                if isinstance(self.orders_line_items_change, OrdersLineItemsChange)
+                else self.orders_line_items_change
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.orders_line_items_change import OrdersLineItemsChange
-
         d = dict(src_dict)
-
-        def _parse_orders_line_items_change(
-            data: object,
-        ) -> None | OrdersLineItemsChange | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        orders_line_items_change = d.pop("orders_line_items_change", UNSET)
+        if isinstance(orders_line_items_change, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                orders_line_items_change_type_0 = OrdersLineItemsChange.from_dict(data)
-
-                return orders_line_items_change_type_0
+                orders_line_items_change = OrdersLineItemsChange.from_dict(
+                    orders_line_items_change
+                )
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | OrdersLineItemsChange | Unset, data)
 
-        orders_line_items_change = _parse_orders_line_items_change(
-            d.pop("orders_line_items_change", UNSET)
-        )
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_line_items_change_response = cls(
-            orders_line_items_change=orders_line_items_change,
+            orders_line_items_change,
         )
 
         orders_line_items_change_response.additional_properties = d
@@ -94,3 +68,9 @@ class OrdersLineItemsChangeResponse:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.orders_line_items_change import OrdersLineItemsChange

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -57,151 +57,63 @@ class OrdersTransaction:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        adjusted_transaction_id: None | str | Unset
-        if isinstance(self.adjusted_transaction_id, Unset):
-            adjusted_transaction_id = UNSET
-        else:
-            adjusted_transaction_id = self.adjusted_transaction_id
+        if not isinstance(self.adjusted_transaction_id, Unset):
+            field_dict["adjusted_transaction_id"] = self.adjusted_transaction_id
 
-        amount: None | str | Unset
-        if isinstance(self.amount, Unset):
-            amount = UNSET
-        else:
-            amount = self.amount
+        if not isinstance(self.amount, Unset):
+            field_dict["amount"] = self.amount
 
-        arn: None | str | Unset
-        if isinstance(self.arn, Unset):
-            arn = UNSET
-        else:
-            arn = self.arn
+        if not isinstance(self.arn, Unset):
+            field_dict["arn"] = self.arn
 
-        billing_payment_instruction_id: None | str | Unset
-        if isinstance(self.billing_payment_instruction_id, Unset):
-            billing_payment_instruction_id = UNSET
-        else:
-            billing_payment_instruction_id = self.billing_payment_instruction_id
-
-        billing_payment_instruction_type: None | str | Unset
-        if isinstance(self.billing_payment_instruction_type, Unset):
-            billing_payment_instruction_type = UNSET
-        else:
-            billing_payment_instruction_type = self.billing_payment_instruction_type
-
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        else:
-            created_at = self.created_at
-
-        currency: None | str | Unset
-        if isinstance(self.currency, Unset):
-            currency = UNSET
-        else:
-            currency = self.currency
-
-        external_id: None | str | Unset
-        if isinstance(self.external_id, Unset):
-            external_id = UNSET
-        else:
-            external_id = self.external_id
-
-        external_type: None | str | Unset
-        if isinstance(self.external_type, Unset):
-            external_type = UNSET
-        else:
-            external_type = self.external_type
-
-        is_rebill: bool | None | Unset
-        if isinstance(self.is_rebill, Unset):
-            is_rebill = UNSET
-        else:
-            is_rebill = self.is_rebill
-
-        order_id: int | None | Unset
-        if isinstance(self.order_id, Unset):
-            order_id = UNSET
-        else:
-            order_id = self.order_id
-
-        public_id = self.public_id
-
-        reason: None | str | Unset
-        if isinstance(self.reason, Unset):
-            reason = UNSET
-        else:
-            reason = self.reason
-
-        rebill_number: None | str | Unset
-        if isinstance(self.rebill_number, Unset):
-            rebill_number = UNSET
-        else:
-            rebill_number = self.rebill_number
-
-        result: None | str | Unset
-        if isinstance(self.result, Unset):
-            result = UNSET
-        else:
-            result = self.result
-
-        status: None | str | Unset
-        if isinstance(self.status, Unset):
-            status = UNSET
-        else:
-            status = self.status
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if adjusted_transaction_id is not UNSET:
-            field_dict["adjusted_transaction_id"] = adjusted_transaction_id
-        if amount is not UNSET:
-            field_dict["amount"] = amount
-        if arn is not UNSET:
-            field_dict["arn"] = arn
-        if billing_payment_instruction_id is not UNSET:
+        if not isinstance(self.billing_payment_instruction_id, Unset):
             field_dict["billing_payment_instruction_id"] = (
-                billing_payment_instruction_id
+                self.billing_payment_instruction_id
             )
-        if billing_payment_instruction_type is not UNSET:
+
+        if not isinstance(self.billing_payment_instruction_type, Unset):
             field_dict["billing_payment_instruction_type"] = (
-                billing_payment_instruction_type
+                self.billing_payment_instruction_type
             )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if currency is not UNSET:
-            field_dict["currency"] = currency
-        if external_id is not UNSET:
-            field_dict["external_id"] = external_id
-        if external_type is not UNSET:
-            field_dict["external_type"] = external_type
-        if is_rebill is not UNSET:
-            field_dict["is_rebill"] = is_rebill
-        if order_id is not UNSET:
-            field_dict["order_id"] = order_id
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if reason is not UNSET:
-            field_dict["reason"] = reason
-        if rebill_number is not UNSET:
-            field_dict["rebill_number"] = rebill_number
-        if result is not UNSET:
-            field_dict["result"] = result
-        if status is not UNSET:
-            field_dict["status"] = status
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = self.created_at
+
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
+
+        if not isinstance(self.external_id, Unset):
+            field_dict["external_id"] = self.external_id
+
+        if not isinstance(self.external_type, Unset):
+            field_dict["external_type"] = self.external_type
+
+        if not isinstance(self.is_rebill, Unset):
+            field_dict["is_rebill"] = self.is_rebill
+
+        if not isinstance(self.order_id, Unset):
+            field_dict["order_id"] = self.order_id
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
+        if not isinstance(self.reason, Unset):
+            field_dict["reason"] = self.reason
+
+        if not isinstance(self.rebill_number, Unset):
+            field_dict["rebill_number"] = self.rebill_number
+
+        if not isinstance(self.result, Unset):
+            field_dict["result"] = self.result
+
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = self.status
+
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
@@ -210,177 +122,62 @@ class OrdersTransaction:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_adjusted_transaction_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        adjusted_transaction_id = d.pop("adjusted_transaction_id", UNSET)
 
-        adjusted_transaction_id = _parse_adjusted_transaction_id(
-            d.pop("adjusted_transaction_id", UNSET)
+        amount = d.pop("amount", UNSET)
+
+        arn = d.pop("arn", UNSET)
+
+        billing_payment_instruction_id = d.pop("billing_payment_instruction_id", UNSET)
+
+        billing_payment_instruction_type = d.pop(
+            "billing_payment_instruction_type", UNSET
         )
 
-        def _parse_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        created_at = d.pop("created_at", UNSET)
 
-        amount = _parse_amount(d.pop("amount", UNSET))
+        currency = d.pop("currency", UNSET)
 
-        def _parse_arn(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        external_id = d.pop("external_id", UNSET)
 
-        arn = _parse_arn(d.pop("arn", UNSET))
+        external_type = d.pop("external_type", UNSET)
 
-        def _parse_billing_payment_instruction_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        is_rebill = d.pop("is_rebill", UNSET)
 
-        billing_payment_instruction_id = _parse_billing_payment_instruction_id(
-            d.pop("billing_payment_instruction_id", UNSET)
-        )
-
-        def _parse_billing_payment_instruction_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        billing_payment_instruction_type = _parse_billing_payment_instruction_type(
-            d.pop("billing_payment_instruction_type", UNSET)
-        )
-
-        def _parse_created_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_currency(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        currency = _parse_currency(d.pop("currency", UNSET))
-
-        def _parse_external_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        external_id = _parse_external_id(d.pop("external_id", UNSET))
-
-        def _parse_external_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        external_type = _parse_external_type(d.pop("external_type", UNSET))
-
-        def _parse_is_rebill(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        is_rebill = _parse_is_rebill(d.pop("is_rebill", UNSET))
-
-        def _parse_order_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        order_id = _parse_order_id(d.pop("order_id", UNSET))
+        order_id = d.pop("order_id", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_reason(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        reason = d.pop("reason", UNSET)
 
-        reason = _parse_reason(d.pop("reason", UNSET))
+        rebill_number = d.pop("rebill_number", UNSET)
 
-        def _parse_rebill_number(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        result = d.pop("result", UNSET)
 
-        rebill_number = _parse_rebill_number(d.pop("rebill_number", UNSET))
+        status = d.pop("status", UNSET)
 
-        def _parse_result(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        updated_at = d.pop("updated_at", UNSET)
 
-        result = _parse_result(d.pop("result", UNSET))
-
-        def _parse_status(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        status = _parse_status(d.pop("status", UNSET))
-
-        def _parse_updated_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_transaction = cls(
-            id=id,
-            adjusted_transaction_id=adjusted_transaction_id,
-            amount=amount,
-            arn=arn,
-            billing_payment_instruction_id=billing_payment_instruction_id,
-            billing_payment_instruction_type=billing_payment_instruction_type,
-            created_at=created_at,
-            currency=currency,
-            external_id=external_id,
-            external_type=external_type,
-            is_rebill=is_rebill,
-            order_id=order_id,
-            public_id=public_id,
-            reason=reason,
-            rebill_number=rebill_number,
-            result=result,
-            status=status,
-            updated_at=updated_at,
+            id,
+            adjusted_transaction_id,
+            amount,
+            arn,
+            billing_payment_instruction_id,
+            billing_payment_instruction_type,
+            created_at,
+            currency,
+            external_id,
+            external_type,
+            is_rebill,
+            order_id,
+            public_id,
+            reason,
+            rebill_number,
+            result,
+            status,
+            updated_at,
         )
 
         orders_transaction.additional_properties = d

@@ -26,19 +26,12 @@ class OrdersTransactionRefund:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        partial = self.partial
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.partial, Unset):
+            field_dict["partial"] = self.partial
 
-        reason: str | Unset = UNSET
         if not isinstance(self.reason, Unset):
-            reason = self.reason.value
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if partial is not UNSET:
-            field_dict["partial"] = partial
-        if reason is not UNSET:
-            field_dict["reason"] = reason
+            field_dict["reason"] = self.reason.value
 
         return field_dict
 
@@ -47,16 +40,14 @@ class OrdersTransactionRefund:
         d = dict(src_dict)
         partial = d.pop("partial", UNSET)
 
-        _reason = d.pop("reason", UNSET)
-        reason: OrdersTransactionReason | Unset
-        if isinstance(_reason, Unset):
-            reason = UNSET
-        else:
-            reason = OrdersTransactionReason(_reason)
+        reason = d.pop("reason", UNSET)
+        if not isinstance(reason, Unset):
+            reason = OrdersTransactionReason(reason)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         orders_transaction_refund = cls(
-            partial=partial,
-            reason=reason,
+            partial,
+            reason,
         )
 
         orders_transaction_refund.additional_properties = d

@@ -3,17 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.page_funnel import PageFunnel
-    from ..models.page_show_page_step import PageShowPageStep
-
 
 T = TypeVar("T", bound="Page")
 
@@ -65,384 +60,163 @@ class Page:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.page_funnel import PageFunnel
-        from ..models.page_show_page_step import PageShowPageStep
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        description: None | str | Unset
-        if isinstance(self.description, Unset):
-            description = UNSET
-        else:
-            description = self.description
+        if not isinstance(self.footer_code, Unset):
+            field_dict["footer_code"] = self.footer_code
 
-        footer_code: None | str | Unset
-        if isinstance(self.footer_code, Unset):
-            footer_code = UNSET
-        else:
-            footer_code = self.footer_code
+        if not isinstance(self.funnel, Unset):
+            field_dict["funnel"] = (
+                self.funnel.to_dict()
+                if isinstance(self.funnel, PageFunnel)
+                else self.funnel
+            )
 
-        funnel: dict[str, Any] | None | Unset
-        if isinstance(self.funnel, Unset):
-            funnel = UNSET
-        elif isinstance(self.funnel, PageFunnel):
-            funnel = self.funnel.to_dict()
-        else:
-            funnel = self.funnel
+        if not isinstance(self.head_code, Unset):
+            field_dict["head_code"] = self.head_code
 
-        head_code: None | str | Unset
-        if isinstance(self.head_code, Unset):
-            head_code = UNSET
-        else:
-            head_code = self.head_code
+        if not isinstance(self.markup, Unset):
+            field_dict["markup"] = self.markup
 
-        markup: None | str | Unset
-        if isinstance(self.markup, Unset):
-            markup = UNSET
-        else:
-            markup = self.markup
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        seo_description: None | str | Unset
-        if isinstance(self.seo_description, Unset):
-            seo_description = UNSET
-        else:
-            seo_description = self.seo_description
+        if not isinstance(self.seo_index, Unset):
+            field_dict["seo_index"] = self.seo_index
 
-        seo_index: bool | None | Unset
-        if isinstance(self.seo_index, Unset):
-            seo_index = UNSET
-        else:
-            seo_index = self.seo_index
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        seo_title: None | str | Unset
-        if isinstance(self.seo_title, Unset):
-            seo_title = UNSET
-        else:
-            seo_title = self.seo_title
+        if not isinstance(self.show_page_step, Unset):
+            field_dict["show_page_step"] = (
+                self.show_page_step.to_dict()
+                if isinstance(self.show_page_step, PageShowPageStep)
+                else self.show_page_step
+            )
 
-        show_page_step: dict[str, Any] | None | Unset
-        if isinstance(self.show_page_step, Unset):
-            show_page_step = UNSET
-        elif isinstance(self.show_page_step, PageShowPageStep):
-            show_page_step = self.show_page_step.to_dict()
-        else:
-            show_page_step = self.show_page_step
+        if not isinstance(self.theme_id, Unset):
+            field_dict["theme_id"] = self.theme_id
 
-        theme_id: int | None | Unset
-        if isinstance(self.theme_id, Unset):
-            theme_id = UNSET
-        else:
-            theme_id = self.theme_id
+        if not isinstance(self.type_, Unset):
+            field_dict["type"] = self.type_
 
-        type_: None | str | Unset
-        if isinstance(self.type_, Unset):
-            type_ = UNSET
-        else:
-            type_ = self.type_
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.url, Unset):
+            field_dict["url"] = self.url
 
-        url: None | str | Unset
-        if isinstance(self.url, Unset):
-            url = UNSET
-        else:
-            url = self.url
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if description is not UNSET:
-            field_dict["description"] = description
-        if footer_code is not UNSET:
-            field_dict["footer_code"] = footer_code
-        if funnel is not UNSET:
-            field_dict["funnel"] = funnel
-        if head_code is not UNSET:
-            field_dict["head_code"] = head_code
-        if markup is not UNSET:
-            field_dict["markup"] = markup
-        if name is not UNSET:
-            field_dict["name"] = name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_index is not UNSET:
-            field_dict["seo_index"] = seo_index
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if show_page_step is not UNSET:
-            field_dict["show_page_step"] = show_page_step
-        if theme_id is not UNSET:
-            field_dict["theme_id"] = theme_id
-        if type_ is not UNSET:
-            field_dict["type"] = type_
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if url is not UNSET:
-            field_dict["url"] = url
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.page_funnel import PageFunnel
-        from ..models.page_show_page_step import PageShowPageStep
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        description = d.pop("description", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
+        footer_code = d.pop("footer_code", UNSET)
 
-        def _parse_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        description = _parse_description(d.pop("description", UNSET))
-
-        def _parse_footer_code(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        footer_code = _parse_footer_code(d.pop("footer_code", UNSET))
-
-        def _parse_funnel(data: object) -> None | PageFunnel | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        funnel = d.pop("funnel", UNSET)
+        if isinstance(funnel, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                funnel_type_0 = PageFunnel.from_dict(data)
-
-                return funnel_type_0
+                funnel = PageFunnel.from_dict(funnel)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | PageFunnel | Unset, data)
 
-        funnel = _parse_funnel(d.pop("funnel", UNSET))
+        head_code = d.pop("head_code", UNSET)
 
-        def _parse_head_code(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        markup = d.pop("markup", UNSET)
 
-        head_code = _parse_head_code(d.pop("head_code", UNSET))
-
-        def _parse_markup(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        markup = _parse_markup(d.pop("markup", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
+        name = d.pop("name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_seo_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        seo_description = d.pop("seo_description", UNSET)
 
-        seo_description = _parse_seo_description(d.pop("seo_description", UNSET))
+        seo_index = d.pop("seo_index", UNSET)
 
-        def _parse_seo_index(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        seo_title = d.pop("seo_title", UNSET)
 
-        seo_index = _parse_seo_index(d.pop("seo_index", UNSET))
-
-        def _parse_seo_title(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        seo_title = _parse_seo_title(d.pop("seo_title", UNSET))
-
-        def _parse_show_page_step(data: object) -> None | PageShowPageStep | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        show_page_step = d.pop("show_page_step", UNSET)
+        if isinstance(show_page_step, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                show_page_step_type_0 = PageShowPageStep.from_dict(data)
-
-                return show_page_step_type_0
+                show_page_step = PageShowPageStep.from_dict(show_page_step)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | PageShowPageStep | Unset, data)
 
-        show_page_step = _parse_show_page_step(d.pop("show_page_step", UNSET))
+        theme_id = d.pop("theme_id", UNSET)
 
-        def _parse_theme_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        type_ = d.pop("type", UNSET)
 
-        theme_id = _parse_theme_id(d.pop("theme_id", UNSET))
-
-        def _parse_type_(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        type_ = _parse_type_(d.pop("type", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        url = d.pop("url", UNSET)
 
-        def _parse_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        url = _parse_url(d.pop("url", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         page = cls(
-            id=id,
-            created_at=created_at,
-            current_path=current_path,
-            description=description,
-            footer_code=footer_code,
-            funnel=funnel,
-            head_code=head_code,
-            markup=markup,
-            name=name,
-            public_id=public_id,
-            seo_description=seo_description,
-            seo_index=seo_index,
-            seo_title=seo_title,
-            show_page_step=show_page_step,
-            theme_id=theme_id,
-            type_=type_,
-            updated_at=updated_at,
-            url=url,
-            workspace_id=workspace_id,
+            id,
+            created_at,
+            current_path,
+            description,
+            footer_code,
+            funnel,
+            head_code,
+            markup,
+            name,
+            public_id,
+            seo_description,
+            seo_index,
+            seo_title,
+            show_page_step,
+            theme_id,
+            type_,
+            updated_at,
+            url,
+            workspace_id,
         )
 
         page.additional_properties = d
@@ -463,3 +237,10 @@ class Page:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.page_funnel import PageFunnel
+from ..models.page_show_page_step import PageShowPageStep

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,11 +10,6 @@ from attrs import field as _attrs_field
 from ..models.page_footer_code_mode import PageFooterCodeMode
 from ..models.page_head_code_mode import PageHeadCodeMode
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.page_create_funnel import PageCreateFunnel
-    from ..models.page_create_show_page_step import PageCreateShowPageStep
-
 
 T = TypeVar("T", bound="PageCreate")
 
@@ -56,81 +51,53 @@ class PageCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        current_path = self.current_path
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        footer_code = self.footer_code
+        if not isinstance(self.footer_code, Unset):
+            field_dict["footer_code"] = self.footer_code
 
-        footer_code_mode: str | Unset = UNSET
         if not isinstance(self.footer_code_mode, Unset):
-            footer_code_mode = self.footer_code_mode.value
+            field_dict["footer_code_mode"] = self.footer_code_mode.value
 
-        funnel: dict[str, Any] | Unset = UNSET
         if not isinstance(self.funnel, Unset):
-            funnel = self.funnel.to_dict()
+            field_dict["funnel"] = self.funnel.to_dict()
 
-        head_code = self.head_code
+        if not isinstance(self.head_code, Unset):
+            field_dict["head_code"] = self.head_code
 
-        head_code_mode: str | Unset = UNSET
         if not isinstance(self.head_code_mode, Unset):
-            head_code_mode = self.head_code_mode.value
+            field_dict["head_code_mode"] = self.head_code_mode.value
 
-        markup = self.markup
+        if not isinstance(self.markup, Unset):
+            field_dict["markup"] = self.markup
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        seo_description = self.seo_description
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        seo_index = self.seo_index
+        if not isinstance(self.seo_index, Unset):
+            field_dict["seo_index"] = self.seo_index
 
-        seo_title = self.seo_title
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        show_page_step: dict[str, Any] | Unset = UNSET
         if not isinstance(self.show_page_step, Unset):
-            show_page_step = self.show_page_step.to_dict()
+            field_dict["show_page_step"] = self.show_page_step.to_dict()
 
-        theme_id = self.theme_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if description is not UNSET:
-            field_dict["description"] = description
-        if footer_code is not UNSET:
-            field_dict["footer_code"] = footer_code
-        if footer_code_mode is not UNSET:
-            field_dict["footer_code_mode"] = footer_code_mode
-        if funnel is not UNSET:
-            field_dict["funnel"] = funnel
-        if head_code is not UNSET:
-            field_dict["head_code"] = head_code
-        if head_code_mode is not UNSET:
-            field_dict["head_code_mode"] = head_code_mode
-        if markup is not UNSET:
-            field_dict["markup"] = markup
-        if name is not UNSET:
-            field_dict["name"] = name
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_index is not UNSET:
-            field_dict["seo_index"] = seo_index
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if show_page_step is not UNSET:
-            field_dict["show_page_step"] = show_page_step
-        if theme_id is not UNSET:
-            field_dict["theme_id"] = theme_id
+        if not isinstance(self.theme_id, Unset):
+            field_dict["theme_id"] = self.theme_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.page_create_funnel import PageCreateFunnel
-        from ..models.page_create_show_page_step import PageCreateShowPageStep
-
         d = dict(src_dict)
         current_path = d.pop("current_path", UNSET)
 
@@ -138,28 +105,19 @@ class PageCreate:
 
         footer_code = d.pop("footer_code", UNSET)
 
-        _footer_code_mode = d.pop("footer_code_mode", UNSET)
-        footer_code_mode: PageFooterCodeMode | Unset
-        if isinstance(_footer_code_mode, Unset):
-            footer_code_mode = UNSET
-        else:
-            footer_code_mode = PageFooterCodeMode(_footer_code_mode)
+        footer_code_mode = d.pop("footer_code_mode", UNSET)
+        if not isinstance(footer_code_mode, Unset):
+            footer_code_mode = PageFooterCodeMode(footer_code_mode)
 
-        _funnel = d.pop("funnel", UNSET)
-        funnel: PageCreateFunnel | Unset
-        if isinstance(_funnel, Unset):
-            funnel = UNSET
-        else:
-            funnel = PageCreateFunnel.from_dict(_funnel)
+        funnel = d.pop("funnel", UNSET)
+        if not isinstance(funnel, Unset):
+            funnel = PageCreateFunnel.from_dict(funnel)
 
         head_code = d.pop("head_code", UNSET)
 
-        _head_code_mode = d.pop("head_code_mode", UNSET)
-        head_code_mode: PageHeadCodeMode | Unset
-        if isinstance(_head_code_mode, Unset):
-            head_code_mode = UNSET
-        else:
-            head_code_mode = PageHeadCodeMode(_head_code_mode)
+        head_code_mode = d.pop("head_code_mode", UNSET)
+        if not isinstance(head_code_mode, Unset):
+            head_code_mode = PageHeadCodeMode(head_code_mode)
 
         markup = d.pop("markup", UNSET)
 
@@ -171,30 +129,28 @@ class PageCreate:
 
         seo_title = d.pop("seo_title", UNSET)
 
-        _show_page_step = d.pop("show_page_step", UNSET)
-        show_page_step: PageCreateShowPageStep | Unset
-        if isinstance(_show_page_step, Unset):
-            show_page_step = UNSET
-        else:
-            show_page_step = PageCreateShowPageStep.from_dict(_show_page_step)
+        show_page_step = d.pop("show_page_step", UNSET)
+        if not isinstance(show_page_step, Unset):
+            show_page_step = PageCreateShowPageStep.from_dict(show_page_step)
 
         theme_id = d.pop("theme_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         page_create = cls(
-            current_path=current_path,
-            description=description,
-            footer_code=footer_code,
-            footer_code_mode=footer_code_mode,
-            funnel=funnel,
-            head_code=head_code,
-            head_code_mode=head_code_mode,
-            markup=markup,
-            name=name,
-            seo_description=seo_description,
-            seo_index=seo_index,
-            seo_title=seo_title,
-            show_page_step=show_page_step,
-            theme_id=theme_id,
+            current_path,
+            description,
+            footer_code,
+            footer_code_mode,
+            funnel,
+            head_code,
+            head_code_mode,
+            markup,
+            name,
+            seo_description,
+            seo_index,
+            seo_title,
+            show_page_step,
+            theme_id,
         )
 
         page_create.additional_properties = d
@@ -215,3 +171,10 @@ class PageCreate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.page_create_funnel import PageCreateFunnel
+from ..models.page_create_show_page_step import PageCreateShowPageStep

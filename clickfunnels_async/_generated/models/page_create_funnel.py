@@ -27,21 +27,15 @@ class PageCreateFunnel:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        after_show_page_step_id = self.after_show_page_step_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.after_show_page_step_id, Unset):
+            field_dict["after_show_page_step_id"] = self.after_show_page_step_id
 
-        funnel_id = self.funnel_id
+        if not isinstance(self.funnel_id, Unset):
+            field_dict["funnel_id"] = self.funnel_id
 
-        show_page_step_id = self.show_page_step_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if after_show_page_step_id is not UNSET:
-            field_dict["after_show_page_step_id"] = after_show_page_step_id
-        if funnel_id is not UNSET:
-            field_dict["funnel_id"] = funnel_id
-        if show_page_step_id is not UNSET:
-            field_dict["show_page_step_id"] = show_page_step_id
+        if not isinstance(self.show_page_step_id, Unset):
+            field_dict["show_page_step_id"] = self.show_page_step_id
 
         return field_dict
 
@@ -54,10 +48,11 @@ class PageCreateFunnel:
 
         show_page_step_id = d.pop("show_page_step_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         page_create_funnel = cls(
-            after_show_page_step_id=after_show_page_step_id,
-            funnel_id=funnel_id,
-            show_page_step_id=show_page_step_id,
+            after_show_page_step_id,
+            funnel_id,
+            show_page_step_id,
         )
 
         page_create_funnel.additional_properties = d

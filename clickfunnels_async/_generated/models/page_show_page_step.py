@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.page_show_page_step_product import PageShowPageStepProduct
-
 
 T = TypeVar("T", bound="PageShowPageStep")
 
@@ -35,111 +31,60 @@ class PageShowPageStep:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        products: list[dict[str, Any]] | None | Unset
-        if isinstance(self.products, Unset):
-            products = UNSET
-        elif isinstance(self.products, list):
-            products = []
-            for products_type_0_item_data in self.products:
-                products_type_0_item = products_type_0_item_data.to_dict()
-                products.append(products_type_0_item)
+        if not isinstance(self.products, Unset):
+            field_dict["products"] = (
+                [
+                    products_type_0_item.to_dict()
+                    if isinstance(products_type_0_item, PageShowPageStepProduct)
+                    else products_type_0_item
+                    for products_type_0_item in self.products
+                ]
+                if isinstance(self.products, list)
+                else self.products
+            )
 
-        else:
-            products = self.products
-
-        public_id = self.public_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if name is not UNSET:
-            field_dict["name"] = name
-        if products is not UNSET:
-            field_dict["products"] = products
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.page_show_page_step_product import PageShowPageStepProduct
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        current_path = d.pop("current_path", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
+        name = d.pop("name", UNSET)
 
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
-
-        def _parse_products(
-            data: object,
-        ) -> list[PageShowPageStepProduct] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        products = d.pop("products", UNSET)
+        if isinstance(products, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                products_type_0 = []
-                _products_type_0 = data
-                for products_type_0_item_data in _products_type_0:
-                    products_type_0_item = PageShowPageStepProduct.from_dict(
-                        products_type_0_item_data
-                    )
-
-                    products_type_0.append(products_type_0_item)
-
-                return products_type_0
+                products = [
+                    PageShowPageStepProduct.from_dict(products_type_0_item)
+                    for products_type_0_item in products
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[PageShowPageStepProduct] | None | Unset, data)
-
-        products = _parse_products(d.pop("products", UNSET))
 
         public_id = d.pop("public_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         page_show_page_step = cls(
-            id=id,
-            current_path=current_path,
-            name=name,
-            products=products,
-            public_id=public_id,
+            id,
+            current_path,
+            name,
+            products,
+            public_id,
         )
 
         page_show_page_step.additional_properties = d
@@ -160,3 +105,9 @@ class PageShowPageStep:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.page_show_page_step_product import PageShowPageStepProduct

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -31,43 +31,20 @@ class PageSummary:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        type_: None | str | Unset
-        if isinstance(self.type_, Unset):
-            type_ = UNSET
-        else:
-            type_ = self.type_
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if name is not UNSET:
-            field_dict["name"] = name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if type_ is not UNSET:
-            field_dict["type"] = type_
+        if not isinstance(self.type_, Unset):
+            field_dict["type"] = self.type_
 
         return field_dict
 
@@ -76,41 +53,21 @@ class PageSummary:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        current_path = d.pop("current_path", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
+        name = d.pop("name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_type_(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        type_ = d.pop("type", UNSET)
 
-        type_ = _parse_type_(d.pop("type", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         page_summary = cls(
-            id=id,
-            current_path=current_path,
-            name=name,
-            public_id=public_id,
-            type_=type_,
+            id,
+            current_path,
+            name,
+            public_id,
+            type_,
         )
 
         page_summary.additional_properties = d

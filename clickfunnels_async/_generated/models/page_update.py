@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,10 +10,6 @@ from attrs import field as _attrs_field
 from ..models.page_footer_code_mode import PageFooterCodeMode
 from ..models.page_head_code_mode import PageHeadCodeMode
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.page_update_show_page_step import PageUpdateShowPageStep
-
 
 T = TypeVar("T", bound="PageUpdate")
 
@@ -49,86 +45,58 @@ class PageUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        description = self.description
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        footer_code = self.footer_code
+        if not isinstance(self.footer_code, Unset):
+            field_dict["footer_code"] = self.footer_code
 
-        footer_code_mode: str | Unset = UNSET
         if not isinstance(self.footer_code_mode, Unset):
-            footer_code_mode = self.footer_code_mode.value
+            field_dict["footer_code_mode"] = self.footer_code_mode.value
 
-        head_code = self.head_code
+        if not isinstance(self.head_code, Unset):
+            field_dict["head_code"] = self.head_code
 
-        head_code_mode: str | Unset = UNSET
         if not isinstance(self.head_code_mode, Unset):
-            head_code_mode = self.head_code_mode.value
+            field_dict["head_code_mode"] = self.head_code_mode.value
 
-        markup = self.markup
+        if not isinstance(self.markup, Unset):
+            field_dict["markup"] = self.markup
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        seo_description = self.seo_description
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        seo_index = self.seo_index
+        if not isinstance(self.seo_index, Unset):
+            field_dict["seo_index"] = self.seo_index
 
-        seo_title = self.seo_title
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        show_page_step: dict[str, Any] | Unset = UNSET
         if not isinstance(self.show_page_step, Unset):
-            show_page_step = self.show_page_step.to_dict()
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if description is not UNSET:
-            field_dict["description"] = description
-        if footer_code is not UNSET:
-            field_dict["footer_code"] = footer_code
-        if footer_code_mode is not UNSET:
-            field_dict["footer_code_mode"] = footer_code_mode
-        if head_code is not UNSET:
-            field_dict["head_code"] = head_code
-        if head_code_mode is not UNSET:
-            field_dict["head_code_mode"] = head_code_mode
-        if markup is not UNSET:
-            field_dict["markup"] = markup
-        if name is not UNSET:
-            field_dict["name"] = name
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_index is not UNSET:
-            field_dict["seo_index"] = seo_index
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if show_page_step is not UNSET:
-            field_dict["show_page_step"] = show_page_step
+            field_dict["show_page_step"] = self.show_page_step.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.page_update_show_page_step import PageUpdateShowPageStep
-
         d = dict(src_dict)
         description = d.pop("description", UNSET)
 
         footer_code = d.pop("footer_code", UNSET)
 
-        _footer_code_mode = d.pop("footer_code_mode", UNSET)
-        footer_code_mode: PageFooterCodeMode | Unset
-        if isinstance(_footer_code_mode, Unset):
-            footer_code_mode = UNSET
-        else:
-            footer_code_mode = PageFooterCodeMode(_footer_code_mode)
+        footer_code_mode = d.pop("footer_code_mode", UNSET)
+        if not isinstance(footer_code_mode, Unset):
+            footer_code_mode = PageFooterCodeMode(footer_code_mode)
 
         head_code = d.pop("head_code", UNSET)
 
-        _head_code_mode = d.pop("head_code_mode", UNSET)
-        head_code_mode: PageHeadCodeMode | Unset
-        if isinstance(_head_code_mode, Unset):
-            head_code_mode = UNSET
-        else:
-            head_code_mode = PageHeadCodeMode(_head_code_mode)
+        head_code_mode = d.pop("head_code_mode", UNSET)
+        if not isinstance(head_code_mode, Unset):
+            head_code_mode = PageHeadCodeMode(head_code_mode)
 
         markup = d.pop("markup", UNSET)
 
@@ -140,25 +108,23 @@ class PageUpdate:
 
         seo_title = d.pop("seo_title", UNSET)
 
-        _show_page_step = d.pop("show_page_step", UNSET)
-        show_page_step: PageUpdateShowPageStep | Unset
-        if isinstance(_show_page_step, Unset):
-            show_page_step = UNSET
-        else:
-            show_page_step = PageUpdateShowPageStep.from_dict(_show_page_step)
+        show_page_step = d.pop("show_page_step", UNSET)
+        if not isinstance(show_page_step, Unset):
+            show_page_step = PageUpdateShowPageStep.from_dict(show_page_step)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         page_update = cls(
-            description=description,
-            footer_code=footer_code,
-            footer_code_mode=footer_code_mode,
-            head_code=head_code,
-            head_code_mode=head_code_mode,
-            markup=markup,
-            name=name,
-            seo_description=seo_description,
-            seo_index=seo_index,
-            seo_title=seo_title,
-            show_page_step=show_page_step,
+            description,
+            footer_code,
+            footer_code_mode,
+            head_code,
+            head_code_mode,
+            markup,
+            name,
+            seo_description,
+            seo_index,
+            seo_title,
+            show_page_step,
         )
 
         page_update.additional_properties = d
@@ -179,3 +145,9 @@ class PageUpdate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.page_update_show_page_step import PageUpdateShowPageStep

@@ -30,25 +30,18 @@ class PagesFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        funnel_ids = self.funnel_ids
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.funnel_ids, Unset):
+            field_dict["funnel_ids"] = self.funnel_ids
 
-        funnel_pages = self.funnel_pages
+        if not isinstance(self.funnel_pages, Unset):
+            field_dict["funnel_pages"] = self.funnel_pages
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        theme_id = self.theme_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if funnel_ids is not UNSET:
-            field_dict["funnel_ids"] = funnel_ids
-        if funnel_pages is not UNSET:
-            field_dict["funnel_pages"] = funnel_pages
-        if id is not UNSET:
-            field_dict["id"] = id
-        if theme_id is not UNSET:
-            field_dict["theme_id"] = theme_id
+        if not isinstance(self.theme_id, Unset):
+            field_dict["theme_id"] = self.theme_id
 
         return field_dict
 
@@ -63,11 +56,12 @@ class PagesFilter:
 
         theme_id = d.pop("theme_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         pages_filter = cls(
-            funnel_ids=funnel_ids,
-            funnel_pages=funnel_pages,
-            id=id,
-            theme_id=theme_id,
+            funnel_ids,
+            funnel_pages,
+            id,
+            theme_id,
         )
 
         pages_filter.additional_properties = d

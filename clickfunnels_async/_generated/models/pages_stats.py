@@ -2,19 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.funnel_step_stats import FunnelStepStats
-    from ..models.funnel_summary import FunnelSummary
-    from ..models.page_summary import PageSummary
-    from ..models.pages_stats_timerange import PagesStatsTimerange
-
 
 T = TypeVar("T", bound="PagesStats")
 
@@ -38,157 +31,78 @@ class PagesStats:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.funnel_step_stats import FunnelStepStats
-        from ..models.funnel_summary import FunnelSummary
-        from ..models.page_summary import PageSummary
-        from ..models.pages_stats_timerange import PagesStatsTimerange
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
 
-        currency: None | str | Unset
-        if isinstance(self.currency, Unset):
-            currency = UNSET
-        else:
-            currency = self.currency
+        if not isinstance(self.funnel, Unset):
+            field_dict["funnel"] = (
+                self.funnel.to_dict()
+                if isinstance(self.funnel, FunnelSummary)
+                else self.funnel
+            )
 
-        funnel: dict[str, Any] | None | Unset
-        if isinstance(self.funnel, Unset):
-            funnel = UNSET
-        elif isinstance(self.funnel, FunnelSummary):
-            funnel = self.funnel.to_dict()
-        else:
-            funnel = self.funnel
+        if not isinstance(self.page, Unset):
+            field_dict["page"] = (
+                self.page.to_dict() if isinstance(self.page, PageSummary) else self.page
+            )
 
-        page: dict[str, Any] | None | Unset
-        if isinstance(self.page, Unset):
-            page = UNSET
-        elif isinstance(self.page, PageSummary):
-            page = self.page.to_dict()
-        else:
-            page = self.page
+        if not isinstance(self.step, Unset):
+            field_dict["step"] = (
+                self.step.to_dict()
+                if isinstance(self.step, FunnelStepStats)
+                else self.step
+            )
 
-        step: dict[str, Any] | None | Unset
-        if isinstance(self.step, Unset):
-            step = UNSET
-        elif isinstance(self.step, FunnelStepStats):
-            step = self.step.to_dict()
-        else:
-            step = self.step
-
-        timerange: dict[str, Any] | None | Unset
-        if isinstance(self.timerange, Unset):
-            timerange = UNSET
-        elif isinstance(self.timerange, PagesStatsTimerange):
-            timerange = self.timerange.to_dict()
-        else:
-            timerange = self.timerange
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if currency is not UNSET:
-            field_dict["currency"] = currency
-        if funnel is not UNSET:
-            field_dict["funnel"] = funnel
-        if page is not UNSET:
-            field_dict["page"] = page
-        if step is not UNSET:
-            field_dict["step"] = step
-        if timerange is not UNSET:
-            field_dict["timerange"] = timerange
+        if not isinstance(self.timerange, Unset):
+            field_dict["timerange"] = (
+                self.timerange.to_dict()
+                if isinstance(self.timerange, PagesStatsTimerange)
+                else self.timerange
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.funnel_step_stats import FunnelStepStats
-        from ..models.funnel_summary import FunnelSummary
-        from ..models.page_summary import PageSummary
-        from ..models.pages_stats_timerange import PagesStatsTimerange
-
         d = dict(src_dict)
+        currency = d.pop("currency", UNSET)
 
-        def _parse_currency(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        currency = _parse_currency(d.pop("currency", UNSET))
-
-        def _parse_funnel(data: object) -> FunnelSummary | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        funnel = d.pop("funnel", UNSET)
+        if isinstance(funnel, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                funnel_type_0 = FunnelSummary.from_dict(data)
-
-                return funnel_type_0
+                funnel = FunnelSummary.from_dict(funnel)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(FunnelSummary | None | Unset, data)
 
-        funnel = _parse_funnel(d.pop("funnel", UNSET))
-
-        def _parse_page(data: object) -> None | PageSummary | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        page = d.pop("page", UNSET)
+        if isinstance(page, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                page_type_0 = PageSummary.from_dict(data)
-
-                return page_type_0
+                page = PageSummary.from_dict(page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | PageSummary | Unset, data)
 
-        page = _parse_page(d.pop("page", UNSET))
-
-        def _parse_step(data: object) -> FunnelStepStats | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        step = d.pop("step", UNSET)
+        if isinstance(step, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                step_type_0 = FunnelStepStats.from_dict(data)
-
-                return step_type_0
+                step = FunnelStepStats.from_dict(step)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(FunnelStepStats | None | Unset, data)
 
-        step = _parse_step(d.pop("step", UNSET))
-
-        def _parse_timerange(data: object) -> None | PagesStatsTimerange | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        timerange = d.pop("timerange", UNSET)
+        if isinstance(timerange, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                timerange_type_0 = PagesStatsTimerange.from_dict(data)
-
-                return timerange_type_0
+                timerange = PagesStatsTimerange.from_dict(timerange)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | PagesStatsTimerange | Unset, data)
 
-        timerange = _parse_timerange(d.pop("timerange", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         pages_stats = cls(
-            currency=currency,
-            funnel=funnel,
-            page=page,
-            step=step,
-            timerange=timerange,
+            currency,
+            funnel,
+            page,
+            step,
+            timerange,
         )
 
         pages_stats.additional_properties = d
@@ -209,3 +123,12 @@ class PagesStats:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.funnel_step_stats import FunnelStepStats
+from ..models.funnel_summary import FunnelSummary
+from ..models.page_summary import PageSummary
+from ..models.pages_stats_timerange import PagesStatsTimerange

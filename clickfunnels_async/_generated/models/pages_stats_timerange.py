@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -26,73 +26,44 @@ class PagesStatsTimerange:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from_: None | str | Unset
-        if isinstance(self.from_, Unset):
-            from_ = UNSET
-        elif isinstance(self.from_, datetime.datetime):
-            from_ = self.from_.isoformat()
-        else:
-            from_ = self.from_
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.from_, Unset):
+            field_dict["from"] = (
+                self.from_.isoformat()
+                if isinstance(self.from_, datetime.datetime)
+                else self.from_
+            )
 
-        to: None | str | Unset
-        if isinstance(self.to, Unset):
-            to = UNSET
-        elif isinstance(self.to, datetime.datetime):
-            to = self.to.isoformat()
-        else:
-            to = self.to
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if from_ is not UNSET:
-            field_dict["from"] = from_
-        if to is not UNSET:
-            field_dict["to"] = to
+        if not isinstance(self.to, Unset):
+            field_dict["to"] = (
+                self.to.isoformat()
+                if isinstance(self.to, datetime.datetime)
+                else self.to
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-
-        def _parse_from_(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        from_ = d.pop("from", UNSET)
+        if isinstance(from_, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                from_type_0 = datetime.datetime.fromisoformat(data)
-
-                return from_type_0
+                from_ = datetime.datetime.fromisoformat(from_)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        from_ = _parse_from_(d.pop("from", UNSET))
-
-        def _parse_to(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        to = d.pop("to", UNSET)
+        if isinstance(to, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                to_type_0 = datetime.datetime.fromisoformat(data)
-
-                return to_type_0
+                to = datetime.datetime.fromisoformat(to)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        to = _parse_to(d.pop("to", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         pages_stats_timerange = cls(
-            from_=from_,
-            to=to,
+            from_,
+            to,
         )
 
         pages_stats_timerange.additional_properties = d

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.product_variant_property import ProductVariantProperty
-
 
 T = TypeVar("T", bound="Product")
 
@@ -72,511 +68,188 @@ class Product:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        archived: bool | None | Unset
-        if isinstance(self.archived, Unset):
-            archived = UNSET
-        else:
-            archived = self.archived
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        cancellation_funnel_url: None | str | Unset
-        if isinstance(self.cancellation_funnel_url, Unset):
-            cancellation_funnel_url = UNSET
-        else:
-            cancellation_funnel_url = self.cancellation_funnel_url
+        if not isinstance(self.cancellation_funnel_url, Unset):
+            field_dict["cancellation_funnel_url"] = self.cancellation_funnel_url
 
-        commissionable: bool | None | Unset
-        if isinstance(self.commissionable, Unset):
-            commissionable = UNSET
-        else:
-            commissionable = self.commissionable
+        if not isinstance(self.commissionable, Unset):
+            field_dict["commissionable"] = self.commissionable
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        default_variant_id: int | None | Unset
-        if isinstance(self.default_variant_id, Unset):
-            default_variant_id = UNSET
-        else:
-            default_variant_id = self.default_variant_id
+        if not isinstance(self.default_variant_id, Unset):
+            field_dict["default_variant_id"] = self.default_variant_id
 
-        image_id: None | str | Unset
-        if isinstance(self.image_id, Unset):
-            image_id = UNSET
-        else:
-            image_id = self.image_id
+        if not isinstance(self.image_id, Unset):
+            field_dict["image_id"] = self.image_id
 
-        image_ids: list[Any] | None | Unset
-        if isinstance(self.image_ids, Unset):
-            image_ids = UNSET
-        elif isinstance(self.image_ids, list):
-            image_ids = self.image_ids
+        if not isinstance(self.image_ids, Unset):
+            field_dict["image_ids"] = self.image_ids
 
-        else:
-            image_ids = self.image_ids
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.price_ids, Unset):
+            field_dict["price_ids"] = self.price_ids
 
-        price_ids: list[Any] | None | Unset
-        if isinstance(self.price_ids, Unset):
-            price_ids = UNSET
-        elif isinstance(self.price_ids, list):
-            price_ids = self.price_ids
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        else:
-            price_ids = self.price_ids
+        if not isinstance(self.redirect_funnel_id, Unset):
+            field_dict["redirect_funnel_id"] = self.redirect_funnel_id
 
-        public_id = self.public_id
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        redirect_funnel_id: None | str | Unset
-        if isinstance(self.redirect_funnel_id, Unset):
-            redirect_funnel_id = UNSET
-        else:
-            redirect_funnel_id = self.redirect_funnel_id
+        if not isinstance(self.seo_image_id, Unset):
+            field_dict["seo_image_id"] = self.seo_image_id
 
-        seo_description: None | str | Unset
-        if isinstance(self.seo_description, Unset):
-            seo_description = UNSET
-        else:
-            seo_description = self.seo_description
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        seo_image_id: None | str | Unset
-        if isinstance(self.seo_image_id, Unset):
-            seo_image_id = UNSET
-        else:
-            seo_image_id = self.seo_image_id
+        if not isinstance(self.tag_ids, Unset):
+            field_dict["tag_ids"] = self.tag_ids
 
-        seo_title: None | str | Unset
-        if isinstance(self.seo_title, Unset):
-            seo_title = UNSET
-        else:
-            seo_title = self.seo_title
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        tag_ids: list[Any] | None | Unset
-        if isinstance(self.tag_ids, Unset):
-            tag_ids = UNSET
-        elif isinstance(self.tag_ids, list):
-            tag_ids = self.tag_ids
+        if not isinstance(self.variant_ids, Unset):
+            field_dict["variant_ids"] = self.variant_ids
 
-        else:
-            tag_ids = self.tag_ids
+        if not isinstance(self.variant_properties, Unset):
+            field_dict["variant_properties"] = (
+                [
+                    variant_properties_type_0_item.to_dict()
+                    if isinstance(
+                        variant_properties_type_0_item, ProductVariantProperty
+                    )
+                    else variant_properties_type_0_item
+                    for variant_properties_type_0_item in self.variant_properties
+                ]
+                if isinstance(self.variant_properties, list)
+                else self.variant_properties
+            )
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.visible_in_customer_center, Unset):
+            field_dict["visible_in_customer_center"] = self.visible_in_customer_center
 
-        variant_ids: list[Any] | None | Unset
-        if isinstance(self.variant_ids, Unset):
-            variant_ids = UNSET
-        elif isinstance(self.variant_ids, list):
-            variant_ids = self.variant_ids
+        if not isinstance(self.visible_in_store, Unset):
+            field_dict["visible_in_store"] = self.visible_in_store
 
-        else:
-            variant_ids = self.variant_ids
-
-        variant_properties: list[dict[str, Any]] | None | Unset
-        if isinstance(self.variant_properties, Unset):
-            variant_properties = UNSET
-        elif isinstance(self.variant_properties, list):
-            variant_properties = []
-            for variant_properties_type_0_item_data in self.variant_properties:
-                variant_properties_type_0_item = (
-                    variant_properties_type_0_item_data.to_dict()
-                )
-                variant_properties.append(variant_properties_type_0_item)
-
-        else:
-            variant_properties = self.variant_properties
-
-        visible_in_customer_center: bool | None | Unset
-        if isinstance(self.visible_in_customer_center, Unset):
-            visible_in_customer_center = UNSET
-        else:
-            visible_in_customer_center = self.visible_in_customer_center
-
-        visible_in_store: bool | None | Unset
-        if isinstance(self.visible_in_store, Unset):
-            visible_in_store = UNSET
-        else:
-            visible_in_store = self.visible_in_store
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if cancellation_funnel_url is not UNSET:
-            field_dict["cancellation_funnel_url"] = cancellation_funnel_url
-        if commissionable is not UNSET:
-            field_dict["commissionable"] = commissionable
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if default_variant_id is not UNSET:
-            field_dict["default_variant_id"] = default_variant_id
-        if image_id is not UNSET:
-            field_dict["image_id"] = image_id
-        if image_ids is not UNSET:
-            field_dict["image_ids"] = image_ids
-        if name is not UNSET:
-            field_dict["name"] = name
-        if price_ids is not UNSET:
-            field_dict["price_ids"] = price_ids
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if redirect_funnel_id is not UNSET:
-            field_dict["redirect_funnel_id"] = redirect_funnel_id
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_image_id is not UNSET:
-            field_dict["seo_image_id"] = seo_image_id
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if tag_ids is not UNSET:
-            field_dict["tag_ids"] = tag_ids
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if variant_ids is not UNSET:
-            field_dict["variant_ids"] = variant_ids
-        if variant_properties is not UNSET:
-            field_dict["variant_properties"] = variant_properties
-        if visible_in_customer_center is not UNSET:
-            field_dict["visible_in_customer_center"] = visible_in_customer_center
-        if visible_in_store is not UNSET:
-            field_dict["visible_in_store"] = visible_in_store
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.product_variant_property import ProductVariantProperty
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_archived(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        archived = d.pop("archived", UNSET)
 
-        archived = _parse_archived(d.pop("archived", UNSET))
+        cancellation_funnel_url = d.pop("cancellation_funnel_url", UNSET)
 
-        def _parse_cancellation_funnel_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        commissionable = d.pop("commissionable", UNSET)
 
-        cancellation_funnel_url = _parse_cancellation_funnel_url(
-            d.pop("cancellation_funnel_url", UNSET)
-        )
-
-        def _parse_commissionable(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        commissionable = _parse_commissionable(d.pop("commissionable", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        default_variant_id = d.pop("default_variant_id", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
+        image_id = d.pop("image_id", UNSET)
 
-        def _parse_default_variant_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        image_ids = d.pop("image_ids", UNSET)
 
-        default_variant_id = _parse_default_variant_id(
-            d.pop("default_variant_id", UNSET)
-        )
+        name = d.pop("name", UNSET)
 
-        def _parse_image_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        image_id = _parse_image_id(d.pop("image_id", UNSET))
-
-        def _parse_image_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                image_ids_type_0 = cast(list[Any], data)
-
-                return image_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        image_ids = _parse_image_ids(d.pop("image_ids", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
-
-        def _parse_price_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                price_ids_type_0 = cast(list[Any], data)
-
-                return price_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        price_ids = _parse_price_ids(d.pop("price_ids", UNSET))
+        price_ids = d.pop("price_ids", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_redirect_funnel_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        redirect_funnel_id = d.pop("redirect_funnel_id", UNSET)
 
-        redirect_funnel_id = _parse_redirect_funnel_id(
-            d.pop("redirect_funnel_id", UNSET)
-        )
+        seo_description = d.pop("seo_description", UNSET)
 
-        def _parse_seo_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        seo_image_id = d.pop("seo_image_id", UNSET)
 
-        seo_description = _parse_seo_description(d.pop("seo_description", UNSET))
+        seo_title = d.pop("seo_title", UNSET)
 
-        def _parse_seo_image_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        tag_ids = d.pop("tag_ids", UNSET)
 
-        seo_image_id = _parse_seo_image_id(d.pop("seo_image_id", UNSET))
-
-        def _parse_seo_title(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        seo_title = _parse_seo_title(d.pop("seo_title", UNSET))
-
-        def _parse_tag_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                tag_ids_type_0 = cast(list[Any], data)
-
-                return tag_ids_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[Any] | None | Unset, data)
 
-        tag_ids = _parse_tag_ids(d.pop("tag_ids", UNSET))
+        variant_ids = d.pop("variant_ids", UNSET)
 
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        variant_properties = d.pop("variant_properties", UNSET)
+        if isinstance(variant_properties, list):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                variant_properties = [
+                    ProductVariantProperty.from_dict(variant_properties_type_0_item)
+                    for variant_properties_type_0_item in variant_properties
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        visible_in_customer_center = d.pop("visible_in_customer_center", UNSET)
 
-        def _parse_variant_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                variant_ids_type_0 = cast(list[Any], data)
+        visible_in_store = d.pop("visible_in_store", UNSET)
 
-                return variant_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        variant_ids = _parse_variant_ids(d.pop("variant_ids", UNSET))
-
-        def _parse_variant_properties(
-            data: object,
-        ) -> list[ProductVariantProperty] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                variant_properties_type_0 = []
-                _variant_properties_type_0 = data
-                for variant_properties_type_0_item_data in _variant_properties_type_0:
-                    variant_properties_type_0_item = ProductVariantProperty.from_dict(
-                        variant_properties_type_0_item_data
-                    )
-
-                    variant_properties_type_0.append(variant_properties_type_0_item)
-
-                return variant_properties_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[ProductVariantProperty] | None | Unset, data)
-
-        variant_properties = _parse_variant_properties(
-            d.pop("variant_properties", UNSET)
-        )
-
-        def _parse_visible_in_customer_center(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        visible_in_customer_center = _parse_visible_in_customer_center(
-            d.pop("visible_in_customer_center", UNSET)
-        )
-
-        def _parse_visible_in_store(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        visible_in_store = _parse_visible_in_store(d.pop("visible_in_store", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         product = cls(
-            id=id,
-            archived=archived,
-            cancellation_funnel_url=cancellation_funnel_url,
-            commissionable=commissionable,
-            created_at=created_at,
-            current_path=current_path,
-            default_variant_id=default_variant_id,
-            image_id=image_id,
-            image_ids=image_ids,
-            name=name,
-            price_ids=price_ids,
-            public_id=public_id,
-            redirect_funnel_id=redirect_funnel_id,
-            seo_description=seo_description,
-            seo_image_id=seo_image_id,
-            seo_title=seo_title,
-            tag_ids=tag_ids,
-            updated_at=updated_at,
-            variant_ids=variant_ids,
-            variant_properties=variant_properties,
-            visible_in_customer_center=visible_in_customer_center,
-            visible_in_store=visible_in_store,
-            workspace_id=workspace_id,
+            id,
+            archived,
+            cancellation_funnel_url,
+            commissionable,
+            created_at,
+            current_path,
+            default_variant_id,
+            image_id,
+            image_ids,
+            name,
+            price_ids,
+            public_id,
+            redirect_funnel_id,
+            seo_description,
+            seo_image_id,
+            seo_title,
+            tag_ids,
+            updated_at,
+            variant_ids,
+            variant_properties,
+            visible_in_customer_center,
+            visible_in_store,
+            workspace_id,
         )
 
         product.additional_properties = d
@@ -597,3 +270,9 @@ class Product:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.product_variant_property import ProductVariantProperty

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.product_create_variant_property import ProductCreateVariantProperty
-
 
 T = TypeVar("T", bound="ProductCreate")
 
@@ -51,79 +47,53 @@ class ProductCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        cancellation_funnel_url = self.cancellation_funnel_url
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.cancellation_funnel_url, Unset):
+            field_dict["cancellation_funnel_url"] = self.cancellation_funnel_url
 
-        commissionable = self.commissionable
+        if not isinstance(self.commissionable, Unset):
+            field_dict["commissionable"] = self.commissionable
 
-        current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        image_ids: list[Any] | Unset = UNSET
         if not isinstance(self.image_ids, Unset):
-            image_ids = self.image_ids
+            field_dict["image_ids"] = self.image_ids
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        redirect_funnel_id = self.redirect_funnel_id
+        if not isinstance(self.redirect_funnel_id, Unset):
+            field_dict["redirect_funnel_id"] = self.redirect_funnel_id
 
-        seo_description = self.seo_description
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        seo_image_id = self.seo_image_id
+        if not isinstance(self.seo_image_id, Unset):
+            field_dict["seo_image_id"] = self.seo_image_id
 
-        seo_title = self.seo_title
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        tag_ids: list[int] | Unset = UNSET
         if not isinstance(self.tag_ids, Unset):
-            tag_ids = self.tag_ids
+            field_dict["tag_ids"] = self.tag_ids
 
-        variant_properties: list[dict[str, Any]] | Unset = UNSET
         if not isinstance(self.variant_properties, Unset):
-            variant_properties = []
-            for variant_properties_item_data in self.variant_properties:
-                variant_properties_item = variant_properties_item_data.to_dict()
-                variant_properties.append(variant_properties_item)
+            field_dict["variant_properties"] = [
+                variant_properties_item.to_dict()
+                for variant_properties_item in self.variant_properties
+            ]
 
-        visible_in_customer_center = self.visible_in_customer_center
+        if not isinstance(self.visible_in_customer_center, Unset):
+            field_dict["visible_in_customer_center"] = self.visible_in_customer_center
 
-        visible_in_store = self.visible_in_store
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if cancellation_funnel_url is not UNSET:
-            field_dict["cancellation_funnel_url"] = cancellation_funnel_url
-        if commissionable is not UNSET:
-            field_dict["commissionable"] = commissionable
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if image_ids is not UNSET:
-            field_dict["image_ids"] = image_ids
-        if name is not UNSET:
-            field_dict["name"] = name
-        if redirect_funnel_id is not UNSET:
-            field_dict["redirect_funnel_id"] = redirect_funnel_id
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_image_id is not UNSET:
-            field_dict["seo_image_id"] = seo_image_id
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if tag_ids is not UNSET:
-            field_dict["tag_ids"] = tag_ids
-        if variant_properties is not UNSET:
-            field_dict["variant_properties"] = variant_properties
-        if visible_in_customer_center is not UNSET:
-            field_dict["visible_in_customer_center"] = visible_in_customer_center
-        if visible_in_store is not UNSET:
-            field_dict["visible_in_store"] = visible_in_store
+        if not isinstance(self.visible_in_store, Unset):
+            field_dict["visible_in_store"] = self.visible_in_store
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.product_create_variant_property import (
-            ProductCreateVariantProperty,
-        )
-
         d = dict(src_dict)
         cancellation_funnel_url = d.pop("cancellation_funnel_url", UNSET)
 
@@ -131,7 +101,7 @@ class ProductCreate:
 
         current_path = d.pop("current_path", UNSET)
 
-        image_ids = cast(list[Any], d.pop("image_ids", UNSET))
+        image_ids = d.pop("image_ids", UNSET)
 
         name = d.pop("name", UNSET)
 
@@ -143,37 +113,34 @@ class ProductCreate:
 
         seo_title = d.pop("seo_title", UNSET)
 
-        tag_ids = cast(list[int], d.pop("tag_ids", UNSET))
+        tag_ids = d.pop("tag_ids", UNSET)
 
-        _variant_properties = d.pop("variant_properties", UNSET)
-        variant_properties: list[ProductCreateVariantProperty] | Unset = UNSET
-        if _variant_properties is not UNSET:
-            variant_properties = []
-            for variant_properties_item_data in _variant_properties:
-                variant_properties_item = ProductCreateVariantProperty.from_dict(
-                    variant_properties_item_data
-                )
-
-                variant_properties.append(variant_properties_item)
+        variant_properties = d.pop("variant_properties", UNSET)
+        if not isinstance(variant_properties, Unset):
+            variant_properties = [
+                ProductCreateVariantProperty.from_dict(variant_properties_item)
+                for variant_properties_item in variant_properties
+            ]
 
         visible_in_customer_center = d.pop("visible_in_customer_center", UNSET)
 
         visible_in_store = d.pop("visible_in_store", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         product_create = cls(
-            cancellation_funnel_url=cancellation_funnel_url,
-            commissionable=commissionable,
-            current_path=current_path,
-            image_ids=image_ids,
-            name=name,
-            redirect_funnel_id=redirect_funnel_id,
-            seo_description=seo_description,
-            seo_image_id=seo_image_id,
-            seo_title=seo_title,
-            tag_ids=tag_ids,
-            variant_properties=variant_properties,
-            visible_in_customer_center=visible_in_customer_center,
-            visible_in_store=visible_in_store,
+            cancellation_funnel_url,
+            commissionable,
+            current_path,
+            image_ids,
+            name,
+            redirect_funnel_id,
+            seo_description,
+            seo_image_id,
+            seo_title,
+            tag_ids,
+            variant_properties,
+            visible_in_customer_center,
+            visible_in_store,
         )
 
         product_create.additional_properties = d
@@ -194,3 +161,9 @@ class ProductCreate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.product_create_variant_property import ProductCreateVariantProperty

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -58,152 +58,63 @@ class ProductsCollection:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        archived: bool | None | Unset
-        if isinstance(self.archived, Unset):
-            archived = UNSET
-        else:
-            archived = self.archived
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        collection_type: None | str | Unset
-        if isinstance(self.collection_type, Unset):
-            collection_type = UNSET
-        else:
-            collection_type = self.collection_type
+        if not isinstance(self.collection_type, Unset):
+            field_dict["collection_type"] = self.collection_type
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = self.created_at
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        description: None | str | Unset
-        if isinstance(self.description, Unset):
-            description = UNSET
-        else:
-            description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        image_id: None | str | Unset
-        if isinstance(self.image_id, Unset):
-            image_id = UNSET
-        else:
-            image_id = self.image_id
+        if not isinstance(self.image_id, Unset):
+            field_dict["image_id"] = self.image_id
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        product_ids: list[Any] | None | Unset
-        if isinstance(self.product_ids, Unset):
-            product_ids = UNSET
-        elif isinstance(self.product_ids, list):
-            product_ids = self.product_ids
+        if not isinstance(self.product_ids, Unset):
+            field_dict["product_ids"] = self.product_ids
 
-        else:
-            product_ids = self.product_ids
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        seo_description: None | str | Unset
-        if isinstance(self.seo_description, Unset):
-            seo_description = UNSET
-        else:
-            seo_description = self.seo_description
+        if not isinstance(self.seo_indexable, Unset):
+            field_dict["seo_indexable"] = self.seo_indexable
 
-        seo_indexable: None | str | Unset
-        if isinstance(self.seo_indexable, Unset):
-            seo_indexable = UNSET
-        else:
-            seo_indexable = self.seo_indexable
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        seo_title: None | str | Unset
-        if isinstance(self.seo_title, Unset):
-            seo_title = UNSET
-        else:
-            seo_title = self.seo_title
+        if not isinstance(self.social_image_id, Unset):
+            field_dict["social_image_id"] = self.social_image_id
 
-        social_image_id: None | str | Unset
-        if isinstance(self.social_image_id, Unset):
-            social_image_id = UNSET
-        else:
-            social_image_id = self.social_image_id
+        if not isinstance(self.sort_method, Unset):
+            field_dict["sort_method"] = (
+                self.sort_method.value
+                if isinstance(self.sort_method, ProductsCollectionSortMethod)
+                else self.sort_method
+            )
 
-        sort_method: None | str | Unset
-        if isinstance(self.sort_method, Unset):
-            sort_method = UNSET
-        elif isinstance(self.sort_method, ProductsCollectionSortMethod):
-            sort_method = self.sort_method.value
-        else:
-            sort_method = self.sort_method
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.visible_in_store, Unset):
+            field_dict["visible_in_store"] = self.visible_in_store
 
-        visible_in_store: bool | None | Unset
-        if isinstance(self.visible_in_store, Unset):
-            visible_in_store = UNSET
-        else:
-            visible_in_store = self.visible_in_store
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if collection_type is not UNSET:
-            field_dict["collection_type"] = collection_type
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if description is not UNSET:
-            field_dict["description"] = description
-        if image_id is not UNSET:
-            field_dict["image_id"] = image_id
-        if name is not UNSET:
-            field_dict["name"] = name
-        if product_ids is not UNSET:
-            field_dict["product_ids"] = product_ids
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_indexable is not UNSET:
-            field_dict["seo_indexable"] = seo_indexable
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if social_image_id is not UNSET:
-            field_dict["social_image_id"] = social_image_id
-        if sort_method is not UNSET:
-            field_dict["sort_method"] = sort_method
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if visible_in_store is not UNSET:
-            field_dict["visible_in_store"] = visible_in_store
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
@@ -212,189 +123,65 @@ class ProductsCollection:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_archived(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        archived = d.pop("archived", UNSET)
 
-        archived = _parse_archived(d.pop("archived", UNSET))
+        collection_type = d.pop("collection_type", UNSET)
 
-        def _parse_collection_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        created_at = d.pop("created_at", UNSET)
 
-        collection_type = _parse_collection_type(d.pop("collection_type", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_created_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        description = d.pop("description", UNSET)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        image_id = d.pop("image_id", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        name = d.pop("name", UNSET)
 
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
-
-        def _parse_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        description = _parse_description(d.pop("description", UNSET))
-
-        def _parse_image_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        image_id = _parse_image_id(d.pop("image_id", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
-
-        def _parse_product_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                product_ids_type_0 = cast(list[Any], data)
-
-                return product_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        product_ids = _parse_product_ids(d.pop("product_ids", UNSET))
+        product_ids = d.pop("product_ids", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_seo_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        seo_description = d.pop("seo_description", UNSET)
 
-        seo_description = _parse_seo_description(d.pop("seo_description", UNSET))
+        seo_indexable = d.pop("seo_indexable", UNSET)
 
-        def _parse_seo_indexable(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        seo_title = d.pop("seo_title", UNSET)
 
-        seo_indexable = _parse_seo_indexable(d.pop("seo_indexable", UNSET))
+        social_image_id = d.pop("social_image_id", UNSET)
 
-        def _parse_seo_title(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        seo_title = _parse_seo_title(d.pop("seo_title", UNSET))
-
-        def _parse_social_image_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        social_image_id = _parse_social_image_id(d.pop("social_image_id", UNSET))
-
-        def _parse_sort_method(
-            data: object,
-        ) -> None | ProductsCollectionSortMethod | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        sort_method = d.pop("sort_method", UNSET)
+        if isinstance(sort_method, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                sort_method_type_0 = ProductsCollectionSortMethod(data)
-
-                return sort_method_type_0
+                sort_method = ProductsCollectionSortMethod(sort_method)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | ProductsCollectionSortMethod | Unset, data)
 
-        sort_method = _parse_sort_method(d.pop("sort_method", UNSET))
+        updated_at = d.pop("updated_at", UNSET)
 
-        def _parse_updated_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        visible_in_store = d.pop("visible_in_store", UNSET)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_visible_in_store(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        visible_in_store = _parse_visible_in_store(d.pop("visible_in_store", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_collection = cls(
-            id=id,
-            archived=archived,
-            collection_type=collection_type,
-            created_at=created_at,
-            current_path=current_path,
-            description=description,
-            image_id=image_id,
-            name=name,
-            product_ids=product_ids,
-            public_id=public_id,
-            seo_description=seo_description,
-            seo_indexable=seo_indexable,
-            seo_title=seo_title,
-            social_image_id=social_image_id,
-            sort_method=sort_method,
-            updated_at=updated_at,
-            visible_in_store=visible_in_store,
-            workspace_id=workspace_id,
+            id,
+            archived,
+            collection_type,
+            created_at,
+            current_path,
+            description,
+            image_id,
+            name,
+            product_ids,
+            public_id,
+            seo_description,
+            seo_indexable,
+            seo_title,
+            social_image_id,
+            sort_method,
+            updated_at,
+            visible_in_store,
+            workspace_id,
         )
 
         products_collection.additional_properties = d

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -42,53 +42,36 @@ class ProductsCollectionCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        collection_type = self.collection_type
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.collection_type, Unset):
+            field_dict["collection_type"] = self.collection_type
 
-        description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        image_id = self.image_id
+        if not isinstance(self.image_id, Unset):
+            field_dict["image_id"] = self.image_id
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        product_ids: list[Any] | Unset = UNSET
         if not isinstance(self.product_ids, Unset):
-            product_ids = self.product_ids
+            field_dict["product_ids"] = self.product_ids
 
-        seo_description = self.seo_description
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        seo_title = self.seo_title
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        social_image_id = self.social_image_id
+        if not isinstance(self.social_image_id, Unset):
+            field_dict["social_image_id"] = self.social_image_id
 
-        sort_method: str | Unset = UNSET
         if not isinstance(self.sort_method, Unset):
-            sort_method = self.sort_method.value
+            field_dict["sort_method"] = self.sort_method.value
 
-        visible_in_store = self.visible_in_store
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if collection_type is not UNSET:
-            field_dict["collection_type"] = collection_type
-        if description is not UNSET:
-            field_dict["description"] = description
-        if image_id is not UNSET:
-            field_dict["image_id"] = image_id
-        if name is not UNSET:
-            field_dict["name"] = name
-        if product_ids is not UNSET:
-            field_dict["product_ids"] = product_ids
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if social_image_id is not UNSET:
-            field_dict["social_image_id"] = social_image_id
-        if sort_method is not UNSET:
-            field_dict["sort_method"] = sort_method
-        if visible_in_store is not UNSET:
-            field_dict["visible_in_store"] = visible_in_store
+        if not isinstance(self.visible_in_store, Unset):
+            field_dict["visible_in_store"] = self.visible_in_store
 
         return field_dict
 
@@ -103,7 +86,7 @@ class ProductsCollectionCreate:
 
         name = d.pop("name", UNSET)
 
-        product_ids = cast(list[Any], d.pop("product_ids", UNSET))
+        product_ids = d.pop("product_ids", UNSET)
 
         seo_description = d.pop("seo_description", UNSET)
 
@@ -111,26 +94,24 @@ class ProductsCollectionCreate:
 
         social_image_id = d.pop("social_image_id", UNSET)
 
-        _sort_method = d.pop("sort_method", UNSET)
-        sort_method: ProductsCollectionSortMethod | Unset
-        if isinstance(_sort_method, Unset):
-            sort_method = UNSET
-        else:
-            sort_method = ProductsCollectionSortMethod(_sort_method)
+        sort_method = d.pop("sort_method", UNSET)
+        if not isinstance(sort_method, Unset):
+            sort_method = ProductsCollectionSortMethod(sort_method)
 
         visible_in_store = d.pop("visible_in_store", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_collection_create = cls(
-            collection_type=collection_type,
-            description=description,
-            image_id=image_id,
-            name=name,
-            product_ids=product_ids,
-            seo_description=seo_description,
-            seo_title=seo_title,
-            social_image_id=social_image_id,
-            sort_method=sort_method,
-            visible_in_store=visible_in_store,
+            collection_type,
+            description,
+            image_id,
+            name,
+            product_ids,
+            seo_description,
+            seo_title,
+            social_image_id,
+            sort_method,
+            visible_in_store,
         )
 
         products_collection_create.additional_properties = d

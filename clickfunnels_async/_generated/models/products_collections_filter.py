@@ -28,21 +28,15 @@ class ProductsCollectionsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        archived = self.archived
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        visible_in_store = self.visible_in_store
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if id is not UNSET:
-            field_dict["id"] = id
-        if visible_in_store is not UNSET:
-            field_dict["visible_in_store"] = visible_in_store
+        if not isinstance(self.visible_in_store, Unset):
+            field_dict["visible_in_store"] = self.visible_in_store
 
         return field_dict
 
@@ -55,10 +49,11 @@ class ProductsCollectionsFilter:
 
         visible_in_store = d.pop("visible_in_store", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_collections_filter = cls(
-            archived=archived,
-            id=id,
-            visible_in_store=visible_in_store,
+            archived,
+            id,
+            visible_in_store,
         )
 
         products_collections_filter.additional_properties = d

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -73,209 +73,92 @@ class ProductsPrice:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        amount: None | str | Unset
-        if isinstance(self.amount, Unset):
-            amount = UNSET
-        else:
-            amount = self.amount
+        if not isinstance(self.amount, Unset):
+            field_dict["amount"] = self.amount
 
-        archived: bool | None | Unset
-        if isinstance(self.archived, Unset):
-            archived = UNSET
-        else:
-            archived = self.archived
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        compare_at_amount: None | str | Unset
-        if isinstance(self.compare_at_amount, Unset):
-            compare_at_amount = UNSET
-        else:
-            compare_at_amount = self.compare_at_amount
+        if not isinstance(self.compare_at_amount, Unset):
+            field_dict["compare_at_amount"] = self.compare_at_amount
 
-        cost: None | str | Unset
-        if isinstance(self.cost, Unset):
-            cost = UNSET
-        else:
-            cost = self.cost
+        if not isinstance(self.cost, Unset):
+            field_dict["cost"] = self.cost
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        currency: None | str | Unset
-        if isinstance(self.currency, Unset):
-            currency = UNSET
-        else:
-            currency = self.currency
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
 
-        duration: None | str | Unset
-        if isinstance(self.duration, Unset):
-            duration = UNSET
-        else:
-            duration = self.duration
+        if not isinstance(self.duration, Unset):
+            field_dict["duration"] = self.duration
 
-        interval: None | str | Unset
-        if isinstance(self.interval, Unset):
-            interval = UNSET
-        else:
-            interval = self.interval
+        if not isinstance(self.interval, Unset):
+            field_dict["interval"] = self.interval
 
-        interval_count: None | str | Unset
-        if isinstance(self.interval_count, Unset):
-            interval_count = UNSET
-        else:
-            interval_count = self.interval_count
+        if not isinstance(self.interval_count, Unset):
+            field_dict["interval_count"] = self.interval_count
 
-        key: None | str | Unset
-        if isinstance(self.key, Unset):
-            key = UNSET
-        else:
-            key = self.key
+        if not isinstance(self.key, Unset):
+            field_dict["key"] = self.key
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        payment_type: None | str | Unset
-        if isinstance(self.payment_type, Unset):
-            payment_type = UNSET
-        elif isinstance(self.payment_type, ProductsPricePaymentType):
-            payment_type = self.payment_type.value
-        else:
-            payment_type = self.payment_type
+        if not isinstance(self.payment_type, Unset):
+            field_dict["payment_type"] = (
+                self.payment_type.value
+                if isinstance(self.payment_type, ProductsPricePaymentType)
+                else self.payment_type
+            )
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        self_cancel: bool | None | Unset
-        if isinstance(self.self_cancel, Unset):
-            self_cancel = UNSET
-        else:
-            self_cancel = self.self_cancel
+        if not isinstance(self.self_cancel, Unset):
+            field_dict["self_cancel"] = self.self_cancel
 
-        self_downgrade: bool | None | Unset
-        if isinstance(self.self_downgrade, Unset):
-            self_downgrade = UNSET
-        else:
-            self_downgrade = self.self_downgrade
+        if not isinstance(self.self_downgrade, Unset):
+            field_dict["self_downgrade"] = self.self_downgrade
 
-        self_reactivate: bool | None | Unset
-        if isinstance(self.self_reactivate, Unset):
-            self_reactivate = UNSET
-        else:
-            self_reactivate = self.self_reactivate
+        if not isinstance(self.self_reactivate, Unset):
+            field_dict["self_reactivate"] = self.self_reactivate
 
-        self_upgrade: bool | None | Unset
-        if isinstance(self.self_upgrade, Unset):
-            self_upgrade = UNSET
-        else:
-            self_upgrade = self.self_upgrade
+        if not isinstance(self.self_upgrade, Unset):
+            field_dict["self_upgrade"] = self.self_upgrade
 
-        setup_amount: None | str | Unset
-        if isinstance(self.setup_amount, Unset):
-            setup_amount = UNSET
-        else:
-            setup_amount = self.setup_amount
+        if not isinstance(self.setup_amount, Unset):
+            field_dict["setup_amount"] = self.setup_amount
 
-        trial_amount: None | str | Unset
-        if isinstance(self.trial_amount, Unset):
-            trial_amount = UNSET
-        else:
-            trial_amount = self.trial_amount
+        if not isinstance(self.trial_amount, Unset):
+            field_dict["trial_amount"] = self.trial_amount
 
-        trial_duration: None | str | Unset
-        if isinstance(self.trial_duration, Unset):
-            trial_duration = UNSET
-        else:
-            trial_duration = self.trial_duration
+        if not isinstance(self.trial_duration, Unset):
+            field_dict["trial_duration"] = self.trial_duration
 
-        trial_interval: None | str | Unset
-        if isinstance(self.trial_interval, Unset):
-            trial_interval = UNSET
-        else:
-            trial_interval = self.trial_interval
+        if not isinstance(self.trial_interval, Unset):
+            field_dict["trial_interval"] = self.trial_interval
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        variant_id: int | None | Unset
-        if isinstance(self.variant_id, Unset):
-            variant_id = UNSET
-        else:
-            variant_id = self.variant_id
+        if not isinstance(self.variant_id, Unset):
+            field_dict["variant_id"] = self.variant_id
 
-        visible: bool | None | Unset
-        if isinstance(self.visible, Unset):
-            visible = UNSET
-        else:
-            visible = self.visible
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if amount is not UNSET:
-            field_dict["amount"] = amount
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if compare_at_amount is not UNSET:
-            field_dict["compare_at_amount"] = compare_at_amount
-        if cost is not UNSET:
-            field_dict["cost"] = cost
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if currency is not UNSET:
-            field_dict["currency"] = currency
-        if duration is not UNSET:
-            field_dict["duration"] = duration
-        if interval is not UNSET:
-            field_dict["interval"] = interval
-        if interval_count is not UNSET:
-            field_dict["interval_count"] = interval_count
-        if key is not UNSET:
-            field_dict["key"] = key
-        if name is not UNSET:
-            field_dict["name"] = name
-        if payment_type is not UNSET:
-            field_dict["payment_type"] = payment_type
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if self_cancel is not UNSET:
-            field_dict["self_cancel"] = self_cancel
-        if self_downgrade is not UNSET:
-            field_dict["self_downgrade"] = self_downgrade
-        if self_reactivate is not UNSET:
-            field_dict["self_reactivate"] = self_reactivate
-        if self_upgrade is not UNSET:
-            field_dict["self_upgrade"] = self_upgrade
-        if setup_amount is not UNSET:
-            field_dict["setup_amount"] = setup_amount
-        if trial_amount is not UNSET:
-            field_dict["trial_amount"] = trial_amount
-        if trial_duration is not UNSET:
-            field_dict["trial_duration"] = trial_duration
-        if trial_interval is not UNSET:
-            field_dict["trial_interval"] = trial_interval
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if variant_id is not UNSET:
-            field_dict["variant_id"] = variant_id
-        if visible is not UNSET:
-            field_dict["visible"] = visible
+        if not isinstance(self.visible, Unset):
+            field_dict["visible"] = self.visible
 
         return field_dict
 
@@ -284,267 +167,96 @@ class ProductsPrice:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        amount = d.pop("amount", UNSET)
 
-        amount = _parse_amount(d.pop("amount", UNSET))
+        archived = d.pop("archived", UNSET)
 
-        def _parse_archived(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        compare_at_amount = d.pop("compare_at_amount", UNSET)
 
-        archived = _parse_archived(d.pop("archived", UNSET))
+        cost = d.pop("cost", UNSET)
 
-        def _parse_compare_at_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        compare_at_amount = _parse_compare_at_amount(d.pop("compare_at_amount", UNSET))
-
-        def _parse_cost(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        cost = _parse_cost(d.pop("cost", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        currency = d.pop("currency", UNSET)
 
-        def _parse_currency(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        duration = d.pop("duration", UNSET)
 
-        currency = _parse_currency(d.pop("currency", UNSET))
+        interval = d.pop("interval", UNSET)
 
-        def _parse_duration(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        interval_count = d.pop("interval_count", UNSET)
 
-        duration = _parse_duration(d.pop("duration", UNSET))
+        key = d.pop("key", UNSET)
 
-        def _parse_interval(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        name = d.pop("name", UNSET)
 
-        interval = _parse_interval(d.pop("interval", UNSET))
-
-        def _parse_interval_count(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        interval_count = _parse_interval_count(d.pop("interval_count", UNSET))
-
-        def _parse_key(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        key = _parse_key(d.pop("key", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
-
-        def _parse_payment_type(
-            data: object,
-        ) -> None | ProductsPricePaymentType | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        payment_type = d.pop("payment_type", UNSET)
+        if isinstance(payment_type, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                payment_type_type_0 = ProductsPricePaymentType(data)
-
-                return payment_type_type_0
+                payment_type = ProductsPricePaymentType(payment_type)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | ProductsPricePaymentType | Unset, data)
-
-        payment_type = _parse_payment_type(d.pop("payment_type", UNSET))
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_self_cancel(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        self_cancel = d.pop("self_cancel", UNSET)
 
-        self_cancel = _parse_self_cancel(d.pop("self_cancel", UNSET))
+        self_downgrade = d.pop("self_downgrade", UNSET)
 
-        def _parse_self_downgrade(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        self_reactivate = d.pop("self_reactivate", UNSET)
 
-        self_downgrade = _parse_self_downgrade(d.pop("self_downgrade", UNSET))
+        self_upgrade = d.pop("self_upgrade", UNSET)
 
-        def _parse_self_reactivate(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        setup_amount = d.pop("setup_amount", UNSET)
 
-        self_reactivate = _parse_self_reactivate(d.pop("self_reactivate", UNSET))
+        trial_amount = d.pop("trial_amount", UNSET)
 
-        def _parse_self_upgrade(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        trial_duration = d.pop("trial_duration", UNSET)
 
-        self_upgrade = _parse_self_upgrade(d.pop("self_upgrade", UNSET))
+        trial_interval = d.pop("trial_interval", UNSET)
 
-        def _parse_setup_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        setup_amount = _parse_setup_amount(d.pop("setup_amount", UNSET))
-
-        def _parse_trial_amount(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        trial_amount = _parse_trial_amount(d.pop("trial_amount", UNSET))
-
-        def _parse_trial_duration(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        trial_duration = _parse_trial_duration(d.pop("trial_duration", UNSET))
-
-        def _parse_trial_interval(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        trial_interval = _parse_trial_interval(d.pop("trial_interval", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        variant_id = d.pop("variant_id", UNSET)
 
-        def _parse_variant_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        visible = d.pop("visible", UNSET)
 
-        variant_id = _parse_variant_id(d.pop("variant_id", UNSET))
-
-        def _parse_visible(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        visible = _parse_visible(d.pop("visible", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_price = cls(
-            id=id,
-            amount=amount,
-            archived=archived,
-            compare_at_amount=compare_at_amount,
-            cost=cost,
-            created_at=created_at,
-            currency=currency,
-            duration=duration,
-            interval=interval,
-            interval_count=interval_count,
-            key=key,
-            name=name,
-            payment_type=payment_type,
-            public_id=public_id,
-            self_cancel=self_cancel,
-            self_downgrade=self_downgrade,
-            self_reactivate=self_reactivate,
-            self_upgrade=self_upgrade,
-            setup_amount=setup_amount,
-            trial_amount=trial_amount,
-            trial_duration=trial_duration,
-            trial_interval=trial_interval,
-            updated_at=updated_at,
-            variant_id=variant_id,
-            visible=visible,
+            id,
+            amount,
+            archived,
+            compare_at_amount,
+            cost,
+            created_at,
+            currency,
+            duration,
+            interval,
+            interval_count,
+            key,
+            name,
+            payment_type,
+            public_id,
+            self_cancel,
+            self_downgrade,
+            self_reactivate,
+            self_upgrade,
+            setup_amount,
+            trial_amount,
+            trial_duration,
+            trial_interval,
+            updated_at,
+            variant_id,
+            visible,
         )
 
         products_price.additional_properties = d

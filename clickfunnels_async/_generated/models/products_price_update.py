@@ -62,91 +62,66 @@ class ProductsPriceUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        amount = self.amount
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.amount, Unset):
+            field_dict["amount"] = self.amount
 
-        archived = self.archived
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        compare_at_amount = self.compare_at_amount
+        if not isinstance(self.compare_at_amount, Unset):
+            field_dict["compare_at_amount"] = self.compare_at_amount
 
-        cost = self.cost
+        if not isinstance(self.cost, Unset):
+            field_dict["cost"] = self.cost
 
-        currency = self.currency
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
 
-        duration = self.duration
+        if not isinstance(self.duration, Unset):
+            field_dict["duration"] = self.duration
 
-        interval = self.interval
+        if not isinstance(self.interval, Unset):
+            field_dict["interval"] = self.interval
 
-        interval_count = self.interval_count
+        if not isinstance(self.interval_count, Unset):
+            field_dict["interval_count"] = self.interval_count
 
-        key = self.key
+        if not isinstance(self.key, Unset):
+            field_dict["key"] = self.key
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        payment_type: str | Unset = UNSET
         if not isinstance(self.payment_type, Unset):
-            payment_type = self.payment_type.value
+            field_dict["payment_type"] = self.payment_type.value
 
-        self_cancel = self.self_cancel
+        if not isinstance(self.self_cancel, Unset):
+            field_dict["self_cancel"] = self.self_cancel
 
-        self_downgrade = self.self_downgrade
+        if not isinstance(self.self_downgrade, Unset):
+            field_dict["self_downgrade"] = self.self_downgrade
 
-        self_reactivate = self.self_reactivate
+        if not isinstance(self.self_reactivate, Unset):
+            field_dict["self_reactivate"] = self.self_reactivate
 
-        self_upgrade = self.self_upgrade
+        if not isinstance(self.self_upgrade, Unset):
+            field_dict["self_upgrade"] = self.self_upgrade
 
-        setup_amount = self.setup_amount
+        if not isinstance(self.setup_amount, Unset):
+            field_dict["setup_amount"] = self.setup_amount
 
-        trial_amount = self.trial_amount
+        if not isinstance(self.trial_amount, Unset):
+            field_dict["trial_amount"] = self.trial_amount
 
-        trial_duration = self.trial_duration
+        if not isinstance(self.trial_duration, Unset):
+            field_dict["trial_duration"] = self.trial_duration
 
-        trial_interval = self.trial_interval
+        if not isinstance(self.trial_interval, Unset):
+            field_dict["trial_interval"] = self.trial_interval
 
-        visible = self.visible
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if amount is not UNSET:
-            field_dict["amount"] = amount
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if compare_at_amount is not UNSET:
-            field_dict["compare_at_amount"] = compare_at_amount
-        if cost is not UNSET:
-            field_dict["cost"] = cost
-        if currency is not UNSET:
-            field_dict["currency"] = currency
-        if duration is not UNSET:
-            field_dict["duration"] = duration
-        if interval is not UNSET:
-            field_dict["interval"] = interval
-        if interval_count is not UNSET:
-            field_dict["interval_count"] = interval_count
-        if key is not UNSET:
-            field_dict["key"] = key
-        if name is not UNSET:
-            field_dict["name"] = name
-        if payment_type is not UNSET:
-            field_dict["payment_type"] = payment_type
-        if self_cancel is not UNSET:
-            field_dict["self_cancel"] = self_cancel
-        if self_downgrade is not UNSET:
-            field_dict["self_downgrade"] = self_downgrade
-        if self_reactivate is not UNSET:
-            field_dict["self_reactivate"] = self_reactivate
-        if self_upgrade is not UNSET:
-            field_dict["self_upgrade"] = self_upgrade
-        if setup_amount is not UNSET:
-            field_dict["setup_amount"] = setup_amount
-        if trial_amount is not UNSET:
-            field_dict["trial_amount"] = trial_amount
-        if trial_duration is not UNSET:
-            field_dict["trial_duration"] = trial_duration
-        if trial_interval is not UNSET:
-            field_dict["trial_interval"] = trial_interval
-        if visible is not UNSET:
-            field_dict["visible"] = visible
+        if not isinstance(self.visible, Unset):
+            field_dict["visible"] = self.visible
 
         return field_dict
 
@@ -173,12 +148,9 @@ class ProductsPriceUpdate:
 
         name = d.pop("name", UNSET)
 
-        _payment_type = d.pop("payment_type", UNSET)
-        payment_type: ProductsPricePaymentType | Unset
-        if isinstance(_payment_type, Unset):
-            payment_type = UNSET
-        else:
-            payment_type = ProductsPricePaymentType(_payment_type)
+        payment_type = d.pop("payment_type", UNSET)
+        if not isinstance(payment_type, Unset):
+            payment_type = ProductsPricePaymentType(payment_type)
 
         self_cancel = d.pop("self_cancel", UNSET)
 
@@ -198,27 +170,28 @@ class ProductsPriceUpdate:
 
         visible = d.pop("visible", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_price_update = cls(
-            amount=amount,
-            archived=archived,
-            compare_at_amount=compare_at_amount,
-            cost=cost,
-            currency=currency,
-            duration=duration,
-            interval=interval,
-            interval_count=interval_count,
-            key=key,
-            name=name,
-            payment_type=payment_type,
-            self_cancel=self_cancel,
-            self_downgrade=self_downgrade,
-            self_reactivate=self_reactivate,
-            self_upgrade=self_upgrade,
-            setup_amount=setup_amount,
-            trial_amount=trial_amount,
-            trial_duration=trial_duration,
-            trial_interval=trial_interval,
-            visible=visible,
+            amount,
+            archived,
+            compare_at_amount,
+            cost,
+            currency,
+            duration,
+            interval,
+            interval_count,
+            key,
+            name,
+            payment_type,
+            self_cancel,
+            self_downgrade,
+            self_reactivate,
+            self_upgrade,
+            setup_amount,
+            trial_amount,
+            trial_duration,
+            trial_interval,
+            visible,
         )
 
         products_price_update.additional_properties = d

@@ -2,18 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.products_prices_change_options_variant_group import (
-        ProductsPricesChangeOptionsVariantGroup,
-    )
-
 
 T = TypeVar("T", bound="ProductsPricesChangeOptions")
 
@@ -31,111 +25,68 @@ class ProductsPricesChangeOptions:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        downgrade: list[dict[str, Any]] | None | Unset
-        if isinstance(self.downgrade, Unset):
-            downgrade = UNSET
-        elif isinstance(self.downgrade, list):
-            downgrade = []
-            for downgrade_type_0_item_data in self.downgrade:
-                downgrade_type_0_item = downgrade_type_0_item_data.to_dict()
-                downgrade.append(downgrade_type_0_item)
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.downgrade, Unset):
+            field_dict["downgrade"] = (
+                [
+                    downgrade_type_0_item.to_dict()
+                    if isinstance(
+                        downgrade_type_0_item, ProductsPricesChangeOptionsVariantGroup
+                    )
+                    else downgrade_type_0_item
+                    for downgrade_type_0_item in self.downgrade
+                ]
+                if isinstance(self.downgrade, list)
+                else self.downgrade
+            )
 
-        else:
-            downgrade = self.downgrade
-
-        upgrade: list[dict[str, Any]] | None | Unset
-        if isinstance(self.upgrade, Unset):
-            upgrade = UNSET
-        elif isinstance(self.upgrade, list):
-            upgrade = []
-            for upgrade_type_0_item_data in self.upgrade:
-                upgrade_type_0_item = upgrade_type_0_item_data.to_dict()
-                upgrade.append(upgrade_type_0_item)
-
-        else:
-            upgrade = self.upgrade
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if downgrade is not UNSET:
-            field_dict["downgrade"] = downgrade
-        if upgrade is not UNSET:
-            field_dict["upgrade"] = upgrade
+        if not isinstance(self.upgrade, Unset):
+            field_dict["upgrade"] = (
+                [
+                    upgrade_type_0_item.to_dict()
+                    if isinstance(
+                        upgrade_type_0_item, ProductsPricesChangeOptionsVariantGroup
+                    )
+                    else upgrade_type_0_item
+                    for upgrade_type_0_item in self.upgrade
+                ]
+                if isinstance(self.upgrade, list)
+                else self.upgrade
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.products_prices_change_options_variant_group import (
-            ProductsPricesChangeOptionsVariantGroup,
-        )
-
         d = dict(src_dict)
-
-        def _parse_downgrade(
-            data: object,
-        ) -> list[ProductsPricesChangeOptionsVariantGroup] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        downgrade = d.pop("downgrade", UNSET)
+        if isinstance(downgrade, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                downgrade_type_0 = []
-                _downgrade_type_0 = data
-                for downgrade_type_0_item_data in _downgrade_type_0:
-                    downgrade_type_0_item = (
-                        ProductsPricesChangeOptionsVariantGroup.from_dict(
-                            downgrade_type_0_item_data
-                        )
+                downgrade = [
+                    ProductsPricesChangeOptionsVariantGroup.from_dict(
+                        downgrade_type_0_item
                     )
-
-                    downgrade_type_0.append(downgrade_type_0_item)
-
-                return downgrade_type_0
+                    for downgrade_type_0_item in downgrade
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(
-                list[ProductsPricesChangeOptionsVariantGroup] | None | Unset, data
-            )
 
-        downgrade = _parse_downgrade(d.pop("downgrade", UNSET))
-
-        def _parse_upgrade(
-            data: object,
-        ) -> list[ProductsPricesChangeOptionsVariantGroup] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        upgrade = d.pop("upgrade", UNSET)
+        if isinstance(upgrade, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                upgrade_type_0 = []
-                _upgrade_type_0 = data
-                for upgrade_type_0_item_data in _upgrade_type_0:
-                    upgrade_type_0_item = (
-                        ProductsPricesChangeOptionsVariantGroup.from_dict(
-                            upgrade_type_0_item_data
-                        )
+                upgrade = [
+                    ProductsPricesChangeOptionsVariantGroup.from_dict(
+                        upgrade_type_0_item
                     )
-
-                    upgrade_type_0.append(upgrade_type_0_item)
-
-                return upgrade_type_0
+                    for upgrade_type_0_item in upgrade
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(
-                list[ProductsPricesChangeOptionsVariantGroup] | None | Unset, data
-            )
 
-        upgrade = _parse_upgrade(d.pop("upgrade", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_prices_change_options = cls(
-            downgrade=downgrade,
-            upgrade=upgrade,
+            downgrade,
+            upgrade,
         )
 
         products_prices_change_options.additional_properties = d
@@ -156,3 +107,11 @@ class ProductsPricesChangeOptions:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.products_prices_change_options_variant_group import (
+    ProductsPricesChangeOptionsVariantGroup,
+)

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.products_prices_change_options import ProductsPricesChangeOptions
-
 
 T = TypeVar("T", bound="ProductsPricesChangeOptionsResponse")
 
@@ -27,61 +23,33 @@ class ProductsPricesChangeOptionsResponse:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.products_prices_change_options import ProductsPricesChangeOptions
-
-        products_prices_change_options: dict[str, Any] | None | Unset
-        if isinstance(self.products_prices_change_options, Unset):
-            products_prices_change_options = UNSET
-        elif isinstance(
-            self.products_prices_change_options, ProductsPricesChangeOptions
-        ):
-            products_prices_change_options = (
-                self.products_prices_change_options.to_dict()
-            )
-        else:
-            products_prices_change_options = self.products_prices_change_options
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if products_prices_change_options is not UNSET:
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.products_prices_change_options, Unset):
             field_dict["products_prices_change_options"] = (
-                products_prices_change_options
+                self.products_prices_change_options.to_dict()
+                if isinstance(
+                    self.products_prices_change_options, ProductsPricesChangeOptions
+                )
+                else self.products_prices_change_options
             )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.products_prices_change_options import ProductsPricesChangeOptions
-
         d = dict(src_dict)
-
-        def _parse_products_prices_change_options(
-            data: object,
-        ) -> None | ProductsPricesChangeOptions | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        products_prices_change_options = d.pop("products_prices_change_options", UNSET)
+        if isinstance(products_prices_change_options, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                products_prices_change_options_type_0 = (
-                    ProductsPricesChangeOptions.from_dict(data)
+                products_prices_change_options = ProductsPricesChangeOptions.from_dict(
+                    products_prices_change_options
                 )
-
-                return products_prices_change_options_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | ProductsPricesChangeOptions | Unset, data)
 
-        products_prices_change_options = _parse_products_prices_change_options(
-            d.pop("products_prices_change_options", UNSET)
-        )
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_prices_change_options_response = cls(
-            products_prices_change_options=products_prices_change_options,
+            products_prices_change_options,
         )
 
         products_prices_change_options_response.additional_properties = d
@@ -102,3 +70,9 @@ class ProductsPricesChangeOptionsResponse:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.products_prices_change_options import ProductsPricesChangeOptions

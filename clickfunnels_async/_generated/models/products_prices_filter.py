@@ -30,25 +30,18 @@ class ProductsPricesFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        archived = self.archived
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        variant_id = self.variant_id
+        if not isinstance(self.variant_id, Unset):
+            field_dict["variant_id"] = self.variant_id
 
-        visible = self.visible
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if id is not UNSET:
-            field_dict["id"] = id
-        if variant_id is not UNSET:
-            field_dict["variant_id"] = variant_id
-        if visible is not UNSET:
-            field_dict["visible"] = visible
+        if not isinstance(self.visible, Unset):
+            field_dict["visible"] = self.visible
 
         return field_dict
 
@@ -63,11 +56,12 @@ class ProductsPricesFilter:
 
         visible = d.pop("visible", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_prices_filter = cls(
-            archived=archived,
-            id=id,
-            variant_id=variant_id,
-            visible=visible,
+            archived,
+            id,
+            variant_id,
+            visible,
         )
 
         products_prices_filter.additional_properties = d

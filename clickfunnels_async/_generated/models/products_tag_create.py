@@ -25,17 +25,12 @@ class ProductsTagCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        color = self.color
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.color, Unset):
+            field_dict["color"] = self.color
 
-        name = self.name
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if color is not UNSET:
-            field_dict["color"] = color
-        if name is not UNSET:
-            field_dict["name"] = name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
         return field_dict
 
@@ -46,9 +41,10 @@ class ProductsTagCreate:
 
         name = d.pop("name", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_tag_create = cls(
-            color=color,
-            name=name,
+            color,
+            name,
         )
 
         products_tag_create.additional_properties = d

@@ -3,21 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.products_variant_created_by_platform_application import (
-        ProductsVariantCreatedByPlatformApplication,
-    )
-    from ..models.products_variant_properties_value import (
-        ProductsVariantPropertiesValue,
-    )
-
 
 T = TypeVar("T", bound="ProductsVariant")
 
@@ -99,749 +90,268 @@ class ProductsVariant:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.products_variant_created_by_platform_application import (
-            ProductsVariantCreatedByPlatformApplication,
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        archived: bool | None | Unset
-        if isinstance(self.archived, Unset):
-            archived = UNSET
-        else:
-            archived = self.archived
+        if not isinstance(self.asset_ids, Unset):
+            field_dict["asset_ids"] = self.asset_ids
 
-        asset_ids: list[Any] | None | Unset
-        if isinstance(self.asset_ids, Unset):
-            asset_ids = UNSET
-        elif isinstance(self.asset_ids, list):
-            asset_ids = self.asset_ids
+        if not isinstance(self.country_of_manufacture_id, Unset):
+            field_dict["country_of_manufacture_id"] = self.country_of_manufacture_id
 
-        else:
-            asset_ids = self.asset_ids
-
-        country_of_manufacture_id: None | str | Unset
-        if isinstance(self.country_of_manufacture_id, Unset):
-            country_of_manufacture_id = UNSET
-        else:
-            country_of_manufacture_id = self.country_of_manufacture_id
-
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
-
-        created_by_platform_application: dict[str, Any] | None | Unset
-        if isinstance(self.created_by_platform_application, Unset):
-            created_by_platform_application = UNSET
-        elif isinstance(
-            self.created_by_platform_application,
-            ProductsVariantCreatedByPlatformApplication,
-        ):
-            created_by_platform_application = (
-                self.created_by_platform_application.to_dict()
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
             )
-        else:
-            created_by_platform_application = self.created_by_platform_application
 
-        default: bool | None | Unset
-        if isinstance(self.default, Unset):
-            default = UNSET
-        else:
-            default = self.default
-
-        description: None | str | Unset
-        if isinstance(self.description, Unset):
-            description = UNSET
-        else:
-            description = self.description
-
-        dimensions_unit: None | str | Unset
-        if isinstance(self.dimensions_unit, Unset):
-            dimensions_unit = UNSET
-        else:
-            dimensions_unit = self.dimensions_unit
-
-        fulfillment_required: bool | None | Unset
-        if isinstance(self.fulfillment_required, Unset):
-            fulfillment_required = UNSET
-        else:
-            fulfillment_required = self.fulfillment_required
-
-        fulfillments_location_ids: list[Any] | None | Unset
-        if isinstance(self.fulfillments_location_ids, Unset):
-            fulfillments_location_ids = UNSET
-        elif isinstance(self.fulfillments_location_ids, list):
-            fulfillments_location_ids = self.fulfillments_location_ids
-
-        else:
-            fulfillments_location_ids = self.fulfillments_location_ids
-
-        height: float | None | Unset
-        if isinstance(self.height, Unset):
-            height = UNSET
-        else:
-            height = self.height
-
-        image_ids: list[Any] | None | Unset
-        if isinstance(self.image_ids, Unset):
-            image_ids = UNSET
-        elif isinstance(self.image_ids, list):
-            image_ids = self.image_ids
-
-        else:
-            image_ids = self.image_ids
-
-        length: float | None | Unset
-        if isinstance(self.length, Unset):
-            length = UNSET
-        else:
-            length = self.length
-
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
-
-        out_of_stock_sales: None | str | Unset
-        if isinstance(self.out_of_stock_sales, Unset):
-            out_of_stock_sales = UNSET
-        else:
-            out_of_stock_sales = self.out_of_stock_sales
-
-        price_ids: list[Any] | None | Unset
-        if isinstance(self.price_ids, Unset):
-            price_ids = UNSET
-        elif isinstance(self.price_ids, list):
-            price_ids = self.price_ids
-
-        else:
-            price_ids = self.price_ids
-
-        product_id: int | None | Unset
-        if isinstance(self.product_id, Unset):
-            product_id = UNSET
-        else:
-            product_id = self.product_id
-
-        product_type: None | str | Unset
-        if isinstance(self.product_type, Unset):
-            product_type = UNSET
-        else:
-            product_type = self.product_type
-
-        properties_value_ids: list[Any] | None | Unset
-        if isinstance(self.properties_value_ids, Unset):
-            properties_value_ids = UNSET
-        elif isinstance(self.properties_value_ids, list):
-            properties_value_ids = self.properties_value_ids
-
-        else:
-            properties_value_ids = self.properties_value_ids
-
-        properties_values: list[dict[str, Any]] | None | Unset
-        if isinstance(self.properties_values, Unset):
-            properties_values = UNSET
-        elif isinstance(self.properties_values, list):
-            properties_values = []
-            for properties_values_type_0_item_data in self.properties_values:
-                properties_values_type_0_item = (
-                    properties_values_type_0_item_data.to_dict()
-                )
-                properties_values.append(properties_values_type_0_item)
-
-        else:
-            properties_values = self.properties_values
-
-        public_id = self.public_id
-
-        quantity: int | None | Unset
-        if isinstance(self.quantity, Unset):
-            quantity = UNSET
-        else:
-            quantity = self.quantity
-
-        sku: None | str | Unset
-        if isinstance(self.sku, Unset):
-            sku = UNSET
-        else:
-            sku = self.sku
-
-        tag_ids: list[Any] | None | Unset
-        if isinstance(self.tag_ids, Unset):
-            tag_ids = UNSET
-        elif isinstance(self.tag_ids, list):
-            tag_ids = self.tag_ids
-
-        else:
-            tag_ids = self.tag_ids
-
-        tax_category_id: None | str | Unset
-        if isinstance(self.tax_category_id, Unset):
-            tax_category_id = UNSET
-        else:
-            tax_category_id = self.tax_category_id
-
-        taxable: None | str | Unset
-        if isinstance(self.taxable, Unset):
-            taxable = UNSET
-        else:
-            taxable = self.taxable
-
-        track_quantity: bool | None | Unset
-        if isinstance(self.track_quantity, Unset):
-            track_quantity = UNSET
-        else:
-            track_quantity = self.track_quantity
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        visible: bool | None | Unset
-        if isinstance(self.visible, Unset):
-            visible = UNSET
-        else:
-            visible = self.visible
-
-        weight: float | None | Unset
-        if isinstance(self.weight, Unset):
-            weight = UNSET
-        else:
-            weight = self.weight
-
-        weight_unit: None | str | Unset
-        if isinstance(self.weight_unit, Unset):
-            weight_unit = UNSET
-        else:
-            weight_unit = self.weight_unit
-
-        width: float | None | Unset
-        if isinstance(self.width, Unset):
-            width = UNSET
-        else:
-            width = self.width
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if asset_ids is not UNSET:
-            field_dict["asset_ids"] = asset_ids
-        if country_of_manufacture_id is not UNSET:
-            field_dict["country_of_manufacture_id"] = country_of_manufacture_id
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if created_by_platform_application is not UNSET:
+        if not isinstance(self.created_by_platform_application, Unset):
             field_dict["created_by_platform_application"] = (
-                created_by_platform_application
+                self.created_by_platform_application.to_dict()
+                if isinstance(
+                    self.created_by_platform_application,
+                    ProductsVariantCreatedByPlatformApplication,
+                )
+                else self.created_by_platform_application
             )
-        if default is not UNSET:
-            field_dict["default"] = default
-        if description is not UNSET:
-            field_dict["description"] = description
-        if dimensions_unit is not UNSET:
-            field_dict["dimensions_unit"] = dimensions_unit
-        if fulfillment_required is not UNSET:
-            field_dict["fulfillment_required"] = fulfillment_required
-        if fulfillments_location_ids is not UNSET:
-            field_dict["fulfillments_location_ids"] = fulfillments_location_ids
-        if height is not UNSET:
-            field_dict["height"] = height
-        if image_ids is not UNSET:
-            field_dict["image_ids"] = image_ids
-        if length is not UNSET:
-            field_dict["length"] = length
-        if name is not UNSET:
-            field_dict["name"] = name
-        if out_of_stock_sales is not UNSET:
-            field_dict["out_of_stock_sales"] = out_of_stock_sales
-        if price_ids is not UNSET:
-            field_dict["price_ids"] = price_ids
-        if product_id is not UNSET:
-            field_dict["product_id"] = product_id
-        if product_type is not UNSET:
-            field_dict["product_type"] = product_type
-        if properties_value_ids is not UNSET:
-            field_dict["properties_value_ids"] = properties_value_ids
-        if properties_values is not UNSET:
-            field_dict["properties_values"] = properties_values
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if quantity is not UNSET:
-            field_dict["quantity"] = quantity
-        if sku is not UNSET:
-            field_dict["sku"] = sku
-        if tag_ids is not UNSET:
-            field_dict["tag_ids"] = tag_ids
-        if tax_category_id is not UNSET:
-            field_dict["tax_category_id"] = tax_category_id
-        if taxable is not UNSET:
-            field_dict["taxable"] = taxable
-        if track_quantity is not UNSET:
-            field_dict["track_quantity"] = track_quantity
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if visible is not UNSET:
-            field_dict["visible"] = visible
-        if weight is not UNSET:
-            field_dict["weight"] = weight
-        if weight_unit is not UNSET:
-            field_dict["weight_unit"] = weight_unit
-        if width is not UNSET:
-            field_dict["width"] = width
+
+        if not isinstance(self.default, Unset):
+            field_dict["default"] = self.default
+
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
+
+        if not isinstance(self.dimensions_unit, Unset):
+            field_dict["dimensions_unit"] = self.dimensions_unit
+
+        if not isinstance(self.fulfillment_required, Unset):
+            field_dict["fulfillment_required"] = self.fulfillment_required
+
+        if not isinstance(self.fulfillments_location_ids, Unset):
+            field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
+
+        if not isinstance(self.height, Unset):
+            field_dict["height"] = self.height
+
+        if not isinstance(self.image_ids, Unset):
+            field_dict["image_ids"] = self.image_ids
+
+        if not isinstance(self.length, Unset):
+            field_dict["length"] = self.length
+
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
+
+        if not isinstance(self.out_of_stock_sales, Unset):
+            field_dict["out_of_stock_sales"] = self.out_of_stock_sales
+
+        if not isinstance(self.price_ids, Unset):
+            field_dict["price_ids"] = self.price_ids
+
+        if not isinstance(self.product_id, Unset):
+            field_dict["product_id"] = self.product_id
+
+        if not isinstance(self.product_type, Unset):
+            field_dict["product_type"] = self.product_type
+
+        if not isinstance(self.properties_value_ids, Unset):
+            field_dict["properties_value_ids"] = self.properties_value_ids
+
+        if not isinstance(self.properties_values, Unset):
+            field_dict["properties_values"] = (
+                [
+                    properties_values_type_0_item.to_dict()
+                    if isinstance(
+                        properties_values_type_0_item, ProductsVariantPropertiesValue
+                    )
+                    else properties_values_type_0_item
+                    for properties_values_type_0_item in self.properties_values
+                ]
+                if isinstance(self.properties_values, list)
+                else self.properties_values
+            )
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
+        if not isinstance(self.quantity, Unset):
+            field_dict["quantity"] = self.quantity
+
+        if not isinstance(self.sku, Unset):
+            field_dict["sku"] = self.sku
+
+        if not isinstance(self.tag_ids, Unset):
+            field_dict["tag_ids"] = self.tag_ids
+
+        if not isinstance(self.tax_category_id, Unset):
+            field_dict["tax_category_id"] = self.tax_category_id
+
+        if not isinstance(self.taxable, Unset):
+            field_dict["taxable"] = self.taxable
+
+        if not isinstance(self.track_quantity, Unset):
+            field_dict["track_quantity"] = self.track_quantity
+
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+
+        if not isinstance(self.visible, Unset):
+            field_dict["visible"] = self.visible
+
+        if not isinstance(self.weight, Unset):
+            field_dict["weight"] = self.weight
+
+        if not isinstance(self.weight_unit, Unset):
+            field_dict["weight_unit"] = self.weight_unit
+
+        if not isinstance(self.width, Unset):
+            field_dict["width"] = self.width
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.products_variant_created_by_platform_application import (
-            ProductsVariantCreatedByPlatformApplication,
-        )
-        from ..models.products_variant_properties_value import (
-            ProductsVariantPropertiesValue,
-        )
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_archived(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        archived = d.pop("archived", UNSET)
 
-        archived = _parse_archived(d.pop("archived", UNSET))
+        asset_ids = d.pop("asset_ids", UNSET)
 
-        def _parse_asset_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        country_of_manufacture_id = d.pop("country_of_manufacture_id", UNSET)
+
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                asset_ids_type_0 = cast(list[Any], data)
-
-                return asset_ids_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[Any] | None | Unset, data)
 
-        asset_ids = _parse_asset_ids(d.pop("asset_ids", UNSET))
-
-        def _parse_country_of_manufacture_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        country_of_manufacture_id = _parse_country_of_manufacture_id(
-            d.pop("country_of_manufacture_id", UNSET)
+        created_by_platform_application = d.pop(
+            "created_by_platform_application", UNSET
         )
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        if isinstance(created_by_platform_application, dict):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_created_by_platform_application(
-            data: object,
-        ) -> None | ProductsVariantCreatedByPlatformApplication | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                created_by_platform_application_type_0 = (
-                    ProductsVariantCreatedByPlatformApplication.from_dict(data)
-                )
-
-                return created_by_platform_application_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(
-                None | ProductsVariantCreatedByPlatformApplication | Unset, data
-            )
-
-        created_by_platform_application = _parse_created_by_platform_application(
-            d.pop("created_by_platform_application", UNSET)
-        )
-
-        def _parse_default(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        default = _parse_default(d.pop("default", UNSET))
-
-        def _parse_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        description = _parse_description(d.pop("description", UNSET))
-
-        def _parse_dimensions_unit(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        dimensions_unit = _parse_dimensions_unit(d.pop("dimensions_unit", UNSET))
-
-        def _parse_fulfillment_required(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        fulfillment_required = _parse_fulfillment_required(
-            d.pop("fulfillment_required", UNSET)
-        )
-
-        def _parse_fulfillments_location_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                fulfillments_location_ids_type_0 = cast(list[Any], data)
-
-                return fulfillments_location_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        fulfillments_location_ids = _parse_fulfillments_location_ids(
-            d.pop("fulfillments_location_ids", UNSET)
-        )
-
-        def _parse_height(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        height = _parse_height(d.pop("height", UNSET))
-
-        def _parse_image_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                image_ids_type_0 = cast(list[Any], data)
-
-                return image_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        image_ids = _parse_image_ids(d.pop("image_ids", UNSET))
-
-        def _parse_length(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        length = _parse_length(d.pop("length", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
-
-        def _parse_out_of_stock_sales(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        out_of_stock_sales = _parse_out_of_stock_sales(
-            d.pop("out_of_stock_sales", UNSET)
-        )
-
-        def _parse_price_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                price_ids_type_0 = cast(list[Any], data)
-
-                return price_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        price_ids = _parse_price_ids(d.pop("price_ids", UNSET))
-
-        def _parse_product_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        product_id = _parse_product_id(d.pop("product_id", UNSET))
-
-        def _parse_product_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        product_type = _parse_product_type(d.pop("product_type", UNSET))
-
-        def _parse_properties_value_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                properties_value_ids_type_0 = cast(list[Any], data)
-
-                return properties_value_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        properties_value_ids = _parse_properties_value_ids(
-            d.pop("properties_value_ids", UNSET)
-        )
-
-        def _parse_properties_values(
-            data: object,
-        ) -> list[ProductsVariantPropertiesValue] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                properties_values_type_0 = []
-                _properties_values_type_0 = data
-                for properties_values_type_0_item_data in _properties_values_type_0:
-                    properties_values_type_0_item = (
-                        ProductsVariantPropertiesValue.from_dict(
-                            properties_values_type_0_item_data
-                        )
+                created_by_platform_application = (
+                    ProductsVariantCreatedByPlatformApplication.from_dict(
+                        created_by_platform_application
                     )
-
-                    properties_values_type_0.append(properties_values_type_0_item)
-
-                return properties_values_type_0
+                )
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[ProductsVariantPropertiesValue] | None | Unset, data)
 
-        properties_values = _parse_properties_values(d.pop("properties_values", UNSET))
+        default = d.pop("default", UNSET)
+
+        description = d.pop("description", UNSET)
+
+        dimensions_unit = d.pop("dimensions_unit", UNSET)
+
+        fulfillment_required = d.pop("fulfillment_required", UNSET)
+
+        fulfillments_location_ids = d.pop("fulfillments_location_ids", UNSET)
+
+        height = d.pop("height", UNSET)
+
+        image_ids = d.pop("image_ids", UNSET)
+
+        length = d.pop("length", UNSET)
+
+        name = d.pop("name", UNSET)
+
+        out_of_stock_sales = d.pop("out_of_stock_sales", UNSET)
+
+        price_ids = d.pop("price_ids", UNSET)
+
+        product_id = d.pop("product_id", UNSET)
+
+        product_type = d.pop("product_type", UNSET)
+
+        properties_value_ids = d.pop("properties_value_ids", UNSET)
+
+        properties_values = d.pop("properties_values", UNSET)
+        if isinstance(properties_values, list):
+            try:
+                properties_values = [
+                    ProductsVariantPropertiesValue.from_dict(
+                        properties_values_type_0_item
+                    )
+                    for properties_values_type_0_item in properties_values
+                ]
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_quantity(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        quantity = d.pop("quantity", UNSET)
 
-        quantity = _parse_quantity(d.pop("quantity", UNSET))
+        sku = d.pop("sku", UNSET)
 
-        def _parse_sku(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        tag_ids = d.pop("tag_ids", UNSET)
 
-        sku = _parse_sku(d.pop("sku", UNSET))
+        tax_category_id = d.pop("tax_category_id", UNSET)
 
-        def _parse_tag_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        taxable = d.pop("taxable", UNSET)
+
+        track_quantity = d.pop("track_quantity", UNSET)
+
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                tag_ids_type_0 = cast(list[Any], data)
-
-                return tag_ids_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[Any] | None | Unset, data)
 
-        tag_ids = _parse_tag_ids(d.pop("tag_ids", UNSET))
+        visible = d.pop("visible", UNSET)
 
-        def _parse_tax_category_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        weight = d.pop("weight", UNSET)
 
-        tax_category_id = _parse_tax_category_id(d.pop("tax_category_id", UNSET))
+        weight_unit = d.pop("weight_unit", UNSET)
 
-        def _parse_taxable(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        width = d.pop("width", UNSET)
 
-        taxable = _parse_taxable(d.pop("taxable", UNSET))
-
-        def _parse_track_quantity(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        track_quantity = _parse_track_quantity(d.pop("track_quantity", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
-        def _parse_visible(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        visible = _parse_visible(d.pop("visible", UNSET))
-
-        def _parse_weight(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        weight = _parse_weight(d.pop("weight", UNSET))
-
-        def _parse_weight_unit(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        weight_unit = _parse_weight_unit(d.pop("weight_unit", UNSET))
-
-        def _parse_width(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        width = _parse_width(d.pop("width", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_variant = cls(
-            id=id,
-            archived=archived,
-            asset_ids=asset_ids,
-            country_of_manufacture_id=country_of_manufacture_id,
-            created_at=created_at,
-            created_by_platform_application=created_by_platform_application,
-            default=default,
-            description=description,
-            dimensions_unit=dimensions_unit,
-            fulfillment_required=fulfillment_required,
-            fulfillments_location_ids=fulfillments_location_ids,
-            height=height,
-            image_ids=image_ids,
-            length=length,
-            name=name,
-            out_of_stock_sales=out_of_stock_sales,
-            price_ids=price_ids,
-            product_id=product_id,
-            product_type=product_type,
-            properties_value_ids=properties_value_ids,
-            properties_values=properties_values,
-            public_id=public_id,
-            quantity=quantity,
-            sku=sku,
-            tag_ids=tag_ids,
-            tax_category_id=tax_category_id,
-            taxable=taxable,
-            track_quantity=track_quantity,
-            updated_at=updated_at,
-            visible=visible,
-            weight=weight,
-            weight_unit=weight_unit,
-            width=width,
+            id,
+            archived,
+            asset_ids,
+            country_of_manufacture_id,
+            created_at,
+            created_by_platform_application,
+            default,
+            description,
+            dimensions_unit,
+            fulfillment_required,
+            fulfillments_location_ids,
+            height,
+            image_ids,
+            length,
+            name,
+            out_of_stock_sales,
+            price_ids,
+            product_id,
+            product_type,
+            properties_value_ids,
+            properties_values,
+            public_id,
+            quantity,
+            sku,
+            tag_ids,
+            tax_category_id,
+            taxable,
+            track_quantity,
+            updated_at,
+            visible,
+            weight,
+            weight_unit,
+            width,
         )
 
         products_variant.additional_properties = d
@@ -862,3 +372,12 @@ class ProductsVariant:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.products_variant_created_by_platform_application import (
+    ProductsVariantCreatedByPlatformApplication,
+)
+from ..models.products_variant_properties_value import ProductsVariantPropertiesValue

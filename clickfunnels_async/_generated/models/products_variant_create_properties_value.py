@@ -25,17 +25,12 @@ class ProductsVariantCreatePropertiesValue:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        property_id = self.property_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.property_id, Unset):
+            field_dict["property_id"] = self.property_id
 
-        value = self.value
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if property_id is not UNSET:
-            field_dict["property_id"] = property_id
-        if value is not UNSET:
-            field_dict["value"] = value
+        if not isinstance(self.value, Unset):
+            field_dict["value"] = self.value
 
         return field_dict
 
@@ -46,9 +41,10 @@ class ProductsVariantCreatePropertiesValue:
 
         value = d.pop("value", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_variant_create_properties_value = cls(
-            property_id=property_id,
-            value=value,
+            property_id,
+            value,
         )
 
         products_variant_create_properties_value.additional_properties = d

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -25,53 +25,26 @@ class ProductsVariantPropertiesValue:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        property_id: int | None | Unset
-        if isinstance(self.property_id, Unset):
-            property_id = UNSET
-        else:
-            property_id = self.property_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.property_id, Unset):
+            field_dict["property_id"] = self.property_id
 
-        value: None | str | Unset
-        if isinstance(self.value, Unset):
-            value = UNSET
-        else:
-            value = self.value
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if property_id is not UNSET:
-            field_dict["property_id"] = property_id
-        if value is not UNSET:
-            field_dict["value"] = value
+        if not isinstance(self.value, Unset):
+            field_dict["value"] = self.value
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        property_id = d.pop("property_id", UNSET)
 
-        def _parse_property_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        value = d.pop("value", UNSET)
 
-        property_id = _parse_property_id(d.pop("property_id", UNSET))
-
-        def _parse_value(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        value = _parse_value(d.pop("value", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_variant_properties_value = cls(
-            property_id=property_id,
-            value=value,
+            property_id,
+            value,
         )
 
         products_variant_properties_value.additional_properties = d

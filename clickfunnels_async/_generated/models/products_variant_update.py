@@ -2,18 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.products_variant_update_properties_value import (
-        ProductsVariantUpdatePropertiesValue,
-    )
-
 
 T = TypeVar("T", bound="ProductsVariantUpdate")
 
@@ -69,111 +63,77 @@ class ProductsVariantUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        archived = self.archived
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        country_of_manufacture_id = self.country_of_manufacture_id
+        if not isinstance(self.country_of_manufacture_id, Unset):
+            field_dict["country_of_manufacture_id"] = self.country_of_manufacture_id
 
-        description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        dimensions_unit = self.dimensions_unit
+        if not isinstance(self.dimensions_unit, Unset):
+            field_dict["dimensions_unit"] = self.dimensions_unit
 
-        fulfillment_required = self.fulfillment_required
+        if not isinstance(self.fulfillment_required, Unset):
+            field_dict["fulfillment_required"] = self.fulfillment_required
 
-        fulfillments_location_ids: list[Any] | Unset = UNSET
         if not isinstance(self.fulfillments_location_ids, Unset):
-            fulfillments_location_ids = self.fulfillments_location_ids
+            field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
 
-        height = self.height
+        if not isinstance(self.height, Unset):
+            field_dict["height"] = self.height
 
-        image_ids: list[Any] | Unset = UNSET
         if not isinstance(self.image_ids, Unset):
-            image_ids = self.image_ids
+            field_dict["image_ids"] = self.image_ids
 
-        length = self.length
+        if not isinstance(self.length, Unset):
+            field_dict["length"] = self.length
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        out_of_stock_sales = self.out_of_stock_sales
+        if not isinstance(self.out_of_stock_sales, Unset):
+            field_dict["out_of_stock_sales"] = self.out_of_stock_sales
 
-        product_type = self.product_type
+        if not isinstance(self.product_type, Unset):
+            field_dict["product_type"] = self.product_type
 
-        properties_values: list[dict[str, Any]] | Unset = UNSET
         if not isinstance(self.properties_values, Unset):
-            properties_values = []
-            for properties_values_item_data in self.properties_values:
-                properties_values_item = properties_values_item_data.to_dict()
-                properties_values.append(properties_values_item)
+            field_dict["properties_values"] = [
+                properties_values_item.to_dict()
+                for properties_values_item in self.properties_values
+            ]
 
-        sku = self.sku
+        if not isinstance(self.sku, Unset):
+            field_dict["sku"] = self.sku
 
-        tax_category_id = self.tax_category_id
+        if not isinstance(self.tax_category_id, Unset):
+            field_dict["tax_category_id"] = self.tax_category_id
 
-        taxable = self.taxable
+        if not isinstance(self.taxable, Unset):
+            field_dict["taxable"] = self.taxable
 
-        track_quantity = self.track_quantity
+        if not isinstance(self.track_quantity, Unset):
+            field_dict["track_quantity"] = self.track_quantity
 
-        visible = self.visible
+        if not isinstance(self.visible, Unset):
+            field_dict["visible"] = self.visible
 
-        weight = self.weight
+        if not isinstance(self.weight, Unset):
+            field_dict["weight"] = self.weight
 
-        weight_unit = self.weight_unit
+        if not isinstance(self.weight_unit, Unset):
+            field_dict["weight_unit"] = self.weight_unit
 
-        width = self.width
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if country_of_manufacture_id is not UNSET:
-            field_dict["country_of_manufacture_id"] = country_of_manufacture_id
-        if description is not UNSET:
-            field_dict["description"] = description
-        if dimensions_unit is not UNSET:
-            field_dict["dimensions_unit"] = dimensions_unit
-        if fulfillment_required is not UNSET:
-            field_dict["fulfillment_required"] = fulfillment_required
-        if fulfillments_location_ids is not UNSET:
-            field_dict["fulfillments_location_ids"] = fulfillments_location_ids
-        if height is not UNSET:
-            field_dict["height"] = height
-        if image_ids is not UNSET:
-            field_dict["image_ids"] = image_ids
-        if length is not UNSET:
-            field_dict["length"] = length
-        if name is not UNSET:
-            field_dict["name"] = name
-        if out_of_stock_sales is not UNSET:
-            field_dict["out_of_stock_sales"] = out_of_stock_sales
-        if product_type is not UNSET:
-            field_dict["product_type"] = product_type
-        if properties_values is not UNSET:
-            field_dict["properties_values"] = properties_values
-        if sku is not UNSET:
-            field_dict["sku"] = sku
-        if tax_category_id is not UNSET:
-            field_dict["tax_category_id"] = tax_category_id
-        if taxable is not UNSET:
-            field_dict["taxable"] = taxable
-        if track_quantity is not UNSET:
-            field_dict["track_quantity"] = track_quantity
-        if visible is not UNSET:
-            field_dict["visible"] = visible
-        if weight is not UNSET:
-            field_dict["weight"] = weight
-        if weight_unit is not UNSET:
-            field_dict["weight_unit"] = weight_unit
-        if width is not UNSET:
-            field_dict["width"] = width
+        if not isinstance(self.width, Unset):
+            field_dict["width"] = self.width
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.products_variant_update_properties_value import (
-            ProductsVariantUpdatePropertiesValue,
-        )
-
         d = dict(src_dict)
         archived = d.pop("archived", UNSET)
 
@@ -185,13 +145,11 @@ class ProductsVariantUpdate:
 
         fulfillment_required = d.pop("fulfillment_required", UNSET)
 
-        fulfillments_location_ids = cast(
-            list[Any], d.pop("fulfillments_location_ids", UNSET)
-        )
+        fulfillments_location_ids = d.pop("fulfillments_location_ids", UNSET)
 
         height = d.pop("height", UNSET)
 
-        image_ids = cast(list[Any], d.pop("image_ids", UNSET))
+        image_ids = d.pop("image_ids", UNSET)
 
         length = d.pop("length", UNSET)
 
@@ -201,16 +159,12 @@ class ProductsVariantUpdate:
 
         product_type = d.pop("product_type", UNSET)
 
-        _properties_values = d.pop("properties_values", UNSET)
-        properties_values: list[ProductsVariantUpdatePropertiesValue] | Unset = UNSET
-        if _properties_values is not UNSET:
-            properties_values = []
-            for properties_values_item_data in _properties_values:
-                properties_values_item = ProductsVariantUpdatePropertiesValue.from_dict(
-                    properties_values_item_data
-                )
-
-                properties_values.append(properties_values_item)
+        properties_values = d.pop("properties_values", UNSET)
+        if not isinstance(properties_values, Unset):
+            properties_values = [
+                ProductsVariantUpdatePropertiesValue.from_dict(properties_values_item)
+                for properties_values_item in properties_values
+            ]
 
         sku = d.pop("sku", UNSET)
 
@@ -228,28 +182,29 @@ class ProductsVariantUpdate:
 
         width = d.pop("width", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_variant_update = cls(
-            archived=archived,
-            country_of_manufacture_id=country_of_manufacture_id,
-            description=description,
-            dimensions_unit=dimensions_unit,
-            fulfillment_required=fulfillment_required,
-            fulfillments_location_ids=fulfillments_location_ids,
-            height=height,
-            image_ids=image_ids,
-            length=length,
-            name=name,
-            out_of_stock_sales=out_of_stock_sales,
-            product_type=product_type,
-            properties_values=properties_values,
-            sku=sku,
-            tax_category_id=tax_category_id,
-            taxable=taxable,
-            track_quantity=track_quantity,
-            visible=visible,
-            weight=weight,
-            weight_unit=weight_unit,
-            width=width,
+            archived,
+            country_of_manufacture_id,
+            description,
+            dimensions_unit,
+            fulfillment_required,
+            fulfillments_location_ids,
+            height,
+            image_ids,
+            length,
+            name,
+            out_of_stock_sales,
+            product_type,
+            properties_values,
+            sku,
+            tax_category_id,
+            taxable,
+            track_quantity,
+            visible,
+            weight,
+            weight_unit,
+            width,
         )
 
         products_variant_update.additional_properties = d
@@ -270,3 +225,11 @@ class ProductsVariantUpdate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.products_variant_update_properties_value import (
+    ProductsVariantUpdatePropertiesValue,
+)

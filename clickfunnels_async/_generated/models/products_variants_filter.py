@@ -30,25 +30,18 @@ class ProductsVariantsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        archived = self.archived
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        fulfillment_required = self.fulfillment_required
+        if not isinstance(self.fulfillment_required, Unset):
+            field_dict["fulfillment_required"] = self.fulfillment_required
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        visible = self.visible
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if fulfillment_required is not UNSET:
-            field_dict["fulfillment_required"] = fulfillment_required
-        if id is not UNSET:
-            field_dict["id"] = id
-        if visible is not UNSET:
-            field_dict["visible"] = visible
+        if not isinstance(self.visible, Unset):
+            field_dict["visible"] = self.visible
 
         return field_dict
 
@@ -63,11 +56,12 @@ class ProductsVariantsFilter:
 
         visible = d.pop("visible", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         products_variants_filter = cls(
-            archived=archived,
-            fulfillment_required=fulfillment_required,
-            id=id,
-            visible=visible,
+            archived,
+            fulfillment_required,
+            id,
+            visible,
         )
 
         products_variants_filter.additional_properties = d

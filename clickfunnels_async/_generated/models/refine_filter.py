@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.refine_filter_conjunction import RefineFilterConjunction
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.refine_filter_criterion import RefineFilterCriterion
-
 
 T = TypeVar("T", bound="RefineFilter")
 
@@ -45,211 +41,111 @@ class RefineFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        conjunction: None | str | Unset
-        if isinstance(self.conjunction, Unset):
-            conjunction = UNSET
-        elif isinstance(self.conjunction, RefineFilterConjunction):
-            conjunction = self.conjunction.value
-        else:
-            conjunction = self.conjunction
+        if not isinstance(self.conjunction, Unset):
+            field_dict["conjunction"] = (
+                self.conjunction.value
+                if isinstance(self.conjunction, RefineFilterConjunction)
+                else self.conjunction
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        criteria: list[dict[str, Any]] | None | Unset
-        if isinstance(self.criteria, Unset):
-            criteria = UNSET
-        elif isinstance(self.criteria, list):
-            criteria = []
-            for criteria_type_0_item_data in self.criteria:
-                criteria_type_0_item = criteria_type_0_item_data.to_dict()
-                criteria.append(criteria_type_0_item)
+        if not isinstance(self.criteria, Unset):
+            field_dict["criteria"] = (
+                [
+                    criteria_type_0_item.to_dict()
+                    if isinstance(criteria_type_0_item, RefineFilterCriterion)
+                    else criteria_type_0_item
+                    for criteria_type_0_item in self.criteria
+                ]
+                if isinstance(self.criteria, list)
+                else self.criteria
+            )
 
-        else:
-            criteria = self.criteria
+        if not isinstance(self.filter_class, Unset):
+            field_dict["filter_class"] = self.filter_class
 
-        filter_class: None | str | Unset
-        if isinstance(self.filter_class, Unset):
-            filter_class = UNSET
-        else:
-            filter_class = self.filter_class
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if conjunction is not UNSET:
-            field_dict["conjunction"] = conjunction
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if criteria is not UNSET:
-            field_dict["criteria"] = criteria
-        if filter_class is not UNSET:
-            field_dict["filter_class"] = filter_class
-        if name is not UNSET:
-            field_dict["name"] = name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.refine_filter_criterion import RefineFilterCriterion
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_conjunction(data: object) -> None | RefineFilterConjunction | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        conjunction = d.pop("conjunction", UNSET)
+        if isinstance(conjunction, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                conjunction_type_0 = RefineFilterConjunction(data)
-
-                return conjunction_type_0
+                conjunction = RefineFilterConjunction(conjunction)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | RefineFilterConjunction | Unset, data)
 
-        conjunction = _parse_conjunction(d.pop("conjunction", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_criteria(data: object) -> list[RefineFilterCriterion] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        criteria = d.pop("criteria", UNSET)
+        if isinstance(criteria, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                criteria_type_0 = []
-                _criteria_type_0 = data
-                for criteria_type_0_item_data in _criteria_type_0:
-                    criteria_type_0_item = RefineFilterCriterion.from_dict(
-                        criteria_type_0_item_data
-                    )
-
-                    criteria_type_0.append(criteria_type_0_item)
-
-                return criteria_type_0
+                criteria = [
+                    RefineFilterCriterion.from_dict(criteria_type_0_item)
+                    for criteria_type_0_item in criteria
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[RefineFilterCriterion] | None | Unset, data)
 
-        criteria = _parse_criteria(d.pop("criteria", UNSET))
+        filter_class = d.pop("filter_class", UNSET)
 
-        def _parse_filter_class(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        filter_class = _parse_filter_class(d.pop("filter_class", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
+        name = d.pop("name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         refine_filter = cls(
-            id=id,
-            conjunction=conjunction,
-            created_at=created_at,
-            criteria=criteria,
-            filter_class=filter_class,
-            name=name,
-            public_id=public_id,
-            updated_at=updated_at,
-            workspace_id=workspace_id,
+            id,
+            conjunction,
+            created_at,
+            criteria,
+            filter_class,
+            name,
+            public_id,
+            updated_at,
+            workspace_id,
         )
 
         refine_filter.additional_properties = d
@@ -270,3 +166,9 @@ class RefineFilter:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.refine_filter_criterion import RefineFilterCriterion

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.refine_filter_conjunction import RefineFilterConjunction
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.refine_filter_create_criteria import RefineFilterCreateCriteria
-
 
 T = TypeVar("T", bound="RefineFilterCreate")
 
@@ -34,65 +30,47 @@ class RefineFilterCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        conjunction: str | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.conjunction, Unset):
-            conjunction = self.conjunction.value
+            field_dict["conjunction"] = self.conjunction.value
 
-        criteria: list[dict[str, Any]] | Unset = UNSET
         if not isinstance(self.criteria, Unset):
-            criteria = []
-            for criteria_item_data in self.criteria:
-                criteria_item = criteria_item_data.to_dict()
-                criteria.append(criteria_item)
+            field_dict["criteria"] = [
+                criteria_item.to_dict() for criteria_item in self.criteria
+            ]
 
-        filter_class = self.filter_class
+        if not isinstance(self.filter_class, Unset):
+            field_dict["filter_class"] = self.filter_class
 
-        name = self.name
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if conjunction is not UNSET:
-            field_dict["conjunction"] = conjunction
-        if criteria is not UNSET:
-            field_dict["criteria"] = criteria
-        if filter_class is not UNSET:
-            field_dict["filter_class"] = filter_class
-        if name is not UNSET:
-            field_dict["name"] = name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.refine_filter_create_criteria import RefineFilterCreateCriteria
-
         d = dict(src_dict)
-        _conjunction = d.pop("conjunction", UNSET)
-        conjunction: RefineFilterConjunction | Unset
-        if isinstance(_conjunction, Unset):
-            conjunction = UNSET
-        else:
-            conjunction = RefineFilterConjunction(_conjunction)
+        conjunction = d.pop("conjunction", UNSET)
+        if not isinstance(conjunction, Unset):
+            conjunction = RefineFilterConjunction(conjunction)
 
-        _criteria = d.pop("criteria", UNSET)
-        criteria: list[RefineFilterCreateCriteria] | Unset = UNSET
-        if _criteria is not UNSET:
-            criteria = []
-            for criteria_item_data in _criteria:
-                criteria_item = RefineFilterCreateCriteria.from_dict(criteria_item_data)
-
-                criteria.append(criteria_item)
+        criteria = d.pop("criteria", UNSET)
+        if not isinstance(criteria, Unset):
+            criteria = [
+                RefineFilterCreateCriteria.from_dict(criteria_item)
+                for criteria_item in criteria
+            ]
 
         filter_class = d.pop("filter_class", UNSET)
 
         name = d.pop("name", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         refine_filter_create = cls(
-            conjunction=conjunction,
-            criteria=criteria,
-            filter_class=filter_class,
-            name=name,
+            conjunction,
+            criteria,
+            filter_class,
+            name,
         )
 
         refine_filter_create.additional_properties = d
@@ -113,3 +91,9 @@ class RefineFilterCreate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.refine_filter_create_criteria import RefineFilterCreateCriteria

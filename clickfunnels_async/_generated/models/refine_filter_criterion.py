@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -27,60 +27,32 @@ class RefineFilterCriterion:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        attribute: None | str | Unset
-        if isinstance(self.attribute, Unset):
-            attribute = UNSET
-        else:
-            attribute = self.attribute
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.attribute, Unset):
+            field_dict["attribute"] = self.attribute
 
-        clause: None | str | Unset
-        if isinstance(self.clause, Unset):
-            clause = UNSET
-        else:
-            clause = self.clause
+        if not isinstance(self.clause, Unset):
+            field_dict["clause"] = self.clause
 
-        value = self.value
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if attribute is not UNSET:
-            field_dict["attribute"] = attribute
-        if clause is not UNSET:
-            field_dict["clause"] = clause
-        if value is not UNSET:
-            field_dict["value"] = value
+        if not isinstance(self.value, Unset):
+            field_dict["value"] = self.value
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        attribute = d.pop("attribute", UNSET)
 
-        def _parse_attribute(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        attribute = _parse_attribute(d.pop("attribute", UNSET))
-
-        def _parse_clause(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        clause = _parse_clause(d.pop("clause", UNSET))
+        clause = d.pop("clause", UNSET)
 
         value = d.pop("value", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         refine_filter_criterion = cls(
-            attribute=attribute,
-            clause=clause,
-            value=value,
+            attribute,
+            clause,
+            value,
         )
 
         refine_filter_criterion.additional_properties = d

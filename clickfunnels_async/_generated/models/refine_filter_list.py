@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.refine_filter import RefineFilter
-
 
 T = TypeVar("T", bound="RefineFilterList")
 
@@ -27,58 +23,37 @@ class RefineFilterList:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        refine_filters: list[dict[str, Any]] | None | Unset
-        if isinstance(self.refine_filters, Unset):
-            refine_filters = UNSET
-        elif isinstance(self.refine_filters, list):
-            refine_filters = []
-            for refine_filters_type_0_item_data in self.refine_filters:
-                refine_filters_type_0_item = refine_filters_type_0_item_data.to_dict()
-                refine_filters.append(refine_filters_type_0_item)
-
-        else:
-            refine_filters = self.refine_filters
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if refine_filters is not UNSET:
-            field_dict["refine_filters"] = refine_filters
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.refine_filters, Unset):
+            field_dict["refine_filters"] = (
+                [
+                    refine_filters_type_0_item.to_dict()
+                    if isinstance(refine_filters_type_0_item, RefineFilter)
+                    else refine_filters_type_0_item
+                    for refine_filters_type_0_item in self.refine_filters
+                ]
+                if isinstance(self.refine_filters, list)
+                else self.refine_filters
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.refine_filter import RefineFilter
-
         d = dict(src_dict)
-
-        def _parse_refine_filters(data: object) -> list[RefineFilter] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        refine_filters = d.pop("refine_filters", UNSET)
+        if isinstance(refine_filters, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                refine_filters_type_0 = []
-                _refine_filters_type_0 = data
-                for refine_filters_type_0_item_data in _refine_filters_type_0:
-                    refine_filters_type_0_item = RefineFilter.from_dict(
-                        refine_filters_type_0_item_data
-                    )
-
-                    refine_filters_type_0.append(refine_filters_type_0_item)
-
-                return refine_filters_type_0
+                refine_filters = [
+                    RefineFilter.from_dict(refine_filters_type_0_item)
+                    for refine_filters_type_0_item in refine_filters
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[RefineFilter] | None | Unset, data)
 
-        refine_filters = _parse_refine_filters(d.pop("refine_filters", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         refine_filter_list = cls(
-            refine_filters=refine_filters,
+            refine_filters,
         )
 
         refine_filter_list.additional_properties = d
@@ -99,3 +74,9 @@ class RefineFilterList:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.refine_filter import RefineFilter

@@ -27,21 +27,15 @@ class RefineFilterUpdateCriteria:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        attribute = self.attribute
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.attribute, Unset):
+            field_dict["attribute"] = self.attribute
 
-        clause = self.clause
+        if not isinstance(self.clause, Unset):
+            field_dict["clause"] = self.clause
 
-        value = self.value
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if attribute is not UNSET:
-            field_dict["attribute"] = attribute
-        if clause is not UNSET:
-            field_dict["clause"] = clause
-        if value is not UNSET:
-            field_dict["value"] = value
+        if not isinstance(self.value, Unset):
+            field_dict["value"] = self.value
 
         return field_dict
 
@@ -54,10 +48,11 @@ class RefineFilterUpdateCriteria:
 
         value = d.pop("value", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         refine_filter_update_criteria = cls(
-            attribute=attribute,
-            clause=clause,
-            value=value,
+            attribute,
+            clause,
+            value,
         )
 
         refine_filter_update_criteria.additional_properties = d

@@ -32,29 +32,21 @@ class SalesOpportunitiesFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        assignee_id = self.assignee_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.assignee_id, Unset):
+            field_dict["assignee_id"] = self.assignee_id
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        pipeline_id = self.pipeline_id
+        if not isinstance(self.pipeline_id, Unset):
+            field_dict["pipeline_id"] = self.pipeline_id
 
-        pipelines_stage_id = self.pipelines_stage_id
+        if not isinstance(self.pipelines_stage_id, Unset):
+            field_dict["pipelines_stage_id"] = self.pipelines_stage_id
 
-        primary_contact_id = self.primary_contact_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if assignee_id is not UNSET:
-            field_dict["assignee_id"] = assignee_id
-        if id is not UNSET:
-            field_dict["id"] = id
-        if pipeline_id is not UNSET:
-            field_dict["pipeline_id"] = pipeline_id
-        if pipelines_stage_id is not UNSET:
-            field_dict["pipelines_stage_id"] = pipelines_stage_id
-        if primary_contact_id is not UNSET:
-            field_dict["primary_contact_id"] = primary_contact_id
+        if not isinstance(self.primary_contact_id, Unset):
+            field_dict["primary_contact_id"] = self.primary_contact_id
 
         return field_dict
 
@@ -71,12 +63,13 @@ class SalesOpportunitiesFilter:
 
         primary_contact_id = d.pop("primary_contact_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_opportunities_filter = cls(
-            assignee_id=assignee_id,
-            id=id,
-            pipeline_id=pipeline_id,
-            pipelines_stage_id=pipelines_stage_id,
-            primary_contact_id=primary_contact_id,
+            assignee_id,
+            id,
+            pipeline_id,
+            pipelines_stage_id,
+            primary_contact_id,
         )
 
         sales_opportunities_filter.additional_properties = d

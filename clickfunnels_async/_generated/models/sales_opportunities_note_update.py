@@ -25,17 +25,12 @@ class SalesOpportunitiesNoteUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        content = self.content
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.content, Unset):
+            field_dict["content"] = self.content
 
-        created_by_id = self.created_by_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if content is not UNSET:
-            field_dict["content"] = content
-        if created_by_id is not UNSET:
-            field_dict["created_by_id"] = created_by_id
+        if not isinstance(self.created_by_id, Unset):
+            field_dict["created_by_id"] = self.created_by_id
 
         return field_dict
 
@@ -46,9 +41,10 @@ class SalesOpportunitiesNoteUpdate:
 
         created_by_id = d.pop("created_by_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_opportunities_note_update = cls(
-            content=content,
-            created_by_id=created_by_id,
+            content,
+            created_by_id,
         )
 
         sales_opportunities_note_update.additional_properties = d

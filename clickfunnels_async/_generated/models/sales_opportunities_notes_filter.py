@@ -26,17 +26,12 @@ class SalesOpportunitiesNotesFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        created_by_id = self.created_by_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.created_by_id, Unset):
+            field_dict["created_by_id"] = self.created_by_id
 
-        id = self.id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if created_by_id is not UNSET:
-            field_dict["created_by_id"] = created_by_id
-        if id is not UNSET:
-            field_dict["id"] = id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         return field_dict
 
@@ -47,9 +42,10 @@ class SalesOpportunitiesNotesFilter:
 
         id = d.pop("id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_opportunities_notes_filter = cls(
-            created_by_id=created_by_id,
-            id=id,
+            created_by_id,
+            id,
         )
 
         sales_opportunities_notes_filter.additional_properties = d

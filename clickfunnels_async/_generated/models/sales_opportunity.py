@@ -3,23 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.sales_opportunity_note import SalesOpportunityNote
-    from ..models.sales_opportunity_pipeline import SalesOpportunityPipeline
-    from ..models.sales_opportunity_pipelines_stage import (
-        SalesOpportunityPipelinesStage,
-    )
-    from ..models.sales_opportunity_primary_contact import (
-        SalesOpportunityPrimaryContact,
-    )
-
 
 T = TypeVar("T", bound="SalesOpportunity")
 
@@ -65,390 +54,184 @@ class SalesOpportunity:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.sales_opportunity_pipeline import SalesOpportunityPipeline
-        from ..models.sales_opportunity_pipelines_stage import (
-            SalesOpportunityPipelinesStage,
-        )
-        from ..models.sales_opportunity_primary_contact import (
-            SalesOpportunityPrimaryContact,
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.assignee_id, Unset):
+            field_dict["assignee_id"] = self.assignee_id
 
-        assignee_id: None | str | Unset
-        if isinstance(self.assignee_id, Unset):
-            assignee_id = UNSET
-        else:
-            assignee_id = self.assignee_id
+        if not isinstance(self.closed_at, Unset):
+            field_dict["closed_at"] = (
+                self.closed_at.isoformat()
+                if isinstance(self.closed_at, datetime.datetime)
+                else self.closed_at
+            )
 
-        closed_at: None | str | Unset
-        if isinstance(self.closed_at, Unset):
-            closed_at = UNSET
-        elif isinstance(self.closed_at, datetime.datetime):
-            closed_at = self.closed_at.isoformat()
-        else:
-            closed_at = self.closed_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.notes, Unset):
+            field_dict["notes"] = (
+                [
+                    notes_type_0_item.to_dict()
+                    if isinstance(notes_type_0_item, SalesOpportunityNote)
+                    else notes_type_0_item
+                    for notes_type_0_item in self.notes
+                ]
+                if isinstance(self.notes, list)
+                else self.notes
+            )
 
-        notes: list[dict[str, Any]] | None | Unset
-        if isinstance(self.notes, Unset):
-            notes = UNSET
-        elif isinstance(self.notes, list):
-            notes = []
-            for notes_type_0_item_data in self.notes:
-                notes_type_0_item = notes_type_0_item_data.to_dict()
-                notes.append(notes_type_0_item)
+        if not isinstance(self.pipeline, Unset):
+            field_dict["pipeline"] = (
+                self.pipeline.to_dict()
+                if isinstance(self.pipeline, SalesOpportunityPipeline)
+                else self.pipeline
+            )
 
-        else:
-            notes = self.notes
+        if not isinstance(self.pipeline_id, Unset):
+            field_dict["pipeline_id"] = self.pipeline_id
 
-        pipeline: dict[str, Any] | None | Unset
-        if isinstance(self.pipeline, Unset):
-            pipeline = UNSET
-        elif isinstance(self.pipeline, SalesOpportunityPipeline):
-            pipeline = self.pipeline.to_dict()
-        else:
-            pipeline = self.pipeline
+        if not isinstance(self.pipelines_stage, Unset):
+            field_dict["pipelines_stage"] = (
+                self.pipelines_stage.to_dict()
+                if isinstance(self.pipelines_stage, SalesOpportunityPipelinesStage)
+                else self.pipelines_stage
+            )
 
-        pipeline_id: None | str | Unset
-        if isinstance(self.pipeline_id, Unset):
-            pipeline_id = UNSET
-        else:
-            pipeline_id = self.pipeline_id
+        if not isinstance(self.pipelines_stage_id, Unset):
+            field_dict["pipelines_stage_id"] = self.pipelines_stage_id
 
-        pipelines_stage: dict[str, Any] | None | Unset
-        if isinstance(self.pipelines_stage, Unset):
-            pipelines_stage = UNSET
-        elif isinstance(self.pipelines_stage, SalesOpportunityPipelinesStage):
-            pipelines_stage = self.pipelines_stage.to_dict()
-        else:
-            pipelines_stage = self.pipelines_stage
+        if not isinstance(self.primary_contact, Unset):
+            field_dict["primary_contact"] = (
+                self.primary_contact.to_dict()
+                if isinstance(self.primary_contact, SalesOpportunityPrimaryContact)
+                else self.primary_contact
+            )
 
-        pipelines_stage_id: int | None | Unset
-        if isinstance(self.pipelines_stage_id, Unset):
-            pipelines_stage_id = UNSET
-        else:
-            pipelines_stage_id = self.pipelines_stage_id
+        if not isinstance(self.primary_contact_id, Unset):
+            field_dict["primary_contact_id"] = self.primary_contact_id
 
-        primary_contact: dict[str, Any] | None | Unset
-        if isinstance(self.primary_contact, Unset):
-            primary_contact = UNSET
-        elif isinstance(self.primary_contact, SalesOpportunityPrimaryContact):
-            primary_contact = self.primary_contact.to_dict()
-        else:
-            primary_contact = self.primary_contact
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        primary_contact_id: int | None | Unset
-        if isinstance(self.primary_contact_id, Unset):
-            primary_contact_id = UNSET
-        else:
-            primary_contact_id = self.primary_contact_id
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        public_id = self.public_id
+        if not isinstance(self.value, Unset):
+            field_dict["value"] = self.value
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        value: float | None | Unset
-        if isinstance(self.value, Unset):
-            value = UNSET
-        else:
-            value = self.value
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if assignee_id is not UNSET:
-            field_dict["assignee_id"] = assignee_id
-        if closed_at is not UNSET:
-            field_dict["closed_at"] = closed_at
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if name is not UNSET:
-            field_dict["name"] = name
-        if notes is not UNSET:
-            field_dict["notes"] = notes
-        if pipeline is not UNSET:
-            field_dict["pipeline"] = pipeline
-        if pipeline_id is not UNSET:
-            field_dict["pipeline_id"] = pipeline_id
-        if pipelines_stage is not UNSET:
-            field_dict["pipelines_stage"] = pipelines_stage
-        if pipelines_stage_id is not UNSET:
-            field_dict["pipelines_stage_id"] = pipelines_stage_id
-        if primary_contact is not UNSET:
-            field_dict["primary_contact"] = primary_contact
-        if primary_contact_id is not UNSET:
-            field_dict["primary_contact_id"] = primary_contact_id
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if value is not UNSET:
-            field_dict["value"] = value
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.sales_opportunity_note import SalesOpportunityNote
-        from ..models.sales_opportunity_pipeline import SalesOpportunityPipeline
-        from ..models.sales_opportunity_pipelines_stage import (
-            SalesOpportunityPipelinesStage,
-        )
-        from ..models.sales_opportunity_primary_contact import (
-            SalesOpportunityPrimaryContact,
-        )
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_assignee_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        assignee_id = d.pop("assignee_id", UNSET)
 
-        assignee_id = _parse_assignee_id(d.pop("assignee_id", UNSET))
-
-        def _parse_closed_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        closed_at = d.pop("closed_at", UNSET)
+        if isinstance(closed_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                closed_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return closed_at_type_0
+                closed_at = datetime.datetime.fromisoformat(closed_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        closed_at = _parse_closed_at(d.pop("closed_at", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        name = d.pop("name", UNSET)
 
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
-
-        def _parse_notes(data: object) -> list[SalesOpportunityNote] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        notes = d.pop("notes", UNSET)
+        if isinstance(notes, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                notes_type_0 = []
-                _notes_type_0 = data
-                for notes_type_0_item_data in _notes_type_0:
-                    notes_type_0_item = SalesOpportunityNote.from_dict(
-                        notes_type_0_item_data
-                    )
-
-                    notes_type_0.append(notes_type_0_item)
-
-                return notes_type_0
+                notes = [
+                    SalesOpportunityNote.from_dict(notes_type_0_item)
+                    for notes_type_0_item in notes
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[SalesOpportunityNote] | None | Unset, data)
 
-        notes = _parse_notes(d.pop("notes", UNSET))
-
-        def _parse_pipeline(data: object) -> None | SalesOpportunityPipeline | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        pipeline = d.pop("pipeline", UNSET)
+        if isinstance(pipeline, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                pipeline_type_0 = SalesOpportunityPipeline.from_dict(data)
-
-                return pipeline_type_0
+                pipeline = SalesOpportunityPipeline.from_dict(pipeline)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | SalesOpportunityPipeline | Unset, data)
 
-        pipeline = _parse_pipeline(d.pop("pipeline", UNSET))
+        pipeline_id = d.pop("pipeline_id", UNSET)
 
-        def _parse_pipeline_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        pipeline_id = _parse_pipeline_id(d.pop("pipeline_id", UNSET))
-
-        def _parse_pipelines_stage(
-            data: object,
-        ) -> None | SalesOpportunityPipelinesStage | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        pipelines_stage = d.pop("pipelines_stage", UNSET)
+        if isinstance(pipelines_stage, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                pipelines_stage_type_0 = SalesOpportunityPipelinesStage.from_dict(data)
-
-                return pipelines_stage_type_0
+                pipelines_stage = SalesOpportunityPipelinesStage.from_dict(
+                    pipelines_stage
+                )
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | SalesOpportunityPipelinesStage | Unset, data)
 
-        pipelines_stage = _parse_pipelines_stage(d.pop("pipelines_stage", UNSET))
+        pipelines_stage_id = d.pop("pipelines_stage_id", UNSET)
 
-        def _parse_pipelines_stage_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        pipelines_stage_id = _parse_pipelines_stage_id(
-            d.pop("pipelines_stage_id", UNSET)
-        )
-
-        def _parse_primary_contact(
-            data: object,
-        ) -> None | SalesOpportunityPrimaryContact | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        primary_contact = d.pop("primary_contact", UNSET)
+        if isinstance(primary_contact, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                primary_contact_type_0 = SalesOpportunityPrimaryContact.from_dict(data)
-
-                return primary_contact_type_0
+                primary_contact = SalesOpportunityPrimaryContact.from_dict(
+                    primary_contact
+                )
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | SalesOpportunityPrimaryContact | Unset, data)
 
-        primary_contact = _parse_primary_contact(d.pop("primary_contact", UNSET))
-
-        def _parse_primary_contact_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        primary_contact_id = _parse_primary_contact_id(
-            d.pop("primary_contact_id", UNSET)
-        )
+        primary_contact_id = d.pop("primary_contact_id", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        value = d.pop("value", UNSET)
 
-        def _parse_value(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        value = _parse_value(d.pop("value", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_opportunity = cls(
-            id=id,
-            assignee_id=assignee_id,
-            closed_at=closed_at,
-            created_at=created_at,
-            name=name,
-            notes=notes,
-            pipeline=pipeline,
-            pipeline_id=pipeline_id,
-            pipelines_stage=pipelines_stage,
-            pipelines_stage_id=pipelines_stage_id,
-            primary_contact=primary_contact,
-            primary_contact_id=primary_contact_id,
-            public_id=public_id,
-            updated_at=updated_at,
-            value=value,
-            workspace_id=workspace_id,
+            id,
+            assignee_id,
+            closed_at,
+            created_at,
+            name,
+            notes,
+            pipeline,
+            pipeline_id,
+            pipelines_stage,
+            pipelines_stage_id,
+            primary_contact,
+            primary_contact_id,
+            public_id,
+            updated_at,
+            value,
+            workspace_id,
         )
 
         sales_opportunity.additional_properties = d
@@ -469,3 +252,12 @@ class SalesOpportunity:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.sales_opportunity_note import SalesOpportunityNote
+from ..models.sales_opportunity_pipeline import SalesOpportunityPipeline
+from ..models.sales_opportunity_pipelines_stage import SalesOpportunityPipelinesStage
+from ..models.sales_opportunity_primary_contact import SalesOpportunityPrimaryContact

@@ -34,35 +34,24 @@ class SalesOpportunityUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        assignee_id = self.assignee_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.assignee_id, Unset):
+            field_dict["assignee_id"] = self.assignee_id
 
-        closed_at: str | Unset = UNSET
         if not isinstance(self.closed_at, Unset):
-            closed_at = self.closed_at.isoformat()
+            field_dict["closed_at"] = self.closed_at.isoformat()
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        pipelines_stage_id = self.pipelines_stage_id
+        if not isinstance(self.pipelines_stage_id, Unset):
+            field_dict["pipelines_stage_id"] = self.pipelines_stage_id
 
-        primary_contact_id = self.primary_contact_id
+        if not isinstance(self.primary_contact_id, Unset):
+            field_dict["primary_contact_id"] = self.primary_contact_id
 
-        value = self.value
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if assignee_id is not UNSET:
-            field_dict["assignee_id"] = assignee_id
-        if closed_at is not UNSET:
-            field_dict["closed_at"] = closed_at
-        if name is not UNSET:
-            field_dict["name"] = name
-        if pipelines_stage_id is not UNSET:
-            field_dict["pipelines_stage_id"] = pipelines_stage_id
-        if primary_contact_id is not UNSET:
-            field_dict["primary_contact_id"] = primary_contact_id
-        if value is not UNSET:
-            field_dict["value"] = value
+        if not isinstance(self.value, Unset):
+            field_dict["value"] = self.value
 
         return field_dict
 
@@ -71,12 +60,9 @@ class SalesOpportunityUpdate:
         d = dict(src_dict)
         assignee_id = d.pop("assignee_id", UNSET)
 
-        _closed_at = d.pop("closed_at", UNSET)
-        closed_at: datetime.datetime | Unset
-        if isinstance(_closed_at, Unset):
-            closed_at = UNSET
-        else:
-            closed_at = datetime.datetime.fromisoformat(_closed_at)
+        closed_at = d.pop("closed_at", UNSET)
+        if not isinstance(closed_at, Unset):
+            closed_at = datetime.datetime.fromisoformat(closed_at)
 
         name = d.pop("name", UNSET)
 
@@ -86,13 +72,14 @@ class SalesOpportunityUpdate:
 
         value = d.pop("value", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_opportunity_update = cls(
-            assignee_id=assignee_id,
-            closed_at=closed_at,
-            name=name,
-            pipelines_stage_id=pipelines_stage_id,
-            primary_contact_id=primary_contact_id,
-            value=value,
+            assignee_id,
+            closed_at,
+            name,
+            pipelines_stage_id,
+            primary_contact_id,
+            value,
         )
 
         sales_opportunity_update.additional_properties = d

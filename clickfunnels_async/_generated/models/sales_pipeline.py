@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.sales_pipeline_stage import SalesPipelineStage
-
 
 T = TypeVar("T", bound="SalesPipeline")
 
@@ -42,183 +38,96 @@ class SalesPipeline:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        stages: list[dict[str, Any]] | None | Unset
-        if isinstance(self.stages, Unset):
-            stages = UNSET
-        elif isinstance(self.stages, list):
-            stages = []
-            for stages_type_0_item_data in self.stages:
-                stages_type_0_item = stages_type_0_item_data.to_dict()
-                stages.append(stages_type_0_item)
+        if not isinstance(self.stages, Unset):
+            field_dict["stages"] = (
+                [
+                    stages_type_0_item.to_dict()
+                    if isinstance(stages_type_0_item, SalesPipelineStage)
+                    else stages_type_0_item
+                    for stages_type_0_item in self.stages
+                ]
+                if isinstance(self.stages, list)
+                else self.stages
+            )
 
-        else:
-            stages = self.stages
+        if not isinstance(self.total_value, Unset):
+            field_dict["total_value"] = self.total_value
 
-        total_value: int | None | Unset
-        if isinstance(self.total_value, Unset):
-            total_value = UNSET
-        else:
-            total_value = self.total_value
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if name is not UNSET:
-            field_dict["name"] = name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if stages is not UNSET:
-            field_dict["stages"] = stages
-        if total_value is not UNSET:
-            field_dict["total_value"] = total_value
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.sales_pipeline_stage import SalesPipelineStage
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
+        name = d.pop("name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_stages(data: object) -> list[SalesPipelineStage] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        stages = d.pop("stages", UNSET)
+        if isinstance(stages, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                stages_type_0 = []
-                _stages_type_0 = data
-                for stages_type_0_item_data in _stages_type_0:
-                    stages_type_0_item = SalesPipelineStage.from_dict(
-                        stages_type_0_item_data
-                    )
-
-                    stages_type_0.append(stages_type_0_item)
-
-                return stages_type_0
+                stages = [
+                    SalesPipelineStage.from_dict(stages_type_0_item)
+                    for stages_type_0_item in stages
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[SalesPipelineStage] | None | Unset, data)
 
-        stages = _parse_stages(d.pop("stages", UNSET))
+        total_value = d.pop("total_value", UNSET)
 
-        def _parse_total_value(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        total_value = _parse_total_value(d.pop("total_value", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_pipeline = cls(
-            id=id,
-            created_at=created_at,
-            name=name,
-            public_id=public_id,
-            stages=stages,
-            total_value=total_value,
-            updated_at=updated_at,
-            workspace_id=workspace_id,
+            id,
+            created_at,
+            name,
+            public_id,
+            stages,
+            total_value,
+            updated_at,
+            workspace_id,
         )
 
         sales_pipeline.additional_properties = d
@@ -239,3 +148,9 @@ class SalesPipeline:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.sales_pipeline_stage import SalesPipelineStage

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.sales_pipeline_update_stage import SalesPipelineUpdateStage
-
 
 T = TypeVar("T", bound="SalesPipelineUpdate")
 
@@ -29,46 +25,34 @@ class SalesPipelineUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        name = self.name
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        stages_attributes: list[dict[str, Any]] | Unset = UNSET
         if not isinstance(self.stages_attributes, Unset):
-            stages_attributes = []
-            for stages_attributes_item_data in self.stages_attributes:
-                stages_attributes_item = stages_attributes_item_data.to_dict()
-                stages_attributes.append(stages_attributes_item)
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if name is not UNSET:
-            field_dict["name"] = name
-        if stages_attributes is not UNSET:
-            field_dict["stages_attributes"] = stages_attributes
+            field_dict["stages_attributes"] = [
+                stages_attributes_item.to_dict()
+                for stages_attributes_item in self.stages_attributes
+            ]
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.sales_pipeline_update_stage import SalesPipelineUpdateStage
-
         d = dict(src_dict)
         name = d.pop("name", UNSET)
 
-        _stages_attributes = d.pop("stages_attributes", UNSET)
-        stages_attributes: list[SalesPipelineUpdateStage] | Unset = UNSET
-        if _stages_attributes is not UNSET:
-            stages_attributes = []
-            for stages_attributes_item_data in _stages_attributes:
-                stages_attributes_item = SalesPipelineUpdateStage.from_dict(
-                    stages_attributes_item_data
-                )
+        stages_attributes = d.pop("stages_attributes", UNSET)
+        if not isinstance(stages_attributes, Unset):
+            stages_attributes = [
+                SalesPipelineUpdateStage.from_dict(stages_attributes_item)
+                for stages_attributes_item in stages_attributes
+            ]
 
-                stages_attributes.append(stages_attributes_item)
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_pipeline_update = cls(
-            name=name,
-            stages_attributes=stages_attributes,
+            name,
+            stages_attributes,
         )
 
         sales_pipeline_update.additional_properties = d
@@ -89,3 +73,9 @@ class SalesPipelineUpdate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.sales_pipeline_update_stage import SalesPipelineUpdateStage

@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
-
-if TYPE_CHECKING:
-    from ..models.sales_pipeline_update import SalesPipelineUpdate
-
 
 T = TypeVar("T", bound="SalesPipelineUpdateRequest")
 
@@ -25,27 +21,19 @@ class SalesPipelineUpdateRequest:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        sales_pipeline = self.sales_pipeline.to_dict()
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "sales_pipeline": sales_pipeline,
-            }
-        )
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["sales_pipeline"] = self.sales_pipeline.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.sales_pipeline_update import SalesPipelineUpdate
-
         d = dict(src_dict)
         sales_pipeline = SalesPipelineUpdate.from_dict(d.pop("sales_pipeline"))
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_pipeline_update_request = cls(
-            sales_pipeline=sales_pipeline,
+            sales_pipeline,
         )
 
         sales_pipeline_update_request.additional_properties = d
@@ -66,3 +54,9 @@ class SalesPipelineUpdateRequest:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.sales_pipeline_update import SalesPipelineUpdate

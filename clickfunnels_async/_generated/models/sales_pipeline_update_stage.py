@@ -25,17 +25,12 @@ class SalesPipelineUpdateStage:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        close_probability = self.close_probability
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.close_probability, Unset):
+            field_dict["close_probability"] = self.close_probability
 
-        name = self.name
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if close_probability is not UNSET:
-            field_dict["close_probability"] = close_probability
-        if name is not UNSET:
-            field_dict["name"] = name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
         return field_dict
 
@@ -46,9 +41,10 @@ class SalesPipelineUpdateStage:
 
         name = d.pop("name", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_pipeline_update_stage = cls(
-            close_probability=close_probability,
-            name=name,
+            close_probability,
+            name,
         )
 
         sales_pipeline_update_stage.additional_properties = d

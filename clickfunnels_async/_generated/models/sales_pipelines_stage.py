@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -46,106 +46,49 @@ class SalesPipelinesStage:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        close_probability: float | None | Unset
-        if isinstance(self.close_probability, Unset):
-            close_probability = UNSET
-        else:
-            close_probability = self.close_probability
+        if not isinstance(self.close_probability, Unset):
+            field_dict["close_probability"] = self.close_probability
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        opportunity_ids: list[Any] | None | Unset
-        if isinstance(self.opportunity_ids, Unset):
-            opportunity_ids = UNSET
-        elif isinstance(self.opportunity_ids, list):
-            opportunity_ids = self.opportunity_ids
+        if not isinstance(self.opportunity_ids, Unset):
+            field_dict["opportunity_ids"] = self.opportunity_ids
 
-        else:
-            opportunity_ids = self.opportunity_ids
+        if not isinstance(self.pipeline_id, Unset):
+            field_dict["pipeline_id"] = self.pipeline_id
 
-        pipeline_id: int | None | Unset
-        if isinstance(self.pipeline_id, Unset):
-            pipeline_id = UNSET
-        else:
-            pipeline_id = self.pipeline_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
 
-        sort_order: int | None | Unset
-        if isinstance(self.sort_order, Unset):
-            sort_order = UNSET
-        else:
-            sort_order = self.sort_order
+        if not isinstance(self.total_value, Unset):
+            field_dict["total_value"] = self.total_value
 
-        total_value: int | None | Unset
-        if isinstance(self.total_value, Unset):
-            total_value = UNSET
-        else:
-            total_value = self.total_value
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.weighted_value, Unset):
+            field_dict["weighted_value"] = self.weighted_value
 
-        weighted_value: float | None | Unset
-        if isinstance(self.weighted_value, Unset):
-            weighted_value = UNSET
-        else:
-            weighted_value = self.weighted_value
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if close_probability is not UNSET:
-            field_dict["close_probability"] = close_probability
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if name is not UNSET:
-            field_dict["name"] = name
-        if opportunity_ids is not UNSET:
-            field_dict["opportunity_ids"] = opportunity_ids
-        if pipeline_id is not UNSET:
-            field_dict["pipeline_id"] = pipeline_id
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if sort_order is not UNSET:
-            field_dict["sort_order"] = sort_order
-        if total_value is not UNSET:
-            field_dict["total_value"] = total_value
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if weighted_value is not UNSET:
-            field_dict["weighted_value"] = weighted_value
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
@@ -154,135 +97,52 @@ class SalesPipelinesStage:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_close_probability(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
+        close_probability = d.pop("close_probability", UNSET)
 
-        close_probability = _parse_close_probability(d.pop("close_probability", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        name = d.pop("name", UNSET)
 
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        opportunity_ids = d.pop("opportunity_ids", UNSET)
 
-        name = _parse_name(d.pop("name", UNSET))
-
-        def _parse_opportunity_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                opportunity_ids_type_0 = cast(list[Any], data)
-
-                return opportunity_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        opportunity_ids = _parse_opportunity_ids(d.pop("opportunity_ids", UNSET))
-
-        def _parse_pipeline_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        pipeline_id = _parse_pipeline_id(d.pop("pipeline_id", UNSET))
+        pipeline_id = d.pop("pipeline_id", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_sort_order(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        sort_order = d.pop("sort_order", UNSET)
 
-        sort_order = _parse_sort_order(d.pop("sort_order", UNSET))
+        total_value = d.pop("total_value", UNSET)
 
-        def _parse_total_value(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        total_value = _parse_total_value(d.pop("total_value", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        weighted_value = d.pop("weighted_value", UNSET)
 
-        def _parse_weighted_value(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        weighted_value = _parse_weighted_value(d.pop("weighted_value", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_pipelines_stage = cls(
-            id=id,
-            close_probability=close_probability,
-            created_at=created_at,
-            name=name,
-            opportunity_ids=opportunity_ids,
-            pipeline_id=pipeline_id,
-            public_id=public_id,
-            sort_order=sort_order,
-            total_value=total_value,
-            updated_at=updated_at,
-            weighted_value=weighted_value,
-            workspace_id=workspace_id,
+            id,
+            close_probability,
+            created_at,
+            name,
+            opportunity_ids,
+            pipeline_id,
+            public_id,
+            sort_order,
+            total_value,
+            updated_at,
+            weighted_value,
+            workspace_id,
         )
 
         sales_pipelines_stage.additional_properties = d

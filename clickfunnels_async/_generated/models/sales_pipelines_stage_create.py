@@ -27,21 +27,15 @@ class SalesPipelinesStageCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        close_probability = self.close_probability
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.close_probability, Unset):
+            field_dict["close_probability"] = self.close_probability
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        sort_order = self.sort_order
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if close_probability is not UNSET:
-            field_dict["close_probability"] = close_probability
-        if name is not UNSET:
-            field_dict["name"] = name
-        if sort_order is not UNSET:
-            field_dict["sort_order"] = sort_order
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
 
         return field_dict
 
@@ -54,10 +48,11 @@ class SalesPipelinesStageCreate:
 
         sort_order = d.pop("sort_order", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_pipelines_stage_create = cls(
-            close_probability=close_probability,
-            name=name,
-            sort_order=sort_order,
+            close_probability,
+            name,
+            sort_order,
         )
 
         sales_pipelines_stage_create.additional_properties = d

@@ -24,13 +24,9 @@ class SalesPipelinesStagesFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if id is not UNSET:
-            field_dict["id"] = id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         return field_dict
 
@@ -39,8 +35,9 @@ class SalesPipelinesStagesFilter:
         d = dict(src_dict)
         id = d.pop("id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         sales_pipelines_stages_filter = cls(
-            id=id,
+            id,
         )
 
         sales_pipelines_stages_filter.additional_properties = d

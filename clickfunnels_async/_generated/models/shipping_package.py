@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -58,143 +58,77 @@ class ShippingPackage:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        carrier: None | str | Unset
-        if isinstance(self.carrier, Unset):
-            carrier = UNSET
-        elif isinstance(self.carrier, ShippingPackageCarrier):
-            carrier = self.carrier.value
-        else:
-            carrier = self.carrier
+        if not isinstance(self.carrier, Unset):
+            field_dict["carrier"] = (
+                self.carrier.value
+                if isinstance(self.carrier, ShippingPackageCarrier)
+                else self.carrier
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        default_package: bool | None | Unset
-        if isinstance(self.default_package, Unset):
-            default_package = UNSET
-        else:
-            default_package = self.default_package
+        if not isinstance(self.default_package, Unset):
+            field_dict["default_package"] = self.default_package
 
-        distance_unit: None | str | Unset
-        if isinstance(self.distance_unit, Unset):
-            distance_unit = UNSET
-        elif isinstance(self.distance_unit, ShippingPackageDistanceUnit):
-            distance_unit = self.distance_unit.value
-        else:
-            distance_unit = self.distance_unit
+        if not isinstance(self.distance_unit, Unset):
+            field_dict["distance_unit"] = (
+                self.distance_unit.value
+                if isinstance(self.distance_unit, ShippingPackageDistanceUnit)
+                else self.distance_unit
+            )
 
-        empty_weight: None | str | Unset
-        if isinstance(self.empty_weight, Unset):
-            empty_weight = UNSET
-        else:
-            empty_weight = self.empty_weight
+        if not isinstance(self.empty_weight, Unset):
+            field_dict["empty_weight"] = self.empty_weight
 
-        height: float | None | Unset
-        if isinstance(self.height, Unset):
-            height = UNSET
-        else:
-            height = self.height
+        if not isinstance(self.height, Unset):
+            field_dict["height"] = self.height
 
-        length: float | None | Unset
-        if isinstance(self.length, Unset):
-            length = UNSET
-        else:
-            length = self.length
+        if not isinstance(self.length, Unset):
+            field_dict["length"] = self.length
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        package_type: None | str | Unset
-        if isinstance(self.package_type, Unset):
-            package_type = UNSET
-        elif isinstance(self.package_type, ShippingPackageType):
-            package_type = self.package_type.value
-        else:
-            package_type = self.package_type
+        if not isinstance(self.package_type, Unset):
+            field_dict["package_type"] = (
+                self.package_type.value
+                if isinstance(self.package_type, ShippingPackageType)
+                else self.package_type
+            )
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        token: None | str | Unset
-        if isinstance(self.token, Unset):
-            token = UNSET
-        else:
-            token = self.token
+        if not isinstance(self.token, Unset):
+            field_dict["token"] = self.token
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        weight: float | None | Unset
-        if isinstance(self.weight, Unset):
-            weight = UNSET
-        else:
-            weight = self.weight
+        if not isinstance(self.weight, Unset):
+            field_dict["weight"] = self.weight
 
-        weight_unit: None | str | Unset
-        if isinstance(self.weight_unit, Unset):
-            weight_unit = UNSET
-        elif isinstance(self.weight_unit, ShippingPackageWeightUnit):
-            weight_unit = self.weight_unit.value
-        else:
-            weight_unit = self.weight_unit
+        if not isinstance(self.weight_unit, Unset):
+            field_dict["weight_unit"] = (
+                self.weight_unit.value
+                if isinstance(self.weight_unit, ShippingPackageWeightUnit)
+                else self.weight_unit
+            )
 
-        width: float | None | Unset
-        if isinstance(self.width, Unset):
-            width = UNSET
-        else:
-            width = self.width
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if carrier is not UNSET:
-            field_dict["carrier"] = carrier
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if default_package is not UNSET:
-            field_dict["default_package"] = default_package
-        if distance_unit is not UNSET:
-            field_dict["distance_unit"] = distance_unit
-        if empty_weight is not UNSET:
-            field_dict["empty_weight"] = empty_weight
-        if height is not UNSET:
-            field_dict["height"] = height
-        if length is not UNSET:
-            field_dict["length"] = length
-        if name is not UNSET:
-            field_dict["name"] = name
-        if package_type is not UNSET:
-            field_dict["package_type"] = package_type
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if token is not UNSET:
-            field_dict["token"] = token
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if weight is not UNSET:
-            field_dict["weight"] = weight
-        if weight_unit is not UNSET:
-            field_dict["weight_unit"] = weight_unit
-        if width is not UNSET:
-            field_dict["width"] = width
+        if not isinstance(self.width, Unset):
+            field_dict["width"] = self.width
 
         return field_dict
 
@@ -203,203 +137,84 @@ class ShippingPackage:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_carrier(data: object) -> None | ShippingPackageCarrier | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        carrier = d.pop("carrier", UNSET)
+        if isinstance(carrier, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                carrier_type_0 = ShippingPackageCarrier(data)
-
-                return carrier_type_0
+                carrier = ShippingPackageCarrier(carrier)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | ShippingPackageCarrier | Unset, data)
 
-        carrier = _parse_carrier(d.pop("carrier", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        default_package = d.pop("default_package", UNSET)
 
-        def _parse_default_package(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        default_package = _parse_default_package(d.pop("default_package", UNSET))
-
-        def _parse_distance_unit(
-            data: object,
-        ) -> None | ShippingPackageDistanceUnit | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        distance_unit = d.pop("distance_unit", UNSET)
+        if isinstance(distance_unit, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                distance_unit_type_0 = ShippingPackageDistanceUnit(data)
-
-                return distance_unit_type_0
+                distance_unit = ShippingPackageDistanceUnit(distance_unit)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | ShippingPackageDistanceUnit | Unset, data)
 
-        distance_unit = _parse_distance_unit(d.pop("distance_unit", UNSET))
+        empty_weight = d.pop("empty_weight", UNSET)
 
-        def _parse_empty_weight(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        height = d.pop("height", UNSET)
 
-        empty_weight = _parse_empty_weight(d.pop("empty_weight", UNSET))
+        length = d.pop("length", UNSET)
 
-        def _parse_height(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
+        name = d.pop("name", UNSET)
 
-        height = _parse_height(d.pop("height", UNSET))
-
-        def _parse_length(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        length = _parse_length(d.pop("length", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
-
-        def _parse_package_type(data: object) -> None | ShippingPackageType | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        package_type = d.pop("package_type", UNSET)
+        if isinstance(package_type, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                package_type_type_0 = ShippingPackageType(data)
-
-                return package_type_type_0
+                package_type = ShippingPackageType(package_type)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | ShippingPackageType | Unset, data)
-
-        package_type = _parse_package_type(d.pop("package_type", UNSET))
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_token(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        token = d.pop("token", UNSET)
 
-        token = _parse_token(d.pop("token", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        weight = d.pop("weight", UNSET)
 
-        def _parse_weight(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        weight = _parse_weight(d.pop("weight", UNSET))
-
-        def _parse_weight_unit(
-            data: object,
-        ) -> None | ShippingPackageWeightUnit | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        weight_unit = d.pop("weight_unit", UNSET)
+        if isinstance(weight_unit, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                weight_unit_type_0 = ShippingPackageWeightUnit(data)
-
-                return weight_unit_type_0
+                weight_unit = ShippingPackageWeightUnit(weight_unit)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | ShippingPackageWeightUnit | Unset, data)
 
-        weight_unit = _parse_weight_unit(d.pop("weight_unit", UNSET))
+        width = d.pop("width", UNSET)
 
-        def _parse_width(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        width = _parse_width(d.pop("width", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         shipping_package = cls(
-            id=id,
-            carrier=carrier,
-            created_at=created_at,
-            default_package=default_package,
-            distance_unit=distance_unit,
-            empty_weight=empty_weight,
-            height=height,
-            length=length,
-            name=name,
-            package_type=package_type,
-            public_id=public_id,
-            token=token,
-            updated_at=updated_at,
-            weight=weight,
-            weight_unit=weight_unit,
-            width=width,
+            id,
+            carrier,
+            created_at,
+            default_package,
+            distance_unit,
+            empty_weight,
+            height,
+            length,
+            name,
+            package_type,
+            public_id,
+            token,
+            updated_at,
+            weight,
+            weight_unit,
+            width,
         )
 
         shipping_package.additional_properties = d

@@ -46,71 +46,48 @@ class ShippingPackageUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        carrier: str | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.carrier, Unset):
-            carrier = self.carrier.value
+            field_dict["carrier"] = self.carrier.value
 
-        default_package = self.default_package
+        if not isinstance(self.default_package, Unset):
+            field_dict["default_package"] = self.default_package
 
-        distance_unit = self.distance_unit
+        if not isinstance(self.distance_unit, Unset):
+            field_dict["distance_unit"] = self.distance_unit
 
-        empty_weight = self.empty_weight
+        if not isinstance(self.empty_weight, Unset):
+            field_dict["empty_weight"] = self.empty_weight
 
-        height = self.height
+        if not isinstance(self.height, Unset):
+            field_dict["height"] = self.height
 
-        length = self.length
+        if not isinstance(self.length, Unset):
+            field_dict["length"] = self.length
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        package_type: str | Unset = UNSET
         if not isinstance(self.package_type, Unset):
-            package_type = self.package_type.value
+            field_dict["package_type"] = self.package_type.value
 
-        weight = self.weight
+        if not isinstance(self.weight, Unset):
+            field_dict["weight"] = self.weight
 
-        weight_unit: str | Unset = UNSET
         if not isinstance(self.weight_unit, Unset):
-            weight_unit = self.weight_unit.value
+            field_dict["weight_unit"] = self.weight_unit.value
 
-        width = self.width
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if carrier is not UNSET:
-            field_dict["carrier"] = carrier
-        if default_package is not UNSET:
-            field_dict["default_package"] = default_package
-        if distance_unit is not UNSET:
-            field_dict["distance_unit"] = distance_unit
-        if empty_weight is not UNSET:
-            field_dict["empty_weight"] = empty_weight
-        if height is not UNSET:
-            field_dict["height"] = height
-        if length is not UNSET:
-            field_dict["length"] = length
-        if name is not UNSET:
-            field_dict["name"] = name
-        if package_type is not UNSET:
-            field_dict["package_type"] = package_type
-        if weight is not UNSET:
-            field_dict["weight"] = weight
-        if weight_unit is not UNSET:
-            field_dict["weight_unit"] = weight_unit
-        if width is not UNSET:
-            field_dict["width"] = width
+        if not isinstance(self.width, Unset):
+            field_dict["width"] = self.width
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        _carrier = d.pop("carrier", UNSET)
-        carrier: ShippingPackageCarrier | Unset
-        if isinstance(_carrier, Unset):
-            carrier = UNSET
-        else:
-            carrier = ShippingPackageCarrier(_carrier)
+        carrier = d.pop("carrier", UNSET)
+        if not isinstance(carrier, Unset):
+            carrier = ShippingPackageCarrier(carrier)
 
         default_package = d.pop("default_package", UNSET)
 
@@ -124,36 +101,31 @@ class ShippingPackageUpdate:
 
         name = d.pop("name", UNSET)
 
-        _package_type = d.pop("package_type", UNSET)
-        package_type: ShippingPackageType | Unset
-        if isinstance(_package_type, Unset):
-            package_type = UNSET
-        else:
-            package_type = ShippingPackageType(_package_type)
+        package_type = d.pop("package_type", UNSET)
+        if not isinstance(package_type, Unset):
+            package_type = ShippingPackageType(package_type)
 
         weight = d.pop("weight", UNSET)
 
-        _weight_unit = d.pop("weight_unit", UNSET)
-        weight_unit: ShippingPackageWeightUnit | Unset
-        if isinstance(_weight_unit, Unset):
-            weight_unit = UNSET
-        else:
-            weight_unit = ShippingPackageWeightUnit(_weight_unit)
+        weight_unit = d.pop("weight_unit", UNSET)
+        if not isinstance(weight_unit, Unset):
+            weight_unit = ShippingPackageWeightUnit(weight_unit)
 
         width = d.pop("width", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         shipping_package_update = cls(
-            carrier=carrier,
-            default_package=default_package,
-            distance_unit=distance_unit,
-            empty_weight=empty_weight,
-            height=height,
-            length=length,
-            name=name,
-            package_type=package_type,
-            weight=weight,
-            weight_unit=weight_unit,
-            width=width,
+            carrier,
+            default_package,
+            distance_unit,
+            empty_weight,
+            height,
+            length,
+            name,
+            package_type,
+            weight,
+            weight_unit,
+            width,
         )
 
         shipping_package_update.additional_properties = d

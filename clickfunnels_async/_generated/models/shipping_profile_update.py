@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -25,19 +25,12 @@ class ShippingProfileUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        name = self.name
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        variant_ids: list[Any] | Unset = UNSET
         if not isinstance(self.variant_ids, Unset):
-            variant_ids = self.variant_ids
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if name is not UNSET:
-            field_dict["name"] = name
-        if variant_ids is not UNSET:
-            field_dict["variant_ids"] = variant_ids
+            field_dict["variant_ids"] = self.variant_ids
 
         return field_dict
 
@@ -46,11 +39,12 @@ class ShippingProfileUpdate:
         d = dict(src_dict)
         name = d.pop("name", UNSET)
 
-        variant_ids = cast(list[Any], d.pop("variant_ids", UNSET))
+        variant_ids = d.pop("variant_ids", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         shipping_profile_update = cls(
-            name=name,
-            variant_ids=variant_ids,
+            name,
+            variant_ids,
         )
 
         shipping_profile_update.additional_properties = d

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -45,97 +45,50 @@ class ShippingRate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        description: None | str | Unset
-        if isinstance(self.description, Unset):
-            description = UNSET
-        else:
-            description = self.description
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
 
-        live_rates_provider: None | str | Unset
-        if isinstance(self.live_rates_provider, Unset):
-            live_rates_provider = UNSET
-        elif isinstance(self.live_rates_provider, ShippingRateLiveRatesProvider):
-            live_rates_provider = self.live_rates_provider.value
-        else:
-            live_rates_provider = self.live_rates_provider
+        if not isinstance(self.live_rates_provider, Unset):
+            field_dict["live_rates_provider"] = (
+                self.live_rates_provider.value
+                if isinstance(self.live_rates_provider, ShippingRateLiveRatesProvider)
+                else self.live_rates_provider
+            )
 
-        price: None | str | Unset
-        if isinstance(self.price, Unset):
-            price = UNSET
-        else:
-            price = self.price
+        if not isinstance(self.price, Unset):
+            field_dict["price"] = self.price
 
-        price_currency: None | str | Unset
-        if isinstance(self.price_currency, Unset):
-            price_currency = UNSET
-        else:
-            price_currency = self.price_currency
+        if not isinstance(self.price_currency, Unset):
+            field_dict["price_currency"] = self.price_currency
 
-        provider_name: None | str | Unset
-        if isinstance(self.provider_name, Unset):
-            provider_name = UNSET
-        else:
-            provider_name = self.provider_name
+        if not isinstance(self.provider_name, Unset):
+            field_dict["provider_name"] = self.provider_name
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        rates_name_id: int | None | Unset
-        if isinstance(self.rates_name_id, Unset):
-            rates_name_id = UNSET
-        else:
-            rates_name_id = self.rates_name_id
+        if not isinstance(self.rates_name_id, Unset):
+            field_dict["rates_name_id"] = self.rates_name_id
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        zone_id: int | None | Unset
-        if isinstance(self.zone_id, Unset):
-            zone_id = UNSET
-        else:
-            zone_id = self.zone_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if description is not UNSET:
-            field_dict["description"] = description
-        if live_rates_provider is not UNSET:
-            field_dict["live_rates_provider"] = live_rates_provider
-        if price is not UNSET:
-            field_dict["price"] = price
-        if price_currency is not UNSET:
-            field_dict["price_currency"] = price_currency
-        if provider_name is not UNSET:
-            field_dict["provider_name"] = provider_name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if rates_name_id is not UNSET:
-            field_dict["rates_name_id"] = rates_name_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if zone_id is not UNSET:
-            field_dict["zone_id"] = zone_id
+        if not isinstance(self.zone_id, Unset):
+            field_dict["zone_id"] = self.zone_id
 
         return field_dict
 
@@ -144,129 +97,54 @@ class ShippingRate:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        description = d.pop("description", UNSET)
 
-        def _parse_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        description = _parse_description(d.pop("description", UNSET))
-
-        def _parse_live_rates_provider(
-            data: object,
-        ) -> None | ShippingRateLiveRatesProvider | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        live_rates_provider = d.pop("live_rates_provider", UNSET)
+        if isinstance(live_rates_provider, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                live_rates_provider_type_0 = ShippingRateLiveRatesProvider(data)
-
-                return live_rates_provider_type_0
+                live_rates_provider = ShippingRateLiveRatesProvider(live_rates_provider)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | ShippingRateLiveRatesProvider | Unset, data)
 
-        live_rates_provider = _parse_live_rates_provider(
-            d.pop("live_rates_provider", UNSET)
-        )
+        price = d.pop("price", UNSET)
 
-        def _parse_price(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        price_currency = d.pop("price_currency", UNSET)
 
-        price = _parse_price(d.pop("price", UNSET))
-
-        def _parse_price_currency(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        price_currency = _parse_price_currency(d.pop("price_currency", UNSET))
-
-        def _parse_provider_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        provider_name = _parse_provider_name(d.pop("provider_name", UNSET))
+        provider_name = d.pop("provider_name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_rates_name_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        rates_name_id = d.pop("rates_name_id", UNSET)
 
-        rates_name_id = _parse_rates_name_id(d.pop("rates_name_id", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        zone_id = d.pop("zone_id", UNSET)
 
-        def _parse_zone_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        zone_id = _parse_zone_id(d.pop("zone_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         shipping_rate = cls(
-            id=id,
-            created_at=created_at,
-            description=description,
-            live_rates_provider=live_rates_provider,
-            price=price,
-            price_currency=price_currency,
-            provider_name=provider_name,
-            public_id=public_id,
-            rates_name_id=rates_name_id,
-            updated_at=updated_at,
-            zone_id=zone_id,
+            id,
+            created_at,
+            description,
+            live_rates_provider,
+            price,
+            price_currency,
+            provider_name,
+            public_id,
+            rates_name_id,
+            updated_at,
+            zone_id,
         )
 
         shipping_rate.additional_properties = d

@@ -32,43 +32,30 @@ class ShippingRateUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        live_rates_provider: str | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.live_rates_provider, Unset):
-            live_rates_provider = self.live_rates_provider.value
+            field_dict["live_rates_provider"] = self.live_rates_provider.value
 
-        price = self.price
+        if not isinstance(self.price, Unset):
+            field_dict["price"] = self.price
 
-        price_currency = self.price_currency
+        if not isinstance(self.price_currency, Unset):
+            field_dict["price_currency"] = self.price_currency
 
-        provider_name = self.provider_name
+        if not isinstance(self.provider_name, Unset):
+            field_dict["provider_name"] = self.provider_name
 
-        rates_name_id = self.rates_name_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if live_rates_provider is not UNSET:
-            field_dict["live_rates_provider"] = live_rates_provider
-        if price is not UNSET:
-            field_dict["price"] = price
-        if price_currency is not UNSET:
-            field_dict["price_currency"] = price_currency
-        if provider_name is not UNSET:
-            field_dict["provider_name"] = provider_name
-        if rates_name_id is not UNSET:
-            field_dict["rates_name_id"] = rates_name_id
+        if not isinstance(self.rates_name_id, Unset):
+            field_dict["rates_name_id"] = self.rates_name_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        _live_rates_provider = d.pop("live_rates_provider", UNSET)
-        live_rates_provider: ShippingRateLiveRatesProvider | Unset
-        if isinstance(_live_rates_provider, Unset):
-            live_rates_provider = UNSET
-        else:
-            live_rates_provider = ShippingRateLiveRatesProvider(_live_rates_provider)
+        live_rates_provider = d.pop("live_rates_provider", UNSET)
+        if not isinstance(live_rates_provider, Unset):
+            live_rates_provider = ShippingRateLiveRatesProvider(live_rates_provider)
 
         price = d.pop("price", UNSET)
 
@@ -78,12 +65,13 @@ class ShippingRateUpdate:
 
         rates_name_id = d.pop("rates_name_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         shipping_rate_update = cls(
-            live_rates_provider=live_rates_provider,
-            price=price,
-            price_currency=price_currency,
-            provider_name=provider_name,
-            rates_name_id=rates_name_id,
+            live_rates_provider,
+            price,
+            price_currency,
+            provider_name,
+            rates_name_id,
         )
 
         shipping_rate_update.additional_properties = d

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -42,91 +42,39 @@ class ShippingZone:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        address_filter_id: None | str | Unset
-        if isinstance(self.address_filter_id, Unset):
-            address_filter_id = UNSET
-        else:
-            address_filter_id = self.address_filter_id
+        if not isinstance(self.address_filter_id, Unset):
+            field_dict["address_filter_id"] = self.address_filter_id
 
-        country_ids: list[Any] | None | Unset
-        if isinstance(self.country_ids, Unset):
-            country_ids = UNSET
-        elif isinstance(self.country_ids, list):
-            country_ids = self.country_ids
+        if not isinstance(self.country_ids, Unset):
+            field_dict["country_ids"] = self.country_ids
 
-        else:
-            country_ids = self.country_ids
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.includes_rest_of_world, Unset):
+            field_dict["includes_rest_of_world"] = self.includes_rest_of_world
 
-        includes_rest_of_world: bool | None | Unset
-        if isinstance(self.includes_rest_of_world, Unset):
-            includes_rest_of_world = UNSET
-        else:
-            includes_rest_of_world = self.includes_rest_of_world
+        if not isinstance(self.location_group_id, Unset):
+            field_dict["location_group_id"] = self.location_group_id
 
-        location_group_id: int | None | Unset
-        if isinstance(self.location_group_id, Unset):
-            location_group_id = UNSET
-        else:
-            location_group_id = self.location_group_id
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.region_ids, Unset):
+            field_dict["region_ids"] = self.region_ids
 
-        region_ids: list[Any] | None | Unset
-        if isinstance(self.region_ids, Unset):
-            region_ids = UNSET
-        elif isinstance(self.region_ids, list):
-            region_ids = self.region_ids
-
-        else:
-            region_ids = self.region_ids
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        else:
-            updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if address_filter_id is not UNSET:
-            field_dict["address_filter_id"] = address_filter_id
-        if country_ids is not UNSET:
-            field_dict["country_ids"] = country_ids
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if includes_rest_of_world is not UNSET:
-            field_dict["includes_rest_of_world"] = includes_rest_of_world
-        if location_group_id is not UNSET:
-            field_dict["location_group_id"] = location_group_id
-        if name is not UNSET:
-            field_dict["name"] = name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if region_ids is not UNSET:
-            field_dict["region_ids"] = region_ids
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
@@ -135,117 +83,41 @@ class ShippingZone:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_address_filter_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        address_filter_id = d.pop("address_filter_id", UNSET)
 
-        address_filter_id = _parse_address_filter_id(d.pop("address_filter_id", UNSET))
+        country_ids = d.pop("country_ids", UNSET)
 
-        def _parse_country_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                country_ids_type_0 = cast(list[Any], data)
-
-                return country_ids_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[Any] | None | Unset, data)
 
-        country_ids = _parse_country_ids(d.pop("country_ids", UNSET))
+        includes_rest_of_world = d.pop("includes_rest_of_world", UNSET)
 
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
+        location_group_id = d.pop("location_group_id", UNSET)
 
-                return created_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_includes_rest_of_world(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        includes_rest_of_world = _parse_includes_rest_of_world(
-            d.pop("includes_rest_of_world", UNSET)
-        )
-
-        def _parse_location_group_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        location_group_id = _parse_location_group_id(d.pop("location_group_id", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
+        name = d.pop("name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_region_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                region_ids_type_0 = cast(list[Any], data)
+        region_ids = d.pop("region_ids", UNSET)
 
-                return region_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
+        updated_at = d.pop("updated_at", UNSET)
 
-        region_ids = _parse_region_ids(d.pop("region_ids", UNSET))
-
-        def _parse_updated_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         shipping_zone = cls(
-            id=id,
-            address_filter_id=address_filter_id,
-            country_ids=country_ids,
-            created_at=created_at,
-            includes_rest_of_world=includes_rest_of_world,
-            location_group_id=location_group_id,
-            name=name,
-            public_id=public_id,
-            region_ids=region_ids,
-            updated_at=updated_at,
+            id,
+            address_filter_id,
+            country_ids,
+            created_at,
+            includes_rest_of_world,
+            location_group_id,
+            name,
+            public_id,
+            region_ids,
+            updated_at,
         )
 
         shipping_zone.additional_properties = d

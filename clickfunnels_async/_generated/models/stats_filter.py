@@ -40,45 +40,33 @@ class StatsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        billing_status = self.billing_status
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.billing_status, Unset):
+            field_dict["billing_status"] = self.billing_status
 
-        contact_id = self.contact_id
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        email_address = self.email_address
+        if not isinstance(self.email_address, Unset):
+            field_dict["email_address"] = self.email_address
 
-        id = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        is_active = self.is_active
+        if not isinstance(self.is_active, Unset):
+            field_dict["is_active"] = self.is_active
 
-        live_mode = self.live_mode
+        if not isinstance(self.live_mode, Unset):
+            field_dict["live_mode"] = self.live_mode
 
-        order_type = self.order_type
+        if not isinstance(self.order_type, Unset):
+            field_dict["order_type"] = self.order_type
 
-        service_status = self.service_status
+        if not isinstance(self.service_status, Unset):
+            field_dict["service_status"] = self.service_status
 
-        tag_ids = self.tag_ids
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if billing_status is not UNSET:
-            field_dict["billing_status"] = billing_status
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if email_address is not UNSET:
-            field_dict["email_address"] = email_address
-        if id is not UNSET:
-            field_dict["id"] = id
-        if is_active is not UNSET:
-            field_dict["is_active"] = is_active
-        if live_mode is not UNSET:
-            field_dict["live_mode"] = live_mode
-        if order_type is not UNSET:
-            field_dict["order_type"] = order_type
-        if service_status is not UNSET:
-            field_dict["service_status"] = service_status
-        if tag_ids is not UNSET:
-            field_dict["tag_ids"] = tag_ids
+        if not isinstance(self.tag_ids, Unset):
+            field_dict["tag_ids"] = self.tag_ids
 
         return field_dict
 
@@ -103,16 +91,17 @@ class StatsFilter:
 
         tag_ids = d.pop("tag_ids", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         stats_filter = cls(
-            billing_status=billing_status,
-            contact_id=contact_id,
-            email_address=email_address,
-            id=id,
-            is_active=is_active,
-            live_mode=live_mode,
-            order_type=order_type,
-            service_status=service_status,
-            tag_ids=tag_ids,
+            billing_status,
+            contact_id,
+            email_address,
+            id,
+            is_active,
+            live_mode,
+            order_type,
+            service_status,
+            tag_ids,
         )
 
         stats_filter.additional_properties = d

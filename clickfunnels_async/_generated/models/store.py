@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -46,101 +46,45 @@ class Store:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = self.created_at
 
-        current_path: None | str | Unset
-        if isinstance(self.current_path, Unset):
-            current_path = UNSET
-        else:
-            current_path = self.current_path
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        seo_description: None | str | Unset
-        if isinstance(self.seo_description, Unset):
-            seo_description = UNSET
-        else:
-            seo_description = self.seo_description
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
 
-        seo_indexable: bool | None | Unset
-        if isinstance(self.seo_indexable, Unset):
-            seo_indexable = UNSET
-        else:
-            seo_indexable = self.seo_indexable
+        if not isinstance(self.seo_indexable, Unset):
+            field_dict["seo_indexable"] = self.seo_indexable
 
-        seo_title: None | str | Unset
-        if isinstance(self.seo_title, Unset):
-            seo_title = UNSET
-        else:
-            seo_title = self.seo_title
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
 
-        social_image_id: None | str | Unset
-        if isinstance(self.social_image_id, Unset):
-            social_image_id = UNSET
-        else:
-            social_image_id = self.social_image_id
+        if not isinstance(self.social_image_id, Unset):
+            field_dict["social_image_id"] = self.social_image_id
 
-        status: None | str | Unset
-        if isinstance(self.status, Unset):
-            status = UNSET
-        elif isinstance(self.status, StoreStatus):
-            status = self.status.value
-        else:
-            status = self.status
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = (
+                self.status.value
+                if isinstance(self.status, StoreStatus)
+                else self.status
+            )
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        else:
-            updated_at = self.updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_path is not UNSET:
-            field_dict["current_path"] = current_path
-        if name is not UNSET:
-            field_dict["name"] = name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if seo_description is not UNSET:
-            field_dict["seo_description"] = seo_description
-        if seo_indexable is not UNSET:
-            field_dict["seo_indexable"] = seo_indexable
-        if seo_title is not UNSET:
-            field_dict["seo_title"] = seo_title
-        if social_image_id is not UNSET:
-            field_dict["social_image_id"] = social_image_id
-        if status is not UNSET:
-            field_dict["status"] = status
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
@@ -149,119 +93,47 @@ class Store:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_created_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        created_at = d.pop("created_at", UNSET)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        current_path = d.pop("current_path", UNSET)
 
-        def _parse_current_path(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        current_path = _parse_current_path(d.pop("current_path", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
+        name = d.pop("name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_seo_description(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        seo_description = d.pop("seo_description", UNSET)
 
-        seo_description = _parse_seo_description(d.pop("seo_description", UNSET))
+        seo_indexable = d.pop("seo_indexable", UNSET)
 
-        def _parse_seo_indexable(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        seo_title = d.pop("seo_title", UNSET)
 
-        seo_indexable = _parse_seo_indexable(d.pop("seo_indexable", UNSET))
+        social_image_id = d.pop("social_image_id", UNSET)
 
-        def _parse_seo_title(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        seo_title = _parse_seo_title(d.pop("seo_title", UNSET))
-
-        def _parse_social_image_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        social_image_id = _parse_social_image_id(d.pop("social_image_id", UNSET))
-
-        def _parse_status(data: object) -> None | StoreStatus | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        status = d.pop("status", UNSET)
+        if isinstance(status, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                status_type_0 = StoreStatus(data)
-
-                return status_type_0
+                status = StoreStatus(status)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | StoreStatus | Unset, data)
 
-        status = _parse_status(d.pop("status", UNSET))
+        updated_at = d.pop("updated_at", UNSET)
 
-        def _parse_updated_at(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         store = cls(
-            id=id,
-            created_at=created_at,
-            current_path=current_path,
-            name=name,
-            public_id=public_id,
-            seo_description=seo_description,
-            seo_indexable=seo_indexable,
-            seo_title=seo_title,
-            social_image_id=social_image_id,
-            status=status,
-            updated_at=updated_at,
-            workspace_id=workspace_id,
+            id,
+            created_at,
+            current_path,
+            name,
+            public_id,
+            seo_description,
+            seo_indexable,
+            seo_title,
+            social_image_id,
+            status,
+            updated_at,
+            workspace_id,
         )
 
         store.additional_properties = d

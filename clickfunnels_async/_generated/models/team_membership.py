@@ -27,23 +27,14 @@ class TeamMembership:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        user_id = self.user_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if user_id is not UNSET:
-            field_dict["user_id"] = user_id
+        if not isinstance(self.user_id, Unset):
+            field_dict["user_id"] = self.user_id
 
         return field_dict
 
@@ -56,10 +47,11 @@ class TeamMembership:
 
         user_id = d.pop("user_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         team_membership = cls(
-            id=id,
-            public_id=public_id,
-            user_id=user_id,
+            id,
+            public_id,
+            user_id,
         )
 
         team_membership.additional_properties = d

@@ -28,44 +28,34 @@ class TeamUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        locale: str | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.locale, Unset):
-            locale = self.locale.value
+            field_dict["locale"] = self.locale.value
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        time_zone = self.time_zone
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if locale is not UNSET:
-            field_dict["locale"] = locale
-        if name is not UNSET:
-            field_dict["name"] = name
-        if time_zone is not UNSET:
-            field_dict["time_zone"] = time_zone
+        if not isinstance(self.time_zone, Unset):
+            field_dict["time_zone"] = self.time_zone
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        _locale = d.pop("locale", UNSET)
-        locale: TeamLocale | Unset
-        if isinstance(_locale, Unset):
-            locale = UNSET
-        else:
-            locale = TeamLocale(_locale)
+        locale = d.pop("locale", UNSET)
+        if not isinstance(locale, Unset):
+            locale = TeamLocale(locale)
 
         name = d.pop("name", UNSET)
 
         time_zone = d.pop("time_zone", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         team_update = cls(
-            locale=locale,
-            name=name,
-            time_zone=time_zone,
+            locale,
+            name,
+            time_zone,
         )
 
         team_update.additional_properties = d

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.theme_style import ThemeStyle
-
 
 T = TypeVar("T", bound="Theme")
 
@@ -44,199 +40,102 @@ class Theme:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        current_style_id: int | None | Unset
-        if isinstance(self.current_style_id, Unset):
-            current_style_id = UNSET
-        else:
-            current_style_id = self.current_style_id
+        if not isinstance(self.current_style_id, Unset):
+            field_dict["current_style_id"] = self.current_style_id
 
-        custom_name: None | str | Unset
-        if isinstance(self.custom_name, Unset):
-            custom_name = UNSET
-        else:
-            custom_name = self.custom_name
+        if not isinstance(self.custom_name, Unset):
+            field_dict["custom_name"] = self.custom_name
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        styles: list[dict[str, Any]] | None | Unset
-        if isinstance(self.styles, Unset):
-            styles = UNSET
-        elif isinstance(self.styles, list):
-            styles = []
-            for styles_type_0_item_data in self.styles:
-                styles_type_0_item = styles_type_0_item_data.to_dict()
-                styles.append(styles_type_0_item)
+        if not isinstance(self.styles, Unset):
+            field_dict["styles"] = (
+                [
+                    styles_type_0_item.to_dict()
+                    if isinstance(styles_type_0_item, ThemeStyle)
+                    else styles_type_0_item
+                    for styles_type_0_item in self.styles
+                ]
+                if isinstance(self.styles, list)
+                else self.styles
+            )
 
-        else:
-            styles = self.styles
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if current_style_id is not UNSET:
-            field_dict["current_style_id"] = current_style_id
-        if custom_name is not UNSET:
-            field_dict["custom_name"] = custom_name
-        if name is not UNSET:
-            field_dict["name"] = name
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if styles is not UNSET:
-            field_dict["styles"] = styles
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.theme_style import ThemeStyle
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        current_style_id = d.pop("current_style_id", UNSET)
 
-        def _parse_current_style_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        custom_name = d.pop("custom_name", UNSET)
 
-        current_style_id = _parse_current_style_id(d.pop("current_style_id", UNSET))
-
-        def _parse_custom_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        custom_name = _parse_custom_name(d.pop("custom_name", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
+        name = d.pop("name", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_styles(data: object) -> list[ThemeStyle] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        styles = d.pop("styles", UNSET)
+        if isinstance(styles, list):
             try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                styles_type_0 = []
-                _styles_type_0 = data
-                for styles_type_0_item_data in _styles_type_0:
-                    styles_type_0_item = ThemeStyle.from_dict(styles_type_0_item_data)
-
-                    styles_type_0.append(styles_type_0_item)
-
-                return styles_type_0
+                styles = [
+                    ThemeStyle.from_dict(styles_type_0_item)
+                    for styles_type_0_item in styles
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[ThemeStyle] | None | Unset, data)
 
-        styles = _parse_styles(d.pop("styles", UNSET))
-
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         theme = cls(
-            id=id,
-            created_at=created_at,
-            current_style_id=current_style_id,
-            custom_name=custom_name,
-            name=name,
-            public_id=public_id,
-            styles=styles,
-            updated_at=updated_at,
-            workspace_id=workspace_id,
+            id,
+            created_at,
+            current_style_id,
+            custom_name,
+            name,
+            public_id,
+            styles,
+            updated_at,
+            workspace_id,
         )
 
         theme.additional_properties = d
@@ -257,3 +156,9 @@ class Theme:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.theme_style import ThemeStyle

@@ -25,17 +25,12 @@ class ThemeUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        current_style_id = self.current_style_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.current_style_id, Unset):
+            field_dict["current_style_id"] = self.current_style_id
 
-        custom_name = self.custom_name
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if current_style_id is not UNSET:
-            field_dict["current_style_id"] = current_style_id
-        if custom_name is not UNSET:
-            field_dict["custom_name"] = custom_name
+        if not isinstance(self.custom_name, Unset):
+            field_dict["custom_name"] = self.custom_name
 
         return field_dict
 
@@ -46,9 +41,10 @@ class ThemeUpdate:
 
         custom_name = d.pop("custom_name", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         theme_update = cls(
-            current_style_id=current_style_id,
-            custom_name=custom_name,
+            current_style_id,
+            custom_name,
         )
 
         theme_update.additional_properties = d

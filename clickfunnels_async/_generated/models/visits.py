@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.visit import Visit
-
 
 T = TypeVar("T", bound="Visits")
 
@@ -31,107 +27,59 @@ class Visits:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.visit import Visit
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.first_visit, Unset):
+            field_dict["first_visit"] = (
+                self.first_visit.to_dict()
+                if isinstance(self.first_visit, Visit)
+                else self.first_visit
+            )
 
-        first_visit: dict[str, Any] | None | Unset
-        if isinstance(self.first_visit, Unset):
-            first_visit = UNSET
-        elif isinstance(self.first_visit, Visit):
-            first_visit = self.first_visit.to_dict()
-        else:
-            first_visit = self.first_visit
+        if not isinstance(self.last_visit, Unset):
+            field_dict["last_visit"] = (
+                self.last_visit.to_dict()
+                if isinstance(self.last_visit, Visit)
+                else self.last_visit
+            )
 
-        last_visit: dict[str, Any] | None | Unset
-        if isinstance(self.last_visit, Unset):
-            last_visit = UNSET
-        elif isinstance(self.last_visit, Visit):
-            last_visit = self.last_visit.to_dict()
-        else:
-            last_visit = self.last_visit
-
-        last_visit_with_utm: dict[str, Any] | None | Unset
-        if isinstance(self.last_visit_with_utm, Unset):
-            last_visit_with_utm = UNSET
-        elif isinstance(self.last_visit_with_utm, Visit):
-            last_visit_with_utm = self.last_visit_with_utm.to_dict()
-        else:
-            last_visit_with_utm = self.last_visit_with_utm
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if first_visit is not UNSET:
-            field_dict["first_visit"] = first_visit
-        if last_visit is not UNSET:
-            field_dict["last_visit"] = last_visit
-        if last_visit_with_utm is not UNSET:
-            field_dict["last_visit_with_utm"] = last_visit_with_utm
+        if not isinstance(self.last_visit_with_utm, Unset):
+            field_dict["last_visit_with_utm"] = (
+                self.last_visit_with_utm.to_dict()
+                if isinstance(self.last_visit_with_utm, Visit)
+                else self.last_visit_with_utm
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.visit import Visit
-
         d = dict(src_dict)
-
-        def _parse_first_visit(data: object) -> None | Unset | Visit:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        first_visit = d.pop("first_visit", UNSET)
+        if isinstance(first_visit, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                first_visit_type_0 = Visit.from_dict(data)
-
-                return first_visit_type_0
+                first_visit = Visit.from_dict(first_visit)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | Unset | Visit, data)
 
-        first_visit = _parse_first_visit(d.pop("first_visit", UNSET))
-
-        def _parse_last_visit(data: object) -> None | Unset | Visit:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        last_visit = d.pop("last_visit", UNSET)
+        if isinstance(last_visit, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                last_visit_type_0 = Visit.from_dict(data)
-
-                return last_visit_type_0
+                last_visit = Visit.from_dict(last_visit)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | Unset | Visit, data)
 
-        last_visit = _parse_last_visit(d.pop("last_visit", UNSET))
-
-        def _parse_last_visit_with_utm(data: object) -> None | Unset | Visit:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        last_visit_with_utm = d.pop("last_visit_with_utm", UNSET)
+        if isinstance(last_visit_with_utm, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                last_visit_with_utm_type_0 = Visit.from_dict(data)
-
-                return last_visit_with_utm_type_0
+                last_visit_with_utm = Visit.from_dict(last_visit_with_utm)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | Unset | Visit, data)
 
-        last_visit_with_utm = _parse_last_visit_with_utm(
-            d.pop("last_visit_with_utm", UNSET)
-        )
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         visits = cls(
-            first_visit=first_visit,
-            last_visit=last_visit,
-            last_visit_with_utm=last_visit_with_utm,
+            first_visit,
+            last_visit,
+            last_visit_with_utm,
         )
 
         visits.additional_properties = d
@@ -152,3 +100,9 @@ class Visits:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.visit import Visit

@@ -29,25 +29,20 @@ class WebhooksIncomingExternalPurchaseEndpointCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        live_mode = self.live_mode
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.live_mode, Unset):
+            field_dict["live_mode"] = self.live_mode
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        provider = self.provider
+        if not isinstance(self.provider, Unset):
+            field_dict["provider"] = self.provider
 
-        suppress_order_system_emails = self.suppress_order_system_emails
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if live_mode is not UNSET:
-            field_dict["live_mode"] = live_mode
-        if name is not UNSET:
-            field_dict["name"] = name
-        if provider is not UNSET:
-            field_dict["provider"] = provider
-        if suppress_order_system_emails is not UNSET:
-            field_dict["suppress_order_system_emails"] = suppress_order_system_emails
+        if not isinstance(self.suppress_order_system_emails, Unset):
+            field_dict["suppress_order_system_emails"] = (
+                self.suppress_order_system_emails
+            )
 
         return field_dict
 
@@ -62,11 +57,12 @@ class WebhooksIncomingExternalPurchaseEndpointCreate:
 
         suppress_order_system_emails = d.pop("suppress_order_system_emails", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_incoming_external_purchase_endpoint_create = cls(
-            live_mode=live_mode,
-            name=name,
-            provider=provider,
-            suppress_order_system_emails=suppress_order_system_emails,
+            live_mode,
+            name,
+            provider,
+            suppress_order_system_emails,
         )
 
         webhooks_incoming_external_purchase_endpoint_create.additional_properties = d

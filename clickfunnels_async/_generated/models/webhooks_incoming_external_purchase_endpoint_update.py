@@ -27,21 +27,17 @@ class WebhooksIncomingExternalPurchaseEndpointUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        name = self.name
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        secret = self.secret
+        if not isinstance(self.secret, Unset):
+            field_dict["secret"] = self.secret
 
-        suppress_order_system_emails = self.suppress_order_system_emails
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if name is not UNSET:
-            field_dict["name"] = name
-        if secret is not UNSET:
-            field_dict["secret"] = secret
-        if suppress_order_system_emails is not UNSET:
-            field_dict["suppress_order_system_emails"] = suppress_order_system_emails
+        if not isinstance(self.suppress_order_system_emails, Unset):
+            field_dict["suppress_order_system_emails"] = (
+                self.suppress_order_system_emails
+            )
 
         return field_dict
 
@@ -54,10 +50,11 @@ class WebhooksIncomingExternalPurchaseEndpointUpdate:
 
         suppress_order_system_emails = d.pop("suppress_order_system_emails", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_incoming_external_purchase_endpoint_update = cls(
-            name=name,
-            secret=secret,
-            suppress_order_system_emails=suppress_order_system_emails,
+            name,
+            secret,
+            suppress_order_system_emails,
         )
 
         webhooks_incoming_external_purchase_endpoint_update.additional_properties = d

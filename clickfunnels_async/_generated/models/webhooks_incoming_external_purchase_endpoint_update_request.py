@@ -2,16 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
-
-if TYPE_CHECKING:
-    from ..models.webhooks_incoming_external_purchase_endpoint_update import (
-        WebhooksIncomingExternalPurchaseEndpointUpdate,
-    )
-
 
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEndpointUpdateRequest")
 
@@ -29,26 +23,15 @@ class WebhooksIncomingExternalPurchaseEndpointUpdateRequest:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        webhooks_incoming_external_purchases_endpoint = (
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["webhooks_incoming_external_purchases_endpoint"] = (
             self.webhooks_incoming_external_purchases_endpoint.to_dict()
-        )
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "webhooks_incoming_external_purchases_endpoint": webhooks_incoming_external_purchases_endpoint,
-            }
         )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.webhooks_incoming_external_purchase_endpoint_update import (
-            WebhooksIncomingExternalPurchaseEndpointUpdate,
-        )
-
         d = dict(src_dict)
         webhooks_incoming_external_purchases_endpoint = (
             WebhooksIncomingExternalPurchaseEndpointUpdate.from_dict(
@@ -56,8 +39,9 @@ class WebhooksIncomingExternalPurchaseEndpointUpdateRequest:
             )
         )
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_incoming_external_purchase_endpoint_update_request = cls(
-            webhooks_incoming_external_purchases_endpoint=webhooks_incoming_external_purchases_endpoint,
+            webhooks_incoming_external_purchases_endpoint,
         )
 
         webhooks_incoming_external_purchase_endpoint_update_request.additional_properties = d
@@ -78,3 +62,11 @@ class WebhooksIncomingExternalPurchaseEndpointUpdateRequest:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.webhooks_incoming_external_purchase_endpoint_update import (
+    WebhooksIncomingExternalPurchaseEndpointUpdate,
+)

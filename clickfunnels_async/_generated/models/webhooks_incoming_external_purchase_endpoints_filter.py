@@ -28,21 +28,15 @@ class WebhooksIncomingExternalPurchaseEndpointsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
-        live_mode = self.live_mode
+        if not isinstance(self.live_mode, Unset):
+            field_dict["live_mode"] = self.live_mode
 
-        provider = self.provider
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if id is not UNSET:
-            field_dict["id"] = id
-        if live_mode is not UNSET:
-            field_dict["live_mode"] = live_mode
-        if provider is not UNSET:
-            field_dict["provider"] = provider
+        if not isinstance(self.provider, Unset):
+            field_dict["provider"] = self.provider
 
         return field_dict
 
@@ -55,10 +49,11 @@ class WebhooksIncomingExternalPurchaseEndpointsFilter:
 
         provider = d.pop("provider", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_incoming_external_purchase_endpoints_filter = cls(
-            id=id,
-            live_mode=live_mode,
-            provider=provider,
+            id,
+            live_mode,
+            provider,
         )
 
         webhooks_incoming_external_purchase_endpoints_filter.additional_properties = d

@@ -47,63 +47,46 @@ class WebhooksIncomingExternalPurchaseEvent:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = self.created_at
 
-        event_type = self.event_type
+        if not isinstance(self.event_type, Unset):
+            field_dict["event_type"] = self.event_type
 
-        external_event_id = self.external_event_id
+        if not isinstance(self.external_event_id, Unset):
+            field_dict["external_event_id"] = self.external_event_id
 
-        external_purchase_endpoint_id = self.external_purchase_endpoint_id
+        if not isinstance(self.external_purchase_endpoint_id, Unset):
+            field_dict["external_purchase_endpoint_id"] = (
+                self.external_purchase_endpoint_id
+            )
 
-        order_id = self.order_id
+        if not isinstance(self.order_id, Unset):
+            field_dict["order_id"] = self.order_id
 
-        payload = self.payload
+        if not isinstance(self.payload, Unset):
+            field_dict["payload"] = self.payload
 
-        processed_at = self.processed_at
+        if not isinstance(self.processed_at, Unset):
+            field_dict["processed_at"] = self.processed_at
 
-        processing_errors = self.processing_errors
+        if not isinstance(self.processing_errors, Unset):
+            field_dict["processing_errors"] = self.processing_errors
 
-        processing_status = self.processing_status
+        if not isinstance(self.processing_status, Unset):
+            field_dict["processing_status"] = self.processing_status
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        updated_at = self.updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
-        workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if event_type is not UNSET:
-            field_dict["event_type"] = event_type
-        if external_event_id is not UNSET:
-            field_dict["external_event_id"] = external_event_id
-        if external_purchase_endpoint_id is not UNSET:
-            field_dict["external_purchase_endpoint_id"] = external_purchase_endpoint_id
-        if order_id is not UNSET:
-            field_dict["order_id"] = order_id
-        if payload is not UNSET:
-            field_dict["payload"] = payload
-        if processed_at is not UNSET:
-            field_dict["processed_at"] = processed_at
-        if processing_errors is not UNSET:
-            field_dict["processing_errors"] = processing_errors
-        if processing_status is not UNSET:
-            field_dict["processing_status"] = processing_status
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
@@ -136,20 +119,21 @@ class WebhooksIncomingExternalPurchaseEvent:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_incoming_external_purchase_event = cls(
-            id=id,
-            created_at=created_at,
-            event_type=event_type,
-            external_event_id=external_event_id,
-            external_purchase_endpoint_id=external_purchase_endpoint_id,
-            order_id=order_id,
-            payload=payload,
-            processed_at=processed_at,
-            processing_errors=processing_errors,
-            processing_status=processing_status,
-            public_id=public_id,
-            updated_at=updated_at,
-            workspace_id=workspace_id,
+            id,
+            created_at,
+            event_type,
+            external_event_id,
+            external_purchase_endpoint_id,
+            order_id,
+            payload,
+            processed_at,
+            processing_errors,
+            processing_status,
+            public_id,
+            updated_at,
+            workspace_id,
         )
 
         webhooks_incoming_external_purchase_event.additional_properties = d

@@ -26,17 +26,12 @@ class WebhooksIncomingExternalPurchaseEventsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        event_type = self.event_type
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.event_type, Unset):
+            field_dict["event_type"] = self.event_type
 
-        processing_status = self.processing_status
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if event_type is not UNSET:
-            field_dict["event_type"] = event_type
-        if processing_status is not UNSET:
-            field_dict["processing_status"] = processing_status
+        if not isinstance(self.processing_status, Unset):
+            field_dict["processing_status"] = self.processing_status
 
         return field_dict
 
@@ -47,9 +42,10 @@ class WebhooksIncomingExternalPurchaseEventsFilter:
 
         processing_status = d.pop("processing_status", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_incoming_external_purchase_events_filter = cls(
-            event_type=event_type,
-            processing_status=processing_status,
+            event_type,
+            processing_status,
         )
 
         webhooks_incoming_external_purchase_events_filter.additional_properties = d

@@ -39,47 +39,34 @@ class WebhooksIncomingExternalPurchaseProductMapping:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        clickfunnels_price = self.clickfunnels_price
+        if not isinstance(self.clickfunnels_price, Unset):
+            field_dict["clickfunnels_price"] = self.clickfunnels_price
 
-        clickfunnels_product = self.clickfunnels_product
+        if not isinstance(self.clickfunnels_product, Unset):
+            field_dict["clickfunnels_product"] = self.clickfunnels_product
 
-        clickfunnels_variant = self.clickfunnels_variant
+        if not isinstance(self.clickfunnels_variant, Unset):
+            field_dict["clickfunnels_variant"] = self.clickfunnels_variant
 
-        created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = self.created_at
 
-        external_product_sku = self.external_product_sku
+        if not isinstance(self.external_product_sku, Unset):
+            field_dict["external_product_sku"] = self.external_product_sku
 
-        external_purchase_endpoint_id = self.external_purchase_endpoint_id
+        if not isinstance(self.external_purchase_endpoint_id, Unset):
+            field_dict["external_purchase_endpoint_id"] = (
+                self.external_purchase_endpoint_id
+            )
 
-        public_id = self.public_id
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        updated_at = self.updated_at
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if clickfunnels_price is not UNSET:
-            field_dict["clickfunnels_price"] = clickfunnels_price
-        if clickfunnels_product is not UNSET:
-            field_dict["clickfunnels_product"] = clickfunnels_product
-        if clickfunnels_variant is not UNSET:
-            field_dict["clickfunnels_variant"] = clickfunnels_variant
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if external_product_sku is not UNSET:
-            field_dict["external_product_sku"] = external_product_sku
-        if external_purchase_endpoint_id is not UNSET:
-            field_dict["external_purchase_endpoint_id"] = external_purchase_endpoint_id
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
@@ -104,16 +91,17 @@ class WebhooksIncomingExternalPurchaseProductMapping:
 
         updated_at = d.pop("updated_at", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_incoming_external_purchase_product_mapping = cls(
-            id=id,
-            clickfunnels_price=clickfunnels_price,
-            clickfunnels_product=clickfunnels_product,
-            clickfunnels_variant=clickfunnels_variant,
-            created_at=created_at,
-            external_product_sku=external_product_sku,
-            external_purchase_endpoint_id=external_purchase_endpoint_id,
-            public_id=public_id,
-            updated_at=updated_at,
+            id,
+            clickfunnels_price,
+            clickfunnels_product,
+            clickfunnels_variant,
+            created_at,
+            external_product_sku,
+            external_purchase_endpoint_id,
+            public_id,
+            updated_at,
         )
 
         webhooks_incoming_external_purchase_product_mapping.additional_properties = d

@@ -27,21 +27,15 @@ class WebhooksIncomingExternalPurchaseProductMappingCreate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        external_product_sku = self.external_product_sku
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.external_product_sku, Unset):
+            field_dict["external_product_sku"] = self.external_product_sku
 
-        products_price_id = self.products_price_id
+        if not isinstance(self.products_price_id, Unset):
+            field_dict["products_price_id"] = self.products_price_id
 
-        products_variant_id = self.products_variant_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if external_product_sku is not UNSET:
-            field_dict["external_product_sku"] = external_product_sku
-        if products_price_id is not UNSET:
-            field_dict["products_price_id"] = products_price_id
-        if products_variant_id is not UNSET:
-            field_dict["products_variant_id"] = products_variant_id
+        if not isinstance(self.products_variant_id, Unset):
+            field_dict["products_variant_id"] = self.products_variant_id
 
         return field_dict
 
@@ -54,10 +48,11 @@ class WebhooksIncomingExternalPurchaseProductMappingCreate:
 
         products_variant_id = d.pop("products_variant_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_incoming_external_purchase_product_mapping_create = cls(
-            external_product_sku=external_product_sku,
-            products_price_id=products_price_id,
-            products_variant_id=products_variant_id,
+            external_product_sku,
+            products_price_id,
+            products_variant_id,
         )
 
         webhooks_incoming_external_purchase_product_mapping_create.additional_properties = d

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -44,104 +44,46 @@ class WebhooksOutgoingEndpoint:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        id = self.id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        api_version: int | None | Unset
-        if isinstance(self.api_version, Unset):
-            api_version = UNSET
-        else:
-            api_version = self.api_version
+        if not isinstance(self.api_version, Unset):
+            field_dict["api_version"] = self.api_version
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        event_type_ids: list[Any] | None | Unset
-        if isinstance(self.event_type_ids, Unset):
-            event_type_ids = UNSET
-        elif isinstance(self.event_type_ids, list):
-            event_type_ids = self.event_type_ids
+        if not isinstance(self.event_type_ids, Unset):
+            field_dict["event_type_ids"] = self.event_type_ids
 
-        else:
-            event_type_ids = self.event_type_ids
+        if not isinstance(self.funnel_ids, Unset):
+            field_dict["funnel_ids"] = self.funnel_ids
 
-        funnel_ids: list[Any] | None | Unset
-        if isinstance(self.funnel_ids, Unset):
-            funnel_ids = UNSET
-        elif isinstance(self.funnel_ids, list):
-            funnel_ids = self.funnel_ids
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        else:
-            funnel_ids = self.funnel_ids
+        if not isinstance(self.page_ids, Unset):
+            field_dict["page_ids"] = self.page_ids
 
-        name: None | str | Unset
-        if isinstance(self.name, Unset):
-            name = UNSET
-        else:
-            name = self.name
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        page_ids: list[Any] | None | Unset
-        if isinstance(self.page_ids, Unset):
-            page_ids = UNSET
-        elif isinstance(self.page_ids, list):
-            page_ids = self.page_ids
+        if not isinstance(self.updated_at, Unset):
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
 
-        else:
-            page_ids = self.page_ids
+        if not isinstance(self.url, Unset):
+            field_dict["url"] = self.url
 
-        public_id = self.public_id
-
-        updated_at: None | str | Unset
-        if isinstance(self.updated_at, Unset):
-            updated_at = UNSET
-        elif isinstance(self.updated_at, datetime.datetime):
-            updated_at = self.updated_at.isoformat()
-        else:
-            updated_at = self.updated_at
-
-        url: None | str | Unset
-        if isinstance(self.url, Unset):
-            url = UNSET
-        else:
-            url = self.url
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if api_version is not UNSET:
-            field_dict["api_version"] = api_version
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if event_type_ids is not UNSET:
-            field_dict["event_type_ids"] = event_type_ids
-        if funnel_ids is not UNSET:
-            field_dict["funnel_ids"] = funnel_ids
-        if name is not UNSET:
-            field_dict["name"] = name
-        if page_ids is not UNSET:
-            field_dict["page_ids"] = page_ids
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if updated_at is not UNSET:
-            field_dict["updated_at"] = updated_at
-        if url is not UNSET:
-            field_dict["url"] = url
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
@@ -150,141 +92,49 @@ class WebhooksOutgoingEndpoint:
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_api_version(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        api_version = d.pop("api_version", UNSET)
 
-        api_version = _parse_api_version(d.pop("api_version", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
+        event_type_ids = d.pop("event_type_ids", UNSET)
 
-        def _parse_event_type_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                event_type_ids_type_0 = cast(list[Any], data)
+        funnel_ids = d.pop("funnel_ids", UNSET)
 
-                return event_type_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
+        name = d.pop("name", UNSET)
 
-        event_type_ids = _parse_event_type_ids(d.pop("event_type_ids", UNSET))
-
-        def _parse_funnel_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                funnel_ids_type_0 = cast(list[Any], data)
-
-                return funnel_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        funnel_ids = _parse_funnel_ids(d.pop("funnel_ids", UNSET))
-
-        def _parse_name(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        name = _parse_name(d.pop("name", UNSET))
-
-        def _parse_page_ids(data: object) -> list[Any] | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                page_ids_type_0 = cast(list[Any], data)
-
-                return page_ids_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[Any] | None | Unset, data)
-
-        page_ids = _parse_page_ids(d.pop("page_ids", UNSET))
+        page_ids = d.pop("page_ids", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        updated_at = d.pop("updated_at", UNSET)
+        if isinstance(updated_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                updated_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return updated_at_type_0
+                updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        updated_at = _parse_updated_at(d.pop("updated_at", UNSET))
+        url = d.pop("url", UNSET)
 
-        def _parse_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        url = _parse_url(d.pop("url", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_outgoing_endpoint = cls(
-            id=id,
-            api_version=api_version,
-            created_at=created_at,
-            event_type_ids=event_type_ids,
-            funnel_ids=funnel_ids,
-            name=name,
-            page_ids=page_ids,
-            public_id=public_id,
-            updated_at=updated_at,
-            url=url,
-            workspace_id=workspace_id,
+            id,
+            api_version,
+            created_at,
+            event_type_ids,
+            funnel_ids,
+            name,
+            page_ids,
+            public_id,
+            updated_at,
+            url,
+            workspace_id,
         )
 
         webhooks_outgoing_endpoint.additional_properties = d

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -31,57 +31,44 @@ class WebhooksOutgoingEndpointUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        event_type_ids: list[Any] | Unset = UNSET
+        field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.event_type_ids, Unset):
-            event_type_ids = self.event_type_ids
+            field_dict["event_type_ids"] = self.event_type_ids
 
-        funnel_ids: list[Any] | Unset = UNSET
         if not isinstance(self.funnel_ids, Unset):
-            funnel_ids = self.funnel_ids
+            field_dict["funnel_ids"] = self.funnel_ids
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        page_ids: list[Any] | Unset = UNSET
         if not isinstance(self.page_ids, Unset):
-            page_ids = self.page_ids
+            field_dict["page_ids"] = self.page_ids
 
-        url = self.url
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if event_type_ids is not UNSET:
-            field_dict["event_type_ids"] = event_type_ids
-        if funnel_ids is not UNSET:
-            field_dict["funnel_ids"] = funnel_ids
-        if name is not UNSET:
-            field_dict["name"] = name
-        if page_ids is not UNSET:
-            field_dict["page_ids"] = page_ids
-        if url is not UNSET:
-            field_dict["url"] = url
+        if not isinstance(self.url, Unset):
+            field_dict["url"] = self.url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        event_type_ids = cast(list[Any], d.pop("event_type_ids", UNSET))
+        event_type_ids = d.pop("event_type_ids", UNSET)
 
-        funnel_ids = cast(list[Any], d.pop("funnel_ids", UNSET))
+        funnel_ids = d.pop("funnel_ids", UNSET)
 
         name = d.pop("name", UNSET)
 
-        page_ids = cast(list[Any], d.pop("page_ids", UNSET))
+        page_ids = d.pop("page_ids", UNSET)
 
         url = d.pop("url", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_outgoing_endpoint_update = cls(
-            event_type_ids=event_type_ids,
-            funnel_ids=funnel_ids,
-            name=name,
-            page_ids=page_ids,
-            url=url,
+            event_type_ids,
+            funnel_ids,
+            name,
+            page_ids,
+            url,
         )
 
         webhooks_outgoing_endpoint_update.additional_properties = d

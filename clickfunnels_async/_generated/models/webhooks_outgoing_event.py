@@ -3,18 +3,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.webhooks_outgoing_event_data import WebhooksOutgoingEventData
-    from ..models.webhooks_outgoing_event_funnel import WebhooksOutgoingEventFunnel
-    from ..models.webhooks_outgoing_event_page import WebhooksOutgoingEventPage
-
 
 T = TypeVar("T", bound="WebhooksOutgoingEvent")
 
@@ -52,260 +46,121 @@ class WebhooksOutgoingEvent:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.webhooks_outgoing_event_data import WebhooksOutgoingEventData
-        from ..models.webhooks_outgoing_event_funnel import WebhooksOutgoingEventFunnel
-        from ..models.webhooks_outgoing_event_page import WebhooksOutgoingEventPage
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
 
-        id = self.id
+        if not isinstance(self.api_version, Unset):
+            field_dict["api_version"] = self.api_version
 
-        api_version: int | None | Unset
-        if isinstance(self.api_version, Unset):
-            api_version = UNSET
-        else:
-            api_version = self.api_version
+        if not isinstance(self.created_at, Unset):
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
 
-        created_at: None | str | Unset
-        if isinstance(self.created_at, Unset):
-            created_at = UNSET
-        elif isinstance(self.created_at, datetime.datetime):
-            created_at = self.created_at.isoformat()
-        else:
-            created_at = self.created_at
+        if not isinstance(self.data, Unset):
+            field_dict["data"] = (
+                self.data.to_dict()
+                if isinstance(self.data, WebhooksOutgoingEventData)
+                else self.data
+            )
 
-        data: dict[str, Any] | None | Unset
-        if isinstance(self.data, Unset):
-            data = UNSET
-        elif isinstance(self.data, WebhooksOutgoingEventData):
-            data = self.data.to_dict()
-        else:
-            data = self.data
+        if not isinstance(self.event_type_id, Unset):
+            field_dict["event_type_id"] = self.event_type_id
 
-        event_type_id: None | str | Unset
-        if isinstance(self.event_type_id, Unset):
-            event_type_id = UNSET
-        else:
-            event_type_id = self.event_type_id
+        if not isinstance(self.funnel, Unset):
+            field_dict["funnel"] = (
+                self.funnel.to_dict()
+                if isinstance(self.funnel, WebhooksOutgoingEventFunnel)
+                else self.funnel
+            )
 
-        funnel: dict[str, Any] | None | Unset
-        if isinstance(self.funnel, Unset):
-            funnel = UNSET
-        elif isinstance(self.funnel, WebhooksOutgoingEventFunnel):
-            funnel = self.funnel.to_dict()
-        else:
-            funnel = self.funnel
+        if not isinstance(self.page, Unset):
+            field_dict["page"] = (
+                self.page.to_dict()
+                if isinstance(self.page, WebhooksOutgoingEventPage)
+                else self.page
+            )
 
-        page: dict[str, Any] | None | Unset
-        if isinstance(self.page, Unset):
-            page = UNSET
-        elif isinstance(self.page, WebhooksOutgoingEventPage):
-            page = self.page.to_dict()
-        else:
-            page = self.page
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
 
-        public_id = self.public_id
+        if not isinstance(self.subject_id, Unset):
+            field_dict["subject_id"] = self.subject_id
 
-        subject_id: int | None | Unset
-        if isinstance(self.subject_id, Unset):
-            subject_id = UNSET
-        else:
-            subject_id = self.subject_id
+        if not isinstance(self.subject_type, Unset):
+            field_dict["subject_type"] = self.subject_type
 
-        subject_type: None | str | Unset
-        if isinstance(self.subject_type, Unset):
-            subject_type = UNSET
-        else:
-            subject_type = self.subject_type
+        if not isinstance(self.uuid, Unset):
+            field_dict["uuid"] = self.uuid
 
-        uuid: None | str | Unset
-        if isinstance(self.uuid, Unset):
-            uuid = UNSET
-        else:
-            uuid = self.uuid
-
-        workspace_id: int | None | Unset
-        if isinstance(self.workspace_id, Unset):
-            workspace_id = UNSET
-        else:
-            workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-            }
-        )
-        if api_version is not UNSET:
-            field_dict["api_version"] = api_version
-        if created_at is not UNSET:
-            field_dict["created_at"] = created_at
-        if data is not UNSET:
-            field_dict["data"] = data
-        if event_type_id is not UNSET:
-            field_dict["event_type_id"] = event_type_id
-        if funnel is not UNSET:
-            field_dict["funnel"] = funnel
-        if page is not UNSET:
-            field_dict["page"] = page
-        if public_id is not UNSET:
-            field_dict["public_id"] = public_id
-        if subject_id is not UNSET:
-            field_dict["subject_id"] = subject_id
-        if subject_type is not UNSET:
-            field_dict["subject_type"] = subject_type
-        if uuid is not UNSET:
-            field_dict["uuid"] = uuid
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.webhooks_outgoing_event_data import WebhooksOutgoingEventData
-        from ..models.webhooks_outgoing_event_funnel import WebhooksOutgoingEventFunnel
-        from ..models.webhooks_outgoing_event_page import WebhooksOutgoingEventPage
-
         d = dict(src_dict)
         id = d.pop("id")
 
-        def _parse_api_version(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        api_version = d.pop("api_version", UNSET)
 
-        api_version = _parse_api_version(d.pop("api_version", UNSET))
-
-        def _parse_created_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        created_at = d.pop("created_at", UNSET)
+        if isinstance(created_at, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                created_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return created_at_type_0
+                created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(datetime.datetime | None | Unset, data)
 
-        created_at = _parse_created_at(d.pop("created_at", UNSET))
-
-        def _parse_data(data: object) -> None | Unset | WebhooksOutgoingEventData:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        data = d.pop("data", UNSET)
+        if isinstance(data, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                data_type_0 = WebhooksOutgoingEventData.from_dict(data)
-
-                return data_type_0
+                data = WebhooksOutgoingEventData.from_dict(data)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | Unset | WebhooksOutgoingEventData, data)
 
-        data = _parse_data(d.pop("data", UNSET))
+        event_type_id = d.pop("event_type_id", UNSET)
 
-        def _parse_event_type_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        event_type_id = _parse_event_type_id(d.pop("event_type_id", UNSET))
-
-        def _parse_funnel(data: object) -> None | Unset | WebhooksOutgoingEventFunnel:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        funnel = d.pop("funnel", UNSET)
+        if isinstance(funnel, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                funnel_type_0 = WebhooksOutgoingEventFunnel.from_dict(data)
-
-                return funnel_type_0
+                funnel = WebhooksOutgoingEventFunnel.from_dict(funnel)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | Unset | WebhooksOutgoingEventFunnel, data)
 
-        funnel = _parse_funnel(d.pop("funnel", UNSET))
-
-        def _parse_page(data: object) -> None | Unset | WebhooksOutgoingEventPage:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        page = d.pop("page", UNSET)
+        if isinstance(page, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                page_type_0 = WebhooksOutgoingEventPage.from_dict(data)
-
-                return page_type_0
+                page = WebhooksOutgoingEventPage.from_dict(page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | Unset | WebhooksOutgoingEventPage, data)
-
-        page = _parse_page(d.pop("page", UNSET))
 
         public_id = d.pop("public_id", UNSET)
 
-        def _parse_subject_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        subject_id = d.pop("subject_id", UNSET)
 
-        subject_id = _parse_subject_id(d.pop("subject_id", UNSET))
+        subject_type = d.pop("subject_type", UNSET)
 
-        def _parse_subject_type(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        uuid = d.pop("uuid", UNSET)
 
-        subject_type = _parse_subject_type(d.pop("subject_type", UNSET))
+        workspace_id = d.pop("workspace_id", UNSET)
 
-        def _parse_uuid(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        uuid = _parse_uuid(d.pop("uuid", UNSET))
-
-        def _parse_workspace_id(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        workspace_id = _parse_workspace_id(d.pop("workspace_id", UNSET))
-
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         webhooks_outgoing_event = cls(
-            id=id,
-            api_version=api_version,
-            created_at=created_at,
-            data=data,
-            event_type_id=event_type_id,
-            funnel=funnel,
-            page=page,
-            public_id=public_id,
-            subject_id=subject_id,
-            subject_type=subject_type,
-            uuid=uuid,
-            workspace_id=workspace_id,
+            id,
+            api_version,
+            created_at,
+            data,
+            event_type_id,
+            funnel,
+            page,
+            public_id,
+            subject_id,
+            subject_type,
+            uuid,
+            workspace_id,
         )
 
         webhooks_outgoing_event.additional_properties = d
@@ -326,3 +181,11 @@ class WebhooksOutgoingEvent:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.webhooks_outgoing_event_data import WebhooksOutgoingEventData
+from ..models.webhooks_outgoing_event_funnel import WebhooksOutgoingEventFunnel
+from ..models.webhooks_outgoing_event_page import WebhooksOutgoingEventPage

@@ -25,17 +25,12 @@ class WorkflowUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        archived = self.archived
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.archived, Unset):
+            field_dict["archived"] = self.archived
 
-        name = self.name
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if archived is not UNSET:
-            field_dict["archived"] = archived
-        if name is not UNSET:
-            field_dict["name"] = name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
         return field_dict
 
@@ -46,9 +41,10 @@ class WorkflowUpdate:
 
         name = d.pop("name", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         workflow_update = cls(
-            archived=archived,
-            name=name,
+            archived,
+            name,
         )
 
         workflow_update.additional_properties = d

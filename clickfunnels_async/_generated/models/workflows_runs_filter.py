@@ -26,17 +26,12 @@ class WorkflowsRunsFilter:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        contact_id = self.contact_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
 
-        status = self.status
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if contact_id is not UNSET:
-            field_dict["contact_id"] = contact_id
-        if status is not UNSET:
-            field_dict["status"] = status
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = self.status
 
         return field_dict
 
@@ -47,9 +42,10 @@ class WorkflowsRunsFilter:
 
         status = d.pop("status", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         workflows_runs_filter = cls(
-            contact_id=contact_id,
-            status=status,
+            contact_id,
+            status,
         )
 
         workflows_runs_filter.additional_properties = d

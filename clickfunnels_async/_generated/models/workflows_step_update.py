@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.workflows_step_step_type_settings import WorkflowsStepStepTypeSettings
-
 
 T = TypeVar("T", bound="WorkflowsStepUpdate")
 
@@ -37,44 +33,29 @@ class WorkflowsStepUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        after_step_id = self.after_step_id
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.after_step_id, Unset):
+            field_dict["after_step_id"] = self.after_step_id
 
-        branch = self.branch
+        if not isinstance(self.branch, Unset):
+            field_dict["branch"] = self.branch
 
-        name = self.name
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        parent_step_id = self.parent_step_id
+        if not isinstance(self.parent_step_id, Unset):
+            field_dict["parent_step_id"] = self.parent_step_id
 
-        position = self.position
+        if not isinstance(self.position, Unset):
+            field_dict["position"] = self.position
 
-        step_type_settings: dict[str, Any] | Unset = UNSET
         if not isinstance(self.step_type_settings, Unset):
-            step_type_settings = self.step_type_settings.to_dict()
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if after_step_id is not UNSET:
-            field_dict["after_step_id"] = after_step_id
-        if branch is not UNSET:
-            field_dict["branch"] = branch
-        if name is not UNSET:
-            field_dict["name"] = name
-        if parent_step_id is not UNSET:
-            field_dict["parent_step_id"] = parent_step_id
-        if position is not UNSET:
-            field_dict["position"] = position
-        if step_type_settings is not UNSET:
-            field_dict["step_type_settings"] = step_type_settings
+            field_dict["step_type_settings"] = self.step_type_settings.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.workflows_step_step_type_settings import (
-            WorkflowsStepStepTypeSettings,
-        )
-
         d = dict(src_dict)
         after_step_id = d.pop("after_step_id", UNSET)
 
@@ -86,22 +67,20 @@ class WorkflowsStepUpdate:
 
         position = d.pop("position", UNSET)
 
-        _step_type_settings = d.pop("step_type_settings", UNSET)
-        step_type_settings: WorkflowsStepStepTypeSettings | Unset
-        if isinstance(_step_type_settings, Unset):
-            step_type_settings = UNSET
-        else:
+        step_type_settings = d.pop("step_type_settings", UNSET)
+        if not isinstance(step_type_settings, Unset):
             step_type_settings = WorkflowsStepStepTypeSettings.from_dict(
-                _step_type_settings
+                step_type_settings
             )
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         workflows_step_update = cls(
-            after_step_id=after_step_id,
-            branch=branch,
-            name=name,
-            parent_step_id=parent_step_id,
-            position=position,
-            step_type_settings=step_type_settings,
+            after_step_id,
+            branch,
+            name,
+            parent_step_id,
+            position,
+            step_type_settings,
         )
 
         workflows_step_update.additional_properties = d
@@ -122,3 +101,9 @@ class WorkflowsStepUpdate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.workflows_step_step_type_settings import WorkflowsStepStepTypeSettings

@@ -33,33 +33,24 @@ class WorkflowsStepsStats:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        contacts = self.contacts
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.contacts, Unset):
+            field_dict["contacts"] = self.contacts
 
-        currency = self.currency
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
 
-        email = self.email
+        if not isinstance(self.email, Unset):
+            field_dict["email"] = self.email
 
-        step = self.step
+        if not isinstance(self.step, Unset):
+            field_dict["step"] = self.step
 
-        timerange = self.timerange
+        if not isinstance(self.timerange, Unset):
+            field_dict["timerange"] = self.timerange
 
-        workflow = self.workflow
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if contacts is not UNSET:
-            field_dict["contacts"] = contacts
-        if currency is not UNSET:
-            field_dict["currency"] = currency
-        if email is not UNSET:
-            field_dict["email"] = email
-        if step is not UNSET:
-            field_dict["step"] = step
-        if timerange is not UNSET:
-            field_dict["timerange"] = timerange
-        if workflow is not UNSET:
-            field_dict["workflow"] = workflow
+        if not isinstance(self.workflow, Unset):
+            field_dict["workflow"] = self.workflow
 
         return field_dict
 
@@ -78,13 +69,14 @@ class WorkflowsStepsStats:
 
         workflow = d.pop("workflow", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         workflows_steps_stats = cls(
-            contacts=contacts,
-            currency=currency,
-            email=email,
-            step=step,
-            timerange=timerange,
-            workflow=workflow,
+            contacts,
+            currency,
+            email,
+            step,
+            timerange,
+            workflow,
         )
 
         workflows_steps_stats.additional_properties = d

@@ -27,21 +27,15 @@ class WorkspaceStats:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        resource = self.resource
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.resource, Unset):
+            field_dict["resource"] = self.resource
 
-        stats = self.stats
+        if not isinstance(self.stats, Unset):
+            field_dict["stats"] = self.stats
 
-        workspace_id = self.workspace_id
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if resource is not UNSET:
-            field_dict["resource"] = resource
-        if stats is not UNSET:
-            field_dict["stats"] = stats
-        if workspace_id is not UNSET:
-            field_dict["workspace_id"] = workspace_id
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
@@ -54,10 +48,11 @@ class WorkspaceStats:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         workspace_stats = cls(
-            resource=resource,
-            stats=stats,
-            workspace_id=workspace_id,
+            resource,
+            stats,
+            workspace_id,
         )
 
         workspace_stats.additional_properties = d

@@ -25,17 +25,12 @@ class WorkspaceUpdate:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        name = self.name
+        field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
 
-        subdomain = self.subdomain
-
-        field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
-        field_dict.update({})
-        if name is not UNSET:
-            field_dict["name"] = name
-        if subdomain is not UNSET:
-            field_dict["subdomain"] = subdomain
+        if not isinstance(self.subdomain, Unset):
+            field_dict["subdomain"] = self.subdomain
 
         return field_dict
 
@@ -46,9 +41,10 @@ class WorkspaceUpdate:
 
         subdomain = d.pop("subdomain", UNSET)
 
+        # Positional, in the order of the attrs fields above: much cheaper than keywords.
         workspace_update = cls(
-            name=name,
-            subdomain=subdomain,
+            name,
+            subdomain,
         )
 
         workspace_update.additional_properties = d

@@ -1,0 +1,662 @@
+"""`make bench`: every figure is measured next to a baseline taken in the same run.
+
+Timed figures are the median of several rounds in which the variants take turns (A B C, B C A, ...), so
+that drift of the machine (CPU boost, other processes) hits every variant alike. The results go to
+`benchmarks/results.md` (a table for people) and `benchmarks/results.json`.
+
+Sections (see the brief in the README's benchmark paragraph):
+  a. one page of 20 contacts in-process (httpx.MockTransport): SDK vs raw httpx + json.loads vs the bare
+     generated call
+  b. the same over a loopback socket against the emulator under uvicorn
+  c. bulk upserts at concurrency 64, 20 ms server latency: requests/s vs the ideal and vs raw httpx
+  d. pagination of 100,000 seeded contacts (items/s, memory growth), and prefetch on/off
+  e. the emulator limiting to N requests/s: achieved rate and 429s that reached the caller
+  f. import time of `clickfunnels_async` vs `httpx` in fresh interpreters
+
+Run with `python -m benchmarks.run` (optionally `--quick` for a smoke run with small sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import httpx
+
+import clickfunnels_async
+from clickfunnels_async import ClickFunnels, RateLimitError
+from clickfunnels_async._generated.api.contact import list_contacts
+from clickfunnels_async._generated.client import Client as GeneratedClient
+from clickfunnels_async.testing import FakeClickFunnels
+
+HERE = Path(__file__).resolve().parent
+BASE = "https://bench.myclickfunnels.test"
+TOKEN = "cf_bench_token_0123456789"
+WS = 42
+
+
+@attrs.define
+class Row:
+    key: str
+    figure: str
+    value: float
+    unit: str
+    baseline: float | None
+    baseline_label: str
+    ratio: float | None
+    target: str
+    passed: bool | None
+    notes: str = ""
+
+
+@attrs.define
+class Config:
+    quick: bool
+    rounds: int = 5
+    page_calls: int = 300  # (a) calls per variant per round
+    socket_calls: int = 100  # (b)
+    bulk_items: int = 10_000  # (c) per variant per round
+    bulk_rounds: int = 3
+    bulk_concurrency: int = 64
+    bulk_latency: float = 0.020
+    pages_items: int = 100_000  # (d)
+    memory_items: int = 20_000  # (d) tracemalloc pass
+    prefetch_pages: int = 40
+    prefetch_latency: float = 0.030
+    prefetch_rounds: int = 3
+    rate_limit: int = 50  # (e)
+    rate_seconds: float = 5.0
+    rate_workers: int = 16
+    import_runs: int = 9  # (f)
+
+    @classmethod
+    def make(cls, quick: bool) -> Config:
+        if not quick:
+            return cls(quick=False)
+        return cls(
+            quick=True,
+            rounds=3,
+            page_calls=50,
+            socket_calls=30,
+            bulk_items=1_000,
+            bulk_rounds=1,
+            pages_items=5_000,
+            memory_items=2_000,
+            prefetch_pages=10,
+            prefetch_rounds=1,
+            rate_seconds=2.0,
+            import_runs=3,
+        )
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux: fall back to the peak, which only ever grows
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+async def interleaved(
+    variants: dict[str, Callable[[], Awaitable[float]]], rounds: int
+) -> dict[str, float]:
+    """Run every variant once per round, rotating the order; the median of each variant's results."""
+    names = list(variants)
+    results: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            gc.collect()
+            results[name].append(await variants[name]())
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def realistic_page() -> bytes:
+    """20 contacts as the emulator renders them (spec-shaped, with tags and custom attributes)."""
+    fake = FakeClickFunnels(seed=11)
+    fake.seed(contacts=20, tags=4)
+    return json.dumps(fake.records("contacts")[:20]).encode()
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token}",
+        "User-Agent": "bench/1",
+        "Accept": "application/json",
+    }
+
+
+async def time_calls(fn: Callable[[], Awaitable[Any]], calls: int) -> float:
+    started = time.perf_counter()
+    for _ in range(calls):
+        await fn()
+    return (time.perf_counter() - started) / calls
+
+
+def three_variants(
+    cf: ClickFunnels, raw: httpx.AsyncClient, gen: GeneratedClient, url: str
+) -> dict[str, Callable[[], Awaitable[Any]]]:
+    async def sdk() -> None:
+        async for page in cf.contacts.list(WS).pages():
+            assert len(page.items) == 20
+            break
+
+    async def raw_call() -> None:
+        response = await raw.get(url)
+        assert len(json.loads(response.content)) == 20
+
+    async def generated() -> None:
+        response = await list_contacts.asyncio_detailed(WS, client=gen)
+        assert response.status_code == 200 and isinstance(response.parsed, list)
+
+    return {"sdk": sdk, "raw httpx + json.loads": raw_call, "generated": generated}
+
+
+async def page_figures(
+    key: str,
+    label: str,
+    fns: dict[str, Callable[[], Awaitable[Any]]],
+    calls: int,
+    rounds: int,
+    note: str,
+) -> list[Row]:
+    for fn in fns.values():  # warm-up: imports, model caches, connections
+        for _ in range(max(5, calls // 10)):
+            await fn()
+    medians = await interleaved(
+        {name: (lambda fn=fn: time_calls(fn, calls)) for name, fn in fns.items()}, rounds
+    )
+    sdk, raw, gen = medians["sdk"], medians["raw httpx + json.loads"], medians["generated"]
+    return [
+        Row(f"{key}.raw", f"{label}: SDK vs raw httpx + json.loads", sdk * 1e6, "µs/page", raw * 1e6,
+            "raw httpx + json.loads", sdk / raw, "≤ 1.3×", sdk / raw <= 1.3,
+            f"{calls} calls × {rounds} rounds per variant; {note}"),
+        Row(f"{key}.generated", f"{label}: SDK vs bare generated call", sdk * 1e6, "µs/page", gen * 1e6,
+            "generated list_contacts.asyncio_detailed", sdk / gen, "(info)", None,
+            "the generated call also parses the 20 Contact models"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- (a)
+
+
+async def bench_in_process(cfg: Config) -> list[Row]:
+    body = realistic_page()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            content=body,
+            headers={"content-type": "application/json; charset=utf-8", "Pagination-Next": "20"},
+        )
+
+    transport = httpx.MockTransport(handler)
+    url = f"{BASE}/api/v2/workspaces/{WS}/contacts"
+    async with (
+        ClickFunnels(api_token=TOKEN, base_url=BASE, http_client=httpx.AsyncClient(transport=transport)) as cf,
+        httpx.AsyncClient(transport=transport, headers=auth_headers(TOKEN)) as raw,
+        httpx.AsyncClient(transport=transport, base_url=BASE, headers=auth_headers(TOKEN)) as gen_http,
+    ):
+        gen = GeneratedClient(base_url=BASE).set_async_httpx_client(gen_http)
+        return await page_figures(
+            "a", "a. one page in-process", three_variants(cf, raw, gen, url), cfg.page_calls, cfg.rounds,
+            f"httpx.MockTransport returning a fixed {len(body):,}-byte page of 20 emulator-rendered contacts",
+        )
+
+
+# ---------------------------------------------------------------------------------------------- (b)
+
+
+async def bench_socket(cfg: Config) -> list[Row]:
+    fake = FakeClickFunnels(seed=11)
+    fake.seed(contacts=20, tags=4)
+    async with fake, fake.serve() as root:
+        url = f"{root}/api/v2/workspaces/{WS}/contacts"
+        async with (
+            ClickFunnels(api_token=fake.token, base_url=root) as cf,
+            httpx.AsyncClient(headers=auth_headers(fake.token)) as raw,
+            httpx.AsyncClient(base_url=root, headers=auth_headers(fake.token)) as gen_http,
+        ):
+            gen = GeneratedClient(base_url=root).set_async_httpx_client(gen_http)
+            return await page_figures(
+                "b", "b. one page over loopback", three_variants(cf, raw, gen, url), cfg.socket_calls,
+                cfg.rounds,
+                "emulator under uvicorn on 127.0.0.1 in the same process and event loop, so the server's "
+                "own CPU time is part of every variant",
+            )
+
+
+# ---------------------------------------------------------------------------------------------- (c)
+
+
+async def bulk_sdk(cfg: Config, tag: str) -> float:
+    async with FakeClickFunnels(seed=21, latency=cfg.bulk_latency) as fake, fake.client() as cf:
+        rows = (
+            {"email_address": f"{tag}-{i}@example.com", "first_name": "Bench", "last_name": str(i)}
+            for i in range(cfg.bulk_items)
+        )
+        started = time.perf_counter()
+        try:
+            from clickfunnels_async import bulk
+        except ImportError:  # the bulk module is optional here: drive the calls ourselves
+            ok = await _task_group_calls(cfg, rows, cf)
+        else:
+            summary = await bulk.execute(
+                cf.contacts.upsert, rows, concurrency=cfg.bulk_concurrency, workspace_id=WS
+            )
+            ok = summary.succeeded
+        elapsed = time.perf_counter() - started
+        if ok != cfg.bulk_items:
+            raise RuntimeError(f"bulk run finished {ok} of {cfg.bulk_items} upserts")
+        return cfg.bulk_items / elapsed
+
+
+async def _task_group_calls(cfg: Config, rows: Any, cf: ClickFunnels) -> int:
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        for row in rows:
+            await cf.contacts.upsert(WS, **row)
+            done += 1
+
+    async with anyio.create_task_group() as group:
+        for _ in range(cfg.bulk_concurrency):
+            group.start_soon(worker)
+    return done
+
+
+async def bulk_raw(cfg: Config, tag: str) -> float:
+    async with FakeClickFunnels(seed=21, latency=cfg.bulk_latency) as fake:
+        http = fake.http_client()
+        url = f"/api/v2/workspaces/{WS}/contacts/upsert"
+        rows = iter(range(cfg.bulk_items))
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            for i in rows:
+                body = {"contact": {"email_address": f"{tag}-{i}@example.com", "first_name": "Bench",
+                                    "last_name": str(i)}}
+                response = await http.post(
+                    url, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+                )
+                response.raise_for_status()
+                json.loads(response.content)
+                done += 1
+
+        started = time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for _ in range(cfg.bulk_concurrency):
+                group.start_soon(worker)
+        elapsed = time.perf_counter() - started
+        assert done == cfg.bulk_items
+        return cfg.bulk_items / elapsed
+
+
+async def bench_bulk(cfg: Config) -> list[Row]:
+    counter = iter(range(1_000_000))
+    medians = await interleaved(
+        {
+            "sdk": lambda: bulk_sdk(cfg, f"s{next(counter)}"),
+            "raw": lambda: bulk_raw(cfg, f"r{next(counter)}"),
+        },
+        cfg.bulk_rounds,
+    )
+    ideal = cfg.bulk_concurrency / cfg.bulk_latency
+    sdk, raw = medians["sdk"], medians["raw"]
+    common = (
+        f"{cfg.bulk_items:,} upserts per run, concurrency {cfg.bulk_concurrency}, emulator in-process with "
+        f"{cfg.bulk_latency * 1000:.0f} ms latency, {cfg.bulk_rounds} rounds per variant (fresh emulator each)"
+    )
+    return [
+        Row("c.ideal", "c. bulk upserts: SDK vs ideal (concurrency ÷ latency)", sdk, "req/s", ideal,
+            "ideal", sdk / ideal, "≥ 90 %", sdk / ideal >= 0.9, common),
+        Row("c.raw", "c. bulk upserts: SDK vs raw httpx, same transport", sdk, "req/s", raw,
+            "raw httpx, 64 tasks", sdk / raw, "(info)", None,
+            f"raw httpx itself reaches {raw / ideal:.0%} of ideal: the emulator + httpx CPU per request "
+            "is the ceiling on this machine"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- (d)
+
+
+async def raw_pages(http: httpx.AsyncClient, limit: int) -> int:
+    url = f"/api/v2/workspaces/{WS}/contacts"
+    cursor: str | None = None
+    seen = 0
+    while seen < limit:
+        response = await http.get(url, params={"after": cursor} if cursor else None)
+        items = json.loads(response.content)
+        seen += len(items)
+        cursor = response.headers.get("Pagination-Next")
+        if not cursor or not items:
+            break
+    return seen
+
+
+async def bench_pagination(cfg: Config) -> list[Row]:
+    fake = FakeClickFunnels(seed=31)
+    started = time.perf_counter()
+    fake.seed(contacts=cfg.pages_items)
+    seed_seconds = time.perf_counter() - started
+    log(f"  seeded {cfg.pages_items:,} contacts in {seed_seconds:.1f} s")
+    rows: list[Row] = []
+    async with fake, fake.client() as cf:
+        http = fake.http_client()
+        # Items/s: one full pass each (a pass of 100k takes tens of seconds; repeating it would break
+        # the time budget). The SDK pass also samples RSS to show that memory does not grow with N.
+        gc.collect()
+        rss_start = rss_peak = rss_bytes()
+        count = 0
+        t0 = time.perf_counter()
+        async for _contact in cf.contacts.list(WS):
+            count += 1
+            if count % 200 == 0:
+                rss_peak = max(rss_peak, rss_bytes())
+        sdk_seconds = time.perf_counter() - t0
+        assert count == cfg.pages_items, count
+        t0 = time.perf_counter()
+        raw_count = await raw_pages(http, cfg.pages_items)
+        raw_seconds = time.perf_counter() - t0
+        assert raw_count == cfg.pages_items, raw_count
+        sdk_rate, raw_rate = count / sdk_seconds, raw_count / raw_seconds
+        rows.append(Row(
+            "d.rate", "d. pagination: items/s (SDK vs raw httpx + json.loads)", sdk_rate, "items/s", raw_rate,
+            "raw httpx paging loop", sdk_rate / raw_rate, "(info)", None,
+            f"{cfg.pages_items:,} seeded contacts (seeding took {seed_seconds:.1f} s), 20 per page, emulator "
+            f"in-process without latency; one pass each (time budget); SDK {sdk_seconds:.1f} s, raw "
+            f"{raw_seconds:.1f} s",
+        ))
+        rss_growth = (rss_peak - rss_start) / 2**20
+        rows.append(Row(
+            "d.rss", "d. pagination: peak RSS growth over the full pass", rss_growth, "MB", None, "—", None,
+            "≤ 25 MB", rss_growth <= 25,
+            f"sampled every 200 items while iterating all {cfg.pages_items:,} items; keeping them all would "
+            "take hundreds of MB",
+        ))
+
+        # Memory precisely: tracemalloc peak above the starting point, SDK vs raw, on a shorter pass.
+        async def traced(coro_fn: Callable[[], Awaitable[Any]]) -> float:
+            gc.collect()
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+            await coro_fn()
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            return (peak - base) / 2**20
+
+        async def sdk_walk() -> None:
+            n = 0
+            async for _c in cf.contacts.list(WS, limit=cfg.memory_items):
+                n += 1
+            assert n == cfg.memory_items
+
+        sdk_mb = await traced(sdk_walk)
+        raw_mb = await traced(lambda: raw_pages(http, cfg.memory_items))
+        rows.append(Row(
+            "d.mem", "d. pagination: peak traced memory growth (tracemalloc)", sdk_mb, "MB", raw_mb,
+            "raw httpx paging loop", sdk_mb / raw_mb if raw_mb else None, "≤ 25 MB", sdk_mb <= 25,
+            f"first {cfg.memory_items:,} items; includes the in-process emulator's transient allocations",
+        ))
+
+    rows.append(await bench_prefetch(cfg))
+    return rows
+
+
+async def bench_prefetch(cfg: Config) -> Row:
+    latency = cfg.prefetch_latency
+    fake = FakeClickFunnels(seed=32, latency=latency)
+    fake.seed(contacts=20 * cfg.prefetch_pages)
+    async with fake, fake.client() as cf:
+
+        async def plain() -> float:
+            t0 = time.perf_counter()
+            pages = 0
+            async for _page in cf.contacts.list(WS).pages():
+                pages += 1
+                await anyio.sleep(latency)  # the caller's own work on the page
+            assert pages == cfg.prefetch_pages
+            return time.perf_counter() - t0
+
+        async def prefetched() -> float:
+            t0 = time.perf_counter()
+            pages = 0
+            async with cf.contacts.list(WS, prefetch=True) as paginator:
+                async for _page in paginator.pages():
+                    pages += 1
+                    await anyio.sleep(latency)
+            assert pages == cfg.prefetch_pages
+            return time.perf_counter() - t0
+
+        medians = await interleaved({"plain": plain, "prefetch": prefetched}, cfg.prefetch_rounds)
+    speedup = medians["plain"] / medians["prefetch"]
+    return Row(
+        "d.prefetch", "d. pagination: prefetch=True speed-up", medians["prefetch"], "s", medians["plain"],
+        "prefetch=False", speedup, "≥ 1.6×", speedup >= 1.6,
+        f"{cfg.prefetch_pages} pages, server latency {latency * 1000:.0f} ms and the caller sleeps the same per "
+        f"page (ideal speed-up 2×), {cfg.prefetch_rounds} rounds; value/baseline are seconds per walk, ratio = "
+        "baseline ÷ value",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- (e)
+
+
+async def rate_run(cfg: Config, configured: bool) -> dict[str, float]:
+    limit = cfg.rate_limit
+    async with FakeClickFunnels(seed=41, rate_limit=limit) as fake:
+        fake.seed(contacts=5)
+        kwargs: dict[str, Any] = {"requests_per_second": limit} if configured else {}
+        async with fake.client(**kwargs) as cf:
+            ok = limited = other = 0
+            times: list[float] = []
+            t0 = anyio.current_time()
+
+            async def worker() -> None:
+                nonlocal ok, limited, other
+                while True:
+                    try:
+                        await cf.contacts.get(1)
+                    except RateLimitError:
+                        limited += 1
+                    except Exception:
+                        other += 1
+                    else:
+                        ok += 1
+                        times.append(anyio.current_time() - t0)
+
+            with anyio.move_on_after(cfg.rate_seconds):
+                async with anyio.create_task_group() as group:
+                    for _ in range(cfg.rate_workers):
+                        group.start_soon(worker)
+            served = fake.request_count
+    steady = [t for t in times if t >= 1.0]
+    return {
+        "rate": ok / cfg.rate_seconds,
+        "steady": len(steady) / (cfg.rate_seconds - 1.0),
+        "limited": float(limited),
+        "other": float(other),
+        "server_429": float(served - ok),  # requests the emulator refused (cancelled in-flight ones aside)
+    }
+
+
+async def bench_rate_limit(cfg: Config) -> list[Row]:
+    adaptive = await rate_run(cfg, configured=False)
+    configured = await rate_run(cfg, configured=True)
+    n = cfg.rate_limit
+    ratio = adaptive["rate"] / n
+    notes = (
+        f"{cfg.rate_workers} tasks calling contacts.get for {cfg.rate_seconds:.0f} s, emulator limit {n}/s "
+        f"(sliding 1 s window), client defaults (max_retries=2, no rate configured). Rate after the first "
+        f"second: {adaptive['steady']:.1f}/s. The emulator answered {adaptive['server_429']:.0f} requests with "
+        f"429 (absorbed by retries). Reference with requests_per_second={n} configured: "
+        f"{configured['rate']:.1f}/s, {configured['server_429']:.0f} 429s from the server, "
+        f"{configured['limited']:.0f} reached the caller"
+    )
+    return [
+        Row("e.rate", f"e. rate limit {n}/s: achieved rate (adaptive Throttle)", adaptive["rate"], "req/s",
+            float(n), f"emulator limit N={n}", ratio, "≥ 95 %", ratio >= 0.95, notes),
+        Row("e.429", f"e. rate limit {n}/s: 429s that reached the caller", adaptive["limited"], "errors",
+            None, "—", None, "0", adaptive["limited"] == 0 and adaptive["other"] == 0,
+            f"RateLimitError raised to the caller after retries; other errors: {adaptive['other']:.0f}"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- (f)
+
+
+def import_seconds(module: str) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKFUNNELS_", "MATON_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+async def bench_import(cfg: Config) -> list[Row]:
+    sdk: list[float] = []
+    base: list[float] = []
+    for i in range(cfg.import_runs):
+        pair = [("clickfunnels_async", sdk), ("httpx", base)]
+        for module, bucket in pair if i % 2 == 0 else reversed(pair):
+            bucket.append(import_seconds(module))
+    s, b = statistics.median(sdk), statistics.median(base)
+    return [Row(
+        "f.import", "f. import clickfunnels_async vs import httpx", s * 1000, "ms", b * 1000, "import httpx",
+        s / b, "≤ 2×", s / b <= 2.0,
+        f"fresh interpreter per run, time of the import statement alone, median of {cfg.import_runs} runs each, "
+        "alternating",
+    )]
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+def fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if abs(value) >= 1000:
+        text = f"{value:,.0f}"
+    elif abs(value) >= 100:
+        text = f"{value:.0f}"
+    elif abs(value) >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.2f}"
+    return f"{text} {unit}".strip()
+
+
+def fmt_ratio(row: Row) -> str:
+    if row.ratio is None:
+        return "—"
+    if "%" in row.target:
+        return f"{row.ratio:.0%}"
+    return f"{row.ratio:.2f}×"
+
+
+def write_results(rows: list[Row], meta: dict[str, Any]) -> None:
+    verdict = {True: "**pass**", False: "**FAIL**", None: "info"}
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {meta['date']} on {meta['machine']} ({meta['cpus']} CPUs), Python {meta['python']}, "
+        f"clickfunnels-async {meta['version']}, httpx {meta['httpx']}; whole run {meta['seconds']:.0f} s"
+        + (" (**--quick**: reduced sizes, not comparable)" if meta["quick"] else "") + ".",
+        "Each figure is compared with a baseline measured in the same run; timed figures are the median of "
+        "interleaved rounds. Regenerate with `make bench`.",
+        "",
+        "| figure | value | baseline | ratio | target | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        baseline = fmt(row.baseline, row.unit) if row.baseline is not None else "—"
+        if row.baseline is not None:
+            baseline += f" ({row.baseline_label})"
+        lines.append(
+            f"| {row.figure} | {fmt(row.value, row.unit)} | {baseline} | {fmt_ratio(row)} | {row.target} "
+            f"| {verdict[row.passed]} |"
+        )
+    lines += ["", "## How each figure was measured", ""]
+    lines += [f"- **{row.figure}** — {row.notes}" for row in rows if row.notes]
+    lines.append("")
+    (HERE / "results.md").write_text("\n".join(lines), encoding="utf-8")
+    (HERE / "results.json").write_text(
+        json.dumps({"meta": meta, "figures": [attrs.asdict(row) for row in rows]}, indent=2) + "\n",
+        encoding="utf-8",
+    )
+
+
+async def main(cfg: Config, only: set[str] | None) -> None:
+    started = time.perf_counter()
+    sections: list[tuple[str, Callable[[Config], Awaitable[list[Row]]]]] = [
+        ("a", bench_in_process),
+        ("b", bench_socket),
+        ("c", bench_bulk),
+        ("d", bench_pagination),
+        ("e", bench_rate_limit),
+        ("f", bench_import),
+    ]
+    rows: list[Row] = []
+    for key, fn in sections:
+        if only and key not in only:
+            continue
+        t0 = time.perf_counter()
+        log(f"[{key}] {fn.__name__} ...")
+        new = await fn(cfg)
+        rows += new
+        for row in new:
+            log(f"  {row.figure}: {fmt(row.value, row.unit)} vs {fmt(row.baseline, row.unit)} "
+                f"-> {fmt_ratio(row)} [{row.target}] {row.passed}")
+        log(f"  ({time.perf_counter() - t0:.1f} s)")
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.system()} {platform.machine()}",
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "version": clickfunnels_async.__version__,
+        "httpx": httpx.__version__,
+        "quick": cfg.quick,
+        "seconds": time.perf_counter() - started,
+    }
+    write_results(rows, meta)
+    log(f"wrote {HERE / 'results.md'} and results.json in {meta['seconds']:.0f} s")
+
+
+def cli(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--only", default="", help="sections to run, e.g. 'a,b' (default: all)")
+    args = parser.parse_args(argv)
+    only = {s.strip() for s in args.only.split(",") if s.strip()} or None
+    for name in ("CLICKFUNNELS_LOG",):  # debug logging would measure the logger, not the SDK
+        os.environ.pop(name, None)
+    # The rate-limit section retries on purpose; keep its warnings out of the progress output.
+    logging.getLogger("clickfunnels_async").addHandler(logging.NullHandler())
+    anyio.run(main, Config.make(args.quick), only)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,429 @@
+"""The `clickfunnels` command, through typer's CliRunner, against the emulator (faults on).
+
+The CLI runs its own event loop (anyio.run). The emulator is reached in-process through the app's hidden
+hook, `build_app(client_factory=...)`; an interrupt is a real SIGINT raised from the transport after some
+requests, which asyncio turns into a cancellation of the command, as Ctrl-C would.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from clickfunnels_async import ClickFunnels, RetryPolicy
+from clickfunnels_async.cli import build_app, main
+from clickfunnels_async.testing import FakeClickFunnels
+
+FAST_RETRIES = RetryPolicy(initial_delay=0.002, max_delay=0.02, jitter=0.1)
+VENV_BIN = Path(sys.executable).parent
+
+
+class Interrupting(httpx.AsyncBaseTransport):
+    """Passes requests to the emulator; after `after` of them, sends this process a SIGINT (Ctrl-C)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, after: int | None) -> None:
+        self.inner = inner
+        self.after = after
+        self.count = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.count += 1
+        if self.after is not None and self.count == self.after:
+            signal.raise_signal(signal.SIGINT)
+            await anyio.sleep(0)  # a real network call would suspend here; the in-process fake does not
+        return await self.inner.handle_async_request(request)
+
+
+def make_app(fake: FakeClickFunnels, *, interrupt_after: int | None = None) -> Any:
+    def factory(**kwargs: Any) -> ClickFunnels:
+        http = httpx.AsyncClient(transport=Interrupting(fake.transport(), interrupt_after))
+        return ClickFunnels(
+            api_token=fake.token, base_url=fake.base_url, http_client=http, retry_policy=FAST_RETRIES, **kwargs
+        )
+
+    return build_app(client_factory=factory)
+
+
+def invoke(app: Any, args: list[str]) -> Any:
+    return CliRunner().invoke(app, args, catch_exceptions=False)
+
+
+def write_csv(path: Path, n: int, *, prefix: str = "row") -> None:
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["email", "first_name", "last_name", "custom_attributes.plan"])
+        for i in range(n):
+            writer.writerow([f"{prefix}{i}@example.com", f"First{i}", f"Last{i}", "pro" if i % 2 else ""])
+
+
+# ---------------------------------------------------------------------------------------------- import
+
+
+def test_import_5000_rows_with_faults_every_row_exactly_once(tmp_path: Path) -> None:
+    n = 5000
+    source = tmp_path / "people.csv"
+    write_csv(source, n)
+    fake = FakeClickFunnels(seed=11, error_rate=0.10, drop_rate=0.05, rate_limit=1000)
+    failures = tmp_path / "failures.jsonl"
+    started = time.perf_counter()
+    result = invoke(make_app(fake), [
+        "--max-retries", "10", "contacts", "import", str(source), "--workspace-id", "42",
+        "--concurrency", "32", "--failures", str(failures), "--json",
+    ])
+    elapsed = time.perf_counter() - started
+    report = json.loads(result.stdout)
+    failed_lines = [json.loads(line) for line in failures.read_text().splitlines()]
+    assert report["failed"] == len(failed_lines)  # every failure accounted for
+    assert result.exit_code == (1 if failed_lines else 0), result.stderr
+    emails = Counter(rec["email_address"] for rec in fake.records("contacts"))
+    assert max(emails.values()) == 1  # retried upserts (also after dropped answers) did not duplicate
+    failed = {line["input"]["email_address"] for line in failed_lines}
+    assert all(f"row{i}@example.com" in emails or f"row{i}@example.com" in failed for i in range(n))
+    assert report["succeeded"] + report["failed"] == n and report["unfinished"] == 0
+    by_email = {rec["email_address"]: rec for rec in fake.records("contacts")}
+    assert by_email["row1@example.com"]["custom_attributes"] == {"plan": "pro"}
+    assert by_email["row2@example.com"]["first_name"] == "First2"
+    assert fake.request_count > n  # the faults were there and were retried through
+    print(f"\nimport of {n} rows with faults: {elapsed:.2f} s, {n / elapsed:.0f} rows/s "
+          f"({report['rate']} rows/s inside the run), {fake.request_count} requests")
+
+
+def test_import_interrupted_then_rerun_skips_confirmed_rows(tmp_path: Path) -> None:
+    n = 1500
+    source = tmp_path / "people.csv"
+    write_csv(source, n)
+    fake = FakeClickFunnels(seed=5, error_rate=0.05, drop_rate=0.02)
+    result = invoke(make_app(fake, interrupt_after=400), [
+        "contacts", "import", str(source), "--workspace-id", "42", "--concurrency", "16", "--json",
+    ])
+    assert result.exit_code == 130, result.stderr
+    report = json.loads(result.stdout)
+    assert report["interrupted"] and report["succeeded"] < n
+    assert report["succeeded"] + report["failed"] + report["unfinished"] + report["not_started"] == n
+    assert "not done" in result.stderr and "Run the same command again" in result.stderr
+    checkpoint = Path(str(source) + ".checkpoint")
+    confirmed = len(checkpoint.read_text().splitlines())
+    assert 0 < confirmed <= report["succeeded"]
+
+    again = invoke(make_app(fake), ["contacts", "import", str(source), "--workspace-id", "42", "--json"])
+    assert again.exit_code == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert second["skipped"] == confirmed and second["succeeded"] == n - confirmed
+    assert not checkpoint.exists()  # complete: nothing left to resume
+    emails = Counter(rec["email_address"] for rec in fake.records("contacts"))
+    assert len(emails) == n and max(emails.values()) == 1
+
+
+def test_import_failures_file_can_be_imported_again(tmp_path: Path) -> None:
+    source = tmp_path / "people.csv"
+    write_csv(source, 30)
+    fake = FakeClickFunnels(seed=2)
+    failures = tmp_path / "failures.jsonl"
+    with fake.faults(error_rate=1.0, error_statuses=(500,)):
+        result = invoke(make_app(fake), [
+            "--max-retries", "0", "contacts", "import", str(source), "--workspace-id", "42",
+            "--failures", str(failures),
+        ])
+    assert result.exit_code == 1
+    assert "30 failed" in result.stderr and "InternalServerError" not in result.stdout
+    lines = [json.loads(line) for line in failures.read_text().splitlines()]
+    assert len(lines) == 30 and lines[0]["line"] == 2 and lines[0]["error"]["status_code"] == 500
+    retry = invoke(make_app(fake), ["contacts", "import", str(failures), "--workspace-id", "42"])
+    assert retry.exit_code == 0, retry.stderr
+    assert len(fake.records("contacts")) == 30
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("first_name,last_name\nAda,L\n", "no email_address (or email) column"),
+        ("email,first_name\na@x.com,Ada\nb@x.com,Bob,extra\n", "line 3: 3 fields, but the header has 2"),
+        ("email,first_name\na@x.com,Ada\n,Bob\n", "line 3: no email_address"),
+        ('email,first_name\na@x.com,"Ada\n', "malformed CSV"),
+        ("email,nickname\na@x.com,Ada\n", "unknown column 'nickname'"),
+        ("email,tag_ids\na@x.com,one;two\n", "line 2: tag_ids must be numbers"),
+        ("", "the file is empty"),
+    ],
+)
+def test_import_bad_input_exits_2_before_sending(tmp_path: Path, content: str, message: str) -> None:
+    source = tmp_path / "bad.csv"
+    source.write_text(content, encoding="utf-8")
+    fake = FakeClickFunnels()
+    result = invoke(make_app(fake), ["contacts", "import", str(source), "--workspace-id", "42"])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert fake.request_count == 0  # nothing half-done
+    assert not Path(str(source) + ".checkpoint").exists()
+
+
+def test_import_unreadable_and_binary_files(tmp_path: Path) -> None:
+    fake = FakeClickFunnels()
+    missing = invoke(make_app(fake), ["contacts", "import", str(tmp_path / "nope.csv"), "--workspace-id", "42"])
+    assert missing.exit_code == 2 and "cannot read" in missing.stderr and "nope.csv" in missing.stderr
+    binary = tmp_path / "latin1.csv"
+    binary.write_bytes(b"email,first_name\na@x.com,Ren\xe9e\n")
+    result = invoke(make_app(fake), ["contacts", "import", str(binary), "--workspace-id", "42"])
+    assert result.exit_code == 2 and "not UTF-8" in result.stderr
+    bad_json = tmp_path / "rows.jsonl"
+    bad_json.write_text('{"email_address": "a@x.com"}\n{oops\n', encoding="utf-8")
+    result = invoke(make_app(fake), ["contacts", "import", str(bad_json), "--workspace-id", "42"])
+    assert result.exit_code == 2 and "line 2: not JSON" in result.stderr
+    assert fake.request_count == 0
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+def _expected_jsonl(fake: FakeClickFunnels) -> list[dict[str, Any]]:
+    return fake.records("contacts")
+
+
+def test_export_10000_with_faults_equals_the_emulator_and_resume_gives_the_same_file(tmp_path: Path) -> None:
+    fake = FakeClickFunnels(seed=4, error_rate=0.10, drop_rate=0.05)
+    fake.seed(contacts=10_000)
+    full = tmp_path / "full.jsonl"
+    result = invoke(make_app(fake), [
+        "--max-retries", "10", "contacts", "export", "--workspace-id", "42", "-o", str(full), "--json",
+    ])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] == 10_000
+    rows = [json.loads(line) for line in full.read_text(encoding="utf-8").splitlines()]
+    assert rows == _expected_jsonl(fake)
+    assert not Path(str(full) + ".checkpoint.json").exists()
+
+    part = tmp_path / "part.jsonl"
+    cut = invoke(make_app(fake, interrupt_after=120), [
+        "--max-retries", "10", "contacts", "export", "--workspace-id", "42", "-o", str(part),
+    ])
+    assert cut.exit_code == 130, cut.stderr
+    assert "--resume" in cut.stderr
+    checkpoint = json.loads(Path(str(part) + ".checkpoint.json").read_text())
+    assert 0 < checkpoint["rows"] < 10_000 and checkpoint["cursor"]
+    with open(part, "ab") as file:  # a page written after the last checkpoint, as a crash could leave
+        file.write(b'{"half": "a page"}\n')
+    resumed = invoke(make_app(fake), [
+        "--max-retries", "10", "contacts", "export", "--workspace-id", "42", "-o", str(part), "--resume",
+    ])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert part.read_bytes() == full.read_bytes()
+    assert not Path(str(part) + ".checkpoint.json").exists()
+
+
+def test_export_csv_with_filter_and_resume(tmp_path: Path) -> None:
+    fake = FakeClickFunnels(seed=9)
+    fake.seed(contacts=300)
+    wanted = [r for r in fake.records("contacts") if r["is_active"]]
+    out = tmp_path / "active.csv"
+    cut = invoke(make_app(fake, interrupt_after=4), [
+        "contacts", "export", "--workspace-id", "42", "--filter", "is_active=true", "-o", str(out),
+    ])
+    assert cut.exit_code == 130
+    done = invoke(make_app(fake), [
+        "contacts", "export", "--workspace-id", "42", "--filter", "is_active=true", "-o", str(out), "--resume",
+    ])
+    assert done.exit_code == 0, done.stderr
+    with open(out, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(r["id"]) for r in rows] == [r["id"] for r in wanted]
+    assert rows[0]["email_address"] == wanted[0]["email_address"]
+    assert json.loads(rows[0]["custom_attributes"]) == wanted[0]["custom_attributes"]
+    # A resume with other settings is refused, not mixed into the file.
+    invoke(make_app(fake, interrupt_after=3), ["contacts", "export", "--workspace-id", "42", "-o", str(out)])
+    other = invoke(make_app(fake), [
+        "contacts", "export", "--workspace-id", "42", "--filter", "is_active=false", "-o", str(out), "--resume",
+    ])
+    assert other.exit_code == 2 and "belongs to another export" in other.stderr
+
+
+def test_export_to_stdout_and_bad_options(tmp_path: Path) -> None:
+    fake = FakeClickFunnels(seed=1)
+    fake.seed(contacts=25)
+    result = invoke(make_app(fake), ["contacts", "export", "--workspace-id", "42", "--no-progress"])
+    assert result.exit_code == 0
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == list(range(1, 26))
+    before = fake.request_count
+    bad = invoke(make_app(fake), ["contacts", "export", "--workspace-id", "42", "--filter", "colour=red"])
+    assert bad.exit_code == 2 and "--filter 'colour=red'" in bad.stderr and "email_address" in bad.stderr
+    bad = invoke(make_app(fake), ["contacts", "export", "--workspace-id", "42", "--filter", "oops"])
+    assert bad.exit_code == 2 and "key=value" in bad.stderr
+    bad = invoke(make_app(fake), ["contacts", "export", "--workspace-id", "42", "--resume"])
+    assert bad.exit_code == 2 and "--resume needs -o" in bad.stderr
+    assert fake.request_count == before
+
+
+# ---------------------------------------------------------------------------------------------- generic
+
+
+def test_call_and_list_for_any_operation() -> None:
+    fake = FakeClickFunnels(seed=1)
+    fake.seed(contacts=5, tags=3)
+    app = make_app(fake)
+    got = invoke(app, ["call", "getContacts", "id=2", "--json"])
+    assert got.exit_code == 0, got.stderr
+    assert json.loads(got.stdout)["id"] == 2
+    same = invoke(app, ["call", "contacts.get", "id=2", "--json"])
+    assert json.loads(same.stdout) == json.loads(got.stdout)
+
+    created = invoke(app, ["call", "contacts.tags.create", "workspace_id=42", "name=VIP", "color=#ff0000", "--json"])
+    assert created.exit_code == 0, created.stderr
+    tag = json.loads(created.stdout)
+    assert tag["name"] == "VIP"
+    upserted = invoke(app, ["call", "upsertContacts", "workspace_id=42", "email_address=new@example.com",
+                            f"tag_ids:=[{tag['id']}]", "--json"])
+    assert upserted.exit_code == 0, upserted.stderr
+
+    listed = invoke(app, ["list", "contacts.tags", "workspace_id=42", "--json"])
+    assert listed.exit_code == 0, listed.stderr
+    names = [json.loads(line)["name"] for line in listed.stdout.splitlines()]
+    assert "VIP" in names and len(names) == 4
+
+    filtered = invoke(app, ["list", "contacts", "workspace_id=42", "--filter", "email_address=new@example.com",
+                            "--json"])
+    assert [json.loads(line)["email_address"] for line in filtered.stdout.splitlines()] == ["new@example.com"]
+    limited = invoke(app, ["list", "contacts", "workspace_id=42", "--limit", "2", "--json"])
+    assert len(limited.stdout.splitlines()) == 2
+    table = invoke(app, ["list", "contacts", "workspace_id=42", "--limit", "2"])
+    assert table.exit_code == 0 and "email_address" in table.stdout
+
+    page = invoke(app, ["call", "listContacts", "workspace_id=42", "--json"])
+    assert page.exit_code == 0 and len(json.loads(page.stdout)) == 6
+
+    deleted = invoke(app, ["call", "removeContacts", "id=1"])
+    assert deleted.exit_code == 0 and "done" in deleted.stderr
+    missing = invoke(app, ["call", "getContacts", "id=1"])
+    assert missing.exit_code == 1 and "404" in missing.stderr
+
+
+def test_generic_commands_reject_bad_input_with_exit_2() -> None:
+    fake = FakeClickFunnels()
+    app = make_app(fake)
+    cases = [
+        (["call", "getContactz", "id=1"], "unknown operation 'getContactz'; did you mean getContacts"),
+        (["call", "getContacts"], "needs id=..."),
+        (["call", "getContacts", "id=1", "colour=red"], "takes no 'colour'"),
+        (["call", "getContacts", "id"], "write key=value"),
+        (["call", "upsertContacts", "workspace_id=42", "tag_ids:=[1,"], "must be JSON"),
+        (["call", "listContacts", "workspace_id=42", "filter.colour=red"], "cannot filter on 'colour'"),
+        (["call", "getContacts", "id=1", "expand=everything"], "cannot expand everything"),
+        (["list", "contactz"], "no list operation for 'contactz'; did you mean contacts"),
+        (["list", "contacts"], "needs workspace_id=..."),
+    ]
+    for args, message in cases:
+        result = invoke(app, args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+    assert fake.request_count == 0
+
+
+def test_every_operation_is_reachable_from_the_table() -> None:
+    from clickfunnels_async._operations import OPERATIONS
+    from clickfunnels_async.cli._generic import _method, find_list_operation, find_operation
+
+    cf = ClickFunnels(api_token="t", subdomain="acme")
+    for op in OPERATIONS.values():
+        assert find_operation(op.id) is op
+        assert callable(_method(cf, op))
+        if op.paginated and op.verb == "list":
+            assert find_list_operation(op.namespace).namespace == op.namespace
+    listing = invoke(build_app(), ["operations", "--json"])
+    assert len(listing.stdout.splitlines()) == len(OPERATIONS)
+
+
+# ---------------------------------------------------------------------------------------------- auth, secrets
+
+
+def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "cf_live_SUPERSECRET_1234567890"
+    monkeypatch.setenv("CLICKFUNNELS_API_TOKEN", secret)
+    result = invoke(build_app(), [
+        "--base-url", "http://127.0.0.1:9", "--max-retries", "0", "--timeout", "2", "call", "getContacts", "id=1",
+    ])
+    assert result.exit_code == 1
+    assert "no response" in result.stderr
+    assert secret not in result.stdout + result.stderr
+
+
+def test_missing_credentials_and_maton_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CLICKFUNNELS_API_TOKEN", "CLICKFUNNELS_SUBDOMAIN", "MATON_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    result = invoke(build_app(), ["call", "getContacts", "id=1"])
+    assert result.exit_code == 2 and "CLICKFUNNELS_API_TOKEN" in result.stderr
+    result = invoke(build_app(), ["--maton", "call", "getContacts", "id=1"])
+    assert result.exit_code == 2 and "MATON_API_KEY" in result.stderr
+    result = invoke(build_app(), ["--connection", "c1", "call", "getContacts", "id=1"])
+    assert result.exit_code == 2 and "add --maton" in result.stderr
+
+
+def test_maton_gateway_through_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": 7, "email_address": "m@example.com"})
+
+    key = "maton_SECRET_key_abcdef"
+    monkeypatch.setenv("MATON_API_KEY", key)
+
+    def factory(**kwargs: Any) -> ClickFunnels:
+        return ClickFunnels.via_maton(connection="conn-1", http_client=httpx.AsyncClient(
+            transport=httpx.MockTransport(handler)), **kwargs)
+
+    result = invoke(build_app(client_factory=factory), ["call", "getContacts", "id=7", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["id"] == 7
+    assert seen[0].url.host == "gateway.maton.ai" and seen[0].headers["Maton-Connection"] == "conn-1"
+    assert key not in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------- entry point
+
+
+def test_main_entry_point_help() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+
+
+@pytest.mark.skipif(not (VENV_BIN / "clickfunnels").exists(), reason="console script not installed")
+def test_console_script_against_the_emulator_served_on_loopback(tmp_path: Path) -> None:
+    """`clickfunnels emulator serve` in one process, `clickfunnels ... --base-url` in another; Ctrl-C stops."""
+    env = {**os.environ, "CLICKFUNNELS_API_TOKEN": "cf_fake_0_token", "PYTHONUNBUFFERED": "1"}
+    env.pop("CLICKFUNNELS_SUBDOMAIN", None)
+    server = subprocess.Popen(
+        [str(VENV_BIN / "clickfunnels"), "emulator", "serve", "--port", "0", "--contacts", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert "http://127.0.0.1:" in line, line + (server.stderr.read() if server.stderr else "")
+        url = line.strip().rsplit(" ", 1)[-1]
+        out = tmp_path / "c.jsonl"
+        done = subprocess.run(
+            [str(VENV_BIN / "clickfunnels"), "--base-url", url, "contacts", "export", "--workspace-id", "42",
+             "-o", str(out), "--no-progress"],
+            capture_output=True, text=True, env=env, timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        assert len(out.read_text().splitlines()) == 30
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0
