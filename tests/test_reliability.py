@@ -66,17 +66,27 @@ class _CountedStream(httpx.AsyncByteStream):
 class Tracking(httpx.AsyncBaseTransport):
     """Wraps the emulator's transport: enforces the read timeout, counts answers and open streams."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, slow_rate: float = 0.0, seed: int = 0) -> None:
         self.inner = inner
         self.statuses: Counter[int | str] = Counter()
         self.open_streams = 0
+        # A seeded share of answers is late (before or after the server acted), so timeouts happen
+        # at the same requests however loaded the machine is.
+        self.slow_rate = slow_rate
+        self._rng = random.Random(seed)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         read = (request.extensions.get("timeout") or {}).get("read")
+        slow = self.slow_rate and self._rng.random() < self.slow_rate
+        late_after_acting = self._rng.random() < 0.5
         try:
             with anyio.fail_after(read) if read else nullcontext():
+                if slow and not late_after_acting and read:
+                    await anyio.sleep(read * 2)
                 response = await self.inner.handle_async_request(request)
                 body = await response.aread()
+                if slow and read:
+                    await anyio.sleep(read * 2)
         except TimeoutError:
             self.statuses["timeout"] += 1
             raise httpx.ReadTimeout("timed out waiting for the response", request=request) from None
@@ -90,8 +100,10 @@ class Tracking(httpx.AsyncBaseTransport):
         )
 
 
-def tracked_client(fake: FakeClickFunnels, **kwargs: Any) -> tuple[ClickFunnels, Tracking]:
-    tracking = Tracking(fake.transport())
+def tracked_client(
+    fake: FakeClickFunnels, *, slow_rate: float = 0.0, **kwargs: Any
+) -> tuple[ClickFunnels, Tracking]:
+    tracking = Tracking(fake.transport(), slow_rate=slow_rate, seed=len(fake.base_url))
     kwargs.setdefault("retry_policy", FAST)
     cf = ClickFunnels(
         api_token=fake.token,
@@ -119,8 +131,8 @@ async def test_bulk_import_under_every_fault_loses_and_duplicates_nothing(anyio_
         seed=11, latency=0.006, jitter=0.006, error_rate=0.12, error_statuses=(500, 502, 503),
         drop_rate=0.05, rate_limit=250,
     )
-    # Read timeout 10 ms against a 0-12 ms latency: about one request in six times out.
-    cf, tracking = tracked_client(fake, max_retries=15, timeout=0.010)
+    # One answer in ten comes later than the 50 ms read timeout.
+    cf, tracking = tracked_client(fake, max_retries=15, timeout=0.05, slow_rate=0.1)
     rows = _rows(n, "import")
     results: dict[int, Any] = {}
     with anyio.fail_after(40):
@@ -198,7 +210,7 @@ async def test_long_paginations_under_faults_see_every_item_once(anyio_backend: 
     fake = FakeClickFunnels(seed=14, latency=0.003, jitter=0.003, error_rate=0.15, drop_rate=0.05,
                             rate_limit=120)
     fake.seed(contacts=total)
-    cf, tracking = tracked_client(fake, max_retries=15, timeout=0.005)
+    cf, tracking = tracked_client(fake, max_retries=15, timeout=0.05, slow_rate=0.08)
     orders = ["asc", "desc", "asc", "desc"]
     got: dict[int, list[int]] = {}
 
@@ -214,7 +226,7 @@ async def test_long_paginations_under_faults_see_every_item_once(anyio_backend: 
                 ids.append(contact.id)
         got[k] = ids
 
-    with anyio.fail_after(45):
+    with anyio.fail_after(50):
         async with fake, cf, anyio.create_task_group() as group:
             for k in range(len(orders)):  # concurrent walks: the 429 bursts are shared
                 group.start_soon(walk, k)

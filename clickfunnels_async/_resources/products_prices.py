@@ -41,6 +41,33 @@ _CreateProductsPricesFields = TypedDict(
     total=False,
 )
 
+_CreateProductsPricesForProductFields = TypedDict(
+    "_CreateProductsPricesForProductFields",
+    {
+        "amount": "str | None",
+        "archived": "bool | None",
+        "compare_at_amount": "str | None",
+        "cost": "str | None",
+        "currency": "str | None",
+        "duration": "str | None",
+        "interval": "str | None",
+        "interval_count": "str | None",
+        "key": "str | None",
+        "name": "str | None",
+        "payment_type": "str | None",
+        "self_cancel": "bool | None",
+        "self_downgrade": "bool | None",
+        "self_reactivate": "bool | None",
+        "self_upgrade": "bool | None",
+        "setup_amount": "str | None",
+        "trial_amount": "str | None",
+        "trial_duration": "str | None",
+        "trial_interval": "str | None",
+        "visible": "bool | None",
+    },
+    total=False,
+)
+
 _UpdateProductsPricesFields = TypedDict(
     "_UpdateProductsPricesFields",
     {
@@ -100,7 +127,13 @@ class ProductsPricesResource(Resource):
             ),
         )
 
-    async def create_for_product(self, product_id: int) -> ProductsPrice:
+    async def create_for_product(
+        self,
+        product_id: int,
+        *,
+        values: ProductsPriceCreate | Mapping[str, Any] | None = None,
+        **fields: Unpack[_CreateProductsPricesForProductFields],
+    ) -> ProductsPrice:
         """Create a price for a product (legacy route)
 
         `POST /api/v2/products/{product_id}/prices` (createProductsPricesForProduct)
@@ -108,7 +141,10 @@ class ProductsPricesResource(Resource):
         return cast(
             "ProductsPrice",
             await self._client._call(
-                OPERATIONS["createProductsPricesForProduct"], {"product_id": product_id}
+                OPERATIONS["createProductsPricesForProduct"],
+                {"product_id": product_id},
+                body=values,
+                fields=fields,
             ),
         )
 

@@ -7,8 +7,6 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 T = TypeVar("T", bound="Error")
 
 
@@ -17,23 +15,22 @@ class Error:
     """Error body used by most failures.
 
     Attributes:
-        error (str | Unset): Human readable message.
+        error (str): Human readable message.
     """
 
-    error: str | Unset = UNSET
+    error: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.error, Unset):
-            field_dict["error"] = self.error
+        field_dict["error"] = self.error
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        error = d.pop("error", UNSET)
+        error = d.pop("error")
 
         # Positional, in the order of the attrs fields above: much cheaper than keywords.
         error = cls(

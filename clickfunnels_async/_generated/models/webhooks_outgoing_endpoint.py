@@ -27,6 +27,7 @@ class WebhooksOutgoingEndpoint:
         public_id (str | Unset):
         updated_at (datetime.datetime | None | Unset):
         url (None | str | Unset):
+        webhook_secret (None | str | Unset): Signing secret for deliveries; only returned when the endpoint is created.
         workspace_id (int | None | Unset):
     """
 
@@ -40,6 +41,7 @@ class WebhooksOutgoingEndpoint:
     public_id: str | Unset = UNSET
     updated_at: datetime.datetime | None | Unset = UNSET
     url: None | str | Unset = UNSET
+    webhook_secret: None | str | Unset = UNSET
     workspace_id: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -82,6 +84,9 @@ class WebhooksOutgoingEndpoint:
         if not isinstance(self.url, Unset):
             field_dict["url"] = self.url
 
+        if not isinstance(self.webhook_secret, Unset):
+            field_dict["webhook_secret"] = self.webhook_secret
+
         if not isinstance(self.workspace_id, Unset):
             field_dict["workspace_id"] = self.workspace_id
 
@@ -120,6 +125,8 @@ class WebhooksOutgoingEndpoint:
 
         url = d.pop("url", UNSET)
 
+        webhook_secret = d.pop("webhook_secret", UNSET)
+
         workspace_id = d.pop("workspace_id", UNSET)
 
         # Positional, in the order of the attrs fields above: much cheaper than keywords.
@@ -134,6 +141,7 @@ class WebhooksOutgoingEndpoint:
             public_id,
             updated_at,
             url,
+            webhook_secret,
             workspace_id,
         )
 

@@ -10,12 +10,16 @@ from ...client import AuthenticatedClient, Client
 from ...models.error import Error
 from ...models.field_errors import FieldErrors
 from ...models.products_price import ProductsPrice
+from ...models.products_price_create_request import ProductsPriceCreateRequest
 from ...types import Response
 
 
 def _get_kwargs(
     product_id: int,
+    *,
+    body: ProductsPriceCreateRequest,
 ) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -24,6 +28,11 @@ def _get_kwargs(
         ),
     }
 
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -34,6 +43,11 @@ def _parse_response(
         response_201 = ProductsPrice.from_dict(response.json())
 
         return response_201
+
+    if response.status_code == 400:
+        response_400 = Error.from_dict(response.json())
+
+        return response_400
 
     if response.status_code == 401:
         response_401 = Error.from_dict(response.json())
@@ -91,6 +105,7 @@ def sync_detailed(
     product_id: int,
     *,
     client: AuthenticatedClient | Client,
+    body: ProductsPriceCreateRequest,
 ) -> Response[Any | Error | FieldErrors | ProductsPrice]:
     """Create a price for a product (legacy route)
 
@@ -98,6 +113,7 @@ def sync_detailed(
 
     Args:
         product_id (int):
+        body (ProductsPriceCreateRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -109,6 +125,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         product_id=product_id,
+        body=body,
     )
 
     response = client.get_httpx_client().request(
@@ -122,6 +139,7 @@ def sync(
     product_id: int,
     *,
     client: AuthenticatedClient | Client,
+    body: ProductsPriceCreateRequest,
 ) -> Any | Error | FieldErrors | ProductsPrice | None:
     """Create a price for a product (legacy route)
 
@@ -129,6 +147,7 @@ def sync(
 
     Args:
         product_id (int):
+        body (ProductsPriceCreateRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -141,6 +160,7 @@ def sync(
     return sync_detailed(
         product_id=product_id,
         client=client,
+        body=body,
     ).parsed
 
 
@@ -148,6 +168,7 @@ async def asyncio_detailed(
     product_id: int,
     *,
     client: AuthenticatedClient | Client,
+    body: ProductsPriceCreateRequest,
 ) -> Response[Any | Error | FieldErrors | ProductsPrice]:
     """Create a price for a product (legacy route)
 
@@ -155,6 +176,7 @@ async def asyncio_detailed(
 
     Args:
         product_id (int):
+        body (ProductsPriceCreateRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -166,6 +188,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         product_id=product_id,
+        body=body,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -177,6 +200,7 @@ async def asyncio(
     product_id: int,
     *,
     client: AuthenticatedClient | Client,
+    body: ProductsPriceCreateRequest,
 ) -> Any | Error | FieldErrors | ProductsPrice | None:
     """Create a price for a product (legacy route)
 
@@ -184,6 +208,7 @@ async def asyncio(
 
     Args:
         product_id (int):
+        body (ProductsPriceCreateRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -197,5 +222,6 @@ async def asyncio(
         await asyncio_detailed(
             product_id=product_id,
             client=client,
+            body=body,
         )
     ).parsed
