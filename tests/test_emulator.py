@@ -400,9 +400,9 @@ async def test_webhooks_are_delivered_signed_and_logged(fake: FakeClickFunnels, 
     endpoint = await cf.webhooks.outgoing.endpoints.create(
         WS, url="https://hooks.example.com/cf", event_type_ids=["contact.created", "contacts/applied_tag.created",
                                                                  "order.created", "product.created"])
-    secret = endpoint.additional_properties["webhook_secret"]
-    assert secret == fake.endpoint_secret(endpoint.id)
-    assert "webhook_secret" not in (await cf.webhooks.outgoing.endpoints.get(endpoint.id)).additional_properties
+    secret = endpoint.webhook_secret
+    assert isinstance(secret, str) and secret == fake.endpoint_secret(endpoint.id)
+    assert not (await cf.webhooks.outgoing.endpoints.get(endpoint.id)).webhook_secret  # shown once
 
     callback_events: list[str] = []
     fake.on_webhook(lambda d: callback_events.append(d.event_type), event_types=["contact.created"])
@@ -631,3 +631,16 @@ async def test_every_emulated_operation_answers_per_spec(fake: FakeClickFunnels)
         assert 200 <= response.status_code < 300, (op.id, response.status_code, response.text)
     assert not checker.problems, "\n".join(checker.problems)
     assert checker.validated == {i.op.id for i in infos}
+
+
+@pytest.mark.anyio
+async def test_without_an_http_client_deliveries_stay_on_this_machine() -> None:
+    async with FakeClickFunnels() as fake, fake.client() as cf:
+        await cf.webhooks.outgoing.endpoints.create(
+            WS, url="https://hooks.example.com/cf", event_type_ids=["contact.created"]
+        )
+        await cf.contacts.create(WS, email_address="local@x.com")
+        deliveries = await fake.drain_webhooks()
+    assert len(deliveries) == 1
+    assert deliveries[0].status_code is None
+    assert "only to 127.0.0.1" in (deliveries[0].error or "")

@@ -114,8 +114,8 @@ async def test_schemathesis_against_the_served_fake() -> None:
     operation_ids = sorted(
         op_id for op_id, info in fake._info.items()
         if info.kind is not None and info.op.namespace in (
-            "contacts", "contacts.tags", "contacts.applied_tags", "products", "products.variants", "orders",
-            "courses", "courses.sections", "forms", "images", "teams", "workspaces", "users",
+            # a bounded sample of the covered resources; the full run is a manual job
+            "contacts", "contacts.tags", "products", "orders", "teams", "workspaces",
             "webhooks.outgoing.endpoints",
         )
     )
@@ -125,8 +125,8 @@ async def test_schemathesis_against_the_served_fake() -> None:
         "-H", f"Authorization: Bearer {fake.token}",
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                     "response_schema_conformance",
-        "--mode", "positive", "--phases", "fuzzing", "--max-examples", "3", "--seed", "1",
-        "--request-timeout", "5", "--max-time", "45", "--warnings", "off", "--no-shrink",
+        "--mode", "positive", "--phases", "fuzzing", "--max-examples", "2", "--seed", "1",
+        "--request-timeout", "5", "--max-time", "60", "--warnings", "off", "--no-shrink",
     ]
     for op_id in operation_ids:
         command += ["--include-operation-id", op_id]

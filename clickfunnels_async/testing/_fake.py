@@ -95,6 +95,19 @@ _LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "H
 _COLORS = ("#e11d48", "#2563eb", "#16a34a", "#f59e0b", "#7c3aed", "#0891b2", "#64748b")
 
 
+def _is_loopback_url(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -1462,6 +1475,14 @@ class FakeClickFunnels:
             return
         if not delivery.url:
             delivery.error = "endpoint has no url"
+            return
+        if self.webhook_http_client is None and not _is_loopback_url(delivery.url):
+            # A test fake must not reach out to the internet on its own: deliver to loopback only,
+            # unless the caller hands in an http_client (e.g. one wired to their ASGI app).
+            delivery.error = (
+                f"not delivered to {delivery.url}: the fake delivers only to 127.0.0.1/localhost "
+                "unless FakeClickFunnels(http_client=...) is given"
+            )
             return
         try:
             client = self._webhook_client()
