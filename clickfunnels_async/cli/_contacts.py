@@ -26,12 +26,14 @@ from rich.progress import (
 
 from clickfunnels_async import bulk
 from clickfunnels_async._operations import OPERATIONS
+from clickfunnels_async.models import Contact
 
 from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     UsageProblem,
+    fail,
     parse_filters,
     reported_errors,
     run_async,
@@ -122,12 +124,23 @@ def _render(items: list[dict[str, Any]], fmt: Format, checkpoint: _ExportCheckpo
     if fmt is Format.jsonl:
         return "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items).encode()
     if checkpoint.columns is None:
-        checkpoint.columns = list(items[0]) if items else []
+        # Every field the spec knows, then anything newer the first page shows.
+        known = [f.name for f in attrs.fields(Contact) if f.name != "additional_properties"]
+        first = items[0] if items else {}
+        checkpoint.columns = known + [k for k in first if k not in known]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if header:
         writer.writerow(checkpoint.columns)
+    columns = set(checkpoint.columns)
     for item in items:
+        unknown = [k for k in item if k not in columns]
+        if unknown:
+            # A CSV header cannot grow; dropping the values silently would lose data.
+            fail(
+                f"contact {item.get('id')} has field(s) {', '.join(unknown)} that are not in the CSV header; "
+                "export with --format jsonl to keep every field"
+            )
         writer.writerow([_csv_cell(item.get(c)) for c in checkpoint.columns])
     return buffer.getvalue().encode()
 
