@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import anyio
 import attrs
@@ -64,7 +64,7 @@ class RawResponse:
 
     operation: str
     status_code: int
-    headers: httpx.Headers
+    headers: httpx.Headers = attrs.field(repr=False)  # a server may echo anything back
     elapsed: float  # seconds, including retries and waits
     retries: int
     http_response: httpx.Response = attrs.field(repr=False)
@@ -585,8 +585,18 @@ class ClickFunnels(Namespaces):
             raise ValueError(
                 f"path must be an API path such as '/api/v2/workspaces/42/contacts', not {path!r}"
             )
-        if re.search(r"[\s#?]", path) or "/../" in path + "/" or "/./" in path + "/":
-            raise ValueError(f"path {path!r} contains a query, fragment, space or dot segment; use params=")
+        decoded = unquote(path)
+        segments = decoded.split("/")
+        if (
+            any(ord(c) < 33 or ord(c) == 127 for c in decoded)
+            or re.search(r"[#?]", decoded)
+            or "." in segments
+            or ".." in segments
+        ):
+            raise ValueError(
+                f"path {path!r} contains a query, fragment, space, control character or dot segment "
+                "(also when percent-encoded); put query values in params="
+            )
         return path
 
     def _host_role_for(self, method: str, path: str) -> str:

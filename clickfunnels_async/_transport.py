@@ -80,13 +80,17 @@ class RetryPolicy:
         return max(0.0, base * (1 + spread))
 
 
+_CUT = 0.9  # after a 429: this share of the rate the server was taking
+_RAISE = 0.05  # then this much more per second of successes
+
+
 class Throttle:
     """Concurrency cap and request pacing shared by every task that uses one client.
 
     ``async with throttle.slot():`` first waits for one of ``max_concurrency`` slots, then for its
     turn: with a rate of *r* requests per second, starts are spaced ``1/r`` apart (no bursts). Without a
-    configured rate nothing is paced until the server answers 429; then :meth:`on_rate_limited` pauses
-    everyone and sets a rate of half what was observed, which :meth:`on_success` raises again gradually.
+    configured rate nothing is paced until the server answers 429; then :meth:`on_rate_limited` paces
+    everyone a little below the rate that was observed, which :meth:`on_success` raises again gradually.
     """
 
     def __init__(
@@ -97,7 +101,7 @@ class Throttle:
         clock: Clock = anyio.current_time,
         sleep: Sleep = anyio.sleep,
         min_rate: float = 1.0,
-        default_pause: float = 1.0,
+        default_pause: float = 0.0,
     ) -> None:
         if max_concurrency is not None and max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1 or None, got {max_concurrency!r}")
@@ -188,34 +192,34 @@ class Throttle:
         return float(len(self._recent))
 
     def on_rate_limited(self, pause: float | None = None) -> None:
-        """A 429: stop everyone for *pause* seconds and cut the allowed rate (at most once a second).
+        """A 429: pace everyone just below the rate that was being served (at most one cut a second).
 
-        429s that arrive while a cut is fresh answer requests sent before it, so they extend the pause
-        but do not cut again — otherwise one burst of rejections would collapse the rate to the floor.
+        The rate observed over the last second is what the server was willing to take, so the new rate
+        is a little under it: a bulk job settles near the server's limit instead of halving its speed.
+        A server that says how long to wait (*pause*, from Retry-After) stops every task that long.
+        429s that arrive while a cut is fresh answer requests sent before it, so they do not cut again.
         """
         now = self._clock()
-        pause = self._default_pause if pause is None else max(0.0, pause)
-        if now >= self._paused_until and now - self._last_cut >= 1.0:
+        if now - self._last_cut >= 1.0:
             self._last_cut = now
-            if self._rate is None:
-                observed = self._observed_rate(now)
-                self._rate = max(self._min_rate, observed / 2)
+            observed = self._observed_rate(now)
+            current = self._rate if self._rate is not None else math.inf
+            base = min(current, observed) if observed > 0 else (self._rate or self._min_rate)
+            if self._rate is None or self.requests_per_second is None:
                 self._lift_above = 2 * max(observed, self._min_rate)
-            else:
-                floor = min(self._min_rate, self._rate)
-                if self.requests_per_second is None:
-                    self._lift_above = 2 * self._rate
-                self._rate = max(floor, self._rate / 2)
+            self._rate = max(self._min_rate, _CUT * base)
             logger.info("Rate limited (429): pacing requests at %.2f/s", self._rate)
-        self._paused_until = max(self._paused_until, now + pause)
-        self._next_start = self._paused_until
+        wait = self._default_pause if pause is None else max(0.0, pause)
+        if wait > 0:
+            self._paused_until = max(self._paused_until, now + wait)
+        self._next_start = max(self._next_start, self._paused_until, now + 1.0 / self._rate)
         self._generation += 1
 
     def on_success(self) -> None:
-        """A 2xx: allow a little more (about +1 request/s for each second of traffic), up to the ceiling."""
+        """A 2xx: allow a little more, about 5 % (at least 1 request/s) more for each second of traffic."""
         if self._rate is None or self._clock() < self._paused_until:
             return
-        rate = self._rate + 1.0 / self._rate
+        rate = self._rate + max(1.0, _RAISE * self._rate) / self._rate
         if self.requests_per_second is not None:
             self._rate = min(rate, self.requests_per_second)
         elif self._lift_above is not None and rate >= self._lift_above:
@@ -296,6 +300,11 @@ async def send(
                 or not _retryable_error(error, idempotent)
                 or retries >= policy.max_retries
             ):
+                # Keep the httpx error as the cause (its type helps debugging), but scrub its text: it can
+                # carry whatever a server or proxy sent, tracebacks included.
+                error.args = tuple(
+                    redacting_filter.scrub(a) if isinstance(a, str) else a for a in error.args
+                )
                 raise _wrap_transport_error(error, request, retries) from error
             delay = policy.delay(retries, None, rng)
             reason = type(error).__name__

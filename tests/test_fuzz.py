@@ -172,9 +172,6 @@ async def test_raw_request_path_fuzz(anyio_backend: str, path: str) -> None:
     assert not request.url.query and not request.url.fragment
 
 
-@pytest.mark.xfail(strict=True, reason="SDK bug: cf.request() lets control characters other than whitespace "
-                   "through, and httpx.InvalidURL (not a ValueError) escapes (clickfunnels_async/_client.py "
-                   "ClickFunnels._raw_path)")
 async def test_raw_request_control_character_is_a_clear_error(anyio_backend: str) -> None:
     cf, wire = client()
     async with cf:
