@@ -212,7 +212,7 @@ class Throttle:
         wait = self._default_pause if pause is None else max(0.0, pause)
         if wait > 0:
             self._paused_until = max(self._paused_until, now + wait)
-        self._next_start = max(self._next_start, self._paused_until, now + 1.0 / self._rate)
+        self._next_start = max(self._next_start, self._paused_until, now + 1.0 / (self._rate or self._min_rate))
         self._generation += 1
 
     def on_success(self) -> None:
