@@ -35,10 +35,15 @@ class FakeTransport(httpx.AsyncBaseTransport):
         body = await request.aread()
         url = request.url
         origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
+        # Honour the client's read timeout as a socket would: a slow fake (latency knob) times out.
+        timeout = (request.extensions.get("timeout") or {}).get("read")
         try:
-            reply = await self.fake.handle(
-                request.method, url.path, url.query.decode("latin-1"), request.headers, body, origin=origin
-            )
+            with anyio.fail_after(timeout):
+                reply = await self.fake.handle(
+                    request.method, url.path, url.query.decode("latin-1"), request.headers, body, origin=origin
+                )
+        except TimeoutError:
+            raise httpx.ReadTimeout("timed out waiting for the fake to answer", request=request) from None
         except Dropped as exc:
             if exc.applied:
                 raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request) from None
@@ -155,6 +160,8 @@ async def serve(fake: FakeClickFunnels, *, port: int = 0, log_level: str = "warn
         )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Without it, small responses wait ~40 ms for delayed ACKs (Nagle); accepted sockets inherit it.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", port))
     sock.set_inheritable(True)
     bound = sock.getsockname()[1]

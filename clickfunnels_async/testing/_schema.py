@@ -450,6 +450,7 @@ class Router:
 
     def __init__(self, operations: Iterable[Operation]) -> None:
         self._table: dict[tuple[str, int], list[Route]] = {}
+        self._cache: dict[tuple[str, str], tuple[Operation, dict[str, str]]] = {}
         self.operations = list(operations)
         for op in self.operations:
             route = Route(op)
@@ -458,9 +459,17 @@ class Router:
             routes.sort(key=lambda r: -r.static_count)
 
     def find(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
+        # Bulk jobs hit the same few paths over and over (upsert, one list): remember recent answers.
+        key = (method, path)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit[0], dict(hit[1])
         segments = path.strip("/").split("/")
         for route in self._table.get((method, len(segments)), ()):
             params = route.match(segments)
             if params is not None:
-                return route.op, params
+                if len(self._cache) >= 4096:
+                    self._cache.clear()
+                self._cache[key] = (route.op, params)
+                return route.op, dict(params)
         return None
