@@ -388,6 +388,13 @@ class ClickFunnels(Namespaces):
     # ------------------------------------------------------------------ requests
 
     def _headers(self, has_body: bool) -> list[tuple[str, str]]:
+        # Built once per client view: options never change after construction.
+        cache = self.__dict__.get("_header_cache")
+        if cache is None:
+            cache = self.__dict__["_header_cache"] = (self._make_headers(False), self._make_headers(True))
+        return cache[has_body]
+
+    def _make_headers(self, has_body: bool) -> list[tuple[str, str]]:
         shared, options = self._shared, self._options
         headers = [
             ("Authorization", f"Bearer {shared.token.get_secret_value()}"),

@@ -285,7 +285,9 @@ async def send(
             retry_after = parse_retry_after(response.headers)
             delay = policy.delay(retries, retry_after, rng)
             if status == 429:
-                throttle.on_rate_limited(delay)
+                # Everyone is stopped only when the server said for how long; otherwise all tasks are
+                # paced slower, and this one waits its own backoff before retrying.
+                throttle.on_rate_limited(retry_after)
             may_retry = (
                 status in policy.retry_statuses and replayable and (idempotent or status == 429)
             )

@@ -469,7 +469,7 @@ async def test_429_in_one_task_slows_the_others() -> None:
     later = sorted(t for ts in starts.values() for t in ts if t > 0.1 + 1e-9)
     gaps = [b - a for a, b in itertools.pairwise(later)]
     # 3 to 5 starts were observed (a and c may slip one more in at t=0.1): paced at 0.9 x that ...
-    assert gaps[0] >= 1 / 4.5 - 1e-9
+    assert gaps[0] >= 0.9 / 5 + 0.01  # (a success may already have nudged the rate up)
     assert min(gaps) > 0.15  # ... which then creeps up, never back to the 0.1 s rhythm of before
     assert any(t > 0.1 for t in starts["a"]) and any(t > 0.1 for t in starts["c"])
     assert all(t >= 0.6 - 1e-9 for t in starts["b"][1:])  # b's retry waited its backoff
