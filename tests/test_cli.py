@@ -427,3 +427,39 @@ def test_console_script_against_the_emulator_served_on_loopback(tmp_path: Path) 
             server.kill()
             server.wait()
     assert server.returncode == 0
+
+
+class AddsAFieldLater(httpx.AsyncBaseTransport):
+    """From the second page on, contacts carry a field the first page (and the spec) did not have."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "GET" and "after" in request.url.params:
+            items = json.loads(await response.aread())
+            for item in items:
+                item["brand_new_field"] = "x"
+            return httpx.Response(response.status_code, headers=response.headers, json=items)
+        return response
+
+
+def test_export_csv_refuses_to_drop_a_field_that_appears_later(tmp_path: Path) -> None:
+    fake = FakeClickFunnels(seed=3)
+    fake.seed(contacts=45)
+
+    def factory(**kwargs: Any) -> ClickFunnels:
+        http = httpx.AsyncClient(transport=AddsAFieldLater(fake.transport()))
+        return ClickFunnels(api_token=fake.token, base_url=fake.base_url, http_client=http, **kwargs)
+
+    app = build_app(client_factory=factory)
+    csv_out = tmp_path / "c.csv"
+    result = invoke(app, ["contacts", "export", "--workspace-id", "42", "-o", str(csv_out), "--no-progress"])
+    assert result.exit_code == 2
+    assert "brand_new_field" in result.stderr and "--format jsonl" in result.stderr
+    jsonl_out = tmp_path / "c.jsonl"
+    result = invoke(app, ["contacts", "export", "--workspace-id", "42", "-o", str(jsonl_out), "--no-progress"])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in jsonl_out.read_text().splitlines()]
+    assert len(rows) == 45 and rows[-1]["brand_new_field"] == "x"
