@@ -121,6 +121,7 @@ class Throttle:
         self._next_start = -math.inf  # earliest time the next request may start
         self._paused_until = -math.inf
         self._last_cut = -math.inf
+        self._resume_at = -math.inf  # set by a 429: when the sliding second has room again
         self._lift_above: float | None = None  # unconfigured rate: back to unpaced above this
         self._generation = 0  # bumped by every 429, invalidating turns handed out before it
         self._recent: deque[float] = deque()  # start times within the last second
@@ -208,11 +209,20 @@ class Throttle:
             if self._rate is None or self.requests_per_second is None:
                 self._lift_above = 2 * max(observed, self._min_rate)
             self._rate = max(self._min_rate, _CUT * base)
+            # Most limits count requests over a sliding second: hold the next start until our own last
+            # second holds fewer starts than the new rate, rather than sending into a window that is full.
+            keep = max(1, int(self._rate))
+            if len(self._recent) >= keep:
+                self._resume_at = self._recent[-keep] + 1.0
             logger.info("Rate limited (429): pacing requests at %.2f/s", self._rate)
         wait = self._default_pause if pause is None else max(0.0, pause)
         if wait > 0:
             self._paused_until = max(self._paused_until, now + wait)
-        self._next_start = max(self._next_start, self._paused_until, now + 1.0 / (self._rate or self._min_rate))
+        # Turns handed out before this 429 are void (the waiting tasks queue again at the new rate), so
+        # the schedule restarts from now instead of from behind every voided reservation.
+        self._next_start = max(
+            self._paused_until, now + 1.0 / (self._rate or self._min_rate), self._resume_at
+        )
         self._generation += 1
 
     def on_success(self) -> None:

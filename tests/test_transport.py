@@ -639,3 +639,24 @@ async def test_cancel_while_waiting_for_pacer_gives_turn_back() -> None:
 
     await run_with_time(vt, one)
     assert started == [1.0]  # not 2.0: the cancelled waiter left no gap
+
+
+async def test_after_a_burst_the_next_start_waits_for_room_in_the_sliding_second() -> None:
+    now = [0.0]
+
+    async def jump(seconds: float) -> None:  # a lone task: sleeping just moves the clock
+        now[0] += seconds
+
+    throttle = Throttle(clock=lambda: now[0], sleep=jump)
+    for i in range(10):  # a burst: ten starts within 0.1 s, then the server says 429
+        now[0] = i * 0.01
+        async with throttle.slot():
+            pass
+    now[0] = 0.1
+    throttle.on_rate_limited()
+    assert throttle.rate == pytest.approx(9.0)
+    async with throttle.slot():
+        started = now[0]
+    # at most 9 starts in any second from now on: the 2nd start of the burst must age out first
+    assert started == pytest.approx(1.01)
+    assert started - 0.1 < 1.0  # never a full second of silence
