@@ -122,6 +122,7 @@ class Throttle:
         self._paused_until = -math.inf
         self._last_cut = -math.inf
         self._resume_at = -math.inf  # set by a 429: when the sliding second has room again
+        self._limit_seen = math.inf  # the rate that drew the last 429
         self._lift_above: float | None = None  # unconfigured rate: back to unpaced above this
         self._generation = 0  # bumped by every 429, invalidating turns handed out before it
         self._recent: deque[float] = deque()  # start times within the last second
@@ -208,6 +209,7 @@ class Throttle:
             base = min(current, observed) if observed > 0 else (self._rate or self._min_rate)
             if self._rate is None or self.requests_per_second is None:
                 self._lift_above = 2 * max(observed, self._min_rate)
+            self._limit_seen = base
             self._rate = max(self._min_rate, _CUT * base)
             # Most limits count requests over a sliding second: hold the next start until our own last
             # second holds fewer starts than the new rate, rather than sending into a window that is full.
@@ -229,7 +231,10 @@ class Throttle:
         """A 2xx: allow a little more, about 5 % (at least 1 request/s) more for each second of traffic."""
         if self._rate is None or self._clock() < self._paused_until:
             return
-        rate = self._rate + max(1.0, _RAISE * self._rate) / self._rate
+        step = max(1.0, _RAISE * self._rate) / self._rate
+        if self._rate >= 0.97 * self._limit_seen:
+            step /= 4  # near the rate that drew the last 429: probe gently
+        rate = self._rate + step
         if self.requests_per_second is not None:
             self._rate = min(rate, self.requests_per_second)
         elif self._lift_above is not None and rate >= self._lift_above:
