@@ -288,7 +288,7 @@ def _model_class(ref: str | None) -> str | None:
     return ref.split(":")[1] if ref else None
 
 
-def _method(o: dict[str, Any], typed_models: set[str]) -> tuple[list[str], list[str]]:
+def _method(o: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Source lines of one namespace method, plus the TypedDict it needs (if any)."""
     row = o["row"]
     params: list[str] = ["self"]
@@ -323,8 +323,6 @@ def _method(o: dict[str, Any], typed_models: set[str]) -> tuple[list[str], list[
             extra = [f"{fields_type} = TypedDict({fields_type!r}, {{{entries}}}, total=False)", ""]
             params.append(f"**fields: Unpack[{fields_type}]")
     model = _model_class(row["response_model"])
-    if model:
-        typed_models.add(model)
     item = model or "dict[str, Any]"
     if row["paginated"]:
         params.insert(params.index("*") + 1, "limit: int | None = None")
@@ -336,8 +334,6 @@ def _method(o: dict[str, Any], typed_models: set[str]) -> tuple[list[str], list[
         returns = "None"
     else:
         returns = item
-    if row["body_model"]:
-        typed_models.add(_model_class(row["body_model"]) or "")
     if params[-1] == "*":
         params.pop()
     doc = row["summary"] or row["id"]
@@ -417,11 +413,10 @@ def render_namespaces(ops: list[dict[str, Any]], model_names: set[str]) -> dict[
         "",
     ]
     for ns in sorted(all_ns):
-        typed_models: set[str] = set()
         methods: list[str] = []
         extras: list[str] = []
         for o in sorted(by_ns.get(ns, []), key=lambda o: o["row"]["verb"]):
-            lines, extra = _method(o, typed_models)
+            lines, extra = _method(o)
             methods += lines
             extras += extra
         props, type_imports = child_props(ns)
