@@ -147,6 +147,9 @@ class ClickFunnels(Namespaces):
     ) -> None:
         token = api_token if api_token is not None else os.environ.get("CLICKFUNNELS_API_TOKEN")
         if subdomain is None and base_url is None:
+            # A proxy or a local server (the emulator) can be chosen without touching code.
+            base_url = os.environ.get("CLICKFUNNELS_BASE_URL") or None
+        if subdomain is None and base_url is None:
             subdomain = os.environ.get("CLICKFUNNELS_SUBDOMAIN") or None
         hosts = Hosts.custom(base_url) if base_url is not None else Hosts.direct(subdomain)
         self._setup(

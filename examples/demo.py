@@ -42,8 +42,7 @@ class Backend:
         await self.app(scope, receive, send)
 
 
-backend = Backend()
-backend_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=backend), base_url=HOOKS_URL)
+
 summary: list[tuple[str, str, str]] = []
 
 
@@ -86,7 +85,7 @@ async def read_only_tour(cf: ClickFunnels, workspace_id: int) -> None:
     record("products, orders", f"{len(products)} products and {len(orders)} orders (first page)")
 
 
-async def emulated_tour(fake: Any, cf: ClickFunnels) -> None:
+async def emulated_tour(fake: Any, cf: ClickFunnels, backend: Backend, backend_http: httpx.AsyncClient) -> None:
     workspace = await discover(cf)
     ws = workspace.id
 
@@ -187,12 +186,16 @@ async def real_client() -> AsyncIterator[ClickFunnels]:
 
 
 async def main() -> None:
-    real = bool(os.environ.get("CLICKFUNNELS_API_TOKEN") and os.environ.get("CLICKFUNNELS_SUBDOMAIN")) or bool(
-        os.environ.get("MATON_API_KEY")
-    )
+    env = os.environ
+    real = bool(
+        env.get("CLICKFUNNELS_API_TOKEN")
+        and (env.get("CLICKFUNNELS_SUBDOMAIN") or env.get("CLICKFUNNELS_BASE_URL"))
+    ) or bool(env.get("MATON_API_KEY"))
+    summary.clear()
     started = time.perf_counter()
     if real:
-        console.print("[bold]clickfunnels-async demo[/] — against the [bold red]real ClickFunnels API[/], "
+        where = env.get("CLICKFUNNELS_BASE_URL") or "the real ClickFunnels API"
+        console.print(f"[bold]clickfunnels-async demo[/] — against [bold red]{where}[/], "
                       "read-only (credentials from the environment)")
         async with real_client() as cf:
             workspace = await discover(cf)
@@ -203,12 +206,14 @@ async def main() -> None:
         console.print("[bold]clickfunnels-async demo[/] — against the embedded emulator "
                       "(set CLICKFUNNELS_API_TOKEN and CLICKFUNNELS_SUBDOMAIN to use the real API, read-only)")
         # Webhook deliveries go to our own backend in-process: nothing leaves this machine.
+        backend = Backend()
+        backend_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=backend), base_url=HOOKS_URL)
         async with (
             backend_http,
             FakeClickFunnels(seed=7, latency=0.002, http_client=backend_http) as fake,
             fake.client() as cf,
         ):
-            await emulated_tour(fake, cf)
+            await emulated_tour(fake, cf, backend, backend_http)
 
     table = Table(title=f"Summary ({time.perf_counter() - started:.1f} s)", show_lines=False)
     table.add_column("step")

@@ -36,7 +36,8 @@ FAST = RetryPolicy(initial_delay=0.001, max_delay=0.002, jitter=0.0)
 
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CLICKFUNNELS_API_TOKEN", "CLICKFUNNELS_SUBDOMAIN", "MATON_API_KEY", "CLICKFUNNELS_LOG"):
+    for name in ("CLICKFUNNELS_API_TOKEN", "CLICKFUNNELS_SUBDOMAIN", "CLICKFUNNELS_BASE_URL", "MATON_API_KEY",
+                 "CLICKFUNNELS_LOG"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -61,6 +62,12 @@ def test_env_vars_configure_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLICKFUNNELS_SUBDOMAIN", "acme")
     cf = ClickFunnels()
     assert "acme" in repr(cf) and TOKEN not in repr(cf)
+    monkeypatch.setenv("CLICKFUNNELS_BASE_URL", "http://127.0.0.1:8765")
+    assert "127.0.0.1:8765" in repr(ClickFunnels())
+    assert "beta" in repr(ClickFunnels(subdomain="beta"))  # an argument beats the environment
+    monkeypatch.setenv("CLICKFUNNELS_BASE_URL", "http://evil.example")
+    with pytest.raises(ClickFunnelsConfigError):
+        ClickFunnels()
 
 
 @pytest.mark.parametrize("bad", ["acme.evil.com", "a/b", "a@b", "a#b", "a?b", " ", "", "-a", "a" * 64])
