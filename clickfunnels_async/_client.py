@@ -263,7 +263,12 @@ class ClickFunnels(Namespaces):
         secret = Secret(token)
         configure_from_env()
         owns = http_client is None
-        http = http_client or httpx.AsyncClient(http2=http2, follow_redirects=False, timeout=options.timeout)
+        try:
+            http = http_client or httpx.AsyncClient(http2=http2, follow_redirects=False, timeout=options.timeout)
+        except ImportError as exc:  # http2=True without the h2 package
+            raise ClickFunnelsConfigError(
+                "http2=True needs the h2 package: pip install 'clickfunnels-async[http2]'"
+            ) from exc
         self._shared = _Shared(
             http=http,
             owns_http=owns,

@@ -99,6 +99,11 @@ def test_other_bad_configuration() -> None:
         ClickFunnels(TOKEN).with_options(extra_headers={"Authorization": "x"})
     with pytest.raises(ClickFunnelsConfigError, match="control"):
         ClickFunnels(TOKEN).with_options(extra_headers={"X-A": "a\r\nInjected: 1"})
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        with pytest.raises(ClickFunnelsConfigError, match=r"clickfunnels-async\[http2\]"):
+            ClickFunnels(TOKEN, http2=True)
 
 
 # ---------------------------------------------------------------- hosts and headers
