@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import datetime
-import enum
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
+from clickfunnels_async._client import _jsonable as jsonable
+
 __all__ = ["FailureLog", "describe_error", "read_failures"]
 
 
 def _fallback(value: Any) -> Any:
-    """JSON for the odd values a row may hold; anything else becomes its text."""
-    if isinstance(value, datetime.datetime | datetime.date):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return to_dict()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
+    """JSON for the odd values a row may hold (as the client sends them); anything else becomes its text."""
+    try:
+        return jsonable(value)
+    except TypeError:
+        return str(value)
 
 
 def describe_error(error: BaseException | None) -> dict[str, Any]:
