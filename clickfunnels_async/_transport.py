@@ -80,7 +80,7 @@ class RetryPolicy:
         return max(0.0, base * (1 + spread))
 
 
-_CUT = 0.9  # after a 429: this share of the rate the server was taking
+_CUT = 0.95  # after a 429: this share of the rate the server was taking
 _RAISE = 0.05  # then this much more per second of successes
 
 
