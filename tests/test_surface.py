@@ -200,3 +200,23 @@ async def test_delete_returns_none_and_expand_renders() -> None:
         with pytest.raises(ValueError, match="cannot expand"):
             await cf.contacts.get(1, expand=["markup"])
     assert urls[1].query == b"expand%5B%5D=email_engagement"
+
+
+@pytest.mark.anyio
+async def test_a_model_can_send_an_explicit_null_to_clear_a_field() -> None:
+    from clickfunnels_async.models import ContactUpdate
+
+    bodies: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"id": 1})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    async with http, ClickFunnels("tok_null_123456", subdomain="acme", http_client=http) as cf:
+        await cf.contacts.update(1, values=ContactUpdate(first_name="Ann", last_name=None))  # type: ignore[arg-type]
+        await cf.contacts.update(1, first_name="Ann", last_name=None)
+    assert bodies == [
+        {"contact": {"first_name": "Ann", "last_name": None}},  # model: None is sent as null
+        {"contact": {"first_name": "Ann"}},  # keywords: None means "not sent"
+    ]
