@@ -615,11 +615,9 @@ class ClickFunnels(Namespaces):
         return path
 
     def _host_role_for(self, method: str, path: str) -> str:
-        from ._operations import OPERATIONS
-
-        for op in OPERATIONS.values():
-            if op.method == method and _template_regex(op.path).fullmatch(path):
-                return op.host
+        for pattern, host in _host_index().get((method, path.count("/")), ()):
+            if pattern.fullmatch(path):
+                return host
         return "workspace"
 
     async def request(
@@ -666,12 +664,12 @@ class ClickFunnels(Namespaces):
         base = dict(params or {})
         after = base.pop("after", None)
 
+        role = host or self._host_role_for("GET", path)
+        base_query = [(k, _param_text(v)) for k, v in base.items() if v is not None]
+
         async def fetch(cursor: str | None) -> Page[Any]:
-            role = host or self._host_role_for("GET", path)
             hosts = await self._hosts_for(role)
-            query = [(k, _param_text(v)) for k, v in base.items() if v is not None]
-            if cursor is not None:
-                query.append(("after", cursor))
+            query = [*base_query, ("after", cursor)] if cursor is not None else base_query
             request = self._build("GET", hosts.base_for(role) + path, query, None)
             response = await self._send(f"GET {path}", request, True)
             try:
@@ -687,15 +685,18 @@ class ClickFunnels(Namespaces):
         )
 
 
-_template_cache: dict[str, re.Pattern[str]] = {}
+_host_index_cache: dict[tuple[str, int], list[tuple[re.Pattern[str], str]]] = {}
 
 
-def _template_regex(template: str) -> re.Pattern[str]:
-    pattern = _template_cache.get(template)
-    if pattern is None:
-        pattern = re.compile(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(template)))
-        _template_cache[template] = pattern
-    return pattern
+def _host_index() -> dict[tuple[str, int], list[tuple[re.Pattern[str], str]]]:
+    """Path templates of the spec by (method, depth), built once, to find the host of a raw path."""
+    if not _host_index_cache:
+        from ._operations import OPERATIONS
+
+        for op in OPERATIONS.values():
+            pattern = re.compile(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(op.path)))
+            _host_index_cache.setdefault((op.method, op.path.count("/")), []).append((pattern, op.host))
+    return _host_index_cache
 
 
 def _param_text(value: Any) -> str:
