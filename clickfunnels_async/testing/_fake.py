@@ -40,6 +40,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from clickfunnels_async import _json
 from clickfunnels_async._operation import Operation
 from clickfunnels_async.testing._resources import (
     ACTION_EVENTS,
@@ -117,7 +118,7 @@ def _now() -> str:
 
 
 def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _json.dumps(value)
 
 
 # ---------------------------------------------------------------------------------------------- values
@@ -696,7 +697,7 @@ class FakeClickFunnels:
         data: Any = {}
         if body.strip():
             try:
-                data = json.loads(body)
+                data = _json.loads(body)
             except ValueError:
                 return _error(400, "There was a problem in the JSON you submitted")
         strict = kind in ("create", "update") or op.verb == "upsert"

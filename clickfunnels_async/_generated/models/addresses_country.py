@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="AddressesCountry")
 
@@ -34,10 +38,10 @@ class AddressesCountry:
         d = dict(src_dict)
         iso2 = d.pop("iso2", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        addresses_country = cls(
-            iso2,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        addresses_country = _new(cls)
+        addresses_country.iso2 = iso2
 
         addresses_country.additional_properties = d
         return addresses_country

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="AppointmentsScheduledEventEventType")
 
@@ -34,10 +38,10 @@ class AppointmentsScheduledEventEventType:
         d = dict(src_dict)
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        appointments_scheduled_event_event_type = cls(
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        appointments_scheduled_event_event_type = _new(cls)
+        appointments_scheduled_event_event_type.name = name
 
         appointments_scheduled_event_event_type.additional_properties = d
         return appointments_scheduled_event_event_type

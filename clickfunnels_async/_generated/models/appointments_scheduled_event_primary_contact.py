@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="AppointmentsScheduledEventPrimaryContact")
 
@@ -68,15 +72,15 @@ class AppointmentsScheduledEventPrimaryContact:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        appointments_scheduled_event_primary_contact = cls(
-            id,
-            email_address,
-            first_name,
-            last_name,
-            phone_number,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        appointments_scheduled_event_primary_contact = _new(cls)
+        appointments_scheduled_event_primary_contact.id = id
+        appointments_scheduled_event_primary_contact.email_address = email_address
+        appointments_scheduled_event_primary_contact.first_name = first_name
+        appointments_scheduled_event_primary_contact.last_name = last_name
+        appointments_scheduled_event_primary_contact.phone_number = phone_number
+        appointments_scheduled_event_primary_contact.public_id = public_id
 
         appointments_scheduled_event_primary_contact.additional_properties = d
         return appointments_scheduled_event_primary_contact

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="BlogUpdate")
 
 
@@ -62,14 +65,14 @@ class BlogUpdate:
 
         theme_id = d.pop("theme_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        blog_update = cls(
-            name,
-            seo_description,
-            seo_image_id,
-            seo_title,
-            theme_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        blog_update = _new(cls)
+        blog_update.name = name
+        blog_update.seo_description = seo_description
+        blog_update.seo_image_id = seo_image_id
+        blog_update.seo_title = seo_title
+        blog_update.theme_id = theme_id
 
         blog_update.additional_properties = d
         return blog_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="BlogsAuthor")
 
 
@@ -40,11 +43,11 @@ class BlogsAuthor:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        blogs_author = cls(
-            id,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        blogs_author = _new(cls)
+        blogs_author.id = id
+        blogs_author.public_id = public_id
 
         blogs_author.additional_properties = d
         return blogs_author

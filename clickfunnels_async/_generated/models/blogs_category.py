@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="BlogsCategory")
 
 
@@ -40,11 +43,11 @@ class BlogsCategory:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        blogs_category = cls(
-            id,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        blogs_category = _new(cls)
+        blogs_category.id = id
+        blogs_category.public_id = public_id
 
         blogs_category.additional_properties = d
         return blogs_category

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="BlogsPostAuthor")
 
@@ -48,12 +52,12 @@ class BlogsPostAuthor:
 
         last_name = d.pop("last_name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        blogs_post_author = cls(
-            email_address,
-            first_name,
-            last_name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        blogs_post_author = _new(cls)
+        blogs_post_author.email_address = email_address
+        blogs_post_author.first_name = first_name
+        blogs_post_author.last_name = last_name
 
         blogs_post_author.additional_properties = d
         return blogs_post_author

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="BlogsPostCategory")
 
@@ -34,10 +38,10 @@ class BlogsPostCategory:
         d = dict(src_dict)
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        blogs_post_category = cls(
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        blogs_post_category = _new(cls)
+        blogs_post_category.name = name
 
         blogs_post_category.additional_properties = d
         return blogs_post_category

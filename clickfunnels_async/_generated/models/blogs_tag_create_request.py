@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="BlogsTagCreateRequest")
 
@@ -31,10 +35,10 @@ class BlogsTagCreateRequest:
         d = dict(src_dict)
         blogs_tag = BlogsTagCreate.from_dict(d.pop("blogs_tag"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        blogs_tag_create_request = cls(
-            blogs_tag,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        blogs_tag_create_request = _new(cls)
+        blogs_tag_create_request.blogs_tag = blogs_tag
 
         blogs_tag_create_request.additional_properties = d
         return blogs_tag_create_request

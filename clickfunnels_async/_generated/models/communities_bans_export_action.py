@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CommunitiesBansExportAction")
 
 
@@ -47,12 +50,12 @@ class CommunitiesBansExportAction:
 
         status = d.pop("status", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        communities_bans_export_action = cls(
-            id,
-            public_id,
-            status,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        communities_bans_export_action = _new(cls)
+        communities_bans_export_action.id = id
+        communities_bans_export_action.public_id = public_id
+        communities_bans_export_action.status = status
 
         communities_bans_export_action.additional_properties = d
         return communities_bans_export_action

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CommunitiesMembership")
 
 
@@ -40,11 +43,11 @@ class CommunitiesMembership:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        communities_membership = cls(
-            id,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        communities_membership = _new(cls)
+        communities_membership.id = id
+        communities_membership.public_id = public_id
 
         communities_membership.additional_properties = d
         return communities_membership

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CommunitiesMembershipsAddToGroupAction")
 
 
@@ -47,12 +50,12 @@ class CommunitiesMembershipsAddToGroupAction:
 
         status = d.pop("status", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        communities_memberships_add_to_group_action = cls(
-            id,
-            public_id,
-            status,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        communities_memberships_add_to_group_action = _new(cls)
+        communities_memberships_add_to_group_action.id = id
+        communities_memberships_add_to_group_action.public_id = public_id
+        communities_memberships_add_to_group_action.status = status
 
         communities_memberships_add_to_group_action.additional_properties = d
         return communities_memberships_add_to_group_action

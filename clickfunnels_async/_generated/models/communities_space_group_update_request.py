@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpaceGroupUpdateRequest")
 
@@ -33,9 +37,11 @@ class CommunitiesSpaceGroupUpdateRequest:
             d.pop("communities_space_group")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        communities_space_group_update_request = cls(
-            communities_space_group,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        communities_space_group_update_request = _new(cls)
+        communities_space_group_update_request.communities_space_group = (
+            communities_space_group
         )
 
         communities_space_group_update_request.additional_properties = d

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpaceUpdateRequest")
 
@@ -31,10 +35,10 @@ class CommunitiesSpaceUpdateRequest:
         d = dict(src_dict)
         communities_space = CommunitiesSpaceUpdate.from_dict(d.pop("communities_space"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        communities_space_update_request = cls(
-            communities_space,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        communities_space_update_request = _new(cls)
+        communities_space_update_request.communities_space = communities_space
 
         communities_space_update_request.additional_properties = d
         return communities_space_update_request

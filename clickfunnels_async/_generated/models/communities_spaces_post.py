@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CommunitiesSpacesPost")
 
 
@@ -61,14 +64,14 @@ class CommunitiesSpacesPost:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        communities_spaces_post = cls(
-            id,
-            approved_at,
-            declined_at,
-            is_pinned,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        communities_spaces_post = _new(cls)
+        communities_spaces_post.id = id
+        communities_spaces_post.approved_at = approved_at
+        communities_spaces_post.declined_at = declined_at
+        communities_spaces_post.is_pinned = is_pinned
+        communities_spaces_post.public_id = public_id
 
         communities_spaces_post.additional_properties = d
         return communities_spaces_post

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CommunitiesSpacesPostComment")
 
 
@@ -40,11 +43,11 @@ class CommunitiesSpacesPostComment:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        communities_spaces_post_comment = cls(
-            id,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        communities_spaces_post_comment = _new(cls)
+        communities_spaces_post_comment.id = id
+        communities_spaces_post_comment.public_id = public_id
 
         communities_spaces_post_comment.additional_properties = d
         return communities_spaces_post_comment

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpacesPostCommentLikeCreateRequest")
 
@@ -38,10 +42,10 @@ class CommunitiesSpacesPostCommentLikeCreateRequest:
             )
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        communities_spaces_post_comment_like_create_request = cls(
-            communities_spaces_post_comment_like,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        communities_spaces_post_comment_like_create_request = _new(cls)
+        communities_spaces_post_comment_like_create_request.communities_spaces_post_comment_like = communities_spaces_post_comment_like
 
         communities_spaces_post_comment_like_create_request.additional_properties = d
         return communities_spaces_post_comment_like_create_request

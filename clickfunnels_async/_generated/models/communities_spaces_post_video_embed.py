@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbed")
 
 
@@ -47,12 +50,12 @@ class CommunitiesSpacesPostVideoEmbed:
 
         url = d.pop("url", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        communities_spaces_post_video_embed = cls(
-            id,
-            public_id,
-            url,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        communities_spaces_post_video_embed = _new(cls)
+        communities_spaces_post_video_embed.id = id
+        communities_spaces_post_video_embed.public_id = public_id
+        communities_spaces_post_video_embed.url = url
 
         communities_spaces_post_video_embed.additional_properties = d
         return communities_spaces_post_video_embed

@@ -7,6 +7,9 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ContactCustomAttributes")
 
 
@@ -21,7 +24,9 @@ class ContactCustomAttributes:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact_custom_attributes = cls()
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contact_custom_attributes = _new(cls)
 
         contact_custom_attributes.additional_properties = d
         return contact_custom_attributes

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ContactShort")
 
@@ -68,15 +72,15 @@ class ContactShort:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contact_short = cls(
-            id,
-            email_address,
-            first_name,
-            last_name,
-            phone_number,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contact_short = _new(cls)
+        contact_short.id = id
+        contact_short.email_address = email_address
+        contact_short.first_name = first_name
+        contact_short.last_name = last_name
+        contact_short.phone_number = phone_number
+        contact_short.public_id = public_id
 
         contact_short.additional_properties = d
         return contact_short

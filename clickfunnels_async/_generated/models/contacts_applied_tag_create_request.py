@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ContactsAppliedTagCreateRequest")
 
@@ -33,10 +37,10 @@ class ContactsAppliedTagCreateRequest:
             d.pop("contacts_applied_tag")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_applied_tag_create_request = cls(
-            contacts_applied_tag,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_applied_tag_create_request = _new(cls)
+        contacts_applied_tag_create_request.contacts_applied_tag = contacts_applied_tag
 
         contacts_applied_tag_create_request.additional_properties = d
         return contacts_applied_tag_create_request

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ContactsAppliedTagTag")
 
@@ -48,12 +52,12 @@ class ContactsAppliedTagTag:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_applied_tag_tag = cls(
-            color,
-            name,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_applied_tag_tag = _new(cls)
+        contacts_applied_tag_tag.color = color
+        contacts_applied_tag_tag.name = name
+        contacts_applied_tag_tag.public_id = public_id
 
         contacts_applied_tag_tag.additional_properties = d
         return contacts_applied_tag_tag

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ContactsFilter")
 
 
@@ -56,13 +59,13 @@ class ContactsFilter:
 
         tag_ids = d.pop("tag_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_filter = cls(
-            email_address,
-            id,
-            is_active,
-            tag_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_filter = _new(cls)
+        contacts_filter.email_address = email_address
+        contacts_filter.id = id
+        contacts_filter.is_active = is_active
+        contacts_filter.tag_ids = tag_ids
 
         contacts_filter.additional_properties = d
         return contacts_filter

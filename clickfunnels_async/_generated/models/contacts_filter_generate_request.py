@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ContactsFilterGenerateRequest")
 
@@ -56,13 +60,13 @@ class ContactsFilterGenerateRequest:
 
         save = d.pop("save", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_filter_generate_request = cls(
-            text,
-            name,
-            results,
-            save,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_filter_generate_request = _new(cls)
+        contacts_filter_generate_request.text = text
+        contacts_filter_generate_request.name = name
+        contacts_filter_generate_request.results = results
+        contacts_filter_generate_request.save = save
 
         contacts_filter_generate_request.additional_properties = d
         return contacts_filter_generate_request

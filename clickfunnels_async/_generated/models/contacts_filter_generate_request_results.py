@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ContactsFilterGenerateRequestResults")
 
@@ -62,14 +66,14 @@ class ContactsFilterGenerateRequestResults:
 
         max_bytes = d.pop("max_bytes", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_filter_generate_request_results = cls(
-            after,
-            count,
-            fields,
-            limit,
-            max_bytes,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_filter_generate_request_results = _new(cls)
+        contacts_filter_generate_request_results.after = after
+        contacts_filter_generate_request_results.count = count
+        contacts_filter_generate_request_results.fields = fields
+        contacts_filter_generate_request_results.limit = limit
+        contacts_filter_generate_request_results.max_bytes = max_bytes
 
         contacts_filter_generate_request_results.additional_properties = d
         return contacts_filter_generate_request_results

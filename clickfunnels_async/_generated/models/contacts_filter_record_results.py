@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ContactsFilterRecordResults")
 
 
@@ -111,21 +114,21 @@ class ContactsFilterRecordResults:
 
         truncated = d.pop("truncated", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_filter_record_results = cls(
-            bytes_,
-            bytes_per_record,
-            count,
-            count_capped_at,
-            fields,
-            guidance,
-            max_bytes,
-            next_after,
-            rows,
-            stop_reason,
-            suggested_max_bytes,
-            truncated,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_filter_record_results = _new(cls)
+        contacts_filter_record_results.bytes_ = bytes_
+        contacts_filter_record_results.bytes_per_record = bytes_per_record
+        contacts_filter_record_results.count = count
+        contacts_filter_record_results.count_capped_at = count_capped_at
+        contacts_filter_record_results.fields = fields
+        contacts_filter_record_results.guidance = guidance
+        contacts_filter_record_results.max_bytes = max_bytes
+        contacts_filter_record_results.next_after = next_after
+        contacts_filter_record_results.rows = rows
+        contacts_filter_record_results.stop_reason = stop_reason
+        contacts_filter_record_results.suggested_max_bytes = suggested_max_bytes
+        contacts_filter_record_results.truncated = truncated
 
         contacts_filter_record_results.additional_properties = d
         return contacts_filter_record_results

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ContactsTagAction")
 
 
@@ -61,14 +64,14 @@ class ContactsTagAction:
 
         target_count = d.pop("target_count", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_tag_action = cls(
-            id,
-            completed_at,
-            performed_count,
-            public_id,
-            target_count,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_tag_action = _new(cls)
+        contacts_tag_action.id = id
+        contacts_tag_action.completed_at = completed_at
+        contacts_tag_action.performed_count = performed_count
+        contacts_tag_action.public_id = public_id
+        contacts_tag_action.target_count = target_count
 
         contacts_tag_action.additional_properties = d
         return contacts_tag_action

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.contacts_tag_action_type import ContactsTagActionType
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
+from ..models.contacts_tag_action_type import ContactsTagActionType
 
 T = TypeVar("T", bound="ContactsTagActionCreate")
 
@@ -79,16 +84,16 @@ class ContactsTagActionCreate:
 
         target_ids = d.pop("target_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_tag_action_create = cls(
-            action_type,
-            filter_id,
-            stable_id,
-            stored_filter_id,
-            tag_ids,
-            target_all,
-            target_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_tag_action_create = _new(cls)
+        contacts_tag_action_create.action_type = action_type
+        contacts_tag_action_create.filter_id = filter_id
+        contacts_tag_action_create.stable_id = stable_id
+        contacts_tag_action_create.stored_filter_id = stored_filter_id
+        contacts_tag_action_create.tag_ids = tag_ids
+        contacts_tag_action_create.target_all = target_all
+        contacts_tag_action_create.target_ids = target_ids
 
         contacts_tag_action_create.additional_properties = d
         return contacts_tag_action_create

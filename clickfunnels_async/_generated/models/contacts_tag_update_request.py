@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ContactsTagUpdateRequest")
 
@@ -31,10 +35,10 @@ class ContactsTagUpdateRequest:
         d = dict(src_dict)
         contacts_tag = ContactsTagUpdate.from_dict(d.pop("contacts_tag"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_tag_update_request = cls(
-            contacts_tag,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_tag_update_request = _new(cls)
+        contacts_tag_update_request.contacts_tag = contacts_tag
 
         contacts_tag_update_request.additional_properties = d
         return contacts_tag_update_request

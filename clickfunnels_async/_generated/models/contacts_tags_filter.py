@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ContactsTagsFilter")
 
 
@@ -42,11 +45,11 @@ class ContactsTagsFilter:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_tags_filter = cls(
-            id,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_tags_filter = _new(cls)
+        contacts_tags_filter.id = id
+        contacts_tags_filter.name = name
 
         contacts_tags_filter.additional_properties = d
         return contacts_tags_filter

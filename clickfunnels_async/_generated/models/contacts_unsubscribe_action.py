@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ContactsUnsubscribeAction")
 
 
@@ -61,14 +64,14 @@ class ContactsUnsubscribeAction:
 
         target_count = d.pop("target_count", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_unsubscribe_action = cls(
-            id,
-            completed_at,
-            performed_count,
-            public_id,
-            target_count,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_unsubscribe_action = _new(cls)
+        contacts_unsubscribe_action.id = id
+        contacts_unsubscribe_action.completed_at = completed_at
+        contacts_unsubscribe_action.performed_count = performed_count
+        contacts_unsubscribe_action.public_id = public_id
+        contacts_unsubscribe_action.target_count = target_count
 
         contacts_unsubscribe_action.additional_properties = d
         return contacts_unsubscribe_action

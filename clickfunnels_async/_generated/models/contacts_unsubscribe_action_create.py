@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ContactsUnsubscribeActionCreate")
 
@@ -62,14 +66,14 @@ class ContactsUnsubscribeActionCreate:
 
         target_ids = d.pop("target_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_unsubscribe_action_create = cls(
-            filter_id,
-            stable_id,
-            stored_filter_id,
-            target_all,
-            target_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_unsubscribe_action_create = _new(cls)
+        contacts_unsubscribe_action_create.filter_id = filter_id
+        contacts_unsubscribe_action_create.stable_id = stable_id
+        contacts_unsubscribe_action_create.stored_filter_id = stored_filter_id
+        contacts_unsubscribe_action_create.target_all = target_all
+        contacts_unsubscribe_action_create.target_ids = target_ids
 
         contacts_unsubscribe_action_create.additional_properties = d
         return contacts_unsubscribe_action_create

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ContactsUnsubscribeActionCreateRequest")
 
@@ -35,9 +39,11 @@ class ContactsUnsubscribeActionCreateRequest:
             d.pop("contacts_unsubscribe_action")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        contacts_unsubscribe_action_create_request = cls(
-            contacts_unsubscribe_action,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        contacts_unsubscribe_action_create_request = _new(cls)
+        contacts_unsubscribe_action_create_request.contacts_unsubscribe_action = (
+            contacts_unsubscribe_action
         )
 
         contacts_unsubscribe_action_create_request.additional_properties = d

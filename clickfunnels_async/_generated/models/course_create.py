@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CourseCreate")
 
 
@@ -61,14 +64,14 @@ class CourseCreate:
 
         show_in_community = d.pop("show_in_community", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        course_create = cls(
-            title,
-            description,
-            image_id,
-            redirect_to_full_course,
-            show_in_community,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        course_create = _new(cls)
+        course_create.title = title
+        course_create.description = description
+        course_create.image_id = image_id
+        course_create.redirect_to_full_course = redirect_to_full_course
+        course_create.show_in_community = show_in_community
 
         course_create.additional_properties = d
         return course_create

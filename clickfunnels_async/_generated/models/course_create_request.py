@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="CourseCreateRequest")
 
@@ -31,10 +35,10 @@ class CourseCreateRequest:
         d = dict(src_dict)
         course = CourseCreate.from_dict(d.pop("course"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        course_create_request = cls(
-            course,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        course_create_request = _new(cls)
+        course_create_request.course = course
 
         course_create_request.additional_properties = d
         return course_create_request

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CourseUpdate")
 
 
@@ -48,12 +51,12 @@ class CourseUpdate:
 
         title = d.pop("title", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        course_update = cls(
-            description,
-            image_id,
-            title,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        course_update = _new(cls)
+        course_update.description = description
+        course_update.image_id = image_id
+        course_update.title = title
 
         course_update.additional_properties = d
         return course_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CoursesEnrollmentCreate")
 
 
@@ -48,12 +51,12 @@ class CoursesEnrollmentCreate:
 
         suspension_reason = d.pop("suspension_reason", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_enrollment_create = cls(
-            contact_id,
-            suspended,
-            suspension_reason,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_enrollment_create = _new(cls)
+        courses_enrollment_create.contact_id = contact_id
+        courses_enrollment_create.suspended = suspended
+        courses_enrollment_create.suspension_reason = suspension_reason
 
         courses_enrollment_create.additional_properties = d
         return courses_enrollment_create

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="CoursesEnrollmentCreateRequest")
 
@@ -33,10 +37,10 @@ class CoursesEnrollmentCreateRequest:
             d.pop("courses_enrollment")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_enrollment_create_request = cls(
-            courses_enrollment,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_enrollment_create_request = _new(cls)
+        courses_enrollment_create_request.courses_enrollment = courses_enrollment
 
         courses_enrollment_create_request.additional_properties = d
         return courses_enrollment_create_request

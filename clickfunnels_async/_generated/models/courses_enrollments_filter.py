@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CoursesEnrollmentsFilter")
 
 
@@ -42,11 +45,11 @@ class CoursesEnrollmentsFilter:
 
         id = d.pop("id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_enrollments_filter = cls(
-            contact_id,
-            id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_enrollments_filter = _new(cls)
+        courses_enrollments_filter.contact_id = contact_id
+        courses_enrollments_filter.id = id
 
         courses_enrollments_filter.additional_properties = d
         return courses_enrollments_filter

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CoursesLessonCompletionCreate")
 
 
@@ -41,11 +44,11 @@ class CoursesLessonCompletionCreate:
 
         lesson_id = d.pop("lesson_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_lesson_completion_create = cls(
-            enrollment_id,
-            lesson_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_lesson_completion_create = _new(cls)
+        courses_lesson_completion_create.enrollment_id = enrollment_id
+        courses_lesson_completion_create.lesson_id = lesson_id
 
         courses_lesson_completion_create.additional_properties = d
         return courses_lesson_completion_create

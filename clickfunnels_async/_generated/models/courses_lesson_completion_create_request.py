@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="CoursesLessonCompletionCreateRequest")
 
@@ -35,9 +39,11 @@ class CoursesLessonCompletionCreateRequest:
             d.pop("courses_lesson_completion")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_lesson_completion_create_request = cls(
-            courses_lesson_completion,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_lesson_completion_create_request = _new(cls)
+        courses_lesson_completion_create_request.courses_lesson_completion = (
+            courses_lesson_completion
         )
 
         courses_lesson_completion_create_request.additional_properties = d

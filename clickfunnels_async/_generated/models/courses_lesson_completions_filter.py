@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CoursesLessonCompletionsFilter")
 
 
@@ -42,11 +45,11 @@ class CoursesLessonCompletionsFilter:
 
         lesson_id = d.pop("lesson_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_lesson_completions_filter = cls(
-            enrollment_id,
-            lesson_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_lesson_completions_filter = _new(cls)
+        courses_lesson_completions_filter.enrollment_id = enrollment_id
+        courses_lesson_completions_filter.lesson_id = lesson_id
 
         courses_lesson_completions_filter.additional_properties = d
         return courses_lesson_completions_filter

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CoursesLessonCreate")
 
 
@@ -54,13 +57,13 @@ class CoursesLessonCreate:
 
         lesson_content = d.pop("lesson_content", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_lesson_create = cls(
-            title,
-            body,
-            image_id,
-            lesson_content,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_lesson_create = _new(cls)
+        courses_lesson_create.title = title
+        courses_lesson_create.body = body
+        courses_lesson_create.image_id = image_id
+        courses_lesson_create.lesson_content = lesson_content
 
         courses_lesson_create.additional_properties = d
         return courses_lesson_create

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CoursesLessonUpdate")
 
 
@@ -41,11 +44,11 @@ class CoursesLessonUpdate:
 
         title = d.pop("title", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_lesson_update = cls(
-            body,
-            title,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_lesson_update = _new(cls)
+        courses_lesson_update.body = body
+        courses_lesson_update.title = title
 
         courses_lesson_update.additional_properties = d
         return courses_lesson_update

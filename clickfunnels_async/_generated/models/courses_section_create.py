@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CoursesSectionCreate")
 
 
@@ -68,15 +71,15 @@ class CoursesSectionCreate:
 
         is_hidden_from_non_members = d.pop("is_hidden_from_non_members", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_section_create = cls(
-            title,
-            blocker_lesson_id,
-            blocker_section_id,
-            days_till_drip_access,
-            description,
-            is_hidden_from_non_members,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_section_create = _new(cls)
+        courses_section_create.title = title
+        courses_section_create.blocker_lesson_id = blocker_lesson_id
+        courses_section_create.blocker_section_id = blocker_section_id
+        courses_section_create.days_till_drip_access = days_till_drip_access
+        courses_section_create.description = description
+        courses_section_create.is_hidden_from_non_members = is_hidden_from_non_members
 
         courses_section_create.additional_properties = d
         return courses_section_create

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CoursesSectionUpdate")
 
 
@@ -69,15 +72,15 @@ class CoursesSectionUpdate:
 
         title = d.pop("title", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_section_update = cls(
-            blocker_lesson_id,
-            blocker_section_id,
-            days_till_drip_access,
-            description,
-            is_hidden_from_non_members,
-            title,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_section_update = _new(cls)
+        courses_section_update.blocker_lesson_id = blocker_lesson_id
+        courses_section_update.blocker_section_id = blocker_section_id
+        courses_section_update.days_till_drip_access = days_till_drip_access
+        courses_section_update.description = description
+        courses_section_update.is_hidden_from_non_members = is_hidden_from_non_members
+        courses_section_update.title = title
 
         courses_section_update.additional_properties = d
         return courses_section_update

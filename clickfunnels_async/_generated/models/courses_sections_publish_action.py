@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="CoursesSectionsPublishAction")
 
 
@@ -89,18 +92,20 @@ class CoursesSectionsPublishAction:
 
         target_ids = d.pop("target_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_sections_publish_action = cls(
-            id,
-            message,
-            performed_count,
-            public_id,
-            published_lessons_count,
-            status,
-            target_all,
-            target_count,
-            target_ids,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_sections_publish_action = _new(cls)
+        courses_sections_publish_action.id = id
+        courses_sections_publish_action.message = message
+        courses_sections_publish_action.performed_count = performed_count
+        courses_sections_publish_action.public_id = public_id
+        courses_sections_publish_action.published_lessons_count = (
+            published_lessons_count
         )
+        courses_sections_publish_action.status = status
+        courses_sections_publish_action.target_all = target_all
+        courses_sections_publish_action.target_count = target_count
+        courses_sections_publish_action.target_ids = target_ids
 
         courses_sections_publish_action.additional_properties = d
         return courses_sections_publish_action

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="CoursesSectionsPublishActionCreate")
 
@@ -62,14 +66,14 @@ class CoursesSectionsPublishActionCreate:
 
         target_ids = d.pop("target_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        courses_sections_publish_action_create = cls(
-            auto_enroll,
-            scheduled_for,
-            send_email,
-            target_all,
-            target_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        courses_sections_publish_action_create = _new(cls)
+        courses_sections_publish_action_create.auto_enroll = auto_enroll
+        courses_sections_publish_action_create.scheduled_for = scheduled_for
+        courses_sections_publish_action_create.send_email = send_email
+        courses_sections_publish_action_create.target_all = target_all
+        courses_sections_publish_action_create.target_ids = target_ids
 
         courses_sections_publish_action_create.additional_properties = d
         return courses_sections_publish_action_create

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="Discount")
 
 
@@ -196,33 +199,33 @@ class Discount:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        discount = cls(
-            id,
-            active,
-            amount,
-            applies_to,
-            apply_from,
-            apply_until,
-            code,
-            currency,
-            discount_method,
-            discount_type,
-            discounts_per_redemption,
-            expired,
-            limit_1_per_customer,
-            name,
-            percent,
-            product_ids,
-            products_collection_ids,
-            public_id,
-            redemptions_count,
-            require_minimum_spend,
-            require_minimum_spend_amount,
-            scheduled,
-            variant_ids,
-            workspace_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        discount = _new(cls)
+        discount.id = id
+        discount.active = active
+        discount.amount = amount
+        discount.applies_to = applies_to
+        discount.apply_from = apply_from
+        discount.apply_until = apply_until
+        discount.code = code
+        discount.currency = currency
+        discount.discount_method = discount_method
+        discount.discount_type = discount_type
+        discount.discounts_per_redemption = discounts_per_redemption
+        discount.expired = expired
+        discount.limit_1_per_customer = limit_1_per_customer
+        discount.name = name
+        discount.percent = percent
+        discount.product_ids = product_ids
+        discount.products_collection_ids = products_collection_ids
+        discount.public_id = public_id
+        discount.redemptions_count = redemptions_count
+        discount.require_minimum_spend = require_minimum_spend
+        discount.require_minimum_spend_amount = require_minimum_spend_amount
+        discount.scheduled = scheduled
+        discount.variant_ids = variant_ids
+        discount.workspace_id = workspace_id
 
         discount.additional_properties = d
         return discount

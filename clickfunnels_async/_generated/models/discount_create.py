@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
 from ..models.discount_applies_to import DiscountAppliesTo
 from ..models.discount_method import DiscountMethod
-from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="DiscountCreate")
 
@@ -154,26 +159,26 @@ class DiscountCreate:
 
         variant_ids = d.pop("variant_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        discount_create = cls(
-            amount,
-            applies_to,
-            apply_from,
-            apply_until,
-            code,
-            currency,
-            discount_method,
-            discount_type,
-            discounts_per_redemption,
-            limit_1_per_customer,
-            name,
-            percent,
-            product_ids,
-            products_collection_ids,
-            require_minimum_spend,
-            require_minimum_spend_amount,
-            variant_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        discount_create = _new(cls)
+        discount_create.amount = amount
+        discount_create.applies_to = applies_to
+        discount_create.apply_from = apply_from
+        discount_create.apply_until = apply_until
+        discount_create.code = code
+        discount_create.currency = currency
+        discount_create.discount_method = discount_method
+        discount_create.discount_type = discount_type
+        discount_create.discounts_per_redemption = discounts_per_redemption
+        discount_create.limit_1_per_customer = limit_1_per_customer
+        discount_create.name = name
+        discount_create.percent = percent
+        discount_create.product_ids = product_ids
+        discount_create.products_collection_ids = products_collection_ids
+        discount_create.require_minimum_spend = require_minimum_spend
+        discount_create.require_minimum_spend_amount = require_minimum_spend_amount
+        discount_create.variant_ids = variant_ids
 
         discount_create.additional_properties = d
         return discount_create

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
 from ..models.discount_applies_to import DiscountAppliesTo
 from ..models.discount_method import DiscountMethod
-from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="DiscountUpdate")
 
@@ -161,27 +166,27 @@ class DiscountUpdate:
 
         variant_ids = d.pop("variant_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        discount_update = cls(
-            amount,
-            applies_to,
-            apply_from,
-            apply_until,
-            code,
-            currency,
-            discount_method,
-            discount_type,
-            discounts_per_redemption,
-            expired,
-            limit_1_per_customer,
-            name,
-            percent,
-            product_ids,
-            products_collection_ids,
-            require_minimum_spend,
-            require_minimum_spend_amount,
-            variant_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        discount_update = _new(cls)
+        discount_update.amount = amount
+        discount_update.applies_to = applies_to
+        discount_update.apply_from = apply_from
+        discount_update.apply_until = apply_until
+        discount_update.code = code
+        discount_update.currency = currency
+        discount_update.discount_method = discount_method
+        discount_update.discount_type = discount_type
+        discount_update.discounts_per_redemption = discounts_per_redemption
+        discount_update.expired = expired
+        discount_update.limit_1_per_customer = limit_1_per_customer
+        discount_update.name = name
+        discount_update.percent = percent
+        discount_update.product_ids = product_ids
+        discount_update.products_collection_ids = products_collection_ids
+        discount_update.require_minimum_spend = require_minimum_spend
+        discount_update.require_minimum_spend_amount = require_minimum_spend_amount
+        discount_update.variant_ids = variant_ids
 
         discount_update.additional_properties = d
         return discount_update

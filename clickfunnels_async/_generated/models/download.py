@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="Download")
 
 
@@ -47,12 +50,12 @@ class Download:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        download = cls(
-            id,
-            asset_id,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        download = _new(cls)
+        download.id = id
+        download.asset_id = asset_id
+        download.public_id = public_id
 
         download.additional_properties = d
         return download

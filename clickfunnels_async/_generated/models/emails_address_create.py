@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsAddressCreate")
 
 
@@ -48,12 +51,12 @@ class EmailsAddressCreate:
 
         username = d.pop("username", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_address_create = cls(
-            emails_domain_id,
-            name,
-            username,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_address_create = _new(cls)
+        emails_address_create.emails_domain_id = emails_domain_id
+        emails_address_create.name = name
+        emails_address_create.username = username
 
         emails_address_create.additional_properties = d
         return emails_address_create

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsAddressUpdate")
 
 
@@ -41,11 +44,11 @@ class EmailsAddressUpdate:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_address_update = cls(
-            emails_domain_id,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_address_update = _new(cls)
+        emails_address_update.emails_domain_id = emails_domain_id
+        emails_address_update.name = name
 
         emails_address_update.additional_properties = d
         return emails_address_update

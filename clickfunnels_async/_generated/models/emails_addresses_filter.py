@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsAddressesFilter")
 
 
@@ -42,11 +45,11 @@ class EmailsAddressesFilter:
 
         verified = d.pop("verified", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_addresses_filter = cls(
-            email_address,
-            verified,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_addresses_filter = _new(cls)
+        emails_addresses_filter.email_address = email_address
+        emails_addresses_filter.verified = verified
 
         emails_addresses_filter.additional_properties = d
         return emails_addresses_filter

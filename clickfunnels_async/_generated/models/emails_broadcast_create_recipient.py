@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsBroadcastCreateRecipient")
 
 
@@ -48,12 +51,12 @@ class EmailsBroadcastCreateRecipient:
 
         last_name = d.pop("last_name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_broadcast_create_recipient = cls(
-            email,
-            first_name,
-            last_name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_broadcast_create_recipient = _new(cls)
+        emails_broadcast_create_recipient.email = email
+        emails_broadcast_create_recipient.first_name = first_name
+        emails_broadcast_create_recipient.last_name = last_name
 
         emails_broadcast_create_recipient.additional_properties = d
         return emails_broadcast_create_recipient

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="EmailsBroadcastUpdate")
 
@@ -125,23 +129,23 @@ class EmailsBroadcastUpdate:
 
         topic_ids = d.pop("topic_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_broadcast_update = cls(
-            external_id,
-            filter_id,
-            from_email,
-            html_body,
-            name,
-            preheadline,
-            reply_to_email,
-            send_at,
-            send_at_local_time,
-            subject,
-            template_id,
-            text_body,
-            time_zone,
-            topic_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_broadcast_update = _new(cls)
+        emails_broadcast_update.external_id = external_id
+        emails_broadcast_update.filter_id = filter_id
+        emails_broadcast_update.from_email = from_email
+        emails_broadcast_update.html_body = html_body
+        emails_broadcast_update.name = name
+        emails_broadcast_update.preheadline = preheadline
+        emails_broadcast_update.reply_to_email = reply_to_email
+        emails_broadcast_update.send_at = send_at
+        emails_broadcast_update.send_at_local_time = send_at_local_time
+        emails_broadcast_update.subject = subject
+        emails_broadcast_update.template_id = template_id
+        emails_broadcast_update.text_body = text_body
+        emails_broadcast_update.time_zone = time_zone
+        emails_broadcast_update.topic_ids = topic_ids
 
         emails_broadcast_update.additional_properties = d
         return emails_broadcast_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsBroadcastsFilter")
 
 
@@ -42,11 +45,11 @@ class EmailsBroadcastsFilter:
 
         status = d.pop("status", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_broadcasts_filter = cls(
-            id,
-            status,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_broadcasts_filter = _new(cls)
+        emails_broadcasts_filter.id = id
+        emails_broadcasts_filter.status = status
 
         emails_broadcasts_filter.additional_properties = d
         return emails_broadcasts_filter

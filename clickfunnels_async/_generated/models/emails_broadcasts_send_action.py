@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsBroadcastsSendAction")
 
 
@@ -61,14 +64,14 @@ class EmailsBroadcastsSendAction:
 
         target_count = d.pop("target_count", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_broadcasts_send_action = cls(
-            id,
-            completed_at,
-            performed_count,
-            public_id,
-            target_count,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_broadcasts_send_action = _new(cls)
+        emails_broadcasts_send_action.id = id
+        emails_broadcasts_send_action.completed_at = completed_at
+        emails_broadcasts_send_action.performed_count = performed_count
+        emails_broadcasts_send_action.public_id = public_id
+        emails_broadcasts_send_action.target_count = target_count
 
         emails_broadcasts_send_action.additional_properties = d
         return emails_broadcasts_send_action

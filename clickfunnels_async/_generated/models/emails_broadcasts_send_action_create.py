@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsBroadcastsSendActionCreate")
 
 
@@ -34,10 +37,10 @@ class EmailsBroadcastsSendActionCreate:
         d = dict(src_dict)
         send_at = d.pop("send_at", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_broadcasts_send_action_create = cls(
-            send_at,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_broadcasts_send_action_create = _new(cls)
+        emails_broadcasts_send_action_create.send_at = send_at
 
         emails_broadcasts_send_action_create.additional_properties = d
         return emails_broadcasts_send_action_create

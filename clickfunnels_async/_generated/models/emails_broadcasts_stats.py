@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsBroadcastsStats")
 
 
@@ -55,13 +58,13 @@ class EmailsBroadcastsStats:
 
         timerange = d.pop("timerange", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_broadcasts_stats = cls(
-            performance,
-            progress,
-            revenue,
-            timerange,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_broadcasts_stats = _new(cls)
+        emails_broadcasts_stats.performance = performance
+        emails_broadcasts_stats.progress = progress
+        emails_broadcasts_stats.revenue = revenue
+        emails_broadcasts_stats.timerange = timerange
 
         emails_broadcasts_stats.additional_properties = d
         return emails_broadcasts_stats

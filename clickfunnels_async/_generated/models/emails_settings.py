@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="EmailsSettings")
 
@@ -136,14 +140,16 @@ class EmailsSettings:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_settings = cls(
-            marketing_emails_from_address,
-            marketing_emails_reply_to_address,
-            system_emails_from_address,
-            system_emails_reply_to_address,
-            workspace_id,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_settings = _new(cls)
+        emails_settings.marketing_emails_from_address = marketing_emails_from_address
+        emails_settings.marketing_emails_reply_to_address = (
+            marketing_emails_reply_to_address
         )
+        emails_settings.system_emails_from_address = system_emails_from_address
+        emails_settings.system_emails_reply_to_address = system_emails_reply_to_address
+        emails_settings.workspace_id = workspace_id
 
         emails_settings.additional_properties = d
         return emails_settings

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="EmailsSettingsMarketingEmailsReplyToAddress")
 
@@ -41,11 +45,11 @@ class EmailsSettingsMarketingEmailsReplyToAddress:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_settings_marketing_emails_reply_to_address = cls(
-            email_address,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_settings_marketing_emails_reply_to_address = _new(cls)
+        emails_settings_marketing_emails_reply_to_address.email_address = email_address
+        emails_settings_marketing_emails_reply_to_address.name = name
 
         emails_settings_marketing_emails_reply_to_address.additional_properties = d
         return emails_settings_marketing_emails_reply_to_address

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.emails_settings_footer_alignment import EmailsSettingsFooterAlignment
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
+from ..models.emails_settings_footer_alignment import EmailsSettingsFooterAlignment
 
 T = TypeVar("T", bound="EmailsSettingsUpdate")
 
@@ -74,15 +79,15 @@ class EmailsSettingsUpdate:
 
         unsubscribe_footer = d.pop("unsubscribe_footer", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_settings_update = cls(
-            address,
-            address_single_line,
-            footer_alignment,
-            hide_branding,
-            name,
-            unsubscribe_footer,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_settings_update = _new(cls)
+        emails_settings_update.address = address
+        emails_settings_update.address_single_line = address_single_line
+        emails_settings_update.footer_alignment = footer_alignment
+        emails_settings_update.hide_branding = hide_branding
+        emails_settings_update.name = name
+        emails_settings_update.unsubscribe_footer = unsubscribe_footer
 
         emails_settings_update.additional_properties = d
         return emails_settings_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsSettingsUpdateAddress")
 
 
@@ -62,14 +65,14 @@ class EmailsSettingsUpdateAddress:
 
         region = d.pop("region", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_settings_update_address = cls(
-            address_one,
-            city,
-            country_code,
-            postal_code,
-            region,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_settings_update_address = _new(cls)
+        emails_settings_update_address.address_one = address_one
+        emails_settings_update_address.city = city
+        emails_settings_update_address.country_code = country_code
+        emails_settings_update_address.postal_code = postal_code
+        emails_settings_update_address.region = region
 
         emails_settings_update_address.additional_properties = d
         return emails_settings_update_address

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="EmailsSettingsUpdateRequest")
 
@@ -31,10 +35,10 @@ class EmailsSettingsUpdateRequest:
         d = dict(src_dict)
         marketing_setting = EmailsSettingsUpdate.from_dict(d.pop("marketing_setting"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_settings_update_request = cls(
-            marketing_setting,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_settings_update_request = _new(cls)
+        emails_settings_update_request.marketing_setting = marketing_setting
 
         emails_settings_update_request.additional_properties = d
         return emails_settings_update_request

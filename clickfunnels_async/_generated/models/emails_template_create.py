@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsTemplateCreate")
 
 
@@ -62,14 +65,14 @@ class EmailsTemplateCreate:
 
         text_body = d.pop("text_body", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_template_create = cls(
-            from_address_id,
-            html_body,
-            name,
-            subject,
-            text_body,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_template_create = _new(cls)
+        emails_template_create.from_address_id = from_address_id
+        emails_template_create.html_body = html_body
+        emails_template_create.name = name
+        emails_template_create.subject = subject
+        emails_template_create.text_body = text_body
 
         emails_template_create.additional_properties = d
         return emails_template_create

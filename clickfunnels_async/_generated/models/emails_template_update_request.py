@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="EmailsTemplateUpdateRequest")
 
@@ -31,10 +35,10 @@ class EmailsTemplateUpdateRequest:
         d = dict(src_dict)
         emails_template = EmailsTemplateUpdate.from_dict(d.pop("emails_template"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_template_update_request = cls(
-            emails_template,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_template_update_request = _new(cls)
+        emails_template_update_request.emails_template = emails_template
 
         emails_template_update_request.additional_properties = d
         return emails_template_update_request

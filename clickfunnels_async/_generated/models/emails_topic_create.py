@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="EmailsTopicCreate")
 
 
@@ -41,11 +44,11 @@ class EmailsTopicCreate:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        emails_topic_create = cls(
-            description,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        emails_topic_create = _new(cls)
+        emails_topic_create.description = description
+        emails_topic_create.name = name
 
         emails_topic_create.additional_properties = d
         return emails_topic_create

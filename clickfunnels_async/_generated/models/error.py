@@ -7,6 +7,9 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="Error")
 
 
@@ -32,10 +35,10 @@ class Error:
         d = dict(src_dict)
         error = d.pop("error")
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        error = cls(
-            error,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        error = _new(cls)
+        error.error = error
 
         error.additional_properties = d
         return error

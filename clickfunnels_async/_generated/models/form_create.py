@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FormCreate")
 
 
@@ -34,10 +37,10 @@ class FormCreate:
         d = dict(src_dict)
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        form_create = cls(
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        form_create = _new(cls)
+        form_create.name = name
 
         form_create.additional_properties = d
         return form_create

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FormSubmission")
 
@@ -91,17 +95,17 @@ class FormSubmission:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        form_submission = cls(
-            id,
-            contact_id,
-            created_at,
-            data,
-            page_id,
-            public_id,
-            updated_at,
-            workspace_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        form_submission = _new(cls)
+        form_submission.id = id
+        form_submission.contact_id = contact_id
+        form_submission.created_at = created_at
+        form_submission.data = data
+        form_submission.page_id = page_id
+        form_submission.public_id = public_id
+        form_submission.updated_at = updated_at
+        form_submission.workspace_id = workspace_id
 
         form_submission.additional_properties = d
         return form_submission

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FormUpdate")
 
 
@@ -34,10 +37,10 @@ class FormUpdate:
         d = dict(src_dict)
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        form_update = cls(
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        form_update = _new(cls)
+        form_update.name = name
 
         form_update.additional_properties = d
         return form_update

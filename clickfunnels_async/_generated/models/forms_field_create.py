@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FormsFieldCreate")
 
 
@@ -62,14 +65,14 @@ class FormsFieldCreate:
 
         label = d.pop("label", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        forms_field_create = cls(
-            allow_multiple,
-            field_type,
-            hidden,
-            key,
-            label,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        forms_field_create = _new(cls)
+        forms_field_create.allow_multiple = allow_multiple
+        forms_field_create.field_type = field_type
+        forms_field_create.hidden = hidden
+        forms_field_create.key = key
+        forms_field_create.label = label
 
         forms_field_create.additional_properties = d
         return forms_field_create

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FormsFieldCreateRequest")
 
@@ -31,10 +35,10 @@ class FormsFieldCreateRequest:
         d = dict(src_dict)
         forms_field = FormsFieldCreate.from_dict(d.pop("forms_field"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        forms_field_create_request = cls(
-            forms_field,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        forms_field_create_request = _new(cls)
+        forms_field_create_request.forms_field = forms_field
 
         forms_field_create_request.additional_properties = d
         return forms_field_create_request

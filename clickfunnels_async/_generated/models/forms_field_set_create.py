@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FormsFieldSetCreate")
 
 
@@ -34,10 +37,10 @@ class FormsFieldSetCreate:
         d = dict(src_dict)
         title = d.pop("title", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        forms_field_set_create = cls(
-            title,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        forms_field_set_create = _new(cls)
+        forms_field_set_create.title = title
 
         forms_field_set_create.additional_properties = d
         return forms_field_set_create

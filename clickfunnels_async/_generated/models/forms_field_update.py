@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FormsFieldUpdate")
 
 
@@ -62,14 +65,14 @@ class FormsFieldUpdate:
 
         label = d.pop("label", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        forms_field_update = cls(
-            allow_multiple,
-            field_type,
-            hidden,
-            key,
-            label,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        forms_field_update = _new(cls)
+        forms_field_update.allow_multiple = allow_multiple
+        forms_field_update.field_type = field_type
+        forms_field_update.hidden = hidden
+        forms_field_update.key = key
+        forms_field_update.label = label
 
         forms_field_update.additional_properties = d
         return forms_field_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FormsFieldsOptionCreate")
 
 
@@ -34,10 +37,10 @@ class FormsFieldsOptionCreate:
         d = dict(src_dict)
         label = d.pop("label", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        forms_fields_option_create = cls(
-            label,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        forms_fields_option_create = _new(cls)
+        forms_fields_option_create.label = label
 
         forms_fields_option_create.additional_properties = d
         return forms_fields_option_create

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FormsFieldsOptionUpdateRequest")
 
@@ -33,10 +37,10 @@ class FormsFieldsOptionUpdateRequest:
             d.pop("forms_fields_option")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        forms_fields_option_update_request = cls(
-            forms_fields_option,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        forms_fields_option_update_request = _new(cls)
+        forms_fields_option_update_request.forms_fields_option = forms_fields_option
 
         forms_fields_option_update_request.additional_properties = d
         return forms_fields_option_update_request

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FormsSubmissionCreate")
 
 
@@ -34,10 +37,10 @@ class FormsSubmissionCreate:
         d = dict(src_dict)
         contact_id = d.pop("contact_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        forms_submission_create = cls(
-            contact_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        forms_submission_create = _new(cls)
+        forms_submission_create.contact_id = contact_id
 
         forms_submission_create.additional_properties = d
         return forms_submission_create

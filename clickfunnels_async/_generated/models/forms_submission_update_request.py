@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FormsSubmissionUpdateRequest")
 
@@ -31,10 +35,10 @@ class FormsSubmissionUpdateRequest:
         d = dict(src_dict)
         forms_submission = FormsSubmissionUpdate.from_dict(d.pop("forms_submission"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        forms_submission_update_request = cls(
-            forms_submission,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        forms_submission_update_request = _new(cls)
+        forms_submission_update_request.forms_submission = forms_submission
 
         forms_submission_update_request.additional_properties = d
         return forms_submission_update_request

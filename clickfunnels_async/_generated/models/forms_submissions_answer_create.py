@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FormsSubmissionsAnswerCreate")
 
@@ -55,13 +59,13 @@ class FormsSubmissionsAnswerCreate:
 
         fields_option_ids = d.pop("fields_option_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        forms_submissions_answer_create = cls(
-            entry,
-            field_id,
-            fields_option_id,
-            fields_option_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        forms_submissions_answer_create = _new(cls)
+        forms_submissions_answer_create.entry = entry
+        forms_submissions_answer_create.field_id = field_id
+        forms_submissions_answer_create.fields_option_id = fields_option_id
+        forms_submissions_answer_create.fields_option_ids = fields_option_ids
 
         forms_submissions_answer_create.additional_properties = d
         return forms_submissions_answer_create

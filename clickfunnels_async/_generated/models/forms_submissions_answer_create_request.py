@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FormsSubmissionsAnswerCreateRequest")
 
@@ -33,9 +37,11 @@ class FormsSubmissionsAnswerCreateRequest:
             d.pop("forms_submissions_answer")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        forms_submissions_answer_create_request = cls(
-            forms_submissions_answer,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        forms_submissions_answer_create_request = _new(cls)
+        forms_submissions_answer_create_request.forms_submissions_answer = (
+            forms_submissions_answer
         )
 
         forms_submissions_answer_create_request.additional_properties = d

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FulfillmentCreate")
 
@@ -97,17 +101,19 @@ class FulfillmentCreate:
 
         tracking_url = d.pop("tracking_url", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        fulfillment_create = cls(
-            contact_id,
-            ignore_out_of_stock,
-            included_orders_invoices_line_items_attributes,
-            location_id,
-            notify_customer,
-            shipping_provider,
-            tracking_code,
-            tracking_url,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        fulfillment_create = _new(cls)
+        fulfillment_create.contact_id = contact_id
+        fulfillment_create.ignore_out_of_stock = ignore_out_of_stock
+        fulfillment_create.included_orders_invoices_line_items_attributes = (
+            included_orders_invoices_line_items_attributes
         )
+        fulfillment_create.location_id = location_id
+        fulfillment_create.notify_customer = notify_customer
+        fulfillment_create.shipping_provider = shipping_provider
+        fulfillment_create.tracking_code = tracking_code
+        fulfillment_create.tracking_url = tracking_url
 
         fulfillment_create.additional_properties = d
         return fulfillment_create

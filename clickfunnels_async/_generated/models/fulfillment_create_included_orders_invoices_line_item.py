@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FulfillmentCreateIncludedOrdersInvoicesLineItem")
 
 
@@ -41,11 +44,13 @@ class FulfillmentCreateIncludedOrdersInvoicesLineItem:
 
         quantity = d.pop("quantity", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        fulfillment_create_included_orders_invoices_line_item = cls(
-            invoices_line_item_id,
-            quantity,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        fulfillment_create_included_orders_invoices_line_item = _new(cls)
+        fulfillment_create_included_orders_invoices_line_item.invoices_line_item_id = (
+            invoices_line_item_id
         )
+        fulfillment_create_included_orders_invoices_line_item.quantity = quantity
 
         fulfillment_create_included_orders_invoices_line_item.additional_properties = d
         return fulfillment_create_included_orders_invoices_line_item

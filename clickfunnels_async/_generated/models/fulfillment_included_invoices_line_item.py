@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FulfillmentIncludedInvoicesLineItem")
 
@@ -61,14 +65,16 @@ class FulfillmentIncludedInvoicesLineItem:
 
         quantity = d.pop("quantity", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        fulfillment_included_invoices_line_item = cls(
-            id,
-            fulfillment_id,
-            invoices_line_item_id,
-            public_id,
-            quantity,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        fulfillment_included_invoices_line_item = _new(cls)
+        fulfillment_included_invoices_line_item.id = id
+        fulfillment_included_invoices_line_item.fulfillment_id = fulfillment_id
+        fulfillment_included_invoices_line_item.invoices_line_item_id = (
+            invoices_line_item_id
         )
+        fulfillment_included_invoices_line_item.public_id = public_id
+        fulfillment_included_invoices_line_item.quantity = quantity
 
         fulfillment_included_invoices_line_item.additional_properties = d
         return fulfillment_included_invoices_line_item

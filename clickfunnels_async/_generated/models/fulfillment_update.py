@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FulfillmentUpdate")
 
 
@@ -55,13 +58,13 @@ class FulfillmentUpdate:
 
         tracking_url = d.pop("tracking_url", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        fulfillment_update = cls(
-            notify_customer,
-            shipping_provider,
-            tracking_code,
-            tracking_url,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        fulfillment_update = _new(cls)
+        fulfillment_update.notify_customer = notify_customer
+        fulfillment_update.shipping_provider = shipping_provider
+        fulfillment_update.tracking_code = tracking_code
+        fulfillment_update.tracking_url = tracking_url
 
         fulfillment_update.additional_properties = d
         return fulfillment_update

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FulfillmentsLocation")
 
@@ -126,22 +130,22 @@ class FulfillmentsLocation:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        fulfillments_location = cls(
-            id,
-            address,
-            address_name,
-            archived,
-            created_at,
-            email_address,
-            external_app,
-            name,
-            phone_number,
-            public_id,
-            sort_order,
-            updated_at,
-            workspace_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        fulfillments_location = _new(cls)
+        fulfillments_location.id = id
+        fulfillments_location.address = address
+        fulfillments_location.address_name = address_name
+        fulfillments_location.archived = archived
+        fulfillments_location.created_at = created_at
+        fulfillments_location.email_address = email_address
+        fulfillments_location.external_app = external_app
+        fulfillments_location.name = name
+        fulfillments_location.phone_number = phone_number
+        fulfillments_location.public_id = public_id
+        fulfillments_location.sort_order = sort_order
+        fulfillments_location.updated_at = updated_at
+        fulfillments_location.workspace_id = workspace_id
 
         fulfillments_location.additional_properties = d
         return fulfillments_location

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FulfillmentsLocationAddress")
 
@@ -69,15 +73,15 @@ class FulfillmentsLocationAddress:
 
         region = d.pop("region", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        fulfillments_location_address = cls(
-            address_one,
-            address_two,
-            city,
-            country,
-            postal_code,
-            region,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        fulfillments_location_address = _new(cls)
+        fulfillments_location_address.address_one = address_one
+        fulfillments_location_address.address_two = address_two
+        fulfillments_location_address.city = city
+        fulfillments_location_address.country = country
+        fulfillments_location_address.postal_code = postal_code
+        fulfillments_location_address.region = region
 
         fulfillments_location_address.additional_properties = d
         return fulfillments_location_address

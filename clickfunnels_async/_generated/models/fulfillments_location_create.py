@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FulfillmentsLocationCreate")
 
@@ -78,16 +82,16 @@ class FulfillmentsLocationCreate:
 
         phone_number = d.pop("phone_number", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        fulfillments_location_create = cls(
-            address,
-            address_name,
-            archived,
-            email_address,
-            external_app,
-            name,
-            phone_number,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        fulfillments_location_create = _new(cls)
+        fulfillments_location_create.address = address
+        fulfillments_location_create.address_name = address_name
+        fulfillments_location_create.archived = archived
+        fulfillments_location_create.email_address = email_address
+        fulfillments_location_create.external_app = external_app
+        fulfillments_location_create.name = name
+        fulfillments_location_create.phone_number = phone_number
 
         fulfillments_location_create.additional_properties = d
         return fulfillments_location_create

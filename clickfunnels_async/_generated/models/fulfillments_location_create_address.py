@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FulfillmentsLocationCreateAddress")
 
 
@@ -69,15 +72,15 @@ class FulfillmentsLocationCreateAddress:
 
         region = d.pop("region", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        fulfillments_location_create_address = cls(
-            address_one,
-            address_two,
-            city,
-            country,
-            postal_code,
-            region,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        fulfillments_location_create_address = _new(cls)
+        fulfillments_location_create_address.address_one = address_one
+        fulfillments_location_create_address.address_two = address_two
+        fulfillments_location_create_address.city = city
+        fulfillments_location_create_address.country = country
+        fulfillments_location_create_address.postal_code = postal_code
+        fulfillments_location_create_address.region = region
 
         fulfillments_location_create_address.additional_properties = d
         return fulfillments_location_create_address

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
 from ..models.funnel_footer_code_mode import FunnelFooterCodeMode
 from ..models.funnel_head_code_mode import FunnelHeadCodeMode
-from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="FunnelCreate")
 
@@ -96,18 +101,18 @@ class FunnelCreate:
 
         tag_ids = d.pop("tag_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnel_create = cls(
-            current_path,
-            domain_id,
-            footer_code,
-            footer_code_mode,
-            head_code,
-            head_code_mode,
-            live_mode,
-            name,
-            tag_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnel_create = _new(cls)
+        funnel_create.current_path = current_path
+        funnel_create.domain_id = domain_id
+        funnel_create.footer_code = footer_code
+        funnel_create.footer_code_mode = footer_code_mode
+        funnel_create.head_code = head_code
+        funnel_create.head_code_mode = head_code_mode
+        funnel_create.live_mode = live_mode
+        funnel_create.name = name
+        funnel_create.tag_ids = tag_ids
 
         funnel_create.additional_properties = d
         return funnel_create

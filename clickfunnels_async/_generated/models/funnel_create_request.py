@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelCreateRequest")
 
@@ -31,10 +35,10 @@ class FunnelCreateRequest:
         d = dict(src_dict)
         funnel = FunnelCreate.from_dict(d.pop("funnel"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnel_create_request = cls(
-            funnel,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnel_create_request = _new(cls)
+        funnel_create_request.funnel = funnel
 
         funnel_create_request.additional_properties = d
         return funnel_create_request

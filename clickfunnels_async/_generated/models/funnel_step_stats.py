@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelStepStats")
 
@@ -125,23 +129,23 @@ class FunnelStepStats:
 
         views_unique = d.pop("views_unique", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnel_step_stats = cls(
-            current_path,
-            earnings_per_unique_view,
-            earnings_per_view,
-            name,
-            optin_rate,
-            optins,
-            page_id,
-            recurring_sales_count,
-            recurring_sales_value,
-            sales_count,
-            sales_rate,
-            sales_value,
-            views_all,
-            views_unique,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnel_step_stats = _new(cls)
+        funnel_step_stats.current_path = current_path
+        funnel_step_stats.earnings_per_unique_view = earnings_per_unique_view
+        funnel_step_stats.earnings_per_view = earnings_per_view
+        funnel_step_stats.name = name
+        funnel_step_stats.optin_rate = optin_rate
+        funnel_step_stats.optins = optins
+        funnel_step_stats.page_id = page_id
+        funnel_step_stats.recurring_sales_count = recurring_sales_count
+        funnel_step_stats.recurring_sales_value = recurring_sales_value
+        funnel_step_stats.sales_count = sales_count
+        funnel_step_stats.sales_rate = sales_rate
+        funnel_step_stats.sales_value = sales_value
+        funnel_step_stats.views_all = views_all
+        funnel_step_stats.views_unique = views_unique
 
         funnel_step_stats.additional_properties = d
         return funnel_step_stats

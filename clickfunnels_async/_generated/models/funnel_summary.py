@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelSummary")
 
@@ -47,12 +51,12 @@ class FunnelSummary:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnel_summary = cls(
-            id,
-            name,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnel_summary = _new(cls)
+        funnel_summary.id = id
+        funnel_summary.name = name
+        funnel_summary.public_id = public_id
 
         funnel_summary.additional_properties = d
         return funnel_summary

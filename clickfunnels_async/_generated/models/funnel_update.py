@@ -7,9 +7,12 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
+_new = object.__new__
+
 from ..models.funnel_footer_code_mode import FunnelFooterCodeMode
 from ..models.funnel_head_code_mode import FunnelHeadCodeMode
-from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="FunnelUpdate")
 
@@ -82,16 +85,16 @@ class FunnelUpdate:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnel_update = cls(
-            domain_id,
-            footer_code,
-            footer_code_mode,
-            head_code,
-            head_code_mode,
-            live_mode,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnel_update = _new(cls)
+        funnel_update.domain_id = domain_id
+        funnel_update.footer_code = footer_code
+        funnel_update.footer_code_mode = footer_code_mode
+        funnel_update.head_code = head_code
+        funnel_update.head_code_mode = head_code_mode
+        funnel_update.live_mode = live_mode
+        funnel_update.name = name
 
         funnel_update.additional_properties = d
         return funnel_update

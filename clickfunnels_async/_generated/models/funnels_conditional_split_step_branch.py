@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepBranch")
 
@@ -65,11 +69,11 @@ class FunnelsConditionalSplitStepBranch:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_conditional_split_step_branch = cls(
-            page,
-            show_page_step,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_conditional_split_step_branch = _new(cls)
+        funnels_conditional_split_step_branch.page = page
+        funnels_conditional_split_step_branch.show_page_step = show_page_step
 
         funnels_conditional_split_step_branch.additional_properties = d
         return funnels_conditional_split_step_branch

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepCondition")
 
@@ -57,12 +61,12 @@ class FunnelsConditionalSplitStepCondition:
 
         is_setup = d.pop("is_setup", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_conditional_split_step_condition = cls(
-            filter_,
-            filter_id,
-            is_setup,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_conditional_split_step_condition = _new(cls)
+        funnels_conditional_split_step_condition.filter_ = filter_
+        funnels_conditional_split_step_condition.filter_id = filter_id
+        funnels_conditional_split_step_condition.is_setup = is_setup
 
         funnels_conditional_split_step_condition.additional_properties = d
         return funnels_conditional_split_step_condition

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepCreate")
 
@@ -57,12 +61,12 @@ class FunnelsConditionalSplitStepCreate:
 
         show_page_step_id = d.pop("show_page_step_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_conditional_split_step_create = cls(
-            branches,
-            condition,
-            show_page_step_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_conditional_split_step_create = _new(cls)
+        funnels_conditional_split_step_create.branches = branches
+        funnels_conditional_split_step_create.condition = condition
+        funnels_conditional_split_step_create.show_page_step_id = show_page_step_id
 
         funnels_conditional_split_step_create.additional_properties = d
         return funnels_conditional_split_step_create

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepCreateRequest")
 
@@ -33,9 +37,11 @@ class FunnelsConditionalSplitStepCreateRequest:
             d.pop("conditional_split_step")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_conditional_split_step_create_request = cls(
-            conditional_split_step,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_conditional_split_step_create_request = _new(cls)
+        funnels_conditional_split_step_create_request.conditional_split_step = (
+            conditional_split_step
         )
 
         funnels_conditional_split_step_create_request.additional_properties = d

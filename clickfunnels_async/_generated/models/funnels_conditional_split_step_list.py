@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepList")
 
@@ -55,9 +59,11 @@ class FunnelsConditionalSplitStepList:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_conditional_split_step_list = cls(
-            conditional_split_steps,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_conditional_split_step_list = _new(cls)
+        funnels_conditional_split_step_list.conditional_split_steps = (
+            conditional_split_steps
         )
 
         funnels_conditional_split_step_list.additional_properties = d

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepUpdate")
 
@@ -50,11 +54,11 @@ class FunnelsConditionalSplitStepUpdate:
         if not isinstance(condition, Unset):
             condition = FunnelsConditionalSplitStepUpdateCondition.from_dict(condition)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_conditional_split_step_update = cls(
-            branches,
-            condition,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_conditional_split_step_update = _new(cls)
+        funnels_conditional_split_step_update.branches = branches
+        funnels_conditional_split_step_update.condition = condition
 
         funnels_conditional_split_step_update.additional_properties = d
         return funnels_conditional_split_step_update

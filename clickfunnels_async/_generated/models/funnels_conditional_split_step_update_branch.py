@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepUpdateBranch")
 
@@ -41,11 +45,11 @@ class FunnelsConditionalSplitStepUpdateBranch:
 
         page_ids = d.pop("page_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_conditional_split_step_update_branch = cls(
-            page_id,
-            page_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_conditional_split_step_update_branch = _new(cls)
+        funnels_conditional_split_step_update_branch.page_id = page_id
+        funnels_conditional_split_step_update_branch.page_ids = page_ids
 
         funnels_conditional_split_step_update_branch.additional_properties = d
         return funnels_conditional_split_step_update_branch

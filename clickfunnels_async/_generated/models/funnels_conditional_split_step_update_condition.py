@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FunnelsConditionalSplitStepUpdateCondition")
 
 
@@ -34,10 +37,10 @@ class FunnelsConditionalSplitStepUpdateCondition:
         d = dict(src_dict)
         filter_id = d.pop("filter_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_conditional_split_step_update_condition = cls(
-            filter_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_conditional_split_step_update_condition = _new(cls)
+        funnels_conditional_split_step_update_condition.filter_id = filter_id
 
         funnels_conditional_split_step_update_condition.additional_properties = d
         return funnels_conditional_split_step_update_condition

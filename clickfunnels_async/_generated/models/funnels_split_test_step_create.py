@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsSplitTestStepCreate")
 
@@ -48,11 +52,11 @@ class FunnelsSplitTestStepCreate:
                 for variants_item in variants
             ]
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_split_test_step_create = cls(
-            show_page_step_id,
-            variants,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_split_test_step_create = _new(cls)
+        funnels_split_test_step_create.show_page_step_id = show_page_step_id
+        funnels_split_test_step_create.variants = variants
 
         funnels_split_test_step_create.additional_properties = d
         return funnels_split_test_step_create

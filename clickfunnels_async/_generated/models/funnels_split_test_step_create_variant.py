@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FunnelsSplitTestStepCreateVariant")
 
 
@@ -41,11 +44,11 @@ class FunnelsSplitTestStepCreateVariant:
 
         weight = d.pop("weight", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_split_test_step_create_variant = cls(
-            page_id,
-            weight,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_split_test_step_create_variant = _new(cls)
+        funnels_split_test_step_create_variant.page_id = page_id
+        funnels_split_test_step_create_variant.weight = weight
 
         funnels_split_test_step_create_variant.additional_properties = d
         return funnels_split_test_step_create_variant

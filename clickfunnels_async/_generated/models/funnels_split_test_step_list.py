@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsSplitTestStepList")
 
@@ -51,10 +55,10 @@ class FunnelsSplitTestStepList:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_split_test_step_list = cls(
-            split_test_steps,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_split_test_step_list = _new(cls)
+        funnels_split_test_step_list.split_test_steps = split_test_steps
 
         funnels_split_test_step_list.additional_properties = d
         return funnels_split_test_step_list

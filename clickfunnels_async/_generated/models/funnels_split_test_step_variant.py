@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsSplitTestStepVariant")
 
@@ -70,12 +74,12 @@ class FunnelsSplitTestStepVariant:
 
         weight = d.pop("weight", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_split_test_step_variant = cls(
-            page,
-            show_page_step,
-            weight,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_split_test_step_variant = _new(cls)
+        funnels_split_test_step_variant.page = page
+        funnels_split_test_step_variant.show_page_step = show_page_step
+        funnels_split_test_step_variant.weight = weight
 
         funnels_split_test_step_variant.additional_properties = d
         return funnels_split_test_step_variant

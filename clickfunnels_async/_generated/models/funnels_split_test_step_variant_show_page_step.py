@@ -7,6 +7,9 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FunnelsSplitTestStepVariantShowPageStep")
 
 
@@ -23,7 +26,9 @@ class FunnelsSplitTestStepVariantShowPageStep:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        funnels_split_test_step_variant_show_page_step = cls()
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_split_test_step_variant_show_page_step = _new(cls)
 
         funnels_split_test_step_variant_show_page_step.additional_properties = d
         return funnels_split_test_step_variant_show_page_step

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsStats")
 
@@ -113,15 +117,15 @@ class FunnelsStats:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_stats = cls(
-            currency,
-            funnel,
-            page_public_ids,
-            steps,
-            summary,
-            timerange,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_stats = _new(cls)
+        funnels_stats.currency = currency
+        funnels_stats.funnel = funnel
+        funnels_stats.page_public_ids = page_public_ids
+        funnels_stats.steps = steps
+        funnels_stats.summary = summary
+        funnels_stats.timerange = timerange
 
         funnels_stats.additional_properties = d
         return funnels_stats

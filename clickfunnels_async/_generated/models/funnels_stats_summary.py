@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsStatsSummary")
 
@@ -69,15 +73,15 @@ class FunnelsStatsSummary:
 
         upfront_sales_count = d.pop("upfront_sales_count", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_stats_summary = cls(
-            average_cart_value,
-            earnings_per_click,
-            pageviews,
-            recurring_sales,
-            upfront_sales,
-            upfront_sales_count,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_stats_summary = _new(cls)
+        funnels_stats_summary.average_cart_value = average_cart_value
+        funnels_stats_summary.earnings_per_click = earnings_per_click
+        funnels_stats_summary.pageviews = pageviews
+        funnels_stats_summary.recurring_sales = recurring_sales
+        funnels_stats_summary.upfront_sales = upfront_sales
+        funnels_stats_summary.upfront_sales_count = upfront_sales_count
 
         funnels_stats_summary.additional_properties = d
         return funnels_stats_summary

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FunnelsTagUpdate")
 
 
@@ -41,11 +44,11 @@ class FunnelsTagUpdate:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_tag_update = cls(
-            color,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_tag_update = _new(cls)
+        funnels_tag_update.color = color
+        funnels_tag_update.name = name
 
         funnels_tag_update.additional_properties = d
         return funnels_tag_update

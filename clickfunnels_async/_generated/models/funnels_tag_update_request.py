@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="FunnelsTagUpdateRequest")
 
@@ -31,10 +35,10 @@ class FunnelsTagUpdateRequest:
         d = dict(src_dict)
         funnels_tag = FunnelsTagUpdate.from_dict(d.pop("funnels_tag"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_tag_update_request = cls(
-            funnels_tag,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_tag_update_request = _new(cls)
+        funnels_tag_update_request.funnels_tag = funnels_tag
 
         funnels_tag_update_request.additional_properties = d
         return funnels_tag_update_request

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="FunnelsTagsFilter")
 
 
@@ -42,11 +45,11 @@ class FunnelsTagsFilter:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        funnels_tags_filter = cls(
-            id,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        funnels_tags_filter = _new(cls)
+        funnels_tags_filter.id = id
+        funnels_tags_filter.name = name
 
         funnels_tags_filter.additional_properties = d
         return funnels_tags_filter

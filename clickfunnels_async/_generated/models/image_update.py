@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ImageUpdate")
 
 
@@ -48,12 +51,12 @@ class ImageUpdate:
 
         upload_source_url = d.pop("upload_source_url", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        image_update = cls(
-            alt_text,
-            name,
-            upload_source_url,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        image_update = _new(cls)
+        image_update.alt_text = alt_text
+        image_update.name = name
+        image_update.upload_source_url = upload_source_url
 
         image_update.additional_properties = d
         return image_update

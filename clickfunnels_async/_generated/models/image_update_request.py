@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ImageUpdateRequest")
 
@@ -31,10 +35,10 @@ class ImageUpdateRequest:
         d = dict(src_dict)
         image = ImageUpdate.from_dict(d.pop("image"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        image_update_request = cls(
-            image,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        image_update_request = _new(cls)
+        image_update_request.image = image
 
         image_update_request.additional_properties = d
         return image_update_request

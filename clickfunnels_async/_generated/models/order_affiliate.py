@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrderAffiliate")
 
@@ -41,11 +45,11 @@ class OrderAffiliate:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        order_affiliate = cls(
-            email,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        order_affiliate = _new(cls)
+        order_affiliate.email = email
+        order_affiliate.name = name
 
         order_affiliate.additional_properties = d
         return order_affiliate

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrderCancel")
 
@@ -69,15 +73,15 @@ class OrderCancel:
 
         voidable_invoices = d.pop("voidable_invoices", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        order_cancel = cls(
-            cancel_description,
-            cancel_reason,
-            cancelation_proration,
-            canceled_by,
-            effective_date,
-            voidable_invoices,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        order_cancel = _new(cls)
+        order_cancel.cancel_description = cancel_description
+        order_cancel.cancel_reason = cancel_reason
+        order_cancel.cancelation_proration = cancelation_proration
+        order_cancel.canceled_by = canceled_by
+        order_cancel.effective_date = effective_date
+        order_cancel.voidable_invoices = voidable_invoices
 
         order_cancel.additional_properties = d
         return order_cancel

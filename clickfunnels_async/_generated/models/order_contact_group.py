@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrderContactGroup")
 
@@ -47,12 +51,12 @@ class OrderContactGroup:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        order_contact_group = cls(
-            id,
-            name,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        order_contact_group = _new(cls)
+        order_contact_group.id = id
+        order_contact_group.name = name
+        order_contact_group.public_id = public_id
 
         order_contact_group.additional_properties = d
         return order_contact_group

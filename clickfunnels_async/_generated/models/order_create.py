@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.order_type import OrderType
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
+from ..models.order_type import OrderType
 
 T = TypeVar("T", bound="OrderCreate")
 
@@ -274,41 +279,43 @@ class OrderCreate:
 
         shipping_address_street_two = d.pop("shipping_address_street_two", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        order_create = cls(
-            activated_at,
-            billing_address_city,
-            billing_address_country,
-            billing_address_postal_code,
-            billing_address_region,
-            billing_address_street_one,
-            billing_address_street_two,
-            billing_status,
-            cancel_description,
-            cancel_reason,
-            canceled_at,
-            canceled_by,
-            churned_at,
-            contact_attributes,
-            contact_id,
-            external_id,
-            line_items_attributes,
-            live_mode,
-            next_charge_at,
-            notes,
-            order_type,
-            service_status,
-            shipping_address_city,
-            shipping_address_country,
-            shipping_address_first_name,
-            shipping_address_last_name,
-            shipping_address_organization_name,
-            shipping_address_phone_number,
-            shipping_address_postal_code,
-            shipping_address_region,
-            shipping_address_street_one,
-            shipping_address_street_two,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        order_create = _new(cls)
+        order_create.activated_at = activated_at
+        order_create.billing_address_city = billing_address_city
+        order_create.billing_address_country = billing_address_country
+        order_create.billing_address_postal_code = billing_address_postal_code
+        order_create.billing_address_region = billing_address_region
+        order_create.billing_address_street_one = billing_address_street_one
+        order_create.billing_address_street_two = billing_address_street_two
+        order_create.billing_status = billing_status
+        order_create.cancel_description = cancel_description
+        order_create.cancel_reason = cancel_reason
+        order_create.canceled_at = canceled_at
+        order_create.canceled_by = canceled_by
+        order_create.churned_at = churned_at
+        order_create.contact_attributes = contact_attributes
+        order_create.contact_id = contact_id
+        order_create.external_id = external_id
+        order_create.line_items_attributes = line_items_attributes
+        order_create.live_mode = live_mode
+        order_create.next_charge_at = next_charge_at
+        order_create.notes = notes
+        order_create.order_type = order_type
+        order_create.service_status = service_status
+        order_create.shipping_address_city = shipping_address_city
+        order_create.shipping_address_country = shipping_address_country
+        order_create.shipping_address_first_name = shipping_address_first_name
+        order_create.shipping_address_last_name = shipping_address_last_name
+        order_create.shipping_address_organization_name = (
+            shipping_address_organization_name
         )
+        order_create.shipping_address_phone_number = shipping_address_phone_number
+        order_create.shipping_address_postal_code = shipping_address_postal_code
+        order_create.shipping_address_region = shipping_address_region
+        order_create.shipping_address_street_one = shipping_address_street_one
+        order_create.shipping_address_street_two = shipping_address_street_two
 
         order_create.additional_properties = d
         return order_create

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="OrderCreateContactAttributes")
 
 
@@ -34,10 +37,10 @@ class OrderCreateContactAttributes:
         d = dict(src_dict)
         email_address = d.pop("email_address", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        order_create_contact_attributes = cls(
-            email_address,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        order_create_contact_attributes = _new(cls)
+        order_create_contact_attributes.email_address = email_address
 
         order_create_contact_attributes.additional_properties = d
         return order_create_contact_attributes

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="OrderCreateLineItem")
 
 
@@ -48,12 +51,12 @@ class OrderCreateLineItem:
 
         variant_id = d.pop("variant_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        order_create_line_item = cls(
-            products_price_id,
-            quantity,
-            variant_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        order_create_line_item = _new(cls)
+        order_create_line_item.products_price_id = products_price_id
+        order_create_line_item.quantity = quantity
+        order_create_line_item.variant_id = variant_id
 
         order_create_line_item.additional_properties = d
         return order_create_line_item

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrderReferralCode")
 
@@ -41,11 +45,11 @@ class OrderReferralCode:
 
         default = d.pop("default", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        order_referral_code = cls(
-            code,
-            default,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        order_referral_code = _new(cls)
+        order_referral_code.code = code
+        order_referral_code.default = default
 
         order_referral_code.additional_properties = d
         return order_referral_code

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrderUpdateRequest")
 
@@ -31,10 +35,10 @@ class OrderUpdateRequest:
         d = dict(src_dict)
         order = OrderUpdate.from_dict(d.pop("order"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        order_update_request = cls(
-            order,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        order_update_request = _new(cls)
+        order_update_request.order = order
 
         order_update_request.additional_properties = d
         return order_update_request

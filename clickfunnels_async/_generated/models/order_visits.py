@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrderVisits")
 
@@ -59,11 +63,11 @@ class OrderVisits:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        order_visits = cls(
-            last_visit,
-            last_visit_with_utm,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        order_visits = _new(cls)
+        order_visits.last_visit = last_visit
+        order_visits.last_visit_with_utm = last_visit_with_utm
 
         order_visits.additional_properties = d
         return order_visits

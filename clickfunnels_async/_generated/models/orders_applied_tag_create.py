@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="OrdersAppliedTagCreate")
 
 
@@ -34,10 +37,10 @@ class OrdersAppliedTagCreate:
         d = dict(src_dict)
         tag_id = d.pop("tag_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_applied_tag_create = cls(
-            tag_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_applied_tag_create = _new(cls)
+        orders_applied_tag_create.tag_id = tag_id
 
         orders_applied_tag_create.additional_properties = d
         return orders_applied_tag_create

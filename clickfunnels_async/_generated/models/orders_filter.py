@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="OrdersFilter")
 
 
@@ -49,12 +52,12 @@ class OrdersFilter:
 
         order_type = d.pop("order_type", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_filter = cls(
-            contact_id,
-            id,
-            order_type,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_filter = _new(cls)
+        orders_filter.contact_id = contact_id
+        orders_filter.id = id
+        orders_filter.order_type = order_type
 
         orders_filter.additional_properties = d
         return orders_filter

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="OrdersInvoiceUpdateLineItem")
 
 
@@ -55,13 +58,13 @@ class OrdersInvoiceUpdateLineItem:
 
         quantity = d.pop("quantity", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_invoice_update_line_item = cls(
-            amount,
-            description,
-            id,
-            quantity,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_invoice_update_line_item = _new(cls)
+        orders_invoice_update_line_item.amount = amount
+        orders_invoice_update_line_item.description = description
+        orders_invoice_update_line_item.id = id
+        orders_invoice_update_line_item.quantity = quantity
 
         orders_invoice_update_line_item.additional_properties = d
         return orders_invoice_update_line_item

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrdersInvoiceUpdateRequest")
 
@@ -31,10 +35,10 @@ class OrdersInvoiceUpdateRequest:
         d = dict(src_dict)
         orders_invoice = OrdersInvoiceUpdate.from_dict(d.pop("orders_invoice"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_invoice_update_request = cls(
-            orders_invoice,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_invoice_update_request = _new(cls)
+        orders_invoice_update_request.orders_invoice = orders_invoice
 
         orders_invoice_update_request.additional_properties = d
         return orders_invoice_update_request

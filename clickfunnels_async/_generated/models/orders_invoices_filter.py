@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="OrdersInvoicesFilter")
 
 
@@ -63,14 +66,14 @@ class OrdersInvoicesFilter:
 
         status = d.pop("status", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_invoices_filter = cls(
-            external_id,
-            id,
-            invoice_number,
-            invoice_type,
-            status,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_invoices_filter = _new(cls)
+        orders_invoices_filter.external_id = external_id
+        orders_invoices_filter.id = id
+        orders_invoices_filter.invoice_number = invoice_number
+        orders_invoices_filter.invoice_type = invoice_type
+        orders_invoices_filter.status = status
 
         orders_invoices_filter.additional_properties = d
         return orders_invoices_filter

@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
 from ..models.orders_invoices_line_item_fulfillment_status import (
     OrdersInvoicesLineItemFulfillmentStatus,
 )
-from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="OrdersInvoicesLineItem")
 
@@ -276,39 +281,39 @@ class OrdersInvoicesLineItem:
 
         updated_at = d.pop("updated_at", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_invoices_line_item = cls(
-            id,
-            amount,
-            city_tax_amount,
-            city_tax_jurisdiction,
-            city_tax_rate,
-            country_tax_jurisdiction,
-            county_tax_amount,
-            county_tax_jurisdiction,
-            county_tax_rate,
-            created_at,
-            description,
-            discount_amount,
-            district_tax_amount,
-            district_tax_rate,
-            external_id,
-            external_product_id,
-            fulfillment_status,
-            invoice_id,
-            payment_type,
-            period_end_at,
-            period_number,
-            period_start_at,
-            products_price,
-            products_variant,
-            public_id,
-            quantity,
-            state_tax_amount,
-            state_tax_jurisdiction,
-            state_tax_rate,
-            updated_at,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_invoices_line_item = _new(cls)
+        orders_invoices_line_item.id = id
+        orders_invoices_line_item.amount = amount
+        orders_invoices_line_item.city_tax_amount = city_tax_amount
+        orders_invoices_line_item.city_tax_jurisdiction = city_tax_jurisdiction
+        orders_invoices_line_item.city_tax_rate = city_tax_rate
+        orders_invoices_line_item.country_tax_jurisdiction = country_tax_jurisdiction
+        orders_invoices_line_item.county_tax_amount = county_tax_amount
+        orders_invoices_line_item.county_tax_jurisdiction = county_tax_jurisdiction
+        orders_invoices_line_item.county_tax_rate = county_tax_rate
+        orders_invoices_line_item.created_at = created_at
+        orders_invoices_line_item.description = description
+        orders_invoices_line_item.discount_amount = discount_amount
+        orders_invoices_line_item.district_tax_amount = district_tax_amount
+        orders_invoices_line_item.district_tax_rate = district_tax_rate
+        orders_invoices_line_item.external_id = external_id
+        orders_invoices_line_item.external_product_id = external_product_id
+        orders_invoices_line_item.fulfillment_status = fulfillment_status
+        orders_invoices_line_item.invoice_id = invoice_id
+        orders_invoices_line_item.payment_type = payment_type
+        orders_invoices_line_item.period_end_at = period_end_at
+        orders_invoices_line_item.period_number = period_number
+        orders_invoices_line_item.period_start_at = period_start_at
+        orders_invoices_line_item.products_price = products_price
+        orders_invoices_line_item.products_variant = products_variant
+        orders_invoices_line_item.public_id = public_id
+        orders_invoices_line_item.quantity = quantity
+        orders_invoices_line_item.state_tax_amount = state_tax_amount
+        orders_invoices_line_item.state_tax_jurisdiction = state_tax_jurisdiction
+        orders_invoices_line_item.state_tax_rate = state_tax_rate
+        orders_invoices_line_item.updated_at = updated_at
 
         orders_invoices_line_item.additional_properties = d
         return orders_invoices_line_item

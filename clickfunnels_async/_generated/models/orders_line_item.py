@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrdersLineItem")
 
@@ -127,19 +131,19 @@ class OrdersLineItem:
 
         updated_at = d.pop("updated_at", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_line_item = cls(
-            id,
-            created_at,
-            order_id,
-            original_product,
-            products_price,
-            products_variant,
-            prorated,
-            public_id,
-            quantity,
-            updated_at,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_line_item = _new(cls)
+        orders_line_item.id = id
+        orders_line_item.created_at = created_at
+        orders_line_item.order_id = order_id
+        orders_line_item.original_product = original_product
+        orders_line_item.products_price = products_price
+        orders_line_item.products_variant = products_variant
+        orders_line_item.prorated = prorated
+        orders_line_item.public_id = public_id
+        orders_line_item.quantity = quantity
+        orders_line_item.updated_at = updated_at
 
         orders_line_item.additional_properties = d
         return orders_line_item

@@ -7,6 +7,9 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="OrdersLineItemOriginalProduct")
 
 
@@ -23,7 +26,9 @@ class OrdersLineItemOriginalProduct:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        orders_line_item_original_product = cls()
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_line_item_original_product = _new(cls)
 
         orders_line_item_original_product.additional_properties = d
         return orders_line_item_original_product

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrdersLineItemsChange")
 
@@ -86,13 +90,13 @@ class OrdersLineItemsChange:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_line_items_change = cls(
-            new_line_item,
-            preview,
-            previous_line_item,
-            upcoming_invoice,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_line_items_change = _new(cls)
+        orders_line_items_change.new_line_item = new_line_item
+        orders_line_items_change.preview = preview
+        orders_line_items_change.previous_line_item = previous_line_item
+        orders_line_items_change.upcoming_invoice = upcoming_invoice
 
         orders_line_items_change.additional_properties = d
         return orders_line_items_change

@@ -7,10 +7,13 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
+_new = object.__new__
+
 from ..models.orders_line_items_change_effective_time import (
     OrdersLineItemsChangeEffectiveTime,
 )
-from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="OrdersLineItemsChangePreview")
 
@@ -53,12 +56,12 @@ class OrdersLineItemsChangePreview:
 
         prorate = d.pop("prorate", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_line_items_change_preview = cls(
-            effective_time,
-            products_price_id,
-            prorate,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_line_items_change_preview = _new(cls)
+        orders_line_items_change_preview.effective_time = effective_time
+        orders_line_items_change_preview.products_price_id = products_price_id
+        orders_line_items_change_preview.prorate = prorate
 
         orders_line_items_change_preview.additional_properties = d
         return orders_line_items_change_preview

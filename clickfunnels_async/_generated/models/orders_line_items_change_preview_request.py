@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrdersLineItemsChangePreviewRequest")
 
@@ -33,9 +37,11 @@ class OrdersLineItemsChangePreviewRequest:
             d.pop("orders_line_items_change")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_line_items_change_preview_request = cls(
-            orders_line_items_change,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_line_items_change_preview_request = _new(cls)
+        orders_line_items_change_preview_request.orders_line_items_change = (
+            orders_line_items_change
         )
 
         orders_line_items_change_preview_request.additional_properties = d

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrdersLineItemsChangeResponse")
 
@@ -45,9 +49,11 @@ class OrdersLineItemsChangeResponse:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_line_items_change_response = cls(
-            orders_line_items_change,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_line_items_change_response = _new(cls)
+        orders_line_items_change_response.orders_line_items_change = (
+            orders_line_items_change
         )
 
         orders_line_items_change_response.additional_properties = d

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrdersTransaction")
 
@@ -158,27 +162,31 @@ class OrdersTransaction:
 
         updated_at = d.pop("updated_at", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_transaction = cls(
-            id,
-            adjusted_transaction_id,
-            amount,
-            arn,
-            billing_payment_instruction_id,
-            billing_payment_instruction_type,
-            created_at,
-            currency,
-            external_id,
-            external_type,
-            is_rebill,
-            order_id,
-            public_id,
-            reason,
-            rebill_number,
-            result,
-            status,
-            updated_at,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_transaction = _new(cls)
+        orders_transaction.id = id
+        orders_transaction.adjusted_transaction_id = adjusted_transaction_id
+        orders_transaction.amount = amount
+        orders_transaction.arn = arn
+        orders_transaction.billing_payment_instruction_id = (
+            billing_payment_instruction_id
         )
+        orders_transaction.billing_payment_instruction_type = (
+            billing_payment_instruction_type
+        )
+        orders_transaction.created_at = created_at
+        orders_transaction.currency = currency
+        orders_transaction.external_id = external_id
+        orders_transaction.external_type = external_type
+        orders_transaction.is_rebill = is_rebill
+        orders_transaction.order_id = order_id
+        orders_transaction.public_id = public_id
+        orders_transaction.reason = reason
+        orders_transaction.rebill_number = rebill_number
+        orders_transaction.result = result
+        orders_transaction.status = status
+        orders_transaction.updated_at = updated_at
 
         orders_transaction.additional_properties = d
         return orders_transaction

@@ -7,8 +7,11 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.orders_transaction_reason import OrdersTransactionReason
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from ..models.orders_transaction_reason import OrdersTransactionReason
 
 T = TypeVar("T", bound="OrdersTransactionRefund")
 
@@ -44,11 +47,11 @@ class OrdersTransactionRefund:
         if not isinstance(reason, Unset):
             reason = OrdersTransactionReason(reason)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_transaction_refund = cls(
-            partial,
-            reason,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_transaction_refund = _new(cls)
+        orders_transaction_refund.partial = partial
+        orders_transaction_refund.reason = reason
 
         orders_transaction_refund.additional_properties = d
         return orders_transaction_refund

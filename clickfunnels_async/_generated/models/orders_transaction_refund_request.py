@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="OrdersTransactionRefundRequest")
 
@@ -33,10 +37,10 @@ class OrdersTransactionRefundRequest:
             d.pop("orders_transaction")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        orders_transaction_refund_request = cls(
-            orders_transaction,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        orders_transaction_refund_request = _new(cls)
+        orders_transaction_refund_request.orders_transaction = orders_transaction
 
         orders_transaction_refund_request.additional_properties = d
         return orders_transaction_refund_request

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
 from ..models.page_footer_code_mode import PageFooterCodeMode
 from ..models.page_head_code_mode import PageHeadCodeMode
-from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="PageCreate")
 
@@ -135,23 +140,23 @@ class PageCreate:
 
         theme_id = d.pop("theme_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        page_create = cls(
-            current_path,
-            description,
-            footer_code,
-            footer_code_mode,
-            funnel,
-            head_code,
-            head_code_mode,
-            markup,
-            name,
-            seo_description,
-            seo_index,
-            seo_title,
-            show_page_step,
-            theme_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        page_create = _new(cls)
+        page_create.current_path = current_path
+        page_create.description = description
+        page_create.footer_code = footer_code
+        page_create.footer_code_mode = footer_code_mode
+        page_create.funnel = funnel
+        page_create.head_code = head_code
+        page_create.head_code_mode = head_code_mode
+        page_create.markup = markup
+        page_create.name = name
+        page_create.seo_description = seo_description
+        page_create.seo_index = seo_index
+        page_create.seo_title = seo_title
+        page_create.show_page_step = show_page_step
+        page_create.theme_id = theme_id
 
         page_create.additional_properties = d
         return page_create

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="PageCreateExternal")
 
@@ -42,11 +46,11 @@ class PageCreateExternal:
         if not isinstance(funnel, Unset):
             funnel = PageCreateExternalFunnel.from_dict(funnel)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        page_create_external = cls(
-            external_url,
-            funnel,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        page_create_external = _new(cls)
+        page_create_external.external_url = external_url
+        page_create_external.funnel = funnel
 
         page_create_external.additional_properties = d
         return page_create_external

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="PageCreateExternalRequest")
 
@@ -31,10 +35,10 @@ class PageCreateExternalRequest:
         d = dict(src_dict)
         page = PageCreateExternal.from_dict(d.pop("page"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        page_create_external_request = cls(
-            page,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        page_create_external_request = _new(cls)
+        page_create_external_request.page = page
 
         page_create_external_request.additional_properties = d
         return page_create_external_request

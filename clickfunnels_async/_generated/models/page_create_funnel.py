@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="PageCreateFunnel")
 
 
@@ -48,12 +51,12 @@ class PageCreateFunnel:
 
         show_page_step_id = d.pop("show_page_step_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        page_create_funnel = cls(
-            after_show_page_step_id,
-            funnel_id,
-            show_page_step_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        page_create_funnel = _new(cls)
+        page_create_funnel.after_show_page_step_id = after_show_page_step_id
+        page_create_funnel.funnel_id = funnel_id
+        page_create_funnel.show_page_step_id = show_page_step_id
 
         page_create_funnel.additional_properties = d
         return page_create_funnel

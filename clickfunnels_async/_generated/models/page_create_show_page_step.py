@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="PageCreateShowPageStep")
 
@@ -34,10 +38,10 @@ class PageCreateShowPageStep:
         d = dict(src_dict)
         product_ids = d.pop("product_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        page_create_show_page_step = cls(
-            product_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        page_create_show_page_step = _new(cls)
+        page_create_show_page_step.product_ids = product_ids
 
         page_create_show_page_step.additional_properties = d
         return page_create_show_page_step

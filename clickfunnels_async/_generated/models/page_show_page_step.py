@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="PageShowPageStep")
 
@@ -78,14 +82,14 @@ class PageShowPageStep:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        page_show_page_step = cls(
-            id,
-            current_path,
-            name,
-            products,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        page_show_page_step = _new(cls)
+        page_show_page_step.id = id
+        page_show_page_step.current_path = current_path
+        page_show_page_step.name = name
+        page_show_page_step.products = products
+        page_show_page_step.public_id = public_id
 
         page_show_page_step.additional_properties = d
         return page_show_page_step

@@ -7,6 +7,9 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="PageShowPageStepProduct")
 
 
@@ -23,7 +26,9 @@ class PageShowPageStepProduct:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        page_show_page_step_product = cls()
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        page_show_page_step_product = _new(cls)
 
         page_show_page_step_product.additional_properties = d
         return page_show_page_step_product

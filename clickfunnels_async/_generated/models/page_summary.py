@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="PageSummary")
 
@@ -61,14 +65,14 @@ class PageSummary:
 
         type_ = d.pop("type", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        page_summary = cls(
-            id,
-            current_path,
-            name,
-            public_id,
-            type_,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        page_summary = _new(cls)
+        page_summary.id = id
+        page_summary.current_path = current_path
+        page_summary.name = name
+        page_summary.public_id = public_id
+        page_summary.type_ = type_
 
         page_summary.additional_properties = d
         return page_summary

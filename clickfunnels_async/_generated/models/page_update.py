@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
 from ..models.page_footer_code_mode import PageFooterCodeMode
 from ..models.page_head_code_mode import PageHeadCodeMode
-from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="PageUpdate")
 
@@ -112,20 +117,20 @@ class PageUpdate:
         if not isinstance(show_page_step, Unset):
             show_page_step = PageUpdateShowPageStep.from_dict(show_page_step)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        page_update = cls(
-            description,
-            footer_code,
-            footer_code_mode,
-            head_code,
-            head_code_mode,
-            markup,
-            name,
-            seo_description,
-            seo_index,
-            seo_title,
-            show_page_step,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        page_update = _new(cls)
+        page_update.description = description
+        page_update.footer_code = footer_code
+        page_update.footer_code_mode = footer_code_mode
+        page_update.head_code = head_code
+        page_update.head_code_mode = head_code_mode
+        page_update.markup = markup
+        page_update.name = name
+        page_update.seo_description = seo_description
+        page_update.seo_index = seo_index
+        page_update.seo_title = seo_title
+        page_update.show_page_step = show_page_step
 
         page_update.additional_properties = d
         return page_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="PagesFilter")
 
 
@@ -56,13 +59,13 @@ class PagesFilter:
 
         theme_id = d.pop("theme_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        pages_filter = cls(
-            funnel_ids,
-            funnel_pages,
-            id,
-            theme_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        pages_filter = _new(cls)
+        pages_filter.funnel_ids = funnel_ids
+        pages_filter.funnel_pages = funnel_pages
+        pages_filter.id = id
+        pages_filter.theme_id = theme_id
 
         pages_filter.additional_properties = d
         return pages_filter

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="PagesStats")
 
@@ -96,14 +100,14 @@ class PagesStats:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        pages_stats = cls(
-            currency,
-            funnel,
-            page,
-            step,
-            timerange,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        pages_stats = _new(cls)
+        pages_stats.currency = currency
+        pages_stats.funnel = funnel
+        pages_stats.page = page
+        pages_stats.step = step
+        pages_stats.timerange = timerange
 
         pages_stats.additional_properties = d
         return pages_stats

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ProductCreate")
 
@@ -126,22 +130,22 @@ class ProductCreate:
 
         visible_in_store = d.pop("visible_in_store", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        product_create = cls(
-            cancellation_funnel_url,
-            commissionable,
-            current_path,
-            image_ids,
-            name,
-            redirect_funnel_id,
-            seo_description,
-            seo_image_id,
-            seo_title,
-            tag_ids,
-            variant_properties,
-            visible_in_customer_center,
-            visible_in_store,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        product_create = _new(cls)
+        product_create.cancellation_funnel_url = cancellation_funnel_url
+        product_create.commissionable = commissionable
+        product_create.current_path = current_path
+        product_create.image_ids = image_ids
+        product_create.name = name
+        product_create.redirect_funnel_id = redirect_funnel_id
+        product_create.seo_description = seo_description
+        product_create.seo_image_id = seo_image_id
+        product_create.seo_title = seo_title
+        product_create.tag_ids = tag_ids
+        product_create.variant_properties = variant_properties
+        product_create.visible_in_customer_center = visible_in_customer_center
+        product_create.visible_in_store = visible_in_store
 
         product_create.additional_properties = d
         return product_create

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ProductCreateVariantProperty")
 
 
@@ -41,11 +44,11 @@ class ProductCreateVariantProperty:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        product_create_variant_property = cls(
-            id,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        product_create_variant_property = _new(cls)
+        product_create_variant_property.id = id
+        product_create_variant_property.name = name
 
         product_create_variant_property.additional_properties = d
         return product_create_variant_property

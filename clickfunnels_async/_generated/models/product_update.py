@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ProductUpdate")
 
@@ -140,24 +144,24 @@ class ProductUpdate:
 
         visible_in_store = d.pop("visible_in_store", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        product_update = cls(
-            cancellation_funnel_url,
-            commissionable,
-            current_path,
-            image_ids,
-            name,
-            price_ids,
-            redirect_funnel_id,
-            seo_description,
-            seo_image_id,
-            seo_title,
-            tag_ids,
-            variant_ids,
-            variant_properties,
-            visible_in_customer_center,
-            visible_in_store,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        product_update = _new(cls)
+        product_update.cancellation_funnel_url = cancellation_funnel_url
+        product_update.commissionable = commissionable
+        product_update.current_path = current_path
+        product_update.image_ids = image_ids
+        product_update.name = name
+        product_update.price_ids = price_ids
+        product_update.redirect_funnel_id = redirect_funnel_id
+        product_update.seo_description = seo_description
+        product_update.seo_image_id = seo_image_id
+        product_update.seo_title = seo_title
+        product_update.tag_ids = tag_ids
+        product_update.variant_ids = variant_ids
+        product_update.variant_properties = variant_properties
+        product_update.visible_in_customer_center = visible_in_customer_center
+        product_update.visible_in_store = visible_in_store
 
         product_update.additional_properties = d
         return product_update

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ProductUpdateRequest")
 
@@ -31,10 +35,10 @@ class ProductUpdateRequest:
         d = dict(src_dict)
         product = ProductUpdate.from_dict(d.pop("product"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        product_update_request = cls(
-            product,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        product_update_request = _new(cls)
+        product_update_request.product = product
 
         product_update_request.additional_properties = d
         return product_update_request

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.products_collection_sort_method import ProductsCollectionSortMethod
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
+from ..models.products_collection_sort_method import ProductsCollectionSortMethod
 
 T = TypeVar("T", bound="ProductsCollection")
 
@@ -162,27 +167,27 @@ class ProductsCollection:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_collection = cls(
-            id,
-            archived,
-            collection_type,
-            created_at,
-            current_path,
-            description,
-            image_id,
-            name,
-            product_ids,
-            public_id,
-            seo_description,
-            seo_indexable,
-            seo_title,
-            social_image_id,
-            sort_method,
-            updated_at,
-            visible_in_store,
-            workspace_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_collection = _new(cls)
+        products_collection.id = id
+        products_collection.archived = archived
+        products_collection.collection_type = collection_type
+        products_collection.created_at = created_at
+        products_collection.current_path = current_path
+        products_collection.description = description
+        products_collection.image_id = image_id
+        products_collection.name = name
+        products_collection.product_ids = product_ids
+        products_collection.public_id = public_id
+        products_collection.seo_description = seo_description
+        products_collection.seo_indexable = seo_indexable
+        products_collection.seo_title = seo_title
+        products_collection.social_image_id = social_image_id
+        products_collection.sort_method = sort_method
+        products_collection.updated_at = updated_at
+        products_collection.visible_in_store = visible_in_store
+        products_collection.workspace_id = workspace_id
 
         products_collection.additional_properties = d
         return products_collection

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.products_collection_sort_method import ProductsCollectionSortMethod
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
+from ..models.products_collection_sort_method import ProductsCollectionSortMethod
 
 T = TypeVar("T", bound="ProductsCollectionCreate")
 
@@ -100,19 +105,19 @@ class ProductsCollectionCreate:
 
         visible_in_store = d.pop("visible_in_store", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_collection_create = cls(
-            collection_type,
-            description,
-            image_id,
-            name,
-            product_ids,
-            seo_description,
-            seo_title,
-            social_image_id,
-            sort_method,
-            visible_in_store,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_collection_create = _new(cls)
+        products_collection_create.collection_type = collection_type
+        products_collection_create.description = description
+        products_collection_create.image_id = image_id
+        products_collection_create.name = name
+        products_collection_create.product_ids = product_ids
+        products_collection_create.seo_description = seo_description
+        products_collection_create.seo_title = seo_title
+        products_collection_create.social_image_id = social_image_id
+        products_collection_create.sort_method = sort_method
+        products_collection_create.visible_in_store = visible_in_store
 
         products_collection_create.additional_properties = d
         return products_collection_create

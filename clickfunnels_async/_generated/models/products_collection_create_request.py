@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ProductsCollectionCreateRequest")
 
@@ -33,10 +37,10 @@ class ProductsCollectionCreateRequest:
             d.pop("products_collection")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_collection_create_request = cls(
-            products_collection,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_collection_create_request = _new(cls)
+        products_collection_create_request.products_collection = products_collection
 
         products_collection_create_request.additional_properties = d
         return products_collection_create_request

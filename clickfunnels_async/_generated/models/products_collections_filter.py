@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ProductsCollectionsFilter")
 
 
@@ -49,12 +52,12 @@ class ProductsCollectionsFilter:
 
         visible_in_store = d.pop("visible_in_store", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_collections_filter = cls(
-            archived,
-            id,
-            visible_in_store,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_collections_filter = _new(cls)
+        products_collections_filter.archived = archived
+        products_collections_filter.id = id
+        products_collections_filter.visible_in_store = visible_in_store
 
         products_collections_filter.additional_properties = d
         return products_collections_filter

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ProductsFilter")
 
 
@@ -56,13 +59,13 @@ class ProductsFilter:
 
         visible_in_store = d.pop("visible_in_store", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_filter = cls(
-            archived,
-            id,
-            visible_in_customer_center,
-            visible_in_store,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_filter = _new(cls)
+        products_filter.archived = archived
+        products_filter.id = id
+        products_filter.visible_in_customer_center = visible_in_customer_center
+        products_filter.visible_in_store = visible_in_store
 
         products_filter.additional_properties = d
         return products_filter

@@ -7,8 +7,11 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.products_price_payment_type import ProductsPricePaymentType
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from ..models.products_price_payment_type import ProductsPricePaymentType
 
 T = TypeVar("T", bound="ProductsPriceCreate")
 
@@ -170,29 +173,29 @@ class ProductsPriceCreate:
 
         visible = d.pop("visible", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_price_create = cls(
-            amount,
-            archived,
-            compare_at_amount,
-            cost,
-            currency,
-            duration,
-            interval,
-            interval_count,
-            key,
-            name,
-            payment_type,
-            self_cancel,
-            self_downgrade,
-            self_reactivate,
-            self_upgrade,
-            setup_amount,
-            trial_amount,
-            trial_duration,
-            trial_interval,
-            visible,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_price_create = _new(cls)
+        products_price_create.amount = amount
+        products_price_create.archived = archived
+        products_price_create.compare_at_amount = compare_at_amount
+        products_price_create.cost = cost
+        products_price_create.currency = currency
+        products_price_create.duration = duration
+        products_price_create.interval = interval
+        products_price_create.interval_count = interval_count
+        products_price_create.key = key
+        products_price_create.name = name
+        products_price_create.payment_type = payment_type
+        products_price_create.self_cancel = self_cancel
+        products_price_create.self_downgrade = self_downgrade
+        products_price_create.self_reactivate = self_reactivate
+        products_price_create.self_upgrade = self_upgrade
+        products_price_create.setup_amount = setup_amount
+        products_price_create.trial_amount = trial_amount
+        products_price_create.trial_duration = trial_duration
+        products_price_create.trial_interval = trial_interval
+        products_price_create.visible = visible
 
         products_price_create.additional_properties = d
         return products_price_create

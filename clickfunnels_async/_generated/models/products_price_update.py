@@ -7,8 +7,11 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.products_price_payment_type import ProductsPricePaymentType
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from ..models.products_price_payment_type import ProductsPricePaymentType
 
 T = TypeVar("T", bound="ProductsPriceUpdate")
 
@@ -170,29 +173,29 @@ class ProductsPriceUpdate:
 
         visible = d.pop("visible", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_price_update = cls(
-            amount,
-            archived,
-            compare_at_amount,
-            cost,
-            currency,
-            duration,
-            interval,
-            interval_count,
-            key,
-            name,
-            payment_type,
-            self_cancel,
-            self_downgrade,
-            self_reactivate,
-            self_upgrade,
-            setup_amount,
-            trial_amount,
-            trial_duration,
-            trial_interval,
-            visible,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_price_update = _new(cls)
+        products_price_update.amount = amount
+        products_price_update.archived = archived
+        products_price_update.compare_at_amount = compare_at_amount
+        products_price_update.cost = cost
+        products_price_update.currency = currency
+        products_price_update.duration = duration
+        products_price_update.interval = interval
+        products_price_update.interval_count = interval_count
+        products_price_update.key = key
+        products_price_update.name = name
+        products_price_update.payment_type = payment_type
+        products_price_update.self_cancel = self_cancel
+        products_price_update.self_downgrade = self_downgrade
+        products_price_update.self_reactivate = self_reactivate
+        products_price_update.self_upgrade = self_upgrade
+        products_price_update.setup_amount = setup_amount
+        products_price_update.trial_amount = trial_amount
+        products_price_update.trial_duration = trial_duration
+        products_price_update.trial_interval = trial_interval
+        products_price_update.visible = visible
 
         products_price_update.additional_properties = d
         return products_price_update

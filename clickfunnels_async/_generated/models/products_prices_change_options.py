@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ProductsPricesChangeOptions")
 
@@ -83,11 +87,11 @@ class ProductsPricesChangeOptions:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_prices_change_options = cls(
-            downgrade,
-            upgrade,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_prices_change_options = _new(cls)
+        products_prices_change_options.downgrade = downgrade
+        products_prices_change_options.upgrade = upgrade
 
         products_prices_change_options.additional_properties = d
         return products_prices_change_options

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ProductsPricesChangeOptionsResponse")
 
@@ -47,9 +51,11 @@ class ProductsPricesChangeOptionsResponse:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_prices_change_options_response = cls(
-            products_prices_change_options,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_prices_change_options_response = _new(cls)
+        products_prices_change_options_response.products_prices_change_options = (
+            products_prices_change_options
         )
 
         products_prices_change_options_response.additional_properties = d

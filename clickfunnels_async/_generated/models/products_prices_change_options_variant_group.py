@@ -7,6 +7,9 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ProductsPricesChangeOptionsVariantGroup")
 
 
@@ -23,7 +26,9 @@ class ProductsPricesChangeOptionsVariantGroup:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        products_prices_change_options_variant_group = cls()
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_prices_change_options_variant_group = _new(cls)
 
         products_prices_change_options_variant_group.additional_properties = d
         return products_prices_change_options_variant_group

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ProductsPricesFilter")
 
 
@@ -56,13 +59,13 @@ class ProductsPricesFilter:
 
         visible = d.pop("visible", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_prices_filter = cls(
-            archived,
-            id,
-            variant_id,
-            visible,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_prices_filter = _new(cls)
+        products_prices_filter.archived = archived
+        products_prices_filter.id = id
+        products_prices_filter.variant_id = variant_id
+        products_prices_filter.visible = visible
 
         products_prices_filter.additional_properties = d
         return products_prices_filter

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ProductsTagCreateRequest")
 
@@ -31,10 +35,10 @@ class ProductsTagCreateRequest:
         d = dict(src_dict)
         products_tag = ProductsTagCreate.from_dict(d.pop("products_tag"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_tag_create_request = cls(
-            products_tag,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_tag_create_request = _new(cls)
+        products_tag_create_request.products_tag = products_tag
 
         products_tag_create_request.additional_properties = d
         return products_tag_create_request

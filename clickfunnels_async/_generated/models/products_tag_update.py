@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ProductsTagUpdate")
 
 
@@ -41,11 +44,11 @@ class ProductsTagUpdate:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_tag_update = cls(
-            color,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_tag_update = _new(cls)
+        products_tag_update.color = color
+        products_tag_update.name = name
 
         products_tag_update.additional_properties = d
         return products_tag_update

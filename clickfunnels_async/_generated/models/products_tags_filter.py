@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ProductsTagsFilter")
 
 
@@ -35,10 +38,10 @@ class ProductsTagsFilter:
         d = dict(src_dict)
         id = d.pop("id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_tags_filter = cls(
-            id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_tags_filter = _new(cls)
+        products_tags_filter.id = id
 
         products_tags_filter.additional_properties = d
         return products_tags_filter

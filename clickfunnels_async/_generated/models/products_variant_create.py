@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ProductsVariantCreate")
 
@@ -182,30 +186,30 @@ class ProductsVariantCreate:
 
         width = d.pop("width", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_variant_create = cls(
-            archived,
-            country_of_manufacture_id,
-            description,
-            dimensions_unit,
-            fulfillment_required,
-            fulfillments_location_ids,
-            height,
-            image_ids,
-            length,
-            name,
-            out_of_stock_sales,
-            product_type,
-            properties_values,
-            sku,
-            tax_category_id,
-            taxable,
-            track_quantity,
-            visible,
-            weight,
-            weight_unit,
-            width,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_variant_create = _new(cls)
+        products_variant_create.archived = archived
+        products_variant_create.country_of_manufacture_id = country_of_manufacture_id
+        products_variant_create.description = description
+        products_variant_create.dimensions_unit = dimensions_unit
+        products_variant_create.fulfillment_required = fulfillment_required
+        products_variant_create.fulfillments_location_ids = fulfillments_location_ids
+        products_variant_create.height = height
+        products_variant_create.image_ids = image_ids
+        products_variant_create.length = length
+        products_variant_create.name = name
+        products_variant_create.out_of_stock_sales = out_of_stock_sales
+        products_variant_create.product_type = product_type
+        products_variant_create.properties_values = properties_values
+        products_variant_create.sku = sku
+        products_variant_create.tax_category_id = tax_category_id
+        products_variant_create.taxable = taxable
+        products_variant_create.track_quantity = track_quantity
+        products_variant_create.visible = visible
+        products_variant_create.weight = weight
+        products_variant_create.weight_unit = weight_unit
+        products_variant_create.width = width
 
         products_variant_create.additional_properties = d
         return products_variant_create

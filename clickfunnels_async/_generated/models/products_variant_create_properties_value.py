@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ProductsVariantCreatePropertiesValue")
 
 
@@ -41,11 +44,11 @@ class ProductsVariantCreatePropertiesValue:
 
         value = d.pop("value", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_variant_create_properties_value = cls(
-            property_id,
-            value,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_variant_create_properties_value = _new(cls)
+        products_variant_create_properties_value.property_id = property_id
+        products_variant_create_properties_value.value = value
 
         products_variant_create_properties_value.additional_properties = d
         return products_variant_create_properties_value

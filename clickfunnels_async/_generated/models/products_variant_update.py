@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ProductsVariantUpdate")
 
@@ -182,30 +186,30 @@ class ProductsVariantUpdate:
 
         width = d.pop("width", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_variant_update = cls(
-            archived,
-            country_of_manufacture_id,
-            description,
-            dimensions_unit,
-            fulfillment_required,
-            fulfillments_location_ids,
-            height,
-            image_ids,
-            length,
-            name,
-            out_of_stock_sales,
-            product_type,
-            properties_values,
-            sku,
-            tax_category_id,
-            taxable,
-            track_quantity,
-            visible,
-            weight,
-            weight_unit,
-            width,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_variant_update = _new(cls)
+        products_variant_update.archived = archived
+        products_variant_update.country_of_manufacture_id = country_of_manufacture_id
+        products_variant_update.description = description
+        products_variant_update.dimensions_unit = dimensions_unit
+        products_variant_update.fulfillment_required = fulfillment_required
+        products_variant_update.fulfillments_location_ids = fulfillments_location_ids
+        products_variant_update.height = height
+        products_variant_update.image_ids = image_ids
+        products_variant_update.length = length
+        products_variant_update.name = name
+        products_variant_update.out_of_stock_sales = out_of_stock_sales
+        products_variant_update.product_type = product_type
+        products_variant_update.properties_values = properties_values
+        products_variant_update.sku = sku
+        products_variant_update.tax_category_id = tax_category_id
+        products_variant_update.taxable = taxable
+        products_variant_update.track_quantity = track_quantity
+        products_variant_update.visible = visible
+        products_variant_update.weight = weight
+        products_variant_update.weight_unit = weight_unit
+        products_variant_update.width = width
 
         products_variant_update.additional_properties = d
         return products_variant_update

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ProductsVariantUpdateRequest")
 
@@ -31,10 +35,10 @@ class ProductsVariantUpdateRequest:
         d = dict(src_dict)
         products_variant = ProductsVariantUpdate.from_dict(d.pop("products_variant"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_variant_update_request = cls(
-            products_variant,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_variant_update_request = _new(cls)
+        products_variant_update_request.products_variant = products_variant
 
         products_variant_update_request.additional_properties = d
         return products_variant_update_request

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ProductsVariantsFilter")
 
 
@@ -56,13 +59,13 @@ class ProductsVariantsFilter:
 
         visible = d.pop("visible", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        products_variants_filter = cls(
-            archived,
-            fulfillment_required,
-            id,
-            visible,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        products_variants_filter = _new(cls)
+        products_variants_filter.archived = archived
+        products_variants_filter.fulfillment_required = fulfillment_required
+        products_variants_filter.id = id
+        products_variants_filter.visible = visible
 
         products_variants_filter.additional_properties = d
         return products_variants_filter

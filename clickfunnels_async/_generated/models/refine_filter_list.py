@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="RefineFilterList")
 
@@ -51,10 +55,10 @@ class RefineFilterList:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        refine_filter_list = cls(
-            refine_filters,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        refine_filter_list = _new(cls)
+        refine_filter_list.refine_filters = refine_filters
 
         refine_filter_list.additional_properties = d
         return refine_filter_list

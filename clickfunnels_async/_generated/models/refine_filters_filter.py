@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="RefineFiltersFilter")
 
 
@@ -35,10 +38,10 @@ class RefineFiltersFilter:
         d = dict(src_dict)
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        refine_filters_filter = cls(
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        refine_filters_filter = _new(cls)
+        refine_filters_filter.name = name
 
         refine_filters_filter.additional_properties = d
         return refine_filters_filter

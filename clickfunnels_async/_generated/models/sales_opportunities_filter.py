@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="SalesOpportunitiesFilter")
 
 
@@ -63,14 +66,14 @@ class SalesOpportunitiesFilter:
 
         primary_contact_id = d.pop("primary_contact_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_opportunities_filter = cls(
-            assignee_id,
-            id,
-            pipeline_id,
-            pipelines_stage_id,
-            primary_contact_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_opportunities_filter = _new(cls)
+        sales_opportunities_filter.assignee_id = assignee_id
+        sales_opportunities_filter.id = id
+        sales_opportunities_filter.pipeline_id = pipeline_id
+        sales_opportunities_filter.pipelines_stage_id = pipelines_stage_id
+        sales_opportunities_filter.primary_contact_id = primary_contact_id
 
         sales_opportunities_filter.additional_properties = d
         return sales_opportunities_filter

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="SalesOpportunitiesNoteUpdate")
 
 
@@ -41,11 +44,11 @@ class SalesOpportunitiesNoteUpdate:
 
         created_by_id = d.pop("created_by_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_opportunities_note_update = cls(
-            content,
-            created_by_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_opportunities_note_update = _new(cls)
+        sales_opportunities_note_update.content = content
+        sales_opportunities_note_update.created_by_id = created_by_id
 
         sales_opportunities_note_update.additional_properties = d
         return sales_opportunities_note_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="SalesOpportunitiesNotesFilter")
 
 
@@ -42,11 +45,11 @@ class SalesOpportunitiesNotesFilter:
 
         id = d.pop("id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_opportunities_notes_filter = cls(
-            created_by_id,
-            id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_opportunities_notes_filter = _new(cls)
+        sales_opportunities_notes_filter.created_by_id = created_by_id
+        sales_opportunities_notes_filter.id = id
 
         sales_opportunities_notes_filter.additional_properties = d
         return sales_opportunities_notes_filter

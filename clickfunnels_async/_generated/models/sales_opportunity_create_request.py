@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="SalesOpportunityCreateRequest")
 
@@ -31,10 +35,10 @@ class SalesOpportunityCreateRequest:
         d = dict(src_dict)
         sales_opportunity = SalesOpportunityCreate.from_dict(d.pop("sales_opportunity"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_opportunity_create_request = cls(
-            sales_opportunity,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_opportunity_create_request = _new(cls)
+        sales_opportunity_create_request.sales_opportunity = sales_opportunity
 
         sales_opportunity_create_request.additional_properties = d
         return sales_opportunity_create_request

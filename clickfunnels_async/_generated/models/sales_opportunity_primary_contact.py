@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="SalesOpportunityPrimaryContact")
 
@@ -211,31 +215,33 @@ class SalesOpportunityPrimaryContact:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_opportunity_primary_contact = cls(
-            id,
-            anonymous,
-            created_at,
-            custom_attributes,
-            email_address,
-            fb_url,
-            first_name,
-            instagram_url,
-            last_name,
-            last_notification_email_sent_at,
-            linkedin_url,
-            phone_number,
-            public_id,
-            tags,
-            time_zone,
-            twitter_url,
-            unsubscribed_at,
-            updated_at,
-            uuid,
-            visits,
-            website_url,
-            workspace_id,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_opportunity_primary_contact = _new(cls)
+        sales_opportunity_primary_contact.id = id
+        sales_opportunity_primary_contact.anonymous = anonymous
+        sales_opportunity_primary_contact.created_at = created_at
+        sales_opportunity_primary_contact.custom_attributes = custom_attributes
+        sales_opportunity_primary_contact.email_address = email_address
+        sales_opportunity_primary_contact.fb_url = fb_url
+        sales_opportunity_primary_contact.first_name = first_name
+        sales_opportunity_primary_contact.instagram_url = instagram_url
+        sales_opportunity_primary_contact.last_name = last_name
+        sales_opportunity_primary_contact.last_notification_email_sent_at = (
+            last_notification_email_sent_at
         )
+        sales_opportunity_primary_contact.linkedin_url = linkedin_url
+        sales_opportunity_primary_contact.phone_number = phone_number
+        sales_opportunity_primary_contact.public_id = public_id
+        sales_opportunity_primary_contact.tags = tags
+        sales_opportunity_primary_contact.time_zone = time_zone
+        sales_opportunity_primary_contact.twitter_url = twitter_url
+        sales_opportunity_primary_contact.unsubscribed_at = unsubscribed_at
+        sales_opportunity_primary_contact.updated_at = updated_at
+        sales_opportunity_primary_contact.uuid = uuid
+        sales_opportunity_primary_contact.visits = visits
+        sales_opportunity_primary_contact.website_url = website_url
+        sales_opportunity_primary_contact.workspace_id = workspace_id
 
         sales_opportunity_primary_contact.additional_properties = d
         return sales_opportunity_primary_contact

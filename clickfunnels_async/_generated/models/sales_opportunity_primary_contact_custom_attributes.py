@@ -7,6 +7,9 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="SalesOpportunityPrimaryContactCustomAttributes")
 
 
@@ -23,7 +26,9 @@ class SalesOpportunityPrimaryContactCustomAttributes:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        sales_opportunity_primary_contact_custom_attributes = cls()
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_opportunity_primary_contact_custom_attributes = _new(cls)
 
         sales_opportunity_primary_contact_custom_attributes.additional_properties = d
         return sales_opportunity_primary_contact_custom_attributes

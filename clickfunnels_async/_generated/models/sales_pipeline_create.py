@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="SalesPipelineCreate")
 
@@ -49,11 +53,11 @@ class SalesPipelineCreate:
                 for stages_attributes_item in stages_attributes
             ]
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_pipeline_create = cls(
-            name,
-            stages_attributes,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_pipeline_create = _new(cls)
+        sales_pipeline_create.name = name
+        sales_pipeline_create.stages_attributes = stages_attributes
 
         sales_pipeline_create.additional_properties = d
         return sales_pipeline_create

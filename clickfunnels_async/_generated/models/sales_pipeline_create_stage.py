@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="SalesPipelineCreateStage")
 
 
@@ -41,11 +44,11 @@ class SalesPipelineCreateStage:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_pipeline_create_stage = cls(
-            close_probability,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_pipeline_create_stage = _new(cls)
+        sales_pipeline_create_stage.close_probability = close_probability
+        sales_pipeline_create_stage.name = name
 
         sales_pipeline_create_stage.additional_properties = d
         return sales_pipeline_create_stage

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="SalesPipelineStage")
 
@@ -96,19 +100,19 @@ class SalesPipelineStage:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_pipeline_stage = cls(
-            id,
-            close_probability,
-            name,
-            opportunity_ids,
-            pipeline_id,
-            public_id,
-            sort_order,
-            total_value,
-            weighted_value,
-            workspace_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_pipeline_stage = _new(cls)
+        sales_pipeline_stage.id = id
+        sales_pipeline_stage.close_probability = close_probability
+        sales_pipeline_stage.name = name
+        sales_pipeline_stage.opportunity_ids = opportunity_ids
+        sales_pipeline_stage.pipeline_id = pipeline_id
+        sales_pipeline_stage.public_id = public_id
+        sales_pipeline_stage.sort_order = sort_order
+        sales_pipeline_stage.total_value = total_value
+        sales_pipeline_stage.weighted_value = weighted_value
+        sales_pipeline_stage.workspace_id = workspace_id
 
         sales_pipeline_stage.additional_properties = d
         return sales_pipeline_stage

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="SalesPipelineUpdateRequest")
 
@@ -31,10 +35,10 @@ class SalesPipelineUpdateRequest:
         d = dict(src_dict)
         sales_pipeline = SalesPipelineUpdate.from_dict(d.pop("sales_pipeline"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_pipeline_update_request = cls(
-            sales_pipeline,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_pipeline_update_request = _new(cls)
+        sales_pipeline_update_request.sales_pipeline = sales_pipeline
 
         sales_pipeline_update_request.additional_properties = d
         return sales_pipeline_update_request

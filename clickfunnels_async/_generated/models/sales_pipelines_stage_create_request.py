@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="SalesPipelinesStageCreateRequest")
 
@@ -33,9 +37,11 @@ class SalesPipelinesStageCreateRequest:
             d.pop("sales_pipelines_stage")
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_pipelines_stage_create_request = cls(
-            sales_pipelines_stage,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_pipelines_stage_create_request = _new(cls)
+        sales_pipelines_stage_create_request.sales_pipelines_stage = (
+            sales_pipelines_stage
         )
 
         sales_pipelines_stage_create_request.additional_properties = d

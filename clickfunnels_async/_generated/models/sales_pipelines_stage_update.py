@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="SalesPipelinesStageUpdate")
 
 
@@ -48,12 +51,12 @@ class SalesPipelinesStageUpdate:
 
         sort_order = d.pop("sort_order", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_pipelines_stage_update = cls(
-            close_probability,
-            name,
-            sort_order,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_pipelines_stage_update = _new(cls)
+        sales_pipelines_stage_update.close_probability = close_probability
+        sales_pipelines_stage_update.name = name
+        sales_pipelines_stage_update.sort_order = sort_order
 
         sales_pipelines_stage_update.additional_properties = d
         return sales_pipelines_stage_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="SalesPipelinesStagesFilter")
 
 
@@ -35,10 +38,10 @@ class SalesPipelinesStagesFilter:
         d = dict(src_dict)
         id = d.pop("id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        sales_pipelines_stages_filter = cls(
-            id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        sales_pipelines_stages_filter = _new(cls)
+        sales_pipelines_stages_filter.id = id
 
         sales_pipelines_stages_filter.additional_properties = d
         return sales_pipelines_stages_filter

@@ -7,11 +7,14 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
+_new = object.__new__
+
 from ..models.shipping_package_carrier import ShippingPackageCarrier
 from ..models.shipping_package_distance_unit import ShippingPackageDistanceUnit
 from ..models.shipping_package_type import ShippingPackageType
 from ..models.shipping_package_weight_unit import ShippingPackageWeightUnit
-from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="ShippingPackageCreate")
 
@@ -116,20 +119,20 @@ class ShippingPackageCreate:
 
         width = d.pop("width", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        shipping_package_create = cls(
-            carrier,
-            default_package,
-            distance_unit,
-            empty_weight,
-            height,
-            length,
-            name,
-            package_type,
-            weight,
-            weight_unit,
-            width,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        shipping_package_create = _new(cls)
+        shipping_package_create.carrier = carrier
+        shipping_package_create.default_package = default_package
+        shipping_package_create.distance_unit = distance_unit
+        shipping_package_create.empty_weight = empty_weight
+        shipping_package_create.height = height
+        shipping_package_create.length = length
+        shipping_package_create.name = name
+        shipping_package_create.package_type = package_type
+        shipping_package_create.weight = weight
+        shipping_package_create.weight_unit = weight_unit
+        shipping_package_create.width = width
 
         shipping_package_create.additional_properties = d
         return shipping_package_create

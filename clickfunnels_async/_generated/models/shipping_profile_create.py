@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ShippingProfileCreate")
 
@@ -41,11 +45,11 @@ class ShippingProfileCreate:
 
         variant_ids = d.pop("variant_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        shipping_profile_create = cls(
-            name,
-            variant_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        shipping_profile_create = _new(cls)
+        shipping_profile_create.name = name
+        shipping_profile_create.variant_ids = variant_ids
 
         shipping_profile_create.additional_properties = d
         return shipping_profile_create

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ShippingProfileCreateRequest")
 
@@ -31,10 +35,10 @@ class ShippingProfileCreateRequest:
         d = dict(src_dict)
         shipping_profile = ShippingProfileCreate.from_dict(d.pop("shipping_profile"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        shipping_profile_create_request = cls(
-            shipping_profile,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        shipping_profile_create_request = _new(cls)
+        shipping_profile_create_request.shipping_profile = shipping_profile
 
         shipping_profile_create_request.additional_properties = d
         return shipping_profile_create_request

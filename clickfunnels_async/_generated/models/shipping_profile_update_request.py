@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ShippingProfileUpdateRequest")
 
@@ -31,10 +35,10 @@ class ShippingProfileUpdateRequest:
         d = dict(src_dict)
         shipping_profile = ShippingProfileUpdate.from_dict(d.pop("shipping_profile"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        shipping_profile_update_request = cls(
-            shipping_profile,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        shipping_profile_update_request = _new(cls)
+        shipping_profile_update_request.shipping_profile = shipping_profile
 
         shipping_profile_update_request.additional_properties = d
         return shipping_profile_update_request

@@ -7,8 +7,11 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.shipping_rate_live_rates_provider import ShippingRateLiveRatesProvider
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from ..models.shipping_rate_live_rates_provider import ShippingRateLiveRatesProvider
 
 T = TypeVar("T", bound="ShippingRateCreate")
 
@@ -65,14 +68,14 @@ class ShippingRateCreate:
 
         rates_name_id = d.pop("rates_name_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        shipping_rate_create = cls(
-            live_rates_provider,
-            price,
-            price_currency,
-            provider_name,
-            rates_name_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        shipping_rate_create = _new(cls)
+        shipping_rate_create.live_rates_provider = live_rates_provider
+        shipping_rate_create.price = price
+        shipping_rate_create.price_currency = price_currency
+        shipping_rate_create.provider_name = provider_name
+        shipping_rate_create.rates_name_id = rates_name_id
 
         shipping_rate_create.additional_properties = d
         return shipping_rate_create

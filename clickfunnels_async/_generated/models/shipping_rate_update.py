@@ -7,8 +7,11 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.shipping_rate_live_rates_provider import ShippingRateLiveRatesProvider
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from ..models.shipping_rate_live_rates_provider import ShippingRateLiveRatesProvider
 
 T = TypeVar("T", bound="ShippingRateUpdate")
 
@@ -65,14 +68,14 @@ class ShippingRateUpdate:
 
         rates_name_id = d.pop("rates_name_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        shipping_rate_update = cls(
-            live_rates_provider,
-            price,
-            price_currency,
-            provider_name,
-            rates_name_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        shipping_rate_update = _new(cls)
+        shipping_rate_update.live_rates_provider = live_rates_provider
+        shipping_rate_update.price = price
+        shipping_rate_update.price_currency = price_currency
+        shipping_rate_update.provider_name = provider_name
+        shipping_rate_update.rates_name_id = rates_name_id
 
         shipping_rate_update.additional_properties = d
         return shipping_rate_update

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="ShippingZoneUpdate")
 
@@ -62,14 +66,14 @@ class ShippingZoneUpdate:
 
         region_ids = d.pop("region_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        shipping_zone_update = cls(
-            address_filter_id,
-            country_ids,
-            includes_rest_of_world,
-            name,
-            region_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        shipping_zone_update = _new(cls)
+        shipping_zone_update.address_filter_id = address_filter_id
+        shipping_zone_update.country_ids = country_ids
+        shipping_zone_update.includes_rest_of_world = includes_rest_of_world
+        shipping_zone_update.name = name
+        shipping_zone_update.region_ids = region_ids
 
         shipping_zone_update.additional_properties = d
         return shipping_zone_update

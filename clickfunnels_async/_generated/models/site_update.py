@@ -7,9 +7,12 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
+_new = object.__new__
+
 from ..models.site_footer_code_mode import SiteFooterCodeMode
 from ..models.site_head_code_mode import SiteHeadCodeMode
-from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="SiteUpdate")
 
@@ -68,14 +71,14 @@ class SiteUpdate:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        site_update = cls(
-            footer_code,
-            footer_code_mode,
-            head_code,
-            head_code_mode,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        site_update = _new(cls)
+        site_update.footer_code = footer_code
+        site_update.footer_code_mode = footer_code_mode
+        site_update.head_code = head_code
+        site_update.head_code_mode = head_code_mode
+        site_update.name = name
 
         site_update.additional_properties = d
         return site_update

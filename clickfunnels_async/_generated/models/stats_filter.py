@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="StatsFilter")
 
 
@@ -91,18 +94,18 @@ class StatsFilter:
 
         tag_ids = d.pop("tag_ids", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        stats_filter = cls(
-            billing_status,
-            contact_id,
-            email_address,
-            id,
-            is_active,
-            live_mode,
-            order_type,
-            service_status,
-            tag_ids,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        stats_filter = _new(cls)
+        stats_filter.billing_status = billing_status
+        stats_filter.contact_id = contact_id
+        stats_filter.email_address = email_address
+        stats_filter.id = id
+        stats_filter.is_active = is_active
+        stats_filter.live_mode = live_mode
+        stats_filter.order_type = order_type
+        stats_filter.service_status = service_status
+        stats_filter.tag_ids = tag_ids
 
         stats_filter.additional_properties = d
         return stats_filter

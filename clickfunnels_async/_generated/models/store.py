@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.store_status import StoreStatus
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
+
+from ..models.store_status import StoreStatus
 
 T = TypeVar("T", bound="Store")
 
@@ -120,21 +125,21 @@ class Store:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        store = cls(
-            id,
-            created_at,
-            current_path,
-            name,
-            public_id,
-            seo_description,
-            seo_indexable,
-            seo_title,
-            social_image_id,
-            status,
-            updated_at,
-            workspace_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        store = _new(cls)
+        store.id = id
+        store.created_at = created_at
+        store.current_path = current_path
+        store.name = name
+        store.public_id = public_id
+        store.seo_description = seo_description
+        store.seo_indexable = seo_indexable
+        store.seo_title = seo_title
+        store.social_image_id = social_image_id
+        store.status = status
+        store.updated_at = updated_at
+        store.workspace_id = workspace_id
 
         store.additional_properties = d
         return store

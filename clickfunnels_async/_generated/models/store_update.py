@@ -7,8 +7,11 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.store_status import StoreStatus
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from ..models.store_status import StoreStatus
 
 T = TypeVar("T", bound="StoreUpdate")
 
@@ -79,16 +82,16 @@ class StoreUpdate:
         if not isinstance(status, Unset):
             status = StoreStatus(status)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        store_update = cls(
-            current_path,
-            name,
-            seo_description,
-            seo_indexable,
-            seo_title,
-            social_image_id,
-            status,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        store_update = _new(cls)
+        store_update.current_path = current_path
+        store_update.name = name
+        store_update.seo_description = seo_description
+        store_update.seo_indexable = seo_indexable
+        store_update.seo_title = seo_title
+        store_update.social_image_id = social_image_id
+        store_update.status = status
 
         store_update.additional_properties = d
         return store_update

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="StoreUpdateRequest")
 
@@ -31,10 +35,10 @@ class StoreUpdateRequest:
         d = dict(src_dict)
         store = StoreUpdate.from_dict(d.pop("store"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        store_update_request = cls(
-            store,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        store_update_request = _new(cls)
+        store_update_request.store = store
 
         store_update_request.additional_properties = d
         return store_update_request

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="Style")
 
@@ -75,16 +79,16 @@ class Style:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        style = cls(
-            id,
-            created_at,
-            name,
-            public_id,
-            theme_id,
-            updated_at,
-            workspace_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        style = _new(cls)
+        style.id = id
+        style.created_at = created_at
+        style.name = name
+        style.public_id = public_id
+        style.theme_id = theme_id
+        style.updated_at = updated_at
+        style.workspace_id = workspace_id
 
         style.additional_properties = d
         return style

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="TeamMembership")
 
 
@@ -47,12 +50,12 @@ class TeamMembership:
 
         user_id = d.pop("user_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        team_membership = cls(
-            id,
-            public_id,
-            user_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        team_membership = _new(cls)
+        team_membership.id = id
+        team_membership.public_id = public_id
+        team_membership.user_id = user_id
 
         team_membership.additional_properties = d
         return team_membership

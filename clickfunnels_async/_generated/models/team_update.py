@@ -7,8 +7,11 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.team_locale import TeamLocale
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from ..models.team_locale import TeamLocale
 
 T = TypeVar("T", bound="TeamUpdate")
 
@@ -51,12 +54,12 @@ class TeamUpdate:
 
         time_zone = d.pop("time_zone", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        team_update = cls(
-            locale,
-            name,
-            time_zone,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        team_update = _new(cls)
+        team_update.locale = locale
+        team_update.name = name
+        team_update.time_zone = time_zone
 
         team_update.additional_properties = d
         return team_update

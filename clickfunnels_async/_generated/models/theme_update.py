@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="ThemeUpdate")
 
 
@@ -41,11 +44,11 @@ class ThemeUpdate:
 
         custom_name = d.pop("custom_name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        theme_update = cls(
-            current_style_id,
-            custom_name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        theme_update = _new(cls)
+        theme_update.current_style_id = current_style_id
+        theme_update.custom_name = custom_name
 
         theme_update.additional_properties = d
         return theme_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEndpoint")
 
 
@@ -119,22 +122,28 @@ class WebhooksIncomingExternalPurchaseEndpoint:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_incoming_external_purchase_endpoint = cls(
-            id,
-            created_at,
-            live_mode,
-            name,
-            provider,
-            provider_metadata,
-            public_id,
-            suppress_order_system_emails,
-            updated_at,
-            url,
-            webhook_secret,
-            webhook_secret_last_four,
-            workspace_id,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_incoming_external_purchase_endpoint = _new(cls)
+        webhooks_incoming_external_purchase_endpoint.id = id
+        webhooks_incoming_external_purchase_endpoint.created_at = created_at
+        webhooks_incoming_external_purchase_endpoint.live_mode = live_mode
+        webhooks_incoming_external_purchase_endpoint.name = name
+        webhooks_incoming_external_purchase_endpoint.provider = provider
+        webhooks_incoming_external_purchase_endpoint.provider_metadata = (
+            provider_metadata
         )
+        webhooks_incoming_external_purchase_endpoint.public_id = public_id
+        webhooks_incoming_external_purchase_endpoint.suppress_order_system_emails = (
+            suppress_order_system_emails
+        )
+        webhooks_incoming_external_purchase_endpoint.updated_at = updated_at
+        webhooks_incoming_external_purchase_endpoint.url = url
+        webhooks_incoming_external_purchase_endpoint.webhook_secret = webhook_secret
+        webhooks_incoming_external_purchase_endpoint.webhook_secret_last_four = (
+            webhook_secret_last_four
+        )
+        webhooks_incoming_external_purchase_endpoint.workspace_id = workspace_id
 
         webhooks_incoming_external_purchase_endpoint.additional_properties = d
         return webhooks_incoming_external_purchase_endpoint

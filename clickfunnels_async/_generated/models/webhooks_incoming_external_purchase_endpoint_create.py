@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEndpointCreate")
 
 
@@ -57,13 +60,13 @@ class WebhooksIncomingExternalPurchaseEndpointCreate:
 
         suppress_order_system_emails = d.pop("suppress_order_system_emails", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_incoming_external_purchase_endpoint_create = cls(
-            live_mode,
-            name,
-            provider,
-            suppress_order_system_emails,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_incoming_external_purchase_endpoint_create = _new(cls)
+        webhooks_incoming_external_purchase_endpoint_create.live_mode = live_mode
+        webhooks_incoming_external_purchase_endpoint_create.name = name
+        webhooks_incoming_external_purchase_endpoint_create.provider = provider
+        webhooks_incoming_external_purchase_endpoint_create.suppress_order_system_emails = suppress_order_system_emails
 
         webhooks_incoming_external_purchase_endpoint_create.additional_properties = d
         return webhooks_incoming_external_purchase_endpoint_create

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEndpointCreateRequest")
 
@@ -39,10 +43,10 @@ class WebhooksIncomingExternalPurchaseEndpointCreateRequest:
             )
         )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_incoming_external_purchase_endpoint_create_request = cls(
-            webhooks_incoming_external_purchases_endpoint,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_incoming_external_purchase_endpoint_create_request = _new(cls)
+        webhooks_incoming_external_purchase_endpoint_create_request.webhooks_incoming_external_purchases_endpoint = webhooks_incoming_external_purchases_endpoint
 
         webhooks_incoming_external_purchase_endpoint_create_request.additional_properties = d
         return webhooks_incoming_external_purchase_endpoint_create_request

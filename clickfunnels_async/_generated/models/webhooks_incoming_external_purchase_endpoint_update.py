@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEndpointUpdate")
 
 
@@ -50,12 +53,12 @@ class WebhooksIncomingExternalPurchaseEndpointUpdate:
 
         suppress_order_system_emails = d.pop("suppress_order_system_emails", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_incoming_external_purchase_endpoint_update = cls(
-            name,
-            secret,
-            suppress_order_system_emails,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_incoming_external_purchase_endpoint_update = _new(cls)
+        webhooks_incoming_external_purchase_endpoint_update.name = name
+        webhooks_incoming_external_purchase_endpoint_update.secret = secret
+        webhooks_incoming_external_purchase_endpoint_update.suppress_order_system_emails = suppress_order_system_emails
 
         webhooks_incoming_external_purchase_endpoint_update.additional_properties = d
         return webhooks_incoming_external_purchase_endpoint_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEndpointsFilter")
 
 
@@ -49,12 +52,12 @@ class WebhooksIncomingExternalPurchaseEndpointsFilter:
 
         provider = d.pop("provider", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_incoming_external_purchase_endpoints_filter = cls(
-            id,
-            live_mode,
-            provider,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_incoming_external_purchase_endpoints_filter = _new(cls)
+        webhooks_incoming_external_purchase_endpoints_filter.id = id
+        webhooks_incoming_external_purchase_endpoints_filter.live_mode = live_mode
+        webhooks_incoming_external_purchase_endpoints_filter.provider = provider
 
         webhooks_incoming_external_purchase_endpoints_filter.additional_properties = d
         return webhooks_incoming_external_purchase_endpoints_filter

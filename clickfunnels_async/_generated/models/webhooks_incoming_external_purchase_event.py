@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEvent")
 
 
@@ -119,22 +122,24 @@ class WebhooksIncomingExternalPurchaseEvent:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_incoming_external_purchase_event = cls(
-            id,
-            created_at,
-            event_type,
-            external_event_id,
-            external_purchase_endpoint_id,
-            order_id,
-            payload,
-            processed_at,
-            processing_errors,
-            processing_status,
-            public_id,
-            updated_at,
-            workspace_id,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_incoming_external_purchase_event = _new(cls)
+        webhooks_incoming_external_purchase_event.id = id
+        webhooks_incoming_external_purchase_event.created_at = created_at
+        webhooks_incoming_external_purchase_event.event_type = event_type
+        webhooks_incoming_external_purchase_event.external_event_id = external_event_id
+        webhooks_incoming_external_purchase_event.external_purchase_endpoint_id = (
+            external_purchase_endpoint_id
         )
+        webhooks_incoming_external_purchase_event.order_id = order_id
+        webhooks_incoming_external_purchase_event.payload = payload
+        webhooks_incoming_external_purchase_event.processed_at = processed_at
+        webhooks_incoming_external_purchase_event.processing_errors = processing_errors
+        webhooks_incoming_external_purchase_event.processing_status = processing_status
+        webhooks_incoming_external_purchase_event.public_id = public_id
+        webhooks_incoming_external_purchase_event.updated_at = updated_at
+        webhooks_incoming_external_purchase_event.workspace_id = workspace_id
 
         webhooks_incoming_external_purchase_event.additional_properties = d
         return webhooks_incoming_external_purchase_event

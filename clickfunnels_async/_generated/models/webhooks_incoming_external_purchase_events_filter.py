@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEventsFilter")
 
 
@@ -42,10 +45,12 @@ class WebhooksIncomingExternalPurchaseEventsFilter:
 
         processing_status = d.pop("processing_status", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_incoming_external_purchase_events_filter = cls(
-            event_type,
-            processing_status,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_incoming_external_purchase_events_filter = _new(cls)
+        webhooks_incoming_external_purchase_events_filter.event_type = event_type
+        webhooks_incoming_external_purchase_events_filter.processing_status = (
+            processing_status
         )
 
         webhooks_incoming_external_purchase_events_filter.additional_properties = d

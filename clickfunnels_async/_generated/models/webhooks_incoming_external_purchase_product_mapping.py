@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseProductMapping")
 
 
@@ -91,18 +94,26 @@ class WebhooksIncomingExternalPurchaseProductMapping:
 
         updated_at = d.pop("updated_at", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_incoming_external_purchase_product_mapping = cls(
-            id,
-            clickfunnels_price,
-            clickfunnels_product,
-            clickfunnels_variant,
-            created_at,
-            external_product_sku,
-            external_purchase_endpoint_id,
-            public_id,
-            updated_at,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_incoming_external_purchase_product_mapping = _new(cls)
+        webhooks_incoming_external_purchase_product_mapping.id = id
+        webhooks_incoming_external_purchase_product_mapping.clickfunnels_price = (
+            clickfunnels_price
         )
+        webhooks_incoming_external_purchase_product_mapping.clickfunnels_product = (
+            clickfunnels_product
+        )
+        webhooks_incoming_external_purchase_product_mapping.clickfunnels_variant = (
+            clickfunnels_variant
+        )
+        webhooks_incoming_external_purchase_product_mapping.created_at = created_at
+        webhooks_incoming_external_purchase_product_mapping.external_product_sku = (
+            external_product_sku
+        )
+        webhooks_incoming_external_purchase_product_mapping.external_purchase_endpoint_id = external_purchase_endpoint_id
+        webhooks_incoming_external_purchase_product_mapping.public_id = public_id
+        webhooks_incoming_external_purchase_product_mapping.updated_at = updated_at
 
         webhooks_incoming_external_purchase_product_mapping.additional_properties = d
         return webhooks_incoming_external_purchase_product_mapping

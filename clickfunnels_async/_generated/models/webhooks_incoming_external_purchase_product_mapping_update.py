@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseProductMappingUpdate")
 
 
@@ -48,12 +51,14 @@ class WebhooksIncomingExternalPurchaseProductMappingUpdate:
 
         products_variant_id = d.pop("products_variant_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_incoming_external_purchase_product_mapping_update = cls(
-            external_product_sku,
-            products_price_id,
-            products_variant_id,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_incoming_external_purchase_product_mapping_update = _new(cls)
+        webhooks_incoming_external_purchase_product_mapping_update.external_product_sku = external_product_sku
+        webhooks_incoming_external_purchase_product_mapping_update.products_price_id = (
+            products_price_id
         )
+        webhooks_incoming_external_purchase_product_mapping_update.products_variant_id = products_variant_id
 
         webhooks_incoming_external_purchase_product_mapping_update.additional_properties = d
         return webhooks_incoming_external_purchase_product_mapping_update

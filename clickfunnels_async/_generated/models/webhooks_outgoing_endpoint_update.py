@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="WebhooksOutgoingEndpointUpdate")
 
@@ -62,14 +66,14 @@ class WebhooksOutgoingEndpointUpdate:
 
         url = d.pop("url", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_outgoing_endpoint_update = cls(
-            event_type_ids,
-            funnel_ids,
-            name,
-            page_ids,
-            url,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_outgoing_endpoint_update = _new(cls)
+        webhooks_outgoing_endpoint_update.event_type_ids = event_type_ids
+        webhooks_outgoing_endpoint_update.funnel_ids = funnel_ids
+        webhooks_outgoing_endpoint_update.name = name
+        webhooks_outgoing_endpoint_update.page_ids = page_ids
+        webhooks_outgoing_endpoint_update.url = url
 
         webhooks_outgoing_endpoint_update.additional_properties = d
         return webhooks_outgoing_endpoint_update

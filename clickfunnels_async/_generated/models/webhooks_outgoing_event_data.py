@@ -7,6 +7,9 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WebhooksOutgoingEventData")
 
 
@@ -21,7 +24,9 @@ class WebhooksOutgoingEventData:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        webhooks_outgoing_event_data = cls()
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_outgoing_event_data = _new(cls)
 
         webhooks_outgoing_event_data.additional_properties = d
         return webhooks_outgoing_event_data

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="WebhooksOutgoingEventType")
 
@@ -41,11 +45,11 @@ class WebhooksOutgoingEventType:
 
         topic = d.pop("topic", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        webhooks_outgoing_event_type = cls(
-            id,
-            topic,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        webhooks_outgoing_event_type = _new(cls)
+        webhooks_outgoing_event_type.id = id
+        webhooks_outgoing_event_type.topic = topic
 
         webhooks_outgoing_event_type.additional_properties = d
         return webhooks_outgoing_event_type

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="Workflow")
 
 
@@ -82,17 +85,17 @@ class Workflow:
 
         status = d.pop("status", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflow = cls(
-            id,
-            active_runs_count,
-            completed_runs_count,
-            disabled,
-            name,
-            public_id,
-            run_type,
-            status,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflow = _new(cls)
+        workflow.id = id
+        workflow.active_runs_count = active_runs_count
+        workflow.completed_runs_count = completed_runs_count
+        workflow.disabled = disabled
+        workflow.name = name
+        workflow.public_id = public_id
+        workflow.run_type = run_type
+        workflow.status = status
 
         workflow.additional_properties = d
         return workflow

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkflowCreate")
 
 
@@ -34,10 +37,10 @@ class WorkflowCreate:
         d = dict(src_dict)
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflow_create = cls(
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflow_create = _new(cls)
+        workflow_create.name = name
 
         workflow_create.additional_properties = d
         return workflow_create

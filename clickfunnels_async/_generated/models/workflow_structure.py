@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkflowStructure")
 
 
@@ -40,11 +43,11 @@ class WorkflowStructure:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflow_structure = cls(
-            id,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflow_structure = _new(cls)
+        workflow_structure.id = id
+        workflow_structure.public_id = public_id
 
         workflow_structure.additional_properties = d
         return workflow_structure

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkflowUpdate")
 
 
@@ -41,11 +44,11 @@ class WorkflowUpdate:
 
         name = d.pop("name", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflow_update = cls(
-            archived,
-            name,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflow_update = _new(cls)
+        workflow_update.archived = archived
+        workflow_update.name = name
 
         workflow_update.additional_properties = d
         return workflow_update

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkflowsRun")
 
 
@@ -54,13 +57,13 @@ class WorkflowsRun:
 
         status = d.pop("status", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflows_run = cls(
-            id,
-            contact_id,
-            public_id,
-            status,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflows_run = _new(cls)
+        workflows_run.id = id
+        workflows_run.contact_id = contact_id
+        workflows_run.public_id = public_id
+        workflows_run.status = status
 
         workflows_run.additional_properties = d
         return workflows_run

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkflowsRunsFilter")
 
 
@@ -42,11 +45,11 @@ class WorkflowsRunsFilter:
 
         status = d.pop("status", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflows_runs_filter = cls(
-            contact_id,
-            status,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflows_runs_filter = _new(cls)
+        workflows_runs_filter.contact_id = contact_id
+        workflows_runs_filter.status = status
 
         workflows_runs_filter.additional_properties = d
         return workflows_runs_filter

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkflowsStep")
 
 
@@ -61,14 +64,14 @@ class WorkflowsStep:
 
         step_type = d.pop("step_type", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflows_step = cls(
-            id,
-            name,
-            public_id,
-            state,
-            step_type,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflows_step = _new(cls)
+        workflows_step.id = id
+        workflows_step.name = name
+        workflows_step.public_id = public_id
+        workflows_step.state = state
+        workflows_step.step_type = step_type
 
         workflows_step.additional_properties = d
         return workflows_step

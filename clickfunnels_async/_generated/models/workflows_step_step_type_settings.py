@@ -7,6 +7,9 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkflowsStepStepTypeSettings")
 
 
@@ -21,7 +24,9 @@ class WorkflowsStepStepTypeSettings:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        workflows_step_step_type_settings = cls()
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflows_step_step_type_settings = _new(cls)
 
         workflows_step_step_type_settings.additional_properties = d
         return workflows_step_step_type_settings

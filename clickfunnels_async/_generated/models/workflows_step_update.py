@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="WorkflowsStepUpdate")
 
@@ -73,15 +77,15 @@ class WorkflowsStepUpdate:
                 step_type_settings
             )
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflows_step_update = cls(
-            after_step_id,
-            branch,
-            name,
-            parent_step_id,
-            position,
-            step_type_settings,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflows_step_update = _new(cls)
+        workflows_step_update.after_step_id = after_step_id
+        workflows_step_update.branch = branch
+        workflows_step_update.name = name
+        workflows_step_update.parent_step_id = parent_step_id
+        workflows_step_update.position = position
+        workflows_step_update.step_type_settings = step_type_settings
 
         workflows_step_update.additional_properties = d
         return workflows_step_update

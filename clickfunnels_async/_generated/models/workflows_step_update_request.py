@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="WorkflowsStepUpdateRequest")
 
@@ -31,10 +35,10 @@ class WorkflowsStepUpdateRequest:
         d = dict(src_dict)
         workflows_step = WorkflowsStepUpdate.from_dict(d.pop("workflows_step"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflows_step_update_request = cls(
-            workflows_step,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflows_step_update_request = _new(cls)
+        workflows_step_update_request.workflows_step = workflows_step
 
         workflows_step_update_request.additional_properties = d
         return workflows_step_update_request

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkflowsStepsStats")
 
 
@@ -69,15 +72,15 @@ class WorkflowsStepsStats:
 
         workflow = d.pop("workflow", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflows_steps_stats = cls(
-            contacts,
-            currency,
-            email,
-            step,
-            timerange,
-            workflow,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflows_steps_stats = _new(cls)
+        workflows_steps_stats.contacts = contacts
+        workflows_steps_stats.currency = currency
+        workflows_steps_stats.email = email
+        workflows_steps_stats.step = step
+        workflows_steps_stats.timerange = timerange
+        workflows_steps_stats.workflow = workflow
 
         workflows_steps_stats.additional_properties = d
         return workflows_steps_stats

@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkflowsTrigger")
 
 
@@ -40,11 +43,11 @@ class WorkflowsTrigger:
 
         public_id = d.pop("public_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflows_trigger = cls(
-            id,
-            public_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflows_trigger = _new(cls)
+        workflows_trigger.id = id
+        workflows_trigger.public_id = public_id
 
         workflows_trigger.additional_properties = d
         return workflows_trigger

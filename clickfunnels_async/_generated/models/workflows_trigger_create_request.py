@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="WorkflowsTriggerCreateRequest")
 
@@ -31,10 +35,10 @@ class WorkflowsTriggerCreateRequest:
         d = dict(src_dict)
         workflows_trigger = WorkflowsTriggerCreate.from_dict(d.pop("workflows_trigger"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflows_trigger_create_request = cls(
-            workflows_trigger,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflows_trigger_create_request = _new(cls)
+        workflows_trigger_create_request.workflows_trigger = workflows_trigger
 
         workflows_trigger_create_request.additional_properties = d
         return workflows_trigger_create_request

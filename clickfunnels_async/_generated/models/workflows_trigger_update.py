@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkflowsTriggerUpdate")
 
 
@@ -178,30 +181,32 @@ class WorkflowsTriggerUpdate:
 
         survey_workflow_id = d.pop("survey_workflow_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workflows_trigger_update = cls(
-            active,
-            allow_anonymous_contacts,
-            appointments_calendar_id,
-            appointments_event_type_id,
-            calendar_event_id,
-            communities_space_group_id,
-            communities_space_id,
-            community_id,
-            contacts_tag_id,
-            course_id,
-            courses_lesson_id,
-            courses_section_id,
-            current_sales_pipelines_stage_id,
-            emails_broadcasts_id,
-            event_type_key,
-            funnel_id,
-            page_id,
-            product_id,
-            product_variant_id,
-            sales_pipelines_id,
-            survey_workflow_id,
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workflows_trigger_update = _new(cls)
+        workflows_trigger_update.active = active
+        workflows_trigger_update.allow_anonymous_contacts = allow_anonymous_contacts
+        workflows_trigger_update.appointments_calendar_id = appointments_calendar_id
+        workflows_trigger_update.appointments_event_type_id = appointments_event_type_id
+        workflows_trigger_update.calendar_event_id = calendar_event_id
+        workflows_trigger_update.communities_space_group_id = communities_space_group_id
+        workflows_trigger_update.communities_space_id = communities_space_id
+        workflows_trigger_update.community_id = community_id
+        workflows_trigger_update.contacts_tag_id = contacts_tag_id
+        workflows_trigger_update.course_id = course_id
+        workflows_trigger_update.courses_lesson_id = courses_lesson_id
+        workflows_trigger_update.courses_section_id = courses_section_id
+        workflows_trigger_update.current_sales_pipelines_stage_id = (
+            current_sales_pipelines_stage_id
         )
+        workflows_trigger_update.emails_broadcasts_id = emails_broadcasts_id
+        workflows_trigger_update.event_type_key = event_type_key
+        workflows_trigger_update.funnel_id = funnel_id
+        workflows_trigger_update.page_id = page_id
+        workflows_trigger_update.product_id = product_id
+        workflows_trigger_update.product_variant_id = product_variant_id
+        workflows_trigger_update.sales_pipelines_id = sales_pipelines_id
+        workflows_trigger_update.survey_workflow_id = survey_workflow_id
 
         workflows_trigger_update.additional_properties = d
         return workflows_trigger_update

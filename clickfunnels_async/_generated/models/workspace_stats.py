@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkspaceStats")
 
 
@@ -48,12 +51,12 @@ class WorkspaceStats:
 
         workspace_id = d.pop("workspace_id", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workspace_stats = cls(
-            resource,
-            stats,
-            workspace_id,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workspace_stats = _new(cls)
+        workspace_stats.resource = resource
+        workspace_stats.stats = stats
+        workspace_stats.workspace_id = workspace_id
 
         workspace_stats.additional_properties = d
         return workspace_stats

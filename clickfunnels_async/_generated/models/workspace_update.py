@@ -9,6 +9,9 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+_new = object.__new__
+
+
 T = TypeVar("T", bound="WorkspaceUpdate")
 
 
@@ -41,11 +44,11 @@ class WorkspaceUpdate:
 
         subdomain = d.pop("subdomain", UNSET)
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workspace_update = cls(
-            name,
-            subdomain,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workspace_update = _new(cls)
+        workspace_update.name = name
+        workspace_update.subdomain = subdomain
 
         workspace_update.additional_properties = d
         return workspace_update

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+_new = object.__new__
+
+from typing import Self
 
 T = TypeVar("T", bound="WorkspaceUpdateRequest")
 
@@ -31,10 +35,10 @@ class WorkspaceUpdateRequest:
         d = dict(src_dict)
         workspace = WorkspaceUpdate.from_dict(d.pop("workspace"))
 
-        # Positional, in the order of the attrs fields above: much cheaper than keywords.
-        workspace_update_request = cls(
-            workspace,
-        )
+        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
+        # be thrown away) is skipped.
+        workspace_update_request = _new(cls)
+        workspace_update_request.workspace = workspace
 
         workspace_update_request.additional_properties = d
         return workspace_update_request
