@@ -16,18 +16,18 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
-from urllib.parse import urlencode, quote, unquote
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
 
 import anyio
 import attrs
 import httpx
 
-from ._json import dumps as _json_dumps
-from ._json import loads as _json_loads
 from ._errors import ClickFunnelsConfigError, ResponseParseError, error_from_response
 from ._filters import FilterArg, render_expand, render_filter
 from ._hosts import Hosts
+from ._json import dumps as _json_dumps
+from ._json import loads as _json_loads
 from ._log import Secret, configure_from_env, log_response, redacting_filter
 from ._operation import Operation
 from ._options import (
