@@ -39,7 +39,7 @@ from ._options import (
 )
 from ._pagination import AsyncPaginator, Page
 from ._resources import Namespaces
-from ._transport import RetryPolicy, Throttle, send
+from ._transport import RetryPolicy, Throttle, new_pool, send
 from ._version import __version__
 
 _MODELS_PACKAGE = "clickfunnels_async._generated.models"
@@ -265,7 +265,7 @@ class ClickFunnels(Namespaces):
         configure_from_env()
         owns = http_client is None
         try:
-            http = http_client or httpx.AsyncClient(http2=http2, follow_redirects=False, timeout=options.timeout)
+            http = http_client or new_pool(timeout=options.timeout, http2=http2)
         except ImportError as exc:  # http2=True without the h2 package
             raise ClickFunnelsConfigError(
                 "http2=True needs the h2 package: pip install 'clickfunnels-async[http2]'"

@@ -565,11 +565,11 @@ class FakeClickFunnels:
     def client(self, **kwargs: Any) -> ClickFunnels:
         """A `ClickFunnels` client wired to this fake in-process. Keyword arguments go to `ClickFunnels`
         (`max_retries`, `retry_policy`, `max_concurrency`, `api_token`, ...)."""
-        import httpx
-
         from clickfunnels_async import ClickFunnels
+        from clickfunnels_async._options import DEFAULT_TIMEOUT
+        from clickfunnels_async._transport import new_pool
 
-        http = httpx.AsyncClient(transport=self.transport(), follow_redirects=False)
+        http = new_pool(timeout=DEFAULT_TIMEOUT, transport=self.transport())
         self._clients.append(http)
         kwargs.setdefault("api_token", self.token)
         kwargs.setdefault("base_url", self.base_url)
