@@ -137,6 +137,52 @@ async def test_json_content_type_on_writes() -> None:
 
 
 @pytest.mark.anyio
+async def test_own_pool_sends_accept_encoding_and_never_stores_or_sends_cookies() -> None:
+    with respx.mock:
+        route = respx.get(f"{ACME}/api/v2/contacts/1").respond(
+            200, json={"id": 1}, headers={"Set-Cookie": "_session=abc123; Path=/"}
+        )
+        async with ClickFunnels(TOKEN, subdomain="acme") as cf:
+            await cf.contacts.get(1)
+            await cf.contacts.get(1)
+            assert not list(cf._shared.http.cookies.jar)
+    first, second = (call.request.headers for call in route.calls)
+    assert "gzip" in first["accept-encoding"]
+    assert "cookie" not in first and "cookie" not in second
+
+
+@pytest.mark.anyio
+async def test_headers_of_a_client_passed_in_are_kept_and_ours_win() -> None:
+    http = httpx.AsyncClient(headers={"X-Trace": "t-1", "Accept": "text/html", "User-Agent": "theirs"})
+    with respx.mock:
+        route = respx.get(f"{ACME}/api/v2/contacts/1").respond(200, json={"id": 1})
+        async with ClickFunnels(TOKEN, subdomain="acme", http_client=http) as cf:
+            await cf.with_options(extra_headers={"X-Trace": "t-2"}).contacts.get(1)
+            await cf.contacts.get(1)
+    first, second = (call.request.headers for call in route.calls)
+    assert first["x-trace"] == "t-2" and second["x-trace"] == "t-1"
+    assert first["accept"] == "application/json" and first["user-agent"].startswith("clickfunnels-async/")
+    assert first.get_list("x-trace") == ["t-2"]
+
+
+@pytest.mark.anyio
+async def test_json_beyond_what_orjson_takes_still_goes_both_ways() -> None:
+    big = 2**70
+    with respx.mock:
+        route = respx.post(f"{ACME}/api/v2/workspaces/42/contacts").mock(
+            return_value=httpx.Response(
+                201, content=b'{"id": 1, "custom_attributes": {"n": "%d"}, "score": %d}' % (big, big)
+            )
+        )
+        async with ClickFunnels(TOKEN, subdomain="acme") as cf:
+            contact = await cf.contacts.create(42, email_address="a@x.com", custom_attributes={"n": big})
+    assert json.loads(route.calls[0].request.content) == {
+        "contact": {"email_address": "a@x.com", "custom_attributes": {"n": big}}
+    }
+    assert contact.additional_properties["score"] == big
+
+
+@pytest.mark.anyio
 async def test_maton_routing_and_per_call_connection_under_concurrency() -> None:
     seen: list[tuple[str, str | None, str]] = []
 
