@@ -179,7 +179,8 @@ async def page_figures(
     calls: int,
     rounds: int,
     note: str,
-) -> list[Row]:
+) -> tuple[list[Row], dict[str, float]]:
+    """The target rows, and every variant's median time."""
     for fn in fns.values():  # warm-up: imports, model caches, connections
         for _ in range(max(5, calls // 10)):
             await fn()
@@ -187,7 +188,7 @@ async def page_figures(
         {name: (lambda fn=fn: time_calls(fn, calls)) for name, fn in fns.items()}, rounds
     )
     sdk, raw, gen = medians["sdk"], medians["raw httpx + json.loads"], medians["generated"]
-    return [
+    rows = [
         Row(f"{key}.raw", f"{label}: SDK vs raw httpx + json.loads", sdk * 1e6, "µs/page", raw * 1e6,
             "raw httpx + json.loads", sdk / raw, "≤ 1.3×", sdk / raw <= 1.3,
             f"{calls} calls × {rounds} rounds per variant; {note}"),
@@ -195,6 +196,7 @@ async def page_figures(
             "generated list_contacts.asyncio_detailed", sdk / gen, "(info)", None,
             "the generated call also parses the 20 Contact models"),
     ]
+    return rows, medians
 
 
 # ---------------------------------------------------------------------------------------------- (a)
@@ -213,15 +215,34 @@ async def bench_in_process(cfg: Config) -> list[Row]:
     transport = httpx.MockTransport(handler)
     url = f"{BASE}/api/v2/workspaces/{WS}/contacts"
     async with (
-        ClickFunnels(api_token=TOKEN, base_url=BASE, http_client=httpx.AsyncClient(transport=transport)) as cf,
+        # Each side as a user gets it by default: the SDK's own pool, and a plain httpx.AsyncClient.
+        ClickFunnels(api_token=TOKEN, base_url=BASE, transport=transport) as cf,
+        ClickFunnels(api_token=TOKEN, base_url=BASE, http_client=httpx.AsyncClient(transport=transport)) as byo,
         httpx.AsyncClient(transport=transport, headers=auth_headers(TOKEN)) as raw,
         httpx.AsyncClient(transport=transport, base_url=BASE, headers=auth_headers(TOKEN)) as gen_http,
     ):
         gen = GeneratedClient(base_url=BASE).set_async_httpx_client(gen_http)
-        return await page_figures(
-            "a", "a. one page in-process", three_variants(cf, raw, gen, url), cfg.page_calls, cfg.rounds,
-            f"httpx.MockTransport returning a fixed {len(body):,}-byte page of 20 emulator-rendered contacts",
+        fns = three_variants(cf, raw, gen, url)
+
+        async def sdk_byo() -> None:
+            async for page in byo.contacts.list(WS).pages():
+                assert len(page.items) == 20
+                break
+
+        fns["sdk, http_client="] = sdk_byo
+        rows, medians = await page_figures(
+            "a", "a. one page in-process", fns, cfg.page_calls, cfg.rounds,
+            f"httpx.MockTransport returning a fixed {len(body):,}-byte page of 20 emulator-rendered contacts; "
+            "the SDK with its own pool (transport=), raw httpx with a plain AsyncClient",
         )
+        byo_time, raw_time = medians["sdk, http_client="], medians["raw httpx + json.loads"]
+        rows.append(Row(
+            "a.byo", "a. one page in-process: SDK given http_client= vs raw httpx + json.loads", byo_time * 1e6,
+            "µs/page", raw_time * 1e6, "raw httpx + json.loads", byo_time / raw_time, "(info)", None,
+            "the SDK over a plain httpx.AsyncClient you pass in: httpx's cookie jar then inspects every "
+            "response, which the SDK's own pool skips (the API authenticates by token)",
+        ))
+        return rows
 
 
 # ---------------------------------------------------------------------------------------------- (b)
@@ -240,7 +261,7 @@ async def bench_socket(cfg: Config) -> list[Row]:
             gen = GeneratedClient(base_url=root).set_async_httpx_client(gen_http)
             # The floor of one loopback round trip: a tiny 404 from the same server.
             floor = await time_calls(lambda: raw.get(f"{root}/api/v2/no-such-route"), 20)
-            rows = await page_figures(
+            rows, _ = await page_figures(
                 "b", "b. one page over loopback", three_variants(cf, raw, gen, url), cfg.socket_calls,
                 cfg.rounds,
                 "emulator under uvicorn on 127.0.0.1 in the same process and event loop, so the server's "

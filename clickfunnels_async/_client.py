@@ -145,6 +145,7 @@ class ClickFunnels(Namespaces):
         requests_per_second: float | None = None,
         http_client: httpx.AsyncClient | None = None,
         http2: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         token = api_token if api_token is not None else os.environ.get("CLICKFUNNELS_API_TOKEN")
         if subdomain is None and base_url is None:
@@ -168,6 +169,7 @@ class ClickFunnels(Namespaces):
             requests_per_second=requests_per_second,
             http_client=http_client,
             http2=http2,
+            transport=transport,
         )
 
     @classmethod
@@ -185,6 +187,7 @@ class ClickFunnels(Namespaces):
         requests_per_second: float | None = None,
         http_client: httpx.AsyncClient | None = None,
         http2: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> ClickFunnels:
         """A client that reaches ClickFunnels through the Maton gateway (`MATON_API_KEY`).
 
@@ -209,6 +212,7 @@ class ClickFunnels(Namespaces):
             requests_per_second=requests_per_second,
             http_client=http_client,
             http2=http2,
+            transport=transport,
         )
         return self
 
@@ -229,6 +233,7 @@ class ClickFunnels(Namespaces):
         requests_per_second: float | None,
         http_client: httpx.AsyncClient | None,
         http2: bool,
+        transport: httpx.AsyncBaseTransport | None,
     ) -> None:
         if not token or not token.strip():
             raise ClickFunnelsConfigError(f"no API key: pass {arg}=... or set the {env} environment variable")
@@ -263,9 +268,14 @@ class ClickFunnels(Namespaces):
         )
         secret = Secret(token)
         configure_from_env()
+        if http_client is not None and (transport is not None or http2):
+            raise ClickFunnelsConfigError(
+                "transport= and http2= configure the client's own connection pool; with http_client= "
+                "configure that httpx.AsyncClient instead"
+            )
         owns = http_client is None
         try:
-            http = http_client or new_pool(timeout=options.timeout, http2=http2)
+            http = http_client or new_pool(timeout=options.timeout, http2=http2, transport=transport)
         except ImportError as exc:  # http2=True without the h2 package
             raise ClickFunnelsConfigError(
                 "http2=True needs the h2 package: pip install 'clickfunnels-async[http2]'"

@@ -152,6 +152,24 @@ async def test_own_pool_sends_accept_encoding_and_never_stores_or_sends_cookies(
 
 
 @pytest.mark.anyio
+async def test_transport_goes_under_the_clients_own_pool() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": 7}, headers={"Set-Cookie": "s=1"})
+
+    async with ClickFunnels(TOKEN, subdomain="acme", transport=httpx.MockTransport(handler)) as cf:
+        assert (await cf.contacts.get(7)).id == 7
+        await cf.contacts.get(7)
+    assert [str(r.url) for r in seen] == [f"{ACME}/api/v2/contacts/7"] * 2
+    assert "cookie" not in seen[1].headers
+    with pytest.raises(ClickFunnelsConfigError, match="http_client"):
+        ClickFunnels(TOKEN, subdomain="acme", http_client=httpx.AsyncClient(),
+                     transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.anyio
 async def test_headers_of_a_client_passed_in_are_kept_and_ours_win() -> None:
     http = httpx.AsyncClient(headers={"X-Trace": "t-1", "Accept": "text/html", "User-Agent": "theirs"})
     with respx.mock:

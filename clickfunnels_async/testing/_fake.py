@@ -113,8 +113,17 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_clock: list[Any] = [-1, ""]  # [whole second, its "YYYY-MM-DDTHH:MM:SS" text]
+
+
 def _now() -> str:
-    return _iso(datetime.now(UTC))
+    """What `_iso(datetime.now(UTC))` gives, without building a datetime per request."""
+    now = time.time()
+    second = int(now)
+    if second != _clock[0]:
+        _clock[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _clock[0] = second
+    return f"{_clock[1]}.{int((now - second) * 1000):03d}Z"
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -164,6 +173,12 @@ def _invalid(errors: dict[str, list[str]]) -> Reply:
 
 
 _NOT_FOUND = "Not found: Record missing"
+
+# REFERENCES per owning namespace, in the same order (validation runs on every write).
+_REFERENCES_OF: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    owner: tuple((name, target) for (o, name), target in REFERENCES.items() if o == owner)
+    for owner, _ in REFERENCES
+}
 
 
 class Dropped(Exception):
@@ -270,6 +285,7 @@ class _OpInfo:
     parent_param: str | None
     parent_store: str | None
     shape: Shape | None
+    body_fields: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------------------------------------- the fake
@@ -349,10 +365,12 @@ class FakeClickFunnels:
     # ------------------------------------------------------------------ setup
 
     def _store(self, name: str) -> Store:
-        name = STORE_ALIASES.get(name, name)
-        store = self._stores.get(name)
+        store = self._stores.get(name)  # aliases are never keys, so a hit is the right store
         if store is None:
-            store = self._stores[name] = Store(name)
+            name = STORE_ALIASES.get(name, name)
+            store = self._stores.get(name)
+            if store is None:
+                store = self._stores[name] = Store(name)
         return store
 
     def _build_info(self) -> None:
@@ -369,7 +387,8 @@ class FakeClickFunnels:
             if parent_param is not None:
                 parent_store = self._parent_namespace(op, parent_param, member_ns, namespaces)
             self._info[op.id] = _OpInfo(
-                op, kind, STORE_ALIASES.get(op.namespace, op.namespace), parent_param, parent_store, None
+                op, kind, STORE_ALIASES.get(op.namespace, op.namespace), parent_param, parent_store, None,
+                frozenset(op.body_fields),
             )
 
     def _kind(self, op: Operation) -> str | None:
@@ -599,8 +618,10 @@ class FakeClickFunnels:
         body: bytes,
         *,
         origin: str | None = None,
+        timeout: float | None = None,
     ) -> Reply:
-        """Serve one request. Raises `Dropped` when the fault injector cuts the connection."""
+        """Serve one request. Raises `Dropped` when the fault injector cuts the connection, and
+        `TimeoutError` (after `timeout` seconds) when the latency knob makes the answer later than `timeout`."""
         self.request_count += 1
         method = method.upper()
         if path.startswith("/oauth/"):
@@ -619,6 +640,10 @@ class FakeClickFunnels:
         if faults.latency or faults.jitter:
             delay = faults.latency + (self._rng.uniform(-faults.jitter, faults.jitter) if faults.jitter else 0.0)
             if delay > 0:
+                if timeout is not None and delay > timeout:
+                    # The client gives up first (nothing else in here waits, so this is the whole deadline).
+                    await anyio.sleep(max(timeout, 0.0))
+                    raise TimeoutError
                 await anyio.sleep(delay)
         if faults.error_rate and self._rng.random() < faults.error_rate:
             return self._injected_error(self._rng.choice(faults.error_statuses))
@@ -680,7 +705,7 @@ class FakeClickFunnels:
             return Reply(200, self._render_with(info, rec))
         if kind == "me":
             return Reply(200, self._render_with(info, self._me_view()))
-        payload = self._payload(op, kind, body)
+        payload = self._payload(info, kind, body)
         if isinstance(payload, Reply):
             return payload
         if kind == "create":
@@ -691,11 +716,12 @@ class FakeClickFunnels:
             return self._delete(info, params)
         return self._action(info, params, payload)
 
-    def _payload(self, op: Operation, kind: str, body: bytes) -> dict[str, Any] | Reply:
+    def _payload(self, info: _OpInfo, kind: str, body: bytes) -> dict[str, Any] | Reply:
+        op = info.op
         if not op.has_body:
             return {}
         data: Any = {}
-        if body.strip():
+        if body and not body.isspace():
             try:
                 data = _json.loads(body)
             except ValueError:
@@ -712,8 +738,8 @@ class FakeClickFunnels:
         elif not isinstance(data, dict):
             return _error(400, "the request body must be a JSON object")
         if op.body_fields:
-            allowed = op.body_fields
-            data = {k: v for k, v in data.items() if k in allowed}
+            allowed = info.body_fields
+            return {k: v for k, v in data.items() if k in allowed}
         return dict(data)
 
     # ------------------------------------------------------------------ rendering
@@ -909,8 +935,8 @@ class FakeClickFunnels:
                 value = fields.get(name)
                 if value is None or value == "" or value == []:
                     errors.setdefault(name, []).append("can't be blank")
-        for (owner, name), target in REFERENCES.items():
-            if owner == ns and fields.get(name) is not None:
+        for name, target in _REFERENCES_OF.get(ns, ()):
+            if fields.get(name) is not None:
                 ref = fields[name]
                 if isinstance(ref, bool) or not isinstance(ref, int | str) or self._store(target).get(ref) is None:
                     errors.setdefault(name, []).append("must exist")
@@ -1185,8 +1211,11 @@ class FakeClickFunnels:
         """`tag_ids` on a contact write replaces the whole set (applied tags follow)."""
         if not isinstance(tag_ids, list):
             return
-        tags = self._store("contacts.tags")
         applied = self._store("contacts.applied_tags")
+        if not tag_ids and not applied.scope_ids(("contact_id", contact["id"])):
+            contact["tag_ids"] = []  # nothing applied, nothing wanted (every new contact without tags)
+            return
+        tags = self._store("contacts.tags")
         wanted: list[int] = []
         for ref in tag_ids:
             tag = tags.get(ref) if isinstance(ref, int | str) and not isinstance(ref, bool) else None

@@ -29,17 +29,19 @@ def make_public_id(namespace: str, id: int, salt: str) -> str:
 
     Distinct ids of one namespace always get distinct public ids (multiplication by a unit modulo 52**8).
     """
-    offset = int.from_bytes(hashlib.blake2b(f"{salt}:{namespace}".encode(), digest_size=8).digest(), "big") \
-        if (salt, namespace) not in _OFFSETS else _OFFSETS[(salt, namespace)]
-    _OFFSETS[(salt, namespace)] = offset
-    n = (id * _MULTIPLIER + offset) % _SPACE
-    out = []
-    for _ in range(8):
-        n, r = divmod(n, 52)
-        out.append(_ALPHABET[r])
-    return "".join(out)
+    key = (salt, namespace)
+    offset = _OFFSETS.get(key)
+    if offset is None:
+        offset = _OFFSETS[key] = int.from_bytes(
+            hashlib.blake2b(f"{salt}:{namespace}".encode(), digest_size=8).digest(), "big"
+        )
+    # Eight base-52 digits, least significant first, two at a time.
+    high, low = divmod((id * _MULTIPLIER + offset) % _SPACE, _PAIR_SPACE)
+    return _PAIRS[low % 2704] + _PAIRS[low // 2704] + _PAIRS[high % 2704] + _PAIRS[high // 2704]
 
 
+_PAIR_SPACE = 2704 * 2704  # 52**4
+_PAIRS = tuple(_ALPHABET[k % 52] + _ALPHABET[k // 52] for k in range(2704))
 _OFFSETS: dict[tuple[str, str], int] = {}
 
 
