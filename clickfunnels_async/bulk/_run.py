@@ -2,11 +2,12 @@
 
 How it is built, and why it is safe to leave early:
 
-- `BulkRun` is a class with `__aenter__`/`__aexit__` and `__anext__`, not an async generator. Its tasks (one
-  feeder reading the inputs, one worker per call in flight) live in an anyio task group that is opened by
-  `async with` and closed by its end. Leaving the block early, by `break`, an exception or a cancellation,
-  cancels the tasks and waits for them before the block is left, so nothing keeps running behind you.
-- Memory is bounded by a window of ``concurrency + buffer_size`` tokens. The feeder takes one before it reads
+- `BulkRun` is a class with `__aenter__`/`__aexit__` and `__anext__`, not an async generator. Its tasks
+  (`concurrency` workers, each reading its next input when it is free) live in an anyio task group that is
+  opened by `async with` and closed by its end. Leaving the block early, by `break`, an exception or a
+  cancellation, cancels the tasks and waits for them before the block is left, so nothing keeps running behind
+  you.
+- Memory is bounded by a window of ``concurrency + buffer_size`` tokens. A worker takes one before it reads
   an input and the token comes back only when you receive that input's result. So at most `concurrency`
   calls run, and at most `buffer_size` finished results wait for you (in ordered mode: wait in the reorder
   buffer behind a slower one). An input is read only when there is room for it, so an endless input is fine.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import time
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -265,8 +267,8 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         self._group: anyio.abc.TaskGroup | None = None
         self._send: MemoryObjectSendStream[Succeeded[I, R] | Failed[I]] | None = None
         self._receive: MemoryObjectReceiveStream[Succeeded[I, R] | Failed[I]] | None = None
-        self._window = anyio.Semaphore(concurrency + buffer_size)
-        self._slots = anyio.Semaphore(concurrency)
+        self._window = anyio.Semaphore(concurrency + buffer_size, fast_acquire=True)
+        self._reading = anyio.Lock(fast_acquire=True) if isinstance(self._source, _AsyncSource) else None
         self._in_flight: dict[int, I] = {}
         self._reorder: dict[int, Succeeded[I, R] | Failed[I]] = {}
         self._next_to_emit = 0
@@ -301,7 +303,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         ](math.inf)
         if self._failures is not None:
             self._failures.open()
-        self._t0 = anyio.current_time()
+        self._t0 = time.monotonic()
         group = anyio.create_task_group()
         await group.__aenter__()
         self._group = group
@@ -353,34 +355,48 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
     # ------------------------------------------------------------------ the tasks
 
     def _elapsed(self) -> float:
-        return anyio.current_time() - self._t0 if self._t0 else 0.0
+        return time.monotonic() - self._t0 if self._t0 else 0.0
 
     async def _feed(self) -> None:
         assert self._send is not None
         try:
+            # A fixed set of workers, each reading its next input when it is free: spawning a task per input
+            # costs more than a small API call's own client-side work.
             async with anyio.create_task_group() as workers:
-                while True:
-                    # Room for one more result first, then a free call slot: only then read an input.
-                    await self._window.acquire()
-                    await self._slots.acquire()
-                    index = self._started
-                    try:
-                        item = await self._source.next()
-                    except StopAsyncIteration:
-                        self._slots.release()
-                        self._window.release()
-                        self._exhausted = True
-                        break
-                    except Exception as exc:  # a bad row, an unreadable file: stop reading, finish the rest
-                        self._slots.release()
-                        self._window.release()
-                        self._input_error = BulkInputError(index, exc)
-                        break
-                    self._started += 1
-                    self._in_flight[index] = item
-                    workers.start_soon(self._work, index, item)
+                for _ in range(self.concurrency):
+                    workers.start_soon(self._worker)
         finally:
             self._send.close()
+
+    async def _worker(self) -> None:
+        while True:
+            # Room for one more result first; only then read an input.
+            await self._window.acquire()
+            if self._reading is None:  # a sync source: reading has no await, so no other worker cuts in
+                taken = await self._read()
+            else:
+                async with self._reading:
+                    taken = await self._read()
+            if taken is None:
+                self._window.release()
+                return
+            await self._work(*taken)
+
+    async def _read(self) -> tuple[int, I] | None:
+        if self._exhausted or self._input_error is not None:
+            return None
+        index = self._started
+        try:
+            item = await self._source.next()
+        except StopAsyncIteration:
+            self._exhausted = True
+            return None
+        except Exception as exc:  # a bad row, an unreadable file: stop reading, finish the rest
+            self._input_error = BulkInputError(index, exc)
+            return None
+        self._started += 1
+        self._in_flight[index] = item
+        return index, item
 
     async def _invoke(self, item: I) -> R:
         if isinstance(item, Call):
@@ -390,20 +406,18 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         return await self._fn(item, **self._kwargs)
 
     async def _work(self, index: int, item: I) -> None:
-        started = anyio.current_time()
+        started = time.monotonic()
         result: Succeeded[I, R] | Failed[I]
         try:
             value = await self._invoke(item)
         except Exception as exc:
-            result = Failed(index, item, exc, anyio.current_time() - started)
+            result = Failed(index, item, exc, time.monotonic() - started)
             self._failed += 1
             if self._failures is not None:
                 self._failures.write("failed", index, item, exc)
         else:
-            result = Succeeded(index, item, value, anyio.current_time() - started)
+            result = Succeeded(index, item, value, time.monotonic() - started)
             self._succeeded += 1
-        finally:
-            self._slots.release()
         del self._in_flight[index]
         self._deliver(result)
 
