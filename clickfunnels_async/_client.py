@@ -101,6 +101,10 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot send a {type(value).__name__} as JSON")
 
 
+# Parsed URLs kept per client: enough for the calls a service repeats, small enough not to matter.
+_URL_CACHE_SIZE = 256
+
+
 @attrs.define(slots=True, eq=False)
 class _Shared:
     """State every `with_options()` copy shares: the pool, the throttle, the discovered host."""
@@ -114,6 +118,7 @@ class _Shared:
     via_maton: bool
     discover_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
     closed: bool = False
+    urls: dict[str, httpx.URL] = attrs.field(factory=dict)  # parsed URLs of recent calls
 
 
 class ClickFunnels(Namespaces):
@@ -406,18 +411,19 @@ class ClickFunnels(Namespaces):
 
     # ------------------------------------------------------------------ requests
 
-    def _headers(self, has_body: bool) -> httpx.Headers:
+    def _headers(self, has_body: bool) -> list[tuple[bytes, bytes]]:
         # Built once per client view: options never change after construction.
         cache = self.__dict__.get("_header_cache")
         if cache is None:
             cache = self.__dict__["_header_cache"] = (self._make_headers(False), self._make_headers(True))
         return cache[has_body]
 
-    def _make_headers(self, has_body: bool) -> httpx.Headers:
+    def _make_headers(self, has_body: bool) -> list[tuple[bytes, bytes]]:
         shared, options = self._shared, self._options
         # The pool's own defaults first (httpx's Accept-Encoding, or headers set on a client passed in),
         # then ours, then with_options(extra_headers=...): a later value of a name replaces an earlier one.
         headers = httpx.Headers(shared.http.headers)
+        host = headers.pop("Host", None)
         headers["Authorization"] = f"Bearer {shared.token.get_secret_value()}"
         headers["User-Agent"] = shared.user_agent
         headers["Accept"] = "application/json"
@@ -427,7 +433,9 @@ class ClickFunnels(Namespaces):
             headers["Maton-Connection"] = options.maton_connection
         for name, value in options.extra_headers:
             headers[name] = value
-        return headers
+        # Content-Length comes per request in _build, and so does Host unless a client passed in sets one.
+        raw = [(k, v) for k, v in headers.raw if k.lower() != b"content-length"]
+        return raw if host is None else [(b"Host", host.encode("ascii")), *raw]
 
     def _build(
         self,
@@ -436,20 +444,36 @@ class ClickFunnels(Namespaces):
         params: list[tuple[str, str]],
         content: bytes | None,
     ) -> httpx.Request:
-        if self._shared.closed:
+        shared = self._shared
+        if shared.closed:
             raise RuntimeError("this ClickFunnels client is closed; create a new one")
-        # httpx.Request directly rather than AsyncClient.build_request: the URL is absolute and the headers
-        # are merged once per client view above, so what is left to merge per request (the pool's cookies)
-        # is better left out for a token-authenticated API; this halves the cost of building a request.
-        # The query is encoded exactly as httpx encodes `params=`.
+        # The request is put together here rather than by AsyncClient.build_request, which merges the
+        # pool's URL, headers and cookies anew and parses the URL on every call: a third of a small call's
+        # CPU. The headers are merged once per client view above; the parsed URLs of recent calls are
+        # kept (httpx.URL is immutable); the query is encoded exactly as httpx encodes `params=`; the
+        # pool's cookies are left out (the API authenticates by token). The wire format is the same.
         if params:
             url = f"{url}?{urlencode(params)}"
+        urls = shared.urls
+        parsed = urls.get(url)
+        if parsed is None:
+            parsed = httpx.URL(url)
+            if len(urls) >= _URL_CACHE_SIZE:
+                urls.clear()
+            urls[url] = parsed
+        body = b"" if content is None else content
+        own = self._headers(content is not None)
+        headers = own.copy() if own and own[0][0].lower() == b"host" else [(b"Host", parsed.netloc), *own]
+        if content is not None or method in ("POST", "PUT", "PATCH"):
+            headers.append((b"Content-Length", str(len(body)).encode("ascii")))
         extensions = self.__dict__.get("_extensions")
         if extensions is None:
             extensions = self.__dict__["_extensions"] = {"timeout": self._options.timeout.as_dict()}
-        return httpx.Request(
-            method, url, headers=self._headers(content is not None), content=content, extensions=dict(extensions)
+        request = httpx.Request(
+            method, parsed, headers=headers, stream=httpx.ByteStream(body), extensions=dict(extensions)
         )
+        request.read()  # so that request.content works, as for a request httpx built itself
+        return request
 
     async def _send(self, operation: str, request: httpx.Request, idempotent: bool) -> httpx.Response:
         started = time.monotonic()

@@ -170,6 +170,54 @@ async def test_transport_goes_under_the_clients_own_pool() -> None:
 
 
 @pytest.mark.anyio
+async def test_requests_are_byte_for_byte_what_httpx_would_build() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=[] if request.method == "GET" else {"id": 1})
+
+    token = "plain-test-token"  # not the canary: this test prints headers when it fails
+    async with ClickFunnels(token, subdomain="acme", transport=httpx.MockTransport(handler)) as cf:
+        await cf.contacts.list(42, filter={"email_address": ["a@x.com", "b c@x.com"]}).to_list()
+        await cf.contacts.upsert(42, email_address="é@x.com")
+        await cf.contacts.delete(7)
+        reference = httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {token}", "User-Agent": cf._shared.user_agent, "Accept": "application/json"}
+        )
+        expected = [
+            reference.build_request("GET", f"{ACME}/api/v2/workspaces/42/contacts",
+                                    params={"filter[email_address]": "a@x.com,b c@x.com"}),
+            reference.build_request("POST", f"{ACME}/api/v2/workspaces/42/contacts/upsert",
+                                    headers={"Content-Type": "application/json"},
+                                    content=seen[1].content),
+            reference.build_request("DELETE", f"{ACME}/api/v2/contacts/7"),
+        ]
+    for ours, theirs in zip(seen, expected, strict=True):
+        # The same method, URL, body and headers (Host first, as httpx sends it); the order of the others
+        # only reflects how the reference client was set up.
+        assert (ours.method, str(ours.url), ours.content) == (theirs.method, str(theirs.url), theirs.content)
+        assert sorted(ours.headers.raw) == sorted(theirs.headers.raw)
+        assert ours.headers.raw[0] == theirs.headers.raw[0] == (b"Host", b"acme.myclickfunnels.com")
+    assert json.loads(seen[1].content) == {"contact": {"email_address": "é@x.com"}}
+
+
+@pytest.mark.anyio
+async def test_a_host_header_set_on_a_client_passed_in_is_kept() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": 1})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler), headers={"Host": "internal.example"})
+    async with ClickFunnels(TOKEN, subdomain="acme", http_client=http) as cf:
+        await cf.contacts.get(1)
+    assert seen[0].headers.get_list("host") == ["internal.example"]
+    assert seen[0].headers.raw[0] == (b"Host", b"internal.example")
+
+
+@pytest.mark.anyio
 async def test_headers_of_a_client_passed_in_are_kept_and_ours_win() -> None:
     http = httpx.AsyncClient(headers={"X-Trace": "t-1", "Accept": "text/html", "User-Agent": "theirs"})
     with respx.mock:
