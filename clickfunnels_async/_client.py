@@ -77,6 +77,8 @@ _raw_log: contextvars.ContextVar[list[RawResponse] | None] = contextvars.Context
 
 
 def _path_value(op: Operation, name: str, value: object) -> str:
+    if type(value) is int:  # the common case: an id, which needs no checks beyond its type
+        return str(value)
     if value is None:
         raise TypeError(f"{op.qualname}() needs {name}")
     if isinstance(value, bool) or not isinstance(value, int | str):
@@ -555,10 +557,12 @@ class ClickFunnels(Namespaces):
         return _json_dumps(payload, _jsonable)
 
     def _url(self, hosts: Hosts, op: Operation, path_args: Mapping[str, Any]) -> str:
-        unexpected = set(path_args) - set(op.path_params)
-        if unexpected:
-            raise TypeError(f"{op.qualname}(): unexpected {', '.join(sorted(unexpected))}")
-        values = {name: _path_value(op, name, path_args.get(name)) for name in op.path_params}
+        names = op.path_params
+        if len(path_args) != len(names) or any(name not in path_args for name in names):
+            unexpected = set(path_args) - set(names)
+            if unexpected:
+                raise TypeError(f"{op.qualname}(): unexpected {', '.join(sorted(unexpected))}")
+        values = {name: _path_value(op, name, path_args.get(name)) for name in names}
         return hosts.base_for(op.host) + op.path.format(**values)
 
     def _parse(self, op: Operation, response: httpx.Response) -> Any:
