@@ -644,3 +644,79 @@ async def test_without_an_http_client_deliveries_stay_on_this_machine() -> None:
     assert len(deliveries) == 1
     assert deliveries[0].status_code is None
     assert "only to 127.0.0.1" in (deliveries[0].error or "")
+
+
+# ---------------------------------------------------------------------------------------------- fast paths
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "content"),
+    [
+        (201, [("content-type", "application/json; charset=utf-8")], b'{"id": 1}'),
+        (200, [("Pagination-Next", "20"), ("Link", '<https://x.test/a?after=20>; rel="next"'),
+               ("content-type", "application/json; charset=utf-8")], b"[]"),
+        (204, [], b""),
+        (502, [("content-type", "text/html; charset=utf-8")], b"<html>502</html>\r\n"),
+        (200, [("Content-Length", "2"), ("content-type", "application/json")], b"{}"),
+    ],
+)
+async def test_loaded_response_is_what_httpx_builds(
+    status: int, headers: list[tuple[str, str]], content: bytes
+) -> None:
+    from clickfunnels_async.testing._app import loaded_response
+
+    request = httpx.Request("GET", "https://fake.myclickfunnels.test/api/v2/teams")
+    fast = loaded_response(status, headers, content, request)
+    slow = httpx.Response(status, headers=headers, content=content, request=request)
+    assert fast.headers.raw == slow.headers.raw
+    for response in (fast, slow):
+        assert response.status_code == status
+        assert response.content == content
+        assert response.is_closed and response.is_stream_consumed
+        assert response.request is request
+    assert fast.text == slow.text
+    assert [part async for part in fast.aiter_bytes()] == [part async for part in slow.aiter_bytes()]
+    assert await fast.aread() == content
+
+
+async def test_compiled_object_shape() -> None:
+    from clickfunnels_async.testing._schema import OMIT, SpecIndex
+
+    spec = SpecIndex({})
+    schema = {
+        "type": "object",
+        "required": ["id", "name", "count"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "count": {"type": "integer"},
+            "note": {"type": ["string", "null"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "kind": {"type": "string", "enum": ["a", "b"]},
+            "meta": {"type": "object", "additionalProperties": True},
+        },
+    }
+    shape = spec.compile(schema)
+    # Lossless coercion, defaults for required fields, null for nullable ones, unshowable values dropped,
+    # private and unknown keys left out, bool never passing as an integer.
+    assert shape({"id": 7, "count": "12", "tags": ["x", 3], "kind": "z", "meta": {"a": 1, "_b": 2},
+                  "_private": 1, "extra": 5}) == {
+        "id": "7", "name": "", "count": 12, "note": None, "tags": ["x", "3"], "meta": {"a": 1},
+    }
+    assert shape({"id": "p", "name": "n", "count": True, "kind": "a", "note": "hi"}) == {
+        "id": "p", "name": "n", "count": 0, "note": "hi", "kind": "a",
+    }
+    assert shape(None) is OMIT and shape("not an object") is OMIT
+    nullable = spec.compile({**schema, "type": ["object", "null"]})
+    assert nullable(None) is None and nullable(3) is None
+
+
+async def test_in_process_latency_beyond_the_read_timeout_times_out() -> None:
+    from clickfunnels_async import APITimeoutError
+
+    async with FakeClickFunnels(seed=3, latency=5.0) as fake, fake.client(max_retries=0) as cf:
+        started = time.perf_counter()
+        with anyio.fail_after(5), pytest.raises(APITimeoutError):
+            await cf.with_options(timeout=0.1).teams.list().to_list()
+        assert 0.09 <= time.perf_counter() - started < 1.0
+        assert fake.request_count == 1

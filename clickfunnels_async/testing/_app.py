@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -40,8 +40,8 @@ class FakeTransport(httpx.AsyncBaseTransport):
         timeout = (request.extensions.get("timeout") or {}).get("read")
         try:
             reply = await self.fake.handle(
-                request.method, url.path, url.query.decode("latin-1"), request.headers, body, origin=origin,
-                timeout=timeout,
+                request.method, url.path, url.query.decode("latin-1"), _read_headers(request.headers), body,
+                origin=origin, timeout=timeout,
             )
         except TimeoutError:
             raise httpx.ReadTimeout("timed out waiting for the fake to answer", request=request) from None
@@ -72,6 +72,26 @@ def loaded_response(
     response.is_stream_consumed = True
     response.is_closed = True
     return response
+
+
+_READ_HEADERS = frozenset({b"user-agent", b"authorization", b"content-type"})
+
+
+def _read_headers(headers: httpx.Headers) -> Mapping[str, str]:
+    """The request headers the fake reads, as `headers.get()` would give them.
+
+    `httpx.Headers.get` first decides one text encoding for all the headers (decoding every one of them), per
+    request; for ASCII values every choice decodes alike, so only those are picked out here.
+    """
+    found: dict[str, str] = {}
+    for key, value in headers.raw:
+        lowered = key.lower()
+        if lowered in _READ_HEADERS:
+            if not value.isascii():
+                return headers  # let httpx choose the encoding
+            name, text = lowered.decode("ascii"), value.decode("ascii")
+            found[name] = f"{found[name]}, {text}" if name in found else text  # repeated: joined, as httpx does
+    return found
 
 
 class _Headers:

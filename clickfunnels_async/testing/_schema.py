@@ -422,9 +422,9 @@ def _object_with_fields(fields: list[tuple[str, Shape, frozenset[type], Any]], n
     """The shape of an object schema with properties, compiled to straight-line Python.
 
     Same result as looping over `fields` (name, sub-shape, types passed through as they are, value when
-    missing or unshowable), field by field: every response body goes through one of these, so the loop's
-    per-field overhead was most of the emulator's rendering cost. The generated source holds only indices;
-    names and values come in through the namespace.
+    missing or unshowable), field by field: every response body goes through one of these, and the loop's
+    per-field overhead was most of the emulator's rendering cost. Field names go into the source as string
+    literals (`repr` of a str); every other value comes in through the namespace.
     """
     namespace: dict[str, Any] = {"OMIT": OMIT, "BAD": None if nullable else OMIT}
     lines = [
@@ -435,18 +435,24 @@ def _object_with_fields(fields: list[tuple[str, Shape, frozenset[type], Any]], n
         "    out = {}",
     ]
     for i, (name, sub, exact, missing) in enumerate(fields):
-        namespace[f"N{i}"] = name
+        key = repr(str(name))
         namespace[f"S{i}"] = sub
         namespace[f"M{i}"] = missing
         # Identity tests per passed-through type; None is tested as a value.
-        tests = ["v is None" if t is type(None) else f"type(v) is T{i}_{j}"
-                 for j, t in enumerate(sorted(exact, key=lambda t: t.__qualname__))]
+        tests = []
         for j, t in enumerate(sorted(exact, key=lambda t: t.__qualname__)):
-            namespace[f"T{i}_{j}"] = t
-        store_missing = f"out[N{i}] = M{i}" if missing is not OMIT else "pass"
-        lines.append(f"    v = get(N{i}, OMIT)")
+            if t is type(None):
+                tests.append("v is None")
+            else:
+                namespace[f"T{i}_{j}"] = t
+                tests.append(f"type(v) is T{i}_{j}")
+        if missing is OMIT:
+            store_missing = "pass"
+        else:
+            store_missing = f"out[{key}] = {'None' if missing is None else f'M{i}'}"
+        lines.append(f"    v = get({key}, OMIT)")
         if tests:
-            lines += [f"    if {' or '.join(tests)}:", f"        out[N{i}] = v", "    elif v is OMIT:"]
+            lines += [f"    if {' or '.join(tests)}:", f"        out[{key}] = v", "    elif v is OMIT:"]
         else:
             lines.append("    if v is OMIT:")
         lines += [
@@ -454,7 +460,7 @@ def _object_with_fields(fields: list[tuple[str, Shape, frozenset[type], Any]], n
             "    else:",
             f"        r = S{i}(v)",
             "        if r is not OMIT:",
-            f"            out[N{i}] = r",
+            f"            out[{key}] = r",
             "        else:",
             f"            {store_missing}",
         ]
