@@ -413,12 +413,18 @@ class ClickFunnels(Namespaces):
 
     # ------------------------------------------------------------------ requests
 
-    def _headers(self, has_body: bool) -> list[tuple[bytes, bytes]]:
-        # Built once per client view: options never change after construction.
-        cache = self.__dict__.get("_header_cache")
+    def _headers(self, has_body: bool, netloc: bytes) -> httpx.Headers:
+        # Built once per client view and host: options never change after construction. httpx.Request copies
+        # them, so the cached object is never changed.
+        cache: dict[tuple[bool, bytes], httpx.Headers] | None = self.__dict__.get("_header_cache")
         if cache is None:
-            cache = self.__dict__["_header_cache"] = (self._make_headers(False), self._make_headers(True))
-        return cache[has_body]
+            cache = self.__dict__["_header_cache"] = {}
+        headers = cache.get((has_body, netloc))
+        if headers is None:
+            own = self._make_headers(has_body)
+            has_host = bool(own) and own[0][0].lower() == b"host"
+            headers = cache[has_body, netloc] = httpx.Headers(own if has_host else [(b"Host", netloc), *own])
+        return headers
 
     def _make_headers(self, has_body: bool) -> list[tuple[bytes, bytes]]:
         shared, options = self._shared, self._options
@@ -464,16 +470,18 @@ class ClickFunnels(Namespaces):
                 urls.clear()
             urls[url] = parsed
         body = b"" if content is None else content
-        own = self._headers(content is not None)
-        headers = own.copy() if own and own[0][0].lower() == b"host" else [(b"Host", parsed.netloc), *own]
-        if content is not None or method in ("POST", "PUT", "PATCH"):
-            headers.append((b"Content-Length", str(len(body)).encode("ascii")))
         extensions = self.__dict__.get("_extensions")
         if extensions is None:
             extensions = self.__dict__["_extensions"] = {"timeout": self._options.timeout.as_dict()}
         request = httpx.Request(
-            method, parsed, headers=headers, stream=httpx.ByteStream(body), extensions=dict(extensions)
+            method,
+            parsed,
+            headers=self._headers(content is not None, parsed.netloc),
+            stream=httpx.ByteStream(body),
+            extensions=dict(extensions),
         )
+        if content is not None or method in ("POST", "PUT", "PATCH"):
+            request.headers["Content-Length"] = str(len(body))
         request.read()  # so that request.content works, as for a request httpx built itself
         return request
 

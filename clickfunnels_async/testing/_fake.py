@@ -20,6 +20,7 @@ delivered in the background, signed like ClickFunnels signs them.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import inspect
@@ -114,6 +115,16 @@ def _iso(moment: datetime) -> str:
 
 
 _clock: list[Any] = [-1, ""]  # [whole second, its "YYYY-MM-DDTHH:MM:SS" text]
+
+
+async def _sleep(seconds: float) -> None:
+    # anyio.sleep looks the backend up on every call; on asyncio, where most test suites run, go direct.
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        await anyio.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
 
 
 def _now() -> str:
@@ -642,9 +653,9 @@ class FakeClickFunnels:
             if delay > 0:
                 if timeout is not None and delay > timeout:
                     # The client gives up first (nothing else in here waits, so this is the whole deadline).
-                    await anyio.sleep(max(timeout, 0.0))
+                    await _sleep(max(timeout, 0.0))
                     raise TimeoutError
-                await anyio.sleep(delay)
+                await _sleep(delay)
         if faults.error_rate and self._rng.random() < faults.error_rate:
             return self._injected_error(self._rng.choice(faults.error_statuses))
         drop_after: bool | None = None
