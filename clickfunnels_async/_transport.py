@@ -14,8 +14,10 @@ sends too fast, and long runs see transient 502s with HTML bodies. So the transp
 from __future__ import annotations
 
 import asyncio
+import datetime
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -65,6 +67,45 @@ class _Pool(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, value: Any) -> None:
         raise TypeError("the ClickFunnels connection pool keeps no cookies")
+
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: Any = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
+    ) -> httpx.Response:
+        # The client's own requests need none of AsyncClient.send's layers (auth flow, redirects, cookies,
+        # event hooks): straight to the transport, which saves about a tenth of a small call's CPU. Anything
+        # else, or a pool someone configured further, takes httpx's own path.
+        hooks = self.event_hooks
+        if (
+            stream
+            or auth is not httpx.USE_CLIENT_DEFAULT
+            or follow_redirects is not httpx.USE_CLIENT_DEFAULT
+            or self.auth is not None
+            or hooks["request"]
+            or hooks["response"]
+            or self.is_closed
+            or "timeout" not in request.extensions
+        ):
+            return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        transport = self._transport_for_url(request.url)  # a proxy from the environment, if any
+        started = time.perf_counter()
+        try:
+            response = await transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request
+            raise
+        response.request = request
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+        return response
 
 
 def new_pool(

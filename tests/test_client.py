@@ -218,6 +218,28 @@ async def test_a_host_header_set_on_a_client_passed_in_is_kept() -> None:
 
 
 @pytest.mark.anyio
+async def test_own_pool_fast_path_gives_a_complete_response_and_keeps_httpx_path_when_configured() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": 3})
+
+    async with ClickFunnels(TOKEN, subdomain="acme", transport=httpx.MockTransport(handler)) as cf:
+        with cf.raw_responses() as raw:
+            await cf.contacts.get(3)
+        response = raw[0].http_response
+        assert response.is_closed and response.content == b'{"id":3}'
+        assert response.elapsed.total_seconds() >= 0 and response.request.url.path == "/api/v2/contacts/3"
+        # A hook added to the pool later is honoured: such a pool takes httpx's own send.
+        seen: list[str] = []
+
+        async def hook(request: httpx.Request) -> None:
+            seen.append(request.url.path)
+
+        cf._shared.http.event_hooks = {"request": [hook]}
+        await cf.contacts.get(3)
+    assert seen == ["/api/v2/contacts/3"]
+
+
+@pytest.mark.anyio
 async def test_headers_of_a_client_passed_in_are_kept_and_ours_win() -> None:
     http = httpx.AsyncClient(headers={"X-Trace": "t-1", "Accept": "text/html", "User-Agent": "theirs"})
     with respx.mock:
