@@ -511,6 +511,8 @@ class ClickFunnels(Namespaces):
         expand: Sequence[str] | None,
     ) -> list[tuple[str, str]]:
         params: list[tuple[str, str]] = []
+        if not query and filter is None and expand is None:
+            return params
         for name, value in (query or {}).items():
             if value is None:
                 continue
