@@ -271,9 +271,8 @@ async def bench_socket(cfg: Config) -> list[Row]:
                 "b.floor", "b. loopback floor: one 25-byte 404 round trip", floor * 1e6, "µs/request",
                 rows[0].value, "SDK page over loopback", floor * 1e6 / rows[0].value, "(info)", None,
                 "raw httpx GET of an unknown route, 20 calls. When this floor is tens of ms the socket path "
-                "stalls (Nagle + delayed ACK: the emulator's listening socket in "
-                "clickfunnels_async/testing/_app.py serve() has no TCP_NODELAY), and figure b mostly "
-                "measures that stall, not the SDK",
+                "stalls (Nagle + delayed ACK; the emulator sets TCP_NODELAY on its listening socket for this), "
+                "and figure b mostly measures that stall, not the SDK",
             ))
             return rows
 
