@@ -184,9 +184,10 @@ async def page_figures(
     for fn in fns.values():  # warm-up: imports, model caches, connections
         for _ in range(max(5, calls // 10)):
             await fn()
-    medians = await interleaved(
-        {name: (lambda fn=fn: time_calls(fn, calls)) for name, fn in fns.items()}, rounds
-    )
+    def timed(fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[float]]:
+        return lambda: time_calls(fn, calls)
+
+    medians = await interleaved({name: timed(fn) for name, fn in fns.items()}, rounds)
     sdk, raw, gen = medians["sdk"], medians["raw httpx + json.loads"], medians["generated"]
     rows = [
         Row(f"{key}.raw", f"{label}: SDK vs raw httpx + json.loads", sdk * 1e6, "µs/page", raw * 1e6,
