@@ -421,12 +421,10 @@ class ClickFunnels(Namespaces):
             cache = self.__dict__["_header_cache"] = {}
         headers = cache.get((has_body, netloc))
         if headers is None:
-            own = self._make_headers(has_body)
-            has_host = bool(own) and own[0][0].lower() == b"host"
-            headers = cache[has_body, netloc] = httpx.Headers(own if has_host else [(b"Host", netloc), *own])
+            headers = cache[has_body, netloc] = self._make_headers(has_body, netloc)
         return headers
 
-    def _make_headers(self, has_body: bool) -> list[tuple[bytes, bytes]]:
+    def _make_headers(self, has_body: bool, netloc: bytes) -> httpx.Headers:
         shared, options = self._shared, self._options
         # The pool's own defaults first (httpx's Accept-Encoding, or headers set on a client passed in),
         # then ours, then with_options(extra_headers=...): a later value of a name replaces an earlier one.
@@ -441,9 +439,9 @@ class ClickFunnels(Namespaces):
             headers["Maton-Connection"] = options.maton_connection
         for name, value in options.extra_headers:
             headers[name] = value
-        # Content-Length comes per request in _build, and so does Host unless a client passed in sets one.
+        # Host first, as httpx sends it (a client passed in may set its own); Content-Length per request.
         raw = [(k, v) for k, v in headers.raw if k.lower() != b"content-length"]
-        return raw if host is None else [(b"Host", host.encode("ascii")), *raw]
+        return httpx.Headers([(b"Host", netloc if host is None else host.encode("ascii")), *raw])
 
     def _build(
         self,
@@ -478,7 +476,7 @@ class ClickFunnels(Namespaces):
             parsed,
             headers=self._headers(content is not None, parsed.netloc),
             stream=httpx.ByteStream(body),
-            extensions=dict(extensions),
+            extensions=extensions,  # httpx.Request copies it
         )
         if content is not None or method in ("POST", "PUT", "PATCH"):
             request.headers["Content-Length"] = str(len(body))
@@ -568,10 +566,9 @@ class ClickFunnels(Namespaces):
 
     def _url(self, hosts: Hosts, op: Operation, path_args: Mapping[str, Any]) -> str:
         names = op.path_params
-        if len(path_args) != len(names) or any(name not in path_args for name in names):
-            unexpected = set(path_args) - set(names)
-            if unexpected:
-                raise TypeError(f"{op.qualname}(): unexpected {', '.join(sorted(unexpected))}")
+        unexpected = [name for name in path_args if name not in names]
+        if unexpected:
+            raise TypeError(f"{op.qualname}(): unexpected {', '.join(sorted(unexpected))}")
         values = {name: _path_value(op, name, path_args.get(name)) for name in names}
         return hosts.base_for(op.host) + op.path.format(**values)
 

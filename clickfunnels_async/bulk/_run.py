@@ -307,7 +307,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         group = anyio.create_task_group()
         await group.__aenter__()
         self._group = group
-        group.start_soon(self._feed)
+        group.start_soon(self._run_workers)
         return self
 
     async def __aexit__(
@@ -362,7 +362,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
     def _elapsed(self) -> float:
         return time.monotonic() - self._t0 if self._t0 else 0.0
 
-    async def _feed(self) -> None:
+    async def _run_workers(self) -> None:
         assert self._send is not None
         try:
             # A fixed set of workers, each reading its next input when it is free: spawning a task per input

@@ -367,7 +367,7 @@ class FakeClickFunnels:
         self._queue: deque[_Pending] = deque()
         self._pumping = False
         self._task_group: anyio.abc.TaskGroup | None = None
-        self._clients: list[httpx.AsyncClient] = []
+        self._clients: list[httpx.AsyncClient | ClickFunnels] = []
         self._oauth_codes: dict[str, dict[str, Any]] = {}
         self._observers: list[Callable[[Operation, Reply], object]] = []
         self.webhook_secret_default = "whsec_fake_" + hashlib.sha256(self._salt.encode()).hexdigest()[:24]
@@ -596,14 +596,12 @@ class FakeClickFunnels:
         """A `ClickFunnels` client wired to this fake in-process. Keyword arguments go to `ClickFunnels`
         (`max_retries`, `retry_policy`, `max_concurrency`, `api_token`, ...)."""
         from clickfunnels_async import ClickFunnels
-        from clickfunnels_async._options import DEFAULT_TIMEOUT
-        from clickfunnels_async._transport import new_pool
 
-        http = new_pool(timeout=DEFAULT_TIMEOUT, transport=self.transport())
-        self._clients.append(http)
         kwargs.setdefault("api_token", self.token)
         kwargs.setdefault("base_url", self.base_url)
-        return ClickFunnels(http_client=http, **kwargs)
+        client = ClickFunnels(transport=self.transport(), **kwargs)
+        self._clients.append(client)
+        return client
 
     def asgi_app(self) -> Any:
         """The fake as a Starlette ASGI application (for uvicorn or `httpx.ASGITransport`)."""
