@@ -43,7 +43,8 @@ class Filter(Mapping[str, FilterValue]):
         return Filter({**self._items, **other})
 
 
-FilterArg: TypeAlias = Filter | Mapping[str, FilterValue] | None
+# Mapping[str, object]: the typed filter dicts of the namespaces are Mappings of object to the checker.
+FilterArg: TypeAlias = Filter | Mapping[str, FilterValue] | Mapping[str, object] | None
 
 
 def _scalar(key: str, value: object) -> str:
@@ -71,7 +72,10 @@ def render_filter(filter: FilterArg, allowed: tuple[str, ...], operation: str) -
     if filter is None:
         return {}
     if not isinstance(filter, Mapping):
-        raise TypeError(f"filter must be a Filter or a dict, not {type(filter).__name__}")
+        raise TypeError(
+            f"{operation}(): filter= takes a Filter or a dict of filter keys (e.g. filter={{'id': 5}}), "
+            f"not a {type(filter).__name__}"
+        )
     if not allowed:
         raise ValueError(f"{operation} takes no filter")
     out: dict[str, str] = {}

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import attrs
 import httpx
@@ -197,3 +198,18 @@ class Hosts:
         except httpx.InvalidURL:
             return False
         return any(_origin(httpx.URL(base)) == target for base in self._bases())
+
+
+_role_index: dict[tuple[str, int], list[tuple[re.Pattern[str], str]]] = {}
+
+
+def host_role_for(method: str, path: str, operations: Iterable[Any]) -> str:
+    """The host role of a raw API path: that of the spec operation whose template matches, else workspace."""
+    if not _role_index:
+        for op in operations:
+            pattern = re.compile(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(op.path)))
+            _role_index.setdefault((op.method, op.path.count("/")), []).append((pattern, op.host))
+    for pattern, host in _role_index.get((method, path.count("/")), ()):
+        if pattern.fullmatch(path):
+            return host
+    return "workspace"

@@ -7,6 +7,8 @@ back keeps every body that parsed or encoded before parsing and encoding the sam
 
 from __future__ import annotations
 
+import datetime
+import enum
 import json
 from collections.abc import Callable
 from typing import Any
@@ -30,3 +32,17 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
         return orjson.dumps(value, default=default, option=_OPTIONS)
     except orjson.JSONEncodeError:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=default).encode()
+
+
+def to_jsonable(value: Any) -> Any:
+    """The `default=` hook of `dumps`: dates, enums, models (`to_dict()`) and sets/tuples; else TypeError."""
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot send a {type(value).__name__} as JSON")

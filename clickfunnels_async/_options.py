@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypedDict
 
 import attrs
 import httpx
@@ -64,3 +65,61 @@ class RequestOptions:
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     maton_connection: str | None = None
     extra_headers: tuple[tuple[str, str], ...] = ()
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keywords `ClickFunnels(...)` and `ClickFunnels.via_maton(...)` share (see `ClientConfig`)."""
+
+    user_agent: str | None
+    timeout: float | httpx.Timeout
+    max_retries: int
+    retry_policy: RetryPolicy | None
+    max_concurrency: int | None
+    requests_per_second: float | None
+    http_client: httpx.AsyncClient | None
+    http2: bool
+    transport: httpx.AsyncBaseTransport | None
+
+
+def _positive_int_or_none(name: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ClickFunnelsConfigError(f"{name} must be an int >= 1, not {value!r}")
+
+
+def check_max_retries(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ClickFunnelsConfigError(f"max_retries must be an int >= 0, not {value!r}")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """One validated set of client options, with their defaults: the one place they are spelled out."""
+
+    user_agent: str | None = None
+    timeout: float | httpx.Timeout = DEFAULT_TIMEOUT
+    max_retries: int = 2
+    retry_policy: RetryPolicy | None = None
+    max_concurrency: int | None = None
+    requests_per_second: float | None = None
+    http_client: httpx.AsyncClient | None = None
+    http2: bool = False
+    transport: httpx.AsyncBaseTransport | None = None
+
+    def __attrs_post_init__(self) -> None:
+        check_max_retries(self.max_retries)
+        _positive_int_or_none("max_concurrency", self.max_concurrency)
+        rps = self.requests_per_second
+        if rps is not None and (isinstance(rps, bool) or not isinstance(rps, int | float) or rps <= 0):
+            raise ClickFunnelsConfigError(f"requests_per_second must be a positive number, not {rps!r}")
+        if self.http_client is not None and (self.transport is not None or self.http2):
+            raise ClickFunnelsConfigError(
+                "transport= and http2= configure the client's own connection pool; with http_client= "
+                "configure that httpx.AsyncClient instead"
+            )
+
+    def request_options(self, connection: str | None) -> RequestOptions:
+        policy = attrs.evolve(self.retry_policy or RetryPolicy(), max_retries=self.max_retries)
+        return RequestOptions(
+            timeout=to_timeout(self.timeout), retry=policy, maton_connection=check_connection(connection)
+        )

@@ -329,7 +329,7 @@ def test_generic_commands_reject_bad_input_with_exit_2() -> None:
 
 
 def test_every_operation_is_reachable_from_the_table() -> None:
-    from clickfunnels_async._operations import OPERATIONS
+    from clickfunnels_async._generated.operation_table import OPERATIONS
     from clickfunnels_async.cli._generic import _method, find_list_operation, find_operation
 
     cf = ClickFunnels(api_token="t", subdomain="acme")

@@ -145,7 +145,7 @@ async def test_own_pool_sends_accept_encoding_and_never_stores_or_sends_cookies(
         async with ClickFunnels(TOKEN, subdomain="acme") as cf:
             await cf.contacts.get(1)
             await cf.contacts.get(1)
-            assert not list(cf._shared.http.cookies.jar)
+            assert not list(cf._core._shared.http.cookies.jar)
     first, second = (call.request.headers for call in route.calls)
     assert "gzip" in first["accept-encoding"]
     assert "cookie" not in first and "cookie" not in second
@@ -183,7 +183,7 @@ async def test_requests_are_byte_for_byte_what_httpx_would_build() -> None:
         await cf.contacts.upsert(42, email_address="é@x.com")
         await cf.contacts.delete(7)
         reference = httpx.AsyncClient(
-            headers={"Authorization": f"Bearer {token}", "User-Agent": cf._shared.user_agent, "Accept": "application/json"}
+            headers={"Authorization": f"Bearer {token}", "User-Agent": cf._core._shared.user_agent, "Accept": "application/json"}
         )
         expected = [
             reference.build_request("GET", f"{ACME}/api/v2/workspaces/42/contacts",
@@ -234,7 +234,7 @@ async def test_own_pool_fast_path_gives_a_complete_response_and_keeps_httpx_path
         async def hook(request: httpx.Request) -> None:
             seen.append(request.url.path)
 
-        cf._shared.http.event_hooks = {"request": [hook]}
+        cf._core._shared.http.event_hooks = {"request": [hook]}
         await cf.contacts.get(3)
     assert seen == ["/api/v2/contacts/3"]
 
@@ -528,7 +528,7 @@ async def test_canary_secrets_never_leak(caplog: pytest.LogCaptureFixture, monke
         return httpx.Response(500, json={"error": f"bad token {TOKEN}"})
 
     async with mock_client(handler, retry_policy=FAST) as cf:
-        texts += [repr(cf), str(cf), repr(cf.with_options(timeout=3)), repr(cf._shared.token)]
+        texts += [repr(cf), str(cf), repr(cf.with_options(timeout=3)), repr(cf._core._shared.token)]
         try:
             await cf.contacts.get(1)
         except InternalServerError as exc:

@@ -34,7 +34,7 @@ from clickfunnels_async import (
     UnprocessableEntityError,
 )
 from clickfunnels_async._errors import error_from_response
-from clickfunnels_async._operation import Operation
+from clickfunnels_async._operation_row import Operation
 from clickfunnels_async.testing import FakeClickFunnels
 from clickfunnels_async.testing._fake import Reply
 from clickfunnels_async.testing._schema import load_spec

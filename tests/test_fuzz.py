@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clickfunnels_async import ClickFunnels, ClickFunnelsError, Filter
-from clickfunnels_async._operations import OPERATIONS
+from clickfunnels_async._generated.operation_table import OPERATIONS
 
 pytestmark = pytest.mark.anyio
 

@@ -159,8 +159,8 @@ async def test_canaries_never_leak_from_client_maton_oauth_webhooks_emulator(
     seen = Collector()
     # -- the client against a server that echoes the token back, with retries
     async with echo_client(max_retries=2) as cf:
-        seen.add("client", cf, cf.with_options(timeout=3, extra_headers={"X-Trace": "1"}), cf._shared,
-                 cf._options, cf._shared.throttle)
+        seen.add("client", cf, cf.with_options(timeout=3, extra_headers={"X-Trace": "1"}), cf._core._shared,
+                 cf._core._options, cf._core._shared.throttle)
         for status in (400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 200):
             await expect_error(seen, f"request {status}", lambda s=status: cf.request("GET", f"/api/v2/x/{s}"))
         await expect_error(seen, "get", lambda: cf.contacts.get(1))  # 500, retried twice, then raised

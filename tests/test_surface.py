@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from clickfunnels_async import ClickFunnels
-from clickfunnels_async._operations import OPERATIONS
+from clickfunnels_async._generated.operation_table import OPERATIONS
 
 BASE = "https://acme.myclickfunnels.com"
 
@@ -109,9 +109,9 @@ def test_importing_and_creating_a_client_loads_no_operation_modules() -> None:
         "cf = ClickFunnels('tok_lazy_12345', subdomain='acme')\n"
         "ns = cf.contacts.tags\n"
         "mods = [m for m in sys.modules if m.startswith('clickfunnels_async.')]\n"
-        "api = [m for m in mods if '._generated.api' in m]\n"
+        "api = [m for m in mods if '._generated.models.' in m and 'request' in m]\n"
         "models = [m for m in mods if '._generated.models.' in m]\n"
-        "res = [m for m in mods if '._resources.' in m]\n"
+        "res = [m for m in mods if '._generated.namespaces.' in m]\n"
         "print(len(api), len(models), sorted(res))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -119,7 +119,7 @@ def test_importing_and_creating_a_client_loads_no_operation_modules() -> None:
     assert api == "0"
     assert models == "0"
     assert resources.strip() == (
-        "['clickfunnels_async._resources.contacts', 'clickfunnels_async._resources.contacts_tags']"
+        "['clickfunnels_async._generated.namespaces.contacts', 'clickfunnels_async._generated.namespaces.contacts_tags']"
     )
 
 

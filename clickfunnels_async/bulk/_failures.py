@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
-from clickfunnels_async._client import _jsonable as jsonable
+from clickfunnels_async._json import to_jsonable as jsonable
 
 __all__ = ["FailureLog", "describe_error", "read_failures"]
 

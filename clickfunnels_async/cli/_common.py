@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from clickfunnels_async import ClickFunnels, ClickFunnelsConfigError, ClickFunnelsError
+from clickfunnels_async._json import to_jsonable
 
 T = TypeVar("T")
 
@@ -108,17 +109,15 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
     return anyio.run(fn)
 
 
-def to_jsonable(value: Any) -> Any:
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return to_dict()
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    return value
+def _json_default(value: Any) -> Any:
+    try:
+        return to_jsonable(value)
+    except TypeError:
+        return str(value)
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(to_jsonable(value), ensure_ascii=False, default=str)
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
 
 
 def parse_filters(pairs: list[str], allowed: tuple[str, ...], option: str = "--filter") -> dict[str, Any]:

@@ -25,7 +25,7 @@ from rich.progress import (
 )
 
 from clickfunnels_async import bulk
-from clickfunnels_async._operations import OPERATIONS
+from clickfunnels_async._generated.operation_table import OPERATIONS
 from clickfunnels_async.models import Contact
 
 from ._common import (

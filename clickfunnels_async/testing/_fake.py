@@ -42,7 +42,7 @@ import anyio.abc
 import attrs
 
 from clickfunnels_async import _json
-from clickfunnels_async._operation import Operation
+from clickfunnels_async._operation_row import Operation
 from clickfunnels_async.testing._resources import (
     ACTION_EVENTS,
     EMULATED,
@@ -335,7 +335,7 @@ class FakeClickFunnels:
         emulate: Iterable[str] | None = None,
     ) -> None:
         if operations is None:
-            from clickfunnels_async._operations import OPERATIONS
+            from clickfunnels_async._generated.operation_table import OPERATIONS
 
             operations = OPERATIONS
         self._faults = Faults(latency, jitter, error_rate, tuple(error_statuses), drop_rate, rate_limit)

@@ -16,7 +16,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from clickfunnels_async._operation import Operation
+from clickfunnels_async._operation_row import Operation
+from clickfunnels_async._spec_refs import resolve as resolve_ref
 
 __all__ = ["OMIT", "Route", "Router", "Shape", "SpecIndex", "load_spec"]
 
@@ -91,17 +92,7 @@ class SpecIndex:
     # ------------------------------------------------------------------ lookup
 
     def resolve(self, node: Any) -> Any:
-        hops = 0
-        while isinstance(node, dict) and "$ref" in node:
-            ref = node["$ref"]
-            target: Any = self.doc
-            for part in ref[2:].split("/"):
-                target = target[part.replace("~1", "/").replace("~0", "~")]
-            node = target
-            hops += 1
-            if hops > 32:
-                raise ValueError(f"$ref loop at {ref}")
-        return node
+        return resolve_ref(self.doc, node)
 
     def operation(self, op: Operation) -> dict[str, Any] | None:
         item = self.doc.get("paths", {}).get(op.path, {})

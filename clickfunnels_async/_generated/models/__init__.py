@@ -17,107 +17,73 @@ _MODULES: dict[str, str] = {
     "AppointmentsScheduledEventPrimaryContact": ".appointments_scheduled_event_primary_contact",
     "Blog": ".blog",
     "BlogUpdate": ".blog_update",
-    "BlogUpdateRequest": ".blog_update_request",
     "BlogsAuthor": ".blogs_author",
     "BlogsCategory": ".blogs_category",
     "BlogsPost": ".blogs_post",
     "BlogsPostAuthor": ".blogs_post_author",
     "BlogsPostCategory": ".blogs_post_category",
     "BlogsPostCreate": ".blogs_post_create",
-    "BlogsPostCreateRequest": ".blogs_post_create_request",
     "BlogsPostExpand": ".blogs_post_expand",
     "BlogsPostTag": ".blogs_post_tag",
     "BlogsPostUpdate": ".blogs_post_update",
-    "BlogsPostUpdateRequest": ".blogs_post_update_request",
     "BlogsPostVisibility": ".blogs_post_visibility",
     "BlogsTag": ".blogs_tag",
     "BlogsTagCreate": ".blogs_tag_create",
-    "BlogsTagCreateRequest": ".blogs_tag_create_request",
     "CodeMarkupExpand": ".code_markup_expand",
     "CommunitiesBan": ".communities_ban",
     "CommunitiesBanCreate": ".communities_ban_create",
-    "CommunitiesBanCreateRequest": ".communities_ban_create_request",
     "CommunitiesBansExportAction": ".communities_bans_export_action",
     "CommunitiesBansExportActionCreate": ".communities_bans_export_action_create",
-    "CommunitiesBansExportActionCreateRequest": ".communities_bans_export_action_create_request",
     "CommunitiesBansUnbanAction": ".communities_bans_unban_action",
     "CommunitiesBansUnbanActionCreate": ".communities_bans_unban_action_create",
-    "CommunitiesBansUnbanActionCreateRequest": ".communities_bans_unban_action_create_request",
     "CommunitiesMembership": ".communities_membership",
     "CommunitiesMembershipCreate": ".communities_membership_create",
-    "CommunitiesMembershipCreateRequest": ".communities_membership_create_request",
     "CommunitiesMembershipUpdate": ".communities_membership_update",
-    "CommunitiesMembershipUpdateRequest": ".communities_membership_update_request",
     "CommunitiesMembershipsAddToGroupAction": ".communities_memberships_add_to_group_action",
     "CommunitiesMembershipsAddToGroupActionCreate": ".communities_memberships_add_to_group_action_create",
-    "CommunitiesMembershipsAddToGroupActionCreateRequest": ".communities_memberships_add_to_group_action_create_request",
     "CommunitiesMembershipsBanAction": ".communities_memberships_ban_action",
     "CommunitiesMembershipsBanActionCreate": ".communities_memberships_ban_action_create",
-    "CommunitiesMembershipsBanActionCreateRequest": ".communities_memberships_ban_action_create_request",
     "CommunitiesMembershipsExportAction": ".communities_memberships_export_action",
     "CommunitiesMembershipsExportActionCreate": ".communities_memberships_export_action_create",
-    "CommunitiesMembershipsExportActionCreateRequest": ".communities_memberships_export_action_create_request",
     "CommunitiesMembershipsRemoveFromGroupAction": ".communities_memberships_remove_from_group_action",
     "CommunitiesMembershipsRemoveFromGroupActionCreate": ".communities_memberships_remove_from_group_action_create",
-    "CommunitiesMembershipsRemoveFromGroupActionCreateRequest": ".communities_memberships_remove_from_group_action_create_request",
     "CommunitiesSpace": ".communities_space",
     "CommunitiesSpaceCreate": ".communities_space_create",
-    "CommunitiesSpaceCreateRequest": ".communities_space_create_request",
     "CommunitiesSpaceGroup": ".communities_space_group",
     "CommunitiesSpaceGroupCreate": ".communities_space_group_create",
-    "CommunitiesSpaceGroupCreateRequest": ".communities_space_group_create_request",
     "CommunitiesSpaceGroupUpdate": ".communities_space_group_update",
-    "CommunitiesSpaceGroupUpdateRequest": ".communities_space_group_update_request",
     "CommunitiesSpaceUpdate": ".communities_space_update",
-    "CommunitiesSpaceUpdateRequest": ".communities_space_update_request",
     "CommunitiesSpacesPost": ".communities_spaces_post",
     "CommunitiesSpacesPostComment": ".communities_spaces_post_comment",
     "CommunitiesSpacesPostCommentCreate": ".communities_spaces_post_comment_create",
-    "CommunitiesSpacesPostCommentCreateRequest": ".communities_spaces_post_comment_create_request",
     "CommunitiesSpacesPostCommentLike": ".communities_spaces_post_comment_like",
     "CommunitiesSpacesPostCommentLikeCreate": ".communities_spaces_post_comment_like_create",
-    "CommunitiesSpacesPostCommentLikeCreateRequest": ".communities_spaces_post_comment_like_create_request",
     "CommunitiesSpacesPostCommentUpdate": ".communities_spaces_post_comment_update",
-    "CommunitiesSpacesPostCommentUpdateRequest": ".communities_spaces_post_comment_update_request",
     "CommunitiesSpacesPostCreate": ".communities_spaces_post_create",
-    "CommunitiesSpacesPostCreateRequest": ".communities_spaces_post_create_request",
     "CommunitiesSpacesPostLike": ".communities_spaces_post_like",
     "CommunitiesSpacesPostLikeCreate": ".communities_spaces_post_like_create",
-    "CommunitiesSpacesPostLikeCreateRequest": ".communities_spaces_post_like_create_request",
     "CommunitiesSpacesPostUpdate": ".communities_spaces_post_update",
-    "CommunitiesSpacesPostUpdateRequest": ".communities_spaces_post_update_request",
     "CommunitiesSpacesPostVideoEmbed": ".communities_spaces_post_video_embed",
     "CommunitiesSpacesPostVideoEmbedCreate": ".communities_spaces_post_video_embed_create",
-    "CommunitiesSpacesPostVideoEmbedCreateRequest": ".communities_spaces_post_video_embed_create_request",
     "Community": ".community",
     "CommunityCreate": ".community_create",
-    "CommunityCreateRequest": ".community_create_request",
     "CommunityUpdate": ".community_update",
-    "CommunityUpdateRequest": ".community_update_request",
     "ConditionalSplitStepBranch": ".conditional_split_step_branch",
     "Contact": ".contact",
     "ContactCreate": ".contact_create",
-    "ContactCreateRequest": ".contact_create_request",
     "ContactCustomAttributes": ".contact_custom_attributes",
     "ContactExpand": ".contact_expand",
     "ContactShort": ".contact_short",
     "ContactTag": ".contact_tag",
     "ContactUpdate": ".contact_update",
-    "ContactUpdateRequest": ".contact_update_request",
     "ContactUpsert": ".contact_upsert",
-    "ContactUpsertRequest": ".contact_upsert_request",
     "ContactsAppliedTag": ".contacts_applied_tag",
     "ContactsAppliedTagCreate": ".contacts_applied_tag_create",
-    "ContactsAppliedTagCreateRequest": ".contacts_applied_tag_create_request",
     "ContactsAppliedTagTag": ".contacts_applied_tag_tag",
-    "ContactsAppliedTagsFilter": ".contacts_applied_tags_filter",
     "ContactsEnrollAction": ".contacts_enroll_action",
     "ContactsEnrollActionCreate": ".contacts_enroll_action_create",
-    "ContactsEnrollActionCreateRequest": ".contacts_enroll_action_create_request",
     "ContactsExportAction": ".contacts_export_action",
     "ContactsExportActionCreate": ".contacts_export_action_create",
-    "ContactsExportActionCreateRequest": ".contacts_export_action_create_request",
-    "ContactsFilter": ".contacts_filter",
     "ContactsFilterGenerateRequest": ".contacts_filter_generate_request",
     "ContactsFilterGenerateRequestResults": ".contacts_filter_generate_request_results",
     "ContactsFilterRecord": ".contacts_filter_record",
@@ -125,83 +91,54 @@ _MODULES: dict[str, str] = {
     "ContactsFilterRecordResults": ".contacts_filter_record_results",
     "ContactsRunWorkflowAction": ".contacts_run_workflow_action",
     "ContactsRunWorkflowActionCreate": ".contacts_run_workflow_action_create",
-    "ContactsRunWorkflowActionCreateRequest": ".contacts_run_workflow_action_create_request",
     "ContactsTag": ".contacts_tag",
     "ContactsTagAction": ".contacts_tag_action",
     "ContactsTagActionCreate": ".contacts_tag_action_create",
-    "ContactsTagActionCreateRequest": ".contacts_tag_action_create_request",
     "ContactsTagActionType": ".contacts_tag_action_type",
     "ContactsTagCreate": ".contacts_tag_create",
-    "ContactsTagCreateRequest": ".contacts_tag_create_request",
     "ContactsTagUpdate": ".contacts_tag_update",
-    "ContactsTagUpdateRequest": ".contacts_tag_update_request",
-    "ContactsTagsFilter": ".contacts_tags_filter",
     "ContactsUnsubscribeAction": ".contacts_unsubscribe_action",
     "ContactsUnsubscribeActionCreate": ".contacts_unsubscribe_action_create",
-    "ContactsUnsubscribeActionCreateRequest": ".contacts_unsubscribe_action_create_request",
     "Course": ".course",
     "CourseCreate": ".course_create",
-    "CourseCreateRequest": ".course_create_request",
     "CoursePublishRequest": ".course_publish_request",
     "CourseUpdate": ".course_update",
-    "CourseUpdateRequest": ".course_update_request",
     "CoursesEnrollment": ".courses_enrollment",
     "CoursesEnrollmentCreate": ".courses_enrollment_create",
-    "CoursesEnrollmentCreateRequest": ".courses_enrollment_create_request",
     "CoursesEnrollmentUpdate": ".courses_enrollment_update",
-    "CoursesEnrollmentUpdateRequest": ".courses_enrollment_update_request",
-    "CoursesEnrollmentsFilter": ".courses_enrollments_filter",
     "CoursesLesson": ".courses_lesson",
     "CoursesLessonCompletion": ".courses_lesson_completion",
     "CoursesLessonCompletionCreate": ".courses_lesson_completion_create",
-    "CoursesLessonCompletionCreateRequest": ".courses_lesson_completion_create_request",
-    "CoursesLessonCompletionsFilter": ".courses_lesson_completions_filter",
     "CoursesLessonCreate": ".courses_lesson_create",
-    "CoursesLessonCreateRequest": ".courses_lesson_create_request",
     "CoursesLessonPublishRequest": ".courses_lesson_publish_request",
     "CoursesLessonUpdate": ".courses_lesson_update",
-    "CoursesLessonUpdateRequest": ".courses_lesson_update_request",
     "CoursesSection": ".courses_section",
     "CoursesSectionCreate": ".courses_section_create",
-    "CoursesSectionCreateRequest": ".courses_section_create_request",
     "CoursesSectionPublishRequest": ".courses_section_publish_request",
     "CoursesSectionUpdate": ".courses_section_update",
-    "CoursesSectionUpdateRequest": ".courses_section_update_request",
     "CoursesSectionsPublishAction": ".courses_sections_publish_action",
     "CoursesSectionsPublishActionCreate": ".courses_sections_publish_action_create",
-    "CoursesSectionsPublishActionCreateRequest": ".courses_sections_publish_action_create_request",
     "Discount": ".discount",
     "DiscountAppliesTo": ".discount_applies_to",
     "DiscountCreate": ".discount_create",
-    "DiscountCreateRequest": ".discount_create_request",
     "DiscountMethod": ".discount_method",
     "DiscountUpdate": ".discount_update",
-    "DiscountUpdateRequest": ".discount_update_request",
-    "DiscountsFilter": ".discounts_filter",
     "Domain": ".domain",
     "DomainStatus": ".domain_status",
     "Download": ".download",
     "EmailsAddress": ".emails_address",
     "EmailsAddressCreate": ".emails_address_create",
-    "EmailsAddressCreateRequest": ".emails_address_create_request",
     "EmailsAddressUpdate": ".emails_address_update",
-    "EmailsAddressUpdateRequest": ".emails_address_update_request",
-    "EmailsAddressesFilter": ".emails_addresses_filter",
     "EmailsBroadcast": ".emails_broadcast",
     "EmailsBroadcastCreate": ".emails_broadcast_create",
     "EmailsBroadcastCreateRecipient": ".emails_broadcast_create_recipient",
-    "EmailsBroadcastCreateRequest": ".emails_broadcast_create_request",
     "EmailsBroadcastStatus": ".emails_broadcast_status",
     "EmailsBroadcastUpdate": ".emails_broadcast_update",
-    "EmailsBroadcastUpdateRequest": ".emails_broadcast_update_request",
-    "EmailsBroadcastsFilter": ".emails_broadcasts_filter",
     "EmailsBroadcastsSendAction": ".emails_broadcasts_send_action",
     "EmailsBroadcastsSendActionCreate": ".emails_broadcasts_send_action_create",
-    "EmailsBroadcastsSendActionCreateRequest": ".emails_broadcasts_send_action_create_request",
     "EmailsBroadcastsStats": ".emails_broadcasts_stats",
     "EmailsDomain": ".emails_domain",
     "EmailsDomainCreate": ".emails_domain_create",
-    "EmailsDomainCreateRequest": ".emails_domain_create_request",
     "EmailsDomainDnsRecord": ".emails_domain_dns_record",
     "EmailsSettings": ".emails_settings",
     "EmailsSettingsFooterAlignment": ".emails_settings_footer_alignment",
@@ -211,74 +148,51 @@ _MODULES: dict[str, str] = {
     "EmailsSettingsSystemEmailsReplyToAddress": ".emails_settings_system_emails_reply_to_address",
     "EmailsSettingsUpdate": ".emails_settings_update",
     "EmailsSettingsUpdateAddress": ".emails_settings_update_address",
-    "EmailsSettingsUpdateRequest": ".emails_settings_update_request",
     "EmailsTemplate": ".emails_template",
     "EmailsTemplateCreate": ".emails_template_create",
-    "EmailsTemplateCreateRequest": ".emails_template_create_request",
     "EmailsTemplateExpand": ".emails_template_expand",
     "EmailsTemplateUpdate": ".emails_template_update",
-    "EmailsTemplateUpdateRequest": ".emails_template_update_request",
     "EmailsTopic": ".emails_topic",
     "EmailsTopicCreate": ".emails_topic_create",
-    "EmailsTopicCreateRequest": ".emails_topic_create_request",
     "EmailsTopicUpdate": ".emails_topic_update",
-    "EmailsTopicUpdateRequest": ".emails_topic_update_request",
     "Error": ".error",
     "FieldErrors": ".field_errors",
     "Form": ".form",
     "FormCreate": ".form_create",
-    "FormCreateRequest": ".form_create_request",
     "FormSubmission": ".form_submission",
     "FormSubmissionData": ".form_submission_data",
-    "FormSubmissionsFilter": ".form_submissions_filter",
     "FormUpdate": ".form_update",
-    "FormUpdateRequest": ".form_update_request",
     "FormsField": ".forms_field",
     "FormsFieldCreate": ".forms_field_create",
-    "FormsFieldCreateRequest": ".forms_field_create_request",
     "FormsFieldReorderRequest": ".forms_field_reorder_request",
     "FormsFieldSet": ".forms_field_set",
     "FormsFieldSetCreate": ".forms_field_set_create",
-    "FormsFieldSetCreateRequest": ".forms_field_set_create_request",
     "FormsFieldSetUpdate": ".forms_field_set_update",
-    "FormsFieldSetUpdateRequest": ".forms_field_set_update_request",
     "FormsFieldUpdate": ".forms_field_update",
-    "FormsFieldUpdateRequest": ".forms_field_update_request",
     "FormsFieldsOption": ".forms_fields_option",
     "FormsFieldsOptionCreate": ".forms_fields_option_create",
-    "FormsFieldsOptionCreateRequest": ".forms_fields_option_create_request",
     "FormsFieldsOptionUpdate": ".forms_fields_option_update",
-    "FormsFieldsOptionUpdateRequest": ".forms_fields_option_update_request",
     "FormsFieldsReorderResult": ".forms_fields_reorder_result",
     "FormsSubmission": ".forms_submission",
     "FormsSubmissionCreate": ".forms_submission_create",
-    "FormsSubmissionCreateRequest": ".forms_submission_create_request",
     "FormsSubmissionUpdate": ".forms_submission_update",
-    "FormsSubmissionUpdateRequest": ".forms_submission_update_request",
     "FormsSubmissionsAnswer": ".forms_submissions_answer",
     "FormsSubmissionsAnswerCreate": ".forms_submissions_answer_create",
-    "FormsSubmissionsAnswerCreateRequest": ".forms_submissions_answer_create_request",
     "FormsSubmissionsAnswerUpdate": ".forms_submissions_answer_update",
-    "FormsSubmissionsAnswerUpdateRequest": ".forms_submissions_answer_update_request",
     "Fulfillment": ".fulfillment",
     "FulfillmentCreate": ".fulfillment_create",
     "FulfillmentCreateIncludedOrdersInvoicesLineItem": ".fulfillment_create_included_orders_invoices_line_item",
-    "FulfillmentCreateRequest": ".fulfillment_create_request",
     "FulfillmentIncludedInvoicesLineItem": ".fulfillment_included_invoices_line_item",
     "FulfillmentStatus": ".fulfillment_status",
     "FulfillmentUpdate": ".fulfillment_update",
-    "FulfillmentUpdateRequest": ".fulfillment_update_request",
     "FulfillmentsLocation": ".fulfillments_location",
     "FulfillmentsLocationAddress": ".fulfillments_location_address",
     "FulfillmentsLocationCreate": ".fulfillments_location_create",
     "FulfillmentsLocationCreateAddress": ".fulfillments_location_create_address",
-    "FulfillmentsLocationCreateRequest": ".fulfillments_location_create_request",
     "FulfillmentsLocationUpdate": ".fulfillments_location_update",
     "FulfillmentsLocationUpdateAddress": ".fulfillments_location_update_address",
-    "FulfillmentsLocationUpdateRequest": ".fulfillments_location_update_request",
     "Funnel": ".funnel",
     "FunnelCreate": ".funnel_create",
-    "FunnelCreateRequest": ".funnel_create_request",
     "FunnelExpand": ".funnel_expand",
     "FunnelFooterCodeMode": ".funnel_footer_code_mode",
     "FunnelHeadCodeMode": ".funnel_head_code_mode",
@@ -287,7 +201,6 @@ _MODULES: dict[str, str] = {
     "FunnelSummary": ".funnel_summary",
     "FunnelTag": ".funnel_tag",
     "FunnelUpdate": ".funnel_update",
-    "FunnelUpdateRequest": ".funnel_update_request",
     "FunnelsConditionalSplitStep": ".funnels_conditional_split_step",
     "FunnelsConditionalSplitStepBranch": ".funnels_conditional_split_step_branch",
     "FunnelsConditionalSplitStepBranchPage": ".funnels_conditional_split_step_branch_page",
@@ -296,22 +209,17 @@ _MODULES: dict[str, str] = {
     "FunnelsConditionalSplitStepCreate": ".funnels_conditional_split_step_create",
     "FunnelsConditionalSplitStepCreateBranch": ".funnels_conditional_split_step_create_branch",
     "FunnelsConditionalSplitStepCreateCondition": ".funnels_conditional_split_step_create_condition",
-    "FunnelsConditionalSplitStepCreateRequest": ".funnels_conditional_split_step_create_request",
     "FunnelsConditionalSplitStepExpand": ".funnels_conditional_split_step_expand",
     "FunnelsConditionalSplitStepList": ".funnels_conditional_split_step_list",
     "FunnelsConditionalSplitStepUpdate": ".funnels_conditional_split_step_update",
     "FunnelsConditionalSplitStepUpdateBranch": ".funnels_conditional_split_step_update_branch",
     "FunnelsConditionalSplitStepUpdateCondition": ".funnels_conditional_split_step_update_condition",
-    "FunnelsConditionalSplitStepUpdateRequest": ".funnels_conditional_split_step_update_request",
-    "FunnelsFilter": ".funnels_filter",
     "FunnelsSplitTestStep": ".funnels_split_test_step",
     "FunnelsSplitTestStepCreate": ".funnels_split_test_step_create",
-    "FunnelsSplitTestStepCreateRequest": ".funnels_split_test_step_create_request",
     "FunnelsSplitTestStepCreateVariant": ".funnels_split_test_step_create_variant",
     "FunnelsSplitTestStepFunnel": ".funnels_split_test_step_funnel",
     "FunnelsSplitTestStepList": ".funnels_split_test_step_list",
     "FunnelsSplitTestStepUpdate": ".funnels_split_test_step_update",
-    "FunnelsSplitTestStepUpdateRequest": ".funnels_split_test_step_update_request",
     "FunnelsSplitTestStepUpdateVariant": ".funnels_split_test_step_update_variant",
     "FunnelsSplitTestStepVariant": ".funnels_split_test_step_variant",
     "FunnelsSplitTestStepVariantPage": ".funnels_split_test_step_variant_page",
@@ -322,15 +230,10 @@ _MODULES: dict[str, str] = {
     "FunnelsStatsTimerange": ".funnels_stats_timerange",
     "FunnelsTag": ".funnels_tag",
     "FunnelsTagCreate": ".funnels_tag_create",
-    "FunnelsTagCreateRequest": ".funnels_tag_create_request",
     "FunnelsTagUpdate": ".funnels_tag_update",
-    "FunnelsTagUpdateRequest": ".funnels_tag_update_request",
-    "FunnelsTagsFilter": ".funnels_tags_filter",
     "Image": ".image",
     "ImageCreate": ".image_create",
-    "ImageCreateRequest": ".image_create_request",
     "ImageUpdate": ".image_update",
-    "ImageUpdateRequest": ".image_update_request",
     "IncludeArchived": ".include_archived",
     "Me": ".me",
     "MeConnectedWorkspace": ".me_connected_workspace",
@@ -342,33 +245,25 @@ _MODULES: dict[str, str] = {
     "OrderBaseOrderPage": ".order_base_order_page",
     "OrderBaseReferralCode": ".order_base_referral_code",
     "OrderCancel": ".order_cancel",
-    "OrderCancelRequest": ".order_cancel_request",
     "OrderContactGroup": ".order_contact_group",
     "OrderCreate": ".order_create",
     "OrderCreateContactAttributes": ".order_create_contact_attributes",
     "OrderCreateLineItem": ".order_create_line_item",
-    "OrderCreateRequest": ".order_create_request",
     "OrderOrderPage": ".order_order_page",
     "OrderReferralCode": ".order_referral_code",
     "OrderSegment": ".order_segment",
     "OrderType": ".order_type",
     "OrderUpdate": ".order_update",
-    "OrderUpdateRequest": ".order_update_request",
     "OrderVisits": ".order_visits",
     "OrdersAppliedTag": ".orders_applied_tag",
     "OrdersAppliedTagCreate": ".orders_applied_tag_create",
-    "OrdersAppliedTagCreateRequest": ".orders_applied_tag_create_request",
-    "OrdersFilter": ".orders_filter",
     "OrdersInvoice": ".orders_invoice",
     "OrdersInvoiceCreate": ".orders_invoice_create",
     "OrdersInvoiceCreateLineItem": ".orders_invoice_create_line_item",
-    "OrdersInvoiceCreateRequest": ".orders_invoice_create_request",
     "OrdersInvoiceStatus": ".orders_invoice_status",
     "OrdersInvoiceType": ".orders_invoice_type",
     "OrdersInvoiceUpdate": ".orders_invoice_update",
     "OrdersInvoiceUpdateLineItem": ".orders_invoice_update_line_item",
-    "OrdersInvoiceUpdateRequest": ".orders_invoice_update_request",
-    "OrdersInvoicesFilter": ".orders_invoices_filter",
     "OrdersInvoicesLineItem": ".orders_invoices_line_item",
     "OrdersInvoicesLineItemFulfillmentStatus": ".orders_invoices_line_item_fulfillment_status",
     "OrdersInvoicesLineItemProductsPrice": ".orders_invoices_line_item_products_price",
@@ -381,27 +276,20 @@ _MODULES: dict[str, str] = {
     "OrdersLineItemsChange": ".orders_line_items_change",
     "OrdersLineItemsChangeEffectiveTime": ".orders_line_items_change_effective_time",
     "OrdersLineItemsChangePerform": ".orders_line_items_change_perform",
-    "OrdersLineItemsChangePerformRequest": ".orders_line_items_change_perform_request",
     "OrdersLineItemsChangePreview": ".orders_line_items_change_preview",
-    "OrdersLineItemsChangePreviewRequest": ".orders_line_items_change_preview_request",
     "OrdersLineItemsChangeResponse": ".orders_line_items_change_response",
     "OrdersLineItemsChangeUpcomingInvoice": ".orders_line_items_change_upcoming_invoice",
     "OrdersTag": ".orders_tag",
     "OrdersTagCreate": ".orders_tag_create",
-    "OrdersTagCreateRequest": ".orders_tag_create_request",
     "OrdersTagUpdate": ".orders_tag_update",
-    "OrdersTagUpdateRequest": ".orders_tag_update_request",
     "OrdersTransaction": ".orders_transaction",
     "OrdersTransactionReason": ".orders_transaction_reason",
     "OrdersTransactionRefund": ".orders_transaction_refund",
-    "OrdersTransactionRefundRequest": ".orders_transaction_refund_request",
     "Page": ".page",
     "PageCreate": ".page_create",
     "PageCreateExternal": ".page_create_external",
     "PageCreateExternalFunnel": ".page_create_external_funnel",
-    "PageCreateExternalRequest": ".page_create_external_request",
     "PageCreateFunnel": ".page_create_funnel",
-    "PageCreateRequest": ".page_create_request",
     "PageCreateShowPageStep": ".page_create_show_page_step",
     "PageExpand": ".page_expand",
     "PageFooterCodeMode": ".page_footer_code_mode",
@@ -412,176 +300,120 @@ _MODULES: dict[str, str] = {
     "PageShowPageStepProduct": ".page_show_page_step_product",
     "PageSummary": ".page_summary",
     "PageUpdate": ".page_update",
-    "PageUpdateRequest": ".page_update_request",
     "PageUpdateShowPageStep": ".page_update_show_page_step",
-    "PagesFilter": ".pages_filter",
     "PagesStats": ".pages_stats",
     "PagesStatsTimerange": ".pages_stats_timerange",
     "Product": ".product",
     "ProductCreate": ".product_create",
-    "ProductCreateRequest": ".product_create_request",
     "ProductCreateVariantProperty": ".product_create_variant_property",
     "ProductUpdate": ".product_update",
-    "ProductUpdateRequest": ".product_update_request",
     "ProductUpdateVariantProperty": ".product_update_variant_property",
     "ProductVariantProperty": ".product_variant_property",
     "ProductsCollection": ".products_collection",
     "ProductsCollectionCreate": ".products_collection_create",
-    "ProductsCollectionCreateRequest": ".products_collection_create_request",
     "ProductsCollectionSortMethod": ".products_collection_sort_method",
     "ProductsCollectionUpdate": ".products_collection_update",
-    "ProductsCollectionUpdateRequest": ".products_collection_update_request",
-    "ProductsCollectionsFilter": ".products_collections_filter",
-    "ProductsFilter": ".products_filter",
     "ProductsPrice": ".products_price",
     "ProductsPriceCreate": ".products_price_create",
-    "ProductsPriceCreateRequest": ".products_price_create_request",
     "ProductsPriceMinimal": ".products_price_minimal",
     "ProductsPricePaymentType": ".products_price_payment_type",
     "ProductsPriceUpdate": ".products_price_update",
-    "ProductsPriceUpdateRequest": ".products_price_update_request",
     "ProductsPricesChangeOptions": ".products_prices_change_options",
     "ProductsPricesChangeOptionsResponse": ".products_prices_change_options_response",
     "ProductsPricesChangeOptionsVariantGroup": ".products_prices_change_options_variant_group",
-    "ProductsPricesFilter": ".products_prices_filter",
     "ProductsTag": ".products_tag",
     "ProductsTagCreate": ".products_tag_create",
-    "ProductsTagCreateRequest": ".products_tag_create_request",
     "ProductsTagUpdate": ".products_tag_update",
-    "ProductsTagUpdateRequest": ".products_tag_update_request",
-    "ProductsTagsFilter": ".products_tags_filter",
     "ProductsVariant": ".products_variant",
     "ProductsVariantCreate": ".products_variant_create",
     "ProductsVariantCreatePropertiesValue": ".products_variant_create_properties_value",
-    "ProductsVariantCreateRequest": ".products_variant_create_request",
     "ProductsVariantCreatedByPlatformApplication": ".products_variant_created_by_platform_application",
     "ProductsVariantPropertiesValue": ".products_variant_properties_value",
     "ProductsVariantUpdate": ".products_variant_update",
     "ProductsVariantUpdatePropertiesValue": ".products_variant_update_properties_value",
-    "ProductsVariantUpdateRequest": ".products_variant_update_request",
-    "ProductsVariantsFilter": ".products_variants_filter",
     "RefineFilter": ".refine_filter",
     "RefineFilterConjunction": ".refine_filter_conjunction",
     "RefineFilterCreate": ".refine_filter_create",
     "RefineFilterCreateCriteria": ".refine_filter_create_criteria",
-    "RefineFilterCreateRequest": ".refine_filter_create_request",
     "RefineFilterCriterion": ".refine_filter_criterion",
     "RefineFilterList": ".refine_filter_list",
     "RefineFilterUpdate": ".refine_filter_update",
     "RefineFilterUpdateCriteria": ".refine_filter_update_criteria",
-    "RefineFilterUpdateRequest": ".refine_filter_update_request",
-    "RefineFiltersFilter": ".refine_filters_filter",
-    "SalesOpportunitiesFilter": ".sales_opportunities_filter",
     "SalesOpportunitiesNote": ".sales_opportunities_note",
     "SalesOpportunitiesNoteCreate": ".sales_opportunities_note_create",
-    "SalesOpportunitiesNoteCreateRequest": ".sales_opportunities_note_create_request",
     "SalesOpportunitiesNoteUpdate": ".sales_opportunities_note_update",
-    "SalesOpportunitiesNoteUpdateRequest": ".sales_opportunities_note_update_request",
-    "SalesOpportunitiesNotesFilter": ".sales_opportunities_notes_filter",
     "SalesOpportunity": ".sales_opportunity",
     "SalesOpportunityCreate": ".sales_opportunity_create",
-    "SalesOpportunityCreateRequest": ".sales_opportunity_create_request",
     "SalesOpportunityNote": ".sales_opportunity_note",
     "SalesOpportunityPipeline": ".sales_opportunity_pipeline",
     "SalesOpportunityPipelinesStage": ".sales_opportunity_pipelines_stage",
     "SalesOpportunityPrimaryContact": ".sales_opportunity_primary_contact",
     "SalesOpportunityPrimaryContactCustomAttributes": ".sales_opportunity_primary_contact_custom_attributes",
     "SalesOpportunityUpdate": ".sales_opportunity_update",
-    "SalesOpportunityUpdateRequest": ".sales_opportunity_update_request",
     "SalesPipeline": ".sales_pipeline",
     "SalesPipelineCreate": ".sales_pipeline_create",
-    "SalesPipelineCreateRequest": ".sales_pipeline_create_request",
     "SalesPipelineCreateStage": ".sales_pipeline_create_stage",
     "SalesPipelineStage": ".sales_pipeline_stage",
     "SalesPipelineUpdate": ".sales_pipeline_update",
-    "SalesPipelineUpdateRequest": ".sales_pipeline_update_request",
     "SalesPipelineUpdateStage": ".sales_pipeline_update_stage",
-    "SalesPipelinesFilter": ".sales_pipelines_filter",
     "SalesPipelinesStage": ".sales_pipelines_stage",
     "SalesPipelinesStageCreate": ".sales_pipelines_stage_create",
-    "SalesPipelinesStageCreateRequest": ".sales_pipelines_stage_create_request",
     "SalesPipelinesStageUpdate": ".sales_pipelines_stage_update",
-    "SalesPipelinesStageUpdateRequest": ".sales_pipelines_stage_update_request",
-    "SalesPipelinesStagesFilter": ".sales_pipelines_stages_filter",
     "ShippingLocationGroup": ".shipping_location_group",
     "ShippingPackage": ".shipping_package",
     "ShippingPackageCarrier": ".shipping_package_carrier",
     "ShippingPackageCreate": ".shipping_package_create",
-    "ShippingPackageCreateRequest": ".shipping_package_create_request",
     "ShippingPackageDistanceUnit": ".shipping_package_distance_unit",
     "ShippingPackageType": ".shipping_package_type",
     "ShippingPackageUpdate": ".shipping_package_update",
-    "ShippingPackageUpdateRequest": ".shipping_package_update_request",
     "ShippingPackageWeightUnit": ".shipping_package_weight_unit",
     "ShippingProfile": ".shipping_profile",
     "ShippingProfileCreate": ".shipping_profile_create",
-    "ShippingProfileCreateRequest": ".shipping_profile_create_request",
     "ShippingProfileUpdate": ".shipping_profile_update",
-    "ShippingProfileUpdateRequest": ".shipping_profile_update_request",
     "ShippingRate": ".shipping_rate",
     "ShippingRateCreate": ".shipping_rate_create",
-    "ShippingRateCreateRequest": ".shipping_rate_create_request",
     "ShippingRateLiveRatesProvider": ".shipping_rate_live_rates_provider",
     "ShippingRateUpdate": ".shipping_rate_update",
-    "ShippingRateUpdateRequest": ".shipping_rate_update_request",
     "ShippingRatesName": ".shipping_rates_name",
     "ShippingRatesNameCreate": ".shipping_rates_name_create",
-    "ShippingRatesNameCreateRequest": ".shipping_rates_name_create_request",
     "ShippingRatesNameUpdate": ".shipping_rates_name_update",
-    "ShippingRatesNameUpdateRequest": ".shipping_rates_name_update_request",
     "ShippingZone": ".shipping_zone",
     "ShippingZoneCreate": ".shipping_zone_create",
-    "ShippingZoneCreateRequest": ".shipping_zone_create_request",
     "ShippingZoneUpdate": ".shipping_zone_update",
-    "ShippingZoneUpdateRequest": ".shipping_zone_update_request",
     "Site": ".site",
     "SiteFooterCodeMode": ".site_footer_code_mode",
     "SiteHeadCodeMode": ".site_head_code_mode",
     "SiteUpdate": ".site_update",
-    "SiteUpdateRequest": ".site_update_request",
     "SortOrder": ".sort_order",
     "SortPropertyIdNameUpdatedAt": ".sort_property_id_name_updated_at",
     "SortPropertyIdSortOrderUpdatedAt": ".sort_property_id_sort_order_updated_at",
     "SortPropertyIdUpdatedAt": ".sort_property_id_updated_at",
     "SplitTestStepBranch": ".split_test_step_branch",
-    "StatsFilter": ".stats_filter",
     "Store": ".store",
     "StoreCreate": ".store_create",
-    "StoreCreateRequest": ".store_create_request",
     "StoreStatus": ".store_status",
     "StoreUpdate": ".store_update",
-    "StoreUpdateRequest": ".store_update_request",
     "Style": ".style",
     "Team": ".team",
     "TeamLocale": ".team_locale",
     "TeamMembership": ".team_membership",
     "TeamUpdate": ".team_update",
-    "TeamUpdateRequest": ".team_update_request",
     "Theme": ".theme",
     "ThemeStyle": ".theme_style",
     "ThemeUpdate": ".theme_update",
-    "ThemeUpdateRequest": ".theme_update_request",
     "User": ".user",
     "Visit": ".visit",
     "Visits": ".visits",
     "WebhooksIncomingExternalPurchaseEndpoint": ".webhooks_incoming_external_purchase_endpoint",
     "WebhooksIncomingExternalPurchaseEndpointCreate": ".webhooks_incoming_external_purchase_endpoint_create",
-    "WebhooksIncomingExternalPurchaseEndpointCreateRequest": ".webhooks_incoming_external_purchase_endpoint_create_request",
     "WebhooksIncomingExternalPurchaseEndpointUpdate": ".webhooks_incoming_external_purchase_endpoint_update",
-    "WebhooksIncomingExternalPurchaseEndpointUpdateRequest": ".webhooks_incoming_external_purchase_endpoint_update_request",
-    "WebhooksIncomingExternalPurchaseEndpointsFilter": ".webhooks_incoming_external_purchase_endpoints_filter",
     "WebhooksIncomingExternalPurchaseEvent": ".webhooks_incoming_external_purchase_event",
-    "WebhooksIncomingExternalPurchaseEventsFilter": ".webhooks_incoming_external_purchase_events_filter",
     "WebhooksIncomingExternalPurchaseProductMapping": ".webhooks_incoming_external_purchase_product_mapping",
     "WebhooksIncomingExternalPurchaseProductMappingCreate": ".webhooks_incoming_external_purchase_product_mapping_create",
-    "WebhooksIncomingExternalPurchaseProductMappingCreateRequest": ".webhooks_incoming_external_purchase_product_mapping_create_request",
     "WebhooksIncomingExternalPurchaseProductMappingUpdate": ".webhooks_incoming_external_purchase_product_mapping_update",
-    "WebhooksIncomingExternalPurchaseProductMappingUpdateRequest": ".webhooks_incoming_external_purchase_product_mapping_update_request",
     "WebhooksOutgoingEndpoint": ".webhooks_outgoing_endpoint",
     "WebhooksOutgoingEndpointCreate": ".webhooks_outgoing_endpoint_create",
-    "WebhooksOutgoingEndpointCreateRequest": ".webhooks_outgoing_endpoint_create_request",
     "WebhooksOutgoingEndpointUpdate": ".webhooks_outgoing_endpoint_update",
-    "WebhooksOutgoingEndpointUpdateRequest": ".webhooks_outgoing_endpoint_update_request",
     "WebhooksOutgoingEvent": ".webhooks_outgoing_event",
     "WebhooksOutgoingEventData": ".webhooks_outgoing_event_data",
     "WebhooksOutgoingEventFunnel": ".webhooks_outgoing_event_funnel",
@@ -589,31 +421,22 @@ _MODULES: dict[str, str] = {
     "WebhooksOutgoingEventType": ".webhooks_outgoing_event_type",
     "Workflow": ".workflow",
     "WorkflowCreate": ".workflow_create",
-    "WorkflowCreateRequest": ".workflow_create_request",
     "WorkflowStructure": ".workflow_structure",
     "WorkflowUpdate": ".workflow_update",
-    "WorkflowUpdateRequest": ".workflow_update_request",
     "WorkflowsRun": ".workflows_run",
     "WorkflowsRunCreate": ".workflows_run_create",
-    "WorkflowsRunCreateRequest": ".workflows_run_create_request",
-    "WorkflowsRunsFilter": ".workflows_runs_filter",
     "WorkflowsStep": ".workflows_step",
     "WorkflowsStepCreate": ".workflows_step_create",
-    "WorkflowsStepCreateRequest": ".workflows_step_create_request",
     "WorkflowsStepStepTypeSettings": ".workflows_step_step_type_settings",
     "WorkflowsStepUpdate": ".workflows_step_update",
-    "WorkflowsStepUpdateRequest": ".workflows_step_update_request",
     "WorkflowsStepsStats": ".workflows_steps_stats",
     "WorkflowsTrigger": ".workflows_trigger",
     "WorkflowsTriggerCreate": ".workflows_trigger_create",
-    "WorkflowsTriggerCreateRequest": ".workflows_trigger_create_request",
     "WorkflowsTriggerUpdate": ".workflows_trigger_update",
-    "WorkflowsTriggerUpdateRequest": ".workflows_trigger_update_request",
     "Workspace": ".workspace",
     "WorkspaceStats": ".workspace_stats",
     "WorkspaceStatsResource": ".workspace_stats_resource",
     "WorkspaceUpdate": ".workspace_update",
-    "WorkspaceUpdateRequest": ".workspace_update_request",
 }
 
 if TYPE_CHECKING:
@@ -629,60 +452,37 @@ if TYPE_CHECKING:
     )
     from .blog import Blog
     from .blog_update import BlogUpdate
-    from .blog_update_request import BlogUpdateRequest
     from .blogs_author import BlogsAuthor
     from .blogs_category import BlogsCategory
     from .blogs_post import BlogsPost
     from .blogs_post_author import BlogsPostAuthor
     from .blogs_post_category import BlogsPostCategory
     from .blogs_post_create import BlogsPostCreate
-    from .blogs_post_create_request import BlogsPostCreateRequest
     from .blogs_post_expand import BlogsPostExpand
     from .blogs_post_tag import BlogsPostTag
     from .blogs_post_update import BlogsPostUpdate
-    from .blogs_post_update_request import BlogsPostUpdateRequest
     from .blogs_post_visibility import BlogsPostVisibility
     from .blogs_tag import BlogsTag
     from .blogs_tag_create import BlogsTagCreate
-    from .blogs_tag_create_request import BlogsTagCreateRequest
     from .code_markup_expand import CodeMarkupExpand
     from .communities_ban import CommunitiesBan
     from .communities_ban_create import CommunitiesBanCreate
-    from .communities_ban_create_request import CommunitiesBanCreateRequest
     from .communities_bans_export_action import CommunitiesBansExportAction
     from .communities_bans_export_action_create import CommunitiesBansExportActionCreate
-    from .communities_bans_export_action_create_request import (
-        CommunitiesBansExportActionCreateRequest,
-    )
     from .communities_bans_unban_action import CommunitiesBansUnbanAction
     from .communities_bans_unban_action_create import CommunitiesBansUnbanActionCreate
-    from .communities_bans_unban_action_create_request import (
-        CommunitiesBansUnbanActionCreateRequest,
-    )
     from .communities_membership import CommunitiesMembership
     from .communities_membership_create import CommunitiesMembershipCreate
-    from .communities_membership_create_request import (
-        CommunitiesMembershipCreateRequest,
-    )
     from .communities_membership_update import CommunitiesMembershipUpdate
-    from .communities_membership_update_request import (
-        CommunitiesMembershipUpdateRequest,
-    )
     from .communities_memberships_add_to_group_action import (
         CommunitiesMembershipsAddToGroupAction,
     )
     from .communities_memberships_add_to_group_action_create import (
         CommunitiesMembershipsAddToGroupActionCreate,
     )
-    from .communities_memberships_add_to_group_action_create_request import (
-        CommunitiesMembershipsAddToGroupActionCreateRequest,
-    )
     from .communities_memberships_ban_action import CommunitiesMembershipsBanAction
     from .communities_memberships_ban_action_create import (
         CommunitiesMembershipsBanActionCreate,
-    )
-    from .communities_memberships_ban_action_create_request import (
-        CommunitiesMembershipsBanActionCreateRequest,
     )
     from .communities_memberships_export_action import (
         CommunitiesMembershipsExportAction,
@@ -690,102 +490,57 @@ if TYPE_CHECKING:
     from .communities_memberships_export_action_create import (
         CommunitiesMembershipsExportActionCreate,
     )
-    from .communities_memberships_export_action_create_request import (
-        CommunitiesMembershipsExportActionCreateRequest,
-    )
     from .communities_memberships_remove_from_group_action import (
         CommunitiesMembershipsRemoveFromGroupAction,
     )
     from .communities_memberships_remove_from_group_action_create import (
         CommunitiesMembershipsRemoveFromGroupActionCreate,
     )
-    from .communities_memberships_remove_from_group_action_create_request import (
-        CommunitiesMembershipsRemoveFromGroupActionCreateRequest,
-    )
     from .communities_space import CommunitiesSpace
     from .communities_space_create import CommunitiesSpaceCreate
-    from .communities_space_create_request import CommunitiesSpaceCreateRequest
     from .communities_space_group import CommunitiesSpaceGroup
     from .communities_space_group_create import CommunitiesSpaceGroupCreate
-    from .communities_space_group_create_request import (
-        CommunitiesSpaceGroupCreateRequest,
-    )
     from .communities_space_group_update import CommunitiesSpaceGroupUpdate
-    from .communities_space_group_update_request import (
-        CommunitiesSpaceGroupUpdateRequest,
-    )
     from .communities_space_update import CommunitiesSpaceUpdate
-    from .communities_space_update_request import CommunitiesSpaceUpdateRequest
     from .communities_spaces_post import CommunitiesSpacesPost
     from .communities_spaces_post_comment import CommunitiesSpacesPostComment
     from .communities_spaces_post_comment_create import (
         CommunitiesSpacesPostCommentCreate,
     )
-    from .communities_spaces_post_comment_create_request import (
-        CommunitiesSpacesPostCommentCreateRequest,
-    )
     from .communities_spaces_post_comment_like import CommunitiesSpacesPostCommentLike
     from .communities_spaces_post_comment_like_create import (
         CommunitiesSpacesPostCommentLikeCreate,
     )
-    from .communities_spaces_post_comment_like_create_request import (
-        CommunitiesSpacesPostCommentLikeCreateRequest,
-    )
     from .communities_spaces_post_comment_update import (
         CommunitiesSpacesPostCommentUpdate,
     )
-    from .communities_spaces_post_comment_update_request import (
-        CommunitiesSpacesPostCommentUpdateRequest,
-    )
     from .communities_spaces_post_create import CommunitiesSpacesPostCreate
-    from .communities_spaces_post_create_request import (
-        CommunitiesSpacesPostCreateRequest,
-    )
     from .communities_spaces_post_like import CommunitiesSpacesPostLike
     from .communities_spaces_post_like_create import CommunitiesSpacesPostLikeCreate
-    from .communities_spaces_post_like_create_request import (
-        CommunitiesSpacesPostLikeCreateRequest,
-    )
     from .communities_spaces_post_update import CommunitiesSpacesPostUpdate
-    from .communities_spaces_post_update_request import (
-        CommunitiesSpacesPostUpdateRequest,
-    )
     from .communities_spaces_post_video_embed import CommunitiesSpacesPostVideoEmbed
     from .communities_spaces_post_video_embed_create import (
         CommunitiesSpacesPostVideoEmbedCreate,
     )
-    from .communities_spaces_post_video_embed_create_request import (
-        CommunitiesSpacesPostVideoEmbedCreateRequest,
-    )
     from .community import Community
     from .community_create import CommunityCreate
-    from .community_create_request import CommunityCreateRequest
     from .community_update import CommunityUpdate
-    from .community_update_request import CommunityUpdateRequest
     from .conditional_split_step_branch import ConditionalSplitStepBranch
     from .contact import Contact
     from .contact_create import ContactCreate
-    from .contact_create_request import ContactCreateRequest
     from .contact_custom_attributes import ContactCustomAttributes
     from .contact_expand import ContactExpand
     from .contact_short import ContactShort
     from .contact_tag import ContactTag
     from .contact_update import ContactUpdate
-    from .contact_update_request import ContactUpdateRequest
     from .contact_upsert import ContactUpsert
-    from .contact_upsert_request import ContactUpsertRequest
     from .contacts_applied_tag import ContactsAppliedTag
     from .contacts_applied_tag_create import ContactsAppliedTagCreate
-    from .contacts_applied_tag_create_request import ContactsAppliedTagCreateRequest
     from .contacts_applied_tag_tag import ContactsAppliedTagTag
-    from .contacts_applied_tags_filter import ContactsAppliedTagsFilter
     from .contacts_enroll_action import ContactsEnrollAction
     from .contacts_enroll_action_create import ContactsEnrollActionCreate
-    from .contacts_enroll_action_create_request import ContactsEnrollActionCreateRequest
     from .contacts_export_action import ContactsExportAction
     from .contacts_export_action_create import ContactsExportActionCreate
-    from .contacts_export_action_create_request import ContactsExportActionCreateRequest
-    from .contacts_filter import ContactsFilter
     from .contacts_filter_generate_request import ContactsFilterGenerateRequest
     from .contacts_filter_generate_request_results import (
         ContactsFilterGenerateRequestResults,
@@ -795,95 +550,56 @@ if TYPE_CHECKING:
     from .contacts_filter_record_results import ContactsFilterRecordResults
     from .contacts_run_workflow_action import ContactsRunWorkflowAction
     from .contacts_run_workflow_action_create import ContactsRunWorkflowActionCreate
-    from .contacts_run_workflow_action_create_request import (
-        ContactsRunWorkflowActionCreateRequest,
-    )
     from .contacts_tag import ContactsTag
     from .contacts_tag_action import ContactsTagAction
     from .contacts_tag_action_create import ContactsTagActionCreate
-    from .contacts_tag_action_create_request import ContactsTagActionCreateRequest
     from .contacts_tag_action_type import ContactsTagActionType
     from .contacts_tag_create import ContactsTagCreate
-    from .contacts_tag_create_request import ContactsTagCreateRequest
     from .contacts_tag_update import ContactsTagUpdate
-    from .contacts_tag_update_request import ContactsTagUpdateRequest
-    from .contacts_tags_filter import ContactsTagsFilter
     from .contacts_unsubscribe_action import ContactsUnsubscribeAction
     from .contacts_unsubscribe_action_create import ContactsUnsubscribeActionCreate
-    from .contacts_unsubscribe_action_create_request import (
-        ContactsUnsubscribeActionCreateRequest,
-    )
     from .course import Course
     from .course_create import CourseCreate
-    from .course_create_request import CourseCreateRequest
     from .course_publish_request import CoursePublishRequest
     from .course_update import CourseUpdate
-    from .course_update_request import CourseUpdateRequest
     from .courses_enrollment import CoursesEnrollment
     from .courses_enrollment_create import CoursesEnrollmentCreate
-    from .courses_enrollment_create_request import CoursesEnrollmentCreateRequest
     from .courses_enrollment_update import CoursesEnrollmentUpdate
-    from .courses_enrollment_update_request import CoursesEnrollmentUpdateRequest
-    from .courses_enrollments_filter import CoursesEnrollmentsFilter
     from .courses_lesson import CoursesLesson
     from .courses_lesson_completion import CoursesLessonCompletion
     from .courses_lesson_completion_create import CoursesLessonCompletionCreate
-    from .courses_lesson_completion_create_request import (
-        CoursesLessonCompletionCreateRequest,
-    )
-    from .courses_lesson_completions_filter import CoursesLessonCompletionsFilter
     from .courses_lesson_create import CoursesLessonCreate
-    from .courses_lesson_create_request import CoursesLessonCreateRequest
     from .courses_lesson_publish_request import CoursesLessonPublishRequest
     from .courses_lesson_update import CoursesLessonUpdate
-    from .courses_lesson_update_request import CoursesLessonUpdateRequest
     from .courses_section import CoursesSection
     from .courses_section_create import CoursesSectionCreate
-    from .courses_section_create_request import CoursesSectionCreateRequest
     from .courses_section_publish_request import CoursesSectionPublishRequest
     from .courses_section_update import CoursesSectionUpdate
-    from .courses_section_update_request import CoursesSectionUpdateRequest
     from .courses_sections_publish_action import CoursesSectionsPublishAction
     from .courses_sections_publish_action_create import (
         CoursesSectionsPublishActionCreate,
     )
-    from .courses_sections_publish_action_create_request import (
-        CoursesSectionsPublishActionCreateRequest,
-    )
     from .discount import Discount
     from .discount_applies_to import DiscountAppliesTo
     from .discount_create import DiscountCreate
-    from .discount_create_request import DiscountCreateRequest
     from .discount_method import DiscountMethod
     from .discount_update import DiscountUpdate
-    from .discount_update_request import DiscountUpdateRequest
-    from .discounts_filter import DiscountsFilter
     from .domain import Domain
     from .domain_status import DomainStatus
     from .download import Download
     from .emails_address import EmailsAddress
     from .emails_address_create import EmailsAddressCreate
-    from .emails_address_create_request import EmailsAddressCreateRequest
     from .emails_address_update import EmailsAddressUpdate
-    from .emails_address_update_request import EmailsAddressUpdateRequest
-    from .emails_addresses_filter import EmailsAddressesFilter
     from .emails_broadcast import EmailsBroadcast
     from .emails_broadcast_create import EmailsBroadcastCreate
     from .emails_broadcast_create_recipient import EmailsBroadcastCreateRecipient
-    from .emails_broadcast_create_request import EmailsBroadcastCreateRequest
     from .emails_broadcast_status import EmailsBroadcastStatus
     from .emails_broadcast_update import EmailsBroadcastUpdate
-    from .emails_broadcast_update_request import EmailsBroadcastUpdateRequest
-    from .emails_broadcasts_filter import EmailsBroadcastsFilter
     from .emails_broadcasts_send_action import EmailsBroadcastsSendAction
     from .emails_broadcasts_send_action_create import EmailsBroadcastsSendActionCreate
-    from .emails_broadcasts_send_action_create_request import (
-        EmailsBroadcastsSendActionCreateRequest,
-    )
     from .emails_broadcasts_stats import EmailsBroadcastsStats
     from .emails_domain import EmailsDomain
     from .emails_domain_create import EmailsDomainCreate
-    from .emails_domain_create_request import EmailsDomainCreateRequest
     from .emails_domain_dns_record import EmailsDomainDnsRecord
     from .emails_settings import EmailsSettings
     from .emails_settings_footer_alignment import EmailsSettingsFooterAlignment
@@ -901,82 +617,55 @@ if TYPE_CHECKING:
     )
     from .emails_settings_update import EmailsSettingsUpdate
     from .emails_settings_update_address import EmailsSettingsUpdateAddress
-    from .emails_settings_update_request import EmailsSettingsUpdateRequest
     from .emails_template import EmailsTemplate
     from .emails_template_create import EmailsTemplateCreate
-    from .emails_template_create_request import EmailsTemplateCreateRequest
     from .emails_template_expand import EmailsTemplateExpand
     from .emails_template_update import EmailsTemplateUpdate
-    from .emails_template_update_request import EmailsTemplateUpdateRequest
     from .emails_topic import EmailsTopic
     from .emails_topic_create import EmailsTopicCreate
-    from .emails_topic_create_request import EmailsTopicCreateRequest
     from .emails_topic_update import EmailsTopicUpdate
-    from .emails_topic_update_request import EmailsTopicUpdateRequest
     from .error import Error
     from .field_errors import FieldErrors
     from .form import Form
     from .form_create import FormCreate
-    from .form_create_request import FormCreateRequest
     from .form_submission import FormSubmission
     from .form_submission_data import FormSubmissionData
-    from .form_submissions_filter import FormSubmissionsFilter
     from .form_update import FormUpdate
-    from .form_update_request import FormUpdateRequest
     from .forms_field import FormsField
     from .forms_field_create import FormsFieldCreate
-    from .forms_field_create_request import FormsFieldCreateRequest
     from .forms_field_reorder_request import FormsFieldReorderRequest
     from .forms_field_set import FormsFieldSet
     from .forms_field_set_create import FormsFieldSetCreate
-    from .forms_field_set_create_request import FormsFieldSetCreateRequest
     from .forms_field_set_update import FormsFieldSetUpdate
-    from .forms_field_set_update_request import FormsFieldSetUpdateRequest
     from .forms_field_update import FormsFieldUpdate
-    from .forms_field_update_request import FormsFieldUpdateRequest
     from .forms_fields_option import FormsFieldsOption
     from .forms_fields_option_create import FormsFieldsOptionCreate
-    from .forms_fields_option_create_request import FormsFieldsOptionCreateRequest
     from .forms_fields_option_update import FormsFieldsOptionUpdate
-    from .forms_fields_option_update_request import FormsFieldsOptionUpdateRequest
     from .forms_fields_reorder_result import FormsFieldsReorderResult
     from .forms_submission import FormsSubmission
     from .forms_submission_create import FormsSubmissionCreate
-    from .forms_submission_create_request import FormsSubmissionCreateRequest
     from .forms_submission_update import FormsSubmissionUpdate
-    from .forms_submission_update_request import FormsSubmissionUpdateRequest
     from .forms_submissions_answer import FormsSubmissionsAnswer
     from .forms_submissions_answer_create import FormsSubmissionsAnswerCreate
-    from .forms_submissions_answer_create_request import (
-        FormsSubmissionsAnswerCreateRequest,
-    )
     from .forms_submissions_answer_update import FormsSubmissionsAnswerUpdate
-    from .forms_submissions_answer_update_request import (
-        FormsSubmissionsAnswerUpdateRequest,
-    )
     from .fulfillment import Fulfillment
     from .fulfillment_create import FulfillmentCreate
     from .fulfillment_create_included_orders_invoices_line_item import (
         FulfillmentCreateIncludedOrdersInvoicesLineItem,
     )
-    from .fulfillment_create_request import FulfillmentCreateRequest
     from .fulfillment_included_invoices_line_item import (
         FulfillmentIncludedInvoicesLineItem,
     )
     from .fulfillment_status import FulfillmentStatus
     from .fulfillment_update import FulfillmentUpdate
-    from .fulfillment_update_request import FulfillmentUpdateRequest
     from .fulfillments_location import FulfillmentsLocation
     from .fulfillments_location_address import FulfillmentsLocationAddress
     from .fulfillments_location_create import FulfillmentsLocationCreate
     from .fulfillments_location_create_address import FulfillmentsLocationCreateAddress
-    from .fulfillments_location_create_request import FulfillmentsLocationCreateRequest
     from .fulfillments_location_update import FulfillmentsLocationUpdate
     from .fulfillments_location_update_address import FulfillmentsLocationUpdateAddress
-    from .fulfillments_location_update_request import FulfillmentsLocationUpdateRequest
     from .funnel import Funnel
     from .funnel_create import FunnelCreate
-    from .funnel_create_request import FunnelCreateRequest
     from .funnel_expand import FunnelExpand
     from .funnel_footer_code_mode import FunnelFooterCodeMode
     from .funnel_head_code_mode import FunnelHeadCodeMode
@@ -985,7 +674,6 @@ if TYPE_CHECKING:
     from .funnel_summary import FunnelSummary
     from .funnel_tag import FunnelTag
     from .funnel_update import FunnelUpdate
-    from .funnel_update_request import FunnelUpdateRequest
     from .funnels_conditional_split_step import FunnelsConditionalSplitStep
     from .funnels_conditional_split_step_branch import FunnelsConditionalSplitStepBranch
     from .funnels_conditional_split_step_branch_page import (
@@ -1004,9 +692,6 @@ if TYPE_CHECKING:
     from .funnels_conditional_split_step_create_condition import (
         FunnelsConditionalSplitStepCreateCondition,
     )
-    from .funnels_conditional_split_step_create_request import (
-        FunnelsConditionalSplitStepCreateRequest,
-    )
     from .funnels_conditional_split_step_expand import FunnelsConditionalSplitStepExpand
     from .funnels_conditional_split_step_list import FunnelsConditionalSplitStepList
     from .funnels_conditional_split_step_update import FunnelsConditionalSplitStepUpdate
@@ -1016,24 +701,14 @@ if TYPE_CHECKING:
     from .funnels_conditional_split_step_update_condition import (
         FunnelsConditionalSplitStepUpdateCondition,
     )
-    from .funnels_conditional_split_step_update_request import (
-        FunnelsConditionalSplitStepUpdateRequest,
-    )
-    from .funnels_filter import FunnelsFilter
     from .funnels_split_test_step import FunnelsSplitTestStep
     from .funnels_split_test_step_create import FunnelsSplitTestStepCreate
-    from .funnels_split_test_step_create_request import (
-        FunnelsSplitTestStepCreateRequest,
-    )
     from .funnels_split_test_step_create_variant import (
         FunnelsSplitTestStepCreateVariant,
     )
     from .funnels_split_test_step_funnel import FunnelsSplitTestStepFunnel
     from .funnels_split_test_step_list import FunnelsSplitTestStepList
     from .funnels_split_test_step_update import FunnelsSplitTestStepUpdate
-    from .funnels_split_test_step_update_request import (
-        FunnelsSplitTestStepUpdateRequest,
-    )
     from .funnels_split_test_step_update_variant import (
         FunnelsSplitTestStepUpdateVariant,
     )
@@ -1048,15 +723,10 @@ if TYPE_CHECKING:
     from .funnels_stats_timerange import FunnelsStatsTimerange
     from .funnels_tag import FunnelsTag
     from .funnels_tag_create import FunnelsTagCreate
-    from .funnels_tag_create_request import FunnelsTagCreateRequest
     from .funnels_tag_update import FunnelsTagUpdate
-    from .funnels_tag_update_request import FunnelsTagUpdateRequest
-    from .funnels_tags_filter import FunnelsTagsFilter
     from .image import Image
     from .image_create import ImageCreate
-    from .image_create_request import ImageCreateRequest
     from .image_update import ImageUpdate
-    from .image_update_request import ImageUpdateRequest
     from .include_archived import IncludeArchived
     from .me import Me
     from .me_connected_workspace import MeConnectedWorkspace
@@ -1068,33 +738,25 @@ if TYPE_CHECKING:
     from .order_base_order_page import OrderBaseOrderPage
     from .order_base_referral_code import OrderBaseReferralCode
     from .order_cancel import OrderCancel
-    from .order_cancel_request import OrderCancelRequest
     from .order_contact_group import OrderContactGroup
     from .order_create import OrderCreate
     from .order_create_contact_attributes import OrderCreateContactAttributes
     from .order_create_line_item import OrderCreateLineItem
-    from .order_create_request import OrderCreateRequest
     from .order_order_page import OrderOrderPage
     from .order_referral_code import OrderReferralCode
     from .order_segment import OrderSegment
     from .order_type import OrderType
     from .order_update import OrderUpdate
-    from .order_update_request import OrderUpdateRequest
     from .order_visits import OrderVisits
     from .orders_applied_tag import OrdersAppliedTag
     from .orders_applied_tag_create import OrdersAppliedTagCreate
-    from .orders_applied_tag_create_request import OrdersAppliedTagCreateRequest
-    from .orders_filter import OrdersFilter
     from .orders_invoice import OrdersInvoice
     from .orders_invoice_create import OrdersInvoiceCreate
     from .orders_invoice_create_line_item import OrdersInvoiceCreateLineItem
-    from .orders_invoice_create_request import OrdersInvoiceCreateRequest
     from .orders_invoice_status import OrdersInvoiceStatus
     from .orders_invoice_type import OrdersInvoiceType
     from .orders_invoice_update import OrdersInvoiceUpdate
     from .orders_invoice_update_line_item import OrdersInvoiceUpdateLineItem
-    from .orders_invoice_update_request import OrdersInvoiceUpdateRequest
-    from .orders_invoices_filter import OrdersInvoicesFilter
     from .orders_invoices_line_item import OrdersInvoicesLineItem
     from .orders_invoices_line_item_fulfillment_status import (
         OrdersInvoicesLineItemFulfillmentStatus,
@@ -1117,33 +779,22 @@ if TYPE_CHECKING:
         OrdersLineItemsChangeEffectiveTime,
     )
     from .orders_line_items_change_perform import OrdersLineItemsChangePerform
-    from .orders_line_items_change_perform_request import (
-        OrdersLineItemsChangePerformRequest,
-    )
     from .orders_line_items_change_preview import OrdersLineItemsChangePreview
-    from .orders_line_items_change_preview_request import (
-        OrdersLineItemsChangePreviewRequest,
-    )
     from .orders_line_items_change_response import OrdersLineItemsChangeResponse
     from .orders_line_items_change_upcoming_invoice import (
         OrdersLineItemsChangeUpcomingInvoice,
     )
     from .orders_tag import OrdersTag
     from .orders_tag_create import OrdersTagCreate
-    from .orders_tag_create_request import OrdersTagCreateRequest
     from .orders_tag_update import OrdersTagUpdate
-    from .orders_tag_update_request import OrdersTagUpdateRequest
     from .orders_transaction import OrdersTransaction
     from .orders_transaction_reason import OrdersTransactionReason
     from .orders_transaction_refund import OrdersTransactionRefund
-    from .orders_transaction_refund_request import OrdersTransactionRefundRequest
     from .page import Page
     from .page_create import PageCreate
     from .page_create_external import PageCreateExternal
     from .page_create_external_funnel import PageCreateExternalFunnel
-    from .page_create_external_request import PageCreateExternalRequest
     from .page_create_funnel import PageCreateFunnel
-    from .page_create_request import PageCreateRequest
     from .page_create_show_page_step import PageCreateShowPageStep
     from .page_expand import PageExpand
     from .page_footer_code_mode import PageFooterCodeMode
@@ -1154,34 +805,24 @@ if TYPE_CHECKING:
     from .page_show_page_step_product import PageShowPageStepProduct
     from .page_summary import PageSummary
     from .page_update import PageUpdate
-    from .page_update_request import PageUpdateRequest
     from .page_update_show_page_step import PageUpdateShowPageStep
-    from .pages_filter import PagesFilter
     from .pages_stats import PagesStats
     from .pages_stats_timerange import PagesStatsTimerange
     from .product import Product
     from .product_create import ProductCreate
-    from .product_create_request import ProductCreateRequest
     from .product_create_variant_property import ProductCreateVariantProperty
     from .product_update import ProductUpdate
-    from .product_update_request import ProductUpdateRequest
     from .product_update_variant_property import ProductUpdateVariantProperty
     from .product_variant_property import ProductVariantProperty
     from .products_collection import ProductsCollection
     from .products_collection_create import ProductsCollectionCreate
-    from .products_collection_create_request import ProductsCollectionCreateRequest
     from .products_collection_sort_method import ProductsCollectionSortMethod
     from .products_collection_update import ProductsCollectionUpdate
-    from .products_collection_update_request import ProductsCollectionUpdateRequest
-    from .products_collections_filter import ProductsCollectionsFilter
-    from .products_filter import ProductsFilter
     from .products_price import ProductsPrice
     from .products_price_create import ProductsPriceCreate
-    from .products_price_create_request import ProductsPriceCreateRequest
     from .products_price_minimal import ProductsPriceMinimal
     from .products_price_payment_type import ProductsPricePaymentType
     from .products_price_update import ProductsPriceUpdate
-    from .products_price_update_request import ProductsPriceUpdateRequest
     from .products_prices_change_options import ProductsPricesChangeOptions
     from .products_prices_change_options_response import (
         ProductsPricesChangeOptionsResponse,
@@ -1189,19 +830,14 @@ if TYPE_CHECKING:
     from .products_prices_change_options_variant_group import (
         ProductsPricesChangeOptionsVariantGroup,
     )
-    from .products_prices_filter import ProductsPricesFilter
     from .products_tag import ProductsTag
     from .products_tag_create import ProductsTagCreate
-    from .products_tag_create_request import ProductsTagCreateRequest
     from .products_tag_update import ProductsTagUpdate
-    from .products_tag_update_request import ProductsTagUpdateRequest
-    from .products_tags_filter import ProductsTagsFilter
     from .products_variant import ProductsVariant
     from .products_variant_create import ProductsVariantCreate
     from .products_variant_create_properties_value import (
         ProductsVariantCreatePropertiesValue,
     )
-    from .products_variant_create_request import ProductsVariantCreateRequest
     from .products_variant_created_by_platform_application import (
         ProductsVariantCreatedByPlatformApplication,
     )
@@ -1210,33 +846,19 @@ if TYPE_CHECKING:
     from .products_variant_update_properties_value import (
         ProductsVariantUpdatePropertiesValue,
     )
-    from .products_variant_update_request import ProductsVariantUpdateRequest
-    from .products_variants_filter import ProductsVariantsFilter
     from .refine_filter import RefineFilter
     from .refine_filter_conjunction import RefineFilterConjunction
     from .refine_filter_create import RefineFilterCreate
     from .refine_filter_create_criteria import RefineFilterCreateCriteria
-    from .refine_filter_create_request import RefineFilterCreateRequest
     from .refine_filter_criterion import RefineFilterCriterion
     from .refine_filter_list import RefineFilterList
     from .refine_filter_update import RefineFilterUpdate
     from .refine_filter_update_criteria import RefineFilterUpdateCriteria
-    from .refine_filter_update_request import RefineFilterUpdateRequest
-    from .refine_filters_filter import RefineFiltersFilter
-    from .sales_opportunities_filter import SalesOpportunitiesFilter
     from .sales_opportunities_note import SalesOpportunitiesNote
     from .sales_opportunities_note_create import SalesOpportunitiesNoteCreate
-    from .sales_opportunities_note_create_request import (
-        SalesOpportunitiesNoteCreateRequest,
-    )
     from .sales_opportunities_note_update import SalesOpportunitiesNoteUpdate
-    from .sales_opportunities_note_update_request import (
-        SalesOpportunitiesNoteUpdateRequest,
-    )
-    from .sales_opportunities_notes_filter import SalesOpportunitiesNotesFilter
     from .sales_opportunity import SalesOpportunity
     from .sales_opportunity_create import SalesOpportunityCreate
-    from .sales_opportunity_create_request import SalesOpportunityCreateRequest
     from .sales_opportunity_note import SalesOpportunityNote
     from .sales_opportunity_pipeline import SalesOpportunityPipeline
     from .sales_opportunity_pipelines_stage import SalesOpportunityPipelinesStage
@@ -1245,80 +867,57 @@ if TYPE_CHECKING:
         SalesOpportunityPrimaryContactCustomAttributes,
     )
     from .sales_opportunity_update import SalesOpportunityUpdate
-    from .sales_opportunity_update_request import SalesOpportunityUpdateRequest
     from .sales_pipeline import SalesPipeline
     from .sales_pipeline_create import SalesPipelineCreate
-    from .sales_pipeline_create_request import SalesPipelineCreateRequest
     from .sales_pipeline_create_stage import SalesPipelineCreateStage
     from .sales_pipeline_stage import SalesPipelineStage
     from .sales_pipeline_update import SalesPipelineUpdate
-    from .sales_pipeline_update_request import SalesPipelineUpdateRequest
     from .sales_pipeline_update_stage import SalesPipelineUpdateStage
-    from .sales_pipelines_filter import SalesPipelinesFilter
     from .sales_pipelines_stage import SalesPipelinesStage
     from .sales_pipelines_stage_create import SalesPipelinesStageCreate
-    from .sales_pipelines_stage_create_request import SalesPipelinesStageCreateRequest
     from .sales_pipelines_stage_update import SalesPipelinesStageUpdate
-    from .sales_pipelines_stage_update_request import SalesPipelinesStageUpdateRequest
-    from .sales_pipelines_stages_filter import SalesPipelinesStagesFilter
     from .shipping_location_group import ShippingLocationGroup
     from .shipping_package import ShippingPackage
     from .shipping_package_carrier import ShippingPackageCarrier
     from .shipping_package_create import ShippingPackageCreate
-    from .shipping_package_create_request import ShippingPackageCreateRequest
     from .shipping_package_distance_unit import ShippingPackageDistanceUnit
     from .shipping_package_type import ShippingPackageType
     from .shipping_package_update import ShippingPackageUpdate
-    from .shipping_package_update_request import ShippingPackageUpdateRequest
     from .shipping_package_weight_unit import ShippingPackageWeightUnit
     from .shipping_profile import ShippingProfile
     from .shipping_profile_create import ShippingProfileCreate
-    from .shipping_profile_create_request import ShippingProfileCreateRequest
     from .shipping_profile_update import ShippingProfileUpdate
-    from .shipping_profile_update_request import ShippingProfileUpdateRequest
     from .shipping_rate import ShippingRate
     from .shipping_rate_create import ShippingRateCreate
-    from .shipping_rate_create_request import ShippingRateCreateRequest
     from .shipping_rate_live_rates_provider import ShippingRateLiveRatesProvider
     from .shipping_rate_update import ShippingRateUpdate
-    from .shipping_rate_update_request import ShippingRateUpdateRequest
     from .shipping_rates_name import ShippingRatesName
     from .shipping_rates_name_create import ShippingRatesNameCreate
-    from .shipping_rates_name_create_request import ShippingRatesNameCreateRequest
     from .shipping_rates_name_update import ShippingRatesNameUpdate
-    from .shipping_rates_name_update_request import ShippingRatesNameUpdateRequest
     from .shipping_zone import ShippingZone
     from .shipping_zone_create import ShippingZoneCreate
-    from .shipping_zone_create_request import ShippingZoneCreateRequest
     from .shipping_zone_update import ShippingZoneUpdate
-    from .shipping_zone_update_request import ShippingZoneUpdateRequest
     from .site import Site
     from .site_footer_code_mode import SiteFooterCodeMode
     from .site_head_code_mode import SiteHeadCodeMode
     from .site_update import SiteUpdate
-    from .site_update_request import SiteUpdateRequest
     from .sort_order import SortOrder
     from .sort_property_id_name_updated_at import SortPropertyIdNameUpdatedAt
     from .sort_property_id_sort_order_updated_at import SortPropertyIdSortOrderUpdatedAt
     from .sort_property_id_updated_at import SortPropertyIdUpdatedAt
     from .split_test_step_branch import SplitTestStepBranch
-    from .stats_filter import StatsFilter
     from .store import Store
     from .store_create import StoreCreate
-    from .store_create_request import StoreCreateRequest
     from .store_status import StoreStatus
     from .store_update import StoreUpdate
-    from .store_update_request import StoreUpdateRequest
     from .style import Style
     from .team import Team
     from .team_locale import TeamLocale
     from .team_membership import TeamMembership
     from .team_update import TeamUpdate
-    from .team_update_request import TeamUpdateRequest
     from .theme import Theme
     from .theme_style import ThemeStyle
     from .theme_update import ThemeUpdate
-    from .theme_update_request import ThemeUpdateRequest
     from .user import User
     from .visit import Visit
     from .visits import Visits
@@ -1328,23 +927,11 @@ if TYPE_CHECKING:
     from .webhooks_incoming_external_purchase_endpoint_create import (
         WebhooksIncomingExternalPurchaseEndpointCreate,
     )
-    from .webhooks_incoming_external_purchase_endpoint_create_request import (
-        WebhooksIncomingExternalPurchaseEndpointCreateRequest,
-    )
     from .webhooks_incoming_external_purchase_endpoint_update import (
         WebhooksIncomingExternalPurchaseEndpointUpdate,
     )
-    from .webhooks_incoming_external_purchase_endpoint_update_request import (
-        WebhooksIncomingExternalPurchaseEndpointUpdateRequest,
-    )
-    from .webhooks_incoming_external_purchase_endpoints_filter import (
-        WebhooksIncomingExternalPurchaseEndpointsFilter,
-    )
     from .webhooks_incoming_external_purchase_event import (
         WebhooksIncomingExternalPurchaseEvent,
-    )
-    from .webhooks_incoming_external_purchase_events_filter import (
-        WebhooksIncomingExternalPurchaseEventsFilter,
     )
     from .webhooks_incoming_external_purchase_product_mapping import (
         WebhooksIncomingExternalPurchaseProductMapping,
@@ -1352,24 +939,12 @@ if TYPE_CHECKING:
     from .webhooks_incoming_external_purchase_product_mapping_create import (
         WebhooksIncomingExternalPurchaseProductMappingCreate,
     )
-    from .webhooks_incoming_external_purchase_product_mapping_create_request import (
-        WebhooksIncomingExternalPurchaseProductMappingCreateRequest,
-    )
     from .webhooks_incoming_external_purchase_product_mapping_update import (
         WebhooksIncomingExternalPurchaseProductMappingUpdate,
     )
-    from .webhooks_incoming_external_purchase_product_mapping_update_request import (
-        WebhooksIncomingExternalPurchaseProductMappingUpdateRequest,
-    )
     from .webhooks_outgoing_endpoint import WebhooksOutgoingEndpoint
     from .webhooks_outgoing_endpoint_create import WebhooksOutgoingEndpointCreate
-    from .webhooks_outgoing_endpoint_create_request import (
-        WebhooksOutgoingEndpointCreateRequest,
-    )
     from .webhooks_outgoing_endpoint_update import WebhooksOutgoingEndpointUpdate
-    from .webhooks_outgoing_endpoint_update_request import (
-        WebhooksOutgoingEndpointUpdateRequest,
-    )
     from .webhooks_outgoing_event import WebhooksOutgoingEvent
     from .webhooks_outgoing_event_data import WebhooksOutgoingEventData
     from .webhooks_outgoing_event_funnel import WebhooksOutgoingEventFunnel
@@ -1377,31 +952,22 @@ if TYPE_CHECKING:
     from .webhooks_outgoing_event_type import WebhooksOutgoingEventType
     from .workflow import Workflow
     from .workflow_create import WorkflowCreate
-    from .workflow_create_request import WorkflowCreateRequest
     from .workflow_structure import WorkflowStructure
     from .workflow_update import WorkflowUpdate
-    from .workflow_update_request import WorkflowUpdateRequest
     from .workflows_run import WorkflowsRun
     from .workflows_run_create import WorkflowsRunCreate
-    from .workflows_run_create_request import WorkflowsRunCreateRequest
-    from .workflows_runs_filter import WorkflowsRunsFilter
     from .workflows_step import WorkflowsStep
     from .workflows_step_create import WorkflowsStepCreate
-    from .workflows_step_create_request import WorkflowsStepCreateRequest
     from .workflows_step_step_type_settings import WorkflowsStepStepTypeSettings
     from .workflows_step_update import WorkflowsStepUpdate
-    from .workflows_step_update_request import WorkflowsStepUpdateRequest
     from .workflows_steps_stats import WorkflowsStepsStats
     from .workflows_trigger import WorkflowsTrigger
     from .workflows_trigger_create import WorkflowsTriggerCreate
-    from .workflows_trigger_create_request import WorkflowsTriggerCreateRequest
     from .workflows_trigger_update import WorkflowsTriggerUpdate
-    from .workflows_trigger_update_request import WorkflowsTriggerUpdateRequest
     from .workspace import Workspace
     from .workspace_stats import WorkspaceStats
     from .workspace_stats_resource import WorkspaceStatsResource
     from .workspace_update import WorkspaceUpdate
-    from .workspace_update_request import WorkspaceUpdateRequest
 
 
 def __getattr__(name: str) -> Any:
@@ -1427,107 +993,73 @@ __all__ = (
     "AppointmentsScheduledEventPrimaryContact",
     "Blog",
     "BlogUpdate",
-    "BlogUpdateRequest",
     "BlogsAuthor",
     "BlogsCategory",
     "BlogsPost",
     "BlogsPostAuthor",
     "BlogsPostCategory",
     "BlogsPostCreate",
-    "BlogsPostCreateRequest",
     "BlogsPostExpand",
     "BlogsPostTag",
     "BlogsPostUpdate",
-    "BlogsPostUpdateRequest",
     "BlogsPostVisibility",
     "BlogsTag",
     "BlogsTagCreate",
-    "BlogsTagCreateRequest",
     "CodeMarkupExpand",
     "CommunitiesBan",
     "CommunitiesBanCreate",
-    "CommunitiesBanCreateRequest",
     "CommunitiesBansExportAction",
     "CommunitiesBansExportActionCreate",
-    "CommunitiesBansExportActionCreateRequest",
     "CommunitiesBansUnbanAction",
     "CommunitiesBansUnbanActionCreate",
-    "CommunitiesBansUnbanActionCreateRequest",
     "CommunitiesMembership",
     "CommunitiesMembershipCreate",
-    "CommunitiesMembershipCreateRequest",
     "CommunitiesMembershipUpdate",
-    "CommunitiesMembershipUpdateRequest",
     "CommunitiesMembershipsAddToGroupAction",
     "CommunitiesMembershipsAddToGroupActionCreate",
-    "CommunitiesMembershipsAddToGroupActionCreateRequest",
     "CommunitiesMembershipsBanAction",
     "CommunitiesMembershipsBanActionCreate",
-    "CommunitiesMembershipsBanActionCreateRequest",
     "CommunitiesMembershipsExportAction",
     "CommunitiesMembershipsExportActionCreate",
-    "CommunitiesMembershipsExportActionCreateRequest",
     "CommunitiesMembershipsRemoveFromGroupAction",
     "CommunitiesMembershipsRemoveFromGroupActionCreate",
-    "CommunitiesMembershipsRemoveFromGroupActionCreateRequest",
     "CommunitiesSpace",
     "CommunitiesSpaceCreate",
-    "CommunitiesSpaceCreateRequest",
     "CommunitiesSpaceGroup",
     "CommunitiesSpaceGroupCreate",
-    "CommunitiesSpaceGroupCreateRequest",
     "CommunitiesSpaceGroupUpdate",
-    "CommunitiesSpaceGroupUpdateRequest",
     "CommunitiesSpaceUpdate",
-    "CommunitiesSpaceUpdateRequest",
     "CommunitiesSpacesPost",
     "CommunitiesSpacesPostComment",
     "CommunitiesSpacesPostCommentCreate",
-    "CommunitiesSpacesPostCommentCreateRequest",
     "CommunitiesSpacesPostCommentLike",
     "CommunitiesSpacesPostCommentLikeCreate",
-    "CommunitiesSpacesPostCommentLikeCreateRequest",
     "CommunitiesSpacesPostCommentUpdate",
-    "CommunitiesSpacesPostCommentUpdateRequest",
     "CommunitiesSpacesPostCreate",
-    "CommunitiesSpacesPostCreateRequest",
     "CommunitiesSpacesPostLike",
     "CommunitiesSpacesPostLikeCreate",
-    "CommunitiesSpacesPostLikeCreateRequest",
     "CommunitiesSpacesPostUpdate",
-    "CommunitiesSpacesPostUpdateRequest",
     "CommunitiesSpacesPostVideoEmbed",
     "CommunitiesSpacesPostVideoEmbedCreate",
-    "CommunitiesSpacesPostVideoEmbedCreateRequest",
     "Community",
     "CommunityCreate",
-    "CommunityCreateRequest",
     "CommunityUpdate",
-    "CommunityUpdateRequest",
     "ConditionalSplitStepBranch",
     "Contact",
     "ContactCreate",
-    "ContactCreateRequest",
     "ContactCustomAttributes",
     "ContactExpand",
     "ContactShort",
     "ContactTag",
     "ContactUpdate",
-    "ContactUpdateRequest",
     "ContactUpsert",
-    "ContactUpsertRequest",
     "ContactsAppliedTag",
     "ContactsAppliedTagCreate",
-    "ContactsAppliedTagCreateRequest",
     "ContactsAppliedTagTag",
-    "ContactsAppliedTagsFilter",
     "ContactsEnrollAction",
     "ContactsEnrollActionCreate",
-    "ContactsEnrollActionCreateRequest",
     "ContactsExportAction",
     "ContactsExportActionCreate",
-    "ContactsExportActionCreateRequest",
-    "ContactsFilter",
     "ContactsFilterGenerateRequest",
     "ContactsFilterGenerateRequestResults",
     "ContactsFilterRecord",
@@ -1535,83 +1067,54 @@ __all__ = (
     "ContactsFilterRecordResults",
     "ContactsRunWorkflowAction",
     "ContactsRunWorkflowActionCreate",
-    "ContactsRunWorkflowActionCreateRequest",
     "ContactsTag",
     "ContactsTagAction",
     "ContactsTagActionCreate",
-    "ContactsTagActionCreateRequest",
     "ContactsTagActionType",
     "ContactsTagCreate",
-    "ContactsTagCreateRequest",
     "ContactsTagUpdate",
-    "ContactsTagUpdateRequest",
-    "ContactsTagsFilter",
     "ContactsUnsubscribeAction",
     "ContactsUnsubscribeActionCreate",
-    "ContactsUnsubscribeActionCreateRequest",
     "Course",
     "CourseCreate",
-    "CourseCreateRequest",
     "CoursePublishRequest",
     "CourseUpdate",
-    "CourseUpdateRequest",
     "CoursesEnrollment",
     "CoursesEnrollmentCreate",
-    "CoursesEnrollmentCreateRequest",
     "CoursesEnrollmentUpdate",
-    "CoursesEnrollmentUpdateRequest",
-    "CoursesEnrollmentsFilter",
     "CoursesLesson",
     "CoursesLessonCompletion",
     "CoursesLessonCompletionCreate",
-    "CoursesLessonCompletionCreateRequest",
-    "CoursesLessonCompletionsFilter",
     "CoursesLessonCreate",
-    "CoursesLessonCreateRequest",
     "CoursesLessonPublishRequest",
     "CoursesLessonUpdate",
-    "CoursesLessonUpdateRequest",
     "CoursesSection",
     "CoursesSectionCreate",
-    "CoursesSectionCreateRequest",
     "CoursesSectionPublishRequest",
     "CoursesSectionUpdate",
-    "CoursesSectionUpdateRequest",
     "CoursesSectionsPublishAction",
     "CoursesSectionsPublishActionCreate",
-    "CoursesSectionsPublishActionCreateRequest",
     "Discount",
     "DiscountAppliesTo",
     "DiscountCreate",
-    "DiscountCreateRequest",
     "DiscountMethod",
     "DiscountUpdate",
-    "DiscountUpdateRequest",
-    "DiscountsFilter",
     "Domain",
     "DomainStatus",
     "Download",
     "EmailsAddress",
     "EmailsAddressCreate",
-    "EmailsAddressCreateRequest",
     "EmailsAddressUpdate",
-    "EmailsAddressUpdateRequest",
-    "EmailsAddressesFilter",
     "EmailsBroadcast",
     "EmailsBroadcastCreate",
     "EmailsBroadcastCreateRecipient",
-    "EmailsBroadcastCreateRequest",
     "EmailsBroadcastStatus",
     "EmailsBroadcastUpdate",
-    "EmailsBroadcastUpdateRequest",
-    "EmailsBroadcastsFilter",
     "EmailsBroadcastsSendAction",
     "EmailsBroadcastsSendActionCreate",
-    "EmailsBroadcastsSendActionCreateRequest",
     "EmailsBroadcastsStats",
     "EmailsDomain",
     "EmailsDomainCreate",
-    "EmailsDomainCreateRequest",
     "EmailsDomainDnsRecord",
     "EmailsSettings",
     "EmailsSettingsFooterAlignment",
@@ -1621,74 +1124,51 @@ __all__ = (
     "EmailsSettingsSystemEmailsReplyToAddress",
     "EmailsSettingsUpdate",
     "EmailsSettingsUpdateAddress",
-    "EmailsSettingsUpdateRequest",
     "EmailsTemplate",
     "EmailsTemplateCreate",
-    "EmailsTemplateCreateRequest",
     "EmailsTemplateExpand",
     "EmailsTemplateUpdate",
-    "EmailsTemplateUpdateRequest",
     "EmailsTopic",
     "EmailsTopicCreate",
-    "EmailsTopicCreateRequest",
     "EmailsTopicUpdate",
-    "EmailsTopicUpdateRequest",
     "Error",
     "FieldErrors",
     "Form",
     "FormCreate",
-    "FormCreateRequest",
     "FormSubmission",
     "FormSubmissionData",
-    "FormSubmissionsFilter",
     "FormUpdate",
-    "FormUpdateRequest",
     "FormsField",
     "FormsFieldCreate",
-    "FormsFieldCreateRequest",
     "FormsFieldReorderRequest",
     "FormsFieldSet",
     "FormsFieldSetCreate",
-    "FormsFieldSetCreateRequest",
     "FormsFieldSetUpdate",
-    "FormsFieldSetUpdateRequest",
     "FormsFieldUpdate",
-    "FormsFieldUpdateRequest",
     "FormsFieldsOption",
     "FormsFieldsOptionCreate",
-    "FormsFieldsOptionCreateRequest",
     "FormsFieldsOptionUpdate",
-    "FormsFieldsOptionUpdateRequest",
     "FormsFieldsReorderResult",
     "FormsSubmission",
     "FormsSubmissionCreate",
-    "FormsSubmissionCreateRequest",
     "FormsSubmissionUpdate",
-    "FormsSubmissionUpdateRequest",
     "FormsSubmissionsAnswer",
     "FormsSubmissionsAnswerCreate",
-    "FormsSubmissionsAnswerCreateRequest",
     "FormsSubmissionsAnswerUpdate",
-    "FormsSubmissionsAnswerUpdateRequest",
     "Fulfillment",
     "FulfillmentCreate",
     "FulfillmentCreateIncludedOrdersInvoicesLineItem",
-    "FulfillmentCreateRequest",
     "FulfillmentIncludedInvoicesLineItem",
     "FulfillmentStatus",
     "FulfillmentUpdate",
-    "FulfillmentUpdateRequest",
     "FulfillmentsLocation",
     "FulfillmentsLocationAddress",
     "FulfillmentsLocationCreate",
     "FulfillmentsLocationCreateAddress",
-    "FulfillmentsLocationCreateRequest",
     "FulfillmentsLocationUpdate",
     "FulfillmentsLocationUpdateAddress",
-    "FulfillmentsLocationUpdateRequest",
     "Funnel",
     "FunnelCreate",
-    "FunnelCreateRequest",
     "FunnelExpand",
     "FunnelFooterCodeMode",
     "FunnelHeadCodeMode",
@@ -1697,7 +1177,6 @@ __all__ = (
     "FunnelSummary",
     "FunnelTag",
     "FunnelUpdate",
-    "FunnelUpdateRequest",
     "FunnelsConditionalSplitStep",
     "FunnelsConditionalSplitStepBranch",
     "FunnelsConditionalSplitStepBranchPage",
@@ -1706,22 +1185,17 @@ __all__ = (
     "FunnelsConditionalSplitStepCreate",
     "FunnelsConditionalSplitStepCreateBranch",
     "FunnelsConditionalSplitStepCreateCondition",
-    "FunnelsConditionalSplitStepCreateRequest",
     "FunnelsConditionalSplitStepExpand",
     "FunnelsConditionalSplitStepList",
     "FunnelsConditionalSplitStepUpdate",
     "FunnelsConditionalSplitStepUpdateBranch",
     "FunnelsConditionalSplitStepUpdateCondition",
-    "FunnelsConditionalSplitStepUpdateRequest",
-    "FunnelsFilter",
     "FunnelsSplitTestStep",
     "FunnelsSplitTestStepCreate",
-    "FunnelsSplitTestStepCreateRequest",
     "FunnelsSplitTestStepCreateVariant",
     "FunnelsSplitTestStepFunnel",
     "FunnelsSplitTestStepList",
     "FunnelsSplitTestStepUpdate",
-    "FunnelsSplitTestStepUpdateRequest",
     "FunnelsSplitTestStepUpdateVariant",
     "FunnelsSplitTestStepVariant",
     "FunnelsSplitTestStepVariantPage",
@@ -1732,15 +1206,10 @@ __all__ = (
     "FunnelsStatsTimerange",
     "FunnelsTag",
     "FunnelsTagCreate",
-    "FunnelsTagCreateRequest",
     "FunnelsTagUpdate",
-    "FunnelsTagUpdateRequest",
-    "FunnelsTagsFilter",
     "Image",
     "ImageCreate",
-    "ImageCreateRequest",
     "ImageUpdate",
-    "ImageUpdateRequest",
     "IncludeArchived",
     "Me",
     "MeConnectedWorkspace",
@@ -1752,33 +1221,25 @@ __all__ = (
     "OrderBaseOrderPage",
     "OrderBaseReferralCode",
     "OrderCancel",
-    "OrderCancelRequest",
     "OrderContactGroup",
     "OrderCreate",
     "OrderCreateContactAttributes",
     "OrderCreateLineItem",
-    "OrderCreateRequest",
     "OrderOrderPage",
     "OrderReferralCode",
     "OrderSegment",
     "OrderType",
     "OrderUpdate",
-    "OrderUpdateRequest",
     "OrderVisits",
     "OrdersAppliedTag",
     "OrdersAppliedTagCreate",
-    "OrdersAppliedTagCreateRequest",
-    "OrdersFilter",
     "OrdersInvoice",
     "OrdersInvoiceCreate",
     "OrdersInvoiceCreateLineItem",
-    "OrdersInvoiceCreateRequest",
     "OrdersInvoiceStatus",
     "OrdersInvoiceType",
     "OrdersInvoiceUpdate",
     "OrdersInvoiceUpdateLineItem",
-    "OrdersInvoiceUpdateRequest",
-    "OrdersInvoicesFilter",
     "OrdersInvoicesLineItem",
     "OrdersInvoicesLineItemFulfillmentStatus",
     "OrdersInvoicesLineItemProductsPrice",
@@ -1791,27 +1252,20 @@ __all__ = (
     "OrdersLineItemsChange",
     "OrdersLineItemsChangeEffectiveTime",
     "OrdersLineItemsChangePerform",
-    "OrdersLineItemsChangePerformRequest",
     "OrdersLineItemsChangePreview",
-    "OrdersLineItemsChangePreviewRequest",
     "OrdersLineItemsChangeResponse",
     "OrdersLineItemsChangeUpcomingInvoice",
     "OrdersTag",
     "OrdersTagCreate",
-    "OrdersTagCreateRequest",
     "OrdersTagUpdate",
-    "OrdersTagUpdateRequest",
     "OrdersTransaction",
     "OrdersTransactionReason",
     "OrdersTransactionRefund",
-    "OrdersTransactionRefundRequest",
     "Page",
     "PageCreate",
     "PageCreateExternal",
     "PageCreateExternalFunnel",
-    "PageCreateExternalRequest",
     "PageCreateFunnel",
-    "PageCreateRequest",
     "PageCreateShowPageStep",
     "PageExpand",
     "PageFooterCodeMode",
@@ -1822,176 +1276,120 @@ __all__ = (
     "PageShowPageStepProduct",
     "PageSummary",
     "PageUpdate",
-    "PageUpdateRequest",
     "PageUpdateShowPageStep",
-    "PagesFilter",
     "PagesStats",
     "PagesStatsTimerange",
     "Product",
     "ProductCreate",
-    "ProductCreateRequest",
     "ProductCreateVariantProperty",
     "ProductUpdate",
-    "ProductUpdateRequest",
     "ProductUpdateVariantProperty",
     "ProductVariantProperty",
     "ProductsCollection",
     "ProductsCollectionCreate",
-    "ProductsCollectionCreateRequest",
     "ProductsCollectionSortMethod",
     "ProductsCollectionUpdate",
-    "ProductsCollectionUpdateRequest",
-    "ProductsCollectionsFilter",
-    "ProductsFilter",
     "ProductsPrice",
     "ProductsPriceCreate",
-    "ProductsPriceCreateRequest",
     "ProductsPriceMinimal",
     "ProductsPricePaymentType",
     "ProductsPriceUpdate",
-    "ProductsPriceUpdateRequest",
     "ProductsPricesChangeOptions",
     "ProductsPricesChangeOptionsResponse",
     "ProductsPricesChangeOptionsVariantGroup",
-    "ProductsPricesFilter",
     "ProductsTag",
     "ProductsTagCreate",
-    "ProductsTagCreateRequest",
     "ProductsTagUpdate",
-    "ProductsTagUpdateRequest",
-    "ProductsTagsFilter",
     "ProductsVariant",
     "ProductsVariantCreate",
     "ProductsVariantCreatePropertiesValue",
-    "ProductsVariantCreateRequest",
     "ProductsVariantCreatedByPlatformApplication",
     "ProductsVariantPropertiesValue",
     "ProductsVariantUpdate",
     "ProductsVariantUpdatePropertiesValue",
-    "ProductsVariantUpdateRequest",
-    "ProductsVariantsFilter",
     "RefineFilter",
     "RefineFilterConjunction",
     "RefineFilterCreate",
     "RefineFilterCreateCriteria",
-    "RefineFilterCreateRequest",
     "RefineFilterCriterion",
     "RefineFilterList",
     "RefineFilterUpdate",
     "RefineFilterUpdateCriteria",
-    "RefineFilterUpdateRequest",
-    "RefineFiltersFilter",
-    "SalesOpportunitiesFilter",
     "SalesOpportunitiesNote",
     "SalesOpportunitiesNoteCreate",
-    "SalesOpportunitiesNoteCreateRequest",
     "SalesOpportunitiesNoteUpdate",
-    "SalesOpportunitiesNoteUpdateRequest",
-    "SalesOpportunitiesNotesFilter",
     "SalesOpportunity",
     "SalesOpportunityCreate",
-    "SalesOpportunityCreateRequest",
     "SalesOpportunityNote",
     "SalesOpportunityPipeline",
     "SalesOpportunityPipelinesStage",
     "SalesOpportunityPrimaryContact",
     "SalesOpportunityPrimaryContactCustomAttributes",
     "SalesOpportunityUpdate",
-    "SalesOpportunityUpdateRequest",
     "SalesPipeline",
     "SalesPipelineCreate",
-    "SalesPipelineCreateRequest",
     "SalesPipelineCreateStage",
     "SalesPipelineStage",
     "SalesPipelineUpdate",
-    "SalesPipelineUpdateRequest",
     "SalesPipelineUpdateStage",
-    "SalesPipelinesFilter",
     "SalesPipelinesStage",
     "SalesPipelinesStageCreate",
-    "SalesPipelinesStageCreateRequest",
     "SalesPipelinesStageUpdate",
-    "SalesPipelinesStageUpdateRequest",
-    "SalesPipelinesStagesFilter",
     "ShippingLocationGroup",
     "ShippingPackage",
     "ShippingPackageCarrier",
     "ShippingPackageCreate",
-    "ShippingPackageCreateRequest",
     "ShippingPackageDistanceUnit",
     "ShippingPackageType",
     "ShippingPackageUpdate",
-    "ShippingPackageUpdateRequest",
     "ShippingPackageWeightUnit",
     "ShippingProfile",
     "ShippingProfileCreate",
-    "ShippingProfileCreateRequest",
     "ShippingProfileUpdate",
-    "ShippingProfileUpdateRequest",
     "ShippingRate",
     "ShippingRateCreate",
-    "ShippingRateCreateRequest",
     "ShippingRateLiveRatesProvider",
     "ShippingRateUpdate",
-    "ShippingRateUpdateRequest",
     "ShippingRatesName",
     "ShippingRatesNameCreate",
-    "ShippingRatesNameCreateRequest",
     "ShippingRatesNameUpdate",
-    "ShippingRatesNameUpdateRequest",
     "ShippingZone",
     "ShippingZoneCreate",
-    "ShippingZoneCreateRequest",
     "ShippingZoneUpdate",
-    "ShippingZoneUpdateRequest",
     "Site",
     "SiteFooterCodeMode",
     "SiteHeadCodeMode",
     "SiteUpdate",
-    "SiteUpdateRequest",
     "SortOrder",
     "SortPropertyIdNameUpdatedAt",
     "SortPropertyIdSortOrderUpdatedAt",
     "SortPropertyIdUpdatedAt",
     "SplitTestStepBranch",
-    "StatsFilter",
     "Store",
     "StoreCreate",
-    "StoreCreateRequest",
     "StoreStatus",
     "StoreUpdate",
-    "StoreUpdateRequest",
     "Style",
     "Team",
     "TeamLocale",
     "TeamMembership",
     "TeamUpdate",
-    "TeamUpdateRequest",
     "Theme",
     "ThemeStyle",
     "ThemeUpdate",
-    "ThemeUpdateRequest",
     "User",
     "Visit",
     "Visits",
     "WebhooksIncomingExternalPurchaseEndpoint",
     "WebhooksIncomingExternalPurchaseEndpointCreate",
-    "WebhooksIncomingExternalPurchaseEndpointCreateRequest",
     "WebhooksIncomingExternalPurchaseEndpointUpdate",
-    "WebhooksIncomingExternalPurchaseEndpointUpdateRequest",
-    "WebhooksIncomingExternalPurchaseEndpointsFilter",
     "WebhooksIncomingExternalPurchaseEvent",
-    "WebhooksIncomingExternalPurchaseEventsFilter",
     "WebhooksIncomingExternalPurchaseProductMapping",
     "WebhooksIncomingExternalPurchaseProductMappingCreate",
-    "WebhooksIncomingExternalPurchaseProductMappingCreateRequest",
     "WebhooksIncomingExternalPurchaseProductMappingUpdate",
-    "WebhooksIncomingExternalPurchaseProductMappingUpdateRequest",
     "WebhooksOutgoingEndpoint",
     "WebhooksOutgoingEndpointCreate",
-    "WebhooksOutgoingEndpointCreateRequest",
     "WebhooksOutgoingEndpointUpdate",
-    "WebhooksOutgoingEndpointUpdateRequest",
     "WebhooksOutgoingEvent",
     "WebhooksOutgoingEventData",
     "WebhooksOutgoingEventFunnel",
@@ -1999,29 +1397,20 @@ __all__ = (
     "WebhooksOutgoingEventType",
     "Workflow",
     "WorkflowCreate",
-    "WorkflowCreateRequest",
     "WorkflowStructure",
     "WorkflowUpdate",
-    "WorkflowUpdateRequest",
     "WorkflowsRun",
     "WorkflowsRunCreate",
-    "WorkflowsRunCreateRequest",
-    "WorkflowsRunsFilter",
     "WorkflowsStep",
     "WorkflowsStepCreate",
-    "WorkflowsStepCreateRequest",
     "WorkflowsStepStepTypeSettings",
     "WorkflowsStepUpdate",
-    "WorkflowsStepUpdateRequest",
     "WorkflowsStepsStats",
     "WorkflowsTrigger",
     "WorkflowsTriggerCreate",
-    "WorkflowsTriggerCreateRequest",
     "WorkflowsTriggerUpdate",
-    "WorkflowsTriggerUpdateRequest",
     "Workspace",
     "WorkspaceStats",
     "WorkspaceStatsResource",
     "WorkspaceUpdate",
-    "WorkspaceUpdateRequest",
 )

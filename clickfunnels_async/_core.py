@@ -1,0 +1,476 @@
+"""The core every namespace calls: shared state, `_call`, `_paginate`, subdomain discovery.
+
+Every generated namespace method ends in `_call` or `_paginate` with its row of the operation table. Those
+build the request from the row (host, path, filter, body wrapper), send it through `_transport` (slots,
+pacing, retries), turn any non-2xx into a typed error before parsing, and build the model. `ClickFunnels`
+(`_client.py`) owns one `Core` per options view; the namespaces see it only as an `OperationCaller`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+import anyio
+import attrs
+import httpx
+
+from ._errors import ClickFunnelsConfigError, ResponseParseError, error_from_response
+from ._filters import FilterArg, render_expand, render_filter
+from ._hosts import Hosts, host_role_for
+from ._json import dumps as _json_dumps
+from ._json import loads as _json_loads
+from ._json import to_jsonable
+from ._log import Secret, log_response
+from ._operation_row import Operation
+from ._options import RequestOptions
+from ._pagination import AsyncPaginator, Page
+from ._transport import Throttle, send
+
+_MODELS_PACKAGE = "clickfunnels_async._generated.models"
+_model_cache: dict[str, Any] = {}
+
+
+def _model(ref: str) -> Any:
+    cls = _model_cache.get(ref)
+    if cls is None:
+        module, name = ref.split(":")
+        cls = getattr(importlib.import_module(f"{_MODELS_PACKAGE}.{module}"), name)
+        _model_cache[ref] = cls
+    return cls
+
+
+@attrs.frozen(slots=True)
+class RawResponse:
+    """What came back for one call (or one page): status, headers, timing and retries taken."""
+
+    operation: str
+    status_code: int
+    headers: httpx.Headers = attrs.field(repr=False)  # a server may echo anything back
+    elapsed: float  # seconds, including retries and waits
+    retries: int
+    http_response: httpx.Response = attrs.field(repr=False)
+
+
+_raw_log: contextvars.ContextVar[list[RawResponse] | None] = contextvars.ContextVar(
+    "clickfunnels_raw_log", default=None
+)
+
+
+def _path_value(op: Operation, name: str, value: object) -> str:
+    if type(value) is int:  # the common case: an id, which needs no checks beyond its type
+        return str(value)
+    if value is None:
+        raise TypeError(f"{op.qualname}() needs {name}")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"{op.qualname}(): {name} must be an int id or a public id string, not {value!r}")
+    text = str(value)
+    # An empty or dot segment would silently address another route.
+    if not text.strip() or text in (".", ".."):
+        raise ValueError(f"{op.qualname}(): {name}={value!r} is not an id")
+    return quote(text, safe="")
+
+
+# Parsed URLs kept per client: enough for the calls a service repeats, small enough not to matter.
+_URL_CACHE_SIZE = 256
+
+
+@attrs.define(slots=True, eq=False)
+class _Shared:
+    """State every `with_options()` copy shares: the pool, the throttle, the discovered host."""
+
+    http: httpx.AsyncClient
+    owns_http: bool
+    throttle: Throttle
+    hosts: Hosts
+    token: Secret
+    user_agent: str
+    via_maton: bool
+    discover_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+    closed: bool = False
+    urls: dict[str, httpx.URL] = attrs.field(factory=dict)  # parsed URLs of recent calls
+
+
+class Core:
+    """One options view of a client: the shared state plus this view's `RequestOptions`."""
+
+    __slots__ = ("_extensions", "_header_cache", "_options", "_shared")
+
+    def __init__(self, shared: _Shared, options: RequestOptions) -> None:
+        self._shared = shared
+        self._options = options
+        self._header_cache: dict[tuple[bool, bytes], httpx.Headers] = {}
+        self._extensions: dict[str, Any] = {"timeout": options.timeout.as_dict()}
+
+    # ------------------------------------------------------------------ hosts
+
+    async def _hosts_for(self, host_role: str) -> Hosts:
+        shared = self._shared
+        hosts = shared.hosts
+        if host_role == "workspace" and hosts.mode == "direct" and hosts.subdomain is None:
+            async with shared.discover_lock:
+                if shared.hosts.subdomain is None:
+                    shared.hosts = shared.hosts.with_subdomain(await self._discover_subdomain())
+            hosts = shared.hosts
+        return hosts
+
+    async def _discover_subdomain(self) -> str:
+        from ._generated.operation_table import OPERATIONS
+
+        found: list[tuple[Any, Any, Any]] = []
+        teams = await self._paginate(OPERATIONS["listTeams"], {}).to_list()
+        for team in teams:
+            workspaces = await self._paginate(OPERATIONS["listWorkspaces"], {"team_id": team.id}).to_list()
+            found += [(w.id, w.name, w.subdomain) for w in workspaces]
+        if len(found) == 1 and isinstance(found[0][2], str) and found[0][2]:
+            return found[0][2]
+        if not found:
+            raise ClickFunnelsConfigError(
+                "no subdomain given and this token reaches no workspace; pass subdomain='...'"
+            )
+        listing = "; ".join(f"id={i} name={n!r} subdomain={s!r}" for i, n, s in found)
+        raise ClickFunnelsConfigError(
+            f"no subdomain given and this token reaches {len(found)} workspaces; pick one with "
+            f"subdomain='...': {listing}"
+        )
+
+    # ------------------------------------------------------------------ requests
+
+    def _headers(self, has_body: bool, netloc: bytes) -> httpx.Headers:
+        # Built once per client view and host: options never change after construction. httpx.Request copies
+        # them, so the cached object is never changed.
+        cache = self._header_cache
+        headers = cache.get((has_body, netloc))
+        if headers is None:
+            headers = cache[has_body, netloc] = self._make_headers(has_body, netloc)
+        return headers
+
+    def _make_headers(self, has_body: bool, netloc: bytes) -> httpx.Headers:
+        shared, options = self._shared, self._options
+        # The pool's own defaults first (httpx's Accept-Encoding, or headers set on a client passed in),
+        # then ours, then with_options(extra_headers=...): a later value of a name replaces an earlier one.
+        headers = httpx.Headers(shared.http.headers)
+        host = headers.pop("Host", None)
+        headers["Authorization"] = f"Bearer {shared.token.get_secret_value()}"
+        headers["User-Agent"] = shared.user_agent
+        headers["Accept"] = "application/json"
+        if has_body:
+            headers["Content-Type"] = "application/json"
+        if options.maton_connection is not None:
+            headers["Maton-Connection"] = options.maton_connection
+        for name, value in options.extra_headers:
+            headers[name] = value
+        # Host first, as httpx sends it (a client passed in may set its own); Content-Length per request.
+        raw = [(k, v) for k, v in headers.raw if k.lower() != b"content-length"]
+        return httpx.Headers([(b"Host", netloc if host is None else host.encode("ascii")), *raw])
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        params: list[tuple[str, str]],
+        content: bytes | None,
+    ) -> httpx.Request:
+        shared = self._shared
+        if shared.closed:
+            raise RuntimeError("this ClickFunnels client is closed; create a new one")
+        # The request is put together here rather than by AsyncClient.build_request, which merges the
+        # pool's URL, headers and cookies anew and parses the URL on every call: a third of a small call's
+        # CPU. The headers are merged once per client view above; the parsed URLs of recent calls are
+        # kept (httpx.URL is immutable); the query is encoded exactly as httpx encodes `params=`; the
+        # pool's cookies are left out (the API authenticates by token). The wire format is the same.
+        if params:
+            url = f"{url}?{urlencode(params)}"
+        urls = shared.urls
+        parsed = urls.get(url)
+        if parsed is None:
+            parsed = httpx.URL(url)
+            if len(urls) >= _URL_CACHE_SIZE:
+                urls.clear()
+            urls[url] = parsed
+        body = b"" if content is None else content
+        extensions = self._extensions
+        request = httpx.Request(
+            method,
+            parsed,
+            headers=self._headers(content is not None, parsed.netloc),
+            stream=httpx.ByteStream(body),
+            extensions=extensions,  # httpx.Request copies it
+        )
+        if content is not None or method in ("POST", "PUT", "PATCH"):
+            request.headers["Content-Length"] = str(len(body))
+        request.read()  # so that request.content works, as for a request httpx built itself
+        return request
+
+    async def _send(self, operation: str, request: httpx.Request, idempotent: bool) -> httpx.Response:
+        started = time.monotonic()
+        response, retries = await send(
+            self._shared.http,
+            request,
+            policy=self._options.retry,
+            idempotent=idempotent,
+            throttle=self._shared.throttle,
+        )
+        elapsed = time.monotonic() - started
+        log_response(response, elapsed=elapsed, retries=retries)
+        log = _raw_log.get()
+        if log is not None:
+            log.append(RawResponse(operation, response.status_code, response.headers, elapsed, retries, response))
+        if not 200 <= response.status_code < 300:
+            raise error_from_response(response, via_maton=self._shared.via_maton, retries=retries)
+        return response
+
+    def _query(
+        self,
+        op: Operation,
+        query: Mapping[str, Any] | None,
+        filter: FilterArg,
+        expand: Sequence[str] | None,
+    ) -> list[tuple[str, str]]:
+        params: list[tuple[str, str]] = []
+        if not query and filter is None and expand is None:
+            return params
+        for name, value in (query or {}).items():
+            if value is None:
+                continue
+            if name == "sort_property" and op.sort_properties and value not in op.sort_properties:
+                raise ValueError(
+                    f"{op.qualname}(): sort_property={value!r} is not one of {', '.join(op.sort_properties)}"
+                )
+            if name == "sort_order" and value not in ("asc", "desc"):
+                raise ValueError(f"{op.qualname}(): sort_order must be 'asc' or 'desc', not {value!r}")
+            if isinstance(value, bool):
+                params.append((name, "true" if value else "false"))
+            elif isinstance(value, list | tuple):
+                params.extend((name, str(v)) for v in value)
+            else:
+                params.append((name, str(value)))
+        params.extend(render_filter(filter, op.filter_keys, op.qualname).items())
+        params.extend(("expand[]", v) for v in render_expand(expand, op.expand, op.qualname))
+        return params
+
+    def _body(self, op: Operation, body: Any, fields: Mapping[str, Any] | None) -> bytes:
+        data: dict[str, Any] = {}
+        allowed = op.body_fields
+        if body is not None and fields:
+            raise TypeError(f"{op.qualname}(): pass either values= or keyword fields, not both")
+        if body is not None:
+            to_dict = getattr(body, "to_dict", None)
+            expected = _model(op.body_model) if op.body_model else None
+            if callable(to_dict) and expected is not None and not isinstance(body, expected):
+                raise TypeError(
+                    f"{op.qualname}(): values= takes a {expected.__name__} or a dict of its fields, "
+                    f"not a {type(body).__name__}"
+                )
+            if callable(to_dict):
+                data = dict(to_dict())
+            elif isinstance(body, Mapping):
+                data = {k: v for k, v in body.items() if v is not None}
+                unknown = [k for k in data if k not in allowed]
+                if unknown and allowed:
+                    raise TypeError(
+                        f"{op.qualname}(): unknown field(s) {', '.join(map(repr, unknown))}; "
+                        f"allowed: {', '.join(allowed)}"
+                    )
+            else:
+                raise TypeError(f"{op.qualname}(): values must be a model or a dict, not {type(body).__name__}")
+        elif fields:
+            # No listed fields = an open body the spec does not describe yet: pass everything through.
+            unknown = [k for k in fields if k not in allowed] if allowed else []
+            if unknown:
+                raise TypeError(
+                    f"{op.qualname}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                    f"allowed: {', '.join(allowed) or 'none'}"
+                )
+            data = {k: v for k, v in fields.items() if v is not None}
+        missing = [k for k in op.body_required if k not in data]
+        if missing:
+            raise TypeError(f"{op.qualname}() is missing the required body field(s) {', '.join(missing)}")
+        payload = {op.body_key: data} if op.body_key else data
+        return _json_dumps(payload, to_jsonable)
+
+    def _url(self, hosts: Hosts, op: Operation, path_args: Mapping[str, Any]) -> str:
+        names = op.path_params
+        unexpected = [name for name in path_args if name not in names]
+        if unexpected:
+            raise TypeError(f"{op.qualname}(): unexpected {', '.join(sorted(unexpected))}")
+        values = {name: _path_value(op, name, path_args.get(name)) for name in names}
+        return hosts.base_for(op.host) + op.path.format(**values)
+
+    def _parse(self, op: Operation, response: httpx.Response) -> Any:
+        if response.status_code == 204 or (op.response_model is None and not response.content):
+            return None
+        try:
+            data = _json_loads(response.content)
+        except ValueError as exc:
+            raise ResponseParseError.from_response(response, "the body is not JSON") from exc
+        if op.response_model is None:
+            return data
+        cls = _model(op.response_model)
+        try:
+            if op.response_is_list:
+                if not isinstance(data, list):
+                    raise TypeError(f"expected a JSON array, got {type(data).__name__}")
+                return [cls.from_dict(item) for item in data]
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ResponseParseError.from_response(
+                response, f"does not match {cls.__name__}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _call(
+        self,
+        op: Operation,
+        path_args: Mapping[str, Any],
+        *,
+        query: Mapping[str, Any] | None = None,
+        filter: FilterArg = None,
+        expand: Sequence[str] | None = None,
+        body: Any = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> Any:
+        # Everything that can be wrong with the input is found before waiting on the network.
+        params = self._query(op, query, filter, expand)
+        content = self._body(op, body, fields) if op.has_body else None
+        hosts = await self._hosts_for(op.host)
+        request = self._build(op.method, self._url(hosts, op, path_args), params, content)
+        response = await self._send(op.qualname, request, op.idempotent)
+        return self._parse(op, response)
+
+    def _paginate(
+        self,
+        op: Operation,
+        path_args: Mapping[str, Any],
+        *,
+        query: Mapping[str, Any] | None = None,
+        filter: FilterArg = None,
+        expand: Sequence[str] | None = None,
+        limit: int | None = None,
+        prefetch: bool = False,
+    ) -> AsyncPaginator[Any]:
+        query = dict(query or {})
+        after = query.pop("after", None)
+        params = self._query(op, query, filter, expand)
+        for name in op.path_params:
+            _path_value(op, name, path_args.get(name))
+
+        async def fetch(cursor: str | None) -> Page[Any]:
+            hosts = await self._hosts_for(op.host)
+            page_params = [*params, ("after", cursor)] if cursor is not None else params
+            request = self._build(op.method, self._url(hosts, op, path_args), page_params, None)
+            response = await self._send(op.qualname, request, op.idempotent)
+            items = self._parse(op, response)
+            if items is None:
+                items = []
+            if not isinstance(items, list):
+                raise ResponseParseError.from_response(response, "a list call did not return a JSON array")
+            return Page(items=items, next_cursor=response.headers.get("Pagination-Next"), response=response)
+
+        return AsyncPaginator(fetch, operation=op.qualname, after=after, limit=limit, prefetch=prefetch)
+
+    # ------------------------------------------------------------------ escape hatch
+
+    def _raw_path(self, path: str) -> str:
+        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+            raise ValueError(
+                f"path must be an API path such as '/api/v2/workspaces/42/contacts', not {path!r}"
+            )
+        decoded = unquote(path)
+        segments = decoded.split("/")
+        if (
+            any(ord(c) < 33 or ord(c) == 127 for c in decoded)
+            or re.search(r"[#?]", decoded)
+            or "." in segments
+            or ".." in segments
+        ):
+            raise ValueError(
+                f"path {path!r} contains a query, fragment, space, control character or dot segment "
+                "(also when percent-encoded); put query values in params="
+            )
+        return path
+
+    def _host_role_for(self, method: str, path: str) -> str:
+        from ._generated.operation_table import OPERATIONS
+
+        return host_role_for(method, path, OPERATIONS.values())
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        json: Any = None,
+        host: str | None = None,
+    ) -> Any:
+        """Call an endpoint the SDK does not describe yet, with the same hosts, auth, retries and errors.
+
+        Returns the decoded JSON (or None for an empty body). `host` is "accounts" or "workspace"; by default
+        it is taken from a matching operation of the spec, else the workspace host.
+        """
+        method = method.upper()
+        path = self._raw_path(path)
+        role = host or self._host_role_for(method, path)
+        hosts = await self._hosts_for(role)
+        items = list(params.items()) if isinstance(params, Mapping) else list(params or [])
+        query = [(k, _param_text(v)) for k, v in items if v is not None]
+        content = None if json is None else _json_bytes(json)
+        request = self._build(method, hosts.base_for(role) + path, query, content)
+        response = await self._send(f"{method} {path}", request, method != "POST")
+        if not response.content:
+            return None
+        try:
+            return _json_loads(response.content)
+        except ValueError as exc:
+            raise ResponseParseError.from_response(response, "the body is not JSON") from exc
+
+    def paginate(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        host: str | None = None,
+        limit: int | None = None,
+        prefetch: bool = False,
+    ) -> AsyncPaginator[Any]:
+        """Iterate a list endpoint the SDK does not describe yet (`after` <- `Pagination-Next`), as dicts."""
+        path = self._raw_path(path)
+        base = dict(params or {})
+        after = base.pop("after", None)
+
+        role = host or self._host_role_for("GET", path)
+        base_query = [(k, _param_text(v)) for k, v in base.items() if v is not None]
+
+        async def fetch(cursor: str | None) -> Page[Any]:
+            hosts = await self._hosts_for(role)
+            query = [*base_query, ("after", cursor)] if cursor is not None else base_query
+            request = self._build("GET", hosts.base_for(role) + path, query, None)
+            response = await self._send(f"GET {path}", request, True)
+            try:
+                items = _json_loads(response.content)
+            except ValueError as exc:
+                raise ResponseParseError.from_response(response, "the body is not JSON") from exc
+            if not isinstance(items, list):
+                raise ResponseParseError.from_response(response, "a list call did not return a JSON array")
+            return Page(items=items, next_cursor=response.headers.get("Pagination-Next"), response=response)
+
+        return AsyncPaginator(
+            fetch, operation=f"GET {path}", after=after, limit=limit, prefetch=prefetch
+        )
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json_bytes(value: Any) -> bytes:
+    return _json_dumps(value, to_jsonable)
