@@ -310,7 +310,8 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             raise RuntimeError("a bulk run can be entered only once; call bulk.run(...) again")
         self._state = "open"
         if self._selection is not None:
-            await self._selection.open()  # a checkpoint that cannot be read fails here, before any call
+            # A checkpoint that cannot be read fails here, before any call.
+            await self._selection.open()
         self._send, self._receive = anyio.create_memory_object_stream[
             "Succeeded[I, R] | Failed[I]"
         ](math.inf)

@@ -18,9 +18,8 @@ from importlib.resources import files
 
 import redis.asyncio as aioredis
 
-from ._interim import InProcessRateBudget  # at merge: clickfunnels_async._pacing
-
 from ._connect import REDIS_ERRORS, connect, unavailable
+from ._interim import InProcessRateBudget  # at merge: clickfunnels_async._pacing
 
 __all__ = ["RedisRateBudget"]
 
@@ -54,9 +53,13 @@ class RedisRateBudget:
         state_ttl: float = 3600.0,
     ) -> None:
         if not isinstance(key, str) or not key:
-            raise ValueError("key must be a non-empty string naming the shared budget, e.g. the team id")
+            raise ValueError(
+                "key must be a non-empty string naming the shared budget, e.g. the team id"
+            )
         if requests_per_second is not None and not requests_per_second > 0:
-            raise ValueError(f"requests_per_second must be > 0 or None, got {requests_per_second!r}")
+            raise ValueError(
+                f"requests_per_second must be > 0 or None, got {requests_per_second!r}"
+            )
         if not min_rate > 0:
             raise ValueError(f"min_rate must be > 0, got {min_rate!r}")
         for name, value in (("timeout", timeout), ("reconnect_after", reconnect_after)):
@@ -137,7 +140,9 @@ class RedisRateBudget:
             raise
         if self._warned:
             self._warned = False
-            _log.warning("Redis at %s answers again: the shared rate budget %r is back", self._name, self.key)
+            _log.warning(
+                "Redis at %s answers again: the shared rate budget %r is back", self._name, self.key
+            )
         wait, rate = reply
         self.rate = None if rate == b"none" else float(rate)
         return float(wait)

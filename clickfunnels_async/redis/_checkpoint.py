@@ -34,7 +34,9 @@ class RedisCheckpoint:
         timeout: float = 2.0,
     ) -> None:
         if not isinstance(key, str) or not key:
-            raise ValueError("key must be a non-empty string naming the job, the same for all its workers")
+            raise ValueError(
+                "key must be a non-empty string naming the job, the same for all its workers"
+            )
         if ttl is not None and not ttl > 0:
             raise ValueError(f"ttl must be > 0 seconds or None, got {ttl!r}")
         self._redis, self._owned, self._name = connect(url_or_client, timeout=timeout)
@@ -49,9 +51,10 @@ class RedisCheckpoint:
     async def load(self) -> None:
         """Read the confirmed indexes (called by the bulk run before it reads an input)."""
         try:
-            self._confirmed = await self._redis.get(self.key) or b""
+            stored = await self._redis.get(self.key)
         except REDIS_ERRORS as exc:
             raise unavailable(self._name, exc, f"the checkpoint {self.key!r}") from None
+        self._confirmed = stored.encode("latin-1") if isinstance(stored, str) else stored or b""
 
     def is_confirmed(self, index: int) -> bool:
         """Whether `index` was confirmed when the checkpoint was loaded."""
@@ -70,7 +73,8 @@ class RedisCheckpoint:
                 self._warned = True
                 _log.warning(
                     "could not record confirmed inputs in Redis at %s (%s): a re-run will do them again",
-                    self._name, type(exc).__name__,
+                    self._name,
+                    type(exc).__name__,
                 )
 
     async def confirmed_count(self) -> int:

@@ -35,7 +35,9 @@ class RedisUnavailableError(ClickFunnelsError):
     """
 
 
-def connect(url_or_client: str | aioredis.Redis, *, timeout: float) -> tuple[aioredis.Redis, bool, str]:
+def connect(
+    url_or_client: str | aioredis.Redis, *, timeout: float
+) -> tuple[aioredis.Redis, bool, str]:
     """(client, owned, name): a client made from a ``redis://`` URL is ours to close; a given one is not."""
     if isinstance(url_or_client, str):
         if not url_or_client.startswith(("redis://", "rediss://", "unix://")):

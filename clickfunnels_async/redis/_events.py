@@ -82,11 +82,15 @@ class RedisEventStore:
     async def complete(self, event_id: str) -> None:
         self._marks.pop(event_id, None)
         try:
-            await self._redis.set(self.prefix + event_id, _DONE, px=_ms(self.ttl))
+            await self._redis.set(self.prefix + event_id, _DONE, px=int(_ms(self.ttl)))
         except REDIS_ERRORS as exc:
             _log.warning(
                 "could not mark webhook %s done in Redis at %s (%s): a redelivery after %.0f s may run "
-                "its handlers again", event_id, self._name, type(exc).__name__, self.lease,
+                "its handlers again",
+                event_id,
+                self._name,
+                type(exc).__name__,
+                self.lease,
             )
 
     async def release(self, event_id: str) -> None:
@@ -98,7 +102,11 @@ class RedisEventStore:
         except REDIS_ERRORS as exc:
             _log.warning(
                 "could not release webhook %s in Redis at %s (%s): its redelivery is handled once the "
-                "%.0f s lease runs out", event_id, self._name, type(exc).__name__, self.lease,
+                "%.0f s lease runs out",
+                event_id,
+                self._name,
+                type(exc).__name__,
+                self.lease,
             )
 
     async def aclose(self) -> None:

@@ -8,7 +8,11 @@ import time
 
 class InProcessRateBudget:
     def __init__(
-        self, requests_per_second: float | None = None, *, min_rate: float = 1.0, default_pause: float = 0.0
+        self,
+        requests_per_second: float | None = None,
+        *,
+        min_rate: float = 1.0,
+        default_pause: float = 0.0,
     ) -> None:
         self._rate = requests_per_second
         self._min_rate = min_rate
