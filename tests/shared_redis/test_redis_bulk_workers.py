@@ -13,10 +13,9 @@ from pathlib import Path
 import anyio
 import pytest
 import redis
+from redis_procs import emulator, spawn, stop
 
 from clickfunnels_async import ClickFunnels, RetryPolicy
-
-from redis_procs import emulator, spawn, stop
 
 ROWS = 9000
 
