@@ -22,6 +22,7 @@ check-generated: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check clickfunnels_async tests generator examples benchmarks
+	$(BIN)/ruff format --check clickfunnels_async tests generator examples benchmarks
 	$(BIN)/mypy
 
 test: $(STAMP)

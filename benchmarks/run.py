@@ -5,8 +5,7 @@ that drift of the machine (CPU boost, other processes) hits every variant alike.
 `benchmarks/results.md` (a table for people) and `benchmarks/results.json`.
 
 Sections (see the brief in the README's benchmark paragraph):
-  a. one page of 20 contacts in-process (httpx.MockTransport): SDK vs raw httpx + json.loads vs the bare
-     generated call
+  a. one page of 20 contacts in-process (httpx.MockTransport): SDK vs raw httpx + json.loads
   b. the same over a loopback socket against the emulator under uvicorn
   c. bulk upserts at concurrency 64, 20 ms server latency: requests/s vs the ideal and vs raw httpx
   d. pagination of 100,000 seeded contacts (items/s, memory growth), and prefetch on/off
@@ -39,8 +38,6 @@ import httpx
 
 import clickfunnels_async
 from clickfunnels_async import ClickFunnels, RateLimitError
-from clickfunnels_async._generated.api.contact import list_contacts
-from clickfunnels_async._generated.client import Client as GeneratedClient
 from clickfunnels_async.testing import FakeClickFunnels
 
 HERE = Path(__file__).resolve().parent
@@ -153,8 +150,8 @@ async def time_calls(fn: Callable[[], Awaitable[Any]], calls: int) -> float:
     return (time.perf_counter() - started) / calls
 
 
-def three_variants(
-    cf: ClickFunnels, raw: httpx.AsyncClient, gen: GeneratedClient, url: str
+def two_variants(
+    cf: ClickFunnels, raw: httpx.AsyncClient, url: str
 ) -> dict[str, Callable[[], Awaitable[Any]]]:
     async def sdk() -> None:
         async for page in cf.contacts.list(WS).pages():
@@ -165,11 +162,7 @@ def three_variants(
         response = await raw.get(url)
         assert len(json.loads(response.content)) == 20
 
-    async def generated() -> None:
-        response = await list_contacts.asyncio_detailed(WS, client=gen)
-        assert response.status_code == 200 and isinstance(response.parsed, list)
-
-    return {"sdk": sdk, "raw httpx + json.loads": raw_call, "generated": generated}
+    return {"sdk": sdk, "raw httpx + json.loads": raw_call}
 
 
 async def page_figures(
@@ -188,14 +181,11 @@ async def page_figures(
         return lambda: time_calls(fn, calls)
 
     medians = await interleaved({name: timed(fn) for name, fn in fns.items()}, rounds)
-    sdk, raw, gen = medians["sdk"], medians["raw httpx + json.loads"], medians["generated"]
+    sdk, raw = medians["sdk"], medians["raw httpx + json.loads"]
     rows = [
         Row(f"{key}.raw", f"{label}: SDK vs raw httpx + json.loads", sdk * 1e6, "µs/page", raw * 1e6,
             "raw httpx + json.loads", sdk / raw, "≤ 1.3×", sdk / raw <= 1.3,
             f"{calls} calls × {rounds} rounds per variant; {note}"),
-        Row(f"{key}.generated", f"{label}: SDK vs bare generated call", sdk * 1e6, "µs/page", gen * 1e6,
-            "generated list_contacts.asyncio_detailed", sdk / gen, "(info)", None,
-            "the generated call also parses the 20 Contact models"),
     ]
     return rows, medians
 
@@ -220,10 +210,8 @@ async def bench_in_process(cfg: Config) -> list[Row]:
         ClickFunnels(api_token=TOKEN, base_url=BASE, transport=transport) as cf,
         ClickFunnels(api_token=TOKEN, base_url=BASE, http_client=httpx.AsyncClient(transport=transport)) as byo,
         httpx.AsyncClient(transport=transport, headers=auth_headers(TOKEN)) as raw,
-        httpx.AsyncClient(transport=transport, base_url=BASE, headers=auth_headers(TOKEN)) as gen_http,
     ):
-        gen = GeneratedClient(base_url=BASE).set_async_httpx_client(gen_http)
-        fns = three_variants(cf, raw, gen, url)
+        fns = two_variants(cf, raw, url)
 
         async def sdk_byo() -> None:
             async for page in byo.contacts.list(WS).pages():
@@ -257,13 +245,11 @@ async def bench_socket(cfg: Config) -> list[Row]:
         async with (
             ClickFunnels(api_token=fake.token, base_url=root) as cf,
             httpx.AsyncClient(headers=auth_headers(fake.token)) as raw,
-            httpx.AsyncClient(base_url=root, headers=auth_headers(fake.token)) as gen_http,
         ):
-            gen = GeneratedClient(base_url=root).set_async_httpx_client(gen_http)
             # The floor of one loopback round trip: a tiny 404 from the same server.
             floor = await time_calls(lambda: raw.get(f"{root}/api/v2/no-such-route"), 20)
             rows, _ = await page_figures(
-                "b", "b. one page over loopback", three_variants(cf, raw, gen, url), cfg.socket_calls,
+                "b", "b. one page over loopback", two_variants(cf, raw, url), cfg.socket_calls,
                 cfg.rounds,
                 "emulator under uvicorn on 127.0.0.1 in the same process and event loop, so the server's "
                 "own CPU time is part of every variant",

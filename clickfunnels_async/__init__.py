@@ -30,8 +30,8 @@ from ._errors import (
 )
 from ._filters import Filter
 from ._maton import MatonConnection, MatonConnections
+from ._options import RetryPolicy
 from ._pagination import AsyncPaginator, Page
-from ._transport import RetryPolicy
 from ._version import __version__
 
 __all__ = [

@@ -91,6 +91,21 @@ class APITimeoutError(APIConnectionError):
     """The request timed out (connect, read, write or waiting for a pooled connection)."""
 
 
+def connection_error(
+    exc: httpx.TransportError, *, method: str, url: str, message: str | None = None, retries: int = 0
+) -> APIConnectionError:
+    """The error for a request that got no response: APITimeoutError for timeouts, else APIConnectionError.
+
+    `message` replaces httpx's text (whose detail is scrubbed of secrets when it is used); `url` must
+    already be safe to show.
+    """
+    if message is None:
+        detail = redacting_filter.scrub(str(exc)).strip()
+        message = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+    return cls(message, method=method, url=url, retries=retries)
+
+
 class APIStatusError(ClickFunnelsError):
     """The API answered with a non-2xx status.
 

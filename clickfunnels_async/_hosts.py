@@ -62,7 +62,7 @@ def validate_subdomain(value: str) -> str:
     raise ClickFunnelsConfigError(f"invalid subdomain {shown!r}: {_SUBDOMAIN_HELP}")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
     try:
@@ -93,7 +93,7 @@ def validate_base_url(url: str | httpx.URL) -> httpx.URL:
         )
     if parsed.query or parsed.fragment or "?" in str(url) or "#" in str(url):
         raise ClickFunnelsConfigError(f"base_url must not have a query or fragment, got {shown}")
-    if parsed.scheme == "http" and not _is_loopback(parsed.host):
+    if parsed.scheme == "http" and not is_loopback(parsed.host):
         raise ClickFunnelsConfigError(
             f"base_url {shown} uses plain http; https is required except for loopback hosts "
             "(localhost, 127.0.0.0/8, ::1), because the bearer token would travel unencrypted"

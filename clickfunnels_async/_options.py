@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TypedDict
+import random
+from collections.abc import Iterable, Mapping
+from typing import Any, TypedDict
 
 import attrs
 import httpx
 
 from ._errors import ClickFunnelsConfigError
-from ._transport import RetryPolicy
 
+_DEFAULT_RNG = random.Random()
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # Headers the SDK owns: set them through the matching option instead.
 _RESERVED_HEADERS = {"authorization", "maton-connection", "host", "content-length"}
@@ -57,6 +58,46 @@ def check_connection(connection: str | None) -> str | None:
         raise ClickFunnelsConfigError("maton_connection must be a non-empty connection id string")
     _check_header_text("Maton-Connection", connection)
     return connection
+
+
+def _status_set(values: Iterable[int]) -> frozenset[int]:
+    return frozenset(int(v) for v in values)
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value >= 0:  # also rejects NaN
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How failed requests are retried.
+
+    ``max_retries`` retries (not attempts) after the first try; ``0`` disables retrying. The n-th retry
+    (n = 0, 1, ...) waits ``initial_delay * 2**n`` capped at ``max_delay``, then spread by ±``jitter``
+    (a fraction) so that many clients do not retry in lockstep. A ``Retry-After`` from the server is
+    used as it is, but never longer than ``max_retry_after`` seconds.
+    """
+
+    max_retries: int = attrs.field(default=2, validator=_non_negative)
+    initial_delay: float = attrs.field(default=0.5, validator=_non_negative)
+    max_delay: float = attrs.field(default=8.0, validator=_non_negative)
+    jitter: float = attrs.field(default=0.25, validator=[_non_negative, attrs.validators.le(1.0)])
+    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
+    retry_statuses: frozenset[int] = attrs.field(
+        default=frozenset({408, 429, 500, 502, 503, 504}), converter=_status_set
+    )
+
+    def delay(
+        self, attempt: int, retry_after: float | None, rng: random.Random | None = None
+    ) -> float:
+        """Seconds to wait before retry number *attempt* (0-based)."""
+        if retry_after is not None and retry_after >= 0:
+            return min(retry_after, self.max_retry_after)
+        # min() on the exponent keeps 2**n from overflowing on absurd attempt numbers.
+        base = min(self.initial_delay * 2.0 ** min(attempt, 64), self.max_delay)
+        spread = (rng or _DEFAULT_RNG).uniform(-self.jitter, self.jitter)
+        return max(0.0, base * (1 + spread))
 
 
 @attrs.frozen(slots=True)

@@ -19,15 +19,15 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import attrs
 import httpx
 
-from ._errors import APIConnectionError, APITimeoutError, parse_retry_after
+from ._errors import APIConnectionError, connection_error, parse_retry_after
 from ._log import log_request, logger, redact_url, redacting_filter
+from ._options import RetryPolicy
 
 __all__ = ["RetryPolicy", "Throttle", "new_pool", "parse_retry_after", "send"]
 
@@ -39,7 +39,6 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Transient failures worth another try when repeating the request is harmless.
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
-_DEFAULT_RNG = random.Random()
 
 
 class _NoCookies(httpx.Cookies):
@@ -113,46 +112,6 @@ def new_pool(
 ) -> httpx.AsyncClient:
     """The connection pool a client makes for itself when none is passed in (redirects are never followed)."""
     return _Pool(http2=http2, follow_redirects=False, timeout=timeout, transport=transport)
-
-
-def _status_set(values: Iterable[int]) -> frozenset[int]:
-    return frozenset(int(v) for v in values)
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value >= 0:  # also rejects NaN
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How failed requests are retried.
-
-    ``max_retries`` retries (not attempts) after the first try; ``0`` disables retrying. The n-th retry
-    (n = 0, 1, ...) waits ``initial_delay * 2**n`` capped at ``max_delay``, then spread by ±``jitter``
-    (a fraction) so that many clients do not retry in lockstep. A ``Retry-After`` from the server is
-    used as it is, but never longer than ``max_retry_after`` seconds.
-    """
-
-    max_retries: int = attrs.field(default=2, validator=_non_negative)
-    initial_delay: float = attrs.field(default=0.5, validator=_non_negative)
-    max_delay: float = attrs.field(default=8.0, validator=_non_negative)
-    jitter: float = attrs.field(default=0.25, validator=[_non_negative, attrs.validators.le(1.0)])
-    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
-    retry_statuses: frozenset[int] = attrs.field(
-        default=frozenset({408, 429, 500, 502, 503, 504}), converter=_status_set
-    )
-
-    def delay(
-        self, attempt: int, retry_after: float | None, rng: random.Random | None = None
-    ) -> float:
-        """Seconds to wait before retry number *attempt* (0-based)."""
-        if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.max_retry_after)
-        # min() on the exponent keeps 2**n from overflowing on absurd attempt numbers.
-        base = min(self.initial_delay * 2.0 ** min(attempt, 64), self.max_delay)
-        spread = (rng or _DEFAULT_RNG).uniform(-self.jitter, self.jitter)
-        return max(0.0, base * (1 + spread))
 
 
 def _default_clock() -> float:
@@ -370,10 +329,7 @@ def _retryable_error(exc: httpx.TransportError, idempotent: bool) -> bool:
 def _wrap_transport_error(
     exc: httpx.TransportError, request: httpx.Request, retries: int
 ) -> APIConnectionError:
-    detail = redacting_filter.scrub(str(exc)).strip()
-    message = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
-    return cls(message, method=request.method, url=redact_url(request.url), retries=retries)
+    return connection_error(exc, method=request.method, url=redact_url(request.url), retries=retries)
 
 
 async def send(

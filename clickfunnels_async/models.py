@@ -25,4 +25,4 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = ["UNSET", "Unset", *_models.__all__]  # noqa: PLE0604
+__all__ = ["UNSET", "Unset", *_models.__all__]

@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urlsplit
 import attrs
 import httpx
 
-from clickfunnels_async._errors import APIConnectionError, APITimeoutError, ClickFunnelsError
+from clickfunnels_async._errors import ClickFunnelsError, connection_error
 from clickfunnels_async._log import MASK, redact
 from clickfunnels_async._version import __version__
 
@@ -292,18 +292,14 @@ class OAuthClient:
                 )
             async with httpx.AsyncClient(timeout=_TIMEOUT) as client:
                 return await client.post(self.token_endpoint, json=payload, headers=headers)
-        except httpx.TimeoutException as exc:
-            # The request body (code, secret) is never part of httpx's message; the URL is plain.
-            raise APITimeoutError(
-                f"timed out talking to the token endpoint ({type(exc).__name__})",
-                method="POST",
-                url=self.token_endpoint,
-            ) from exc
         except httpx.TransportError as exc:
-            raise APIConnectionError(
-                f"could not reach the token endpoint ({type(exc).__name__})",
+            # The request body (code, secret) is never part of httpx's message; the URL is plain.
+            what = "timed out talking to" if isinstance(exc, httpx.TimeoutException) else "could not reach"
+            raise connection_error(
+                exc,
                 method="POST",
                 url=self.token_endpoint,
+                message=f"{what} the token endpoint ({type(exc).__name__})",
             ) from exc
 
 

@@ -24,7 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from clickfunnels_async import bulk
+from clickfunnels_async import Filter, bulk
 from clickfunnels_async._generated.operation_table import OPERATIONS
 from clickfunnels_async.models import Contact
 
@@ -217,7 +217,7 @@ def export(
                 async with cf:
                     if resumed and checkpoint.cursor is None and checkpoint.rows:
                         return  # the checkpoint was saved after the last page: nothing is missing
-                    pages = cf.contacts.list(workspace_id, filter=flt or None, after=checkpoint.cursor).pages()
+                    pages = cf.contacts.list(workspace_id, filter=Filter(flt) if flt else None, after=checkpoint.cursor).pages()
                     async for page in pages:
                         items = page.response.json()
                         header = fmt is Format.csv and checkpoint.bytes == 0 and checkpoint.rows == 0

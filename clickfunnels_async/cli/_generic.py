@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from clickfunnels_async import ClickFunnels
-from clickfunnels_async._operation_row import Operation
 from clickfunnels_async._generated.operation_table import OPERATIONS
+from clickfunnels_async._operation_row import Operation
 
 from ._common import UsageProblem, dumps, parse_filters, reported_errors, run_async, say, settings
 

@@ -42,6 +42,7 @@ import anyio.abc
 import attrs
 
 from clickfunnels_async import _json
+from clickfunnels_async._hosts import is_loopback
 from clickfunnels_async._operation_row import Operation
 from clickfunnels_async.testing._resources import (
     ACTION_EVENTS,
@@ -98,16 +99,9 @@ _COLORS = ("#e11d48", "#2563eb", "#16a34a", "#f59e0b", "#7c3aed", "#0891b2", "#6
 
 
 def _is_loopback_url(url: str) -> bool:
-    import ipaddress
     from urllib.parse import urlsplit
 
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlsplit(url).hostname or "")
 
 
 def _iso(moment: datetime) -> str:
