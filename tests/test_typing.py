@@ -1,0 +1,51 @@
+"""What a type checker tells a user: the spec's enums, filter keys and required fields reach `mypy --strict`."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = '''from typing import reveal_type
+
+from clickfunnels_async import ClickFunnels, Filter
+
+
+async def main(cf: ClickFunnels) -> None:
+    cf.contacts.list(42, sort_order="up")  # line 7: not asc/desc
+    cf.contacts.list(42, filter={"emali": "a@x.com"})  # line 8: no such filter key
+    await cf.contacts.tag_actions.create(42, action_type="toggle", tag_ids=["1"])  # line 9: not add/remove
+    await cf.courses.create(1, description="no title")  # line 10: title is required
+    cf.contacts.list(42, expand=["email_engagement"], sort_order="desc", filter=Filter(id=5))  # fine
+    cf.contacts.list(42, filter={"email_address": ["a@x.com", "b@x.com"], "is_active": True})  # fine
+    await cf.courses.create(1, title="T")  # fine
+    await cf.courses.create(1, values={"title": "T"})  # fine
+    reveal_type(cf.contacts.list)  # line 15
+'''
+
+
+@pytest.mark.timeout(900)
+def test_mypy_flags_what_the_spec_rules_out(tmp_path: Path) -> None:
+    (tmp_path / "user.py").write_text(SCRIPT, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental",
+         "--cache-dir", str(tmp_path / "cache"), "--config-file", "", "user.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=800,
+    )
+    out = proc.stdout
+    errors = {int(m.group(1)): m.group(2) for m in re.finditer(r"^user\.py:(\d+): error: (.*)$", out, re.M)}
+    assert proc.returncode == 1, out + proc.stderr
+    assert sorted(errors) == [7, 8, 9, 10], out
+    assert '"sort_order"' in errors[7] and "Literal['asc', 'desc']" in errors[7], errors[7]
+    assert '"filter"' in errors[8] and "ListContactsFilter" in errors[8], errors[8]
+    assert '"action_type"' in errors[9] and "Literal['add', 'remove']" in errors[9], errors[9]
+    assert "No overload variant" in errors[10], errors[10]
+    assert re.search(r"^user\.py:10: note: .*title: [^,=)]+\)", out, re.M), out  # title: Required, no default
+    (note,) = re.findall(r"^user\.py:15: note: Revealed type is (.*)$", out, re.M)
+    assert "sort_order: Literal['asc'] | Literal['desc'] | None" in note, note
+    assert "sort_property: Literal['id'] | Literal['updated_at'] | None" in note, note
+    assert "expand: Literal['email_engagement'] | typing.Sequence[Literal['email_engagement']] | None" in note, note
+    assert "ListContactsFilter, {'email_address'?: str | int" in note, note
