@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -57,7 +58,7 @@ def model_modules(models_dir: Path) -> dict[str, str]:
     return found
 
 
-def _models(doc: dict, into: Path, work: Path) -> None:
+def _models(doc: dict[str, Any], into: Path, work: Path) -> None:
     """openapi-python-client on the component schemas only: models and types.py, no endpoint modules."""
     hidden = hidden_schemas(doc)
     schemas = {k: v for k, v in doc["components"].get("schemas", {}).items() if k not in hidden}

@@ -75,7 +75,7 @@ def test_the_table_is_the_generator_model_rendered(doc: dict[str, Any]) -> None:
 
 def test_two_methods_with_one_name_fail(doc: dict[str, Any]) -> None:
     bad = _with(doc, "/api/v2/workspaces/{workspace_id}/contacts/upsert", "post", **{"x-cf-verb": "create"})
-    with pytest.raises(SpecError, match="are both contacts.create"):
+    with pytest.raises(SpecError, match=r"are both contacts\.create"):
         collect(_spec(bad))
 
 
