@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
 import datetime
@@ -30,6 +32,7 @@ class WebhooksOutgoingEndpoint:
         updated_at (datetime.datetime | None):
         url (str):
         workspace_id (int):
+        webhook_secret (None | str | Unset): The signing secret; only in the create response.
     """
 
     api_version: int | None
@@ -43,6 +46,7 @@ class WebhooksOutgoingEndpoint:
     updated_at: datetime.datetime | None
     url: str
     workspace_id: int
+    webhook_secret: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +80,9 @@ class WebhooksOutgoingEndpoint:
         field_dict["url"] = self.url
 
         field_dict["workspace_id"] = self.workspace_id
+
+        if not isinstance(self.webhook_secret, Unset):
+            field_dict["webhook_secret"] = self.webhook_secret
 
         return field_dict
 
@@ -114,6 +121,8 @@ class WebhooksOutgoingEndpoint:
 
         workspace_id = d.pop("workspace_id")
 
+        webhook_secret = d.pop("webhook_secret", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         webhooks_outgoing_endpoint = _new(cls)
@@ -128,6 +137,7 @@ class WebhooksOutgoingEndpoint:
         webhooks_outgoing_endpoint.updated_at = updated_at
         webhooks_outgoing_endpoint.url = url
         webhooks_outgoing_endpoint.workspace_id = workspace_id
+        webhooks_outgoing_endpoint.webhook_secret = webhook_secret
 
         webhooks_outgoing_endpoint.additional_properties = d
         return webhooks_outgoing_endpoint
