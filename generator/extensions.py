@@ -53,6 +53,13 @@ REGISTRY: dict[str, Extension] = {
             choices=("accounts", "workspace"),
         ),
         Extension(
+            "x-cf-source",
+            str,
+            None,
+            "`inventory`: the official spec files lack this operation; typed from the inventory (best known)",
+            choices=("inventory",),
+        ),
+        Extension(
             "x-cf-idempotent",
             bool,
             False,

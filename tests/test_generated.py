@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _records import record
 
 import clickfunnels_async.models as models
 from clickfunnels_async import ClickFunnels, Filter
@@ -18,15 +19,18 @@ PKG = Path(__file__).resolve().parents[1] / "clickfunnels_async"
 
 
 class Recorder:
-    def __init__(self, status: int = 200, body: Any = None) -> None:
+    """Answers every request with `status` and, per call, the next of `bodies` (complete records)."""
+
+    def __init__(self, status: int = 200, *bodies: Any) -> None:
         self.requests: list[httpx.Request] = []
-        self.status, self.body = status, body
+        self.status, self.bodies = status, list(bodies)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if self.status == 204:
             return httpx.Response(204)
-        return httpx.Response(self.status, json=self.body if self.body is not None else {"id": 1})
+        body = self.bodies.pop(0) if len(self.bodies) > 1 else self.bodies[0]
+        return httpx.Response(self.status, json=body)
 
 
 def _client(recorder: Recorder) -> ClickFunnels:
@@ -35,7 +39,7 @@ def _client(recorder: Recorder) -> ClickFunnels:
 
 @pytest.mark.anyio
 async def test_filter_renders_as_bracketed_keys() -> None:
-    rec = Recorder(body=[])
+    rec = Recorder(200, [])
     async with _client(rec) as cf:
         await cf.contacts.list(42, filter=Filter(email_address=["a@x.com", "b@x.com"], id=5)).to_list()
         await cf.contacts.list(42, filter={"email_address": "a@x.com", "is_active": True}).to_list()
@@ -46,7 +50,8 @@ async def test_filter_renders_as_bracketed_keys() -> None:
 
 @pytest.mark.anyio
 async def test_create_body_is_wrapped_under_its_key() -> None:
-    rec = Recorder(status=201)
+    contact = record("Contact", id=1)
+    rec = Recorder(201, contact, contact, record("CoursesEnrollment", id=1), record("ContactsFilterGenerated"))
     async with _client(rec) as cf:
         await cf.contacts.create(42, email_address="a@x.com", first_name="Ann")
         await cf.contacts.create(42, values=models.ContactCreate(email_address="a@x.com", first_name="Ann"))
@@ -61,7 +66,7 @@ async def test_create_body_is_wrapped_under_its_key() -> None:
 
 @pytest.mark.anyio
 async def test_delete_expects_204_without_body() -> None:
-    rec = Recorder(status=204)
+    rec = Recorder(204)
     async with _client(rec) as cf:
         assert await cf.contacts.delete("abc") is None
     (request,) = rec.requests
@@ -70,10 +75,10 @@ async def test_delete_expects_204_without_body() -> None:
 
 @pytest.mark.anyio
 async def test_a_wrapper_or_a_foreign_model_as_values_is_a_type_error_saying_what_to_pass() -> None:
-    rec = Recorder(status=201)
+    rec = Recorder(201, {})
     async with _client(rec) as cf:
         with pytest.raises(TypeError, match=r"values= takes a ContactCreate or a dict of its fields, not a Contact"):
-            await cf.contacts.create(42, values=models.Contact(id=1))  # type: ignore[arg-type]
+            await cf.contacts.create(42, values=models.Contact.from_dict(record("Contact", id=1)))  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=r"filter= takes a Filter or a dict"):
             await cf.contacts.list(42, filter=["email_address"]).to_list()  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=r"missing the required body field\(s\) title"):
@@ -109,14 +114,14 @@ def test_no_endpoint_modules_and_every_generated_file_carries_the_banner() -> No
 
 
 def test_unknown_enum_values_are_kept() -> None:
-    fulfillment = models.Fulfillment.from_dict({"id": 1, "status": "brand-new-state"})
+    fulfillment = models.Fulfillment.from_dict(record("Fulfillment", id=1, status="brand-new-state"))
     assert isinstance(fulfillment.status, models.FulfillmentStatus)
     assert fulfillment.status == "brand-new-state"
-    assert models.Fulfillment.from_dict({"id": 1, "status": "fulfilled"}).status is models.FulfillmentStatus.FULFILLED
+    assert models.Fulfillment.from_dict(record("Fulfillment", id=1, status="fulfilled")).status is models.FulfillmentStatus.FULFILLED
 
 
 def test_unknown_fields_are_kept() -> None:
-    contact = models.Contact.from_dict({"id": 1, "brand_new_field": {"x": 1}})
+    contact = models.Contact.from_dict(record("Contact", id=1, brand_new_field={"x": 1}))
     assert contact.additional_properties == {"brand_new_field": {"x": 1}}
     assert contact.to_dict()["brand_new_field"] == {"x": 1}
 

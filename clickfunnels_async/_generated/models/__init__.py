@@ -15,6 +15,8 @@ _MODULES: dict[str, str] = {
     "AppointmentsScheduledEvent": ".appointments_scheduled_event",
     "AppointmentsScheduledEventEventType": ".appointments_scheduled_event_event_type",
     "AppointmentsScheduledEventPrimaryContact": ".appointments_scheduled_event_primary_contact",
+    "BillingSubscription": ".billing_subscription",
+    "BillingSubscriptionIncludedPrice": ".billing_subscription_included_price",
     "Blog": ".blog",
     "BlogUpdate": ".blog_update",
     "BlogsAuthor": ".blogs_author",
@@ -31,47 +33,73 @@ _MODULES: dict[str, str] = {
     "BlogsTagCreate": ".blogs_tag_create",
     "CodeMarkupExpand": ".code_markup_expand",
     "CommunitiesBan": ".communities_ban",
+    "CommunitiesBanContact": ".communities_ban_contact",
     "CommunitiesBanCreate": ".communities_ban_create",
     "CommunitiesBansExportAction": ".communities_bans_export_action",
     "CommunitiesBansExportActionCreate": ".communities_bans_export_action_create",
+    "CommunitiesBansExportActionStatus": ".communities_bans_export_action_status",
     "CommunitiesBansUnbanAction": ".communities_bans_unban_action",
     "CommunitiesBansUnbanActionCreate": ".communities_bans_unban_action_create",
+    "CommunitiesBansUnbanActionStatus": ".communities_bans_unban_action_status",
     "CommunitiesMembership": ".communities_membership",
+    "CommunitiesMembershipContact": ".communities_membership_contact",
     "CommunitiesMembershipCreate": ".communities_membership_create",
     "CommunitiesMembershipUpdate": ".communities_membership_update",
     "CommunitiesMembershipsAddToGroupAction": ".communities_memberships_add_to_group_action",
     "CommunitiesMembershipsAddToGroupActionCreate": ".communities_memberships_add_to_group_action_create",
+    "CommunitiesMembershipsAddToGroupActionStatus": ".communities_memberships_add_to_group_action_status",
     "CommunitiesMembershipsBanAction": ".communities_memberships_ban_action",
     "CommunitiesMembershipsBanActionCreate": ".communities_memberships_ban_action_create",
+    "CommunitiesMembershipsBanActionStatus": ".communities_memberships_ban_action_status",
     "CommunitiesMembershipsExportAction": ".communities_memberships_export_action",
     "CommunitiesMembershipsExportActionCreate": ".communities_memberships_export_action_create",
+    "CommunitiesMembershipsExportActionStatus": ".communities_memberships_export_action_status",
     "CommunitiesMembershipsRemoveFromGroupAction": ".communities_memberships_remove_from_group_action",
     "CommunitiesMembershipsRemoveFromGroupActionCreate": ".communities_memberships_remove_from_group_action_create",
+    "CommunitiesMembershipsRemoveFromGroupActionStatus": ".communities_memberships_remove_from_group_action_status",
     "CommunitiesSpace": ".communities_space",
+    "CommunitiesSpaceAccess": ".communities_space_access",
     "CommunitiesSpaceCreate": ".communities_space_create",
     "CommunitiesSpaceGroup": ".communities_space_group",
+    "CommunitiesSpaceGroupAccess": ".communities_space_group_access",
     "CommunitiesSpaceGroupCreate": ".communities_space_group_create",
+    "CommunitiesSpaceGroupType": ".communities_space_group_type",
     "CommunitiesSpaceGroupUpdate": ".communities_space_group_update",
     "CommunitiesSpaceUpdate": ".communities_space_update",
     "CommunitiesSpacesPost": ".communities_spaces_post",
     "CommunitiesSpacesPostComment": ".communities_spaces_post_comment",
+    "CommunitiesSpacesPostCommentContact": ".communities_spaces_post_comment_contact",
     "CommunitiesSpacesPostCommentCreate": ".communities_spaces_post_comment_create",
+    "CommunitiesSpacesPostCommentGroup": ".communities_spaces_post_comment_group",
     "CommunitiesSpacesPostCommentLike": ".communities_spaces_post_comment_like",
+    "CommunitiesSpacesPostCommentLikeContact": ".communities_spaces_post_comment_like_contact",
     "CommunitiesSpacesPostCommentLikeCreate": ".communities_spaces_post_comment_like_create",
+    "CommunitiesSpacesPostCommentPost": ".communities_spaces_post_comment_post",
     "CommunitiesSpacesPostCommentUpdate": ".communities_spaces_post_comment_update",
+    "CommunitiesSpacesPostContact": ".communities_spaces_post_contact",
     "CommunitiesSpacesPostCreate": ".communities_spaces_post_create",
+    "CommunitiesSpacesPostGroup": ".communities_spaces_post_group",
     "CommunitiesSpacesPostLike": ".communities_spaces_post_like",
+    "CommunitiesSpacesPostLikeContact": ".communities_spaces_post_like_contact",
     "CommunitiesSpacesPostLikeCreate": ".communities_spaces_post_like_create",
+    "CommunitiesSpacesPostTopic": ".communities_spaces_post_topic",
     "CommunitiesSpacesPostUpdate": ".communities_spaces_post_update",
     "CommunitiesSpacesPostVideoEmbed": ".communities_spaces_post_video_embed",
     "CommunitiesSpacesPostVideoEmbedCreate": ".communities_spaces_post_video_embed_create",
+    "CommunitiesSpacesPostVideoEmbedCreateDataType0": ".communities_spaces_post_video_embed_create_data_type_0",
+    "CommunitiesSpacesPostVideoEmbedDataType0": ".communities_spaces_post_video_embed_data_type_0",
+    "CommunitiesSpacesPostVideoEmbedProvider": ".communities_spaces_post_video_embed_provider",
     "Community": ".community",
     "CommunityCreate": ".community_create",
     "CommunityUpdate": ".community_update",
     "ConditionalSplitStepBranch": ".conditional_split_step_branch",
     "Contact": ".contact",
+    "ContactBase": ".contact_base",
+    "ContactBaseCustomAttributes": ".contact_base_custom_attributes",
+    "ContactBaseTag": ".contact_base_tag",
     "ContactCreate": ".contact_create",
     "ContactCustomAttributes": ".contact_custom_attributes",
+    "ContactEmailEngagement": ".contact_email_engagement",
     "ContactExpand": ".contact_expand",
     "ContactShort": ".contact_short",
     "ContactTag": ".contact_tag",
@@ -85,10 +113,12 @@ _MODULES: dict[str, str] = {
     "ContactsExportAction": ".contacts_export_action",
     "ContactsExportActionCreate": ".contacts_export_action_create",
     "ContactsFilterGenerateRequest": ".contacts_filter_generate_request",
-    "ContactsFilterGenerateRequestResults": ".contacts_filter_generate_request_results",
+    "ContactsFilterGenerated": ".contacts_filter_generated",
+    "ContactsFilterGeneratedFilter": ".contacts_filter_generated_filter",
+    "ContactsFilterGeneratedFilterConjunction": ".contacts_filter_generated_filter_conjunction",
     "ContactsFilterRecord": ".contacts_filter_record",
     "ContactsFilterRecordFilter": ".contacts_filter_record_filter",
-    "ContactsFilterRecordResults": ".contacts_filter_record_results",
+    "ContactsFilterRecordFilterConjunction": ".contacts_filter_record_filter_conjunction",
     "ContactsRunWorkflowAction": ".contacts_run_workflow_action",
     "ContactsRunWorkflowActionCreate": ".contacts_run_workflow_action_create",
     "ContactsTag": ".contacts_tag",
@@ -118,30 +148,37 @@ _MODULES: dict[str, str] = {
     "CoursesSectionUpdate": ".courses_section_update",
     "CoursesSectionsPublishAction": ".courses_sections_publish_action",
     "CoursesSectionsPublishActionCreate": ".courses_sections_publish_action_create",
+    "CoursesSectionsPublishActionNoop": ".courses_sections_publish_action_noop",
+    "CoursesSectionsPublishActionNoopStatus": ".courses_sections_publish_action_noop_status",
+    "CoursesSectionsPublishActionStatus": ".courses_sections_publish_action_status",
     "Discount": ".discount",
     "DiscountAppliesTo": ".discount_applies_to",
     "DiscountCreate": ".discount_create",
     "DiscountMethod": ".discount_method",
+    "DiscountType": ".discount_type",
     "DiscountUpdate": ".discount_update",
     "Domain": ".domain",
     "DomainStatus": ".domain_status",
     "Download": ".download",
     "EmailsAddress": ".emails_address",
     "EmailsAddressCreate": ".emails_address_create",
+    "EmailsAddressEmailsDomain": ".emails_address_emails_domain",
     "EmailsAddressUpdate": ".emails_address_update",
     "EmailsBroadcast": ".emails_broadcast",
     "EmailsBroadcastCreate": ".emails_broadcast_create",
     "EmailsBroadcastCreateRecipient": ".emails_broadcast_create_recipient",
     "EmailsBroadcastStatus": ".emails_broadcast_status",
+    "EmailsBroadcastTemplate": ".emails_broadcast_template",
     "EmailsBroadcastUpdate": ".emails_broadcast_update",
     "EmailsBroadcastsSendAction": ".emails_broadcasts_send_action",
     "EmailsBroadcastsSendActionCreate": ".emails_broadcasts_send_action_create",
+    "EmailsBroadcastsSendActionSendType": ".emails_broadcasts_send_action_send_type",
     "EmailsBroadcastsStats": ".emails_broadcasts_stats",
     "EmailsDomain": ".emails_domain",
     "EmailsDomainCreate": ".emails_domain_create",
     "EmailsDomainDnsRecord": ".emails_domain_dns_record",
     "EmailsSettings": ".emails_settings",
-    "EmailsSettingsFooterAlignment": ".emails_settings_footer_alignment",
+    "EmailsSettingsAddress": ".emails_settings_address",
     "EmailsSettingsMarketingEmailsFromAddress": ".emails_settings_marketing_emails_from_address",
     "EmailsSettingsMarketingEmailsReplyToAddress": ".emails_settings_marketing_emails_reply_to_address",
     "EmailsSettingsSystemEmailsFromAddress": ".emails_settings_system_emails_from_address",
@@ -151,6 +188,7 @@ _MODULES: dict[str, str] = {
     "EmailsTemplate": ".emails_template",
     "EmailsTemplateCreate": ".emails_template_create",
     "EmailsTemplateExpand": ".emails_template_expand",
+    "EmailsTemplateFromAddress": ".emails_template_from_address",
     "EmailsTemplateUpdate": ".emails_template_update",
     "EmailsTopic": ".emails_topic",
     "EmailsTopicCreate": ".emails_topic_create",
@@ -198,6 +236,14 @@ _MODULES: dict[str, str] = {
     "FunnelHeadCodeMode": ".funnel_head_code_mode",
     "FunnelStepStats": ".funnel_step_stats",
     "FunnelStructure": ".funnel_structure",
+    "FunnelStructureFunnel": ".funnel_structure_funnel",
+    "FunnelStructureStep": ".funnel_structure_step",
+    "FunnelStructureStepBranch": ".funnel_structure_step_branch",
+    "FunnelStructureStepBranchBranch": ".funnel_structure_step_branch_branch",
+    "FunnelStructureStepBranchStepsItem": ".funnel_structure_step_branch_steps_item",
+    "FunnelStructureStepPage": ".funnel_structure_step_page",
+    "FunnelStructureStepVariant": ".funnel_structure_step_variant",
+    "FunnelStructureStepVariantStepsItem": ".funnel_structure_step_variant_steps_item",
     "FunnelSummary": ".funnel_summary",
     "FunnelTag": ".funnel_tag",
     "FunnelUpdate": ".funnel_update",
@@ -237,7 +283,9 @@ _MODULES: dict[str, str] = {
     "IncludeArchived": ".include_archived",
     "Me": ".me",
     "MeConnectedWorkspace": ".me_connected_workspace",
+    "MeLocale": ".me_locale",
     "MePlatformApplication": ".me_platform_application",
+    "Membership": ".membership",
     "Order": ".order",
     "OrderAffiliate": ".order_affiliate",
     "OrderBase": ".order_base",
@@ -257,6 +305,7 @@ _MODULES: dict[str, str] = {
     "OrderVisits": ".order_visits",
     "OrdersAppliedTag": ".orders_applied_tag",
     "OrdersAppliedTagCreate": ".orders_applied_tag_create",
+    "OrdersFilterOrderType": ".orders_filter_order_type",
     "OrdersInvoice": ".orders_invoice",
     "OrdersInvoiceCreate": ".orders_invoice_create",
     "OrdersInvoiceCreateLineItem": ".orders_invoice_create_line_item",
@@ -270,6 +319,7 @@ _MODULES: dict[str, str] = {
     "OrdersInvoicesLineItemProductsVariant": ".orders_invoices_line_item_products_variant",
     "OrdersInvoicesRestock": ".orders_invoices_restock",
     "OrdersInvoicesRestockIncludedInvoicesLineItem": ".orders_invoices_restock_included_invoices_line_item",
+    "OrdersInvoicesRestockStatus": ".orders_invoices_restock_status",
     "OrdersLineItem": ".orders_line_item",
     "OrdersLineItemOriginalProduct": ".orders_line_item_original_product",
     "OrdersLineItemProductsVariant": ".orders_line_item_products_variant",
@@ -283,7 +333,6 @@ _MODULES: dict[str, str] = {
     "OrdersTagCreate": ".orders_tag_create",
     "OrdersTagUpdate": ".orders_tag_update",
     "OrdersTransaction": ".orders_transaction",
-    "OrdersTransactionReason": ".orders_transaction_reason",
     "OrdersTransactionRefund": ".orders_transaction_refund",
     "Page": ".page",
     "PageCreate": ".page_create",
@@ -291,16 +340,22 @@ _MODULES: dict[str, str] = {
     "PageCreateExternalFunnel": ".page_create_external_funnel",
     "PageCreateFunnel": ".page_create_funnel",
     "PageCreateShowPageStep": ".page_create_show_page_step",
+    "PageCreateShowPageStepBump": ".page_create_show_page_step_bump",
+    "PageCustomCssMode": ".page_custom_css_mode",
     "PageExpand": ".page_expand",
     "PageFooterCodeMode": ".page_footer_code_mode",
     "PageFunnel": ".page_funnel",
     "PageHeadCodeMode": ".page_head_code_mode",
     "PageRemoveProductsRequest": ".page_remove_products_request",
+    "PageSdk": ".page_sdk",
     "PageShowPageStep": ".page_show_page_step",
     "PageShowPageStepProduct": ".page_show_page_step_product",
     "PageSummary": ".page_summary",
+    "PageType": ".page_type",
     "PageUpdate": ".page_update",
+    "PageUpdateFunnel": ".page_update_funnel",
     "PageUpdateShowPageStep": ".page_update_show_page_step",
+    "PageUpdateShowPageStepBump": ".page_update_show_page_step_bump",
     "PagesStats": ".pages_stats",
     "PagesStatsTimerange": ".pages_stats_timerange",
     "Product": ".product",
@@ -321,24 +376,39 @@ _MODULES: dict[str, str] = {
     "ProductsPricesChangeOptions": ".products_prices_change_options",
     "ProductsPricesChangeOptionsResponse": ".products_prices_change_options_response",
     "ProductsPricesChangeOptionsVariantGroup": ".products_prices_change_options_variant_group",
+    "ProductsPricesChangeOptionsVariantGroupProductsVariant": ".products_prices_change_options_variant_group_products_variant",
     "ProductsTag": ".products_tag",
     "ProductsTagCreate": ".products_tag_create",
     "ProductsTagUpdate": ".products_tag_update",
     "ProductsVariant": ".products_variant",
     "ProductsVariantCreate": ".products_variant_create",
+    "ProductsVariantCreateIncludedCoursesAttribute": ".products_variant_create_included_courses_attribute",
+    "ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute": ".products_variant_create_included_courses_attribute_included_sections_attribute",
+    "ProductsVariantCreateIncludedSpaceGroupsAttribute": ".products_variant_create_included_space_groups_attribute",
     "ProductsVariantCreatePropertiesValue": ".products_variant_create_properties_value",
     "ProductsVariantCreatedByPlatformApplication": ".products_variant_created_by_platform_application",
+    "ProductsVariantIncludedCourse": ".products_variant_included_course",
+    "ProductsVariantIncludedSpaceGroup": ".products_variant_included_space_group",
+    "ProductsVariantProductType": ".products_variant_product_type",
     "ProductsVariantPropertiesValue": ".products_variant_properties_value",
     "ProductsVariantUpdate": ".products_variant_update",
+    "ProductsVariantUpdateIncludedCoursesAttribute": ".products_variant_update_included_courses_attribute",
+    "ProductsVariantUpdateIncludedCoursesAttributeIncludedSectionsAttribute": ".products_variant_update_included_courses_attribute_included_sections_attribute",
+    "ProductsVariantUpdateIncludedSpaceGroupsAttribute": ".products_variant_update_included_space_groups_attribute",
     "ProductsVariantUpdatePropertiesValue": ".products_variant_update_properties_value",
     "RefineFilter": ".refine_filter",
     "RefineFilterConjunction": ".refine_filter_conjunction",
     "RefineFilterCreate": ".refine_filter_create",
     "RefineFilterCreateCriteria": ".refine_filter_create_criteria",
+    "RefineFilterCreateCriteriaValue": ".refine_filter_create_criteria_value",
+    "RefineFilterCriteriaValueModifier": ".refine_filter_criteria_value_modifier",
     "RefineFilterCriterion": ".refine_filter_criterion",
+    "RefineFilterCriterionValue": ".refine_filter_criterion_value",
+    "RefineFilterCriterionValueModifier": ".refine_filter_criterion_value_modifier",
     "RefineFilterList": ".refine_filter_list",
     "RefineFilterUpdate": ".refine_filter_update",
     "RefineFilterUpdateCriteria": ".refine_filter_update_criteria",
+    "RefineFilterUpdateCriteriaValue": ".refine_filter_update_criteria_value",
     "SalesOpportunitiesNote": ".sales_opportunities_note",
     "SalesOpportunitiesNoteCreate": ".sales_opportunities_note_create",
     "SalesOpportunitiesNoteUpdate": ".sales_opportunities_note_update",
@@ -349,6 +419,7 @@ _MODULES: dict[str, str] = {
     "SalesOpportunityPipelinesStage": ".sales_opportunity_pipelines_stage",
     "SalesOpportunityPrimaryContact": ".sales_opportunity_primary_contact",
     "SalesOpportunityPrimaryContactCustomAttributes": ".sales_opportunity_primary_contact_custom_attributes",
+    "SalesOpportunityPrimaryContactTag": ".sales_opportunity_primary_contact_tag",
     "SalesOpportunityUpdate": ".sales_opportunity_update",
     "SalesPipeline": ".sales_pipeline",
     "SalesPipelineCreate": ".sales_pipeline_create",
@@ -381,6 +452,7 @@ _MODULES: dict[str, str] = {
     "ShippingZoneCreate": ".shipping_zone_create",
     "ShippingZoneUpdate": ".shipping_zone_update",
     "Site": ".site",
+    "SiteExpand": ".site_expand",
     "SiteFooterCodeMode": ".site_footer_code_mode",
     "SiteHeadCodeMode": ".site_head_code_mode",
     "SiteUpdate": ".site_update",
@@ -400,7 +472,9 @@ _MODULES: dict[str, str] = {
     "TeamUpdate": ".team_update",
     "Theme": ".theme",
     "ThemeStyle": ".theme_style",
+    "ThemeTemplatePages": ".theme_template_pages",
     "ThemeUpdate": ".theme_update",
+    "ThemeUpdateTemplatePages": ".theme_update_template_pages",
     "User": ".user",
     "Visit": ".visit",
     "Visits": ".visits",
@@ -421,17 +495,36 @@ _MODULES: dict[str, str] = {
     "WebhooksOutgoingEventType": ".webhooks_outgoing_event_type",
     "Workflow": ".workflow",
     "WorkflowCreate": ".workflow_create",
+    "WorkflowRunType": ".workflow_run_type",
+    "WorkflowStatus": ".workflow_status",
     "WorkflowStructure": ".workflow_structure",
+    "WorkflowStructureStep": ".workflow_structure_step",
+    "WorkflowStructureStepBranch": ".workflow_structure_step_branch",
+    "WorkflowStructureStepBranchBranch": ".workflow_structure_step_branch_branch",
+    "WorkflowStructureStepBranchStepsItem": ".workflow_structure_step_branch_steps_item",
+    "WorkflowStructureStepState": ".workflow_structure_step_state",
+    "WorkflowStructureStepStepTypeSettings": ".workflow_structure_step_step_type_settings",
+    "WorkflowStructureStepVariant": ".workflow_structure_step_variant",
+    "WorkflowStructureStepVariantStepsItem": ".workflow_structure_step_variant_steps_item",
+    "WorkflowStructureTrigger": ".workflow_structure_trigger",
+    "WorkflowStructureWorkflow": ".workflow_structure_workflow",
+    "WorkflowStructureWorkflowStatus": ".workflow_structure_workflow_status",
     "WorkflowUpdate": ".workflow_update",
     "WorkflowsRun": ".workflows_run",
     "WorkflowsRunCreate": ".workflows_run_create",
+    "WorkflowsRunStatus": ".workflows_run_status",
+    "WorkflowsRunsFilterStatus": ".workflows_runs_filter_status",
     "WorkflowsStep": ".workflows_step",
     "WorkflowsStepCreate": ".workflows_step_create",
+    "WorkflowsStepCreateStepTypeSettings": ".workflows_step_create_step_type_settings",
+    "WorkflowsStepState": ".workflows_step_state",
     "WorkflowsStepStepTypeSettings": ".workflows_step_step_type_settings",
     "WorkflowsStepUpdate": ".workflows_step_update",
+    "WorkflowsStepUpdateStepTypeSettings": ".workflows_step_update_step_type_settings",
     "WorkflowsStepsStats": ".workflows_steps_stats",
     "WorkflowsTrigger": ".workflows_trigger",
     "WorkflowsTriggerCreate": ".workflows_trigger_create",
+    "WorkflowsTriggerEventTypeKey": ".workflows_trigger_event_type_key",
     "WorkflowsTriggerUpdate": ".workflows_trigger_update",
     "Workspace": ".workspace",
     "WorkspaceStats": ".workspace_stats",
@@ -450,6 +543,8 @@ if TYPE_CHECKING:
     from .appointments_scheduled_event_primary_contact import (
         AppointmentsScheduledEventPrimaryContact,
     )
+    from .billing_subscription import BillingSubscription
+    from .billing_subscription_included_price import BillingSubscriptionIncludedPrice
     from .blog import Blog
     from .blog_update import BlogUpdate
     from .blogs_author import BlogsAuthor
@@ -466,12 +561,16 @@ if TYPE_CHECKING:
     from .blogs_tag_create import BlogsTagCreate
     from .code_markup_expand import CodeMarkupExpand
     from .communities_ban import CommunitiesBan
+    from .communities_ban_contact import CommunitiesBanContact
     from .communities_ban_create import CommunitiesBanCreate
     from .communities_bans_export_action import CommunitiesBansExportAction
     from .communities_bans_export_action_create import CommunitiesBansExportActionCreate
+    from .communities_bans_export_action_status import CommunitiesBansExportActionStatus
     from .communities_bans_unban_action import CommunitiesBansUnbanAction
     from .communities_bans_unban_action_create import CommunitiesBansUnbanActionCreate
+    from .communities_bans_unban_action_status import CommunitiesBansUnbanActionStatus
     from .communities_membership import CommunitiesMembership
+    from .communities_membership_contact import CommunitiesMembershipContact
     from .communities_membership_create import CommunitiesMembershipCreate
     from .communities_membership_update import CommunitiesMembershipUpdate
     from .communities_memberships_add_to_group_action import (
@@ -480,9 +579,15 @@ if TYPE_CHECKING:
     from .communities_memberships_add_to_group_action_create import (
         CommunitiesMembershipsAddToGroupActionCreate,
     )
+    from .communities_memberships_add_to_group_action_status import (
+        CommunitiesMembershipsAddToGroupActionStatus,
+    )
     from .communities_memberships_ban_action import CommunitiesMembershipsBanAction
     from .communities_memberships_ban_action_create import (
         CommunitiesMembershipsBanActionCreate,
+    )
+    from .communities_memberships_ban_action_status import (
+        CommunitiesMembershipsBanActionStatus,
     )
     from .communities_memberships_export_action import (
         CommunitiesMembershipsExportAction,
@@ -490,45 +595,79 @@ if TYPE_CHECKING:
     from .communities_memberships_export_action_create import (
         CommunitiesMembershipsExportActionCreate,
     )
+    from .communities_memberships_export_action_status import (
+        CommunitiesMembershipsExportActionStatus,
+    )
     from .communities_memberships_remove_from_group_action import (
         CommunitiesMembershipsRemoveFromGroupAction,
     )
     from .communities_memberships_remove_from_group_action_create import (
         CommunitiesMembershipsRemoveFromGroupActionCreate,
     )
+    from .communities_memberships_remove_from_group_action_status import (
+        CommunitiesMembershipsRemoveFromGroupActionStatus,
+    )
     from .communities_space import CommunitiesSpace
+    from .communities_space_access import CommunitiesSpaceAccess
     from .communities_space_create import CommunitiesSpaceCreate
     from .communities_space_group import CommunitiesSpaceGroup
+    from .communities_space_group_access import CommunitiesSpaceGroupAccess
     from .communities_space_group_create import CommunitiesSpaceGroupCreate
+    from .communities_space_group_type import CommunitiesSpaceGroupType
     from .communities_space_group_update import CommunitiesSpaceGroupUpdate
     from .communities_space_update import CommunitiesSpaceUpdate
     from .communities_spaces_post import CommunitiesSpacesPost
     from .communities_spaces_post_comment import CommunitiesSpacesPostComment
+    from .communities_spaces_post_comment_contact import (
+        CommunitiesSpacesPostCommentContact,
+    )
     from .communities_spaces_post_comment_create import (
         CommunitiesSpacesPostCommentCreate,
     )
+    from .communities_spaces_post_comment_group import CommunitiesSpacesPostCommentGroup
     from .communities_spaces_post_comment_like import CommunitiesSpacesPostCommentLike
+    from .communities_spaces_post_comment_like_contact import (
+        CommunitiesSpacesPostCommentLikeContact,
+    )
     from .communities_spaces_post_comment_like_create import (
         CommunitiesSpacesPostCommentLikeCreate,
     )
+    from .communities_spaces_post_comment_post import CommunitiesSpacesPostCommentPost
     from .communities_spaces_post_comment_update import (
         CommunitiesSpacesPostCommentUpdate,
     )
+    from .communities_spaces_post_contact import CommunitiesSpacesPostContact
     from .communities_spaces_post_create import CommunitiesSpacesPostCreate
+    from .communities_spaces_post_group import CommunitiesSpacesPostGroup
     from .communities_spaces_post_like import CommunitiesSpacesPostLike
+    from .communities_spaces_post_like_contact import CommunitiesSpacesPostLikeContact
     from .communities_spaces_post_like_create import CommunitiesSpacesPostLikeCreate
+    from .communities_spaces_post_topic import CommunitiesSpacesPostTopic
     from .communities_spaces_post_update import CommunitiesSpacesPostUpdate
     from .communities_spaces_post_video_embed import CommunitiesSpacesPostVideoEmbed
     from .communities_spaces_post_video_embed_create import (
         CommunitiesSpacesPostVideoEmbedCreate,
+    )
+    from .communities_spaces_post_video_embed_create_data_type_0 import (
+        CommunitiesSpacesPostVideoEmbedCreateDataType0,
+    )
+    from .communities_spaces_post_video_embed_data_type_0 import (
+        CommunitiesSpacesPostVideoEmbedDataType0,
+    )
+    from .communities_spaces_post_video_embed_provider import (
+        CommunitiesSpacesPostVideoEmbedProvider,
     )
     from .community import Community
     from .community_create import CommunityCreate
     from .community_update import CommunityUpdate
     from .conditional_split_step_branch import ConditionalSplitStepBranch
     from .contact import Contact
+    from .contact_base import ContactBase
+    from .contact_base_custom_attributes import ContactBaseCustomAttributes
+    from .contact_base_tag import ContactBaseTag
     from .contact_create import ContactCreate
     from .contact_custom_attributes import ContactCustomAttributes
+    from .contact_email_engagement import ContactEmailEngagement
     from .contact_expand import ContactExpand
     from .contact_short import ContactShort
     from .contact_tag import ContactTag
@@ -542,12 +681,16 @@ if TYPE_CHECKING:
     from .contacts_export_action import ContactsExportAction
     from .contacts_export_action_create import ContactsExportActionCreate
     from .contacts_filter_generate_request import ContactsFilterGenerateRequest
-    from .contacts_filter_generate_request_results import (
-        ContactsFilterGenerateRequestResults,
+    from .contacts_filter_generated import ContactsFilterGenerated
+    from .contacts_filter_generated_filter import ContactsFilterGeneratedFilter
+    from .contacts_filter_generated_filter_conjunction import (
+        ContactsFilterGeneratedFilterConjunction,
     )
     from .contacts_filter_record import ContactsFilterRecord
     from .contacts_filter_record_filter import ContactsFilterRecordFilter
-    from .contacts_filter_record_results import ContactsFilterRecordResults
+    from .contacts_filter_record_filter_conjunction import (
+        ContactsFilterRecordFilterConjunction,
+    )
     from .contacts_run_workflow_action import ContactsRunWorkflowAction
     from .contacts_run_workflow_action_create import ContactsRunWorkflowActionCreate
     from .contacts_tag import ContactsTag
@@ -579,30 +722,43 @@ if TYPE_CHECKING:
     from .courses_sections_publish_action_create import (
         CoursesSectionsPublishActionCreate,
     )
+    from .courses_sections_publish_action_noop import CoursesSectionsPublishActionNoop
+    from .courses_sections_publish_action_noop_status import (
+        CoursesSectionsPublishActionNoopStatus,
+    )
+    from .courses_sections_publish_action_status import (
+        CoursesSectionsPublishActionStatus,
+    )
     from .discount import Discount
     from .discount_applies_to import DiscountAppliesTo
     from .discount_create import DiscountCreate
     from .discount_method import DiscountMethod
+    from .discount_type import DiscountType
     from .discount_update import DiscountUpdate
     from .domain import Domain
     from .domain_status import DomainStatus
     from .download import Download
     from .emails_address import EmailsAddress
     from .emails_address_create import EmailsAddressCreate
+    from .emails_address_emails_domain import EmailsAddressEmailsDomain
     from .emails_address_update import EmailsAddressUpdate
     from .emails_broadcast import EmailsBroadcast
     from .emails_broadcast_create import EmailsBroadcastCreate
     from .emails_broadcast_create_recipient import EmailsBroadcastCreateRecipient
     from .emails_broadcast_status import EmailsBroadcastStatus
+    from .emails_broadcast_template import EmailsBroadcastTemplate
     from .emails_broadcast_update import EmailsBroadcastUpdate
     from .emails_broadcasts_send_action import EmailsBroadcastsSendAction
     from .emails_broadcasts_send_action_create import EmailsBroadcastsSendActionCreate
+    from .emails_broadcasts_send_action_send_type import (
+        EmailsBroadcastsSendActionSendType,
+    )
     from .emails_broadcasts_stats import EmailsBroadcastsStats
     from .emails_domain import EmailsDomain
     from .emails_domain_create import EmailsDomainCreate
     from .emails_domain_dns_record import EmailsDomainDnsRecord
     from .emails_settings import EmailsSettings
-    from .emails_settings_footer_alignment import EmailsSettingsFooterAlignment
+    from .emails_settings_address import EmailsSettingsAddress
     from .emails_settings_marketing_emails_from_address import (
         EmailsSettingsMarketingEmailsFromAddress,
     )
@@ -620,6 +776,7 @@ if TYPE_CHECKING:
     from .emails_template import EmailsTemplate
     from .emails_template_create import EmailsTemplateCreate
     from .emails_template_expand import EmailsTemplateExpand
+    from .emails_template_from_address import EmailsTemplateFromAddress
     from .emails_template_update import EmailsTemplateUpdate
     from .emails_topic import EmailsTopic
     from .emails_topic_create import EmailsTopicCreate
@@ -671,6 +828,18 @@ if TYPE_CHECKING:
     from .funnel_head_code_mode import FunnelHeadCodeMode
     from .funnel_step_stats import FunnelStepStats
     from .funnel_structure import FunnelStructure
+    from .funnel_structure_funnel import FunnelStructureFunnel
+    from .funnel_structure_step import FunnelStructureStep
+    from .funnel_structure_step_branch import FunnelStructureStepBranch
+    from .funnel_structure_step_branch_branch import FunnelStructureStepBranchBranch
+    from .funnel_structure_step_branch_steps_item import (
+        FunnelStructureStepBranchStepsItem,
+    )
+    from .funnel_structure_step_page import FunnelStructureStepPage
+    from .funnel_structure_step_variant import FunnelStructureStepVariant
+    from .funnel_structure_step_variant_steps_item import (
+        FunnelStructureStepVariantStepsItem,
+    )
     from .funnel_summary import FunnelSummary
     from .funnel_tag import FunnelTag
     from .funnel_update import FunnelUpdate
@@ -730,7 +899,9 @@ if TYPE_CHECKING:
     from .include_archived import IncludeArchived
     from .me import Me
     from .me_connected_workspace import MeConnectedWorkspace
+    from .me_locale import MeLocale
     from .me_platform_application import MePlatformApplication
+    from .membership import Membership
     from .order import Order
     from .order_affiliate import OrderAffiliate
     from .order_base import OrderBase
@@ -750,6 +921,7 @@ if TYPE_CHECKING:
     from .order_visits import OrderVisits
     from .orders_applied_tag import OrdersAppliedTag
     from .orders_applied_tag_create import OrdersAppliedTagCreate
+    from .orders_filter_order_type import OrdersFilterOrderType
     from .orders_invoice import OrdersInvoice
     from .orders_invoice_create import OrdersInvoiceCreate
     from .orders_invoice_create_line_item import OrdersInvoiceCreateLineItem
@@ -771,6 +943,7 @@ if TYPE_CHECKING:
     from .orders_invoices_restock_included_invoices_line_item import (
         OrdersInvoicesRestockIncludedInvoicesLineItem,
     )
+    from .orders_invoices_restock_status import OrdersInvoicesRestockStatus
     from .orders_line_item import OrdersLineItem
     from .orders_line_item_original_product import OrdersLineItemOriginalProduct
     from .orders_line_item_products_variant import OrdersLineItemProductsVariant
@@ -788,7 +961,6 @@ if TYPE_CHECKING:
     from .orders_tag_create import OrdersTagCreate
     from .orders_tag_update import OrdersTagUpdate
     from .orders_transaction import OrdersTransaction
-    from .orders_transaction_reason import OrdersTransactionReason
     from .orders_transaction_refund import OrdersTransactionRefund
     from .page import Page
     from .page_create import PageCreate
@@ -796,16 +968,22 @@ if TYPE_CHECKING:
     from .page_create_external_funnel import PageCreateExternalFunnel
     from .page_create_funnel import PageCreateFunnel
     from .page_create_show_page_step import PageCreateShowPageStep
+    from .page_create_show_page_step_bump import PageCreateShowPageStepBump
+    from .page_custom_css_mode import PageCustomCssMode
     from .page_expand import PageExpand
     from .page_footer_code_mode import PageFooterCodeMode
     from .page_funnel import PageFunnel
     from .page_head_code_mode import PageHeadCodeMode
     from .page_remove_products_request import PageRemoveProductsRequest
+    from .page_sdk import PageSdk
     from .page_show_page_step import PageShowPageStep
     from .page_show_page_step_product import PageShowPageStepProduct
     from .page_summary import PageSummary
+    from .page_type import PageType
     from .page_update import PageUpdate
+    from .page_update_funnel import PageUpdateFunnel
     from .page_update_show_page_step import PageUpdateShowPageStep
+    from .page_update_show_page_step_bump import PageUpdateShowPageStepBump
     from .pages_stats import PagesStats
     from .pages_stats_timerange import PagesStatsTimerange
     from .product import Product
@@ -830,19 +1008,43 @@ if TYPE_CHECKING:
     from .products_prices_change_options_variant_group import (
         ProductsPricesChangeOptionsVariantGroup,
     )
+    from .products_prices_change_options_variant_group_products_variant import (
+        ProductsPricesChangeOptionsVariantGroupProductsVariant,
+    )
     from .products_tag import ProductsTag
     from .products_tag_create import ProductsTagCreate
     from .products_tag_update import ProductsTagUpdate
     from .products_variant import ProductsVariant
     from .products_variant_create import ProductsVariantCreate
+    from .products_variant_create_included_courses_attribute import (
+        ProductsVariantCreateIncludedCoursesAttribute,
+    )
+    from .products_variant_create_included_courses_attribute_included_sections_attribute import (
+        ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute,
+    )
+    from .products_variant_create_included_space_groups_attribute import (
+        ProductsVariantCreateIncludedSpaceGroupsAttribute,
+    )
     from .products_variant_create_properties_value import (
         ProductsVariantCreatePropertiesValue,
     )
     from .products_variant_created_by_platform_application import (
         ProductsVariantCreatedByPlatformApplication,
     )
+    from .products_variant_included_course import ProductsVariantIncludedCourse
+    from .products_variant_included_space_group import ProductsVariantIncludedSpaceGroup
+    from .products_variant_product_type import ProductsVariantProductType
     from .products_variant_properties_value import ProductsVariantPropertiesValue
     from .products_variant_update import ProductsVariantUpdate
+    from .products_variant_update_included_courses_attribute import (
+        ProductsVariantUpdateIncludedCoursesAttribute,
+    )
+    from .products_variant_update_included_courses_attribute_included_sections_attribute import (
+        ProductsVariantUpdateIncludedCoursesAttributeIncludedSectionsAttribute,
+    )
+    from .products_variant_update_included_space_groups_attribute import (
+        ProductsVariantUpdateIncludedSpaceGroupsAttribute,
+    )
     from .products_variant_update_properties_value import (
         ProductsVariantUpdatePropertiesValue,
     )
@@ -850,10 +1052,17 @@ if TYPE_CHECKING:
     from .refine_filter_conjunction import RefineFilterConjunction
     from .refine_filter_create import RefineFilterCreate
     from .refine_filter_create_criteria import RefineFilterCreateCriteria
+    from .refine_filter_create_criteria_value import RefineFilterCreateCriteriaValue
+    from .refine_filter_criteria_value_modifier import RefineFilterCriteriaValueModifier
     from .refine_filter_criterion import RefineFilterCriterion
+    from .refine_filter_criterion_value import RefineFilterCriterionValue
+    from .refine_filter_criterion_value_modifier import (
+        RefineFilterCriterionValueModifier,
+    )
     from .refine_filter_list import RefineFilterList
     from .refine_filter_update import RefineFilterUpdate
     from .refine_filter_update_criteria import RefineFilterUpdateCriteria
+    from .refine_filter_update_criteria_value import RefineFilterUpdateCriteriaValue
     from .sales_opportunities_note import SalesOpportunitiesNote
     from .sales_opportunities_note_create import SalesOpportunitiesNoteCreate
     from .sales_opportunities_note_update import SalesOpportunitiesNoteUpdate
@@ -866,6 +1075,7 @@ if TYPE_CHECKING:
     from .sales_opportunity_primary_contact_custom_attributes import (
         SalesOpportunityPrimaryContactCustomAttributes,
     )
+    from .sales_opportunity_primary_contact_tag import SalesOpportunityPrimaryContactTag
     from .sales_opportunity_update import SalesOpportunityUpdate
     from .sales_pipeline import SalesPipeline
     from .sales_pipeline_create import SalesPipelineCreate
@@ -898,6 +1108,7 @@ if TYPE_CHECKING:
     from .shipping_zone_create import ShippingZoneCreate
     from .shipping_zone_update import ShippingZoneUpdate
     from .site import Site
+    from .site_expand import SiteExpand
     from .site_footer_code_mode import SiteFooterCodeMode
     from .site_head_code_mode import SiteHeadCodeMode
     from .site_update import SiteUpdate
@@ -917,7 +1128,9 @@ if TYPE_CHECKING:
     from .team_update import TeamUpdate
     from .theme import Theme
     from .theme_style import ThemeStyle
+    from .theme_template_pages import ThemeTemplatePages
     from .theme_update import ThemeUpdate
+    from .theme_update_template_pages import ThemeUpdateTemplatePages
     from .user import User
     from .visit import Visit
     from .visits import Visits
@@ -952,17 +1165,46 @@ if TYPE_CHECKING:
     from .webhooks_outgoing_event_type import WebhooksOutgoingEventType
     from .workflow import Workflow
     from .workflow_create import WorkflowCreate
+    from .workflow_run_type import WorkflowRunType
+    from .workflow_status import WorkflowStatus
     from .workflow_structure import WorkflowStructure
+    from .workflow_structure_step import WorkflowStructureStep
+    from .workflow_structure_step_branch import WorkflowStructureStepBranch
+    from .workflow_structure_step_branch_branch import WorkflowStructureStepBranchBranch
+    from .workflow_structure_step_branch_steps_item import (
+        WorkflowStructureStepBranchStepsItem,
+    )
+    from .workflow_structure_step_state import WorkflowStructureStepState
+    from .workflow_structure_step_step_type_settings import (
+        WorkflowStructureStepStepTypeSettings,
+    )
+    from .workflow_structure_step_variant import WorkflowStructureStepVariant
+    from .workflow_structure_step_variant_steps_item import (
+        WorkflowStructureStepVariantStepsItem,
+    )
+    from .workflow_structure_trigger import WorkflowStructureTrigger
+    from .workflow_structure_workflow import WorkflowStructureWorkflow
+    from .workflow_structure_workflow_status import WorkflowStructureWorkflowStatus
     from .workflow_update import WorkflowUpdate
     from .workflows_run import WorkflowsRun
     from .workflows_run_create import WorkflowsRunCreate
+    from .workflows_run_status import WorkflowsRunStatus
+    from .workflows_runs_filter_status import WorkflowsRunsFilterStatus
     from .workflows_step import WorkflowsStep
     from .workflows_step_create import WorkflowsStepCreate
+    from .workflows_step_create_step_type_settings import (
+        WorkflowsStepCreateStepTypeSettings,
+    )
+    from .workflows_step_state import WorkflowsStepState
     from .workflows_step_step_type_settings import WorkflowsStepStepTypeSettings
     from .workflows_step_update import WorkflowsStepUpdate
+    from .workflows_step_update_step_type_settings import (
+        WorkflowsStepUpdateStepTypeSettings,
+    )
     from .workflows_steps_stats import WorkflowsStepsStats
     from .workflows_trigger import WorkflowsTrigger
     from .workflows_trigger_create import WorkflowsTriggerCreate
+    from .workflows_trigger_event_type_key import WorkflowsTriggerEventTypeKey
     from .workflows_trigger_update import WorkflowsTriggerUpdate
     from .workspace import Workspace
     from .workspace_stats import WorkspaceStats
@@ -991,6 +1233,8 @@ __all__ = (
     "AppointmentsScheduledEvent",
     "AppointmentsScheduledEventEventType",
     "AppointmentsScheduledEventPrimaryContact",
+    "BillingSubscription",
+    "BillingSubscriptionIncludedPrice",
     "Blog",
     "BlogUpdate",
     "BlogsAuthor",
@@ -1007,47 +1251,73 @@ __all__ = (
     "BlogsTagCreate",
     "CodeMarkupExpand",
     "CommunitiesBan",
+    "CommunitiesBanContact",
     "CommunitiesBanCreate",
     "CommunitiesBansExportAction",
     "CommunitiesBansExportActionCreate",
+    "CommunitiesBansExportActionStatus",
     "CommunitiesBansUnbanAction",
     "CommunitiesBansUnbanActionCreate",
+    "CommunitiesBansUnbanActionStatus",
     "CommunitiesMembership",
+    "CommunitiesMembershipContact",
     "CommunitiesMembershipCreate",
     "CommunitiesMembershipUpdate",
     "CommunitiesMembershipsAddToGroupAction",
     "CommunitiesMembershipsAddToGroupActionCreate",
+    "CommunitiesMembershipsAddToGroupActionStatus",
     "CommunitiesMembershipsBanAction",
     "CommunitiesMembershipsBanActionCreate",
+    "CommunitiesMembershipsBanActionStatus",
     "CommunitiesMembershipsExportAction",
     "CommunitiesMembershipsExportActionCreate",
+    "CommunitiesMembershipsExportActionStatus",
     "CommunitiesMembershipsRemoveFromGroupAction",
     "CommunitiesMembershipsRemoveFromGroupActionCreate",
+    "CommunitiesMembershipsRemoveFromGroupActionStatus",
     "CommunitiesSpace",
+    "CommunitiesSpaceAccess",
     "CommunitiesSpaceCreate",
     "CommunitiesSpaceGroup",
+    "CommunitiesSpaceGroupAccess",
     "CommunitiesSpaceGroupCreate",
+    "CommunitiesSpaceGroupType",
     "CommunitiesSpaceGroupUpdate",
     "CommunitiesSpaceUpdate",
     "CommunitiesSpacesPost",
     "CommunitiesSpacesPostComment",
+    "CommunitiesSpacesPostCommentContact",
     "CommunitiesSpacesPostCommentCreate",
+    "CommunitiesSpacesPostCommentGroup",
     "CommunitiesSpacesPostCommentLike",
+    "CommunitiesSpacesPostCommentLikeContact",
     "CommunitiesSpacesPostCommentLikeCreate",
+    "CommunitiesSpacesPostCommentPost",
     "CommunitiesSpacesPostCommentUpdate",
+    "CommunitiesSpacesPostContact",
     "CommunitiesSpacesPostCreate",
+    "CommunitiesSpacesPostGroup",
     "CommunitiesSpacesPostLike",
+    "CommunitiesSpacesPostLikeContact",
     "CommunitiesSpacesPostLikeCreate",
+    "CommunitiesSpacesPostTopic",
     "CommunitiesSpacesPostUpdate",
     "CommunitiesSpacesPostVideoEmbed",
     "CommunitiesSpacesPostVideoEmbedCreate",
+    "CommunitiesSpacesPostVideoEmbedCreateDataType0",
+    "CommunitiesSpacesPostVideoEmbedDataType0",
+    "CommunitiesSpacesPostVideoEmbedProvider",
     "Community",
     "CommunityCreate",
     "CommunityUpdate",
     "ConditionalSplitStepBranch",
     "Contact",
+    "ContactBase",
+    "ContactBaseCustomAttributes",
+    "ContactBaseTag",
     "ContactCreate",
     "ContactCustomAttributes",
+    "ContactEmailEngagement",
     "ContactExpand",
     "ContactShort",
     "ContactTag",
@@ -1061,10 +1331,12 @@ __all__ = (
     "ContactsExportAction",
     "ContactsExportActionCreate",
     "ContactsFilterGenerateRequest",
-    "ContactsFilterGenerateRequestResults",
+    "ContactsFilterGenerated",
+    "ContactsFilterGeneratedFilter",
+    "ContactsFilterGeneratedFilterConjunction",
     "ContactsFilterRecord",
     "ContactsFilterRecordFilter",
-    "ContactsFilterRecordResults",
+    "ContactsFilterRecordFilterConjunction",
     "ContactsRunWorkflowAction",
     "ContactsRunWorkflowActionCreate",
     "ContactsTag",
@@ -1094,30 +1366,37 @@ __all__ = (
     "CoursesSectionUpdate",
     "CoursesSectionsPublishAction",
     "CoursesSectionsPublishActionCreate",
+    "CoursesSectionsPublishActionNoop",
+    "CoursesSectionsPublishActionNoopStatus",
+    "CoursesSectionsPublishActionStatus",
     "Discount",
     "DiscountAppliesTo",
     "DiscountCreate",
     "DiscountMethod",
+    "DiscountType",
     "DiscountUpdate",
     "Domain",
     "DomainStatus",
     "Download",
     "EmailsAddress",
     "EmailsAddressCreate",
+    "EmailsAddressEmailsDomain",
     "EmailsAddressUpdate",
     "EmailsBroadcast",
     "EmailsBroadcastCreate",
     "EmailsBroadcastCreateRecipient",
     "EmailsBroadcastStatus",
+    "EmailsBroadcastTemplate",
     "EmailsBroadcastUpdate",
     "EmailsBroadcastsSendAction",
     "EmailsBroadcastsSendActionCreate",
+    "EmailsBroadcastsSendActionSendType",
     "EmailsBroadcastsStats",
     "EmailsDomain",
     "EmailsDomainCreate",
     "EmailsDomainDnsRecord",
     "EmailsSettings",
-    "EmailsSettingsFooterAlignment",
+    "EmailsSettingsAddress",
     "EmailsSettingsMarketingEmailsFromAddress",
     "EmailsSettingsMarketingEmailsReplyToAddress",
     "EmailsSettingsSystemEmailsFromAddress",
@@ -1127,6 +1406,7 @@ __all__ = (
     "EmailsTemplate",
     "EmailsTemplateCreate",
     "EmailsTemplateExpand",
+    "EmailsTemplateFromAddress",
     "EmailsTemplateUpdate",
     "EmailsTopic",
     "EmailsTopicCreate",
@@ -1174,6 +1454,14 @@ __all__ = (
     "FunnelHeadCodeMode",
     "FunnelStepStats",
     "FunnelStructure",
+    "FunnelStructureFunnel",
+    "FunnelStructureStep",
+    "FunnelStructureStepBranch",
+    "FunnelStructureStepBranchBranch",
+    "FunnelStructureStepBranchStepsItem",
+    "FunnelStructureStepPage",
+    "FunnelStructureStepVariant",
+    "FunnelStructureStepVariantStepsItem",
     "FunnelSummary",
     "FunnelTag",
     "FunnelUpdate",
@@ -1213,7 +1501,9 @@ __all__ = (
     "IncludeArchived",
     "Me",
     "MeConnectedWorkspace",
+    "MeLocale",
     "MePlatformApplication",
+    "Membership",
     "Order",
     "OrderAffiliate",
     "OrderBase",
@@ -1233,6 +1523,7 @@ __all__ = (
     "OrderVisits",
     "OrdersAppliedTag",
     "OrdersAppliedTagCreate",
+    "OrdersFilterOrderType",
     "OrdersInvoice",
     "OrdersInvoiceCreate",
     "OrdersInvoiceCreateLineItem",
@@ -1246,6 +1537,7 @@ __all__ = (
     "OrdersInvoicesLineItemProductsVariant",
     "OrdersInvoicesRestock",
     "OrdersInvoicesRestockIncludedInvoicesLineItem",
+    "OrdersInvoicesRestockStatus",
     "OrdersLineItem",
     "OrdersLineItemOriginalProduct",
     "OrdersLineItemProductsVariant",
@@ -1259,7 +1551,6 @@ __all__ = (
     "OrdersTagCreate",
     "OrdersTagUpdate",
     "OrdersTransaction",
-    "OrdersTransactionReason",
     "OrdersTransactionRefund",
     "Page",
     "PageCreate",
@@ -1267,16 +1558,22 @@ __all__ = (
     "PageCreateExternalFunnel",
     "PageCreateFunnel",
     "PageCreateShowPageStep",
+    "PageCreateShowPageStepBump",
+    "PageCustomCssMode",
     "PageExpand",
     "PageFooterCodeMode",
     "PageFunnel",
     "PageHeadCodeMode",
     "PageRemoveProductsRequest",
+    "PageSdk",
     "PageShowPageStep",
     "PageShowPageStepProduct",
     "PageSummary",
+    "PageType",
     "PageUpdate",
+    "PageUpdateFunnel",
     "PageUpdateShowPageStep",
+    "PageUpdateShowPageStepBump",
     "PagesStats",
     "PagesStatsTimerange",
     "Product",
@@ -1297,24 +1594,39 @@ __all__ = (
     "ProductsPricesChangeOptions",
     "ProductsPricesChangeOptionsResponse",
     "ProductsPricesChangeOptionsVariantGroup",
+    "ProductsPricesChangeOptionsVariantGroupProductsVariant",
     "ProductsTag",
     "ProductsTagCreate",
     "ProductsTagUpdate",
     "ProductsVariant",
     "ProductsVariantCreate",
+    "ProductsVariantCreateIncludedCoursesAttribute",
+    "ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute",
+    "ProductsVariantCreateIncludedSpaceGroupsAttribute",
     "ProductsVariantCreatePropertiesValue",
     "ProductsVariantCreatedByPlatformApplication",
+    "ProductsVariantIncludedCourse",
+    "ProductsVariantIncludedSpaceGroup",
+    "ProductsVariantProductType",
     "ProductsVariantPropertiesValue",
     "ProductsVariantUpdate",
+    "ProductsVariantUpdateIncludedCoursesAttribute",
+    "ProductsVariantUpdateIncludedCoursesAttributeIncludedSectionsAttribute",
+    "ProductsVariantUpdateIncludedSpaceGroupsAttribute",
     "ProductsVariantUpdatePropertiesValue",
     "RefineFilter",
     "RefineFilterConjunction",
     "RefineFilterCreate",
     "RefineFilterCreateCriteria",
+    "RefineFilterCreateCriteriaValue",
+    "RefineFilterCriteriaValueModifier",
     "RefineFilterCriterion",
+    "RefineFilterCriterionValue",
+    "RefineFilterCriterionValueModifier",
     "RefineFilterList",
     "RefineFilterUpdate",
     "RefineFilterUpdateCriteria",
+    "RefineFilterUpdateCriteriaValue",
     "SalesOpportunitiesNote",
     "SalesOpportunitiesNoteCreate",
     "SalesOpportunitiesNoteUpdate",
@@ -1325,6 +1637,7 @@ __all__ = (
     "SalesOpportunityPipelinesStage",
     "SalesOpportunityPrimaryContact",
     "SalesOpportunityPrimaryContactCustomAttributes",
+    "SalesOpportunityPrimaryContactTag",
     "SalesOpportunityUpdate",
     "SalesPipeline",
     "SalesPipelineCreate",
@@ -1357,6 +1670,7 @@ __all__ = (
     "ShippingZoneCreate",
     "ShippingZoneUpdate",
     "Site",
+    "SiteExpand",
     "SiteFooterCodeMode",
     "SiteHeadCodeMode",
     "SiteUpdate",
@@ -1376,7 +1690,9 @@ __all__ = (
     "TeamUpdate",
     "Theme",
     "ThemeStyle",
+    "ThemeTemplatePages",
     "ThemeUpdate",
+    "ThemeUpdateTemplatePages",
     "User",
     "Visit",
     "Visits",
@@ -1397,17 +1713,36 @@ __all__ = (
     "WebhooksOutgoingEventType",
     "Workflow",
     "WorkflowCreate",
+    "WorkflowRunType",
+    "WorkflowStatus",
     "WorkflowStructure",
+    "WorkflowStructureStep",
+    "WorkflowStructureStepBranch",
+    "WorkflowStructureStepBranchBranch",
+    "WorkflowStructureStepBranchStepsItem",
+    "WorkflowStructureStepState",
+    "WorkflowStructureStepStepTypeSettings",
+    "WorkflowStructureStepVariant",
+    "WorkflowStructureStepVariantStepsItem",
+    "WorkflowStructureTrigger",
+    "WorkflowStructureWorkflow",
+    "WorkflowStructureWorkflowStatus",
     "WorkflowUpdate",
     "WorkflowsRun",
     "WorkflowsRunCreate",
+    "WorkflowsRunStatus",
+    "WorkflowsRunsFilterStatus",
     "WorkflowsStep",
     "WorkflowsStepCreate",
+    "WorkflowsStepCreateStepTypeSettings",
+    "WorkflowsStepState",
     "WorkflowsStepStepTypeSettings",
     "WorkflowsStepUpdate",
+    "WorkflowsStepUpdateStepTypeSettings",
     "WorkflowsStepsStats",
     "WorkflowsTrigger",
     "WorkflowsTriggerCreate",
+    "WorkflowsTriggerEventTypeKey",
     "WorkflowsTriggerUpdate",
     "Workspace",
     "WorkspaceStats",

@@ -37,7 +37,7 @@ class BlogsCategoriesNamespace(Namespace):
 
     def list(
         self,
-        blog_id: int,
+        blog_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -50,7 +50,7 @@ class BlogsCategoriesNamespace(Namespace):
         `GET /api/v2/blogs/{blog_id}/categories` (operation id `listBlogsCategories`)
 
         Args:
-            blog_id: Numeric id of the parent blog.
+            blog_id: Numeric id or public_id of the parent blog.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

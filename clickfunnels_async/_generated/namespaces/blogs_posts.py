@@ -34,7 +34,7 @@ class CreateBlogPostFields(TypedDict, total=False):
     seo_title: str | None
     tag_ids: Sequence[int] | None
     title: str | None
-    visibility: Literal["draft", "members_only", "public", "scheduled"] | None
+    visibility: Literal["draft", "public", "members_only", "scheduled"] | None
 
 
 class UpdateBlogPostFields(TypedDict, total=False):
@@ -50,7 +50,7 @@ class UpdateBlogPostFields(TypedDict, total=False):
     seo_title: str | None
     tag_ids: Sequence[int] | None
     title: str | None
-    visibility: Literal["draft", "members_only", "public", "scheduled"] | None
+    visibility: Literal["draft", "public", "members_only", "scheduled"] | None
 
 
 class BlogsPostsNamespace(Namespace):
@@ -60,7 +60,7 @@ class BlogsPostsNamespace(Namespace):
 
     async def create(
         self,
-        blog_id: int,
+        blog_id: int | str,
         *,
         expand: Literal["markup"] | Sequence[Literal["markup"]] | None = None,
         values: BlogsPostCreate | Mapping[str, Any] | None = None,
@@ -71,7 +71,7 @@ class BlogsPostsNamespace(Namespace):
         `POST /api/v2/blogs/{blog_id}/posts` (operation id `createBlogPost`)
 
         Args:
-            blog_id: Numeric id of the parent blog.
+            blog_id: Numeric id or public_id of the parent blog.
             expand: related records to include: markup.
             values: the whole body as a `BlogsPostCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (author_ids, category_ids, excerpt_content, image_id, markup, published_at, seo_description, seo_title, tag_ids, title, visibility).
@@ -120,7 +120,7 @@ class BlogsPostsNamespace(Namespace):
 
     def list(
         self,
-        blog_id: int,
+        blog_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -134,7 +134,7 @@ class BlogsPostsNamespace(Namespace):
         `GET /api/v2/blogs/{blog_id}/posts` (operation id `listBlogsPosts`)
 
         Args:
-            blog_id: Numeric id of the parent blog.
+            blog_id: Numeric id or public_id of the parent blog.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,9 +24,9 @@ if TYPE_CHECKING:
 
 
 class CreateBlogTagFields(TypedDict, total=False):
-    """The body fields of `blogs.tags.create()`."""
+    """The body fields of `blogs.tags.create()` (Required = the spec requires it)."""
 
-    name: str | None
+    name: Required[str]
 
 
 class BlogsTagsNamespace(Namespace):
@@ -32,21 +34,31 @@ class BlogsTagsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, blog_id: int | str, *, values: BlogsTagCreate | Mapping[str, Any]
+    ) -> BlogsTag: ...
+
+    @overload
+    async def create(
+        self, blog_id: int | str, **fields: Unpack[CreateBlogTagFields]
+    ) -> BlogsTag: ...
+
     async def create(
         self,
-        blog_id: int,
+        blog_id: int | str,
         *,
         values: BlogsTagCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateBlogTagFields],
+        **fields: Any,
     ) -> BlogsTag:
         """Create a blog tag
 
         `POST /api/v2/blogs/{blog_id}/tags` (operation id `createBlogTag`)
 
         Args:
-            blog_id: Numeric id of the parent blog.
+            blog_id: Numeric id or public_id of the parent blog.
             values: the whole body as a `BlogsTagCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (name).
+            fields: the body's fields as keywords (name; required: name).
         """
         return cast(
             "BlogsTag",
@@ -72,7 +84,7 @@ class BlogsTagsNamespace(Namespace):
 
     def list(
         self,
-        blog_id: int,
+        blog_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -85,7 +97,7 @@ class BlogsTagsNamespace(Namespace):
         `GET /api/v2/blogs/{blog_id}/tags` (operation id `listBlogsTags`)
 
         Args:
-            blog_id: Numeric id of the parent blog.
+            blog_id: Numeric id or public_id of the parent blog.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -9,7 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
+    TypedDict,
+    Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,6 +26,56 @@ if TYPE_CHECKING:
     from .communities_memberships import CommunitiesMembershipsNamespace
     from .communities_space_groups import CommunitiesSpaceGroupsNamespace
     from .communities_spaces import CommunitiesSpacesNamespace
+
+
+class CreateCommunitiesFields(TypedDict, total=False):
+    """The body fields of `communities.create()` (Required = the spec requires it)."""
+
+    allow_public_signup: bool | None
+    anyone_can_invite: bool | None
+    current_path: str | None
+    enable_block_list: bool | None
+    invite_only: bool | None
+    logo_image_id: int | None
+    name: Required[str]
+    notifications: str | None
+    private: bool | None
+    require_comment_approvals: bool | None
+    require_post_approvals: bool | None
+    send_digest_email: bool | None
+    send_membership_email: bool | None
+    seo_description: str | None
+    seo_indexable: bool | None
+    seo_title: str | None
+    social_image_id: int | None
+    status: str | None
+    upgrade_url: str | None
+    white_label: bool | None
+
+
+class UpdateCommunitiesFields(TypedDict, total=False):
+    """The body fields of `communities.update()`."""
+
+    allow_public_signup: bool | None
+    anyone_can_invite: bool | None
+    current_path: str | None
+    enable_block_list: bool | None
+    invite_only: bool | None
+    logo_image_id: int | None
+    name: str | None
+    notifications: str | None
+    private: bool | None
+    require_comment_approvals: bool | None
+    require_post_approvals: bool | None
+    send_digest_email: bool | None
+    send_membership_email: bool | None
+    seo_description: str | None
+    seo_indexable: bool | None
+    seo_title: str | None
+    social_image_id: int | None
+    status: str | None
+    upgrade_url: str | None
+    white_label: bool | None
 
 
 class CommunitiesNamespace(Namespace):
@@ -57,9 +111,19 @@ class CommunitiesNamespace(Namespace):
 
         return CommunitiesSpacesNamespace(self._core)
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: CommunityCreate | Mapping[str, Any]
+    ) -> Community: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateCommunitiesFields]
+    ) -> Community: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: CommunityCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -69,9 +133,9 @@ class CommunitiesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/communities` (operation id `createCommunities`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `CommunityCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (allow_public_signup, anyone_can_invite, current_path, enable_block_list, invite_only, logo_image_id, name, notifications, private, require_comment_approvals, require_post_approvals, send_digest_email, send_membership_email, seo_description, seo_indexable, seo_title, social_image_id, status, upgrade_url, white_label; required: name).
         """
         return cast(
             "Community",
@@ -98,7 +162,7 @@ class CommunitiesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -111,7 +175,7 @@ class CommunitiesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/communities` (operation id `listCommunities`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -135,7 +199,7 @@ class CommunitiesNamespace(Namespace):
         id: int | str,
         *,
         values: CommunityUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[UpdateCommunitiesFields],
     ) -> Community:
         """Update a community
 
@@ -144,7 +208,7 @@ class CommunitiesNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `CommunityUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (allow_public_signup, anyone_can_invite, current_path, enable_block_list, invite_only, logo_image_id, name, notifications, private, require_comment_approvals, require_post_approvals, send_digest_email, send_membership_email, seo_description, seo_indexable, seo_title, social_image_id, status, upgrade_url, white_label).
         """
         return cast(
             "Community",

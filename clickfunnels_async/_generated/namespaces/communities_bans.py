@@ -9,7 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
+    TypedDict,
+    Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -20,6 +24,13 @@ if TYPE_CHECKING:
     from ..models import CommunitiesBan, CommunitiesBanCreate
     from .communities_bans_export_actions import CommunitiesBansExportActionsNamespace
     from .communities_bans_unban_actions import CommunitiesBansUnbanActionsNamespace
+
+
+class CreateCommunitiesBansFields(TypedDict, total=False):
+    """The body fields of `communities.bans.create()` (Required = the spec requires it)."""
+
+    contact_id: Required[str]
+    reason: str | None
 
 
 class CommunitiesBansNamespace(Namespace):
@@ -43,9 +54,22 @@ class CommunitiesBansNamespace(Namespace):
 
         return CommunitiesBansUnbanActionsNamespace(self._core)
 
+    @overload
     async def create(
         self,
-        community_id: int,
+        community_id: int | str,
+        *,
+        values: CommunitiesBanCreate | Mapping[str, Any],
+    ) -> CommunitiesBan: ...
+
+    @overload
+    async def create(
+        self, community_id: int | str, **fields: Unpack[CreateCommunitiesBansFields]
+    ) -> CommunitiesBan: ...
+
+    async def create(
+        self,
+        community_id: int | str,
         *,
         values: CommunitiesBanCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -55,9 +79,9 @@ class CommunitiesBansNamespace(Namespace):
         `POST /api/v2/communities/{community_id}/bans` (operation id `createCommunitiesBans`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             values: the whole body as a `CommunitiesBanCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (contact_id, reason; required: contact_id).
         """
         return cast(
             "CommunitiesBan",
@@ -94,7 +118,7 @@ class CommunitiesBansNamespace(Namespace):
 
     def list(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -107,7 +131,7 @@ class CommunitiesBansNamespace(Namespace):
         `GET /api/v2/communities/{community_id}/bans` (operation id `listCommunitiesBans`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    TypedDict,
+    Unpack,
     cast,
 )
 
@@ -19,6 +21,14 @@ if TYPE_CHECKING:
     from ..models import CommunitiesBansExportAction, CommunitiesBansExportActionCreate
 
 
+class CreateCommunitiesBansExportActionsFields(TypedDict, total=False):
+    """The body fields of `communities.bans.export_actions.create()`."""
+
+    fields: Sequence[str] | None
+    target_all: bool | None
+    target_ids: Sequence[str] | None
+
+
 class CommunitiesBansExportActionsNamespace(Namespace):
     """`cf.communities.bans.export_actions`"""
 
@@ -26,19 +36,19 @@ class CommunitiesBansExportActionsNamespace(Namespace):
 
     async def create(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         values: CommunitiesBansExportActionCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[CreateCommunitiesBansExportActionsFields],
     ) -> CommunitiesBansExportAction:
         """Create a community ban export action
 
         `POST /api/v2/communities/{community_id}/bans/export_actions` (operation id `createCommunitiesBansExportActions`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             values: the whole body as a `CommunitiesBansExportActionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (fields, target_all, target_ids).
         """
         return cast(
             "CommunitiesBansExportAction",
@@ -67,7 +77,7 @@ class CommunitiesBansExportActionsNamespace(Namespace):
 
     def list(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -80,7 +90,7 @@ class CommunitiesBansExportActionsNamespace(Namespace):
         `GET /api/v2/communities/{community_id}/bans/export_actions` (operation id `listCommunitiesBansExportActions`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

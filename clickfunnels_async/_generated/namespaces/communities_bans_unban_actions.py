@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
+    TypedDict,
+    Unpack,
     cast,
 )
 
@@ -17,6 +19,13 @@ if TYPE_CHECKING:
     from ..models import CommunitiesBansUnbanAction, CommunitiesBansUnbanActionCreate
 
 
+class CreateCommunitiesBansUnbanActionsFields(TypedDict, total=False):
+    """The body fields of `communities.bans.unban_actions.create()`."""
+
+    target_all: bool | None
+    target_ids: Sequence[str] | None
+
+
 class CommunitiesBansUnbanActionsNamespace(Namespace):
     """`cf.communities.bans.unban_actions`"""
 
@@ -24,19 +33,19 @@ class CommunitiesBansUnbanActionsNamespace(Namespace):
 
     async def create(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         values: CommunitiesBansUnbanActionCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[CreateCommunitiesBansUnbanActionsFields],
     ) -> CommunitiesBansUnbanAction:
         """Create a community ban unban action
 
         `POST /api/v2/communities/{community_id}/bans/unban_actions` (operation id `createCommunitiesBansUnbanActions`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             values: the whole body as a `CommunitiesBansUnbanActionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (target_all, target_ids).
         """
         return cast(
             "CommunitiesBansUnbanAction",

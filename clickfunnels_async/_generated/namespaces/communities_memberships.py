@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
+    TypedDict,
+    Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -34,6 +38,21 @@ if TYPE_CHECKING:
     from .communities_memberships_remove_from_group_actions import (
         CommunitiesMembershipsRemoveFromGroupActionsNamespace,
     )
+
+
+class CreateCommunitiesMembershipsFields(TypedDict, total=False):
+    """The body fields of `communities.memberships.create()` (Required = the spec requires it)."""
+
+    contact_id: Required[str]
+    moderator: bool | None
+    space_ids: Sequence[str] | None
+
+
+class UpdateCommunitiesMembershipsFields(TypedDict, total=False):
+    """The body fields of `communities.memberships.update()`."""
+
+    moderator: bool | None
+    space_ids: Sequence[str] | None
 
 
 class CommunitiesMembershipsNamespace(Namespace):
@@ -79,9 +98,24 @@ class CommunitiesMembershipsNamespace(Namespace):
 
         return CommunitiesMembershipsRemoveFromGroupActionsNamespace(self._core)
 
+    @overload
     async def create(
         self,
-        community_id: int,
+        community_id: int | str,
+        *,
+        values: CommunitiesMembershipCreate | Mapping[str, Any],
+    ) -> CommunitiesMembership: ...
+
+    @overload
+    async def create(
+        self,
+        community_id: int | str,
+        **fields: Unpack[CreateCommunitiesMembershipsFields],
+    ) -> CommunitiesMembership: ...
+
+    async def create(
+        self,
+        community_id: int | str,
         *,
         values: CommunitiesMembershipCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -91,9 +125,9 @@ class CommunitiesMembershipsNamespace(Namespace):
         `POST /api/v2/communities/{community_id}/memberships` (operation id `createCommunitiesMemberships`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             values: the whole body as a `CommunitiesMembershipCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (contact_id, moderator, space_ids; required: contact_id).
         """
         return cast(
             "CommunitiesMembership",
@@ -130,7 +164,7 @@ class CommunitiesMembershipsNamespace(Namespace):
 
     def list(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -143,7 +177,7 @@ class CommunitiesMembershipsNamespace(Namespace):
         `GET /api/v2/communities/{community_id}/memberships` (operation id `listCommunitiesMemberships`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -167,7 +201,7 @@ class CommunitiesMembershipsNamespace(Namespace):
         id: int | str,
         *,
         values: CommunitiesMembershipUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[UpdateCommunitiesMembershipsFields],
     ) -> CommunitiesMembership:
         """Update a community membership
 
@@ -176,7 +210,7 @@ class CommunitiesMembershipsNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `CommunitiesMembershipUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (moderator, space_ids).
         """
         return cast(
             "CommunitiesMembership",

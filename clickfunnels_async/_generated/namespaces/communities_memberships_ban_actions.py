@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
+    TypedDict,
+    Unpack,
     cast,
 )
 
@@ -20,6 +22,14 @@ if TYPE_CHECKING:
     )
 
 
+class CreateCommunitiesMembershipsBanActionsFields(TypedDict, total=False):
+    """The body fields of `communities.memberships.ban_actions.create()`."""
+
+    reason: str | None
+    target_all: bool | None
+    target_ids: Sequence[str] | None
+
+
 class CommunitiesMembershipsBanActionsNamespace(Namespace):
     """`cf.communities.memberships.ban_actions`"""
 
@@ -27,19 +37,19 @@ class CommunitiesMembershipsBanActionsNamespace(Namespace):
 
     async def create(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         values: CommunitiesMembershipsBanActionCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[CreateCommunitiesMembershipsBanActionsFields],
     ) -> CommunitiesMembershipsBanAction:
         """Create a community membership ban action
 
         `POST /api/v2/communities/{community_id}/memberships/ban_actions` (operation id `createCommunitiesMembershipsBanActions`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             values: the whole body as a `CommunitiesMembershipsBanActionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (reason, target_all, target_ids).
         """
         return cast(
             "CommunitiesMembershipsBanAction",

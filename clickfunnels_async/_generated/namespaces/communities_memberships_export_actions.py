@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    TypedDict,
+    Unpack,
     cast,
 )
 
@@ -22,6 +24,14 @@ if TYPE_CHECKING:
     )
 
 
+class CreateCommunitiesMembershipsExportActionsFields(TypedDict, total=False):
+    """The body fields of `communities.memberships.export_actions.create()`."""
+
+    fields: Sequence[str] | None
+    target_all: bool | None
+    target_ids: Sequence[str] | None
+
+
 class CommunitiesMembershipsExportActionsNamespace(Namespace):
     """`cf.communities.memberships.export_actions`"""
 
@@ -29,21 +39,21 @@ class CommunitiesMembershipsExportActionsNamespace(Namespace):
 
     async def create(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         values: CommunitiesMembershipsExportActionCreate
         | Mapping[str, Any]
         | None = None,
-        **fields: Any,
+        **fields: Unpack[CreateCommunitiesMembershipsExportActionsFields],
     ) -> CommunitiesMembershipsExportAction:
         """Create a community membership export action
 
         `POST /api/v2/communities/{community_id}/memberships/export_actions` (operation id `createCommunitiesMembershipsExportActions`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             values: the whole body as a `CommunitiesMembershipsExportActionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (fields, target_all, target_ids).
         """
         return cast(
             "CommunitiesMembershipsExportAction",
@@ -72,7 +82,7 @@ class CommunitiesMembershipsExportActionsNamespace(Namespace):
 
     def list(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -85,7 +95,7 @@ class CommunitiesMembershipsExportActionsNamespace(Namespace):
         `GET /api/v2/communities/{community_id}/memberships/export_actions` (operation id `listCommunitiesMembershipsExportActions`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
+    TypedDict,
+    Unpack,
     cast,
 )
 
@@ -20,6 +22,14 @@ if TYPE_CHECKING:
     )
 
 
+class CreateCommunitiesMembershipsRemoveFromGroupActionsFields(TypedDict, total=False):
+    """The body fields of `communities.memberships.remove_from_group_actions.create()`."""
+
+    space_ids: Sequence[str] | None
+    target_all: bool | None
+    target_ids: Sequence[str] | None
+
+
 class CommunitiesMembershipsRemoveFromGroupActionsNamespace(Namespace):
     """`cf.communities.memberships.remove_from_group_actions`"""
 
@@ -27,21 +37,21 @@ class CommunitiesMembershipsRemoveFromGroupActionsNamespace(Namespace):
 
     async def create(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         values: CommunitiesMembershipsRemoveFromGroupActionCreate
         | Mapping[str, Any]
         | None = None,
-        **fields: Any,
+        **fields: Unpack[CreateCommunitiesMembershipsRemoveFromGroupActionsFields],
     ) -> CommunitiesMembershipsRemoveFromGroupAction:
         """Create a community membership remove from group action
 
         `POST /api/v2/communities/{community_id}/memberships/remove_from_group_actions` (operation id `createCommunitiesMembershipsRemoveFromGroupActions`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             values: the whole body as a `CommunitiesMembershipsRemoveFromGroupActionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (space_ids, target_all, target_ids).
         """
         return cast(
             "CommunitiesMembershipsRemoveFromGroupAction",

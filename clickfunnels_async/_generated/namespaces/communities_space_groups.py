@@ -8,7 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
+    TypedDict,
+    Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -23,14 +27,75 @@ if TYPE_CHECKING:
     )
 
 
+class CreateCommunitiesSpaceGroupsFields(TypedDict, total=False):
+    """The body fields of `communities.space_groups.create()` (Required = the spec requires it)."""
+
+    access: int | None
+    always_on: bool | None
+    approval_terms: str | None
+    auto_add_to_spaces: bool | None
+    card_image_id: int | None
+    current_path: str | None
+    description: str | None
+    emoji: str | None
+    group_type: int | None
+    is_hidden: bool | None
+    is_hidden_from_non_members: bool | None
+    name: Required[str]
+    require_comment_approvals: bool | None
+    require_comment_approvals_override: bool | None
+    require_post_approvals: bool | None
+    require_post_approvals_override: bool | None
+    sort_order: int | None
+    upgrade_url: str | None
+
+
+class UpdateCommunitiesSpaceGroupsFields(TypedDict, total=False):
+    """The body fields of `communities.space_groups.update()`."""
+
+    access: int | None
+    always_on: bool | None
+    approval_terms: str | None
+    auto_add_to_spaces: bool | None
+    card_image_id: int | None
+    current_path: str | None
+    description: str | None
+    emoji: str | None
+    group_type: int | None
+    is_hidden: bool | None
+    is_hidden_from_non_members: bool | None
+    name: str | None
+    require_comment_approvals: bool | None
+    require_comment_approvals_override: bool | None
+    require_post_approvals: bool | None
+    require_post_approvals_override: bool | None
+    sort_order: int | None
+    upgrade_url: str | None
+
+
 class CommunitiesSpaceGroupsNamespace(Namespace):
     """`cf.communities.space_groups`"""
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        community_id: int,
+        community_id: int | str,
+        *,
+        values: CommunitiesSpaceGroupCreate | Mapping[str, Any],
+    ) -> CommunitiesSpaceGroup: ...
+
+    @overload
+    async def create(
+        self,
+        community_id: int | str,
+        **fields: Unpack[CreateCommunitiesSpaceGroupsFields],
+    ) -> CommunitiesSpaceGroup: ...
+
+    async def create(
+        self,
+        community_id: int | str,
         *,
         values: CommunitiesSpaceGroupCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -40,9 +105,9 @@ class CommunitiesSpaceGroupsNamespace(Namespace):
         `POST /api/v2/communities/{community_id}/space_groups` (operation id `createCommunitiesSpaceGroups`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             values: the whole body as a `CommunitiesSpaceGroupCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (access, always_on, approval_terms, auto_add_to_spaces, card_image_id, current_path, description, emoji, group_type, is_hidden, is_hidden_from_non_members, name, require_comment_approvals, require_comment_approvals_override, require_post_approvals, require_post_approvals_override, sort_order, upgrade_url; required: name).
         """
         return cast(
             "CommunitiesSpaceGroup",
@@ -79,7 +144,7 @@ class CommunitiesSpaceGroupsNamespace(Namespace):
 
     def list(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -92,7 +157,7 @@ class CommunitiesSpaceGroupsNamespace(Namespace):
         `GET /api/v2/communities/{community_id}/space_groups` (operation id `listCommunitiesSpaceGroups`)
 
         Args:
-            community_id: Numeric id of the parent community.
+            community_id: Numeric id or public_id of the parent community.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -116,7 +181,7 @@ class CommunitiesSpaceGroupsNamespace(Namespace):
         id: int | str,
         *,
         values: CommunitiesSpaceGroupUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[UpdateCommunitiesSpaceGroupsFields],
     ) -> CommunitiesSpaceGroup:
         """Update a community space group
 
@@ -125,7 +190,7 @@ class CommunitiesSpaceGroupsNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `CommunitiesSpaceGroupUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (access, always_on, approval_terms, auto_add_to_spaces, card_image_id, current_path, description, emoji, group_type, is_hidden, is_hidden_from_non_members, name, require_comment_approvals, require_comment_approvals_override, require_post_approvals, require_post_approvals_override, sort_order, upgrade_url).
         """
         return cast(
             "CommunitiesSpaceGroup",

@@ -9,7 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
+    TypedDict,
+    Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -25,6 +29,60 @@ if TYPE_CHECKING:
     from .communities_spaces_posts import CommunitiesSpacesPostsNamespace
 
 
+class CreateCommunitiesSpacesFields(TypedDict, total=False):
+    """The body fields of `communities.spaces.create()` (Required = the spec requires it)."""
+
+    access: int | None
+    allow_cover_images: bool | None
+    allow_post_titles: bool | None
+    always_on: bool | None
+    card_image_id: int | None
+    current_path: str | None
+    default_comment_sort: str | None
+    default_member_sort: str | None
+    default_post_sort: str | None
+    default_tab: str | None
+    emoji: str | None
+    hide_from_featured: bool | None
+    layout_style: str | None
+    members_can_invite: bool | None
+    members_can_post: bool | None
+    name: Required[str]
+    pinned_posts_label: str | None
+    seo_description: str | None
+    seo_title: str | None
+    social_image_id: int | None
+    sort_order: int | None
+    upgrade_url: str | None
+
+
+class UpdateCommunitiesSpacesFields(TypedDict, total=False):
+    """The body fields of `communities.spaces.update()`."""
+
+    access: int | None
+    allow_cover_images: bool | None
+    allow_post_titles: bool | None
+    always_on: bool | None
+    card_image_id: int | None
+    current_path: str | None
+    default_comment_sort: str | None
+    default_member_sort: str | None
+    default_post_sort: str | None
+    default_tab: str | None
+    emoji: str | None
+    hide_from_featured: bool | None
+    layout_style: str | None
+    members_can_invite: bool | None
+    members_can_post: bool | None
+    name: str | None
+    pinned_posts_label: str | None
+    seo_description: str | None
+    seo_title: str | None
+    social_image_id: int | None
+    sort_order: int | None
+    upgrade_url: str | None
+
+
 class CommunitiesSpacesNamespace(Namespace):
     """`cf.communities.spaces`"""
 
@@ -37,9 +95,22 @@ class CommunitiesSpacesNamespace(Namespace):
 
         return CommunitiesSpacesPostsNamespace(self._core)
 
+    @overload
     async def create(
         self,
-        space_group_id: int,
+        space_group_id: int | str,
+        *,
+        values: CommunitiesSpaceCreate | Mapping[str, Any],
+    ) -> CommunitiesSpace: ...
+
+    @overload
+    async def create(
+        self, space_group_id: int | str, **fields: Unpack[CreateCommunitiesSpacesFields]
+    ) -> CommunitiesSpace: ...
+
+    async def create(
+        self,
+        space_group_id: int | str,
         *,
         values: CommunitiesSpaceCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -49,9 +120,9 @@ class CommunitiesSpacesNamespace(Namespace):
         `POST /api/v2/communities/space_groups/{space_group_id}/spaces` (operation id `createCommunitiesSpaces`)
 
         Args:
-            space_group_id: Numeric id of the parent space group.
+            space_group_id: Numeric id or public_id of the parent space group.
             values: the whole body as a `CommunitiesSpaceCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (access, allow_cover_images, allow_post_titles, always_on, card_image_id, current_path, default_comment_sort, default_member_sort, default_post_sort, default_tab, emoji, hide_from_featured, layout_style, members_can_invite, members_can_post, name, pinned_posts_label, seo_description, seo_title, social_image_id, sort_order, upgrade_url; required: name).
         """
         return cast(
             "CommunitiesSpace",
@@ -88,7 +159,7 @@ class CommunitiesSpacesNamespace(Namespace):
 
     def list(
         self,
-        space_group_id: int,
+        space_group_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -101,7 +172,7 @@ class CommunitiesSpacesNamespace(Namespace):
         `GET /api/v2/communities/space_groups/{space_group_id}/spaces` (operation id `listCommunitiesSpaces`)
 
         Args:
-            space_group_id: Numeric id of the parent space group.
+            space_group_id: Numeric id or public_id of the parent space group.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -125,7 +196,7 @@ class CommunitiesSpacesNamespace(Namespace):
         id: int | str,
         *,
         values: CommunitiesSpaceUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[UpdateCommunitiesSpacesFields],
     ) -> CommunitiesSpace:
         """Update a community space
 
@@ -134,7 +205,7 @@ class CommunitiesSpacesNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `CommunitiesSpaceUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (access, allow_cover_images, allow_post_titles, always_on, card_image_id, current_path, default_comment_sort, default_member_sort, default_post_sort, default_tab, emoji, hide_from_featured, layout_style, members_can_invite, members_can_post, name, pinned_posts_label, seo_description, seo_title, social_image_id, sort_order, upgrade_url).
         """
         return cast(
             "CommunitiesSpace",

@@ -9,7 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
+    TypedDict,
+    Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -29,6 +33,27 @@ if TYPE_CHECKING:
     from .communities_spaces_posts_video_embeds import (
         CommunitiesSpacesPostsVideoEmbedsNamespace,
     )
+
+
+class CreateCommunitiesSpacesPostsFields(TypedDict, total=False):
+    """The body fields of `communities.spaces.posts.create()` (Required = the spec requires it)."""
+
+    body: str | None
+    contact_id: int | None
+    current_path: str | None
+    image_id: int | None
+    is_pinned: bool | None
+    title: Required[str]
+
+
+class UpdateCommunitiesSpacesPostsFields(TypedDict, total=False):
+    """The body fields of `communities.spaces.posts.update()`."""
+
+    body: str | None
+    current_path: str | None
+    image_id: int | None
+    is_pinned: bool | None
+    title: str | None
 
 
 class CommunitiesSpacesPostsNamespace(Namespace):
@@ -76,9 +101,22 @@ class CommunitiesSpacesPostsNamespace(Namespace):
             ),
         )
 
+    @overload
     async def create(
         self,
-        space_id: int,
+        space_id: int | str,
+        *,
+        values: CommunitiesSpacesPostCreate | Mapping[str, Any],
+    ) -> CommunitiesSpacesPost: ...
+
+    @overload
+    async def create(
+        self, space_id: int | str, **fields: Unpack[CreateCommunitiesSpacesPostsFields]
+    ) -> CommunitiesSpacesPost: ...
+
+    async def create(
+        self,
+        space_id: int | str,
         *,
         values: CommunitiesSpacesPostCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -88,9 +126,9 @@ class CommunitiesSpacesPostsNamespace(Namespace):
         `POST /api/v2/communities/spaces/{space_id}/posts` (operation id `createCommunitiesSpacesPosts`)
 
         Args:
-            space_id: Numeric id of the parent space.
+            space_id: Numeric id or public_id of the parent space.
             values: the whole body as a `CommunitiesSpacesPostCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (body, contact_id, current_path, image_id, is_pinned, title; required: title).
         """
         return cast(
             "CommunitiesSpacesPost",
@@ -157,7 +195,7 @@ class CommunitiesSpacesPostsNamespace(Namespace):
 
     def list(
         self,
-        space_id: int,
+        space_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -170,7 +208,7 @@ class CommunitiesSpacesPostsNamespace(Namespace):
         `GET /api/v2/communities/spaces/{space_id}/posts` (operation id `listCommunitiesSpacesPosts`)
 
         Args:
-            space_id: Numeric id of the parent space.
+            space_id: Numeric id or public_id of the parent space.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -222,7 +260,7 @@ class CommunitiesSpacesPostsNamespace(Namespace):
         id: int | str,
         *,
         values: CommunitiesSpacesPostUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[UpdateCommunitiesSpacesPostsFields],
     ) -> CommunitiesSpacesPost:
         """Update a community space post
 
@@ -231,7 +269,7 @@ class CommunitiesSpacesPostsNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `CommunitiesSpacesPostUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (body, current_path, image_id, is_pinned, title).
         """
         return cast(
             "CommunitiesSpacesPost",

@@ -9,7 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
+    TypedDict,
+    Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -25,6 +29,22 @@ if TYPE_CHECKING:
     from .communities_spaces_posts_comments_likes import (
         CommunitiesSpacesPostsCommentsLikesNamespace,
     )
+
+
+class CreateCommunitiesSpacesPostsCommentsFields(TypedDict, total=False):
+    """The body fields of `communities.spaces.posts.comments.create()` (Required = the spec requires it)."""
+
+    body: Required[str]
+    contact_id: int | None
+    parent_comment_id: int | None
+    skip_notifications: bool | None
+
+
+class UpdateCommunitiesSpacesPostsCommentsFields(TypedDict, total=False):
+    """The body fields of `communities.spaces.posts.comments.update()`."""
+
+    body: str | None
+    skip_notifications: bool | None
 
 
 class CommunitiesSpacesPostsCommentsNamespace(Namespace):
@@ -56,9 +76,24 @@ class CommunitiesSpacesPostsCommentsNamespace(Namespace):
             ),
         )
 
+    @overload
     async def create(
         self,
-        post_id: int,
+        post_id: int | str,
+        *,
+        values: CommunitiesSpacesPostCommentCreate | Mapping[str, Any],
+    ) -> CommunitiesSpacesPostComment: ...
+
+    @overload
+    async def create(
+        self,
+        post_id: int | str,
+        **fields: Unpack[CreateCommunitiesSpacesPostsCommentsFields],
+    ) -> CommunitiesSpacesPostComment: ...
+
+    async def create(
+        self,
+        post_id: int | str,
         *,
         values: CommunitiesSpacesPostCommentCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -68,9 +103,9 @@ class CommunitiesSpacesPostsCommentsNamespace(Namespace):
         `POST /api/v2/communities/spaces/posts/{post_id}/comments` (operation id `createCommunitiesSpacesPostsComments`)
 
         Args:
-            post_id: Numeric id of the parent post.
+            post_id: Numeric id or public_id of the parent post.
             values: the whole body as a `CommunitiesSpacesPostCommentCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (body, contact_id, parent_comment_id, skip_notifications; required: body).
         """
         return cast(
             "CommunitiesSpacesPostComment",
@@ -141,7 +176,7 @@ class CommunitiesSpacesPostsCommentsNamespace(Namespace):
 
     def list(
         self,
-        post_id: int,
+        post_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -154,7 +189,7 @@ class CommunitiesSpacesPostsCommentsNamespace(Namespace):
         `GET /api/v2/communities/spaces/posts/{post_id}/comments` (operation id `listCommunitiesSpacesPostsComments`)
 
         Args:
-            post_id: Numeric id of the parent post.
+            post_id: Numeric id or public_id of the parent post.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -178,7 +213,7 @@ class CommunitiesSpacesPostsCommentsNamespace(Namespace):
         id: int | str,
         *,
         values: CommunitiesSpacesPostCommentUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[UpdateCommunitiesSpacesPostsCommentsFields],
     ) -> CommunitiesSpacesPostComment:
         """Update a community space post comment
 
@@ -187,7 +222,7 @@ class CommunitiesSpacesPostsCommentsNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `CommunitiesSpacesPostCommentUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (body, skip_notifications).
         """
         return cast(
             "CommunitiesSpacesPostComment",

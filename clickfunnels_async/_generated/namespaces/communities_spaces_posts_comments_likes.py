@@ -8,6 +8,8 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    TypedDict,
+    Unpack,
     cast,
 )
 
@@ -22,6 +24,12 @@ if TYPE_CHECKING:
     )
 
 
+class CreateCommunitiesSpacesPostsCommentsLikesFields(TypedDict, total=False):
+    """The body fields of `communities.spaces.posts.comments.likes.create()`."""
+
+    contact_id: int | None
+
+
 class CommunitiesSpacesPostsCommentsLikesNamespace(Namespace):
     """`cf.communities.spaces.posts.comments.likes`"""
 
@@ -29,21 +37,21 @@ class CommunitiesSpacesPostsCommentsLikesNamespace(Namespace):
 
     async def create(
         self,
-        comment_id: int,
+        comment_id: int | str,
         *,
         values: CommunitiesSpacesPostCommentLikeCreate
         | Mapping[str, Any]
         | None = None,
-        **fields: Any,
+        **fields: Unpack[CreateCommunitiesSpacesPostsCommentsLikesFields],
     ) -> CommunitiesSpacesPostCommentLike:
         """Create a community space post comment like
 
         `POST /api/v2/communities/spaces/posts/comments/{comment_id}/likes` (operation id `createCommunitiesSpacesPostsCommentsLikes`)
 
         Args:
-            comment_id: Numeric id of the parent comment.
+            comment_id: Numeric id or public_id of the parent comment.
             values: the whole body as a `CommunitiesSpacesPostCommentLikeCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (contact_id).
         """
         return cast(
             "CommunitiesSpacesPostCommentLike",
@@ -69,7 +77,7 @@ class CommunitiesSpacesPostsCommentsLikesNamespace(Namespace):
 
     def list(
         self,
-        comment_id: int,
+        comment_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -82,7 +90,7 @@ class CommunitiesSpacesPostsCommentsLikesNamespace(Namespace):
         `GET /api/v2/communities/spaces/posts/comments/{comment_id}/likes` (operation id `listCommunitiesSpacesPostsCommentsLikes`)
 
         Args:
-            comment_id: Numeric id of the parent comment.
+            comment_id: Numeric id or public_id of the parent comment.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,6 +8,8 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    TypedDict,
+    Unpack,
     cast,
 )
 
@@ -19,6 +21,12 @@ if TYPE_CHECKING:
     from ..models import CommunitiesSpacesPostLike, CommunitiesSpacesPostLikeCreate
 
 
+class CreateCommunitiesSpacesPostsLikesFields(TypedDict, total=False):
+    """The body fields of `communities.spaces.posts.likes.create()`."""
+
+    contact_id: int | None
+
+
 class CommunitiesSpacesPostsLikesNamespace(Namespace):
     """`cf.communities.spaces.posts.likes`"""
 
@@ -26,19 +34,19 @@ class CommunitiesSpacesPostsLikesNamespace(Namespace):
 
     async def create(
         self,
-        post_id: int,
+        post_id: int | str,
         *,
         values: CommunitiesSpacesPostLikeCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[CreateCommunitiesSpacesPostsLikesFields],
     ) -> CommunitiesSpacesPostLike:
         """Create a community space post like
 
         `POST /api/v2/communities/spaces/posts/{post_id}/likes` (operation id `createCommunitiesSpacesPostsLikes`)
 
         Args:
-            post_id: Numeric id of the parent post.
+            post_id: Numeric id or public_id of the parent post.
             values: the whole body as a `CommunitiesSpacesPostLikeCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (contact_id).
         """
         return cast(
             "CommunitiesSpacesPostLike",
@@ -64,7 +72,7 @@ class CommunitiesSpacesPostsLikesNamespace(Namespace):
 
     def list(
         self,
-        post_id: int,
+        post_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -77,7 +85,7 @@ class CommunitiesSpacesPostsLikesNamespace(Namespace):
         `GET /api/v2/communities/spaces/posts/{post_id}/likes` (operation id `listCommunitiesSpacesPostsLikes`)
 
         Args:
-            post_id: Numeric id of the parent post.
+            post_id: Numeric id or public_id of the parent post.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

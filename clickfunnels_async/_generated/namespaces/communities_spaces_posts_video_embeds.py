@@ -8,7 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
+    TypedDict,
+    Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,14 +26,37 @@ if TYPE_CHECKING:
     )
 
 
+class CreateCommunitiesSpacesPostsVideoEmbedsFields(TypedDict, total=False):
+    """The body fields of `communities.spaces.posts.video_embeds.create()` (Required = the spec requires it)."""
+
+    data: Mapping[str, Any] | None
+    provider: Literal["youtube", "vimeo", "loom", "voomly"] | None
+    url: Required[str]
+
+
 class CommunitiesSpacesPostsVideoEmbedsNamespace(Namespace):
     """`cf.communities.spaces.posts.video_embeds`"""
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        post_id: int,
+        post_id: int | str,
+        *,
+        values: CommunitiesSpacesPostVideoEmbedCreate | Mapping[str, Any],
+    ) -> CommunitiesSpacesPostVideoEmbed: ...
+
+    @overload
+    async def create(
+        self,
+        post_id: int | str,
+        **fields: Unpack[CreateCommunitiesSpacesPostsVideoEmbedsFields],
+    ) -> CommunitiesSpacesPostVideoEmbed: ...
+
+    async def create(
+        self,
+        post_id: int | str,
         *,
         values: CommunitiesSpacesPostVideoEmbedCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -39,9 +66,9 @@ class CommunitiesSpacesPostsVideoEmbedsNamespace(Namespace):
         `POST /api/v2/communities/spaces/posts/{post_id}/video_embeds` (operation id `createCommunitiesSpacesPostsVideoEmbeds`)
 
         Args:
-            post_id: Numeric id of the parent post.
+            post_id: Numeric id or public_id of the parent post.
             values: the whole body as a `CommunitiesSpacesPostVideoEmbedCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (data, provider, url; required: url).
         """
         return cast(
             "CommunitiesSpacesPostVideoEmbed",
@@ -82,7 +109,7 @@ class CommunitiesSpacesPostsVideoEmbedsNamespace(Namespace):
 
     def list(
         self,
-        post_id: int,
+        post_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -95,7 +122,7 @@ class CommunitiesSpacesPostsVideoEmbedsNamespace(Namespace):
         `GET /api/v2/communities/spaces/posts/{post_id}/video_embeds` (operation id `listCommunitiesSpacesPostsVideoEmbeds`)
 
         Args:
-            post_id: Numeric id of the parent post.
+            post_id: Numeric id or public_id of the parent post.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -23,9 +25,9 @@ if TYPE_CHECKING:
 
 
 class CreateContactsAppliedTagsFields(TypedDict, total=False):
-    """The body fields of `contacts.applied_tags.create()`."""
+    """The body fields of `contacts.applied_tags.create()` (Required = the spec requires it)."""
 
-    tag_id: int | None
+    tag_id: Required[int]
 
 
 class ListContactsAppliedTagsFilter(TypedDict, total=False):
@@ -40,21 +42,34 @@ class ContactsAppliedTagsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        contact_id: int,
+        contact_id: int | str,
+        *,
+        values: ContactsAppliedTagCreate | Mapping[str, Any],
+    ) -> ContactsAppliedTag: ...
+
+    @overload
+    async def create(
+        self, contact_id: int | str, **fields: Unpack[CreateContactsAppliedTagsFields]
+    ) -> ContactsAppliedTag: ...
+
+    async def create(
+        self,
+        contact_id: int | str,
         *,
         values: ContactsAppliedTagCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateContactsAppliedTagsFields],
+        **fields: Any,
     ) -> ContactsAppliedTag:
         """Create a contact applied tag
 
         `POST /api/v2/contacts/{contact_id}/applied_tags` (operation id `createContactsAppliedTags`)
 
         Args:
-            contact_id: Numeric id of the parent contact.
+            contact_id: Numeric id or public_id of the parent contact.
             values: the whole body as a `ContactsAppliedTagCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (tag_id).
+            fields: the body's fields as keywords (tag_id; required: tag_id).
         """
         return cast(
             "ContactsAppliedTag",
@@ -91,7 +106,7 @@ class ContactsAppliedTagsNamespace(Namespace):
 
     def list(
         self,
-        contact_id: int,
+        contact_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -105,7 +120,7 @@ class ContactsAppliedTagsNamespace(Namespace):
         `GET /api/v2/contacts/{contact_id}/applied_tags` (operation id `listContactsAppliedTags`)
 
         Args:
-            contact_id: Numeric id of the parent contact.
+            contact_id: Numeric id or public_id of the parent contact.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

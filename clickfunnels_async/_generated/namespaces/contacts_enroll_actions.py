@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 class CreateContactsEnrollActionsFields(TypedDict, total=False):
     """The body fields of `contacts.enroll_actions.create()`."""
 
-    course_ids: Sequence[Any] | None
-    filter_id: Any | None
-    section_ids: Sequence[Any] | None
-    stable_id: Any | None
-    stored_filter_id: Any | None
+    course_ids: Sequence[str] | None
+    scheduled_for: str | None
+    section_ids: Sequence[str] | None
+    stable_id: str | None
+    stored_filter_id: str | None
     target_all: bool | None
     target_ids: Sequence[str] | None
 
@@ -40,7 +40,7 @@ class ContactsEnrollActionsNamespace(Namespace):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsEnrollActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[CreateContactsEnrollActionsFields],
@@ -50,9 +50,9 @@ class ContactsEnrollActionsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts/enroll_actions` (operation id `createContactsEnrollActions`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ContactsEnrollActionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (course_ids, filter_id, section_ids, stable_id, stored_filter_id, target_all, target_ids).
+            fields: the body's fields as keywords (course_ids, scheduled_for, section_ids, stable_id, stored_filter_id, target_all, target_ids).
         """
         return cast(
             "ContactsEnrollAction",
@@ -89,7 +89,7 @@ class ContactsEnrollActionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -102,7 +102,7 @@ class ContactsEnrollActionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/enroll_actions` (operation id `listContactsEnrollActions`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,12 +24,12 @@ if TYPE_CHECKING:
 
 
 class CreateContactsExportActionsFields(TypedDict, total=False):
-    """The body fields of `contacts.export_actions.create()`."""
+    """The body fields of `contacts.export_actions.create()` (Required = the spec requires it)."""
 
-    fields: Sequence[Any] | None
-    filter_id: Any | None
-    stable_id: Any | None
-    stored_filter_id: Any | None
+    fields: Required[Sequence[str]]
+    scheduled_for: str | None
+    stable_id: str | None
+    stored_filter_id: str | None
     target_all: bool | None
     target_ids: Sequence[str] | None
 
@@ -37,21 +39,36 @@ class ContactsExportActionsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: ContactsExportActionCreate | Mapping[str, Any],
+    ) -> ContactsExportAction: ...
+
+    @overload
+    async def create(
+        self,
+        workspace_id: int | str,
+        **fields: Unpack[CreateContactsExportActionsFields],
+    ) -> ContactsExportAction: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: ContactsExportActionCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateContactsExportActionsFields],
+        **fields: Any,
     ) -> ContactsExportAction:
         """Create a contact export action
 
         `POST /api/v2/workspaces/{workspace_id}/contacts/export_actions` (operation id `createContactsExportActions`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ContactsExportActionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (fields, filter_id, stable_id, stored_filter_id, target_all, target_ids).
+            fields: the body's fields as keywords (fields, scheduled_for, stable_id, stored_filter_id, target_all, target_ids; required: fields).
         """
         return cast(
             "ContactsExportAction",
@@ -88,7 +105,7 @@ class ContactsExportActionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -101,7 +118,7 @@ class ContactsExportActionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/export_actions` (operation id `listContactsExportActions`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -19,8 +19,8 @@ from ..operation_table import OPERATIONS
 
 if TYPE_CHECKING:
     from ..models import (
+        ContactsFilterGenerated,
         ContactsFilterGenerateRequest,
-        ContactsFilterGenerateRequestResults,
         ContactsFilterRecord,
     )
 
@@ -29,7 +29,6 @@ class GenerateContactFilterFields(TypedDict, total=False):
     """The body fields of `contacts.filters.generate()` (Required = the spec requires it)."""
 
     name: str | None
-    results: ContactsFilterGenerateRequestResults | Mapping[str, Any] | None
     save: bool | None
     text: Required[str]
 
@@ -42,34 +41,34 @@ class ContactsFiltersNamespace(Namespace):
     @overload
     async def generate(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsFilterGenerateRequest | Mapping[str, Any],
-    ) -> ContactsFilterRecord: ...
+    ) -> ContactsFilterGenerated: ...
 
     @overload
     async def generate(
-        self, workspace_id: int, **fields: Unpack[GenerateContactFilterFields]
-    ) -> ContactsFilterRecord: ...
+        self, workspace_id: int | str, **fields: Unpack[GenerateContactFilterFields]
+    ) -> ContactsFilterGenerated: ...
 
     async def generate(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsFilterGenerateRequest | Mapping[str, Any] | None = None,
         **fields: Any,
-    ) -> ContactsFilterRecord:
+    ) -> ContactsFilterGenerated:
         """Turn a plain-English description into a contact filter
 
         `POST /api/v2/workspaces/{workspace_id}/contacts/filters` (operation id `generateContactFilter`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ContactsFilterGenerateRequest` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (name, results, save, text; required: text).
+            fields: the body's fields as keywords (name, save, text; required: text).
         """
         return cast(
-            "ContactsFilterRecord",
+            "ContactsFilterGenerated",
             await self._core._call(
                 OPERATIONS["generateContactFilter"],
                 {"workspace_id": workspace_id},

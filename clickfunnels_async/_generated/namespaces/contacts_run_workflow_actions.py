@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 class CreateContactsRunWorkflowActionsFields(TypedDict, total=False):
     """The body fields of `contacts.run_workflow_actions.create()` (Required = the spec requires it)."""
 
-    filter_id: Any | None
     force_run: bool | None
-    stable_id: Any | None
-    stored_filter_id: Any | None
+    scheduled_for: str | None
+    stable_id: str | None
+    stored_filter_id: str | None
     target_all: bool | None
     target_ids: Sequence[str] | None
-    workflow_id: Required[Any]
+    workflow_id: Required[str]
 
 
 class ContactsRunWorkflowActionsNamespace(Namespace):
@@ -43,7 +43,7 @@ class ContactsRunWorkflowActionsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsRunWorkflowActionCreate | Mapping[str, Any],
     ) -> ContactsRunWorkflowAction: ...
@@ -51,13 +51,13 @@ class ContactsRunWorkflowActionsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         **fields: Unpack[CreateContactsRunWorkflowActionsFields],
     ) -> ContactsRunWorkflowAction: ...
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsRunWorkflowActionCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -67,9 +67,9 @@ class ContactsRunWorkflowActionsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts/run_workflow_actions` (operation id `createContactsRunWorkflowActions`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ContactsRunWorkflowActionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (filter_id, force_run, stable_id, stored_filter_id, target_all, target_ids, workflow_id; required: workflow_id).
+            fields: the body's fields as keywords (force_run, scheduled_for, stable_id, stored_filter_id, target_all, target_ids, workflow_id; required: workflow_id).
         """
         return cast(
             "ContactsRunWorkflowAction",
@@ -110,7 +110,7 @@ class ContactsRunWorkflowActionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -123,7 +123,7 @@ class ContactsRunWorkflowActionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/run_workflow_actions` (operation id `listContactsRunWorkflowActions`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,13 +24,13 @@ if TYPE_CHECKING:
 
 
 class CreateContactsTagActionsFields(TypedDict, total=False):
-    """The body fields of `contacts.tag_actions.create()`."""
+    """The body fields of `contacts.tag_actions.create()` (Required = the spec requires it)."""
 
     action_type: Literal["add", "remove"] | None
-    filter_id: Any | None
-    stable_id: Any | None
-    stored_filter_id: Any | None
-    tag_ids: Sequence[str] | None
+    scheduled_for: str | None
+    stable_id: str | None
+    stored_filter_id: str | None
+    tag_ids: Required[Sequence[str]]
     target_all: bool | None
     target_ids: Sequence[str] | None
 
@@ -38,21 +40,34 @@ class ContactsTagActionsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: ContactsTagActionCreate | Mapping[str, Any],
+    ) -> ContactsTagAction: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateContactsTagActionsFields]
+    ) -> ContactsTagAction: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: ContactsTagActionCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateContactsTagActionsFields],
+        **fields: Any,
     ) -> ContactsTagAction:
         """Create a contact tag action
 
         `POST /api/v2/workspaces/{workspace_id}/contacts/tag_actions` (operation id `createContactsTagActions`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ContactsTagActionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (action_type, filter_id, stable_id, stored_filter_id, tag_ids, target_all, target_ids).
+            fields: the body's fields as keywords (action_type, scheduled_for, stable_id, stored_filter_id, tag_ids, target_all, target_ids; required: tag_ids).
         """
         return cast(
             "ContactsTagAction",
@@ -89,7 +104,7 @@ class ContactsTagActionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -102,7 +117,7 @@ class ContactsTagActionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/tag_actions` (operation id `listContactsTagActions`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

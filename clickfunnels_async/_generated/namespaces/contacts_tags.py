@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -23,10 +25,10 @@ if TYPE_CHECKING:
 
 
 class CreateContactsTagsFields(TypedDict, total=False):
-    """The body fields of `contacts.tags.create()`."""
+    """The body fields of `contacts.tags.create()` (Required = the spec requires it)."""
 
     color: str | None
-    name: str | None
+    name: Required[str]
 
 
 class ListContactsTagsFilter(TypedDict, total=False):
@@ -48,21 +50,31 @@ class ContactsTagsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: ContactsTagCreate | Mapping[str, Any]
+    ) -> ContactsTag: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateContactsTagsFields]
+    ) -> ContactsTag: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsTagCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateContactsTagsFields],
+        **fields: Any,
     ) -> ContactsTag:
         """Create a contact tag
 
         `POST /api/v2/workspaces/{workspace_id}/contacts/tags` (operation id `createContactsTags`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ContactsTagCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (color, name).
+            fields: the body's fields as keywords (color, name; required: name).
         """
         return cast(
             "ContactsTag",
@@ -99,7 +111,7 @@ class ContactsTagsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -113,7 +125,7 @@ class ContactsTagsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/tags` (operation id `listContactsTags`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

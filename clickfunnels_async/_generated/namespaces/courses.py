@@ -31,11 +31,11 @@ if TYPE_CHECKING:
 class CreateCoursesFields(TypedDict, total=False):
     """The body fields of `courses.create()` (Required = the spec requires it)."""
 
-    description: Any | None
-    image_id: Any | None
-    redirect_to_full_course: Any | None
-    show_in_community: Any | None
-    title: Required[Any]
+    description: str | None
+    image_id: int | None
+    redirect_to_full_course: bool | None
+    show_in_community: bool | None
+    title: Required[str]
 
 
 class PublishCourseFields(TypedDict, total=False):
@@ -48,9 +48,11 @@ class PublishCourseFields(TypedDict, total=False):
 class UpdateCoursesFields(TypedDict, total=False):
     """The body fields of `courses.update()`."""
 
-    description: Any | None
-    image_id: Any | None
-    title: Any | None
+    description: str | None
+    image_id: int | None
+    redirect_to_full_course: bool | None
+    show_in_community: bool | None
+    title: str | None
 
 
 class CoursesNamespace(Namespace):
@@ -88,17 +90,17 @@ class CoursesNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int, *, values: CourseCreate | Mapping[str, Any]
+        self, workspace_id: int | str, *, values: CourseCreate | Mapping[str, Any]
     ) -> Course: ...
 
     @overload
     async def create(
-        self, workspace_id: int, **fields: Unpack[CreateCoursesFields]
+        self, workspace_id: int | str, **fields: Unpack[CreateCoursesFields]
     ) -> Course: ...
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: CourseCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -108,7 +110,7 @@ class CoursesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/courses` (operation id `createCourses`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `CourseCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (description, image_id, redirect_to_full_course, show_in_community, title; required: title).
         """
@@ -136,7 +138,7 @@ class CoursesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -149,7 +151,7 @@ class CoursesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/courses` (operation id `listCourses`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -205,7 +207,7 @@ class CoursesNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `CourseUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (description, image_id, title).
+            fields: the body's fields as keywords (description, image_id, redirect_to_full_course, show_in_community, title).
         """
         return cast(
             "Course",

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -27,9 +29,9 @@ if TYPE_CHECKING:
 
 
 class CreateCoursesEnrollmentsFields(TypedDict, total=False):
-    """The body fields of `courses.enrollments.create()`."""
+    """The body fields of `courses.enrollments.create()` (Required = the spec requires it)."""
 
-    contact_id: int | None
+    contact_id: Required[int]
     suspended: bool | None
     suspension_reason: str | None
 
@@ -53,21 +55,34 @@ class CoursesEnrollmentsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        course_id: int,
+        course_id: int | str,
+        *,
+        values: CoursesEnrollmentCreate | Mapping[str, Any],
+    ) -> CoursesEnrollment: ...
+
+    @overload
+    async def create(
+        self, course_id: int | str, **fields: Unpack[CreateCoursesEnrollmentsFields]
+    ) -> CoursesEnrollment: ...
+
+    async def create(
+        self,
+        course_id: int | str,
         *,
         values: CoursesEnrollmentCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateCoursesEnrollmentsFields],
+        **fields: Any,
     ) -> CoursesEnrollment:
         """Create a course enrollment
 
         `POST /api/v2/courses/{course_id}/enrollments` (operation id `createCoursesEnrollments`)
 
         Args:
-            course_id: Numeric id of the parent course.
+            course_id: Numeric id or public_id of the parent course.
             values: the whole body as a `CoursesEnrollmentCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (contact_id, suspended, suspension_reason).
+            fields: the body's fields as keywords (contact_id, suspended, suspension_reason; required: contact_id).
         """
         return cast(
             "CoursesEnrollment",
@@ -94,7 +109,7 @@ class CoursesEnrollmentsNamespace(Namespace):
 
     def list(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -108,7 +123,7 @@ class CoursesEnrollmentsNamespace(Namespace):
         `GET /api/v2/courses/{course_id}/enrollments` (operation id `listCoursesEnrollments`)
 
         Args:
-            course_id: Numeric id of the parent course.
+            course_id: Numeric id or public_id of the parent course.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -23,10 +25,10 @@ if TYPE_CHECKING:
 
 
 class CreateCoursesLessonCompletionsFields(TypedDict, total=False):
-    """The body fields of `courses.lesson_completions.create()`."""
+    """The body fields of `courses.lesson_completions.create()` (Required = the spec requires it)."""
 
-    enrollment_id: int | None
-    lesson_id: int | None
+    enrollment_id: Required[int]
+    lesson_id: Required[int]
 
 
 class ListCoursesLessonCompletionsFilter(TypedDict, total=False):
@@ -41,12 +43,27 @@ class CoursesLessonCompletionsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        course_id: int,
+        course_id: int | str,
+        *,
+        values: CoursesLessonCompletionCreate | Mapping[str, Any],
+    ) -> CoursesLessonCompletion: ...
+
+    @overload
+    async def create(
+        self,
+        course_id: int | str,
+        **fields: Unpack[CreateCoursesLessonCompletionsFields],
+    ) -> CoursesLessonCompletion: ...
+
+    async def create(
+        self,
+        course_id: int | str,
         *,
         values: CoursesLessonCompletionCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateCoursesLessonCompletionsFields],
+        **fields: Any,
     ) -> CoursesLessonCompletion:
         """Create a course lesson completion
 
@@ -55,9 +72,9 @@ class CoursesLessonCompletionsNamespace(Namespace):
         `POST /api/v2/courses/{course_id}/lesson_completions` (operation id `createCoursesLessonCompletions`)
 
         Args:
-            course_id: Numeric id of the parent course.
+            course_id: Numeric id or public_id of the parent course.
             values: the whole body as a `CoursesLessonCompletionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (enrollment_id, lesson_id).
+            fields: the body's fields as keywords (enrollment_id, lesson_id; required: enrollment_id, lesson_id).
         """
         return cast(
             "CoursesLessonCompletion",
@@ -96,7 +113,7 @@ class CoursesLessonCompletionsNamespace(Namespace):
 
     def list(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -110,7 +127,7 @@ class CoursesLessonCompletionsNamespace(Namespace):
         `GET /api/v2/courses/{course_id}/lesson_completions` (operation id `listCoursesLessonCompletions`)
 
         Args:
-            course_id: Numeric id of the parent course.
+            course_id: Numeric id or public_id of the parent course.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,11 +8,9 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
-    Required,
     TypedDict,
     Unpack,
     cast,
-    overload,
 )
 
 from ..._namespace import Namespace
@@ -29,12 +27,12 @@ if TYPE_CHECKING:
 
 
 class CreateCoursesLessonsFields(TypedDict, total=False):
-    """The body fields of `courses.lessons.create()` (Required = the spec requires it)."""
+    """The body fields of `courses.lessons.create()`."""
 
-    body: Any | None
-    image_id: Any | None
-    lesson_content: Any | None
-    title: Required[Any]
+    body: str | None
+    image_id: str | None
+    lesson_content: str | None
+    title: str | None
 
 
 class PublishCoursesLessonsFields(TypedDict, total=False):
@@ -47,6 +45,8 @@ class UpdateCoursesLessonsFields(TypedDict, total=False):
     """The body fields of `courses.lessons.update()`."""
 
     body: str | None
+    image_id: str | None
+    lesson_content: str | None
     title: str | None
 
 
@@ -55,31 +55,21 @@ class CoursesLessonsNamespace(Namespace):
 
     __slots__ = ()
 
-    @overload
-    async def create(
-        self, section_id: int, *, values: CoursesLessonCreate | Mapping[str, Any]
-    ) -> CoursesLesson: ...
-
-    @overload
-    async def create(
-        self, section_id: int, **fields: Unpack[CreateCoursesLessonsFields]
-    ) -> CoursesLesson: ...
-
     async def create(
         self,
-        section_id: int,
+        section_id: int | str,
         *,
         values: CoursesLessonCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[CreateCoursesLessonsFields],
     ) -> CoursesLesson:
         """Create a course lesson
 
         `POST /api/v2/courses/sections/{section_id}/lessons` (operation id `createCoursesLessons`)
 
         Args:
-            section_id: Numeric id of the parent section.
+            section_id: Numeric id or public_id of the parent section.
             values: the whole body as a `CoursesLessonCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (body, image_id, lesson_content, title; required: title).
+            fields: the body's fields as keywords (body, image_id, lesson_content, title).
         """
         return cast(
             "CoursesLesson",
@@ -106,7 +96,7 @@ class CoursesLessonsNamespace(Namespace):
 
     def list(
         self,
-        section_id: int,
+        section_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -119,7 +109,7 @@ class CoursesLessonsNamespace(Namespace):
         `GET /api/v2/courses/sections/{section_id}/lessons` (operation id `listCoursesLessons`)
 
         Args:
-            section_id: Numeric id of the parent section.
+            section_id: Numeric id or public_id of the parent section.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -178,7 +168,7 @@ class CoursesLessonsNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `CoursesLessonUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (body, title).
+            fields: the body's fields as keywords (body, image_id, lesson_content, title).
         """
         return cast(
             "CoursesLesson",

@@ -9,11 +9,9 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
-    Required,
     TypedDict,
     Unpack,
     cast,
-    overload,
 )
 
 from ..._namespace import Namespace
@@ -31,14 +29,14 @@ if TYPE_CHECKING:
 
 
 class CreateCoursesSectionsFields(TypedDict, total=False):
-    """The body fields of `courses.sections.create()` (Required = the spec requires it)."""
+    """The body fields of `courses.sections.create()`."""
 
-    blocker_lesson_id: Any | None
-    blocker_section_id: Any | None
-    days_till_drip_access: Any | None
-    description: Any | None
-    is_hidden_from_non_members: Any | None
-    title: Required[Any]
+    blocker_lesson_id: int | None
+    blocker_section_id: int | None
+    days_till_drip_access: int | None
+    description: str | None
+    is_hidden_from_non_members: bool | None
+    title: str | None
 
 
 class PublishCoursesSectionsFields(TypedDict, total=False):
@@ -72,31 +70,21 @@ class CoursesSectionsNamespace(Namespace):
 
         return CoursesSectionsPublishActionsNamespace(self._core)
 
-    @overload
-    async def create(
-        self, course_id: int, *, values: CoursesSectionCreate | Mapping[str, Any]
-    ) -> CoursesSection: ...
-
-    @overload
-    async def create(
-        self, course_id: int, **fields: Unpack[CreateCoursesSectionsFields]
-    ) -> CoursesSection: ...
-
     async def create(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         values: CoursesSectionCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[CreateCoursesSectionsFields],
     ) -> CoursesSection:
         """Create a course section
 
         `POST /api/v2/courses/{course_id}/sections` (operation id `createCoursesSections`)
 
         Args:
-            course_id: Numeric id of the parent course.
+            course_id: Numeric id or public_id of the parent course.
             values: the whole body as a `CoursesSectionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (blocker_lesson_id, blocker_section_id, days_till_drip_access, description, is_hidden_from_non_members, title; required: title).
+            fields: the body's fields as keywords (blocker_lesson_id, blocker_section_id, days_till_drip_access, description, is_hidden_from_non_members, title).
         """
         return cast(
             "CoursesSection",
@@ -123,7 +111,7 @@ class CoursesSectionsNamespace(Namespace):
 
     def list(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -136,7 +124,7 @@ class CoursesSectionsNamespace(Namespace):
         `GET /api/v2/courses/{course_id}/sections` (operation id `listCoursesSections`)
 
         Args:
-            course_id: Numeric id of the parent course.
+            course_id: Numeric id or public_id of the parent course.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -21,17 +21,19 @@ if TYPE_CHECKING:
     from ..models import (
         CoursesSectionsPublishAction,
         CoursesSectionsPublishActionCreate,
+        CoursesSectionsPublishActionNoop,
     )
 
 
 class CreateCoursesSectionsPublishActionsFields(TypedDict, total=False):
     """The body fields of `courses.sections.publish_actions.create()`."""
 
-    auto_enroll: Any | None
-    scheduled_for: Any | None
-    send_email: Any | None
+    auto_enroll: bool | None
+    offer_new_section_via_all_access_products: bool | None
+    scheduled_for: str | None
+    send_email: bool | None
     target_all: bool | None
-    target_ids: Sequence[Any] | None
+    target_ids: Sequence[str] | None
 
 
 class CoursesSectionsPublishActionsNamespace(Namespace):
@@ -41,22 +43,22 @@ class CoursesSectionsPublishActionsNamespace(Namespace):
 
     async def create(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         values: CoursesSectionsPublishActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[CreateCoursesSectionsPublishActionsFields],
-    ) -> CoursesSectionsPublishAction:
+    ) -> CoursesSectionsPublishActionNoop:
         """Create a course section publish action
 
         `POST /api/v2/courses/{course_id}/sections/publish_actions` (operation id `createCoursesSectionsPublishActions`)
 
         Args:
-            course_id: Numeric id of the parent course.
+            course_id: Numeric id or public_id of the parent course.
             values: the whole body as a `CoursesSectionsPublishActionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (auto_enroll, scheduled_for, send_email, target_all, target_ids).
+            fields: the body's fields as keywords (auto_enroll, offer_new_section_via_all_access_products, scheduled_for, send_email, target_all, target_ids).
         """
         return cast(
-            "CoursesSectionsPublishAction",
+            "CoursesSectionsPublishActionNoop",
             await self._core._call(
                 OPERATIONS["createCoursesSectionsPublishActions"],
                 {"course_id": course_id},
@@ -94,7 +96,7 @@ class CoursesSectionsPublishActionsNamespace(Namespace):
 
     def list(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -107,7 +109,7 @@ class CoursesSectionsPublishActionsNamespace(Namespace):
         `GET /api/v2/courses/{course_id}/sections/publish_actions` (operation id `listCoursesSectionsPublishActions`)
 
         Args:
-            course_id: Numeric id of the parent course.
+            course_id: Numeric id or public_id of the parent course.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,23 +8,26 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
 from ..operation_table import OPERATIONS
 
 if TYPE_CHECKING:
+    from ..._filters import Filter
     from ..._pagination import AsyncPaginator
     from ..models import Discount, DiscountCreate, DiscountUpdate
 
 
 class CreateDiscountsFields(TypedDict, total=False):
-    """The body fields of `discounts.create()`."""
+    """The body fields of `discounts.create()` (Required = the spec requires it)."""
 
-    amount: Any | None
+    amount: str | None
     applies_to: (
         Literal[
             "all_products",
@@ -34,27 +37,37 @@ class CreateDiscountsFields(TypedDict, total=False):
         ]
         | None
     )
-    apply_from: Any | None
-    apply_until: Any | None
-    code: Any | None
-    currency: Any | None
+    apply_from: str | None
+    apply_until: str | None
+    code: str | None
+    currency: str | None
     discount_method: Literal["percentage", "fixed", "shipping", "bogo"] | None
-    discount_type: Any | None
-    discounts_per_redemption: Any | None
-    limit_1_per_customer: Any | None
-    name: Any | None
-    percent: Any | None
-    product_ids: Sequence[Any] | None
-    products_collection_ids: Sequence[Any] | None
-    require_minimum_spend: Any | None
-    require_minimum_spend_amount: Any | None
-    variant_ids: Sequence[Any] | None
+    discount_type: Literal["code", "automatic", "sale"] | None
+    discounts_per_redemption: int | None
+    limit_1_per_customer: bool | None
+    name: Required[str]
+    percent: str | None
+    product_ids: Sequence[int] | None
+    products_collection_ids: Sequence[int] | None
+    require_minimum_spend: bool | None
+    require_minimum_spend_amount: int | None
+    variant_ids: Sequence[int] | None
+
+
+class ListDiscountsFilter(TypedDict, total=False):
+    """The `filter=` keys of `discounts.list()`: a list of values matches any of them."""
+
+    applies_to: str | int | Sequence[str | int]
+    code: str | int | Sequence[str | int]
+    discount_method: str | int | Sequence[str | int]
+    discount_type: str | int | Sequence[str | int]
+    id: str | int | Sequence[str | int]
 
 
 class UpdateDiscountsFields(TypedDict, total=False):
     """The body fields of `discounts.update()`."""
 
-    amount: Any | None
+    amount: str | None
     applies_to: (
         Literal[
             "all_products",
@@ -64,22 +77,22 @@ class UpdateDiscountsFields(TypedDict, total=False):
         ]
         | None
     )
-    apply_from: Any | None
-    apply_until: Any | None
-    code: Any | None
-    currency: Any | None
+    apply_from: str | None
+    apply_until: str | None
+    code: str | None
+    currency: str | None
     discount_method: Literal["percentage", "fixed", "shipping", "bogo"] | None
-    discount_type: Any | None
-    discounts_per_redemption: Any | None
+    discount_type: Literal["code", "automatic", "sale"] | None
+    discounts_per_redemption: int | None
     expired: bool | None
-    limit_1_per_customer: Any | None
-    name: Any | None
-    percent: Any | None
-    product_ids: Sequence[Any] | None
-    products_collection_ids: Sequence[Any] | None
-    require_minimum_spend: Any | None
-    require_minimum_spend_amount: Any | None
-    variant_ids: Sequence[Any] | None
+    limit_1_per_customer: bool | None
+    name: str | None
+    percent: str | None
+    product_ids: Sequence[int] | None
+    products_collection_ids: Sequence[int] | None
+    require_minimum_spend: bool | None
+    require_minimum_spend_amount: int | None
+    variant_ids: Sequence[int] | None
 
 
 class DiscountsNamespace(Namespace):
@@ -87,21 +100,31 @@ class DiscountsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: DiscountCreate | Mapping[str, Any]
+    ) -> Discount: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateDiscountsFields]
+    ) -> Discount: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: DiscountCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateDiscountsFields],
+        **fields: Any,
     ) -> Discount:
         """Create a discount
 
         `POST /api/v2/workspaces/{workspace_id}/discounts` (operation id `createDiscounts`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `DiscountCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (amount, applies_to, apply_from, apply_until, code, currency, discount_method, discount_type, discounts_per_redemption, limit_1_per_customer, name, percent, product_ids, products_collection_ids, require_minimum_spend, require_minimum_spend_amount, variant_ids).
+            fields: the body's fields as keywords (amount, applies_to, apply_from, apply_until, code, currency, discount_method, discount_type, discounts_per_redemption, limit_1_per_customer, name, percent, product_ids, products_collection_ids, require_minimum_spend, require_minimum_spend_amount, variant_ids; required: name).
         """
         return cast(
             "Discount",
@@ -137,25 +160,27 @@ class DiscountsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
         after: str | None = None,
         sort_order: Literal["asc", "desc"] | None = None,
         sort_property: Literal["id", "updated_at"] | None = None,
+        filter: Filter | ListDiscountsFilter | None = None,
     ) -> AsyncPaginator[Discount]:
         """List discounts
 
         `GET /api/v2/workspaces/{workspace_id}/discounts` (operation id `listDiscounts`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
             sort_order: Direction of the listing (default asc).
             sort_property: Field to order by (default id).
+            filter: a `Filter` or a dict with the keys applies_to, code, discount_method, discount_type, id.
         """
         return self._core._paginate(
             OPERATIONS["listDiscounts"],
@@ -165,6 +190,7 @@ class DiscountsNamespace(Namespace):
                 "sort_order": sort_order,
                 "sort_property": sort_property,
             },
+            filter=filter,
             limit=limit,
             prefetch=prefetch,
         )

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -23,25 +25,30 @@ if TYPE_CHECKING:
 
 
 class CreateEmailsAddressesFields(TypedDict, total=False):
-    """The body fields of `emails.addresses.create()`."""
+    """The body fields of `emails.addresses.create()` (Required = the spec requires it)."""
 
-    emails_domain_id: Any | None
-    name: Any | None
-    username: Any | None
+    domain: str | None
+    emails_domain_id: int | None
+    label: str | None
+    name: Required[str]
+    username: Required[str]
 
 
 class ListEmailsAddressesFilter(TypedDict, total=False):
     """The `filter=` keys of `emails.addresses.list()`: a list of values matches any of them."""
 
     email_address: str | int | Sequence[str | int]
-    verified: str | int | Sequence[str | int]
+    verified: bool
 
 
 class UpdateEmailsAddressesFields(TypedDict, total=False):
     """The body fields of `emails.addresses.update()`."""
 
-    emails_domain_id: Any | None
-    name: Any | None
+    domain: str | None
+    emails_domain_id: int | None
+    label: str | None
+    name: str | None
+    username: str | None
 
 
 class EmailsAddressesNamespace(Namespace):
@@ -49,21 +56,34 @@ class EmailsAddressesNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: EmailsAddressCreate | Mapping[str, Any],
+    ) -> EmailsAddress: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateEmailsAddressesFields]
+    ) -> EmailsAddress: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: EmailsAddressCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateEmailsAddressesFields],
+        **fields: Any,
     ) -> EmailsAddress:
         """Create an email address
 
         `POST /api/v2/workspaces/{workspace_id}/emails/addresses` (operation id `createEmailsAddresses`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `EmailsAddressCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (emails_domain_id, name, username).
+            fields: the body's fields as keywords (domain, emails_domain_id, label, name, username; required: name, username).
         """
         return cast(
             "EmailsAddress",
@@ -100,7 +120,7 @@ class EmailsAddressesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -114,7 +134,7 @@ class EmailsAddressesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/emails/addresses` (operation id `listEmailsAddresses`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -149,7 +169,7 @@ class EmailsAddressesNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `EmailsAddressUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (emails_domain_id, name).
+            fields: the body's fields as keywords (domain, emails_domain_id, label, name, username).
         """
         return cast(
             "EmailsAddress",

@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -31,13 +33,13 @@ if TYPE_CHECKING:
 
 
 class CreateEmailsBroadcastFields(TypedDict, total=False):
-    """The body fields of `emails.broadcasts.create()`."""
+    """The body fields of `emails.broadcasts.create()` (Required = the spec requires it)."""
 
     external_id: str | None
-    filter_id: int | None
-    from_email: str | None
+    filter_id: str | int | None
+    from_email: Required[str]
     html_body: str | None
-    name: str | None
+    name: Required[str]
     preheadline: str | None
     recipients: Sequence[EmailsBroadcastCreateRecipient | Mapping[str, Any]] | None
     reply_to_email: str | None
@@ -62,7 +64,7 @@ class UpdateEmailsBroadcastFields(TypedDict, total=False):
     """The body fields of `emails.broadcasts.update()`."""
 
     external_id: str | None
-    filter_id: int | None
+    filter_id: str | int | None
     from_email: str | None
     html_body: str | None
     name: str | None
@@ -96,21 +98,34 @@ class EmailsBroadcastsNamespace(Namespace):
 
         return EmailsBroadcastsStatsNamespace(self._core)
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: EmailsBroadcastCreate | Mapping[str, Any],
+    ) -> EmailsBroadcast: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateEmailsBroadcastFields]
+    ) -> EmailsBroadcast: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: EmailsBroadcastCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateEmailsBroadcastFields],
+        **fields: Any,
     ) -> EmailsBroadcast:
         """Create an email broadcast
 
         `POST /api/v2/workspaces/{workspace_id}/emails/broadcasts` (operation id `createEmailsBroadcast`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `EmailsBroadcastCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (external_id, filter_id, from_email, html_body, name, preheadline, recipients, reply_to_email, send_at, send_at_local_time, send_immediately, subject, template_id, text_body, time_zone, topic_ids).
+            fields: the body's fields as keywords (external_id, filter_id, from_email, html_body, name, preheadline, recipients, reply_to_email, send_at, send_at_local_time, send_immediately, subject, template_id, text_body, time_zone, topic_ids; required: from_email, name).
         """
         return cast(
             "EmailsBroadcast",
@@ -147,7 +162,7 @@ class EmailsBroadcastsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -161,7 +176,7 @@ class EmailsBroadcastsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/emails/broadcasts` (operation id `listEmailsBroadcasts`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class CreateEmailsBroadcastsSendActionsFields(TypedDict, total=False):
     """The body fields of `emails.broadcasts.send_actions.create()`."""
 
-    send_at: Any | None
+    send_at: str | None
 
 
 class EmailsBroadcastsSendActionsNamespace(Namespace):
@@ -34,7 +34,7 @@ class EmailsBroadcastsSendActionsNamespace(Namespace):
 
     async def create(
         self,
-        broadcast_id: int,
+        broadcast_id: int | str,
         *,
         values: EmailsBroadcastsSendActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[CreateEmailsBroadcastsSendActionsFields],
@@ -44,7 +44,7 @@ class EmailsBroadcastsSendActionsNamespace(Namespace):
         `POST /api/v2/emails/broadcasts/{broadcast_id}/send_actions` (operation id `createEmailsBroadcastsSendActions`)
 
         Args:
-            broadcast_id: Numeric id of the parent broadcast.
+            broadcast_id: Numeric id or public_id of the parent broadcast.
             values: the whole body as a `EmailsBroadcastsSendActionCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (send_at).
         """
@@ -87,7 +87,7 @@ class EmailsBroadcastsSendActionsNamespace(Namespace):
 
     def list(
         self,
-        broadcast_id: int,
+        broadcast_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -100,7 +100,7 @@ class EmailsBroadcastsSendActionsNamespace(Namespace):
         `GET /api/v2/emails/broadcasts/{broadcast_id}/send_actions` (operation id `listEmailsBroadcastsSendActions`)
 
         Args:
-            broadcast_id: Numeric id of the parent broadcast.
+            broadcast_id: Numeric id or public_id of the parent broadcast.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

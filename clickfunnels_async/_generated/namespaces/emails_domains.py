@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,9 +24,9 @@ if TYPE_CHECKING:
 
 
 class CreateEmailsDomainsFields(TypedDict, total=False):
-    """The body fields of `emails.domains.create()`."""
+    """The body fields of `emails.domains.create()` (Required = the spec requires it)."""
 
-    name: Any | None
+    name: Required[str]
 
 
 class EmailsDomainsNamespace(Namespace):
@@ -32,21 +34,31 @@ class EmailsDomainsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: EmailsDomainCreate | Mapping[str, Any]
+    ) -> EmailsDomain: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateEmailsDomainsFields]
+    ) -> EmailsDomain: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: EmailsDomainCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateEmailsDomainsFields],
+        **fields: Any,
     ) -> EmailsDomain:
         """Create an email domain
 
         `POST /api/v2/workspaces/{workspace_id}/emails/domains` (operation id `createEmailsDomains`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `EmailsDomainCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (name).
+            fields: the body's fields as keywords (name; required: name).
         """
         return cast(
             "EmailsDomain",
@@ -73,7 +85,7 @@ class EmailsDomainsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -86,7 +98,7 @@ class EmailsDomainsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/emails/domains` (operation id `listEmailsDomains`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import (
     TYPE_CHECKING,
     Any,
-    Literal,
     TypedDict,
     Unpack,
     cast,
@@ -28,11 +27,15 @@ class UpdateEmailsSettingsFields(TypedDict, total=False):
     """The body fields of `emails.settings.update()`."""
 
     address: EmailsSettingsUpdateAddress | Mapping[str, Any] | None
-    address_single_line: Any | None
-    footer_alignment: Literal["left", "center", "right"] | None
-    hide_branding: Any | None
-    name: Any | None
-    unsubscribe_footer: Any | None
+    address_single_line: bool | None
+    footer_alignment: str | None
+    hide_branding: bool | None
+    marketing_emails_from_address_id: int | None
+    marketing_emails_reply_to_address_id: int | None
+    name: str | None
+    system_emails_from_address_id: int | None
+    system_emails_reply_to_address_id: int | None
+    unsubscribe_footer: str | None
 
 
 class EmailsSettingsNamespace(Namespace):
@@ -40,13 +43,13 @@ class EmailsSettingsNamespace(Namespace):
 
     __slots__ = ()
 
-    async def get(self, workspace_id: int) -> EmailsSettings:
+    async def get(self, workspace_id: int | str) -> EmailsSettings:
         """Get an email settings
 
         `GET /api/v2/workspaces/{workspace_id}/emails/settings` (operation id `getEmailsSettings`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
         """
         return cast(
             "EmailsSettings",
@@ -57,7 +60,7 @@ class EmailsSettingsNamespace(Namespace):
 
     async def update(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: EmailsSettingsUpdate | Mapping[str, Any] | None = None,
         **fields: Unpack[UpdateEmailsSettingsFields],
@@ -67,9 +70,9 @@ class EmailsSettingsNamespace(Namespace):
         `PUT /api/v2/workspaces/{workspace_id}/emails/settings` (operation id `updateEmailsSettings`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `EmailsSettingsUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (address, address_single_line, footer_alignment, hide_branding, name, unsubscribe_footer).
+            fields: the body's fields as keywords (address, address_single_line, footer_alignment, hide_branding, marketing_emails_from_address_id, marketing_emails_reply_to_address_id, name, system_emails_from_address_id, system_emails_reply_to_address_id, unsubscribe_footer).
         """
         return cast(
             "EmailsSettings",

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,23 +24,23 @@ if TYPE_CHECKING:
 
 
 class CreateEmailsTemplateFields(TypedDict, total=False):
-    """The body fields of `emails.templates.create()`."""
+    """The body fields of `emails.templates.create()` (Required = the spec requires it)."""
 
-    from_address_id: Any | None
-    html_body: Any | None
-    name: Any | None
-    subject: Any | None
-    text_body: Any | None
+    from_address_id: int | None
+    html_body: str | None
+    name: Required[str]
+    subject: str | None
+    text_body: str | None
 
 
 class UpdateEmailsTemplateFields(TypedDict, total=False):
     """The body fields of `emails.templates.update()`."""
 
-    from_address_id: Any | None
-    html_body: Any | None
-    name: Any | None
-    subject: Any | None
-    text_body: Any | None
+    from_address_id: int | None
+    html_body: str | None
+    name: str | None
+    subject: str | None
+    text_body: str | None
 
 
 class EmailsTemplatesNamespace(Namespace):
@@ -46,25 +48,47 @@ class EmailsTemplatesNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        expand: Literal["html_body", "text_body"]
+        | Sequence[Literal["html_body", "text_body"]]
+        | None = None,
+        values: EmailsTemplateCreate | Mapping[str, Any],
+    ) -> EmailsTemplate: ...
+
+    @overload
+    async def create(
+        self,
+        workspace_id: int | str,
+        *,
+        expand: Literal["html_body", "text_body"]
+        | Sequence[Literal["html_body", "text_body"]]
+        | None = None,
+        **fields: Unpack[CreateEmailsTemplateFields],
+    ) -> EmailsTemplate: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         expand: Literal["html_body", "text_body"]
         | Sequence[Literal["html_body", "text_body"]]
         | None = None,
         values: EmailsTemplateCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateEmailsTemplateFields],
+        **fields: Any,
     ) -> EmailsTemplate:
         """Create an email template
 
         `POST /api/v2/workspaces/{workspace_id}/emails/templates` (operation id `createEmailsTemplate`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             expand: related records to include: html_body, text_body.
             values: the whole body as a `EmailsTemplateCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (from_address_id, html_body, name, subject, text_body).
+            fields: the body's fields as keywords (from_address_id, html_body, name, subject, text_body; required: name).
         """
         return cast(
             "EmailsTemplate",
@@ -102,7 +126,7 @@ class EmailsTemplatesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -115,7 +139,7 @@ class EmailsTemplatesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/emails/templates` (operation id `listEmailsTemplates`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,10 +24,10 @@ if TYPE_CHECKING:
 
 
 class CreateEmailsTopicFields(TypedDict, total=False):
-    """The body fields of `emails.topics.create()`."""
+    """The body fields of `emails.topics.create()` (Required = the spec requires it)."""
 
     description: str | None
-    name: str | None
+    name: Required[str]
 
 
 class UpdateEmailsTopicFields(TypedDict, total=False):
@@ -50,21 +52,31 @@ class EmailsTopicsNamespace(Namespace):
         """
         await self._core._call(OPERATIONS["archiveEmailsTopic"], {"id": id})
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: EmailsTopicCreate | Mapping[str, Any]
+    ) -> EmailsTopic: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateEmailsTopicFields]
+    ) -> EmailsTopic: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: EmailsTopicCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateEmailsTopicFields],
+        **fields: Any,
     ) -> EmailsTopic:
         """Create an email topic
 
         `POST /api/v2/workspaces/{workspace_id}/emails/topics` (operation id `createEmailsTopic`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `EmailsTopicCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (description, name).
+            fields: the body's fields as keywords (description, name; required: name).
         """
         return cast(
             "EmailsTopic",
@@ -91,36 +103,36 @@ class EmailsTopicsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
+        include_archived: Literal["true"] | None = None,
         after: str | None = None,
         sort_order: Literal["asc", "desc"] | None = None,
         sort_property: Literal["id", "updated_at"] | None = None,
-        include_archived: Literal["true"] | None = None,
     ) -> AsyncPaginator[EmailsTopic]:
         """List email topics
 
         `GET /api/v2/workspaces/{workspace_id}/emails/topics` (operation id `listEmailsTopics`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
+            include_archived: Send `true` to include archived topics.
             after: Cursor: the id from the previous page's Pagination-Next header.
             sort_order: Direction of the listing (default asc).
             sort_property: Field to order by (default id).
-            include_archived: Send `true` to include archived topics.
         """
         return self._core._paginate(
             OPERATIONS["listEmailsTopics"],
             {"workspace_id": workspace_id},
             query={
+                "include_archived": include_archived,
                 "after": after,
                 "sort_order": sort_order,
                 "sort_property": sort_property,
-                "include_archived": include_archived,
             },
             limit=limit,
             prefetch=prefetch,

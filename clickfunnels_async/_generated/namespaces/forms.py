@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -26,9 +28,9 @@ if TYPE_CHECKING:
 
 
 class CreateFormsFields(TypedDict, total=False):
-    """The body fields of `forms.create()`."""
+    """The body fields of `forms.create()` (Required = the spec requires it)."""
 
-    name: str | None
+    name: Required[str]
 
 
 class UpdateFormsFields(TypedDict, total=False):
@@ -63,21 +65,31 @@ class FormsNamespace(Namespace):
 
         return FormsSubmissionsNamespace(self._core)
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: FormCreate | Mapping[str, Any]
+    ) -> Form: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateFormsFields]
+    ) -> Form: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: FormCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateFormsFields],
+        **fields: Any,
     ) -> Form:
         """Create a form
 
         `POST /api/v2/workspaces/{workspace_id}/forms` (operation id `createForms`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `FormCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (name).
+            fields: the body's fields as keywords (name; required: name).
         """
         return cast(
             "Form",
@@ -111,7 +123,7 @@ class FormsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -124,7 +136,7 @@ class FormsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/forms` (operation id `listForms`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,9 +24,9 @@ if TYPE_CHECKING:
 
 
 class CreateFormsFieldSetsFields(TypedDict, total=False):
-    """The body fields of `forms.field_sets.create()`."""
+    """The body fields of `forms.field_sets.create()` (Required = the spec requires it)."""
 
-    title: str | None
+    title: Required[str]
 
 
 class UpdateFormsFieldSetsFields(TypedDict, total=False):
@@ -38,21 +40,31 @@ class FormsFieldSetsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, form_id: int | str, *, values: FormsFieldSetCreate | Mapping[str, Any]
+    ) -> FormsFieldSet: ...
+
+    @overload
+    async def create(
+        self, form_id: int | str, **fields: Unpack[CreateFormsFieldSetsFields]
+    ) -> FormsFieldSet: ...
+
     async def create(
         self,
-        form_id: int,
+        form_id: int | str,
         *,
         values: FormsFieldSetCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateFormsFieldSetsFields],
+        **fields: Any,
     ) -> FormsFieldSet:
         """Create a form field set
 
         `POST /api/v2/forms/{form_id}/field_sets` (operation id `createFormsFieldSets`)
 
         Args:
-            form_id: Numeric id of the parent form.
+            form_id: Numeric id or public_id of the parent form.
             values: the whole body as a `FormsFieldSetCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (title).
+            fields: the body's fields as keywords (title; required: title).
         """
         return cast(
             "FormsFieldSet",
@@ -89,7 +101,7 @@ class FormsFieldSetsNamespace(Namespace):
 
     def list(
         self,
-        form_id: int,
+        form_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -102,7 +114,7 @@ class FormsFieldSetsNamespace(Namespace):
         `GET /api/v2/forms/{form_id}/field_sets` (operation id `listFormsFieldSets`)
 
         Args:
-            form_id: Numeric id of the parent form.
+            form_id: Numeric id or public_id of the parent form.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -30,13 +32,19 @@ if TYPE_CHECKING:
 
 
 class CreateFormsFieldsFields(TypedDict, total=False):
-    """The body fields of `forms.fields.create()`."""
+    """The body fields of `forms.fields.create()` (Required = the spec requires it)."""
 
     allow_multiple: bool | None
     field_type: str | None
     hidden: bool | None
-    key: str | None
-    label: str | None
+    key: Required[str]
+    label: Required[str]
+
+
+class ReorderFormsFieldsFields(TypedDict, total=False):
+    """The body fields of `forms.fields.reorder()`."""
+
+    ids_in_order: Sequence[int] | None
 
 
 class UpdateFormsFieldsFields(TypedDict, total=False):
@@ -61,21 +69,31 @@ class FormsFieldsNamespace(Namespace):
 
         return FormsFieldsOptionsNamespace(self._core)
 
+    @overload
+    async def create(
+        self, field_set_id: int | str, *, values: FormsFieldCreate | Mapping[str, Any]
+    ) -> FormsField: ...
+
+    @overload
+    async def create(
+        self, field_set_id: int | str, **fields: Unpack[CreateFormsFieldsFields]
+    ) -> FormsField: ...
+
     async def create(
         self,
-        field_set_id: int,
+        field_set_id: int | str,
         *,
         values: FormsFieldCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateFormsFieldsFields],
+        **fields: Any,
     ) -> FormsField:
         """Create a form field
 
         `POST /api/v2/forms/field_sets/{field_set_id}/fields` (operation id `createFormsFields`)
 
         Args:
-            field_set_id: Numeric id of the parent field set.
+            field_set_id: Numeric id or public_id of the parent field set.
             values: the whole body as a `FormsFieldCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (allow_multiple, field_type, hidden, key, label).
+            fields: the body's fields as keywords (allow_multiple, field_type, hidden, key, label; required: key, label).
         """
         return cast(
             "FormsField",
@@ -112,20 +130,20 @@ class FormsFieldsNamespace(Namespace):
 
     def list(
         self,
-        field_set_id: int,
+        field_set_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
         after: str | None = None,
         sort_order: Literal["asc", "desc"] | None = None,
-        sort_property: Literal["id", "updated_at"] | None = None,
+        sort_property: Literal["id", "sort_order", "updated_at"] | None = None,
     ) -> AsyncPaginator[FormsField]:
         """List form fields
 
         `GET /api/v2/forms/field_sets/{field_set_id}/fields` (operation id `listFormsFields`)
 
         Args:
-            field_set_id: Numeric id of the parent field set.
+            field_set_id: Numeric id or public_id of the parent field set.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -146,19 +164,19 @@ class FormsFieldsNamespace(Namespace):
 
     async def reorder(
         self,
-        field_set_id: int,
+        field_set_id: int | str,
         *,
         values: FormsFieldReorderRequest | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[ReorderFormsFieldsFields],
     ) -> FormsFieldsReorderResult:
         """Reorder the fields of a field set
 
         `POST /api/v2/forms/field_sets/{field_set_id}/fields/reorder` (operation id `reorderFormsFields`)
 
         Args:
-            field_set_id: Numeric id of the parent field set.
+            field_set_id: Numeric id or public_id of the parent field set.
             values: the whole body as a `FormsFieldReorderRequest` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (ids_in_order).
         """
         return cast(
             "FormsFieldsReorderResult",

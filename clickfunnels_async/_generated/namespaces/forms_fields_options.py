@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -26,9 +28,9 @@ if TYPE_CHECKING:
 
 
 class CreateFormsFieldsOptionsFields(TypedDict, total=False):
-    """The body fields of `forms.fields.options.create()`."""
+    """The body fields of `forms.fields.options.create()` (Required = the spec requires it)."""
 
-    label: str | None
+    label: Required[str]
 
 
 class UpdateFormsFieldsOptionsFields(TypedDict, total=False):
@@ -42,21 +44,34 @@ class FormsFieldsOptionsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        field_id: int,
+        field_id: int | str,
+        *,
+        values: FormsFieldsOptionCreate | Mapping[str, Any],
+    ) -> FormsFieldsOption: ...
+
+    @overload
+    async def create(
+        self, field_id: int | str, **fields: Unpack[CreateFormsFieldsOptionsFields]
+    ) -> FormsFieldsOption: ...
+
+    async def create(
+        self,
+        field_id: int | str,
         *,
         values: FormsFieldsOptionCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateFormsFieldsOptionsFields],
+        **fields: Any,
     ) -> FormsFieldsOption:
         """Create a form field option
 
         `POST /api/v2/forms/fields/{field_id}/options` (operation id `createFormsFieldsOptions`)
 
         Args:
-            field_id: Numeric id of the parent field.
+            field_id: Numeric id or public_id of the parent field.
             values: the whole body as a `FormsFieldsOptionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (label).
+            fields: the body's fields as keywords (label; required: label).
         """
         return cast(
             "FormsFieldsOption",
@@ -93,20 +108,20 @@ class FormsFieldsOptionsNamespace(Namespace):
 
     def list(
         self,
-        field_id: int,
+        field_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
         after: str | None = None,
         sort_order: Literal["asc", "desc"] | None = None,
-        sort_property: Literal["id", "updated_at"] | None = None,
+        sort_property: Literal["id", "sort_order", "updated_at"] | None = None,
     ) -> AsyncPaginator[FormsFieldsOption]:
         """List form field options
 
         `GET /api/v2/forms/fields/{field_id}/options` (operation id `listFormsFieldsOptions`)
 
         Args:
-            field_id: Numeric id of the parent field.
+            field_id: Numeric id or public_id of the parent field.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -49,7 +49,7 @@ class FormsSubmissionsNamespace(Namespace):
 
     async def create(
         self,
-        form_id: int,
+        form_id: int | str,
         *,
         values: FormsSubmissionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[CreateFormsSubmissionsFields],
@@ -59,7 +59,7 @@ class FormsSubmissionsNamespace(Namespace):
         `POST /api/v2/forms/{form_id}/submissions` (operation id `createFormsSubmissions`)
 
         Args:
-            form_id: Numeric id of the parent form.
+            form_id: Numeric id or public_id of the parent form.
             values: the whole body as a `FormsSubmissionCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (contact_id).
         """
@@ -98,7 +98,7 @@ class FormsSubmissionsNamespace(Namespace):
 
     def list(
         self,
-        form_id: int,
+        form_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -111,7 +111,7 @@ class FormsSubmissionsNamespace(Namespace):
         `GET /api/v2/forms/{form_id}/submissions` (operation id `listFormsSubmissions`)
 
         Args:
-            form_id: Numeric id of the parent form.
+            form_id: Numeric id or public_id of the parent form.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

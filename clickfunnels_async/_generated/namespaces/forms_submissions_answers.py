@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -26,10 +28,10 @@ if TYPE_CHECKING:
 
 
 class CreateFormsSubmissionsAnswersFields(TypedDict, total=False):
-    """The body fields of `forms.submissions.answers.create()`."""
+    """The body fields of `forms.submissions.answers.create()` (Required = the spec requires it)."""
 
     entry: str | None
-    field_id: int | None
+    field_id: Required[int]
     fields_option_id: int | None
     fields_option_ids: Sequence[Any] | None
 
@@ -48,21 +50,36 @@ class FormsSubmissionsAnswersNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        submission_id: int,
+        submission_id: int | str,
+        *,
+        values: FormsSubmissionsAnswerCreate | Mapping[str, Any],
+    ) -> FormsSubmissionsAnswer: ...
+
+    @overload
+    async def create(
+        self,
+        submission_id: int | str,
+        **fields: Unpack[CreateFormsSubmissionsAnswersFields],
+    ) -> FormsSubmissionsAnswer: ...
+
+    async def create(
+        self,
+        submission_id: int | str,
         *,
         values: FormsSubmissionsAnswerCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateFormsSubmissionsAnswersFields],
+        **fields: Any,
     ) -> FormsSubmissionsAnswer:
         """Create a form submission answer
 
         `POST /api/v2/forms/submissions/{submission_id}/answers` (operation id `createFormsSubmissionsAnswers`)
 
         Args:
-            submission_id: Numeric id of the parent submission.
+            submission_id: Numeric id or public_id of the parent submission.
             values: the whole body as a `FormsSubmissionsAnswerCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (entry, field_id, fields_option_id, fields_option_ids).
+            fields: the body's fields as keywords (entry, field_id, fields_option_id, fields_option_ids; required: field_id).
         """
         return cast(
             "FormsSubmissionsAnswer",
@@ -101,7 +118,7 @@ class FormsSubmissionsAnswersNamespace(Namespace):
 
     def list(
         self,
-        submission_id: int,
+        submission_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -114,7 +131,7 @@ class FormsSubmissionsAnswersNamespace(Namespace):
         `GET /api/v2/forms/submissions/{submission_id}/answers` (operation id `listFormsSubmissionsAnswers`)
 
         Args:
-            submission_id: Numeric id of the parent submission.
+            submission_id: Numeric id or public_id of the parent submission.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

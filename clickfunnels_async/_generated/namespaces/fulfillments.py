@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -29,15 +31,14 @@ if TYPE_CHECKING:
 
 
 class CreateFulfillmentsFields(TypedDict, total=False):
-    """The body fields of `fulfillments.create()`."""
+    """The body fields of `fulfillments.create()` (Required = the spec requires it)."""
 
-    contact_id: int | None
+    contact_id: Required[int]
     ignore_out_of_stock: bool | None
-    included_orders_invoices_line_items_attributes: (
+    included_orders_invoices_line_items_attributes: Required[
         Sequence[FulfillmentCreateIncludedOrdersInvoicesLineItem | Mapping[str, Any]]
-        | None
-    )
-    location_id: int | None
+    ]
+    location_id: Required[int]
     notify_customer: bool | None
     shipping_provider: str | None
     tracking_code: str | None
@@ -80,21 +81,31 @@ class FulfillmentsNamespace(Namespace):
             await self._core._call(OPERATIONS["cancelFulfillments"], {"id": id}),
         )
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: FulfillmentCreate | Mapping[str, Any]
+    ) -> Fulfillment: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateFulfillmentsFields]
+    ) -> Fulfillment: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: FulfillmentCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateFulfillmentsFields],
+        **fields: Any,
     ) -> Fulfillment:
         """Create a fulfillment
 
         `POST /api/v2/workspaces/{workspace_id}/fulfillments` (operation id `createFulfillments`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `FulfillmentCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (contact_id, ignore_out_of_stock, included_orders_invoices_line_items_attributes, location_id, notify_customer, shipping_provider, tracking_code, tracking_url).
+            fields: the body's fields as keywords (contact_id, ignore_out_of_stock, included_orders_invoices_line_items_attributes, location_id, notify_customer, shipping_provider, tracking_code, tracking_url; required: contact_id, included_orders_invoices_line_items_attributes, location_id).
         """
         return cast(
             "Fulfillment",
@@ -131,7 +142,7 @@ class FulfillmentsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -144,7 +155,7 @@ class FulfillmentsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/fulfillments` (operation id `listFulfillments`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

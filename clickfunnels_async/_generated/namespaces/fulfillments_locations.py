@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -28,14 +30,14 @@ if TYPE_CHECKING:
 
 
 class CreateFulfillmentsLocationsFields(TypedDict, total=False):
-    """The body fields of `fulfillments.locations.create()`."""
+    """The body fields of `fulfillments.locations.create()` (Required = the spec requires it)."""
 
     address: FulfillmentsLocationCreateAddress | Mapping[str, Any] | None
-    address_name: str | None
+    address_name: Required[str]
     archived: bool | None
-    email_address: str | None
+    email_address: Required[str]
     external_app: bool | None
-    name: str | None
+    name: Required[str]
     phone_number: str | None
 
 
@@ -56,21 +58,36 @@ class FulfillmentsLocationsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: FulfillmentsLocationCreate | Mapping[str, Any],
+    ) -> FulfillmentsLocation: ...
+
+    @overload
+    async def create(
+        self,
+        workspace_id: int | str,
+        **fields: Unpack[CreateFulfillmentsLocationsFields],
+    ) -> FulfillmentsLocation: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: FulfillmentsLocationCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateFulfillmentsLocationsFields],
+        **fields: Any,
     ) -> FulfillmentsLocation:
         """Create a fulfillment location
 
         `POST /api/v2/workspaces/{workspace_id}/fulfillments/locations` (operation id `createFulfillmentsLocations`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `FulfillmentsLocationCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (address, address_name, archived, email_address, external_app, name, phone_number).
+            fields: the body's fields as keywords (address, address_name, archived, email_address, external_app, name, phone_number; required: address_name, email_address, name).
         """
         return cast(
             "FulfillmentsLocation",
@@ -107,20 +124,20 @@ class FulfillmentsLocationsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
         after: str | None = None,
         sort_order: Literal["asc", "desc"] | None = None,
-        sort_property: Literal["id", "updated_at"] | None = None,
+        sort_property: Literal["id", "sort_order", "updated_at"] | None = None,
     ) -> AsyncPaginator[FulfillmentsLocation]:
         """List fulfillment locations
 
         `GET /api/v2/workspaces/{workspace_id}/fulfillments/locations` (operation id `listFulfillmentsLocations`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class CreateFunnelFields(TypedDict, total=False):
-    """The body fields of `funnels.create()`."""
+    """The body fields of `funnels.create()` (Required = the spec requires it)."""
 
     current_path: str | None
     domain_id: int | None
@@ -37,7 +39,7 @@ class CreateFunnelFields(TypedDict, total=False):
     head_code: str | None
     head_code_mode: Literal["append", "replace"] | None
     live_mode: bool | None
-    name: str | None
+    name: Required[str]
     tag_ids: Sequence[int] | None
 
 
@@ -94,21 +96,31 @@ class FunnelsNamespace(Namespace):
 
         return FunnelsTagsNamespace(self._core)
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: FunnelCreate | Mapping[str, Any]
+    ) -> Funnel: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateFunnelFields]
+    ) -> Funnel: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: FunnelCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateFunnelFields],
+        **fields: Any,
     ) -> Funnel:
         """Create a funnel
 
         `POST /api/v2/workspaces/{workspace_id}/funnels` (operation id `createFunnel`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `FunnelCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (current_path, domain_id, footer_code, footer_code_mode, head_code, head_code_mode, live_mode, name, tag_ids).
+            fields: the body's fields as keywords (current_path, domain_id, footer_code, footer_code_mode, head_code, head_code_mode, live_mode, name, tag_ids; required: name).
         """
         return cast(
             "Funnel",
@@ -156,7 +168,7 @@ class FunnelsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -173,7 +185,7 @@ class FunnelsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/funnels` (operation id `listFunnels`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

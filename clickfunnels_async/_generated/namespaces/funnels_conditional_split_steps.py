@@ -36,7 +36,7 @@ class CreateFunnelConditionalSplitStepFields(TypedDict, total=False):
         Sequence[FunnelsConditionalSplitStepCreateBranch | Mapping[str, Any]] | None
     )
     condition: FunnelsConditionalSplitStepCreateCondition | Mapping[str, Any] | None
-    show_page_step_id: int | None
+    show_page_step_id: int | str | None
 
 
 class UpdateFunnelConditionalSplitStepFields(TypedDict, total=False):
@@ -55,7 +55,7 @@ class FunnelsConditionalSplitStepsNamespace(Namespace):
 
     async def create(
         self,
-        funnel_id: int,
+        funnel_id: int | str,
         *,
         values: FunnelsConditionalSplitStepCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[CreateFunnelConditionalSplitStepFields],
@@ -65,7 +65,7 @@ class FunnelsConditionalSplitStepsNamespace(Namespace):
         `POST /api/v2/funnels/{funnel_id}/conditional_split_steps` (operation id `createFunnelConditionalSplitStep`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
             values: the whole body as a `FunnelsConditionalSplitStepCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (branches, condition, show_page_step_id).
         """
@@ -81,8 +81,8 @@ class FunnelsConditionalSplitStepsNamespace(Namespace):
 
     async def delete(
         self,
-        funnel_id: int,
-        id: int,
+        funnel_id: int | str,
+        id: int | str,
         *,
         branch: Literal["both", "matched", "unmatched"] | None = None,
     ) -> None:
@@ -91,7 +91,7 @@ class FunnelsConditionalSplitStepsNamespace(Namespace):
         `DELETE /api/v2/funnels/{funnel_id}/conditional_split_steps/{id}` (operation id `destroyFunnelConditionalSplitStep`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
             id: Numeric id.
             branch: Which branch to remove.
         """
@@ -101,13 +101,15 @@ class FunnelsConditionalSplitStepsNamespace(Namespace):
             query={"branch": branch},
         )
 
-    async def get(self, funnel_id: int, id: int) -> FunnelsConditionalSplitStep:
+    async def get(
+        self, funnel_id: int | str, id: int | str
+    ) -> FunnelsConditionalSplitStep:
         """Get a funnel conditional split step
 
         `GET /api/v2/funnels/{funnel_id}/conditional_split_steps/{id}` (operation id `getFunnelConditionalSplitStep`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
             id: Numeric id.
         """
         return cast(
@@ -120,7 +122,7 @@ class FunnelsConditionalSplitStepsNamespace(Namespace):
 
     async def list(
         self,
-        funnel_id: int,
+        funnel_id: int | str,
         *,
         expand: Literal["filter"] | Sequence[Literal["filter"]] | None = None,
     ) -> FunnelsConditionalSplitStepList:
@@ -129,7 +131,7 @@ class FunnelsConditionalSplitStepsNamespace(Namespace):
         `GET /api/v2/funnels/{funnel_id}/conditional_split_steps` (operation id `listFunnelConditionalSplitSteps`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
             expand: related records to include: filter.
         """
         return cast(
@@ -143,8 +145,8 @@ class FunnelsConditionalSplitStepsNamespace(Namespace):
 
     async def update(
         self,
-        funnel_id: int,
-        id: int,
+        funnel_id: int | str,
+        id: int | str,
         *,
         values: FunnelsConditionalSplitStepUpdate | Mapping[str, Any] | None = None,
         **fields: Unpack[UpdateFunnelConditionalSplitStepFields],
@@ -154,7 +156,7 @@ class FunnelsConditionalSplitStepsNamespace(Namespace):
         `PATCH /api/v2/funnels/{funnel_id}/conditional_split_steps/{id}` (operation id `updateFunnelConditionalSplitStep`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
             id: Numeric id.
             values: the whole body as a `FunnelsConditionalSplitStepUpdate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (branches, condition).

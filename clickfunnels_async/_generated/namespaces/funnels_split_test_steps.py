@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -28,16 +30,16 @@ if TYPE_CHECKING:
 
 
 class CreateFunnelSplitTestStepFields(TypedDict, total=False):
-    """The body fields of `funnels.split_test_steps.create()`."""
+    """The body fields of `funnels.split_test_steps.create()` (Required = the spec requires it)."""
 
-    show_page_step_id: int | None
-    variants: Sequence[FunnelsSplitTestStepCreateVariant | Mapping[str, Any]] | None
+    show_page_step_id: int | str | None
+    variants: Required[Sequence[FunnelsSplitTestStepCreateVariant | Mapping[str, Any]]]
 
 
 class UpdateFunnelSplitTestStepFields(TypedDict, total=False):
-    """The body fields of `funnels.split_test_steps.update()`."""
+    """The body fields of `funnels.split_test_steps.update()` (Required = the spec requires it)."""
 
-    variants: Sequence[FunnelsSplitTestStepUpdateVariant | Mapping[str, Any]] | None
+    variants: Required[Sequence[FunnelsSplitTestStepUpdateVariant | Mapping[str, Any]]]
 
 
 class FunnelsSplitTestStepsNamespace(Namespace):
@@ -45,21 +47,34 @@ class FunnelsSplitTestStepsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        funnel_id: int,
+        funnel_id: int | str,
+        *,
+        values: FunnelsSplitTestStepCreate | Mapping[str, Any],
+    ) -> FunnelsSplitTestStep: ...
+
+    @overload
+    async def create(
+        self, funnel_id: int | str, **fields: Unpack[CreateFunnelSplitTestStepFields]
+    ) -> FunnelsSplitTestStep: ...
+
+    async def create(
+        self,
+        funnel_id: int | str,
         *,
         values: FunnelsSplitTestStepCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateFunnelSplitTestStepFields],
+        **fields: Any,
     ) -> FunnelsSplitTestStep:
         """Create a funnel split test step
 
         `POST /api/v2/funnels/{funnel_id}/split_test_steps` (operation id `createFunnelSplitTestStep`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
             values: the whole body as a `FunnelsSplitTestStepCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (show_page_step_id, variants).
+            fields: the body's fields as keywords (show_page_step_id, variants; required: variants).
         """
         return cast(
             "FunnelsSplitTestStep",
@@ -73,8 +88,8 @@ class FunnelsSplitTestStepsNamespace(Namespace):
 
     async def delete(
         self,
-        funnel_id: int,
-        id: int,
+        funnel_id: int | str,
+        id: int | str,
         *,
         branch: Literal["both", "left", "right"] | None = None,
     ) -> None:
@@ -85,7 +100,7 @@ class FunnelsSplitTestStepsNamespace(Namespace):
         `DELETE /api/v2/funnels/{funnel_id}/split_test_steps/{id}` (operation id `destroyFunnelSplitTestStep`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
             id: Numeric id.
             branch: Which branch to remove.
         """
@@ -95,13 +110,13 @@ class FunnelsSplitTestStepsNamespace(Namespace):
             query={"branch": branch},
         )
 
-    async def get(self, funnel_id: int, id: int) -> FunnelsSplitTestStep:
+    async def get(self, funnel_id: int | str, id: int | str) -> FunnelsSplitTestStep:
         """Get a funnel split test step
 
         `GET /api/v2/funnels/{funnel_id}/split_test_steps/{id}` (operation id `getFunnelSplitTestStep`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
             id: Numeric id.
         """
         return cast(
@@ -111,13 +126,13 @@ class FunnelsSplitTestStepsNamespace(Namespace):
             ),
         )
 
-    async def list(self, funnel_id: int) -> FunnelsSplitTestStepList:
+    async def list(self, funnel_id: int | str) -> FunnelsSplitTestStepList:
         """List funnel split test steps
 
         `GET /api/v2/funnels/{funnel_id}/split_test_steps` (operation id `listFunnelSplitTestSteps`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
         """
         return cast(
             "FunnelsSplitTestStepList",
@@ -126,23 +141,40 @@ class FunnelsSplitTestStepsNamespace(Namespace):
             ),
         )
 
+    @overload
     async def update(
         self,
-        funnel_id: int,
-        id: int,
+        funnel_id: int | str,
+        id: int | str,
+        *,
+        values: FunnelsSplitTestStepUpdate | Mapping[str, Any],
+    ) -> FunnelsSplitTestStep: ...
+
+    @overload
+    async def update(
+        self,
+        funnel_id: int | str,
+        id: int | str,
+        **fields: Unpack[UpdateFunnelSplitTestStepFields],
+    ) -> FunnelsSplitTestStep: ...
+
+    async def update(
+        self,
+        funnel_id: int | str,
+        id: int | str,
         *,
         values: FunnelsSplitTestStepUpdate | Mapping[str, Any] | None = None,
-        **fields: Unpack[UpdateFunnelSplitTestStepFields],
+        **fields: Any,
     ) -> FunnelsSplitTestStep:
         """Update a funnel split test step
 
         `PATCH /api/v2/funnels/{funnel_id}/split_test_steps/{id}` (operation id `updateFunnelSplitTestStep`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
             id: Numeric id.
             values: the whole body as a `FunnelsSplitTestStepUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (variants).
+            fields: the body's fields as keywords (variants; required: variants).
         """
         return cast(
             "FunnelsSplitTestStep",

@@ -24,7 +24,7 @@ class FunnelsStatsNamespace(Namespace):
 
     async def get(
         self,
-        funnel_id: int,
+        funnel_id: int | str,
         *,
         timerange_start: str | None = None,
         timerange_end: str | None = None,
@@ -35,7 +35,7 @@ class FunnelsStatsNamespace(Namespace):
         `GET /api/v2/funnels/{funnel_id}/stats` (operation id `getFunnelStats`)
 
         Args:
-            funnel_id: Numeric id of the parent funnel.
+            funnel_id: Numeric id or public_id of the parent funnel.
             timerange_start: Start of the time range (defaults to the last 30 days).
             timerange_end: End of the time range (defaults to the last 30 days).
             expand: related records to include: steps.

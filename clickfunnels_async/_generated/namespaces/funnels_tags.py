@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -23,10 +25,10 @@ if TYPE_CHECKING:
 
 
 class CreateFunnelsTagsFields(TypedDict, total=False):
-    """The body fields of `funnels.tags.create()`."""
+    """The body fields of `funnels.tags.create()` (Required = the spec requires it)."""
 
     color: str | None
-    name: str | None
+    name: Required[str]
 
 
 class ListFunnelsTagsFilter(TypedDict, total=False):
@@ -48,21 +50,31 @@ class FunnelsTagsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: FunnelsTagCreate | Mapping[str, Any]
+    ) -> FunnelsTag: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateFunnelsTagsFields]
+    ) -> FunnelsTag: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: FunnelsTagCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateFunnelsTagsFields],
+        **fields: Any,
     ) -> FunnelsTag:
         """Create a funnel tag
 
         `POST /api/v2/workspaces/{workspace_id}/funnels/tags` (operation id `createFunnelsTags`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `FunnelsTagCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (color, name).
+            fields: the body's fields as keywords (color, name; required: name).
         """
         return cast(
             "FunnelsTag",
@@ -99,7 +111,7 @@ class FunnelsTagsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -113,7 +125,7 @@ class FunnelsTagsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/funnels/tags` (operation id `listFunnelsTags`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

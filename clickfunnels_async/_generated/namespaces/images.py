@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,11 +24,11 @@ if TYPE_CHECKING:
 
 
 class CreateImagesFields(TypedDict, total=False):
-    """The body fields of `images.create()`."""
+    """The body fields of `images.create()` (Required = the spec requires it)."""
 
     alt_text: str | None
     name: str | None
-    upload_source_url: str | None
+    upload_source_url: Required[str]
 
 
 class UpdateImagesFields(TypedDict, total=False):
@@ -42,21 +44,31 @@ class ImagesNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: ImageCreate | Mapping[str, Any]
+    ) -> Image: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateImagesFields]
+    ) -> Image: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ImageCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateImagesFields],
+        **fields: Any,
     ) -> Image:
         """Create an image
 
         `POST /api/v2/workspaces/{workspace_id}/images` (operation id `createImages`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ImageCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (alt_text, name, upload_source_url).
+            fields: the body's fields as keywords (alt_text, name, upload_source_url; required: upload_source_url).
         """
         return cast(
             "Image",
@@ -92,7 +104,7 @@ class ImagesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -105,7 +117,7 @@ class ImagesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/images` (operation id `listImages`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -38,16 +40,16 @@ if TYPE_CHECKING:
 class CancelOrderFields(TypedDict, total=False):
     """The body fields of `orders.cancel()`."""
 
-    cancel_description: Any | None
-    cancel_reason: Any | None
-    cancelation_proration: Any | None
-    canceled_by: Any | None
-    effective_date: Any | None
-    voidable_invoices: Sequence[Any] | None
+    cancel_description: str | None
+    cancel_reason: str | None
+    cancelation_proration: bool | None
+    canceled_by: str | None
+    effective_date: str | None
+    voidable_invoices: Sequence[int] | None
 
 
 class CreateOrdersFields(TypedDict, total=False):
-    """The body fields of `orders.create()`."""
+    """The body fields of `orders.create()` (Required = the spec requires it)."""
 
     activated_at: str | None
     billing_address_city: str | None
@@ -65,11 +67,11 @@ class CreateOrdersFields(TypedDict, total=False):
     contact_attributes: OrderCreateContactAttributes | Mapping[str, Any] | None
     contact_id: int | None
     external_id: str | None
-    line_items_attributes: Sequence[OrderCreateLineItem | Mapping[str, Any]] | None
-    live_mode: bool | None
+    line_items_attributes: Required[Sequence[OrderCreateLineItem | Mapping[str, Any]]]
+    live_mode: Required[bool]
     next_charge_at: str | None
     notes: str | None
-    order_type: Literal["one-time-order", "subscription-order"] | None
+    order_type: Required[Literal["one-time-order", "subscription-order"]]
     service_status: str | None
     shipping_address_city: str | None
     shipping_address_country: str | None
@@ -88,7 +90,11 @@ class ListOrdersFilter(TypedDict, total=False):
 
     contact_id: str | int | Sequence[str | int]
     id: str | int | Sequence[str | int]
-    order_type: str | int | Sequence[str | int]
+    live_mode: bool
+    order_type: (
+        Literal["subscription-order", "one-time-order"]
+        | Sequence[Literal["subscription-order", "one-time-order"]]
+    )
 
 
 class UpdateOrdersFields(TypedDict, total=False):
@@ -186,21 +192,31 @@ class OrdersNamespace(Namespace):
             ),
         )
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: OrderCreate | Mapping[str, Any]
+    ) -> Order: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateOrdersFields]
+    ) -> Order: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: OrderCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateOrdersFields],
+        **fields: Any,
     ) -> Order:
         """Create an order
 
         `POST /api/v2/workspaces/{workspace_id}/orders` (operation id `createOrders`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `OrderCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (activated_at, billing_address_city, billing_address_country, billing_address_postal_code, billing_address_region, billing_address_street_one, billing_address_street_two, billing_status, cancel_description, cancel_reason, canceled_at, canceled_by, churned_at, contact_attributes, contact_id, external_id, line_items_attributes, live_mode, next_charge_at, notes, order_type, service_status, shipping_address_city, shipping_address_country, shipping_address_first_name, shipping_address_last_name, shipping_address_organization_name, shipping_address_phone_number, shipping_address_postal_code, shipping_address_region, shipping_address_street_one, shipping_address_street_two).
+            fields: the body's fields as keywords (activated_at, billing_address_city, billing_address_country, billing_address_postal_code, billing_address_region, billing_address_street_one, billing_address_street_two, billing_status, cancel_description, cancel_reason, canceled_at, canceled_by, churned_at, contact_attributes, contact_id, external_id, line_items_attributes, live_mode, next_charge_at, notes, order_type, service_status, shipping_address_city, shipping_address_country, shipping_address_first_name, shipping_address_last_name, shipping_address_organization_name, shipping_address_phone_number, shipping_address_postal_code, shipping_address_region, shipping_address_street_one, shipping_address_street_two; required: line_items_attributes, live_mode, order_type).
         """
         return cast(
             "Order",
@@ -226,7 +242,7 @@ class OrdersNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -242,7 +258,7 @@ class OrdersNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/orders` (operation id `listOrders`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -250,7 +266,7 @@ class OrdersNamespace(Namespace):
             sort_property: Field to order by (default id).
             stored_filter_id: Id of a saved filter; results must match it too.
             stable_id: Opaque token of a refine filter; wins over stored_filter_id.
-            filter: a `Filter` or a dict with the keys contact_id, id, order_type.
+            filter: a `Filter` or a dict with the keys contact_id, id, live_mode, order_type.
         """
         return self._core._paginate(
             OPERATIONS["listOrders"],

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,9 +24,9 @@ if TYPE_CHECKING:
 
 
 class CreateOrdersAppliedTagsFields(TypedDict, total=False):
-    """The body fields of `orders.applied_tags.create()`."""
+    """The body fields of `orders.applied_tags.create()` (Required = the spec requires it)."""
 
-    tag_id: int | None
+    tag_id: Required[int]
 
 
 class OrdersAppliedTagsNamespace(Namespace):
@@ -32,21 +34,31 @@ class OrdersAppliedTagsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, order_id: int | str, *, values: OrdersAppliedTagCreate | Mapping[str, Any]
+    ) -> OrdersAppliedTag: ...
+
+    @overload
+    async def create(
+        self, order_id: int | str, **fields: Unpack[CreateOrdersAppliedTagsFields]
+    ) -> OrdersAppliedTag: ...
+
     async def create(
         self,
-        order_id: int,
+        order_id: int | str,
         *,
         values: OrdersAppliedTagCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateOrdersAppliedTagsFields],
+        **fields: Any,
     ) -> OrdersAppliedTag:
         """Create an order applied tag
 
         `POST /api/v2/orders/{order_id}/applied_tags` (operation id `createOrdersAppliedTags`)
 
         Args:
-            order_id: Numeric id of the parent order.
+            order_id: Numeric id or public_id of the parent order.
             values: the whole body as a `OrdersAppliedTagCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (tag_id).
+            fields: the body's fields as keywords (tag_id; required: tag_id).
         """
         return cast(
             "OrdersAppliedTag",
@@ -83,7 +95,7 @@ class OrdersAppliedTagsNamespace(Namespace):
 
     def list(
         self,
-        order_id: int,
+        order_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -96,7 +108,7 @@ class OrdersAppliedTagsNamespace(Namespace):
         `GET /api/v2/orders/{order_id}/applied_tags` (operation id `listOrdersAppliedTags`)
 
         Args:
-            order_id: Numeric id of the parent order.
+            order_id: Numeric id or public_id of the parent order.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

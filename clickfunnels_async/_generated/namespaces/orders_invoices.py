@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -31,21 +33,21 @@ if TYPE_CHECKING:
 
 
 class CreateOrdersInvoicesFields(TypedDict, total=False):
-    """The body fields of `orders.invoices.create()`."""
+    """The body fields of `orders.invoices.create()` (Required = the spec requires it)."""
 
     due_at: str | None
-    external_id: str | None
+    external_id: Required[str]
     invoice_number: str | None
     invoice_type: (
         Literal[
-            "cancellation",
-            "charge",
             "initial",
-            "interim",
-            "one_time",
-            "one_time_sale",
-            "refund",
             "renewal",
+            "interim",
+            "cancellation",
+            "one_time",
+            "refund",
+            "charge",
+            "one_time_sale",
         ]
         | None
     )
@@ -55,9 +57,9 @@ class CreateOrdersInvoicesFields(TypedDict, total=False):
     )
     paid_at: str | None
     shipping_amount: str | None
-    status: (
-        Literal["disputed", "paid", "past-due", "refunded", "unpaid", "voided"] | None
-    )
+    status: Required[
+        Literal["unpaid", "paid", "voided", "refunded", "disputed", "past-due"]
+    ]
 
 
 class ListOrdersInvoicesFilter(TypedDict, total=False):
@@ -93,7 +95,7 @@ class UpdateOrdersInvoicesFields(TypedDict, total=False):
     paid_at: str | None
     shipping_amount: str | None
     status: (
-        Literal["disputed", "paid", "past-due", "refunded", "unpaid", "voided"] | None
+        Literal["unpaid", "paid", "voided", "refunded", "disputed", "past-due"] | None
     )
 
 
@@ -122,21 +124,31 @@ class OrdersInvoicesNamespace(Namespace):
             await self._core._call(OPERATIONS["abandonOrdersInvoices"], {"id": id}),
         )
 
+    @overload
+    async def create(
+        self, order_id: int | str, *, values: OrdersInvoiceCreate | Mapping[str, Any]
+    ) -> OrdersInvoice: ...
+
+    @overload
+    async def create(
+        self, order_id: int | str, **fields: Unpack[CreateOrdersInvoicesFields]
+    ) -> OrdersInvoice: ...
+
     async def create(
         self,
-        order_id: int,
+        order_id: int | str,
         *,
         values: OrdersInvoiceCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateOrdersInvoicesFields],
+        **fields: Any,
     ) -> OrdersInvoice:
         """Create an order invoice
 
         `POST /api/v2/orders/{order_id}/invoices` (operation id `createOrdersInvoices`)
 
         Args:
-            order_id: Numeric id of the parent order.
+            order_id: Numeric id or public_id of the parent order.
             values: the whole body as a `OrdersInvoiceCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (due_at, external_id, invoice_number, invoice_type, issued_at, line_items_attributes, paid_at, shipping_amount, status).
+            fields: the body's fields as keywords (due_at, external_id, invoice_number, invoice_type, issued_at, line_items_attributes, paid_at, shipping_amount, status; required: external_id, status).
         """
         return cast(
             "OrdersInvoice",
@@ -163,7 +175,7 @@ class OrdersInvoicesNamespace(Namespace):
 
     def list(
         self,
-        order_id: int,
+        order_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -177,7 +189,7 @@ class OrdersInvoicesNamespace(Namespace):
         `GET /api/v2/orders/{order_id}/invoices` (operation id `listOrdersInvoices`)
 
         Args:
-            order_id: Numeric id of the parent order.
+            order_id: Numeric id or public_id of the parent order.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -200,7 +212,7 @@ class OrdersInvoicesNamespace(Namespace):
 
     def list_for_workspace(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -214,7 +226,7 @@ class OrdersInvoicesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/orders/invoices` (operation id `listWorkspaceOrdersInvoices`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -25,18 +27,18 @@ if TYPE_CHECKING:
 
 
 class PerformOrdersLineItemsChangeFields(TypedDict, total=False):
-    """The body fields of `orders.line_items.changes.perform()`."""
+    """The body fields of `orders.line_items.changes.perform()` (Required = the spec requires it)."""
 
-    effective_time: Literal["next_renewal", "now"] | None
-    products_price_id: str | None
+    effective_time: Literal["now", "next_renewal"] | None
+    products_price_id: Required[int | str]
     prorate: bool | None
 
 
 class PreviewOrdersLineItemsChangeFields(TypedDict, total=False):
-    """The body fields of `orders.line_items.changes.preview()`."""
+    """The body fields of `orders.line_items.changes.preview()` (Required = the spec requires it)."""
 
-    effective_time: Literal["next_renewal", "now"] | None
-    products_price_id: str | None
+    effective_time: Literal["now", "next_renewal"] | None
+    products_price_id: Required[int | str]
     prorate: bool | None
 
 
@@ -45,12 +47,27 @@ class OrdersLineItemsChangesNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def perform(
+        self,
+        line_item_id: int | str,
+        *,
+        values: OrdersLineItemsChangePerform | Mapping[str, Any],
+    ) -> OrdersLineItemsChangeResponse: ...
+
+    @overload
+    async def perform(
+        self,
+        line_item_id: int | str,
+        **fields: Unpack[PerformOrdersLineItemsChangeFields],
+    ) -> OrdersLineItemsChangeResponse: ...
+
     async def perform(
         self,
         line_item_id: int | str,
         *,
         values: OrdersLineItemsChangePerform | Mapping[str, Any] | None = None,
-        **fields: Unpack[PerformOrdersLineItemsChangeFields],
+        **fields: Any,
     ) -> OrdersLineItemsChangeResponse:
         """Apply a line item upgrade or downgrade
 
@@ -59,7 +76,7 @@ class OrdersLineItemsChangesNamespace(Namespace):
         Args:
             line_item_id: Numeric id or public_id of the parent record.
             values: the whole body as a `OrdersLineItemsChangePerform` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (effective_time, products_price_id, prorate).
+            fields: the body's fields as keywords (effective_time, products_price_id, prorate; required: products_price_id).
         """
         return cast(
             "OrdersLineItemsChangeResponse",
@@ -71,12 +88,27 @@ class OrdersLineItemsChangesNamespace(Namespace):
             ),
         )
 
+    @overload
+    async def preview(
+        self,
+        line_item_id: int | str,
+        *,
+        values: OrdersLineItemsChangePreview | Mapping[str, Any],
+    ) -> OrdersLineItemsChangeResponse: ...
+
+    @overload
+    async def preview(
+        self,
+        line_item_id: int | str,
+        **fields: Unpack[PreviewOrdersLineItemsChangeFields],
+    ) -> OrdersLineItemsChangeResponse: ...
+
     async def preview(
         self,
         line_item_id: int | str,
         *,
         values: OrdersLineItemsChangePreview | Mapping[str, Any] | None = None,
-        **fields: Unpack[PreviewOrdersLineItemsChangeFields],
+        **fields: Any,
     ) -> OrdersLineItemsChangeResponse:
         """Preview a line item upgrade or downgrade
 
@@ -85,7 +117,7 @@ class OrdersLineItemsChangesNamespace(Namespace):
         Args:
             line_item_id: Numeric id or public_id of the parent record.
             values: the whole body as a `OrdersLineItemsChangePreview` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (effective_time, products_price_id, prorate).
+            fields: the body's fields as keywords (effective_time, products_price_id, prorate; required: products_price_id).
         """
         return cast(
             "OrdersLineItemsChangeResponse",

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,10 +24,10 @@ if TYPE_CHECKING:
 
 
 class CreateOrdersTagsFields(TypedDict, total=False):
-    """The body fields of `orders.tags.create()`."""
+    """The body fields of `orders.tags.create()` (Required = the spec requires it)."""
 
     color: str | None
-    name: str | None
+    name: Required[str]
 
 
 class UpdateOrdersTagsFields(TypedDict, total=False):
@@ -40,21 +42,31 @@ class OrdersTagsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: OrdersTagCreate | Mapping[str, Any]
+    ) -> OrdersTag: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateOrdersTagsFields]
+    ) -> OrdersTag: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: OrdersTagCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateOrdersTagsFields],
+        **fields: Any,
     ) -> OrdersTag:
         """Create an order tag
 
         `POST /api/v2/workspaces/{workspace_id}/orders/tags` (operation id `createOrdersTags`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `OrdersTagCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (color, name).
+            fields: the body's fields as keywords (color, name; required: name).
         """
         return cast(
             "OrdersTag",
@@ -90,7 +102,7 @@ class OrdersTagsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -103,7 +115,7 @@ class OrdersTagsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/orders/tags` (operation id `listOrdersTags`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -25,7 +25,7 @@ class RefundOrdersTransactionsFields(TypedDict, total=False):
     """The body fields of `orders.transactions.refund()`."""
 
     partial: bool | None
-    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None
+    reason: str | None
 
 
 class OrdersTransactionsNamespace(Namespace):
@@ -48,7 +48,7 @@ class OrdersTransactionsNamespace(Namespace):
 
     def list(
         self,
-        order_id: int,
+        order_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -61,7 +61,7 @@ class OrdersTransactionsNamespace(Namespace):
         `GET /api/v2/orders/{order_id}/transactions` (operation id `listOrdersTransactions`)
 
         Args:
-            order_id: Numeric id of the parent order.
+            order_id: Numeric id or public_id of the parent order.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -31,15 +31,18 @@ if TYPE_CHECKING:
         PageCreateShowPageStep,
         PageRemoveProductsRequest,
         PageUpdate,
+        PageUpdateFunnel,
         PageUpdateShowPageStep,
     )
     from .pages_stats import PagesStatsNamespace
 
 
 class CreatePageFields(TypedDict, total=False):
-    """The body fields of `pages.create()`."""
+    """The body fields of `pages.create()` (Required = the spec requires it)."""
 
     current_path: str | None
+    custom_css: str | None
+    custom_css_mode: Literal["append", "replace"] | None
     description: str | None
     footer_code: str | None
     footer_code_mode: Literal["append", "replace"] | None
@@ -47,19 +50,23 @@ class CreatePageFields(TypedDict, total=False):
     head_code: str | None
     head_code_mode: Literal["append", "replace"] | None
     markup: str | None
-    name: str | None
+    name: Required[str]
     seo_description: str | None
     seo_index: bool | None
     seo_title: str | None
     show_page_step: PageCreateShowPageStep | Mapping[str, Any] | None
+    sort_order: int | None
     theme_id: int | None
 
 
 class CreateExternalPageFields(TypedDict, total=False):
     """The body fields of `pages.create_external()` (Required = the spec requires it)."""
 
-    external_url: Required[Any]
+    description: str | None
+    external_url: Required[str]
     funnel: PageCreateExternalFunnel | Mapping[str, Any] | None
+    name: str | None
+    sort_order: int | None
 
 
 class ListPagesFilter(TypedDict, total=False):
@@ -80,9 +87,13 @@ class RemoveProductsFromPageFields(TypedDict, total=False):
 class UpdatePagesFields(TypedDict, total=False):
     """The body fields of `pages.update()`."""
 
+    custom_css: str | None
+    custom_css_mode: Literal["append", "replace"] | None
     description: str | None
+    external_url: str | None
     footer_code: str | None
     footer_code_mode: Literal["append", "replace"] | None
+    funnel: PageUpdateFunnel | Mapping[str, Any] | None
     head_code: str | None
     head_code_mode: Literal["append", "replace"] | None
     markup: str | None
@@ -91,6 +102,7 @@ class UpdatePagesFields(TypedDict, total=False):
     seo_index: bool | None
     seo_title: str | None
     show_page_step: PageUpdateShowPageStep | Mapping[str, Any] | None
+    sort_order: int | None
 
 
 class PagesNamespace(Namespace):
@@ -105,25 +117,47 @@ class PagesNamespace(Namespace):
 
         return PagesStatsNamespace(self._core)
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
-        expand: Literal["footer_code", "head_code", "markup"]
-        | Sequence[Literal["footer_code", "head_code", "markup"]]
+        expand: Literal["custom_css", "footer_code", "head_code", "markup"]
+        | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
+        | None = None,
+        values: PageCreate | Mapping[str, Any],
+    ) -> Page: ...
+
+    @overload
+    async def create(
+        self,
+        workspace_id: int | str,
+        *,
+        expand: Literal["custom_css", "footer_code", "head_code", "markup"]
+        | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
+        | None = None,
+        **fields: Unpack[CreatePageFields],
+    ) -> Page: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
+        *,
+        expand: Literal["custom_css", "footer_code", "head_code", "markup"]
+        | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
         | None = None,
         values: PageCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreatePageFields],
+        **fields: Any,
     ) -> Page:
         """Create a page
 
         `POST /api/v2/workspaces/{workspace_id}/pages` (operation id `createPage`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
-            expand: related records to include: footer_code, head_code, markup.
+            workspace_id: Numeric id or public_id of the parent workspace.
+            expand: related records to include: custom_css, footer_code, head_code, markup.
             values: the whole body as a `PageCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (current_path, description, footer_code, footer_code_mode, funnel, head_code, head_code_mode, markup, name, seo_description, seo_index, seo_title, show_page_step, theme_id).
+            fields: the body's fields as keywords (current_path, custom_css, custom_css_mode, description, footer_code, footer_code_mode, funnel, head_code, head_code_mode, markup, name, seo_description, seo_index, seo_title, show_page_step, sort_order, theme_id; required: name).
         """
         return cast(
             "Page",
@@ -138,17 +172,17 @@ class PagesNamespace(Namespace):
 
     @overload
     async def create_external(
-        self, workspace_id: int, *, values: PageCreateExternal | Mapping[str, Any]
+        self, workspace_id: int | str, *, values: PageCreateExternal | Mapping[str, Any]
     ) -> Page: ...
 
     @overload
     async def create_external(
-        self, workspace_id: int, **fields: Unpack[CreateExternalPageFields]
+        self, workspace_id: int | str, **fields: Unpack[CreateExternalPageFields]
     ) -> Page: ...
 
     async def create_external(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: PageCreateExternal | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -158,10 +192,9 @@ class PagesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/pages/external` (operation id `createExternalPage`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `PageCreateExternal` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (external_url, funnel; required: external_url).
-            funnel: Shape not documented in detail; every key is kept.
+            fields: the body's fields as keywords (description, external_url, funnel, name, sort_order; required: external_url).
         """
         return cast(
             "Page",
@@ -187,8 +220,8 @@ class PagesNamespace(Namespace):
         self,
         id: int | str,
         *,
-        expand: Literal["footer_code", "head_code", "markup", "custom_css"]
-        | Sequence[Literal["footer_code", "head_code", "markup", "custom_css"]]
+        expand: Literal["custom_css", "footer_code", "head_code", "markup"]
+        | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
         | None = None,
     ) -> Page:
         """Get a page
@@ -197,7 +230,7 @@ class PagesNamespace(Namespace):
 
         Args:
             id: Numeric id or public_id of the record.
-            expand: related records to include: footer_code, head_code, markup, custom_css.
+            expand: related records to include: custom_css, footer_code, head_code, markup.
         """
         return cast(
             "Page",
@@ -206,7 +239,7 @@ class PagesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -214,8 +247,8 @@ class PagesNamespace(Namespace):
         sort_order: Literal["asc", "desc"] | None = None,
         sort_property: Literal["id", "updated_at"] | None = None,
         filter: Filter | ListPagesFilter | None = None,
-        expand: Literal["footer_code", "head_code", "markup", "custom_css"]
-        | Sequence[Literal["footer_code", "head_code", "markup", "custom_css"]]
+        expand: Literal["custom_css", "footer_code", "head_code", "markup"]
+        | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
         | None = None,
     ) -> AsyncPaginator[Page]:
         """List pages
@@ -223,14 +256,14 @@ class PagesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/pages` (operation id `listPages`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
             sort_order: Direction of the listing (default asc).
             sort_property: Field to order by (default id).
             filter: a `Filter` or a dict with the keys funnel_ids, funnel_pages, id, theme_id.
-            expand: related records to include: footer_code, head_code, markup, custom_css.
+            expand: related records to include: custom_css, footer_code, head_code, markup.
         """
         return self._core._paginate(
             OPERATIONS["listPages"],
@@ -280,8 +313,8 @@ class PagesNamespace(Namespace):
         self,
         id: int | str,
         *,
-        expand: Literal["footer_code", "head_code", "markup"]
-        | Sequence[Literal["footer_code", "head_code", "markup"]]
+        expand: Literal["custom_css", "footer_code", "head_code", "markup"]
+        | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
         | None = None,
         values: PageUpdate | Mapping[str, Any] | None = None,
         **fields: Unpack[UpdatePagesFields],
@@ -292,9 +325,9 @@ class PagesNamespace(Namespace):
 
         Args:
             id: Numeric id or public_id of the record.
-            expand: related records to include: footer_code, head_code, markup.
+            expand: related records to include: custom_css, footer_code, head_code, markup.
             values: the whole body as a `PageUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (description, footer_code, footer_code_mode, head_code, head_code_mode, markup, name, seo_description, seo_index, seo_title, show_page_step).
+            fields: the body's fields as keywords (custom_css, custom_css_mode, description, external_url, footer_code, footer_code_mode, funnel, head_code, head_code_mode, markup, name, seo_description, seo_index, seo_title, show_page_step, sort_order).
         """
         return cast(
             "Page",

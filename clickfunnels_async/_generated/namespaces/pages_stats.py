@@ -22,7 +22,7 @@ class PagesStatsNamespace(Namespace):
 
     async def get(
         self,
-        page_id: int,
+        page_id: int | str,
         *,
         timerange_start: str | None = None,
         timerange_end: str | None = None,
@@ -32,7 +32,7 @@ class PagesStatsNamespace(Namespace):
         `GET /api/v2/pages/{page_id}/stats` (operation id `getPageStats`)
 
         Args:
-            page_id: Numeric id of the parent page.
+            page_id: Numeric id or public_id of the parent page.
             timerange_start: Start of the time range (defaults to the last 30 days).
             timerange_end: End of the time range (defaults to the last 30 days).
         """

@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -34,13 +36,13 @@ if TYPE_CHECKING:
 
 
 class CreateProductsFields(TypedDict, total=False):
-    """The body fields of `products.create()`."""
+    """The body fields of `products.create()` (Required = the spec requires it)."""
 
     cancellation_funnel_url: str | None
     commissionable: bool | None
     current_path: str | None
     image_ids: Sequence[Any] | None
-    name: str | None
+    name: Required[str]
     redirect_funnel_id: str | None
     seo_description: str | None
     seo_image_id: str | None
@@ -76,7 +78,7 @@ class UpdateProductsFields(TypedDict, total=False):
     seo_image_id: str | None
     seo_title: str | None
     tag_ids: Sequence[int] | None
-    variant_ids: Sequence[Any] | None
+    variant_ids: Sequence[int] | None
     variant_properties: (
         Sequence[ProductUpdateVariantProperty | Mapping[str, Any]] | None
     )
@@ -129,21 +131,31 @@ class ProductsNamespace(Namespace):
             "Product", await self._core._call(OPERATIONS["archiveProducts"], {"id": id})
         )
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: ProductCreate | Mapping[str, Any]
+    ) -> Product: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateProductsFields]
+    ) -> Product: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ProductCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateProductsFields],
+        **fields: Any,
     ) -> Product:
         """Create a product
 
         `POST /api/v2/workspaces/{workspace_id}/products` (operation id `createProducts`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ProductCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (cancellation_funnel_url, commissionable, current_path, image_ids, name, redirect_funnel_id, seo_description, seo_image_id, seo_title, tag_ids, variant_properties, visible_in_customer_center, visible_in_store).
+            fields: the body's fields as keywords (cancellation_funnel_url, commissionable, current_path, image_ids, name, redirect_funnel_id, seo_description, seo_image_id, seo_title, tag_ids, variant_properties, visible_in_customer_center, visible_in_store; required: name).
         """
         return cast(
             "Product",
@@ -169,7 +181,7 @@ class ProductsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -183,7 +195,7 @@ class ProductsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/products` (operation id `listProducts`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

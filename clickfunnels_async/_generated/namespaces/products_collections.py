@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -27,27 +29,27 @@ if TYPE_CHECKING:
 
 
 class CreateProductsCollectionsFields(TypedDict, total=False):
-    """The body fields of `products.collections.create()`."""
+    """The body fields of `products.collections.create()` (Required = the spec requires it)."""
 
     collection_type: str | None
     description: str | None
     image_id: str | None
-    name: str | None
+    name: Required[str]
     product_ids: Sequence[Any] | None
     seo_description: str | None
     seo_title: str | None
     social_image_id: str | None
     sort_method: (
         Literal[
-            "added_at_asc",
-            "added_at_desc",
-            "created_at_asc",
-            "created_at_desc",
             "manually",
             "name_asc",
             "name_desc",
-            "price_asc",
             "price_desc",
+            "price_asc",
+            "added_at_desc",
+            "added_at_asc",
+            "created_at_desc",
+            "created_at_asc",
         ]
         | None
     )
@@ -75,15 +77,15 @@ class UpdateProductsCollectionsFields(TypedDict, total=False):
     social_image_id: str | None
     sort_method: (
         Literal[
-            "added_at_asc",
-            "added_at_desc",
-            "created_at_asc",
-            "created_at_desc",
             "manually",
             "name_asc",
             "name_desc",
-            "price_asc",
             "price_desc",
+            "price_asc",
+            "added_at_desc",
+            "added_at_asc",
+            "created_at_desc",
+            "created_at_asc",
         ]
         | None
     )
@@ -95,21 +97,34 @@ class ProductsCollectionsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: ProductsCollectionCreate | Mapping[str, Any],
+    ) -> ProductsCollection: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateProductsCollectionsFields]
+    ) -> ProductsCollection: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: ProductsCollectionCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateProductsCollectionsFields],
+        **fields: Any,
     ) -> ProductsCollection:
         """Create a product collection
 
         `POST /api/v2/workspaces/{workspace_id}/products/collections` (operation id `createProductsCollections`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ProductsCollectionCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (collection_type, description, image_id, name, product_ids, seo_description, seo_title, social_image_id, sort_method, visible_in_store).
+            fields: the body's fields as keywords (collection_type, description, image_id, name, product_ids, seo_description, seo_title, social_image_id, sort_method, visible_in_store; required: name).
         """
         return cast(
             "ProductsCollection",
@@ -136,7 +151,7 @@ class ProductsCollectionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -150,7 +165,7 @@ class ProductsCollectionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/products/collections` (operation id `listProductsCollections`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

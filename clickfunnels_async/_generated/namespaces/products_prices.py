@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -25,52 +27,52 @@ if TYPE_CHECKING:
 
 
 class CreateProductsPricesFields(TypedDict, total=False):
-    """The body fields of `products.prices.create()`."""
+    """The body fields of `products.prices.create()` (Required = the spec requires it)."""
 
-    amount: str | None
+    amount: Required[str]
     archived: bool | None
     compare_at_amount: str | None
     cost: str | None
-    currency: str | None
-    duration: str | None
-    interval: str | None
-    interval_count: str | None
+    currency: Required[str]
+    duration: Required[int]
+    interval: Required[str]
+    interval_count: Required[int]
     key: str | None
     name: str | None
-    payment_type: Literal["one_time", "payment_plan", "subscription"] | None
+    payment_type: Literal["one_time", "subscription", "payment_plan"] | None
     self_cancel: bool | None
     self_downgrade: bool | None
     self_reactivate: bool | None
     self_upgrade: bool | None
     setup_amount: str | None
-    trial_amount: str | None
-    trial_duration: str | None
-    trial_interval: str | None
+    trial_amount: Required[str]
+    trial_duration: Required[int]
+    trial_interval: Required[str]
     visible: bool | None
 
 
 class CreateProductsPricesForProductFields(TypedDict, total=False):
-    """The body fields of `products.prices.create_for_product()`."""
+    """The body fields of `products.prices.create_for_product()` (Required = the spec requires it)."""
 
-    amount: str | None
+    amount: Required[str]
     archived: bool | None
     compare_at_amount: str | None
     cost: str | None
-    currency: str | None
-    duration: str | None
-    interval: str | None
-    interval_count: str | None
+    currency: Required[str]
+    duration: Required[int]
+    interval: Required[str]
+    interval_count: Required[int]
     key: str | None
     name: str | None
-    payment_type: Literal["one_time", "payment_plan", "subscription"] | None
+    payment_type: Literal["one_time", "subscription", "payment_plan"] | None
     self_cancel: bool | None
     self_downgrade: bool | None
     self_reactivate: bool | None
     self_upgrade: bool | None
     setup_amount: str | None
-    trial_amount: str | None
-    trial_duration: str | None
-    trial_interval: str | None
+    trial_amount: Required[str]
+    trial_duration: Required[int]
+    trial_interval: Required[str]
     visible: bool | None
 
 
@@ -96,7 +98,7 @@ class UpdateProductsPricesFields(TypedDict, total=False):
     interval_count: int | None
     key: str | None
     name: str | None
-    payment_type: Literal["one_time", "payment_plan", "subscription"] | None
+    payment_type: Literal["one_time", "subscription", "payment_plan"] | None
     self_cancel: bool | None
     self_downgrade: bool | None
     self_reactivate: bool | None
@@ -120,21 +122,31 @@ class ProductsPricesNamespace(Namespace):
 
         return ProductsPricesChangeOptionsNamespace(self._core)
 
+    @overload
+    async def create(
+        self, variant_id: int | str, *, values: ProductsPriceCreate | Mapping[str, Any]
+    ) -> ProductsPrice: ...
+
+    @overload
+    async def create(
+        self, variant_id: int | str, **fields: Unpack[CreateProductsPricesFields]
+    ) -> ProductsPrice: ...
+
     async def create(
         self,
-        variant_id: int,
+        variant_id: int | str,
         *,
         values: ProductsPriceCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateProductsPricesFields],
+        **fields: Any,
     ) -> ProductsPrice:
         """Create a product price
 
         `POST /api/v2/products/variants/{variant_id}/prices` (operation id `createProductsPrices`)
 
         Args:
-            variant_id: Numeric id of the parent variant.
+            variant_id: Numeric id or public_id of the parent variant.
             values: the whole body as a `ProductsPriceCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (amount, archived, compare_at_amount, cost, currency, duration, interval, interval_count, key, name, payment_type, self_cancel, self_downgrade, self_reactivate, self_upgrade, setup_amount, trial_amount, trial_duration, trial_interval, visible).
+            fields: the body's fields as keywords (amount, archived, compare_at_amount, cost, currency, duration, interval, interval_count, key, name, payment_type, self_cancel, self_downgrade, self_reactivate, self_upgrade, setup_amount, trial_amount, trial_duration, trial_interval, visible; required: amount, currency, duration, interval, interval_count, trial_amount, trial_duration, trial_interval).
         """
         return cast(
             "ProductsPrice",
@@ -146,12 +158,24 @@ class ProductsPricesNamespace(Namespace):
             ),
         )
 
+    @overload
+    async def create_for_product(
+        self, product_id: int | str, *, values: ProductsPriceCreate | Mapping[str, Any]
+    ) -> ProductsPrice: ...
+
+    @overload
     async def create_for_product(
         self,
-        product_id: int,
+        product_id: int | str,
+        **fields: Unpack[CreateProductsPricesForProductFields],
+    ) -> ProductsPrice: ...
+
+    async def create_for_product(
+        self,
+        product_id: int | str,
         *,
         values: ProductsPriceCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateProductsPricesForProductFields],
+        **fields: Any,
     ) -> ProductsPrice:
         """Create a price for a product (legacy route)
 
@@ -160,9 +184,9 @@ class ProductsPricesNamespace(Namespace):
         `POST /api/v2/products/{product_id}/prices` (operation id `createProductsPricesForProduct`)
 
         Args:
-            product_id: Numeric id of the parent product.
+            product_id: Numeric id or public_id of the parent product.
             values: the whole body as a `ProductsPriceCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (amount, archived, compare_at_amount, cost, currency, duration, interval, interval_count, key, name, payment_type, self_cancel, self_downgrade, self_reactivate, self_upgrade, setup_amount, trial_amount, trial_duration, trial_interval, visible).
+            fields: the body's fields as keywords (amount, archived, compare_at_amount, cost, currency, duration, interval, interval_count, key, name, payment_type, self_cancel, self_downgrade, self_reactivate, self_upgrade, setup_amount, trial_amount, trial_duration, trial_interval, visible; required: amount, currency, duration, interval, interval_count, trial_amount, trial_duration, trial_interval).
         """
         return cast(
             "ProductsPrice",
@@ -189,7 +213,7 @@ class ProductsPricesNamespace(Namespace):
 
     def list(
         self,
-        product_id: int,
+        product_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -203,7 +227,7 @@ class ProductsPricesNamespace(Namespace):
         `GET /api/v2/products/{product_id}/prices` (operation id `listProductsPrices`)
 
         Args:
-            product_id: Numeric id of the parent product.
+            product_id: Numeric id or public_id of the parent product.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -23,10 +25,10 @@ if TYPE_CHECKING:
 
 
 class CreateProductsTagsFields(TypedDict, total=False):
-    """The body fields of `products.tags.create()`."""
+    """The body fields of `products.tags.create()` (Required = the spec requires it)."""
 
     color: str | None
-    name: str | None
+    name: Required[str]
 
 
 class ListProductsTagsFilter(TypedDict, total=False):
@@ -47,21 +49,31 @@ class ProductsTagsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: ProductsTagCreate | Mapping[str, Any]
+    ) -> ProductsTag: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateProductsTagsFields]
+    ) -> ProductsTag: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ProductsTagCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateProductsTagsFields],
+        **fields: Any,
     ) -> ProductsTag:
         """Create a product tag
 
         `POST /api/v2/workspaces/{workspace_id}/products/tags` (operation id `createProductsTags`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ProductsTagCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (color, name).
+            fields: the body's fields as keywords (color, name; required: name).
         """
         return cast(
             "ProductsTag",
@@ -98,7 +110,7 @@ class ProductsTagsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -112,7 +124,7 @@ class ProductsTagsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/products/tags` (operation id `listProductsTags`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,37 +24,51 @@ if TYPE_CHECKING:
     from ..models import (
         ProductsVariant,
         ProductsVariantCreate,
+        ProductsVariantCreateIncludedCoursesAttribute,
+        ProductsVariantCreateIncludedSpaceGroupsAttribute,
         ProductsVariantCreatePropertiesValue,
         ProductsVariantUpdate,
+        ProductsVariantUpdateIncludedCoursesAttribute,
+        ProductsVariantUpdateIncludedSpaceGroupsAttribute,
         ProductsVariantUpdatePropertiesValue,
     )
 
 
 class CreateProductsVariantsFields(TypedDict, total=False):
-    """The body fields of `products.variants.create()`."""
+    """The body fields of `products.variants.create()` (Required = the spec requires it)."""
 
     archived: bool | None
+    asset_ids: Sequence[int] | None
     country_of_manufacture_id: str | None
     description: str | None
     dimensions_unit: str | None
     fulfillment_required: bool | None
     fulfillments_location_ids: Sequence[Any] | None
+    has_access_to_all_valid_assets: bool | None
     height: float | None
     image_ids: Sequence[Any] | None
-    length: float | None
-    name: str | None
-    out_of_stock_sales: bool | None
-    product_type: str | None
-    properties_values: (
-        Sequence[ProductsVariantCreatePropertiesValue | Mapping[str, Any]] | None
+    included_courses_attributes: (
+        Sequence[ProductsVariantCreateIncludedCoursesAttribute | Mapping[str, Any]]
+        | None
     )
+    included_space_groups_attributes: (
+        Sequence[ProductsVariantCreateIncludedSpaceGroupsAttribute | Mapping[str, Any]]
+        | None
+    )
+    length: float | None
+    name: Required[str]
+    out_of_stock_sales: bool | None
+    product_type: Required[Literal["physical", "digital"]]
+    properties_values: Required[
+        Sequence[ProductsVariantCreatePropertiesValue | Mapping[str, Any]]
+    ]
     sku: str | None
     tax_category_id: str | None
     taxable: str | None
     track_quantity: bool | None
     visible: bool | None
     weight: float | None
-    weight_unit: str | None
+    weight_unit: Required[str]
     width: float | None
 
 
@@ -69,13 +85,23 @@ class UpdateProductsVariantsFields(TypedDict, total=False):
     """The body fields of `products.variants.update()`."""
 
     archived: bool | None
+    asset_ids: Sequence[int] | None
     country_of_manufacture_id: str | None
     description: str | None
     dimensions_unit: str | None
     fulfillment_required: bool | None
     fulfillments_location_ids: Sequence[Any] | None
+    has_access_to_all_valid_assets: bool | None
     height: float | None
     image_ids: Sequence[Any] | None
+    included_courses_attributes: (
+        Sequence[ProductsVariantUpdateIncludedCoursesAttribute | Mapping[str, Any]]
+        | None
+    )
+    included_space_groups_attributes: (
+        Sequence[ProductsVariantUpdateIncludedSpaceGroupsAttribute | Mapping[str, Any]]
+        | None
+    )
     length: float | None
     name: str | None
     out_of_stock_sales: bool | None
@@ -98,21 +124,34 @@ class ProductsVariantsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        product_id: int,
+        product_id: int | str,
+        *,
+        values: ProductsVariantCreate | Mapping[str, Any],
+    ) -> ProductsVariant: ...
+
+    @overload
+    async def create(
+        self, product_id: int | str, **fields: Unpack[CreateProductsVariantsFields]
+    ) -> ProductsVariant: ...
+
+    async def create(
+        self,
+        product_id: int | str,
         *,
         values: ProductsVariantCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateProductsVariantsFields],
+        **fields: Any,
     ) -> ProductsVariant:
         """Create a product variant
 
         `POST /api/v2/products/{product_id}/variants` (operation id `createProductsVariants`)
 
         Args:
-            product_id: Numeric id of the parent product.
+            product_id: Numeric id or public_id of the parent product.
             values: the whole body as a `ProductsVariantCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (archived, country_of_manufacture_id, description, dimensions_unit, fulfillment_required, fulfillments_location_ids, height, image_ids, length, name, out_of_stock_sales, product_type, properties_values, sku, tax_category_id, taxable, track_quantity, visible, weight, weight_unit, width).
+            fields: the body's fields as keywords (archived, asset_ids, country_of_manufacture_id, description, dimensions_unit, fulfillment_required, fulfillments_location_ids, has_access_to_all_valid_assets, height, image_ids, included_courses_attributes, included_space_groups_attributes, length, name, out_of_stock_sales, product_type, properties_values, sku, tax_category_id, taxable, track_quantity, visible, weight, weight_unit, width; required: name, product_type, properties_values, weight_unit).
         """
         return cast(
             "ProductsVariant",
@@ -139,7 +178,7 @@ class ProductsVariantsNamespace(Namespace):
 
     def list(
         self,
-        product_id: int,
+        product_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -153,7 +192,7 @@ class ProductsVariantsNamespace(Namespace):
         `GET /api/v2/products/{product_id}/variants` (operation id `listProductsVariants`)
 
         Args:
-            product_id: Numeric id of the parent product.
+            product_id: Numeric id or public_id of the parent product.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -188,7 +227,7 @@ class ProductsVariantsNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `ProductsVariantUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (archived, country_of_manufacture_id, description, dimensions_unit, fulfillment_required, fulfillments_location_ids, height, image_ids, length, name, out_of_stock_sales, product_type, properties_values, sku, tax_category_id, taxable, track_quantity, visible, weight, weight_unit, width).
+            fields: the body's fields as keywords (archived, asset_ids, country_of_manufacture_id, description, dimensions_unit, fulfillment_required, fulfillments_location_ids, has_access_to_all_valid_assets, height, image_ids, included_courses_attributes, included_space_groups_attributes, length, name, out_of_stock_sales, product_type, properties_values, sku, tax_category_id, taxable, track_quantity, visible, weight, weight_unit, width).
         """
         return cast(
             "ProductsVariant",

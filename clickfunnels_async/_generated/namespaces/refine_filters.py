@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -29,10 +31,10 @@ if TYPE_CHECKING:
 
 
 class CreateWorkspaceRefineFilterFields(TypedDict, total=False):
-    """The body fields of `refine_filters.create()`."""
+    """The body fields of `refine_filters.create()` (Required = the spec requires it)."""
 
     conjunction: Literal["and", "or"] | None
-    criteria: Sequence[RefineFilterCreateCriteria | Mapping[str, Any]] | None
+    criteria: Required[Sequence[RefineFilterCreateCriteria | Mapping[str, Any]]]
     filter_class: str | None
     name: str | None
 
@@ -56,21 +58,33 @@ class RefineFiltersNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: RefineFilterCreate | Mapping[str, Any]
+    ) -> RefineFilter: ...
+
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        **fields: Unpack[CreateWorkspaceRefineFilterFields],
+    ) -> RefineFilter: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: RefineFilterCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateWorkspaceRefineFilterFields],
+        **fields: Any,
     ) -> RefineFilter:
         """Create a refine filter
 
         `POST /api/v2/workspaces/{workspace_id}/refine_filters` (operation id `createWorkspaceRefineFilter`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `RefineFilterCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (conjunction, criteria, filter_class, name).
+            fields: the body's fields as keywords (conjunction, criteria, filter_class, name; required: criteria).
         """
         return cast(
             "RefineFilter",
@@ -107,9 +121,10 @@ class RefineFiltersNamespace(Namespace):
 
     async def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         after: str | None = None,
+        sort_order: Literal["asc", "desc"] | None = None,
         filter: Filter | ListWorkspaceRefineFiltersFilter | None = None,
     ) -> RefineFilterList:
         """List refine filters
@@ -119,8 +134,9 @@ class RefineFiltersNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/refine_filters` (operation id `listWorkspaceRefineFilters`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             after: Cursor: the id from the previous page's Pagination-Next header.
+            sort_order: Direction of the listing (default asc).
             filter: a `Filter` or a dict with the keys name.
         """
         return cast(
@@ -128,7 +144,7 @@ class RefineFiltersNamespace(Namespace):
             await self._core._call(
                 OPERATIONS["listWorkspaceRefineFilters"],
                 {"workspace_id": workspace_id},
-                query={"after": after},
+                query={"after": after, "sort_order": sort_order},
                 filter=filter,
             ),
         )

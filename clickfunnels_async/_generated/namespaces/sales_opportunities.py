@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -29,13 +31,13 @@ if TYPE_CHECKING:
 
 
 class CreateSalesOpportunitiesFields(TypedDict, total=False):
-    """The body fields of `sales.opportunities.create()`."""
+    """The body fields of `sales.opportunities.create()` (Required = the spec requires it)."""
 
     assignee_id: int | None
     closed_at: str | None
-    name: str | None
-    pipelines_stage_id: int | None
-    primary_contact_id: int | None
+    name: Required[str]
+    pipelines_stage_id: Required[int]
+    primary_contact_id: Required[int]
     value: float | None
 
 
@@ -72,21 +74,34 @@ class SalesOpportunitiesNamespace(Namespace):
 
         return SalesOpportunitiesNotesNamespace(self._core)
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: SalesOpportunityCreate | Mapping[str, Any],
+    ) -> SalesOpportunity: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateSalesOpportunitiesFields]
+    ) -> SalesOpportunity: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: SalesOpportunityCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateSalesOpportunitiesFields],
+        **fields: Any,
     ) -> SalesOpportunity:
         """Create a sales opportunity
 
         `POST /api/v2/workspaces/{workspace_id}/sales/opportunities` (operation id `createSalesOpportunities`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `SalesOpportunityCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (assignee_id, closed_at, name, pipelines_stage_id, primary_contact_id, value).
+            fields: the body's fields as keywords (assignee_id, closed_at, name, pipelines_stage_id, primary_contact_id, value; required: name, pipelines_stage_id, primary_contact_id).
         """
         return cast(
             "SalesOpportunity",
@@ -123,13 +138,13 @@ class SalesOpportunitiesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
         after: str | None = None,
         sort_order: Literal["asc", "desc"] | None = None,
-        sort_property: Literal["id", "updated_at"] | None = None,
+        sort_property: Literal["id", "sort_order", "updated_at"] | None = None,
         filter: Filter | ListSalesOpportunitiesFilter | None = None,
     ) -> AsyncPaginator[SalesOpportunity]:
         """List sales opportunities
@@ -137,7 +152,7 @@ class SalesOpportunitiesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/sales/opportunities` (operation id `listSalesOpportunities`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -27,9 +29,9 @@ if TYPE_CHECKING:
 
 
 class CreateSalesOpportunitiesNotesFields(TypedDict, total=False):
-    """The body fields of `sales.opportunities.notes.create()`."""
+    """The body fields of `sales.opportunities.notes.create()` (Required = the spec requires it)."""
 
-    content: str | None
+    content: Required[str]
     created_by_id: int | None
 
 
@@ -52,21 +54,36 @@ class SalesOpportunitiesNotesNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        opportunity_id: int,
+        opportunity_id: int | str,
+        *,
+        values: SalesOpportunitiesNoteCreate | Mapping[str, Any],
+    ) -> SalesOpportunitiesNote: ...
+
+    @overload
+    async def create(
+        self,
+        opportunity_id: int | str,
+        **fields: Unpack[CreateSalesOpportunitiesNotesFields],
+    ) -> SalesOpportunitiesNote: ...
+
+    async def create(
+        self,
+        opportunity_id: int | str,
         *,
         values: SalesOpportunitiesNoteCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateSalesOpportunitiesNotesFields],
+        **fields: Any,
     ) -> SalesOpportunitiesNote:
         """Create a sales opportunity note
 
         `POST /api/v2/sales/opportunities/{opportunity_id}/notes` (operation id `createSalesOpportunitiesNotes`)
 
         Args:
-            opportunity_id: Numeric id of the parent opportunity.
+            opportunity_id: Numeric id or public_id of the parent opportunity.
             values: the whole body as a `SalesOpportunitiesNoteCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (content, created_by_id).
+            fields: the body's fields as keywords (content, created_by_id; required: content).
         """
         return cast(
             "SalesOpportunitiesNote",
@@ -105,7 +122,7 @@ class SalesOpportunitiesNotesNamespace(Namespace):
 
     def list(
         self,
-        opportunity_id: int,
+        opportunity_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -119,7 +136,7 @@ class SalesOpportunitiesNotesNamespace(Namespace):
         `GET /api/v2/sales/opportunities/{opportunity_id}/notes` (operation id `listSalesOpportunitiesNotes`)
 
         Args:
-            opportunity_id: Numeric id of the parent opportunity.
+            opportunity_id: Numeric id or public_id of the parent opportunity.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

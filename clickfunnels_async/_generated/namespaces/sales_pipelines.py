@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -31,10 +33,10 @@ if TYPE_CHECKING:
 
 
 class CreateSalesPipelinesFields(TypedDict, total=False):
-    """The body fields of `sales.pipelines.create()`."""
+    """The body fields of `sales.pipelines.create()` (Required = the spec requires it)."""
 
-    name: str | None
-    stages_attributes: Sequence[SalesPipelineCreateStage | Mapping[str, Any]] | None
+    name: Required[str]
+    stages_attributes: Required[Sequence[SalesPipelineCreateStage | Mapping[str, Any]]]
 
 
 class ListSalesPipelinesFilter(TypedDict, total=False):
@@ -62,21 +64,34 @@ class SalesPipelinesNamespace(Namespace):
 
         return SalesPipelinesStagesNamespace(self._core)
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: SalesPipelineCreate | Mapping[str, Any],
+    ) -> SalesPipeline: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateSalesPipelinesFields]
+    ) -> SalesPipeline: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: SalesPipelineCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateSalesPipelinesFields],
+        **fields: Any,
     ) -> SalesPipeline:
         """Create a sales pipeline
 
         `POST /api/v2/workspaces/{workspace_id}/sales/pipelines` (operation id `createSalesPipelines`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `SalesPipelineCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (name, stages_attributes).
+            fields: the body's fields as keywords (name, stages_attributes; required: name, stages_attributes).
         """
         return cast(
             "SalesPipeline",
@@ -103,7 +118,7 @@ class SalesPipelinesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -117,7 +132,7 @@ class SalesPipelinesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/sales/pipelines` (operation id `listSalesPipelines`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -27,10 +29,10 @@ if TYPE_CHECKING:
 
 
 class CreateSalesPipelinesStagesFields(TypedDict, total=False):
-    """The body fields of `sales.pipelines.stages.create()`."""
+    """The body fields of `sales.pipelines.stages.create()` (Required = the spec requires it)."""
 
-    close_probability: float | None
-    name: str | None
+    close_probability: Required[float]
+    name: Required[str]
     sort_order: int | None
 
 
@@ -53,21 +55,34 @@ class SalesPipelinesStagesNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        pipeline_id: int,
+        pipeline_id: int | str,
+        *,
+        values: SalesPipelinesStageCreate | Mapping[str, Any],
+    ) -> SalesPipelinesStage: ...
+
+    @overload
+    async def create(
+        self, pipeline_id: int | str, **fields: Unpack[CreateSalesPipelinesStagesFields]
+    ) -> SalesPipelinesStage: ...
+
+    async def create(
+        self,
+        pipeline_id: int | str,
         *,
         values: SalesPipelinesStageCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateSalesPipelinesStagesFields],
+        **fields: Any,
     ) -> SalesPipelinesStage:
         """Create a sales pipeline stage
 
         `POST /api/v2/sales/pipelines/{pipeline_id}/stages` (operation id `createSalesPipelinesStages`)
 
         Args:
-            pipeline_id: Numeric id of the parent pipeline.
+            pipeline_id: Numeric id or public_id of the parent pipeline.
             values: the whole body as a `SalesPipelinesStageCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (close_probability, name, sort_order).
+            fields: the body's fields as keywords (close_probability, name, sort_order; required: close_probability, name).
         """
         return cast(
             "SalesPipelinesStage",
@@ -104,13 +119,13 @@ class SalesPipelinesStagesNamespace(Namespace):
 
     def list(
         self,
-        pipeline_id: int,
+        pipeline_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
         after: str | None = None,
         sort_order: Literal["asc", "desc"] | None = None,
-        sort_property: Literal["id", "updated_at"] | None = None,
+        sort_property: Literal["id", "sort_order", "updated_at"] | None = None,
         filter: Filter | ListSalesPipelinesStagesFilter | None = None,
     ) -> AsyncPaginator[SalesPipelinesStage]:
         """List sales pipeline stages
@@ -118,7 +133,7 @@ class SalesPipelinesStagesNamespace(Namespace):
         `GET /api/v2/sales/pipelines/{pipeline_id}/stages` (operation id `listSalesPipelinesStages`)
 
         Args:
-            pipeline_id: Numeric id of the parent pipeline.
+            pipeline_id: Numeric id or public_id of the parent pipeline.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

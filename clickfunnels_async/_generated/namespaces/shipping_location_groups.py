@@ -37,7 +37,7 @@ class ShippingLocationGroupsNamespace(Namespace):
 
     def list(
         self,
-        profile_id: int,
+        profile_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -50,7 +50,7 @@ class ShippingLocationGroupsNamespace(Namespace):
         `GET /api/v2/shipping/profiles/{profile_id}/location_groups` (operation id `listShippingLocationGroups`)
 
         Args:
-            profile_id: Numeric id of the parent profile.
+            profile_id: Numeric id or public_id of the parent profile.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,19 +24,19 @@ if TYPE_CHECKING:
 
 
 class CreateShippingPackagesFields(TypedDict, total=False):
-    """The body fields of `shipping.packages.create()`."""
+    """The body fields of `shipping.packages.create()` (Required = the spec requires it)."""
 
     carrier: Literal["fedex", "ups", "usps"] | None
     default_package: bool | None
-    distance_unit: Literal["cm", "ft", "in", "m", "mm"] | None
+    distance_unit: Required[Literal["in", "cm", "ft", "m", "mm"]]
     empty_weight: str | None
-    height: float | None
-    length: float | None
-    name: str | None
-    package_type: Literal["box", "envelope", "soft_package"] | None
+    height: Required[float]
+    length: Required[float]
+    name: Required[str]
+    package_type: Required[Literal["box", "envelope", "soft_package"]]
     weight: float | None
-    weight_unit: Literal["g", "kg", "lb", "oz"] | None
-    width: float | None
+    weight_unit: Literal["lb", "kg", "g", "oz"] | None
+    width: Required[float]
 
 
 class UpdateShippingPackagesFields(TypedDict, total=False):
@@ -49,7 +51,7 @@ class UpdateShippingPackagesFields(TypedDict, total=False):
     name: str | None
     package_type: Literal["box", "envelope", "soft_package"] | None
     weight: float | None
-    weight_unit: Literal["g", "kg", "lb", "oz"] | None
+    weight_unit: Literal["lb", "kg", "g", "oz"] | None
     width: float | None
 
 
@@ -58,21 +60,34 @@ class ShippingPackagesNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: ShippingPackageCreate | Mapping[str, Any],
+    ) -> ShippingPackage: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateShippingPackagesFields]
+    ) -> ShippingPackage: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: ShippingPackageCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateShippingPackagesFields],
+        **fields: Any,
     ) -> ShippingPackage:
         """Create a shipping package
 
         `POST /api/v2/workspaces/{workspace_id}/shipping/packages` (operation id `createShippingPackages`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ShippingPackageCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (carrier, default_package, distance_unit, empty_weight, height, length, name, package_type, weight, weight_unit, width).
+            fields: the body's fields as keywords (carrier, default_package, distance_unit, empty_weight, height, length, name, package_type, weight, weight_unit, width; required: distance_unit, height, length, name, package_type, width).
         """
         return cast(
             "ShippingPackage",
@@ -109,7 +124,7 @@ class ShippingPackagesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -122,7 +137,7 @@ class ShippingPackagesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/shipping/packages` (operation id `listShippingPackages`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

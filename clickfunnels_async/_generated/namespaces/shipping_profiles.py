@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,9 +24,9 @@ if TYPE_CHECKING:
 
 
 class CreateShippingProfilesFields(TypedDict, total=False):
-    """The body fields of `shipping.profiles.create()`."""
+    """The body fields of `shipping.profiles.create()` (Required = the spec requires it)."""
 
-    name: str | None
+    name: Required[str]
     variant_ids: Sequence[Any] | None
 
 
@@ -40,21 +42,34 @@ class ShippingProfilesNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: ShippingProfileCreate | Mapping[str, Any],
+    ) -> ShippingProfile: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateShippingProfilesFields]
+    ) -> ShippingProfile: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: ShippingProfileCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateShippingProfilesFields],
+        **fields: Any,
     ) -> ShippingProfile:
         """Create a shipping profile
 
         `POST /api/v2/workspaces/{workspace_id}/shipping/profiles` (operation id `createShippingProfiles`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ShippingProfileCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (name, variant_ids).
+            fields: the body's fields as keywords (name, variant_ids; required: name).
         """
         return cast(
             "ShippingProfile",
@@ -91,7 +106,7 @@ class ShippingProfilesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -104,7 +119,7 @@ class ShippingProfilesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/shipping/profiles` (operation id `listShippingProfiles`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

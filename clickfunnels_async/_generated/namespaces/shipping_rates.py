@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -24,13 +26,13 @@ if TYPE_CHECKING:
 
 
 class CreateShippingRatesFields(TypedDict, total=False):
-    """The body fields of `shipping.rates.create()`."""
+    """The body fields of `shipping.rates.create()` (Required = the spec requires it)."""
 
     live_rates_provider: Literal["Shippo"] | None
-    price: str | None
+    price: Required[str]
     price_currency: str | None
     provider_name: str | None
-    rates_name_id: int | None
+    rates_name_id: Required[int]
 
 
 class UpdateShippingRatesFields(TypedDict, total=False):
@@ -55,21 +57,31 @@ class ShippingRatesNamespace(Namespace):
 
         return ShippingRatesNamesNamespace(self._core)
 
+    @overload
+    async def create(
+        self, zone_id: int | str, *, values: ShippingRateCreate | Mapping[str, Any]
+    ) -> ShippingRate: ...
+
+    @overload
+    async def create(
+        self, zone_id: int | str, **fields: Unpack[CreateShippingRatesFields]
+    ) -> ShippingRate: ...
+
     async def create(
         self,
-        zone_id: int,
+        zone_id: int | str,
         *,
         values: ShippingRateCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateShippingRatesFields],
+        **fields: Any,
     ) -> ShippingRate:
         """Create a shipping rate
 
         `POST /api/v2/shipping/zones/{zone_id}/rates` (operation id `createShippingRates`)
 
         Args:
-            zone_id: Numeric id of the parent zone.
+            zone_id: Numeric id or public_id of the parent zone.
             values: the whole body as a `ShippingRateCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (live_rates_provider, price, price_currency, provider_name, rates_name_id).
+            fields: the body's fields as keywords (live_rates_provider, price, price_currency, provider_name, rates_name_id; required: price, rates_name_id).
         """
         return cast(
             "ShippingRate",
@@ -106,7 +118,7 @@ class ShippingRatesNamespace(Namespace):
 
     def list(
         self,
-        zone_id: int,
+        zone_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -119,7 +131,7 @@ class ShippingRatesNamespace(Namespace):
         `GET /api/v2/shipping/zones/{zone_id}/rates` (operation id `listShippingRates`)
 
         Args:
-            zone_id: Numeric id of the parent zone.
+            zone_id: Numeric id or public_id of the parent zone.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

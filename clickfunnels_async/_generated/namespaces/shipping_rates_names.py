@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -26,9 +28,9 @@ if TYPE_CHECKING:
 
 
 class CreateShippingRatesNamesFields(TypedDict, total=False):
-    """The body fields of `shipping.rates.names.create()`."""
+    """The body fields of `shipping.rates.names.create()` (Required = the spec requires it)."""
 
-    name: str | None
+    name: Required[str]
 
 
 class UpdateShippingRatesNamesFields(TypedDict, total=False):
@@ -42,21 +44,34 @@ class ShippingRatesNamesNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
+        *,
+        values: ShippingRatesNameCreate | Mapping[str, Any],
+    ) -> ShippingRatesName: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateShippingRatesNamesFields]
+    ) -> ShippingRatesName: ...
+
+    async def create(
+        self,
+        workspace_id: int | str,
         *,
         values: ShippingRatesNameCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateShippingRatesNamesFields],
+        **fields: Any,
     ) -> ShippingRatesName:
         """Create a shipping rate name
 
         `POST /api/v2/workspaces/{workspace_id}/shipping/rates/names` (operation id `createShippingRatesNames`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `ShippingRatesNameCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (name).
+            fields: the body's fields as keywords (name; required: name).
         """
         return cast(
             "ShippingRatesName",
@@ -93,7 +108,7 @@ class ShippingRatesNamesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -106,7 +121,7 @@ class ShippingRatesNamesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/shipping/rates/names` (operation id `listShippingRatesNames`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,12 +24,12 @@ if TYPE_CHECKING:
 
 
 class CreateShippingZonesFields(TypedDict, total=False):
-    """The body fields of `shipping.zones.create()`."""
+    """The body fields of `shipping.zones.create()` (Required = the spec requires it)."""
 
     address_filter_id: str | None
     country_ids: Sequence[Any] | None
     includes_rest_of_world: bool | None
-    name: str | None
+    name: Required[str]
     region_ids: Sequence[Any] | None
 
 
@@ -46,21 +48,34 @@ class ShippingZonesNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        location_group_id: int,
+        location_group_id: int | str,
+        *,
+        values: ShippingZoneCreate | Mapping[str, Any],
+    ) -> ShippingZone: ...
+
+    @overload
+    async def create(
+        self, location_group_id: int | str, **fields: Unpack[CreateShippingZonesFields]
+    ) -> ShippingZone: ...
+
+    async def create(
+        self,
+        location_group_id: int | str,
         *,
         values: ShippingZoneCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateShippingZonesFields],
+        **fields: Any,
     ) -> ShippingZone:
         """Create a shipping zone
 
         `POST /api/v2/shipping/location_groups/{location_group_id}/zones` (operation id `createShippingZones`)
 
         Args:
-            location_group_id: Numeric id of the parent location group.
+            location_group_id: Numeric id or public_id of the parent location group.
             values: the whole body as a `ShippingZoneCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (address_filter_id, country_ids, includes_rest_of_world, name, region_ids).
+            fields: the body's fields as keywords (address_filter_id, country_ids, includes_rest_of_world, name, region_ids; required: name).
         """
         return cast(
             "ShippingZone",
@@ -97,7 +112,7 @@ class ShippingZonesNamespace(Namespace):
 
     def list(
         self,
-        location_group_id: int,
+        location_group_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -110,7 +125,7 @@ class ShippingZonesNamespace(Namespace):
         `GET /api/v2/shipping/location_groups/{location_group_id}/zones` (operation id `listShippingZones`)
 
         Args:
-            location_group_id: Numeric id of the parent location group.
+            location_group_id: Numeric id or public_id of the parent location group.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

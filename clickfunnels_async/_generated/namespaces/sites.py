@@ -27,6 +27,7 @@ class UpdateSiteFields(TypedDict, total=False):
     footer_code_mode: Literal["append", "replace"] | None
     head_code: str | None
     head_code_mode: Literal["append", "replace"] | None
+    homepage_id: str | None
     name: str | None
 
 
@@ -37,7 +38,7 @@ class SitesNamespace(Namespace):
 
     async def get(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         expand: Literal["footer_code", "head_code", "markup"]
         | Sequence[Literal["footer_code", "head_code", "markup"]]
@@ -48,7 +49,7 @@ class SitesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/site` (operation id `getSite`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             expand: related records to include: footer_code, head_code, markup.
         """
         return cast(
@@ -60,7 +61,7 @@ class SitesNamespace(Namespace):
 
     async def update(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         expand: Literal["footer_code", "head_code", "markup"]
         | Sequence[Literal["footer_code", "head_code", "markup"]]
@@ -73,10 +74,10 @@ class SitesNamespace(Namespace):
         `PUT /api/v2/workspaces/{workspace_id}/site` (operation id `updateSite`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             expand: related records to include: footer_code, head_code, markup.
             values: the whole body as a `SiteUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (footer_code, footer_code_mode, head_code, head_code_mode, name).
+            fields: the body's fields as keywords (footer_code, footer_code_mode, head_code, head_code_mode, homepage_id, name).
         """
         return cast(
             "Site",

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -22,10 +24,10 @@ if TYPE_CHECKING:
 
 
 class CreateStoresFields(TypedDict, total=False):
-    """The body fields of `stores.create()`."""
+    """The body fields of `stores.create()` (Required = the spec requires it)."""
 
     current_path: str | None
-    name: str | None
+    name: Required[str]
     seo_description: str | None
     seo_indexable: bool | None
     seo_title: str | None
@@ -50,21 +52,31 @@ class StoresNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: StoreCreate | Mapping[str, Any]
+    ) -> Store: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateStoresFields]
+    ) -> Store: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: StoreCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateStoresFields],
+        **fields: Any,
     ) -> Store:
         """Create a store
 
         `POST /api/v2/workspaces/{workspace_id}/stores` (operation id `createStores`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `StoreCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (current_path, name, seo_description, seo_indexable, seo_title, social_image_id, status).
+            fields: the body's fields as keywords (current_path, name, seo_description, seo_indexable, seo_title, social_image_id, status; required: name).
         """
         return cast(
             "Store",
@@ -100,7 +112,7 @@ class StoresNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -113,7 +125,7 @@ class StoresNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/stores` (operation id `listStores`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

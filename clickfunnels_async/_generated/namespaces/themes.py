@@ -18,7 +18,7 @@ from ..operation_table import OPERATIONS
 
 if TYPE_CHECKING:
     from ..._pagination import AsyncPaginator
-    from ..models import AnyObject, Theme, ThemeUpdate
+    from ..models import Theme, ThemeUpdate, ThemeUpdateTemplatePages
 
 
 class UpdateThemesFields(TypedDict, total=False):
@@ -26,6 +26,7 @@ class UpdateThemesFields(TypedDict, total=False):
 
     current_style_id: int | None
     custom_name: str | None
+    template_pages: ThemeUpdateTemplatePages | Mapping[str, Any] | None
 
 
 class ThemesNamespace(Namespace):
@@ -47,7 +48,7 @@ class ThemesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -60,7 +61,7 @@ class ThemesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/themes` (operation id `listThemes`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -79,7 +80,7 @@ class ThemesNamespace(Namespace):
             prefetch=prefetch,
         )
 
-    async def set_default(self, id: int | str) -> AnyObject:
+    async def set_default(self, id: int | str) -> None:
         """Make a theme the default
 
         `POST /api/v2/themes/{id}/set_default` (operation id `set_defaultThemes`)
@@ -87,10 +88,7 @@ class ThemesNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
         """
-        return cast(
-            "AnyObject",
-            await self._core._call(OPERATIONS["set_defaultThemes"], {"id": id}),
-        )
+        await self._core._call(OPERATIONS["set_defaultThemes"], {"id": id})
 
     async def update(
         self,
@@ -106,7 +104,7 @@ class ThemesNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `ThemeUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (current_style_id, custom_name).
+            fields: the body's fields as keywords (current_style_id, custom_name, template_pages).
         """
         return cast(
             "Theme",

@@ -30,11 +30,11 @@ if TYPE_CHECKING:
 class CreateWebhooksOutgoingEndpointsFields(TypedDict, total=False):
     """The body fields of `webhooks.outgoing.endpoints.create()` (Required = the spec requires it)."""
 
-    event_type_ids: Required[Sequence[Any]]
+    event_type_ids: Sequence[Any] | None
     funnel_ids: Sequence[Any] | None
-    name: str | None
+    name: Required[str]
     page_ids: Sequence[Any] | None
-    url: str | None
+    url: Required[str]
 
 
 class UpdateWebhooksOutgoingEndpointsFields(TypedDict, total=False):
@@ -55,19 +55,21 @@ class WebhooksOutgoingEndpointsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: WebhooksOutgoingEndpointCreate | Mapping[str, Any],
     ) -> WebhooksOutgoingEndpoint: ...
 
     @overload
     async def create(
-        self, workspace_id: int, **fields: Unpack[CreateWebhooksOutgoingEndpointsFields]
+        self,
+        workspace_id: int | str,
+        **fields: Unpack[CreateWebhooksOutgoingEndpointsFields],
     ) -> WebhooksOutgoingEndpoint: ...
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: WebhooksOutgoingEndpointCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -79,9 +81,9 @@ class WebhooksOutgoingEndpointsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/webhooks/outgoing/endpoints` (operation id `createWebhooksOutgoingEndpoints`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `WebhooksOutgoingEndpointCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (event_type_ids, funnel_ids, name, page_ids, url; required: event_type_ids).
+            fields: the body's fields as keywords (event_type_ids, funnel_ids, name, page_ids, url; required: name, url).
         """
         return cast(
             "WebhooksOutgoingEndpoint",
@@ -122,7 +124,7 @@ class WebhooksOutgoingEndpointsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -135,7 +137,7 @@ class WebhooksOutgoingEndpointsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/webhooks/outgoing/endpoints` (operation id `listWebhooksOutgoingEndpoints`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

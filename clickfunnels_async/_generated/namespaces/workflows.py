@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -26,16 +28,16 @@ if TYPE_CHECKING:
 
 
 class CreateWorkflowFields(TypedDict, total=False):
-    """The body fields of `workflows.create()`."""
+    """The body fields of `workflows.create()` (Required = the spec requires it)."""
 
-    name: Any | None
+    name: Required[str]
 
 
 class UpdateWorkflowFields(TypedDict, total=False):
     """The body fields of `workflows.update()`."""
 
-    archived: Any | None
-    name: Any | None
+    archived: bool | None
+    name: str | None
 
 
 class WorkflowsNamespace(Namespace):
@@ -64,21 +66,31 @@ class WorkflowsNamespace(Namespace):
 
         return WorkflowsTriggersNamespace(self._core)
 
+    @overload
+    async def create(
+        self, workspace_id: int | str, *, values: WorkflowCreate | Mapping[str, Any]
+    ) -> Workflow: ...
+
+    @overload
+    async def create(
+        self, workspace_id: int | str, **fields: Unpack[CreateWorkflowFields]
+    ) -> Workflow: ...
+
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: WorkflowCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateWorkflowFields],
+        **fields: Any,
     ) -> Workflow:
         """Create a workflow
 
         `POST /api/v2/workspaces/{workspace_id}/workflows` (operation id `createWorkflow`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             values: the whole body as a `WorkflowCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (name).
+            fields: the body's fields as keywords (name; required: name).
         """
         return cast(
             "Workflow",
@@ -152,7 +164,7 @@ class WorkflowsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -165,7 +177,7 @@ class WorkflowsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/workflows` (operation id `listWorkflows`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

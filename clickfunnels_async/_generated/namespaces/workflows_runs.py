@@ -8,8 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
+    Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -21,11 +24,21 @@ if TYPE_CHECKING:
     from ..models import WorkflowsRun, WorkflowsRunCreate
 
 
+class CreateWorkflowRunFields(TypedDict, total=False):
+    """The body fields of `workflows.runs.create()` (Required = the spec requires it)."""
+
+    contact_id: Required[int | str]
+    skip_communication: bool | None
+
+
 class ListWorkflowRunsFilter(TypedDict, total=False):
     """The `filter=` keys of `workflows.runs.list()`: a list of values matches any of them."""
 
-    contact_id: str | int | Sequence[str | int]
-    status: str | int | Sequence[str | int]
+    contact_id: int | str | Sequence[int | str]
+    status: (
+        Literal["active", "paused", "completed", "canceled"]
+        | Sequence[Literal["active", "paused", "completed", "canceled"]]
+    )
 
 
 class WorkflowsRunsNamespace(Namespace):
@@ -33,9 +46,19 @@ class WorkflowsRunsNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
+    async def create(
+        self, workflow_id: int | str, *, values: WorkflowsRunCreate | Mapping[str, Any]
+    ) -> WorkflowsRun: ...
+
+    @overload
+    async def create(
+        self, workflow_id: int | str, **fields: Unpack[CreateWorkflowRunFields]
+    ) -> WorkflowsRun: ...
+
     async def create(
         self,
-        workflow_id: int,
+        workflow_id: int | str,
         *,
         values: WorkflowsRunCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -45,9 +68,9 @@ class WorkflowsRunsNamespace(Namespace):
         `POST /api/v2/workflows/{workflow_id}/runs` (operation id `createWorkflowRun`)
 
         Args:
-            workflow_id: Numeric id of the parent workflow.
+            workflow_id: Numeric id or public_id of the parent workflow.
             values: the whole body as a `WorkflowsRunCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords ().
+            fields: the body's fields as keywords (contact_id, skip_communication; required: contact_id).
         """
         return cast(
             "WorkflowsRun",
@@ -74,7 +97,7 @@ class WorkflowsRunsNamespace(Namespace):
 
     def list(
         self,
-        workflow_id: int,
+        workflow_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -88,7 +111,7 @@ class WorkflowsRunsNamespace(Namespace):
         `GET /api/v2/workflows/{workflow_id}/runs` (operation id `listWorkflowRuns`)
 
         Args:
-            workflow_id: Numeric id of the parent workflow.
+            workflow_id: Numeric id or public_id of the parent workflow.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -9,9 +9,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -19,35 +21,30 @@ from ..operation_table import OPERATIONS
 
 if TYPE_CHECKING:
     from ..._pagination import AsyncPaginator
-    from ..models import (
-        WorkflowsStep,
-        WorkflowsStepCreate,
-        WorkflowsStepStepTypeSettings,
-        WorkflowsStepUpdate,
-    )
+    from ..models import WorkflowsStep, WorkflowsStepCreate, WorkflowsStepUpdate
     from .workflows_steps_stats import WorkflowsStepsStatsNamespace
 
 
 class CreateWorkflowStepFields(TypedDict, total=False):
-    """The body fields of `workflows.steps.create()`."""
+    """The body fields of `workflows.steps.create()` (Required = the spec requires it)."""
 
-    after_step_id: Any | None
-    branch: Any | None
-    name: Any | None
-    parent_step_id: Any | None
-    position: Any | None
-    step_type_settings: WorkflowsStepStepTypeSettings | Mapping[str, Any] | None
+    after_step_id: int | str | None
+    branch: str | None
+    name: str | None
+    parent_step_id: int | str | None
+    position: int | None
+    step_type_settings: Required[Mapping[str, Any]]
 
 
 class UpdateWorkflowStepFields(TypedDict, total=False):
     """The body fields of `workflows.steps.update()`."""
 
-    after_step_id: Any | None
-    branch: Any | None
-    name: Any | None
-    parent_step_id: Any | None
-    position: Any | None
-    step_type_settings: WorkflowsStepStepTypeSettings | Mapping[str, Any] | None
+    after_step_id: int | str | None
+    branch: str | None
+    name: str | None
+    parent_step_id: int | str | None
+    position: int | None
+    step_type_settings: Mapping[str, Any] | None
 
 
 class WorkflowsStepsNamespace(Namespace):
@@ -62,21 +59,31 @@ class WorkflowsStepsNamespace(Namespace):
 
         return WorkflowsStepsStatsNamespace(self._core)
 
+    @overload
+    async def create(
+        self, workflow_id: int | str, *, values: WorkflowsStepCreate | Mapping[str, Any]
+    ) -> WorkflowsStep: ...
+
+    @overload
+    async def create(
+        self, workflow_id: int | str, **fields: Unpack[CreateWorkflowStepFields]
+    ) -> WorkflowsStep: ...
+
     async def create(
         self,
-        workflow_id: int,
+        workflow_id: int | str,
         *,
         values: WorkflowsStepCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateWorkflowStepFields],
+        **fields: Any,
     ) -> WorkflowsStep:
         """Create a workflow step
 
         `POST /api/v2/workflows/{workflow_id}/steps` (operation id `createWorkflowStep`)
 
         Args:
-            workflow_id: Numeric id of the parent workflow.
+            workflow_id: Numeric id or public_id of the parent workflow.
             values: the whole body as a `WorkflowsStepCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (after_step_id, branch, name, parent_step_id, position, step_type_settings).
+            fields: the body's fields as keywords (after_step_id, branch, name, parent_step_id, position, step_type_settings; required: step_type_settings).
         """
         return cast(
             "WorkflowsStep",
@@ -113,7 +120,7 @@ class WorkflowsStepsNamespace(Namespace):
 
     def list(
         self,
-        workflow_id: int,
+        workflow_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -126,7 +133,7 @@ class WorkflowsStepsNamespace(Namespace):
         `GET /api/v2/workflows/{workflow_id}/steps` (operation id `listWorkflowSteps`)
 
         Args:
-            workflow_id: Numeric id of the parent workflow.
+            workflow_id: Numeric id or public_id of the parent workflow.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -8,9 +8,11 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    Required,
     TypedDict,
     Unpack,
     cast,
+    overload,
 )
 
 from ..._namespace import Namespace
@@ -26,55 +28,156 @@ if TYPE_CHECKING:
 
 
 class CreateWorkflowTriggerFields(TypedDict, total=False):
-    """The body fields of `workflows.triggers.create()`."""
+    """The body fields of `workflows.triggers.create()` (Required = the spec requires it)."""
 
-    active: Any | None
-    allow_anonymous_contacts: Any | None
-    appointments_calendar_id: Any | None
-    appointments_event_type_id: Any | None
-    calendar_event_id: Any | None
-    communities_space_group_id: Any | None
-    communities_space_id: Any | None
-    community_id: Any | None
-    contacts_tag_id: Any | None
-    course_id: Any | None
-    courses_lesson_id: Any | None
-    courses_section_id: Any | None
-    current_sales_pipelines_stage_id: Any | None
-    emails_broadcasts_id: Any | None
-    event_type_key: Any | None
-    funnel_id: Any | None
-    page_id: Any | None
-    product_id: Any | None
-    product_variant_id: Any | None
-    sales_pipelines_id: Any | None
-    survey_workflow_id: Any | None
+    active: bool | None
+    allow_anonymous_contacts: bool | None
+    appointments_calendar_id: int | str | None
+    appointments_event_type_id: int | str | None
+    calendar_event_id: int | str | None
+    cancellation_product_id: int | str | None
+    cancellation_product_variant_id: int | str | None
+    communities_space_group_id: int | str | None
+    communities_space_id: int | str | None
+    community_id: int | str | None
+    contacts_tag_id: int | str | None
+    course_id: int | str | None
+    courses_lesson_id: int | str | None
+    courses_section_id: int | str | None
+    current_sales_pipelines_stage_id: int | str | None
+    emails_broadcasts_id: int | str | None
+    event_type_key: Required[
+        Literal[
+            "$appointments.appointment_scheduled",
+            "$calendar_event.contact_registered",
+            "$community.join",
+            "$community.group_join",
+            "$community.topic_join",
+            "$community.post",
+            "$community.ban",
+            "$community.unban",
+            "$community.post_view",
+            "$contact.tag_applied",
+            "$contact.tag_removed",
+            "$course.complete",
+            "$course.enroll",
+            "$course.unenroll",
+            "$course.lesson_complete",
+            "$course.lesson_view",
+            "$course.section_complete",
+            "$email.bounce",
+            "$email.click",
+            "$email.open",
+            "$email.sent",
+            "$email.spam_complaint",
+            "$send_email_step.bounce",
+            "$send_email_step.click",
+            "$send_email_step.open",
+            "$send_email_step.sent",
+            "$send_email_step.spam_complaint",
+            "$order.successful_purchase",
+            "$order.cancelled",
+            "$order.churned",
+            "$subscription.upgraded",
+            "$subscription.downgraded",
+            "$transaction.renewal_failed",
+            "$sales.contact_entered_stage",
+            "$sales.contact_exited_stage",
+            "$optin",
+            "$view",
+            "$message_hub_event.contact_conversation_started",
+            "$message_hub_event.agent_conversation_started",
+            "$message_hub_event.contact_responded",
+            "$message_hub_event.agent_responded",
+            "$survey.complete",
+        ]
+    ]
+    funnel_id: int | str | None
+    page_id: int | str | None
+    product_id: int | str | None
+    product_variant_id: int | str | None
+    sales_pipelines_id: int | str | None
+    subscription_cancelation_reason: str | None
+    subscription_variant_to_id: int | str | None
+    survey_workflow_id: int | str | None
+    workflows_step_id: int | str | None
 
 
 class UpdateWorkflowTriggerFields(TypedDict, total=False):
     """The body fields of `workflows.triggers.update()`."""
 
-    active: Any | None
-    allow_anonymous_contacts: Any | None
-    appointments_calendar_id: Any | None
-    appointments_event_type_id: Any | None
-    calendar_event_id: Any | None
-    communities_space_group_id: Any | None
-    communities_space_id: Any | None
-    community_id: Any | None
-    contacts_tag_id: Any | None
-    course_id: Any | None
-    courses_lesson_id: Any | None
-    courses_section_id: Any | None
-    current_sales_pipelines_stage_id: Any | None
-    emails_broadcasts_id: Any | None
-    event_type_key: Any | None
-    funnel_id: Any | None
-    page_id: Any | None
-    product_id: Any | None
-    product_variant_id: Any | None
-    sales_pipelines_id: Any | None
-    survey_workflow_id: Any | None
+    active: bool | None
+    allow_anonymous_contacts: bool | None
+    appointments_calendar_id: int | str | None
+    appointments_event_type_id: int | str | None
+    calendar_event_id: int | str | None
+    cancellation_product_id: int | str | None
+    cancellation_product_variant_id: int | str | None
+    communities_space_group_id: int | str | None
+    communities_space_id: int | str | None
+    community_id: int | str | None
+    contacts_tag_id: int | str | None
+    course_id: int | str | None
+    courses_lesson_id: int | str | None
+    courses_section_id: int | str | None
+    current_sales_pipelines_stage_id: int | str | None
+    emails_broadcasts_id: int | str | None
+    event_type_key: (
+        Literal[
+            "$appointments.appointment_scheduled",
+            "$calendar_event.contact_registered",
+            "$community.join",
+            "$community.group_join",
+            "$community.topic_join",
+            "$community.post",
+            "$community.ban",
+            "$community.unban",
+            "$community.post_view",
+            "$contact.tag_applied",
+            "$contact.tag_removed",
+            "$course.complete",
+            "$course.enroll",
+            "$course.unenroll",
+            "$course.lesson_complete",
+            "$course.lesson_view",
+            "$course.section_complete",
+            "$email.bounce",
+            "$email.click",
+            "$email.open",
+            "$email.sent",
+            "$email.spam_complaint",
+            "$send_email_step.bounce",
+            "$send_email_step.click",
+            "$send_email_step.open",
+            "$send_email_step.sent",
+            "$send_email_step.spam_complaint",
+            "$order.successful_purchase",
+            "$order.cancelled",
+            "$order.churned",
+            "$subscription.upgraded",
+            "$subscription.downgraded",
+            "$transaction.renewal_failed",
+            "$sales.contact_entered_stage",
+            "$sales.contact_exited_stage",
+            "$optin",
+            "$view",
+            "$message_hub_event.contact_conversation_started",
+            "$message_hub_event.agent_conversation_started",
+            "$message_hub_event.contact_responded",
+            "$message_hub_event.agent_responded",
+            "$survey.complete",
+        ]
+        | None
+    )
+    funnel_id: int | str | None
+    page_id: int | str | None
+    product_id: int | str | None
+    product_variant_id: int | str | None
+    sales_pipelines_id: int | str | None
+    subscription_cancelation_reason: str | None
+    subscription_variant_to_id: int | str | None
+    survey_workflow_id: int | str | None
+    workflows_step_id: int | str | None
 
 
 class WorkflowsTriggersNamespace(Namespace):
@@ -82,21 +185,34 @@ class WorkflowsTriggersNamespace(Namespace):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
-        workflow_id: int,
+        workflow_id: int | str,
+        *,
+        values: WorkflowsTriggerCreate | Mapping[str, Any],
+    ) -> WorkflowsTrigger: ...
+
+    @overload
+    async def create(
+        self, workflow_id: int | str, **fields: Unpack[CreateWorkflowTriggerFields]
+    ) -> WorkflowsTrigger: ...
+
+    async def create(
+        self,
+        workflow_id: int | str,
         *,
         values: WorkflowsTriggerCreate | Mapping[str, Any] | None = None,
-        **fields: Unpack[CreateWorkflowTriggerFields],
+        **fields: Any,
     ) -> WorkflowsTrigger:
         """Create a workflow trigger
 
         `POST /api/v2/workflows/{workflow_id}/triggers` (operation id `createWorkflowTrigger`)
 
         Args:
-            workflow_id: Numeric id of the parent workflow.
+            workflow_id: Numeric id or public_id of the parent workflow.
             values: the whole body as a `WorkflowsTriggerCreate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (active, allow_anonymous_contacts, appointments_calendar_id, appointments_event_type_id, calendar_event_id, communities_space_group_id, communities_space_id, community_id, contacts_tag_id, course_id, courses_lesson_id, courses_section_id, current_sales_pipelines_stage_id, emails_broadcasts_id, event_type_key, funnel_id, page_id, product_id, product_variant_id, sales_pipelines_id, survey_workflow_id).
+            fields: the body's fields as keywords (active, allow_anonymous_contacts, appointments_calendar_id, appointments_event_type_id, calendar_event_id, cancellation_product_id, cancellation_product_variant_id, communities_space_group_id, communities_space_id, community_id, contacts_tag_id, course_id, courses_lesson_id, courses_section_id, current_sales_pipelines_stage_id, emails_broadcasts_id, event_type_key, funnel_id, page_id, product_id, product_variant_id, sales_pipelines_id, subscription_cancelation_reason, subscription_variant_to_id, survey_workflow_id, workflows_step_id; required: event_type_key).
         """
         return cast(
             "WorkflowsTrigger",
@@ -133,7 +249,7 @@ class WorkflowsTriggersNamespace(Namespace):
 
     def list(
         self,
-        workflow_id: int,
+        workflow_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -146,7 +262,7 @@ class WorkflowsTriggersNamespace(Namespace):
         `GET /api/v2/workflows/{workflow_id}/triggers` (operation id `listWorkflowTriggers`)
 
         Args:
-            workflow_id: Numeric id of the parent workflow.
+            workflow_id: Numeric id or public_id of the parent workflow.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -179,7 +295,7 @@ class WorkflowsTriggersNamespace(Namespace):
         Args:
             id: Numeric id or public_id of the record.
             values: the whole body as a `WorkflowsTriggerUpdate` or a dict (instead of keyword fields).
-            fields: the body's fields as keywords (active, allow_anonymous_contacts, appointments_calendar_id, appointments_event_type_id, calendar_event_id, communities_space_group_id, communities_space_id, community_id, contacts_tag_id, course_id, courses_lesson_id, courses_section_id, current_sales_pipelines_stage_id, emails_broadcasts_id, event_type_key, funnel_id, page_id, product_id, product_variant_id, sales_pipelines_id, survey_workflow_id).
+            fields: the body's fields as keywords (active, allow_anonymous_contacts, appointments_calendar_id, appointments_event_type_id, calendar_event_id, cancellation_product_id, cancellation_product_variant_id, communities_space_group_id, communities_space_id, community_id, contacts_tag_id, course_id, courses_lesson_id, courses_section_id, current_sales_pipelines_stage_id, emails_broadcasts_id, event_type_key, funnel_id, page_id, product_id, product_variant_id, sales_pipelines_id, subscription_cancelation_reason, subscription_variant_to_id, survey_workflow_id, workflows_step_id).
         """
         return cast(
             "WorkflowsTrigger",

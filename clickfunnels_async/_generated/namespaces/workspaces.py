@@ -47,7 +47,7 @@ class WorkspacesNamespace(Namespace):
 
     def list(
         self,
-        team_id: int,
+        team_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -60,7 +60,7 @@ class WorkspacesNamespace(Namespace):
         `GET /api/v2/teams/{team_id}/workspaces` (operation id `listWorkspaces`)
 
         Args:
-            team_id: Numeric id of the parent team.
+            team_id: Numeric id or public_id of the parent team.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
