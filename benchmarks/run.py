@@ -121,7 +121,7 @@ async def interleaved(
     names = list(variants)
     results: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             gc.collect()
             results[name].append(await variants[name]())
@@ -177,15 +177,25 @@ async def page_figures(
     for fn in fns.values():  # warm-up: imports, model caches, connections
         for _ in range(max(5, calls // 10)):
             await fn()
+
     def timed(fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[float]]:
         return lambda: time_calls(fn, calls)
 
     medians = await interleaved({name: timed(fn) for name, fn in fns.items()}, rounds)
     sdk, raw = medians["sdk"], medians["raw httpx + json.loads"]
     rows = [
-        Row(f"{key}.raw", f"{label}: SDK vs raw httpx + json.loads", sdk * 1e6, "µs/page", raw * 1e6,
-            "raw httpx + json.loads", sdk / raw, "≤ 1.3×", sdk / raw <= 1.3,
-            f"{calls} calls × {rounds} rounds per variant; {note}"),
+        Row(
+            f"{key}.raw",
+            f"{label}: SDK vs raw httpx + json.loads",
+            sdk * 1e6,
+            "µs/page",
+            raw * 1e6,
+            "raw httpx + json.loads",
+            sdk / raw,
+            "≤ 1.3×",
+            sdk / raw <= 1.3,
+            f"{calls} calls × {rounds} rounds per variant; {note}",
+        ),
     ]
     return rows, medians
 
@@ -208,7 +218,9 @@ async def bench_in_process(cfg: Config) -> list[Row]:
     async with (
         # Each side as a user gets it by default: the SDK's own pool, and a plain httpx.AsyncClient.
         ClickFunnels(api_token=TOKEN, base_url=BASE, transport=transport) as cf,
-        ClickFunnels(api_token=TOKEN, base_url=BASE, http_client=httpx.AsyncClient(transport=transport)) as byo,
+        ClickFunnels(
+            api_token=TOKEN, base_url=BASE, http_client=httpx.AsyncClient(transport=transport)
+        ) as byo,
         httpx.AsyncClient(transport=transport, headers=auth_headers(TOKEN)) as raw,
     ):
         fns = two_variants(cf, raw, url)
@@ -220,17 +232,30 @@ async def bench_in_process(cfg: Config) -> list[Row]:
 
         fns["sdk, http_client="] = sdk_byo
         rows, medians = await page_figures(
-            "a", "a. one page in-process", fns, cfg.page_calls, cfg.rounds,
+            "a",
+            "a. one page in-process",
+            fns,
+            cfg.page_calls,
+            cfg.rounds,
             f"httpx.MockTransport returning a fixed {len(body):,}-byte page of 20 emulator-rendered contacts; "
             "the SDK with its own pool (transport=), raw httpx with a plain AsyncClient",
         )
         byo_time, raw_time = medians["sdk, http_client="], medians["raw httpx + json.loads"]
-        rows.append(Row(
-            "a.byo", "a. one page in-process: SDK given http_client= vs raw httpx + json.loads", byo_time * 1e6,
-            "µs/page", raw_time * 1e6, "raw httpx + json.loads", byo_time / raw_time, "(info)", None,
-            "the SDK over a plain httpx.AsyncClient you pass in: httpx's cookie jar then inspects every "
-            "response, which the SDK's own pool skips (the API authenticates by token)",
-        ))
+        rows.append(
+            Row(
+                "a.byo",
+                "a. one page in-process: SDK given http_client= vs raw httpx + json.loads",
+                byo_time * 1e6,
+                "µs/page",
+                raw_time * 1e6,
+                "raw httpx + json.loads",
+                byo_time / raw_time,
+                "(info)",
+                None,
+                "the SDK over a plain httpx.AsyncClient you pass in: httpx's cookie jar then inspects every "
+                "response, which the SDK's own pool skips (the API authenticates by token)",
+            )
+        )
         return rows
 
 
@@ -249,18 +274,30 @@ async def bench_socket(cfg: Config) -> list[Row]:
             # The floor of one loopback round trip: a tiny 404 from the same server.
             floor = await time_calls(lambda: raw.get(f"{root}/api/v2/no-such-route"), 20)
             rows, _ = await page_figures(
-                "b", "b. one page over loopback", two_variants(cf, raw, url), cfg.socket_calls,
+                "b",
+                "b. one page over loopback",
+                two_variants(cf, raw, url),
+                cfg.socket_calls,
                 cfg.rounds,
                 "emulator under uvicorn on 127.0.0.1 in the same process and event loop, so the server's "
                 "own CPU time is part of every variant",
             )
-            rows.append(Row(
-                "b.floor", "b. loopback floor: one 25-byte 404 round trip", floor * 1e6, "µs/request",
-                rows[0].value, "SDK page over loopback", floor * 1e6 / rows[0].value, "(info)", None,
-                "raw httpx GET of an unknown route, 20 calls. When this floor is tens of ms the socket path "
-                "stalls (Nagle + delayed ACK; the emulator sets TCP_NODELAY on its listening socket for this), "
-                "and figure b mostly measures that stall, not the SDK",
-            ))
+            rows.append(
+                Row(
+                    "b.floor",
+                    "b. loopback floor: one 25-byte 404 round trip",
+                    floor * 1e6,
+                    "µs/request",
+                    rows[0].value,
+                    "SDK page over loopback",
+                    floor * 1e6 / rows[0].value,
+                    "(info)",
+                    None,
+                    "raw httpx GET of an unknown route, 20 calls. When this floor is tens of ms the socket path "
+                    "stalls (Nagle + delayed ACK; the emulator sets TCP_NODELAY on its listening socket for this), "
+                    "and figure b mostly measures that stall, not the SDK",
+                )
+            )
             return rows
 
 
@@ -317,8 +354,13 @@ async def _raw_upserts(cfg: Config, http: httpx.AsyncClient, tag: str) -> float:
     async def worker() -> None:
         nonlocal done
         for i in rows:
-            body = {"contact": {"email_address": f"{tag}-{i}@example.com", "first_name": "Bench",
-                                "last_name": str(i)}}
+            body = {
+                "contact": {
+                    "email_address": f"{tag}-{i}@example.com",
+                    "first_name": "Bench",
+                    "last_name": str(i),
+                }
+            }
             response = await http.post(
                 url, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
             )
@@ -369,13 +411,30 @@ class EmulatorProcess:
         # Lives until stop(): the server's stderr, shown if it fails to start.
         self._log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "clickfunnels_async.testing", "--port", "0", "--host", "127.0.0.1",
-             "--latency", repr(self.latency), "--seed", str(self.seed)],
-            cwd=HERE.parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, text=True,
+            [
+                sys.executable,
+                "-m",
+                "clickfunnels_async.testing",
+                "--port",
+                "0",
+                "--host",
+                "127.0.0.1",
+                "--latency",
+                repr(self.latency),
+                "--seed",
+                str(self.seed),
+            ],
+            cwd=HERE.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
         )
         try:
             with anyio.fail_after(self.start_timeout):
-                port, self.token = await anyio.to_thread.run_sync(self._read_banner, abandon_on_cancel=True)
+                port, self.token = await anyio.to_thread.run_sync(
+                    self._read_banner, abandon_on_cancel=True
+                )
                 self.url = f"http://127.0.0.1:{port}"
                 await self._wait_until_it_answers()
         except BaseException:
@@ -395,7 +454,9 @@ class EmulatorProcess:
         while port is None or token is None:
             line = self._proc.stdout.readline()
             if not line:
-                raise RuntimeError(f"the emulator exited before it listened:\n{self._stderr_tail()}")
+                raise RuntimeError(
+                    f"the emulator exited before it listened:\n{self._stderr_tail()}"
+                )
             if found := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
                 port = int(found.group(1))
             elif line.startswith("token: "):
@@ -405,10 +466,14 @@ class EmulatorProcess:
     async def _wait_until_it_answers(self) -> None:
         assert self._proc is not None
         # The port is printed before uvicorn listens: poll a cheap 404 until one comes back.
-        async with httpx.AsyncClient(base_url=self.url, headers=auth_headers(self.token), timeout=2.0) as probe:
+        async with httpx.AsyncClient(
+            base_url=self.url, headers=auth_headers(self.token), timeout=2.0
+        ) as probe:
             while True:
                 if self._proc.poll() is not None:
-                    raise RuntimeError(f"the emulator exited while starting:\n{self._stderr_tail()}")
+                    raise RuntimeError(
+                        f"the emulator exited while starting:\n{self._stderr_tail()}"
+                    )
                 try:
                     await probe.get("/api/v2/no-such-route")
                     return
@@ -523,21 +588,58 @@ async def bench_bulk(cfg: Config) -> list[Row]:
     )
     return [
         # The target row: the SDK and the emulator alone, without this machine's loopback costs (below).
-        Row("c.ideal", "c. bulk upserts, emulator in-process: SDK vs ideal (concurrency ÷ latency)", sdk_in,
-            "req/s", ideal, "ideal", sdk_in / ideal, "≥ 90 %", sdk_in / ideal >= 0.9, f"{common}; {in_process}"),
-        Row("c.raw", "c. bulk upserts, emulator in-process: SDK vs raw httpx, same transport", sdk_in,
-            "req/s", raw_in, "raw httpx, 64 tasks", sdk_in / raw_in, "(info)", None,
-            f"raw httpx itself reaches {raw_in / ideal:.0%} of ideal in-process"),
-        Row("c.remote", "c. bulk upserts, emulator in its own process: SDK vs ideal", sdk, "req/s", ideal,
-            "ideal", sdk / ideal, "(info, % of ideal)", None,
+        Row(
+            "c.ideal",
+            "c. bulk upserts, emulator in-process: SDK vs ideal (concurrency ÷ latency)",
+            sdk_in,
+            "req/s",
+            ideal,
+            "ideal",
+            sdk_in / ideal,
+            "≥ 90 %",
+            sdk_in / ideal >= 0.9,
+            f"{common}; {in_process}",
+        ),
+        Row(
+            "c.raw",
+            "c. bulk upserts, emulator in-process: SDK vs raw httpx, same transport",
+            sdk_in,
+            "req/s",
+            raw_in,
+            "raw httpx, 64 tasks",
+            sdk_in / raw_in,
+            "(info)",
+            None,
+            f"raw httpx itself reaches {raw_in / ideal:.0%} of ideal in-process",
+        ),
+        Row(
+            "c.remote",
+            "c. bulk upserts, emulator in its own process: SDK vs ideal",
+            sdk,
+            "req/s",
+            ideal,
+            "ideal",
+            sdk / ideal,
+            "(info, % of ideal)",
+            None,
             f"{common}; {remote}. {sdk_cpu.summary()}: reaching the ideal needs the client side under "
             f"{1e6 / ideal:,.0f} µs of CPU per request, and one sequential raw httpx POST over loopback already "
             "costs over 1 ms of client CPU on this machine (its system calls are slow), so this row measures "
-            "the machine's loopback more than the SDK"),
-        Row("c.remote.raw", "c. bulk upserts, emulator in its own process: SDK vs raw httpx", sdk, "req/s", raw,
-            "raw httpx, 64 tasks", sdk / raw, "(info)", None,
+            "the machine's loopback more than the SDK",
+        ),
+        Row(
+            "c.remote.raw",
+            "c. bulk upserts, emulator in its own process: SDK vs raw httpx",
+            sdk,
+            "req/s",
+            raw,
+            "raw httpx, 64 tasks",
+            sdk / raw,
+            "(info)",
+            None,
             f"raw httpx (a plain AsyncClient, default limits) reaches {raw / ideal:.0%} of ideal against the "
-            f"same server. {raw_cpu.summary()}"),
+            f"same server. {raw_cpu.summary()}",
+        ),
     ]
 
 
@@ -584,20 +686,38 @@ async def bench_pagination(cfg: Config) -> list[Row]:
         raw_seconds = time.perf_counter() - t0
         assert raw_count == cfg.pages_items, raw_count
         sdk_rate, raw_rate = count / sdk_seconds, raw_count / raw_seconds
-        rows.append(Row(
-            "d.rate", "d. pagination: items/s (SDK vs raw httpx + json.loads)", sdk_rate, "items/s", raw_rate,
-            "raw httpx paging loop", sdk_rate / raw_rate, "(info)", None,
-            f"{cfg.pages_items:,} seeded contacts (seeding took {seed_seconds:.1f} s), 20 per page, emulator "
-            f"in-process without latency; one pass each (time budget); SDK {sdk_seconds:.1f} s, raw "
-            f"{raw_seconds:.1f} s",
-        ))
+        rows.append(
+            Row(
+                "d.rate",
+                "d. pagination: items/s (SDK vs raw httpx + json.loads)",
+                sdk_rate,
+                "items/s",
+                raw_rate,
+                "raw httpx paging loop",
+                sdk_rate / raw_rate,
+                "(info)",
+                None,
+                f"{cfg.pages_items:,} seeded contacts (seeding took {seed_seconds:.1f} s), 20 per page, emulator "
+                f"in-process without latency; one pass each (time budget); SDK {sdk_seconds:.1f} s, raw "
+                f"{raw_seconds:.1f} s",
+            )
+        )
         rss_growth = (rss_peak - rss_start) / 2**20
-        rows.append(Row(
-            "d.rss", "d. pagination: peak RSS growth over the full pass", rss_growth, "MB", None, "—", None,
-            "≤ 25 MB", rss_growth <= 25,
-            f"sampled every 200 items while iterating all {cfg.pages_items:,} items; keeping them all would "
-            "take hundreds of MB",
-        ))
+        rows.append(
+            Row(
+                "d.rss",
+                "d. pagination: peak RSS growth over the full pass",
+                rss_growth,
+                "MB",
+                None,
+                "—",
+                None,
+                "≤ 25 MB",
+                rss_growth <= 25,
+                f"sampled every 200 items while iterating all {cfg.pages_items:,} items; keeping them all would "
+                "take hundreds of MB",
+            )
+        )
 
         # Memory precisely: tracemalloc peak above the starting point, SDK vs raw, on a shorter pass.
         async def traced(coro_fn: Callable[[], Awaitable[Any]]) -> float:
@@ -617,11 +737,20 @@ async def bench_pagination(cfg: Config) -> list[Row]:
 
         sdk_mb = await traced(sdk_walk)
         raw_mb = await traced(lambda: raw_pages(http, cfg.memory_items))
-        rows.append(Row(
-            "d.mem", "d. pagination: peak traced memory growth (tracemalloc)", sdk_mb, "MB", raw_mb,
-            "raw httpx paging loop", sdk_mb / raw_mb if raw_mb else None, "≤ 25 MB", sdk_mb <= 25,
-            f"first {cfg.memory_items:,} items; includes the in-process emulator's transient allocations",
-        ))
+        rows.append(
+            Row(
+                "d.mem",
+                "d. pagination: peak traced memory growth (tracemalloc)",
+                sdk_mb,
+                "MB",
+                raw_mb,
+                "raw httpx paging loop",
+                sdk_mb / raw_mb if raw_mb else None,
+                "≤ 25 MB",
+                sdk_mb <= 25,
+                f"first {cfg.memory_items:,} items; includes the in-process emulator's transient allocations",
+            )
+        )
 
     rows.append(await bench_prefetch(cfg))
     return rows
@@ -655,8 +784,15 @@ async def bench_prefetch(cfg: Config) -> Row:
         medians = await interleaved({"plain": plain, "prefetch": prefetched}, cfg.prefetch_rounds)
     speedup = medians["plain"] / medians["prefetch"]
     return Row(
-        "d.prefetch", "d. pagination: prefetch=True speed-up", medians["prefetch"], "s", medians["plain"],
-        "prefetch=False", speedup, "≥ 1.6×", speedup >= 1.6,
+        "d.prefetch",
+        "d. pagination: prefetch=True speed-up",
+        medians["prefetch"],
+        "s",
+        medians["plain"],
+        "prefetch=False",
+        speedup,
+        "≥ 1.6×",
+        speedup >= 1.6,
         f"{cfg.prefetch_pages} pages, server latency {latency * 1000:.0f} ms and the caller sleeps the same per "
         f"page (ideal speed-up 2×), {cfg.prefetch_rounds} rounds; value/baseline are seconds per walk, ratio = "
         "baseline ÷ value",
@@ -700,7 +836,9 @@ async def rate_run(cfg: Config, configured: bool) -> dict[str, float]:
         "steady": len(steady) / (cfg.rate_seconds - 1.0),
         "limited": float(limited),
         "other": float(other),
-        "server_429": float(served - ok),  # requests the emulator refused (cancelled in-flight ones aside)
+        "server_429": float(
+            served - ok
+        ),  # requests the emulator refused (cancelled in-flight ones aside)
     }
 
 
@@ -718,11 +856,30 @@ async def bench_rate_limit(cfg: Config) -> list[Row]:
         f"{configured['limited']:.0f} reached the caller"
     )
     return [
-        Row("e.rate", f"e. rate limit {n}/s: achieved rate (adaptive Throttle)", adaptive["rate"], "req/s",
-            float(n), f"emulator limit N={n}", ratio, "≥ 95 %", ratio >= 0.95, notes),
-        Row("e.429", f"e. rate limit {n}/s: 429s that reached the caller", adaptive["limited"], "errors",
-            None, "—", None, "0", adaptive["limited"] == 0 and adaptive["other"] == 0,
-            f"RateLimitError raised to the caller after retries; other errors: {adaptive['other']:.0f}"),
+        Row(
+            "e.rate",
+            f"e. rate limit {n}/s: achieved rate (adaptive Throttle)",
+            adaptive["rate"],
+            "req/s",
+            float(n),
+            f"emulator limit N={n}",
+            ratio,
+            "≥ 95 %",
+            ratio >= 0.95,
+            notes,
+        ),
+        Row(
+            "e.429",
+            f"e. rate limit {n}/s: 429s that reached the caller",
+            adaptive["limited"],
+            "errors",
+            None,
+            "—",
+            None,
+            "0",
+            adaptive["limited"] == 0 and adaptive["other"] == 0,
+            f"RateLimitError raised to the caller after retries; other errors: {adaptive['other']:.0f}",
+        ),
     ]
 
 
@@ -746,12 +903,21 @@ async def bench_import(cfg: Config) -> list[Row]:
         for module, bucket in pair if i % 2 == 0 else reversed(pair):
             bucket.append(import_seconds(module))
     s, b = statistics.median(sdk), statistics.median(base)
-    return [Row(
-        "f.import", "f. import clickfunnels_async vs import httpx", s * 1000, "ms", b * 1000, "import httpx",
-        s / b, "≤ 2×", s / b <= 2.0,
-        f"fresh interpreter per run, time of the import statement alone, median of {cfg.import_runs} runs each, "
-        "alternating",
-    )]
+    return [
+        Row(
+            "f.import",
+            "f. import clickfunnels_async vs import httpx",
+            s * 1000,
+            "ms",
+            b * 1000,
+            "import httpx",
+            s / b,
+            "≤ 2×",
+            s / b <= 2.0,
+            f"fresh interpreter per run, time of the import statement alone, median of {cfg.import_runs} runs each, "
+            "alternating",
+        )
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- output
@@ -786,7 +952,8 @@ def write_results(rows: list[Row], meta: dict[str, Any]) -> None:
         "",
         f"Run {meta['date']} on {meta['machine']} ({meta['cpus']} CPUs), Python {meta['python']}, "
         f"clickfunnels-async {meta['version']}, httpx {meta['httpx']}; whole run {meta['seconds']:.0f} s"
-        + (" (**--quick**: reduced sizes, not comparable)" if meta["quick"] else "") + ".",
+        + (" (**--quick**: reduced sizes, not comparable)" if meta["quick"] else "")
+        + ".",
         "Each figure is compared with a baseline measured in the same run; timed figures are the median of "
         "interleaved rounds. Regenerate with `make bench`.",
         "",
@@ -830,8 +997,10 @@ async def main(cfg: Config, only: set[str] | None) -> None:
         new = await fn(cfg)
         rows += new
         for row in new:
-            log(f"  {row.figure}: {fmt(row.value, row.unit)} vs {fmt(row.baseline, row.unit)} "
-                f"-> {fmt_ratio(row)} [{row.target}] {row.passed}")
+            log(
+                f"  {row.figure}: {fmt(row.value, row.unit)} vs {fmt(row.baseline, row.unit)} "
+                f"-> {fmt_ratio(row)} [{row.target}] {row.passed}"
+            )
         log(f"  ({time.perf_counter() - t0:.1f} s)")
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -848,7 +1017,9 @@ async def main(cfg: Config, only: set[str] | None) -> None:
 
 
 def cli(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--only", default="", help="sections to run, e.g. 'a,b' (default: all)")
     args = parser.parse_args(argv)

@@ -93,7 +93,9 @@ class ClickFunnels(ApiNamespaces):
         key = maton_api_key if maton_api_key is not None else os.environ.get("MATON_API_KEY")
         self = cls.__new__(cls)
         hosts = Hosts.custom(base_url) if base_url is not None else Hosts.maton()
-        self._setup(key, "maton_api_key", "MATON_API_KEY", hosts, connection, options, via_maton=True)
+        self._setup(
+            key, "maton_api_key", "MATON_API_KEY", hosts, connection, options, via_maton=True
+        )
         return self
 
     def _setup(
@@ -108,7 +110,9 @@ class ClickFunnels(ApiNamespaces):
         via_maton: bool = False,
     ) -> None:
         if not token or not token.strip():
-            raise ClickFunnelsConfigError(f"no API key: pass {arg}=... or set the {env} environment variable")
+            raise ClickFunnelsConfigError(
+                f"no API key: pass {arg}=... or set the {env} environment variable"
+            )
         if any(c.isspace() or ord(c) < 32 for c in token):
             raise ClickFunnelsConfigError(f"{arg} contains whitespace or control characters")
         config = ClientConfig(**options)

@@ -68,7 +68,9 @@ def _path_value(op: Operation, name: str, value: object) -> str:
     if value is None:
         raise TypeError(f"{op.qualname}() needs {name}")
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise TypeError(f"{op.qualname}(): {name} must be an int id or a public id string, not {value!r}")
+        raise TypeError(
+            f"{op.qualname}(): {name} must be an int id or a public id string, not {value!r}"
+        )
     text = str(value)
     # An empty or dot segment would silently address another route.
     if not text.strip() or text in (".", ".."):
@@ -125,7 +127,9 @@ class Core:
         found: list[tuple[Any, Any, Any]] = []
         teams = await self._paginate(OPERATIONS["listTeams"], {}).to_list()
         for team in teams:
-            workspaces = await self._paginate(OPERATIONS["listWorkspaces"], {"team_id": team.id}).to_list()
+            workspaces = await self._paginate(
+                OPERATIONS["listWorkspaces"], {"team_id": team.id}
+            ).to_list()
             found += [(w.id, w.name, w.subdomain) for w in workspaces]
         if len(found) == 1 and isinstance(found[0][2], str) and found[0][2]:
             return found[0][2]
@@ -207,7 +211,9 @@ class Core:
         request.read()  # so that request.content works, as for a request httpx built itself
         return request
 
-    async def _send(self, operation: str, request: httpx.Request, idempotent: bool) -> httpx.Response:
+    async def _send(
+        self, operation: str, request: httpx.Request, idempotent: bool
+    ) -> httpx.Response:
         started = time.monotonic()
         response, retries = await send(
             self._shared.http,
@@ -220,7 +226,11 @@ class Core:
         log_response(response, elapsed=elapsed, retries=retries)
         log = _raw_log.get()
         if log is not None:
-            log.append(RawResponse(operation, response.status_code, response.headers, elapsed, retries, response))
+            log.append(
+                RawResponse(
+                    operation, response.status_code, response.headers, elapsed, retries, response
+                )
+            )
         if not 200 <= response.status_code < 300:
             raise error_from_response(response, via_maton=self._shared.via_maton, retries=retries)
         return response
@@ -243,7 +253,9 @@ class Core:
                     f"{op.qualname}(): sort_property={value!r} is not one of {', '.join(op.sort_properties)}"
                 )
             if name == "sort_order" and value not in ("asc", "desc"):
-                raise ValueError(f"{op.qualname}(): sort_order must be 'asc' or 'desc', not {value!r}")
+                raise ValueError(
+                    f"{op.qualname}(): sort_order must be 'asc' or 'desc', not {value!r}"
+                )
             if isinstance(value, bool):
                 params.append((name, "true" if value else "false"))
             elif isinstance(value, list | tuple):
@@ -278,7 +290,9 @@ class Core:
                         f"allowed: {', '.join(allowed)}"
                     )
             else:
-                raise TypeError(f"{op.qualname}(): values must be a model or a dict, not {type(body).__name__}")
+                raise TypeError(
+                    f"{op.qualname}(): values must be a model or a dict, not {type(body).__name__}"
+                )
         elif fields:
             # No listed fields = an open body the spec does not describe yet: pass everything through.
             unknown = [k for k in fields if k not in allowed] if allowed else []
@@ -290,7 +304,9 @@ class Core:
             data = {k: v for k, v in fields.items() if v is not None}
         missing = [k for k in op.body_required if k not in data]
         if missing:
-            raise TypeError(f"{op.qualname}() is missing the required body field(s) {', '.join(missing)}")
+            raise TypeError(
+                f"{op.qualname}() is missing the required body field(s) {', '.join(missing)}"
+            )
         payload = {op.body_key: data} if op.body_key else data
         return _json_dumps(payload, to_jsonable)
 
@@ -370,10 +386,16 @@ class Core:
             if items is None:
                 items = []
             if not isinstance(items, list):
-                raise ResponseParseError.from_response(response, "a list call did not return a JSON array")
-            return Page(items=items, next_cursor=response.headers.get("Pagination-Next"), response=response)
+                raise ResponseParseError.from_response(
+                    response, "a list call did not return a JSON array"
+                )
+            return Page(
+                items=items, next_cursor=response.headers.get("Pagination-Next"), response=response
+            )
 
-        return AsyncPaginator(fetch, operation=op.qualname, after=after, limit=limit, prefetch=prefetch)
+        return AsyncPaginator(
+            fetch, operation=op.qualname, after=after, limit=limit, prefetch=prefetch
+        )
 
     # ------------------------------------------------------------------ escape hatch
 
@@ -458,8 +480,12 @@ class Core:
             except ValueError as exc:
                 raise ResponseParseError.from_response(response, "the body is not JSON") from exc
             if not isinstance(items, list):
-                raise ResponseParseError.from_response(response, "a list call did not return a JSON array")
-            return Page(items=items, next_cursor=response.headers.get("Pagination-Next"), response=response)
+                raise ResponseParseError.from_response(
+                    response, "a list call did not return a JSON array"
+                )
+            return Page(
+                items=items, next_cursor=response.headers.get("Pagination-Next"), response=response
+            )
 
         return AsyncPaginator(
             fetch, operation=f"GET {path}", after=after, limit=limit, prefetch=prefetch

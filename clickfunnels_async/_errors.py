@@ -92,7 +92,12 @@ class APITimeoutError(APIConnectionError):
 
 
 def connection_error(
-    exc: httpx.TransportError, *, method: str, url: str, message: str | None = None, retries: int = 0
+    exc: httpx.TransportError,
+    *,
+    method: str,
+    url: str,
+    message: str | None = None,
+    retries: int = 0,
 ) -> APIConnectionError:
     """The error for a request that got no response: APITimeoutError for timeouts, else APIConnectionError.
 

@@ -21,7 +21,9 @@ class Filter(Mapping[str, FilterValue]):
 
     __slots__ = ("_items",)
 
-    def __init__(self, mapping: Mapping[str, FilterValue] | None = None, /, **keys: FilterValue) -> None:
+    def __init__(
+        self, mapping: Mapping[str, FilterValue] | None = None, /, **keys: FilterValue
+    ) -> None:
         items: dict[str, FilterValue] = dict(mapping or {})
         items.update(keys)
         self._items = items
@@ -101,7 +103,9 @@ def render_filter(filter: FilterArg, allowed: tuple[str, ...], operation: str) -
     return out
 
 
-def render_expand(expand: Iterable[str] | None, allowed: tuple[str, ...], operation: str) -> list[str]:
+def render_expand(
+    expand: Iterable[str] | None, allowed: tuple[str, ...], operation: str
+) -> list[str]:
     if expand is None:
         return []
     if isinstance(expand, str):

@@ -31,7 +31,9 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     try:
         return orjson.dumps(value, default=default, option=_OPTIONS)
     except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=default).encode()
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, default=default
+        ).encode()
 
 
 def to_jsonable(value: Any) -> Any:

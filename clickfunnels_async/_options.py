@@ -26,7 +26,9 @@ def to_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     if isinstance(value, httpx.Timeout):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ClickFunnelsConfigError(f"timeout must be a positive number of seconds, not {value!r}")
+        raise ClickFunnelsConfigError(
+            f"timeout must be a positive number of seconds, not {value!r}"
+        )
     return httpx.Timeout(float(value))
 
 
@@ -151,8 +153,12 @@ class ClientConfig:
         check_max_retries(self.max_retries)
         _positive_int_or_none("max_concurrency", self.max_concurrency)
         rps = self.requests_per_second
-        if rps is not None and (isinstance(rps, bool) or not isinstance(rps, int | float) or rps <= 0):
-            raise ClickFunnelsConfigError(f"requests_per_second must be a positive number, not {rps!r}")
+        if rps is not None and (
+            isinstance(rps, bool) or not isinstance(rps, int | float) or rps <= 0
+        ):
+            raise ClickFunnelsConfigError(
+                f"requests_per_second must be a positive number, not {rps!r}"
+            )
         if self.http_client is not None and (self.transport is not None or self.http2):
             raise ClickFunnelsConfigError(
                 "transport= and http2= configure the client's own connection pool; with http_client= "
@@ -162,5 +168,7 @@ class ClientConfig:
     def request_options(self, connection: str | None) -> RequestOptions:
         policy = attrs.evolve(self.retry_policy or RetryPolicy(), max_retries=self.max_retries)
         return RequestOptions(
-            timeout=to_timeout(self.timeout), retry=policy, maton_connection=check_connection(connection)
+            timeout=to_timeout(self.timeout),
+            retry=policy,
+            maton_connection=check_connection(connection),
         )

@@ -58,7 +58,9 @@ class AsyncPaginator(Generic[T]):
         limit: int | None = None,
         prefetch: bool = False,
     ) -> None:
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
             raise ValueError(f"limit must be a non-negative int or None, not {limit!r}")
         if after is not None and not isinstance(after, str | int):
             raise TypeError(f"after must be the cursor string from Pagination-Next, not {after!r}")

@@ -40,7 +40,6 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
-
 class _NoCookies(httpx.Cookies):
     """A cookie jar that neither stores nor sends: every request carries its token instead."""
 
@@ -89,7 +88,9 @@ class _Pool(httpx.AsyncClient):
             or self.is_closed
             or "timeout" not in request.extensions
         ):
-            return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+            return await super().send(
+                request, stream=stream, auth=auth, follow_redirects=follow_redirects
+            )
         transport = self._transport_for_url(request.url)  # a proxy from the environment, if any
         started = time.perf_counter()
         try:
@@ -108,7 +109,10 @@ class _Pool(httpx.AsyncClient):
 
 
 def new_pool(
-    *, timeout: httpx.Timeout, http2: bool = False, transport: httpx.AsyncBaseTransport | None = None
+    *,
+    timeout: httpx.Timeout,
+    http2: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """The connection pool a client makes for itself when none is passed in (redirects are never followed)."""
     return _Pool(http2=http2, follow_redirects=False, timeout=timeout, transport=transport)
@@ -329,7 +333,9 @@ def _retryable_error(exc: httpx.TransportError, idempotent: bool) -> bool:
 def _wrap_transport_error(
     exc: httpx.TransportError, request: httpx.Request, retries: int
 ) -> APIConnectionError:
-    return connection_error(exc, method=request.method, url=redact_url(request.url), retries=retries)
+    return connection_error(
+        exc, method=request.method, url=redact_url(request.url), retries=retries
+    )
 
 
 async def send(

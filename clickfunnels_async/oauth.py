@@ -294,7 +294,11 @@ class OAuthClient:
                 return await client.post(self.token_endpoint, json=payload, headers=headers)
         except httpx.TransportError as exc:
             # The request body (code, secret) is never part of httpx's message; the URL is plain.
-            what = "timed out talking to" if isinstance(exc, httpx.TimeoutException) else "could not reach"
+            what = (
+                "timed out talking to"
+                if isinstance(exc, httpx.TimeoutException)
+                else "could not reach"
+            )
             raise connection_error(
                 exc,
                 method="POST",

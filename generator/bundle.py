@@ -55,7 +55,9 @@ def bundle(spec_dir: Path = SPEC_DIR) -> dict[str, Any]:
         data = _load(part)
         unknown = set(data) - {"paths", "components"}
         if unknown:
-            raise BundleError(f"{part}: only 'paths' and 'components' may appear, found {sorted(unknown)}")
+            raise BundleError(
+                f"{part}: only 'paths' and 'components' may appear, found {sorted(unknown)}"
+            )
         _merge_paths(doc["paths"], data.get("paths") or {}, part)
         _merge_components(doc["components"], data.get("components") or {}, part)
     doc["paths"] = dict(sorted(doc["paths"].items()))

@@ -86,7 +86,9 @@ def read(op: Mapping[str, Any], where: str) -> dict[str, Any]:
         if type(value) is not ext.type:
             raise ExtensionError(f"{where}: {key} must be a {ext.type.__name__}, not {value!r}")
         if ext.choices and value not in ext.choices:
-            raise ExtensionError(f"{where}: {key} must be one of {', '.join(ext.choices)}, not {value!r}")
+            raise ExtensionError(
+                f"{where}: {key} must be one of {', '.join(ext.choices)}, not {value!r}"
+            )
         values[key] = value
     for ext in REGISTRY.values():
         if ext.name not in values:
@@ -94,4 +96,3 @@ def read(op: Mapping[str, Any], where: str) -> dict[str, Any]:
                 raise ExtensionError(f"{where}: {ext.name} is required ({ext.meaning})")
             values[ext.name] = ext.default
     return values
-

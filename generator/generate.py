@@ -104,9 +104,16 @@ def build(into: Path) -> None:
         (into / "openapi.json").write_text(
             json.dumps(doc, indent=1, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        ours = [str(into / "namespaces"), str(into / "operation_table.py"), str(into / "__init__.py")]
+        ours = [
+            str(into / "namespaces"),
+            str(into / "operation_table.py"),
+            str(into / "__init__.py"),
+        ]
         bin_dir = Path(sys.executable).parent
-        _run([str(bin_dir / "ruff"), "check", "--fix-only", "--quiet", "--select", "I,F401", *ours], work)
+        _run(
+            [str(bin_dir / "ruff"), "check", "--fix-only", "--quiet", "--select", "I,F401", *ours],
+            work,
+        )
         _run([str(bin_dir / "ruff"), "format", "--quiet", *ours], work)
         for f in sorted(into.rglob("*.py")):
             text = f.read_text(encoding="utf-8")

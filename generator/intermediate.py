@@ -141,7 +141,11 @@ class Spec:
         """`module:Class` for the row (the runtime imports `_generated.models.<module>` lazily)."""
         name = self.model_name(node)
         if name is None:
-            if isinstance(node, dict) and "$ref" in node and self.resolve(node).get("type") == "object":
+            if (
+                isinstance(node, dict)
+                and "$ref" in node
+                and self.resolve(node).get("type") == "object"
+            ):
                 raise SpecError(f"no generated model for {node['$ref']}")
             return None
         return f"{self.model_modules[name]}:{name}"
@@ -150,7 +154,11 @@ class Spec:
         """A Python annotation for a schema in a generated signature (never None: see `nullable`)."""
         if isinstance(schema, dict) and "$ref" in schema:
             target = self.resolve(schema)
-            if isinstance(target, dict) and "enum" in target and target.get("type") in ("string", "integer"):
+            if (
+                isinstance(target, dict)
+                and "enum" in target
+                and target.get("type") in ("string", "integer")
+            ):
                 return self.py_type(target, used)
             name = self.model_name(schema)
             if name is not None and target.get("type") == "object":
@@ -164,7 +172,9 @@ class Spec:
                 parts = [self.py_type(s, used) for s in schema[union_key] if not _is_null(s)]
                 return " | ".join(dict.fromkeys(parts)) or "Any"
         types = schema.get("type")
-        names = [t for t in (types if isinstance(types, list) else [types]) if t not in (None, "null")]
+        names = [
+            t for t in (types if isinstance(types, list) else [types]) if t not in (None, "null")
+        ]
         enum = [v for v in schema.get("enum") or () if v is not None]
         if enum and names and all(n in ("string", "integer") for n in names):
             return "Literal[" + ", ".join(repr(v) for v in enum) + "]"
@@ -191,7 +201,9 @@ class Spec:
             return True
         if None in (node.get("enum") or ()):
             return True
-        return any(_is_null(self.resolve(s)) for key in ("oneOf", "anyOf") for s in node.get(key) or ())
+        return any(
+            _is_null(self.resolve(s)) for key in ("oneOf", "anyOf") for s in node.get(key) or ()
+        )
 
 
 def _is_null(schema: Any) -> bool:
@@ -225,7 +237,9 @@ def _wrapper(spec: Spec, schema: Mapping[str, Any]) -> tuple[str, Any] | None:
     return None
 
 
-def build(spec: Spec, path: str, method: str, op: dict[str, Any], item: dict[str, Any]) -> OperationModel:
+def build(
+    spec: Spec, path: str, method: str, op: dict[str, Any], item: dict[str, Any]
+) -> OperationModel:
     op_id = op.get("operationId")
     where = f"{method.upper()} {path} ({op_id})"
     if not op_id:
@@ -246,8 +260,13 @@ def build(spec: Spec, path: str, method: str, op: dict[str, Any], item: dict[str
     for name in path_names:
         annotation = spec.py_type(declared[name].get("schema", {}), used)
         path_params.append(
-            Param(name, name, "int | str" if annotation == "str" else annotation,
-                  _one_line(declared[name].get("description")), required=True)
+            Param(
+                name,
+                name,
+                "int | str" if annotation == "str" else annotation,
+                _one_line(declared[name].get("description")),
+                required=True,
+            )
         )
 
     query: list[Param] = []
@@ -262,14 +281,26 @@ def build(spec: Spec, path: str, method: str, op: dict[str, Any], item: dict[str
         if name == "filter":
             for key, value in (schema.get("properties") or {}).items():
                 filters.append(
-                    Param(key, key, _filter_value_type(spec, value, used), _one_line(spec.resolve(value).get("description")))
+                    Param(
+                        key,
+                        key,
+                        _filter_value_type(spec, value, used),
+                        _one_line(spec.resolve(value).get("description")),
+                    )
                 )
         elif name == "expand[]":
             expand = tuple(spec.resolve(schema.get("items", {})).get("enum", ()))
         else:
             if name == "sort_property":
                 sort_properties = tuple(schema.get("enum", ()))
-            query.append(Param(name, py_name(name), spec.py_type(raw_schema, used), _one_line(p.get("description"))))
+            query.append(
+                Param(
+                    name,
+                    py_name(name),
+                    spec.py_type(raw_schema, used),
+                    _one_line(p.get("description")),
+                )
+            )
 
     has_body = "requestBody" in op
     body_key = None
@@ -289,8 +320,14 @@ def build(spec: Spec, path: str, method: str, op: dict[str, Any], item: dict[str
         for key, value in (inner.get("properties") or {}).items():
             resolved = spec.resolve(value)
             body.append(
-                Param(key, key, spec.py_type(value, used), _one_line(resolved.get("description")),
-                      required=key in required, nullable=spec.nullable(value))
+                Param(
+                    key,
+                    key,
+                    spec.py_type(value, used),
+                    _one_line(resolved.get("description")),
+                    required=key in required,
+                    nullable=spec.nullable(value),
+                )
             )
         body_model = spec.model_ref(inner_ref)
         body_class = spec.model_name(inner_ref)
@@ -302,7 +339,9 @@ def build(spec: Spec, path: str, method: str, op: dict[str, Any], item: dict[str
         raise SpecError(f"{where}: no 2xx response")
     response_schema: Any = None
     for code in success:
-        media = (spec.resolve(op["responses"][str(code)]).get("content") or {}).get("application/json")
+        media = (spec.resolve(op["responses"][str(code)]).get("content") or {}).get(
+            "application/json"
+        )
         if media and "schema" in media:
             response_schema = media["schema"]
             break
@@ -330,7 +369,9 @@ def build(spec: Spec, path: str, method: str, op: dict[str, Any], item: dict[str
     if len(py_query) != len(query):
         raise SpecError(f"{where}: two query params map to one Python name")
     body_names = {p.name for p in body}
-    clashes = (body_names & (set(path_names) | py_query | reserved)) | (py_query & (set(path_names) | reserved))
+    clashes = (body_names & (set(path_names) | py_query | reserved)) | (
+        py_query & (set(path_names) | reserved)
+    )
     if clashes:
         raise SpecError(f"{where}: names used twice in one call: {sorted(clashes)}")
 

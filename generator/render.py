@@ -98,7 +98,10 @@ def _variants(o: OperationModel) -> dict[str, Any]:
     if not o.body_required:
         return {"overloads": [], "impl": _signature(o, values="optional", fields="typed")}
     return {
-        "overloads": [_signature(o, values="required", fields=""), _signature(o, values="", fields="typed")],
+        "overloads": [
+            _signature(o, values="required", fields=""),
+            _signature(o, values="", fields="typed"),
+        ],
         "impl": _signature(o, values="optional", fields="any"),
     }
 

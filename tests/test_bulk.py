@@ -52,8 +52,13 @@ async def test_upsert_exactly_once_under_faults(anyio_backend: str, tmp_path: Pa
     fake = FakeClickFunnels(seed=7, error_rate=0.10, drop_rate=0.05, rate_limit=400)
     counter = StatusCounter(fake.transport())
     http = httpx.AsyncClient(transport=counter)
-    cf = ClickFunnels(api_token=fake.token, base_url=fake.base_url, http_client=http,
-                      retry_policy=FAST_RETRIES, max_retries=10)
+    cf = ClickFunnels(
+        api_token=fake.token,
+        base_url=fake.base_url,
+        http_client=http,
+        retry_policy=FAST_RETRIES,
+        max_retries=10,
+    )
     failures = tmp_path / "failed.jsonl"
     seen: Counter[int] = Counter()
     with anyio.fail_after(15):
@@ -82,7 +87,9 @@ async def test_upsert_exactly_once_under_faults(anyio_backend: str, tmp_path: Pa
     assert counter.statuses[429] and counter.statuses["dropped"] and counter.statuses[503]
 
 
-async def test_failed_inputs_carry_typed_error_and_rerun_from_file(anyio_backend: str, tmp_path: Path) -> None:
+async def test_failed_inputs_carry_typed_error_and_rerun_from_file(
+    anyio_backend: str, tmp_path: Path
+) -> None:
     fake = FakeClickFunnels(seed=3)
     cf = fake.client(retry_policy=FAST_RETRIES, max_retries=1)
     failures = tmp_path / "failed.jsonl"
@@ -103,7 +110,9 @@ async def test_failed_inputs_carry_typed_error_and_rerun_from_file(anyio_backend
         assert records[0]["error"]["type"] == "InternalServerError"
         assert records[0]["error"]["status_code"] == 503
         # The same inputs again, from the file, now that the API is healthy.
-        summary = await bulk.execute(cf.contacts.upsert, bulk.read_failures(failures), workspace_id=42)
+        summary = await bulk.execute(
+            cf.contacts.upsert, bulk.read_failures(failures), workspace_id=42
+        )
     assert summary.succeeded == 20 and summary.ok
     assert len(fake.records("contacts")) == 20
 
@@ -114,11 +123,19 @@ async def test_validation_errors_fail_the_input_not_the_run(anyio_backend: str) 
         rows = [{"email_address": "ok@example.com"}, {"bogus": 1}, {"first_name": "no email"}]
         summary_results: list[bulk.Succeeded[Any, Any] | bulk.Failed[Any]] = []
         summary = await bulk.execute(
-            cf.contacts.upsert, rows, workspace_id=42, ordered=True, on_result=summary_results.append
+            cf.contacts.upsert,
+            rows,
+            workspace_id=42,
+            ordered=True,
+            on_result=summary_results.append,
         )
     assert [r.ok for r in summary_results] == [True, False, False]
-    assert isinstance(summary_results[1], bulk.Failed) and isinstance(summary_results[1].error, TypeError)
-    assert isinstance(summary_results[2], bulk.Failed) and isinstance(summary_results[2].error, APIStatusError)
+    assert isinstance(summary_results[1], bulk.Failed) and isinstance(
+        summary_results[1].error, TypeError
+    )
+    assert isinstance(summary_results[2], bulk.Failed) and isinstance(
+        summary_results[2].error, APIStatusError
+    )
     assert summary_results[2].error.status_code == 422
     assert summary.succeeded == 1 and summary.failed == 2
 
@@ -142,8 +159,9 @@ async def test_shares_the_clients_concurrency_cap(anyio_backend: str) -> None:
                 running -= 1
 
     http = httpx.AsyncClient(transport=Counting())
-    async with ClickFunnels(api_token=fake.token, base_url=fake.base_url, http_client=http,
-                            max_concurrency=3) as cf:
+    async with ClickFunnels(
+        api_token=fake.token, base_url=fake.base_url, http_client=http, max_concurrency=3
+    ) as cf:
         summary = await bulk.execute(cf.contacts.upsert, _rows(60), concurrency=20, workspace_id=42)
     await http.aclose()
     assert summary.succeeded == 60
@@ -196,7 +214,9 @@ async def test_completion_order_by_default_and_extra_kwargs(anyio_backend: str) 
     async with bulk.run(delayed, range(10), concurrency=10, scale=3) as results:
         got = [r async for r in results]
     assert got[-1].index == 0  # the slow one finished last and was not held back
-    assert sorted(r.value for r in got if isinstance(r, bulk.Succeeded)) == [x * 3 for x in range(10)]
+    assert sorted(r.value for r in got if isinstance(r, bulk.Succeeded)) == [
+        x * 3 for x in range(10)
+    ]
 
 
 async def test_endless_input_is_read_lazily_and_break_stops_cleanly(anyio_backend: str) -> None:
@@ -233,7 +253,9 @@ async def test_async_iterable_input(anyio_backend: str) -> None:
     assert summary.done == 50 and summary.failed == 10 and summary.exhausted
 
 
-async def test_cancel_scope_mid_run_reports_done_and_not_done(anyio_backend: str, tmp_path: Path) -> None:
+async def test_cancel_scope_mid_run_reports_done_and_not_done(
+    anyio_backend: str, tmp_path: Path
+) -> None:
     async def slow(x: int) -> int:
         await anyio.sleep(0.001 if x < 40 else 10)
         return x

@@ -44,7 +44,9 @@ class Interrupting(httpx.AsyncBaseTransport):
         self.count += 1
         if self.after is not None and self.count == self.after:
             signal.raise_signal(signal.SIGINT)
-            await anyio.sleep(0)  # a real network call would suspend here; the in-process fake does not
+            await anyio.sleep(
+                0
+            )  # a real network call would suspend here; the in-process fake does not
         return await self.inner.handle_async_request(request)
 
 
@@ -52,7 +54,11 @@ def make_app(fake: FakeClickFunnels, *, interrupt_after: int | None = None) -> A
     def factory(**kwargs: Any) -> ClickFunnels:
         http = httpx.AsyncClient(transport=Interrupting(fake.transport(), interrupt_after))
         return ClickFunnels(
-            api_token=fake.token, base_url=fake.base_url, http_client=http, retry_policy=FAST_RETRIES, **kwargs
+            api_token=fake.token,
+            base_url=fake.base_url,
+            http_client=http,
+            retry_policy=FAST_RETRIES,
+            **kwargs,
         )
 
     return build_app(client_factory=factory)
@@ -67,7 +73,9 @@ def write_csv(path: Path, n: int, *, prefix: str = "row") -> None:
         writer = csv.writer(file)
         writer.writerow(["email", "first_name", "last_name", "custom_attributes.plan"])
         for i in range(n):
-            writer.writerow([f"{prefix}{i}@example.com", f"First{i}", f"Last{i}", "pro" if i % 2 else ""])
+            writer.writerow(
+                [f"{prefix}{i}@example.com", f"First{i}", f"Last{i}", "pro" if i % 2 else ""]
+            )
 
 
 # ---------------------------------------------------------------------------------------------- import
@@ -80,17 +88,32 @@ def test_import_5000_rows_with_faults_every_row_exactly_once(tmp_path: Path) -> 
     fake = FakeClickFunnels(seed=11, error_rate=0.10, drop_rate=0.05, rate_limit=1000)
     failures = tmp_path / "failures.jsonl"
     started = time.perf_counter()
-    result = invoke(make_app(fake), [
-        "--max-retries", "10", "contacts", "import", str(source), "--workspace-id", "42",
-        "--concurrency", "32", "--failures", str(failures), "--json",
-    ])
+    result = invoke(
+        make_app(fake),
+        [
+            "--max-retries",
+            "10",
+            "contacts",
+            "import",
+            str(source),
+            "--workspace-id",
+            "42",
+            "--concurrency",
+            "32",
+            "--failures",
+            str(failures),
+            "--json",
+        ],
+    )
     elapsed = time.perf_counter() - started
     report = json.loads(result.stdout)
     failed_lines = [json.loads(line) for line in failures.read_text().splitlines()]
     assert report["failed"] == len(failed_lines)  # every failure accounted for
     assert result.exit_code == (1 if failed_lines else 0), result.stderr
     emails = Counter(rec["email_address"] for rec in fake.records("contacts"))
-    assert max(emails.values()) == 1  # retried upserts (also after dropped answers) did not duplicate
+    assert (
+        max(emails.values()) == 1
+    )  # retried upserts (also after dropped answers) did not duplicate
     failed = {line["input"]["email_address"] for line in failed_lines}
     assert all(f"row{i}@example.com" in emails or f"row{i}@example.com" in failed for i in range(n))
     assert report["succeeded"] + report["failed"] == n and report["unfinished"] == 0
@@ -98,8 +121,10 @@ def test_import_5000_rows_with_faults_every_row_exactly_once(tmp_path: Path) -> 
     assert by_email["row1@example.com"]["custom_attributes"] == {"plan": "pro"}
     assert by_email["row2@example.com"]["first_name"] == "First2"
     assert fake.request_count > n  # the faults were there and were retried through
-    print(f"\nimport of {n} rows with faults: {elapsed:.2f} s, {n / elapsed:.0f} rows/s "
-          f"({report['rate']} rows/s inside the run), {fake.request_count} requests")
+    print(
+        f"\nimport of {n} rows with faults: {elapsed:.2f} s, {n / elapsed:.0f} rows/s "
+        f"({report['rate']} rows/s inside the run), {fake.request_count} requests"
+    )
 
 
 def test_import_interrupted_then_rerun_skips_confirmed_rows(tmp_path: Path) -> None:
@@ -107,19 +132,33 @@ def test_import_interrupted_then_rerun_skips_confirmed_rows(tmp_path: Path) -> N
     source = tmp_path / "people.csv"
     write_csv(source, n)
     fake = FakeClickFunnels(seed=5, error_rate=0.05, drop_rate=0.02)
-    result = invoke(make_app(fake, interrupt_after=400), [
-        "contacts", "import", str(source), "--workspace-id", "42", "--concurrency", "16", "--json",
-    ])
+    result = invoke(
+        make_app(fake, interrupt_after=400),
+        [
+            "contacts",
+            "import",
+            str(source),
+            "--workspace-id",
+            "42",
+            "--concurrency",
+            "16",
+            "--json",
+        ],
+    )
     assert result.exit_code == 130, result.stderr
     report = json.loads(result.stdout)
     assert report["interrupted"] and report["succeeded"] < n
-    assert report["succeeded"] + report["failed"] + report["unfinished"] + report["not_started"] == n
+    assert (
+        report["succeeded"] + report["failed"] + report["unfinished"] + report["not_started"] == n
+    )
     assert "not done" in result.stderr and "Run the same command again" in result.stderr
     checkpoint = Path(str(source) + ".checkpoint")
     confirmed = len(checkpoint.read_text().splitlines())
     assert 0 < confirmed <= report["succeeded"]
 
-    again = invoke(make_app(fake), ["contacts", "import", str(source), "--workspace-id", "42", "--json"])
+    again = invoke(
+        make_app(fake), ["contacts", "import", str(source), "--workspace-id", "42", "--json"]
+    )
     assert again.exit_code == 0, again.stderr
     second = json.loads(again.stdout)
     assert second["skipped"] == confirmed and second["succeeded"] == n - confirmed
@@ -134,10 +173,20 @@ def test_import_failures_file_can_be_imported_again(tmp_path: Path) -> None:
     fake = FakeClickFunnels(seed=2)
     failures = tmp_path / "failures.jsonl"
     with fake.faults(error_rate=1.0, error_statuses=(500,)):
-        result = invoke(make_app(fake), [
-            "--max-retries", "0", "contacts", "import", str(source), "--workspace-id", "42",
-            "--failures", str(failures),
-        ])
+        result = invoke(
+            make_app(fake),
+            [
+                "--max-retries",
+                "0",
+                "contacts",
+                "import",
+                str(source),
+                "--workspace-id",
+                "42",
+                "--failures",
+                str(failures),
+            ],
+        )
     assert result.exit_code == 1
     assert "30 failed" in result.stderr and "InternalServerError" not in result.stdout
     lines = [json.loads(line) for line in failures.read_text().splitlines()]
@@ -151,7 +200,10 @@ def test_import_failures_file_can_be_imported_again(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("first_name,last_name\nAda,L\n", "no email_address (or email) column"),
-        ("email,first_name\na@x.com,Ada\nb@x.com,Bob,extra\n", "line 3: 3 fields, but the header has 2"),
+        (
+            "email,first_name\na@x.com,Ada\nb@x.com,Bob,extra\n",
+            "line 3: 3 fields, but the header has 2",
+        ),
         ("email,first_name\na@x.com,Ada\n,Bob\n", "line 3: no email_address"),
         ('email,first_name\na@x.com,"Ada\n', "malformed CSV"),
         ("email,nickname\na@x.com,Ada\n", "unknown column 'nickname'"),
@@ -159,7 +211,9 @@ def test_import_failures_file_can_be_imported_again(tmp_path: Path) -> None:
         ("", "the file is empty"),
     ],
 )
-def test_import_bad_input_exits_2_before_sending(tmp_path: Path, content: str, message: str) -> None:
+def test_import_bad_input_exits_2_before_sending(
+    tmp_path: Path, content: str, message: str
+) -> None:
     source = tmp_path / "bad.csv"
     source.write_text(content, encoding="utf-8")
     fake = FakeClickFunnels()
@@ -172,8 +226,12 @@ def test_import_bad_input_exits_2_before_sending(tmp_path: Path, content: str, m
 
 def test_import_unreadable_and_binary_files(tmp_path: Path) -> None:
     fake = FakeClickFunnels()
-    missing = invoke(make_app(fake), ["contacts", "import", str(tmp_path / "nope.csv"), "--workspace-id", "42"])
-    assert missing.exit_code == 2 and "cannot read" in missing.stderr and "nope.csv" in missing.stderr
+    missing = invoke(
+        make_app(fake), ["contacts", "import", str(tmp_path / "nope.csv"), "--workspace-id", "42"]
+    )
+    assert (
+        missing.exit_code == 2 and "cannot read" in missing.stderr and "nope.csv" in missing.stderr
+    )
     binary = tmp_path / "latin1.csv"
     binary.write_bytes(b"email,first_name\na@x.com,Ren\xe9e\n")
     result = invoke(make_app(fake), ["contacts", "import", str(binary), "--workspace-id", "42"])
@@ -192,13 +250,26 @@ def _expected_jsonl(fake: FakeClickFunnels) -> list[dict[str, Any]]:
     return fake.records("contacts")
 
 
-def test_export_10000_with_faults_equals_the_emulator_and_resume_gives_the_same_file(tmp_path: Path) -> None:
+def test_export_10000_with_faults_equals_the_emulator_and_resume_gives_the_same_file(
+    tmp_path: Path,
+) -> None:
     fake = FakeClickFunnels(seed=4, error_rate=0.10, drop_rate=0.05)
     fake.seed(contacts=10_000)
     full = tmp_path / "full.jsonl"
-    result = invoke(make_app(fake), [
-        "--max-retries", "10", "contacts", "export", "--workspace-id", "42", "-o", str(full), "--json",
-    ])
+    result = invoke(
+        make_app(fake),
+        [
+            "--max-retries",
+            "10",
+            "contacts",
+            "export",
+            "--workspace-id",
+            "42",
+            "-o",
+            str(full),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["rows"] == 10_000
     rows = [json.loads(line) for line in full.read_text(encoding="utf-8").splitlines()]
@@ -206,18 +277,41 @@ def test_export_10000_with_faults_equals_the_emulator_and_resume_gives_the_same_
     assert not Path(str(full) + ".checkpoint.json").exists()
 
     part = tmp_path / "part.jsonl"
-    cut = invoke(make_app(fake, interrupt_after=120), [
-        "--max-retries", "10", "contacts", "export", "--workspace-id", "42", "-o", str(part),
-    ])
+    cut = invoke(
+        make_app(fake, interrupt_after=120),
+        [
+            "--max-retries",
+            "10",
+            "contacts",
+            "export",
+            "--workspace-id",
+            "42",
+            "-o",
+            str(part),
+        ],
+    )
     assert cut.exit_code == 130, cut.stderr
     assert "--resume" in cut.stderr
     checkpoint = json.loads(Path(str(part) + ".checkpoint.json").read_text())
     assert 0 < checkpoint["rows"] < 10_000 and checkpoint["cursor"]
-    with open(part, "ab") as file:  # a page written after the last checkpoint, as a crash could leave
+    with open(
+        part, "ab"
+    ) as file:  # a page written after the last checkpoint, as a crash could leave
         file.write(b'{"half": "a page"}\n')
-    resumed = invoke(make_app(fake), [
-        "--max-retries", "10", "contacts", "export", "--workspace-id", "42", "-o", str(part), "--resume",
-    ])
+    resumed = invoke(
+        make_app(fake),
+        [
+            "--max-retries",
+            "10",
+            "contacts",
+            "export",
+            "--workspace-id",
+            "42",
+            "-o",
+            str(part),
+            "--resume",
+        ],
+    )
     assert resumed.exit_code == 0, resumed.stderr
     assert part.read_bytes() == full.read_bytes()
     assert not Path(str(part) + ".checkpoint.json").exists()
@@ -228,13 +322,34 @@ def test_export_csv_with_filter_and_resume(tmp_path: Path) -> None:
     fake.seed(contacts=300)
     wanted = [r for r in fake.records("contacts") if r["is_active"]]
     out = tmp_path / "active.csv"
-    cut = invoke(make_app(fake, interrupt_after=4), [
-        "contacts", "export", "--workspace-id", "42", "--filter", "is_active=true", "-o", str(out),
-    ])
+    cut = invoke(
+        make_app(fake, interrupt_after=4),
+        [
+            "contacts",
+            "export",
+            "--workspace-id",
+            "42",
+            "--filter",
+            "is_active=true",
+            "-o",
+            str(out),
+        ],
+    )
     assert cut.exit_code == 130
-    done = invoke(make_app(fake), [
-        "contacts", "export", "--workspace-id", "42", "--filter", "is_active=true", "-o", str(out), "--resume",
-    ])
+    done = invoke(
+        make_app(fake),
+        [
+            "contacts",
+            "export",
+            "--workspace-id",
+            "42",
+            "--filter",
+            "is_active=true",
+            "-o",
+            str(out),
+            "--resume",
+        ],
+    )
     assert done.exit_code == 0, done.stderr
     with open(out, newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
@@ -242,10 +357,24 @@ def test_export_csv_with_filter_and_resume(tmp_path: Path) -> None:
     assert rows[0]["email_address"] == wanted[0]["email_address"]
     assert json.loads(rows[0]["custom_attributes"]) == wanted[0]["custom_attributes"]
     # A resume with other settings is refused, not mixed into the file.
-    invoke(make_app(fake, interrupt_after=3), ["contacts", "export", "--workspace-id", "42", "-o", str(out)])
-    other = invoke(make_app(fake), [
-        "contacts", "export", "--workspace-id", "42", "--filter", "is_active=false", "-o", str(out), "--resume",
-    ])
+    invoke(
+        make_app(fake, interrupt_after=3),
+        ["contacts", "export", "--workspace-id", "42", "-o", str(out)],
+    )
+    other = invoke(
+        make_app(fake),
+        [
+            "contacts",
+            "export",
+            "--workspace-id",
+            "42",
+            "--filter",
+            "is_active=false",
+            "-o",
+            str(out),
+            "--resume",
+        ],
+    )
     assert other.exit_code == 2 and "belongs to another export" in other.stderr
 
 
@@ -256,8 +385,14 @@ def test_export_to_stdout_and_bad_options(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == list(range(1, 26))
     before = fake.request_count
-    bad = invoke(make_app(fake), ["contacts", "export", "--workspace-id", "42", "--filter", "colour=red"])
-    assert bad.exit_code == 2 and "--filter 'colour=red'" in bad.stderr and "email_address" in bad.stderr
+    bad = invoke(
+        make_app(fake), ["contacts", "export", "--workspace-id", "42", "--filter", "colour=red"]
+    )
+    assert (
+        bad.exit_code == 2
+        and "--filter 'colour=red'" in bad.stderr
+        and "email_address" in bad.stderr
+    )
     bad = invoke(make_app(fake), ["contacts", "export", "--workspace-id", "42", "--filter", "oops"])
     assert bad.exit_code == 2 and "key=value" in bad.stderr
     bad = invoke(make_app(fake), ["contacts", "export", "--workspace-id", "42", "--resume"])
@@ -278,12 +413,24 @@ def test_call_and_list_for_any_operation() -> None:
     same = invoke(app, ["call", "contacts.get", "id=2", "--json"])
     assert json.loads(same.stdout) == json.loads(got.stdout)
 
-    created = invoke(app, ["call", "contacts.tags.create", "workspace_id=42", "name=VIP", "color=#ff0000", "--json"])
+    created = invoke(
+        app,
+        ["call", "contacts.tags.create", "workspace_id=42", "name=VIP", "color=#ff0000", "--json"],
+    )
     assert created.exit_code == 0, created.stderr
     tag = json.loads(created.stdout)
     assert tag["name"] == "VIP"
-    upserted = invoke(app, ["call", "upsertContacts", "workspace_id=42", "email_address=new@example.com",
-                            f"tag_ids:=[{tag['id']}]", "--json"])
+    upserted = invoke(
+        app,
+        [
+            "call",
+            "upsertContacts",
+            "workspace_id=42",
+            "email_address=new@example.com",
+            f"tag_ids:=[{tag['id']}]",
+            "--json",
+        ],
+    )
     assert upserted.exit_code == 0, upserted.stderr
 
     listed = invoke(app, ["list", "contacts.tags", "workspace_id=42", "--json"])
@@ -291,9 +438,20 @@ def test_call_and_list_for_any_operation() -> None:
     names = [json.loads(line)["name"] for line in listed.stdout.splitlines()]
     assert "VIP" in names and len(names) == 4
 
-    filtered = invoke(app, ["list", "contacts", "workspace_id=42", "--filter", "email_address=new@example.com",
-                            "--json"])
-    assert [json.loads(line)["email_address"] for line in filtered.stdout.splitlines()] == ["new@example.com"]
+    filtered = invoke(
+        app,
+        [
+            "list",
+            "contacts",
+            "workspace_id=42",
+            "--filter",
+            "email_address=new@example.com",
+            "--json",
+        ],
+    )
+    assert [json.loads(line)["email_address"] for line in filtered.stdout.splitlines()] == [
+        "new@example.com"
+    ]
     limited = invoke(app, ["list", "contacts", "workspace_id=42", "--limit", "2", "--json"])
     assert len(limited.stdout.splitlines()) == 2
     table = invoke(app, ["list", "contacts", "workspace_id=42", "--limit", "2"])
@@ -312,12 +470,18 @@ def test_generic_commands_reject_bad_input_with_exit_2() -> None:
     fake = FakeClickFunnels()
     app = make_app(fake)
     cases = [
-        (["call", "getContactz", "id=1"], "unknown operation 'getContactz'; did you mean getContacts"),
+        (
+            ["call", "getContactz", "id=1"],
+            "unknown operation 'getContactz'; did you mean getContacts",
+        ),
         (["call", "getContacts"], "needs id=..."),
         (["call", "getContacts", "id=1", "colour=red"], "takes no 'colour'"),
         (["call", "getContacts", "id"], "write key=value"),
         (["call", "upsertContacts", "workspace_id=42", "tag_ids:=[1,"], "must be JSON"),
-        (["call", "listContacts", "workspace_id=42", "filter.colour=red"], "cannot filter on 'colour'"),
+        (
+            ["call", "listContacts", "workspace_id=42", "filter.colour=red"],
+            "cannot filter on 'colour'",
+        ),
         (["call", "getContacts", "id=1", "expand=everything"], "cannot expand everything"),
         (["list", "contactz"], "no list operation for 'contactz'; did you mean contacts"),
         (["list", "contacts"], "needs workspace_id=..."),
@@ -349,9 +513,20 @@ def test_every_operation_is_reachable_from_the_table() -> None:
 def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "cf_live_SUPERSECRET_1234567890"
     monkeypatch.setenv("CLICKFUNNELS_API_TOKEN", secret)
-    result = invoke(build_app(), [
-        "--base-url", "http://127.0.0.1:9", "--max-retries", "0", "--timeout", "2", "call", "getContacts", "id=1",
-    ])
+    result = invoke(
+        build_app(),
+        [
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--max-retries",
+            "0",
+            "--timeout",
+            "2",
+            "call",
+            "getContacts",
+            "id=1",
+        ],
+    )
     assert result.exit_code == 1
     assert "no response" in result.stderr
     assert secret not in result.stdout + result.stderr
@@ -379,13 +554,18 @@ def test_maton_gateway_through_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MATON_API_KEY", key)
 
     def factory(**kwargs: Any) -> ClickFunnels:
-        return ClickFunnels.via_maton(connection="conn-1", http_client=httpx.AsyncClient(
-            transport=httpx.MockTransport(handler)), **kwargs)
+        return ClickFunnels.via_maton(
+            connection="conn-1",
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+            **kwargs,
+        )
 
     result = invoke(build_app(client_factory=factory), ["call", "getContacts", "id=7", "--json"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["id"] == 7
-    assert seen[0].url.host == "gateway.maton.ai" and seen[0].headers["Maton-Connection"] == "conn-1"
+    assert (
+        seen[0].url.host == "gateway.maton.ai" and seen[0].headers["Maton-Connection"] == "conn-1"
+    )
     assert key not in result.stdout + result.stderr
 
 
@@ -405,7 +585,10 @@ def test_console_script_against_the_emulator_served_on_loopback(tmp_path: Path) 
     env.pop("CLICKFUNNELS_SUBDOMAIN", None)
     server = subprocess.Popen(
         [str(VENV_BIN / "clickfunnels"), "emulator", "serve", "--port", "0", "--contacts", "30"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert server.stdout is not None
@@ -414,9 +597,22 @@ def test_console_script_against_the_emulator_served_on_loopback(tmp_path: Path) 
         url = line.strip().rsplit(" ", 1)[-1]
         out = tmp_path / "c.jsonl"
         done = subprocess.run(
-            [str(VENV_BIN / "clickfunnels"), "--base-url", url, "contacts", "export", "--workspace-id", "42",
-             "-o", str(out), "--no-progress"],
-            capture_output=True, text=True, env=env, timeout=30,
+            [
+                str(VENV_BIN / "clickfunnels"),
+                "--base-url",
+                url,
+                "contacts",
+                "export",
+                "--workspace-id",
+                "42",
+                "-o",
+                str(out),
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
         )
         assert done.returncode == 0, done.stderr
         assert len(out.read_text().splitlines()) == 30
@@ -452,15 +648,21 @@ def test_export_csv_refuses_to_drop_a_field_that_appears_later(tmp_path: Path) -
 
     def factory(**kwargs: Any) -> ClickFunnels:
         http = httpx.AsyncClient(transport=AddsAFieldLater(fake.transport()))
-        return ClickFunnels(api_token=fake.token, base_url=fake.base_url, http_client=http, **kwargs)
+        return ClickFunnels(
+            api_token=fake.token, base_url=fake.base_url, http_client=http, **kwargs
+        )
 
     app = build_app(client_factory=factory)
     csv_out = tmp_path / "c.csv"
-    result = invoke(app, ["contacts", "export", "--workspace-id", "42", "-o", str(csv_out), "--no-progress"])
+    result = invoke(
+        app, ["contacts", "export", "--workspace-id", "42", "-o", str(csv_out), "--no-progress"]
+    )
     assert result.exit_code == 2
     assert "brand_new_field" in result.stderr and "--format jsonl" in result.stderr
     jsonl_out = tmp_path / "c.jsonl"
-    result = invoke(app, ["contacts", "export", "--workspace-id", "42", "-o", str(jsonl_out), "--no-progress"])
+    result = invoke(
+        app, ["contacts", "export", "--workspace-id", "42", "-o", str(jsonl_out), "--no-progress"]
+    )
     assert result.exit_code == 0, result.stderr
     rows = [json.loads(line) for line in jsonl_out.read_text().splitlines()]
     assert len(rows) == 45 and rows[-1]["brand_new_field"] == "x"

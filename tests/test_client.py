@@ -37,8 +37,13 @@ FAST = RetryPolicy(initial_delay=0.001, max_delay=0.002, jitter=0.0)
 
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CLICKFUNNELS_API_TOKEN", "CLICKFUNNELS_SUBDOMAIN", "CLICKFUNNELS_BASE_URL", "MATON_API_KEY",
-                 "CLICKFUNNELS_LOG"):
+    for name in (
+        "CLICKFUNNELS_API_TOKEN",
+        "CLICKFUNNELS_SUBDOMAIN",
+        "CLICKFUNNELS_BASE_URL",
+        "MATON_API_KEY",
+        "CLICKFUNNELS_LOG",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -71,13 +76,17 @@ def test_env_vars_configure_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
         ClickFunnels()
 
 
-@pytest.mark.parametrize("bad", ["acme.evil.com", "a/b", "a@b", "a#b", "a?b", " ", "", "-a", "a" * 64])
+@pytest.mark.parametrize(
+    "bad", ["acme.evil.com", "a/b", "a@b", "a#b", "a?b", " ", "", "-a", "a" * 64]
+)
 def test_bad_subdomains_are_rejected_before_any_request(bad: str) -> None:
     with pytest.raises(ClickFunnelsConfigError):
         ClickFunnels(TOKEN, subdomain=bad)
 
 
-@pytest.mark.parametrize("bad", ["http://example.com", "ftp://x", "https://user:pw@x.com", "https://x.com/?a=1"])
+@pytest.mark.parametrize(
+    "bad", ["http://example.com", "ftp://x", "https://user:pw@x.com", "https://x.com/?a=1"]
+)
 def test_bad_base_urls_are_rejected(bad: str) -> None:
     with pytest.raises(ClickFunnelsConfigError):
         ClickFunnels(TOKEN, base_url=bad)
@@ -121,7 +130,10 @@ async def test_headers_and_host_routing_direct() -> None:
     for route in (teams, contact):
         headers = route.calls[0].request.headers
         assert headers["authorization"] == f"Bearer {TOKEN}"
-        assert headers["user-agent"] == f"clickfunnels-async/{__version__} python-httpx/{httpx.__version__}"
+        assert (
+            headers["user-agent"]
+            == f"clickfunnels-async/{__version__} python-httpx/{httpx.__version__}"
+        )
         assert headers["accept"] == "application/json"
         assert "maton-connection" not in headers
 
@@ -129,8 +141,12 @@ async def test_headers_and_host_routing_direct() -> None:
 @pytest.mark.anyio
 async def test_json_content_type_on_writes() -> None:
     with respx.mock:
-        route = respx.post(f"{ACME}/api/v2/workspaces/42/contacts").respond(201, json=contact_json(id=1))
-        async with ClickFunnels(TOKEN, subdomain="acme", user_agent="MyApp/1.0 (ops@example.com)") as cf:
+        route = respx.post(f"{ACME}/api/v2/workspaces/42/contacts").respond(
+            201, json=contact_json(id=1)
+        )
+        async with ClickFunnels(
+            TOKEN, subdomain="acme", user_agent="MyApp/1.0 (ops@example.com)"
+        ) as cf:
             await cf.contacts.create(42, email_address="a@x.com")
     request = route.calls[0].request
     assert request.headers["content-type"] == "application/json"
@@ -166,8 +182,12 @@ async def test_transport_goes_under_the_clients_own_pool() -> None:
     assert [str(r.url) for r in seen] == [f"{ACME}/api/v2/contacts/7"] * 2
     assert "cookie" not in seen[1].headers
     with pytest.raises(ClickFunnelsConfigError, match="http_client"):
-        ClickFunnels(TOKEN, subdomain="acme", http_client=httpx.AsyncClient(),
-                     transport=httpx.MockTransport(handler))
+        ClickFunnels(
+            TOKEN,
+            subdomain="acme",
+            http_client=httpx.AsyncClient(),
+            transport=httpx.MockTransport(handler),
+        )
 
 
 @pytest.mark.anyio
@@ -184,20 +204,34 @@ async def test_requests_are_byte_for_byte_what_httpx_would_build() -> None:
         await cf.contacts.upsert(42, email_address="é@x.com")
         await cf.contacts.delete(7)
         reference = httpx.AsyncClient(
-            headers={"Authorization": f"Bearer {token}", "User-Agent": cf._core._shared.user_agent, "Accept": "application/json"}
+            headers={
+                "Authorization": f"Bearer {token}",
+                "User-Agent": cf._core._shared.user_agent,
+                "Accept": "application/json",
+            }
         )
         expected = [
-            reference.build_request("GET", f"{ACME}/api/v2/workspaces/42/contacts",
-                                    params={"filter[email_address]": "a@x.com,b c@x.com"}),
-            reference.build_request("POST", f"{ACME}/api/v2/workspaces/42/contacts/upsert",
-                                    headers={"Content-Type": "application/json"},
-                                    content=seen[1].content),
+            reference.build_request(
+                "GET",
+                f"{ACME}/api/v2/workspaces/42/contacts",
+                params={"filter[email_address]": "a@x.com,b c@x.com"},
+            ),
+            reference.build_request(
+                "POST",
+                f"{ACME}/api/v2/workspaces/42/contacts/upsert",
+                headers={"Content-Type": "application/json"},
+                content=seen[1].content,
+            ),
             reference.build_request("DELETE", f"{ACME}/api/v2/contacts/7"),
         ]
     for ours, theirs in zip(seen, expected, strict=True):
         # The same method, URL, body and headers (Host first, as httpx sends it); the order of the others
         # only reflects how the reference client was set up.
-        assert (ours.method, str(ours.url), ours.content) == (theirs.method, str(theirs.url), theirs.content)
+        assert (ours.method, str(ours.url), ours.content) == (
+            theirs.method,
+            str(theirs.url),
+            theirs.content,
+        )
         assert sorted(ours.headers.raw) == sorted(theirs.headers.raw)
         assert ours.headers.raw[0] == theirs.headers.raw[0] == (b"Host", b"acme.myclickfunnels.com")
     assert json.loads(seen[1].content) == {"contact": {"email_address": "é@x.com"}}
@@ -211,7 +245,9 @@ async def test_a_host_header_set_on_a_client_passed_in_is_kept() -> None:
         seen.append(request)
         return httpx.Response(200, json=contact_json(id=1))
 
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler), headers={"Host": "internal.example"})
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler), headers={"Host": "internal.example"}
+    )
     async with ClickFunnels(TOKEN, subdomain="acme", http_client=http) as cf:
         await cf.contacts.get(1)
     assert seen[0].headers.get_list("host") == ["internal.example"]
@@ -219,7 +255,9 @@ async def test_a_host_header_set_on_a_client_passed_in_is_kept() -> None:
 
 
 @pytest.mark.anyio
-async def test_own_pool_fast_path_gives_a_complete_response_and_keeps_httpx_path_when_configured() -> None:
+async def test_own_pool_fast_path_gives_a_complete_response_and_keeps_httpx_path_when_configured() -> (
+    None
+):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=contact_json(id=3))
 
@@ -228,7 +266,10 @@ async def test_own_pool_fast_path_gives_a_complete_response_and_keeps_httpx_path
             await cf.contacts.get(3)
         response = raw[0].http_response
         assert response.is_closed and json.loads(response.content) == contact_json(id=3)
-        assert response.elapsed.total_seconds() >= 0 and response.request.url.path == "/api/v2/contacts/3"
+        assert (
+            response.elapsed.total_seconds() >= 0
+            and response.request.url.path == "/api/v2/contacts/3"
+        )
         # A hook added to the pool later is honoured: such a pool takes httpx's own send.
         seen: list[str] = []
 
@@ -242,7 +283,9 @@ async def test_own_pool_fast_path_gives_a_complete_response_and_keeps_httpx_path
 
 @pytest.mark.anyio
 async def test_headers_of_a_client_passed_in_are_kept_and_ours_win() -> None:
-    http = httpx.AsyncClient(headers={"X-Trace": "t-1", "Accept": "text/html", "User-Agent": "theirs"})
+    http = httpx.AsyncClient(
+        headers={"X-Trace": "t-1", "Accept": "text/html", "User-Agent": "theirs"}
+    )
     with respx.mock:
         route = respx.get(f"{ACME}/api/v2/contacts/1").respond(200, json=contact_json(id=1))
         async with ClickFunnels(TOKEN, subdomain="acme", http_client=http) as cf:
@@ -250,7 +293,9 @@ async def test_headers_of_a_client_passed_in_are_kept_and_ours_win() -> None:
             await cf.contacts.get(1)
     first, second = (call.request.headers for call in route.calls)
     assert first["x-trace"] == "t-2" and second["x-trace"] == "t-1"
-    assert first["accept"] == "application/json" and first["user-agent"].startswith("clickfunnels-async/")
+    assert first["accept"] == "application/json" and first["user-agent"].startswith(
+        "clickfunnels-async/"
+    )
     assert first.get_list("x-trace") == ["t-2"]
 
 
@@ -260,11 +305,16 @@ async def test_json_beyond_what_orjson_takes_still_goes_both_ways() -> None:
     with respx.mock:
         route = respx.post(f"{ACME}/api/v2/workspaces/42/contacts").mock(
             return_value=httpx.Response(
-                201, content=json.dumps({**contact_json(id=1, custom_attributes={"n": str(big)}), "score": big}).encode()
+                201,
+                content=json.dumps(
+                    {**contact_json(id=1, custom_attributes={"n": str(big)}), "score": big}
+                ).encode(),
             )
         )
         async with ClickFunnels(TOKEN, subdomain="acme") as cf:
-            contact = await cf.contacts.create(42, email_address="a@x.com", custom_attributes={"n": big})
+            contact = await cf.contacts.create(
+                42, email_address="a@x.com", custom_attributes={"n": big}
+            )
     assert json.loads(route.calls[0].request.content) == {
         "contact": {"email_address": "a@x.com", "custom_attributes": {"n": big}}
     }
@@ -277,12 +327,21 @@ async def test_maton_routing_and_per_call_connection_under_concurrency() -> None
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(
-            (request.url.path, request.headers.get("maton-connection"), request.headers["authorization"])
+            (
+                request.url.path,
+                request.headers.get("maton-connection"),
+                request.headers["authorization"],
+            )
         )
-        return httpx.Response(200, json={**record("Team", id=1), **contact_json(id=1)})  # a team and a contact
+        return httpx.Response(
+            200, json={**record("Team", id=1), **contact_json(id=1)}
+        )  # a team and a contact
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    async with http, ClickFunnels.via_maton(MATON_KEY, connection="conn_default", http_client=http) as cf:
+    async with (
+        http,
+        ClickFunnels.via_maton(MATON_KEY, connection="conn_default", http_client=http) as cf,
+    ):
         await cf.teams.get(1)
 
         async def use(conn: str, n: int) -> None:
@@ -318,7 +377,9 @@ async def test_maton_gateway_errors_say_what_to_do() -> None:
 @pytest.mark.anyio
 async def test_subdomain_discovered_once_when_the_token_reaches_one_workspace() -> None:
     with respx.mock:
-        teams = respx.get(f"{ACCOUNTS}/api/v2/teams").respond(200, json=[record("Team", id=1, name="T")])
+        teams = respx.get(f"{ACCOUNTS}/api/v2/teams").respond(
+            200, json=[record("Team", id=1, name="T")]
+        )
         spaces = respx.get(f"{ACCOUNTS}/api/v2/teams/1/workspaces").respond(
             200, json=[record("Workspace", id=42, name="Acme", subdomain="acme")]
         )
@@ -334,10 +395,11 @@ async def test_discovery_with_several_workspaces_lists_them() -> None:
     with respx.mock:
         respx.get(f"{ACCOUNTS}/api/v2/teams").respond(200, json=[record("Team", id=1)])
         respx.get(f"{ACCOUNTS}/api/v2/teams/1/workspaces").respond(
-            200, json=[
+            200,
+            json=[
                 record("Workspace", id=42, name="A", subdomain="acme"),
                 record("Workspace", id=43, name="B", subdomain="beta"),
-            ]
+            ],
         )
         async with ClickFunnels(TOKEN) as cf:
             with pytest.raises(ClickFunnelsConfigError, match=r"2 workspaces.*acme.*beta"):
@@ -347,7 +409,9 @@ async def test_discovery_with_several_workspaces_lists_them() -> None:
 @pytest.mark.anyio
 async def test_redirects_are_not_followed_so_the_token_never_leaves() -> None:
     with respx.mock:
-        respx.get(f"{ACME}/api/v2/contacts/1").respond(302, headers={"Location": "https://evil.example/x"})
+        respx.get(f"{ACME}/api/v2/contacts/1").respond(
+            302, headers={"Location": "https://evil.example/x"}
+        )
         evil = respx.get("https://evil.example/x").respond(200, json=contact_json(id=1))
         async with ClickFunnels(TOKEN, subdomain="acme") as cf:
             with pytest.raises(Exception) as info:
@@ -509,7 +573,9 @@ async def test_request_and_paginate_escape_hatch() -> None:
 
     async with mock_client(handler) as cf:
         members = await cf.paginate("/api/v2/teams/1/memberships").to_list()
-        echoed = await cf.request("POST", "/api/v2/workspaces/42/new_thing", json={"a": 1}, params={"x": True})
+        echoed = await cf.request(
+            "POST", "/api/v2/workspaces/42/new_thing", json={"a": 1}, params={"x": True}
+        )
         with pytest.raises(ValueError, match="API path"):
             await cf.request("GET", "https://evil.example/api/v2/teams")
         with pytest.raises(ValueError):
@@ -522,7 +588,9 @@ async def test_request_and_paginate_escape_hatch() -> None:
 
 
 @pytest.mark.anyio
-async def test_canary_secrets_never_leak(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_canary_secrets_never_leak(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLICKFUNNELS_LOG", "debug")
     caplog.set_level(logging.DEBUG, logger="clickfunnels_async")
     texts: list[str] = []

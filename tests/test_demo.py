@@ -11,7 +11,12 @@ from examples import demo
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CLICKFUNNELS_API_TOKEN", "CLICKFUNNELS_SUBDOMAIN", "CLICKFUNNELS_BASE_URL", "MATON_API_KEY"):
+    for name in (
+        "CLICKFUNNELS_API_TOKEN",
+        "CLICKFUNNELS_SUBDOMAIN",
+        "CLICKFUNNELS_BASE_URL",
+        "MATON_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -23,7 +28,10 @@ async def test_demo_against_the_embedded_emulator(anyio_backend: str) -> None:
     assert results["bulk upsert"].startswith("500 upserted, 0 failed")
     assert results["filtered list"] == "found customer007@example.com, customer042@example.com"
     assert results["pagination"] == "500 contacts over 25 pages"
-    assert "500 of 500 deliveries verified" in results["webhooks"] and "HTTP 400" in results["webhooks"]
+    assert (
+        "500 of 500 deliveries verified" in results["webhooks"]
+        and "HTTP 400" in results["webhooks"]
+    )
     assert results["404"].startswith("NotFoundError")
     assert results["422"].startswith("UnprocessableEntityError")
 

@@ -11,7 +11,9 @@ ALLOWED = ("email_address", "id", "is_active", "tag_ids")
 
 
 def test_lists_are_ored_with_commas_and_keys_anded() -> None:
-    out = render_filter(Filter(email_address=["a@x.com", "b@x.com"], id=5), ALLOWED, "contacts.list")
+    out = render_filter(
+        Filter(email_address=["a@x.com", "b@x.com"], id=5), ALLOWED, "contacts.list"
+    )
     assert out == {"filter[email_address]": "a@x.com,b@x.com", "filter[id]": "5"}
 
 
@@ -25,7 +27,9 @@ def test_none_value_is_not_sent() -> None:
 
 
 def test_unknown_key_names_the_allowed_ones() -> None:
-    with pytest.raises(ValueError, match=r"cannot filter on 'email'.*email_address, id, is_active, tag_ids"):
+    with pytest.raises(
+        ValueError, match=r"cannot filter on 'email'.*email_address, id, is_active, tag_ids"
+    ):
         render_filter({"email": "a@x.com"}, ALLOWED, "contacts.list")
 
 

@@ -23,7 +23,9 @@ from clickfunnels_async._generated.operation_table import OPERATIONS
 
 pytestmark = pytest.mark.anyio
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 HOST = "acme.myclickfunnels.com"
 LIST_OP = OPERATIONS["listContacts"]
 CREATE_OP = OPERATIONS["createContacts"]
@@ -42,8 +44,12 @@ class Wire:
 
 def client() -> tuple[ClickFunnels, Wire]:
     wire = Wire()
-    cf = ClickFunnels(api_token="cf_fuzz_token_1234", subdomain="acme", max_retries=0,
-                      http_client=httpx.AsyncClient(transport=httpx.MockTransport(wire)))
+    cf = ClickFunnels(
+        api_token="cf_fuzz_token_1234",
+        subdomain="acme",
+        max_retries=0,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(wire)),
+    )
     return cf, wire
 
 
@@ -56,11 +62,20 @@ def allowed_error(exc: BaseException) -> None:
 
 
 scalars = st.one_of(
-    st.text(max_size=12), st.integers(min_value=-(2**70), max_value=2**70), st.booleans(), st.none(),
-    st.floats(allow_nan=True), st.binary(max_size=4), st.just(datetime.date(2024, 1, 1)),
+    st.text(max_size=12),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=True),
+    st.binary(max_size=4),
+    st.just(datetime.date(2024, 1, 1)),
 )
-filter_values = st.one_of(scalars, st.lists(scalars, max_size=4), st.tuples(scalars, scalars),
-                          st.dictionaries(st.text(max_size=3), scalars, max_size=2))
+filter_values = st.one_of(
+    scalars,
+    st.lists(scalars, max_size=4),
+    st.tuples(scalars, scalars),
+    st.dictionaries(st.text(max_size=3), scalars, max_size=2),
+)
 filter_keys = st.one_of(st.sampled_from(LIST_OP.filter_keys), st.text(max_size=10))
 
 
@@ -87,18 +102,31 @@ async def test_filter_fuzz(anyio_backend: str, mapping: dict[str, Any], as_filte
         parts = rendered.split(",")
         assert len(parts) == len(values)
         for part, original in zip(parts, values, strict=True):
-            expected = ("true" if original else "false") if isinstance(original, bool) else str(original)
+            expected = (
+                ("true" if original else "false") if isinstance(original, bool) else str(original)
+            )
             assert part == expected
     assert set(sent) == {f"filter[{k}]" for k, v in mapping.items() if v is not None}
 
 
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=10))
+json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=10)
+)
 json_value = st.recursive(
-    json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    json_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
-odd_value = st.one_of(json_value, st.just(object()), st.binary(max_size=3), st.sets(st.integers(), max_size=2),
-                      st.just(datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)), st.floats(allow_nan=True))
+odd_value = st.one_of(
+    json_value,
+    st.just(object()),
+    st.binary(max_size=3),
+    st.sets(st.integers(), max_size=2),
+    st.just(datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)),
+    st.floats(allow_nan=True),
+)
 body_keys = st.one_of(st.sampled_from(CREATE_OP.body_fields), st.text(max_size=8))
 
 
@@ -127,7 +155,10 @@ path_values = st.one_of(
     st.text(alphabet=st.sampled_from("./%?#\\@:;2eE ~"), max_size=12),
     st.integers(),
     st.sampled_from(["..", ".", "../x", "%2e%2e", "https://evil.com", "//evil.com", "a/../../b"]),
-    st.none(), st.floats(), st.booleans(), st.binary(max_size=3),
+    st.none(),
+    st.floats(),
+    st.booleans(),
+    st.binary(max_size=3),
 )
 
 
@@ -146,7 +177,7 @@ async def test_path_param_fuzz(anyio_backend: str, value: Any) -> None:
     assert request.url.host == HOST and request.url.scheme == "https"
     raw = request.url.raw_path.decode("ascii")
     assert raw.startswith("/api/v2/contacts/"), raw
-    segment = raw[len("/api/v2/contacts/"):]
+    segment = raw[len("/api/v2/contacts/") :]
     assert segment and "/" not in segment and "?" not in segment and "#" not in segment, raw
     assert unquote(segment) == str(value)
     assert not request.url.query
@@ -168,7 +199,9 @@ async def test_raw_request_path_fuzz(anyio_backend: str, path: str) -> None:
             return
     (request,) = wire.requests
     # Paths of accounts operations (/api/v2/teams...) go to the accounts host: still one of ours.
-    assert request.url.host in (HOST, "accounts.myclickfunnels.com") and request.url.scheme == "https"
+    assert (
+        request.url.host in (HOST, "accounts.myclickfunnels.com") and request.url.scheme == "https"
+    )
     assert request.url.raw_path.startswith(b"/") and not request.url.raw_path.startswith(b"//")
     assert not request.url.query and not request.url.fragment
 

@@ -34,27 +34,41 @@ class Recorder:
 
 
 def _client(recorder: Recorder) -> ClickFunnels:
-    return ClickFunnels("tok_wire_123456", subdomain="acme", transport=httpx.MockTransport(recorder))
+    return ClickFunnels(
+        "tok_wire_123456", subdomain="acme", transport=httpx.MockTransport(recorder)
+    )
 
 
 @pytest.mark.anyio
 async def test_filter_renders_as_bracketed_keys() -> None:
     rec = Recorder(200, [])
     async with _client(rec) as cf:
-        await cf.contacts.list(42, filter=Filter(email_address=["a@x.com", "b@x.com"], id=5)).to_list()
+        await cf.contacts.list(
+            42, filter=Filter(email_address=["a@x.com", "b@x.com"], id=5)
+        ).to_list()
         await cf.contacts.list(42, filter={"email_address": "a@x.com", "is_active": True}).to_list()
     # exactly as httpx percent-encodes brackets, '@' and ','
-    assert rec.requests[0].url.query == b"filter%5Bemail_address%5D=a%40x.com%2Cb%40x.com&filter%5Bid%5D=5"
-    assert rec.requests[1].url.query == b"filter%5Bemail_address%5D=a%40x.com&filter%5Bis_active%5D=true"
+    assert (
+        rec.requests[0].url.query
+        == b"filter%5Bemail_address%5D=a%40x.com%2Cb%40x.com&filter%5Bid%5D=5"
+    )
+    assert (
+        rec.requests[1].url.query
+        == b"filter%5Bemail_address%5D=a%40x.com&filter%5Bis_active%5D=true"
+    )
 
 
 @pytest.mark.anyio
 async def test_create_body_is_wrapped_under_its_key() -> None:
     contact = record("Contact", id=1)
-    rec = Recorder(201, contact, contact, record("CoursesEnrollment", id=1), record("ContactsFilterGenerated"))
+    rec = Recorder(
+        201, contact, contact, record("CoursesEnrollment", id=1), record("ContactsFilterGenerated")
+    )
     async with _client(rec) as cf:
         await cf.contacts.create(42, email_address="a@x.com", first_name="Ann")
-        await cf.contacts.create(42, values=models.ContactCreate(email_address="a@x.com", first_name="Ann"))
+        await cf.contacts.create(
+            42, values=models.ContactCreate(email_address="a@x.com", first_name="Ann")
+        )
         await cf.courses.enrollments.create(7, contact_id=9)
         await cf.contacts.filters.generate(42, text="bought twice")  # a flat body: no wrapper
     bodies = [json.loads(r.content) for r in rec.requests]
@@ -70,14 +84,20 @@ async def test_delete_expects_204_without_body() -> None:
     async with _client(rec) as cf:
         assert await cf.contacts.delete("abc") is None
     (request,) = rec.requests
-    assert (request.method, request.url.path, request.content) == ("DELETE", "/api/v2/contacts/abc", b"")
+    assert (request.method, request.url.path, request.content) == (
+        "DELETE",
+        "/api/v2/contacts/abc",
+        b"",
+    )
 
 
 @pytest.mark.anyio
 async def test_a_wrapper_or_a_foreign_model_as_values_is_a_type_error_saying_what_to_pass() -> None:
     rec = Recorder(201, {})
     async with _client(rec) as cf:
-        with pytest.raises(TypeError, match=r"values= takes a ContactCreate or a dict of its fields, not a Contact"):
+        with pytest.raises(
+            TypeError, match=r"values= takes a ContactCreate or a dict of its fields, not a Contact"
+        ):
             await cf.contacts.create(42, values=models.Contact.from_dict(record("Contact", id=1)))  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=r"filter= takes a Filter or a dict"):
             await cf.contacts.list(42, filter=["email_address"]).to_list()  # type: ignore[arg-type]
@@ -89,9 +109,18 @@ async def test_a_wrapper_or_a_foreign_model_as_values_is_a_type_error_saying_wha
 def test_models_export_resource_and_body_models_only() -> None:
     names = set(models.__all__)
     assert {"Contact", "ContactCreate", "ContactUpdate", "Order", "UNSET", "Unset"} <= names
-    traps = sorted(n for n in names if n.endswith("Request") and n[:-7].endswith(("Create", "Update", "Upsert")))
+    traps = sorted(
+        n
+        for n in names
+        if n.endswith("Request") and n[:-7].endswith(("Create", "Update", "Upsert"))
+    )
     assert not traps, traps
-    wrappers = {"ContactCreateRequest", "ContactsFilter", "OrdersInvoicesFilter", "CoursesEnrollmentCreateRequest"}
+    wrappers = {
+        "ContactCreateRequest",
+        "ContactsFilter",
+        "OrdersInvoicesFilter",
+        "CoursesEnrollmentCreateRequest",
+    }
     assert not names & wrappers
     with pytest.raises(AttributeError):
         models.ContactCreateRequest  # noqa: B018
@@ -114,10 +143,15 @@ def test_no_endpoint_modules_and_every_generated_file_carries_the_banner() -> No
 
 
 def test_unknown_enum_values_are_kept() -> None:
-    fulfillment = models.Fulfillment.from_dict(record("Fulfillment", id=1, status="brand-new-state"))
+    fulfillment = models.Fulfillment.from_dict(
+        record("Fulfillment", id=1, status="brand-new-state")
+    )
     assert isinstance(fulfillment.status, models.FulfillmentStatus)
     assert fulfillment.status == "brand-new-state"
-    assert models.Fulfillment.from_dict(record("Fulfillment", id=1, status="fulfilled")).status is models.FulfillmentStatus.FULFILLED
+    assert (
+        models.Fulfillment.from_dict(record("Fulfillment", id=1, status="fulfilled")).status
+        is models.FulfillmentStatus.FULFILLED
+    )
 
 
 def test_unknown_fields_are_kept() -> None:

@@ -28,10 +28,19 @@ def doc() -> dict[str, Any]:
 
 
 def _spec(doc: dict[str, Any]) -> Spec:
-    return Spec(doc, {op.response_model.split(":")[1]: op.response_model.split(":")[0]
-                      for op in OPERATIONS.values() if op.response_model}
-                | {op.body_model.split(":")[1]: op.body_model.split(":")[0]
-                   for op in OPERATIONS.values() if op.body_model})
+    return Spec(
+        doc,
+        {
+            op.response_model.split(":")[1]: op.response_model.split(":")[0]
+            for op in OPERATIONS.values()
+            if op.response_model
+        }
+        | {
+            op.body_model.split(":")[1]: op.body_model.split(":")[0]
+            for op in OPERATIONS.values()
+            if op.body_model
+        },
+    )
 
 
 def _with(doc: dict[str, Any], path: str, method: str, **changes: Any) -> dict[str, Any]:
@@ -41,8 +50,16 @@ def _with(doc: dict[str, Any], path: str, method: str, **changes: Any) -> dict[s
 
 
 def test_a_misspelt_extension_fails_generation_with_a_hint(doc: dict[str, Any]) -> None:
-    bad = _with(doc, "/api/v2/workspaces/{workspace_id}/contacts/upsert", "post", **{"x-cf-idempotant": True})
-    with pytest.raises(ExtensionError, match=r"unknown extension x-cf-idempotant \(did you mean x-cf-idempotent\?\)"):
+    bad = _with(
+        doc,
+        "/api/v2/workspaces/{workspace_id}/contacts/upsert",
+        "post",
+        **{"x-cf-idempotant": True},
+    )
+    with pytest.raises(
+        ExtensionError,
+        match=r"unknown extension x-cf-idempotant \(did you mean x-cf-idempotent\?\)",
+    ):
         collect(_spec(bad))
 
 
@@ -69,13 +86,17 @@ def test_the_table_is_the_generator_model_rendered(doc: dict[str, Any]) -> None:
     ops = collect(_spec(doc))
     assert {o.row.id for o in ops} == set(OPERATIONS)
     # the generator's row is the runtime's class (loaded from the same file), field for field
-    assert [f.name for f in attrs.fields(type(ops[0].row))] == [f.name for f in attrs.fields(Operation)]
+    assert [f.name for f in attrs.fields(type(ops[0].row))] == [
+        f.name for f in attrs.fields(Operation)
+    ]
     for o in ops:
         assert attrs.asdict(o.row) == attrs.asdict(OPERATIONS[o.row.id]), o.row.id
 
 
 def test_two_methods_with_one_name_fail(doc: dict[str, Any]) -> None:
-    bad = _with(doc, "/api/v2/workspaces/{workspace_id}/contacts/upsert", "post", **{"x-cf-verb": "create"})
+    bad = _with(
+        doc, "/api/v2/workspaces/{workspace_id}/contacts/upsert", "post", **{"x-cf-verb": "create"}
+    )
     with pytest.raises(SpecError, match=r"are both contacts\.create"):
         collect(_spec(bad))
 

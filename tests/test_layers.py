@@ -16,12 +16,33 @@ PKG = ROOT / "clickfunnels_async"
 # Hand-written modules the generator loads by file path: they import nothing from the package.
 LEAVES = {"_spec_refs", "_operation_row", "_version", "_json", "_log"}
 # The runtime under the client: never the client, the namespaces, the public models module or the extras.
-RUNTIME = {"_core", "_errors", "_filters", "_hosts", "_maton", "_namespace", "_options", "_pacing",
-           "_pagination", "_transport"} | LEAVES
+RUNTIME = {
+    "_core",
+    "_errors",
+    "_filters",
+    "_hosts",
+    "_maton",
+    "_namespace",
+    "_options",
+    "_pacing",
+    "_pagination",
+    "_transport",
+} | LEAVES
 EXTRAS = {"bulk", "cli", "integrations", "oauth", "redis", "testing", "webhooks"}
 # What the extras may use besides the public surface (`clickfunnels_async`, `.models`, each other's packages).
-EXTRA_INTERNALS = {"_errors", "_filters", "_hosts", "_json", "_log", "_operation_row", "_pacing", "_pagination",
-                   "_spec_refs", "_version", "_generated.operation_table"}
+EXTRA_INTERNALS = {
+    "_errors",
+    "_filters",
+    "_hosts",
+    "_json",
+    "_log",
+    "_operation_row",
+    "_pacing",
+    "_pagination",
+    "_spec_refs",
+    "_version",
+    "_generated.operation_table",
+}
 
 
 def _module_name(path: Path, root: Path = ROOT) -> str:
@@ -48,8 +69,11 @@ def _imports(path: Path, root: Path = ROOT) -> set[str]:
                 module = node.module or ""
             # `from pkg import name` imports the submodule pkg.name when there is one.
             folder = root.joinpath(*module.split("."))
-            subs = [f"{module}.{a.name}" for a in node.names
-                    if (folder / f"{a.name}.py").exists() or (folder / a.name).is_dir()]
+            subs = [
+                f"{module}.{a.name}"
+                for a in node.names
+                if (folder / f"{a.name}.py").exists() or (folder / a.name).is_dir()
+            ]
             targets = [module, *subs] if node.module else subs
         for target in targets:
             if target == "generator" or target.startswith("generator."):
@@ -62,7 +86,10 @@ def _imports(path: Path, root: Path = ROOT) -> set[str]:
 
 
 def _modules() -> dict[str, set[str]]:
-    return {_module_name(p).removeprefix("clickfunnels_async").lstrip("."): _imports(p) for p in PKG.rglob("*.py")}
+    return {
+        _module_name(p).removeprefix("clickfunnels_async").lstrip("."): _imports(p)
+        for p in PKG.rglob("*.py")
+    }
 
 
 def _under(target: str, prefixes: set[str]) -> bool:
@@ -73,7 +100,9 @@ MODULES = _modules()
 
 
 def _check(modules: dict[str, set[str]], ok: object) -> list[str]:
-    return [f"{m} imports {t}" for m, ts in sorted(modules.items()) for t in sorted(ts) if not ok(m, t)]  # type: ignore[operator]
+    return [
+        f"{m} imports {t}" for m, ts in sorted(modules.items()) for t in sorted(ts) if not ok(m, t)
+    ]  # type: ignore[operator]
 
 
 def test_the_import_graph_was_read() -> None:
@@ -99,7 +128,11 @@ def test_generated_code_stands_only_on_the_namespace_floor() -> None:
 
 
 def test_only_the_client_composes_namespaces_and_core() -> None:
-    users = {m for m, ts in MODULES.items() if any(_under(t, {"_generated.namespaces", "_core"}) for t in ts)}
+    users = {
+        m
+        for m, ts in MODULES.items()
+        if any(_under(t, {"_generated.namespaces", "_core"}) for t in ts)
+    }
     assert {u for u in users if not u.startswith("_generated.namespaces")} == {"_client"}
 
 
@@ -117,7 +150,9 @@ def test_nothing_at_run_time_imports_the_generator() -> None:
     assert [m for m, ts in MODULES.items() if "generator" in ts] == []
 
 
-@pytest.mark.parametrize("bad", ["from ._client import ClickFunnels", "from clickfunnels_async import cli"])
+@pytest.mark.parametrize(
+    "bad", ["from ._client import ClickFunnels", "from clickfunnels_async import cli"]
+)
 def test_the_check_catches_an_upward_import(tmp_path: Path, bad: str) -> None:
     fake = tmp_path / "clickfunnels_async" / "_hosts.py"
     fake.parent.mkdir()

@@ -15,9 +15,9 @@ from clickfunnels_async import ClickFunnels, ClickFunnelsError, InternalServerEr
 URL = "https://acme.myclickfunnels.com/api/v2/workspaces/42/contacts"
 
 
-def pages_server(total: int, *, page_size: int = 20, log: list[str | None] | None = None) -> Callable[
-    [httpx.Request], httpx.Response
-]:
+def pages_server(
+    total: int, *, page_size: int = 20, log: list[str | None] | None = None
+) -> Callable[[httpx.Request], httpx.Response]:
     """A list endpoint serving ids 1..total, 20 a page, the way ClickFunnels does."""
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -114,7 +114,9 @@ async def test_sort_params_pass_through_and_are_checked() -> None:
 async def test_a_repeated_cursor_stops_with_an_error_instead_of_looping() -> None:
     with respx.mock:
         respx.get(URL).mock(
-            return_value=httpx.Response(200, json=[contact_json(id=1)], headers={"Pagination-Next": "1"})
+            return_value=httpx.Response(
+                200, json=[contact_json(id=1)], headers={"Pagination-Next": "1"}
+            )
         )
         async with client() as cf:
             with pytest.raises(ClickFunnelsError, match="twice"):

@@ -55,7 +55,7 @@ class _CountedStream(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for start in range(0, len(self._body), 256):
             await anyio.lowlevel.checkpoint()
-            yield self._body[start:start + 256]
+            yield self._body[start : start + 256]
 
     async def aclose(self) -> None:
         if not self._closed:
@@ -66,7 +66,9 @@ class _CountedStream(httpx.AsyncByteStream):
 class Tracking(httpx.AsyncBaseTransport):
     """Wraps the emulator's transport: enforces the read timeout, counts answers and open streams."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, *, slow_rate: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, *, slow_rate: float = 0.0, seed: int = 0
+    ) -> None:
         self.inner = inner
         self.statuses: Counter[int | str] = Counter()
         self.open_streams = 0
@@ -94,9 +96,14 @@ class Tracking(httpx.AsyncBaseTransport):
             self.statuses["dropped"] += 1
             raise
         self.statuses[response.status_code] += 1
-        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"]
+        headers = [
+            (k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"
+        ]
         return httpx.Response(
-            response.status_code, headers=headers, stream=_CountedStream(self, body), request=request
+            response.status_code,
+            headers=headers,
+            stream=_CountedStream(self, body),
+            request=request,
         )
 
 
@@ -125,18 +132,29 @@ def _emails(fake: FakeClickFunnels) -> Counter[str]:
 # ---------------------------------------------------------------------------------------------- faults
 
 
-async def test_bulk_import_under_every_fault_loses_and_duplicates_nothing(anyio_backend: str) -> None:
+async def test_bulk_import_under_every_fault_loses_and_duplicates_nothing(
+    anyio_backend: str,
+) -> None:
     n = 400
     fake = FakeClickFunnels(
-        seed=11, latency=0.006, jitter=0.006, error_rate=0.12, error_statuses=(500, 502, 503),
-        drop_rate=0.05, rate_limit=250,
+        seed=11,
+        latency=0.006,
+        jitter=0.006,
+        error_rate=0.12,
+        error_statuses=(500, 502, 503),
+        drop_rate=0.05,
+        rate_limit=250,
     )
     # One answer in ten comes later than the 50 ms read timeout.
     cf, tracking = tracked_client(fake, max_retries=15, timeout=0.05, slow_rate=0.1)
     rows = _rows(n, "import")
     results: dict[int, Any] = {}
     with anyio.fail_after(40):
-        async with fake, cf, bulk.run(cf.contacts.upsert, rows, concurrency=32, workspace_id=42) as run:
+        async with (
+            fake,
+            cf,
+            bulk.run(cf.contacts.upsert, rows, concurrency=32, workspace_id=42) as run,
+        ):
             async for result in run:
                 assert result.index not in results, "two results for one input"
                 results[result.index] = result
@@ -154,7 +172,9 @@ async def test_bulk_import_under_every_fault_loses_and_duplicates_nothing(anyio_
     assert tracking.open_streams == 0
 
 
-async def test_exhausted_retries_are_reported_never_swallowed(anyio_backend: str, tmp_path: Path) -> None:
+async def test_exhausted_retries_are_reported_never_swallowed(
+    anyio_backend: str, tmp_path: Path
+) -> None:
     n = 120
     fake = FakeClickFunnels(seed=12, error_rate=0.5, error_statuses=(500, 502))
     cf, _tracking = tracked_client(fake, max_retries=1)
@@ -162,10 +182,16 @@ async def test_exhausted_retries_are_reported_never_swallowed(anyio_backend: str
     with anyio.fail_after(20):
         async with fake, cf:
             summary = await bulk.execute(
-                cf.contacts.upsert, _rows(n, "x"), concurrency=16, failures=failures, workspace_id=42
+                cf.contacts.upsert,
+                _rows(n, "x"),
+                concurrency=16,
+                failures=failures,
+                workspace_id=42,
             )
             outcomes: list[Any] = []
-            async with bulk.run(cf.contacts.upsert, _rows(40, "y"), concurrency=8, workspace_id=42) as run:
+            async with bulk.run(
+                cf.contacts.upsert, _rows(40, "y"), concurrency=8, workspace_id=42
+            ) as run:
                 async for result in run:
                     outcomes.append(result)
     assert summary.succeeded + summary.failed == n
@@ -205,10 +231,13 @@ async def test_exhausted_retries_are_reported_never_swallowed(anyio_backend: str
 
 
 @pytest.mark.parametrize("prefetch", [False, True])
-async def test_long_paginations_under_faults_see_every_item_once(anyio_backend: str, prefetch: bool) -> None:
+async def test_long_paginations_under_faults_see_every_item_once(
+    anyio_backend: str, prefetch: bool
+) -> None:
     total = 1000
-    fake = FakeClickFunnels(seed=14, latency=0.003, jitter=0.003, error_rate=0.15, drop_rate=0.05,
-                            rate_limit=60)  # low enough that the 4 walks meet it even on a loaded machine
+    fake = FakeClickFunnels(
+        seed=14, latency=0.003, jitter=0.003, error_rate=0.15, drop_rate=0.05, rate_limit=60
+    )  # low enough that the 4 walks meet it even on a loaded machine
     fake.seed(contacts=total)
     cf, tracking = tracked_client(fake, max_retries=15, timeout=0.05, slow_rate=0.08)
     orders = ["asc", "desc", "asc", "desc"]
@@ -267,8 +296,9 @@ async def _random_work(cf: ClickFunnels, rng: random.Random, tag: str) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_random_cancellation_leaves_nothing_open(anyio_backend: str, seed: int) -> None:
     rng = random.Random(seed)
-    fake = FakeClickFunnels(seed=seed, latency=0.003, jitter=0.003, error_rate=0.1, drop_rate=0.03,
-                            rate_limit=400)
+    fake = FakeClickFunnels(
+        seed=seed, latency=0.003, jitter=0.003, error_rate=0.1, drop_rate=0.03, rate_limit=400
+    )
     fake.seed(contacts=150)
     cf, tracking = tracked_client(fake, max_retries=3, max_concurrency=6)
     limiter = cf._shared.throttle._limiter
@@ -290,14 +320,21 @@ async def test_random_cancellation_leaves_nothing_open(anyio_backend: str, seed:
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # uvicorn runs in an asyncio loop only
-async def test_random_cancellation_over_sockets_leaves_no_busy_connection(anyio_backend: str) -> None:
+async def test_random_cancellation_over_sockets_leaves_no_busy_connection(
+    anyio_backend: str,
+) -> None:
     rng = random.Random(99)
     fake = FakeClickFunnels(seed=5, latency=0.003, jitter=0.003, error_rate=0.1, drop_rate=0.03)
     fake.seed(contacts=150)
     with anyio.fail_after(40):
         async with fake, fake.serve() as url:
-            cf = ClickFunnels(api_token=fake.token, base_url=url, retry_policy=FAST, max_retries=3,
-                              max_concurrency=8)
+            cf = ClickFunnels(
+                api_token=fake.token,
+                base_url=url,
+                retry_policy=FAST,
+                max_retries=3,
+                max_concurrency=8,
+            )
             pool = cf._shared.http._transport._pool  # type: ignore[attr-defined]
             async with cf:
                 for round_ in range(20):
@@ -346,8 +383,12 @@ async def test_timeout_is_honoured_against_a_silent_server(
     anyio_backend: str, max_retries: int, method: str
 ) -> None:
     async with silent_server() as url:
-        cf = ClickFunnels(api_token="cf_timeout_test_token", base_url=url, retry_policy=BACKOFF,
-                          max_retries=max_retries)
+        cf = ClickFunnels(
+            api_token="cf_timeout_test_token",
+            base_url=url,
+            retry_policy=BACKOFF,
+            max_retries=max_retries,
+        )
         fast = cf.with_options(timeout=0.2)
         async with cf:
             started = time.monotonic()

@@ -61,7 +61,11 @@ async def test_every_operation_is_reachable_with_its_method_and_path() -> None:
             assert request.method == op.method, op.qualname
             expected = op.path.format(**{n: 7 for n in op.path_params})
             assert request.url.path == expected, op.qualname
-            host = "accounts.myclickfunnels.com" if op.host == "accounts" else "acme.myclickfunnels.com"
+            host = (
+                "accounts.myclickfunnels.com"
+                if op.host == "accounts"
+                else "acme.myclickfunnels.com"
+            )
             assert request.url.host == host, op.qualname
             if op.has_body:
                 body = json.loads(request.content)
@@ -117,7 +121,9 @@ def test_importing_and_creating_a_client_loads_no_operation_modules() -> None:
         "res = [m for m in mods if '._generated.namespaces.' in m]\n"
         "print(len(api), len(models), sorted(res))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     api, models, resources = out.split(" ", 2)
     assert api == "0"
     assert models == "0"
@@ -129,7 +135,9 @@ def test_importing_and_creating_a_client_loads_no_operation_modules() -> None:
 @pytest.mark.anyio
 async def test_unknown_keyword_is_a_type_error_naming_the_fields_before_sending() -> None:
     sent: list[httpx.Request] = []
-    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(201)))
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(201))
+    )
     async with http, ClickFunnels("tok_kw_1234567", subdomain="acme", http_client=http) as cf:
         with pytest.raises(TypeError, match=r"'email'.*allowed: .*email_address"):
             await cf.contacts.create(42, email="a@x.com")  # type: ignore[call-arg]
@@ -152,7 +160,9 @@ async def test_keyword_bodies_models_and_none_means_not_sent() -> None:
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     async with http, ClickFunnels("tok_kw_1234567", subdomain="acme", http_client=http) as cf:
-        contact = await cf.contacts.create(42, email_address="a@x.com", first_name="Ann", last_name=None)
+        contact = await cf.contacts.create(
+            42, email_address="a@x.com", first_name="Ann", last_name=None
+        )
         await cf.contacts.create(workspace_id=42, values=ContactCreate(email_address="b@x.com"))
         await cf.contacts.create(42, values={"email_address": "c@x.com", "tag_ids": (1, 2)})
     assert contact.id == 5
@@ -183,7 +193,11 @@ async def test_path_params_positional_or_by_name_and_quoted() -> None:
             await cf.contacts.get(None)  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             await cf.contacts.get(True)
-    assert paths == ["/api/v2/contacts/123", "/api/v2/contacts/pub_Ab1", "/api/v2/contacts/a%2F..%2Fb"]
+    assert paths == [
+        "/api/v2/contacts/123",
+        "/api/v2/contacts/pub_Ab1",
+        "/api/v2/contacts/a%2F..%2Fb",
+    ]
 
 
 @pytest.mark.anyio

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = '''from typing import reveal_type
+SCRIPT = """from typing import reveal_type
 
 from clickfunnels_async import ClickFunnels, Filter
 
@@ -24,28 +24,50 @@ async def main(cf: ClickFunnels) -> None:
     await cf.courses.create(1, title="T")  # fine
     await cf.courses.create(1, values={"title": "T"})  # fine
     reveal_type(cf.contacts.list)  # line 15
-'''
+"""
 
 
 @pytest.mark.timeout(900)
 def test_mypy_flags_what_the_spec_rules_out(tmp_path: Path) -> None:
     (tmp_path / "user.py").write_text(SCRIPT, encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental",
-         "--cache-dir", str(tmp_path / "cache"), "--config-file", "", "user.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=800,
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--follow-imports=silent",
+            "--no-incremental",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--config-file",
+            "",
+            "user.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=800,
     )
     out = proc.stdout
-    errors = {int(m.group(1)): m.group(2) for m in re.finditer(r"^user\.py:(\d+): error: (.*)$", out, re.M)}
+    errors = {
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(r"^user\.py:(\d+): error: (.*)$", out, re.M)
+    }
     assert proc.returncode == 1, out + proc.stderr
     assert sorted(errors) == [7, 8, 9, 10], out
     assert '"sort_order"' in errors[7] and "Literal['asc', 'desc']" in errors[7], errors[7]
     assert '"filter"' in errors[8] and "ListContactsFilter" in errors[8], errors[8]
     assert '"action_type"' in errors[9] and "Literal['add', 'remove']" in errors[9], errors[9]
     assert "No overload variant" in errors[10], errors[10]
-    assert re.search(r"^user\.py:10: note: .*title: [^,=)]+\)", out, re.M), out  # title: Required, no default
+    assert re.search(r"^user\.py:10: note: .*title: [^,=)]+\)", out, re.M), (
+        out
+    )  # title: Required, no default
     (note,) = re.findall(r"^user\.py:15: note: Revealed type is (.*)$", out, re.M)
     assert "sort_order: Literal['asc'] | Literal['desc'] | None" in note, note
     assert "sort_property: Literal['id'] | Literal['updated_at'] | None" in note, note
-    assert "expand: Literal['email_engagement'] | typing.Sequence[Literal['email_engagement']] | None" in note, note
+    assert (
+        "expand: Literal['email_engagement'] | typing.Sequence[Literal['email_engagement']] | None"
+        in note
+    ), note
     assert "ListContactsFilter, {'email_address'?: str | int" in note, note

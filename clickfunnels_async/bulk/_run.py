@@ -164,7 +164,9 @@ class Summary(Generic[I]):
     @property
     def ok(self) -> bool:
         """Every input was read and succeeded."""
-        return self.exhausted and not self.failed and not self.unfinished and self.input_error is None
+        return (
+            self.exhausted and not self.failed and not self.unfinished and self.input_error is None
+        )
 
     def __str__(self) -> str:
         text = (
@@ -246,7 +248,9 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         shard: tuple[int, int] | None = None,
     ) -> None:
         if not callable(fn):
-            raise TypeError(f"bulk.run() needs an async callable such as cf.contacts.upsert, not {fn!r}")
+            raise TypeError(
+                f"bulk.run() needs an async callable such as cf.contacts.upsert, not {fn!r}"
+            )
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
         if buffer_size is None:
@@ -278,7 +282,9 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         self._send: MemoryObjectSendStream[Succeeded[I, R] | Failed[I]] | None = None
         self._receive: MemoryObjectReceiveStream[Succeeded[I, R] | Failed[I]] | None = None
         self._window = anyio.Semaphore(concurrency + buffer_size, fast_acquire=True)
-        self._reading = anyio.Lock(fast_acquire=True) if isinstance(self._source, _AsyncSource) else None
+        self._reading = (
+            anyio.Lock(fast_acquire=True) if isinstance(self._source, _AsyncSource) else None
+        )
         self._in_flight: dict[int, I] = {}
         self._reorder: dict[int, Succeeded[I, R] | Failed[I]] = {}
         self._next_to_emit = 0
@@ -298,12 +304,16 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
     def summary(self) -> Summary[I]:
         """How the run ended; available once the `async with` block is left."""
         if self._summary is None:
-            raise RuntimeError("the summary is ready when the `async with bulk.run(...)` block has ended")
+            raise RuntimeError(
+                "the summary is ready when the `async with bulk.run(...)` block has ended"
+            )
         return self._summary
 
     def progress(self) -> Progress:
         """The counts right now."""
-        return Progress(self._started, self._succeeded, self._failed, self._elapsed(), self._skipped)
+        return Progress(
+            self._started, self._succeeded, self._failed, self._elapsed(), self._skipped
+        )
 
     async def __aenter__(self) -> BulkRun[I, R]:
         if self._state != "new":
@@ -391,7 +401,9 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         while True:
             # Room for one more result first; only then read an input.
             await self._window.acquire()
-            if self._reading is None:  # a sync source: reading has no await, so no other worker cuts in
+            if (
+                self._reading is None
+            ):  # a sync source: reading has no await, so no other worker cuts in
                 taken = await self._read()
             else:
                 async with self._reading:

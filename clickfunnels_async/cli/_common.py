@@ -75,8 +75,12 @@ class Settings:
             raise UsageProblem("--connection picks a Maton connection; add --maton")
         if self.maton:
             if self.subdomain is not None:
-                raise UsageProblem("--subdomain does not apply with --maton (the gateway routes by connection)")
-            return ClickFunnels.via_maton(connection=self.connection, base_url=self.base_url, **kwargs)
+                raise UsageProblem(
+                    "--subdomain does not apply with --maton (the gateway routes by connection)"
+                )
+            return ClickFunnels.via_maton(
+                connection=self.connection, base_url=self.base_url, **kwargs
+            )
         return ClickFunnels(subdomain=self.subdomain, base_url=self.base_url, **kwargs)
 
 
@@ -120,7 +124,9 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=_json_default)
 
 
-def parse_filters(pairs: list[str], allowed: tuple[str, ...], option: str = "--filter") -> dict[str, Any]:
+def parse_filters(
+    pairs: list[str], allowed: tuple[str, ...], option: str = "--filter"
+) -> dict[str, Any]:
     """`["email_address=a@x.com", "tag_ids=1,2"]` -> `{"email_address": "a@x.com", "tag_ids": ["1", "2"]}`.
 
     Repeating a key, or commas in a value, gives several values (any of them matches).
@@ -133,7 +139,9 @@ def parse_filters(pairs: list[str], allowed: tuple[str, ...], option: str = "--f
             raise UsageProblem(f"{option} {pair!r}: write it as key=value")
         if key not in allowed:
             choices = ", ".join(allowed) if allowed else "none (this list takes no filter)"
-            raise UsageProblem(f"{option} {pair!r}: cannot filter on {key!r}; allowed keys: {choices}")
+            raise UsageProblem(
+                f"{option} {pair!r}: cannot filter on {key!r}; allowed keys: {choices}"
+            )
         values = [v.strip() for v in value.split(",") if v.strip()]
         if not values:
             raise UsageProblem(f"{option} {pair!r}: no value given")

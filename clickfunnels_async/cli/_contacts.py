@@ -84,8 +84,13 @@ class _ExportCheckpoint:
         return {"workspace_id": self.workspace_id, "filter": self.filter, "format": self.format}
 
     def save(self) -> None:
-        data = {**self.key(), "cursor": self.cursor, "bytes": self.bytes, "rows": self.rows,
-                "columns": self.columns}
+        data = {
+            **self.key(),
+            "cursor": self.cursor,
+            "bytes": self.bytes,
+            "rows": self.rows,
+            "columns": self.columns,
+        }
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")
         os.replace(tmp, self.path)
@@ -106,7 +111,11 @@ class _ExportCheckpoint:
                 f"the checkpoint {self.path} belongs to another export ({stored}); "
                 "run without --resume to start over"
             )
-        self.cursor, self.bytes, self.rows = data.get("cursor"), int(data["bytes"]), int(data["rows"])
+        self.cursor, self.bytes, self.rows = (
+            data.get("cursor"),
+            int(data["bytes"]),
+            int(data["rows"]),
+        )
         self.columns = data.get("columns")
         return True
 
@@ -121,7 +130,9 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
-def _render(items: list[dict[str, Any]], fmt: Format, checkpoint: _ExportCheckpoint, header: bool) -> bytes:
+def _render(
+    items: list[dict[str, Any]], fmt: Format, checkpoint: _ExportCheckpoint, header: bool
+) -> bytes:
     if fmt is Format.jsonl:
         return "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items).encode()
     if checkpoint.columns is None:
@@ -152,17 +163,24 @@ def export(
     workspace_id: Annotated[int, typer.Option("--workspace-id", help="Workspace to export from.")],
     filter: Annotated[
         list[str] | None,
-        typer.Option("--filter", help="key=value (repeat, or value1,value2, for any of several values)."),
+        typer.Option(
+            "--filter", help="key=value (repeat, or value1,value2, for any of several values)."
+        ),
     ] = None,
     format: Annotated[
-        Format | None, typer.Option("--format", help="jsonl or csv (default: from -o's suffix, else jsonl).")
+        Format | None,
+        typer.Option("--format", help="jsonl or csv (default: from -o's suffix, else jsonl)."),
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default stdout).")
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted export from its checkpoint.")
     ] = False,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
 ) -> None:
     """Stream every contact of a workspace to JSON Lines or CSV, page by page.
 
@@ -171,15 +189,21 @@ def export(
     """
     with reported_errors():
         flt = parse_filters(filter or [], LIST_OP.filter_keys)
-        fmt = format or (Format.csv if output is not None and output.suffix.lower() == ".csv" else Format.jsonl)
+        fmt = format or (
+            Format.csv if output is not None and output.suffix.lower() == ".csv" else Format.jsonl
+        )
         if resume and output is None:
             raise UsageProblem("--resume needs -o FILE (the checkpoint lives next to it)")
         if json_out and output is None:
-            raise UsageProblem("--json prints a summary on stdout, which would mix with the rows; add -o FILE")
+            raise UsageProblem(
+                "--json prints a summary on stdout, which would mix with the rows; add -o FILE"
+            )
         cf = settings(ctx).client()  # a bad setup is reported before any file is touched
         checkpoint = _ExportCheckpoint(
             Path(str(output) + ".checkpoint.json") if output is not None else Path(os.devnull),
-            workspace_id, flt, fmt.value,
+            workspace_id,
+            flt,
+            fmt.value,
         )
         resumed = False
         if output is not None:
@@ -213,14 +237,20 @@ def export(
         async def go() -> None:
             progress = _progress(show_progress)
             with progress:
-                task = progress.add_task("Exporting contacts", total=None, completed=checkpoint.rows, note="")
+                task = progress.add_task(
+                    "Exporting contacts", total=None, completed=checkpoint.rows, note=""
+                )
                 async with cf:
                     if resumed and checkpoint.cursor is None and checkpoint.rows:
                         return  # the checkpoint was saved after the last page: nothing is missing
-                    pages = cf.contacts.list(workspace_id, filter=Filter(flt) if flt else None, after=checkpoint.cursor).pages()
+                    pages = cf.contacts.list(
+                        workspace_id, filter=Filter(flt) if flt else None, after=checkpoint.cursor
+                    ).pages()
                     async for page in pages:
                         items = page.response.json()
-                        header = fmt is Format.csv and checkpoint.bytes == 0 and checkpoint.rows == 0
+                        header = (
+                            fmt is Format.csv and checkpoint.bytes == 0 and checkpoint.rows == 0
+                        )
                         data = _render(items, fmt, checkpoint, header)
                         out.write(data)
                         out.flush()
@@ -233,6 +263,7 @@ def export(
                         progress.update(task, completed=checkpoint.rows)
                     if fmt is Format.csv and checkpoint.rows == 0 and checkpoint.bytes == 0:
                         out.write(_render([], fmt, checkpoint, header=True))
+
         interrupted = False
         try:
             run_async(go)
@@ -244,13 +275,19 @@ def export(
         if interrupted:
             say(
                 f"Interrupted after {checkpoint.rows} contacts. "
-                + (f"Run again with --resume to continue {output}." if output is not None else "")
-            , style="yellow")
+                + (f"Run again with --resume to continue {output}." if output is not None else ""),
+                style="yellow",
+            )
             raise typer.Exit(EXIT_INTERRUPTED)
         if output is not None:
             checkpoint.path.unlink(missing_ok=True)
-        summary = {"rows": checkpoint.rows, "pages": state["pages"], "output": str(output) if output else None,
-                   "format": fmt.value, "resumed": resumed}
+        summary = {
+            "rows": checkpoint.rows,
+            "pages": state["pages"],
+            "output": str(output) if output else None,
+            "format": fmt.value,
+            "resumed": resumed,
+        }
         if json_out:
             typer.echo(json.dumps(summary))
         else:
@@ -297,13 +334,17 @@ def _convert(raw: Mapping[str, Any], where: str, *, from_json: bool) -> dict[str
             try:
                 fields["tag_ids"] = [int(str(p).strip()) for p in parts if str(p).strip()]
             except ValueError:
-                raise UsageProblem(f"{where}: tag_ids must be numbers separated by ';', not {value!r}") from None
+                raise UsageProblem(
+                    f"{where}: tag_ids must be numbers separated by ';', not {value!r}"
+                ) from None
         elif name == "custom_attributes":
             if isinstance(value, str):
                 try:
                     value = json.loads(value)
                 except ValueError:
-                    raise UsageProblem(f"{where}: custom_attributes must be a JSON object") from None
+                    raise UsageProblem(
+                        f"{where}: custom_attributes must be a JSON object"
+                    ) from None
             if not isinstance(value, dict):
                 raise UsageProblem(f"{where}: custom_attributes must be a JSON object")
             custom.update(value)
@@ -337,7 +378,9 @@ def _read_rows(path: Path, workspace_id: int) -> Iterator[_Row]:
             else:
                 yield from _read_csv(file, path, workspace_id)
         except UnicodeDecodeError as exc:
-            raise UsageProblem(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise UsageProblem(
+                f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
 
 
 def _read_csv(file: IO[str], path: Path, workspace_id: int) -> Iterator[_Row]:
@@ -345,12 +388,16 @@ def _read_csv(file: IO[str], path: Path, workspace_id: int) -> Iterator[_Row]:
     try:
         header = next(reader)
     except StopIteration:
-        raise UsageProblem(f"{path}: the file is empty (expected a header with an email_address column)") from None
+        raise UsageProblem(
+            f"{path}: the file is empty (expected a header with an email_address column)"
+        ) from None
     except csv.Error as exc:
         raise UsageProblem(f"{path}, line {reader.line_num}: malformed CSV ({exc})") from None
     names = [_field_name(h, f"{path}, header") for h in header]
     if "email_address" not in names:
-        raise UsageProblem(f"{path}: no email_address (or email) column; found: {', '.join(header) or 'none'}")
+        raise UsageProblem(
+            f"{path}: no email_address (or email) column; found: {', '.join(header) or 'none'}"
+        )
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise UsageProblem(f"{path}, header: column(s) given twice: {', '.join(duplicated)}")
@@ -403,13 +450,17 @@ class _ImportCheckpoint:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise UsageProblem(f"cannot read the checkpoint {self.path}: {exc.strerror or exc}") from None
+            raise UsageProblem(
+                f"cannot read the checkpoint {self.path}: {exc.strerror or exc}"
+            ) from None
 
     def open(self) -> None:
         try:
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         except OSError as exc:
-            raise UsageProblem(f"cannot write the checkpoint {self.path}: {exc.strerror or exc}") from None
+            raise UsageProblem(
+                f"cannot write the checkpoint {self.path}: {exc.strerror or exc}"
+            ) from None
 
     def confirm(self, digest: str) -> None:
         assert self._file is not None
@@ -425,11 +476,14 @@ class _ImportCheckpoint:
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV with a header (email_address required), or JSON Lines.")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV with a header (email_address required), or JSON Lines.")
+    ],
     workspace_id: Annotated[int, typer.Option("--workspace-id", help="Workspace to import into.")],
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256)] = 32,
     failures: Annotated[
-        Path | None, typer.Option("--failures", help="Write failed rows here (JSON Lines; import it to retry).")
+        Path | None,
+        typer.Option("--failures", help="Write failed rows here (JSON Lines; import it to retry)."),
     ] = None,
     checkpoint_path: Annotated[
         str | None,
@@ -441,10 +495,15 @@ def import_(
     ] = None,
     shard: Annotated[
         str | None,
-        typer.Option("--shard", help="I/N: do every N-th row starting at row I (needs --checkpoint redis://…)."),
+        typer.Option(
+            "--shard",
+            help="I/N: do every N-th row starting at row I (needs --checkpoint redis://…).",
+        ),
     ] = None,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
 ) -> None:
     """Upsert every row as a contact (matched by email), in parallel.
 
@@ -455,7 +514,9 @@ def import_(
     with reported_errors():
         if failures is not None and failures.resolve() == file.resolve():
             raise UsageProblem("--failures must not be the input file")
-        total = sum(1 for _ in _read_rows(file, workspace_id))  # validates every row; nothing sent yet
+        total = sum(
+            1 for _ in _read_rows(file, workspace_id)
+        )  # validates every row; nothing sent yet
         shard_pair = parse_shard(shard)
         shared = (
             shared_checkpoint(checkpoint_path, file, workspace_id)
@@ -463,7 +524,9 @@ def import_(
             else None
         )
         if shard_pair is not None and shared is None:
-            raise UsageProblem("--shard needs a checkpoint the workers share: --checkpoint redis://HOST:PORT/DB")
+            raise UsageProblem(
+                "--shard needs a checkpoint the workers share: --checkpoint redis://HOST:PORT/DB"
+            )
         checkpoint = _ImportCheckpoint(Path(checkpoint_path or str(file) + ".checkpoint"))
         if shared is None:
             checkpoint.load()
@@ -479,12 +542,16 @@ def import_(
 
         log = None
         if failures is not None:
-            log = bulk.FailureLog(failures, describe=lambda row: {"line": row.line, "input": row.fields})
+            log = bulk.FailureLog(
+                failures, describe=lambda row: {"line": row.line, "input": row.fields}
+            )
             try:
                 log.open()
             except OSError as exc:
                 raise UsageProblem(f"cannot write {failures}: {exc.strerror or exc}") from None
-        cf = settings(ctx).client(max_concurrency=concurrency)  # a bad setup is reported before any work
+        cf = settings(ctx).client(
+            max_concurrency=concurrency
+        )  # a bad setup is reported before any work
         failed_examples: list[bulk.Failed[_Row]] = []
         holder: dict[str, bulk.Summary[_Row]] = {}
         if shared is None:
@@ -500,7 +567,12 @@ def import_(
                         return await cf.contacts.upsert(workspace_id, **row.fields)
 
                     results = bulk.run(
-                        upsert, pending(), concurrency=concurrency, failures=log, checkpoint=shared, shard=shard_pair
+                        upsert,
+                        pending(),
+                        concurrency=concurrency,
+                        failures=log,
+                        checkpoint=shared,
+                        shard=shard_pair,
                     )
                     try:
                         async with results:
@@ -512,8 +584,12 @@ def import_(
                                     failed_examples.append(result)
                                 progress.update(
                                     task,
-                                    completed=skipped + results.progress().done + results.progress().skipped,
-                                    note=f"{results.progress().failed} failed" if results.progress().failed else "",
+                                    completed=skipped
+                                    + results.progress().done
+                                    + results.progress().skipped,
+                                    note=f"{results.progress().failed} failed"
+                                    if results.progress().failed
+                                    else "",
                                 )
                     finally:
                         holder["summary"] = results.summary
@@ -526,7 +602,9 @@ def import_(
             run_async(go)
         except KeyboardInterrupt:
             interrupted = True
-        except bulk.BulkInputError as exc:  # the file changed under us between the check and the run
+        except (
+            bulk.BulkInputError
+        ) as exc:  # the file changed under us between the check and the run
             input_problem = exc
         finally:
             checkpoint.close()
@@ -534,8 +612,10 @@ def import_(
         if summary is None:  # interrupted before the run started
             raise typer.Exit(EXIT_INTERRUPTED if interrupted else EXIT_FAILED)
         for failure in failed_examples:
-            say(f"line {failure.input.line} ({failure.input.fields.get('email_address')}): {failure.error}",
-                style="red")
+            say(
+                f"line {failure.input.line} ({failure.input.fields.get('email_address')}): {failure.error}",
+                style="red",
+            )
         skipped += summary.skipped  # rows of other shards, or confirmed by any worker
         not_read = total - skipped - summary.started
         report = {
@@ -563,7 +643,9 @@ def import_(
             f"of {total} rows in {summary.elapsed:.1f} s ({summary.rate:.0f} rows/s)"
         )
         if summary.unfinished or not_read > 0:
-            text += f"; not done: {len(summary.unfinished)} cut short, {max(0, not_read)} not started"
+            text += (
+                f"; not done: {len(summary.unfinished)} cut short, {max(0, not_read)} not started"
+            )
         say(text, style="green" if complete else "yellow")
         if summary.failed and failures is not None:
             say(f"Failed rows are in {failures}; import that file to retry them.")

@@ -37,7 +37,9 @@ def find_operation(name: str) -> Operation:
     if op is not None:
         return op
     close = difflib.get_close_matches(name, [*OPERATIONS, *by_qualname], n=4, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; `clickfunnels operations` lists them"
+    hint = (
+        f"; did you mean {', '.join(close)}?" if close else "; `clickfunnels operations` lists them"
+    )
     raise UsageProblem(f"unknown operation {name!r}{hint}")
 
 
@@ -45,10 +47,14 @@ def find_list_operation(resource: str) -> Operation:
     for op in OPERATIONS.values():
         if op.namespace == resource and op.verb == "list" and op.paginated:
             return op
-    namespaces = sorted({o.namespace for o in OPERATIONS.values() if o.verb == "list" and o.paginated})
+    namespaces = sorted(
+        {o.namespace for o in OPERATIONS.values() if o.verb == "list" and o.paginated}
+    )
     close = difflib.get_close_matches(resource, namespaces, n=4, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise UsageProblem(f"no list operation for {resource!r}{hint} (resources look like contacts.tags)")
+    raise UsageProblem(
+        f"no list operation for {resource!r}{hint} (resources look like contacts.tags)"
+    )
 
 
 def _method(cf: ClickFunnels, op: Operation) -> Any:
@@ -67,7 +73,9 @@ def _value(arg: str, raw: str, is_json: bool) -> Any:
         raise UsageProblem(f"argument {arg!r}: the value after := must be JSON") from None
 
 
-def build_kwargs(op: Operation, args: list[str], filters: list[str] | None = None) -> dict[str, Any]:
+def build_kwargs(
+    op: Operation, args: list[str], filters: list[str] | None = None
+) -> dict[str, Any]:
     """Keyword arguments for the operation's method from `key=value` (text) and `key:=json` arguments.
 
     Keys: path parameters, query parameters, body fields, `filter.<key>` (or `filter[<key>]`) and `expand`.
@@ -89,7 +97,9 @@ def build_kwargs(op: Operation, args: list[str], filters: list[str] | None = Non
         filter_key = re.fullmatch(r"filter(?:\.(\w+)|\[(\w+)\])", key)
         if filter_key:
             name = filter_key.group(1) or filter_key.group(2)
-            filter_pairs.append(f"{name}={','.join(map(str, value)) if isinstance(value, list) else value}")
+            filter_pairs.append(
+                f"{name}={','.join(map(str, value)) if isinstance(value, list) else value}"
+            )
         elif key == "expand":
             expand.extend(value if isinstance(value, list) else str(value).split(","))
         elif key in op.path_params:
@@ -112,7 +122,9 @@ def build_kwargs(op: Operation, args: list[str], filters: list[str] | None = Non
             )
     missing = [p for p in op.path_params if p not in kwargs]
     if missing:
-        raise UsageProblem(f"{op.id} ({op.qualname}) needs {', '.join(f'{m}=...' for m in missing)}")
+        raise UsageProblem(
+            f"{op.id} ({op.qualname}) needs {', '.join(f'{m}=...' for m in missing)}"
+        )
     if filter_pairs:
         kwargs["filter"] = parse_filters(filter_pairs, op.filter_keys, option="filter")
     if expand:
@@ -148,12 +160,18 @@ def _print_items(items: list[Any], as_json: bool) -> None:
 
 def call(
     ctx: typer.Context,
-    operation: Annotated[str, typer.Argument(help="operationId (getContacts) or dotted name (contacts.get).")],
+    operation: Annotated[
+        str, typer.Argument(help="operationId (getContacts) or dotted name (contacts.get).")
+    ],
     args: Annotated[
         list[str] | None,
-        typer.Argument(help="key=value (text) or key:=json: path/query params, body fields, filter.<key>, expand."),
+        typer.Argument(
+            help="key=value (text) or key:=json: path/query params, body fields, filter.<key>, expand."
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Compact JSON on stdout, for scripts.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Compact JSON on stdout, for scripts.")
+    ] = False,
 ) -> None:
     """Call any operation of the API. A list operation returns one page (its next cursor goes to stderr)."""
     with reported_errors():
@@ -192,11 +210,18 @@ def list_(
     ctx: typer.Context,
     resource: Annotated[str, typer.Argument(help="Namespace, e.g. contacts or contacts.tags.")],
     args: Annotated[
-        list[str] | None, typer.Argument(help="key=value: path and query parameters (workspace_id=42).")
+        list[str] | None,
+        typer.Argument(help="key=value: path and query parameters (workspace_id=42)."),
     ] = None,
-    filter: Annotated[list[str] | None, typer.Option("--filter", help="key=value; repeatable.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=0, help="Stop after this many items.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")] = False,
+    filter: Annotated[
+        list[str] | None, typer.Option("--filter", help="key=value; repeatable.")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=0, help="Stop after this many items.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line on stdout.")
+    ] = False,
 ) -> None:
     """List every item of a resource, following the pages."""
     with reported_errors():
@@ -235,8 +260,17 @@ def operations(
     ops = sorted(OPERATIONS.values(), key=lambda o: o.qualname)
     if as_json:
         for op in ops:
-            typer.echo(json.dumps({"id": op.id, "name": op.qualname, "method": op.method, "path": op.path,
-                                   "paginated": op.paginated}))
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": op.id,
+                        "name": op.qualname,
+                        "method": op.method,
+                        "path": op.path,
+                        "paginated": op.paginated,
+                    }
+                )
+            )
         return
     table = Table("operationId", "name", "method", "path")
     for op in ops:

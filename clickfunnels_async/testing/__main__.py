@@ -13,10 +13,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m clickfunnels_async.testing",
         description="Serve a local, stateful fake of the ClickFunnels 2.0 API on 127.0.0.1.",
     )
-    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free port)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="loopback only: 127.0.0.1 or localhost")
     parser.add_argument("--seed", type=int, default=0, help="seed for data and faults")
-    parser.add_argument("--token", action="append", help="accept only this bearer token (repeatable)")
+    parser.add_argument(
+        "--token", action="append", help="accept only this bearer token (repeatable)"
+    )
     parser.add_argument("--contacts", type=int, default=0)
     parser.add_argument("--tags", type=int, default=0)
     parser.add_argument("--products", type=int, default=0)
@@ -27,7 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jitter", type=float, default=0.0)
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--drop-rate", type=float, default=0.0)
-    parser.add_argument("--rate-limit", type=int, default=None, help="requests per second per token")
+    parser.add_argument(
+        "--rate-limit", type=int, default=None, help="requests per second per token"
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost"):
@@ -49,8 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limit=args.rate_limit,
         tokens=args.token,
     )
-    workspace = fake.seed(contacts=args.contacts, tags=args.tags, products=args.products, orders=args.orders,
-                          courses=args.courses, forms=args.forms)
+    workspace = fake.seed(
+        contacts=args.contacts,
+        tags=args.tags,
+        products=args.products,
+        orders=args.orders,
+        courses=args.courses,
+        forms=args.forms,
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted sockets inherit it. asyncio only sets it itself on sockets made with proto=IPPROTO_TCP, which
@@ -63,8 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"team_id: {fake.team_id}  workspace_id: {workspace}", flush=True)
     # "auto": httptools and uvloop when installed (the `testing` extra brings them), else h11 and asyncio;
     # they halve the server's CPU per request, so a client under test is not measured against a slow server.
-    config = uvicorn.Config(build_asgi_app(fake), host="127.0.0.1", port=port, log_level=args.log_level,
-                            access_log=False, lifespan="on", http="auto", loop="auto")
+    config = uvicorn.Config(
+        build_asgi_app(fake),
+        host="127.0.0.1",
+        port=port,
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="on",
+        http="auto",
+        loop="auto",
+    )
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])

@@ -90,11 +90,50 @@ _GENERIC_KINDS = ("list", "get", "create", "update", "delete")
 _ACTIONS = ("upsert", "gdpr_destroy", "archive", "unarchive", "cancel", "publish")
 _SEED_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
-_FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Linus", "Guido", "Ken",
-                "Dennis", "Frances", "Radia", "Tim", "Katherine", "John", "Niklaus", "Hedy", "Leslie", "Anita")
-_LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Torvalds", "Rossum",
-               "Thompson", "Ritchie", "Allen", "Perlman", "Berners-Lee", "Johnson", "McCarthy", "Wirth",
-               "Lamarr", "Lamport", "Borg")
+_FIRST_NAMES = (
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Margaret",
+    "Linus",
+    "Guido",
+    "Ken",
+    "Dennis",
+    "Frances",
+    "Radia",
+    "Tim",
+    "Katherine",
+    "John",
+    "Niklaus",
+    "Hedy",
+    "Leslie",
+    "Anita",
+)
+_LAST_NAMES = (
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Hamilton",
+    "Torvalds",
+    "Rossum",
+    "Thompson",
+    "Ritchie",
+    "Allen",
+    "Perlman",
+    "Berners-Lee",
+    "Johnson",
+    "McCarthy",
+    "Wirth",
+    "Lamarr",
+    "Lamport",
+    "Borg",
+)
 _COLORS = ("#e11d48", "#2563eb", "#16a34a", "#f59e0b", "#7c3aed", "#0891b2", "#64748b")
 
 
@@ -172,8 +211,11 @@ def _invalid(errors: dict[str, list[str]]) -> Reply:
     ClickFunnels answers validation failures in both spellings; carrying both keeps every client happy
     (ClickFunnels' own CLI reads ``error`` then ``errors``; this SDK fills ``.errors`` from either).
     """
-    sentences = [msg if field == "base" else f"{field.replace('_', ' ').capitalize()} {msg}"
-                 for field, msgs in errors.items() for msg in msgs]
+    sentences = [
+        msg if field == "base" else f"{field.replace('_', ' ').capitalize()} {msg}"
+        for field, msgs in errors.items()
+        for msg in msgs
+    ]
     return Reply(422, {"error": "; ".join(sentences), "errors": errors})
 
 
@@ -200,9 +242,13 @@ class Faults:
 
     latency: float = 0.0  # seconds added to every API request
     jitter: float = 0.0  # +/- uniformly around latency
-    error_rate: float = 0.0  # share of requests answered with one of error_statuses (before any write)
+    error_rate: float = (
+        0.0  # share of requests answered with one of error_statuses (before any write)
+    )
     error_statuses: tuple[int, ...] = (500, 502, 503)
-    drop_rate: float = 0.0  # share of requests whose connection is cut (half of them after the write)
+    drop_rate: float = (
+        0.0  # share of requests whose connection is cut (half of them after the write)
+    )
     rate_limit: int | None = None  # requests per second per token; beyond -> 429
 
     def check(self) -> None:
@@ -332,7 +378,9 @@ class FakeClickFunnels:
             from clickfunnels_async._generated.operation_table import OPERATIONS
 
             operations = OPERATIONS
-        self._faults = Faults(latency, jitter, error_rate, tuple(error_statuses), drop_rate, rate_limit)
+        self._faults = Faults(
+            latency, jitter, error_rate, tuple(error_statuses), drop_rate, rate_limit
+        )
         self._faults.check()
         self._seed_value = seed
         self._rng = random.Random(f"faults:{seed}")
@@ -340,7 +388,9 @@ class FakeClickFunnels:
         self._salt = f"cf-fake-{seed}"
         self._seed_clock = _SEED_EPOCH
         self._tokens: set[str] | None = set(tokens) if tokens is not None else None
-        self.token: str = next(iter(sorted(self._tokens))) if self._tokens else f"cf_fake_{seed}_token"
+        self.token: str = (
+            next(iter(sorted(self._tokens))) if self._tokens else f"cf_fake_{seed}_token"
+        )
         self.base_url = base_url.rstrip("/")
         self.webhook_http_client = http_client
         self._own_http: httpx.AsyncClient | None = None
@@ -354,7 +404,9 @@ class FakeClickFunnels:
         self._build_info()
 
         self._windows: dict[str, deque[float]] = {}
-        self.calls: Counter[str] = Counter()  # operation id (or "oauth", "unrouted") -> requests served
+        self.calls: Counter[str] = (
+            Counter()
+        )  # operation id (or "oauth", "unrouted") -> requests served
         self.request_count = 0
         self.deliveries: list[WebhookDelivery] = []
         self._listeners: list[_Listener] = []
@@ -364,7 +416,9 @@ class FakeClickFunnels:
         self._clients: list[httpx.AsyncClient | ClickFunnels] = []
         self._oauth_codes: dict[str, dict[str, Any]] = {}
         self._observers: list[Callable[[Operation, Reply], object]] = []
-        self.webhook_secret_default = "whsec_fake_" + hashlib.sha256(self._salt.encode()).hexdigest()[:24]
+        self.webhook_secret_default = (
+            "whsec_fake_" + hashlib.sha256(self._salt.encode()).hexdigest()[:24]
+        )
         self._bootstrap()
 
     # ------------------------------------------------------------------ setup
@@ -384,7 +438,9 @@ class FakeClickFunnels:
             if op.method == "GET" and op.path.endswith("/{id}"):
                 member_ns[op.path] = op.namespace
                 self._get_ops.setdefault(STORE_ALIASES.get(op.namespace, op.namespace), op)
-        namespaces = {STORE_ALIASES.get(op.namespace, op.namespace) for op in self.operations.values()}
+        namespaces = {
+            STORE_ALIASES.get(op.namespace, op.namespace) for op in self.operations.values()
+        }
         for op in self.operations.values():
             kind = self._kind(op)
             parent_param = next((p for p in reversed(op.path_params) if p != "id"), None)
@@ -392,7 +448,12 @@ class FakeClickFunnels:
             if parent_param is not None:
                 parent_store = self._parent_namespace(op, parent_param, member_ns, namespaces)
             self._info[op.id] = _OpInfo(
-                op, kind, STORE_ALIASES.get(op.namespace, op.namespace), parent_param, parent_store, None,
+                op,
+                kind,
+                STORE_ALIASES.get(op.namespace, op.namespace),
+                parent_param,
+                parent_store,
+                None,
                 frozenset(op.body_fields),
             )
 
@@ -413,7 +474,9 @@ class FakeClickFunnels:
         return None
 
     @staticmethod
-    def _parent_namespace(op: Operation, param: str, member_ns: Mapping[str, str], namespaces: set[str]) -> str:
+    def _parent_namespace(
+        op: Operation, param: str, member_ns: Mapping[str, str], namespaces: set[str]
+    ) -> str:
         marker = "{" + param + "}"
         prefix = op.path[: op.path.index(marker)] + "{id}"
         found = member_ns.get(prefix)
@@ -421,8 +484,16 @@ class FakeClickFunnels:
             return STORE_ALIASES.get(found, found)
         # No member route in the table: guess from the parameter name and the path before it.
         base = param[:-3] if param.endswith("_id") else param
-        candidates = {base + "s", base + "es", base[:-1] + "ies" if base.endswith("y") else base + "s"}
-        before = [s for s in op.path[: op.path.index(marker)].strip("/").split("/") if not s.startswith("{")]
+        candidates = {
+            base + "s",
+            base + "es",
+            base[:-1] + "ies" if base.endswith("y") else base + "s",
+        }
+        before = [
+            s
+            for s in op.path[: op.path.index(marker)].strip("/").split("/")
+            if not s.startswith("{")
+        ]
         best: str | None = None
         for ns in sorted(namespaces):
             parts = ns.split(".")
@@ -437,20 +508,44 @@ class FakeClickFunnels:
 
     def _bootstrap(self) -> None:
         now = _iso(_SEED_EPOCH)
-        team = self._make("teams", {"name": "Acme Team", "locale": "en",
-                                    "time_zone": "Pacific Time (US & Canada)"}, {}, now, rid=DEFAULT_TEAM_ID)
+        team = self._make(
+            "teams",
+            {"name": "Acme Team", "locale": "en", "time_zone": "Pacific Time (US & Canada)"},
+            {},
+            now,
+            rid=DEFAULT_TEAM_ID,
+        )
         self._store("teams").insert(team)
-        ws = self._make("workspaces", {"name": "Acme", "subdomain": DEFAULT_SUBDOMAIN},
-                        {"team_id": DEFAULT_TEAM_ID}, now, rid=DEFAULT_WORKSPACE_ID)
+        ws = self._make(
+            "workspaces",
+            {"name": "Acme", "subdomain": DEFAULT_SUBDOMAIN},
+            {"team_id": DEFAULT_TEAM_ID},
+            now,
+            rid=DEFAULT_WORKSPACE_ID,
+        )
         self._store("workspaces").insert(ws)
-        user = self._make("users", {"email": "api-client@acme.test", "first_name": "Default",
-                                    "last_name": "API Client", "locale": "en",
-                                    "time_zone": "Pacific Time (US & Canada)"}, {"team_id": DEFAULT_TEAM_ID},
-                          now, rid=1)
+        user = self._make(
+            "users",
+            {
+                "email": "api-client@acme.test",
+                "first_name": "Default",
+                "last_name": "API Client",
+                "locale": "en",
+                "time_zone": "Pacific Time (US & Canada)",
+            },
+            {"team_id": DEFAULT_TEAM_ID},
+            now,
+            rid=1,
+        )
         self._store("users").insert(user)
 
     def _make(
-        self, ns: str, fields: Mapping[str, Any], anc: Mapping[str, int], now: str, rid: int | None = None
+        self,
+        ns: str,
+        fields: Mapping[str, Any],
+        anc: Mapping[str, int],
+        now: str,
+        rid: int | None = None,
     ) -> Record:
         store = self._store(ns)
         if rid is None:
@@ -500,8 +595,12 @@ class FakeClickFunnels:
         """
         previous = attrs.evolve(self._faults)
         changes: dict[str, Any] = {}
-        for name, value in (("latency", latency), ("jitter", jitter), ("error_rate", error_rate),
-                            ("drop_rate", drop_rate)):
+        for name, value in (
+            ("latency", latency),
+            ("jitter", jitter),
+            ("error_rate", error_rate),
+            ("drop_rate", drop_rate),
+        ):
             if value is not None:
                 changes[name] = float(value)
         if error_statuses is not None:
@@ -582,7 +681,9 @@ class FakeClickFunnels:
 
         headers = {"Authorization": f"Bearer {self.token}", "User-Agent": "clickfunnels-fake-tests"}
         headers.update(kwargs.pop("headers", {}))
-        client = httpx.AsyncClient(transport=self.transport(), base_url=self.base_url, headers=headers, **kwargs)
+        client = httpx.AsyncClient(
+            transport=self.transport(), base_url=self.base_url, headers=headers, **kwargs
+        )
         self._clients.append(client)
         return client
 
@@ -635,13 +736,19 @@ class FakeClickFunnels:
             return _error(403, "Forbidden: requests need a User-Agent header")
         scheme, _, token = (headers.get("authorization") or "").partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token or (self._tokens is not None and token not in self._tokens):
+        if (
+            scheme.lower() != "bearer"
+            or not token
+            or (self._tokens is not None and token not in self._tokens)
+        ):
             return _error(401, "API key missing or invalid")
         faults = self._faults
         if faults.rate_limit is not None and self._rate_limited(token, faults.rate_limit):
             return _error(429, "Too many requests")
         if faults.latency or faults.jitter:
-            delay = faults.latency + (self._rng.uniform(-faults.jitter, faults.jitter) if faults.jitter else 0.0)
+            delay = faults.latency + (
+                self._rng.uniform(-faults.jitter, faults.jitter) if faults.jitter else 0.0
+            )
             if delay > 0:
                 if timeout is not None and delay > timeout:
                     # The client gives up first (nothing else in here waits, so this is the whole deadline).
@@ -689,11 +796,16 @@ class FakeClickFunnels:
     def _injected_error(status: int) -> Reply:
         if status == 502:
             return Reply(502, raw=_HTML_502.encode(), content_type="text/html; charset=utf-8")
-        messages = {500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
+        messages = {
+            500: "Internal Server Error",
+            503: "Service Unavailable",
+            504: "Gateway Timeout",
+        }
         return _error(status, messages.get(status, "Injected failure"))
 
-    def _dispatch(self, op: Operation, params: dict[str, str], query: str, body: bytes, origin: str,
-                  path: str) -> Reply:
+    def _dispatch(
+        self, op: Operation, params: dict[str, str], query: str, body: bytes, origin: str, path: str
+    ) -> Reply:
         info = self._info[op.id]
         kind = info.kind
         if kind is None:
@@ -775,14 +887,20 @@ class FakeClickFunnels:
                     shown.append({**tag, "applied_at": applied.get(tag_id, rec["updated_at"])})
             return {**rec, "tags": shown}
         if ns == "contacts.applied_tags":
-            return {**rec, "contact": self._store("contacts").by_id.get(rec.get("contact_id", -1)),
-                    "tag": self._store("contacts.tags").by_id.get(rec.get("tag_id", -1))}
+            return {
+                **rec,
+                "contact": self._store("contacts").by_id.get(rec.get("contact_id", -1)),
+                "tag": self._store("contacts.tags").by_id.get(rec.get("tag_id", -1)),
+            }
         if ns in ("courses.enrollments", "fulfillments", "forms.submissions"):
             return {**rec, "contact": self._store("contacts").by_id.get(rec.get("contact_id", -1))}
         if ns == "orders":
             contact = self._store("contacts").by_id.get(rec.get("contact_id", -1))
-            return {**rec, "contact": self._view(contact) if contact else None,
-                    "workspace": self._store("workspaces").by_id.get(rec.get("workspace_id", -1))}
+            return {
+                **rec,
+                "contact": self._view(contact) if contact else None,
+                "workspace": self._store("workspaces").by_id.get(rec.get("workspace_id", -1)),
+            }
         if ns == "orders.invoices":
             order = self._store("orders").by_id.get(rec.get("order_id", -1))
             return {**rec, "order": self._view(order) if order else None}
@@ -791,14 +909,26 @@ class FakeClickFunnels:
     def _me_view(self) -> Record:
         user = self._store("users").by_id[1]
         workspace = self._store("workspaces").by_id[DEFAULT_WORKSPACE_ID]
-        return {**user, "connected_workspace": workspace,
-                "platform_application": {"id": 1, "public_id": make_public_id("apps", 1, self._salt),
-                                         "name": "Fake Platform App"}}
+        return {
+            **user,
+            "connected_workspace": workspace,
+            "platform_application": {
+                "id": 1,
+                "public_id": make_public_id("apps", 1, self._salt),
+                "name": "Fake Platform App",
+            },
+        }
 
     # ------------------------------------------------------------------ list
 
-    def _list(self, info: _OpInfo, params: Mapping[str, str], pairs: list[tuple[str, str]], origin: str,
-              path: str) -> Reply:
+    def _list(
+        self,
+        info: _OpInfo,
+        params: Mapping[str, str],
+        pairs: list[tuple[str, str]],
+        origin: str,
+        path: str,
+    ) -> Reply:
         op = info.op
         store = self._store(info.store)
         scope: tuple[str, int] | None = None
@@ -824,17 +954,25 @@ class FakeClickFunnels:
                 name = key[7:-1]
                 if name not in op.filter_keys:
                     return _error(400, f"found unpermitted parameter: {name}")
-                filters.setdefault(name, []).extend(v.strip() for v in value.split(",") if v.strip())
+                filters.setdefault(name, []).extend(
+                    v.strip() for v in value.split(",") if v.strip()
+                )
             elif key.startswith("filter[") or key == "filter":
                 return _error(400, f"found unpermitted parameter: {key}")
 
         candidates: list[int] | None = None
         if "id" in filters:
             candidates = self._resolve_ids(store, filters.pop("id"), scope)
-        elif "email_address" in filters and "email_address" in UNIQUE.get(store.name, ()) and scope is not None:
+        elif (
+            "email_address" in filters
+            and "email_address" in UNIQUE.get(store.name, ())
+            and scope is not None
+        ):
             candidates = sorted(
-                rec["id"] for v in filters.pop("email_address")
-                if (rec := store.lookup_unique((scope[0], scope[1], "email_address"), v)) is not None
+                rec["id"]
+                for v in filters.pop("email_address")
+                if (rec := store.lookup_unique((scope[0], scope[1], "email_address"), v))
+                is not None
             )
         predicates = [self._predicate(name, values) for name, values in filters.items()]
 
@@ -863,8 +1001,15 @@ class FakeClickFunnels:
             headers.append(("Link", f'<{origin}{path}?{urlencode(rest)}>; rel="next"'))
         return Reply(200, [self._render_with(info, rec) for rec in page], headers)
 
-    def _ordered(self, store: Store, scope: tuple[str, int] | None, prop: str, candidates: list[int] | None,
-                 after: int | None, descending: bool) -> Iterator[int]:
+    def _ordered(
+        self,
+        store: Store,
+        scope: tuple[str, int] | None,
+        prop: str,
+        candidates: list[int] | None,
+        after: int | None,
+        descending: bool,
+    ) -> Iterator[int]:
         def key(rec: Record) -> Any:
             value = rec.get(prop)
             if value is None:
@@ -918,7 +1063,9 @@ class FakeClickFunnels:
 
     # ------------------------------------------------------------------ writes
 
-    def _parent(self, info: _OpInfo, params: Mapping[str, str]) -> tuple[Record | None, dict[str, int]]:
+    def _parent(
+        self, info: _OpInfo, params: Mapping[str, str]
+    ) -> tuple[Record | None, dict[str, int]]:
         if info.parent_param is None:
             return None, {}
         assert info.parent_store is not None
@@ -931,7 +1078,9 @@ class FakeClickFunnels:
             anc["workspace_id"] = parent["id"]
         return parent, anc
 
-    def _validate(self, ns: str, fields: Mapping[str, Any], *, creating: bool, op: Operation) -> dict[str, list[str]]:
+    def _validate(
+        self, ns: str, fields: Mapping[str, Any], *, creating: bool, op: Operation
+    ) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
         if creating:
             for name in (*REQUIRED.get(ns, ()), *op.body_required):
@@ -941,7 +1090,11 @@ class FakeClickFunnels:
         for name, target in _REFERENCES_OF.get(ns, ()):
             if fields.get(name) is not None:
                 ref = fields[name]
-                if isinstance(ref, bool) or not isinstance(ref, int | str) or self._store(target).get(ref) is None:
+                if (
+                    isinstance(ref, bool)
+                    or not isinstance(ref, int | str)
+                    or self._store(target).get(ref) is None
+                ):
                     errors.setdefault(name, []).append("must exist")
         if ns == "contacts" and fields.get("email_address") is not None:
             email = fields["email_address"]
@@ -949,8 +1102,13 @@ class FakeClickFunnels:
                 errors.setdefault("email_address", []).append("is invalid")
         return errors
 
-    def _unique_taken(self, store: Store, rec: Record | None, fields: Mapping[str, Any],
-                      scope: tuple[str, int] | None) -> dict[str, list[str]]:
+    def _unique_taken(
+        self,
+        store: Store,
+        rec: Record | None,
+        fields: Mapping[str, Any],
+        scope: tuple[str, int] | None,
+    ) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
         for name in UNIQUE.get(store.name, ()):
             if fields.get(name) is None:
@@ -976,8 +1134,9 @@ class FakeClickFunnels:
             key = (scope[0], scope[1], name) if scope else ("", 0, name)
             store.claim(rec, key, rec.get(name))
 
-    def _create(self, info: _OpInfo, params: Mapping[str, str], fields: dict[str, Any],
-                *, emit: bool = True) -> Reply:
+    def _create(
+        self, info: _OpInfo, params: Mapping[str, str], fields: dict[str, Any], *, emit: bool = True
+    ) -> Reply:
         ns = info.store
         parent, anc = self._parent(info, params)
         if info.parent_param is not None and parent is None:
@@ -999,7 +1158,9 @@ class FakeClickFunnels:
             out.update(extra)
         return Reply(info.op.success[0] if info.op.success else 201, out)
 
-    def _insert(self, ns: str, fields: dict[str, Any], anc: dict[str, int], now: str) -> tuple[Record, dict[str, Any]]:
+    def _insert(
+        self, ns: str, fields: dict[str, Any], anc: dict[str, int], now: str
+    ) -> tuple[Record, dict[str, Any]]:
         """Create, store and wire one record; returns it and fields shown only in the create response."""
         fields = dict(fields)
         extra: dict[str, Any] = {}
@@ -1013,7 +1174,9 @@ class FakeClickFunnels:
             self._set_contact_tags(rec, tag_ids or [], now)
         return rec, extra
 
-    def _on_create(self, ns: str, rec: Record, fields: Mapping[str, Any], now: str) -> dict[str, Any]:
+    def _on_create(
+        self, ns: str, rec: Record, fields: Mapping[str, Any], now: str
+    ) -> dict[str, Any]:
         """Defaults and the records a create brings along (a product's default variant, ...)."""
         extra: dict[str, Any] = {}
         if ns == "contacts":
@@ -1041,10 +1204,19 @@ class FakeClickFunnels:
             rec["price_ids"] = []
             rec.setdefault("image_ids", [])
             rec.setdefault("tag_ids", [])
-            variant = self._make("products.variants", {"name": rec.get("name"), "default": True, "archived": False,
-                                                       "visible": True, "fulfillment_required": False,
-                                                       "price_ids": []},
-                                 {**rec["_anc"], "product_id": rec["id"]}, now)
+            variant = self._make(
+                "products.variants",
+                {
+                    "name": rec.get("name"),
+                    "default": True,
+                    "archived": False,
+                    "visible": True,
+                    "fulfillment_required": False,
+                    "price_ids": [],
+                },
+                {**rec["_anc"], "product_id": rec["id"]},
+                now,
+            )
             self._store("products.variants").insert(variant)
             rec["default_variant_id"] = variant["id"]
             rec["variant_ids"].append(variant["id"])
@@ -1085,11 +1257,14 @@ class FakeClickFunnels:
             rec.setdefault("invoice_type", "one_time")
             rec.setdefault("currency", "USD")
             rec.setdefault("invoice_number", f"INV-{rec['id']:06d}")
-            items, total = self._line_items(rec.pop("line_items_attributes", None) or [], now, "invoice_id",
-                                            rec["id"])
+            items, total = self._line_items(
+                rec.pop("line_items_attributes", None) or [], now, "invoice_id", rec["id"]
+            )
             if not items and order is not None:
-                items = [{**li, "invoice_id": rec["id"], "fulfillment_status": "unfulfilled"}
-                         for li in order.get("line_items", [])]
+                items = [
+                    {**li, "invoice_id": rec["id"], "fulfillment_status": "unfulfilled"}
+                    for li in order.get("line_items", [])
+                ]
                 total = order.get("total_amount") or total
             rec["line_items"] = items
             rec.setdefault("total_amount", total)
@@ -1102,10 +1277,18 @@ class FakeClickFunnels:
             fulfillments = self._store("fulfillments")
             rec["fulfillment_number"] = len(fulfillments) + 1
             rec["included_invoices_line_items"] = [
-                {"id": n + 1, "public_id": make_public_id("fulfillment_items", rec["id"] * 1000 + n, self._salt),
-                 "fulfillment_id": rec["id"], "invoices_line_item_id": item.get("invoices_line_item_id"),
-                 "quantity": item.get("quantity", 1)}
-                for n, item in enumerate(rec.pop("included_orders_invoices_line_items_attributes", None) or [])
+                {
+                    "id": n + 1,
+                    "public_id": make_public_id(
+                        "fulfillment_items", rec["id"] * 1000 + n, self._salt
+                    ),
+                    "fulfillment_id": rec["id"],
+                    "invoices_line_item_id": item.get("invoices_line_item_id"),
+                    "quantity": item.get("quantity", 1),
+                }
+                for n, item in enumerate(
+                    rec.pop("included_orders_invoices_line_items_attributes", None) or []
+                )
                 if isinstance(item, dict)
             ]
         elif ns == "fulfillments.locations":
@@ -1114,19 +1297,27 @@ class FakeClickFunnels:
         elif ns == "courses":
             rec.setdefault("published_at", None)
             rec.setdefault("comments_enabled", True)
-            root = self._make("courses.sections", {"title": "Root", "parent_id": None, "sort_order": 0},
-                              {**rec["_anc"], "course_id": rec["id"]}, now)
+            root = self._make(
+                "courses.sections",
+                {"title": "Root", "parent_id": None, "sort_order": 0},
+                {**rec["_anc"], "course_id": rec["id"]},
+                now,
+            )
             self._store("courses.sections").insert(root)
             rec["root_section_id"] = root["id"]
             rec["current_path"] = f"/courses/{rec['public_id']}"
         elif ns == "courses.sections":
             course = self._store("courses").by_id.get(rec["_anc"].get("course_id", -1))
             rec["parent_id"] = course.get("root_section_id") if course else None
-            siblings = self._store("courses.sections").scope_ids(("course_id", rec["_anc"].get("course_id", -1)))
+            siblings = self._store("courses.sections").scope_ids(
+                ("course_id", rec["_anc"].get("course_id", -1))
+            )
             rec["sort_order"] = max(0, len(siblings) - 1)
             rec.setdefault("published_at", None)
         elif ns == "courses.lessons":
-            siblings = self._store("courses.lessons").scope_ids(("section_id", rec["_anc"].get("section_id", -1)))
+            siblings = self._store("courses.lessons").scope_ids(
+                ("section_id", rec["_anc"].get("section_id", -1))
+            )
             rec["sort_order"] = len(siblings)
             rec.setdefault("published_at", None)
         elif ns == "courses.enrollments":
@@ -1136,7 +1327,11 @@ class FakeClickFunnels:
             rec.setdefault("data", {})
         elif ns == "images":
             source = fields.get("upload_source_url")
-            rec["url"] = source if isinstance(source, str) else f"https://images.fake.test/{rec['public_id']}.png"
+            rec["url"] = (
+                source
+                if isinstance(source, str)
+                else f"https://images.fake.test/{rec['public_id']}.png"
+            )
         elif ns == "webhooks.outgoing.endpoints":
             secret = secrets.token_hex(20)
             rec["_secret"] = secret
@@ -1150,12 +1345,22 @@ class FakeClickFunnels:
     def _on_order(self, rec: Record, fields: Mapping[str, Any], now: str) -> None:
         contacts = self._store("contacts")
         attrs_ = fields.get("contact_attributes")
-        if rec.get("contact_id") is None and isinstance(attrs_, dict) and attrs_.get("email_address"):
+        if (
+            rec.get("contact_id") is None
+            and isinstance(attrs_, dict)
+            and attrs_.get("email_address")
+        ):
             ws = rec["_anc"].get("workspace_id", DEFAULT_WORKSPACE_ID)
-            found = contacts.lookup_unique(("workspace_id", ws, "email_address"), attrs_["email_address"])
+            found = contacts.lookup_unique(
+                ("workspace_id", ws, "email_address"), attrs_["email_address"]
+            )
             if found is None:
-                found, _ = self._insert("contacts", {"email_address": attrs_["email_address"]},
-                                        {"workspace_id": ws}, now)
+                found, _ = self._insert(
+                    "contacts",
+                    {"email_address": attrs_["email_address"]},
+                    {"workspace_id": ws},
+                    now,
+                )
             rec["contact_id"] = found["id"]
         rec.pop("contact_attributes", None)
         contact = contacts.get(rec["contact_id"]) if rec.get("contact_id") is not None else None
@@ -1170,12 +1375,16 @@ class FakeClickFunnels:
         rec.setdefault("in_trial", False)
         rec.setdefault("tag_ids", [])
         rec["order_number"] = str(100000 + rec["id"])
-        items, total = self._line_items(rec.pop("line_items_attributes", None) or [], now, "order_id", rec["id"])
+        items, total = self._line_items(
+            rec.pop("line_items_attributes", None) or [], now, "order_id", rec["id"]
+        )
         rec["line_items"] = items
         rec["total_amount"] = total
         rec.setdefault("tax_amount", "0.00")
 
-    def _line_items(self, raw: Any, now: str, owner_key: str, owner_id: int) -> tuple[list[dict[str, Any]], str]:
+    def _line_items(
+        self, raw: Any, now: str, owner_key: str, owner_id: int
+    ) -> tuple[list[dict[str, Any]], str]:
         prices = self._store("products.prices")
         variants = self._store("products.variants")
         items: list[dict[str, Any]] = []
@@ -1184,30 +1393,42 @@ class FakeClickFunnels:
             if not isinstance(item, dict):
                 continue
             raw_quantity = item.get("quantity")
-            quantity = raw_quantity if isinstance(raw_quantity, int) and not isinstance(raw_quantity, bool) else 1
-            price = prices.get(item["products_price_id"]) if isinstance(item.get("products_price_id"), int | str) \
+            quantity = (
+                raw_quantity
+                if isinstance(raw_quantity, int) and not isinstance(raw_quantity, bool)
+                else 1
+            )
+            price = (
+                prices.get(item["products_price_id"])
+                if isinstance(item.get("products_price_id"), int | str)
                 else None
+            )
             variant_ref = item.get("variant_id")
             variant = variants.get(variant_ref) if isinstance(variant_ref, int | str) else None
             if variant is None and price is not None:
                 variant = variants.by_id.get(price.get("variant_id", -1))
-            amount = item.get("amount") if isinstance(item.get("amount"), str) else (
-                price.get("amount") if price else None)
+            amount = (
+                item.get("amount")
+                if isinstance(item.get("amount"), str)
+                else (price.get("amount") if price else None)
+            )
             with suppress(ValueError):
                 total += float(amount or 0) * quantity
             line_id = owner_id * 100 + n + 1
-            items.append({
-                "id": line_id,
-                "public_id": make_public_id(f"{owner_key}_line_items", line_id, self._salt),
-                owner_key: owner_id,
-                "quantity": quantity,
-                "amount": amount,
-                "description": item.get("description"),
-                "products_price": price,
-                "products_variant": variant,
-                "created_at": now,
-                "updated_at": now,
-            })
+            items.append(
+                {
+                    "id": line_id,
+                    "public_id": make_public_id(f"{owner_key}_line_items", line_id, self._salt),
+                    owner_key: owner_id,
+                    "quantity": quantity,
+                    "amount": amount,
+                    "description": item.get("description"),
+                    "products_price": price,
+                    "products_variant": variant,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         return items, f"{total:.2f}"
 
     def _set_contact_tags(self, contact: Record, tag_ids: Any, now: str) -> None:
@@ -1216,24 +1437,34 @@ class FakeClickFunnels:
             return
         applied = self._store("contacts.applied_tags")
         if not tag_ids and not applied.scope_ids(("contact_id", contact["id"])):
-            contact["tag_ids"] = []  # nothing applied, nothing wanted (every new contact without tags)
+            contact[
+                "tag_ids"
+            ] = []  # nothing applied, nothing wanted (every new contact without tags)
             return
         tags = self._store("contacts.tags")
         wanted: list[int] = []
         for ref in tag_ids:
-            tag = tags.get(ref) if isinstance(ref, int | str) and not isinstance(ref, bool) else None
+            tag = (
+                tags.get(ref) if isinstance(ref, int | str) and not isinstance(ref, bool) else None
+            )
             if tag is not None and tag["id"] not in wanted:
                 wanted.append(tag["id"])
-        current = {applied.by_id[i]["tag_id"]: applied.by_id[i]
-                   for i in list(applied.scope_ids(("contact_id", contact["id"])))}
+        current = {
+            applied.by_id[i]["tag_id"]: applied.by_id[i]
+            for i in list(applied.scope_ids(("contact_id", contact["id"])))
+        }
         for tag_id, rec in current.items():
             if tag_id not in wanted:
                 applied.remove(rec)
                 contact["_applied"].pop(tag_id, None)
         for tag_id in wanted:
             if tag_id not in current:
-                rec = self._make("contacts.applied_tags", {"tag_id": tag_id},
-                                 {**contact["_anc"], "contact_id": contact["id"]}, now)
+                rec = self._make(
+                    "contacts.applied_tags",
+                    {"tag_id": tag_id},
+                    {**contact["_anc"], "contact_id": contact["id"]},
+                    now,
+                )
                 applied.insert(rec)
                 contact["_applied"][tag_id] = now
         contact["tag_ids"] = wanted
@@ -1251,7 +1482,9 @@ class FakeClickFunnels:
         self._emit(store.name, "updated", rec)
         return Reply(200, self._render_with(info, rec))
 
-    def _apply(self, store: Store, rec: Record, fields: Mapping[str, Any], *, merge_empty: bool) -> None:
+    def _apply(
+        self, store: Store, rec: Record, fields: Mapping[str, Any], *, merge_empty: bool
+    ) -> None:
         now = _now()
         for name, value in fields.items():
             if name in ("id", "public_id", "created_at", "updated_at") or name.startswith("_"):
@@ -1260,9 +1493,13 @@ class FakeClickFunnels:
                 continue  # upsert ignores empty values
             if store.name == "contacts" and name == "tag_ids":
                 self._set_contact_tags(rec, value, now)
-            elif store.name == "contacts" and name == "custom_attributes" and isinstance(value, dict):
-                rec["custom_attributes"] = {**(rec.get("custom_attributes") or {}),
-                                            **{str(k): str(v) for k, v in value.items()}}
+            elif (
+                store.name == "contacts" and name == "custom_attributes" and isinstance(value, dict)
+            ):
+                rec["custom_attributes"] = {
+                    **(rec.get("custom_attributes") or {}),
+                    **{str(k): str(v) for k, v in value.items()},
+                }
             else:
                 rec[name] = value
         rec["updated_at"] = now
@@ -1314,8 +1551,17 @@ class FakeClickFunnels:
         status = info.op.success[0] if info.op.success else 200
         if verb == "gdpr_destroy":
             digest = hashlib.sha256(f"{self._salt}:{rec['id']}".encode()).hexdigest()[:16]
-            self._apply(store, rec, {"email_address": f"redacted-{digest}@example.com", "first_name": "REDACTED",
-                                     "last_name": "REDACTED", "phone_number": None}, merge_empty=True)
+            self._apply(
+                store,
+                rec,
+                {
+                    "email_address": f"redacted-{digest}@example.com",
+                    "first_name": "REDACTED",
+                    "last_name": "REDACTED",
+                    "phone_number": None,
+                },
+                merge_empty=True,
+            )
         elif verb in ("archive", "unarchive"):
             want = verb == "archive"
             if bool(rec.get("archived")) == want:
@@ -1392,8 +1638,11 @@ class FakeClickFunnels:
     ) -> Callable[[], None]:
         """Call `callback(delivery)` (sync or async) for every event (or only `event_types`), signed with
         `secret` (default `webhook_secret_default`). Returns a function that unsubscribes."""
-        listener = _Listener(callback, frozenset(event_types) if event_types is not None else None,
-                             secret or self.webhook_secret_default)
+        listener = _Listener(
+            callback,
+            frozenset(event_types) if event_types is not None else None,
+            secret or self.webhook_secret_default,
+        )
         self._listeners.append(listener)
 
         def unsubscribe() -> None:
@@ -1435,7 +1684,9 @@ class FakeClickFunnels:
                 types = endpoint.get("event_type_ids") or []
                 if event_type in types or "*" in types:
                     endpoints.append(endpoint)
-        listeners = [li for li in self._listeners if li.event_types is None or event_type in li.event_types]
+        listeners = [
+            li for li in self._listeners if li.event_types is None or event_type in li.event_types
+        ]
         if not endpoints and not listeners:
             return
         now = _now()
@@ -1443,10 +1694,21 @@ class FakeClickFunnels:
         event_uuid = str(uuid.uuid4())
         events = self._store("webhooks.outgoing.events")
         anc = {"workspace_id": workspace_id} if workspace_id is not None else {}
-        event = self._make("webhooks.outgoing.events", {
-            "uuid": event_uuid, "event_type_id": event_type, "subject_id": rec["id"],
-            "subject_type": subject_type(ns), "data": data, "api_version": 2, "page": None, "funnel": None,
-        }, anc, now)
+        event = self._make(
+            "webhooks.outgoing.events",
+            {
+                "uuid": event_uuid,
+                "event_type_id": event_type,
+                "subject_id": rec["id"],
+                "subject_type": subject_type(ns),
+                "data": data,
+                "api_version": 2,
+                "page": None,
+                "funnel": None,
+            },
+            anc,
+            now,
+        )
         events.insert(event)
         envelope = {
             "event_id": event_uuid,
@@ -1460,12 +1722,30 @@ class FakeClickFunnels:
         }
         body = _json_bytes(envelope)
         for endpoint in endpoints:
-            self._queue.append(_Pending(WebhookDelivery(
-                event_uuid, event_type, workspace_id, endpoint["id"], endpoint.get("url"), body, {},
-                endpoint["_secret"]), None))
+            self._queue.append(
+                _Pending(
+                    WebhookDelivery(
+                        event_uuid,
+                        event_type,
+                        workspace_id,
+                        endpoint["id"],
+                        endpoint.get("url"),
+                        body,
+                        {},
+                        endpoint["_secret"],
+                    ),
+                    None,
+                )
+            )
         for listener in listeners:
-            self._queue.append(_Pending(WebhookDelivery(
-                event_uuid, event_type, workspace_id, None, None, body, {}, listener.secret), listener))
+            self._queue.append(
+                _Pending(
+                    WebhookDelivery(
+                        event_uuid, event_type, workspace_id, None, None, body, {}, listener.secret
+                    ),
+                    listener,
+                )
+            )
         self._kick()
 
     def _kick(self) -> None:
@@ -1494,8 +1774,11 @@ class FakeClickFunnels:
 
     async def _deliver(self, pending: _Pending) -> None:
         delivery = pending.delivery
-        delivery.headers = {**_sign(delivery.body, delivery.secret, int(time.time())),
-                            "Content-Type": "application/json", "User-Agent": "ClickFunnels-Webhooks/2 (fake)"}
+        delivery.headers = {
+            **_sign(delivery.body, delivery.secret, int(time.time())),
+            "Content-Type": "application/json",
+            "User-Agent": "ClickFunnels-Webhooks/2 (fake)",
+        }
         self.deliveries.append(delivery)
         if pending.listener is not None:
             try:
@@ -1519,7 +1802,9 @@ class FakeClickFunnels:
             return
         try:
             client = self._webhook_client()
-            response = await client.post(delivery.url, content=delivery.body, headers=delivery.headers)
+            response = await client.post(
+                delivery.url, content=delivery.body, headers=delivery.headers
+            )
             delivery.status_code = response.status_code
         except Exception as exc:
             delivery.error = f"{type(exc).__name__}: {exc}"
@@ -1560,14 +1845,33 @@ class FakeClickFunnels:
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._seed(contacts, tags, products, orders, courses, forms, images, fulfillment_locations,
-                              workspace_id)
+            return self._seed(
+                contacts,
+                tags,
+                products,
+                orders,
+                courses,
+                forms,
+                images,
+                fulfillment_locations,
+                workspace_id,
+            )
         finally:
             if was_enabled:
                 gc.enable()
 
-    def _seed(self, contacts: int, tags: int, products: int, orders: int, courses: int, forms: int, images: int,
-              fulfillment_locations: int, workspace_id: int) -> int:
+    def _seed(
+        self,
+        contacts: int,
+        tags: int,
+        products: int,
+        orders: int,
+        courses: int,
+        forms: int,
+        images: int,
+        fulfillment_locations: int,
+        workspace_id: int,
+    ) -> int:
         rng = self._data_rng
         anc = {"team_id": DEFAULT_TEAM_ID, "workspace_id": workspace_id}
 
@@ -1578,8 +1882,12 @@ class FakeClickFunnels:
         tag_ids: list[int] = []
         start_tags = len(self._store("contacts.tags"))
         for n in range(tags):
-            rec, _ = self._insert("contacts.tags", {"name": f"Tag {start_tags + n + 1}",
-                                                    "color": _COLORS[n % len(_COLORS)]}, dict(anc), tick())
+            rec, _ = self._insert(
+                "contacts.tags",
+                {"name": f"Tag {start_tags + n + 1}", "color": _COLORS[n % len(_COLORS)]},
+                dict(anc),
+                tick(),
+            )
             tag_ids.append(rec["id"])
         contact_ids: list[int] = []
         contacts_store = self._store("contacts")
@@ -1603,59 +1911,123 @@ class FakeClickFunnels:
         price_ids: list[int] = []
         for n in range(products):
             name = f"Product {len(self._store('products')) + 1}"
-            product, _ = self._insert("products", {"name": name, "visible_in_store": n % 2 == 0}, dict(anc), tick())
-            price, _ = self._insert("products.prices", {"name": f"{name} price", "amount": f"{rng.randrange(5, 500)}.00",
-                                                        "payment_type": "one_time"},
-                                    {**anc, "product_id": product["id"], "variant_id": product["default_variant_id"]},
-                                    tick())
+            product, _ = self._insert(
+                "products", {"name": name, "visible_in_store": n % 2 == 0}, dict(anc), tick()
+            )
+            price, _ = self._insert(
+                "products.prices",
+                {
+                    "name": f"{name} price",
+                    "amount": f"{rng.randrange(5, 500)}.00",
+                    "payment_type": "one_time",
+                },
+                {**anc, "product_id": product["id"], "variant_id": product["default_variant_id"]},
+                tick(),
+            )
             price_ids.append(price["id"])
         for _ in range(orders):
             if not contact_ids:
                 break
-            items = [{"products_price_id": rng.choice(price_ids), "quantity": rng.randint(1, 3)}] if price_ids else []
-            order, _ = self._insert("orders", {"contact_id": rng.choice(contact_ids),
-                                               "order_type": rng.choice(("one-time-order", "subscription-order")),
-                                               "line_items_attributes": items}, dict(anc), tick())
-            self._insert("orders.invoices", {"status": "paid", "invoice_type": "initial", "paid_at": order["created_at"]},
-                         {**anc, "order_id": order["id"]}, tick())
+            items = (
+                [{"products_price_id": rng.choice(price_ids), "quantity": rng.randint(1, 3)}]
+                if price_ids
+                else []
+            )
+            order, _ = self._insert(
+                "orders",
+                {
+                    "contact_id": rng.choice(contact_ids),
+                    "order_type": rng.choice(("one-time-order", "subscription-order")),
+                    "line_items_attributes": items,
+                },
+                dict(anc),
+                tick(),
+            )
+            self._insert(
+                "orders.invoices",
+                {"status": "paid", "invoice_type": "initial", "paid_at": order["created_at"]},
+                {**anc, "order_id": order["id"]},
+                tick(),
+            )
         for n in range(courses):
-            course, _ = self._insert("courses", {"title": f"Course {n + 1}", "description": "Seeded course"},
-                                     dict(anc), tick())
+            course, _ = self._insert(
+                "courses",
+                {"title": f"Course {n + 1}", "description": "Seeded course"},
+                dict(anc),
+                tick(),
+            )
             for s in range(2):
-                section, _ = self._insert("courses.sections", {"title": f"Module {s + 1}"},
-                                          {**anc, "course_id": course["id"]}, tick())
+                section, _ = self._insert(
+                    "courses.sections",
+                    {"title": f"Module {s + 1}"},
+                    {**anc, "course_id": course["id"]},
+                    tick(),
+                )
                 for m in range(3):
-                    self._insert("courses.lessons", {"title": f"Lesson {s + 1}.{m + 1}", "body": "..."},
-                                 {**anc, "course_id": course["id"], "section_id": section["id"]}, tick())
+                    self._insert(
+                        "courses.lessons",
+                        {"title": f"Lesson {s + 1}.{m + 1}", "body": "..."},
+                        {**anc, "course_id": course["id"], "section_id": section["id"]},
+                        tick(),
+                    )
             for contact_id in rng.sample(contact_ids, k=min(3, len(contact_ids))):
-                self._insert("courses.enrollments", {"contact_id": contact_id},
-                             {**anc, "course_id": course["id"]}, tick())
+                self._insert(
+                    "courses.enrollments",
+                    {"contact_id": contact_id},
+                    {**anc, "course_id": course["id"]},
+                    tick(),
+                )
         for n in range(forms):
             form, _ = self._insert("forms", {"name": f"Form {n + 1}"}, dict(anc), tick())
             for contact_id in rng.sample(contact_ids, k=min(3, len(contact_ids))):
-                self._insert("forms.submissions", {"contact_id": contact_id, "data": {"source": "seed"}},
-                             {**anc, "form_id": form["id"]}, tick())
+                self._insert(
+                    "forms.submissions",
+                    {"contact_id": contact_id, "data": {"source": "seed"}},
+                    {**anc, "form_id": form["id"]},
+                    tick(),
+                )
         for n in range(images):
             self._insert("images", {"name": f"image-{n + 1}.png"}, dict(anc), tick())
         for n in range(fulfillment_locations):
-            self._insert("fulfillments.locations", {"name": f"Warehouse {n + 1}"}, dict(anc), tick())
+            self._insert(
+                "fulfillments.locations", {"name": f"Warehouse {n + 1}"}, dict(anc), tick()
+            )
         return workspace_id
 
     # ------------------------------------------------------------------ OAuth (accounts host)
 
-    def _oauth(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Reply:
+    def _oauth(
+        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
+    ) -> Reply:
         if path.rstrip("/") == "/oauth/authorize" and method == "GET":
             params = dict(parse_qsl(query))
             redirect_uri = params.get("redirect_uri")
-            if not params.get("client_id") or not redirect_uri or params.get("response_type") != "code":
-                return Reply(400, {"error": "invalid_request",
-                                   "error_description": "client_id, redirect_uri and response_type=code are required"})
-            method_ = params.get("code_challenge_method", "S256" if params.get("code_challenge") else None)
+            if (
+                not params.get("client_id")
+                or not redirect_uri
+                or params.get("response_type") != "code"
+            ):
+                return Reply(
+                    400,
+                    {
+                        "error": "invalid_request",
+                        "error_description": "client_id, redirect_uri and response_type=code are required",
+                    },
+                )
+            method_ = params.get(
+                "code_challenge_method", "S256" if params.get("code_challenge") else None
+            )
             if method_ not in (None, "S256"):
-                return Reply(400, {"error": "invalid_request", "error_description": "only S256 is supported"})
+                return Reply(
+                    400, {"error": "invalid_request", "error_description": "only S256 is supported"}
+                )
             code = secrets.token_urlsafe(24)
-            self._oauth_codes[code] = {"client_id": params["client_id"], "redirect_uri": redirect_uri,
-                                       "challenge": params.get("code_challenge"), "scope": params.get("scope")}
+            self._oauth_codes[code] = {
+                "client_id": params["client_id"],
+                "redirect_uri": redirect_uri,
+                "challenge": params.get("code_challenge"),
+                "scope": params.get("scope"),
+            }
             out = {"code": code}
             if "state" in params:
                 out["state"] = params["state"]
@@ -1670,35 +2042,66 @@ class FakeClickFunnels:
                 else:
                     form = dict(parse_qsl(body.decode()))
             except ValueError:
-                return Reply(400, {"error": "invalid_request", "error_description": "unreadable body"})
+                return Reply(
+                    400, {"error": "invalid_request", "error_description": "unreadable body"}
+                )
             if not isinstance(form, dict) or form.get("grant_type") != "authorization_code":
-                return Reply(400, {"error": "unsupported_grant_type",
-                                   "error_description": "only authorization_code is supported"})
+                return Reply(
+                    400,
+                    {
+                        "error": "unsupported_grant_type",
+                        "error_description": "only authorization_code is supported",
+                    },
+                )
             grant = self._oauth_codes.pop(str(form.get("code")), None)
-            if grant is None or grant["client_id"] != form.get("client_id") \
-                    or grant["redirect_uri"] != form.get("redirect_uri"):
-                return Reply(400, {"error": "invalid_grant",
-                                   "error_description": "The provided authorization grant is invalid, expired, "
-                                                        "revoked, or was issued to another client."})
+            if (
+                grant is None
+                or grant["client_id"] != form.get("client_id")
+                or grant["redirect_uri"] != form.get("redirect_uri")
+            ):
+                return Reply(
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "The provided authorization grant is invalid, expired, "
+                        "revoked, or was issued to another client.",
+                    },
+                )
             if grant["challenge"]:
                 verifier = form.get("code_verifier")
                 if not isinstance(verifier, str) or _s256(verifier) != grant["challenge"]:
-                    return Reply(400, {"error": "invalid_grant", "error_description": "PKCE verification failed"})
+                    return Reply(
+                        400,
+                        {"error": "invalid_grant", "error_description": "PKCE verification failed"},
+                    )
             token = "cf_oauth_" + secrets.token_urlsafe(24)
             self.add_token(token)
             team = self._store("teams").by_id[DEFAULT_TEAM_ID]
             ws = self._store("workspaces").by_id[DEFAULT_WORKSPACE_ID]
-            return Reply(200, {
-                "access_token": token, "token_type": "Bearer", "expires_in": 7200,
-                "scope": grant["scope"] or "admin read", "created_at": int(time.time()),
-                "team_id": team["id"], "team_name": team["name"], "workspace_id": ws["id"],
-                "workspace_name": ws["name"], "workspace_url": f"https://{ws['subdomain']}.myclickfunnels.com",
-            })
+            return Reply(
+                200,
+                {
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": 7200,
+                    "scope": grant["scope"] or "admin read",
+                    "created_at": int(time.time()),
+                    "team_id": team["id"],
+                    "team_name": team["name"],
+                    "workspace_id": ws["id"],
+                    "workspace_name": ws["name"],
+                    "workspace_url": f"https://{ws['subdomain']}.myclickfunnels.com",
+                },
+            )
         return _error(404, "No such route")
 
 
 def _s256(verifier: str) -> str:
-    return urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii", "replace")).digest()).rstrip(b"=").decode()
+    return (
+        urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
+        .rstrip(b"=")
+        .decode()
+    )
 
 
 def _int_or_none(value: str) -> int | None:
@@ -1714,7 +2117,8 @@ def _sign(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
     except ImportError:
         import hmac
 
-        digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        digest = hmac.new(
+            secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+        ).hexdigest()
         return {SIGNATURE_HEADER: digest, TIMESTAMP_HEADER: str(timestamp)}
     return dict(sign_webhook(body, secret, timestamp))
-
