@@ -301,7 +301,7 @@ async def test_random_cancellation_leaves_nothing_open(anyio_backend: str, seed:
     )
     fake.seed(contacts=150)
     cf, tracking = tracked_client(fake, max_retries=3, max_concurrency=6)
-    limiter = cf._shared.throttle._limiter
+    limiter = cf._core._shared.throttle._limiter
     assert limiter is not None
     with anyio.fail_after(30):
         async with fake, cf:
@@ -335,7 +335,7 @@ async def test_random_cancellation_over_sockets_leaves_no_busy_connection(
                 max_retries=3,
                 max_concurrency=8,
             )
-            pool = cf._shared.http._transport._pool  # type: ignore[attr-defined]
+            pool = cf._core._shared.http._transport._pool  # type: ignore[attr-defined]
             async with cf:
                 for round_ in range(20):
                     async with anyio.create_task_group() as group:

@@ -17,7 +17,7 @@ from clickfunnels_async import ClickFunnels, Filter
 async def main(cf: ClickFunnels) -> None:
     cf.contacts.list(42, sort_order="up")  # line 7: not asc/desc
     cf.contacts.list(42, filter={"emali": "a@x.com"})  # line 8: no such filter key
-    await cf.contacts.tag_actions.create(42, action_type="toggle", tag_ids=["1"])  # line 9: not add/remove
+    await cf.blogs.posts.update(1, visibility="secret")  # line 9: not draft/public/...
     await cf.courses.create(1, description="no title")  # line 10: title is required
     cf.contacts.list(42, expand=["email_engagement"], sort_order="desc", filter=Filter(id=5))  # fine
     cf.contacts.list(42, filter={"email_address": ["a@x.com", "b@x.com"], "is_active": True})  # fine
@@ -58,7 +58,7 @@ def test_mypy_flags_what_the_spec_rules_out(tmp_path: Path) -> None:
     assert sorted(errors) == [7, 8, 9, 10], out
     assert '"sort_order"' in errors[7] and "Literal['asc', 'desc']" in errors[7], errors[7]
     assert '"filter"' in errors[8] and "ListContactsFilter" in errors[8], errors[8]
-    assert '"action_type"' in errors[9] and "Literal['add', 'remove']" in errors[9], errors[9]
+    assert '"visibility"' in errors[9] and "Literal['draft', 'public'" in errors[9], errors[9]
     assert "No overload variant" in errors[10], errors[10]
     assert re.search(r"^user\.py:10: note: .*title: [^,=)]+\)", out, re.M), (
         out
