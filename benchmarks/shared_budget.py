@@ -97,15 +97,34 @@ def redis_server(workdir: Path) -> Iterator[str]:
     """A throwaway ``redis-server`` on a free loopback port (no persistence); its URL until the block ends."""
     binary = shutil.which("redis-server")
     if binary is None:
-        raise FileNotFoundError("redis-server is not installed (Debian/Ubuntu: apt-get install -y redis-server)")
+        raise FileNotFoundError(
+            "redis-server is not installed (Debian/Ubuntu: apt-get install -y redis-server)"
+        )
     for _attempt in range(3):  # the free port may be taken between probing and binding
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
         proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while proc.poll() is None and time.monotonic() < deadline and not _answers(port):
@@ -150,15 +169,30 @@ def run_processes(
     """Start `processes` workers together; their reports, in start order."""
     start_at = time.time() + start_delay  # imports and connection set-up happen before this moment
     argv = [
-        sys.executable, "-m", "benchmarks.shared_budget", "worker", "--url", url, "--token", token,
-        "--concurrency", str(concurrency), "--seconds", repr(seconds), "--start-at", repr(start_at),
-        "--key", key,
+        sys.executable,
+        "-m",
+        "benchmarks.shared_budget",
+        "worker",
+        "--url",
+        url,
+        "--token",
+        token,
+        "--concurrency",
+        str(concurrency),
+        "--seconds",
+        repr(seconds),
+        "--start-at",
+        repr(start_at),
+        "--key",
+        key,
     ]
     if redis_url:
         argv += ["--redis", redis_url]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKFUNNELS_", "MATON_"))}
     procs = [
-        subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         for _ in range(processes)
     ]
     reports = []
