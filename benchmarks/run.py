@@ -801,18 +801,20 @@ async def bench_redis(cfg: Config) -> list[Row]:
             shared = combined(run_processes(server.url, server.token, redis_url=redis_url,
                                             key=uuid.uuid4().hex, seconds=seconds), seconds)
             alone = combined(run_processes(server.url, server.token, redis_url=None, seconds=seconds), seconds)
-        ratio = shared["rate"] / limit
+        ratio = shared["steady_rate"] / limit
         notes = (
             f"4 processes x 16 tasks calling contacts.get for {seconds:.0f} s against the emulator in its own "
-            f"process, limit {limit}/s (sliding 1 s window); client defaults (max_retries=2). Shared budget: "
-            f"{shared['seen_429']:.0f} 429s seen, {shared['surfaced_429']:.0f} surfaced, shares "
-            f"{shared['share_min']:.0%}-{shared['share_max']:.0%}. Each process alone: {alone['rate']:.1f}/s "
-            f"combined, {alone['seen_429']:.0f} 429s seen, {alone['surfaced_429']:.0f} surfaced, shares "
-            f"{alone['share_min']:.0%}-{alone['share_max']:.0%}"
+            f"process, limit {limit}/s (sliding 1 s window); client defaults (max_retries=2); rate of the "
+            f"calls that succeeded after the first 2 s (whole run: {shared['rate']:.1f}/s shared, "
+            f"{alone['rate']:.1f}/s alone). Shared budget: {shared['seen_429']:.0f} 429s seen, "
+            f"{shared['surfaced_429']:.0f} surfaced, shares {shared['share_min']:.0%}-{shared['share_max']:.0%}. "
+            f"Each process alone: {alone['seen_429']:.0f} 429s seen, {alone['surfaced_429']:.0f} surfaced, "
+            f"shares {alone['share_min']:.0%}-{alone['share_max']:.0%}. Slowest process start: "
+            f"{max(shared['late'], alone['late']):+.2f} s after the agreed moment"
         )
         rows.append(Row("g.rate", f"g. 4 processes, shared Redis budget, limit {limit}/s: combined rate",
-                        shared["rate"], "req/s", alone["rate"], "4 processes pacing alone", ratio, "≥ 95 %",
-                        ratio >= 0.95, notes))
+                        shared["steady_rate"], "req/s", alone["steady_rate"], "4 processes pacing alone", ratio,
+                        "≥ 95 %", ratio >= 0.95, notes))
         fair = 0.20 <= shared["share_min"] <= shared["share_max"] <= 0.30
         rows.append(Row("g.429", "g. shared budget: 429s surfaced to callers (each process's share)",
                         shared["surfaced_429"], "errors", alone["surfaced_429"], "pacing alone", None,
@@ -841,7 +843,7 @@ async def bench_redis(cfg: Config) -> list[Row]:
     rows.append(Row("g.cost", "g. Redis budget: p50 per request (in-process transport)", p_redis * 1e6, "µs",
                     p_local * 1e6, "in-process budget", p_redis / p_local, "≤ +0.5 ms p50", added <= 0.5,
                     f"sequential cf.contacts.get on httpx.MockTransport, {calls} calls each, interleaved rounds; "
-                    f"Redis on loopback adds {added:.3f} ms p50 (one script call per start)"))
+                    f"Redis on loopback adds {added:.3f} ms p50 (unpaced: starts reported every 0.1 s)"))
     return rows
 
 

@@ -53,15 +53,17 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
 
         budget = RedisRateBudget(args.redis, key=args.key)
     transport = CountingTransport()
-    ok = surfaced = other = 0
+    ok = surfaced = other = steady = 0
     async with ClickFunnels(
         api_token=args.token, base_url=args.url, transport=transport, rate_budget=budget
     ) as cf:
-        await anyio.sleep(max(0.0, args.start_at - time.time()))
+        late = time.time() - args.start_at  # > 0: this process was not ready at the agreed moment
+        await anyio.sleep(max(0.0, -late))
         t0 = time.monotonic()
+        settled = t0 + args.settle
 
         async def call() -> None:
-            nonlocal ok, surfaced, other
+            nonlocal ok, surfaced, other, steady
             while True:
                 try:
                     await cf.contacts.get(1)
@@ -71,6 +73,7 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
                     other += 1
                 else:
                     ok += 1
+                    steady += time.monotonic() >= settled
 
         with anyio.move_on_after(args.seconds):
             async with anyio.create_task_group() as group:
@@ -84,6 +87,8 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
         shared = False
     return {
         "ok": ok,
+        "steady": steady,  # calls that succeeded after the first `settle` seconds
+        "late": late,
         "surfaced_429": surfaced,
         "seen_429": transport.limited,
         "other_errors": other,
@@ -164,7 +169,8 @@ def run_processes(
     processes: int = 4,
     concurrency: int = 16,
     seconds: float = 10.0,
-    start_delay: float = 4.0,
+    settle: float = 2.0,
+    start_delay: float = 6.0,
 ) -> list[dict[str, Any]]:
     """Start `processes` workers together; their reports, in start order."""
     start_at = time.time() + start_delay  # imports and connection set-up happen before this moment
@@ -185,6 +191,8 @@ def run_processes(
         repr(start_at),
         "--key",
         key,
+        "--settle",
+        repr(settle),
     ]
     if redis_url:
         argv += ["--redis", redis_url]
@@ -204,11 +212,15 @@ def run_processes(
     return reports
 
 
-def combined(reports: Sequence[dict[str, Any]], seconds: float) -> dict[str, float]:
+def combined(
+    reports: Sequence[dict[str, Any]], seconds: float, settle: float = 2.0
+) -> dict[str, float]:
     total = sum(r["ok"] for r in reports)
     shares = [r["ok"] / total if total else 0.0 for r in reports]
     return {
         "rate": total / seconds,
+        "steady_rate": sum(r["steady"] for r in reports) / (seconds - settle),
+        "late": max(r["late"] for r in reports),
         "seen_429": float(sum(r["seen_429"] for r in reports)),
         "surfaced_429": float(sum(r["surfaced_429"] for r in reports)),
         "other_errors": float(sum(r["other_errors"] for r in reports)),
@@ -228,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     w.add_argument("--concurrency", type=int, default=16)
     w.add_argument("--seconds", type=float, default=10.0)
     w.add_argument("--start-at", type=float, default=0.0)
+    w.add_argument("--settle", type=float, default=2.0)
     args = parser.parse_args(argv)
     logging.getLogger("clickfunnels_async").addHandler(logging.NullHandler())
     print(json.dumps(anyio.run(worker, args)), flush=True)

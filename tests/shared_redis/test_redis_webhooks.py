@@ -59,10 +59,12 @@ async def test_fifty_concurrent_redeliveries_of_ten_events_run_each_handler_once
     try:
         await anyio.to_thread.run_sync(wait_for_port, port)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            # Both workers up: each answers a probe (a 404 from the app, not a refused connection).
-            with anyio.fail_after(30):
+            # Both workers up: each answers a probe on a new connection (a 404 from the app).
+            with anyio.fail_after(60):
                 while len(pids) < 2:
-                    pids.add((await http.get("/probe")).headers.get("x-worker-pid", ""))
+                    probe_reply = await http.get("/probe", headers={"connection": "close"})
+                    pids.add(probe_reply.headers.get("x-worker-pid", ""))
+            pids.clear()
 
             async def deliver(event_id: str) -> None:
                 body = json.dumps(
