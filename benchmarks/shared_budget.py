@@ -57,7 +57,10 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
     async with ClickFunnels(
         api_token=args.token, base_url=args.url, transport=transport, rate_budget=budget
     ) as cf:
-        late = time.time() - args.start_at  # > 0: this process was not ready at the agreed moment
+        # Ready (imports done, client built): say so, then wait for the moment every process starts at.
+        print("ready", flush=True)
+        start_at = float(await anyio.to_thread.run_sync(sys.stdin.readline))
+        late = time.time() - start_at  # > 0: this process got the go too late
         await anyio.sleep(max(0.0, -late))
         t0 = time.monotonic()
         settled = t0 + args.settle
@@ -170,10 +173,9 @@ def run_processes(
     concurrency: int = 16,
     seconds: float = 10.0,
     settle: float = 2.0,
-    start_delay: float = 6.0,
+    start_delay: float = 0.5,
 ) -> list[dict[str, Any]]:
-    """Start `processes` workers together; their reports, in start order."""
-    start_at = time.time() + start_delay  # imports and connection set-up happen before this moment
+    """Start `processes` workers together (once all are ready); their reports, in start order."""
     argv = [
         sys.executable,
         "-m",
@@ -187,8 +189,6 @@ def run_processes(
         str(concurrency),
         "--seconds",
         repr(seconds),
-        "--start-at",
-        repr(start_at),
         "--key",
         key,
         "--settle",
@@ -199,10 +199,27 @@ def run_processes(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKFUNNELS_", "MATON_"))}
     procs = [
         subprocess.Popen(
-            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            argv,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         for _ in range(processes)
     ]
+    for proc in procs:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != "ready":
+            proc.wait(timeout=30)
+            raise RuntimeError(f"worker failed to start ({proc.returncode})")
+    start_at = time.time() + start_delay
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(f"{start_at!r}\n")
+        proc.stdin.flush()
     reports = []
     for proc in procs:
         out, err = proc.communicate(timeout=start_delay + seconds + 120)
@@ -239,7 +256,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     w.add_argument("--key", default="bench")
     w.add_argument("--concurrency", type=int, default=16)
     w.add_argument("--seconds", type=float, default=10.0)
-    w.add_argument("--start-at", type=float, default=0.0)
     w.add_argument("--settle", type=float, default=2.0)
     args = parser.parse_args(argv)
     logging.getLogger("clickfunnels_async").addHandler(logging.NullHandler())
