@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    field_set_id: int,
+    field_set_id: str,
     *,
     body: FormsFieldReorderRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldReorderRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Reorder the fields of a field set
 
     Args:
-        field_set_id (int):
+        field_set_id (str):
         body (FormsFieldReorderRequest): Body shape not documented.
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldReorderRequest,
@@ -142,7 +142,7 @@ def sync(
     """Reorder the fields of a field set
 
     Args:
-        field_set_id (int):
+        field_set_id (str):
         body (FormsFieldReorderRequest): Body shape not documented.
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldReorderRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Reorder the fields of a field set
 
     Args:
-        field_set_id (int):
+        field_set_id (str):
         body (FormsFieldReorderRequest): Body shape not documented.
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldReorderRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Reorder the fields of a field set
 
     Args:
-        field_set_id (int):
+        field_set_id (str):
         body (FormsFieldReorderRequest): Body shape not documented.
 
     Raises:
