@@ -827,10 +827,11 @@ async def bench_redis(cfg: Config) -> list[Row]:
         mock = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
         calls = 300 if cfg.quick else 2000
         budget = RedisRateBudget(redis_url, key=uuid.uuid4().hex)
+        shared_options: dict[str, Any] = {"rate_budget": budget}
         local_t: list[float] = []
         redis_t: list[float] = []
         async with ClickFunnels(api_token=TOKEN, base_url=BASE, transport=mock) as local_cf, ClickFunnels(
-            api_token=TOKEN, base_url=BASE, transport=mock, rate_budget=budget
+            api_token=TOKEN, base_url=BASE, transport=mock, **shared_options
         ) as redis_cf:
             await _per_call(local_cf, 50)
             await _per_call(redis_cf, 50)

@@ -48,14 +48,15 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
 async def worker(args: argparse.Namespace) -> dict[str, Any]:
     budget = None
+    options: dict[str, Any] = {}
     if args.redis:
         from clickfunnels_async.redis import RedisRateBudget
 
-        budget = RedisRateBudget(args.redis, key=args.key)
+        budget = options["rate_budget"] = RedisRateBudget(args.redis, key=args.key)
     transport = CountingTransport()
     ok = surfaced = other = steady = 0
     async with ClickFunnels(
-        api_token=args.token, base_url=args.url, transport=transport, rate_budget=budget
+        api_token=args.token, base_url=args.url, transport=transport, **options
     ) as cf:
         # Ready (imports done, client built): say so, then wait for the moment every process starts at.
         print("ready", flush=True)
