@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesBanCreate")
 
 @_attrs_define
 class CommunitiesBanCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         contact_id (str):
         reason (None | str | Unset):

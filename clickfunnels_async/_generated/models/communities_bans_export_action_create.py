@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesBansExportActionCreate")
 
 @_attrs_define
 class CommunitiesBansExportActionCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         fields (list[str] | Unset):
         target_all (bool | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesBansUnbanActionCreate")
 
 @_attrs_define
 class CommunitiesBansUnbanActionCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         target_all (bool | Unset):
         target_ids (list[str] | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipCreate")
 
 @_attrs_define
 class CommunitiesMembershipCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         contact_id (str):
         moderator (bool | None | Unset):

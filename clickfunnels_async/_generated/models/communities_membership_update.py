@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipUpdate")
 
 @_attrs_define
 class CommunitiesMembershipUpdate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         moderator (bool | None | Unset):
         space_ids (list[str] | None | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipsAddToGroupActionCreate")
 
 @_attrs_define
 class CommunitiesMembershipsAddToGroupActionCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         space_ids (list[str] | Unset):
         target_all (bool | Unset):

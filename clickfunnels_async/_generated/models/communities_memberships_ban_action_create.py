@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipsBanActionCreate")
 
 @_attrs_define
 class CommunitiesMembershipsBanActionCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         reason (None | str | Unset):
         target_all (bool | Unset):

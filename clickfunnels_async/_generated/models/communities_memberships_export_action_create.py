@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipsExportActionCreate")
 
 @_attrs_define
 class CommunitiesMembershipsExportActionCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         fields (list[str] | Unset):
         target_all (bool | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpaceCreate")
 
 @_attrs_define
 class CommunitiesSpaceCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         name (str):
         access (int | None | Unset):

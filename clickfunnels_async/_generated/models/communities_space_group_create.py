@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpaceGroupCreate")
 
 @_attrs_define
 class CommunitiesSpaceGroupCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         name (str):
         access (int | None | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpaceGroupUpdate")
 
 @_attrs_define
 class CommunitiesSpaceGroupUpdate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         access (int | None | Unset):
         always_on (bool | None | Unset):

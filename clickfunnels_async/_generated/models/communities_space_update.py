@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpaceUpdate")
 
 @_attrs_define
 class CommunitiesSpaceUpdate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         access (int | None | Unset):
         allow_cover_images (bool | None | Unset):

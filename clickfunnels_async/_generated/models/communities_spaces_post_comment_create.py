@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostCommentCreate")
 
 @_attrs_define
 class CommunitiesSpacesPostCommentCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         body (str):
         contact_id (int | None | Unset):

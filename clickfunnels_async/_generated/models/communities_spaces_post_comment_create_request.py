@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostCommentCreateRequest")
 class CommunitiesSpacesPostCommentCreateRequest:
     """
     Attributes:
-        communities_spaces_posts_comment (CommunitiesSpacesPostCommentCreate): Fields not documented; any key is sent as
-            given.
+        communities_spaces_posts_comment (CommunitiesSpacesPostCommentCreate):
     """
 
     communities_spaces_posts_comment: CommunitiesSpacesPostCommentCreate

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostCommentLikeCreate")
 
 @_attrs_define
 class CommunitiesSpacesPostCommentLikeCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         contact_id (int | None | Unset):
     """

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostCommentLikeCreateRequest")
 class CommunitiesSpacesPostCommentLikeCreateRequest:
     """
     Attributes:
-        communities_spaces_posts_comments_like (CommunitiesSpacesPostCommentLikeCreate): Fields not documented; any key
-            is sent as given.
+        communities_spaces_posts_comments_like (CommunitiesSpacesPostCommentLikeCreate):
     """
 
     communities_spaces_posts_comments_like: CommunitiesSpacesPostCommentLikeCreate

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostCommentUpdate")
 
 @_attrs_define
 class CommunitiesSpacesPostCommentUpdate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         body (None | str | Unset):
         skip_notifications (bool | None | Unset):

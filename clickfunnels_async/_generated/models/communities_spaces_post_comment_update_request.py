@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostCommentUpdateRequest")
 class CommunitiesSpacesPostCommentUpdateRequest:
     """
     Attributes:
-        communities_spaces_posts_comment (CommunitiesSpacesPostCommentUpdate): Fields not documented; any key is sent as
-            given.
+        communities_spaces_posts_comment (CommunitiesSpacesPostCommentUpdate):
     """
 
     communities_spaces_posts_comment: CommunitiesSpacesPostCommentUpdate

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostCreate")
 
 @_attrs_define
 class CommunitiesSpacesPostCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         title (str):
         body (None | str | Unset):

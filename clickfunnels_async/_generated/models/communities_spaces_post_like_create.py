@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostLikeCreate")
 
 @_attrs_define
 class CommunitiesSpacesPostLikeCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         contact_id (int | None | Unset):
     """

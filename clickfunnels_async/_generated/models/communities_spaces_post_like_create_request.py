@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostLikeCreateRequest")
 class CommunitiesSpacesPostLikeCreateRequest:
     """
     Attributes:
-        communities_spaces_posts_like (CommunitiesSpacesPostLikeCreate): Fields not documented; any key is sent as
-            given.
+        communities_spaces_posts_like (CommunitiesSpacesPostLikeCreate):
     """
 
     communities_spaces_posts_like: CommunitiesSpacesPostLikeCreate

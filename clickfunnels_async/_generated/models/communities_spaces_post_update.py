@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostUpdate")
 
 @_attrs_define
 class CommunitiesSpacesPostUpdate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         body (None | str | Unset):
         current_path (None | str | Unset):

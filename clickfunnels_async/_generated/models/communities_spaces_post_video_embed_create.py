@@ -22,8 +22,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbedCreate")
 
 @_attrs_define
 class CommunitiesSpacesPostVideoEmbedCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         url (str):
         data (CommunitiesSpacesPostVideoEmbedCreateDataType0 | None | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbedCreateRequest")
 class CommunitiesSpacesPostVideoEmbedCreateRequest:
     """
     Attributes:
-        communities_spaces_posts_video_embed (CommunitiesSpacesPostVideoEmbedCreate): Fields not documented; any key is
-            sent as given.
+        communities_spaces_posts_video_embed (CommunitiesSpacesPostVideoEmbedCreate):
     """
 
     communities_spaces_posts_video_embed: CommunitiesSpacesPostVideoEmbedCreate

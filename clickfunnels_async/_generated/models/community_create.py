@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunityCreate")
 
 @_attrs_define
 class CommunityCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         name (str):
         allow_public_signup (bool | None | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunityUpdate")
 
 @_attrs_define
 class CommunityUpdate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         allow_public_signup (bool | None | Unset):
         anyone_can_invite (bool | None | Unset):

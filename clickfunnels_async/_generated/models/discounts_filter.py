@@ -17,15 +17,14 @@ T = TypeVar("T", bound="DiscountsFilter")
 
 @_attrs_define
 class DiscountsFilter:
-    """Allowed filter keys. Comma separated values are OR'ed; different keys are AND'ed. The keys for this list are not
-    documented.
+    """Allowed filter keys. Comma separated values are OR'ed; different keys are AND'ed.
 
-        Attributes:
-            applies_to (str | Unset):
-            code (str | Unset):
-            discount_method (str | Unset):
-            discount_type (str | Unset):
-            id (str | Unset):
+    Attributes:
+        applies_to (str | Unset):
+        code (str | Unset):
+        discount_method (str | Unset):
+        discount_type (str | Unset):
+        id (str | Unset):
     """
 
     applies_to: str | Unset = UNSET

@@ -15,8 +15,7 @@ T = TypeVar("T", bound="EmailsDomainDnsRecord")
 
 @_attrs_define
 class EmailsDomainDnsRecord:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         name (str):
         ttl (int):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="FormsFieldReorderRequest")
 
 @_attrs_define
 class FormsFieldReorderRequest:
-    """Body shape not documented.
-
+    """
     Attributes:
         ids_in_order (list[int] | Unset):
     """

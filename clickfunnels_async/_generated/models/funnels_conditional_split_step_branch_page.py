@@ -17,8 +17,7 @@ T = TypeVar("T", bound="FunnelsConditionalSplitStepBranchPage")
 
 @_attrs_define
 class FunnelsConditionalSplitStepBranchPage:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         id (int | Unset):
         name (str | Unset):

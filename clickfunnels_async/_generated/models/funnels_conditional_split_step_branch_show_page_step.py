@@ -17,8 +17,7 @@ T = TypeVar("T", bound="FunnelsConditionalSplitStepBranchShowPageStep")
 
 @_attrs_define
 class FunnelsConditionalSplitStepBranchShowPageStep:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         current_path (str | Unset):
         id (int | Unset):

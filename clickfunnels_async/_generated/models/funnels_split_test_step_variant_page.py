@@ -17,8 +17,7 @@ T = TypeVar("T", bound="FunnelsSplitTestStepVariantPage")
 
 @_attrs_define
 class FunnelsSplitTestStepVariantPage:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         id (int | Unset):
         name (str | Unset):

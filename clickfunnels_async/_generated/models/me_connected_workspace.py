@@ -17,8 +17,7 @@ T = TypeVar("T", bound="MeConnectedWorkspace")
 
 @_attrs_define
 class MeConnectedWorkspace:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         team_id (int | Unset):
         team_name (str | Unset):

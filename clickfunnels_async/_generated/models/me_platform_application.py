@@ -17,8 +17,7 @@ T = TypeVar("T", bound="MePlatformApplication")
 
 @_attrs_define
 class MePlatformApplication:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         id (int | Unset):
         public_id (str | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="OrderBaseAffiliate")
 
 @_attrs_define
 class OrderBaseAffiliate:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         email (None | str | Unset):
         name (str | Unset):

@@ -17,8 +17,7 @@ T = TypeVar("T", bound="OrderBaseOrderPage")
 
 @_attrs_define
 class OrderBaseOrderPage:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         id (int | Unset):
         name (str | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="OrderBaseReferralCode")
 
 @_attrs_define
 class OrderBaseReferralCode:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         code (str | Unset):
         default (bool | None | Unset):

@@ -17,8 +17,7 @@ T = TypeVar("T", bound="OrdersInvoicesLineItemProductsPrice")
 
 @_attrs_define
 class OrdersInvoicesLineItemProductsPrice:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         amount (str | Unset):
         currency (str | Unset):

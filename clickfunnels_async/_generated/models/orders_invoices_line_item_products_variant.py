@@ -18,8 +18,7 @@ T = TypeVar("T", bound="OrdersInvoicesLineItemProductsVariant")
 
 @_attrs_define
 class OrdersInvoicesLineItemProductsVariant:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         description (None | str | Unset):
         fulfillment_required (bool | None | Unset):

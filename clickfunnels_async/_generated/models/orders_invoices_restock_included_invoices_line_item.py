@@ -18,8 +18,7 @@ T = TypeVar("T", bound="OrdersInvoicesRestockIncludedInvoicesLineItem")
 
 @_attrs_define
 class OrdersInvoicesRestockIncludedInvoicesLineItem:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         fulfillment_id (int | Unset):
         id (int | Unset):

@@ -21,8 +21,8 @@ class OrdersLineItem:
         created_at (None | str):
         id (int):
         order_id (int):
-        original_product (OrdersLineItemOriginalProduct): Shape not documented in detail; every key is kept.
-        products_price (ProductsPriceMinimal): Shape not documented in detail; every key is kept.
+        original_product (OrdersLineItemOriginalProduct):
+        products_price (ProductsPriceMinimal):
         products_variant (None | OrdersLineItemProductsVariant):
         prorated (None | str):
         public_id (None | str):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="OrdersLineItemOriginalProduct")
 
 @_attrs_define
 class OrdersLineItemOriginalProduct:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         id (int | Unset):
         name (str | Unset):

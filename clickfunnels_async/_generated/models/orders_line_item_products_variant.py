@@ -18,8 +18,7 @@ T = TypeVar("T", bound="OrdersLineItemProductsVariant")
 
 @_attrs_define
 class OrdersLineItemProductsVariant:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         description (None | str | Unset):
         id (int | Unset):

@@ -23,8 +23,7 @@ class OrdersLineItemsChange:
         new_line_item (OrdersLineItem | Unset):
         preview (bool | Unset):
         previous_line_item (OrdersLineItem | Unset):
-        upcoming_invoice (OrdersLineItemsChangeUpcomingInvoice | Unset): Shape not documented in detail; every key is
-            kept.
+        upcoming_invoice (OrdersLineItemsChangeUpcomingInvoice | Unset):
     """
 
     new_line_item: OrdersLineItem | Unset = UNSET

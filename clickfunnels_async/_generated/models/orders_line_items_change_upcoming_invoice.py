@@ -19,8 +19,7 @@ T = TypeVar("T", bound="OrdersLineItemsChangeUpcomingInvoice")
 
 @_attrs_define
 class OrdersLineItemsChangeUpcomingInvoice:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         currency (None | str | Unset):
         discount_amount (None | str | Unset):

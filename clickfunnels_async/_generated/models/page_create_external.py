@@ -22,7 +22,7 @@ class PageCreateExternal:
     Attributes:
         external_url (str):
         description (None | str | Unset):
-        funnel (PageCreateExternalFunnel | Unset): Shape not documented in detail; every key is kept.
+        funnel (PageCreateExternalFunnel | Unset):
         name (str | Unset):
         sort_order (int | Unset):
     """

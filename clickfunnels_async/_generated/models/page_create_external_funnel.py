@@ -18,8 +18,7 @@ T = TypeVar("T", bound="PageCreateExternalFunnel")
 
 @_attrs_define
 class PageCreateExternalFunnel:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         after_show_page_step_id (int | str | Unset):
         funnel_id (str | Unset):

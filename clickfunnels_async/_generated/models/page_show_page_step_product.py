@@ -18,8 +18,7 @@ T = TypeVar("T", bound="PageShowPageStepProduct")
 
 @_attrs_define
 class PageShowPageStepProduct:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         bump (bool | Unset):
         bump_preheadline (None | str | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="ProductsPriceMinimal")
 
 @_attrs_define
 class ProductsPriceMinimal:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         amount (None | str | Unset):
         currency (None | str | Unset):

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="ProductsPricesChangeOptionsVariantGroup")
 
 @_attrs_define
 class ProductsPricesChangeOptionsVariantGroup:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         products_variant (ProductsPricesChangeOptionsVariantGroupProductsVariant | Unset):
     """

@@ -17,8 +17,7 @@ T = TypeVar("T", bound="SalesOpportunityPrimaryContactCustomAttributes")
 
 @_attrs_define
 class SalesOpportunityPrimaryContactCustomAttributes:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         custom_key (str | Unset):
     """

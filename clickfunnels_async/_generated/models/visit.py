@@ -17,8 +17,7 @@ T = TypeVar("T", bound="Visit")
 
 @_attrs_define
 class Visit:
-    """Shape not documented in detail; every key is kept.
-
+    """
     Attributes:
         browser (None | str):
         created_at (datetime.datetime):

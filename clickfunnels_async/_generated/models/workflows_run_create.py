@@ -18,8 +18,7 @@ T = TypeVar("T", bound="WorkflowsRunCreate")
 
 @_attrs_define
 class WorkflowsRunCreate:
-    """Fields not documented; any key is sent as given.
-
+    """
     Attributes:
         contact_id (int | str):
         skip_communication (bool | Unset):

@@ -18,7 +18,7 @@ T = TypeVar("T", bound="WorkflowsRunCreateRequest")
 class WorkflowsRunCreateRequest:
     """
     Attributes:
-        run (WorkflowsRunCreate): Fields not documented; any key is sent as given.
+        run (WorkflowsRunCreate):
     """
 
     run: WorkflowsRunCreate

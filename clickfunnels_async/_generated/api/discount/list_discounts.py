@@ -130,7 +130,7 @@ def sync_detailed(
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
         filter_ (DiscountsFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed. The keys for this list are not documented.
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -172,7 +172,7 @@ def sync(
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
         filter_ (DiscountsFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed. The keys for this list are not documented.
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -209,7 +209,7 @@ async def asyncio_detailed(
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
         filter_ (DiscountsFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed. The keys for this list are not documented.
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -249,7 +249,7 @@ async def asyncio(
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
         filter_ (DiscountsFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed. The keys for this list are not documented.
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -111,7 +111,7 @@ def sync_detailed(
 
     Args:
         field_set_id (str):
-        body (FormsFieldReorderRequest): Body shape not documented.
+        body (FormsFieldReorderRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -143,7 +143,7 @@ def sync(
 
     Args:
         field_set_id (str):
-        body (FormsFieldReorderRequest): Body shape not documented.
+        body (FormsFieldReorderRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -170,7 +170,7 @@ async def asyncio_detailed(
 
     Args:
         field_set_id (str):
-        body (FormsFieldReorderRequest): Body shape not documented.
+        body (FormsFieldReorderRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -200,7 +200,7 @@ async def asyncio(
 
     Args:
         field_set_id (str):
-        body (FormsFieldReorderRequest): Body shape not documented.
+        body (FormsFieldReorderRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
