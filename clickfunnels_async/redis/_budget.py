@@ -65,7 +65,11 @@ class RedisRateBudget:
             )
         if not min_rate > 0:
             raise ValueError(f"min_rate must be > 0, got {min_rate!r}")
-        checked = (("timeout", timeout), ("reconnect_after", reconnect_after), ("sync_interval", sync_interval))
+        checked = (
+            ("timeout", timeout),
+            ("reconnect_after", reconnect_after),
+            ("sync_interval", sync_interval),
+        )
         for name, value in checked:
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
