@@ -16,7 +16,8 @@ All of them derive from :class:`ClickFunnelsError`::
     │   ├── UnprocessableEntityError    422  (``.errors``: field -> messages)
     │   ├── RateLimitError              429  (``.retry_after``: seconds, when the server said so)
     │   └── InternalServerError         500 and above
-    └── ResponseParseError              a 2xx whose body is not what the API promised
+    ├── ResponseParseError              a 2xx whose body is not what the API promised
+    └── PaginationError                 a list could not be read to its end (``.cursor``: resume there)
 
 ``str(error)`` always reads ``"<METHOD> <url> -> <status>: <message>"``. Errors never hold the request
 headers (the bearer token lives there) and their URLs have secret-looking query values masked, so an
@@ -49,6 +50,7 @@ __all__ = [
     "ConflictError",
     "InternalServerError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseParseError",
@@ -62,8 +64,22 @@ _MAX_MESSAGE_LEN = 300
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "cf-ray")
 
 
+def _restore(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    # Pickle support for keyword-only constructors: build without __init__, then the state is set back.
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
+
+
 class ClickFunnelsError(Exception):
-    """Base class of every exception raised by this package."""
+    """Base class of every exception raised by this package.
+
+    Every one pickles with its attributes (a ``ProcessPoolExecutor`` worker can raise it); the cause,
+    context and traceback are left behind, as for any pickled exception.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args), dict(self.__dict__))
 
 
 class ClickFunnelsConfigError(ClickFunnelsError, ValueError):
@@ -203,6 +219,23 @@ class ResponseParseError(ClickFunnelsError):
             f"{type(self).__name__}({self.message!r}, status_code={self.status_code}, "
             f"method={self.method!r}, url={self.url!r})"
         )
+
+
+class PaginationError(ClickFunnelsError):
+    """A list could not be read to its end: the server sent a cursor twice, or only empty pages while
+    still announcing a next one. The items yielded so far are good; ``cursor`` is the ``after=`` value
+    to resume from, ``operation`` the list that stopped, ``items`` how many items were yielded."""
+
+    def __init__(self, message: str, *, operation: str, cursor: str | None, items: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.cursor = cursor
+        self.items = items
+
+    def __str__(self) -> str:
+        hint = f"; resume with after={self.cursor!r}" if self.cursor is not None else ""
+        return f"{self.operation}: {self.message}{hint}"
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

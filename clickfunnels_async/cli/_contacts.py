@@ -24,7 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from clickfunnels_async import bulk
+from clickfunnels_async import PaginationError, bulk
 from clickfunnels_async._operations import OPERATIONS
 from clickfunnels_async.models import Contact
 
@@ -237,6 +237,9 @@ def export(
             run_async(go)
         except KeyboardInterrupt:
             interrupted = True
+        except PaginationError as exc:  # the list ended early: never a short file with exit code 0
+            hint = f"run again with --resume to continue {output}" if output is not None else "use -o FILE to resume"
+            fail(f"{exc}; {checkpoint.rows} contacts written, the export is incomplete: {hint}", EXIT_FAILED)
         finally:
             if output is not None:
                 out.close()
