@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from ._log import redact_url, redacting_filter
+from ._log import redact_url, redacting_filter, scrub_request
 
 __all__ = [
     "APIConnectionError",
@@ -203,6 +203,7 @@ class ResponseParseError(ClickFunnelsError):
     def from_response(cls, response: httpx.Response, detail: str = "") -> ResponseParseError:
         reason = detail or "response body is not valid JSON"
         request = response.request
+        scrub_request(request)  # raised from frames that hold the request (and its bearer token)
         return cls(
             reason,
             status_code=response.status_code,

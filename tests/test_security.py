@@ -430,8 +430,10 @@ async def test_raw_request_refuses_percent_encoded_dot_segments(anyio_backend: s
 async def test_raw_request_odd_paths_keep_the_host(anyio_backend: str) -> None:
     cf, recorder = recording_client()
     async with cf:
-        for path in ["/\\evil.com/x", "/api/v2/x;y", "/api/v2/@evil.com"]:
+        for path in ["/api/v2/x;y", "/api/v2/@evil.com"]:
             await cf.request("GET", path)
+        with pytest.raises(ValueError, match="backslash"):  # some servers read it as a slash
+            await cf.request("GET", "/\\evil.com/x")
     for request in recorder.requests:
         assert request.url.host == "acme.myclickfunnels.com"
         assert request.url.scheme == "https"
