@@ -38,6 +38,8 @@ import anyio.abc
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from clickfunnels_async._errors import ClickFunnelsError
+
 from ._failures import FailureLog
 
 __all__ = [
@@ -177,7 +179,7 @@ class Summary(Generic[I]):
         return text
 
 
-class BulkInputError(Exception):
+class BulkInputError(ClickFunnelsError):
     """Reading the inputs raised: `index` is the input that could not be read, `__cause__` the error.
 
     Raised by the result iterator after the results of every input read before it.
