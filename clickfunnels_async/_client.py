@@ -33,7 +33,14 @@ from ._filters import FilterArg, query_text, render_expand, render_filter
 from ._hosts import Hosts, check_api_path
 from ._json import dumps as _json_dumps
 from ._json import loads as _json_loads
-from ._log import Secret, configure_from_env, log_response, redacting_filter, scrub_request
+from ._log import (
+    Secret,
+    configure_from_env,
+    log_response,
+    redacting_filter,
+    scrub_request,
+    scrub_response,
+)
 from ._operation import Operation
 from ._options import (
     DEFAULT_TIMEOUT,
@@ -510,7 +517,7 @@ class ClickFunnels(Namespaces):
             log.append(RawResponse(operation, response.status_code, response.headers, elapsed, retries, response))
         if not 200 <= response.status_code < 300:
             error = error_from_response(response, via_maton=self._shared.via_maton, retries=retries)
-            scrub_request(request)
+            scrub_response(response)
             raise error
         return response
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from ._log import redact_url, redacting_filter, scrub_request
+from ._log import redact_url, redacting_filter, scrub_response
 
 __all__ = [
     "APIConnectionError",
@@ -203,11 +203,12 @@ class ResponseParseError(ClickFunnelsError):
     def from_response(cls, response: httpx.Response, detail: str = "") -> ResponseParseError:
         reason = detail or "response body is not valid JSON"
         request = response.request
-        scrub_request(request)  # raised from frames that hold the request (and its bearer token)
+        text = redacting_filter.scrub(response.text)
+        scrub_response(response)  # raised from frames that hold the response and its request
         return cls(
             reason,
             status_code=response.status_code,
-            body=redacting_filter.scrub(response.text),
+            body=text,
             method=request.method,
             url=redact_url(request.url),
         )

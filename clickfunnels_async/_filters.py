@@ -22,7 +22,9 @@ class Filter(Mapping[str, FilterValue]):
 
     __slots__ = ("_items",)
 
-    def __init__(self, mapping: Mapping[str, FilterValue] | None = None, /, **keys: FilterValue) -> None:
+    def __init__(
+        self, mapping: Mapping[str, FilterValue] | None = None, /, **keys: FilterValue
+    ) -> None:
         items: dict[str, FilterValue] = dict(mapping or {})
         items.update(keys)
         self._items = items
@@ -103,7 +105,9 @@ def render_filter(filter: FilterArg, allowed: tuple[str, ...], operation: str) -
         if isinstance(value, str | int | bool):
             out[f"filter[{key}]"] = _scalar(key, value)
             continue
-        if not isinstance(value, Iterable) or isinstance(value, bytes | bytearray | memoryview | Mapping):
+        if not isinstance(value, Iterable) or isinstance(
+            value, bytes | bytearray | memoryview | Mapping
+        ):
             raise TypeError(
                 f"filter {key!r}: values must be str, int, bool or a list of those, "
                 f"not {type(value).__name__}"
@@ -115,7 +119,9 @@ def render_filter(filter: FilterArg, allowed: tuple[str, ...], operation: str) -
     return out
 
 
-def render_expand(expand: Iterable[str] | None, allowed: tuple[str, ...], operation: str) -> list[str]:
+def render_expand(
+    expand: Iterable[str] | None, allowed: tuple[str, ...], operation: str
+) -> list[str]:
     if expand is None:
         return []
     if isinstance(expand, str):

@@ -106,7 +106,9 @@ def check_api_path(path: str) -> str:
     another route: dot segments (also percent-encoded, double-encoded, with ``;params`` or behind a
     backslash), a query or fragment, spaces and control characters."""
     if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
-        raise ValueError(f"path must be an API path such as '/api/v2/workspaces/42/contacts', not {path!r}")
+        raise ValueError(
+            f"path must be an API path such as '/api/v2/workspaces/42/contacts', not {path!r}"
+        )
     decoded, previous = path, None
     for _ in range(4):  # %252e%252e decodes to %2e%2e, then to ..
         if decoded == previous:

@@ -22,7 +22,17 @@ def loads(data: bytes | str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
+        pass
+    try:
         return json.loads(data)
+    except json.JSONDecodeError as exc:
+        error = exc
+    # Raised without the document, the parser's frames or their context: a server may have echoed a
+    # token into it. The message keeps the position.
+    del data
+    error.doc = ""
+    error.__context__ = None
+    raise error.with_traceback(None)
 
 
 class _NotFinite(ValueError):

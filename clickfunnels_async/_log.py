@@ -34,6 +34,7 @@ __all__ = [
     "redact_url",
     "redacting_filter",
     "scrub_request",
+    "scrub_response",
 ]
 
 logger = logging.getLogger("clickfunnels_async")
@@ -179,6 +180,7 @@ def scrub_request(request: httpx.Request, secrets: Iterable[str] = ()) -> None:
         request._content = cleaned
         request.stream = httpx.ByteStream(cleaned)
 
+
 _HANDLER_MARK = "_clickfunnels_async_handler"
 
 
@@ -220,3 +222,19 @@ def log_response(response: httpx.Response, *, elapsed: float, retries: int) -> N
             elapsed * 1000,
             retries,
         )
+
+
+def scrub_response(response: httpx.Response, secrets: Iterable[str] = ()) -> None:
+    """Mask, in place, registered *secrets* (and these) that a failed response echoed, in its headers
+    and body, and in the request it answered (see `scrub_request`)."""
+    hidden = [*redacting_filter._secrets, *secrets]
+    scrub_request(response.request, secrets)
+    response.headers = httpx.Headers(
+        [(name, redact(value, hidden)) for name, value in response.headers.items()]
+    )
+    content = getattr(response, "_content", None)
+    if content and hidden:
+        text = content.decode("utf-8", errors="replace")
+        cleaned = redact(text, hidden)
+        if cleaned != text:
+            response._content = cleaned.encode()

@@ -27,7 +27,8 @@ from ._errors import (
     ResponseParseError,
     error_from_response,
 )
-from ._log import log_response, redacting_filter, scrub_request
+from ._json import loads as _json_loads
+from ._log import log_response, redacting_filter, scrub_request, scrub_response
 from ._options import to_secret
 from ._transport import RetryPolicy, Throttle, send
 
@@ -85,7 +86,9 @@ class MatonConnections:
     ) -> None:
         raw = api_key if api_key is not None else os.environ.get(MATON_KEY_ENV)
         del api_key  # only the wrapped key from here on, also in a traceback's locals
-        self._api_key = to_secret(raw.strip() if isinstance(raw, str) else raw, "api_key", MATON_KEY_ENV)
+        self._api_key = to_secret(
+            raw.strip() if isinstance(raw, str) else raw, "api_key", MATON_KEY_ENV
+        )
         del raw
         redacting_filter.register(self._api_key, owner=self)
         self._base_url = base_url.rstrip("/")
@@ -142,12 +145,12 @@ class MatonConnections:
         log_response(response, elapsed=time.perf_counter() - started, retries=retries)
         if not response.is_success:
             error = error_from_response(response, via_maton=True, retries=retries)
-            scrub_request(request)
+            scrub_response(response)
             raise error
         if not response.content.strip():
             return None, response
         try:
-            return response.json(), response
+            return _json_loads(response.content), response
         except ValueError:
             raise ResponseParseError.from_response(response) from None
 

@@ -27,12 +27,16 @@ def to_secret(value: str | Secret | None, arg: str, env: str) -> Secret:
     if isinstance(value, Secret):
         value = value.get_secret_value()
     if not isinstance(value, str) or not value.strip():
-        raise ClickFunnelsConfigError(f"no API key: pass {arg}=... or set the {env} environment variable")
+        raise ClickFunnelsConfigError(
+            f"no API key: pass {arg}=... or set the {env} environment variable"
+        )
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
         raise ClickFunnelsConfigError(f"{arg} contains whitespace or control characters")
     if not value.isascii():
         # It would fail every request with UnicodeEncodeError when the header is encoded.
-        raise ClickFunnelsConfigError(f"{arg} contains non-ASCII characters; check the key you copied")
+        raise ClickFunnelsConfigError(
+            f"{arg} contains non-ASCII characters; check the key you copied"
+        )
     return Secret(value)
 
 
@@ -45,7 +49,9 @@ def to_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     if isinstance(value, httpx.Timeout):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ClickFunnelsConfigError(f"timeout must be a positive number of seconds, not {value!r}")
+        raise ClickFunnelsConfigError(
+            f"timeout must be a positive number of seconds, not {value!r}"
+        )
     return httpx.Timeout(float(value))
 
 

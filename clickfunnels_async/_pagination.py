@@ -61,7 +61,9 @@ class AsyncPaginator(Generic[T]):
         limit: int | None = None,
         prefetch: bool = False,
     ) -> None:
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
             raise ValueError(f"limit must be a non-negative int or None, not {limit!r}")
         if after is not None and not isinstance(after, str | int):
             raise TypeError(f"after must be the cursor string from Pagination-Next, not {after!r}")
@@ -160,7 +162,9 @@ class _PageIterator(AsyncIterator[Page[T]]):
 
     def _stop(self, message: str, cursor: str | None) -> PaginationError:
         self._done = True
-        return PaginationError(message, operation=self._p._operation, cursor=cursor, items=self._yielded)
+        return PaginationError(
+            message, operation=self._p._operation, cursor=cursor, items=self._yielded
+        )
 
     async def __anext__(self) -> Page[T]:
         if self._error is not None:

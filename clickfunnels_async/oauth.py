@@ -30,7 +30,7 @@ import httpx
 from clickfunnels_async._errors import APIConnectionError, APITimeoutError, ClickFunnelsError
 from clickfunnels_async._hosts import validate_base_url
 from clickfunnels_async._json import dumps as _json_dumps
-from clickfunnels_async._log import MASK, Secret, redact, scrub_request
+from clickfunnels_async._log import MASK, Secret, redact, scrub_request, scrub_response
 from clickfunnels_async._version import __version__
 
 __all__ = [
@@ -276,10 +276,14 @@ class OAuthClient:
         _log.debug("token endpoint answered %d", response.status_code)
         # The exchange is over: the request (code, secret, verifier) is of no further use to anyone.
         scrub_request(response.request, [h.get_secret_value() for h in hidden])
-
         body = _json(response)
+        if not (response.is_success and isinstance(body, dict)):
+            # An error is raised below from this frame: what the server echoed goes too.
+            scrub_response(response, [h.get_secret_value() for h in hidden])
         if not response.is_success:
-            raise _error_from(response.status_code, body, [h.get_secret_value() for h in hidden])
+            error = _error_from(response.status_code, body, [h.get_secret_value() for h in hidden])
+            del body  # it may quote the request back
+            raise error
         if not isinstance(body, dict):
             raise OAuthError(
                 f"the token endpoint answered {response.status_code} without a JSON object",
@@ -289,6 +293,7 @@ class OAuthClient:
         try:
             return OAuthToken.from_dict(body)
         except OAuthError as exc:
+            scrub_response(response, [h.get_secret_value() for h in hidden])
             exc.status_code = response.status_code
             raise
 

@@ -101,7 +101,9 @@ class FaultyFake:
                 self.injected["drop_before"] += 1
                 raise Dropped(applied=False)
             after = self._rng.random()
-            reply = await self.fake.handle(method, path, query, headers, body, origin=origin, timeout=timeout)
+            reply = await self.fake.handle(
+                method, path, query, headers, body, origin=origin, timeout=timeout
+            )
             if after < plan.error_after:
                 self.injected["error_after"] += 1
                 return Reply(500, {"error": "Internal Server Error"})
@@ -143,7 +145,9 @@ class FaultyFake:
         has_next = any(k.lower() == "pagination-next" for k, _ in reply.headers)
         if asked is not None and has_next and self._roll(self.plan.repeat_cursor):
             self.injected["repeat_cursor"] += 1
-            reply.headers = [(k, asked if k.lower() == "pagination-next" else v) for k, v in reply.headers]
+            reply.headers = [
+                (k, asked if k.lower() == "pagination-next" else v) for k, v in reply.headers
+            ]
         return reply
 
     # ------------------------------------------------------------------ ways in
@@ -152,7 +156,9 @@ class FaultyFake:
         return FakeTransport(self)  # type: ignore[arg-type]  # duck-typed: handle() is all it calls
 
     def client(self, **kwargs: Any) -> ClickFunnels:
-        return ClickFunnels(self.fake.token, base_url=self.fake.base_url, transport=self.transport(), **kwargs)
+        return ClickFunnels(
+            self.fake.token, base_url=self.fake.base_url, transport=self.transport(), **kwargs
+        )
 
     @asynccontextmanager
     async def serve(self, *, limit: float = 120.0) -> AsyncIterator[str]:
@@ -171,7 +177,12 @@ async def serve_asgi(app: Any, *, limit: float = 120.0) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="auto",
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="auto",
         timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)

@@ -20,7 +20,9 @@ class Recorder(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        return httpx.Response(200, json={"id": 1, "connection": {"connection_id": "c1", "status": "ACTIVE"}})
+        return httpx.Response(
+            200, json={"id": 1, "connection": {"connection_id": "c1", "status": "ACTIVE"}}
+        )
 
 
 def client() -> tuple[ClickFunnels, Recorder]:
@@ -47,7 +49,9 @@ async def test_nan_and_infinity_in_a_body_are_refused_before_sending(value: floa
 # ------------------------------------------------------------------ point 8: one test per input case
 
 
-@pytest.mark.parametrize("name", ["Transfer-Encoding", "transfer-encoding", "TE", "Connection", "Content-Length"])
+@pytest.mark.parametrize(
+    "name", ["Transfer-Encoding", "transfer-encoding", "TE", "Connection", "Content-Length"]
+)
 def test_extra_headers_cannot_set_message_framing(name: str) -> None:
     cf = ClickFunnels(TOKEN, subdomain="acme")
     with pytest.raises(ClickFunnelsConfigError, match=name):
@@ -100,7 +104,13 @@ async def test_supported_query_values_are_sent_as_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://accounts.example.com", "http://10.0.0.1", "ftp://accounts.myclickfunnels.com", "not a url"]
+    "url",
+    [
+        "http://accounts.example.com",
+        "http://10.0.0.1",
+        "ftp://accounts.myclickfunnels.com",
+        "not a url",
+    ],
 )
 def test_oauth_accounts_url_must_be_https_unless_loopback(url: str) -> None:
     with pytest.raises(ClickFunnelsConfigError, match="accounts_url"):
@@ -138,10 +148,16 @@ async def test_raw_paths_with_traversal_are_refused(path: str) -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("connection_id", ["conn\n1", "conn\r\nX: y", "conn\x00", "conn\x7f", "cönn", "a;b"])
-async def test_control_and_non_ascii_characters_in_maton_connection_ids_are_refused(connection_id: str) -> None:
+@pytest.mark.parametrize(
+    "connection_id", ["conn\n1", "conn\r\nX: y", "conn\x00", "conn\x7f", "cönn", "a;b"]
+)
+async def test_control_and_non_ascii_characters_in_maton_connection_ids_are_refused(
+    connection_id: str,
+) -> None:
     recorder = Recorder()
-    async with MatonConnections("maton_key_0123456789", http_client=httpx.AsyncClient(transport=recorder)) as maton:
+    async with MatonConnections(
+        "maton_key_0123456789", http_client=httpx.AsyncClient(transport=recorder)
+    ) as maton:
         with pytest.raises(ClickFunnelsConfigError, match="connection id"):
             await maton.get(connection_id)
         with pytest.raises(ClickFunnelsConfigError, match="connection id"):
@@ -150,7 +166,7 @@ async def test_control_and_non_ascii_characters_in_maton_connection_ids_are_refu
 
 
 def test_non_ascii_user_agent_is_refused_at_construction() -> None:
-    with pytest.raises(ClickFunnelsConfigError, match="user_agent.*non-ASCII"):
+    with pytest.raises(ClickFunnelsConfigError, match=r"user_agent.*non-ASCII"):
         ClickFunnels(TOKEN, subdomain="acme", user_agent="mon-app/1.0 (équipe)")
 
 

@@ -11,11 +11,10 @@ import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
+from faultserver import serve_asgi
 
 from clickfunnels_async.integrations.fastapi import ClickFunnelsWebhookRouter
 from clickfunnels_async.webhooks import EventType, WebhookEvent, sign_webhook
-
-from faultserver import serve_asgi
 
 SECRET = "whsec_server_test_0123456789"
 PATH = "/hooks"
@@ -23,13 +22,22 @@ PATH = "/hooks"
 
 def delivery(event_id: str) -> bytes:
     return json.dumps(
-        {"event_id": event_id, "event_type": "contact.created", "subject_type": "Contact", "subject_id": 1,
-         "data": {"id": 1, "email_address": "a@example.com"}}
+        {
+            "event_id": event_id,
+            "event_type": "contact.created",
+            "subject_type": "Contact",
+            "subject_id": 1,
+            "data": {"id": 1, "email_address": "a@example.com"},
+        }
     ).encode()
 
 
 async def post(http: httpx.AsyncClient, body: bytes) -> httpx.Response:
-    return await http.post(PATH, content=body, headers={**sign_webhook(body, SECRET), "Content-Type": "application/json"})
+    return await http.post(
+        PATH,
+        content=body,
+        headers={**sign_webhook(body, SECRET), "Content-Type": "application/json"},
+    )
 
 
 @pytest.fixture
@@ -38,7 +46,9 @@ def anyio_backend() -> str:
 
 
 @pytest.mark.anyio
-async def test_a_redelivery_while_the_first_attempt_runs_is_retryable_and_handled_after_that_attempt_fails() -> None:
+async def test_a_redelivery_while_the_first_attempt_runs_is_retryable_and_handled_after_that_attempt_fails() -> (
+    None
+):
     router = ClickFunnelsWebhookRouter(secret=SECRET, path=PATH)
     started, finish = anyio.Event(), anyio.Event()
     attempts: list[str] = []
@@ -54,7 +64,10 @@ async def test_a_redelivery_while_the_first_attempt_runs_is_retryable_and_handle
     app = FastAPI()
     app.include_router(router)
     body = delivery("evt-inflight")
-    async with serve_asgi(app, limit=30) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+    async with (
+        serve_asgi(app, limit=30) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
         async with anyio.create_task_group() as group:
             first: list[httpx.Response] = []
 
@@ -113,7 +126,10 @@ async def test_a_large_forged_body_is_answered_413_without_buffering_it() -> Non
             yield chunk
 
     forged_headers = sign_webhook(b"something else", SECRET)
-    async with serve_asgi(recorder, limit=60) as url, httpx.AsyncClient(base_url=url, timeout=20) as http:
+    async with (
+        serve_asgi(recorder, limit=60) as url,
+        httpx.AsyncClient(base_url=url, timeout=20) as http,
+    ):
         tracemalloc.start()
         try:
             try:
@@ -139,6 +155,8 @@ async def test_a_large_forged_body_is_answered_413_without_buffering_it() -> Non
         ok = await post(http, body)
         assert ok.status_code == 200 and ok.json() == {"status": "processed"}
         # A body altered after signing fails the chunked HMAC check.
-        tampered = await http.post(PATH, content=body[:-2] + b"x}", headers=sign_webhook(body, SECRET))
+        tampered = await http.post(
+            PATH, content=body[:-2] + b"x}", headers=sign_webhook(body, SECRET)
+        )
         assert tampered.status_code == 400 and tampered.json()["reason"] == "signature_mismatch"
     assert handled == ["evt-big"]

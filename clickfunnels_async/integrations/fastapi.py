@@ -149,13 +149,21 @@ class ClickFunnelsWebhookRouter(APIRouter):
         super().__init__(**router_kwargs)
         if not secret:
             raise ValueError("the webhook secret is empty")
-        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1:
-            raise ValueError(f"max_body_size must be a positive number of bytes, not {max_body_size!r}")
+        if (
+            isinstance(max_body_size, bool)
+            or not isinstance(max_body_size, int)
+            or max_body_size < 1
+        ):
+            raise ValueError(
+                f"max_body_size must be a positive number of bytes, not {max_body_size!r}"
+            )
         self._secret = secret
         self._tolerance = tolerance
         self.max_body_size = max_body_size
         self._retry_after = str(int(in_flight_retry_after))
-        self.store: EventStore = as_event_store(store) if store is not None else InMemoryEventStore()
+        self.store: EventStore = (
+            as_event_store(store) if store is not None else InMemoryEventStore()
+        )
         self._handlers: dict[str, list[WebhookHandler]] = {}
         self._catch_all: list[WebhookHandler] = []
         self.add_api_route(
@@ -246,7 +254,9 @@ class ClickFunnelsWebhookRouter(APIRouter):
                 # Not a duplicate yet: the first attempt may still fail. Ask the sender to come back.
                 _log.debug("webhook %s (%s) is being handled", event.event_type, event.event_id)
                 return JSONResponse(
-                    {"status": "in_flight"}, status_code=409, headers={"Retry-After": self._retry_after}
+                    {"status": "in_flight"},
+                    status_code=409,
+                    headers={"Retry-After": self._retry_after},
                 )
 
         try:
@@ -283,7 +293,8 @@ class ClickFunnelsWebhookRouter(APIRouter):
 def _too_large(limit: int) -> JSONResponse:
     _log.warning("rejected a webhook delivery larger than %d bytes", limit)
     return JSONResponse(
-        {"error": "payload_too_large", "detail": f"the body is larger than {limit} bytes"}, status_code=413
+        {"error": "payload_too_large", "detail": f"the body is larger than {limit} bytes"},
+        status_code=413,
     )
 
 

@@ -91,8 +91,9 @@ def verify_webhook(
     if not isinstance(body, bytes | bytearray | memoryview):
         # A str here usually means the framework already decoded (or re-encoded) the body.
         raise TypeError("verify_webhook() needs the raw request body as bytes")
-    verifier = SignatureVerifier(headers, secret, tolerance=tolerance, now=now)
-    del secret  # only the HMAC state holds the key from here on (tracebacks show locals)
+    key = _Key.of(secret)
+    del secret  # wrapped from here on: a traceback's locals never show it
+    verifier = SignatureVerifier(headers, key, tolerance=tolerance, now=now)
     raw_body = bytes(body)
     verifier.update(raw_body)
     verifier.verify()
@@ -112,12 +113,13 @@ class SignatureVerifier:
     def __init__(
         self,
         headers: Mapping[str, str],
-        secret: str | bytes,
+        secret: str | bytes | _Key,
         *,
         tolerance: int = DEFAULT_TOLERANCE,
         now: float | None = None,
     ) -> None:
-        key = _key(secret)
+        key = secret if isinstance(secret, _Key) else _Key.of(secret)
+        del secret
         signature = _header(headers, SIGNATURE_HEADER)
         if signature is None:
             raise WebhookVerificationError(
@@ -137,7 +139,7 @@ class SignatureVerifier:
             raise WebhookVerificationError(
                 "malformed_signature", f"the {SIGNATURE_HEADER} header is not a hex SHA-256 digest"
             )
-        self._mac = hmac.new(key, stamp.encode("ascii") + b".", hashlib.sha256)
+        self._mac = hmac.new(key.value, stamp.encode("ascii") + b".", hashlib.sha256)
         self._signature = signature.lower()  # both sides ASCII hex: either case is accepted
         self._stamp = int(stamp)
         self._tolerance = tolerance
@@ -169,6 +171,22 @@ class SignatureVerifier:
                 "timestamp_in_future",
                 f"the delivery is dated {-age:.0f} s in the future, more than the {tolerance} s tolerance",
             )
+
+
+class _Key:
+    """The webhook secret as bytes, kept out of reprs and tracebacks' locals."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<webhook secret>"
+
+    @classmethod
+    def of(cls, secret: str | bytes) -> _Key:
+        return cls(_key(secret))
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -228,7 +246,9 @@ class InMemoryEventStore:
     lease: float = 300.0
     clock: Callable[[], float] = attrs.field(default=time.monotonic, repr=False)
     # id -> (done?, expiry); insertion order = age, for the size bound.
-    _marks: OrderedDict[str, tuple[bool, float]] = attrs.field(init=False, factory=OrderedDict, repr=False)
+    _marks: OrderedDict[str, tuple[bool, float]] = attrs.field(
+        init=False, factory=OrderedDict, repr=False
+    )
 
     async def claim(self, event_id: str) -> EventState:
         # No await between the test and the mark: atomic within one event loop (asyncio or trio).
