@@ -78,6 +78,10 @@ class ClickFunnelsError(Exception):
     context and traceback are left behind, as for any pickled exception.
     """
 
+    # The request may have been applied on the server though it failed (a 5xx, a timeout or a dropped
+    # connection after it was sent): retrying a create could duplicate it. False when surely not applied.
+    maybe_applied: bool = False
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (_restore, (type(self), self.args), dict(self.__dict__))
 
@@ -87,14 +91,20 @@ class ClickFunnelsConfigError(ClickFunnelsError, ValueError):
 
 
 class APIConnectionError(ClickFunnelsError):
-    """The request got no HTTP response (after any retries). ``__cause__`` is the httpx exception."""
+    """The request got no HTTP response (after any retries). ``__cause__`` is the httpx exception.
 
-    def __init__(self, message: str, *, method: str, url: str, retries: int = 0) -> None:
+    ``maybe_applied`` is False only when the connection was never made (nothing reached the server).
+    """
+
+    def __init__(
+        self, message: str, *, method: str, url: str, retries: int = 0, maybe_applied: bool = True
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.method = method
         self.url = url
         self.retries = retries
+        self.maybe_applied = maybe_applied
 
     def __str__(self) -> str:
         return f"{self.method} {self.url} -> no response: {self.message}"
@@ -113,7 +123,8 @@ class APIStatusError(ClickFunnelsError):
     Attributes: ``status_code``, ``message``, ``body`` (parsed JSON, or the raw text when it is not
     JSON), ``headers`` (response headers), ``method``, ``url`` (secrets masked), ``request_id`` (from
     ``x-request-id`` / ``request-id`` / ``cf-ray``, else None), ``errors`` (field -> messages, from
-    Rails-style validation bodies; usually only on 422) and ``retries`` (retries taken before giving up).
+    Rails-style validation bodies; usually only on 422), ``retries`` (retries taken before giving up) and
+    ``maybe_applied`` (True for 5xx: the server may have applied the request before failing).
     """
 
     status_code: int
@@ -141,6 +152,8 @@ class APIStatusError(ClickFunnelsError):
         self.request_id = request_id
         self.errors: dict[str, list[str]] = errors if errors is not None else {}
         self.retries = retries
+        # A 5xx may come from a server (or proxy) that applied the write before failing; a 4xx was refused.
+        self.maybe_applied = status_code >= 500
 
     def __str__(self) -> str:
         return f"{self.method} {self.url} -> {self.status_code}: {self.message}"

@@ -659,6 +659,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key="email_address",
     ),
     "createContactsAppliedTags": Operation(
         id="createContactsAppliedTags",
@@ -834,6 +835,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key="name",
     ),
     "createContactsUnsubscribeActions": Operation(
         id="createContactsUnsubscribeActions",
@@ -11139,6 +11141,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200, 201),
         sort_properties=(),
+        natural_key="email_address",
     ),
     "verifyEmailsDomains": Operation(
         id="verifyEmailsDomains",

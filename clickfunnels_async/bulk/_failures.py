@@ -42,6 +42,10 @@ class FailureLog:
     `describe` turns an input into the fields stored for it (default: ``{"input": input}``); whatever it
     returns must keep the ``input`` key for :func:`read_failures` to run the line again. The file is
     created (emptied) when the run starts, so an empty file means nothing failed.
+
+    A write that fails (disk full, file removed, permissions) does not stop the run: the log stops
+    writing, keeps the error in `error` and the indices it could not record in `unrecorded`, and the
+    run's summary reports both.
     """
 
     def __init__(
@@ -54,24 +58,58 @@ class FailureLog:
         self._describe = describe
         self._file: IO[str] | None = None
         self.written = 0
+        self.error: OSError | None = None
+        self.unrecorded: list[int] = []
 
     def open(self) -> None:
         if self._file is None:
             self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
-    def write(self, status: str, index: int, item: Any, error: BaseException | None) -> None:
-        self.open()
-        assert self._file is not None
+    def write(
+        self,
+        status: str,
+        index: int,
+        item: Any,
+        error: BaseException | None,
+        **extra: Any,
+    ) -> bool:
+        """Append one record; False (and the index noted in `unrecorded`) if it could not be written."""
+        if self.error is not None:
+            self.unrecorded.append(index)
+            return False
         fields = dict(self._describe(item)) if self._describe is not None else {"input": item}
-        record = {"status": status, "index": index, **fields, "error": describe_error(error)}
-        self._file.write(json.dumps(record, default=_fallback, ensure_ascii=False) + "\n")
-        self._file.flush()
+        record = {
+            "status": status,
+            "index": index,
+            **fields,
+            "error": describe_error(error),
+            **extra,
+        }
+        line = json.dumps(record, default=_fallback, ensure_ascii=False) + "\n"
+        try:
+            self.open()
+            assert self._file is not None
+            self._file.write(line)
+            self._file.flush()
+        except OSError as exc:
+            # Disk full, file gone, permissions: the results still reach the caller; say what is missing.
+            self.error = exc
+            self.unrecorded.append(index)
+            self._close_quietly()
+            return False
         self.written += 1
+        return True
 
-    def close(self) -> None:
+    def _close_quietly(self) -> None:
         file, self._file = self._file, None
         if file is not None:
-            file.close()
+            try:
+                file.close()
+            except OSError as exc:
+                self.error = self.error or exc
+
+    def close(self) -> None:
+        self._close_quietly()
 
 
 def read_failures(path: str | os.PathLike[str]) -> Iterator[Any]:
