@@ -7,9 +7,11 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
+import attrs
+
 from clickfunnels_async._client import _jsonable as jsonable
 
-__all__ = ["FailureLog", "describe_error", "read_failures"]
+__all__ = ["FailureLog", "MaybeApplied", "describe_error", "read_failures"]
 
 
 def _fallback(value: Any) -> Any:
@@ -112,8 +114,19 @@ class FailureLog:
         self._close_quietly()
 
 
+@attrs.frozen(slots=True)
+class MaybeApplied:
+    """An input whose earlier attempt may have been applied (from a failures file): `bulk.run` looks it up
+    by its natural key before sending it, so a re-run never duplicates it. Results carry the inner input."""
+
+    input: Any
+
+
 def read_failures(path: str | os.PathLike[str]) -> Iterator[Any]:
-    """The inputs stored in a failures file, one at a time, ready to hand to `bulk.run` again."""
+    """The inputs stored in a failures file, one at a time, ready to hand to `bulk.run` again.
+
+    An input whose failure may have been applied comes wrapped in `MaybeApplied`.
+    """
     with open(path, encoding="utf-8") as file:
         for number, line in enumerate(file, 1):
             if not line.strip():
@@ -124,4 +137,4 @@ def read_failures(path: str | os.PathLike[str]) -> Iterator[Any]:
                 raise ValueError(f"{os.fspath(path)}, line {number}: not JSON ({exc})") from None
             if not isinstance(record, dict) or "input" not in record:
                 raise ValueError(f"{os.fspath(path)}, line {number}: no 'input' in this record")
-            yield record["input"]
+            yield MaybeApplied(record["input"]) if record.get("maybe_applied") else record["input"]

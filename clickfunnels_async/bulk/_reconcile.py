@@ -142,18 +142,23 @@ async def reconcile(
     call: Callable[[], Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
-    error: BaseException,
+    error: BaseException | None,
 ) -> tuple[Any, bool]:
-    """Resolve one ambiguous failure: (value, found) on success, where *found* says the record was
-    found in place rather than written again; raises the last error when it cannot be resolved."""
+    """Resolve one ambiguous failure (*error*; None: an earlier run's, so nothing was sent yet):
+    (value, found) on success, where *found* says the record was found in place rather than written
+    again; raises the last error when it cannot be resolved."""
     path_args, key_value, body = split_call(target, args, kwargs)
     if not isinstance(key_value, str | int) or isinstance(key_value, bool) or key_value == "":
+        if error is None:
+            return await call(), False
         raise error
     upsert = target.op.idempotent
     for _ in range(MAX_ROUNDS):
         try:
             record = await find(target, path_args, key_value)
         except Exception:
+            if error is None:
+                raise
             raise error from None  # could not look: the input stays as it failed (maybe applied)
         if record is not None and (not upsert or _reflects(record, body)):
             return record, True
@@ -163,4 +168,5 @@ async def reconcile(
             if not (getattr(exc, "maybe_applied", False) or refused_as_taken(target, exc)):
                 raise
             error = exc
+    assert error is not None
     raise error

@@ -31,7 +31,7 @@ from collections.abc import (
     Mapping,
 )
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar, cast
 
 import anyio
 import anyio.abc
@@ -40,7 +40,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from clickfunnels_async._errors import ClickFunnelsError
 
-from ._failures import FailureLog
+from ._failures import FailureLog, MaybeApplied
 from ._reconcile import reconcile as resolve_ambiguous
 from ._reconcile import refused_as_taken, target_for
 
@@ -442,7 +442,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
                 return
             await self._work(*taken)
 
-    async def _read(self) -> tuple[int, I] | None:
+    async def _read(self) -> tuple[int, I, bool] | None:
         if self._exhausted or self._input_error is not None:
             return None
         index = self._started
@@ -455,8 +455,11 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             self._input_error = BulkInputError(index, exc)
             return None
         self._started += 1
+        ambiguous = isinstance(item, MaybeApplied)
+        if isinstance(item, MaybeApplied):
+            item = cast(I, item.input)  # results report the input itself
         self._in_flight[index] = item
-        return index, item
+        return index, item, ambiguous
 
     def _arguments(self, item: I) -> tuple[tuple[Any, ...], dict[str, Any]]:
         if isinstance(item, Call):
@@ -472,7 +475,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             return await self._fn(**{**self._kwargs, **item})
         return await self._fn(item, **self._kwargs)
 
-    async def _resolve(self, item: I, error: Exception) -> tuple[R, bool]:
+    async def _resolve(self, item: I, error: Exception | None) -> tuple[R, bool]:
         """An ambiguous failure looked up by its natural key (see `_reconcile`); raises if unresolved."""
         assert self._target is not None
         args, kwargs = self._arguments(item)
@@ -487,13 +490,18 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             getattr(error, "maybe_applied", False) is True or refused_as_taken(target, error)
         )
 
-    async def _work(self, index: int, item: I) -> None:
+    async def _work(self, index: int, item: I, ambiguous: bool = False) -> None:
         started = time.monotonic()
         result: Succeeded[I, R] | Failed[I]
         try:
             try:
-                value = await self._invoke(item)
-                found = False
+                if ambiguous and self._target is not None:
+                    # An earlier run may have applied it: look it up before sending anything.
+                    value, found = await self._resolve(item, None)
+                    self._reconciled += found
+                else:
+                    value = await self._invoke(item)
+                    found = False
             except Exception as exc:
                 if not self._ambiguous(exc):
                     raise
