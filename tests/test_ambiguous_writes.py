@@ -221,9 +221,11 @@ async def test_pagination_over_a_socket_with_faults() -> None:
     fake = FakeClickFunnels(seed=25)
     fake.seed(contacts=1000)
     faulty = FaultyFake(fake, FaultPlan(seed=25, empty_page=0.1, repeat_cursor=0.05))
-    async with faulty.serve(limit=60) as url:
-        async with ClickFunnels(fake.token, base_url=url, retry_policy=FAST) as cf:
-            seen, errors = await read_all(cf)
+    async with (
+        faulty.serve(limit=60) as url,
+        ClickFunnels(fake.token, base_url=url, retry_policy=FAST) as cf,
+    ):
+        seen, errors = await read_all(cf)
     assert sorted(set(seen)) == sorted(r["id"] for r in fake.records("contacts"))
     assert all(isinstance(e, PaginationError) and e.cursor for e in errors)
     assert isinstance(httpx.URL(url).port, int)

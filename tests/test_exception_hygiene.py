@@ -106,6 +106,12 @@ def samples() -> dict[type[BaseException], BaseException]:
     )
     out[OAuthStateError] = OAuthStateError("state mismatch", error="state_mismatch")
     out[BulkInputError] = BulkInputError(7, ValueError("bad row"))
+    try:
+        from clickfunnels_async.redis import RedisUnavailableError
+    except ImportError:  # the redis extra is not installed
+        pass
+    else:
+        out[RedisUnavailableError] = RedisUnavailableError("redis://127.0.0.1:6379/0 is unreachable")
     return out
 
 

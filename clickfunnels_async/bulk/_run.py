@@ -43,6 +43,7 @@ from clickfunnels_async._errors import ClickFunnelsError
 from ._failures import FailureLog, MaybeApplied
 from ._reconcile import reconcile as resolve_ambiguous
 from ._reconcile import refused_as_taken, target_for
+from ._shard import Checkpoint, Selection
 
 __all__ = [
     "BulkInputError",
@@ -123,6 +124,7 @@ class Progress:
     succeeded: int
     failed: int
     elapsed: float
+    skipped: int = 0  # inputs of another shard, or confirmed by the checkpoint already
 
     @property
     def done(self) -> int:
@@ -164,6 +166,7 @@ class Summary(Generic[I]):
     reconciled: int = 0
     resent: int = 0
     maybe_applied: int = 0
+    skipped: int = 0  # inputs of another shard, or confirmed by the checkpoint already
 
     @property
     def done(self) -> int:
@@ -171,8 +174,8 @@ class Summary(Generic[I]):
 
     @property
     def next_index(self) -> int:
-        """Index of the first input never read (= inputs read)."""
-        return self.started
+        """Index of the first input never read (= inputs read, skipped ones included)."""
+        return self.started + self.skipped
 
     @property
     def rate(self) -> float:
@@ -194,6 +197,8 @@ class Summary(Generic[I]):
             text += f"; {self.reconciled} reconciled, {self.resent} sent again after an ambiguous failure"
         if self.maybe_applied:
             text += f"; {self.maybe_applied} of the failed may have been applied"
+        if self.skipped:
+            text += f", {self.skipped} skipped"
         if self.unfinished:
             text += f"; {len(self.unfinished)} cut short"
         if not self.exhausted:
@@ -269,6 +274,8 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         failures: FailuresArg = None,
         reconcile: bool | None = None,
         kwargs: Mapping[str, Any] | None = None,
+        checkpoint: Checkpoint | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(
@@ -292,6 +299,9 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             self._source = _SyncSource(inputs)
         else:
             raise TypeError(f"bulk.run() needs an iterable of inputs, not {type(inputs).__name__}")
+        self._selection = (
+            Selection(checkpoint, shard) if checkpoint is not None or shard is not None else None
+        )
         self._fn = fn
         self._kwargs = dict(kwargs or {})
         self.concurrency = concurrency
@@ -315,6 +325,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         self._reorder: dict[int, Succeeded[I, R] | Failed[I]] = {}
         self._next_to_emit = 0
         self._started = 0
+        self._skipped = 0
         self._succeeded = 0
         self._failed = 0
         self._reconciled = 0
@@ -339,12 +350,15 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
 
     def progress(self) -> Progress:
         """The counts right now."""
-        return Progress(self._started, self._succeeded, self._failed, self._elapsed())
+        return Progress(self._started, self._succeeded, self._failed, self._elapsed(), self._skipped)
 
     async def __aenter__(self) -> BulkRun[I, R]:
         if self._state != "new":
             raise RuntimeError("a bulk run can be entered only once; call bulk.run(...) again")
         self._state = "open"
+        if self._selection is not None:
+            # A checkpoint that cannot be read fails here, before any call.
+            await self._selection.open()
         self._send, self._receive = anyio.create_memory_object_stream[
             "Succeeded[I, R] | Failed[I]"
         ](math.inf)
@@ -445,15 +459,19 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
     async def _read(self) -> tuple[int, I, bool] | None:
         if self._exhausted or self._input_error is not None:
             return None
-        index = self._started
-        try:
-            item = await self._source.next()
-        except StopAsyncIteration:
-            self._exhausted = True
-            return None
-        except Exception as exc:  # a bad row, an unreadable file: stop reading, finish the rest
-            self._input_error = BulkInputError(index, exc)
-            return None
+        while True:
+            index = self._started + self._skipped
+            try:
+                item = await self._source.next()
+            except StopAsyncIteration:
+                self._exhausted = True
+                return None
+            except Exception as exc:  # a bad row, an unreadable file: stop reading, finish the rest
+                self._input_error = BulkInputError(index, exc)
+                return None
+            if self._selection is None or not self._selection.skip(index):
+                break
+            self._skipped += 1
         self._started += 1
         ambiguous = isinstance(item, MaybeApplied)
         if isinstance(item, MaybeApplied):
@@ -520,6 +538,8 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         else:
             result = Succeeded(index, item, value, time.monotonic() - started, reconciled=found)
             self._succeeded += 1
+            if self._selection is not None:
+                await self._selection.confirm(index)
         del self._in_flight[index]
         self._deliver(result)
 
@@ -558,6 +578,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             reconciled=self._reconciled,
             resent=self._resent,
             maybe_applied=self._maybe_applied,
+            skipped=self._skipped,
         )
 
 
@@ -579,6 +600,8 @@ def run(
     on_progress: ProgressCallback | None = None,
     failures: FailuresArg = None,
     reconcile: bool | None = None,
+    checkpoint: Checkpoint | None = None,
+    shard: tuple[int, int] | None = None,
     **kwargs: Any,
 ) -> BulkRun[I, R]:
     """Call `fn` once per input, `concurrency` at a time; iterate the results inside `async with`.
@@ -603,6 +626,9 @@ def run(
     sent again. Found: `Succeeded(reconciled=True)` with the record; not found: sent again. A create
     refused as "already taken" is looked up the same way, so re-running a failures file never
     duplicates a record. `reconcile=False` turns it off; `True` requires it.
+    Several workers split one job with `shard=(i, n)` (this worker takes the inputs whose index is i
+    modulo n) and share a `checkpoint` (a `clickfunnels_async.redis.RedisCheckpoint`): inputs it holds as
+    confirmed are skipped, and each success is confirmed in it.
     """
     return BulkRun(
         fn,
@@ -614,6 +640,8 @@ def run(
         failures=failures,
         reconcile=reconcile,
         kwargs=kwargs,
+        checkpoint=checkpoint,
+        shard=shard,
     )
 
 
@@ -629,6 +657,8 @@ async def execute(
     on_progress: ProgressCallback | None = None,
     failures: FailuresArg = None,
     reconcile: bool | None = None,
+    checkpoint: Checkpoint | None = None,
+    shard: tuple[int, int] | None = None,
     **kwargs: Any,
 ) -> Summary[I]:
     """Run to the end and return the `Summary`; `on_result` (sync or async) sees every result.
@@ -649,6 +679,8 @@ async def execute(
         on_progress=on_progress,
         failures=failures,
         reconcile=reconcile,
+        checkpoint=checkpoint,
+        shard=shard,
         **kwargs,
     )
     async with results:
