@@ -576,14 +576,15 @@ async def test_webhook_redelivery_is_deduplicated(anyio_backend: str) -> None:
     again = verify_webhook(BODY, _signed(int(time.time()) + 1), WEBHOOK_SECRET)  # re-signed redelivery
     assert first.event_id == again.event_id
     assert first.event_id is not None
-    assert await store.seen(first.event_id) is False
-    assert await store.seen(again.event_id) is True
+    assert await store.claim(first.event_id) == "new"
+    await store.complete(first.event_id)
+    assert await store.claim(again.event_id) == "done"
     results = []
 
     async def concurrent() -> None:
-        results.append(await store.seen("evt_concurrent"))
+        results.append(await store.claim("evt_concurrent"))
 
     async with anyio.create_task_group() as group:
         for _ in range(10):
             group.start_soon(concurrent)
-    assert sorted(results) == [False] + [True] * 9
+    assert sorted(results) == ["in_flight"] * 9 + ["new"]
