@@ -8,6 +8,7 @@ import anyio
 import httpx
 import pytest
 import respx
+from _records import contact_json
 
 from clickfunnels_async import ClickFunnels, ClickFunnelsError, InternalServerError, PaginationError
 from clickfunnels_async._pagination import MAX_EMPTY_PAGES
@@ -27,7 +28,7 @@ def pages_server(total: int, *, page_size: int = 20, log: list[str | None] | Non
         start = int(after) if after else 0
         ids = list(range(start + 1, min(start + page_size, total) + 1))
         headers = {"Pagination-Next": str(ids[-1])} if ids and ids[-1] < total else {}
-        return httpx.Response(200, json=[{"id": i} for i in ids], headers=headers)
+        return httpx.Response(200, json=[contact_json(id=i) for i in ids], headers=headers)
 
     return handler
 
@@ -81,7 +82,7 @@ async def test_only_empty_pages_with_a_cursor_end_in_a_pagination_error_with_the
         calls += 1
         if request.url.params.get("after"):
             return httpx.Response(200, json=[], headers={"Pagination-Next": f"c{calls}"})
-        return httpx.Response(200, json=[{"id": 1}], headers={"Pagination-Next": "1"})
+        return httpx.Response(200, json=[contact_json(id=1)], headers={"Pagination-Next": "1"})
 
     got: list[int] = []
     with respx.mock:
@@ -147,8 +148,8 @@ async def test_a_repeated_cursor_yields_its_page_then_raises_a_pagination_error(
     def handler(request: httpx.Request) -> httpx.Response:
         after = request.url.params.get("after")
         if after is None:
-            return httpx.Response(200, json=[{"id": 1}], headers={"Pagination-Next": "1"})
-        return httpx.Response(200, json=[{"id": 2}], headers={"Pagination-Next": "1"})  # "1" again
+            return httpx.Response(200, json=[contact_json(id=1)], headers={"Pagination-Next": "1"})
+        return httpx.Response(200, json=[contact_json(id=2)], headers={"Pagination-Next": "1"})  # "1" again
 
     got: list[int] = []
     with respx.mock:
