@@ -26,6 +26,7 @@ from ._options import (
     check_connection,
     check_max_retries,
     to_headers,
+    to_secret,
     to_timeout,
 )
 from ._pagination import AsyncPaginator
@@ -67,14 +68,19 @@ class ClickFunnels(ApiNamespaces):
         base_url: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        token = api_token if api_token is not None else os.environ.get("CLICKFUNNELS_API_TOKEN")
+        token = to_secret(
+            api_token if api_token is not None else os.environ.get("CLICKFUNNELS_API_TOKEN"),
+            "api_token",
+            "CLICKFUNNELS_API_TOKEN",
+        )
+        del api_token  # from here on only the wrapped value: a traceback's locals never show it
         if subdomain is None and base_url is None:
             # A proxy or a local server (the emulator) can be chosen without touching code.
             base_url = os.environ.get("CLICKFUNNELS_BASE_URL") or None
         if subdomain is None and base_url is None:
             subdomain = os.environ.get("CLICKFUNNELS_SUBDOMAIN") or None
         hosts = Hosts.custom(base_url) if base_url is not None else Hosts.direct(subdomain)
-        self._setup(token, "api_token", "CLICKFUNNELS_API_TOKEN", hosts, None, options)
+        self._setup(token, hosts, None, options)
 
     @classmethod
     def via_maton(
@@ -90,31 +96,26 @@ class ClickFunnels(ApiNamespaces):
         `connection` picks a Maton connection (`Maton-Connection` header); without it the gateway uses its
         default, the oldest active one. `base_url` points at another gateway (tests, proxies).
         """
-        key = maton_api_key if maton_api_key is not None else os.environ.get("MATON_API_KEY")
+        key = to_secret(
+            maton_api_key if maton_api_key is not None else os.environ.get("MATON_API_KEY"),
+            "maton_api_key",
+            "MATON_API_KEY",
+        )
+        del maton_api_key
         self = cls.__new__(cls)
         hosts = Hosts.custom(base_url) if base_url is not None else Hosts.maton()
-        self._setup(
-            key, "maton_api_key", "MATON_API_KEY", hosts, connection, options, via_maton=True
-        )
+        self._setup(key, hosts, connection, options, via_maton=True)
         return self
 
     def _setup(
         self,
-        token: str | None,
-        arg: str,
-        env: str,
+        secret: Secret,
         hosts: Hosts,
         connection: str | None,
         options: ClientOptions,
         *,
         via_maton: bool = False,
     ) -> None:
-        if not token or not token.strip():
-            raise ClickFunnelsConfigError(
-                f"no API key: pass {arg}=... or set the {env} environment variable"
-            )
-        if any(c.isspace() or ord(c) < 32 for c in token):
-            raise ClickFunnelsConfigError(f"{arg} contains whitespace or control characters")
         config = ClientConfig(**options)
         ua = default_user_agent() if config.user_agent is None else config.user_agent
         if not isinstance(ua, str) or not ua.strip():
@@ -123,8 +124,11 @@ class ClickFunnels(ApiNamespaces):
             )
         if any(ord(c) < 32 or ord(c) == 127 for c in ua):
             raise ClickFunnelsConfigError("user_agent contains a control character")
+        if not ua.isascii():
+            raise ClickFunnelsConfigError(
+                "user_agent contains non-ASCII characters; HTTP headers must be ASCII"
+            )
         request_options = config.request_options(connection)
-        secret = Secret(token)
         configure_from_env()
         owns = config.http_client is None
         try:

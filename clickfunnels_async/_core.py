@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import contextvars
 import importlib
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, urlencode
 
 import anyio
 import attrs
 import httpx
 
-from ._errors import ClickFunnelsConfigError, ResponseParseError, error_from_response
-from ._filters import FilterArg, render_expand, render_filter
-from ._hosts import Hosts, host_role_for
+from ._errors import (
+    APIConnectionError,
+    ClickFunnelsConfigError,
+    ResponseParseError,
+    error_from_response,
+)
+from ._filters import FilterArg, query_text, render_expand, render_filter
+from ._hosts import Hosts, check_api_path, host_role_for
 from ._json import dumps as _json_dumps
 from ._json import loads as _json_loads
 from ._json import to_jsonable
-from ._log import Secret, log_response
+from ._log import Secret, log_response, scrub_request, scrub_response
 from ._operation_row import Operation
 from ._options import RequestOptions
 from ._pagination import AsyncPaginator, Page
@@ -215,13 +219,17 @@ class Core:
         self, operation: str, request: httpx.Request, idempotent: bool
     ) -> httpx.Response:
         started = time.monotonic()
-        response, retries = await send(
-            self._shared.http,
-            request,
-            policy=self._options.retry,
-            idempotent=idempotent,
-            throttle=self._shared.throttle,
-        )
+        try:
+            response, retries = await send(
+                self._shared.http,
+                request,
+                policy=self._options.retry,
+                idempotent=idempotent,
+                throttle=self._shared.throttle,
+            )
+        except APIConnectionError:
+            scrub_request(request)  # the httpx cause and the traceback's frames hold this request
+            raise
         elapsed = time.monotonic() - started
         log_response(response, elapsed=elapsed, retries=retries)
         log = _raw_log.get()
@@ -232,7 +240,9 @@ class Core:
                 )
             )
         if not 200 <= response.status_code < 300:
-            raise error_from_response(response, via_maton=self._shared.via_maton, retries=retries)
+            error = error_from_response(response, via_maton=self._shared.via_maton, retries=retries)
+            scrub_response(response)
+            raise error
         return response
 
     def _query(
@@ -256,12 +266,10 @@ class Core:
                 raise ValueError(
                     f"{op.qualname}(): sort_order must be 'asc' or 'desc', not {value!r}"
                 )
-            if isinstance(value, bool):
-                params.append((name, "true" if value else "false"))
-            elif isinstance(value, list | tuple):
-                params.extend((name, str(v)) for v in value)
+            if isinstance(value, list | tuple):
+                params.extend((name, query_text(name, v, op.qualname)) for v in value)
             else:
-                params.append((name, str(value)))
+                params.append((name, query_text(name, value, op.qualname)))
         params.extend(render_filter(filter, op.filter_keys, op.qualname).items())
         params.extend(("expand[]", v) for v in render_expand(expand, op.expand, op.qualname))
         return params
@@ -400,23 +408,7 @@ class Core:
     # ------------------------------------------------------------------ escape hatch
 
     def _raw_path(self, path: str) -> str:
-        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
-            raise ValueError(
-                f"path must be an API path such as '/api/v2/workspaces/42/contacts', not {path!r}"
-            )
-        decoded = unquote(path)
-        segments = decoded.split("/")
-        if (
-            any(ord(c) < 33 or ord(c) == 127 for c in decoded)
-            or re.search(r"[#?]", decoded)
-            or "." in segments
-            or ".." in segments
-        ):
-            raise ValueError(
-                f"path {path!r} contains a query, fragment, space, control character or dot segment "
-                "(also when percent-encoded); put query values in params="
-            )
-        return path
+        return check_api_path(path)
 
     def _host_role_for(self, method: str, path: str) -> str:
         from ._generated.operation_table import OPERATIONS
@@ -442,7 +434,9 @@ class Core:
         role = host or self._host_role_for(method, path)
         hosts = await self._hosts_for(role)
         items = list(params.items()) if isinstance(params, Mapping) else list(params or [])
-        query = [(k, _param_text(v)) for k, v in items if v is not None]
+        query = [
+            (k, query_text(k, v, f"request({method} {path})")) for k, v in items if v is not None
+        ]
         content = None if json is None else _json_bytes(json)
         request = self._build(method, hosts.base_for(role) + path, query, content)
         response = await self._send(f"{method} {path}", request, method != "POST")
@@ -468,7 +462,9 @@ class Core:
         after = base.pop("after", None)
 
         role = host or self._host_role_for("GET", path)
-        base_query = [(k, _param_text(v)) for k, v in base.items() if v is not None]
+        base_query = [
+            (k, query_text(k, v, f"paginate({path})")) for k, v in base.items() if v is not None
+        ]
 
         async def fetch(cursor: str | None) -> Page[Any]:
             hosts = await self._hosts_for(role)
@@ -490,12 +486,6 @@ class Core:
         return AsyncPaginator(
             fetch, operation=f"GET {path}", after=after, limit=limit, prefetch=prefetch
         )
-
-
-def _param_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _json_bytes(value: Any) -> bytes:

@@ -334,7 +334,11 @@ def _wrap_transport_error(
     exc: httpx.TransportError, request: httpx.Request, retries: int
 ) -> APIConnectionError:
     return connection_error(
-        exc, method=request.method, url=redact_url(request.url), retries=retries
+        exc,
+        method=request.method,
+        url=redact_url(request.url),
+        retries=retries,
+        maybe_applied=not isinstance(exc, _NEVER_SENT),
     )
 
 

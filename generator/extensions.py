@@ -53,6 +53,12 @@ REGISTRY: dict[str, Extension] = {
             choices=("accounts", "workspace"),
         ),
         Extension(
+            "x-cf-natural-key",
+            str,
+            None,
+            "a body field the API keeps unique: an ambiguous write is looked up by it (bulk reconciliation)",
+        ),
+        Extension(
             "x-cf-source",
             str,
             None,

@@ -360,6 +360,9 @@ def build(
     if response_class:
         used.add(response_class)
 
+    natural_key = ext["x-cf-natural-key"]
+    if natural_key is not None and natural_key not in {p.wire for p in body}:
+        raise SpecError(f"{where}: x-cf-natural-key {natural_key!r} is not a body field")
     query_names = tuple(p.wire for p in query)
     paginated = response_is_list and "after" in query_names
     reserved = {"self", *(("filter",) if filters else ()), *(("expand",) if expand else ())}
@@ -398,6 +401,7 @@ def build(
         idempotent=method != "post" or ext["x-cf-idempotent"],
         success=tuple(success),
         sort_properties=sort_properties,
+        natural_key=natural_key,
     )
     expand_type = "Literal[" + ", ".join(repr(v) for v in expand) + "]" if expand else None
     return OperationModel(

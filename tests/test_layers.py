@@ -36,6 +36,7 @@ EXTRA_INTERNALS = {
     "_hosts",
     "_json",
     "_log",
+    "_namespace",
     "_operation_row",
     "_pacing",
     "_pagination",

@@ -27,6 +27,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "approveCommunitiesSpacesPost": Operation(
         id="approveCommunitiesSpacesPost",
@@ -51,6 +52,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "approveCommunitiesSpacesPostsComment": Operation(
         id="approveCommunitiesSpacesPostsComment",
@@ -75,6 +77,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "archiveEmailsTopic": Operation(
         id="archiveEmailsTopic",
@@ -99,6 +102,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "archiveProducts": Operation(
         id="archiveProducts",
@@ -123,6 +127,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "cancelFulfillments": Operation(
         id="cancelFulfillments",
@@ -147,6 +152,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "cancelOrder": Operation(
         id="cancelOrder",
@@ -178,6 +184,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createBlogPost": Operation(
         id="createBlogPost",
@@ -214,6 +221,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createBlogTag": Operation(
         id="createBlogTag",
@@ -238,6 +246,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunities": Operation(
         id="createCommunities",
@@ -283,6 +292,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesBans": Operation(
         id="createCommunitiesBans",
@@ -307,6 +317,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesBansExportActions": Operation(
         id="createCommunitiesBansExportActions",
@@ -331,6 +342,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesBansUnbanActions": Operation(
         id="createCommunitiesBansUnbanActions",
@@ -355,6 +367,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesMemberships": Operation(
         id="createCommunitiesMemberships",
@@ -379,6 +392,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesMembershipsAddToGroupActions": Operation(
         id="createCommunitiesMembershipsAddToGroupActions",
@@ -403,6 +417,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesMembershipsBanActions": Operation(
         id="createCommunitiesMembershipsBanActions",
@@ -427,6 +442,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesMembershipsExportActions": Operation(
         id="createCommunitiesMembershipsExportActions",
@@ -451,6 +467,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesMembershipsRemoveFromGroupActions": Operation(
         id="createCommunitiesMembershipsRemoveFromGroupActions",
@@ -475,6 +492,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesSpaceGroups": Operation(
         id="createCommunitiesSpaceGroups",
@@ -518,6 +536,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesSpaces": Operation(
         id="createCommunitiesSpaces",
@@ -565,6 +584,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesSpacesPosts": Operation(
         id="createCommunitiesSpacesPosts",
@@ -596,6 +616,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesSpacesPostsComments": Operation(
         id="createCommunitiesSpacesPostsComments",
@@ -620,6 +641,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesSpacesPostsCommentsLikes": Operation(
         id="createCommunitiesSpacesPostsCommentsLikes",
@@ -644,6 +666,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesSpacesPostsLikes": Operation(
         id="createCommunitiesSpacesPostsLikes",
@@ -668,6 +691,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCommunitiesSpacesPostsVideoEmbeds": Operation(
         id="createCommunitiesSpacesPostsVideoEmbeds",
@@ -692,6 +716,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createContacts": Operation(
         id="createContacts",
@@ -729,6 +754,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key="email_address",
     ),
     "createContactsAppliedTags": Operation(
         id="createContactsAppliedTags",
@@ -753,6 +779,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createContactsEnrollActions": Operation(
         id="createContactsEnrollActions",
@@ -785,6 +812,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createContactsExportActions": Operation(
         id="createContactsExportActions",
@@ -816,6 +844,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createContactsRunWorkflowActions": Operation(
         id="createContactsRunWorkflowActions",
@@ -848,6 +877,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createContactsTagActions": Operation(
         id="createContactsTagActions",
@@ -880,6 +910,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createContactsTags": Operation(
         id="createContactsTags",
@@ -904,6 +935,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key="name",
     ),
     "createContactsUnsubscribeActions": Operation(
         id="createContactsUnsubscribeActions",
@@ -934,6 +966,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCourses": Operation(
         id="createCourses",
@@ -964,6 +997,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCoursesEnrollments": Operation(
         id="createCoursesEnrollments",
@@ -988,6 +1022,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCoursesLessonCompletions": Operation(
         id="createCoursesLessonCompletions",
@@ -1012,6 +1047,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCoursesLessons": Operation(
         id="createCoursesLessons",
@@ -1036,6 +1072,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCoursesSections": Operation(
         id="createCoursesSections",
@@ -1067,6 +1104,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createCoursesSectionsPublishActions": Operation(
         id="createCoursesSectionsPublishActions",
@@ -1098,6 +1136,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200, 201),
         sort_properties=(),
+        natural_key=None,
     ),
     "createDiscounts": Operation(
         id="createDiscounts",
@@ -1140,6 +1179,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createEmailsAddresses": Operation(
         id="createEmailsAddresses",
@@ -1164,6 +1204,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createEmailsBroadcast": Operation(
         id="createEmailsBroadcast",
@@ -1205,6 +1246,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createEmailsBroadcastsSendActions": Operation(
         id="createEmailsBroadcastsSendActions",
@@ -1229,6 +1271,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createEmailsDomains": Operation(
         id="createEmailsDomains",
@@ -1253,6 +1296,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200, 201),
         sort_properties=(),
+        natural_key=None,
     ),
     "createEmailsTemplate": Operation(
         id="createEmailsTemplate",
@@ -1277,6 +1321,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createEmailsTopic": Operation(
         id="createEmailsTopic",
@@ -1301,6 +1346,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createExternalPage": Operation(
         id="createExternalPage",
@@ -1325,6 +1371,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createForms": Operation(
         id="createForms",
@@ -1349,6 +1396,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFormsFieldSets": Operation(
         id="createFormsFieldSets",
@@ -1373,6 +1421,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFormsFields": Operation(
         id="createFormsFields",
@@ -1397,6 +1446,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFormsFieldsOptions": Operation(
         id="createFormsFieldsOptions",
@@ -1421,6 +1471,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFormsSubmissions": Operation(
         id="createFormsSubmissions",
@@ -1445,6 +1496,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFormsSubmissionsAnswers": Operation(
         id="createFormsSubmissionsAnswers",
@@ -1469,6 +1521,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFulfillments": Operation(
         id="createFulfillments",
@@ -1506,6 +1559,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFulfillmentsLocations": Operation(
         id="createFulfillmentsLocations",
@@ -1538,6 +1592,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFunnel": Operation(
         id="createFunnel",
@@ -1572,6 +1627,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFunnelConditionalSplitStep": Operation(
         id="createFunnelConditionalSplitStep",
@@ -1596,6 +1652,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFunnelSplitTestStep": Operation(
         id="createFunnelSplitTestStep",
@@ -1620,6 +1677,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createFunnelsTags": Operation(
         id="createFunnelsTags",
@@ -1644,6 +1702,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createImages": Operation(
         id="createImages",
@@ -1668,6 +1727,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createOrders": Operation(
         id="createOrders",
@@ -1725,6 +1785,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createOrdersAppliedTags": Operation(
         id="createOrdersAppliedTags",
@@ -1749,6 +1810,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createOrdersInvoices": Operation(
         id="createOrdersInvoices",
@@ -1783,6 +1845,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createOrdersTags": Operation(
         id="createOrdersTags",
@@ -1807,6 +1870,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createPage": Operation(
         id="createPage",
@@ -1849,6 +1913,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createProducts": Operation(
         id="createProducts",
@@ -1887,6 +1952,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createProductsCollections": Operation(
         id="createProductsCollections",
@@ -1922,6 +1988,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createProductsPrices": Operation(
         id="createProductsPrices",
@@ -1976,6 +2043,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createProductsPricesForProduct": Operation(
         id="createProductsPricesForProduct",
@@ -2030,6 +2098,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createProductsTags": Operation(
         id="createProductsTags",
@@ -2054,6 +2123,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createProductsVariants": Operation(
         id="createProductsVariants",
@@ -2104,6 +2174,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createSalesOpportunities": Operation(
         id="createSalesOpportunities",
@@ -2135,6 +2206,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createSalesOpportunitiesNotes": Operation(
         id="createSalesOpportunitiesNotes",
@@ -2159,6 +2231,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createSalesPipelines": Operation(
         id="createSalesPipelines",
@@ -2183,6 +2256,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createSalesPipelinesStages": Operation(
         id="createSalesPipelinesStages",
@@ -2207,6 +2281,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createShippingPackages": Operation(
         id="createShippingPackages",
@@ -2250,6 +2325,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createShippingProfiles": Operation(
         id="createShippingProfiles",
@@ -2274,6 +2350,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createShippingRates": Operation(
         id="createShippingRates",
@@ -2304,6 +2381,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createShippingRatesNames": Operation(
         id="createShippingRatesNames",
@@ -2328,6 +2406,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createShippingZones": Operation(
         id="createShippingZones",
@@ -2358,6 +2437,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createStores": Operation(
         id="createStores",
@@ -2390,6 +2470,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createWebhooksIncomingExternalPurchaseEndpoints": Operation(
         id="createWebhooksIncomingExternalPurchaseEndpoints",
@@ -2414,6 +2495,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createWebhooksIncomingExternalPurchaseProductMappings": Operation(
         id="createWebhooksIncomingExternalPurchaseProductMappings",
@@ -2442,6 +2524,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createWebhooksOutgoingEndpoints": Operation(
         id="createWebhooksOutgoingEndpoints",
@@ -2466,6 +2549,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createWorkflow": Operation(
         id="createWorkflow",
@@ -2490,6 +2574,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createWorkflowRun": Operation(
         id="createWorkflowRun",
@@ -2514,6 +2599,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createWorkflowStep": Operation(
         id="createWorkflowStep",
@@ -2545,6 +2631,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createWorkflowTrigger": Operation(
         id="createWorkflowTrigger",
@@ -2596,6 +2683,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "createWorkspaceRefineFilter": Operation(
         id="createWorkspaceRefineFilter",
@@ -2620,6 +2708,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "declineCommunitiesSpacesPost": Operation(
         id="declineCommunitiesSpacesPost",
@@ -2644,6 +2733,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "declineCommunitiesSpacesPostsComment": Operation(
         id="declineCommunitiesSpacesPostsComment",
@@ -2668,6 +2758,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "deleteBlogPost": Operation(
         id="deleteBlogPost",
@@ -2692,6 +2783,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "deleteEmailsTemplate": Operation(
         id="deleteEmailsTemplate",
@@ -2716,6 +2808,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "deletePage": Operation(
         id="deletePage",
@@ -2740,6 +2833,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "deleteWorkflow": Operation(
         id="deleteWorkflow",
@@ -2764,6 +2858,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "deleteWorkflowStep": Operation(
         id="deleteWorkflowStep",
@@ -2788,6 +2883,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "deleteWorkflowTrigger": Operation(
         id="deleteWorkflowTrigger",
@@ -2812,6 +2908,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "destroyFunnelConditionalSplitStep": Operation(
         id="destroyFunnelConditionalSplitStep",
@@ -2836,6 +2933,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "destroyFunnelSplitTestStep": Operation(
         id="destroyFunnelSplitTestStep",
@@ -2860,6 +2958,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "destroyRefineFilter": Operation(
         id="destroyRefineFilter",
@@ -2884,6 +2983,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "disableWorkflow": Operation(
         id="disableWorkflow",
@@ -2908,6 +3008,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "dismissReportsCommunitiesSpacesPost": Operation(
         id="dismissReportsCommunitiesSpacesPost",
@@ -2932,6 +3033,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "dismissReportsCommunitiesSpacesPostsComment": Operation(
         id="dismissReportsCommunitiesSpacesPostsComment",
@@ -2956,6 +3058,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "enableWorkflow": Operation(
         id="enableWorkflow",
@@ -2980,6 +3083,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "fetchMyUser": Operation(
         id="fetchMyUser",
@@ -3004,6 +3108,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "fetchTeam": Operation(
         id="fetchTeam",
@@ -3028,6 +3133,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "fetchUser": Operation(
         id="fetchUser",
@@ -3052,6 +3158,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "gdpr_destroyContacts": Operation(
         id="gdpr_destroyContacts",
@@ -3076,6 +3183,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "generateContactFilter": Operation(
         id="generateContactFilter",
@@ -3100,6 +3208,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getAddressesCountries": Operation(
         id="getAddressesCountries",
@@ -3124,6 +3233,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getBlog": Operation(
         id="getBlog",
@@ -3148,6 +3258,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getBlogAuthor": Operation(
         id="getBlogAuthor",
@@ -3172,6 +3283,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getBlogCategory": Operation(
         id="getBlogCategory",
@@ -3196,6 +3308,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getBlogPost": Operation(
         id="getBlogPost",
@@ -3220,6 +3333,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getBlogTag": Operation(
         id="getBlogTag",
@@ -3244,6 +3358,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunities": Operation(
         id="getCommunities",
@@ -3268,6 +3383,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesBans": Operation(
         id="getCommunitiesBans",
@@ -3292,6 +3408,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesBansExportActions": Operation(
         id="getCommunitiesBansExportActions",
@@ -3316,6 +3433,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesBansUnbanActions": Operation(
         id="getCommunitiesBansUnbanActions",
@@ -3340,6 +3458,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesMemberships": Operation(
         id="getCommunitiesMemberships",
@@ -3364,6 +3483,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesMembershipsAddToGroupActions": Operation(
         id="getCommunitiesMembershipsAddToGroupActions",
@@ -3388,6 +3508,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesMembershipsBanActions": Operation(
         id="getCommunitiesMembershipsBanActions",
@@ -3412,6 +3533,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesMembershipsExportActions": Operation(
         id="getCommunitiesMembershipsExportActions",
@@ -3436,6 +3558,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesMembershipsRemoveFromGroupActions": Operation(
         id="getCommunitiesMembershipsRemoveFromGroupActions",
@@ -3460,6 +3583,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesSpaceGroups": Operation(
         id="getCommunitiesSpaceGroups",
@@ -3484,6 +3608,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesSpaces": Operation(
         id="getCommunitiesSpaces",
@@ -3508,6 +3633,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesSpacesPosts": Operation(
         id="getCommunitiesSpacesPosts",
@@ -3532,6 +3658,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesSpacesPostsComments": Operation(
         id="getCommunitiesSpacesPostsComments",
@@ -3556,6 +3683,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCommunitiesSpacesPostsVideoEmbeds": Operation(
         id="getCommunitiesSpacesPostsVideoEmbeds",
@@ -3580,6 +3708,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getContactFilter": Operation(
         id="getContactFilter",
@@ -3604,6 +3733,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getContacts": Operation(
         id="getContacts",
@@ -3628,6 +3758,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getContactsAppliedTags": Operation(
         id="getContactsAppliedTags",
@@ -3652,6 +3783,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getContactsEnrollActions": Operation(
         id="getContactsEnrollActions",
@@ -3676,6 +3808,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getContactsExportActions": Operation(
         id="getContactsExportActions",
@@ -3700,6 +3833,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getContactsRunWorkflowActions": Operation(
         id="getContactsRunWorkflowActions",
@@ -3724,6 +3858,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getContactsTagActions": Operation(
         id="getContactsTagActions",
@@ -3748,6 +3883,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getContactsTags": Operation(
         id="getContactsTags",
@@ -3772,6 +3908,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getContactsUnsubscribeActions": Operation(
         id="getContactsUnsubscribeActions",
@@ -3796,6 +3933,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCourses": Operation(
         id="getCourses",
@@ -3820,6 +3958,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCoursesEnrollments": Operation(
         id="getCoursesEnrollments",
@@ -3844,6 +3983,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCoursesLessonCompletions": Operation(
         id="getCoursesLessonCompletions",
@@ -3868,6 +4008,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCoursesLessons": Operation(
         id="getCoursesLessons",
@@ -3892,6 +4033,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCoursesSections": Operation(
         id="getCoursesSections",
@@ -3916,6 +4058,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getCoursesSectionsPublishActions": Operation(
         id="getCoursesSectionsPublishActions",
@@ -3940,6 +4083,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getDiscounts": Operation(
         id="getDiscounts",
@@ -3964,6 +4108,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getDomain": Operation(
         id="getDomain",
@@ -3988,6 +4133,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getDownloads": Operation(
         id="getDownloads",
@@ -4012,6 +4158,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getEmailsAddresses": Operation(
         id="getEmailsAddresses",
@@ -4036,6 +4183,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getEmailsBroadcast": Operation(
         id="getEmailsBroadcast",
@@ -4060,6 +4208,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getEmailsBroadcastStats": Operation(
         id="getEmailsBroadcastStats",
@@ -4084,6 +4233,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getEmailsBroadcastsSendActions": Operation(
         id="getEmailsBroadcastsSendActions",
@@ -4108,6 +4258,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getEmailsDomains": Operation(
         id="getEmailsDomains",
@@ -4132,6 +4283,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getEmailsSettings": Operation(
         id="getEmailsSettings",
@@ -4156,6 +4308,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getEmailsTemplate": Operation(
         id="getEmailsTemplate",
@@ -4180,6 +4333,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getEmailsTopic": Operation(
         id="getEmailsTopic",
@@ -4204,6 +4358,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFormSubmissions": Operation(
         id="getFormSubmissions",
@@ -4228,6 +4383,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getForms": Operation(
         id="getForms",
@@ -4252,6 +4408,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFormsFieldSets": Operation(
         id="getFormsFieldSets",
@@ -4276,6 +4433,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFormsFields": Operation(
         id="getFormsFields",
@@ -4300,6 +4458,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFormsFieldsOptions": Operation(
         id="getFormsFieldsOptions",
@@ -4324,6 +4483,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFormsSubmissions": Operation(
         id="getFormsSubmissions",
@@ -4348,6 +4508,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFormsSubmissionsAnswers": Operation(
         id="getFormsSubmissionsAnswers",
@@ -4372,6 +4533,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFulfillments": Operation(
         id="getFulfillments",
@@ -4396,6 +4558,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFulfillmentsLocations": Operation(
         id="getFulfillmentsLocations",
@@ -4420,6 +4583,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFunnelConditionalSplitStep": Operation(
         id="getFunnelConditionalSplitStep",
@@ -4444,6 +4608,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFunnelSplitTestStep": Operation(
         id="getFunnelSplitTestStep",
@@ -4468,6 +4633,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFunnelStats": Operation(
         id="getFunnelStats",
@@ -4492,6 +4658,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFunnelStructure": Operation(
         id="getFunnelStructure",
@@ -4516,6 +4683,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFunnels": Operation(
         id="getFunnels",
@@ -4540,6 +4708,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getFunnelsTags": Operation(
         id="getFunnelsTags",
@@ -4564,6 +4733,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getImages": Operation(
         id="getImages",
@@ -4588,6 +4758,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getOrders": Operation(
         id="getOrders",
@@ -4612,6 +4783,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getOrdersAppliedTags": Operation(
         id="getOrdersAppliedTags",
@@ -4636,6 +4808,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getOrdersInvoices": Operation(
         id="getOrdersInvoices",
@@ -4660,6 +4833,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getOrdersTags": Operation(
         id="getOrdersTags",
@@ -4684,6 +4858,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getOrdersTransactions": Operation(
         id="getOrdersTransactions",
@@ -4708,6 +4883,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getPageStats": Operation(
         id="getPageStats",
@@ -4732,6 +4908,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getPages": Operation(
         id="getPages",
@@ -4756,6 +4933,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getProducts": Operation(
         id="getProducts",
@@ -4780,6 +4958,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getProductsCollections": Operation(
         id="getProductsCollections",
@@ -4804,6 +4983,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getProductsPrices": Operation(
         id="getProductsPrices",
@@ -4828,6 +5008,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getProductsTags": Operation(
         id="getProductsTags",
@@ -4852,6 +5033,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getProductsVariants": Operation(
         id="getProductsVariants",
@@ -4876,6 +5058,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getRefineFilter": Operation(
         id="getRefineFilter",
@@ -4900,6 +5083,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getRestock": Operation(
         id="getRestock",
@@ -4924,6 +5108,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getSalesOpportunities": Operation(
         id="getSalesOpportunities",
@@ -4948,6 +5133,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getSalesOpportunitiesNotes": Operation(
         id="getSalesOpportunitiesNotes",
@@ -4972,6 +5158,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getSalesPipelines": Operation(
         id="getSalesPipelines",
@@ -4996,6 +5183,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getSalesPipelinesStages": Operation(
         id="getSalesPipelinesStages",
@@ -5020,6 +5208,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getShippingLocationGroups": Operation(
         id="getShippingLocationGroups",
@@ -5044,6 +5233,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getShippingPackages": Operation(
         id="getShippingPackages",
@@ -5068,6 +5258,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getShippingProfiles": Operation(
         id="getShippingProfiles",
@@ -5092,6 +5283,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getShippingRates": Operation(
         id="getShippingRates",
@@ -5116,6 +5308,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getShippingRatesNames": Operation(
         id="getShippingRatesNames",
@@ -5140,6 +5333,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getShippingZones": Operation(
         id="getShippingZones",
@@ -5164,6 +5358,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getSite": Operation(
         id="getSite",
@@ -5188,6 +5383,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getStores": Operation(
         id="getStores",
@@ -5212,6 +5408,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getThemes": Operation(
         id="getThemes",
@@ -5236,6 +5433,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWebhooksIncomingExternalPurchaseEndpoints": Operation(
         id="getWebhooksIncomingExternalPurchaseEndpoints",
@@ -5260,6 +5458,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWebhooksIncomingExternalPurchaseEvents": Operation(
         id="getWebhooksIncomingExternalPurchaseEvents",
@@ -5284,6 +5483,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWebhooksIncomingExternalPurchaseProductMappings": Operation(
         id="getWebhooksIncomingExternalPurchaseProductMappings",
@@ -5308,6 +5508,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWebhooksOutgoingEndpoints": Operation(
         id="getWebhooksOutgoingEndpoints",
@@ -5332,6 +5533,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWebhooksOutgoingEvents": Operation(
         id="getWebhooksOutgoingEvents",
@@ -5356,6 +5558,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWorkflow": Operation(
         id="getWorkflow",
@@ -5380,6 +5583,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWorkflowRun": Operation(
         id="getWorkflowRun",
@@ -5404,6 +5608,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWorkflowStep": Operation(
         id="getWorkflowStep",
@@ -5428,6 +5633,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWorkflowStepStats": Operation(
         id="getWorkflowStepStats",
@@ -5452,6 +5658,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWorkflowStructure": Operation(
         id="getWorkflowStructure",
@@ -5476,6 +5683,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWorkflowTrigger": Operation(
         id="getWorkflowTrigger",
@@ -5500,6 +5708,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWorkspaceStats": Operation(
         id="getWorkspaceStats",
@@ -5542,6 +5751,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "getWorkspaces": Operation(
         id="getWorkspaces",
@@ -5566,6 +5776,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listAddressesCountries": Operation(
         id="listAddressesCountries",
@@ -5590,6 +5801,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listAddressesCountriesRegions": Operation(
         id="listAddressesCountriesRegions",
@@ -5614,6 +5826,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listAppointmentsScheduledEvents": Operation(
         id="listAppointmentsScheduledEvents",
@@ -5638,6 +5851,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listBlogs": Operation(
         id="listBlogs",
@@ -5662,6 +5876,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listBlogsAuthors": Operation(
         id="listBlogsAuthors",
@@ -5686,6 +5901,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listBlogsCategories": Operation(
         id="listBlogsCategories",
@@ -5710,6 +5926,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listBlogsPosts": Operation(
         id="listBlogsPosts",
@@ -5734,6 +5951,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listBlogsTags": Operation(
         id="listBlogsTags",
@@ -5758,6 +5976,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunities": Operation(
         id="listCommunities",
@@ -5782,6 +6001,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesBans": Operation(
         id="listCommunitiesBans",
@@ -5806,6 +6026,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesBansExportActions": Operation(
         id="listCommunitiesBansExportActions",
@@ -5830,6 +6051,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesMemberships": Operation(
         id="listCommunitiesMemberships",
@@ -5854,6 +6076,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesMembershipsExportActions": Operation(
         id="listCommunitiesMembershipsExportActions",
@@ -5878,6 +6101,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesSpaceGroups": Operation(
         id="listCommunitiesSpaceGroups",
@@ -5902,6 +6126,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesSpaces": Operation(
         id="listCommunitiesSpaces",
@@ -5926,6 +6151,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesSpacesPosts": Operation(
         id="listCommunitiesSpacesPosts",
@@ -5950,6 +6176,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesSpacesPostsComments": Operation(
         id="listCommunitiesSpacesPostsComments",
@@ -5974,6 +6201,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesSpacesPostsCommentsLikes": Operation(
         id="listCommunitiesSpacesPostsCommentsLikes",
@@ -5998,6 +6226,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesSpacesPostsLikes": Operation(
         id="listCommunitiesSpacesPostsLikes",
@@ -6022,6 +6251,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCommunitiesSpacesPostsVideoEmbeds": Operation(
         id="listCommunitiesSpacesPostsVideoEmbeds",
@@ -6046,6 +6276,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listContacts": Operation(
         id="listContacts",
@@ -6076,6 +6307,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listContactsAppliedTags": Operation(
         id="listContactsAppliedTags",
@@ -6100,6 +6332,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listContactsEnrollActions": Operation(
         id="listContactsEnrollActions",
@@ -6124,6 +6357,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listContactsExportActions": Operation(
         id="listContactsExportActions",
@@ -6148,6 +6382,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listContactsRunWorkflowActions": Operation(
         id="listContactsRunWorkflowActions",
@@ -6172,6 +6407,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listContactsTagActions": Operation(
         id="listContactsTagActions",
@@ -6196,6 +6432,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listContactsTags": Operation(
         id="listContactsTags",
@@ -6220,6 +6457,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listContactsUnsubscribeActions": Operation(
         id="listContactsUnsubscribeActions",
@@ -6244,6 +6482,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCourses": Operation(
         id="listCourses",
@@ -6268,6 +6507,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCoursesEnrollments": Operation(
         id="listCoursesEnrollments",
@@ -6292,6 +6532,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCoursesLessonCompletions": Operation(
         id="listCoursesLessonCompletions",
@@ -6316,6 +6557,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listCoursesLessons": Operation(
         id="listCoursesLessons",
@@ -6340,6 +6582,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "sort_order", "updated_at"),
+        natural_key=None,
     ),
     "listCoursesSections": Operation(
         id="listCoursesSections",
@@ -6364,6 +6607,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "sort_order", "updated_at"),
+        natural_key=None,
     ),
     "listCoursesSectionsPublishActions": Operation(
         id="listCoursesSectionsPublishActions",
@@ -6388,6 +6632,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listDiscounts": Operation(
         id="listDiscounts",
@@ -6412,6 +6657,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listDomains": Operation(
         id="listDomains",
@@ -6436,6 +6682,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listDownloads": Operation(
         id="listDownloads",
@@ -6460,6 +6707,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listEmailsAddresses": Operation(
         id="listEmailsAddresses",
@@ -6484,6 +6732,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listEmailsBroadcasts": Operation(
         id="listEmailsBroadcasts",
@@ -6508,6 +6757,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listEmailsBroadcastsSendActions": Operation(
         id="listEmailsBroadcastsSendActions",
@@ -6532,6 +6782,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listEmailsDomains": Operation(
         id="listEmailsDomains",
@@ -6556,6 +6807,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listEmailsTemplates": Operation(
         id="listEmailsTemplates",
@@ -6580,6 +6832,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listEmailsTopics": Operation(
         id="listEmailsTopics",
@@ -6604,6 +6857,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listFormSubmissions": Operation(
         id="listFormSubmissions",
@@ -6628,6 +6882,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listForms": Operation(
         id="listForms",
@@ -6652,6 +6907,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listFormsFieldSets": Operation(
         id="listFormsFieldSets",
@@ -6676,6 +6932,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listFormsFields": Operation(
         id="listFormsFields",
@@ -6700,6 +6957,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "sort_order", "updated_at"),
+        natural_key=None,
     ),
     "listFormsFieldsOptions": Operation(
         id="listFormsFieldsOptions",
@@ -6724,6 +6982,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "sort_order", "updated_at"),
+        natural_key=None,
     ),
     "listFormsSubmissions": Operation(
         id="listFormsSubmissions",
@@ -6748,6 +7007,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listFormsSubmissionsAnswers": Operation(
         id="listFormsSubmissionsAnswers",
@@ -6772,6 +7032,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listFulfillments": Operation(
         id="listFulfillments",
@@ -6796,6 +7057,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listFulfillmentsLocations": Operation(
         id="listFulfillmentsLocations",
@@ -6820,6 +7082,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "sort_order", "updated_at"),
+        natural_key=None,
     ),
     "listFunnelConditionalSplitSteps": Operation(
         id="listFunnelConditionalSplitSteps",
@@ -6844,6 +7107,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listFunnelSplitTestSteps": Operation(
         id="listFunnelSplitTestSteps",
@@ -6868,6 +7132,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listFunnels": Operation(
         id="listFunnels",
@@ -6892,6 +7157,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listFunnelsTags": Operation(
         id="listFunnelsTags",
@@ -6916,6 +7182,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listImages": Operation(
         id="listImages",
@@ -6940,6 +7207,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listOrders": Operation(
         id="listOrders",
@@ -6970,6 +7238,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listOrdersAppliedTags": Operation(
         id="listOrdersAppliedTags",
@@ -6994,6 +7263,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listOrdersInvoices": Operation(
         id="listOrdersInvoices",
@@ -7018,6 +7288,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listOrdersTags": Operation(
         id="listOrdersTags",
@@ -7042,6 +7313,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listOrdersTransactions": Operation(
         id="listOrdersTransactions",
@@ -7066,6 +7338,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listPages": Operation(
         id="listPages",
@@ -7090,6 +7363,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listProducts": Operation(
         id="listProducts",
@@ -7119,6 +7393,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listProductsCollections": Operation(
         id="listProductsCollections",
@@ -7143,6 +7418,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listProductsPrices": Operation(
         id="listProductsPrices",
@@ -7167,6 +7443,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listProductsPricesChangeOptions": Operation(
         id="listProductsPricesChangeOptions",
@@ -7191,6 +7468,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listProductsTags": Operation(
         id="listProductsTags",
@@ -7215,6 +7493,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listProductsVariants": Operation(
         id="listProductsVariants",
@@ -7239,6 +7518,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listRestocks": Operation(
         id="listRestocks",
@@ -7263,6 +7543,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listSalesOpportunities": Operation(
         id="listSalesOpportunities",
@@ -7293,6 +7574,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "sort_order", "updated_at"),
+        natural_key=None,
     ),
     "listSalesOpportunitiesNotes": Operation(
         id="listSalesOpportunitiesNotes",
@@ -7317,6 +7599,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listSalesPipelines": Operation(
         id="listSalesPipelines",
@@ -7341,6 +7624,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listSalesPipelinesStages": Operation(
         id="listSalesPipelinesStages",
@@ -7365,6 +7649,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "sort_order", "updated_at"),
+        natural_key=None,
     ),
     "listShippingLocationGroups": Operation(
         id="listShippingLocationGroups",
@@ -7389,6 +7674,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listShippingPackages": Operation(
         id="listShippingPackages",
@@ -7413,6 +7699,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listShippingProfiles": Operation(
         id="listShippingProfiles",
@@ -7437,6 +7724,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listShippingRates": Operation(
         id="listShippingRates",
@@ -7461,6 +7749,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listShippingRatesNames": Operation(
         id="listShippingRatesNames",
@@ -7485,6 +7774,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listShippingZones": Operation(
         id="listShippingZones",
@@ -7509,6 +7799,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listStores": Operation(
         id="listStores",
@@ -7533,6 +7824,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listStyles": Operation(
         id="listStyles",
@@ -7557,6 +7849,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listTeamMemberships": Operation(
         id="listTeamMemberships",
@@ -7581,6 +7874,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listTeams": Operation(
         id="listTeams",
@@ -7605,6 +7899,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listThemes": Operation(
         id="listThemes",
@@ -7629,6 +7924,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listUsers": Operation(
         id="listUsers",
@@ -7653,6 +7949,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listWebhooksIncomingExternalPurchaseEndpoints": Operation(
         id="listWebhooksIncomingExternalPurchaseEndpoints",
@@ -7677,6 +7974,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listWebhooksIncomingExternalPurchaseEvents": Operation(
         id="listWebhooksIncomingExternalPurchaseEvents",
@@ -7701,6 +7999,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listWebhooksIncomingExternalPurchaseProductMappings": Operation(
         id="listWebhooksIncomingExternalPurchaseProductMappings",
@@ -7725,6 +8024,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listWebhooksOutgoingEndpoints": Operation(
         id="listWebhooksOutgoingEndpoints",
@@ -7749,6 +8049,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listWebhooksOutgoingEventTypes": Operation(
         id="listWebhooksOutgoingEventTypes",
@@ -7773,6 +8074,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listWebhooksOutgoingEvents": Operation(
         id="listWebhooksOutgoingEvents",
@@ -7797,6 +8099,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listWorkflowRuns": Operation(
         id="listWorkflowRuns",
@@ -7821,6 +8124,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listWorkflowSteps": Operation(
         id="listWorkflowSteps",
@@ -7845,6 +8149,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listWorkflowTriggers": Operation(
         id="listWorkflowTriggers",
@@ -7869,6 +8174,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listWorkflows": Operation(
         id="listWorkflows",
@@ -7893,6 +8199,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listWorkspaceOrdersInvoices": Operation(
         id="listWorkspaceOrdersInvoices",
@@ -7917,6 +8224,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "updated_at"),
+        natural_key=None,
     ),
     "listWorkspaceRefineFilters": Operation(
         id="listWorkspaceRefineFilters",
@@ -7941,6 +8249,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "listWorkspaces": Operation(
         id="listWorkspaces",
@@ -7965,6 +8274,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=("id", "name", "updated_at"),
+        natural_key=None,
     ),
     "performOrdersLineItemsChange": Operation(
         id="performOrdersLineItemsChange",
@@ -7989,6 +8299,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "pinCommunitiesSpacesPost": Operation(
         id="pinCommunitiesSpacesPost",
@@ -8013,6 +8324,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "previewOrdersLineItemsChange": Operation(
         id="previewOrdersLineItemsChange",
@@ -8037,6 +8349,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "publishCourse": Operation(
         id="publishCourse",
@@ -8061,6 +8374,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "publishCoursesLessons": Operation(
         id="publishCoursesLessons",
@@ -8085,6 +8399,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "publishCoursesSections": Operation(
         id="publishCoursesSections",
@@ -8109,6 +8424,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "refundOrdersTransactions": Operation(
         id="refundOrdersTransactions",
@@ -8133,6 +8449,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200, 202),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCommunitiesBans": Operation(
         id="removeCommunitiesBans",
@@ -8157,6 +8474,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCommunitiesMemberships": Operation(
         id="removeCommunitiesMemberships",
@@ -8181,6 +8499,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCommunitiesSpaceGroups": Operation(
         id="removeCommunitiesSpaceGroups",
@@ -8205,6 +8524,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCommunitiesSpaces": Operation(
         id="removeCommunitiesSpaces",
@@ -8229,6 +8549,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCommunitiesSpacesPosts": Operation(
         id="removeCommunitiesSpacesPosts",
@@ -8253,6 +8574,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCommunitiesSpacesPostsComments": Operation(
         id="removeCommunitiesSpacesPostsComments",
@@ -8277,6 +8599,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCommunitiesSpacesPostsCommentsLikes": Operation(
         id="removeCommunitiesSpacesPostsCommentsLikes",
@@ -8301,6 +8624,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCommunitiesSpacesPostsLikes": Operation(
         id="removeCommunitiesSpacesPostsLikes",
@@ -8325,6 +8649,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCommunitiesSpacesPostsVideoEmbeds": Operation(
         id="removeCommunitiesSpacesPostsVideoEmbeds",
@@ -8349,6 +8674,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeContacts": Operation(
         id="removeContacts",
@@ -8373,6 +8699,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeContactsAppliedTags": Operation(
         id="removeContactsAppliedTags",
@@ -8397,6 +8724,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeContactsEnrollActions": Operation(
         id="removeContactsEnrollActions",
@@ -8421,6 +8749,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeContactsExportActions": Operation(
         id="removeContactsExportActions",
@@ -8445,6 +8774,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeContactsRunWorkflowActions": Operation(
         id="removeContactsRunWorkflowActions",
@@ -8469,6 +8799,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeContactsTagActions": Operation(
         id="removeContactsTagActions",
@@ -8493,6 +8824,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeContactsTags": Operation(
         id="removeContactsTags",
@@ -8517,6 +8849,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeContactsUnsubscribeActions": Operation(
         id="removeContactsUnsubscribeActions",
@@ -8541,6 +8874,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCoursesLessonCompletions": Operation(
         id="removeCoursesLessonCompletions",
@@ -8565,6 +8899,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeCoursesSectionsPublishActions": Operation(
         id="removeCoursesSectionsPublishActions",
@@ -8589,6 +8924,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeDiscounts": Operation(
         id="removeDiscounts",
@@ -8613,6 +8949,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeEmailsAddresses": Operation(
         id="removeEmailsAddresses",
@@ -8637,6 +8974,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeEmailsBroadcast": Operation(
         id="removeEmailsBroadcast",
@@ -8661,6 +8999,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeEmailsBroadcastsSendActions": Operation(
         id="removeEmailsBroadcastsSendActions",
@@ -8685,6 +9024,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeForms": Operation(
         id="removeForms",
@@ -8709,6 +9049,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeFormsFieldSets": Operation(
         id="removeFormsFieldSets",
@@ -8733,6 +9074,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeFormsFields": Operation(
         id="removeFormsFields",
@@ -8757,6 +9099,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeFormsFieldsOptions": Operation(
         id="removeFormsFieldsOptions",
@@ -8781,6 +9124,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeFormsSubmissions": Operation(
         id="removeFormsSubmissions",
@@ -8805,6 +9149,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeFormsSubmissionsAnswers": Operation(
         id="removeFormsSubmissionsAnswers",
@@ -8829,6 +9174,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeFulfillments": Operation(
         id="removeFulfillments",
@@ -8853,6 +9199,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeFulfillmentsLocations": Operation(
         id="removeFulfillmentsLocations",
@@ -8877,6 +9224,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeFunnelsTags": Operation(
         id="removeFunnelsTags",
@@ -8901,6 +9249,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeImages": Operation(
         id="removeImages",
@@ -8925,6 +9274,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeOrdersAppliedTags": Operation(
         id="removeOrdersAppliedTags",
@@ -8949,6 +9299,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeOrdersTags": Operation(
         id="removeOrdersTags",
@@ -8973,6 +9324,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeProductsFromPage": Operation(
         id="removeProductsFromPage",
@@ -8997,6 +9349,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeProductsTags": Operation(
         id="removeProductsTags",
@@ -9021,6 +9374,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeSalesOpportunities": Operation(
         id="removeSalesOpportunities",
@@ -9045,6 +9399,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeSalesOpportunitiesNotes": Operation(
         id="removeSalesOpportunitiesNotes",
@@ -9069,6 +9424,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeSalesPipelinesStages": Operation(
         id="removeSalesPipelinesStages",
@@ -9093,6 +9449,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeShippingPackages": Operation(
         id="removeShippingPackages",
@@ -9117,6 +9474,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeShippingProfiles": Operation(
         id="removeShippingProfiles",
@@ -9141,6 +9499,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeShippingRates": Operation(
         id="removeShippingRates",
@@ -9165,6 +9524,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeShippingRatesNames": Operation(
         id="removeShippingRatesNames",
@@ -9189,6 +9549,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeShippingZones": Operation(
         id="removeShippingZones",
@@ -9213,6 +9574,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeStores": Operation(
         id="removeStores",
@@ -9237,6 +9599,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeWebhooksIncomingExternalPurchaseEndpoints": Operation(
         id="removeWebhooksIncomingExternalPurchaseEndpoints",
@@ -9261,6 +9624,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeWebhooksIncomingExternalPurchaseProductMappings": Operation(
         id="removeWebhooksIncomingExternalPurchaseProductMappings",
@@ -9285,6 +9649,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "removeWebhooksOutgoingEndpoints": Operation(
         id="removeWebhooksOutgoingEndpoints",
@@ -9309,6 +9674,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "reorderFormsFields": Operation(
         id="reorderFormsFields",
@@ -9333,6 +9699,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "set_defaultThemes": Operation(
         id="set_defaultThemes",
@@ -9357,6 +9724,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(204,),
         sort_properties=(),
+        natural_key=None,
     ),
     "unarchiveProducts": Operation(
         id="unarchiveProducts",
@@ -9381,6 +9749,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "unpinCommunitiesSpacesPost": Operation(
         id="unpinCommunitiesSpacesPost",
@@ -9405,6 +9774,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateBlog": Operation(
         id="updateBlog",
@@ -9435,6 +9805,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateBlogPost": Operation(
         id="updateBlogPost",
@@ -9471,6 +9842,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateCommunities": Operation(
         id="updateCommunities",
@@ -9516,6 +9888,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateCommunitiesMemberships": Operation(
         id="updateCommunitiesMemberships",
@@ -9540,6 +9913,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateCommunitiesSpaceGroups": Operation(
         id="updateCommunitiesSpaceGroups",
@@ -9583,6 +9957,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateCommunitiesSpaces": Operation(
         id="updateCommunitiesSpaces",
@@ -9630,6 +10005,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateCommunitiesSpacesPosts": Operation(
         id="updateCommunitiesSpacesPosts",
@@ -9654,6 +10030,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateCommunitiesSpacesPostsComments": Operation(
         id="updateCommunitiesSpacesPostsComments",
@@ -9678,6 +10055,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateContacts": Operation(
         id="updateContacts",
@@ -9715,6 +10093,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateContactsTags": Operation(
         id="updateContactsTags",
@@ -9739,6 +10118,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateCourses": Operation(
         id="updateCourses",
@@ -9769,6 +10149,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateCoursesEnrollments": Operation(
         id="updateCoursesEnrollments",
@@ -9793,6 +10174,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateCoursesLessons": Operation(
         id="updateCoursesLessons",
@@ -9817,6 +10199,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateCoursesSections": Operation(
         id="updateCoursesSections",
@@ -9848,6 +10231,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateDiscounts": Operation(
         id="updateDiscounts",
@@ -9891,6 +10275,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateEmailsAddresses": Operation(
         id="updateEmailsAddresses",
@@ -9915,6 +10300,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateEmailsBroadcast": Operation(
         id="updateEmailsBroadcast",
@@ -9954,6 +10340,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateEmailsSettings": Operation(
         id="updateEmailsSettings",
@@ -9989,6 +10376,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateEmailsTemplate": Operation(
         id="updateEmailsTemplate",
@@ -10013,6 +10401,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateEmailsTopic": Operation(
         id="updateEmailsTopic",
@@ -10037,6 +10426,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateForms": Operation(
         id="updateForms",
@@ -10061,6 +10451,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFormsFieldSets": Operation(
         id="updateFormsFieldSets",
@@ -10085,6 +10476,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFormsFields": Operation(
         id="updateFormsFields",
@@ -10109,6 +10501,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFormsFieldsOptions": Operation(
         id="updateFormsFieldsOptions",
@@ -10133,6 +10526,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFormsSubmissions": Operation(
         id="updateFormsSubmissions",
@@ -10157,6 +10551,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFormsSubmissionsAnswers": Operation(
         id="updateFormsSubmissionsAnswers",
@@ -10181,6 +10576,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFulfillments": Operation(
         id="updateFulfillments",
@@ -10210,6 +10606,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFulfillmentsLocations": Operation(
         id="updateFulfillmentsLocations",
@@ -10242,6 +10639,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFunnelConditionalSplitStep": Operation(
         id="updateFunnelConditionalSplitStep",
@@ -10266,6 +10664,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFunnelSplitTestStep": Operation(
         id="updateFunnelSplitTestStep",
@@ -10290,6 +10689,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFunnels": Operation(
         id="updateFunnels",
@@ -10322,6 +10722,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateFunnelsTags": Operation(
         id="updateFunnelsTags",
@@ -10346,6 +10747,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateImages": Operation(
         id="updateImages",
@@ -10370,6 +10772,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateOrders": Operation(
         id="updateOrders",
@@ -10422,6 +10825,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateOrdersInvoices": Operation(
         id="updateOrdersInvoices",
@@ -10455,6 +10859,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateOrdersTags": Operation(
         id="updateOrdersTags",
@@ -10479,6 +10884,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updatePages": Operation(
         id="updatePages",
@@ -10520,6 +10926,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateProducts": Operation(
         id="updateProducts",
@@ -10560,6 +10967,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateProductsCollections": Operation(
         id="updateProductsCollections",
@@ -10595,6 +11003,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateProductsPrices": Operation(
         id="updateProductsPrices",
@@ -10640,6 +11049,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateProductsTags": Operation(
         id="updateProductsTags",
@@ -10664,6 +11074,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateProductsVariants": Operation(
         id="updateProductsVariants",
@@ -10714,6 +11125,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateRefineFilter": Operation(
         id="updateRefineFilter",
@@ -10738,6 +11150,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateSalesOpportunities": Operation(
         id="updateSalesOpportunities",
@@ -10769,6 +11182,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateSalesOpportunitiesNotes": Operation(
         id="updateSalesOpportunitiesNotes",
@@ -10793,6 +11207,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateSalesPipelines": Operation(
         id="updateSalesPipelines",
@@ -10817,6 +11232,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateSalesPipelinesStages": Operation(
         id="updateSalesPipelinesStages",
@@ -10841,6 +11257,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateShippingPackages": Operation(
         id="updateShippingPackages",
@@ -10877,6 +11294,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateShippingProfiles": Operation(
         id="updateShippingProfiles",
@@ -10901,6 +11319,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateShippingRates": Operation(
         id="updateShippingRates",
@@ -10931,6 +11350,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateShippingRatesNames": Operation(
         id="updateShippingRatesNames",
@@ -10955,6 +11375,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateShippingZones": Operation(
         id="updateShippingZones",
@@ -10985,6 +11406,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateSite": Operation(
         id="updateSite",
@@ -11016,6 +11438,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateStores": Operation(
         id="updateStores",
@@ -11048,6 +11471,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateTeam": Operation(
         id="updateTeam",
@@ -11072,6 +11496,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateThemes": Operation(
         id="updateThemes",
@@ -11096,6 +11521,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateWebhooksIncomingExternalPurchaseEndpoints": Operation(
         id="updateWebhooksIncomingExternalPurchaseEndpoints",
@@ -11120,6 +11546,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateWebhooksIncomingExternalPurchaseProductMappings": Operation(
         id="updateWebhooksIncomingExternalPurchaseProductMappings",
@@ -11148,6 +11575,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateWebhooksOutgoingEndpoints": Operation(
         id="updateWebhooksOutgoingEndpoints",
@@ -11172,6 +11600,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateWorkflow": Operation(
         id="updateWorkflow",
@@ -11196,6 +11625,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateWorkflowStep": Operation(
         id="updateWorkflowStep",
@@ -11227,6 +11657,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateWorkflowTrigger": Operation(
         id="updateWorkflowTrigger",
@@ -11278,6 +11709,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "updateWorkspaces": Operation(
         id="updateWorkspaces",
@@ -11302,6 +11734,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
     "upsertContacts": Operation(
         id="upsertContacts",
@@ -11339,6 +11772,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200, 201),
         sort_properties=(),
+        natural_key="email_address",
     ),
     "verifyEmailsDomains": Operation(
         id="verifyEmailsDomains",
@@ -11363,5 +11797,6 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(200,),
         sort_properties=(),
+        natural_key=None,
     ),
 }
