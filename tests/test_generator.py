@@ -71,7 +71,13 @@ def test_extension_values_are_type_checked() -> None:
         read_extensions({**base, "x-cf-host": "acounts"}, "op")
     with pytest.raises(ExtensionError, match="x-cf-verb is required"):
         read_extensions({"x-cf-namespace": "contacts"}, "op")
-    defaults = {**base, "x-cf-host": "workspace", "x-cf-idempotent": False, "x-cf-source": None}
+    defaults = {
+        **base,
+        "x-cf-host": "workspace",
+        "x-cf-idempotent": False,
+        "x-cf-natural-key": None,
+        "x-cf-source": None,
+    }
     assert read_extensions(base, "op") == defaults
 
 
