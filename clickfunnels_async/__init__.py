@@ -30,6 +30,7 @@ from ._errors import (
 )
 from ._filters import Filter
 from ._maton import MatonConnection, MatonConnections
+from ._pacing import RateBudget
 from ._pagination import AsyncPaginator, Page
 from ._transport import RetryPolicy
 from ._version import __version__
@@ -52,6 +53,7 @@ __all__ = [
     "NotFoundError",
     "Page",
     "PermissionDeniedError",
+    "RateBudget",
     "RateLimitError",
     "RawResponse",
     "ResponseParseError",

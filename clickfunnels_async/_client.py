@@ -37,9 +37,10 @@ from ._options import (
     to_headers,
     to_timeout,
 )
+from ._pacing import RateBudget, Throttle
 from ._pagination import AsyncPaginator, Page
 from ._resources import Namespaces
-from ._transport import RetryPolicy, Throttle, new_pool, send
+from ._transport import RetryPolicy, new_pool, send
 from ._version import __version__
 
 _MODELS_PACKAGE = "clickfunnels_async._generated.models"
@@ -150,6 +151,7 @@ class ClickFunnels(Namespaces):
         retry_policy: RetryPolicy | None = None,
         max_concurrency: int | None = None,
         requests_per_second: float | None = None,
+        rate_budget: RateBudget | None = None,
         http_client: httpx.AsyncClient | None = None,
         http2: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -174,6 +176,7 @@ class ClickFunnels(Namespaces):
             retry_policy=retry_policy,
             max_concurrency=max_concurrency,
             requests_per_second=requests_per_second,
+            rate_budget=rate_budget,
             http_client=http_client,
             http2=http2,
             transport=transport,
@@ -192,6 +195,7 @@ class ClickFunnels(Namespaces):
         retry_policy: RetryPolicy | None = None,
         max_concurrency: int | None = None,
         requests_per_second: float | None = None,
+        rate_budget: RateBudget | None = None,
         http_client: httpx.AsyncClient | None = None,
         http2: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -217,6 +221,7 @@ class ClickFunnels(Namespaces):
             retry_policy=retry_policy,
             max_concurrency=max_concurrency,
             requests_per_second=requests_per_second,
+            rate_budget=rate_budget,
             http_client=http_client,
             http2=http2,
             transport=transport,
@@ -238,6 +243,7 @@ class ClickFunnels(Namespaces):
         retry_policy: RetryPolicy | None,
         max_concurrency: int | None,
         requests_per_second: float | None,
+        rate_budget: RateBudget | None,
         http_client: httpx.AsyncClient | None,
         http2: bool,
         transport: httpx.AsyncBaseTransport | None,
@@ -267,6 +273,16 @@ class ClickFunnels(Namespaces):
             raise ClickFunnelsConfigError(
                 f"requests_per_second must be a positive number, not {requests_per_second!r}"
             )
+        if rate_budget is not None:
+            if requests_per_second is not None:
+                raise ClickFunnelsConfigError(
+                    "pass either requests_per_second= or rate_budget= (configure the rate on the budget)"
+                )
+            if not isinstance(rate_budget, RateBudget):
+                raise ClickFunnelsConfigError(
+                    "rate_budget must implement clickfunnels_async.RateBudget (try_start, on_rate_limited, "
+                    f"on_success, aclose), not {type(rate_budget).__name__}"
+                )
         policy = attrs.evolve(retry_policy or RetryPolicy(), max_retries=max_retries)
         options = RequestOptions(
             timeout=to_timeout(timeout),
@@ -290,7 +306,7 @@ class ClickFunnels(Namespaces):
         self._shared = _Shared(
             http=http,
             owns_http=owns,
-            throttle=Throttle(max_concurrency, requests_per_second),
+            throttle=Throttle(max_concurrency, requests_per_second, budget=rate_budget),
             hosts=hosts,
             token=secret,
             user_agent=ua,
