@@ -83,7 +83,9 @@ def _path_value(op: Operation, name: str, value: object) -> str:
     if value is None:
         raise TypeError(f"{op.qualname}() needs {name}")
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise TypeError(f"{op.qualname}(): {name} must be an int id or a public id string, not {value!r}")
+        raise TypeError(
+            f"{op.qualname}(): {name} must be an int id or a public id string, not {value!r}"
+        )
     text = str(value)
     # An empty or dot segment would silently address another route.
     if not text.strip() or text in (".", ".."):
@@ -249,7 +251,9 @@ class ClickFunnels(Namespaces):
         transport: httpx.AsyncBaseTransport | None,
     ) -> None:
         if not token or not token.strip():
-            raise ClickFunnelsConfigError(f"no API key: pass {arg}=... or set the {env} environment variable")
+            raise ClickFunnelsConfigError(
+                f"no API key: pass {arg}=... or set the {env} environment variable"
+            )
         if any(c.isspace() or ord(c) < 32 for c in token):
             raise ClickFunnelsConfigError(f"{arg} contains whitespace or control characters")
         ua = default_user_agent() if user_agent is None else user_agent
@@ -262,9 +266,13 @@ class ClickFunnels(Namespaces):
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ClickFunnelsConfigError(f"max_retries must be an int >= 0, not {max_retries!r}")
         if max_concurrency is not None and (
-            isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or max_concurrency < 1
         ):
-            raise ClickFunnelsConfigError(f"max_concurrency must be an int >= 1, not {max_concurrency!r}")
+            raise ClickFunnelsConfigError(
+                f"max_concurrency must be an int >= 1, not {max_concurrency!r}"
+            )
         if requests_per_second is not None and (
             isinstance(requests_per_second, bool)
             or not isinstance(requests_per_second, int | float)
@@ -298,7 +306,12 @@ class ClickFunnels(Namespaces):
             )
         owns = http_client is None
         try:
-            http = http_client or new_pool(timeout=options.timeout, http2=http2, transport=transport)
+            http = http_client or new_pool(
+                timeout=options.timeout,
+                http2=http2,
+                transport=transport,
+                connections=max_concurrency,
+            )
         except ImportError as exc:  # http2=True without the h2 package
             raise ClickFunnelsConfigError(
                 "http2=True needs the h2 package: pip install 'clickfunnels-async[http2]'"
@@ -361,7 +374,9 @@ class ClickFunnels(Namespaces):
         retry = retry_policy or self._options.retry
         if max_retries is not None:
             if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-                raise ClickFunnelsConfigError(f"max_retries must be an int >= 0, not {max_retries!r}")
+                raise ClickFunnelsConfigError(
+                    f"max_retries must be an int >= 0, not {max_retries!r}"
+                )
             retry = attrs.evolve(retry, max_retries=max_retries)
         changes["retry"] = retry
         if maton_connection is not None:
@@ -413,7 +428,9 @@ class ClickFunnels(Namespaces):
         found: list[tuple[Any, Any, Any]] = []
         teams = await self._paginate(OPERATIONS["listTeams"], {}).to_list()
         for team in teams:
-            workspaces = await self._paginate(OPERATIONS["listWorkspaces"], {"team_id": team.id}).to_list()
+            workspaces = await self._paginate(
+                OPERATIONS["listWorkspaces"], {"team_id": team.id}
+            ).to_list()
             found += [(w.id, w.name, w.subdomain) for w in workspaces]
         if len(found) == 1 and isinstance(found[0][2], str) and found[0][2]:
             return found[0][2]
@@ -499,7 +516,9 @@ class ClickFunnels(Namespaces):
         request.read()  # so that request.content works, as for a request httpx built itself
         return request
 
-    async def _send(self, operation: str, request: httpx.Request, idempotent: bool) -> httpx.Response:
+    async def _send(
+        self, operation: str, request: httpx.Request, idempotent: bool
+    ) -> httpx.Response:
         started = time.monotonic()
         response, retries = await send(
             self._shared.http,
@@ -512,7 +531,11 @@ class ClickFunnels(Namespaces):
         log_response(response, elapsed=elapsed, retries=retries)
         log = _raw_log.get()
         if log is not None:
-            log.append(RawResponse(operation, response.status_code, response.headers, elapsed, retries, response))
+            log.append(
+                RawResponse(
+                    operation, response.status_code, response.headers, elapsed, retries, response
+                )
+            )
         if not 200 <= response.status_code < 300:
             raise error_from_response(response, via_maton=self._shared.via_maton, retries=retries)
         return response
@@ -535,7 +558,9 @@ class ClickFunnels(Namespaces):
                     f"{op.qualname}(): sort_property={value!r} is not one of {', '.join(op.sort_properties)}"
                 )
             if name == "sort_order" and value not in ("asc", "desc"):
-                raise ValueError(f"{op.qualname}(): sort_order must be 'asc' or 'desc', not {value!r}")
+                raise ValueError(
+                    f"{op.qualname}(): sort_order must be 'asc' or 'desc', not {value!r}"
+                )
             if isinstance(value, bool):
                 params.append((name, "true" if value else "false"))
             elif isinstance(value, list | tuple):
@@ -564,7 +589,9 @@ class ClickFunnels(Namespaces):
                         f"allowed: {', '.join(allowed)}"
                     )
             else:
-                raise TypeError(f"{op.qualname}(): values must be a model or a dict, not {type(body).__name__}")
+                raise TypeError(
+                    f"{op.qualname}(): values must be a model or a dict, not {type(body).__name__}"
+                )
         elif fields:
             # No listed fields = an open body the spec does not describe yet: pass everything through.
             unknown = [k for k in fields if k not in allowed] if allowed else []
@@ -656,10 +683,16 @@ class ClickFunnels(Namespaces):
             if items is None:
                 items = []
             if not isinstance(items, list):
-                raise ResponseParseError.from_response(response, "a list call did not return a JSON array")
-            return Page(items=items, next_cursor=response.headers.get("Pagination-Next"), response=response)
+                raise ResponseParseError.from_response(
+                    response, "a list call did not return a JSON array"
+                )
+            return Page(
+                items=items, next_cursor=response.headers.get("Pagination-Next"), response=response
+            )
 
-        return AsyncPaginator(fetch, operation=op.qualname, after=after, limit=limit, prefetch=prefetch)
+        return AsyncPaginator(
+            fetch, operation=op.qualname, after=after, limit=limit, prefetch=prefetch
+        )
 
     # ------------------------------------------------------------------ escape hatch
 
@@ -745,8 +778,12 @@ class ClickFunnels(Namespaces):
             except ValueError as exc:
                 raise ResponseParseError.from_response(response, "the body is not JSON") from exc
             if not isinstance(items, list):
-                raise ResponseParseError.from_response(response, "a list call did not return a JSON array")
-            return Page(items=items, next_cursor=response.headers.get("Pagination-Next"), response=response)
+                raise ResponseParseError.from_response(
+                    response, "a list call did not return a JSON array"
+                )
+            return Page(
+                items=items, next_cursor=response.headers.get("Pagination-Next"), response=response
+            )
 
         return AsyncPaginator(
             fetch, operation=f"GET {path}", after=after, limit=limit, prefetch=prefetch
@@ -763,7 +800,9 @@ def _host_index() -> dict[tuple[str, int], list[tuple[re.Pattern[str], str]]]:
 
         for op in OPERATIONS.values():
             pattern = re.compile(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(op.path)))
-            _host_index_cache.setdefault((op.method, op.path.count("/")), []).append((pattern, op.host))
+            _host_index_cache.setdefault((op.method, op.path.count("/")), []).append(
+                (pattern, op.host)
+            )
     return _host_index_cache
 
 

@@ -24,6 +24,7 @@ import anyio
 import attrs
 import httpx
 
+from ._aiohttp import DefaultTransport
 from ._errors import APIConnectionError, APITimeoutError, parse_retry_after
 from ._log import log_request, logger, redact_url, redacting_filter
 from ._pacing import PacingTimeout, Throttle
@@ -54,9 +55,24 @@ class _Pool(httpx.AsyncClient):
     # A session cookie the API may set is of no use to a token-authenticated client; keeping it would
     # also tie every task sharing the pool to one server-side session. Storing it costs about a tenth
     # of the CPU of a small request (httpx wraps every response for the standard cookie jar).
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, connections: int | None = None, **kwargs: Any) -> None:
+        # Set before httpx builds the transports (one per proxy from the environment, as httpx routes).
+        self._connections = connections
+        self._default_layer = not kwargs.get("http2") and kwargs.get("transport") is None
         super().__init__(**kwargs)
         self._no_cookies = _NoCookies()
+
+    def _init_transport(self, *args: Any, **kwargs: Any) -> httpx.AsyncBaseTransport:
+        if self._default_layer:
+            return DefaultTransport(connections=self._connections)
+        return super()._init_transport(*args, **kwargs)
+
+    def _init_proxy_transport(
+        self, proxy: httpx.Proxy, *args: Any, **kwargs: Any
+    ) -> httpx.AsyncBaseTransport:
+        if self._default_layer:
+            return DefaultTransport(connections=self._connections, proxy=proxy)
+        return super()._init_proxy_transport(proxy, *args, **kwargs)
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -113,9 +129,20 @@ def new_pool(
     timeout: httpx.Timeout,
     http2: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
+    connections: int | None = None,
 ) -> httpx.AsyncClient:
-    """The connection pool a client makes for itself when none is passed in (redirects are never followed)."""
-    return _Pool(http2=http2, follow_redirects=False, timeout=timeout, transport=transport)
+    """The connection pool a client makes for itself when none is passed in (redirects are never followed).
+
+    Without ``transport=`` or ``http2=True`` it sends through :class:`DefaultTransport` (aiohttp on
+    asyncio), with at most *connections* connections (the client's ``max_concurrency``).
+    """
+    return _Pool(
+        connections=connections,
+        http2=http2,
+        follow_redirects=False,
+        timeout=timeout,
+        transport=transport,
+    )
 
 
 def _status_set(values: Iterable[int]) -> frozenset[int]:
@@ -165,10 +192,12 @@ def _retryable_error(exc: httpx.TransportError, idempotent: bool) -> bool:
 
 
 def _wrap_transport_error(
-    exc: httpx.TransportError, request: httpx.Request, retries: int
+    exc: httpx.TransportError, request: httpx.Request, retries: int, idempotent: bool = True
 ) -> APIConnectionError:
     detail = redacting_filter.scrub(str(exc)).strip()
     message = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    if not idempotent and not isinstance(exc, _NEVER_SENT):
+        message += " (the request may have reached the server, so it was not resent)"
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     return cls(message, method=request.method, url=redact_url(request.url), retries=retries)
 
@@ -256,7 +285,7 @@ async def send(
                 error.args = tuple(
                     redacting_filter.scrub(a) if isinstance(a, str) else a for a in error.args
                 )
-                raise _wrap_transport_error(error, request, retries) from error
+                raise _wrap_transport_error(error, request, retries, idempotent) from error
             delay = policy.delay(retries, None, rng)
             reason = type(error).__name__
 
