@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING, Any
-
 import sys
+from typing import TYPE_CHECKING, Any
 
 import httpx
 

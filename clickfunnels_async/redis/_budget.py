@@ -18,8 +18,8 @@ from importlib.resources import files
 
 import redis.asyncio as aioredis
 
-from ._connect import REDIS_ERRORS, connect, unavailable
 from .._pacing import InProcessRateBudget
+from ._connect import REDIS_ERRORS, connect, unavailable
 
 __all__ = ["RedisRateBudget"]
 
