@@ -1,4 +1,4 @@
-"""Section g of `make bench`: the transport under real concurrency, against a server in its own process.
+"""Section h of `make bench`: the transport under real concurrency, against a server in its own process.
 
 - loopback throughput and client CPU per request at concurrency 1/16/64/256: the SDK vs raw aiohttp +
   orjson and vs raw httpx (a default AsyncClient), the same GET in alternating rounds;
@@ -154,8 +154,8 @@ async def throughput_rows(quick: bool, rounds: int) -> list[dict[str, Any]]:
             target_c = "≤ 1.5×" if concurrency == 64 else "(info)"
             rows.append(
                 dict(
-                    key=f"g.tput.{concurrency}",
-                    figure=f"g. loopback throughput, concurrency {concurrency}: SDK vs raw aiohttp",
+                    key=f"h.tput.{concurrency}",
+                    figure=f"h. loopback throughput, concurrency {concurrency}: SDK vs raw aiohttp",
                     value=rate["sdk"],
                     unit="req/s",
                     baseline=rate["aiohttp"],
@@ -168,8 +168,8 @@ async def throughput_rows(quick: bool, rounds: int) -> list[dict[str, Any]]:
             )
             rows.append(
                 dict(
-                    key=f"g.cpu.{concurrency}",
-                    figure=f"g. client CPU per request, concurrency {concurrency}: SDK vs raw aiohttp",
+                    key=f"h.cpu.{concurrency}",
+                    figure=f"h. client CPU per request, concurrency {concurrency}: SDK vs raw aiohttp",
                     value=cpu["sdk"] * 1e6,
                     unit="µs/request",
                     baseline=cpu["aiohttp"] * 1e6,
@@ -238,8 +238,8 @@ async def bulk_rows(quick: bool, rounds: int) -> list[dict[str, Any]]:
             target = 0.8 if label == "TCP" else 0.75
             rows.append(
                 dict(
-                    key=f"g.bulk.{label.lower()}",
-                    figure=f"g. latency-bound bulk over {label}: SDK vs ideal",
+                    key=f"h.bulk.{label.lower()}",
+                    figure=f"h. latency-bound bulk over {label}: SDK vs ideal",
                     value=rate,
                     unit="req/s",
                     baseline=ideal,
@@ -253,8 +253,8 @@ async def bulk_rows(quick: bool, rounds: int) -> list[dict[str, Any]]:
             )
             rows.append(
                 dict(
-                    key=f"g.conn.{label.lower()}",
-                    figure=f"g. latency-bound bulk over {label}: new connections per run",
+                    key=f"h.conn.{label.lower()}",
+                    figure=f"h. latency-bound bulk over {label}: new connections per run",
                     value=float(max(conns)),
                     unit="connections",
                     baseline=float(concurrency),
@@ -292,8 +292,8 @@ async def recovery_rows(quick: bool) -> list[dict[str, Any]]:
             done = time.perf_counter() - burst_end
         rows.append(
             dict(
-                key="g.burst",
-                figure="g. after a 0.5 s burst of 429s: time for 100 single calls",
+                key="h.burst",
+                figure="h. after a 0.5 s burst of 429s: time for 100 single calls",
                 value=done,
                 unit="s",
                 baseline=5.0,
@@ -330,8 +330,8 @@ async def recovery_rows(quick: bool) -> list[dict[str, Any]]:
         p99 = latencies[int(0.99 * (len(latencies) - 1))]
         rows.append(
             dict(
-                key="g.fair",
-                figure="g. 200 tasks under a 50 req/s limit: p99 call latency",
+                key="h.fair",
+                figure="h. 200 tasks under a 50 req/s limit: p99 call latency",
                 value=p99,
                 unit="s",
                 baseline=10.0,

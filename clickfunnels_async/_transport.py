@@ -199,7 +199,13 @@ def _wrap_transport_error(
     if not idempotent and not isinstance(exc, _NEVER_SENT):
         message += " (the request may have reached the server, so it was not resent)"
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
-    return cls(message, method=request.method, url=redact_url(request.url), retries=retries)
+    return cls(
+        message,
+        method=request.method,
+        url=redact_url(request.url),
+        retries=retries,
+        maybe_applied=not isinstance(exc, _NEVER_SENT),
+    )
 
 
 async def send(
