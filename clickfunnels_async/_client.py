@@ -23,9 +23,15 @@ import anyio
 import attrs
 import httpx
 
-from ._errors import ClickFunnelsConfigError, ResponseParseError, error_from_response
+from ._errors import (
+    APIConnectionError,
+    ClickFunnelsConfigError,
+    ResponseParseError,
+    error_from_response,
+)
 from ._filters import FilterArg, render_expand, render_filter
-from ._hosts import Hosts
+from ._hints import add_connection_hint
+from ._hosts import Hosts, hosts_from_config
 from ._json import dumps as _json_dumps
 from ._json import loads as _json_loads
 from ._log import Secret, configure_from_env, log_response, redacting_filter
@@ -155,12 +161,7 @@ class ClickFunnels(Namespaces):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         token = api_token if api_token is not None else os.environ.get("CLICKFUNNELS_API_TOKEN")
-        if subdomain is None and base_url is None:
-            # A proxy or a local server (the emulator) can be chosen without touching code.
-            base_url = os.environ.get("CLICKFUNNELS_BASE_URL") or None
-        if subdomain is None and base_url is None:
-            subdomain = os.environ.get("CLICKFUNNELS_SUBDOMAIN") or None
-        hosts = Hosts.custom(base_url) if base_url is not None else Hosts.direct(subdomain)
+        hosts = hosts_from_config(subdomain, base_url, os.environ)
         self._setup(
             token,
             "api_token",
@@ -485,13 +486,17 @@ class ClickFunnels(Namespaces):
 
     async def _send(self, operation: str, request: httpx.Request, idempotent: bool) -> httpx.Response:
         started = time.monotonic()
-        response, retries = await send(
-            self._shared.http,
-            request,
-            policy=self._options.retry,
-            idempotent=idempotent,
-            throttle=self._shared.throttle,
-        )
+        try:
+            response, retries = await send(
+                self._shared.http,
+                request,
+                policy=self._options.retry,
+                idempotent=idempotent,
+                throttle=self._shared.throttle,
+            )
+        except APIConnectionError as exc:
+            add_connection_hint(exc, self._options.timeout, self._shared.hosts)
+            raise
         elapsed = time.monotonic() - started
         log_response(response, elapsed=elapsed, retries=retries)
         log = _raw_log.get()
