@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install generate check-generated lint test demo bench clean
+.PHONY: install generate check-generated lint test demo smoke bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -31,6 +31,9 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
+
+smoke: $(STAMP)
+	bash .ci/smoke_extras.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
