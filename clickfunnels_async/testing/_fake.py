@@ -1361,8 +1361,8 @@ class FakeClickFunnels:
         event = ACTION_EVENTS.get(verb)
         if event:
             self._emit(store.name, event, rec)
-        if status == 204:
-            return Reply(204)
+        if status == 204 or (info.op.response_model is None and not info.op.response_is_list):
+            return Reply(status)  # no response schema (gdpr_destroy answers 200 with no body)
         return Reply(status, self._render_with(info, rec))
 
     def _upsert(self, info: _OpInfo, params: Mapping[str, str], fields: dict[str, Any]) -> Reply:

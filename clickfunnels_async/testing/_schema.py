@@ -43,7 +43,9 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 
 @cache
 def load_spec() -> dict[str, Any]:
-    text = resources.files("clickfunnels_async._generated").joinpath("openapi.json").read_text("utf-8")
+    text = (
+        resources.files("clickfunnels_async._generated").joinpath("openapi.json").read_text("utf-8")
+    )
     doc: dict[str, Any] = json.loads(text)
     return doc
 
@@ -55,7 +57,9 @@ def _identity(value: Any) -> Any:
 def _plain(value: Any) -> Any:
     """Free-form JSON: records lose their private (underscore) keys, everything else passes."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not (isinstance(k, str) and k.startswith("_"))}
+        return {
+            k: _plain(v) for k, v in value.items() if not (isinstance(k, str) and k.startswith("_"))
+        }
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
@@ -139,7 +143,11 @@ class SpecIndex:
         shape: Shape | None = None
         if schema is not None:
             resolved = self.resolve(schema)
-            if isinstance(resolved, dict) and self._types(resolved) == ["array"] and "items" in resolved:
+            if (
+                isinstance(resolved, dict)
+                and self._types(resolved) == ["array"]
+                and "items" in resolved
+            ):
                 schema = resolved["items"]
             shape = self.compile(schema)
         self._op_shapes[op.id] = shape
@@ -190,7 +198,9 @@ class SpecIndex:
         if "allOf" in schema:
             return all(self._nullable(s) for s in schema["allOf"]) and bool(schema["allOf"])
         # No type and no structure at all: anything goes, null included.
-        return not self._types(schema) and not any(k in schema for k in ("oneOf", "anyOf", "allOf", "enum", "const"))
+        return not self._types(schema) and not any(
+            k in schema for k in ("oneOf", "anyOf", "allOf", "enum", "const")
+        )
 
     def _merge_all_of(self, schema: dict[str, Any]) -> dict[str, Any]:
         merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
@@ -258,7 +268,9 @@ class SpecIndex:
             if value is None:
                 return None if nullable else OMIT
             for py, sub in options:
-                if not py or (isinstance(value, py) and not (isinstance(value, bool) and bool not in py)):
+                if not py or (
+                    isinstance(value, py) and not (isinstance(value, bool) and bool not in py)
+                ):
                     result = sub(value)
                     if result is not OMIT:
                         return result
@@ -295,7 +307,9 @@ class SpecIndex:
                 elif t == "number":
                     if isinstance(value, int | float) and not isinstance(value, bool):
                         return value
-                elif (t == "object" and isinstance(value, dict)) or (t == "array" and isinstance(value, list | tuple)):
+                elif (t == "object" and isinstance(value, dict)) or (
+                    t == "array" and isinstance(value, list | tuple)
+                ):
                     return _plain(value)
             # A lossless conversion, else nothing: never a value of a type the spec does not allow.
             for t in allowed:
@@ -303,7 +317,12 @@ class SpecIndex:
                     return str(value)
                 if t == "string" and isinstance(value, bool):
                     return "true" if value else "false"
-                if t == "integer" and isinstance(value, str) and value.isascii() and value.isdigit():
+                if (
+                    t == "integer"
+                    and isinstance(value, str)
+                    and value.isascii()
+                    and value.isdigit()
+                ):
                     return int(value)
                 if t == "number" and isinstance(value, str):
                     try:
@@ -330,7 +349,9 @@ class SpecIndex:
 
     def _exact_types(self, schema: Any, nullable: bool) -> frozenset[type]:
         """Python types a value may have to pass through unchanged (plain scalars without enum only)."""
-        if not isinstance(schema, dict) or any(k in schema for k in ("enum", "const", "oneOf", "anyOf", "allOf")):
+        if not isinstance(schema, dict) or any(
+            k in schema for k in ("enum", "const", "oneOf", "anyOf", "allOf")
+        ):
             return frozenset()
         exact: set[type] = {type(None)} if nullable else set()
         for t in self._types(schema):
@@ -370,8 +391,18 @@ class SpecIndex:
             default: Any = OMIT
             if name in required and not sub_nullable and isinstance(sub_resolved, dict):
                 default = _default_for(self._types(sub_resolved), sub_resolved.get("enum"))
+                if default == {}:
+                    # A required object: its own required fields are filled the same way (visits.first_visit).
+                    try:
+                        filled = self.compile(sub)({})
+                    except IndexError:  # a recursive schema still being compiled
+                        filled = OMIT
+                    if filled is not OMIT:
+                        default = filled
             missing: Any = None if sub_nullable else default
-            fields.append((name, self.compile(sub), self._exact_types(sub_resolved, sub_nullable), missing))
+            fields.append(
+                (name, self.compile(sub), self._exact_types(sub_resolved, sub_nullable), missing)
+            )
         extra_schema = schema.get("additionalProperties")
         extra: Shape | None = None
         if isinstance(extra_schema, dict) and not fields:
@@ -418,7 +449,9 @@ class SpecIndex:
         return shape
 
 
-def _object_with_fields(fields: list[tuple[str, Shape, frozenset[type], Any]], nullable: bool) -> Shape:
+def _object_with_fields(
+    fields: list[tuple[str, Shape, frozenset[type], Any]], nullable: bool
+) -> Shape:
     """The shape of an object schema with properties, compiled to straight-line Python.
 
     Same result as looping over `fields` (name, sub-shape, types passed through as they are, value when
@@ -452,7 +485,11 @@ def _object_with_fields(fields: list[tuple[str, Shape, frozenset[type], Any]], n
             store_missing = f"out[{key}] = {'None' if missing is None else f'M{i}'}"
         lines.append(f"    v = get({key}, OMIT)")
         if tests:
-            lines += [f"    if {' or '.join(tests)}:", f"        out[{key}] = v", "    elif v is OMIT:"]
+            lines += [
+                f"    if {' or '.join(tests)}:",
+                f"        out[{key}] = v",
+                "    elif v is OMIT:",
+            ]
         else:
             lines.append("    if v is OMIT:")
         lines += [
