@@ -16,9 +16,12 @@ import anyio.abc
 import attrs
 import httpx
 
-from ._errors import ClickFunnelsError
+from ._errors import PaginationError
 
 T = TypeVar("T")
+
+# Empty pages that still carry Pagination-Next, followed in a row before giving up with PaginationError.
+MAX_EMPTY_PAGES = 3
 
 
 @attrs.frozen(slots=True)
@@ -126,9 +129,10 @@ class AsyncPaginator(Generic[T]):
         page = await self._fetch(cursor)
         next_cursor = page.next_cursor or None
         if next_cursor is not None and next_cursor == cursor:
-            raise ClickFunnelsError(
-                f"{self._operation}: the server sent the cursor {next_cursor!r} twice; stopping "
-                "instead of looping forever"
+            raise PaginationError(
+                f"the server sent the cursor {next_cursor!r} twice; stopping instead of looping forever",
+                operation=self._operation,
+                cursor=cursor,
             )
         items = page.items if limit is None else page.items[:limit]
         remaining = None if limit is None else limit - len(items)
@@ -161,6 +165,8 @@ class _PageIterator(AsyncIterator[Page[T]]):
         self._done = paginator._limit == 0
         self._pending: _Slot[T] | None = None
         self._seen: set[str] = set()
+        self._yielded = 0
+        self._error: PaginationError | None = None
 
     def _start_prefetch(self, cursor: str) -> None:
         group = self._p._task_group
@@ -179,9 +185,7 @@ class _PageIterator(AsyncIterator[Page[T]]):
         group.start_soon(run)
         self._pending = slot
 
-    async def __anext__(self) -> Page[T]:
-        if self._done:
-            raise StopAsyncIteration
+    async def _fetch_next(self) -> Page[T]:
         if self._pending is not None:
             slot, self._pending = self._pending, None
             await slot.done.wait()
@@ -189,37 +193,64 @@ class _PageIterator(AsyncIterator[Page[T]]):
                 self._done = True
                 raise slot.error
             assert slot.page is not None
-            page = slot.page
-        else:
-            try:
-                page = await self._p._fetch(self._cursor)
-            except BaseException:
-                self._done = True
-                raise
-        items = page.items
-        if self._remaining is not None:
-            items = items[: self._remaining]
-            self._remaining -= len(items)
-        next_cursor = page.next_cursor or None
-        if next_cursor is not None:
-            if next_cursor in self._seen or next_cursor == self._cursor:
-                self._done = True
-                raise ClickFunnelsError(
-                    f"{self._p._operation}: the server sent the cursor {next_cursor!r} twice; stopping "
-                    "instead of looping forever"
-                )
-            self._seen.add(next_cursor)
-        if not items or next_cursor is None or self._remaining == 0:
+            return slot.page
+        try:
+            return await self._p._fetch(self._cursor)
+        except BaseException:
             self._done = True
-        else:
-            self._cursor = next_cursor
-            if self._p._prefetch:
-                self._start_prefetch(next_cursor)
-        if not items:
+            raise
+
+    def _stop(self, message: str, cursor: str | None) -> PaginationError:
+        self._done = True
+        return PaginationError(
+            message, operation=self._p._operation, cursor=cursor, items=self._yielded
+        )
+
+    async def __anext__(self) -> Page[T]:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self._done:
             raise StopAsyncIteration
-        if items is not page.items:
-            page = Page(items=items, next_cursor=page.next_cursor, response=page.response)
-        return page
+        empty = 0
+        while True:
+            page = await self._fetch_next()
+            items = page.items
+            if self._remaining is not None:
+                items = items[: self._remaining]
+                self._remaining -= len(items)
+            if items is not page.items:
+                page = Page(items=items, next_cursor=page.next_cursor, response=page.response)
+            self._yielded += len(items)
+            next_cursor = page.next_cursor or None
+            if next_cursor is None or self._remaining == 0:
+                self._done = True
+                if not items:
+                    raise StopAsyncIteration
+                return page
+            if next_cursor in self._seen or next_cursor == self._cursor:
+                # The page that carried it is good: hand it over, then say why the list stops there.
+                error = self._stop(
+                    f"the server sent the cursor {next_cursor!r} twice; stopped instead of looping",
+                    next_cursor,
+                )
+                if not items:
+                    raise error
+                self._error = error
+                return page
+            self._seen.add(next_cursor)
+            self._cursor = next_cursor
+            if items:
+                if self._p._prefetch:
+                    self._start_prefetch(next_cursor)
+                return page
+            # An empty page that still names a next one: follow it a few times, never end silently.
+            empty += 1
+            if empty > MAX_EMPTY_PAGES:
+                raise self._stop(
+                    f"{empty} empty pages in a row that still announce a next page",
+                    next_cursor,
+                )
 
 
 class _ItemIterator(AsyncIterator[T]):

@@ -373,7 +373,13 @@ def _wrap_transport_error(
     detail = redacting_filter.scrub(str(exc)).strip()
     message = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
-    return cls(message, method=request.method, url=redact_url(request.url), retries=retries)
+    return cls(
+        message,
+        method=request.method,
+        url=redact_url(request.url),
+        retries=retries,
+        maybe_applied=not isinstance(exc, _NEVER_SENT),
+    )
 
 
 async def send(
