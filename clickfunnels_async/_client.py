@@ -30,7 +30,8 @@ from ._errors import (
     error_from_response,
 )
 from ._filters import FilterArg, query_text, render_expand, render_filter
-from ._hosts import Hosts, check_api_path
+from ._hints import add_connection_hint
+from ._hosts import Hosts, check_api_path, hosts_from_config
 from ._json import dumps as _json_dumps
 from ._json import loads as _json_loads
 from ._log import (
@@ -177,12 +178,7 @@ class ClickFunnels(Namespaces):
             "CLICKFUNNELS_API_TOKEN",
         )
         del api_token  # from here on only the wrapped value: a traceback's locals never show it
-        if subdomain is None and base_url is None:
-            # A proxy or a local server (the emulator) can be chosen without touching code.
-            base_url = os.environ.get("CLICKFUNNELS_BASE_URL") or None
-        if subdomain is None and base_url is None:
-            subdomain = os.environ.get("CLICKFUNNELS_SUBDOMAIN") or None
-        hosts = Hosts.custom(base_url) if base_url is not None else Hosts.direct(subdomain)
+        hosts = hosts_from_config(subdomain, base_url, os.environ)
         self._setup(
             token,
             hosts=hosts,
@@ -540,8 +536,9 @@ class ClickFunnels(Namespaces):
                 idempotent=idempotent,
                 throttle=self._shared.throttle,
             )
-        except APIConnectionError:
+        except APIConnectionError as exc:
             scrub_request(request)  # the httpx cause and the traceback's frames hold this request
+            add_connection_hint(exc, self._options.timeout, self._shared.hosts)
             raise
         elapsed = time.monotonic() - started
         log_response(response, elapsed=elapsed, retries=retries)

@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("clickfunnels_async")
+# A library prints nothing unless asked: without this, logging's last-resort handler would print our
+# WARNING records (and above) to stderr in applications that never configured logging.
+logger.addHandler(logging.NullHandler())
 
 MASK = "****"
 
