@@ -17,7 +17,7 @@ import httpx
 from ._core import Core, RawResponse, _raw_log, _Shared
 from ._errors import ClickFunnelsConfigError
 from ._generated.namespaces import ApiNamespaces
-from ._hosts import Hosts
+from ._hosts import Hosts, hosts_from_config
 from ._log import Secret, configure_from_env, redacting_filter
 from ._options import (
     ClientConfig,
@@ -29,8 +29,9 @@ from ._options import (
     to_secret,
     to_timeout,
 )
+from ._pacing import Throttle
 from ._pagination import AsyncPaginator
-from ._transport import Throttle, new_pool
+from ._transport import new_pool
 from ._version import __version__
 
 __all__ = ["ClickFunnels", "RawResponse", "default_user_agent"]
@@ -53,7 +54,8 @@ class ClickFunnels(ApiNamespaces):
     per-call options that shares the pool. Use `ClickFunnels.via_maton(...)` to go through the Maton gateway.
 
     Keywords (both constructors): `user_agent`, `timeout` (seconds or `httpx.Timeout`, default 30 s / 10 s
-    connect), `max_retries` (2), `retry_policy`, `max_concurrency`, `requests_per_second`, `http_client`,
+    connect), `max_retries` (2), `retry_policy`, `max_concurrency`, `requests_per_second`, `rate_budget` (a shared
+    `RateBudget` instead of a local rate), `http_client`,
     `http2`, `transport`.
     """
 
@@ -74,12 +76,7 @@ class ClickFunnels(ApiNamespaces):
             "CLICKFUNNELS_API_TOKEN",
         )
         del api_token  # from here on only the wrapped value: a traceback's locals never show it
-        if subdomain is None and base_url is None:
-            # A proxy or a local server (the emulator) can be chosen without touching code.
-            base_url = os.environ.get("CLICKFUNNELS_BASE_URL") or None
-        if subdomain is None and base_url is None:
-            subdomain = os.environ.get("CLICKFUNNELS_SUBDOMAIN") or None
-        hosts = Hosts.custom(base_url) if base_url is not None else Hosts.direct(subdomain)
+        hosts = hosts_from_config(subdomain, base_url, os.environ)
         self._setup(token, hosts, None, options)
 
     @classmethod
@@ -133,7 +130,10 @@ class ClickFunnels(ApiNamespaces):
         owns = config.http_client is None
         try:
             http = config.http_client or new_pool(
-                timeout=request_options.timeout, http2=config.http2, transport=config.transport
+                timeout=request_options.timeout,
+                http2=config.http2,
+                transport=config.transport,
+                connections=config.max_concurrency,
             )
         except ImportError as exc:  # http2=True without the h2 package
             raise ClickFunnelsConfigError(
@@ -142,7 +142,9 @@ class ClickFunnels(ApiNamespaces):
         shared = _Shared(
             http=http,
             owns_http=owns,
-            throttle=Throttle(config.max_concurrency, config.requests_per_second),
+            throttle=Throttle(
+                config.max_concurrency, config.requests_per_second, budget=config.rate_budget
+            ),
             hosts=hosts,
             token=secret,
             user_agent=ua,

@@ -26,6 +26,7 @@ from ._errors import (
     error_from_response,
 )
 from ._filters import FilterArg, query_text, render_expand, render_filter
+from ._hints import add_connection_hint
 from ._hosts import Hosts, check_api_path, host_role_for
 from ._json import dumps as _json_dumps
 from ._json import loads as _json_loads
@@ -33,8 +34,9 @@ from ._json import to_jsonable
 from ._log import Secret, log_response, scrub_request, scrub_response
 from ._operation_row import Operation
 from ._options import RequestOptions
+from ._pacing import Throttle
 from ._pagination import AsyncPaginator, Page
-from ._transport import Throttle, send
+from ._transport import send
 
 _MODELS_PACKAGE = "clickfunnels_async._generated.models"
 _model_cache: dict[str, Any] = {}
@@ -227,7 +229,8 @@ class Core:
                 idempotent=idempotent,
                 throttle=self._shared.throttle,
             )
-        except APIConnectionError:
+        except APIConnectionError as exc:
+            add_connection_hint(exc, self._options.timeout, self._shared.hosts)
             scrub_request(request)  # the httpx cause and the traceback's frames hold this request
             raise
         elapsed = time.monotonic() - started

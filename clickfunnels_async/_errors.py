@@ -125,6 +125,7 @@ def connection_error(
     message: str | None = None,
     retries: int = 0,
     maybe_applied: bool = True,
+    suffix: str = "",
 ) -> APIConnectionError:
     """The error for a request that got no response: APITimeoutError for timeouts, else APIConnectionError.
 
@@ -135,7 +136,9 @@ def connection_error(
         detail = redacting_filter.scrub(str(exc)).strip()
         message = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
-    return cls(message, method=method, url=url, retries=retries, maybe_applied=maybe_applied)
+    return cls(
+        message + suffix, method=method, url=url, retries=retries, maybe_applied=maybe_applied
+    )
 
 
 class APIStatusError(ClickFunnelsError):

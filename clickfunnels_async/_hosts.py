@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 from urllib.parse import unquote
 
@@ -25,6 +25,7 @@ __all__ = [
     "WORKSPACE_URL_TEMPLATE",
     "HostRole",
     "Hosts",
+    "hosts_from_config",
     "validate_base_url",
     "validate_subdomain",
 ]
@@ -38,6 +39,7 @@ Mode = Literal["direct", "base_url", "maton"]
 
 # ASCII only: fullwidth letters and other look-alikes would be IDNA-encoded into another host.
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII | re.IGNORECASE)
+_API_PREFIX = "/api/v2"
 _SUBDOMAIN_HELP = (
     "a subdomain is the first label of your workspace host: 1-63 letters, digits or hyphens, not "
     "starting or ending with a hyphen; for https://acme.myclickfunnels.com use subdomain='acme'"
@@ -75,7 +77,8 @@ def is_loopback(host: str) -> bool:
 def validate_base_url(url: str | httpx.URL, *, name: str = "base_url") -> httpx.URL:
     """An absolute http(s) URL without userinfo, query or fragment; plain http only for loopback hosts.
 
-    The trailing slash of the path is dropped, so ``base + "/api/v2/..."`` joins cleanly.
+    The trailing slash of the path is dropped, and so is a trailing ``/api/v2`` (operation paths carry it),
+    so ``base + "/api/v2/..."`` joins cleanly.
     """
     try:
         parsed = httpx.URL(url)
@@ -99,7 +102,29 @@ def validate_base_url(url: str | httpx.URL, *, name: str = "base_url") -> httpx.
             f"{name} {shown} uses plain http; https is required except for loopback hosts "
             "(localhost, 127.0.0.0/8, ::1), because the bearer token would travel unencrypted"
         )
-    return parsed.copy_with(path=parsed.path.rstrip("/") or "/")
+    path = parsed.path.rstrip("/")
+    # Operation paths start with /api/v2, so a base URL copied with it would give /api/v2/api/v2/... (404).
+    if path.endswith(_API_PREFIX):
+        path = path[: -len(_API_PREFIX)]
+    return parsed.copy_with(path=path or "/")
+
+
+def hosts_from_config(
+    subdomain: str | None, base_url: str | httpx.URL | None, environ: Mapping[str, str]
+) -> Hosts:
+    """Where a direct client sends requests. An explicit argument beats the environment: `subdomain=` or
+    `base_url=` given in code wins over CLICKFUNNELS_BASE_URL / CLICKFUNNELS_SUBDOMAIN; between the two
+    variables, CLICKFUNNELS_BASE_URL wins (it points a configured shell at a proxy or the emulator)."""
+    if subdomain is not None and base_url is not None:
+        raise ClickFunnelsConfigError(
+            "pass either subdomain= (requests go to https://{subdomain}.myclickfunnels.com) or base_url= "
+            "(every request goes to that URL: a proxy, a local server), not both"
+        )
+    if subdomain is None and base_url is None:
+        base_url = environ.get("CLICKFUNNELS_BASE_URL") or None
+        if base_url is None:
+            subdomain = environ.get("CLICKFUNNELS_SUBDOMAIN") or None
+    return Hosts.custom(base_url) if base_url is not None else Hosts.direct(subdomain)
 
 
 def check_api_path(path: str) -> str:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 import httpx
 
 from ._errors import ClickFunnelsConfigError
 from ._log import Secret
+
+if TYPE_CHECKING:
+    from ._pacing import RateBudget
 
 _DEFAULT_RNG = random.Random()
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -158,6 +161,7 @@ class ClientOptions(TypedDict, total=False):
     retry_policy: RetryPolicy | None
     max_concurrency: int | None
     requests_per_second: float | None
+    rate_budget: RateBudget | None
     http_client: httpx.AsyncClient | None
     http2: bool
     transport: httpx.AsyncBaseTransport | None
@@ -184,6 +188,7 @@ class ClientConfig:
     retry_policy: RetryPolicy | None = None
     max_concurrency: int | None = None
     requests_per_second: float | None = None
+    rate_budget: RateBudget | None = None
     http_client: httpx.AsyncClient | None = None
     http2: bool = False
     transport: httpx.AsyncBaseTransport | None = None
@@ -198,6 +203,18 @@ class ClientConfig:
             raise ClickFunnelsConfigError(
                 f"requests_per_second must be a positive number, not {rps!r}"
             )
+        if self.rate_budget is not None:
+            from ._pacing import RateBudget
+
+            if rps is not None:
+                raise ClickFunnelsConfigError(
+                    "pass either requests_per_second= or rate_budget= (configure the rate on the budget)"
+                )
+            if not isinstance(self.rate_budget, RateBudget):
+                raise ClickFunnelsConfigError(
+                    "rate_budget must implement clickfunnels_async.RateBudget (try_start, on_rate_limited, "
+                    f"on_success, aclose), not {type(self.rate_budget).__name__}"
+                )
         if self.http_client is not None and (self.transport is not None or self.http2):
             raise ClickFunnelsConfigError(
                 "transport= and http2= configure the client's own connection pool; with http_client= "

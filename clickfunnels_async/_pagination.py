@@ -7,9 +7,9 @@ that would need closing later. Prefetching needs a task running beside the calle
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.abc
@@ -26,11 +26,33 @@ MAX_EMPTY_PAGES = 3
 
 @attrs.frozen(slots=True)
 class Page(Generic[T]):
-    """One page of a list: its items, the cursor of the next page (None on the last) and the raw response."""
+    """One page of a list: its items, the cursor of the next page (None on the last) and the raw response.
+
+    A page from `await cf.contacts.list(42)` also knows how to fetch the next one: `await page.next_page()`
+    (None after the last page, or once `limit` items were returned).
+    """
 
     items: list[T]
     next_cursor: str | None
     response: httpx.Response
+    # Set on pages that came from awaiting a paginator: the paginator (for fetch and operation) and the
+    # items still allowed by its limit.
+    _origin: AsyncPaginator[T] | None = attrs.field(
+        default=None, eq=False, repr=False, alias="origin"
+    )
+    _remaining: int | None = attrs.field(default=None, eq=False, repr=False, alias="remaining")
+
+    async def next_page(self) -> Page[T] | None:
+        """The page after this one, or None if this was the last (or the paginator's `limit` is reached)."""
+        origin = self._origin
+        if origin is None:
+            raise RuntimeError(
+                "next_page() works on pages from `await cf.<resource>.list(...)`; while iterating "
+                "`.pages()`, take the next page from the iterator"
+            )
+        if not self.items or self.next_cursor is None or self._remaining == 0:
+            return None
+        return await origin._page_at(self.next_cursor, self._remaining)
 
 
 FetchPage = Callable[[str | None], Awaitable[Page[T]]]
@@ -48,7 +70,8 @@ class _Slot(Generic[T]):
 class AsyncPaginator(Generic[T]):
     """Every item of a list call, fetched page by page as you iterate.
 
-    `async for item in paginator`, `paginator.pages()`, `await paginator.to_list()`. With `prefetch=True`
+    `async for item in paginator`, `paginator.pages()`, `await paginator.to_list()`, and `await paginator`
+    for the first page only (then `await page.next_page()`). With `prefetch=True`
     the next page is fetched while you work on the current one; use it as `async with paginator as items:`.
     """
 
@@ -97,6 +120,23 @@ class AsyncPaginator(Generic[T]):
         # the block itself propagates as it is, not wrapped in an ExceptionGroup.
         await group.__aexit__(None, None, None)
         return None
+
+    def __await__(self) -> Generator[Any, None, Page[T]]:
+        """`await paginator` gives its first page (`page.items`, `page.next_cursor`, `page.next_page()`)."""
+        return self._page_at(self._after, self._limit).__await__()
+
+    async def _page_at(self, cursor: str | None, limit: int | None) -> Page[T]:
+        page = await self._fetch(cursor)
+        next_cursor = page.next_cursor or None
+        if next_cursor is not None and next_cursor == cursor:
+            raise PaginationError(
+                f"the server sent the cursor {next_cursor!r} twice; stopping instead of looping forever",
+                operation=self._operation,
+                cursor=cursor,
+            )
+        items = page.items if limit is None else page.items[:limit]
+        remaining = None if limit is None else limit - len(items)
+        return Page(items, next_cursor, page.response, origin=self, remaining=remaining)
 
     def pages(self) -> AsyncIterator[Page[T]]:
         if self._prefetch and self._task_group is None:

@@ -17,6 +17,8 @@ PKG = ROOT / "clickfunnels_async"
 LEAVES = {"_spec_refs", "_operation_row", "_version", "_json", "_log"}
 # The runtime under the client: never the client, the namespaces, the public models module or the extras.
 RUNTIME = {
+    "_aiohttp",
+    "_hints",
     "_core",
     "_errors",
     "_filters",
