@@ -170,7 +170,8 @@ async def emulated_tour(fake: Any, cf: ClickFunnels, backend: Backend, backend_h
     except NotFoundError as exc:
         record("404", f"NotFoundError: {exc.message}")
     try:
-        await cf.contacts.create(ws, first_name="No Email")
+        await cf.contacts.tags.create(ws, name="Demo duplicate")
+        await cf.contacts.tags.create(ws, name="Demo duplicate")  # tag names are unique per workspace
     except UnprocessableEntityError as exc:
         record("422", f"UnprocessableEntityError: {exc.message} {exc.errors}")
 

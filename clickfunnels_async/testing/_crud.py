@@ -66,6 +66,12 @@ class Crud(Families):
         if kind == "singleton":
             rec = self._singleton(info, params)
             return error(404, NOT_FOUND) if rec is None else Reply(200, self._render_with(info, rec))
+        # As Rails' before_action: the record and its parent are looked up before the body is read.
+        if "id" in params and kind in ("update", "delete", "action") and \
+                self._store(info.store).get(params["id"]) is None:
+            return error(404, NOT_FOUND)
+        if info.parent_param is not None and self._parent(info, params) is None:
+            return error(404, NOT_FOUND)
         payload = self._payload(info, body)
         if isinstance(payload, Reply):
             return payload
@@ -115,7 +121,10 @@ class Crud(Families):
         for name in dropped:
             self.ignored_fields.append((op.id, name))
         if errors:
-            return invalid(errors)
+            refused = invalid(errors)
+            if not self.spec.documents(op, 422) and self.spec.documents(op, 400):
+                refused.status = 400  # Rails' params.require: a route that documents no 422 answers 400
+            return refused
         return dict(cleaned)
 
     def _references_missing(self, ns: str, fields: Mapping[str, Any]) -> dict[str, list[str]]:

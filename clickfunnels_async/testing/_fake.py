@@ -117,7 +117,7 @@ class FakeClickFunnels(Dispatch, Seeding):
         given = list(tokens) if tokens is not None else []
         if any(not isinstance(t, str) or not t.strip() for t in given):
             raise ValueError("tokens must be non-empty strings")
-        self.token = given[0] if given else f"cf_fake_{seed}_" + hashlib.sha256(self._salt.encode()).hexdigest()[:16]
+        self.token = given[0] if given else f"cf_fake_{seed}_token"
         self._tokens = None if accept_any_token else {self.token, *given}
         self.base_url = base_url.rstrip("/")
         self.webhook_http_client = http_client

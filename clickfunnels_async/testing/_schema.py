@@ -101,6 +101,10 @@ class SpecIndex:
         found = item.get(op.method.lower())
         return found if isinstance(found, dict) else None
 
+    def documents(self, op: Operation, status: int) -> bool:
+        """Whether the spec lists `status` among the operation's responses."""
+        return str(status) in ((self.operation(op) or {}).get("responses") or {})
+
     def response_schema(self, op: Operation, status: int | None = None) -> dict[str, Any] | None:
         """The JSON schema of the success response body (``None`` when the operation has no body)."""
         key = f"{op.id}:{status}"
