@@ -45,7 +45,7 @@ from clickfunnels_async.testing._reply import (
     Reply,
     iso,
 )
-from clickfunnels_async.testing._schema import Router, SpecIndex, load_operations, load_spec
+from clickfunnels_async.testing._schema import Router, SpecIndex, default_index, load_operations
 from clickfunnels_async.testing._seed import Seeding
 from clickfunnels_async.testing._store import Store
 from clickfunnels_async.testing._webhooks import WebhookDelivery
@@ -123,7 +123,7 @@ class FakeClickFunnels(Dispatch, Seeding):
         self.webhook_http_client = http_client
         self._own_http = None
         self.operations = dict(operations)
-        self.spec = SpecIndex(spec if spec is not None else load_spec())
+        self.spec = SpecIndex(spec) if spec is not None else default_index()
         self._router = Router(self.operations.values())
         self._stores = {}
         self._info = {}

@@ -20,7 +20,7 @@ from clickfunnels_async._operation import Operation
 from clickfunnels_async.testing._validate import BodyCheck, compile_body_check
 from clickfunnels_async.testing._values import Examples
 
-__all__ = ["OMIT", "Route", "Router", "Shape", "SpecIndex", "load_operations", "load_spec"]
+__all__ = ["OMIT", "Route", "Router", "Shape", "SpecIndex", "default_index", "load_operations", "load_spec"]
 
 
 class _Omit:
@@ -49,6 +49,12 @@ def load_spec() -> dict[str, Any]:
     text = resources.files("clickfunnels_async._generated").joinpath("openapi.json").read_text("utf-8")
     doc: dict[str, Any] = json.loads(text)
     return doc
+
+
+@cache
+def default_index() -> SpecIndex:
+    """The compiled bundled spec, shared by every fake (shapes and checks are pure functions of it)."""
+    return SpecIndex(load_spec())
 
 
 def load_operations() -> Mapping[str, Operation]:
