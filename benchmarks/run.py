@@ -166,7 +166,7 @@ def three_variants(
         assert len(json.loads(response.content)) == 20
 
     async def generated() -> None:
-        response = await list_contacts.asyncio_detailed(WS, client=gen)
+        response = await list_contacts.asyncio_detailed(str(WS), client=gen)
         assert response.status_code == 200 and isinstance(response.parsed, list)
 
     return {"sdk": sdk, "raw httpx + json.loads": raw_call, "generated": generated}

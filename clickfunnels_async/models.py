@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from ._generated.models import (
         AppointmentsScheduledEventPrimaryContact as AppointmentsScheduledEventPrimaryContact,
     )
+    from ._generated.models import BillingSubscription as BillingSubscription
+    from ._generated.models import (
+        BillingSubscriptionIncludedPrice as BillingSubscriptionIncludedPrice,
+    )
     from ._generated.models import Blog as Blog
     from ._generated.models import BlogsAuthor as BlogsAuthor
     from ._generated.models import BlogsCategory as BlogsCategory
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
     from ._generated.models import BlogUpdateRequest as BlogUpdateRequest
     from ._generated.models import CodeMarkupExpand as CodeMarkupExpand
     from ._generated.models import CommunitiesBan as CommunitiesBan
+    from ._generated.models import CommunitiesBanContact as CommunitiesBanContact
     from ._generated.models import CommunitiesBanCreate as CommunitiesBanCreate
     from ._generated.models import (
         CommunitiesBanCreateRequest as CommunitiesBanCreateRequest,
@@ -57,6 +62,9 @@ if TYPE_CHECKING:
         CommunitiesBansExportActionCreateRequest as CommunitiesBansExportActionCreateRequest,
     )
     from ._generated.models import (
+        CommunitiesBansExportActionStatus as CommunitiesBansExportActionStatus,
+    )
+    from ._generated.models import (
         CommunitiesBansUnbanAction as CommunitiesBansUnbanAction,
     )
     from ._generated.models import (
@@ -65,7 +73,13 @@ if TYPE_CHECKING:
     from ._generated.models import (
         CommunitiesBansUnbanActionCreateRequest as CommunitiesBansUnbanActionCreateRequest,
     )
+    from ._generated.models import (
+        CommunitiesBansUnbanActionStatus as CommunitiesBansUnbanActionStatus,
+    )
     from ._generated.models import CommunitiesMembership as CommunitiesMembership
+    from ._generated.models import (
+        CommunitiesMembershipContact as CommunitiesMembershipContact,
+    )
     from ._generated.models import (
         CommunitiesMembershipCreate as CommunitiesMembershipCreate,
     )
@@ -82,6 +96,9 @@ if TYPE_CHECKING:
         CommunitiesMembershipsAddToGroupActionCreateRequest as CommunitiesMembershipsAddToGroupActionCreateRequest,
     )
     from ._generated.models import (
+        CommunitiesMembershipsAddToGroupActionStatus as CommunitiesMembershipsAddToGroupActionStatus,
+    )
+    from ._generated.models import (
         CommunitiesMembershipsBanAction as CommunitiesMembershipsBanAction,
     )
     from ._generated.models import (
@@ -89,6 +106,9 @@ if TYPE_CHECKING:
     )
     from ._generated.models import (
         CommunitiesMembershipsBanActionCreateRequest as CommunitiesMembershipsBanActionCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesMembershipsBanActionStatus as CommunitiesMembershipsBanActionStatus,
     )
     from ._generated.models import (
         CommunitiesMembershipsExportAction as CommunitiesMembershipsExportAction,
@@ -100,6 +120,9 @@ if TYPE_CHECKING:
         CommunitiesMembershipsExportActionCreateRequest as CommunitiesMembershipsExportActionCreateRequest,
     )
     from ._generated.models import (
+        CommunitiesMembershipsExportActionStatus as CommunitiesMembershipsExportActionStatus,
+    )
+    from ._generated.models import (
         CommunitiesMembershipsRemoveFromGroupAction as CommunitiesMembershipsRemoveFromGroupAction,
     )
     from ._generated.models import (
@@ -109,22 +132,32 @@ if TYPE_CHECKING:
         CommunitiesMembershipsRemoveFromGroupActionCreateRequest as CommunitiesMembershipsRemoveFromGroupActionCreateRequest,
     )
     from ._generated.models import (
+        CommunitiesMembershipsRemoveFromGroupActionStatus as CommunitiesMembershipsRemoveFromGroupActionStatus,
+    )
+    from ._generated.models import (
         CommunitiesMembershipUpdate as CommunitiesMembershipUpdate,
     )
     from ._generated.models import (
         CommunitiesMembershipUpdateRequest as CommunitiesMembershipUpdateRequest,
     )
     from ._generated.models import CommunitiesSpace as CommunitiesSpace
+    from ._generated.models import CommunitiesSpaceAccess as CommunitiesSpaceAccess
     from ._generated.models import CommunitiesSpaceCreate as CommunitiesSpaceCreate
     from ._generated.models import (
         CommunitiesSpaceCreateRequest as CommunitiesSpaceCreateRequest,
     )
     from ._generated.models import CommunitiesSpaceGroup as CommunitiesSpaceGroup
     from ._generated.models import (
+        CommunitiesSpaceGroupAccess as CommunitiesSpaceGroupAccess,
+    )
+    from ._generated.models import (
         CommunitiesSpaceGroupCreate as CommunitiesSpaceGroupCreate,
     )
     from ._generated.models import (
         CommunitiesSpaceGroupCreateRequest as CommunitiesSpaceGroupCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpaceGroupType as CommunitiesSpaceGroupType,
     )
     from ._generated.models import (
         CommunitiesSpaceGroupUpdate as CommunitiesSpaceGroupUpdate,
@@ -137,13 +170,22 @@ if TYPE_CHECKING:
         CommunitiesSpacesPostComment as CommunitiesSpacesPostComment,
     )
     from ._generated.models import (
+        CommunitiesSpacesPostCommentContact as CommunitiesSpacesPostCommentContact,
+    )
+    from ._generated.models import (
         CommunitiesSpacesPostCommentCreate as CommunitiesSpacesPostCommentCreate,
     )
     from ._generated.models import (
         CommunitiesSpacesPostCommentCreateRequest as CommunitiesSpacesPostCommentCreateRequest,
     )
     from ._generated.models import (
+        CommunitiesSpacesPostCommentGroup as CommunitiesSpacesPostCommentGroup,
+    )
+    from ._generated.models import (
         CommunitiesSpacesPostCommentLike as CommunitiesSpacesPostCommentLike,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostCommentLikeContact as CommunitiesSpacesPostCommentLikeContact,
     )
     from ._generated.models import (
         CommunitiesSpacesPostCommentLikeCreate as CommunitiesSpacesPostCommentLikeCreate,
@@ -152,10 +194,16 @@ if TYPE_CHECKING:
         CommunitiesSpacesPostCommentLikeCreateRequest as CommunitiesSpacesPostCommentLikeCreateRequest,
     )
     from ._generated.models import (
+        CommunitiesSpacesPostCommentPost as CommunitiesSpacesPostCommentPost,
+    )
+    from ._generated.models import (
         CommunitiesSpacesPostCommentUpdate as CommunitiesSpacesPostCommentUpdate,
     )
     from ._generated.models import (
         CommunitiesSpacesPostCommentUpdateRequest as CommunitiesSpacesPostCommentUpdateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostContact as CommunitiesSpacesPostContact,
     )
     from ._generated.models import (
         CommunitiesSpacesPostCreate as CommunitiesSpacesPostCreate,
@@ -164,13 +212,22 @@ if TYPE_CHECKING:
         CommunitiesSpacesPostCreateRequest as CommunitiesSpacesPostCreateRequest,
     )
     from ._generated.models import (
+        CommunitiesSpacesPostGroup as CommunitiesSpacesPostGroup,
+    )
+    from ._generated.models import (
         CommunitiesSpacesPostLike as CommunitiesSpacesPostLike,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostLikeContact as CommunitiesSpacesPostLikeContact,
     )
     from ._generated.models import (
         CommunitiesSpacesPostLikeCreate as CommunitiesSpacesPostLikeCreate,
     )
     from ._generated.models import (
         CommunitiesSpacesPostLikeCreateRequest as CommunitiesSpacesPostLikeCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostTopic as CommunitiesSpacesPostTopic,
     )
     from ._generated.models import (
         CommunitiesSpacesPostUpdate as CommunitiesSpacesPostUpdate,
@@ -185,7 +242,16 @@ if TYPE_CHECKING:
         CommunitiesSpacesPostVideoEmbedCreate as CommunitiesSpacesPostVideoEmbedCreate,
     )
     from ._generated.models import (
+        CommunitiesSpacesPostVideoEmbedCreateDataType0 as CommunitiesSpacesPostVideoEmbedCreateDataType0,
+    )
+    from ._generated.models import (
         CommunitiesSpacesPostVideoEmbedCreateRequest as CommunitiesSpacesPostVideoEmbedCreateRequest,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostVideoEmbedDataType0 as CommunitiesSpacesPostVideoEmbedDataType0,
+    )
+    from ._generated.models import (
+        CommunitiesSpacesPostVideoEmbedProvider as CommunitiesSpacesPostVideoEmbedProvider,
     )
     from ._generated.models import CommunitiesSpaceUpdate as CommunitiesSpaceUpdate
     from ._generated.models import (
@@ -200,9 +266,15 @@ if TYPE_CHECKING:
         ConditionalSplitStepBranch as ConditionalSplitStepBranch,
     )
     from ._generated.models import Contact as Contact
+    from ._generated.models import ContactBase as ContactBase
+    from ._generated.models import (
+        ContactBaseCustomAttributes as ContactBaseCustomAttributes,
+    )
+    from ._generated.models import ContactBaseTag as ContactBaseTag
     from ._generated.models import ContactCreate as ContactCreate
     from ._generated.models import ContactCreateRequest as ContactCreateRequest
     from ._generated.models import ContactCustomAttributes as ContactCustomAttributes
+    from ._generated.models import ContactEmailEngagement as ContactEmailEngagement
     from ._generated.models import ContactExpand as ContactExpand
     from ._generated.models import ContactsAppliedTag as ContactsAppliedTag
     from ._generated.models import ContactsAppliedTagCreate as ContactsAppliedTagCreate
@@ -228,18 +300,22 @@ if TYPE_CHECKING:
         ContactsExportActionCreateRequest as ContactsExportActionCreateRequest,
     )
     from ._generated.models import ContactsFilter as ContactsFilter
+    from ._generated.models import ContactsFilterGenerated as ContactsFilterGenerated
     from ._generated.models import (
-        ContactsFilterGenerateRequest as ContactsFilterGenerateRequest,
+        ContactsFilterGeneratedFilter as ContactsFilterGeneratedFilter,
     )
     from ._generated.models import (
-        ContactsFilterGenerateRequestResults as ContactsFilterGenerateRequestResults,
+        ContactsFilterGeneratedFilterConjunction as ContactsFilterGeneratedFilterConjunction,
+    )
+    from ._generated.models import (
+        ContactsFilterGenerateRequest as ContactsFilterGenerateRequest,
     )
     from ._generated.models import ContactsFilterRecord as ContactsFilterRecord
     from ._generated.models import (
         ContactsFilterRecordFilter as ContactsFilterRecordFilter,
     )
     from ._generated.models import (
-        ContactsFilterRecordResults as ContactsFilterRecordResults,
+        ContactsFilterRecordFilterConjunction as ContactsFilterRecordFilterConjunction,
     )
     from ._generated.models import ContactShort as ContactShort
     from ._generated.models import (
@@ -330,6 +406,15 @@ if TYPE_CHECKING:
     from ._generated.models import (
         CoursesSectionsPublishActionCreateRequest as CoursesSectionsPublishActionCreateRequest,
     )
+    from ._generated.models import (
+        CoursesSectionsPublishActionNoop as CoursesSectionsPublishActionNoop,
+    )
+    from ._generated.models import (
+        CoursesSectionsPublishActionNoopStatus as CoursesSectionsPublishActionNoopStatus,
+    )
+    from ._generated.models import (
+        CoursesSectionsPublishActionStatus as CoursesSectionsPublishActionStatus,
+    )
     from ._generated.models import CoursesSectionUpdate as CoursesSectionUpdate
     from ._generated.models import (
         CoursesSectionUpdateRequest as CoursesSectionUpdateRequest,
@@ -342,6 +427,7 @@ if TYPE_CHECKING:
     from ._generated.models import DiscountCreateRequest as DiscountCreateRequest
     from ._generated.models import DiscountMethod as DiscountMethod
     from ._generated.models import DiscountsFilter as DiscountsFilter
+    from ._generated.models import DiscountType as DiscountType
     from ._generated.models import DiscountUpdate as DiscountUpdate
     from ._generated.models import DiscountUpdateRequest as DiscountUpdateRequest
     from ._generated.models import Domain as Domain
@@ -351,6 +437,9 @@ if TYPE_CHECKING:
     from ._generated.models import EmailsAddressCreate as EmailsAddressCreate
     from ._generated.models import (
         EmailsAddressCreateRequest as EmailsAddressCreateRequest,
+    )
+    from ._generated.models import (
+        EmailsAddressEmailsDomain as EmailsAddressEmailsDomain,
     )
     from ._generated.models import EmailsAddressesFilter as EmailsAddressesFilter
     from ._generated.models import EmailsAddressUpdate as EmailsAddressUpdate
@@ -375,8 +464,12 @@ if TYPE_CHECKING:
     from ._generated.models import (
         EmailsBroadcastsSendActionCreateRequest as EmailsBroadcastsSendActionCreateRequest,
     )
+    from ._generated.models import (
+        EmailsBroadcastsSendActionSendType as EmailsBroadcastsSendActionSendType,
+    )
     from ._generated.models import EmailsBroadcastsStats as EmailsBroadcastsStats
     from ._generated.models import EmailsBroadcastStatus as EmailsBroadcastStatus
+    from ._generated.models import EmailsBroadcastTemplate as EmailsBroadcastTemplate
     from ._generated.models import EmailsBroadcastUpdate as EmailsBroadcastUpdate
     from ._generated.models import (
         EmailsBroadcastUpdateRequest as EmailsBroadcastUpdateRequest,
@@ -388,9 +481,7 @@ if TYPE_CHECKING:
     )
     from ._generated.models import EmailsDomainDnsRecord as EmailsDomainDnsRecord
     from ._generated.models import EmailsSettings as EmailsSettings
-    from ._generated.models import (
-        EmailsSettingsFooterAlignment as EmailsSettingsFooterAlignment,
-    )
+    from ._generated.models import EmailsSettingsAddress as EmailsSettingsAddress
     from ._generated.models import (
         EmailsSettingsMarketingEmailsFromAddress as EmailsSettingsMarketingEmailsFromAddress,
     )
@@ -416,6 +507,9 @@ if TYPE_CHECKING:
         EmailsTemplateCreateRequest as EmailsTemplateCreateRequest,
     )
     from ._generated.models import EmailsTemplateExpand as EmailsTemplateExpand
+    from ._generated.models import (
+        EmailsTemplateFromAddress as EmailsTemplateFromAddress,
+    )
     from ._generated.models import EmailsTemplateUpdate as EmailsTemplateUpdate
     from ._generated.models import (
         EmailsTemplateUpdateRequest as EmailsTemplateUpdateRequest,
@@ -612,6 +706,24 @@ if TYPE_CHECKING:
     from ._generated.models import FunnelsTagUpdateRequest as FunnelsTagUpdateRequest
     from ._generated.models import FunnelStepStats as FunnelStepStats
     from ._generated.models import FunnelStructure as FunnelStructure
+    from ._generated.models import FunnelStructureFunnel as FunnelStructureFunnel
+    from ._generated.models import FunnelStructureStep as FunnelStructureStep
+    from ._generated.models import (
+        FunnelStructureStepBranch as FunnelStructureStepBranch,
+    )
+    from ._generated.models import (
+        FunnelStructureStepBranchBranch as FunnelStructureStepBranchBranch,
+    )
+    from ._generated.models import (
+        FunnelStructureStepBranchStepsItem as FunnelStructureStepBranchStepsItem,
+    )
+    from ._generated.models import FunnelStructureStepPage as FunnelStructureStepPage
+    from ._generated.models import (
+        FunnelStructureStepVariant as FunnelStructureStepVariant,
+    )
+    from ._generated.models import (
+        FunnelStructureStepVariantStepsItem as FunnelStructureStepVariantStepsItem,
+    )
     from ._generated.models import FunnelSummary as FunnelSummary
     from ._generated.models import FunnelTag as FunnelTag
     from ._generated.models import FunnelUpdate as FunnelUpdate
@@ -624,6 +736,8 @@ if TYPE_CHECKING:
     from ._generated.models import IncludeArchived as IncludeArchived
     from ._generated.models import Me as Me
     from ._generated.models import MeConnectedWorkspace as MeConnectedWorkspace
+    from ._generated.models import MeLocale as MeLocale
+    from ._generated.models import Membership as Membership
     from ._generated.models import MePlatformApplication as MePlatformApplication
     from ._generated.models import Order as Order
     from ._generated.models import OrderAffiliate as OrderAffiliate
@@ -649,6 +763,7 @@ if TYPE_CHECKING:
     )
     from ._generated.models import OrderSegment as OrderSegment
     from ._generated.models import OrdersFilter as OrdersFilter
+    from ._generated.models import OrdersFilterOrderType as OrdersFilterOrderType
     from ._generated.models import OrdersInvoice as OrdersInvoice
     from ._generated.models import OrdersInvoiceCreate as OrdersInvoiceCreate
     from ._generated.models import (
@@ -671,6 +786,9 @@ if TYPE_CHECKING:
     from ._generated.models import OrdersInvoicesRestock as OrdersInvoicesRestock
     from ._generated.models import (
         OrdersInvoicesRestockIncludedInvoicesLineItem as OrdersInvoicesRestockIncludedInvoicesLineItem,
+    )
+    from ._generated.models import (
+        OrdersInvoicesRestockStatus as OrdersInvoicesRestockStatus,
     )
     from ._generated.models import OrdersInvoiceStatus as OrdersInvoiceStatus
     from ._generated.models import OrdersInvoiceType as OrdersInvoiceType
@@ -716,7 +834,6 @@ if TYPE_CHECKING:
     from ._generated.models import OrdersTagUpdate as OrdersTagUpdate
     from ._generated.models import OrdersTagUpdateRequest as OrdersTagUpdateRequest
     from ._generated.models import OrdersTransaction as OrdersTransaction
-    from ._generated.models import OrdersTransactionReason as OrdersTransactionReason
     from ._generated.models import OrdersTransactionRefund as OrdersTransactionRefund
     from ._generated.models import (
         OrdersTransactionRefundRequest as OrdersTransactionRefundRequest,
@@ -735,6 +852,10 @@ if TYPE_CHECKING:
     from ._generated.models import PageCreateFunnel as PageCreateFunnel
     from ._generated.models import PageCreateRequest as PageCreateRequest
     from ._generated.models import PageCreateShowPageStep as PageCreateShowPageStep
+    from ._generated.models import (
+        PageCreateShowPageStepBump as PageCreateShowPageStepBump,
+    )
+    from ._generated.models import PageCustomCssMode as PageCustomCssMode
     from ._generated.models import PageExpand as PageExpand
     from ._generated.models import PageFooterCodeMode as PageFooterCodeMode
     from ._generated.models import PageFunnel as PageFunnel
@@ -742,15 +863,21 @@ if TYPE_CHECKING:
     from ._generated.models import (
         PageRemoveProductsRequest as PageRemoveProductsRequest,
     )
+    from ._generated.models import PageSdk as PageSdk
     from ._generated.models import PagesFilter as PagesFilter
     from ._generated.models import PageShowPageStep as PageShowPageStep
     from ._generated.models import PageShowPageStepProduct as PageShowPageStepProduct
     from ._generated.models import PagesStats as PagesStats
     from ._generated.models import PagesStatsTimerange as PagesStatsTimerange
     from ._generated.models import PageSummary as PageSummary
+    from ._generated.models import PageType as PageType
     from ._generated.models import PageUpdate as PageUpdate
+    from ._generated.models import PageUpdateFunnel as PageUpdateFunnel
     from ._generated.models import PageUpdateRequest as PageUpdateRequest
     from ._generated.models import PageUpdateShowPageStep as PageUpdateShowPageStep
+    from ._generated.models import (
+        PageUpdateShowPageStepBump as PageUpdateShowPageStepBump,
+    )
     from ._generated.models import Product as Product
     from ._generated.models import ProductCreate as ProductCreate
     from ._generated.models import ProductCreateRequest as ProductCreateRequest
@@ -789,6 +916,9 @@ if TYPE_CHECKING:
     from ._generated.models import (
         ProductsPricesChangeOptionsVariantGroup as ProductsPricesChangeOptionsVariantGroup,
     )
+    from ._generated.models import (
+        ProductsPricesChangeOptionsVariantGroupProductsVariant as ProductsPricesChangeOptionsVariantGroupProductsVariant,
+    )
     from ._generated.models import ProductsPricesFilter as ProductsPricesFilter
     from ._generated.models import ProductsPriceUpdate as ProductsPriceUpdate
     from ._generated.models import (
@@ -806,16 +936,43 @@ if TYPE_CHECKING:
         ProductsVariantCreatedByPlatformApplication as ProductsVariantCreatedByPlatformApplication,
     )
     from ._generated.models import (
+        ProductsVariantCreateIncludedCoursesAttribute as ProductsVariantCreateIncludedCoursesAttribute,
+    )
+    from ._generated.models import (
+        ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute as ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute,
+    )
+    from ._generated.models import (
+        ProductsVariantCreateIncludedSpaceGroupsAttribute as ProductsVariantCreateIncludedSpaceGroupsAttribute,
+    )
+    from ._generated.models import (
         ProductsVariantCreatePropertiesValue as ProductsVariantCreatePropertiesValue,
     )
     from ._generated.models import (
         ProductsVariantCreateRequest as ProductsVariantCreateRequest,
     )
     from ._generated.models import (
+        ProductsVariantIncludedCourse as ProductsVariantIncludedCourse,
+    )
+    from ._generated.models import (
+        ProductsVariantIncludedSpaceGroup as ProductsVariantIncludedSpaceGroup,
+    )
+    from ._generated.models import (
+        ProductsVariantProductType as ProductsVariantProductType,
+    )
+    from ._generated.models import (
         ProductsVariantPropertiesValue as ProductsVariantPropertiesValue,
     )
     from ._generated.models import ProductsVariantsFilter as ProductsVariantsFilter
     from ._generated.models import ProductsVariantUpdate as ProductsVariantUpdate
+    from ._generated.models import (
+        ProductsVariantUpdateIncludedCoursesAttribute as ProductsVariantUpdateIncludedCoursesAttribute,
+    )
+    from ._generated.models import (
+        ProductsVariantUpdateIncludedCoursesAttributeIncludedSectionsAttribute as ProductsVariantUpdateIncludedCoursesAttributeIncludedSectionsAttribute,
+    )
+    from ._generated.models import (
+        ProductsVariantUpdateIncludedSpaceGroupsAttribute as ProductsVariantUpdateIncludedSpaceGroupsAttribute,
+    )
     from ._generated.models import (
         ProductsVariantUpdatePropertiesValue as ProductsVariantUpdatePropertiesValue,
     )
@@ -835,14 +992,29 @@ if TYPE_CHECKING:
         RefineFilterCreateCriteria as RefineFilterCreateCriteria,
     )
     from ._generated.models import (
+        RefineFilterCreateCriteriaValue as RefineFilterCreateCriteriaValue,
+    )
+    from ._generated.models import (
         RefineFilterCreateRequest as RefineFilterCreateRequest,
     )
+    from ._generated.models import (
+        RefineFilterCriteriaValueModifier as RefineFilterCriteriaValueModifier,
+    )
     from ._generated.models import RefineFilterCriterion as RefineFilterCriterion
+    from ._generated.models import (
+        RefineFilterCriterionValue as RefineFilterCriterionValue,
+    )
+    from ._generated.models import (
+        RefineFilterCriterionValueModifier as RefineFilterCriterionValueModifier,
+    )
     from ._generated.models import RefineFilterList as RefineFilterList
     from ._generated.models import RefineFiltersFilter as RefineFiltersFilter
     from ._generated.models import RefineFilterUpdate as RefineFilterUpdate
     from ._generated.models import (
         RefineFilterUpdateCriteria as RefineFilterUpdateCriteria,
+    )
+    from ._generated.models import (
+        RefineFilterUpdateCriteriaValue as RefineFilterUpdateCriteriaValue,
     )
     from ._generated.models import (
         RefineFilterUpdateRequest as RefineFilterUpdateRequest,
@@ -879,6 +1051,9 @@ if TYPE_CHECKING:
     )
     from ._generated.models import (
         SalesOpportunityPrimaryContactCustomAttributes as SalesOpportunityPrimaryContactCustomAttributes,
+    )
+    from ._generated.models import (
+        SalesOpportunityPrimaryContactTag as SalesOpportunityPrimaryContactTag,
     )
     from ._generated.models import SalesOpportunityUpdate as SalesOpportunityUpdate
     from ._generated.models import (
@@ -971,6 +1146,7 @@ if TYPE_CHECKING:
         ShippingZoneUpdateRequest as ShippingZoneUpdateRequest,
     )
     from ._generated.models import Site as Site
+    from ._generated.models import SiteExpand as SiteExpand
     from ._generated.models import SiteFooterCodeMode as SiteFooterCodeMode
     from ._generated.models import SiteHeadCodeMode as SiteHeadCodeMode
     from ._generated.models import SiteUpdate as SiteUpdate
@@ -999,8 +1175,10 @@ if TYPE_CHECKING:
     from ._generated.models import TeamUpdateRequest as TeamUpdateRequest
     from ._generated.models import Theme as Theme
     from ._generated.models import ThemeStyle as ThemeStyle
+    from ._generated.models import ThemeTemplatePages as ThemeTemplatePages
     from ._generated.models import ThemeUpdate as ThemeUpdate
     from ._generated.models import ThemeUpdateRequest as ThemeUpdateRequest
+    from ._generated.models import ThemeUpdateTemplatePages as ThemeUpdateTemplatePages
     from ._generated.models import User as User
     from ._generated.models import Visit as Visit
     from ._generated.models import Visits as Visits
@@ -1072,18 +1250,27 @@ if TYPE_CHECKING:
     from ._generated.models import Workflow as Workflow
     from ._generated.models import WorkflowCreate as WorkflowCreate
     from ._generated.models import WorkflowCreateRequest as WorkflowCreateRequest
+    from ._generated.models import WorkflowRunType as WorkflowRunType
     from ._generated.models import WorkflowsRun as WorkflowsRun
     from ._generated.models import WorkflowsRunCreate as WorkflowsRunCreate
     from ._generated.models import (
         WorkflowsRunCreateRequest as WorkflowsRunCreateRequest,
     )
     from ._generated.models import WorkflowsRunsFilter as WorkflowsRunsFilter
+    from ._generated.models import (
+        WorkflowsRunsFilterStatus as WorkflowsRunsFilterStatus,
+    )
+    from ._generated.models import WorkflowsRunStatus as WorkflowsRunStatus
     from ._generated.models import WorkflowsStep as WorkflowsStep
     from ._generated.models import WorkflowsStepCreate as WorkflowsStepCreate
     from ._generated.models import (
         WorkflowsStepCreateRequest as WorkflowsStepCreateRequest,
     )
+    from ._generated.models import (
+        WorkflowsStepCreateStepTypeSettings as WorkflowsStepCreateStepTypeSettings,
+    )
     from ._generated.models import WorkflowsStepsStats as WorkflowsStepsStats
+    from ._generated.models import WorkflowsStepState as WorkflowsStepState
     from ._generated.models import (
         WorkflowsStepStepTypeSettings as WorkflowsStepStepTypeSettings,
     )
@@ -1091,16 +1278,52 @@ if TYPE_CHECKING:
     from ._generated.models import (
         WorkflowsStepUpdateRequest as WorkflowsStepUpdateRequest,
     )
+    from ._generated.models import (
+        WorkflowsStepUpdateStepTypeSettings as WorkflowsStepUpdateStepTypeSettings,
+    )
+    from ._generated.models import WorkflowStatus as WorkflowStatus
     from ._generated.models import WorkflowsTrigger as WorkflowsTrigger
     from ._generated.models import WorkflowsTriggerCreate as WorkflowsTriggerCreate
     from ._generated.models import (
         WorkflowsTriggerCreateRequest as WorkflowsTriggerCreateRequest,
+    )
+    from ._generated.models import (
+        WorkflowsTriggerEventTypeKey as WorkflowsTriggerEventTypeKey,
     )
     from ._generated.models import WorkflowsTriggerUpdate as WorkflowsTriggerUpdate
     from ._generated.models import (
         WorkflowsTriggerUpdateRequest as WorkflowsTriggerUpdateRequest,
     )
     from ._generated.models import WorkflowStructure as WorkflowStructure
+    from ._generated.models import WorkflowStructureStep as WorkflowStructureStep
+    from ._generated.models import (
+        WorkflowStructureStepBranch as WorkflowStructureStepBranch,
+    )
+    from ._generated.models import (
+        WorkflowStructureStepBranchBranch as WorkflowStructureStepBranchBranch,
+    )
+    from ._generated.models import (
+        WorkflowStructureStepBranchStepsItem as WorkflowStructureStepBranchStepsItem,
+    )
+    from ._generated.models import (
+        WorkflowStructureStepState as WorkflowStructureStepState,
+    )
+    from ._generated.models import (
+        WorkflowStructureStepStepTypeSettings as WorkflowStructureStepStepTypeSettings,
+    )
+    from ._generated.models import (
+        WorkflowStructureStepVariant as WorkflowStructureStepVariant,
+    )
+    from ._generated.models import (
+        WorkflowStructureStepVariantStepsItem as WorkflowStructureStepVariantStepsItem,
+    )
+    from ._generated.models import WorkflowStructureTrigger as WorkflowStructureTrigger
+    from ._generated.models import (
+        WorkflowStructureWorkflow as WorkflowStructureWorkflow,
+    )
+    from ._generated.models import (
+        WorkflowStructureWorkflowStatus as WorkflowStructureWorkflowStatus,
+    )
     from ._generated.models import WorkflowUpdate as WorkflowUpdate
     from ._generated.models import WorkflowUpdateRequest as WorkflowUpdateRequest
     from ._generated.models import Workspace as Workspace
@@ -1129,6 +1352,8 @@ __all__ = [
     "AppointmentsScheduledEvent",
     "AppointmentsScheduledEventEventType",
     "AppointmentsScheduledEventPrimaryContact",
+    "BillingSubscription",
+    "BillingSubscriptionIncludedPrice",
     "Blog",
     "BlogUpdate",
     "BlogUpdateRequest",
@@ -1149,15 +1374,19 @@ __all__ = [
     "BlogsTagCreateRequest",
     "CodeMarkupExpand",
     "CommunitiesBan",
+    "CommunitiesBanContact",
     "CommunitiesBanCreate",
     "CommunitiesBanCreateRequest",
     "CommunitiesBansExportAction",
     "CommunitiesBansExportActionCreate",
     "CommunitiesBansExportActionCreateRequest",
+    "CommunitiesBansExportActionStatus",
     "CommunitiesBansUnbanAction",
     "CommunitiesBansUnbanActionCreate",
     "CommunitiesBansUnbanActionCreateRequest",
+    "CommunitiesBansUnbanActionStatus",
     "CommunitiesMembership",
+    "CommunitiesMembershipContact",
     "CommunitiesMembershipCreate",
     "CommunitiesMembershipCreateRequest",
     "CommunitiesMembershipUpdate",
@@ -1165,44 +1394,62 @@ __all__ = [
     "CommunitiesMembershipsAddToGroupAction",
     "CommunitiesMembershipsAddToGroupActionCreate",
     "CommunitiesMembershipsAddToGroupActionCreateRequest",
+    "CommunitiesMembershipsAddToGroupActionStatus",
     "CommunitiesMembershipsBanAction",
     "CommunitiesMembershipsBanActionCreate",
     "CommunitiesMembershipsBanActionCreateRequest",
+    "CommunitiesMembershipsBanActionStatus",
     "CommunitiesMembershipsExportAction",
     "CommunitiesMembershipsExportActionCreate",
     "CommunitiesMembershipsExportActionCreateRequest",
+    "CommunitiesMembershipsExportActionStatus",
     "CommunitiesMembershipsRemoveFromGroupAction",
     "CommunitiesMembershipsRemoveFromGroupActionCreate",
     "CommunitiesMembershipsRemoveFromGroupActionCreateRequest",
+    "CommunitiesMembershipsRemoveFromGroupActionStatus",
     "CommunitiesSpace",
+    "CommunitiesSpaceAccess",
     "CommunitiesSpaceCreate",
     "CommunitiesSpaceCreateRequest",
     "CommunitiesSpaceGroup",
+    "CommunitiesSpaceGroupAccess",
     "CommunitiesSpaceGroupCreate",
     "CommunitiesSpaceGroupCreateRequest",
+    "CommunitiesSpaceGroupType",
     "CommunitiesSpaceGroupUpdate",
     "CommunitiesSpaceGroupUpdateRequest",
     "CommunitiesSpaceUpdate",
     "CommunitiesSpaceUpdateRequest",
     "CommunitiesSpacesPost",
     "CommunitiesSpacesPostComment",
+    "CommunitiesSpacesPostCommentContact",
     "CommunitiesSpacesPostCommentCreate",
     "CommunitiesSpacesPostCommentCreateRequest",
+    "CommunitiesSpacesPostCommentGroup",
     "CommunitiesSpacesPostCommentLike",
+    "CommunitiesSpacesPostCommentLikeContact",
     "CommunitiesSpacesPostCommentLikeCreate",
     "CommunitiesSpacesPostCommentLikeCreateRequest",
+    "CommunitiesSpacesPostCommentPost",
     "CommunitiesSpacesPostCommentUpdate",
     "CommunitiesSpacesPostCommentUpdateRequest",
+    "CommunitiesSpacesPostContact",
     "CommunitiesSpacesPostCreate",
     "CommunitiesSpacesPostCreateRequest",
+    "CommunitiesSpacesPostGroup",
     "CommunitiesSpacesPostLike",
+    "CommunitiesSpacesPostLikeContact",
     "CommunitiesSpacesPostLikeCreate",
     "CommunitiesSpacesPostLikeCreateRequest",
+    "CommunitiesSpacesPostTopic",
     "CommunitiesSpacesPostUpdate",
     "CommunitiesSpacesPostUpdateRequest",
     "CommunitiesSpacesPostVideoEmbed",
     "CommunitiesSpacesPostVideoEmbedCreate",
+    "CommunitiesSpacesPostVideoEmbedCreateDataType0",
     "CommunitiesSpacesPostVideoEmbedCreateRequest",
+    "CommunitiesSpacesPostVideoEmbedDataType0",
+    "CommunitiesSpacesPostVideoEmbedProvider",
     "Community",
     "CommunityCreate",
     "CommunityCreateRequest",
@@ -1210,9 +1457,13 @@ __all__ = [
     "CommunityUpdateRequest",
     "ConditionalSplitStepBranch",
     "Contact",
+    "ContactBase",
+    "ContactBaseCustomAttributes",
+    "ContactBaseTag",
     "ContactCreate",
     "ContactCreateRequest",
     "ContactCustomAttributes",
+    "ContactEmailEngagement",
     "ContactExpand",
     "ContactShort",
     "ContactTag",
@@ -1233,10 +1484,12 @@ __all__ = [
     "ContactsExportActionCreateRequest",
     "ContactsFilter",
     "ContactsFilterGenerateRequest",
-    "ContactsFilterGenerateRequestResults",
+    "ContactsFilterGenerated",
+    "ContactsFilterGeneratedFilter",
+    "ContactsFilterGeneratedFilterConjunction",
     "ContactsFilterRecord",
     "ContactsFilterRecordFilter",
-    "ContactsFilterRecordResults",
+    "ContactsFilterRecordFilterConjunction",
     "ContactsRunWorkflowAction",
     "ContactsRunWorkflowActionCreate",
     "ContactsRunWorkflowActionCreateRequest",
@@ -1284,11 +1537,15 @@ __all__ = [
     "CoursesSectionsPublishAction",
     "CoursesSectionsPublishActionCreate",
     "CoursesSectionsPublishActionCreateRequest",
+    "CoursesSectionsPublishActionNoop",
+    "CoursesSectionsPublishActionNoopStatus",
+    "CoursesSectionsPublishActionStatus",
     "Discount",
     "DiscountAppliesTo",
     "DiscountCreate",
     "DiscountCreateRequest",
     "DiscountMethod",
+    "DiscountType",
     "DiscountUpdate",
     "DiscountUpdateRequest",
     "DiscountsFilter",
@@ -1298,6 +1555,7 @@ __all__ = [
     "EmailsAddress",
     "EmailsAddressCreate",
     "EmailsAddressCreateRequest",
+    "EmailsAddressEmailsDomain",
     "EmailsAddressUpdate",
     "EmailsAddressUpdateRequest",
     "EmailsAddressesFilter",
@@ -1306,19 +1564,21 @@ __all__ = [
     "EmailsBroadcastCreateRecipient",
     "EmailsBroadcastCreateRequest",
     "EmailsBroadcastStatus",
+    "EmailsBroadcastTemplate",
     "EmailsBroadcastUpdate",
     "EmailsBroadcastUpdateRequest",
     "EmailsBroadcastsFilter",
     "EmailsBroadcastsSendAction",
     "EmailsBroadcastsSendActionCreate",
     "EmailsBroadcastsSendActionCreateRequest",
+    "EmailsBroadcastsSendActionSendType",
     "EmailsBroadcastsStats",
     "EmailsDomain",
     "EmailsDomainCreate",
     "EmailsDomainCreateRequest",
     "EmailsDomainDnsRecord",
     "EmailsSettings",
-    "EmailsSettingsFooterAlignment",
+    "EmailsSettingsAddress",
     "EmailsSettingsMarketingEmailsFromAddress",
     "EmailsSettingsMarketingEmailsReplyToAddress",
     "EmailsSettingsSystemEmailsFromAddress",
@@ -1330,6 +1590,7 @@ __all__ = [
     "EmailsTemplateCreate",
     "EmailsTemplateCreateRequest",
     "EmailsTemplateExpand",
+    "EmailsTemplateFromAddress",
     "EmailsTemplateUpdate",
     "EmailsTemplateUpdateRequest",
     "EmailsTopic",
@@ -1398,6 +1659,14 @@ __all__ = [
     "FunnelHeadCodeMode",
     "FunnelStepStats",
     "FunnelStructure",
+    "FunnelStructureFunnel",
+    "FunnelStructureStep",
+    "FunnelStructureStepBranch",
+    "FunnelStructureStepBranchBranch",
+    "FunnelStructureStepBranchStepsItem",
+    "FunnelStructureStepPage",
+    "FunnelStructureStepVariant",
+    "FunnelStructureStepVariantStepsItem",
     "FunnelSummary",
     "FunnelTag",
     "FunnelUpdate",
@@ -1448,7 +1717,9 @@ __all__ = [
     "IncludeArchived",
     "Me",
     "MeConnectedWorkspace",
+    "MeLocale",
     "MePlatformApplication",
+    "Membership",
     "Order",
     "OrderAffiliate",
     "OrderBase",
@@ -1473,6 +1744,7 @@ __all__ = [
     "OrdersAppliedTagCreate",
     "OrdersAppliedTagCreateRequest",
     "OrdersFilter",
+    "OrdersFilterOrderType",
     "OrdersInvoice",
     "OrdersInvoiceCreate",
     "OrdersInvoiceCreateLineItem",
@@ -1489,6 +1761,7 @@ __all__ = [
     "OrdersInvoicesLineItemProductsVariant",
     "OrdersInvoicesRestock",
     "OrdersInvoicesRestockIncludedInvoicesLineItem",
+    "OrdersInvoicesRestockStatus",
     "OrdersLineItem",
     "OrdersLineItemOriginalProduct",
     "OrdersLineItemProductsVariant",
@@ -1506,7 +1779,6 @@ __all__ = [
     "OrdersTagUpdate",
     "OrdersTagUpdateRequest",
     "OrdersTransaction",
-    "OrdersTransactionReason",
     "OrdersTransactionRefund",
     "OrdersTransactionRefundRequest",
     "Page",
@@ -1517,17 +1789,23 @@ __all__ = [
     "PageCreateFunnel",
     "PageCreateRequest",
     "PageCreateShowPageStep",
+    "PageCreateShowPageStepBump",
+    "PageCustomCssMode",
     "PageExpand",
     "PageFooterCodeMode",
     "PageFunnel",
     "PageHeadCodeMode",
     "PageRemoveProductsRequest",
+    "PageSdk",
     "PageShowPageStep",
     "PageShowPageStepProduct",
     "PageSummary",
+    "PageType",
     "PageUpdate",
+    "PageUpdateFunnel",
     "PageUpdateRequest",
     "PageUpdateShowPageStep",
+    "PageUpdateShowPageStepBump",
     "PagesFilter",
     "PagesStats",
     "PagesStatsTimerange",
@@ -1557,6 +1835,7 @@ __all__ = [
     "ProductsPricesChangeOptions",
     "ProductsPricesChangeOptionsResponse",
     "ProductsPricesChangeOptionsVariantGroup",
+    "ProductsPricesChangeOptionsVariantGroupProductsVariant",
     "ProductsPricesFilter",
     "ProductsTag",
     "ProductsTagCreate",
@@ -1566,11 +1845,20 @@ __all__ = [
     "ProductsTagsFilter",
     "ProductsVariant",
     "ProductsVariantCreate",
+    "ProductsVariantCreateIncludedCoursesAttribute",
+    "ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute",
+    "ProductsVariantCreateIncludedSpaceGroupsAttribute",
     "ProductsVariantCreatePropertiesValue",
     "ProductsVariantCreateRequest",
     "ProductsVariantCreatedByPlatformApplication",
+    "ProductsVariantIncludedCourse",
+    "ProductsVariantIncludedSpaceGroup",
+    "ProductsVariantProductType",
     "ProductsVariantPropertiesValue",
     "ProductsVariantUpdate",
+    "ProductsVariantUpdateIncludedCoursesAttribute",
+    "ProductsVariantUpdateIncludedCoursesAttributeIncludedSectionsAttribute",
+    "ProductsVariantUpdateIncludedSpaceGroupsAttribute",
     "ProductsVariantUpdatePropertiesValue",
     "ProductsVariantUpdateRequest",
     "ProductsVariantsFilter",
@@ -1578,11 +1866,16 @@ __all__ = [
     "RefineFilterConjunction",
     "RefineFilterCreate",
     "RefineFilterCreateCriteria",
+    "RefineFilterCreateCriteriaValue",
     "RefineFilterCreateRequest",
+    "RefineFilterCriteriaValueModifier",
     "RefineFilterCriterion",
+    "RefineFilterCriterionValue",
+    "RefineFilterCriterionValueModifier",
     "RefineFilterList",
     "RefineFilterUpdate",
     "RefineFilterUpdateCriteria",
+    "RefineFilterUpdateCriteriaValue",
     "RefineFilterUpdateRequest",
     "RefineFiltersFilter",
     "SalesOpportunitiesFilter",
@@ -1600,6 +1893,7 @@ __all__ = [
     "SalesOpportunityPipelinesStage",
     "SalesOpportunityPrimaryContact",
     "SalesOpportunityPrimaryContactCustomAttributes",
+    "SalesOpportunityPrimaryContactTag",
     "SalesOpportunityUpdate",
     "SalesOpportunityUpdateRequest",
     "SalesPipeline",
@@ -1649,6 +1943,7 @@ __all__ = [
     "ShippingZoneUpdate",
     "ShippingZoneUpdateRequest",
     "Site",
+    "SiteExpand",
     "SiteFooterCodeMode",
     "SiteHeadCodeMode",
     "SiteUpdate",
@@ -1673,8 +1968,10 @@ __all__ = [
     "TeamUpdateRequest",
     "Theme",
     "ThemeStyle",
+    "ThemeTemplatePages",
     "ThemeUpdate",
     "ThemeUpdateRequest",
+    "ThemeUpdateTemplatePages",
     "User",
     "Visit",
     "Visits",
@@ -1704,23 +2001,42 @@ __all__ = [
     "Workflow",
     "WorkflowCreate",
     "WorkflowCreateRequest",
+    "WorkflowRunType",
+    "WorkflowStatus",
     "WorkflowStructure",
+    "WorkflowStructureStep",
+    "WorkflowStructureStepBranch",
+    "WorkflowStructureStepBranchBranch",
+    "WorkflowStructureStepBranchStepsItem",
+    "WorkflowStructureStepState",
+    "WorkflowStructureStepStepTypeSettings",
+    "WorkflowStructureStepVariant",
+    "WorkflowStructureStepVariantStepsItem",
+    "WorkflowStructureTrigger",
+    "WorkflowStructureWorkflow",
+    "WorkflowStructureWorkflowStatus",
     "WorkflowUpdate",
     "WorkflowUpdateRequest",
     "WorkflowsRun",
     "WorkflowsRunCreate",
     "WorkflowsRunCreateRequest",
+    "WorkflowsRunStatus",
     "WorkflowsRunsFilter",
+    "WorkflowsRunsFilterStatus",
     "WorkflowsStep",
     "WorkflowsStepCreate",
     "WorkflowsStepCreateRequest",
+    "WorkflowsStepCreateStepTypeSettings",
+    "WorkflowsStepState",
     "WorkflowsStepStepTypeSettings",
     "WorkflowsStepUpdate",
     "WorkflowsStepUpdateRequest",
+    "WorkflowsStepUpdateStepTypeSettings",
     "WorkflowsStepsStats",
     "WorkflowsTrigger",
     "WorkflowsTriggerCreate",
     "WorkflowsTriggerCreateRequest",
+    "WorkflowsTriggerEventTypeKey",
     "WorkflowsTriggerUpdate",
     "WorkflowsTriggerUpdateRequest",
     "Workspace",

@@ -42,7 +42,6 @@ class Backend:
         await self.app(scope, receive, send)
 
 
-
 summary: list[tuple[str, str, str]] = []
 
 
@@ -66,8 +65,11 @@ async def discover(cf: ClickFunnels) -> Any:
     team = teams[0]
     workspaces = await cf.workspaces.list(team.id).to_list()
     workspace = workspaces[0]
-    record("team and workspace", f"team {team.name!r} (id {team.id}), workspace {workspace.name!r} "
-           f"(id {workspace.id}, https://{workspace.subdomain}.myclickfunnels.com)")
+    record(
+        "team and workspace",
+        f"team {team.name!r} (id {team.id}), workspace {workspace.name!r} "
+        f"(id {workspace.id}, https://{workspace.subdomain}.myclickfunnels.com)",
+    )
     return workspace
 
 
@@ -85,13 +87,18 @@ async def read_only_tour(cf: ClickFunnels, workspace_id: int) -> None:
     record("products, orders", f"{len(products)} products and {len(orders)} orders (first page)")
 
 
-async def emulated_tour(fake: Any, cf: ClickFunnels, backend: Backend, backend_http: httpx.AsyncClient) -> None:
+async def emulated_tour(
+    fake: Any, cf: ClickFunnels, backend: Backend, backend_http: httpx.AsyncClient
+) -> None:
     workspace = await discover(cf)
     ws = workspace.id
 
     step("Receive signed webhooks: register an endpoint for contact.created")
     endpoint = await cf.webhooks.outgoing.endpoints.create(
-        ws, name="demo", url=f"{HOOKS_URL}/webhooks/clickfunnels", event_type_ids=[EventType.CONTACT_CREATED]
+        ws,
+        name="demo",
+        url=f"{HOOKS_URL}/webhooks/clickfunnels",
+        event_type_ids=[EventType.CONTACT_CREATED],
     )
     # The secret is shown once, at creation: our FastAPI backend verifies every delivery with it.
     router = ClickFunnelsWebhookRouter(secret=endpoint.webhook_secret)
@@ -104,14 +111,22 @@ async def emulated_tour(fake: Any, cf: ClickFunnels, backend: Backend, backend_h
     app = FastAPI()
     app.include_router(router)
     backend.app = app
-    record("webhook endpoint", f"endpoint {endpoint.id} registered; a FastAPI route verifies its deliveries")
+    record(
+        "webhook endpoint",
+        f"endpoint {endpoint.id} registered; a FastAPI route verifies its deliveries",
+    )
 
     step("Upsert 500 contacts, 32 at a time")
     rows = [
-        {"email_address": f"customer{i:03d}@example.com", "first_name": f"Customer {i}"} for i in range(500)
+        {"email_address": f"customer{i:03d}@example.com", "first_name": f"Customer {i}"}
+        for i in range(500)
     ]
     with Progress(
-        TextColumn("  upserting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("  upserting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as bar:
         task = bar.add_task("upsert", total=len(rows))
         result = await bulk.execute(
@@ -121,8 +136,11 @@ async def emulated_tour(fake: Any, cf: ClickFunnels, backend: Backend, backend_h
             workspace_id=ws,
             on_progress=lambda p: bar.update(task, completed=p.done),
         )
-    record("bulk upsert", f"{result.succeeded} upserted, {result.failed} failed in {result.elapsed:.2f} s "
-           f"({result.rate:.0f}/s)")
+    record(
+        "bulk upsert",
+        f"{result.succeeded} upserted, {result.failed} failed in {result.elapsed:.2f} s "
+        f"({result.rate:.0f}/s)",
+    )
 
     step("List with a filter (values OR'ed, keys AND'ed)")
     wanted = Filter(email_address=["customer007@example.com", "customer042@example.com"])
@@ -143,14 +161,43 @@ async def emulated_tour(fake: Any, cf: ClickFunnels, backend: Backend, backend_h
     for contact in first:
         await cf.contacts.applied_tags.create(contact.id, tag_id=tag.id)
     tagged = await cf.contacts.applied_tags.list(first[0].id).to_list()
-    record("tags", f"tag {tag.name!r} applied to {len(first)} contacts (first one has {len(tagged)} tag)")
+    record(
+        "tags",
+        f"tag {tag.name!r} applied to {len(first)} contacts (first one has {len(tagged)} tag)",
+    )
 
     step("A product, an order and its fulfillment")
     product = await cf.products.create(ws, name="Demo course bundle", visible_in_store=True)
-    order = await cf.orders.create(ws, contact_id=first[0].id, order_type="one-time-order")
-    location = await cf.fulfillments.locations.create(ws, name="Main warehouse")
-    fulfillment = await cf.fulfillments.create(ws, contact_id=first[0].id, location_id=location.id)
-    record("store", f"product {product.id}, order {order.id}, fulfillment {fulfillment.id} ({fulfillment.status})")
+    variant_id = product.default_variant_id
+    price = await cf.products.prices.create(
+        variant_id, amount="49.00", currency="USD", duration=1, interval="months", interval_count=1,
+        trial_interval="days", trial_duration=0, trial_amount="0.00",
+    )  # fmt: skip
+    order = await cf.orders.create(
+        ws, contact_id=first[0].id, order_type="one-time-order", live_mode=False,
+        line_items_attributes=[{"variant_id": variant_id, "products_price_id": price.id, "quantity": 1}],
+    )  # fmt: skip
+    location = await cf.fulfillments.locations.create(
+        ws,
+        name="Main warehouse",
+        address_name="Main warehouse",
+        email_address="warehouse@example.com",
+    )
+    invoice = await cf.orders.invoices.create(
+        order.id, status="paid", external_id="demo-1",
+        line_items_attributes=[{"products_price_id": price.id, "quantity": 1}],
+    )  # fmt: skip
+    shipped = [{"invoices_line_item_id": item.id, "quantity": 1} for item in invoice.line_items]
+    fulfillment = await cf.fulfillments.create(
+        ws,
+        contact_id=first[0].id,
+        location_id=location.id,
+        included_orders_invoices_line_items_attributes=shipped,
+    )
+    record(
+        "store",
+        f"product {product.id}, order {order.id}, fulfillment {fulfillment.id} ({fulfillment.status})",
+    )
 
     step("The signed webhooks that reached the backend")
     await fake.drain_webhooks()
@@ -161,8 +208,11 @@ async def emulated_tour(fake: Any, cf: ClickFunnels, backend: Backend, backend_h
         content=deliveries[0].body,
         headers={**deliveries[0].headers, "X-Webhook-ClickFunnels-Signature": "0" * 64},
     )
-    record("webhooks", f"{accepted} of {len(deliveries)} deliveries verified and handled "
-           f"({len(received)} contact.created events); a forged one got HTTP {forged.status_code}")
+    record(
+        "webhooks",
+        f"{accepted} of {len(deliveries)} deliveries verified and handled "
+        f"({len(received)} contact.created events); a forged one got HTTP {forged.status_code}",
+    )
 
     step("Handle errors")
     try:
@@ -196,19 +246,25 @@ async def main() -> None:
     started = time.perf_counter()
     if real:
         where = env.get("CLICKFUNNELS_BASE_URL") or "the real ClickFunnels API"
-        console.print(f"[bold]clickfunnels-async demo[/] — against [bold red]{where}[/], "
-                      "read-only (credentials from the environment)")
+        console.print(
+            f"[bold]clickfunnels-async demo[/] — against [bold red]{where}[/], "
+            "read-only (credentials from the environment)"
+        )
         async with real_client() as cf:
             workspace = await discover(cf)
             await read_only_tour(cf, workspace.id)
     else:
         from clickfunnels_async.testing import FakeClickFunnels
 
-        console.print("[bold]clickfunnels-async demo[/] — against the embedded emulator "
-                      "(set CLICKFUNNELS_API_TOKEN and CLICKFUNNELS_SUBDOMAIN to use the real API, read-only)")
+        console.print(
+            "[bold]clickfunnels-async demo[/] — against the embedded emulator "
+            "(set CLICKFUNNELS_API_TOKEN and CLICKFUNNELS_SUBDOMAIN to use the real API, read-only)"
+        )
         # Webhook deliveries go to our own backend in-process: nothing leaves this machine.
         backend = Backend()
-        backend_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=backend), base_url=HOOKS_URL)
+        backend_http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=backend), base_url=HOOKS_URL
+        )
         async with (
             backend_http,
             FakeClickFunnels(seed=7, latency=0.002, http_client=backend_http) as fake,

@@ -15,6 +15,15 @@ from typing import Any
 
 METHODS = ("get", "put", "post", "patch", "delete")
 
+# Our vendor extensions on operations (openapi/README.md has the full rules).
+EXTENSIONS = {
+    "x-cf-namespace": "dotted client namespace (`contacts.tags`)",
+    "x-cf-verb": "method name in that namespace",
+    "x-cf-host": "`accounts` for the accounts host; absent = the workspace host",
+    "x-cf-idempotent": "a POST that is safe to retry",
+    "x-cf-source": "`inventory`: not in the official spec files; typed from the inventory (best known)",
+}
+
 
 class SurfaceError(Exception):
     pass
@@ -75,7 +84,11 @@ def _py_type(spec: Spec, schema: Any, *, models: bool = True) -> str:
     t = schema.get("type")
     if isinstance(t, list):
         non_null = [x for x in t if x != "null"]
-        t = non_null[0] if len(non_null) == 1 else None
+        if len(non_null) > 1:  # e.g. [integer, string]: an id or a public id
+            return " | ".join(
+                _py_type(spec, {**schema, "type": x}, models=models) for x in non_null
+            )
+        t = non_null[0] if non_null else "null"
     if "enum" in schema and t == "string":
         return "Literal[" + ", ".join(repr(v) for v in schema["enum"]) + "]"
     if t == "string":
@@ -95,13 +108,18 @@ def _py_type(spec: Spec, schema: Any, *, models: bool = True) -> str:
     return "Any"
 
 
-def _operation_row(spec: Spec, path: str, method: str, op: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+def _operation_row(
+    spec: Spec, path: str, method: str, op: dict[str, Any], item: dict[str, Any]
+) -> dict[str, Any]:
     op_id = op["operationId"]
     where = f"{method.upper()} {path} ({op_id})"
     namespace = op.get("x-cf-namespace")
     verb = op.get("x-cf-verb")
     if not namespace or not verb:
         raise SurfaceError(f"{where}: x-cf-namespace and x-cf-verb are required")
+    unknown = sorted(k for k in op if k.startswith("x-cf-") and k not in EXTENSIONS)
+    if unknown:
+        raise SurfaceError(f"{where}: unknown extension(s) {unknown}; known: {sorted(EXTENSIONS)}")
     for seg in [*namespace.split("."), verb]:
         if not seg.isidentifier() or keyword.iskeyword(seg):
             raise SurfaceError(f"{where}: {seg!r} is not a usable Python name")
@@ -110,7 +128,9 @@ def _operation_row(spec: Spec, path: str, method: str, op: dict[str, Any], item:
     path_params = re.findall(r"{(\w+)}", path)
     declared_path = {p["name"] for p in params if p["in"] == "path"}
     if set(path_params) != declared_path:
-        raise SurfaceError(f"{where}: path params {path_params} vs declared {sorted(declared_path)}")
+        raise SurfaceError(
+            f"{where}: path params {path_params} vs declared {sorted(declared_path)}"
+        )
     path_types = {p["name"]: p.get("schema", {}) for p in params if p["in"] == "path"}
 
     query: list[tuple[str, Any]] = []
@@ -146,7 +166,7 @@ def _operation_row(spec: Spec, path: str, method: str, op: dict[str, Any], item:
         inner_ref: Any = schema_ref
         # A wrapper is one required property holding a $ref to an object model ({"contact": {...}});
         # a single plain property (`published_at`, `product_ids`) is a flat body.
-        (only, only_schema), = props.items() if len(props) == 1 else [(None, None)]
+        ((only, only_schema),) = props.items() if len(props) == 1 else [(None, None)]
         if (
             only is not None
             and isinstance(only_schema, dict)
@@ -338,7 +358,10 @@ def _method(o: dict[str, Any]) -> tuple[list[str], list[str]]:
         params.pop()
     doc = row["summary"] or row["id"]
     head = "def" if row["paginated"] else "async def"
-    args = [f"OPERATIONS[{row['id']!r}]", "{" + ", ".join(f"{n!r}: {n}" for n in row["path_params"]) + "}"]
+    args = [
+        f"OPERATIONS[{row['id']!r}]",
+        "{" + ", ".join(f"{n!r}: {n}" for n in row["path_params"]) + "}",
+    ]
     kw = []
     if query_items:
         kw.append("query={" + ", ".join(query_items) + "}")
@@ -421,7 +444,10 @@ def render_namespaces(ops: list[dict[str, Any]], model_names: set[str]) -> dict[
             extras += extra
         props, type_imports = child_props(ns)
         tc = ["if TYPE_CHECKING:", *type_imports]
-        tc += ["    from .._filters import FilterArg", "    from .._pagination import AsyncPaginator"]
+        tc += [
+            "    from .._filters import FilterArg",
+            "    from .._pagination import AsyncPaginator",
+        ]
         used = set(re.findall(r"\b[A-Z]\w*\b", "\n".join(methods + extras))) & model_names
         if used:
             tc.append("    from ..models import " + ", ".join(sorted(used)))
@@ -443,66 +469,72 @@ def render_namespaces(ops: list[dict[str, Any]], model_names: set[str]) -> dict[
         files[f"{_module_name(ns)}.py"] = "\n".join(body) + "\n"
 
     root_props, root_imports = child_props("")
-    files["__init__.py"] = "\n".join(
-        [
-            '"""Resource namespaces, generated from openapi/. Each loads on first use."""',
-            "",
-            "from __future__ import annotations",
-            "",
-            "from functools import cached_property",
-            "from typing import TYPE_CHECKING",
-            "",
-            "from .._resource import Resource",
-            "",
-            "if TYPE_CHECKING:",
-            *root_imports,
-            "",
-            "",
-            "class Namespaces(Resource):",
-            '    """The top-level namespaces of the client (`cf.contacts`, `cf.orders`, ...)."""',
-            "",
-            *root_props,
-        ]
-    ) + "\n"
+    files["__init__.py"] = (
+        "\n".join(
+            [
+                '"""Resource namespaces, generated from openapi/. Each loads on first use."""',
+                "",
+                "from __future__ import annotations",
+                "",
+                "from functools import cached_property",
+                "from typing import TYPE_CHECKING",
+                "",
+                "from .._resource import Resource",
+                "",
+                "if TYPE_CHECKING:",
+                *root_imports,
+                "",
+                "",
+                "class Namespaces(Resource):",
+                '    """The top-level namespaces of the client (`cf.contacts`, `cf.orders`, ...)."""',
+                "",
+                *root_props,
+            ]
+        )
+        + "\n"
+    )
     return files
 
 
 def render_models(model_modules: dict[str, str]) -> str:
     names = sorted(model_modules)
-    return "\n".join(
-        [
-            '"""Models of the ClickFunnels API: what calls return and accept.',
-            "",
-            "Every model is an attrs class with `from_dict()` / `to_dict()`. A field the server left out is `UNSET`;",
-            "fields the spec does not know yet are kept in `additional_properties`. Loaded lazily.",
-            '"""',
-            "",
-            "from typing import TYPE_CHECKING, Any",
-            "",
-            "from ._generated import models as _models",
-            "from ._generated.types import UNSET, Unset",
-            "",
-            "if TYPE_CHECKING:",
-            *(f"    from ._generated.models import {n} as {n}" for n in names),
-            "",
-            "",
-            "def __getattr__(name: str) -> Any:",
-            "    value = getattr(_models, name)",
-            "    globals()[name] = value",
-            "    return value",
-            "",
-            "",
-            "def __dir__() -> list[str]:",
-            "    return sorted(__all__)",
-            "",
-            "",
-            "__all__ = [",
-            '    "UNSET",',
-            '    "Unset",',
-            *(f'    "{n}",' for n in names),
-            "]",
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                '"""Models of the ClickFunnels API: what calls return and accept.',
+                "",
+                "Every model is an attrs class with `from_dict()` / `to_dict()`. A field the server left out is `UNSET`;",
+                "fields the spec does not know yet are kept in `additional_properties`. Loaded lazily.",
+                '"""',
+                "",
+                "from typing import TYPE_CHECKING, Any",
+                "",
+                "from ._generated import models as _models",
+                "from ._generated.types import UNSET, Unset",
+                "",
+                "if TYPE_CHECKING:",
+                *(f"    from ._generated.models import {n} as {n}" for n in names),
+                "",
+                "",
+                "def __getattr__(name: str) -> Any:",
+                "    value = getattr(_models, name)",
+                "    globals()[name] = value",
+                "    return value",
+                "",
+                "",
+                "def __dir__() -> list[str]:",
+                "    return sorted(__all__)",
+                "",
+                "",
+                "__all__ = [",
+                '    "UNSET",',
+                '    "Unset",',
+                *(f'    "{n}",' for n in names),
+                "]",
+            ]
+        )
+        + "\n"
+    )
 
 
 def read_model_modules(models_init: Path) -> dict[str, str]:

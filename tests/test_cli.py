@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from _records import contact_json
 from typer.testing import CliRunner
 
 from clickfunnels_async import ClickFunnels, RetryPolicy
@@ -372,7 +373,7 @@ def test_maton_gateway_through_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"id": 7, "email_address": "m@example.com"})
+        return httpx.Response(200, json=contact_json(id=7, email_address="m@example.com"))
 
     key = "maton_SECRET_key_abcdef"
     monkeypatch.setenv("MATON_API_KEY", key)

@@ -10,6 +10,7 @@ import anyio
 import httpx
 import pytest
 import respx
+from _records import contact_json, record
 
 from clickfunnels_async import (
     APIConnectionError,
@@ -113,7 +114,7 @@ def test_other_bad_configuration() -> None:
 async def test_headers_and_host_routing_direct() -> None:
     with respx.mock:
         teams = respx.get(f"{ACCOUNTS}/api/v2/teams").respond(200, json=[])
-        contact = respx.get(f"{ACME}/api/v2/contacts/1").respond(200, json={"id": 1})
+        contact = respx.get(f"{ACME}/api/v2/contacts/1").respond(200, json=contact_json(id=1))
         async with ClickFunnels(TOKEN, subdomain="acme") as cf:
             await cf.teams.list().to_list()
             await cf.contacts.get(1)
@@ -128,7 +129,7 @@ async def test_headers_and_host_routing_direct() -> None:
 @pytest.mark.anyio
 async def test_json_content_type_on_writes() -> None:
     with respx.mock:
-        route = respx.post(f"{ACME}/api/v2/workspaces/42/contacts").respond(201, json={"id": 1})
+        route = respx.post(f"{ACME}/api/v2/workspaces/42/contacts").respond(201, json=contact_json(id=1))
         async with ClickFunnels(TOKEN, subdomain="acme", user_agent="MyApp/1.0 (ops@example.com)") as cf:
             await cf.contacts.create(42, email_address="a@x.com")
     request = route.calls[0].request
@@ -140,7 +141,7 @@ async def test_json_content_type_on_writes() -> None:
 async def test_own_pool_sends_accept_encoding_and_never_stores_or_sends_cookies() -> None:
     with respx.mock:
         route = respx.get(f"{ACME}/api/v2/contacts/1").respond(
-            200, json={"id": 1}, headers={"Set-Cookie": "_session=abc123; Path=/"}
+            200, json=contact_json(id=1), headers={"Set-Cookie": "_session=abc123; Path=/"}
         )
         async with ClickFunnels(TOKEN, subdomain="acme") as cf:
             await cf.contacts.get(1)
@@ -157,7 +158,7 @@ async def test_transport_goes_under_the_clients_own_pool() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"id": 7}, headers={"Set-Cookie": "s=1"})
+        return httpx.Response(200, json=contact_json(id=7), headers={"Set-Cookie": "s=1"})
 
     async with ClickFunnels(TOKEN, subdomain="acme", transport=httpx.MockTransport(handler)) as cf:
         assert (await cf.contacts.get(7)).id == 7
@@ -175,7 +176,7 @@ async def test_requests_are_byte_for_byte_what_httpx_would_build() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json=[] if request.method == "GET" else {"id": 1})
+        return httpx.Response(200, json=[] if request.method == "GET" else contact_json(id=1))
 
     token = "plain-test-token"  # not the canary: this test prints headers when it fails
     async with ClickFunnels(token, subdomain="acme", transport=httpx.MockTransport(handler)) as cf:
@@ -208,7 +209,7 @@ async def test_a_host_header_set_on_a_client_passed_in_is_kept() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"id": 1})
+        return httpx.Response(200, json=contact_json(id=1))
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler), headers={"Host": "internal.example"})
     async with ClickFunnels(TOKEN, subdomain="acme", http_client=http) as cf:
@@ -220,13 +221,13 @@ async def test_a_host_header_set_on_a_client_passed_in_is_kept() -> None:
 @pytest.mark.anyio
 async def test_own_pool_fast_path_gives_a_complete_response_and_keeps_httpx_path_when_configured() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"id": 3})
+        return httpx.Response(200, json=contact_json(id=3))
 
     async with ClickFunnels(TOKEN, subdomain="acme", transport=httpx.MockTransport(handler)) as cf:
         with cf.raw_responses() as raw:
             await cf.contacts.get(3)
         response = raw[0].http_response
-        assert response.is_closed and response.content == b'{"id":3}'
+        assert response.is_closed and json.loads(response.content) == contact_json(id=3)
         assert response.elapsed.total_seconds() >= 0 and response.request.url.path == "/api/v2/contacts/3"
         # A hook added to the pool later is honoured: such a pool takes httpx's own send.
         seen: list[str] = []
@@ -243,7 +244,7 @@ async def test_own_pool_fast_path_gives_a_complete_response_and_keeps_httpx_path
 async def test_headers_of_a_client_passed_in_are_kept_and_ours_win() -> None:
     http = httpx.AsyncClient(headers={"X-Trace": "t-1", "Accept": "text/html", "User-Agent": "theirs"})
     with respx.mock:
-        route = respx.get(f"{ACME}/api/v2/contacts/1").respond(200, json={"id": 1})
+        route = respx.get(f"{ACME}/api/v2/contacts/1").respond(200, json=contact_json(id=1))
         async with ClickFunnels(TOKEN, subdomain="acme", http_client=http) as cf:
             await cf.with_options(extra_headers={"X-Trace": "t-2"}).contacts.get(1)
             await cf.contacts.get(1)
@@ -259,7 +260,7 @@ async def test_json_beyond_what_orjson_takes_still_goes_both_ways() -> None:
     with respx.mock:
         route = respx.post(f"{ACME}/api/v2/workspaces/42/contacts").mock(
             return_value=httpx.Response(
-                201, content=b'{"id": 1, "custom_attributes": {"n": "%d"}, "score": %d}' % (big, big)
+                201, content=json.dumps({**contact_json(id=1, custom_attributes={"n": str(big)}), "score": big}).encode()
             )
         )
         async with ClickFunnels(TOKEN, subdomain="acme") as cf:
@@ -278,7 +279,7 @@ async def test_maton_routing_and_per_call_connection_under_concurrency() -> None
         seen.append(
             (request.url.path, request.headers.get("maton-connection"), request.headers["authorization"])
         )
-        return httpx.Response(200, json={"id": 1})
+        return httpx.Response(200, json={**record("Team", id=1), **contact_json(id=1)})  # a team and a contact
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     async with http, ClickFunnels.via_maton(MATON_KEY, connection="conn_default", http_client=http) as cf:
@@ -317,11 +318,11 @@ async def test_maton_gateway_errors_say_what_to_do() -> None:
 @pytest.mark.anyio
 async def test_subdomain_discovered_once_when_the_token_reaches_one_workspace() -> None:
     with respx.mock:
-        teams = respx.get(f"{ACCOUNTS}/api/v2/teams").respond(200, json=[{"id": 1, "name": "T"}])
+        teams = respx.get(f"{ACCOUNTS}/api/v2/teams").respond(200, json=[record("Team", id=1, name="T")])
         spaces = respx.get(f"{ACCOUNTS}/api/v2/teams/1/workspaces").respond(
-            200, json=[{"id": 42, "name": "Acme", "subdomain": "acme"}]
+            200, json=[record("Workspace", id=42, name="Acme", subdomain="acme")]
         )
-        contact = respx.get(f"{ACME}/api/v2/contacts/5").respond(200, json={"id": 5})
+        contact = respx.get(f"{ACME}/api/v2/contacts/5").respond(200, json=contact_json(id=5))
         async with ClickFunnels(TOKEN) as cf, anyio.create_task_group() as tg:
             for _ in range(5):
                 tg.start_soon(cf.contacts.get, 5)
@@ -331,9 +332,12 @@ async def test_subdomain_discovered_once_when_the_token_reaches_one_workspace() 
 @pytest.mark.anyio
 async def test_discovery_with_several_workspaces_lists_them() -> None:
     with respx.mock:
-        respx.get(f"{ACCOUNTS}/api/v2/teams").respond(200, json=[{"id": 1}])
+        respx.get(f"{ACCOUNTS}/api/v2/teams").respond(200, json=[record("Team", id=1)])
         respx.get(f"{ACCOUNTS}/api/v2/teams/1/workspaces").respond(
-            200, json=[{"id": 42, "name": "A", "subdomain": "acme"}, {"id": 43, "name": "B", "subdomain": "beta"}]
+            200, json=[
+                record("Workspace", id=42, name="A", subdomain="acme"),
+                record("Workspace", id=43, name="B", subdomain="beta"),
+            ]
         )
         async with ClickFunnels(TOKEN) as cf:
             with pytest.raises(ClickFunnelsConfigError, match=r"2 workspaces.*acme.*beta"):
@@ -344,7 +348,7 @@ async def test_discovery_with_several_workspaces_lists_them() -> None:
 async def test_redirects_are_not_followed_so_the_token_never_leaves() -> None:
     with respx.mock:
         respx.get(f"{ACME}/api/v2/contacts/1").respond(302, headers={"Location": "https://evil.example/x"})
-        evil = respx.get("https://evil.example/x").respond(200, json={"id": 1})
+        evil = respx.get("https://evil.example/x").respond(200, json=contact_json(id=1))
         async with ClickFunnels(TOKEN, subdomain="acme") as cf:
             with pytest.raises(Exception) as info:
                 await cf.contacts.get(1)
@@ -405,7 +409,7 @@ def counting(statuses: list[int]) -> tuple[list[httpx.Request], Any]:
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
         status = statuses[min(len(calls) - 1, len(statuses) - 1)]
-        return httpx.Response(status, json={"id": 1} if status < 300 else {"error": "x"})
+        return httpx.Response(status, json=contact_json(id=1) if status < 300 else {"error": "x"})
 
     return calls, handler
 
@@ -442,7 +446,7 @@ async def test_create_is_retried_on_429_and_connect_errors_only() -> None:
             raise httpx.ConnectError("refused", request=request)
         if len(attempts) == 2:
             return httpx.Response(429, json={"error": "slow down"})
-        return httpx.Response(201, json={"id": 1})
+        return httpx.Response(201, json=contact_json(id=1))
 
     async with mock_client(handler, retry_policy=FAST) as cf:
         await cf.contacts.create(42, email_address="a@x.com")
@@ -482,7 +486,7 @@ async def test_per_call_timeout_reaches_the_request() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.extensions["timeout"])
-        return httpx.Response(200, json={"id": 1})
+        return httpx.Response(200, json=contact_json(id=1))
 
     async with mock_client(handler) as cf:
         await cf.with_options(timeout=1.5).contacts.get(1)

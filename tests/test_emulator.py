@@ -163,28 +163,30 @@ async def test_every_covered_resource_round_trips(cf: ClickFunnels, fake: FakeCl
 
     product = await cf.products.create(WS, name="Course bundle")
     assert product.default_variant_id is not None
-    variant = await cf.products.variants.create(product.id, name="Gold", sku="GOLD-1")
+    variant = await cf.products.variants.create(product.id, name="Gold", sku="GOLD-1", **_VARIANT_REQUIRED)
     assert variant.product_id == product.id
     assert {v.id for v in await cf.products.variants.list(product.id).to_list()} == {
         product.default_variant_id, variant.id}
-    price = await cf.products.prices.create(variant.id, amount="49.00", name="One-off", payment_type="one_time")
+    price = await cf.products.prices.create(variant.id, amount="49.00", name="One-off", payment_type="one_time",
+                                            **_PRICE_REQUIRED)
     assert price.variant_id == variant.id
     assert [p.id for p in await cf.products.prices.list(product.id).to_list()] == [price.id]
     assert (await cf.products.prices.update(price.id, amount="59.00")).amount == "59.00"
 
-    order = await cf.orders.create(WS, contact_id=contact.id, order_type="one-time-order",
+    order = await cf.orders.create(WS, contact_id=contact.id, order_type="one-time-order", live_mode=False,
                                    line_items_attributes=[{"products_price_id": price.id, "quantity": 2}])
     assert order.total_amount == "118.00" and order.contact.id == contact.id
     assert len(order.line_items) == 1
-    invoice = await cf.orders.invoices.create(order.id, status="paid", invoice_type="initial")
+    invoice = await cf.orders.invoices.create(order.id, status="paid", invoice_type="initial", external_id="inv-1")
     assert invoice.order_id == order.id
     assert [i.id for i in await cf.orders.invoices.list(order.id).to_list()] == [invoice.id]
     assert [i.id for i in await cf.orders.invoices.list_for_workspace(WS).to_list()] == [invoice.id]
     assert (await cf.orders.update(order.id, notes="gift")).notes == "gift"
 
-    location = await cf.fulfillments.locations.create(WS, name="Warehouse")
+    location = await cf.fulfillments.locations.create(WS, name="Warehouse", **_LOCATION_REQUIRED)
     fulfillment = await cf.fulfillments.create(WS, contact_id=contact.id, location_id=location.id,
-                                               tracking_code="1Z")
+                                               tracking_code="1Z",
+        included_orders_invoices_line_items_attributes=[{"invoices_line_item_id": 1, "quantity": 1}])
     assert fulfillment.status == "fulfilled"
     assert (await cf.fulfillments.cancel(fulfillment.id)).status == "cancelled"
     with pytest.raises(ConflictError):
@@ -398,7 +400,7 @@ async def test_webhooks_are_delivered_signed_and_logged(fake: FakeClickFunnels, 
 
     fake.webhook_http_client = httpx.AsyncClient(transport=httpx.MockTransport(receiver))
     endpoint = await cf.webhooks.outgoing.endpoints.create(
-        WS, url="https://hooks.example.com/cf", event_type_ids=["contact.created", "contacts/applied_tag.created",
+        WS, name="hooks", url="https://hooks.example.com/cf", event_type_ids=["contact.created", "contacts/applied_tag.created",
                                                                  "order.created", "product.created"])
     secret = endpoint.webhook_secret
     assert isinstance(secret, str) and secret == fake.endpoint_secret(endpoint.id)
@@ -448,10 +450,11 @@ async def test_webhook_delivery_to_an_asgi_receiver(fake: FakeClickFunnels, cf: 
         await send({"type": "http.response.body", "body": b"ok"})
 
     fake.webhook_http_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
-    endpoint = await cf.webhooks.outgoing.endpoints.create(WS, url="http://receiver/hook",
+    endpoint = await cf.webhooks.outgoing.endpoints.create(WS, name="asgi", url="http://receiver/hook",
                                                            event_type_ids=["order.created"])
     contact = await cf.contacts.create(WS, email_address="o@x.com")
-    order = await cf.orders.create(WS, contact_id=contact.id)
+    order = await cf.orders.create(WS, contact_id=contact.id, order_type="one-time-order", live_mode=False,
+                                   line_items_attributes=[{"variant_id": 1, "products_price_id": 1, "quantity": 1}])
     await fake.drain_webhooks()
     await fake.webhook_http_client.aclose()
     assert len(seen) == 1
@@ -580,7 +583,7 @@ async def test_pytest_fixture(clickfunnels_fake: FakeClickFunnels) -> None:
 async def test_without_an_http_client_deliveries_stay_on_this_machine() -> None:
     async with FakeClickFunnels() as fake, fake.client() as cf:
         await cf.webhooks.outgoing.endpoints.create(
-            WS, url="https://hooks.example.com/cf", event_type_ids=["contact.created"]
+            WS, name="local", url="https://hooks.example.com/cf", event_type_ids=["contact.created"]
         )
         await cf.contacts.create(WS, email_address="local@x.com")
         deliveries = await fake.drain_webhooks()

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import httpx
 import pytest
+from _records import record
 from fastapi import Depends, FastAPI, Request
 
 from clickfunnels_async.integrations.fastapi import (
@@ -467,7 +468,9 @@ async def test_example_tag_contact_against_real_client() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(201, json={"id": 1, "contact_id": 4242, "tag_id": 77})
+        return httpx.Response(
+            201, json=record("ContactsAppliedTag", id=1, contact_id=4242, tag_id=77)
+        )
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         cf = _RealClickFunnels("test-token", subdomain="acme", http_client=http)

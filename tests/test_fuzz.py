@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, unquote
 
 import httpx
 import pytest
+from _records import contact_json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +37,7 @@ class Wire:
         self.requests.append(request)
         if request.method == "GET" and request.url.path.endswith("/contacts"):
             return httpx.Response(200, json=[])
-        return httpx.Response(200, json={"id": 1, "email_address": "a@example.com"})
+        return httpx.Response(200, json=contact_json(id=1, email_address="a@example.com"))
 
 
 def client() -> tuple[ClickFunnels, Wire]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from _records import contact_json, record
 
 from clickfunnels_async._generated.api.contact import (
     create_contacts,
@@ -48,13 +49,15 @@ async def test_filter_renders_as_bracketed_keys() -> None:
 @pytest.mark.anyio
 async def test_create_body_is_wrapped_under_its_key() -> None:
     with respx.mock:
-        route = respx.post(f"{BASE}/api/v2/workspaces/42/contacts").respond(201, json={"id": 1})
+        route = respx.post(f"{BASE}/api/v2/workspaces/42/contacts").respond(201, json=contact_json(id=1))
         await create_contacts.asyncio_detailed(
             42,
             client=_client(),
             body=ContactCreateRequest(contact=ContactCreate(email_address="a@x.com", first_name="Ann")),
         )
-        route2 = respx.post(f"{BASE}/api/v2/courses/7/enrollments").respond(201, json={"id": 1})
+        route2 = respx.post(f"{BASE}/api/v2/courses/7/enrollments").respond(
+            201, json=record("CoursesEnrollment", id=1, contact_id=9)
+        )
         await create_courses_enrollments.asyncio_detailed(
             7,
             client=_client(),
@@ -101,16 +104,16 @@ def test_every_generated_file_carries_the_banner() -> None:
 def test_unknown_enum_values_are_kept() -> None:
     from clickfunnels_async.models import Fulfillment, FulfillmentStatus
 
-    fulfillment = Fulfillment.from_dict({"id": 1, "status": "brand-new-state"})
+    fulfillment = Fulfillment.from_dict(record("Fulfillment", id=1, status="brand-new-state"))
     assert isinstance(fulfillment.status, FulfillmentStatus)
     assert fulfillment.status == "brand-new-state"
-    assert Fulfillment.from_dict({"id": 1, "status": "fulfilled"}).status is FulfillmentStatus.FULFILLED
+    assert Fulfillment.from_dict(record("Fulfillment", id=1, status="fulfilled")).status is FulfillmentStatus.FULFILLED
 
 
 def test_unknown_fields_are_kept() -> None:
     from clickfunnels_async.models import Contact
 
-    contact = Contact.from_dict({"id": 1, "brand_new_field": {"x": 1}})
+    contact = Contact.from_dict(contact_json(id=1, brand_new_field={"x": 1}))
     assert contact.additional_properties == {"brand_new_field": {"x": 1}}
     assert contact.to_dict()["brand_new_field"] == {"x": 1}
 

@@ -8,6 +8,7 @@ import anyio
 import httpx
 import pytest
 import respx
+from _records import contact_json
 
 from clickfunnels_async import ClickFunnels, ClickFunnelsError, InternalServerError
 
@@ -26,7 +27,7 @@ def pages_server(total: int, *, page_size: int = 20, log: list[str | None] | Non
         start = int(after) if after else 0
         ids = list(range(start + 1, min(start + page_size, total) + 1))
         headers = {"Pagination-Next": str(ids[-1])} if ids and ids[-1] < total else {}
-        return httpx.Response(200, json=[{"id": i} for i in ids], headers=headers)
+        return httpx.Response(200, json=[contact_json(id=i) for i in ids], headers=headers)
 
     return handler
 
@@ -57,7 +58,7 @@ async def test_stops_on_an_empty_page_even_with_a_cursor() -> None:
         calls += 1
         if request.url.params.get("after"):
             return httpx.Response(200, json=[], headers={"Pagination-Next": "99"})
-        return httpx.Response(200, json=[{"id": 1}], headers={"Pagination-Next": "1"})
+        return httpx.Response(200, json=[contact_json(id=1)], headers={"Pagination-Next": "1"})
 
     with respx.mock:
         respx.get(URL).mock(side_effect=handler)
@@ -113,7 +114,7 @@ async def test_sort_params_pass_through_and_are_checked() -> None:
 async def test_a_repeated_cursor_stops_with_an_error_instead_of_looping() -> None:
     with respx.mock:
         respx.get(URL).mock(
-            return_value=httpx.Response(200, json=[{"id": 1}], headers={"Pagination-Next": "1"})
+            return_value=httpx.Response(200, json=[contact_json(id=1)], headers={"Pagination-Next": "1"})
         )
         async with client() as cf:
             with pytest.raises(ClickFunnelsError, match="twice"):

@@ -25,6 +25,7 @@ from urllib.parse import unquote
 import anyio
 import httpx
 import pytest
+from _records import contact_json
 
 from clickfunnels_async import (
     APIConnectionError,
@@ -308,7 +309,7 @@ def test_canaries_never_leak_from_the_cli(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.anyio
 async def test_raw_response_repr_hides_an_echoed_token(anyio_backend: str) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"id": 1}, headers={"X-Echo": request.headers["authorization"]})
+        return httpx.Response(200, json=contact_json(id=1), headers={"X-Echo": request.headers["authorization"]})
 
     async with ClickFunnels(api_token=TOKEN, subdomain="acme",
                             http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler))) as cf:
@@ -361,7 +362,7 @@ class Recorder:
         self.requests.append(request)
         if request.url.path.endswith("/redirect"):
             return httpx.Response(302, headers={"Location": "https://evil.example.com/steal"})
-        return httpx.Response(200, json={"id": 1})
+        return httpx.Response(200, json=contact_json(id=1))
 
 
 def recording_client() -> tuple[ClickFunnels, Recorder]:

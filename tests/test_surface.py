@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _records import contact_json, record
 
 from clickfunnels_async import ClickFunnels
 from clickfunnels_async._operations import OPERATIONS
@@ -36,6 +37,8 @@ async def test_every_operation_is_reachable_with_its_method_and_path() -> None:
         if status == 204:
             return httpx.Response(204)
         body: Any = [] if op.response_is_list else {"id": 1}
+        if op.response_model and not op.response_is_list:
+            body = record(op.response_model.split(":")[1], id=1)
         if op.response_model is None and not op.response_is_list:
             body = {"ok": True}
         return httpx.Response(status, json=body)
@@ -145,7 +148,7 @@ async def test_keyword_bodies_models_and_none_means_not_sent() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         bodies.append(json.loads(request.content))
-        return httpx.Response(201, json={"id": 5, "email_address": "a@x.com"})
+        return httpx.Response(201, json=contact_json(id=5, email_address="a@x.com"))
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     async with http, ClickFunnels("tok_kw_1234567", subdomain="acme", http_client=http) as cf:
@@ -166,7 +169,7 @@ async def test_path_params_positional_or_by_name_and_quoted() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         paths.append(request.url.raw_path.decode())
-        return httpx.Response(200, json={"id": 1})
+        return httpx.Response(200, json=contact_json(id=1))
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     async with http, ClickFunnels("tok_path_123456", subdomain="acme", http_client=http) as cf:
@@ -191,7 +194,7 @@ async def test_delete_returns_none_and_expand_renders() -> None:
         urls.append(request.url)
         if request.method == "DELETE":
             return httpx.Response(204)
-        return httpx.Response(200, json={"id": 1})
+        return httpx.Response(200, json=contact_json(id=1))
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     async with http, ClickFunnels("tok_del_1234567", subdomain="acme", http_client=http) as cf:
@@ -210,7 +213,7 @@ async def test_a_model_can_send_an_explicit_null_to_clear_a_field() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         bodies.append(json.loads(request.content))
-        return httpx.Response(200, json={"id": 1})
+        return httpx.Response(200, json=contact_json(id=1))
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     async with http, ClickFunnels("tok_null_123456", subdomain="acme", http_client=http) as cf:

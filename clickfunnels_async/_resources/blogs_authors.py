@@ -26,7 +26,7 @@ class BlogsAuthorsResource(Resource):
 
     def list(
         self,
-        blog_id: int,
+        blog_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

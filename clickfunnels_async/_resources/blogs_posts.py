@@ -53,7 +53,7 @@ class BlogsPostsResource(Resource):
 
     async def create(
         self,
-        blog_id: int,
+        blog_id: int | str,
         *,
         expand: Sequence[str] | None = None,
         values: BlogsPostCreate | Mapping[str, Any] | None = None,
@@ -97,7 +97,7 @@ class BlogsPostsResource(Resource):
 
     def list(
         self,
-        blog_id: int,
+        blog_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -21,7 +21,7 @@ class BlogsTagsResource(Resource):
 
     async def create(
         self,
-        blog_id: int,
+        blog_id: int | str,
         *,
         values: BlogsTagCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateBlogTagFields],
@@ -51,7 +51,7 @@ class BlogsTagsResource(Resource):
 
     def list(
         self,
-        blog_id: int,
+        blog_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

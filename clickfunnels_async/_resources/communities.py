@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
 from .._resource import Resource
@@ -15,6 +15,60 @@ if TYPE_CHECKING:
     from .communities_memberships import CommunitiesMembershipsResource
     from .communities_space_groups import CommunitiesSpaceGroupsResource
     from .communities_spaces import CommunitiesSpacesResource
+
+_CreateCommunitiesFields = TypedDict(
+    "_CreateCommunitiesFields",
+    {
+        "allow_public_signup": "bool | None",
+        "anyone_can_invite": "bool | None",
+        "current_path": "str | None",
+        "enable_block_list": "bool | None",
+        "invite_only": "bool | None",
+        "logo_image_id": "int | None",
+        "name": "str | None",
+        "notifications": "str | None",
+        "private": "bool | None",
+        "require_comment_approvals": "bool | None",
+        "require_post_approvals": "bool | None",
+        "send_digest_email": "bool | None",
+        "send_membership_email": "bool | None",
+        "seo_description": "str | None",
+        "seo_indexable": "bool | None",
+        "seo_title": "str | None",
+        "social_image_id": "int | None",
+        "status": "str | None",
+        "upgrade_url": "str | None",
+        "white_label": "bool | None",
+    },
+    total=False,
+)
+
+_UpdateCommunitiesFields = TypedDict(
+    "_UpdateCommunitiesFields",
+    {
+        "allow_public_signup": "bool | None",
+        "anyone_can_invite": "bool | None",
+        "current_path": "str | None",
+        "enable_block_list": "bool | None",
+        "invite_only": "bool | None",
+        "logo_image_id": "int | None",
+        "name": "str | None",
+        "notifications": "str | None",
+        "private": "bool | None",
+        "require_comment_approvals": "bool | None",
+        "require_post_approvals": "bool | None",
+        "send_digest_email": "bool | None",
+        "send_membership_email": "bool | None",
+        "seo_description": "str | None",
+        "seo_indexable": "bool | None",
+        "seo_title": "str | None",
+        "social_image_id": "int | None",
+        "status": "str | None",
+        "upgrade_url": "str | None",
+        "white_label": "bool | None",
+    },
+    total=False,
+)
 
 
 class CommunitiesResource(Resource):
@@ -50,10 +104,10 @@ class CommunitiesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: CommunityCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_CreateCommunitiesFields],
     ) -> Community:
         """Create a community
 
@@ -81,7 +135,7 @@ class CommunitiesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -110,7 +164,7 @@ class CommunitiesResource(Resource):
         id: int | str,
         *,
         values: CommunityUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_UpdateCommunitiesFields],
     ) -> Community:
         """Update a community
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
 from .._resource import Resource
@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from ..models import CommunitiesBan, CommunitiesBanCreate
     from .communities_bans_export_actions import CommunitiesBansExportActionsResource
     from .communities_bans_unban_actions import CommunitiesBansUnbanActionsResource
+
+_CreateCommunitiesBansFields = TypedDict(
+    "_CreateCommunitiesBansFields",
+    {"contact_id": "str | None", "reason": "str | None"},
+    total=False,
+)
 
 
 class CommunitiesBansResource(Resource):
@@ -36,10 +42,10 @@ class CommunitiesBansResource(Resource):
 
     async def create(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         values: CommunitiesBanCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_CreateCommunitiesBansFields],
     ) -> CommunitiesBan:
         """Create a community ban
 
@@ -74,7 +80,7 @@ class CommunitiesBansResource(Resource):
 
     def list(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
 from .._resource import Resource
@@ -15,16 +15,66 @@ if TYPE_CHECKING:
         CommunitiesSpaceGroupUpdate,
     )
 
+_CreateCommunitiesSpaceGroupsFields = TypedDict(
+    "_CreateCommunitiesSpaceGroupsFields",
+    {
+        "access": "int | None",
+        "always_on": "bool | None",
+        "approval_terms": "str | None",
+        "auto_add_to_spaces": "bool | None",
+        "card_image_id": "int | None",
+        "current_path": "str | None",
+        "description": "str | None",
+        "emoji": "str | None",
+        "group_type": "int | None",
+        "is_hidden": "bool | None",
+        "is_hidden_from_non_members": "bool | None",
+        "name": "str | None",
+        "require_comment_approvals": "bool | None",
+        "require_comment_approvals_override": "bool | None",
+        "require_post_approvals": "bool | None",
+        "require_post_approvals_override": "bool | None",
+        "sort_order": "int | None",
+        "upgrade_url": "str | None",
+    },
+    total=False,
+)
+
+_UpdateCommunitiesSpaceGroupsFields = TypedDict(
+    "_UpdateCommunitiesSpaceGroupsFields",
+    {
+        "access": "int | None",
+        "always_on": "bool | None",
+        "approval_terms": "str | None",
+        "auto_add_to_spaces": "bool | None",
+        "card_image_id": "int | None",
+        "current_path": "str | None",
+        "description": "str | None",
+        "emoji": "str | None",
+        "group_type": "int | None",
+        "is_hidden": "bool | None",
+        "is_hidden_from_non_members": "bool | None",
+        "name": "str | None",
+        "require_comment_approvals": "bool | None",
+        "require_comment_approvals_override": "bool | None",
+        "require_post_approvals": "bool | None",
+        "require_post_approvals_override": "bool | None",
+        "sort_order": "int | None",
+        "upgrade_url": "str | None",
+    },
+    total=False,
+)
+
 
 class CommunitiesSpaceGroupsResource(Resource):
     """`cf.communities.space_groups`"""
 
     async def create(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         values: CommunitiesSpaceGroupCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_CreateCommunitiesSpaceGroupsFields],
     ) -> CommunitiesSpaceGroup:
         """Create a community space group
 
@@ -61,7 +111,7 @@ class CommunitiesSpaceGroupsResource(Resource):
 
     def list(
         self,
-        community_id: int,
+        community_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -90,7 +140,7 @@ class CommunitiesSpaceGroupsResource(Resource):
         id: int | str,
         *,
         values: CommunitiesSpaceGroupUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_UpdateCommunitiesSpaceGroupsFields],
     ) -> CommunitiesSpaceGroup:
         """Update a community space group
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
 from .._resource import Resource
@@ -16,6 +16,64 @@ if TYPE_CHECKING:
         CommunitiesSpaceUpdate,
     )
     from .communities_spaces_posts import CommunitiesSpacesPostsResource
+
+_CreateCommunitiesSpacesFields = TypedDict(
+    "_CreateCommunitiesSpacesFields",
+    {
+        "access": "int | None",
+        "allow_cover_images": "bool | None",
+        "allow_post_titles": "bool | None",
+        "always_on": "bool | None",
+        "card_image_id": "int | None",
+        "current_path": "str | None",
+        "default_comment_sort": "str | None",
+        "default_member_sort": "str | None",
+        "default_post_sort": "str | None",
+        "default_tab": "str | None",
+        "emoji": "str | None",
+        "hide_from_featured": "bool | None",
+        "layout_style": "str | None",
+        "members_can_invite": "bool | None",
+        "members_can_post": "bool | None",
+        "name": "str | None",
+        "pinned_posts_label": "str | None",
+        "seo_description": "str | None",
+        "seo_title": "str | None",
+        "social_image_id": "int | None",
+        "sort_order": "int | None",
+        "upgrade_url": "str | None",
+    },
+    total=False,
+)
+
+_UpdateCommunitiesSpacesFields = TypedDict(
+    "_UpdateCommunitiesSpacesFields",
+    {
+        "access": "int | None",
+        "allow_cover_images": "bool | None",
+        "allow_post_titles": "bool | None",
+        "always_on": "bool | None",
+        "card_image_id": "int | None",
+        "current_path": "str | None",
+        "default_comment_sort": "str | None",
+        "default_member_sort": "str | None",
+        "default_post_sort": "str | None",
+        "default_tab": "str | None",
+        "emoji": "str | None",
+        "hide_from_featured": "bool | None",
+        "layout_style": "str | None",
+        "members_can_invite": "bool | None",
+        "members_can_post": "bool | None",
+        "name": "str | None",
+        "pinned_posts_label": "str | None",
+        "seo_description": "str | None",
+        "seo_title": "str | None",
+        "social_image_id": "int | None",
+        "sort_order": "int | None",
+        "upgrade_url": "str | None",
+    },
+    total=False,
+)
 
 
 class CommunitiesSpacesResource(Resource):
@@ -30,10 +88,10 @@ class CommunitiesSpacesResource(Resource):
 
     async def create(
         self,
-        space_group_id: int,
+        space_group_id: int | str,
         *,
         values: CommunitiesSpaceCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_CreateCommunitiesSpacesFields],
     ) -> CommunitiesSpace:
         """Create a community space
 
@@ -68,7 +126,7 @@ class CommunitiesSpacesResource(Resource):
 
     def list(
         self,
-        space_group_id: int,
+        space_group_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -97,7 +155,7 @@ class CommunitiesSpacesResource(Resource):
         id: int | str,
         *,
         values: CommunitiesSpaceUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_UpdateCommunitiesSpacesFields],
     ) -> CommunitiesSpace:
         """Update a community space
 

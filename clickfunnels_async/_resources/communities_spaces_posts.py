@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
 from .._resource import Resource
@@ -22,6 +22,31 @@ if TYPE_CHECKING:
     from .communities_spaces_posts_video_embeds import (
         CommunitiesSpacesPostsVideoEmbedsResource,
     )
+
+_CreateCommunitiesSpacesPostsFields = TypedDict(
+    "_CreateCommunitiesSpacesPostsFields",
+    {
+        "body": "str | None",
+        "contact_id": "int | None",
+        "current_path": "str | None",
+        "image_id": "int | None",
+        "is_pinned": "bool | None",
+        "title": "str | None",
+    },
+    total=False,
+)
+
+_UpdateCommunitiesSpacesPostsFields = TypedDict(
+    "_UpdateCommunitiesSpacesPostsFields",
+    {
+        "body": "str | None",
+        "current_path": "str | None",
+        "image_id": "int | None",
+        "is_pinned": "bool | None",
+        "title": "str | None",
+    },
+    total=False,
+)
 
 
 class CommunitiesSpacesPostsResource(Resource):
@@ -66,10 +91,10 @@ class CommunitiesSpacesPostsResource(Resource):
 
     async def create(
         self,
-        space_id: int,
+        space_id: int | str,
         *,
         values: CommunitiesSpacesPostCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_CreateCommunitiesSpacesPostsFields],
     ) -> CommunitiesSpacesPost:
         """Create a community space post
 
@@ -130,7 +155,7 @@ class CommunitiesSpacesPostsResource(Resource):
 
     def list(
         self,
-        space_id: int,
+        space_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -183,7 +208,7 @@ class CommunitiesSpacesPostsResource(Resource):
         id: int | str,
         *,
         values: CommunitiesSpacesPostUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_UpdateCommunitiesSpacesPostsFields],
     ) -> CommunitiesSpacesPost:
         """Update a community space post
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
 from .._resource import Resource
@@ -18,6 +18,23 @@ if TYPE_CHECKING:
     from .communities_spaces_posts_comments_likes import (
         CommunitiesSpacesPostsCommentsLikesResource,
     )
+
+_CreateCommunitiesSpacesPostsCommentsFields = TypedDict(
+    "_CreateCommunitiesSpacesPostsCommentsFields",
+    {
+        "body": "str | None",
+        "contact_id": "int | None",
+        "parent_comment_id": "int | None",
+        "skip_notifications": "bool | None",
+    },
+    total=False,
+)
+
+_UpdateCommunitiesSpacesPostsCommentsFields = TypedDict(
+    "_UpdateCommunitiesSpacesPostsCommentsFields",
+    {"body": "str | None", "skip_notifications": "bool | None"},
+    total=False,
+)
 
 
 class CommunitiesSpacesPostsCommentsResource(Resource):
@@ -46,10 +63,10 @@ class CommunitiesSpacesPostsCommentsResource(Resource):
 
     async def create(
         self,
-        post_id: int,
+        post_id: int | str,
         *,
         values: CommunitiesSpacesPostCommentCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_CreateCommunitiesSpacesPostsCommentsFields],
     ) -> CommunitiesSpacesPostComment:
         """Create a community space post comment
 
@@ -112,7 +129,7 @@ class CommunitiesSpacesPostsCommentsResource(Resource):
 
     def list(
         self,
-        post_id: int,
+        post_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -141,7 +158,7 @@ class CommunitiesSpacesPostsCommentsResource(Resource):
         id: int | str,
         *,
         values: CommunitiesSpacesPostCommentUpdate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_UpdateCommunitiesSpacesPostsCommentsFields],
     ) -> CommunitiesSpacesPostComment:
         """Update a community space post comment
 

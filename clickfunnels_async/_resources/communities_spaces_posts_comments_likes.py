@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
 from .._resource import Resource
@@ -14,18 +14,24 @@ if TYPE_CHECKING:
         CommunitiesSpacesPostCommentLikeCreate,
     )
 
+_CreateCommunitiesSpacesPostsCommentsLikesFields = TypedDict(
+    "_CreateCommunitiesSpacesPostsCommentsLikesFields",
+    {"contact_id": "int | None"},
+    total=False,
+)
+
 
 class CommunitiesSpacesPostsCommentsLikesResource(Resource):
     """`cf.communities.spaces.posts.comments.likes`"""
 
     async def create(
         self,
-        comment_id: int,
+        comment_id: int | str,
         *,
         values: CommunitiesSpacesPostCommentLikeCreate
         | Mapping[str, Any]
         | None = None,
-        **fields: Any,
+        **fields: Unpack[_CreateCommunitiesSpacesPostsCommentsLikesFields],
     ) -> CommunitiesSpacesPostCommentLike:
         """Create a community space post comment like
 
@@ -52,7 +58,7 @@ class CommunitiesSpacesPostsCommentsLikesResource(Resource):
 
     def list(
         self,
-        comment_id: int,
+        comment_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
 from .._resource import Resource
@@ -11,16 +11,22 @@ if TYPE_CHECKING:
     from .._pagination import AsyncPaginator
     from ..models import CommunitiesSpacesPostLike, CommunitiesSpacesPostLikeCreate
 
+_CreateCommunitiesSpacesPostsLikesFields = TypedDict(
+    "_CreateCommunitiesSpacesPostsLikesFields",
+    {"contact_id": "int | None"},
+    total=False,
+)
+
 
 class CommunitiesSpacesPostsLikesResource(Resource):
     """`cf.communities.spaces.posts.likes`"""
 
     async def create(
         self,
-        post_id: int,
+        post_id: int | str,
         *,
         values: CommunitiesSpacesPostLikeCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_CreateCommunitiesSpacesPostsLikesFields],
     ) -> CommunitiesSpacesPostLike:
         """Create a community space post like
 
@@ -47,7 +53,7 @@ class CommunitiesSpacesPostsLikesResource(Resource):
 
     def list(
         self,
-        post_id: int,
+        post_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

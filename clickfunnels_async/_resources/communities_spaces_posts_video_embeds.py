@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
 from .._resource import Resource
@@ -14,16 +14,22 @@ if TYPE_CHECKING:
         CommunitiesSpacesPostVideoEmbedCreate,
     )
 
+_CreateCommunitiesSpacesPostsVideoEmbedsFields = TypedDict(
+    "_CreateCommunitiesSpacesPostsVideoEmbedsFields",
+    {"data": "Mapping[str, Any] | None", "provider": "str | None", "url": "str | None"},
+    total=False,
+)
+
 
 class CommunitiesSpacesPostsVideoEmbedsResource(Resource):
     """`cf.communities.spaces.posts.video_embeds`"""
 
     async def create(
         self,
-        post_id: int,
+        post_id: int | str,
         *,
         values: CommunitiesSpacesPostVideoEmbedCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_CreateCommunitiesSpacesPostsVideoEmbedsFields],
     ) -> CommunitiesSpacesPostVideoEmbed:
         """Create a community space post video embed
 
@@ -62,7 +68,7 @@ class CommunitiesSpacesPostsVideoEmbedsResource(Resource):
 
     def list(
         self,
-        post_id: int,
+        post_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -146,7 +146,7 @@ class ContactsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         expand: Sequence[str] | None = None,
         values: ContactCreate | Mapping[str, Any] | None = None,
@@ -174,12 +174,15 @@ class ContactsResource(Resource):
         """
         await self._client._call(OPERATIONS["removeContacts"], {"id": id})
 
-    async def gdpr_destroy(self, id: int | str) -> None:
+    async def gdpr_destroy(self, id: int | str) -> dict[str, Any]:
         """Redact a contact's personal data (GDPR)
 
         `DELETE /api/v2/contacts/{id}/gdpr_destroy` (gdpr_destroyContacts)
         """
-        await self._client._call(OPERATIONS["gdpr_destroyContacts"], {"id": id})
+        return cast(
+            "dict[str, Any]",
+            await self._client._call(OPERATIONS["gdpr_destroyContacts"], {"id": id}),
+        )
 
     async def get(
         self, id: int | str, *, expand: Sequence[str] | None = None
@@ -197,7 +200,7 @@ class ContactsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -254,7 +257,7 @@ class ContactsResource(Resource):
 
     async def upsert(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         expand: Sequence[str] | None = None,
         values: ContactUpsert | Mapping[str, Any] | None = None,

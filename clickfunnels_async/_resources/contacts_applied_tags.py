@@ -22,7 +22,7 @@ class ContactsAppliedTagsResource(Resource):
 
     async def create(
         self,
-        contact_id: int,
+        contact_id: int | str,
         *,
         values: ContactsAppliedTagCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateContactsAppliedTagsFields],
@@ -60,7 +60,7 @@ class ContactsAppliedTagsResource(Resource):
 
     def list(
         self,
-        contact_id: int,
+        contact_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -14,11 +14,11 @@ if TYPE_CHECKING:
 _CreateContactsEnrollActionsFields = TypedDict(
     "_CreateContactsEnrollActionsFields",
     {
-        "course_ids": "Sequence[Any] | None",
-        "filter_id": "Any | None",
-        "section_ids": "Sequence[Any] | None",
-        "stable_id": "Any | None",
-        "stored_filter_id": "Any | None",
+        "course_ids": "Sequence[str] | None",
+        "scheduled_for": "str | None",
+        "section_ids": "Sequence[str] | None",
+        "stable_id": "str | None",
+        "stored_filter_id": "str | None",
         "target_all": "bool | None",
         "target_ids": "Sequence[str] | None",
     },
@@ -31,7 +31,7 @@ class ContactsEnrollActionsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsEnrollActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateContactsEnrollActionsFields],
@@ -71,7 +71,7 @@ class ContactsEnrollActionsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 _CreateContactsExportActionsFields = TypedDict(
     "_CreateContactsExportActionsFields",
     {
-        "fields": "Sequence[Any] | None",
-        "filter_id": "Any | None",
-        "stable_id": "Any | None",
-        "stored_filter_id": "Any | None",
+        "fields": "Sequence[str] | None",
+        "scheduled_for": "str | None",
+        "stable_id": "str | None",
+        "stored_filter_id": "str | None",
         "target_all": "bool | None",
         "target_ids": "Sequence[str] | None",
     },
@@ -30,7 +30,7 @@ class ContactsExportActionsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsExportActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateContactsExportActionsFields],
@@ -70,7 +70,7 @@ class ContactsExportActionsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

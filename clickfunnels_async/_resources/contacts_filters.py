@@ -9,19 +9,14 @@ from .._resource import Resource
 
 if TYPE_CHECKING:
     from ..models import (
+        ContactsFilterGenerated,
         ContactsFilterGenerateRequest,
-        ContactsFilterGenerateRequestResults,
         ContactsFilterRecord,
     )
 
 _GenerateContactFilterFields = TypedDict(
     "_GenerateContactFilterFields",
-    {
-        "name": "str | None",
-        "results": "ContactsFilterGenerateRequestResults | dict[str, Any] | None",
-        "save": "bool | None",
-        "text": "str | None",
-    },
+    {"name": "str | None", "save": "bool | None", "text": "str | None"},
     total=False,
 )
 
@@ -31,17 +26,17 @@ class ContactsFiltersResource(Resource):
 
     async def generate(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsFilterGenerateRequest | Mapping[str, Any] | None = None,
         **fields: Unpack[_GenerateContactFilterFields],
-    ) -> ContactsFilterRecord:
+    ) -> ContactsFilterGenerated:
         """Turn a plain-English description into a contact filter
 
         `POST /api/v2/workspaces/{workspace_id}/contacts/filters` (generateContactFilter)
         """
         return cast(
-            "ContactsFilterRecord",
+            "ContactsFilterGenerated",
             await self._client._call(
                 OPERATIONS["generateContactFilter"],
                 {"workspace_id": workspace_id},

@@ -14,13 +14,13 @@ if TYPE_CHECKING:
 _CreateContactsRunWorkflowActionsFields = TypedDict(
     "_CreateContactsRunWorkflowActionsFields",
     {
-        "filter_id": "Any | None",
         "force_run": "bool | None",
-        "stable_id": "Any | None",
-        "stored_filter_id": "Any | None",
+        "scheduled_for": "str | None",
+        "stable_id": "str | None",
+        "stored_filter_id": "str | None",
         "target_all": "bool | None",
         "target_ids": "Sequence[str] | None",
-        "workflow_id": "Any | None",
+        "workflow_id": "str | None",
     },
     total=False,
 )
@@ -31,7 +31,7 @@ class ContactsRunWorkflowActionsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsRunWorkflowActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateContactsRunWorkflowActionsFields],
@@ -73,7 +73,7 @@ class ContactsRunWorkflowActionsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -15,9 +15,9 @@ _CreateContactsTagActionsFields = TypedDict(
     "_CreateContactsTagActionsFields",
     {
         "action_type": "str | None",
-        "filter_id": "Any | None",
-        "stable_id": "Any | None",
-        "stored_filter_id": "Any | None",
+        "scheduled_for": "str | None",
+        "stable_id": "str | None",
+        "stored_filter_id": "str | None",
         "tag_ids": "Sequence[str] | None",
         "target_all": "bool | None",
         "target_ids": "Sequence[str] | None",
@@ -31,7 +31,7 @@ class ContactsTagActionsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsTagActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateContactsTagActionsFields],
@@ -69,7 +69,7 @@ class ContactsTagActionsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

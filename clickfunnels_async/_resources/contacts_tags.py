@@ -30,7 +30,7 @@ class ContactsTagsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsTagCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateContactsTagsFields],
@@ -68,7 +68,7 @@ class ContactsTagsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

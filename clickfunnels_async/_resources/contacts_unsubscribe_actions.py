@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 _CreateContactsUnsubscribeActionsFields = TypedDict(
     "_CreateContactsUnsubscribeActionsFields",
     {
-        "filter_id": "Any | None",
-        "stable_id": "Any | None",
-        "stored_filter_id": "Any | None",
+        "scheduled_for": "str | None",
+        "stable_id": "str | None",
+        "stored_filter_id": "str | None",
         "target_all": "bool | None",
         "target_ids": "Sequence[str] | None",
     },
@@ -29,7 +29,7 @@ class ContactsUnsubscribeActionsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ContactsUnsubscribeActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateContactsUnsubscribeActionsFields],
@@ -71,7 +71,7 @@ class ContactsUnsubscribeActionsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 _CreateCoursesFields = TypedDict(
     "_CreateCoursesFields",
     {
-        "description": "Any | None",
-        "image_id": "Any | None",
-        "redirect_to_full_course": "Any | None",
-        "show_in_community": "Any | None",
-        "title": "Any | None",
+        "description": "str | None",
+        "image_id": "int | None",
+        "redirect_to_full_course": "bool | None",
+        "show_in_community": "bool | None",
+        "title": "str | None",
     },
     total=False,
 )
@@ -36,7 +36,13 @@ _PublishCourseFields = TypedDict(
 
 _UpdateCoursesFields = TypedDict(
     "_UpdateCoursesFields",
-    {"description": "Any | None", "image_id": "Any | None", "title": "Any | None"},
+    {
+        "description": "str | None",
+        "image_id": "int | None",
+        "redirect_to_full_course": "bool | None",
+        "show_in_community": "bool | None",
+        "title": "str | None",
+    },
     total=False,
 )
 
@@ -74,7 +80,7 @@ class CoursesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: CourseCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateCoursesFields],
@@ -104,7 +110,7 @@ class CoursesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

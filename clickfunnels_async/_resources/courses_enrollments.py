@@ -38,7 +38,7 @@ class CoursesEnrollmentsResource(Resource):
 
     async def create(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         values: CoursesEnrollmentCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateCoursesEnrollmentsFields],
@@ -69,7 +69,7 @@ class CoursesEnrollmentsResource(Resource):
 
     def list(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -24,7 +24,7 @@ class CoursesLessonCompletionsResource(Resource):
 
     async def create(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         values: CoursesLessonCompletionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateCoursesLessonCompletionsFields],
@@ -66,7 +66,7 @@ class CoursesLessonCompletionsResource(Resource):
 
     def list(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

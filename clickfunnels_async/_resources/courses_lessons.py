@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 _CreateCoursesLessonsFields = TypedDict(
     "_CreateCoursesLessonsFields",
     {
-        "body": "Any | None",
-        "image_id": "Any | None",
-        "lesson_content": "Any | None",
-        "title": "Any | None",
+        "body": "str | None",
+        "image_id": "str | None",
+        "lesson_content": "str | None",
+        "title": "str | None",
     },
     total=False,
 )
@@ -33,7 +33,12 @@ _PublishCoursesLessonsFields = TypedDict(
 
 _UpdateCoursesLessonsFields = TypedDict(
     "_UpdateCoursesLessonsFields",
-    {"body": "str | None", "title": "str | None"},
+    {
+        "body": "str | None",
+        "image_id": "str | None",
+        "lesson_content": "str | None",
+        "title": "str | None",
+    },
     total=False,
 )
 
@@ -43,7 +48,7 @@ class CoursesLessonsResource(Resource):
 
     async def create(
         self,
-        section_id: int,
+        section_id: int | str,
         *,
         values: CoursesLessonCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateCoursesLessonsFields],
@@ -74,7 +79,7 @@ class CoursesLessonsResource(Resource):
 
     def list(
         self,
-        section_id: int,
+        section_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 _CreateCoursesSectionsFields = TypedDict(
     "_CreateCoursesSectionsFields",
     {
-        "blocker_lesson_id": "Any | None",
-        "blocker_section_id": "Any | None",
-        "days_till_drip_access": "Any | None",
-        "description": "Any | None",
-        "is_hidden_from_non_members": "Any | None",
-        "title": "Any | None",
+        "blocker_lesson_id": "int | None",
+        "blocker_section_id": "int | None",
+        "days_till_drip_access": "int | None",
+        "description": "str | None",
+        "is_hidden_from_non_members": "bool | None",
+        "title": "str | None",
     },
     total=False,
 )
@@ -63,7 +63,7 @@ class CoursesSectionsResource(Resource):
 
     async def create(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         values: CoursesSectionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateCoursesSectionsFields],
@@ -94,7 +94,7 @@ class CoursesSectionsResource(Resource):
 
     def list(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

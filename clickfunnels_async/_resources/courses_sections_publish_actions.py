@@ -12,16 +12,18 @@ if TYPE_CHECKING:
     from ..models import (
         CoursesSectionsPublishAction,
         CoursesSectionsPublishActionCreate,
+        CoursesSectionsPublishActionNoop,
     )
 
 _CreateCoursesSectionsPublishActionsFields = TypedDict(
     "_CreateCoursesSectionsPublishActionsFields",
     {
-        "auto_enroll": "Any | None",
-        "scheduled_for": "Any | None",
-        "send_email": "Any | None",
+        "auto_enroll": "bool | None",
+        "offer_new_section_via_all_access_products": "bool | None",
+        "scheduled_for": "str | None",
+        "send_email": "bool | None",
         "target_all": "bool | None",
-        "target_ids": "Sequence[Any] | None",
+        "target_ids": "Sequence[str] | None",
     },
     total=False,
 )
@@ -32,17 +34,17 @@ class CoursesSectionsPublishActionsResource(Resource):
 
     async def create(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         values: CoursesSectionsPublishActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateCoursesSectionsPublishActionsFields],
-    ) -> CoursesSectionsPublishAction:
+    ) -> CoursesSectionsPublishActionNoop:
         """Create a course section publish action
 
         `POST /api/v2/courses/{course_id}/sections/publish_actions` (createCoursesSectionsPublishActions)
         """
         return cast(
-            "CoursesSectionsPublishAction",
+            "CoursesSectionsPublishActionNoop",
             await self._client._call(
                 OPERATIONS["createCoursesSectionsPublishActions"],
                 {"course_id": course_id},
@@ -74,7 +76,7 @@ class CoursesSectionsPublishActionsResource(Resource):
 
     def list(
         self,
-        course_id: int,
+        course_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -8,29 +8,30 @@ from .._operations import OPERATIONS
 from .._resource import Resource
 
 if TYPE_CHECKING:
+    from .._filters import FilterArg
     from .._pagination import AsyncPaginator
     from ..models import Discount, DiscountCreate, DiscountUpdate
 
 _CreateDiscountsFields = TypedDict(
     "_CreateDiscountsFields",
     {
-        "amount": "Any | None",
+        "amount": "str | None",
         "applies_to": "str | None",
-        "apply_from": "Any | None",
-        "apply_until": "Any | None",
-        "code": "Any | None",
-        "currency": "Any | None",
+        "apply_from": "str | None",
+        "apply_until": "str | None",
+        "code": "str | None",
+        "currency": "str | None",
         "discount_method": "str | None",
-        "discount_type": "Any | None",
-        "discounts_per_redemption": "Any | None",
-        "limit_1_per_customer": "Any | None",
-        "name": "Any | None",
-        "percent": "Any | None",
-        "product_ids": "Sequence[Any] | None",
-        "products_collection_ids": "Sequence[Any] | None",
-        "require_minimum_spend": "Any | None",
-        "require_minimum_spend_amount": "Any | None",
-        "variant_ids": "Sequence[Any] | None",
+        "discount_type": "str | None",
+        "discounts_per_redemption": "int | None",
+        "limit_1_per_customer": "bool | None",
+        "name": "str | None",
+        "percent": "str | None",
+        "product_ids": "Sequence[int] | None",
+        "products_collection_ids": "Sequence[int] | None",
+        "require_minimum_spend": "bool | None",
+        "require_minimum_spend_amount": "int | None",
+        "variant_ids": "Sequence[int] | None",
     },
     total=False,
 )
@@ -38,24 +39,24 @@ _CreateDiscountsFields = TypedDict(
 _UpdateDiscountsFields = TypedDict(
     "_UpdateDiscountsFields",
     {
-        "amount": "Any | None",
+        "amount": "str | None",
         "applies_to": "str | None",
-        "apply_from": "Any | None",
-        "apply_until": "Any | None",
-        "code": "Any | None",
-        "currency": "Any | None",
+        "apply_from": "str | None",
+        "apply_until": "str | None",
+        "code": "str | None",
+        "currency": "str | None",
         "discount_method": "str | None",
-        "discount_type": "Any | None",
-        "discounts_per_redemption": "Any | None",
+        "discount_type": "str | None",
+        "discounts_per_redemption": "int | None",
         "expired": "bool | None",
-        "limit_1_per_customer": "Any | None",
-        "name": "Any | None",
-        "percent": "Any | None",
-        "product_ids": "Sequence[Any] | None",
-        "products_collection_ids": "Sequence[Any] | None",
-        "require_minimum_spend": "Any | None",
-        "require_minimum_spend_amount": "Any | None",
-        "variant_ids": "Sequence[Any] | None",
+        "limit_1_per_customer": "bool | None",
+        "name": "str | None",
+        "percent": "str | None",
+        "product_ids": "Sequence[int] | None",
+        "products_collection_ids": "Sequence[int] | None",
+        "require_minimum_spend": "bool | None",
+        "require_minimum_spend_amount": "int | None",
+        "variant_ids": "Sequence[int] | None",
     },
     total=False,
 )
@@ -66,7 +67,7 @@ class DiscountsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: DiscountCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateDiscountsFields],
@@ -103,13 +104,14 @@ class DiscountsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
         after: str | None = None,
         sort_order: str | None = None,
         sort_property: str | None = None,
+        filter: FilterArg = None,
     ) -> AsyncPaginator[Discount]:
         """List discounts
 
@@ -123,6 +125,7 @@ class DiscountsResource(Resource):
                 "sort_order": sort_order,
                 "sort_property": sort_property,
             },
+            filter=filter,
             limit=limit,
             prefetch=prefetch,
         )

@@ -23,7 +23,7 @@ class DomainsResource(Resource):
             "Domain", await self._client._call(OPERATIONS["getDomain"], {"id": id})
         )
 
-    async def list(self, workspace_id: int) -> builtins.list[Domain]:
+    async def list(self, workspace_id: int | str) -> builtins.list[Domain]:
         """List domains
 
         `GET /api/v2/workspaces/{workspace_id}/domains` (listDomains)

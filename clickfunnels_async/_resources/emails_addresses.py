@@ -14,13 +14,25 @@ if TYPE_CHECKING:
 
 _CreateEmailsAddressesFields = TypedDict(
     "_CreateEmailsAddressesFields",
-    {"emails_domain_id": "Any | None", "name": "Any | None", "username": "Any | None"},
+    {
+        "domain": "str | None",
+        "emails_domain_id": "int | None",
+        "label": "str | None",
+        "name": "str | None",
+        "username": "str | None",
+    },
     total=False,
 )
 
 _UpdateEmailsAddressesFields = TypedDict(
     "_UpdateEmailsAddressesFields",
-    {"emails_domain_id": "Any | None", "name": "Any | None"},
+    {
+        "domain": "str | None",
+        "emails_domain_id": "int | None",
+        "label": "str | None",
+        "name": "str | None",
+        "username": "str | None",
+    },
     total=False,
 )
 
@@ -30,7 +42,7 @@ class EmailsAddressesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: EmailsAddressCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateEmailsAddressesFields],
@@ -68,7 +80,7 @@ class EmailsAddressesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

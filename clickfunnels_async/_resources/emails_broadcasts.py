@@ -24,7 +24,7 @@ _CreateEmailsBroadcastFields = TypedDict(
     "_CreateEmailsBroadcastFields",
     {
         "external_id": "str | None",
-        "filter_id": "int | None",
+        "filter_id": "str | int | None",
         "from_email": "str | None",
         "html_body": "str | None",
         "name": "str | None",
@@ -47,7 +47,7 @@ _UpdateEmailsBroadcastFields = TypedDict(
     "_UpdateEmailsBroadcastFields",
     {
         "external_id": "str | None",
-        "filter_id": "int | None",
+        "filter_id": "str | int | None",
         "from_email": "str | None",
         "html_body": "str | None",
         "name": "str | None",
@@ -84,7 +84,7 @@ class EmailsBroadcastsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: EmailsBroadcastCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateEmailsBroadcastFields],
@@ -122,7 +122,7 @@ class EmailsBroadcastsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..models import EmailsBroadcastsSendAction, EmailsBroadcastsSendActionCreate
 
 _CreateEmailsBroadcastsSendActionsFields = TypedDict(
-    "_CreateEmailsBroadcastsSendActionsFields", {"send_at": "Any | None"}, total=False
+    "_CreateEmailsBroadcastsSendActionsFields", {"send_at": "str | None"}, total=False
 )
 
 
@@ -21,7 +21,7 @@ class EmailsBroadcastsSendActionsResource(Resource):
 
     async def create(
         self,
-        broadcast_id: int,
+        broadcast_id: int | str,
         *,
         values: EmailsBroadcastsSendActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateEmailsBroadcastsSendActionsFields],
@@ -63,7 +63,7 @@ class EmailsBroadcastsSendActionsResource(Resource):
 
     def list(
         self,
-        broadcast_id: int,
+        broadcast_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

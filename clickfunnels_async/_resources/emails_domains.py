@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..models import EmailsDomain, EmailsDomainCreate
 
 _CreateEmailsDomainsFields = TypedDict(
-    "_CreateEmailsDomainsFields", {"name": "Any | None"}, total=False
+    "_CreateEmailsDomainsFields", {"name": "str | None"}, total=False
 )
 
 
@@ -21,7 +21,7 @@ class EmailsDomainsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: EmailsDomainCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateEmailsDomainsFields],
@@ -52,7 +52,7 @@ class EmailsDomainsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -18,11 +18,15 @@ _UpdateEmailsSettingsFields = TypedDict(
     "_UpdateEmailsSettingsFields",
     {
         "address": "EmailsSettingsUpdateAddress | dict[str, Any] | None",
-        "address_single_line": "Any | None",
+        "address_single_line": "bool | None",
         "footer_alignment": "str | None",
-        "hide_branding": "Any | None",
-        "name": "Any | None",
-        "unsubscribe_footer": "Any | None",
+        "hide_branding": "bool | None",
+        "marketing_emails_from_address_id": "int | None",
+        "marketing_emails_reply_to_address_id": "int | None",
+        "name": "str | None",
+        "system_emails_from_address_id": "int | None",
+        "system_emails_reply_to_address_id": "int | None",
+        "unsubscribe_footer": "str | None",
     },
     total=False,
 )
@@ -31,7 +35,7 @@ _UpdateEmailsSettingsFields = TypedDict(
 class EmailsSettingsResource(Resource):
     """`cf.emails.settings`"""
 
-    async def get(self, workspace_id: int) -> EmailsSettings:
+    async def get(self, workspace_id: int | str) -> EmailsSettings:
         """Get an email settings
 
         `GET /api/v2/workspaces/{workspace_id}/emails/settings` (getEmailsSettings)
@@ -45,7 +49,7 @@ class EmailsSettingsResource(Resource):
 
     async def update(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: EmailsSettingsUpdate | Mapping[str, Any] | None = None,
         **fields: Unpack[_UpdateEmailsSettingsFields],

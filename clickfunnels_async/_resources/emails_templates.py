@@ -14,11 +14,11 @@ if TYPE_CHECKING:
 _CreateEmailsTemplateFields = TypedDict(
     "_CreateEmailsTemplateFields",
     {
-        "from_address_id": "Any | None",
-        "html_body": "Any | None",
-        "name": "Any | None",
-        "subject": "Any | None",
-        "text_body": "Any | None",
+        "from_address_id": "int | None",
+        "html_body": "str | None",
+        "name": "str | None",
+        "subject": "str | None",
+        "text_body": "str | None",
     },
     total=False,
 )
@@ -26,11 +26,11 @@ _CreateEmailsTemplateFields = TypedDict(
 _UpdateEmailsTemplateFields = TypedDict(
     "_UpdateEmailsTemplateFields",
     {
-        "from_address_id": "Any | None",
-        "html_body": "Any | None",
-        "name": "Any | None",
-        "subject": "Any | None",
-        "text_body": "Any | None",
+        "from_address_id": "int | None",
+        "html_body": "str | None",
+        "name": "str | None",
+        "subject": "str | None",
+        "text_body": "str | None",
     },
     total=False,
 )
@@ -41,7 +41,7 @@ class EmailsTemplatesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         expand: Sequence[str] | None = None,
         values: EmailsTemplateCreate | Mapping[str, Any] | None = None,
@@ -81,7 +81,7 @@ class EmailsTemplatesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

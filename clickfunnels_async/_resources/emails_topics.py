@@ -36,7 +36,7 @@ class EmailsTopicsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: EmailsTopicCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateEmailsTopicFields],
@@ -67,14 +67,14 @@ class EmailsTopicsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
+        include_archived: str | None = None,
         after: str | None = None,
         sort_order: str | None = None,
         sort_property: str | None = None,
-        include_archived: str | None = None,
     ) -> AsyncPaginator[EmailsTopic]:
         """List email topics
 
@@ -84,10 +84,10 @@ class EmailsTopicsResource(Resource):
             OPERATIONS["listEmailsTopics"],
             {"workspace_id": workspace_id},
             query={
+                "include_archived": include_archived,
                 "after": after,
                 "sort_order": sort_order,
                 "sort_property": sort_property,
-                "include_archived": include_archived,
             },
             limit=limit,
             prefetch=prefetch,

@@ -27,7 +27,7 @@ class FormSubmissionsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -50,7 +50,7 @@ class FormsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: FormCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFormsFields],
@@ -87,7 +87,7 @@ class FormsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -25,7 +25,7 @@ class FormsFieldSetsResource(Resource):
 
     async def create(
         self,
-        form_id: int,
+        form_id: int | str,
         *,
         values: FormsFieldSetCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFormsFieldSetsFields],
@@ -63,7 +63,7 @@ class FormsFieldSetsResource(Resource):
 
     def list(
         self,
-        form_id: int,
+        form_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -29,7 +29,7 @@ class FormsFieldsOptionsResource(Resource):
 
     async def create(
         self,
-        field_id: int,
+        field_id: int | str,
         *,
         values: FormsFieldsOptionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFormsFieldsOptionsFields],
@@ -67,7 +67,7 @@ class FormsFieldsOptionsResource(Resource):
 
     def list(
         self,
-        field_id: int,
+        field_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

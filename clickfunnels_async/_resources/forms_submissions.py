@@ -34,7 +34,7 @@ class FormsSubmissionsResource(Resource):
 
     async def create(
         self,
-        form_id: int,
+        form_id: int | str,
         *,
         values: FormsSubmissionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFormsSubmissionsFields],
@@ -72,7 +72,7 @@ class FormsSubmissionsResource(Resource):
 
     def list(
         self,
-        form_id: int,
+        form_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -43,7 +43,7 @@ class FormsSubmissionsAnswersResource(Resource):
 
     async def create(
         self,
-        submission_id: int,
+        submission_id: int | str,
         *,
         values: FormsSubmissionsAnswerCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFormsSubmissionsAnswersFields],
@@ -85,7 +85,7 @@ class FormsSubmissionsAnswersResource(Resource):
 
     def list(
         self,
-        submission_id: int,
+        submission_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -67,7 +67,7 @@ class FulfillmentsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: FulfillmentCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFulfillmentsFields],
@@ -105,7 +105,7 @@ class FulfillmentsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

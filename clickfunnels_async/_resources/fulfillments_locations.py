@@ -51,7 +51,7 @@ class FulfillmentsLocationsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: FulfillmentsLocationCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFulfillmentsLocationsFields],
@@ -91,7 +91,7 @@ class FulfillmentsLocationsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -83,7 +83,7 @@ class FunnelsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: FunnelCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFunnelFields],
@@ -128,7 +128,7 @@ class FunnelsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

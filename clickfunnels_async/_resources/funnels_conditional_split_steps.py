@@ -24,7 +24,7 @@ _CreateFunnelConditionalSplitStepFields = TypedDict(
     {
         "branches": "Sequence[FunnelsConditionalSplitStepCreateBranch | dict[str, Any]] | None",
         "condition": "FunnelsConditionalSplitStepCreateCondition | dict[str, Any] | None",
-        "show_page_step_id": "int | None",
+        "show_page_step_id": "int | str | None",
     },
     total=False,
 )
@@ -44,7 +44,7 @@ class FunnelsConditionalSplitStepsResource(Resource):
 
     async def create(
         self,
-        funnel_id: int,
+        funnel_id: int | str,
         *,
         values: FunnelsConditionalSplitStepCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFunnelConditionalSplitStepFields],
@@ -64,7 +64,7 @@ class FunnelsConditionalSplitStepsResource(Resource):
         )
 
     async def delete(
-        self, funnel_id: int, id: int, *, branch: str | None = None
+        self, funnel_id: int | str, id: int | str, *, branch: str | None = None
     ) -> None:
         """Delete a funnel conditional split step
 
@@ -76,7 +76,9 @@ class FunnelsConditionalSplitStepsResource(Resource):
             query={"branch": branch},
         )
 
-    async def get(self, funnel_id: int, id: int) -> FunnelsConditionalSplitStep:
+    async def get(
+        self, funnel_id: int | str, id: int | str
+    ) -> FunnelsConditionalSplitStep:
         """Get a funnel conditional split step
 
         `GET /api/v2/funnels/{funnel_id}/conditional_split_steps/{id}` (getFunnelConditionalSplitStep)
@@ -90,7 +92,7 @@ class FunnelsConditionalSplitStepsResource(Resource):
         )
 
     async def list(
-        self, funnel_id: int, *, expand: Sequence[str] | None = None
+        self, funnel_id: int | str, *, expand: Sequence[str] | None = None
     ) -> FunnelsConditionalSplitStepList:
         """List funnel conditional split steps
 
@@ -107,8 +109,8 @@ class FunnelsConditionalSplitStepsResource(Resource):
 
     async def update(
         self,
-        funnel_id: int,
-        id: int,
+        funnel_id: int | str,
+        id: int | str,
         *,
         values: FunnelsConditionalSplitStepUpdate | Mapping[str, Any] | None = None,
         **fields: Unpack[_UpdateFunnelConditionalSplitStepFields],

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _CreateFunnelSplitTestStepFields = TypedDict(
     "_CreateFunnelSplitTestStepFields",
     {
-        "show_page_step_id": "int | None",
+        "show_page_step_id": "int | str | None",
         "variants": "Sequence[FunnelsSplitTestStepCreateVariant | dict[str, Any]] | None",
     },
     total=False,
@@ -38,7 +38,7 @@ class FunnelsSplitTestStepsResource(Resource):
 
     async def create(
         self,
-        funnel_id: int,
+        funnel_id: int | str,
         *,
         values: FunnelsSplitTestStepCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFunnelSplitTestStepFields],
@@ -58,7 +58,7 @@ class FunnelsSplitTestStepsResource(Resource):
         )
 
     async def delete(
-        self, funnel_id: int, id: int, *, branch: str | None = None
+        self, funnel_id: int | str, id: int | str, *, branch: str | None = None
     ) -> None:
         """Delete a funnel split test step
 
@@ -70,7 +70,7 @@ class FunnelsSplitTestStepsResource(Resource):
             query={"branch": branch},
         )
 
-    async def get(self, funnel_id: int, id: int) -> FunnelsSplitTestStep:
+    async def get(self, funnel_id: int | str, id: int | str) -> FunnelsSplitTestStep:
         """Get a funnel split test step
 
         `GET /api/v2/funnels/{funnel_id}/split_test_steps/{id}` (getFunnelSplitTestStep)
@@ -82,7 +82,7 @@ class FunnelsSplitTestStepsResource(Resource):
             ),
         )
 
-    async def list(self, funnel_id: int) -> FunnelsSplitTestStepList:
+    async def list(self, funnel_id: int | str) -> FunnelsSplitTestStepList:
         """List funnel split test steps
 
         `GET /api/v2/funnels/{funnel_id}/split_test_steps` (listFunnelSplitTestSteps)
@@ -96,8 +96,8 @@ class FunnelsSplitTestStepsResource(Resource):
 
     async def update(
         self,
-        funnel_id: int,
-        id: int,
+        funnel_id: int | str,
+        id: int | str,
         *,
         values: FunnelsSplitTestStepUpdate | Mapping[str, Any] | None = None,
         **fields: Unpack[_UpdateFunnelSplitTestStepFields],

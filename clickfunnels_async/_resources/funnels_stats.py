@@ -16,7 +16,7 @@ class FunnelsStatsResource(Resource):
 
     async def get(
         self,
-        funnel_id: int,
+        funnel_id: int | str,
         *,
         timerange_start: str | None = None,
         timerange_end: str | None = None,

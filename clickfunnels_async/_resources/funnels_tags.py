@@ -30,7 +30,7 @@ class FunnelsTagsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: FunnelsTagCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateFunnelsTagsFields],
@@ -68,7 +68,7 @@ class FunnelsTagsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -29,7 +29,7 @@ class ImagesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ImageCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateImagesFields],
@@ -66,7 +66,7 @@ class ImagesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -28,12 +28,12 @@ if TYPE_CHECKING:
 _CancelOrderFields = TypedDict(
     "_CancelOrderFields",
     {
-        "cancel_description": "Any | None",
-        "cancel_reason": "Any | None",
-        "cancelation_proration": "Any | None",
-        "canceled_by": "Any | None",
-        "effective_date": "Any | None",
-        "voidable_invoices": "Sequence[Any] | None",
+        "cancel_description": "str | None",
+        "cancel_reason": "str | None",
+        "cancelation_proration": "bool | None",
+        "canceled_by": "str | None",
+        "effective_date": "str | None",
+        "voidable_invoices": "Sequence[int] | None",
     },
     total=False,
 )
@@ -170,7 +170,7 @@ class OrdersResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: OrderCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateOrdersFields],
@@ -200,7 +200,7 @@ class OrdersResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -21,7 +21,7 @@ class OrdersAppliedTagsResource(Resource):
 
     async def create(
         self,
-        order_id: int,
+        order_id: int | str,
         *,
         values: OrdersAppliedTagCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateOrdersAppliedTagsFields],
@@ -59,7 +59,7 @@ class OrdersAppliedTagsResource(Resource):
 
     def list(
         self,
-        order_id: int,
+        order_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -74,7 +74,7 @@ class OrdersInvoicesResource(Resource):
 
     async def create(
         self,
-        order_id: int,
+        order_id: int | str,
         *,
         values: OrdersInvoiceCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateOrdersInvoicesFields],
@@ -105,7 +105,7 @@ class OrdersInvoicesResource(Resource):
 
     def list(
         self,
-        order_id: int,
+        order_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -133,7 +133,7 @@ class OrdersInvoicesResource(Resource):
 
     def list_for_workspace(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

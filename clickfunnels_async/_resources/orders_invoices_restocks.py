@@ -26,7 +26,7 @@ class OrdersInvoicesRestocksResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -18,7 +18,7 @@ _PerformOrdersLineItemsChangeFields = TypedDict(
     "_PerformOrdersLineItemsChangeFields",
     {
         "effective_time": "str | None",
-        "products_price_id": "str | None",
+        "products_price_id": "int | str | None",
         "prorate": "bool | None",
     },
     total=False,
@@ -28,7 +28,7 @@ _PreviewOrdersLineItemsChangeFields = TypedDict(
     "_PreviewOrdersLineItemsChangeFields",
     {
         "effective_time": "str | None",
-        "products_price_id": "str | None",
+        "products_price_id": "int | str | None",
         "prorate": "bool | None",
     },
     total=False,

@@ -29,7 +29,7 @@ class OrdersTagsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: OrdersTagCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateOrdersTagsFields],
@@ -67,7 +67,7 @@ class OrdersTagsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -33,7 +33,7 @@ class OrdersTransactionsResource(Resource):
 
     def list(
         self,
-        order_id: int,
+        order_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         PageCreateShowPageStep,
         PageRemoveProductsRequest,
         PageUpdate,
+        PageUpdateFunnel,
         PageUpdateShowPageStep,
     )
     from .pages_stats import PagesStatsResource
@@ -28,6 +29,8 @@ _CreatePageFields = TypedDict(
     "_CreatePageFields",
     {
         "current_path": "str | None",
+        "custom_css": "str | None",
+        "custom_css_mode": "str | None",
         "description": "str | None",
         "footer_code": "str | None",
         "footer_code_mode": "str | None",
@@ -40,6 +43,7 @@ _CreatePageFields = TypedDict(
         "seo_index": "bool | None",
         "seo_title": "str | None",
         "show_page_step": "PageCreateShowPageStep | dict[str, Any] | None",
+        "sort_order": "int | None",
         "theme_id": "int | None",
     },
     total=False,
@@ -48,8 +52,11 @@ _CreatePageFields = TypedDict(
 _CreateExternalPageFields = TypedDict(
     "_CreateExternalPageFields",
     {
-        "external_url": "Any | None",
+        "description": "str | None",
+        "external_url": "str | None",
         "funnel": "PageCreateExternalFunnel | dict[str, Any] | None",
+        "name": "str | None",
+        "sort_order": "int | None",
     },
     total=False,
 )
@@ -63,9 +70,13 @@ _RemoveProductsFromPageFields = TypedDict(
 _UpdatePagesFields = TypedDict(
     "_UpdatePagesFields",
     {
+        "custom_css": "str | None",
+        "custom_css_mode": "str | None",
         "description": "str | None",
+        "external_url": "str | None",
         "footer_code": "str | None",
         "footer_code_mode": "str | None",
+        "funnel": "PageUpdateFunnel | dict[str, Any] | None",
         "head_code": "str | None",
         "head_code_mode": "str | None",
         "markup": "str | None",
@@ -74,6 +85,7 @@ _UpdatePagesFields = TypedDict(
         "seo_index": "bool | None",
         "seo_title": "str | None",
         "show_page_step": "PageUpdateShowPageStep | dict[str, Any] | None",
+        "sort_order": "int | None",
     },
     total=False,
 )
@@ -91,7 +103,7 @@ class PagesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         expand: Sequence[str] | None = None,
         values: PageCreate | Mapping[str, Any] | None = None,
@@ -114,7 +126,7 @@ class PagesResource(Resource):
 
     async def create_external(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: PageCreateExternal | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateExternalPageFields],
@@ -152,7 +164,7 @@ class PagesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

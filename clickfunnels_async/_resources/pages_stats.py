@@ -15,7 +15,7 @@ class PagesStatsResource(Resource):
 
     async def get(
         self,
-        page_id: int,
+        page_id: int | str,
         *,
         timerange_start: str | None = None,
         timerange_end: str | None = None,

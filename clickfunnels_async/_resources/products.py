@@ -57,7 +57,7 @@ _UpdateProductsFields = TypedDict(
         "seo_image_id": "str | None",
         "seo_title": "str | None",
         "tag_ids": "Sequence[int] | None",
-        "variant_ids": "Sequence[Any] | None",
+        "variant_ids": "Sequence[int] | None",
         "variant_properties": "Sequence[ProductUpdateVariantProperty | dict[str, Any]] | None",
         "visible_in_customer_center": "bool | None",
         "visible_in_store": "bool | None",
@@ -109,7 +109,7 @@ class ProductsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ProductCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateProductsFields],
@@ -139,7 +139,7 @@ class ProductsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

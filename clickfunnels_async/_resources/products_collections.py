@@ -56,7 +56,7 @@ class ProductsCollectionsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ProductsCollectionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateProductsCollectionsFields],
@@ -87,7 +87,7 @@ class ProductsCollectionsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -22,9 +22,9 @@ _CreateProductsPricesFields = TypedDict(
         "compare_at_amount": "str | None",
         "cost": "str | None",
         "currency": "str | None",
-        "duration": "str | None",
+        "duration": "int | None",
         "interval": "str | None",
-        "interval_count": "str | None",
+        "interval_count": "int | None",
         "key": "str | None",
         "name": "str | None",
         "payment_type": "str | None",
@@ -34,7 +34,7 @@ _CreateProductsPricesFields = TypedDict(
         "self_upgrade": "bool | None",
         "setup_amount": "str | None",
         "trial_amount": "str | None",
-        "trial_duration": "str | None",
+        "trial_duration": "int | None",
         "trial_interval": "str | None",
         "visible": "bool | None",
     },
@@ -49,9 +49,9 @@ _CreateProductsPricesForProductFields = TypedDict(
         "compare_at_amount": "str | None",
         "cost": "str | None",
         "currency": "str | None",
-        "duration": "str | None",
+        "duration": "int | None",
         "interval": "str | None",
-        "interval_count": "str | None",
+        "interval_count": "int | None",
         "key": "str | None",
         "name": "str | None",
         "payment_type": "str | None",
@@ -61,7 +61,7 @@ _CreateProductsPricesForProductFields = TypedDict(
         "self_upgrade": "bool | None",
         "setup_amount": "str | None",
         "trial_amount": "str | None",
-        "trial_duration": "str | None",
+        "trial_duration": "int | None",
         "trial_interval": "str | None",
         "visible": "bool | None",
     },
@@ -108,7 +108,7 @@ class ProductsPricesResource(Resource):
 
     async def create(
         self,
-        variant_id: int,
+        variant_id: int | str,
         *,
         values: ProductsPriceCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateProductsPricesFields],
@@ -129,7 +129,7 @@ class ProductsPricesResource(Resource):
 
     async def create_for_product(
         self,
-        product_id: int,
+        product_id: int | str,
         *,
         values: ProductsPriceCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateProductsPricesForProductFields],
@@ -160,7 +160,7 @@ class ProductsPricesResource(Resource):
 
     def list(
         self,
-        product_id: int,
+        product_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

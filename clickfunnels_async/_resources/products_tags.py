@@ -30,7 +30,7 @@ class ProductsTagsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ProductsTagCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateProductsTagsFields],
@@ -68,7 +68,7 @@ class ProductsTagsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -13,8 +13,12 @@ if TYPE_CHECKING:
     from ..models import (
         ProductsVariant,
         ProductsVariantCreate,
+        ProductsVariantCreateIncludedCoursesAttribute,
+        ProductsVariantCreateIncludedSpaceGroupsAttribute,
         ProductsVariantCreatePropertiesValue,
         ProductsVariantUpdate,
+        ProductsVariantUpdateIncludedCoursesAttribute,
+        ProductsVariantUpdateIncludedSpaceGroupsAttribute,
         ProductsVariantUpdatePropertiesValue,
     )
 
@@ -22,13 +26,17 @@ _CreateProductsVariantsFields = TypedDict(
     "_CreateProductsVariantsFields",
     {
         "archived": "bool | None",
+        "asset_ids": "Sequence[int] | None",
         "country_of_manufacture_id": "str | None",
         "description": "str | None",
         "dimensions_unit": "str | None",
         "fulfillment_required": "bool | None",
         "fulfillments_location_ids": "Sequence[Any] | None",
+        "has_access_to_all_valid_assets": "bool | None",
         "height": "float | None",
         "image_ids": "Sequence[Any] | None",
+        "included_courses_attributes": "Sequence[ProductsVariantCreateIncludedCoursesAttribute | dict[str, Any]] | None",
+        "included_space_groups_attributes": "Sequence[ProductsVariantCreateIncludedSpaceGroupsAttribute | dict[str, Any]] | None",
         "length": "float | None",
         "name": "str | None",
         "out_of_stock_sales": "bool | None",
@@ -50,13 +58,17 @@ _UpdateProductsVariantsFields = TypedDict(
     "_UpdateProductsVariantsFields",
     {
         "archived": "bool | None",
+        "asset_ids": "Sequence[int] | None",
         "country_of_manufacture_id": "str | None",
         "description": "str | None",
         "dimensions_unit": "str | None",
         "fulfillment_required": "bool | None",
         "fulfillments_location_ids": "Sequence[Any] | None",
+        "has_access_to_all_valid_assets": "bool | None",
         "height": "float | None",
         "image_ids": "Sequence[Any] | None",
+        "included_courses_attributes": "Sequence[ProductsVariantUpdateIncludedCoursesAttribute | dict[str, Any]] | None",
+        "included_space_groups_attributes": "Sequence[ProductsVariantUpdateIncludedSpaceGroupsAttribute | dict[str, Any]] | None",
         "length": "float | None",
         "name": "str | None",
         "out_of_stock_sales": "bool | None",
@@ -80,7 +92,7 @@ class ProductsVariantsResource(Resource):
 
     async def create(
         self,
-        product_id: int,
+        product_id: int | str,
         *,
         values: ProductsVariantCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateProductsVariantsFields],
@@ -111,7 +123,7 @@ class ProductsVariantsResource(Resource):
 
     def list(
         self,
-        product_id: int,
+        product_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

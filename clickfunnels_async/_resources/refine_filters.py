@@ -45,7 +45,7 @@ class RefineFiltersResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: RefineFilterCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateWorkspaceRefineFilterFields],
@@ -82,7 +82,12 @@ class RefineFiltersResource(Resource):
         )
 
     async def list(
-        self, workspace_id: int, *, after: str | None = None, filter: FilterArg = None
+        self,
+        workspace_id: int | str,
+        *,
+        after: str | None = None,
+        sort_order: str | None = None,
+        filter: FilterArg = None,
     ) -> RefineFilterList:
         """List refine filters
 
@@ -93,7 +98,7 @@ class RefineFiltersResource(Resource):
             await self._client._call(
                 OPERATIONS["listWorkspaceRefineFilters"],
                 {"workspace_id": workspace_id},
-                query={"after": after},
+                query={"after": after, "sort_order": sort_order},
                 filter=filter,
             ),
         )

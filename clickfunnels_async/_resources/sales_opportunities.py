@@ -57,7 +57,7 @@ class SalesOpportunitiesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: SalesOpportunityCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateSalesOpportunitiesFields],
@@ -95,7 +95,7 @@ class SalesOpportunitiesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -34,7 +34,7 @@ class SalesOpportunitiesNotesResource(Resource):
 
     async def create(
         self,
-        opportunity_id: int,
+        opportunity_id: int | str,
         *,
         values: SalesOpportunitiesNoteCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateSalesOpportunitiesNotesFields],
@@ -76,7 +76,7 @@ class SalesOpportunitiesNotesResource(Resource):
 
     def list(
         self,
-        opportunity_id: int,
+        opportunity_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

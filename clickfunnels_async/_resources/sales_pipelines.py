@@ -51,7 +51,7 @@ class SalesPipelinesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: SalesPipelineCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateSalesPipelinesFields],
@@ -82,7 +82,7 @@ class SalesPipelinesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -42,7 +42,7 @@ class SalesPipelinesStagesResource(Resource):
 
     async def create(
         self,
-        pipeline_id: int,
+        pipeline_id: int | str,
         *,
         values: SalesPipelinesStageCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateSalesPipelinesStagesFields],
@@ -80,7 +80,7 @@ class SalesPipelinesStagesResource(Resource):
 
     def list(
         self,
-        pipeline_id: int,
+        pipeline_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

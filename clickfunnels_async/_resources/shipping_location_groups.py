@@ -28,7 +28,7 @@ class ShippingLocationGroupsResource(Resource):
 
     def list(
         self,
-        profile_id: int,
+        profile_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -53,7 +53,7 @@ class ShippingPackagesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ShippingPackageCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateShippingPackagesFields],
@@ -91,7 +91,7 @@ class ShippingPackagesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

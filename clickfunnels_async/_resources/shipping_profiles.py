@@ -29,7 +29,7 @@ class ShippingProfilesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ShippingProfileCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateShippingProfilesFields],
@@ -67,7 +67,7 @@ class ShippingProfilesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -50,7 +50,7 @@ class ShippingRatesResource(Resource):
 
     async def create(
         self,
-        zone_id: int,
+        zone_id: int | str,
         *,
         values: ShippingRateCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateShippingRatesFields],
@@ -88,7 +88,7 @@ class ShippingRatesResource(Resource):
 
     def list(
         self,
-        zone_id: int,
+        zone_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -29,7 +29,7 @@ class ShippingRatesNamesResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: ShippingRatesNameCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateShippingRatesNamesFields],
@@ -67,7 +67,7 @@ class ShippingRatesNamesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -41,7 +41,7 @@ class ShippingZonesResource(Resource):
 
     async def create(
         self,
-        location_group_id: int,
+        location_group_id: int | str,
         *,
         values: ShippingZoneCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateShippingZonesFields],
@@ -79,7 +79,7 @@ class ShippingZonesResource(Resource):
 
     def list(
         self,
-        location_group_id: int,
+        location_group_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -17,6 +17,7 @@ _UpdateSiteFields = TypedDict(
         "footer_code_mode": "str | None",
         "head_code": "str | None",
         "head_code_mode": "str | None",
+        "homepage_id": "str | None",
         "name": "str | None",
     },
     total=False,
@@ -27,7 +28,7 @@ class SitesResource(Resource):
     """`cf.sites`"""
 
     async def get(
-        self, workspace_id: int, *, expand: Sequence[str] | None = None
+        self, workspace_id: int | str, *, expand: Sequence[str] | None = None
     ) -> Site:
         """Get a site
 
@@ -42,7 +43,7 @@ class SitesResource(Resource):
 
     async def update(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         expand: Sequence[str] | None = None,
         values: SiteUpdate | Mapping[str, Any] | None = None,

@@ -45,7 +45,7 @@ class StoresResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: StoreCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateStoresFields],
@@ -82,7 +82,7 @@ class StoresResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

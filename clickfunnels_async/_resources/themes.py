@@ -9,11 +9,15 @@ from .._resource import Resource
 
 if TYPE_CHECKING:
     from .._pagination import AsyncPaginator
-    from ..models import AnyObject, Theme, ThemeUpdate
+    from ..models import Theme, ThemeUpdate, ThemeUpdateTemplatePages
 
 _UpdateThemesFields = TypedDict(
     "_UpdateThemesFields",
-    {"current_style_id": "int | None", "custom_name": "str | None"},
+    {
+        "current_style_id": "int | None",
+        "custom_name": "str | None",
+        "template_pages": "ThemeUpdateTemplatePages | dict[str, Any] | None",
+    },
     total=False,
 )
 
@@ -32,7 +36,7 @@ class ThemesResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -56,15 +60,12 @@ class ThemesResource(Resource):
             prefetch=prefetch,
         )
 
-    async def set_default(self, id: int | str) -> AnyObject:
+    async def set_default(self, id: int | str) -> None:
         """Make a theme the default
 
         `POST /api/v2/themes/{id}/set_default` (set_defaultThemes)
         """
-        return cast(
-            "AnyObject",
-            await self._client._call(OPERATIONS["set_defaultThemes"], {"id": id}),
-        )
+        await self._client._call(OPERATIONS["set_defaultThemes"], {"id": id})
 
     async def update(
         self,

@@ -45,7 +45,7 @@ class WebhooksOutgoingEndpointsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: WebhooksOutgoingEndpointCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateWebhooksOutgoingEndpointsFields],
@@ -87,7 +87,7 @@ class WebhooksOutgoingEndpointsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

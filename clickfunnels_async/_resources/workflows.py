@@ -16,12 +16,12 @@ if TYPE_CHECKING:
     from .workflows_triggers import WorkflowsTriggersResource
 
 _CreateWorkflowFields = TypedDict(
-    "_CreateWorkflowFields", {"name": "Any | None"}, total=False
+    "_CreateWorkflowFields", {"name": "str | None"}, total=False
 )
 
 _UpdateWorkflowFields = TypedDict(
     "_UpdateWorkflowFields",
-    {"archived": "Any | None", "name": "Any | None"},
+    {"archived": "bool | None", "name": "str | None"},
     total=False,
 )
 
@@ -52,7 +52,7 @@ class WorkflowsResource(Resource):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         values: WorkflowCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateWorkflowFields],
@@ -119,7 +119,7 @@ class WorkflowsResource(Resource):
 
     def list(
         self,
-        workspace_id: int,
+        workspace_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from .._operations import OPERATIONS
 from .._resource import Resource
@@ -12,16 +12,22 @@ if TYPE_CHECKING:
     from .._pagination import AsyncPaginator
     from ..models import WorkflowsRun, WorkflowsRunCreate
 
+_CreateWorkflowRunFields = TypedDict(
+    "_CreateWorkflowRunFields",
+    {"contact_id": "int | str | None", "skip_communication": "bool | None"},
+    total=False,
+)
+
 
 class WorkflowsRunsResource(Resource):
     """`cf.workflows.runs`"""
 
     async def create(
         self,
-        workflow_id: int,
+        workflow_id: int | str,
         *,
         values: WorkflowsRunCreate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[_CreateWorkflowRunFields],
     ) -> WorkflowsRun:
         """Create a workflow run
 
@@ -49,7 +55,7 @@ class WorkflowsRunsResource(Resource):
 
     def list(
         self,
-        workflow_id: int,
+        workflow_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

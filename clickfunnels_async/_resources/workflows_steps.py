@@ -10,23 +10,18 @@ from .._resource import Resource
 
 if TYPE_CHECKING:
     from .._pagination import AsyncPaginator
-    from ..models import (
-        WorkflowsStep,
-        WorkflowsStepCreate,
-        WorkflowsStepStepTypeSettings,
-        WorkflowsStepUpdate,
-    )
+    from ..models import WorkflowsStep, WorkflowsStepCreate, WorkflowsStepUpdate
     from .workflows_steps_stats import WorkflowsStepsStatsResource
 
 _CreateWorkflowStepFields = TypedDict(
     "_CreateWorkflowStepFields",
     {
-        "after_step_id": "Any | None",
-        "branch": "Any | None",
-        "name": "Any | None",
-        "parent_step_id": "Any | None",
-        "position": "Any | None",
-        "step_type_settings": "WorkflowsStepStepTypeSettings | dict[str, Any] | None",
+        "after_step_id": "int | str | None",
+        "branch": "str | None",
+        "name": "str | None",
+        "parent_step_id": "int | str | None",
+        "position": "int | None",
+        "step_type_settings": "Mapping[str, Any] | None",
     },
     total=False,
 )
@@ -34,12 +29,12 @@ _CreateWorkflowStepFields = TypedDict(
 _UpdateWorkflowStepFields = TypedDict(
     "_UpdateWorkflowStepFields",
     {
-        "after_step_id": "Any | None",
-        "branch": "Any | None",
-        "name": "Any | None",
-        "parent_step_id": "Any | None",
-        "position": "Any | None",
-        "step_type_settings": "WorkflowsStepStepTypeSettings | dict[str, Any] | None",
+        "after_step_id": "int | str | None",
+        "branch": "str | None",
+        "name": "str | None",
+        "parent_step_id": "int | str | None",
+        "position": "int | None",
+        "step_type_settings": "Mapping[str, Any] | None",
     },
     total=False,
 )
@@ -57,7 +52,7 @@ class WorkflowsStepsResource(Resource):
 
     async def create(
         self,
-        workflow_id: int,
+        workflow_id: int | str,
         *,
         values: WorkflowsStepCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[_CreateWorkflowStepFields],
@@ -95,7 +90,7 @@ class WorkflowsStepsResource(Resource):
 
     def list(
         self,
-        workflow_id: int,
+        workflow_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -33,7 +33,7 @@ class WorkspacesResource(Resource):
 
     def list(
         self,
-        team_id: int,
+        team_id: int | str,
         *,
         limit: int | None = None,
         prefetch: bool = False,

@@ -39,6 +39,7 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._failures import FailureLog
+from ._shard import Checkpoint, Selection
 
 __all__ = [
     "BulkInputError",
@@ -112,6 +113,7 @@ class Progress:
     succeeded: int
     failed: int
     elapsed: float
+    skipped: int = 0  # inputs of another shard, or confirmed by the checkpoint already
 
     @property
     def done(self) -> int:
@@ -144,6 +146,7 @@ class Summary(Generic[I]):
     interrupted: bool
     elapsed: float
     input_error: BulkInputError | None = None
+    skipped: int = 0  # inputs of another shard, or confirmed by the checkpoint already
 
     @property
     def done(self) -> int:
@@ -151,8 +154,8 @@ class Summary(Generic[I]):
 
     @property
     def next_index(self) -> int:
-        """Index of the first input never read (= inputs read)."""
-        return self.started
+        """Index of the first input never read (= inputs read, skipped ones included)."""
+        return self.started + self.skipped
 
     @property
     def rate(self) -> float:
@@ -168,6 +171,8 @@ class Summary(Generic[I]):
             f"{self.succeeded} succeeded, {self.failed} failed in {self.elapsed:.2f} s "
             f"({self.rate:.1f}/s)"
         )
+        if self.skipped:
+            text += f", {self.skipped} skipped"
         if self.unfinished:
             text += f"; {len(self.unfinished)} cut short"
         if not self.exhausted:
@@ -237,6 +242,8 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         on_progress: ProgressCallback | None = None,
         failures: FailuresArg = None,
         kwargs: Mapping[str, Any] | None = None,
+        checkpoint: Checkpoint | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"bulk.run() needs an async callable such as cf.contacts.upsert, not {fn!r}")
@@ -252,6 +259,9 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             self._source = _SyncSource(inputs)
         else:
             raise TypeError(f"bulk.run() needs an iterable of inputs, not {type(inputs).__name__}")
+        self._selection = (
+            Selection(checkpoint, shard) if checkpoint is not None or shard is not None else None
+        )
         self._fn = fn
         self._kwargs = dict(kwargs or {})
         self.concurrency = concurrency
@@ -273,6 +283,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         self._reorder: dict[int, Succeeded[I, R] | Failed[I]] = {}
         self._next_to_emit = 0
         self._started = 0
+        self._skipped = 0
         self._succeeded = 0
         self._failed = 0
         self._exhausted = False
@@ -292,12 +303,15 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
 
     def progress(self) -> Progress:
         """The counts right now."""
-        return Progress(self._started, self._succeeded, self._failed, self._elapsed())
+        return Progress(self._started, self._succeeded, self._failed, self._elapsed(), self._skipped)
 
     async def __aenter__(self) -> BulkRun[I, R]:
         if self._state != "new":
             raise RuntimeError("a bulk run can be entered only once; call bulk.run(...) again")
         self._state = "open"
+        if self._selection is not None:
+            # A checkpoint that cannot be read fails here, before any call.
+            await self._selection.open()
         self._send, self._receive = anyio.create_memory_object_stream[
             "Succeeded[I, R] | Failed[I]"
         ](math.inf)
@@ -390,15 +404,19 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
     async def _read(self) -> tuple[int, I] | None:
         if self._exhausted or self._input_error is not None:
             return None
-        index = self._started
-        try:
-            item = await self._source.next()
-        except StopAsyncIteration:
-            self._exhausted = True
-            return None
-        except Exception as exc:  # a bad row, an unreadable file: stop reading, finish the rest
-            self._input_error = BulkInputError(index, exc)
-            return None
+        while True:
+            index = self._started + self._skipped
+            try:
+                item = await self._source.next()
+            except StopAsyncIteration:
+                self._exhausted = True
+                return None
+            except Exception as exc:  # a bad row, an unreadable file: stop reading, finish the rest
+                self._input_error = BulkInputError(index, exc)
+                return None
+            if self._selection is None or not self._selection.skip(index):
+                break
+            self._skipped += 1
         self._started += 1
         self._in_flight[index] = item
         return index, item
@@ -423,6 +441,8 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         else:
             result = Succeeded(index, item, value, time.monotonic() - started)
             self._succeeded += 1
+            if self._selection is not None:
+                await self._selection.confirm(index)
         del self._in_flight[index]
         self._deliver(result)
 
@@ -454,6 +474,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             interrupted=interrupted,
             elapsed=self._elapsed(),
             input_error=self._input_error,
+            skipped=self._skipped,
         )
 
 
@@ -467,6 +488,8 @@ def run(
     buffer_size: int | None = None,
     on_progress: ProgressCallback | None = None,
     failures: FailuresArg = None,
+    checkpoint: Checkpoint | None = None,
+    shard: tuple[int, int] | None = None,
     **kwargs: Any,
 ) -> BulkRun[I, R]:
     """Call `fn` once per input, `concurrency` at a time; iterate the results inside `async with`.
@@ -484,6 +507,9 @@ def run(
     exactly one `Succeeded` or `Failed`, in completion order, or input order with `ordered=True`.
     `buffer_size` (default: `concurrency`) bounds the finished results waiting for you. `failures` is a
     path (or a `FailureLog`) where failed inputs are written as JSON Lines, for `read_failures()`.
+    Several workers split one job with `shard=(i, n)` (this worker takes the inputs whose index is i
+    modulo n) and share a `checkpoint` (a `clickfunnels_async.redis.RedisCheckpoint`): inputs it holds as
+    confirmed are skipped, and each success is confirmed in it.
     """
     return BulkRun(
         fn,
@@ -494,6 +520,8 @@ def run(
         on_progress=on_progress,
         failures=failures,
         kwargs=kwargs,
+        checkpoint=checkpoint,
+        shard=shard,
     )
 
 
@@ -508,6 +536,8 @@ async def execute(
     on_result: Callable[[Succeeded[I, R] | Failed[I]], Awaitable[object] | object] | None = None,
     on_progress: ProgressCallback | None = None,
     failures: FailuresArg = None,
+    checkpoint: Checkpoint | None = None,
+    shard: tuple[int, int] | None = None,
     **kwargs: Any,
 ) -> Summary[I]:
     """Run to the end and return the `Summary`; `on_result` (sync or async) sees every result.
@@ -527,6 +557,8 @@ async def execute(
         buffer_size=buffer_size,
         on_progress=on_progress,
         failures=failures,
+        checkpoint=checkpoint,
+        shard=shard,
         **kwargs,
     )
     async with results:

@@ -41,6 +41,7 @@ from ._common import (
     settings,
     stderr,
 )
+from ._shared import is_shared, parse_shard, shared_checkpoint
 
 app = typer.Typer(help="Export and import contacts.", no_args_is_help=True)
 
@@ -431,7 +432,16 @@ def import_(
         Path | None, typer.Option("--failures", help="Write failed rows here (JSON Lines; import it to retry).")
     ] = None,
     checkpoint_path: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Default: FILE.checkpoint next to the input.")
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            help="A file (default: FILE.checkpoint next to the input), or redis://HOST:PORT/DB to share "
+            "it between workers.",
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="I/N: do every N-th row starting at row I (needs --checkpoint redis://…)."),
     ] = None,
     show_progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
@@ -446,8 +456,17 @@ def import_(
         if failures is not None and failures.resolve() == file.resolve():
             raise UsageProblem("--failures must not be the input file")
         total = sum(1 for _ in _read_rows(file, workspace_id))  # validates every row; nothing sent yet
-        checkpoint = _ImportCheckpoint(checkpoint_path or Path(str(file) + ".checkpoint"))
-        checkpoint.load()
+        shard_pair = parse_shard(shard)
+        shared = (
+            shared_checkpoint(checkpoint_path, file, workspace_id)
+            if checkpoint_path is not None and is_shared(checkpoint_path)
+            else None
+        )
+        if shard_pair is not None and shared is None:
+            raise UsageProblem("--shard needs a checkpoint the workers share: --checkpoint redis://HOST:PORT/DB")
+        checkpoint = _ImportCheckpoint(Path(checkpoint_path or str(file) + ".checkpoint"))
+        if shared is None:
+            checkpoint.load()
         skipped = 0
 
         def pending() -> Iterator[_Row]:
@@ -468,7 +487,8 @@ def import_(
         cf = settings(ctx).client(max_concurrency=concurrency)  # a bad setup is reported before any work
         failed_examples: list[bulk.Failed[_Row]] = []
         holder: dict[str, bulk.Summary[_Row]] = {}
-        checkpoint.open()
+        if shared is None:
+            checkpoint.open()
 
         async def go() -> None:
             progress = _progress(show_progress, total=total)
@@ -479,21 +499,26 @@ def import_(
                     async def upsert(row: _Row) -> Any:
                         return await cf.contacts.upsert(workspace_id, **row.fields)
 
-                    results = bulk.run(upsert, pending(), concurrency=concurrency, failures=log)
+                    results = bulk.run(
+                        upsert, pending(), concurrency=concurrency, failures=log, checkpoint=shared, shard=shard_pair
+                    )
                     try:
                         async with results:
                             async for result in results:
                                 if isinstance(result, bulk.Succeeded):
-                                    checkpoint.confirm(result.input.digest)
+                                    if shared is None:
+                                        checkpoint.confirm(result.input.digest)
                                 elif len(failed_examples) < 5:
                                     failed_examples.append(result)
                                 progress.update(
                                     task,
-                                    completed=skipped + results.progress().done,
+                                    completed=skipped + results.progress().done + results.progress().skipped,
                                     note=f"{results.progress().failed} failed" if results.progress().failed else "",
                                 )
                     finally:
                         holder["summary"] = results.summary
+                        if shared is not None:
+                            await shared.aclose()
 
         interrupted = False
         input_problem: bulk.BulkInputError | None = None
@@ -511,6 +536,7 @@ def import_(
         for failure in failed_examples:
             say(f"line {failure.input.line} ({failure.input.fields.get('email_address')}): {failure.error}",
                 style="red")
+        skipped += summary.skipped  # rows of other shards, or confirmed by any worker
         not_read = total - skipped - summary.started
         report = {
             "rows": total,
@@ -523,16 +549,17 @@ def import_(
             "rate": round(summary.rate, 1),
             "interrupted": interrupted,
             "failures_file": str(failures) if failures is not None else None,
-            "checkpoint": str(checkpoint.path),
+            "checkpoint": repr(shared) if shared is not None else str(checkpoint.path),
         }
         complete = not interrupted and summary.ok
-        if complete:
+        if complete and shared is None:  # a shared one may still serve other workers; it expires
             checkpoint.path.unlink(missing_ok=True)
             report["checkpoint"] = None
         if json_out:
             typer.echo(json.dumps(report))
         text = (
-            f"{summary.succeeded} upserted, {summary.failed} failed, {skipped} skipped (already confirmed) "
+            f"{summary.succeeded} upserted, {summary.failed} failed, {skipped} skipped "
+            f"({'other shards or ' if shard_pair else ''}already confirmed) "
             f"of {total} rows in {summary.elapsed:.1f} s ({summary.rate:.0f} rows/s)"
         )
         if summary.unfinished or not_read > 0:
@@ -541,7 +568,8 @@ def import_(
         if summary.failed and failures is not None:
             say(f"Failed rows are in {failures}; import that file to retry them.")
         if not complete:
-            say(f"Run the same command again to continue; {checkpoint.path} skips confirmed rows.")
+            where = "the shared checkpoint" if shared is not None else str(checkpoint.path)
+            say(f"Run the same command again to continue; {where} skips confirmed rows.")
         if input_problem is not None:
             raise UsageProblem(str(input_problem.error))
         if interrupted:

@@ -409,8 +409,9 @@ class Crud(Families):
         event = ACTION_EVENTS.get(verb)
         if event:
             self._emit(store.name, event, rec)
-        if status == 204:
-            return Reply(204)
+        if status == 204 or (info.op.response_model is None and not info.op.response_is_list
+                             and self.spec.response_schema(info.op) is None):
+            return Reply(status)  # no response body documented (gdpr_destroy answers 200 without one)
         return Reply(status, self._render_with(info, rec))
 
     def _state_changes(self, info: OpInfo, rec: Record, verb: str, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ _MODULES: dict[str, str] = {
     "AppointmentsScheduledEvent": ".appointments_scheduled_event",
     "AppointmentsScheduledEventEventType": ".appointments_scheduled_event_event_type",
     "AppointmentsScheduledEventPrimaryContact": ".appointments_scheduled_event_primary_contact",
+    "BillingSubscription": ".billing_subscription",
+    "BillingSubscriptionIncludedPrice": ".billing_subscription_included_price",
     "Blog": ".blog",
     "BlogUpdate": ".blog_update",
     "BlogUpdateRequest": ".blog_update_request",
@@ -35,15 +37,19 @@ _MODULES: dict[str, str] = {
     "BlogsTagCreateRequest": ".blogs_tag_create_request",
     "CodeMarkupExpand": ".code_markup_expand",
     "CommunitiesBan": ".communities_ban",
+    "CommunitiesBanContact": ".communities_ban_contact",
     "CommunitiesBanCreate": ".communities_ban_create",
     "CommunitiesBanCreateRequest": ".communities_ban_create_request",
     "CommunitiesBansExportAction": ".communities_bans_export_action",
     "CommunitiesBansExportActionCreate": ".communities_bans_export_action_create",
     "CommunitiesBansExportActionCreateRequest": ".communities_bans_export_action_create_request",
+    "CommunitiesBansExportActionStatus": ".communities_bans_export_action_status",
     "CommunitiesBansUnbanAction": ".communities_bans_unban_action",
     "CommunitiesBansUnbanActionCreate": ".communities_bans_unban_action_create",
     "CommunitiesBansUnbanActionCreateRequest": ".communities_bans_unban_action_create_request",
+    "CommunitiesBansUnbanActionStatus": ".communities_bans_unban_action_status",
     "CommunitiesMembership": ".communities_membership",
+    "CommunitiesMembershipContact": ".communities_membership_contact",
     "CommunitiesMembershipCreate": ".communities_membership_create",
     "CommunitiesMembershipCreateRequest": ".communities_membership_create_request",
     "CommunitiesMembershipUpdate": ".communities_membership_update",
@@ -51,44 +57,62 @@ _MODULES: dict[str, str] = {
     "CommunitiesMembershipsAddToGroupAction": ".communities_memberships_add_to_group_action",
     "CommunitiesMembershipsAddToGroupActionCreate": ".communities_memberships_add_to_group_action_create",
     "CommunitiesMembershipsAddToGroupActionCreateRequest": ".communities_memberships_add_to_group_action_create_request",
+    "CommunitiesMembershipsAddToGroupActionStatus": ".communities_memberships_add_to_group_action_status",
     "CommunitiesMembershipsBanAction": ".communities_memberships_ban_action",
     "CommunitiesMembershipsBanActionCreate": ".communities_memberships_ban_action_create",
     "CommunitiesMembershipsBanActionCreateRequest": ".communities_memberships_ban_action_create_request",
+    "CommunitiesMembershipsBanActionStatus": ".communities_memberships_ban_action_status",
     "CommunitiesMembershipsExportAction": ".communities_memberships_export_action",
     "CommunitiesMembershipsExportActionCreate": ".communities_memberships_export_action_create",
     "CommunitiesMembershipsExportActionCreateRequest": ".communities_memberships_export_action_create_request",
+    "CommunitiesMembershipsExportActionStatus": ".communities_memberships_export_action_status",
     "CommunitiesMembershipsRemoveFromGroupAction": ".communities_memberships_remove_from_group_action",
     "CommunitiesMembershipsRemoveFromGroupActionCreate": ".communities_memberships_remove_from_group_action_create",
     "CommunitiesMembershipsRemoveFromGroupActionCreateRequest": ".communities_memberships_remove_from_group_action_create_request",
+    "CommunitiesMembershipsRemoveFromGroupActionStatus": ".communities_memberships_remove_from_group_action_status",
     "CommunitiesSpace": ".communities_space",
+    "CommunitiesSpaceAccess": ".communities_space_access",
     "CommunitiesSpaceCreate": ".communities_space_create",
     "CommunitiesSpaceCreateRequest": ".communities_space_create_request",
     "CommunitiesSpaceGroup": ".communities_space_group",
+    "CommunitiesSpaceGroupAccess": ".communities_space_group_access",
     "CommunitiesSpaceGroupCreate": ".communities_space_group_create",
     "CommunitiesSpaceGroupCreateRequest": ".communities_space_group_create_request",
+    "CommunitiesSpaceGroupType": ".communities_space_group_type",
     "CommunitiesSpaceGroupUpdate": ".communities_space_group_update",
     "CommunitiesSpaceGroupUpdateRequest": ".communities_space_group_update_request",
     "CommunitiesSpaceUpdate": ".communities_space_update",
     "CommunitiesSpaceUpdateRequest": ".communities_space_update_request",
     "CommunitiesSpacesPost": ".communities_spaces_post",
     "CommunitiesSpacesPostComment": ".communities_spaces_post_comment",
+    "CommunitiesSpacesPostCommentContact": ".communities_spaces_post_comment_contact",
     "CommunitiesSpacesPostCommentCreate": ".communities_spaces_post_comment_create",
     "CommunitiesSpacesPostCommentCreateRequest": ".communities_spaces_post_comment_create_request",
+    "CommunitiesSpacesPostCommentGroup": ".communities_spaces_post_comment_group",
     "CommunitiesSpacesPostCommentLike": ".communities_spaces_post_comment_like",
+    "CommunitiesSpacesPostCommentLikeContact": ".communities_spaces_post_comment_like_contact",
     "CommunitiesSpacesPostCommentLikeCreate": ".communities_spaces_post_comment_like_create",
     "CommunitiesSpacesPostCommentLikeCreateRequest": ".communities_spaces_post_comment_like_create_request",
+    "CommunitiesSpacesPostCommentPost": ".communities_spaces_post_comment_post",
     "CommunitiesSpacesPostCommentUpdate": ".communities_spaces_post_comment_update",
     "CommunitiesSpacesPostCommentUpdateRequest": ".communities_spaces_post_comment_update_request",
+    "CommunitiesSpacesPostContact": ".communities_spaces_post_contact",
     "CommunitiesSpacesPostCreate": ".communities_spaces_post_create",
     "CommunitiesSpacesPostCreateRequest": ".communities_spaces_post_create_request",
+    "CommunitiesSpacesPostGroup": ".communities_spaces_post_group",
     "CommunitiesSpacesPostLike": ".communities_spaces_post_like",
+    "CommunitiesSpacesPostLikeContact": ".communities_spaces_post_like_contact",
     "CommunitiesSpacesPostLikeCreate": ".communities_spaces_post_like_create",
     "CommunitiesSpacesPostLikeCreateRequest": ".communities_spaces_post_like_create_request",
+    "CommunitiesSpacesPostTopic": ".communities_spaces_post_topic",
     "CommunitiesSpacesPostUpdate": ".communities_spaces_post_update",
     "CommunitiesSpacesPostUpdateRequest": ".communities_spaces_post_update_request",
     "CommunitiesSpacesPostVideoEmbed": ".communities_spaces_post_video_embed",
     "CommunitiesSpacesPostVideoEmbedCreate": ".communities_spaces_post_video_embed_create",
+    "CommunitiesSpacesPostVideoEmbedCreateDataType0": ".communities_spaces_post_video_embed_create_data_type_0",
     "CommunitiesSpacesPostVideoEmbedCreateRequest": ".communities_spaces_post_video_embed_create_request",
+    "CommunitiesSpacesPostVideoEmbedDataType0": ".communities_spaces_post_video_embed_data_type_0",
+    "CommunitiesSpacesPostVideoEmbedProvider": ".communities_spaces_post_video_embed_provider",
     "Community": ".community",
     "CommunityCreate": ".community_create",
     "CommunityCreateRequest": ".community_create_request",
@@ -96,9 +120,13 @@ _MODULES: dict[str, str] = {
     "CommunityUpdateRequest": ".community_update_request",
     "ConditionalSplitStepBranch": ".conditional_split_step_branch",
     "Contact": ".contact",
+    "ContactBase": ".contact_base",
+    "ContactBaseCustomAttributes": ".contact_base_custom_attributes",
+    "ContactBaseTag": ".contact_base_tag",
     "ContactCreate": ".contact_create",
     "ContactCreateRequest": ".contact_create_request",
     "ContactCustomAttributes": ".contact_custom_attributes",
+    "ContactEmailEngagement": ".contact_email_engagement",
     "ContactExpand": ".contact_expand",
     "ContactShort": ".contact_short",
     "ContactTag": ".contact_tag",
@@ -119,10 +147,12 @@ _MODULES: dict[str, str] = {
     "ContactsExportActionCreateRequest": ".contacts_export_action_create_request",
     "ContactsFilter": ".contacts_filter",
     "ContactsFilterGenerateRequest": ".contacts_filter_generate_request",
-    "ContactsFilterGenerateRequestResults": ".contacts_filter_generate_request_results",
+    "ContactsFilterGenerated": ".contacts_filter_generated",
+    "ContactsFilterGeneratedFilter": ".contacts_filter_generated_filter",
+    "ContactsFilterGeneratedFilterConjunction": ".contacts_filter_generated_filter_conjunction",
     "ContactsFilterRecord": ".contacts_filter_record",
     "ContactsFilterRecordFilter": ".contacts_filter_record_filter",
-    "ContactsFilterRecordResults": ".contacts_filter_record_results",
+    "ContactsFilterRecordFilterConjunction": ".contacts_filter_record_filter_conjunction",
     "ContactsRunWorkflowAction": ".contacts_run_workflow_action",
     "ContactsRunWorkflowActionCreate": ".contacts_run_workflow_action_create",
     "ContactsRunWorkflowActionCreateRequest": ".contacts_run_workflow_action_create_request",
@@ -170,11 +200,15 @@ _MODULES: dict[str, str] = {
     "CoursesSectionsPublishAction": ".courses_sections_publish_action",
     "CoursesSectionsPublishActionCreate": ".courses_sections_publish_action_create",
     "CoursesSectionsPublishActionCreateRequest": ".courses_sections_publish_action_create_request",
+    "CoursesSectionsPublishActionNoop": ".courses_sections_publish_action_noop",
+    "CoursesSectionsPublishActionNoopStatus": ".courses_sections_publish_action_noop_status",
+    "CoursesSectionsPublishActionStatus": ".courses_sections_publish_action_status",
     "Discount": ".discount",
     "DiscountAppliesTo": ".discount_applies_to",
     "DiscountCreate": ".discount_create",
     "DiscountCreateRequest": ".discount_create_request",
     "DiscountMethod": ".discount_method",
+    "DiscountType": ".discount_type",
     "DiscountUpdate": ".discount_update",
     "DiscountUpdateRequest": ".discount_update_request",
     "DiscountsFilter": ".discounts_filter",
@@ -184,6 +218,7 @@ _MODULES: dict[str, str] = {
     "EmailsAddress": ".emails_address",
     "EmailsAddressCreate": ".emails_address_create",
     "EmailsAddressCreateRequest": ".emails_address_create_request",
+    "EmailsAddressEmailsDomain": ".emails_address_emails_domain",
     "EmailsAddressUpdate": ".emails_address_update",
     "EmailsAddressUpdateRequest": ".emails_address_update_request",
     "EmailsAddressesFilter": ".emails_addresses_filter",
@@ -192,19 +227,21 @@ _MODULES: dict[str, str] = {
     "EmailsBroadcastCreateRecipient": ".emails_broadcast_create_recipient",
     "EmailsBroadcastCreateRequest": ".emails_broadcast_create_request",
     "EmailsBroadcastStatus": ".emails_broadcast_status",
+    "EmailsBroadcastTemplate": ".emails_broadcast_template",
     "EmailsBroadcastUpdate": ".emails_broadcast_update",
     "EmailsBroadcastUpdateRequest": ".emails_broadcast_update_request",
     "EmailsBroadcastsFilter": ".emails_broadcasts_filter",
     "EmailsBroadcastsSendAction": ".emails_broadcasts_send_action",
     "EmailsBroadcastsSendActionCreate": ".emails_broadcasts_send_action_create",
     "EmailsBroadcastsSendActionCreateRequest": ".emails_broadcasts_send_action_create_request",
+    "EmailsBroadcastsSendActionSendType": ".emails_broadcasts_send_action_send_type",
     "EmailsBroadcastsStats": ".emails_broadcasts_stats",
     "EmailsDomain": ".emails_domain",
     "EmailsDomainCreate": ".emails_domain_create",
     "EmailsDomainCreateRequest": ".emails_domain_create_request",
     "EmailsDomainDnsRecord": ".emails_domain_dns_record",
     "EmailsSettings": ".emails_settings",
-    "EmailsSettingsFooterAlignment": ".emails_settings_footer_alignment",
+    "EmailsSettingsAddress": ".emails_settings_address",
     "EmailsSettingsMarketingEmailsFromAddress": ".emails_settings_marketing_emails_from_address",
     "EmailsSettingsMarketingEmailsReplyToAddress": ".emails_settings_marketing_emails_reply_to_address",
     "EmailsSettingsSystemEmailsFromAddress": ".emails_settings_system_emails_from_address",
@@ -216,6 +253,7 @@ _MODULES: dict[str, str] = {
     "EmailsTemplateCreate": ".emails_template_create",
     "EmailsTemplateCreateRequest": ".emails_template_create_request",
     "EmailsTemplateExpand": ".emails_template_expand",
+    "EmailsTemplateFromAddress": ".emails_template_from_address",
     "EmailsTemplateUpdate": ".emails_template_update",
     "EmailsTemplateUpdateRequest": ".emails_template_update_request",
     "EmailsTopic": ".emails_topic",
@@ -284,6 +322,14 @@ _MODULES: dict[str, str] = {
     "FunnelHeadCodeMode": ".funnel_head_code_mode",
     "FunnelStepStats": ".funnel_step_stats",
     "FunnelStructure": ".funnel_structure",
+    "FunnelStructureFunnel": ".funnel_structure_funnel",
+    "FunnelStructureStep": ".funnel_structure_step",
+    "FunnelStructureStepBranch": ".funnel_structure_step_branch",
+    "FunnelStructureStepBranchBranch": ".funnel_structure_step_branch_branch",
+    "FunnelStructureStepBranchStepsItem": ".funnel_structure_step_branch_steps_item",
+    "FunnelStructureStepPage": ".funnel_structure_step_page",
+    "FunnelStructureStepVariant": ".funnel_structure_step_variant",
+    "FunnelStructureStepVariantStepsItem": ".funnel_structure_step_variant_steps_item",
     "FunnelSummary": ".funnel_summary",
     "FunnelTag": ".funnel_tag",
     "FunnelUpdate": ".funnel_update",
@@ -334,7 +380,9 @@ _MODULES: dict[str, str] = {
     "IncludeArchived": ".include_archived",
     "Me": ".me",
     "MeConnectedWorkspace": ".me_connected_workspace",
+    "MeLocale": ".me_locale",
     "MePlatformApplication": ".me_platform_application",
+    "Membership": ".membership",
     "Order": ".order",
     "OrderAffiliate": ".order_affiliate",
     "OrderBase": ".order_base",
@@ -359,6 +407,7 @@ _MODULES: dict[str, str] = {
     "OrdersAppliedTagCreate": ".orders_applied_tag_create",
     "OrdersAppliedTagCreateRequest": ".orders_applied_tag_create_request",
     "OrdersFilter": ".orders_filter",
+    "OrdersFilterOrderType": ".orders_filter_order_type",
     "OrdersInvoice": ".orders_invoice",
     "OrdersInvoiceCreate": ".orders_invoice_create",
     "OrdersInvoiceCreateLineItem": ".orders_invoice_create_line_item",
@@ -375,6 +424,7 @@ _MODULES: dict[str, str] = {
     "OrdersInvoicesLineItemProductsVariant": ".orders_invoices_line_item_products_variant",
     "OrdersInvoicesRestock": ".orders_invoices_restock",
     "OrdersInvoicesRestockIncludedInvoicesLineItem": ".orders_invoices_restock_included_invoices_line_item",
+    "OrdersInvoicesRestockStatus": ".orders_invoices_restock_status",
     "OrdersLineItem": ".orders_line_item",
     "OrdersLineItemOriginalProduct": ".orders_line_item_original_product",
     "OrdersLineItemProductsVariant": ".orders_line_item_products_variant",
@@ -392,7 +442,6 @@ _MODULES: dict[str, str] = {
     "OrdersTagUpdate": ".orders_tag_update",
     "OrdersTagUpdateRequest": ".orders_tag_update_request",
     "OrdersTransaction": ".orders_transaction",
-    "OrdersTransactionReason": ".orders_transaction_reason",
     "OrdersTransactionRefund": ".orders_transaction_refund",
     "OrdersTransactionRefundRequest": ".orders_transaction_refund_request",
     "Page": ".page",
@@ -403,17 +452,23 @@ _MODULES: dict[str, str] = {
     "PageCreateFunnel": ".page_create_funnel",
     "PageCreateRequest": ".page_create_request",
     "PageCreateShowPageStep": ".page_create_show_page_step",
+    "PageCreateShowPageStepBump": ".page_create_show_page_step_bump",
+    "PageCustomCssMode": ".page_custom_css_mode",
     "PageExpand": ".page_expand",
     "PageFooterCodeMode": ".page_footer_code_mode",
     "PageFunnel": ".page_funnel",
     "PageHeadCodeMode": ".page_head_code_mode",
     "PageRemoveProductsRequest": ".page_remove_products_request",
+    "PageSdk": ".page_sdk",
     "PageShowPageStep": ".page_show_page_step",
     "PageShowPageStepProduct": ".page_show_page_step_product",
     "PageSummary": ".page_summary",
+    "PageType": ".page_type",
     "PageUpdate": ".page_update",
+    "PageUpdateFunnel": ".page_update_funnel",
     "PageUpdateRequest": ".page_update_request",
     "PageUpdateShowPageStep": ".page_update_show_page_step",
+    "PageUpdateShowPageStepBump": ".page_update_show_page_step_bump",
     "PagesFilter": ".pages_filter",
     "PagesStats": ".pages_stats",
     "PagesStatsTimerange": ".pages_stats_timerange",
@@ -443,6 +498,7 @@ _MODULES: dict[str, str] = {
     "ProductsPricesChangeOptions": ".products_prices_change_options",
     "ProductsPricesChangeOptionsResponse": ".products_prices_change_options_response",
     "ProductsPricesChangeOptionsVariantGroup": ".products_prices_change_options_variant_group",
+    "ProductsPricesChangeOptionsVariantGroupProductsVariant": ".products_prices_change_options_variant_group_products_variant",
     "ProductsPricesFilter": ".products_prices_filter",
     "ProductsTag": ".products_tag",
     "ProductsTagCreate": ".products_tag_create",
@@ -452,11 +508,20 @@ _MODULES: dict[str, str] = {
     "ProductsTagsFilter": ".products_tags_filter",
     "ProductsVariant": ".products_variant",
     "ProductsVariantCreate": ".products_variant_create",
+    "ProductsVariantCreateIncludedCoursesAttribute": ".products_variant_create_included_courses_attribute",
+    "ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute": ".products_variant_create_included_courses_attribute_included_sections_attribute",
+    "ProductsVariantCreateIncludedSpaceGroupsAttribute": ".products_variant_create_included_space_groups_attribute",
     "ProductsVariantCreatePropertiesValue": ".products_variant_create_properties_value",
     "ProductsVariantCreateRequest": ".products_variant_create_request",
     "ProductsVariantCreatedByPlatformApplication": ".products_variant_created_by_platform_application",
+    "ProductsVariantIncludedCourse": ".products_variant_included_course",
+    "ProductsVariantIncludedSpaceGroup": ".products_variant_included_space_group",
+    "ProductsVariantProductType": ".products_variant_product_type",
     "ProductsVariantPropertiesValue": ".products_variant_properties_value",
     "ProductsVariantUpdate": ".products_variant_update",
+    "ProductsVariantUpdateIncludedCoursesAttribute": ".products_variant_update_included_courses_attribute",
+    "ProductsVariantUpdateIncludedCoursesAttributeIncludedSectionsAttribute": ".products_variant_update_included_courses_attribute_included_sections_attribute",
+    "ProductsVariantUpdateIncludedSpaceGroupsAttribute": ".products_variant_update_included_space_groups_attribute",
     "ProductsVariantUpdatePropertiesValue": ".products_variant_update_properties_value",
     "ProductsVariantUpdateRequest": ".products_variant_update_request",
     "ProductsVariantsFilter": ".products_variants_filter",
@@ -464,11 +529,16 @@ _MODULES: dict[str, str] = {
     "RefineFilterConjunction": ".refine_filter_conjunction",
     "RefineFilterCreate": ".refine_filter_create",
     "RefineFilterCreateCriteria": ".refine_filter_create_criteria",
+    "RefineFilterCreateCriteriaValue": ".refine_filter_create_criteria_value",
     "RefineFilterCreateRequest": ".refine_filter_create_request",
+    "RefineFilterCriteriaValueModifier": ".refine_filter_criteria_value_modifier",
     "RefineFilterCriterion": ".refine_filter_criterion",
+    "RefineFilterCriterionValue": ".refine_filter_criterion_value",
+    "RefineFilterCriterionValueModifier": ".refine_filter_criterion_value_modifier",
     "RefineFilterList": ".refine_filter_list",
     "RefineFilterUpdate": ".refine_filter_update",
     "RefineFilterUpdateCriteria": ".refine_filter_update_criteria",
+    "RefineFilterUpdateCriteriaValue": ".refine_filter_update_criteria_value",
     "RefineFilterUpdateRequest": ".refine_filter_update_request",
     "RefineFiltersFilter": ".refine_filters_filter",
     "SalesOpportunitiesFilter": ".sales_opportunities_filter",
@@ -486,6 +556,7 @@ _MODULES: dict[str, str] = {
     "SalesOpportunityPipelinesStage": ".sales_opportunity_pipelines_stage",
     "SalesOpportunityPrimaryContact": ".sales_opportunity_primary_contact",
     "SalesOpportunityPrimaryContactCustomAttributes": ".sales_opportunity_primary_contact_custom_attributes",
+    "SalesOpportunityPrimaryContactTag": ".sales_opportunity_primary_contact_tag",
     "SalesOpportunityUpdate": ".sales_opportunity_update",
     "SalesOpportunityUpdateRequest": ".sales_opportunity_update_request",
     "SalesPipeline": ".sales_pipeline",
@@ -535,6 +606,7 @@ _MODULES: dict[str, str] = {
     "ShippingZoneUpdate": ".shipping_zone_update",
     "ShippingZoneUpdateRequest": ".shipping_zone_update_request",
     "Site": ".site",
+    "SiteExpand": ".site_expand",
     "SiteFooterCodeMode": ".site_footer_code_mode",
     "SiteHeadCodeMode": ".site_head_code_mode",
     "SiteUpdate": ".site_update",
@@ -559,8 +631,10 @@ _MODULES: dict[str, str] = {
     "TeamUpdateRequest": ".team_update_request",
     "Theme": ".theme",
     "ThemeStyle": ".theme_style",
+    "ThemeTemplatePages": ".theme_template_pages",
     "ThemeUpdate": ".theme_update",
     "ThemeUpdateRequest": ".theme_update_request",
+    "ThemeUpdateTemplatePages": ".theme_update_template_pages",
     "User": ".user",
     "Visit": ".visit",
     "Visits": ".visits",
@@ -590,23 +664,42 @@ _MODULES: dict[str, str] = {
     "Workflow": ".workflow",
     "WorkflowCreate": ".workflow_create",
     "WorkflowCreateRequest": ".workflow_create_request",
+    "WorkflowRunType": ".workflow_run_type",
+    "WorkflowStatus": ".workflow_status",
     "WorkflowStructure": ".workflow_structure",
+    "WorkflowStructureStep": ".workflow_structure_step",
+    "WorkflowStructureStepBranch": ".workflow_structure_step_branch",
+    "WorkflowStructureStepBranchBranch": ".workflow_structure_step_branch_branch",
+    "WorkflowStructureStepBranchStepsItem": ".workflow_structure_step_branch_steps_item",
+    "WorkflowStructureStepState": ".workflow_structure_step_state",
+    "WorkflowStructureStepStepTypeSettings": ".workflow_structure_step_step_type_settings",
+    "WorkflowStructureStepVariant": ".workflow_structure_step_variant",
+    "WorkflowStructureStepVariantStepsItem": ".workflow_structure_step_variant_steps_item",
+    "WorkflowStructureTrigger": ".workflow_structure_trigger",
+    "WorkflowStructureWorkflow": ".workflow_structure_workflow",
+    "WorkflowStructureWorkflowStatus": ".workflow_structure_workflow_status",
     "WorkflowUpdate": ".workflow_update",
     "WorkflowUpdateRequest": ".workflow_update_request",
     "WorkflowsRun": ".workflows_run",
     "WorkflowsRunCreate": ".workflows_run_create",
     "WorkflowsRunCreateRequest": ".workflows_run_create_request",
+    "WorkflowsRunStatus": ".workflows_run_status",
     "WorkflowsRunsFilter": ".workflows_runs_filter",
+    "WorkflowsRunsFilterStatus": ".workflows_runs_filter_status",
     "WorkflowsStep": ".workflows_step",
     "WorkflowsStepCreate": ".workflows_step_create",
     "WorkflowsStepCreateRequest": ".workflows_step_create_request",
+    "WorkflowsStepCreateStepTypeSettings": ".workflows_step_create_step_type_settings",
+    "WorkflowsStepState": ".workflows_step_state",
     "WorkflowsStepStepTypeSettings": ".workflows_step_step_type_settings",
     "WorkflowsStepUpdate": ".workflows_step_update",
     "WorkflowsStepUpdateRequest": ".workflows_step_update_request",
+    "WorkflowsStepUpdateStepTypeSettings": ".workflows_step_update_step_type_settings",
     "WorkflowsStepsStats": ".workflows_steps_stats",
     "WorkflowsTrigger": ".workflows_trigger",
     "WorkflowsTriggerCreate": ".workflows_trigger_create",
     "WorkflowsTriggerCreateRequest": ".workflows_trigger_create_request",
+    "WorkflowsTriggerEventTypeKey": ".workflows_trigger_event_type_key",
     "WorkflowsTriggerUpdate": ".workflows_trigger_update",
     "WorkflowsTriggerUpdateRequest": ".workflows_trigger_update_request",
     "Workspace": ".workspace",
@@ -627,6 +720,8 @@ if TYPE_CHECKING:
     from .appointments_scheduled_event_primary_contact import (
         AppointmentsScheduledEventPrimaryContact,
     )
+    from .billing_subscription import BillingSubscription
+    from .billing_subscription_included_price import BillingSubscriptionIncludedPrice
     from .blog import Blog
     from .blog_update import BlogUpdate
     from .blog_update_request import BlogUpdateRequest
@@ -647,6 +742,7 @@ if TYPE_CHECKING:
     from .blogs_tag_create_request import BlogsTagCreateRequest
     from .code_markup_expand import CodeMarkupExpand
     from .communities_ban import CommunitiesBan
+    from .communities_ban_contact import CommunitiesBanContact
     from .communities_ban_create import CommunitiesBanCreate
     from .communities_ban_create_request import CommunitiesBanCreateRequest
     from .communities_bans_export_action import CommunitiesBansExportAction
@@ -654,12 +750,15 @@ if TYPE_CHECKING:
     from .communities_bans_export_action_create_request import (
         CommunitiesBansExportActionCreateRequest,
     )
+    from .communities_bans_export_action_status import CommunitiesBansExportActionStatus
     from .communities_bans_unban_action import CommunitiesBansUnbanAction
     from .communities_bans_unban_action_create import CommunitiesBansUnbanActionCreate
     from .communities_bans_unban_action_create_request import (
         CommunitiesBansUnbanActionCreateRequest,
     )
+    from .communities_bans_unban_action_status import CommunitiesBansUnbanActionStatus
     from .communities_membership import CommunitiesMembership
+    from .communities_membership_contact import CommunitiesMembershipContact
     from .communities_membership_create import CommunitiesMembershipCreate
     from .communities_membership_create_request import (
         CommunitiesMembershipCreateRequest,
@@ -677,12 +776,18 @@ if TYPE_CHECKING:
     from .communities_memberships_add_to_group_action_create_request import (
         CommunitiesMembershipsAddToGroupActionCreateRequest,
     )
+    from .communities_memberships_add_to_group_action_status import (
+        CommunitiesMembershipsAddToGroupActionStatus,
+    )
     from .communities_memberships_ban_action import CommunitiesMembershipsBanAction
     from .communities_memberships_ban_action_create import (
         CommunitiesMembershipsBanActionCreate,
     )
     from .communities_memberships_ban_action_create_request import (
         CommunitiesMembershipsBanActionCreateRequest,
+    )
+    from .communities_memberships_ban_action_status import (
+        CommunitiesMembershipsBanActionStatus,
     )
     from .communities_memberships_export_action import (
         CommunitiesMembershipsExportAction,
@@ -693,6 +798,9 @@ if TYPE_CHECKING:
     from .communities_memberships_export_action_create_request import (
         CommunitiesMembershipsExportActionCreateRequest,
     )
+    from .communities_memberships_export_action_status import (
+        CommunitiesMembershipsExportActionStatus,
+    )
     from .communities_memberships_remove_from_group_action import (
         CommunitiesMembershipsRemoveFromGroupAction,
     )
@@ -702,14 +810,20 @@ if TYPE_CHECKING:
     from .communities_memberships_remove_from_group_action_create_request import (
         CommunitiesMembershipsRemoveFromGroupActionCreateRequest,
     )
+    from .communities_memberships_remove_from_group_action_status import (
+        CommunitiesMembershipsRemoveFromGroupActionStatus,
+    )
     from .communities_space import CommunitiesSpace
+    from .communities_space_access import CommunitiesSpaceAccess
     from .communities_space_create import CommunitiesSpaceCreate
     from .communities_space_create_request import CommunitiesSpaceCreateRequest
     from .communities_space_group import CommunitiesSpaceGroup
+    from .communities_space_group_access import CommunitiesSpaceGroupAccess
     from .communities_space_group_create import CommunitiesSpaceGroupCreate
     from .communities_space_group_create_request import (
         CommunitiesSpaceGroupCreateRequest,
     )
+    from .communities_space_group_type import CommunitiesSpaceGroupType
     from .communities_space_group_update import CommunitiesSpaceGroupUpdate
     from .communities_space_group_update_request import (
         CommunitiesSpaceGroupUpdateRequest,
@@ -718,34 +832,46 @@ if TYPE_CHECKING:
     from .communities_space_update_request import CommunitiesSpaceUpdateRequest
     from .communities_spaces_post import CommunitiesSpacesPost
     from .communities_spaces_post_comment import CommunitiesSpacesPostComment
+    from .communities_spaces_post_comment_contact import (
+        CommunitiesSpacesPostCommentContact,
+    )
     from .communities_spaces_post_comment_create import (
         CommunitiesSpacesPostCommentCreate,
     )
     from .communities_spaces_post_comment_create_request import (
         CommunitiesSpacesPostCommentCreateRequest,
     )
+    from .communities_spaces_post_comment_group import CommunitiesSpacesPostCommentGroup
     from .communities_spaces_post_comment_like import CommunitiesSpacesPostCommentLike
+    from .communities_spaces_post_comment_like_contact import (
+        CommunitiesSpacesPostCommentLikeContact,
+    )
     from .communities_spaces_post_comment_like_create import (
         CommunitiesSpacesPostCommentLikeCreate,
     )
     from .communities_spaces_post_comment_like_create_request import (
         CommunitiesSpacesPostCommentLikeCreateRequest,
     )
+    from .communities_spaces_post_comment_post import CommunitiesSpacesPostCommentPost
     from .communities_spaces_post_comment_update import (
         CommunitiesSpacesPostCommentUpdate,
     )
     from .communities_spaces_post_comment_update_request import (
         CommunitiesSpacesPostCommentUpdateRequest,
     )
+    from .communities_spaces_post_contact import CommunitiesSpacesPostContact
     from .communities_spaces_post_create import CommunitiesSpacesPostCreate
     from .communities_spaces_post_create_request import (
         CommunitiesSpacesPostCreateRequest,
     )
+    from .communities_spaces_post_group import CommunitiesSpacesPostGroup
     from .communities_spaces_post_like import CommunitiesSpacesPostLike
+    from .communities_spaces_post_like_contact import CommunitiesSpacesPostLikeContact
     from .communities_spaces_post_like_create import CommunitiesSpacesPostLikeCreate
     from .communities_spaces_post_like_create_request import (
         CommunitiesSpacesPostLikeCreateRequest,
     )
+    from .communities_spaces_post_topic import CommunitiesSpacesPostTopic
     from .communities_spaces_post_update import CommunitiesSpacesPostUpdate
     from .communities_spaces_post_update_request import (
         CommunitiesSpacesPostUpdateRequest,
@@ -754,8 +880,17 @@ if TYPE_CHECKING:
     from .communities_spaces_post_video_embed_create import (
         CommunitiesSpacesPostVideoEmbedCreate,
     )
+    from .communities_spaces_post_video_embed_create_data_type_0 import (
+        CommunitiesSpacesPostVideoEmbedCreateDataType0,
+    )
     from .communities_spaces_post_video_embed_create_request import (
         CommunitiesSpacesPostVideoEmbedCreateRequest,
+    )
+    from .communities_spaces_post_video_embed_data_type_0 import (
+        CommunitiesSpacesPostVideoEmbedDataType0,
+    )
+    from .communities_spaces_post_video_embed_provider import (
+        CommunitiesSpacesPostVideoEmbedProvider,
     )
     from .community import Community
     from .community_create import CommunityCreate
@@ -764,9 +899,13 @@ if TYPE_CHECKING:
     from .community_update_request import CommunityUpdateRequest
     from .conditional_split_step_branch import ConditionalSplitStepBranch
     from .contact import Contact
+    from .contact_base import ContactBase
+    from .contact_base_custom_attributes import ContactBaseCustomAttributes
+    from .contact_base_tag import ContactBaseTag
     from .contact_create import ContactCreate
     from .contact_create_request import ContactCreateRequest
     from .contact_custom_attributes import ContactCustomAttributes
+    from .contact_email_engagement import ContactEmailEngagement
     from .contact_expand import ContactExpand
     from .contact_short import ContactShort
     from .contact_tag import ContactTag
@@ -787,12 +926,16 @@ if TYPE_CHECKING:
     from .contacts_export_action_create_request import ContactsExportActionCreateRequest
     from .contacts_filter import ContactsFilter
     from .contacts_filter_generate_request import ContactsFilterGenerateRequest
-    from .contacts_filter_generate_request_results import (
-        ContactsFilterGenerateRequestResults,
+    from .contacts_filter_generated import ContactsFilterGenerated
+    from .contacts_filter_generated_filter import ContactsFilterGeneratedFilter
+    from .contacts_filter_generated_filter_conjunction import (
+        ContactsFilterGeneratedFilterConjunction,
     )
     from .contacts_filter_record import ContactsFilterRecord
     from .contacts_filter_record_filter import ContactsFilterRecordFilter
-    from .contacts_filter_record_results import ContactsFilterRecordResults
+    from .contacts_filter_record_filter_conjunction import (
+        ContactsFilterRecordFilterConjunction,
+    )
     from .contacts_run_workflow_action import ContactsRunWorkflowAction
     from .contacts_run_workflow_action_create import ContactsRunWorkflowActionCreate
     from .contacts_run_workflow_action_create_request import (
@@ -850,11 +993,19 @@ if TYPE_CHECKING:
     from .courses_sections_publish_action_create_request import (
         CoursesSectionsPublishActionCreateRequest,
     )
+    from .courses_sections_publish_action_noop import CoursesSectionsPublishActionNoop
+    from .courses_sections_publish_action_noop_status import (
+        CoursesSectionsPublishActionNoopStatus,
+    )
+    from .courses_sections_publish_action_status import (
+        CoursesSectionsPublishActionStatus,
+    )
     from .discount import Discount
     from .discount_applies_to import DiscountAppliesTo
     from .discount_create import DiscountCreate
     from .discount_create_request import DiscountCreateRequest
     from .discount_method import DiscountMethod
+    from .discount_type import DiscountType
     from .discount_update import DiscountUpdate
     from .discount_update_request import DiscountUpdateRequest
     from .discounts_filter import DiscountsFilter
@@ -864,6 +1015,7 @@ if TYPE_CHECKING:
     from .emails_address import EmailsAddress
     from .emails_address_create import EmailsAddressCreate
     from .emails_address_create_request import EmailsAddressCreateRequest
+    from .emails_address_emails_domain import EmailsAddressEmailsDomain
     from .emails_address_update import EmailsAddressUpdate
     from .emails_address_update_request import EmailsAddressUpdateRequest
     from .emails_addresses_filter import EmailsAddressesFilter
@@ -872,6 +1024,7 @@ if TYPE_CHECKING:
     from .emails_broadcast_create_recipient import EmailsBroadcastCreateRecipient
     from .emails_broadcast_create_request import EmailsBroadcastCreateRequest
     from .emails_broadcast_status import EmailsBroadcastStatus
+    from .emails_broadcast_template import EmailsBroadcastTemplate
     from .emails_broadcast_update import EmailsBroadcastUpdate
     from .emails_broadcast_update_request import EmailsBroadcastUpdateRequest
     from .emails_broadcasts_filter import EmailsBroadcastsFilter
@@ -880,13 +1033,16 @@ if TYPE_CHECKING:
     from .emails_broadcasts_send_action_create_request import (
         EmailsBroadcastsSendActionCreateRequest,
     )
+    from .emails_broadcasts_send_action_send_type import (
+        EmailsBroadcastsSendActionSendType,
+    )
     from .emails_broadcasts_stats import EmailsBroadcastsStats
     from .emails_domain import EmailsDomain
     from .emails_domain_create import EmailsDomainCreate
     from .emails_domain_create_request import EmailsDomainCreateRequest
     from .emails_domain_dns_record import EmailsDomainDnsRecord
     from .emails_settings import EmailsSettings
-    from .emails_settings_footer_alignment import EmailsSettingsFooterAlignment
+    from .emails_settings_address import EmailsSettingsAddress
     from .emails_settings_marketing_emails_from_address import (
         EmailsSettingsMarketingEmailsFromAddress,
     )
@@ -906,6 +1062,7 @@ if TYPE_CHECKING:
     from .emails_template_create import EmailsTemplateCreate
     from .emails_template_create_request import EmailsTemplateCreateRequest
     from .emails_template_expand import EmailsTemplateExpand
+    from .emails_template_from_address import EmailsTemplateFromAddress
     from .emails_template_update import EmailsTemplateUpdate
     from .emails_template_update_request import EmailsTemplateUpdateRequest
     from .emails_topic import EmailsTopic
@@ -982,6 +1139,18 @@ if TYPE_CHECKING:
     from .funnel_head_code_mode import FunnelHeadCodeMode
     from .funnel_step_stats import FunnelStepStats
     from .funnel_structure import FunnelStructure
+    from .funnel_structure_funnel import FunnelStructureFunnel
+    from .funnel_structure_step import FunnelStructureStep
+    from .funnel_structure_step_branch import FunnelStructureStepBranch
+    from .funnel_structure_step_branch_branch import FunnelStructureStepBranchBranch
+    from .funnel_structure_step_branch_steps_item import (
+        FunnelStructureStepBranchStepsItem,
+    )
+    from .funnel_structure_step_page import FunnelStructureStepPage
+    from .funnel_structure_step_variant import FunnelStructureStepVariant
+    from .funnel_structure_step_variant_steps_item import (
+        FunnelStructureStepVariantStepsItem,
+    )
     from .funnel_summary import FunnelSummary
     from .funnel_tag import FunnelTag
     from .funnel_update import FunnelUpdate
@@ -1060,7 +1229,9 @@ if TYPE_CHECKING:
     from .include_archived import IncludeArchived
     from .me import Me
     from .me_connected_workspace import MeConnectedWorkspace
+    from .me_locale import MeLocale
     from .me_platform_application import MePlatformApplication
+    from .membership import Membership
     from .order import Order
     from .order_affiliate import OrderAffiliate
     from .order_base import OrderBase
@@ -1085,6 +1256,7 @@ if TYPE_CHECKING:
     from .orders_applied_tag_create import OrdersAppliedTagCreate
     from .orders_applied_tag_create_request import OrdersAppliedTagCreateRequest
     from .orders_filter import OrdersFilter
+    from .orders_filter_order_type import OrdersFilterOrderType
     from .orders_invoice import OrdersInvoice
     from .orders_invoice_create import OrdersInvoiceCreate
     from .orders_invoice_create_line_item import OrdersInvoiceCreateLineItem
@@ -1109,6 +1281,7 @@ if TYPE_CHECKING:
     from .orders_invoices_restock_included_invoices_line_item import (
         OrdersInvoicesRestockIncludedInvoicesLineItem,
     )
+    from .orders_invoices_restock_status import OrdersInvoicesRestockStatus
     from .orders_line_item import OrdersLineItem
     from .orders_line_item_original_product import OrdersLineItemOriginalProduct
     from .orders_line_item_products_variant import OrdersLineItemProductsVariant
@@ -1134,7 +1307,6 @@ if TYPE_CHECKING:
     from .orders_tag_update import OrdersTagUpdate
     from .orders_tag_update_request import OrdersTagUpdateRequest
     from .orders_transaction import OrdersTransaction
-    from .orders_transaction_reason import OrdersTransactionReason
     from .orders_transaction_refund import OrdersTransactionRefund
     from .orders_transaction_refund_request import OrdersTransactionRefundRequest
     from .page import Page
@@ -1145,17 +1317,23 @@ if TYPE_CHECKING:
     from .page_create_funnel import PageCreateFunnel
     from .page_create_request import PageCreateRequest
     from .page_create_show_page_step import PageCreateShowPageStep
+    from .page_create_show_page_step_bump import PageCreateShowPageStepBump
+    from .page_custom_css_mode import PageCustomCssMode
     from .page_expand import PageExpand
     from .page_footer_code_mode import PageFooterCodeMode
     from .page_funnel import PageFunnel
     from .page_head_code_mode import PageHeadCodeMode
     from .page_remove_products_request import PageRemoveProductsRequest
+    from .page_sdk import PageSdk
     from .page_show_page_step import PageShowPageStep
     from .page_show_page_step_product import PageShowPageStepProduct
     from .page_summary import PageSummary
+    from .page_type import PageType
     from .page_update import PageUpdate
+    from .page_update_funnel import PageUpdateFunnel
     from .page_update_request import PageUpdateRequest
     from .page_update_show_page_step import PageUpdateShowPageStep
+    from .page_update_show_page_step_bump import PageUpdateShowPageStepBump
     from .pages_filter import PagesFilter
     from .pages_stats import PagesStats
     from .pages_stats_timerange import PagesStatsTimerange
@@ -1189,6 +1367,9 @@ if TYPE_CHECKING:
     from .products_prices_change_options_variant_group import (
         ProductsPricesChangeOptionsVariantGroup,
     )
+    from .products_prices_change_options_variant_group_products_variant import (
+        ProductsPricesChangeOptionsVariantGroupProductsVariant,
+    )
     from .products_prices_filter import ProductsPricesFilter
     from .products_tag import ProductsTag
     from .products_tag_create import ProductsTagCreate
@@ -1198,6 +1379,15 @@ if TYPE_CHECKING:
     from .products_tags_filter import ProductsTagsFilter
     from .products_variant import ProductsVariant
     from .products_variant_create import ProductsVariantCreate
+    from .products_variant_create_included_courses_attribute import (
+        ProductsVariantCreateIncludedCoursesAttribute,
+    )
+    from .products_variant_create_included_courses_attribute_included_sections_attribute import (
+        ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute,
+    )
+    from .products_variant_create_included_space_groups_attribute import (
+        ProductsVariantCreateIncludedSpaceGroupsAttribute,
+    )
     from .products_variant_create_properties_value import (
         ProductsVariantCreatePropertiesValue,
     )
@@ -1205,8 +1395,20 @@ if TYPE_CHECKING:
     from .products_variant_created_by_platform_application import (
         ProductsVariantCreatedByPlatformApplication,
     )
+    from .products_variant_included_course import ProductsVariantIncludedCourse
+    from .products_variant_included_space_group import ProductsVariantIncludedSpaceGroup
+    from .products_variant_product_type import ProductsVariantProductType
     from .products_variant_properties_value import ProductsVariantPropertiesValue
     from .products_variant_update import ProductsVariantUpdate
+    from .products_variant_update_included_courses_attribute import (
+        ProductsVariantUpdateIncludedCoursesAttribute,
+    )
+    from .products_variant_update_included_courses_attribute_included_sections_attribute import (
+        ProductsVariantUpdateIncludedCoursesAttributeIncludedSectionsAttribute,
+    )
+    from .products_variant_update_included_space_groups_attribute import (
+        ProductsVariantUpdateIncludedSpaceGroupsAttribute,
+    )
     from .products_variant_update_properties_value import (
         ProductsVariantUpdatePropertiesValue,
     )
@@ -1216,11 +1418,18 @@ if TYPE_CHECKING:
     from .refine_filter_conjunction import RefineFilterConjunction
     from .refine_filter_create import RefineFilterCreate
     from .refine_filter_create_criteria import RefineFilterCreateCriteria
+    from .refine_filter_create_criteria_value import RefineFilterCreateCriteriaValue
     from .refine_filter_create_request import RefineFilterCreateRequest
+    from .refine_filter_criteria_value_modifier import RefineFilterCriteriaValueModifier
     from .refine_filter_criterion import RefineFilterCriterion
+    from .refine_filter_criterion_value import RefineFilterCriterionValue
+    from .refine_filter_criterion_value_modifier import (
+        RefineFilterCriterionValueModifier,
+    )
     from .refine_filter_list import RefineFilterList
     from .refine_filter_update import RefineFilterUpdate
     from .refine_filter_update_criteria import RefineFilterUpdateCriteria
+    from .refine_filter_update_criteria_value import RefineFilterUpdateCriteriaValue
     from .refine_filter_update_request import RefineFilterUpdateRequest
     from .refine_filters_filter import RefineFiltersFilter
     from .sales_opportunities_filter import SalesOpportunitiesFilter
@@ -1244,6 +1453,7 @@ if TYPE_CHECKING:
     from .sales_opportunity_primary_contact_custom_attributes import (
         SalesOpportunityPrimaryContactCustomAttributes,
     )
+    from .sales_opportunity_primary_contact_tag import SalesOpportunityPrimaryContactTag
     from .sales_opportunity_update import SalesOpportunityUpdate
     from .sales_opportunity_update_request import SalesOpportunityUpdateRequest
     from .sales_pipeline import SalesPipeline
@@ -1293,6 +1503,7 @@ if TYPE_CHECKING:
     from .shipping_zone_update import ShippingZoneUpdate
     from .shipping_zone_update_request import ShippingZoneUpdateRequest
     from .site import Site
+    from .site_expand import SiteExpand
     from .site_footer_code_mode import SiteFooterCodeMode
     from .site_head_code_mode import SiteHeadCodeMode
     from .site_update import SiteUpdate
@@ -1317,8 +1528,10 @@ if TYPE_CHECKING:
     from .team_update_request import TeamUpdateRequest
     from .theme import Theme
     from .theme_style import ThemeStyle
+    from .theme_template_pages import ThemeTemplatePages
     from .theme_update import ThemeUpdate
     from .theme_update_request import ThemeUpdateRequest
+    from .theme_update_template_pages import ThemeUpdateTemplatePages
     from .user import User
     from .visit import Visit
     from .visits import Visits
@@ -1378,23 +1591,52 @@ if TYPE_CHECKING:
     from .workflow import Workflow
     from .workflow_create import WorkflowCreate
     from .workflow_create_request import WorkflowCreateRequest
+    from .workflow_run_type import WorkflowRunType
+    from .workflow_status import WorkflowStatus
     from .workflow_structure import WorkflowStructure
+    from .workflow_structure_step import WorkflowStructureStep
+    from .workflow_structure_step_branch import WorkflowStructureStepBranch
+    from .workflow_structure_step_branch_branch import WorkflowStructureStepBranchBranch
+    from .workflow_structure_step_branch_steps_item import (
+        WorkflowStructureStepBranchStepsItem,
+    )
+    from .workflow_structure_step_state import WorkflowStructureStepState
+    from .workflow_structure_step_step_type_settings import (
+        WorkflowStructureStepStepTypeSettings,
+    )
+    from .workflow_structure_step_variant import WorkflowStructureStepVariant
+    from .workflow_structure_step_variant_steps_item import (
+        WorkflowStructureStepVariantStepsItem,
+    )
+    from .workflow_structure_trigger import WorkflowStructureTrigger
+    from .workflow_structure_workflow import WorkflowStructureWorkflow
+    from .workflow_structure_workflow_status import WorkflowStructureWorkflowStatus
     from .workflow_update import WorkflowUpdate
     from .workflow_update_request import WorkflowUpdateRequest
     from .workflows_run import WorkflowsRun
     from .workflows_run_create import WorkflowsRunCreate
     from .workflows_run_create_request import WorkflowsRunCreateRequest
+    from .workflows_run_status import WorkflowsRunStatus
     from .workflows_runs_filter import WorkflowsRunsFilter
+    from .workflows_runs_filter_status import WorkflowsRunsFilterStatus
     from .workflows_step import WorkflowsStep
     from .workflows_step_create import WorkflowsStepCreate
     from .workflows_step_create_request import WorkflowsStepCreateRequest
+    from .workflows_step_create_step_type_settings import (
+        WorkflowsStepCreateStepTypeSettings,
+    )
+    from .workflows_step_state import WorkflowsStepState
     from .workflows_step_step_type_settings import WorkflowsStepStepTypeSettings
     from .workflows_step_update import WorkflowsStepUpdate
     from .workflows_step_update_request import WorkflowsStepUpdateRequest
+    from .workflows_step_update_step_type_settings import (
+        WorkflowsStepUpdateStepTypeSettings,
+    )
     from .workflows_steps_stats import WorkflowsStepsStats
     from .workflows_trigger import WorkflowsTrigger
     from .workflows_trigger_create import WorkflowsTriggerCreate
     from .workflows_trigger_create_request import WorkflowsTriggerCreateRequest
+    from .workflows_trigger_event_type_key import WorkflowsTriggerEventTypeKey
     from .workflows_trigger_update import WorkflowsTriggerUpdate
     from .workflows_trigger_update_request import WorkflowsTriggerUpdateRequest
     from .workspace import Workspace
@@ -1425,6 +1667,8 @@ __all__ = (
     "AppointmentsScheduledEvent",
     "AppointmentsScheduledEventEventType",
     "AppointmentsScheduledEventPrimaryContact",
+    "BillingSubscription",
+    "BillingSubscriptionIncludedPrice",
     "Blog",
     "BlogUpdate",
     "BlogUpdateRequest",
@@ -1445,15 +1689,19 @@ __all__ = (
     "BlogsTagCreateRequest",
     "CodeMarkupExpand",
     "CommunitiesBan",
+    "CommunitiesBanContact",
     "CommunitiesBanCreate",
     "CommunitiesBanCreateRequest",
     "CommunitiesBansExportAction",
     "CommunitiesBansExportActionCreate",
     "CommunitiesBansExportActionCreateRequest",
+    "CommunitiesBansExportActionStatus",
     "CommunitiesBansUnbanAction",
     "CommunitiesBansUnbanActionCreate",
     "CommunitiesBansUnbanActionCreateRequest",
+    "CommunitiesBansUnbanActionStatus",
     "CommunitiesMembership",
+    "CommunitiesMembershipContact",
     "CommunitiesMembershipCreate",
     "CommunitiesMembershipCreateRequest",
     "CommunitiesMembershipUpdate",
@@ -1461,44 +1709,62 @@ __all__ = (
     "CommunitiesMembershipsAddToGroupAction",
     "CommunitiesMembershipsAddToGroupActionCreate",
     "CommunitiesMembershipsAddToGroupActionCreateRequest",
+    "CommunitiesMembershipsAddToGroupActionStatus",
     "CommunitiesMembershipsBanAction",
     "CommunitiesMembershipsBanActionCreate",
     "CommunitiesMembershipsBanActionCreateRequest",
+    "CommunitiesMembershipsBanActionStatus",
     "CommunitiesMembershipsExportAction",
     "CommunitiesMembershipsExportActionCreate",
     "CommunitiesMembershipsExportActionCreateRequest",
+    "CommunitiesMembershipsExportActionStatus",
     "CommunitiesMembershipsRemoveFromGroupAction",
     "CommunitiesMembershipsRemoveFromGroupActionCreate",
     "CommunitiesMembershipsRemoveFromGroupActionCreateRequest",
+    "CommunitiesMembershipsRemoveFromGroupActionStatus",
     "CommunitiesSpace",
+    "CommunitiesSpaceAccess",
     "CommunitiesSpaceCreate",
     "CommunitiesSpaceCreateRequest",
     "CommunitiesSpaceGroup",
+    "CommunitiesSpaceGroupAccess",
     "CommunitiesSpaceGroupCreate",
     "CommunitiesSpaceGroupCreateRequest",
+    "CommunitiesSpaceGroupType",
     "CommunitiesSpaceGroupUpdate",
     "CommunitiesSpaceGroupUpdateRequest",
     "CommunitiesSpaceUpdate",
     "CommunitiesSpaceUpdateRequest",
     "CommunitiesSpacesPost",
     "CommunitiesSpacesPostComment",
+    "CommunitiesSpacesPostCommentContact",
     "CommunitiesSpacesPostCommentCreate",
     "CommunitiesSpacesPostCommentCreateRequest",
+    "CommunitiesSpacesPostCommentGroup",
     "CommunitiesSpacesPostCommentLike",
+    "CommunitiesSpacesPostCommentLikeContact",
     "CommunitiesSpacesPostCommentLikeCreate",
     "CommunitiesSpacesPostCommentLikeCreateRequest",
+    "CommunitiesSpacesPostCommentPost",
     "CommunitiesSpacesPostCommentUpdate",
     "CommunitiesSpacesPostCommentUpdateRequest",
+    "CommunitiesSpacesPostContact",
     "CommunitiesSpacesPostCreate",
     "CommunitiesSpacesPostCreateRequest",
+    "CommunitiesSpacesPostGroup",
     "CommunitiesSpacesPostLike",
+    "CommunitiesSpacesPostLikeContact",
     "CommunitiesSpacesPostLikeCreate",
     "CommunitiesSpacesPostLikeCreateRequest",
+    "CommunitiesSpacesPostTopic",
     "CommunitiesSpacesPostUpdate",
     "CommunitiesSpacesPostUpdateRequest",
     "CommunitiesSpacesPostVideoEmbed",
     "CommunitiesSpacesPostVideoEmbedCreate",
+    "CommunitiesSpacesPostVideoEmbedCreateDataType0",
     "CommunitiesSpacesPostVideoEmbedCreateRequest",
+    "CommunitiesSpacesPostVideoEmbedDataType0",
+    "CommunitiesSpacesPostVideoEmbedProvider",
     "Community",
     "CommunityCreate",
     "CommunityCreateRequest",
@@ -1506,9 +1772,13 @@ __all__ = (
     "CommunityUpdateRequest",
     "ConditionalSplitStepBranch",
     "Contact",
+    "ContactBase",
+    "ContactBaseCustomAttributes",
+    "ContactBaseTag",
     "ContactCreate",
     "ContactCreateRequest",
     "ContactCustomAttributes",
+    "ContactEmailEngagement",
     "ContactExpand",
     "ContactShort",
     "ContactTag",
@@ -1529,10 +1799,12 @@ __all__ = (
     "ContactsExportActionCreateRequest",
     "ContactsFilter",
     "ContactsFilterGenerateRequest",
-    "ContactsFilterGenerateRequestResults",
+    "ContactsFilterGenerated",
+    "ContactsFilterGeneratedFilter",
+    "ContactsFilterGeneratedFilterConjunction",
     "ContactsFilterRecord",
     "ContactsFilterRecordFilter",
-    "ContactsFilterRecordResults",
+    "ContactsFilterRecordFilterConjunction",
     "ContactsRunWorkflowAction",
     "ContactsRunWorkflowActionCreate",
     "ContactsRunWorkflowActionCreateRequest",
@@ -1580,11 +1852,15 @@ __all__ = (
     "CoursesSectionsPublishAction",
     "CoursesSectionsPublishActionCreate",
     "CoursesSectionsPublishActionCreateRequest",
+    "CoursesSectionsPublishActionNoop",
+    "CoursesSectionsPublishActionNoopStatus",
+    "CoursesSectionsPublishActionStatus",
     "Discount",
     "DiscountAppliesTo",
     "DiscountCreate",
     "DiscountCreateRequest",
     "DiscountMethod",
+    "DiscountType",
     "DiscountUpdate",
     "DiscountUpdateRequest",
     "DiscountsFilter",
@@ -1594,6 +1870,7 @@ __all__ = (
     "EmailsAddress",
     "EmailsAddressCreate",
     "EmailsAddressCreateRequest",
+    "EmailsAddressEmailsDomain",
     "EmailsAddressUpdate",
     "EmailsAddressUpdateRequest",
     "EmailsAddressesFilter",
@@ -1602,19 +1879,21 @@ __all__ = (
     "EmailsBroadcastCreateRecipient",
     "EmailsBroadcastCreateRequest",
     "EmailsBroadcastStatus",
+    "EmailsBroadcastTemplate",
     "EmailsBroadcastUpdate",
     "EmailsBroadcastUpdateRequest",
     "EmailsBroadcastsFilter",
     "EmailsBroadcastsSendAction",
     "EmailsBroadcastsSendActionCreate",
     "EmailsBroadcastsSendActionCreateRequest",
+    "EmailsBroadcastsSendActionSendType",
     "EmailsBroadcastsStats",
     "EmailsDomain",
     "EmailsDomainCreate",
     "EmailsDomainCreateRequest",
     "EmailsDomainDnsRecord",
     "EmailsSettings",
-    "EmailsSettingsFooterAlignment",
+    "EmailsSettingsAddress",
     "EmailsSettingsMarketingEmailsFromAddress",
     "EmailsSettingsMarketingEmailsReplyToAddress",
     "EmailsSettingsSystemEmailsFromAddress",
@@ -1626,6 +1905,7 @@ __all__ = (
     "EmailsTemplateCreate",
     "EmailsTemplateCreateRequest",
     "EmailsTemplateExpand",
+    "EmailsTemplateFromAddress",
     "EmailsTemplateUpdate",
     "EmailsTemplateUpdateRequest",
     "EmailsTopic",
@@ -1694,6 +1974,14 @@ __all__ = (
     "FunnelHeadCodeMode",
     "FunnelStepStats",
     "FunnelStructure",
+    "FunnelStructureFunnel",
+    "FunnelStructureStep",
+    "FunnelStructureStepBranch",
+    "FunnelStructureStepBranchBranch",
+    "FunnelStructureStepBranchStepsItem",
+    "FunnelStructureStepPage",
+    "FunnelStructureStepVariant",
+    "FunnelStructureStepVariantStepsItem",
     "FunnelSummary",
     "FunnelTag",
     "FunnelUpdate",
@@ -1744,7 +2032,9 @@ __all__ = (
     "IncludeArchived",
     "Me",
     "MeConnectedWorkspace",
+    "MeLocale",
     "MePlatformApplication",
+    "Membership",
     "Order",
     "OrderAffiliate",
     "OrderBase",
@@ -1769,6 +2059,7 @@ __all__ = (
     "OrdersAppliedTagCreate",
     "OrdersAppliedTagCreateRequest",
     "OrdersFilter",
+    "OrdersFilterOrderType",
     "OrdersInvoice",
     "OrdersInvoiceCreate",
     "OrdersInvoiceCreateLineItem",
@@ -1785,6 +2076,7 @@ __all__ = (
     "OrdersInvoicesLineItemProductsVariant",
     "OrdersInvoicesRestock",
     "OrdersInvoicesRestockIncludedInvoicesLineItem",
+    "OrdersInvoicesRestockStatus",
     "OrdersLineItem",
     "OrdersLineItemOriginalProduct",
     "OrdersLineItemProductsVariant",
@@ -1802,7 +2094,6 @@ __all__ = (
     "OrdersTagUpdate",
     "OrdersTagUpdateRequest",
     "OrdersTransaction",
-    "OrdersTransactionReason",
     "OrdersTransactionRefund",
     "OrdersTransactionRefundRequest",
     "Page",
@@ -1813,17 +2104,23 @@ __all__ = (
     "PageCreateFunnel",
     "PageCreateRequest",
     "PageCreateShowPageStep",
+    "PageCreateShowPageStepBump",
+    "PageCustomCssMode",
     "PageExpand",
     "PageFooterCodeMode",
     "PageFunnel",
     "PageHeadCodeMode",
     "PageRemoveProductsRequest",
+    "PageSdk",
     "PageShowPageStep",
     "PageShowPageStepProduct",
     "PageSummary",
+    "PageType",
     "PageUpdate",
+    "PageUpdateFunnel",
     "PageUpdateRequest",
     "PageUpdateShowPageStep",
+    "PageUpdateShowPageStepBump",
     "PagesFilter",
     "PagesStats",
     "PagesStatsTimerange",
@@ -1853,6 +2150,7 @@ __all__ = (
     "ProductsPricesChangeOptions",
     "ProductsPricesChangeOptionsResponse",
     "ProductsPricesChangeOptionsVariantGroup",
+    "ProductsPricesChangeOptionsVariantGroupProductsVariant",
     "ProductsPricesFilter",
     "ProductsTag",
     "ProductsTagCreate",
@@ -1862,11 +2160,20 @@ __all__ = (
     "ProductsTagsFilter",
     "ProductsVariant",
     "ProductsVariantCreate",
+    "ProductsVariantCreateIncludedCoursesAttribute",
+    "ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute",
+    "ProductsVariantCreateIncludedSpaceGroupsAttribute",
     "ProductsVariantCreatePropertiesValue",
     "ProductsVariantCreateRequest",
     "ProductsVariantCreatedByPlatformApplication",
+    "ProductsVariantIncludedCourse",
+    "ProductsVariantIncludedSpaceGroup",
+    "ProductsVariantProductType",
     "ProductsVariantPropertiesValue",
     "ProductsVariantUpdate",
+    "ProductsVariantUpdateIncludedCoursesAttribute",
+    "ProductsVariantUpdateIncludedCoursesAttributeIncludedSectionsAttribute",
+    "ProductsVariantUpdateIncludedSpaceGroupsAttribute",
     "ProductsVariantUpdatePropertiesValue",
     "ProductsVariantUpdateRequest",
     "ProductsVariantsFilter",
@@ -1874,11 +2181,16 @@ __all__ = (
     "RefineFilterConjunction",
     "RefineFilterCreate",
     "RefineFilterCreateCriteria",
+    "RefineFilterCreateCriteriaValue",
     "RefineFilterCreateRequest",
+    "RefineFilterCriteriaValueModifier",
     "RefineFilterCriterion",
+    "RefineFilterCriterionValue",
+    "RefineFilterCriterionValueModifier",
     "RefineFilterList",
     "RefineFilterUpdate",
     "RefineFilterUpdateCriteria",
+    "RefineFilterUpdateCriteriaValue",
     "RefineFilterUpdateRequest",
     "RefineFiltersFilter",
     "SalesOpportunitiesFilter",
@@ -1896,6 +2208,7 @@ __all__ = (
     "SalesOpportunityPipelinesStage",
     "SalesOpportunityPrimaryContact",
     "SalesOpportunityPrimaryContactCustomAttributes",
+    "SalesOpportunityPrimaryContactTag",
     "SalesOpportunityUpdate",
     "SalesOpportunityUpdateRequest",
     "SalesPipeline",
@@ -1945,6 +2258,7 @@ __all__ = (
     "ShippingZoneUpdate",
     "ShippingZoneUpdateRequest",
     "Site",
+    "SiteExpand",
     "SiteFooterCodeMode",
     "SiteHeadCodeMode",
     "SiteUpdate",
@@ -1969,8 +2283,10 @@ __all__ = (
     "TeamUpdateRequest",
     "Theme",
     "ThemeStyle",
+    "ThemeTemplatePages",
     "ThemeUpdate",
     "ThemeUpdateRequest",
+    "ThemeUpdateTemplatePages",
     "User",
     "Visit",
     "Visits",
@@ -2000,23 +2316,42 @@ __all__ = (
     "Workflow",
     "WorkflowCreate",
     "WorkflowCreateRequest",
+    "WorkflowRunType",
+    "WorkflowStatus",
     "WorkflowStructure",
+    "WorkflowStructureStep",
+    "WorkflowStructureStepBranch",
+    "WorkflowStructureStepBranchBranch",
+    "WorkflowStructureStepBranchStepsItem",
+    "WorkflowStructureStepState",
+    "WorkflowStructureStepStepTypeSettings",
+    "WorkflowStructureStepVariant",
+    "WorkflowStructureStepVariantStepsItem",
+    "WorkflowStructureTrigger",
+    "WorkflowStructureWorkflow",
+    "WorkflowStructureWorkflowStatus",
     "WorkflowUpdate",
     "WorkflowUpdateRequest",
     "WorkflowsRun",
     "WorkflowsRunCreate",
     "WorkflowsRunCreateRequest",
+    "WorkflowsRunStatus",
     "WorkflowsRunsFilter",
+    "WorkflowsRunsFilterStatus",
     "WorkflowsStep",
     "WorkflowsStepCreate",
     "WorkflowsStepCreateRequest",
+    "WorkflowsStepCreateStepTypeSettings",
+    "WorkflowsStepState",
     "WorkflowsStepStepTypeSettings",
     "WorkflowsStepUpdate",
     "WorkflowsStepUpdateRequest",
+    "WorkflowsStepUpdateStepTypeSettings",
     "WorkflowsStepsStats",
     "WorkflowsTrigger",
     "WorkflowsTriggerCreate",
     "WorkflowsTriggerCreateRequest",
+    "WorkflowsTriggerEventTypeKey",
     "WorkflowsTriggerUpdate",
     "WorkflowsTriggerUpdateRequest",
     "Workspace",

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
-from typing import Self
 
 T = TypeVar("T", bound="AddressesCountry")
 
@@ -20,28 +17,55 @@ T = TypeVar("T", bound="AddressesCountry")
 class AddressesCountry:
     """
     Attributes:
-        iso2 (None | str | Unset):
+        has_regions (bool):
+        iso2 (str):
+        iso3 (str):
+        localized_name (str):
+        name (str):
     """
 
-    iso2: None | str | Unset = UNSET
+    has_regions: bool
+    iso2: str
+    iso3: str
+    localized_name: str
+    name: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.iso2, Unset):
-            field_dict["iso2"] = self.iso2
+        field_dict["has_regions"] = self.has_regions
+
+        field_dict["iso2"] = self.iso2
+
+        field_dict["iso3"] = self.iso3
+
+        field_dict["localized_name"] = self.localized_name
+
+        field_dict["name"] = self.name
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        iso2 = d.pop("iso2", UNSET)
+        has_regions = d.pop("has_regions")
+
+        iso2 = d.pop("iso2")
+
+        iso3 = d.pop("iso3")
+
+        localized_name = d.pop("localized_name")
+
+        name = d.pop("name")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         addresses_country = _new(cls)
+        addresses_country.has_regions = has_regions
         addresses_country.iso2 = iso2
+        addresses_country.iso3 = iso3
+        addresses_country.localized_name = localized_name
+        addresses_country.name = name
 
         addresses_country.additional_properties = d
         return addresses_country

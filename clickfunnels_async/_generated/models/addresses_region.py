@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,35 +18,47 @@ T = TypeVar("T", bound="AddressesRegion")
 class AddressesRegion:
     """
     Attributes:
-        code (None | str | Unset):
-        name (None | str | Unset):
+        code (None | str):
+        country_code (str):
+        localized_name (str):
+        name (str):
     """
 
-    code: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
+    code: None | str
+    country_code: str
+    localized_name: str
+    name: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.code, Unset):
-            field_dict["code"] = self.code
+        field_dict["code"] = self.code
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["country_code"] = self.country_code
+
+        field_dict["localized_name"] = self.localized_name
+
+        field_dict["name"] = self.name
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        code = d.pop("code", UNSET)
+        code = d.pop("code")
 
-        name = d.pop("name", UNSET)
+        country_code = d.pop("country_code")
+
+        localized_name = d.pop("localized_name")
+
+        name = d.pop("name")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         addresses_region = _new(cls)
         addresses_region.code = code
+        addresses_region.country_code = country_code
+        addresses_region.localized_name = localized_name
         addresses_region.name = name
 
         addresses_region.additional_properties = d

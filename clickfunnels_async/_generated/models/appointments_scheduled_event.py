@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,142 +19,125 @@ T = TypeVar("T", bound="AppointmentsScheduledEvent")
 class AppointmentsScheduledEvent:
     """
     Attributes:
+        comments (None | str):
+        created_at (datetime.datetime | None):
+        end_on (datetime.datetime | None):
+        event_type (AppointmentsScheduledEventEventType | None):
         id (int):
-        comments (None | str | Unset):
-        created_at (datetime.datetime | None | Unset):
-        end_on (datetime.datetime | None | Unset):
-        event_type (AppointmentsScheduledEventEventType | None | Unset):
-        max_invitees (int | None | Unset):
-        order_id (None | str | Unset):
-        primary_contact (AppointmentsScheduledEventPrimaryContact | None | Unset):
-        public_id (str | Unset):
-        start_on (datetime.datetime | None | Unset):
-        status (None | str | Unset):
-        tzid (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
+        max_invitees (int | None):
+        order_id (None | str):
+        primary_contact (AppointmentsScheduledEventPrimaryContact | None):
+        public_id (None | str):
+        start_on (datetime.datetime):
+        status (None | str):
+        tzid (None | str):
+        updated_at (datetime.datetime | None):
+        workspace_id (int):
     """
 
+    comments: None | str
+    created_at: datetime.datetime | None
+    end_on: datetime.datetime | None
+    event_type: AppointmentsScheduledEventEventType | None
     id: int
-    comments: None | str | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    end_on: datetime.datetime | None | Unset = UNSET
-    event_type: AppointmentsScheduledEventEventType | None | Unset = UNSET
-    max_invitees: int | None | Unset = UNSET
-    order_id: None | str | Unset = UNSET
-    primary_contact: AppointmentsScheduledEventPrimaryContact | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    start_on: datetime.datetime | None | Unset = UNSET
-    status: None | str | Unset = UNSET
-    tzid: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    max_invitees: int | None
+    order_id: None | str
+    primary_contact: AppointmentsScheduledEventPrimaryContact | None
+    public_id: None | str
+    start_on: datetime.datetime
+    status: None | str
+    tzid: None | str
+    updated_at: datetime.datetime | None
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["comments"] = self.comments
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["end_on"] = (
+            self.end_on.isoformat()
+            if isinstance(self.end_on, datetime.datetime)
+            else self.end_on
+        )
+
+        field_dict["event_type"] = (
+            self.event_type.to_dict()
+            if isinstance(self.event_type, AppointmentsScheduledEventEventType)
+            else self.event_type
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.comments, Unset):
-            field_dict["comments"] = self.comments
+        field_dict["max_invitees"] = self.max_invitees
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
+        field_dict["order_id"] = self.order_id
+
+        field_dict["primary_contact"] = (
+            self.primary_contact.to_dict()
+            if isinstance(
+                self.primary_contact, AppointmentsScheduledEventPrimaryContact
             )
+            else self.primary_contact
+        )
 
-        if not isinstance(self.end_on, Unset):
-            field_dict["end_on"] = (
-                self.end_on.isoformat()
-                if isinstance(self.end_on, datetime.datetime)
-                else self.end_on
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.event_type, Unset):
-            field_dict["event_type"] = (
-                self.event_type.to_dict()
-                if isinstance(self.event_type, AppointmentsScheduledEventEventType)
-                else self.event_type
-            )
+        field_dict["start_on"] = self.start_on.isoformat()
 
-        if not isinstance(self.max_invitees, Unset):
-            field_dict["max_invitees"] = self.max_invitees
+        field_dict["status"] = self.status
 
-        if not isinstance(self.order_id, Unset):
-            field_dict["order_id"] = self.order_id
+        field_dict["tzid"] = self.tzid
 
-        if not isinstance(self.primary_contact, Unset):
-            field_dict["primary_contact"] = (
-                self.primary_contact.to_dict()
-                if isinstance(
-                    self.primary_contact, AppointmentsScheduledEventPrimaryContact
-                )
-                else self.primary_contact
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.start_on, Unset):
-            field_dict["start_on"] = (
-                self.start_on.isoformat()
-                if isinstance(self.start_on, datetime.datetime)
-                else self.start_on
-            )
-
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status
-
-        if not isinstance(self.tzid, Unset):
-            field_dict["tzid"] = self.tzid
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        comments = d.pop("comments")
 
-        comments = d.pop("comments", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        end_on = d.pop("end_on", UNSET)
+        end_on = d.pop("end_on")
         if isinstance(end_on, str):
             try:
                 end_on = datetime.datetime.fromisoformat(end_on)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        event_type = d.pop("event_type", UNSET)
+        event_type = d.pop("event_type")
         if isinstance(event_type, dict):
             try:
                 event_type = AppointmentsScheduledEventEventType.from_dict(event_type)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        max_invitees = d.pop("max_invitees", UNSET)
+        id = d.pop("id")
 
-        order_id = d.pop("order_id", UNSET)
+        max_invitees = d.pop("max_invitees")
 
-        primary_contact = d.pop("primary_contact", UNSET)
+        order_id = d.pop("order_id")
+
+        primary_contact = d.pop("primary_contact")
         if isinstance(primary_contact, dict):
             try:
                 primary_contact = AppointmentsScheduledEventPrimaryContact.from_dict(
@@ -165,36 +146,31 @@ class AppointmentsScheduledEvent:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        start_on = d.pop("start_on", UNSET)
-        if isinstance(start_on, str):
-            try:
-                start_on = datetime.datetime.fromisoformat(start_on)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        start_on = datetime.datetime.fromisoformat(d.pop("start_on"))
 
-        status = d.pop("status", UNSET)
+        status = d.pop("status")
 
-        tzid = d.pop("tzid", UNSET)
+        tzid = d.pop("tzid")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         appointments_scheduled_event = _new(cls)
-        appointments_scheduled_event.id = id
         appointments_scheduled_event.comments = comments
         appointments_scheduled_event.created_at = created_at
         appointments_scheduled_event.end_on = end_on
         appointments_scheduled_event.event_type = event_type
+        appointments_scheduled_event.id = id
         appointments_scheduled_event.max_invitees = max_invitees
         appointments_scheduled_event.order_id = order_id
         appointments_scheduled_event.primary_contact = primary_contact

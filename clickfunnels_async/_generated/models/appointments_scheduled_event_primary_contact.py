@@ -20,31 +20,32 @@ T = TypeVar("T", bound="AppointmentsScheduledEventPrimaryContact")
 class AppointmentsScheduledEventPrimaryContact:
     """
     Attributes:
-        id (int):
         email_address (None | str | Unset):
         first_name (None | str | Unset):
+        id (int | Unset):
         last_name (None | str | Unset):
         phone_number (None | str | Unset):
-        public_id (str | Unset):
+        public_id (None | str | Unset):
     """
 
-    id: int
     email_address: None | str | Unset = UNSET
     first_name: None | str | Unset = UNSET
+    id: int | Unset = UNSET
     last_name: None | str | Unset = UNSET
     phone_number: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    public_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.email_address, Unset):
             field_dict["email_address"] = self.email_address
 
         if not isinstance(self.first_name, Unset):
             field_dict["first_name"] = self.first_name
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.last_name, Unset):
             field_dict["last_name"] = self.last_name
@@ -60,11 +61,11 @@ class AppointmentsScheduledEventPrimaryContact:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         email_address = d.pop("email_address", UNSET)
 
         first_name = d.pop("first_name", UNSET)
+
+        id = d.pop("id", UNSET)
 
         last_name = d.pop("last_name", UNSET)
 
@@ -75,9 +76,9 @@ class AppointmentsScheduledEventPrimaryContact:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         appointments_scheduled_event_primary_contact = _new(cls)
-        appointments_scheduled_event_primary_contact.id = id
         appointments_scheduled_event_primary_contact.email_address = email_address
         appointments_scheduled_event_primary_contact.first_name = first_name
+        appointments_scheduled_event_primary_contact.id = id
         appointments_scheduled_event_primary_contact.last_name = last_name
         appointments_scheduled_event_primary_contact.phone_number = phone_number
         appointments_scheduled_event_primary_contact.public_id = public_id

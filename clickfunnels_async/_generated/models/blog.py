@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,140 +19,134 @@ T = TypeVar("T", bound="Blog")
 class Blog:
     """
     Attributes:
+        created_at (datetime.datetime):
+        current_path (str):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        current_path (None | str | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        seo_description (None | str | Unset):
-        seo_image_id (int | None | Unset):
-        seo_title (None | str | Unset):
-        site_id (int | None | Unset):
-        style_id (int | None | Unset):
-        theme_id (int | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        url (None | str | Unset):
-        workspace_id (int | None | Unset):
+        name (str):
+        public_id (str):
+        resolved_category_template_page_id (int | None):
+        resolved_post_template_page_id (int | None):
+        resolved_template_page_id (int | None):
+        seo_description (None | str):
+        seo_image_id (int | None):
+        seo_title (None | str):
+        site_id (int | None):
+        style_id (int | None):
+        theme_id (int | None):
+        updated_at (datetime.datetime):
+        url (str):
+        workspace_id (int):
     """
 
+    created_at: datetime.datetime
+    current_path: str
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    seo_description: None | str | Unset = UNSET
-    seo_image_id: int | None | Unset = UNSET
-    seo_title: None | str | Unset = UNSET
-    site_id: int | None | Unset = UNSET
-    style_id: int | None | Unset = UNSET
-    theme_id: int | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    url: None | str | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: str
+    public_id: str
+    resolved_category_template_page_id: int | None
+    resolved_post_template_page_id: int | None
+    resolved_template_page_id: int | None
+    seo_description: None | str
+    seo_image_id: int | None
+    seo_title: None | str
+    site_id: int | None
+    style_id: int | None
+    theme_id: int | None
+    updated_at: datetime.datetime
+    url: str
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["current_path"] = self.current_path
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["resolved_category_template_page_id"] = (
+            self.resolved_category_template_page_id
+        )
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["resolved_post_template_page_id"] = (
+            self.resolved_post_template_page_id
+        )
 
-        if not isinstance(self.seo_description, Unset):
-            field_dict["seo_description"] = self.seo_description
+        field_dict["resolved_template_page_id"] = self.resolved_template_page_id
 
-        if not isinstance(self.seo_image_id, Unset):
-            field_dict["seo_image_id"] = self.seo_image_id
+        field_dict["seo_description"] = self.seo_description
 
-        if not isinstance(self.seo_title, Unset):
-            field_dict["seo_title"] = self.seo_title
+        field_dict["seo_image_id"] = self.seo_image_id
 
-        if not isinstance(self.site_id, Unset):
-            field_dict["site_id"] = self.site_id
+        field_dict["seo_title"] = self.seo_title
 
-        if not isinstance(self.style_id, Unset):
-            field_dict["style_id"] = self.style_id
+        field_dict["site_id"] = self.site_id
 
-        if not isinstance(self.theme_id, Unset):
-            field_dict["theme_id"] = self.theme_id
+        field_dict["style_id"] = self.style_id
 
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["theme_id"] = self.theme_id
 
-        if not isinstance(self.url, Unset):
-            field_dict["url"] = self.url
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["url"] = self.url
+
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        current_path = d.pop("current_path")
+
         id = d.pop("id")
 
-        created_at = d.pop("created_at", UNSET)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        name = d.pop("name")
 
-        current_path = d.pop("current_path", UNSET)
+        public_id = d.pop("public_id")
 
-        name = d.pop("name", UNSET)
+        resolved_category_template_page_id = d.pop("resolved_category_template_page_id")
 
-        public_id = d.pop("public_id", UNSET)
+        resolved_post_template_page_id = d.pop("resolved_post_template_page_id")
 
-        seo_description = d.pop("seo_description", UNSET)
+        resolved_template_page_id = d.pop("resolved_template_page_id")
 
-        seo_image_id = d.pop("seo_image_id", UNSET)
+        seo_description = d.pop("seo_description")
 
-        seo_title = d.pop("seo_title", UNSET)
+        seo_image_id = d.pop("seo_image_id")
 
-        site_id = d.pop("site_id", UNSET)
+        seo_title = d.pop("seo_title")
 
-        style_id = d.pop("style_id", UNSET)
+        site_id = d.pop("site_id")
 
-        theme_id = d.pop("theme_id", UNSET)
+        style_id = d.pop("style_id")
 
-        updated_at = d.pop("updated_at", UNSET)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        theme_id = d.pop("theme_id")
 
-        url = d.pop("url", UNSET)
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        url = d.pop("url")
+
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blog = _new(cls)
-        blog.id = id
         blog.created_at = created_at
         blog.current_path = current_path
+        blog.id = id
         blog.name = name
         blog.public_id = public_id
+        blog.resolved_category_template_page_id = resolved_category_template_page_id
+        blog.resolved_post_template_page_id = resolved_post_template_page_id
+        blog.resolved_template_page_id = resolved_template_page_id
         blog.seo_description = seo_description
         blog.seo_image_id = seo_image_id
         blog.seo_title = seo_title

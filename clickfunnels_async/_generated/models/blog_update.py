@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="BlogUpdate")
 
@@ -20,17 +21,17 @@ class BlogUpdate:
     """
     Attributes:
         name (str | Unset):
-        seo_description (str | Unset):
-        seo_image_id (int | Unset):
-        seo_title (str | Unset):
-        theme_id (int | Unset):
+        seo_description (None | str | Unset):
+        seo_image_id (int | None | Unset):
+        seo_title (None | str | Unset):
+        theme_id (int | None | Unset):
     """
 
     name: str | Unset = UNSET
-    seo_description: str | Unset = UNSET
-    seo_image_id: int | Unset = UNSET
-    seo_title: str | Unset = UNSET
-    theme_id: int | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
+    seo_image_id: int | None | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
+    theme_id: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

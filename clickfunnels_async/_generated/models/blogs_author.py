@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="BlogsAuthor")
 
@@ -19,35 +19,104 @@ T = TypeVar("T", bound="BlogsAuthor")
 class BlogsAuthor:
     """
     Attributes:
+        blog_id (int):
+        created_at (datetime.datetime):
+        display_name (None | str):
+        email_address (None | str):
+        first_name (None | str):
+        full_name (None | str):
         id (int):
-        public_id (str | Unset):
+        image_id (int | None):
+        image_url (None | str):
+        last_name (None | str):
+        public_id (str):
+        updated_at (datetime.datetime):
     """
 
+    blog_id: int
+    created_at: datetime.datetime
+    display_name: None | str
+    email_address: None | str
+    first_name: None | str
+    full_name: None | str
     id: int
-    public_id: str | Unset = UNSET
+    image_id: int | None
+    image_url: None | str
+    last_name: None | str
+    public_id: str
+    updated_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["blog_id"] = self.blog_id
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["display_name"] = self.display_name
+
+        field_dict["email_address"] = self.email_address
+
+        field_dict["first_name"] = self.first_name
+
+        field_dict["full_name"] = self.full_name
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["image_id"] = self.image_id
+
+        field_dict["image_url"] = self.image_url
+
+        field_dict["last_name"] = self.last_name
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        blog_id = d.pop("blog_id")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        display_name = d.pop("display_name")
+
+        email_address = d.pop("email_address")
+
+        first_name = d.pop("first_name")
+
+        full_name = d.pop("full_name")
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        image_id = d.pop("image_id")
+
+        image_url = d.pop("image_url")
+
+        last_name = d.pop("last_name")
+
+        public_id = d.pop("public_id")
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blogs_author = _new(cls)
+        blogs_author.blog_id = blog_id
+        blogs_author.created_at = created_at
+        blogs_author.display_name = display_name
+        blogs_author.email_address = email_address
+        blogs_author.first_name = first_name
+        blogs_author.full_name = full_name
         blogs_author.id = id
+        blogs_author.image_id = image_id
+        blogs_author.image_url = image_url
+        blogs_author.last_name = last_name
         blogs_author.public_id = public_id
+        blogs_author.updated_at = updated_at
 
         blogs_author.additional_properties = d
         return blogs_author

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="BlogsCategory")
 
@@ -19,35 +19,76 @@ T = TypeVar("T", bound="BlogsCategory")
 class BlogsCategory:
     """
     Attributes:
+        blog_id (int):
+        created_at (datetime.datetime):
+        current_path (None | str):
         id (int):
-        public_id (str | Unset):
+        name (str):
+        public_id (str):
+        updated_at (datetime.datetime):
+        url (None | str):
     """
 
+    blog_id: int
+    created_at: datetime.datetime
+    current_path: None | str
     id: int
-    public_id: str | Unset = UNSET
+    name: str
+    public_id: str
+    updated_at: datetime.datetime
+    url: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["blog_id"] = self.blog_id
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["current_path"] = self.current_path
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["name"] = self.name
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
+
+        field_dict["url"] = self.url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        blog_id = d.pop("blog_id")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        current_path = d.pop("current_path")
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        name = d.pop("name")
+
+        public_id = d.pop("public_id")
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        url = d.pop("url")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blogs_category = _new(cls)
+        blogs_category.blog_id = blog_id
+        blogs_category.created_at = created_at
+        blogs_category.current_path = current_path
         blogs_category.id = id
+        blogs_category.name = name
         blogs_category.public_id = public_id
+        blogs_category.updated_at = updated_at
+        blogs_category.url = url
 
         blogs_category.additional_properties = d
         return blogs_category

@@ -23,249 +23,162 @@ T = TypeVar("T", bound="BlogsPost")
 class BlogsPost:
     """
     Attributes:
+        authors (list[BlogsPostAuthor]):
+        blog_id (int):
+        categories (list[BlogsPostCategory]):
+        created_at (datetime.datetime):
+        current_path (str):
+        excerpt_content (None | str):
         id (int):
-        authors (list[BlogsPostAuthor] | None | Unset):
-        blog_id (int | None | Unset):
-        categories (list[BlogsPostCategory] | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        current_path (None | str | Unset):
-        excerpt_content (None | str | Unset):
-        image_id (int | None | Unset):
-        image_url (None | str | Unset):
-        markup (None | str | Unset):
-        public_id (str | Unset):
-        published_at (datetime.datetime | None | Unset):
-        seo_description (None | str | Unset):
-        seo_title (None | str | Unset):
-        tags (list[BlogsPostTag] | None | Unset):
-        title (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        url (None | str | Unset):
-        visibility (BlogsPostVisibility | None | Unset):
+        image_id (int | None):
+        image_url (None | str):
+        public_id (str):
+        published_at (datetime.datetime | None):
+        seo_description (None | str):
+        seo_title (None | str):
+        tags (list[BlogsPostTag]):
+        title (str):
+        updated_at (datetime.datetime):
+        url (str):
+        visibility (BlogsPostVisibility):
+        markup (str | Unset):
     """
 
+    authors: list[BlogsPostAuthor]
+    blog_id: int
+    categories: list[BlogsPostCategory]
+    created_at: datetime.datetime
+    current_path: str
+    excerpt_content: None | str
     id: int
-    authors: list[BlogsPostAuthor] | None | Unset = UNSET
-    blog_id: int | None | Unset = UNSET
-    categories: list[BlogsPostCategory] | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    excerpt_content: None | str | Unset = UNSET
-    image_id: int | None | Unset = UNSET
-    image_url: None | str | Unset = UNSET
-    markup: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    published_at: datetime.datetime | None | Unset = UNSET
-    seo_description: None | str | Unset = UNSET
-    seo_title: None | str | Unset = UNSET
-    tags: list[BlogsPostTag] | None | Unset = UNSET
-    title: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    url: None | str | Unset = UNSET
-    visibility: BlogsPostVisibility | None | Unset = UNSET
+    image_id: int | None
+    image_url: None | str
+    public_id: str
+    published_at: datetime.datetime | None
+    seo_description: None | str
+    seo_title: None | str
+    tags: list[BlogsPostTag]
+    title: str
+    updated_at: datetime.datetime
+    url: str
+    visibility: BlogsPostVisibility
+    markup: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["authors"] = [
+            authors_item.to_dict() for authors_item in self.authors
+        ]
+
+        field_dict["blog_id"] = self.blog_id
+
+        field_dict["categories"] = [
+            categories_item.to_dict() for categories_item in self.categories
+        ]
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["current_path"] = self.current_path
+
+        field_dict["excerpt_content"] = self.excerpt_content
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.authors, Unset):
-            field_dict["authors"] = (
-                [
-                    authors_type_0_item.to_dict()
-                    if isinstance(authors_type_0_item, BlogsPostAuthor)
-                    else authors_type_0_item
-                    for authors_type_0_item in self.authors
-                ]
-                if isinstance(self.authors, list)
-                else self.authors
-            )
+        field_dict["image_id"] = self.image_id
 
-        if not isinstance(self.blog_id, Unset):
-            field_dict["blog_id"] = self.blog_id
+        field_dict["image_url"] = self.image_url
 
-        if not isinstance(self.categories, Unset):
-            field_dict["categories"] = (
-                [
-                    categories_type_0_item.to_dict()
-                    if isinstance(categories_type_0_item, BlogsPostCategory)
-                    else categories_type_0_item
-                    for categories_type_0_item in self.categories
-                ]
-                if isinstance(self.categories, list)
-                else self.categories
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["published_at"] = (
+            self.published_at.isoformat()
+            if isinstance(self.published_at, datetime.datetime)
+            else self.published_at
+        )
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["seo_description"] = self.seo_description
 
-        if not isinstance(self.excerpt_content, Unset):
-            field_dict["excerpt_content"] = self.excerpt_content
+        field_dict["seo_title"] = self.seo_title
 
-        if not isinstance(self.image_id, Unset):
-            field_dict["image_id"] = self.image_id
+        field_dict["tags"] = [tags_item.to_dict() for tags_item in self.tags]
 
-        if not isinstance(self.image_url, Unset):
-            field_dict["image_url"] = self.image_url
+        field_dict["title"] = self.title
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
+
+        field_dict["url"] = self.url
+
+        field_dict["visibility"] = self.visibility.value
 
         if not isinstance(self.markup, Unset):
             field_dict["markup"] = self.markup
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.published_at, Unset):
-            field_dict["published_at"] = (
-                self.published_at.isoformat()
-                if isinstance(self.published_at, datetime.datetime)
-                else self.published_at
-            )
-
-        if not isinstance(self.seo_description, Unset):
-            field_dict["seo_description"] = self.seo_description
-
-        if not isinstance(self.seo_title, Unset):
-            field_dict["seo_title"] = self.seo_title
-
-        if not isinstance(self.tags, Unset):
-            field_dict["tags"] = (
-                [
-                    tags_type_0_item.to_dict()
-                    if isinstance(tags_type_0_item, BlogsPostTag)
-                    else tags_type_0_item
-                    for tags_type_0_item in self.tags
-                ]
-                if isinstance(self.tags, list)
-                else self.tags
-            )
-
-        if not isinstance(self.title, Unset):
-            field_dict["title"] = self.title
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.url, Unset):
-            field_dict["url"] = self.url
-
-        if not isinstance(self.visibility, Unset):
-            field_dict["visibility"] = (
-                self.visibility.value
-                if isinstance(self.visibility, BlogsPostVisibility)
-                else self.visibility
-            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        authors = [
+            BlogsPostAuthor.from_dict(authors_item) for authors_item in d.pop("authors")
+        ]
+
+        blog_id = d.pop("blog_id")
+
+        categories = [
+            BlogsPostCategory.from_dict(categories_item)
+            for categories_item in d.pop("categories")
+        ]
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        current_path = d.pop("current_path")
+
+        excerpt_content = d.pop("excerpt_content")
+
         id = d.pop("id")
 
-        authors = d.pop("authors", UNSET)
-        if isinstance(authors, list):
-            try:
-                authors = [
-                    BlogsPostAuthor.from_dict(authors_type_0_item)
-                    for authors_type_0_item in authors
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        image_id = d.pop("image_id")
 
-        blog_id = d.pop("blog_id", UNSET)
+        image_url = d.pop("image_url")
 
-        categories = d.pop("categories", UNSET)
-        if isinstance(categories, list):
-            try:
-                categories = [
-                    BlogsPostCategory.from_dict(categories_type_0_item)
-                    for categories_type_0_item in categories
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        public_id = d.pop("public_id")
 
-        created_at = d.pop("created_at", UNSET)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        current_path = d.pop("current_path", UNSET)
-
-        excerpt_content = d.pop("excerpt_content", UNSET)
-
-        image_id = d.pop("image_id", UNSET)
-
-        image_url = d.pop("image_url", UNSET)
-
-        markup = d.pop("markup", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
-
-        published_at = d.pop("published_at", UNSET)
+        published_at = d.pop("published_at")
         if isinstance(published_at, str):
             try:
                 published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        seo_description = d.pop("seo_description", UNSET)
+        seo_description = d.pop("seo_description")
 
-        seo_title = d.pop("seo_title", UNSET)
+        seo_title = d.pop("seo_title")
 
-        tags = d.pop("tags", UNSET)
-        if isinstance(tags, list):
-            try:
-                tags = [
-                    BlogsPostTag.from_dict(tags_type_0_item)
-                    for tags_type_0_item in tags
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        tags = [BlogsPostTag.from_dict(tags_item) for tags_item in d.pop("tags")]
 
-        title = d.pop("title", UNSET)
+        title = d.pop("title")
 
-        updated_at = d.pop("updated_at", UNSET)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
-        url = d.pop("url", UNSET)
+        url = d.pop("url")
 
-        visibility = d.pop("visibility", UNSET)
-        if isinstance(visibility, str):
-            try:
-                visibility = BlogsPostVisibility(visibility)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        visibility = BlogsPostVisibility(d.pop("visibility"))
+
+        markup = d.pop("markup", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blogs_post = _new(cls)
-        blogs_post.id = id
         blogs_post.authors = authors
         blogs_post.blog_id = blog_id
         blogs_post.categories = categories
         blogs_post.created_at = created_at
         blogs_post.current_path = current_path
         blogs_post.excerpt_content = excerpt_content
+        blogs_post.id = id
         blogs_post.image_id = image_id
         blogs_post.image_url = image_url
-        blogs_post.markup = markup
         blogs_post.public_id = public_id
         blogs_post.published_at = published_at
         blogs_post.seo_description = seo_description
@@ -275,6 +188,7 @@ class BlogsPost:
         blogs_post.updated_at = updated_at
         blogs_post.url = url
         blogs_post.visibility = visibility
+        blogs_post.markup = markup
 
         blogs_post.additional_properties = d
         return blogs_post

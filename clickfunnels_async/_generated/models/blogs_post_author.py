@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,7 +11,6 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
 
 T = TypeVar("T", bound="BlogsPostAuthor")
 
@@ -20,14 +19,14 @@ T = TypeVar("T", bound="BlogsPostAuthor")
 class BlogsPostAuthor:
     """
     Attributes:
-        email_address (None | str | Unset):
-        first_name (None | str | Unset):
-        last_name (None | str | Unset):
+        email_address (str | Unset):
+        first_name (str | Unset):
+        last_name (str | Unset):
     """
 
-    email_address: None | str | Unset = UNSET
-    first_name: None | str | Unset = UNSET
-    last_name: None | str | Unset = UNSET
+    email_address: str | Unset = UNSET
+    first_name: str | Unset = UNSET
+    last_name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,12 +25,12 @@ class BlogsPostCreate:
     Attributes:
         author_ids (list[int] | Unset):
         category_ids (list[int] | Unset):
-        excerpt_content (str | Unset):
-        image_id (int | Unset):
-        markup (str | Unset):
-        published_at (datetime.datetime | Unset):
-        seo_description (str | Unset):
-        seo_title (str | Unset):
+        excerpt_content (None | str | Unset):
+        image_id (int | None | Unset):
+        markup (None | str | Unset):
+        published_at (datetime.datetime | None | Unset):
+        seo_description (None | str | Unset):
+        seo_title (None | str | Unset):
         tag_ids (list[int] | Unset):
         title (str | Unset):
         visibility (BlogsPostVisibility | Unset):
@@ -38,12 +38,12 @@ class BlogsPostCreate:
 
     author_ids: list[int] | Unset = UNSET
     category_ids: list[int] | Unset = UNSET
-    excerpt_content: str | Unset = UNSET
-    image_id: int | Unset = UNSET
-    markup: str | Unset = UNSET
-    published_at: datetime.datetime | Unset = UNSET
-    seo_description: str | Unset = UNSET
-    seo_title: str | Unset = UNSET
+    excerpt_content: None | str | Unset = UNSET
+    image_id: int | None | Unset = UNSET
+    markup: None | str | Unset = UNSET
+    published_at: datetime.datetime | None | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
     tag_ids: list[int] | Unset = UNSET
     title: str | Unset = UNSET
     visibility: BlogsPostVisibility | Unset = UNSET
@@ -67,7 +67,11 @@ class BlogsPostCreate:
             field_dict["markup"] = self.markup
 
         if not isinstance(self.published_at, Unset):
-            field_dict["published_at"] = self.published_at.isoformat()
+            field_dict["published_at"] = (
+                self.published_at.isoformat()
+                if isinstance(self.published_at, datetime.datetime)
+                else self.published_at
+            )
 
         if not isinstance(self.seo_description, Unset):
             field_dict["seo_description"] = self.seo_description
@@ -100,8 +104,11 @@ class BlogsPostCreate:
         markup = d.pop("markup", UNSET)
 
         published_at = d.pop("published_at", UNSET)
-        if not isinstance(published_at, Unset):
-            published_at = datetime.datetime.fromisoformat(published_at)
+        if isinstance(published_at, str):
+            try:
+                published_at = datetime.datetime.fromisoformat(published_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         seo_description = d.pop("seo_description", UNSET)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,7 +11,6 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
 
 T = TypeVar("T", bound="BlogsPostTag")
 
@@ -20,10 +19,10 @@ T = TypeVar("T", bound="BlogsPostTag")
 class BlogsPostTag:
     """
     Attributes:
-        name (None | str | Unset):
+        name (str | Unset):
     """
 
-    name: None | str | Unset = UNSET
+    name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

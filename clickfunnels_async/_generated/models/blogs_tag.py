@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,82 +19,59 @@ T = TypeVar("T", bound="BlogsTag")
 class BlogsTag:
     """
     Attributes:
+        blog_id (int):
+        created_at (datetime.datetime):
         id (int):
-        blog_id (int | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        name (str):
+        public_id (str):
+        updated_at (datetime.datetime):
     """
 
+    blog_id: int
+    created_at: datetime.datetime
     id: int
-    blog_id: int | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    name: str
+    public_id: str
+    updated_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["blog_id"] = self.blog_id
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.blog_id, Unset):
-            field_dict["blog_id"] = self.blog_id
+        field_dict["name"] = self.name
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        blog_id = d.pop("blog_id")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
         id = d.pop("id")
 
-        blog_id = d.pop("blog_id", UNSET)
+        name = d.pop("name")
 
-        created_at = d.pop("created_at", UNSET)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        public_id = d.pop("public_id")
 
-        name = d.pop("name", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
-
-        updated_at = d.pop("updated_at", UNSET)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blogs_tag = _new(cls)
-        blogs_tag.id = id
         blogs_tag.blog_id = blog_id
         blogs_tag.created_at = created_at
+        blogs_tag.id = id
         blogs_tag.name = name
         blogs_tag.public_id = public_id
         blogs_tag.updated_at = updated_at

@@ -4,6 +4,7 @@ from typing import Any
 
 
 class CodeMarkupExpand(StrEnum):
+    CUSTOM_CSS = "custom_css"
     FOOTER_CODE = "footer_code"
     HEAD_CODE = "head_code"
     MARKUP = "markup"

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesBan")
 
@@ -19,35 +19,99 @@ T = TypeVar("T", bound="CommunitiesBan")
 class CommunitiesBan:
     """
     Attributes:
+        bannable_id (int):
+        bannable_type (str):
+        banned_by_id (int):
+        community_id (int):
+        contact (CommunitiesBanContact | None):
+        created_at (datetime.datetime):
         id (int):
-        public_id (str | Unset):
+        public_id (None | str):
+        reason (None | str):
+        updated_at (datetime.datetime):
     """
 
+    bannable_id: int
+    bannable_type: str
+    banned_by_id: int
+    community_id: int
+    contact: CommunitiesBanContact | None
+    created_at: datetime.datetime
     id: int
-    public_id: str | Unset = UNSET
+    public_id: None | str
+    reason: None | str
+    updated_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["bannable_id"] = self.bannable_id
+
+        field_dict["bannable_type"] = self.bannable_type
+
+        field_dict["banned_by_id"] = self.banned_by_id
+
+        field_dict["community_id"] = self.community_id
+
+        field_dict["contact"] = (
+            self.contact.to_dict()
+            if isinstance(self.contact, CommunitiesBanContact)
+            else self.contact
+        )
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["public_id"] = self.public_id
+
+        field_dict["reason"] = self.reason
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        bannable_id = d.pop("bannable_id")
+
+        bannable_type = d.pop("bannable_type")
+
+        banned_by_id = d.pop("banned_by_id")
+
+        community_id = d.pop("community_id")
+
+        contact = d.pop("contact")
+        if isinstance(contact, dict):
+            try:
+                contact = CommunitiesBanContact.from_dict(contact)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
+
+        reason = d.pop("reason")
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_ban = _new(cls)
+        communities_ban.bannable_id = bannable_id
+        communities_ban.bannable_type = bannable_type
+        communities_ban.banned_by_id = banned_by_id
+        communities_ban.community_id = community_id
+        communities_ban.contact = contact
+        communities_ban.created_at = created_at
         communities_ban.id = id
         communities_ban.public_id = public_id
+        communities_ban.reason = reason
+        communities_ban.updated_at = updated_at
 
         communities_ban.additional_properties = d
         return communities_ban
@@ -67,3 +131,9 @@ class CommunitiesBan:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.communities_ban_contact import CommunitiesBanContact

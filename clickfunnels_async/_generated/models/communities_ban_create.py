@@ -2,33 +2,53 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesBanCreate")
 
 
 @_attrs_define
 class CommunitiesBanCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        contact_id (str):
+        reason (None | str | Unset):
+    """
 
+    contact_id: str
+    reason: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["contact_id"] = self.contact_id
+
+        if not isinstance(self.reason, Unset):
+            field_dict["reason"] = self.reason
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        contact_id = d.pop("contact_id")
+
+        reason = d.pop("reason", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_ban_create = _new(cls)
+        communities_ban_create.contact_id = contact_id
+        communities_ban_create.reason = reason
 
         communities_ban_create.additional_properties = d
         return communities_ban_create

@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunitiesBanCreateRequest")
 class CommunitiesBanCreateRequest:
     """
     Attributes:
-        communities_ban (CommunitiesBanCreate): Fields not documented; any key is sent as given.
+        communities_ban (CommunitiesBanCreate):
     """
 
     communities_ban: CommunitiesBanCreate

@@ -2,33 +2,62 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesBansExportActionCreate")
 
 
 @_attrs_define
 class CommunitiesBansExportActionCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        fields (list[str] | Unset):
+        target_all (bool | Unset):
+        target_ids (list[str] | Unset):
+    """
 
+    fields: list[str] | Unset = UNSET
+    target_all: bool | Unset = UNSET
+    target_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.fields, Unset):
+            field_dict["fields"] = self.fields
+
+        if not isinstance(self.target_all, Unset):
+            field_dict["target_all"] = self.target_all
+
+        if not isinstance(self.target_ids, Unset):
+            field_dict["target_ids"] = self.target_ids
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        fields = d.pop("fields", UNSET)
+
+        target_all = d.pop("target_all", UNSET)
+
+        target_ids = d.pop("target_ids", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_bans_export_action_create = _new(cls)
+        communities_bans_export_action_create.fields = fields
+        communities_bans_export_action_create.target_all = target_all
+        communities_bans_export_action_create.target_ids = target_ids
 
         communities_bans_export_action_create.additional_properties = d
         return communities_bans_export_action_create

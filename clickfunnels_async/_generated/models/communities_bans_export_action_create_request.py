@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesBansExportActionCreateRequest")
 class CommunitiesBansExportActionCreateRequest:
     """
     Attributes:
-        communities_bans_export_action (CommunitiesBansExportActionCreate): Fields not documented; any key is sent as
-            given.
+        communities_bans_export_action (CommunitiesBansExportActionCreate):
     """
 
     communities_bans_export_action: CommunitiesBansExportActionCreate

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesBansUnbanActionCreateRequest")
 class CommunitiesBansUnbanActionCreateRequest:
     """
     Attributes:
-        communities_bans_unban_action (CommunitiesBansUnbanActionCreate): Fields not documented; any key is sent as
-            given.
+        communities_bans_unban_action (CommunitiesBansUnbanActionCreate):
     """
 
     communities_bans_unban_action: CommunitiesBansUnbanActionCreate

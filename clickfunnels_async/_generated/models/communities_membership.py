@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesMembership")
 
@@ -19,35 +19,78 @@ T = TypeVar("T", bound="CommunitiesMembership")
 class CommunitiesMembership:
     """
     Attributes:
+        community_id (int):
+        contact (CommunitiesMembershipContact | None):
+        created_at (datetime.datetime):
         id (int):
-        public_id (str | Unset):
+        moderator (bool | None):
+        public_id (None | str):
+        updated_at (datetime.datetime):
     """
 
+    community_id: int
+    contact: CommunitiesMembershipContact | None
+    created_at: datetime.datetime
     id: int
-    public_id: str | Unset = UNSET
+    moderator: bool | None
+    public_id: None | str
+    updated_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["community_id"] = self.community_id
+
+        field_dict["contact"] = (
+            self.contact.to_dict()
+            if isinstance(self.contact, CommunitiesMembershipContact)
+            else self.contact
+        )
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["moderator"] = self.moderator
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        community_id = d.pop("community_id")
+
+        contact = d.pop("contact")
+        if isinstance(contact, dict):
+            try:
+                contact = CommunitiesMembershipContact.from_dict(contact)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        moderator = d.pop("moderator")
+
+        public_id = d.pop("public_id")
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_membership = _new(cls)
+        communities_membership.community_id = community_id
+        communities_membership.contact = contact
+        communities_membership.created_at = created_at
         communities_membership.id = id
+        communities_membership.moderator = moderator
         communities_membership.public_id = public_id
+        communities_membership.updated_at = updated_at
 
         communities_membership.additional_properties = d
         return communities_membership
@@ -67,3 +110,9 @@ class CommunitiesMembership:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.communities_membership_contact import CommunitiesMembershipContact

@@ -2,33 +2,61 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesMembershipCreate")
 
 
 @_attrs_define
 class CommunitiesMembershipCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        contact_id (str):
+        moderator (bool | None | Unset):
+        space_ids (list[str] | None | Unset):
+    """
 
+    contact_id: str
+    moderator: bool | None | Unset = UNSET
+    space_ids: list[str] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["contact_id"] = self.contact_id
+
+        if not isinstance(self.moderator, Unset):
+            field_dict["moderator"] = self.moderator
+
+        if not isinstance(self.space_ids, Unset):
+            field_dict["space_ids"] = self.space_ids
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        contact_id = d.pop("contact_id")
+
+        moderator = d.pop("moderator", UNSET)
+
+        space_ids = d.pop("space_ids", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_membership_create = _new(cls)
+        communities_membership_create.contact_id = contact_id
+        communities_membership_create.moderator = moderator
+        communities_membership_create.space_ids = space_ids
 
         communities_membership_create.additional_properties = d
         return communities_membership_create

@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipCreateRequest")
 class CommunitiesMembershipCreateRequest:
     """
     Attributes:
-        communities_membership (CommunitiesMembershipCreate): Fields not documented; any key is sent as given.
+        communities_membership (CommunitiesMembershipCreate):
     """
 
     communities_membership: CommunitiesMembershipCreate

@@ -2,33 +2,54 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesMembershipUpdate")
 
 
 @_attrs_define
 class CommunitiesMembershipUpdate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        moderator (bool | None | Unset):
+        space_ids (list[str] | None | Unset):
+    """
 
+    moderator: bool | None | Unset = UNSET
+    space_ids: list[str] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.moderator, Unset):
+            field_dict["moderator"] = self.moderator
+
+        if not isinstance(self.space_ids, Unset):
+            field_dict["space_ids"] = self.space_ids
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        moderator = d.pop("moderator", UNSET)
+
+        space_ids = d.pop("space_ids", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_membership_update = _new(cls)
+        communities_membership_update.moderator = moderator
+        communities_membership_update.space_ids = space_ids
 
         communities_membership_update.additional_properties = d
         return communities_membership_update

@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipUpdateRequest")
 class CommunitiesMembershipUpdateRequest:
     """
     Attributes:
-        communities_membership (CommunitiesMembershipUpdate): Fields not documented; any key is sent as given.
+        communities_membership (CommunitiesMembershipUpdate):
     """
 
     communities_membership: CommunitiesMembershipUpdate

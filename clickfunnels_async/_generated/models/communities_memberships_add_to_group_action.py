@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
+
+from ..models.communities_memberships_add_to_group_action_status import (
+    CommunitiesMembershipsAddToGroupActionStatus,
+)
 
 T = TypeVar("T", bound="CommunitiesMembershipsAddToGroupAction")
 
@@ -19,43 +23,136 @@ T = TypeVar("T", bound="CommunitiesMembershipsAddToGroupAction")
 class CommunitiesMembershipsAddToGroupAction:
     """
     Attributes:
+        community_id (int):
+        completed_at (datetime.datetime | None):
+        created_at (datetime.datetime):
+        failed_ids (list[int]):
         id (int):
-        public_id (str | Unset):
-        status (Any | Unset):
+        performed_count (int | None):
+        public_id (None | str):
+        space_ids (list[int]):
+        started_at (datetime.datetime | None):
+        status (CommunitiesMembershipsAddToGroupActionStatus):
+        target_all (bool):
+        target_count (int | None):
+        target_ids (list[int]):
+        updated_at (datetime.datetime):
     """
 
+    community_id: int
+    completed_at: datetime.datetime | None
+    created_at: datetime.datetime
+    failed_ids: list[int]
     id: int
-    public_id: str | Unset = UNSET
-    status: Any | Unset = UNSET
+    performed_count: int | None
+    public_id: None | str
+    space_ids: list[int]
+    started_at: datetime.datetime | None
+    status: CommunitiesMembershipsAddToGroupActionStatus
+    target_all: bool
+    target_count: int | None
+    target_ids: list[int]
+    updated_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["community_id"] = self.community_id
+
+        field_dict["completed_at"] = (
+            self.completed_at.isoformat()
+            if isinstance(self.completed_at, datetime.datetime)
+            else self.completed_at
+        )
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["failed_ids"] = self.failed_ids
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["performed_count"] = self.performed_count
 
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status
+        field_dict["public_id"] = self.public_id
+
+        field_dict["space_ids"] = self.space_ids
+
+        field_dict["started_at"] = (
+            self.started_at.isoformat()
+            if isinstance(self.started_at, datetime.datetime)
+            else self.started_at
+        )
+
+        field_dict["status"] = self.status.value
+
+        field_dict["target_all"] = self.target_all
+
+        field_dict["target_count"] = self.target_count
+
+        field_dict["target_ids"] = self.target_ids
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        community_id = d.pop("community_id")
+
+        completed_at = d.pop("completed_at")
+        if isinstance(completed_at, str):
+            try:
+                completed_at = datetime.datetime.fromisoformat(completed_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        failed_ids = d.pop("failed_ids")
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        performed_count = d.pop("performed_count")
 
-        status = d.pop("status", UNSET)
+        public_id = d.pop("public_id")
+
+        space_ids = d.pop("space_ids")
+
+        started_at = d.pop("started_at")
+        if isinstance(started_at, str):
+            try:
+                started_at = datetime.datetime.fromisoformat(started_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        status = CommunitiesMembershipsAddToGroupActionStatus(d.pop("status"))
+
+        target_all = d.pop("target_all")
+
+        target_count = d.pop("target_count")
+
+        target_ids = d.pop("target_ids")
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_memberships_add_to_group_action = _new(cls)
+        communities_memberships_add_to_group_action.community_id = community_id
+        communities_memberships_add_to_group_action.completed_at = completed_at
+        communities_memberships_add_to_group_action.created_at = created_at
+        communities_memberships_add_to_group_action.failed_ids = failed_ids
         communities_memberships_add_to_group_action.id = id
+        communities_memberships_add_to_group_action.performed_count = performed_count
         communities_memberships_add_to_group_action.public_id = public_id
+        communities_memberships_add_to_group_action.space_ids = space_ids
+        communities_memberships_add_to_group_action.started_at = started_at
         communities_memberships_add_to_group_action.status = status
+        communities_memberships_add_to_group_action.target_all = target_all
+        communities_memberships_add_to_group_action.target_count = target_count
+        communities_memberships_add_to_group_action.target_ids = target_ids
+        communities_memberships_add_to_group_action.updated_at = updated_at
 
         communities_memberships_add_to_group_action.additional_properties = d
         return communities_memberships_add_to_group_action

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipsAddToGroupActionCreateRequest")
 class CommunitiesMembershipsAddToGroupActionCreateRequest:
     """
     Attributes:
-        communities_memberships_add_to_group_action (CommunitiesMembershipsAddToGroupActionCreate): Fields not
-            documented; any key is sent as given.
+        communities_memberships_add_to_group_action (CommunitiesMembershipsAddToGroupActionCreate):
     """
 
     communities_memberships_add_to_group_action: (

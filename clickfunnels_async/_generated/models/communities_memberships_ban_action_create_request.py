@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipsBanActionCreateRequest")
 class CommunitiesMembershipsBanActionCreateRequest:
     """
     Attributes:
-        communities_memberships_ban_action (CommunitiesMembershipsBanActionCreate): Fields not documented; any key is
-            sent as given.
+        communities_memberships_ban_action (CommunitiesMembershipsBanActionCreate):
     """
 
     communities_memberships_ban_action: CommunitiesMembershipsBanActionCreate

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipsExportActionCreateRequest")
 class CommunitiesMembershipsExportActionCreateRequest:
     """
     Attributes:
-        communities_memberships_export_action (CommunitiesMembershipsExportActionCreate): Fields not documented; any key
-            is sent as given.
+        communities_memberships_export_action (CommunitiesMembershipsExportActionCreate):
     """
 
     communities_memberships_export_action: CommunitiesMembershipsExportActionCreate

@@ -18,8 +18,7 @@ T = TypeVar("T", bound="CommunitiesMembershipsRemoveFromGroupActionCreateRequest
 class CommunitiesMembershipsRemoveFromGroupActionCreateRequest:
     """
     Attributes:
-        communities_memberships_remove_from_group_action (CommunitiesMembershipsRemoveFromGroupActionCreate): Fields not
-            documented; any key is sent as given.
+        communities_memberships_remove_from_group_action (CommunitiesMembershipsRemoveFromGroupActionCreate):
     """
 
     communities_memberships_remove_from_group_action: (

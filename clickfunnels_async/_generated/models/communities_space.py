@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
+
+from ..models.communities_space_access import CommunitiesSpaceAccess
 
 T = TypeVar("T", bound="CommunitiesSpace")
 
@@ -19,35 +21,234 @@ T = TypeVar("T", bound="CommunitiesSpace")
 class CommunitiesSpace:
     """
     Attributes:
+        access (CommunitiesSpaceAccess):
+        allow_cover_images (bool | None):
+        allow_post_titles (bool | None):
+        always_on (bool | None):
+        card_image_id (int | None):
+        created_at (datetime.datetime | None):
+        current_path (None | str):
+        default_comment_sort (None | str):
+        default_member_sort (None | str):
+        default_post_sort (None | str):
+        default_tab (None | str):
+        emoji (None | str):
+        hide_from_featured (bool | None):
         id (int):
-        public_id (str | Unset):
+        layout_style (None | str):
+        members_can_invite (bool | None):
+        members_can_post (bool):
+        name (None | str):
+        pinned_posts_label (None | str):
+        public_id (None | str):
+        seo_description (None | str):
+        seo_title (None | str):
+        social_image_id (int | None):
+        sort_order (int | None):
+        space_group_id (int):
+        updated_at (datetime.datetime | None):
+        upgrade_url (None | str):
+        workspace_id (int):
     """
 
+    access: CommunitiesSpaceAccess
+    allow_cover_images: bool | None
+    allow_post_titles: bool | None
+    always_on: bool | None
+    card_image_id: int | None
+    created_at: datetime.datetime | None
+    current_path: None | str
+    default_comment_sort: None | str
+    default_member_sort: None | str
+    default_post_sort: None | str
+    default_tab: None | str
+    emoji: None | str
+    hide_from_featured: bool | None
     id: int
-    public_id: str | Unset = UNSET
+    layout_style: None | str
+    members_can_invite: bool | None
+    members_can_post: bool
+    name: None | str
+    pinned_posts_label: None | str
+    public_id: None | str
+    seo_description: None | str
+    seo_title: None | str
+    social_image_id: int | None
+    sort_order: int | None
+    space_group_id: int
+    updated_at: datetime.datetime | None
+    upgrade_url: None | str
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["access"] = self.access.value
+
+        field_dict["allow_cover_images"] = self.allow_cover_images
+
+        field_dict["allow_post_titles"] = self.allow_post_titles
+
+        field_dict["always_on"] = self.always_on
+
+        field_dict["card_image_id"] = self.card_image_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["current_path"] = self.current_path
+
+        field_dict["default_comment_sort"] = self.default_comment_sort
+
+        field_dict["default_member_sort"] = self.default_member_sort
+
+        field_dict["default_post_sort"] = self.default_post_sort
+
+        field_dict["default_tab"] = self.default_tab
+
+        field_dict["emoji"] = self.emoji
+
+        field_dict["hide_from_featured"] = self.hide_from_featured
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["layout_style"] = self.layout_style
+
+        field_dict["members_can_invite"] = self.members_can_invite
+
+        field_dict["members_can_post"] = self.members_can_post
+
+        field_dict["name"] = self.name
+
+        field_dict["pinned_posts_label"] = self.pinned_posts_label
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["seo_description"] = self.seo_description
+
+        field_dict["seo_title"] = self.seo_title
+
+        field_dict["social_image_id"] = self.social_image_id
+
+        field_dict["sort_order"] = self.sort_order
+
+        field_dict["space_group_id"] = self.space_group_id
+
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
+
+        field_dict["upgrade_url"] = self.upgrade_url
+
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        access = CommunitiesSpaceAccess(d.pop("access"))
+
+        allow_cover_images = d.pop("allow_cover_images")
+
+        allow_post_titles = d.pop("allow_post_titles")
+
+        always_on = d.pop("always_on")
+
+        card_image_id = d.pop("card_image_id")
+
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        current_path = d.pop("current_path")
+
+        default_comment_sort = d.pop("default_comment_sort")
+
+        default_member_sort = d.pop("default_member_sort")
+
+        default_post_sort = d.pop("default_post_sort")
+
+        default_tab = d.pop("default_tab")
+
+        emoji = d.pop("emoji")
+
+        hide_from_featured = d.pop("hide_from_featured")
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        layout_style = d.pop("layout_style")
+
+        members_can_invite = d.pop("members_can_invite")
+
+        members_can_post = d.pop("members_can_post")
+
+        name = d.pop("name")
+
+        pinned_posts_label = d.pop("pinned_posts_label")
+
+        public_id = d.pop("public_id")
+
+        seo_description = d.pop("seo_description")
+
+        seo_title = d.pop("seo_title")
+
+        social_image_id = d.pop("social_image_id")
+
+        sort_order = d.pop("sort_order")
+
+        space_group_id = d.pop("space_group_id")
+
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        upgrade_url = d.pop("upgrade_url")
+
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_space = _new(cls)
+        communities_space.access = access
+        communities_space.allow_cover_images = allow_cover_images
+        communities_space.allow_post_titles = allow_post_titles
+        communities_space.always_on = always_on
+        communities_space.card_image_id = card_image_id
+        communities_space.created_at = created_at
+        communities_space.current_path = current_path
+        communities_space.default_comment_sort = default_comment_sort
+        communities_space.default_member_sort = default_member_sort
+        communities_space.default_post_sort = default_post_sort
+        communities_space.default_tab = default_tab
+        communities_space.emoji = emoji
+        communities_space.hide_from_featured = hide_from_featured
         communities_space.id = id
+        communities_space.layout_style = layout_style
+        communities_space.members_can_invite = members_can_invite
+        communities_space.members_can_post = members_can_post
+        communities_space.name = name
+        communities_space.pinned_posts_label = pinned_posts_label
         communities_space.public_id = public_id
+        communities_space.seo_description = seo_description
+        communities_space.seo_title = seo_title
+        communities_space.social_image_id = social_image_id
+        communities_space.sort_order = sort_order
+        communities_space.space_group_id = space_group_id
+        communities_space.updated_at = updated_at
+        communities_space.upgrade_url = upgrade_url
+        communities_space.workspace_id = workspace_id
 
         communities_space.additional_properties = d
         return communities_space

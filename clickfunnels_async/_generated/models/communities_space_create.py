@@ -2,33 +2,213 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpaceCreate")
 
 
 @_attrs_define
 class CommunitiesSpaceCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        name (str):
+        access (int | None | Unset):
+        allow_cover_images (bool | None | Unset):
+        allow_post_titles (bool | None | Unset):
+        always_on (bool | None | Unset):
+        card_image_id (int | None | Unset):
+        current_path (None | str | Unset):
+        default_comment_sort (None | str | Unset):
+        default_member_sort (None | str | Unset):
+        default_post_sort (None | str | Unset):
+        default_tab (None | str | Unset):
+        emoji (None | str | Unset):
+        hide_from_featured (bool | None | Unset):
+        layout_style (None | str | Unset):
+        members_can_invite (bool | None | Unset):
+        members_can_post (bool | None | Unset):
+        pinned_posts_label (None | str | Unset):
+        seo_description (None | str | Unset):
+        seo_title (None | str | Unset):
+        social_image_id (int | None | Unset):
+        sort_order (int | None | Unset):
+        upgrade_url (None | str | Unset):
+    """
 
+    name: str
+    access: int | None | Unset = UNSET
+    allow_cover_images: bool | None | Unset = UNSET
+    allow_post_titles: bool | None | Unset = UNSET
+    always_on: bool | None | Unset = UNSET
+    card_image_id: int | None | Unset = UNSET
+    current_path: None | str | Unset = UNSET
+    default_comment_sort: None | str | Unset = UNSET
+    default_member_sort: None | str | Unset = UNSET
+    default_post_sort: None | str | Unset = UNSET
+    default_tab: None | str | Unset = UNSET
+    emoji: None | str | Unset = UNSET
+    hide_from_featured: bool | None | Unset = UNSET
+    layout_style: None | str | Unset = UNSET
+    members_can_invite: bool | None | Unset = UNSET
+    members_can_post: bool | None | Unset = UNSET
+    pinned_posts_label: None | str | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
+    social_image_id: int | None | Unset = UNSET
+    sort_order: int | None | Unset = UNSET
+    upgrade_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
+        if not isinstance(self.access, Unset):
+            field_dict["access"] = self.access
+
+        if not isinstance(self.allow_cover_images, Unset):
+            field_dict["allow_cover_images"] = self.allow_cover_images
+
+        if not isinstance(self.allow_post_titles, Unset):
+            field_dict["allow_post_titles"] = self.allow_post_titles
+
+        if not isinstance(self.always_on, Unset):
+            field_dict["always_on"] = self.always_on
+
+        if not isinstance(self.card_image_id, Unset):
+            field_dict["card_image_id"] = self.card_image_id
+
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
+
+        if not isinstance(self.default_comment_sort, Unset):
+            field_dict["default_comment_sort"] = self.default_comment_sort
+
+        if not isinstance(self.default_member_sort, Unset):
+            field_dict["default_member_sort"] = self.default_member_sort
+
+        if not isinstance(self.default_post_sort, Unset):
+            field_dict["default_post_sort"] = self.default_post_sort
+
+        if not isinstance(self.default_tab, Unset):
+            field_dict["default_tab"] = self.default_tab
+
+        if not isinstance(self.emoji, Unset):
+            field_dict["emoji"] = self.emoji
+
+        if not isinstance(self.hide_from_featured, Unset):
+            field_dict["hide_from_featured"] = self.hide_from_featured
+
+        if not isinstance(self.layout_style, Unset):
+            field_dict["layout_style"] = self.layout_style
+
+        if not isinstance(self.members_can_invite, Unset):
+            field_dict["members_can_invite"] = self.members_can_invite
+
+        if not isinstance(self.members_can_post, Unset):
+            field_dict["members_can_post"] = self.members_can_post
+
+        if not isinstance(self.pinned_posts_label, Unset):
+            field_dict["pinned_posts_label"] = self.pinned_posts_label
+
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
+
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
+
+        if not isinstance(self.social_image_id, Unset):
+            field_dict["social_image_id"] = self.social_image_id
+
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
+
+        if not isinstance(self.upgrade_url, Unset):
+            field_dict["upgrade_url"] = self.upgrade_url
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
+        access = d.pop("access", UNSET)
+
+        allow_cover_images = d.pop("allow_cover_images", UNSET)
+
+        allow_post_titles = d.pop("allow_post_titles", UNSET)
+
+        always_on = d.pop("always_on", UNSET)
+
+        card_image_id = d.pop("card_image_id", UNSET)
+
+        current_path = d.pop("current_path", UNSET)
+
+        default_comment_sort = d.pop("default_comment_sort", UNSET)
+
+        default_member_sort = d.pop("default_member_sort", UNSET)
+
+        default_post_sort = d.pop("default_post_sort", UNSET)
+
+        default_tab = d.pop("default_tab", UNSET)
+
+        emoji = d.pop("emoji", UNSET)
+
+        hide_from_featured = d.pop("hide_from_featured", UNSET)
+
+        layout_style = d.pop("layout_style", UNSET)
+
+        members_can_invite = d.pop("members_can_invite", UNSET)
+
+        members_can_post = d.pop("members_can_post", UNSET)
+
+        pinned_posts_label = d.pop("pinned_posts_label", UNSET)
+
+        seo_description = d.pop("seo_description", UNSET)
+
+        seo_title = d.pop("seo_title", UNSET)
+
+        social_image_id = d.pop("social_image_id", UNSET)
+
+        sort_order = d.pop("sort_order", UNSET)
+
+        upgrade_url = d.pop("upgrade_url", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_space_create = _new(cls)
+        communities_space_create.name = name
+        communities_space_create.access = access
+        communities_space_create.allow_cover_images = allow_cover_images
+        communities_space_create.allow_post_titles = allow_post_titles
+        communities_space_create.always_on = always_on
+        communities_space_create.card_image_id = card_image_id
+        communities_space_create.current_path = current_path
+        communities_space_create.default_comment_sort = default_comment_sort
+        communities_space_create.default_member_sort = default_member_sort
+        communities_space_create.default_post_sort = default_post_sort
+        communities_space_create.default_tab = default_tab
+        communities_space_create.emoji = emoji
+        communities_space_create.hide_from_featured = hide_from_featured
+        communities_space_create.layout_style = layout_style
+        communities_space_create.members_can_invite = members_can_invite
+        communities_space_create.members_can_post = members_can_post
+        communities_space_create.pinned_posts_label = pinned_posts_label
+        communities_space_create.seo_description = seo_description
+        communities_space_create.seo_title = seo_title
+        communities_space_create.social_image_id = social_image_id
+        communities_space_create.sort_order = sort_order
+        communities_space_create.upgrade_url = upgrade_url
 
         communities_space_create.additional_properties = d
         return communities_space_create

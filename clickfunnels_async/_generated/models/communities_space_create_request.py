@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpaceCreateRequest")
 class CommunitiesSpaceCreateRequest:
     """
     Attributes:
-        communities_space (CommunitiesSpaceCreate): Fields not documented; any key is sent as given.
+        communities_space (CommunitiesSpaceCreate):
     """
 
     communities_space: CommunitiesSpaceCreate

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
+
+from ..models.communities_space_group_access import CommunitiesSpaceGroupAccess
+from ..models.communities_space_group_type import CommunitiesSpaceGroupType
 
 T = TypeVar("T", bound="CommunitiesSpaceGroup")
 
@@ -19,35 +22,214 @@ T = TypeVar("T", bound="CommunitiesSpaceGroup")
 class CommunitiesSpaceGroup:
     """
     Attributes:
+        access (CommunitiesSpaceGroupAccess):
+        always_on (bool | None):
+        approval_terms (None | str):
+        auto_add_to_spaces (bool):
+        card_image_id (int | None):
+        community_id (int):
+        created_at (datetime.datetime | None):
+        current_path (None | str):
+        description (None | str):
+        emoji (None | str):
+        group_type (CommunitiesSpaceGroupType):
         id (int):
-        public_id (str | Unset):
+        is_hidden (bool):
+        is_hidden_from_non_members (bool):
+        name (None | str):
+        public_id (None | str):
+        require_comment_approvals (bool | None):
+        require_comment_approvals_override (bool | None):
+        require_post_approvals (bool | None):
+        require_post_approvals_override (bool | None):
+        sort_order (int | None):
+        updated_at (datetime.datetime | None):
+        upgrade_url (None | str):
+        workspace_id (int):
     """
 
+    access: CommunitiesSpaceGroupAccess
+    always_on: bool | None
+    approval_terms: None | str
+    auto_add_to_spaces: bool
+    card_image_id: int | None
+    community_id: int
+    created_at: datetime.datetime | None
+    current_path: None | str
+    description: None | str
+    emoji: None | str
+    group_type: CommunitiesSpaceGroupType
     id: int
-    public_id: str | Unset = UNSET
+    is_hidden: bool
+    is_hidden_from_non_members: bool
+    name: None | str
+    public_id: None | str
+    require_comment_approvals: bool | None
+    require_comment_approvals_override: bool | None
+    require_post_approvals: bool | None
+    require_post_approvals_override: bool | None
+    sort_order: int | None
+    updated_at: datetime.datetime | None
+    upgrade_url: None | str
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["access"] = self.access.value
+
+        field_dict["always_on"] = self.always_on
+
+        field_dict["approval_terms"] = self.approval_terms
+
+        field_dict["auto_add_to_spaces"] = self.auto_add_to_spaces
+
+        field_dict["card_image_id"] = self.card_image_id
+
+        field_dict["community_id"] = self.community_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["current_path"] = self.current_path
+
+        field_dict["description"] = self.description
+
+        field_dict["emoji"] = self.emoji
+
+        field_dict["group_type"] = self.group_type.value
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["is_hidden"] = self.is_hidden
+
+        field_dict["is_hidden_from_non_members"] = self.is_hidden_from_non_members
+
+        field_dict["name"] = self.name
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["require_comment_approvals"] = self.require_comment_approvals
+
+        field_dict["require_comment_approvals_override"] = (
+            self.require_comment_approvals_override
+        )
+
+        field_dict["require_post_approvals"] = self.require_post_approvals
+
+        field_dict["require_post_approvals_override"] = (
+            self.require_post_approvals_override
+        )
+
+        field_dict["sort_order"] = self.sort_order
+
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
+
+        field_dict["upgrade_url"] = self.upgrade_url
+
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        access = CommunitiesSpaceGroupAccess(d.pop("access"))
+
+        always_on = d.pop("always_on")
+
+        approval_terms = d.pop("approval_terms")
+
+        auto_add_to_spaces = d.pop("auto_add_to_spaces")
+
+        card_image_id = d.pop("card_image_id")
+
+        community_id = d.pop("community_id")
+
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        current_path = d.pop("current_path")
+
+        description = d.pop("description")
+
+        emoji = d.pop("emoji")
+
+        group_type = CommunitiesSpaceGroupType(d.pop("group_type"))
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        is_hidden = d.pop("is_hidden")
+
+        is_hidden_from_non_members = d.pop("is_hidden_from_non_members")
+
+        name = d.pop("name")
+
+        public_id = d.pop("public_id")
+
+        require_comment_approvals = d.pop("require_comment_approvals")
+
+        require_comment_approvals_override = d.pop("require_comment_approvals_override")
+
+        require_post_approvals = d.pop("require_post_approvals")
+
+        require_post_approvals_override = d.pop("require_post_approvals_override")
+
+        sort_order = d.pop("sort_order")
+
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        upgrade_url = d.pop("upgrade_url")
+
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_space_group = _new(cls)
+        communities_space_group.access = access
+        communities_space_group.always_on = always_on
+        communities_space_group.approval_terms = approval_terms
+        communities_space_group.auto_add_to_spaces = auto_add_to_spaces
+        communities_space_group.card_image_id = card_image_id
+        communities_space_group.community_id = community_id
+        communities_space_group.created_at = created_at
+        communities_space_group.current_path = current_path
+        communities_space_group.description = description
+        communities_space_group.emoji = emoji
+        communities_space_group.group_type = group_type
         communities_space_group.id = id
+        communities_space_group.is_hidden = is_hidden
+        communities_space_group.is_hidden_from_non_members = is_hidden_from_non_members
+        communities_space_group.name = name
         communities_space_group.public_id = public_id
+        communities_space_group.require_comment_approvals = require_comment_approvals
+        communities_space_group.require_comment_approvals_override = (
+            require_comment_approvals_override
+        )
+        communities_space_group.require_post_approvals = require_post_approvals
+        communities_space_group.require_post_approvals_override = (
+            require_post_approvals_override
+        )
+        communities_space_group.sort_order = sort_order
+        communities_space_group.updated_at = updated_at
+        communities_space_group.upgrade_url = upgrade_url
+        communities_space_group.workspace_id = workspace_id
 
         communities_space_group.additional_properties = d
         return communities_space_group

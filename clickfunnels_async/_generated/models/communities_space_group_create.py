@@ -2,33 +2,197 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpaceGroupCreate")
 
 
 @_attrs_define
 class CommunitiesSpaceGroupCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        name (str):
+        access (int | None | Unset):
+        always_on (bool | None | Unset):
+        approval_terms (None | str | Unset):
+        auto_add_to_spaces (bool | None | Unset):
+        card_image_id (int | None | Unset):
+        current_path (None | str | Unset):
+        description (None | str | Unset):
+        emoji (None | str | Unset):
+        group_type (int | None | Unset):
+        is_hidden (bool | None | Unset):
+        is_hidden_from_non_members (bool | None | Unset):
+        require_comment_approvals (bool | None | Unset):
+        require_comment_approvals_override (bool | None | Unset):
+        require_post_approvals (bool | None | Unset):
+        require_post_approvals_override (bool | None | Unset):
+        sort_order (int | None | Unset):
+        upgrade_url (None | str | Unset):
+    """
 
+    name: str
+    access: int | None | Unset = UNSET
+    always_on: bool | None | Unset = UNSET
+    approval_terms: None | str | Unset = UNSET
+    auto_add_to_spaces: bool | None | Unset = UNSET
+    card_image_id: int | None | Unset = UNSET
+    current_path: None | str | Unset = UNSET
+    description: None | str | Unset = UNSET
+    emoji: None | str | Unset = UNSET
+    group_type: int | None | Unset = UNSET
+    is_hidden: bool | None | Unset = UNSET
+    is_hidden_from_non_members: bool | None | Unset = UNSET
+    require_comment_approvals: bool | None | Unset = UNSET
+    require_comment_approvals_override: bool | None | Unset = UNSET
+    require_post_approvals: bool | None | Unset = UNSET
+    require_post_approvals_override: bool | None | Unset = UNSET
+    sort_order: int | None | Unset = UNSET
+    upgrade_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
+        if not isinstance(self.access, Unset):
+            field_dict["access"] = self.access
+
+        if not isinstance(self.always_on, Unset):
+            field_dict["always_on"] = self.always_on
+
+        if not isinstance(self.approval_terms, Unset):
+            field_dict["approval_terms"] = self.approval_terms
+
+        if not isinstance(self.auto_add_to_spaces, Unset):
+            field_dict["auto_add_to_spaces"] = self.auto_add_to_spaces
+
+        if not isinstance(self.card_image_id, Unset):
+            field_dict["card_image_id"] = self.card_image_id
+
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
+
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
+
+        if not isinstance(self.emoji, Unset):
+            field_dict["emoji"] = self.emoji
+
+        if not isinstance(self.group_type, Unset):
+            field_dict["group_type"] = self.group_type
+
+        if not isinstance(self.is_hidden, Unset):
+            field_dict["is_hidden"] = self.is_hidden
+
+        if not isinstance(self.is_hidden_from_non_members, Unset):
+            field_dict["is_hidden_from_non_members"] = self.is_hidden_from_non_members
+
+        if not isinstance(self.require_comment_approvals, Unset):
+            field_dict["require_comment_approvals"] = self.require_comment_approvals
+
+        if not isinstance(self.require_comment_approvals_override, Unset):
+            field_dict["require_comment_approvals_override"] = (
+                self.require_comment_approvals_override
+            )
+
+        if not isinstance(self.require_post_approvals, Unset):
+            field_dict["require_post_approvals"] = self.require_post_approvals
+
+        if not isinstance(self.require_post_approvals_override, Unset):
+            field_dict["require_post_approvals_override"] = (
+                self.require_post_approvals_override
+            )
+
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
+
+        if not isinstance(self.upgrade_url, Unset):
+            field_dict["upgrade_url"] = self.upgrade_url
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
+        access = d.pop("access", UNSET)
+
+        always_on = d.pop("always_on", UNSET)
+
+        approval_terms = d.pop("approval_terms", UNSET)
+
+        auto_add_to_spaces = d.pop("auto_add_to_spaces", UNSET)
+
+        card_image_id = d.pop("card_image_id", UNSET)
+
+        current_path = d.pop("current_path", UNSET)
+
+        description = d.pop("description", UNSET)
+
+        emoji = d.pop("emoji", UNSET)
+
+        group_type = d.pop("group_type", UNSET)
+
+        is_hidden = d.pop("is_hidden", UNSET)
+
+        is_hidden_from_non_members = d.pop("is_hidden_from_non_members", UNSET)
+
+        require_comment_approvals = d.pop("require_comment_approvals", UNSET)
+
+        require_comment_approvals_override = d.pop(
+            "require_comment_approvals_override", UNSET
+        )
+
+        require_post_approvals = d.pop("require_post_approvals", UNSET)
+
+        require_post_approvals_override = d.pop(
+            "require_post_approvals_override", UNSET
+        )
+
+        sort_order = d.pop("sort_order", UNSET)
+
+        upgrade_url = d.pop("upgrade_url", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_space_group_create = _new(cls)
+        communities_space_group_create.name = name
+        communities_space_group_create.access = access
+        communities_space_group_create.always_on = always_on
+        communities_space_group_create.approval_terms = approval_terms
+        communities_space_group_create.auto_add_to_spaces = auto_add_to_spaces
+        communities_space_group_create.card_image_id = card_image_id
+        communities_space_group_create.current_path = current_path
+        communities_space_group_create.description = description
+        communities_space_group_create.emoji = emoji
+        communities_space_group_create.group_type = group_type
+        communities_space_group_create.is_hidden = is_hidden
+        communities_space_group_create.is_hidden_from_non_members = (
+            is_hidden_from_non_members
+        )
+        communities_space_group_create.require_comment_approvals = (
+            require_comment_approvals
+        )
+        communities_space_group_create.require_comment_approvals_override = (
+            require_comment_approvals_override
+        )
+        communities_space_group_create.require_post_approvals = require_post_approvals
+        communities_space_group_create.require_post_approvals_override = (
+            require_post_approvals_override
+        )
+        communities_space_group_create.sort_order = sort_order
+        communities_space_group_create.upgrade_url = upgrade_url
 
         communities_space_group_create.additional_properties = d
         return communities_space_group_create

@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpaceGroupCreateRequest")
 class CommunitiesSpaceGroupCreateRequest:
     """
     Attributes:
-        communities_space_group (CommunitiesSpaceGroupCreate): Fields not documented; any key is sent as given.
+        communities_space_group (CommunitiesSpaceGroupCreate):
     """
 
     communities_space_group: CommunitiesSpaceGroupCreate

@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpaceGroupUpdateRequest")
 class CommunitiesSpaceGroupUpdateRequest:
     """
     Attributes:
-        communities_space_group (CommunitiesSpaceGroupUpdate): Fields not documented; any key is sent as given.
+        communities_space_group (CommunitiesSpaceGroupUpdate):
     """
 
     communities_space_group: CommunitiesSpaceGroupUpdate

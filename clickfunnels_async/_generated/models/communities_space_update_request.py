@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpaceUpdateRequest")
 class CommunitiesSpaceUpdateRequest:
     """
     Attributes:
-        communities_space (CommunitiesSpaceUpdate): Fields not documented; any key is sent as given.
+        communities_space (CommunitiesSpaceUpdate):
     """
 
     communities_space: CommunitiesSpaceUpdate

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpacesPost")
 
@@ -19,59 +19,124 @@ T = TypeVar("T", bound="CommunitiesSpacesPost")
 class CommunitiesSpacesPost:
     """
     Attributes:
+        body (None | str):
+        contact (CommunitiesSpacesPostContact | None):
+        contact_id (int | None):
+        created_at (datetime.datetime | None):
+        group (CommunitiesSpacesPostGroup):
         id (int):
-        approved_at (Any | Unset):
-        declined_at (Any | Unset):
-        is_pinned (Any | Unset):
-        public_id (str | Unset):
+        public_id (None | str):
+        title (None | str):
+        topic (CommunitiesSpacesPostTopic):
+        updated_at (datetime.datetime | None):
+        url (None | str):
     """
 
+    body: None | str
+    contact: CommunitiesSpacesPostContact | None
+    contact_id: int | None
+    created_at: datetime.datetime | None
+    group: CommunitiesSpacesPostGroup
     id: int
-    approved_at: Any | Unset = UNSET
-    declined_at: Any | Unset = UNSET
-    is_pinned: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
+    public_id: None | str
+    title: None | str
+    topic: CommunitiesSpacesPostTopic
+    updated_at: datetime.datetime | None
+    url: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["body"] = self.body
+
+        field_dict["contact"] = (
+            self.contact.to_dict()
+            if isinstance(self.contact, CommunitiesSpacesPostContact)
+            else self.contact
+        )
+
+        field_dict["contact_id"] = self.contact_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["group"] = self.group.to_dict()
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.approved_at, Unset):
-            field_dict["approved_at"] = self.approved_at
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.declined_at, Unset):
-            field_dict["declined_at"] = self.declined_at
+        field_dict["title"] = self.title
 
-        if not isinstance(self.is_pinned, Unset):
-            field_dict["is_pinned"] = self.is_pinned
+        field_dict["topic"] = self.topic.to_dict()
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
+
+        field_dict["url"] = self.url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        body = d.pop("body")
+
+        contact = d.pop("contact")
+        if isinstance(contact, dict):
+            try:
+                contact = CommunitiesSpacesPostContact.from_dict(contact)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        contact_id = d.pop("contact_id")
+
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        group = CommunitiesSpacesPostGroup.from_dict(d.pop("group"))
+
         id = d.pop("id")
 
-        approved_at = d.pop("approved_at", UNSET)
+        public_id = d.pop("public_id")
 
-        declined_at = d.pop("declined_at", UNSET)
+        title = d.pop("title")
 
-        is_pinned = d.pop("is_pinned", UNSET)
+        topic = CommunitiesSpacesPostTopic.from_dict(d.pop("topic"))
 
-        public_id = d.pop("public_id", UNSET)
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        url = d.pop("url")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post = _new(cls)
+        communities_spaces_post.body = body
+        communities_spaces_post.contact = contact
+        communities_spaces_post.contact_id = contact_id
+        communities_spaces_post.created_at = created_at
+        communities_spaces_post.group = group
         communities_spaces_post.id = id
-        communities_spaces_post.approved_at = approved_at
-        communities_spaces_post.declined_at = declined_at
-        communities_spaces_post.is_pinned = is_pinned
         communities_spaces_post.public_id = public_id
+        communities_spaces_post.title = title
+        communities_spaces_post.topic = topic
+        communities_spaces_post.updated_at = updated_at
+        communities_spaces_post.url = url
 
         communities_spaces_post.additional_properties = d
         return communities_spaces_post
@@ -91,3 +156,11 @@ class CommunitiesSpacesPost:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.communities_spaces_post_contact import CommunitiesSpacesPostContact
+from ..models.communities_spaces_post_group import CommunitiesSpacesPostGroup
+from ..models.communities_spaces_post_topic import CommunitiesSpacesPostTopic

@@ -2,33 +2,69 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpacesPostCommentCreate")
 
 
 @_attrs_define
 class CommunitiesSpacesPostCommentCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        body (str):
+        contact_id (int | None | Unset):
+        parent_comment_id (int | None | Unset):
+        skip_notifications (bool | None | Unset):
+    """
 
+    body: str
+    contact_id: int | None | Unset = UNSET
+    parent_comment_id: int | None | Unset = UNSET
+    skip_notifications: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["body"] = self.body
+
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
+
+        if not isinstance(self.parent_comment_id, Unset):
+            field_dict["parent_comment_id"] = self.parent_comment_id
+
+        if not isinstance(self.skip_notifications, Unset):
+            field_dict["skip_notifications"] = self.skip_notifications
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        body = d.pop("body")
+
+        contact_id = d.pop("contact_id", UNSET)
+
+        parent_comment_id = d.pop("parent_comment_id", UNSET)
+
+        skip_notifications = d.pop("skip_notifications", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_comment_create = _new(cls)
+        communities_spaces_post_comment_create.body = body
+        communities_spaces_post_comment_create.contact_id = contact_id
+        communities_spaces_post_comment_create.parent_comment_id = parent_comment_id
+        communities_spaces_post_comment_create.skip_notifications = skip_notifications
 
         communities_spaces_post_comment_create.additional_properties = d
         return communities_spaces_post_comment_create

@@ -18,17 +18,16 @@ T = TypeVar("T", bound="CommunitiesSpacesPostCommentCreateRequest")
 class CommunitiesSpacesPostCommentCreateRequest:
     """
     Attributes:
-        communities_spaces_post_comment (CommunitiesSpacesPostCommentCreate): Fields not documented; any key is sent as
-            given.
+        communities_spaces_posts_comment (CommunitiesSpacesPostCommentCreate):
     """
 
-    communities_spaces_post_comment: CommunitiesSpacesPostCommentCreate
+    communities_spaces_posts_comment: CommunitiesSpacesPostCommentCreate
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["communities_spaces_post_comment"] = (
-            self.communities_spaces_post_comment.to_dict()
+        field_dict["communities_spaces_posts_comment"] = (
+            self.communities_spaces_posts_comment.to_dict()
         )
 
         return field_dict
@@ -36,14 +35,14 @@ class CommunitiesSpacesPostCommentCreateRequest:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        communities_spaces_post_comment = CommunitiesSpacesPostCommentCreate.from_dict(
-            d.pop("communities_spaces_post_comment")
+        communities_spaces_posts_comment = CommunitiesSpacesPostCommentCreate.from_dict(
+            d.pop("communities_spaces_posts_comment")
         )
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_comment_create_request = _new(cls)
-        communities_spaces_post_comment_create_request.communities_spaces_post_comment = communities_spaces_post_comment
+        communities_spaces_post_comment_create_request.communities_spaces_posts_comment = communities_spaces_posts_comment
 
         communities_spaces_post_comment_create_request.additional_properties = d
         return communities_spaces_post_comment_create_request

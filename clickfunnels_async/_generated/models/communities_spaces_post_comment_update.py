@@ -2,33 +2,54 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpacesPostCommentUpdate")
 
 
 @_attrs_define
 class CommunitiesSpacesPostCommentUpdate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        body (None | str | Unset):
+        skip_notifications (bool | None | Unset):
+    """
 
+    body: None | str | Unset = UNSET
+    skip_notifications: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.body, Unset):
+            field_dict["body"] = self.body
+
+        if not isinstance(self.skip_notifications, Unset):
+            field_dict["skip_notifications"] = self.skip_notifications
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        body = d.pop("body", UNSET)
+
+        skip_notifications = d.pop("skip_notifications", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_comment_update = _new(cls)
+        communities_spaces_post_comment_update.body = body
+        communities_spaces_post_comment_update.skip_notifications = skip_notifications
 
         communities_spaces_post_comment_update.additional_properties = d
         return communities_spaces_post_comment_update

@@ -2,33 +2,85 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpacesPostCreate")
 
 
 @_attrs_define
 class CommunitiesSpacesPostCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        title (str):
+        body (None | str | Unset):
+        contact_id (int | None | Unset):
+        current_path (None | str | Unset):
+        image_id (int | None | Unset):
+        is_pinned (bool | None | Unset):
+    """
 
+    title: str
+    body: None | str | Unset = UNSET
+    contact_id: int | None | Unset = UNSET
+    current_path: None | str | Unset = UNSET
+    image_id: int | None | Unset = UNSET
+    is_pinned: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["title"] = self.title
+
+        if not isinstance(self.body, Unset):
+            field_dict["body"] = self.body
+
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
+
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
+
+        if not isinstance(self.image_id, Unset):
+            field_dict["image_id"] = self.image_id
+
+        if not isinstance(self.is_pinned, Unset):
+            field_dict["is_pinned"] = self.is_pinned
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        title = d.pop("title")
+
+        body = d.pop("body", UNSET)
+
+        contact_id = d.pop("contact_id", UNSET)
+
+        current_path = d.pop("current_path", UNSET)
+
+        image_id = d.pop("image_id", UNSET)
+
+        is_pinned = d.pop("is_pinned", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_create = _new(cls)
+        communities_spaces_post_create.title = title
+        communities_spaces_post_create.body = body
+        communities_spaces_post_create.contact_id = contact_id
+        communities_spaces_post_create.current_path = current_path
+        communities_spaces_post_create.image_id = image_id
+        communities_spaces_post_create.is_pinned = is_pinned
 
         communities_spaces_post_create.additional_properties = d
         return communities_spaces_post_create

@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostCreateRequest")
 class CommunitiesSpacesPostCreateRequest:
     """
     Attributes:
-        communities_spaces_post (CommunitiesSpacesPostCreate): Fields not documented; any key is sent as given.
+        communities_spaces_post (CommunitiesSpacesPostCreate):
     """
 
     communities_spaces_post: CommunitiesSpacesPostCreate

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpacesPostLike")
 
@@ -19,35 +19,89 @@ T = TypeVar("T", bound="CommunitiesSpacesPostLike")
 class CommunitiesSpacesPostLike:
     """
     Attributes:
+        contact (CommunitiesSpacesPostLikeContact | None):
+        created_at (datetime.datetime | None):
         id (int):
-        public_id (str | Unset):
+        post_id (int):
+        public_id (None | str):
+        updated_at (datetime.datetime | None):
     """
 
+    contact: CommunitiesSpacesPostLikeContact | None
+    created_at: datetime.datetime | None
     id: int
-    public_id: str | Unset = UNSET
+    post_id: int
+    public_id: None | str
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["contact"] = (
+            self.contact.to_dict()
+            if isinstance(self.contact, CommunitiesSpacesPostLikeContact)
+            else self.contact
+        )
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["post_id"] = self.post_id
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        contact = d.pop("contact")
+        if isinstance(contact, dict):
+            try:
+                contact = CommunitiesSpacesPostLikeContact.from_dict(contact)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        post_id = d.pop("post_id")
+
+        public_id = d.pop("public_id")
+
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_like = _new(cls)
+        communities_spaces_post_like.contact = contact
+        communities_spaces_post_like.created_at = created_at
         communities_spaces_post_like.id = id
+        communities_spaces_post_like.post_id = post_id
         communities_spaces_post_like.public_id = public_id
+        communities_spaces_post_like.updated_at = updated_at
 
         communities_spaces_post_like.additional_properties = d
         return communities_spaces_post_like
@@ -67,3 +121,11 @@ class CommunitiesSpacesPostLike:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.communities_spaces_post_like_contact import (
+    CommunitiesSpacesPostLikeContact,
+)

@@ -2,33 +2,46 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpacesPostLikeCreate")
 
 
 @_attrs_define
 class CommunitiesSpacesPostLikeCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        contact_id (int | None | Unset):
+    """
 
+    contact_id: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.contact_id, Unset):
+            field_dict["contact_id"] = self.contact_id
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        contact_id = d.pop("contact_id", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_like_create = _new(cls)
+        communities_spaces_post_like_create.contact_id = contact_id
 
         communities_spaces_post_like_create.additional_properties = d
         return communities_spaces_post_like_create

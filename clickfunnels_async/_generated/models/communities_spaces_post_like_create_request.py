@@ -18,16 +18,16 @@ T = TypeVar("T", bound="CommunitiesSpacesPostLikeCreateRequest")
 class CommunitiesSpacesPostLikeCreateRequest:
     """
     Attributes:
-        communities_spaces_post_like (CommunitiesSpacesPostLikeCreate): Fields not documented; any key is sent as given.
+        communities_spaces_posts_like (CommunitiesSpacesPostLikeCreate):
     """
 
-    communities_spaces_post_like: CommunitiesSpacesPostLikeCreate
+    communities_spaces_posts_like: CommunitiesSpacesPostLikeCreate
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["communities_spaces_post_like"] = (
-            self.communities_spaces_post_like.to_dict()
+        field_dict["communities_spaces_posts_like"] = (
+            self.communities_spaces_posts_like.to_dict()
         )
 
         return field_dict
@@ -35,15 +35,15 @@ class CommunitiesSpacesPostLikeCreateRequest:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        communities_spaces_post_like = CommunitiesSpacesPostLikeCreate.from_dict(
-            d.pop("communities_spaces_post_like")
+        communities_spaces_posts_like = CommunitiesSpacesPostLikeCreate.from_dict(
+            d.pop("communities_spaces_posts_like")
         )
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_like_create_request = _new(cls)
-        communities_spaces_post_like_create_request.communities_spaces_post_like = (
-            communities_spaces_post_like
+        communities_spaces_post_like_create_request.communities_spaces_posts_like = (
+            communities_spaces_posts_like
         )
 
         communities_spaces_post_like_create_request.additional_properties = d

@@ -2,33 +2,78 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpacesPostUpdate")
 
 
 @_attrs_define
 class CommunitiesSpacesPostUpdate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        body (None | str | Unset):
+        current_path (None | str | Unset):
+        image_id (int | None | Unset):
+        is_pinned (bool | None | Unset):
+        title (None | str | Unset):
+    """
 
+    body: None | str | Unset = UNSET
+    current_path: None | str | Unset = UNSET
+    image_id: int | None | Unset = UNSET
+    is_pinned: bool | None | Unset = UNSET
+    title: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.body, Unset):
+            field_dict["body"] = self.body
+
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
+
+        if not isinstance(self.image_id, Unset):
+            field_dict["image_id"] = self.image_id
+
+        if not isinstance(self.is_pinned, Unset):
+            field_dict["is_pinned"] = self.is_pinned
+
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        body = d.pop("body", UNSET)
+
+        current_path = d.pop("current_path", UNSET)
+
+        image_id = d.pop("image_id", UNSET)
+
+        is_pinned = d.pop("is_pinned", UNSET)
+
+        title = d.pop("title", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_update = _new(cls)
+        communities_spaces_post_update.body = body
+        communities_spaces_post_update.current_path = current_path
+        communities_spaces_post_update.image_id = image_id
+        communities_spaces_post_update.is_pinned = is_pinned
+        communities_spaces_post_update.title = title
 
         communities_spaces_post_update.additional_properties = d
         return communities_spaces_post_update

@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostUpdateRequest")
 class CommunitiesSpacesPostUpdateRequest:
     """
     Attributes:
-        communities_spaces_post (CommunitiesSpacesPostUpdate): Fields not documented; any key is sent as given.
+        communities_spaces_post (CommunitiesSpacesPostUpdate):
     """
 
     communities_spaces_post: CommunitiesSpacesPostUpdate

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
+
+from ..models.communities_spaces_post_video_embed_provider import (
+    CommunitiesSpacesPostVideoEmbedProvider,
+)
 
 T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbed")
 
@@ -19,43 +23,119 @@ T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbed")
 class CommunitiesSpacesPostVideoEmbed:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        data (CommunitiesSpacesPostVideoEmbedDataType0 | None):
         id (int):
-        public_id (str | Unset):
-        url (Any | Unset):
+        post_id (int):
+        provider (CommunitiesSpacesPostVideoEmbedProvider | None):
+        public_id (None | str):
+        updated_at (datetime.datetime | None):
+        url (None | str):
+        workspace_id (int | None):
     """
 
+    created_at: datetime.datetime | None
+    data: CommunitiesSpacesPostVideoEmbedDataType0 | None
     id: int
-    public_id: str | Unset = UNSET
-    url: Any | Unset = UNSET
+    post_id: int
+    provider: CommunitiesSpacesPostVideoEmbedProvider | None
+    public_id: None | str
+    updated_at: datetime.datetime | None
+    url: None | str
+    workspace_id: int | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["data"] = (
+            self.data.to_dict()
+            if isinstance(self.data, CommunitiesSpacesPostVideoEmbedDataType0)
+            else self.data
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["post_id"] = self.post_id
 
-        if not isinstance(self.url, Unset):
-            field_dict["url"] = self.url
+        field_dict["provider"] = (
+            self.provider.value
+            if isinstance(self.provider, CommunitiesSpacesPostVideoEmbedProvider)
+            else self.provider
+        )
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
+
+        field_dict["url"] = self.url
+
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        data = d.pop("data")
+        if isinstance(data, dict):
+            try:
+                data = CommunitiesSpacesPostVideoEmbedDataType0.from_dict(data)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        post_id = d.pop("post_id")
 
-        url = d.pop("url", UNSET)
+        provider = d.pop("provider")
+        if isinstance(provider, str):
+            try:
+                provider = CommunitiesSpacesPostVideoEmbedProvider(provider)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        public_id = d.pop("public_id")
+
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        url = d.pop("url")
+
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_video_embed = _new(cls)
+        communities_spaces_post_video_embed.created_at = created_at
+        communities_spaces_post_video_embed.data = data
         communities_spaces_post_video_embed.id = id
+        communities_spaces_post_video_embed.post_id = post_id
+        communities_spaces_post_video_embed.provider = provider
         communities_spaces_post_video_embed.public_id = public_id
+        communities_spaces_post_video_embed.updated_at = updated_at
         communities_spaces_post_video_embed.url = url
+        communities_spaces_post_video_embed.workspace_id = workspace_id
 
         communities_spaces_post_video_embed.additional_properties = d
         return communities_spaces_post_video_embed
@@ -75,3 +155,11 @@ class CommunitiesSpacesPostVideoEmbed:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.communities_spaces_post_video_embed_data_type_0 import (
+    CommunitiesSpacesPostVideoEmbedDataType0,
+)

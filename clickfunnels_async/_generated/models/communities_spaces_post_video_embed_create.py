@@ -2,33 +2,83 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
+
+from ..models.communities_spaces_post_video_embed_provider import (
+    CommunitiesSpacesPostVideoEmbedProvider,
+)
 
 T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbedCreate")
 
 
 @_attrs_define
 class CommunitiesSpacesPostVideoEmbedCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        url (str):
+        data (CommunitiesSpacesPostVideoEmbedCreateDataType0 | None | Unset):
+        provider (CommunitiesSpacesPostVideoEmbedProvider | None | Unset):
+    """
 
+    url: str
+    data: CommunitiesSpacesPostVideoEmbedCreateDataType0 | None | Unset = UNSET
+    provider: CommunitiesSpacesPostVideoEmbedProvider | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["url"] = self.url
+
+        if not isinstance(self.data, Unset):
+            field_dict["data"] = (
+                self.data.to_dict()
+                if isinstance(self.data, CommunitiesSpacesPostVideoEmbedCreateDataType0)
+                else self.data
+            )
+
+        if not isinstance(self.provider, Unset):
+            field_dict["provider"] = (
+                self.provider.value
+                if isinstance(self.provider, CommunitiesSpacesPostVideoEmbedProvider)
+                else self.provider
+            )
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        url = d.pop("url")
+
+        data = d.pop("data", UNSET)
+        if isinstance(data, dict):
+            try:
+                data = CommunitiesSpacesPostVideoEmbedCreateDataType0.from_dict(data)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        provider = d.pop("provider", UNSET)
+        if isinstance(provider, str):
+            try:
+                provider = CommunitiesSpacesPostVideoEmbedProvider(provider)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_video_embed_create = _new(cls)
+        communities_spaces_post_video_embed_create.url = url
+        communities_spaces_post_video_embed_create.data = data
+        communities_spaces_post_video_embed_create.provider = provider
 
         communities_spaces_post_video_embed_create.additional_properties = d
         return communities_spaces_post_video_embed_create
@@ -48,3 +98,11 @@ class CommunitiesSpacesPostVideoEmbedCreate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.communities_spaces_post_video_embed_create_data_type_0 import (
+    CommunitiesSpacesPostVideoEmbedCreateDataType0,
+)

@@ -18,17 +18,16 @@ T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbedCreateRequest")
 class CommunitiesSpacesPostVideoEmbedCreateRequest:
     """
     Attributes:
-        communities_spaces_post_video_embed (CommunitiesSpacesPostVideoEmbedCreate): Fields not documented; any key is
-            sent as given.
+        communities_spaces_posts_video_embed (CommunitiesSpacesPostVideoEmbedCreate):
     """
 
-    communities_spaces_post_video_embed: CommunitiesSpacesPostVideoEmbedCreate
+    communities_spaces_posts_video_embed: CommunitiesSpacesPostVideoEmbedCreate
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["communities_spaces_post_video_embed"] = (
-            self.communities_spaces_post_video_embed.to_dict()
+        field_dict["communities_spaces_posts_video_embed"] = (
+            self.communities_spaces_posts_video_embed.to_dict()
         )
 
         return field_dict
@@ -36,16 +35,16 @@ class CommunitiesSpacesPostVideoEmbedCreateRequest:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        communities_spaces_post_video_embed = (
+        communities_spaces_posts_video_embed = (
             CommunitiesSpacesPostVideoEmbedCreate.from_dict(
-                d.pop("communities_spaces_post_video_embed")
+                d.pop("communities_spaces_posts_video_embed")
             )
         )
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_video_embed_create_request = _new(cls)
-        communities_spaces_post_video_embed_create_request.communities_spaces_post_video_embed = communities_spaces_post_video_embed
+        communities_spaces_post_video_embed_create_request.communities_spaces_posts_video_embed = communities_spaces_posts_video_embed
 
         communities_spaces_post_video_embed_create_request.additional_properties = d
         return communities_spaces_post_video_embed_create_request

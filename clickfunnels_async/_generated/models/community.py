@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="Community")
 
@@ -19,35 +19,220 @@ T = TypeVar("T", bound="Community")
 class Community:
     """
     Attributes:
+        allow_public_signup (bool):
+        anyone_can_invite (bool):
+        created_at (datetime.datetime | None):
+        current_path (None | str):
+        enable_block_list (bool):
         id (int):
-        public_id (str | Unset):
+        invite_only (bool):
+        logo_image_id (int | None):
+        name (None | str):
+        notifications (None | str):
+        private (bool):
+        public_id (None | str):
+        require_comment_approvals (bool | None):
+        require_post_approvals (bool | None):
+        send_digest_email (bool):
+        send_membership_email (bool | None):
+        seo_description (None | str):
+        seo_indexable (bool):
+        seo_title (None | str):
+        site_id (int):
+        social_image_id (int | None):
+        status (None | str):
+        updated_at (datetime.datetime | None):
+        upgrade_url (None | str):
+        white_label (bool):
+        workspace_id (int):
     """
 
+    allow_public_signup: bool
+    anyone_can_invite: bool
+    created_at: datetime.datetime | None
+    current_path: None | str
+    enable_block_list: bool
     id: int
-    public_id: str | Unset = UNSET
+    invite_only: bool
+    logo_image_id: int | None
+    name: None | str
+    notifications: None | str
+    private: bool
+    public_id: None | str
+    require_comment_approvals: bool | None
+    require_post_approvals: bool | None
+    send_digest_email: bool
+    send_membership_email: bool | None
+    seo_description: None | str
+    seo_indexable: bool
+    seo_title: None | str
+    site_id: int
+    social_image_id: int | None
+    status: None | str
+    updated_at: datetime.datetime | None
+    upgrade_url: None | str
+    white_label: bool
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["allow_public_signup"] = self.allow_public_signup
+
+        field_dict["anyone_can_invite"] = self.anyone_can_invite
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["current_path"] = self.current_path
+
+        field_dict["enable_block_list"] = self.enable_block_list
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["invite_only"] = self.invite_only
+
+        field_dict["logo_image_id"] = self.logo_image_id
+
+        field_dict["name"] = self.name
+
+        field_dict["notifications"] = self.notifications
+
+        field_dict["private"] = self.private
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["require_comment_approvals"] = self.require_comment_approvals
+
+        field_dict["require_post_approvals"] = self.require_post_approvals
+
+        field_dict["send_digest_email"] = self.send_digest_email
+
+        field_dict["send_membership_email"] = self.send_membership_email
+
+        field_dict["seo_description"] = self.seo_description
+
+        field_dict["seo_indexable"] = self.seo_indexable
+
+        field_dict["seo_title"] = self.seo_title
+
+        field_dict["site_id"] = self.site_id
+
+        field_dict["social_image_id"] = self.social_image_id
+
+        field_dict["status"] = self.status
+
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
+
+        field_dict["upgrade_url"] = self.upgrade_url
+
+        field_dict["white_label"] = self.white_label
+
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        allow_public_signup = d.pop("allow_public_signup")
+
+        anyone_can_invite = d.pop("anyone_can_invite")
+
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        current_path = d.pop("current_path")
+
+        enable_block_list = d.pop("enable_block_list")
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        invite_only = d.pop("invite_only")
+
+        logo_image_id = d.pop("logo_image_id")
+
+        name = d.pop("name")
+
+        notifications = d.pop("notifications")
+
+        private = d.pop("private")
+
+        public_id = d.pop("public_id")
+
+        require_comment_approvals = d.pop("require_comment_approvals")
+
+        require_post_approvals = d.pop("require_post_approvals")
+
+        send_digest_email = d.pop("send_digest_email")
+
+        send_membership_email = d.pop("send_membership_email")
+
+        seo_description = d.pop("seo_description")
+
+        seo_indexable = d.pop("seo_indexable")
+
+        seo_title = d.pop("seo_title")
+
+        site_id = d.pop("site_id")
+
+        social_image_id = d.pop("social_image_id")
+
+        status = d.pop("status")
+
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        upgrade_url = d.pop("upgrade_url")
+
+        white_label = d.pop("white_label")
+
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         community = _new(cls)
+        community.allow_public_signup = allow_public_signup
+        community.anyone_can_invite = anyone_can_invite
+        community.created_at = created_at
+        community.current_path = current_path
+        community.enable_block_list = enable_block_list
         community.id = id
+        community.invite_only = invite_only
+        community.logo_image_id = logo_image_id
+        community.name = name
+        community.notifications = notifications
+        community.private = private
         community.public_id = public_id
+        community.require_comment_approvals = require_comment_approvals
+        community.require_post_approvals = require_post_approvals
+        community.send_digest_email = send_digest_email
+        community.send_membership_email = send_membership_email
+        community.seo_description = seo_description
+        community.seo_indexable = seo_indexable
+        community.seo_title = seo_title
+        community.site_id = site_id
+        community.social_image_id = social_image_id
+        community.status = status
+        community.updated_at = updated_at
+        community.upgrade_url = upgrade_url
+        community.white_label = white_label
+        community.workspace_id = workspace_id
 
         community.additional_properties = d
         return community

@@ -2,33 +2,197 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CommunityCreate")
 
 
 @_attrs_define
 class CommunityCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        name (str):
+        allow_public_signup (bool | None | Unset):
+        anyone_can_invite (bool | None | Unset):
+        current_path (None | str | Unset):
+        enable_block_list (bool | None | Unset):
+        invite_only (bool | None | Unset):
+        logo_image_id (int | None | Unset):
+        notifications (None | str | Unset):
+        private (bool | None | Unset):
+        require_comment_approvals (bool | None | Unset):
+        require_post_approvals (bool | None | Unset):
+        send_digest_email (bool | None | Unset):
+        send_membership_email (bool | None | Unset):
+        seo_description (None | str | Unset):
+        seo_indexable (bool | None | Unset):
+        seo_title (None | str | Unset):
+        social_image_id (int | None | Unset):
+        status (None | str | Unset):
+        upgrade_url (None | str | Unset):
+        white_label (bool | None | Unset):
+    """
 
+    name: str
+    allow_public_signup: bool | None | Unset = UNSET
+    anyone_can_invite: bool | None | Unset = UNSET
+    current_path: None | str | Unset = UNSET
+    enable_block_list: bool | None | Unset = UNSET
+    invite_only: bool | None | Unset = UNSET
+    logo_image_id: int | None | Unset = UNSET
+    notifications: None | str | Unset = UNSET
+    private: bool | None | Unset = UNSET
+    require_comment_approvals: bool | None | Unset = UNSET
+    require_post_approvals: bool | None | Unset = UNSET
+    send_digest_email: bool | None | Unset = UNSET
+    send_membership_email: bool | None | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
+    seo_indexable: bool | None | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
+    social_image_id: int | None | Unset = UNSET
+    status: None | str | Unset = UNSET
+    upgrade_url: None | str | Unset = UNSET
+    white_label: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
+        if not isinstance(self.allow_public_signup, Unset):
+            field_dict["allow_public_signup"] = self.allow_public_signup
+
+        if not isinstance(self.anyone_can_invite, Unset):
+            field_dict["anyone_can_invite"] = self.anyone_can_invite
+
+        if not isinstance(self.current_path, Unset):
+            field_dict["current_path"] = self.current_path
+
+        if not isinstance(self.enable_block_list, Unset):
+            field_dict["enable_block_list"] = self.enable_block_list
+
+        if not isinstance(self.invite_only, Unset):
+            field_dict["invite_only"] = self.invite_only
+
+        if not isinstance(self.logo_image_id, Unset):
+            field_dict["logo_image_id"] = self.logo_image_id
+
+        if not isinstance(self.notifications, Unset):
+            field_dict["notifications"] = self.notifications
+
+        if not isinstance(self.private, Unset):
+            field_dict["private"] = self.private
+
+        if not isinstance(self.require_comment_approvals, Unset):
+            field_dict["require_comment_approvals"] = self.require_comment_approvals
+
+        if not isinstance(self.require_post_approvals, Unset):
+            field_dict["require_post_approvals"] = self.require_post_approvals
+
+        if not isinstance(self.send_digest_email, Unset):
+            field_dict["send_digest_email"] = self.send_digest_email
+
+        if not isinstance(self.send_membership_email, Unset):
+            field_dict["send_membership_email"] = self.send_membership_email
+
+        if not isinstance(self.seo_description, Unset):
+            field_dict["seo_description"] = self.seo_description
+
+        if not isinstance(self.seo_indexable, Unset):
+            field_dict["seo_indexable"] = self.seo_indexable
+
+        if not isinstance(self.seo_title, Unset):
+            field_dict["seo_title"] = self.seo_title
+
+        if not isinstance(self.social_image_id, Unset):
+            field_dict["social_image_id"] = self.social_image_id
+
+        if not isinstance(self.status, Unset):
+            field_dict["status"] = self.status
+
+        if not isinstance(self.upgrade_url, Unset):
+            field_dict["upgrade_url"] = self.upgrade_url
+
+        if not isinstance(self.white_label, Unset):
+            field_dict["white_label"] = self.white_label
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
+        allow_public_signup = d.pop("allow_public_signup", UNSET)
+
+        anyone_can_invite = d.pop("anyone_can_invite", UNSET)
+
+        current_path = d.pop("current_path", UNSET)
+
+        enable_block_list = d.pop("enable_block_list", UNSET)
+
+        invite_only = d.pop("invite_only", UNSET)
+
+        logo_image_id = d.pop("logo_image_id", UNSET)
+
+        notifications = d.pop("notifications", UNSET)
+
+        private = d.pop("private", UNSET)
+
+        require_comment_approvals = d.pop("require_comment_approvals", UNSET)
+
+        require_post_approvals = d.pop("require_post_approvals", UNSET)
+
+        send_digest_email = d.pop("send_digest_email", UNSET)
+
+        send_membership_email = d.pop("send_membership_email", UNSET)
+
+        seo_description = d.pop("seo_description", UNSET)
+
+        seo_indexable = d.pop("seo_indexable", UNSET)
+
+        seo_title = d.pop("seo_title", UNSET)
+
+        social_image_id = d.pop("social_image_id", UNSET)
+
+        status = d.pop("status", UNSET)
+
+        upgrade_url = d.pop("upgrade_url", UNSET)
+
+        white_label = d.pop("white_label", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         community_create = _new(cls)
+        community_create.name = name
+        community_create.allow_public_signup = allow_public_signup
+        community_create.anyone_can_invite = anyone_can_invite
+        community_create.current_path = current_path
+        community_create.enable_block_list = enable_block_list
+        community_create.invite_only = invite_only
+        community_create.logo_image_id = logo_image_id
+        community_create.notifications = notifications
+        community_create.private = private
+        community_create.require_comment_approvals = require_comment_approvals
+        community_create.require_post_approvals = require_post_approvals
+        community_create.send_digest_email = send_digest_email
+        community_create.send_membership_email = send_membership_email
+        community_create.seo_description = seo_description
+        community_create.seo_indexable = seo_indexable
+        community_create.seo_title = seo_title
+        community_create.social_image_id = social_image_id
+        community_create.status = status
+        community_create.upgrade_url = upgrade_url
+        community_create.white_label = white_label
 
         community_create.additional_properties = d
         return community_create

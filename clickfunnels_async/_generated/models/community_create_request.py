@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunityCreateRequest")
 class CommunityCreateRequest:
     """
     Attributes:
-        community (CommunityCreate): Fields not documented; any key is sent as given.
+        community (CommunityCreate):
     """
 
     community: CommunityCreate

@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CommunityUpdateRequest")
 class CommunityUpdateRequest:
     """
     Attributes:
-        community (CommunityUpdate): Fields not documented; any key is sent as given.
+        community (CommunityUpdate):
     """
 
     community: CommunityUpdate

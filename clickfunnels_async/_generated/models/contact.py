@@ -21,206 +21,162 @@ T = TypeVar("T", bound="Contact")
 class Contact:
     """
     Attributes:
+        anonymous (int | None):
+        created_at (datetime.datetime):
+        custom_attributes (ContactCustomAttributes):
+        email_address (None | str):
+        email_suppression_reason (None | str):
+        fb_url (None | str):
+        first_name (None | str):
         id (int):
-        anonymous (int | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        custom_attributes (ContactCustomAttributes | None | Unset):
-        email_address (None | str | Unset):
-        email_suppression_reason (None | str | Unset):
-        fb_url (None | str | Unset):
-        first_name (None | str | Unset):
-        instagram_url (None | str | Unset):
-        is_active (bool | None | Unset):
-        last_name (None | str | Unset):
-        last_notification_email_sent_at (None | str | Unset):
-        linkedin_url (None | str | Unset):
-        phone_number (None | str | Unset):
-        public_id (str | Unset):
-        tags (list[ContactTag] | None | Unset):
-        time_zone (None | str | Unset):
-        twitter_url (None | str | Unset):
-        unsubscribed_at (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        uuid (None | str | Unset):
-        visits (None | Unset | Visits):
-        website_url (None | str | Unset):
-        workspace_id (int | None | Unset):
+        instagram_url (None | str):
+        is_active (bool):
+        last_name (None | str):
+        last_notification_email_sent_at (None | str):
+        linkedin_url (None | str):
+        phone_number (None | str):
+        public_id (str):
+        tags (list[ContactTag] | None):
+        time_zone (None | str):
+        twitter_url (None | str):
+        unsubscribed_at (None | str):
+        updated_at (datetime.datetime):
+        uuid (str):
+        visits (Visits):
+        website_url (None | str):
+        workspace_id (int):
+        email_engagement (ContactEmailEngagement | Unset):
     """
 
+    anonymous: int | None
+    created_at: datetime.datetime
+    custom_attributes: ContactCustomAttributes
+    email_address: None | str
+    email_suppression_reason: None | str
+    fb_url: None | str
+    first_name: None | str
     id: int
-    anonymous: int | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    custom_attributes: ContactCustomAttributes | None | Unset = UNSET
-    email_address: None | str | Unset = UNSET
-    email_suppression_reason: None | str | Unset = UNSET
-    fb_url: None | str | Unset = UNSET
-    first_name: None | str | Unset = UNSET
-    instagram_url: None | str | Unset = UNSET
-    is_active: bool | None | Unset = UNSET
-    last_name: None | str | Unset = UNSET
-    last_notification_email_sent_at: None | str | Unset = UNSET
-    linkedin_url: None | str | Unset = UNSET
-    phone_number: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    tags: list[ContactTag] | None | Unset = UNSET
-    time_zone: None | str | Unset = UNSET
-    twitter_url: None | str | Unset = UNSET
-    unsubscribed_at: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    uuid: None | str | Unset = UNSET
-    visits: None | Unset | Visits = UNSET
-    website_url: None | str | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    instagram_url: None | str
+    is_active: bool
+    last_name: None | str
+    last_notification_email_sent_at: None | str
+    linkedin_url: None | str
+    phone_number: None | str
+    public_id: str
+    tags: list[ContactTag] | None
+    time_zone: None | str
+    twitter_url: None | str
+    unsubscribed_at: None | str
+    updated_at: datetime.datetime
+    uuid: str
+    visits: Visits
+    website_url: None | str
+    workspace_id: int
+    email_engagement: ContactEmailEngagement | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["anonymous"] = self.anonymous
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["custom_attributes"] = self.custom_attributes.to_dict()
+
+        field_dict["email_address"] = self.email_address
+
+        field_dict["email_suppression_reason"] = self.email_suppression_reason
+
+        field_dict["fb_url"] = self.fb_url
+
+        field_dict["first_name"] = self.first_name
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.anonymous, Unset):
-            field_dict["anonymous"] = self.anonymous
+        field_dict["instagram_url"] = self.instagram_url
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["is_active"] = self.is_active
 
-        if not isinstance(self.custom_attributes, Unset):
-            field_dict["custom_attributes"] = (
-                self.custom_attributes.to_dict()
-                if isinstance(self.custom_attributes, ContactCustomAttributes)
-                else self.custom_attributes
-            )
+        field_dict["last_name"] = self.last_name
 
-        if not isinstance(self.email_address, Unset):
-            field_dict["email_address"] = self.email_address
+        field_dict["last_notification_email_sent_at"] = (
+            self.last_notification_email_sent_at
+        )
 
-        if not isinstance(self.email_suppression_reason, Unset):
-            field_dict["email_suppression_reason"] = self.email_suppression_reason
+        field_dict["linkedin_url"] = self.linkedin_url
 
-        if not isinstance(self.fb_url, Unset):
-            field_dict["fb_url"] = self.fb_url
+        field_dict["phone_number"] = self.phone_number
 
-        if not isinstance(self.first_name, Unset):
-            field_dict["first_name"] = self.first_name
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.instagram_url, Unset):
-            field_dict["instagram_url"] = self.instagram_url
+        field_dict["tags"] = (
+            [
+                tags_type_0_item.to_dict()
+                if isinstance(tags_type_0_item, ContactTag)
+                else tags_type_0_item
+                for tags_type_0_item in self.tags
+            ]
+            if isinstance(self.tags, list)
+            else self.tags
+        )
 
-        if not isinstance(self.is_active, Unset):
-            field_dict["is_active"] = self.is_active
+        field_dict["time_zone"] = self.time_zone
 
-        if not isinstance(self.last_name, Unset):
-            field_dict["last_name"] = self.last_name
+        field_dict["twitter_url"] = self.twitter_url
 
-        if not isinstance(self.last_notification_email_sent_at, Unset):
-            field_dict["last_notification_email_sent_at"] = (
-                self.last_notification_email_sent_at
-            )
+        field_dict["unsubscribed_at"] = self.unsubscribed_at
 
-        if not isinstance(self.linkedin_url, Unset):
-            field_dict["linkedin_url"] = self.linkedin_url
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
-        if not isinstance(self.phone_number, Unset):
-            field_dict["phone_number"] = self.phone_number
+        field_dict["uuid"] = self.uuid
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["visits"] = self.visits.to_dict()
 
-        if not isinstance(self.tags, Unset):
-            field_dict["tags"] = (
-                [
-                    tags_type_0_item.to_dict()
-                    if isinstance(tags_type_0_item, ContactTag)
-                    else tags_type_0_item
-                    for tags_type_0_item in self.tags
-                ]
-                if isinstance(self.tags, list)
-                else self.tags
-            )
+        field_dict["website_url"] = self.website_url
 
-        if not isinstance(self.time_zone, Unset):
-            field_dict["time_zone"] = self.time_zone
+        field_dict["workspace_id"] = self.workspace_id
 
-        if not isinstance(self.twitter_url, Unset):
-            field_dict["twitter_url"] = self.twitter_url
-
-        if not isinstance(self.unsubscribed_at, Unset):
-            field_dict["unsubscribed_at"] = self.unsubscribed_at
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.uuid, Unset):
-            field_dict["uuid"] = self.uuid
-
-        if not isinstance(self.visits, Unset):
-            field_dict["visits"] = (
-                self.visits.to_dict()
-                if isinstance(self.visits, Visits)
-                else self.visits
-            )
-
-        if not isinstance(self.website_url, Unset):
-            field_dict["website_url"] = self.website_url
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        if not isinstance(self.email_engagement, Unset):
+            field_dict["email_engagement"] = self.email_engagement.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        anonymous = d.pop("anonymous")
 
-        anonymous = d.pop("anonymous", UNSET)
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
-        created_at = d.pop("created_at", UNSET)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        custom_attributes = d.pop("custom_attributes", UNSET)
-        if isinstance(custom_attributes, dict):
-            try:
-                custom_attributes = ContactCustomAttributes.from_dict(custom_attributes)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        email_address = d.pop("email_address", UNSET)
-
-        email_suppression_reason = d.pop("email_suppression_reason", UNSET)
-
-        fb_url = d.pop("fb_url", UNSET)
-
-        first_name = d.pop("first_name", UNSET)
-
-        instagram_url = d.pop("instagram_url", UNSET)
-
-        is_active = d.pop("is_active", UNSET)
-
-        last_name = d.pop("last_name", UNSET)
-
-        last_notification_email_sent_at = d.pop(
-            "last_notification_email_sent_at", UNSET
+        custom_attributes = ContactCustomAttributes.from_dict(
+            d.pop("custom_attributes")
         )
 
-        linkedin_url = d.pop("linkedin_url", UNSET)
+        email_address = d.pop("email_address")
 
-        phone_number = d.pop("phone_number", UNSET)
+        email_suppression_reason = d.pop("email_suppression_reason")
 
-        public_id = d.pop("public_id", UNSET)
+        fb_url = d.pop("fb_url")
 
-        tags = d.pop("tags", UNSET)
+        first_name = d.pop("first_name")
+
+        id = d.pop("id")
+
+        instagram_url = d.pop("instagram_url")
+
+        is_active = d.pop("is_active")
+
+        last_name = d.pop("last_name")
+
+        last_notification_email_sent_at = d.pop("last_notification_email_sent_at")
+
+        linkedin_url = d.pop("linkedin_url")
+
+        phone_number = d.pop("phone_number")
+
+        public_id = d.pop("public_id")
+
+        tags = d.pop("tags")
         if isinstance(tags, list):
             try:
                 tags = [
@@ -229,36 +185,29 @@ class Contact:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        time_zone = d.pop("time_zone", UNSET)
+        time_zone = d.pop("time_zone")
 
-        twitter_url = d.pop("twitter_url", UNSET)
+        twitter_url = d.pop("twitter_url")
 
-        unsubscribed_at = d.pop("unsubscribed_at", UNSET)
+        unsubscribed_at = d.pop("unsubscribed_at")
 
-        updated_at = d.pop("updated_at", UNSET)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
-        uuid = d.pop("uuid", UNSET)
+        uuid = d.pop("uuid")
 
-        visits = d.pop("visits", UNSET)
-        if isinstance(visits, dict):
-            try:
-                visits = Visits.from_dict(visits)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        visits = Visits.from_dict(d.pop("visits"))
 
-        website_url = d.pop("website_url", UNSET)
+        website_url = d.pop("website_url")
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
+
+        email_engagement = d.pop("email_engagement", UNSET)
+        if not isinstance(email_engagement, Unset):
+            email_engagement = ContactEmailEngagement.from_dict(email_engagement)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contact = _new(cls)
-        contact.id = id
         contact.anonymous = anonymous
         contact.created_at = created_at
         contact.custom_attributes = custom_attributes
@@ -266,6 +215,7 @@ class Contact:
         contact.email_suppression_reason = email_suppression_reason
         contact.fb_url = fb_url
         contact.first_name = first_name
+        contact.id = id
         contact.instagram_url = instagram_url
         contact.is_active = is_active
         contact.last_name = last_name
@@ -282,6 +232,7 @@ class Contact:
         contact.visits = visits
         contact.website_url = website_url
         contact.workspace_id = workspace_id
+        contact.email_engagement = email_engagement
 
         contact.additional_properties = d
         return contact
@@ -307,5 +258,6 @@ class Contact:
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
 from ..models.contact_custom_attributes import ContactCustomAttributes
+from ..models.contact_email_engagement import ContactEmailEngagement
 from ..models.contact_tag import ContactTag
 from ..models.visits import Visits

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,64 +18,59 @@ T = TypeVar("T", bound="ContactShort")
 class ContactShort:
     """
     Attributes:
+        email_address (str):
+        first_name (None | str):
         id (int):
-        email_address (None | str | Unset):
-        first_name (None | str | Unset):
-        last_name (None | str | Unset):
-        phone_number (None | str | Unset):
-        public_id (str | Unset):
+        last_name (None | str):
+        phone_number (None | str):
+        public_id (str):
     """
 
+    email_address: str
+    first_name: None | str
     id: int
-    email_address: None | str | Unset = UNSET
-    first_name: None | str | Unset = UNSET
-    last_name: None | str | Unset = UNSET
-    phone_number: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    last_name: None | str
+    phone_number: None | str
+    public_id: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["email_address"] = self.email_address
+
+        field_dict["first_name"] = self.first_name
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.email_address, Unset):
-            field_dict["email_address"] = self.email_address
+        field_dict["last_name"] = self.last_name
 
-        if not isinstance(self.first_name, Unset):
-            field_dict["first_name"] = self.first_name
+        field_dict["phone_number"] = self.phone_number
 
-        if not isinstance(self.last_name, Unset):
-            field_dict["last_name"] = self.last_name
-
-        if not isinstance(self.phone_number, Unset):
-            field_dict["phone_number"] = self.phone_number
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["public_id"] = self.public_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        email_address = d.pop("email_address")
+
+        first_name = d.pop("first_name")
+
         id = d.pop("id")
 
-        email_address = d.pop("email_address", UNSET)
+        last_name = d.pop("last_name")
 
-        first_name = d.pop("first_name", UNSET)
+        phone_number = d.pop("phone_number")
 
-        last_name = d.pop("last_name", UNSET)
-
-        phone_number = d.pop("phone_number", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contact_short = _new(cls)
-        contact_short.id = id
         contact_short.email_address = email_address
         contact_short.first_name = first_name
+        contact_short.id = id
         contact_short.last_name = last_name
         contact_short.phone_number = phone_number
         contact_short.public_id = public_id

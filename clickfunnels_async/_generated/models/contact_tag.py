@@ -20,29 +20,30 @@ T = TypeVar("T", bound="ContactTag")
 class ContactTag:
     """
     Attributes:
-        id (int):
         applied_at (None | str | Unset):
-        color (None | str | Unset):
-        name (None | str | Unset):
+        color (str | Unset):
+        id (int | Unset):
+        name (str | Unset):
         public_id (str | Unset):
     """
 
-    id: int
     applied_at: None | str | Unset = UNSET
-    color: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
+    color: str | Unset = UNSET
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
     public_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.applied_at, Unset):
             field_dict["applied_at"] = self.applied_at
 
         if not isinstance(self.color, Unset):
             field_dict["color"] = self.color
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
@@ -55,11 +56,11 @@ class ContactTag:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         applied_at = d.pop("applied_at", UNSET)
 
         color = d.pop("color", UNSET)
+
+        id = d.pop("id", UNSET)
 
         name = d.pop("name", UNSET)
 
@@ -68,9 +69,9 @@ class ContactTag:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contact_tag = _new(cls)
-        contact_tag.id = id
         contact_tag.applied_at = applied_at
         contact_tag.color = color
+        contact_tag.id = id
         contact_tag.name = name
         contact_tag.public_id = public_id
 

@@ -21,31 +21,31 @@ class ContactUpsert:
     """
     Attributes:
         custom_attributes (ContactCustomAttributes | Unset):
-        email_address (str | Unset):
-        fb_url (str | Unset):
-        first_name (str | Unset):
-        instagram_url (str | Unset):
-        last_name (str | Unset):
-        linkedin_url (str | Unset):
-        phone_number (str | Unset):
+        email_address (None | str | Unset):
+        fb_url (None | str | Unset):
+        first_name (None | str | Unset):
+        instagram_url (None | str | Unset):
+        last_name (None | str | Unset):
+        linkedin_url (None | str | Unset):
+        phone_number (None | str | Unset):
         tag_ids (list[int] | Unset):
-        time_zone (str | Unset):
-        twitter_url (str | Unset):
-        website_url (str | Unset):
+        time_zone (None | str | Unset):
+        twitter_url (None | str | Unset):
+        website_url (None | str | Unset):
     """
 
     custom_attributes: ContactCustomAttributes | Unset = UNSET
-    email_address: str | Unset = UNSET
-    fb_url: str | Unset = UNSET
-    first_name: str | Unset = UNSET
-    instagram_url: str | Unset = UNSET
-    last_name: str | Unset = UNSET
-    linkedin_url: str | Unset = UNSET
-    phone_number: str | Unset = UNSET
+    email_address: None | str | Unset = UNSET
+    fb_url: None | str | Unset = UNSET
+    first_name: None | str | Unset = UNSET
+    instagram_url: None | str | Unset = UNSET
+    last_name: None | str | Unset = UNSET
+    linkedin_url: None | str | Unset = UNSET
+    phone_number: None | str | Unset = UNSET
     tag_ids: list[int] | Unset = UNSET
-    time_zone: str | Unset = UNSET
-    twitter_url: str | Unset = UNSET
-    website_url: str | Unset = UNSET
+    time_zone: None | str | Unset = UNSET
+    twitter_url: None | str | Unset = UNSET
+    website_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

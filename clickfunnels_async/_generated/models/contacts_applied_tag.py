@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,102 +19,77 @@ T = TypeVar("T", bound="ContactsAppliedTag")
 class ContactsAppliedTag:
     """
     Attributes:
+        contact (ContactShort):
+        contact_id (int):
+        created_at (datetime.datetime | None):
         id (int):
-        contact (ContactShort | None | Unset):
-        contact_id (int | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        public_id (str | Unset):
-        tag (ContactsAppliedTagTag | None | Unset):
-        tag_id (int | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        public_id (None | str):
+        tag (ContactsAppliedTagTag):
+        tag_id (int):
+        updated_at (datetime.datetime | None):
     """
 
+    contact: ContactShort
+    contact_id: int
+    created_at: datetime.datetime | None
     id: int
-    contact: ContactShort | None | Unset = UNSET
-    contact_id: int | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    tag: ContactsAppliedTagTag | None | Unset = UNSET
-    tag_id: int | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    public_id: None | str
+    tag: ContactsAppliedTagTag
+    tag_id: int
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["contact"] = self.contact.to_dict()
+
+        field_dict["contact_id"] = self.contact_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.contact, Unset):
-            field_dict["contact"] = (
-                self.contact.to_dict()
-                if isinstance(self.contact, ContactShort)
-                else self.contact
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.contact_id, Unset):
-            field_dict["contact_id"] = self.contact_id
+        field_dict["tag"] = self.tag.to_dict()
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["tag_id"] = self.tag_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.tag, Unset):
-            field_dict["tag"] = (
-                self.tag.to_dict()
-                if isinstance(self.tag, ContactsAppliedTagTag)
-                else self.tag
-            )
-
-        if not isinstance(self.tag_id, Unset):
-            field_dict["tag_id"] = self.tag_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        contact = ContactShort.from_dict(d.pop("contact"))
 
-        contact = d.pop("contact", UNSET)
-        if isinstance(contact, dict):
-            try:
-                contact = ContactShort.from_dict(contact)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        contact_id = d.pop("contact_id")
 
-        contact_id = d.pop("contact_id", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id", UNSET)
+        id = d.pop("id")
 
-        tag = d.pop("tag", UNSET)
-        if isinstance(tag, dict):
-            try:
-                tag = ContactsAppliedTagTag.from_dict(tag)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        public_id = d.pop("public_id")
 
-        tag_id = d.pop("tag_id", UNSET)
+        tag = ContactsAppliedTagTag.from_dict(d.pop("tag"))
 
-        updated_at = d.pop("updated_at", UNSET)
+        tag_id = d.pop("tag_id")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -126,10 +99,10 @@ class ContactsAppliedTag:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contacts_applied_tag = _new(cls)
-        contacts_applied_tag.id = id
         contacts_applied_tag.contact = contact
         contacts_applied_tag.contact_id = contact_id
         contacts_applied_tag.created_at = created_at
+        contacts_applied_tag.id = id
         contacts_applied_tag.public_id = public_id
         contacts_applied_tag.tag = tag
         contacts_applied_tag.tag_id = tag_id

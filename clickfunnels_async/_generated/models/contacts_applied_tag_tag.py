@@ -20,14 +20,14 @@ T = TypeVar("T", bound="ContactsAppliedTagTag")
 class ContactsAppliedTagTag:
     """
     Attributes:
-        color (None | str | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
+        color (str | Unset):
+        name (str | Unset):
+        public_id (None | str | Unset):
     """
 
-    color: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    color: str | Unset = UNSET
+    name: str | Unset = UNSET
+    public_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

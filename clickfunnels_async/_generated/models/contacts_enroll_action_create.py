@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+import datetime
 from typing import Self
 
 T = TypeVar("T", bound="ContactsEnrollActionCreate")
@@ -20,20 +21,20 @@ T = TypeVar("T", bound="ContactsEnrollActionCreate")
 class ContactsEnrollActionCreate:
     """
     Attributes:
-        course_ids (list[Any] | Unset):
-        filter_id (Any | Unset):
-        section_ids (list[Any] | Unset):
-        stable_id (Any | Unset):
-        stored_filter_id (Any | Unset):
+        course_ids (list[str] | Unset):
+        scheduled_for (datetime.datetime | Unset):
+        section_ids (list[str] | Unset):
+        stable_id (str | Unset):
+        stored_filter_id (str | Unset):
         target_all (bool | Unset):
         target_ids (list[str] | Unset):
     """
 
-    course_ids: list[Any] | Unset = UNSET
-    filter_id: Any | Unset = UNSET
-    section_ids: list[Any] | Unset = UNSET
-    stable_id: Any | Unset = UNSET
-    stored_filter_id: Any | Unset = UNSET
+    course_ids: list[str] | Unset = UNSET
+    scheduled_for: datetime.datetime | Unset = UNSET
+    section_ids: list[str] | Unset = UNSET
+    stable_id: str | Unset = UNSET
+    stored_filter_id: str | Unset = UNSET
     target_all: bool | Unset = UNSET
     target_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -43,8 +44,8 @@ class ContactsEnrollActionCreate:
         if not isinstance(self.course_ids, Unset):
             field_dict["course_ids"] = self.course_ids
 
-        if not isinstance(self.filter_id, Unset):
-            field_dict["filter_id"] = self.filter_id
+        if not isinstance(self.scheduled_for, Unset):
+            field_dict["scheduled_for"] = self.scheduled_for.isoformat()
 
         if not isinstance(self.section_ids, Unset):
             field_dict["section_ids"] = self.section_ids
@@ -68,7 +69,9 @@ class ContactsEnrollActionCreate:
         d = dict(src_dict)
         course_ids = d.pop("course_ids", UNSET)
 
-        filter_id = d.pop("filter_id", UNSET)
+        scheduled_for = d.pop("scheduled_for", UNSET)
+        if not isinstance(scheduled_for, Unset):
+            scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
 
         section_ids = d.pop("section_ids", UNSET)
 
@@ -84,7 +87,7 @@ class ContactsEnrollActionCreate:
         # be thrown away) is skipped.
         contacts_enroll_action_create = _new(cls)
         contacts_enroll_action_create.course_ids = course_ids
-        contacts_enroll_action_create.filter_id = filter_id
+        contacts_enroll_action_create.scheduled_for = scheduled_for
         contacts_enroll_action_create.section_ids = section_ids
         contacts_enroll_action_create.stable_id = stable_id
         contacts_enroll_action_create.stored_filter_id = stored_filter_id

@@ -21,15 +21,13 @@ class ContactsFilterGenerateRequest:
     """
     Attributes:
         text (str):
-        name (str | Unset):
-        results (ContactsFilterGenerateRequestResults | Unset):
-        save (bool | Unset):
+        name (None | str | Unset):
+        save (bool | Unset):  Default: False.
     """
 
     text: str
-    name: str | Unset = UNSET
-    results: ContactsFilterGenerateRequestResults | Unset = UNSET
-    save: bool | Unset = UNSET
+    name: None | str | Unset = UNSET
+    save: bool | Unset = False
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,9 +36,6 @@ class ContactsFilterGenerateRequest:
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
-
-        if not isinstance(self.results, Unset):
-            field_dict["results"] = self.results.to_dict()
 
         if not isinstance(self.save, Unset):
             field_dict["save"] = self.save
@@ -54,10 +49,6 @@ class ContactsFilterGenerateRequest:
 
         name = d.pop("name", UNSET)
 
-        results = d.pop("results", UNSET)
-        if not isinstance(results, Unset):
-            results = ContactsFilterGenerateRequestResults.from_dict(results)
-
         save = d.pop("save", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
@@ -65,7 +56,6 @@ class ContactsFilterGenerateRequest:
         contacts_filter_generate_request = _new(cls)
         contacts_filter_generate_request.text = text
         contacts_filter_generate_request.name = name
-        contacts_filter_generate_request.results = results
         contacts_filter_generate_request.save = save
 
         contacts_filter_generate_request.additional_properties = d
@@ -86,11 +76,3 @@ class ContactsFilterGenerateRequest:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
-
-
-# Imported after the class rather than at the top, so that models which refer to each other load in
-# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
-# for an import statement on every call.
-from ..models.contacts_filter_generate_request_results import (
-    ContactsFilterGenerateRequestResults,
-)

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,91 +18,60 @@ T = TypeVar("T", bound="ContactsFilterRecord")
 class ContactsFilterRecord:
     """
     Attributes:
+        filter_ (ContactsFilterRecordFilter):
         id (int):
-        filter_ (ContactsFilterRecordFilter | None | Unset):
-        name (Any | Unset):
-        public_id (str | Unset):
-        results (ContactsFilterRecordResults | None | Unset):
-        stable_id (Any | Unset):
-        workspace_id (Any | Unset):
+        name (None | str):
+        public_id (str):
+        stable_id (str):
+        workspace_id (int):
     """
 
+    filter_: ContactsFilterRecordFilter
     id: int
-    filter_: ContactsFilterRecordFilter | None | Unset = UNSET
-    name: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    results: ContactsFilterRecordResults | None | Unset = UNSET
-    stable_id: Any | Unset = UNSET
-    workspace_id: Any | Unset = UNSET
+    name: None | str
+    public_id: str
+    stable_id: str
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["filter"] = self.filter_.to_dict()
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.filter_, Unset):
-            field_dict["filter"] = (
-                self.filter_.to_dict()
-                if isinstance(self.filter_, ContactsFilterRecordFilter)
-                else self.filter_
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["stable_id"] = self.stable_id
 
-        if not isinstance(self.results, Unset):
-            field_dict["results"] = (
-                self.results.to_dict()
-                if isinstance(self.results, ContactsFilterRecordResults)
-                else self.results
-            )
-
-        if not isinstance(self.stable_id, Unset):
-            field_dict["stable_id"] = self.stable_id
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        filter_ = ContactsFilterRecordFilter.from_dict(d.pop("filter"))
+
         id = d.pop("id")
 
-        filter_ = d.pop("filter", UNSET)
-        if isinstance(filter_, dict):
-            try:
-                filter_ = ContactsFilterRecordFilter.from_dict(filter_)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        name = d.pop("name")
 
-        name = d.pop("name", UNSET)
+        public_id = d.pop("public_id")
 
-        public_id = d.pop("public_id", UNSET)
+        stable_id = d.pop("stable_id")
 
-        results = d.pop("results", UNSET)
-        if isinstance(results, dict):
-            try:
-                results = ContactsFilterRecordResults.from_dict(results)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        stable_id = d.pop("stable_id", UNSET)
-
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contacts_filter_record = _new(cls)
-        contacts_filter_record.id = id
         contacts_filter_record.filter_ = filter_
+        contacts_filter_record.id = id
         contacts_filter_record.name = name
         contacts_filter_record.public_id = public_id
-        contacts_filter_record.results = results
         contacts_filter_record.stable_id = stable_id
         contacts_filter_record.workspace_id = workspace_id
 
@@ -132,4 +99,3 @@ class ContactsFilterRecord:
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
 from ..models.contacts_filter_record_filter import ContactsFilterRecordFilter
-from ..models.contacts_filter_record_results import ContactsFilterRecordResults

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+from typing import Self
+
+from ..models.contacts_filter_record_filter_conjunction import (
+    ContactsFilterRecordFilterConjunction,
+)
 
 T = TypeVar("T", bound="ContactsFilterRecordFilter")
 
@@ -19,30 +22,33 @@ T = TypeVar("T", bound="ContactsFilterRecordFilter")
 class ContactsFilterRecordFilter:
     """
     Attributes:
-        conjunction (Any | Unset):
-        criteria (Any | Unset):
+        conjunction (ContactsFilterRecordFilterConjunction):
+        criteria (list[RefineFilterCriterion]):
     """
 
-    conjunction: Any | Unset = UNSET
-    criteria: Any | Unset = UNSET
+    conjunction: ContactsFilterRecordFilterConjunction
+    criteria: list[RefineFilterCriterion]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.conjunction, Unset):
-            field_dict["conjunction"] = self.conjunction
+        field_dict["conjunction"] = self.conjunction.value
 
-        if not isinstance(self.criteria, Unset):
-            field_dict["criteria"] = self.criteria
+        field_dict["criteria"] = [
+            criteria_item.to_dict() for criteria_item in self.criteria
+        ]
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        conjunction = d.pop("conjunction", UNSET)
+        conjunction = ContactsFilterRecordFilterConjunction(d.pop("conjunction"))
 
-        criteria = d.pop("criteria", UNSET)
+        criteria = [
+            RefineFilterCriterion.from_dict(criteria_item)
+            for criteria_item in d.pop("criteria")
+        ]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -68,3 +74,9 @@ class ContactsFilterRecordFilter:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.refine_filter_criterion import RefineFilterCriterion

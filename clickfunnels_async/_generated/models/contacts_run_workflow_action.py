@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="ContactsRunWorkflowAction")
 
@@ -19,59 +19,184 @@ T = TypeVar("T", bound="ContactsRunWorkflowAction")
 class ContactsRunWorkflowAction:
     """
     Attributes:
+        approved_by_id (int | None):
+        completed_at (datetime.datetime | None):
+        created_at (datetime.datetime | None):
+        created_by_id (int | None):
+        filter_id (int | None):
+        force_run (bool | None):
         id (int):
-        completed_at (Any | Unset):
-        performed_count (Any | Unset):
-        public_id (str | Unset):
-        target_count (Any | Unset):
+        performed_count (int | None):
+        public_id (None | str):
+        scheduled_for (datetime.datetime | None):
+        started_at (datetime.datetime | None):
+        target_all (bool | None):
+        target_count (int | None):
+        target_ids (list[int] | None):
+        updated_at (datetime.datetime | None):
+        workflow_id (int):
+        workspace_id (int):
     """
 
+    approved_by_id: int | None
+    completed_at: datetime.datetime | None
+    created_at: datetime.datetime | None
+    created_by_id: int | None
+    filter_id: int | None
+    force_run: bool | None
     id: int
-    completed_at: Any | Unset = UNSET
-    performed_count: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    target_count: Any | Unset = UNSET
+    performed_count: int | None
+    public_id: None | str
+    scheduled_for: datetime.datetime | None
+    started_at: datetime.datetime | None
+    target_all: bool | None
+    target_count: int | None
+    target_ids: list[int] | None
+    updated_at: datetime.datetime | None
+    workflow_id: int
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["approved_by_id"] = self.approved_by_id
+
+        field_dict["completed_at"] = (
+            self.completed_at.isoformat()
+            if isinstance(self.completed_at, datetime.datetime)
+            else self.completed_at
+        )
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["created_by_id"] = self.created_by_id
+
+        field_dict["filter_id"] = self.filter_id
+
+        field_dict["force_run"] = self.force_run
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.completed_at, Unset):
-            field_dict["completed_at"] = self.completed_at
+        field_dict["performed_count"] = self.performed_count
 
-        if not isinstance(self.performed_count, Unset):
-            field_dict["performed_count"] = self.performed_count
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["scheduled_for"] = (
+            self.scheduled_for.isoformat()
+            if isinstance(self.scheduled_for, datetime.datetime)
+            else self.scheduled_for
+        )
 
-        if not isinstance(self.target_count, Unset):
-            field_dict["target_count"] = self.target_count
+        field_dict["started_at"] = (
+            self.started_at.isoformat()
+            if isinstance(self.started_at, datetime.datetime)
+            else self.started_at
+        )
+
+        field_dict["target_all"] = self.target_all
+
+        field_dict["target_count"] = self.target_count
+
+        field_dict["target_ids"] = self.target_ids
+
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
+
+        field_dict["workflow_id"] = self.workflow_id
+
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        approved_by_id = d.pop("approved_by_id")
+
+        completed_at = d.pop("completed_at")
+        if isinstance(completed_at, str):
+            try:
+                completed_at = datetime.datetime.fromisoformat(completed_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        created_by_id = d.pop("created_by_id")
+
+        filter_id = d.pop("filter_id")
+
+        force_run = d.pop("force_run")
+
         id = d.pop("id")
 
-        completed_at = d.pop("completed_at", UNSET)
+        performed_count = d.pop("performed_count")
 
-        performed_count = d.pop("performed_count", UNSET)
+        public_id = d.pop("public_id")
 
-        public_id = d.pop("public_id", UNSET)
+        scheduled_for = d.pop("scheduled_for")
+        if isinstance(scheduled_for, str):
+            try:
+                scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        target_count = d.pop("target_count", UNSET)
+        started_at = d.pop("started_at")
+        if isinstance(started_at, str):
+            try:
+                started_at = datetime.datetime.fromisoformat(started_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        target_all = d.pop("target_all")
+
+        target_count = d.pop("target_count")
+
+        target_ids = d.pop("target_ids")
+
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        workflow_id = d.pop("workflow_id")
+
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contacts_run_workflow_action = _new(cls)
-        contacts_run_workflow_action.id = id
+        contacts_run_workflow_action.approved_by_id = approved_by_id
         contacts_run_workflow_action.completed_at = completed_at
+        contacts_run_workflow_action.created_at = created_at
+        contacts_run_workflow_action.created_by_id = created_by_id
+        contacts_run_workflow_action.filter_id = filter_id
+        contacts_run_workflow_action.force_run = force_run
+        contacts_run_workflow_action.id = id
         contacts_run_workflow_action.performed_count = performed_count
         contacts_run_workflow_action.public_id = public_id
+        contacts_run_workflow_action.scheduled_for = scheduled_for
+        contacts_run_workflow_action.started_at = started_at
+        contacts_run_workflow_action.target_all = target_all
         contacts_run_workflow_action.target_count = target_count
+        contacts_run_workflow_action.target_ids = target_ids
+        contacts_run_workflow_action.updated_at = updated_at
+        contacts_run_workflow_action.workflow_id = workflow_id
+        contacts_run_workflow_action.workspace_id = workspace_id
 
         contacts_run_workflow_action.additional_properties = d
         return contacts_run_workflow_action

@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+import datetime
 from typing import Self
 
 T = TypeVar("T", bound="ContactsRunWorkflowActionCreate")
@@ -20,20 +21,20 @@ T = TypeVar("T", bound="ContactsRunWorkflowActionCreate")
 class ContactsRunWorkflowActionCreate:
     """
     Attributes:
-        workflow_id (Any):
-        filter_id (Any | Unset):
+        workflow_id (str):
         force_run (bool | Unset):
-        stable_id (Any | Unset):
-        stored_filter_id (Any | Unset):
+        scheduled_for (datetime.datetime | Unset):
+        stable_id (str | Unset):
+        stored_filter_id (str | Unset):
         target_all (bool | Unset):
         target_ids (list[str] | Unset):
     """
 
-    workflow_id: Any
-    filter_id: Any | Unset = UNSET
+    workflow_id: str
     force_run: bool | Unset = UNSET
-    stable_id: Any | Unset = UNSET
-    stored_filter_id: Any | Unset = UNSET
+    scheduled_for: datetime.datetime | Unset = UNSET
+    stable_id: str | Unset = UNSET
+    stored_filter_id: str | Unset = UNSET
     target_all: bool | Unset = UNSET
     target_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -42,11 +43,11 @@ class ContactsRunWorkflowActionCreate:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         field_dict["workflow_id"] = self.workflow_id
 
-        if not isinstance(self.filter_id, Unset):
-            field_dict["filter_id"] = self.filter_id
-
         if not isinstance(self.force_run, Unset):
             field_dict["force_run"] = self.force_run
+
+        if not isinstance(self.scheduled_for, Unset):
+            field_dict["scheduled_for"] = self.scheduled_for.isoformat()
 
         if not isinstance(self.stable_id, Unset):
             field_dict["stable_id"] = self.stable_id
@@ -67,9 +68,11 @@ class ContactsRunWorkflowActionCreate:
         d = dict(src_dict)
         workflow_id = d.pop("workflow_id")
 
-        filter_id = d.pop("filter_id", UNSET)
-
         force_run = d.pop("force_run", UNSET)
+
+        scheduled_for = d.pop("scheduled_for", UNSET)
+        if not isinstance(scheduled_for, Unset):
+            scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
 
         stable_id = d.pop("stable_id", UNSET)
 
@@ -83,8 +86,8 @@ class ContactsRunWorkflowActionCreate:
         # be thrown away) is skipped.
         contacts_run_workflow_action_create = _new(cls)
         contacts_run_workflow_action_create.workflow_id = workflow_id
-        contacts_run_workflow_action_create.filter_id = filter_id
         contacts_run_workflow_action_create.force_run = force_run
+        contacts_run_workflow_action_create.scheduled_for = scheduled_for
         contacts_run_workflow_action_create.stable_id = stable_id
         contacts_run_workflow_action_create.stored_filter_id = stored_filter_id
         contacts_run_workflow_action_create.target_all = target_all

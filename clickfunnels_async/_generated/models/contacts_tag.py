@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,89 +19,83 @@ T = TypeVar("T", bound="ContactsTag")
 class ContactsTag:
     """
     Attributes:
+        color (str):
+        created_at (datetime.datetime | None):
         id (int):
-        color (None | str | Unset):
-        created_at (datetime.datetime | None | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
+        name (str):
+        public_id (None | str):
+        updated_at (datetime.datetime | None):
+        workspace_id (int):
     """
 
+    color: str
+    created_at: datetime.datetime | None
     id: int
-    color: None | str | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: str
+    public_id: None | str
+    updated_at: datetime.datetime | None
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["color"] = self.color
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.color, Unset):
-            field_dict["color"] = self.color
+        field_dict["name"] = self.name
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        color = d.pop("color")
 
-        color = d.pop("color", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        name = d.pop("name", UNSET)
+        id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        name = d.pop("name")
 
-        updated_at = d.pop("updated_at", UNSET)
+        public_id = d.pop("public_id")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contacts_tag = _new(cls)
-        contacts_tag.id = id
         contacts_tag.color = color
         contacts_tag.created_at = created_at
+        contacts_tag.id = id
         contacts_tag.name = name
         contacts_tag.public_id = public_id
         contacts_tag.updated_at = updated_at

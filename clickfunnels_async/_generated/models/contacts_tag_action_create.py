@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+import datetime
 from typing import Self
 
 from ..models.contacts_tag_action_type import ContactsTagActionType
@@ -22,40 +23,39 @@ T = TypeVar("T", bound="ContactsTagActionCreate")
 class ContactsTagActionCreate:
     """
     Attributes:
+        tag_ids (list[str]):
         action_type (ContactsTagActionType | Unset):
-        filter_id (Any | Unset):
-        stable_id (Any | Unset):
-        stored_filter_id (Any | Unset):
-        tag_ids (list[str] | Unset):
+        scheduled_for (datetime.datetime | Unset):
+        stable_id (str | Unset):
+        stored_filter_id (str | Unset):
         target_all (bool | Unset):
         target_ids (list[str] | Unset):
     """
 
+    tag_ids: list[str]
     action_type: ContactsTagActionType | Unset = UNSET
-    filter_id: Any | Unset = UNSET
-    stable_id: Any | Unset = UNSET
-    stored_filter_id: Any | Unset = UNSET
-    tag_ids: list[str] | Unset = UNSET
+    scheduled_for: datetime.datetime | Unset = UNSET
+    stable_id: str | Unset = UNSET
+    stored_filter_id: str | Unset = UNSET
     target_all: bool | Unset = UNSET
     target_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["tag_ids"] = self.tag_ids
+
         if not isinstance(self.action_type, Unset):
             field_dict["action_type"] = self.action_type.value
 
-        if not isinstance(self.filter_id, Unset):
-            field_dict["filter_id"] = self.filter_id
+        if not isinstance(self.scheduled_for, Unset):
+            field_dict["scheduled_for"] = self.scheduled_for.isoformat()
 
         if not isinstance(self.stable_id, Unset):
             field_dict["stable_id"] = self.stable_id
 
         if not isinstance(self.stored_filter_id, Unset):
             field_dict["stored_filter_id"] = self.stored_filter_id
-
-        if not isinstance(self.tag_ids, Unset):
-            field_dict["tag_ids"] = self.tag_ids
 
         if not isinstance(self.target_all, Unset):
             field_dict["target_all"] = self.target_all
@@ -68,17 +68,19 @@ class ContactsTagActionCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        tag_ids = d.pop("tag_ids")
+
         action_type = d.pop("action_type", UNSET)
         if not isinstance(action_type, Unset):
             action_type = ContactsTagActionType(action_type)
 
-        filter_id = d.pop("filter_id", UNSET)
+        scheduled_for = d.pop("scheduled_for", UNSET)
+        if not isinstance(scheduled_for, Unset):
+            scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
 
         stable_id = d.pop("stable_id", UNSET)
 
         stored_filter_id = d.pop("stored_filter_id", UNSET)
-
-        tag_ids = d.pop("tag_ids", UNSET)
 
         target_all = d.pop("target_all", UNSET)
 
@@ -87,11 +89,11 @@ class ContactsTagActionCreate:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contacts_tag_action_create = _new(cls)
+        contacts_tag_action_create.tag_ids = tag_ids
         contacts_tag_action_create.action_type = action_type
-        contacts_tag_action_create.filter_id = filter_id
+        contacts_tag_action_create.scheduled_for = scheduled_for
         contacts_tag_action_create.stable_id = stable_id
         contacts_tag_action_create.stored_filter_id = stored_filter_id
-        contacts_tag_action_create.tag_ids = tag_ids
         contacts_tag_action_create.target_all = target_all
         contacts_tag_action_create.target_ids = target_ids
 

@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+import datetime
 from typing import Self
 
 T = TypeVar("T", bound="ContactsUnsubscribeActionCreate")
@@ -20,24 +21,24 @@ T = TypeVar("T", bound="ContactsUnsubscribeActionCreate")
 class ContactsUnsubscribeActionCreate:
     """
     Attributes:
-        filter_id (Any | Unset):
-        stable_id (Any | Unset):
-        stored_filter_id (Any | Unset):
+        scheduled_for (datetime.datetime | Unset):
+        stable_id (str | Unset):
+        stored_filter_id (str | Unset):
         target_all (bool | Unset):
         target_ids (list[str] | Unset):
     """
 
-    filter_id: Any | Unset = UNSET
-    stable_id: Any | Unset = UNSET
-    stored_filter_id: Any | Unset = UNSET
+    scheduled_for: datetime.datetime | Unset = UNSET
+    stable_id: str | Unset = UNSET
+    stored_filter_id: str | Unset = UNSET
     target_all: bool | Unset = UNSET
     target_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.filter_id, Unset):
-            field_dict["filter_id"] = self.filter_id
+        if not isinstance(self.scheduled_for, Unset):
+            field_dict["scheduled_for"] = self.scheduled_for.isoformat()
 
         if not isinstance(self.stable_id, Unset):
             field_dict["stable_id"] = self.stable_id
@@ -56,7 +57,9 @@ class ContactsUnsubscribeActionCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        filter_id = d.pop("filter_id", UNSET)
+        scheduled_for = d.pop("scheduled_for", UNSET)
+        if not isinstance(scheduled_for, Unset):
+            scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
 
         stable_id = d.pop("stable_id", UNSET)
 
@@ -69,7 +72,7 @@ class ContactsUnsubscribeActionCreate:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contacts_unsubscribe_action_create = _new(cls)
-        contacts_unsubscribe_action_create.filter_id = filter_id
+        contacts_unsubscribe_action_create.scheduled_for = scheduled_for
         contacts_unsubscribe_action_create.stable_id = stable_id
         contacts_unsubscribe_action_create.stored_filter_id = stored_filter_id
         contacts_unsubscribe_action_create.target_all = target_all

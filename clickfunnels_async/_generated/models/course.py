@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,170 +19,154 @@ T = TypeVar("T", bound="Course")
 class Course:
     """
     Attributes:
+        comments_enabled (bool | None):
+        created_at (datetime.datetime | None):
+        current_path (None | str):
+        description (str):
         id (int):
-        comments_enabled (bool | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        current_path (None | str | Unset):
-        description (None | str | Unset):
-        image_url (None | str | Unset):
-        public_id (str | Unset):
-        published_at (datetime.datetime | None | Unset):
-        redirect_to_full_course (bool | None | Unset):
-        root_section_id (None | str | Unset):
-        sharing_fingerprint (None | str | Unset):
-        show_in_community (bool | None | Unset):
-        show_to_non_members (bool | None | Unset):
-        title (None | str | Unset):
-        unauthorized_redirect_url (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        upgrade_url (None | str | Unset):
+        image_url (None | str):
+        public_id (None | str):
+        published_at (datetime.datetime | None):
+        redirect_to_full_course (bool | None):
+        root_section_id (None | str):
+        sharing_fingerprint (None | str):
+        show_in_community (bool | None):
+        show_to_non_members (bool | None):
+        title (str):
+        unauthorized_redirect_url (None | str):
+        updated_at (datetime.datetime | None):
+        upgrade_url (None | str):
     """
 
+    comments_enabled: bool | None
+    created_at: datetime.datetime | None
+    current_path: None | str
+    description: str
     id: int
-    comments_enabled: bool | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    description: None | str | Unset = UNSET
-    image_url: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    published_at: datetime.datetime | None | Unset = UNSET
-    redirect_to_full_course: bool | None | Unset = UNSET
-    root_section_id: None | str | Unset = UNSET
-    sharing_fingerprint: None | str | Unset = UNSET
-    show_in_community: bool | None | Unset = UNSET
-    show_to_non_members: bool | None | Unset = UNSET
-    title: None | str | Unset = UNSET
-    unauthorized_redirect_url: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    upgrade_url: None | str | Unset = UNSET
+    image_url: None | str
+    public_id: None | str
+    published_at: datetime.datetime | None
+    redirect_to_full_course: bool | None
+    root_section_id: None | str
+    sharing_fingerprint: None | str
+    show_in_community: bool | None
+    show_to_non_members: bool | None
+    title: str
+    unauthorized_redirect_url: None | str
+    updated_at: datetime.datetime | None
+    upgrade_url: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["comments_enabled"] = self.comments_enabled
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["current_path"] = self.current_path
+
+        field_dict["description"] = self.description
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.comments_enabled, Unset):
-            field_dict["comments_enabled"] = self.comments_enabled
+        field_dict["image_url"] = self.image_url
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["published_at"] = (
+            self.published_at.isoformat()
+            if isinstance(self.published_at, datetime.datetime)
+            else self.published_at
+        )
 
-        if not isinstance(self.description, Unset):
-            field_dict["description"] = self.description
+        field_dict["redirect_to_full_course"] = self.redirect_to_full_course
 
-        if not isinstance(self.image_url, Unset):
-            field_dict["image_url"] = self.image_url
+        field_dict["root_section_id"] = self.root_section_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["sharing_fingerprint"] = self.sharing_fingerprint
 
-        if not isinstance(self.published_at, Unset):
-            field_dict["published_at"] = (
-                self.published_at.isoformat()
-                if isinstance(self.published_at, datetime.datetime)
-                else self.published_at
-            )
+        field_dict["show_in_community"] = self.show_in_community
 
-        if not isinstance(self.redirect_to_full_course, Unset):
-            field_dict["redirect_to_full_course"] = self.redirect_to_full_course
+        field_dict["show_to_non_members"] = self.show_to_non_members
 
-        if not isinstance(self.root_section_id, Unset):
-            field_dict["root_section_id"] = self.root_section_id
+        field_dict["title"] = self.title
 
-        if not isinstance(self.sharing_fingerprint, Unset):
-            field_dict["sharing_fingerprint"] = self.sharing_fingerprint
+        field_dict["unauthorized_redirect_url"] = self.unauthorized_redirect_url
 
-        if not isinstance(self.show_in_community, Unset):
-            field_dict["show_in_community"] = self.show_in_community
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.show_to_non_members, Unset):
-            field_dict["show_to_non_members"] = self.show_to_non_members
-
-        if not isinstance(self.title, Unset):
-            field_dict["title"] = self.title
-
-        if not isinstance(self.unauthorized_redirect_url, Unset):
-            field_dict["unauthorized_redirect_url"] = self.unauthorized_redirect_url
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.upgrade_url, Unset):
-            field_dict["upgrade_url"] = self.upgrade_url
+        field_dict["upgrade_url"] = self.upgrade_url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        comments_enabled = d.pop("comments_enabled")
 
-        comments_enabled = d.pop("comments_enabled", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path", UNSET)
+        current_path = d.pop("current_path")
 
-        description = d.pop("description", UNSET)
+        description = d.pop("description")
 
-        image_url = d.pop("image_url", UNSET)
+        id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        image_url = d.pop("image_url")
 
-        published_at = d.pop("published_at", UNSET)
+        public_id = d.pop("public_id")
+
+        published_at = d.pop("published_at")
         if isinstance(published_at, str):
             try:
                 published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        redirect_to_full_course = d.pop("redirect_to_full_course", UNSET)
+        redirect_to_full_course = d.pop("redirect_to_full_course")
 
-        root_section_id = d.pop("root_section_id", UNSET)
+        root_section_id = d.pop("root_section_id")
 
-        sharing_fingerprint = d.pop("sharing_fingerprint", UNSET)
+        sharing_fingerprint = d.pop("sharing_fingerprint")
 
-        show_in_community = d.pop("show_in_community", UNSET)
+        show_in_community = d.pop("show_in_community")
 
-        show_to_non_members = d.pop("show_to_non_members", UNSET)
+        show_to_non_members = d.pop("show_to_non_members")
 
-        title = d.pop("title", UNSET)
+        title = d.pop("title")
 
-        unauthorized_redirect_url = d.pop("unauthorized_redirect_url", UNSET)
+        unauthorized_redirect_url = d.pop("unauthorized_redirect_url")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        upgrade_url = d.pop("upgrade_url", UNSET)
+        upgrade_url = d.pop("upgrade_url")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         course = _new(cls)
-        course.id = id
         course.comments_enabled = comments_enabled
         course.created_at = created_at
         course.current_path = current_path
         course.description = description
+        course.id = id
         course.image_url = image_url
         course.public_id = public_id
         course.published_at = published_at

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CourseCreate")
 
@@ -19,18 +20,18 @@ T = TypeVar("T", bound="CourseCreate")
 class CourseCreate:
     """
     Attributes:
-        title (Any):
-        description (Any | Unset):
-        image_id (Any | Unset):
-        redirect_to_full_course (Any | Unset):
-        show_in_community (Any | Unset):
+        title (str):
+        description (str | Unset):
+        image_id (int | None | Unset):
+        redirect_to_full_course (bool | None | Unset):
+        show_in_community (bool | None | Unset):
     """
 
-    title: Any
-    description: Any | Unset = UNSET
-    image_id: Any | Unset = UNSET
-    redirect_to_full_course: Any | Unset = UNSET
-    show_in_community: Any | Unset = UNSET
+    title: str
+    description: str | Unset = UNSET
+    image_id: int | None | Unset = UNSET
+    redirect_to_full_course: bool | None | Unset = UNSET
+    show_in_community: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CourseUpdate")
 
@@ -19,14 +20,18 @@ T = TypeVar("T", bound="CourseUpdate")
 class CourseUpdate:
     """
     Attributes:
-        description (Any | Unset):
-        image_id (Any | Unset):
-        title (Any | Unset):
+        description (str | Unset):
+        image_id (int | None | Unset):
+        redirect_to_full_course (bool | None | Unset):
+        show_in_community (bool | None | Unset):
+        title (str | Unset):
     """
 
-    description: Any | Unset = UNSET
-    image_id: Any | Unset = UNSET
-    title: Any | Unset = UNSET
+    description: str | Unset = UNSET
+    image_id: int | None | Unset = UNSET
+    redirect_to_full_course: bool | None | Unset = UNSET
+    show_in_community: bool | None | Unset = UNSET
+    title: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -36,6 +41,12 @@ class CourseUpdate:
 
         if not isinstance(self.image_id, Unset):
             field_dict["image_id"] = self.image_id
+
+        if not isinstance(self.redirect_to_full_course, Unset):
+            field_dict["redirect_to_full_course"] = self.redirect_to_full_course
+
+        if not isinstance(self.show_in_community, Unset):
+            field_dict["show_in_community"] = self.show_in_community
 
         if not isinstance(self.title, Unset):
             field_dict["title"] = self.title
@@ -49,6 +60,10 @@ class CourseUpdate:
 
         image_id = d.pop("image_id", UNSET)
 
+        redirect_to_full_course = d.pop("redirect_to_full_course", UNSET)
+
+        show_in_community = d.pop("show_in_community", UNSET)
+
         title = d.pop("title", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
@@ -56,6 +71,8 @@ class CourseUpdate:
         course_update = _new(cls)
         course_update.description = description
         course_update.image_id = image_id
+        course_update.redirect_to_full_course = redirect_to_full_course
+        course_update.show_in_community = show_in_community
         course_update.title = title
 
         course_update.additional_properties = d

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,121 +19,101 @@ T = TypeVar("T", bound="CoursesEnrollment")
 class CoursesEnrollment:
     """
     Attributes:
+        contact (ContactShort):
+        contact_id (int):
+        course_id (int):
+        created_at (datetime.datetime | None):
+        current_path (None | str):
         id (int):
-        contact (ContactShort | None | Unset):
-        contact_id (int | None | Unset):
-        course_id (int | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        current_path (None | str | Unset):
-        origination_source_id (int | None | Unset):
-        origination_source_type (None | str | Unset):
-        public_id (str | Unset):
-        suspended (bool | None | Unset):
-        suspension_reason (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        origination_source_id (int):
+        origination_source_type (None | str):
+        public_id (None | str):
+        suspended (bool | None):
+        suspension_reason (None | str):
+        updated_at (datetime.datetime | None):
     """
 
+    contact: ContactShort
+    contact_id: int
+    course_id: int
+    created_at: datetime.datetime | None
+    current_path: None | str
     id: int
-    contact: ContactShort | None | Unset = UNSET
-    contact_id: int | None | Unset = UNSET
-    course_id: int | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    origination_source_id: int | None | Unset = UNSET
-    origination_source_type: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    suspended: bool | None | Unset = UNSET
-    suspension_reason: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    origination_source_id: int
+    origination_source_type: None | str
+    public_id: None | str
+    suspended: bool | None
+    suspension_reason: None | str
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["contact"] = self.contact.to_dict()
+
+        field_dict["contact_id"] = self.contact_id
+
+        field_dict["course_id"] = self.course_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["current_path"] = self.current_path
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.contact, Unset):
-            field_dict["contact"] = (
-                self.contact.to_dict()
-                if isinstance(self.contact, ContactShort)
-                else self.contact
-            )
+        field_dict["origination_source_id"] = self.origination_source_id
 
-        if not isinstance(self.contact_id, Unset):
-            field_dict["contact_id"] = self.contact_id
+        field_dict["origination_source_type"] = self.origination_source_type
 
-        if not isinstance(self.course_id, Unset):
-            field_dict["course_id"] = self.course_id
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["suspended"] = self.suspended
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["suspension_reason"] = self.suspension_reason
 
-        if not isinstance(self.origination_source_id, Unset):
-            field_dict["origination_source_id"] = self.origination_source_id
-
-        if not isinstance(self.origination_source_type, Unset):
-            field_dict["origination_source_type"] = self.origination_source_type
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.suspended, Unset):
-            field_dict["suspended"] = self.suspended
-
-        if not isinstance(self.suspension_reason, Unset):
-            field_dict["suspension_reason"] = self.suspension_reason
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        contact = ContactShort.from_dict(d.pop("contact"))
 
-        contact = d.pop("contact", UNSET)
-        if isinstance(contact, dict):
-            try:
-                contact = ContactShort.from_dict(contact)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        contact_id = d.pop("contact_id")
 
-        contact_id = d.pop("contact_id", UNSET)
+        course_id = d.pop("course_id")
 
-        course_id = d.pop("course_id", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path", UNSET)
+        current_path = d.pop("current_path")
 
-        origination_source_id = d.pop("origination_source_id", UNSET)
+        id = d.pop("id")
 
-        origination_source_type = d.pop("origination_source_type", UNSET)
+        origination_source_id = d.pop("origination_source_id")
 
-        public_id = d.pop("public_id", UNSET)
+        origination_source_type = d.pop("origination_source_type")
 
-        suspended = d.pop("suspended", UNSET)
+        public_id = d.pop("public_id")
 
-        suspension_reason = d.pop("suspension_reason", UNSET)
+        suspended = d.pop("suspended")
 
-        updated_at = d.pop("updated_at", UNSET)
+        suspension_reason = d.pop("suspension_reason")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -145,12 +123,12 @@ class CoursesEnrollment:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_enrollment = _new(cls)
-        courses_enrollment.id = id
         courses_enrollment.contact = contact
         courses_enrollment.contact_id = contact_id
         courses_enrollment.course_id = course_id
         courses_enrollment.created_at = created_at
         courses_enrollment.current_path = current_path
+        courses_enrollment.id = id
         courses_enrollment.origination_source_id = origination_source_id
         courses_enrollment.origination_source_type = origination_source_type
         courses_enrollment.public_id = public_id

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CoursesEnrollmentCreate")
 
@@ -19,20 +20,19 @@ T = TypeVar("T", bound="CoursesEnrollmentCreate")
 class CoursesEnrollmentCreate:
     """
     Attributes:
-        contact_id (int | Unset):
-        suspended (bool | Unset):
-        suspension_reason (str | Unset):
+        contact_id (int):
+        suspended (bool | None | Unset):
+        suspension_reason (None | str | Unset):
     """
 
-    contact_id: int | Unset = UNSET
-    suspended: bool | Unset = UNSET
-    suspension_reason: str | Unset = UNSET
+    contact_id: int
+    suspended: bool | None | Unset = UNSET
+    suspension_reason: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.contact_id, Unset):
-            field_dict["contact_id"] = self.contact_id
+        field_dict["contact_id"] = self.contact_id
 
         if not isinstance(self.suspended, Unset):
             field_dict["suspended"] = self.suspended
@@ -45,7 +45,7 @@ class CoursesEnrollmentCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact_id = d.pop("contact_id", UNSET)
+        contact_id = d.pop("contact_id")
 
         suspended = d.pop("suspended", UNSET)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CoursesEnrollmentUpdate")
 
@@ -19,12 +20,12 @@ T = TypeVar("T", bound="CoursesEnrollmentUpdate")
 class CoursesEnrollmentUpdate:
     """
     Attributes:
-        suspended (bool | Unset):
-        suspension_reason (str | Unset):
+        suspended (bool | None | Unset):
+        suspension_reason (None | str | Unset):
     """
 
-    suspended: bool | Unset = UNSET
-    suspension_reason: str | Unset = UNSET
+    suspended: bool | None | Unset = UNSET
+    suspension_reason: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

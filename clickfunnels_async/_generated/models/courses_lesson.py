@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,107 +19,98 @@ T = TypeVar("T", bound="CoursesLesson")
 class CoursesLesson:
     """
     Attributes:
+        body (None | str):
+        created_at (datetime.datetime | None):
+        current_path (None | str):
         id (int):
-        body (None | str | Unset):
-        created_at (datetime.datetime | None | Unset):
-        current_path (None | str | Unset):
-        public_id (str | Unset):
-        published_at (datetime.datetime | None | Unset):
-        section_id (int | None | Unset):
-        sort_order (int | None | Unset):
-        title (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        public_id (None | str):
+        published_at (datetime.datetime | None):
+        section_id (int | None):
+        sort_order (int | None):
+        title (str):
+        updated_at (datetime.datetime | None):
     """
 
+    body: None | str
+    created_at: datetime.datetime | None
+    current_path: None | str
     id: int
-    body: None | str | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    published_at: datetime.datetime | None | Unset = UNSET
-    section_id: int | None | Unset = UNSET
-    sort_order: int | None | Unset = UNSET
-    title: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    public_id: None | str
+    published_at: datetime.datetime | None
+    section_id: int | None
+    sort_order: int | None
+    title: str
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["body"] = self.body
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["current_path"] = self.current_path
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.body, Unset):
-            field_dict["body"] = self.body
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["published_at"] = (
+            self.published_at.isoformat()
+            if isinstance(self.published_at, datetime.datetime)
+            else self.published_at
+        )
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["section_id"] = self.section_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["sort_order"] = self.sort_order
 
-        if not isinstance(self.published_at, Unset):
-            field_dict["published_at"] = (
-                self.published_at.isoformat()
-                if isinstance(self.published_at, datetime.datetime)
-                else self.published_at
-            )
+        field_dict["title"] = self.title
 
-        if not isinstance(self.section_id, Unset):
-            field_dict["section_id"] = self.section_id
-
-        if not isinstance(self.sort_order, Unset):
-            field_dict["sort_order"] = self.sort_order
-
-        if not isinstance(self.title, Unset):
-            field_dict["title"] = self.title
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        body = d.pop("body")
 
-        body = d.pop("body", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path", UNSET)
+        current_path = d.pop("current_path")
 
-        public_id = d.pop("public_id", UNSET)
+        id = d.pop("id")
 
-        published_at = d.pop("published_at", UNSET)
+        public_id = d.pop("public_id")
+
+        published_at = d.pop("published_at")
         if isinstance(published_at, str):
             try:
                 published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        section_id = d.pop("section_id", UNSET)
+        section_id = d.pop("section_id")
 
-        sort_order = d.pop("sort_order", UNSET)
+        sort_order = d.pop("sort_order")
 
-        title = d.pop("title", UNSET)
+        title = d.pop("title")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -131,10 +120,10 @@ class CoursesLesson:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_lesson = _new(cls)
-        courses_lesson.id = id
         courses_lesson.body = body
         courses_lesson.created_at = created_at
         courses_lesson.current_path = current_path
+        courses_lesson.id = id
         courses_lesson.public_id = public_id
         courses_lesson.published_at = published_at
         courses_lesson.section_id = section_id

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,66 +19,53 @@ T = TypeVar("T", bound="CoursesLessonCompletion")
 class CoursesLessonCompletion:
     """
     Attributes:
+        completed_at (datetime.datetime):
+        enrollment_id (int):
         id (int):
-        completed_at (datetime.datetime | None | Unset):
-        enrollment_id (int | None | Unset):
-        lesson_id (int | None | Unset):
-        public_id (str | Unset):
+        lesson_id (int):
+        public_id (None | str):
     """
 
+    completed_at: datetime.datetime
+    enrollment_id: int
     id: int
-    completed_at: datetime.datetime | None | Unset = UNSET
-    enrollment_id: int | None | Unset = UNSET
-    lesson_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
+    lesson_id: int
+    public_id: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["completed_at"] = self.completed_at.isoformat()
+
+        field_dict["enrollment_id"] = self.enrollment_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.completed_at, Unset):
-            field_dict["completed_at"] = (
-                self.completed_at.isoformat()
-                if isinstance(self.completed_at, datetime.datetime)
-                else self.completed_at
-            )
+        field_dict["lesson_id"] = self.lesson_id
 
-        if not isinstance(self.enrollment_id, Unset):
-            field_dict["enrollment_id"] = self.enrollment_id
-
-        if not isinstance(self.lesson_id, Unset):
-            field_dict["lesson_id"] = self.lesson_id
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["public_id"] = self.public_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        completed_at = datetime.datetime.fromisoformat(d.pop("completed_at"))
+
+        enrollment_id = d.pop("enrollment_id")
+
         id = d.pop("id")
 
-        completed_at = d.pop("completed_at", UNSET)
-        if isinstance(completed_at, str):
-            try:
-                completed_at = datetime.datetime.fromisoformat(completed_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        lesson_id = d.pop("lesson_id")
 
-        enrollment_id = d.pop("enrollment_id", UNSET)
-
-        lesson_id = d.pop("lesson_id", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_lesson_completion = _new(cls)
-        courses_lesson_completion.id = id
         courses_lesson_completion.completed_at = completed_at
         courses_lesson_completion.enrollment_id = enrollment_id
+        courses_lesson_completion.id = id
         courses_lesson_completion.lesson_id = lesson_id
         courses_lesson_completion.public_id = public_id
 

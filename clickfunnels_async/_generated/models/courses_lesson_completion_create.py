@@ -7,8 +7,6 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 
@@ -19,30 +17,28 @@ T = TypeVar("T", bound="CoursesLessonCompletionCreate")
 class CoursesLessonCompletionCreate:
     """
     Attributes:
-        enrollment_id (int | Unset):
-        lesson_id (int | Unset):
+        enrollment_id (int):
+        lesson_id (int):
     """
 
-    enrollment_id: int | Unset = UNSET
-    lesson_id: int | Unset = UNSET
+    enrollment_id: int
+    lesson_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.enrollment_id, Unset):
-            field_dict["enrollment_id"] = self.enrollment_id
+        field_dict["enrollment_id"] = self.enrollment_id
 
-        if not isinstance(self.lesson_id, Unset):
-            field_dict["lesson_id"] = self.lesson_id
+        field_dict["lesson_id"] = self.lesson_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        enrollment_id = d.pop("enrollment_id", UNSET)
+        enrollment_id = d.pop("enrollment_id")
 
-        lesson_id = d.pop("lesson_id", UNSET)
+        lesson_id = d.pop("lesson_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

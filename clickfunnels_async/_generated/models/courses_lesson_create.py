@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CoursesLessonCreate")
 
@@ -19,22 +20,20 @@ T = TypeVar("T", bound="CoursesLessonCreate")
 class CoursesLessonCreate:
     """
     Attributes:
-        title (Any):
-        body (Any | Unset):
-        image_id (Any | Unset):
-        lesson_content (Any | Unset):
+        body (None | str | Unset):
+        image_id (None | str | Unset):
+        lesson_content (None | str | Unset):
+        title (str | Unset):
     """
 
-    title: Any
-    body: Any | Unset = UNSET
-    image_id: Any | Unset = UNSET
-    lesson_content: Any | Unset = UNSET
+    body: None | str | Unset = UNSET
+    image_id: None | str | Unset = UNSET
+    lesson_content: None | str | Unset = UNSET
+    title: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["title"] = self.title
-
         if not isinstance(self.body, Unset):
             field_dict["body"] = self.body
 
@@ -44,26 +43,29 @@ class CoursesLessonCreate:
         if not isinstance(self.lesson_content, Unset):
             field_dict["lesson_content"] = self.lesson_content
 
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        title = d.pop("title")
-
         body = d.pop("body", UNSET)
 
         image_id = d.pop("image_id", UNSET)
 
         lesson_content = d.pop("lesson_content", UNSET)
 
+        title = d.pop("title", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_lesson_create = _new(cls)
-        courses_lesson_create.title = title
         courses_lesson_create.body = body
         courses_lesson_create.image_id = image_id
         courses_lesson_create.lesson_content = lesson_content
+        courses_lesson_create.title = title
 
         courses_lesson_create.additional_properties = d
         return courses_lesson_create

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CoursesLessonUpdate")
 
@@ -19,11 +20,15 @@ T = TypeVar("T", bound="CoursesLessonUpdate")
 class CoursesLessonUpdate:
     """
     Attributes:
-        body (str | Unset):
+        body (None | str | Unset):
+        image_id (None | str | Unset):
+        lesson_content (None | str | Unset):
         title (str | Unset):
     """
 
-    body: str | Unset = UNSET
+    body: None | str | Unset = UNSET
+    image_id: None | str | Unset = UNSET
+    lesson_content: None | str | Unset = UNSET
     title: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -31,6 +36,12 @@ class CoursesLessonUpdate:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.body, Unset):
             field_dict["body"] = self.body
+
+        if not isinstance(self.image_id, Unset):
+            field_dict["image_id"] = self.image_id
+
+        if not isinstance(self.lesson_content, Unset):
+            field_dict["lesson_content"] = self.lesson_content
 
         if not isinstance(self.title, Unset):
             field_dict["title"] = self.title
@@ -42,12 +53,18 @@ class CoursesLessonUpdate:
         d = dict(src_dict)
         body = d.pop("body", UNSET)
 
+        image_id = d.pop("image_id", UNSET)
+
+        lesson_content = d.pop("lesson_content", UNSET)
+
         title = d.pop("title", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_lesson_update = _new(cls)
         courses_lesson_update.body = body
+        courses_lesson_update.image_id = image_id
+        courses_lesson_update.lesson_content = lesson_content
         courses_lesson_update.title = title
 
         courses_lesson_update.additional_properties = d

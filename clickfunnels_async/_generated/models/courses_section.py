@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,159 +19,143 @@ T = TypeVar("T", bound="CoursesSection")
 class CoursesSection:
     """
     Attributes:
+        blocker_lesson_id (int | None):
+        blocker_section_id (int | None):
+        course_id (int):
+        created_at (datetime.datetime | None):
+        current_path (None | str):
+        days_till_drip_access (int | None):
+        description (None | str):
         id (int):
-        blocker_lesson_id (None | str | Unset):
-        blocker_section_id (None | str | Unset):
-        course_id (int | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        current_path (None | str | Unset):
-        days_till_drip_access (int | None | Unset):
-        description (None | str | Unset):
-        is_hidden_from_non_members (bool | None | Unset):
-        parent_id (None | str | Unset):
-        public_id (str | Unset):
-        published_at (datetime.datetime | None | Unset):
-        sort_order (int | None | Unset):
-        title (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        upgrade_url (None | str | Unset):
+        is_hidden_from_non_members (bool | None):
+        parent_id (None | str):
+        public_id (None | str):
+        published_at (datetime.datetime | None):
+        sort_order (int | None):
+        title (str):
+        updated_at (datetime.datetime | None):
+        upgrade_url (None | str):
     """
 
+    blocker_lesson_id: int | None
+    blocker_section_id: int | None
+    course_id: int
+    created_at: datetime.datetime | None
+    current_path: None | str
+    days_till_drip_access: int | None
+    description: None | str
     id: int
-    blocker_lesson_id: None | str | Unset = UNSET
-    blocker_section_id: None | str | Unset = UNSET
-    course_id: int | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    days_till_drip_access: int | None | Unset = UNSET
-    description: None | str | Unset = UNSET
-    is_hidden_from_non_members: bool | None | Unset = UNSET
-    parent_id: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    published_at: datetime.datetime | None | Unset = UNSET
-    sort_order: int | None | Unset = UNSET
-    title: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    upgrade_url: None | str | Unset = UNSET
+    is_hidden_from_non_members: bool | None
+    parent_id: None | str
+    public_id: None | str
+    published_at: datetime.datetime | None
+    sort_order: int | None
+    title: str
+    updated_at: datetime.datetime | None
+    upgrade_url: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["blocker_lesson_id"] = self.blocker_lesson_id
+
+        field_dict["blocker_section_id"] = self.blocker_section_id
+
+        field_dict["course_id"] = self.course_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["current_path"] = self.current_path
+
+        field_dict["days_till_drip_access"] = self.days_till_drip_access
+
+        field_dict["description"] = self.description
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.blocker_lesson_id, Unset):
-            field_dict["blocker_lesson_id"] = self.blocker_lesson_id
+        field_dict["is_hidden_from_non_members"] = self.is_hidden_from_non_members
 
-        if not isinstance(self.blocker_section_id, Unset):
-            field_dict["blocker_section_id"] = self.blocker_section_id
+        field_dict["parent_id"] = self.parent_id
 
-        if not isinstance(self.course_id, Unset):
-            field_dict["course_id"] = self.course_id
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["published_at"] = (
+            self.published_at.isoformat()
+            if isinstance(self.published_at, datetime.datetime)
+            else self.published_at
+        )
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["sort_order"] = self.sort_order
 
-        if not isinstance(self.days_till_drip_access, Unset):
-            field_dict["days_till_drip_access"] = self.days_till_drip_access
+        field_dict["title"] = self.title
 
-        if not isinstance(self.description, Unset):
-            field_dict["description"] = self.description
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.is_hidden_from_non_members, Unset):
-            field_dict["is_hidden_from_non_members"] = self.is_hidden_from_non_members
-
-        if not isinstance(self.parent_id, Unset):
-            field_dict["parent_id"] = self.parent_id
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.published_at, Unset):
-            field_dict["published_at"] = (
-                self.published_at.isoformat()
-                if isinstance(self.published_at, datetime.datetime)
-                else self.published_at
-            )
-
-        if not isinstance(self.sort_order, Unset):
-            field_dict["sort_order"] = self.sort_order
-
-        if not isinstance(self.title, Unset):
-            field_dict["title"] = self.title
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.upgrade_url, Unset):
-            field_dict["upgrade_url"] = self.upgrade_url
+        field_dict["upgrade_url"] = self.upgrade_url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        blocker_lesson_id = d.pop("blocker_lesson_id")
 
-        blocker_lesson_id = d.pop("blocker_lesson_id", UNSET)
+        blocker_section_id = d.pop("blocker_section_id")
 
-        blocker_section_id = d.pop("blocker_section_id", UNSET)
+        course_id = d.pop("course_id")
 
-        course_id = d.pop("course_id", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path", UNSET)
+        current_path = d.pop("current_path")
 
-        days_till_drip_access = d.pop("days_till_drip_access", UNSET)
+        days_till_drip_access = d.pop("days_till_drip_access")
 
-        description = d.pop("description", UNSET)
+        description = d.pop("description")
 
-        is_hidden_from_non_members = d.pop("is_hidden_from_non_members", UNSET)
+        id = d.pop("id")
 
-        parent_id = d.pop("parent_id", UNSET)
+        is_hidden_from_non_members = d.pop("is_hidden_from_non_members")
 
-        public_id = d.pop("public_id", UNSET)
+        parent_id = d.pop("parent_id")
 
-        published_at = d.pop("published_at", UNSET)
+        public_id = d.pop("public_id")
+
+        published_at = d.pop("published_at")
         if isinstance(published_at, str):
             try:
                 published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        sort_order = d.pop("sort_order", UNSET)
+        sort_order = d.pop("sort_order")
 
-        title = d.pop("title", UNSET)
+        title = d.pop("title")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        upgrade_url = d.pop("upgrade_url", UNSET)
+        upgrade_url = d.pop("upgrade_url")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_section = _new(cls)
-        courses_section.id = id
         courses_section.blocker_lesson_id = blocker_lesson_id
         courses_section.blocker_section_id = blocker_section_id
         courses_section.course_id = course_id
@@ -181,6 +163,7 @@ class CoursesSection:
         courses_section.current_path = current_path
         courses_section.days_till_drip_access = days_till_drip_access
         courses_section.description = description
+        courses_section.id = id
         courses_section.is_hidden_from_non_members = is_hidden_from_non_members
         courses_section.parent_id = parent_id
         courses_section.public_id = public_id

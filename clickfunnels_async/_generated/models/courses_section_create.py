@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CoursesSectionCreate")
 
@@ -19,26 +20,24 @@ T = TypeVar("T", bound="CoursesSectionCreate")
 class CoursesSectionCreate:
     """
     Attributes:
-        title (Any):
-        blocker_lesson_id (Any | Unset):
-        blocker_section_id (Any | Unset):
-        days_till_drip_access (Any | Unset):
-        description (Any | Unset):
-        is_hidden_from_non_members (Any | Unset):
+        blocker_lesson_id (int | None | Unset):
+        blocker_section_id (int | None | Unset):
+        days_till_drip_access (int | None | Unset):
+        description (None | str | Unset):
+        is_hidden_from_non_members (bool | None | Unset):
+        title (str | Unset):
     """
 
-    title: Any
-    blocker_lesson_id: Any | Unset = UNSET
-    blocker_section_id: Any | Unset = UNSET
-    days_till_drip_access: Any | Unset = UNSET
-    description: Any | Unset = UNSET
-    is_hidden_from_non_members: Any | Unset = UNSET
+    blocker_lesson_id: int | None | Unset = UNSET
+    blocker_section_id: int | None | Unset = UNSET
+    days_till_drip_access: int | None | Unset = UNSET
+    description: None | str | Unset = UNSET
+    is_hidden_from_non_members: bool | None | Unset = UNSET
+    title: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["title"] = self.title
-
         if not isinstance(self.blocker_lesson_id, Unset):
             field_dict["blocker_lesson_id"] = self.blocker_lesson_id
 
@@ -54,13 +53,14 @@ class CoursesSectionCreate:
         if not isinstance(self.is_hidden_from_non_members, Unset):
             field_dict["is_hidden_from_non_members"] = self.is_hidden_from_non_members
 
+        if not isinstance(self.title, Unset):
+            field_dict["title"] = self.title
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        title = d.pop("title")
-
         blocker_lesson_id = d.pop("blocker_lesson_id", UNSET)
 
         blocker_section_id = d.pop("blocker_section_id", UNSET)
@@ -71,15 +71,17 @@ class CoursesSectionCreate:
 
         is_hidden_from_non_members = d.pop("is_hidden_from_non_members", UNSET)
 
+        title = d.pop("title", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_section_create = _new(cls)
-        courses_section_create.title = title
         courses_section_create.blocker_lesson_id = blocker_lesson_id
         courses_section_create.blocker_section_id = blocker_section_id
         courses_section_create.days_till_drip_access = days_till_drip_access
         courses_section_create.description = description
         courses_section_create.is_hidden_from_non_members = is_hidden_from_non_members
+        courses_section_create.title = title
 
         courses_section_create.additional_properties = d
         return courses_section_create

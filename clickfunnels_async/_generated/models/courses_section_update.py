@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="CoursesSectionUpdate")
 
@@ -19,19 +20,19 @@ T = TypeVar("T", bound="CoursesSectionUpdate")
 class CoursesSectionUpdate:
     """
     Attributes:
-        blocker_lesson_id (int | Unset):
-        blocker_section_id (int | Unset):
-        days_till_drip_access (int | Unset):
-        description (str | Unset):
-        is_hidden_from_non_members (bool | Unset):
+        blocker_lesson_id (int | None | Unset):
+        blocker_section_id (int | None | Unset):
+        days_till_drip_access (int | None | Unset):
+        description (None | str | Unset):
+        is_hidden_from_non_members (bool | None | Unset):
         title (str | Unset):
     """
 
-    blocker_lesson_id: int | Unset = UNSET
-    blocker_section_id: int | Unset = UNSET
-    days_till_drip_access: int | Unset = UNSET
-    description: str | Unset = UNSET
-    is_hidden_from_non_members: bool | Unset = UNSET
+    blocker_lesson_id: int | None | Unset = UNSET
+    blocker_section_id: int | None | Unset = UNSET
+    days_till_drip_access: int | None | Unset = UNSET
+    description: None | str | Unset = UNSET
+    is_hidden_from_non_members: bool | None | Unset = UNSET
     title: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

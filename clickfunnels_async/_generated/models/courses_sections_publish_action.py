@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
+
+from ..models.courses_sections_publish_action_status import (
+    CoursesSectionsPublishActionStatus,
+)
 
 T = TypeVar("T", bound="CoursesSectionsPublishAction")
 
@@ -19,93 +23,206 @@ T = TypeVar("T", bound="CoursesSectionsPublishAction")
 class CoursesSectionsPublishAction:
     """
     Attributes:
+        approved_by_id (int | None):
+        auto_enroll (bool | None):
+        completed_at (datetime.datetime | None):
+        course_id (int):
+        created_at (datetime.datetime | None):
+        created_by_id (int | None):
         id (int):
-        message (Any | Unset):
-        performed_count (Any | Unset):
-        public_id (str | Unset):
-        published_lessons_count (Any | Unset):
-        status (Any | Unset):
-        target_all (Any | Unset):
-        target_count (Any | Unset):
-        target_ids (Any | Unset):
+        offer_new_section_via_all_access_products (bool | None):
+        performed_count (int | None):
+        public_id (None | str):
+        published_lessons_count (int | None):
+        scheduled_for (datetime.datetime | None):
+        send_email (bool | None):
+        started_at (datetime.datetime | None):
+        status (CoursesSectionsPublishActionStatus):
+        target_all (bool | None):
+        target_count (int | None):
+        target_ids (list[int] | None):
+        updated_at (datetime.datetime | None):
     """
 
+    approved_by_id: int | None
+    auto_enroll: bool | None
+    completed_at: datetime.datetime | None
+    course_id: int
+    created_at: datetime.datetime | None
+    created_by_id: int | None
     id: int
-    message: Any | Unset = UNSET
-    performed_count: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    published_lessons_count: Any | Unset = UNSET
-    status: Any | Unset = UNSET
-    target_all: Any | Unset = UNSET
-    target_count: Any | Unset = UNSET
-    target_ids: Any | Unset = UNSET
+    offer_new_section_via_all_access_products: bool | None
+    performed_count: int | None
+    public_id: None | str
+    published_lessons_count: int | None
+    scheduled_for: datetime.datetime | None
+    send_email: bool | None
+    started_at: datetime.datetime | None
+    status: CoursesSectionsPublishActionStatus
+    target_all: bool | None
+    target_count: int | None
+    target_ids: list[int] | None
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["approved_by_id"] = self.approved_by_id
+
+        field_dict["auto_enroll"] = self.auto_enroll
+
+        field_dict["completed_at"] = (
+            self.completed_at.isoformat()
+            if isinstance(self.completed_at, datetime.datetime)
+            else self.completed_at
+        )
+
+        field_dict["course_id"] = self.course_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["created_by_id"] = self.created_by_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.message, Unset):
-            field_dict["message"] = self.message
+        field_dict["offer_new_section_via_all_access_products"] = (
+            self.offer_new_section_via_all_access_products
+        )
 
-        if not isinstance(self.performed_count, Unset):
-            field_dict["performed_count"] = self.performed_count
+        field_dict["performed_count"] = self.performed_count
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.published_lessons_count, Unset):
-            field_dict["published_lessons_count"] = self.published_lessons_count
+        field_dict["published_lessons_count"] = self.published_lessons_count
 
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status
+        field_dict["scheduled_for"] = (
+            self.scheduled_for.isoformat()
+            if isinstance(self.scheduled_for, datetime.datetime)
+            else self.scheduled_for
+        )
 
-        if not isinstance(self.target_all, Unset):
-            field_dict["target_all"] = self.target_all
+        field_dict["send_email"] = self.send_email
 
-        if not isinstance(self.target_count, Unset):
-            field_dict["target_count"] = self.target_count
+        field_dict["started_at"] = (
+            self.started_at.isoformat()
+            if isinstance(self.started_at, datetime.datetime)
+            else self.started_at
+        )
 
-        if not isinstance(self.target_ids, Unset):
-            field_dict["target_ids"] = self.target_ids
+        field_dict["status"] = self.status.value
+
+        field_dict["target_all"] = self.target_all
+
+        field_dict["target_count"] = self.target_count
+
+        field_dict["target_ids"] = self.target_ids
+
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        approved_by_id = d.pop("approved_by_id")
+
+        auto_enroll = d.pop("auto_enroll")
+
+        completed_at = d.pop("completed_at")
+        if isinstance(completed_at, str):
+            try:
+                completed_at = datetime.datetime.fromisoformat(completed_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        course_id = d.pop("course_id")
+
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        created_by_id = d.pop("created_by_id")
+
         id = d.pop("id")
 
-        message = d.pop("message", UNSET)
+        offer_new_section_via_all_access_products = d.pop(
+            "offer_new_section_via_all_access_products"
+        )
 
-        performed_count = d.pop("performed_count", UNSET)
+        performed_count = d.pop("performed_count")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        published_lessons_count = d.pop("published_lessons_count", UNSET)
+        published_lessons_count = d.pop("published_lessons_count")
 
-        status = d.pop("status", UNSET)
+        scheduled_for = d.pop("scheduled_for")
+        if isinstance(scheduled_for, str):
+            try:
+                scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        target_all = d.pop("target_all", UNSET)
+        send_email = d.pop("send_email")
 
-        target_count = d.pop("target_count", UNSET)
+        started_at = d.pop("started_at")
+        if isinstance(started_at, str):
+            try:
+                started_at = datetime.datetime.fromisoformat(started_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        target_ids = d.pop("target_ids", UNSET)
+        status = CoursesSectionsPublishActionStatus(d.pop("status"))
+
+        target_all = d.pop("target_all")
+
+        target_count = d.pop("target_count")
+
+        target_ids = d.pop("target_ids")
+
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_sections_publish_action = _new(cls)
+        courses_sections_publish_action.approved_by_id = approved_by_id
+        courses_sections_publish_action.auto_enroll = auto_enroll
+        courses_sections_publish_action.completed_at = completed_at
+        courses_sections_publish_action.course_id = course_id
+        courses_sections_publish_action.created_at = created_at
+        courses_sections_publish_action.created_by_id = created_by_id
         courses_sections_publish_action.id = id
-        courses_sections_publish_action.message = message
+        courses_sections_publish_action.offer_new_section_via_all_access_products = (
+            offer_new_section_via_all_access_products
+        )
         courses_sections_publish_action.performed_count = performed_count
         courses_sections_publish_action.public_id = public_id
         courses_sections_publish_action.published_lessons_count = (
             published_lessons_count
         )
+        courses_sections_publish_action.scheduled_for = scheduled_for
+        courses_sections_publish_action.send_email = send_email
+        courses_sections_publish_action.started_at = started_at
         courses_sections_publish_action.status = status
         courses_sections_publish_action.target_all = target_all
         courses_sections_publish_action.target_count = target_count
         courses_sections_publish_action.target_ids = target_ids
+        courses_sections_publish_action.updated_at = updated_at
 
         courses_sections_publish_action.additional_properties = d
         return courses_sections_publish_action

@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+import datetime
 from typing import Self
 
 T = TypeVar("T", bound="CoursesSectionsPublishActionCreate")
@@ -20,18 +21,20 @@ T = TypeVar("T", bound="CoursesSectionsPublishActionCreate")
 class CoursesSectionsPublishActionCreate:
     """
     Attributes:
-        auto_enroll (Any | Unset):
-        scheduled_for (Any | Unset):
-        send_email (Any | Unset):
+        auto_enroll (bool | Unset):
+        offer_new_section_via_all_access_products (bool | Unset):
+        scheduled_for (datetime.datetime | Unset):
+        send_email (bool | Unset):
         target_all (bool | Unset):
-        target_ids (list[Any] | Unset):
+        target_ids (list[str] | Unset):
     """
 
-    auto_enroll: Any | Unset = UNSET
-    scheduled_for: Any | Unset = UNSET
-    send_email: Any | Unset = UNSET
+    auto_enroll: bool | Unset = UNSET
+    offer_new_section_via_all_access_products: bool | Unset = UNSET
+    scheduled_for: datetime.datetime | Unset = UNSET
+    send_email: bool | Unset = UNSET
     target_all: bool | Unset = UNSET
-    target_ids: list[Any] | Unset = UNSET
+    target_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,8 +42,13 @@ class CoursesSectionsPublishActionCreate:
         if not isinstance(self.auto_enroll, Unset):
             field_dict["auto_enroll"] = self.auto_enroll
 
+        if not isinstance(self.offer_new_section_via_all_access_products, Unset):
+            field_dict["offer_new_section_via_all_access_products"] = (
+                self.offer_new_section_via_all_access_products
+            )
+
         if not isinstance(self.scheduled_for, Unset):
-            field_dict["scheduled_for"] = self.scheduled_for
+            field_dict["scheduled_for"] = self.scheduled_for.isoformat()
 
         if not isinstance(self.send_email, Unset):
             field_dict["send_email"] = self.send_email
@@ -58,7 +66,13 @@ class CoursesSectionsPublishActionCreate:
         d = dict(src_dict)
         auto_enroll = d.pop("auto_enroll", UNSET)
 
+        offer_new_section_via_all_access_products = d.pop(
+            "offer_new_section_via_all_access_products", UNSET
+        )
+
         scheduled_for = d.pop("scheduled_for", UNSET)
+        if not isinstance(scheduled_for, Unset):
+            scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
 
         send_email = d.pop("send_email", UNSET)
 
@@ -70,6 +84,7 @@ class CoursesSectionsPublishActionCreate:
         # be thrown away) is skipped.
         courses_sections_publish_action_create = _new(cls)
         courses_sections_publish_action_create.auto_enroll = auto_enroll
+        courses_sections_publish_action_create.offer_new_section_via_all_access_products = offer_new_section_via_all_access_products
         courses_sections_publish_action_create.scheduled_for = scheduled_for
         courses_sections_publish_action_create.send_email = send_email
         courses_sections_publish_action_create.target_all = target_all

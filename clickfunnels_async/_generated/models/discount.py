@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
+
+from ..models.discount_applies_to import DiscountAppliesTo
+from ..models.discount_method import DiscountMethod
+from ..models.discount_type import DiscountType
 
 T = TypeVar("T", bound="Discount")
 
@@ -19,201 +23,216 @@ T = TypeVar("T", bound="Discount")
 class Discount:
     """
     Attributes:
+        active (bool):
+        amount (None | str):
+        applies_to (DiscountAppliesTo):
+        apply_from (datetime.datetime):
+        apply_until (datetime.datetime | None):
+        code (str):
+        created_at (datetime.datetime | None):
+        currency (str):
+        discount_method (DiscountMethod):
+        discount_type (DiscountType):
+        discounts_per_redemption (int | None):
+        expired (bool):
         id (int):
-        active (Any | Unset):
-        amount (Any | Unset):
-        applies_to (Any | Unset):
-        apply_from (Any | Unset):
-        apply_until (Any | Unset):
-        code (Any | Unset):
-        currency (Any | Unset):
-        discount_method (Any | Unset):
-        discount_type (Any | Unset):
-        discounts_per_redemption (Any | Unset):
-        expired (Any | Unset):
-        limit_1_per_customer (Any | Unset):
-        name (Any | Unset):
-        percent (Any | Unset):
-        product_ids (Any | Unset):
-        products_collection_ids (Any | Unset):
-        public_id (str | Unset):
-        redemptions_count (Any | Unset):
-        require_minimum_spend (Any | Unset):
-        require_minimum_spend_amount (Any | Unset):
-        scheduled (Any | Unset):
-        variant_ids (Any | Unset):
-        workspace_id (Any | Unset):
+        limit_1_per_customer (bool):
+        name (str):
+        percent (None | str):
+        product_ids (list[int]):
+        products_collection_ids (list[int]):
+        public_id (None | str):
+        redemptions_count (int):
+        require_minimum_spend (bool):
+        require_minimum_spend_amount (int | None):
+        scheduled (bool):
+        updated_at (datetime.datetime | None):
+        variant_ids (list[int]):
+        workspace_id (int):
     """
 
+    active: bool
+    amount: None | str
+    applies_to: DiscountAppliesTo
+    apply_from: datetime.datetime
+    apply_until: datetime.datetime | None
+    code: str
+    created_at: datetime.datetime | None
+    currency: str
+    discount_method: DiscountMethod
+    discount_type: DiscountType
+    discounts_per_redemption: int | None
+    expired: bool
     id: int
-    active: Any | Unset = UNSET
-    amount: Any | Unset = UNSET
-    applies_to: Any | Unset = UNSET
-    apply_from: Any | Unset = UNSET
-    apply_until: Any | Unset = UNSET
-    code: Any | Unset = UNSET
-    currency: Any | Unset = UNSET
-    discount_method: Any | Unset = UNSET
-    discount_type: Any | Unset = UNSET
-    discounts_per_redemption: Any | Unset = UNSET
-    expired: Any | Unset = UNSET
-    limit_1_per_customer: Any | Unset = UNSET
-    name: Any | Unset = UNSET
-    percent: Any | Unset = UNSET
-    product_ids: Any | Unset = UNSET
-    products_collection_ids: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    redemptions_count: Any | Unset = UNSET
-    require_minimum_spend: Any | Unset = UNSET
-    require_minimum_spend_amount: Any | Unset = UNSET
-    scheduled: Any | Unset = UNSET
-    variant_ids: Any | Unset = UNSET
-    workspace_id: Any | Unset = UNSET
+    limit_1_per_customer: bool
+    name: str
+    percent: None | str
+    product_ids: list[int]
+    products_collection_ids: list[int]
+    public_id: None | str
+    redemptions_count: int
+    require_minimum_spend: bool
+    require_minimum_spend_amount: int | None
+    scheduled: bool
+    updated_at: datetime.datetime | None
+    variant_ids: list[int]
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["active"] = self.active
+
+        field_dict["amount"] = self.amount
+
+        field_dict["applies_to"] = self.applies_to.value
+
+        field_dict["apply_from"] = self.apply_from.isoformat()
+
+        field_dict["apply_until"] = (
+            self.apply_until.isoformat()
+            if isinstance(self.apply_until, datetime.datetime)
+            else self.apply_until
+        )
+
+        field_dict["code"] = self.code
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["currency"] = self.currency
+
+        field_dict["discount_method"] = self.discount_method.value
+
+        field_dict["discount_type"] = self.discount_type.value
+
+        field_dict["discounts_per_redemption"] = self.discounts_per_redemption
+
+        field_dict["expired"] = self.expired
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.active, Unset):
-            field_dict["active"] = self.active
+        field_dict["limit_1_per_customer"] = self.limit_1_per_customer
 
-        if not isinstance(self.amount, Unset):
-            field_dict["amount"] = self.amount
+        field_dict["name"] = self.name
 
-        if not isinstance(self.applies_to, Unset):
-            field_dict["applies_to"] = self.applies_to
+        field_dict["percent"] = self.percent
 
-        if not isinstance(self.apply_from, Unset):
-            field_dict["apply_from"] = self.apply_from
+        field_dict["product_ids"] = self.product_ids
 
-        if not isinstance(self.apply_until, Unset):
-            field_dict["apply_until"] = self.apply_until
+        field_dict["products_collection_ids"] = self.products_collection_ids
 
-        if not isinstance(self.code, Unset):
-            field_dict["code"] = self.code
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.currency, Unset):
-            field_dict["currency"] = self.currency
+        field_dict["redemptions_count"] = self.redemptions_count
 
-        if not isinstance(self.discount_method, Unset):
-            field_dict["discount_method"] = self.discount_method
+        field_dict["require_minimum_spend"] = self.require_minimum_spend
 
-        if not isinstance(self.discount_type, Unset):
-            field_dict["discount_type"] = self.discount_type
+        field_dict["require_minimum_spend_amount"] = self.require_minimum_spend_amount
 
-        if not isinstance(self.discounts_per_redemption, Unset):
-            field_dict["discounts_per_redemption"] = self.discounts_per_redemption
+        field_dict["scheduled"] = self.scheduled
 
-        if not isinstance(self.expired, Unset):
-            field_dict["expired"] = self.expired
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.limit_1_per_customer, Unset):
-            field_dict["limit_1_per_customer"] = self.limit_1_per_customer
+        field_dict["variant_ids"] = self.variant_ids
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
-        if not isinstance(self.percent, Unset):
-            field_dict["percent"] = self.percent
-
-        if not isinstance(self.product_ids, Unset):
-            field_dict["product_ids"] = self.product_ids
-
-        if not isinstance(self.products_collection_ids, Unset):
-            field_dict["products_collection_ids"] = self.products_collection_ids
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.redemptions_count, Unset):
-            field_dict["redemptions_count"] = self.redemptions_count
-
-        if not isinstance(self.require_minimum_spend, Unset):
-            field_dict["require_minimum_spend"] = self.require_minimum_spend
-
-        if not isinstance(self.require_minimum_spend_amount, Unset):
-            field_dict["require_minimum_spend_amount"] = (
-                self.require_minimum_spend_amount
-            )
-
-        if not isinstance(self.scheduled, Unset):
-            field_dict["scheduled"] = self.scheduled
-
-        if not isinstance(self.variant_ids, Unset):
-            field_dict["variant_ids"] = self.variant_ids
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        active = d.pop("active")
+
+        amount = d.pop("amount")
+
+        applies_to = DiscountAppliesTo(d.pop("applies_to"))
+
+        apply_from = datetime.datetime.fromisoformat(d.pop("apply_from"))
+
+        apply_until = d.pop("apply_until")
+        if isinstance(apply_until, str):
+            try:
+                apply_until = datetime.datetime.fromisoformat(apply_until)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        code = d.pop("code")
+
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        currency = d.pop("currency")
+
+        discount_method = DiscountMethod(d.pop("discount_method"))
+
+        discount_type = DiscountType(d.pop("discount_type"))
+
+        discounts_per_redemption = d.pop("discounts_per_redemption")
+
+        expired = d.pop("expired")
+
         id = d.pop("id")
 
-        active = d.pop("active", UNSET)
+        limit_1_per_customer = d.pop("limit_1_per_customer")
 
-        amount = d.pop("amount", UNSET)
+        name = d.pop("name")
 
-        applies_to = d.pop("applies_to", UNSET)
+        percent = d.pop("percent")
 
-        apply_from = d.pop("apply_from", UNSET)
+        product_ids = d.pop("product_ids")
 
-        apply_until = d.pop("apply_until", UNSET)
+        products_collection_ids = d.pop("products_collection_ids")
 
-        code = d.pop("code", UNSET)
+        public_id = d.pop("public_id")
 
-        currency = d.pop("currency", UNSET)
+        redemptions_count = d.pop("redemptions_count")
 
-        discount_method = d.pop("discount_method", UNSET)
+        require_minimum_spend = d.pop("require_minimum_spend")
 
-        discount_type = d.pop("discount_type", UNSET)
+        require_minimum_spend_amount = d.pop("require_minimum_spend_amount")
 
-        discounts_per_redemption = d.pop("discounts_per_redemption", UNSET)
+        scheduled = d.pop("scheduled")
 
-        expired = d.pop("expired", UNSET)
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        limit_1_per_customer = d.pop("limit_1_per_customer", UNSET)
+        variant_ids = d.pop("variant_ids")
 
-        name = d.pop("name", UNSET)
-
-        percent = d.pop("percent", UNSET)
-
-        product_ids = d.pop("product_ids", UNSET)
-
-        products_collection_ids = d.pop("products_collection_ids", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
-
-        redemptions_count = d.pop("redemptions_count", UNSET)
-
-        require_minimum_spend = d.pop("require_minimum_spend", UNSET)
-
-        require_minimum_spend_amount = d.pop("require_minimum_spend_amount", UNSET)
-
-        scheduled = d.pop("scheduled", UNSET)
-
-        variant_ids = d.pop("variant_ids", UNSET)
-
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         discount = _new(cls)
-        discount.id = id
         discount.active = active
         discount.amount = amount
         discount.applies_to = applies_to
         discount.apply_from = apply_from
         discount.apply_until = apply_until
         discount.code = code
+        discount.created_at = created_at
         discount.currency = currency
         discount.discount_method = discount_method
         discount.discount_type = discount_type
         discount.discounts_per_redemption = discounts_per_redemption
         discount.expired = expired
+        discount.id = id
         discount.limit_1_per_customer = limit_1_per_customer
         discount.name = name
         discount.percent = percent
@@ -224,6 +243,7 @@ class Discount:
         discount.require_minimum_spend = require_minimum_spend
         discount.require_minimum_spend_amount = require_minimum_spend_amount
         discount.scheduled = scheduled
+        discount.updated_at = updated_at
         discount.variant_ids = variant_ids
         discount.workspace_id = workspace_id
 

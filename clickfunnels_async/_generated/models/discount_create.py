@@ -11,10 +11,12 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+import datetime
 from typing import Self
 
 from ..models.discount_applies_to import DiscountAppliesTo
 from ..models.discount_method import DiscountMethod
+from ..models.discount_type import DiscountType
 
 T = TypeVar("T", bound="DiscountCreate")
 
@@ -23,46 +25,48 @@ T = TypeVar("T", bound="DiscountCreate")
 class DiscountCreate:
     """
     Attributes:
-        amount (Any | Unset):
+        name (str):
+        amount (str | Unset):
         applies_to (DiscountAppliesTo | Unset):
-        apply_from (Any | Unset):
-        apply_until (Any | Unset):
-        code (Any | Unset):
-        currency (Any | Unset):
+        apply_from (datetime.datetime | Unset):
+        apply_until (datetime.datetime | Unset):
+        code (str | Unset):
+        currency (str | Unset):
         discount_method (DiscountMethod | Unset):
-        discount_type (Any | Unset):
-        discounts_per_redemption (Any | Unset):
-        limit_1_per_customer (Any | Unset):
-        name (Any | Unset):
-        percent (Any | Unset):
-        product_ids (list[Any] | Unset):
-        products_collection_ids (list[Any] | Unset):
-        require_minimum_spend (Any | Unset):
-        require_minimum_spend_amount (Any | Unset):
-        variant_ids (list[Any] | Unset):
+        discount_type (DiscountType | Unset):
+        discounts_per_redemption (int | Unset):
+        limit_1_per_customer (bool | Unset):
+        percent (str | Unset):
+        product_ids (list[int] | Unset):
+        products_collection_ids (list[int] | Unset):
+        require_minimum_spend (bool | Unset):
+        require_minimum_spend_amount (int | Unset):
+        variant_ids (list[int] | Unset):
     """
 
-    amount: Any | Unset = UNSET
+    name: str
+    amount: str | Unset = UNSET
     applies_to: DiscountAppliesTo | Unset = UNSET
-    apply_from: Any | Unset = UNSET
-    apply_until: Any | Unset = UNSET
-    code: Any | Unset = UNSET
-    currency: Any | Unset = UNSET
+    apply_from: datetime.datetime | Unset = UNSET
+    apply_until: datetime.datetime | Unset = UNSET
+    code: str | Unset = UNSET
+    currency: str | Unset = UNSET
     discount_method: DiscountMethod | Unset = UNSET
-    discount_type: Any | Unset = UNSET
-    discounts_per_redemption: Any | Unset = UNSET
-    limit_1_per_customer: Any | Unset = UNSET
-    name: Any | Unset = UNSET
-    percent: Any | Unset = UNSET
-    product_ids: list[Any] | Unset = UNSET
-    products_collection_ids: list[Any] | Unset = UNSET
-    require_minimum_spend: Any | Unset = UNSET
-    require_minimum_spend_amount: Any | Unset = UNSET
-    variant_ids: list[Any] | Unset = UNSET
+    discount_type: DiscountType | Unset = UNSET
+    discounts_per_redemption: int | Unset = UNSET
+    limit_1_per_customer: bool | Unset = UNSET
+    percent: str | Unset = UNSET
+    product_ids: list[int] | Unset = UNSET
+    products_collection_ids: list[int] | Unset = UNSET
+    require_minimum_spend: bool | Unset = UNSET
+    require_minimum_spend_amount: int | Unset = UNSET
+    variant_ids: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
         if not isinstance(self.amount, Unset):
             field_dict["amount"] = self.amount
 
@@ -70,10 +74,10 @@ class DiscountCreate:
             field_dict["applies_to"] = self.applies_to.value
 
         if not isinstance(self.apply_from, Unset):
-            field_dict["apply_from"] = self.apply_from
+            field_dict["apply_from"] = self.apply_from.isoformat()
 
         if not isinstance(self.apply_until, Unset):
-            field_dict["apply_until"] = self.apply_until
+            field_dict["apply_until"] = self.apply_until.isoformat()
 
         if not isinstance(self.code, Unset):
             field_dict["code"] = self.code
@@ -85,16 +89,13 @@ class DiscountCreate:
             field_dict["discount_method"] = self.discount_method.value
 
         if not isinstance(self.discount_type, Unset):
-            field_dict["discount_type"] = self.discount_type
+            field_dict["discount_type"] = self.discount_type.value
 
         if not isinstance(self.discounts_per_redemption, Unset):
             field_dict["discounts_per_redemption"] = self.discounts_per_redemption
 
         if not isinstance(self.limit_1_per_customer, Unset):
             field_dict["limit_1_per_customer"] = self.limit_1_per_customer
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
 
         if not isinstance(self.percent, Unset):
             field_dict["percent"] = self.percent
@@ -121,6 +122,8 @@ class DiscountCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
         amount = d.pop("amount", UNSET)
 
         applies_to = d.pop("applies_to", UNSET)
@@ -128,8 +131,12 @@ class DiscountCreate:
             applies_to = DiscountAppliesTo(applies_to)
 
         apply_from = d.pop("apply_from", UNSET)
+        if not isinstance(apply_from, Unset):
+            apply_from = datetime.datetime.fromisoformat(apply_from)
 
         apply_until = d.pop("apply_until", UNSET)
+        if not isinstance(apply_until, Unset):
+            apply_until = datetime.datetime.fromisoformat(apply_until)
 
         code = d.pop("code", UNSET)
 
@@ -140,12 +147,12 @@ class DiscountCreate:
             discount_method = DiscountMethod(discount_method)
 
         discount_type = d.pop("discount_type", UNSET)
+        if not isinstance(discount_type, Unset):
+            discount_type = DiscountType(discount_type)
 
         discounts_per_redemption = d.pop("discounts_per_redemption", UNSET)
 
         limit_1_per_customer = d.pop("limit_1_per_customer", UNSET)
-
-        name = d.pop("name", UNSET)
 
         percent = d.pop("percent", UNSET)
 
@@ -162,6 +169,7 @@ class DiscountCreate:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         discount_create = _new(cls)
+        discount_create.name = name
         discount_create.amount = amount
         discount_create.applies_to = applies_to
         discount_create.apply_from = apply_from
@@ -172,7 +180,6 @@ class DiscountCreate:
         discount_create.discount_type = discount_type
         discount_create.discounts_per_redemption = discounts_per_redemption
         discount_create.limit_1_per_customer = limit_1_per_customer
-        discount_create.name = name
         discount_create.percent = percent
         discount_create.product_ids = product_ids
         discount_create.products_collection_ids = products_collection_ids

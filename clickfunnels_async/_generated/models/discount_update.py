@@ -11,10 +11,12 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+import datetime
 from typing import Self
 
 from ..models.discount_applies_to import DiscountAppliesTo
 from ..models.discount_method import DiscountMethod
+from ..models.discount_type import DiscountType
 
 T = TypeVar("T", bound="DiscountUpdate")
 
@@ -23,44 +25,44 @@ T = TypeVar("T", bound="DiscountUpdate")
 class DiscountUpdate:
     """
     Attributes:
-        amount (Any | Unset):
+        amount (str | Unset):
         applies_to (DiscountAppliesTo | Unset):
-        apply_from (Any | Unset):
-        apply_until (Any | Unset):
-        code (Any | Unset):
-        currency (Any | Unset):
+        apply_from (datetime.datetime | Unset):
+        apply_until (datetime.datetime | None | Unset):
+        code (str | Unset):
+        currency (str | Unset):
         discount_method (DiscountMethod | Unset):
-        discount_type (Any | Unset):
-        discounts_per_redemption (Any | Unset):
+        discount_type (DiscountType | Unset):
+        discounts_per_redemption (int | Unset):
         expired (bool | Unset):
-        limit_1_per_customer (Any | Unset):
-        name (Any | Unset):
-        percent (Any | Unset):
-        product_ids (list[Any] | Unset):
-        products_collection_ids (list[Any] | Unset):
-        require_minimum_spend (Any | Unset):
-        require_minimum_spend_amount (Any | Unset):
-        variant_ids (list[Any] | Unset):
+        limit_1_per_customer (bool | Unset):
+        name (str | Unset):
+        percent (str | Unset):
+        product_ids (list[int] | Unset):
+        products_collection_ids (list[int] | Unset):
+        require_minimum_spend (bool | Unset):
+        require_minimum_spend_amount (int | Unset):
+        variant_ids (list[int] | Unset):
     """
 
-    amount: Any | Unset = UNSET
+    amount: str | Unset = UNSET
     applies_to: DiscountAppliesTo | Unset = UNSET
-    apply_from: Any | Unset = UNSET
-    apply_until: Any | Unset = UNSET
-    code: Any | Unset = UNSET
-    currency: Any | Unset = UNSET
+    apply_from: datetime.datetime | Unset = UNSET
+    apply_until: datetime.datetime | None | Unset = UNSET
+    code: str | Unset = UNSET
+    currency: str | Unset = UNSET
     discount_method: DiscountMethod | Unset = UNSET
-    discount_type: Any | Unset = UNSET
-    discounts_per_redemption: Any | Unset = UNSET
+    discount_type: DiscountType | Unset = UNSET
+    discounts_per_redemption: int | Unset = UNSET
     expired: bool | Unset = UNSET
-    limit_1_per_customer: Any | Unset = UNSET
-    name: Any | Unset = UNSET
-    percent: Any | Unset = UNSET
-    product_ids: list[Any] | Unset = UNSET
-    products_collection_ids: list[Any] | Unset = UNSET
-    require_minimum_spend: Any | Unset = UNSET
-    require_minimum_spend_amount: Any | Unset = UNSET
-    variant_ids: list[Any] | Unset = UNSET
+    limit_1_per_customer: bool | Unset = UNSET
+    name: str | Unset = UNSET
+    percent: str | Unset = UNSET
+    product_ids: list[int] | Unset = UNSET
+    products_collection_ids: list[int] | Unset = UNSET
+    require_minimum_spend: bool | Unset = UNSET
+    require_minimum_spend_amount: int | Unset = UNSET
+    variant_ids: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,10 +74,14 @@ class DiscountUpdate:
             field_dict["applies_to"] = self.applies_to.value
 
         if not isinstance(self.apply_from, Unset):
-            field_dict["apply_from"] = self.apply_from
+            field_dict["apply_from"] = self.apply_from.isoformat()
 
         if not isinstance(self.apply_until, Unset):
-            field_dict["apply_until"] = self.apply_until
+            field_dict["apply_until"] = (
+                self.apply_until.isoformat()
+                if isinstance(self.apply_until, datetime.datetime)
+                else self.apply_until
+            )
 
         if not isinstance(self.code, Unset):
             field_dict["code"] = self.code
@@ -87,7 +93,7 @@ class DiscountUpdate:
             field_dict["discount_method"] = self.discount_method.value
 
         if not isinstance(self.discount_type, Unset):
-            field_dict["discount_type"] = self.discount_type
+            field_dict["discount_type"] = self.discount_type.value
 
         if not isinstance(self.discounts_per_redemption, Unset):
             field_dict["discounts_per_redemption"] = self.discounts_per_redemption
@@ -133,8 +139,15 @@ class DiscountUpdate:
             applies_to = DiscountAppliesTo(applies_to)
 
         apply_from = d.pop("apply_from", UNSET)
+        if not isinstance(apply_from, Unset):
+            apply_from = datetime.datetime.fromisoformat(apply_from)
 
         apply_until = d.pop("apply_until", UNSET)
+        if isinstance(apply_until, str):
+            try:
+                apply_until = datetime.datetime.fromisoformat(apply_until)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         code = d.pop("code", UNSET)
 
@@ -145,6 +158,8 @@ class DiscountUpdate:
             discount_method = DiscountMethod(discount_method)
 
         discount_type = d.pop("discount_type", UNSET)
+        if not isinstance(discount_type, Unset):
+            discount_type = DiscountType(discount_type)
 
         discounts_per_redemption = d.pop("discounts_per_redemption", UNSET)
 

@@ -7,6 +7,8 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
 
@@ -15,23 +17,63 @@ T = TypeVar("T", bound="DiscountsFilter")
 
 @_attrs_define
 class DiscountsFilter:
-    """Allowed filter keys. Comma separated values are OR'ed; different keys are AND'ed. The keys for this list are not
-    documented.
+    """Allowed filter keys. Comma separated values are OR'ed; different keys are AND'ed.
 
+    Attributes:
+        applies_to (str | Unset):
+        code (str | Unset):
+        discount_method (str | Unset):
+        discount_type (str | Unset):
+        id (str | Unset):
     """
 
+    applies_to: str | Unset = UNSET
+    code: str | Unset = UNSET
+    discount_method: str | Unset = UNSET
+    discount_type: str | Unset = UNSET
+    id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.applies_to, Unset):
+            field_dict["applies_to"] = self.applies_to
+
+        if not isinstance(self.code, Unset):
+            field_dict["code"] = self.code
+
+        if not isinstance(self.discount_method, Unset):
+            field_dict["discount_method"] = self.discount_method
+
+        if not isinstance(self.discount_type, Unset):
+            field_dict["discount_type"] = self.discount_type
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        applies_to = d.pop("applies_to", UNSET)
+
+        code = d.pop("code", UNSET)
+
+        discount_method = d.pop("discount_method", UNSET)
+
+        discount_type = d.pop("discount_type", UNSET)
+
+        id = d.pop("id", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         discounts_filter = _new(cls)
+        discounts_filter.applies_to = applies_to
+        discounts_filter.code = code
+        discounts_filter.discount_method = discount_method
+        discounts_filter.discount_type = discount_type
+        discounts_filter.id = id
 
         discounts_filter.additional_properties = d
         return discounts_filter

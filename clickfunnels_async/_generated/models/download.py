@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="Download")
 
@@ -19,43 +19,87 @@ T = TypeVar("T", bound="Download")
 class Download:
     """
     Attributes:
+        asset_id (int | None):
+        created_at (datetime.datetime | None):
         id (int):
-        asset_id (Any | Unset):
-        public_id (str | Unset):
+        name (None | str):
+        public_id (None | str):
+        updated_at (datetime.datetime | None):
+        workspace_id (int):
     """
 
+    asset_id: int | None
+    created_at: datetime.datetime | None
     id: int
-    asset_id: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
+    name: None | str
+    public_id: None | str
+    updated_at: datetime.datetime | None
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["asset_id"] = self.asset_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.asset_id, Unset):
-            field_dict["asset_id"] = self.asset_id
+        field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["public_id"] = self.public_id
+
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
+
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        asset_id = d.pop("asset_id")
+
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
         id = d.pop("id")
 
-        asset_id = d.pop("asset_id", UNSET)
+        name = d.pop("name")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
+
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         download = _new(cls)
-        download.id = id
         download.asset_id = asset_id
+        download.created_at = created_at
+        download.id = id
+        download.name = name
         download.public_id = public_id
+        download.updated_at = updated_at
+        download.workspace_id = workspace_id
 
         download.additional_properties = d
         return download

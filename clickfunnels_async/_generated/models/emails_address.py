@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,100 +19,116 @@ T = TypeVar("T", bound="EmailsAddress")
 class EmailsAddress:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        email_address (str):
+        emails_domain (EmailsAddressEmailsDomain | None):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        email_address (None | str | Unset):
-        is_workspace_default (bool | None | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
+        is_workspace_default (bool):
+        name (None | str):
+        public_id (None | str):
+        updated_at (datetime.datetime | None):
+        usable_as_sender (bool):
+        workspace_id (int):
     """
 
+    created_at: datetime.datetime | None
+    email_address: str
+    emails_domain: EmailsAddressEmailsDomain | None
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    email_address: None | str | Unset = UNSET
-    is_workspace_default: bool | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    is_workspace_default: bool
+    name: None | str
+    public_id: None | str
+    updated_at: datetime.datetime | None
+    usable_as_sender: bool
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["email_address"] = self.email_address
+
+        field_dict["emails_domain"] = (
+            self.emails_domain.to_dict()
+            if isinstance(self.emails_domain, EmailsAddressEmailsDomain)
+            else self.emails_domain
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["is_workspace_default"] = self.is_workspace_default
 
-        if not isinstance(self.email_address, Unset):
-            field_dict["email_address"] = self.email_address
+        field_dict["name"] = self.name
 
-        if not isinstance(self.is_workspace_default, Unset):
-            field_dict["is_workspace_default"] = self.is_workspace_default
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["usable_as_sender"] = self.usable_as_sender
 
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        email_address = d.pop("email_address", UNSET)
+        email_address = d.pop("email_address")
 
-        is_workspace_default = d.pop("is_workspace_default", UNSET)
+        emails_domain = d.pop("emails_domain")
+        if isinstance(emails_domain, dict):
+            try:
+                emails_domain = EmailsAddressEmailsDomain.from_dict(emails_domain)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        name = d.pop("name", UNSET)
+        id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        is_workspace_default = d.pop("is_workspace_default")
 
-        updated_at = d.pop("updated_at", UNSET)
+        name = d.pop("name")
+
+        public_id = d.pop("public_id")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        usable_as_sender = d.pop("usable_as_sender")
+
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_address = _new(cls)
-        emails_address.id = id
         emails_address.created_at = created_at
         emails_address.email_address = email_address
+        emails_address.emails_domain = emails_domain
+        emails_address.id = id
         emails_address.is_workspace_default = is_workspace_default
         emails_address.name = name
         emails_address.public_id = public_id
         emails_address.updated_at = updated_at
+        emails_address.usable_as_sender = usable_as_sender
         emails_address.workspace_id = workspace_id
 
         emails_address.additional_properties = d
@@ -135,3 +149,9 @@ class EmailsAddress:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.emails_address_emails_domain import EmailsAddressEmailsDomain

@@ -19,36 +19,60 @@ T = TypeVar("T", bound="EmailsAddressUpdate")
 class EmailsAddressUpdate:
     """
     Attributes:
-        emails_domain_id (Any | Unset):
-        name (Any | Unset):
+        domain (str | Unset):
+        emails_domain_id (int | Unset):
+        label (str | Unset):
+        name (str | Unset):
+        username (str | Unset):
     """
 
-    emails_domain_id: Any | Unset = UNSET
-    name: Any | Unset = UNSET
+    domain: str | Unset = UNSET
+    emails_domain_id: int | Unset = UNSET
+    label: str | Unset = UNSET
+    name: str | Unset = UNSET
+    username: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.domain, Unset):
+            field_dict["domain"] = self.domain
+
         if not isinstance(self.emails_domain_id, Unset):
             field_dict["emails_domain_id"] = self.emails_domain_id
 
+        if not isinstance(self.label, Unset):
+            field_dict["label"] = self.label
+
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
+
+        if not isinstance(self.username, Unset):
+            field_dict["username"] = self.username
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        domain = d.pop("domain", UNSET)
+
         emails_domain_id = d.pop("emails_domain_id", UNSET)
 
+        label = d.pop("label", UNSET)
+
         name = d.pop("name", UNSET)
+
+        username = d.pop("username", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_address_update = _new(cls)
+        emails_address_update.domain = domain
         emails_address_update.emails_domain_id = emails_domain_id
+        emails_address_update.label = label
         emails_address_update.name = name
+        emails_address_update.username = username
 
         emails_address_update.additional_properties = d
         return emails_address_update

@@ -21,11 +21,11 @@ class EmailsAddressesFilter:
 
     Attributes:
         email_address (str | Unset):
-        verified (str | Unset):
+        verified (bool | Unset):
     """
 
     email_address: str | Unset = UNSET
-    verified: str | Unset = UNSET
+    verified: bool | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -23,247 +21,216 @@ T = TypeVar("T", bound="EmailsBroadcast")
 class EmailsBroadcast:
     """
     Attributes:
+        complete_at (datetime.datetime | None):
+        created_at (datetime.datetime | None):
+        external_id (None | str):
+        filter_id (int | None):
+        from_email (None | str):
+        from_name (None | str):
         id (int):
-        complete_at (datetime.datetime | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        external_id (None | str | Unset):
-        filter_id (int | None | Unset):
-        from_email (None | str | Unset):
-        from_name (None | str | Unset):
-        html_body (None | str | Unset):
-        name (None | str | Unset):
-        origination_channel_id (int | None | Unset):
-        origination_channel_type (None | str | Unset):
-        preheadline (None | str | Unset):
-        public_id (str | Unset):
-        reply_to_email (None | str | Unset):
-        send_at (None | str | Unset):
-        send_at_local_time (None | str | Unset):
-        send_immediately (bool | None | Unset):
-        sending_at (datetime.datetime | None | Unset):
-        status (EmailsBroadcastStatus | None | Unset):
-        subject (None | str | Unset):
-        text_body (None | str | Unset):
-        time_zone (None | str | Unset):
-        topic_ids (list[int] | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
+        name (None | str):
+        origination_channel_id (int | None):
+        origination_channel_type (None | str):
+        preheadline (None | str):
+        public_id (None | str):
+        reply_to_email (None | str):
+        send_at (None | str):
+        send_at_local_time (None | str):
+        send_immediately (bool):
+        sending_at (datetime.datetime | None):
+        status (EmailsBroadcastStatus):
+        subject (None | str):
+        template (EmailsBroadcastTemplate | None):
+        time_zone (None | str):
+        topic_ids (list[int]):
+        updated_at (datetime.datetime | None):
+        workspace_id (int):
     """
 
+    complete_at: datetime.datetime | None
+    created_at: datetime.datetime | None
+    external_id: None | str
+    filter_id: int | None
+    from_email: None | str
+    from_name: None | str
     id: int
-    complete_at: datetime.datetime | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    external_id: None | str | Unset = UNSET
-    filter_id: int | None | Unset = UNSET
-    from_email: None | str | Unset = UNSET
-    from_name: None | str | Unset = UNSET
-    html_body: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    origination_channel_id: int | None | Unset = UNSET
-    origination_channel_type: None | str | Unset = UNSET
-    preheadline: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    reply_to_email: None | str | Unset = UNSET
-    send_at: None | str | Unset = UNSET
-    send_at_local_time: None | str | Unset = UNSET
-    send_immediately: bool | None | Unset = UNSET
-    sending_at: datetime.datetime | None | Unset = UNSET
-    status: EmailsBroadcastStatus | None | Unset = UNSET
-    subject: None | str | Unset = UNSET
-    text_body: None | str | Unset = UNSET
-    time_zone: None | str | Unset = UNSET
-    topic_ids: list[int] | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: None | str
+    origination_channel_id: int | None
+    origination_channel_type: None | str
+    preheadline: None | str
+    public_id: None | str
+    reply_to_email: None | str
+    send_at: None | str
+    send_at_local_time: None | str
+    send_immediately: bool
+    sending_at: datetime.datetime | None
+    status: EmailsBroadcastStatus
+    subject: None | str
+    template: EmailsBroadcastTemplate | None
+    time_zone: None | str
+    topic_ids: list[int]
+    updated_at: datetime.datetime | None
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["complete_at"] = (
+            self.complete_at.isoformat()
+            if isinstance(self.complete_at, datetime.datetime)
+            else self.complete_at
+        )
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["external_id"] = self.external_id
+
+        field_dict["filter_id"] = self.filter_id
+
+        field_dict["from_email"] = self.from_email
+
+        field_dict["from_name"] = self.from_name
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.complete_at, Unset):
-            field_dict["complete_at"] = (
-                self.complete_at.isoformat()
-                if isinstance(self.complete_at, datetime.datetime)
-                else self.complete_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["origination_channel_id"] = self.origination_channel_id
 
-        if not isinstance(self.external_id, Unset):
-            field_dict["external_id"] = self.external_id
+        field_dict["origination_channel_type"] = self.origination_channel_type
 
-        if not isinstance(self.filter_id, Unset):
-            field_dict["filter_id"] = self.filter_id
+        field_dict["preheadline"] = self.preheadline
 
-        if not isinstance(self.from_email, Unset):
-            field_dict["from_email"] = self.from_email
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.from_name, Unset):
-            field_dict["from_name"] = self.from_name
+        field_dict["reply_to_email"] = self.reply_to_email
 
-        if not isinstance(self.html_body, Unset):
-            field_dict["html_body"] = self.html_body
+        field_dict["send_at"] = self.send_at
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["send_at_local_time"] = self.send_at_local_time
 
-        if not isinstance(self.origination_channel_id, Unset):
-            field_dict["origination_channel_id"] = self.origination_channel_id
+        field_dict["send_immediately"] = self.send_immediately
 
-        if not isinstance(self.origination_channel_type, Unset):
-            field_dict["origination_channel_type"] = self.origination_channel_type
+        field_dict["sending_at"] = (
+            self.sending_at.isoformat()
+            if isinstance(self.sending_at, datetime.datetime)
+            else self.sending_at
+        )
 
-        if not isinstance(self.preheadline, Unset):
-            field_dict["preheadline"] = self.preheadline
+        field_dict["status"] = self.status.value
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["subject"] = self.subject
 
-        if not isinstance(self.reply_to_email, Unset):
-            field_dict["reply_to_email"] = self.reply_to_email
+        field_dict["template"] = (
+            self.template.to_dict()
+            if isinstance(self.template, EmailsBroadcastTemplate)
+            else self.template
+        )
 
-        if not isinstance(self.send_at, Unset):
-            field_dict["send_at"] = self.send_at
+        field_dict["time_zone"] = self.time_zone
 
-        if not isinstance(self.send_at_local_time, Unset):
-            field_dict["send_at_local_time"] = self.send_at_local_time
+        field_dict["topic_ids"] = self.topic_ids
 
-        if not isinstance(self.send_immediately, Unset):
-            field_dict["send_immediately"] = self.send_immediately
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.sending_at, Unset):
-            field_dict["sending_at"] = (
-                self.sending_at.isoformat()
-                if isinstance(self.sending_at, datetime.datetime)
-                else self.sending_at
-            )
-
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = (
-                self.status.value
-                if isinstance(self.status, EmailsBroadcastStatus)
-                else self.status
-            )
-
-        if not isinstance(self.subject, Unset):
-            field_dict["subject"] = self.subject
-
-        if not isinstance(self.text_body, Unset):
-            field_dict["text_body"] = self.text_body
-
-        if not isinstance(self.time_zone, Unset):
-            field_dict["time_zone"] = self.time_zone
-
-        if not isinstance(self.topic_ids, Unset):
-            field_dict["topic_ids"] = self.topic_ids
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        complete_at = d.pop("complete_at", UNSET)
+        complete_at = d.pop("complete_at")
         if isinstance(complete_at, str):
             try:
                 complete_at = datetime.datetime.fromisoformat(complete_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        external_id = d.pop("external_id", UNSET)
+        external_id = d.pop("external_id")
 
-        filter_id = d.pop("filter_id", UNSET)
+        filter_id = d.pop("filter_id")
 
-        from_email = d.pop("from_email", UNSET)
+        from_email = d.pop("from_email")
 
-        from_name = d.pop("from_name", UNSET)
+        from_name = d.pop("from_name")
 
-        html_body = d.pop("html_body", UNSET)
+        id = d.pop("id")
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name")
 
-        origination_channel_id = d.pop("origination_channel_id", UNSET)
+        origination_channel_id = d.pop("origination_channel_id")
 
-        origination_channel_type = d.pop("origination_channel_type", UNSET)
+        origination_channel_type = d.pop("origination_channel_type")
 
-        preheadline = d.pop("preheadline", UNSET)
+        preheadline = d.pop("preheadline")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        reply_to_email = d.pop("reply_to_email", UNSET)
+        reply_to_email = d.pop("reply_to_email")
 
-        send_at = d.pop("send_at", UNSET)
+        send_at = d.pop("send_at")
 
-        send_at_local_time = d.pop("send_at_local_time", UNSET)
+        send_at_local_time = d.pop("send_at_local_time")
 
-        send_immediately = d.pop("send_immediately", UNSET)
+        send_immediately = d.pop("send_immediately")
 
-        sending_at = d.pop("sending_at", UNSET)
+        sending_at = d.pop("sending_at")
         if isinstance(sending_at, str):
             try:
                 sending_at = datetime.datetime.fromisoformat(sending_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        status = d.pop("status", UNSET)
-        if isinstance(status, str):
+        status = EmailsBroadcastStatus(d.pop("status"))
+
+        subject = d.pop("subject")
+
+        template = d.pop("template")
+        if isinstance(template, dict):
             try:
-                status = EmailsBroadcastStatus(status)
+                template = EmailsBroadcastTemplate.from_dict(template)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        subject = d.pop("subject", UNSET)
+        time_zone = d.pop("time_zone")
 
-        text_body = d.pop("text_body", UNSET)
+        topic_ids = d.pop("topic_ids")
 
-        time_zone = d.pop("time_zone", UNSET)
-
-        topic_ids = d.pop("topic_ids", UNSET)
-
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_broadcast = _new(cls)
-        emails_broadcast.id = id
         emails_broadcast.complete_at = complete_at
         emails_broadcast.created_at = created_at
         emails_broadcast.external_id = external_id
         emails_broadcast.filter_id = filter_id
         emails_broadcast.from_email = from_email
         emails_broadcast.from_name = from_name
-        emails_broadcast.html_body = html_body
+        emails_broadcast.id = id
         emails_broadcast.name = name
         emails_broadcast.origination_channel_id = origination_channel_id
         emails_broadcast.origination_channel_type = origination_channel_type
@@ -276,7 +243,7 @@ class EmailsBroadcast:
         emails_broadcast.sending_at = sending_at
         emails_broadcast.status = status
         emails_broadcast.subject = subject
-        emails_broadcast.text_body = text_body
+        emails_broadcast.template = template
         emails_broadcast.time_zone = time_zone
         emails_broadcast.topic_ids = topic_ids
         emails_broadcast.updated_at = updated_at
@@ -300,3 +267,9 @@ class EmailsBroadcast:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.emails_broadcast_template import EmailsBroadcastTemplate

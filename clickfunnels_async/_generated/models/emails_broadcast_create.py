@@ -11,7 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
+from typing import Self, cast
 
 T = TypeVar("T", bound="EmailsBroadcastCreate")
 
@@ -20,58 +20,61 @@ T = TypeVar("T", bound="EmailsBroadcastCreate")
 class EmailsBroadcastCreate:
     """
     Attributes:
-        external_id (str | Unset):
-        filter_id (int | Unset):
-        from_email (str | Unset):
-        html_body (str | Unset):
-        name (str | Unset):
-        preheadline (str | Unset):
+        from_email (str):
+        name (str):
+        external_id (None | str | Unset):
+        filter_id (int | None | str | Unset):
+        html_body (None | str | Unset):
+        preheadline (None | str | Unset):
         recipients (list[EmailsBroadcastCreateRecipient] | Unset):
-        reply_to_email (str | Unset):
-        send_at (str | Unset):
-        send_at_local_time (str | Unset):
+        reply_to_email (None | str | Unset):
+        send_at (None | str | Unset):
+        send_at_local_time (None | str | Unset):
         send_immediately (bool | Unset):
         subject (str | Unset):
-        template_id (int | Unset):
-        text_body (str | Unset):
-        time_zone (str | Unset):
+        template_id (int | None | Unset):
+        text_body (None | str | Unset):
+        time_zone (None | str | Unset):
         topic_ids (list[int] | Unset):
     """
 
-    external_id: str | Unset = UNSET
-    filter_id: int | Unset = UNSET
-    from_email: str | Unset = UNSET
-    html_body: str | Unset = UNSET
-    name: str | Unset = UNSET
-    preheadline: str | Unset = UNSET
+    from_email: str
+    name: str
+    external_id: None | str | Unset = UNSET
+    filter_id: int | None | str | Unset = UNSET
+    html_body: None | str | Unset = UNSET
+    preheadline: None | str | Unset = UNSET
     recipients: list[EmailsBroadcastCreateRecipient] | Unset = UNSET
-    reply_to_email: str | Unset = UNSET
-    send_at: str | Unset = UNSET
-    send_at_local_time: str | Unset = UNSET
+    reply_to_email: None | str | Unset = UNSET
+    send_at: None | str | Unset = UNSET
+    send_at_local_time: None | str | Unset = UNSET
     send_immediately: bool | Unset = UNSET
     subject: str | Unset = UNSET
-    template_id: int | Unset = UNSET
-    text_body: str | Unset = UNSET
-    time_zone: str | Unset = UNSET
+    template_id: int | None | Unset = UNSET
+    text_body: None | str | Unset = UNSET
+    time_zone: None | str | Unset = UNSET
     topic_ids: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["from_email"] = self.from_email
+
+        field_dict["name"] = self.name
+
         if not isinstance(self.external_id, Unset):
             field_dict["external_id"] = self.external_id
 
-        if not isinstance(self.filter_id, Unset):
-            field_dict["filter_id"] = self.filter_id
-
-        if not isinstance(self.from_email, Unset):
-            field_dict["from_email"] = self.from_email
+        filter_id: int | None | str | Unset
+        if isinstance(self.filter_id, Unset):
+            filter_id = UNSET
+        else:
+            filter_id = self.filter_id
+        if filter_id is not UNSET:
+            field_dict["filter_id"] = filter_id
 
         if not isinstance(self.html_body, Unset):
             field_dict["html_body"] = self.html_body
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
 
         if not isinstance(self.preheadline, Unset):
             field_dict["preheadline"] = self.preheadline
@@ -113,15 +116,22 @@ class EmailsBroadcastCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        from_email = d.pop("from_email")
+
+        name = d.pop("name")
+
         external_id = d.pop("external_id", UNSET)
 
-        filter_id = d.pop("filter_id", UNSET)
+        def _parse_filter_id(data: object) -> int | None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | str | Unset, data)
 
-        from_email = d.pop("from_email", UNSET)
+        filter_id = _parse_filter_id(d.pop("filter_id", UNSET))
 
         html_body = d.pop("html_body", UNSET)
-
-        name = d.pop("name", UNSET)
 
         preheadline = d.pop("preheadline", UNSET)
 
@@ -153,11 +163,11 @@ class EmailsBroadcastCreate:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_broadcast_create = _new(cls)
+        emails_broadcast_create.from_email = from_email
+        emails_broadcast_create.name = name
         emails_broadcast_create.external_id = external_id
         emails_broadcast_create.filter_id = filter_id
-        emails_broadcast_create.from_email = from_email
         emails_broadcast_create.html_body = html_body
-        emails_broadcast_create.name = name
         emails_broadcast_create.preheadline = preheadline
         emails_broadcast_create.recipients = recipients
         emails_broadcast_create.reply_to_email = reply_to_email

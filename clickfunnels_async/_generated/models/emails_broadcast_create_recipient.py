@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="EmailsBroadcastCreateRecipient")
 
@@ -19,20 +20,19 @@ T = TypeVar("T", bound="EmailsBroadcastCreateRecipient")
 class EmailsBroadcastCreateRecipient:
     """
     Attributes:
-        email (str | Unset):
-        first_name (str | Unset):
-        last_name (str | Unset):
+        email (str):
+        first_name (None | str | Unset):
+        last_name (None | str | Unset):
     """
 
-    email: str | Unset = UNSET
-    first_name: str | Unset = UNSET
-    last_name: str | Unset = UNSET
+    email: str
+    first_name: None | str | Unset = UNSET
+    last_name: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.email, Unset):
-            field_dict["email"] = self.email
+        field_dict["email"] = self.email
 
         if not isinstance(self.first_name, Unset):
             field_dict["first_name"] = self.first_name
@@ -45,7 +45,7 @@ class EmailsBroadcastCreateRecipient:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        email = d.pop("email", UNSET)
+        email = d.pop("email")
 
         first_name = d.pop("first_name", UNSET)
 

@@ -11,7 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
+from typing import Self, cast
 
 T = TypeVar("T", bound="EmailsBroadcastUpdate")
 
@@ -20,35 +20,35 @@ T = TypeVar("T", bound="EmailsBroadcastUpdate")
 class EmailsBroadcastUpdate:
     """
     Attributes:
-        external_id (str | Unset):
-        filter_id (int | Unset):
+        external_id (None | str | Unset):
+        filter_id (int | None | str | Unset):
         from_email (str | Unset):
-        html_body (str | Unset):
+        html_body (None | str | Unset):
         name (str | Unset):
-        preheadline (str | Unset):
-        reply_to_email (str | Unset):
-        send_at (str | Unset):
-        send_at_local_time (str | Unset):
+        preheadline (None | str | Unset):
+        reply_to_email (None | str | Unset):
+        send_at (None | str | Unset):
+        send_at_local_time (None | str | Unset):
         subject (str | Unset):
-        template_id (int | Unset):
-        text_body (str | Unset):
-        time_zone (str | Unset):
+        template_id (int | None | Unset):
+        text_body (None | str | Unset):
+        time_zone (None | str | Unset):
         topic_ids (list[int] | Unset):
     """
 
-    external_id: str | Unset = UNSET
-    filter_id: int | Unset = UNSET
+    external_id: None | str | Unset = UNSET
+    filter_id: int | None | str | Unset = UNSET
     from_email: str | Unset = UNSET
-    html_body: str | Unset = UNSET
+    html_body: None | str | Unset = UNSET
     name: str | Unset = UNSET
-    preheadline: str | Unset = UNSET
-    reply_to_email: str | Unset = UNSET
-    send_at: str | Unset = UNSET
-    send_at_local_time: str | Unset = UNSET
+    preheadline: None | str | Unset = UNSET
+    reply_to_email: None | str | Unset = UNSET
+    send_at: None | str | Unset = UNSET
+    send_at_local_time: None | str | Unset = UNSET
     subject: str | Unset = UNSET
-    template_id: int | Unset = UNSET
-    text_body: str | Unset = UNSET
-    time_zone: str | Unset = UNSET
+    template_id: int | None | Unset = UNSET
+    text_body: None | str | Unset = UNSET
+    time_zone: None | str | Unset = UNSET
     topic_ids: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -57,8 +57,13 @@ class EmailsBroadcastUpdate:
         if not isinstance(self.external_id, Unset):
             field_dict["external_id"] = self.external_id
 
-        if not isinstance(self.filter_id, Unset):
-            field_dict["filter_id"] = self.filter_id
+        filter_id: int | None | str | Unset
+        if isinstance(self.filter_id, Unset):
+            filter_id = UNSET
+        else:
+            filter_id = self.filter_id
+        if filter_id is not UNSET:
+            field_dict["filter_id"] = filter_id
 
         if not isinstance(self.from_email, Unset):
             field_dict["from_email"] = self.from_email
@@ -103,7 +108,14 @@ class EmailsBroadcastUpdate:
         d = dict(src_dict)
         external_id = d.pop("external_id", UNSET)
 
-        filter_id = d.pop("filter_id", UNSET)
+        def _parse_filter_id(data: object) -> int | None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | str | Unset, data)
+
+        filter_id = _parse_filter_id(d.pop("filter_id", UNSET))
 
         from_email = d.pop("from_email", UNSET)
 

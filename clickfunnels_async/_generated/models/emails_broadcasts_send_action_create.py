@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,8 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="EmailsBroadcastsSendActionCreate")
 
@@ -19,16 +21,16 @@ T = TypeVar("T", bound="EmailsBroadcastsSendActionCreate")
 class EmailsBroadcastsSendActionCreate:
     """
     Attributes:
-        send_at (Any | Unset):
+        send_at (datetime.datetime | Unset):
     """
 
-    send_at: Any | Unset = UNSET
+    send_at: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.send_at, Unset):
-            field_dict["send_at"] = self.send_at
+            field_dict["send_at"] = self.send_at.isoformat()
 
         return field_dict
 
@@ -36,6 +38,8 @@ class EmailsBroadcastsSendActionCreate:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         send_at = d.pop("send_at", UNSET)
+        if not isinstance(send_at, Unset):
+            send_at = datetime.datetime.fromisoformat(send_at)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

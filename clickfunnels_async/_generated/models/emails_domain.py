@@ -7,10 +7,9 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
 from typing import Self
 
 T = TypeVar("T", bound="EmailsDomain")
@@ -20,160 +19,155 @@ T = TypeVar("T", bound="EmailsDomain")
 class EmailsDomain:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        dkim_record (EmailsDomainDnsRecord | None):
+        dkim_verified (bool):
+        dmarc_record (EmailsDomainDnsRecord | None):
+        dmarc_verified (bool):
         id (int):
-        created_at (Any | Unset):
-        dkim_record (EmailsDomainDnsRecord | None | Unset):
-        dkim_verified (Any | Unset):
-        dmarc_record (EmailsDomainDnsRecord | None | Unset):
-        dmarc_verified (Any | Unset):
-        name (Any | Unset):
-        next_steps (Any | Unset):
-        ownership_verified (Any | Unset):
-        public_id (str | Unset):
-        ready_for_sending (Any | Unset):
-        return_address_record (EmailsDomainDnsRecord | None | Unset):
-        return_address_verified (Any | Unset):
-        smtp_verified (Any | Unset):
-        spf_record (EmailsDomainDnsRecord | None | Unset):
-        spf_verified (Any | Unset):
-        updated_at (Any | Unset):
-        verified (Any | Unset):
-        workspace_id (Any | Unset):
+        name (str):
+        next_steps (list[str]):
+        ownership_verified (bool):
+        public_id (None | str):
+        ready_for_sending (bool):
+        return_address_record (EmailsDomainDnsRecord | None):
+        return_address_verified (bool):
+        smtp_verified (bool):
+        spf_record (EmailsDomainDnsRecord | None):
+        spf_verified (bool):
+        updated_at (datetime.datetime | None):
+        verified (bool):
+        workspace_id (int):
     """
 
+    created_at: datetime.datetime | None
+    dkim_record: EmailsDomainDnsRecord | None
+    dkim_verified: bool
+    dmarc_record: EmailsDomainDnsRecord | None
+    dmarc_verified: bool
     id: int
-    created_at: Any | Unset = UNSET
-    dkim_record: EmailsDomainDnsRecord | None | Unset = UNSET
-    dkim_verified: Any | Unset = UNSET
-    dmarc_record: EmailsDomainDnsRecord | None | Unset = UNSET
-    dmarc_verified: Any | Unset = UNSET
-    name: Any | Unset = UNSET
-    next_steps: Any | Unset = UNSET
-    ownership_verified: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    ready_for_sending: Any | Unset = UNSET
-    return_address_record: EmailsDomainDnsRecord | None | Unset = UNSET
-    return_address_verified: Any | Unset = UNSET
-    smtp_verified: Any | Unset = UNSET
-    spf_record: EmailsDomainDnsRecord | None | Unset = UNSET
-    spf_verified: Any | Unset = UNSET
-    updated_at: Any | Unset = UNSET
-    verified: Any | Unset = UNSET
-    workspace_id: Any | Unset = UNSET
+    name: str
+    next_steps: list[str]
+    ownership_verified: bool
+    public_id: None | str
+    ready_for_sending: bool
+    return_address_record: EmailsDomainDnsRecord | None
+    return_address_verified: bool
+    smtp_verified: bool
+    spf_record: EmailsDomainDnsRecord | None
+    spf_verified: bool
+    updated_at: datetime.datetime | None
+    verified: bool
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["dkim_record"] = (
+            self.dkim_record.to_dict()
+            if isinstance(self.dkim_record, EmailsDomainDnsRecord)
+            else self.dkim_record
+        )
+
+        field_dict["dkim_verified"] = self.dkim_verified
+
+        field_dict["dmarc_record"] = (
+            self.dmarc_record.to_dict()
+            if isinstance(self.dmarc_record, EmailsDomainDnsRecord)
+            else self.dmarc_record
+        )
+
+        field_dict["dmarc_verified"] = self.dmarc_verified
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = self.created_at
+        field_dict["name"] = self.name
 
-        if not isinstance(self.dkim_record, Unset):
-            field_dict["dkim_record"] = (
-                self.dkim_record.to_dict()
-                if isinstance(self.dkim_record, EmailsDomainDnsRecord)
-                else self.dkim_record
-            )
+        field_dict["next_steps"] = self.next_steps
 
-        if not isinstance(self.dkim_verified, Unset):
-            field_dict["dkim_verified"] = self.dkim_verified
+        field_dict["ownership_verified"] = self.ownership_verified
 
-        if not isinstance(self.dmarc_record, Unset):
-            field_dict["dmarc_record"] = (
-                self.dmarc_record.to_dict()
-                if isinstance(self.dmarc_record, EmailsDomainDnsRecord)
-                else self.dmarc_record
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.dmarc_verified, Unset):
-            field_dict["dmarc_verified"] = self.dmarc_verified
+        field_dict["ready_for_sending"] = self.ready_for_sending
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["return_address_record"] = (
+            self.return_address_record.to_dict()
+            if isinstance(self.return_address_record, EmailsDomainDnsRecord)
+            else self.return_address_record
+        )
 
-        if not isinstance(self.next_steps, Unset):
-            field_dict["next_steps"] = self.next_steps
+        field_dict["return_address_verified"] = self.return_address_verified
 
-        if not isinstance(self.ownership_verified, Unset):
-            field_dict["ownership_verified"] = self.ownership_verified
+        field_dict["smtp_verified"] = self.smtp_verified
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["spf_record"] = (
+            self.spf_record.to_dict()
+            if isinstance(self.spf_record, EmailsDomainDnsRecord)
+            else self.spf_record
+        )
 
-        if not isinstance(self.ready_for_sending, Unset):
-            field_dict["ready_for_sending"] = self.ready_for_sending
+        field_dict["spf_verified"] = self.spf_verified
 
-        if not isinstance(self.return_address_record, Unset):
-            field_dict["return_address_record"] = (
-                self.return_address_record.to_dict()
-                if isinstance(self.return_address_record, EmailsDomainDnsRecord)
-                else self.return_address_record
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.return_address_verified, Unset):
-            field_dict["return_address_verified"] = self.return_address_verified
+        field_dict["verified"] = self.verified
 
-        if not isinstance(self.smtp_verified, Unset):
-            field_dict["smtp_verified"] = self.smtp_verified
-
-        if not isinstance(self.spf_record, Unset):
-            field_dict["spf_record"] = (
-                self.spf_record.to_dict()
-                if isinstance(self.spf_record, EmailsDomainDnsRecord)
-                else self.spf_record
-            )
-
-        if not isinstance(self.spf_verified, Unset):
-            field_dict["spf_verified"] = self.spf_verified
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = self.updated_at
-
-        if not isinstance(self.verified, Unset):
-            field_dict["verified"] = self.verified
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        created_at = d.pop("created_at")
+        if isinstance(created_at, str):
+            try:
+                created_at = datetime.datetime.fromisoformat(created_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        created_at = d.pop("created_at", UNSET)
-
-        dkim_record = d.pop("dkim_record", UNSET)
+        dkim_record = d.pop("dkim_record")
         if isinstance(dkim_record, dict):
             try:
                 dkim_record = EmailsDomainDnsRecord.from_dict(dkim_record)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        dkim_verified = d.pop("dkim_verified", UNSET)
+        dkim_verified = d.pop("dkim_verified")
 
-        dmarc_record = d.pop("dmarc_record", UNSET)
+        dmarc_record = d.pop("dmarc_record")
         if isinstance(dmarc_record, dict):
             try:
                 dmarc_record = EmailsDomainDnsRecord.from_dict(dmarc_record)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        dmarc_verified = d.pop("dmarc_verified", UNSET)
+        dmarc_verified = d.pop("dmarc_verified")
 
-        name = d.pop("name", UNSET)
+        id = d.pop("id")
 
-        next_steps = d.pop("next_steps", UNSET)
+        name = d.pop("name")
 
-        ownership_verified = d.pop("ownership_verified", UNSET)
+        next_steps = d.pop("next_steps")
 
-        public_id = d.pop("public_id", UNSET)
+        ownership_verified = d.pop("ownership_verified")
 
-        ready_for_sending = d.pop("ready_for_sending", UNSET)
+        public_id = d.pop("public_id")
 
-        return_address_record = d.pop("return_address_record", UNSET)
+        ready_for_sending = d.pop("ready_for_sending")
+
+        return_address_record = d.pop("return_address_record")
         if isinstance(return_address_record, dict):
             try:
                 return_address_record = EmailsDomainDnsRecord.from_dict(
@@ -182,34 +176,39 @@ class EmailsDomain:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        return_address_verified = d.pop("return_address_verified", UNSET)
+        return_address_verified = d.pop("return_address_verified")
 
-        smtp_verified = d.pop("smtp_verified", UNSET)
+        smtp_verified = d.pop("smtp_verified")
 
-        spf_record = d.pop("spf_record", UNSET)
+        spf_record = d.pop("spf_record")
         if isinstance(spf_record, dict):
             try:
                 spf_record = EmailsDomainDnsRecord.from_dict(spf_record)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        spf_verified = d.pop("spf_verified", UNSET)
+        spf_verified = d.pop("spf_verified")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
+        if isinstance(updated_at, str):
+            try:
+                updated_at = datetime.datetime.fromisoformat(updated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        verified = d.pop("verified", UNSET)
+        verified = d.pop("verified")
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_domain = _new(cls)
-        emails_domain.id = id
         emails_domain.created_at = created_at
         emails_domain.dkim_record = dkim_record
         emails_domain.dkim_verified = dkim_verified
         emails_domain.dmarc_record = dmarc_record
         emails_domain.dmarc_verified = dmarc_verified
+        emails_domain.id = id
         emails_domain.name = name
         emails_domain.next_steps = next_steps
         emails_domain.ownership_verified = ownership_verified

@@ -15,20 +15,57 @@ T = TypeVar("T", bound="EmailsDomainDnsRecord")
 
 @_attrs_define
 class EmailsDomainDnsRecord:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        name (str):
+        ttl (int):
+        type_ (str):
+        value (str):
+        verified (bool):
+    """
 
+    name: str
+    ttl: int
+    type_: str
+    value: str
+    verified: bool
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
+        field_dict["ttl"] = self.ttl
+
+        field_dict["type"] = self.type_
+
+        field_dict["value"] = self.value
+
+        field_dict["verified"] = self.verified
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
+        ttl = d.pop("ttl")
+
+        type_ = d.pop("type")
+
+        value = d.pop("value")
+
+        verified = d.pop("verified")
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_domain_dns_record = _new(cls)
+        emails_domain_dns_record.name = name
+        emails_domain_dns_record.ttl = ttl
+        emails_domain_dns_record.type_ = type_
+        emails_domain_dns_record.value = value
+        emails_domain_dns_record.verified = verified
 
         emails_domain_dns_record.additional_properties = d
         return emails_domain_dns_record

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,79 +18,88 @@ T = TypeVar("T", bound="EmailsSettings")
 class EmailsSettings:
     """
     Attributes:
-        marketing_emails_from_address (EmailsSettingsMarketingEmailsFromAddress | None | Unset):
-        marketing_emails_reply_to_address (EmailsSettingsMarketingEmailsReplyToAddress | None | Unset):
-        system_emails_from_address (EmailsSettingsSystemEmailsFromAddress | None | Unset):
-        system_emails_reply_to_address (EmailsSettingsSystemEmailsReplyToAddress | None | Unset):
-        workspace_id (int | None | Unset):
+        address (EmailsSettingsAddress | None):
+        address_complete (bool):
+        marketing_emails_from_address (EmailsSettingsMarketingEmailsFromAddress | None):
+        marketing_emails_reply_to_address (EmailsSettingsMarketingEmailsReplyToAddress | None):
+        system_emails_from_address (EmailsSettingsSystemEmailsFromAddress | None):
+        system_emails_reply_to_address (EmailsSettingsSystemEmailsReplyToAddress | None):
+        workspace_id (int):
     """
 
-    marketing_emails_from_address: (
-        EmailsSettingsMarketingEmailsFromAddress | None | Unset
-    ) = UNSET
+    address: EmailsSettingsAddress | None
+    address_complete: bool
+    marketing_emails_from_address: EmailsSettingsMarketingEmailsFromAddress | None
     marketing_emails_reply_to_address: (
-        EmailsSettingsMarketingEmailsReplyToAddress | None | Unset
-    ) = UNSET
-    system_emails_from_address: EmailsSettingsSystemEmailsFromAddress | None | Unset = (
-        UNSET
+        EmailsSettingsMarketingEmailsReplyToAddress | None
     )
-    system_emails_reply_to_address: (
-        EmailsSettingsSystemEmailsReplyToAddress | None | Unset
-    ) = UNSET
-    workspace_id: int | None | Unset = UNSET
+    system_emails_from_address: EmailsSettingsSystemEmailsFromAddress | None
+    system_emails_reply_to_address: EmailsSettingsSystemEmailsReplyToAddress | None
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.marketing_emails_from_address, Unset):
-            field_dict["marketing_emails_from_address"] = (
-                self.marketing_emails_from_address.to_dict()
-                if isinstance(
-                    self.marketing_emails_from_address,
-                    EmailsSettingsMarketingEmailsFromAddress,
-                )
-                else self.marketing_emails_from_address
-            )
+        field_dict["address"] = (
+            self.address.to_dict()
+            if isinstance(self.address, EmailsSettingsAddress)
+            else self.address
+        )
 
-        if not isinstance(self.marketing_emails_reply_to_address, Unset):
-            field_dict["marketing_emails_reply_to_address"] = (
-                self.marketing_emails_reply_to_address.to_dict()
-                if isinstance(
-                    self.marketing_emails_reply_to_address,
-                    EmailsSettingsMarketingEmailsReplyToAddress,
-                )
-                else self.marketing_emails_reply_to_address
-            )
+        field_dict["address_complete"] = self.address_complete
 
-        if not isinstance(self.system_emails_from_address, Unset):
-            field_dict["system_emails_from_address"] = (
-                self.system_emails_from_address.to_dict()
-                if isinstance(
-                    self.system_emails_from_address,
-                    EmailsSettingsSystemEmailsFromAddress,
-                )
-                else self.system_emails_from_address
+        field_dict["marketing_emails_from_address"] = (
+            self.marketing_emails_from_address.to_dict()
+            if isinstance(
+                self.marketing_emails_from_address,
+                EmailsSettingsMarketingEmailsFromAddress,
             )
+            else self.marketing_emails_from_address
+        )
 
-        if not isinstance(self.system_emails_reply_to_address, Unset):
-            field_dict["system_emails_reply_to_address"] = (
-                self.system_emails_reply_to_address.to_dict()
-                if isinstance(
-                    self.system_emails_reply_to_address,
-                    EmailsSettingsSystemEmailsReplyToAddress,
-                )
-                else self.system_emails_reply_to_address
+        field_dict["marketing_emails_reply_to_address"] = (
+            self.marketing_emails_reply_to_address.to_dict()
+            if isinstance(
+                self.marketing_emails_reply_to_address,
+                EmailsSettingsMarketingEmailsReplyToAddress,
             )
+            else self.marketing_emails_reply_to_address
+        )
 
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["system_emails_from_address"] = (
+            self.system_emails_from_address.to_dict()
+            if isinstance(
+                self.system_emails_from_address, EmailsSettingsSystemEmailsFromAddress
+            )
+            else self.system_emails_from_address
+        )
+
+        field_dict["system_emails_reply_to_address"] = (
+            self.system_emails_reply_to_address.to_dict()
+            if isinstance(
+                self.system_emails_reply_to_address,
+                EmailsSettingsSystemEmailsReplyToAddress,
+            )
+            else self.system_emails_reply_to_address
+        )
+
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        marketing_emails_from_address = d.pop("marketing_emails_from_address", UNSET)
+        address = d.pop("address")
+        if isinstance(address, dict):
+            try:
+                address = EmailsSettingsAddress.from_dict(address)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        address_complete = d.pop("address_complete")
+
+        marketing_emails_from_address = d.pop("marketing_emails_from_address")
         if isinstance(marketing_emails_from_address, dict):
             try:
                 marketing_emails_from_address = (
@@ -103,9 +110,7 @@ class EmailsSettings:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        marketing_emails_reply_to_address = d.pop(
-            "marketing_emails_reply_to_address", UNSET
-        )
+        marketing_emails_reply_to_address = d.pop("marketing_emails_reply_to_address")
         if isinstance(marketing_emails_reply_to_address, dict):
             try:
                 marketing_emails_reply_to_address = (
@@ -116,7 +121,7 @@ class EmailsSettings:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        system_emails_from_address = d.pop("system_emails_from_address", UNSET)
+        system_emails_from_address = d.pop("system_emails_from_address")
         if isinstance(system_emails_from_address, dict):
             try:
                 system_emails_from_address = (
@@ -127,7 +132,7 @@ class EmailsSettings:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        system_emails_reply_to_address = d.pop("system_emails_reply_to_address", UNSET)
+        system_emails_reply_to_address = d.pop("system_emails_reply_to_address")
         if isinstance(system_emails_reply_to_address, dict):
             try:
                 system_emails_reply_to_address = (
@@ -138,11 +143,13 @@ class EmailsSettings:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_settings = _new(cls)
+        emails_settings.address = address
+        emails_settings.address_complete = address_complete
         emails_settings.marketing_emails_from_address = marketing_emails_from_address
         emails_settings.marketing_emails_reply_to_address = (
             marketing_emails_reply_to_address
@@ -174,6 +181,7 @@ class EmailsSettings:
 # Imported after the class rather than at the top, so that models which refer to each other load in
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
+from ..models.emails_settings_address import EmailsSettingsAddress
 from ..models.emails_settings_marketing_emails_from_address import (
     EmailsSettingsMarketingEmailsFromAddress,
 )

@@ -20,11 +20,11 @@ T = TypeVar("T", bound="EmailsSettingsMarketingEmailsReplyToAddress")
 class EmailsSettingsMarketingEmailsReplyToAddress:
     """
     Attributes:
-        email_address (None | str | Unset):
+        email_address (str | Unset):
         name (None | str | Unset):
     """
 
-    email_address: None | str | Unset = UNSET
+    email_address: str | Unset = UNSET
     name: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

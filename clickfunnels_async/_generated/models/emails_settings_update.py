@@ -13,8 +13,6 @@ _new = object.__new__
 
 from typing import Self
 
-from ..models.emails_settings_footer_alignment import EmailsSettingsFooterAlignment
-
 T = TypeVar("T", bound="EmailsSettingsUpdate")
 
 
@@ -23,19 +21,27 @@ class EmailsSettingsUpdate:
     """
     Attributes:
         address (EmailsSettingsUpdateAddress | Unset):
-        address_single_line (Any | Unset):
-        footer_alignment (EmailsSettingsFooterAlignment | Unset):
-        hide_branding (Any | Unset):
-        name (Any | Unset):
-        unsubscribe_footer (Any | Unset):
+        address_single_line (bool | Unset):
+        footer_alignment (str | Unset):
+        hide_branding (bool | Unset):
+        marketing_emails_from_address_id (int | None | Unset):
+        marketing_emails_reply_to_address_id (int | None | Unset):
+        name (str | Unset):
+        system_emails_from_address_id (int | None | Unset):
+        system_emails_reply_to_address_id (int | None | Unset):
+        unsubscribe_footer (str | Unset):
     """
 
     address: EmailsSettingsUpdateAddress | Unset = UNSET
-    address_single_line: Any | Unset = UNSET
-    footer_alignment: EmailsSettingsFooterAlignment | Unset = UNSET
-    hide_branding: Any | Unset = UNSET
-    name: Any | Unset = UNSET
-    unsubscribe_footer: Any | Unset = UNSET
+    address_single_line: bool | Unset = UNSET
+    footer_alignment: str | Unset = UNSET
+    hide_branding: bool | Unset = UNSET
+    marketing_emails_from_address_id: int | None | Unset = UNSET
+    marketing_emails_reply_to_address_id: int | None | Unset = UNSET
+    name: str | Unset = UNSET
+    system_emails_from_address_id: int | None | Unset = UNSET
+    system_emails_reply_to_address_id: int | None | Unset = UNSET
+    unsubscribe_footer: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,13 +53,33 @@ class EmailsSettingsUpdate:
             field_dict["address_single_line"] = self.address_single_line
 
         if not isinstance(self.footer_alignment, Unset):
-            field_dict["footer_alignment"] = self.footer_alignment.value
+            field_dict["footer_alignment"] = self.footer_alignment
 
         if not isinstance(self.hide_branding, Unset):
             field_dict["hide_branding"] = self.hide_branding
 
+        if not isinstance(self.marketing_emails_from_address_id, Unset):
+            field_dict["marketing_emails_from_address_id"] = (
+                self.marketing_emails_from_address_id
+            )
+
+        if not isinstance(self.marketing_emails_reply_to_address_id, Unset):
+            field_dict["marketing_emails_reply_to_address_id"] = (
+                self.marketing_emails_reply_to_address_id
+            )
+
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
+
+        if not isinstance(self.system_emails_from_address_id, Unset):
+            field_dict["system_emails_from_address_id"] = (
+                self.system_emails_from_address_id
+            )
+
+        if not isinstance(self.system_emails_reply_to_address_id, Unset):
+            field_dict["system_emails_reply_to_address_id"] = (
+                self.system_emails_reply_to_address_id
+            )
 
         if not isinstance(self.unsubscribe_footer, Unset):
             field_dict["unsubscribe_footer"] = self.unsubscribe_footer
@@ -70,12 +96,24 @@ class EmailsSettingsUpdate:
         address_single_line = d.pop("address_single_line", UNSET)
 
         footer_alignment = d.pop("footer_alignment", UNSET)
-        if not isinstance(footer_alignment, Unset):
-            footer_alignment = EmailsSettingsFooterAlignment(footer_alignment)
 
         hide_branding = d.pop("hide_branding", UNSET)
 
+        marketing_emails_from_address_id = d.pop(
+            "marketing_emails_from_address_id", UNSET
+        )
+
+        marketing_emails_reply_to_address_id = d.pop(
+            "marketing_emails_reply_to_address_id", UNSET
+        )
+
         name = d.pop("name", UNSET)
+
+        system_emails_from_address_id = d.pop("system_emails_from_address_id", UNSET)
+
+        system_emails_reply_to_address_id = d.pop(
+            "system_emails_reply_to_address_id", UNSET
+        )
 
         unsubscribe_footer = d.pop("unsubscribe_footer", UNSET)
 
@@ -86,7 +124,19 @@ class EmailsSettingsUpdate:
         emails_settings_update.address_single_line = address_single_line
         emails_settings_update.footer_alignment = footer_alignment
         emails_settings_update.hide_branding = hide_branding
+        emails_settings_update.marketing_emails_from_address_id = (
+            marketing_emails_from_address_id
+        )
+        emails_settings_update.marketing_emails_reply_to_address_id = (
+            marketing_emails_reply_to_address_id
+        )
         emails_settings_update.name = name
+        emails_settings_update.system_emails_from_address_id = (
+            system_emails_from_address_id
+        )
+        emails_settings_update.system_emails_reply_to_address_id = (
+            system_emails_reply_to_address_id
+        )
         emails_settings_update.unsubscribe_footer = unsubscribe_footer
 
         emails_settings_update.additional_properties = d

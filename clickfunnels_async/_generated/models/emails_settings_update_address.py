@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="EmailsSettingsUpdateAddress")
 
@@ -19,24 +20,29 @@ T = TypeVar("T", bound="EmailsSettingsUpdateAddress")
 class EmailsSettingsUpdateAddress:
     """
     Attributes:
-        address_one (Any | Unset):
-        city (Any | Unset):
-        country_code (Any | Unset):
-        postal_code (Any | Unset):
-        region (Any | Unset):
+        address_one (str | Unset):
+        address_two (None | str | Unset):
+        city (str | Unset):
+        country_code (str | Unset):
+        postal_code (str | Unset):
+        region (str | Unset):
     """
 
-    address_one: Any | Unset = UNSET
-    city: Any | Unset = UNSET
-    country_code: Any | Unset = UNSET
-    postal_code: Any | Unset = UNSET
-    region: Any | Unset = UNSET
+    address_one: str | Unset = UNSET
+    address_two: None | str | Unset = UNSET
+    city: str | Unset = UNSET
+    country_code: str | Unset = UNSET
+    postal_code: str | Unset = UNSET
+    region: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.address_one, Unset):
             field_dict["address_one"] = self.address_one
+
+        if not isinstance(self.address_two, Unset):
+            field_dict["address_two"] = self.address_two
 
         if not isinstance(self.city, Unset):
             field_dict["city"] = self.city
@@ -57,6 +63,8 @@ class EmailsSettingsUpdateAddress:
         d = dict(src_dict)
         address_one = d.pop("address_one", UNSET)
 
+        address_two = d.pop("address_two", UNSET)
+
         city = d.pop("city", UNSET)
 
         country_code = d.pop("country_code", UNSET)
@@ -69,6 +77,7 @@ class EmailsSettingsUpdateAddress:
         # be thrown away) is skipped.
         emails_settings_update_address = _new(cls)
         emails_settings_update_address.address_one = address_one
+        emails_settings_update_address.address_two = address_two
         emails_settings_update_address.city = city
         emails_settings_update_address.country_code = country_code
         emails_settings_update_address.postal_code = postal_code

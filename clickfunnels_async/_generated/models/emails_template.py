@@ -21,93 +21,133 @@ T = TypeVar("T", bound="EmailsTemplate")
 class EmailsTemplate:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        created_via_api (bool):
+        from_address (EmailsTemplateFromAddress | None):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        template_type (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
+        name (None | str):
+        public_id (None | str):
+        subject (None | str):
+        template_type (str):
+        updated_at (datetime.datetime | None):
+        workspace_id (int):
+        html_body (None | str | Unset):
+        text_body (None | str | Unset):
     """
 
+    created_at: datetime.datetime | None
+    created_via_api: bool
+    from_address: EmailsTemplateFromAddress | None
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    template_type: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: None | str
+    public_id: None | str
+    subject: None | str
+    template_type: str
+    updated_at: datetime.datetime | None
+    workspace_id: int
+    html_body: None | str | Unset = UNSET
+    text_body: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["created_via_api"] = self.created_via_api
+
+        field_dict["from_address"] = (
+            self.from_address.to_dict()
+            if isinstance(self.from_address, EmailsTemplateFromAddress)
+            else self.from_address
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["subject"] = self.subject
 
-        if not isinstance(self.template_type, Unset):
-            field_dict["template_type"] = self.template_type
+        field_dict["template_type"] = self.template_type
 
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
+
+        if not isinstance(self.html_body, Unset):
+            field_dict["html_body"] = self.html_body
+
+        if not isinstance(self.text_body, Unset):
+            field_dict["text_body"] = self.text_body
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        name = d.pop("name", UNSET)
+        created_via_api = d.pop("created_via_api")
 
-        public_id = d.pop("public_id", UNSET)
+        from_address = d.pop("from_address")
+        if isinstance(from_address, dict):
+            try:
+                from_address = EmailsTemplateFromAddress.from_dict(from_address)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        template_type = d.pop("template_type", UNSET)
+        id = d.pop("id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        name = d.pop("name")
+
+        public_id = d.pop("public_id")
+
+        subject = d.pop("subject")
+
+        template_type = d.pop("template_type")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
+
+        html_body = d.pop("html_body", UNSET)
+
+        text_body = d.pop("text_body", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_template = _new(cls)
-        emails_template.id = id
         emails_template.created_at = created_at
+        emails_template.created_via_api = created_via_api
+        emails_template.from_address = from_address
+        emails_template.id = id
         emails_template.name = name
         emails_template.public_id = public_id
+        emails_template.subject = subject
         emails_template.template_type = template_type
         emails_template.updated_at = updated_at
         emails_template.workspace_id = workspace_id
+        emails_template.html_body = html_body
+        emails_template.text_body = text_body
 
         emails_template.additional_properties = d
         return emails_template
@@ -127,3 +167,9 @@ class EmailsTemplate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.emails_template_from_address import EmailsTemplateFromAddress

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="EmailsTemplateCreate")
 
@@ -19,30 +20,29 @@ T = TypeVar("T", bound="EmailsTemplateCreate")
 class EmailsTemplateCreate:
     """
     Attributes:
-        from_address_id (Any | Unset):
-        html_body (Any | Unset):
-        name (Any | Unset):
-        subject (Any | Unset):
-        text_body (Any | Unset):
+        name (str):
+        from_address_id (int | None | Unset):
+        html_body (None | str | Unset):
+        subject (None | str | Unset):
+        text_body (None | str | Unset):
     """
 
-    from_address_id: Any | Unset = UNSET
-    html_body: Any | Unset = UNSET
-    name: Any | Unset = UNSET
-    subject: Any | Unset = UNSET
-    text_body: Any | Unset = UNSET
+    name: str
+    from_address_id: int | None | Unset = UNSET
+    html_body: None | str | Unset = UNSET
+    subject: None | str | Unset = UNSET
+    text_body: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
         if not isinstance(self.from_address_id, Unset):
             field_dict["from_address_id"] = self.from_address_id
 
         if not isinstance(self.html_body, Unset):
             field_dict["html_body"] = self.html_body
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
 
         if not isinstance(self.subject, Unset):
             field_dict["subject"] = self.subject
@@ -55,11 +55,11 @@ class EmailsTemplateCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
         from_address_id = d.pop("from_address_id", UNSET)
 
         html_body = d.pop("html_body", UNSET)
-
-        name = d.pop("name", UNSET)
 
         subject = d.pop("subject", UNSET)
 
@@ -68,9 +68,9 @@ class EmailsTemplateCreate:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_template_create = _new(cls)
+        emails_template_create.name = name
         emails_template_create.from_address_id = from_address_id
         emails_template_create.html_body = html_body
-        emails_template_create.name = name
         emails_template_create.subject = subject
         emails_template_create.text_body = text_body
 

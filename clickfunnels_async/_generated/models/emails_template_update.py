@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="EmailsTemplateUpdate")
 
@@ -19,18 +20,18 @@ T = TypeVar("T", bound="EmailsTemplateUpdate")
 class EmailsTemplateUpdate:
     """
     Attributes:
-        from_address_id (Any | Unset):
-        html_body (Any | Unset):
-        name (Any | Unset):
-        subject (Any | Unset):
-        text_body (Any | Unset):
+        from_address_id (int | None | Unset):
+        html_body (None | str | Unset):
+        name (str | Unset):
+        subject (None | str | Unset):
+        text_body (None | str | Unset):
     """
 
-    from_address_id: Any | Unset = UNSET
-    html_body: Any | Unset = UNSET
-    name: Any | Unset = UNSET
-    subject: Any | Unset = UNSET
-    text_body: Any | Unset = UNSET
+    from_address_id: int | None | Unset = UNSET
+    html_body: None | str | Unset = UNSET
+    name: str | Unset = UNSET
+    subject: None | str | Unset = UNSET
+    text_body: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

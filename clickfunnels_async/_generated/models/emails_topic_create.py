@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="EmailsTopicCreate")
 
@@ -19,36 +20,35 @@ T = TypeVar("T", bound="EmailsTopicCreate")
 class EmailsTopicCreate:
     """
     Attributes:
-        description (str | Unset):
-        name (str | Unset):
+        name (str):
+        description (None | str | Unset):
     """
 
-    description: str | Unset = UNSET
-    name: str | Unset = UNSET
+    name: str
+    description: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
         if not isinstance(self.description, Unset):
             field_dict["description"] = self.description
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        description = d.pop("description", UNSET)
+        name = d.pop("name")
 
-        name = d.pop("name", UNSET)
+        description = d.pop("description", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_topic_create = _new(cls)
-        emails_topic_create.description = description
         emails_topic_create.name = name
+        emails_topic_create.description = description
 
         emails_topic_create.additional_properties = d
         return emails_topic_create

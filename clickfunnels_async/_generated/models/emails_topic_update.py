@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="EmailsTopicUpdate")
 
@@ -19,11 +20,11 @@ T = TypeVar("T", bound="EmailsTopicUpdate")
 class EmailsTopicUpdate:
     """
     Attributes:
-        description (str | Unset):
+        description (None | str | Unset):
         name (str | Unset):
     """
 
-    description: str | Unset = UNSET
+    description: None | str | Unset = UNSET
     name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

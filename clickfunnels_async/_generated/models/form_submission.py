@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,88 +18,72 @@ T = TypeVar("T", bound="FormSubmission")
 class FormSubmission:
     """
     Attributes:
+        contact_id (int | None):
+        created_at (None | str):
+        data (FormSubmissionData):
         id (int):
-        contact_id (int | None | Unset):
-        created_at (None | str | Unset):
-        data (FormSubmissionData | None | Unset):
-        page_id (int | None | Unset):
-        public_id (str | Unset):
-        updated_at (None | str | Unset):
-        workspace_id (int | None | Unset):
+        page_id (int | None):
+        public_id (None | str):
+        updated_at (None | str):
+        workspace_id (int):
     """
 
+    contact_id: int | None
+    created_at: None | str
+    data: FormSubmissionData
     id: int
-    contact_id: int | None | Unset = UNSET
-    created_at: None | str | Unset = UNSET
-    data: FormSubmissionData | None | Unset = UNSET
-    page_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: None | str | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    page_id: int | None
+    public_id: None | str
+    updated_at: None | str
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["contact_id"] = self.contact_id
+
+        field_dict["created_at"] = self.created_at
+
+        field_dict["data"] = self.data.to_dict()
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.contact_id, Unset):
-            field_dict["contact_id"] = self.contact_id
+        field_dict["page_id"] = self.page_id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = self.created_at
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.data, Unset):
-            field_dict["data"] = (
-                self.data.to_dict()
-                if isinstance(self.data, FormSubmissionData)
-                else self.data
-            )
+        field_dict["updated_at"] = self.updated_at
 
-        if not isinstance(self.page_id, Unset):
-            field_dict["page_id"] = self.page_id
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = self.updated_at
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        contact_id = d.pop("contact_id")
+
+        created_at = d.pop("created_at")
+
+        data = FormSubmissionData.from_dict(d.pop("data"))
+
         id = d.pop("id")
 
-        contact_id = d.pop("contact_id", UNSET)
+        page_id = d.pop("page_id")
 
-        created_at = d.pop("created_at", UNSET)
+        public_id = d.pop("public_id")
 
-        data = d.pop("data", UNSET)
-        if isinstance(data, dict):
-            try:
-                data = FormSubmissionData.from_dict(data)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        updated_at = d.pop("updated_at")
 
-        page_id = d.pop("page_id", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
-
-        updated_at = d.pop("updated_at", UNSET)
-
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         form_submission = _new(cls)
-        form_submission.id = id
         form_submission.contact_id = contact_id
         form_submission.created_at = created_at
         form_submission.data = data
+        form_submission.id = id
         form_submission.page_id = page_id
         form_submission.public_id = public_id
         form_submission.updated_at = updated_at

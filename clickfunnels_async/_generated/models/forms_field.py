@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,98 +19,95 @@ T = TypeVar("T", bound="FormsField")
 class FormsField:
     """
     Attributes:
+        allow_multiple (bool | None):
+        created_at (datetime.datetime | None):
+        field_set_id (int):
+        field_type (None | str):
+        hidden (bool | None):
         id (int):
-        allow_multiple (bool | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        field_set_id (int | None | Unset):
-        field_type (None | str | Unset):
-        hidden (bool | None | Unset):
-        key (None | str | Unset):
-        label (None | str | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        key (str):
+        label (str):
+        public_id (None | str):
+        sort_order (int | None):
+        updated_at (datetime.datetime | None):
     """
 
+    allow_multiple: bool | None
+    created_at: datetime.datetime | None
+    field_set_id: int
+    field_type: None | str
+    hidden: bool | None
     id: int
-    allow_multiple: bool | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    field_set_id: int | None | Unset = UNSET
-    field_type: None | str | Unset = UNSET
-    hidden: bool | None | Unset = UNSET
-    key: None | str | Unset = UNSET
-    label: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    key: str
+    label: str
+    public_id: None | str
+    sort_order: int | None
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["allow_multiple"] = self.allow_multiple
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["field_set_id"] = self.field_set_id
+
+        field_dict["field_type"] = self.field_type
+
+        field_dict["hidden"] = self.hidden
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.allow_multiple, Unset):
-            field_dict["allow_multiple"] = self.allow_multiple
+        field_dict["key"] = self.key
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["label"] = self.label
 
-        if not isinstance(self.field_set_id, Unset):
-            field_dict["field_set_id"] = self.field_set_id
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.field_type, Unset):
-            field_dict["field_type"] = self.field_type
+        field_dict["sort_order"] = self.sort_order
 
-        if not isinstance(self.hidden, Unset):
-            field_dict["hidden"] = self.hidden
-
-        if not isinstance(self.key, Unset):
-            field_dict["key"] = self.key
-
-        if not isinstance(self.label, Unset):
-            field_dict["label"] = self.label
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        allow_multiple = d.pop("allow_multiple")
 
-        allow_multiple = d.pop("allow_multiple", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        field_set_id = d.pop("field_set_id", UNSET)
+        field_set_id = d.pop("field_set_id")
 
-        field_type = d.pop("field_type", UNSET)
+        field_type = d.pop("field_type")
 
-        hidden = d.pop("hidden", UNSET)
+        hidden = d.pop("hidden")
 
-        key = d.pop("key", UNSET)
+        id = d.pop("id")
 
-        label = d.pop("label", UNSET)
+        key = d.pop("key")
 
-        public_id = d.pop("public_id", UNSET)
+        label = d.pop("label")
 
-        updated_at = d.pop("updated_at", UNSET)
+        public_id = d.pop("public_id")
+
+        sort_order = d.pop("sort_order")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -122,15 +117,16 @@ class FormsField:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         forms_field = _new(cls)
-        forms_field.id = id
         forms_field.allow_multiple = allow_multiple
         forms_field.created_at = created_at
         forms_field.field_set_id = field_set_id
         forms_field.field_type = field_type
         forms_field.hidden = hidden
+        forms_field.id = id
         forms_field.key = key
         forms_field.label = label
         forms_field.public_id = public_id
+        forms_field.sort_order = sort_order
         forms_field.updated_at = updated_at
 
         forms_field.additional_properties = d

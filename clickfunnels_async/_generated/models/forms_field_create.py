@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="FormsFieldCreate")
 
@@ -19,22 +20,26 @@ T = TypeVar("T", bound="FormsFieldCreate")
 class FormsFieldCreate:
     """
     Attributes:
-        allow_multiple (bool | Unset):
-        field_type (str | Unset):
-        hidden (bool | Unset):
-        key (str | Unset):
-        label (str | Unset):
+        key (str):
+        label (str):
+        allow_multiple (bool | None | Unset):
+        field_type (None | str | Unset):
+        hidden (bool | None | Unset):
     """
 
-    allow_multiple: bool | Unset = UNSET
-    field_type: str | Unset = UNSET
-    hidden: bool | Unset = UNSET
-    key: str | Unset = UNSET
-    label: str | Unset = UNSET
+    key: str
+    label: str
+    allow_multiple: bool | None | Unset = UNSET
+    field_type: None | str | Unset = UNSET
+    hidden: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["key"] = self.key
+
+        field_dict["label"] = self.label
+
         if not isinstance(self.allow_multiple, Unset):
             field_dict["allow_multiple"] = self.allow_multiple
 
@@ -44,35 +49,29 @@ class FormsFieldCreate:
         if not isinstance(self.hidden, Unset):
             field_dict["hidden"] = self.hidden
 
-        if not isinstance(self.key, Unset):
-            field_dict["key"] = self.key
-
-        if not isinstance(self.label, Unset):
-            field_dict["label"] = self.label
-
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        key = d.pop("key")
+
+        label = d.pop("label")
+
         allow_multiple = d.pop("allow_multiple", UNSET)
 
         field_type = d.pop("field_type", UNSET)
 
         hidden = d.pop("hidden", UNSET)
 
-        key = d.pop("key", UNSET)
-
-        label = d.pop("label", UNSET)
-
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         forms_field_create = _new(cls)
+        forms_field_create.key = key
+        forms_field_create.label = label
         forms_field_create.allow_multiple = allow_multiple
         forms_field_create.field_type = field_type
         forms_field_create.hidden = hidden
-        forms_field_create.key = key
-        forms_field_create.label = label
 
         forms_field_create.additional_properties = d
         return forms_field_create

@@ -2,33 +2,46 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="FormsFieldReorderRequest")
 
 
 @_attrs_define
 class FormsFieldReorderRequest:
-    """Body shape not documented."""
+    """
+    Attributes:
+        ids_in_order (list[int] | Unset):
+    """
 
+    ids_in_order: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.ids_in_order, Unset):
+            field_dict["ids_in_order"] = self.ids_in_order
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        ids_in_order = d.pop("ids_in_order", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         forms_field_reorder_request = _new(cls)
+        forms_field_reorder_request.ids_in_order = ids_in_order
 
         forms_field_reorder_request.additional_properties = d
         return forms_field_reorder_request

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,70 +19,65 @@ T = TypeVar("T", bound="FormsFieldSet")
 class FormsFieldSet:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        form_id (int):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        form_id (int | None | Unset):
-        public_id (str | Unset):
-        title (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        public_id (None | str):
+        title (str):
+        updated_at (datetime.datetime | None):
     """
 
+    created_at: datetime.datetime | None
+    form_id: int
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    form_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    title: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    public_id: None | str
+    title: str
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["form_id"] = self.form_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.form_id, Unset):
-            field_dict["form_id"] = self.form_id
+        field_dict["title"] = self.title
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.title, Unset):
-            field_dict["title"] = self.title
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        form_id = d.pop("form_id", UNSET)
+        form_id = d.pop("form_id")
 
-        public_id = d.pop("public_id", UNSET)
+        id = d.pop("id")
 
-        title = d.pop("title", UNSET)
+        public_id = d.pop("public_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        title = d.pop("title")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -94,9 +87,9 @@ class FormsFieldSet:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         forms_field_set = _new(cls)
-        forms_field_set.id = id
         forms_field_set.created_at = created_at
         forms_field_set.form_id = form_id
+        forms_field_set.id = id
         forms_field_set.public_id = public_id
         forms_field_set.title = title
         forms_field_set.updated_at = updated_at

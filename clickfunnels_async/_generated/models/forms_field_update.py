@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="FormsFieldUpdate")
 
@@ -19,16 +20,16 @@ T = TypeVar("T", bound="FormsFieldUpdate")
 class FormsFieldUpdate:
     """
     Attributes:
-        allow_multiple (bool | Unset):
-        field_type (str | Unset):
-        hidden (bool | Unset):
+        allow_multiple (bool | None | Unset):
+        field_type (None | str | Unset):
+        hidden (bool | None | Unset):
         key (str | Unset):
         label (str | Unset):
     """
 
-    allow_multiple: bool | Unset = UNSET
-    field_type: str | Unset = UNSET
-    hidden: bool | Unset = UNSET
+    allow_multiple: bool | None | Unset = UNSET
+    field_type: None | str | Unset = UNSET
+    hidden: bool | None | Unset = UNSET
     key: str | Unset = UNSET
     label: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)

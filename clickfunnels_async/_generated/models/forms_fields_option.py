@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,70 +19,71 @@ T = TypeVar("T", bound="FormsFieldsOption")
 class FormsFieldsOption:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        field_id (int):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        field_id (int | None | Unset):
-        label (None | str | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        label (str):
+        public_id (None | str):
+        sort_order (int | None):
+        updated_at (datetime.datetime | None):
     """
 
+    created_at: datetime.datetime | None
+    field_id: int
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    field_id: int | None | Unset = UNSET
-    label: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    label: str
+    public_id: None | str
+    sort_order: int | None
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["field_id"] = self.field_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["label"] = self.label
 
-        if not isinstance(self.field_id, Unset):
-            field_dict["field_id"] = self.field_id
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.label, Unset):
-            field_dict["label"] = self.label
+        field_dict["sort_order"] = self.sort_order
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        field_id = d.pop("field_id", UNSET)
+        field_id = d.pop("field_id")
 
-        label = d.pop("label", UNSET)
+        id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        label = d.pop("label")
 
-        updated_at = d.pop("updated_at", UNSET)
+        public_id = d.pop("public_id")
+
+        sort_order = d.pop("sort_order")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -94,11 +93,12 @@ class FormsFieldsOption:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         forms_fields_option = _new(cls)
-        forms_fields_option.id = id
         forms_fields_option.created_at = created_at
         forms_fields_option.field_id = field_id
+        forms_fields_option.id = id
         forms_fields_option.label = label
         forms_fields_option.public_id = public_id
+        forms_fields_option.sort_order = sort_order
         forms_fields_option.updated_at = updated_at
 
         forms_fields_option.additional_properties = d

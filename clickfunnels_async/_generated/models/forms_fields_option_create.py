@@ -7,8 +7,6 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 
@@ -19,23 +17,22 @@ T = TypeVar("T", bound="FormsFieldsOptionCreate")
 class FormsFieldsOptionCreate:
     """
     Attributes:
-        label (str | Unset):
+        label (str):
     """
 
-    label: str | Unset = UNSET
+    label: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.label, Unset):
-            field_dict["label"] = self.label
+        field_dict["label"] = self.label
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        label = d.pop("label", UNSET)
+        label = d.pop("label")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

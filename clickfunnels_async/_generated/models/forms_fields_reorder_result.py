@@ -20,10 +20,10 @@ T = TypeVar("T", bound="FormsFieldsReorderResult")
 class FormsFieldsReorderResult:
     """
     Attributes:
-        ordered_field_ids (list[str] | None | Unset):
+        ordered_field_ids (list[str] | Unset):
     """
 
-    ordered_field_ids: list[str] | None | Unset = UNSET
+    ordered_field_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

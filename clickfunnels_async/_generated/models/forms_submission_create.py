@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="FormsSubmissionCreate")
 
@@ -19,10 +20,10 @@ T = TypeVar("T", bound="FormsSubmissionCreate")
 class FormsSubmissionCreate:
     """
     Attributes:
-        contact_id (int | Unset):
+        contact_id (int | None | Unset):
     """
 
-    contact_id: int | Unset = UNSET
+    contact_id: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

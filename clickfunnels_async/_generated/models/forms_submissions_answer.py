@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,91 +19,83 @@ T = TypeVar("T", bound="FormsSubmissionsAnswer")
 class FormsSubmissionsAnswer:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        entry (None | str):
+        field_id (int):
+        fields_option_id (int | None):
+        fields_option_ids (list[Any] | None):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        entry (None | str | Unset):
-        field_id (int | None | Unset):
-        fields_option_id (int | None | Unset):
-        fields_option_ids (list[Any] | None | Unset):
-        public_id (str | Unset):
-        submission_id (int | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        public_id (None | str):
+        submission_id (int):
+        updated_at (datetime.datetime | None):
     """
 
+    created_at: datetime.datetime | None
+    entry: None | str
+    field_id: int
+    fields_option_id: int | None
+    fields_option_ids: list[Any] | None
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    entry: None | str | Unset = UNSET
-    field_id: int | None | Unset = UNSET
-    fields_option_id: int | None | Unset = UNSET
-    fields_option_ids: list[Any] | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    submission_id: int | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    public_id: None | str
+    submission_id: int
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["entry"] = self.entry
+
+        field_dict["field_id"] = self.field_id
+
+        field_dict["fields_option_id"] = self.fields_option_id
+
+        field_dict["fields_option_ids"] = self.fields_option_ids
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.entry, Unset):
-            field_dict["entry"] = self.entry
+        field_dict["submission_id"] = self.submission_id
 
-        if not isinstance(self.field_id, Unset):
-            field_dict["field_id"] = self.field_id
-
-        if not isinstance(self.fields_option_id, Unset):
-            field_dict["fields_option_id"] = self.fields_option_id
-
-        if not isinstance(self.fields_option_ids, Unset):
-            field_dict["fields_option_ids"] = self.fields_option_ids
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.submission_id, Unset):
-            field_dict["submission_id"] = self.submission_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        entry = d.pop("entry", UNSET)
+        entry = d.pop("entry")
 
-        field_id = d.pop("field_id", UNSET)
+        field_id = d.pop("field_id")
 
-        fields_option_id = d.pop("fields_option_id", UNSET)
+        fields_option_id = d.pop("fields_option_id")
 
-        fields_option_ids = d.pop("fields_option_ids", UNSET)
+        fields_option_ids = d.pop("fields_option_ids")
 
-        public_id = d.pop("public_id", UNSET)
+        id = d.pop("id")
 
-        submission_id = d.pop("submission_id", UNSET)
+        public_id = d.pop("public_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        submission_id = d.pop("submission_id")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -115,12 +105,12 @@ class FormsSubmissionsAnswer:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         forms_submissions_answer = _new(cls)
-        forms_submissions_answer.id = id
         forms_submissions_answer.created_at = created_at
         forms_submissions_answer.entry = entry
         forms_submissions_answer.field_id = field_id
         forms_submissions_answer.fields_option_id = fields_option_id
         forms_submissions_answer.fields_option_ids = fields_option_ids
+        forms_submissions_answer.id = id
         forms_submissions_answer.public_id = public_id
         forms_submissions_answer.submission_id = submission_id
         forms_submissions_answer.updated_at = updated_at

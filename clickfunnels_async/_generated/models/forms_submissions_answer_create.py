@@ -20,25 +20,24 @@ T = TypeVar("T", bound="FormsSubmissionsAnswerCreate")
 class FormsSubmissionsAnswerCreate:
     """
     Attributes:
-        entry (str | Unset):
-        field_id (int | Unset):
-        fields_option_id (int | Unset):
-        fields_option_ids (list[Any] | Unset):
+        field_id (int):
+        entry (None | str | Unset):
+        fields_option_id (int | None | Unset):
+        fields_option_ids (list[Any] | None | Unset):
     """
 
-    entry: str | Unset = UNSET
-    field_id: int | Unset = UNSET
-    fields_option_id: int | Unset = UNSET
-    fields_option_ids: list[Any] | Unset = UNSET
+    field_id: int
+    entry: None | str | Unset = UNSET
+    fields_option_id: int | None | Unset = UNSET
+    fields_option_ids: list[Any] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["field_id"] = self.field_id
+
         if not isinstance(self.entry, Unset):
             field_dict["entry"] = self.entry
-
-        if not isinstance(self.field_id, Unset):
-            field_dict["field_id"] = self.field_id
 
         if not isinstance(self.fields_option_id, Unset):
             field_dict["fields_option_id"] = self.fields_option_id
@@ -51,9 +50,9 @@ class FormsSubmissionsAnswerCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        entry = d.pop("entry", UNSET)
+        field_id = d.pop("field_id")
 
-        field_id = d.pop("field_id", UNSET)
+        entry = d.pop("entry", UNSET)
 
         fields_option_id = d.pop("fields_option_id", UNSET)
 
@@ -62,8 +61,8 @@ class FormsSubmissionsAnswerCreate:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         forms_submissions_answer_create = _new(cls)
-        forms_submissions_answer_create.entry = entry
         forms_submissions_answer_create.field_id = field_id
+        forms_submissions_answer_create.entry = entry
         forms_submissions_answer_create.fields_option_id = fields_option_id
         forms_submissions_answer_create.fields_option_ids = fields_option_ids
 

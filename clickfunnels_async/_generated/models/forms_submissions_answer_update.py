@@ -20,16 +20,16 @@ T = TypeVar("T", bound="FormsSubmissionsAnswerUpdate")
 class FormsSubmissionsAnswerUpdate:
     """
     Attributes:
-        entry (str | Unset):
+        entry (None | str | Unset):
         field_id (str | Unset):
-        fields_option_id (int | Unset):
-        fields_option_ids (list[Any] | Unset):
+        fields_option_id (int | None | Unset):
+        fields_option_ids (list[Any] | None | Unset):
     """
 
-    entry: str | Unset = UNSET
+    entry: None | str | Unset = UNSET
     field_id: str | Unset = UNSET
-    fields_option_id: int | Unset = UNSET
-    fields_option_ids: list[Any] | Unset = UNSET
+    fields_option_id: int | None | Unset = UNSET
+    fields_option_ids: list[Any] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -23,121 +21,103 @@ T = TypeVar("T", bound="Fulfillment")
 class Fulfillment:
     """
     Attributes:
+        contact_id (int):
+        created_at (datetime.datetime | None):
+        fulfillment_number (int | None):
         id (int):
-        contact_id (int | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        fulfillment_number (int | None | Unset):
-        included_invoices_line_items (list[FulfillmentIncludedInvoicesLineItem] | None | Unset):
-        location_id (int | None | Unset):
-        public_id (str | Unset):
-        shipping_provider (None | str | Unset):
-        status (FulfillmentStatus | None | Unset):
-        tracking_code (None | str | Unset):
-        tracking_url (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
+        included_invoices_line_items (list[FulfillmentIncludedInvoicesLineItem] | None):
+        location_id (int):
+        public_id (None | str):
+        shipping_provider (None | str):
+        status (FulfillmentStatus):
+        tracking_code (None | str):
+        tracking_url (None | str):
+        updated_at (datetime.datetime | None):
+        workspace_id (int):
     """
 
+    contact_id: int
+    created_at: datetime.datetime | None
+    fulfillment_number: int | None
     id: int
-    contact_id: int | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    fulfillment_number: int | None | Unset = UNSET
-    included_invoices_line_items: (
-        list[FulfillmentIncludedInvoicesLineItem] | None | Unset
-    ) = UNSET
-    location_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    shipping_provider: None | str | Unset = UNSET
-    status: FulfillmentStatus | None | Unset = UNSET
-    tracking_code: None | str | Unset = UNSET
-    tracking_url: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    included_invoices_line_items: list[FulfillmentIncludedInvoicesLineItem] | None
+    location_id: int
+    public_id: None | str
+    shipping_provider: None | str
+    status: FulfillmentStatus
+    tracking_code: None | str
+    tracking_url: None | str
+    updated_at: datetime.datetime | None
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["contact_id"] = self.contact_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["fulfillment_number"] = self.fulfillment_number
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.contact_id, Unset):
-            field_dict["contact_id"] = self.contact_id
+        field_dict["included_invoices_line_items"] = (
+            [
+                included_invoices_line_items_type_0_item.to_dict()
+                if isinstance(
+                    included_invoices_line_items_type_0_item,
+                    FulfillmentIncludedInvoicesLineItem,
+                )
+                else included_invoices_line_items_type_0_item
+                for included_invoices_line_items_type_0_item in self.included_invoices_line_items
+            ]
+            if isinstance(self.included_invoices_line_items, list)
+            else self.included_invoices_line_items
+        )
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["location_id"] = self.location_id
 
-        if not isinstance(self.fulfillment_number, Unset):
-            field_dict["fulfillment_number"] = self.fulfillment_number
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.included_invoices_line_items, Unset):
-            field_dict["included_invoices_line_items"] = (
-                [
-                    included_invoices_line_items_type_0_item.to_dict()
-                    if isinstance(
-                        included_invoices_line_items_type_0_item,
-                        FulfillmentIncludedInvoicesLineItem,
-                    )
-                    else included_invoices_line_items_type_0_item
-                    for included_invoices_line_items_type_0_item in self.included_invoices_line_items
-                ]
-                if isinstance(self.included_invoices_line_items, list)
-                else self.included_invoices_line_items
-            )
+        field_dict["shipping_provider"] = self.shipping_provider
 
-        if not isinstance(self.location_id, Unset):
-            field_dict["location_id"] = self.location_id
+        field_dict["status"] = self.status.value
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["tracking_code"] = self.tracking_code
 
-        if not isinstance(self.shipping_provider, Unset):
-            field_dict["shipping_provider"] = self.shipping_provider
+        field_dict["tracking_url"] = self.tracking_url
 
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = (
-                self.status.value
-                if isinstance(self.status, FulfillmentStatus)
-                else self.status
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.tracking_code, Unset):
-            field_dict["tracking_code"] = self.tracking_code
-
-        if not isinstance(self.tracking_url, Unset):
-            field_dict["tracking_url"] = self.tracking_url
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        contact_id = d.pop("contact_id")
 
-        contact_id = d.pop("contact_id", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        fulfillment_number = d.pop("fulfillment_number", UNSET)
+        fulfillment_number = d.pop("fulfillment_number")
 
-        included_invoices_line_items = d.pop("included_invoices_line_items", UNSET)
+        id = d.pop("id")
+
+        included_invoices_line_items = d.pop("included_invoices_line_items")
         if isinstance(included_invoices_line_items, list):
             try:
                 included_invoices_line_items = [
@@ -149,39 +129,34 @@ class Fulfillment:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        location_id = d.pop("location_id", UNSET)
+        location_id = d.pop("location_id")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        shipping_provider = d.pop("shipping_provider", UNSET)
+        shipping_provider = d.pop("shipping_provider")
 
-        status = d.pop("status", UNSET)
-        if isinstance(status, str):
-            try:
-                status = FulfillmentStatus(status)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        status = FulfillmentStatus(d.pop("status"))
 
-        tracking_code = d.pop("tracking_code", UNSET)
+        tracking_code = d.pop("tracking_code")
 
-        tracking_url = d.pop("tracking_url", UNSET)
+        tracking_url = d.pop("tracking_url")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         fulfillment = _new(cls)
-        fulfillment.id = id
         fulfillment.contact_id = contact_id
         fulfillment.created_at = created_at
         fulfillment.fulfillment_number = fulfillment_number
+        fulfillment.id = id
         fulfillment.included_invoices_line_items = included_invoices_line_items
         fulfillment.location_id = location_id
         fulfillment.public_id = public_id

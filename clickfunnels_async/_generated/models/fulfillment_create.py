@@ -20,44 +20,41 @@ T = TypeVar("T", bound="FulfillmentCreate")
 class FulfillmentCreate:
     """
     Attributes:
-        contact_id (int | Unset):
+        contact_id (int):
+        included_orders_invoices_line_items_attributes (list[FulfillmentCreateIncludedOrdersInvoicesLineItem]):
+        location_id (int):
         ignore_out_of_stock (bool | Unset):
-        included_orders_invoices_line_items_attributes (list[FulfillmentCreateIncludedOrdersInvoicesLineItem] | Unset):
-        location_id (int | Unset):
         notify_customer (bool | Unset):
-        shipping_provider (str | Unset):
-        tracking_code (str | Unset):
-        tracking_url (str | Unset):
+        shipping_provider (None | str | Unset):
+        tracking_code (None | str | Unset):
+        tracking_url (None | str | Unset):
     """
 
-    contact_id: int | Unset = UNSET
+    contact_id: int
+    included_orders_invoices_line_items_attributes: list[
+        FulfillmentCreateIncludedOrdersInvoicesLineItem
+    ]
+    location_id: int
     ignore_out_of_stock: bool | Unset = UNSET
-    included_orders_invoices_line_items_attributes: (
-        list[FulfillmentCreateIncludedOrdersInvoicesLineItem] | Unset
-    ) = UNSET
-    location_id: int | Unset = UNSET
     notify_customer: bool | Unset = UNSET
-    shipping_provider: str | Unset = UNSET
-    tracking_code: str | Unset = UNSET
-    tracking_url: str | Unset = UNSET
+    shipping_provider: None | str | Unset = UNSET
+    tracking_code: None | str | Unset = UNSET
+    tracking_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.contact_id, Unset):
-            field_dict["contact_id"] = self.contact_id
+        field_dict["contact_id"] = self.contact_id
+
+        field_dict["included_orders_invoices_line_items_attributes"] = [
+            included_orders_invoices_line_items_attributes_item.to_dict()
+            for included_orders_invoices_line_items_attributes_item in self.included_orders_invoices_line_items_attributes
+        ]
+
+        field_dict["location_id"] = self.location_id
 
         if not isinstance(self.ignore_out_of_stock, Unset):
             field_dict["ignore_out_of_stock"] = self.ignore_out_of_stock
-
-        if not isinstance(self.included_orders_invoices_line_items_attributes, Unset):
-            field_dict["included_orders_invoices_line_items_attributes"] = [
-                included_orders_invoices_line_items_attributes_item.to_dict()
-                for included_orders_invoices_line_items_attributes_item in self.included_orders_invoices_line_items_attributes
-            ]
-
-        if not isinstance(self.location_id, Unset):
-            field_dict["location_id"] = self.location_id
 
         if not isinstance(self.notify_customer, Unset):
             field_dict["notify_customer"] = self.notify_customer
@@ -76,22 +73,20 @@ class FulfillmentCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact_id = d.pop("contact_id", UNSET)
+        contact_id = d.pop("contact_id")
+
+        included_orders_invoices_line_items_attributes = [
+            FulfillmentCreateIncludedOrdersInvoicesLineItem.from_dict(
+                included_orders_invoices_line_items_attributes_item
+            )
+            for included_orders_invoices_line_items_attributes_item in d.pop(
+                "included_orders_invoices_line_items_attributes"
+            )
+        ]
+
+        location_id = d.pop("location_id")
 
         ignore_out_of_stock = d.pop("ignore_out_of_stock", UNSET)
-
-        included_orders_invoices_line_items_attributes = d.pop(
-            "included_orders_invoices_line_items_attributes", UNSET
-        )
-        if not isinstance(included_orders_invoices_line_items_attributes, Unset):
-            included_orders_invoices_line_items_attributes = [
-                FulfillmentCreateIncludedOrdersInvoicesLineItem.from_dict(
-                    included_orders_invoices_line_items_attributes_item
-                )
-                for included_orders_invoices_line_items_attributes_item in included_orders_invoices_line_items_attributes
-            ]
-
-        location_id = d.pop("location_id", UNSET)
 
         notify_customer = d.pop("notify_customer", UNSET)
 
@@ -105,11 +100,11 @@ class FulfillmentCreate:
         # be thrown away) is skipped.
         fulfillment_create = _new(cls)
         fulfillment_create.contact_id = contact_id
-        fulfillment_create.ignore_out_of_stock = ignore_out_of_stock
         fulfillment_create.included_orders_invoices_line_items_attributes = (
             included_orders_invoices_line_items_attributes
         )
         fulfillment_create.location_id = location_id
+        fulfillment_create.ignore_out_of_stock = ignore_out_of_stock
         fulfillment_create.notify_customer = notify_customer
         fulfillment_create.shipping_provider = shipping_provider
         fulfillment_create.tracking_code = tracking_code

@@ -20,26 +20,27 @@ T = TypeVar("T", bound="FulfillmentIncludedInvoicesLineItem")
 class FulfillmentIncludedInvoicesLineItem:
     """
     Attributes:
-        id (int):
-        fulfillment_id (int | None | Unset):
-        invoices_line_item_id (int | None | Unset):
-        public_id (str | Unset):
-        quantity (int | None | Unset):
+        fulfillment_id (int | Unset):
+        id (int | Unset):
+        invoices_line_item_id (int | Unset):
+        public_id (None | str | Unset):
+        quantity (int | Unset):
     """
 
-    id: int
-    fulfillment_id: int | None | Unset = UNSET
-    invoices_line_item_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    quantity: int | None | Unset = UNSET
+    fulfillment_id: int | Unset = UNSET
+    id: int | Unset = UNSET
+    invoices_line_item_id: int | Unset = UNSET
+    public_id: None | str | Unset = UNSET
+    quantity: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.fulfillment_id, Unset):
             field_dict["fulfillment_id"] = self.fulfillment_id
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.invoices_line_item_id, Unset):
             field_dict["invoices_line_item_id"] = self.invoices_line_item_id
@@ -55,9 +56,9 @@ class FulfillmentIncludedInvoicesLineItem:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         fulfillment_id = d.pop("fulfillment_id", UNSET)
+
+        id = d.pop("id", UNSET)
 
         invoices_line_item_id = d.pop("invoices_line_item_id", UNSET)
 
@@ -68,8 +69,8 @@ class FulfillmentIncludedInvoicesLineItem:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         fulfillment_included_invoices_line_item = _new(cls)
-        fulfillment_included_invoices_line_item.id = id
         fulfillment_included_invoices_line_item.fulfillment_id = fulfillment_id
+        fulfillment_included_invoices_line_item.id = id
         fulfillment_included_invoices_line_item.invoices_line_item_id = (
             invoices_line_item_id
         )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="FulfillmentUpdate")
 
@@ -20,15 +21,15 @@ class FulfillmentUpdate:
     """
     Attributes:
         notify_customer (bool | Unset):
-        shipping_provider (str | Unset):
-        tracking_code (str | Unset):
-        tracking_url (str | Unset):
+        shipping_provider (None | str | Unset):
+        tracking_code (None | str | Unset):
+        tracking_url (None | str | Unset):
     """
 
     notify_customer: bool | Unset = UNSET
-    shipping_provider: str | Unset = UNSET
-    tracking_code: str | Unset = UNSET
-    tracking_url: str | Unset = UNSET
+    shipping_provider: None | str | Unset = UNSET
+    tracking_code: None | str | Unset = UNSET
+    tracking_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

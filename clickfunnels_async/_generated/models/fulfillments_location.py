@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,126 +18,105 @@ T = TypeVar("T", bound="FulfillmentsLocation")
 class FulfillmentsLocation:
     """
     Attributes:
+        address (FulfillmentsLocationAddress):
+        address_name (str):
+        archived (bool):
+        created_at (None | str):
+        email_address (str):
+        external_app (bool | None):
         id (int):
-        address (FulfillmentsLocationAddress | None | Unset):
-        address_name (None | str | Unset):
-        archived (bool | None | Unset):
-        created_at (None | str | Unset):
-        email_address (None | str | Unset):
-        external_app (bool | None | Unset):
-        name (None | str | Unset):
-        phone_number (None | str | Unset):
-        public_id (str | Unset):
-        sort_order (int | None | Unset):
-        updated_at (None | str | Unset):
-        workspace_id (int | None | Unset):
+        name (str):
+        phone_number (None | str):
+        public_id (None | str):
+        sort_order (int | None):
+        updated_at (None | str):
+        workspace_id (int):
     """
 
+    address: FulfillmentsLocationAddress
+    address_name: str
+    archived: bool
+    created_at: None | str
+    email_address: str
+    external_app: bool | None
     id: int
-    address: FulfillmentsLocationAddress | None | Unset = UNSET
-    address_name: None | str | Unset = UNSET
-    archived: bool | None | Unset = UNSET
-    created_at: None | str | Unset = UNSET
-    email_address: None | str | Unset = UNSET
-    external_app: bool | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    phone_number: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    sort_order: int | None | Unset = UNSET
-    updated_at: None | str | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: str
+    phone_number: None | str
+    public_id: None | str
+    sort_order: int | None
+    updated_at: None | str
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["address"] = self.address.to_dict()
+
+        field_dict["address_name"] = self.address_name
+
+        field_dict["archived"] = self.archived
+
+        field_dict["created_at"] = self.created_at
+
+        field_dict["email_address"] = self.email_address
+
+        field_dict["external_app"] = self.external_app
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.address, Unset):
-            field_dict["address"] = (
-                self.address.to_dict()
-                if isinstance(self.address, FulfillmentsLocationAddress)
-                else self.address
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.address_name, Unset):
-            field_dict["address_name"] = self.address_name
+        field_dict["phone_number"] = self.phone_number
 
-        if not isinstance(self.archived, Unset):
-            field_dict["archived"] = self.archived
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = self.created_at
+        field_dict["sort_order"] = self.sort_order
 
-        if not isinstance(self.email_address, Unset):
-            field_dict["email_address"] = self.email_address
+        field_dict["updated_at"] = self.updated_at
 
-        if not isinstance(self.external_app, Unset):
-            field_dict["external_app"] = self.external_app
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
-        if not isinstance(self.phone_number, Unset):
-            field_dict["phone_number"] = self.phone_number
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.sort_order, Unset):
-            field_dict["sort_order"] = self.sort_order
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = self.updated_at
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        address = FulfillmentsLocationAddress.from_dict(d.pop("address"))
+
+        address_name = d.pop("address_name")
+
+        archived = d.pop("archived")
+
+        created_at = d.pop("created_at")
+
+        email_address = d.pop("email_address")
+
+        external_app = d.pop("external_app")
+
         id = d.pop("id")
 
-        address = d.pop("address", UNSET)
-        if isinstance(address, dict):
-            try:
-                address = FulfillmentsLocationAddress.from_dict(address)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        name = d.pop("name")
 
-        address_name = d.pop("address_name", UNSET)
+        phone_number = d.pop("phone_number")
 
-        archived = d.pop("archived", UNSET)
+        public_id = d.pop("public_id")
 
-        created_at = d.pop("created_at", UNSET)
+        sort_order = d.pop("sort_order")
 
-        email_address = d.pop("email_address", UNSET)
+        updated_at = d.pop("updated_at")
 
-        external_app = d.pop("external_app", UNSET)
-
-        name = d.pop("name", UNSET)
-
-        phone_number = d.pop("phone_number", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
-
-        sort_order = d.pop("sort_order", UNSET)
-
-        updated_at = d.pop("updated_at", UNSET)
-
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         fulfillments_location = _new(cls)
-        fulfillments_location.id = id
         fulfillments_location.address = address
         fulfillments_location.address_name = address_name
         fulfillments_location.archived = archived
         fulfillments_location.created_at = created_at
         fulfillments_location.email_address = email_address
         fulfillments_location.external_app = external_app
+        fulfillments_location.id = id
         fulfillments_location.name = name
         fulfillments_location.phone_number = phone_number
         fulfillments_location.public_id = public_id

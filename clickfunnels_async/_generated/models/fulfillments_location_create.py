@@ -20,43 +20,40 @@ T = TypeVar("T", bound="FulfillmentsLocationCreate")
 class FulfillmentsLocationCreate:
     """
     Attributes:
+        address_name (str):
+        email_address (str):
+        name (str):
         address (FulfillmentsLocationCreateAddress | Unset):
-        address_name (str | Unset):
-        archived (bool | Unset):
-        email_address (str | Unset):
+        archived (bool | Unset):  Default: False.
         external_app (bool | Unset):
-        name (str | Unset):
-        phone_number (str | Unset):
+        phone_number (None | str | Unset):
     """
 
+    address_name: str
+    email_address: str
+    name: str
     address: FulfillmentsLocationCreateAddress | Unset = UNSET
-    address_name: str | Unset = UNSET
-    archived: bool | Unset = UNSET
-    email_address: str | Unset = UNSET
+    archived: bool | Unset = False
     external_app: bool | Unset = UNSET
-    name: str | Unset = UNSET
-    phone_number: str | Unset = UNSET
+    phone_number: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["address_name"] = self.address_name
+
+        field_dict["email_address"] = self.email_address
+
+        field_dict["name"] = self.name
+
         if not isinstance(self.address, Unset):
             field_dict["address"] = self.address.to_dict()
-
-        if not isinstance(self.address_name, Unset):
-            field_dict["address_name"] = self.address_name
 
         if not isinstance(self.archived, Unset):
             field_dict["archived"] = self.archived
 
-        if not isinstance(self.email_address, Unset):
-            field_dict["email_address"] = self.email_address
-
         if not isinstance(self.external_app, Unset):
             field_dict["external_app"] = self.external_app
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
 
         if not isinstance(self.phone_number, Unset):
             field_dict["phone_number"] = self.phone_number
@@ -66,31 +63,31 @@ class FulfillmentsLocationCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        address_name = d.pop("address_name")
+
+        email_address = d.pop("email_address")
+
+        name = d.pop("name")
+
         address = d.pop("address", UNSET)
         if not isinstance(address, Unset):
             address = FulfillmentsLocationCreateAddress.from_dict(address)
 
-        address_name = d.pop("address_name", UNSET)
-
         archived = d.pop("archived", UNSET)
 
-        email_address = d.pop("email_address", UNSET)
-
         external_app = d.pop("external_app", UNSET)
-
-        name = d.pop("name", UNSET)
 
         phone_number = d.pop("phone_number", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         fulfillments_location_create = _new(cls)
-        fulfillments_location_create.address = address
         fulfillments_location_create.address_name = address_name
-        fulfillments_location_create.archived = archived
         fulfillments_location_create.email_address = email_address
-        fulfillments_location_create.external_app = external_app
         fulfillments_location_create.name = name
+        fulfillments_location_create.address = address
+        fulfillments_location_create.archived = archived
+        fulfillments_location_create.external_app = external_app
         fulfillments_location_create.phone_number = phone_number
 
         fulfillments_location_create.additional_properties = d

@@ -22,20 +22,20 @@ class FulfillmentsLocationUpdate:
     Attributes:
         address (FulfillmentsLocationUpdateAddress | Unset):
         address_name (str | Unset):
-        archived (bool | Unset):
+        archived (bool | Unset):  Default: False.
         email_address (str | Unset):
         external_app (bool | Unset):
         name (str | Unset):
-        phone_number (str | Unset):
+        phone_number (None | str | Unset):
     """
 
     address: FulfillmentsLocationUpdateAddress | Unset = UNSET
     address_name: str | Unset = UNSET
-    archived: bool | Unset = UNSET
+    archived: bool | Unset = False
     email_address: str | Unset = UNSET
     external_app: bool | Unset = UNSET
     name: str | Unset = UNSET
-    phone_number: str | Unset = UNSET
+    phone_number: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,60 +21,63 @@ T = TypeVar("T", bound="Funnel")
 class Funnel:
     """
     Attributes:
+        archived (bool):
+        created_at (datetime.datetime):
+        current_path (str):
+        domain_id (int | None):
+        favicon_image_id (None | str):
         id (int):
-        archived (bool | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        current_path (None | str | Unset):
-        domain_id (int | None | Unset):
-        favicon_image_id (None | str | Unset):
+        live_mode (bool):
+        name (str):
+        public_id (str):
+        tags (list[FunnelTag]):
+        updated_at (datetime.datetime):
+        workspace_id (int):
         footer_code (None | str | Unset):
         head_code (None | str | Unset):
-        live_mode (bool | None | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        tags (list[FunnelTag] | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
     """
 
+    archived: bool
+    created_at: datetime.datetime
+    current_path: str
+    domain_id: int | None
+    favicon_image_id: None | str
     id: int
-    archived: bool | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    domain_id: int | None | Unset = UNSET
-    favicon_image_id: None | str | Unset = UNSET
+    live_mode: bool
+    name: str
+    public_id: str
+    tags: list[FunnelTag]
+    updated_at: datetime.datetime
+    workspace_id: int
     footer_code: None | str | Unset = UNSET
     head_code: None | str | Unset = UNSET
-    live_mode: bool | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    tags: list[FunnelTag] | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["archived"] = self.archived
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["current_path"] = self.current_path
+
+        field_dict["domain_id"] = self.domain_id
+
+        field_dict["favicon_image_id"] = self.favicon_image_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.archived, Unset):
-            field_dict["archived"] = self.archived
+        field_dict["live_mode"] = self.live_mode
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.domain_id, Unset):
-            field_dict["domain_id"] = self.domain_id
+        field_dict["tags"] = [tags_item.to_dict() for tags_item in self.tags]
 
-        if not isinstance(self.favicon_image_id, Unset):
-            field_dict["favicon_image_id"] = self.favicon_image_id
+        field_dict["updated_at"] = self.updated_at.isoformat()
+
+        field_dict["workspace_id"] = self.workspace_id
 
         if not isinstance(self.footer_code, Unset):
             field_dict["footer_code"] = self.footer_code
@@ -82,104 +85,56 @@ class Funnel:
         if not isinstance(self.head_code, Unset):
             field_dict["head_code"] = self.head_code
 
-        if not isinstance(self.live_mode, Unset):
-            field_dict["live_mode"] = self.live_mode
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.tags, Unset):
-            field_dict["tags"] = (
-                [
-                    tags_type_0_item.to_dict()
-                    if isinstance(tags_type_0_item, FunnelTag)
-                    else tags_type_0_item
-                    for tags_type_0_item in self.tags
-                ]
-                if isinstance(self.tags, list)
-                else self.tags
-            )
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
-
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        archived = d.pop("archived")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        current_path = d.pop("current_path")
+
+        domain_id = d.pop("domain_id")
+
+        favicon_image_id = d.pop("favicon_image_id")
+
         id = d.pop("id")
 
-        archived = d.pop("archived", UNSET)
+        live_mode = d.pop("live_mode")
 
-        created_at = d.pop("created_at", UNSET)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        name = d.pop("name")
 
-        current_path = d.pop("current_path", UNSET)
+        public_id = d.pop("public_id")
 
-        domain_id = d.pop("domain_id", UNSET)
+        tags = [FunnelTag.from_dict(tags_item) for tags_item in d.pop("tags")]
 
-        favicon_image_id = d.pop("favicon_image_id", UNSET)
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        workspace_id = d.pop("workspace_id")
 
         footer_code = d.pop("footer_code", UNSET)
 
         head_code = d.pop("head_code", UNSET)
 
-        live_mode = d.pop("live_mode", UNSET)
-
-        name = d.pop("name", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
-
-        tags = d.pop("tags", UNSET)
-        if isinstance(tags, list):
-            try:
-                tags = [
-                    FunnelTag.from_dict(tags_type_0_item) for tags_type_0_item in tags
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        updated_at = d.pop("updated_at", UNSET)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", UNSET)
-
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnel = _new(cls)
-        funnel.id = id
         funnel.archived = archived
         funnel.created_at = created_at
         funnel.current_path = current_path
         funnel.domain_id = domain_id
         funnel.favicon_image_id = favicon_image_id
-        funnel.footer_code = footer_code
-        funnel.head_code = head_code
+        funnel.id = id
         funnel.live_mode = live_mode
         funnel.name = name
         funnel.public_id = public_id
         funnel.tags = tags
         funnel.updated_at = updated_at
         funnel.workspace_id = workspace_id
+        funnel.footer_code = footer_code
+        funnel.head_code = head_code
 
         funnel.additional_properties = d
         return funnel

@@ -23,30 +23,32 @@ T = TypeVar("T", bound="FunnelCreate")
 class FunnelCreate:
     """
     Attributes:
+        name (str):
         current_path (str | Unset):
-        domain_id (int | Unset):
-        footer_code (str | Unset):
+        domain_id (int | None | Unset):
+        footer_code (None | str | Unset):
         footer_code_mode (FunnelFooterCodeMode | Unset):
-        head_code (str | Unset):
+        head_code (None | str | Unset):
         head_code_mode (FunnelHeadCodeMode | Unset):
         live_mode (bool | Unset):
-        name (str | Unset):
         tag_ids (list[int] | Unset):
     """
 
+    name: str
     current_path: str | Unset = UNSET
-    domain_id: int | Unset = UNSET
-    footer_code: str | Unset = UNSET
+    domain_id: int | None | Unset = UNSET
+    footer_code: None | str | Unset = UNSET
     footer_code_mode: FunnelFooterCodeMode | Unset = UNSET
-    head_code: str | Unset = UNSET
+    head_code: None | str | Unset = UNSET
     head_code_mode: FunnelHeadCodeMode | Unset = UNSET
     live_mode: bool | Unset = UNSET
-    name: str | Unset = UNSET
     tag_ids: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
         if not isinstance(self.current_path, Unset):
             field_dict["current_path"] = self.current_path
 
@@ -68,9 +70,6 @@ class FunnelCreate:
         if not isinstance(self.live_mode, Unset):
             field_dict["live_mode"] = self.live_mode
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
         if not isinstance(self.tag_ids, Unset):
             field_dict["tag_ids"] = self.tag_ids
 
@@ -79,6 +78,8 @@ class FunnelCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
         current_path = d.pop("current_path", UNSET)
 
         domain_id = d.pop("domain_id", UNSET)
@@ -97,13 +98,12 @@ class FunnelCreate:
 
         live_mode = d.pop("live_mode", UNSET)
 
-        name = d.pop("name", UNSET)
-
         tag_ids = d.pop("tag_ids", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnel_create = _new(cls)
+        funnel_create.name = name
         funnel_create.current_path = current_path
         funnel_create.domain_id = domain_id
         funnel_create.footer_code = footer_code
@@ -111,7 +111,6 @@ class FunnelCreate:
         funnel_create.head_code = head_code
         funnel_create.head_code_mode = head_code_mode
         funnel_create.live_mode = live_mode
-        funnel_create.name = name
         funnel_create.tag_ids = tag_ids
 
         funnel_create.additional_properties = d

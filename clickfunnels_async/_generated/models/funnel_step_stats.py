@@ -20,36 +20,36 @@ T = TypeVar("T", bound="FunnelStepStats")
 class FunnelStepStats:
     """
     Attributes:
-        current_path (None | str | Unset):
-        earnings_per_unique_view (None | str | Unset):
-        earnings_per_view (None | str | Unset):
-        name (None | str | Unset):
-        optin_rate (float | None | Unset):
-        optins (int | None | Unset):
+        current_path (str | Unset):
+        earnings_per_unique_view (str | Unset):
+        earnings_per_view (str | Unset):
+        name (str | Unset):
+        optin_rate (float | Unset):
+        optins (int | Unset):
         page_id (int | None | Unset):
-        recurring_sales_count (int | None | Unset):
-        recurring_sales_value (None | str | Unset):
-        sales_count (int | None | Unset):
-        sales_rate (float | None | Unset):
-        sales_value (None | str | Unset):
-        views_all (int | None | Unset):
-        views_unique (int | None | Unset):
+        recurring_sales_count (int | Unset):
+        recurring_sales_value (str | Unset):
+        sales_count (int | Unset):
+        sales_rate (float | Unset):
+        sales_value (str | Unset):
+        views_all (int | Unset):
+        views_unique (int | Unset):
     """
 
-    current_path: None | str | Unset = UNSET
-    earnings_per_unique_view: None | str | Unset = UNSET
-    earnings_per_view: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    optin_rate: float | None | Unset = UNSET
-    optins: int | None | Unset = UNSET
+    current_path: str | Unset = UNSET
+    earnings_per_unique_view: str | Unset = UNSET
+    earnings_per_view: str | Unset = UNSET
+    name: str | Unset = UNSET
+    optin_rate: float | Unset = UNSET
+    optins: int | Unset = UNSET
     page_id: int | None | Unset = UNSET
-    recurring_sales_count: int | None | Unset = UNSET
-    recurring_sales_value: None | str | Unset = UNSET
-    sales_count: int | None | Unset = UNSET
-    sales_rate: float | None | Unset = UNSET
-    sales_value: None | str | Unset = UNSET
-    views_all: int | None | Unset = UNSET
-    views_unique: int | None | Unset = UNSET
+    recurring_sales_count: int | Unset = UNSET
+    recurring_sales_value: str | Unset = UNSET
+    sales_count: int | Unset = UNSET
+    sales_rate: float | Unset = UNSET
+    sales_value: str | Unset = UNSET
+    views_all: int | Unset = UNSET
+    views_unique: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="FunnelStructure")
 
@@ -19,27 +20,39 @@ T = TypeVar("T", bound="FunnelStructure")
 class FunnelStructure:
     """
     Attributes:
-        steps (Any | Unset):
+        funnel (FunnelStructureFunnel | Unset):
+        steps (list[FunnelStructureStep] | Unset):
     """
 
-    steps: Any | Unset = UNSET
+    funnel: FunnelStructureFunnel | Unset = UNSET
+    steps: list[FunnelStructureStep] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.funnel, Unset):
+            field_dict["funnel"] = self.funnel.to_dict()
+
         if not isinstance(self.steps, Unset):
-            field_dict["steps"] = self.steps
+            field_dict["steps"] = [steps_item.to_dict() for steps_item in self.steps]
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        funnel = d.pop("funnel", UNSET)
+        if not isinstance(funnel, Unset):
+            funnel = FunnelStructureFunnel.from_dict(funnel)
+
         steps = d.pop("steps", UNSET)
+        if not isinstance(steps, Unset):
+            steps = [FunnelStructureStep.from_dict(steps_item) for steps_item in steps]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnel_structure = _new(cls)
+        funnel_structure.funnel = funnel
         funnel_structure.steps = steps
 
         funnel_structure.additional_properties = d
@@ -60,3 +73,10 @@ class FunnelStructure:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.funnel_structure_funnel import FunnelStructureFunnel
+from ..models.funnel_structure_step import FunnelStructureStep

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,7 +11,6 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
 
 T = TypeVar("T", bound="FunnelTag")
 
@@ -20,24 +19,25 @@ T = TypeVar("T", bound="FunnelTag")
 class FunnelTag:
     """
     Attributes:
-        id (int):
-        color (None | str | Unset):
-        name (None | str | Unset):
+        color (str | Unset):
+        id (int | Unset):
+        name (str | Unset):
         public_id (str | Unset):
     """
 
-    id: int
-    color: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
+    color: str | Unset = UNSET
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
     public_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.color, Unset):
             field_dict["color"] = self.color
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
@@ -50,9 +50,9 @@ class FunnelTag:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         color = d.pop("color", UNSET)
+
+        id = d.pop("id", UNSET)
 
         name = d.pop("name", UNSET)
 
@@ -61,8 +61,8 @@ class FunnelTag:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnel_tag = _new(cls)
-        funnel_tag.id = id
         funnel_tag.color = color
+        funnel_tag.id = id
         funnel_tag.name = name
         funnel_tag.public_id = public_id
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.funnel_footer_code_mode import FunnelFooterCodeMode
 from ..models.funnel_head_code_mode import FunnelHeadCodeMode
@@ -21,19 +23,19 @@ T = TypeVar("T", bound="FunnelUpdate")
 class FunnelUpdate:
     """
     Attributes:
-        domain_id (int | Unset):
-        footer_code (str | Unset):
+        domain_id (int | None | Unset):
+        footer_code (None | str | Unset):
         footer_code_mode (FunnelFooterCodeMode | Unset):
-        head_code (str | Unset):
+        head_code (None | str | Unset):
         head_code_mode (FunnelHeadCodeMode | Unset):
         live_mode (bool | Unset):
         name (str | Unset):
     """
 
-    domain_id: int | Unset = UNSET
-    footer_code: str | Unset = UNSET
+    domain_id: int | None | Unset = UNSET
+    footer_code: None | str | Unset = UNSET
     footer_code_mode: FunnelFooterCodeMode | Unset = UNSET
-    head_code: str | Unset = UNSET
+    head_code: None | str | Unset = UNSET
     head_code_mode: FunnelHeadCodeMode | Unset = UNSET
     live_mode: bool | Unset = UNSET
     name: str | Unset = UNSET

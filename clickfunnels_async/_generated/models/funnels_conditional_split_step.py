@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,127 +19,79 @@ T = TypeVar("T", bound="FunnelsConditionalSplitStep")
 class FunnelsConditionalSplitStep:
     """
     Attributes:
+        branches (list[FunnelsConditionalSplitStepBranch]):
+        condition (FunnelsConditionalSplitStepCondition):
+        created_at (datetime.datetime):
+        funnel_id (int):
+        funnel_public_id (str):
         id (int):
-        branches (list[FunnelsConditionalSplitStepBranch] | None | Unset):
-        condition (FunnelsConditionalSplitStepCondition | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        funnel_id (int | None | Unset):
-        funnel_public_id (None | str | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        public_id (str):
+        updated_at (datetime.datetime):
     """
 
+    branches: list[FunnelsConditionalSplitStepBranch]
+    condition: FunnelsConditionalSplitStepCondition
+    created_at: datetime.datetime
+    funnel_id: int
+    funnel_public_id: str
     id: int
-    branches: list[FunnelsConditionalSplitStepBranch] | None | Unset = UNSET
-    condition: FunnelsConditionalSplitStepCondition | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    funnel_id: int | None | Unset = UNSET
-    funnel_public_id: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    public_id: str
+    updated_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["branches"] = [
+            branches_item.to_dict() for branches_item in self.branches
+        ]
+
+        field_dict["condition"] = self.condition.to_dict()
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["funnel_id"] = self.funnel_id
+
+        field_dict["funnel_public_id"] = self.funnel_public_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.branches, Unset):
-            field_dict["branches"] = (
-                [
-                    branches_type_0_item.to_dict()
-                    if isinstance(
-                        branches_type_0_item, FunnelsConditionalSplitStepBranch
-                    )
-                    else branches_type_0_item
-                    for branches_type_0_item in self.branches
-                ]
-                if isinstance(self.branches, list)
-                else self.branches
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.condition, Unset):
-            field_dict["condition"] = (
-                self.condition.to_dict()
-                if isinstance(self.condition, FunnelsConditionalSplitStepCondition)
-                else self.condition
-            )
-
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
-
-        if not isinstance(self.funnel_id, Unset):
-            field_dict["funnel_id"] = self.funnel_id
-
-        if not isinstance(self.funnel_public_id, Unset):
-            field_dict["funnel_public_id"] = self.funnel_public_id
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        branches = [
+            FunnelsConditionalSplitStepBranch.from_dict(branches_item)
+            for branches_item in d.pop("branches")
+        ]
+
+        condition = FunnelsConditionalSplitStepCondition.from_dict(d.pop("condition"))
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        funnel_id = d.pop("funnel_id")
+
+        funnel_public_id = d.pop("funnel_public_id")
+
         id = d.pop("id")
 
-        branches = d.pop("branches", UNSET)
-        if isinstance(branches, list):
-            try:
-                branches = [
-                    FunnelsConditionalSplitStepBranch.from_dict(branches_type_0_item)
-                    for branches_type_0_item in branches
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        public_id = d.pop("public_id")
 
-        condition = d.pop("condition", UNSET)
-        if isinstance(condition, dict):
-            try:
-                condition = FunnelsConditionalSplitStepCondition.from_dict(condition)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_at = d.pop("created_at", UNSET)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        funnel_id = d.pop("funnel_id", UNSET)
-
-        funnel_public_id = d.pop("funnel_public_id", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
-
-        updated_at = d.pop("updated_at", UNSET)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnels_conditional_split_step = _new(cls)
-        funnels_conditional_split_step.id = id
         funnels_conditional_split_step.branches = branches
         funnels_conditional_split_step.condition = condition
         funnels_conditional_split_step.created_at = created_at
         funnels_conditional_split_step.funnel_id = funnel_id
         funnels_conditional_split_step.funnel_public_id = funnel_public_id
+        funnels_conditional_split_step.id = id
         funnels_conditional_split_step.public_id = public_id
         funnels_conditional_split_step.updated_at = updated_at
 

@@ -22,12 +22,12 @@ class FunnelsConditionalSplitStepCondition:
     Attributes:
         filter_ (None | RefineFilter | Unset):
         filter_id (None | str | Unset):
-        is_setup (bool | None | Unset):
+        is_setup (bool | Unset):
     """
 
     filter_: None | RefineFilter | Unset = UNSET
     filter_id: None | str | Unset = UNSET
-    is_setup: bool | None | Unset = UNSET
+    is_setup: bool | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
+from typing import Self, cast
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStepCreate")
 
@@ -22,12 +22,12 @@ class FunnelsConditionalSplitStepCreate:
     Attributes:
         branches (list[FunnelsConditionalSplitStepCreateBranch] | Unset):
         condition (FunnelsConditionalSplitStepCreateCondition | Unset):
-        show_page_step_id (int | Unset):
+        show_page_step_id (int | str | Unset):
     """
 
     branches: list[FunnelsConditionalSplitStepCreateBranch] | Unset = UNSET
     condition: FunnelsConditionalSplitStepCreateCondition | Unset = UNSET
-    show_page_step_id: int | Unset = UNSET
+    show_page_step_id: int | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,8 +40,13 @@ class FunnelsConditionalSplitStepCreate:
         if not isinstance(self.condition, Unset):
             field_dict["condition"] = self.condition.to_dict()
 
-        if not isinstance(self.show_page_step_id, Unset):
-            field_dict["show_page_step_id"] = self.show_page_step_id
+        show_page_step_id: int | str | Unset
+        if isinstance(self.show_page_step_id, Unset):
+            show_page_step_id = UNSET
+        else:
+            show_page_step_id = self.show_page_step_id
+        if show_page_step_id is not UNSET:
+            field_dict["show_page_step_id"] = show_page_step_id
 
         return field_dict
 
@@ -59,7 +64,12 @@ class FunnelsConditionalSplitStepCreate:
         if not isinstance(condition, Unset):
             condition = FunnelsConditionalSplitStepCreateCondition.from_dict(condition)
 
-        show_page_step_id = d.pop("show_page_step_id", UNSET)
+        def _parse_show_page_step_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        show_page_step_id = _parse_show_page_step_id(d.pop("show_page_step_id", UNSET))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

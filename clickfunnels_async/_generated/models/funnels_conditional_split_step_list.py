@@ -20,27 +20,19 @@ T = TypeVar("T", bound="FunnelsConditionalSplitStepList")
 class FunnelsConditionalSplitStepList:
     """
     Attributes:
-        conditional_split_steps (list[FunnelsConditionalSplitStep] | None | Unset):
+        conditional_split_steps (list[FunnelsConditionalSplitStep] | Unset):
     """
 
-    conditional_split_steps: list[FunnelsConditionalSplitStep] | None | Unset = UNSET
+    conditional_split_steps: list[FunnelsConditionalSplitStep] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.conditional_split_steps, Unset):
-            field_dict["conditional_split_steps"] = (
-                [
-                    conditional_split_steps_type_0_item.to_dict()
-                    if isinstance(
-                        conditional_split_steps_type_0_item, FunnelsConditionalSplitStep
-                    )
-                    else conditional_split_steps_type_0_item
-                    for conditional_split_steps_type_0_item in self.conditional_split_steps
-                ]
-                if isinstance(self.conditional_split_steps, list)
-                else self.conditional_split_steps
-            )
+            field_dict["conditional_split_steps"] = [
+                conditional_split_steps_item.to_dict()
+                for conditional_split_steps_item in self.conditional_split_steps
+            ]
 
         return field_dict
 
@@ -48,16 +40,11 @@ class FunnelsConditionalSplitStepList:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         conditional_split_steps = d.pop("conditional_split_steps", UNSET)
-        if isinstance(conditional_split_steps, list):
-            try:
-                conditional_split_steps = [
-                    FunnelsConditionalSplitStep.from_dict(
-                        conditional_split_steps_type_0_item
-                    )
-                    for conditional_split_steps_type_0_item in conditional_split_steps
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(conditional_split_steps, Unset):
+            conditional_split_steps = [
+                FunnelsConditionalSplitStep.from_dict(conditional_split_steps_item)
+                for conditional_split_steps_item in conditional_split_steps
+            ]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,108 +19,64 @@ T = TypeVar("T", bound="FunnelsSplitTestStep")
 class FunnelsSplitTestStep:
     """
     Attributes:
+        created_at (datetime.datetime):
+        funnel (FunnelsSplitTestStepFunnel):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        funnel (FunnelsSplitTestStepFunnel | None | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        variants (list[FunnelsSplitTestStepVariant] | None | Unset):
+        public_id (str):
+        updated_at (datetime.datetime):
+        variants (list[FunnelsSplitTestStepVariant]):
     """
 
+    created_at: datetime.datetime
+    funnel: FunnelsSplitTestStepFunnel
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    funnel: FunnelsSplitTestStepFunnel | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    variants: list[FunnelsSplitTestStepVariant] | None | Unset = UNSET
+    public_id: str
+    updated_at: datetime.datetime
+    variants: list[FunnelsSplitTestStepVariant]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["funnel"] = self.funnel.to_dict()
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.funnel, Unset):
-            field_dict["funnel"] = (
-                self.funnel.to_dict()
-                if isinstance(self.funnel, FunnelsSplitTestStepFunnel)
-                else self.funnel
-            )
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.variants, Unset):
-            field_dict["variants"] = (
-                [
-                    variants_type_0_item.to_dict()
-                    if isinstance(variants_type_0_item, FunnelsSplitTestStepVariant)
-                    else variants_type_0_item
-                    for variants_type_0_item in self.variants
-                ]
-                if isinstance(self.variants, list)
-                else self.variants
-            )
+        field_dict["variants"] = [
+            variants_item.to_dict() for variants_item in self.variants
+        ]
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        funnel = FunnelsSplitTestStepFunnel.from_dict(d.pop("funnel"))
+
         id = d.pop("id")
 
-        created_at = d.pop("created_at", UNSET)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        public_id = d.pop("public_id")
 
-        funnel = d.pop("funnel", UNSET)
-        if isinstance(funnel, dict):
-            try:
-                funnel = FunnelsSplitTestStepFunnel.from_dict(funnel)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
-        public_id = d.pop("public_id", UNSET)
-
-        updated_at = d.pop("updated_at", UNSET)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        variants = d.pop("variants", UNSET)
-        if isinstance(variants, list):
-            try:
-                variants = [
-                    FunnelsSplitTestStepVariant.from_dict(variants_type_0_item)
-                    for variants_type_0_item in variants
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        variants = [
+            FunnelsSplitTestStepVariant.from_dict(variants_item)
+            for variants_item in d.pop("variants")
+        ]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnels_split_test_step = _new(cls)
-        funnels_split_test_step.id = id
         funnels_split_test_step.created_at = created_at
         funnels_split_test_step.funnel = funnel
+        funnels_split_test_step.id = id
         funnels_split_test_step.public_id = public_id
         funnels_split_test_step.updated_at = updated_at
         funnels_split_test_step.variants = variants

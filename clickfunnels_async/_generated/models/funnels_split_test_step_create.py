@@ -11,7 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
+from typing import Self, cast
 
 T = TypeVar("T", bound="FunnelsSplitTestStepCreate")
 
@@ -20,43 +20,50 @@ T = TypeVar("T", bound="FunnelsSplitTestStepCreate")
 class FunnelsSplitTestStepCreate:
     """
     Attributes:
-        show_page_step_id (int | Unset):
-        variants (list[FunnelsSplitTestStepCreateVariant] | Unset):
+        variants (list[FunnelsSplitTestStepCreateVariant]):
+        show_page_step_id (int | str | Unset):
     """
 
-    show_page_step_id: int | Unset = UNSET
-    variants: list[FunnelsSplitTestStepCreateVariant] | Unset = UNSET
+    variants: list[FunnelsSplitTestStepCreateVariant]
+    show_page_step_id: int | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.show_page_step_id, Unset):
-            field_dict["show_page_step_id"] = self.show_page_step_id
+        field_dict["variants"] = [
+            variants_item.to_dict() for variants_item in self.variants
+        ]
 
-        if not isinstance(self.variants, Unset):
-            field_dict["variants"] = [
-                variants_item.to_dict() for variants_item in self.variants
-            ]
+        show_page_step_id: int | str | Unset
+        if isinstance(self.show_page_step_id, Unset):
+            show_page_step_id = UNSET
+        else:
+            show_page_step_id = self.show_page_step_id
+        if show_page_step_id is not UNSET:
+            field_dict["show_page_step_id"] = show_page_step_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        show_page_step_id = d.pop("show_page_step_id", UNSET)
+        variants = [
+            FunnelsSplitTestStepCreateVariant.from_dict(variants_item)
+            for variants_item in d.pop("variants")
+        ]
 
-        variants = d.pop("variants", UNSET)
-        if not isinstance(variants, Unset):
-            variants = [
-                FunnelsSplitTestStepCreateVariant.from_dict(variants_item)
-                for variants_item in variants
-            ]
+        def _parse_show_page_step_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        show_page_step_id = _parse_show_page_step_id(d.pop("show_page_step_id", UNSET))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnels_split_test_step_create = _new(cls)
-        funnels_split_test_step_create.show_page_step_id = show_page_step_id
         funnels_split_test_step_create.variants = variants
+        funnels_split_test_step_create.show_page_step_id = show_page_step_id
 
         funnels_split_test_step_create.additional_properties = d
         return funnels_split_test_step_create

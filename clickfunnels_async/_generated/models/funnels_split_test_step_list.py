@@ -20,25 +20,19 @@ T = TypeVar("T", bound="FunnelsSplitTestStepList")
 class FunnelsSplitTestStepList:
     """
     Attributes:
-        split_test_steps (list[FunnelsSplitTestStep] | None | Unset):
+        split_test_steps (list[FunnelsSplitTestStep] | Unset):
     """
 
-    split_test_steps: list[FunnelsSplitTestStep] | None | Unset = UNSET
+    split_test_steps: list[FunnelsSplitTestStep] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.split_test_steps, Unset):
-            field_dict["split_test_steps"] = (
-                [
-                    split_test_steps_type_0_item.to_dict()
-                    if isinstance(split_test_steps_type_0_item, FunnelsSplitTestStep)
-                    else split_test_steps_type_0_item
-                    for split_test_steps_type_0_item in self.split_test_steps
-                ]
-                if isinstance(self.split_test_steps, list)
-                else self.split_test_steps
-            )
+            field_dict["split_test_steps"] = [
+                split_test_steps_item.to_dict()
+                for split_test_steps_item in self.split_test_steps
+            ]
 
         return field_dict
 
@@ -46,14 +40,11 @@ class FunnelsSplitTestStepList:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         split_test_steps = d.pop("split_test_steps", UNSET)
-        if isinstance(split_test_steps, list):
-            try:
-                split_test_steps = [
-                    FunnelsSplitTestStep.from_dict(split_test_steps_type_0_item)
-                    for split_test_steps_type_0_item in split_test_steps
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(split_test_steps, Unset):
+            split_test_steps = [
+                FunnelsSplitTestStep.from_dict(split_test_steps_item)
+                for split_test_steps_item in split_test_steps
+            ]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

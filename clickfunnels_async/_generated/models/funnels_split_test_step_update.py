@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,30 +18,27 @@ T = TypeVar("T", bound="FunnelsSplitTestStepUpdate")
 class FunnelsSplitTestStepUpdate:
     """
     Attributes:
-        variants (list[FunnelsSplitTestStepUpdateVariant] | Unset):
+        variants (list[FunnelsSplitTestStepUpdateVariant]):
     """
 
-    variants: list[FunnelsSplitTestStepUpdateVariant] | Unset = UNSET
+    variants: list[FunnelsSplitTestStepUpdateVariant]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.variants, Unset):
-            field_dict["variants"] = [
-                variants_item.to_dict() for variants_item in self.variants
-            ]
+        field_dict["variants"] = [
+            variants_item.to_dict() for variants_item in self.variants
+        ]
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        variants = d.pop("variants", UNSET)
-        if not isinstance(variants, Unset):
-            variants = [
-                FunnelsSplitTestStepUpdateVariant.from_dict(variants_item)
-                for variants_item in variants
-            ]
+        variants = [
+            FunnelsSplitTestStepUpdateVariant.from_dict(variants_item)
+            for variants_item in d.pop("variants")
+        ]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

@@ -22,12 +22,12 @@ class FunnelsSplitTestStepVariant:
     Attributes:
         page (FunnelsSplitTestStepVariantPage | None | Unset):
         show_page_step (FunnelsSplitTestStepVariantShowPageStep | None | Unset):
-        weight (int | None | Unset):
+        weight (int | Unset):
     """
 
     page: FunnelsSplitTestStepVariantPage | None | Unset = UNSET
     show_page_step: FunnelsSplitTestStepVariantShowPageStep | None | Unset = UNSET
-    weight: int | None | Unset = UNSET
+    weight: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

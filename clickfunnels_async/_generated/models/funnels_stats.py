@@ -20,112 +20,66 @@ T = TypeVar("T", bound="FunnelsStats")
 class FunnelsStats:
     """
     Attributes:
-        currency (None | str | Unset):
-        funnel (FunnelSummary | None | Unset):
-        page_public_ids (list[str] | None | Unset):
-        steps (list[FunnelStepStats] | None | Unset):
-        summary (FunnelsStatsSummary | None | Unset):
-        timerange (FunnelsStatsTimerange | None | Unset):
+        currency (str):
+        funnel (FunnelSummary):
+        summary (FunnelsStatsSummary):
+        timerange (FunnelsStatsTimerange):
+        page_public_ids (list[str] | Unset):
+        steps (list[FunnelStepStats] | Unset):
     """
 
-    currency: None | str | Unset = UNSET
-    funnel: FunnelSummary | None | Unset = UNSET
-    page_public_ids: list[str] | None | Unset = UNSET
-    steps: list[FunnelStepStats] | None | Unset = UNSET
-    summary: FunnelsStatsSummary | None | Unset = UNSET
-    timerange: FunnelsStatsTimerange | None | Unset = UNSET
+    currency: str
+    funnel: FunnelSummary
+    summary: FunnelsStatsSummary
+    timerange: FunnelsStatsTimerange
+    page_public_ids: list[str] | Unset = UNSET
+    steps: list[FunnelStepStats] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.currency, Unset):
-            field_dict["currency"] = self.currency
+        field_dict["currency"] = self.currency
 
-        if not isinstance(self.funnel, Unset):
-            field_dict["funnel"] = (
-                self.funnel.to_dict()
-                if isinstance(self.funnel, FunnelSummary)
-                else self.funnel
-            )
+        field_dict["funnel"] = self.funnel.to_dict()
+
+        field_dict["summary"] = self.summary.to_dict()
+
+        field_dict["timerange"] = self.timerange.to_dict()
 
         if not isinstance(self.page_public_ids, Unset):
             field_dict["page_public_ids"] = self.page_public_ids
 
         if not isinstance(self.steps, Unset):
-            field_dict["steps"] = (
-                [
-                    steps_type_0_item.to_dict()
-                    if isinstance(steps_type_0_item, FunnelStepStats)
-                    else steps_type_0_item
-                    for steps_type_0_item in self.steps
-                ]
-                if isinstance(self.steps, list)
-                else self.steps
-            )
-
-        if not isinstance(self.summary, Unset):
-            field_dict["summary"] = (
-                self.summary.to_dict()
-                if isinstance(self.summary, FunnelsStatsSummary)
-                else self.summary
-            )
-
-        if not isinstance(self.timerange, Unset):
-            field_dict["timerange"] = (
-                self.timerange.to_dict()
-                if isinstance(self.timerange, FunnelsStatsTimerange)
-                else self.timerange
-            )
+            field_dict["steps"] = [steps_item.to_dict() for steps_item in self.steps]
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        currency = d.pop("currency", UNSET)
+        currency = d.pop("currency")
 
-        funnel = d.pop("funnel", UNSET)
-        if isinstance(funnel, dict):
-            try:
-                funnel = FunnelSummary.from_dict(funnel)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        funnel = FunnelSummary.from_dict(d.pop("funnel"))
+
+        summary = FunnelsStatsSummary.from_dict(d.pop("summary"))
+
+        timerange = FunnelsStatsTimerange.from_dict(d.pop("timerange"))
 
         page_public_ids = d.pop("page_public_ids", UNSET)
 
         steps = d.pop("steps", UNSET)
-        if isinstance(steps, list):
-            try:
-                steps = [
-                    FunnelStepStats.from_dict(steps_type_0_item)
-                    for steps_type_0_item in steps
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        summary = d.pop("summary", UNSET)
-        if isinstance(summary, dict):
-            try:
-                summary = FunnelsStatsSummary.from_dict(summary)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        timerange = d.pop("timerange", UNSET)
-        if isinstance(timerange, dict):
-            try:
-                timerange = FunnelsStatsTimerange.from_dict(timerange)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(steps, Unset):
+            steps = [FunnelStepStats.from_dict(steps_item) for steps_item in steps]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnels_stats = _new(cls)
         funnels_stats.currency = currency
         funnels_stats.funnel = funnel
-        funnels_stats.page_public_ids = page_public_ids
-        funnels_stats.steps = steps
         funnels_stats.summary = summary
         funnels_stats.timerange = timerange
+        funnels_stats.page_public_ids = page_public_ids
+        funnels_stats.steps = steps
 
         funnels_stats.additional_properties = d
         return funnels_stats

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,7 +11,6 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
 
 T = TypeVar("T", bound="FunnelsStatsSummary")
 
@@ -20,20 +19,20 @@ T = TypeVar("T", bound="FunnelsStatsSummary")
 class FunnelsStatsSummary:
     """
     Attributes:
-        average_cart_value (None | str | Unset):
-        earnings_per_click (None | str | Unset):
-        pageviews (int | None | Unset):
-        recurring_sales (None | str | Unset):
-        upfront_sales (None | str | Unset):
-        upfront_sales_count (int | None | Unset):
+        average_cart_value (str | Unset):
+        earnings_per_click (str | Unset):
+        pageviews (int | Unset):
+        recurring_sales (str | Unset):
+        upfront_sales (str | Unset):
+        upfront_sales_count (int | Unset):
     """
 
-    average_cart_value: None | str | Unset = UNSET
-    earnings_per_click: None | str | Unset = UNSET
-    pageviews: int | None | Unset = UNSET
-    recurring_sales: None | str | Unset = UNSET
-    upfront_sales: None | str | Unset = UNSET
-    upfront_sales_count: int | None | Unset = UNSET
+    average_cart_value: str | Unset = UNSET
+    earnings_per_click: str | Unset = UNSET
+    pageviews: int | Unset = UNSET
+    recurring_sales: str | Unset = UNSET
+    upfront_sales: str | Unset = UNSET
+    upfront_sales_count: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,36 +19,35 @@ T = TypeVar("T", bound="FunnelsTagCreate")
 class FunnelsTagCreate:
     """
     Attributes:
+        name (str):
         color (str | Unset):
-        name (str | Unset):
     """
 
+    name: str
     color: str | Unset = UNSET
-    name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
         if not isinstance(self.color, Unset):
             field_dict["color"] = self.color
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        color = d.pop("color", UNSET)
+        name = d.pop("name")
 
-        name = d.pop("name", UNSET)
+        color = d.pop("color", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnels_tag_create = _new(cls)
-        funnels_tag_create.color = color
         funnels_tag_create.name = name
+        funnels_tag_create.color = color
 
         funnels_tag_create.additional_properties = d
         return funnels_tag_create

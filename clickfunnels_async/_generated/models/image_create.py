@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="ImageCreate")
 
@@ -19,44 +20,43 @@ T = TypeVar("T", bound="ImageCreate")
 class ImageCreate:
     """
     Attributes:
-        alt_text (str | Unset):
-        name (str | Unset):
-        upload_source_url (str | Unset):
+        upload_source_url (str):
+        alt_text (None | str | Unset):
+        name (None | str | Unset):
     """
 
-    alt_text: str | Unset = UNSET
-    name: str | Unset = UNSET
-    upload_source_url: str | Unset = UNSET
+    upload_source_url: str
+    alt_text: None | str | Unset = UNSET
+    name: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["upload_source_url"] = self.upload_source_url
+
         if not isinstance(self.alt_text, Unset):
             field_dict["alt_text"] = self.alt_text
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
 
-        if not isinstance(self.upload_source_url, Unset):
-            field_dict["upload_source_url"] = self.upload_source_url
-
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        upload_source_url = d.pop("upload_source_url")
+
         alt_text = d.pop("alt_text", UNSET)
 
         name = d.pop("name", UNSET)
 
-        upload_source_url = d.pop("upload_source_url", UNSET)
-
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         image_create = _new(cls)
+        image_create.upload_source_url = upload_source_url
         image_create.alt_text = alt_text
         image_create.name = name
-        image_create.upload_source_url = upload_source_url
 
         image_create.additional_properties = d
         return image_create

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="ImageUpdate")
 
@@ -19,13 +20,13 @@ T = TypeVar("T", bound="ImageUpdate")
 class ImageUpdate:
     """
     Attributes:
-        alt_text (str | Unset):
-        name (str | Unset):
+        alt_text (None | str | Unset):
+        name (None | str | Unset):
         upload_source_url (str | Unset):
     """
 
-    alt_text: str | Unset = UNSET
-    name: str | Unset = UNSET
+    alt_text: None | str | Unset = UNSET
+    name: None | str | Unset = UNSET
     upload_source_url: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

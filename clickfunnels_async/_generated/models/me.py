@@ -14,6 +14,8 @@ _new = object.__new__
 import datetime
 from typing import Self
 
+from ..models.me_locale import MeLocale
+
 T = TypeVar("T", bound="Me")
 
 
@@ -21,26 +23,26 @@ T = TypeVar("T", bound="Me")
 class Me:
     """
     Attributes:
-        id (int):
         connected_workspace (MeConnectedWorkspace | None | Unset):
         created_at (datetime.datetime | None | Unset):
-        email (None | str | Unset):
-        first_name (None | str | Unset):
-        last_name (None | str | Unset):
-        locale (None | str | Unset):
+        email (str | Unset):
+        first_name (str | Unset):
+        id (int | Unset):
+        last_name (str | Unset):
+        locale (MeLocale | Unset):
         platform_application (MePlatformApplication | None | Unset):
         public_id (str | Unset):
         time_zone (None | str | Unset):
         updated_at (datetime.datetime | None | Unset):
     """
 
-    id: int
     connected_workspace: MeConnectedWorkspace | None | Unset = UNSET
     created_at: datetime.datetime | None | Unset = UNSET
-    email: None | str | Unset = UNSET
-    first_name: None | str | Unset = UNSET
-    last_name: None | str | Unset = UNSET
-    locale: None | str | Unset = UNSET
+    email: str | Unset = UNSET
+    first_name: str | Unset = UNSET
+    id: int | Unset = UNSET
+    last_name: str | Unset = UNSET
+    locale: MeLocale | Unset = UNSET
     platform_application: MePlatformApplication | None | Unset = UNSET
     public_id: str | Unset = UNSET
     time_zone: None | str | Unset = UNSET
@@ -49,8 +51,6 @@ class Me:
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.connected_workspace, Unset):
             field_dict["connected_workspace"] = (
                 self.connected_workspace.to_dict()
@@ -71,11 +71,14 @@ class Me:
         if not isinstance(self.first_name, Unset):
             field_dict["first_name"] = self.first_name
 
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
         if not isinstance(self.last_name, Unset):
             field_dict["last_name"] = self.last_name
 
         if not isinstance(self.locale, Unset):
-            field_dict["locale"] = self.locale
+            field_dict["locale"] = self.locale.value
 
         if not isinstance(self.platform_application, Unset):
             field_dict["platform_application"] = (
@@ -102,8 +105,6 @@ class Me:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         connected_workspace = d.pop("connected_workspace", UNSET)
         if isinstance(connected_workspace, dict):
             try:
@@ -124,9 +125,13 @@ class Me:
 
         first_name = d.pop("first_name", UNSET)
 
+        id = d.pop("id", UNSET)
+
         last_name = d.pop("last_name", UNSET)
 
         locale = d.pop("locale", UNSET)
+        if not isinstance(locale, Unset):
+            locale = MeLocale(locale)
 
         platform_application = d.pop("platform_application", UNSET)
         if isinstance(platform_application, dict):
@@ -151,11 +156,11 @@ class Me:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         me = _new(cls)
-        me.id = id
         me.connected_workspace = connected_workspace
         me.created_at = created_at
         me.email = email
         me.first_name = first_name
+        me.id = id
         me.last_name = last_name
         me.locale = locale
         me.platform_application = platform_application

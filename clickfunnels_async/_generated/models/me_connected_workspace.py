@@ -7,6 +7,8 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
 
@@ -15,20 +17,70 @@ T = TypeVar("T", bound="MeConnectedWorkspace")
 
 @_attrs_define
 class MeConnectedWorkspace:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        team_id (int | Unset):
+        team_name (str | Unset):
+        workspace_currency (str | Unset):
+        workspace_id (int | Unset):
+        workspace_name (str | Unset):
+        workspace_url (str | Unset):
+    """
 
+    team_id: int | Unset = UNSET
+    team_name: str | Unset = UNSET
+    workspace_currency: str | Unset = UNSET
+    workspace_id: int | Unset = UNSET
+    workspace_name: str | Unset = UNSET
+    workspace_url: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.team_id, Unset):
+            field_dict["team_id"] = self.team_id
+
+        if not isinstance(self.team_name, Unset):
+            field_dict["team_name"] = self.team_name
+
+        if not isinstance(self.workspace_currency, Unset):
+            field_dict["workspace_currency"] = self.workspace_currency
+
+        if not isinstance(self.workspace_id, Unset):
+            field_dict["workspace_id"] = self.workspace_id
+
+        if not isinstance(self.workspace_name, Unset):
+            field_dict["workspace_name"] = self.workspace_name
+
+        if not isinstance(self.workspace_url, Unset):
+            field_dict["workspace_url"] = self.workspace_url
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        team_id = d.pop("team_id", UNSET)
+
+        team_name = d.pop("team_name", UNSET)
+
+        workspace_currency = d.pop("workspace_currency", UNSET)
+
+        workspace_id = d.pop("workspace_id", UNSET)
+
+        workspace_name = d.pop("workspace_name", UNSET)
+
+        workspace_url = d.pop("workspace_url", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         me_connected_workspace = _new(cls)
+        me_connected_workspace.team_id = team_id
+        me_connected_workspace.team_name = team_name
+        me_connected_workspace.workspace_currency = workspace_currency
+        me_connected_workspace.workspace_id = workspace_id
+        me_connected_workspace.workspace_name = workspace_name
+        me_connected_workspace.workspace_url = workspace_url
 
         me_connected_workspace.additional_properties = d
         return me_connected_workspace

@@ -7,6 +7,8 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
 
@@ -15,20 +17,46 @@ T = TypeVar("T", bound="MePlatformApplication")
 
 @_attrs_define
 class MePlatformApplication:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        id (int | Unset):
+        public_id (str | Unset):
+        team_id (int | Unset):
+    """
 
+    id: int | Unset = UNSET
+    public_id: str | Unset = UNSET
+    team_id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
+        if not isinstance(self.team_id, Unset):
+            field_dict["team_id"] = self.team_id
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        id = d.pop("id", UNSET)
+
+        public_id = d.pop("public_id", UNSET)
+
+        team_id = d.pop("team_id", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         me_platform_application = _new(cls)
+        me_platform_application.id = id
+        me_platform_application.public_id = public_id
+        me_platform_application.team_id = team_id
 
         me_platform_application.additional_properties = d
         return me_platform_application

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,469 +19,376 @@ T = TypeVar("T", bound="Order")
 class Order:
     """
     Attributes:
+        activated_at (None | str):
+        affiliate (None | OrderAffiliate):
+        billing_address_city (None | str):
+        billing_address_country (None | str):
+        billing_address_postal_code (None | str):
+        billing_address_region (None | str):
+        billing_address_street_one (None | str):
+        billing_address_street_two (None | str):
+        billing_payment_method_id (None | str):
+        billing_status (str):
+        cancel_description (None | str):
+        cancel_reason (None | str):
+        canceled_at (None | str):
+        canceled_by (None | str):
+        churned_at (None | str):
+        contact (ContactBase):
+        contact_groups (list[OrderContactGroup] | None):
+        contact_id (int):
+        created_at (datetime.datetime | None):
+        currency (str):
+        discount_ids (list[int]):
+        external_id (None | str):
+        funnel_name (None | str):
         id (int):
-        activated_at (None | str | Unset):
-        affiliate (None | OrderAffiliate | Unset):
-        billing_address_city (None | str | Unset):
-        billing_address_country (None | str | Unset):
-        billing_address_postal_code (None | str | Unset):
-        billing_address_region (None | str | Unset):
-        billing_address_street_one (None | str | Unset):
-        billing_address_street_two (None | str | Unset):
-        billing_payment_method_id (None | str | Unset):
-        billing_status (None | str | Unset):
-        cancel_description (None | str | Unset):
-        cancel_reason (None | str | Unset):
-        canceled_at (None | str | Unset):
-        canceled_by (None | str | Unset):
-        churned_at (None | str | Unset):
-        contact (Contact | None | Unset):
-        contact_groups (list[OrderContactGroup] | None | Unset):
-        contact_id (int | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        currency (None | str | Unset):
-        discount_ids (list[int] | None | Unset):
-        external_id (None | str | Unset):
-        funnel_name (None | str | Unset):
-        in_trial (bool | None | Unset):
-        line_items (list[OrdersLineItem] | None | Unset):
-        live_mode (bool | None | Unset):
-        next_charge_at (None | str | Unset):
-        notes (None | str | Unset):
-        order_number (None | str | Unset):
-        order_page (None | OrderOrderPage | Unset):
-        order_type (None | str | Unset):
-        origination_channel_id (int | None | Unset):
-        origination_channel_name (None | str | Unset):
-        origination_channel_public_id (None | str | Unset):
-        origination_channel_type (None | str | Unset):
-        page_id (int | None | Unset):
-        page_name (None | str | Unset):
-        paid_until (datetime.datetime | None | Unset):
-        payment_processor (None | str | Unset):
-        phone_number (None | str | Unset):
-        previous_line_item (None | str | Unset):
-        public_id (str | Unset):
-        recurring_invoices_paid_count (int | None | Unset):
-        referral_code (None | OrderReferralCode | Unset):
-        resource_install_intent (None | str | Unset):
-        segments (list[OrderSegment] | None | Unset):
-        service_status (None | str | Unset):
-        shipping_address_city (None | str | Unset):
-        shipping_address_country (None | str | Unset):
-        shipping_address_first_name (None | str | Unset):
-        shipping_address_last_name (None | str | Unset):
-        shipping_address_organization_name (None | str | Unset):
-        shipping_address_phone_number (None | str | Unset):
-        shipping_address_postal_code (None | str | Unset):
-        shipping_address_region (None | str | Unset):
-        shipping_address_street_one (None | str | Unset):
-        shipping_address_street_two (None | str | Unset):
-        tag_ids (list[int] | None | Unset):
-        tax_amount (None | str | Unset):
-        total_amount (None | str | Unset):
-        trial_end_at (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        visits (None | OrderVisits | Unset):
-        workspace (None | Unset | Workspace):
-        workspace_id (int | None | Unset):
-        workspace_sharing_id (None | str | Unset):
+        in_trial (bool):
+        line_items (list[OrdersLineItem] | None):
+        live_mode (bool):
+        next_charge_at (None | str):
+        notes (None | str):
+        order_number (None | str):
+        order_page (None | OrderOrderPage):
+        order_type (str):
+        origination_channel_id (int):
+        origination_channel_name (None | str):
+        origination_channel_public_id (None | str):
+        origination_channel_type (None | str):
+        page_id (int | None):
+        page_name (None | str):
+        paid_until (datetime.datetime | None):
+        payment_processor (None | str):
+        phone_number (None | str):
+        previous_line_item (None | str):
+        public_id (str):
+        recurring_invoices_paid_count (int):
+        referral_code (None | OrderReferralCode):
+        resource_install_intent (None | str):
+        segments (list[OrderSegment] | None):
+        service_status (str):
+        shipping_address_city (None | str):
+        shipping_address_country (None | str):
+        shipping_address_first_name (None | str):
+        shipping_address_last_name (None | str):
+        shipping_address_organization_name (None | str):
+        shipping_address_phone_number (None | str):
+        shipping_address_postal_code (None | str):
+        shipping_address_region (None | str):
+        shipping_address_street_one (None | str):
+        shipping_address_street_two (None | str):
+        tag_ids (list[int]):
+        tax_amount (None | str):
+        total_amount (None | str):
+        trial_end_at (None | str):
+        updated_at (datetime.datetime | None):
+        visits (OrderVisits):
+        workspace (Workspace):
+        workspace_id (int):
+        workspace_sharing_id (None | str):
     """
 
+    activated_at: None | str
+    affiliate: None | OrderAffiliate
+    billing_address_city: None | str
+    billing_address_country: None | str
+    billing_address_postal_code: None | str
+    billing_address_region: None | str
+    billing_address_street_one: None | str
+    billing_address_street_two: None | str
+    billing_payment_method_id: None | str
+    billing_status: str
+    cancel_description: None | str
+    cancel_reason: None | str
+    canceled_at: None | str
+    canceled_by: None | str
+    churned_at: None | str
+    contact: ContactBase
+    contact_groups: list[OrderContactGroup] | None
+    contact_id: int
+    created_at: datetime.datetime | None
+    currency: str
+    discount_ids: list[int]
+    external_id: None | str
+    funnel_name: None | str
     id: int
-    activated_at: None | str | Unset = UNSET
-    affiliate: None | OrderAffiliate | Unset = UNSET
-    billing_address_city: None | str | Unset = UNSET
-    billing_address_country: None | str | Unset = UNSET
-    billing_address_postal_code: None | str | Unset = UNSET
-    billing_address_region: None | str | Unset = UNSET
-    billing_address_street_one: None | str | Unset = UNSET
-    billing_address_street_two: None | str | Unset = UNSET
-    billing_payment_method_id: None | str | Unset = UNSET
-    billing_status: None | str | Unset = UNSET
-    cancel_description: None | str | Unset = UNSET
-    cancel_reason: None | str | Unset = UNSET
-    canceled_at: None | str | Unset = UNSET
-    canceled_by: None | str | Unset = UNSET
-    churned_at: None | str | Unset = UNSET
-    contact: Contact | None | Unset = UNSET
-    contact_groups: list[OrderContactGroup] | None | Unset = UNSET
-    contact_id: int | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    currency: None | str | Unset = UNSET
-    discount_ids: list[int] | None | Unset = UNSET
-    external_id: None | str | Unset = UNSET
-    funnel_name: None | str | Unset = UNSET
-    in_trial: bool | None | Unset = UNSET
-    line_items: list[OrdersLineItem] | None | Unset = UNSET
-    live_mode: bool | None | Unset = UNSET
-    next_charge_at: None | str | Unset = UNSET
-    notes: None | str | Unset = UNSET
-    order_number: None | str | Unset = UNSET
-    order_page: None | OrderOrderPage | Unset = UNSET
-    order_type: None | str | Unset = UNSET
-    origination_channel_id: int | None | Unset = UNSET
-    origination_channel_name: None | str | Unset = UNSET
-    origination_channel_public_id: None | str | Unset = UNSET
-    origination_channel_type: None | str | Unset = UNSET
-    page_id: int | None | Unset = UNSET
-    page_name: None | str | Unset = UNSET
-    paid_until: datetime.datetime | None | Unset = UNSET
-    payment_processor: None | str | Unset = UNSET
-    phone_number: None | str | Unset = UNSET
-    previous_line_item: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    recurring_invoices_paid_count: int | None | Unset = UNSET
-    referral_code: None | OrderReferralCode | Unset = UNSET
-    resource_install_intent: None | str | Unset = UNSET
-    segments: list[OrderSegment] | None | Unset = UNSET
-    service_status: None | str | Unset = UNSET
-    shipping_address_city: None | str | Unset = UNSET
-    shipping_address_country: None | str | Unset = UNSET
-    shipping_address_first_name: None | str | Unset = UNSET
-    shipping_address_last_name: None | str | Unset = UNSET
-    shipping_address_organization_name: None | str | Unset = UNSET
-    shipping_address_phone_number: None | str | Unset = UNSET
-    shipping_address_postal_code: None | str | Unset = UNSET
-    shipping_address_region: None | str | Unset = UNSET
-    shipping_address_street_one: None | str | Unset = UNSET
-    shipping_address_street_two: None | str | Unset = UNSET
-    tag_ids: list[int] | None | Unset = UNSET
-    tax_amount: None | str | Unset = UNSET
-    total_amount: None | str | Unset = UNSET
-    trial_end_at: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    visits: None | OrderVisits | Unset = UNSET
-    workspace: None | Unset | Workspace = UNSET
-    workspace_id: int | None | Unset = UNSET
-    workspace_sharing_id: None | str | Unset = UNSET
+    in_trial: bool
+    line_items: list[OrdersLineItem] | None
+    live_mode: bool
+    next_charge_at: None | str
+    notes: None | str
+    order_number: None | str
+    order_page: None | OrderOrderPage
+    order_type: str
+    origination_channel_id: int
+    origination_channel_name: None | str
+    origination_channel_public_id: None | str
+    origination_channel_type: None | str
+    page_id: int | None
+    page_name: None | str
+    paid_until: datetime.datetime | None
+    payment_processor: None | str
+    phone_number: None | str
+    previous_line_item: None | str
+    public_id: str
+    recurring_invoices_paid_count: int
+    referral_code: None | OrderReferralCode
+    resource_install_intent: None | str
+    segments: list[OrderSegment] | None
+    service_status: str
+    shipping_address_city: None | str
+    shipping_address_country: None | str
+    shipping_address_first_name: None | str
+    shipping_address_last_name: None | str
+    shipping_address_organization_name: None | str
+    shipping_address_phone_number: None | str
+    shipping_address_postal_code: None | str
+    shipping_address_region: None | str
+    shipping_address_street_one: None | str
+    shipping_address_street_two: None | str
+    tag_ids: list[int]
+    tax_amount: None | str
+    total_amount: None | str
+    trial_end_at: None | str
+    updated_at: datetime.datetime | None
+    visits: OrderVisits
+    workspace: Workspace
+    workspace_id: int
+    workspace_sharing_id: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["activated_at"] = self.activated_at
+
+        field_dict["affiliate"] = (
+            self.affiliate.to_dict()
+            if isinstance(self.affiliate, OrderAffiliate)
+            else self.affiliate
+        )
+
+        field_dict["billing_address_city"] = self.billing_address_city
+
+        field_dict["billing_address_country"] = self.billing_address_country
+
+        field_dict["billing_address_postal_code"] = self.billing_address_postal_code
+
+        field_dict["billing_address_region"] = self.billing_address_region
+
+        field_dict["billing_address_street_one"] = self.billing_address_street_one
+
+        field_dict["billing_address_street_two"] = self.billing_address_street_two
+
+        field_dict["billing_payment_method_id"] = self.billing_payment_method_id
+
+        field_dict["billing_status"] = self.billing_status
+
+        field_dict["cancel_description"] = self.cancel_description
+
+        field_dict["cancel_reason"] = self.cancel_reason
+
+        field_dict["canceled_at"] = self.canceled_at
+
+        field_dict["canceled_by"] = self.canceled_by
+
+        field_dict["churned_at"] = self.churned_at
+
+        field_dict["contact"] = self.contact.to_dict()
+
+        field_dict["contact_groups"] = (
+            [
+                contact_groups_type_0_item.to_dict()
+                if isinstance(contact_groups_type_0_item, OrderContactGroup)
+                else contact_groups_type_0_item
+                for contact_groups_type_0_item in self.contact_groups
+            ]
+            if isinstance(self.contact_groups, list)
+            else self.contact_groups
+        )
+
+        field_dict["contact_id"] = self.contact_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["currency"] = self.currency
+
+        field_dict["discount_ids"] = self.discount_ids
+
+        field_dict["external_id"] = self.external_id
+
+        field_dict["funnel_name"] = self.funnel_name
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.activated_at, Unset):
-            field_dict["activated_at"] = self.activated_at
-
-        if not isinstance(self.affiliate, Unset):
-            field_dict["affiliate"] = (
-                self.affiliate.to_dict()
-                if isinstance(self.affiliate, OrderAffiliate)
-                else self.affiliate
-            )
-
-        if not isinstance(self.billing_address_city, Unset):
-            field_dict["billing_address_city"] = self.billing_address_city
-
-        if not isinstance(self.billing_address_country, Unset):
-            field_dict["billing_address_country"] = self.billing_address_country
-
-        if not isinstance(self.billing_address_postal_code, Unset):
-            field_dict["billing_address_postal_code"] = self.billing_address_postal_code
-
-        if not isinstance(self.billing_address_region, Unset):
-            field_dict["billing_address_region"] = self.billing_address_region
-
-        if not isinstance(self.billing_address_street_one, Unset):
-            field_dict["billing_address_street_one"] = self.billing_address_street_one
-
-        if not isinstance(self.billing_address_street_two, Unset):
-            field_dict["billing_address_street_two"] = self.billing_address_street_two
-
-        if not isinstance(self.billing_payment_method_id, Unset):
-            field_dict["billing_payment_method_id"] = self.billing_payment_method_id
-
-        if not isinstance(self.billing_status, Unset):
-            field_dict["billing_status"] = self.billing_status
-
-        if not isinstance(self.cancel_description, Unset):
-            field_dict["cancel_description"] = self.cancel_description
-
-        if not isinstance(self.cancel_reason, Unset):
-            field_dict["cancel_reason"] = self.cancel_reason
-
-        if not isinstance(self.canceled_at, Unset):
-            field_dict["canceled_at"] = self.canceled_at
-
-        if not isinstance(self.canceled_by, Unset):
-            field_dict["canceled_by"] = self.canceled_by
-
-        if not isinstance(self.churned_at, Unset):
-            field_dict["churned_at"] = self.churned_at
+        field_dict["in_trial"] = self.in_trial
 
-        if not isinstance(self.contact, Unset):
-            field_dict["contact"] = (
-                self.contact.to_dict()
-                if isinstance(self.contact, Contact)
-                else self.contact
-            )
-
-        if not isinstance(self.contact_groups, Unset):
-            field_dict["contact_groups"] = (
-                [
-                    contact_groups_type_0_item.to_dict()
-                    if isinstance(contact_groups_type_0_item, OrderContactGroup)
-                    else contact_groups_type_0_item
-                    for contact_groups_type_0_item in self.contact_groups
-                ]
-                if isinstance(self.contact_groups, list)
-                else self.contact_groups
-            )
+        field_dict["line_items"] = (
+            [
+                line_items_type_0_item.to_dict()
+                if isinstance(line_items_type_0_item, OrdersLineItem)
+                else line_items_type_0_item
+                for line_items_type_0_item in self.line_items
+            ]
+            if isinstance(self.line_items, list)
+            else self.line_items
+        )
 
-        if not isinstance(self.contact_id, Unset):
-            field_dict["contact_id"] = self.contact_id
-
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
-
-        if not isinstance(self.currency, Unset):
-            field_dict["currency"] = self.currency
-
-        if not isinstance(self.discount_ids, Unset):
-            field_dict["discount_ids"] = self.discount_ids
-
-        if not isinstance(self.external_id, Unset):
-            field_dict["external_id"] = self.external_id
-
-        if not isinstance(self.funnel_name, Unset):
-            field_dict["funnel_name"] = self.funnel_name
-
-        if not isinstance(self.in_trial, Unset):
-            field_dict["in_trial"] = self.in_trial
-
-        if not isinstance(self.line_items, Unset):
-            field_dict["line_items"] = (
-                [
-                    line_items_type_0_item.to_dict()
-                    if isinstance(line_items_type_0_item, OrdersLineItem)
-                    else line_items_type_0_item
-                    for line_items_type_0_item in self.line_items
-                ]
-                if isinstance(self.line_items, list)
-                else self.line_items
-            )
-
-        if not isinstance(self.live_mode, Unset):
-            field_dict["live_mode"] = self.live_mode
-
-        if not isinstance(self.next_charge_at, Unset):
-            field_dict["next_charge_at"] = self.next_charge_at
-
-        if not isinstance(self.notes, Unset):
-            field_dict["notes"] = self.notes
-
-        if not isinstance(self.order_number, Unset):
-            field_dict["order_number"] = self.order_number
-
-        if not isinstance(self.order_page, Unset):
-            field_dict["order_page"] = (
-                self.order_page.to_dict()
-                if isinstance(self.order_page, OrderOrderPage)
-                else self.order_page
-            )
-
-        if not isinstance(self.order_type, Unset):
-            field_dict["order_type"] = self.order_type
-
-        if not isinstance(self.origination_channel_id, Unset):
-            field_dict["origination_channel_id"] = self.origination_channel_id
-
-        if not isinstance(self.origination_channel_name, Unset):
-            field_dict["origination_channel_name"] = self.origination_channel_name
+        field_dict["live_mode"] = self.live_mode
 
-        if not isinstance(self.origination_channel_public_id, Unset):
-            field_dict["origination_channel_public_id"] = (
-                self.origination_channel_public_id
-            )
-
-        if not isinstance(self.origination_channel_type, Unset):
-            field_dict["origination_channel_type"] = self.origination_channel_type
+        field_dict["next_charge_at"] = self.next_charge_at
 
-        if not isinstance(self.page_id, Unset):
-            field_dict["page_id"] = self.page_id
+        field_dict["notes"] = self.notes
 
-        if not isinstance(self.page_name, Unset):
-            field_dict["page_name"] = self.page_name
+        field_dict["order_number"] = self.order_number
 
-        if not isinstance(self.paid_until, Unset):
-            field_dict["paid_until"] = (
-                self.paid_until.isoformat()
-                if isinstance(self.paid_until, datetime.datetime)
-                else self.paid_until
-            )
-
-        if not isinstance(self.payment_processor, Unset):
-            field_dict["payment_processor"] = self.payment_processor
-
-        if not isinstance(self.phone_number, Unset):
-            field_dict["phone_number"] = self.phone_number
-
-        if not isinstance(self.previous_line_item, Unset):
-            field_dict["previous_line_item"] = self.previous_line_item
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.recurring_invoices_paid_count, Unset):
-            field_dict["recurring_invoices_paid_count"] = (
-                self.recurring_invoices_paid_count
-            )
-
-        if not isinstance(self.referral_code, Unset):
-            field_dict["referral_code"] = (
-                self.referral_code.to_dict()
-                if isinstance(self.referral_code, OrderReferralCode)
-                else self.referral_code
-            )
-
-        if not isinstance(self.resource_install_intent, Unset):
-            field_dict["resource_install_intent"] = self.resource_install_intent
-
-        if not isinstance(self.segments, Unset):
-            field_dict["segments"] = (
-                [
-                    segments_type_0_item.to_dict()
-                    if isinstance(segments_type_0_item, OrderSegment)
-                    else segments_type_0_item
-                    for segments_type_0_item in self.segments
-                ]
-                if isinstance(self.segments, list)
-                else self.segments
-            )
-
-        if not isinstance(self.service_status, Unset):
-            field_dict["service_status"] = self.service_status
-
-        if not isinstance(self.shipping_address_city, Unset):
-            field_dict["shipping_address_city"] = self.shipping_address_city
-
-        if not isinstance(self.shipping_address_country, Unset):
-            field_dict["shipping_address_country"] = self.shipping_address_country
-
-        if not isinstance(self.shipping_address_first_name, Unset):
-            field_dict["shipping_address_first_name"] = self.shipping_address_first_name
-
-        if not isinstance(self.shipping_address_last_name, Unset):
-            field_dict["shipping_address_last_name"] = self.shipping_address_last_name
-
-        if not isinstance(self.shipping_address_organization_name, Unset):
-            field_dict["shipping_address_organization_name"] = (
-                self.shipping_address_organization_name
-            )
-
-        if not isinstance(self.shipping_address_phone_number, Unset):
-            field_dict["shipping_address_phone_number"] = (
-                self.shipping_address_phone_number
-            )
-
-        if not isinstance(self.shipping_address_postal_code, Unset):
-            field_dict["shipping_address_postal_code"] = (
-                self.shipping_address_postal_code
-            )
-
-        if not isinstance(self.shipping_address_region, Unset):
-            field_dict["shipping_address_region"] = self.shipping_address_region
-
-        if not isinstance(self.shipping_address_street_one, Unset):
-            field_dict["shipping_address_street_one"] = self.shipping_address_street_one
-
-        if not isinstance(self.shipping_address_street_two, Unset):
-            field_dict["shipping_address_street_two"] = self.shipping_address_street_two
-
-        if not isinstance(self.tag_ids, Unset):
-            field_dict["tag_ids"] = self.tag_ids
-
-        if not isinstance(self.tax_amount, Unset):
-            field_dict["tax_amount"] = self.tax_amount
-
-        if not isinstance(self.total_amount, Unset):
-            field_dict["total_amount"] = self.total_amount
-
-        if not isinstance(self.trial_end_at, Unset):
-            field_dict["trial_end_at"] = self.trial_end_at
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.visits, Unset):
-            field_dict["visits"] = (
-                self.visits.to_dict()
-                if isinstance(self.visits, OrderVisits)
-                else self.visits
-            )
-
-        if not isinstance(self.workspace, Unset):
-            field_dict["workspace"] = (
-                self.workspace.to_dict()
-                if isinstance(self.workspace, Workspace)
-                else self.workspace
-            )
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
-
-        if not isinstance(self.workspace_sharing_id, Unset):
-            field_dict["workspace_sharing_id"] = self.workspace_sharing_id
+        field_dict["order_page"] = (
+            self.order_page.to_dict()
+            if isinstance(self.order_page, OrderOrderPage)
+            else self.order_page
+        )
+
+        field_dict["order_type"] = self.order_type
+
+        field_dict["origination_channel_id"] = self.origination_channel_id
+
+        field_dict["origination_channel_name"] = self.origination_channel_name
+
+        field_dict["origination_channel_public_id"] = self.origination_channel_public_id
+
+        field_dict["origination_channel_type"] = self.origination_channel_type
+
+        field_dict["page_id"] = self.page_id
+
+        field_dict["page_name"] = self.page_name
+
+        field_dict["paid_until"] = (
+            self.paid_until.isoformat()
+            if isinstance(self.paid_until, datetime.datetime)
+            else self.paid_until
+        )
+
+        field_dict["payment_processor"] = self.payment_processor
+
+        field_dict["phone_number"] = self.phone_number
+
+        field_dict["previous_line_item"] = self.previous_line_item
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["recurring_invoices_paid_count"] = self.recurring_invoices_paid_count
+
+        field_dict["referral_code"] = (
+            self.referral_code.to_dict()
+            if isinstance(self.referral_code, OrderReferralCode)
+            else self.referral_code
+        )
+
+        field_dict["resource_install_intent"] = self.resource_install_intent
+
+        field_dict["segments"] = (
+            [
+                segments_type_0_item.to_dict()
+                if isinstance(segments_type_0_item, OrderSegment)
+                else segments_type_0_item
+                for segments_type_0_item in self.segments
+            ]
+            if isinstance(self.segments, list)
+            else self.segments
+        )
+
+        field_dict["service_status"] = self.service_status
+
+        field_dict["shipping_address_city"] = self.shipping_address_city
+
+        field_dict["shipping_address_country"] = self.shipping_address_country
+
+        field_dict["shipping_address_first_name"] = self.shipping_address_first_name
+
+        field_dict["shipping_address_last_name"] = self.shipping_address_last_name
+
+        field_dict["shipping_address_organization_name"] = (
+            self.shipping_address_organization_name
+        )
+
+        field_dict["shipping_address_phone_number"] = self.shipping_address_phone_number
+
+        field_dict["shipping_address_postal_code"] = self.shipping_address_postal_code
+
+        field_dict["shipping_address_region"] = self.shipping_address_region
+
+        field_dict["shipping_address_street_one"] = self.shipping_address_street_one
+
+        field_dict["shipping_address_street_two"] = self.shipping_address_street_two
+
+        field_dict["tag_ids"] = self.tag_ids
+
+        field_dict["tax_amount"] = self.tax_amount
+
+        field_dict["total_amount"] = self.total_amount
+
+        field_dict["trial_end_at"] = self.trial_end_at
+
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
+
+        field_dict["visits"] = self.visits.to_dict()
+
+        field_dict["workspace"] = self.workspace.to_dict()
+
+        field_dict["workspace_id"] = self.workspace_id
+
+        field_dict["workspace_sharing_id"] = self.workspace_sharing_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        activated_at = d.pop("activated_at")
 
-        activated_at = d.pop("activated_at", UNSET)
-
-        affiliate = d.pop("affiliate", UNSET)
+        affiliate = d.pop("affiliate")
         if isinstance(affiliate, dict):
             try:
                 affiliate = OrderAffiliate.from_dict(affiliate)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        billing_address_city = d.pop("billing_address_city", UNSET)
+        billing_address_city = d.pop("billing_address_city")
 
-        billing_address_country = d.pop("billing_address_country", UNSET)
+        billing_address_country = d.pop("billing_address_country")
 
-        billing_address_postal_code = d.pop("billing_address_postal_code", UNSET)
+        billing_address_postal_code = d.pop("billing_address_postal_code")
 
-        billing_address_region = d.pop("billing_address_region", UNSET)
+        billing_address_region = d.pop("billing_address_region")
 
-        billing_address_street_one = d.pop("billing_address_street_one", UNSET)
+        billing_address_street_one = d.pop("billing_address_street_one")
 
-        billing_address_street_two = d.pop("billing_address_street_two", UNSET)
+        billing_address_street_two = d.pop("billing_address_street_two")
 
-        billing_payment_method_id = d.pop("billing_payment_method_id", UNSET)
+        billing_payment_method_id = d.pop("billing_payment_method_id")
 
-        billing_status = d.pop("billing_status", UNSET)
+        billing_status = d.pop("billing_status")
 
-        cancel_description = d.pop("cancel_description", UNSET)
+        cancel_description = d.pop("cancel_description")
 
-        cancel_reason = d.pop("cancel_reason", UNSET)
+        cancel_reason = d.pop("cancel_reason")
 
-        canceled_at = d.pop("canceled_at", UNSET)
+        canceled_at = d.pop("canceled_at")
 
-        canceled_by = d.pop("canceled_by", UNSET)
+        canceled_by = d.pop("canceled_by")
 
-        churned_at = d.pop("churned_at", UNSET)
+        churned_at = d.pop("churned_at")
 
-        contact = d.pop("contact", UNSET)
-        if isinstance(contact, dict):
-            try:
-                contact = Contact.from_dict(contact)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        contact = ContactBase.from_dict(d.pop("contact"))
 
-        contact_groups = d.pop("contact_groups", UNSET)
+        contact_groups = d.pop("contact_groups")
         if isinstance(contact_groups, list):
             try:
                 contact_groups = [
@@ -493,26 +398,28 @@ class Order:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        contact_id = d.pop("contact_id", UNSET)
+        contact_id = d.pop("contact_id")
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        currency = d.pop("currency", UNSET)
+        currency = d.pop("currency")
 
-        discount_ids = d.pop("discount_ids", UNSET)
+        discount_ids = d.pop("discount_ids")
 
-        external_id = d.pop("external_id", UNSET)
+        external_id = d.pop("external_id")
 
-        funnel_name = d.pop("funnel_name", UNSET)
+        funnel_name = d.pop("funnel_name")
 
-        in_trial = d.pop("in_trial", UNSET)
+        id = d.pop("id")
 
-        line_items = d.pop("line_items", UNSET)
+        in_trial = d.pop("in_trial")
+
+        line_items = d.pop("line_items")
         if isinstance(line_items, list):
             try:
                 line_items = [
@@ -522,62 +429,62 @@ class Order:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        live_mode = d.pop("live_mode", UNSET)
+        live_mode = d.pop("live_mode")
 
-        next_charge_at = d.pop("next_charge_at", UNSET)
+        next_charge_at = d.pop("next_charge_at")
 
-        notes = d.pop("notes", UNSET)
+        notes = d.pop("notes")
 
-        order_number = d.pop("order_number", UNSET)
+        order_number = d.pop("order_number")
 
-        order_page = d.pop("order_page", UNSET)
+        order_page = d.pop("order_page")
         if isinstance(order_page, dict):
             try:
                 order_page = OrderOrderPage.from_dict(order_page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        order_type = d.pop("order_type", UNSET)
+        order_type = d.pop("order_type")
 
-        origination_channel_id = d.pop("origination_channel_id", UNSET)
+        origination_channel_id = d.pop("origination_channel_id")
 
-        origination_channel_name = d.pop("origination_channel_name", UNSET)
+        origination_channel_name = d.pop("origination_channel_name")
 
-        origination_channel_public_id = d.pop("origination_channel_public_id", UNSET)
+        origination_channel_public_id = d.pop("origination_channel_public_id")
 
-        origination_channel_type = d.pop("origination_channel_type", UNSET)
+        origination_channel_type = d.pop("origination_channel_type")
 
-        page_id = d.pop("page_id", UNSET)
+        page_id = d.pop("page_id")
 
-        page_name = d.pop("page_name", UNSET)
+        page_name = d.pop("page_name")
 
-        paid_until = d.pop("paid_until", UNSET)
+        paid_until = d.pop("paid_until")
         if isinstance(paid_until, str):
             try:
                 paid_until = datetime.datetime.fromisoformat(paid_until)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        payment_processor = d.pop("payment_processor", UNSET)
+        payment_processor = d.pop("payment_processor")
 
-        phone_number = d.pop("phone_number", UNSET)
+        phone_number = d.pop("phone_number")
 
-        previous_line_item = d.pop("previous_line_item", UNSET)
+        previous_line_item = d.pop("previous_line_item")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count", UNSET)
+        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count")
 
-        referral_code = d.pop("referral_code", UNSET)
+        referral_code = d.pop("referral_code")
         if isinstance(referral_code, dict):
             try:
                 referral_code = OrderReferralCode.from_dict(referral_code)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        resource_install_intent = d.pop("resource_install_intent", UNSET)
+        resource_install_intent = d.pop("resource_install_intent")
 
-        segments = d.pop("segments", UNSET)
+        segments = d.pop("segments")
         if isinstance(segments, list):
             try:
                 segments = [
@@ -587,67 +494,54 @@ class Order:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        service_status = d.pop("service_status", UNSET)
+        service_status = d.pop("service_status")
 
-        shipping_address_city = d.pop("shipping_address_city", UNSET)
+        shipping_address_city = d.pop("shipping_address_city")
 
-        shipping_address_country = d.pop("shipping_address_country", UNSET)
+        shipping_address_country = d.pop("shipping_address_country")
 
-        shipping_address_first_name = d.pop("shipping_address_first_name", UNSET)
+        shipping_address_first_name = d.pop("shipping_address_first_name")
 
-        shipping_address_last_name = d.pop("shipping_address_last_name", UNSET)
+        shipping_address_last_name = d.pop("shipping_address_last_name")
 
-        shipping_address_organization_name = d.pop(
-            "shipping_address_organization_name", UNSET
-        )
+        shipping_address_organization_name = d.pop("shipping_address_organization_name")
 
-        shipping_address_phone_number = d.pop("shipping_address_phone_number", UNSET)
+        shipping_address_phone_number = d.pop("shipping_address_phone_number")
 
-        shipping_address_postal_code = d.pop("shipping_address_postal_code", UNSET)
+        shipping_address_postal_code = d.pop("shipping_address_postal_code")
 
-        shipping_address_region = d.pop("shipping_address_region", UNSET)
+        shipping_address_region = d.pop("shipping_address_region")
 
-        shipping_address_street_one = d.pop("shipping_address_street_one", UNSET)
+        shipping_address_street_one = d.pop("shipping_address_street_one")
 
-        shipping_address_street_two = d.pop("shipping_address_street_two", UNSET)
+        shipping_address_street_two = d.pop("shipping_address_street_two")
 
-        tag_ids = d.pop("tag_ids", UNSET)
+        tag_ids = d.pop("tag_ids")
 
-        tax_amount = d.pop("tax_amount", UNSET)
+        tax_amount = d.pop("tax_amount")
 
-        total_amount = d.pop("total_amount", UNSET)
+        total_amount = d.pop("total_amount")
 
-        trial_end_at = d.pop("trial_end_at", UNSET)
+        trial_end_at = d.pop("trial_end_at")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        visits = d.pop("visits", UNSET)
-        if isinstance(visits, dict):
-            try:
-                visits = OrderVisits.from_dict(visits)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        visits = OrderVisits.from_dict(d.pop("visits"))
 
-        workspace = d.pop("workspace", UNSET)
-        if isinstance(workspace, dict):
-            try:
-                workspace = Workspace.from_dict(workspace)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        workspace = Workspace.from_dict(d.pop("workspace"))
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
-        workspace_sharing_id = d.pop("workspace_sharing_id", UNSET)
+        workspace_sharing_id = d.pop("workspace_sharing_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         order = _new(cls)
-        order.id = id
         order.activated_at = activated_at
         order.affiliate = affiliate
         order.billing_address_city = billing_address_city
@@ -671,6 +565,7 @@ class Order:
         order.discount_ids = discount_ids
         order.external_id = external_id
         order.funnel_name = funnel_name
+        order.id = id
         order.in_trial = in_trial
         order.line_items = line_items
         order.live_mode = live_mode
@@ -738,7 +633,7 @@ class Order:
 # Imported after the class rather than at the top, so that models which refer to each other load in
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
-from ..models.contact import Contact
+from ..models.contact_base import ContactBase
 from ..models.order_affiliate import OrderAffiliate
 from ..models.order_contact_group import OrderContactGroup
 from ..models.order_order_page import OrderOrderPage

@@ -21,11 +21,11 @@ class OrderAffiliate:
     """
     Attributes:
         email (None | str | Unset):
-        name (None | str | Unset):
+        name (str | Unset):
     """
 
     email: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
+    name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,376 +18,313 @@ T = TypeVar("T", bound="OrderBase")
 class OrderBase:
     """
     Attributes:
+        activated_at (None | str):
+        affiliate (None | OrderBaseAffiliate):
+        billing_address_city (None | str):
+        billing_address_country (None | str):
+        billing_address_postal_code (None | str):
+        billing_address_region (None | str):
+        billing_address_street_one (None | str):
+        billing_address_street_two (None | str):
+        billing_status (str):
+        cancel_description (None | str):
+        cancel_reason (None | str):
+        canceled_at (None | str):
+        canceled_by (None | str):
+        churned_at (None | str):
+        contact (ContactBase):
         id (int):
-        activated_at (None | str | Unset):
-        affiliate (None | OrderBaseAffiliate | Unset):
-        billing_address_city (None | str | Unset):
-        billing_address_country (None | str | Unset):
-        billing_address_postal_code (None | str | Unset):
-        billing_address_region (None | str | Unset):
-        billing_address_street_one (None | str | Unset):
-        billing_address_street_two (None | str | Unset):
-        billing_status (None | str | Unset):
-        cancel_description (None | str | Unset):
-        cancel_reason (None | str | Unset):
-        canceled_at (None | str | Unset):
-        canceled_by (None | str | Unset):
-        churned_at (None | str | Unset):
-        contact (Contact | None | Unset):
-        in_trial (bool | None | Unset):
-        live_mode (bool | None | Unset):
-        next_charge_at (None | str | Unset):
-        notes (None | str | Unset):
-        order_number (None | str | Unset):
-        order_page (None | OrderBaseOrderPage | Unset):
-        order_type (None | str | Unset):
-        origination_channel_id (int | None | Unset):
-        origination_channel_name (None | str | Unset):
-        origination_channel_public_id (None | str | Unset):
-        origination_channel_type (None | str | Unset):
-        public_id (str | Unset):
-        recurring_invoices_paid_count (int | None | Unset):
-        referral_code (None | OrderBaseReferralCode | Unset):
-        service_status (None | str | Unset):
-        shipping_address_city (None | str | Unset):
-        shipping_address_country (None | str | Unset):
-        shipping_address_first_name (None | str | Unset):
-        shipping_address_last_name (None | str | Unset):
-        shipping_address_organization_name (None | str | Unset):
-        shipping_address_phone_number (None | str | Unset):
-        shipping_address_postal_code (None | str | Unset):
-        shipping_address_region (None | str | Unset):
-        shipping_address_street_one (None | str | Unset):
-        shipping_address_street_two (None | str | Unset):
-        tag_ids (list[int] | None | Unset):
-        total_amount (None | str | Unset):
-        trial_end_at (None | str | Unset):
+        in_trial (bool):
+        live_mode (bool):
+        next_charge_at (None | str):
+        notes (None | str):
+        order_number (None | str):
+        order_page (None | OrderBaseOrderPage):
+        order_type (str):
+        origination_channel_id (int):
+        origination_channel_name (None | str):
+        origination_channel_public_id (None | str):
+        origination_channel_type (None | str):
+        public_id (str):
+        recurring_invoices_paid_count (int):
+        referral_code (None | OrderBaseReferralCode):
+        service_status (str):
+        shipping_address_city (None | str):
+        shipping_address_country (None | str):
+        shipping_address_first_name (None | str):
+        shipping_address_last_name (None | str):
+        shipping_address_organization_name (None | str):
+        shipping_address_phone_number (None | str):
+        shipping_address_postal_code (None | str):
+        shipping_address_region (None | str):
+        shipping_address_street_one (None | str):
+        shipping_address_street_two (None | str):
+        tag_ids (list[int]):
+        total_amount (None | str):
+        trial_end_at (None | str):
     """
 
+    activated_at: None | str
+    affiliate: None | OrderBaseAffiliate
+    billing_address_city: None | str
+    billing_address_country: None | str
+    billing_address_postal_code: None | str
+    billing_address_region: None | str
+    billing_address_street_one: None | str
+    billing_address_street_two: None | str
+    billing_status: str
+    cancel_description: None | str
+    cancel_reason: None | str
+    canceled_at: None | str
+    canceled_by: None | str
+    churned_at: None | str
+    contact: ContactBase
     id: int
-    activated_at: None | str | Unset = UNSET
-    affiliate: None | OrderBaseAffiliate | Unset = UNSET
-    billing_address_city: None | str | Unset = UNSET
-    billing_address_country: None | str | Unset = UNSET
-    billing_address_postal_code: None | str | Unset = UNSET
-    billing_address_region: None | str | Unset = UNSET
-    billing_address_street_one: None | str | Unset = UNSET
-    billing_address_street_two: None | str | Unset = UNSET
-    billing_status: None | str | Unset = UNSET
-    cancel_description: None | str | Unset = UNSET
-    cancel_reason: None | str | Unset = UNSET
-    canceled_at: None | str | Unset = UNSET
-    canceled_by: None | str | Unset = UNSET
-    churned_at: None | str | Unset = UNSET
-    contact: Contact | None | Unset = UNSET
-    in_trial: bool | None | Unset = UNSET
-    live_mode: bool | None | Unset = UNSET
-    next_charge_at: None | str | Unset = UNSET
-    notes: None | str | Unset = UNSET
-    order_number: None | str | Unset = UNSET
-    order_page: None | OrderBaseOrderPage | Unset = UNSET
-    order_type: None | str | Unset = UNSET
-    origination_channel_id: int | None | Unset = UNSET
-    origination_channel_name: None | str | Unset = UNSET
-    origination_channel_public_id: None | str | Unset = UNSET
-    origination_channel_type: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    recurring_invoices_paid_count: int | None | Unset = UNSET
-    referral_code: None | OrderBaseReferralCode | Unset = UNSET
-    service_status: None | str | Unset = UNSET
-    shipping_address_city: None | str | Unset = UNSET
-    shipping_address_country: None | str | Unset = UNSET
-    shipping_address_first_name: None | str | Unset = UNSET
-    shipping_address_last_name: None | str | Unset = UNSET
-    shipping_address_organization_name: None | str | Unset = UNSET
-    shipping_address_phone_number: None | str | Unset = UNSET
-    shipping_address_postal_code: None | str | Unset = UNSET
-    shipping_address_region: None | str | Unset = UNSET
-    shipping_address_street_one: None | str | Unset = UNSET
-    shipping_address_street_two: None | str | Unset = UNSET
-    tag_ids: list[int] | None | Unset = UNSET
-    total_amount: None | str | Unset = UNSET
-    trial_end_at: None | str | Unset = UNSET
+    in_trial: bool
+    live_mode: bool
+    next_charge_at: None | str
+    notes: None | str
+    order_number: None | str
+    order_page: None | OrderBaseOrderPage
+    order_type: str
+    origination_channel_id: int
+    origination_channel_name: None | str
+    origination_channel_public_id: None | str
+    origination_channel_type: None | str
+    public_id: str
+    recurring_invoices_paid_count: int
+    referral_code: None | OrderBaseReferralCode
+    service_status: str
+    shipping_address_city: None | str
+    shipping_address_country: None | str
+    shipping_address_first_name: None | str
+    shipping_address_last_name: None | str
+    shipping_address_organization_name: None | str
+    shipping_address_phone_number: None | str
+    shipping_address_postal_code: None | str
+    shipping_address_region: None | str
+    shipping_address_street_one: None | str
+    shipping_address_street_two: None | str
+    tag_ids: list[int]
+    total_amount: None | str
+    trial_end_at: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["activated_at"] = self.activated_at
+
+        field_dict["affiliate"] = (
+            self.affiliate.to_dict()
+            if isinstance(self.affiliate, OrderBaseAffiliate)
+            else self.affiliate
+        )
+
+        field_dict["billing_address_city"] = self.billing_address_city
+
+        field_dict["billing_address_country"] = self.billing_address_country
+
+        field_dict["billing_address_postal_code"] = self.billing_address_postal_code
+
+        field_dict["billing_address_region"] = self.billing_address_region
+
+        field_dict["billing_address_street_one"] = self.billing_address_street_one
+
+        field_dict["billing_address_street_two"] = self.billing_address_street_two
+
+        field_dict["billing_status"] = self.billing_status
+
+        field_dict["cancel_description"] = self.cancel_description
+
+        field_dict["cancel_reason"] = self.cancel_reason
+
+        field_dict["canceled_at"] = self.canceled_at
+
+        field_dict["canceled_by"] = self.canceled_by
+
+        field_dict["churned_at"] = self.churned_at
+
+        field_dict["contact"] = self.contact.to_dict()
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.activated_at, Unset):
-            field_dict["activated_at"] = self.activated_at
+        field_dict["in_trial"] = self.in_trial
 
-        if not isinstance(self.affiliate, Unset):
-            field_dict["affiliate"] = (
-                self.affiliate.to_dict()
-                if isinstance(self.affiliate, OrderBaseAffiliate)
-                else self.affiliate
-            )
+        field_dict["live_mode"] = self.live_mode
 
-        if not isinstance(self.billing_address_city, Unset):
-            field_dict["billing_address_city"] = self.billing_address_city
+        field_dict["next_charge_at"] = self.next_charge_at
 
-        if not isinstance(self.billing_address_country, Unset):
-            field_dict["billing_address_country"] = self.billing_address_country
+        field_dict["notes"] = self.notes
 
-        if not isinstance(self.billing_address_postal_code, Unset):
-            field_dict["billing_address_postal_code"] = self.billing_address_postal_code
+        field_dict["order_number"] = self.order_number
 
-        if not isinstance(self.billing_address_region, Unset):
-            field_dict["billing_address_region"] = self.billing_address_region
+        field_dict["order_page"] = (
+            self.order_page.to_dict()
+            if isinstance(self.order_page, OrderBaseOrderPage)
+            else self.order_page
+        )
 
-        if not isinstance(self.billing_address_street_one, Unset):
-            field_dict["billing_address_street_one"] = self.billing_address_street_one
+        field_dict["order_type"] = self.order_type
 
-        if not isinstance(self.billing_address_street_two, Unset):
-            field_dict["billing_address_street_two"] = self.billing_address_street_two
+        field_dict["origination_channel_id"] = self.origination_channel_id
 
-        if not isinstance(self.billing_status, Unset):
-            field_dict["billing_status"] = self.billing_status
+        field_dict["origination_channel_name"] = self.origination_channel_name
 
-        if not isinstance(self.cancel_description, Unset):
-            field_dict["cancel_description"] = self.cancel_description
+        field_dict["origination_channel_public_id"] = self.origination_channel_public_id
 
-        if not isinstance(self.cancel_reason, Unset):
-            field_dict["cancel_reason"] = self.cancel_reason
+        field_dict["origination_channel_type"] = self.origination_channel_type
 
-        if not isinstance(self.canceled_at, Unset):
-            field_dict["canceled_at"] = self.canceled_at
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.canceled_by, Unset):
-            field_dict["canceled_by"] = self.canceled_by
+        field_dict["recurring_invoices_paid_count"] = self.recurring_invoices_paid_count
 
-        if not isinstance(self.churned_at, Unset):
-            field_dict["churned_at"] = self.churned_at
+        field_dict["referral_code"] = (
+            self.referral_code.to_dict()
+            if isinstance(self.referral_code, OrderBaseReferralCode)
+            else self.referral_code
+        )
 
-        if not isinstance(self.contact, Unset):
-            field_dict["contact"] = (
-                self.contact.to_dict()
-                if isinstance(self.contact, Contact)
-                else self.contact
-            )
+        field_dict["service_status"] = self.service_status
 
-        if not isinstance(self.in_trial, Unset):
-            field_dict["in_trial"] = self.in_trial
+        field_dict["shipping_address_city"] = self.shipping_address_city
 
-        if not isinstance(self.live_mode, Unset):
-            field_dict["live_mode"] = self.live_mode
+        field_dict["shipping_address_country"] = self.shipping_address_country
 
-        if not isinstance(self.next_charge_at, Unset):
-            field_dict["next_charge_at"] = self.next_charge_at
+        field_dict["shipping_address_first_name"] = self.shipping_address_first_name
 
-        if not isinstance(self.notes, Unset):
-            field_dict["notes"] = self.notes
+        field_dict["shipping_address_last_name"] = self.shipping_address_last_name
 
-        if not isinstance(self.order_number, Unset):
-            field_dict["order_number"] = self.order_number
+        field_dict["shipping_address_organization_name"] = (
+            self.shipping_address_organization_name
+        )
 
-        if not isinstance(self.order_page, Unset):
-            field_dict["order_page"] = (
-                self.order_page.to_dict()
-                if isinstance(self.order_page, OrderBaseOrderPage)
-                else self.order_page
-            )
+        field_dict["shipping_address_phone_number"] = self.shipping_address_phone_number
 
-        if not isinstance(self.order_type, Unset):
-            field_dict["order_type"] = self.order_type
+        field_dict["shipping_address_postal_code"] = self.shipping_address_postal_code
 
-        if not isinstance(self.origination_channel_id, Unset):
-            field_dict["origination_channel_id"] = self.origination_channel_id
+        field_dict["shipping_address_region"] = self.shipping_address_region
 
-        if not isinstance(self.origination_channel_name, Unset):
-            field_dict["origination_channel_name"] = self.origination_channel_name
+        field_dict["shipping_address_street_one"] = self.shipping_address_street_one
 
-        if not isinstance(self.origination_channel_public_id, Unset):
-            field_dict["origination_channel_public_id"] = (
-                self.origination_channel_public_id
-            )
+        field_dict["shipping_address_street_two"] = self.shipping_address_street_two
 
-        if not isinstance(self.origination_channel_type, Unset):
-            field_dict["origination_channel_type"] = self.origination_channel_type
+        field_dict["tag_ids"] = self.tag_ids
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["total_amount"] = self.total_amount
 
-        if not isinstance(self.recurring_invoices_paid_count, Unset):
-            field_dict["recurring_invoices_paid_count"] = (
-                self.recurring_invoices_paid_count
-            )
-
-        if not isinstance(self.referral_code, Unset):
-            field_dict["referral_code"] = (
-                self.referral_code.to_dict()
-                if isinstance(self.referral_code, OrderBaseReferralCode)
-                else self.referral_code
-            )
-
-        if not isinstance(self.service_status, Unset):
-            field_dict["service_status"] = self.service_status
-
-        if not isinstance(self.shipping_address_city, Unset):
-            field_dict["shipping_address_city"] = self.shipping_address_city
-
-        if not isinstance(self.shipping_address_country, Unset):
-            field_dict["shipping_address_country"] = self.shipping_address_country
-
-        if not isinstance(self.shipping_address_first_name, Unset):
-            field_dict["shipping_address_first_name"] = self.shipping_address_first_name
-
-        if not isinstance(self.shipping_address_last_name, Unset):
-            field_dict["shipping_address_last_name"] = self.shipping_address_last_name
-
-        if not isinstance(self.shipping_address_organization_name, Unset):
-            field_dict["shipping_address_organization_name"] = (
-                self.shipping_address_organization_name
-            )
-
-        if not isinstance(self.shipping_address_phone_number, Unset):
-            field_dict["shipping_address_phone_number"] = (
-                self.shipping_address_phone_number
-            )
-
-        if not isinstance(self.shipping_address_postal_code, Unset):
-            field_dict["shipping_address_postal_code"] = (
-                self.shipping_address_postal_code
-            )
-
-        if not isinstance(self.shipping_address_region, Unset):
-            field_dict["shipping_address_region"] = self.shipping_address_region
-
-        if not isinstance(self.shipping_address_street_one, Unset):
-            field_dict["shipping_address_street_one"] = self.shipping_address_street_one
-
-        if not isinstance(self.shipping_address_street_two, Unset):
-            field_dict["shipping_address_street_two"] = self.shipping_address_street_two
-
-        if not isinstance(self.tag_ids, Unset):
-            field_dict["tag_ids"] = self.tag_ids
-
-        if not isinstance(self.total_amount, Unset):
-            field_dict["total_amount"] = self.total_amount
-
-        if not isinstance(self.trial_end_at, Unset):
-            field_dict["trial_end_at"] = self.trial_end_at
+        field_dict["trial_end_at"] = self.trial_end_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        activated_at = d.pop("activated_at")
 
-        activated_at = d.pop("activated_at", UNSET)
-
-        affiliate = d.pop("affiliate", UNSET)
+        affiliate = d.pop("affiliate")
         if isinstance(affiliate, dict):
             try:
                 affiliate = OrderBaseAffiliate.from_dict(affiliate)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        billing_address_city = d.pop("billing_address_city", UNSET)
+        billing_address_city = d.pop("billing_address_city")
 
-        billing_address_country = d.pop("billing_address_country", UNSET)
+        billing_address_country = d.pop("billing_address_country")
 
-        billing_address_postal_code = d.pop("billing_address_postal_code", UNSET)
+        billing_address_postal_code = d.pop("billing_address_postal_code")
 
-        billing_address_region = d.pop("billing_address_region", UNSET)
+        billing_address_region = d.pop("billing_address_region")
 
-        billing_address_street_one = d.pop("billing_address_street_one", UNSET)
+        billing_address_street_one = d.pop("billing_address_street_one")
 
-        billing_address_street_two = d.pop("billing_address_street_two", UNSET)
+        billing_address_street_two = d.pop("billing_address_street_two")
 
-        billing_status = d.pop("billing_status", UNSET)
+        billing_status = d.pop("billing_status")
 
-        cancel_description = d.pop("cancel_description", UNSET)
+        cancel_description = d.pop("cancel_description")
 
-        cancel_reason = d.pop("cancel_reason", UNSET)
+        cancel_reason = d.pop("cancel_reason")
 
-        canceled_at = d.pop("canceled_at", UNSET)
+        canceled_at = d.pop("canceled_at")
 
-        canceled_by = d.pop("canceled_by", UNSET)
+        canceled_by = d.pop("canceled_by")
 
-        churned_at = d.pop("churned_at", UNSET)
+        churned_at = d.pop("churned_at")
 
-        contact = d.pop("contact", UNSET)
-        if isinstance(contact, dict):
-            try:
-                contact = Contact.from_dict(contact)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        contact = ContactBase.from_dict(d.pop("contact"))
 
-        in_trial = d.pop("in_trial", UNSET)
+        id = d.pop("id")
 
-        live_mode = d.pop("live_mode", UNSET)
+        in_trial = d.pop("in_trial")
 
-        next_charge_at = d.pop("next_charge_at", UNSET)
+        live_mode = d.pop("live_mode")
 
-        notes = d.pop("notes", UNSET)
+        next_charge_at = d.pop("next_charge_at")
 
-        order_number = d.pop("order_number", UNSET)
+        notes = d.pop("notes")
 
-        order_page = d.pop("order_page", UNSET)
+        order_number = d.pop("order_number")
+
+        order_page = d.pop("order_page")
         if isinstance(order_page, dict):
             try:
                 order_page = OrderBaseOrderPage.from_dict(order_page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        order_type = d.pop("order_type", UNSET)
+        order_type = d.pop("order_type")
 
-        origination_channel_id = d.pop("origination_channel_id", UNSET)
+        origination_channel_id = d.pop("origination_channel_id")
 
-        origination_channel_name = d.pop("origination_channel_name", UNSET)
+        origination_channel_name = d.pop("origination_channel_name")
 
-        origination_channel_public_id = d.pop("origination_channel_public_id", UNSET)
+        origination_channel_public_id = d.pop("origination_channel_public_id")
 
-        origination_channel_type = d.pop("origination_channel_type", UNSET)
+        origination_channel_type = d.pop("origination_channel_type")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count", UNSET)
+        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count")
 
-        referral_code = d.pop("referral_code", UNSET)
+        referral_code = d.pop("referral_code")
         if isinstance(referral_code, dict):
             try:
                 referral_code = OrderBaseReferralCode.from_dict(referral_code)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        service_status = d.pop("service_status", UNSET)
+        service_status = d.pop("service_status")
 
-        shipping_address_city = d.pop("shipping_address_city", UNSET)
+        shipping_address_city = d.pop("shipping_address_city")
 
-        shipping_address_country = d.pop("shipping_address_country", UNSET)
+        shipping_address_country = d.pop("shipping_address_country")
 
-        shipping_address_first_name = d.pop("shipping_address_first_name", UNSET)
+        shipping_address_first_name = d.pop("shipping_address_first_name")
 
-        shipping_address_last_name = d.pop("shipping_address_last_name", UNSET)
+        shipping_address_last_name = d.pop("shipping_address_last_name")
 
-        shipping_address_organization_name = d.pop(
-            "shipping_address_organization_name", UNSET
-        )
+        shipping_address_organization_name = d.pop("shipping_address_organization_name")
 
-        shipping_address_phone_number = d.pop("shipping_address_phone_number", UNSET)
+        shipping_address_phone_number = d.pop("shipping_address_phone_number")
 
-        shipping_address_postal_code = d.pop("shipping_address_postal_code", UNSET)
+        shipping_address_postal_code = d.pop("shipping_address_postal_code")
 
-        shipping_address_region = d.pop("shipping_address_region", UNSET)
+        shipping_address_region = d.pop("shipping_address_region")
 
-        shipping_address_street_one = d.pop("shipping_address_street_one", UNSET)
+        shipping_address_street_one = d.pop("shipping_address_street_one")
 
-        shipping_address_street_two = d.pop("shipping_address_street_two", UNSET)
+        shipping_address_street_two = d.pop("shipping_address_street_two")
 
-        tag_ids = d.pop("tag_ids", UNSET)
+        tag_ids = d.pop("tag_ids")
 
-        total_amount = d.pop("total_amount", UNSET)
+        total_amount = d.pop("total_amount")
 
-        trial_end_at = d.pop("trial_end_at", UNSET)
+        trial_end_at = d.pop("trial_end_at")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         order_base = _new(cls)
-        order_base.id = id
         order_base.activated_at = activated_at
         order_base.affiliate = affiliate
         order_base.billing_address_city = billing_address_city
@@ -405,6 +340,7 @@ class OrderBase:
         order_base.canceled_by = canceled_by
         order_base.churned_at = churned_at
         order_base.contact = contact
+        order_base.id = id
         order_base.in_trial = in_trial
         order_base.live_mode = live_mode
         order_base.next_charge_at = next_charge_at
@@ -459,7 +395,7 @@ class OrderBase:
 # Imported after the class rather than at the top, so that models which refer to each other load in
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
-from ..models.contact import Contact
+from ..models.contact_base import ContactBase
 from ..models.order_base_affiliate import OrderBaseAffiliate
 from ..models.order_base_order_page import OrderBaseOrderPage
 from ..models.order_base_referral_code import OrderBaseReferralCode

@@ -2,33 +2,54 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="OrderBaseAffiliate")
 
 
 @_attrs_define
 class OrderBaseAffiliate:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        email (None | str | Unset):
+        name (str | Unset):
+    """
 
+    email: None | str | Unset = UNSET
+    name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.email, Unset):
+            field_dict["email"] = self.email
+
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        email = d.pop("email", UNSET)
+
+        name = d.pop("name", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         order_base_affiliate = _new(cls)
+        order_base_affiliate.email = email
+        order_base_affiliate.name = name
 
         order_base_affiliate.additional_properties = d
         return order_base_affiliate

@@ -7,6 +7,8 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
 
@@ -15,20 +17,46 @@ T = TypeVar("T", bound="OrderBaseOrderPage")
 
 @_attrs_define
 class OrderBaseOrderPage:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        id (int | Unset):
+        name (str | Unset):
+        public_id (str | Unset):
+    """
 
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
+    public_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        id = d.pop("id", UNSET)
+
+        name = d.pop("name", UNSET)
+
+        public_id = d.pop("public_id", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         order_base_order_page = _new(cls)
+        order_base_order_page.id = id
+        order_base_order_page.name = name
+        order_base_order_page.public_id = public_id
 
         order_base_order_page.additional_properties = d
         return order_base_order_page

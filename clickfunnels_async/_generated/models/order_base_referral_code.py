@@ -2,33 +2,54 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="OrderBaseReferralCode")
 
 
 @_attrs_define
 class OrderBaseReferralCode:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        code (str | Unset):
+        default (bool | None | Unset):
+    """
 
+    code: str | Unset = UNSET
+    default: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.code, Unset):
+            field_dict["code"] = self.code
+
+        if not isinstance(self.default, Unset):
+            field_dict["default"] = self.default
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        code = d.pop("code", UNSET)
+
+        default = d.pop("default", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         order_base_referral_code = _new(cls)
+        order_base_referral_code.code = code
+        order_base_referral_code.default = default
 
         order_base_referral_code.additional_properties = d
         return order_base_referral_code

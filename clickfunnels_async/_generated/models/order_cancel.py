@@ -20,20 +20,20 @@ T = TypeVar("T", bound="OrderCancel")
 class OrderCancel:
     """
     Attributes:
-        cancel_description (Any | Unset):
-        cancel_reason (Any | Unset):
-        cancelation_proration (Any | Unset):
-        canceled_by (Any | Unset):
-        effective_date (Any | Unset):
-        voidable_invoices (list[Any] | Unset):
+        cancel_description (None | str | Unset):
+        cancel_reason (str | Unset):
+        cancelation_proration (bool | Unset):
+        canceled_by (str | Unset):
+        effective_date (str | Unset):
+        voidable_invoices (list[int] | Unset):
     """
 
-    cancel_description: Any | Unset = UNSET
-    cancel_reason: Any | Unset = UNSET
-    cancelation_proration: Any | Unset = UNSET
-    canceled_by: Any | Unset = UNSET
-    effective_date: Any | Unset = UNSET
-    voidable_invoices: list[Any] | Unset = UNSET
+    cancel_description: None | str | Unset = UNSET
+    cancel_reason: str | Unset = UNSET
+    cancelation_proration: bool | Unset = UNSET
+    canceled_by: str | Unset = UNSET
+    effective_date: str | Unset = UNSET
+    voidable_invoices: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

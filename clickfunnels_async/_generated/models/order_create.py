@@ -22,76 +22,85 @@ T = TypeVar("T", bound="OrderCreate")
 class OrderCreate:
     """
     Attributes:
-        activated_at (str | Unset):
-        billing_address_city (str | Unset):
-        billing_address_country (str | Unset):
-        billing_address_postal_code (str | Unset):
-        billing_address_region (str | Unset):
-        billing_address_street_one (str | Unset):
-        billing_address_street_two (str | Unset):
+        line_items_attributes (list[OrderCreateLineItem]):
+        live_mode (bool):
+        order_type (OrderType):
+        activated_at (None | str | Unset):
+        billing_address_city (None | str | Unset):
+        billing_address_country (None | str | Unset):
+        billing_address_postal_code (None | str | Unset):
+        billing_address_region (None | str | Unset):
+        billing_address_street_one (None | str | Unset):
+        billing_address_street_two (None | str | Unset):
         billing_status (str | Unset):
-        cancel_description (str | Unset):
-        cancel_reason (str | Unset):
-        canceled_at (str | Unset):
-        canceled_by (str | Unset):
-        churned_at (str | Unset):
+        cancel_description (None | str | Unset):
+        cancel_reason (None | str | Unset):
+        canceled_at (None | str | Unset):
+        canceled_by (None | str | Unset):
+        churned_at (None | str | Unset):
         contact_attributes (OrderCreateContactAttributes | Unset):
         contact_id (int | Unset):
-        external_id (str | Unset):
-        line_items_attributes (list[OrderCreateLineItem] | Unset):
-        live_mode (bool | Unset):
-        next_charge_at (str | Unset):
-        notes (str | Unset):
-        order_type (OrderType | Unset):
+        external_id (None | str | Unset):
+        next_charge_at (None | str | Unset):
+        notes (None | str | Unset):
         service_status (str | Unset):
-        shipping_address_city (str | Unset):
-        shipping_address_country (str | Unset):
-        shipping_address_first_name (str | Unset):
-        shipping_address_last_name (str | Unset):
-        shipping_address_organization_name (str | Unset):
-        shipping_address_phone_number (str | Unset):
-        shipping_address_postal_code (str | Unset):
-        shipping_address_region (str | Unset):
-        shipping_address_street_one (str | Unset):
-        shipping_address_street_two (str | Unset):
+        shipping_address_city (None | str | Unset):
+        shipping_address_country (None | str | Unset):
+        shipping_address_first_name (None | str | Unset):
+        shipping_address_last_name (None | str | Unset):
+        shipping_address_organization_name (None | str | Unset):
+        shipping_address_phone_number (None | str | Unset):
+        shipping_address_postal_code (None | str | Unset):
+        shipping_address_region (None | str | Unset):
+        shipping_address_street_one (None | str | Unset):
+        shipping_address_street_two (None | str | Unset):
     """
 
-    activated_at: str | Unset = UNSET
-    billing_address_city: str | Unset = UNSET
-    billing_address_country: str | Unset = UNSET
-    billing_address_postal_code: str | Unset = UNSET
-    billing_address_region: str | Unset = UNSET
-    billing_address_street_one: str | Unset = UNSET
-    billing_address_street_two: str | Unset = UNSET
+    line_items_attributes: list[OrderCreateLineItem]
+    live_mode: bool
+    order_type: OrderType
+    activated_at: None | str | Unset = UNSET
+    billing_address_city: None | str | Unset = UNSET
+    billing_address_country: None | str | Unset = UNSET
+    billing_address_postal_code: None | str | Unset = UNSET
+    billing_address_region: None | str | Unset = UNSET
+    billing_address_street_one: None | str | Unset = UNSET
+    billing_address_street_two: None | str | Unset = UNSET
     billing_status: str | Unset = UNSET
-    cancel_description: str | Unset = UNSET
-    cancel_reason: str | Unset = UNSET
-    canceled_at: str | Unset = UNSET
-    canceled_by: str | Unset = UNSET
-    churned_at: str | Unset = UNSET
+    cancel_description: None | str | Unset = UNSET
+    cancel_reason: None | str | Unset = UNSET
+    canceled_at: None | str | Unset = UNSET
+    canceled_by: None | str | Unset = UNSET
+    churned_at: None | str | Unset = UNSET
     contact_attributes: OrderCreateContactAttributes | Unset = UNSET
     contact_id: int | Unset = UNSET
-    external_id: str | Unset = UNSET
-    line_items_attributes: list[OrderCreateLineItem] | Unset = UNSET
-    live_mode: bool | Unset = UNSET
-    next_charge_at: str | Unset = UNSET
-    notes: str | Unset = UNSET
-    order_type: OrderType | Unset = UNSET
+    external_id: None | str | Unset = UNSET
+    next_charge_at: None | str | Unset = UNSET
+    notes: None | str | Unset = UNSET
     service_status: str | Unset = UNSET
-    shipping_address_city: str | Unset = UNSET
-    shipping_address_country: str | Unset = UNSET
-    shipping_address_first_name: str | Unset = UNSET
-    shipping_address_last_name: str | Unset = UNSET
-    shipping_address_organization_name: str | Unset = UNSET
-    shipping_address_phone_number: str | Unset = UNSET
-    shipping_address_postal_code: str | Unset = UNSET
-    shipping_address_region: str | Unset = UNSET
-    shipping_address_street_one: str | Unset = UNSET
-    shipping_address_street_two: str | Unset = UNSET
+    shipping_address_city: None | str | Unset = UNSET
+    shipping_address_country: None | str | Unset = UNSET
+    shipping_address_first_name: None | str | Unset = UNSET
+    shipping_address_last_name: None | str | Unset = UNSET
+    shipping_address_organization_name: None | str | Unset = UNSET
+    shipping_address_phone_number: None | str | Unset = UNSET
+    shipping_address_postal_code: None | str | Unset = UNSET
+    shipping_address_region: None | str | Unset = UNSET
+    shipping_address_street_one: None | str | Unset = UNSET
+    shipping_address_street_two: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["line_items_attributes"] = [
+            line_items_attributes_item.to_dict()
+            for line_items_attributes_item in self.line_items_attributes
+        ]
+
+        field_dict["live_mode"] = self.live_mode
+
+        field_dict["order_type"] = self.order_type.value
+
         if not isinstance(self.activated_at, Unset):
             field_dict["activated_at"] = self.activated_at
 
@@ -140,23 +149,11 @@ class OrderCreate:
         if not isinstance(self.external_id, Unset):
             field_dict["external_id"] = self.external_id
 
-        if not isinstance(self.line_items_attributes, Unset):
-            field_dict["line_items_attributes"] = [
-                line_items_attributes_item.to_dict()
-                for line_items_attributes_item in self.line_items_attributes
-            ]
-
-        if not isinstance(self.live_mode, Unset):
-            field_dict["live_mode"] = self.live_mode
-
         if not isinstance(self.next_charge_at, Unset):
             field_dict["next_charge_at"] = self.next_charge_at
 
         if not isinstance(self.notes, Unset):
             field_dict["notes"] = self.notes
-
-        if not isinstance(self.order_type, Unset):
-            field_dict["order_type"] = self.order_type.value
 
         if not isinstance(self.service_status, Unset):
             field_dict["service_status"] = self.service_status
@@ -202,6 +199,15 @@ class OrderCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        line_items_attributes = [
+            OrderCreateLineItem.from_dict(line_items_attributes_item)
+            for line_items_attributes_item in d.pop("line_items_attributes")
+        ]
+
+        live_mode = d.pop("live_mode")
+
+        order_type = OrderType(d.pop("order_type"))
+
         activated_at = d.pop("activated_at", UNSET)
 
         billing_address_city = d.pop("billing_address_city", UNSET)
@@ -238,22 +244,9 @@ class OrderCreate:
 
         external_id = d.pop("external_id", UNSET)
 
-        line_items_attributes = d.pop("line_items_attributes", UNSET)
-        if not isinstance(line_items_attributes, Unset):
-            line_items_attributes = [
-                OrderCreateLineItem.from_dict(line_items_attributes_item)
-                for line_items_attributes_item in line_items_attributes
-            ]
-
-        live_mode = d.pop("live_mode", UNSET)
-
         next_charge_at = d.pop("next_charge_at", UNSET)
 
         notes = d.pop("notes", UNSET)
-
-        order_type = d.pop("order_type", UNSET)
-        if not isinstance(order_type, Unset):
-            order_type = OrderType(order_type)
 
         service_status = d.pop("service_status", UNSET)
 
@@ -282,6 +275,9 @@ class OrderCreate:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         order_create = _new(cls)
+        order_create.line_items_attributes = line_items_attributes
+        order_create.live_mode = live_mode
+        order_create.order_type = order_type
         order_create.activated_at = activated_at
         order_create.billing_address_city = billing_address_city
         order_create.billing_address_country = billing_address_country
@@ -298,11 +294,8 @@ class OrderCreate:
         order_create.contact_attributes = contact_attributes
         order_create.contact_id = contact_id
         order_create.external_id = external_id
-        order_create.line_items_attributes = line_items_attributes
-        order_create.live_mode = live_mode
         order_create.next_charge_at = next_charge_at
         order_create.notes = notes
-        order_create.order_type = order_type
         order_create.service_status = service_status
         order_create.shipping_address_city = shipping_address_city
         order_create.shipping_address_country = shipping_address_country

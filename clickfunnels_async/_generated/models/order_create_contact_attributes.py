@@ -7,8 +7,6 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 
@@ -19,23 +17,22 @@ T = TypeVar("T", bound="OrderCreateContactAttributes")
 class OrderCreateContactAttributes:
     """
     Attributes:
-        email_address (str | Unset):
+        email_address (str):
     """
 
-    email_address: str | Unset = UNSET
+    email_address: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.email_address, Unset):
-            field_dict["email_address"] = self.email_address
+        field_dict["email_address"] = self.email_address
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        email_address = d.pop("email_address", UNSET)
+        email_address = d.pop("email_address")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

@@ -7,8 +7,6 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 
@@ -19,37 +17,34 @@ T = TypeVar("T", bound="OrderCreateLineItem")
 class OrderCreateLineItem:
     """
     Attributes:
-        products_price_id (int | Unset):
-        quantity (int | Unset):
-        variant_id (int | Unset):
+        products_price_id (int):
+        quantity (int):
+        variant_id (int):
     """
 
-    products_price_id: int | Unset = UNSET
-    quantity: int | Unset = UNSET
-    variant_id: int | Unset = UNSET
+    products_price_id: int
+    quantity: int
+    variant_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.products_price_id, Unset):
-            field_dict["products_price_id"] = self.products_price_id
+        field_dict["products_price_id"] = self.products_price_id
 
-        if not isinstance(self.quantity, Unset):
-            field_dict["quantity"] = self.quantity
+        field_dict["quantity"] = self.quantity
 
-        if not isinstance(self.variant_id, Unset):
-            field_dict["variant_id"] = self.variant_id
+        field_dict["variant_id"] = self.variant_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        products_price_id = d.pop("products_price_id", UNSET)
+        products_price_id = d.pop("products_price_id")
 
-        quantity = d.pop("quantity", UNSET)
+        quantity = d.pop("quantity")
 
-        variant_id = d.pop("variant_id", UNSET)
+        variant_id = d.pop("variant_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

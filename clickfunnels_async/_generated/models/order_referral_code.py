@@ -20,11 +20,11 @@ T = TypeVar("T", bound="OrderReferralCode")
 class OrderReferralCode:
     """
     Attributes:
-        code (None | str | Unset):
+        code (str | Unset):
         default (bool | None | Unset):
     """
 
-    code: None | str | Unset = UNSET
+    code: str | Unset = UNSET
     default: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

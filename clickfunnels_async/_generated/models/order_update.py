@@ -21,68 +21,72 @@ T = TypeVar("T", bound="OrderUpdate")
 class OrderUpdate:
     """
     Attributes:
-        activated_at (datetime.datetime | Unset):
-        billing_address_city (str | Unset):
-        billing_address_country (str | Unset):
-        billing_address_postal_code (str | Unset):
-        billing_address_region (str | Unset):
-        billing_address_street_one (str | Unset):
-        billing_address_street_two (str | Unset):
+        activated_at (datetime.datetime | None | Unset):
+        billing_address_city (None | str | Unset):
+        billing_address_country (None | str | Unset):
+        billing_address_postal_code (None | str | Unset):
+        billing_address_region (None | str | Unset):
+        billing_address_street_one (None | str | Unset):
+        billing_address_street_two (None | str | Unset):
         billing_status (str | Unset):
-        cancel_description (str | Unset):
-        cancel_reason (str | Unset):
-        canceled_at (datetime.datetime | Unset):
-        canceled_by (str | Unset):
-        churned_at (datetime.datetime | Unset):
-        external_id (str | Unset):
-        next_charge_at (datetime.datetime | Unset):
-        notes (str | Unset):
+        cancel_description (None | str | Unset):
+        cancel_reason (None | str | Unset):
+        canceled_at (datetime.datetime | None | Unset):
+        canceled_by (None | str | Unset):
+        churned_at (datetime.datetime | None | Unset):
+        external_id (None | str | Unset):
+        next_charge_at (datetime.datetime | None | Unset):
+        notes (None | str | Unset):
         service_status (str | Unset):
-        shipping_address_city (str | Unset):
-        shipping_address_country (str | Unset):
-        shipping_address_first_name (str | Unset):
-        shipping_address_last_name (str | Unset):
-        shipping_address_organization_name (str | Unset):
-        shipping_address_phone_number (str | Unset):
-        shipping_address_postal_code (str | Unset):
-        shipping_address_region (str | Unset):
-        shipping_address_street_one (str | Unset):
-        shipping_address_street_two (str | Unset):
+        shipping_address_city (None | str | Unset):
+        shipping_address_country (None | str | Unset):
+        shipping_address_first_name (None | str | Unset):
+        shipping_address_last_name (None | str | Unset):
+        shipping_address_organization_name (None | str | Unset):
+        shipping_address_phone_number (None | str | Unset):
+        shipping_address_postal_code (None | str | Unset):
+        shipping_address_region (None | str | Unset):
+        shipping_address_street_one (None | str | Unset):
+        shipping_address_street_two (None | str | Unset):
     """
 
-    activated_at: datetime.datetime | Unset = UNSET
-    billing_address_city: str | Unset = UNSET
-    billing_address_country: str | Unset = UNSET
-    billing_address_postal_code: str | Unset = UNSET
-    billing_address_region: str | Unset = UNSET
-    billing_address_street_one: str | Unset = UNSET
-    billing_address_street_two: str | Unset = UNSET
+    activated_at: datetime.datetime | None | Unset = UNSET
+    billing_address_city: None | str | Unset = UNSET
+    billing_address_country: None | str | Unset = UNSET
+    billing_address_postal_code: None | str | Unset = UNSET
+    billing_address_region: None | str | Unset = UNSET
+    billing_address_street_one: None | str | Unset = UNSET
+    billing_address_street_two: None | str | Unset = UNSET
     billing_status: str | Unset = UNSET
-    cancel_description: str | Unset = UNSET
-    cancel_reason: str | Unset = UNSET
-    canceled_at: datetime.datetime | Unset = UNSET
-    canceled_by: str | Unset = UNSET
-    churned_at: datetime.datetime | Unset = UNSET
-    external_id: str | Unset = UNSET
-    next_charge_at: datetime.datetime | Unset = UNSET
-    notes: str | Unset = UNSET
+    cancel_description: None | str | Unset = UNSET
+    cancel_reason: None | str | Unset = UNSET
+    canceled_at: datetime.datetime | None | Unset = UNSET
+    canceled_by: None | str | Unset = UNSET
+    churned_at: datetime.datetime | None | Unset = UNSET
+    external_id: None | str | Unset = UNSET
+    next_charge_at: datetime.datetime | None | Unset = UNSET
+    notes: None | str | Unset = UNSET
     service_status: str | Unset = UNSET
-    shipping_address_city: str | Unset = UNSET
-    shipping_address_country: str | Unset = UNSET
-    shipping_address_first_name: str | Unset = UNSET
-    shipping_address_last_name: str | Unset = UNSET
-    shipping_address_organization_name: str | Unset = UNSET
-    shipping_address_phone_number: str | Unset = UNSET
-    shipping_address_postal_code: str | Unset = UNSET
-    shipping_address_region: str | Unset = UNSET
-    shipping_address_street_one: str | Unset = UNSET
-    shipping_address_street_two: str | Unset = UNSET
+    shipping_address_city: None | str | Unset = UNSET
+    shipping_address_country: None | str | Unset = UNSET
+    shipping_address_first_name: None | str | Unset = UNSET
+    shipping_address_last_name: None | str | Unset = UNSET
+    shipping_address_organization_name: None | str | Unset = UNSET
+    shipping_address_phone_number: None | str | Unset = UNSET
+    shipping_address_postal_code: None | str | Unset = UNSET
+    shipping_address_region: None | str | Unset = UNSET
+    shipping_address_street_one: None | str | Unset = UNSET
+    shipping_address_street_two: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.activated_at, Unset):
-            field_dict["activated_at"] = self.activated_at.isoformat()
+            field_dict["activated_at"] = (
+                self.activated_at.isoformat()
+                if isinstance(self.activated_at, datetime.datetime)
+                else self.activated_at
+            )
 
         if not isinstance(self.billing_address_city, Unset):
             field_dict["billing_address_city"] = self.billing_address_city
@@ -112,19 +116,31 @@ class OrderUpdate:
             field_dict["cancel_reason"] = self.cancel_reason
 
         if not isinstance(self.canceled_at, Unset):
-            field_dict["canceled_at"] = self.canceled_at.isoformat()
+            field_dict["canceled_at"] = (
+                self.canceled_at.isoformat()
+                if isinstance(self.canceled_at, datetime.datetime)
+                else self.canceled_at
+            )
 
         if not isinstance(self.canceled_by, Unset):
             field_dict["canceled_by"] = self.canceled_by
 
         if not isinstance(self.churned_at, Unset):
-            field_dict["churned_at"] = self.churned_at.isoformat()
+            field_dict["churned_at"] = (
+                self.churned_at.isoformat()
+                if isinstance(self.churned_at, datetime.datetime)
+                else self.churned_at
+            )
 
         if not isinstance(self.external_id, Unset):
             field_dict["external_id"] = self.external_id
 
         if not isinstance(self.next_charge_at, Unset):
-            field_dict["next_charge_at"] = self.next_charge_at.isoformat()
+            field_dict["next_charge_at"] = (
+                self.next_charge_at.isoformat()
+                if isinstance(self.next_charge_at, datetime.datetime)
+                else self.next_charge_at
+            )
 
         if not isinstance(self.notes, Unset):
             field_dict["notes"] = self.notes
@@ -174,8 +190,11 @@ class OrderUpdate:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         activated_at = d.pop("activated_at", UNSET)
-        if not isinstance(activated_at, Unset):
-            activated_at = datetime.datetime.fromisoformat(activated_at)
+        if isinstance(activated_at, str):
+            try:
+                activated_at = datetime.datetime.fromisoformat(activated_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         billing_address_city = d.pop("billing_address_city", UNSET)
 
@@ -196,20 +215,29 @@ class OrderUpdate:
         cancel_reason = d.pop("cancel_reason", UNSET)
 
         canceled_at = d.pop("canceled_at", UNSET)
-        if not isinstance(canceled_at, Unset):
-            canceled_at = datetime.datetime.fromisoformat(canceled_at)
+        if isinstance(canceled_at, str):
+            try:
+                canceled_at = datetime.datetime.fromisoformat(canceled_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         canceled_by = d.pop("canceled_by", UNSET)
 
         churned_at = d.pop("churned_at", UNSET)
-        if not isinstance(churned_at, Unset):
-            churned_at = datetime.datetime.fromisoformat(churned_at)
+        if isinstance(churned_at, str):
+            try:
+                churned_at = datetime.datetime.fromisoformat(churned_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         external_id = d.pop("external_id", UNSET)
 
         next_charge_at = d.pop("next_charge_at", UNSET)
-        if not isinstance(next_charge_at, Unset):
-            next_charge_at = datetime.datetime.fromisoformat(next_charge_at)
+        if isinstance(next_charge_at, str):
+            try:
+                next_charge_at = datetime.datetime.fromisoformat(next_charge_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         notes = d.pop("notes", UNSET)
 

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,43 +18,41 @@ T = TypeVar("T", bound="OrderVisits")
 class OrderVisits:
     """
     Attributes:
-        last_visit (None | Unset | Visit):
-        last_visit_with_utm (None | Unset | Visit):
+        last_visit (None | Visit):
+        last_visit_with_utm (None | Visit):
     """
 
-    last_visit: None | Unset | Visit = UNSET
-    last_visit_with_utm: None | Unset | Visit = UNSET
+    last_visit: None | Visit
+    last_visit_with_utm: None | Visit
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.last_visit, Unset):
-            field_dict["last_visit"] = (
-                self.last_visit.to_dict()
-                if isinstance(self.last_visit, Visit)
-                else self.last_visit
-            )
+        field_dict["last_visit"] = (
+            self.last_visit.to_dict()
+            if isinstance(self.last_visit, Visit)
+            else self.last_visit
+        )
 
-        if not isinstance(self.last_visit_with_utm, Unset):
-            field_dict["last_visit_with_utm"] = (
-                self.last_visit_with_utm.to_dict()
-                if isinstance(self.last_visit_with_utm, Visit)
-                else self.last_visit_with_utm
-            )
+        field_dict["last_visit_with_utm"] = (
+            self.last_visit_with_utm.to_dict()
+            if isinstance(self.last_visit_with_utm, Visit)
+            else self.last_visit_with_utm
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        last_visit = d.pop("last_visit", UNSET)
+        last_visit = d.pop("last_visit")
         if isinstance(last_visit, dict):
             try:
                 last_visit = Visit.from_dict(last_visit)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        last_visit_with_utm = d.pop("last_visit_with_utm", UNSET)
+        last_visit_with_utm = d.pop("last_visit_with_utm")
         if isinstance(last_visit_with_utm, dict):
             try:
                 last_visit_with_utm = Visit.from_dict(last_visit_with_utm)

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,70 +19,65 @@ T = TypeVar("T", bound="OrdersAppliedTag")
 class OrdersAppliedTag:
     """
     Attributes:
+        created_at (datetime.datetime | None):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        order_id (int | None | Unset):
-        public_id (str | Unset):
-        tag_id (int | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        order_id (int):
+        public_id (None | str):
+        tag_id (int):
+        updated_at (datetime.datetime | None):
     """
 
+    created_at: datetime.datetime | None
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    order_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    tag_id: int | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    order_id: int
+    public_id: None | str
+    tag_id: int
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["order_id"] = self.order_id
 
-        if not isinstance(self.order_id, Unset):
-            field_dict["order_id"] = self.order_id
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["tag_id"] = self.tag_id
 
-        if not isinstance(self.tag_id, Unset):
-            field_dict["tag_id"] = self.tag_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        order_id = d.pop("order_id", UNSET)
+        id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        order_id = d.pop("order_id")
 
-        tag_id = d.pop("tag_id", UNSET)
+        public_id = d.pop("public_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        tag_id = d.pop("tag_id")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -94,8 +87,8 @@ class OrdersAppliedTag:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_applied_tag = _new(cls)
-        orders_applied_tag.id = id
         orders_applied_tag.created_at = created_at
+        orders_applied_tag.id = id
         orders_applied_tag.order_id = order_id
         orders_applied_tag.public_id = public_id
         orders_applied_tag.tag_id = tag_id

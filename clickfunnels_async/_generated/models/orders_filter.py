@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from ..models.orders_filter_order_type import OrdersFilterOrderType
 
 T = TypeVar("T", bound="OrdersFilter")
 
@@ -22,12 +23,14 @@ class OrdersFilter:
     Attributes:
         contact_id (str | Unset):
         id (str | Unset):
-        order_type (str | Unset): One or more of: one-time-order, subscription-order (comma separated).
+        live_mode (bool | Unset):
+        order_type (OrdersFilterOrderType | Unset):
     """
 
     contact_id: str | Unset = UNSET
     id: str | Unset = UNSET
-    order_type: str | Unset = UNSET
+    live_mode: bool | Unset = UNSET
+    order_type: OrdersFilterOrderType | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,8 +41,11 @@ class OrdersFilter:
         if not isinstance(self.id, Unset):
             field_dict["id"] = self.id
 
+        if not isinstance(self.live_mode, Unset):
+            field_dict["live_mode"] = self.live_mode
+
         if not isinstance(self.order_type, Unset):
-            field_dict["order_type"] = self.order_type
+            field_dict["order_type"] = self.order_type.value
 
         return field_dict
 
@@ -50,13 +56,18 @@ class OrdersFilter:
 
         id = d.pop("id", UNSET)
 
+        live_mode = d.pop("live_mode", UNSET)
+
         order_type = d.pop("order_type", UNSET)
+        if not isinstance(order_type, Unset):
+            order_type = OrdersFilterOrderType(order_type)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_filter = _new(cls)
         orders_filter.contact_id = contact_id
         orders_filter.id = id
+        orders_filter.live_mode = live_mode
         orders_filter.order_type = order_type
 
         orders_filter.additional_properties = d

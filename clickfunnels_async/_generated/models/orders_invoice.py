@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -23,284 +21,229 @@ T = TypeVar("T", bound="OrdersInvoice")
 class OrdersInvoice:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        currency (None | str):
+        discount_amount (None | str):
+        due_amount (None | str):
+        due_at (datetime.datetime | None):
+        eligible_for_fulfillment (bool | None):
+        external_id (None | str):
+        fulfillment_status (None | str):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        currency (None | str | Unset):
-        discount_amount (None | str | Unset):
-        due_amount (None | str | Unset):
-        due_at (datetime.datetime | None | Unset):
-        eligible_for_fulfillment (bool | None | Unset):
-        external_id (None | str | Unset):
-        fulfillment_status (None | str | Unset):
-        invoice_number (None | str | Unset):
-        invoice_type (None | OrdersInvoiceType | Unset):
-        issued_at (datetime.datetime | None | Unset):
-        line_items (list[OrdersInvoicesLineItem] | None | Unset):
-        order (None | OrderBase | Unset):
-        order_id (int | None | Unset):
-        paid_at (datetime.datetime | None | Unset):
-        payment_processor (None | str | Unset):
-        public_id (str | Unset):
-        shipping_amount (None | str | Unset):
-        status (None | str | Unset):
-        subtotal_amount (None | str | Unset):
-        tax_amount (None | str | Unset):
-        total_amount (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        visits (None | OrderVisits | Unset):
+        invoice_number (str):
+        invoice_type (None | OrdersInvoiceType):
+        issued_at (datetime.datetime | None):
+        line_items (list[OrdersInvoicesLineItem]):
+        order (OrderBase):
+        order_id (int):
+        paid_at (datetime.datetime | None):
+        payment_processor (None | str):
+        public_id (str):
+        shipping_amount (None | str):
+        status (str):
+        subtotal_amount (None | str):
+        tax_amount (None | str):
+        total_amount (None | str):
+        updated_at (datetime.datetime | None):
+        visits (OrderVisits):
     """
 
+    created_at: datetime.datetime | None
+    currency: None | str
+    discount_amount: None | str
+    due_amount: None | str
+    due_at: datetime.datetime | None
+    eligible_for_fulfillment: bool | None
+    external_id: None | str
+    fulfillment_status: None | str
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    currency: None | str | Unset = UNSET
-    discount_amount: None | str | Unset = UNSET
-    due_amount: None | str | Unset = UNSET
-    due_at: datetime.datetime | None | Unset = UNSET
-    eligible_for_fulfillment: bool | None | Unset = UNSET
-    external_id: None | str | Unset = UNSET
-    fulfillment_status: None | str | Unset = UNSET
-    invoice_number: None | str | Unset = UNSET
-    invoice_type: None | OrdersInvoiceType | Unset = UNSET
-    issued_at: datetime.datetime | None | Unset = UNSET
-    line_items: list[OrdersInvoicesLineItem] | None | Unset = UNSET
-    order: None | OrderBase | Unset = UNSET
-    order_id: int | None | Unset = UNSET
-    paid_at: datetime.datetime | None | Unset = UNSET
-    payment_processor: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    shipping_amount: None | str | Unset = UNSET
-    status: None | str | Unset = UNSET
-    subtotal_amount: None | str | Unset = UNSET
-    tax_amount: None | str | Unset = UNSET
-    total_amount: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    visits: None | OrderVisits | Unset = UNSET
+    invoice_number: str
+    invoice_type: None | OrdersInvoiceType
+    issued_at: datetime.datetime | None
+    line_items: list[OrdersInvoicesLineItem]
+    order: OrderBase
+    order_id: int
+    paid_at: datetime.datetime | None
+    payment_processor: None | str
+    public_id: str
+    shipping_amount: None | str
+    status: str
+    subtotal_amount: None | str
+    tax_amount: None | str
+    total_amount: None | str
+    updated_at: datetime.datetime | None
+    visits: OrderVisits
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["currency"] = self.currency
+
+        field_dict["discount_amount"] = self.discount_amount
+
+        field_dict["due_amount"] = self.due_amount
+
+        field_dict["due_at"] = (
+            self.due_at.isoformat()
+            if isinstance(self.due_at, datetime.datetime)
+            else self.due_at
+        )
+
+        field_dict["eligible_for_fulfillment"] = self.eligible_for_fulfillment
+
+        field_dict["external_id"] = self.external_id
+
+        field_dict["fulfillment_status"] = self.fulfillment_status
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["invoice_number"] = self.invoice_number
 
-        if not isinstance(self.currency, Unset):
-            field_dict["currency"] = self.currency
+        field_dict["invoice_type"] = (
+            self.invoice_type.value
+            if isinstance(self.invoice_type, OrdersInvoiceType)
+            else self.invoice_type
+        )
 
-        if not isinstance(self.discount_amount, Unset):
-            field_dict["discount_amount"] = self.discount_amount
+        field_dict["issued_at"] = (
+            self.issued_at.isoformat()
+            if isinstance(self.issued_at, datetime.datetime)
+            else self.issued_at
+        )
 
-        if not isinstance(self.due_amount, Unset):
-            field_dict["due_amount"] = self.due_amount
+        field_dict["line_items"] = [
+            line_items_item.to_dict() for line_items_item in self.line_items
+        ]
 
-        if not isinstance(self.due_at, Unset):
-            field_dict["due_at"] = (
-                self.due_at.isoformat()
-                if isinstance(self.due_at, datetime.datetime)
-                else self.due_at
-            )
+        field_dict["order"] = self.order.to_dict()
 
-        if not isinstance(self.eligible_for_fulfillment, Unset):
-            field_dict["eligible_for_fulfillment"] = self.eligible_for_fulfillment
+        field_dict["order_id"] = self.order_id
 
-        if not isinstance(self.external_id, Unset):
-            field_dict["external_id"] = self.external_id
+        field_dict["paid_at"] = (
+            self.paid_at.isoformat()
+            if isinstance(self.paid_at, datetime.datetime)
+            else self.paid_at
+        )
 
-        if not isinstance(self.fulfillment_status, Unset):
-            field_dict["fulfillment_status"] = self.fulfillment_status
+        field_dict["payment_processor"] = self.payment_processor
 
-        if not isinstance(self.invoice_number, Unset):
-            field_dict["invoice_number"] = self.invoice_number
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.invoice_type, Unset):
-            field_dict["invoice_type"] = (
-                self.invoice_type.value
-                if isinstance(self.invoice_type, OrdersInvoiceType)
-                else self.invoice_type
-            )
+        field_dict["shipping_amount"] = self.shipping_amount
 
-        if not isinstance(self.issued_at, Unset):
-            field_dict["issued_at"] = (
-                self.issued_at.isoformat()
-                if isinstance(self.issued_at, datetime.datetime)
-                else self.issued_at
-            )
+        field_dict["status"] = self.status
 
-        if not isinstance(self.line_items, Unset):
-            field_dict["line_items"] = (
-                [
-                    line_items_type_0_item.to_dict()
-                    if isinstance(line_items_type_0_item, OrdersInvoicesLineItem)
-                    else line_items_type_0_item
-                    for line_items_type_0_item in self.line_items
-                ]
-                if isinstance(self.line_items, list)
-                else self.line_items
-            )
+        field_dict["subtotal_amount"] = self.subtotal_amount
 
-        if not isinstance(self.order, Unset):
-            field_dict["order"] = (
-                self.order.to_dict()
-                if isinstance(self.order, OrderBase)
-                else self.order
-            )
+        field_dict["tax_amount"] = self.tax_amount
 
-        if not isinstance(self.order_id, Unset):
-            field_dict["order_id"] = self.order_id
+        field_dict["total_amount"] = self.total_amount
 
-        if not isinstance(self.paid_at, Unset):
-            field_dict["paid_at"] = (
-                self.paid_at.isoformat()
-                if isinstance(self.paid_at, datetime.datetime)
-                else self.paid_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.payment_processor, Unset):
-            field_dict["payment_processor"] = self.payment_processor
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.shipping_amount, Unset):
-            field_dict["shipping_amount"] = self.shipping_amount
-
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status
-
-        if not isinstance(self.subtotal_amount, Unset):
-            field_dict["subtotal_amount"] = self.subtotal_amount
-
-        if not isinstance(self.tax_amount, Unset):
-            field_dict["tax_amount"] = self.tax_amount
-
-        if not isinstance(self.total_amount, Unset):
-            field_dict["total_amount"] = self.total_amount
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.visits, Unset):
-            field_dict["visits"] = (
-                self.visits.to_dict()
-                if isinstance(self.visits, OrderVisits)
-                else self.visits
-            )
+        field_dict["visits"] = self.visits.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        currency = d.pop("currency", UNSET)
+        currency = d.pop("currency")
 
-        discount_amount = d.pop("discount_amount", UNSET)
+        discount_amount = d.pop("discount_amount")
 
-        due_amount = d.pop("due_amount", UNSET)
+        due_amount = d.pop("due_amount")
 
-        due_at = d.pop("due_at", UNSET)
+        due_at = d.pop("due_at")
         if isinstance(due_at, str):
             try:
                 due_at = datetime.datetime.fromisoformat(due_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        eligible_for_fulfillment = d.pop("eligible_for_fulfillment", UNSET)
+        eligible_for_fulfillment = d.pop("eligible_for_fulfillment")
 
-        external_id = d.pop("external_id", UNSET)
+        external_id = d.pop("external_id")
 
-        fulfillment_status = d.pop("fulfillment_status", UNSET)
+        fulfillment_status = d.pop("fulfillment_status")
 
-        invoice_number = d.pop("invoice_number", UNSET)
+        id = d.pop("id")
 
-        invoice_type = d.pop("invoice_type", UNSET)
+        invoice_number = d.pop("invoice_number")
+
+        invoice_type = d.pop("invoice_type")
         if isinstance(invoice_type, str):
             try:
                 invoice_type = OrdersInvoiceType(invoice_type)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        issued_at = d.pop("issued_at", UNSET)
+        issued_at = d.pop("issued_at")
         if isinstance(issued_at, str):
             try:
                 issued_at = datetime.datetime.fromisoformat(issued_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        line_items = d.pop("line_items", UNSET)
-        if isinstance(line_items, list):
-            try:
-                line_items = [
-                    OrdersInvoicesLineItem.from_dict(line_items_type_0_item)
-                    for line_items_type_0_item in line_items
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        line_items = [
+            OrdersInvoicesLineItem.from_dict(line_items_item)
+            for line_items_item in d.pop("line_items")
+        ]
 
-        order = d.pop("order", UNSET)
-        if isinstance(order, dict):
-            try:
-                order = OrderBase.from_dict(order)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        order = OrderBase.from_dict(d.pop("order"))
 
-        order_id = d.pop("order_id", UNSET)
+        order_id = d.pop("order_id")
 
-        paid_at = d.pop("paid_at", UNSET)
+        paid_at = d.pop("paid_at")
         if isinstance(paid_at, str):
             try:
                 paid_at = datetime.datetime.fromisoformat(paid_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        payment_processor = d.pop("payment_processor", UNSET)
+        payment_processor = d.pop("payment_processor")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        shipping_amount = d.pop("shipping_amount", UNSET)
+        shipping_amount = d.pop("shipping_amount")
 
-        status = d.pop("status", UNSET)
+        status = d.pop("status")
 
-        subtotal_amount = d.pop("subtotal_amount", UNSET)
+        subtotal_amount = d.pop("subtotal_amount")
 
-        tax_amount = d.pop("tax_amount", UNSET)
+        tax_amount = d.pop("tax_amount")
 
-        total_amount = d.pop("total_amount", UNSET)
+        total_amount = d.pop("total_amount")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        visits = d.pop("visits", UNSET)
-        if isinstance(visits, dict):
-            try:
-                visits = OrderVisits.from_dict(visits)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        visits = OrderVisits.from_dict(d.pop("visits"))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_invoice = _new(cls)
-        orders_invoice.id = id
         orders_invoice.created_at = created_at
         orders_invoice.currency = currency
         orders_invoice.discount_amount = discount_amount
@@ -309,6 +252,7 @@ class OrdersInvoice:
         orders_invoice.eligible_for_fulfillment = eligible_for_fulfillment
         orders_invoice.external_id = external_id
         orders_invoice.fulfillment_status = fulfillment_status
+        orders_invoice.id = id
         orders_invoice.invoice_number = invoice_number
         orders_invoice.invoice_type = invoice_type
         orders_invoice.issued_at = issued_at

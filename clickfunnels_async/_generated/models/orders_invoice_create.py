@@ -24,35 +24,40 @@ T = TypeVar("T", bound="OrdersInvoiceCreate")
 class OrdersInvoiceCreate:
     """
     Attributes:
-        due_at (datetime.datetime | Unset):
-        external_id (str | Unset):
-        invoice_number (str | Unset):
+        external_id (str):
+        status (OrdersInvoiceStatus):
+        due_at (datetime.datetime | None | Unset):
+        invoice_number (None | str | Unset):
         invoice_type (OrdersInvoiceType | Unset):
-        issued_at (datetime.datetime | Unset):
+        issued_at (datetime.datetime | None | Unset):
         line_items_attributes (list[OrdersInvoiceCreateLineItem] | Unset):
-        paid_at (datetime.datetime | Unset):
-        shipping_amount (str | Unset):
-        status (OrdersInvoiceStatus | Unset):
+        paid_at (datetime.datetime | None | Unset):
+        shipping_amount (None | str | Unset):
     """
 
-    due_at: datetime.datetime | Unset = UNSET
-    external_id: str | Unset = UNSET
-    invoice_number: str | Unset = UNSET
+    external_id: str
+    status: OrdersInvoiceStatus
+    due_at: datetime.datetime | None | Unset = UNSET
+    invoice_number: None | str | Unset = UNSET
     invoice_type: OrdersInvoiceType | Unset = UNSET
-    issued_at: datetime.datetime | Unset = UNSET
+    issued_at: datetime.datetime | None | Unset = UNSET
     line_items_attributes: list[OrdersInvoiceCreateLineItem] | Unset = UNSET
-    paid_at: datetime.datetime | Unset = UNSET
-    shipping_amount: str | Unset = UNSET
-    status: OrdersInvoiceStatus | Unset = UNSET
+    paid_at: datetime.datetime | None | Unset = UNSET
+    shipping_amount: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.due_at, Unset):
-            field_dict["due_at"] = self.due_at.isoformat()
+        field_dict["external_id"] = self.external_id
 
-        if not isinstance(self.external_id, Unset):
-            field_dict["external_id"] = self.external_id
+        field_dict["status"] = self.status.value
+
+        if not isinstance(self.due_at, Unset):
+            field_dict["due_at"] = (
+                self.due_at.isoformat()
+                if isinstance(self.due_at, datetime.datetime)
+                else self.due_at
+            )
 
         if not isinstance(self.invoice_number, Unset):
             field_dict["invoice_number"] = self.invoice_number
@@ -61,7 +66,11 @@ class OrdersInvoiceCreate:
             field_dict["invoice_type"] = self.invoice_type.value
 
         if not isinstance(self.issued_at, Unset):
-            field_dict["issued_at"] = self.issued_at.isoformat()
+            field_dict["issued_at"] = (
+                self.issued_at.isoformat()
+                if isinstance(self.issued_at, datetime.datetime)
+                else self.issued_at
+            )
 
         if not isinstance(self.line_items_attributes, Unset):
             field_dict["line_items_attributes"] = [
@@ -70,24 +79,30 @@ class OrdersInvoiceCreate:
             ]
 
         if not isinstance(self.paid_at, Unset):
-            field_dict["paid_at"] = self.paid_at.isoformat()
+            field_dict["paid_at"] = (
+                self.paid_at.isoformat()
+                if isinstance(self.paid_at, datetime.datetime)
+                else self.paid_at
+            )
 
         if not isinstance(self.shipping_amount, Unset):
             field_dict["shipping_amount"] = self.shipping_amount
-
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status.value
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        due_at = d.pop("due_at", UNSET)
-        if not isinstance(due_at, Unset):
-            due_at = datetime.datetime.fromisoformat(due_at)
+        external_id = d.pop("external_id")
 
-        external_id = d.pop("external_id", UNSET)
+        status = OrdersInvoiceStatus(d.pop("status"))
+
+        due_at = d.pop("due_at", UNSET)
+        if isinstance(due_at, str):
+            try:
+                due_at = datetime.datetime.fromisoformat(due_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         invoice_number = d.pop("invoice_number", UNSET)
 
@@ -96,8 +111,11 @@ class OrdersInvoiceCreate:
             invoice_type = OrdersInvoiceType(invoice_type)
 
         issued_at = d.pop("issued_at", UNSET)
-        if not isinstance(issued_at, Unset):
-            issued_at = datetime.datetime.fromisoformat(issued_at)
+        if isinstance(issued_at, str):
+            try:
+                issued_at = datetime.datetime.fromisoformat(issued_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         line_items_attributes = d.pop("line_items_attributes", UNSET)
         if not isinstance(line_items_attributes, Unset):
@@ -107,27 +125,26 @@ class OrdersInvoiceCreate:
             ]
 
         paid_at = d.pop("paid_at", UNSET)
-        if not isinstance(paid_at, Unset):
-            paid_at = datetime.datetime.fromisoformat(paid_at)
+        if isinstance(paid_at, str):
+            try:
+                paid_at = datetime.datetime.fromisoformat(paid_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         shipping_amount = d.pop("shipping_amount", UNSET)
-
-        status = d.pop("status", UNSET)
-        if not isinstance(status, Unset):
-            status = OrdersInvoiceStatus(status)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_invoice_create = _new(cls)
-        orders_invoice_create.due_at = due_at
         orders_invoice_create.external_id = external_id
+        orders_invoice_create.status = status
+        orders_invoice_create.due_at = due_at
         orders_invoice_create.invoice_number = invoice_number
         orders_invoice_create.invoice_type = invoice_type
         orders_invoice_create.issued_at = issued_at
         orders_invoice_create.line_items_attributes = line_items_attributes
         orders_invoice_create.paid_at = paid_at
         orders_invoice_create.shipping_amount = shipping_amount
-        orders_invoice_create.status = status
 
         orders_invoice_create.additional_properties = d
         return orders_invoice_create

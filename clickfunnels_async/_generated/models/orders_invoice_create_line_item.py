@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="OrdersInvoiceCreateLineItem")
 
@@ -19,60 +20,56 @@ T = TypeVar("T", bound="OrdersInvoiceCreateLineItem")
 class OrdersInvoiceCreateLineItem:
     """
     Attributes:
-        amount (str | Unset):
-        description (str | Unset):
-        products_price_id (int | Unset):
-        quantity (int | Unset):
-        variant_id (int | Unset):
+        amount (str):
+        products_price_id (int):
+        quantity (int):
+        variant_id (int):
+        description (None | str | Unset):
     """
 
-    amount: str | Unset = UNSET
-    description: str | Unset = UNSET
-    products_price_id: int | Unset = UNSET
-    quantity: int | Unset = UNSET
-    variant_id: int | Unset = UNSET
+    amount: str
+    products_price_id: int
+    quantity: int
+    variant_id: int
+    description: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.amount, Unset):
-            field_dict["amount"] = self.amount
+        field_dict["amount"] = self.amount
+
+        field_dict["products_price_id"] = self.products_price_id
+
+        field_dict["quantity"] = self.quantity
+
+        field_dict["variant_id"] = self.variant_id
 
         if not isinstance(self.description, Unset):
             field_dict["description"] = self.description
-
-        if not isinstance(self.products_price_id, Unset):
-            field_dict["products_price_id"] = self.products_price_id
-
-        if not isinstance(self.quantity, Unset):
-            field_dict["quantity"] = self.quantity
-
-        if not isinstance(self.variant_id, Unset):
-            field_dict["variant_id"] = self.variant_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        amount = d.pop("amount", UNSET)
+        amount = d.pop("amount")
+
+        products_price_id = d.pop("products_price_id")
+
+        quantity = d.pop("quantity")
+
+        variant_id = d.pop("variant_id")
 
         description = d.pop("description", UNSET)
-
-        products_price_id = d.pop("products_price_id", UNSET)
-
-        quantity = d.pop("quantity", UNSET)
-
-        variant_id = d.pop("variant_id", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_invoice_create_line_item = _new(cls)
         orders_invoice_create_line_item.amount = amount
-        orders_invoice_create_line_item.description = description
         orders_invoice_create_line_item.products_price_id = products_price_id
         orders_invoice_create_line_item.quantity = quantity
         orders_invoice_create_line_item.variant_id = variant_id
+        orders_invoice_create_line_item.description = description
 
         orders_invoice_create_line_item.additional_properties = d
         return orders_invoice_create_line_item

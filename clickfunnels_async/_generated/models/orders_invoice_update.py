@@ -23,30 +23,34 @@ T = TypeVar("T", bound="OrdersInvoiceUpdate")
 class OrdersInvoiceUpdate:
     """
     Attributes:
-        due_at (datetime.datetime | Unset):
+        due_at (datetime.datetime | None | Unset):
         external_id (str | Unset):
-        invoice_number (str | Unset):
-        issued_at (datetime.datetime | Unset):
+        invoice_number (None | str | Unset):
+        issued_at (datetime.datetime | None | Unset):
         line_items_attributes (list[OrdersInvoiceUpdateLineItem] | Unset):
-        paid_at (datetime.datetime | Unset):
-        shipping_amount (str | Unset):
+        paid_at (datetime.datetime | None | Unset):
+        shipping_amount (None | str | Unset):
         status (OrdersInvoiceStatus | Unset):
     """
 
-    due_at: datetime.datetime | Unset = UNSET
+    due_at: datetime.datetime | None | Unset = UNSET
     external_id: str | Unset = UNSET
-    invoice_number: str | Unset = UNSET
-    issued_at: datetime.datetime | Unset = UNSET
+    invoice_number: None | str | Unset = UNSET
+    issued_at: datetime.datetime | None | Unset = UNSET
     line_items_attributes: list[OrdersInvoiceUpdateLineItem] | Unset = UNSET
-    paid_at: datetime.datetime | Unset = UNSET
-    shipping_amount: str | Unset = UNSET
+    paid_at: datetime.datetime | None | Unset = UNSET
+    shipping_amount: None | str | Unset = UNSET
     status: OrdersInvoiceStatus | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.due_at, Unset):
-            field_dict["due_at"] = self.due_at.isoformat()
+            field_dict["due_at"] = (
+                self.due_at.isoformat()
+                if isinstance(self.due_at, datetime.datetime)
+                else self.due_at
+            )
 
         if not isinstance(self.external_id, Unset):
             field_dict["external_id"] = self.external_id
@@ -55,7 +59,11 @@ class OrdersInvoiceUpdate:
             field_dict["invoice_number"] = self.invoice_number
 
         if not isinstance(self.issued_at, Unset):
-            field_dict["issued_at"] = self.issued_at.isoformat()
+            field_dict["issued_at"] = (
+                self.issued_at.isoformat()
+                if isinstance(self.issued_at, datetime.datetime)
+                else self.issued_at
+            )
 
         if not isinstance(self.line_items_attributes, Unset):
             field_dict["line_items_attributes"] = [
@@ -64,7 +72,11 @@ class OrdersInvoiceUpdate:
             ]
 
         if not isinstance(self.paid_at, Unset):
-            field_dict["paid_at"] = self.paid_at.isoformat()
+            field_dict["paid_at"] = (
+                self.paid_at.isoformat()
+                if isinstance(self.paid_at, datetime.datetime)
+                else self.paid_at
+            )
 
         if not isinstance(self.shipping_amount, Unset):
             field_dict["shipping_amount"] = self.shipping_amount
@@ -78,16 +90,22 @@ class OrdersInvoiceUpdate:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         due_at = d.pop("due_at", UNSET)
-        if not isinstance(due_at, Unset):
-            due_at = datetime.datetime.fromisoformat(due_at)
+        if isinstance(due_at, str):
+            try:
+                due_at = datetime.datetime.fromisoformat(due_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         external_id = d.pop("external_id", UNSET)
 
         invoice_number = d.pop("invoice_number", UNSET)
 
         issued_at = d.pop("issued_at", UNSET)
-        if not isinstance(issued_at, Unset):
-            issued_at = datetime.datetime.fromisoformat(issued_at)
+        if isinstance(issued_at, str):
+            try:
+                issued_at = datetime.datetime.fromisoformat(issued_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         line_items_attributes = d.pop("line_items_attributes", UNSET)
         if not isinstance(line_items_attributes, Unset):
@@ -97,8 +115,11 @@ class OrdersInvoiceUpdate:
             ]
 
         paid_at = d.pop("paid_at", UNSET)
-        if not isinstance(paid_at, Unset):
-            paid_at = datetime.datetime.fromisoformat(paid_at)
+        if isinstance(paid_at, str):
+            try:
+                paid_at = datetime.datetime.fromisoformat(paid_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         shipping_amount = d.pop("shipping_amount", UNSET)
 

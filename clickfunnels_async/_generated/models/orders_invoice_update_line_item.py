@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="OrdersInvoiceUpdateLineItem")
 
@@ -19,28 +20,27 @@ T = TypeVar("T", bound="OrdersInvoiceUpdateLineItem")
 class OrdersInvoiceUpdateLineItem:
     """
     Attributes:
+        id (int):
         amount (str | Unset):
-        description (str | Unset):
-        id (int | Unset):
+        description (None | str | Unset):
         quantity (int | Unset):
     """
 
+    id: int
     amount: str | Unset = UNSET
-    description: str | Unset = UNSET
-    id: int | Unset = UNSET
+    description: None | str | Unset = UNSET
     quantity: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["id"] = self.id
+
         if not isinstance(self.amount, Unset):
             field_dict["amount"] = self.amount
 
         if not isinstance(self.description, Unset):
             field_dict["description"] = self.description
-
-        if not isinstance(self.id, Unset):
-            field_dict["id"] = self.id
 
         if not isinstance(self.quantity, Unset):
             field_dict["quantity"] = self.quantity
@@ -50,20 +50,20 @@ class OrdersInvoiceUpdateLineItem:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        id = d.pop("id")
+
         amount = d.pop("amount", UNSET)
 
         description = d.pop("description", UNSET)
-
-        id = d.pop("id", UNSET)
 
         quantity = d.pop("quantity", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_invoice_update_line_item = _new(cls)
+        orders_invoice_update_line_item.id = id
         orders_invoice_update_line_item.amount = amount
         orders_invoice_update_line_item.description = description
-        orders_invoice_update_line_item.id = id
         orders_invoice_update_line_item.quantity = quantity
 
         orders_invoice_update_line_item.additional_properties = d

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -24,215 +22,182 @@ T = TypeVar("T", bound="OrdersInvoicesLineItem")
 class OrdersInvoicesLineItem:
     """
     Attributes:
+        amount (None | str):
+        city_tax_amount (float | None):
+        city_tax_jurisdiction (None | str):
+        city_tax_rate (float | None):
+        country_tax_jurisdiction (None | str):
+        county_tax_amount (float | None):
+        county_tax_jurisdiction (None | str):
+        county_tax_rate (float | None):
+        created_at (None | str):
+        description (None | str):
+        discount_amount (float | None):
+        district_tax_amount (float | None):
+        district_tax_rate (float | None):
+        external_id (str):
+        external_product_id (None | str):
+        fulfillment_status (None | OrdersInvoicesLineItemFulfillmentStatus):
         id (int):
-        amount (None | str | Unset):
-        city_tax_amount (float | None | Unset):
-        city_tax_jurisdiction (None | str | Unset):
-        city_tax_rate (float | None | Unset):
-        country_tax_jurisdiction (None | str | Unset):
-        county_tax_amount (float | None | Unset):
-        county_tax_jurisdiction (None | str | Unset):
-        county_tax_rate (float | None | Unset):
-        created_at (None | str | Unset):
-        description (None | str | Unset):
-        discount_amount (float | None | Unset):
-        district_tax_amount (float | None | Unset):
-        district_tax_rate (float | None | Unset):
-        external_id (None | str | Unset):
-        external_product_id (None | str | Unset):
-        fulfillment_status (None | OrdersInvoicesLineItemFulfillmentStatus | Unset):
-        invoice_id (int | None | Unset):
-        payment_type (None | str | Unset):
-        period_end_at (None | str | Unset):
-        period_number (None | str | Unset):
-        period_start_at (None | str | Unset):
-        products_price (None | OrdersInvoicesLineItemProductsPrice | Unset):
-        products_variant (None | OrdersInvoicesLineItemProductsVariant | Unset):
-        public_id (str | Unset):
-        quantity (int | None | Unset):
-        state_tax_amount (float | None | Unset):
-        state_tax_jurisdiction (None | str | Unset):
-        state_tax_rate (float | None | Unset):
-        updated_at (None | str | Unset):
+        invoice_id (int):
+        payment_type (None | str):
+        period_end_at (None | str):
+        period_number (None | str):
+        period_start_at (None | str):
+        products_price (None | OrdersInvoicesLineItemProductsPrice):
+        products_variant (None | OrdersInvoicesLineItemProductsVariant):
+        public_id (str):
+        quantity (int | None):
+        state_tax_amount (float | None):
+        state_tax_jurisdiction (None | str):
+        state_tax_rate (float | None):
+        updated_at (None | str):
     """
 
+    amount: None | str
+    city_tax_amount: float | None
+    city_tax_jurisdiction: None | str
+    city_tax_rate: float | None
+    country_tax_jurisdiction: None | str
+    county_tax_amount: float | None
+    county_tax_jurisdiction: None | str
+    county_tax_rate: float | None
+    created_at: None | str
+    description: None | str
+    discount_amount: float | None
+    district_tax_amount: float | None
+    district_tax_rate: float | None
+    external_id: str
+    external_product_id: None | str
+    fulfillment_status: None | OrdersInvoicesLineItemFulfillmentStatus
     id: int
-    amount: None | str | Unset = UNSET
-    city_tax_amount: float | None | Unset = UNSET
-    city_tax_jurisdiction: None | str | Unset = UNSET
-    city_tax_rate: float | None | Unset = UNSET
-    country_tax_jurisdiction: None | str | Unset = UNSET
-    county_tax_amount: float | None | Unset = UNSET
-    county_tax_jurisdiction: None | str | Unset = UNSET
-    county_tax_rate: float | None | Unset = UNSET
-    created_at: None | str | Unset = UNSET
-    description: None | str | Unset = UNSET
-    discount_amount: float | None | Unset = UNSET
-    district_tax_amount: float | None | Unset = UNSET
-    district_tax_rate: float | None | Unset = UNSET
-    external_id: None | str | Unset = UNSET
-    external_product_id: None | str | Unset = UNSET
-    fulfillment_status: None | OrdersInvoicesLineItemFulfillmentStatus | Unset = UNSET
-    invoice_id: int | None | Unset = UNSET
-    payment_type: None | str | Unset = UNSET
-    period_end_at: None | str | Unset = UNSET
-    period_number: None | str | Unset = UNSET
-    period_start_at: None | str | Unset = UNSET
-    products_price: None | OrdersInvoicesLineItemProductsPrice | Unset = UNSET
-    products_variant: None | OrdersInvoicesLineItemProductsVariant | Unset = UNSET
-    public_id: str | Unset = UNSET
-    quantity: int | None | Unset = UNSET
-    state_tax_amount: float | None | Unset = UNSET
-    state_tax_jurisdiction: None | str | Unset = UNSET
-    state_tax_rate: float | None | Unset = UNSET
-    updated_at: None | str | Unset = UNSET
+    invoice_id: int
+    payment_type: None | str
+    period_end_at: None | str
+    period_number: None | str
+    period_start_at: None | str
+    products_price: None | OrdersInvoicesLineItemProductsPrice
+    products_variant: None | OrdersInvoicesLineItemProductsVariant
+    public_id: str
+    quantity: int | None
+    state_tax_amount: float | None
+    state_tax_jurisdiction: None | str
+    state_tax_rate: float | None
+    updated_at: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["amount"] = self.amount
+
+        field_dict["city_tax_amount"] = self.city_tax_amount
+
+        field_dict["city_tax_jurisdiction"] = self.city_tax_jurisdiction
+
+        field_dict["city_tax_rate"] = self.city_tax_rate
+
+        field_dict["country_tax_jurisdiction"] = self.country_tax_jurisdiction
+
+        field_dict["county_tax_amount"] = self.county_tax_amount
+
+        field_dict["county_tax_jurisdiction"] = self.county_tax_jurisdiction
+
+        field_dict["county_tax_rate"] = self.county_tax_rate
+
+        field_dict["created_at"] = self.created_at
+
+        field_dict["description"] = self.description
+
+        field_dict["discount_amount"] = self.discount_amount
+
+        field_dict["district_tax_amount"] = self.district_tax_amount
+
+        field_dict["district_tax_rate"] = self.district_tax_rate
+
+        field_dict["external_id"] = self.external_id
+
+        field_dict["external_product_id"] = self.external_product_id
+
+        field_dict["fulfillment_status"] = (
+            self.fulfillment_status.value
+            if isinstance(
+                self.fulfillment_status, OrdersInvoicesLineItemFulfillmentStatus
+            )
+            else self.fulfillment_status
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.amount, Unset):
-            field_dict["amount"] = self.amount
+        field_dict["invoice_id"] = self.invoice_id
 
-        if not isinstance(self.city_tax_amount, Unset):
-            field_dict["city_tax_amount"] = self.city_tax_amount
+        field_dict["payment_type"] = self.payment_type
 
-        if not isinstance(self.city_tax_jurisdiction, Unset):
-            field_dict["city_tax_jurisdiction"] = self.city_tax_jurisdiction
+        field_dict["period_end_at"] = self.period_end_at
 
-        if not isinstance(self.city_tax_rate, Unset):
-            field_dict["city_tax_rate"] = self.city_tax_rate
+        field_dict["period_number"] = self.period_number
 
-        if not isinstance(self.country_tax_jurisdiction, Unset):
-            field_dict["country_tax_jurisdiction"] = self.country_tax_jurisdiction
+        field_dict["period_start_at"] = self.period_start_at
 
-        if not isinstance(self.county_tax_amount, Unset):
-            field_dict["county_tax_amount"] = self.county_tax_amount
+        field_dict["products_price"] = (
+            self.products_price.to_dict()
+            if isinstance(self.products_price, OrdersInvoicesLineItemProductsPrice)
+            else self.products_price
+        )
 
-        if not isinstance(self.county_tax_jurisdiction, Unset):
-            field_dict["county_tax_jurisdiction"] = self.county_tax_jurisdiction
+        field_dict["products_variant"] = (
+            self.products_variant.to_dict()
+            if isinstance(self.products_variant, OrdersInvoicesLineItemProductsVariant)
+            else self.products_variant
+        )
 
-        if not isinstance(self.county_tax_rate, Unset):
-            field_dict["county_tax_rate"] = self.county_tax_rate
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = self.created_at
+        field_dict["quantity"] = self.quantity
 
-        if not isinstance(self.description, Unset):
-            field_dict["description"] = self.description
+        field_dict["state_tax_amount"] = self.state_tax_amount
 
-        if not isinstance(self.discount_amount, Unset):
-            field_dict["discount_amount"] = self.discount_amount
+        field_dict["state_tax_jurisdiction"] = self.state_tax_jurisdiction
 
-        if not isinstance(self.district_tax_amount, Unset):
-            field_dict["district_tax_amount"] = self.district_tax_amount
+        field_dict["state_tax_rate"] = self.state_tax_rate
 
-        if not isinstance(self.district_tax_rate, Unset):
-            field_dict["district_tax_rate"] = self.district_tax_rate
-
-        if not isinstance(self.external_id, Unset):
-            field_dict["external_id"] = self.external_id
-
-        if not isinstance(self.external_product_id, Unset):
-            field_dict["external_product_id"] = self.external_product_id
-
-        if not isinstance(self.fulfillment_status, Unset):
-            field_dict["fulfillment_status"] = (
-                self.fulfillment_status.value
-                if isinstance(
-                    self.fulfillment_status, OrdersInvoicesLineItemFulfillmentStatus
-                )
-                else self.fulfillment_status
-            )
-
-        if not isinstance(self.invoice_id, Unset):
-            field_dict["invoice_id"] = self.invoice_id
-
-        if not isinstance(self.payment_type, Unset):
-            field_dict["payment_type"] = self.payment_type
-
-        if not isinstance(self.period_end_at, Unset):
-            field_dict["period_end_at"] = self.period_end_at
-
-        if not isinstance(self.period_number, Unset):
-            field_dict["period_number"] = self.period_number
-
-        if not isinstance(self.period_start_at, Unset):
-            field_dict["period_start_at"] = self.period_start_at
-
-        if not isinstance(self.products_price, Unset):
-            field_dict["products_price"] = (
-                self.products_price.to_dict()
-                if isinstance(self.products_price, OrdersInvoicesLineItemProductsPrice)
-                else self.products_price
-            )
-
-        if not isinstance(self.products_variant, Unset):
-            field_dict["products_variant"] = (
-                self.products_variant.to_dict()
-                if isinstance(
-                    self.products_variant, OrdersInvoicesLineItemProductsVariant
-                )
-                else self.products_variant
-            )
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.quantity, Unset):
-            field_dict["quantity"] = self.quantity
-
-        if not isinstance(self.state_tax_amount, Unset):
-            field_dict["state_tax_amount"] = self.state_tax_amount
-
-        if not isinstance(self.state_tax_jurisdiction, Unset):
-            field_dict["state_tax_jurisdiction"] = self.state_tax_jurisdiction
-
-        if not isinstance(self.state_tax_rate, Unset):
-            field_dict["state_tax_rate"] = self.state_tax_rate
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = self.updated_at
+        field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        amount = d.pop("amount")
 
-        amount = d.pop("amount", UNSET)
+        city_tax_amount = d.pop("city_tax_amount")
 
-        city_tax_amount = d.pop("city_tax_amount", UNSET)
+        city_tax_jurisdiction = d.pop("city_tax_jurisdiction")
 
-        city_tax_jurisdiction = d.pop("city_tax_jurisdiction", UNSET)
+        city_tax_rate = d.pop("city_tax_rate")
 
-        city_tax_rate = d.pop("city_tax_rate", UNSET)
+        country_tax_jurisdiction = d.pop("country_tax_jurisdiction")
 
-        country_tax_jurisdiction = d.pop("country_tax_jurisdiction", UNSET)
+        county_tax_amount = d.pop("county_tax_amount")
 
-        county_tax_amount = d.pop("county_tax_amount", UNSET)
+        county_tax_jurisdiction = d.pop("county_tax_jurisdiction")
 
-        county_tax_jurisdiction = d.pop("county_tax_jurisdiction", UNSET)
+        county_tax_rate = d.pop("county_tax_rate")
 
-        county_tax_rate = d.pop("county_tax_rate", UNSET)
+        created_at = d.pop("created_at")
 
-        created_at = d.pop("created_at", UNSET)
+        description = d.pop("description")
 
-        description = d.pop("description", UNSET)
+        discount_amount = d.pop("discount_amount")
 
-        discount_amount = d.pop("discount_amount", UNSET)
+        district_tax_amount = d.pop("district_tax_amount")
 
-        district_tax_amount = d.pop("district_tax_amount", UNSET)
+        district_tax_rate = d.pop("district_tax_rate")
 
-        district_tax_rate = d.pop("district_tax_rate", UNSET)
+        external_id = d.pop("external_id")
 
-        external_id = d.pop("external_id", UNSET)
+        external_product_id = d.pop("external_product_id")
 
-        external_product_id = d.pop("external_product_id", UNSET)
-
-        fulfillment_status = d.pop("fulfillment_status", UNSET)
+        fulfillment_status = d.pop("fulfillment_status")
         if isinstance(fulfillment_status, str):
             try:
                 fulfillment_status = OrdersInvoicesLineItemFulfillmentStatus(
@@ -241,17 +206,19 @@ class OrdersInvoicesLineItem:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        invoice_id = d.pop("invoice_id", UNSET)
+        id = d.pop("id")
 
-        payment_type = d.pop("payment_type", UNSET)
+        invoice_id = d.pop("invoice_id")
 
-        period_end_at = d.pop("period_end_at", UNSET)
+        payment_type = d.pop("payment_type")
 
-        period_number = d.pop("period_number", UNSET)
+        period_end_at = d.pop("period_end_at")
 
-        period_start_at = d.pop("period_start_at", UNSET)
+        period_number = d.pop("period_number")
 
-        products_price = d.pop("products_price", UNSET)
+        period_start_at = d.pop("period_start_at")
+
+        products_price = d.pop("products_price")
         if isinstance(products_price, dict):
             try:
                 products_price = OrdersInvoicesLineItemProductsPrice.from_dict(
@@ -260,7 +227,7 @@ class OrdersInvoicesLineItem:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        products_variant = d.pop("products_variant", UNSET)
+        products_variant = d.pop("products_variant")
         if isinstance(products_variant, dict):
             try:
                 products_variant = OrdersInvoicesLineItemProductsVariant.from_dict(
@@ -269,22 +236,21 @@ class OrdersInvoicesLineItem:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        quantity = d.pop("quantity", UNSET)
+        quantity = d.pop("quantity")
 
-        state_tax_amount = d.pop("state_tax_amount", UNSET)
+        state_tax_amount = d.pop("state_tax_amount")
 
-        state_tax_jurisdiction = d.pop("state_tax_jurisdiction", UNSET)
+        state_tax_jurisdiction = d.pop("state_tax_jurisdiction")
 
-        state_tax_rate = d.pop("state_tax_rate", UNSET)
+        state_tax_rate = d.pop("state_tax_rate")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_invoices_line_item = _new(cls)
-        orders_invoices_line_item.id = id
         orders_invoices_line_item.amount = amount
         orders_invoices_line_item.city_tax_amount = city_tax_amount
         orders_invoices_line_item.city_tax_jurisdiction = city_tax_jurisdiction
@@ -301,6 +267,7 @@ class OrdersInvoicesLineItem:
         orders_invoices_line_item.external_id = external_id
         orders_invoices_line_item.external_product_id = external_product_id
         orders_invoices_line_item.fulfillment_status = fulfillment_status
+        orders_invoices_line_item.id = id
         orders_invoices_line_item.invoice_id = invoice_id
         orders_invoices_line_item.payment_type = payment_type
         orders_invoices_line_item.period_end_at = period_end_at

@@ -7,6 +7,8 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
 
@@ -15,20 +17,78 @@ T = TypeVar("T", bound="OrdersInvoicesLineItemProductsPrice")
 
 @_attrs_define
 class OrdersInvoicesLineItemProductsPrice:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        amount (str | Unset):
+        currency (str | Unset):
+        duration (str | Unset):
+        id (int | Unset):
+        interval (str | Unset):
+        interval_count (str | Unset):
+        public_id (str | Unset):
+    """
 
+    amount: str | Unset = UNSET
+    currency: str | Unset = UNSET
+    duration: str | Unset = UNSET
+    id: int | Unset = UNSET
+    interval: str | Unset = UNSET
+    interval_count: str | Unset = UNSET
+    public_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.amount, Unset):
+            field_dict["amount"] = self.amount
+
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
+
+        if not isinstance(self.duration, Unset):
+            field_dict["duration"] = self.duration
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
+        if not isinstance(self.interval, Unset):
+            field_dict["interval"] = self.interval
+
+        if not isinstance(self.interval_count, Unset):
+            field_dict["interval_count"] = self.interval_count
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        amount = d.pop("amount", UNSET)
+
+        currency = d.pop("currency", UNSET)
+
+        duration = d.pop("duration", UNSET)
+
+        id = d.pop("id", UNSET)
+
+        interval = d.pop("interval", UNSET)
+
+        interval_count = d.pop("interval_count", UNSET)
+
+        public_id = d.pop("public_id", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_invoices_line_item_products_price = _new(cls)
+        orders_invoices_line_item_products_price.amount = amount
+        orders_invoices_line_item_products_price.currency = currency
+        orders_invoices_line_item_products_price.duration = duration
+        orders_invoices_line_item_products_price.id = id
+        orders_invoices_line_item_products_price.interval = interval
+        orders_invoices_line_item_products_price.interval_count = interval_count
+        orders_invoices_line_item_products_price.public_id = public_id
 
         orders_invoices_line_item_products_price.additional_properties = d
         return orders_invoices_line_item_products_price

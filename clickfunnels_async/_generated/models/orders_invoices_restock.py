@@ -14,6 +14,8 @@ _new = object.__new__
 import datetime
 from typing import Self
 
+from ..models.orders_invoices_restock_status import OrdersInvoicesRestockStatus
+
 T = TypeVar("T", bound="OrdersInvoicesRestock")
 
 
@@ -21,32 +23,30 @@ T = TypeVar("T", bound="OrdersInvoicesRestock")
 class OrdersInvoicesRestock:
     """
     Attributes:
-        id (int):
-        contact_id (int | None | Unset):
+        contact_id (int | Unset):
         created_at (datetime.datetime | None | Unset):
+        id (int | Unset):
         included_invoices_line_items (list[OrdersInvoicesRestockIncludedInvoicesLineItem] | None | Unset):
-        public_id (str | Unset):
-        status (None | str | Unset):
+        public_id (None | str | Unset):
+        status (OrdersInvoicesRestockStatus | Unset):
         updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
+        workspace_id (int | Unset):
     """
 
-    id: int
-    contact_id: int | None | Unset = UNSET
+    contact_id: int | Unset = UNSET
     created_at: datetime.datetime | None | Unset = UNSET
+    id: int | Unset = UNSET
     included_invoices_line_items: (
         list[OrdersInvoicesRestockIncludedInvoicesLineItem] | None | Unset
     ) = UNSET
-    public_id: str | Unset = UNSET
-    status: None | str | Unset = UNSET
+    public_id: None | str | Unset = UNSET
+    status: OrdersInvoicesRestockStatus | Unset = UNSET
     updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    workspace_id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.contact_id, Unset):
             field_dict["contact_id"] = self.contact_id
 
@@ -56,6 +56,9 @@ class OrdersInvoicesRestock:
                 if isinstance(self.created_at, datetime.datetime)
                 else self.created_at
             )
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.included_invoices_line_items, Unset):
             field_dict["included_invoices_line_items"] = (
@@ -76,7 +79,7 @@ class OrdersInvoicesRestock:
             field_dict["public_id"] = self.public_id
 
         if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status
+            field_dict["status"] = self.status.value
 
         if not isinstance(self.updated_at, Unset):
             field_dict["updated_at"] = (
@@ -93,8 +96,6 @@ class OrdersInvoicesRestock:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         contact_id = d.pop("contact_id", UNSET)
 
         created_at = d.pop("created_at", UNSET)
@@ -103,6 +104,8 @@ class OrdersInvoicesRestock:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
+
+        id = d.pop("id", UNSET)
 
         included_invoices_line_items = d.pop("included_invoices_line_items", UNSET)
         if isinstance(included_invoices_line_items, list):
@@ -119,6 +122,8 @@ class OrdersInvoicesRestock:
         public_id = d.pop("public_id", UNSET)
 
         status = d.pop("status", UNSET)
+        if not isinstance(status, Unset):
+            status = OrdersInvoicesRestockStatus(status)
 
         updated_at = d.pop("updated_at", UNSET)
         if isinstance(updated_at, str):
@@ -132,9 +137,9 @@ class OrdersInvoicesRestock:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_invoices_restock = _new(cls)
-        orders_invoices_restock.id = id
         orders_invoices_restock.contact_id = contact_id
         orders_invoices_restock.created_at = created_at
+        orders_invoices_restock.id = id
         orders_invoices_restock.included_invoices_line_items = (
             included_invoices_line_items
         )

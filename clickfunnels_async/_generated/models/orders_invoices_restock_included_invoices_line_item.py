@@ -2,33 +2,82 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="OrdersInvoicesRestockIncludedInvoicesLineItem")
 
 
 @_attrs_define
 class OrdersInvoicesRestockIncludedInvoicesLineItem:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        fulfillment_id (int | Unset):
+        id (int | Unset):
+        invoices_line_item_id (int | Unset):
+        public_id (None | str | Unset):
+        quantity (int | Unset):
+    """
 
+    fulfillment_id: int | Unset = UNSET
+    id: int | Unset = UNSET
+    invoices_line_item_id: int | Unset = UNSET
+    public_id: None | str | Unset = UNSET
+    quantity: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.fulfillment_id, Unset):
+            field_dict["fulfillment_id"] = self.fulfillment_id
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
+        if not isinstance(self.invoices_line_item_id, Unset):
+            field_dict["invoices_line_item_id"] = self.invoices_line_item_id
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
+        if not isinstance(self.quantity, Unset):
+            field_dict["quantity"] = self.quantity
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        fulfillment_id = d.pop("fulfillment_id", UNSET)
+
+        id = d.pop("id", UNSET)
+
+        invoices_line_item_id = d.pop("invoices_line_item_id", UNSET)
+
+        public_id = d.pop("public_id", UNSET)
+
+        quantity = d.pop("quantity", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_invoices_restock_included_invoices_line_item = _new(cls)
+        orders_invoices_restock_included_invoices_line_item.fulfillment_id = (
+            fulfillment_id
+        )
+        orders_invoices_restock_included_invoices_line_item.id = id
+        orders_invoices_restock_included_invoices_line_item.invoices_line_item_id = (
+            invoices_line_item_id
+        )
+        orders_invoices_restock_included_invoices_line_item.public_id = public_id
+        orders_invoices_restock_included_invoices_line_item.quantity = quantity
 
         orders_invoices_restock_included_invoices_line_item.additional_properties = d
         return orders_invoices_restock_included_invoices_line_item

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,101 +18,74 @@ T = TypeVar("T", bound="OrdersLineItem")
 class OrdersLineItem:
     """
     Attributes:
+        created_at (None | str):
         id (int):
-        created_at (None | str | Unset):
-        order_id (int | None | Unset):
-        original_product (None | OrdersLineItemOriginalProduct | Unset):
-        products_price (None | ProductsPriceMinimal | Unset):
-        products_variant (None | OrdersLineItemProductsVariant | Unset):
-        prorated (None | str | Unset):
-        public_id (str | Unset):
-        quantity (int | None | Unset):
-        updated_at (None | str | Unset):
+        order_id (int):
+        original_product (OrdersLineItemOriginalProduct):
+        products_price (ProductsPriceMinimal):
+        products_variant (None | OrdersLineItemProductsVariant):
+        prorated (None | str):
+        public_id (None | str):
+        quantity (int | None):
+        updated_at (None | str):
     """
 
+    created_at: None | str
     id: int
-    created_at: None | str | Unset = UNSET
-    order_id: int | None | Unset = UNSET
-    original_product: None | OrdersLineItemOriginalProduct | Unset = UNSET
-    products_price: None | ProductsPriceMinimal | Unset = UNSET
-    products_variant: None | OrdersLineItemProductsVariant | Unset = UNSET
-    prorated: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    quantity: int | None | Unset = UNSET
-    updated_at: None | str | Unset = UNSET
+    order_id: int
+    original_product: OrdersLineItemOriginalProduct
+    products_price: ProductsPriceMinimal
+    products_variant: None | OrdersLineItemProductsVariant
+    prorated: None | str
+    public_id: None | str
+    quantity: int | None
+    updated_at: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = self.created_at
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = self.created_at
+        field_dict["order_id"] = self.order_id
 
-        if not isinstance(self.order_id, Unset):
-            field_dict["order_id"] = self.order_id
+        field_dict["original_product"] = self.original_product.to_dict()
 
-        if not isinstance(self.original_product, Unset):
-            field_dict["original_product"] = (
-                self.original_product.to_dict()
-                if isinstance(self.original_product, OrdersLineItemOriginalProduct)
-                else self.original_product
-            )
+        field_dict["products_price"] = self.products_price.to_dict()
 
-        if not isinstance(self.products_price, Unset):
-            field_dict["products_price"] = (
-                self.products_price.to_dict()
-                if isinstance(self.products_price, ProductsPriceMinimal)
-                else self.products_price
-            )
+        field_dict["products_variant"] = (
+            self.products_variant.to_dict()
+            if isinstance(self.products_variant, OrdersLineItemProductsVariant)
+            else self.products_variant
+        )
 
-        if not isinstance(self.products_variant, Unset):
-            field_dict["products_variant"] = (
-                self.products_variant.to_dict()
-                if isinstance(self.products_variant, OrdersLineItemProductsVariant)
-                else self.products_variant
-            )
+        field_dict["prorated"] = self.prorated
 
-        if not isinstance(self.prorated, Unset):
-            field_dict["prorated"] = self.prorated
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["quantity"] = self.quantity
 
-        if not isinstance(self.quantity, Unset):
-            field_dict["quantity"] = self.quantity
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = self.updated_at
+        field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        created_at = d.pop("created_at")
+
         id = d.pop("id")
 
-        created_at = d.pop("created_at", UNSET)
+        order_id = d.pop("order_id")
 
-        order_id = d.pop("order_id", UNSET)
+        original_product = OrdersLineItemOriginalProduct.from_dict(
+            d.pop("original_product")
+        )
 
-        original_product = d.pop("original_product", UNSET)
-        if isinstance(original_product, dict):
-            try:
-                original_product = OrdersLineItemOriginalProduct.from_dict(
-                    original_product
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        products_price = ProductsPriceMinimal.from_dict(d.pop("products_price"))
 
-        products_price = d.pop("products_price", UNSET)
-        if isinstance(products_price, dict):
-            try:
-                products_price = ProductsPriceMinimal.from_dict(products_price)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        products_variant = d.pop("products_variant", UNSET)
+        products_variant = d.pop("products_variant")
         if isinstance(products_variant, dict):
             try:
                 products_variant = OrdersLineItemProductsVariant.from_dict(
@@ -123,19 +94,19 @@ class OrdersLineItem:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        prorated = d.pop("prorated", UNSET)
+        prorated = d.pop("prorated")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        quantity = d.pop("quantity", UNSET)
+        quantity = d.pop("quantity")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_line_item = _new(cls)
-        orders_line_item.id = id
         orders_line_item.created_at = created_at
+        orders_line_item.id = id
         orders_line_item.order_id = order_id
         orders_line_item.original_product = original_product
         orders_line_item.products_price = products_price

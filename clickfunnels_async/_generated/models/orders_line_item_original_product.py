@@ -2,33 +2,62 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="OrdersLineItemOriginalProduct")
 
 
 @_attrs_define
 class OrdersLineItemOriginalProduct:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        id (int | Unset):
+        name (str | Unset):
+        public_id (None | str | Unset):
+    """
 
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
+    public_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        id = d.pop("id", UNSET)
+
+        name = d.pop("name", UNSET)
+
+        public_id = d.pop("public_id", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_line_item_original_product = _new(cls)
+        orders_line_item_original_product.id = id
+        orders_line_item_original_product.name = name
+        orders_line_item_original_product.public_id = public_id
 
         orders_line_item_original_product.additional_properties = d
         return orders_line_item_original_product

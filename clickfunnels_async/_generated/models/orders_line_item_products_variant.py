@@ -2,33 +2,78 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="OrdersLineItemProductsVariant")
 
 
 @_attrs_define
 class OrdersLineItemProductsVariant:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        description (None | str | Unset):
+        id (int | Unset):
+        name (str | Unset):
+        public_id (None | str | Unset):
+        sku (None | str | Unset):
+    """
 
+    description: None | str | Unset = UNSET
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
+    public_id: None | str | Unset = UNSET
+    sku: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
+        if not isinstance(self.sku, Unset):
+            field_dict["sku"] = self.sku
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        description = d.pop("description", UNSET)
+
+        id = d.pop("id", UNSET)
+
+        name = d.pop("name", UNSET)
+
+        public_id = d.pop("public_id", UNSET)
+
+        sku = d.pop("sku", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_line_item_products_variant = _new(cls)
+        orders_line_item_products_variant.description = description
+        orders_line_item_products_variant.id = id
+        orders_line_item_products_variant.name = name
+        orders_line_item_products_variant.public_id = public_id
+        orders_line_item_products_variant.sku = sku
 
         orders_line_item_products_variant.additional_properties = d
         return orders_line_item_products_variant

@@ -20,45 +20,31 @@ T = TypeVar("T", bound="OrdersLineItemsChange")
 class OrdersLineItemsChange:
     """
     Attributes:
-        new_line_item (None | OrdersLineItem | Unset):
-        preview (bool | None | Unset):
-        previous_line_item (None | OrdersLineItem | Unset):
-        upcoming_invoice (None | OrdersLineItemsChangeUpcomingInvoice | Unset):
+        new_line_item (OrdersLineItem | Unset):
+        preview (bool | Unset):
+        previous_line_item (OrdersLineItem | Unset):
+        upcoming_invoice (OrdersLineItemsChangeUpcomingInvoice | Unset):
     """
 
-    new_line_item: None | OrdersLineItem | Unset = UNSET
-    preview: bool | None | Unset = UNSET
-    previous_line_item: None | OrdersLineItem | Unset = UNSET
-    upcoming_invoice: None | OrdersLineItemsChangeUpcomingInvoice | Unset = UNSET
+    new_line_item: OrdersLineItem | Unset = UNSET
+    preview: bool | Unset = UNSET
+    previous_line_item: OrdersLineItem | Unset = UNSET
+    upcoming_invoice: OrdersLineItemsChangeUpcomingInvoice | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.new_line_item, Unset):
-            field_dict["new_line_item"] = (
-                self.new_line_item.to_dict()
-                if isinstance(self.new_line_item, OrdersLineItem)
-                else self.new_line_item
-            )
+            field_dict["new_line_item"] = self.new_line_item.to_dict()
 
         if not isinstance(self.preview, Unset):
             field_dict["preview"] = self.preview
 
         if not isinstance(self.previous_line_item, Unset):
-            field_dict["previous_line_item"] = (
-                self.previous_line_item.to_dict()
-                if isinstance(self.previous_line_item, OrdersLineItem)
-                else self.previous_line_item
-            )
+            field_dict["previous_line_item"] = self.previous_line_item.to_dict()
 
         if not isinstance(self.upcoming_invoice, Unset):
-            field_dict["upcoming_invoice"] = (
-                self.upcoming_invoice.to_dict()
-                if isinstance(
-                    self.upcoming_invoice, OrdersLineItemsChangeUpcomingInvoice
-                )
-                else self.upcoming_invoice
-            )
+            field_dict["upcoming_invoice"] = self.upcoming_invoice.to_dict()
 
         return field_dict
 
@@ -66,29 +52,20 @@ class OrdersLineItemsChange:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         new_line_item = d.pop("new_line_item", UNSET)
-        if isinstance(new_line_item, dict):
-            try:
-                new_line_item = OrdersLineItem.from_dict(new_line_item)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(new_line_item, Unset):
+            new_line_item = OrdersLineItem.from_dict(new_line_item)
 
         preview = d.pop("preview", UNSET)
 
         previous_line_item = d.pop("previous_line_item", UNSET)
-        if isinstance(previous_line_item, dict):
-            try:
-                previous_line_item = OrdersLineItem.from_dict(previous_line_item)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(previous_line_item, Unset):
+            previous_line_item = OrdersLineItem.from_dict(previous_line_item)
 
         upcoming_invoice = d.pop("upcoming_invoice", UNSET)
-        if isinstance(upcoming_invoice, dict):
-            try:
-                upcoming_invoice = OrdersLineItemsChangeUpcomingInvoice.from_dict(
-                    upcoming_invoice
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(upcoming_invoice, Unset):
+            upcoming_invoice = OrdersLineItemsChangeUpcomingInvoice.from_dict(
+                upcoming_invoice
+            )
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

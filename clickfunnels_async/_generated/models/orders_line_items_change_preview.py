@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self, cast
 
 from ..models.orders_line_items_change_effective_time import (
     OrdersLineItemsChangeEffectiveTime,
@@ -22,23 +24,28 @@ T = TypeVar("T", bound="OrdersLineItemsChangePreview")
 class OrdersLineItemsChangePreview:
     """
     Attributes:
-        effective_time (OrdersLineItemsChangeEffectiveTime | Unset):
-        products_price_id (str | Unset):
-        prorate (bool | Unset):
+        products_price_id (int | str):
+        effective_time (None | OrdersLineItemsChangeEffectiveTime | Unset):
+        prorate (bool | None | Unset):
     """
 
-    effective_time: OrdersLineItemsChangeEffectiveTime | Unset = UNSET
-    products_price_id: str | Unset = UNSET
-    prorate: bool | Unset = UNSET
+    products_price_id: int | str
+    effective_time: None | OrdersLineItemsChangeEffectiveTime | Unset = UNSET
+    prorate: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.effective_time, Unset):
-            field_dict["effective_time"] = self.effective_time.value
+        products_price_id: int | str
+        products_price_id = self.products_price_id
+        field_dict["products_price_id"] = products_price_id
 
-        if not isinstance(self.products_price_id, Unset):
-            field_dict["products_price_id"] = self.products_price_id
+        if not isinstance(self.effective_time, Unset):
+            field_dict["effective_time"] = (
+                self.effective_time.value
+                if isinstance(self.effective_time, OrdersLineItemsChangeEffectiveTime)
+                else self.effective_time
+            )
 
         if not isinstance(self.prorate, Unset):
             field_dict["prorate"] = self.prorate
@@ -48,19 +55,26 @@ class OrdersLineItemsChangePreview:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        effective_time = d.pop("effective_time", UNSET)
-        if not isinstance(effective_time, Unset):
-            effective_time = OrdersLineItemsChangeEffectiveTime(effective_time)
 
-        products_price_id = d.pop("products_price_id", UNSET)
+        def _parse_products_price_id(data: object) -> int | str:
+            return cast(int | str, data)
+
+        products_price_id = _parse_products_price_id(d.pop("products_price_id"))
+
+        effective_time = d.pop("effective_time", UNSET)
+        if isinstance(effective_time, str):
+            try:
+                effective_time = OrdersLineItemsChangeEffectiveTime(effective_time)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         prorate = d.pop("prorate", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_line_items_change_preview = _new(cls)
-        orders_line_items_change_preview.effective_time = effective_time
         orders_line_items_change_preview.products_price_id = products_price_id
+        orders_line_items_change_preview.effective_time = effective_time
         orders_line_items_change_preview.prorate = prorate
 
         orders_line_items_change_preview.additional_properties = d

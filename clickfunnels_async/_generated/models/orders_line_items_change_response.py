@@ -20,10 +20,10 @@ T = TypeVar("T", bound="OrdersLineItemsChangeResponse")
 class OrdersLineItemsChangeResponse:
     """
     Attributes:
-        orders_line_items_change (None | OrdersLineItemsChange | Unset):
+        orders_line_items_change (OrdersLineItemsChange | Unset):
     """
 
-    orders_line_items_change: None | OrdersLineItemsChange | Unset = UNSET
+    orders_line_items_change: OrdersLineItemsChange | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -31,8 +31,6 @@ class OrdersLineItemsChangeResponse:
         if not isinstance(self.orders_line_items_change, Unset):
             field_dict["orders_line_items_change"] = (
                 self.orders_line_items_change.to_dict()
-                if isinstance(self.orders_line_items_change, OrdersLineItemsChange)
-                else self.orders_line_items_change
             )
 
         return field_dict
@@ -41,13 +39,10 @@ class OrdersLineItemsChangeResponse:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         orders_line_items_change = d.pop("orders_line_items_change", UNSET)
-        if isinstance(orders_line_items_change, dict):
-            try:
-                orders_line_items_change = OrdersLineItemsChange.from_dict(
-                    orders_line_items_change
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(orders_line_items_change, Unset):
+            orders_line_items_change = OrdersLineItemsChange.from_dict(
+                orders_line_items_change
+            )
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

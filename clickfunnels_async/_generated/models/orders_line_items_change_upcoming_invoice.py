@@ -2,33 +2,104 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="OrdersLineItemsChangeUpcomingInvoice")
 
 
 @_attrs_define
 class OrdersLineItemsChangeUpcomingInvoice:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        currency (None | str | Unset):
+        discount_amount (None | str | Unset):
+        next_invoice_date (datetime.datetime | None | Unset):
+        shipping_amount (None | str | Unset):
+        subtotal_amount (None | str | Unset):
+        tax_amount (None | str | Unset):
+        total_amount (None | str | Unset):
+    """
 
+    currency: None | str | Unset = UNSET
+    discount_amount: None | str | Unset = UNSET
+    next_invoice_date: datetime.datetime | None | Unset = UNSET
+    shipping_amount: None | str | Unset = UNSET
+    subtotal_amount: None | str | Unset = UNSET
+    tax_amount: None | str | Unset = UNSET
+    total_amount: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
+
+        if not isinstance(self.discount_amount, Unset):
+            field_dict["discount_amount"] = self.discount_amount
+
+        if not isinstance(self.next_invoice_date, Unset):
+            field_dict["next_invoice_date"] = (
+                self.next_invoice_date.isoformat()
+                if isinstance(self.next_invoice_date, datetime.datetime)
+                else self.next_invoice_date
+            )
+
+        if not isinstance(self.shipping_amount, Unset):
+            field_dict["shipping_amount"] = self.shipping_amount
+
+        if not isinstance(self.subtotal_amount, Unset):
+            field_dict["subtotal_amount"] = self.subtotal_amount
+
+        if not isinstance(self.tax_amount, Unset):
+            field_dict["tax_amount"] = self.tax_amount
+
+        if not isinstance(self.total_amount, Unset):
+            field_dict["total_amount"] = self.total_amount
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        currency = d.pop("currency", UNSET)
+
+        discount_amount = d.pop("discount_amount", UNSET)
+
+        next_invoice_date = d.pop("next_invoice_date", UNSET)
+        if isinstance(next_invoice_date, str):
+            try:
+                next_invoice_date = datetime.datetime.fromisoformat(next_invoice_date)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        shipping_amount = d.pop("shipping_amount", UNSET)
+
+        subtotal_amount = d.pop("subtotal_amount", UNSET)
+
+        tax_amount = d.pop("tax_amount", UNSET)
+
+        total_amount = d.pop("total_amount", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_line_items_change_upcoming_invoice = _new(cls)
+        orders_line_items_change_upcoming_invoice.currency = currency
+        orders_line_items_change_upcoming_invoice.discount_amount = discount_amount
+        orders_line_items_change_upcoming_invoice.next_invoice_date = next_invoice_date
+        orders_line_items_change_upcoming_invoice.shipping_amount = shipping_amount
+        orders_line_items_change_upcoming_invoice.subtotal_amount = subtotal_amount
+        orders_line_items_change_upcoming_invoice.tax_amount = tax_amount
+        orders_line_items_change_upcoming_invoice.total_amount = total_amount
 
         orders_line_items_change_upcoming_invoice.additional_properties = d
         return orders_line_items_change_upcoming_invoice

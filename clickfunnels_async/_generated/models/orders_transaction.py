@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,152 +18,132 @@ T = TypeVar("T", bound="OrdersTransaction")
 class OrdersTransaction:
     """
     Attributes:
+        adjusted_transaction_id (None | str):
+        amount (None | str):
+        arn (None | str):
+        billing_payment_instruction_id (None | str):
+        billing_payment_instruction_type (None | str):
+        created_at (None | str):
+        currency (None | str):
+        external_id (str):
+        external_type (None | str):
         id (int):
-        adjusted_transaction_id (None | str | Unset):
-        amount (None | str | Unset):
-        arn (None | str | Unset):
-        billing_payment_instruction_id (None | str | Unset):
-        billing_payment_instruction_type (None | str | Unset):
-        created_at (None | str | Unset):
-        currency (None | str | Unset):
-        external_id (None | str | Unset):
-        external_type (None | str | Unset):
-        is_rebill (bool | None | Unset):
-        order_id (int | None | Unset):
-        public_id (str | Unset):
-        reason (None | str | Unset):
-        rebill_number (None | str | Unset):
-        result (None | str | Unset):
-        status (None | str | Unset):
-        updated_at (None | str | Unset):
+        is_rebill (bool | None):
+        order_id (int):
+        public_id (None | str):
+        reason (None | str):
+        rebill_number (None | str):
+        result (str):
+        status (str):
+        updated_at (None | str):
     """
 
+    adjusted_transaction_id: None | str
+    amount: None | str
+    arn: None | str
+    billing_payment_instruction_id: None | str
+    billing_payment_instruction_type: None | str
+    created_at: None | str
+    currency: None | str
+    external_id: str
+    external_type: None | str
     id: int
-    adjusted_transaction_id: None | str | Unset = UNSET
-    amount: None | str | Unset = UNSET
-    arn: None | str | Unset = UNSET
-    billing_payment_instruction_id: None | str | Unset = UNSET
-    billing_payment_instruction_type: None | str | Unset = UNSET
-    created_at: None | str | Unset = UNSET
-    currency: None | str | Unset = UNSET
-    external_id: None | str | Unset = UNSET
-    external_type: None | str | Unset = UNSET
-    is_rebill: bool | None | Unset = UNSET
-    order_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    reason: None | str | Unset = UNSET
-    rebill_number: None | str | Unset = UNSET
-    result: None | str | Unset = UNSET
-    status: None | str | Unset = UNSET
-    updated_at: None | str | Unset = UNSET
+    is_rebill: bool | None
+    order_id: int
+    public_id: None | str
+    reason: None | str
+    rebill_number: None | str
+    result: str
+    status: str
+    updated_at: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["adjusted_transaction_id"] = self.adjusted_transaction_id
+
+        field_dict["amount"] = self.amount
+
+        field_dict["arn"] = self.arn
+
+        field_dict["billing_payment_instruction_id"] = (
+            self.billing_payment_instruction_id
+        )
+
+        field_dict["billing_payment_instruction_type"] = (
+            self.billing_payment_instruction_type
+        )
+
+        field_dict["created_at"] = self.created_at
+
+        field_dict["currency"] = self.currency
+
+        field_dict["external_id"] = self.external_id
+
+        field_dict["external_type"] = self.external_type
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.adjusted_transaction_id, Unset):
-            field_dict["adjusted_transaction_id"] = self.adjusted_transaction_id
+        field_dict["is_rebill"] = self.is_rebill
 
-        if not isinstance(self.amount, Unset):
-            field_dict["amount"] = self.amount
+        field_dict["order_id"] = self.order_id
 
-        if not isinstance(self.arn, Unset):
-            field_dict["arn"] = self.arn
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.billing_payment_instruction_id, Unset):
-            field_dict["billing_payment_instruction_id"] = (
-                self.billing_payment_instruction_id
-            )
+        field_dict["reason"] = self.reason
 
-        if not isinstance(self.billing_payment_instruction_type, Unset):
-            field_dict["billing_payment_instruction_type"] = (
-                self.billing_payment_instruction_type
-            )
+        field_dict["rebill_number"] = self.rebill_number
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = self.created_at
+        field_dict["result"] = self.result
 
-        if not isinstance(self.currency, Unset):
-            field_dict["currency"] = self.currency
+        field_dict["status"] = self.status
 
-        if not isinstance(self.external_id, Unset):
-            field_dict["external_id"] = self.external_id
-
-        if not isinstance(self.external_type, Unset):
-            field_dict["external_type"] = self.external_type
-
-        if not isinstance(self.is_rebill, Unset):
-            field_dict["is_rebill"] = self.is_rebill
-
-        if not isinstance(self.order_id, Unset):
-            field_dict["order_id"] = self.order_id
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.reason, Unset):
-            field_dict["reason"] = self.reason
-
-        if not isinstance(self.rebill_number, Unset):
-            field_dict["rebill_number"] = self.rebill_number
-
-        if not isinstance(self.result, Unset):
-            field_dict["result"] = self.result
-
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = self.updated_at
+        field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        adjusted_transaction_id = d.pop("adjusted_transaction_id")
+
+        amount = d.pop("amount")
+
+        arn = d.pop("arn")
+
+        billing_payment_instruction_id = d.pop("billing_payment_instruction_id")
+
+        billing_payment_instruction_type = d.pop("billing_payment_instruction_type")
+
+        created_at = d.pop("created_at")
+
+        currency = d.pop("currency")
+
+        external_id = d.pop("external_id")
+
+        external_type = d.pop("external_type")
+
         id = d.pop("id")
 
-        adjusted_transaction_id = d.pop("adjusted_transaction_id", UNSET)
+        is_rebill = d.pop("is_rebill")
 
-        amount = d.pop("amount", UNSET)
+        order_id = d.pop("order_id")
 
-        arn = d.pop("arn", UNSET)
+        public_id = d.pop("public_id")
 
-        billing_payment_instruction_id = d.pop("billing_payment_instruction_id", UNSET)
+        reason = d.pop("reason")
 
-        billing_payment_instruction_type = d.pop(
-            "billing_payment_instruction_type", UNSET
-        )
+        rebill_number = d.pop("rebill_number")
 
-        created_at = d.pop("created_at", UNSET)
+        result = d.pop("result")
 
-        currency = d.pop("currency", UNSET)
+        status = d.pop("status")
 
-        external_id = d.pop("external_id", UNSET)
-
-        external_type = d.pop("external_type", UNSET)
-
-        is_rebill = d.pop("is_rebill", UNSET)
-
-        order_id = d.pop("order_id", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
-
-        reason = d.pop("reason", UNSET)
-
-        rebill_number = d.pop("rebill_number", UNSET)
-
-        result = d.pop("result", UNSET)
-
-        status = d.pop("status", UNSET)
-
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_transaction = _new(cls)
-        orders_transaction.id = id
         orders_transaction.adjusted_transaction_id = adjusted_transaction_id
         orders_transaction.amount = amount
         orders_transaction.arn = arn
@@ -179,6 +157,7 @@ class OrdersTransaction:
         orders_transaction.currency = currency
         orders_transaction.external_id = external_id
         orders_transaction.external_type = external_type
+        orders_transaction.id = id
         orders_transaction.is_rebill = is_rebill
         orders_transaction.order_id = order_id
         orders_transaction.public_id = public_id

@@ -11,7 +11,6 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from ..models.orders_transaction_reason import OrdersTransactionReason
 
 T = TypeVar("T", bound="OrdersTransactionRefund")
 
@@ -21,11 +20,11 @@ class OrdersTransactionRefund:
     """
     Attributes:
         partial (bool | Unset):
-        reason (OrdersTransactionReason | Unset):
+        reason (str | Unset):
     """
 
     partial: bool | Unset = UNSET
-    reason: OrdersTransactionReason | Unset = UNSET
+    reason: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -34,7 +33,7 @@ class OrdersTransactionRefund:
             field_dict["partial"] = self.partial
 
         if not isinstance(self.reason, Unset):
-            field_dict["reason"] = self.reason.value
+            field_dict["reason"] = self.reason
 
         return field_dict
 
@@ -44,8 +43,6 @@ class OrdersTransactionRefund:
         partial = d.pop("partial", UNSET)
 
         reason = d.pop("reason", UNSET)
-        if not isinstance(reason, Unset):
-            reason = OrdersTransactionReason(reason)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

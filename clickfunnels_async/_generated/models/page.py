@@ -14,6 +14,8 @@ _new = object.__new__
 import datetime
 from typing import Self
 
+from ..models.page_type import PageType
+
 T = TypeVar("T", bound="Page")
 
 
@@ -21,74 +23,105 @@ T = TypeVar("T", bound="Page")
 class Page:
     """
     Attributes:
+        created_at (datetime.datetime):
+        current_path (None | str):
+        description (None | str):
+        funnel (None | PageFunnel):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        current_path (None | str | Unset):
-        description (None | str | Unset):
+        name (str):
+        public_id (str):
+        sdk (None | PageSdk):
+        seo_description (None | str):
+        seo_index (bool):
+        seo_title (None | str):
+        show_page_step (None | PageShowPageStep):
+        theme_id (int | None):
+        type_ (None | PageType):
+        updated_at (datetime.datetime):
+        url (None | str):
+        workspace_id (int):
+        custom_css (None | str | Unset):
         footer_code (None | str | Unset):
-        funnel (None | PageFunnel | Unset):
         head_code (None | str | Unset):
-        markup (None | str | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        seo_description (None | str | Unset):
-        seo_index (bool | None | Unset):
-        seo_title (None | str | Unset):
-        show_page_step (None | PageShowPageStep | Unset):
-        theme_id (int | None | Unset):
-        type_ (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        url (None | str | Unset):
-        workspace_id (int | None | Unset):
+        markup (str | Unset):
     """
 
+    created_at: datetime.datetime
+    current_path: None | str
+    description: None | str
+    funnel: None | PageFunnel
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    description: None | str | Unset = UNSET
+    name: str
+    public_id: str
+    sdk: None | PageSdk
+    seo_description: None | str
+    seo_index: bool
+    seo_title: None | str
+    show_page_step: None | PageShowPageStep
+    theme_id: int | None
+    type_: None | PageType
+    updated_at: datetime.datetime
+    url: None | str
+    workspace_id: int
+    custom_css: None | str | Unset = UNSET
     footer_code: None | str | Unset = UNSET
-    funnel: None | PageFunnel | Unset = UNSET
     head_code: None | str | Unset = UNSET
-    markup: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    seo_description: None | str | Unset = UNSET
-    seo_index: bool | None | Unset = UNSET
-    seo_title: None | str | Unset = UNSET
-    show_page_step: None | PageShowPageStep | Unset = UNSET
-    theme_id: int | None | Unset = UNSET
-    type_: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    url: None | str | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    markup: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["current_path"] = self.current_path
+
+        field_dict["description"] = self.description
+
+        field_dict["funnel"] = (
+            self.funnel.to_dict()
+            if isinstance(self.funnel, PageFunnel)
+            else self.funnel
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.description, Unset):
-            field_dict["description"] = self.description
+        field_dict["sdk"] = (
+            self.sdk.to_dict() if isinstance(self.sdk, PageSdk) else self.sdk
+        )
+
+        field_dict["seo_description"] = self.seo_description
+
+        field_dict["seo_index"] = self.seo_index
+
+        field_dict["seo_title"] = self.seo_title
+
+        field_dict["show_page_step"] = (
+            self.show_page_step.to_dict()
+            if isinstance(self.show_page_step, PageShowPageStep)
+            else self.show_page_step
+        )
+
+        field_dict["theme_id"] = self.theme_id
+
+        field_dict["type"] = (
+            self.type_.value if isinstance(self.type_, PageType) else self.type_
+        )
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
+
+        field_dict["url"] = self.url
+
+        field_dict["workspace_id"] = self.workspace_id
+
+        if not isinstance(self.custom_css, Unset):
+            field_dict["custom_css"] = self.custom_css
 
         if not isinstance(self.footer_code, Unset):
             field_dict["footer_code"] = self.footer_code
-
-        if not isinstance(self.funnel, Unset):
-            field_dict["funnel"] = (
-                self.funnel.to_dict()
-                if isinstance(self.funnel, PageFunnel)
-                else self.funnel
-            )
 
         if not isinstance(self.head_code, Unset):
             field_dict["head_code"] = self.head_code
@@ -96,123 +129,84 @@ class Page:
         if not isinstance(self.markup, Unset):
             field_dict["markup"] = self.markup
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.seo_description, Unset):
-            field_dict["seo_description"] = self.seo_description
-
-        if not isinstance(self.seo_index, Unset):
-            field_dict["seo_index"] = self.seo_index
-
-        if not isinstance(self.seo_title, Unset):
-            field_dict["seo_title"] = self.seo_title
-
-        if not isinstance(self.show_page_step, Unset):
-            field_dict["show_page_step"] = (
-                self.show_page_step.to_dict()
-                if isinstance(self.show_page_step, PageShowPageStep)
-                else self.show_page_step
-            )
-
-        if not isinstance(self.theme_id, Unset):
-            field_dict["theme_id"] = self.theme_id
-
-        if not isinstance(self.type_, Unset):
-            field_dict["type"] = self.type_
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.url, Unset):
-            field_dict["url"] = self.url
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
-
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
-        created_at = d.pop("created_at", UNSET)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        current_path = d.pop("current_path")
 
-        current_path = d.pop("current_path", UNSET)
+        description = d.pop("description")
 
-        description = d.pop("description", UNSET)
-
-        footer_code = d.pop("footer_code", UNSET)
-
-        funnel = d.pop("funnel", UNSET)
+        funnel = d.pop("funnel")
         if isinstance(funnel, dict):
             try:
                 funnel = PageFunnel.from_dict(funnel)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        head_code = d.pop("head_code", UNSET)
+        id = d.pop("id")
 
-        markup = d.pop("markup", UNSET)
+        name = d.pop("name")
 
-        name = d.pop("name", UNSET)
+        public_id = d.pop("public_id")
 
-        public_id = d.pop("public_id", UNSET)
+        sdk = d.pop("sdk")
+        if isinstance(sdk, dict):
+            try:
+                sdk = PageSdk.from_dict(sdk)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        seo_description = d.pop("seo_description", UNSET)
+        seo_description = d.pop("seo_description")
 
-        seo_index = d.pop("seo_index", UNSET)
+        seo_index = d.pop("seo_index")
 
-        seo_title = d.pop("seo_title", UNSET)
+        seo_title = d.pop("seo_title")
 
-        show_page_step = d.pop("show_page_step", UNSET)
+        show_page_step = d.pop("show_page_step")
         if isinstance(show_page_step, dict):
             try:
                 show_page_step = PageShowPageStep.from_dict(show_page_step)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        theme_id = d.pop("theme_id", UNSET)
+        theme_id = d.pop("theme_id")
 
-        type_ = d.pop("type", UNSET)
-
-        updated_at = d.pop("updated_at", UNSET)
-        if isinstance(updated_at, str):
+        type_ = d.pop("type")
+        if isinstance(type_, str):
             try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
+                type_ = PageType(type_)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        url = d.pop("url", UNSET)
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        url = d.pop("url")
+
+        workspace_id = d.pop("workspace_id")
+
+        custom_css = d.pop("custom_css", UNSET)
+
+        footer_code = d.pop("footer_code", UNSET)
+
+        head_code = d.pop("head_code", UNSET)
+
+        markup = d.pop("markup", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page = _new(cls)
-        page.id = id
         page.created_at = created_at
         page.current_path = current_path
         page.description = description
-        page.footer_code = footer_code
         page.funnel = funnel
-        page.head_code = head_code
-        page.markup = markup
+        page.id = id
         page.name = name
         page.public_id = public_id
+        page.sdk = sdk
         page.seo_description = seo_description
         page.seo_index = seo_index
         page.seo_title = seo_title
@@ -222,6 +216,10 @@ class Page:
         page.updated_at = updated_at
         page.url = url
         page.workspace_id = workspace_id
+        page.custom_css = custom_css
+        page.footer_code = footer_code
+        page.head_code = head_code
+        page.markup = markup
 
         page.additional_properties = d
         return page
@@ -247,4 +245,5 @@ class Page:
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
 from ..models.page_funnel import PageFunnel
+from ..models.page_sdk import PageSdk
 from ..models.page_show_page_step import PageShowPageStep

@@ -13,6 +13,7 @@ _new = object.__new__
 
 from typing import Self
 
+from ..models.page_custom_css_mode import PageCustomCssMode
 from ..models.page_footer_code_mode import PageFooterCodeMode
 from ..models.page_head_code_mode import PageHeadCodeMode
 
@@ -23,42 +24,56 @@ T = TypeVar("T", bound="PageCreate")
 class PageCreate:
     """
     Attributes:
+        name (str):
         current_path (str | Unset):
-        description (str | Unset):
-        footer_code (str | Unset):
+        custom_css (None | str | Unset):
+        custom_css_mode (PageCustomCssMode | Unset):
+        description (None | str | Unset):
+        footer_code (None | str | Unset):
         footer_code_mode (PageFooterCodeMode | Unset):
         funnel (PageCreateFunnel | Unset):
-        head_code (str | Unset):
+        head_code (None | str | Unset):
         head_code_mode (PageHeadCodeMode | Unset):
         markup (str | Unset):
-        name (str | Unset):
-        seo_description (str | Unset):
+        seo_description (None | str | Unset):
         seo_index (bool | Unset):
-        seo_title (str | Unset):
+        seo_title (None | str | Unset):
         show_page_step (PageCreateShowPageStep | Unset):
+        sort_order (int | Unset):
         theme_id (int | Unset):
     """
 
+    name: str
     current_path: str | Unset = UNSET
-    description: str | Unset = UNSET
-    footer_code: str | Unset = UNSET
+    custom_css: None | str | Unset = UNSET
+    custom_css_mode: PageCustomCssMode | Unset = UNSET
+    description: None | str | Unset = UNSET
+    footer_code: None | str | Unset = UNSET
     footer_code_mode: PageFooterCodeMode | Unset = UNSET
     funnel: PageCreateFunnel | Unset = UNSET
-    head_code: str | Unset = UNSET
+    head_code: None | str | Unset = UNSET
     head_code_mode: PageHeadCodeMode | Unset = UNSET
     markup: str | Unset = UNSET
-    name: str | Unset = UNSET
-    seo_description: str | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
     seo_index: bool | Unset = UNSET
-    seo_title: str | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
     show_page_step: PageCreateShowPageStep | Unset = UNSET
+    sort_order: int | Unset = UNSET
     theme_id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
         if not isinstance(self.current_path, Unset):
             field_dict["current_path"] = self.current_path
+
+        if not isinstance(self.custom_css, Unset):
+            field_dict["custom_css"] = self.custom_css
+
+        if not isinstance(self.custom_css_mode, Unset):
+            field_dict["custom_css_mode"] = self.custom_css_mode.value
 
         if not isinstance(self.description, Unset):
             field_dict["description"] = self.description
@@ -81,9 +96,6 @@ class PageCreate:
         if not isinstance(self.markup, Unset):
             field_dict["markup"] = self.markup
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
         if not isinstance(self.seo_description, Unset):
             field_dict["seo_description"] = self.seo_description
 
@@ -96,6 +108,9 @@ class PageCreate:
         if not isinstance(self.show_page_step, Unset):
             field_dict["show_page_step"] = self.show_page_step.to_dict()
 
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
+
         if not isinstance(self.theme_id, Unset):
             field_dict["theme_id"] = self.theme_id
 
@@ -104,7 +119,15 @@ class PageCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
         current_path = d.pop("current_path", UNSET)
+
+        custom_css = d.pop("custom_css", UNSET)
+
+        custom_css_mode = d.pop("custom_css_mode", UNSET)
+        if not isinstance(custom_css_mode, Unset):
+            custom_css_mode = PageCustomCssMode(custom_css_mode)
 
         description = d.pop("description", UNSET)
 
@@ -126,8 +149,6 @@ class PageCreate:
 
         markup = d.pop("markup", UNSET)
 
-        name = d.pop("name", UNSET)
-
         seo_description = d.pop("seo_description", UNSET)
 
         seo_index = d.pop("seo_index", UNSET)
@@ -138,12 +159,17 @@ class PageCreate:
         if not isinstance(show_page_step, Unset):
             show_page_step = PageCreateShowPageStep.from_dict(show_page_step)
 
+        sort_order = d.pop("sort_order", UNSET)
+
         theme_id = d.pop("theme_id", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page_create = _new(cls)
+        page_create.name = name
         page_create.current_path = current_path
+        page_create.custom_css = custom_css
+        page_create.custom_css_mode = custom_css_mode
         page_create.description = description
         page_create.footer_code = footer_code
         page_create.footer_code_mode = footer_code_mode
@@ -151,11 +177,11 @@ class PageCreate:
         page_create.head_code = head_code
         page_create.head_code_mode = head_code_mode
         page_create.markup = markup
-        page_create.name = name
         page_create.seo_description = seo_description
         page_create.seo_index = seo_index
         page_create.seo_title = seo_title
         page_create.show_page_step = show_page_step
+        page_create.sort_order = sort_order
         page_create.theme_id = theme_id
 
         page_create.additional_properties = d

@@ -20,20 +20,35 @@ T = TypeVar("T", bound="PageCreateExternal")
 class PageCreateExternal:
     """
     Attributes:
-        external_url (Any):
-        funnel (PageCreateExternalFunnel | Unset): Shape not documented in detail; every key is kept.
+        external_url (str):
+        description (None | str | Unset):
+        funnel (PageCreateExternalFunnel | Unset):
+        name (str | Unset):
+        sort_order (int | Unset):
     """
 
-    external_url: Any
+    external_url: str
+    description: None | str | Unset = UNSET
     funnel: PageCreateExternalFunnel | Unset = UNSET
+    name: str | Unset = UNSET
+    sort_order: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         field_dict["external_url"] = self.external_url
 
+        if not isinstance(self.description, Unset):
+            field_dict["description"] = self.description
+
         if not isinstance(self.funnel, Unset):
             field_dict["funnel"] = self.funnel.to_dict()
+
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
+
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
 
         return field_dict
 
@@ -42,15 +57,24 @@ class PageCreateExternal:
         d = dict(src_dict)
         external_url = d.pop("external_url")
 
+        description = d.pop("description", UNSET)
+
         funnel = d.pop("funnel", UNSET)
         if not isinstance(funnel, Unset):
             funnel = PageCreateExternalFunnel.from_dict(funnel)
+
+        name = d.pop("name", UNSET)
+
+        sort_order = d.pop("sort_order", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page_create_external = _new(cls)
         page_create_external.external_url = external_url
+        page_create_external.description = description
         page_create_external.funnel = funnel
+        page_create_external.name = name
+        page_create_external.sort_order = sort_order
 
         page_create_external.additional_properties = d
         return page_create_external

@@ -2,33 +2,85 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self, cast
 
 T = TypeVar("T", bound="PageCreateExternalFunnel")
 
 
 @_attrs_define
 class PageCreateExternalFunnel:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        after_show_page_step_id (int | str | Unset):
+        funnel_id (str | Unset):
+        show_page_step_id (int | str | Unset):
+    """
 
+    after_show_page_step_id: int | str | Unset = UNSET
+    funnel_id: str | Unset = UNSET
+    show_page_step_id: int | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        after_show_page_step_id: int | str | Unset
+        if isinstance(self.after_show_page_step_id, Unset):
+            after_show_page_step_id = UNSET
+        else:
+            after_show_page_step_id = self.after_show_page_step_id
+        if after_show_page_step_id is not UNSET:
+            field_dict["after_show_page_step_id"] = after_show_page_step_id
+
+        if not isinstance(self.funnel_id, Unset):
+            field_dict["funnel_id"] = self.funnel_id
+
+        show_page_step_id: int | str | Unset
+        if isinstance(self.show_page_step_id, Unset):
+            show_page_step_id = UNSET
+        else:
+            show_page_step_id = self.show_page_step_id
+        if show_page_step_id is not UNSET:
+            field_dict["show_page_step_id"] = show_page_step_id
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+
+        def _parse_after_show_page_step_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        after_show_page_step_id = _parse_after_show_page_step_id(
+            d.pop("after_show_page_step_id", UNSET)
+        )
+
+        funnel_id = d.pop("funnel_id", UNSET)
+
+        def _parse_show_page_step_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        show_page_step_id = _parse_show_page_step_id(d.pop("show_page_step_id", UNSET))
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page_create_external_funnel = _new(cls)
+        page_create_external_funnel.after_show_page_step_id = after_show_page_step_id
+        page_create_external_funnel.funnel_id = funnel_id
+        page_create_external_funnel.show_page_step_id = show_page_step_id
 
         page_create_external_funnel.additional_properties = d
         return page_create_external_funnel

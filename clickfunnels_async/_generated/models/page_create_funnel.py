@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self, cast
 
 T = TypeVar("T", bound="PageCreateFunnel")
 
@@ -19,20 +20,25 @@ T = TypeVar("T", bound="PageCreateFunnel")
 class PageCreateFunnel:
     """
     Attributes:
-        after_show_page_step_id (int | Unset):
+        after_show_page_step_id (int | None | str | Unset):
         funnel_id (str | Unset):
         show_page_step_id (str | Unset):
     """
 
-    after_show_page_step_id: int | Unset = UNSET
+    after_show_page_step_id: int | None | str | Unset = UNSET
     funnel_id: str | Unset = UNSET
     show_page_step_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.after_show_page_step_id, Unset):
-            field_dict["after_show_page_step_id"] = self.after_show_page_step_id
+        after_show_page_step_id: int | None | str | Unset
+        if isinstance(self.after_show_page_step_id, Unset):
+            after_show_page_step_id = UNSET
+        else:
+            after_show_page_step_id = self.after_show_page_step_id
+        if after_show_page_step_id is not UNSET:
+            field_dict["after_show_page_step_id"] = after_show_page_step_id
 
         if not isinstance(self.funnel_id, Unset):
             field_dict["funnel_id"] = self.funnel_id
@@ -45,7 +51,17 @@ class PageCreateFunnel:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        after_show_page_step_id = d.pop("after_show_page_step_id", UNSET)
+
+        def _parse_after_show_page_step_id(data: object) -> int | None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | str | Unset, data)
+
+        after_show_page_step_id = _parse_after_show_page_step_id(
+            d.pop("after_show_page_step_id", UNSET)
+        )
 
         funnel_id = d.pop("funnel_id", UNSET)
 

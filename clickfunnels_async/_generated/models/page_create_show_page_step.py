@@ -20,14 +20,19 @@ T = TypeVar("T", bound="PageCreateShowPageStep")
 class PageCreateShowPageStep:
     """
     Attributes:
+        bumps (list[PageCreateShowPageStepBump] | Unset):
         product_ids (list[str] | Unset):
     """
 
+    bumps: list[PageCreateShowPageStepBump] | Unset = UNSET
     product_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.bumps, Unset):
+            field_dict["bumps"] = [bumps_item.to_dict() for bumps_item in self.bumps]
+
         if not isinstance(self.product_ids, Unset):
             field_dict["product_ids"] = self.product_ids
 
@@ -36,11 +41,18 @@ class PageCreateShowPageStep:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        bumps = d.pop("bumps", UNSET)
+        if not isinstance(bumps, Unset):
+            bumps = [
+                PageCreateShowPageStepBump.from_dict(bumps_item) for bumps_item in bumps
+            ]
+
         product_ids = d.pop("product_ids", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page_create_show_page_step = _new(cls)
+        page_create_show_page_step.bumps = bumps
         page_create_show_page_step.product_ids = product_ids
 
         page_create_show_page_step.additional_properties = d
@@ -61,3 +73,9 @@ class PageCreateShowPageStep:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.page_create_show_page_step_bump import PageCreateShowPageStepBump

@@ -20,76 +20,75 @@ T = TypeVar("T", bound="PageShowPageStep")
 class PageShowPageStep:
     """
     Attributes:
-        id (int):
         current_path (None | str | Unset):
-        name (None | str | Unset):
-        products (list[PageShowPageStepProduct] | None | Unset):
+        id (int | Unset):
+        name (str | Unset):
+        products (list[PageShowPageStepProduct] | Unset):
         public_id (str | Unset):
+        sort_order (int | Unset):
     """
 
-    id: int
     current_path: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    products: list[PageShowPageStepProduct] | None | Unset = UNSET
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
+    products: list[PageShowPageStepProduct] | Unset = UNSET
     public_id: str | Unset = UNSET
+    sort_order: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.current_path, Unset):
             field_dict["current_path"] = self.current_path
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
 
         if not isinstance(self.products, Unset):
-            field_dict["products"] = (
-                [
-                    products_type_0_item.to_dict()
-                    if isinstance(products_type_0_item, PageShowPageStepProduct)
-                    else products_type_0_item
-                    for products_type_0_item in self.products
-                ]
-                if isinstance(self.products, list)
-                else self.products
-            )
+            field_dict["products"] = [
+                products_item.to_dict() for products_item in self.products
+            ]
 
         if not isinstance(self.public_id, Unset):
             field_dict["public_id"] = self.public_id
+
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         current_path = d.pop("current_path", UNSET)
+
+        id = d.pop("id", UNSET)
 
         name = d.pop("name", UNSET)
 
         products = d.pop("products", UNSET)
-        if isinstance(products, list):
-            try:
-                products = [
-                    PageShowPageStepProduct.from_dict(products_type_0_item)
-                    for products_type_0_item in products
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(products, Unset):
+            products = [
+                PageShowPageStepProduct.from_dict(products_item)
+                for products_item in products
+            ]
 
         public_id = d.pop("public_id", UNSET)
+
+        sort_order = d.pop("sort_order", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page_show_page_step = _new(cls)
-        page_show_page_step.id = id
         page_show_page_step.current_path = current_path
+        page_show_page_step.id = id
         page_show_page_step.name = name
         page_show_page_step.products = products
         page_show_page_step.public_id = public_id
+        page_show_page_step.sort_order = sort_order
 
         page_show_page_step.additional_properties = d
         return page_show_page_step

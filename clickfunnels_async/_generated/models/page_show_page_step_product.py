@@ -2,33 +2,78 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="PageShowPageStepProduct")
 
 
 @_attrs_define
 class PageShowPageStepProduct:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        bump (bool | Unset):
+        bump_preheadline (None | str | Unset):
+        id (int | Unset):
+        name (str | Unset):
+        public_id (str | Unset):
+    """
 
+    bump: bool | Unset = UNSET
+    bump_preheadline: None | str | Unset = UNSET
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
+    public_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.bump, Unset):
+            field_dict["bump"] = self.bump
+
+        if not isinstance(self.bump_preheadline, Unset):
+            field_dict["bump_preheadline"] = self.bump_preheadline
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        bump = d.pop("bump", UNSET)
+
+        bump_preheadline = d.pop("bump_preheadline", UNSET)
+
+        id = d.pop("id", UNSET)
+
+        name = d.pop("name", UNSET)
+
+        public_id = d.pop("public_id", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page_show_page_step_product = _new(cls)
+        page_show_page_step_product.bump = bump
+        page_show_page_step_product.bump_preheadline = bump_preheadline
+        page_show_page_step_product.id = id
+        page_show_page_step_product.name = name
+        page_show_page_step_product.public_id = public_id
 
         page_show_page_step_product.additional_properties = d
         return page_show_page_step_product

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,7 +11,6 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
 
 T = TypeVar("T", bound="PageSummary")
 
@@ -20,26 +19,27 @@ T = TypeVar("T", bound="PageSummary")
 class PageSummary:
     """
     Attributes:
-        id (int):
-        current_path (None | str | Unset):
-        name (None | str | Unset):
+        current_path (str | Unset):
+        id (int | Unset):
+        name (str | Unset):
         public_id (str | Unset):
-        type_ (None | str | Unset):
+        type_ (str | Unset):
     """
 
-    id: int
-    current_path: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
+    current_path: str | Unset = UNSET
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
     public_id: str | Unset = UNSET
-    type_: None | str | Unset = UNSET
+    type_: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.current_path, Unset):
             field_dict["current_path"] = self.current_path
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
@@ -55,9 +55,9 @@ class PageSummary:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         current_path = d.pop("current_path", UNSET)
+
+        id = d.pop("id", UNSET)
 
         name = d.pop("name", UNSET)
 
@@ -68,8 +68,8 @@ class PageSummary:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page_summary = _new(cls)
-        page_summary.id = id
         page_summary.current_path = current_path
+        page_summary.id = id
         page_summary.name = name
         page_summary.public_id = public_id
         page_summary.type_ = type_

@@ -13,6 +13,7 @@ _new = object.__new__
 
 from typing import Self
 
+from ..models.page_custom_css_mode import PageCustomCssMode
 from ..models.page_footer_code_mode import PageFooterCodeMode
 from ..models.page_head_code_mode import PageHeadCodeMode
 
@@ -23,42 +24,64 @@ T = TypeVar("T", bound="PageUpdate")
 class PageUpdate:
     """
     Attributes:
-        description (str | Unset):
-        footer_code (str | Unset):
+        custom_css (None | str | Unset):
+        custom_css_mode (PageCustomCssMode | Unset):
+        description (None | str | Unset):
+        external_url (str | Unset):
+        footer_code (None | str | Unset):
         footer_code_mode (PageFooterCodeMode | Unset):
-        head_code (str | Unset):
+        funnel (PageUpdateFunnel | Unset):
+        head_code (None | str | Unset):
         head_code_mode (PageHeadCodeMode | Unset):
         markup (str | Unset):
         name (str | Unset):
-        seo_description (str | Unset):
+        seo_description (None | str | Unset):
         seo_index (bool | Unset):
-        seo_title (str | Unset):
+        seo_title (None | str | Unset):
         show_page_step (PageUpdateShowPageStep | Unset):
+        sort_order (int | Unset):
     """
 
-    description: str | Unset = UNSET
-    footer_code: str | Unset = UNSET
+    custom_css: None | str | Unset = UNSET
+    custom_css_mode: PageCustomCssMode | Unset = UNSET
+    description: None | str | Unset = UNSET
+    external_url: str | Unset = UNSET
+    footer_code: None | str | Unset = UNSET
     footer_code_mode: PageFooterCodeMode | Unset = UNSET
-    head_code: str | Unset = UNSET
+    funnel: PageUpdateFunnel | Unset = UNSET
+    head_code: None | str | Unset = UNSET
     head_code_mode: PageHeadCodeMode | Unset = UNSET
     markup: str | Unset = UNSET
     name: str | Unset = UNSET
-    seo_description: str | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
     seo_index: bool | Unset = UNSET
-    seo_title: str | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
     show_page_step: PageUpdateShowPageStep | Unset = UNSET
+    sort_order: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.custom_css, Unset):
+            field_dict["custom_css"] = self.custom_css
+
+        if not isinstance(self.custom_css_mode, Unset):
+            field_dict["custom_css_mode"] = self.custom_css_mode.value
+
         if not isinstance(self.description, Unset):
             field_dict["description"] = self.description
+
+        if not isinstance(self.external_url, Unset):
+            field_dict["external_url"] = self.external_url
 
         if not isinstance(self.footer_code, Unset):
             field_dict["footer_code"] = self.footer_code
 
         if not isinstance(self.footer_code_mode, Unset):
             field_dict["footer_code_mode"] = self.footer_code_mode.value
+
+        if not isinstance(self.funnel, Unset):
+            field_dict["funnel"] = self.funnel.to_dict()
 
         if not isinstance(self.head_code, Unset):
             field_dict["head_code"] = self.head_code
@@ -84,18 +107,33 @@ class PageUpdate:
         if not isinstance(self.show_page_step, Unset):
             field_dict["show_page_step"] = self.show_page_step.to_dict()
 
+        if not isinstance(self.sort_order, Unset):
+            field_dict["sort_order"] = self.sort_order
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        custom_css = d.pop("custom_css", UNSET)
+
+        custom_css_mode = d.pop("custom_css_mode", UNSET)
+        if not isinstance(custom_css_mode, Unset):
+            custom_css_mode = PageCustomCssMode(custom_css_mode)
+
         description = d.pop("description", UNSET)
+
+        external_url = d.pop("external_url", UNSET)
 
         footer_code = d.pop("footer_code", UNSET)
 
         footer_code_mode = d.pop("footer_code_mode", UNSET)
         if not isinstance(footer_code_mode, Unset):
             footer_code_mode = PageFooterCodeMode(footer_code_mode)
+
+        funnel = d.pop("funnel", UNSET)
+        if not isinstance(funnel, Unset):
+            funnel = PageUpdateFunnel.from_dict(funnel)
 
         head_code = d.pop("head_code", UNSET)
 
@@ -117,12 +155,18 @@ class PageUpdate:
         if not isinstance(show_page_step, Unset):
             show_page_step = PageUpdateShowPageStep.from_dict(show_page_step)
 
+        sort_order = d.pop("sort_order", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page_update = _new(cls)
+        page_update.custom_css = custom_css
+        page_update.custom_css_mode = custom_css_mode
         page_update.description = description
+        page_update.external_url = external_url
         page_update.footer_code = footer_code
         page_update.footer_code_mode = footer_code_mode
+        page_update.funnel = funnel
         page_update.head_code = head_code
         page_update.head_code_mode = head_code_mode
         page_update.markup = markup
@@ -131,6 +175,7 @@ class PageUpdate:
         page_update.seo_index = seo_index
         page_update.seo_title = seo_title
         page_update.show_page_step = show_page_step
+        page_update.sort_order = sort_order
 
         page_update.additional_properties = d
         return page_update
@@ -155,4 +200,5 @@ class PageUpdate:
 # Imported after the class rather than at the top, so that models which refer to each other load in
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
+from ..models.page_update_funnel import PageUpdateFunnel
 from ..models.page_update_show_page_step import PageUpdateShowPageStep

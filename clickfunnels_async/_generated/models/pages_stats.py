@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,85 +18,62 @@ T = TypeVar("T", bound="PagesStats")
 class PagesStats:
     """
     Attributes:
-        currency (None | str | Unset):
-        funnel (FunnelSummary | None | Unset):
-        page (None | PageSummary | Unset):
-        step (FunnelStepStats | None | Unset):
-        timerange (None | PagesStatsTimerange | Unset):
+        currency (str):
+        funnel (FunnelSummary | None):
+        page (PageSummary):
+        step (FunnelStepStats | None):
+        timerange (PagesStatsTimerange):
     """
 
-    currency: None | str | Unset = UNSET
-    funnel: FunnelSummary | None | Unset = UNSET
-    page: None | PageSummary | Unset = UNSET
-    step: FunnelStepStats | None | Unset = UNSET
-    timerange: None | PagesStatsTimerange | Unset = UNSET
+    currency: str
+    funnel: FunnelSummary | None
+    page: PageSummary
+    step: FunnelStepStats | None
+    timerange: PagesStatsTimerange
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.currency, Unset):
-            field_dict["currency"] = self.currency
+        field_dict["currency"] = self.currency
 
-        if not isinstance(self.funnel, Unset):
-            field_dict["funnel"] = (
-                self.funnel.to_dict()
-                if isinstance(self.funnel, FunnelSummary)
-                else self.funnel
-            )
+        field_dict["funnel"] = (
+            self.funnel.to_dict()
+            if isinstance(self.funnel, FunnelSummary)
+            else self.funnel
+        )
 
-        if not isinstance(self.page, Unset):
-            field_dict["page"] = (
-                self.page.to_dict() if isinstance(self.page, PageSummary) else self.page
-            )
+        field_dict["page"] = self.page.to_dict()
 
-        if not isinstance(self.step, Unset):
-            field_dict["step"] = (
-                self.step.to_dict()
-                if isinstance(self.step, FunnelStepStats)
-                else self.step
-            )
+        field_dict["step"] = (
+            self.step.to_dict() if isinstance(self.step, FunnelStepStats) else self.step
+        )
 
-        if not isinstance(self.timerange, Unset):
-            field_dict["timerange"] = (
-                self.timerange.to_dict()
-                if isinstance(self.timerange, PagesStatsTimerange)
-                else self.timerange
-            )
+        field_dict["timerange"] = self.timerange.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        currency = d.pop("currency", UNSET)
+        currency = d.pop("currency")
 
-        funnel = d.pop("funnel", UNSET)
+        funnel = d.pop("funnel")
         if isinstance(funnel, dict):
             try:
                 funnel = FunnelSummary.from_dict(funnel)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        page = d.pop("page", UNSET)
-        if isinstance(page, dict):
-            try:
-                page = PageSummary.from_dict(page)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        page = PageSummary.from_dict(d.pop("page"))
 
-        step = d.pop("step", UNSET)
+        step = d.pop("step")
         if isinstance(step, dict):
             try:
                 step = FunnelStepStats.from_dict(step)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        timerange = d.pop("timerange", UNSET)
-        if isinstance(timerange, dict):
-            try:
-                timerange = PagesStatsTimerange.from_dict(timerange)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        timerange = PagesStatsTimerange.from_dict(d.pop("timerange"))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

@@ -21,29 +21,21 @@ T = TypeVar("T", bound="PagesStatsTimerange")
 class PagesStatsTimerange:
     """
     Attributes:
-        from_ (datetime.datetime | None | Unset):
-        to (datetime.datetime | None | Unset):
+        from_ (datetime.datetime | Unset):
+        to (datetime.datetime | Unset):
     """
 
-    from_: datetime.datetime | None | Unset = UNSET
-    to: datetime.datetime | None | Unset = UNSET
+    from_: datetime.datetime | Unset = UNSET
+    to: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.from_, Unset):
-            field_dict["from"] = (
-                self.from_.isoformat()
-                if isinstance(self.from_, datetime.datetime)
-                else self.from_
-            )
+            field_dict["from"] = self.from_.isoformat()
 
         if not isinstance(self.to, Unset):
-            field_dict["to"] = (
-                self.to.isoformat()
-                if isinstance(self.to, datetime.datetime)
-                else self.to
-            )
+            field_dict["to"] = self.to.isoformat()
 
         return field_dict
 
@@ -51,18 +43,12 @@ class PagesStatsTimerange:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         from_ = d.pop("from", UNSET)
-        if isinstance(from_, str):
-            try:
-                from_ = datetime.datetime.fromisoformat(from_)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(from_, Unset):
+            from_ = datetime.datetime.fromisoformat(from_)
 
         to = d.pop("to", UNSET)
-        if isinstance(to, str):
-            try:
-                to = datetime.datetime.fromisoformat(to)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(to, Unset):
+            to = datetime.datetime.fromisoformat(to)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

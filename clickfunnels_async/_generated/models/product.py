@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,199 +19,175 @@ T = TypeVar("T", bound="Product")
 class Product:
     """
     Attributes:
+        archived (bool | None):
+        cancellation_funnel_url (None | str):
+        commissionable (bool | None):
+        created_at (datetime.datetime | None):
+        current_path (None | str):
+        default_variant_id (int):
         id (int):
-        archived (bool | None | Unset):
-        cancellation_funnel_url (None | str | Unset):
-        commissionable (bool | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        current_path (None | str | Unset):
-        default_variant_id (int | None | Unset):
-        image_id (None | str | Unset):
-        image_ids (list[Any] | None | Unset):
-        name (None | str | Unset):
-        price_ids (list[Any] | None | Unset):
-        public_id (str | Unset):
-        redirect_funnel_id (None | str | Unset):
-        seo_description (None | str | Unset):
-        seo_image_id (None | str | Unset):
-        seo_title (None | str | Unset):
-        tag_ids (list[Any] | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        variant_ids (list[Any] | None | Unset):
-        variant_properties (list[ProductVariantProperty] | None | Unset):
-        visible_in_customer_center (bool | None | Unset):
-        visible_in_store (bool | None | Unset):
-        workspace_id (int | None | Unset):
+        image_id (None | str):
+        image_ids (list[Any] | None):
+        name (str):
+        price_ids (list[Any] | None):
+        public_id (None | str):
+        redirect_funnel_id (None | str):
+        seo_description (None | str):
+        seo_image_id (None | str):
+        seo_title (None | str):
+        tag_ids (list[Any] | None):
+        updated_at (datetime.datetime | None):
+        variant_ids (list[int] | None):
+        variant_properties (list[ProductVariantProperty] | None):
+        visible_in_customer_center (bool | None):
+        visible_in_store (bool | None):
+        workspace_id (int):
     """
 
+    archived: bool | None
+    cancellation_funnel_url: None | str
+    commissionable: bool | None
+    created_at: datetime.datetime | None
+    current_path: None | str
+    default_variant_id: int
     id: int
-    archived: bool | None | Unset = UNSET
-    cancellation_funnel_url: None | str | Unset = UNSET
-    commissionable: bool | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    default_variant_id: int | None | Unset = UNSET
-    image_id: None | str | Unset = UNSET
-    image_ids: list[Any] | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    price_ids: list[Any] | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    redirect_funnel_id: None | str | Unset = UNSET
-    seo_description: None | str | Unset = UNSET
-    seo_image_id: None | str | Unset = UNSET
-    seo_title: None | str | Unset = UNSET
-    tag_ids: list[Any] | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    variant_ids: list[Any] | None | Unset = UNSET
-    variant_properties: list[ProductVariantProperty] | None | Unset = UNSET
-    visible_in_customer_center: bool | None | Unset = UNSET
-    visible_in_store: bool | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    image_id: None | str
+    image_ids: list[Any] | None
+    name: str
+    price_ids: list[Any] | None
+    public_id: None | str
+    redirect_funnel_id: None | str
+    seo_description: None | str
+    seo_image_id: None | str
+    seo_title: None | str
+    tag_ids: list[Any] | None
+    updated_at: datetime.datetime | None
+    variant_ids: list[int] | None
+    variant_properties: list[ProductVariantProperty] | None
+    visible_in_customer_center: bool | None
+    visible_in_store: bool | None
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["archived"] = self.archived
+
+        field_dict["cancellation_funnel_url"] = self.cancellation_funnel_url
+
+        field_dict["commissionable"] = self.commissionable
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["current_path"] = self.current_path
+
+        field_dict["default_variant_id"] = self.default_variant_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.archived, Unset):
-            field_dict["archived"] = self.archived
+        field_dict["image_id"] = self.image_id
 
-        if not isinstance(self.cancellation_funnel_url, Unset):
-            field_dict["cancellation_funnel_url"] = self.cancellation_funnel_url
+        field_dict["image_ids"] = self.image_ids
 
-        if not isinstance(self.commissionable, Unset):
-            field_dict["commissionable"] = self.commissionable
+        field_dict["name"] = self.name
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["price_ids"] = self.price_ids
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.default_variant_id, Unset):
-            field_dict["default_variant_id"] = self.default_variant_id
+        field_dict["redirect_funnel_id"] = self.redirect_funnel_id
 
-        if not isinstance(self.image_id, Unset):
-            field_dict["image_id"] = self.image_id
+        field_dict["seo_description"] = self.seo_description
 
-        if not isinstance(self.image_ids, Unset):
-            field_dict["image_ids"] = self.image_ids
+        field_dict["seo_image_id"] = self.seo_image_id
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["seo_title"] = self.seo_title
 
-        if not isinstance(self.price_ids, Unset):
-            field_dict["price_ids"] = self.price_ids
+        field_dict["tag_ids"] = self.tag_ids
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.redirect_funnel_id, Unset):
-            field_dict["redirect_funnel_id"] = self.redirect_funnel_id
+        field_dict["variant_ids"] = self.variant_ids
 
-        if not isinstance(self.seo_description, Unset):
-            field_dict["seo_description"] = self.seo_description
+        field_dict["variant_properties"] = (
+            [
+                variant_properties_type_0_item.to_dict()
+                if isinstance(variant_properties_type_0_item, ProductVariantProperty)
+                else variant_properties_type_0_item
+                for variant_properties_type_0_item in self.variant_properties
+            ]
+            if isinstance(self.variant_properties, list)
+            else self.variant_properties
+        )
 
-        if not isinstance(self.seo_image_id, Unset):
-            field_dict["seo_image_id"] = self.seo_image_id
+        field_dict["visible_in_customer_center"] = self.visible_in_customer_center
 
-        if not isinstance(self.seo_title, Unset):
-            field_dict["seo_title"] = self.seo_title
+        field_dict["visible_in_store"] = self.visible_in_store
 
-        if not isinstance(self.tag_ids, Unset):
-            field_dict["tag_ids"] = self.tag_ids
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.variant_ids, Unset):
-            field_dict["variant_ids"] = self.variant_ids
-
-        if not isinstance(self.variant_properties, Unset):
-            field_dict["variant_properties"] = (
-                [
-                    variant_properties_type_0_item.to_dict()
-                    if isinstance(
-                        variant_properties_type_0_item, ProductVariantProperty
-                    )
-                    else variant_properties_type_0_item
-                    for variant_properties_type_0_item in self.variant_properties
-                ]
-                if isinstance(self.variant_properties, list)
-                else self.variant_properties
-            )
-
-        if not isinstance(self.visible_in_customer_center, Unset):
-            field_dict["visible_in_customer_center"] = self.visible_in_customer_center
-
-        if not isinstance(self.visible_in_store, Unset):
-            field_dict["visible_in_store"] = self.visible_in_store
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        archived = d.pop("archived")
 
-        archived = d.pop("archived", UNSET)
+        cancellation_funnel_url = d.pop("cancellation_funnel_url")
 
-        cancellation_funnel_url = d.pop("cancellation_funnel_url", UNSET)
+        commissionable = d.pop("commissionable")
 
-        commissionable = d.pop("commissionable", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path", UNSET)
+        current_path = d.pop("current_path")
 
-        default_variant_id = d.pop("default_variant_id", UNSET)
+        default_variant_id = d.pop("default_variant_id")
 
-        image_id = d.pop("image_id", UNSET)
+        id = d.pop("id")
 
-        image_ids = d.pop("image_ids", UNSET)
+        image_id = d.pop("image_id")
 
-        name = d.pop("name", UNSET)
+        image_ids = d.pop("image_ids")
 
-        price_ids = d.pop("price_ids", UNSET)
+        name = d.pop("name")
 
-        public_id = d.pop("public_id", UNSET)
+        price_ids = d.pop("price_ids")
 
-        redirect_funnel_id = d.pop("redirect_funnel_id", UNSET)
+        public_id = d.pop("public_id")
 
-        seo_description = d.pop("seo_description", UNSET)
+        redirect_funnel_id = d.pop("redirect_funnel_id")
 
-        seo_image_id = d.pop("seo_image_id", UNSET)
+        seo_description = d.pop("seo_description")
 
-        seo_title = d.pop("seo_title", UNSET)
+        seo_image_id = d.pop("seo_image_id")
 
-        tag_ids = d.pop("tag_ids", UNSET)
+        seo_title = d.pop("seo_title")
 
-        updated_at = d.pop("updated_at", UNSET)
+        tag_ids = d.pop("tag_ids")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        variant_ids = d.pop("variant_ids", UNSET)
+        variant_ids = d.pop("variant_ids")
 
-        variant_properties = d.pop("variant_properties", UNSET)
+        variant_properties = d.pop("variant_properties")
         if isinstance(variant_properties, list):
             try:
                 variant_properties = [
@@ -223,22 +197,22 @@ class Product:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        visible_in_customer_center = d.pop("visible_in_customer_center", UNSET)
+        visible_in_customer_center = d.pop("visible_in_customer_center")
 
-        visible_in_store = d.pop("visible_in_store", UNSET)
+        visible_in_store = d.pop("visible_in_store")
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         product = _new(cls)
-        product.id = id
         product.archived = archived
         product.cancellation_funnel_url = cancellation_funnel_url
         product.commissionable = commissionable
         product.created_at = created_at
         product.current_path = current_path
         product.default_variant_id = default_variant_id
+        product.id = id
         product.image_id = image_id
         product.image_ids = image_ids
         product.name = name

@@ -20,38 +20,40 @@ T = TypeVar("T", bound="ProductCreate")
 class ProductCreate:
     """
     Attributes:
-        cancellation_funnel_url (str | Unset):
-        commissionable (bool | Unset):
-        current_path (str | Unset):
-        image_ids (list[Any] | Unset):
-        name (str | Unset):
-        redirect_funnel_id (str | Unset):
-        seo_description (str | Unset):
-        seo_image_id (str | Unset):
-        seo_title (str | Unset):
+        name (str):
+        cancellation_funnel_url (None | str | Unset):
+        commissionable (bool | None | Unset):
+        current_path (None | str | Unset):
+        image_ids (list[Any] | None | Unset):
+        redirect_funnel_id (None | str | Unset):
+        seo_description (None | str | Unset):
+        seo_image_id (None | str | Unset):
+        seo_title (None | str | Unset):
         tag_ids (list[int] | Unset):
         variant_properties (list[ProductCreateVariantProperty] | Unset):
-        visible_in_customer_center (bool | Unset):
-        visible_in_store (bool | Unset):
+        visible_in_customer_center (bool | None | Unset):
+        visible_in_store (bool | None | Unset):
     """
 
-    cancellation_funnel_url: str | Unset = UNSET
-    commissionable: bool | Unset = UNSET
-    current_path: str | Unset = UNSET
-    image_ids: list[Any] | Unset = UNSET
-    name: str | Unset = UNSET
-    redirect_funnel_id: str | Unset = UNSET
-    seo_description: str | Unset = UNSET
-    seo_image_id: str | Unset = UNSET
-    seo_title: str | Unset = UNSET
+    name: str
+    cancellation_funnel_url: None | str | Unset = UNSET
+    commissionable: bool | None | Unset = UNSET
+    current_path: None | str | Unset = UNSET
+    image_ids: list[Any] | None | Unset = UNSET
+    redirect_funnel_id: None | str | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
+    seo_image_id: None | str | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
     tag_ids: list[int] | Unset = UNSET
     variant_properties: list[ProductCreateVariantProperty] | Unset = UNSET
-    visible_in_customer_center: bool | Unset = UNSET
-    visible_in_store: bool | Unset = UNSET
+    visible_in_customer_center: bool | None | Unset = UNSET
+    visible_in_store: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
         if not isinstance(self.cancellation_funnel_url, Unset):
             field_dict["cancellation_funnel_url"] = self.cancellation_funnel_url
 
@@ -63,9 +65,6 @@ class ProductCreate:
 
         if not isinstance(self.image_ids, Unset):
             field_dict["image_ids"] = self.image_ids
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
 
         if not isinstance(self.redirect_funnel_id, Unset):
             field_dict["redirect_funnel_id"] = self.redirect_funnel_id
@@ -99,6 +98,8 @@ class ProductCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
         cancellation_funnel_url = d.pop("cancellation_funnel_url", UNSET)
 
         commissionable = d.pop("commissionable", UNSET)
@@ -106,8 +107,6 @@ class ProductCreate:
         current_path = d.pop("current_path", UNSET)
 
         image_ids = d.pop("image_ids", UNSET)
-
-        name = d.pop("name", UNSET)
 
         redirect_funnel_id = d.pop("redirect_funnel_id", UNSET)
 
@@ -133,11 +132,11 @@ class ProductCreate:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         product_create = _new(cls)
+        product_create.name = name
         product_create.cancellation_funnel_url = cancellation_funnel_url
         product_create.commissionable = commissionable
         product_create.current_path = current_path
         product_create.image_ids = image_ids
-        product_create.name = name
         product_create.redirect_funnel_id = redirect_funnel_id
         product_create.seo_description = seo_description
         product_create.seo_image_id = seo_image_id

@@ -20,38 +20,38 @@ T = TypeVar("T", bound="ProductUpdate")
 class ProductUpdate:
     """
     Attributes:
-        cancellation_funnel_url (str | Unset):
-        commissionable (bool | Unset):
-        current_path (str | Unset):
-        image_ids (list[Any] | Unset):
+        cancellation_funnel_url (None | str | Unset):
+        commissionable (bool | None | Unset):
+        current_path (None | str | Unset):
+        image_ids (list[Any] | None | Unset):
         name (str | Unset):
-        price_ids (list[Any] | Unset):
-        redirect_funnel_id (str | Unset):
-        seo_description (str | Unset):
-        seo_image_id (str | Unset):
-        seo_title (str | Unset):
+        price_ids (list[Any] | None | Unset):
+        redirect_funnel_id (None | str | Unset):
+        seo_description (None | str | Unset):
+        seo_image_id (None | str | Unset):
+        seo_title (None | str | Unset):
         tag_ids (list[int] | Unset):
-        variant_ids (list[Any] | Unset):
+        variant_ids (list[int] | None | Unset):
         variant_properties (list[ProductUpdateVariantProperty] | Unset):
-        visible_in_customer_center (bool | Unset):
-        visible_in_store (bool | Unset):
+        visible_in_customer_center (bool | None | Unset):
+        visible_in_store (bool | None | Unset):
     """
 
-    cancellation_funnel_url: str | Unset = UNSET
-    commissionable: bool | Unset = UNSET
-    current_path: str | Unset = UNSET
-    image_ids: list[Any] | Unset = UNSET
+    cancellation_funnel_url: None | str | Unset = UNSET
+    commissionable: bool | None | Unset = UNSET
+    current_path: None | str | Unset = UNSET
+    image_ids: list[Any] | None | Unset = UNSET
     name: str | Unset = UNSET
-    price_ids: list[Any] | Unset = UNSET
-    redirect_funnel_id: str | Unset = UNSET
-    seo_description: str | Unset = UNSET
-    seo_image_id: str | Unset = UNSET
-    seo_title: str | Unset = UNSET
+    price_ids: list[Any] | None | Unset = UNSET
+    redirect_funnel_id: None | str | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
+    seo_image_id: None | str | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
     tag_ids: list[int] | Unset = UNSET
-    variant_ids: list[Any] | Unset = UNSET
+    variant_ids: list[int] | None | Unset = UNSET
     variant_properties: list[ProductUpdateVariantProperty] | Unset = UNSET
-    visible_in_customer_center: bool | Unset = UNSET
-    visible_in_store: bool | Unset = UNSET
+    visible_in_customer_center: bool | None | Unset = UNSET
+    visible_in_store: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -22,160 +20,143 @@ T = TypeVar("T", bound="ProductsCollection")
 class ProductsCollection:
     """
     Attributes:
+        archived (bool | None):
+        collection_type (None | str):
+        created_at (None | str):
+        current_path (None | str):
+        description (None | str):
         id (int):
-        archived (bool | None | Unset):
-        collection_type (None | str | Unset):
-        created_at (None | str | Unset):
-        current_path (None | str | Unset):
-        description (None | str | Unset):
-        image_id (None | str | Unset):
-        name (None | str | Unset):
-        product_ids (list[Any] | None | Unset):
-        public_id (str | Unset):
-        seo_description (None | str | Unset):
-        seo_indexable (None | str | Unset):
-        seo_title (None | str | Unset):
-        social_image_id (None | str | Unset):
-        sort_method (None | ProductsCollectionSortMethod | Unset):
-        updated_at (None | str | Unset):
-        visible_in_store (bool | None | Unset):
-        workspace_id (int | None | Unset):
+        image_id (None | str):
+        name (str):
+        product_ids (list[Any] | None):
+        public_id (None | str):
+        seo_description (None | str):
+        seo_indexable (None | str):
+        seo_title (None | str):
+        social_image_id (None | str):
+        sort_method (None | ProductsCollectionSortMethod):
+        updated_at (None | str):
+        visible_in_store (bool | None):
+        workspace_id (int):
     """
 
+    archived: bool | None
+    collection_type: None | str
+    created_at: None | str
+    current_path: None | str
+    description: None | str
     id: int
-    archived: bool | None | Unset = UNSET
-    collection_type: None | str | Unset = UNSET
-    created_at: None | str | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    description: None | str | Unset = UNSET
-    image_id: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    product_ids: list[Any] | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    seo_description: None | str | Unset = UNSET
-    seo_indexable: None | str | Unset = UNSET
-    seo_title: None | str | Unset = UNSET
-    social_image_id: None | str | Unset = UNSET
-    sort_method: None | ProductsCollectionSortMethod | Unset = UNSET
-    updated_at: None | str | Unset = UNSET
-    visible_in_store: bool | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    image_id: None | str
+    name: str
+    product_ids: list[Any] | None
+    public_id: None | str
+    seo_description: None | str
+    seo_indexable: None | str
+    seo_title: None | str
+    social_image_id: None | str
+    sort_method: None | ProductsCollectionSortMethod
+    updated_at: None | str
+    visible_in_store: bool | None
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["archived"] = self.archived
+
+        field_dict["collection_type"] = self.collection_type
+
+        field_dict["created_at"] = self.created_at
+
+        field_dict["current_path"] = self.current_path
+
+        field_dict["description"] = self.description
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.archived, Unset):
-            field_dict["archived"] = self.archived
+        field_dict["image_id"] = self.image_id
 
-        if not isinstance(self.collection_type, Unset):
-            field_dict["collection_type"] = self.collection_type
+        field_dict["name"] = self.name
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = self.created_at
+        field_dict["product_ids"] = self.product_ids
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.description, Unset):
-            field_dict["description"] = self.description
+        field_dict["seo_description"] = self.seo_description
 
-        if not isinstance(self.image_id, Unset):
-            field_dict["image_id"] = self.image_id
+        field_dict["seo_indexable"] = self.seo_indexable
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["seo_title"] = self.seo_title
 
-        if not isinstance(self.product_ids, Unset):
-            field_dict["product_ids"] = self.product_ids
+        field_dict["social_image_id"] = self.social_image_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["sort_method"] = (
+            self.sort_method.value
+            if isinstance(self.sort_method, ProductsCollectionSortMethod)
+            else self.sort_method
+        )
 
-        if not isinstance(self.seo_description, Unset):
-            field_dict["seo_description"] = self.seo_description
+        field_dict["updated_at"] = self.updated_at
 
-        if not isinstance(self.seo_indexable, Unset):
-            field_dict["seo_indexable"] = self.seo_indexable
+        field_dict["visible_in_store"] = self.visible_in_store
 
-        if not isinstance(self.seo_title, Unset):
-            field_dict["seo_title"] = self.seo_title
-
-        if not isinstance(self.social_image_id, Unset):
-            field_dict["social_image_id"] = self.social_image_id
-
-        if not isinstance(self.sort_method, Unset):
-            field_dict["sort_method"] = (
-                self.sort_method.value
-                if isinstance(self.sort_method, ProductsCollectionSortMethod)
-                else self.sort_method
-            )
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = self.updated_at
-
-        if not isinstance(self.visible_in_store, Unset):
-            field_dict["visible_in_store"] = self.visible_in_store
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        archived = d.pop("archived")
+
+        collection_type = d.pop("collection_type")
+
+        created_at = d.pop("created_at")
+
+        current_path = d.pop("current_path")
+
+        description = d.pop("description")
+
         id = d.pop("id")
 
-        archived = d.pop("archived", UNSET)
+        image_id = d.pop("image_id")
 
-        collection_type = d.pop("collection_type", UNSET)
+        name = d.pop("name")
 
-        created_at = d.pop("created_at", UNSET)
+        product_ids = d.pop("product_ids")
 
-        current_path = d.pop("current_path", UNSET)
+        public_id = d.pop("public_id")
 
-        description = d.pop("description", UNSET)
+        seo_description = d.pop("seo_description")
 
-        image_id = d.pop("image_id", UNSET)
+        seo_indexable = d.pop("seo_indexable")
 
-        name = d.pop("name", UNSET)
+        seo_title = d.pop("seo_title")
 
-        product_ids = d.pop("product_ids", UNSET)
+        social_image_id = d.pop("social_image_id")
 
-        public_id = d.pop("public_id", UNSET)
-
-        seo_description = d.pop("seo_description", UNSET)
-
-        seo_indexable = d.pop("seo_indexable", UNSET)
-
-        seo_title = d.pop("seo_title", UNSET)
-
-        social_image_id = d.pop("social_image_id", UNSET)
-
-        sort_method = d.pop("sort_method", UNSET)
+        sort_method = d.pop("sort_method")
         if isinstance(sort_method, str):
             try:
                 sort_method = ProductsCollectionSortMethod(sort_method)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
 
-        visible_in_store = d.pop("visible_in_store", UNSET)
+        visible_in_store = d.pop("visible_in_store")
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_collection = _new(cls)
-        products_collection.id = id
         products_collection.archived = archived
         products_collection.collection_type = collection_type
         products_collection.created_at = created_at
         products_collection.current_path = current_path
         products_collection.description = description
+        products_collection.id = id
         products_collection.image_id = image_id
         products_collection.name = name
         products_collection.product_ids = product_ids

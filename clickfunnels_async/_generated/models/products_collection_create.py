@@ -22,32 +22,34 @@ T = TypeVar("T", bound="ProductsCollectionCreate")
 class ProductsCollectionCreate:
     """
     Attributes:
-        collection_type (str | Unset):
-        description (str | Unset):
-        image_id (str | Unset):
-        name (str | Unset):
-        product_ids (list[Any] | Unset):
-        seo_description (str | Unset):
-        seo_title (str | Unset):
-        social_image_id (str | Unset):
-        sort_method (ProductsCollectionSortMethod | Unset):
-        visible_in_store (bool | Unset):
+        name (str):
+        collection_type (None | str | Unset):
+        description (None | str | Unset):
+        image_id (None | str | Unset):
+        product_ids (list[Any] | None | Unset):
+        seo_description (None | str | Unset):
+        seo_title (None | str | Unset):
+        social_image_id (None | str | Unset):
+        sort_method (None | ProductsCollectionSortMethod | Unset):
+        visible_in_store (bool | None | Unset):
     """
 
-    collection_type: str | Unset = UNSET
-    description: str | Unset = UNSET
-    image_id: str | Unset = UNSET
-    name: str | Unset = UNSET
-    product_ids: list[Any] | Unset = UNSET
-    seo_description: str | Unset = UNSET
-    seo_title: str | Unset = UNSET
-    social_image_id: str | Unset = UNSET
-    sort_method: ProductsCollectionSortMethod | Unset = UNSET
-    visible_in_store: bool | Unset = UNSET
+    name: str
+    collection_type: None | str | Unset = UNSET
+    description: None | str | Unset = UNSET
+    image_id: None | str | Unset = UNSET
+    product_ids: list[Any] | None | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
+    social_image_id: None | str | Unset = UNSET
+    sort_method: None | ProductsCollectionSortMethod | Unset = UNSET
+    visible_in_store: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
         if not isinstance(self.collection_type, Unset):
             field_dict["collection_type"] = self.collection_type
 
@@ -56,9 +58,6 @@ class ProductsCollectionCreate:
 
         if not isinstance(self.image_id, Unset):
             field_dict["image_id"] = self.image_id
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
 
         if not isinstance(self.product_ids, Unset):
             field_dict["product_ids"] = self.product_ids
@@ -73,7 +72,11 @@ class ProductsCollectionCreate:
             field_dict["social_image_id"] = self.social_image_id
 
         if not isinstance(self.sort_method, Unset):
-            field_dict["sort_method"] = self.sort_method.value
+            field_dict["sort_method"] = (
+                self.sort_method.value
+                if isinstance(self.sort_method, ProductsCollectionSortMethod)
+                else self.sort_method
+            )
 
         if not isinstance(self.visible_in_store, Unset):
             field_dict["visible_in_store"] = self.visible_in_store
@@ -83,13 +86,13 @@ class ProductsCollectionCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
         collection_type = d.pop("collection_type", UNSET)
 
         description = d.pop("description", UNSET)
 
         image_id = d.pop("image_id", UNSET)
-
-        name = d.pop("name", UNSET)
 
         product_ids = d.pop("product_ids", UNSET)
 
@@ -100,18 +103,21 @@ class ProductsCollectionCreate:
         social_image_id = d.pop("social_image_id", UNSET)
 
         sort_method = d.pop("sort_method", UNSET)
-        if not isinstance(sort_method, Unset):
-            sort_method = ProductsCollectionSortMethod(sort_method)
+        if isinstance(sort_method, str):
+            try:
+                sort_method = ProductsCollectionSortMethod(sort_method)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         visible_in_store = d.pop("visible_in_store", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_collection_create = _new(cls)
+        products_collection_create.name = name
         products_collection_create.collection_type = collection_type
         products_collection_create.description = description
         products_collection_create.image_id = image_id
-        products_collection_create.name = name
         products_collection_create.product_ids = product_ids
         products_collection_create.seo_description = seo_description
         products_collection_create.seo_title = seo_title

@@ -22,28 +22,28 @@ T = TypeVar("T", bound="ProductsCollectionUpdate")
 class ProductsCollectionUpdate:
     """
     Attributes:
-        collection_type (str | Unset):
-        description (str | Unset):
-        image_id (str | Unset):
+        collection_type (None | str | Unset):
+        description (None | str | Unset):
+        image_id (None | str | Unset):
         name (str | Unset):
-        product_ids (list[Any] | Unset):
-        seo_description (str | Unset):
-        seo_title (str | Unset):
-        social_image_id (str | Unset):
-        sort_method (ProductsCollectionSortMethod | Unset):
-        visible_in_store (bool | Unset):
+        product_ids (list[Any] | None | Unset):
+        seo_description (None | str | Unset):
+        seo_title (None | str | Unset):
+        social_image_id (None | str | Unset):
+        sort_method (None | ProductsCollectionSortMethod | Unset):
+        visible_in_store (bool | None | Unset):
     """
 
-    collection_type: str | Unset = UNSET
-    description: str | Unset = UNSET
-    image_id: str | Unset = UNSET
+    collection_type: None | str | Unset = UNSET
+    description: None | str | Unset = UNSET
+    image_id: None | str | Unset = UNSET
     name: str | Unset = UNSET
-    product_ids: list[Any] | Unset = UNSET
-    seo_description: str | Unset = UNSET
-    seo_title: str | Unset = UNSET
-    social_image_id: str | Unset = UNSET
-    sort_method: ProductsCollectionSortMethod | Unset = UNSET
-    visible_in_store: bool | Unset = UNSET
+    product_ids: list[Any] | None | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
+    social_image_id: None | str | Unset = UNSET
+    sort_method: None | ProductsCollectionSortMethod | Unset = UNSET
+    visible_in_store: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,7 +73,11 @@ class ProductsCollectionUpdate:
             field_dict["social_image_id"] = self.social_image_id
 
         if not isinstance(self.sort_method, Unset):
-            field_dict["sort_method"] = self.sort_method.value
+            field_dict["sort_method"] = (
+                self.sort_method.value
+                if isinstance(self.sort_method, ProductsCollectionSortMethod)
+                else self.sort_method
+            )
 
         if not isinstance(self.visible_in_store, Unset):
             field_dict["visible_in_store"] = self.visible_in_store
@@ -100,8 +104,11 @@ class ProductsCollectionUpdate:
         social_image_id = d.pop("social_image_id", UNSET)
 
         sort_method = d.pop("sort_method", UNSET)
-        if not isinstance(sort_method, Unset):
-            sort_method = ProductsCollectionSortMethod(sort_method)
+        if isinstance(sort_method, str):
+            try:
+                sort_method = ProductsCollectionSortMethod(sort_method)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         visible_in_store = d.pop("visible_in_store", UNSET)
 

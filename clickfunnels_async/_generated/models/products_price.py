@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -23,222 +21,197 @@ T = TypeVar("T", bound="ProductsPrice")
 class ProductsPrice:
     """
     Attributes:
+        amount (str):
+        archived (bool | None):
+        compare_at_amount (None | str):
+        cost (None | str):
+        created_at (datetime.datetime | None):
+        currency (str):
+        duration (int | None):
         id (int):
-        amount (None | str | Unset):
-        archived (bool | None | Unset):
-        compare_at_amount (None | str | Unset):
-        cost (None | str | Unset):
-        created_at (datetime.datetime | None | Unset):
-        currency (None | str | Unset):
-        duration (None | str | Unset):
-        interval (None | str | Unset):
-        interval_count (None | str | Unset):
-        key (None | str | Unset):
-        name (None | str | Unset):
-        payment_type (None | ProductsPricePaymentType | Unset):
-        public_id (str | Unset):
-        self_cancel (bool | None | Unset):
-        self_downgrade (bool | None | Unset):
-        self_reactivate (bool | None | Unset):
-        self_upgrade (bool | None | Unset):
-        setup_amount (None | str | Unset):
-        trial_amount (None | str | Unset):
-        trial_duration (None | str | Unset):
-        trial_interval (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        variant_id (int | None | Unset):
-        visible (bool | None | Unset):
+        interval (None | str):
+        interval_count (int | None):
+        key (None | str):
+        name (None | str):
+        payment_type (None | ProductsPricePaymentType):
+        public_id (None | str):
+        self_cancel (bool | None):
+        self_downgrade (bool | None):
+        self_reactivate (bool | None):
+        self_upgrade (bool | None):
+        setup_amount (None | str):
+        trial_amount (str):
+        trial_duration (int | None):
+        trial_interval (None | str):
+        updated_at (datetime.datetime | None):
+        variant_id (int | None):
+        visible (bool | None):
     """
 
+    amount: str
+    archived: bool | None
+    compare_at_amount: None | str
+    cost: None | str
+    created_at: datetime.datetime | None
+    currency: str
+    duration: int | None
     id: int
-    amount: None | str | Unset = UNSET
-    archived: bool | None | Unset = UNSET
-    compare_at_amount: None | str | Unset = UNSET
-    cost: None | str | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    currency: None | str | Unset = UNSET
-    duration: None | str | Unset = UNSET
-    interval: None | str | Unset = UNSET
-    interval_count: None | str | Unset = UNSET
-    key: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    payment_type: None | ProductsPricePaymentType | Unset = UNSET
-    public_id: str | Unset = UNSET
-    self_cancel: bool | None | Unset = UNSET
-    self_downgrade: bool | None | Unset = UNSET
-    self_reactivate: bool | None | Unset = UNSET
-    self_upgrade: bool | None | Unset = UNSET
-    setup_amount: None | str | Unset = UNSET
-    trial_amount: None | str | Unset = UNSET
-    trial_duration: None | str | Unset = UNSET
-    trial_interval: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    variant_id: int | None | Unset = UNSET
-    visible: bool | None | Unset = UNSET
+    interval: None | str
+    interval_count: int | None
+    key: None | str
+    name: None | str
+    payment_type: None | ProductsPricePaymentType
+    public_id: None | str
+    self_cancel: bool | None
+    self_downgrade: bool | None
+    self_reactivate: bool | None
+    self_upgrade: bool | None
+    setup_amount: None | str
+    trial_amount: str
+    trial_duration: int | None
+    trial_interval: None | str
+    updated_at: datetime.datetime | None
+    variant_id: int | None
+    visible: bool | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["amount"] = self.amount
+
+        field_dict["archived"] = self.archived
+
+        field_dict["compare_at_amount"] = self.compare_at_amount
+
+        field_dict["cost"] = self.cost
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["currency"] = self.currency
+
+        field_dict["duration"] = self.duration
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.amount, Unset):
-            field_dict["amount"] = self.amount
+        field_dict["interval"] = self.interval
 
-        if not isinstance(self.archived, Unset):
-            field_dict["archived"] = self.archived
+        field_dict["interval_count"] = self.interval_count
 
-        if not isinstance(self.compare_at_amount, Unset):
-            field_dict["compare_at_amount"] = self.compare_at_amount
+        field_dict["key"] = self.key
 
-        if not isinstance(self.cost, Unset):
-            field_dict["cost"] = self.cost
+        field_dict["name"] = self.name
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["payment_type"] = (
+            self.payment_type.value
+            if isinstance(self.payment_type, ProductsPricePaymentType)
+            else self.payment_type
+        )
 
-        if not isinstance(self.currency, Unset):
-            field_dict["currency"] = self.currency
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.duration, Unset):
-            field_dict["duration"] = self.duration
+        field_dict["self_cancel"] = self.self_cancel
 
-        if not isinstance(self.interval, Unset):
-            field_dict["interval"] = self.interval
+        field_dict["self_downgrade"] = self.self_downgrade
 
-        if not isinstance(self.interval_count, Unset):
-            field_dict["interval_count"] = self.interval_count
+        field_dict["self_reactivate"] = self.self_reactivate
 
-        if not isinstance(self.key, Unset):
-            field_dict["key"] = self.key
+        field_dict["self_upgrade"] = self.self_upgrade
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["setup_amount"] = self.setup_amount
 
-        if not isinstance(self.payment_type, Unset):
-            field_dict["payment_type"] = (
-                self.payment_type.value
-                if isinstance(self.payment_type, ProductsPricePaymentType)
-                else self.payment_type
-            )
+        field_dict["trial_amount"] = self.trial_amount
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["trial_duration"] = self.trial_duration
 
-        if not isinstance(self.self_cancel, Unset):
-            field_dict["self_cancel"] = self.self_cancel
+        field_dict["trial_interval"] = self.trial_interval
 
-        if not isinstance(self.self_downgrade, Unset):
-            field_dict["self_downgrade"] = self.self_downgrade
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.self_reactivate, Unset):
-            field_dict["self_reactivate"] = self.self_reactivate
+        field_dict["variant_id"] = self.variant_id
 
-        if not isinstance(self.self_upgrade, Unset):
-            field_dict["self_upgrade"] = self.self_upgrade
-
-        if not isinstance(self.setup_amount, Unset):
-            field_dict["setup_amount"] = self.setup_amount
-
-        if not isinstance(self.trial_amount, Unset):
-            field_dict["trial_amount"] = self.trial_amount
-
-        if not isinstance(self.trial_duration, Unset):
-            field_dict["trial_duration"] = self.trial_duration
-
-        if not isinstance(self.trial_interval, Unset):
-            field_dict["trial_interval"] = self.trial_interval
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.variant_id, Unset):
-            field_dict["variant_id"] = self.variant_id
-
-        if not isinstance(self.visible, Unset):
-            field_dict["visible"] = self.visible
+        field_dict["visible"] = self.visible
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        amount = d.pop("amount")
 
-        amount = d.pop("amount", UNSET)
+        archived = d.pop("archived")
 
-        archived = d.pop("archived", UNSET)
+        compare_at_amount = d.pop("compare_at_amount")
 
-        compare_at_amount = d.pop("compare_at_amount", UNSET)
+        cost = d.pop("cost")
 
-        cost = d.pop("cost", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        currency = d.pop("currency", UNSET)
+        currency = d.pop("currency")
 
-        duration = d.pop("duration", UNSET)
+        duration = d.pop("duration")
 
-        interval = d.pop("interval", UNSET)
+        id = d.pop("id")
 
-        interval_count = d.pop("interval_count", UNSET)
+        interval = d.pop("interval")
 
-        key = d.pop("key", UNSET)
+        interval_count = d.pop("interval_count")
 
-        name = d.pop("name", UNSET)
+        key = d.pop("key")
 
-        payment_type = d.pop("payment_type", UNSET)
+        name = d.pop("name")
+
+        payment_type = d.pop("payment_type")
         if isinstance(payment_type, str):
             try:
                 payment_type = ProductsPricePaymentType(payment_type)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        self_cancel = d.pop("self_cancel", UNSET)
+        self_cancel = d.pop("self_cancel")
 
-        self_downgrade = d.pop("self_downgrade", UNSET)
+        self_downgrade = d.pop("self_downgrade")
 
-        self_reactivate = d.pop("self_reactivate", UNSET)
+        self_reactivate = d.pop("self_reactivate")
 
-        self_upgrade = d.pop("self_upgrade", UNSET)
+        self_upgrade = d.pop("self_upgrade")
 
-        setup_amount = d.pop("setup_amount", UNSET)
+        setup_amount = d.pop("setup_amount")
 
-        trial_amount = d.pop("trial_amount", UNSET)
+        trial_amount = d.pop("trial_amount")
 
-        trial_duration = d.pop("trial_duration", UNSET)
+        trial_duration = d.pop("trial_duration")
 
-        trial_interval = d.pop("trial_interval", UNSET)
+        trial_interval = d.pop("trial_interval")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        variant_id = d.pop("variant_id", UNSET)
+        variant_id = d.pop("variant_id")
 
-        visible = d.pop("visible", UNSET)
+        visible = d.pop("visible")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_price = _new(cls)
-        products_price.id = id
         products_price.amount = amount
         products_price.archived = archived
         products_price.compare_at_amount = compare_at_amount
@@ -246,6 +219,7 @@ class ProductsPrice:
         products_price.created_at = created_at
         products_price.currency = currency
         products_price.duration = duration
+        products_price.id = id
         products_price.interval = interval
         products_price.interval_count = interval_count
         products_price.key = key

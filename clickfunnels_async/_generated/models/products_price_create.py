@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.products_price_payment_type import ProductsPricePaymentType
 
@@ -20,54 +22,67 @@ T = TypeVar("T", bound="ProductsPriceCreate")
 class ProductsPriceCreate:
     """
     Attributes:
-        amount (str | Unset):
-        archived (bool | Unset):
-        compare_at_amount (str | Unset):
-        cost (str | Unset):
-        currency (str | Unset):
-        duration (str | Unset):
-        interval (str | Unset):
-        interval_count (str | Unset):
-        key (str | Unset):
-        name (str | Unset):
-        payment_type (ProductsPricePaymentType | Unset):
-        self_cancel (bool | Unset):
-        self_downgrade (bool | Unset):
-        self_reactivate (bool | Unset):
-        self_upgrade (bool | Unset):
-        setup_amount (str | Unset):
-        trial_amount (str | Unset):
-        trial_duration (str | Unset):
-        trial_interval (str | Unset):
-        visible (bool | Unset):
+        amount (str):
+        currency (str):
+        duration (int):
+        interval (str):
+        interval_count (int):
+        trial_amount (str):
+        trial_duration (int):
+        trial_interval (str):
+        archived (bool | None | Unset):
+        compare_at_amount (None | str | Unset):
+        cost (None | str | Unset):
+        key (None | str | Unset):
+        name (None | str | Unset):
+        payment_type (None | ProductsPricePaymentType | Unset):
+        self_cancel (bool | None | Unset):
+        self_downgrade (bool | None | Unset):
+        self_reactivate (bool | None | Unset):
+        self_upgrade (bool | None | Unset):
+        setup_amount (None | str | Unset):
+        visible (bool | None | Unset):
     """
 
-    amount: str | Unset = UNSET
-    archived: bool | Unset = UNSET
-    compare_at_amount: str | Unset = UNSET
-    cost: str | Unset = UNSET
-    currency: str | Unset = UNSET
-    duration: str | Unset = UNSET
-    interval: str | Unset = UNSET
-    interval_count: str | Unset = UNSET
-    key: str | Unset = UNSET
-    name: str | Unset = UNSET
-    payment_type: ProductsPricePaymentType | Unset = UNSET
-    self_cancel: bool | Unset = UNSET
-    self_downgrade: bool | Unset = UNSET
-    self_reactivate: bool | Unset = UNSET
-    self_upgrade: bool | Unset = UNSET
-    setup_amount: str | Unset = UNSET
-    trial_amount: str | Unset = UNSET
-    trial_duration: str | Unset = UNSET
-    trial_interval: str | Unset = UNSET
-    visible: bool | Unset = UNSET
+    amount: str
+    currency: str
+    duration: int
+    interval: str
+    interval_count: int
+    trial_amount: str
+    trial_duration: int
+    trial_interval: str
+    archived: bool | None | Unset = UNSET
+    compare_at_amount: None | str | Unset = UNSET
+    cost: None | str | Unset = UNSET
+    key: None | str | Unset = UNSET
+    name: None | str | Unset = UNSET
+    payment_type: None | ProductsPricePaymentType | Unset = UNSET
+    self_cancel: bool | None | Unset = UNSET
+    self_downgrade: bool | None | Unset = UNSET
+    self_reactivate: bool | None | Unset = UNSET
+    self_upgrade: bool | None | Unset = UNSET
+    setup_amount: None | str | Unset = UNSET
+    visible: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.amount, Unset):
-            field_dict["amount"] = self.amount
+        field_dict["amount"] = self.amount
+
+        field_dict["currency"] = self.currency
+
+        field_dict["duration"] = self.duration
+
+        field_dict["interval"] = self.interval
+
+        field_dict["interval_count"] = self.interval_count
+
+        field_dict["trial_amount"] = self.trial_amount
+
+        field_dict["trial_duration"] = self.trial_duration
+
+        field_dict["trial_interval"] = self.trial_interval
 
         if not isinstance(self.archived, Unset):
             field_dict["archived"] = self.archived
@@ -78,18 +93,6 @@ class ProductsPriceCreate:
         if not isinstance(self.cost, Unset):
             field_dict["cost"] = self.cost
 
-        if not isinstance(self.currency, Unset):
-            field_dict["currency"] = self.currency
-
-        if not isinstance(self.duration, Unset):
-            field_dict["duration"] = self.duration
-
-        if not isinstance(self.interval, Unset):
-            field_dict["interval"] = self.interval
-
-        if not isinstance(self.interval_count, Unset):
-            field_dict["interval_count"] = self.interval_count
-
         if not isinstance(self.key, Unset):
             field_dict["key"] = self.key
 
@@ -97,7 +100,11 @@ class ProductsPriceCreate:
             field_dict["name"] = self.name
 
         if not isinstance(self.payment_type, Unset):
-            field_dict["payment_type"] = self.payment_type.value
+            field_dict["payment_type"] = (
+                self.payment_type.value
+                if isinstance(self.payment_type, ProductsPricePaymentType)
+                else self.payment_type
+            )
 
         if not isinstance(self.self_cancel, Unset):
             field_dict["self_cancel"] = self.self_cancel
@@ -114,15 +121,6 @@ class ProductsPriceCreate:
         if not isinstance(self.setup_amount, Unset):
             field_dict["setup_amount"] = self.setup_amount
 
-        if not isinstance(self.trial_amount, Unset):
-            field_dict["trial_amount"] = self.trial_amount
-
-        if not isinstance(self.trial_duration, Unset):
-            field_dict["trial_duration"] = self.trial_duration
-
-        if not isinstance(self.trial_interval, Unset):
-            field_dict["trial_interval"] = self.trial_interval
-
         if not isinstance(self.visible, Unset):
             field_dict["visible"] = self.visible
 
@@ -131,7 +129,21 @@ class ProductsPriceCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        amount = d.pop("amount", UNSET)
+        amount = d.pop("amount")
+
+        currency = d.pop("currency")
+
+        duration = d.pop("duration")
+
+        interval = d.pop("interval")
+
+        interval_count = d.pop("interval_count")
+
+        trial_amount = d.pop("trial_amount")
+
+        trial_duration = d.pop("trial_duration")
+
+        trial_interval = d.pop("trial_interval")
 
         archived = d.pop("archived", UNSET)
 
@@ -139,21 +151,16 @@ class ProductsPriceCreate:
 
         cost = d.pop("cost", UNSET)
 
-        currency = d.pop("currency", UNSET)
-
-        duration = d.pop("duration", UNSET)
-
-        interval = d.pop("interval", UNSET)
-
-        interval_count = d.pop("interval_count", UNSET)
-
         key = d.pop("key", UNSET)
 
         name = d.pop("name", UNSET)
 
         payment_type = d.pop("payment_type", UNSET)
-        if not isinstance(payment_type, Unset):
-            payment_type = ProductsPricePaymentType(payment_type)
+        if isinstance(payment_type, str):
+            try:
+                payment_type = ProductsPricePaymentType(payment_type)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         self_cancel = d.pop("self_cancel", UNSET)
 
@@ -165,25 +172,22 @@ class ProductsPriceCreate:
 
         setup_amount = d.pop("setup_amount", UNSET)
 
-        trial_amount = d.pop("trial_amount", UNSET)
-
-        trial_duration = d.pop("trial_duration", UNSET)
-
-        trial_interval = d.pop("trial_interval", UNSET)
-
         visible = d.pop("visible", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_price_create = _new(cls)
         products_price_create.amount = amount
-        products_price_create.archived = archived
-        products_price_create.compare_at_amount = compare_at_amount
-        products_price_create.cost = cost
         products_price_create.currency = currency
         products_price_create.duration = duration
         products_price_create.interval = interval
         products_price_create.interval_count = interval_count
+        products_price_create.trial_amount = trial_amount
+        products_price_create.trial_duration = trial_duration
+        products_price_create.trial_interval = trial_interval
+        products_price_create.archived = archived
+        products_price_create.compare_at_amount = compare_at_amount
+        products_price_create.cost = cost
         products_price_create.key = key
         products_price_create.name = name
         products_price_create.payment_type = payment_type
@@ -192,9 +196,6 @@ class ProductsPriceCreate:
         products_price_create.self_reactivate = self_reactivate
         products_price_create.self_upgrade = self_upgrade
         products_price_create.setup_amount = setup_amount
-        products_price_create.trial_amount = trial_amount
-        products_price_create.trial_duration = trial_duration
-        products_price_create.trial_interval = trial_interval
         products_price_create.visible = visible
 
         products_price_create.additional_properties = d

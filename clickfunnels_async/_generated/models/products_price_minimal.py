@@ -2,33 +2,110 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="ProductsPriceMinimal")
 
 
 @_attrs_define
 class ProductsPriceMinimal:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        amount (None | str | Unset):
+        currency (None | str | Unset):
+        duration (int | None | Unset):
+        id (int | Unset):
+        interval (None | str | Unset):
+        interval_count (int | None | Unset):
+        key (None | str | Unset):
+        name (None | str | Unset):
+        public_id (None | str | Unset):
+    """
 
+    amount: None | str | Unset = UNSET
+    currency: None | str | Unset = UNSET
+    duration: int | None | Unset = UNSET
+    id: int | Unset = UNSET
+    interval: None | str | Unset = UNSET
+    interval_count: int | None | Unset = UNSET
+    key: None | str | Unset = UNSET
+    name: None | str | Unset = UNSET
+    public_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.amount, Unset):
+            field_dict["amount"] = self.amount
+
+        if not isinstance(self.currency, Unset):
+            field_dict["currency"] = self.currency
+
+        if not isinstance(self.duration, Unset):
+            field_dict["duration"] = self.duration
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
+        if not isinstance(self.interval, Unset):
+            field_dict["interval"] = self.interval
+
+        if not isinstance(self.interval_count, Unset):
+            field_dict["interval_count"] = self.interval_count
+
+        if not isinstance(self.key, Unset):
+            field_dict["key"] = self.key
+
+        if not isinstance(self.name, Unset):
+            field_dict["name"] = self.name
+
+        if not isinstance(self.public_id, Unset):
+            field_dict["public_id"] = self.public_id
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        amount = d.pop("amount", UNSET)
+
+        currency = d.pop("currency", UNSET)
+
+        duration = d.pop("duration", UNSET)
+
+        id = d.pop("id", UNSET)
+
+        interval = d.pop("interval", UNSET)
+
+        interval_count = d.pop("interval_count", UNSET)
+
+        key = d.pop("key", UNSET)
+
+        name = d.pop("name", UNSET)
+
+        public_id = d.pop("public_id", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_price_minimal = _new(cls)
+        products_price_minimal.amount = amount
+        products_price_minimal.currency = currency
+        products_price_minimal.duration = duration
+        products_price_minimal.id = id
+        products_price_minimal.interval = interval
+        products_price_minimal.interval_count = interval_count
+        products_price_minimal.key = key
+        products_price_minimal.name = name
+        products_price_minimal.public_id = public_id
 
         products_price_minimal.additional_properties = d
         return products_price_minimal

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.products_price_payment_type import ProductsPricePaymentType
 
@@ -21,47 +23,47 @@ class ProductsPriceUpdate:
     """
     Attributes:
         amount (str | Unset):
-        archived (bool | Unset):
-        compare_at_amount (str | Unset):
-        cost (str | Unset):
+        archived (bool | None | Unset):
+        compare_at_amount (None | str | Unset):
+        cost (None | str | Unset):
         currency (str | Unset):
-        duration (int | Unset):
-        interval (str | Unset):
-        interval_count (int | Unset):
-        key (str | Unset):
-        name (str | Unset):
-        payment_type (ProductsPricePaymentType | Unset):
-        self_cancel (bool | Unset):
-        self_downgrade (bool | Unset):
-        self_reactivate (bool | Unset):
-        self_upgrade (bool | Unset):
-        setup_amount (str | Unset):
-        trial_amount (str | Unset):
-        trial_duration (int | Unset):
-        trial_interval (str | Unset):
-        visible (bool | Unset):
+        duration (int | None | Unset):
+        interval (None | str | Unset):
+        interval_count (int | None | Unset):
+        key (None | str | Unset):
+        name (None | str | Unset):
+        payment_type (None | ProductsPricePaymentType | Unset):
+        self_cancel (bool | None | Unset):
+        self_downgrade (bool | None | Unset):
+        self_reactivate (bool | None | Unset):
+        self_upgrade (bool | None | Unset):
+        setup_amount (None | str | Unset):
+        trial_amount (None | str | Unset):
+        trial_duration (int | None | Unset):
+        trial_interval (None | str | Unset):
+        visible (bool | None | Unset):
     """
 
     amount: str | Unset = UNSET
-    archived: bool | Unset = UNSET
-    compare_at_amount: str | Unset = UNSET
-    cost: str | Unset = UNSET
+    archived: bool | None | Unset = UNSET
+    compare_at_amount: None | str | Unset = UNSET
+    cost: None | str | Unset = UNSET
     currency: str | Unset = UNSET
-    duration: int | Unset = UNSET
-    interval: str | Unset = UNSET
-    interval_count: int | Unset = UNSET
-    key: str | Unset = UNSET
-    name: str | Unset = UNSET
-    payment_type: ProductsPricePaymentType | Unset = UNSET
-    self_cancel: bool | Unset = UNSET
-    self_downgrade: bool | Unset = UNSET
-    self_reactivate: bool | Unset = UNSET
-    self_upgrade: bool | Unset = UNSET
-    setup_amount: str | Unset = UNSET
-    trial_amount: str | Unset = UNSET
-    trial_duration: int | Unset = UNSET
-    trial_interval: str | Unset = UNSET
-    visible: bool | Unset = UNSET
+    duration: int | None | Unset = UNSET
+    interval: None | str | Unset = UNSET
+    interval_count: int | None | Unset = UNSET
+    key: None | str | Unset = UNSET
+    name: None | str | Unset = UNSET
+    payment_type: None | ProductsPricePaymentType | Unset = UNSET
+    self_cancel: bool | None | Unset = UNSET
+    self_downgrade: bool | None | Unset = UNSET
+    self_reactivate: bool | None | Unset = UNSET
+    self_upgrade: bool | None | Unset = UNSET
+    setup_amount: None | str | Unset = UNSET
+    trial_amount: None | str | Unset = UNSET
+    trial_duration: int | None | Unset = UNSET
+    trial_interval: None | str | Unset = UNSET
+    visible: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,7 +99,11 @@ class ProductsPriceUpdate:
             field_dict["name"] = self.name
 
         if not isinstance(self.payment_type, Unset):
-            field_dict["payment_type"] = self.payment_type.value
+            field_dict["payment_type"] = (
+                self.payment_type.value
+                if isinstance(self.payment_type, ProductsPricePaymentType)
+                else self.payment_type
+            )
 
         if not isinstance(self.self_cancel, Unset):
             field_dict["self_cancel"] = self.self_cancel
@@ -152,8 +158,11 @@ class ProductsPriceUpdate:
         name = d.pop("name", UNSET)
 
         payment_type = d.pop("payment_type", UNSET)
-        if not isinstance(payment_type, Unset):
-            payment_type = ProductsPricePaymentType(payment_type)
+        if isinstance(payment_type, str):
+            try:
+                payment_type = ProductsPricePaymentType(payment_type)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         self_cancel = d.pop("self_cancel", UNSET)
 

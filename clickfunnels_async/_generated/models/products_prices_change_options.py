@@ -20,43 +20,25 @@ T = TypeVar("T", bound="ProductsPricesChangeOptions")
 class ProductsPricesChangeOptions:
     """
     Attributes:
-        downgrade (list[ProductsPricesChangeOptionsVariantGroup] | None | Unset):
-        upgrade (list[ProductsPricesChangeOptionsVariantGroup] | None | Unset):
+        downgrade (list[ProductsPricesChangeOptionsVariantGroup] | Unset):
+        upgrade (list[ProductsPricesChangeOptionsVariantGroup] | Unset):
     """
 
-    downgrade: list[ProductsPricesChangeOptionsVariantGroup] | None | Unset = UNSET
-    upgrade: list[ProductsPricesChangeOptionsVariantGroup] | None | Unset = UNSET
+    downgrade: list[ProductsPricesChangeOptionsVariantGroup] | Unset = UNSET
+    upgrade: list[ProductsPricesChangeOptionsVariantGroup] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.downgrade, Unset):
-            field_dict["downgrade"] = (
-                [
-                    downgrade_type_0_item.to_dict()
-                    if isinstance(
-                        downgrade_type_0_item, ProductsPricesChangeOptionsVariantGroup
-                    )
-                    else downgrade_type_0_item
-                    for downgrade_type_0_item in self.downgrade
-                ]
-                if isinstance(self.downgrade, list)
-                else self.downgrade
-            )
+            field_dict["downgrade"] = [
+                downgrade_item.to_dict() for downgrade_item in self.downgrade
+            ]
 
         if not isinstance(self.upgrade, Unset):
-            field_dict["upgrade"] = (
-                [
-                    upgrade_type_0_item.to_dict()
-                    if isinstance(
-                        upgrade_type_0_item, ProductsPricesChangeOptionsVariantGroup
-                    )
-                    else upgrade_type_0_item
-                    for upgrade_type_0_item in self.upgrade
-                ]
-                if isinstance(self.upgrade, list)
-                else self.upgrade
-            )
+            field_dict["upgrade"] = [
+                upgrade_item.to_dict() for upgrade_item in self.upgrade
+            ]
 
         return field_dict
 
@@ -64,28 +46,18 @@ class ProductsPricesChangeOptions:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         downgrade = d.pop("downgrade", UNSET)
-        if isinstance(downgrade, list):
-            try:
-                downgrade = [
-                    ProductsPricesChangeOptionsVariantGroup.from_dict(
-                        downgrade_type_0_item
-                    )
-                    for downgrade_type_0_item in downgrade
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(downgrade, Unset):
+            downgrade = [
+                ProductsPricesChangeOptionsVariantGroup.from_dict(downgrade_item)
+                for downgrade_item in downgrade
+            ]
 
         upgrade = d.pop("upgrade", UNSET)
-        if isinstance(upgrade, list):
-            try:
-                upgrade = [
-                    ProductsPricesChangeOptionsVariantGroup.from_dict(
-                        upgrade_type_0_item
-                    )
-                    for upgrade_type_0_item in upgrade
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(upgrade, Unset):
+            upgrade = [
+                ProductsPricesChangeOptionsVariantGroup.from_dict(upgrade_item)
+                for upgrade_item in upgrade
+            ]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

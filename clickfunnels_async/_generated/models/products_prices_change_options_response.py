@@ -20,10 +20,10 @@ T = TypeVar("T", bound="ProductsPricesChangeOptionsResponse")
 class ProductsPricesChangeOptionsResponse:
     """
     Attributes:
-        products_prices_change_options (None | ProductsPricesChangeOptions | Unset):
+        products_prices_change_options (ProductsPricesChangeOptions | Unset):
     """
 
-    products_prices_change_options: None | ProductsPricesChangeOptions | Unset = UNSET
+    products_prices_change_options: ProductsPricesChangeOptions | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -31,10 +31,6 @@ class ProductsPricesChangeOptionsResponse:
         if not isinstance(self.products_prices_change_options, Unset):
             field_dict["products_prices_change_options"] = (
                 self.products_prices_change_options.to_dict()
-                if isinstance(
-                    self.products_prices_change_options, ProductsPricesChangeOptions
-                )
-                else self.products_prices_change_options
             )
 
         return field_dict
@@ -43,13 +39,10 @@ class ProductsPricesChangeOptionsResponse:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         products_prices_change_options = d.pop("products_prices_change_options", UNSET)
-        if isinstance(products_prices_change_options, dict):
-            try:
-                products_prices_change_options = ProductsPricesChangeOptions.from_dict(
-                    products_prices_change_options
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(products_prices_change_options, Unset):
+            products_prices_change_options = ProductsPricesChangeOptions.from_dict(
+                products_prices_change_options
+            )
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

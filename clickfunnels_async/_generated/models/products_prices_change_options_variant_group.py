@@ -2,33 +2,54 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="ProductsPricesChangeOptionsVariantGroup")
 
 
 @_attrs_define
 class ProductsPricesChangeOptionsVariantGroup:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        products_variant (ProductsPricesChangeOptionsVariantGroupProductsVariant | Unset):
+    """
 
+    products_variant: ProductsPricesChangeOptionsVariantGroupProductsVariant | Unset = (
+        UNSET
+    )
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.products_variant, Unset):
+            field_dict["products_variant"] = self.products_variant.to_dict()
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        products_variant = d.pop("products_variant", UNSET)
+        if not isinstance(products_variant, Unset):
+            products_variant = (
+                ProductsPricesChangeOptionsVariantGroupProductsVariant.from_dict(
+                    products_variant
+                )
+            )
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_prices_change_options_variant_group = _new(cls)
+        products_prices_change_options_variant_group.products_variant = products_variant
 
         products_prices_change_options_variant_group.additional_properties = d
         return products_prices_change_options_variant_group
@@ -48,3 +69,11 @@ class ProductsPricesChangeOptionsVariantGroup:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.products_prices_change_options_variant_group_products_variant import (
+    ProductsPricesChangeOptionsVariantGroupProductsVariant,
+)

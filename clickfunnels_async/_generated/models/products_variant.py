@@ -7,12 +7,12 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
 from typing import Self
+
+from ..models.products_variant_product_type import ProductsVariantProductType
 
 T = TypeVar("T", bound="ProductsVariant")
 
@@ -21,266 +21,282 @@ T = TypeVar("T", bound="ProductsVariant")
 class ProductsVariant:
     """
     Attributes:
+        archived (bool | None):
+        asset_ids (list[int] | None):
+        country_of_manufacture_id (None | str):
+        created_at (datetime.datetime | None):
+        created_by_platform_application (ProductsVariantCreatedByPlatformApplication):
+        default (bool | None):
+        description (None | str):
+        dimensions_unit (None | str):
+        fulfillment_required (bool | None):
+        fulfillments_location_ids (list[Any] | None):
+        has_access_to_all_valid_assets (bool | None):
+        height (float | None):
         id (int):
-        archived (bool | None | Unset):
-        asset_ids (list[Any] | None | Unset):
-        country_of_manufacture_id (None | str | Unset):
-        created_at (datetime.datetime | None | Unset):
-        created_by_platform_application (None | ProductsVariantCreatedByPlatformApplication | Unset):
-        default (bool | None | Unset):
-        description (None | str | Unset):
-        dimensions_unit (None | str | Unset):
-        fulfillment_required (bool | None | Unset):
-        fulfillments_location_ids (list[Any] | None | Unset):
-        height (float | None | Unset):
-        image_ids (list[Any] | None | Unset):
-        length (float | None | Unset):
-        name (None | str | Unset):
-        out_of_stock_sales (None | str | Unset):
-        price_ids (list[Any] | None | Unset):
-        product_id (int | None | Unset):
-        product_type (None | str | Unset):
-        properties_value_ids (list[Any] | None | Unset):
-        properties_values (list[ProductsVariantPropertiesValue] | None | Unset):
-        public_id (str | Unset):
-        quantity (int | None | Unset):
-        sku (None | str | Unset):
-        tag_ids (list[Any] | None | Unset):
-        tax_category_id (None | str | Unset):
-        taxable (None | str | Unset):
-        track_quantity (bool | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        visible (bool | None | Unset):
-        weight (float | None | Unset):
-        weight_unit (None | str | Unset):
-        width (float | None | Unset):
+        image_ids (list[Any] | None):
+        included_courses (list[ProductsVariantIncludedCourse] | None):
+        included_space_groups (list[ProductsVariantIncludedSpaceGroup] | None):
+        length (float | None):
+        name (str):
+        out_of_stock_sales (None | str):
+        price_ids (list[Any] | None):
+        product_id (int):
+        product_type (ProductsVariantProductType):
+        properties_value_ids (list[str] | None):
+        properties_values (list[ProductsVariantPropertiesValue] | None):
+        public_id (None | str):
+        quantity (int | None):
+        sku (None | str):
+        tag_ids (list[int] | None):
+        tax_category_id (None | str):
+        taxable (None | str):
+        track_quantity (bool | None):
+        updated_at (datetime.datetime | None):
+        visible (bool | None):
+        weight (float | None):
+        weight_unit (str):
+        width (float | None):
     """
 
+    archived: bool | None
+    asset_ids: list[int] | None
+    country_of_manufacture_id: None | str
+    created_at: datetime.datetime | None
+    created_by_platform_application: ProductsVariantCreatedByPlatformApplication
+    default: bool | None
+    description: None | str
+    dimensions_unit: None | str
+    fulfillment_required: bool | None
+    fulfillments_location_ids: list[Any] | None
+    has_access_to_all_valid_assets: bool | None
+    height: float | None
     id: int
-    archived: bool | None | Unset = UNSET
-    asset_ids: list[Any] | None | Unset = UNSET
-    country_of_manufacture_id: None | str | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    created_by_platform_application: (
-        None | ProductsVariantCreatedByPlatformApplication | Unset
-    ) = UNSET
-    default: bool | None | Unset = UNSET
-    description: None | str | Unset = UNSET
-    dimensions_unit: None | str | Unset = UNSET
-    fulfillment_required: bool | None | Unset = UNSET
-    fulfillments_location_ids: list[Any] | None | Unset = UNSET
-    height: float | None | Unset = UNSET
-    image_ids: list[Any] | None | Unset = UNSET
-    length: float | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    out_of_stock_sales: None | str | Unset = UNSET
-    price_ids: list[Any] | None | Unset = UNSET
-    product_id: int | None | Unset = UNSET
-    product_type: None | str | Unset = UNSET
-    properties_value_ids: list[Any] | None | Unset = UNSET
-    properties_values: list[ProductsVariantPropertiesValue] | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    quantity: int | None | Unset = UNSET
-    sku: None | str | Unset = UNSET
-    tag_ids: list[Any] | None | Unset = UNSET
-    tax_category_id: None | str | Unset = UNSET
-    taxable: None | str | Unset = UNSET
-    track_quantity: bool | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    visible: bool | None | Unset = UNSET
-    weight: float | None | Unset = UNSET
-    weight_unit: None | str | Unset = UNSET
-    width: float | None | Unset = UNSET
+    image_ids: list[Any] | None
+    included_courses: list[ProductsVariantIncludedCourse] | None
+    included_space_groups: list[ProductsVariantIncludedSpaceGroup] | None
+    length: float | None
+    name: str
+    out_of_stock_sales: None | str
+    price_ids: list[Any] | None
+    product_id: int
+    product_type: ProductsVariantProductType
+    properties_value_ids: list[str] | None
+    properties_values: list[ProductsVariantPropertiesValue] | None
+    public_id: None | str
+    quantity: int | None
+    sku: None | str
+    tag_ids: list[int] | None
+    tax_category_id: None | str
+    taxable: None | str
+    track_quantity: bool | None
+    updated_at: datetime.datetime | None
+    visible: bool | None
+    weight: float | None
+    weight_unit: str
+    width: float | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["archived"] = self.archived
+
+        field_dict["asset_ids"] = self.asset_ids
+
+        field_dict["country_of_manufacture_id"] = self.country_of_manufacture_id
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["created_by_platform_application"] = (
+            self.created_by_platform_application.to_dict()
+        )
+
+        field_dict["default"] = self.default
+
+        field_dict["description"] = self.description
+
+        field_dict["dimensions_unit"] = self.dimensions_unit
+
+        field_dict["fulfillment_required"] = self.fulfillment_required
+
+        field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
+
+        field_dict["has_access_to_all_valid_assets"] = (
+            self.has_access_to_all_valid_assets
+        )
+
+        field_dict["height"] = self.height
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.archived, Unset):
-            field_dict["archived"] = self.archived
+        field_dict["image_ids"] = self.image_ids
 
-        if not isinstance(self.asset_ids, Unset):
-            field_dict["asset_ids"] = self.asset_ids
-
-        if not isinstance(self.country_of_manufacture_id, Unset):
-            field_dict["country_of_manufacture_id"] = self.country_of_manufacture_id
-
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
-
-        if not isinstance(self.created_by_platform_application, Unset):
-            field_dict["created_by_platform_application"] = (
-                self.created_by_platform_application.to_dict()
+        field_dict["included_courses"] = (
+            [
+                included_courses_type_0_item.to_dict()
                 if isinstance(
-                    self.created_by_platform_application,
-                    ProductsVariantCreatedByPlatformApplication,
+                    included_courses_type_0_item, ProductsVariantIncludedCourse
                 )
-                else self.created_by_platform_application
-            )
+                else included_courses_type_0_item
+                for included_courses_type_0_item in self.included_courses
+            ]
+            if isinstance(self.included_courses, list)
+            else self.included_courses
+        )
 
-        if not isinstance(self.default, Unset):
-            field_dict["default"] = self.default
+        field_dict["included_space_groups"] = (
+            [
+                included_space_groups_type_0_item.to_dict()
+                if isinstance(
+                    included_space_groups_type_0_item, ProductsVariantIncludedSpaceGroup
+                )
+                else included_space_groups_type_0_item
+                for included_space_groups_type_0_item in self.included_space_groups
+            ]
+            if isinstance(self.included_space_groups, list)
+            else self.included_space_groups
+        )
 
-        if not isinstance(self.description, Unset):
-            field_dict["description"] = self.description
+        field_dict["length"] = self.length
 
-        if not isinstance(self.dimensions_unit, Unset):
-            field_dict["dimensions_unit"] = self.dimensions_unit
+        field_dict["name"] = self.name
 
-        if not isinstance(self.fulfillment_required, Unset):
-            field_dict["fulfillment_required"] = self.fulfillment_required
+        field_dict["out_of_stock_sales"] = self.out_of_stock_sales
 
-        if not isinstance(self.fulfillments_location_ids, Unset):
-            field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
+        field_dict["price_ids"] = self.price_ids
 
-        if not isinstance(self.height, Unset):
-            field_dict["height"] = self.height
+        field_dict["product_id"] = self.product_id
 
-        if not isinstance(self.image_ids, Unset):
-            field_dict["image_ids"] = self.image_ids
+        field_dict["product_type"] = self.product_type.value
 
-        if not isinstance(self.length, Unset):
-            field_dict["length"] = self.length
+        field_dict["properties_value_ids"] = self.properties_value_ids
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["properties_values"] = (
+            [
+                properties_values_type_0_item.to_dict()
+                if isinstance(
+                    properties_values_type_0_item, ProductsVariantPropertiesValue
+                )
+                else properties_values_type_0_item
+                for properties_values_type_0_item in self.properties_values
+            ]
+            if isinstance(self.properties_values, list)
+            else self.properties_values
+        )
 
-        if not isinstance(self.out_of_stock_sales, Unset):
-            field_dict["out_of_stock_sales"] = self.out_of_stock_sales
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.price_ids, Unset):
-            field_dict["price_ids"] = self.price_ids
+        field_dict["quantity"] = self.quantity
 
-        if not isinstance(self.product_id, Unset):
-            field_dict["product_id"] = self.product_id
+        field_dict["sku"] = self.sku
 
-        if not isinstance(self.product_type, Unset):
-            field_dict["product_type"] = self.product_type
+        field_dict["tag_ids"] = self.tag_ids
 
-        if not isinstance(self.properties_value_ids, Unset):
-            field_dict["properties_value_ids"] = self.properties_value_ids
+        field_dict["tax_category_id"] = self.tax_category_id
 
-        if not isinstance(self.properties_values, Unset):
-            field_dict["properties_values"] = (
-                [
-                    properties_values_type_0_item.to_dict()
-                    if isinstance(
-                        properties_values_type_0_item, ProductsVariantPropertiesValue
-                    )
-                    else properties_values_type_0_item
-                    for properties_values_type_0_item in self.properties_values
-                ]
-                if isinstance(self.properties_values, list)
-                else self.properties_values
-            )
+        field_dict["taxable"] = self.taxable
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["track_quantity"] = self.track_quantity
 
-        if not isinstance(self.quantity, Unset):
-            field_dict["quantity"] = self.quantity
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.sku, Unset):
-            field_dict["sku"] = self.sku
+        field_dict["visible"] = self.visible
 
-        if not isinstance(self.tag_ids, Unset):
-            field_dict["tag_ids"] = self.tag_ids
+        field_dict["weight"] = self.weight
 
-        if not isinstance(self.tax_category_id, Unset):
-            field_dict["tax_category_id"] = self.tax_category_id
+        field_dict["weight_unit"] = self.weight_unit
 
-        if not isinstance(self.taxable, Unset):
-            field_dict["taxable"] = self.taxable
-
-        if not isinstance(self.track_quantity, Unset):
-            field_dict["track_quantity"] = self.track_quantity
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.visible, Unset):
-            field_dict["visible"] = self.visible
-
-        if not isinstance(self.weight, Unset):
-            field_dict["weight"] = self.weight
-
-        if not isinstance(self.weight_unit, Unset):
-            field_dict["weight_unit"] = self.weight_unit
-
-        if not isinstance(self.width, Unset):
-            field_dict["width"] = self.width
+        field_dict["width"] = self.width
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        archived = d.pop("archived")
 
-        archived = d.pop("archived", UNSET)
+        asset_ids = d.pop("asset_ids")
 
-        asset_ids = d.pop("asset_ids", UNSET)
+        country_of_manufacture_id = d.pop("country_of_manufacture_id")
 
-        country_of_manufacture_id = d.pop("country_of_manufacture_id", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_by_platform_application = d.pop(
-            "created_by_platform_application", UNSET
+        created_by_platform_application = (
+            ProductsVariantCreatedByPlatformApplication.from_dict(
+                d.pop("created_by_platform_application")
+            )
         )
-        if isinstance(created_by_platform_application, dict):
+
+        default = d.pop("default")
+
+        description = d.pop("description")
+
+        dimensions_unit = d.pop("dimensions_unit")
+
+        fulfillment_required = d.pop("fulfillment_required")
+
+        fulfillments_location_ids = d.pop("fulfillments_location_ids")
+
+        has_access_to_all_valid_assets = d.pop("has_access_to_all_valid_assets")
+
+        height = d.pop("height")
+
+        id = d.pop("id")
+
+        image_ids = d.pop("image_ids")
+
+        included_courses = d.pop("included_courses")
+        if isinstance(included_courses, list):
             try:
-                created_by_platform_application = (
-                    ProductsVariantCreatedByPlatformApplication.from_dict(
-                        created_by_platform_application
+                included_courses = [
+                    ProductsVariantIncludedCourse.from_dict(
+                        included_courses_type_0_item
                     )
-                )
+                    for included_courses_type_0_item in included_courses
+                ]
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        default = d.pop("default", UNSET)
+        included_space_groups = d.pop("included_space_groups")
+        if isinstance(included_space_groups, list):
+            try:
+                included_space_groups = [
+                    ProductsVariantIncludedSpaceGroup.from_dict(
+                        included_space_groups_type_0_item
+                    )
+                    for included_space_groups_type_0_item in included_space_groups
+                ]
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        description = d.pop("description", UNSET)
+        length = d.pop("length")
 
-        dimensions_unit = d.pop("dimensions_unit", UNSET)
+        name = d.pop("name")
 
-        fulfillment_required = d.pop("fulfillment_required", UNSET)
+        out_of_stock_sales = d.pop("out_of_stock_sales")
 
-        fulfillments_location_ids = d.pop("fulfillments_location_ids", UNSET)
+        price_ids = d.pop("price_ids")
 
-        height = d.pop("height", UNSET)
+        product_id = d.pop("product_id")
 
-        image_ids = d.pop("image_ids", UNSET)
+        product_type = ProductsVariantProductType(d.pop("product_type"))
 
-        length = d.pop("length", UNSET)
+        properties_value_ids = d.pop("properties_value_ids")
 
-        name = d.pop("name", UNSET)
-
-        out_of_stock_sales = d.pop("out_of_stock_sales", UNSET)
-
-        price_ids = d.pop("price_ids", UNSET)
-
-        product_id = d.pop("product_id", UNSET)
-
-        product_type = d.pop("product_type", UNSET)
-
-        properties_value_ids = d.pop("properties_value_ids", UNSET)
-
-        properties_values = d.pop("properties_values", UNSET)
+        properties_values = d.pop("properties_values")
         if isinstance(properties_values, list):
             try:
                 properties_values = [
@@ -292,39 +308,38 @@ class ProductsVariant:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        quantity = d.pop("quantity", UNSET)
+        quantity = d.pop("quantity")
 
-        sku = d.pop("sku", UNSET)
+        sku = d.pop("sku")
 
-        tag_ids = d.pop("tag_ids", UNSET)
+        tag_ids = d.pop("tag_ids")
 
-        tax_category_id = d.pop("tax_category_id", UNSET)
+        tax_category_id = d.pop("tax_category_id")
 
-        taxable = d.pop("taxable", UNSET)
+        taxable = d.pop("taxable")
 
-        track_quantity = d.pop("track_quantity", UNSET)
+        track_quantity = d.pop("track_quantity")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        visible = d.pop("visible", UNSET)
+        visible = d.pop("visible")
 
-        weight = d.pop("weight", UNSET)
+        weight = d.pop("weight")
 
-        weight_unit = d.pop("weight_unit", UNSET)
+        weight_unit = d.pop("weight_unit")
 
-        width = d.pop("width", UNSET)
+        width = d.pop("width")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_variant = _new(cls)
-        products_variant.id = id
         products_variant.archived = archived
         products_variant.asset_ids = asset_ids
         products_variant.country_of_manufacture_id = country_of_manufacture_id
@@ -337,8 +352,12 @@ class ProductsVariant:
         products_variant.dimensions_unit = dimensions_unit
         products_variant.fulfillment_required = fulfillment_required
         products_variant.fulfillments_location_ids = fulfillments_location_ids
+        products_variant.has_access_to_all_valid_assets = has_access_to_all_valid_assets
         products_variant.height = height
+        products_variant.id = id
         products_variant.image_ids = image_ids
+        products_variant.included_courses = included_courses
+        products_variant.included_space_groups = included_space_groups
         products_variant.length = length
         products_variant.name = name
         products_variant.out_of_stock_sales = out_of_stock_sales
@@ -385,5 +404,9 @@ class ProductsVariant:
 # for an import statement on every call.
 from ..models.products_variant_created_by_platform_application import (
     ProductsVariantCreatedByPlatformApplication,
+)
+from ..models.products_variant_included_course import ProductsVariantIncludedCourse
+from ..models.products_variant_included_space_group import (
+    ProductsVariantIncludedSpaceGroup,
 )
 from ..models.products_variant_properties_value import ProductsVariantPropertiesValue

@@ -13,6 +13,8 @@ _new = object.__new__
 
 from typing import Self
 
+from ..models.products_variant_product_type import ProductsVariantProductType
+
 T = TypeVar("T", bound="ProductsVariantCreate")
 
 
@@ -20,56 +22,82 @@ T = TypeVar("T", bound="ProductsVariantCreate")
 class ProductsVariantCreate:
     """
     Attributes:
-        archived (bool | Unset):
-        country_of_manufacture_id (str | Unset):
-        description (str | Unset):
-        dimensions_unit (str | Unset):
-        fulfillment_required (bool | Unset):
-        fulfillments_location_ids (list[Any] | Unset):
-        height (float | Unset):
-        image_ids (list[Any] | Unset):
-        length (float | Unset):
-        name (str | Unset):
-        out_of_stock_sales (bool | Unset):
-        product_type (str | Unset):
-        properties_values (list[ProductsVariantCreatePropertiesValue] | Unset):
-        sku (str | Unset):
-        tax_category_id (str | Unset):
-        taxable (str | Unset):
-        track_quantity (bool | Unset):
-        visible (bool | Unset):
-        weight (float | Unset):
-        weight_unit (str | Unset):
-        width (float | Unset):
+        name (str):
+        product_type (ProductsVariantProductType):
+        properties_values (list[ProductsVariantCreatePropertiesValue]):
+        weight_unit (str):
+        archived (bool | None | Unset):
+        asset_ids (list[int] | None | Unset):
+        country_of_manufacture_id (None | str | Unset):
+        description (None | str | Unset):
+        dimensions_unit (None | str | Unset):
+        fulfillment_required (bool | None | Unset):
+        fulfillments_location_ids (list[Any] | None | Unset):
+        has_access_to_all_valid_assets (bool | None | Unset):
+        height (float | None | Unset):
+        image_ids (list[Any] | None | Unset):
+        included_courses_attributes (list[ProductsVariantCreateIncludedCoursesAttribute] | Unset):
+        included_space_groups_attributes (list[ProductsVariantCreateIncludedSpaceGroupsAttribute] | Unset):
+        length (float | None | Unset):
+        out_of_stock_sales (bool | None | Unset):
+        sku (None | str | Unset):
+        tax_category_id (None | str | Unset):
+        taxable (None | str | Unset):
+        track_quantity (bool | None | Unset):
+        visible (bool | None | Unset):
+        weight (float | None | Unset):
+        width (float | None | Unset):
     """
 
-    archived: bool | Unset = UNSET
-    country_of_manufacture_id: str | Unset = UNSET
-    description: str | Unset = UNSET
-    dimensions_unit: str | Unset = UNSET
-    fulfillment_required: bool | Unset = UNSET
-    fulfillments_location_ids: list[Any] | Unset = UNSET
-    height: float | Unset = UNSET
-    image_ids: list[Any] | Unset = UNSET
-    length: float | Unset = UNSET
-    name: str | Unset = UNSET
-    out_of_stock_sales: bool | Unset = UNSET
-    product_type: str | Unset = UNSET
-    properties_values: list[ProductsVariantCreatePropertiesValue] | Unset = UNSET
-    sku: str | Unset = UNSET
-    tax_category_id: str | Unset = UNSET
-    taxable: str | Unset = UNSET
-    track_quantity: bool | Unset = UNSET
-    visible: bool | Unset = UNSET
-    weight: float | Unset = UNSET
-    weight_unit: str | Unset = UNSET
-    width: float | Unset = UNSET
+    name: str
+    product_type: ProductsVariantProductType
+    properties_values: list[ProductsVariantCreatePropertiesValue]
+    weight_unit: str
+    archived: bool | None | Unset = UNSET
+    asset_ids: list[int] | None | Unset = UNSET
+    country_of_manufacture_id: None | str | Unset = UNSET
+    description: None | str | Unset = UNSET
+    dimensions_unit: None | str | Unset = UNSET
+    fulfillment_required: bool | None | Unset = UNSET
+    fulfillments_location_ids: list[Any] | None | Unset = UNSET
+    has_access_to_all_valid_assets: bool | None | Unset = UNSET
+    height: float | None | Unset = UNSET
+    image_ids: list[Any] | None | Unset = UNSET
+    included_courses_attributes: (
+        list[ProductsVariantCreateIncludedCoursesAttribute] | Unset
+    ) = UNSET
+    included_space_groups_attributes: (
+        list[ProductsVariantCreateIncludedSpaceGroupsAttribute] | Unset
+    ) = UNSET
+    length: float | None | Unset = UNSET
+    out_of_stock_sales: bool | None | Unset = UNSET
+    sku: None | str | Unset = UNSET
+    tax_category_id: None | str | Unset = UNSET
+    taxable: None | str | Unset = UNSET
+    track_quantity: bool | None | Unset = UNSET
+    visible: bool | None | Unset = UNSET
+    weight: float | None | Unset = UNSET
+    width: float | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
+        field_dict["product_type"] = self.product_type.value
+
+        field_dict["properties_values"] = [
+            properties_values_item.to_dict()
+            for properties_values_item in self.properties_values
+        ]
+
+        field_dict["weight_unit"] = self.weight_unit
+
         if not isinstance(self.archived, Unset):
             field_dict["archived"] = self.archived
+
+        if not isinstance(self.asset_ids, Unset):
+            field_dict["asset_ids"] = self.asset_ids
 
         if not isinstance(self.country_of_manufacture_id, Unset):
             field_dict["country_of_manufacture_id"] = self.country_of_manufacture_id
@@ -86,29 +114,34 @@ class ProductsVariantCreate:
         if not isinstance(self.fulfillments_location_ids, Unset):
             field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
 
+        if not isinstance(self.has_access_to_all_valid_assets, Unset):
+            field_dict["has_access_to_all_valid_assets"] = (
+                self.has_access_to_all_valid_assets
+            )
+
         if not isinstance(self.height, Unset):
             field_dict["height"] = self.height
 
         if not isinstance(self.image_ids, Unset):
             field_dict["image_ids"] = self.image_ids
 
+        if not isinstance(self.included_courses_attributes, Unset):
+            field_dict["included_courses_attributes"] = [
+                included_courses_attributes_item.to_dict()
+                for included_courses_attributes_item in self.included_courses_attributes
+            ]
+
+        if not isinstance(self.included_space_groups_attributes, Unset):
+            field_dict["included_space_groups_attributes"] = [
+                included_space_groups_attributes_item.to_dict()
+                for included_space_groups_attributes_item in self.included_space_groups_attributes
+            ]
+
         if not isinstance(self.length, Unset):
             field_dict["length"] = self.length
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
         if not isinstance(self.out_of_stock_sales, Unset):
             field_dict["out_of_stock_sales"] = self.out_of_stock_sales
-
-        if not isinstance(self.product_type, Unset):
-            field_dict["product_type"] = self.product_type
-
-        if not isinstance(self.properties_values, Unset):
-            field_dict["properties_values"] = [
-                properties_values_item.to_dict()
-                for properties_values_item in self.properties_values
-            ]
 
         if not isinstance(self.sku, Unset):
             field_dict["sku"] = self.sku
@@ -128,9 +161,6 @@ class ProductsVariantCreate:
         if not isinstance(self.weight, Unset):
             field_dict["weight"] = self.weight
 
-        if not isinstance(self.weight_unit, Unset):
-            field_dict["weight_unit"] = self.weight_unit
-
         if not isinstance(self.width, Unset):
             field_dict["width"] = self.width
 
@@ -139,7 +169,20 @@ class ProductsVariantCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
+        product_type = ProductsVariantProductType(d.pop("product_type"))
+
+        properties_values = [
+            ProductsVariantCreatePropertiesValue.from_dict(properties_values_item)
+            for properties_values_item in d.pop("properties_values")
+        ]
+
+        weight_unit = d.pop("weight_unit")
+
         archived = d.pop("archived", UNSET)
+
+        asset_ids = d.pop("asset_ids", UNSET)
 
         country_of_manufacture_id = d.pop("country_of_manufacture_id", UNSET)
 
@@ -151,24 +194,35 @@ class ProductsVariantCreate:
 
         fulfillments_location_ids = d.pop("fulfillments_location_ids", UNSET)
 
+        has_access_to_all_valid_assets = d.pop("has_access_to_all_valid_assets", UNSET)
+
         height = d.pop("height", UNSET)
 
         image_ids = d.pop("image_ids", UNSET)
 
+        included_courses_attributes = d.pop("included_courses_attributes", UNSET)
+        if not isinstance(included_courses_attributes, Unset):
+            included_courses_attributes = [
+                ProductsVariantCreateIncludedCoursesAttribute.from_dict(
+                    included_courses_attributes_item
+                )
+                for included_courses_attributes_item in included_courses_attributes
+            ]
+
+        included_space_groups_attributes = d.pop(
+            "included_space_groups_attributes", UNSET
+        )
+        if not isinstance(included_space_groups_attributes, Unset):
+            included_space_groups_attributes = [
+                ProductsVariantCreateIncludedSpaceGroupsAttribute.from_dict(
+                    included_space_groups_attributes_item
+                )
+                for included_space_groups_attributes_item in included_space_groups_attributes
+            ]
+
         length = d.pop("length", UNSET)
 
-        name = d.pop("name", UNSET)
-
         out_of_stock_sales = d.pop("out_of_stock_sales", UNSET)
-
-        product_type = d.pop("product_type", UNSET)
-
-        properties_values = d.pop("properties_values", UNSET)
-        if not isinstance(properties_values, Unset):
-            properties_values = [
-                ProductsVariantCreatePropertiesValue.from_dict(properties_values_item)
-                for properties_values_item in properties_values
-            ]
 
         sku = d.pop("sku", UNSET)
 
@@ -182,33 +236,41 @@ class ProductsVariantCreate:
 
         weight = d.pop("weight", UNSET)
 
-        weight_unit = d.pop("weight_unit", UNSET)
-
         width = d.pop("width", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_variant_create = _new(cls)
+        products_variant_create.name = name
+        products_variant_create.product_type = product_type
+        products_variant_create.properties_values = properties_values
+        products_variant_create.weight_unit = weight_unit
         products_variant_create.archived = archived
+        products_variant_create.asset_ids = asset_ids
         products_variant_create.country_of_manufacture_id = country_of_manufacture_id
         products_variant_create.description = description
         products_variant_create.dimensions_unit = dimensions_unit
         products_variant_create.fulfillment_required = fulfillment_required
         products_variant_create.fulfillments_location_ids = fulfillments_location_ids
+        products_variant_create.has_access_to_all_valid_assets = (
+            has_access_to_all_valid_assets
+        )
         products_variant_create.height = height
         products_variant_create.image_ids = image_ids
+        products_variant_create.included_courses_attributes = (
+            included_courses_attributes
+        )
+        products_variant_create.included_space_groups_attributes = (
+            included_space_groups_attributes
+        )
         products_variant_create.length = length
-        products_variant_create.name = name
         products_variant_create.out_of_stock_sales = out_of_stock_sales
-        products_variant_create.product_type = product_type
-        products_variant_create.properties_values = properties_values
         products_variant_create.sku = sku
         products_variant_create.tax_category_id = tax_category_id
         products_variant_create.taxable = taxable
         products_variant_create.track_quantity = track_quantity
         products_variant_create.visible = visible
         products_variant_create.weight = weight
-        products_variant_create.weight_unit = weight_unit
         products_variant_create.width = width
 
         products_variant_create.additional_properties = d
@@ -234,6 +296,12 @@ class ProductsVariantCreate:
 # Imported after the class rather than at the top, so that models which refer to each other load in
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
+from ..models.products_variant_create_included_courses_attribute import (
+    ProductsVariantCreateIncludedCoursesAttribute,
+)
+from ..models.products_variant_create_included_space_groups_attribute import (
+    ProductsVariantCreateIncludedSpaceGroupsAttribute,
+)
 from ..models.products_variant_create_properties_value import (
     ProductsVariantCreatePropertiesValue,
 )

@@ -21,11 +21,11 @@ class ProductsVariantCreatedByPlatformApplication:
     """
     Attributes:
         public_id (str | Unset):
-        trusted_skus (list[str] | None | Unset):
+        trusted_skus (list[str] | Unset):
     """
 
     public_id: str | Unset = UNSET
-    trusted_skus: list[str] | None | Unset = UNSET
+    trusted_skus: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,56 +20,71 @@ T = TypeVar("T", bound="ProductsVariantUpdate")
 class ProductsVariantUpdate:
     """
     Attributes:
-        archived (bool | Unset):
-        country_of_manufacture_id (str | Unset):
-        description (str | Unset):
-        dimensions_unit (str | Unset):
-        fulfillment_required (bool | Unset):
-        fulfillments_location_ids (list[Any] | Unset):
-        height (float | Unset):
-        image_ids (list[Any] | Unset):
-        length (float | Unset):
+        archived (bool | None | Unset):
+        asset_ids (list[int] | None | Unset):
+        country_of_manufacture_id (None | str | Unset):
+        description (None | str | Unset):
+        dimensions_unit (None | str | Unset):
+        fulfillment_required (bool | None | Unset):
+        fulfillments_location_ids (list[Any] | None | Unset):
+        has_access_to_all_valid_assets (bool | None | Unset):
+        height (float | None | Unset):
+        image_ids (list[Any] | None | Unset):
+        included_courses_attributes (list[ProductsVariantUpdateIncludedCoursesAttribute] | Unset):
+        included_space_groups_attributes (list[ProductsVariantUpdateIncludedSpaceGroupsAttribute] | Unset):
+        length (float | None | Unset):
         name (str | Unset):
-        out_of_stock_sales (bool | Unset):
+        out_of_stock_sales (bool | None | Unset):
         product_type (str | Unset):
         properties_values (list[ProductsVariantUpdatePropertiesValue] | Unset):
-        sku (str | Unset):
-        tax_category_id (str | Unset):
-        taxable (str | Unset):
-        track_quantity (bool | Unset):
-        visible (bool | Unset):
-        weight (float | Unset):
+        sku (None | str | Unset):
+        tax_category_id (None | str | Unset):
+        taxable (None | str | Unset):
+        track_quantity (bool | None | Unset):
+        visible (bool | None | Unset):
+        weight (float | None | Unset):
         weight_unit (str | Unset):
-        width (float | Unset):
+        width (float | None | Unset):
     """
 
-    archived: bool | Unset = UNSET
-    country_of_manufacture_id: str | Unset = UNSET
-    description: str | Unset = UNSET
-    dimensions_unit: str | Unset = UNSET
-    fulfillment_required: bool | Unset = UNSET
-    fulfillments_location_ids: list[Any] | Unset = UNSET
-    height: float | Unset = UNSET
-    image_ids: list[Any] | Unset = UNSET
-    length: float | Unset = UNSET
+    archived: bool | None | Unset = UNSET
+    asset_ids: list[int] | None | Unset = UNSET
+    country_of_manufacture_id: None | str | Unset = UNSET
+    description: None | str | Unset = UNSET
+    dimensions_unit: None | str | Unset = UNSET
+    fulfillment_required: bool | None | Unset = UNSET
+    fulfillments_location_ids: list[Any] | None | Unset = UNSET
+    has_access_to_all_valid_assets: bool | None | Unset = UNSET
+    height: float | None | Unset = UNSET
+    image_ids: list[Any] | None | Unset = UNSET
+    included_courses_attributes: (
+        list[ProductsVariantUpdateIncludedCoursesAttribute] | Unset
+    ) = UNSET
+    included_space_groups_attributes: (
+        list[ProductsVariantUpdateIncludedSpaceGroupsAttribute] | Unset
+    ) = UNSET
+    length: float | None | Unset = UNSET
     name: str | Unset = UNSET
-    out_of_stock_sales: bool | Unset = UNSET
+    out_of_stock_sales: bool | None | Unset = UNSET
     product_type: str | Unset = UNSET
     properties_values: list[ProductsVariantUpdatePropertiesValue] | Unset = UNSET
-    sku: str | Unset = UNSET
-    tax_category_id: str | Unset = UNSET
-    taxable: str | Unset = UNSET
-    track_quantity: bool | Unset = UNSET
-    visible: bool | Unset = UNSET
-    weight: float | Unset = UNSET
+    sku: None | str | Unset = UNSET
+    tax_category_id: None | str | Unset = UNSET
+    taxable: None | str | Unset = UNSET
+    track_quantity: bool | None | Unset = UNSET
+    visible: bool | None | Unset = UNSET
+    weight: float | None | Unset = UNSET
     weight_unit: str | Unset = UNSET
-    width: float | Unset = UNSET
+    width: float | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.archived, Unset):
             field_dict["archived"] = self.archived
+
+        if not isinstance(self.asset_ids, Unset):
+            field_dict["asset_ids"] = self.asset_ids
 
         if not isinstance(self.country_of_manufacture_id, Unset):
             field_dict["country_of_manufacture_id"] = self.country_of_manufacture_id
@@ -86,11 +101,28 @@ class ProductsVariantUpdate:
         if not isinstance(self.fulfillments_location_ids, Unset):
             field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
 
+        if not isinstance(self.has_access_to_all_valid_assets, Unset):
+            field_dict["has_access_to_all_valid_assets"] = (
+                self.has_access_to_all_valid_assets
+            )
+
         if not isinstance(self.height, Unset):
             field_dict["height"] = self.height
 
         if not isinstance(self.image_ids, Unset):
             field_dict["image_ids"] = self.image_ids
+
+        if not isinstance(self.included_courses_attributes, Unset):
+            field_dict["included_courses_attributes"] = [
+                included_courses_attributes_item.to_dict()
+                for included_courses_attributes_item in self.included_courses_attributes
+            ]
+
+        if not isinstance(self.included_space_groups_attributes, Unset):
+            field_dict["included_space_groups_attributes"] = [
+                included_space_groups_attributes_item.to_dict()
+                for included_space_groups_attributes_item in self.included_space_groups_attributes
+            ]
 
         if not isinstance(self.length, Unset):
             field_dict["length"] = self.length
@@ -141,6 +173,8 @@ class ProductsVariantUpdate:
         d = dict(src_dict)
         archived = d.pop("archived", UNSET)
 
+        asset_ids = d.pop("asset_ids", UNSET)
+
         country_of_manufacture_id = d.pop("country_of_manufacture_id", UNSET)
 
         description = d.pop("description", UNSET)
@@ -151,9 +185,31 @@ class ProductsVariantUpdate:
 
         fulfillments_location_ids = d.pop("fulfillments_location_ids", UNSET)
 
+        has_access_to_all_valid_assets = d.pop("has_access_to_all_valid_assets", UNSET)
+
         height = d.pop("height", UNSET)
 
         image_ids = d.pop("image_ids", UNSET)
+
+        included_courses_attributes = d.pop("included_courses_attributes", UNSET)
+        if not isinstance(included_courses_attributes, Unset):
+            included_courses_attributes = [
+                ProductsVariantUpdateIncludedCoursesAttribute.from_dict(
+                    included_courses_attributes_item
+                )
+                for included_courses_attributes_item in included_courses_attributes
+            ]
+
+        included_space_groups_attributes = d.pop(
+            "included_space_groups_attributes", UNSET
+        )
+        if not isinstance(included_space_groups_attributes, Unset):
+            included_space_groups_attributes = [
+                ProductsVariantUpdateIncludedSpaceGroupsAttribute.from_dict(
+                    included_space_groups_attributes_item
+                )
+                for included_space_groups_attributes_item in included_space_groups_attributes
+            ]
 
         length = d.pop("length", UNSET)
 
@@ -190,13 +246,23 @@ class ProductsVariantUpdate:
         # be thrown away) is skipped.
         products_variant_update = _new(cls)
         products_variant_update.archived = archived
+        products_variant_update.asset_ids = asset_ids
         products_variant_update.country_of_manufacture_id = country_of_manufacture_id
         products_variant_update.description = description
         products_variant_update.dimensions_unit = dimensions_unit
         products_variant_update.fulfillment_required = fulfillment_required
         products_variant_update.fulfillments_location_ids = fulfillments_location_ids
+        products_variant_update.has_access_to_all_valid_assets = (
+            has_access_to_all_valid_assets
+        )
         products_variant_update.height = height
         products_variant_update.image_ids = image_ids
+        products_variant_update.included_courses_attributes = (
+            included_courses_attributes
+        )
+        products_variant_update.included_space_groups_attributes = (
+            included_space_groups_attributes
+        )
         products_variant_update.length = length
         products_variant_update.name = name
         products_variant_update.out_of_stock_sales = out_of_stock_sales
@@ -234,6 +300,12 @@ class ProductsVariantUpdate:
 # Imported after the class rather than at the top, so that models which refer to each other load in
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
+from ..models.products_variant_update_included_courses_attribute import (
+    ProductsVariantUpdateIncludedCoursesAttribute,
+)
+from ..models.products_variant_update_included_space_groups_attribute import (
+    ProductsVariantUpdateIncludedSpaceGroupsAttribute,
+)
 from ..models.products_variant_update_properties_value import (
     ProductsVariantUpdatePropertiesValue,
 )

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -23,131 +21,84 @@ T = TypeVar("T", bound="RefineFilter")
 class RefineFilter:
     """
     Attributes:
+        conjunction (RefineFilterConjunction):
+        created_at (datetime.datetime):
+        criteria (list[RefineFilterCriterion]):
+        filter_class (None | str):
         id (int):
-        conjunction (None | RefineFilterConjunction | Unset):
-        created_at (datetime.datetime | None | Unset):
-        criteria (list[RefineFilterCriterion] | None | Unset):
-        filter_class (None | str | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
+        name (None | str):
+        public_id (str):
+        updated_at (datetime.datetime):
+        workspace_id (int):
     """
 
+    conjunction: RefineFilterConjunction
+    created_at: datetime.datetime
+    criteria: list[RefineFilterCriterion]
+    filter_class: None | str
     id: int
-    conjunction: None | RefineFilterConjunction | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    criteria: list[RefineFilterCriterion] | None | Unset = UNSET
-    filter_class: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: None | str
+    public_id: str
+    updated_at: datetime.datetime
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["conjunction"] = self.conjunction.value
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["criteria"] = [
+            criteria_item.to_dict() for criteria_item in self.criteria
+        ]
+
+        field_dict["filter_class"] = self.filter_class
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.conjunction, Unset):
-            field_dict["conjunction"] = (
-                self.conjunction.value
-                if isinstance(self.conjunction, RefineFilterConjunction)
-                else self.conjunction
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.criteria, Unset):
-            field_dict["criteria"] = (
-                [
-                    criteria_type_0_item.to_dict()
-                    if isinstance(criteria_type_0_item, RefineFilterCriterion)
-                    else criteria_type_0_item
-                    for criteria_type_0_item in self.criteria
-                ]
-                if isinstance(self.criteria, list)
-                else self.criteria
-            )
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
-        if not isinstance(self.filter_class, Unset):
-            field_dict["filter_class"] = self.filter_class
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        conjunction = RefineFilterConjunction(d.pop("conjunction"))
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        criteria = [
+            RefineFilterCriterion.from_dict(criteria_item)
+            for criteria_item in d.pop("criteria")
+        ]
+
+        filter_class = d.pop("filter_class")
+
         id = d.pop("id")
 
-        conjunction = d.pop("conjunction", UNSET)
-        if isinstance(conjunction, str):
-            try:
-                conjunction = RefineFilterConjunction(conjunction)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        name = d.pop("name")
 
-        created_at = d.pop("created_at", UNSET)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        public_id = d.pop("public_id")
 
-        criteria = d.pop("criteria", UNSET)
-        if isinstance(criteria, list):
-            try:
-                criteria = [
-                    RefineFilterCriterion.from_dict(criteria_type_0_item)
-                    for criteria_type_0_item in criteria
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
-        filter_class = d.pop("filter_class", UNSET)
-
-        name = d.pop("name", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
-
-        updated_at = d.pop("updated_at", UNSET)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         refine_filter = _new(cls)
-        refine_filter.id = id
         refine_filter.conjunction = conjunction
         refine_filter.created_at = created_at
         refine_filter.criteria = criteria
         refine_filter.filter_class = filter_class
+        refine_filter.id = id
         refine_filter.name = name
         refine_filter.public_id = public_id
         refine_filter.updated_at = updated_at

@@ -22,27 +22,26 @@ T = TypeVar("T", bound="RefineFilterCreate")
 class RefineFilterCreate:
     """
     Attributes:
+        criteria (list[RefineFilterCreateCriteria]):
         conjunction (RefineFilterConjunction | Unset):
-        criteria (list[RefineFilterCreateCriteria] | Unset):
-        filter_class (str | Unset):
+        filter_class (str | Unset):  Default: 'ContactsFilter'.
         name (str | Unset):
     """
 
+    criteria: list[RefineFilterCreateCriteria]
     conjunction: RefineFilterConjunction | Unset = UNSET
-    criteria: list[RefineFilterCreateCriteria] | Unset = UNSET
-    filter_class: str | Unset = UNSET
+    filter_class: str | Unset = "ContactsFilter"
     name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["criteria"] = [
+            criteria_item.to_dict() for criteria_item in self.criteria
+        ]
+
         if not isinstance(self.conjunction, Unset):
             field_dict["conjunction"] = self.conjunction.value
-
-        if not isinstance(self.criteria, Unset):
-            field_dict["criteria"] = [
-                criteria_item.to_dict() for criteria_item in self.criteria
-            ]
 
         if not isinstance(self.filter_class, Unset):
             field_dict["filter_class"] = self.filter_class
@@ -55,16 +54,14 @@ class RefineFilterCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        criteria = [
+            RefineFilterCreateCriteria.from_dict(criteria_item)
+            for criteria_item in d.pop("criteria")
+        ]
+
         conjunction = d.pop("conjunction", UNSET)
         if not isinstance(conjunction, Unset):
             conjunction = RefineFilterConjunction(conjunction)
-
-        criteria = d.pop("criteria", UNSET)
-        if not isinstance(criteria, Unset):
-            criteria = [
-                RefineFilterCreateCriteria.from_dict(criteria_item)
-                for criteria_item in criteria
-            ]
 
         filter_class = d.pop("filter_class", UNSET)
 
@@ -73,8 +70,8 @@ class RefineFilterCreate:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         refine_filter_create = _new(cls)
-        refine_filter_create.conjunction = conjunction
         refine_filter_create.criteria = criteria
+        refine_filter_create.conjunction = conjunction
         refine_filter_create.filter_class = filter_class
         refine_filter_create.name = name
 

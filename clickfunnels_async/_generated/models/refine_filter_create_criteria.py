@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self, cast
 
 T = TypeVar("T", bound="RefineFilterCreateCriteria")
 
@@ -19,37 +20,68 @@ T = TypeVar("T", bound="RefineFilterCreateCriteria")
 class RefineFilterCreateCriteria:
     """
     Attributes:
-        attribute (str | Unset):
-        clause (str | Unset):
-        value (Any | Unset):
+        attribute (str):
+        clause (str):
+        value (list[str] | RefineFilterCreateCriteriaValue | str | Unset):
     """
 
-    attribute: str | Unset = UNSET
-    clause: str | Unset = UNSET
-    value: Any | Unset = UNSET
+    attribute: str
+    clause: str
+    value: list[str] | RefineFilterCreateCriteriaValue | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.attribute, Unset):
-            field_dict["attribute"] = self.attribute
+        field_dict["attribute"] = self.attribute
 
-        if not isinstance(self.clause, Unset):
-            field_dict["clause"] = self.clause
+        field_dict["clause"] = self.clause
 
-        if not isinstance(self.value, Unset):
-            field_dict["value"] = self.value
+        value: dict[str, Any] | list[str] | str | Unset
+        if isinstance(self.value, Unset):
+            value = UNSET
+        elif isinstance(self.value, list):
+            value = self.value
+
+        elif isinstance(self.value, RefineFilterCreateCriteriaValue):
+            value = self.value.to_dict()
+        else:
+            value = self.value
+        if value is not UNSET:
+            field_dict["value"] = value
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        attribute = d.pop("attribute", UNSET)
+        attribute = d.pop("attribute")
 
-        clause = d.pop("clause", UNSET)
+        clause = d.pop("clause")
 
-        value = d.pop("value", UNSET)
+        def _parse_value(
+            data: object,
+        ) -> list[str] | RefineFilterCreateCriteriaValue | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                value_type_1 = cast(list[str], data)
+
+                return value_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                value_type_2 = RefineFilterCreateCriteriaValue.from_dict(data)
+
+                return value_type_2
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | RefineFilterCreateCriteriaValue | str | Unset, data)
+
+        value = _parse_value(d.pop("value", UNSET))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -76,3 +108,9 @@ class RefineFilterCreateCriteria:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.refine_filter_create_criteria_value import RefineFilterCreateCriteriaValue

@@ -11,7 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
+from typing import Self, cast
 
 T = TypeVar("T", bound="RefineFilterCriterion")
 
@@ -20,14 +20,14 @@ T = TypeVar("T", bound="RefineFilterCriterion")
 class RefineFilterCriterion:
     """
     Attributes:
-        attribute (None | str | Unset):
-        clause (None | str | Unset):
-        value (Any | Unset):
+        attribute (str | Unset):
+        clause (str | Unset):
+        value (list[str] | RefineFilterCriterionValue | str | Unset):
     """
 
-    attribute: None | str | Unset = UNSET
-    clause: None | str | Unset = UNSET
-    value: Any | Unset = UNSET
+    attribute: str | Unset = UNSET
+    clause: str | Unset = UNSET
+    value: list[str] | RefineFilterCriterionValue | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,8 +38,18 @@ class RefineFilterCriterion:
         if not isinstance(self.clause, Unset):
             field_dict["clause"] = self.clause
 
-        if not isinstance(self.value, Unset):
-            field_dict["value"] = self.value
+        value: dict[str, Any] | list[str] | str | Unset
+        if isinstance(self.value, Unset):
+            value = UNSET
+        elif isinstance(self.value, list):
+            value = self.value
+
+        elif isinstance(self.value, RefineFilterCriterionValue):
+            value = self.value.to_dict()
+        else:
+            value = self.value
+        if value is not UNSET:
+            field_dict["value"] = value
 
         return field_dict
 
@@ -50,7 +60,30 @@ class RefineFilterCriterion:
 
         clause = d.pop("clause", UNSET)
 
-        value = d.pop("value", UNSET)
+        def _parse_value(
+            data: object,
+        ) -> list[str] | RefineFilterCriterionValue | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                value_type_1 = cast(list[str], data)
+
+                return value_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                value_type_2 = RefineFilterCriterionValue.from_dict(data)
+
+                return value_type_2
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | RefineFilterCriterionValue | str | Unset, data)
+
+        value = _parse_value(d.pop("value", UNSET))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -77,3 +110,9 @@ class RefineFilterCriterion:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.refine_filter_criterion_value import RefineFilterCriterionValue

@@ -20,25 +20,19 @@ T = TypeVar("T", bound="RefineFilterList")
 class RefineFilterList:
     """
     Attributes:
-        refine_filters (list[RefineFilter] | None | Unset):
+        refine_filters (list[RefineFilter] | Unset):
     """
 
-    refine_filters: list[RefineFilter] | None | Unset = UNSET
+    refine_filters: list[RefineFilter] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.refine_filters, Unset):
-            field_dict["refine_filters"] = (
-                [
-                    refine_filters_type_0_item.to_dict()
-                    if isinstance(refine_filters_type_0_item, RefineFilter)
-                    else refine_filters_type_0_item
-                    for refine_filters_type_0_item in self.refine_filters
-                ]
-                if isinstance(self.refine_filters, list)
-                else self.refine_filters
-            )
+            field_dict["refine_filters"] = [
+                refine_filters_item.to_dict()
+                for refine_filters_item in self.refine_filters
+            ]
 
         return field_dict
 
@@ -46,14 +40,11 @@ class RefineFilterList:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         refine_filters = d.pop("refine_filters", UNSET)
-        if isinstance(refine_filters, list):
-            try:
-                refine_filters = [
-                    RefineFilter.from_dict(refine_filters_type_0_item)
-                    for refine_filters_type_0_item in refine_filters
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(refine_filters, Unset):
+            refine_filters = [
+                RefineFilter.from_dict(refine_filters_item)
+                for refine_filters_item in refine_filters
+            ]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

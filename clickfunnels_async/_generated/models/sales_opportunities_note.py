@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,77 +19,71 @@ T = TypeVar("T", bound="SalesOpportunitiesNote")
 class SalesOpportunitiesNote:
     """
     Attributes:
+        content (str):
+        created_at (datetime.datetime | None):
+        created_by_id (int | None):
         id (int):
-        content (None | str | Unset):
-        created_at (datetime.datetime | None | Unset):
-        created_by_id (int | None | Unset):
-        opportunity_id (int | None | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        opportunity_id (int):
+        public_id (None | str):
+        updated_at (datetime.datetime | None):
     """
 
+    content: str
+    created_at: datetime.datetime | None
+    created_by_id: int | None
     id: int
-    content: None | str | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    created_by_id: int | None | Unset = UNSET
-    opportunity_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    opportunity_id: int
+    public_id: None | str
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["content"] = self.content
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["created_by_id"] = self.created_by_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.content, Unset):
-            field_dict["content"] = self.content
+        field_dict["opportunity_id"] = self.opportunity_id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.created_by_id, Unset):
-            field_dict["created_by_id"] = self.created_by_id
-
-        if not isinstance(self.opportunity_id, Unset):
-            field_dict["opportunity_id"] = self.opportunity_id
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        content = d.pop("content")
 
-        content = d.pop("content", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_by_id = d.pop("created_by_id", UNSET)
+        created_by_id = d.pop("created_by_id")
 
-        opportunity_id = d.pop("opportunity_id", UNSET)
+        id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        opportunity_id = d.pop("opportunity_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        public_id = d.pop("public_id")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -101,10 +93,10 @@ class SalesOpportunitiesNote:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_opportunities_note = _new(cls)
-        sales_opportunities_note.id = id
         sales_opportunities_note.content = content
         sales_opportunities_note.created_at = created_at
         sales_opportunities_note.created_by_id = created_by_id
+        sales_opportunities_note.id = id
         sales_opportunities_note.opportunity_id = opportunity_id
         sales_opportunities_note.public_id = public_id
         sales_opportunities_note.updated_at = updated_at

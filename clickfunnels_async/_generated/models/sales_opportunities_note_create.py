@@ -19,18 +19,17 @@ T = TypeVar("T", bound="SalesOpportunitiesNoteCreate")
 class SalesOpportunitiesNoteCreate:
     """
     Attributes:
-        content (str | Unset):
+        content (str):
         created_by_id (int | Unset):
     """
 
-    content: str | Unset = UNSET
+    content: str
     created_by_id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.content, Unset):
-            field_dict["content"] = self.content
+        field_dict["content"] = self.content
 
         if not isinstance(self.created_by_id, Unset):
             field_dict["created_by_id"] = self.created_by_id
@@ -40,7 +39,7 @@ class SalesOpportunitiesNoteCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        content = d.pop("content", UNSET)
+        content = d.pop("content")
 
         created_by_id = d.pop("created_by_id", UNSET)
 

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,150 +19,127 @@ T = TypeVar("T", bound="SalesOpportunity")
 class SalesOpportunity:
     """
     Attributes:
+        assignee_id (None | str):
+        closed_at (datetime.datetime | None):
+        created_at (datetime.datetime | None):
         id (int):
-        assignee_id (None | str | Unset):
-        closed_at (datetime.datetime | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        name (None | str | Unset):
-        notes (list[SalesOpportunityNote] | None | Unset):
-        pipeline (None | SalesOpportunityPipeline | Unset):
-        pipeline_id (None | str | Unset):
-        pipelines_stage (None | SalesOpportunityPipelinesStage | Unset):
-        pipelines_stage_id (int | None | Unset):
-        primary_contact (None | SalesOpportunityPrimaryContact | Unset):
-        primary_contact_id (int | None | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        value (float | None | Unset):
-        workspace_id (int | None | Unset):
+        name (str):
+        notes (list[SalesOpportunityNote] | None):
+        pipeline (SalesOpportunityPipeline):
+        pipeline_id (None | str):
+        pipelines_stage (SalesOpportunityPipelinesStage):
+        pipelines_stage_id (int):
+        primary_contact (SalesOpportunityPrimaryContact):
+        primary_contact_id (int):
+        public_id (None | str):
+        sort_order (int | None):
+        updated_at (datetime.datetime | None):
+        value (float | None):
+        workspace_id (int):
     """
 
+    assignee_id: None | str
+    closed_at: datetime.datetime | None
+    created_at: datetime.datetime | None
     id: int
-    assignee_id: None | str | Unset = UNSET
-    closed_at: datetime.datetime | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    notes: list[SalesOpportunityNote] | None | Unset = UNSET
-    pipeline: None | SalesOpportunityPipeline | Unset = UNSET
-    pipeline_id: None | str | Unset = UNSET
-    pipelines_stage: None | SalesOpportunityPipelinesStage | Unset = UNSET
-    pipelines_stage_id: int | None | Unset = UNSET
-    primary_contact: None | SalesOpportunityPrimaryContact | Unset = UNSET
-    primary_contact_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    value: float | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: str
+    notes: list[SalesOpportunityNote] | None
+    pipeline: SalesOpportunityPipeline
+    pipeline_id: None | str
+    pipelines_stage: SalesOpportunityPipelinesStage
+    pipelines_stage_id: int
+    primary_contact: SalesOpportunityPrimaryContact
+    primary_contact_id: int
+    public_id: None | str
+    sort_order: int | None
+    updated_at: datetime.datetime | None
+    value: float | None
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["assignee_id"] = self.assignee_id
+
+        field_dict["closed_at"] = (
+            self.closed_at.isoformat()
+            if isinstance(self.closed_at, datetime.datetime)
+            else self.closed_at
+        )
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.assignee_id, Unset):
-            field_dict["assignee_id"] = self.assignee_id
+        field_dict["name"] = self.name
 
-        if not isinstance(self.closed_at, Unset):
-            field_dict["closed_at"] = (
-                self.closed_at.isoformat()
-                if isinstance(self.closed_at, datetime.datetime)
-                else self.closed_at
-            )
+        field_dict["notes"] = (
+            [
+                notes_type_0_item.to_dict()
+                if isinstance(notes_type_0_item, SalesOpportunityNote)
+                else notes_type_0_item
+                for notes_type_0_item in self.notes
+            ]
+            if isinstance(self.notes, list)
+            else self.notes
+        )
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["pipeline"] = self.pipeline.to_dict()
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["pipeline_id"] = self.pipeline_id
 
-        if not isinstance(self.notes, Unset):
-            field_dict["notes"] = (
-                [
-                    notes_type_0_item.to_dict()
-                    if isinstance(notes_type_0_item, SalesOpportunityNote)
-                    else notes_type_0_item
-                    for notes_type_0_item in self.notes
-                ]
-                if isinstance(self.notes, list)
-                else self.notes
-            )
+        field_dict["pipelines_stage"] = self.pipelines_stage.to_dict()
 
-        if not isinstance(self.pipeline, Unset):
-            field_dict["pipeline"] = (
-                self.pipeline.to_dict()
-                if isinstance(self.pipeline, SalesOpportunityPipeline)
-                else self.pipeline
-            )
+        field_dict["pipelines_stage_id"] = self.pipelines_stage_id
 
-        if not isinstance(self.pipeline_id, Unset):
-            field_dict["pipeline_id"] = self.pipeline_id
+        field_dict["primary_contact"] = self.primary_contact.to_dict()
 
-        if not isinstance(self.pipelines_stage, Unset):
-            field_dict["pipelines_stage"] = (
-                self.pipelines_stage.to_dict()
-                if isinstance(self.pipelines_stage, SalesOpportunityPipelinesStage)
-                else self.pipelines_stage
-            )
+        field_dict["primary_contact_id"] = self.primary_contact_id
 
-        if not isinstance(self.pipelines_stage_id, Unset):
-            field_dict["pipelines_stage_id"] = self.pipelines_stage_id
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.primary_contact, Unset):
-            field_dict["primary_contact"] = (
-                self.primary_contact.to_dict()
-                if isinstance(self.primary_contact, SalesOpportunityPrimaryContact)
-                else self.primary_contact
-            )
+        field_dict["sort_order"] = self.sort_order
 
-        if not isinstance(self.primary_contact_id, Unset):
-            field_dict["primary_contact_id"] = self.primary_contact_id
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["value"] = self.value
 
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.value, Unset):
-            field_dict["value"] = self.value
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        assignee_id = d.pop("assignee_id")
 
-        assignee_id = d.pop("assignee_id", UNSET)
-
-        closed_at = d.pop("closed_at", UNSET)
+        closed_at = d.pop("closed_at")
         if isinstance(closed_at, str):
             try:
                 closed_at = datetime.datetime.fromisoformat(closed_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        name = d.pop("name", UNSET)
+        id = d.pop("id")
 
-        notes = d.pop("notes", UNSET)
+        name = d.pop("name")
+
+        notes = d.pop("notes")
         if isinstance(notes, list):
             try:
                 notes = [
@@ -174,57 +149,44 @@ class SalesOpportunity:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        pipeline = d.pop("pipeline", UNSET)
-        if isinstance(pipeline, dict):
-            try:
-                pipeline = SalesOpportunityPipeline.from_dict(pipeline)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        pipeline = SalesOpportunityPipeline.from_dict(d.pop("pipeline"))
 
-        pipeline_id = d.pop("pipeline_id", UNSET)
+        pipeline_id = d.pop("pipeline_id")
 
-        pipelines_stage = d.pop("pipelines_stage", UNSET)
-        if isinstance(pipelines_stage, dict):
-            try:
-                pipelines_stage = SalesOpportunityPipelinesStage.from_dict(
-                    pipelines_stage
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        pipelines_stage = SalesOpportunityPipelinesStage.from_dict(
+            d.pop("pipelines_stage")
+        )
 
-        pipelines_stage_id = d.pop("pipelines_stage_id", UNSET)
+        pipelines_stage_id = d.pop("pipelines_stage_id")
 
-        primary_contact = d.pop("primary_contact", UNSET)
-        if isinstance(primary_contact, dict):
-            try:
-                primary_contact = SalesOpportunityPrimaryContact.from_dict(
-                    primary_contact
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        primary_contact = SalesOpportunityPrimaryContact.from_dict(
+            d.pop("primary_contact")
+        )
 
-        primary_contact_id = d.pop("primary_contact_id", UNSET)
+        primary_contact_id = d.pop("primary_contact_id")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        sort_order = d.pop("sort_order")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        value = d.pop("value", UNSET)
+        value = d.pop("value")
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_opportunity = _new(cls)
-        sales_opportunity.id = id
         sales_opportunity.assignee_id = assignee_id
         sales_opportunity.closed_at = closed_at
         sales_opportunity.created_at = created_at
+        sales_opportunity.id = id
         sales_opportunity.name = name
         sales_opportunity.notes = notes
         sales_opportunity.pipeline = pipeline
@@ -234,6 +196,7 @@ class SalesOpportunity:
         sales_opportunity.primary_contact = primary_contact
         sales_opportunity.primary_contact_id = primary_contact_id
         sales_opportunity.public_id = public_id
+        sales_opportunity.sort_order = sort_order
         sales_opportunity.updated_at = updated_at
         sales_opportunity.value = value
         sales_opportunity.workspace_id = workspace_id

@@ -21,38 +21,39 @@ T = TypeVar("T", bound="SalesOpportunityCreate")
 class SalesOpportunityCreate:
     """
     Attributes:
+        name (str):
+        pipelines_stage_id (int):
+        primary_contact_id (int):
         assignee_id (int | Unset):
-        closed_at (datetime.datetime | Unset):
-        name (str | Unset):
-        pipelines_stage_id (int | Unset):
-        primary_contact_id (int | Unset):
-        value (float | Unset):
+        closed_at (datetime.datetime | None | Unset):
+        value (float | None | Unset):
     """
 
+    name: str
+    pipelines_stage_id: int
+    primary_contact_id: int
     assignee_id: int | Unset = UNSET
-    closed_at: datetime.datetime | Unset = UNSET
-    name: str | Unset = UNSET
-    pipelines_stage_id: int | Unset = UNSET
-    primary_contact_id: int | Unset = UNSET
-    value: float | Unset = UNSET
+    closed_at: datetime.datetime | None | Unset = UNSET
+    value: float | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
+        field_dict["pipelines_stage_id"] = self.pipelines_stage_id
+
+        field_dict["primary_contact_id"] = self.primary_contact_id
+
         if not isinstance(self.assignee_id, Unset):
             field_dict["assignee_id"] = self.assignee_id
 
         if not isinstance(self.closed_at, Unset):
-            field_dict["closed_at"] = self.closed_at.isoformat()
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
-        if not isinstance(self.pipelines_stage_id, Unset):
-            field_dict["pipelines_stage_id"] = self.pipelines_stage_id
-
-        if not isinstance(self.primary_contact_id, Unset):
-            field_dict["primary_contact_id"] = self.primary_contact_id
+            field_dict["closed_at"] = (
+                self.closed_at.isoformat()
+                if isinstance(self.closed_at, datetime.datetime)
+                else self.closed_at
+            )
 
         if not isinstance(self.value, Unset):
             field_dict["value"] = self.value
@@ -62,28 +63,31 @@ class SalesOpportunityCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
+        pipelines_stage_id = d.pop("pipelines_stage_id")
+
+        primary_contact_id = d.pop("primary_contact_id")
+
         assignee_id = d.pop("assignee_id", UNSET)
 
         closed_at = d.pop("closed_at", UNSET)
-        if not isinstance(closed_at, Unset):
-            closed_at = datetime.datetime.fromisoformat(closed_at)
-
-        name = d.pop("name", UNSET)
-
-        pipelines_stage_id = d.pop("pipelines_stage_id", UNSET)
-
-        primary_contact_id = d.pop("primary_contact_id", UNSET)
+        if isinstance(closed_at, str):
+            try:
+                closed_at = datetime.datetime.fromisoformat(closed_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         value = d.pop("value", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_opportunity_create = _new(cls)
-        sales_opportunity_create.assignee_id = assignee_id
-        sales_opportunity_create.closed_at = closed_at
         sales_opportunity_create.name = name
         sales_opportunity_create.pipelines_stage_id = pipelines_stage_id
         sales_opportunity_create.primary_contact_id = primary_contact_id
+        sales_opportunity_create.assignee_id = assignee_id
+        sales_opportunity_create.closed_at = closed_at
         sales_opportunity_create.value = value
 
         sales_opportunity_create.additional_properties = d

@@ -21,26 +21,24 @@ T = TypeVar("T", bound="SalesOpportunityNote")
 class SalesOpportunityNote:
     """
     Attributes:
-        id (int):
-        content (None | str | Unset):
+        content (str | Unset):
         created_at (datetime.datetime | None | Unset):
         created_by_id (int | None | Unset):
-        public_id (str | Unset):
+        id (int | Unset):
+        public_id (None | str | Unset):
         updated_at (datetime.datetime | None | Unset):
     """
 
-    id: int
-    content: None | str | Unset = UNSET
+    content: str | Unset = UNSET
     created_at: datetime.datetime | None | Unset = UNSET
     created_by_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
+    id: int | Unset = UNSET
+    public_id: None | str | Unset = UNSET
     updated_at: datetime.datetime | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.content, Unset):
             field_dict["content"] = self.content
 
@@ -53,6 +51,9 @@ class SalesOpportunityNote:
 
         if not isinstance(self.created_by_id, Unset):
             field_dict["created_by_id"] = self.created_by_id
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.public_id, Unset):
             field_dict["public_id"] = self.public_id
@@ -69,8 +70,6 @@ class SalesOpportunityNote:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         content = d.pop("content", UNSET)
 
         created_at = d.pop("created_at", UNSET)
@@ -81,6 +80,8 @@ class SalesOpportunityNote:
                 pass
 
         created_by_id = d.pop("created_by_id", UNSET)
+
+        id = d.pop("id", UNSET)
 
         public_id = d.pop("public_id", UNSET)
 
@@ -94,10 +95,10 @@ class SalesOpportunityNote:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_opportunity_note = _new(cls)
-        sales_opportunity_note.id = id
         sales_opportunity_note.content = content
         sales_opportunity_note.created_at = created_at
         sales_opportunity_note.created_by_id = created_by_id
+        sales_opportunity_note.id = id
         sales_opportunity_note.public_id = public_id
         sales_opportunity_note.updated_at = updated_at
 

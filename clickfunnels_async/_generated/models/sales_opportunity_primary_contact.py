@@ -20,31 +20,30 @@ T = TypeVar("T", bound="SalesOpportunityPrimaryContact")
 class SalesOpportunityPrimaryContact:
     """
     Attributes:
-        id (int):
         anonymous (int | None | Unset):
         created_at (None | str | Unset):
         custom_attributes (None | SalesOpportunityPrimaryContactCustomAttributes | Unset):
         email_address (None | str | Unset):
         fb_url (None | str | Unset):
         first_name (None | str | Unset):
+        id (int | Unset):
         instagram_url (None | str | Unset):
         last_name (None | str | Unset):
         last_notification_email_sent_at (None | str | Unset):
         linkedin_url (None | str | Unset):
         phone_number (None | str | Unset):
-        public_id (str | Unset):
-        tags (list[Any] | None | Unset):
+        public_id (None | str | Unset):
+        tags (list[SalesOpportunityPrimaryContactTag] | None | Unset):
         time_zone (None | str | Unset):
         twitter_url (None | str | Unset):
         unsubscribed_at (None | str | Unset):
         updated_at (None | str | Unset):
-        uuid (None | str | Unset):
-        visits (None | Unset | Visits):
+        uuid (str | Unset):
+        visits (Visits | Unset):
         website_url (None | str | Unset):
-        workspace_id (int | None | Unset):
+        workspace_id (int | Unset):
     """
 
-    id: int
     anonymous: int | None | Unset = UNSET
     created_at: None | str | Unset = UNSET
     custom_attributes: None | SalesOpportunityPrimaryContactCustomAttributes | Unset = (
@@ -53,27 +52,26 @@ class SalesOpportunityPrimaryContact:
     email_address: None | str | Unset = UNSET
     fb_url: None | str | Unset = UNSET
     first_name: None | str | Unset = UNSET
+    id: int | Unset = UNSET
     instagram_url: None | str | Unset = UNSET
     last_name: None | str | Unset = UNSET
     last_notification_email_sent_at: None | str | Unset = UNSET
     linkedin_url: None | str | Unset = UNSET
     phone_number: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    tags: list[Any] | None | Unset = UNSET
+    public_id: None | str | Unset = UNSET
+    tags: list[SalesOpportunityPrimaryContactTag] | None | Unset = UNSET
     time_zone: None | str | Unset = UNSET
     twitter_url: None | str | Unset = UNSET
     unsubscribed_at: None | str | Unset = UNSET
     updated_at: None | str | Unset = UNSET
-    uuid: None | str | Unset = UNSET
-    visits: None | Unset | Visits = UNSET
+    uuid: str | Unset = UNSET
+    visits: Visits | Unset = UNSET
     website_url: None | str | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    workspace_id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.anonymous, Unset):
             field_dict["anonymous"] = self.anonymous
 
@@ -99,6 +97,9 @@ class SalesOpportunityPrimaryContact:
         if not isinstance(self.first_name, Unset):
             field_dict["first_name"] = self.first_name
 
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
+
         if not isinstance(self.instagram_url, Unset):
             field_dict["instagram_url"] = self.instagram_url
 
@@ -120,7 +121,16 @@ class SalesOpportunityPrimaryContact:
             field_dict["public_id"] = self.public_id
 
         if not isinstance(self.tags, Unset):
-            field_dict["tags"] = self.tags
+            field_dict["tags"] = (
+                [
+                    tags_type_0_item.to_dict()
+                    if isinstance(tags_type_0_item, SalesOpportunityPrimaryContactTag)
+                    else tags_type_0_item
+                    for tags_type_0_item in self.tags
+                ]
+                if isinstance(self.tags, list)
+                else self.tags
+            )
 
         if not isinstance(self.time_zone, Unset):
             field_dict["time_zone"] = self.time_zone
@@ -138,11 +148,7 @@ class SalesOpportunityPrimaryContact:
             field_dict["uuid"] = self.uuid
 
         if not isinstance(self.visits, Unset):
-            field_dict["visits"] = (
-                self.visits.to_dict()
-                if isinstance(self.visits, Visits)
-                else self.visits
-            )
+            field_dict["visits"] = self.visits.to_dict()
 
         if not isinstance(self.website_url, Unset):
             field_dict["website_url"] = self.website_url
@@ -155,8 +161,6 @@ class SalesOpportunityPrimaryContact:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         anonymous = d.pop("anonymous", UNSET)
 
         created_at = d.pop("created_at", UNSET)
@@ -178,6 +182,8 @@ class SalesOpportunityPrimaryContact:
 
         first_name = d.pop("first_name", UNSET)
 
+        id = d.pop("id", UNSET)
+
         instagram_url = d.pop("instagram_url", UNSET)
 
         last_name = d.pop("last_name", UNSET)
@@ -193,6 +199,14 @@ class SalesOpportunityPrimaryContact:
         public_id = d.pop("public_id", UNSET)
 
         tags = d.pop("tags", UNSET)
+        if isinstance(tags, list):
+            try:
+                tags = [
+                    SalesOpportunityPrimaryContactTag.from_dict(tags_type_0_item)
+                    for tags_type_0_item in tags
+                ]
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         time_zone = d.pop("time_zone", UNSET)
 
@@ -205,11 +219,8 @@ class SalesOpportunityPrimaryContact:
         uuid = d.pop("uuid", UNSET)
 
         visits = d.pop("visits", UNSET)
-        if isinstance(visits, dict):
-            try:
-                visits = Visits.from_dict(visits)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        if not isinstance(visits, Unset):
+            visits = Visits.from_dict(visits)
 
         website_url = d.pop("website_url", UNSET)
 
@@ -218,13 +229,13 @@ class SalesOpportunityPrimaryContact:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_opportunity_primary_contact = _new(cls)
-        sales_opportunity_primary_contact.id = id
         sales_opportunity_primary_contact.anonymous = anonymous
         sales_opportunity_primary_contact.created_at = created_at
         sales_opportunity_primary_contact.custom_attributes = custom_attributes
         sales_opportunity_primary_contact.email_address = email_address
         sales_opportunity_primary_contact.fb_url = fb_url
         sales_opportunity_primary_contact.first_name = first_name
+        sales_opportunity_primary_contact.id = id
         sales_opportunity_primary_contact.instagram_url = instagram_url
         sales_opportunity_primary_contact.last_name = last_name
         sales_opportunity_primary_contact.last_notification_email_sent_at = (
@@ -268,5 +279,8 @@ class SalesOpportunityPrimaryContact:
 # for an import statement on every call.
 from ..models.sales_opportunity_primary_contact_custom_attributes import (
     SalesOpportunityPrimaryContactCustomAttributes,
+)
+from ..models.sales_opportunity_primary_contact_tag import (
+    SalesOpportunityPrimaryContactTag,
 )
 from ..models.visits import Visits

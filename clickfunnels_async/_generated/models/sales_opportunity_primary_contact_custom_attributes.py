@@ -7,6 +7,8 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
 
@@ -15,20 +17,30 @@ T = TypeVar("T", bound="SalesOpportunityPrimaryContactCustomAttributes")
 
 @_attrs_define
 class SalesOpportunityPrimaryContactCustomAttributes:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        custom_key (str | Unset):
+    """
 
+    custom_key: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        if not isinstance(self.custom_key, Unset):
+            field_dict["CustomKey"] = self.custom_key
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        custom_key = d.pop("CustomKey", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_opportunity_primary_contact_custom_attributes = _new(cls)
+        sales_opportunity_primary_contact_custom_attributes.custom_key = custom_key
 
         sales_opportunity_primary_contact_custom_attributes.additional_properties = d
         return sales_opportunity_primary_contact_custom_attributes

@@ -22,19 +22,19 @@ class SalesOpportunityUpdate:
     """
     Attributes:
         assignee_id (int | Unset):
-        closed_at (datetime.datetime | Unset):
+        closed_at (datetime.datetime | None | Unset):
         name (str | Unset):
         pipelines_stage_id (int | Unset):
         primary_contact_id (int | Unset):
-        value (float | Unset):
+        value (float | None | Unset):
     """
 
     assignee_id: int | Unset = UNSET
-    closed_at: datetime.datetime | Unset = UNSET
+    closed_at: datetime.datetime | None | Unset = UNSET
     name: str | Unset = UNSET
     pipelines_stage_id: int | Unset = UNSET
     primary_contact_id: int | Unset = UNSET
-    value: float | Unset = UNSET
+    value: float | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,7 +43,11 @@ class SalesOpportunityUpdate:
             field_dict["assignee_id"] = self.assignee_id
 
         if not isinstance(self.closed_at, Unset):
-            field_dict["closed_at"] = self.closed_at.isoformat()
+            field_dict["closed_at"] = (
+                self.closed_at.isoformat()
+                if isinstance(self.closed_at, datetime.datetime)
+                else self.closed_at
+            )
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
@@ -65,8 +69,11 @@ class SalesOpportunityUpdate:
         assignee_id = d.pop("assignee_id", UNSET)
 
         closed_at = d.pop("closed_at", UNSET)
-        if not isinstance(closed_at, Unset):
-            closed_at = datetime.datetime.fromisoformat(closed_at)
+        if isinstance(closed_at, str):
+            try:
+                closed_at = datetime.datetime.fromisoformat(closed_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         name = d.pop("name", UNSET)
 

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,38 +18,34 @@ T = TypeVar("T", bound="SalesPipelineCreate")
 class SalesPipelineCreate:
     """
     Attributes:
-        name (str | Unset):
-        stages_attributes (list[SalesPipelineCreateStage] | Unset):
+        name (str):
+        stages_attributes (list[SalesPipelineCreateStage]):
     """
 
-    name: str | Unset = UNSET
-    stages_attributes: list[SalesPipelineCreateStage] | Unset = UNSET
+    name: str
+    stages_attributes: list[SalesPipelineCreateStage]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["name"] = self.name
 
-        if not isinstance(self.stages_attributes, Unset):
-            field_dict["stages_attributes"] = [
-                stages_attributes_item.to_dict()
-                for stages_attributes_item in self.stages_attributes
-            ]
+        field_dict["stages_attributes"] = [
+            stages_attributes_item.to_dict()
+            for stages_attributes_item in self.stages_attributes
+        ]
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        name = d.pop("name", UNSET)
+        name = d.pop("name")
 
-        stages_attributes = d.pop("stages_attributes", UNSET)
-        if not isinstance(stages_attributes, Unset):
-            stages_attributes = [
-                SalesPipelineCreateStage.from_dict(stages_attributes_item)
-                for stages_attributes_item in stages_attributes
-            ]
+        stages_attributes = [
+            SalesPipelineCreateStage.from_dict(stages_attributes_item)
+            for stages_attributes_item in d.pop("stages_attributes")
+        ]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

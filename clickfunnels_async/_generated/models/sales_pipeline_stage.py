@@ -20,36 +20,37 @@ T = TypeVar("T", bound="SalesPipelineStage")
 class SalesPipelineStage:
     """
     Attributes:
-        id (int):
         close_probability (float | None | Unset):
-        name (None | str | Unset):
-        opportunity_ids (list[Any] | None | Unset):
-        pipeline_id (int | None | Unset):
-        public_id (str | Unset):
+        id (int | Unset):
+        name (str | Unset):
+        opportunity_ids (list[int] | None | Unset):
+        pipeline_id (int | Unset):
+        public_id (None | str | Unset):
         sort_order (int | None | Unset):
         total_value (int | None | Unset):
         weighted_value (float | None | Unset):
-        workspace_id (int | None | Unset):
+        workspace_id (int | Unset):
     """
 
-    id: int
     close_probability: float | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    opportunity_ids: list[Any] | None | Unset = UNSET
-    pipeline_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
+    opportunity_ids: list[int] | None | Unset = UNSET
+    pipeline_id: int | Unset = UNSET
+    public_id: None | str | Unset = UNSET
     sort_order: int | None | Unset = UNSET
     total_value: int | None | Unset = UNSET
     weighted_value: float | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    workspace_id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
-
         if not isinstance(self.close_probability, Unset):
             field_dict["close_probability"] = self.close_probability
+
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
@@ -80,9 +81,9 @@ class SalesPipelineStage:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
         close_probability = d.pop("close_probability", UNSET)
+
+        id = d.pop("id", UNSET)
 
         name = d.pop("name", UNSET)
 
@@ -103,8 +104,8 @@ class SalesPipelineStage:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_pipeline_stage = _new(cls)
-        sales_pipeline_stage.id = id
         sales_pipeline_stage.close_probability = close_probability
+        sales_pipeline_stage.id = id
         sales_pipeline_stage.name = name
         sales_pipeline_stage.opportunity_ids = opportunity_ids
         sales_pipeline_stage.pipeline_id = pipeline_id

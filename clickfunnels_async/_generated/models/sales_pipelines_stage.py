@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,124 +19,113 @@ T = TypeVar("T", bound="SalesPipelinesStage")
 class SalesPipelinesStage:
     """
     Attributes:
+        close_probability (float):
+        created_at (datetime.datetime | None):
         id (int):
-        close_probability (float | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        name (None | str | Unset):
-        opportunity_ids (list[Any] | None | Unset):
-        pipeline_id (int | None | Unset):
-        public_id (str | Unset):
-        sort_order (int | None | Unset):
-        total_value (int | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        weighted_value (float | None | Unset):
-        workspace_id (int | None | Unset):
+        name (str):
+        opportunity_ids (list[int] | None):
+        pipeline_id (int):
+        public_id (None | str):
+        sort_order (int | None):
+        total_value (int | None):
+        updated_at (datetime.datetime | None):
+        weighted_value (float | None):
+        workspace_id (int | None):
     """
 
+    close_probability: float
+    created_at: datetime.datetime | None
     id: int
-    close_probability: float | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    opportunity_ids: list[Any] | None | Unset = UNSET
-    pipeline_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    sort_order: int | None | Unset = UNSET
-    total_value: int | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    weighted_value: float | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: str
+    opportunity_ids: list[int] | None
+    pipeline_id: int
+    public_id: None | str
+    sort_order: int | None
+    total_value: int | None
+    updated_at: datetime.datetime | None
+    weighted_value: float | None
+    workspace_id: int | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["close_probability"] = self.close_probability
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.close_probability, Unset):
-            field_dict["close_probability"] = self.close_probability
+        field_dict["name"] = self.name
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["opportunity_ids"] = self.opportunity_ids
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["pipeline_id"] = self.pipeline_id
 
-        if not isinstance(self.opportunity_ids, Unset):
-            field_dict["opportunity_ids"] = self.opportunity_ids
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.pipeline_id, Unset):
-            field_dict["pipeline_id"] = self.pipeline_id
+        field_dict["sort_order"] = self.sort_order
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["total_value"] = self.total_value
 
-        if not isinstance(self.sort_order, Unset):
-            field_dict["sort_order"] = self.sort_order
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.total_value, Unset):
-            field_dict["total_value"] = self.total_value
+        field_dict["weighted_value"] = self.weighted_value
 
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.weighted_value, Unset):
-            field_dict["weighted_value"] = self.weighted_value
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        close_probability = d.pop("close_probability")
 
-        close_probability = d.pop("close_probability", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        name = d.pop("name", UNSET)
+        id = d.pop("id")
 
-        opportunity_ids = d.pop("opportunity_ids", UNSET)
+        name = d.pop("name")
 
-        pipeline_id = d.pop("pipeline_id", UNSET)
+        opportunity_ids = d.pop("opportunity_ids")
 
-        public_id = d.pop("public_id", UNSET)
+        pipeline_id = d.pop("pipeline_id")
 
-        sort_order = d.pop("sort_order", UNSET)
+        public_id = d.pop("public_id")
 
-        total_value = d.pop("total_value", UNSET)
+        sort_order = d.pop("sort_order")
 
-        updated_at = d.pop("updated_at", UNSET)
+        total_value = d.pop("total_value")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        weighted_value = d.pop("weighted_value", UNSET)
+        weighted_value = d.pop("weighted_value")
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_pipelines_stage = _new(cls)
-        sales_pipelines_stage.id = id
         sales_pipelines_stage.close_probability = close_probability
         sales_pipelines_stage.created_at = created_at
+        sales_pipelines_stage.id = id
         sales_pipelines_stage.name = name
         sales_pipelines_stage.opportunity_ids = opportunity_ids
         sales_pipelines_stage.pipeline_id = pipeline_id

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="SalesPipelinesStageCreate")
 
@@ -19,23 +20,21 @@ T = TypeVar("T", bound="SalesPipelinesStageCreate")
 class SalesPipelinesStageCreate:
     """
     Attributes:
-        close_probability (float | Unset):
-        name (str | Unset):
-        sort_order (int | Unset):
+        close_probability (float):
+        name (str):
+        sort_order (int | None | Unset):
     """
 
-    close_probability: float | Unset = UNSET
-    name: str | Unset = UNSET
-    sort_order: int | Unset = UNSET
+    close_probability: float
+    name: str
+    sort_order: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.close_probability, Unset):
-            field_dict["close_probability"] = self.close_probability
+        field_dict["close_probability"] = self.close_probability
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["name"] = self.name
 
         if not isinstance(self.sort_order, Unset):
             field_dict["sort_order"] = self.sort_order
@@ -45,9 +44,9 @@ class SalesPipelinesStageCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        close_probability = d.pop("close_probability", UNSET)
+        close_probability = d.pop("close_probability")
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name")
 
         sort_order = d.pop("sort_order", UNSET)
 

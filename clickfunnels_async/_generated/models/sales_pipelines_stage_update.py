@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="SalesPipelinesStageUpdate")
 
@@ -19,14 +20,14 @@ T = TypeVar("T", bound="SalesPipelinesStageUpdate")
 class SalesPipelinesStageUpdate:
     """
     Attributes:
-        close_probability (float | Unset):
+        close_probability (float | None | Unset):
         name (str | Unset):
-        sort_order (int | Unset):
+        sort_order (int | None | Unset):
     """
 
-    close_probability: float | Unset = UNSET
+    close_probability: float | None | Unset = UNSET
     name: str | Unset = UNSET
-    sort_order: int | Unset = UNSET
+    sort_order: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

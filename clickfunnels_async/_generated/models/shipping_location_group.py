@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,77 +19,71 @@ T = TypeVar("T", bound="ShippingLocationGroup")
 class ShippingLocationGroup:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        fulfillments_location_ids (list[Any] | None):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        fulfillments_location_ids (list[Any] | None | Unset):
-        name (None | str | Unset):
-        profile_id (int | None | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        name (str):
+        profile_id (int):
+        public_id (None | str):
+        updated_at (datetime.datetime | None):
     """
 
+    created_at: datetime.datetime | None
+    fulfillments_location_ids: list[Any] | None
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    fulfillments_location_ids: list[Any] | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    profile_id: int | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    name: str
+    profile_id: int
+    public_id: None | str
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.fulfillments_location_ids, Unset):
-            field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
+        field_dict["profile_id"] = self.profile_id
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.profile_id, Unset):
-            field_dict["profile_id"] = self.profile_id
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        fulfillments_location_ids = d.pop("fulfillments_location_ids", UNSET)
+        fulfillments_location_ids = d.pop("fulfillments_location_ids")
 
-        name = d.pop("name", UNSET)
+        id = d.pop("id")
 
-        profile_id = d.pop("profile_id", UNSET)
+        name = d.pop("name")
 
-        public_id = d.pop("public_id", UNSET)
+        profile_id = d.pop("profile_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        public_id = d.pop("public_id")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -101,9 +93,9 @@ class ShippingLocationGroup:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         shipping_location_group = _new(cls)
-        shipping_location_group.id = id
         shipping_location_group.created_at = created_at
         shipping_location_group.fulfillments_location_ids = fulfillments_location_ids
+        shipping_location_group.id = id
         shipping_location_group.name = name
         shipping_location_group.profile_id = profile_id
         shipping_location_group.public_id = public_id

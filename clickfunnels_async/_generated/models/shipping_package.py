@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -26,192 +24,159 @@ T = TypeVar("T", bound="ShippingPackage")
 class ShippingPackage:
     """
     Attributes:
+        carrier (None | ShippingPackageCarrier):
+        created_at (datetime.datetime | None):
+        default_package (bool | None):
+        distance_unit (ShippingPackageDistanceUnit):
+        empty_weight (None | str):
+        height (float):
         id (int):
-        carrier (None | ShippingPackageCarrier | Unset):
-        created_at (datetime.datetime | None | Unset):
-        default_package (bool | None | Unset):
-        distance_unit (None | ShippingPackageDistanceUnit | Unset):
-        empty_weight (None | str | Unset):
-        height (float | None | Unset):
-        length (float | None | Unset):
-        name (None | str | Unset):
-        package_type (None | ShippingPackageType | Unset):
-        public_id (str | Unset):
-        token (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        weight (float | None | Unset):
-        weight_unit (None | ShippingPackageWeightUnit | Unset):
-        width (float | None | Unset):
+        length (float):
+        name (str):
+        package_type (ShippingPackageType):
+        public_id (None | str):
+        token (None | str):
+        updated_at (datetime.datetime | None):
+        weight (float | None):
+        weight_unit (None | ShippingPackageWeightUnit):
+        width (float):
     """
 
+    carrier: None | ShippingPackageCarrier
+    created_at: datetime.datetime | None
+    default_package: bool | None
+    distance_unit: ShippingPackageDistanceUnit
+    empty_weight: None | str
+    height: float
     id: int
-    carrier: None | ShippingPackageCarrier | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    default_package: bool | None | Unset = UNSET
-    distance_unit: None | ShippingPackageDistanceUnit | Unset = UNSET
-    empty_weight: None | str | Unset = UNSET
-    height: float | None | Unset = UNSET
-    length: float | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    package_type: None | ShippingPackageType | Unset = UNSET
-    public_id: str | Unset = UNSET
-    token: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    weight: float | None | Unset = UNSET
-    weight_unit: None | ShippingPackageWeightUnit | Unset = UNSET
-    width: float | None | Unset = UNSET
+    length: float
+    name: str
+    package_type: ShippingPackageType
+    public_id: None | str
+    token: None | str
+    updated_at: datetime.datetime | None
+    weight: float | None
+    weight_unit: None | ShippingPackageWeightUnit
+    width: float
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["carrier"] = (
+            self.carrier.value
+            if isinstance(self.carrier, ShippingPackageCarrier)
+            else self.carrier
+        )
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["default_package"] = self.default_package
+
+        field_dict["distance_unit"] = self.distance_unit.value
+
+        field_dict["empty_weight"] = self.empty_weight
+
+        field_dict["height"] = self.height
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.carrier, Unset):
-            field_dict["carrier"] = (
-                self.carrier.value
-                if isinstance(self.carrier, ShippingPackageCarrier)
-                else self.carrier
-            )
+        field_dict["length"] = self.length
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.default_package, Unset):
-            field_dict["default_package"] = self.default_package
+        field_dict["package_type"] = self.package_type.value
 
-        if not isinstance(self.distance_unit, Unset):
-            field_dict["distance_unit"] = (
-                self.distance_unit.value
-                if isinstance(self.distance_unit, ShippingPackageDistanceUnit)
-                else self.distance_unit
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.empty_weight, Unset):
-            field_dict["empty_weight"] = self.empty_weight
+        field_dict["token"] = self.token
 
-        if not isinstance(self.height, Unset):
-            field_dict["height"] = self.height
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.length, Unset):
-            field_dict["length"] = self.length
+        field_dict["weight"] = self.weight
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["weight_unit"] = (
+            self.weight_unit.value
+            if isinstance(self.weight_unit, ShippingPackageWeightUnit)
+            else self.weight_unit
+        )
 
-        if not isinstance(self.package_type, Unset):
-            field_dict["package_type"] = (
-                self.package_type.value
-                if isinstance(self.package_type, ShippingPackageType)
-                else self.package_type
-            )
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.token, Unset):
-            field_dict["token"] = self.token
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.weight, Unset):
-            field_dict["weight"] = self.weight
-
-        if not isinstance(self.weight_unit, Unset):
-            field_dict["weight_unit"] = (
-                self.weight_unit.value
-                if isinstance(self.weight_unit, ShippingPackageWeightUnit)
-                else self.weight_unit
-            )
-
-        if not isinstance(self.width, Unset):
-            field_dict["width"] = self.width
+        field_dict["width"] = self.width
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        carrier = d.pop("carrier", UNSET)
+        carrier = d.pop("carrier")
         if isinstance(carrier, str):
             try:
                 carrier = ShippingPackageCarrier(carrier)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        default_package = d.pop("default_package", UNSET)
+        default_package = d.pop("default_package")
 
-        distance_unit = d.pop("distance_unit", UNSET)
-        if isinstance(distance_unit, str):
-            try:
-                distance_unit = ShippingPackageDistanceUnit(distance_unit)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        distance_unit = ShippingPackageDistanceUnit(d.pop("distance_unit"))
 
-        empty_weight = d.pop("empty_weight", UNSET)
+        empty_weight = d.pop("empty_weight")
 
-        height = d.pop("height", UNSET)
+        height = d.pop("height")
 
-        length = d.pop("length", UNSET)
+        id = d.pop("id")
 
-        name = d.pop("name", UNSET)
+        length = d.pop("length")
 
-        package_type = d.pop("package_type", UNSET)
-        if isinstance(package_type, str):
-            try:
-                package_type = ShippingPackageType(package_type)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        name = d.pop("name")
 
-        public_id = d.pop("public_id", UNSET)
+        package_type = ShippingPackageType(d.pop("package_type"))
 
-        token = d.pop("token", UNSET)
+        public_id = d.pop("public_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        token = d.pop("token")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        weight = d.pop("weight", UNSET)
+        weight = d.pop("weight")
 
-        weight_unit = d.pop("weight_unit", UNSET)
+        weight_unit = d.pop("weight_unit")
         if isinstance(weight_unit, str):
             try:
                 weight_unit = ShippingPackageWeightUnit(weight_unit)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        width = d.pop("width", UNSET)
+        width = d.pop("width")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         shipping_package = _new(cls)
-        shipping_package.id = id
         shipping_package.carrier = carrier
         shipping_package.created_at = created_at
         shipping_package.default_package = default_package
         shipping_package.distance_unit = distance_unit
         shipping_package.empty_weight = empty_weight
         shipping_package.height = height
+        shipping_package.id = id
         shipping_package.length = length
         shipping_package.name = name
         shipping_package.package_type = package_type

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.shipping_package_carrier import ShippingPackageCarrier
 from ..models.shipping_package_distance_unit import ShippingPackageDistanceUnit
@@ -23,116 +25,120 @@ T = TypeVar("T", bound="ShippingPackageCreate")
 class ShippingPackageCreate:
     """
     Attributes:
-        carrier (ShippingPackageCarrier | Unset):
-        default_package (bool | Unset):
-        distance_unit (ShippingPackageDistanceUnit | Unset):
-        empty_weight (str | Unset):
-        height (float | Unset):
-        length (float | Unset):
-        name (str | Unset):
-        package_type (ShippingPackageType | Unset):
-        weight (float | Unset):
-        weight_unit (ShippingPackageWeightUnit | Unset):
-        width (float | Unset):
+        distance_unit (ShippingPackageDistanceUnit):
+        height (float):
+        length (float):
+        name (str):
+        package_type (ShippingPackageType):
+        width (float):
+        carrier (None | ShippingPackageCarrier | Unset):
+        default_package (bool | None | Unset):
+        empty_weight (None | str | Unset):
+        weight (float | None | Unset):
+        weight_unit (None | ShippingPackageWeightUnit | Unset):
     """
 
-    carrier: ShippingPackageCarrier | Unset = UNSET
-    default_package: bool | Unset = UNSET
-    distance_unit: ShippingPackageDistanceUnit | Unset = UNSET
-    empty_weight: str | Unset = UNSET
-    height: float | Unset = UNSET
-    length: float | Unset = UNSET
-    name: str | Unset = UNSET
-    package_type: ShippingPackageType | Unset = UNSET
-    weight: float | Unset = UNSET
-    weight_unit: ShippingPackageWeightUnit | Unset = UNSET
-    width: float | Unset = UNSET
+    distance_unit: ShippingPackageDistanceUnit
+    height: float
+    length: float
+    name: str
+    package_type: ShippingPackageType
+    width: float
+    carrier: None | ShippingPackageCarrier | Unset = UNSET
+    default_package: bool | None | Unset = UNSET
+    empty_weight: None | str | Unset = UNSET
+    weight: float | None | Unset = UNSET
+    weight_unit: None | ShippingPackageWeightUnit | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["distance_unit"] = self.distance_unit.value
+
+        field_dict["height"] = self.height
+
+        field_dict["length"] = self.length
+
+        field_dict["name"] = self.name
+
+        field_dict["package_type"] = self.package_type.value
+
+        field_dict["width"] = self.width
+
         if not isinstance(self.carrier, Unset):
-            field_dict["carrier"] = self.carrier.value
+            field_dict["carrier"] = (
+                self.carrier.value
+                if isinstance(self.carrier, ShippingPackageCarrier)
+                else self.carrier
+            )
 
         if not isinstance(self.default_package, Unset):
             field_dict["default_package"] = self.default_package
 
-        if not isinstance(self.distance_unit, Unset):
-            field_dict["distance_unit"] = self.distance_unit.value
-
         if not isinstance(self.empty_weight, Unset):
             field_dict["empty_weight"] = self.empty_weight
-
-        if not isinstance(self.height, Unset):
-            field_dict["height"] = self.height
-
-        if not isinstance(self.length, Unset):
-            field_dict["length"] = self.length
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
-        if not isinstance(self.package_type, Unset):
-            field_dict["package_type"] = self.package_type.value
 
         if not isinstance(self.weight, Unset):
             field_dict["weight"] = self.weight
 
         if not isinstance(self.weight_unit, Unset):
-            field_dict["weight_unit"] = self.weight_unit.value
-
-        if not isinstance(self.width, Unset):
-            field_dict["width"] = self.width
+            field_dict["weight_unit"] = (
+                self.weight_unit.value
+                if isinstance(self.weight_unit, ShippingPackageWeightUnit)
+                else self.weight_unit
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        distance_unit = ShippingPackageDistanceUnit(d.pop("distance_unit"))
+
+        height = d.pop("height")
+
+        length = d.pop("length")
+
+        name = d.pop("name")
+
+        package_type = ShippingPackageType(d.pop("package_type"))
+
+        width = d.pop("width")
+
         carrier = d.pop("carrier", UNSET)
-        if not isinstance(carrier, Unset):
-            carrier = ShippingPackageCarrier(carrier)
+        if isinstance(carrier, str):
+            try:
+                carrier = ShippingPackageCarrier(carrier)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         default_package = d.pop("default_package", UNSET)
 
-        distance_unit = d.pop("distance_unit", UNSET)
-        if not isinstance(distance_unit, Unset):
-            distance_unit = ShippingPackageDistanceUnit(distance_unit)
-
         empty_weight = d.pop("empty_weight", UNSET)
-
-        height = d.pop("height", UNSET)
-
-        length = d.pop("length", UNSET)
-
-        name = d.pop("name", UNSET)
-
-        package_type = d.pop("package_type", UNSET)
-        if not isinstance(package_type, Unset):
-            package_type = ShippingPackageType(package_type)
 
         weight = d.pop("weight", UNSET)
 
         weight_unit = d.pop("weight_unit", UNSET)
-        if not isinstance(weight_unit, Unset):
-            weight_unit = ShippingPackageWeightUnit(weight_unit)
-
-        width = d.pop("width", UNSET)
+        if isinstance(weight_unit, str):
+            try:
+                weight_unit = ShippingPackageWeightUnit(weight_unit)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         shipping_package_create = _new(cls)
-        shipping_package_create.carrier = carrier
-        shipping_package_create.default_package = default_package
         shipping_package_create.distance_unit = distance_unit
-        shipping_package_create.empty_weight = empty_weight
         shipping_package_create.height = height
         shipping_package_create.length = length
         shipping_package_create.name = name
         shipping_package_create.package_type = package_type
+        shipping_package_create.width = width
+        shipping_package_create.carrier = carrier
+        shipping_package_create.default_package = default_package
+        shipping_package_create.empty_weight = empty_weight
         shipping_package_create.weight = weight
         shipping_package_create.weight_unit = weight_unit
-        shipping_package_create.width = width
 
         shipping_package_create.additional_properties = d
         return shipping_package_create

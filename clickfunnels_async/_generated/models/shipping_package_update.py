@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.shipping_package_carrier import ShippingPackageCarrier
 from ..models.shipping_package_type import ShippingPackageType
@@ -22,36 +24,40 @@ T = TypeVar("T", bound="ShippingPackageUpdate")
 class ShippingPackageUpdate:
     """
     Attributes:
-        carrier (ShippingPackageCarrier | Unset):
-        default_package (bool | Unset):
+        carrier (None | ShippingPackageCarrier | Unset):
+        default_package (bool | None | Unset):
         distance_unit (str | Unset):
-        empty_weight (str | Unset):
+        empty_weight (None | str | Unset):
         height (float | Unset):
         length (float | Unset):
         name (str | Unset):
         package_type (ShippingPackageType | Unset):
-        weight (float | Unset):
-        weight_unit (ShippingPackageWeightUnit | Unset):
+        weight (float | None | Unset):
+        weight_unit (None | ShippingPackageWeightUnit | Unset):
         width (float | Unset):
     """
 
-    carrier: ShippingPackageCarrier | Unset = UNSET
-    default_package: bool | Unset = UNSET
+    carrier: None | ShippingPackageCarrier | Unset = UNSET
+    default_package: bool | None | Unset = UNSET
     distance_unit: str | Unset = UNSET
-    empty_weight: str | Unset = UNSET
+    empty_weight: None | str | Unset = UNSET
     height: float | Unset = UNSET
     length: float | Unset = UNSET
     name: str | Unset = UNSET
     package_type: ShippingPackageType | Unset = UNSET
-    weight: float | Unset = UNSET
-    weight_unit: ShippingPackageWeightUnit | Unset = UNSET
+    weight: float | None | Unset = UNSET
+    weight_unit: None | ShippingPackageWeightUnit | Unset = UNSET
     width: float | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.carrier, Unset):
-            field_dict["carrier"] = self.carrier.value
+            field_dict["carrier"] = (
+                self.carrier.value
+                if isinstance(self.carrier, ShippingPackageCarrier)
+                else self.carrier
+            )
 
         if not isinstance(self.default_package, Unset):
             field_dict["default_package"] = self.default_package
@@ -78,7 +84,11 @@ class ShippingPackageUpdate:
             field_dict["weight"] = self.weight
 
         if not isinstance(self.weight_unit, Unset):
-            field_dict["weight_unit"] = self.weight_unit.value
+            field_dict["weight_unit"] = (
+                self.weight_unit.value
+                if isinstance(self.weight_unit, ShippingPackageWeightUnit)
+                else self.weight_unit
+            )
 
         if not isinstance(self.width, Unset):
             field_dict["width"] = self.width
@@ -89,8 +99,11 @@ class ShippingPackageUpdate:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         carrier = d.pop("carrier", UNSET)
-        if not isinstance(carrier, Unset):
-            carrier = ShippingPackageCarrier(carrier)
+        if isinstance(carrier, str):
+            try:
+                carrier = ShippingPackageCarrier(carrier)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         default_package = d.pop("default_package", UNSET)
 
@@ -111,8 +124,11 @@ class ShippingPackageUpdate:
         weight = d.pop("weight", UNSET)
 
         weight_unit = d.pop("weight_unit", UNSET)
-        if not isinstance(weight_unit, Unset):
-            weight_unit = ShippingPackageWeightUnit(weight_unit)
+        if isinstance(weight_unit, str):
+            try:
+                weight_unit = ShippingPackageWeightUnit(weight_unit)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         width = d.pop("width", UNSET)
 

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,81 +19,76 @@ T = TypeVar("T", bound="ShippingProfile")
 class ShippingProfile:
     """
     Attributes:
+        created_at (datetime.datetime | None):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        variant_ids (list[Any] | None | Unset):
+        name (str):
+        public_id (None | str):
+        updated_at (datetime.datetime | None):
+        variant_ids (list[Any] | None):
     """
 
+    created_at: datetime.datetime | None
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    variant_ids: list[Any] | None | Unset = UNSET
+    name: str
+    public_id: None | str
+    updated_at: datetime.datetime | None
+    variant_ids: list[Any] | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.variant_ids, Unset):
-            field_dict["variant_ids"] = self.variant_ids
+        field_dict["variant_ids"] = self.variant_ids
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        name = d.pop("name", UNSET)
+        id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        name = d.pop("name")
 
-        updated_at = d.pop("updated_at", UNSET)
+        public_id = d.pop("public_id")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        variant_ids = d.pop("variant_ids", UNSET)
+        variant_ids = d.pop("variant_ids")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         shipping_profile = _new(cls)
-        shipping_profile.id = id
         shipping_profile.created_at = created_at
+        shipping_profile.id = id
         shipping_profile.name = name
         shipping_profile.public_id = public_id
         shipping_profile.updated_at = updated_at

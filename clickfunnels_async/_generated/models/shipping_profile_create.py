@@ -20,18 +20,17 @@ T = TypeVar("T", bound="ShippingProfileCreate")
 class ShippingProfileCreate:
     """
     Attributes:
-        name (str | Unset):
-        variant_ids (list[Any] | Unset):
+        name (str):
+        variant_ids (list[Any] | None | Unset):
     """
 
-    name: str | Unset = UNSET
-    variant_ids: list[Any] | Unset = UNSET
+    name: str
+    variant_ids: list[Any] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["name"] = self.name
 
         if not isinstance(self.variant_ids, Unset):
             field_dict["variant_ids"] = self.variant_ids
@@ -41,7 +40,7 @@ class ShippingProfileCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        name = d.pop("name", UNSET)
+        name = d.pop("name")
 
         variant_ids = d.pop("variant_ids", UNSET)
 

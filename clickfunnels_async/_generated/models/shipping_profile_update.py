@@ -21,11 +21,11 @@ class ShippingProfileUpdate:
     """
     Attributes:
         name (str | Unset):
-        variant_ids (list[Any] | Unset):
+        variant_ids (list[Any] | None | Unset):
     """
 
     name: str | Unset = UNSET
-    variant_ids: list[Any] | Unset = UNSET
+    variant_ids: list[Any] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

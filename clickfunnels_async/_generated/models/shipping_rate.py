@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -23,126 +21,116 @@ T = TypeVar("T", bound="ShippingRate")
 class ShippingRate:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        description (None | str):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        description (None | str | Unset):
-        live_rates_provider (None | ShippingRateLiveRatesProvider | Unset):
-        price (None | str | Unset):
-        price_currency (None | str | Unset):
-        provider_name (None | str | Unset):
-        public_id (str | Unset):
-        rates_name_id (int | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        zone_id (int | None | Unset):
+        live_rates_provider (None | ShippingRateLiveRatesProvider):
+        price (str):
+        price_currency (None | str):
+        provider_name (None | str):
+        public_id (None | str):
+        rates_name_id (int):
+        updated_at (datetime.datetime | None):
+        zone_id (int):
     """
 
+    created_at: datetime.datetime | None
+    description: None | str
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    description: None | str | Unset = UNSET
-    live_rates_provider: None | ShippingRateLiveRatesProvider | Unset = UNSET
-    price: None | str | Unset = UNSET
-    price_currency: None | str | Unset = UNSET
-    provider_name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    rates_name_id: int | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    zone_id: int | None | Unset = UNSET
+    live_rates_provider: None | ShippingRateLiveRatesProvider
+    price: str
+    price_currency: None | str
+    provider_name: None | str
+    public_id: None | str
+    rates_name_id: int
+    updated_at: datetime.datetime | None
+    zone_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["description"] = self.description
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["live_rates_provider"] = (
+            self.live_rates_provider.value
+            if isinstance(self.live_rates_provider, ShippingRateLiveRatesProvider)
+            else self.live_rates_provider
+        )
 
-        if not isinstance(self.description, Unset):
-            field_dict["description"] = self.description
+        field_dict["price"] = self.price
 
-        if not isinstance(self.live_rates_provider, Unset):
-            field_dict["live_rates_provider"] = (
-                self.live_rates_provider.value
-                if isinstance(self.live_rates_provider, ShippingRateLiveRatesProvider)
-                else self.live_rates_provider
-            )
+        field_dict["price_currency"] = self.price_currency
 
-        if not isinstance(self.price, Unset):
-            field_dict["price"] = self.price
+        field_dict["provider_name"] = self.provider_name
 
-        if not isinstance(self.price_currency, Unset):
-            field_dict["price_currency"] = self.price_currency
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.provider_name, Unset):
-            field_dict["provider_name"] = self.provider_name
+        field_dict["rates_name_id"] = self.rates_name_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.rates_name_id, Unset):
-            field_dict["rates_name_id"] = self.rates_name_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.zone_id, Unset):
-            field_dict["zone_id"] = self.zone_id
+        field_dict["zone_id"] = self.zone_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        description = d.pop("description", UNSET)
+        description = d.pop("description")
 
-        live_rates_provider = d.pop("live_rates_provider", UNSET)
+        id = d.pop("id")
+
+        live_rates_provider = d.pop("live_rates_provider")
         if isinstance(live_rates_provider, str):
             try:
                 live_rates_provider = ShippingRateLiveRatesProvider(live_rates_provider)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        price = d.pop("price", UNSET)
+        price = d.pop("price")
 
-        price_currency = d.pop("price_currency", UNSET)
+        price_currency = d.pop("price_currency")
 
-        provider_name = d.pop("provider_name", UNSET)
+        provider_name = d.pop("provider_name")
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        rates_name_id = d.pop("rates_name_id", UNSET)
+        rates_name_id = d.pop("rates_name_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        zone_id = d.pop("zone_id", UNSET)
+        zone_id = d.pop("zone_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         shipping_rate = _new(cls)
-        shipping_rate.id = id
         shipping_rate.created_at = created_at
         shipping_rate.description = description
+        shipping_rate.id = id
         shipping_rate.live_rates_provider = live_rates_provider
         shipping_rate.price = price
         shipping_rate.price_currency = price_currency

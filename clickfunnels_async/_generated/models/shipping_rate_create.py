@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.shipping_rate_live_rates_provider import ShippingRateLiveRatesProvider
 
@@ -20,27 +22,32 @@ T = TypeVar("T", bound="ShippingRateCreate")
 class ShippingRateCreate:
     """
     Attributes:
-        live_rates_provider (ShippingRateLiveRatesProvider | Unset):
-        price (str | Unset):
-        price_currency (str | Unset):
-        provider_name (str | Unset):
-        rates_name_id (int | Unset):
+        price (str):
+        rates_name_id (int):
+        live_rates_provider (None | ShippingRateLiveRatesProvider | Unset):
+        price_currency (None | str | Unset):
+        provider_name (None | str | Unset):
     """
 
-    live_rates_provider: ShippingRateLiveRatesProvider | Unset = UNSET
-    price: str | Unset = UNSET
-    price_currency: str | Unset = UNSET
-    provider_name: str | Unset = UNSET
-    rates_name_id: int | Unset = UNSET
+    price: str
+    rates_name_id: int
+    live_rates_provider: None | ShippingRateLiveRatesProvider | Unset = UNSET
+    price_currency: None | str | Unset = UNSET
+    provider_name: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.live_rates_provider, Unset):
-            field_dict["live_rates_provider"] = self.live_rates_provider.value
+        field_dict["price"] = self.price
 
-        if not isinstance(self.price, Unset):
-            field_dict["price"] = self.price
+        field_dict["rates_name_id"] = self.rates_name_id
+
+        if not isinstance(self.live_rates_provider, Unset):
+            field_dict["live_rates_provider"] = (
+                self.live_rates_provider.value
+                if isinstance(self.live_rates_provider, ShippingRateLiveRatesProvider)
+                else self.live_rates_provider
+            )
 
         if not isinstance(self.price_currency, Unset):
             field_dict["price_currency"] = self.price_currency
@@ -48,34 +55,34 @@ class ShippingRateCreate:
         if not isinstance(self.provider_name, Unset):
             field_dict["provider_name"] = self.provider_name
 
-        if not isinstance(self.rates_name_id, Unset):
-            field_dict["rates_name_id"] = self.rates_name_id
-
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        live_rates_provider = d.pop("live_rates_provider", UNSET)
-        if not isinstance(live_rates_provider, Unset):
-            live_rates_provider = ShippingRateLiveRatesProvider(live_rates_provider)
+        price = d.pop("price")
 
-        price = d.pop("price", UNSET)
+        rates_name_id = d.pop("rates_name_id")
+
+        live_rates_provider = d.pop("live_rates_provider", UNSET)
+        if isinstance(live_rates_provider, str):
+            try:
+                live_rates_provider = ShippingRateLiveRatesProvider(live_rates_provider)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         price_currency = d.pop("price_currency", UNSET)
 
         provider_name = d.pop("provider_name", UNSET)
 
-        rates_name_id = d.pop("rates_name_id", UNSET)
-
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         shipping_rate_create = _new(cls)
-        shipping_rate_create.live_rates_provider = live_rates_provider
         shipping_rate_create.price = price
+        shipping_rate_create.rates_name_id = rates_name_id
+        shipping_rate_create.live_rates_provider = live_rates_provider
         shipping_rate_create.price_currency = price_currency
         shipping_rate_create.provider_name = provider_name
-        shipping_rate_create.rates_name_id = rates_name_id
 
         shipping_rate_create.additional_properties = d
         return shipping_rate_create

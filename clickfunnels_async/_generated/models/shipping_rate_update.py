@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.shipping_rate_live_rates_provider import ShippingRateLiveRatesProvider
 
@@ -20,24 +22,28 @@ T = TypeVar("T", bound="ShippingRateUpdate")
 class ShippingRateUpdate:
     """
     Attributes:
-        live_rates_provider (ShippingRateLiveRatesProvider | Unset):
+        live_rates_provider (None | ShippingRateLiveRatesProvider | Unset):
         price (str | Unset):
         price_currency (str | Unset):
-        provider_name (str | Unset):
+        provider_name (None | str | Unset):
         rates_name_id (int | Unset):
     """
 
-    live_rates_provider: ShippingRateLiveRatesProvider | Unset = UNSET
+    live_rates_provider: None | ShippingRateLiveRatesProvider | Unset = UNSET
     price: str | Unset = UNSET
     price_currency: str | Unset = UNSET
-    provider_name: str | Unset = UNSET
+    provider_name: None | str | Unset = UNSET
     rates_name_id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
         if not isinstance(self.live_rates_provider, Unset):
-            field_dict["live_rates_provider"] = self.live_rates_provider.value
+            field_dict["live_rates_provider"] = (
+                self.live_rates_provider.value
+                if isinstance(self.live_rates_provider, ShippingRateLiveRatesProvider)
+                else self.live_rates_provider
+            )
 
         if not isinstance(self.price, Unset):
             field_dict["price"] = self.price
@@ -57,8 +63,11 @@ class ShippingRateUpdate:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
         live_rates_provider = d.pop("live_rates_provider", UNSET)
-        if not isinstance(live_rates_provider, Unset):
-            live_rates_provider = ShippingRateLiveRatesProvider(live_rates_provider)
+        if isinstance(live_rates_provider, str):
+            try:
+                live_rates_provider = ShippingRateLiveRatesProvider(live_rates_provider)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         price = d.pop("price", UNSET)
 

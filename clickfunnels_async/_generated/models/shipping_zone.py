@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,102 +19,93 @@ T = TypeVar("T", bound="ShippingZone")
 class ShippingZone:
     """
     Attributes:
+        address_filter_id (None | str):
+        country_ids (list[Any] | None):
+        created_at (datetime.datetime | None):
         id (int):
-        address_filter_id (None | str | Unset):
-        country_ids (list[Any] | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        includes_rest_of_world (bool | None | Unset):
-        location_group_id (int | None | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        region_ids (list[Any] | None | Unset):
-        updated_at (None | str | Unset):
+        includes_rest_of_world (bool | None):
+        location_group_id (int):
+        name (str):
+        public_id (None | str):
+        region_ids (list[Any] | None):
+        updated_at (None | str):
     """
 
+    address_filter_id: None | str
+    country_ids: list[Any] | None
+    created_at: datetime.datetime | None
     id: int
-    address_filter_id: None | str | Unset = UNSET
-    country_ids: list[Any] | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    includes_rest_of_world: bool | None | Unset = UNSET
-    location_group_id: int | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    region_ids: list[Any] | None | Unset = UNSET
-    updated_at: None | str | Unset = UNSET
+    includes_rest_of_world: bool | None
+    location_group_id: int
+    name: str
+    public_id: None | str
+    region_ids: list[Any] | None
+    updated_at: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["address_filter_id"] = self.address_filter_id
+
+        field_dict["country_ids"] = self.country_ids
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.address_filter_id, Unset):
-            field_dict["address_filter_id"] = self.address_filter_id
+        field_dict["includes_rest_of_world"] = self.includes_rest_of_world
 
-        if not isinstance(self.country_ids, Unset):
-            field_dict["country_ids"] = self.country_ids
+        field_dict["location_group_id"] = self.location_group_id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.includes_rest_of_world, Unset):
-            field_dict["includes_rest_of_world"] = self.includes_rest_of_world
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.location_group_id, Unset):
-            field_dict["location_group_id"] = self.location_group_id
+        field_dict["region_ids"] = self.region_ids
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.region_ids, Unset):
-            field_dict["region_ids"] = self.region_ids
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = self.updated_at
+        field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        address_filter_id = d.pop("address_filter_id")
 
-        address_filter_id = d.pop("address_filter_id", UNSET)
+        country_ids = d.pop("country_ids")
 
-        country_ids = d.pop("country_ids", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        includes_rest_of_world = d.pop("includes_rest_of_world", UNSET)
+        id = d.pop("id")
 
-        location_group_id = d.pop("location_group_id", UNSET)
+        includes_rest_of_world = d.pop("includes_rest_of_world")
 
-        name = d.pop("name", UNSET)
+        location_group_id = d.pop("location_group_id")
 
-        public_id = d.pop("public_id", UNSET)
+        name = d.pop("name")
 
-        region_ids = d.pop("region_ids", UNSET)
+        public_id = d.pop("public_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        region_ids = d.pop("region_ids")
+
+        updated_at = d.pop("updated_at")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         shipping_zone = _new(cls)
-        shipping_zone.id = id
         shipping_zone.address_filter_id = address_filter_id
         shipping_zone.country_ids = country_ids
         shipping_zone.created_at = created_at
+        shipping_zone.id = id
         shipping_zone.includes_rest_of_world = includes_rest_of_world
         shipping_zone.location_group_id = location_group_id
         shipping_zone.name = name

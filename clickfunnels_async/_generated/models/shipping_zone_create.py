@@ -20,22 +20,24 @@ T = TypeVar("T", bound="ShippingZoneCreate")
 class ShippingZoneCreate:
     """
     Attributes:
-        address_filter_id (str | Unset):
-        country_ids (list[Any] | Unset):
-        includes_rest_of_world (bool | Unset):
-        name (str | Unset):
-        region_ids (list[Any] | Unset):
+        name (str):
+        address_filter_id (None | str | Unset):
+        country_ids (list[Any] | None | Unset):
+        includes_rest_of_world (bool | None | Unset):
+        region_ids (list[Any] | None | Unset):
     """
 
-    address_filter_id: str | Unset = UNSET
-    country_ids: list[Any] | Unset = UNSET
-    includes_rest_of_world: bool | Unset = UNSET
-    name: str | Unset = UNSET
-    region_ids: list[Any] | Unset = UNSET
+    name: str
+    address_filter_id: None | str | Unset = UNSET
+    country_ids: list[Any] | None | Unset = UNSET
+    includes_rest_of_world: bool | None | Unset = UNSET
+    region_ids: list[Any] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
         if not isinstance(self.address_filter_id, Unset):
             field_dict["address_filter_id"] = self.address_filter_id
 
@@ -45,9 +47,6 @@ class ShippingZoneCreate:
         if not isinstance(self.includes_rest_of_world, Unset):
             field_dict["includes_rest_of_world"] = self.includes_rest_of_world
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
         if not isinstance(self.region_ids, Unset):
             field_dict["region_ids"] = self.region_ids
 
@@ -56,23 +55,23 @@ class ShippingZoneCreate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        name = d.pop("name")
+
         address_filter_id = d.pop("address_filter_id", UNSET)
 
         country_ids = d.pop("country_ids", UNSET)
 
         includes_rest_of_world = d.pop("includes_rest_of_world", UNSET)
 
-        name = d.pop("name", UNSET)
-
         region_ids = d.pop("region_ids", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         shipping_zone_create = _new(cls)
+        shipping_zone_create.name = name
         shipping_zone_create.address_filter_id = address_filter_id
         shipping_zone_create.country_ids = country_ids
         shipping_zone_create.includes_rest_of_world = includes_rest_of_world
-        shipping_zone_create.name = name
         shipping_zone_create.region_ids = region_ids
 
         shipping_zone_create.additional_properties = d

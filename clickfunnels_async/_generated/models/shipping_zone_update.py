@@ -20,18 +20,18 @@ T = TypeVar("T", bound="ShippingZoneUpdate")
 class ShippingZoneUpdate:
     """
     Attributes:
-        address_filter_id (str | Unset):
-        country_ids (list[Any] | Unset):
-        includes_rest_of_world (bool | Unset):
+        address_filter_id (None | str | Unset):
+        country_ids (list[Any] | None | Unset):
+        includes_rest_of_world (bool | None | Unset):
         name (str | Unset):
-        region_ids (list[Any] | Unset):
+        region_ids (list[Any] | None | Unset):
     """
 
-    address_filter_id: str | Unset = UNSET
-    country_ids: list[Any] | Unset = UNSET
-    includes_rest_of_world: bool | Unset = UNSET
+    address_filter_id: None | str | Unset = UNSET
+    country_ids: list[Any] | None | Unset = UNSET
+    includes_rest_of_world: bool | None | Unset = UNSET
     name: str | Unset = UNSET
-    region_ids: list[Any] | Unset = UNSET
+    region_ids: list[Any] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,36 +21,55 @@ T = TypeVar("T", bound="Site")
 class Site:
     """
     Attributes:
+        blog_theme_id (None | str):
+        created_at (datetime.datetime):
+        homepage_id (None | str):
         id (int):
-        created_at (datetime.datetime | None | Unset):
+        name (str):
+        public_id (str):
+        store_theme_id (None | str):
+        theme_id (None | str):
+        updated_at (datetime.datetime):
+        workspace_id (int):
         footer_code (None | str | Unset):
         head_code (None | str | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
     """
 
+    blog_theme_id: None | str
+    created_at: datetime.datetime
+    homepage_id: None | str
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
+    name: str
+    public_id: str
+    store_theme_id: None | str
+    theme_id: None | str
+    updated_at: datetime.datetime
+    workspace_id: int
     footer_code: None | str | Unset = UNSET
     head_code: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["blog_theme_id"] = self.blog_theme_id
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["homepage_id"] = self.homepage_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["store_theme_id"] = self.store_theme_id
+
+        field_dict["theme_id"] = self.theme_id
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
+
+        field_dict["workspace_id"] = self.workspace_id
 
         if not isinstance(self.footer_code, Unset):
             field_dict["footer_code"] = self.footer_code
@@ -58,64 +77,50 @@ class Site:
         if not isinstance(self.head_code, Unset):
             field_dict["head_code"] = self.head_code
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
-
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        blog_theme_id = d.pop("blog_theme_id")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        homepage_id = d.pop("homepage_id")
+
         id = d.pop("id")
 
-        created_at = d.pop("created_at", UNSET)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        name = d.pop("name")
+
+        public_id = d.pop("public_id")
+
+        store_theme_id = d.pop("store_theme_id")
+
+        theme_id = d.pop("theme_id")
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        workspace_id = d.pop("workspace_id")
 
         footer_code = d.pop("footer_code", UNSET)
 
         head_code = d.pop("head_code", UNSET)
 
-        name = d.pop("name", UNSET)
-
-        public_id = d.pop("public_id", UNSET)
-
-        updated_at = d.pop("updated_at", UNSET)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", UNSET)
-
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         site = _new(cls)
-        site.id = id
+        site.blog_theme_id = blog_theme_id
         site.created_at = created_at
-        site.footer_code = footer_code
-        site.head_code = head_code
+        site.homepage_id = homepage_id
+        site.id = id
         site.name = name
         site.public_id = public_id
+        site.store_theme_id = store_theme_id
+        site.theme_id = theme_id
         site.updated_at = updated_at
         site.workspace_id = workspace_id
+        site.footer_code = footer_code
+        site.head_code = head_code
 
         site.additional_properties = d
         return site

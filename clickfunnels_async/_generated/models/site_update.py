@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.site_footer_code_mode import SiteFooterCodeMode
 from ..models.site_head_code_mode import SiteHeadCodeMode
@@ -21,17 +23,19 @@ T = TypeVar("T", bound="SiteUpdate")
 class SiteUpdate:
     """
     Attributes:
-        footer_code (str | Unset):
+        footer_code (None | str | Unset):
         footer_code_mode (SiteFooterCodeMode | Unset):
-        head_code (str | Unset):
+        head_code (None | str | Unset):
         head_code_mode (SiteHeadCodeMode | Unset):
+        homepage_id (str | Unset):
         name (str | Unset):
     """
 
-    footer_code: str | Unset = UNSET
+    footer_code: None | str | Unset = UNSET
     footer_code_mode: SiteFooterCodeMode | Unset = UNSET
-    head_code: str | Unset = UNSET
+    head_code: None | str | Unset = UNSET
     head_code_mode: SiteHeadCodeMode | Unset = UNSET
+    homepage_id: str | Unset = UNSET
     name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -48,6 +52,9 @@ class SiteUpdate:
 
         if not isinstance(self.head_code_mode, Unset):
             field_dict["head_code_mode"] = self.head_code_mode.value
+
+        if not isinstance(self.homepage_id, Unset):
+            field_dict["homepage_id"] = self.homepage_id
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
@@ -69,6 +76,8 @@ class SiteUpdate:
         if not isinstance(head_code_mode, Unset):
             head_code_mode = SiteHeadCodeMode(head_code_mode)
 
+        homepage_id = d.pop("homepage_id", UNSET)
+
         name = d.pop("name", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
@@ -78,6 +87,7 @@ class SiteUpdate:
         site_update.footer_code_mode = footer_code_mode
         site_update.head_code = head_code
         site_update.head_code_mode = head_code_mode
+        site_update.homepage_id = homepage_id
         site_update.name = name
 
         site_update.additional_properties = d

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -22,115 +20,102 @@ T = TypeVar("T", bound="Store")
 class Store:
     """
     Attributes:
+        created_at (None | str):
+        current_path (None | str):
         id (int):
-        created_at (None | str | Unset):
-        current_path (None | str | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        seo_description (None | str | Unset):
-        seo_indexable (bool | None | Unset):
-        seo_title (None | str | Unset):
-        social_image_id (None | str | Unset):
-        status (None | StoreStatus | Unset):
-        updated_at (None | str | Unset):
-        workspace_id (int | None | Unset):
+        name (str):
+        public_id (None | str):
+        seo_description (None | str):
+        seo_indexable (bool | None):
+        seo_title (None | str):
+        social_image_id (None | str):
+        status (None | StoreStatus):
+        updated_at (None | str):
+        workspace_id (int | None):
     """
 
+    created_at: None | str
+    current_path: None | str
     id: int
-    created_at: None | str | Unset = UNSET
-    current_path: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    seo_description: None | str | Unset = UNSET
-    seo_indexable: bool | None | Unset = UNSET
-    seo_title: None | str | Unset = UNSET
-    social_image_id: None | str | Unset = UNSET
-    status: None | StoreStatus | Unset = UNSET
-    updated_at: None | str | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: str
+    public_id: None | str
+    seo_description: None | str
+    seo_indexable: bool | None
+    seo_title: None | str
+    social_image_id: None | str
+    status: None | StoreStatus
+    updated_at: None | str
+    workspace_id: int | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = self.created_at
+
+        field_dict["current_path"] = self.current_path
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = self.created_at
+        field_dict["name"] = self.name
 
-        if not isinstance(self.current_path, Unset):
-            field_dict["current_path"] = self.current_path
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["seo_description"] = self.seo_description
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["seo_indexable"] = self.seo_indexable
 
-        if not isinstance(self.seo_description, Unset):
-            field_dict["seo_description"] = self.seo_description
+        field_dict["seo_title"] = self.seo_title
 
-        if not isinstance(self.seo_indexable, Unset):
-            field_dict["seo_indexable"] = self.seo_indexable
+        field_dict["social_image_id"] = self.social_image_id
 
-        if not isinstance(self.seo_title, Unset):
-            field_dict["seo_title"] = self.seo_title
+        field_dict["status"] = (
+            self.status.value if isinstance(self.status, StoreStatus) else self.status
+        )
 
-        if not isinstance(self.social_image_id, Unset):
-            field_dict["social_image_id"] = self.social_image_id
+        field_dict["updated_at"] = self.updated_at
 
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = (
-                self.status.value
-                if isinstance(self.status, StoreStatus)
-                else self.status
-            )
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = self.updated_at
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        created_at = d.pop("created_at")
+
+        current_path = d.pop("current_path")
+
         id = d.pop("id")
 
-        created_at = d.pop("created_at", UNSET)
+        name = d.pop("name")
 
-        current_path = d.pop("current_path", UNSET)
+        public_id = d.pop("public_id")
 
-        name = d.pop("name", UNSET)
+        seo_description = d.pop("seo_description")
 
-        public_id = d.pop("public_id", UNSET)
+        seo_indexable = d.pop("seo_indexable")
 
-        seo_description = d.pop("seo_description", UNSET)
+        seo_title = d.pop("seo_title")
 
-        seo_indexable = d.pop("seo_indexable", UNSET)
+        social_image_id = d.pop("social_image_id")
 
-        seo_title = d.pop("seo_title", UNSET)
-
-        social_image_id = d.pop("social_image_id", UNSET)
-
-        status = d.pop("status", UNSET)
+        status = d.pop("status")
         if isinstance(status, str):
             try:
                 status = StoreStatus(status)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at")
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         store = _new(cls)
-        store.id = id
         store.created_at = created_at
         store.current_path = current_path
+        store.id = id
         store.name = name
         store.public_id = public_id
         store.seo_description = seo_description

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.store_status import StoreStatus
 
@@ -20,31 +22,30 @@ T = TypeVar("T", bound="StoreCreate")
 class StoreCreate:
     """
     Attributes:
-        current_path (str | Unset):
-        name (str | Unset):
-        seo_description (str | Unset):
-        seo_indexable (bool | Unset):
-        seo_title (str | Unset):
-        social_image_id (str | Unset):
-        status (StoreStatus | Unset):
+        name (str):
+        current_path (None | str | Unset):
+        seo_description (None | str | Unset):
+        seo_indexable (bool | None | Unset):
+        seo_title (None | str | Unset):
+        social_image_id (None | str | Unset):
+        status (None | StoreStatus | Unset):
     """
 
-    current_path: str | Unset = UNSET
-    name: str | Unset = UNSET
-    seo_description: str | Unset = UNSET
-    seo_indexable: bool | Unset = UNSET
-    seo_title: str | Unset = UNSET
-    social_image_id: str | Unset = UNSET
-    status: StoreStatus | Unset = UNSET
+    name: str
+    current_path: None | str | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
+    seo_indexable: bool | None | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
+    social_image_id: None | str | Unset = UNSET
+    status: None | StoreStatus | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["name"] = self.name
+
         if not isinstance(self.current_path, Unset):
             field_dict["current_path"] = self.current_path
-
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
 
         if not isinstance(self.seo_description, Unset):
             field_dict["seo_description"] = self.seo_description
@@ -59,16 +60,20 @@ class StoreCreate:
             field_dict["social_image_id"] = self.social_image_id
 
         if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status.value
+            field_dict["status"] = (
+                self.status.value
+                if isinstance(self.status, StoreStatus)
+                else self.status
+            )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        current_path = d.pop("current_path", UNSET)
+        name = d.pop("name")
 
-        name = d.pop("name", UNSET)
+        current_path = d.pop("current_path", UNSET)
 
         seo_description = d.pop("seo_description", UNSET)
 
@@ -79,14 +84,17 @@ class StoreCreate:
         social_image_id = d.pop("social_image_id", UNSET)
 
         status = d.pop("status", UNSET)
-        if not isinstance(status, Unset):
-            status = StoreStatus(status)
+        if isinstance(status, str):
+            try:
+                status = StoreStatus(status)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         store_create = _new(cls)
-        store_create.current_path = current_path
         store_create.name = name
+        store_create.current_path = current_path
         store_create.seo_description = seo_description
         store_create.seo_indexable = seo_indexable
         store_create.seo_title = seo_title

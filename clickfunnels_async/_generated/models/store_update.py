@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.store_status import StoreStatus
 
@@ -20,22 +22,22 @@ T = TypeVar("T", bound="StoreUpdate")
 class StoreUpdate:
     """
     Attributes:
-        current_path (str | Unset):
+        current_path (None | str | Unset):
         name (str | Unset):
-        seo_description (str | Unset):
-        seo_indexable (bool | Unset):
-        seo_title (str | Unset):
-        social_image_id (str | Unset):
-        status (StoreStatus | Unset):
+        seo_description (None | str | Unset):
+        seo_indexable (bool | None | Unset):
+        seo_title (None | str | Unset):
+        social_image_id (None | str | Unset):
+        status (None | StoreStatus | Unset):
     """
 
-    current_path: str | Unset = UNSET
+    current_path: None | str | Unset = UNSET
     name: str | Unset = UNSET
-    seo_description: str | Unset = UNSET
-    seo_indexable: bool | Unset = UNSET
-    seo_title: str | Unset = UNSET
-    social_image_id: str | Unset = UNSET
-    status: StoreStatus | Unset = UNSET
+    seo_description: None | str | Unset = UNSET
+    seo_indexable: bool | None | Unset = UNSET
+    seo_title: None | str | Unset = UNSET
+    social_image_id: None | str | Unset = UNSET
+    status: None | StoreStatus | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,7 +61,11 @@ class StoreUpdate:
             field_dict["social_image_id"] = self.social_image_id
 
         if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status.value
+            field_dict["status"] = (
+                self.status.value
+                if isinstance(self.status, StoreStatus)
+                else self.status
+            )
 
         return field_dict
 
@@ -79,8 +85,11 @@ class StoreUpdate:
         social_image_id = d.pop("social_image_id", UNSET)
 
         status = d.pop("status", UNSET)
-        if not isinstance(status, Unset):
-            status = StoreStatus(status)
+        if isinstance(status, str):
+            try:
+                status = StoreStatus(status)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

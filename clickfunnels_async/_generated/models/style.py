@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 from typing import Self
@@ -20,70 +18,64 @@ T = TypeVar("T", bound="Style")
 class Style:
     """
     Attributes:
+        created_at (None | str):
         id (int):
-        created_at (None | str | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        theme_id (int | None | Unset):
-        updated_at (None | str | Unset):
-        workspace_id (int | None | Unset):
+        name (str):
+        public_id (None | str):
+        theme_id (int | None):
+        updated_at (None | str):
+        workspace_id (int):
     """
 
+    created_at: None | str
     id: int
-    created_at: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    theme_id: int | None | Unset = UNSET
-    updated_at: None | str | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: str
+    public_id: None | str
+    theme_id: int | None
+    updated_at: None | str
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = self.created_at
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = self.created_at
+        field_dict["name"] = self.name
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["theme_id"] = self.theme_id
 
-        if not isinstance(self.theme_id, Unset):
-            field_dict["theme_id"] = self.theme_id
+        field_dict["updated_at"] = self.updated_at
 
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = self.updated_at
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        created_at = d.pop("created_at")
+
         id = d.pop("id")
 
-        created_at = d.pop("created_at", UNSET)
+        name = d.pop("name")
 
-        name = d.pop("name", UNSET)
+        public_id = d.pop("public_id")
 
-        public_id = d.pop("public_id", UNSET)
+        theme_id = d.pop("theme_id")
 
-        theme_id = d.pop("theme_id", UNSET)
+        updated_at = d.pop("updated_at")
 
-        updated_at = d.pop("updated_at", UNSET)
-
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         style = _new(cls)
-        style.id = id
         style.created_at = created_at
+        style.id = id
         style.name = name
         style.public_id = public_id
         style.theme_id = theme_id

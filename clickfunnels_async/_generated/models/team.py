@@ -23,102 +23,118 @@ T = TypeVar("T", bound="Team")
 class Team:
     """
     Attributes:
+        created_at (datetime.datetime | None):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        locale (None | TeamLocale | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        time_zone (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        locale (TeamLocale):
+        name (str):
+        public_id (None | str):
+        time_zone (None | str):
+        updated_at (datetime.datetime | None):
+        billing_subscriptions (list[BillingSubscription] | Unset):
+        memberships (list[Membership] | Unset):
     """
 
+    created_at: datetime.datetime | None
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    locale: None | TeamLocale | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    time_zone: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    locale: TeamLocale
+    name: str
+    public_id: None | str
+    time_zone: None | str
+    updated_at: datetime.datetime | None
+    billing_subscriptions: list[BillingSubscription] | Unset = UNSET
+    memberships: list[Membership] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["locale"] = self.locale.value
 
-        if not isinstance(self.locale, Unset):
-            field_dict["locale"] = (
-                self.locale.value
-                if isinstance(self.locale, TeamLocale)
-                else self.locale
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["time_zone"] = self.time_zone
 
-        if not isinstance(self.time_zone, Unset):
-            field_dict["time_zone"] = self.time_zone
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        if not isinstance(self.billing_subscriptions, Unset):
+            field_dict["billing_subscriptions"] = [
+                billing_subscriptions_item.to_dict()
+                for billing_subscriptions_item in self.billing_subscriptions
+            ]
+
+        if not isinstance(self.memberships, Unset):
+            field_dict["memberships"] = [
+                memberships_item.to_dict() for memberships_item in self.memberships
+            ]
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        locale = d.pop("locale", UNSET)
-        if isinstance(locale, str):
-            try:
-                locale = TeamLocale(locale)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        id = d.pop("id")
 
-        name = d.pop("name", UNSET)
+        locale = TeamLocale(d.pop("locale"))
 
-        public_id = d.pop("public_id", UNSET)
+        name = d.pop("name")
 
-        time_zone = d.pop("time_zone", UNSET)
+        public_id = d.pop("public_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        time_zone = d.pop("time_zone")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
+        billing_subscriptions = d.pop("billing_subscriptions", UNSET)
+        if not isinstance(billing_subscriptions, Unset):
+            billing_subscriptions = [
+                BillingSubscription.from_dict(billing_subscriptions_item)
+                for billing_subscriptions_item in billing_subscriptions
+            ]
+
+        memberships = d.pop("memberships", UNSET)
+        if not isinstance(memberships, Unset):
+            memberships = [
+                Membership.from_dict(memberships_item)
+                for memberships_item in memberships
+            ]
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         team = _new(cls)
-        team.id = id
         team.created_at = created_at
+        team.id = id
         team.locale = locale
         team.name = name
         team.public_id = public_id
         team.time_zone = time_zone
         team.updated_at = updated_at
+        team.billing_subscriptions = billing_subscriptions
+        team.memberships = memberships
 
         team.additional_properties = d
         return team
@@ -138,3 +154,10 @@ class Team:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.billing_subscription import BillingSubscription
+from ..models.membership import Membership

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,6 +10,8 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 _new = object.__new__
+
+from typing import Self
 
 from ..models.team_locale import TeamLocale
 
@@ -22,12 +24,12 @@ class TeamUpdate:
     Attributes:
         locale (TeamLocale | Unset):
         name (str | Unset):
-        time_zone (str | Unset):
+        time_zone (None | str | Unset):
     """
 
     locale: TeamLocale | Unset = UNSET
     name: str | Unset = UNSET
-    time_zone: str | Unset = UNSET
+    time_zone: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,96 +19,92 @@ T = TypeVar("T", bound="Theme")
 class Theme:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        current_style_id (int | None):
+        custom_name (None | str):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        current_style_id (int | None | Unset):
-        custom_name (None | str | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        styles (list[ThemeStyle] | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | None | Unset):
+        name (str):
+        public_id (None | str):
+        styles (list[ThemeStyle] | None):
+        template_pages (ThemeTemplatePages):
+        updated_at (datetime.datetime | None):
+        workspace_id (int):
     """
 
+    created_at: datetime.datetime | None
+    current_style_id: int | None
+    custom_name: None | str
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    current_style_id: int | None | Unset = UNSET
-    custom_name: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    styles: list[ThemeStyle] | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    name: str
+    public_id: None | str
+    styles: list[ThemeStyle] | None
+    template_pages: ThemeTemplatePages
+    updated_at: datetime.datetime | None
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["current_style_id"] = self.current_style_id
+
+        field_dict["custom_name"] = self.custom_name
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.current_style_id, Unset):
-            field_dict["current_style_id"] = self.current_style_id
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.custom_name, Unset):
-            field_dict["custom_name"] = self.custom_name
+        field_dict["styles"] = (
+            [
+                styles_type_0_item.to_dict()
+                if isinstance(styles_type_0_item, ThemeStyle)
+                else styles_type_0_item
+                for styles_type_0_item in self.styles
+            ]
+            if isinstance(self.styles, list)
+            else self.styles
+        )
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["template_pages"] = self.template_pages.to_dict()
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.styles, Unset):
-            field_dict["styles"] = (
-                [
-                    styles_type_0_item.to_dict()
-                    if isinstance(styles_type_0_item, ThemeStyle)
-                    else styles_type_0_item
-                    for styles_type_0_item in self.styles
-                ]
-                if isinstance(self.styles, list)
-                else self.styles
-            )
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_style_id = d.pop("current_style_id", UNSET)
+        current_style_id = d.pop("current_style_id")
 
-        custom_name = d.pop("custom_name", UNSET)
+        custom_name = d.pop("custom_name")
 
-        name = d.pop("name", UNSET)
+        id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        name = d.pop("name")
 
-        styles = d.pop("styles", UNSET)
+        public_id = d.pop("public_id")
+
+        styles = d.pop("styles")
         if isinstance(styles, list):
             try:
                 styles = [
@@ -120,25 +114,28 @@ class Theme:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        updated_at = d.pop("updated_at", UNSET)
+        template_pages = ThemeTemplatePages.from_dict(d.pop("template_pages"))
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         theme = _new(cls)
-        theme.id = id
         theme.created_at = created_at
         theme.current_style_id = current_style_id
         theme.custom_name = custom_name
+        theme.id = id
         theme.name = name
         theme.public_id = public_id
         theme.styles = styles
+        theme.template_pages = template_pages
         theme.updated_at = updated_at
         theme.workspace_id = workspace_id
 
@@ -166,3 +163,4 @@ class Theme:
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
 from ..models.theme_style import ThemeStyle
+from ..models.theme_template_pages import ThemeTemplatePages

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,7 +11,6 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
 
 T = TypeVar("T", bound="ThemeStyle")
 
@@ -20,17 +19,18 @@ T = TypeVar("T", bound="ThemeStyle")
 class ThemeStyle:
     """
     Attributes:
-        id (int):
-        name (None | str | Unset):
+        id (int | Unset):
+        name (str | Unset):
     """
 
-    id: int
-    name: None | str | Unset = UNSET
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
@@ -40,7 +40,7 @@ class ThemeStyle:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        id = d.pop("id", UNSET)
 
         name = d.pop("name", UNSET)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="ThemeUpdate")
 
@@ -19,12 +20,14 @@ T = TypeVar("T", bound="ThemeUpdate")
 class ThemeUpdate:
     """
     Attributes:
-        current_style_id (int | Unset):
-        custom_name (str | Unset):
+        current_style_id (int | None | Unset):
+        custom_name (None | str | Unset):
+        template_pages (ThemeUpdateTemplatePages | Unset):
     """
 
-    current_style_id: int | Unset = UNSET
-    custom_name: str | Unset = UNSET
+    current_style_id: int | None | Unset = UNSET
+    custom_name: None | str | Unset = UNSET
+    template_pages: ThemeUpdateTemplatePages | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -35,6 +38,9 @@ class ThemeUpdate:
         if not isinstance(self.custom_name, Unset):
             field_dict["custom_name"] = self.custom_name
 
+        if not isinstance(self.template_pages, Unset):
+            field_dict["template_pages"] = self.template_pages.to_dict()
+
         return field_dict
 
     @classmethod
@@ -44,11 +50,16 @@ class ThemeUpdate:
 
         custom_name = d.pop("custom_name", UNSET)
 
+        template_pages = d.pop("template_pages", UNSET)
+        if not isinstance(template_pages, Unset):
+            template_pages = ThemeUpdateTemplatePages.from_dict(template_pages)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         theme_update = _new(cls)
         theme_update.current_style_id = current_style_id
         theme_update.custom_name = custom_name
+        theme_update.template_pages = template_pages
 
         theme_update.additional_properties = d
         return theme_update
@@ -68,3 +79,9 @@ class ThemeUpdate:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.theme_update_template_pages import ThemeUpdateTemplatePages

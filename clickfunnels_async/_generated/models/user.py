@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,91 +19,83 @@ T = TypeVar("T", bound="User")
 class User:
     """
     Attributes:
+        created_at (datetime.datetime | None):
+        email (str):
+        first_name (str):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        email (None | str | Unset):
-        first_name (None | str | Unset):
-        last_name (None | str | Unset):
-        locale (None | str | Unset):
-        public_id (str | Unset):
-        time_zone (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        last_name (str):
+        locale (None | str):
+        public_id (None | str):
+        time_zone (None | str):
+        updated_at (datetime.datetime | None):
     """
 
+    created_at: datetime.datetime | None
+    email: str
+    first_name: str
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    email: None | str | Unset = UNSET
-    first_name: None | str | Unset = UNSET
-    last_name: None | str | Unset = UNSET
-    locale: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    time_zone: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    last_name: str
+    locale: None | str
+    public_id: None | str
+    time_zone: None | str
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["email"] = self.email
+
+        field_dict["first_name"] = self.first_name
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["last_name"] = self.last_name
 
-        if not isinstance(self.email, Unset):
-            field_dict["email"] = self.email
+        field_dict["locale"] = self.locale
 
-        if not isinstance(self.first_name, Unset):
-            field_dict["first_name"] = self.first_name
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.last_name, Unset):
-            field_dict["last_name"] = self.last_name
+        field_dict["time_zone"] = self.time_zone
 
-        if not isinstance(self.locale, Unset):
-            field_dict["locale"] = self.locale
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.time_zone, Unset):
-            field_dict["time_zone"] = self.time_zone
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        email = d.pop("email", UNSET)
+        email = d.pop("email")
 
-        first_name = d.pop("first_name", UNSET)
+        first_name = d.pop("first_name")
 
-        last_name = d.pop("last_name", UNSET)
+        id = d.pop("id")
 
-        locale = d.pop("locale", UNSET)
+        last_name = d.pop("last_name")
 
-        public_id = d.pop("public_id", UNSET)
+        locale = d.pop("locale")
 
-        time_zone = d.pop("time_zone", UNSET)
+        public_id = d.pop("public_id")
 
-        updated_at = d.pop("updated_at", UNSET)
+        time_zone = d.pop("time_zone")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -115,10 +105,10 @@ class User:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         user = _new(cls)
-        user.id = id
         user.created_at = created_at
         user.email = email
         user.first_name = first_name
+        user.id = id
         user.last_name = last_name
         user.locale = locale
         user.public_id = public_id

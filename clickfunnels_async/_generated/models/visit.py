@@ -2,33 +2,165 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="Visit")
 
 
 @_attrs_define
 class Visit:
-    """Shape not documented in detail; every key is kept."""
+    """
+    Attributes:
+        browser (None | str):
+        created_at (datetime.datetime):
+        device_type (None | str):
+        ip (None | str):
+        landing_page (None | str):
+        os (None | str):
+        referrer (None | str):
+        referring_domain (None | str):
+        started_at (datetime.datetime | None):
+        updated_at (datetime.datetime):
+        user_agent (None | str):
+        utm_campaign (None | str):
+        utm_content (None | str):
+        utm_medium (None | str):
+        utm_source (None | str):
+        utm_term (None | str):
+        uuid (str):
+    """
 
+    browser: None | str
+    created_at: datetime.datetime
+    device_type: None | str
+    ip: None | str
+    landing_page: None | str
+    os: None | str
+    referrer: None | str
+    referring_domain: None | str
+    started_at: datetime.datetime | None
+    updated_at: datetime.datetime
+    user_agent: None | str
+    utm_campaign: None | str
+    utm_content: None | str
+    utm_medium: None | str
+    utm_source: None | str
+    utm_term: None | str
+    uuid: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["browser"] = self.browser
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["device_type"] = self.device_type
+
+        field_dict["ip"] = self.ip
+
+        field_dict["landing_page"] = self.landing_page
+
+        field_dict["os"] = self.os
+
+        field_dict["referrer"] = self.referrer
+
+        field_dict["referring_domain"] = self.referring_domain
+
+        field_dict["started_at"] = (
+            self.started_at.isoformat()
+            if isinstance(self.started_at, datetime.datetime)
+            else self.started_at
+        )
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
+
+        field_dict["user_agent"] = self.user_agent
+
+        field_dict["utm_campaign"] = self.utm_campaign
+
+        field_dict["utm_content"] = self.utm_content
+
+        field_dict["utm_medium"] = self.utm_medium
+
+        field_dict["utm_source"] = self.utm_source
+
+        field_dict["utm_term"] = self.utm_term
+
+        field_dict["uuid"] = self.uuid
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        browser = d.pop("browser")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        device_type = d.pop("device_type")
+
+        ip = d.pop("ip")
+
+        landing_page = d.pop("landing_page")
+
+        os = d.pop("os")
+
+        referrer = d.pop("referrer")
+
+        referring_domain = d.pop("referring_domain")
+
+        started_at = d.pop("started_at")
+        if isinstance(started_at, str):
+            try:
+                started_at = datetime.datetime.fromisoformat(started_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        user_agent = d.pop("user_agent")
+
+        utm_campaign = d.pop("utm_campaign")
+
+        utm_content = d.pop("utm_content")
+
+        utm_medium = d.pop("utm_medium")
+
+        utm_source = d.pop("utm_source")
+
+        utm_term = d.pop("utm_term")
+
+        uuid = d.pop("uuid")
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         visit = _new(cls)
+        visit.browser = browser
+        visit.created_at = created_at
+        visit.device_type = device_type
+        visit.ip = ip
+        visit.landing_page = landing_page
+        visit.os = os
+        visit.referrer = referrer
+        visit.referring_domain = referring_domain
+        visit.started_at = started_at
+        visit.updated_at = updated_at
+        visit.user_agent = user_agent
+        visit.utm_campaign = utm_campaign
+        visit.utm_content = utm_content
+        visit.utm_medium = utm_medium
+        visit.utm_source = utm_source
+        visit.utm_term = utm_term
+        visit.uuid = uuid
 
         visit.additional_properties = d
         return visit

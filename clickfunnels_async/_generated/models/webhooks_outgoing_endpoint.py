@@ -21,133 +21,123 @@ T = TypeVar("T", bound="WebhooksOutgoingEndpoint")
 class WebhooksOutgoingEndpoint:
     """
     Attributes:
+        api_version (int | None):
+        created_at (datetime.datetime | None):
+        event_type_ids (list[str] | None):
+        funnel_ids (list[Any] | None):
         id (int):
-        api_version (int | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        event_type_ids (list[Any] | None | Unset):
-        funnel_ids (list[Any] | None | Unset):
-        name (None | str | Unset):
-        page_ids (list[Any] | None | Unset):
-        public_id (str | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        url (None | str | Unset):
-        webhook_secret (None | str | Unset): Signing secret for deliveries; only returned when the endpoint is created.
-        workspace_id (int | None | Unset):
+        name (str):
+        page_ids (list[Any] | None):
+        public_id (None | str):
+        updated_at (datetime.datetime | None):
+        url (str):
+        workspace_id (int):
+        webhook_secret (None | str | Unset): The signing secret; only in the create response.
     """
 
+    api_version: int | None
+    created_at: datetime.datetime | None
+    event_type_ids: list[str] | None
+    funnel_ids: list[Any] | None
     id: int
-    api_version: int | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    event_type_ids: list[Any] | None | Unset = UNSET
-    funnel_ids: list[Any] | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    page_ids: list[Any] | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    url: None | str | Unset = UNSET
+    name: str
+    page_ids: list[Any] | None
+    public_id: None | str
+    updated_at: datetime.datetime | None
+    url: str
+    workspace_id: int
     webhook_secret: None | str | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["api_version"] = self.api_version
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["event_type_ids"] = self.event_type_ids
+
+        field_dict["funnel_ids"] = self.funnel_ids
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.api_version, Unset):
-            field_dict["api_version"] = self.api_version
+        field_dict["name"] = self.name
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["page_ids"] = self.page_ids
 
-        if not isinstance(self.event_type_ids, Unset):
-            field_dict["event_type_ids"] = self.event_type_ids
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.funnel_ids, Unset):
-            field_dict["funnel_ids"] = self.funnel_ids
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["url"] = self.url
 
-        if not isinstance(self.page_ids, Unset):
-            field_dict["page_ids"] = self.page_ids
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
-
-        if not isinstance(self.url, Unset):
-            field_dict["url"] = self.url
+        field_dict["workspace_id"] = self.workspace_id
 
         if not isinstance(self.webhook_secret, Unset):
             field_dict["webhook_secret"] = self.webhook_secret
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        api_version = d.pop("api_version")
 
-        api_version = d.pop("api_version", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        event_type_ids = d.pop("event_type_ids", UNSET)
+        event_type_ids = d.pop("event_type_ids")
 
-        funnel_ids = d.pop("funnel_ids", UNSET)
+        funnel_ids = d.pop("funnel_ids")
 
-        name = d.pop("name", UNSET)
+        id = d.pop("id")
 
-        page_ids = d.pop("page_ids", UNSET)
+        name = d.pop("name")
 
-        public_id = d.pop("public_id", UNSET)
+        page_ids = d.pop("page_ids")
 
-        updated_at = d.pop("updated_at", UNSET)
+        public_id = d.pop("public_id")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        url = d.pop("url", UNSET)
+        url = d.pop("url")
+
+        workspace_id = d.pop("workspace_id")
 
         webhook_secret = d.pop("webhook_secret", UNSET)
-
-        workspace_id = d.pop("workspace_id", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         webhooks_outgoing_endpoint = _new(cls)
-        webhooks_outgoing_endpoint.id = id
         webhooks_outgoing_endpoint.api_version = api_version
         webhooks_outgoing_endpoint.created_at = created_at
         webhooks_outgoing_endpoint.event_type_ids = event_type_ids
         webhooks_outgoing_endpoint.funnel_ids = funnel_ids
+        webhooks_outgoing_endpoint.id = id
         webhooks_outgoing_endpoint.name = name
         webhooks_outgoing_endpoint.page_ids = page_ids
         webhooks_outgoing_endpoint.public_id = public_id
         webhooks_outgoing_endpoint.updated_at = updated_at
         webhooks_outgoing_endpoint.url = url
-        webhooks_outgoing_endpoint.webhook_secret = webhook_secret
         webhooks_outgoing_endpoint.workspace_id = workspace_id
+        webhooks_outgoing_endpoint.webhook_secret = webhook_secret
 
         webhooks_outgoing_endpoint.additional_properties = d
         return webhooks_outgoing_endpoint

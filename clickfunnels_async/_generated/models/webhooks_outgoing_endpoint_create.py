@@ -20,59 +20,58 @@ T = TypeVar("T", bound="WebhooksOutgoingEndpointCreate")
 class WebhooksOutgoingEndpointCreate:
     """
     Attributes:
-        event_type_ids (list[Any]):
-        funnel_ids (list[Any] | Unset):
-        name (str | Unset):
-        page_ids (list[Any] | Unset):
-        url (str | Unset):
+        name (str):
+        url (str):
+        event_type_ids (list[Any] | Unset):
+        funnel_ids (list[Any] | None | Unset):
+        page_ids (list[Any] | None | Unset):
     """
 
-    event_type_ids: list[Any]
-    funnel_ids: list[Any] | Unset = UNSET
-    name: str | Unset = UNSET
-    page_ids: list[Any] | Unset = UNSET
-    url: str | Unset = UNSET
+    name: str
+    url: str
+    event_type_ids: list[Any] | Unset = UNSET
+    funnel_ids: list[Any] | None | Unset = UNSET
+    page_ids: list[Any] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["event_type_ids"] = self.event_type_ids
+        field_dict["name"] = self.name
+
+        field_dict["url"] = self.url
+
+        if not isinstance(self.event_type_ids, Unset):
+            field_dict["event_type_ids"] = self.event_type_ids
 
         if not isinstance(self.funnel_ids, Unset):
             field_dict["funnel_ids"] = self.funnel_ids
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
-
         if not isinstance(self.page_ids, Unset):
             field_dict["page_ids"] = self.page_ids
-
-        if not isinstance(self.url, Unset):
-            field_dict["url"] = self.url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        event_type_ids = d.pop("event_type_ids")
+        name = d.pop("name")
+
+        url = d.pop("url")
+
+        event_type_ids = d.pop("event_type_ids", UNSET)
 
         funnel_ids = d.pop("funnel_ids", UNSET)
 
-        name = d.pop("name", UNSET)
-
         page_ids = d.pop("page_ids", UNSET)
-
-        url = d.pop("url", UNSET)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         webhooks_outgoing_endpoint_create = _new(cls)
+        webhooks_outgoing_endpoint_create.name = name
+        webhooks_outgoing_endpoint_create.url = url
         webhooks_outgoing_endpoint_create.event_type_ids = event_type_ids
         webhooks_outgoing_endpoint_create.funnel_ids = funnel_ids
-        webhooks_outgoing_endpoint_create.name = name
         webhooks_outgoing_endpoint_create.page_ids = page_ids
-        webhooks_outgoing_endpoint_create.url = url
 
         webhooks_outgoing_endpoint_create.additional_properties = d
         return webhooks_outgoing_endpoint_create

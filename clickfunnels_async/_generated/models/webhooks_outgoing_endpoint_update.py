@@ -21,16 +21,16 @@ class WebhooksOutgoingEndpointUpdate:
     """
     Attributes:
         event_type_ids (list[Any] | Unset):
-        funnel_ids (list[Any] | Unset):
+        funnel_ids (list[Any] | None | Unset):
         name (str | Unset):
-        page_ids (list[Any] | Unset):
+        page_ids (list[Any] | None | Unset):
         url (str | Unset):
     """
 
     event_type_ids: list[Any] | Unset = UNSET
-    funnel_ids: list[Any] | Unset = UNSET
+    funnel_ids: list[Any] | None | Unset = UNSET
     name: str | Unset = UNSET
-    page_ids: list[Any] | Unset = UNSET
+    page_ids: list[Any] | None | Unset = UNSET
     url: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

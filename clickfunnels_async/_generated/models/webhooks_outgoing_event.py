@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,145 +19,125 @@ T = TypeVar("T", bound="WebhooksOutgoingEvent")
 class WebhooksOutgoingEvent:
     """
     Attributes:
+        api_version (int | None):
+        created_at (datetime.datetime | None):
+        data (WebhooksOutgoingEventData):
+        event_type_id (None | str):
+        funnel (None | WebhooksOutgoingEventFunnel):
         id (int):
-        api_version (int | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        data (None | Unset | WebhooksOutgoingEventData):
-        event_type_id (None | str | Unset):
-        funnel (None | Unset | WebhooksOutgoingEventFunnel):
-        page (None | Unset | WebhooksOutgoingEventPage):
-        public_id (str | Unset):
-        subject_id (int | None | Unset):
-        subject_type (None | str | Unset):
-        uuid (None | str | Unset):
-        workspace_id (int | None | Unset):
+        page (None | WebhooksOutgoingEventPage):
+        public_id (None | str):
+        subject_id (int):
+        subject_type (None | str):
+        uuid (None | str):
+        workspace_id (int):
     """
 
+    api_version: int | None
+    created_at: datetime.datetime | None
+    data: WebhooksOutgoingEventData
+    event_type_id: None | str
+    funnel: None | WebhooksOutgoingEventFunnel
     id: int
-    api_version: int | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    data: None | Unset | WebhooksOutgoingEventData = UNSET
-    event_type_id: None | str | Unset = UNSET
-    funnel: None | Unset | WebhooksOutgoingEventFunnel = UNSET
-    page: None | Unset | WebhooksOutgoingEventPage = UNSET
-    public_id: str | Unset = UNSET
-    subject_id: int | None | Unset = UNSET
-    subject_type: None | str | Unset = UNSET
-    uuid: None | str | Unset = UNSET
-    workspace_id: int | None | Unset = UNSET
+    page: None | WebhooksOutgoingEventPage
+    public_id: None | str
+    subject_id: int
+    subject_type: None | str
+    uuid: None | str
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["api_version"] = self.api_version
+
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
+        field_dict["data"] = self.data.to_dict()
+
+        field_dict["event_type_id"] = self.event_type_id
+
+        field_dict["funnel"] = (
+            self.funnel.to_dict()
+            if isinstance(self.funnel, WebhooksOutgoingEventFunnel)
+            else self.funnel
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.api_version, Unset):
-            field_dict["api_version"] = self.api_version
+        field_dict["page"] = (
+            self.page.to_dict()
+            if isinstance(self.page, WebhooksOutgoingEventPage)
+            else self.page
+        )
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.data, Unset):
-            field_dict["data"] = (
-                self.data.to_dict()
-                if isinstance(self.data, WebhooksOutgoingEventData)
-                else self.data
-            )
+        field_dict["subject_id"] = self.subject_id
 
-        if not isinstance(self.event_type_id, Unset):
-            field_dict["event_type_id"] = self.event_type_id
+        field_dict["subject_type"] = self.subject_type
 
-        if not isinstance(self.funnel, Unset):
-            field_dict["funnel"] = (
-                self.funnel.to_dict()
-                if isinstance(self.funnel, WebhooksOutgoingEventFunnel)
-                else self.funnel
-            )
+        field_dict["uuid"] = self.uuid
 
-        if not isinstance(self.page, Unset):
-            field_dict["page"] = (
-                self.page.to_dict()
-                if isinstance(self.page, WebhooksOutgoingEventPage)
-                else self.page
-            )
-
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
-
-        if not isinstance(self.subject_id, Unset):
-            field_dict["subject_id"] = self.subject_id
-
-        if not isinstance(self.subject_type, Unset):
-            field_dict["subject_type"] = self.subject_type
-
-        if not isinstance(self.uuid, Unset):
-            field_dict["uuid"] = self.uuid
-
-        if not isinstance(self.workspace_id, Unset):
-            field_dict["workspace_id"] = self.workspace_id
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        api_version = d.pop("api_version")
 
-        api_version = d.pop("api_version", UNSET)
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        data = d.pop("data", UNSET)
-        if isinstance(data, dict):
-            try:
-                data = WebhooksOutgoingEventData.from_dict(data)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
+        data = WebhooksOutgoingEventData.from_dict(d.pop("data"))
 
-        event_type_id = d.pop("event_type_id", UNSET)
+        event_type_id = d.pop("event_type_id")
 
-        funnel = d.pop("funnel", UNSET)
+        funnel = d.pop("funnel")
         if isinstance(funnel, dict):
             try:
                 funnel = WebhooksOutgoingEventFunnel.from_dict(funnel)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        page = d.pop("page", UNSET)
+        id = d.pop("id")
+
+        page = d.pop("page")
         if isinstance(page, dict):
             try:
                 page = WebhooksOutgoingEventPage.from_dict(page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        subject_id = d.pop("subject_id", UNSET)
+        subject_id = d.pop("subject_id")
 
-        subject_type = d.pop("subject_type", UNSET)
+        subject_type = d.pop("subject_type")
 
-        uuid = d.pop("uuid", UNSET)
+        uuid = d.pop("uuid")
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         webhooks_outgoing_event = _new(cls)
-        webhooks_outgoing_event.id = id
         webhooks_outgoing_event.api_version = api_version
         webhooks_outgoing_event.created_at = created_at
         webhooks_outgoing_event.data = data
         webhooks_outgoing_event.event_type_id = event_type_id
         webhooks_outgoing_event.funnel = funnel
+        webhooks_outgoing_event.id = id
         webhooks_outgoing_event.page = page
         webhooks_outgoing_event.public_id = public_id
         webhooks_outgoing_event.subject_id = subject_id

@@ -20,19 +20,20 @@ T = TypeVar("T", bound="WebhooksOutgoingEventFunnel")
 class WebhooksOutgoingEventFunnel:
     """
     Attributes:
-        id (int):
-        name (None | str | Unset):
-        public_id (str | Unset):
+        id (int | Unset):
+        name (str | Unset):
+        public_id (None | str | Unset):
     """
 
-    id: int
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    id: int | Unset = UNSET
+    name: str | Unset = UNSET
+    public_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
+        if not isinstance(self.id, Unset):
+            field_dict["id"] = self.id
 
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
@@ -45,7 +46,7 @@ class WebhooksOutgoingEventFunnel:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        id = d.pop("id", UNSET)
 
         name = d.pop("name", UNSET)
 

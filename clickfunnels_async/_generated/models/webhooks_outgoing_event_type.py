@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
-from typing import Self
 
 T = TypeVar("T", bound="WebhooksOutgoingEventType")
 
@@ -20,30 +17,28 @@ T = TypeVar("T", bound="WebhooksOutgoingEventType")
 class WebhooksOutgoingEventType:
     """
     Attributes:
-        id (str | Unset):
-        topic (None | str | Unset):
+        id (str):
+        topic (str):
     """
 
-    id: str | Unset = UNSET
-    topic: None | str | Unset = UNSET
+    id: str
+    topic: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.id, Unset):
-            field_dict["id"] = self.id
+        field_dict["id"] = self.id
 
-        if not isinstance(self.topic, Unset):
-            field_dict["topic"] = self.topic
+        field_dict["topic"] = self.topic
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id", UNSET)
+        id = d.pop("id")
 
-        topic = d.pop("topic", UNSET)
+        topic = d.pop("topic")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

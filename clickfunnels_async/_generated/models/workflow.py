@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
+
+from ..models.workflow_run_type import WorkflowRunType
+from ..models.workflow_status import WorkflowStatus
 
 T = TypeVar("T", bound="Workflow")
 
@@ -19,83 +22,104 @@ T = TypeVar("T", bound="Workflow")
 class Workflow:
     """
     Attributes:
+        active_runs_count (int):
+        archived (bool):
+        completed_runs_count (int):
+        created_at (datetime.datetime):
+        disabled (bool):
         id (int):
-        active_runs_count (Any | Unset):
-        completed_runs_count (Any | Unset):
-        disabled (Any | Unset):
-        name (Any | Unset):
-        public_id (str | Unset):
-        run_type (Any | Unset):
-        status (Any | Unset):
+        name (str):
+        public_id (None | str):
+        run_type (WorkflowRunType):
+        status (WorkflowStatus):
+        updated_at (datetime.datetime):
+        workspace_id (int):
     """
 
+    active_runs_count: int
+    archived: bool
+    completed_runs_count: int
+    created_at: datetime.datetime
+    disabled: bool
     id: int
-    active_runs_count: Any | Unset = UNSET
-    completed_runs_count: Any | Unset = UNSET
-    disabled: Any | Unset = UNSET
-    name: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    run_type: Any | Unset = UNSET
-    status: Any | Unset = UNSET
+    name: str
+    public_id: None | str
+    run_type: WorkflowRunType
+    status: WorkflowStatus
+    updated_at: datetime.datetime
+    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["active_runs_count"] = self.active_runs_count
+
+        field_dict["archived"] = self.archived
+
+        field_dict["completed_runs_count"] = self.completed_runs_count
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["disabled"] = self.disabled
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.active_runs_count, Unset):
-            field_dict["active_runs_count"] = self.active_runs_count
+        field_dict["name"] = self.name
 
-        if not isinstance(self.completed_runs_count, Unset):
-            field_dict["completed_runs_count"] = self.completed_runs_count
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.disabled, Unset):
-            field_dict["disabled"] = self.disabled
+        field_dict["run_type"] = self.run_type.value
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["status"] = self.status.value
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["updated_at"] = self.updated_at.isoformat()
 
-        if not isinstance(self.run_type, Unset):
-            field_dict["run_type"] = self.run_type
-
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status
+        field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        active_runs_count = d.pop("active_runs_count")
+
+        archived = d.pop("archived")
+
+        completed_runs_count = d.pop("completed_runs_count")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        disabled = d.pop("disabled")
+
         id = d.pop("id")
 
-        active_runs_count = d.pop("active_runs_count", UNSET)
+        name = d.pop("name")
 
-        completed_runs_count = d.pop("completed_runs_count", UNSET)
+        public_id = d.pop("public_id")
 
-        disabled = d.pop("disabled", UNSET)
+        run_type = WorkflowRunType(d.pop("run_type"))
 
-        name = d.pop("name", UNSET)
+        status = WorkflowStatus(d.pop("status"))
 
-        public_id = d.pop("public_id", UNSET)
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
-        run_type = d.pop("run_type", UNSET)
-
-        status = d.pop("status", UNSET)
+        workspace_id = d.pop("workspace_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflow = _new(cls)
-        workflow.id = id
         workflow.active_runs_count = active_runs_count
+        workflow.archived = archived
         workflow.completed_runs_count = completed_runs_count
+        workflow.created_at = created_at
         workflow.disabled = disabled
+        workflow.id = id
         workflow.name = name
         workflow.public_id = public_id
         workflow.run_type = run_type
         workflow.status = status
+        workflow.updated_at = updated_at
+        workflow.workspace_id = workspace_id
 
         workflow.additional_properties = d
         return workflow

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+from typing import Self
 
 T = TypeVar("T", bound="WorkflowStructure")
 
@@ -19,35 +18,48 @@ T = TypeVar("T", bound="WorkflowStructure")
 class WorkflowStructure:
     """
     Attributes:
-        id (int):
-        public_id (str | Unset):
+        steps (list[WorkflowStructureStep]):
+        triggers (list[WorkflowStructureTrigger]):
+        workflow (WorkflowStructureWorkflow):
     """
 
-    id: int
-    public_id: str | Unset = UNSET
+    steps: list[WorkflowStructureStep]
+    triggers: list[WorkflowStructureTrigger]
+    workflow: WorkflowStructureWorkflow
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
+        field_dict["steps"] = [steps_item.to_dict() for steps_item in self.steps]
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["triggers"] = [
+            triggers_item.to_dict() for triggers_item in self.triggers
+        ]
+
+        field_dict["workflow"] = self.workflow.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        steps = [
+            WorkflowStructureStep.from_dict(steps_item) for steps_item in d.pop("steps")
+        ]
 
-        public_id = d.pop("public_id", UNSET)
+        triggers = [
+            WorkflowStructureTrigger.from_dict(triggers_item)
+            for triggers_item in d.pop("triggers")
+        ]
+
+        workflow = WorkflowStructureWorkflow.from_dict(d.pop("workflow"))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflow_structure = _new(cls)
-        workflow_structure.id = id
-        workflow_structure.public_id = public_id
+        workflow_structure.steps = steps
+        workflow_structure.triggers = triggers
+        workflow_structure.workflow = workflow
 
         workflow_structure.additional_properties = d
         return workflow_structure
@@ -67,3 +79,11 @@ class WorkflowStructure:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.workflow_structure_step import WorkflowStructureStep
+from ..models.workflow_structure_trigger import WorkflowStructureTrigger
+from ..models.workflow_structure_workflow import WorkflowStructureWorkflow

@@ -19,12 +19,12 @@ T = TypeVar("T", bound="WorkflowUpdate")
 class WorkflowUpdate:
     """
     Attributes:
-        archived (Any | Unset):
-        name (Any | Unset):
+        archived (bool | Unset):
+        name (str | Unset):
     """
 
-    archived: Any | Unset = UNSET
-    name: Any | Unset = UNSET
+    archived: bool | Unset = UNSET
+    name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
+
+from ..models.workflows_run_status import WorkflowsRunStatus
 
 T = TypeVar("T", bound="WorkflowsRun")
 
@@ -19,51 +21,129 @@ T = TypeVar("T", bound="WorkflowsRun")
 class WorkflowsRun:
     """
     Attributes:
+        completed_at (datetime.datetime | None):
+        contact_id (int | None):
+        created_at (datetime.datetime):
+        current_step_id (int | None):
+        event_id (int | None):
         id (int):
-        contact_id (Any | Unset):
-        public_id (str | Unset):
-        status (Any | Unset):
+        paused_at (datetime.datetime | None):
+        public_id (None | str):
+        skip_communication (bool):
+        status (WorkflowsRunStatus):
+        type_ (None | str):
+        updated_at (datetime.datetime):
+        workflow_id (int):
     """
 
+    completed_at: datetime.datetime | None
+    contact_id: int | None
+    created_at: datetime.datetime
+    current_step_id: int | None
+    event_id: int | None
     id: int
-    contact_id: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    status: Any | Unset = UNSET
+    paused_at: datetime.datetime | None
+    public_id: None | str
+    skip_communication: bool
+    status: WorkflowsRunStatus
+    type_: None | str
+    updated_at: datetime.datetime
+    workflow_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["completed_at"] = (
+            self.completed_at.isoformat()
+            if isinstance(self.completed_at, datetime.datetime)
+            else self.completed_at
+        )
+
+        field_dict["contact_id"] = self.contact_id
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["current_step_id"] = self.current_step_id
+
+        field_dict["event_id"] = self.event_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.contact_id, Unset):
-            field_dict["contact_id"] = self.contact_id
+        field_dict["paused_at"] = (
+            self.paused_at.isoformat()
+            if isinstance(self.paused_at, datetime.datetime)
+            else self.paused_at
+        )
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status
+        field_dict["skip_communication"] = self.skip_communication
+
+        field_dict["status"] = self.status.value
+
+        field_dict["type"] = self.type_
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
+
+        field_dict["workflow_id"] = self.workflow_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        completed_at = d.pop("completed_at")
+        if isinstance(completed_at, str):
+            try:
+                completed_at = datetime.datetime.fromisoformat(completed_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+
+        contact_id = d.pop("contact_id")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        current_step_id = d.pop("current_step_id")
+
+        event_id = d.pop("event_id")
+
         id = d.pop("id")
 
-        contact_id = d.pop("contact_id", UNSET)
+        paused_at = d.pop("paused_at")
+        if isinstance(paused_at, str):
+            try:
+                paused_at = datetime.datetime.fromisoformat(paused_at)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id")
 
-        status = d.pop("status", UNSET)
+        skip_communication = d.pop("skip_communication")
+
+        status = WorkflowsRunStatus(d.pop("status"))
+
+        type_ = d.pop("type")
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        workflow_id = d.pop("workflow_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflows_run = _new(cls)
-        workflows_run.id = id
+        workflows_run.completed_at = completed_at
         workflows_run.contact_id = contact_id
+        workflows_run.created_at = created_at
+        workflows_run.current_step_id = current_step_id
+        workflows_run.event_id = event_id
+        workflows_run.id = id
+        workflows_run.paused_at = paused_at
         workflows_run.public_id = public_id
+        workflows_run.skip_communication = skip_communication
         workflows_run.status = status
+        workflows_run.type_ = type_
+        workflows_run.updated_at = updated_at
+        workflows_run.workflow_id = workflow_id
 
         workflows_run.additional_properties = d
         return workflows_run

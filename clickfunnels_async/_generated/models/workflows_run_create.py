@@ -2,33 +2,59 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 _new = object.__new__
 
+from typing import Self, cast
 
 T = TypeVar("T", bound="WorkflowsRunCreate")
 
 
 @_attrs_define
 class WorkflowsRunCreate:
-    """Fields not documented; any key is sent as given."""
+    """
+    Attributes:
+        contact_id (int | str):
+        skip_communication (bool | Unset):
+    """
 
+    contact_id: int | str
+    skip_communication: bool | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        contact_id: int | str
+        contact_id = self.contact_id
+        field_dict["contact_id"] = contact_id
+
+        if not isinstance(self.skip_communication, Unset):
+            field_dict["skip_communication"] = self.skip_communication
+
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+
+        def _parse_contact_id(data: object) -> int | str:
+            return cast(int | str, data)
+
+        contact_id = _parse_contact_id(d.pop("contact_id"))
+
+        skip_communication = d.pop("skip_communication", UNSET)
+
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflows_run_create = _new(cls)
+        workflows_run_create.contact_id = contact_id
+        workflows_run_create.skip_communication = skip_communication
 
         workflows_run_create.additional_properties = d
         return workflows_run_create

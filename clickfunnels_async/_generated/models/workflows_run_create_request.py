@@ -18,27 +18,27 @@ T = TypeVar("T", bound="WorkflowsRunCreateRequest")
 class WorkflowsRunCreateRequest:
     """
     Attributes:
-        workflows_run (WorkflowsRunCreate): Fields not documented; any key is sent as given.
+        run (WorkflowsRunCreate):
     """
 
-    workflows_run: WorkflowsRunCreate
+    run: WorkflowsRunCreate
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["workflows_run"] = self.workflows_run.to_dict()
+        field_dict["run"] = self.run.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        workflows_run = WorkflowsRunCreate.from_dict(d.pop("workflows_run"))
+        run = WorkflowsRunCreate.from_dict(d.pop("run"))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflows_run_create_request = _new(cls)
-        workflows_run_create_request.workflows_run = workflows_run
+        workflows_run_create_request.run = run
 
         workflows_run_create_request.additional_properties = d
         return workflows_run_create_request

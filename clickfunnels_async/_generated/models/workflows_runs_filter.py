@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,9 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self, cast
+
+from ..models.workflows_runs_filter_status import WorkflowsRunsFilterStatus
 
 T = TypeVar("T", bound="WorkflowsRunsFilter")
 
@@ -20,30 +23,43 @@ class WorkflowsRunsFilter:
     """Allowed filter keys. Comma separated values are OR'ed; different keys are AND'ed.
 
     Attributes:
-        contact_id (str | Unset): Contact id or public_id.
-        status (str | Unset): One or more of: active, paused, completed, canceled (comma separated).
+        contact_id (int | str | Unset): Contact id or public_id.
+        status (WorkflowsRunsFilterStatus | Unset):
     """
 
-    contact_id: str | Unset = UNSET
-    status: str | Unset = UNSET
+    contact_id: int | str | Unset = UNSET
+    status: WorkflowsRunsFilterStatus | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.contact_id, Unset):
-            field_dict["contact_id"] = self.contact_id
+        contact_id: int | str | Unset
+        if isinstance(self.contact_id, Unset):
+            contact_id = UNSET
+        else:
+            contact_id = self.contact_id
+        if contact_id is not UNSET:
+            field_dict["contact_id"] = contact_id
 
         if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status
+            field_dict["status"] = self.status.value
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact_id = d.pop("contact_id", UNSET)
+
+        def _parse_contact_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        contact_id = _parse_contact_id(d.pop("contact_id", UNSET))
 
         status = d.pop("status", UNSET)
+        if not isinstance(status, Unset):
+            status = WorkflowsRunsFilterStatus(status)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
+
+from ..models.workflows_step_state import WorkflowsStepState
 
 T = TypeVar("T", bound="WorkflowsStep")
 
@@ -19,59 +21,113 @@ T = TypeVar("T", bound="WorkflowsStep")
 class WorkflowsStep:
     """
     Attributes:
+        branch (None | str):
+        convergence_step_id (int | None):
+        created_at (datetime.datetime):
         id (int):
-        name (Any | Unset):
-        public_id (str | Unset):
-        state (Any | Unset):
-        step_type (Any | Unset):
+        name (str):
+        parent_step_id (int | None):
+        public_id (None | str):
+        sort_order (int):
+        state (WorkflowsStepState):
+        step_type (str):
+        step_type_settings (WorkflowsStepStepTypeSettings):
+        updated_at (datetime.datetime):
+        workflow_id (int):
     """
 
+    branch: None | str
+    convergence_step_id: int | None
+    created_at: datetime.datetime
     id: int
-    name: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    state: Any | Unset = UNSET
-    step_type: Any | Unset = UNSET
+    name: str
+    parent_step_id: int | None
+    public_id: None | str
+    sort_order: int
+    state: WorkflowsStepState
+    step_type: str
+    step_type_settings: WorkflowsStepStepTypeSettings
+    updated_at: datetime.datetime
+    workflow_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["branch"] = self.branch
+
+        field_dict["convergence_step_id"] = self.convergence_step_id
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["parent_step_id"] = self.parent_step_id
 
-        if not isinstance(self.state, Unset):
-            field_dict["state"] = self.state
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.step_type, Unset):
-            field_dict["step_type"] = self.step_type
+        field_dict["sort_order"] = self.sort_order
+
+        field_dict["state"] = self.state.value
+
+        field_dict["step_type"] = self.step_type
+
+        field_dict["step_type_settings"] = self.step_type_settings.to_dict()
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
+
+        field_dict["workflow_id"] = self.workflow_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        branch = d.pop("branch")
+
+        convergence_step_id = d.pop("convergence_step_id")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
         id = d.pop("id")
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name")
 
-        public_id = d.pop("public_id", UNSET)
+        parent_step_id = d.pop("parent_step_id")
 
-        state = d.pop("state", UNSET)
+        public_id = d.pop("public_id")
 
-        step_type = d.pop("step_type", UNSET)
+        sort_order = d.pop("sort_order")
+
+        state = WorkflowsStepState(d.pop("state"))
+
+        step_type = d.pop("step_type")
+
+        step_type_settings = WorkflowsStepStepTypeSettings.from_dict(
+            d.pop("step_type_settings")
+        )
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        workflow_id = d.pop("workflow_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflows_step = _new(cls)
+        workflows_step.branch = branch
+        workflows_step.convergence_step_id = convergence_step_id
+        workflows_step.created_at = created_at
         workflows_step.id = id
         workflows_step.name = name
+        workflows_step.parent_step_id = parent_step_id
         workflows_step.public_id = public_id
+        workflows_step.sort_order = sort_order
         workflows_step.state = state
         workflows_step.step_type = step_type
+        workflows_step.step_type_settings = step_type_settings
+        workflows_step.updated_at = updated_at
+        workflows_step.workflow_id = workflow_id
 
         workflows_step.additional_properties = d
         return workflows_step
@@ -91,3 +147,9 @@ class WorkflowsStep:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class rather than at the top, so that models which refer to each other load in
+# any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
+# for an import statement on every call.
+from ..models.workflows_step_step_type_settings import WorkflowsStepStepTypeSettings

@@ -11,7 +11,7 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
-from typing import Self
+from typing import Self, cast
 
 T = TypeVar("T", bound="WorkflowsStepCreate")
 
@@ -20,26 +20,33 @@ T = TypeVar("T", bound="WorkflowsStepCreate")
 class WorkflowsStepCreate:
     """
     Attributes:
-        after_step_id (Any | Unset):
-        branch (Any | Unset):
-        name (Any | Unset):
-        parent_step_id (Any | Unset):
-        position (Any | Unset):
-        step_type_settings (WorkflowsStepStepTypeSettings | Unset):
+        step_type_settings (WorkflowsStepCreateStepTypeSettings):
+        after_step_id (int | str | Unset):
+        branch (str | Unset):
+        name (str | Unset):
+        parent_step_id (int | str | Unset):
+        position (int | Unset):
     """
 
-    after_step_id: Any | Unset = UNSET
-    branch: Any | Unset = UNSET
-    name: Any | Unset = UNSET
-    parent_step_id: Any | Unset = UNSET
-    position: Any | Unset = UNSET
-    step_type_settings: WorkflowsStepStepTypeSettings | Unset = UNSET
+    step_type_settings: WorkflowsStepCreateStepTypeSettings
+    after_step_id: int | str | Unset = UNSET
+    branch: str | Unset = UNSET
+    name: str | Unset = UNSET
+    parent_step_id: int | str | Unset = UNSET
+    position: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.after_step_id, Unset):
-            field_dict["after_step_id"] = self.after_step_id
+        field_dict["step_type_settings"] = self.step_type_settings.to_dict()
+
+        after_step_id: int | str | Unset
+        if isinstance(self.after_step_id, Unset):
+            after_step_id = UNSET
+        else:
+            after_step_id = self.after_step_id
+        if after_step_id is not UNSET:
+            field_dict["after_step_id"] = after_step_id
 
         if not isinstance(self.branch, Unset):
             field_dict["branch"] = self.branch
@@ -47,45 +54,55 @@ class WorkflowsStepCreate:
         if not isinstance(self.name, Unset):
             field_dict["name"] = self.name
 
-        if not isinstance(self.parent_step_id, Unset):
-            field_dict["parent_step_id"] = self.parent_step_id
+        parent_step_id: int | str | Unset
+        if isinstance(self.parent_step_id, Unset):
+            parent_step_id = UNSET
+        else:
+            parent_step_id = self.parent_step_id
+        if parent_step_id is not UNSET:
+            field_dict["parent_step_id"] = parent_step_id
 
         if not isinstance(self.position, Unset):
             field_dict["position"] = self.position
-
-        if not isinstance(self.step_type_settings, Unset):
-            field_dict["step_type_settings"] = self.step_type_settings.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        after_step_id = d.pop("after_step_id", UNSET)
+        step_type_settings = WorkflowsStepCreateStepTypeSettings.from_dict(
+            d.pop("step_type_settings")
+        )
+
+        def _parse_after_step_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        after_step_id = _parse_after_step_id(d.pop("after_step_id", UNSET))
 
         branch = d.pop("branch", UNSET)
 
         name = d.pop("name", UNSET)
 
-        parent_step_id = d.pop("parent_step_id", UNSET)
+        def _parse_parent_step_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        parent_step_id = _parse_parent_step_id(d.pop("parent_step_id", UNSET))
 
         position = d.pop("position", UNSET)
-
-        step_type_settings = d.pop("step_type_settings", UNSET)
-        if not isinstance(step_type_settings, Unset):
-            step_type_settings = WorkflowsStepStepTypeSettings.from_dict(
-                step_type_settings
-            )
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflows_step_create = _new(cls)
+        workflows_step_create.step_type_settings = step_type_settings
         workflows_step_create.after_step_id = after_step_id
         workflows_step_create.branch = branch
         workflows_step_create.name = name
         workflows_step_create.parent_step_id = parent_step_id
         workflows_step_create.position = position
-        workflows_step_create.step_type_settings = step_type_settings
 
         workflows_step_create.additional_properties = d
         return workflows_step_create
@@ -110,4 +127,6 @@ class WorkflowsStepCreate:
 # Imported after the class rather than at the top, so that models which refer to each other load in
 # any order; at module level rather than inside the methods, so that from_dict/to_dict do not pay
 # for an import statement on every call.
-from ..models.workflows_step_step_type_settings import WorkflowsStepStepTypeSettings
+from ..models.workflows_step_create_step_type_settings import (
+    WorkflowsStepCreateStepTypeSettings,
+)

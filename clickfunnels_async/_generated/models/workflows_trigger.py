@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
+import datetime
+from typing import Self
 
 T = TypeVar("T", bound="WorkflowsTrigger")
 
@@ -19,35 +19,256 @@ T = TypeVar("T", bound="WorkflowsTrigger")
 class WorkflowsTrigger:
     """
     Attributes:
+        active (bool):
+        allow_anonymous_contacts (bool):
+        appointments_calendar_id (int | None):
+        appointments_event_type_id (int | None):
+        calendar_event_id (int | None):
+        cancellation_product_id (int | None):
+        cancellation_product_variant_id (int | None):
+        communities_space_group_id (int | None):
+        communities_space_id (int | None):
+        community_id (int | None):
+        contacts_tag_id (int | None):
+        course_id (int | None):
+        courses_lesson_id (int | None):
+        courses_section_id (int | None):
+        created_at (datetime.datetime):
+        current_sales_pipelines_stage_id (int | None):
+        emails_broadcasts_id (int | None):
+        event_type_key (None | str):
+        event_type_name (None | str):
+        funnel_id (int | None):
         id (int):
-        public_id (str | Unset):
+        page_id (int | None):
+        product_id (int | None):
+        product_variant_id (int | None):
+        public_id (None | str):
+        sales_pipelines_id (int | None):
+        subscription_cancelation_reason (None | str):
+        subscription_variant_to_id (int | None):
+        survey_workflow_id (int | None):
+        updated_at (datetime.datetime):
+        workflow_id (int):
+        workflows_step_id (int | None):
     """
 
+    active: bool
+    allow_anonymous_contacts: bool
+    appointments_calendar_id: int | None
+    appointments_event_type_id: int | None
+    calendar_event_id: int | None
+    cancellation_product_id: int | None
+    cancellation_product_variant_id: int | None
+    communities_space_group_id: int | None
+    communities_space_id: int | None
+    community_id: int | None
+    contacts_tag_id: int | None
+    course_id: int | None
+    courses_lesson_id: int | None
+    courses_section_id: int | None
+    created_at: datetime.datetime
+    current_sales_pipelines_stage_id: int | None
+    emails_broadcasts_id: int | None
+    event_type_key: None | str
+    event_type_name: None | str
+    funnel_id: int | None
     id: int
-    public_id: str | Unset = UNSET
+    page_id: int | None
+    product_id: int | None
+    product_variant_id: int | None
+    public_id: None | str
+    sales_pipelines_id: int | None
+    subscription_cancelation_reason: None | str
+    subscription_variant_to_id: int | None
+    survey_workflow_id: int | None
+    updated_at: datetime.datetime
+    workflow_id: int
+    workflows_step_id: int | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["active"] = self.active
+
+        field_dict["allow_anonymous_contacts"] = self.allow_anonymous_contacts
+
+        field_dict["appointments_calendar_id"] = self.appointments_calendar_id
+
+        field_dict["appointments_event_type_id"] = self.appointments_event_type_id
+
+        field_dict["calendar_event_id"] = self.calendar_event_id
+
+        field_dict["cancellation_product_id"] = self.cancellation_product_id
+
+        field_dict["cancellation_product_variant_id"] = (
+            self.cancellation_product_variant_id
+        )
+
+        field_dict["communities_space_group_id"] = self.communities_space_group_id
+
+        field_dict["communities_space_id"] = self.communities_space_id
+
+        field_dict["community_id"] = self.community_id
+
+        field_dict["contacts_tag_id"] = self.contacts_tag_id
+
+        field_dict["course_id"] = self.course_id
+
+        field_dict["courses_lesson_id"] = self.courses_lesson_id
+
+        field_dict["courses_section_id"] = self.courses_section_id
+
+        field_dict["created_at"] = self.created_at.isoformat()
+
+        field_dict["current_sales_pipelines_stage_id"] = (
+            self.current_sales_pipelines_stage_id
+        )
+
+        field_dict["emails_broadcasts_id"] = self.emails_broadcasts_id
+
+        field_dict["event_type_key"] = self.event_type_key
+
+        field_dict["event_type_name"] = self.event_type_name
+
+        field_dict["funnel_id"] = self.funnel_id
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["page_id"] = self.page_id
+
+        field_dict["product_id"] = self.product_id
+
+        field_dict["product_variant_id"] = self.product_variant_id
+
+        field_dict["public_id"] = self.public_id
+
+        field_dict["sales_pipelines_id"] = self.sales_pipelines_id
+
+        field_dict["subscription_cancelation_reason"] = (
+            self.subscription_cancelation_reason
+        )
+
+        field_dict["subscription_variant_to_id"] = self.subscription_variant_to_id
+
+        field_dict["survey_workflow_id"] = self.survey_workflow_id
+
+        field_dict["updated_at"] = self.updated_at.isoformat()
+
+        field_dict["workflow_id"] = self.workflow_id
+
+        field_dict["workflows_step_id"] = self.workflows_step_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        active = d.pop("active")
+
+        allow_anonymous_contacts = d.pop("allow_anonymous_contacts")
+
+        appointments_calendar_id = d.pop("appointments_calendar_id")
+
+        appointments_event_type_id = d.pop("appointments_event_type_id")
+
+        calendar_event_id = d.pop("calendar_event_id")
+
+        cancellation_product_id = d.pop("cancellation_product_id")
+
+        cancellation_product_variant_id = d.pop("cancellation_product_variant_id")
+
+        communities_space_group_id = d.pop("communities_space_group_id")
+
+        communities_space_id = d.pop("communities_space_id")
+
+        community_id = d.pop("community_id")
+
+        contacts_tag_id = d.pop("contacts_tag_id")
+
+        course_id = d.pop("course_id")
+
+        courses_lesson_id = d.pop("courses_lesson_id")
+
+        courses_section_id = d.pop("courses_section_id")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        current_sales_pipelines_stage_id = d.pop("current_sales_pipelines_stage_id")
+
+        emails_broadcasts_id = d.pop("emails_broadcasts_id")
+
+        event_type_key = d.pop("event_type_key")
+
+        event_type_name = d.pop("event_type_name")
+
+        funnel_id = d.pop("funnel_id")
+
         id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        page_id = d.pop("page_id")
+
+        product_id = d.pop("product_id")
+
+        product_variant_id = d.pop("product_variant_id")
+
+        public_id = d.pop("public_id")
+
+        sales_pipelines_id = d.pop("sales_pipelines_id")
+
+        subscription_cancelation_reason = d.pop("subscription_cancelation_reason")
+
+        subscription_variant_to_id = d.pop("subscription_variant_to_id")
+
+        survey_workflow_id = d.pop("survey_workflow_id")
+
+        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        workflow_id = d.pop("workflow_id")
+
+        workflows_step_id = d.pop("workflows_step_id")
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflows_trigger = _new(cls)
+        workflows_trigger.active = active
+        workflows_trigger.allow_anonymous_contacts = allow_anonymous_contacts
+        workflows_trigger.appointments_calendar_id = appointments_calendar_id
+        workflows_trigger.appointments_event_type_id = appointments_event_type_id
+        workflows_trigger.calendar_event_id = calendar_event_id
+        workflows_trigger.cancellation_product_id = cancellation_product_id
+        workflows_trigger.cancellation_product_variant_id = (
+            cancellation_product_variant_id
+        )
+        workflows_trigger.communities_space_group_id = communities_space_group_id
+        workflows_trigger.communities_space_id = communities_space_id
+        workflows_trigger.community_id = community_id
+        workflows_trigger.contacts_tag_id = contacts_tag_id
+        workflows_trigger.course_id = course_id
+        workflows_trigger.courses_lesson_id = courses_lesson_id
+        workflows_trigger.courses_section_id = courses_section_id
+        workflows_trigger.created_at = created_at
+        workflows_trigger.current_sales_pipelines_stage_id = (
+            current_sales_pipelines_stage_id
+        )
+        workflows_trigger.emails_broadcasts_id = emails_broadcasts_id
+        workflows_trigger.event_type_key = event_type_key
+        workflows_trigger.event_type_name = event_type_name
+        workflows_trigger.funnel_id = funnel_id
         workflows_trigger.id = id
+        workflows_trigger.page_id = page_id
+        workflows_trigger.product_id = product_id
+        workflows_trigger.product_variant_id = product_variant_id
         workflows_trigger.public_id = public_id
+        workflows_trigger.sales_pipelines_id = sales_pipelines_id
+        workflows_trigger.subscription_cancelation_reason = (
+            subscription_cancelation_reason
+        )
+        workflows_trigger.subscription_variant_to_id = subscription_variant_to_id
+        workflows_trigger.survey_workflow_id = survey_workflow_id
+        workflows_trigger.updated_at = updated_at
+        workflows_trigger.workflow_id = workflow_id
+        workflows_trigger.workflows_step_id = workflows_step_id
 
         workflows_trigger.additional_properties = d
         return workflows_trigger

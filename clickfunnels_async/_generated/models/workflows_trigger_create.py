@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -11,6 +11,9 @@ from ..types import UNSET, Unset
 
 _new = object.__new__
 
+from typing import Self, cast
+
+from ..models.workflows_trigger_event_type_key import WorkflowsTriggerEventTypeKey
 
 T = TypeVar("T", bound="WorkflowsTriggerCreate")
 
@@ -19,176 +22,465 @@ T = TypeVar("T", bound="WorkflowsTriggerCreate")
 class WorkflowsTriggerCreate:
     """
     Attributes:
-        active (Any | Unset):
-        allow_anonymous_contacts (Any | Unset):
-        appointments_calendar_id (Any | Unset):
-        appointments_event_type_id (Any | Unset):
-        calendar_event_id (Any | Unset):
-        communities_space_group_id (Any | Unset):
-        communities_space_id (Any | Unset):
-        community_id (Any | Unset):
-        contacts_tag_id (Any | Unset):
-        course_id (Any | Unset):
-        courses_lesson_id (Any | Unset):
-        courses_section_id (Any | Unset):
-        current_sales_pipelines_stage_id (Any | Unset):
-        emails_broadcasts_id (Any | Unset):
-        event_type_key (Any | Unset):
-        funnel_id (Any | Unset):
-        page_id (Any | Unset):
-        product_id (Any | Unset):
-        product_variant_id (Any | Unset):
-        sales_pipelines_id (Any | Unset):
-        survey_workflow_id (Any | Unset):
+        event_type_key (WorkflowsTriggerEventTypeKey):
+        active (bool | Unset):
+        allow_anonymous_contacts (bool | Unset):
+        appointments_calendar_id (int | str | Unset):
+        appointments_event_type_id (int | str | Unset):
+        calendar_event_id (int | str | Unset):
+        cancellation_product_id (int | str | Unset):
+        cancellation_product_variant_id (int | str | Unset):
+        communities_space_group_id (int | str | Unset):
+        communities_space_id (int | str | Unset):
+        community_id (int | str | Unset):
+        contacts_tag_id (int | str | Unset):
+        course_id (int | str | Unset):
+        courses_lesson_id (int | str | Unset):
+        courses_section_id (int | str | Unset):
+        current_sales_pipelines_stage_id (int | str | Unset):
+        emails_broadcasts_id (int | str | Unset):
+        funnel_id (int | str | Unset):
+        page_id (int | str | Unset):
+        product_id (int | str | Unset):
+        product_variant_id (int | str | Unset):
+        sales_pipelines_id (int | str | Unset):
+        subscription_cancelation_reason (str | Unset):
+        subscription_variant_to_id (int | str | Unset):
+        survey_workflow_id (int | str | Unset):
+        workflows_step_id (int | str | Unset):
     """
 
-    active: Any | Unset = UNSET
-    allow_anonymous_contacts: Any | Unset = UNSET
-    appointments_calendar_id: Any | Unset = UNSET
-    appointments_event_type_id: Any | Unset = UNSET
-    calendar_event_id: Any | Unset = UNSET
-    communities_space_group_id: Any | Unset = UNSET
-    communities_space_id: Any | Unset = UNSET
-    community_id: Any | Unset = UNSET
-    contacts_tag_id: Any | Unset = UNSET
-    course_id: Any | Unset = UNSET
-    courses_lesson_id: Any | Unset = UNSET
-    courses_section_id: Any | Unset = UNSET
-    current_sales_pipelines_stage_id: Any | Unset = UNSET
-    emails_broadcasts_id: Any | Unset = UNSET
-    event_type_key: Any | Unset = UNSET
-    funnel_id: Any | Unset = UNSET
-    page_id: Any | Unset = UNSET
-    product_id: Any | Unset = UNSET
-    product_variant_id: Any | Unset = UNSET
-    sales_pipelines_id: Any | Unset = UNSET
-    survey_workflow_id: Any | Unset = UNSET
+    event_type_key: WorkflowsTriggerEventTypeKey
+    active: bool | Unset = UNSET
+    allow_anonymous_contacts: bool | Unset = UNSET
+    appointments_calendar_id: int | str | Unset = UNSET
+    appointments_event_type_id: int | str | Unset = UNSET
+    calendar_event_id: int | str | Unset = UNSET
+    cancellation_product_id: int | str | Unset = UNSET
+    cancellation_product_variant_id: int | str | Unset = UNSET
+    communities_space_group_id: int | str | Unset = UNSET
+    communities_space_id: int | str | Unset = UNSET
+    community_id: int | str | Unset = UNSET
+    contacts_tag_id: int | str | Unset = UNSET
+    course_id: int | str | Unset = UNSET
+    courses_lesson_id: int | str | Unset = UNSET
+    courses_section_id: int | str | Unset = UNSET
+    current_sales_pipelines_stage_id: int | str | Unset = UNSET
+    emails_broadcasts_id: int | str | Unset = UNSET
+    funnel_id: int | str | Unset = UNSET
+    page_id: int | str | Unset = UNSET
+    product_id: int | str | Unset = UNSET
+    product_variant_id: int | str | Unset = UNSET
+    sales_pipelines_id: int | str | Unset = UNSET
+    subscription_cancelation_reason: str | Unset = UNSET
+    subscription_variant_to_id: int | str | Unset = UNSET
+    survey_workflow_id: int | str | Unset = UNSET
+    workflows_step_id: int | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["event_type_key"] = self.event_type_key.value
+
         if not isinstance(self.active, Unset):
             field_dict["active"] = self.active
 
         if not isinstance(self.allow_anonymous_contacts, Unset):
             field_dict["allow_anonymous_contacts"] = self.allow_anonymous_contacts
 
-        if not isinstance(self.appointments_calendar_id, Unset):
-            field_dict["appointments_calendar_id"] = self.appointments_calendar_id
+        appointments_calendar_id: int | str | Unset
+        if isinstance(self.appointments_calendar_id, Unset):
+            appointments_calendar_id = UNSET
+        else:
+            appointments_calendar_id = self.appointments_calendar_id
+        if appointments_calendar_id is not UNSET:
+            field_dict["appointments_calendar_id"] = appointments_calendar_id
 
-        if not isinstance(self.appointments_event_type_id, Unset):
-            field_dict["appointments_event_type_id"] = self.appointments_event_type_id
+        appointments_event_type_id: int | str | Unset
+        if isinstance(self.appointments_event_type_id, Unset):
+            appointments_event_type_id = UNSET
+        else:
+            appointments_event_type_id = self.appointments_event_type_id
+        if appointments_event_type_id is not UNSET:
+            field_dict["appointments_event_type_id"] = appointments_event_type_id
 
-        if not isinstance(self.calendar_event_id, Unset):
-            field_dict["calendar_event_id"] = self.calendar_event_id
+        calendar_event_id: int | str | Unset
+        if isinstance(self.calendar_event_id, Unset):
+            calendar_event_id = UNSET
+        else:
+            calendar_event_id = self.calendar_event_id
+        if calendar_event_id is not UNSET:
+            field_dict["calendar_event_id"] = calendar_event_id
 
-        if not isinstance(self.communities_space_group_id, Unset):
-            field_dict["communities_space_group_id"] = self.communities_space_group_id
+        cancellation_product_id: int | str | Unset
+        if isinstance(self.cancellation_product_id, Unset):
+            cancellation_product_id = UNSET
+        else:
+            cancellation_product_id = self.cancellation_product_id
+        if cancellation_product_id is not UNSET:
+            field_dict["cancellation_product_id"] = cancellation_product_id
 
-        if not isinstance(self.communities_space_id, Unset):
-            field_dict["communities_space_id"] = self.communities_space_id
-
-        if not isinstance(self.community_id, Unset):
-            field_dict["community_id"] = self.community_id
-
-        if not isinstance(self.contacts_tag_id, Unset):
-            field_dict["contacts_tag_id"] = self.contacts_tag_id
-
-        if not isinstance(self.course_id, Unset):
-            field_dict["course_id"] = self.course_id
-
-        if not isinstance(self.courses_lesson_id, Unset):
-            field_dict["courses_lesson_id"] = self.courses_lesson_id
-
-        if not isinstance(self.courses_section_id, Unset):
-            field_dict["courses_section_id"] = self.courses_section_id
-
-        if not isinstance(self.current_sales_pipelines_stage_id, Unset):
-            field_dict["current_sales_pipelines_stage_id"] = (
-                self.current_sales_pipelines_stage_id
+        cancellation_product_variant_id: int | str | Unset
+        if isinstance(self.cancellation_product_variant_id, Unset):
+            cancellation_product_variant_id = UNSET
+        else:
+            cancellation_product_variant_id = self.cancellation_product_variant_id
+        if cancellation_product_variant_id is not UNSET:
+            field_dict["cancellation_product_variant_id"] = (
+                cancellation_product_variant_id
             )
 
-        if not isinstance(self.emails_broadcasts_id, Unset):
-            field_dict["emails_broadcasts_id"] = self.emails_broadcasts_id
+        communities_space_group_id: int | str | Unset
+        if isinstance(self.communities_space_group_id, Unset):
+            communities_space_group_id = UNSET
+        else:
+            communities_space_group_id = self.communities_space_group_id
+        if communities_space_group_id is not UNSET:
+            field_dict["communities_space_group_id"] = communities_space_group_id
 
-        if not isinstance(self.event_type_key, Unset):
-            field_dict["event_type_key"] = self.event_type_key
+        communities_space_id: int | str | Unset
+        if isinstance(self.communities_space_id, Unset):
+            communities_space_id = UNSET
+        else:
+            communities_space_id = self.communities_space_id
+        if communities_space_id is not UNSET:
+            field_dict["communities_space_id"] = communities_space_id
 
-        if not isinstance(self.funnel_id, Unset):
-            field_dict["funnel_id"] = self.funnel_id
+        community_id: int | str | Unset
+        if isinstance(self.community_id, Unset):
+            community_id = UNSET
+        else:
+            community_id = self.community_id
+        if community_id is not UNSET:
+            field_dict["community_id"] = community_id
 
-        if not isinstance(self.page_id, Unset):
-            field_dict["page_id"] = self.page_id
+        contacts_tag_id: int | str | Unset
+        if isinstance(self.contacts_tag_id, Unset):
+            contacts_tag_id = UNSET
+        else:
+            contacts_tag_id = self.contacts_tag_id
+        if contacts_tag_id is not UNSET:
+            field_dict["contacts_tag_id"] = contacts_tag_id
 
-        if not isinstance(self.product_id, Unset):
-            field_dict["product_id"] = self.product_id
+        course_id: int | str | Unset
+        if isinstance(self.course_id, Unset):
+            course_id = UNSET
+        else:
+            course_id = self.course_id
+        if course_id is not UNSET:
+            field_dict["course_id"] = course_id
 
-        if not isinstance(self.product_variant_id, Unset):
-            field_dict["product_variant_id"] = self.product_variant_id
+        courses_lesson_id: int | str | Unset
+        if isinstance(self.courses_lesson_id, Unset):
+            courses_lesson_id = UNSET
+        else:
+            courses_lesson_id = self.courses_lesson_id
+        if courses_lesson_id is not UNSET:
+            field_dict["courses_lesson_id"] = courses_lesson_id
 
-        if not isinstance(self.sales_pipelines_id, Unset):
-            field_dict["sales_pipelines_id"] = self.sales_pipelines_id
+        courses_section_id: int | str | Unset
+        if isinstance(self.courses_section_id, Unset):
+            courses_section_id = UNSET
+        else:
+            courses_section_id = self.courses_section_id
+        if courses_section_id is not UNSET:
+            field_dict["courses_section_id"] = courses_section_id
 
-        if not isinstance(self.survey_workflow_id, Unset):
-            field_dict["survey_workflow_id"] = self.survey_workflow_id
+        current_sales_pipelines_stage_id: int | str | Unset
+        if isinstance(self.current_sales_pipelines_stage_id, Unset):
+            current_sales_pipelines_stage_id = UNSET
+        else:
+            current_sales_pipelines_stage_id = self.current_sales_pipelines_stage_id
+        if current_sales_pipelines_stage_id is not UNSET:
+            field_dict["current_sales_pipelines_stage_id"] = (
+                current_sales_pipelines_stage_id
+            )
+
+        emails_broadcasts_id: int | str | Unset
+        if isinstance(self.emails_broadcasts_id, Unset):
+            emails_broadcasts_id = UNSET
+        else:
+            emails_broadcasts_id = self.emails_broadcasts_id
+        if emails_broadcasts_id is not UNSET:
+            field_dict["emails_broadcasts_id"] = emails_broadcasts_id
+
+        funnel_id: int | str | Unset
+        if isinstance(self.funnel_id, Unset):
+            funnel_id = UNSET
+        else:
+            funnel_id = self.funnel_id
+        if funnel_id is not UNSET:
+            field_dict["funnel_id"] = funnel_id
+
+        page_id: int | str | Unset
+        if isinstance(self.page_id, Unset):
+            page_id = UNSET
+        else:
+            page_id = self.page_id
+        if page_id is not UNSET:
+            field_dict["page_id"] = page_id
+
+        product_id: int | str | Unset
+        if isinstance(self.product_id, Unset):
+            product_id = UNSET
+        else:
+            product_id = self.product_id
+        if product_id is not UNSET:
+            field_dict["product_id"] = product_id
+
+        product_variant_id: int | str | Unset
+        if isinstance(self.product_variant_id, Unset):
+            product_variant_id = UNSET
+        else:
+            product_variant_id = self.product_variant_id
+        if product_variant_id is not UNSET:
+            field_dict["product_variant_id"] = product_variant_id
+
+        sales_pipelines_id: int | str | Unset
+        if isinstance(self.sales_pipelines_id, Unset):
+            sales_pipelines_id = UNSET
+        else:
+            sales_pipelines_id = self.sales_pipelines_id
+        if sales_pipelines_id is not UNSET:
+            field_dict["sales_pipelines_id"] = sales_pipelines_id
+
+        if not isinstance(self.subscription_cancelation_reason, Unset):
+            field_dict["subscription_cancelation_reason"] = (
+                self.subscription_cancelation_reason
+            )
+
+        subscription_variant_to_id: int | str | Unset
+        if isinstance(self.subscription_variant_to_id, Unset):
+            subscription_variant_to_id = UNSET
+        else:
+            subscription_variant_to_id = self.subscription_variant_to_id
+        if subscription_variant_to_id is not UNSET:
+            field_dict["subscription_variant_to_id"] = subscription_variant_to_id
+
+        survey_workflow_id: int | str | Unset
+        if isinstance(self.survey_workflow_id, Unset):
+            survey_workflow_id = UNSET
+        else:
+            survey_workflow_id = self.survey_workflow_id
+        if survey_workflow_id is not UNSET:
+            field_dict["survey_workflow_id"] = survey_workflow_id
+
+        workflows_step_id: int | str | Unset
+        if isinstance(self.workflows_step_id, Unset):
+            workflows_step_id = UNSET
+        else:
+            workflows_step_id = self.workflows_step_id
+        if workflows_step_id is not UNSET:
+            field_dict["workflows_step_id"] = workflows_step_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        event_type_key = WorkflowsTriggerEventTypeKey(d.pop("event_type_key"))
+
         active = d.pop("active", UNSET)
 
         allow_anonymous_contacts = d.pop("allow_anonymous_contacts", UNSET)
 
-        appointments_calendar_id = d.pop("appointments_calendar_id", UNSET)
+        def _parse_appointments_calendar_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
 
-        appointments_event_type_id = d.pop("appointments_event_type_id", UNSET)
-
-        calendar_event_id = d.pop("calendar_event_id", UNSET)
-
-        communities_space_group_id = d.pop("communities_space_group_id", UNSET)
-
-        communities_space_id = d.pop("communities_space_id", UNSET)
-
-        community_id = d.pop("community_id", UNSET)
-
-        contacts_tag_id = d.pop("contacts_tag_id", UNSET)
-
-        course_id = d.pop("course_id", UNSET)
-
-        courses_lesson_id = d.pop("courses_lesson_id", UNSET)
-
-        courses_section_id = d.pop("courses_section_id", UNSET)
-
-        current_sales_pipelines_stage_id = d.pop(
-            "current_sales_pipelines_stage_id", UNSET
+        appointments_calendar_id = _parse_appointments_calendar_id(
+            d.pop("appointments_calendar_id", UNSET)
         )
 
-        emails_broadcasts_id = d.pop("emails_broadcasts_id", UNSET)
+        def _parse_appointments_event_type_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
 
-        event_type_key = d.pop("event_type_key", UNSET)
+        appointments_event_type_id = _parse_appointments_event_type_id(
+            d.pop("appointments_event_type_id", UNSET)
+        )
 
-        funnel_id = d.pop("funnel_id", UNSET)
+        def _parse_calendar_event_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
 
-        page_id = d.pop("page_id", UNSET)
+        calendar_event_id = _parse_calendar_event_id(d.pop("calendar_event_id", UNSET))
 
-        product_id = d.pop("product_id", UNSET)
+        def _parse_cancellation_product_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
 
-        product_variant_id = d.pop("product_variant_id", UNSET)
+        cancellation_product_id = _parse_cancellation_product_id(
+            d.pop("cancellation_product_id", UNSET)
+        )
 
-        sales_pipelines_id = d.pop("sales_pipelines_id", UNSET)
+        def _parse_cancellation_product_variant_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
 
-        survey_workflow_id = d.pop("survey_workflow_id", UNSET)
+        cancellation_product_variant_id = _parse_cancellation_product_variant_id(
+            d.pop("cancellation_product_variant_id", UNSET)
+        )
+
+        def _parse_communities_space_group_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        communities_space_group_id = _parse_communities_space_group_id(
+            d.pop("communities_space_group_id", UNSET)
+        )
+
+        def _parse_communities_space_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        communities_space_id = _parse_communities_space_id(
+            d.pop("communities_space_id", UNSET)
+        )
+
+        def _parse_community_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        community_id = _parse_community_id(d.pop("community_id", UNSET))
+
+        def _parse_contacts_tag_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        contacts_tag_id = _parse_contacts_tag_id(d.pop("contacts_tag_id", UNSET))
+
+        def _parse_course_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        course_id = _parse_course_id(d.pop("course_id", UNSET))
+
+        def _parse_courses_lesson_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        courses_lesson_id = _parse_courses_lesson_id(d.pop("courses_lesson_id", UNSET))
+
+        def _parse_courses_section_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        courses_section_id = _parse_courses_section_id(
+            d.pop("courses_section_id", UNSET)
+        )
+
+        def _parse_current_sales_pipelines_stage_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        current_sales_pipelines_stage_id = _parse_current_sales_pipelines_stage_id(
+            d.pop("current_sales_pipelines_stage_id", UNSET)
+        )
+
+        def _parse_emails_broadcasts_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        emails_broadcasts_id = _parse_emails_broadcasts_id(
+            d.pop("emails_broadcasts_id", UNSET)
+        )
+
+        def _parse_funnel_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        funnel_id = _parse_funnel_id(d.pop("funnel_id", UNSET))
+
+        def _parse_page_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        page_id = _parse_page_id(d.pop("page_id", UNSET))
+
+        def _parse_product_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        product_id = _parse_product_id(d.pop("product_id", UNSET))
+
+        def _parse_product_variant_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        product_variant_id = _parse_product_variant_id(
+            d.pop("product_variant_id", UNSET)
+        )
+
+        def _parse_sales_pipelines_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        sales_pipelines_id = _parse_sales_pipelines_id(
+            d.pop("sales_pipelines_id", UNSET)
+        )
+
+        subscription_cancelation_reason = d.pop(
+            "subscription_cancelation_reason", UNSET
+        )
+
+        def _parse_subscription_variant_to_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        subscription_variant_to_id = _parse_subscription_variant_to_id(
+            d.pop("subscription_variant_to_id", UNSET)
+        )
+
+        def _parse_survey_workflow_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        survey_workflow_id = _parse_survey_workflow_id(
+            d.pop("survey_workflow_id", UNSET)
+        )
+
+        def _parse_workflows_step_id(data: object) -> int | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            return cast(int | str | Unset, data)
+
+        workflows_step_id = _parse_workflows_step_id(d.pop("workflows_step_id", UNSET))
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflows_trigger_create = _new(cls)
+        workflows_trigger_create.event_type_key = event_type_key
         workflows_trigger_create.active = active
         workflows_trigger_create.allow_anonymous_contacts = allow_anonymous_contacts
         workflows_trigger_create.appointments_calendar_id = appointments_calendar_id
         workflows_trigger_create.appointments_event_type_id = appointments_event_type_id
         workflows_trigger_create.calendar_event_id = calendar_event_id
+        workflows_trigger_create.cancellation_product_id = cancellation_product_id
+        workflows_trigger_create.cancellation_product_variant_id = (
+            cancellation_product_variant_id
+        )
         workflows_trigger_create.communities_space_group_id = communities_space_group_id
         workflows_trigger_create.communities_space_id = communities_space_id
         workflows_trigger_create.community_id = community_id
@@ -200,13 +492,17 @@ class WorkflowsTriggerCreate:
             current_sales_pipelines_stage_id
         )
         workflows_trigger_create.emails_broadcasts_id = emails_broadcasts_id
-        workflows_trigger_create.event_type_key = event_type_key
         workflows_trigger_create.funnel_id = funnel_id
         workflows_trigger_create.page_id = page_id
         workflows_trigger_create.product_id = product_id
         workflows_trigger_create.product_variant_id = product_variant_id
         workflows_trigger_create.sales_pipelines_id = sales_pipelines_id
+        workflows_trigger_create.subscription_cancelation_reason = (
+            subscription_cancelation_reason
+        )
+        workflows_trigger_create.subscription_variant_to_id = subscription_variant_to_id
         workflows_trigger_create.survey_workflow_id = survey_workflow_id
+        workflows_trigger_create.workflows_step_id = workflows_step_id
 
         workflows_trigger_create.additional_properties = d
         return workflows_trigger_create

@@ -7,8 +7,6 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 _new = object.__new__
 
 import datetime
@@ -21,77 +19,71 @@ T = TypeVar("T", bound="Workspace")
 class Workspace:
     """
     Attributes:
+        created_at (datetime.datetime | None):
         id (int):
-        created_at (datetime.datetime | None | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
-        subdomain (None | str | Unset):
-        team_id (int | None | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        name (str):
+        public_id (None | str):
+        subdomain (str):
+        team_id (int):
+        updated_at (datetime.datetime | None):
     """
 
+    created_at: datetime.datetime | None
     id: int
-    created_at: datetime.datetime | None | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    subdomain: None | str | Unset = UNSET
-    team_id: int | None | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    name: str
+    public_id: None | str
+    subdomain: str
+    team_id: int
+    updated_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        field_dict["created_at"] = (
+            self.created_at.isoformat()
+            if isinstance(self.created_at, datetime.datetime)
+            else self.created_at
+        )
+
         field_dict["id"] = self.id
 
-        if not isinstance(self.created_at, Unset):
-            field_dict["created_at"] = (
-                self.created_at.isoformat()
-                if isinstance(self.created_at, datetime.datetime)
-                else self.created_at
-            )
+        field_dict["name"] = self.name
 
-        if not isinstance(self.name, Unset):
-            field_dict["name"] = self.name
+        field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.public_id, Unset):
-            field_dict["public_id"] = self.public_id
+        field_dict["subdomain"] = self.subdomain
 
-        if not isinstance(self.subdomain, Unset):
-            field_dict["subdomain"] = self.subdomain
+        field_dict["team_id"] = self.team_id
 
-        if not isinstance(self.team_id, Unset):
-            field_dict["team_id"] = self.team_id
-
-        if not isinstance(self.updated_at, Unset):
-            field_dict["updated_at"] = (
-                self.updated_at.isoformat()
-                if isinstance(self.updated_at, datetime.datetime)
-                else self.updated_at
-            )
+        field_dict["updated_at"] = (
+            self.updated_at.isoformat()
+            if isinstance(self.updated_at, datetime.datetime)
+            else self.updated_at
+        )
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
-
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at")
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        name = d.pop("name", UNSET)
+        id = d.pop("id")
 
-        public_id = d.pop("public_id", UNSET)
+        name = d.pop("name")
 
-        subdomain = d.pop("subdomain", UNSET)
+        public_id = d.pop("public_id")
 
-        team_id = d.pop("team_id", UNSET)
+        subdomain = d.pop("subdomain")
 
-        updated_at = d.pop("updated_at", UNSET)
+        team_id = d.pop("team_id")
+
+        updated_at = d.pop("updated_at")
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -101,8 +93,8 @@ class Workspace:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workspace = _new(cls)
-        workspace.id = id
         workspace.created_at = created_at
+        workspace.id = id
         workspace.name = name
         workspace.public_id = public_id
         workspace.subdomain = subdomain

@@ -16,7 +16,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    blog_id: int,
+    blog_id: str,
     *,
     body: BlogsPostCreateRequest,
     expand: list[BlogsPostExpand] | Unset = UNSET,
@@ -70,6 +70,11 @@ def _parse_response(
 
         return response_401
 
+    if response.status_code == 403:
+        response_403 = Error.from_dict(response.json())
+
+        return response_403
+
     if response.status_code == 404:
         response_404 = Error.from_dict(response.json())
 
@@ -118,7 +123,7 @@ def _build_response(
 
 
 def sync_detailed(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: BlogsPostCreateRequest,
@@ -127,7 +132,7 @@ def sync_detailed(
     """Create a blog post
 
     Args:
-        blog_id (int):
+        blog_id (str):
         expand (list[BlogsPostExpand] | Unset):
         body (BlogsPostCreateRequest):
 
@@ -153,7 +158,7 @@ def sync_detailed(
 
 
 def sync(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: BlogsPostCreateRequest,
@@ -162,7 +167,7 @@ def sync(
     """Create a blog post
 
     Args:
-        blog_id (int):
+        blog_id (str):
         expand (list[BlogsPostExpand] | Unset):
         body (BlogsPostCreateRequest):
 
@@ -183,7 +188,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: BlogsPostCreateRequest,
@@ -192,7 +197,7 @@ async def asyncio_detailed(
     """Create a blog post
 
     Args:
-        blog_id (int):
+        blog_id (str):
         expand (list[BlogsPostExpand] | Unset):
         body (BlogsPostCreateRequest):
 
@@ -216,7 +221,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: BlogsPostCreateRequest,
@@ -225,7 +230,7 @@ async def asyncio(
     """Create a blog post
 
     Args:
-        blog_id (int):
+        blog_id (str):
         expand (list[BlogsPostExpand] | Unset):
         body (BlogsPostCreateRequest):
 

@@ -16,7 +16,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    blog_id: int,
+    blog_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -107,7 +107,7 @@ def _build_response(
 
 
 def sync_detailed(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -118,7 +118,7 @@ def sync_detailed(
     """List blog posts
 
     Args:
-        blog_id (int):
+        blog_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -148,7 +148,7 @@ def sync_detailed(
 
 
 def sync(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -159,7 +159,7 @@ def sync(
     """List blog posts
 
     Args:
-        blog_id (int):
+        blog_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -184,7 +184,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -195,7 +195,7 @@ async def asyncio_detailed(
     """List blog posts
 
     Args:
-        blog_id (int):
+        blog_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -223,7 +223,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -234,7 +234,7 @@ async def asyncio(
     """List blog posts
 
     Args:
-        blog_id (int):
+        blog_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):

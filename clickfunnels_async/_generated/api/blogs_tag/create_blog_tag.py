@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    blog_id: int,
+    blog_id: str,
     *,
     body: BlogsTagCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: BlogsTagCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a blog tag
 
     Args:
-        blog_id (int):
+        blog_id (str):
         body (BlogsTagCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: BlogsTagCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a blog tag
 
     Args:
-        blog_id (int):
+        blog_id (str):
         body (BlogsTagCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: BlogsTagCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a blog tag
 
     Args:
-        blog_id (int):
+        blog_id (str):
         body (BlogsTagCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    blog_id: int,
+    blog_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: BlogsTagCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a blog tag
 
     Args:
-        blog_id (int):
+        blog_id (str):
         body (BlogsTagCreateRequest):
 
     Raises:

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    community_id: int,
+    community_id: str,
     *,
     body: CommunitiesBanCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesBanCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a community ban
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesBanCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesBanCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a community ban
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesBanCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesBanCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a community ban
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesBanCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesBanCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a community ban
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesBanCreateRequest):
 
     Raises:

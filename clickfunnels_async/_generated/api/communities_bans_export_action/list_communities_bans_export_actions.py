@@ -15,7 +15,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    community_id: int,
+    community_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -98,7 +98,7 @@ def _build_response(
 
 
 def sync_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -108,7 +108,7 @@ def sync_detailed(
     """List community ban export actions
 
     Args:
-        community_id (int):
+        community_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -146,7 +146,7 @@ def sync(
     """List community ban export actions
 
     Args:
-        community_id (int):
+        community_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -169,7 +169,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -179,7 +179,7 @@ async def asyncio_detailed(
     """List community ban export actions
 
     Args:
-        community_id (int):
+        community_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -205,7 +205,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -215,7 +215,7 @@ async def asyncio(
     """List community ban export actions
 
     Args:
-        community_id (int):
+        community_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    community_id: int,
+    community_id: str,
     *,
     body: CommunitiesBansUnbanActionCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesBansUnbanActionCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a community ban unban action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesBansUnbanActionCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesBansUnbanActionCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a community ban unban action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesBansUnbanActionCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesBansUnbanActionCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a community ban unban action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesBansUnbanActionCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesBansUnbanActionCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a community ban unban action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesBansUnbanActionCreateRequest):
 
     Raises:

@@ -19,7 +19,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    community_id: int,
+    community_id: str,
     *,
     body: CommunitiesMembershipsExportActionCreateRequest,
 ) -> dict[str, Any]:
@@ -106,7 +106,7 @@ def _build_response(
 
 
 def sync_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesMembershipsExportActionCreateRequest,
@@ -114,7 +114,7 @@ def sync_detailed(
     """Create a community membership export action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesMembershipsExportActionCreateRequest):
 
     Raises:
@@ -138,7 +138,7 @@ def sync_detailed(
 
 
 def sync(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesMembershipsExportActionCreateRequest,
@@ -146,7 +146,7 @@ def sync(
     """Create a community membership export action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesMembershipsExportActionCreateRequest):
 
     Raises:
@@ -165,7 +165,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesMembershipsExportActionCreateRequest,
@@ -173,7 +173,7 @@ async def asyncio_detailed(
     """Create a community membership export action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesMembershipsExportActionCreateRequest):
 
     Raises:
@@ -195,7 +195,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesMembershipsExportActionCreateRequest,
@@ -203,7 +203,7 @@ async def asyncio(
     """Create a community membership export action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesMembershipsExportActionCreateRequest):
 
     Raises:

@@ -19,7 +19,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    community_id: int,
+    community_id: str,
     *,
     body: CommunitiesMembershipsRemoveFromGroupActionCreateRequest,
 ) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def _build_response(
 
 
 def sync_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesMembershipsRemoveFromGroupActionCreateRequest,
@@ -116,7 +116,7 @@ def sync_detailed(
     """Create a community membership remove from group action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesMembershipsRemoveFromGroupActionCreateRequest):
 
     Raises:
@@ -140,7 +140,7 @@ def sync_detailed(
 
 
 def sync(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesMembershipsRemoveFromGroupActionCreateRequest,
@@ -148,7 +148,7 @@ def sync(
     """Create a community membership remove from group action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesMembershipsRemoveFromGroupActionCreateRequest):
 
     Raises:
@@ -167,7 +167,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesMembershipsRemoveFromGroupActionCreateRequest,
@@ -175,7 +175,7 @@ async def asyncio_detailed(
     """Create a community membership remove from group action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesMembershipsRemoveFromGroupActionCreateRequest):
 
     Raises:
@@ -197,7 +197,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesMembershipsRemoveFromGroupActionCreateRequest,
@@ -205,7 +205,7 @@ async def asyncio(
     """Create a community membership remove from group action
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesMembershipsRemoveFromGroupActionCreateRequest):
 
     Raises:

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    space_group_id: int,
+    space_group_id: str,
     *,
     body: CommunitiesSpaceCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    space_group_id: int,
+    space_group_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpaceCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a community space
 
     Args:
-        space_group_id (int):
+        space_group_id (str):
         body (CommunitiesSpaceCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    space_group_id: int,
+    space_group_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpaceCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a community space
 
     Args:
-        space_group_id (int):
+        space_group_id (str):
         body (CommunitiesSpaceCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    space_group_id: int,
+    space_group_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpaceCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a community space
 
     Args:
-        space_group_id (int):
+        space_group_id (str):
         body (CommunitiesSpaceCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    space_group_id: int,
+    space_group_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpaceCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a community space
 
     Args:
-        space_group_id (int):
+        space_group_id (str):
         body (CommunitiesSpaceCreateRequest):
 
     Raises:

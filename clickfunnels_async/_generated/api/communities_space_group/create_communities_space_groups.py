@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    community_id: int,
+    community_id: str,
     *,
     body: CommunitiesSpaceGroupCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpaceGroupCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a community space group
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesSpaceGroupCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpaceGroupCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a community space group
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesSpaceGroupCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpaceGroupCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a community space group
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesSpaceGroupCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    community_id: int,
+    community_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpaceGroupCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a community space group
 
     Args:
-        community_id (int):
+        community_id (str):
         body (CommunitiesSpaceGroupCreateRequest):
 
     Raises:

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    space_id: int,
+    space_id: str,
     *,
     body: CommunitiesSpacesPostCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    space_id: int,
+    space_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a community space post
 
     Args:
-        space_id (int):
+        space_id (str):
         body (CommunitiesSpacesPostCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    space_id: int,
+    space_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a community space post
 
     Args:
-        space_id (int):
+        space_id (str):
         body (CommunitiesSpacesPostCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    space_id: int,
+    space_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a community space post
 
     Args:
-        space_id (int):
+        space_id (str):
         body (CommunitiesSpacesPostCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    space_id: int,
+    space_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a community space post
 
     Args:
-        space_id (int):
+        space_id (str):
         body (CommunitiesSpacesPostCreateRequest):
 
     Raises:

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    post_id: int,
+    post_id: str,
     *,
     body: CommunitiesSpacesPostCommentCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostCommentCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a community space post comment
 
     Args:
-        post_id (int):
+        post_id (str):
         body (CommunitiesSpacesPostCommentCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostCommentCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a community space post comment
 
     Args:
-        post_id (int):
+        post_id (str):
         body (CommunitiesSpacesPostCommentCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostCommentCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a community space post comment
 
     Args:
-        post_id (int):
+        post_id (str):
         body (CommunitiesSpacesPostCommentCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostCommentCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a community space post comment
 
     Args:
-        post_id (int):
+        post_id (str):
         body (CommunitiesSpacesPostCommentCreateRequest):
 
     Raises:

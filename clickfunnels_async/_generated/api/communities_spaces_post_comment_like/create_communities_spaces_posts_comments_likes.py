@@ -15,13 +15,13 @@ from ...models.communities_spaces_post_comment_like_create_request import (
 )
 from ...models.error import Error
 from ...models.field_errors import FieldErrors
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    comment_id: int,
+    comment_id: str,
     *,
-    body: CommunitiesSpacesPostCommentLikeCreateRequest,
+    body: CommunitiesSpacesPostCommentLikeCreateRequest | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
 
@@ -32,7 +32,8 @@ def _get_kwargs(
         ),
     }
 
-    _kwargs["json"] = body.to_dict()
+    if not isinstance(body, Unset):
+        _kwargs["json"] = body.to_dict()
 
     headers["Content-Type"] = "application/json"
 
@@ -106,16 +107,16 @@ def _build_response(
 
 
 def sync_detailed(
-    comment_id: int,
+    comment_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: CommunitiesSpacesPostCommentLikeCreateRequest,
+    body: CommunitiesSpacesPostCommentLikeCreateRequest | Unset = UNSET,
 ) -> Response[Any | CommunitiesSpacesPostCommentLike | Error | FieldErrors]:
     """Create a community space post comment like
 
     Args:
-        comment_id (int):
-        body (CommunitiesSpacesPostCommentLikeCreateRequest):
+        comment_id (str):
+        body (CommunitiesSpacesPostCommentLikeCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -138,16 +139,16 @@ def sync_detailed(
 
 
 def sync(
-    comment_id: int,
+    comment_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: CommunitiesSpacesPostCommentLikeCreateRequest,
+    body: CommunitiesSpacesPostCommentLikeCreateRequest | Unset = UNSET,
 ) -> Any | CommunitiesSpacesPostCommentLike | Error | FieldErrors | None:
     """Create a community space post comment like
 
     Args:
-        comment_id (int):
-        body (CommunitiesSpacesPostCommentLikeCreateRequest):
+        comment_id (str):
+        body (CommunitiesSpacesPostCommentLikeCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -165,16 +166,16 @@ def sync(
 
 
 async def asyncio_detailed(
-    comment_id: int,
+    comment_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: CommunitiesSpacesPostCommentLikeCreateRequest,
+    body: CommunitiesSpacesPostCommentLikeCreateRequest | Unset = UNSET,
 ) -> Response[Any | CommunitiesSpacesPostCommentLike | Error | FieldErrors]:
     """Create a community space post comment like
 
     Args:
-        comment_id (int):
-        body (CommunitiesSpacesPostCommentLikeCreateRequest):
+        comment_id (str):
+        body (CommunitiesSpacesPostCommentLikeCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -195,16 +196,16 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    comment_id: int,
+    comment_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: CommunitiesSpacesPostCommentLikeCreateRequest,
+    body: CommunitiesSpacesPostCommentLikeCreateRequest | Unset = UNSET,
 ) -> Any | CommunitiesSpacesPostCommentLike | Error | FieldErrors | None:
     """Create a community space post comment like
 
     Args:
-        comment_id (int):
-        body (CommunitiesSpacesPostCommentLikeCreateRequest):
+        comment_id (str):
+        body (CommunitiesSpacesPostCommentLikeCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

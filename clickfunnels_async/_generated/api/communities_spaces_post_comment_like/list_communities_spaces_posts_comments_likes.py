@@ -17,7 +17,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    comment_id: int,
+    comment_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -100,7 +100,7 @@ def _build_response(
 
 
 def sync_detailed(
-    comment_id: int,
+    comment_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -110,7 +110,7 @@ def sync_detailed(
     """List community space post comment likes
 
     Args:
-        comment_id (int):
+        comment_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -138,7 +138,7 @@ def sync_detailed(
 
 
 def sync(
-    comment_id: int,
+    comment_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -148,7 +148,7 @@ def sync(
     """List community space post comment likes
 
     Args:
-        comment_id (int):
+        comment_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -171,7 +171,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    comment_id: int,
+    comment_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -181,7 +181,7 @@ async def asyncio_detailed(
     """List community space post comment likes
 
     Args:
-        comment_id (int):
+        comment_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -207,7 +207,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    comment_id: int,
+    comment_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -217,7 +217,7 @@ async def asyncio(
     """List community space post comment likes
 
     Args:
-        comment_id (int):
+        comment_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):

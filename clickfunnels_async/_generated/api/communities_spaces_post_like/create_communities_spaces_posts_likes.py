@@ -13,13 +13,13 @@ from ...models.communities_spaces_post_like_create_request import (
 )
 from ...models.error import Error
 from ...models.field_errors import FieldErrors
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    post_id: int,
+    post_id: str,
     *,
-    body: CommunitiesSpacesPostLikeCreateRequest,
+    body: CommunitiesSpacesPostLikeCreateRequest | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
 
@@ -30,7 +30,8 @@ def _get_kwargs(
         ),
     }
 
-    _kwargs["json"] = body.to_dict()
+    if not isinstance(body, Unset):
+        _kwargs["json"] = body.to_dict()
 
     headers["Content-Type"] = "application/json"
 
@@ -104,16 +105,16 @@ def _build_response(
 
 
 def sync_detailed(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: CommunitiesSpacesPostLikeCreateRequest,
+    body: CommunitiesSpacesPostLikeCreateRequest | Unset = UNSET,
 ) -> Response[Any | CommunitiesSpacesPostLike | Error | FieldErrors]:
     """Create a community space post like
 
     Args:
-        post_id (int):
-        body (CommunitiesSpacesPostLikeCreateRequest):
+        post_id (str):
+        body (CommunitiesSpacesPostLikeCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -136,16 +137,16 @@ def sync_detailed(
 
 
 def sync(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: CommunitiesSpacesPostLikeCreateRequest,
+    body: CommunitiesSpacesPostLikeCreateRequest | Unset = UNSET,
 ) -> Any | CommunitiesSpacesPostLike | Error | FieldErrors | None:
     """Create a community space post like
 
     Args:
-        post_id (int):
-        body (CommunitiesSpacesPostLikeCreateRequest):
+        post_id (str):
+        body (CommunitiesSpacesPostLikeCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -163,16 +164,16 @@ def sync(
 
 
 async def asyncio_detailed(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: CommunitiesSpacesPostLikeCreateRequest,
+    body: CommunitiesSpacesPostLikeCreateRequest | Unset = UNSET,
 ) -> Response[Any | CommunitiesSpacesPostLike | Error | FieldErrors]:
     """Create a community space post like
 
     Args:
-        post_id (int):
-        body (CommunitiesSpacesPostLikeCreateRequest):
+        post_id (str):
+        body (CommunitiesSpacesPostLikeCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -193,16 +194,16 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: CommunitiesSpacesPostLikeCreateRequest,
+    body: CommunitiesSpacesPostLikeCreateRequest | Unset = UNSET,
 ) -> Any | CommunitiesSpacesPostLike | Error | FieldErrors | None:
     """Create a community space post like
 
     Args:
-        post_id (int):
-        body (CommunitiesSpacesPostLikeCreateRequest):
+        post_id (str):
+        body (CommunitiesSpacesPostLikeCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

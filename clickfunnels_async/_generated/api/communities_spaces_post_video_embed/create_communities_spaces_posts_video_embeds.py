@@ -19,7 +19,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    post_id: int,
+    post_id: str,
     *,
     body: CommunitiesSpacesPostVideoEmbedCreateRequest,
 ) -> dict[str, Any]:
@@ -106,7 +106,7 @@ def _build_response(
 
 
 def sync_detailed(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostVideoEmbedCreateRequest,
@@ -114,7 +114,7 @@ def sync_detailed(
     """Create a community space post video embed
 
     Args:
-        post_id (int):
+        post_id (str):
         body (CommunitiesSpacesPostVideoEmbedCreateRequest):
 
     Raises:
@@ -138,7 +138,7 @@ def sync_detailed(
 
 
 def sync(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostVideoEmbedCreateRequest,
@@ -146,7 +146,7 @@ def sync(
     """Create a community space post video embed
 
     Args:
-        post_id (int):
+        post_id (str):
         body (CommunitiesSpacesPostVideoEmbedCreateRequest):
 
     Raises:
@@ -165,7 +165,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostVideoEmbedCreateRequest,
@@ -173,7 +173,7 @@ async def asyncio_detailed(
     """Create a community space post video embed
 
     Args:
-        post_id (int):
+        post_id (str):
         body (CommunitiesSpacesPostVideoEmbedCreateRequest):
 
     Raises:
@@ -195,7 +195,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    post_id: int,
+    post_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CommunitiesSpacesPostVideoEmbedCreateRequest,
@@ -203,7 +203,7 @@ async def asyncio(
     """Create a community space post video embed
 
     Args:
-        post_id (int):
+        post_id (str):
         body (CommunitiesSpacesPostVideoEmbedCreateRequest):
 
     Raises:

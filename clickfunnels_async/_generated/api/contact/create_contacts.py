@@ -16,7 +16,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: ContactCreateRequest,
     expand: list[ContactExpand] | Unset = UNSET,
@@ -118,7 +118,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactCreateRequest,
@@ -127,7 +127,7 @@ def sync_detailed(
     """Create a contact
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[ContactExpand] | Unset):
         body (ContactCreateRequest):
 
@@ -153,7 +153,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactCreateRequest,
@@ -162,7 +162,7 @@ def sync(
     """Create a contact
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[ContactExpand] | Unset):
         body (ContactCreateRequest):
 
@@ -183,7 +183,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactCreateRequest,
@@ -192,7 +192,7 @@ async def asyncio_detailed(
     """Create a contact
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[ContactExpand] | Unset):
         body (ContactCreateRequest):
 
@@ -216,7 +216,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactCreateRequest,
@@ -225,7 +225,7 @@ async def asyncio(
     """Create a contact
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[ContactExpand] | Unset):
         body (ContactCreateRequest):
 

@@ -28,9 +28,9 @@ def _get_kwargs(
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
 ) -> Any | Error | None:
-    if response.status_code == 204:
-        response_204 = cast(Any, None)
-        return response_204
+    if response.status_code == 200:
+        response_200 = cast(Any, None)
+        return response_200
 
     if response.status_code == 401:
         response_401 = Error.from_dict(response.json())

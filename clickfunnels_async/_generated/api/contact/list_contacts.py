@@ -11,13 +11,14 @@ from ...models.contact import Contact
 from ...models.contact_expand import ContactExpand
 from ...models.contacts_filter import ContactsFilter
 from ...models.error import Error
+from ...models.field_errors import FieldErrors
 from ...models.sort_order import SortOrder
 from ...models.sort_property_id_updated_at import SortPropertyIdUpdatedAt
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -78,7 +79,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | Error | list[Contact] | None:
+) -> Any | Error | FieldErrors | list[Contact] | None:
     if response.status_code == 200:
         response_200 = []
         _response_200 = response.json()
@@ -104,6 +105,27 @@ def _parse_response(
 
         return response_404
 
+    if response.status_code == 422:
+
+        def _parse_response_422(data: object) -> Error | FieldErrors:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_422_type_0 = Error.from_dict(data)
+
+                return response_422_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_422_type_1 = FieldErrors.from_dict(data)
+
+            return response_422_type_1
+
+        response_422 = _parse_response_422(response.json())
+
+        return response_422
+
     if response.status_code == 429:
         response_429 = cast(Any, None)
         return response_429
@@ -116,7 +138,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | Error | list[Contact]]:
+) -> Response[Any | Error | FieldErrors | list[Contact]]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -126,7 +148,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -136,13 +158,13 @@ def sync_detailed(
     stored_filter_id: str | Unset = UNSET,
     stable_id: str | Unset = UNSET,
     expand: list[ContactExpand] | Unset = UNSET,
-) -> Response[Any | Error | list[Contact]]:
+) -> Response[Any | Error | FieldErrors | list[Contact]]:
     """List contacts
 
      Identified contacts only. `stored_filter_id` and `stable_id` combine with `filter` (AND).
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -157,7 +179,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Error | list[Contact]]
+        Response[Any | Error | Error | FieldErrors | list[Contact]]
     """
 
     kwargs = _get_kwargs(
@@ -179,7 +201,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -189,13 +211,13 @@ def sync(
     stored_filter_id: str | Unset = UNSET,
     stable_id: str | Unset = UNSET,
     expand: list[ContactExpand] | Unset = UNSET,
-) -> Any | Error | list[Contact] | None:
+) -> Any | Error | FieldErrors | list[Contact] | None:
     """List contacts
 
      Identified contacts only. `stored_filter_id` and `stable_id` combine with `filter` (AND).
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -210,7 +232,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Error | list[Contact]
+        Any | Error | Error | FieldErrors | list[Contact]
     """
 
     return sync_detailed(
@@ -227,7 +249,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -237,13 +259,13 @@ async def asyncio_detailed(
     stored_filter_id: str | Unset = UNSET,
     stable_id: str | Unset = UNSET,
     expand: list[ContactExpand] | Unset = UNSET,
-) -> Response[Any | Error | list[Contact]]:
+) -> Response[Any | Error | FieldErrors | list[Contact]]:
     """List contacts
 
      Identified contacts only. `stored_filter_id` and `stable_id` combine with `filter` (AND).
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -258,7 +280,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Error | list[Contact]]
+        Response[Any | Error | Error | FieldErrors | list[Contact]]
     """
 
     kwargs = _get_kwargs(
@@ -278,7 +300,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -288,13 +310,13 @@ async def asyncio(
     stored_filter_id: str | Unset = UNSET,
     stable_id: str | Unset = UNSET,
     expand: list[ContactExpand] | Unset = UNSET,
-) -> Any | Error | list[Contact] | None:
+) -> Any | Error | FieldErrors | list[Contact] | None:
     """List contacts
 
      Identified contacts only. `stored_filter_id` and `stable_id` combine with `filter` (AND).
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -309,7 +331,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Error | list[Contact]
+        Any | Error | Error | FieldErrors | list[Contact]
     """
 
     return (

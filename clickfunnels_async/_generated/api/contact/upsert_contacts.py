@@ -16,7 +16,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: ContactUpsertRequest,
     expand: list[ContactExpand] | Unset = UNSET,
@@ -123,7 +123,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactUpsertRequest,
@@ -135,7 +135,7 @@ def sync_detailed(
     ignored; `tag_ids` replaces the whole set.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[ContactExpand] | Unset):
         body (ContactUpsertRequest):
 
@@ -161,7 +161,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactUpsertRequest,
@@ -173,7 +173,7 @@ def sync(
     ignored; `tag_ids` replaces the whole set.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[ContactExpand] | Unset):
         body (ContactUpsertRequest):
 
@@ -194,7 +194,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactUpsertRequest,
@@ -206,7 +206,7 @@ async def asyncio_detailed(
     ignored; `tag_ids` replaces the whole set.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[ContactExpand] | Unset):
         body (ContactUpsertRequest):
 
@@ -230,7 +230,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactUpsertRequest,
@@ -242,7 +242,7 @@ async def asyncio(
     ignored; `tag_ids` replaces the whole set.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[ContactExpand] | Unset):
         body (ContactUpsertRequest):
 

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    contact_id: int,
+    contact_id: str,
     *,
     body: ContactsAppliedTagCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    contact_id: int,
+    contact_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsAppliedTagCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a contact applied tag
 
     Args:
-        contact_id (int):
+        contact_id (str):
         body (ContactsAppliedTagCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    contact_id: int,
+    contact_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsAppliedTagCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a contact applied tag
 
     Args:
-        contact_id (int):
+        contact_id (str):
         body (ContactsAppliedTagCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    contact_id: int,
+    contact_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsAppliedTagCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a contact applied tag
 
     Args:
-        contact_id (int):
+        contact_id (str):
         body (ContactsAppliedTagCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    contact_id: int,
+    contact_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsAppliedTagCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a contact applied tag
 
     Args:
-        contact_id (int):
+        contact_id (str):
         body (ContactsAppliedTagCreateRequest):
 
     Raises:

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: ContactsEnrollActionCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsEnrollActionCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a contact enroll action
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsEnrollActionCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsEnrollActionCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a contact enroll action
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsEnrollActionCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsEnrollActionCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a contact enroll action
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsEnrollActionCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsEnrollActionCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a contact enroll action
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsEnrollActionCreateRequest):
 
     Raises:

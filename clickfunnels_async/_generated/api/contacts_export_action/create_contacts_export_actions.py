@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: ContactsExportActionCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsExportActionCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a contact export action
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsExportActionCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsExportActionCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a contact export action
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsExportActionCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsExportActionCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a contact export action
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsExportActionCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsExportActionCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a contact export action
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsExportActionCreateRequest):
 
     Raises:

@@ -15,7 +15,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -96,7 +96,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -106,7 +106,7 @@ def sync_detailed(
     """List contact export actions
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -144,7 +144,7 @@ def sync(
     """List contact export actions
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -167,7 +167,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -177,7 +177,7 @@ async def asyncio_detailed(
     """List contact export actions
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -203,7 +203,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -213,7 +213,7 @@ async def asyncio(
     """List contact export actions
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):

@@ -8,14 +8,14 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.contacts_filter_generate_request import ContactsFilterGenerateRequest
-from ...models.contacts_filter_record import ContactsFilterRecord
+from ...models.contacts_filter_generated import ContactsFilterGenerated
 from ...models.error import Error
 from ...models.field_errors import FieldErrors
 from ...types import Response
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: ContactsFilterGenerateRequest,
 ) -> dict[str, Any]:
@@ -38,11 +38,11 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | ContactsFilterRecord | Error | FieldErrors | None:
-    if response.status_code == 200:
-        response_200 = ContactsFilterRecord.from_dict(response.json())
+) -> Any | ContactsFilterGenerated | Error | FieldErrors | None:
+    if response.status_code == 201:
+        response_201 = ContactsFilterGenerated.from_dict(response.json())
 
-        return response_200
+        return response_201
 
     if response.status_code == 400:
         response_400 = Error.from_dict(response.json())
@@ -84,6 +84,10 @@ def _parse_response(
         response_429 = cast(Any, None)
         return response_429
 
+    if response.status_code == 503:
+        response_503 = cast(Any, None)
+        return response_503
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
@@ -92,7 +96,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | ContactsFilterRecord | Error | FieldErrors]:
+) -> Response[Any | ContactsFilterGenerated | Error | FieldErrors]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -102,15 +106,15 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsFilterGenerateRequest,
-) -> Response[Any | ContactsFilterRecord | Error | FieldErrors]:
+) -> Response[Any | ContactsFilterGenerated | Error | FieldErrors]:
     """Turn a plain-English description into a contact filter
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsFilterGenerateRequest):
 
     Raises:
@@ -118,7 +122,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | ContactsFilterRecord | Error | Error | FieldErrors]
+        Response[Any | ContactsFilterGenerated | Error | Error | FieldErrors]
     """
 
     kwargs = _get_kwargs(
@@ -134,15 +138,15 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsFilterGenerateRequest,
-) -> Any | ContactsFilterRecord | Error | FieldErrors | None:
+) -> Any | ContactsFilterGenerated | Error | FieldErrors | None:
     """Turn a plain-English description into a contact filter
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsFilterGenerateRequest):
 
     Raises:
@@ -150,7 +154,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | ContactsFilterRecord | Error | Error | FieldErrors
+        Any | ContactsFilterGenerated | Error | Error | FieldErrors
     """
 
     return sync_detailed(
@@ -161,15 +165,15 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsFilterGenerateRequest,
-) -> Response[Any | ContactsFilterRecord | Error | FieldErrors]:
+) -> Response[Any | ContactsFilterGenerated | Error | FieldErrors]:
     """Turn a plain-English description into a contact filter
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsFilterGenerateRequest):
 
     Raises:
@@ -177,7 +181,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | ContactsFilterRecord | Error | Error | FieldErrors]
+        Response[Any | ContactsFilterGenerated | Error | Error | FieldErrors]
     """
 
     kwargs = _get_kwargs(
@@ -191,15 +195,15 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ContactsFilterGenerateRequest,
-) -> Any | ContactsFilterRecord | Error | FieldErrors | None:
+) -> Any | ContactsFilterGenerated | Error | FieldErrors | None:
     """Turn a plain-English description into a contact filter
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ContactsFilterGenerateRequest):
 
     Raises:
@@ -207,7 +211,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | ContactsFilterRecord | Error | Error | FieldErrors
+        Any | ContactsFilterGenerated | Error | Error | FieldErrors
     """
 
     return (

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    section_id: int,
+    section_id: str,
     *,
     body: CoursesLessonCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    section_id: int,
+    section_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesLessonCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a course lesson
 
     Args:
-        section_id (int):
+        section_id (str):
         body (CoursesLessonCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    section_id: int,
+    section_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesLessonCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a course lesson
 
     Args:
-        section_id (int):
+        section_id (str):
         body (CoursesLessonCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    section_id: int,
+    section_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesLessonCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a course lesson
 
     Args:
-        section_id (int):
+        section_id (str):
         body (CoursesLessonCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    section_id: int,
+    section_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesLessonCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a course lesson
 
     Args:
-        section_id (int):
+        section_id (str):
         body (CoursesLessonCreateRequest):
 
     Raises:

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    course_id: int,
+    course_id: str,
     *,
     body: CoursesLessonCompletionCreateRequest,
 ) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def _build_response(
 
 
 def sync_detailed(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesLessonCompletionCreateRequest,
@@ -119,7 +119,7 @@ def sync_detailed(
      A lesson can be completed once per enrollment; a repeat answers 409.
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesLessonCompletionCreateRequest):
 
     Raises:
@@ -143,7 +143,7 @@ def sync_detailed(
 
 
 def sync(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesLessonCompletionCreateRequest,
@@ -153,7 +153,7 @@ def sync(
      A lesson can be completed once per enrollment; a repeat answers 409.
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesLessonCompletionCreateRequest):
 
     Raises:
@@ -172,7 +172,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesLessonCompletionCreateRequest,
@@ -182,7 +182,7 @@ async def asyncio_detailed(
      A lesson can be completed once per enrollment; a repeat answers 409.
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesLessonCompletionCreateRequest):
 
     Raises:
@@ -204,7 +204,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesLessonCompletionCreateRequest,
@@ -214,7 +214,7 @@ async def asyncio(
      A lesson can be completed once per enrollment; a repeat answers 409.
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesLessonCompletionCreateRequest):
 
     Raises:

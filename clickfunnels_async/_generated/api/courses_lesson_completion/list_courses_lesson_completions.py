@@ -16,7 +16,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    course_id: int,
+    course_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -111,7 +111,7 @@ def _build_response(
 
 
 def sync_detailed(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -122,7 +122,7 @@ def sync_detailed(
     """List course lesson completions
 
     Args:
-        course_id (int):
+        course_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -153,7 +153,7 @@ def sync_detailed(
 
 
 def sync(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -164,7 +164,7 @@ def sync(
     """List course lesson completions
 
     Args:
-        course_id (int):
+        course_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -190,7 +190,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -201,7 +201,7 @@ async def asyncio_detailed(
     """List course lesson completions
 
     Args:
-        course_id (int):
+        course_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -230,7 +230,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -241,7 +241,7 @@ async def asyncio(
     """List course lesson completions
 
     Args:
-        course_id (int):
+        course_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):

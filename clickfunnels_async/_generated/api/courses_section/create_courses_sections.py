@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    course_id: int,
+    course_id: str,
     *,
     body: CoursesSectionCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesSectionCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a course section
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesSectionCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesSectionCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a course section
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesSectionCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesSectionCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a course section
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesSectionCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesSectionCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a course section
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesSectionCreateRequest):
 
     Raises:

@@ -17,7 +17,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    course_id: int,
+    course_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -98,7 +98,7 @@ def _build_response(
 
 
 def sync_detailed(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -108,7 +108,7 @@ def sync_detailed(
     """List course sections
 
     Args:
-        course_id (int):
+        course_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -146,7 +146,7 @@ def sync(
     """List course sections
 
     Args:
-        course_id (int):
+        course_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
@@ -169,7 +169,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -179,7 +179,7 @@ async def asyncio_detailed(
     """List course sections
 
     Args:
-        course_id (int):
+        course_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
@@ -205,7 +205,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -215,7 +215,7 @@ async def asyncio(
     """List course sections
 
     Args:
-        course_id (int):
+        course_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):

@@ -11,13 +11,16 @@ from ...models.courses_sections_publish_action import CoursesSectionsPublishActi
 from ...models.courses_sections_publish_action_create_request import (
     CoursesSectionsPublishActionCreateRequest,
 )
+from ...models.courses_sections_publish_action_noop import (
+    CoursesSectionsPublishActionNoop,
+)
 from ...models.error import Error
 from ...models.field_errors import FieldErrors
 from ...types import Response
 
 
 def _get_kwargs(
-    course_id: int,
+    course_id: str,
     *,
     body: CoursesSectionsPublishActionCreateRequest,
 ) -> dict[str, Any]:
@@ -40,9 +43,16 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | CoursesSectionsPublishAction | Error | FieldErrors | None:
+) -> (
+    Any
+    | CoursesSectionsPublishAction
+    | CoursesSectionsPublishActionNoop
+    | Error
+    | FieldErrors
+    | None
+):
     if response.status_code == 200:
-        response_200 = CoursesSectionsPublishAction.from_dict(response.json())
+        response_200 = CoursesSectionsPublishActionNoop.from_dict(response.json())
 
         return response_200
 
@@ -99,7 +109,13 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | CoursesSectionsPublishAction | Error | FieldErrors]:
+) -> Response[
+    Any
+    | CoursesSectionsPublishAction
+    | CoursesSectionsPublishActionNoop
+    | Error
+    | FieldErrors
+]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -109,15 +125,21 @@ def _build_response(
 
 
 def sync_detailed(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesSectionsPublishActionCreateRequest,
-) -> Response[Any | CoursesSectionsPublishAction | Error | FieldErrors]:
+) -> Response[
+    Any
+    | CoursesSectionsPublishAction
+    | CoursesSectionsPublishActionNoop
+    | Error
+    | FieldErrors
+]:
     """Create a course section publish action
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesSectionsPublishActionCreateRequest):
 
     Raises:
@@ -125,7 +147,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | CoursesSectionsPublishAction | Error | Error | FieldErrors]
+        Response[Any | CoursesSectionsPublishAction | CoursesSectionsPublishActionNoop | Error | Error | FieldErrors]
     """
 
     kwargs = _get_kwargs(
@@ -141,15 +163,22 @@ def sync_detailed(
 
 
 def sync(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesSectionsPublishActionCreateRequest,
-) -> Any | CoursesSectionsPublishAction | Error | FieldErrors | None:
+) -> (
+    Any
+    | CoursesSectionsPublishAction
+    | CoursesSectionsPublishActionNoop
+    | Error
+    | FieldErrors
+    | None
+):
     """Create a course section publish action
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesSectionsPublishActionCreateRequest):
 
     Raises:
@@ -157,7 +186,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | CoursesSectionsPublishAction | Error | Error | FieldErrors
+        Any | CoursesSectionsPublishAction | CoursesSectionsPublishActionNoop | Error | Error | FieldErrors
     """
 
     return sync_detailed(
@@ -168,15 +197,21 @@ def sync(
 
 
 async def asyncio_detailed(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesSectionsPublishActionCreateRequest,
-) -> Response[Any | CoursesSectionsPublishAction | Error | FieldErrors]:
+) -> Response[
+    Any
+    | CoursesSectionsPublishAction
+    | CoursesSectionsPublishActionNoop
+    | Error
+    | FieldErrors
+]:
     """Create a course section publish action
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesSectionsPublishActionCreateRequest):
 
     Raises:
@@ -184,7 +219,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | CoursesSectionsPublishAction | Error | Error | FieldErrors]
+        Response[Any | CoursesSectionsPublishAction | CoursesSectionsPublishActionNoop | Error | Error | FieldErrors]
     """
 
     kwargs = _get_kwargs(
@@ -198,15 +233,22 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    course_id: int,
+    course_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: CoursesSectionsPublishActionCreateRequest,
-) -> Any | CoursesSectionsPublishAction | Error | FieldErrors | None:
+) -> (
+    Any
+    | CoursesSectionsPublishAction
+    | CoursesSectionsPublishActionNoop
+    | Error
+    | FieldErrors
+    | None
+):
     """Create a course section publish action
 
     Args:
-        course_id (int):
+        course_id (str):
         body (CoursesSectionsPublishActionCreateRequest):
 
     Raises:
@@ -214,7 +256,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | CoursesSectionsPublishAction | Error | Error | FieldErrors
+        Any | CoursesSectionsPublishAction | CoursesSectionsPublishActionNoop | Error | Error | FieldErrors
     """
 
     return (

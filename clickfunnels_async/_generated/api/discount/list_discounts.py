@@ -16,7 +16,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -82,6 +82,11 @@ def _parse_response(
 
         return response_401
 
+    if response.status_code == 403:
+        response_403 = Error.from_dict(response.json())
+
+        return response_403
+
     if response.status_code == 404:
         response_404 = Error.from_dict(response.json())
 
@@ -109,7 +114,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -120,12 +125,12 @@ def sync_detailed(
     """List discounts
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
         filter_ (DiscountsFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed. The keys for this list are not documented.
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -151,7 +156,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -162,12 +167,12 @@ def sync(
     """List discounts
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
         filter_ (DiscountsFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed. The keys for this list are not documented.
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -188,7 +193,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -199,12 +204,12 @@ async def asyncio_detailed(
     """List discounts
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
         filter_ (DiscountsFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed. The keys for this list are not documented.
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -228,7 +233,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -239,12 +244,12 @@ async def asyncio(
     """List discounts
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
         filter_ (DiscountsFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed. The keys for this list are not documented.
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

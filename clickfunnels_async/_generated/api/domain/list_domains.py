@@ -13,7 +13,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
 ) -> dict[str, Any]:
 
     _kwargs: dict[str, Any] = {
@@ -71,14 +71,14 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Any | Error | list[Domain]]:
     """List domains
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -100,14 +100,14 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Any | Error | list[Domain] | None:
     """List domains
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -124,14 +124,14 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Any | Error | list[Domain]]:
     """List domains
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -151,14 +151,14 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Any | Error | list[Domain] | None:
     """List domains
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

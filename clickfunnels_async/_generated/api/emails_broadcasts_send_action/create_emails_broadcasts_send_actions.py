@@ -17,7 +17,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    broadcast_id: int,
+    broadcast_id: str,
     *,
     body: EmailsBroadcastsSendActionCreateRequest | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def _build_response(
 
 
 def sync_detailed(
-    broadcast_id: int,
+    broadcast_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsBroadcastsSendActionCreateRequest | Unset = UNSET,
@@ -118,7 +118,7 @@ def sync_detailed(
     """Create an email broadcast send action
 
     Args:
-        broadcast_id (int):
+        broadcast_id (str):
         body (EmailsBroadcastsSendActionCreateRequest | Unset):
 
     Raises:
@@ -142,7 +142,7 @@ def sync_detailed(
 
 
 def sync(
-    broadcast_id: int,
+    broadcast_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsBroadcastsSendActionCreateRequest | Unset = UNSET,
@@ -150,7 +150,7 @@ def sync(
     """Create an email broadcast send action
 
     Args:
-        broadcast_id (int):
+        broadcast_id (str):
         body (EmailsBroadcastsSendActionCreateRequest | Unset):
 
     Raises:
@@ -169,7 +169,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    broadcast_id: int,
+    broadcast_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsBroadcastsSendActionCreateRequest | Unset = UNSET,
@@ -177,7 +177,7 @@ async def asyncio_detailed(
     """Create an email broadcast send action
 
     Args:
-        broadcast_id (int):
+        broadcast_id (str):
         body (EmailsBroadcastsSendActionCreateRequest | Unset):
 
     Raises:
@@ -199,7 +199,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    broadcast_id: int,
+    broadcast_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsBroadcastsSendActionCreateRequest | Unset = UNSET,
@@ -207,7 +207,7 @@ async def asyncio(
     """Create an email broadcast send action
 
     Args:
-        broadcast_id (int):
+        broadcast_id (str):
         body (EmailsBroadcastsSendActionCreateRequest | Unset):
 
     Raises:

@@ -15,7 +15,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    broadcast_id: int,
+    broadcast_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -71,6 +71,11 @@ def _parse_response(
 
         return response_401
 
+    if response.status_code == 403:
+        response_403 = Error.from_dict(response.json())
+
+        return response_403
+
     if response.status_code == 404:
         response_404 = Error.from_dict(response.json())
 
@@ -98,7 +103,7 @@ def _build_response(
 
 
 def sync_detailed(
-    broadcast_id: int,
+    broadcast_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -108,7 +113,7 @@ def sync_detailed(
     """List email broadcast send actions
 
     Args:
-        broadcast_id (int):
+        broadcast_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -136,7 +141,7 @@ def sync_detailed(
 
 
 def sync(
-    broadcast_id: int,
+    broadcast_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -146,7 +151,7 @@ def sync(
     """List email broadcast send actions
 
     Args:
-        broadcast_id (int):
+        broadcast_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -169,7 +174,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    broadcast_id: int,
+    broadcast_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -179,7 +184,7 @@ async def asyncio_detailed(
     """List email broadcast send actions
 
     Args:
-        broadcast_id (int):
+        broadcast_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -205,7 +210,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    broadcast_id: int,
+    broadcast_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -215,7 +220,7 @@ async def asyncio(
     """List email broadcast send actions
 
     Args:
-        broadcast_id (int):
+        broadcast_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: EmailsDomainCreateRequest,
 ) -> dict[str, Any]:
@@ -58,6 +58,11 @@ def _parse_response(
         response_401 = Error.from_dict(response.json())
 
         return response_401
+
+    if response.status_code == 403:
+        response_403 = Error.from_dict(response.json())
+
+        return response_403
 
     if response.status_code == 404:
         response_404 = Error.from_dict(response.json())
@@ -107,7 +112,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsDomainCreateRequest,
@@ -115,7 +120,7 @@ def sync_detailed(
     """Create an email domain
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (EmailsDomainCreateRequest):
 
     Raises:
@@ -139,7 +144,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsDomainCreateRequest,
@@ -147,7 +152,7 @@ def sync(
     """Create an email domain
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (EmailsDomainCreateRequest):
 
     Raises:
@@ -166,7 +171,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsDomainCreateRequest,
@@ -174,7 +179,7 @@ async def asyncio_detailed(
     """Create an email domain
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (EmailsDomainCreateRequest):
 
     Raises:
@@ -196,7 +201,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsDomainCreateRequest,
@@ -204,7 +209,7 @@ async def asyncio(
     """Create an email domain
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (EmailsDomainCreateRequest):
 
     Raises:

@@ -16,7 +16,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: EmailsTemplateCreateRequest,
     expand: list[EmailsTemplateExpand] | Unset = UNSET,
@@ -123,7 +123,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsTemplateCreateRequest,
@@ -132,7 +132,7 @@ def sync_detailed(
     """Create an email template
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[EmailsTemplateExpand] | Unset):
         body (EmailsTemplateCreateRequest):
 
@@ -158,7 +158,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsTemplateCreateRequest,
@@ -167,7 +167,7 @@ def sync(
     """Create an email template
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[EmailsTemplateExpand] | Unset):
         body (EmailsTemplateCreateRequest):
 
@@ -188,7 +188,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsTemplateCreateRequest,
@@ -197,7 +197,7 @@ async def asyncio_detailed(
     """Create an email template
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[EmailsTemplateExpand] | Unset):
         body (EmailsTemplateCreateRequest):
 
@@ -221,7 +221,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: EmailsTemplateCreateRequest,
@@ -230,7 +230,7 @@ async def asyncio(
     """Create an email template
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[EmailsTemplateExpand] | Unset):
         body (EmailsTemplateCreateRequest):
 

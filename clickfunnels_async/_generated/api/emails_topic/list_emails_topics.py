@@ -16,15 +16,21 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
+    include_archived: IncludeArchived | Unset = UNSET,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
     sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
-    include_archived: IncludeArchived | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
+
+    json_include_archived: str | Unset = UNSET
+    if not isinstance(include_archived, Unset):
+        json_include_archived = include_archived.value
+
+    params["include_archived"] = json_include_archived
 
     params["after"] = after
 
@@ -39,12 +45,6 @@ def _get_kwargs(
         json_sort_property = sort_property.value
 
     params["sort_property"] = json_sort_property
-
-    json_include_archived: str | Unset = UNSET
-    if not isinstance(include_archived, Unset):
-        json_include_archived = include_archived.value
-
-    params["include_archived"] = json_include_archived
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -104,22 +104,22 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
+    include_archived: IncludeArchived | Unset = UNSET,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
     sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
-    include_archived: IncludeArchived | Unset = UNSET,
 ) -> Response[Any | Error | list[EmailsTopic]]:
     """List email topics
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
+        include_archived (IncludeArchived | Unset):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
-        include_archived (IncludeArchived | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -131,10 +131,10 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         workspace_id=workspace_id,
+        include_archived=include_archived,
         after=after,
         sort_order=sort_order,
         sort_property=sort_property,
-        include_archived=include_archived,
     )
 
     response = client.get_httpx_client().request(
@@ -145,22 +145,22 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
+    include_archived: IncludeArchived | Unset = UNSET,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
     sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
-    include_archived: IncludeArchived | Unset = UNSET,
 ) -> Any | Error | list[EmailsTopic] | None:
     """List email topics
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
+        include_archived (IncludeArchived | Unset):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
-        include_archived (IncludeArchived | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -173,30 +173,30 @@ def sync(
     return sync_detailed(
         workspace_id=workspace_id,
         client=client,
+        include_archived=include_archived,
         after=after,
         sort_order=sort_order,
         sort_property=sort_property,
-        include_archived=include_archived,
     ).parsed
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
+    include_archived: IncludeArchived | Unset = UNSET,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
     sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
-    include_archived: IncludeArchived | Unset = UNSET,
 ) -> Response[Any | Error | list[EmailsTopic]]:
     """List email topics
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
+        include_archived (IncludeArchived | Unset):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
-        include_archived (IncludeArchived | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -208,10 +208,10 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         workspace_id=workspace_id,
+        include_archived=include_archived,
         after=after,
         sort_order=sort_order,
         sort_property=sort_property,
-        include_archived=include_archived,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -220,22 +220,22 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
+    include_archived: IncludeArchived | Unset = UNSET,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
     sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
-    include_archived: IncludeArchived | Unset = UNSET,
 ) -> Any | Error | list[EmailsTopic] | None:
     """List email topics
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
+        include_archived (IncludeArchived | Unset):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
-        include_archived (IncludeArchived | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -249,9 +249,9 @@ async def asyncio(
         await asyncio_detailed(
             workspace_id=workspace_id,
             client=client,
+            include_archived=include_archived,
             after=after,
             sort_order=sort_order,
             sort_property=sort_property,
-            include_archived=include_archived,
         )
     ).parsed

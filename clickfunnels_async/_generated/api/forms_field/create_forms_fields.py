@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    field_set_id: int,
+    field_set_id: str,
     *,
     body: FormsFieldCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a form field
 
     Args:
-        field_set_id (int):
+        field_set_id (str):
         body (FormsFieldCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a form field
 
     Args:
-        field_set_id (int):
+        field_set_id (str):
         body (FormsFieldCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a form field
 
     Args:
-        field_set_id (int):
+        field_set_id (str):
         body (FormsFieldCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a form field
 
     Args:
-        field_set_id (int):
+        field_set_id (str):
         body (FormsFieldCreateRequest):
 
     Raises:

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    field_set_id: int,
+    field_set_id: str,
     *,
     body: FormsFieldReorderRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldReorderRequest,
@@ -110,8 +110,8 @@ def sync_detailed(
     """Reorder the fields of a field set
 
     Args:
-        field_set_id (int):
-        body (FormsFieldReorderRequest): Body shape not documented.
+        field_set_id (str):
+        body (FormsFieldReorderRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldReorderRequest,
@@ -142,8 +142,8 @@ def sync(
     """Reorder the fields of a field set
 
     Args:
-        field_set_id (int):
-        body (FormsFieldReorderRequest): Body shape not documented.
+        field_set_id (str):
+        body (FormsFieldReorderRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldReorderRequest,
@@ -169,8 +169,8 @@ async def asyncio_detailed(
     """Reorder the fields of a field set
 
     Args:
-        field_set_id (int):
-        body (FormsFieldReorderRequest): Body shape not documented.
+        field_set_id (str):
+        body (FormsFieldReorderRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    field_set_id: int,
+    field_set_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldReorderRequest,
@@ -199,8 +199,8 @@ async def asyncio(
     """Reorder the fields of a field set
 
     Args:
-        field_set_id (int):
-        body (FormsFieldReorderRequest): Body shape not documented.
+        field_set_id (str):
+        body (FormsFieldReorderRequest):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    form_id: int,
+    form_id: str,
     *,
     body: FormsFieldSetCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    form_id: int,
+    form_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldSetCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a form field set
 
     Args:
-        form_id (int):
+        form_id (str):
         body (FormsFieldSetCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    form_id: int,
+    form_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldSetCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a form field set
 
     Args:
-        form_id (int):
+        form_id (str):
         body (FormsFieldSetCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    form_id: int,
+    form_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldSetCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a form field set
 
     Args:
-        form_id (int):
+        form_id (str):
         body (FormsFieldSetCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    form_id: int,
+    form_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldSetCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a form field set
 
     Args:
-        form_id (int):
+        form_id (str):
         body (FormsFieldSetCreateRequest):
 
     Raises:

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    field_id: int,
+    field_id: str,
     *,
     body: FormsFieldsOptionCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    field_id: int,
+    field_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldsOptionCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a form field option
 
     Args:
-        field_id (int):
+        field_id (str):
         body (FormsFieldsOptionCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    field_id: int,
+    field_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldsOptionCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a form field option
 
     Args:
-        field_id (int):
+        field_id (str):
         body (FormsFieldsOptionCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    field_id: int,
+    field_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldsOptionCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a form field option
 
     Args:
-        field_id (int):
+        field_id (str):
         body (FormsFieldsOptionCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    field_id: int,
+    field_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsFieldsOptionCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a form field option
 
     Args:
-        field_id (int):
+        field_id (str):
         body (FormsFieldsOptionCreateRequest):
 
     Raises:

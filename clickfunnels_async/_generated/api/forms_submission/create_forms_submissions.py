@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    form_id: int,
+    form_id: str,
     *,
     body: FormsSubmissionCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    form_id: int,
+    form_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsSubmissionCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a form submission
 
     Args:
-        form_id (int):
+        form_id (str):
         body (FormsSubmissionCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    form_id: int,
+    form_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsSubmissionCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a form submission
 
     Args:
-        form_id (int):
+        form_id (str):
         body (FormsSubmissionCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    form_id: int,
+    form_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsSubmissionCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a form submission
 
     Args:
-        form_id (int):
+        form_id (str):
         body (FormsSubmissionCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    form_id: int,
+    form_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsSubmissionCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a form submission
 
     Args:
-        form_id (int):
+        form_id (str):
         body (FormsSubmissionCreateRequest):
 
     Raises:

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    submission_id: int,
+    submission_id: str,
     *,
     body: FormsSubmissionsAnswerCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    submission_id: int,
+    submission_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsSubmissionsAnswerCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a form submission answer
 
     Args:
-        submission_id (int):
+        submission_id (str):
         body (FormsSubmissionsAnswerCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    submission_id: int,
+    submission_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsSubmissionsAnswerCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a form submission answer
 
     Args:
-        submission_id (int):
+        submission_id (str):
         body (FormsSubmissionsAnswerCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    submission_id: int,
+    submission_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsSubmissionsAnswerCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a form submission answer
 
     Args:
-        submission_id (int):
+        submission_id (str):
         body (FormsSubmissionsAnswerCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    submission_id: int,
+    submission_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FormsSubmissionsAnswerCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a form submission answer
 
     Args:
-        submission_id (int):
+        submission_id (str):
         body (FormsSubmissionsAnswerCreateRequest):
 
     Raises:

@@ -10,16 +10,18 @@ from ...client import AuthenticatedClient, Client
 from ...models.error import Error
 from ...models.fulfillments_location import FulfillmentsLocation
 from ...models.sort_order import SortOrder
-from ...models.sort_property_id_updated_at import SortPropertyIdUpdatedAt
+from ...models.sort_property_id_sort_order_updated_at import (
+    SortPropertyIdSortOrderUpdatedAt,
+)
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
-    sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
+    sort_property: SortPropertyIdSortOrderUpdatedAt | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -96,20 +98,20 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
-    sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
+    sort_property: SortPropertyIdSortOrderUpdatedAt | Unset = UNSET,
 ) -> Response[Any | Error | list[FulfillmentsLocation]]:
     """List fulfillment locations
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
-        sort_property (SortPropertyIdUpdatedAt | Unset):
+        sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -134,20 +136,20 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
-    sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
+    sort_property: SortPropertyIdSortOrderUpdatedAt | Unset = UNSET,
 ) -> Any | Error | list[FulfillmentsLocation] | None:
     """List fulfillment locations
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
-        sort_property (SortPropertyIdUpdatedAt | Unset):
+        sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -167,20 +169,20 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
-    sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
+    sort_property: SortPropertyIdSortOrderUpdatedAt | Unset = UNSET,
 ) -> Response[Any | Error | list[FulfillmentsLocation]]:
     """List fulfillment locations
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
-        sort_property (SortPropertyIdUpdatedAt | Unset):
+        sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -203,20 +205,20 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
-    sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
+    sort_property: SortPropertyIdSortOrderUpdatedAt | Unset = UNSET,
 ) -> Any | Error | list[FulfillmentsLocation] | None:
     """List fulfillment locations
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
-        sort_property (SortPropertyIdUpdatedAt | Unset):
+        sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -13,13 +13,13 @@ from ...models.funnels_conditional_split_step import FunnelsConditionalSplitStep
 from ...models.funnels_conditional_split_step_create_request import (
     FunnelsConditionalSplitStepCreateRequest,
 )
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    funnel_id: int,
+    funnel_id: str,
     *,
-    body: FunnelsConditionalSplitStepCreateRequest,
+    body: FunnelsConditionalSplitStepCreateRequest | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
 
@@ -30,7 +30,8 @@ def _get_kwargs(
         ),
     }
 
-    _kwargs["json"] = body.to_dict()
+    if not isinstance(body, Unset):
+        _kwargs["json"] = body.to_dict()
 
     headers["Content-Type"] = "application/json"
 
@@ -104,16 +105,16 @@ def _build_response(
 
 
 def sync_detailed(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: FunnelsConditionalSplitStepCreateRequest,
+    body: FunnelsConditionalSplitStepCreateRequest | Unset = UNSET,
 ) -> Response[Any | Error | FieldErrors | FunnelsConditionalSplitStep]:
     """Create a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        body (FunnelsConditionalSplitStepCreateRequest):
+        funnel_id (str):
+        body (FunnelsConditionalSplitStepCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -136,16 +137,16 @@ def sync_detailed(
 
 
 def sync(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: FunnelsConditionalSplitStepCreateRequest,
+    body: FunnelsConditionalSplitStepCreateRequest | Unset = UNSET,
 ) -> Any | Error | FieldErrors | FunnelsConditionalSplitStep | None:
     """Create a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        body (FunnelsConditionalSplitStepCreateRequest):
+        funnel_id (str):
+        body (FunnelsConditionalSplitStepCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -163,16 +164,16 @@ def sync(
 
 
 async def asyncio_detailed(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: FunnelsConditionalSplitStepCreateRequest,
+    body: FunnelsConditionalSplitStepCreateRequest | Unset = UNSET,
 ) -> Response[Any | Error | FieldErrors | FunnelsConditionalSplitStep]:
     """Create a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        body (FunnelsConditionalSplitStepCreateRequest):
+        funnel_id (str):
+        body (FunnelsConditionalSplitStepCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -193,16 +194,16 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
-    body: FunnelsConditionalSplitStepCreateRequest,
+    body: FunnelsConditionalSplitStepCreateRequest | Unset = UNSET,
 ) -> Any | Error | FieldErrors | FunnelsConditionalSplitStep | None:
     """Create a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        body (FunnelsConditionalSplitStepCreateRequest):
+        funnel_id (str):
+        body (FunnelsConditionalSplitStepCreateRequest | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

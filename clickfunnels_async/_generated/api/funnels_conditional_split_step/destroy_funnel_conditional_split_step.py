@@ -13,8 +13,8 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     branch: ConditionalSplitStepBranch | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -48,6 +48,11 @@ def _parse_response(
         response_204 = cast(Any, None)
         return response_204
 
+    if response.status_code == 400:
+        response_400 = Error.from_dict(response.json())
+
+        return response_400
+
     if response.status_code == 401:
         response_401 = Error.from_dict(response.json())
 
@@ -80,8 +85,8 @@ def _build_response(
 
 
 def sync_detailed(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     branch: ConditionalSplitStepBranch | Unset = UNSET,
@@ -89,8 +94,8 @@ def sync_detailed(
     """Delete a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         branch (ConditionalSplitStepBranch | Unset):
 
     Raises:
@@ -115,8 +120,8 @@ def sync_detailed(
 
 
 def sync(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     branch: ConditionalSplitStepBranch | Unset = UNSET,
@@ -124,8 +129,8 @@ def sync(
     """Delete a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         branch (ConditionalSplitStepBranch | Unset):
 
     Raises:
@@ -145,8 +150,8 @@ def sync(
 
 
 async def asyncio_detailed(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     branch: ConditionalSplitStepBranch | Unset = UNSET,
@@ -154,8 +159,8 @@ async def asyncio_detailed(
     """Delete a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         branch (ConditionalSplitStepBranch | Unset):
 
     Raises:
@@ -178,8 +183,8 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     branch: ConditionalSplitStepBranch | Unset = UNSET,
@@ -187,8 +192,8 @@ async def asyncio(
     """Delete a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         branch (ConditionalSplitStepBranch | Unset):
 
     Raises:

@@ -13,8 +13,8 @@ from ...types import Response
 
 
 def _get_kwargs(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
 ) -> dict[str, Any]:
 
     _kwargs: dict[str, Any] = {
@@ -68,16 +68,16 @@ def _build_response(
 
 
 def sync_detailed(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Any | Error | FunnelsConditionalSplitStep]:
     """Get a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -100,16 +100,16 @@ def sync_detailed(
 
 
 def sync(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Any | Error | FunnelsConditionalSplitStep | None:
     """Get a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -127,16 +127,16 @@ def sync(
 
 
 async def asyncio_detailed(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Any | Error | FunnelsConditionalSplitStep]:
     """Get a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -157,16 +157,16 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Any | Error | FunnelsConditionalSplitStep | None:
     """Get a funnel conditional split step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -18,7 +18,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    funnel_id: int,
+    funnel_id: str,
     *,
     expand: list[FunnelsConditionalSplitStepExpand] | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def _build_response(
 
 
 def sync_detailed(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     expand: list[FunnelsConditionalSplitStepExpand] | Unset = UNSET,
@@ -95,7 +95,7 @@ def sync_detailed(
     """List funnel conditional split steps
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         expand (list[FunnelsConditionalSplitStepExpand] | Unset):
 
     Raises:
@@ -119,7 +119,7 @@ def sync_detailed(
 
 
 def sync(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     expand: list[FunnelsConditionalSplitStepExpand] | Unset = UNSET,
@@ -127,7 +127,7 @@ def sync(
     """List funnel conditional split steps
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         expand (list[FunnelsConditionalSplitStepExpand] | Unset):
 
     Raises:
@@ -146,7 +146,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     expand: list[FunnelsConditionalSplitStepExpand] | Unset = UNSET,
@@ -154,7 +154,7 @@ async def asyncio_detailed(
     """List funnel conditional split steps
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         expand (list[FunnelsConditionalSplitStepExpand] | Unset):
 
     Raises:
@@ -176,7 +176,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     expand: list[FunnelsConditionalSplitStepExpand] | Unset = UNSET,
@@ -184,7 +184,7 @@ async def asyncio(
     """List funnel conditional split steps
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         expand (list[FunnelsConditionalSplitStepExpand] | Unset):
 
     Raises:

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    funnel_id: int,
+    funnel_id: str,
     *,
     body: FunnelsSplitTestStepCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FunnelsSplitTestStepCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a funnel split test step
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         body (FunnelsSplitTestStepCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FunnelsSplitTestStepCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a funnel split test step
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         body (FunnelsSplitTestStepCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FunnelsSplitTestStepCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a funnel split test step
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         body (FunnelsSplitTestStepCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FunnelsSplitTestStepCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a funnel split test step
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         body (FunnelsSplitTestStepCreateRequest):
 
     Raises:

@@ -13,8 +13,8 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     branch: SplitTestStepBranch | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -48,6 +48,11 @@ def _parse_response(
         response_204 = cast(Any, None)
         return response_204
 
+    if response.status_code == 400:
+        response_400 = Error.from_dict(response.json())
+
+        return response_400
+
     if response.status_code == 401:
         response_401 = Error.from_dict(response.json())
 
@@ -80,8 +85,8 @@ def _build_response(
 
 
 def sync_detailed(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     branch: SplitTestStepBranch | Unset = UNSET,
@@ -91,8 +96,8 @@ def sync_detailed(
      Removes the whole split whatever `branch` says; the other branch is promoted.
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         branch (SplitTestStepBranch | Unset):
 
     Raises:
@@ -117,8 +122,8 @@ def sync_detailed(
 
 
 def sync(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     branch: SplitTestStepBranch | Unset = UNSET,
@@ -128,8 +133,8 @@ def sync(
      Removes the whole split whatever `branch` says; the other branch is promoted.
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         branch (SplitTestStepBranch | Unset):
 
     Raises:
@@ -149,8 +154,8 @@ def sync(
 
 
 async def asyncio_detailed(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     branch: SplitTestStepBranch | Unset = UNSET,
@@ -160,8 +165,8 @@ async def asyncio_detailed(
      Removes the whole split whatever `branch` says; the other branch is promoted.
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         branch (SplitTestStepBranch | Unset):
 
     Raises:
@@ -184,8 +189,8 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     branch: SplitTestStepBranch | Unset = UNSET,
@@ -195,8 +200,8 @@ async def asyncio(
      Removes the whole split whatever `branch` says; the other branch is promoted.
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         branch (SplitTestStepBranch | Unset):
 
     Raises:

@@ -13,7 +13,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    funnel_id: int,
+    funnel_id: str,
 ) -> dict[str, Any]:
 
     _kwargs: dict[str, Any] = {
@@ -66,14 +66,14 @@ def _build_response(
 
 
 def sync_detailed(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Any | Error | FunnelsSplitTestStepList]:
     """List funnel split test steps
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -95,14 +95,14 @@ def sync_detailed(
 
 
 def sync(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Any | Error | FunnelsSplitTestStepList | None:
     """List funnel split test steps
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -119,14 +119,14 @@ def sync(
 
 
 async def asyncio_detailed(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Any | Error | FunnelsSplitTestStepList]:
     """List funnel split test steps
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -146,14 +146,14 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Any | Error | FunnelsSplitTestStepList | None:
     """List funnel split test steps
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

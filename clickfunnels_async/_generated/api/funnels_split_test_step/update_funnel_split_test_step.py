@@ -17,8 +17,8 @@ from ...types import Response
 
 
 def _get_kwargs(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     body: FunnelsSplitTestStepUpdateRequest,
 ) -> dict[str, Any]:
@@ -106,8 +106,8 @@ def _build_response(
 
 
 def sync_detailed(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FunnelsSplitTestStepUpdateRequest,
@@ -115,8 +115,8 @@ def sync_detailed(
     """Update a funnel split test step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         body (FunnelsSplitTestStepUpdateRequest):
 
     Raises:
@@ -141,8 +141,8 @@ def sync_detailed(
 
 
 def sync(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FunnelsSplitTestStepUpdateRequest,
@@ -150,8 +150,8 @@ def sync(
     """Update a funnel split test step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         body (FunnelsSplitTestStepUpdateRequest):
 
     Raises:
@@ -171,8 +171,8 @@ def sync(
 
 
 async def asyncio_detailed(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FunnelsSplitTestStepUpdateRequest,
@@ -180,8 +180,8 @@ async def asyncio_detailed(
     """Update a funnel split test step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         body (FunnelsSplitTestStepUpdateRequest):
 
     Raises:
@@ -204,8 +204,8 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    funnel_id: int,
-    id: int,
+    funnel_id: str,
+    id: str,
     *,
     client: AuthenticatedClient | Client,
     body: FunnelsSplitTestStepUpdateRequest,
@@ -213,8 +213,8 @@ async def asyncio(
     """Update a funnel split test step
 
     Args:
-        funnel_id (int):
-        id (int):
+        funnel_id (str):
+        id (str):
         body (FunnelsSplitTestStepUpdateRequest):
 
     Raises:

@@ -15,7 +15,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    funnel_id: int,
+    funnel_id: str,
     *,
     timerange_start: datetime.datetime | Unset = UNSET,
     timerange_end: datetime.datetime | Unset = UNSET,
@@ -96,7 +96,7 @@ def _build_response(
 
 
 def sync_detailed(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     timerange_start: datetime.datetime | Unset = UNSET,
@@ -106,7 +106,7 @@ def sync_detailed(
     """Get funnel stats for a time range
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         timerange_start (datetime.datetime | Unset):
         timerange_end (datetime.datetime | Unset):
         expand (list[FunnelsStatsExpand] | Unset):
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     timerange_start: datetime.datetime | Unset = UNSET,
@@ -144,7 +144,7 @@ def sync(
     """Get funnel stats for a time range
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         timerange_start (datetime.datetime | Unset):
         timerange_end (datetime.datetime | Unset):
         expand (list[FunnelsStatsExpand] | Unset):
@@ -167,7 +167,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     timerange_start: datetime.datetime | Unset = UNSET,
@@ -177,7 +177,7 @@ async def asyncio_detailed(
     """Get funnel stats for a time range
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         timerange_start (datetime.datetime | Unset):
         timerange_end (datetime.datetime | Unset):
         expand (list[FunnelsStatsExpand] | Unset):
@@ -203,7 +203,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    funnel_id: int,
+    funnel_id: str,
     *,
     client: AuthenticatedClient | Client,
     timerange_start: datetime.datetime | Unset = UNSET,
@@ -213,7 +213,7 @@ async def asyncio(
     """Get funnel stats for a time range
 
     Args:
-        funnel_id (int):
+        funnel_id (str):
         timerange_start (datetime.datetime | Unset):
         timerange_end (datetime.datetime | Unset):
         expand (list[FunnelsStatsExpand] | Unset):

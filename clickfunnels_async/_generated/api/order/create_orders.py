@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: OrderCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: OrderCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create an order
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (OrderCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: OrderCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create an order
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (OrderCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: OrderCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create an order
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (OrderCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: OrderCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create an order
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (OrderCreateRequest):
 
     Raises:

@@ -8,6 +8,7 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error import Error
+from ...models.field_errors import FieldErrors
 from ...models.order import Order
 from ...models.orders_filter import OrdersFilter
 from ...models.sort_order import SortOrder
@@ -16,14 +17,14 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
     sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
-    filter_: OrdersFilter | Unset = UNSET,
     stored_filter_id: str | Unset = UNSET,
     stable_id: str | Unset = UNSET,
+    filter_: OrdersFilter | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -42,15 +43,15 @@ def _get_kwargs(
 
     params["sort_property"] = json_sort_property
 
+    params["stored_filter_id"] = stored_filter_id
+
+    params["stable_id"] = stable_id
+
     json_filter_: dict[str, Any] | Unset = UNSET
     if not isinstance(filter_, Unset):
         json_filter_ = filter_.to_dict()
     if not isinstance(json_filter_, Unset):
         params.update({f"filter[{k}]": v for k, v in json_filter_.items()})
-
-    params["stored_filter_id"] = stored_filter_id
-
-    params["stable_id"] = stable_id
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -67,7 +68,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | Error | list[Order] | None:
+) -> Any | Error | FieldErrors | list[Order] | None:
     if response.status_code == 200:
         response_200 = []
         _response_200 = response.json()
@@ -93,6 +94,27 @@ def _parse_response(
 
         return response_404
 
+    if response.status_code == 422:
+
+        def _parse_response_422(data: object) -> Error | FieldErrors:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_422_type_0 = Error.from_dict(data)
+
+                return response_422_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_422_type_1 = FieldErrors.from_dict(data)
+
+            return response_422_type_1
+
+        response_422 = _parse_response_422(response.json())
+
+        return response_422
+
     if response.status_code == 429:
         response_429 = cast(Any, None)
         return response_429
@@ -105,7 +127,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | Error | list[Order]]:
+) -> Response[Any | Error | FieldErrors | list[Order]]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -115,34 +137,34 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
     sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
-    filter_: OrdersFilter | Unset = UNSET,
     stored_filter_id: str | Unset = UNSET,
     stable_id: str | Unset = UNSET,
-) -> Response[Any | Error | list[Order]]:
+    filter_: OrdersFilter | Unset = UNSET,
+) -> Response[Any | Error | FieldErrors | list[Order]]:
     """List orders
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
-        filter_ (OrdersFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed.
         stored_filter_id (str | Unset):
         stable_id (str | Unset):
+        filter_ (OrdersFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Error | list[Order]]
+        Response[Any | Error | Error | FieldErrors | list[Order]]
     """
 
     kwargs = _get_kwargs(
@@ -150,9 +172,9 @@ def sync_detailed(
         after=after,
         sort_order=sort_order,
         sort_property=sort_property,
-        filter_=filter_,
         stored_filter_id=stored_filter_id,
         stable_id=stable_id,
+        filter_=filter_,
     )
 
     response = client.get_httpx_client().request(
@@ -163,34 +185,34 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
     sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
-    filter_: OrdersFilter | Unset = UNSET,
     stored_filter_id: str | Unset = UNSET,
     stable_id: str | Unset = UNSET,
-) -> Any | Error | list[Order] | None:
+    filter_: OrdersFilter | Unset = UNSET,
+) -> Any | Error | FieldErrors | list[Order] | None:
     """List orders
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
-        filter_ (OrdersFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed.
         stored_filter_id (str | Unset):
         stable_id (str | Unset):
+        filter_ (OrdersFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Error | list[Order]
+        Any | Error | Error | FieldErrors | list[Order]
     """
 
     return sync_detailed(
@@ -199,41 +221,41 @@ def sync(
         after=after,
         sort_order=sort_order,
         sort_property=sort_property,
-        filter_=filter_,
         stored_filter_id=stored_filter_id,
         stable_id=stable_id,
+        filter_=filter_,
     ).parsed
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
     sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
-    filter_: OrdersFilter | Unset = UNSET,
     stored_filter_id: str | Unset = UNSET,
     stable_id: str | Unset = UNSET,
-) -> Response[Any | Error | list[Order]]:
+    filter_: OrdersFilter | Unset = UNSET,
+) -> Response[Any | Error | FieldErrors | list[Order]]:
     """List orders
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
-        filter_ (OrdersFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed.
         stored_filter_id (str | Unset):
         stable_id (str | Unset):
+        filter_ (OrdersFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Error | list[Order]]
+        Response[Any | Error | Error | FieldErrors | list[Order]]
     """
 
     kwargs = _get_kwargs(
@@ -241,9 +263,9 @@ async def asyncio_detailed(
         after=after,
         sort_order=sort_order,
         sort_property=sort_property,
-        filter_=filter_,
         stored_filter_id=stored_filter_id,
         stable_id=stable_id,
+        filter_=filter_,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -252,34 +274,34 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
     sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
-    filter_: OrdersFilter | Unset = UNSET,
     stored_filter_id: str | Unset = UNSET,
     stable_id: str | Unset = UNSET,
-) -> Any | Error | list[Order] | None:
+    filter_: OrdersFilter | Unset = UNSET,
+) -> Any | Error | FieldErrors | list[Order] | None:
     """List orders
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
-        filter_ (OrdersFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
-            different keys are AND'ed.
         stored_filter_id (str | Unset):
         stable_id (str | Unset):
+        filter_ (OrdersFilter | Unset): Allowed filter keys. Comma separated values are OR'ed;
+            different keys are AND'ed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Error | list[Order]
+        Any | Error | Error | FieldErrors | list[Order]
     """
 
     return (
@@ -289,8 +311,8 @@ async def asyncio(
             after=after,
             sort_order=sort_order,
             sort_property=sort_property,
-            filter_=filter_,
             stored_filter_id=stored_filter_id,
             stable_id=stable_id,
+            filter_=filter_,
         )
     ).parsed

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    order_id: int,
+    order_id: str,
     *,
     body: OrdersInvoiceCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    order_id: int,
+    order_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersInvoiceCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create an order invoice
 
     Args:
-        order_id (int):
+        order_id (str):
         body (OrdersInvoiceCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    order_id: int,
+    order_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersInvoiceCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create an order invoice
 
     Args:
-        order_id (int):
+        order_id (str):
         body (OrdersInvoiceCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    order_id: int,
+    order_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersInvoiceCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create an order invoice
 
     Args:
-        order_id (int):
+        order_id (str):
         body (OrdersInvoiceCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    order_id: int,
+    order_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersInvoiceCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create an order invoice
 
     Args:
-        order_id (int):
+        order_id (str):
         body (OrdersInvoiceCreateRequest):
 
     Raises:

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    line_item_id: str,
+    line_item_id: int | str,
     *,
     body: OrdersLineItemsChangePerformRequest,
 ) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def _build_response(
 
 
 def sync_detailed(
-    line_item_id: str,
+    line_item_id: int | str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersLineItemsChangePerformRequest,
@@ -117,7 +117,7 @@ def sync_detailed(
     """Apply a line item upgrade or downgrade
 
     Args:
-        line_item_id (str):
+        line_item_id (int | str):
         body (OrdersLineItemsChangePerformRequest):
 
     Raises:
@@ -141,7 +141,7 @@ def sync_detailed(
 
 
 def sync(
-    line_item_id: str,
+    line_item_id: int | str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersLineItemsChangePerformRequest,
@@ -149,7 +149,7 @@ def sync(
     """Apply a line item upgrade or downgrade
 
     Args:
-        line_item_id (str):
+        line_item_id (int | str):
         body (OrdersLineItemsChangePerformRequest):
 
     Raises:
@@ -168,7 +168,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    line_item_id: str,
+    line_item_id: int | str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersLineItemsChangePerformRequest,
@@ -176,7 +176,7 @@ async def asyncio_detailed(
     """Apply a line item upgrade or downgrade
 
     Args:
-        line_item_id (str):
+        line_item_id (int | str):
         body (OrdersLineItemsChangePerformRequest):
 
     Raises:
@@ -198,7 +198,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    line_item_id: str,
+    line_item_id: int | str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersLineItemsChangePerformRequest,
@@ -206,7 +206,7 @@ async def asyncio(
     """Apply a line item upgrade or downgrade
 
     Args:
-        line_item_id (str):
+        line_item_id (int | str):
         body (OrdersLineItemsChangePerformRequest):
 
     Raises:

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    line_item_id: str,
+    line_item_id: int | str,
     *,
     body: OrdersLineItemsChangePreviewRequest,
 ) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def _build_response(
 
 
 def sync_detailed(
-    line_item_id: str,
+    line_item_id: int | str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersLineItemsChangePreviewRequest,
@@ -117,7 +117,7 @@ def sync_detailed(
     """Preview a line item upgrade or downgrade
 
     Args:
-        line_item_id (str):
+        line_item_id (int | str):
         body (OrdersLineItemsChangePreviewRequest):
 
     Raises:
@@ -141,7 +141,7 @@ def sync_detailed(
 
 
 def sync(
-    line_item_id: str,
+    line_item_id: int | str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersLineItemsChangePreviewRequest,
@@ -149,7 +149,7 @@ def sync(
     """Preview a line item upgrade or downgrade
 
     Args:
-        line_item_id (str):
+        line_item_id (int | str):
         body (OrdersLineItemsChangePreviewRequest):
 
     Raises:
@@ -168,7 +168,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    line_item_id: str,
+    line_item_id: int | str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersLineItemsChangePreviewRequest,
@@ -176,7 +176,7 @@ async def asyncio_detailed(
     """Preview a line item upgrade or downgrade
 
     Args:
-        line_item_id (str):
+        line_item_id (int | str):
         body (OrdersLineItemsChangePreviewRequest):
 
     Raises:
@@ -198,7 +198,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    line_item_id: str,
+    line_item_id: int | str,
     *,
     client: AuthenticatedClient | Client,
     body: OrdersLineItemsChangePreviewRequest,
@@ -206,7 +206,7 @@ async def asyncio(
     """Preview a line item upgrade or downgrade
 
     Args:
-        line_item_id (str):
+        line_item_id (int | str):
         body (OrdersLineItemsChangePreviewRequest):
 
     Raises:

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: PageCreateExternalRequest,
 ) -> dict[str, Any]:
@@ -39,10 +39,10 @@ def _get_kwargs(
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
 ) -> Any | Error | FieldErrors | Page | None:
-    if response.status_code == 200:
-        response_200 = Page.from_dict(response.json())
+    if response.status_code == 201:
+        response_201 = Page.from_dict(response.json())
 
-        return response_200
+        return response_201
 
     if response.status_code == 400:
         response_400 = Error.from_dict(response.json())
@@ -107,7 +107,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: PageCreateExternalRequest,
@@ -115,7 +115,7 @@ def sync_detailed(
     """Create external (page)
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (PageCreateExternalRequest):
 
     Raises:
@@ -139,7 +139,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: PageCreateExternalRequest,
@@ -147,7 +147,7 @@ def sync(
     """Create external (page)
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (PageCreateExternalRequest):
 
     Raises:
@@ -166,7 +166,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: PageCreateExternalRequest,
@@ -174,7 +174,7 @@ async def asyncio_detailed(
     """Create external (page)
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (PageCreateExternalRequest):
 
     Raises:
@@ -196,7 +196,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: PageCreateExternalRequest,
@@ -204,7 +204,7 @@ async def asyncio(
     """Create external (page)
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (PageCreateExternalRequest):
 
     Raises:

@@ -16,7 +16,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: PageCreateRequest,
     expand: list[CodeMarkupExpand] | Unset = UNSET,
@@ -118,7 +118,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: PageCreateRequest,
@@ -127,7 +127,7 @@ def sync_detailed(
     """Create a page
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[CodeMarkupExpand] | Unset):
         body (PageCreateRequest):
 
@@ -153,7 +153,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: PageCreateRequest,
@@ -162,7 +162,7 @@ def sync(
     """Create a page
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[CodeMarkupExpand] | Unset):
         body (PageCreateRequest):
 
@@ -183,7 +183,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: PageCreateRequest,
@@ -192,7 +192,7 @@ async def asyncio_detailed(
     """Create a page
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[CodeMarkupExpand] | Unset):
         body (PageCreateRequest):
 
@@ -216,7 +216,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: PageCreateRequest,
@@ -225,7 +225,7 @@ async def asyncio(
     """Create a page
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         expand (list[CodeMarkupExpand] | Unset):
         body (PageCreateRequest):
 

@@ -8,6 +8,7 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error import Error
+from ...models.field_errors import FieldErrors
 from ...types import Response
 
 
@@ -27,7 +28,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | Error | None:
+) -> Any | Error | FieldErrors | None:
     if response.status_code == 204:
         response_204 = cast(Any, None)
         return response_204
@@ -42,6 +43,27 @@ def _parse_response(
 
         return response_404
 
+    if response.status_code == 422:
+
+        def _parse_response_422(data: object) -> Error | FieldErrors:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_422_type_0 = Error.from_dict(data)
+
+                return response_422_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_422_type_1 = FieldErrors.from_dict(data)
+
+            return response_422_type_1
+
+        response_422 = _parse_response_422(response.json())
+
+        return response_422
+
     if response.status_code == 429:
         response_429 = cast(Any, None)
         return response_429
@@ -54,7 +76,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | Error]:
+) -> Response[Any | Error | FieldErrors]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -67,7 +89,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Response[Any | Error]:
+) -> Response[Any | Error | FieldErrors]:
     """Delete a page
 
     Args:
@@ -78,7 +100,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Error]
+        Response[Any | Error | Error | FieldErrors]
     """
 
     kwargs = _get_kwargs(
@@ -96,7 +118,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Any | Error | None:
+) -> Any | Error | FieldErrors | None:
     """Delete a page
 
     Args:
@@ -107,7 +129,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Error
+        Any | Error | Error | FieldErrors
     """
 
     return sync_detailed(
@@ -120,7 +142,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Response[Any | Error]:
+) -> Response[Any | Error | FieldErrors]:
     """Delete a page
 
     Args:
@@ -131,7 +153,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Error]
+        Response[Any | Error | Error | FieldErrors]
     """
 
     kwargs = _get_kwargs(
@@ -147,7 +169,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Any | Error | None:
+) -> Any | Error | FieldErrors | None:
     """Delete a page
 
     Args:
@@ -158,7 +180,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Error
+        Any | Error | Error | FieldErrors
     """
 
     return (

@@ -14,7 +14,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    page_id: int,
+    page_id: str,
     *,
     timerange_start: datetime.datetime | Unset = UNSET,
     timerange_end: datetime.datetime | Unset = UNSET,
@@ -85,7 +85,7 @@ def _build_response(
 
 
 def sync_detailed(
-    page_id: int,
+    page_id: str,
     *,
     client: AuthenticatedClient | Client,
     timerange_start: datetime.datetime | Unset = UNSET,
@@ -94,7 +94,7 @@ def sync_detailed(
     """Get page stats for a time range
 
     Args:
-        page_id (int):
+        page_id (str):
         timerange_start (datetime.datetime | Unset):
         timerange_end (datetime.datetime | Unset):
 
@@ -120,7 +120,7 @@ def sync_detailed(
 
 
 def sync(
-    page_id: int,
+    page_id: str,
     *,
     client: AuthenticatedClient | Client,
     timerange_start: datetime.datetime | Unset = UNSET,
@@ -129,7 +129,7 @@ def sync(
     """Get page stats for a time range
 
     Args:
-        page_id (int):
+        page_id (str):
         timerange_start (datetime.datetime | Unset):
         timerange_end (datetime.datetime | Unset):
 
@@ -150,7 +150,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    page_id: int,
+    page_id: str,
     *,
     client: AuthenticatedClient | Client,
     timerange_start: datetime.datetime | Unset = UNSET,
@@ -159,7 +159,7 @@ async def asyncio_detailed(
     """Get page stats for a time range
 
     Args:
-        page_id (int):
+        page_id (str):
         timerange_start (datetime.datetime | Unset):
         timerange_end (datetime.datetime | Unset):
 
@@ -183,7 +183,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    page_id: int,
+    page_id: str,
     *,
     client: AuthenticatedClient | Client,
     timerange_start: datetime.datetime | Unset = UNSET,
@@ -192,7 +192,7 @@ async def asyncio(
     """Get page stats for a time range
 
     Args:
-        page_id (int):
+        page_id (str):
         timerange_start (datetime.datetime | Unset):
         timerange_end (datetime.datetime | Unset):
 

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: ProductCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a product
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ProductCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a product
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ProductCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a product
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ProductCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a product
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (ProductCreateRequest):
 
     Raises:

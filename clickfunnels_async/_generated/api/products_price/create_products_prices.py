@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    variant_id: int,
+    variant_id: str,
     *,
     body: ProductsPriceCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    variant_id: int,
+    variant_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsPriceCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a product price
 
     Args:
-        variant_id (int):
+        variant_id (str):
         body (ProductsPriceCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    variant_id: int,
+    variant_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsPriceCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a product price
 
     Args:
-        variant_id (int):
+        variant_id (str):
         body (ProductsPriceCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    variant_id: int,
+    variant_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsPriceCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a product price
 
     Args:
-        variant_id (int):
+        variant_id (str):
         body (ProductsPriceCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    variant_id: int,
+    variant_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsPriceCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a product price
 
     Args:
-        variant_id (int):
+        variant_id (str):
         body (ProductsPriceCreateRequest):
 
     Raises:

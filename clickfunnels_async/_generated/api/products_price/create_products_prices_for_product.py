@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    product_id: int,
+    product_id: str,
     *,
     body: ProductsPriceCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsPriceCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
      Older route; newer specs create prices per variant.
 
     Args:
-        product_id (int):
+        product_id (str):
         body (ProductsPriceCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsPriceCreateRequest,
@@ -146,7 +146,7 @@ def sync(
      Older route; newer specs create prices per variant.
 
     Args:
-        product_id (int):
+        product_id (str):
         body (ProductsPriceCreateRequest):
 
     Raises:
@@ -165,7 +165,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsPriceCreateRequest,
@@ -175,7 +175,7 @@ async def asyncio_detailed(
      Older route; newer specs create prices per variant.
 
     Args:
-        product_id (int):
+        product_id (str):
         body (ProductsPriceCreateRequest):
 
     Raises:
@@ -197,7 +197,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsPriceCreateRequest,
@@ -207,7 +207,7 @@ async def asyncio(
      Older route; newer specs create prices per variant.
 
     Args:
-        product_id (int):
+        product_id (str):
         body (ProductsPriceCreateRequest):
 
     Raises:

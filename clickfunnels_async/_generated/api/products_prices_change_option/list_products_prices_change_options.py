@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    price_id: str,
+    price_id: int | str,
 ) -> dict[str, Any]:
 
     _kwargs: dict[str, Any] = {
@@ -68,14 +68,14 @@ def _build_response(
 
 
 def sync_detailed(
-    price_id: str,
+    price_id: int | str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Any | Error | ProductsPricesChangeOptionsResponse]:
     """List product price change options
 
     Args:
-        price_id (str):
+        price_id (int | str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -97,14 +97,14 @@ def sync_detailed(
 
 
 def sync(
-    price_id: str,
+    price_id: int | str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Any | Error | ProductsPricesChangeOptionsResponse | None:
     """List product price change options
 
     Args:
-        price_id (str):
+        price_id (int | str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -121,14 +121,14 @@ def sync(
 
 
 async def asyncio_detailed(
-    price_id: str,
+    price_id: int | str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[Any | Error | ProductsPricesChangeOptionsResponse]:
     """List product price change options
 
     Args:
-        price_id (str):
+        price_id (int | str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -148,14 +148,14 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    price_id: str,
+    price_id: int | str,
     *,
     client: AuthenticatedClient | Client,
 ) -> Any | Error | ProductsPricesChangeOptionsResponse | None:
     """List product price change options
 
     Args:
-        price_id (str):
+        price_id (int | str):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    product_id: int,
+    product_id: str,
     *,
     body: ProductsVariantCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsVariantCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a product variant
 
     Args:
-        product_id (int):
+        product_id (str):
         body (ProductsVariantCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsVariantCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a product variant
 
     Args:
-        product_id (int):
+        product_id (str):
         body (ProductsVariantCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsVariantCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a product variant
 
     Args:
-        product_id (int):
+        product_id (str):
         body (ProductsVariantCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ProductsVariantCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a product variant
 
     Args:
-        product_id (int):
+        product_id (str):
         body (ProductsVariantCreateRequest):
 
     Raises:

@@ -16,7 +16,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    product_id: int,
+    product_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -109,7 +109,7 @@ def _build_response(
 
 
 def sync_detailed(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -120,7 +120,7 @@ def sync_detailed(
     """List product variants
 
     Args:
-        product_id (int):
+        product_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -151,7 +151,7 @@ def sync_detailed(
 
 
 def sync(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -162,7 +162,7 @@ def sync(
     """List product variants
 
     Args:
-        product_id (int):
+        product_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -188,7 +188,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -199,7 +199,7 @@ async def asyncio_detailed(
     """List product variants
 
     Args:
-        product_id (int):
+        product_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -228,7 +228,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    product_id: int,
+    product_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -239,7 +239,7 @@ async def asyncio(
     """List product variants
 
     Args:
-        product_id (int):
+        product_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):

@@ -10,19 +10,27 @@ from ...client import AuthenticatedClient, Client
 from ...models.error import Error
 from ...models.refine_filter_list import RefineFilterList
 from ...models.refine_filters_filter import RefineFiltersFilter
+from ...models.sort_order import SortOrder
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     after: str | Unset = UNSET,
+    sort_order: SortOrder | Unset = UNSET,
     filter_: RefineFiltersFilter | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
 
     params["after"] = after
+
+    json_sort_order: str | Unset = UNSET
+    if not isinstance(sort_order, Unset):
+        json_sort_order = sort_order.value
+
+    params["sort_order"] = json_sort_order
 
     json_filter_: dict[str, Any] | Unset = UNSET
     if not isinstance(filter_, Unset):
@@ -88,10 +96,11 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
+    sort_order: SortOrder | Unset = UNSET,
     filter_: RefineFiltersFilter | Unset = UNSET,
 ) -> Response[Any | Error | RefineFilterList]:
     """List refine filters
@@ -99,8 +108,9 @@ def sync_detailed(
      Without `after` the whole registry comes back in one response; send `after=0` to page through it.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
+        sort_order (SortOrder | Unset):
         filter_ (RefineFiltersFilter | Unset): Allowed filter keys. Comma separated values are
             OR'ed; different keys are AND'ed.
 
@@ -115,6 +125,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         workspace_id=workspace_id,
         after=after,
+        sort_order=sort_order,
         filter_=filter_,
     )
 
@@ -126,10 +137,11 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
+    sort_order: SortOrder | Unset = UNSET,
     filter_: RefineFiltersFilter | Unset = UNSET,
 ) -> Any | Error | RefineFilterList | None:
     """List refine filters
@@ -137,8 +149,9 @@ def sync(
      Without `after` the whole registry comes back in one response; send `after=0` to page through it.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
+        sort_order (SortOrder | Unset):
         filter_ (RefineFiltersFilter | Unset): Allowed filter keys. Comma separated values are
             OR'ed; different keys are AND'ed.
 
@@ -154,15 +167,17 @@ def sync(
         workspace_id=workspace_id,
         client=client,
         after=after,
+        sort_order=sort_order,
         filter_=filter_,
     ).parsed
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
+    sort_order: SortOrder | Unset = UNSET,
     filter_: RefineFiltersFilter | Unset = UNSET,
 ) -> Response[Any | Error | RefineFilterList]:
     """List refine filters
@@ -170,8 +185,9 @@ async def asyncio_detailed(
      Without `after` the whole registry comes back in one response; send `after=0` to page through it.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
+        sort_order (SortOrder | Unset):
         filter_ (RefineFiltersFilter | Unset): Allowed filter keys. Comma separated values are
             OR'ed; different keys are AND'ed.
 
@@ -186,6 +202,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         workspace_id=workspace_id,
         after=after,
+        sort_order=sort_order,
         filter_=filter_,
     )
 
@@ -195,10 +212,11 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
+    sort_order: SortOrder | Unset = UNSET,
     filter_: RefineFiltersFilter | Unset = UNSET,
 ) -> Any | Error | RefineFilterList | None:
     """List refine filters
@@ -206,8 +224,9 @@ async def asyncio(
      Without `after` the whole registry comes back in one response; send `after=0` to page through it.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
+        sort_order (SortOrder | Unset):
         filter_ (RefineFiltersFilter | Unset): Allowed filter keys. Comma separated values are
             OR'ed; different keys are AND'ed.
 
@@ -224,6 +243,7 @@ async def asyncio(
             workspace_id=workspace_id,
             client=client,
             after=after,
+            sort_order=sort_order,
             filter_=filter_,
         )
     ).parsed

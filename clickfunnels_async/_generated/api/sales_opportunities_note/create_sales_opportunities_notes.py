@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    opportunity_id: int,
+    opportunity_id: str,
     *,
     body: SalesOpportunitiesNoteCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    opportunity_id: int,
+    opportunity_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SalesOpportunitiesNoteCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a sales opportunity note
 
     Args:
-        opportunity_id (int):
+        opportunity_id (str):
         body (SalesOpportunitiesNoteCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    opportunity_id: int,
+    opportunity_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SalesOpportunitiesNoteCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a sales opportunity note
 
     Args:
-        opportunity_id (int):
+        opportunity_id (str):
         body (SalesOpportunitiesNoteCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    opportunity_id: int,
+    opportunity_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SalesOpportunitiesNoteCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a sales opportunity note
 
     Args:
-        opportunity_id (int):
+        opportunity_id (str):
         body (SalesOpportunitiesNoteCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    opportunity_id: int,
+    opportunity_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SalesOpportunitiesNoteCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a sales opportunity note
 
     Args:
-        opportunity_id (int):
+        opportunity_id (str):
         body (SalesOpportunitiesNoteCreateRequest):
 
     Raises:

@@ -11,16 +11,18 @@ from ...models.error import Error
 from ...models.sales_opportunities_filter import SalesOpportunitiesFilter
 from ...models.sales_opportunity import SalesOpportunity
 from ...models.sort_order import SortOrder
-from ...models.sort_property_id_updated_at import SortPropertyIdUpdatedAt
+from ...models.sort_property_id_sort_order_updated_at import (
+    SortPropertyIdSortOrderUpdatedAt,
+)
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
-    sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
+    sort_property: SortPropertyIdSortOrderUpdatedAt | Unset = UNSET,
     filter_: SalesOpportunitiesFilter | Unset = UNSET,
 ) -> dict[str, Any]:
 
@@ -109,21 +111,21 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
-    sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
+    sort_property: SortPropertyIdSortOrderUpdatedAt | Unset = UNSET,
     filter_: SalesOpportunitiesFilter | Unset = UNSET,
 ) -> Response[Any | Error | list[SalesOpportunity]]:
     """List sales opportunities
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
-        sort_property (SortPropertyIdUpdatedAt | Unset):
+        sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
         filter_ (SalesOpportunitiesFilter | Unset): Allowed filter keys. Comma separated values
             are OR'ed; different keys are AND'ed.
 
@@ -151,21 +153,21 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
-    sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
+    sort_property: SortPropertyIdSortOrderUpdatedAt | Unset = UNSET,
     filter_: SalesOpportunitiesFilter | Unset = UNSET,
 ) -> Any | Error | list[SalesOpportunity] | None:
     """List sales opportunities
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
-        sort_property (SortPropertyIdUpdatedAt | Unset):
+        sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
         filter_ (SalesOpportunitiesFilter | Unset): Allowed filter keys. Comma separated values
             are OR'ed; different keys are AND'ed.
 
@@ -188,21 +190,21 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
-    sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
+    sort_property: SortPropertyIdSortOrderUpdatedAt | Unset = UNSET,
     filter_: SalesOpportunitiesFilter | Unset = UNSET,
 ) -> Response[Any | Error | list[SalesOpportunity]]:
     """List sales opportunities
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
-        sort_property (SortPropertyIdUpdatedAt | Unset):
+        sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
         filter_ (SalesOpportunitiesFilter | Unset): Allowed filter keys. Comma separated values
             are OR'ed; different keys are AND'ed.
 
@@ -228,21 +230,21 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
-    sort_property: SortPropertyIdUpdatedAt | Unset = UNSET,
+    sort_property: SortPropertyIdSortOrderUpdatedAt | Unset = UNSET,
     filter_: SalesOpportunitiesFilter | Unset = UNSET,
 ) -> Any | Error | list[SalesOpportunity] | None:
     """List sales opportunities
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
-        sort_property (SortPropertyIdUpdatedAt | Unset):
+        sort_property (SortPropertyIdSortOrderUpdatedAt | Unset):
         filter_ (SalesOpportunitiesFilter | Unset): Allowed filter keys. Comma separated values
             are OR'ed; different keys are AND'ed.
 

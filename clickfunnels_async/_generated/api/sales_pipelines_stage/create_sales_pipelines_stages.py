@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    pipeline_id: int,
+    pipeline_id: str,
     *,
     body: SalesPipelinesStageCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    pipeline_id: int,
+    pipeline_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SalesPipelinesStageCreateRequest,
@@ -112,7 +112,7 @@ def sync_detailed(
     """Create a sales pipeline stage
 
     Args:
-        pipeline_id (int):
+        pipeline_id (str):
         body (SalesPipelinesStageCreateRequest):
 
     Raises:
@@ -136,7 +136,7 @@ def sync_detailed(
 
 
 def sync(
-    pipeline_id: int,
+    pipeline_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SalesPipelinesStageCreateRequest,
@@ -144,7 +144,7 @@ def sync(
     """Create a sales pipeline stage
 
     Args:
-        pipeline_id (int):
+        pipeline_id (str):
         body (SalesPipelinesStageCreateRequest):
 
     Raises:
@@ -163,7 +163,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    pipeline_id: int,
+    pipeline_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SalesPipelinesStageCreateRequest,
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     """Create a sales pipeline stage
 
     Args:
-        pipeline_id (int):
+        pipeline_id (str):
         body (SalesPipelinesStageCreateRequest):
 
     Raises:
@@ -193,7 +193,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    pipeline_id: int,
+    pipeline_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SalesPipelinesStageCreateRequest,
@@ -201,7 +201,7 @@ async def asyncio(
     """Create a sales pipeline stage
 
     Args:
-        pipeline_id (int):
+        pipeline_id (str):
         body (SalesPipelinesStageCreateRequest):
 
     Raises:

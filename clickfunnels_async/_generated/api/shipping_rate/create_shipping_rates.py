@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    zone_id: int,
+    zone_id: str,
     *,
     body: ShippingRateCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    zone_id: int,
+    zone_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ShippingRateCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a shipping rate
 
     Args:
-        zone_id (int):
+        zone_id (str):
         body (ShippingRateCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    zone_id: int,
+    zone_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ShippingRateCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a shipping rate
 
     Args:
-        zone_id (int):
+        zone_id (str):
         body (ShippingRateCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    zone_id: int,
+    zone_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ShippingRateCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a shipping rate
 
     Args:
-        zone_id (int):
+        zone_id (str):
         body (ShippingRateCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    zone_id: int,
+    zone_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ShippingRateCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a shipping rate
 
     Args:
-        zone_id (int):
+        zone_id (str):
         body (ShippingRateCreateRequest):
 
     Raises:

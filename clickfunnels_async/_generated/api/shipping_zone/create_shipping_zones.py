@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    location_group_id: int,
+    location_group_id: str,
     *,
     body: ShippingZoneCreateRequest,
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _build_response(
 
 
 def sync_detailed(
-    location_group_id: int,
+    location_group_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ShippingZoneCreateRequest,
@@ -110,7 +110,7 @@ def sync_detailed(
     """Create a shipping zone
 
     Args:
-        location_group_id (int):
+        location_group_id (str):
         body (ShippingZoneCreateRequest):
 
     Raises:
@@ -134,7 +134,7 @@ def sync_detailed(
 
 
 def sync(
-    location_group_id: int,
+    location_group_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ShippingZoneCreateRequest,
@@ -142,7 +142,7 @@ def sync(
     """Create a shipping zone
 
     Args:
-        location_group_id (int):
+        location_group_id (str):
         body (ShippingZoneCreateRequest):
 
     Raises:
@@ -161,7 +161,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    location_group_id: int,
+    location_group_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ShippingZoneCreateRequest,
@@ -169,7 +169,7 @@ async def asyncio_detailed(
     """Create a shipping zone
 
     Args:
-        location_group_id (int):
+        location_group_id (str):
         body (ShippingZoneCreateRequest):
 
     Raises:
@@ -191,7 +191,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    location_group_id: int,
+    location_group_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: ShippingZoneCreateRequest,
@@ -199,7 +199,7 @@ async def asyncio(
     """Create a shipping zone
 
     Args:
-        location_group_id (int):
+        location_group_id (str):
         body (ShippingZoneCreateRequest):
 
     Raises:

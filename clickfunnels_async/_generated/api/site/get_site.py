@@ -7,16 +7,16 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.code_markup_expand import CodeMarkupExpand
 from ...models.error import Error
 from ...models.site import Site
+from ...models.site_expand import SiteExpand
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
-    expand: list[CodeMarkupExpand] | Unset = UNSET,
+    expand: list[SiteExpand] | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -83,16 +83,16 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
-    expand: list[CodeMarkupExpand] | Unset = UNSET,
+    expand: list[SiteExpand] | Unset = UNSET,
 ) -> Response[Any | Error | Site]:
     """Get a site
 
     Args:
-        workspace_id (int):
-        expand (list[CodeMarkupExpand] | Unset):
+        workspace_id (str):
+        expand (list[SiteExpand] | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -115,16 +115,16 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
-    expand: list[CodeMarkupExpand] | Unset = UNSET,
+    expand: list[SiteExpand] | Unset = UNSET,
 ) -> Any | Error | Site | None:
     """Get a site
 
     Args:
-        workspace_id (int):
-        expand (list[CodeMarkupExpand] | Unset):
+        workspace_id (str):
+        expand (list[SiteExpand] | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -142,16 +142,16 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
-    expand: list[CodeMarkupExpand] | Unset = UNSET,
+    expand: list[SiteExpand] | Unset = UNSET,
 ) -> Response[Any | Error | Site]:
     """Get a site
 
     Args:
-        workspace_id (int):
-        expand (list[CodeMarkupExpand] | Unset):
+        workspace_id (str):
+        expand (list[SiteExpand] | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -172,16 +172,16 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
-    expand: list[CodeMarkupExpand] | Unset = UNSET,
+    expand: list[SiteExpand] | Unset = UNSET,
 ) -> Any | Error | Site | None:
     """Get a site
 
     Args:
-        workspace_id (int):
-        expand (list[CodeMarkupExpand] | Unset):
+        workspace_id (str):
+        expand (list[SiteExpand] | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -7,19 +7,19 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.code_markup_expand import CodeMarkupExpand
 from ...models.error import Error
 from ...models.field_errors import FieldErrors
 from ...models.site import Site
+from ...models.site_expand import SiteExpand
 from ...models.site_update_request import SiteUpdateRequest
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: SiteUpdateRequest,
-    expand: list[CodeMarkupExpand] | Unset = UNSET,
+    expand: list[SiteExpand] | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
 
@@ -118,17 +118,17 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SiteUpdateRequest,
-    expand: list[CodeMarkupExpand] | Unset = UNSET,
+    expand: list[SiteExpand] | Unset = UNSET,
 ) -> Response[Any | Error | FieldErrors | Site]:
     """Update a site
 
     Args:
-        workspace_id (int):
-        expand (list[CodeMarkupExpand] | Unset):
+        workspace_id (str):
+        expand (list[SiteExpand] | Unset):
         body (SiteUpdateRequest):
 
     Raises:
@@ -153,17 +153,17 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SiteUpdateRequest,
-    expand: list[CodeMarkupExpand] | Unset = UNSET,
+    expand: list[SiteExpand] | Unset = UNSET,
 ) -> Any | Error | FieldErrors | Site | None:
     """Update a site
 
     Args:
-        workspace_id (int):
-        expand (list[CodeMarkupExpand] | Unset):
+        workspace_id (str):
+        expand (list[SiteExpand] | Unset):
         body (SiteUpdateRequest):
 
     Raises:
@@ -183,17 +183,17 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SiteUpdateRequest,
-    expand: list[CodeMarkupExpand] | Unset = UNSET,
+    expand: list[SiteExpand] | Unset = UNSET,
 ) -> Response[Any | Error | FieldErrors | Site]:
     """Update a site
 
     Args:
-        workspace_id (int):
-        expand (list[CodeMarkupExpand] | Unset):
+        workspace_id (str):
+        expand (list[SiteExpand] | Unset):
         body (SiteUpdateRequest):
 
     Raises:
@@ -216,17 +216,17 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: SiteUpdateRequest,
-    expand: list[CodeMarkupExpand] | Unset = UNSET,
+    expand: list[SiteExpand] | Unset = UNSET,
 ) -> Any | Error | FieldErrors | Site | None:
     """Update a site
 
     Args:
-        workspace_id (int):
-        expand (list[CodeMarkupExpand] | Unset):
+        workspace_id (str):
+        expand (list[SiteExpand] | Unset):
         body (SiteUpdateRequest):
 
     Raises:

@@ -7,7 +7,6 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.any_object import AnyObject
 from ...models.error import Error
 from ...models.field_errors import FieldErrors
 from ...types import Response
@@ -29,11 +28,10 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | AnyObject | Error | FieldErrors | None:
-    if response.status_code == 200:
-        response_200 = AnyObject.from_dict(response.json())
-
-        return response_200
+) -> Any | Error | FieldErrors | None:
+    if response.status_code == 204:
+        response_204 = cast(Any, None)
+        return response_204
 
     if response.status_code == 401:
         response_401 = Error.from_dict(response.json())
@@ -78,7 +76,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | AnyObject | Error | FieldErrors]:
+) -> Response[Any | Error | FieldErrors]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -91,7 +89,7 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Response[Any | AnyObject | Error | FieldErrors]:
+) -> Response[Any | Error | FieldErrors]:
     """Make a theme the default
 
     Args:
@@ -102,7 +100,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | AnyObject | Error | Error | FieldErrors]
+        Response[Any | Error | Error | FieldErrors]
     """
 
     kwargs = _get_kwargs(
@@ -120,7 +118,7 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Any | AnyObject | Error | FieldErrors | None:
+) -> Any | Error | FieldErrors | None:
     """Make a theme the default
 
     Args:
@@ -131,7 +129,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | AnyObject | Error | Error | FieldErrors
+        Any | Error | Error | FieldErrors
     """
 
     return sync_detailed(
@@ -144,7 +142,7 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Response[Any | AnyObject | Error | FieldErrors]:
+) -> Response[Any | Error | FieldErrors]:
     """Make a theme the default
 
     Args:
@@ -155,7 +153,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | AnyObject | Error | Error | FieldErrors]
+        Response[Any | Error | Error | FieldErrors]
     """
 
     kwargs = _get_kwargs(
@@ -171,7 +169,7 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient | Client,
-) -> Any | AnyObject | Error | FieldErrors | None:
+) -> Any | Error | FieldErrors | None:
     """Make a theme the default
 
     Args:
@@ -182,7 +180,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | AnyObject | Error | Error | FieldErrors
+        Any | Error | Error | FieldErrors
     """
 
     return (

@@ -17,7 +17,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: WebhooksOutgoingEndpointCreateRequest,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: WebhooksOutgoingEndpointCreateRequest,
@@ -114,7 +114,7 @@ def sync_detailed(
      The signing secret `webhook_secret` is only in this response.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (WebhooksOutgoingEndpointCreateRequest):
 
     Raises:
@@ -138,7 +138,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: WebhooksOutgoingEndpointCreateRequest,
@@ -148,7 +148,7 @@ def sync(
      The signing secret `webhook_secret` is only in this response.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (WebhooksOutgoingEndpointCreateRequest):
 
     Raises:
@@ -167,7 +167,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: WebhooksOutgoingEndpointCreateRequest,
@@ -177,7 +177,7 @@ async def asyncio_detailed(
      The signing secret `webhook_secret` is only in this response.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (WebhooksOutgoingEndpointCreateRequest):
 
     Raises:
@@ -199,7 +199,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: WebhooksOutgoingEndpointCreateRequest,
@@ -209,7 +209,7 @@ async def asyncio(
      The signing secret `webhook_secret` is only in this response.
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (WebhooksOutgoingEndpointCreateRequest):
 
     Raises:

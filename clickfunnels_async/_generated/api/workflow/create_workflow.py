@@ -15,7 +15,7 @@ from ...types import Response
 
 
 def _get_kwargs(
-    workspace_id: int,
+    workspace_id: str,
     *,
     body: WorkflowCreateRequest,
 ) -> dict[str, Any]:
@@ -53,6 +53,11 @@ def _parse_response(
         response_401 = Error.from_dict(response.json())
 
         return response_401
+
+    if response.status_code == 403:
+        response_403 = Error.from_dict(response.json())
+
+        return response_403
 
     if response.status_code == 404:
         response_404 = Error.from_dict(response.json())
@@ -102,7 +107,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: WorkflowCreateRequest,
@@ -110,7 +115,7 @@ def sync_detailed(
     """Create a workflow
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (WorkflowCreateRequest):
 
     Raises:
@@ -134,7 +139,7 @@ def sync_detailed(
 
 
 def sync(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: WorkflowCreateRequest,
@@ -142,7 +147,7 @@ def sync(
     """Create a workflow
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (WorkflowCreateRequest):
 
     Raises:
@@ -161,7 +166,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: WorkflowCreateRequest,
@@ -169,7 +174,7 @@ async def asyncio_detailed(
     """Create a workflow
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (WorkflowCreateRequest):
 
     Raises:
@@ -191,7 +196,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workspace_id: int,
+    workspace_id: str,
     *,
     client: AuthenticatedClient | Client,
     body: WorkflowCreateRequest,
@@ -199,7 +204,7 @@ async def asyncio(
     """Create a workflow
 
     Args:
-        workspace_id (int):
+        workspace_id (str):
         body (WorkflowCreateRequest):
 
     Raises:

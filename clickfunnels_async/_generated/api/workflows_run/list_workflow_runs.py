@@ -17,7 +17,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    workflow_id: int,
+    workflow_id: str,
     *,
     after: str | Unset = UNSET,
     sort_order: SortOrder | Unset = UNSET,
@@ -83,6 +83,11 @@ def _parse_response(
 
         return response_401
 
+    if response.status_code == 403:
+        response_403 = Error.from_dict(response.json())
+
+        return response_403
+
     if response.status_code == 404:
         response_404 = Error.from_dict(response.json())
 
@@ -131,7 +136,7 @@ def _build_response(
 
 
 def sync_detailed(
-    workflow_id: int,
+    workflow_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -142,7 +147,7 @@ def sync_detailed(
     """List workflow runs
 
     Args:
-        workflow_id (int):
+        workflow_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -173,7 +178,7 @@ def sync_detailed(
 
 
 def sync(
-    workflow_id: int,
+    workflow_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -184,7 +189,7 @@ def sync(
     """List workflow runs
 
     Args:
-        workflow_id (int):
+        workflow_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -210,7 +215,7 @@ def sync(
 
 
 async def asyncio_detailed(
-    workflow_id: int,
+    workflow_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -221,7 +226,7 @@ async def asyncio_detailed(
     """List workflow runs
 
     Args:
-        workflow_id (int):
+        workflow_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):
@@ -250,7 +255,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    workflow_id: int,
+    workflow_id: str,
     *,
     client: AuthenticatedClient | Client,
     after: str | Unset = UNSET,
@@ -261,7 +266,7 @@ async def asyncio(
     """List workflow runs
 
     Args:
-        workflow_id (int):
+        workflow_id (str):
         after (str | Unset):
         sort_order (SortOrder | Unset):
         sort_property (SortPropertyIdUpdatedAt | Unset):

@@ -3,10 +3,10 @@ from enum import StrEnum
 from typing import Any
 
 
-class EmailsSettingsFooterAlignment(StrEnum):
-    CENTER = "center"
-    LEFT = "left"
-    RIGHT = "right"
+class CommunitiesBansUnbanActionStatus(StrEnum):
+    COMPLETED = "completed"
+    PROCESSING = "processing"
+    QUEUED = "queued"
 
     def __str__(self) -> str:
         return str(self.value)

@@ -3,10 +3,9 @@ from enum import StrEnum
 from typing import Any
 
 
-class OrdersTransactionReason(StrEnum):
-    DUPLICATE = "duplicate"
-    FRAUDULENT = "fraudulent"
-    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+class ProductsVariantProductType(StrEnum):
+    DIGITAL = "digital"
+    PHYSICAL = "physical"
 
     def __str__(self) -> str:
         return str(self.value)

@@ -1,0 +1,141 @@
+"""RedisRateBudget against a real Redis server: one rate for every instance sharing a key."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+
+from clickfunnels_async.redis import RedisRateBudget, RedisUnavailableError
+
+pytestmark = pytest.mark.anyio
+
+
+def _key() -> str:
+    return f"test-{uuid.uuid4().hex}"
+
+
+async def test_starts_are_spaced_across_instances(redis_url: str) -> None:
+    key = _key()
+    a = RedisRateBudget(redis_url, key=key, requests_per_second=10)
+    b = RedisRateBudget(redis_url, key=key, requests_per_second=10)
+    assert await a.try_start() == 0.0
+    wait = await b.try_start()  # the other process: its start is 1/10 s away, nothing reserved
+    assert 0.0 < wait <= 0.1
+    assert 0.0 < await b.try_start() <= 0.1  # asking again grants nothing early
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_a_429_seen_by_one_instance_cuts_the_rate_of_all(redis_url: str) -> None:
+    key = _key()
+    a = RedisRateBudget(redis_url, key=key)
+    b = RedisRateBudget(redis_url, key=key)
+    granted = 0
+    for i in range(20):  # unpaced: every start is granted, and counted
+        granted += (await (a if i % 2 else b).try_start()) == 0.0
+    assert granted == 20 and a.rate is None
+    await a.on_rate_limited(None)
+    await b.try_start()
+    # 95 % of the starts of the last second (all 20, unless the machine took over a second for them).
+    assert b.rate is not None and 1.0 <= b.rate <= 0.95 * 20
+    cut = b.rate
+    # A second 429 straight after answers a request sent before the cut: no second cut.
+    await b.on_rate_limited(None)
+    await a.try_start()
+    assert a.rate == cut
+    # Successes raise it again, applied by the next call; they count on whichever instance saw them.
+    for _ in range(10):
+        await a.on_success()
+    await a.try_start()
+    assert a.rate is not None and a.rate > cut
+    await b.try_start()
+    assert b.rate == a.rate or (b.rate is not None and b.rate > cut)
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_retry_after_pauses_every_instance(redis_url: str) -> None:
+    key = _key()
+    a = RedisRateBudget(redis_url, key=key)
+    b = RedisRateBudget(redis_url, key=key)
+    assert await b.try_start() == 0.0
+    await a.on_rate_limited(30.0)
+    assert 29.0 < await b.try_start() <= 30.0
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_different_keys_are_independent(redis_url: str) -> None:
+    a = RedisRateBudget(redis_url, key=_key(), requests_per_second=1)
+    b = RedisRateBudget(redis_url, key=_key(), requests_per_second=1)
+    assert await a.try_start() == 0.0 and await b.try_start() == 0.0
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_unreachable_redis_falls_back_and_logs_once(
+    dead_redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = dead_redis_url.replace("redis://", "redis://:s3cret-pw@")
+    budget = RedisRateBudget(url, key="team-1", timeout=0.5)
+    with caplog.at_level(logging.WARNING, logger="clickfunnels_async"):
+        assert await budget.try_start() == 0.0  # in-process pacing, unpaced: granted
+        for _ in range(5):
+            await budget.try_start()
+            await budget.on_success()
+        await budget.on_rate_limited(None)
+    assert not budget.shared
+    warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(warnings) == 1 and "s3cret-pw" not in caplog.text
+    assert "s3cret-pw" not in repr(budget)
+    await budget.aclose()
+
+
+async def test_fail_closed_raises_instead(dead_redis_url: str) -> None:
+    budget = RedisRateBudget(
+        dead_redis_url.replace("redis://", "redis://:s3cret-pw@"),
+        key="team-1",
+        fail_closed=True,
+        timeout=0.5,
+    )
+    with pytest.raises(RedisUnavailableError) as info:
+        await budget.try_start()
+    assert "s3cret-pw" not in str(info.value) and "team-1" in str(info.value)
+    await budget.aclose()
+
+
+async def test_back_on_redis_when_it_answers_again(
+    redis_url: str, dead_redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis.asyncio
+
+    key = _key()
+    budget = RedisRateBudget(redis_url, key=key, requests_per_second=5, reconnect_after=0.01)
+    live = budget._redis
+    budget._redis = redis.asyncio.Redis.from_url(dead_redis_url, socket_connect_timeout=0.5)
+    budget._script = budget._redis.register_script(budget._script.script)
+    with caplog.at_level(logging.WARNING, logger="clickfunnels_async"):
+        assert await budget.try_start() == 0.0
+        assert not budget.shared
+        budget._redis, budget._script = live, live.register_script(budget._script.script)
+        budget._down_until = 0.0
+        await budget.try_start()
+    assert budget.shared and "answers again" in caplog.text
+    # That start was counted in Redis: another instance must wait for its turn.
+    other = RedisRateBudget(redis_url, key=key, requests_per_second=5)
+    assert await other.try_start() > 0.0
+    await other.aclose()
+    await budget.aclose()
+
+
+def test_bad_arguments_are_refused() -> None:
+    for kwargs, match in (
+        ({"key": ""}, "key"),
+        ({"key": "k", "requests_per_second": 0}, "requests_per_second"),
+        ({"key": "k", "timeout": 0}, "timeout"),
+        ({"key": "k", "min_rate": -1}, "min_rate"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            RedisRateBudget("redis://127.0.0.1:1/0", **kwargs)  # type: ignore[arg-type]
