@@ -221,7 +221,9 @@ async def emulated_tour(
         record("404", f"NotFoundError: {exc.message}")
     try:
         await cf.contacts.tags.create(ws, name="Demo duplicate")
-        await cf.contacts.tags.create(ws, name="Demo duplicate")  # tag names are unique per workspace
+        await cf.contacts.tags.create(
+            ws, name="Demo duplicate"
+        )  # tag names are unique per workspace
     except UnprocessableEntityError as exc:
         record("422", f"UnprocessableEntityError: {exc.message} {exc.errors}")
 

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import referencing
 import referencing.jsonschema
+from _bodies import body_schema as _body_schema
+from _bodies import minimal as _minimal
 from jsonschema import Draft202012Validator
 
 from clickfunnels_async import BadRequestError, ClickFunnels, UnprocessableEntityError
@@ -41,7 +43,9 @@ def _fake() -> FakeClickFunnels:
 
 @functools.cache
 def _registry() -> referencing.Registry[Any]:
-    resource = referencing.Resource.from_contents(load_spec(), default_specification=referencing.jsonschema.DRAFT202012)
+    resource = referencing.Resource.from_contents(
+        load_spec(), default_specification=referencing.jsonschema.DRAFT202012
+    )
     return referencing.Registry().with_resource(SPEC_URI, resource)
 
 
@@ -56,50 +60,6 @@ def _response_validator(op: Operation, status: int) -> Draft202012Validator | No
         return None
     pointer = f"#/paths/{_escape(op.path)}/{op.method.lower()}/responses/{status}/content/application~1json/schema"
     return Draft202012Validator({"$ref": SPEC_URI + pointer}, registry=_registry())
-
-
-def _resolve(node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = load_spec()
-        for part in node["$ref"][2:].split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        node = target
-    return node
-
-
-def _body_schema(op: Operation) -> dict[str, Any]:
-    spec_op = load_spec()["paths"][op.path][op.method.lower()]
-    schema = _resolve(((_resolve(spec_op.get("requestBody")) or {}).get("content") or {})
-                      .get("application/json", {}).get("schema"))
-    if op.body_key and isinstance(schema, dict):
-        schema = _resolve((schema.get("properties") or {}).get(op.body_key, {}))
-    return schema if isinstance(schema, dict) else {}
-
-
-def _minimal(schema: Any, name: str) -> Any:
-    """The smallest value a schema accepts (written for this test, independent of the fake's generator)."""
-    schema = _resolve(schema)
-    if not isinstance(schema, dict):
-        return "x"
-    if schema.get("enum"):
-        return next(v for v in schema["enum"] if v is not None)
-    for key in ("oneOf", "anyOf"):
-        if key in schema:
-            return _minimal(next(b for b in schema[key] if _resolve(b).get("type") != "null"), name)
-    types = schema.get("type") or ("object" if "properties" in schema else "string")
-    kind = next(t for t in ([types] if isinstance(types, str) else types) if t != "null")
-    if kind == "object":
-        return {k: _minimal(v, k) for k, v in (schema.get("properties") or {}).items()
-                if k in (schema.get("required") or ())}
-    if kind == "array":
-        return [_minimal(schema.get("items", {}), name)]  # required: Rails calls an empty list blank
-    if kind in ("integer", "number"):
-        return 1
-    if kind == "boolean":
-        return True
-    formats = {"date-time": "2030-01-01T00:00:00Z", "date": "2030-01-01", "email": "a@example.com",
-               "uri": "https://example.com/a"}
-    return formats.get(schema.get("format", ""), "https://example.com/a" if name.endswith("url") else "x")
 
 
 def _request(fake: FakeClickFunnels, op: Operation) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -164,14 +124,18 @@ async def test_operation_answers_as_documented(op_id: str) -> None:
             else:
                 await call
     response = raw[0].http_response
-    assert response.status_code in op.success, f"{op_id}: {response.status_code} {response.text[:300]}"
+    assert response.status_code in op.success, (
+        f"{op_id}: {response.status_code} {response.text[:300]}"
+    )
     validator = _response_validator(op, response.status_code)
     if validator is not None and response.status_code != 204:
         errors = sorted(validator.iter_errors(response.json()), key=str)
         assert not errors, f"{op_id}: {errors[0].message} at {list(errors[0].absolute_path)}"
 
 
-REQUIRED_CASES = [(op_id, field) for op_id in sorted(OPERATIONS) for field in _required(OPERATIONS[op_id])[:1]]
+REQUIRED_CASES = [
+    (op_id, field) for op_id in sorted(OPERATIONS) for field in _required(OPERATIONS[op_id])[:1]
+]
 
 
 @pytest.mark.anyio
@@ -188,10 +152,14 @@ async def test_operation_refuses_a_missing_required_field(op_id: str, field: str
             await _method(cf, op)(**args, values=body)
         except (UnprocessableEntityError, BadRequestError) as exc:
             # 422, or 400 where the route documents no 422 (Rails' params.require)
-            assert isinstance(exc, UnprocessableEntityError) or not fake.spec.documents(op, 422), op_id
+            assert isinstance(exc, UnprocessableEntityError) or not fake.spec.documents(op, 422), (
+                op_id
+            )
             assert field in exc.errors, f"{op_id}: {exc.errors}"
         except (TypeError, ValueError) as exc:
-            assert fake.request_count == sent and field in str(exc), f"{op_id}: {exc}"  # refused before sending
+            assert fake.request_count == sent and field in str(exc), (
+                f"{op_id}: {exc}"
+            )  # refused before sending
         else:
             pytest.fail(f"{op_id}: accepted a body without {field}")
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
+from _bodies import body_schema, minimal
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -47,30 +48,75 @@ EMAILS = ["ada@example.com", "grace@example.com", "alan@example.com"]
 FAMILIES: dict[str, Family] = {
     f.namespace: f
     for f in (
-        Family("contacts", None, lambda d, m: {"email_address": d.draw(st.sampled_from(EMAILS)),
-                                               "first_name": d.draw(st.sampled_from(["A", "B"]))},
-               update="first_name", unique="email_address", list_filter="email_address"),
-        Family("contacts.tags", None, lambda d, m: {"name": d.draw(st.sampled_from(["vip", "lead"]))},
-               unique="name", list_filter="name"),
-        Family("contacts.applied_tags", "contacts", lambda d, m: {"tag_id": _ref("contacts.tags")(d, m)},
-               list_filter="tag_id"),
+        Family(
+            "contacts",
+            None,
+            lambda d, m: {
+                "email_address": d.draw(st.sampled_from(EMAILS)),
+                "first_name": d.draw(st.sampled_from(["A", "B"])),
+            },
+            update="first_name",
+            unique="email_address",
+            list_filter="email_address",
+        ),
+        Family(
+            "contacts.tags",
+            None,
+            lambda d, m: {"name": d.draw(st.sampled_from(["vip", "lead"]))},
+            unique="name",
+            list_filter="name",
+        ),
+        Family(
+            "contacts.applied_tags",
+            "contacts",
+            lambda d, m: {"tag_id": _ref("contacts.tags")(d, m)},
+            list_filter="tag_id",
+        ),
         Family("products", None, lambda d, m: {"name": "Product"}, update="name", list_filter="id"),
-        Family("products.variants", "products", lambda d, m: {"name": "Variant"}, update="name",
-               extra_children=True),
-        Family("products.prices", "products.variants", lambda d, m: {"amount": "10.00", "currency": "USD"}),
-        Family("orders", None, lambda d, m: {"contact_id": _ref("contacts")(d, m)}, list_filter="contact_id"),
+        Family(
+            "products.variants",
+            "products",
+            lambda d, m: {"name": "Variant"},
+            update="name",
+            extra_children=True,
+        ),
+        Family(
+            "products.prices",
+            "products.variants",
+            lambda d, m: {"amount": "10.00", "currency": "USD"},
+        ),
+        Family(
+            "orders",
+            None,
+            lambda d, m: {"contact_id": _ref("contacts")(d, m)},
+            list_filter="contact_id",
+        ),
         Family("orders.invoices", "orders", lambda d, m: {"status": "paid"}, list_filter="status"),
         Family("courses", None, lambda d, m: {"title": "Course"}, update="title"),
-        Family("courses.sections", "courses", lambda d, m: {"title": "Section"}, update="title",
-               extra_children=True),
-        Family("courses.lessons", "courses.sections", lambda d, m: {"title": "Lesson"}, update="title"),
-        Family("courses.enrollments", "courses", lambda d, m: {"contact_id": _ref("contacts")(d, m)},
-               list_filter="contact_id"),
+        Family(
+            "courses.sections",
+            "courses",
+            lambda d, m: {"title": "Section"},
+            update="title",
+            extra_children=True,
+        ),
+        Family(
+            "courses.lessons", "courses.sections", lambda d, m: {"title": "Lesson"}, update="title"
+        ),
+        Family(
+            "courses.enrollments",
+            "courses",
+            lambda d, m: {"contact_id": _ref("contacts")(d, m)},
+            list_filter="contact_id",
+        ),
     )
 }
 # What a family's create needs to exist first (its parent and the records its fields point at).
-NEEDS = {"contacts.applied_tags": ("contacts", "contacts.tags"), "orders": ("contacts",),
-         "courses.enrollments": ("courses", "contacts")}
+NEEDS = {
+    "contacts.applied_tags": ("contacts", "contacts.tags"),
+    "orders": ("contacts",),
+    "courses.enrollments": ("courses", "contacts"),
+}
 
 
 def _namespace(cf: ClickFunnels, namespace: str) -> Any:
@@ -102,21 +148,28 @@ class EmulatorMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def create(self, data: st.DataObject) -> None:
         family = data.draw(st.sampled_from([f for f in FAMILIES.values() if self._ready(f)]))
-        fields = family.fields(data, self.model)
+        own = family.fields(data, self.model)  # the fields the model follows
+        fields = {**self._required_fields(family.namespace), **own}
         parent = data.draw(st.sampled_from(self.model.ids(family.parent))) if family.parent else WS
         existing = self.model.records.get(family.namespace, {}).values()
-        duplicate = family.unique is not None and any(r[family.unique] == fields[family.unique] for r in existing)
+        duplicate = family.unique is not None and any(
+            r[family.unique] == own[family.unique] for r in existing
+        )
         resource = _namespace
         try:
-            created = self.call(lambda cf: resource(cf, family.namespace).create(parent, values=fields))
+            created = self.call(
+                lambda cf: resource(cf, family.namespace).create(parent, values=fields)
+            )
         except UnprocessableEntityError as exc:
             assert duplicate and family.unique in exc.errors, exc.errors
             return
         assert not duplicate, f"{family.namespace}: a duplicate {family.unique} was accepted"
-        for key, value in fields.items():
+        for key, value in own.items():
             assert getattr(created, key) == value, (family.namespace, key)
-        self.model.records.setdefault(family.namespace, {})[created.id] = dict(fields)
-        self.model.parents.setdefault(family.namespace, {})[created.id] = parent if family.parent else None
+        self.model.records.setdefault(family.namespace, {})[created.id] = dict(own)
+        self.model.parents.setdefault(family.namespace, {})[created.id] = (
+            parent if family.parent else None
+        )
 
     @precondition(lambda self: any(self.model.ids(f) for f in FAMILIES))
     @rule(data=st.data())
@@ -134,15 +187,25 @@ class EmulatorMachine(RuleBasedStateMachine):
         family = FAMILIES[namespace]
         parents = {p for p in self.model.parents[namespace].values()}
         parent = data.draw(st.sampled_from(sorted(parents, key=str)))
-        in_scope = {rid: rec for rid, rec in self.model.records[namespace].items()
-                    if self.model.parents[namespace][rid] == parent}
+        in_scope = {
+            rid: rec
+            for rid, rec in self.model.records[namespace].items()
+            if self.model.parents[namespace][rid] == parent
+        }
         key = family.list_filter
         flt = None
         if key is not None and data.draw(st.booleans()):
-            value = data.draw(st.sampled_from([r.get(key, rid) if key != "id" else rid
-                                               for rid, r in in_scope.items()] or [0]))
+            value = data.draw(
+                st.sampled_from(
+                    [r.get(key, rid) if key != "id" else rid for rid, r in in_scope.items()] or [0]
+                )
+            )
             flt = Filter(**{key: value})
-            in_scope = {rid: r for rid, r in in_scope.items() if (rid if key == "id" else r.get(key)) == value}
+            in_scope = {
+                rid: r
+                for rid, r in in_scope.items()
+                if (rid if key == "id" else r.get(key)) == value
+            }
         target = parent if parent is not None else WS
         options = {"filter": flt} if flt is not None else {}
         listed = self.call(lambda cf: _namespace(cf, namespace).list(target, **options).to_list())
@@ -155,7 +218,9 @@ class EmulatorMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(self.model.ids(n) for n, f in FAMILIES.items() if f.update))
     @rule(data=st.data(), text=st.text("abcxyz", min_size=1, max_size=6))
     def update(self, data: st.DataObject, text: str) -> None:
-        namespace = data.draw(st.sampled_from([n for n, f in FAMILIES.items() if f.update and self.model.ids(n)]))
+        namespace = data.draw(
+            st.sampled_from([n for n, f in FAMILIES.items() if f.update and self.model.ids(n)])
+        )
         field = FAMILIES[namespace].update
         assert field is not None
         rid = data.draw(st.sampled_from(self.model.ids(namespace)))
@@ -183,8 +248,21 @@ class EmulatorMachine(RuleBasedStateMachine):
 
         self.call(gone)
 
+    def _required_fields(self, namespace: str) -> dict[str, Any]:
+        """What the spec requires on this family's create (minimal values; ids point at records made)."""
+        op = next(
+            o
+            for o in self.fake.operations.values()
+            if o.namespace == namespace and o.verb == "create"
+        )
+        body = minimal(body_schema(op), "")
+        return body if isinstance(body, dict) else {}
+
     def _deletable(self, namespace: str) -> bool:
-        return any(op.namespace == namespace and op.verb == "delete" for op in self.fake.operations.values())
+        return any(
+            op.namespace == namespace and op.verb == "delete"
+            for op in self.fake.operations.values()
+        )
 
     def _forget(self, namespace: str, rid: int) -> None:
         """Drop a record and what hangs off it from the model (what the API does to children is not
@@ -206,7 +284,10 @@ class EmulatorMachine(RuleBasedStateMachine):
 
 
 EmulatorMachine.TestCase.settings = settings(
-    max_examples=12, stateful_step_count=20, deadline=None, derandomize=True,
+    max_examples=12,
+    stateful_step_count=20,
+    deadline=None,
+    derandomize=True,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

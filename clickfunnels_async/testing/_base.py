@@ -60,7 +60,12 @@ class OpInfo:
 
 def operation_kind(op: Operation) -> str:
     member = "id" in op.path_params
-    if op.namespace == "users" and op.method == "GET" and not op.path_params and not op.response_is_list:
+    if (
+        op.namespace == "users"
+        and op.method == "GET"
+        and not op.path_params
+        and not op.response_is_list
+    ):
         return "me"
     if op.verb == "upsert":
         return "upsert"
@@ -126,22 +131,31 @@ class FakeBase:
             if op.method == "GET" and op.path.endswith("/{id}"):
                 member_ns[op.path] = op.namespace
                 self._get_ops.setdefault(STORE_ALIASES.get(op.namespace, op.namespace), op)
-        namespaces = {STORE_ALIASES.get(op.namespace, op.namespace) for op in self.operations.values()}
+        namespaces = {
+            STORE_ALIASES.get(op.namespace, op.namespace) for op in self.operations.values()
+        }
         creatable: set[str] = set(ROOT_STORES)
         for op in self.operations.values():
             parent_param = next((p for p in reversed(op.path_params) if p != "id"), None)
             parent_store = None
             if parent_param is not None:
                 parent_store = self._parent_namespace(op, parent_param, member_ns, namespaces)
-            info = OpInfo(op, operation_kind(op), STORE_ALIASES.get(op.namespace, op.namespace), parent_param,
-                          parent_store)
+            info = OpInfo(
+                op,
+                operation_kind(op),
+                STORE_ALIASES.get(op.namespace, op.namespace),
+                parent_param,
+                parent_store,
+            )
             self._info[op.id] = info
             if info.kind in ("create", "upsert"):
                 creatable.add(info.store)
         self._creatable = frozenset(creatable)
 
     @staticmethod
-    def _parent_namespace(op: Operation, param: str, member_ns: Mapping[str, str], namespaces: set[str]) -> str:
+    def _parent_namespace(
+        op: Operation, param: str, member_ns: Mapping[str, str], namespaces: set[str]
+    ) -> str:
         marker = "{" + param + "}"
         prefix = op.path[: op.path.index(marker)] + "{id}"
         found = member_ns.get(prefix)
@@ -149,8 +163,16 @@ class FakeBase:
             return STORE_ALIASES.get(found, found)
         # No member route in the table: guess from the parameter name and the path before it.
         base = param[:-3] if param.endswith("_id") else param
-        candidates = {base + "s", base + "es", base[:-1] + "ies" if base.endswith("y") else base + "s"}
-        before = [s for s in op.path[: op.path.index(marker)].strip("/").split("/") if not s.startswith("{")]
+        candidates = {
+            base + "s",
+            base + "es",
+            base[:-1] + "ies" if base.endswith("y") else base + "s",
+        }
+        before = [
+            s
+            for s in op.path[: op.path.index(marker)].strip("/").split("/")
+            if not s.startswith("{")
+        ]
         best: str | None = None
         for ns in sorted(namespaces):
             parts = ns.split(".")
@@ -159,7 +181,12 @@ class FakeBase:
         return best or base + "s"
 
     def _make(
-        self, ns: str, fields: Mapping[str, Any], anc: Mapping[str, int], now: str, rid: int | None = None
+        self,
+        ns: str,
+        fields: Mapping[str, Any],
+        anc: Mapping[str, int],
+        now: str,
+        rid: int | None = None,
     ) -> Record:
         store = self._store(ns)
         if rid is None:
@@ -182,12 +209,17 @@ class FakeBase:
         if not schema:
             return
         props = schema.get("properties") or {}
+        settable: Any = ()
+        if info is not None and info.kind in ("create", "upsert"):
+            body = self.spec.resolve(self.spec.request_schema(info.op))
+            settable = (body.get("properties") or {}) if isinstance(body, dict) else ()
         for name, value in self.spec.examples.object(schema, rec["id"], present=rec).items():
             if self.spec.nullable(props[name]):
                 if name in rec:
                     continue  # null on purpose (not published yet, ...)
-                if name.endswith("_at"):
-                    rec[name] = None  # the moment of something that has not happened
+                if name.endswith("_at") or name in settable:
+                    # the moment of something that has not happened; a field the creator left out
+                    rec[name] = None
                     continue
             rec[name] = value
 

@@ -50,12 +50,18 @@ def _int_or_none(value: str) -> int | None:
 class Crud(Families):
     """list / get / create / update / delete / upsert / actions / singletons, for every operation."""
 
-    def _serve(self, info: OpInfo, params: dict[str, str], query: str, body: bytes, origin: str,
-               path: str) -> Reply:
+    def _serve(
+        self, info: OpInfo, params: dict[str, str], query: str, body: bytes, origin: str, path: str
+    ) -> Reply:
         kind = info.kind
         if kind == "list":
-            return self._list(info, params, parse_qsl(query, keep_blank_values=True) if query else [], origin,
-                              path)
+            return self._list(
+                info,
+                params,
+                parse_qsl(query, keep_blank_values=True) if query else [],
+                origin,
+                path,
+            )
         if kind == "get":
             rec = self._store(info.store).get(params.get("id", ""))
             if rec is None:
@@ -65,10 +71,15 @@ class Crud(Families):
             return Reply(200, self._render_with(info, self._me_view()))
         if kind == "singleton":
             rec = self._singleton(info, params)
-            return error(404, NOT_FOUND) if rec is None else Reply(200, self._render_with(info, rec))
+            return (
+                error(404, NOT_FOUND) if rec is None else Reply(200, self._render_with(info, rec))
+            )
         # As Rails' before_action: the record and its parent are looked up before the body is read.
-        if "id" in params and kind in ("update", "delete", "action") and \
-                self._store(info.store).get(params["id"]) is None:
+        if (
+            "id" in params
+            and kind in ("update", "delete", "action")
+            and self._store(info.store).get(params["id"]) is None
+        ):
             return error(404, NOT_FOUND)
         if info.parent_param is not None and self._parent(info, params) is None:
             return error(404, NOT_FOUND)
@@ -123,7 +134,9 @@ class Crud(Families):
         if errors:
             refused = invalid(errors)
             if not self.spec.documents(op, 422) and self.spec.documents(op, 400):
-                refused.status = 400  # Rails' params.require: a route that documents no 422 answers 400
+                refused.status = (
+                    400  # Rails' params.require: a route that documents no 422 answers 400
+                )
             return refused
         return dict(cleaned)
 
@@ -131,8 +144,11 @@ class Crud(Families):
         errors: dict[str, list[str]] = {}
         for name, target in _REFERENCES_OF.get(ns, ()):
             ref = fields.get(name)
-            if ref is not None and (isinstance(ref, bool) or not isinstance(ref, int | str)
-                                    or self._store(target).get(ref) is None):
+            if ref is not None and (
+                isinstance(ref, bool)
+                or not isinstance(ref, int | str)
+                or self._store(target).get(ref) is None
+            ):
                 errors.setdefault(name, []).append("must exist")
         return errors
 
@@ -147,7 +163,11 @@ class Crud(Families):
         store = self._store(info.parent_store)
         parent = store.get(ref)
         if parent is None:
-            if store.name in self._creatable or store.by_id or not (ref.isascii() and ref.isdigit()):
+            if (
+                store.name in self._creatable
+                or store.by_id
+                or not (ref.isascii() and ref.isdigit())
+            ):
                 return None
             # A parent the API offers no way to create (an order's line item): taken on trust.
             return {info.parent_param: int(ref)}
@@ -159,8 +179,14 @@ class Crud(Families):
 
     # ------------------------------------------------------------------ list
 
-    def _list(self, info: OpInfo, params: Mapping[str, str], pairs: list[tuple[str, str]], origin: str,
-              path: str) -> Reply:
+    def _list(
+        self,
+        info: OpInfo,
+        params: Mapping[str, str],
+        pairs: list[tuple[str, str]],
+        origin: str,
+        path: str,
+    ) -> Reply:
         op = info.op
         store = self._store(info.store)
         scope: tuple[str, int] | None = None
@@ -185,17 +211,25 @@ class Crud(Families):
                 name = key[7:-1]
                 if name not in op.filter_keys:
                     return error(400, f"found unpermitted parameter: {name}")
-                filters.setdefault(name, []).extend(v.strip() for v in value.split(",") if v.strip())
+                filters.setdefault(name, []).extend(
+                    v.strip() for v in value.split(",") if v.strip()
+                )
             elif key.startswith("filter[") or key == "filter":
                 return error(400, f"found unpermitted parameter: {key}")
 
         candidates: list[int] | None = None
         if "id" in filters:
             candidates = self._resolve_ids(store, filters.pop("id"), scope)
-        elif "email_address" in filters and "email_address" in UNIQUE.get(store.name, ()) and scope is not None:
+        elif (
+            "email_address" in filters
+            and "email_address" in UNIQUE.get(store.name, ())
+            and scope is not None
+        ):
             candidates = sorted(
-                rec["id"] for v in filters.pop("email_address")
-                if (rec := store.lookup_unique((scope[0], scope[1], "email_address"), v)) is not None
+                rec["id"]
+                for v in filters.pop("email_address")
+                if (rec := store.lookup_unique((scope[0], scope[1], "email_address"), v))
+                is not None
             )
         predicates = [self._predicate(name, values) for name, values in filters.items()]
 
@@ -224,8 +258,15 @@ class Crud(Families):
             headers.append(("Link", f'<{origin}{path}?{urlencode(rest)}>; rel="next"'))
         return Reply(200, [self._render_with(info, rec) for rec in page], headers)
 
-    def _ordered(self, store: Store, scope: tuple[str, int] | None, prop: str, candidates: list[int] | None,
-                 after: int | None, descending: bool) -> Iterator[int]:
+    def _ordered(
+        self,
+        store: Store,
+        scope: tuple[str, int] | None,
+        prop: str,
+        candidates: list[int] | None,
+        after: int | None,
+        descending: bool,
+    ) -> Iterator[int]:
         def key(rec: Record) -> Any:
             value = rec.get(prop)
             if value is None:
@@ -360,7 +401,9 @@ class Crud(Families):
         rec, _ = self._insert(store.name, {}, anc, _now(), info)
         return rec
 
-    def _singleton_update(self, info: OpInfo, params: Mapping[str, str], fields: dict[str, Any]) -> Reply:
+    def _singleton_update(
+        self, info: OpInfo, params: Mapping[str, str], fields: dict[str, Any]
+    ) -> Reply:
         rec = self._singleton(info, params)
         if rec is None:
             return error(404, NOT_FOUND)
@@ -386,16 +429,31 @@ class Crud(Families):
         status = info.op.success[0] if info.op.success else 200
         if verb == "gdpr_destroy":
             digest = hashlib.sha256(f"{self._salt}:{rec['id']}".encode()).hexdigest()[:16]
-            self._apply(store, rec, {"email_address": f"redacted-{digest}@example.com", "first_name": "REDACTED",
-                                     "last_name": "REDACTED", "phone_number": None}, merge_empty=True)
+            self._apply(
+                store,
+                rec,
+                {
+                    "email_address": f"redacted-{digest}@example.com",
+                    "first_name": "REDACTED",
+                    "last_name": "REDACTED",
+                    "phone_number": None,
+                },
+                merge_empty=True,
+            )
         elif verb == "publish":
             refused = self._publish(store, rec, fields)
             if refused is not None:
                 return refused
         elif verb in PAST_TENSE:
             changes = self._state_changes(info, rec, verb, fields)
-            if verb in CONFLICT_VERBS and changes and all(
-                rec.get(k) == v for k, v in changes.items() if not k.endswith("_at") and k != "canceled_by"
+            if (
+                verb in CONFLICT_VERBS
+                and changes
+                and all(
+                    rec.get(k) == v
+                    for k, v in changes.items()
+                    if not k.endswith("_at") and k != "canceled_by"
+                )
             ):
                 label = subject_type(store.name).split("::")[-1]
                 return error(409, f"{label} is already {verb.rstrip('e')}ed")
@@ -409,12 +467,19 @@ class Crud(Families):
         event = ACTION_EVENTS.get(verb)
         if event:
             self._emit(store.name, event, rec)
-        if status == 204 or (info.op.response_model is None and not info.op.response_is_list
-                             and self.spec.response_schema(info.op) is None):
-            return Reply(status)  # no response body documented (gdpr_destroy answers 200 without one)
+        if status == 204 or (
+            info.op.response_model is None
+            and not info.op.response_is_list
+            and self.spec.response_schema(info.op) is None
+        ):
+            return Reply(
+                status
+            )  # no response body documented (gdpr_destroy answers 200 without one)
         return Reply(status, self._render_with(info, rec))
 
-    def _state_changes(self, info: OpInfo, rec: Record, verb: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _state_changes(
+        self, info: OpInfo, rec: Record, verb: str, fields: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """What `verb` changes, by the words of the spec's fields (`rules.PAST_TENSE`)."""
         props: dict[str, Any] = {}
         for op in (self._get_ops.get(rec["_ns"]), info.op):

@@ -59,13 +59,19 @@ class Dispatch(Crud, OAuth):
         scheme, _, token = (headers.get("authorization") or "").partition(" ")
         token = token.strip()
         # Strict by default: only the tokens this fake issued (`token`, `add_token`, OAuth) get in.
-        if scheme.lower() != "bearer" or not token or (self._tokens is not None and token not in self._tokens):
+        if (
+            scheme.lower() != "bearer"
+            or not token
+            or (self._tokens is not None and token not in self._tokens)
+        ):
             return error(401, "API key missing or invalid")
         faults = self._faults
         if faults.rate_limit is not None and self._rate_limited(token, faults.rate_limit):
             return error(429, "Too many requests")
         if faults.latency or faults.jitter:
-            delay = faults.latency + (self._rng.uniform(-faults.jitter, faults.jitter) if faults.jitter else 0.0)
+            delay = faults.latency + (
+                self._rng.uniform(-faults.jitter, faults.jitter) if faults.jitter else 0.0
+            )
             if delay > 0:
                 if timeout is not None and delay > timeout:
                     # The client gives up first (nothing else in here waits, so this is the whole deadline).
@@ -90,7 +96,9 @@ class Dispatch(Crud, OAuth):
         else:
             op, params = found
             self.calls[op.id] += 1
-            reply = self._serve(self._info[op.id], params, query, body, origin or self.base_url, path)
+            reply = self._serve(
+                self._info[op.id], params, query, body, origin or self.base_url, path
+            )
             for observer in self._observers:
                 observer(op, reply)
         if drop_after:
@@ -113,5 +121,9 @@ class Dispatch(Crud, OAuth):
     def _injected_error(status: int) -> Reply:
         if status == 502:
             return Reply(502, raw=_HTML_502.encode(), content_type="text/html; charset=utf-8")
-        messages = {500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
+        messages = {
+            500: "Internal Server Error",
+            503: "Service Unavailable",
+            504: "Gateway Timeout",
+        }
         return error(status, messages.get(status, "Injected failure"))

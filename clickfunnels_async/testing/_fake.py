@@ -107,7 +107,9 @@ class FakeClickFunnels(Dispatch, Seeding):
     ) -> None:
         if operations is None:
             operations = load_operations()
-        self._faults = Faults(latency, jitter, error_rate, tuple(error_statuses), drop_rate, rate_limit)
+        self._faults = Faults(
+            latency, jitter, error_rate, tuple(error_statuses), drop_rate, rate_limit
+        )
         self._faults.check()
         self._seed_value = seed
         self._rng = random.Random(f"faults:{seed}")
@@ -142,21 +144,42 @@ class FakeClickFunnels(Dispatch, Seeding):
         self._clients = []
         self._oauth_codes = {}
         self._observers = []
-        self.webhook_secret_default = "whsec_fake_" + hashlib.sha256(self._salt.encode()).hexdigest()[:24]
+        self.webhook_secret_default = (
+            "whsec_fake_" + hashlib.sha256(self._salt.encode()).hexdigest()[:24]
+        )
         self._bootstrap()
 
     def _bootstrap(self) -> None:
         now = iso(SEED_EPOCH)
-        team = self._make("teams", {"name": "Acme Team", "locale": "en",
-                                    "time_zone": "Pacific Time (US & Canada)"}, {}, now, rid=DEFAULT_TEAM_ID)
+        team = self._make(
+            "teams",
+            {"name": "Acme Team", "locale": "en", "time_zone": "Pacific Time (US & Canada)"},
+            {},
+            now,
+            rid=DEFAULT_TEAM_ID,
+        )
         self._store("teams").insert(team)
-        ws = self._make("workspaces", {"name": "Acme", "subdomain": DEFAULT_SUBDOMAIN},
-                        {"team_id": DEFAULT_TEAM_ID}, now, rid=DEFAULT_WORKSPACE_ID)
+        ws = self._make(
+            "workspaces",
+            {"name": "Acme", "subdomain": DEFAULT_SUBDOMAIN},
+            {"team_id": DEFAULT_TEAM_ID},
+            now,
+            rid=DEFAULT_WORKSPACE_ID,
+        )
         self._store("workspaces").insert(ws)
-        user = self._make("users", {"email": "api-client@acme.test", "first_name": "Default",
-                                    "last_name": "API Client", "locale": "en",
-                                    "time_zone": "Pacific Time (US & Canada)"}, {"team_id": DEFAULT_TEAM_ID},
-                          now, rid=1)
+        user = self._make(
+            "users",
+            {
+                "email": "api-client@acme.test",
+                "first_name": "Default",
+                "last_name": "API Client",
+                "locale": "en",
+                "time_zone": "Pacific Time (US & Canada)",
+            },
+            {"team_id": DEFAULT_TEAM_ID},
+            now,
+            rid=1,
+        )
         self._store("users").insert(user)
 
     # ------------------------------------------------------------------ public API
@@ -194,8 +217,12 @@ class FakeClickFunnels(Dispatch, Seeding):
         """
         previous = attrs.evolve(self._faults)
         changes: dict[str, Any] = {}
-        for name, value in (("latency", latency), ("jitter", jitter), ("error_rate", error_rate),
-                            ("drop_rate", drop_rate)):
+        for name, value in (
+            ("latency", latency),
+            ("jitter", jitter),
+            ("error_rate", error_rate),
+            ("drop_rate", drop_rate),
+        ):
             if value is not None:
                 changes[name] = float(value)
         if error_statuses is not None:
@@ -274,7 +301,9 @@ class FakeClickFunnels(Dispatch, Seeding):
 
         headers = {"Authorization": f"Bearer {self.token}", "User-Agent": "clickfunnels-fake-tests"}
         headers.update(kwargs.pop("headers", {}))
-        client = httpx.AsyncClient(transport=self.transport(), base_url=self.base_url, headers=headers, **kwargs)
+        client = httpx.AsyncClient(
+            transport=self.transport(), base_url=self.base_url, headers=headers, **kwargs
+        )
         self._clients.append(client)
         return client
 

@@ -28,8 +28,13 @@ _COLORS = ("#e11d48", "#2563eb", "#16a34a", "#f59e0b", "#7c3aed", "#0891b2", "#6
 class Families(Webhooks):
     """Record writes and the per-family rules that go with them."""
 
-    def _unique_taken(self, store: Store, rec: Record | None, fields: Mapping[str, Any],
-                      scope: tuple[str, int] | None) -> dict[str, list[str]]:
+    def _unique_taken(
+        self,
+        store: Store,
+        rec: Record | None,
+        fields: Mapping[str, Any],
+        scope: tuple[str, int] | None,
+    ) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
         for name in UNIQUE.get(store.name, ()):
             if fields.get(name) is None:
@@ -55,8 +60,14 @@ class Families(Webhooks):
             key = (scope[0], scope[1], name) if scope else ("", 0, name)
             store.claim(rec, key, rec.get(name))
 
-    def _insert(self, ns: str, fields: dict[str, Any], anc: dict[str, int], now: str,
-                info: OpInfo | None = None) -> tuple[Record, dict[str, Any]]:
+    def _insert(
+        self,
+        ns: str,
+        fields: dict[str, Any],
+        anc: dict[str, int],
+        now: str,
+        info: OpInfo | None = None,
+    ) -> tuple[Record, dict[str, Any]]:
         """Create, store and wire one record; returns it and fields shown only in the create response."""
         fields = dict(fields)
         extra: dict[str, Any] = {}
@@ -71,7 +82,9 @@ class Families(Webhooks):
             self._set_contact_tags(rec, tag_ids or [], now)
         return rec, extra
 
-    def _on_create(self, ns: str, rec: Record, fields: Mapping[str, Any], now: str) -> dict[str, Any]:
+    def _on_create(
+        self, ns: str, rec: Record, fields: Mapping[str, Any], now: str
+    ) -> dict[str, Any]:
         """Defaults and the records a create brings along (a product's default variant, ...)."""
         extra: dict[str, Any] = {}
         if ns == "contacts":
@@ -99,10 +112,19 @@ class Families(Webhooks):
             rec["price_ids"] = []
             rec.setdefault("image_ids", [])
             rec.setdefault("tag_ids", [])
-            variant = self._make("products.variants", {"name": rec.get("name"), "default": True, "archived": False,
-                                                       "visible": True, "fulfillment_required": False,
-                                                       "price_ids": []},
-                                 {**rec["_anc"], "product_id": rec["id"]}, now)
+            variant = self._make(
+                "products.variants",
+                {
+                    "name": rec.get("name"),
+                    "default": True,
+                    "archived": False,
+                    "visible": True,
+                    "fulfillment_required": False,
+                    "price_ids": [],
+                },
+                {**rec["_anc"], "product_id": rec["id"]},
+                now,
+            )
             self._store("products.variants").insert(variant)
             rec["default_variant_id"] = variant["id"]
             rec["variant_ids"].append(variant["id"])
@@ -143,11 +165,14 @@ class Families(Webhooks):
             rec.setdefault("invoice_type", "one_time")
             rec.setdefault("currency", "USD")
             rec.setdefault("invoice_number", f"INV-{rec['id']:06d}")
-            items, total = self._line_items(rec.pop("line_items_attributes", None) or [], now, "invoice_id",
-                                            rec["id"])
+            items, total = self._line_items(
+                rec.pop("line_items_attributes", None) or [], now, "invoice_id", rec["id"]
+            )
             if not items and order is not None:
-                items = [{**li, "invoice_id": rec["id"], "fulfillment_status": "unfulfilled"}
-                         for li in order.get("line_items", [])]
+                items = [
+                    {**li, "invoice_id": rec["id"], "fulfillment_status": "unfulfilled"}
+                    for li in order.get("line_items", [])
+                ]
                 total = order.get("total_amount") or total
             rec["line_items"] = items
             rec.setdefault("total_amount", total)
@@ -160,10 +185,18 @@ class Families(Webhooks):
             fulfillments = self._store("fulfillments")
             rec["fulfillment_number"] = len(fulfillments) + 1
             rec["included_invoices_line_items"] = [
-                {"id": n + 1, "public_id": make_public_id("fulfillment_items", rec["id"] * 1000 + n, self._salt),
-                 "fulfillment_id": rec["id"], "invoices_line_item_id": item.get("invoices_line_item_id"),
-                 "quantity": item.get("quantity", 1)}
-                for n, item in enumerate(rec.pop("included_orders_invoices_line_items_attributes", None) or [])
+                {
+                    "id": n + 1,
+                    "public_id": make_public_id(
+                        "fulfillment_items", rec["id"] * 1000 + n, self._salt
+                    ),
+                    "fulfillment_id": rec["id"],
+                    "invoices_line_item_id": item.get("invoices_line_item_id"),
+                    "quantity": item.get("quantity", 1),
+                }
+                for n, item in enumerate(
+                    rec.pop("included_orders_invoices_line_items_attributes", None) or []
+                )
                 if isinstance(item, dict)
             ]
         elif ns == "fulfillments.locations":
@@ -172,19 +205,27 @@ class Families(Webhooks):
         elif ns == "courses":
             rec.setdefault("published_at", None)
             rec.setdefault("comments_enabled", True)
-            root = self._make("courses.sections", {"title": "Root", "parent_id": None, "sort_order": 0},
-                              {**rec["_anc"], "course_id": rec["id"]}, now)
+            root = self._make(
+                "courses.sections",
+                {"title": "Root", "parent_id": None, "sort_order": 0},
+                {**rec["_anc"], "course_id": rec["id"]},
+                now,
+            )
             self._store("courses.sections").insert(root)
             rec["root_section_id"] = root["id"]
             rec["current_path"] = f"/courses/{rec['public_id']}"
         elif ns == "courses.sections":
             course = self._store("courses").by_id.get(rec["_anc"].get("course_id", -1))
             rec["parent_id"] = course.get("root_section_id") if course else None
-            siblings = self._store("courses.sections").scope_ids(("course_id", rec["_anc"].get("course_id", -1)))
+            siblings = self._store("courses.sections").scope_ids(
+                ("course_id", rec["_anc"].get("course_id", -1))
+            )
             rec["sort_order"] = max(0, len(siblings) - 1)
             rec.setdefault("published_at", None)
         elif ns == "courses.lessons":
-            siblings = self._store("courses.lessons").scope_ids(("section_id", rec["_anc"].get("section_id", -1)))
+            siblings = self._store("courses.lessons").scope_ids(
+                ("section_id", rec["_anc"].get("section_id", -1))
+            )
             rec["sort_order"] = len(siblings)
             rec.setdefault("published_at", None)
         elif ns == "courses.enrollments":
@@ -194,7 +235,11 @@ class Families(Webhooks):
             rec.setdefault("data", {})
         elif ns == "images":
             source = fields.get("upload_source_url")
-            rec["url"] = source if isinstance(source, str) else f"https://images.fake.test/{rec['public_id']}.png"
+            rec["url"] = (
+                source
+                if isinstance(source, str)
+                else f"https://images.fake.test/{rec['public_id']}.png"
+            )
         elif ns == "webhooks.outgoing.endpoints":
             secret = secrets.token_hex(20)
             rec["_secret"] = secret
@@ -208,12 +253,22 @@ class Families(Webhooks):
     def _on_order(self, rec: Record, fields: Mapping[str, Any], now: str) -> None:
         contacts = self._store("contacts")
         attrs_ = fields.get("contact_attributes")
-        if rec.get("contact_id") is None and isinstance(attrs_, dict) and attrs_.get("email_address"):
+        if (
+            rec.get("contact_id") is None
+            and isinstance(attrs_, dict)
+            and attrs_.get("email_address")
+        ):
             ws = rec["_anc"].get("workspace_id", DEFAULT_WORKSPACE_ID)
-            found = contacts.lookup_unique(("workspace_id", ws, "email_address"), attrs_["email_address"])
+            found = contacts.lookup_unique(
+                ("workspace_id", ws, "email_address"), attrs_["email_address"]
+            )
             if found is None:
-                found, _ = self._insert("contacts", {"email_address": attrs_["email_address"]},
-                                        {"workspace_id": ws}, now)
+                found, _ = self._insert(
+                    "contacts",
+                    {"email_address": attrs_["email_address"]},
+                    {"workspace_id": ws},
+                    now,
+                )
             rec["contact_id"] = found["id"]
         rec.pop("contact_attributes", None)
         contact = contacts.get(rec["contact_id"]) if rec.get("contact_id") is not None else None
@@ -228,12 +283,16 @@ class Families(Webhooks):
         rec.setdefault("in_trial", False)
         rec.setdefault("tag_ids", [])
         rec["order_number"] = str(100000 + rec["id"])
-        items, total = self._line_items(rec.pop("line_items_attributes", None) or [], now, "order_id", rec["id"])
+        items, total = self._line_items(
+            rec.pop("line_items_attributes", None) or [], now, "order_id", rec["id"]
+        )
         rec["line_items"] = items
         rec["total_amount"] = total
         rec.setdefault("tax_amount", "0.00")
 
-    def _line_items(self, raw: Any, now: str, owner_key: str, owner_id: int) -> tuple[list[dict[str, Any]], str]:
+    def _line_items(
+        self, raw: Any, now: str, owner_key: str, owner_id: int
+    ) -> tuple[list[dict[str, Any]], str]:
         prices = self._store("products.prices")
         variants = self._store("products.variants")
         items: list[dict[str, Any]] = []
@@ -242,30 +301,42 @@ class Families(Webhooks):
             if not isinstance(item, dict):
                 continue
             raw_quantity = item.get("quantity")
-            quantity = raw_quantity if isinstance(raw_quantity, int) and not isinstance(raw_quantity, bool) else 1
-            price = prices.get(item["products_price_id"]) if isinstance(item.get("products_price_id"), int | str) \
+            quantity = (
+                raw_quantity
+                if isinstance(raw_quantity, int) and not isinstance(raw_quantity, bool)
+                else 1
+            )
+            price = (
+                prices.get(item["products_price_id"])
+                if isinstance(item.get("products_price_id"), int | str)
                 else None
+            )
             variant_ref = item.get("variant_id")
             variant = variants.get(variant_ref) if isinstance(variant_ref, int | str) else None
             if variant is None and price is not None:
                 variant = variants.by_id.get(price.get("variant_id", -1))
-            amount = item.get("amount") if isinstance(item.get("amount"), str) else (
-                price.get("amount") if price else None)
+            amount = (
+                item.get("amount")
+                if isinstance(item.get("amount"), str)
+                else (price.get("amount") if price else None)
+            )
             with suppress(ValueError):
                 total += float(amount or 0) * quantity
             line_id = owner_id * 100 + n + 1
-            items.append({
-                "id": line_id,
-                "public_id": make_public_id(f"{owner_key}_line_items", line_id, self._salt),
-                owner_key: owner_id,
-                "quantity": quantity,
-                "amount": amount,
-                "description": item.get("description"),
-                "products_price": price,
-                "products_variant": variant,
-                "created_at": now,
-                "updated_at": now,
-            })
+            items.append(
+                {
+                    "id": line_id,
+                    "public_id": make_public_id(f"{owner_key}_line_items", line_id, self._salt),
+                    owner_key: owner_id,
+                    "quantity": quantity,
+                    "amount": amount,
+                    "description": item.get("description"),
+                    "products_price": price,
+                    "products_variant": variant,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         return items, f"{total:.2f}"
 
     def _set_contact_tags(self, contact: Record, tag_ids: Any, now: str) -> None:
@@ -274,29 +345,41 @@ class Families(Webhooks):
             return
         applied = self._store("contacts.applied_tags")
         if not tag_ids and not applied.scope_ids(("contact_id", contact["id"])):
-            contact["tag_ids"] = []  # nothing applied, nothing wanted (every new contact without tags)
+            contact[
+                "tag_ids"
+            ] = []  # nothing applied, nothing wanted (every new contact without tags)
             return
         tags = self._store("contacts.tags")
         wanted: list[int] = []
         for ref in tag_ids:
-            tag = tags.get(ref) if isinstance(ref, int | str) and not isinstance(ref, bool) else None
+            tag = (
+                tags.get(ref) if isinstance(ref, int | str) and not isinstance(ref, bool) else None
+            )
             if tag is not None and tag["id"] not in wanted:
                 wanted.append(tag["id"])
-        current = {applied.by_id[i]["tag_id"]: applied.by_id[i]
-                   for i in list(applied.scope_ids(("contact_id", contact["id"])))}
+        current = {
+            applied.by_id[i]["tag_id"]: applied.by_id[i]
+            for i in list(applied.scope_ids(("contact_id", contact["id"])))
+        }
         for tag_id, rec in current.items():
             if tag_id not in wanted:
                 applied.remove(rec)
                 contact["_applied"].pop(tag_id, None)
         for tag_id in wanted:
             if tag_id not in current:
-                rec = self._make("contacts.applied_tags", {"tag_id": tag_id},
-                                 {**contact["_anc"], "contact_id": contact["id"]}, now)
+                rec = self._make(
+                    "contacts.applied_tags",
+                    {"tag_id": tag_id},
+                    {**contact["_anc"], "contact_id": contact["id"]},
+                    now,
+                )
                 applied.insert(rec)
                 contact["_applied"][tag_id] = now
         contact["tag_ids"] = wanted
 
-    def _apply(self, store: Store, rec: Record, fields: Mapping[str, Any], *, merge_empty: bool) -> None:
+    def _apply(
+        self, store: Store, rec: Record, fields: Mapping[str, Any], *, merge_empty: bool
+    ) -> None:
         now = _now()
         for name, value in fields.items():
             if name in ("id", "public_id", "created_at", "updated_at") or name.startswith("_"):
@@ -305,9 +388,13 @@ class Families(Webhooks):
                 continue  # upsert ignores empty values
             if store.name == "contacts" and name == "tag_ids":
                 self._set_contact_tags(rec, value, now)
-            elif store.name == "contacts" and name == "custom_attributes" and isinstance(value, dict):
-                rec["custom_attributes"] = {**(rec.get("custom_attributes") or {}),
-                                            **{str(k): str(v) for k, v in value.items()}}
+            elif (
+                store.name == "contacts" and name == "custom_attributes" and isinstance(value, dict)
+            ):
+                rec["custom_attributes"] = {
+                    **(rec.get("custom_attributes") or {}),
+                    **{str(k): str(v) for k, v in value.items()},
+                }
             else:
                 rec[name] = value
         rec["updated_at"] = now
@@ -349,14 +436,20 @@ class Families(Webhooks):
                     shown.append({**tag, "applied_at": applied.get(tag_id, rec["updated_at"])})
             return {**rec, "tags": shown}
         if ns == "contacts.applied_tags":
-            return {**rec, "contact": self._store("contacts").by_id.get(rec.get("contact_id", -1)),
-                    "tag": self._store("contacts.tags").by_id.get(rec.get("tag_id", -1))}
+            return {
+                **rec,
+                "contact": self._store("contacts").by_id.get(rec.get("contact_id", -1)),
+                "tag": self._store("contacts.tags").by_id.get(rec.get("tag_id", -1)),
+            }
         if ns in ("courses.enrollments", "fulfillments", "forms.submissions"):
             return {**rec, "contact": self._store("contacts").by_id.get(rec.get("contact_id", -1))}
         if ns == "orders":
             contact = self._store("contacts").by_id.get(rec.get("contact_id", -1))
-            return {**rec, "contact": self._view(contact) if contact else None,
-                    "workspace": self._store("workspaces").by_id.get(rec.get("workspace_id", -1))}
+            return {
+                **rec,
+                "contact": self._view(contact) if contact else None,
+                "workspace": self._store("workspaces").by_id.get(rec.get("workspace_id", -1)),
+            }
         if ns == "orders.invoices":
             order = self._store("orders").by_id.get(rec.get("order_id", -1))
             return {**rec, "order": self._view(order) if order else None}
@@ -365,7 +458,12 @@ class Families(Webhooks):
     def _me_view(self) -> Record:
         user = self._store("users").by_id[1]
         workspace = self._store("workspaces").by_id[DEFAULT_WORKSPACE_ID]
-        return {**user, "connected_workspace": workspace,
-                "platform_application": {"id": 1, "public_id": make_public_id("apps", 1, self._salt),
-                                         "name": "Fake Platform App"}}
-
+        return {
+            **user,
+            "connected_workspace": workspace,
+            "platform_application": {
+                "id": 1,
+                "public_id": make_public_id("apps", 1, self._salt),
+                "name": "Fake Platform App",
+            },
+        }

@@ -28,19 +28,38 @@ class OAuth(FakeBase):
         if self._tokens is not None:
             self._tokens.add(token)
 
-    def _oauth(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Reply:
+    def _oauth(
+        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
+    ) -> Reply:
         if path.rstrip("/") == "/oauth/authorize" and method == "GET":
             params = dict(parse_qsl(query))
             redirect_uri = params.get("redirect_uri")
-            if not params.get("client_id") or not redirect_uri or params.get("response_type") != "code":
-                return Reply(400, {"error": "invalid_request",
-                                   "error_description": "client_id, redirect_uri and response_type=code are required"})
-            method_ = params.get("code_challenge_method", "S256" if params.get("code_challenge") else None)
+            if (
+                not params.get("client_id")
+                or not redirect_uri
+                or params.get("response_type") != "code"
+            ):
+                return Reply(
+                    400,
+                    {
+                        "error": "invalid_request",
+                        "error_description": "client_id, redirect_uri and response_type=code are required",
+                    },
+                )
+            method_ = params.get(
+                "code_challenge_method", "S256" if params.get("code_challenge") else None
+            )
             if method_ not in (None, "S256"):
-                return Reply(400, {"error": "invalid_request", "error_description": "only S256 is supported"})
+                return Reply(
+                    400, {"error": "invalid_request", "error_description": "only S256 is supported"}
+                )
             code = secrets.token_urlsafe(24)
-            self._oauth_codes[code] = {"client_id": params["client_id"], "redirect_uri": redirect_uri,
-                                       "challenge": params.get("code_challenge"), "scope": params.get("scope")}
+            self._oauth_codes[code] = {
+                "client_id": params["client_id"],
+                "redirect_uri": redirect_uri,
+                "challenge": params.get("code_challenge"),
+                "scope": params.get("scope"),
+            }
             out = {"code": code}
             if "state" in params:
                 out["state"] = params["state"]
@@ -55,32 +74,63 @@ class OAuth(FakeBase):
                 else:
                     form = dict(parse_qsl(body.decode()))
             except ValueError:
-                return Reply(400, {"error": "invalid_request", "error_description": "unreadable body"})
+                return Reply(
+                    400, {"error": "invalid_request", "error_description": "unreadable body"}
+                )
             if not isinstance(form, dict) or form.get("grant_type") != "authorization_code":
-                return Reply(400, {"error": "unsupported_grant_type",
-                                   "error_description": "only authorization_code is supported"})
+                return Reply(
+                    400,
+                    {
+                        "error": "unsupported_grant_type",
+                        "error_description": "only authorization_code is supported",
+                    },
+                )
             grant = self._oauth_codes.pop(str(form.get("code")), None)
-            if grant is None or grant["client_id"] != form.get("client_id") \
-                    or grant["redirect_uri"] != form.get("redirect_uri"):
-                return Reply(400, {"error": "invalid_grant",
-                                   "error_description": "The provided authorization grant is invalid, expired, "
-                                                        "revoked, or was issued to another client."})
+            if (
+                grant is None
+                or grant["client_id"] != form.get("client_id")
+                or grant["redirect_uri"] != form.get("redirect_uri")
+            ):
+                return Reply(
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "The provided authorization grant is invalid, expired, "
+                        "revoked, or was issued to another client.",
+                    },
+                )
             if grant["challenge"]:
                 verifier = form.get("code_verifier")
                 if not isinstance(verifier, str) or _s256(verifier) != grant["challenge"]:
-                    return Reply(400, {"error": "invalid_grant", "error_description": "PKCE verification failed"})
+                    return Reply(
+                        400,
+                        {"error": "invalid_grant", "error_description": "PKCE verification failed"},
+                    )
             token = "cf_oauth_" + secrets.token_urlsafe(24)
             self.add_token(token)
             team = self._store("teams").by_id[DEFAULT_TEAM_ID]
             ws = self._store("workspaces").by_id[DEFAULT_WORKSPACE_ID]
-            return Reply(200, {
-                "access_token": token, "token_type": "Bearer", "expires_in": 7200,
-                "scope": grant["scope"] or "admin read", "created_at": int(time.time()),
-                "team_id": team["id"], "team_name": team["name"], "workspace_id": ws["id"],
-                "workspace_name": ws["name"], "workspace_url": f"https://{ws['subdomain']}.myclickfunnels.com",
-            })
+            return Reply(
+                200,
+                {
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": 7200,
+                    "scope": grant["scope"] or "admin read",
+                    "created_at": int(time.time()),
+                    "team_id": team["id"],
+                    "team_name": team["name"],
+                    "workspace_id": ws["id"],
+                    "workspace_name": ws["name"],
+                    "workspace_url": f"https://{ws['subdomain']}.myclickfunnels.com",
+                },
+            )
         return error(404, "No such route")
 
 
 def _s256(verifier: str) -> str:
-    return urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii", "replace")).digest()).rstrip(b"=").decode()
+    return (
+        urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
+        .rstrip(b"=")
+        .decode()
+    )

@@ -16,8 +16,20 @@ import attrs
 
 from clickfunnels_async import _json
 
-__all__ = ["KEEP", "NOT_FOUND", "Dropped", "Faults", "FaultsChange", "Keep", "Reply", "error", "invalid", "iso",
-           "now", "sleep"]
+__all__ = [
+    "KEEP",
+    "NOT_FOUND",
+    "Dropped",
+    "Faults",
+    "FaultsChange",
+    "Keep",
+    "Reply",
+    "error",
+    "invalid",
+    "iso",
+    "now",
+    "sleep",
+]
 
 JSON_TYPE: Final = "application/json; charset=utf-8"
 NOT_FOUND: Final = "Not found: Record missing"
@@ -58,8 +70,11 @@ def invalid(errors: dict[str, list[str]]) -> Reply:
     ClickFunnels answers validation failures in both spellings (inventory.md §4); carrying both keeps every
     client happy (ClickFunnels' own CLI reads ``error`` then ``errors``; this SDK fills ``.errors`` from either).
     """
-    sentences = [msg if field == "base" else f"{field.replace('_', ' ').capitalize()} {msg}"
-                 for field, msgs in errors.items() for msg in msgs]
+    sentences = [
+        msg if field == "base" else f"{field.replace('_', ' ').capitalize()} {msg}"
+        for field, msgs in errors.items()
+        for msg in msgs
+    ]
     return Reply(422, {"error": "; ".join(sentences), "errors": errors})
 
 
@@ -77,9 +92,13 @@ class Faults:
 
     latency: float = 0.0  # seconds added to every API request
     jitter: float = 0.0  # +/- uniformly around latency
-    error_rate: float = 0.0  # share of requests answered with one of error_statuses (before any write)
+    error_rate: float = (
+        0.0  # share of requests answered with one of error_statuses (before any write)
+    )
     error_statuses: tuple[int, ...] = (500, 502, 503)
-    drop_rate: float = 0.0  # share of requests whose connection is cut (half of them after the write)
+    drop_rate: float = (
+        0.0  # share of requests whose connection is cut (half of them after the write)
+    )
     rate_limit: int | None = None  # requests per second per token; beyond -> 429
 
     def check(self) -> None:
@@ -107,7 +126,9 @@ KEEP: Final = Keep()
 class FaultsChange:
     """Returned by `FakeClickFunnels.faults()`: already applied; as a context manager, undone on exit."""
 
-    def __init__(self, restore: Callable[[Faults], None], current: Faults, previous: Faults) -> None:
+    def __init__(
+        self, restore: Callable[[Faults], None], current: Faults, previous: Faults
+    ) -> None:
         self._restore = restore
         self._current = current
         self._previous = previous

@@ -20,7 +20,16 @@ from clickfunnels_async._operation import Operation
 from clickfunnels_async.testing._validate import BodyCheck, compile_body_check
 from clickfunnels_async.testing._values import Examples
 
-__all__ = ["OMIT", "Route", "Router", "Shape", "SpecIndex", "default_index", "load_operations", "load_spec"]
+__all__ = [
+    "OMIT",
+    "Route",
+    "Router",
+    "Shape",
+    "SpecIndex",
+    "default_index",
+    "load_operations",
+    "load_spec",
+]
 
 
 class _Omit:
@@ -46,7 +55,9 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 # The one place the emulator finds the bundled spec and the operation table.
 @cache
 def load_spec() -> dict[str, Any]:
-    text = resources.files("clickfunnels_async._generated").joinpath("openapi.json").read_text("utf-8")
+    text = (
+        resources.files("clickfunnels_async._generated").joinpath("openapi.json").read_text("utf-8")
+    )
     doc: dict[str, Any] = json.loads(text)
     return doc
 
@@ -70,7 +81,9 @@ def _identity(value: Any) -> Any:
 def _plain(value: Any) -> Any:
     """Free-form JSON: records lose their private (underscore) keys, everything else passes."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not (isinstance(k, str) and k.startswith("_"))}
+        return {
+            k: _plain(v) for k, v in value.items() if not (isinstance(k, str) and k.startswith("_"))
+        }
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
@@ -161,7 +174,9 @@ class SpecIndex:
         """The compiled request check of `op` (None: no body schema, anything goes)."""
         if op.id not in self._body_checks:
             schema = self.request_schema(op)
-            self._body_checks[op.id] = compile_body_check(schema, self.doc, self.resolve) if schema else None
+            self._body_checks[op.id] = (
+                compile_body_check(schema, self.doc, self.resolve) if schema else None
+            )
         return self._body_checks[op.id]
 
     def item_shape(self, op: Operation) -> Shape | None:
@@ -172,7 +187,11 @@ class SpecIndex:
         shape: Shape | None = None
         if schema is not None:
             resolved = self.resolve(schema)
-            if isinstance(resolved, dict) and self._types(resolved) == ["array"] and "items" in resolved:
+            if (
+                isinstance(resolved, dict)
+                and self._types(resolved) == ["array"]
+                and "items" in resolved
+            ):
                 schema = resolved["items"]
             shape = self.compile(schema)
         self._op_shapes[op.id] = shape
@@ -227,7 +246,9 @@ class SpecIndex:
         if "allOf" in schema:
             return all(self._nullable(s) for s in schema["allOf"]) and bool(schema["allOf"])
         # No type and no structure at all: anything goes, null included.
-        return not self._types(schema) and not any(k in schema for k in ("oneOf", "anyOf", "allOf", "enum", "const"))
+        return not self._types(schema) and not any(
+            k in schema for k in ("oneOf", "anyOf", "allOf", "enum", "const")
+        )
 
     def _merge_all_of(self, schema: dict[str, Any]) -> dict[str, Any]:
         merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
@@ -295,7 +316,9 @@ class SpecIndex:
             if value is None:
                 return None if nullable else OMIT
             for py, sub in options:
-                if not py or (isinstance(value, py) and not (isinstance(value, bool) and bool not in py)):
+                if not py or (
+                    isinstance(value, py) and not (isinstance(value, bool) and bool not in py)
+                ):
                     result = sub(value)
                     if result is not OMIT:
                         return result
@@ -332,7 +355,9 @@ class SpecIndex:
                 elif t == "number":
                     if isinstance(value, int | float) and not isinstance(value, bool):
                         return value
-                elif (t == "object" and isinstance(value, dict)) or (t == "array" and isinstance(value, list | tuple)):
+                elif (t == "object" and isinstance(value, dict)) or (
+                    t == "array" and isinstance(value, list | tuple)
+                ):
                     return _plain(value)
             # A lossless conversion, else nothing: never a value of a type the spec does not allow.
             for t in allowed:
@@ -340,7 +365,12 @@ class SpecIndex:
                     return str(value)
                 if t == "string" and isinstance(value, bool):
                     return "true" if value else "false"
-                if t == "integer" and isinstance(value, str) and value.isascii() and value.isdigit():
+                if (
+                    t == "integer"
+                    and isinstance(value, str)
+                    and value.isascii()
+                    and value.isdigit()
+                ):
                     return int(value)
                 if t == "number" and isinstance(value, str):
                     try:
@@ -367,7 +397,9 @@ class SpecIndex:
 
     def _exact_types(self, schema: Any, nullable: bool) -> frozenset[type]:
         """Python types a value may have to pass through unchanged (plain scalars without enum only)."""
-        if not isinstance(schema, dict) or any(k in schema for k in ("enum", "const", "oneOf", "anyOf", "allOf")):
+        if not isinstance(schema, dict) or any(
+            k in schema for k in ("enum", "const", "oneOf", "anyOf", "allOf")
+        ):
             return frozenset()
         exact: set[type] = {type(None)} if nullable else set()
         for t in self._types(schema):
@@ -409,7 +441,9 @@ class SpecIndex:
                 # A required field the record lacks: a realistic value of the schema (same for every record).
                 default = self.examples.value(sub_resolved, name)
             missing: Any = None if sub_nullable else default
-            fields.append((name, self.compile(sub), self._exact_types(sub_resolved, sub_nullable), missing))
+            fields.append(
+                (name, self.compile(sub), self._exact_types(sub_resolved, sub_nullable), missing)
+            )
         extra_schema = schema.get("additionalProperties")
         extra: Shape | None = None
         if isinstance(extra_schema, dict) and not fields:
@@ -456,7 +490,9 @@ class SpecIndex:
         return shape
 
 
-def _object_with_fields(fields: list[tuple[str, Shape, frozenset[type], Any]], nullable: bool) -> Shape:
+def _object_with_fields(
+    fields: list[tuple[str, Shape, frozenset[type], Any]], nullable: bool
+) -> Shape:
     """The shape of an object schema with properties, compiled to straight-line Python.
 
     Same result as looping over `fields` (name, sub-shape, types passed through as they are, value when
@@ -490,7 +526,11 @@ def _object_with_fields(fields: list[tuple[str, Shape, frozenset[type], Any]], n
             store_missing = f"out[{key}] = {'None' if missing is None else f'M{i}'}"
         lines.append(f"    v = get({key}, OMIT)")
         if tests:
-            lines += [f"    if {' or '.join(tests)}:", f"        out[{key}] = v", "    elif v is OMIT:"]
+            lines += [
+                f"    if {' or '.join(tests)}:",
+                f"        out[{key}] = v",
+                "    elif v is OMIT:",
+            ]
         else:
             lines.append("    if v is OMIT:")
         lines += [

@@ -14,11 +14,50 @@ from clickfunnels_async.testing._store import Record
 
 __all__ = ["Seeding"]
 
-_FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Linus", "Guido", "Ken",
-                "Dennis", "Frances", "Radia", "Tim", "Katherine", "John", "Niklaus", "Hedy", "Leslie", "Anita")
-_LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Torvalds", "Rossum",
-               "Thompson", "Ritchie", "Allen", "Perlman", "Berners-Lee", "Johnson", "McCarthy", "Wirth",
-               "Lamarr", "Lamport", "Borg")
+_FIRST_NAMES = (
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Margaret",
+    "Linus",
+    "Guido",
+    "Ken",
+    "Dennis",
+    "Frances",
+    "Radia",
+    "Tim",
+    "Katherine",
+    "John",
+    "Niklaus",
+    "Hedy",
+    "Leslie",
+    "Anita",
+)
+_LAST_NAMES = (
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Hamilton",
+    "Torvalds",
+    "Rossum",
+    "Thompson",
+    "Ritchie",
+    "Allen",
+    "Perlman",
+    "Berners-Lee",
+    "Johnson",
+    "McCarthy",
+    "Wirth",
+    "Lamarr",
+    "Lamport",
+    "Borg",
+)
 _COLORS = ("#e11d48", "#2563eb", "#16a34a", "#f59e0b", "#7c3aed", "#0891b2", "#64748b")
 
 
@@ -53,8 +92,17 @@ class Seeding(Crud):
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            self._seed(contacts, tags, products, orders, courses, forms, images, fulfillment_locations,
-                       workspace_id)
+            self._seed(
+                contacts,
+                tags,
+                products,
+                orders,
+                courses,
+                forms,
+                images,
+                fulfillment_locations,
+                workspace_id,
+            )
             for ns in sorted(self._creatable - ROOT_STORES):
                 store = self._store(ns)
                 have = len(store.scope_ids(("workspace_id", workspace_id)))
@@ -65,8 +113,18 @@ class Seeding(Crud):
             if was_enabled:
                 gc.enable()
 
-    def _seed(self, contacts: int, tags: int, products: int, orders: int, courses: int, forms: int, images: int,
-              fulfillment_locations: int, workspace_id: int) -> int:
+    def _seed(
+        self,
+        contacts: int,
+        tags: int,
+        products: int,
+        orders: int,
+        courses: int,
+        forms: int,
+        images: int,
+        fulfillment_locations: int,
+        workspace_id: int,
+    ) -> int:
         rng = self._data_rng
         anc = {"team_id": DEFAULT_TEAM_ID, "workspace_id": workspace_id}
 
@@ -77,8 +135,12 @@ class Seeding(Crud):
         tag_ids: list[int] = []
         start_tags = len(self._store("contacts.tags"))
         for n in range(tags):
-            rec, _ = self._insert("contacts.tags", {"name": f"Tag {start_tags + n + 1}",
-                                                    "color": _COLORS[n % len(_COLORS)]}, dict(anc), tick())
+            rec, _ = self._insert(
+                "contacts.tags",
+                {"name": f"Tag {start_tags + n + 1}", "color": _COLORS[n % len(_COLORS)]},
+                dict(anc),
+                tick(),
+            )
             tag_ids.append(rec["id"])
         contact_ids: list[int] = []
         contacts_store = self._store("contacts")
@@ -102,48 +164,99 @@ class Seeding(Crud):
         price_ids: list[int] = []
         for n in range(products):
             name = f"Product {len(self._store('products')) + 1}"
-            product, _ = self._insert("products", {"name": name, "visible_in_store": n % 2 == 0}, dict(anc), tick())
-            price, _ = self._insert("products.prices", {"name": f"{name} price", "amount": f"{rng.randrange(5, 500)}.00",
-                                                        "payment_type": "one_time"},
-                                    {**anc, "product_id": product["id"], "variant_id": product["default_variant_id"]},
-                                    tick())
+            product, _ = self._insert(
+                "products", {"name": name, "visible_in_store": n % 2 == 0}, dict(anc), tick()
+            )
+            price, _ = self._insert(
+                "products.prices",
+                {
+                    "name": f"{name} price",
+                    "amount": f"{rng.randrange(5, 500)}.00",
+                    "payment_type": "one_time",
+                },
+                {**anc, "product_id": product["id"], "variant_id": product["default_variant_id"]},
+                tick(),
+            )
             price_ids.append(price["id"])
         for _ in range(orders):
             if not contact_ids:
                 break
-            items = [{"products_price_id": rng.choice(price_ids), "quantity": rng.randint(1, 3)}] if price_ids else []
-            order, _ = self._insert("orders", {"contact_id": rng.choice(contact_ids),
-                                               "order_type": rng.choice(("one-time-order", "subscription-order")),
-                                               "line_items_attributes": items}, dict(anc), tick())
-            self._insert("orders.invoices", {"status": "paid", "invoice_type": "initial", "paid_at": order["created_at"]},
-                         {**anc, "order_id": order["id"]}, tick())
+            items = (
+                [{"products_price_id": rng.choice(price_ids), "quantity": rng.randint(1, 3)}]
+                if price_ids
+                else []
+            )
+            order, _ = self._insert(
+                "orders",
+                {
+                    "contact_id": rng.choice(contact_ids),
+                    "order_type": rng.choice(("one-time-order", "subscription-order")),
+                    "line_items_attributes": items,
+                },
+                dict(anc),
+                tick(),
+            )
+            self._insert(
+                "orders.invoices",
+                {"status": "paid", "invoice_type": "initial", "paid_at": order["created_at"]},
+                {**anc, "order_id": order["id"]},
+                tick(),
+            )
         for n in range(courses):
-            course, _ = self._insert("courses", {"title": f"Course {n + 1}", "description": "Seeded course"},
-                                     dict(anc), tick())
+            course, _ = self._insert(
+                "courses",
+                {"title": f"Course {n + 1}", "description": "Seeded course"},
+                dict(anc),
+                tick(),
+            )
             for s in range(2):
-                section, _ = self._insert("courses.sections", {"title": f"Module {s + 1}"},
-                                          {**anc, "course_id": course["id"]}, tick())
+                section, _ = self._insert(
+                    "courses.sections",
+                    {"title": f"Module {s + 1}"},
+                    {**anc, "course_id": course["id"]},
+                    tick(),
+                )
                 for m in range(3):
-                    self._insert("courses.lessons", {"title": f"Lesson {s + 1}.{m + 1}", "body": "..."},
-                                 {**anc, "course_id": course["id"], "section_id": section["id"]}, tick())
+                    self._insert(
+                        "courses.lessons",
+                        {"title": f"Lesson {s + 1}.{m + 1}", "body": "..."},
+                        {**anc, "course_id": course["id"], "section_id": section["id"]},
+                        tick(),
+                    )
             for contact_id in rng.sample(contact_ids, k=min(3, len(contact_ids))):
-                self._insert("courses.enrollments", {"contact_id": contact_id},
-                             {**anc, "course_id": course["id"]}, tick())
+                self._insert(
+                    "courses.enrollments",
+                    {"contact_id": contact_id},
+                    {**anc, "course_id": course["id"]},
+                    tick(),
+                )
         for n in range(forms):
             form, _ = self._insert("forms", {"name": f"Form {n + 1}"}, dict(anc), tick())
             for contact_id in rng.sample(contact_ids, k=min(3, len(contact_ids))):
-                self._insert("forms.submissions", {"contact_id": contact_id, "data": {"source": "seed"}},
-                             {**anc, "form_id": form["id"]}, tick())
+                self._insert(
+                    "forms.submissions",
+                    {"contact_id": contact_id, "data": {"source": "seed"}},
+                    {**anc, "form_id": form["id"]},
+                    tick(),
+                )
         for n in range(images):
             self._insert("images", {"name": f"image-{n + 1}.png"}, dict(anc), tick())
         for n in range(fulfillment_locations):
-            self._insert("fulfillments.locations", {"name": f"Warehouse {n + 1}"}, dict(anc), tick())
+            self._insert(
+                "fulfillments.locations", {"name": f"Warehouse {n + 1}"}, dict(anc), tick()
+            )
         return workspace_id
 
-    def _seed_one(self, ns: str, workspace_id: int = DEFAULT_WORKSPACE_ID, depth: int = 0) -> Record:
+    def _seed_one(
+        self, ns: str, workspace_id: int = DEFAULT_WORKSPACE_ID, depth: int = 0
+    ) -> Record:
         """One record of `ns` with the fields its create body requires, under a parent made if need be."""
         store = self._store(ns)
-        creators = [i for i in self._info.values() if i.kind in ("create", "upsert") and i.store == store.name]
+        creators = [
+            i
+            for i in self._info.values()
+            if i.kind in ("create", "upsert") and i.store == store.name
+        ]
         creators.sort(key=lambda i: (i.parent_store != "workspaces", i.op.id))
         anc: dict[str, int] = {"team_id": DEFAULT_TEAM_ID, "workspace_id": workspace_id}
         fields: dict[str, Any] = {}

@@ -38,11 +38,21 @@ def _merged(schema: Any, resolve: Callable[[Any], Any]) -> Any:
         if isinstance(part, Mapping):
             props.update(part.get("properties") or {})
             required += list(part.get("required") or ())
-    return {**{k: v for k, v in schema.items() if k != "allOf"}, "properties": props, "required": required}
+    return {
+        **{k: v for k, v in schema.items() if k != "allOf"},
+        "properties": props,
+        "required": required,
+    }
 
 
-def _strip(value: Any, schema: Any, resolve: Callable[[Any], Any], path: str, dropped: list[str],
-           errors: Errors) -> Any:
+def _strip(
+    value: Any,
+    schema: Any,
+    resolve: Callable[[Any], Any],
+    path: str,
+    dropped: list[str],
+    errors: Errors,
+) -> Any:
     schema = _merged(schema, resolve)
     if not isinstance(schema, Mapping):
         return value
@@ -50,8 +60,10 @@ def _strip(value: Any, schema: Any, resolve: Callable[[Any], Any], path: str, dr
         items = schema.get("items")
         if items is None:
             return value
-        return [_strip(v, items, resolve, path, dropped, errors) if isinstance(v, dict | list) else v
-                for v in value]
+        return [
+            _strip(v, items, resolve, path, dropped, errors) if isinstance(v, dict | list) else v
+            for v in value
+        ]
     if not isinstance(value, dict):
         return value
     props = schema.get("properties")
@@ -62,7 +74,9 @@ def _strip(value: Any, schema: Any, resolve: Callable[[Any], Any], path: str, dr
         if key not in props:
             dropped.append(f"{path}.{key}" if path else str(key))
         elif isinstance(item, dict | list):
-            out[key] = _strip(item, props[key], resolve, f"{path}.{key}" if path else key, dropped, errors)
+            out[key] = _strip(
+                item, props[key], resolve, f"{path}.{key}" if path else key, dropped, errors
+            )
         else:
             out[key] = item
     for key in schema.get("required") or ():
@@ -76,7 +90,9 @@ def _message(error: Any) -> list[tuple[str, str]]:
     parts = [str(p) for p in error.absolute_path if isinstance(p, str)]
     if error.validator == "required":
         present = error.instance if isinstance(error.instance, dict) else {}
-        return [(".".join([*parts, str(f)]), _BLANK) for f in error.validator_value if f not in present]
+        return [
+            (".".join([*parts, str(f)]), _BLANK) for f in error.validator_value if f not in present
+        ]
     field = ".".join(parts) or "base"
     if error.validator == "enum":
         return [(field, "is not included in the list")]
@@ -103,7 +119,9 @@ def _reachable(schema: Any, doc: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def compile_body_check(schema: Any, doc: Mapping[str, Any], resolve: Callable[[Any], Any]) -> BodyCheck:
+def compile_body_check(
+    schema: Any, doc: Mapping[str, Any], resolve: Callable[[Any], Any]
+) -> BodyCheck:
     """The check for one request body schema (the wrapper's inner object for wrapped bodies)."""
     import fastjsonschema
     from jsonschema import Draft202012Validator
@@ -113,8 +131,9 @@ def compile_body_check(schema: Any, doc: Mapping[str, Any], resolve: Callable[[A
     # Local references (#/components/...) resolve against the root: carry the components it reaches along.
     root["components"] = _reachable(root, doc)
     # The spec is OpenAPI 3.1 (JSON Schema 2020-12); the keywords it uses mean the same in draft 7.
-    fast = fastjsonschema.compile({**root, "$schema": "http://json-schema.org/draft-07/schema#"},
-                                  use_formats=False)
+    fast = fastjsonschema.compile(
+        {**root, "$schema": "http://json-schema.org/draft-07/schema#"}, use_formats=False
+    )
     full: list[Draft202012Validator] = []  # built on the first refused body
 
     def check(body: Any) -> tuple[Any, Errors, list[str]]:

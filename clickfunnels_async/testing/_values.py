@@ -20,12 +20,24 @@ _NAMED_STRINGS: tuple[tuple[Callable[[str], bool], Callable[[str, int], str]], .
     (lambda n: "email" in n, lambda n, i: f"person{i}@example.com"),
     (lambda n: n == "currency" or n.endswith("_currency"), lambda n, i: "USD"),
     (lambda n: n.endswith("_at") or n in ("from", "to"), lambda n, i: _EPOCH),
-    (lambda n: n.endswith("amount") or n in ("price", "total", "subtotal", "value") or n.endswith("_value"),
-     lambda n, i: "19.00"),
-    (lambda n: n.endswith("url") or n.endswith("_path") or n == "path", lambda n, i: f"https://example.com/{i}"),
+    (
+        lambda n: (
+            n.endswith("amount")
+            or n in ("price", "total", "subtotal", "value")
+            or n.endswith("_value")
+        ),
+        lambda n, i: "19.00",
+    ),
+    (
+        lambda n: n.endswith("url") or n.endswith("_path") or n == "path",
+        lambda n, i: f"https://example.com/{i}",
+    ),
     (lambda n: n in ("time_zone", "timezone"), lambda n, i: "Pacific Time (US & Canada)"),
     (lambda n: n == "locale", lambda n, i: "en"),
-    (lambda n: n == "uuid" or n.endswith("_uuid"), lambda n, i: f"00000000-0000-4000-a000-{i:012d}"),
+    (
+        lambda n: n == "uuid" or n.endswith("_uuid"),
+        lambda n, i: f"00000000-0000-4000-a000-{i:012d}",
+    ),
     (lambda n: n in ("color", "colour"), lambda n, i: "#2563eb"),
     (lambda n: n == "country" or n.endswith("country_code"), lambda n, i: "US"),
 )
@@ -55,7 +67,9 @@ class Examples:
     def __init__(self, resolve: Callable[[Any], Any]) -> None:
         self._resolve = resolve
 
-    def value(self, schema: Any, name: str = "", index: int = 1, *, depth: int = 0, full: bool = False) -> Any:
+    def value(
+        self, schema: Any, name: str = "", index: int = 1, *, depth: int = 0, full: bool = False
+    ) -> Any:
         """A value valid against `schema`: null only when nothing else is allowed. `full` also fills the
         optional properties of objects (one level), else only the required ones."""
         schema = self._resolve(schema)
@@ -78,7 +92,9 @@ class Examples:
         for key in ("oneOf", "anyOf"):
             if key in schema:
                 branches = [self._resolve(b) for b in schema[key]]
-                concrete = [b for b in branches if not (isinstance(b, Mapping) and b.get("type") == "null")]
+                concrete = [
+                    b for b in branches if not (isinstance(b, Mapping) and b.get("type") == "null")
+                ]
                 if concrete:
                     return self.value(concrete[0], name, index, depth=depth + 1, full=full)
                 return None
@@ -86,7 +102,11 @@ class Examples:
         if isinstance(types, str):
             types = [types]
         if not types:
-            types = ["object"] if "properties" in schema else (["array"] if "items" in schema else ["string"])
+            types = (
+                ["object"]
+                if "properties" in schema
+                else (["array"] if "items" in schema else ["string"])
+            )
         kind = next((t for t in types if t != "null"), "null")
         if kind == "null":
             return None
@@ -97,17 +117,32 @@ class Examples:
             return max(index, int(minimum)) if isinstance(minimum, int | float) else index
         if kind == "number":
             minimum = schema.get("minimum")
-            return max(float(index), float(minimum)) if isinstance(minimum, int | float) else float(index)
+            return (
+                max(float(index), float(minimum))
+                if isinstance(minimum, int | float)
+                else float(index)
+            )
         if kind == "boolean":
             return False
         if kind == "array":
             items = schema.get("items")
             minimum = schema.get("minItems") or 0
-            return [self.value(items, name, index + n, depth=depth + 1) for n in range(int(minimum))] if items else []
+            return (
+                [self.value(items, name, index + n, depth=depth + 1) for n in range(int(minimum))]
+                if items
+                else []
+            )
         return self.object(schema, index, depth=depth, full=full)
 
-    def object(self, schema: Mapping[str, Any], index: int = 1, *, depth: int = 0, full: bool = False,
-               present: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def object(
+        self,
+        schema: Mapping[str, Any],
+        index: int = 1,
+        *,
+        depth: int = 0,
+        full: bool = False,
+        present: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """The required (or, with `full`, all) properties of an object schema that `present` lacks."""
         props = schema.get("properties") or {}
         required = set(schema.get("required") or ())

@@ -44,7 +44,6 @@ def _is_loopback_url(url: str) -> bool:
         return False
 
 
-
 @attrs.define(slots=True, eq=False)
 class WebhookDelivery:
     """One signed delivery of one event to one endpoint (or callback), as the fake sent it."""
@@ -105,8 +104,11 @@ class Webhooks(FakeBase):
     ) -> Callable[[], None]:
         """Call `callback(delivery)` (sync or async) for every event (or only `event_types`), signed with
         `secret` (default `webhook_secret_default`). Returns a function that unsubscribes."""
-        listener = _Listener(callback, frozenset(event_types) if event_types is not None else None,
-                             secret or self.webhook_secret_default)
+        listener = _Listener(
+            callback,
+            frozenset(event_types) if event_types is not None else None,
+            secret or self.webhook_secret_default,
+        )
         self._listeners.append(listener)
 
         def unsubscribe() -> None:
@@ -148,7 +150,9 @@ class Webhooks(FakeBase):
                 types = endpoint.get("event_type_ids") or []
                 if event_type in types or "*" in types:
                     endpoints.append(endpoint)
-        listeners = [li for li in self._listeners if li.event_types is None or event_type in li.event_types]
+        listeners = [
+            li for li in self._listeners if li.event_types is None or event_type in li.event_types
+        ]
         if not endpoints and not listeners:
             return
         now = _now()
@@ -156,10 +160,21 @@ class Webhooks(FakeBase):
         event_uuid = str(uuid.uuid4())
         events = self._store("webhooks.outgoing.events")
         anc = {"workspace_id": workspace_id} if workspace_id is not None else {}
-        event = self._make("webhooks.outgoing.events", {
-            "uuid": event_uuid, "event_type_id": event_type, "subject_id": rec["id"],
-            "subject_type": subject_type(ns), "data": data, "api_version": 2, "page": None, "funnel": None,
-        }, anc, now)
+        event = self._make(
+            "webhooks.outgoing.events",
+            {
+                "uuid": event_uuid,
+                "event_type_id": event_type,
+                "subject_id": rec["id"],
+                "subject_type": subject_type(ns),
+                "data": data,
+                "api_version": 2,
+                "page": None,
+                "funnel": None,
+            },
+            anc,
+            now,
+        )
         events.insert(event)
         envelope = {
             "event_id": event_uuid,
@@ -173,12 +188,30 @@ class Webhooks(FakeBase):
         }
         body = _json.dumps(envelope)
         for endpoint in endpoints:
-            self._queue.append(_Pending(WebhookDelivery(
-                event_uuid, event_type, workspace_id, endpoint["id"], endpoint.get("url"), body, {},
-                endpoint["_secret"]), None))
+            self._queue.append(
+                _Pending(
+                    WebhookDelivery(
+                        event_uuid,
+                        event_type,
+                        workspace_id,
+                        endpoint["id"],
+                        endpoint.get("url"),
+                        body,
+                        {},
+                        endpoint["_secret"],
+                    ),
+                    None,
+                )
+            )
         for listener in listeners:
-            self._queue.append(_Pending(WebhookDelivery(
-                event_uuid, event_type, workspace_id, None, None, body, {}, listener.secret), listener))
+            self._queue.append(
+                _Pending(
+                    WebhookDelivery(
+                        event_uuid, event_type, workspace_id, None, None, body, {}, listener.secret
+                    ),
+                    listener,
+                )
+            )
         self._kick()
 
     def _kick(self) -> None:
@@ -207,8 +240,11 @@ class Webhooks(FakeBase):
 
     async def _deliver(self, pending: _Pending) -> None:
         delivery = pending.delivery
-        delivery.headers = {**_sign(delivery.body, delivery.secret, int(time.time())),
-                            "Content-Type": "application/json", "User-Agent": "ClickFunnels-Webhooks/2 (fake)"}
+        delivery.headers = {
+            **_sign(delivery.body, delivery.secret, int(time.time())),
+            "Content-Type": "application/json",
+            "User-Agent": "ClickFunnels-Webhooks/2 (fake)",
+        }
         self.deliveries.append(delivery)
         if pending.listener is not None:
             try:
@@ -232,7 +268,9 @@ class Webhooks(FakeBase):
             return
         try:
             client = self._webhook_client()
-            response = await client.post(delivery.url, content=delivery.body, headers=delivery.headers)
+            response = await client.post(
+                delivery.url, content=delivery.body, headers=delivery.headers
+            )
             delivery.status_code = response.status_code
         except Exception as exc:
             delivery.error = f"{type(exc).__name__}: {exc}"
@@ -253,7 +291,8 @@ def _sign(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
     except ImportError:
         import hmac
 
-        digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        digest = hmac.new(
+            secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+        ).hexdigest()
         return {SIGNATURE_HEADER: digest, TIMESTAMP_HEADER: str(timestamp)}
     return dict(sign_webhook(body, secret, timestamp))
-

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "clickfunnels_fake(**options): options for the clickfunnels_fake fixture's FakeClickFunnels"
+        "markers",
+        "clickfunnels_fake(**options): options for the clickfunnels_fake fixture's FakeClickFunnels",
     )
 
 
