@@ -185,7 +185,9 @@ async def emulated_tour(
     )
     invoice = await cf.orders.invoices.create(
         order.id, status="paid", external_id="demo-1",
-        line_items_attributes=[{"products_price_id": price.id, "quantity": 1}],
+        line_items_attributes=[
+            {"variant_id": variant_id, "products_price_id": price.id, "amount": "49.00", "quantity": 1}
+        ],
     )  # fmt: skip
     shipped = [{"invoices_line_item_id": item.id, "quantity": 1} for item in invoice.line_items]
     fulfillment = await cf.fulfillments.create(

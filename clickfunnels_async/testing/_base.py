@@ -209,19 +209,11 @@ class FakeBase:
         if not schema:
             return
         props = schema.get("properties") or {}
-        settable: Any = ()
-        if info is not None and info.kind in ("create", "upsert"):
-            body = self.spec.resolve(self.spec.request_schema(info.op))
-            settable = (body.get("properties") or {}) if isinstance(body, dict) else ()
         for name, value in self.spec.examples.object(schema, rec["id"], present=rec).items():
             if self.spec.nullable(props[name]):
-                if name in rec:
-                    continue  # null on purpose (not published yet, ...)
-                if name.endswith("_at") or name in settable:
-                    # the moment of something that has not happened; a field the creator left out
-                    rec[name] = None
-                    continue
-            rec[name] = value
+                rec.setdefault(name, None)  # nothing set it: null, as the schema allows
+            else:
+                rec[name] = value
 
     # ------------------------------------------------------------------ rendering
 
