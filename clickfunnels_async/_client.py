@@ -17,24 +17,38 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, urlencode
 
 import anyio
 import attrs
 import httpx
 
-from ._errors import ClickFunnelsConfigError, ResponseParseError, error_from_response
-from ._filters import FilterArg, render_expand, render_filter
-from ._hosts import Hosts
+from ._errors import (
+    APIConnectionError,
+    ClickFunnelsConfigError,
+    ResponseParseError,
+    error_from_response,
+)
+from ._filters import FilterArg, query_text, render_expand, render_filter
+from ._hints import add_connection_hint
+from ._hosts import Hosts, check_api_path, hosts_from_config
 from ._json import dumps as _json_dumps
 from ._json import loads as _json_loads
-from ._log import Secret, configure_from_env, log_response, redacting_filter
+from ._log import (
+    Secret,
+    configure_from_env,
+    log_response,
+    redacting_filter,
+    scrub_request,
+    scrub_response,
+)
 from ._operation import Operation
 from ._options import (
     DEFAULT_TIMEOUT,
     RequestOptions,
     check_connection,
     to_headers,
+    to_secret,
     to_timeout,
 )
 from ._pagination import AsyncPaginator, Page
@@ -154,17 +168,15 @@ class ClickFunnels(Namespaces):
         http2: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        token = api_token if api_token is not None else os.environ.get("CLICKFUNNELS_API_TOKEN")
-        if subdomain is None and base_url is None:
-            # A proxy or a local server (the emulator) can be chosen without touching code.
-            base_url = os.environ.get("CLICKFUNNELS_BASE_URL") or None
-        if subdomain is None and base_url is None:
-            subdomain = os.environ.get("CLICKFUNNELS_SUBDOMAIN") or None
-        hosts = Hosts.custom(base_url) if base_url is not None else Hosts.direct(subdomain)
-        self._setup(
-            token,
+        token = to_secret(
+            api_token if api_token is not None else os.environ.get("CLICKFUNNELS_API_TOKEN"),
             "api_token",
             "CLICKFUNNELS_API_TOKEN",
+        )
+        del api_token  # from here on only the wrapped value: a traceback's locals never show it
+        hosts = hosts_from_config(subdomain, base_url, os.environ)
+        self._setup(
+            token,
             hosts=hosts,
             via_maton=False,
             connection=None,
@@ -201,13 +213,16 @@ class ClickFunnels(Namespaces):
         `connection` picks a Maton connection (`Maton-Connection` header); without it the gateway uses its
         default, the oldest active one. `base_url` points at another gateway (tests, proxies).
         """
-        key = maton_api_key if maton_api_key is not None else os.environ.get("MATON_API_KEY")
+        key = to_secret(
+            maton_api_key if maton_api_key is not None else os.environ.get("MATON_API_KEY"),
+            "maton_api_key",
+            "MATON_API_KEY",
+        )
+        del maton_api_key
         self = cls.__new__(cls)
         hosts = Hosts.custom(base_url) if base_url is not None else Hosts.maton()
         self._setup(
             key,
-            "maton_api_key",
-            "MATON_API_KEY",
             hosts=hosts,
             via_maton=True,
             connection=connection,
@@ -225,9 +240,7 @@ class ClickFunnels(Namespaces):
 
     def _setup(
         self,
-        token: str | None,
-        arg: str,
-        env: str,
+        secret: Secret,
         *,
         hosts: Hosts,
         via_maton: bool,
@@ -242,10 +255,6 @@ class ClickFunnels(Namespaces):
         http2: bool,
         transport: httpx.AsyncBaseTransport | None,
     ) -> None:
-        if not token or not token.strip():
-            raise ClickFunnelsConfigError(f"no API key: pass {arg}=... or set the {env} environment variable")
-        if any(c.isspace() or ord(c) < 32 for c in token):
-            raise ClickFunnelsConfigError(f"{arg} contains whitespace or control characters")
         ua = default_user_agent() if user_agent is None else user_agent
         if not isinstance(ua, str) or not ua.strip():
             raise ClickFunnelsConfigError(
@@ -253,6 +262,8 @@ class ClickFunnels(Namespaces):
             )
         if any(ord(c) < 32 or ord(c) == 127 for c in ua):
             raise ClickFunnelsConfigError("user_agent contains a control character")
+        if not ua.isascii():
+            raise ClickFunnelsConfigError("user_agent contains non-ASCII characters; HTTP headers must be ASCII")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ClickFunnelsConfigError(f"max_retries must be an int >= 0, not {max_retries!r}")
         if max_concurrency is not None and (
@@ -273,7 +284,6 @@ class ClickFunnels(Namespaces):
             retry=policy,
             maton_connection=check_connection(connection),
         )
-        secret = Secret(token)
         configure_from_env()
         if http_client is not None and (transport is not None or http2):
             raise ClickFunnelsConfigError(
@@ -485,20 +495,27 @@ class ClickFunnels(Namespaces):
 
     async def _send(self, operation: str, request: httpx.Request, idempotent: bool) -> httpx.Response:
         started = time.monotonic()
-        response, retries = await send(
-            self._shared.http,
-            request,
-            policy=self._options.retry,
-            idempotent=idempotent,
-            throttle=self._shared.throttle,
-        )
+        try:
+            response, retries = await send(
+                self._shared.http,
+                request,
+                policy=self._options.retry,
+                idempotent=idempotent,
+                throttle=self._shared.throttle,
+            )
+        except APIConnectionError as exc:
+            scrub_request(request)  # the httpx cause and the traceback's frames hold this request
+            add_connection_hint(exc, self._options.timeout, self._shared.hosts)
+            raise
         elapsed = time.monotonic() - started
         log_response(response, elapsed=elapsed, retries=retries)
         log = _raw_log.get()
         if log is not None:
             log.append(RawResponse(operation, response.status_code, response.headers, elapsed, retries, response))
         if not 200 <= response.status_code < 300:
-            raise error_from_response(response, via_maton=self._shared.via_maton, retries=retries)
+            error = error_from_response(response, via_maton=self._shared.via_maton, retries=retries)
+            scrub_response(response)
+            raise error
         return response
 
     def _query(
@@ -520,12 +537,10 @@ class ClickFunnels(Namespaces):
                 )
             if name == "sort_order" and value not in ("asc", "desc"):
                 raise ValueError(f"{op.qualname}(): sort_order must be 'asc' or 'desc', not {value!r}")
-            if isinstance(value, bool):
-                params.append((name, "true" if value else "false"))
-            elif isinstance(value, list | tuple):
-                params.extend((name, str(v)) for v in value)
+            if isinstance(value, list | tuple):
+                params.extend((name, query_text(name, v, op.qualname)) for v in value)
             else:
-                params.append((name, str(value)))
+                params.append((name, query_text(name, value, op.qualname)))
         params.extend(render_filter(filter, op.filter_keys, op.qualname).items())
         params.extend(("expand[]", v) for v in render_expand(expand, op.expand, op.qualname))
         return params
@@ -648,23 +663,7 @@ class ClickFunnels(Namespaces):
     # ------------------------------------------------------------------ escape hatch
 
     def _raw_path(self, path: str) -> str:
-        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
-            raise ValueError(
-                f"path must be an API path such as '/api/v2/workspaces/42/contacts', not {path!r}"
-            )
-        decoded = unquote(path)
-        segments = decoded.split("/")
-        if (
-            any(ord(c) < 33 or ord(c) == 127 for c in decoded)
-            or re.search(r"[#?]", decoded)
-            or "." in segments
-            or ".." in segments
-        ):
-            raise ValueError(
-                f"path {path!r} contains a query, fragment, space, control character or dot segment "
-                "(also when percent-encoded); put query values in params="
-            )
-        return path
+        return check_api_path(path)
 
     def _host_role_for(self, method: str, path: str) -> str:
         for pattern, host in _host_index().get((method, path.count("/")), ()):
@@ -691,7 +690,7 @@ class ClickFunnels(Namespaces):
         role = host or self._host_role_for(method, path)
         hosts = await self._hosts_for(role)
         items = list(params.items()) if isinstance(params, Mapping) else list(params or [])
-        query = [(k, _param_text(v)) for k, v in items if v is not None]
+        query = [(k, query_text(k, v, f"request({method} {path})")) for k, v in items if v is not None]
         content = None if json is None else _json_bytes(json)
         request = self._build(method, hosts.base_for(role) + path, query, content)
         response = await self._send(f"{method} {path}", request, method != "POST")
@@ -717,7 +716,7 @@ class ClickFunnels(Namespaces):
         after = base.pop("after", None)
 
         role = host or self._host_role_for("GET", path)
-        base_query = [(k, _param_text(v)) for k, v in base.items() if v is not None]
+        base_query = [(k, query_text(k, v, f"paginate({path})")) for k, v in base.items() if v is not None]
 
         async def fetch(cursor: str | None) -> Page[Any]:
             hosts = await self._hosts_for(role)
@@ -749,12 +748,6 @@ def _host_index() -> dict[tuple[str, int], list[tuple[re.Pattern[str], str]]]:
             pattern = re.compile(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(op.path)))
             _host_index_cache.setdefault((op.method, op.path.count("/")), []).append((pattern, op.host))
     return _host_index_cache
-
-
-def _param_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _json_bytes(value: Any) -> bytes:

@@ -16,7 +16,8 @@ All of them derive from :class:`ClickFunnelsError`::
     │   ├── UnprocessableEntityError    422  (``.errors``: field -> messages)
     │   ├── RateLimitError              429  (``.retry_after``: seconds, when the server said so)
     │   └── InternalServerError         500 and above
-    └── ResponseParseError              a 2xx whose body is not what the API promised
+    ├── ResponseParseError              a 2xx whose body is not what the API promised
+    └── PaginationError                 a list could not be read to its end (``.cursor``: resume there)
 
 ``str(error)`` always reads ``"<METHOD> <url> -> <status>: <message>"``. Errors never hold the request
 headers (the bearer token lives there) and their URLs have secret-looking query values masked, so an
@@ -36,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from ._log import redact_url, redacting_filter
+from ._log import redact_url, redacting_filter, scrub_response
 
 __all__ = [
     "APIConnectionError",
@@ -49,6 +50,7 @@ __all__ = [
     "ConflictError",
     "InternalServerError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseParseError",
@@ -62,8 +64,26 @@ _MAX_MESSAGE_LEN = 300
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "cf-ray")
 
 
+def _restore(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    # Pickle support for keyword-only constructors: build without __init__, then the state is set back.
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
+
+
 class ClickFunnelsError(Exception):
-    """Base class of every exception raised by this package."""
+    """Base class of every exception raised by this package.
+
+    Every one pickles with its attributes (a ``ProcessPoolExecutor`` worker can raise it); the cause,
+    context and traceback are left behind, as for any pickled exception.
+    """
+
+    # The request may have been applied on the server though it failed (a 5xx, a timeout or a dropped
+    # connection after it was sent): retrying a create could duplicate it. False when surely not applied.
+    maybe_applied: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args), dict(self.__dict__))
 
 
 class ClickFunnelsConfigError(ClickFunnelsError, ValueError):
@@ -71,14 +91,20 @@ class ClickFunnelsConfigError(ClickFunnelsError, ValueError):
 
 
 class APIConnectionError(ClickFunnelsError):
-    """The request got no HTTP response (after any retries). ``__cause__`` is the httpx exception."""
+    """The request got no HTTP response (after any retries). ``__cause__`` is the httpx exception.
 
-    def __init__(self, message: str, *, method: str, url: str, retries: int = 0) -> None:
+    ``maybe_applied`` is False only when the connection was never made (nothing reached the server).
+    """
+
+    def __init__(
+        self, message: str, *, method: str, url: str, retries: int = 0, maybe_applied: bool = True
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.method = method
         self.url = url
         self.retries = retries
+        self.maybe_applied = maybe_applied
 
     def __str__(self) -> str:
         return f"{self.method} {self.url} -> no response: {self.message}"
@@ -97,7 +123,8 @@ class APIStatusError(ClickFunnelsError):
     Attributes: ``status_code``, ``message``, ``body`` (parsed JSON, or the raw text when it is not
     JSON), ``headers`` (response headers), ``method``, ``url`` (secrets masked), ``request_id`` (from
     ``x-request-id`` / ``request-id`` / ``cf-ray``, else None), ``errors`` (field -> messages, from
-    Rails-style validation bodies; usually only on 422) and ``retries`` (retries taken before giving up).
+    Rails-style validation bodies; usually only on 422), ``retries`` (retries taken before giving up) and
+    ``maybe_applied`` (True for 5xx: the server may have applied the request before failing).
     """
 
     status_code: int
@@ -125,6 +152,8 @@ class APIStatusError(ClickFunnelsError):
         self.request_id = request_id
         self.errors: dict[str, list[str]] = errors if errors is not None else {}
         self.retries = retries
+        # A 5xx may come from a server (or proxy) that applied the write before failing; a 4xx was refused.
+        self.maybe_applied = status_code >= 500
 
     def __str__(self) -> str:
         return f"{self.method} {self.url} -> {self.status_code}: {self.message}"
@@ -187,10 +216,12 @@ class ResponseParseError(ClickFunnelsError):
     def from_response(cls, response: httpx.Response, detail: str = "") -> ResponseParseError:
         reason = detail or "response body is not valid JSON"
         request = response.request
+        text = redacting_filter.scrub(response.text)
+        scrub_response(response)  # raised from frames that hold the response and its request
         return cls(
             reason,
             status_code=response.status_code,
-            body=redacting_filter.scrub(response.text),
+            body=text,
             method=request.method,
             url=redact_url(request.url),
         )
@@ -203,6 +234,23 @@ class ResponseParseError(ClickFunnelsError):
             f"{type(self).__name__}({self.message!r}, status_code={self.status_code}, "
             f"method={self.method!r}, url={self.url!r})"
         )
+
+
+class PaginationError(ClickFunnelsError):
+    """A list could not be read to its end: the server sent a cursor twice, or only empty pages while
+    still announcing a next one. The items yielded so far are good; ``cursor`` is the ``after=`` value
+    to resume from, ``operation`` the list that stopped, ``items`` how many items were yielded."""
+
+    def __init__(self, message: str, *, operation: str, cursor: str | None, items: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.cursor = cursor
+        self.items = items
+
+    def __str__(self) -> str:
+        hint = f"; resume with after={self.cursor!r}" if self.cursor is not None else ""
+        return f"{self.operation}: {self.message}{hint}"
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

@@ -6,6 +6,7 @@ list does not allow, so we check keys against the operation's allowed set before
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeAlias
 
@@ -21,7 +22,9 @@ class Filter(Mapping[str, FilterValue]):
 
     __slots__ = ("_items",)
 
-    def __init__(self, mapping: Mapping[str, FilterValue] | None = None, /, **keys: FilterValue) -> None:
+    def __init__(
+        self, mapping: Mapping[str, FilterValue] | None = None, /, **keys: FilterValue
+    ) -> None:
         items: dict[str, FilterValue] = dict(mapping or {})
         items.update(keys)
         self._items = items
@@ -66,6 +69,23 @@ def _scalar(key: str, value: object) -> str:
     )
 
 
+def query_text(name: str, value: object, where: str) -> str:
+    """One query value as sent: str, int, finite float or bool; anything else is a caller error.
+
+    `str()` of anything else would send its repr (bytes as ``b'...'``, an object as its address).
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    raise TypeError(
+        f"{where}: the query value {name}={value!r} is a {type(value).__name__}; "
+        "pass a str, int, finite float or bool"
+    )
+
+
 def render_filter(filter: FilterArg, allowed: tuple[str, ...], operation: str) -> dict[str, str]:
     """`{"filter[key]": "a,b"}` for the query string; raises before any request on a bad key or value."""
     if filter is None:
@@ -85,7 +105,9 @@ def render_filter(filter: FilterArg, allowed: tuple[str, ...], operation: str) -
         if isinstance(value, str | int | bool):
             out[f"filter[{key}]"] = _scalar(key, value)
             continue
-        if not isinstance(value, Iterable):
+        if not isinstance(value, Iterable) or isinstance(
+            value, bytes | bytearray | memoryview | Mapping
+        ):
             raise TypeError(
                 f"filter {key!r}: values must be str, int, bool or a list of those, "
                 f"not {type(value).__name__}"
@@ -97,7 +119,9 @@ def render_filter(filter: FilterArg, allowed: tuple[str, ...], operation: str) -
     return out
 
 
-def render_expand(expand: Iterable[str] | None, allowed: tuple[str, ...], operation: str) -> list[str]:
+def render_expand(
+    expand: Iterable[str] | None, allowed: tuple[str, ...], operation: str
+) -> list[str]:
     if expand is None:
         return []
     if isinstance(expand, str):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Literal
+from urllib.parse import unquote
 
 import attrs
 import httpx
@@ -23,6 +25,7 @@ __all__ = [
     "WORKSPACE_URL_TEMPLATE",
     "HostRole",
     "Hosts",
+    "hosts_from_config",
     "validate_base_url",
     "validate_subdomain",
 ]
@@ -36,6 +39,7 @@ Mode = Literal["direct", "base_url", "maton"]
 
 # ASCII only: fullwidth letters and other look-alikes would be IDNA-encoded into another host.
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII | re.IGNORECASE)
+_API_PREFIX = "/api/v2"
 _SUBDOMAIN_HELP = (
     "a subdomain is the first label of your workspace host: 1-63 letters, digits or hyphens, not "
     "starting or ending with a hyphen; for https://acme.myclickfunnels.com use subdomain='acme'"
@@ -70,34 +74,87 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def validate_base_url(url: str | httpx.URL) -> httpx.URL:
+def validate_base_url(url: str | httpx.URL, *, name: str = "base_url") -> httpx.URL:
     """An absolute http(s) URL without userinfo, query or fragment; plain http only for loopback hosts.
 
-    The trailing slash of the path is dropped, so ``base + "/api/v2/..."`` joins cleanly.
+    The trailing slash of the path is dropped, and so is a trailing ``/api/v2`` (operation paths carry it),
+    so ``base + "/api/v2/..."`` joins cleanly.
     """
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise ClickFunnelsConfigError(f"invalid base_url {str(url)!r}: {exc}") from None
+        raise ClickFunnelsConfigError(f"invalid {name} {str(url)!r}: {exc}") from None
     # The URL may be a proxy with credentials in it; never echo those back.
     shown = repr(str(parsed.copy_with(userinfo=b""))) if parsed.is_absolute_url else repr(str(url))
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ClickFunnelsConfigError(
-            f"base_url must be an absolute http(s) URL such as 'https://proxy.example.com', got {shown}"
+            f"{name} must be an absolute http(s) URL such as 'https://proxy.example.com', got {shown}"
         )
     if parsed.userinfo:
         raise ClickFunnelsConfigError(
-            f"base_url must not contain credentials (user:password@); got {shown}. "
+            f"{name} must not contain credentials (user:password@); got {shown}. "
             "Pass the token via the client instead"
         )
     if parsed.query or parsed.fragment or "?" in str(url) or "#" in str(url):
-        raise ClickFunnelsConfigError(f"base_url must not have a query or fragment, got {shown}")
+        raise ClickFunnelsConfigError(f"{name} must not have a query or fragment, got {shown}")
     if parsed.scheme == "http" and not _is_loopback(parsed.host):
         raise ClickFunnelsConfigError(
-            f"base_url {shown} uses plain http; https is required except for loopback hosts "
+            f"{name} {shown} uses plain http; https is required except for loopback hosts "
             "(localhost, 127.0.0.0/8, ::1), because the bearer token would travel unencrypted"
         )
-    return parsed.copy_with(path=parsed.path.rstrip("/") or "/")
+    path = parsed.path.rstrip("/")
+    # Operation paths start with /api/v2, so a base URL copied with it would give /api/v2/api/v2/... (404).
+    if path.endswith(_API_PREFIX):
+        path = path[: -len(_API_PREFIX)]
+    return parsed.copy_with(path=path or "/")
+
+
+def hosts_from_config(
+    subdomain: str | None, base_url: str | httpx.URL | None, environ: Mapping[str, str]
+) -> Hosts:
+    """Where a direct client sends requests. An explicit argument beats the environment: `subdomain=` or
+    `base_url=` given in code wins over CLICKFUNNELS_BASE_URL / CLICKFUNNELS_SUBDOMAIN; between the two
+    variables, CLICKFUNNELS_BASE_URL wins (it points a configured shell at a proxy or the emulator)."""
+    if subdomain is not None and base_url is not None:
+        raise ClickFunnelsConfigError(
+            "pass either subdomain= (requests go to https://{subdomain}.myclickfunnels.com) or base_url= "
+            "(every request goes to that URL: a proxy, a local server), not both"
+        )
+    if subdomain is None and base_url is None:
+        base_url = environ.get("CLICKFUNNELS_BASE_URL") or None
+        if base_url is None:
+            subdomain = environ.get("CLICKFUNNELS_SUBDOMAIN") or None
+    return Hosts.custom(base_url) if base_url is not None else Hosts.direct(subdomain)
+
+
+def check_api_path(path: str) -> str:
+    """*path* if it is a plain API path ('/api/v2/...'); ValueError for anything that could reach
+    another route: dot segments (also percent-encoded, double-encoded, with ``;params`` or behind a
+    backslash), a query or fragment, spaces and control characters."""
+    if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+        raise ValueError(
+            f"path must be an API path such as '/api/v2/workspaces/42/contacts', not {path!r}"
+        )
+    decoded, previous = path, None
+    for _ in range(4):  # %252e%252e decodes to %2e%2e, then to ..
+        if decoded == previous:
+            break
+        previous, decoded = decoded, unquote(decoded)
+    # Servers and proxies differ in what they normalise: a backslash as a slash (IIS, some proxies),
+    # ";..." as path parameters (Tomcat, Jetty). Refuse both readings rather than guess one.
+    segments = [part.split(";", 1)[0] for part in decoded.replace("\\", "/").split("/")]
+    if (
+        "\\" in decoded
+        or any(ord(c) < 33 or ord(c) == 127 for c in decoded)
+        or re.search(r"[#?]", decoded)
+        or "." in segments
+        or ".." in segments
+    ):
+        raise ValueError(
+            f"path {path!r} contains a query, fragment, space, backslash, control character or dot "
+            "segment (also when percent-encoded or followed by ';'); put query values in params="
+        )
+    return path
 
 
 def _prefix(url: httpx.URL) -> str:

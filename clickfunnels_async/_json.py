@@ -8,6 +8,7 @@ back keeps every body that parsed or encoded before parsing and encoding the sam
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,12 +22,60 @@ def loads(data: bytes | str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
+        pass
+    try:
         return json.loads(data)
+    except json.JSONDecodeError as exc:
+        error = exc
+    # Raised without the document, the parser's frames or their context: a server may have echoed a
+    # token into it. The message keeps the position.
+    del data
+    error.doc = ""
+    error.__context__ = None
+    raise error.with_traceback(None)
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _check_finite(value: Any, where: str = "") -> None:
+    # orjson writes NaN and ±Infinity as null, which in an update clears the field: refuse instead.
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            at = f" at {where}" if where else ""
+            raise _NotFinite(
+                f"cannot send {value!r}{at} as JSON: JSON has no NaN or Infinity "
+                "(pass None to clear a field, or a finite number)"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{where}[{index}]")
 
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
-    """Encode compactly as UTF-8; *default* converts what JSON has no type for, or raises TypeError."""
+    """Encode compactly as UTF-8; *default* converts what JSON has no type for, or raises TypeError.
+
+    NaN and ±Infinity raise ValueError (orjson would send them as null, the standard library as
+    invalid JSON).
+    """
+    _check_finite(value)
+    checked = default
+    if default is not None:
+
+        def checked(item: Any) -> Any:
+            converted = default(item)
+            _check_finite(converted)
+            return converted
+
     try:
-        return orjson.dumps(value, default=default, option=_OPTIONS)
-    except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=default).encode()
+        return orjson.dumps(value, default=checked, option=_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        if isinstance(exc.__cause__, _NotFinite):  # raised by `checked`, through orjson
+            raise exc.__cause__ from None
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, default=checked, allow_nan=False
+        ).encode()

@@ -33,9 +33,14 @@ __all__ = [
     "redact",
     "redact_url",
     "redacting_filter",
+    "scrub_request",
+    "scrub_response",
 ]
 
 logger = logging.getLogger("clickfunnels_async")
+# A library prints nothing unless asked: without this, logging's last-resort handler would print our
+# WARNING records (and above) to stderr in applications that never configured logging.
+logger.addHandler(logging.NullHandler())
 
 MASK = "****"
 
@@ -154,6 +159,31 @@ class RedactingFilter(logging.Filter):
 redacting_filter = RedactingFilter()
 logger.addFilter(redacting_filter)
 
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+def scrub_request(request: httpx.Request, secrets: Iterable[str] = ()) -> None:
+    """Mask, in place, what a finished request carried that an error must not: credential headers,
+    registered *secrets* (and these) in the other headers, the body and the URL.
+
+    Called when a request failed: the httpx error of a failed attempt (the error's ``__cause__``) and
+    the frames of its traceback hold this very object.
+    """
+    hidden = [*redacting_filter._secrets, *secrets]
+    request.headers = httpx.Headers(
+        [
+            (name, MASK if name.lower() in _CREDENTIAL_HEADERS else redact(value, hidden))
+            for name, value in request.headers.items()
+        ]
+    )
+    request.url = httpx.URL(redact(redact_url(request.url), hidden))
+    content = getattr(request, "_content", None)
+    if content:
+        cleaned = redact(content.decode("utf-8", errors="replace"), hidden).encode()
+        request._content = cleaned
+        request.stream = httpx.ByteStream(cleaned)
+
+
 _HANDLER_MARK = "_clickfunnels_async_handler"
 
 
@@ -195,3 +225,19 @@ def log_response(response: httpx.Response, *, elapsed: float, retries: int) -> N
             elapsed * 1000,
             retries,
         )
+
+
+def scrub_response(response: httpx.Response, secrets: Iterable[str] = ()) -> None:
+    """Mask, in place, registered *secrets* (and these) that a failed response echoed, in its headers
+    and body, and in the request it answered (see `scrub_request`)."""
+    hidden = [*redacting_filter._secrets, *secrets]
+    scrub_request(response.request, secrets)
+    response.headers = httpx.Headers(
+        [(name, redact(value, hidden)) for name, value in response.headers.items()]
+    )
+    content = getattr(response, "_content", None)
+    if content and hidden:
+        text = content.decode("utf-8", errors="replace")
+        cleaned = redact(text, hidden)
+        if cleaned != text:
+            response._content = cleaned.encode()

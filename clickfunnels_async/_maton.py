@@ -21,8 +21,15 @@ from typing import Any
 import attrs
 import httpx
 
-from ._errors import ClickFunnelsConfigError, ResponseParseError, error_from_response
-from ._log import Secret, log_response, redacting_filter
+from ._errors import (
+    APIConnectionError,
+    ClickFunnelsConfigError,
+    ResponseParseError,
+    error_from_response,
+)
+from ._json import loads as _json_loads
+from ._log import log_response, redacting_filter, scrub_request, scrub_response
+from ._options import to_secret
 from ._transport import RetryPolicy, Throttle, send
 
 __all__ = ["MATON_CTRL_URL", "MatonConnection", "MatonConnections"]
@@ -77,13 +84,12 @@ class MatonConnections:
         base_url: str = MATON_CTRL_URL,
         retry: RetryPolicy | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(MATON_KEY_ENV)
-        if not key or not key.strip():
-            raise ClickFunnelsConfigError(
-                f"no Maton API key: pass api_key=... or set the {MATON_KEY_ENV} environment variable "
-                "(find the key at https://maton.ai settings)"
-            )
-        self._api_key = Secret(key.strip())
+        raw = api_key if api_key is not None else os.environ.get(MATON_KEY_ENV)
+        del api_key  # only the wrapped key from here on, also in a traceback's locals
+        self._api_key = to_secret(
+            raw.strip() if isinstance(raw, str) else raw, "api_key", MATON_KEY_ENV
+        )
+        del raw
         redacting_filter.register(self._api_key, owner=self)
         self._base_url = base_url.rstrip("/")
         self._owns_client = http_client is None
@@ -125,20 +131,26 @@ class MatonConnections:
             },
         )
         started = time.perf_counter()
-        response, retries = await send(
-            self._http,
-            request,
-            policy=self._retry,
-            idempotent=method != "POST",
-            throttle=self._throttle,
-        )
+        try:
+            response, retries = await send(
+                self._http,
+                request,
+                policy=self._retry,
+                idempotent=method != "POST",
+                throttle=self._throttle,
+            )
+        except APIConnectionError:
+            scrub_request(request)
+            raise
         log_response(response, elapsed=time.perf_counter() - started, retries=retries)
         if not response.is_success:
-            raise error_from_response(response, via_maton=True, retries=retries)
+            error = error_from_response(response, via_maton=True, retries=retries)
+            scrub_response(response)
+            raise error
         if not response.content.strip():
             return None, response
         try:
-            return response.json(), response
+            return _json_loads(response.content), response
         except ValueError:
             raise ResponseParseError.from_response(response) from None
 
@@ -175,10 +187,16 @@ class MatonConnections:
 
 def _path_id(connection_id: str) -> str:
     # An id is one path segment; anything that could change the path is a caller error.
+    if not isinstance(connection_id, str):
+        raise TypeError(f"a Maton connection id is a string, not {type(connection_id).__name__}")
     if (
         not connection_id
-        or any(c in connection_id for c in "/?#%\\ ")
+        or any(c in connection_id for c in "/?#%\\ ;")
+        or any(ord(c) < 32 or ord(c) == 127 for c in connection_id)
+        or not connection_id.isascii()
         or connection_id in (".", "..")
     ):
-        raise ClickFunnelsConfigError(f"invalid Maton connection id {connection_id!r}")
+        raise ClickFunnelsConfigError(
+            f"invalid Maton connection id {connection_id!r}: one path segment of printable ASCII"
+        )
     return connection_id

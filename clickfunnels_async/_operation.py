@@ -33,6 +33,9 @@ class Operation:
     idempotent: bool  # safe to resend after the request may have reached the server
     success: tuple[int, ...]
     sort_properties: tuple[str, ...] = ()
+    # A body field the API keeps unique (x-cf-natural-key): a write that may or may not have been applied
+    # is looked up by it before being retried (bulk reconciliation).
+    natural_key: str | None = None
 
     @property
     def qualname(self) -> str:

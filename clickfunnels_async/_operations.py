@@ -729,6 +729,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key="email_address",
     ),
     "createContactsAppliedTags": Operation(
         id="createContactsAppliedTags",
@@ -904,6 +905,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=False,
         success=(201,),
         sort_properties=(),
+        natural_key="name",
     ),
     "createContactsUnsubscribeActions": Operation(
         id="createContactsUnsubscribeActions",
@@ -11339,6 +11341,7 @@ OPERATIONS: dict[str, Operation] = {
         idempotent=True,
         success=(200, 201),
         sort_properties=(),
+        natural_key="email_address",
     ),
     "verifyEmailsDomains": Operation(
         id="verifyEmailsDomains",

@@ -373,7 +373,13 @@ def _wrap_transport_error(
     detail = redacting_filter.scrub(str(exc)).strip()
     message = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
-    return cls(message, method=request.method, url=redact_url(request.url), retries=retries)
+    return cls(
+        message,
+        method=request.method,
+        url=redact_url(request.url),
+        retries=retries,
+        maybe_applied=not isinstance(exc, _NEVER_SENT),
+    )
 
 
 async def send(
@@ -388,7 +394,7 @@ async def send(
 ) -> tuple[httpx.Response, int]:
     """Send *request* with retries; return the final response (body read) and the retries taken.
 
-    Logs one DEBUG line per attempt and one WARNING per retry; logging the final response
+    Logs one DEBUG line per attempt and one INFO line per retry; logging the final response
     (:func:`~clickfunnels_async._log.log_response`) is left to the caller, which knows the operation.
     A non-2xx final response is returned, not raised — the caller maps it with
     :func:`~clickfunnels_async._errors.error_from_response`. A transport failure on the last attempt
@@ -442,7 +448,7 @@ async def send(
             delay = policy.delay(retries, None, rng)
             reason = type(error).__name__
 
-        logger.warning(
+        logger.info(
             "Retrying %s %s after %s (retry %d of %d) in %.2f s",
             request.method,
             redact_url(request.url),

@@ -14,6 +14,7 @@ exception messages or log records produced here.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -27,7 +28,9 @@ import attrs
 import httpx
 
 from clickfunnels_async._errors import APIConnectionError, APITimeoutError, ClickFunnelsError
-from clickfunnels_async._log import MASK, redact
+from clickfunnels_async._hosts import validate_base_url
+from clickfunnels_async._json import dumps as _json_dumps
+from clickfunnels_async._log import MASK, Secret, redact, scrub_request, scrub_response
 from clickfunnels_async._version import __version__
 
 __all__ = [
@@ -153,8 +156,9 @@ class OAuthToken:
         return data
 
 
-def _without_trailing_slash(url: str) -> str:
-    return str(url).rstrip("/")
+def _accounts_url(url: str) -> str:
+    # The client secret and the code travel to this host: https, or plain http to a loopback test server.
+    return str(validate_base_url(url, name="accounts_url")).rstrip("/")
 
 
 @attrs.frozen(slots=True, repr=False, eq=False)
@@ -170,7 +174,7 @@ class OAuthClient:
     client_secret: str | None = None
     redirect_uri: str = attrs.field(kw_only=True)
     accounts_url: str = attrs.field(
-        default=DEFAULT_ACCOUNTS_URL, kw_only=True, converter=_without_trailing_slash
+        default=DEFAULT_ACCOUNTS_URL, kw_only=True, converter=_accounts_url
     )
     http_client: httpx.AsyncClient | None = attrs.field(default=None, kw_only=True)
     user_agent: str = attrs.field(default=f"clickfunnels-async/{__version__}", kw_only=True)
@@ -258,19 +262,28 @@ class OAuthClient:
             payload["client_secret"] = self.client_secret
         if code_verifier:
             payload["code_verifier"] = code_verifier
-        hidden = [v for v in (code, self.client_secret, code_verifier) if v]
+        # Wrapped from here on: a traceback's locals (rich's show_locals, Sentry) must not show them.
+        hidden = [Secret(v) for v in (code, self.client_secret, code_verifier) if v]
+        form = Secret(_json_dumps(payload).decode())
+        del payload, code, code_verifier
 
         _log.debug(
             "exchanging an authorization code at %s (client_id=%s)",
             self.token_endpoint,
             self.client_id,
         )
-        response = await self._post(payload)
+        response = await self._post(form, hidden)
         _log.debug("token endpoint answered %d", response.status_code)
-
+        # The exchange is over: the request (code, secret, verifier) is of no further use to anyone.
+        scrub_request(response.request, [h.get_secret_value() for h in hidden])
         body = _json(response)
+        if not (response.is_success and isinstance(body, dict)):
+            # An error is raised below from this frame: what the server echoed goes too.
+            scrub_response(response, [h.get_secret_value() for h in hidden])
         if not response.is_success:
-            raise _error_from(response.status_code, body, hidden)
+            error = _error_from(response.status_code, body, [h.get_secret_value() for h in hidden])
+            del body  # it may quote the request back
+            raise error
         if not isinstance(body, dict):
             raise OAuthError(
                 f"the token endpoint answered {response.status_code} without a JSON object",
@@ -280,28 +293,33 @@ class OAuthClient:
         try:
             return OAuthToken.from_dict(body)
         except OAuthError as exc:
+            scrub_response(response, [h.get_secret_value() for h in hidden])
             exc.status_code = response.status_code
             raise
 
-    async def _post(self, payload: dict[str, str]) -> httpx.Response:
-        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
+    async def _post(self, form: Secret, hidden: list[Secret]) -> httpx.Response:
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": self.user_agent,
+        }
         try:
             if self.http_client is not None:
                 return await self.http_client.post(
-                    self.token_endpoint, json=payload, headers=headers
+                    self.token_endpoint, content=form.get_secret_value(), headers=headers
                 )
             async with httpx.AsyncClient(timeout=_TIMEOUT) as client:
-                return await client.post(self.token_endpoint, json=payload, headers=headers)
-        except httpx.TimeoutException as exc:
-            # The request body (code, secret) is never part of httpx's message; the URL is plain.
-            raise APITimeoutError(
-                f"timed out talking to the token endpoint ({type(exc).__name__})",
-                method="POST",
-                url=self.token_endpoint,
-            ) from exc
+                return await client.post(
+                    self.token_endpoint, content=form.get_secret_value(), headers=headers
+                )
         except httpx.TransportError as exc:
-            raise APIConnectionError(
-                f"could not reach the token endpoint ({type(exc).__name__})",
+            # The httpx error keeps its request, whose body holds the code, secret and verifier.
+            with contextlib.suppress(RuntimeError):  # RuntimeError: no request attached
+                scrub_request(exc.request, [h.get_secret_value() for h in hidden])
+            cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+            what = "timed out talking to" if cls is APITimeoutError else "could not reach"
+            raise cls(
+                f"{what} the token endpoint ({type(exc).__name__})",
                 method="POST",
                 url=self.token_endpoint,
             ) from exc

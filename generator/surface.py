@@ -22,6 +22,7 @@ EXTENSIONS = {
     "x-cf-host": "`accounts` for the accounts host; absent = the workspace host",
     "x-cf-idempotent": "a POST that is safe to retry",
     "x-cf-source": "`inventory`: not in the official spec files; typed from the inventory (best known)",
+    "x-cf-natural-key": "a body field the API keeps unique; an ambiguous write is looked up by it",
 }
 
 
@@ -216,6 +217,10 @@ def _operation_row(
     )
     if clashes:
         raise SurfaceError(f"{where}: names used twice in one call: {sorted(clashes)}")
+    natural_key = op.get("x-cf-natural-key")
+    if natural_key is not None and natural_key not in body_fields:
+        raise SurfaceError(f"{where}: x-cf-natural-key {natural_key!r} is not a body field")
+    row_extra = {"natural_key": natural_key} if natural_key is not None else {}
     return {
         "row": {
             "id": op_id,
@@ -240,6 +245,7 @@ def _operation_row(
             "idempotent": method != "post" or bool(op.get("x-cf-idempotent")),
             "success": tuple(success),
             "sort_properties": sort_properties,
+            **row_extra,
         },
         "path_types": {k: _py_type(spec, v) for k, v in path_types.items()},
         "query_types": {n: _py_type(spec, s) for n, s in query},

@@ -10,7 +10,8 @@ import pytest
 import respx
 from _records import contact_json
 
-from clickfunnels_async import ClickFunnels, ClickFunnelsError, InternalServerError
+from clickfunnels_async import ClickFunnels, ClickFunnelsError, InternalServerError, PaginationError
+from clickfunnels_async._pagination import MAX_EMPTY_PAGES
 
 URL = "https://acme.myclickfunnels.com/api/v2/workspaces/42/contacts"
 
@@ -50,21 +51,52 @@ async def test_iterates_every_item_across_pages(total: int) -> None:
 
 
 @pytest.mark.anyio
-async def test_stops_on_an_empty_page_even_with_a_cursor() -> None:
+async def test_empty_pages_that_announce_a_next_page_are_followed() -> None:
+    """A server that answers [] with Pagination-Next now and then still gives every item."""
+    served = pages_server(60)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        after = request.url.params.get("after") or ""
+        if after in ("20", "40"):  # two empty pages in a row before the real one
+            return httpx.Response(200, json=[], headers={"Pagination-Next": f"{after}e"})
+        if after.endswith("e") and not after.endswith("ee"):
+            return httpx.Response(200, json=[], headers={"Pagination-Next": f"{after}e"})
+        if after.endswith("ee"):
+            request = httpx.Request("GET", URL, params={"after": after.rstrip("e")})
+            return served(request)
+        return served(request)
+
+    with respx.mock:
+        respx.get(URL).mock(side_effect=handler)
+        async with client() as cf:
+            ids = [c.id async for c in cf.contacts.list(42)]
+    assert ids == list(range(1, 61))
+
+
+@pytest.mark.anyio
+async def test_only_empty_pages_with_a_cursor_end_in_a_pagination_error_with_the_resume_cursor() -> None:
     calls = 0
 
     def handler(request: httpx.Request) -> httpx.Response:
         nonlocal calls
         calls += 1
         if request.url.params.get("after"):
-            return httpx.Response(200, json=[], headers={"Pagination-Next": "99"})
+            return httpx.Response(200, json=[], headers={"Pagination-Next": f"c{calls}"})
         return httpx.Response(200, json=[contact_json(id=1)], headers={"Pagination-Next": "1"})
 
+    got: list[int] = []
     with respx.mock:
         respx.get(URL).mock(side_effect=handler)
         async with client() as cf:
-            assert [c.id async for c in cf.contacts.list(42)] == [1]
-    assert calls == 2
+            with pytest.raises(PaginationError) as caught:
+                async for contact in cf.contacts.list(42):
+                    got.append(contact.id)
+    assert got == [1]
+    assert calls == 2 + MAX_EMPTY_PAGES  # the first page, then MAX_EMPTY_PAGES + 1 empty ones
+    error = caught.value
+    assert isinstance(error, ClickFunnelsError)
+    assert error.cursor == f"c{calls}" and error.items == 1 and error.operation == "contacts.list"
+    assert f"after='c{calls}'" in str(error)
 
 
 @pytest.mark.anyio
@@ -111,14 +143,24 @@ async def test_sort_params_pass_through_and_are_checked() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_repeated_cursor_stops_with_an_error_instead_of_looping() -> None:
+@pytest.mark.parametrize("prefetch", [False, True])
+async def test_a_repeated_cursor_yields_its_page_then_raises_a_pagination_error(prefetch: bool) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        after = request.url.params.get("after")
+        if after is None:
+            return httpx.Response(200, json=[contact_json(id=1)], headers={"Pagination-Next": "1"})
+        return httpx.Response(200, json=[contact_json(id=2)], headers={"Pagination-Next": "1"})  # "1" again
+
+    got: list[int] = []
     with respx.mock:
-        respx.get(URL).mock(
-            return_value=httpx.Response(200, json=[contact_json(id=1)], headers={"Pagination-Next": "1"})
-        )
+        respx.get(URL).mock(side_effect=handler)
         async with client() as cf:
-            with pytest.raises(ClickFunnelsError, match="twice"):
-                await cf.contacts.list(42).to_list()
+            with pytest.raises(PaginationError, match="twice") as caught:
+                async with cf.contacts.list(42, prefetch=prefetch) as contacts:
+                    async for contact in contacts:
+                        got.append(contact.id)
+    assert got == [1, 2]  # the page that carried the repeated cursor is not dropped
+    assert caught.value.cursor == "1" and caught.value.items == 2
 
 
 @pytest.mark.anyio

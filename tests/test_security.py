@@ -431,8 +431,10 @@ async def test_raw_request_refuses_percent_encoded_dot_segments(anyio_backend: s
 async def test_raw_request_odd_paths_keep_the_host(anyio_backend: str) -> None:
     cf, recorder = recording_client()
     async with cf:
-        for path in ["/\\evil.com/x", "/api/v2/x;y", "/api/v2/@evil.com"]:
+        for path in ["/api/v2/x;y", "/api/v2/@evil.com"]:
             await cf.request("GET", path)
+        with pytest.raises(ValueError, match="backslash"):  # some servers read it as a slash
+            await cf.request("GET", "/\\evil.com/x")
     for request in recorder.requests:
         assert request.url.host == "acme.myclickfunnels.com"
         assert request.url.scheme == "https"
@@ -575,14 +577,15 @@ async def test_webhook_redelivery_is_deduplicated(anyio_backend: str) -> None:
     again = verify_webhook(BODY, _signed(int(time.time()) + 1), WEBHOOK_SECRET)  # re-signed redelivery
     assert first.event_id == again.event_id
     assert first.event_id is not None
-    assert await store.seen(first.event_id) is False
-    assert await store.seen(again.event_id) is True
+    assert await store.claim(first.event_id) == "new"
+    await store.complete(first.event_id)
+    assert await store.claim(again.event_id) == "done"
     results = []
 
     async def concurrent() -> None:
-        results.append(await store.seen("evt_concurrent"))
+        results.append(await store.claim("evt_concurrent"))
 
     async with anyio.create_task_group() as group:
         for _ in range(10):
             group.start_soon(concurrent)
-    assert sorted(results) == [False] + [True] * 9
+    assert sorted(results) == ["in_flight"] * 9 + ["new"]

@@ -347,10 +347,10 @@ def test_policy_validation() -> None:
     assert RetryPolicy(retry_statuses=[500]).retry_statuses == frozenset({500})
 
 
-async def test_each_retry_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="clickfunnels_async"):
+async def test_each_retry_logs_one_info_line(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="clickfunnels_async"):
         await do_send(Server(502, httpx.ConnectError("x"), 200))
-    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert len(lines) == 2
     assert (
         "GET" in lines[0] and URL in lines[0] and "502" in lines[0] and "retry 1 of 2" in lines[0]

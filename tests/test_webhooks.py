@@ -444,30 +444,38 @@ def test_event_type_is_not_instantiable() -> None:
 
 
 @pytest.mark.anyio
-async def test_store_marks_and_tests() -> None:
+async def test_store_claims_completes_and_releases() -> None:
     store = InMemoryEventStore()
-    assert await store.seen("a") is False
-    assert await store.seen("a") is True
-    await store.forget("a")
-    assert await store.seen("a") is False
+    assert await store.claim("a") == "new"
+    assert await store.claim("a") == "in_flight"  # still being handled: not a duplicate yet
+    await store.release("a")  # handling failed: the redelivery is handled
+    assert await store.claim("a") == "new"
+    await store.complete("a")
+    assert await store.claim("a") == "done"
 
 
 @pytest.mark.anyio
 async def test_store_is_bounded() -> None:
     store = InMemoryEventStore(max_size=3)
     for event_id in "abcd":
-        await store.seen(event_id)
+        await store.claim(event_id)
+        await store.complete(event_id)
     assert len(store) == 3
-    assert await store.seen("a") is False  # the oldest was pushed out
-    assert await store.seen("d") is True
+    assert await store.claim("a") == "new"  # the oldest was pushed out
+    assert await store.claim("d") == "done"
 
 
 @pytest.mark.anyio
-async def test_store_expires_ids() -> None:
+async def test_store_expires_done_ids_after_ttl_and_in_flight_ones_after_their_lease() -> None:
     clock = [1000.0]
-    store = InMemoryEventStore(ttl=60, clock=lambda: clock[0])
-    await store.seen("a")
+    store = InMemoryEventStore(ttl=60, lease=10, clock=lambda: clock[0])
+    await store.claim("a")
+    await store.complete("a")
     clock[0] += 59
-    assert await store.seen("a") is True
+    assert await store.claim("a") == "done"
     clock[0] += 2
-    assert await store.seen("a") is False
+    assert await store.claim("a") == "new"  # expired: handled again (now in flight)
+    clock[0] += 9
+    assert await store.claim("a") == "in_flight"
+    clock[0] += 2
+    assert await store.claim("a") == "new"  # the lease ran out: that worker is presumed dead

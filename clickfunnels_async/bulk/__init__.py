@@ -20,7 +20,7 @@ one, is fine): at most `concurrency` calls run and at most `buffer_size` finishe
 The client's retries and pacing apply to every call.
 """
 
-from ._failures import FailureLog, describe_error, read_failures
+from ._failures import FailureLog, MaybeApplied, describe_error, read_failures
 from ._run import (
     BulkInputError,
     BulkRun,
@@ -40,6 +40,7 @@ __all__ = [
     "Call",
     "Failed",
     "FailureLog",
+    "MaybeApplied",
     "Progress",
     "Result",
     "Succeeded",

@@ -31,14 +31,18 @@ from collections.abc import (
     Mapping,
 )
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar, cast
 
 import anyio
 import anyio.abc
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._failures import FailureLog
+from clickfunnels_async._errors import ClickFunnelsError
+
+from ._failures import FailureLog, MaybeApplied
+from ._reconcile import reconcile as resolve_ambiguous
+from ._reconcile import refused_as_taken, target_for
 from ._shard import Checkpoint, Selection
 
 __all__ = [
@@ -88,17 +92,24 @@ class Succeeded(Generic[I, R]):
     input: I
     value: R
     elapsed: float  # seconds, including the client's retries and waits
+    # The call failed ambiguously and the record was found in place by its natural key (value = it).
+    reconciled: bool = False
     ok: ClassVar[bool] = True
 
 
 @attrs.frozen(slots=True)
 class Failed(Generic[I]):
-    """One input whose call raised: `error` is the exception (a typed SDK error for API failures)."""
+    """One input whose call raised: `error` is the exception (a typed SDK error for API failures).
+
+    `maybe_applied`: the request may have been applied on the server all the same (a 5xx, a timeout or a
+    dropped connection after it was sent), so the record may exist; False when it surely was not.
+    """
 
     index: int
     input: I
     error: Exception
     elapsed: float
+    maybe_applied: bool = False
     ok: ClassVar[bool] = False
 
 
@@ -146,6 +157,15 @@ class Summary(Generic[I]):
     interrupted: bool
     elapsed: float
     input_error: BulkInputError | None = None
+    # The failures file: records written, indices that could not be (disk full, ...), and why.
+    failures_written: int = 0
+    failures_unrecorded: tuple[int, ...] = ()
+    failures_error: str | None = None
+    # Ambiguous writes (see `reconcile=`): found in place, sent again and done, and failures that may
+    # have been applied all the same.
+    reconciled: int = 0
+    resent: int = 0
+    maybe_applied: int = 0
     skipped: int = 0  # inputs of another shard, or confirmed by the checkpoint already
 
     @property
@@ -164,13 +184,19 @@ class Summary(Generic[I]):
     @property
     def ok(self) -> bool:
         """Every input was read and succeeded."""
-        return self.exhausted and not self.failed and not self.unfinished and self.input_error is None
+        return (
+            self.exhausted and not self.failed and not self.unfinished and self.input_error is None
+        )
 
     def __str__(self) -> str:
         text = (
             f"{self.succeeded} succeeded, {self.failed} failed in {self.elapsed:.2f} s "
             f"({self.rate:.1f}/s)"
         )
+        if self.reconciled or self.resent:
+            text += f"; {self.reconciled} reconciled, {self.resent} sent again after an ambiguous failure"
+        if self.maybe_applied:
+            text += f"; {self.maybe_applied} of the failed may have been applied"
         if self.skipped:
             text += f", {self.skipped} skipped"
         if self.unfinished:
@@ -179,10 +205,15 @@ class Summary(Generic[I]):
             text += f"; inputs from #{self.next_index} not read"
         if self.interrupted:
             text += " (interrupted)"
+        if self.failures_error is not None:
+            text += (
+                f"; the failures file recorded {self.failures_written}, NOT {len(self.failures_unrecorded)} "
+                f"({self.failures_error})"
+            )
         return text
 
 
-class BulkInputError(Exception):
+class BulkInputError(ClickFunnelsError):
     """Reading the inputs raised: `index` is the input that could not be read, `__cause__` the error.
 
     Raised by the result iterator after the results of every input read before it.
@@ -241,12 +272,21 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         buffer_size: int | None = None,
         on_progress: ProgressCallback | None = None,
         failures: FailuresArg = None,
+        reconcile: bool | None = None,
         kwargs: Mapping[str, Any] | None = None,
         checkpoint: Checkpoint | None = None,
         shard: tuple[int, int] | None = None,
     ) -> None:
         if not callable(fn):
-            raise TypeError(f"bulk.run() needs an async callable such as cf.contacts.upsert, not {fn!r}")
+            raise TypeError(
+                f"bulk.run() needs an async callable such as cf.contacts.upsert, not {fn!r}"
+            )
+        self._target = None if reconcile is False else target_for(fn)
+        if reconcile is True and self._target is None:
+            raise ValueError(
+                "reconcile=True needs a method whose operation has a natural key (cf.contacts.create, "
+                "cf.contacts.upsert, cf.contacts.tags.create): ambiguous failures are looked up by it"
+            )
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
         if buffer_size is None:
@@ -278,7 +318,9 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         self._send: MemoryObjectSendStream[Succeeded[I, R] | Failed[I]] | None = None
         self._receive: MemoryObjectReceiveStream[Succeeded[I, R] | Failed[I]] | None = None
         self._window = anyio.Semaphore(concurrency + buffer_size, fast_acquire=True)
-        self._reading = anyio.Lock(fast_acquire=True) if isinstance(self._source, _AsyncSource) else None
+        self._reading = (
+            anyio.Lock(fast_acquire=True) if isinstance(self._source, _AsyncSource) else None
+        )
         self._in_flight: dict[int, I] = {}
         self._reorder: dict[int, Succeeded[I, R] | Failed[I]] = {}
         self._next_to_emit = 0
@@ -286,6 +328,9 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         self._skipped = 0
         self._succeeded = 0
         self._failed = 0
+        self._reconciled = 0
+        self._resent = 0
+        self._maybe_applied = 0
         self._exhausted = False
         self._input_error: BulkInputError | None = None
         self._input_error_raised = False
@@ -298,7 +343,9 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
     def summary(self) -> Summary[I]:
         """How the run ended; available once the `async with` block is left."""
         if self._summary is None:
-            raise RuntimeError("the summary is ready when the `async with bulk.run(...)` block has ended")
+            raise RuntimeError(
+                "the summary is ready when the `async with bulk.run(...)` block has ended"
+            )
         return self._summary
 
     def progress(self) -> Progress:
@@ -316,7 +363,13 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             "Succeeded[I, R] | Failed[I]"
         ](math.inf)
         if self._failures is not None:
-            self._failures.open()
+            try:
+                self._failures.open()
+            except OSError as exc:  # nothing was started: say so, and refuse to run unrecorded
+                self._state = "closed"
+                self._failures.error = exc
+                self._finish(False)
+                raise
         self._t0 = time.monotonic()
         group = anyio.create_task_group()
         await group.__aenter__()
@@ -391,7 +444,9 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         while True:
             # Room for one more result first; only then read an input.
             await self._window.acquire()
-            if self._reading is None:  # a sync source: reading has no await, so no other worker cuts in
+            if (
+                self._reading is None
+            ):  # a sync source: reading has no await, so no other worker cuts in
                 taken = await self._read()
             else:
                 async with self._reading:
@@ -401,7 +456,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
                 return
             await self._work(*taken)
 
-    async def _read(self) -> tuple[int, I] | None:
+    async def _read(self) -> tuple[int, I, bool] | None:
         if self._exhausted or self._input_error is not None:
             return None
         while True:
@@ -418,8 +473,18 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
                 break
             self._skipped += 1
         self._started += 1
+        ambiguous = isinstance(item, MaybeApplied)
+        if isinstance(item, MaybeApplied):
+            item = cast(I, item.input)  # results report the input itself
         self._in_flight[index] = item
-        return index, item
+        return index, item, ambiguous
+
+    def _arguments(self, item: I) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if isinstance(item, Call):
+            return item.args, {**self._kwargs, **item.kwargs}
+        if isinstance(item, Mapping):
+            return (), {**self._kwargs, **item}
+        return (item,), self._kwargs
 
     async def _invoke(self, item: I) -> R:
         if isinstance(item, Call):
@@ -428,18 +493,50 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             return await self._fn(**{**self._kwargs, **item})
         return await self._fn(item, **self._kwargs)
 
-    async def _work(self, index: int, item: I) -> None:
+    async def _resolve(self, item: I, error: Exception | None) -> tuple[R, bool]:
+        """An ambiguous failure looked up by its natural key (see `_reconcile`); raises if unresolved."""
+        assert self._target is not None
+        args, kwargs = self._arguments(item)
+        value, found = await resolve_ambiguous(
+            self._target, lambda: self._invoke(item), args, kwargs, error
+        )
+        return value, found
+
+    def _ambiguous(self, error: Exception) -> bool:
+        target = self._target
+        return target is not None and (
+            getattr(error, "maybe_applied", False) is True or refused_as_taken(target, error)
+        )
+
+    async def _work(self, index: int, item: I, ambiguous: bool = False) -> None:
         started = time.monotonic()
         result: Succeeded[I, R] | Failed[I]
         try:
-            value = await self._invoke(item)
+            try:
+                if ambiguous and self._target is not None:
+                    # An earlier run may have applied it: look it up before sending anything.
+                    value, found = await self._resolve(item, None)
+                    self._reconciled += found
+                else:
+                    value = await self._invoke(item)
+                    found = False
+            except Exception as exc:
+                if not self._ambiguous(exc):
+                    raise
+                value, found = await self._resolve(item, exc)
+                if found:
+                    self._reconciled += 1
+                else:
+                    self._resent += 1
         except Exception as exc:
-            result = Failed(index, item, exc, time.monotonic() - started)
+            maybe = getattr(exc, "maybe_applied", False) is True
+            result = Failed(index, item, exc, time.monotonic() - started, maybe_applied=maybe)
             self._failed += 1
+            self._maybe_applied += maybe
             if self._failures is not None:
-                self._failures.write("failed", index, item, exc)
+                self._failures.write("failed", index, item, exc, maybe_applied=maybe)
         else:
-            result = Succeeded(index, item, value, time.monotonic() - started)
+            result = Succeeded(index, item, value, time.monotonic() - started, reconciled=found)
             self._succeeded += 1
             if self._selection is not None:
                 await self._selection.confirm(index)
@@ -459,10 +556,11 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
 
     def _finish(self, interrupted: bool) -> None:
         unfinished = tuple(sorted(self._in_flight.items()))
-        if self._failures is not None:
+        log = self._failures
+        if log is not None:
             for index, item in unfinished:
-                self._failures.write("unfinished", index, item, None)
-            self._failures.close()
+                log.write("unfinished", index, item, None)
+            log.close()
         if self._receive is not None:
             self._receive.close()
         self._summary = Summary(
@@ -474,8 +572,21 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             interrupted=interrupted,
             elapsed=self._elapsed(),
             input_error=self._input_error,
+            failures_written=log.written if log is not None else 0,
+            failures_unrecorded=tuple(log.unrecorded) if log is not None else (),
+            failures_error=_describe_os_error(log.error) if log is not None else None,
+            reconciled=self._reconciled,
+            resent=self._resent,
+            maybe_applied=self._maybe_applied,
             skipped=self._skipped,
         )
+
+
+def _describe_os_error(error: OSError | None) -> str | None:
+    if error is None:
+        return None
+    where = f": {error.filename}" if error.filename else ""
+    return f"{type(error).__name__}: {error.strerror or error}{where}"
 
 
 def run(
@@ -488,6 +599,7 @@ def run(
     buffer_size: int | None = None,
     on_progress: ProgressCallback | None = None,
     failures: FailuresArg = None,
+    reconcile: bool | None = None,
     checkpoint: Checkpoint | None = None,
     shard: tuple[int, int] | None = None,
     **kwargs: Any,
@@ -507,6 +619,13 @@ def run(
     exactly one `Succeeded` or `Failed`, in completion order, or input order with `ordered=True`.
     `buffer_size` (default: `concurrency`) bounds the finished results waiting for you. `failures` is a
     path (or a `FailureLog`) where failed inputs are written as JSON Lines, for `read_failures()`.
+
+    `reconcile` (default: on when `fn` is a create or upsert whose spec names a natural key, such as
+    `cf.contacts.create` by `email_address`): a call that failed after it may have been applied (5xx,
+    timeout, dropped connection; `Failed.maybe_applied`) is looked up by its key before anything is
+    sent again. Found: `Succeeded(reconciled=True)` with the record; not found: sent again. A create
+    refused as "already taken" is looked up the same way, so re-running a failures file never
+    duplicates a record. `reconcile=False` turns it off; `True` requires it.
     Several workers split one job with `shard=(i, n)` (this worker takes the inputs whose index is i
     modulo n) and share a `checkpoint` (a `clickfunnels_async.redis.RedisCheckpoint`): inputs it holds as
     confirmed are skipped, and each success is confirmed in it.
@@ -519,6 +638,7 @@ def run(
         buffer_size=buffer_size,
         on_progress=on_progress,
         failures=failures,
+        reconcile=reconcile,
         kwargs=kwargs,
         checkpoint=checkpoint,
         shard=shard,
@@ -536,6 +656,7 @@ async def execute(
     on_result: Callable[[Succeeded[I, R] | Failed[I]], Awaitable[object] | object] | None = None,
     on_progress: ProgressCallback | None = None,
     failures: FailuresArg = None,
+    reconcile: bool | None = None,
     checkpoint: Checkpoint | None = None,
     shard: tuple[int, int] | None = None,
     **kwargs: Any,
@@ -557,6 +678,7 @@ async def execute(
         buffer_size=buffer_size,
         on_progress=on_progress,
         failures=failures,
+        reconcile=reconcile,
         checkpoint=checkpoint,
         shard=shard,
         **kwargs,

@@ -24,7 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from clickfunnels_async import bulk
+from clickfunnels_async import PaginationError, bulk
 from clickfunnels_async._operations import OPERATIONS
 from clickfunnels_async.models import Contact
 
@@ -238,6 +238,9 @@ def export(
             run_async(go)
         except KeyboardInterrupt:
             interrupted = True
+        except PaginationError as exc:  # the list ended early: never a short file with exit code 0
+            hint = f"run again with --resume to continue {output}" if output is not None else "use -o FILE to resume"
+            fail(f"{exc}; {checkpoint.rows} contacts written, the export is incomplete: {hint}", EXIT_FAILED)
         finally:
             if output is not None:
                 out.close()
@@ -388,6 +391,16 @@ def _read_jsonl(file: IO[str], path: Path, workspace_id: int) -> Iterator[_Row]:
         yield _Row(number, fields, _digest(workspace_id, fields))
 
 
+class _RowCall(bulk.Call):
+    """`cf.contacts.upsert(workspace_id, **fields)` for one row, which stays attached for reporting."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: _Row, workspace_id: int) -> None:
+        super().__init__(workspace_id, **row.fields)
+        self.row = row
+
+
 class _ImportCheckpoint:
     """Digests of the rows the API confirmed, one per line; a re-run skips rows whose digest is here."""
 
@@ -479,14 +492,16 @@ def import_(
 
         log = None
         if failures is not None:
-            log = bulk.FailureLog(failures, describe=lambda row: {"line": row.line, "input": row.fields})
+            log = bulk.FailureLog(
+                failures, describe=lambda call: {"line": call.row.line, "input": call.row.fields}
+            )
             try:
                 log.open()
             except OSError as exc:
                 raise UsageProblem(f"cannot write {failures}: {exc.strerror or exc}") from None
         cf = settings(ctx).client(max_concurrency=concurrency)  # a bad setup is reported before any work
-        failed_examples: list[bulk.Failed[_Row]] = []
-        holder: dict[str, bulk.Summary[_Row]] = {}
+        failed_examples: list[bulk.Failed[_RowCall]] = []
+        holder: dict[str, bulk.Summary[_RowCall]] = {}
         if shared is None:
             checkpoint.open()
 
@@ -496,18 +511,22 @@ def import_(
                 task = progress.add_task("Importing contacts", total=total, completed=0, note="")
                 async with cf:
 
-                    async def upsert(row: _Row) -> Any:
-                        return await cf.contacts.upsert(workspace_id, **row.fields)
-
+                    # The generated method itself, so that bulk reconciles an ambiguous failure by email.
+                    calls = (_RowCall(row, workspace_id) for row in pending())
                     results = bulk.run(
-                        upsert, pending(), concurrency=concurrency, failures=log, checkpoint=shared, shard=shard_pair
+                        cf.contacts.upsert,
+                        calls,
+                        concurrency=concurrency,
+                        failures=log,
+                        checkpoint=shared,
+                        shard=shard_pair,
                     )
                     try:
                         async with results:
                             async for result in results:
                                 if isinstance(result, bulk.Succeeded):
                                     if shared is None:
-                                        checkpoint.confirm(result.input.digest)
+                                        checkpoint.confirm(result.input.row.digest)
                                 elif len(failed_examples) < 5:
                                     failed_examples.append(result)
                                 progress.update(
@@ -534,7 +553,8 @@ def import_(
         if summary is None:  # interrupted before the run started
             raise typer.Exit(EXIT_INTERRUPTED if interrupted else EXIT_FAILED)
         for failure in failed_examples:
-            say(f"line {failure.input.line} ({failure.input.fields.get('email_address')}): {failure.error}",
+            row = failure.input.row
+            say(f"line {row.line} ({row.fields.get('email_address')}): {failure.error}",
                 style="red")
         skipped += summary.skipped  # rows of other shards, or confirmed by any worker
         not_read = total - skipped - summary.started
@@ -543,6 +563,8 @@ def import_(
             "skipped": skipped,
             "succeeded": summary.succeeded,
             "failed": summary.failed,
+            "reconciled": summary.reconciled,
+            "maybe_applied": summary.maybe_applied,
             "unfinished": len(summary.unfinished),
             "not_started": max(0, not_read),
             "elapsed": round(summary.elapsed, 3),

@@ -38,16 +38,19 @@ from clickfunnels_async.webhooks import (
     DEFAULT_TOLERANCE,
     EventStore,
     InMemoryEventStore,
+    SignatureVerifier,
     WebhookEvent,
     WebhookPayloadError,
     WebhookVerificationError,
-    verify_webhook,
+    parse_event,
 )
+from clickfunnels_async.webhooks._verify import as_event_store
 
 if TYPE_CHECKING:
     from clickfunnels_async import ClickFunnels
 
 __all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_STATE_KEY",
     "ClickFunnelsWebhookRouter",
     "WebhookHandler",
@@ -56,6 +59,8 @@ __all__ = [
 ]
 
 DEFAULT_STATE_KEY = "clickfunnels"
+# Webhook envelopes are a few KB; this leaves room for large orders and stops a flood of bytes early.
+DEFAULT_MAX_BODY_SIZE = 5 * 1024 * 1024
 
 _log = logging.getLogger("clickfunnels_async.webhooks")
 
@@ -121,9 +126,12 @@ class ClickFunnelsWebhookRouter(APIRouter):
     type (`on`) and to the catch-all handlers (`on_any`), in registration order.
 
     Responses: 200 ``{"status": "processed"}``; 200 ``{"status": "duplicate"}`` for an event already
-    handled (ClickFunnels retries up to 8 times); 200 ``{"status": "ignored"}`` when no handler
-    matches; 500 when a handler raises, after unmarking the event so ClickFunnels' retry is handled.
-    Handlers are therefore run at least once per event; make them idempotent where it matters.
+    handled (ClickFunnels retries up to 8 times); 409 ``{"status": "in_flight"}`` with a short
+    ``Retry-After`` while another attempt at the same event is still running (retryable: if that attempt
+    fails, the redelivery is handled); 200 ``{"status": "ignored"}`` when no handler matches; 413 for
+    a body over `max_body_size` (answered before reading beyond it); 500 when a handler raises, after
+    releasing the event so ClickFunnels' retry is handled. Handlers are therefore run at least once per
+    event; make them idempotent where it matters.
     """
 
     def __init__(
@@ -133,15 +141,29 @@ class ClickFunnelsWebhookRouter(APIRouter):
         path: str = "/webhooks/clickfunnels",
         tolerance: int = DEFAULT_TOLERANCE,
         store: EventStore | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        in_flight_retry_after: int = 5,
         include_in_schema: bool = False,
         **router_kwargs: Any,
     ) -> None:
         super().__init__(**router_kwargs)
         if not secret:
             raise ValueError("the webhook secret is empty")
+        if (
+            isinstance(max_body_size, bool)
+            or not isinstance(max_body_size, int)
+            or max_body_size < 1
+        ):
+            raise ValueError(
+                f"max_body_size must be a positive number of bytes, not {max_body_size!r}"
+            )
         self._secret = secret
         self._tolerance = tolerance
-        self.store: EventStore = store if store is not None else InMemoryEventStore()
+        self.max_body_size = max_body_size
+        self._retry_after = str(int(in_flight_retry_after))
+        self.store: EventStore = (
+            as_event_store(store) if store is not None else InMemoryEventStore()
+        )
         self._handlers: dict[str, list[WebhookHandler]] = {}
         self._catch_all: list[WebhookHandler] = []
         self.add_api_route(
@@ -182,16 +204,37 @@ class ClickFunnelsWebhookRouter(APIRouter):
         """The handlers a delivery of `event_type` would run, in order."""
         return [*self._handlers.get(event_type, ()), *self._catch_all]
 
-    async def _receive(self, request: Request) -> JSONResponse:
-        body = await request.body()
+    async def _read_verified(self, request: Request) -> bytes | JSONResponse:
+        """The body, read at most `max_body_size` bytes far, its signature checked chunk by chunk."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
+            return _too_large(self.max_body_size)
         try:
-            event = verify_webhook(body, request.headers, self._secret, tolerance=self._tolerance)
+            # Headers first: a delivery without a well-formed signature is refused before reading.
+            verifier = SignatureVerifier(request.headers, self._secret, tolerance=self._tolerance)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body_size:
+                    return _too_large(self.max_body_size)
+                verifier.update(chunk)
+                chunks.append(chunk)
+            verifier.verify()
         except WebhookVerificationError as exc:
             _log.warning("rejected a webhook delivery: %s", exc.reason)
             return JSONResponse(
                 {"error": "invalid_signature", "reason": exc.reason, "detail": str(exc)},
                 status_code=400,
             )
+        return b"".join(chunks)
+
+    async def _receive(self, request: Request) -> JSONResponse:
+        body = await self._read_verified(request)
+        if isinstance(body, JSONResponse):
+            return body
+        try:
+            event = parse_event(body)
         except WebhookPayloadError as exc:
             _log.warning("rejected a signed webhook delivery with an unusable body: %s", exc)
             return JSONResponse({"error": "invalid_payload", "detail": str(exc)}, status_code=400)
@@ -202,30 +245,57 @@ class ClickFunnelsWebhookRouter(APIRouter):
             return JSONResponse({"status": "ignored"})
 
         # Without an id there is nothing to deduplicate on; handle it rather than drop it.
-        if event.event_id is not None and await self.store.seen(event.event_id):
-            _log.debug("duplicate webhook %s (%s)", event.event_type, event.event_id)
-            return JSONResponse({"status": "duplicate"})
+        if event.event_id is not None:
+            state = await self.store.claim(event.event_id)
+            if state == "done":
+                _log.debug("duplicate webhook %s (%s)", event.event_type, event.event_id)
+                return JSONResponse({"status": "duplicate"})
+            if state == "in_flight":
+                # Not a duplicate yet: the first attempt may still fail. Ask the sender to come back.
+                _log.debug("webhook %s (%s) is being handled", event.event_type, event.event_id)
+                return JSONResponse(
+                    {"status": "in_flight"},
+                    status_code=409,
+                    headers={"Retry-After": self._retry_after},
+                )
 
         try:
             for handler in handlers:
                 await _call(handler, event, request)
         except Exception:
-            await self._unmark(event)
+            await self._settle(event, handled=False)
             _log.exception("webhook handler failed for %s (%s)", event.event_type, event.event_id)
             # No exception details in the response: they go to your logs, not to the sender.
             return JSONResponse({"error": "handler_failed"}, status_code=500)
         except BaseException:
             # Cancelled (client went away, server shutting down): the event was not handled.
-            await self._unmark(event)
+            await self._settle(event, handled=False)
             raise
+        await self._settle(event, handled=True)
         return JSONResponse({"status": "processed"})
 
-    async def _unmark(self, event: WebhookEvent) -> None:
+    async def _settle(self, event: WebhookEvent, *, handled: bool) -> None:
         if event.event_id is None:
             return
-        # Shielded: this runs while being cancelled, and a stuck mark would swallow the retry.
+        # Shielded: this may run while being cancelled, and a stuck in-flight mark would hold off the
+        # retry until its lease ends.
         with anyio.CancelScope(shield=True):
-            await self.store.forget(event.event_id)
+            try:
+                if handled:
+                    await self.store.complete(event.event_id)
+                else:
+                    await self.store.release(event.event_id)
+            except Exception:
+                # The handlers' outcome stands; the lease runs out and a redelivery is handled again.
+                _log.exception("the event store failed to record webhook %s", event.event_id)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    _log.warning("rejected a webhook delivery larger than %d bytes", limit)
+    return JSONResponse(
+        {"error": "payload_too_large", "detail": f"the body is larger than {limit} bytes"},
+        status_code=413,
+    )
 
 
 def _wants_request(handler: WebhookHandler) -> bool:

@@ -4,7 +4,8 @@
 -- The clock is the server's TIME, so processes need no synchronised clocks.
 -- KEYS[1] state hash, KEYS[2] sorted set of the starts within the last second.
 -- ARGV: op ("start" | "limited"), successes to apply first, configured rate ("" = none), min rate,
---       default pause, retry-after ("" = none), key ttl in ms.
+--       default pause, retry-after ("" = none), key ttl in ms, starts granted locally since the last call
+--       (while unpaced a process counts its starts and reports them here, at most `sync_interval` late).
 -- Returns {wait, rate}: wait 0 = one start granted and counted; > 0 = nothing granted, ask again then.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -24,6 +25,10 @@ local lift = tonumber(h[7])
 local seq = tonumber(h[8]) or 0
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.17g', now - 1.0))
+for _ = 1, tonumber(ARGV[8]) do
+  seq = seq + 1
+  redis.call('ZADD', KEYS[2], now, seq)
+end
 
 for _ = 1, tonumber(ARGV[2]) do
   if rate == nil or now < paused then break end
@@ -46,9 +51,11 @@ if ARGV[1] == 'start' then
     wait = paused - now
   elseif rate ~= nil then
     local interval = 1.0 / rate
-    -- Up to half a spacing of lateness is made up (a waiter polls a little after its time), so the
-    -- long-run rate stays the allowed one.
-    local start = math.max(now - 0.5 * interval, tat)
+    -- A waiter polls a little after its time (later on a busy machine): up to one spacing of lateness
+    -- is made up so the long-run rate stays the allowed one; after a longer idle time the schedule
+    -- restarts from now (no burst).
+    local start = tat
+    if tat < now - interval then start = now end
     if start > now then wait = start - now else tat = start + interval end
   end
   if wait == 0 then

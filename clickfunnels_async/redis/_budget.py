@@ -3,7 +3,9 @@
 The state the in-process budget keeps (allowed rate, next free start, last cut, pause, recent starts) is a
 hash and a sorted set in Redis, changed only by one Lua script (`_budget.lua`), so each decision is atomic
 across processes and timed by the Redis server's clock. Successes are counted locally and applied by the
-next call of the script: one round trip per request start, none per response.
+next call of the script: one round trip per request start while paced, none per response. While the shared
+rate is unpaced, a process grants starts itself and reports them with its next call, at least every
+`sync_interval` seconds (so a pause or cut set by another process reaches it that much later at most).
 
 When Redis cannot be reached the budget paces with an in-process budget (logged once) and tries Redis
 again every `reconnect_after` seconds; with ``fail_closed=True`` it raises `RedisUnavailableError`.
@@ -51,6 +53,7 @@ class RedisRateBudget:
         reconnect_after: float = 5.0,
         prefix: str = "clickfunnels:pacing:",
         state_ttl: float = 3600.0,
+        sync_interval: float = 0.1,
     ) -> None:
         if not isinstance(key, str) or not key:
             raise ValueError(
@@ -62,7 +65,8 @@ class RedisRateBudget:
             )
         if not min_rate > 0:
             raise ValueError(f"min_rate must be > 0, got {min_rate!r}")
-        for name, value in (("timeout", timeout), ("reconnect_after", reconnect_after)):
+        checked = (("timeout", timeout), ("reconnect_after", reconnect_after), ("sync_interval", sync_interval))
+        for name, value in checked:
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
         if not state_ttl >= 1:
@@ -83,6 +87,9 @@ class RedisRateBudget:
         self._ttl_ms = str(int(state_ttl * 1000))
         self._script = self._redis.register_script(_SCRIPT)
         self._successes = 0  # counted here, applied by the next script call
+        self._starts = 0  # granted here while unpaced, reported by the next script call
+        self._sync_interval = sync_interval
+        self._unpaced_until = -math.inf  # until then (monotonic), grant starts without asking Redis
         self._local = InProcessRateBudget(
             requests_per_second, min_rate=min_rate, default_pause=default_pause
         )
@@ -99,13 +106,20 @@ class RedisRateBudget:
         return time.monotonic() >= self._down_until
 
     async def try_start(self) -> float:
-        if not self.shared:
+        now = time.monotonic()
+        if now < self._unpaced_until:
+            self._starts += 1
+            return 0.0
+        if now < self._down_until:
             return await self._local.try_start()
         try:
-            return await self._call("start", "")
+            wait = await self._call("start", "")
         except REDIS_ERRORS as exc:
             self._down(exc)
             return await self._local.try_start()
+        if wait == 0.0 and self.rate is None:
+            self._unpaced_until = time.monotonic() + self._sync_interval
+        return wait
 
     async def on_rate_limited(self, retry_after: float | None) -> None:
         if not self.shared:
@@ -130,13 +144,16 @@ class RedisRateBudget:
 
     async def _call(self, op: str, retry_after: str) -> float:
         successes, self._successes = self._successes, 0
+        starts, self._starts = self._starts, 0
+        self._unpaced_until = -math.inf
         try:
             reply = await self._script(
                 keys=self._keys,
-                args=[op, str(successes), *self._fixed, retry_after, self._ttl_ms],
+                args=[op, str(successes), *self._fixed, retry_after, self._ttl_ms, str(starts)],
             )
         except BaseException:
             self._successes += successes  # not applied: keep them for the next call
+            self._starts += starts
             raise
         if self._warned:
             self._warned = False

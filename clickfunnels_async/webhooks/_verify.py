@@ -13,9 +13,10 @@ import hashlib
 import hmac
 import re
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Final, Protocol
+from typing import Any, Final, Literal, Protocol, cast
 
 import attrs
 
@@ -26,9 +27,13 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "EventState",
     "EventStore",
     "InMemoryEventStore",
+    "LegacyEventStore",
+    "SignatureVerifier",
     "WebhookVerificationError",
+    "as_event_store",
     "sign_webhook",
     "verify_webhook",
 ]
@@ -77,7 +82,8 @@ def verify_webhook(
 
     `body` must be the raw request bytes, exactly as received: re-serialised JSON does not verify.
     `headers` is any mapping (a dict, ``httpx.Headers``, Starlette's ``request.headers``); names are
-    matched case-insensitively. `now` (Unix seconds) is for tests.
+    matched case-insensitively. `now` (Unix seconds) is for tests. For a body that arrives in chunks,
+    `SignatureVerifier` checks it without holding it twice.
 
     Raises `WebhookVerificationError` for an untrustworthy delivery and `WebhookPayloadError` for an
     authentic body that is not a usable envelope.
@@ -85,51 +91,102 @@ def verify_webhook(
     if not isinstance(body, bytes | bytearray | memoryview):
         # A str here usually means the framework already decoded (or re-encoded) the body.
         raise TypeError("verify_webhook() needs the raw request body as bytes")
-    key = _key(secret)
+    key = _Key.of(secret)
+    del secret  # wrapped from here on: a traceback's locals never show it
+    verifier = SignatureVerifier(headers, key, tolerance=tolerance, now=now)
     raw_body = bytes(body)
-
-    signature = _header(headers, SIGNATURE_HEADER)
-    if signature is None:
-        raise WebhookVerificationError(
-            "missing_signature", f"the {SIGNATURE_HEADER} header is missing"
-        )
-    stamp = _header(headers, TIMESTAMP_HEADER)
-    if stamp is None:
-        raise WebhookVerificationError(
-            "missing_timestamp", f"the {TIMESTAMP_HEADER} header is missing"
-        )
-    signature, stamp = signature.strip(), stamp.strip()
-    if not _UNIX_SECONDS.fullmatch(stamp):
-        raise WebhookVerificationError(
-            "malformed_timestamp", f"the {TIMESTAMP_HEADER} header is not Unix seconds"
-        )
-    if not _HEX_SHA256.fullmatch(signature):
-        raise WebhookVerificationError(
-            "malformed_signature", f"the {SIGNATURE_HEADER} header is not a hex SHA-256 digest"
-        )
-
-    expected = _signature(key, stamp, raw_body)
-    # Both sides are ASCII hex; lower-casing the received one accepts either case.
-    if not hmac.compare_digest(expected, signature.lower()):
-        raise WebhookVerificationError(
-            "signature_mismatch",
-            "the signature does not match the body (altered body or wrong webhook secret)",
-        )
-
-    # Age is checked after authenticity, so "expired" only ever describes a genuine, replayed delivery.
-    current = time.time() if now is None else now
-    age = current - int(stamp)
-    if age > tolerance:
-        raise WebhookVerificationError(
-            "timestamp_expired",
-            f"the delivery was signed {age:.0f} s ago, more than the {tolerance} s tolerance",
-        )
-    if -age > tolerance:
-        raise WebhookVerificationError(
-            "timestamp_in_future",
-            f"the delivery is dated {-age:.0f} s in the future, more than the {tolerance} s tolerance",
-        )
+    verifier.update(raw_body)
+    verifier.verify()
     return parse_event(raw_body)
+
+
+class SignatureVerifier:
+    """A delivery's signature checked chunk by chunk, for bodies read as a stream.
+
+    ``SignatureVerifier(headers, secret)`` checks the headers at once (raising
+    `WebhookVerificationError` for a missing or malformed one); feed the body with `update`, then
+    `verify()` raises unless the signature matches and the timestamp is within `tolerance`.
+    """
+
+    __slots__ = ("_mac", "_now", "_signature", "_stamp", "_tolerance")
+
+    def __init__(
+        self,
+        headers: Mapping[str, str],
+        secret: str | bytes | _Key,
+        *,
+        tolerance: int = DEFAULT_TOLERANCE,
+        now: float | None = None,
+    ) -> None:
+        key = secret if isinstance(secret, _Key) else _Key.of(secret)
+        del secret
+        signature = _header(headers, SIGNATURE_HEADER)
+        if signature is None:
+            raise WebhookVerificationError(
+                "missing_signature", f"the {SIGNATURE_HEADER} header is missing"
+            )
+        stamp = _header(headers, TIMESTAMP_HEADER)
+        if stamp is None:
+            raise WebhookVerificationError(
+                "missing_timestamp", f"the {TIMESTAMP_HEADER} header is missing"
+            )
+        signature, stamp = signature.strip(), stamp.strip()
+        if not _UNIX_SECONDS.fullmatch(stamp):
+            raise WebhookVerificationError(
+                "malformed_timestamp", f"the {TIMESTAMP_HEADER} header is not Unix seconds"
+            )
+        if not _HEX_SHA256.fullmatch(signature):
+            raise WebhookVerificationError(
+                "malformed_signature", f"the {SIGNATURE_HEADER} header is not a hex SHA-256 digest"
+            )
+        self._mac = hmac.new(key.value, stamp.encode("ascii") + b".", hashlib.sha256)
+        self._signature = signature.lower()  # both sides ASCII hex: either case is accepted
+        self._stamp = int(stamp)
+        self._tolerance = tolerance
+        self._now = now
+
+    def __repr__(self) -> str:
+        return "<SignatureVerifier>"
+
+    def update(self, chunk: bytes) -> None:
+        self._mac.update(chunk)
+
+    def verify(self) -> None:
+        if not hmac.compare_digest(self._mac.hexdigest(), self._signature):
+            raise WebhookVerificationError(
+                "signature_mismatch",
+                "the signature does not match the body (altered body or wrong webhook secret)",
+            )
+        # Age is checked after authenticity, so "expired" only ever describes a genuine, replayed delivery.
+        current = time.time() if self._now is None else self._now
+        age = current - self._stamp
+        tolerance = self._tolerance
+        if age > tolerance:
+            raise WebhookVerificationError(
+                "timestamp_expired",
+                f"the delivery was signed {age:.0f} s ago, more than the {tolerance} s tolerance",
+            )
+        if -age > tolerance:
+            raise WebhookVerificationError(
+                "timestamp_in_future",
+                f"the delivery is dated {-age:.0f} s in the future, more than the {tolerance} s tolerance",
+            )
+
+
+class _Key:
+    """The webhook secret as bytes, kept out of reprs and tracebacks' locals."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<webhook secret>"
+
+    @classmethod
+    def of(cls, secret: str | bytes) -> _Key:
+        return cls(_key(secret))
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -155,53 +212,112 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-class EventStore(Protocol):
-    """Remembers which event ids were handled, so a redelivery is not handled twice.
+EventState = Literal["new", "in_flight", "done"]
 
-    `seen` must test and mark in one atomic step (for a shared store: ``SET key NX EX ttl`` in Redis,
-    ``INSERT ... ON CONFLICT DO NOTHING`` in SQL): it returns True when the id was already marked and
-    marks it otherwise. `forget` unmarks an id whose handling failed, so the retry is handled.
+
+class EventStore(Protocol):
+    """Remembers which event ids are being handled or were handled, so a redelivery is handled once.
+
+    `claim` must test and mark in one atomic step (Redis: ``SET key in_flight NX PX lease``; SQL:
+    ``INSERT ... ON CONFLICT``): an unknown id is marked in flight with a lease and ``"new"`` is
+    returned; otherwise its state, ``"in_flight"`` or ``"done"``. An in-flight mark whose lease ran out
+    (the worker died) counts as unknown. `complete` turns an in-flight id into done (kept for the
+    store's TTL); `release` forgets an id whose handling failed, so the redelivery is handled.
     """
 
-    async def seen(self, event_id: str) -> bool: ...
+    async def claim(self, event_id: str) -> EventState: ...
 
-    async def forget(self, event_id: str) -> None: ...
+    async def complete(self, event_id: str) -> None: ...
+
+    async def release(self, event_id: str) -> None: ...
 
 
 @attrs.define(slots=True)
 class InMemoryEventStore:
-    """Bounded in-process store: the newest `max_size` ids, each kept for `ttl` seconds.
+    """Bounded in-process store: the newest `max_size` ids; done ids kept `ttl` seconds, in-flight
+    ones for their `lease` (then a redelivery is handled again: the worker is presumed dead).
 
     The default TTL (48 h) outlasts ClickFunnels' retry schedule (last attempt ~37 h after the first).
-    Per process only: with several workers, use a shared store.
+    Per process only: with several workers, use a shared store (``clickfunnels_async.redis``).
     """
 
     max_size: int = 10_000
     ttl: float = 48 * 3600
+    lease: float = 300.0
     clock: Callable[[], float] = attrs.field(default=time.monotonic, repr=False)
-    _marks: OrderedDict[str, float] = attrs.field(init=False, factory=OrderedDict, repr=False)
+    # id -> (done?, expiry); insertion order = age, for the size bound.
+    _marks: OrderedDict[str, tuple[bool, float]] = attrs.field(
+        init=False, factory=OrderedDict, repr=False
+    )
 
-    async def seen(self, event_id: str) -> bool:
+    async def claim(self, event_id: str) -> EventState:
         # No await between the test and the mark: atomic within one event loop (asyncio or trio).
         now = self.clock()
         self._evict(now)
-        if event_id in self._marks:
-            return True
-        self._marks[event_id] = now + self.ttl
-        if len(self._marks) > self.max_size:
+        mark = self._marks.get(event_id)
+        if mark is not None and mark[1] > now:
+            return "done" if mark[0] else "in_flight"
+        self._marks[event_id] = (False, now + self.lease)
+        self._marks.move_to_end(event_id)
+        while len(self._marks) > self.max_size:
             self._marks.popitem(last=False)
-        return False
+        return "new"
 
-    async def forget(self, event_id: str) -> None:
+    async def complete(self, event_id: str) -> None:
+        self._marks[event_id] = (True, self.clock() + self.ttl)
+        self._marks.move_to_end(event_id)
+        while len(self._marks) > self.max_size:
+            self._marks.popitem(last=False)
+
+    async def release(self, event_id: str) -> None:
         self._marks.pop(event_id, None)
 
     def __len__(self) -> int:
         return len(self._marks)
 
     def _evict(self, now: float) -> None:
-        # Insertion order is expiry order (constant TTL), so expired ids are at the front.
+        # Expired marks at the front go; one further back waits for the size bound or its next claim.
         while self._marks:
-            oldest, expires = next(iter(self._marks.items()))
+            oldest, (_, expires) = next(iter(self._marks.items()))
             if expires > now:
                 break
             del self._marks[oldest]
+
+
+class LegacyEventStore:
+    """Adapts a store written for the old ``seen``/``forget`` protocol (deprecated) to `EventStore`.
+
+    Such a store cannot tell "being handled" from "handled", so a redelivery that arrives while the first
+    attempt runs is answered as a duplicate: implement `claim`/`complete`/`release` instead.
+    """
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def claim(self, event_id: str) -> EventState:
+        return "done" if await self.inner.seen(event_id) else "new"
+
+    async def complete(self, event_id: str) -> None:
+        return None
+
+    async def release(self, event_id: str) -> None:
+        await self.inner.forget(event_id)
+
+
+def as_event_store(store: Any) -> EventStore:
+    """*store* as an `EventStore`; one with only ``seen``/``forget`` is adapted, with a DeprecationWarning."""
+    if all(callable(getattr(store, name, None)) for name in ("claim", "complete", "release")):
+        return cast(EventStore, store)
+    if callable(getattr(store, "seen", None)) and callable(getattr(store, "forget", None)):
+        warnings.warn(
+            f"{type(store).__name__} implements the old seen()/forget() EventStore protocol, which cannot "
+            "tell an event being handled from a handled one; implement claim()/complete()/release()",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return LegacyEventStore(store)
+    raise TypeError(
+        f"store must implement EventStore (claim/complete/release), not {type(store).__name__}"
+    )

@@ -38,7 +38,11 @@ def emulator(*args: str) -> Iterator[Emulator]:
     """``python -m clickfunnels_async.testing --port 0 ARGS`` until the block ends."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "clickfunnels_async.testing", "--port", "0", *args],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -73,6 +77,11 @@ def python(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
 
 def spawn(argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        list(argv), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env,
+        list(argv),
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import anyio
 import pytest
 
 from clickfunnels_async.redis import RedisRateBudget, RedisUnavailableError
@@ -30,8 +31,9 @@ async def test_starts_are_spaced_across_instances(redis_url: str) -> None:
 
 async def test_a_429_seen_by_one_instance_cuts_the_rate_of_all(redis_url: str) -> None:
     key = _key()
-    a = RedisRateBudget(redis_url, key=key)
-    b = RedisRateBudget(redis_url, key=key)
+    # Every start asks Redis (no unpaced starts granted locally), so all 20 are counted at once.
+    a = RedisRateBudget(redis_url, key=key, sync_interval=1e-9)
+    b = RedisRateBudget(redis_url, key=key, sync_interval=1e-9)
     granted = 0
     for i in range(20):  # unpaced: every start is granted, and counted
         granted += (await (a if i % 2 else b).try_start()) == 0.0
@@ -59,10 +61,26 @@ async def test_a_429_seen_by_one_instance_cuts_the_rate_of_all(redis_url: str) -
 async def test_retry_after_pauses_every_instance(redis_url: str) -> None:
     key = _key()
     a = RedisRateBudget(redis_url, key=key)
-    b = RedisRateBudget(redis_url, key=key)
+    b = RedisRateBudget(redis_url, key=key, sync_interval=0.05)
     assert await b.try_start() == 0.0
     await a.on_rate_limited(30.0)
+    # Unpaced, b grants its own starts for up to sync_interval before it asks Redis again.
+    await anyio.sleep(0.06)
     assert 29.0 < await b.try_start() <= 30.0
+    assert 29.0 < await b.try_start() <= 30.0
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_starts_granted_locally_are_reported_with_the_next_call(redis_url: str) -> None:
+    key = _key()
+    a = RedisRateBudget(redis_url, key=key, sync_interval=3600)
+    for _ in range(30):
+        assert await a.try_start() == 0.0
+    b = RedisRateBudget(redis_url, key=key, sync_interval=1e-9)
+    await a.on_rate_limited(None)  # reports a's 29 local starts, then cuts from the 30 observed
+    await b.try_start()
+    assert b.rate is not None and 20 <= b.rate <= 0.95 * 30
     await a.aclose()
     await b.aclose()
 

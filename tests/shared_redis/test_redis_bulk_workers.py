@@ -20,13 +20,34 @@ from clickfunnels_async import ClickFunnels, RetryPolicy
 ROWS = 9000
 
 
-def _import(url: str, base_url: str, token: str, ws: int, csv: Path, shard: str) -> subprocess.Popen[str]:
+def _import(
+    url: str, base_url: str, token: str, ws: int, csv: Path, shard: str
+) -> subprocess.Popen[str]:
     env = {**os.environ, "CLICKFUNNELS_API_TOKEN": token, "PYTHONUNBUFFERED": "1"}
     env.pop("CLICKFUNNELS_SUBDOMAIN", None)
     return spawn(
-        [sys.executable, "-c", "import sys; from clickfunnels_async.cli import main; main(sys.argv[1:])", "--base-url", base_url, "--max-retries", "6",
-         "contacts", "import", str(csv), "--workspace-id", str(ws), "--concurrency", "32",
-         "--checkpoint", url, "--shard", shard, "--no-progress", "--json"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from clickfunnels_async.cli import main; main(sys.argv[1:])",
+            "--base-url",
+            base_url,
+            "--max-retries",
+            "6",
+            "contacts",
+            "import",
+            str(csv),
+            "--workspace-id",
+            str(ws),
+            "--concurrency",
+            "32",
+            "--checkpoint",
+            url,
+            "--shard",
+            shard,
+            "--no-progress",
+            "--json",
+        ],
         env=env,
     )
 
@@ -38,17 +59,21 @@ def _finish(proc: subprocess.Popen[str]) -> dict[str, object]:
     return report
 
 
-def test_three_workers_one_killed_and_restarted_store_every_row_once(redis_url: str, tmp_path: Path) -> None:
+def test_three_workers_one_killed_and_restarted_store_every_row_once(
+    redis_url: str, tmp_path: Path
+) -> None:
     csv = tmp_path / "contacts.csv"
     csv.write_text(
-        "email_address,first_name\n"
-        + "".join(f"row{i}@import.test,Row{i}\n" for i in range(ROWS)),
+        "email_address,first_name\n" + "".join(f"row{i}@import.test,Row{i}\n" for i in range(ROWS)),
         encoding="utf-8",
     )
     # 5xx before the write, and connections dropped before or after it: the client retries all of them
     # (an upsert is safe to repeat), so nothing is lost and nothing is stored twice.
     with emulator("--seed", "7", "--error-rate", "0.02", "--drop-rate", "0.01") as emu:
-        workers = [_import(redis_url, emu.url, emu.token, emu.workspace_id, csv, f"{i}/3") for i in (1, 2, 3)]
+        workers = [
+            _import(redis_url, emu.url, emu.token, emu.workspace_id, csv, f"{i}/3")
+            for i in (1, 2, 3)
+        ]
         try:
             keys = redis.Redis.from_url(redis_url)
             deadline = time.monotonic() + 60
@@ -78,7 +103,9 @@ def test_three_workers_one_killed_and_restarted_store_every_row_once(redis_url: 
 
         async def stored() -> list[str]:
             async with ClickFunnels(
-                api_token=emu.token, base_url=emu.url, retry_policy=RetryPolicy(max_retries=8, max_delay=0.2)
+                api_token=emu.token,
+                base_url=emu.url,
+                retry_policy=RetryPolicy(max_retries=8, max_delay=0.2),
             ) as cf:
                 return [c.email_address async for c in cf.contacts.list(emu.workspace_id)]
 
@@ -86,4 +113,4 @@ def test_three_workers_one_killed_and_restarted_store_every_row_once(redis_url: 
     assert len(emails) == ROWS and set(emails) == {f"row{i}@import.test" for i in range(ROWS)}
 
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(300)  # 9,000 upserts and a full listing: slow on a shared machine
