@@ -34,8 +34,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "clickfunnels_fake(**options): options for the clickfunnels_fake fixture's FakeClickFunnels",
-<<<<<<< HEAD
-=======
     )
 
 
@@ -67,7 +65,6 @@ def clickfunnels_fake(request: pytest.FixtureRequest) -> FakeClickFunnels:
     raise pytest.UsageError(
         "clickfunnels_fake is async: mark the test @pytest.mark.anyio (anyio's plugin) or "
         "@pytest.mark.asyncio (pytest-asyncio; or asyncio_mode = auto)"
->>>>>>> main
     )
 
 
