@@ -31,6 +31,7 @@ from ._errors import (
 )
 from ._filters import Filter
 from ._maton import MatonConnection, MatonConnections
+from ._pacing import RateBudget
 from ._pagination import AsyncPaginator, Page
 from ._transport import RetryPolicy
 from ._version import __version__
@@ -54,6 +55,7 @@ __all__ = [
     "Page",
     "PaginationError",
     "PermissionDeniedError",
+    "RateBudget",
     "RateLimitError",
     "RawResponse",
     "ResponseParseError",

@@ -51,9 +51,10 @@ from ._options import (
     to_secret,
     to_timeout,
 )
+from ._pacing import RateBudget, Throttle
 from ._pagination import AsyncPaginator, Page
 from ._resources import Namespaces
-from ._transport import RetryPolicy, Throttle, new_pool, send
+from ._transport import RetryPolicy, new_pool, send
 from ._version import __version__
 
 _MODELS_PACKAGE = "clickfunnels_async._generated.models"
@@ -96,7 +97,9 @@ def _path_value(op: Operation, name: str, value: object) -> str:
     if value is None:
         raise TypeError(f"{op.qualname}() needs {name}")
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise TypeError(f"{op.qualname}(): {name} must be an int id or a public id string, not {value!r}")
+        raise TypeError(
+            f"{op.qualname}(): {name} must be an int id or a public id string, not {value!r}"
+        )
     text = str(value)
     # An empty or dot segment would silently address another route.
     if not text.strip() or text in (".", ".."):
@@ -164,6 +167,7 @@ class ClickFunnels(Namespaces):
         retry_policy: RetryPolicy | None = None,
         max_concurrency: int | None = None,
         requests_per_second: float | None = None,
+        rate_budget: RateBudget | None = None,
         http_client: httpx.AsyncClient | None = None,
         http2: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -186,6 +190,7 @@ class ClickFunnels(Namespaces):
             retry_policy=retry_policy,
             max_concurrency=max_concurrency,
             requests_per_second=requests_per_second,
+            rate_budget=rate_budget,
             http_client=http_client,
             http2=http2,
             transport=transport,
@@ -204,6 +209,7 @@ class ClickFunnels(Namespaces):
         retry_policy: RetryPolicy | None = None,
         max_concurrency: int | None = None,
         requests_per_second: float | None = None,
+        rate_budget: RateBudget | None = None,
         http_client: httpx.AsyncClient | None = None,
         http2: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -232,6 +238,7 @@ class ClickFunnels(Namespaces):
             retry_policy=retry_policy,
             max_concurrency=max_concurrency,
             requests_per_second=requests_per_second,
+            rate_budget=rate_budget,
             http_client=http_client,
             http2=http2,
             transport=transport,
@@ -251,6 +258,7 @@ class ClickFunnels(Namespaces):
         retry_policy: RetryPolicy | None,
         max_concurrency: int | None,
         requests_per_second: float | None,
+        rate_budget: RateBudget | None,
         http_client: httpx.AsyncClient | None,
         http2: bool,
         transport: httpx.AsyncBaseTransport | None,
@@ -267,9 +275,13 @@ class ClickFunnels(Namespaces):
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ClickFunnelsConfigError(f"max_retries must be an int >= 0, not {max_retries!r}")
         if max_concurrency is not None and (
-            isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or max_concurrency < 1
         ):
-            raise ClickFunnelsConfigError(f"max_concurrency must be an int >= 1, not {max_concurrency!r}")
+            raise ClickFunnelsConfigError(
+                f"max_concurrency must be an int >= 1, not {max_concurrency!r}"
+            )
         if requests_per_second is not None and (
             isinstance(requests_per_second, bool)
             or not isinstance(requests_per_second, int | float)
@@ -278,6 +290,16 @@ class ClickFunnels(Namespaces):
             raise ClickFunnelsConfigError(
                 f"requests_per_second must be a positive number, not {requests_per_second!r}"
             )
+        if rate_budget is not None:
+            if requests_per_second is not None:
+                raise ClickFunnelsConfigError(
+                    "pass either requests_per_second= or rate_budget= (configure the rate on the budget)"
+                )
+            if not isinstance(rate_budget, RateBudget):
+                raise ClickFunnelsConfigError(
+                    "rate_budget must implement clickfunnels_async.RateBudget (try_start, on_rate_limited, "
+                    f"on_success, aclose), not {type(rate_budget).__name__}"
+                )
         policy = attrs.evolve(retry_policy or RetryPolicy(), max_retries=max_retries)
         options = RequestOptions(
             timeout=to_timeout(timeout),
@@ -292,7 +314,12 @@ class ClickFunnels(Namespaces):
             )
         owns = http_client is None
         try:
-            http = http_client or new_pool(timeout=options.timeout, http2=http2, transport=transport)
+            http = http_client or new_pool(
+                timeout=options.timeout,
+                http2=http2,
+                transport=transport,
+                connections=max_concurrency,
+            )
         except ImportError as exc:  # http2=True without the h2 package
             raise ClickFunnelsConfigError(
                 "http2=True needs the h2 package: pip install 'clickfunnels-async[http2]'"
@@ -300,7 +327,7 @@ class ClickFunnels(Namespaces):
         self._shared = _Shared(
             http=http,
             owns_http=owns,
-            throttle=Throttle(max_concurrency, requests_per_second),
+            throttle=Throttle(max_concurrency, requests_per_second, budget=rate_budget),
             hosts=hosts,
             token=secret,
             user_agent=ua,
@@ -355,7 +382,9 @@ class ClickFunnels(Namespaces):
         retry = retry_policy or self._options.retry
         if max_retries is not None:
             if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-                raise ClickFunnelsConfigError(f"max_retries must be an int >= 0, not {max_retries!r}")
+                raise ClickFunnelsConfigError(
+                    f"max_retries must be an int >= 0, not {max_retries!r}"
+                )
             retry = attrs.evolve(retry, max_retries=max_retries)
         changes["retry"] = retry
         if maton_connection is not None:
@@ -407,7 +436,9 @@ class ClickFunnels(Namespaces):
         found: list[tuple[Any, Any, Any]] = []
         teams = await self._paginate(OPERATIONS["listTeams"], {}).to_list()
         for team in teams:
-            workspaces = await self._paginate(OPERATIONS["listWorkspaces"], {"team_id": team.id}).to_list()
+            workspaces = await self._paginate(
+                OPERATIONS["listWorkspaces"], {"team_id": team.id}
+            ).to_list()
             found += [(w.id, w.name, w.subdomain) for w in workspaces]
         if len(found) == 1 and isinstance(found[0][2], str) and found[0][2]:
             return found[0][2]
@@ -493,7 +524,9 @@ class ClickFunnels(Namespaces):
         request.read()  # so that request.content works, as for a request httpx built itself
         return request
 
-    async def _send(self, operation: str, request: httpx.Request, idempotent: bool) -> httpx.Response:
+    async def _send(
+        self, operation: str, request: httpx.Request, idempotent: bool
+    ) -> httpx.Response:
         started = time.monotonic()
         try:
             response, retries = await send(
@@ -511,7 +544,11 @@ class ClickFunnels(Namespaces):
         log_response(response, elapsed=elapsed, retries=retries)
         log = _raw_log.get()
         if log is not None:
-            log.append(RawResponse(operation, response.status_code, response.headers, elapsed, retries, response))
+            log.append(
+                RawResponse(
+                    operation, response.status_code, response.headers, elapsed, retries, response
+                )
+            )
         if not 200 <= response.status_code < 300:
             error = error_from_response(response, via_maton=self._shared.via_maton, retries=retries)
             scrub_response(response)
@@ -563,7 +600,9 @@ class ClickFunnels(Namespaces):
                         f"allowed: {', '.join(allowed)}"
                     )
             else:
-                raise TypeError(f"{op.qualname}(): values must be a model or a dict, not {type(body).__name__}")
+                raise TypeError(
+                    f"{op.qualname}(): values must be a model or a dict, not {type(body).__name__}"
+                )
         elif fields:
             # No listed fields = an open body the spec does not describe yet: pass everything through.
             unknown = [k for k in fields if k not in allowed] if allowed else []
@@ -655,10 +694,16 @@ class ClickFunnels(Namespaces):
             if items is None:
                 items = []
             if not isinstance(items, list):
-                raise ResponseParseError.from_response(response, "a list call did not return a JSON array")
-            return Page(items=items, next_cursor=response.headers.get("Pagination-Next"), response=response)
+                raise ResponseParseError.from_response(
+                    response, "a list call did not return a JSON array"
+                )
+            return Page(
+                items=items, next_cursor=response.headers.get("Pagination-Next"), response=response
+            )
 
-        return AsyncPaginator(fetch, operation=op.qualname, after=after, limit=limit, prefetch=prefetch)
+        return AsyncPaginator(
+            fetch, operation=op.qualname, after=after, limit=limit, prefetch=prefetch
+        )
 
     # ------------------------------------------------------------------ escape hatch
 
@@ -728,8 +773,12 @@ class ClickFunnels(Namespaces):
             except ValueError as exc:
                 raise ResponseParseError.from_response(response, "the body is not JSON") from exc
             if not isinstance(items, list):
-                raise ResponseParseError.from_response(response, "a list call did not return a JSON array")
-            return Page(items=items, next_cursor=response.headers.get("Pagination-Next"), response=response)
+                raise ResponseParseError.from_response(
+                    response, "a list call did not return a JSON array"
+                )
+            return Page(
+                items=items, next_cursor=response.headers.get("Pagination-Next"), response=response
+            )
 
         return AsyncPaginator(
             fetch, operation=f"GET {path}", after=after, limit=limit, prefetch=prefetch
@@ -746,7 +795,9 @@ def _host_index() -> dict[tuple[str, int], list[tuple[re.Pattern[str], str]]]:
 
         for op in OPERATIONS.values():
             pattern = re.compile(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(op.path)))
-            _host_index_cache.setdefault((op.method, op.path.count("/")), []).append((pattern, op.host))
+            _host_index_cache.setdefault((op.method, op.path.count("/")), []).append(
+                (pattern, op.host)
+            )
     return _host_index_cache
 
 

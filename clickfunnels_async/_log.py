@@ -119,32 +119,72 @@ class RedactingFilter(logging.Filter):
     Clients register their token when created and unregister it when closed. Registration is
     counted, so two clients sharing one token do not unmask it for each other, and it may be tied to
     an owner object: when the owner is garbage collected, its registration goes away too.
+
+    Secrets are indexed by their first four characters, updated on (un)registration, so scrubbing a text
+    looks each of its positions up once: the cost depends on the text, not on how many clients live.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._secrets: Counter[str] = Counter()
+        self._index: dict[str, list[str]] = {}  # first 4 characters -> secrets, longest first
 
     def register(self, secret: str | Secret, *, owner: object | None = None) -> None:
         value = secret.get_secret_value() if isinstance(secret, Secret) else secret
         if len(value) < _MIN_SECRET_LEN:
             return
+        if not self._secrets[value]:
+            bucket = self._index.setdefault(value[:_MIN_SECRET_LEN], [])
+            bucket.append(value)
+            bucket.sort(key=len, reverse=True)
         self._secrets[value] += 1
         if owner is not None:
             weakref.finalize(owner, self.unregister, value)
 
     def unregister(self, secret: str | Secret) -> None:
         value = secret.get_secret_value() if isinstance(secret, Secret) else secret
-        if self._secrets[value] <= 1:
-            self._secrets.pop(value, None)
-        else:
-            self._secrets[value] -= 1
+        count = self._secrets.get(value, 0)
+        if count > 1:
+            self._secrets[value] = count - 1
+            return
+        self._secrets.pop(value, None)
+        bucket = self._index.get(value[:_MIN_SECRET_LEN])
+        if bucket is not None and value in bucket:
+            bucket.remove(value)
+            if not bucket:
+                del self._index[value[:_MIN_SECRET_LEN]]
 
     def scrub(self, text: str) -> str:
-        return redact(text, self._secrets) if self._secrets else text
+        index = self._index
+        if not index:
+            return text
+        get = index.get
+        size = _MIN_SECRET_LEN
+        parts: list[str] = []
+        last = i = 0
+        end = len(text) - size
+        while i <= end:
+            bucket = get(text[i : i + size])
+            if bucket is not None:
+                for (
+                    secret
+                ) in bucket:  # longest first: a secret that contains another is masked whole
+                    if text.startswith(secret, i):
+                        parts.append(text[last:i])
+                        parts.append(MASK)
+                        i = last = i + len(secret)
+                        break
+                else:
+                    i += 1
+            else:
+                i += 1
+        if not parts:
+            return text
+        parts.append(text[last:])
+        return "".join(parts)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        if not self._index:
             return True
         # Freeze the formatted message so handlers never re-render the raw arguments.
         record.msg = self.scrub(record.getMessage())

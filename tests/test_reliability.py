@@ -131,8 +131,8 @@ async def test_bulk_import_under_every_fault_loses_and_duplicates_nothing(anyio_
         seed=11, latency=0.006, jitter=0.006, error_rate=0.12, error_statuses=(500, 502, 503),
         drop_rate=0.05, rate_limit=250,
     )
-    # One answer in ten comes later than the 50 ms read timeout.
-    cf, tracking = tracked_client(fake, max_retries=15, timeout=0.05, slow_rate=0.1)
+    # One answer in ten comes later than the 50 ms read timeout. (Waiting for pacing is bounded by the pool timeout: 30 s.)
+    cf, tracking = tracked_client(fake, max_retries=15, timeout=httpx.Timeout(0.05, pool=30.0), slow_rate=0.1)
     rows = _rows(n, "import")
     results: dict[int, Any] = {}
     with anyio.fail_after(40):
@@ -210,7 +210,7 @@ async def test_long_paginations_under_faults_see_every_item_once(anyio_backend: 
     fake = FakeClickFunnels(seed=14, latency=0.003, jitter=0.003, error_rate=0.15, drop_rate=0.05,
                             rate_limit=60)  # low enough that the 4 walks meet it even on a loaded machine
     fake.seed(contacts=total)
-    cf, tracking = tracked_client(fake, max_retries=15, timeout=0.05, slow_rate=0.08)
+    cf, tracking = tracked_client(fake, max_retries=15, timeout=httpx.Timeout(0.05, pool=30.0), slow_rate=0.08)
     orders = ["asc", "desc", "asc", "desc"]
     got: dict[int, list[int]] = {}
 
@@ -271,8 +271,7 @@ async def test_random_cancellation_leaves_nothing_open(anyio_backend: str, seed:
                             rate_limit=400)
     fake.seed(contacts=150)
     cf, tracking = tracked_client(fake, max_retries=3, max_concurrency=6)
-    limiter = cf._shared.throttle._limiter
-    assert limiter is not None
+    throttle = cf._shared.throttle
     with anyio.fail_after(30):
         async with fake, cf:
             for round_ in range(30):
@@ -282,7 +281,7 @@ async def test_random_cancellation_leaves_nothing_open(anyio_backend: str, seed:
                     await anyio.sleep(rng.uniform(0, 0.025))
                     group.cancel_scope.cancel()
                 assert tracking.open_streams == 0, f"round {round_}: a response was left open"
-                assert limiter.borrowed_tokens == 0, f"round {round_}: a concurrency slot was kept"
+                assert throttle.in_use == 0, f"round {round_}: a concurrency slot was kept"
             fake.faults(error_rate=0.0, drop_rate=0.0, rate_limit=None)
             assert (await cf.contacts.get(1)).id == 1
             assert len(await cf.contacts.list(42, limit=50).to_list()) == 50
@@ -298,17 +297,21 @@ async def test_random_cancellation_over_sockets_leaves_no_busy_connection(anyio_
         async with fake, fake.serve() as url:
             cf = ClickFunnels(api_token=fake.token, base_url=url, retry_policy=FAST, max_retries=3,
                               max_concurrency=8)
-            pool = cf._shared.http._transport._pool  # type: ignore[attr-defined]
+            transport = cf._shared.http._transport  # type: ignore[attr-defined]
             async with cf:
+                await cf.contacts.get(1)
+                assert transport.layer == "aiohttp"
+                connector = transport._inner._session.connector
                 for round_ in range(20):
                     async with anyio.create_task_group() as group:
                         for k in range(rng.randint(1, 10)):
                             group.start_soon(_random_work, cf, rng, f"net{round_}k{k}")
                         await anyio.sleep(rng.uniform(0, 0.03))
                         group.cancel_scope.cancel()
-                    busy = [c for c in pool.connections if not (c.is_idle() or c.is_closed())]
-                    assert not busy, f"round {round_}: {pool.connections}"
-                    assert not pool._requests, f"round {round_}: requests still queued in the pool"
+                    await anyio.sleep(0)  # aiohttp hands back a connection on the next loop turn
+                    busy = list(connector._acquired)
+                    assert not busy, f"round {round_}: {busy}"
+                    assert not any(connector._waiters.values()), f"round {round_}: requests still queued in the pool"
                 fake.faults(error_rate=0.0, drop_rate=0.0)
                 assert (await cf.contacts.get(2)).id == 2
 

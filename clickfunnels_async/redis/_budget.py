@@ -20,8 +20,8 @@ from importlib.resources import files
 
 import redis.asyncio as aioredis
 
+from .._pacing import InProcessRateBudget
 from ._connect import REDIS_ERRORS, connect, unavailable
-from ._interim import InProcessRateBudget  # at merge: clickfunnels_async._pacing
 
 __all__ = ["RedisRateBudget"]
 

@@ -1,0 +1,347 @@
+"""Section h of `make bench`: the transport under real concurrency, against a server in its own process.
+
+- loopback throughput and client CPU per request at concurrency 1/16/64/256: the SDK vs raw aiohttp +
+  orjson and vs raw httpx (a default AsyncClient), the same GET in alternating rounds;
+- latency-bound bulk (20 ms, concurrency 64): % of the ideal and new connections per run, over TCP and
+  over TLS (a certificate made at bench time with trustme);
+- recovery after a 0.5 s burst of 429s (no Retry-After) and fairness under a 50 req/s limit.
+
+Each function returns plain dicts of Row fields; `benchmarks.run` turns them into rows.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+
+from clickfunnels_async import ClickFunnels
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "cf_bench_transport_token"
+PATH = "/api/v2/contacts/1"
+
+
+class Server:
+    """`python -m benchmarks._server` in its own process; `url` once it listens."""
+
+    def __init__(self, latency: float = 0.0, tls: tuple[str, str] | None = None) -> None:
+        self.latency = latency
+        self.tls = tls
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Server:
+        args = [sys.executable, "-m", "benchmarks._server", "--latency", repr(self.latency)]
+        if self.tls:
+            args += ["--cert", self.tls[0], "--key", self.tls[1]]
+        self._proc = subprocess.Popen(
+            args, cwd=HERE.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line.startswith("port "):
+            self.__exit__()
+            raise RuntimeError("the bench server did not start")
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{int(line.split()[1])}"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+
+    async def stats(self, verify: Any = True) -> dict[str, int]:
+        async with httpx.AsyncClient(verify=verify) as http:
+            data: dict[str, int] = (await http.get(f"{self.url}/_stats")).json()
+            return data
+
+    async def post(self, path: str, verify: Any = True) -> None:
+        async with httpx.AsyncClient(verify=verify) as http:
+            (await http.post(f"{self.url}{path}")).raise_for_status()
+
+
+Call = Callable[[], Awaitable[Any]]
+
+
+async def _run_workers(call: Call, total: int, concurrency: int) -> tuple[float, float]:
+    """`total` calls spread over `concurrency` tasks: (wall seconds, client CPU seconds)."""
+    left = total
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await call()
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for _ in range(concurrency):
+            group.start_soon(worker)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+async def _variant(
+    name: str, url: str, concurrency: int, total: int, ssl_ctx: Any = None
+) -> tuple[float, float]:
+    import aiohttp
+
+    if name == "sdk":
+        async with ClickFunnels(TOKEN, base_url=url, max_concurrency=concurrency) as cf:
+            await cf.request("GET", PATH)  # warm: one connection, the lazy imports
+            return await _run_workers(lambda: cf.request("GET", PATH), total, concurrency)
+    if name == "aiohttp":
+        connector = aiohttp.TCPConnector(
+            limit=concurrency, ssl=ssl_ctx if ssl_ctx is not None else True
+        )
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def get() -> Any:
+                async with session.get(
+                    url + PATH, headers={"Authorization": f"Bearer {TOKEN}"}
+                ) as r:
+                    return orjson.loads(await r.read())
+
+            await get()
+            return await _run_workers(get, total, concurrency)
+    async with httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {TOKEN}"}, verify=ssl_ctx or True
+    ) as http:
+
+        async def hget() -> Any:
+            return orjson.loads((await http.get(url + PATH)).content)
+
+        await hget()
+        return await _run_workers(hget, total, concurrency)
+
+
+async def throughput_rows(quick: bool, rounds: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with Server() as server:
+        for concurrency in (1, 16, 64, 256):
+            total = (200 if quick else 1000) if concurrency == 1 else (600 if quick else 4000)
+            results: dict[str, list[tuple[float, float]]] = {"sdk": [], "aiohttp": [], "httpx": []}
+            order = list(results)
+            for r in range(rounds):
+                for name in order[r % 3 :] + order[: r % 3]:
+                    results[name].append(await _variant(name, server.url, concurrency, total))
+            rate = {n: statistics.median(total / w for w, _ in v) for n, v in results.items()}
+            cpu = {n: statistics.median(c / total for _, c in v) for n, v in results.items()}
+            notes = (
+                f"{total:,} GETs of one small JSON contact per variant per round, {rounds} rounds alternating; "
+                f"server: benchmarks/_server.py in its own process on 127.0.0.1; raw httpx {rate['httpx']:,.0f} "
+                f"req/s, {cpu['httpx'] * 1e6:,.0f} µs CPU/request (a default AsyncClient)"
+            )
+            target_t = "≥ 60 %" if concurrency == 64 else "(info)"
+            target_c = "≤ 1.5×" if concurrency == 64 else "(info)"
+            rows.append(
+                dict(
+                    key=f"h.tput.{concurrency}",
+                    figure=f"h. loopback throughput, concurrency {concurrency}: SDK vs raw aiohttp",
+                    value=rate["sdk"],
+                    unit="req/s",
+                    baseline=rate["aiohttp"],
+                    baseline_label="raw aiohttp + orjson",
+                    ratio=rate["sdk"] / rate["aiohttp"],
+                    target=target_t,
+                    passed=(rate["sdk"] / rate["aiohttp"] >= 0.6) if concurrency == 64 else None,
+                    notes=notes,
+                )
+            )
+            rows.append(
+                dict(
+                    key=f"h.cpu.{concurrency}",
+                    figure=f"h. client CPU per request, concurrency {concurrency}: SDK vs raw aiohttp",
+                    value=cpu["sdk"] * 1e6,
+                    unit="µs/request",
+                    baseline=cpu["aiohttp"] * 1e6,
+                    baseline_label="raw aiohttp + orjson",
+                    ratio=cpu["sdk"] / cpu["aiohttp"],
+                    target=target_c,
+                    passed=(cpu["sdk"] / cpu["aiohttp"] <= 1.5) if concurrency == 64 else None,
+                    notes=f"vs raw httpx: {cpu['sdk'] / cpu['httpx']:.2f}×",
+                )
+            )
+    return rows
+
+
+def _tls_files(directory: str) -> tuple[str, str, str]:
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_path, cert_path, key_path = (
+        os.path.join(directory, n) for n in ("ca.pem", "cert.pem", "key.pem")
+    )
+    ca.cert_pem.write_to_path(ca_path)
+    cert.cert_chain_pems[0].write_to_path(cert_path)
+    cert.private_key_pem.write_to_path(key_path)
+    return ca_path, cert_path, key_path
+
+
+async def _bulk(url: str, concurrency: int, total: int) -> float:
+    body = {"contact": {"email_address": "a@example.com", "first_name": "A"}}
+    async with ClickFunnels(TOKEN, base_url=url, max_concurrency=concurrency) as cf:
+        wall, _ = await _run_workers(
+            lambda: cf.request("POST", "/api/v2/workspaces/42/contacts/upsert", json=body),
+            total,
+            concurrency,
+        )
+    return total / wall
+
+
+async def bulk_rows(quick: bool, rounds: int) -> list[dict[str, Any]]:
+    import ssl
+
+    concurrency, latency = 64, 0.020
+    total = 1000 if quick else 5000
+    ideal = concurrency / latency
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ca, cert, key = _tls_files(tmp)
+        for label, tls in (("TCP", None), ("TLS", (cert, key))):
+            verify: Any = ssl.create_default_context(cafile=ca) if tls else True
+            saved = os.environ.get("SSL_CERT_FILE")
+            if tls:
+                os.environ["SSL_CERT_FILE"] = ca  # the SDK verifies as httpx does: this CA file
+            try:
+                with Server(latency, tls) as server:
+                    rates, conns = [], []
+                    for _ in range(rounds):
+                        before = (await server.stats(verify))["connections"]
+                        rates.append(await _bulk(server.url, concurrency, total))
+                        conns.append((await server.stats(verify))["connections"] - before - 1)
+            finally:
+                if saved is None:
+                    os.environ.pop("SSL_CERT_FILE", None)
+                else:
+                    os.environ["SSL_CERT_FILE"] = saved
+            rate = statistics.median(rates)
+            target = 0.8 if label == "TCP" else 0.75
+            rows.append(
+                dict(
+                    key=f"h.bulk.{label.lower()}",
+                    figure=f"h. latency-bound bulk over {label}: SDK vs ideal",
+                    value=rate,
+                    unit="req/s",
+                    baseline=ideal,
+                    baseline_label="ideal (concurrency ÷ latency)",
+                    ratio=rate / ideal,
+                    target=f"≥ {target:.0%}",
+                    passed=rate / ideal >= target,
+                    notes=f"{total:,} upserts per round, concurrency {concurrency}, server latency 20 ms, {rounds} "
+                    f"rounds; server in its own process{' with a trustme certificate' if tls else ''}",
+                )
+            )
+            rows.append(
+                dict(
+                    key=f"h.conn.{label.lower()}",
+                    figure=f"h. latency-bound bulk over {label}: new connections per run",
+                    value=float(max(conns)),
+                    unit="connections",
+                    baseline=float(concurrency),
+                    baseline_label="concurrency",
+                    ratio=max(conns) / concurrency,
+                    target="≤ concurrency",
+                    passed=max(conns) <= concurrency,
+                    notes=f"per round: {conns} (the probe's own excluded)",
+                )
+            )
+    return rows
+
+
+async def _timed_call(cf: ClickFunnels, latencies: list[float]) -> None:
+    started = time.perf_counter()
+    await cf.request("GET", PATH)
+    latencies.append(time.perf_counter() - started)
+
+
+async def recovery_rows(quick: bool) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with Server(0.005) as server:
+        # A caller meets a 0.5 s burst of 429s alone, then 100 tasks each make one call.
+        async with ClickFunnels(TOKEN, base_url=server.url, max_retries=20) as cf:
+            await cf.request("GET", PATH)
+            await server.post("/_burst?ms=500")
+            burst_end = time.perf_counter() + 0.5
+            latencies: list[float] = []
+            async with anyio.create_task_group() as group:
+                group.start_soon(cf.request, "GET", PATH)
+                await anyio.sleep(0.5)
+                async with anyio.create_task_group() as crowd:
+                    for _ in range(100):
+                        crowd.start_soon(_timed_call, cf, latencies)
+            done = time.perf_counter() - burst_end
+        rows.append(
+            dict(
+                key="h.burst",
+                figure="h. after a 0.5 s burst of 429s: time for 100 single calls",
+                value=done,
+                unit="s",
+                baseline=5.0,
+                baseline_label="target",
+                ratio=done / 5.0,
+                target="≤ 5 s",
+                passed=done <= 5.0,
+                notes=f"counted from the burst's end; call latency p50 {statistics.median(latencies) * 1000:,.0f} ms, "
+                f"max {max(latencies):.2f} s; server in its own process, no Retry-After",
+            )
+        )
+    with Server(0.005) as server:
+        seconds = 5.0 if quick else 15.0
+        await server.post("/_limit?rps=50")
+        counts = [0] * 200
+        latencies = []
+        async with ClickFunnels(TOKEN, base_url=server.url, max_retries=10) as cf:
+            stop = time.perf_counter() + seconds
+
+            async def worker(k: int) -> None:
+                while time.perf_counter() < stop:
+                    started = time.perf_counter()
+                    try:
+                        await cf.request("GET", PATH)
+                        counts[k] += 1
+                    except Exception:
+                        pass
+                    latencies.append(time.perf_counter() - started)
+
+            async with anyio.create_task_group() as group:
+                for k in range(200):
+                    group.start_soon(worker, k)
+        latencies.sort()
+        p99 = latencies[int(0.99 * (len(latencies) - 1))]
+        rows.append(
+            dict(
+                key="h.fair",
+                figure="h. 200 tasks under a 50 req/s limit: p99 call latency",
+                value=p99,
+                unit="s",
+                baseline=10.0,
+                baseline_label="target",
+                ratio=p99 / 10.0,
+                target="≤ 10 s",
+                passed=p99 <= 10.0 and min(counts) > 0,
+                notes=f"{seconds:.0f} s run; calls per task min {min(counts)} / median {statistics.median(counts):.0f} "
+                f"/ max {max(counts)} (no caller starves: min > 0); {sum(counts) / seconds:.1f} calls/s; "
+                f"p50 {latencies[len(latencies) // 2]:.2f} s",
+            )
+        )
+    return rows

@@ -1,0 +1,232 @@
+"""The client's default transport: aiohttp on asyncio, httpx's own (httpcore) elsewhere.
+
+Under real concurrency httpcore 1.0 closes an idle connection whenever the pool holds more than its
+keep-alive limit, so at more than 20 requests in flight nearly every request opens a new connection (a
+TLS handshake each), and a larger keep-alive limit makes the pool scan every connection on each request.
+aiohttp keeps one connection per concurrent request and reuses it, for a fraction of the CPU. The SDK
+still speaks httpx (``httpx.Request`` in, ``httpx.Response`` out); this adapter sits under its pool.
+
+What a retry may do depends on where a failure happened, so aiohttp's errors are mapped with care:
+only a failure to *establish* the connection (refused, DNS, TLS handshake, connect timeout, waiting for
+a pooled connection) becomes ``httpx.ConnectError``/``ConnectTimeout`` — "surely never sent", safe to
+resend even a create. Anything after the connection was made (the server dropped it, reset it, sent
+half a response, or went silent) becomes ``RemoteProtocolError``/``ReadError``/``ReadTimeout`` — "may
+have reached the server": a create is not resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import sys
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["DefaultTransport"]
+
+
+def _httpcore_patched() -> bool:
+    """Whether something (respx, a test double) patched httpcore to intercept httpx's requests."""
+    httpcore = sys.modules.get(
+        "httpcore"
+    )  # never imported here: with trio installed it costs a lot
+    if httpcore is None:
+        return False
+    send = httpcore.AsyncConnectionPool.handle_async_request
+    return getattr(send, "__module__", None) != "httpcore._async.connection_pool"
+
+
+# httpx's default keep-alive expiry: an idle connection older than this is not reused.
+_KEEPALIVE_EXPIRY = 5.0
+# Without max_concurrency: aiohttp's default connection limit; on the httpx path httpx's keep-alive limit,
+# as the limit of connections too, so that requests beyond it wait for a connection instead of opening
+# one that httpcore would close again (one handshake per request).
+AIOHTTP_CONNECTIONS = 100
+HTTPX_CONNECTIONS = 20
+
+
+class DefaultTransport(httpx.AsyncBaseTransport):
+    """Picks the connection layer on the first request: aiohttp on asyncio, httpcore on trio."""
+
+    def __init__(self, *, connections: int | None, proxy: httpx.Proxy | None = None) -> None:
+        self._connections = connections
+        self._proxy = proxy
+        self._inner: httpx.AsyncBaseTransport | None = None
+        self._mocked: httpx.AsyncBaseTransport | None = None  # httpx's own transport, when needed
+
+    @property
+    def layer(self) -> str | None:
+        """ "aiohttp", "httpx", or None before the first request."""
+        if self._inner is None:
+            return None
+        return "aiohttp" if isinstance(self._inner, _AiohttpTransport) else "httpx"
+
+    def _open(self) -> httpx.AsyncBaseTransport:
+        inner: httpx.AsyncBaseTransport | None = None
+        socks = self._proxy is not None and self._proxy.url.scheme.startswith("socks")
+        if _on_asyncio() and not socks:
+            try:
+                import aiohttp  # noqa: F401  (imported here: it costs more than httpx itself)
+            except ImportError:  # pragma: no cover - aiohttp is a dependency on asyncio
+                inner = None
+            else:
+                connections = self._connections or AIOHTTP_CONNECTIONS
+                inner = _AiohttpTransport(connections=connections, proxy=self._proxy)
+        if inner is None:
+            inner = self._httpx()
+        self._inner = inner
+        return inner
+
+    def _httpx(self) -> httpx.AsyncBaseTransport:
+        if self._mocked is None:
+            connections = self._connections or HTTPX_CONNECTIONS
+            limits = httpx.Limits(
+                max_connections=connections,
+                max_keepalive_connections=connections,
+                keepalive_expiry=_KEEPALIVE_EXPIRY,
+            )
+            self._mocked = httpx.AsyncHTTPTransport(limits=limits, proxy=self._proxy)
+        return self._mocked
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if _httpcore_patched():  # let the mock see the request
+            return await self._httpx().handle_async_request(request)
+        inner = self._inner or self._open()
+        return await inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            await self._inner.aclose()
+        if self._mocked is not None and self._mocked is not self._inner:
+            await self._mocked.aclose()
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # trio (or no loop at all)
+        return False
+    return True
+
+
+def _ssl_context() -> ssl.SSLContext:
+    # The same verification as httpx's default: certifi's CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR.
+    return httpx.create_ssl_context(trust_env=True)
+
+
+class _AiohttpTransport(httpx.AsyncBaseTransport):
+    def __init__(self, *, connections: int, proxy: httpx.Proxy | None) -> None:
+        self._connections = connections
+        self._proxy = proxy
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(
+            limit=self._connections,
+            limit_per_host=0,
+            keepalive_timeout=_KEEPALIVE_EXPIRY,
+            use_dns_cache=True,
+            ssl=_ssl_context(),
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # Only what httpx put into the request is sent: no default headers, cookies or env proxies
+            # here (httpx already chose the proxy for this URL, as it does for its own transports).
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,  # httpx decodes the body from its headers, as on its own transports
+            trust_env=False,
+            version=aiohttp.HttpVersion11,
+        )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import aiohttp
+        import yarl
+
+        session = self._session or self._open()
+        timeout = request.extensions.get("timeout", {})
+        proxy = self._proxy
+        proxy_kwargs: dict[str, Any] = {}
+        if proxy is not None:
+            proxy_kwargs["proxy"] = str(proxy.url.copy_with(username=None, password=None))
+            if proxy.auth is not None:
+                proxy_kwargs["proxy_auth"] = aiohttp.BasicAuth(*proxy.auth)
+            if proxy.headers:
+                proxy_kwargs["proxy_headers"] = dict(proxy.headers)
+        body = await request.aread()
+        try:
+            async with session.request(
+                request.method,
+                yarl.URL(str(request.url), encoded=True),
+                headers=list(request.headers.multi_items()),
+                data=body or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    # aiohttp's "connect" covers waiting for a pooled connection and connecting.
+                    connect=_sum(timeout.get("pool"), timeout.get("connect")),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+                **proxy_kwargs,
+            ) as response:
+                content = await response.read()
+                status = response.status
+                headers = response.raw_headers
+                reason = response.reason
+        except Exception as exc:
+            mapped = map_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if reason:
+            extensions["reason_phrase"] = reason.encode("ascii", "replace")
+        return httpx.Response(
+            status, headers=list(headers), content=content, request=request, extensions=extensions
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _sum(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
+def map_error(exc: BaseException) -> httpx.TransportError | None:
+    """The httpx error for an aiohttp one: connect-phase failures only become Connect*."""
+    import aiohttp
+
+    text = str(exc) or type(exc).__name__
+    # Never sent: the connection was not made, or no pooled connection became free in time.
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(text)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return httpx.ProxyError(text)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake, proxy connect
+        return httpx.ConnectError(text)
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return httpx.UnsupportedProtocol(text)
+    # May have reached the server: everything after the connection was established.
+    if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+        return httpx.ReadTimeout(text)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(f"server disconnected without a complete response: {text}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError(f"incomplete response body: {text}")
+    if isinstance(exc, aiohttp.ClientResponseError):  # a response aiohttp could not parse
+        return httpx.RemoteProtocolError(text)
+    if isinstance(
+        exc, aiohttp.ClientError | OSError
+    ):  # reset, broken pipe while sending or reading
+        return httpx.ReadError(text)
+    return None

@@ -1,0 +1,416 @@
+"""Pacing: the concurrency cap, a FIFO queue of waiting calls, and the rate budget they ask.
+
+The *rate* part is a :class:`RateBudget` (possibly shared between processes, see SEAMS in the docs).
+The :class:`Throttle` of one client keeps the concurrency cap and a local first-in first-out queue:
+only the waiter at the head asks the budget, so calls are served in order and the cost of one start
+does not depend on how many wait. Nothing is reserved in advance: the head asks again when told to,
+so a rate that changes (a 429 cuts it, successes raise it) re-plans every waiter at once.
+
+ClickFunnels publishes no rate numbers and sends no ``Retry-After``; it answers 429 when a workspace
+sends too fast. So the in-process budget paces nothing until the first 429, then paces a little below
+the rate that was observed (multiplicative decrease) and speeds up again step by step (additive increase).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
+
+import anyio
+
+from ._log import logger
+
+__all__ = ["InProcessRateBudget", "PacingTimeout", "RateBudget", "Throttle"]
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+@runtime_checkable
+class RateBudget(Protocol):
+    """How many requests may start, possibly shared by several clients or processes.
+
+    Pass one as ``ClickFunnels(rate_budget=...)``. The client never closes a budget it was given
+    (several clients may share it): call :meth:`aclose` yourself when done.
+    """
+
+    async def try_start(self) -> float:
+        """0.0: one request start is granted now and counted. > 0: nothing granted, nothing reserved;
+        ask again after about this many seconds (the budget's current spacing / pause)."""
+        ...
+
+    async def on_rate_limited(self, retry_after: float | None) -> None:
+        """A 429 was received (``retry_after``: seconds the server asked to wait, if it said)."""
+        ...
+
+    async def on_success(self) -> None:
+        """A 2xx was received."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def _default_clock() -> float:
+    # anyio.current_time() looks the backend up on every call; on asyncio the loop's clock is the same
+    # value for a fraction of the cost. Other backends (trio, and its mock clocks) keep anyio's answer.
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return anyio.current_time()
+
+
+_CUT = 0.95  # after a 429: this share of the rate the server was taking
+_RAISE = 0.05  # then this much more per second of successes
+# A 429 drawn at a lower rate than this says little about the server's limit (we were barely sending).
+_INFORMATIVE = 4.0
+
+
+class InProcessRateBudget:
+    """The default budget: adaptive pacing within one process, decided without awaiting.
+
+    Unpaced (or at ``requests_per_second``) until a 429; then a little below the rate observed over the
+    last second, raised again by about 5 % (at least 1 request/s) per second of successes. A
+    ``Retry-After`` pauses every start that long. The synchronous ``*_now`` methods are what the
+    :class:`Throttle` uses; the async ones implement :class:`RateBudget`.
+    """
+
+    def __init__(
+        self,
+        requests_per_second: float | None = None,
+        *,
+        clock: Clock = _default_clock,
+        min_rate: float = 1.0,
+        default_pause: float = 0.0,
+    ) -> None:
+        if requests_per_second is not None and not requests_per_second > 0:
+            raise ValueError(
+                f"requests_per_second must be > 0 or None, got {requests_per_second!r}"
+            )
+        self.requests_per_second = requests_per_second
+        self._clock = clock
+        self._min_rate = min_rate
+        self._default_pause = default_pause
+        self._rate = requests_per_second  # current allowed starts per second; None = unpaced
+        self._last_start = -math.inf  # the schedule: the next start is due 1/rate after this one
+        self._hold_until = -math.inf  # set by a 429: no start before this
+        self._paused_until = -math.inf  # Retry-After
+        self._last_cut = -math.inf
+        self._limit_seen = math.inf  # the rate that drew the last 429
+        self._lift_above: float | None = None  # unconfigured rate: back to unpaced above this
+        self._recent: deque[float] = deque()  # start times within the last second
+
+    def __repr__(self) -> str:
+        return f"InProcessRateBudget(requests_per_second={self.requests_per_second!r}, rate={self._rate!r})"
+
+    @property
+    def rate(self) -> float | None:
+        return self._rate
+
+    @property
+    def paused_until(self) -> float:
+        return self._paused_until
+
+    def try_start_now(self, now: float) -> float:
+        if now < self._paused_until:
+            return self._paused_until - now
+        rate = self._rate
+        if rate is not None:
+            interval = 1.0 / rate
+            due = max(self._hold_until, self._last_start + interval)
+            if now < due:
+                return due - now
+            # A head that woke a little late keeps the average rate (no burst beyond one interval).
+            self._last_start = due if now - due < interval else now
+        recent = self._recent
+        recent.append(now)
+        while recent[0] <= now - 1.0:
+            recent.popleft()
+        return 0.0
+
+    def rate_limited_now(self, retry_after: float | None = None) -> None:
+        """A 429: pace just below the rate that was being served (at most one cut a second).
+
+        The rate observed over the last second is what the server was willing to take, so the new rate
+        is a little under it: a bulk job settles near the server's limit instead of halving its speed.
+        429s that arrive while a cut is fresh answer requests sent before it, so they do not cut again.
+        """
+        now = self._clock()
+        recent = self._recent
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if now - self._last_cut >= 1.0:
+            self._last_cut = now
+            observed = float(len(recent))
+            current = self._rate if self._rate is not None else math.inf
+            base = min(current, observed) if observed > 0 else (self._rate or self._min_rate)
+            if self._rate is None or self.requests_per_second is None:
+                self._lift_above = 2 * max(observed, self._min_rate)
+            self._limit_seen = base
+            self._rate = max(self._min_rate, _CUT * base)
+            logger.info("Rate limited (429): pacing requests at %.2f/s", self._rate)
+        rate = self._rate or self._min_rate
+        # Only starts that have not happened move: the next one waits one interval from now, and (most
+        # limits count a sliding second) until our own last second holds fewer starts than the rate.
+        hold = now + 1.0 / rate
+        keep = max(1, int(rate))
+        if len(recent) >= keep:
+            hold = max(hold, recent[-keep] + 1.0)
+        self._hold_until = max(self._hold_until, hold)
+        wait = self._default_pause if retry_after is None else max(0.0, retry_after)
+        if wait > 0:
+            self._paused_until = max(self._paused_until, now + wait)
+
+    def success_now(self) -> None:
+        """A 2xx: allow more, about 5 % (at least 1 request/s) more per second of traffic at first,
+        twice that for every further second without a 429 (so a rate cut after a short burst of 429s
+        comes back within seconds, not minutes)."""
+        rate = self._rate
+        if rate is None:
+            return
+        now = self._clock()
+        if now < self._paused_until:
+            return
+        calm = now - max(self._last_cut, self._paused_until)
+        step = max(1.0, _RAISE * rate) * 2.0 ** min(calm, 30.0) / rate
+        if rate >= 0.97 * self._limit_seen and self._limit_seen >= _INFORMATIVE:
+            step /= 4  # near the rate that drew the last 429: probe gently
+        rate += step
+        if self.requests_per_second is not None:
+            self._rate = min(rate, self.requests_per_second)
+        elif self._lift_above is not None and rate >= self._lift_above:
+            self._rate = None
+            self._lift_above = None
+            logger.info("Recovered from rate limiting: requests no longer paced")
+        else:
+            self._rate = rate
+
+    async def try_start(self) -> float:
+        return self.try_start_now(self._clock())
+
+    async def on_rate_limited(self, retry_after: float | None) -> None:
+        self.rate_limited_now(retry_after)
+
+    async def on_success(self) -> None:
+        self.success_now()
+
+    async def aclose(self) -> None:
+        return None
+
+
+class PacingTimeout(Exception):
+    """Waiting for a concurrency slot or a pacing turn took longer than the call's timeout."""
+
+    def __init__(self, waited: float, reason: str) -> None:
+        super().__init__(waited, reason)
+        self.waited = waited
+        self.reason = reason
+
+
+class _Waiter:
+    __slots__ = ("dead", "event")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()  # set when this waiter becomes the head of the queue
+        self.dead = False
+
+
+class Throttle:
+    """Concurrency cap and request pacing shared by every task that uses one client.
+
+    ``async with throttle.slot(timeout):`` waits (in arrival order) for one of ``max_concurrency``
+    slots and for the budget to grant a start, at most *timeout* seconds (then :class:`PacingTimeout`).
+    """
+
+    def __init__(
+        self,
+        max_concurrency: int | None = None,
+        requests_per_second: float | None = None,
+        *,
+        budget: RateBudget | None = None,
+        clock: Clock = _default_clock,
+        sleep: Sleep = anyio.sleep,
+        min_rate: float = 1.0,
+        default_pause: float = 0.0,
+    ) -> None:
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1 or None, got {max_concurrency!r}")
+        if budget is not None and requests_per_second is not None:
+            raise ValueError("pass requests_per_second= to the rate budget, not to the throttle")
+        if budget is None:
+            budget = InProcessRateBudget(
+                requests_per_second, clock=clock, min_rate=min_rate, default_pause=default_pause
+            )
+        self.max_concurrency = max_concurrency
+        self.budget: RateBudget = budget
+        # The in-process budget is asked synchronously: no await on the fast path.
+        self.local: InProcessRateBudget | None = (
+            budget if type(budget) is InProcessRateBudget else None
+        )
+        self._clock = clock
+        self._sleep = sleep
+        self._cap = max_concurrency if max_concurrency is not None else math.inf
+        self.in_use = 0  # slots taken
+        self._queue: deque[_Waiter] = deque()
+        self._released: anyio.Event | None = None  # the head waits on it for a free slot
+        self._replan: anyio.Event | None = None  # the head sleeps on it until its turn is due
+        self._head_until = -math.inf
+
+    def __repr__(self) -> str:
+        return f"Throttle(max_concurrency={self.max_concurrency!r}, budget={self.budget!r})"
+
+    @property
+    def requests_per_second(self) -> float | None:
+        return self.local.requests_per_second if self.local is not None else None
+
+    @property
+    def rate(self) -> float | None:
+        """The rate currently allowed by the in-process budget (requests per second); None = unpaced."""
+        return self.local.rate if self.local is not None else None
+
+    @property
+    def paused_until(self) -> float:
+        return self.local.paused_until if self.local is not None else -math.inf
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for w in self._queue if not w.dead)
+
+    def on_rate_limited(self, pause: float | None = None) -> None:
+        """For the in-process budget: a 429 (``pause`` = Retry-After seconds, if any)."""
+        assert self.local is not None
+        self.local.rate_limited_now(pause)
+
+    def on_success(self) -> None:
+        """For the in-process budget: a 2xx. A rate that rose enough to bring the head's turn
+        forward wakes it, so a recovered rate serves the waiters at once."""
+        local = self.local
+        assert local is not None
+        local.success_now()
+        replan = self._replan
+        if replan is not None:
+            rate = local.rate
+            if rate is None or self._head_until > self._clock() + 2.0 / rate:
+                self._replan = None
+                replan.set()
+
+    def slot(self, timeout: float | None = None) -> _Slot:
+        """``async with throttle.slot(timeout):`` around one request attempt."""
+        return _Slot(self, math.inf if timeout is None else timeout)
+
+    def _take_fast(self) -> bool:
+        # The common case, decided without an await: nobody waiting, a slot free, the budget says go.
+        if self._queue or self.in_use >= self._cap:
+            return False
+        local = self.local
+        if local is None or local.try_start_now(self._clock()) > 0:
+            return False
+        self.in_use += 1
+        return True
+
+    def _release(self) -> None:
+        self.in_use -= 1
+        released = self._released
+        if released is not None:
+            self._released = None
+            released.set()
+
+    async def _wait_event(self, event: anyio.Event, seconds: float) -> bool:
+        """Wait until *event* is set (True) or *seconds* pass on the throttle's clock (False)."""
+        if seconds == math.inf:
+            await event.wait()
+            return True
+        if seconds <= 0:
+            return event.is_set()
+        if self._sleep is anyio.sleep:
+            with anyio.move_on_after(seconds):
+                await event.wait()
+            return event.is_set()
+        # An injected clock (tests): time runs only through its sleep.
+        async with anyio.create_task_group() as group:
+
+            async def timer() -> None:
+                await self._sleep(seconds)
+                group.cancel_scope.cancel()
+
+            group.start_soon(timer)
+            await event.wait()
+            group.cancel_scope.cancel()
+        return event.is_set()
+
+    def _promote(self) -> None:
+        queue = self._queue
+        while queue and queue[0].dead:
+            queue.popleft()
+        if queue:
+            queue[0].event.set()
+
+    async def _take(self, timeout: float) -> None:
+        clock = self._clock
+        started = clock()
+        deadline = started + timeout
+        queue = self._queue
+        waiter = _Waiter()
+        if not queue:
+            waiter.event.set()
+        queue.append(waiter)
+        reason = "its turn in the queue"
+        try:
+            if not waiter.event.is_set() and not await self._wait_event(
+                waiter.event, deadline - clock()
+            ):
+                raise PacingTimeout(clock() - started, reason)
+            # The head: the only waiter that looks at the cap and asks the budget.
+            local = self.local
+            while True:
+                now = clock()
+                if self.in_use >= self._cap:
+                    reason = "a free concurrency slot (max_concurrency)"
+                    released = self._released
+                    if released is None:
+                        released = self._released = anyio.Event()
+                    if not await self._wait_event(released, deadline - now):
+                        raise PacingTimeout(clock() - started, reason)
+                    continue
+                wait = (
+                    local.try_start_now(now) if local is not None else await self.budget.try_start()
+                )
+                if wait <= 0:
+                    break
+                reason = "a turn from the rate limit pacing"
+                now = clock()
+                remaining = deadline - now
+                if remaining <= 0:
+                    raise PacingTimeout(now - started, reason)
+                # Woken early when the rate rises (see on_success): the turn is asked for again.
+                replan = self._replan = anyio.Event()
+                self._head_until = now + min(wait, remaining)
+                await self._wait_event(replan, min(wait, remaining))
+                self._replan = None
+            self.in_use += 1
+        finally:
+            if queue and queue[0] is waiter:
+                queue.popleft()
+                self._promote()
+            else:
+                waiter.dead = True
+
+
+class _Slot:
+    """The context manager of :meth:`Throttle.slot` (a class: a generator-based one costs a few µs more)."""
+
+    __slots__ = ("_throttle", "_timeout")
+
+    def __init__(self, throttle: Throttle, timeout: float) -> None:
+        self._throttle = throttle
+        self._timeout = timeout
+
+    async def __aenter__(self) -> None:
+        throttle = self._throttle
+        if not throttle._take_fast():
+            await throttle._take(self._timeout)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._throttle._release()
