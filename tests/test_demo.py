@@ -25,7 +25,7 @@ async def test_demo_against_the_embedded_emulator(anyio_backend: str) -> None:
     assert results["pagination"] == "500 contacts over 25 pages"
     assert "500 of 500 deliveries verified" in results["webhooks"] and "HTTP 400" in results["webhooks"]
     assert results["404"].startswith("NotFoundError")
-    assert results["422"].startswith("UnprocessableEntityError")
+    assert results["422"].startswith("UnprocessableEntityError") and "has already been taken" in results["422"]
 
 
 @pytest.mark.anyio

@@ -31,7 +31,13 @@ if TYPE_CHECKING:
         WebhookDelivery,
     )
 
-__all__ = ["DEFAULT_TEAM_ID", "DEFAULT_WORKSPACE_ID", "FakeClickFunnels", "Faults", "WebhookDelivery"]
+__all__ = [
+    "DEFAULT_TEAM_ID",
+    "DEFAULT_WORKSPACE_ID",
+    "FakeClickFunnels",
+    "Faults",
+    "WebhookDelivery",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -13,10 +13,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m clickfunnels_async.testing",
         description="Serve a local, stateful fake of the ClickFunnels 2.0 API on 127.0.0.1.",
     )
-    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free port)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="loopback only: 127.0.0.1 or localhost")
     parser.add_argument("--seed", type=int, default=0, help="seed for data and faults")
-    parser.add_argument("--token", action="append", help="accept only this bearer token (repeatable)")
+    parser.add_argument(
+        "--token",
+        action="append",
+        help="the bearer token to accept (repeatable; default: one "
+        "the fake makes, printed at start)",
+    )
+    parser.add_argument(
+        "--accept-any-token", action="store_true", help="let any non-empty bearer token in"
+    )
+    parser.add_argument(
+        "--every-resource", type=int, default=0, help="seed this many records of every family"
+    )
     parser.add_argument("--contacts", type=int, default=0)
     parser.add_argument("--tags", type=int, default=0)
     parser.add_argument("--products", type=int, default=0)
@@ -27,7 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jitter", type=float, default=0.0)
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--drop-rate", type=float, default=0.0)
-    parser.add_argument("--rate-limit", type=int, default=None, help="requests per second per token")
+    parser.add_argument(
+        "--rate-limit", type=int, default=None, help="requests per second per token"
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost"):
@@ -48,9 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         drop_rate=args.drop_rate,
         rate_limit=args.rate_limit,
         tokens=args.token,
+        accept_any_token=args.accept_any_token,
     )
-    workspace = fake.seed(contacts=args.contacts, tags=args.tags, products=args.products, orders=args.orders,
-                          courses=args.courses, forms=args.forms)
+    workspace = fake.seed(
+        contacts=args.contacts,
+        tags=args.tags,
+        products=args.products,
+        orders=args.orders,
+        courses=args.courses,
+        forms=args.forms,
+        every_resource=args.every_resource,
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted sockets inherit it. asyncio only sets it itself on sockets made with proto=IPPROTO_TCP, which
@@ -59,12 +82,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     sock.bind(("127.0.0.1", args.port))
     port = sock.getsockname()[1]
     print(f"ClickFunnels fake listening on http://127.0.0.1:{port}", flush=True)
-    print(f"token: {fake.token}", flush=True)
+    # The token is the fake's own (it guards nothing real); only it (and --token ones) get in.
+    print(
+        f"token: {fake.token}" + ("  (any token accepted)" if args.accept_any_token else ""),
+        flush=True,
+    )
     print(f"team_id: {fake.team_id}  workspace_id: {workspace}", flush=True)
     # "auto": httptools and uvloop when installed (the `testing` extra brings them), else h11 and asyncio;
     # they halve the server's CPU per request, so a client under test is not measured against a slow server.
-    config = uvicorn.Config(build_asgi_app(fake), host="127.0.0.1", port=port, log_level=args.log_level,
-                            access_log=False, lifespan="on", http="auto", loop="auto")
+    config = uvicorn.Config(
+        build_asgi_app(fake),
+        host="127.0.0.1",
+        port=port,
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="on",
+        http="auto",
+        loop="auto",
+    )
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])

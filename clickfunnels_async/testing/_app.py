@@ -5,12 +5,15 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
 
-from clickfunnels_async.testing._fake import Dropped, FakeClickFunnels
+from clickfunnels_async.testing._reply import Dropped
+
+if TYPE_CHECKING:
+    from clickfunnels_async.testing._fake import FakeClickFunnels
 
 __all__ = ["FakeASGIApp", "FakeTransport", "build_asgi_app", "serve"]
 
@@ -40,14 +43,23 @@ class FakeTransport(httpx.AsyncBaseTransport):
         timeout = (request.extensions.get("timeout") or {}).get("read")
         try:
             reply = await self.fake.handle(
-                request.method, url.path, url.query.decode("latin-1"), _read_headers(request.headers), body,
-                origin=origin, timeout=timeout,
+                request.method,
+                url.path,
+                url.query.decode("latin-1"),
+                _read_headers(request.headers),
+                body,
+                origin=origin,
+                timeout=timeout,
             )
         except TimeoutError:
-            raise httpx.ReadTimeout("timed out waiting for the fake to answer", request=request) from None
+            raise httpx.ReadTimeout(
+                "timed out waiting for the fake to answer", request=request
+            ) from None
         except Dropped as exc:
             if exc.applied:
-                raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request) from None
+                raise httpx.ReadError(
+                    "[Errno 104] Connection reset by peer", request=request
+                ) from None
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
             ) from None
@@ -67,7 +79,9 @@ def loaded_response(
     """
     if content and not any(key.lower() == "content-length" for key, _ in headers):
         headers = [*headers, ("Content-Length", str(len(content)))]
-    response = httpx.Response(status, headers=headers, stream=httpx.ByteStream(content), request=request)
+    response = httpx.Response(
+        status, headers=headers, stream=httpx.ByteStream(content), request=request
+    )
     response._content = content
     response.is_stream_consumed = True
     response.is_closed = True
@@ -90,7 +104,9 @@ def _read_headers(headers: httpx.Headers) -> Mapping[str, str]:
             if not value.isascii():
                 return headers  # let httpx choose the encoding
             name, text = lowered.decode("ascii"), value.decode("ascii")
-            found[name] = f"{found[name]}, {text}" if name in found else text  # repeated: joined, as httpx does
+            found[name] = (
+                f"{found[name]}, {text}" if name in found else text
+            )  # repeated: joined, as httpx does
     return found
 
 
@@ -161,7 +177,9 @@ class FakeASGIApp:
             await _cut(send)
             return
         content = reply.content()
-        raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.header_list()]
+        raw_headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.header_list()
+        ]
         raw_headers.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": content})
@@ -179,8 +197,13 @@ async def _cut(send: Send) -> None:
         transport.close()
         return
     # Elsewhere: announce a body that never comes, then fail, so the server has to drop the connection.
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+        }
+    )
     raise _ConnectionCut("connection dropped by the fault injector")
 
 
@@ -189,7 +212,9 @@ def build_asgi_app(fake: FakeClickFunnels) -> FakeASGIApp:
 
 
 @asynccontextmanager
-async def serve(fake: FakeClickFunnels, *, port: int = 0, log_level: str = "warning") -> AsyncIterator[str]:
+async def serve(
+    fake: FakeClickFunnels, *, port: int = 0, log_level: str = "warning"
+) -> AsyncIterator[str]:
     """Run uvicorn on 127.0.0.1 in this (asyncio) event loop for the duration of the block; yield its URL."""
     import sniffio
     import uvicorn

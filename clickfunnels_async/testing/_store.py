@@ -48,7 +48,17 @@ _OFFSETS: dict[tuple[str, str], int] = {}
 class Store:
     """The records of one namespace."""
 
-    __slots__ = ("_sorted_cache", "by_id", "by_parent", "by_public", "ids", "name", "next_id", "unique", "version")
+    __slots__ = (
+        "_sorted_cache",
+        "by_id",
+        "by_parent",
+        "by_public",
+        "ids",
+        "name",
+        "next_id",
+        "unique",
+        "version",
+    )
 
     def __init__(self, name: str, first_id: int = 1) -> None:
         self.name = name
@@ -56,7 +66,9 @@ class Store:
         self.by_public: dict[str, int] = {}
         self.ids: list[int] = []  # sorted
         self.by_parent: dict[tuple[str, int], list[int]] = {}  # sorted ids per ancestry key
-        self.unique: dict[tuple[str, Any, str], int] = {}  # (scope key, scope id, value) -> id, per field
+        self.unique: dict[
+            tuple[str, Any, str], int
+        ] = {}  # (scope key, scope id, value) -> id, per field
         self.next_id = first_id
         self.version = 0  # bumped by every write; invalidates sorted views
         self._sorted_cache: dict[tuple[Any, ...], tuple[int, list[int], dict[int, int]]] = {}
@@ -102,7 +114,11 @@ class Store:
         owner = self.unique.get(field_key)
         if owner is not None and owner != record["id"]:
             return False
-        old = [k for k in record.setdefault("_uniq", []) if k[:2] == key[:2] and k[2].startswith(key[2] + "=")]
+        old = [
+            k
+            for k in record.setdefault("_uniq", [])
+            if k[:2] == key[:2] and k[2].startswith(key[2] + "=")
+        ]
         for k in old:
             if self.unique.get(k) == record["id"]:
                 del self.unique[k]
