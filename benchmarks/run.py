@@ -1011,7 +1011,9 @@ async def bench_redis(cfg: Config) -> list[Row]:
         )
 
         # What one Redis round trip per start costs: sequential calls on an in-process transport, unpaced.
-        body = b'{"id": 1, "email_address": "a@b.test"}'
+        body = json.dumps(
+            json.loads(realistic_page())[0]
+        ).encode()  # one contact as the emulator renders it
         mock = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
         calls = 300 if cfg.quick else 2000
         budget = RedisRateBudget(redis_url, key=uuid.uuid4().hex)

@@ -137,7 +137,7 @@ async def throughput_rows(quick: bool, rounds: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with Server() as server:
         for concurrency in (1, 16, 64, 256):
-            total = (200 if quick else 1000) if concurrency == 1 else (600 if quick else 4000)
+            total = (200 if quick else 500) if concurrency == 1 else (600 if quick else 2500)
             results: dict[str, list[tuple[float, float]]] = {"sdk": [], "aiohttp": [], "httpx": []}
             order = list(results)
             for r in range(rounds):

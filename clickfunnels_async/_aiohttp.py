@@ -30,10 +30,13 @@ __all__ = ["DefaultTransport"]
 
 
 def _httpcore_patched() -> bool:
-    """Whether something (respx, a test double) patched httpcore to intercept httpx's requests."""
-    httpcore = sys.modules.get(
-        "httpcore"
-    )  # never imported here: with trio installed it costs a lot
+    """Whether something wraps httpx's own transport (OpenTelemetry's instrumentation) or patches
+    httpcore (respx, test doubles) to see httpx's requests: then the requests take that path."""
+    handle = httpx.AsyncHTTPTransport.handle_async_request
+    if hasattr(handle, "__wrapped__") or handle.__module__ != "httpx._transports.default":
+        return True
+    # httpcore is never imported here: with trio installed that costs a lot
+    httpcore = sys.modules.get("httpcore")
     if httpcore is None:
         return False
     send = httpcore.AsyncConnectionPool.handle_async_request

@@ -49,6 +49,11 @@ class _NoCookies(httpx.Cookies):
         return None
 
 
+def _send_patched() -> bool:
+    send = httpx.AsyncClient.send
+    return getattr(send, "__module__", None) != "httpx._client" or hasattr(send, "__wrapped__")
+
+
 class _Pool(httpx.AsyncClient):
     # A session cookie the API may set is of no use to a token-authenticated client; keeping it would
     # also tie every task sharing the pool to one server-side session. Storing it costs about a tenth
@@ -93,7 +98,8 @@ class _Pool(httpx.AsyncClient):
         # else, or a pool someone configured further, takes httpx's own path.
         hooks = self.event_hooks
         if (
-            stream
+            _send_patched()  # e.g. Sentry's httpx integration: let it see the request
+            or stream
             or auth is not httpx.USE_CLIENT_DEFAULT
             or follow_redirects is not httpx.USE_CLIENT_DEFAULT
             or self.auth is not None

@@ -185,7 +185,9 @@ async def emulated_tour(
     )
     invoice = await cf.orders.invoices.create(
         order.id, status="paid", external_id="demo-1",
-        line_items_attributes=[{"products_price_id": price.id, "quantity": 1}],
+        line_items_attributes=[
+            {"variant_id": variant_id, "products_price_id": price.id, "amount": "49.00", "quantity": 1}
+        ],
     )  # fmt: skip
     shipped = [{"invoices_line_item_id": item.id, "quantity": 1} for item in invoice.line_items]
     fulfillment = await cf.fulfillments.create(
@@ -220,7 +222,10 @@ async def emulated_tour(
     except NotFoundError as exc:
         record("404", f"NotFoundError: {exc.message}")
     try:
-        await cf.contacts.create(ws, first_name="No Email")
+        await cf.contacts.tags.create(ws, name="Demo duplicate")
+        await cf.contacts.tags.create(
+            ws, name="Demo duplicate"
+        )  # tag names are unique per workspace
     except UnprocessableEntityError as exc:
         record("422", f"UnprocessableEntityError: {exc.message} {exc.errors}")
 

@@ -15,7 +15,7 @@ from faultserver import FaultPlan, FaultyFake
 
 from clickfunnels_async import ClickFunnels, PaginationError, RetryPolicy, bulk
 from clickfunnels_async.testing import FakeClickFunnels
-from clickfunnels_async.testing import _resources as emulator_resources
+from clickfunnels_async.testing import _rules as emulator_resources
 
 FAST = RetryPolicy(initial_delay=0.001, max_delay=0.01, jitter=0.1)
 # No 429s here: they are refusals, never ambiguous, and the client's adaptive pacing (tested with the

@@ -33,7 +33,10 @@ async def test_demo_against_the_embedded_emulator(anyio_backend: str) -> None:
         and "HTTP 400" in results["webhooks"]
     )
     assert results["404"].startswith("NotFoundError")
-    assert results["422"].startswith("UnprocessableEntityError")
+    assert (
+        results["422"].startswith("UnprocessableEntityError")
+        and "has already been taken" in results["422"]
+    )
 
 
 @pytest.mark.anyio

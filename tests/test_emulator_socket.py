@@ -124,6 +124,7 @@ async def test_command_line_server() -> None:
 
 @pytest.mark.timeout(240)
 async def test_schemathesis_against_the_served_fake() -> None:
+    """A bounded schemathesis run over every operation, with the response-conformance checks on."""
     fake = FakeClickFunnels(seed=1)
     fake.seed(
         contacts=10,
@@ -134,22 +135,7 @@ async def test_schemathesis_against_the_served_fake() -> None:
         forms=1,
         images=1,
         fulfillment_locations=1,
-    )
-    operation_ids = sorted(
-        op_id
-        for op_id, info in fake._info.items()
-        if info.kind is not None
-        and info.op.namespace
-        in (
-            # a bounded sample of the covered resources; the full run is a manual job
-            "contacts",
-            "contacts.tags",
-            "products",
-            "orders",
-            "teams",
-            "workspaces",
-            "webhooks.outgoing.endpoints",
-        )
+        every_resource=1,
     )
     schemathesis = Path(sys.executable).with_name("schemathesis")
     command = [
@@ -168,23 +154,23 @@ async def test_schemathesis_against_the_served_fake() -> None:
         "--phases",
         "fuzzing",
         "--max-examples",
-        "2",
+        "1",
         "--seed",
         "1",
         "--request-timeout",
         "5",
         "--max-time",
-        "60",
+        "50",
         "--warnings",
         "off",
         "--no-shrink",
     ]
-    for op_id in operation_ids:
-        command += ["--include-operation-id", op_id]
     async with fake, fake.serve() as url:
         command[command.index("URL")] = url
         with anyio.fail_after(200):
             result = await anyio.run_process(command, check=False, stderr=subprocess.STDOUT)
     output = result.stdout.decode(errors="replace")
     assert result.returncode == 0, output[-6000:]
-    assert f"Tested: {len(operation_ids)}" in output, output[-3000:]
+    assert (
+        f"Tested: {len(fake.operations)}" in output or f"{len(fake.operations)} passed" in output
+    ), output[-3000:]

@@ -19,7 +19,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="loopback only: 127.0.0.1 or localhost")
     parser.add_argument("--seed", type=int, default=0, help="seed for data and faults")
     parser.add_argument(
-        "--token", action="append", help="accept only this bearer token (repeatable)"
+        "--token",
+        action="append",
+        help="the bearer token to accept (repeatable; default: one "
+        "the fake makes, printed at start)",
+    )
+    parser.add_argument(
+        "--accept-any-token", action="store_true", help="let any non-empty bearer token in"
+    )
+    parser.add_argument(
+        "--every-resource", type=int, default=0, help="seed this many records of every family"
     )
     parser.add_argument("--contacts", type=int, default=0)
     parser.add_argument("--tags", type=int, default=0)
@@ -54,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         drop_rate=args.drop_rate,
         rate_limit=args.rate_limit,
         tokens=args.token,
+        accept_any_token=args.accept_any_token,
     )
     workspace = fake.seed(
         contacts=args.contacts,
@@ -62,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         orders=args.orders,
         courses=args.courses,
         forms=args.forms,
+        every_resource=args.every_resource,
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -71,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sock.bind(("127.0.0.1", args.port))
     port = sock.getsockname()[1]
     print(f"ClickFunnels fake listening on http://127.0.0.1:{port}", flush=True)
-    print(f"token: {fake.token}", flush=True)
+    # The token is the fake's own (it guards nothing real); only it (and --token ones) get in.
+    print(
+        f"token: {fake.token}" + ("  (any token accepted)" if args.accept_any_token else ""),
+        flush=True,
+    )
     print(f"team_id: {fake.team_id}  workspace_id: {workspace}", flush=True)
     # "auto": httptools and uvloop when installed (the `testing` extra brings them), else h11 and asyncio;
     # they halve the server's CPU per request, so a client under test is not measured against a slow server.

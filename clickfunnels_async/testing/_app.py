@@ -5,12 +5,15 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
 
-from clickfunnels_async.testing._fake import Dropped, FakeClickFunnels
+from clickfunnels_async.testing._reply import Dropped
+
+if TYPE_CHECKING:
+    from clickfunnels_async.testing._fake import FakeClickFunnels
 
 __all__ = ["FakeASGIApp", "FakeTransport", "build_asgi_app", "serve"]
 

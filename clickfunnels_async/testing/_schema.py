@@ -18,8 +18,19 @@ from typing import Any
 
 from clickfunnels_async._operation_row import Operation
 from clickfunnels_async._spec_refs import resolve as resolve_ref
+from clickfunnels_async.testing._validate import BodyCheck, compile_body_check
+from clickfunnels_async.testing._values import Examples
 
-__all__ = ["OMIT", "Route", "Router", "Shape", "SpecIndex", "load_spec"]
+__all__ = [
+    "OMIT",
+    "Route",
+    "Router",
+    "Shape",
+    "SpecIndex",
+    "default_index",
+    "load_operations",
+    "load_spec",
+]
 
 
 class _Omit:
@@ -42,6 +53,7 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+# The one place the emulator finds the bundled spec and the operation table.
 @cache
 def load_spec() -> dict[str, Any]:
     text = (
@@ -49,6 +61,18 @@ def load_spec() -> dict[str, Any]:
     )
     doc: dict[str, Any] = json.loads(text)
     return doc
+
+
+@cache
+def default_index() -> SpecIndex:
+    """The compiled bundled spec, shared by every fake (shapes and checks are pure functions of it)."""
+    return SpecIndex(load_spec())
+
+
+def load_operations() -> Mapping[str, Operation]:
+    from clickfunnels_async._generated.operation_table import OPERATIONS
+
+    return OPERATIONS
 
 
 def _identity(value: Any) -> Any:
@@ -66,24 +90,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _default_for(types: Iterable[str], enum: list[Any] | None) -> Any:
-    """A value of the right type for a required, non-nullable field the record does not have."""
-    if enum:
-        return enum[0]
-    for t in types:
-        if t == "string":
-            return ""
-        if t in ("integer", "number"):
-            return 0
-        if t == "boolean":
-            return False
-        if t == "array":
-            return []
-        if t == "object":
-            return {}
-    return OMIT
-
-
 class SpecIndex:
     """Compiled response shapes for the operations of one bundled spec."""
 
@@ -92,6 +98,8 @@ class SpecIndex:
         self._by_ref: dict[str, Shape] = {}
         self._op_shapes: dict[str, Shape | None] = {}
         self._op_schemas: dict[str, dict[str, Any] | None] = {}
+        self._body_checks: dict[str, BodyCheck | None] = {}
+        self.examples = Examples(self.resolve)
 
     # ------------------------------------------------------------------ lookup
 
@@ -102,6 +110,10 @@ class SpecIndex:
         item = self.doc.get("paths", {}).get(op.path, {})
         found = item.get(op.method.lower())
         return found if isinstance(found, dict) else None
+
+    def documents(self, op: Operation, status: int) -> bool:
+        """Whether the spec lists `status` among the operation's responses."""
+        return str(status) in ((self.operation(op) or {}).get("responses") or {})
 
     def response_schema(self, op: Operation, status: int | None = None) -> dict[str, Any] | None:
         """The JSON schema of the success response body (``None`` when the operation has no body)."""
@@ -125,6 +137,38 @@ class SpecIndex:
                     break
         self._op_schemas[key] = schema
         return schema
+
+    def item_schema(self, op: Operation) -> dict[str, Any] | None:
+        """The resolved schema of one record as `op` returns it (the items, for a list)."""
+        schema = self.resolve(self.response_schema(op))
+        if isinstance(schema, dict) and self._types(schema) == ["array"] and "items" in schema:
+            schema = self.resolve(schema["items"])
+        if isinstance(schema, dict) and "allOf" in schema:
+            schema = self._merge_all_of(schema)
+        return schema if isinstance(schema, dict) else None
+
+    def request_schema(self, op: Operation) -> Any:
+        """The schema of the request body's record: the wrapper's inner object, or the flat body."""
+        spec_op = self.operation(op)
+        body = self.resolve((spec_op or {}).get("requestBody"))
+        content = (body or {}).get("content") or {}
+        media = content.get("application/json") or next(iter(content.values()), None)
+        schema = self.resolve((media or {}).get("schema"))
+        if op.body_key and isinstance(schema, dict):
+            if "allOf" in schema:
+                schema = self._merge_all_of(schema)
+            inner = (schema.get("properties") or {}).get(op.body_key)
+            return inner if inner is not None else {}
+        return schema if schema is not None else {}
+
+    def body_check(self, op: Operation) -> BodyCheck | None:
+        """The compiled request check of `op` (None: no body schema, anything goes)."""
+        if op.id not in self._body_checks:
+            schema = self.request_schema(op)
+            self._body_checks[op.id] = (
+                compile_body_check(schema, self.doc, self.resolve) if schema else None
+            )
+        return self._body_checks[op.id]
 
     def item_shape(self, op: Operation) -> Shape | None:
         """The shape of one record as `op` returns it (the items, for a list)."""
@@ -172,6 +216,10 @@ class SpecIndex:
                 shape = compiled
             return shape
         return self._compile(schema)
+
+    def nullable(self, schema: Any) -> bool:
+        """Whether `schema` allows null."""
+        return self._nullable(schema)
 
     def _nullable(self, schema: Any) -> bool:
         schema = self.resolve(schema)
@@ -381,15 +429,8 @@ class SpecIndex:
             sub_nullable = self._nullable(sub)
             default: Any = OMIT
             if name in required and not sub_nullable and isinstance(sub_resolved, dict):
-                default = _default_for(self._types(sub_resolved), sub_resolved.get("enum"))
-                if default == {}:
-                    # A required object: its own required fields are filled the same way (visits.first_visit).
-                    try:
-                        filled = self.compile(sub)({})
-                    except IndexError:  # a recursive schema still being compiled
-                        filled = OMIT
-                    if filled is not OMIT:
-                        default = filled
+                # A required field the record lacks: a realistic value of the schema (same for every record).
+                default = self.examples.value(sub_resolved, name)
             missing: Any = None if sub_nullable else default
             fields.append(
                 (name, self.compile(sub), self._exact_types(sub_resolved, sub_nullable), missing)
