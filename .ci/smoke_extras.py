@@ -27,7 +27,28 @@ TOKEN = "cf_smoke_token_1"
 
 def mock(request: httpx.Request) -> httpx.Response:
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-    return httpx.Response(200, json=[{"id": 1, "email_address": "a@example.com"}])
+    return httpx.Response(200, json=[CONTACT])
+
+
+# A complete record: the Contact model requires what the official spec marks required.
+_NULLABLE = (
+    "anonymous email_suppression_reason fb_url first_name instagram_url last_name"
+    " last_notification_email_sent_at linkedin_url phone_number tags time_zone twitter_url"
+    " unsubscribed_at website_url"
+)
+CONTACT = {
+    **dict.fromkeys(_NULLABLE.split()),
+    "id": 1,
+    "public_id": "cnt_1",
+    "uuid": "00000000-0000-4000-8000-000000000001",
+    "workspace_id": 42,
+    "email_address": "a@example.com",
+    "is_active": True,
+    "custom_attributes": {},
+    "visits": {"first_visit": None, "last_visit": None, "last_visit_with_utm": None},
+    "created_at": "2026-01-01T00:00:00Z",
+    "updated_at": "2026-01-01T00:00:00Z",
+}
 
 
 async def core() -> None:
