@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 import uuid
 
 import pytest
 from redis_procs import emulator
 
 from benchmarks.shared_budget import combined, run_processes
-from clickfunnels_async import ClickFunnels
 
 pytestmark = pytest.mark.timeout(180)
-
-if (
-    "rate_budget" not in inspect.signature(ClickFunnels).parameters
-):  # the pacing seam is not merged yet
-    pytest.skip("ClickFunnels(rate_budget=) is not in this checkout", allow_module_level=True)
 
 
 def test_four_processes_share_one_budget_fairly_and_surface_no_429(redis_url: str) -> None:

@@ -16,14 +16,10 @@ import pytest
 import redis
 from redis_procs import spawn, stop, wait_for_port
 
-from clickfunnels_async.webhooks import InMemoryEventStore, sign_webhook
+from clickfunnels_async.webhooks import sign_webhook
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
-if not hasattr(InMemoryEventStore, "claim"):  # the claim/complete/release router is not merged yet
-    pytest.skip(
-        "the webhook router in this checkout has no claim() protocol", allow_module_level=True
-    )
 
 SECRET = "whsec_shared_redis_test_0123456789"
 HERE = Path(__file__).resolve().parent
