@@ -4,6 +4,7 @@
 answers every request with one small JSON contact after `latency` seconds, except:
 - `POST /_burst?ms=500`: for the next 500 ms every request gets 429 (no Retry-After, as ClickFunnels);
 - `POST /_limit?rps=50`: from now on at most 50 requests per sliding second, 429 above;
+- `POST /_random429?p=0.03`: from now on that share of requests, drawn at random, gets 429 (no Retry-After);
 - `GET /_stats`: `{"connections": <accepted so far>, "requests": ..., "refused": ...}`.
 Its own CPU per request is small next to any client's, so the client is what the figures compare.
 """
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import collections
 import json
+import random
 import ssl
 import sys
 
@@ -39,6 +41,8 @@ class State:
         self.refused = 0
         self.burst_until = 0.0
         self.limit: float | None = None
+        self.random_429 = 0.0
+        self.rng = random.Random(0)
         self.window: collections.deque[float] = collections.deque()
 
 
@@ -98,13 +102,17 @@ class Protocol(asyncio.Protocol):
             state.burst_until = now + int(target.split(b"ms=")[1]) / 1000
             self.send(response(200, b"{}"))
             return
+        if target.startswith(b"/_random429"):
+            state.random_429 = float(target.split(b"p=")[1])
+            self.send(response(200, b"{}"))
+            return
         if target.startswith(b"/_limit"):
             state.limit = float(target.split(b"rps=")[1])
             self.send(response(200, b"{}"))
             return
         state.requests += 1
         status = 200
-        if now < state.burst_until:
+        if now < state.burst_until or (state.random_429 and state.rng.random() < state.random_429):
             status = 429
         elif state.limit is not None:
             window = state.window

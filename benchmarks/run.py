@@ -1119,6 +1119,7 @@ async def bench_transport(cfg: Config) -> list[Row]:
     found = await transport.throughput_rows(cfg.quick, rounds)
     found += await transport.bulk_rows(cfg.quick, 2)
     found += await transport.recovery_rows(cfg.quick)
+    found += await transport.sporadic_rows(cfg.quick)
     return [Row(**fields) for fields in found]
 
 

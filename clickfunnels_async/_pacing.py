@@ -64,6 +64,8 @@ def _default_clock() -> float:
 
 _CUT = 0.95  # after a 429: this share of the rate the server was taking
 _RAISE = 0.05  # then this much more per second of successes
+# A cut refusing at least this share of the last second's starts is a limit, not a sporadic 429.
+_SIGNIFICANT = 0.1
 # A 429 drawn at a lower rate than this says little about the server's limit (we were barely sending).
 _INFORMATIVE = 4.0
 
@@ -98,9 +100,14 @@ class InProcessRateBudget:
         self._hold_until = -math.inf  # set by a 429: no start before this
         self._paused_until = -math.inf  # Retry-After
         self._last_cut = -math.inf
+        self._limited = False  # a limit was met; sporadic 429s are told apart after that
+        # Seconds of successes away from the last limit since it was met: the raise doubles per second.
+        self._calm = 0.0
+        self._last_success = -math.inf
         self._limit_seen = math.inf  # the rate that drew the last 429
         self._lift_above: float | None = None  # unconfigured rate: back to unpaced above this
         self._recent: deque[float] = deque()  # start times within the last second
+        self._refused: deque[float] = deque()  # 429s received within the last second
 
     def __repr__(self) -> str:
         return f"InProcessRateBudget(requests_per_second={self.requests_per_second!r}, rate={self._rate!r})"
@@ -112,6 +119,10 @@ class InProcessRateBudget:
     @property
     def paused_until(self) -> float:
         return self._paused_until
+
+    def _near(self, rate: float) -> bool:
+        # Around the rate the server took at the last limit; well above it, that limit is gone.
+        return 0.97 * self._limit_seen <= rate <= 1.1 * self._limit_seen
 
     def try_start_now(self, now: float) -> float:
         if now < self._paused_until:
@@ -131,27 +142,51 @@ class InProcessRateBudget:
         return 0.0
 
     def rate_limited_now(self, retry_after: float | None = None) -> None:
-        """A 429: pace just below the rate that was being served (at most one cut a second).
+        """A 429: pace below the rate that was served, in proportion to the share refused.
 
-        The rate observed over the last second is what the server was willing to take, so the new rate
-        is a little under it: a bulk job settles near the server's limit instead of halving its speed.
-        429s that arrive while a cut is fresh answer requests sent before it, so they do not cut again.
+        The starts of the last second are what we asked of the server and the 429s among them say how
+        much it refused. A limit we ran into refuses a large share (or is met from unpaced): the new
+        rate is a little under the part the server took, and the raise starts again from a gentle step.
+        A sporadic 429 (a few % of requests, answered at any rate by a proxy or a loaded API) cuts the
+        rate by that share only and does not slow the raise, so the rate recovers within seconds.
+        At most one cut a second: 429s that arrive while a cut is fresh answer requests sent before it.
         """
         now = self._clock()
         recent = self._recent
         while recent and recent[0] <= now - 1.0:
             recent.popleft()
-        if now - self._last_cut >= 1.0:
+        refused = self._refused
+        refused.append(now)
+        while refused[0] <= now - 1.0:
+            refused.popleft()
+        if now - self._last_cut >= 1.0 or self._rate is None:  # unpaced: nothing was cut yet
             self._last_cut = now
             observed = float(len(recent))
-            current = self._rate if self._rate is not None else math.inf
-            base = min(current, observed) if observed > 0 else (self._rate or self._min_rate)
-            if self._rate is None or self.requests_per_second is None:
+            share = min(1.0, len(refused) / observed) if observed > 0 else 1.0
+            # One or two 429s among a few starts are a large share by chance alone.
+            significant = share >= _SIGNIFICANT and len(refused) >= 4
+            if self._rate is None:
+                base = observed if observed > 0 else self._min_rate
                 self._lift_above = 2 * max(observed, self._min_rate)
-            self._limit_seen = base
-            self._rate = max(self._min_rate, _CUT * base)
+            else:
+                # What we sent, as for a limit, when probing near the last one or when we sent much less
+                # than allowed; otherwise the rate (the last second's starts lag a fast raise).
+                near = self._near(self._rate)
+                sent = near or significant or observed < 0.5 * self._rate
+                base = min(self._rate, observed) if sent and observed > 0 else self._rate
+                if self.requests_per_second is None and significant:
+                    self._lift_above = 2 * max(observed, self._min_rate)
+            taken = base * (1.0 - share)
+            if significant or not self._limited:  # a limit (or our first 429)
+                self._limited = True
+                self._limit_seen = taken  # what the server took
+                self._calm = 0.0
+                self._last_success = now
+                taken *= _CUT
+            self._rate = max(self._min_rate, taken)
             logger.info("Rate limited (429): pacing requests at %.2f/s", self._rate)
-        rate = self._rate or self._min_rate
+        rate = self._rate
+        assert rate is not None
         # Only starts that have not happened move: the next one waits one interval from now, and (most
         # limits count a sliding second) until our own last second holds fewer starts than the rate.
         hold = now + 1.0 / rate
@@ -162,21 +197,26 @@ class InProcessRateBudget:
         wait = self._default_pause if retry_after is None else max(0.0, retry_after)
         if wait > 0:
             self._paused_until = max(self._paused_until, now + wait)
+            self._calm = 0.0
 
     def success_now(self) -> None:
-        """A 2xx: allow more, about 5 % (at least 1 request/s) more per second of traffic at first,
-        twice that for every further second without a 429 (so a rate cut after a short burst of 429s
-        comes back within seconds, not minutes)."""
+        """A 2xx: allow more, about 5 % (at least 1 request/s) more per second of traffic at first, twice
+        that for every further second spent away from the rate the server took at the last limit (so a
+        cut after a short burst of 429s, or after sporadic ones, comes back within seconds, not minutes);
+        near that rate, gently and without speeding up."""
         rate = self._rate
         if rate is None:
             return
         now = self._clock()
         if now < self._paused_until:
             return
-        calm = now - max(self._last_cut, self._paused_until)
-        step = max(1.0, _RAISE * rate) * 2.0 ** min(calm, 30.0) / rate
-        if rate >= 0.97 * self._limit_seen and self._limit_seen >= _INFORMATIVE:
-            step /= 4  # near the rate that drew the last 429: probe gently
+        near = self._near(rate) and self._limit_seen >= _INFORMATIVE
+        if not near:
+            self._calm += max(0.0, now - max(self._last_success, self._paused_until))
+        self._last_success = now
+        step = max(1.0, _RAISE * rate) * 2.0 ** min(max(0.0, self._calm - 1.0), 30.0) / rate
+        if near:
+            step /= 4  # near the rate that drew the last limit: probe gently
         rate += step
         if self.requests_per_second is not None:
             self._rate = min(rate, self.requests_per_second)
