@@ -25,7 +25,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bundle import bundle
-from intermediate import Spec, collect, hidden_schemas
+from intermediate import Spec, collect, hidden_schemas, request_schemas
 from render import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,13 @@ def model_modules(models_dir: Path) -> dict[str, str]:
 def _models(doc: dict[str, Any], into: Path, work: Path) -> None:
     """openapi-python-client on the component schemas only: models and types.py, no endpoint modules."""
     hidden = hidden_schemas(doc)
-    schemas = {k: v for k, v in doc["components"].get("schemas", {}).items() if k not in hidden}
+    # The model template reads the role: a body model keeps UNSET ("not sent"), a record does not.
+    bodies = request_schemas(doc)
+    schemas = {
+        k: {**v, "x-cf-role": "request"} if k in bodies else v
+        for k, v in doc["components"].get("schemas", {}).items()
+        if k not in hidden
+    }
     models_doc = {**doc, "paths": {}, "components": {"schemas": schemas}}
     spec_file = work / "models.yaml"
     spec_file.write_text(yaml.safe_dump(models_doc, sort_keys=False), encoding="utf-8")
