@@ -517,4 +517,3 @@ def request_schemas(doc: Mapping[str, Any]) -> set[str]:
             if method in item and "requestBody" in item[method]:
                 walk(item[method]["requestBody"])
     return found
-

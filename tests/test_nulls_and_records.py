@@ -14,7 +14,9 @@ from clickfunnels_async import ClickFunnels
 from clickfunnels_async.models import UNSET, Contact, ContactUpdate, OrderCreateLineItem
 
 
-def _client(sent: list[httpx.Request], answer: Any = None) -> tuple[httpx.AsyncClient, ClickFunnels]:
+def _client(
+    sent: list[httpx.Request], answer: Any = None
+) -> tuple[httpx.AsyncClient, ClickFunnels]:
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request)
         if callable(answer):
@@ -71,7 +73,9 @@ async def test_nested_objects_and_arrays_follow_the_same_rule() -> None:
     async with http, cf:
         # address_two may be null, city may not
         await cf.emails.settings.update(42, address={"address_two": None, "city": "Oslo"})
-        with pytest.raises(TypeError, match=r"^emails\.settings\.update\(\): address\.city cannot be null"):
+        with pytest.raises(
+            TypeError, match=r"^emails\.settings\.update\(\): address\.city cannot be null"
+        ):
             await cf.emails.settings.update(42, address={"city": None})
         line = {"products_price_id": 1, "variant_id": 2, "quantity": None}
         for item in (line, OrderCreateLineItem(products_price_id=1, variant_id=2, quantity=None)):  # type: ignore[arg-type]
