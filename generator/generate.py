@@ -58,13 +58,28 @@ def model_modules(models_dir: Path) -> dict[str, str]:
     return found
 
 
+def _as_request(schema: Any) -> Any:
+    """A copy of a body schema with its inline object schemas (own models too) marked as request."""
+    if isinstance(schema, list):
+        return [_as_request(item) for item in schema]
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return schema
+    out = {key: _as_request(value) for key, value in schema.items()}
+    if "properties" in schema:  # a map of names, not a schema: only its values are schemas
+        out["properties"] = {k: _as_request(v) for k, v in schema["properties"].items()}
+    types = schema.get("type")
+    if "object" in (types if isinstance(types, list) else [types]) or "properties" in schema:
+        out["x-cf-role"] = "request"
+    return out
+
+
 def _models(doc: dict[str, Any], into: Path, work: Path) -> None:
     """openapi-python-client on the component schemas only: models and types.py, no endpoint modules."""
     hidden = hidden_schemas(doc)
     # The model template reads the role: a body model keeps UNSET ("not sent"), a record does not.
     bodies = request_schemas(doc)
     schemas = {
-        k: {**v, "x-cf-role": "request"} if k in bodies else v
+        k: _as_request(v) if k in bodies else v
         for k, v in doc["components"].get("schemas", {}).items()
         if k not in hidden
     }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import pickle
+import sys
 from typing import Any
 
 import httpx
@@ -164,3 +166,27 @@ def test_a_record_built_in_code_needs_only_the_fields_that_are_always_present() 
     assert {"id", "first_name"} <= built.fields_set and "last_name" not in built.fields_set
     built.last_name = "Lee"  # set after the fact: serialised like any value
     assert built.to_dict()["last_name"] == "Lee"
+
+
+def test_every_body_is_a_body_model_and_every_answer_a_record() -> None:
+    # The role comes from the spec: what a request body reaches keeps UNSET, what the API returns does not.
+    from clickfunnels_async._core import _model
+    from clickfunnels_async._generated.operation_table import OPERATIONS
+    from clickfunnels_async._generated.types import _Body, _Record
+
+    bodies = {op.body_model for op in OPERATIONS.values() if op.body_model}
+    answers = {op.response_model for op in OPERATIONS.values() if op.response_model}
+    assert len(bodies) > 100 and len(answers) > 100
+    assert all(issubclass(_model(ref), _Body) for ref in bodies)
+    # nested bodies too, inline objects included (`step_type_settings: {type: object}`)
+    nested = [
+        getattr(sys.modules[cls.__module__], name)
+        for cls in map(_model, bodies)
+        for _, name in cls._cf_children
+    ]
+    assert len(nested) > 20 and all(issubclass(child, _Body) for child in nested)
+    assert all(issubclass(_model(ref), _Record) for ref in answers)
+    signature = inspect.signature(Contact)
+    assert signature.parameters["email_engagement"].default is None
+    assert "Unset" not in str(signature)
+    assert "Unset" in str(inspect.signature(ContactUpdate))

@@ -124,6 +124,8 @@ class _Body(_Model):
         for key, child_name in cls._cf_children:
             value = data.get(key)
             child = getattr(module, child_name)
+            if not issubclass(child, _Body):
+                continue
             items = (
                 enumerate(value)
                 if isinstance(value, list | tuple)
