@@ -150,7 +150,7 @@ class Core:
         listing = "; ".join(f"id={i} name={n!r} subdomain={s!r}" for i, n, s in found)
         raise ClickFunnelsConfigError(
             f"no subdomain given and this token reaches {len(found)} workspaces; pick one with "
-            f"subdomain='...': {listing}"
+            f"subdomain='...' (and workspace_id=... as the default for its calls): {listing}"
         )
 
     def _discovery_pending(self) -> bool:
