@@ -164,7 +164,7 @@ class Core:
         default = self._options.workspace_id or self._shared.discovered_workspace_id
         if default is None:
             raise TypeError(
-                f"{op.qualname}() needs workspace_id: pass it ({op.qualname}(42, ...)) or give the client "
+                f"{op.qualname}() needs workspace_id: pass it (cf.{op.qualname}(42, ...)) or give the client "
                 f"a default with ClickFunnels(workspace_id=42) or {WORKSPACE_ENV}=42; {FIND_WORKSPACE_IDS}"
             )
         return {**path_args, WORKSPACE_PARAM: default}
