@@ -8,9 +8,12 @@ import sys
 from collections.abc import Sequence
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, prog: str = "python -m clickfunnels_async.testing"
+) -> int:
+    """Parse the options and serve; `clickfunnels emulator serve` calls this too (one set of options)."""
     parser = argparse.ArgumentParser(
-        prog="python -m clickfunnels_async.testing",
+        prog=prog,
         description="Serve a local, stateful fake of the ClickFunnels 2.0 API on 127.0.0.1.",
     )
     parser.add_argument(
