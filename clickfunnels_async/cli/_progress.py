@@ -31,9 +31,13 @@ ProgressOption = Annotated[
 
 
 class _Rate(ProgressColumn):
+    """Rows per second: rich's moving estimate, else the average since the start (a short run)."""
+
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s")
+        if speed is None and task.elapsed:
+            speed = (task.completed - task.fields.get("start", 0)) / task.elapsed
+        return Text(f"{speed:,.0f} rows/s" if speed is not None else "- rows/s")
 
 
 class _Counts(ProgressColumn):
