@@ -223,6 +223,9 @@ def test_retries_are_counted_quietly_and_shown_with_verbose(tmp_path: Path) -> N
     quiet = export(make_app(fake), None, "-q", "--max-retries", "20")
     assert quiet.exit_code == 0 and quiet.stderr == ""
     assert len(quiet.stdout.splitlines()) == 100
+    missing = invoke(make_app(fake), ["-q", "call", "getContacts", "id=999", "--max-retries", "20"])
+    assert missing.exit_code == 1 and missing.stderr.startswith("Error: ")  # errors still show
+    assert "404" in missing.stderr
 
 
 def test_progress_line_has_rate_eta_and_retries_on_stderr_only(tmp_path: Path) -> None:

@@ -106,7 +106,8 @@ def observed() -> Iterator[RetryCounter]:
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    say(f"Error: {message}", style="bold red" if code == EXIT_USAGE else "red")
+    """Print the error (also under -q) and exit with `code`."""
+    stderr().print(escape(f"Error: {message}"), style="bold red" if code == EXIT_USAGE else "red")
     raise typer.Exit(code)
 
 
