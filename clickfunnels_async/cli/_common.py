@@ -236,6 +236,9 @@ FilterOption = Annotated[
         "--filter", help="key=value; repeat it, or give value1,value2, for any of several values."
     ),
 ]
+SummaryJsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+]
 LimitOption = Annotated[
     int | None, typer.Option("--limit", min=0, help="Stop after this many items.")
 ]

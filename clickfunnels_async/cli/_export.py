@@ -22,6 +22,7 @@ from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     FilterOption,
+    SummaryJsonOption,
     UsageProblem,
     WorkspaceOption,
     fail,
@@ -152,9 +153,7 @@ def export(
         typer.Option("--restart", help="Drop an interrupted export's checkpoint and start over."),
     ] = False,
     show_progress: ProgressOption = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
-    ] = False,
+    json_out: SummaryJsonOption = False,
 ) -> None:
     """Stream every contact of a workspace to JSON Lines or CSV, page by page.
 

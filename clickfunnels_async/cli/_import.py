@@ -15,6 +15,7 @@ from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    SummaryJsonOption,
     UsageProblem,
     WorkspaceOption,
     observed,
@@ -127,9 +128,7 @@ def import_(
         ),
     ] = None,
     show_progress: ProgressOption = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
-    ] = False,
+    json_out: SummaryJsonOption = False,
 ) -> None:
     """Upsert every row as a contact (matched by email), in parallel.
 

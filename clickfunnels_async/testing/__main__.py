@@ -83,6 +83,8 @@ def main(
     # this one is not: without it every response waits ~40 ms for a delayed ACK (Nagle).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", args.port))
+    # Listening before the URL is printed: a client that connects as soon as it reads it is queued, not refused.
+    sock.listen(2048)
     port = sock.getsockname()[1]
     print(f"ClickFunnels fake listening on http://127.0.0.1:{port}", flush=True)
     # The token is the fake's own (it guards nothing real); only it (and --token ones) get in.
