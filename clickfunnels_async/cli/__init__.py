@@ -23,7 +23,14 @@ from typer.core import TyperGroup
 
 from clickfunnels_async._version import __version__
 
-from ._common import EXIT_CODES_HELP, ClientFactory, Settings, fail, set_verbosity
+from ._common import (
+    EXIT_CODES_HELP,
+    GLOBAL_OPTIONS_HINT,
+    ClientFactory,
+    Settings,
+    fail,
+    set_verbosity,
+)
 from ._contacts import app as contacts_app
 from ._generic import call, list_, operations
 
@@ -213,8 +220,8 @@ def build_app(*, client_factory: ClientFactory | None = None) -> typer.Typer:
         )
 
     app.add_typer(contacts_app, name="contacts")
-    app.command("call")(call)
-    app.command("list")(list_)
+    app.command("call", epilog=GLOBAL_OPTIONS_HINT)(call)
+    app.command("list", epilog=GLOBAL_OPTIONS_HINT)(list_)
     app.command("operations")(operations)
     app.add_typer(_emulator_app(), name="emulator")
     return app

@@ -31,6 +31,11 @@ EXIT_CODES_HELP = (
     "2 bad input (option, file, header, operation), nothing sent; 130 interrupted (run again to resume)."
 )
 
+GLOBAL_OPTIONS_HINT = (
+    "The global options (--api-token, --base-url, --max-retries, -v, -q, ...: clickfunnels --help) "
+    "may also come here."
+)
+
 # -q: -1, normal: 0, -v: 1 (retries), -vv: 2 (requests too). Set by the root callback for the invocation.
 _verbosity: contextvars.ContextVar[int] = contextvars.ContextVar("verbosity", default=0)
 
