@@ -301,7 +301,7 @@ def test_generic_commands_reject_bad_input_with_exit_2() -> None:
         ),
         (["call", "getContacts", "id=1", "expand=everything"], "cannot expand everything"),
         (["list", "contactz"], "no list operation for 'contactz'; did you mean contacts"),
-        (["list", "contacts"], "needs --workspace-id"),
+        (["list", "contacts"], "listContacts (contacts.list): --workspace-id is required"),
     ]
     for args, message in cases:
         result = invoke(app, args)

@@ -22,6 +22,10 @@ from clickfunnels_async.cli import build_app
 from clickfunnels_async.testing import FakeClickFunnels
 from clickfunnels_async.testing.__main__ import main as emulator_main
 
+NEEDS = (
+    "--workspace-id is required (or set CLICKFUNNELS_WORKSPACE_ID); find the ids with "
+    "`clickfunnels list teams`, then `clickfunnels list workspaces team_id=…`"
+)
 GOOD, BAD = "tok-good-1234567", "tok-bad-7654321"
 WRITABLE = (
     "email_address",
@@ -185,7 +189,8 @@ def test_workspace_id_filter_and_limit_alike_on_export_list_and_call(
             ["list", "contacts", "workspace_id=41", "--workspace-id", "42"],
             "workspace_id=41 and --workspace-id 42 disagree; give one",
         ),
-        (["contacts", "export"], "--workspace-id is required (or set CLICKFUNNELS_WORKSPACE_ID)"),
+        (["contacts", "export"], NEEDS),
+        (["list", "contacts.tags"], f"listContactsTags (contacts.tags.list): {NEEDS}"),
     ]:
         result = invoke(app, args)
         assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n"), args

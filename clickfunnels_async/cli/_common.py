@@ -130,10 +130,16 @@ class Settings:
     timeout: float | None = None
     factory: ClientFactory | None = None
 
-    def client(self, *, max_concurrency: int | None = None) -> ClickFunnels:
+    def client(
+        self, *, max_concurrency: int | None = None, workspace_id: int | None = None
+    ) -> ClickFunnels:
+        """`workspace_id`: the client's default for calls whose path takes one (the client reads
+        CLICKFUNNELS_WORKSPACE_ID itself, and may discover the only workspace of a token)."""
         kwargs: dict[str, Any] = {"max_retries": self.max_retries}
         if max_concurrency is not None:
             kwargs["max_concurrency"] = max_concurrency
+        if workspace_id is not None:
+            kwargs["workspace_id"] = workspace_id
         if self.requests_per_second is not None:
             kwargs["requests_per_second"] = self.requests_per_second
         if self.timeout is not None:
@@ -249,9 +255,15 @@ LimitOption = Annotated[
 ]
 
 
+NEEDS_WORKSPACE = (
+    "--workspace-id is required (or set CLICKFUNNELS_WORKSPACE_ID); find the ids with "
+    "`clickfunnels list teams`, then `clickfunnels list workspaces team_id=…`"
+)
+
+
 def workspace(value: int | None) -> int:
     if value is None:
-        raise UsageProblem("--workspace-id is required (or set CLICKFUNNELS_WORKSPACE_ID)")
+        raise UsageProblem(NEEDS_WORKSPACE)
     return value
 
 

@@ -20,6 +20,7 @@ from clickfunnels_async._generated.operation_table import OPERATIONS
 from clickfunnels_async._operation_row import Operation
 
 from ._common import (
+    NEEDS_WORKSPACE,
     FilterOption,
     LimitOption,
     UsageProblem,
@@ -94,30 +95,36 @@ def _command_kwargs(
     workspace_id: int | None,
     limit: int | None,
 ) -> dict[str, Any]:
-    """`build_kwargs` plus the options `call` and `list` share: --workspace-id (or its environment
-    variable, used where the operation takes one) and --limit (list operations only)."""
+    """`build_kwargs` checked against the options `call` and `list` share: --workspace-id (passed to the
+    client as its default, which fills it in where the operation takes one) and --limit."""
     kwargs = build_kwargs(op, args, filters)
-    explicit = given_on_command_line(ctx, "workspace_id")
     if limit is not None and not op.paginated:
         raise UsageProblem(f"--limit applies to list operations; {op.id} returns one item")
-    if workspace_id is None:
-        pass
-    elif "workspace_id" in op.path_params:
+    explicit = given_on_command_line(ctx, "workspace_id")
+    if workspace_id is not None and explicit:
+        if "workspace_id" not in op.path_params:
+            raise UsageProblem(
+                f"{op.id} ({op.qualname}) takes no workspace id; drop --workspace-id"
+            )
         given = kwargs.get("workspace_id")
-        if given is not None and explicit and given != workspace_id:
+        if given is not None and given != workspace_id:
             raise UsageProblem(
                 f"workspace_id={given} and --workspace-id {workspace_id} disagree; give one"
             )
-        kwargs.setdefault("workspace_id", workspace_id)
-    elif explicit:
-        raise UsageProblem(f"{op.id} ({op.qualname}) takes no workspace id; drop --workspace-id")
-    missing = [p for p in op.path_params if p not in kwargs]
+    # The workspace id is the client's to fill in (its default, or the one workspace it discovers).
+    missing = [p for p in op.path_params if p not in kwargs and p != "workspace_id"]
     if missing:
         raise UsageProblem(
-            f"{op.id} ({op.qualname}) needs "
-            + ", ".join("--workspace-id" if m == "workspace_id" else f"{m}=..." for m in missing)
+            f"{op.id} ({op.qualname}) needs {', '.join(f'{m}=...' for m in missing)}"
         )
     return kwargs
+
+
+def _sdk_refusal(op: Operation, exc: TypeError | ValueError) -> UsageProblem:
+    """The SDK's own checks, made before sending, in the CLI's words where they name Python code."""
+    if isinstance(exc, TypeError) and "needs workspace_id" in str(exc):
+        return UsageProblem(f"{op.id} ({op.qualname}): {NEEDS_WORKSPACE}")
+    return UsageProblem(str(exc))
 
 
 def build_kwargs(
@@ -224,7 +231,7 @@ def call(
     with reported_errors():
         op = find_operation(operation)
         kwargs = _command_kwargs(ctx, op, args or [], filter, workspace_id, limit)
-        cf = settings(ctx).client()
+        cf = settings(ctx).client(workspace_id=workspace_id)
 
         async def go() -> tuple[Any, str | None]:
             async with cf:
@@ -250,8 +257,8 @@ def call(
         try:
             with observed():
                 result, cursor = run_async(go)
-        except (TypeError, ValueError) as exc:  # the SDK's own checks, made before sending
-            raise UsageProblem(str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise _sdk_refusal(op, exc) from None
         if result is None:
             say(f"{op.qualname}: done")
         elif as_json:
@@ -280,7 +287,7 @@ def list_(
     with reported_errors():
         op = find_list_operation(resource)
         kwargs = _command_kwargs(ctx, op, args or [], filter, workspace_id, limit)
-        cf = settings(ctx).client()
+        cf = settings(ctx).client(workspace_id=workspace_id)
         collected: list[Any] = []
 
         async def go() -> None:
@@ -302,7 +309,7 @@ def list_(
             with observed():
                 run_async(go)
         except (TypeError, ValueError) as exc:
-            raise UsageProblem(str(exc)) from None
+            raise _sdk_refusal(op, exc) from None
         if not as_json:
             _print_items(collected, False)
 
