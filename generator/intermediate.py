@@ -36,7 +36,9 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-Operation = _load("_operation_row").Operation
+_row_module = _load("_operation_row")
+Operation = _row_module.Operation
+WORKSPACE_PARAM: str = _row_module.WORKSPACE_PARAM
 _refs = _load("_spec_refs")
 
 
@@ -70,6 +72,13 @@ class Param:
     description: str = ""
     required: bool = False
     nullable: bool = False
+
+    @property
+    def body_type(self) -> str:
+        """The type of a body keyword: None (sent as null) only where the spec allows null."""
+        if not self.nullable or self.annotation == "Any":
+            return self.annotation
+        return f"{self.annotation} | None"
 
     @property
     def is_identifier(self) -> bool:
@@ -259,13 +268,20 @@ def build(
     path_params = []
     for name in path_names:
         annotation = spec.py_type(declared[name].get("schema", {}), used)
+        # workspace_id may default to the client's: it must come last, or the parameters after it could not
+        # stay positional.
+        defaulted = name == WORKSPACE_PARAM
+        if defaulted and name != path_names[-1]:
+            raise SpecError(
+                f"{where}: {WORKSPACE_PARAM} must be the last path parameter (it defaults to the client's)"
+            )
         path_params.append(
             Param(
                 name,
                 name,
                 "int | str" if annotation == "str" else annotation,
                 _one_line(declared[name].get("description")),
-                required=True,
+                required=not defaulted,
             )
         )
 
@@ -484,3 +500,29 @@ def hidden_schemas(doc: Mapping[str, Any]) -> set[str]:
         if name not in candidates:
             walk(schema)
     return candidates - text_refs
+
+
+def request_schemas(doc: Mapping[str, Any]) -> set[str]:
+    """Component schemas a request body reaches (through any `$ref`): body models, not records."""
+    found: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref not in seen:
+                seen.add(ref)
+                if ref.startswith("#/components/schemas/"):
+                    found.add(ref.rsplit("/", 1)[1])
+                walk(_refs.lookup(doc, ref))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for item in doc.get("paths", {}).values():
+        for method in METHODS:
+            if method in item and "requestBody" in item[method]:
+                walk(item[method]["requestBody"])
+    return found

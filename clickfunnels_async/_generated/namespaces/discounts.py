@@ -27,31 +27,25 @@ if TYPE_CHECKING:
 class CreateDiscountsFields(TypedDict, total=False):
     """The body fields of `discounts.create()` (Required = the spec requires it)."""
 
-    amount: str | None
-    applies_to: (
-        Literal[
-            "all_products",
-            "specific_products",
-            "specific_variants",
-            "specific_collections",
-        ]
-        | None
-    )
-    apply_from: str | None
-    apply_until: str | None
-    code: str | None
-    currency: str | None
-    discount_method: Literal["percentage", "fixed", "shipping", "bogo"] | None
-    discount_type: Literal["code", "automatic", "sale"] | None
-    discounts_per_redemption: int | None
-    limit_1_per_customer: bool | None
+    amount: str
+    applies_to: Literal[
+        "all_products", "specific_products", "specific_variants", "specific_collections"
+    ]
+    apply_from: str
+    apply_until: str
+    code: str
+    currency: str
+    discount_method: Literal["percentage", "fixed", "shipping", "bogo"]
+    discount_type: Literal["code", "automatic", "sale"]
+    discounts_per_redemption: int
+    limit_1_per_customer: bool
     name: Required[str]
-    percent: str | None
-    product_ids: Sequence[int] | None
-    products_collection_ids: Sequence[int] | None
-    require_minimum_spend: bool | None
-    require_minimum_spend_amount: int | None
-    variant_ids: Sequence[int] | None
+    percent: str
+    product_ids: Sequence[int]
+    products_collection_ids: Sequence[int]
+    require_minimum_spend: bool
+    require_minimum_spend_amount: int
+    variant_ids: Sequence[int]
 
 
 class ListDiscountsFilter(TypedDict, total=False):
@@ -67,32 +61,26 @@ class ListDiscountsFilter(TypedDict, total=False):
 class UpdateDiscountsFields(TypedDict, total=False):
     """The body fields of `discounts.update()`."""
 
-    amount: str | None
-    applies_to: (
-        Literal[
-            "all_products",
-            "specific_products",
-            "specific_variants",
-            "specific_collections",
-        ]
-        | None
-    )
-    apply_from: str | None
+    amount: str
+    applies_to: Literal[
+        "all_products", "specific_products", "specific_variants", "specific_collections"
+    ]
+    apply_from: str
     apply_until: str | None
-    code: str | None
-    currency: str | None
-    discount_method: Literal["percentage", "fixed", "shipping", "bogo"] | None
-    discount_type: Literal["code", "automatic", "sale"] | None
-    discounts_per_redemption: int | None
-    expired: bool | None
-    limit_1_per_customer: bool | None
-    name: str | None
-    percent: str | None
-    product_ids: Sequence[int] | None
-    products_collection_ids: Sequence[int] | None
-    require_minimum_spend: bool | None
-    require_minimum_spend_amount: int | None
-    variant_ids: Sequence[int] | None
+    code: str
+    currency: str
+    discount_method: Literal["percentage", "fixed", "shipping", "bogo"]
+    discount_type: Literal["code", "automatic", "sale"]
+    discounts_per_redemption: int
+    expired: bool
+    limit_1_per_customer: bool
+    name: str
+    percent: str
+    product_ids: Sequence[int]
+    products_collection_ids: Sequence[int]
+    require_minimum_spend: bool
+    require_minimum_spend_amount: int
+    variant_ids: Sequence[int]
 
 
 class DiscountsNamespace(Namespace):
@@ -102,17 +90,22 @@ class DiscountsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: DiscountCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: DiscountCreate | Mapping[str, Any],
     ) -> Discount: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateDiscountsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateDiscountsFields],
     ) -> Discount: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: DiscountCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -122,7 +115,7 @@ class DiscountsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/discounts` (operation id `createDiscounts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `DiscountCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (amount, applies_to, apply_from, apply_until, code, currency, discount_method, discount_type, discounts_per_redemption, limit_1_per_customer, name, percent, product_ids, products_collection_ids, require_minimum_spend, require_minimum_spend_amount, variant_ids; required: name).
         """
@@ -160,7 +153,7 @@ class DiscountsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -174,7 +167,7 @@ class DiscountsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/discounts` (operation id `listDiscounts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

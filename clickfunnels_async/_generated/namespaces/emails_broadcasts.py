@@ -41,16 +41,16 @@ class CreateEmailsBroadcastFields(TypedDict, total=False):
     html_body: str | None
     name: Required[str]
     preheadline: str | None
-    recipients: Sequence[EmailsBroadcastCreateRecipient | Mapping[str, Any]] | None
+    recipients: Sequence[EmailsBroadcastCreateRecipient | Mapping[str, Any]]
     reply_to_email: str | None
     send_at: str | None
     send_at_local_time: str | None
-    send_immediately: bool | None
-    subject: str | None
+    send_immediately: bool
+    subject: str
     template_id: int | None
     text_body: str | None
     time_zone: str | None
-    topic_ids: Sequence[int] | None
+    topic_ids: Sequence[int]
 
 
 class ListEmailsBroadcastsFilter(TypedDict, total=False):
@@ -65,18 +65,18 @@ class UpdateEmailsBroadcastFields(TypedDict, total=False):
 
     external_id: str | None
     filter_id: str | int | None
-    from_email: str | None
+    from_email: str
     html_body: str | None
-    name: str | None
+    name: str
     preheadline: str | None
     reply_to_email: str | None
     send_at: str | None
     send_at_local_time: str | None
-    subject: str | None
+    subject: str
     template_id: int | None
     text_body: str | None
     time_zone: str | None
-    topic_ids: Sequence[int] | None
+    topic_ids: Sequence[int]
 
 
 class EmailsBroadcastsNamespace(Namespace):
@@ -101,19 +101,21 @@ class EmailsBroadcastsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: EmailsBroadcastCreate | Mapping[str, Any],
     ) -> EmailsBroadcast: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateEmailsBroadcastFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateEmailsBroadcastFields],
     ) -> EmailsBroadcast: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: EmailsBroadcastCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -123,7 +125,7 @@ class EmailsBroadcastsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/emails/broadcasts` (operation id `createEmailsBroadcast`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `EmailsBroadcastCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (external_id, filter_id, from_email, html_body, name, preheadline, recipients, reply_to_email, send_at, send_at_local_time, send_immediately, subject, template_id, text_body, time_zone, topic_ids; required: from_email, name).
         """
@@ -162,7 +164,7 @@ class EmailsBroadcastsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -176,7 +178,7 @@ class EmailsBroadcastsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/emails/broadcasts` (operation id `listEmailsBroadcasts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -32,15 +32,15 @@ if TYPE_CHECKING:
 class CreateFunnelFields(TypedDict, total=False):
     """The body fields of `funnels.create()` (Required = the spec requires it)."""
 
-    current_path: str | None
+    current_path: str
     domain_id: int | None
     footer_code: str | None
-    footer_code_mode: Literal["append", "replace"] | None
+    footer_code_mode: Literal["append", "replace"]
     head_code: str | None
-    head_code_mode: Literal["append", "replace"] | None
-    live_mode: bool | None
+    head_code_mode: Literal["append", "replace"]
+    live_mode: bool
     name: Required[str]
-    tag_ids: Sequence[int] | None
+    tag_ids: Sequence[int]
 
 
 class ListFunnelsFilter(TypedDict, total=False):
@@ -54,11 +54,11 @@ class UpdateFunnelsFields(TypedDict, total=False):
 
     domain_id: int | None
     footer_code: str | None
-    footer_code_mode: Literal["append", "replace"] | None
+    footer_code_mode: Literal["append", "replace"]
     head_code: str | None
-    head_code_mode: Literal["append", "replace"] | None
-    live_mode: bool | None
-    name: str | None
+    head_code_mode: Literal["append", "replace"]
+    live_mode: bool
+    name: str
 
 
 class FunnelsNamespace(Namespace):
@@ -98,17 +98,22 @@ class FunnelsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: FunnelCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: FunnelCreate | Mapping[str, Any],
     ) -> Funnel: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateFunnelFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateFunnelFields],
     ) -> Funnel: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: FunnelCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -118,7 +123,7 @@ class FunnelsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/funnels` (operation id `createFunnel`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `FunnelCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (current_path, domain_id, footer_code, footer_code_mode, head_code, head_code_mode, live_mode, name, tag_ids; required: name).
         """
@@ -168,7 +173,7 @@ class FunnelsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -185,7 +190,7 @@ class FunnelsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/funnels` (operation id `listFunnels`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -40,23 +40,23 @@ if TYPE_CHECKING:
 class CreatePageFields(TypedDict, total=False):
     """The body fields of `pages.create()` (Required = the spec requires it)."""
 
-    current_path: str | None
+    current_path: str
     custom_css: str | None
-    custom_css_mode: Literal["append", "replace"] | None
+    custom_css_mode: Literal["append", "replace"]
     description: str | None
     footer_code: str | None
-    footer_code_mode: Literal["append", "replace"] | None
-    funnel: PageCreateFunnel | Mapping[str, Any] | None
+    footer_code_mode: Literal["append", "replace"]
+    funnel: PageCreateFunnel | Mapping[str, Any]
     head_code: str | None
-    head_code_mode: Literal["append", "replace"] | None
-    markup: str | None
+    head_code_mode: Literal["append", "replace"]
+    markup: str
     name: Required[str]
     seo_description: str | None
-    seo_index: bool | None
+    seo_index: bool
     seo_title: str | None
-    show_page_step: PageCreateShowPageStep | Mapping[str, Any] | None
-    sort_order: int | None
-    theme_id: int | None
+    show_page_step: PageCreateShowPageStep | Mapping[str, Any]
+    sort_order: int
+    theme_id: int
 
 
 class CreateExternalPageFields(TypedDict, total=False):
@@ -64,9 +64,9 @@ class CreateExternalPageFields(TypedDict, total=False):
 
     description: str | None
     external_url: Required[str]
-    funnel: PageCreateExternalFunnel | Mapping[str, Any] | None
-    name: str | None
-    sort_order: int | None
+    funnel: PageCreateExternalFunnel | Mapping[str, Any]
+    name: str
+    sort_order: int
 
 
 class ListPagesFilter(TypedDict, total=False):
@@ -88,21 +88,21 @@ class UpdatePagesFields(TypedDict, total=False):
     """The body fields of `pages.update()`."""
 
     custom_css: str | None
-    custom_css_mode: Literal["append", "replace"] | None
+    custom_css_mode: Literal["append", "replace"]
     description: str | None
-    external_url: str | None
+    external_url: str
     footer_code: str | None
-    footer_code_mode: Literal["append", "replace"] | None
-    funnel: PageUpdateFunnel | Mapping[str, Any] | None
+    footer_code_mode: Literal["append", "replace"]
+    funnel: PageUpdateFunnel | Mapping[str, Any]
     head_code: str | None
-    head_code_mode: Literal["append", "replace"] | None
-    markup: str | None
-    name: str | None
+    head_code_mode: Literal["append", "replace"]
+    markup: str
+    name: str
     seo_description: str | None
-    seo_index: bool | None
+    seo_index: bool
     seo_title: str | None
-    show_page_step: PageUpdateShowPageStep | Mapping[str, Any] | None
-    sort_order: int | None
+    show_page_step: PageUpdateShowPageStep | Mapping[str, Any]
+    sort_order: int
 
 
 class PagesNamespace(Namespace):
@@ -120,7 +120,7 @@ class PagesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["custom_css", "footer_code", "head_code", "markup"]
         | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
@@ -131,7 +131,7 @@ class PagesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["custom_css", "footer_code", "head_code", "markup"]
         | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
@@ -141,7 +141,7 @@ class PagesNamespace(Namespace):
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["custom_css", "footer_code", "head_code", "markup"]
         | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
@@ -154,7 +154,7 @@ class PagesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/pages` (operation id `createPage`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             expand: related records to include: custom_css, footer_code, head_code, markup.
             values: the whole body as a `PageCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (current_path, custom_css, custom_css_mode, description, footer_code, footer_code_mode, funnel, head_code, head_code_mode, markup, name, seo_description, seo_index, seo_title, show_page_step, sort_order, theme_id; required: name).
@@ -172,17 +172,22 @@ class PagesNamespace(Namespace):
 
     @overload
     async def create_external(
-        self, workspace_id: int | str, *, values: PageCreateExternal | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: PageCreateExternal | Mapping[str, Any],
     ) -> Page: ...
 
     @overload
     async def create_external(
-        self, workspace_id: int | str, **fields: Unpack[CreateExternalPageFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateExternalPageFields],
     ) -> Page: ...
 
     async def create_external(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: PageCreateExternal | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -192,7 +197,7 @@ class PagesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/pages/external` (operation id `createExternalPage`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `PageCreateExternal` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (description, external_url, funnel, name, sort_order; required: external_url).
         """
@@ -239,7 +244,7 @@ class PagesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -256,7 +261,7 @@ class PagesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/pages` (operation id `listPages`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -47,10 +47,8 @@ class CreateProductsFields(TypedDict, total=False):
     seo_description: str | None
     seo_image_id: str | None
     seo_title: str | None
-    tag_ids: Sequence[int] | None
-    variant_properties: (
-        Sequence[ProductCreateVariantProperty | Mapping[str, Any]] | None
-    )
+    tag_ids: Sequence[int]
+    variant_properties: Sequence[ProductCreateVariantProperty | Mapping[str, Any]]
     visible_in_customer_center: bool | None
     visible_in_store: bool | None
 
@@ -71,17 +69,15 @@ class UpdateProductsFields(TypedDict, total=False):
     commissionable: bool | None
     current_path: str | None
     image_ids: Sequence[Any] | None
-    name: str | None
+    name: str
     price_ids: Sequence[Any] | None
     redirect_funnel_id: str | None
     seo_description: str | None
     seo_image_id: str | None
     seo_title: str | None
-    tag_ids: Sequence[int] | None
+    tag_ids: Sequence[int]
     variant_ids: Sequence[int] | None
-    variant_properties: (
-        Sequence[ProductUpdateVariantProperty | Mapping[str, Any]] | None
-    )
+    variant_properties: Sequence[ProductUpdateVariantProperty | Mapping[str, Any]]
     visible_in_customer_center: bool | None
     visible_in_store: bool | None
 
@@ -133,17 +129,22 @@ class ProductsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: ProductCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: ProductCreate | Mapping[str, Any],
     ) -> Product: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateProductsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateProductsFields],
     ) -> Product: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ProductCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -153,7 +154,7 @@ class ProductsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/products` (operation id `createProducts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ProductCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (cancellation_funnel_url, commissionable, current_path, image_ids, name, redirect_funnel_id, seo_description, seo_image_id, seo_title, tag_ids, variant_properties, visible_in_customer_center, visible_in_store; required: name).
         """
@@ -181,7 +182,7 @@ class ProductsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -195,7 +196,7 @@ class ProductsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/products` (operation id `listProducts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
