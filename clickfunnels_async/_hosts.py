@@ -135,6 +135,10 @@ def check_api_path(path: str) -> str:
         raise ValueError(
             f"path must be an API path such as '/api/v2/workspaces/42/contacts', not {path!r}"
         )
+    if _PLAIN_PATH.fullmatch(
+        path
+    ):  # nothing to decode, no dot, no separator but "/": the common case
+        return path
     decoded, previous = path, None
     for _ in range(4):  # %252e%252e decodes to %2e%2e, then to ..
         if decoded == previous:
@@ -256,7 +260,10 @@ class Hosts:
         return any(_origin(httpx.URL(base)) == target for base in self._bases())
 
 
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_/-]+", re.ASCII)
 _role_index: dict[tuple[str, int], list[tuple[re.Pattern[str], str]]] = {}
+# Raw paths repeat (a bulk job sends the same one thousands of times): the answers, bounded.
+_role_cache: dict[tuple[str, str], str] = {}
 
 
 def host_role_for(method: str, path: str, operations: Iterable[Any]) -> str:
@@ -265,7 +272,15 @@ def host_role_for(method: str, path: str, operations: Iterable[Any]) -> str:
         for op in operations:
             pattern = re.compile(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(op.path)))
             _role_index.setdefault((op.method, op.path.count("/")), []).append((pattern, op.host))
+    found = _role_cache.get((method, path))
+    if found is not None:
+        return found
+    found = "workspace"
     for pattern, host in _role_index.get((method, path.count("/")), ()):
         if pattern.fullmatch(path):
-            return host
-    return "workspace"
+            found = host
+            break
+    if len(_role_cache) >= 4096:
+        _role_cache.clear()
+    _role_cache[method, path] = found
+    return found

@@ -162,7 +162,8 @@ class InProcessRateBudget:
         if now - self._last_cut >= 1.0 or self._rate is None:  # unpaced: nothing was cut yet
             self._last_cut = now
             observed = float(len(recent))
-            share = min(1.0, len(refused) / observed) if observed > 0 else 1.0
+            # Nothing started in the last second: no share to go by, the usual cut.
+            share = min(1.0, len(refused) / observed) if observed > 0 else 1.0 - _CUT
             # One or two 429s among a few starts are a large share by chance alone.
             significant = share >= _SIGNIFICANT and len(refused) >= 4
             if self._rate is None:
@@ -176,14 +177,16 @@ class InProcessRateBudget:
                 base = min(self._rate, observed) if sent and observed > 0 else self._rate
                 if self.requests_per_second is None and significant:
                     self._lift_above = 2 * max(observed, self._min_rate)
-            taken = base * (1.0 - share)
+            taken = base * (1.0 - share)  # what the server took
             if significant or not self._limited:  # a limit (or our first 429)
                 self._limited = True
-                self._limit_seen = taken  # what the server took
+                self._limit_seen = taken
                 self._calm = 0.0
                 self._last_success = now
-                taken *= _CUT
-            self._rate = max(self._min_rate, taken)
+                # A little below what the server took (what we sent, for a first 429 among many starts).
+                self._rate = max(self._min_rate, _CUT * (taken if significant else base))
+            else:
+                self._rate = max(self._min_rate, taken)
             logger.info("Rate limited (429): pacing requests at %.2f/s", self._rate)
         rate = self._rate
         assert rate is not None

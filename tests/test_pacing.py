@@ -167,7 +167,7 @@ async def test_sporadic_429s_do_not_collapse_a_bulk_job() -> None:
     assert refused > 50  # the 429s kept coming all along
     # Retried calls wait their backoff, so not all of the 320/s are reachable; pacing no longer holds
     # the job back (the rate went back up, at most cut by about the share refused).
-    assert sum(accepted[s] for s in range(12, 20)) / 8 >= 0.6 * 320
+    assert sum(accepted[s] for s in range(12, 20)) / 8 >= 0.5 * 320  # (it was ~25/s)
 
 
 def test_a_sporadic_429_cuts_the_rate_by_the_share_refused() -> None:
