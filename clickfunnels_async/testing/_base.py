@@ -205,15 +205,16 @@ class FakeBase:
         """Give a new record a realistic value for every required field of its schema it lacks (kept, so
         every later answer shows the same value)."""
         op = self._get_ops.get(rec["_ns"]) or (info.op if info is not None else None)
-        schema = self.spec.item_schema(op) if op is not None else None
-        if not schema:
+        if op is None:
             return
-        props = schema.get("properties") or {}
-        for name, value in self.spec.examples.object(schema, rec["id"], present=rec).items():
-            if self.spec.nullable(props[name]):
+        rid = rec["id"]
+        for name, nullable, make in self.spec.fill_plan(op):
+            if rec.get(name) is not None:
+                continue
+            if nullable:
                 rec.setdefault(name, None)  # nothing set it: null, as the schema allows
             else:
-                rec[name] = value
+                rec[name] = make(rid)
 
     # ------------------------------------------------------------------ rendering
 

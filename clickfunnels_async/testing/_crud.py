@@ -13,10 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
-from clickfunnels_async import _json
 from clickfunnels_async.testing._base import OpInfo
 from clickfunnels_async.testing._families import Families
-from clickfunnels_async.testing._reply import NOT_FOUND, Reply, error, invalid, iso
+from clickfunnels_async.testing._reply import NOT_FOUND, Reply, decode, error, invalid, iso
 from clickfunnels_async.testing._reply import now as _now
 from clickfunnels_async.testing._rules import (
     ACTION_EVENTS,
@@ -109,7 +108,7 @@ class Crud(Families):
         data: Any = {}
         if body and not body.isspace():
             try:
-                data = _json.loads(body)
+                data = decode(body)
             except ValueError:
                 return error(400, "There was a problem in the JSON you submitted")
         strict = info.kind in ("create", "update", "upsert", "singleton_update")

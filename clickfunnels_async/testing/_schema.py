@@ -19,7 +19,7 @@ from typing import Any
 from clickfunnels_async._operation_row import Operation
 from clickfunnels_async._spec_refs import resolve as resolve_ref
 from clickfunnels_async.testing._validate import BodyCheck, compile_body_check
-from clickfunnels_async.testing._values import Examples
+from clickfunnels_async.testing._values import Examples, Maker
 
 __all__ = [
     "OMIT",
@@ -42,6 +42,7 @@ class _Omit:
 
 OMIT: Any = _Omit()
 Shape = Callable[[Any], Any]  # value -> JSON value, or OMIT when it cannot be shown
+FillPlan = tuple[tuple[str, bool, Maker], ...]
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -99,6 +100,8 @@ class SpecIndex:
         self._op_shapes: dict[str, Shape | None] = {}
         self._op_schemas: dict[str, dict[str, Any] | None] = {}
         self._body_checks: dict[str, BodyCheck | None] = {}
+        self._item_schemas: dict[str, dict[str, Any] | None] = {}
+        self._fill_plans: dict[str, FillPlan] = {}
         self.examples = Examples(self.resolve)
 
     # ------------------------------------------------------------------ lookup
@@ -140,12 +143,36 @@ class SpecIndex:
 
     def item_schema(self, op: Operation) -> dict[str, Any] | None:
         """The resolved schema of one record as `op` returns it (the items, for a list)."""
+        if op.id in self._item_schemas:
+            return self._item_schemas[op.id]
+        schema = self._item_schema(op)
+        self._item_schemas[op.id] = schema
+        return schema
+
+    def _item_schema(self, op: Operation) -> dict[str, Any] | None:
         schema = self.resolve(self.response_schema(op))
         if isinstance(schema, dict) and self._types(schema) == ["array"] and "items" in schema:
             schema = self.resolve(schema["items"])
         if isinstance(schema, dict) and "allOf" in schema:
             schema = self._merge_all_of(schema)
         return schema if isinstance(schema, dict) else None
+
+    def fill_plan(self, op: Operation) -> FillPlan:
+        """(field, nullable, maker) for every required field of the record `op` returns: what a new record
+        that lacks the field gets (null where the schema allows it, else an example value)."""
+        plan = self._fill_plans.get(op.id)
+        if plan is None:
+            schema = self.item_schema(op)
+            props = (schema or {}).get("properties") or {}
+            plan = self._fill_plans[op.id] = (
+                tuple(
+                    (name, self._nullable(props[name]), make)
+                    for name, make, _ in self.examples.object_plan(schema)
+                )
+                if schema
+                else ()
+            )
+        return plan
 
     def request_schema(self, op: Operation) -> Any:
         """The schema of the request body's record: the wrapper's inner object, or the flat body."""

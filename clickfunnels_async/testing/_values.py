@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Examples"]
+__all__ = ["Examples", "Maker", "ObjectPlan"]
+
+Maker = Callable[[int], Any]  # a record's index -> an example value
+ObjectPlan = tuple[tuple[str, Maker, bool], ...]
 
 _EPOCH = "2024-01-01T00:00:00.000Z"
 
@@ -43,96 +46,95 @@ _NAMED_STRINGS: tuple[tuple[Callable[[str], bool], Callable[[str, int], str]], .
 )
 
 
-def _string(name: str, fmt: str | None, index: int) -> str:
+def _string_maker(name: str, fmt: str | None) -> Maker:
+    """How a string for field `name` with format `fmt` is made from the record's index."""
     if fmt == "date-time":
-        return _EPOCH
+        return lambda i: _EPOCH
     if fmt == "date":
-        return _EPOCH[:10]
+        return lambda i: _EPOCH[:10]
     if fmt == "email":
-        return f"person{index}@example.com"
+        return lambda i: f"person{i}@example.com"
     if fmt in ("uri", "url"):
-        return f"https://example.com/{index}"
+        return lambda i: f"https://example.com/{i}"
     if fmt == "uuid":
-        return f"00000000-0000-4000-a000-{index:012d}"
+        return lambda i: f"00000000-0000-4000-a000-{i:012d}"
     for test, make in _NAMED_STRINGS:
         if test(name):
-            return make(name, index)
+            return lambda i: make(name, i)
     words = name.replace("_", " ").strip() or "value"
-    return f"{words[:1].upper()}{words[1:]} {index}"
+    label = f"{words[:1].upper()}{words[1:]}"
+    return lambda i: f"{label} {i}"
+
+
+class _Constant:
+    """A maker whose value does not depend on the index (the object compiler inlines it)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, index: int) -> Any:
+        return self.value
+
+
+_NONE: Maker = _Constant(None)
+
+
+def _object_maker(plan: ObjectPlan) -> Maker:
+    """The maker of an object, compiled to one function (``def make(i): out = {...}``).
+
+    Same result as looping over `plan`; a new record's required fields are a tree of these (a contact's
+    visits: three objects of 17 fields), made on every create, and the loop was most of that cost. Property
+    names go into the source as string literals (`repr` of a str); makers and constants come in through the
+    namespace.
+    """
+    namespace: dict[str, Any] = {}
+    fields: list[tuple[str, str, bool]] = []  # (key literal, expression, kept only when not None)
+    for n, (prop, make, required) in enumerate(plan):
+        if isinstance(make, _Constant):
+            if not required and make.value is None:
+                continue
+            namespace[f"K{n}"] = make.value
+            fields.append((repr(str(prop)), f"K{n}", False))
+        else:
+            namespace[f"M{n}"] = make
+            fields.append((repr(str(prop)), f"M{n}(i)", not required))
+    if not any(maybe for _, _, maybe in fields):
+        lines = ["def make(i):", f"    return {{{', '.join(f'{k}: {e}' for k, e, _ in fields)}}}"]
+    else:
+        lines = ["def make(i):", "    out = {}"]
+        for key, expr, maybe in fields:
+            if maybe:
+                lines += [f"    v = {expr}", "    if v is not None:", f"        out[{key}] = v"]
+            else:
+                lines.append(f"    out[{key}] = {expr}")
+        lines.append("    return out")
+    exec(compile("\n".join(lines), "<emulator example maker>", "exec"), namespace)
+    made: Maker = namespace["make"]
+    return made
 
 
 class Examples:
-    """Example values for the schemas of one spec (``$ref`` resolved through `resolve`)."""
+    """Example values for the schemas of one spec (``$ref`` resolved through `resolve`).
+
+    Every schema is compiled once into a *maker* (index -> value) with all the decisions about the schema
+    taken up front: a new record's required fields are filled on every create, so this is on the emulator's
+    hot path. The values are the same as deciding per call would give.
+    """
 
     def __init__(self, resolve: Callable[[Any], Any]) -> None:
         self._resolve = resolve
+        # (id of the resolved schema, name, depth, full) -> (schema kept alive, maker)
+        self._makers: dict[tuple[int, str, int, bool], tuple[Any, Maker]] = {}
+        self._plans: dict[tuple[int, int, bool], tuple[Any, ObjectPlan]] = {}
 
     def value(
         self, schema: Any, name: str = "", index: int = 1, *, depth: int = 0, full: bool = False
     ) -> Any:
         """A value valid against `schema`: null only when nothing else is allowed. `full` also fills the
         optional properties of objects (one level), else only the required ones."""
-        schema = self._resolve(schema)
-        if not isinstance(schema, Mapping) or depth > 6:
-            return None if depth > 6 else {}
-        if "const" in schema:
-            return schema["const"]
-        enum = schema.get("enum")
-        if enum:
-            return next((v for v in enum if v is not None), enum[0])
-        if "allOf" in schema:
-            merged: dict[str, Any] = {}
-            for part in schema["allOf"]:
-                sub = self.value(part, name, index, depth=depth + 1, full=full)
-                if isinstance(sub, dict):
-                    merged.update(sub)
-                elif not merged:
-                    return sub
-            return merged
-        for key in ("oneOf", "anyOf"):
-            if key in schema:
-                branches = [self._resolve(b) for b in schema[key]]
-                concrete = [
-                    b for b in branches if not (isinstance(b, Mapping) and b.get("type") == "null")
-                ]
-                if concrete:
-                    return self.value(concrete[0], name, index, depth=depth + 1, full=full)
-                return None
-        types = schema.get("type")
-        if isinstance(types, str):
-            types = [types]
-        if not types:
-            types = (
-                ["object"]
-                if "properties" in schema
-                else (["array"] if "items" in schema else ["string"])
-            )
-        kind = next((t for t in types if t != "null"), "null")
-        if kind == "null":
-            return None
-        if kind == "string":
-            return _string(name, schema.get("format"), index)
-        if kind == "integer":
-            minimum = schema.get("minimum")
-            return max(index, int(minimum)) if isinstance(minimum, int | float) else index
-        if kind == "number":
-            minimum = schema.get("minimum")
-            return (
-                max(float(index), float(minimum))
-                if isinstance(minimum, int | float)
-                else float(index)
-            )
-        if kind == "boolean":
-            return False
-        if kind == "array":
-            items = schema.get("items")
-            minimum = schema.get("minItems") or 0
-            return (
-                [self.value(items, name, index + n, depth=depth + 1) for n in range(int(minimum))]
-                if items
-                else []
-            )
-        return self.object(schema, index, depth=depth, full=full)
+        return self.maker(schema, name, depth=depth, full=full)(index)
 
     def object(
         self,
@@ -144,16 +146,112 @@ class Examples:
         present: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The required (or, with `full`, all) properties of an object schema that `present` lacks."""
-        props = schema.get("properties") or {}
-        required = set(schema.get("required") or ())
         out: dict[str, Any] = {}
-        for prop, sub in props.items():
+        for prop, make, required in self.object_plan(schema, depth=depth, full=full):
             if present is not None and present.get(prop) is not None:
                 continue
-            if prop in required:
-                out[prop] = self.value(sub, prop, index, depth=depth + 1)
-            elif full:
-                value = self.value(sub, prop, index, depth=depth + 5)  # optional: shallow
-                if value is not None:
-                    out[prop] = value
+            value = make(index)
+            if required or value is not None:
+                out[prop] = value
         return out
+
+    # ------------------------------------------------------------------ compiling
+
+    def maker(self, schema: Any, name: str = "", *, depth: int = 0, full: bool = False) -> Maker:
+        """The compiled `value` of `schema` for a field called `name`: index -> value."""
+        resolved = self._resolve(schema)
+        key = (id(resolved), name, depth, full)
+        hit = self._makers.get(key)
+        if hit is not None and hit[0] is resolved:
+            return hit[1]
+        made = self._compile(resolved, name, depth, full)
+        self._makers[key] = (resolved, made)
+        return made
+
+    def object_plan(
+        self, schema: Mapping[str, Any], *, depth: int = 0, full: bool = False
+    ) -> ObjectPlan:
+        """(property, maker, required) for the properties `object` fills, in schema order."""
+        key = (id(schema), depth, full)
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] is schema:
+            return hit[1]
+        props = schema.get("properties") or {}
+        required = set(schema.get("required") or ())
+        plan: list[tuple[str, Maker, bool]] = []
+        for prop, sub in props.items():
+            if prop in required:
+                plan.append((prop, self.maker(sub, prop, depth=depth + 1), True))
+            elif full:
+                # optional: shallow
+                plan.append((prop, self.maker(sub, prop, depth=depth + 5), False))
+        done = tuple(plan)
+        self._plans[key] = (schema, done)
+        return done
+
+    def _compile(self, schema: Any, name: str, depth: int, full: bool) -> Maker:
+        if not isinstance(schema, Mapping) or depth > 6:
+            return _NONE if depth > 6 else (lambda i: {})
+        if "const" in schema:
+            return _Constant(schema["const"])
+        enum = schema.get("enum")
+        if enum:
+            return _Constant(next((v for v in enum if v is not None), enum[0]))
+        if "allOf" in schema:
+            parts = [self.maker(p, name, depth=depth + 1, full=full) for p in schema["allOf"]]
+
+            def all_of(i: int) -> Any:
+                merged: dict[str, Any] = {}
+                for part in parts:
+                    sub = part(i)
+                    if isinstance(sub, dict):
+                        merged.update(sub)
+                    elif not merged:
+                        return sub
+                return merged
+
+            return all_of
+        for key in ("oneOf", "anyOf"):
+            if key in schema:
+                branches = [self._resolve(b) for b in schema[key]]
+                concrete = [
+                    b for b in branches if not (isinstance(b, Mapping) and b.get("type") == "null")
+                ]
+                if concrete:
+                    return self.maker(concrete[0], name, depth=depth + 1, full=full)
+                return _NONE
+        types = schema.get("type")
+        if isinstance(types, str):
+            types = [types]
+        if not types:
+            types = (
+                ["object"]
+                if "properties" in schema
+                else (["array"] if "items" in schema else ["string"])
+            )
+        kind = next((t for t in types if t != "null"), "null")
+        if kind == "null":
+            return _NONE
+        minimum = schema.get("minimum")
+        if kind == "string":
+            return _string_maker(name, schema.get("format"))
+        if kind == "integer":
+            if isinstance(minimum, int | float):
+                low = int(minimum)
+                return lambda i: max(i, low)
+            return lambda i: i
+        if kind == "number":
+            if isinstance(minimum, int | float):
+                low_f = float(minimum)
+                return lambda i: max(float(i), low_f)
+            return float
+        if kind == "boolean":
+            return _Constant(False)
+        if kind == "array":
+            items = schema.get("items")
+            count = int(schema.get("minItems") or 0)
+            if not items or not count:
+                return lambda i: []
+            item = self.maker(items, name, depth=depth + 1)
+            return lambda i: [item(i + n) for n in range(count)]
+        return _object_maker(self.object_plan(schema, depth=depth, full=full))
