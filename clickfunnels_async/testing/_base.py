@@ -207,14 +207,7 @@ class FakeBase:
         op = self._get_ops.get(rec["_ns"]) or (info.op if info is not None else None)
         if op is None:
             return
-        rid = rec["id"]
-        for name, nullable, make in self.spec.fill_plan(op):
-            if rec.get(name) is not None:
-                continue
-            if nullable:
-                rec.setdefault(name, None)  # nothing set it: null, as the schema allows
-            else:
-                rec[name] = make(rid)
+        self.spec.record_fill(op)(rec, rec["id"])
 
     # ------------------------------------------------------------------ rendering
 

@@ -19,7 +19,7 @@ from typing import Any
 from clickfunnels_async._operation_row import Operation
 from clickfunnels_async._spec_refs import resolve as resolve_ref
 from clickfunnels_async.testing._validate import BodyCheck, compile_body_check
-from clickfunnels_async.testing._values import Examples, Maker
+from clickfunnels_async.testing._values import Examples, compile_fill
 
 __all__ = [
     "OMIT",
@@ -42,7 +42,7 @@ class _Omit:
 
 OMIT: Any = _Omit()
 Shape = Callable[[Any], Any]  # value -> JSON value, or OMIT when it cannot be shown
-FillPlan = tuple[tuple[str, bool, Maker], ...]
+RecordFill = Callable[[dict[str, Any], int], None]  # (record, index): required fields it lacks
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -101,7 +101,7 @@ class SpecIndex:
         self._op_schemas: dict[str, dict[str, Any] | None] = {}
         self._body_checks: dict[str, BodyCheck | None] = {}
         self._item_schemas: dict[str, dict[str, Any] | None] = {}
-        self._fill_plans: dict[str, FillPlan] = {}
+        self._fills: dict[str, RecordFill] = {}
         self.examples = Examples(self.resolve)
 
     # ------------------------------------------------------------------ lookup
@@ -157,14 +157,14 @@ class SpecIndex:
             schema = self._merge_all_of(schema)
         return schema if isinstance(schema, dict) else None
 
-    def fill_plan(self, op: Operation) -> FillPlan:
-        """(field, nullable, maker) for every required field of the record `op` returns: what a new record
-        that lacks the field gets (null where the schema allows it, else an example value)."""
-        plan = self._fill_plans.get(op.id)
-        if plan is None:
+    def record_fill(self, op: Operation) -> RecordFill:
+        """``fill(record, index)`` for the records `op` returns: every required field of its schema the
+        record lacks gets null where the schema allows it, else a realistic example value."""
+        fill = self._fills.get(op.id)
+        if fill is None:
             schema = self.item_schema(op)
             props = (schema or {}).get("properties") or {}
-            plan = self._fill_plans[op.id] = (
+            plan = (
                 tuple(
                     (name, self._nullable(props[name]), make)
                     for name, make, _ in self.examples.object_plan(schema)
@@ -172,7 +172,8 @@ class SpecIndex:
                 if schema
                 else ()
             )
-        return plan
+            fill = self._fills[op.id] = compile_fill(plan)
+        return fill
 
     def request_schema(self, op: Operation) -> Any:
         """The schema of the request body's record: the wrapper's inner object, or the flat body."""

@@ -4,70 +4,28 @@ Generic over JSON Schema (objects, arrays, ``$ref``, ``allOf``, ``oneOf``/``anyO
 enums, ``const``, formats ``date-time``/``date``/``email``/``uri``); the field name only picks a more
 lifelike value of the type the schema asks for (an ``*_amount`` string looks like money, ``currency`` like a
 currency code). Every value produced validates against its schema.
+
+A new record's required fields are filled on every create, so this is on the emulator's hot path: each schema
+is compiled once into a *maker* (the record's index -> a value), objects into one generated function each.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Examples", "Maker", "ObjectPlan"]
+__all__ = ["Examples", "FillPlan", "Maker", "ObjectPlan", "compile_fill"]
 
 Maker = Callable[[int], Any]  # a record's index -> an example value
-ObjectPlan = tuple[tuple[str, Maker, bool], ...]
+ObjectPlan = tuple[tuple[str, Maker, bool], ...]  # (property, maker, required)
+FillPlan = tuple[tuple[str, bool, Maker], ...]  # (required field, nullable, maker)
 
 _EPOCH = "2024-01-01T00:00:00.000Z"
 
-_NAMED_STRINGS: tuple[tuple[Callable[[str], bool], Callable[[str, int], str]], ...] = (
-    (lambda n: n == "public_id" or n.endswith("_public_id"), lambda n, i: f"pub{i:06d}"),
-    (lambda n: "email" in n, lambda n, i: f"person{i}@example.com"),
-    (lambda n: n == "currency" or n.endswith("_currency"), lambda n, i: "USD"),
-    (lambda n: n.endswith("_at") or n in ("from", "to"), lambda n, i: _EPOCH),
-    (
-        lambda n: (
-            n.endswith("amount")
-            or n in ("price", "total", "subtotal", "value")
-            or n.endswith("_value")
-        ),
-        lambda n, i: "19.00",
-    ),
-    (
-        lambda n: n.endswith("url") or n.endswith("_path") or n == "path",
-        lambda n, i: f"https://example.com/{i}",
-    ),
-    (lambda n: n in ("time_zone", "timezone"), lambda n, i: "Pacific Time (US & Canada)"),
-    (lambda n: n == "locale", lambda n, i: "en"),
-    (
-        lambda n: n == "uuid" or n.endswith("_uuid"),
-        lambda n, i: f"00000000-0000-4000-a000-{i:012d}",
-    ),
-    (lambda n: n in ("color", "colour"), lambda n, i: "#2563eb"),
-    (lambda n: n == "country" or n.endswith("country_code"), lambda n, i: "US"),
-)
-
-
-def _string_maker(name: str, fmt: str | None) -> Maker:
-    """How a string for field `name` with format `fmt` is made from the record's index."""
-    if fmt == "date-time":
-        return lambda i: _EPOCH
-    if fmt == "date":
-        return lambda i: _EPOCH[:10]
-    if fmt == "email":
-        return lambda i: f"person{i}@example.com"
-    if fmt in ("uri", "url"):
-        return lambda i: f"https://example.com/{i}"
-    if fmt == "uuid":
-        return lambda i: f"00000000-0000-4000-a000-{i:012d}"
-    for test, make in _NAMED_STRINGS:
-        if test(name):
-            return lambda i: make(name, i)
-    words = name.replace("_", " ").strip() or "value"
-    label = f"{words[:1].upper()}{words[1:]}"
-    return lambda i: f"{label} {i}"
-
 
 class _Constant:
-    """A maker whose value does not depend on the index (the object compiler inlines it)."""
+    """A maker whose value does not depend on the index (generated code inlines it)."""
 
     __slots__ = ("value",)
 
@@ -78,28 +36,109 @@ class _Constant:
         return self.value
 
 
-_NONE: Maker = _Constant(None)
+class _Text:
+    """``prefix + format(index, spec) + suffix``: the strings that carry the record's index."""
+
+    __slots__ = ("prefix", "spec", "suffix")
+
+    def __init__(self, prefix: str, spec: str = "", suffix: str = "") -> None:
+        if not re.fullmatch(r"[0-9a-z]*", spec):
+            raise ValueError(f"unexpected format spec {spec!r}")  # it goes into generated source
+        self.prefix, self.spec, self.suffix = prefix, spec, suffix
+
+    def __call__(self, index: int) -> str:
+        return f"{self.prefix}{index:{self.spec}}{self.suffix}"
+
+
+class _Index:
+    """The index itself (an integer field)."""
+
+    __slots__ = ()
+
+    def __call__(self, index: int) -> int:
+        return index
+
+
+_NONE = _Constant(None)
+_INDEX = _Index()
+_EMAIL = _Text("person", "", "@example.com")
+_URL = _Text("https://example.com/")
+_UUID = _Text("00000000-0000-4000-a000-", "012d")
+
+_NAMED_STRINGS: tuple[tuple[Callable[[str], bool], Maker], ...] = (
+    (lambda n: n == "public_id" or n.endswith("_public_id"), _Text("pub", "06d")),
+    (lambda n: "email" in n, _EMAIL),
+    (lambda n: n == "currency" or n.endswith("_currency"), _Constant("USD")),
+    (lambda n: n.endswith("_at") or n in ("from", "to"), _Constant(_EPOCH)),
+    (
+        lambda n: (
+            n.endswith("amount")
+            or n in ("price", "total", "subtotal", "value")
+            or n.endswith("_value")
+        ),
+        _Constant("19.00"),
+    ),
+    (lambda n: n.endswith("url") or n.endswith("_path") or n == "path", _URL),
+    (lambda n: n in ("time_zone", "timezone"), _Constant("Pacific Time (US & Canada)")),
+    (lambda n: n == "locale", _Constant("en")),
+    (lambda n: n == "uuid" or n.endswith("_uuid"), _UUID),
+    (lambda n: n in ("color", "colour"), _Constant("#2563eb")),
+    (lambda n: n == "country" or n.endswith("country_code"), _Constant("US")),
+)
+
+_FORMATS: dict[str, Maker] = {
+    "date-time": _Constant(_EPOCH),
+    "date": _Constant(_EPOCH[:10]),
+    "email": _EMAIL,
+    "uri": _URL,
+    "url": _URL,
+    "uuid": _UUID,
+}
+
+
+def _string_maker(name: str, fmt: str | None) -> Maker:
+    """How a string for field `name` with format `fmt` is made from the record's index."""
+    if fmt in _FORMATS:
+        return _FORMATS[fmt]
+    for test, make in _NAMED_STRINGS:
+        if test(name):
+            return make
+    words = name.replace("_", " ").strip() or "value"
+    return _Text(f"{words[:1].upper()}{words[1:]} ")
+
+
+def _inline(make: Maker, n: int, namespace: dict[str, Any]) -> str:
+    """A Python expression (of ``i``) for `make` in generated code; its values go into `namespace`."""
+    if isinstance(make, _Constant):
+        namespace[f"K{n}"] = make.value
+        return f"K{n}"
+    if isinstance(make, _Index):
+        return "i"
+    if isinstance(make, _Text):
+        namespace[f"P{n}"], namespace[f"S{n}"] = make.prefix, make.suffix
+        return f'f"{{P{n}}}{{i:{make.spec}}}{{S{n}}}"' if make.spec else f'f"{{P{n}}}{{i}}{{S{n}}}"'
+    namespace[f"M{n}"] = make
+    return f"M{n}(i)"
+
+
+def _generated(lines: list[str], namespace: dict[str, Any], label: str) -> Any:
+    exec(compile("\n".join(lines), f"<emulator {label}>", "exec"), namespace)
+    return namespace["make"]
 
 
 def _object_maker(plan: ObjectPlan) -> Maker:
-    """The maker of an object, compiled to one function (``def make(i): out = {...}``).
+    """The maker of an object: ``def make(i): return {...}``, same result as looping over `plan`.
 
-    Same result as looping over `plan`; a new record's required fields are a tree of these (a contact's
-    visits: three objects of 17 fields), made on every create, and the loop was most of that cost. Property
-    names go into the source as string literals (`repr` of a str); makers and constants come in through the
-    namespace.
+    Property names go into the source as string literals (`repr` of a str); values as names bound in the
+    namespace, or as f-strings of those names and ``i``.
     """
     namespace: dict[str, Any] = {}
     fields: list[tuple[str, str, bool]] = []  # (key literal, expression, kept only when not None)
     for n, (prop, make, required) in enumerate(plan):
-        if isinstance(make, _Constant):
-            if not required and make.value is None:
-                continue
-            namespace[f"K{n}"] = make.value
-            fields.append((repr(str(prop)), f"K{n}", False))
-        else:
-            namespace[f"M{n}"] = make
-            fields.append((repr(str(prop)), f"M{n}(i)", not required))
+        if isinstance(make, _Constant) and not required and make.value is None:
+            continue
+        maybe = not required and not isinstance(make, _Constant | _Text | _Index)
+        fields.append((repr(str(prop)), _inline(make, n, namespace), maybe))
     if not any(maybe for _, _, maybe in fields):
         lines = ["def make(i):", f"    return {{{', '.join(f'{k}: {e}' for k, e, _ in fields)}}}"]
     else:
@@ -110,9 +149,25 @@ def _object_maker(plan: ObjectPlan) -> Maker:
             else:
                 lines.append(f"    out[{key}] = {expr}")
         lines.append("    return out")
-    exec(compile("\n".join(lines), "<emulator example maker>", "exec"), namespace)
-    made: Maker = namespace["make"]
+    made: Maker = _generated(lines, namespace, "example maker")
     return made
+
+
+def compile_fill(plan: FillPlan) -> Callable[[dict[str, Any], int], None]:
+    """``fill(record, index)``: every field of `plan` the record lacks (absent or null) gets null where the
+    schema allows it (an existing null stays), else the maker's value. Generated straight-line code."""
+    namespace: dict[str, Any] = {}
+    lines = ["def make(rec, i):", "    get = rec.get"]
+    for n, (name, nullable, make) in enumerate(plan):
+        key = repr(str(name))
+        if nullable:
+            lines += [f"    if {key} not in rec:", f"        rec[{key}] = None"]
+        else:
+            expr = _inline(make, n, namespace)
+            lines += [f"    if get({key}) is None:", f"        rec[{key}] = {expr}"]
+    lines.append("    return None")
+    fill: Callable[[dict[str, Any], int], None] = _generated(lines, namespace, "record fill")
+    return fill
 
 
 class Examples:
@@ -239,7 +294,7 @@ class Examples:
             if isinstance(minimum, int | float):
                 low = int(minimum)
                 return lambda i: max(i, low)
-            return lambda i: i
+            return _INDEX
         if kind == "number":
             if isinstance(minimum, int | float):
                 low_f = float(minimum)
