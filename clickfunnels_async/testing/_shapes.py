@@ -169,6 +169,18 @@ class ShapeCompiler:
             options.append((py, self.compile(original)))
         if not options:
             return plain
+        bad = None if nullable else OMIT
+        if len(options) == 1:
+            # The common `oneOf: [X, null]`: the loops below come down to trying X once.
+            only = options[0][1]
+
+            def one(value: Any) -> Any:
+                if value is None:
+                    return bad
+                result = only(value)
+                return bad if result is OMIT else result
+
+            return one
 
         def shape(value: Any) -> Any:
             if value is None:
