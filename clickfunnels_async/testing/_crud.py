@@ -69,19 +69,20 @@ class Crud(Actions):
             and self._store(info.store).get(params["id"]) is None
         ):
             return error(404, NOT_FOUND)
-        if info.parent_param is not None and self._parent(info, params) is None:
+        anc = self._parent(info, params)  # the ancestry a created record gets
+        if anc is None:
             return error(404, NOT_FOUND)
         payload = self._payload(info, body)
         if isinstance(payload, Reply):
             return payload
         if kind == "create":
-            return self._create(info, params, payload)
+            return self._create(info, params, payload, anc)
         if kind == "update":
             return self._update(info, params, payload)
         if kind == "delete":
             return self._delete(info, params)
         if kind == "upsert":
-            return self._upsert(info, params, payload)
+            return self._upsert(info, params, payload, anc)
         if kind == "singleton_update":
             return self._singleton_update(info, params, payload)
         if kind == "compute":
@@ -308,11 +309,14 @@ class Crud(Actions):
 
     # ------------------------------------------------------------------ writes
 
-    def _create(self, info: OpInfo, params: Mapping[str, str], fields: dict[str, Any]) -> Reply:
+    def _create(
+        self,
+        info: OpInfo,
+        params: Mapping[str, str],
+        fields: dict[str, Any],
+        anc: dict[str, int],
+    ) -> Reply:
         ns = info.store
-        anc = self._parent(info, params)
-        if anc is None:
-            return error(404, NOT_FOUND)
         errors = self._references_missing(ns, fields)
         if errors:
             return invalid(errors)
@@ -351,11 +355,14 @@ class Crud(Actions):
             return Reply(info.op.success[0], self._render_with(info, rec))
         return Reply(204)
 
-    def _upsert(self, info: OpInfo, params: Mapping[str, str], fields: dict[str, Any]) -> Reply:
+    def _upsert(
+        self,
+        info: OpInfo,
+        params: Mapping[str, str],
+        fields: dict[str, Any],
+        anc: dict[str, int],
+    ) -> Reply:
         store = self._store(info.store)
-        anc = self._parent(info, params)
-        if anc is None:
-            return error(404, NOT_FOUND)
         key_field = UPSERT_KEYS.get(store.name, "email_address")
         key_value = fields.get(key_field)
         if not isinstance(key_value, str) or not key_value.strip():
