@@ -375,29 +375,38 @@ def _object_with_fields(
         "def shape(value):",
         "    if not isinstance(value, dict):",
         "        return BAD",
-        "    get = value.get",
-        "    out = {}",
     ]
+    # Types every field passes through: a value with exactly the schema's keys, in its order, holding only
+    # those (a nested object the record fill made, such as a contact's visits) is its own rendering.
+    common = frozenset.intersection(*(exact for _, _, exact, _ in fields))
+    if common:
+        namespace["KEYS"] = tuple(str(name) for name, _, _, _ in fields)
+        namespace["COMMON"] = common
+        lines += [
+            "    if tuple(value) == KEYS and COMMON.issuperset(map(type, value.values())):",
+            "        return dict(value)",
+        ]
+    lines += ["    get = value.get", "    out = {}"]
     for i, (name, sub, exact, missing) in enumerate(fields):
         key = repr(str(name))
         namespace[f"S{i}"] = sub
         namespace[f"M{i}"] = missing
-        # Identity tests per passed-through type; None is tested as a value.
-        tests = []
-        for j, t in enumerate(sorted(exact, key=lambda t: t.__qualname__)):
-            if t is type(None):
-                tests.append("v is None")
-            else:
-                namespace[f"T{i}_{j}"] = t
-                tests.append(f"type(v) is T{i}_{j}")
+        # The value passes as it is when its type is one of `exact` (None included, as NoneType).
+        test = ""
+        if len(exact) == 1:
+            (namespace[f"T{i}"],) = exact
+            test = f"type(v) is T{i}"
+        elif exact:
+            namespace[f"T{i}"] = exact
+            test = f"type(v) in T{i}"
         if missing is OMIT:
             store_missing = "pass"
         else:
             store_missing = f"out[{key}] = {'None' if missing is None else f'M{i}'}"
         lines.append(f"    v = get({key}, OMIT)")
-        if tests:
+        if test:
             lines += [
-                f"    if {' or '.join(tests)}:",
+                f"    if {test}:",
                 f"        out[{key}] = v",
                 "    elif v is OMIT:",
             ]

@@ -107,18 +107,34 @@ def _string_maker(name: str, fmt: str | None) -> Maker:
     return _Text(f"{words[:1].upper()}{words[1:]} ")
 
 
-def _inline(make: Maker, n: int, namespace: dict[str, Any]) -> str:
-    """A Python expression (of ``i``) for `make` in generated code; its values go into `namespace`."""
+def _inline(
+    make: Maker, n: int, namespace: dict[str, Any], texts: dict[str, str] | None = None
+) -> str:
+    """A Python expression (of ``i``) for `make` in generated code; its values go into `namespace`. With
+    `texts`, the index as text is a local named there (format spec -> local, made once at the top)."""
     if isinstance(make, _Constant):
         namespace[f"K{n}"] = make.value
         return f"K{n}"
     if isinstance(make, _Index):
         return "i"
     if isinstance(make, _Text):
-        namespace[f"P{n}"], namespace[f"S{n}"] = make.prefix, make.suffix
-        return f'f"{{P{n}}}{{i:{make.spec}}}{{S{n}}}"' if make.spec else f'f"{{P{n}}}{{i}}{{S{n}}}"'
+        if texts is None:
+            namespace[f"P{n}"], namespace[f"S{n}"] = make.prefix, make.suffix
+            return f'f"{{P{n}}}{{i:{make.spec}}}{{S{n}}}"'
+        parts = [texts.setdefault(make.spec, f"t{len(texts)}")]
+        if make.prefix:
+            namespace[f"P{n}"] = make.prefix
+            parts.insert(0, f"P{n}")
+        if make.suffix:
+            namespace[f"S{n}"] = make.suffix
+            parts.append(f"S{n}")
+        return " + ".join(parts)
     namespace[f"M{n}"] = make
     return f"M{n}(i)"
+
+
+def _texts(texts: dict[str, str]) -> list[str]:
+    return [f'    {local} = f"{{i:{spec}}}"' for spec, local in texts.items()]
 
 
 def _generated(lines: list[str], namespace: dict[str, Any], label: str) -> Any:
@@ -133,16 +149,18 @@ def _object_maker(plan: ObjectPlan) -> Maker:
     namespace, or as f-strings of those names and ``i``.
     """
     namespace: dict[str, Any] = {}
+    texts: dict[str, str] = {}
     fields: list[tuple[str, str, bool]] = []  # (key literal, expression, kept only when not None)
     for n, (prop, make, required) in enumerate(plan):
         if isinstance(make, _Constant) and not required and make.value is None:
             continue
         maybe = not required and not isinstance(make, _Constant | _Text | _Index)
-        fields.append((repr(str(prop)), _inline(make, n, namespace), maybe))
+        fields.append((repr(str(prop)), _inline(make, n, namespace, texts), maybe))
+    lines = ["def make(i):", *_texts(texts)]
     if not any(maybe for _, _, maybe in fields):
-        lines = ["def make(i):", f"    return {{{', '.join(f'{k}: {e}' for k, e, _ in fields)}}}"]
+        lines.append(f"    return {{{', '.join(f'{k}: {e}' for k, e, _ in fields)}}}")
     else:
-        lines = ["def make(i):", "    out = {}"]
+        lines.append("    out = {}")
         for key, expr, maybe in fields:
             if maybe:
                 lines += [f"    v = {expr}", "    if v is not None:", f"        out[{key}] = v"]
@@ -163,8 +181,11 @@ def compile_fill(plan: FillPlan) -> Callable[[dict[str, Any], int], None]:
         if nullable:
             lines += [f"    if {key} not in rec:", f"        rec[{key}] = None"]
         else:
-            expr = _inline(make, n, namespace)
-            lines += [f"    if get({key}) is None:", f"        rec[{key}] = {expr}"]
+            # Most fields are set already: the index is formatted only for the ones that are not.
+            lines += [
+                f"    if get({key}) is None:",
+                f"        rec[{key}] = {_inline(make, n, namespace)}",
+            ]
     lines.append("    return None")
     fill: Callable[[dict[str, Any], int], None] = _generated(lines, namespace, "record fill")
     return fill
