@@ -25,9 +25,11 @@ from ._options import (
     RetryPolicy,
     check_connection,
     check_max_retries,
+    check_workspace_id,
     to_headers,
     to_secret,
     to_timeout,
+    workspace_id_from_env,
 )
 from ._pacing import Throttle
 from ._pagination import AsyncPaginator
@@ -56,7 +58,8 @@ class ClickFunnels(ApiNamespaces):
     Keywords (both constructors): `user_agent`, `timeout` (seconds or `httpx.Timeout`, default 30 s / 10 s
     connect), `max_retries` (2), `retry_policy`, `max_concurrency`, `requests_per_second`, `rate_budget` (a shared
     `RateBudget` instead of a local rate), `http_client`,
-    `http2`, `transport`.
+    `http2`, `transport`, `workspace_id` (the default for every call whose path has `{workspace_id}`; else
+    `CLICKFUNNELS_WORKSPACE_ID`, else the one workspace found where the subdomain is discovered).
     """
 
     __slots__ = ()
@@ -113,6 +116,8 @@ class ClickFunnels(ApiNamespaces):
         *,
         via_maton: bool = False,
     ) -> None:
+        if options.get("workspace_id") is None:
+            options = {**options, "workspace_id": workspace_id_from_env(os.environ)}
         config = ClientConfig(**options)
         ua = default_user_agent() if config.user_agent is None else config.user_agent
         if not isinstance(ua, str) or not ua.strip():
@@ -177,7 +182,12 @@ class ClickFunnels(ApiNamespaces):
             "base_url": f"base_url={str(hosts.base_url)!r}",
             "maton": f"maton connection={self._core._options.maton_connection!r}",
         }[hosts.mode]
-        return f"<ClickFunnels {where}>"
+        workspace = self._core._options.workspace_id or self._core._shared.discovered_workspace_id
+        return (
+            f"<ClickFunnels {where}>"
+            if workspace is None
+            else f"<ClickFunnels {where} workspace_id={workspace}>"
+        )
 
     def with_options(
         self,
@@ -187,6 +197,7 @@ class ClickFunnels(ApiNamespaces):
         retry_policy: RetryPolicy | None = None,
         maton_connection: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        workspace_id: int | None = None,
     ) -> ClickFunnels:
         """A copy that uses other options for its calls, sharing this client's pool and pacing.
 
@@ -209,6 +220,8 @@ class ClickFunnels(ApiNamespaces):
             changes["maton_connection"] = check_connection(maton_connection)
         if extra_headers is not None:
             changes["extra_headers"] = current.extra_headers + to_headers(extra_headers)
+        if workspace_id is not None:
+            changes["workspace_id"] = check_workspace_id(workspace_id)
         clone = type(self).__new__(type(self))
         clone._core = Core(core._shared, attrs.evolve(current, **changes))
         return clone

@@ -32,8 +32,8 @@ from ._json import dumps as _json_dumps
 from ._json import loads as _json_loads
 from ._json import to_jsonable
 from ._log import Secret, log_response, scrub_request, scrub_response
-from ._operation_row import Operation
-from ._options import RequestOptions
+from ._operation_row import WORKSPACE_PARAM, Operation
+from ._options import FIND_WORKSPACE_IDS, WORKSPACE_ENV, RequestOptions
 from ._pacing import Throttle
 from ._pagination import AsyncPaginator, Page
 from ._transport import send
@@ -100,6 +100,8 @@ class _Shared:
     user_agent: str
     via_maton: bool
     discover_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+    # The one workspace the subdomain discovery found: the default workspace_id when no view sets one.
+    discovered_workspace_id: int | None = None
     closed: bool = False
     urls: dict[str, httpx.URL] = attrs.field(factory=dict)  # parsed URLs of recent calls
 
@@ -138,6 +140,8 @@ class Core:
             ).to_list()
             found += [(w.id, w.name, w.subdomain) for w in workspaces]
         if len(found) == 1 and isinstance(found[0][2], str) and found[0][2]:
+            if type(found[0][0]) is int:
+                self._shared.discovered_workspace_id = found[0][0]
             return found[0][2]
         if not found:
             raise ClickFunnelsConfigError(
@@ -146,8 +150,24 @@ class Core:
         listing = "; ".join(f"id={i} name={n!r} subdomain={s!r}" for i, n, s in found)
         raise ClickFunnelsConfigError(
             f"no subdomain given and this token reaches {len(found)} workspaces; pick one with "
-            f"subdomain='...': {listing}"
+            f"subdomain='...' (and workspace_id=... as the default for its calls): {listing}"
         )
+
+    def _discovery_pending(self) -> bool:
+        hosts = self._shared.hosts
+        return hosts.mode == "direct" and hosts.subdomain is None
+
+    def _with_workspace(self, op: Operation, path_args: Mapping[str, Any]) -> Mapping[str, Any]:
+        """*path_args* with the default workspace_id filled in where the call left it out."""
+        if WORKSPACE_PARAM not in op.path_params or path_args.get(WORKSPACE_PARAM) is not None:
+            return path_args
+        default = self._options.workspace_id or self._shared.discovered_workspace_id
+        if default is None:
+            raise TypeError(
+                f"{op.qualname}() needs workspace_id: pass it (cf.{op.qualname}(42, ...)) or give the client "
+                f"a default with ClickFunnels(workspace_id=42) or {WORKSPACE_ENV}=42; {FIND_WORKSPACE_IDS}"
+            )
+        return {**path_args, WORKSPACE_PARAM: default}
 
     # ------------------------------------------------------------------ requests
 
@@ -367,6 +387,7 @@ class Core:
         params = self._query(op, query, filter, expand)
         content = self._body(op, body, fields) if op.has_body else None
         hosts = await self._hosts_for(op.host)
+        path_args = self._with_workspace(op, path_args)
         request = self._build(op.method, self._url(hosts, op, path_args), params, content)
         response = await self._send(op.qualname, request, op.idempotent)
         return self._parse(op, response)
@@ -385,13 +406,20 @@ class Core:
         query = dict(query or {})
         after = query.pop("after", None)
         params = self._query(op, query, filter, expand)
+        # The default workspace is known now unless the first page's subdomain discovery finds it.
+        lazy = self._discovery_pending() and op.host == "workspace"
+        if not lazy:
+            path_args = self._with_workspace(op, path_args)
         for name in op.path_params:
-            _path_value(op, name, path_args.get(name))
+            value = path_args.get(name)
+            if not (lazy and name == WORKSPACE_PARAM and value is None):
+                _path_value(op, name, value)
 
         async def fetch(cursor: str | None) -> Page[Any]:
             hosts = await self._hosts_for(op.host)
+            args = self._with_workspace(op, path_args)
             page_params = [*params, ("after", cursor)] if cursor is not None else params
-            request = self._build(op.method, self._url(hosts, op, path_args), page_params, None)
+            request = self._build(op.method, self._url(hosts, op, args), page_params, None)
             response = await self._send(op.qualname, request, op.idempotent)
             items = self._parse(op, response)
             if items is None:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import attrs
 
+# The path parameter a client-wide default fills in (`ClickFunnels(workspace_id=...)`): the generator makes it
+# optional in the signatures, the runtime fills it in when a call leaves it out.
+WORKSPACE_PARAM = "workspace_id"
+
 
 @attrs.frozen(slots=True)
 class Operation:

@@ -150,6 +150,9 @@ class RequestOptions:
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     maton_connection: str | None = None
     extra_headers: tuple[tuple[str, str], ...] = ()
+    workspace_id: int | None = (
+        None  # filled into calls whose path has {workspace_id} and that leave it out
+    )
 
 
 class ClientOptions(TypedDict, total=False):
@@ -165,6 +168,36 @@ class ClientOptions(TypedDict, total=False):
     http_client: httpx.AsyncClient | None
     http2: bool
     transport: httpx.AsyncBaseTransport | None
+    workspace_id: int | None
+
+
+WORKSPACE_ENV = "CLICKFUNNELS_WORKSPACE_ID"
+FIND_WORKSPACE_IDS = "find the ids with cf.teams.list(), then cf.workspaces.list(team.id) (each workspace has .id and .name)"
+
+
+def check_workspace_id(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ClickFunnelsConfigError(
+            f"workspace_id must be a workspace's numeric id (an int >= 1), not {value!r}; "
+            + FIND_WORKSPACE_IDS
+        )
+    return value
+
+
+def workspace_id_from_env(environ: Mapping[str, str]) -> int | None:
+    """CLICKFUNNELS_WORKSPACE_ID as an int (unset or empty: None); anything else is refused."""
+    text = environ.get(WORKSPACE_ENV, "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ClickFunnelsConfigError(
+            f"{WORKSPACE_ENV} must be a workspace's numeric id such as 42, not {shown!r}; "
+            + FIND_WORKSPACE_IDS
+        )
+    return int(text)
 
 
 def _positive_int_or_none(name: str, value: object) -> None:
@@ -192,9 +225,11 @@ class ClientConfig:
     http_client: httpx.AsyncClient | None = None
     http2: bool = False
     transport: httpx.AsyncBaseTransport | None = None
+    workspace_id: int | None = None
 
     def __attrs_post_init__(self) -> None:
         check_max_retries(self.max_retries)
+        check_workspace_id(self.workspace_id)
         _positive_int_or_none("max_concurrency", self.max_concurrency)
         rps = self.requests_per_second
         if rps is not None and (
@@ -227,4 +262,5 @@ class ClientConfig:
             timeout=to_timeout(self.timeout),
             retry=policy,
             maton_connection=check_connection(connection),
+            workspace_id=self.workspace_id,
         )

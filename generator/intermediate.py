@@ -36,7 +36,9 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-Operation = _load("_operation_row").Operation
+_row_module = _load("_operation_row")
+Operation = _row_module.Operation
+WORKSPACE_PARAM: str = _row_module.WORKSPACE_PARAM
 _refs = _load("_spec_refs")
 
 
@@ -259,13 +261,20 @@ def build(
     path_params = []
     for name in path_names:
         annotation = spec.py_type(declared[name].get("schema", {}), used)
+        # workspace_id may default to the client's: it must come last, or the parameters after it could not
+        # stay positional.
+        defaulted = name == WORKSPACE_PARAM
+        if defaulted and name != path_names[-1]:
+            raise SpecError(
+                f"{where}: {WORKSPACE_PARAM} must be the last path parameter (it defaults to the client's)"
+            )
         path_params.append(
             Param(
                 name,
                 name,
                 "int | str" if annotation == "str" else annotation,
                 _one_line(declared[name].get("description")),
-                required=True,
+                required=not defaulted,
             )
         )
 

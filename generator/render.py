@@ -65,7 +65,11 @@ def _children(namespaces: set[str]) -> dict[str, list[Child]]:
 def _signature(o: OperationModel, *, values: str, fields: str) -> list[str]:
     """Parameters of one method. values: "" | "optional" | "required"; fields: "" | "typed" | "any"."""
     row = o.row
-    named = [f"{p.name}: {p.annotation}" for p in o.path_params]
+    # A path parameter that is not required has a client-wide default (workspace_id, always the last one).
+    named = [
+        f"{p.name}: {p.annotation}" if p.required else f"{p.name}: {p.annotation} | None = None"
+        for p in o.path_params
+    ]
     keywords: list[str] = []
     if row.paginated:
         keywords += ["limit: int | None = None", "prefetch: bool = False"]

@@ -24,6 +24,11 @@ async def main(cf: ClickFunnels) -> None:
     await cf.courses.create(1, title="T")  # fine
     await cf.courses.create(1, values={"title": "T"})  # fine
     reveal_type(cf.contacts.list)  # line 15
+    await cf.contacts.upsert(email_address="a@x.com")  # fine: the client's default workspace
+    await cf.contacts.get()  # line 17: id has no default
+    reveal_type(cf.contacts.tags.create)  # line 18: two overloads
+    ClickFunnels(workspace_id=42).with_options(workspace_id=7)  # fine
+    ClickFunnels(workspace_id="42")  # line 20: a numeric id
 """
 
 
@@ -55,7 +60,7 @@ def test_mypy_flags_what_the_spec_rules_out(tmp_path: Path) -> None:
         for m in re.finditer(r"^user\.py:(\d+): error: (.*)$", out, re.M)
     }
     assert proc.returncode == 1, out + proc.stderr
-    assert sorted(errors) == [7, 8, 9, 10], out
+    assert sorted(errors) == [7, 8, 9, 10, 17, 20], out
     assert '"sort_order"' in errors[7] and "Literal['asc', 'desc']" in errors[7], errors[7]
     assert '"filter"' in errors[8] and "ListContactsFilter" in errors[8], errors[8]
     assert '"visibility"' in errors[9] and "Literal['draft', 'public'" in errors[9], errors[9]
@@ -71,3 +76,8 @@ def test_mypy_flags_what_the_spec_rules_out(tmp_path: Path) -> None:
         in note
     ), note
     assert "ListContactsFilter, {'email_address'?: str | int" in note, note
+    assert 'Missing positional argument "id"' in errors[17], errors[17]
+    assert '"workspace_id"' in errors[20] and "int | None" in errors[20], errors[20]
+    assert note.startswith('"def (workspace_id: int | str | None =, *,'), note  # optional, first
+    (create,) = re.findall(r"^user\.py:18: note: Revealed type is (.*)$", out, re.M)
+    assert create.count("def (workspace_id: int | str | None =,") == 2, create

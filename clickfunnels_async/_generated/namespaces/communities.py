@@ -113,17 +113,22 @@ class CommunitiesNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: CommunityCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: CommunityCreate | Mapping[str, Any],
     ) -> Community: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateCommunitiesFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateCommunitiesFields],
     ) -> Community: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: CommunityCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -133,7 +138,7 @@ class CommunitiesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/communities` (operation id `createCommunities`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `CommunityCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (allow_public_signup, anyone_can_invite, current_path, enable_block_list, invite_only, logo_image_id, name, notifications, private, require_comment_approvals, require_post_approvals, send_digest_email, send_membership_email, seo_description, seo_indexable, seo_title, social_image_id, status, upgrade_url, white_label; required: name).
         """
@@ -162,7 +167,7 @@ class CommunitiesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -175,7 +180,7 @@ class CommunitiesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/communities` (operation id `listCommunities`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

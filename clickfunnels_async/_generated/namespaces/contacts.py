@@ -160,7 +160,7 @@ class ContactsNamespace(Namespace):
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["email_engagement"]
         | Sequence[Literal["email_engagement"]]
@@ -173,7 +173,7 @@ class ContactsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts` (operation id `createContacts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             expand: related records to include: email_engagement.
             values: the whole body as a `ContactCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (custom_attributes, email_address, fb_url, first_name, instagram_url, last_name, linkedin_url, phone_number, tag_ids, time_zone, twitter_url, website_url).
@@ -241,7 +241,7 @@ class ContactsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -262,7 +262,7 @@ class ContactsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts` (operation id `listContacts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
@@ -322,7 +322,7 @@ class ContactsNamespace(Namespace):
 
     async def upsert(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["email_engagement"]
         | Sequence[Literal["email_engagement"]]
@@ -337,7 +337,7 @@ class ContactsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts/upsert` (operation id `upsertContacts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             expand: related records to include: email_engagement.
             values: the whole body as a `ContactUpsert` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (custom_attributes, email_address, fb_url, first_name, instagram_url, last_name, linkedin_url, phone_number, tag_ids, time_zone, twitter_url, website_url).

@@ -40,7 +40,7 @@ class ContactsEnrollActionsNamespace(Namespace):
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsEnrollActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[CreateContactsEnrollActionsFields],
@@ -50,7 +50,7 @@ class ContactsEnrollActionsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts/enroll_actions` (operation id `createContactsEnrollActions`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ContactsEnrollActionCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (course_ids, scheduled_for, section_ids, stable_id, stored_filter_id, target_all, target_ids).
         """
@@ -89,7 +89,7 @@ class ContactsEnrollActionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -102,7 +102,7 @@ class ContactsEnrollActionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/enroll_actions` (operation id `listContactsEnrollActions`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -42,7 +42,7 @@ class ContactsExportActionsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsExportActionCreate | Mapping[str, Any],
     ) -> ContactsExportAction: ...
@@ -50,13 +50,13 @@ class ContactsExportActionsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         **fields: Unpack[CreateContactsExportActionsFields],
     ) -> ContactsExportAction: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsExportActionCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -66,7 +66,7 @@ class ContactsExportActionsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts/export_actions` (operation id `createContactsExportActions`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ContactsExportActionCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (fields, scheduled_for, stable_id, stored_filter_id, target_all, target_ids; required: fields).
         """
@@ -105,7 +105,7 @@ class ContactsExportActionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -118,7 +118,7 @@ class ContactsExportActionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/export_actions` (operation id `listContactsExportActions`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

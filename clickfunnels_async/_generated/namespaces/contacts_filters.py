@@ -41,19 +41,21 @@ class ContactsFiltersNamespace(Namespace):
     @overload
     async def generate(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsFilterGenerateRequest | Mapping[str, Any],
     ) -> ContactsFilterGenerated: ...
 
     @overload
     async def generate(
-        self, workspace_id: int | str, **fields: Unpack[GenerateContactFilterFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[GenerateContactFilterFields],
     ) -> ContactsFilterGenerated: ...
 
     async def generate(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsFilterGenerateRequest | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -63,7 +65,7 @@ class ContactsFiltersNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts/filters` (operation id `generateContactFilter`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ContactsFilterGenerateRequest` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (name, save, text; required: text).
         """

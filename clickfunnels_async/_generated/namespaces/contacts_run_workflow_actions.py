@@ -43,7 +43,7 @@ class ContactsRunWorkflowActionsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsRunWorkflowActionCreate | Mapping[str, Any],
     ) -> ContactsRunWorkflowAction: ...
@@ -51,13 +51,13 @@ class ContactsRunWorkflowActionsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         **fields: Unpack[CreateContactsRunWorkflowActionsFields],
     ) -> ContactsRunWorkflowAction: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsRunWorkflowActionCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -67,7 +67,7 @@ class ContactsRunWorkflowActionsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts/run_workflow_actions` (operation id `createContactsRunWorkflowActions`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ContactsRunWorkflowActionCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (force_run, scheduled_for, stable_id, stored_filter_id, target_all, target_ids, workflow_id; required: workflow_id).
         """
@@ -110,7 +110,7 @@ class ContactsRunWorkflowActionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -123,7 +123,7 @@ class ContactsRunWorkflowActionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/run_workflow_actions` (operation id `listContactsRunWorkflowActions`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -43,19 +43,21 @@ class ContactsTagActionsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsTagActionCreate | Mapping[str, Any],
     ) -> ContactsTagAction: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateContactsTagActionsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateContactsTagActionsFields],
     ) -> ContactsTagAction: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsTagActionCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -65,7 +67,7 @@ class ContactsTagActionsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts/tag_actions` (operation id `createContactsTagActions`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ContactsTagActionCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (action_type, scheduled_for, stable_id, stored_filter_id, tag_ids, target_all, target_ids; required: tag_ids).
         """
@@ -104,7 +106,7 @@ class ContactsTagActionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -117,7 +119,7 @@ class ContactsTagActionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/tag_actions` (operation id `listContactsTagActions`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -52,17 +52,22 @@ class ContactsTagsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: ContactsTagCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: ContactsTagCreate | Mapping[str, Any],
     ) -> ContactsTag: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateContactsTagsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateContactsTagsFields],
     ) -> ContactsTag: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsTagCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -72,7 +77,7 @@ class ContactsTagsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts/tags` (operation id `createContactsTags`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ContactsTagCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (color, name; required: name).
         """
@@ -111,7 +116,7 @@ class ContactsTagsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -125,7 +130,7 @@ class ContactsTagsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/tags` (operation id `listContactsTags`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -38,7 +38,7 @@ class ContactsUnsubscribeActionsNamespace(Namespace):
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ContactsUnsubscribeActionCreate | Mapping[str, Any] | None = None,
         **fields: Unpack[CreateContactsUnsubscribeActionsFields],
@@ -48,7 +48,7 @@ class ContactsUnsubscribeActionsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/contacts/unsubscribe_actions` (operation id `createContactsUnsubscribeActions`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ContactsUnsubscribeActionCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (scheduled_for, stable_id, stored_filter_id, target_all, target_ids).
         """
@@ -91,7 +91,7 @@ class ContactsUnsubscribeActionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -104,7 +104,7 @@ class ContactsUnsubscribeActionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/contacts/unsubscribe_actions` (operation id `listContactsUnsubscribeActions`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -90,17 +90,22 @@ class CoursesNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: CourseCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: CourseCreate | Mapping[str, Any],
     ) -> Course: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateCoursesFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateCoursesFields],
     ) -> Course: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: CourseCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -110,7 +115,7 @@ class CoursesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/courses` (operation id `createCourses`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `CourseCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (description, image_id, redirect_to_full_course, show_in_community, title; required: title).
         """
@@ -138,7 +143,7 @@ class CoursesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -151,7 +156,7 @@ class CoursesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/courses` (operation id `listCourses`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

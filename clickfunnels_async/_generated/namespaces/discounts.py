@@ -102,17 +102,22 @@ class DiscountsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: DiscountCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: DiscountCreate | Mapping[str, Any],
     ) -> Discount: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateDiscountsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateDiscountsFields],
     ) -> Discount: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: DiscountCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -122,7 +127,7 @@ class DiscountsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/discounts` (operation id `createDiscounts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `DiscountCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (amount, applies_to, apply_from, apply_until, code, currency, discount_method, discount_type, discounts_per_redemption, limit_1_per_customer, name, percent, product_ids, products_collection_ids, require_minimum_spend, require_minimum_spend_amount, variant_ids; required: name).
         """
@@ -160,7 +165,7 @@ class DiscountsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -174,7 +179,7 @@ class DiscountsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/discounts` (operation id `listDiscounts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -33,13 +33,15 @@ class DomainsNamespace(Namespace):
             "Domain", await self._core._call(OPERATIONS["getDomain"], {"id": id})
         )
 
-    async def list(self, workspace_id: int | str) -> builtins.list[Domain]:
+    async def list(
+        self, workspace_id: int | str | None = None
+    ) -> builtins.list[Domain]:
         """List domains
 
         `GET /api/v2/workspaces/{workspace_id}/domains` (operation id `listDomains`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
         """
         return cast(
             "builtins.list[Domain]",

@@ -59,19 +59,21 @@ class EmailsAddressesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: EmailsAddressCreate | Mapping[str, Any],
     ) -> EmailsAddress: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateEmailsAddressesFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateEmailsAddressesFields],
     ) -> EmailsAddress: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: EmailsAddressCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -81,7 +83,7 @@ class EmailsAddressesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/emails/addresses` (operation id `createEmailsAddresses`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `EmailsAddressCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (domain, emails_domain_id, label, name, username; required: name, username).
         """
@@ -120,7 +122,7 @@ class EmailsAddressesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -134,7 +136,7 @@ class EmailsAddressesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/emails/addresses` (operation id `listEmailsAddresses`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -101,19 +101,21 @@ class EmailsBroadcastsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: EmailsBroadcastCreate | Mapping[str, Any],
     ) -> EmailsBroadcast: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateEmailsBroadcastFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateEmailsBroadcastFields],
     ) -> EmailsBroadcast: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: EmailsBroadcastCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -123,7 +125,7 @@ class EmailsBroadcastsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/emails/broadcasts` (operation id `createEmailsBroadcast`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `EmailsBroadcastCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (external_id, filter_id, from_email, html_body, name, preheadline, recipients, reply_to_email, send_at, send_at_local_time, send_immediately, subject, template_id, text_body, time_zone, topic_ids; required: from_email, name).
         """
@@ -162,7 +164,7 @@ class EmailsBroadcastsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -176,7 +178,7 @@ class EmailsBroadcastsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/emails/broadcasts` (operation id `listEmailsBroadcasts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

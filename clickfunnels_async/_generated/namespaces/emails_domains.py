@@ -36,17 +36,22 @@ class EmailsDomainsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: EmailsDomainCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: EmailsDomainCreate | Mapping[str, Any],
     ) -> EmailsDomain: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateEmailsDomainsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateEmailsDomainsFields],
     ) -> EmailsDomain: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: EmailsDomainCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -56,7 +61,7 @@ class EmailsDomainsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/emails/domains` (operation id `createEmailsDomains`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `EmailsDomainCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (name; required: name).
         """
@@ -85,7 +90,7 @@ class EmailsDomainsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -98,7 +103,7 @@ class EmailsDomainsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/emails/domains` (operation id `listEmailsDomains`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -43,13 +43,13 @@ class EmailsSettingsNamespace(Namespace):
 
     __slots__ = ()
 
-    async def get(self, workspace_id: int | str) -> EmailsSettings:
+    async def get(self, workspace_id: int | str | None = None) -> EmailsSettings:
         """Get an email settings
 
         `GET /api/v2/workspaces/{workspace_id}/emails/settings` (operation id `getEmailsSettings`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
         """
         return cast(
             "EmailsSettings",
@@ -60,7 +60,7 @@ class EmailsSettingsNamespace(Namespace):
 
     async def update(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: EmailsSettingsUpdate | Mapping[str, Any] | None = None,
         **fields: Unpack[UpdateEmailsSettingsFields],
@@ -70,7 +70,7 @@ class EmailsSettingsNamespace(Namespace):
         `PUT /api/v2/workspaces/{workspace_id}/emails/settings` (operation id `updateEmailsSettings`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `EmailsSettingsUpdate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (address, address_single_line, footer_alignment, hide_branding, marketing_emails_from_address_id, marketing_emails_reply_to_address_id, name, system_emails_from_address_id, system_emails_reply_to_address_id, unsubscribe_footer).
         """

@@ -51,7 +51,7 @@ class EmailsTemplatesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["html_body", "text_body"]
         | Sequence[Literal["html_body", "text_body"]]
@@ -62,7 +62,7 @@ class EmailsTemplatesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["html_body", "text_body"]
         | Sequence[Literal["html_body", "text_body"]]
@@ -72,7 +72,7 @@ class EmailsTemplatesNamespace(Namespace):
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["html_body", "text_body"]
         | Sequence[Literal["html_body", "text_body"]]
@@ -85,7 +85,7 @@ class EmailsTemplatesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/emails/templates` (operation id `createEmailsTemplate`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             expand: related records to include: html_body, text_body.
             values: the whole body as a `EmailsTemplateCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (from_address_id, html_body, name, subject, text_body; required: name).
@@ -126,7 +126,7 @@ class EmailsTemplatesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -139,7 +139,7 @@ class EmailsTemplatesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/emails/templates` (operation id `listEmailsTemplates`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -54,17 +54,22 @@ class EmailsTopicsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: EmailsTopicCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: EmailsTopicCreate | Mapping[str, Any],
     ) -> EmailsTopic: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateEmailsTopicFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateEmailsTopicFields],
     ) -> EmailsTopic: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: EmailsTopicCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -74,7 +79,7 @@ class EmailsTopicsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/emails/topics` (operation id `createEmailsTopic`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `EmailsTopicCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (description, name; required: name).
         """
@@ -103,7 +108,7 @@ class EmailsTopicsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -117,7 +122,7 @@ class EmailsTopicsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/emails/topics` (operation id `listEmailsTopics`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             include_archived: Send `true` to include archived topics.

@@ -67,17 +67,20 @@ class FormsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: FormCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: FormCreate | Mapping[str, Any],
     ) -> Form: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateFormsFields]
+        self, workspace_id: int | str | None = None, **fields: Unpack[CreateFormsFields]
     ) -> Form: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: FormCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -87,7 +90,7 @@ class FormsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/forms` (operation id `createForms`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `FormCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (name; required: name).
         """
@@ -123,7 +126,7 @@ class FormsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -136,7 +139,7 @@ class FormsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/forms` (operation id `listForms`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

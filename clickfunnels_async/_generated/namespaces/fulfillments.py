@@ -83,17 +83,22 @@ class FulfillmentsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: FulfillmentCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: FulfillmentCreate | Mapping[str, Any],
     ) -> Fulfillment: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateFulfillmentsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateFulfillmentsFields],
     ) -> Fulfillment: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: FulfillmentCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -103,7 +108,7 @@ class FulfillmentsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/fulfillments` (operation id `createFulfillments`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `FulfillmentCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (contact_id, ignore_out_of_stock, included_orders_invoices_line_items_attributes, location_id, notify_customer, shipping_provider, tracking_code, tracking_url; required: contact_id, included_orders_invoices_line_items_attributes, location_id).
         """
@@ -142,7 +147,7 @@ class FulfillmentsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -155,7 +160,7 @@ class FulfillmentsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/fulfillments` (operation id `listFulfillments`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

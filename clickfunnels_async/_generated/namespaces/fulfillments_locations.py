@@ -61,7 +61,7 @@ class FulfillmentsLocationsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: FulfillmentsLocationCreate | Mapping[str, Any],
     ) -> FulfillmentsLocation: ...
@@ -69,13 +69,13 @@ class FulfillmentsLocationsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         **fields: Unpack[CreateFulfillmentsLocationsFields],
     ) -> FulfillmentsLocation: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: FulfillmentsLocationCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -85,7 +85,7 @@ class FulfillmentsLocationsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/fulfillments/locations` (operation id `createFulfillmentsLocations`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `FulfillmentsLocationCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (address, address_name, archived, email_address, external_app, name, phone_number; required: address_name, email_address, name).
         """
@@ -124,7 +124,7 @@ class FulfillmentsLocationsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -137,7 +137,7 @@ class FulfillmentsLocationsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/fulfillments/locations` (operation id `listFulfillmentsLocations`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -98,17 +98,22 @@ class FunnelsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: FunnelCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: FunnelCreate | Mapping[str, Any],
     ) -> Funnel: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateFunnelFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateFunnelFields],
     ) -> Funnel: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: FunnelCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -118,7 +123,7 @@ class FunnelsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/funnels` (operation id `createFunnel`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `FunnelCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (current_path, domain_id, footer_code, footer_code_mode, head_code, head_code_mode, live_mode, name, tag_ids; required: name).
         """
@@ -168,7 +173,7 @@ class FunnelsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -185,7 +190,7 @@ class FunnelsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/funnels` (operation id `listFunnels`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

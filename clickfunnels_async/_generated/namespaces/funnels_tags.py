@@ -52,17 +52,22 @@ class FunnelsTagsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: FunnelsTagCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: FunnelsTagCreate | Mapping[str, Any],
     ) -> FunnelsTag: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateFunnelsTagsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateFunnelsTagsFields],
     ) -> FunnelsTag: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: FunnelsTagCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -72,7 +77,7 @@ class FunnelsTagsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/funnels/tags` (operation id `createFunnelsTags`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `FunnelsTagCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (color, name; required: name).
         """
@@ -111,7 +116,7 @@ class FunnelsTagsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -125,7 +130,7 @@ class FunnelsTagsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/funnels/tags` (operation id `listFunnelsTags`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -46,17 +46,22 @@ class ImagesNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: ImageCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: ImageCreate | Mapping[str, Any],
     ) -> Image: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateImagesFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateImagesFields],
     ) -> Image: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ImageCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -66,7 +71,7 @@ class ImagesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/images` (operation id `createImages`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ImageCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (alt_text, name, upload_source_url; required: upload_source_url).
         """
@@ -104,7 +109,7 @@ class ImagesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -117,7 +122,7 @@ class ImagesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/images` (operation id `listImages`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

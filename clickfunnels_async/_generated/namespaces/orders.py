@@ -194,17 +194,22 @@ class OrdersNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: OrderCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: OrderCreate | Mapping[str, Any],
     ) -> Order: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateOrdersFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateOrdersFields],
     ) -> Order: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: OrderCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -214,7 +219,7 @@ class OrdersNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/orders` (operation id `createOrders`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `OrderCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (activated_at, billing_address_city, billing_address_country, billing_address_postal_code, billing_address_region, billing_address_street_one, billing_address_street_two, billing_status, cancel_description, cancel_reason, canceled_at, canceled_by, churned_at, contact_attributes, contact_id, external_id, line_items_attributes, live_mode, next_charge_at, notes, order_type, service_status, shipping_address_city, shipping_address_country, shipping_address_first_name, shipping_address_last_name, shipping_address_organization_name, shipping_address_phone_number, shipping_address_postal_code, shipping_address_region, shipping_address_street_one, shipping_address_street_two; required: line_items_attributes, live_mode, order_type).
         """
@@ -242,7 +247,7 @@ class OrdersNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -258,7 +263,7 @@ class OrdersNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/orders` (operation id `listOrders`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -44,17 +44,22 @@ class OrdersTagsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: OrdersTagCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: OrdersTagCreate | Mapping[str, Any],
     ) -> OrdersTag: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateOrdersTagsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateOrdersTagsFields],
     ) -> OrdersTag: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: OrdersTagCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -64,7 +69,7 @@ class OrdersTagsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/orders/tags` (operation id `createOrdersTags`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `OrdersTagCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (color, name; required: name).
         """
@@ -102,7 +107,7 @@ class OrdersTagsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -115,7 +120,7 @@ class OrdersTagsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/orders/tags` (operation id `listOrdersTags`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

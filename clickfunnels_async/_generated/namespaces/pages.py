@@ -120,7 +120,7 @@ class PagesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["custom_css", "footer_code", "head_code", "markup"]
         | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
@@ -131,7 +131,7 @@ class PagesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["custom_css", "footer_code", "head_code", "markup"]
         | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
@@ -141,7 +141,7 @@ class PagesNamespace(Namespace):
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["custom_css", "footer_code", "head_code", "markup"]
         | Sequence[Literal["custom_css", "footer_code", "head_code", "markup"]]
@@ -154,7 +154,7 @@ class PagesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/pages` (operation id `createPage`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             expand: related records to include: custom_css, footer_code, head_code, markup.
             values: the whole body as a `PageCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (current_path, custom_css, custom_css_mode, description, footer_code, footer_code_mode, funnel, head_code, head_code_mode, markup, name, seo_description, seo_index, seo_title, show_page_step, sort_order, theme_id; required: name).
@@ -172,17 +172,22 @@ class PagesNamespace(Namespace):
 
     @overload
     async def create_external(
-        self, workspace_id: int | str, *, values: PageCreateExternal | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: PageCreateExternal | Mapping[str, Any],
     ) -> Page: ...
 
     @overload
     async def create_external(
-        self, workspace_id: int | str, **fields: Unpack[CreateExternalPageFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateExternalPageFields],
     ) -> Page: ...
 
     async def create_external(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: PageCreateExternal | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -192,7 +197,7 @@ class PagesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/pages/external` (operation id `createExternalPage`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `PageCreateExternal` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (description, external_url, funnel, name, sort_order; required: external_url).
         """
@@ -239,7 +244,7 @@ class PagesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -256,7 +261,7 @@ class PagesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/pages` (operation id `listPages`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

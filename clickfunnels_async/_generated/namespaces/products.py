@@ -133,17 +133,22 @@ class ProductsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: ProductCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: ProductCreate | Mapping[str, Any],
     ) -> Product: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateProductsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateProductsFields],
     ) -> Product: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ProductCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -153,7 +158,7 @@ class ProductsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/products` (operation id `createProducts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ProductCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (cancellation_funnel_url, commissionable, current_path, image_ids, name, redirect_funnel_id, seo_description, seo_image_id, seo_title, tag_ids, variant_properties, visible_in_customer_center, visible_in_store; required: name).
         """
@@ -181,7 +186,7 @@ class ProductsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -195,7 +200,7 @@ class ProductsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/products` (operation id `listProducts`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -100,19 +100,21 @@ class ProductsCollectionsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ProductsCollectionCreate | Mapping[str, Any],
     ) -> ProductsCollection: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateProductsCollectionsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateProductsCollectionsFields],
     ) -> ProductsCollection: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ProductsCollectionCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -122,7 +124,7 @@ class ProductsCollectionsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/products/collections` (operation id `createProductsCollections`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ProductsCollectionCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (collection_type, description, image_id, name, product_ids, seo_description, seo_title, social_image_id, sort_method, visible_in_store; required: name).
         """
@@ -151,7 +153,7 @@ class ProductsCollectionsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -165,7 +167,7 @@ class ProductsCollectionsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/products/collections` (operation id `listProductsCollections`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

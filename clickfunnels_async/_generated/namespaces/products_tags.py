@@ -51,17 +51,22 @@ class ProductsTagsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: ProductsTagCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: ProductsTagCreate | Mapping[str, Any],
     ) -> ProductsTag: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateProductsTagsFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateProductsTagsFields],
     ) -> ProductsTag: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ProductsTagCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -71,7 +76,7 @@ class ProductsTagsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/products/tags` (operation id `createProductsTags`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ProductsTagCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (color, name; required: name).
         """
@@ -110,7 +115,7 @@ class ProductsTagsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -124,7 +129,7 @@ class ProductsTagsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/products/tags` (operation id `listProductsTags`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

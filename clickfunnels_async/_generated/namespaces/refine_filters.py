@@ -60,19 +60,22 @@ class RefineFiltersNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: RefineFilterCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: RefineFilterCreate | Mapping[str, Any],
     ) -> RefineFilter: ...
 
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         **fields: Unpack[CreateWorkspaceRefineFilterFields],
     ) -> RefineFilter: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: RefineFilterCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -82,7 +85,7 @@ class RefineFiltersNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/refine_filters` (operation id `createWorkspaceRefineFilter`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `RefineFilterCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (conjunction, criteria, filter_class, name; required: criteria).
         """
@@ -121,7 +124,7 @@ class RefineFiltersNamespace(Namespace):
 
     async def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         after: str | None = None,
         sort_order: Literal["asc", "desc"] | None = None,
@@ -134,7 +137,7 @@ class RefineFiltersNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/refine_filters` (operation id `listWorkspaceRefineFilters`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             after: Cursor: the id from the previous page's Pagination-Next header.
             sort_order: Direction of the listing (default asc).
             filter: a `Filter` or a dict with the keys name.

@@ -77,19 +77,21 @@ class SalesOpportunitiesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: SalesOpportunityCreate | Mapping[str, Any],
     ) -> SalesOpportunity: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateSalesOpportunitiesFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateSalesOpportunitiesFields],
     ) -> SalesOpportunity: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: SalesOpportunityCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -99,7 +101,7 @@ class SalesOpportunitiesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/sales/opportunities` (operation id `createSalesOpportunities`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `SalesOpportunityCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (assignee_id, closed_at, name, pipelines_stage_id, primary_contact_id, value; required: name, pipelines_stage_id, primary_contact_id).
         """
@@ -138,7 +140,7 @@ class SalesOpportunitiesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -152,7 +154,7 @@ class SalesOpportunitiesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/sales/opportunities` (operation id `listSalesOpportunities`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -67,19 +67,21 @@ class SalesPipelinesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: SalesPipelineCreate | Mapping[str, Any],
     ) -> SalesPipeline: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateSalesPipelinesFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateSalesPipelinesFields],
     ) -> SalesPipeline: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: SalesPipelineCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -89,7 +91,7 @@ class SalesPipelinesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/sales/pipelines` (operation id `createSalesPipelines`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `SalesPipelineCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (name, stages_attributes; required: name, stages_attributes).
         """
@@ -118,7 +120,7 @@ class SalesPipelinesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -132,7 +134,7 @@ class SalesPipelinesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/sales/pipelines` (operation id `listSalesPipelines`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -63,19 +63,21 @@ class ShippingPackagesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ShippingPackageCreate | Mapping[str, Any],
     ) -> ShippingPackage: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateShippingPackagesFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateShippingPackagesFields],
     ) -> ShippingPackage: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ShippingPackageCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -85,7 +87,7 @@ class ShippingPackagesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/shipping/packages` (operation id `createShippingPackages`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ShippingPackageCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (carrier, default_package, distance_unit, empty_weight, height, length, name, package_type, weight, weight_unit, width; required: distance_unit, height, length, name, package_type, width).
         """
@@ -124,7 +126,7 @@ class ShippingPackagesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -137,7 +139,7 @@ class ShippingPackagesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/shipping/packages` (operation id `listShippingPackages`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -45,19 +45,21 @@ class ShippingProfilesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ShippingProfileCreate | Mapping[str, Any],
     ) -> ShippingProfile: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateShippingProfilesFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateShippingProfilesFields],
     ) -> ShippingProfile: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ShippingProfileCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -67,7 +69,7 @@ class ShippingProfilesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/shipping/profiles` (operation id `createShippingProfiles`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ShippingProfileCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (name, variant_ids; required: name).
         """
@@ -106,7 +108,7 @@ class ShippingProfilesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -119,7 +121,7 @@ class ShippingProfilesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/shipping/profiles` (operation id `listShippingProfiles`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

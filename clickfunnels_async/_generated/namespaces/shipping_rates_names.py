@@ -47,19 +47,21 @@ class ShippingRatesNamesNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ShippingRatesNameCreate | Mapping[str, Any],
     ) -> ShippingRatesName: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateShippingRatesNamesFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateShippingRatesNamesFields],
     ) -> ShippingRatesName: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: ShippingRatesNameCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -69,7 +71,7 @@ class ShippingRatesNamesNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/shipping/rates/names` (operation id `createShippingRatesNames`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `ShippingRatesNameCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (name; required: name).
         """
@@ -108,7 +110,7 @@ class ShippingRatesNamesNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -121,7 +123,7 @@ class ShippingRatesNamesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/shipping/rates/names` (operation id `listShippingRatesNames`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

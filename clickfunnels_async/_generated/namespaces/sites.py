@@ -38,7 +38,7 @@ class SitesNamespace(Namespace):
 
     async def get(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["footer_code", "head_code", "markup"]
         | Sequence[Literal["footer_code", "head_code", "markup"]]
@@ -49,7 +49,7 @@ class SitesNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/site` (operation id `getSite`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             expand: related records to include: footer_code, head_code, markup.
         """
         return cast(
@@ -61,7 +61,7 @@ class SitesNamespace(Namespace):
 
     async def update(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         expand: Literal["footer_code", "head_code", "markup"]
         | Sequence[Literal["footer_code", "head_code", "markup"]]
@@ -74,7 +74,7 @@ class SitesNamespace(Namespace):
         `PUT /api/v2/workspaces/{workspace_id}/site` (operation id `updateSite`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             expand: related records to include: footer_code, head_code, markup.
             values: the whole body as a `SiteUpdate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (footer_code, footer_code_mode, head_code, head_code_mode, homepage_id, name).

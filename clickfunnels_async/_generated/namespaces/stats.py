@@ -40,7 +40,7 @@ class StatsNamespace(Namespace):
 
     async def get(
         self,
-        workspace_id: int,
+        workspace_id: int | None = None,
         *,
         resource: Literal["contact", "order"] | None = None,
         count: bool | None = None,
@@ -56,7 +56,7 @@ class StatsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/stats` (operation id `getWorkspaceStats`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id of the parent workspace. Defaults to the client's `workspace_id`.
             resource: Which records to aggregate.
             count: Return the record count.
             count_by_property: Group counts by this property.

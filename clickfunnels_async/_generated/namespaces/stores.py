@@ -54,17 +54,22 @@ class StoresNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: StoreCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: StoreCreate | Mapping[str, Any],
     ) -> Store: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateStoresFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateStoresFields],
     ) -> Store: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: StoreCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -74,7 +79,7 @@ class StoresNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/stores` (operation id `createStores`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `StoreCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (current_path, name, seo_description, seo_indexable, seo_title, social_image_id, status; required: name).
         """
@@ -112,7 +117,7 @@ class StoresNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -125,7 +130,7 @@ class StoresNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/stores` (operation id `listStores`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -57,7 +57,7 @@ class WebhooksIncomingExternalPurchaseEndpointsNamespace(Namespace):
 
     async def create(
         self,
-        workspace_id: int,
+        workspace_id: int | None = None,
         *,
         values: WebhooksIncomingExternalPurchaseEndpointCreate
         | Mapping[str, Any]
@@ -69,7 +69,7 @@ class WebhooksIncomingExternalPurchaseEndpointsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/webhooks/incoming/external_purchase_endpoints` (operation id `createWebhooksIncomingExternalPurchaseEndpoints`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `WebhooksIncomingExternalPurchaseEndpointCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (live_mode, name, provider, suppress_order_system_emails).
         """
@@ -112,7 +112,7 @@ class WebhooksIncomingExternalPurchaseEndpointsNamespace(Namespace):
 
     async def list(
         self,
-        workspace_id: int,
+        workspace_id: int | None = None,
         *,
         filter: Filter
         | ListWebhooksIncomingExternalPurchaseEndpointsFilter
@@ -123,7 +123,7 @@ class WebhooksIncomingExternalPurchaseEndpointsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/webhooks/incoming/external_purchase_endpoints` (operation id `listWebhooksIncomingExternalPurchaseEndpoints`)
 
         Args:
-            workspace_id: Numeric id of the parent workspace.
+            workspace_id: Numeric id of the parent workspace. Defaults to the client's `workspace_id`.
             filter: a `Filter` or a dict with the keys id, live_mode, provider.
         """
         return cast(

@@ -55,7 +55,7 @@ class WebhooksOutgoingEndpointsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: WebhooksOutgoingEndpointCreate | Mapping[str, Any],
     ) -> WebhooksOutgoingEndpoint: ...
@@ -63,13 +63,13 @@ class WebhooksOutgoingEndpointsNamespace(Namespace):
     @overload
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         **fields: Unpack[CreateWebhooksOutgoingEndpointsFields],
     ) -> WebhooksOutgoingEndpoint: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: WebhooksOutgoingEndpointCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -81,7 +81,7 @@ class WebhooksOutgoingEndpointsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/webhooks/outgoing/endpoints` (operation id `createWebhooksOutgoingEndpoints`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `WebhooksOutgoingEndpointCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (event_type_ids, funnel_ids, name, page_ids, url; required: name, url).
         """
@@ -124,7 +124,7 @@ class WebhooksOutgoingEndpointsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -137,7 +137,7 @@ class WebhooksOutgoingEndpointsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/webhooks/outgoing/endpoints` (operation id `listWebhooksOutgoingEndpoints`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.

@@ -68,17 +68,22 @@ class WorkflowsNamespace(Namespace):
 
     @overload
     async def create(
-        self, workspace_id: int | str, *, values: WorkflowCreate | Mapping[str, Any]
+        self,
+        workspace_id: int | str | None = None,
+        *,
+        values: WorkflowCreate | Mapping[str, Any],
     ) -> Workflow: ...
 
     @overload
     async def create(
-        self, workspace_id: int | str, **fields: Unpack[CreateWorkflowFields]
+        self,
+        workspace_id: int | str | None = None,
+        **fields: Unpack[CreateWorkflowFields],
     ) -> Workflow: ...
 
     async def create(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         values: WorkflowCreate | Mapping[str, Any] | None = None,
         **fields: Any,
@@ -88,7 +93,7 @@ class WorkflowsNamespace(Namespace):
         `POST /api/v2/workspaces/{workspace_id}/workflows` (operation id `createWorkflow`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             values: the whole body as a `WorkflowCreate` or a dict (instead of keyword fields).
             fields: the body's fields as keywords (name; required: name).
         """
@@ -164,7 +169,7 @@ class WorkflowsNamespace(Namespace):
 
     def list(
         self,
-        workspace_id: int | str,
+        workspace_id: int | str | None = None,
         *,
         limit: int | None = None,
         prefetch: bool = False,
@@ -177,7 +182,7 @@ class WorkflowsNamespace(Namespace):
         `GET /api/v2/workspaces/{workspace_id}/workflows` (operation id `listWorkflows`)
 
         Args:
-            workspace_id: Numeric id or public_id of the parent workspace.
+            workspace_id: Numeric id or public_id of the parent workspace. Defaults to the client's `workspace_id`.
             limit: stop after this many items (all pages by default).
             prefetch: fetch the next page while this one is used (inside `async with`).
             after: Cursor: the id from the previous page's Pagination-Next header.
