@@ -171,6 +171,32 @@ def _object_maker(plan: ObjectPlan) -> Maker:
     return made
 
 
+def _copy_expr(value: Any, namespace: dict[str, Any]) -> str:
+    """An expression that builds a fresh copy of the JSON value `value` (C-level copies where it can)."""
+    if isinstance(value, dict | list):
+        name = f"V{len(namespace)}"
+        namespace[name] = value
+        nested = [v for v in (value.values() if isinstance(value, dict) else value)]
+        if not any(isinstance(v, dict | list) for v in nested):
+            return f"{type(value).__name__}({name})"
+        if isinstance(value, list):
+            return f"[{', '.join(_copy_expr(v, namespace) for v in value)}]"
+        return f"{{{', '.join(f'{k!r}: {_copy_expr(v, namespace)}' for k, v in value.items())}}}"
+    name = f"V{len(namespace)}"
+    namespace[name] = value  # an immutable scalar: shared
+    return name
+
+
+def _copier(value: Any) -> Maker:
+    """A maker that ignores the index and returns a fresh copy of `value` each time."""
+    if not isinstance(value, dict | list):
+        return _Constant(value)
+    namespace: dict[str, Any] = {}
+    expr = _copy_expr(value, namespace)
+    made: Maker = _generated(["def make(i):", f"    return {expr}"], namespace, "example copy")
+    return made
+
+
 def compile_fill(plan: FillPlan) -> Callable[[dict[str, Any], int], None]:
     """``fill(record, index)``: every field of `plan` the record lacks (absent or null) gets null where the
     schema allows it (an existing null stays), else the maker's value. Generated straight-line code."""
@@ -330,4 +356,9 @@ class Examples:
                 return lambda i: []
             item = self.maker(items, name, depth=depth + 1)
             return lambda i: [item(i + n) for n in range(count)]
-        return _object_maker(self.object_plan(schema, depth=depth, full=full))
+        made = _object_maker(self.object_plan(schema, depth=depth, full=full))
+        if depth >= 1:
+            # An object inside a record (a contact's visits): the same value for every record, made once and
+            # copied, as a new record's 50-odd nested strings are most of what its fill would cost.
+            return _copier(made(1))
+        return made
