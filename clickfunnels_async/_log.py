@@ -18,6 +18,7 @@ import sys
 import weakref
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote_plus
 
 import attrs
@@ -35,6 +36,7 @@ __all__ = [
     "redacting_filter",
     "scrub_request",
     "scrub_response",
+    "stderr_handler",
 ]
 
 logger = logging.getLogger("clickfunnels_async")
@@ -235,13 +237,31 @@ def configure_from_env() -> None:
     if level is None:
         return
     if not any(getattr(h, _HANDLER_MARK, False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s %(name)s] %(message)s"))
-        # Logger filters do not see records of child loggers; the handler filter does.
-        handler.addFilter(redacting_filter)
+        handler = stderr_handler()
         setattr(handler, _HANDLER_MARK, True)
         logger.addHandler(handler)
     logger.setLevel(level)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (a progress display or a test may swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def stderr_handler() -> logging.Handler:
+    """A stderr handler in the SDK's format that masks registered secrets (also of child loggers)."""
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s %(name)s] %(message)s"))
+    # Logger filters do not see records of child loggers; the handler filter does.
+    handler.addFilter(redacting_filter)
+    return handler
 
 
 def log_request(request: httpx.Request, *, attempt: int) -> None:

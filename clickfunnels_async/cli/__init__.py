@@ -1,30 +1,99 @@
 """The `clickfunnels` command (needs the `cli` extra: `pip install 'clickfunnels-async[cli]'`).
 
 ```
-clickfunnels contacts export --workspace-id 42 -o contacts.jsonl [--resume]
-clickfunnels contacts import people.csv --workspace-id 42 --failures failed.jsonl
+clickfunnels contacts export --workspace-id 42 -o contacts.csv [--resume | --restart]
+clickfunnels contacts import contacts.csv --workspace-id 42 --failures failed.jsonl
 clickfunnels call getContacts id=123 --json
-clickfunnels list contacts.tags workspace_id=42 --json
+clickfunnels list contacts.tags --workspace-id 42 --json
 clickfunnels emulator serve --port 8765
 ```
 
-Authentication comes from the environment, as for the client: CLICKFUNNELS_API_TOKEN and
+Authentication comes from the options or the environment, as for the client: CLICKFUNNELS_API_TOKEN and
 CLICKFUNNELS_SUBDOMAIN, or MATON_API_KEY with --maton. Secrets are never printed.
-Exit codes: 0 ok, 1 the API refused or some rows failed, 2 bad input, 130 interrupted.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from ._common import ClientFactory, Settings, fail
+from clickfunnels_async._version import __version__
+
+from ._common import (
+    EXIT_CODES_HELP,
+    GLOBAL_OPTIONS_HINT,
+    ClientFactory,
+    Settings,
+    fail,
+    set_verbosity,
+)
 from ._contacts import app as contacts_app
 from ._generic import call, list_, operations
 
 __all__ = ["build_app", "main"]
+
+# Commands that take their own arguments verbatim: global options after them are theirs, not hoisted.
+_VERBATIM = frozenset({"emulator"})
+
+
+class _Root(TyperGroup):
+    """The root group; global options may also come after the command (`contacts export --api-token …`).
+
+    They are moved in front of the command before parsing, after any given there, so the same option
+    definitions and precedence apply (a flag beats the environment; given twice, the later one wins).
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._hoisted(list(args)))
+
+    def _hoisted(self, args: list[str]) -> list[str]:
+        takes_value: dict[str, bool] = {}
+        short_flags = ""
+        for param in self.params:
+            flag = bool(getattr(param, "is_flag", False) or getattr(param, "count", False))
+            for opt in (*param.opts, *getattr(param, "secondary_opts", ())):
+                takes_value[opt] = not flag
+                if flag and re.fullmatch(r"-\w", opt):
+                    short_flags += opt[1]
+
+        def root_option(token: str) -> tuple[bool, bool]:
+            """(is a root option, its value is the next token)."""
+            name, eq, _ = token.partition("=")
+            if name in takes_value and token.startswith("--"):
+                return True, takes_value[name] and not eq
+            if short_flags and re.fullmatch(rf"-[{short_flags}]+", token):
+                return True, False
+            return name in takes_value, takes_value.get(name, False) and not eq
+
+        i = 0
+        while i < len(args) and args[i].startswith("-") and args[i] != "--":
+            known, needs_value = root_option(args[i])
+            if not known:
+                return args  # let the parser report it
+            i += 2 if needs_value else 1
+        if i >= len(args) or args[i] in _VERBATIM:
+            return args
+        hoisted: list[str] = []
+        rest: list[str] = []
+        j = i + 1
+        while j < len(args):
+            token = args[j]
+            if token == "--":
+                rest += args[j:]
+                break
+            known, needs_value = root_option(token)
+            if known:
+                take = 2 if needs_value and j + 1 < len(args) else 1
+                hoisted += args[j : j + take]
+                j += take
+            else:
+                rest.append(token)
+                j += 1
+        return [*args[:i], *hoisted, args[i], *rest]
 
 
 def _emulator_app() -> typer.Typer:
@@ -32,24 +101,14 @@ def _emulator_app() -> typer.Typer:
         help="A local fake of the API, for trying things out.", no_args_is_help=True
     )
 
-    @emulator.command("serve")
-    def serve(
-        port: Annotated[
-            int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")
-        ] = 8765,
-        seed: Annotated[int, typer.Option("--seed", help="Seed for the data and the faults.")] = 0,
-        contacts: Annotated[int, typer.Option("--contacts", min=0, help="Contacts to create.")] = 0,
-        tags: Annotated[int, typer.Option("--tags", min=0)] = 0,
-        latency: Annotated[
-            float, typer.Option("--latency", min=0.0, help="Seconds added per request.")
-        ] = 0.0,
-        error_rate: Annotated[float, typer.Option("--error-rate", min=0.0, max=1.0)] = 0.0,
-        drop_rate: Annotated[float, typer.Option("--drop-rate", min=0.0, max=1.0)] = 0.0,
-        rate_limit: Annotated[
-            int | None, typer.Option("--rate-limit", min=1, help="Requests/s per token.")
-        ] = None,
-    ) -> None:
-        """Serve the emulator (clickfunnels_async.testing) on 127.0.0.1 until Ctrl-C."""
+    @emulator.command(
+        "serve",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    def serve(ctx: typer.Context) -> None:
+        """Serve the emulator on 127.0.0.1 until Ctrl-C; `serve --help` lists its options (the same as
+        `python -m clickfunnels_async.testing`: port, seed, data, faults, latency, rate limit, tokens)."""
         try:
             import uvicorn  # noqa: F401
 
@@ -58,37 +117,27 @@ def _emulator_app() -> typer.Typer:
             fail(
                 f"the emulator needs the testing extra (pip install 'clickfunnels-async[testing]'): {exc}"
             )
-        argv = [
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--seed",
-            str(seed),
-            "--contacts",
-            str(contacts),
-            "--tags",
-            str(tags),
-            "--latency",
-            str(latency),
-            "--error-rate",
-            str(error_rate),
-            "--drop-rate",
-            str(drop_rate),
-        ]
-        if rate_limit is not None:
-            argv += ["--rate-limit", str(rate_limit)]
-        raise typer.Exit(serve_main(argv))
+        # One definition of the options: the emulator's own parser reads them.
+        raise typer.Exit(serve_main(ctx.args, prog="clickfunnels emulator serve"))
 
     return emulator
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"clickfunnels-async {__version__}")
+        raise typer.Exit()
+
+
 def build_app(*, client_factory: ClientFactory | None = None) -> typer.Typer:
     """The typer application. `client_factory(**kwargs) -> ClickFunnels` replaces how commands build their
-    client (tests point it at an emulator); it receives the retry, concurrency and pacing settings."""
+    client (tests point it at an emulator); it receives the keywords `ClickFunnels(...)` would."""
     app = typer.Typer(
         name="clickfunnels",
-        help="ClickFunnels 2.0 API from the command line.",
+        cls=_Root,
+        help="ClickFunnels 2.0 API from the command line.\n\nGlobal options may come before or after "
+        "the command (clickfunnels contacts export --api-token …); an option beats the environment.",
+        epilog=EXIT_CODES_HELP,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
@@ -97,6 +146,15 @@ def build_app(*, client_factory: ClientFactory | None = None) -> typer.Typer:
     @app.callback()
     def options(
         ctx: typer.Context,
+        api_token: Annotated[
+            str | None,
+            typer.Option(
+                "--api-token",
+                help="API token (default CLICKFUNNELS_API_TOKEN; with --maton the Maton key, "
+                "default MATON_API_KEY). Prefer the environment: options show in process lists.",
+                show_default=False,
+            ),
+        ] = None,
         base_url: Annotated[
             str | None,
             typer.Option("--base-url", help="Send every request to this root (proxy, emulator)."),
@@ -123,8 +181,34 @@ def build_app(*, client_factory: ClientFactory | None = None) -> typer.Typer:
         timeout: Annotated[
             float | None, typer.Option("--timeout", min=0.1, help="Seconds per request.")
         ] = None,
+        verbose: Annotated[
+            int,
+            typer.Option(
+                "--verbose",
+                "-v",
+                count=True,
+                help="-v: show retries on stderr; -vv: every request too.",
+            ),
+        ] = 0,
+        quiet: Annotated[
+            bool,
+            typer.Option(
+                "--quiet", "-q", help="No progress and no messages on stderr, only errors."
+            ),
+        ] = False,
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                callback=_show_version,
+                is_eager=True,
+                help="Print the version and exit.",
+            ),
+        ] = False,
     ) -> None:
+        set_verbosity(verbose, quiet)
         ctx.obj = Settings(
+            api_token=api_token,
             base_url=base_url,
             maton=maton,
             connection=connection,
@@ -136,8 +220,8 @@ def build_app(*, client_factory: ClientFactory | None = None) -> typer.Typer:
         )
 
     app.add_typer(contacts_app, name="contacts")
-    app.command("call")(call)
-    app.command("list")(list_)
+    app.command("call", epilog=GLOBAL_OPTIONS_HINT)(call)
+    app.command("list", epilog=GLOBAL_OPTIONS_HINT)(list_)
     app.command("operations")(operations)
     app.add_typer(_emulator_app(), name="emulator")
     return app

@@ -1,11 +1,13 @@
-"""What every command shares: the client settings, the consoles, exit codes and error reporting."""
+"""What every command shares: the client settings, the consoles, exit codes, logging and error reporting."""
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
 import anyio
 import attrs
@@ -15,6 +17,7 @@ from rich.markup import escape
 
 from clickfunnels_async import ClickFunnels, ClickFunnelsConfigError, ClickFunnelsError
 from clickfunnels_async._json import to_jsonable
+from clickfunnels_async._log import logger, stderr_handler
 
 T = TypeVar("T")
 
@@ -23,9 +26,24 @@ EXIT_FAILED = 1  # the API refused something, or some rows failed
 EXIT_USAGE = 2  # bad input: option, file, row, operation id
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done; 1 the API refused something or some rows failed (see the failures file); "
+    "2 bad input (option, file, header, operation), nothing sent; 130 interrupted (run again to resume)."
+)
+
+GLOBAL_OPTIONS_HINT = (
+    "The global options (--api-token, --base-url, --max-retries, -v, -q, ...: clickfunnels --help) "
+    "may also come here."
+)
+
+# -q: -1, normal: 0, -v: 1 (retries), -vv: 2 (requests too). Set by the root callback for the invocation.
+_verbosity: contextvars.ContextVar[int] = contextvars.ContextVar("verbosity", default=0)
+
 
 class ClientFactory(Protocol):
-    """Builds the client a command uses (tests pass one to `build_app` to reach an emulator)."""
+    """Builds the client a command uses, in place of `ClickFunnels(...)` (tests pass one to `build_app` to
+    reach an emulator). It gets the keywords `ClickFunnels` would: `api_token`, `subdomain` and `base_url`
+    only when given on the command line."""
 
     def __call__(self, **kwargs: Any) -> ClickFunnels: ...
 
@@ -40,11 +58,61 @@ def stderr() -> Console:
 
 
 def say(message: str, *, style: str | None = None) -> None:
-    stderr().print(escape(message), style=style)
+    """A message on stderr (never stdout: that is for data); -q silences it, not errors."""
+    if _verbosity.get() >= 0:
+        stderr().print(escape(message), style=style)
+
+
+def set_verbosity(verbose: int, quiet: bool) -> None:
+    _verbosity.set(-1 if quiet else verbose)
+
+
+def is_quiet() -> bool:
+    return _verbosity.get() < 0
+
+
+class RetryCounter(logging.Handler):
+    """Counts the SDK's retries (its INFO records "Retrying ...") for the progress line and the summary."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, str) and record.msg.startswith("Retrying "):
+            self.count += 1
+
+
+@contextmanager
+def observed() -> Iterator[RetryCounter]:
+    """While a command runs: count retries; with -v show them (and -vv every request) on stderr.
+
+    The SDK logs retries at INFO and requests at DEBUG and prints nothing by itself; the CLI is the
+    application here, so it lowers the package logger's level for the command and restores it after.
+    """
+    counter = RetryCounter()
+    verbosity = _verbosity.get()
+    shown = stderr_handler() if verbosity > 0 else None
+    wanted = logging.DEBUG if verbosity > 1 else logging.INFO
+    previous = logger.level
+    if previous == logging.NOTSET or previous > wanted:
+        logger.setLevel(wanted)
+    logger.addHandler(counter)
+    if shown is not None:
+        shown.setLevel(wanted)
+        logger.addHandler(shown)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        if shown is not None:
+            logger.removeHandler(shown)
+        logger.setLevel(previous)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    say(f"Error: {message}", style="bold red" if code == EXIT_USAGE else "red")
+    """Print the error (also under -q) and exit with `code`."""
+    stderr().print(escape(f"Error: {message}"), style="bold red" if code == EXIT_USAGE else "red")
     raise typer.Exit(code)
 
 
@@ -52,6 +120,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 class Settings:
     """The global options; `client()` builds the client from them and the environment."""
 
+    api_token: str | None = attrs.field(default=None, repr=False)
     base_url: str | None = None
     maton: bool = False
     connection: str | None = None
@@ -61,16 +130,27 @@ class Settings:
     timeout: float | None = None
     factory: ClientFactory | None = None
 
-    def client(self, *, max_concurrency: int | None = None) -> ClickFunnels:
+    def client(
+        self, *, max_concurrency: int | None = None, workspace_id: int | None = None
+    ) -> ClickFunnels:
+        """`workspace_id`: the client's default for calls whose path takes one (the client reads
+        CLICKFUNNELS_WORKSPACE_ID itself, and may discover the only workspace of a token)."""
         kwargs: dict[str, Any] = {"max_retries": self.max_retries}
         if max_concurrency is not None:
             kwargs["max_concurrency"] = max_concurrency
+        if workspace_id is not None:
+            kwargs["workspace_id"] = workspace_id
         if self.requests_per_second is not None:
             kwargs["requests_per_second"] = self.requests_per_second
         if self.timeout is not None:
             kwargs["timeout"] = self.timeout
         if self.factory is not None:
-            return self.factory(**kwargs)
+            given = {
+                "api_token": self.api_token,
+                "subdomain": self.subdomain,
+                "base_url": self.base_url,
+            }
+            return self.factory(**{k: v for k, v in given.items() if v is not None}, **kwargs)
         if self.connection is not None and not self.maton:
             raise UsageProblem("--connection picks a Maton connection; add --maton")
         if self.maton:
@@ -79,9 +159,11 @@ class Settings:
                     "--subdomain does not apply with --maton (the gateway routes by connection)"
                 )
             return ClickFunnels.via_maton(
-                connection=self.connection, base_url=self.base_url, **kwargs
+                self.api_token, connection=self.connection, base_url=self.base_url, **kwargs
             )
-        return ClickFunnels(subdomain=self.subdomain, base_url=self.base_url, **kwargs)
+        return ClickFunnels(
+            self.api_token, subdomain=self.subdomain, base_url=self.base_url, **kwargs
+        )
 
 
 def settings(ctx: typer.Context) -> Settings:
@@ -147,3 +229,44 @@ def parse_filters(
             raise UsageProblem(f"{option} {pair!r}: no value given")
         out.setdefault(key, []).extend(values)
     return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
+
+
+# Options that several commands take, defined once.
+WorkspaceOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workspace-id",
+        envvar="CLICKFUNNELS_WORKSPACE_ID",
+        show_envvar=True,
+        help="Workspace id; find it with `clickfunnels list teams`, then `list workspaces team_id=…`.",
+    ),
+]
+FilterOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--filter", help="key=value; repeat it, or give value1,value2, for any of several values."
+    ),
+]
+SummaryJsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", min=0, help="Stop after this many items.")
+]
+
+
+NEEDS_WORKSPACE = (
+    "--workspace-id is required (or set CLICKFUNNELS_WORKSPACE_ID); find the ids with "
+    "`clickfunnels list teams`, then `clickfunnels list workspaces team_id=…`"
+)
+
+
+def workspace(value: int | None) -> int:
+    if value is None:
+        raise UsageProblem(NEEDS_WORKSPACE)
+    return value
+
+
+def given_on_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"

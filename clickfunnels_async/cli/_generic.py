@@ -19,7 +19,21 @@ from clickfunnels_async import ClickFunnels
 from clickfunnels_async._generated.operation_table import OPERATIONS
 from clickfunnels_async._operation_row import Operation
 
-from ._common import UsageProblem, dumps, parse_filters, reported_errors, run_async, say, settings
+from ._common import (
+    NEEDS_WORKSPACE,
+    FilterOption,
+    LimitOption,
+    UsageProblem,
+    WorkspaceOption,
+    dumps,
+    given_on_command_line,
+    observed,
+    parse_filters,
+    reported_errors,
+    run_async,
+    say,
+    settings,
+)
 
 
 def _python_name(param: str) -> str:
@@ -73,13 +87,54 @@ def _value(arg: str, raw: str, is_json: bool) -> Any:
         raise UsageProblem(f"argument {arg!r}: the value after := must be JSON") from None
 
 
+def _command_kwargs(
+    ctx: typer.Context,
+    op: Operation,
+    args: list[str],
+    filters: list[str] | None,
+    workspace_id: int | None,
+    limit: int | None,
+) -> dict[str, Any]:
+    """`build_kwargs` checked against the options `call` and `list` share: --workspace-id (passed to the
+    client as its default, which fills it in where the operation takes one) and --limit."""
+    kwargs = build_kwargs(op, args, filters)
+    if limit is not None and not op.paginated:
+        raise UsageProblem(f"--limit applies to list operations; {op.id} returns one item")
+    explicit = given_on_command_line(ctx, "workspace_id")
+    if workspace_id is not None and explicit:
+        if "workspace_id" not in op.path_params:
+            raise UsageProblem(
+                f"{op.id} ({op.qualname}) takes no workspace id; drop --workspace-id"
+            )
+        given = kwargs.get("workspace_id")
+        if given is not None and given != workspace_id:
+            raise UsageProblem(
+                f"workspace_id={given} and --workspace-id {workspace_id} disagree; give one"
+            )
+    # The workspace id is the client's to fill in (its default, or the one workspace it discovers).
+    missing = [p for p in op.path_params if p not in kwargs and p != "workspace_id"]
+    if missing:
+        raise UsageProblem(
+            f"{op.id} ({op.qualname}) needs {', '.join(f'{m}=...' for m in missing)}"
+        )
+    return kwargs
+
+
+def _sdk_refusal(op: Operation, exc: TypeError | ValueError) -> UsageProblem:
+    """The SDK's own checks, made before sending, in the CLI's words where they name Python code."""
+    if isinstance(exc, TypeError) and "needs workspace_id" in str(exc):
+        return UsageProblem(f"{op.id} ({op.qualname}): {NEEDS_WORKSPACE}")
+    return UsageProblem(str(exc))
+
+
 def build_kwargs(
     op: Operation, args: list[str], filters: list[str] | None = None
 ) -> dict[str, Any]:
     """Keyword arguments for the operation's method from `key=value` (text) and `key:=json` arguments.
 
     Keys: path parameters, query parameters, body fields, `filter.<key>` (or `filter[<key>]`) and `expand`.
-    Every key is checked against the operation's row before anything is sent.
+    Every key is checked against the operation's row before anything is sent; missing path parameters
+    are left to the caller.
     """
     query = {_python_name(p): p for p in op.query_params if p != "after" or not op.paginated}
     if op.paginated:
@@ -120,11 +175,6 @@ def build_kwargs(
                 f"argument {arg!r}: {op.id} ({op.qualname}) takes no {key!r}; "
                 f"it takes: {', '.join(accepted) or 'nothing'}"
             )
-    missing = [p for p in op.path_params if p not in kwargs]
-    if missing:
-        raise UsageProblem(
-            f"{op.id} ({op.qualname}) needs {', '.join(f'{m}=...' for m in missing)}"
-        )
     if filter_pairs:
         kwargs["filter"] = parse_filters(filter_pairs, op.filter_keys, option="filter")
     if expand:
@@ -169,23 +219,35 @@ def call(
             help="key=value (text) or key:=json: path/query params, body fields, filter.<key>, expand."
         ),
     ] = None,
+    workspace_id: WorkspaceOption = None,
+    filter: FilterOption = None,
+    limit: LimitOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Compact JSON on stdout, for scripts.")
     ] = False,
 ) -> None:
-    """Call any operation of the API. A list operation returns one page (its next cursor goes to stderr)."""
+    """Call any operation of the API. A list operation returns one page (its next cursor goes to stderr),
+    or with --limit up to that many items."""
     with reported_errors():
         op = find_operation(operation)
-        kwargs = build_kwargs(op, args or [])
-        cf = settings(ctx).client()
+        kwargs = _command_kwargs(ctx, op, args or [], filter, workspace_id, limit)
+        cf = settings(ctx).client(workspace_id=workspace_id)
 
         async def go() -> tuple[Any, str | None]:
             async with cf:
                 method = _method(cf, op)
                 if op.paginated:
+                    items: list[Any] = []
                     async for page in method(**kwargs).pages():
-                        return page.response.json(), page.next_cursor
-                    return [], None
+                        got = page.response.json()
+                        if limit is None:
+                            return got, page.next_cursor
+                        taken = got[: limit - len(items)]
+                        items += taken
+                        if len(items) >= limit:
+                            # A cursor resumes after a whole page only: none when the page was cut.
+                            return items, page.next_cursor if len(taken) == len(got) else None
+                    return items, None
                 with cf.raw_responses() as raw:
                     result = await method(**kwargs)
                 if result is None or not raw or not raw[-1].http_response.content:
@@ -193,9 +255,10 @@ def call(
                 return raw[-1].http_response.json(), None
 
         try:
-            result, cursor = run_async(go)
-        except (TypeError, ValueError) as exc:  # the SDK's own checks, made before sending
-            raise UsageProblem(str(exc)) from None
+            with observed():
+                result, cursor = run_async(go)
+        except (TypeError, ValueError) as exc:
+            raise _sdk_refusal(op, exc) from None
         if result is None:
             say(f"{op.qualname}: done")
         elif as_json:
@@ -211,14 +274,11 @@ def list_(
     resource: Annotated[str, typer.Argument(help="Namespace, e.g. contacts or contacts.tags.")],
     args: Annotated[
         list[str] | None,
-        typer.Argument(help="key=value: path and query parameters (workspace_id=42)."),
+        typer.Argument(help="key=value: path and query parameters (team_id=7, sort_order=desc)."),
     ] = None,
-    filter: Annotated[
-        list[str] | None, typer.Option("--filter", help="key=value; repeatable.")
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=0, help="Stop after this many items.")
-    ] = None,
+    workspace_id: WorkspaceOption = None,
+    filter: FilterOption = None,
+    limit: LimitOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per line on stdout.")
     ] = False,
@@ -226,8 +286,8 @@ def list_(
     """List every item of a resource, following the pages."""
     with reported_errors():
         op = find_list_operation(resource)
-        kwargs = build_kwargs(op, args or [], filters=filter)
-        cf = settings(ctx).client()
+        kwargs = _command_kwargs(ctx, op, args or [], filter, workspace_id, limit)
+        cf = settings(ctx).client(workspace_id=workspace_id)
         collected: list[Any] = []
 
         async def go() -> None:
@@ -246,9 +306,10 @@ def list_(
                         break
 
         try:
-            run_async(go)
+            with observed():
+                run_async(go)
         except (TypeError, ValueError) as exc:
-            raise UsageProblem(str(exc)) from None
+            raise _sdk_refusal(op, exc) from None
         if not as_json:
             _print_items(collected, False)
 

@@ -8,9 +8,12 @@ import sys
 from collections.abc import Sequence
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, prog: str = "python -m clickfunnels_async.testing"
+) -> int:
+    """Parse the options and serve; `clickfunnels emulator serve` calls this too (one set of options)."""
     parser = argparse.ArgumentParser(
-        prog="python -m clickfunnels_async.testing",
+        prog=prog,
         description="Serve a local, stateful fake of the ClickFunnels 2.0 API on 127.0.0.1.",
     )
     parser.add_argument(
@@ -80,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # this one is not: without it every response waits ~40 ms for a delayed ACK (Nagle).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", args.port))
+    # Listening before the URL is printed: a client that connects as soon as it reads it is queued, not refused.
+    sock.listen(2048)
     port = sock.getsockname()[1]
     print(f"ClickFunnels fake listening on http://127.0.0.1:{port}", flush=True)
     # The token is the fake's own (it guards nothing real); only it (and --token ones) get in.
