@@ -313,7 +313,7 @@ class Core:
             if callable(to_dict):
                 data = dict(to_dict())
             elif isinstance(body, Mapping):
-                data = {k: v for k, v in body.items() if v is not None}
+                data = dict(body)
                 unknown = [k for k in data if k not in allowed]
                 if unknown and allowed:
                     raise TypeError(
@@ -332,12 +332,16 @@ class Core:
                     f"{op.qualname}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
                     f"allowed: {', '.join(allowed) or 'none'}"
                 )
-            data = {k: v for k, v in fields.items() if v is not None}
+            data = dict(fields)
         missing = [k for k in op.body_required if k not in data]
         if missing:
             raise TypeError(
                 f"{op.qualname}() is missing the required body field(s) {', '.join(missing)}"
             )
+        # An omitted field is not sent; None is sent as null, where the spec allows null for that field
+        # (nested bodies included), else refused here.
+        if op.body_model is not None:
+            _model(op.body_model)._cf_check_nulls(data, f"{op.qualname}(): ")
         payload = {op.body_key: data} if op.body_key else data
         return _json_dumps(payload, to_jsonable)
 

@@ -1,7 +1,10 @@
 """Models of the ClickFunnels API: the records calls return and the bodies they accept.
 
-Every model is an attrs class with `from_dict()` / `to_dict()`. A field the server left out is `UNSET`;
-fields the spec does not know yet are kept in `additional_properties`. Loaded lazily (first use of a name).
+Every model is an attrs class with `from_dict()` / `to_dict()` (and `dict(model) == model.to_dict()`).
+Records (what calls return): a field the server left out reads as None (`fields_set` names those it sent);
+one the spec requires and does not allow to be null is typed without None. Bodies (what calls accept):
+`UNSET` = not sent, None = null. Fields the spec does not know yet are kept in `additional_properties`.
+Models work as pydantic fields and FastAPI response models (serialised as `to_dict()`). Loaded lazily.
 Request wrappers and filter models are not models here: pass a body model or a dict as `values=`, and a
 `Filter` or a dict as `filter=`.
 """

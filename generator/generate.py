@@ -25,7 +25,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bundle import bundle
-from intermediate import Spec, collect, hidden_schemas
+from intermediate import Spec, collect, hidden_schemas, request_schemas
 from render import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,10 +58,31 @@ def model_modules(models_dir: Path) -> dict[str, str]:
     return found
 
 
+def _as_request(schema: Any) -> Any:
+    """A copy of a body schema with its inline object schemas (own models too) marked as request."""
+    if isinstance(schema, list):
+        return [_as_request(item) for item in schema]
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return schema
+    out = {key: _as_request(value) for key, value in schema.items()}
+    if "properties" in schema:  # a map of names, not a schema: only its values are schemas
+        out["properties"] = {k: _as_request(v) for k, v in schema["properties"].items()}
+    types = schema.get("type")
+    if "object" in (types if isinstance(types, list) else [types]) or "properties" in schema:
+        out["x-cf-role"] = "request"
+    return out
+
+
 def _models(doc: dict[str, Any], into: Path, work: Path) -> None:
     """openapi-python-client on the component schemas only: models and types.py, no endpoint modules."""
     hidden = hidden_schemas(doc)
-    schemas = {k: v for k, v in doc["components"].get("schemas", {}).items() if k not in hidden}
+    # The model template reads the role: a body model keeps UNSET ("not sent"), a record does not.
+    bodies = request_schemas(doc)
+    schemas = {
+        k: _as_request(v) if k in bodies else v
+        for k, v in doc["components"].get("schemas", {}).items()
+        if k not in hidden
+    }
     models_doc = {**doc, "paths": {}, "components": {"schemas": schemas}}
     spec_file = work / "models.yaml"
     spec_file.write_text(yaml.safe_dump(models_doc, sort_keys=False), encoding="utf-8")

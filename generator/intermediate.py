@@ -74,6 +74,13 @@ class Param:
     nullable: bool = False
 
     @property
+    def body_type(self) -> str:
+        """The type of a body keyword: None (sent as null) only where the spec allows null."""
+        if not self.nullable or self.annotation == "Any":
+            return self.annotation
+        return f"{self.annotation} | None"
+
+    @property
     def is_identifier(self) -> bool:
         return self.wire.isidentifier() and not keyword.iskeyword(self.wire)
 
@@ -493,3 +500,29 @@ def hidden_schemas(doc: Mapping[str, Any]) -> set[str]:
         if name not in candidates:
             walk(schema)
     return candidates - text_refs
+
+
+def request_schemas(doc: Mapping[str, Any]) -> set[str]:
+    """Component schemas a request body reaches (through any `$ref`): body models, not records."""
+    found: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref not in seen:
+                seen.add(ref)
+                if ref.startswith("#/components/schemas/"):
+                    found.add(ref.rsplit("/", 1)[1])
+                walk(_refs.lookup(doc, ref))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for item in doc.get("paths", {}).values():
+        for method in METHODS:
+            if method in item and "requestBody" in item[method]:
+                walk(item[method]["requestBody"])
+    return found

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clickfunnels_async import ClickFunnels, ClickFunnelsError, Filter
+from clickfunnels_async._core import _model
 from clickfunnels_async._generated.operation_table import OPERATIONS
 
 pytestmark = pytest.mark.anyio
@@ -146,7 +147,11 @@ async def test_keyword_body_fuzz(anyio_backend: str, fields: dict[str, Any]) -> 
     assert request.headers["content-type"] == "application/json"
     sent = json.loads(request.content)
     assert list(sent) == [CREATE_OP.body_key]
-    assert set(sent[CREATE_OP.body_key]) == {k for k, v in fields.items() if v is not None}
+    # Every keyword given is sent (None as null), and None only where the spec allows null.
+    assert set(sent[CREATE_OP.body_key]) == set(fields)
+    not_null = _model(CREATE_OP.body_model)._cf_not_null
+    assert all(sent[CREATE_OP.body_key][k] is None for k, v in fields.items() if v is None)
+    assert not any(v is None and k in not_null for k, v in fields.items())
     assert set(fields) <= set(CREATE_OP.body_fields)
 
 

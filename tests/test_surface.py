@@ -149,7 +149,7 @@ async def test_unknown_keyword_is_a_type_error_naming_the_fields_before_sending(
 
 
 @pytest.mark.anyio
-async def test_keyword_bodies_models_and_none_means_not_sent() -> None:
+async def test_keyword_bodies_models_and_none_means_null() -> None:
     from clickfunnels_async.models import ContactCreate
 
     bodies: list[Any] = []
@@ -167,7 +167,7 @@ async def test_keyword_bodies_models_and_none_means_not_sent() -> None:
         await cf.contacts.create(42, values={"email_address": "c@x.com", "tag_ids": (1, 2)})
     assert contact.id == 5
     assert bodies == [
-        {"contact": {"email_address": "a@x.com", "first_name": "Ann"}},
+        {"contact": {"email_address": "a@x.com", "first_name": "Ann", "last_name": None}},
         {"contact": {"email_address": "b@x.com"}},
         {"contact": {"email_address": "c@x.com", "tag_ids": [1, 2]}},
     ]
@@ -231,9 +231,9 @@ async def test_a_model_can_send_an_explicit_null_to_clear_a_field() -> None:
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     async with http, ClickFunnels("tok_null_123456", subdomain="acme", http_client=http) as cf:
-        await cf.contacts.update(1, values=ContactUpdate(first_name="Ann", last_name=None))  # type: ignore[arg-type]
+        await cf.contacts.update(1, values=ContactUpdate(first_name="Ann", last_name=None))
         await cf.contacts.update(1, first_name="Ann", last_name=None)
     assert bodies == [
         {"contact": {"first_name": "Ann", "last_name": None}},  # model: None is sent as null
-        {"contact": {"first_name": "Ann"}},  # keywords: None means "not sent"
+        {"contact": {"first_name": "Ann", "last_name": None}},  # keywords: the same
     ]

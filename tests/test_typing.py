@@ -29,6 +29,17 @@ async def main(cf: ClickFunnels) -> None:
     reveal_type(cf.contacts.tags.create)  # line 18: two overloads
     ClickFunnels(workspace_id=42).with_options(workspace_id=7)  # fine
     ClickFunnels(workspace_id="42")  # line 20: a numeric id
+    from clickfunnels_async.models import ContactUpdate
+    await cf.contacts.update(1, last_name=None)  # line 22: fine, last_name may be null
+    await cf.contacts.update(1, values=ContactUpdate(last_name=None))  # line 23: fine
+    await cf.contacts.update(1, tag_ids=None)  # line 24: tag_ids cannot be null
+    c = await cf.contacts.get(1)
+    if c.email_address is not None:
+        reveal_type(c.email_address)  # line 27: narrowed to str
+    reveal_type(c.id)  # line 28: required, not nullable: plain int
+    reveal_type(c.email_engagement)  # line 29: optional: model | None
+    reveal_type(c.fields_set)  # line 30
+    c.emial_address  # line 31: misspelt: still an error
 """
 
 
@@ -60,7 +71,7 @@ def test_mypy_flags_what_the_spec_rules_out(tmp_path: Path) -> None:
         for m in re.finditer(r"^user\.py:(\d+): error: (.*)$", out, re.M)
     }
     assert proc.returncode == 1, out + proc.stderr
-    assert sorted(errors) == [7, 8, 9, 10, 17, 20], out
+    assert sorted(errors) == [7, 8, 9, 10, 17, 20, 24, 31], out
     assert '"sort_order"' in errors[7] and "Literal['asc', 'desc']" in errors[7], errors[7]
     assert '"filter"' in errors[8] and "ListContactsFilter" in errors[8], errors[8]
     assert '"visibility"' in errors[9] and "Literal['draft', 'public'" in errors[9], errors[9]
@@ -81,3 +92,15 @@ def test_mypy_flags_what_the_spec_rules_out(tmp_path: Path) -> None:
     assert note.startswith('"def (workspace_id: int | str | None =, *,'), note  # optional, first
     (create,) = re.findall(r"^user\.py:18: note: Revealed type is (.*)$", out, re.M)
     assert create.count("def (workspace_id: int | str | None =,") == 2, create
+    assert '"tag_ids"' in errors[24] and "None" in errors[24], errors[24]
+    assert '"emial_address"' in errors[31], errors[31]
+    revealed = {
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(r"^user\.py:(\d+): note: Revealed type is (.*)$", out, re.M)
+    }
+    assert revealed[27] == '"str"', revealed
+    assert revealed[28] == '"int"', revealed
+    assert revealed[29] == (
+        '"clickfunnels_async._generated.models.contact_email_engagement.ContactEmailEngagement | None"'
+    ), revealed
+    assert revealed[30] == '"frozenset[str]"', revealed

@@ -7,14 +7,16 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="AddressesCountry")
 
 
-@_attrs_define
-class AddressesCountry:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class AddressesCountry(_Record):
     """
     Attributes:
         has_regions (bool):
@@ -30,42 +32,92 @@ class AddressesCountry:
     localized_name: str
     name: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "has_regions",
+        "iso2",
+        "iso3",
+        "localized_name",
+        "name",
+    )
+    _cf_strict = frozenset(
+        (
+            "has_regions",
+            "iso2",
+            "iso3",
+            "localized_name",
+            "name",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["has_regions"] = self.has_regions
+        sent = self.fields_set
+        try:
+            has_regions = self.has_regions
+        except AttributeError:
+            pass
+        else:
+            field_dict["has_regions"] = has_regions
 
-        field_dict["iso2"] = self.iso2
+        try:
+            iso2 = self.iso2
+        except AttributeError:
+            pass
+        else:
+            field_dict["iso2"] = iso2
 
-        field_dict["iso3"] = self.iso3
+        try:
+            iso3 = self.iso3
+        except AttributeError:
+            pass
+        else:
+            field_dict["iso3"] = iso3
 
-        field_dict["localized_name"] = self.localized_name
+        try:
+            localized_name = self.localized_name
+        except AttributeError:
+            pass
+        else:
+            field_dict["localized_name"] = localized_name
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        has_regions = d.pop("has_regions")
+        has_regions = d.pop("has_regions", _MISSING)
 
-        iso2 = d.pop("iso2")
+        iso2 = d.pop("iso2", _MISSING)
 
-        iso3 = d.pop("iso3")
+        iso3 = d.pop("iso3", _MISSING)
 
-        localized_name = d.pop("localized_name")
+        localized_name = d.pop("localized_name", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         addresses_country = _new(cls)
-        addresses_country.has_regions = has_regions
-        addresses_country.iso2 = iso2
-        addresses_country.iso3 = iso3
-        addresses_country.localized_name = localized_name
-        addresses_country.name = name
+        if has_regions is not _MISSING:
+            addresses_country.has_regions = has_regions
+        if iso2 is not _MISSING:
+            addresses_country.iso2 = iso2
+        if iso3 is not _MISSING:
+            addresses_country.iso3 = iso3
+        if localized_name is not _MISSING:
+            addresses_country.localized_name = localized_name
+        if name is not _MISSING:
+            addresses_country.name = name
+        addresses_country._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         addresses_country.additional_properties = d
         return addresses_country

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="AddressesRegion")
 
 
-@_attrs_define
-class AddressesRegion:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class AddressesRegion(_Record):
     """
     Attributes:
         code (None | str):
@@ -24,42 +26,78 @@ class AddressesRegion:
         name (str):
     """
 
-    code: None | str
     country_code: str
     localized_name: str
     name: str
+    code: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "code",
+        "country_code",
+        "localized_name",
+        "name",
+    )
+    _cf_strict = frozenset(
+        (
+            "country_code",
+            "localized_name",
+            "name",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["code"] = self.code
+        sent = self.fields_set
+        if self.code is not None or "code" in sent:
+            field_dict["code"] = self.code
 
-        field_dict["country_code"] = self.country_code
+        try:
+            country_code = self.country_code
+        except AttributeError:
+            pass
+        else:
+            field_dict["country_code"] = country_code
 
-        field_dict["localized_name"] = self.localized_name
+        try:
+            localized_name = self.localized_name
+        except AttributeError:
+            pass
+        else:
+            field_dict["localized_name"] = localized_name
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        code = d.pop("code")
+        code = d.pop("code", None)
 
-        country_code = d.pop("country_code")
+        country_code = d.pop("country_code", _MISSING)
 
-        localized_name = d.pop("localized_name")
+        localized_name = d.pop("localized_name", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         addresses_region = _new(cls)
         addresses_region.code = code
-        addresses_region.country_code = country_code
-        addresses_region.localized_name = localized_name
-        addresses_region.name = name
+        if country_code is not _MISSING:
+            addresses_region.country_code = country_code
+        if localized_name is not _MISSING:
+            addresses_region.localized_name = localized_name
+        if name is not _MISSING:
+            addresses_region.name = name
+        addresses_region._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         addresses_region.additional_properties = d
         return addresses_region

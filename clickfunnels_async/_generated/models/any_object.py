@@ -7,20 +7,25 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Record
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="AnyObject")
 
 
-@_attrs_define
-class AnyObject:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class AnyObject(_Record):
     """Shape not documented; every key is kept."""
 
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ()
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        sent = self.fields_set
         return field_dict
 
     @classmethod
@@ -29,6 +34,9 @@ class AnyObject:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         any_object = _new(cls)
+        any_object._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         any_object.additional_properties = d
         return any_object

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="AppointmentsScheduledEvent")
 
 
-@_attrs_define
-class AppointmentsScheduledEvent:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class AppointmentsScheduledEvent(_Record):
     """
     Attributes:
         comments (None | str):
@@ -35,109 +37,169 @@ class AppointmentsScheduledEvent:
         workspace_id (int):
     """
 
-    comments: None | str
-    created_at: datetime.datetime | None
-    end_on: datetime.datetime | None
-    event_type: AppointmentsScheduledEventEventType | None
     id: int
-    max_invitees: int | None
-    order_id: None | str
-    primary_contact: AppointmentsScheduledEventPrimaryContact | None
-    public_id: None | str
     start_on: datetime.datetime
-    status: None | str
-    tzid: None | str
-    updated_at: datetime.datetime | None
     workspace_id: int
+    comments: None | str = None
+    created_at: datetime.datetime | None = None
+    end_on: datetime.datetime | None = None
+    event_type: AppointmentsScheduledEventEventType | None = None
+    max_invitees: int | None = None
+    order_id: None | str = None
+    primary_contact: AppointmentsScheduledEventPrimaryContact | None = None
+    public_id: None | str = None
+    status: None | str = None
+    tzid: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "comments",
+        "created_at",
+        "end_on",
+        "event_type",
+        "id",
+        "max_invitees",
+        "order_id",
+        "primary_contact",
+        "public_id",
+        "start_on",
+        "status",
+        "tzid",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "start_on",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["comments"] = self.comments
+        sent = self.fields_set
+        if self.comments is not None or "comments" in sent:
+            field_dict["comments"] = self.comments
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
-
-        field_dict["end_on"] = (
-            self.end_on.isoformat()
-            if isinstance(self.end_on, datetime.datetime)
-            else self.end_on
-        )
-
-        field_dict["event_type"] = (
-            self.event_type.to_dict()
-            if isinstance(self.event_type, AppointmentsScheduledEventEventType)
-            else self.event_type
-        )
-
-        field_dict["id"] = self.id
-
-        field_dict["max_invitees"] = self.max_invitees
-
-        field_dict["order_id"] = self.order_id
-
-        field_dict["primary_contact"] = (
-            self.primary_contact.to_dict()
-            if isinstance(
-                self.primary_contact, AppointmentsScheduledEventPrimaryContact
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
             )
-            else self.primary_contact
-        )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["public_id"] = self.public_id
+        if self.end_on is not None:
+            field_dict["end_on"] = (
+                self.end_on.isoformat()
+                if isinstance(self.end_on, datetime.datetime)
+                else self.end_on
+            )
+        elif "end_on" in sent:
+            field_dict["end_on"] = None
 
-        field_dict["start_on"] = self.start_on.isoformat()
+        if self.event_type is not None:
+            field_dict["event_type"] = (
+                self.event_type.to_dict()
+                if isinstance(self.event_type, AppointmentsScheduledEventEventType)
+                else self.event_type
+            )
+        elif "event_type" in sent:
+            field_dict["event_type"] = None
 
-        field_dict["status"] = self.status
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["tzid"] = self.tzid
+        if self.max_invitees is not None or "max_invitees" in sent:
+            field_dict["max_invitees"] = self.max_invitees
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.order_id is not None or "order_id" in sent:
+            field_dict["order_id"] = self.order_id
 
-        field_dict["workspace_id"] = self.workspace_id
+        if self.primary_contact is not None:
+            field_dict["primary_contact"] = (
+                self.primary_contact.to_dict()
+                if isinstance(
+                    self.primary_contact, AppointmentsScheduledEventPrimaryContact
+                )
+                else self.primary_contact
+            )
+        elif "primary_contact" in sent:
+            field_dict["primary_contact"] = None
+
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
+
+        try:
+            start_on = self.start_on
+        except AttributeError:
+            pass
+        else:
+            field_dict["start_on"] = start_on.isoformat()
+
+        if self.status is not None or "status" in sent:
+            field_dict["status"] = self.status
+
+        if self.tzid is not None or "tzid" in sent:
+            field_dict["tzid"] = self.tzid
+
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
+
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        comments = d.pop("comments")
+        comments = d.pop("comments", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        end_on = d.pop("end_on")
+        end_on = d.pop("end_on", None)
         if isinstance(end_on, str):
             try:
                 end_on = datetime.datetime.fromisoformat(end_on)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        event_type = d.pop("event_type")
+        event_type = d.pop("event_type", None)
         if isinstance(event_type, dict):
             try:
                 event_type = AppointmentsScheduledEventEventType.from_dict(event_type)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        max_invitees = d.pop("max_invitees")
+        max_invitees = d.pop("max_invitees", None)
 
-        order_id = d.pop("order_id")
+        order_id = d.pop("order_id", None)
 
-        primary_contact = d.pop("primary_contact")
+        primary_contact = d.pop("primary_contact", None)
         if isinstance(primary_contact, dict):
             try:
                 primary_contact = AppointmentsScheduledEventPrimaryContact.from_dict(
@@ -146,22 +208,24 @@ class AppointmentsScheduledEvent:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        start_on = datetime.datetime.fromisoformat(d.pop("start_on"))
+        start_on = d.pop("start_on", _MISSING)
+        if start_on is not _MISSING:
+            start_on = datetime.datetime.fromisoformat(start_on)
 
-        status = d.pop("status")
+        status = d.pop("status", None)
 
-        tzid = d.pop("tzid")
+        tzid = d.pop("tzid", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -170,16 +234,22 @@ class AppointmentsScheduledEvent:
         appointments_scheduled_event.created_at = created_at
         appointments_scheduled_event.end_on = end_on
         appointments_scheduled_event.event_type = event_type
-        appointments_scheduled_event.id = id
+        if id is not _MISSING:
+            appointments_scheduled_event.id = id
         appointments_scheduled_event.max_invitees = max_invitees
         appointments_scheduled_event.order_id = order_id
         appointments_scheduled_event.primary_contact = primary_contact
         appointments_scheduled_event.public_id = public_id
-        appointments_scheduled_event.start_on = start_on
+        if start_on is not _MISSING:
+            appointments_scheduled_event.start_on = start_on
         appointments_scheduled_event.status = status
         appointments_scheduled_event.tzid = tzid
         appointments_scheduled_event.updated_at = updated_at
-        appointments_scheduled_event.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            appointments_scheduled_event.workspace_id = workspace_id
+        appointments_scheduled_event._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         appointments_scheduled_event.additional_properties = d
         return appointments_scheduled_event

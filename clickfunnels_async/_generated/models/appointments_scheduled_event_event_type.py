@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,19 +16,22 @@ from typing import Self
 T = TypeVar("T", bound="AppointmentsScheduledEventEventType")
 
 
-@_attrs_define
-class AppointmentsScheduledEventEventType:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class AppointmentsScheduledEventEventType(_Record):
     """
     Attributes:
-        name (None | str | Unset):
+        name (None | str):
     """
 
-    name: None | str | Unset = UNSET
+    name: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("name",)
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.name, Unset):
+        sent = self.fields_set
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
         return field_dict
@@ -36,12 +39,15 @@ class AppointmentsScheduledEventEventType:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         appointments_scheduled_event_event_type = _new(cls)
         appointments_scheduled_event_event_type.name = name
+        appointments_scheduled_event_event_type._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         appointments_scheduled_event_event_type.additional_properties = d
         return appointments_scheduled_event_event_type

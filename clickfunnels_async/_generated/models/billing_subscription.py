@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="BillingSubscription")
 
 
-@_attrs_define
-class BillingSubscription:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class BillingSubscription(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -29,82 +31,128 @@ class BillingSubscription:
         updated_at (datetime.datetime | None):
     """
 
-    created_at: datetime.datetime | None
-    cycle_ends_at: datetime.datetime | None
     id: int
     included_prices: list[BillingSubscriptionIncludedPrice]
-    public_id: None | str
-    status: None | str
     team_id: int
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    cycle_ends_at: datetime.datetime | None = None
+    public_id: None | str = None
+    status: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "cycle_ends_at",
+        "id",
+        "included_prices",
+        "public_id",
+        "status",
+        "team_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "included_prices",
+            "team_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["cycle_ends_at"] = (
-            self.cycle_ends_at.isoformat()
-            if isinstance(self.cycle_ends_at, datetime.datetime)
-            else self.cycle_ends_at
-        )
+        if self.cycle_ends_at is not None:
+            field_dict["cycle_ends_at"] = (
+                self.cycle_ends_at.isoformat()
+                if isinstance(self.cycle_ends_at, datetime.datetime)
+                else self.cycle_ends_at
+            )
+        elif "cycle_ends_at" in sent:
+            field_dict["cycle_ends_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["included_prices"] = [
-            included_prices_item.to_dict()
-            for included_prices_item in self.included_prices
-        ]
+        try:
+            included_prices = self.included_prices
+        except AttributeError:
+            pass
+        else:
+            field_dict["included_prices"] = [
+                included_prices_item.to_dict()
+                for included_prices_item in included_prices
+            ]
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["status"] = self.status
+        if self.status is not None or "status" in sent:
+            field_dict["status"] = self.status
 
-        field_dict["team_id"] = self.team_id
+        try:
+            team_id = self.team_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["team_id"] = team_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        cycle_ends_at = d.pop("cycle_ends_at")
+        cycle_ends_at = d.pop("cycle_ends_at", None)
         if isinstance(cycle_ends_at, str):
             try:
                 cycle_ends_at = datetime.datetime.fromisoformat(cycle_ends_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        included_prices = [
-            BillingSubscriptionIncludedPrice.from_dict(included_prices_item)
-            for included_prices_item in d.pop("included_prices")
-        ]
+        included_prices = d.pop("included_prices", _MISSING)
+        if included_prices is not _MISSING:
+            included_prices = [
+                BillingSubscriptionIncludedPrice.from_dict(included_prices_item)
+                for included_prices_item in included_prices
+            ]
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        status = d.pop("status")
+        status = d.pop("status", None)
 
-        team_id = d.pop("team_id")
+        team_id = d.pop("team_id", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -116,12 +164,18 @@ class BillingSubscription:
         billing_subscription = _new(cls)
         billing_subscription.created_at = created_at
         billing_subscription.cycle_ends_at = cycle_ends_at
-        billing_subscription.id = id
-        billing_subscription.included_prices = included_prices
+        if id is not _MISSING:
+            billing_subscription.id = id
+        if included_prices is not _MISSING:
+            billing_subscription.included_prices = included_prices
         billing_subscription.public_id = public_id
         billing_subscription.status = status
-        billing_subscription.team_id = team_id
+        if team_id is not _MISSING:
+            billing_subscription.team_id = team_id
         billing_subscription.updated_at = updated_at
+        billing_subscription._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         billing_subscription.additional_properties = d
         return billing_subscription

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="BillingSubscriptionIncludedPrice")
 
 
-@_attrs_define
-class BillingSubscriptionIncludedPrice:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class BillingSubscriptionIncludedPrice(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -27,57 +29,95 @@ class BillingSubscriptionIncludedPrice:
         updated_at (datetime.datetime | None):
     """
 
-    created_at: datetime.datetime | None
     id: int
     price_id: str
-    quantity: int | None
     subscription_id: int
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    quantity: int | None = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "id",
+        "price_id",
+        "quantity",
+        "subscription_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "price_id",
+            "subscription_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["price_id"] = self.price_id
+        try:
+            price_id = self.price_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["price_id"] = price_id
 
-        field_dict["quantity"] = self.quantity
+        if self.quantity is not None or "quantity" in sent:
+            field_dict["quantity"] = self.quantity
 
-        field_dict["subscription_id"] = self.subscription_id
+        try:
+            subscription_id = self.subscription_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["subscription_id"] = subscription_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        price_id = d.pop("price_id")
+        price_id = d.pop("price_id", _MISSING)
 
-        quantity = d.pop("quantity")
+        quantity = d.pop("quantity", None)
 
-        subscription_id = d.pop("subscription_id")
+        subscription_id = d.pop("subscription_id", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -88,11 +128,17 @@ class BillingSubscriptionIncludedPrice:
         # be thrown away) is skipped.
         billing_subscription_included_price = _new(cls)
         billing_subscription_included_price.created_at = created_at
-        billing_subscription_included_price.id = id
-        billing_subscription_included_price.price_id = price_id
+        if id is not _MISSING:
+            billing_subscription_included_price.id = id
+        if price_id is not _MISSING:
+            billing_subscription_included_price.price_id = price_id
         billing_subscription_included_price.quantity = quantity
-        billing_subscription_included_price.subscription_id = subscription_id
+        if subscription_id is not _MISSING:
+            billing_subscription_included_price.subscription_id = subscription_id
         billing_subscription_included_price.updated_at = updated_at
+        billing_subscription_included_price._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         billing_subscription_included_price.additional_properties = d
         return billing_subscription_included_price

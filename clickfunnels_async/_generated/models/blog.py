@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Blog")
 
 
-@_attrs_define
-class Blog:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Blog(_Record):
     """
     Attributes:
         created_at (datetime.datetime):
@@ -43,107 +45,208 @@ class Blog:
     id: int
     name: str
     public_id: str
-    resolved_category_template_page_id: int | None
-    resolved_post_template_page_id: int | None
-    resolved_template_page_id: int | None
-    seo_description: None | str
-    seo_image_id: int | None
-    seo_title: None | str
-    site_id: int | None
-    style_id: int | None
-    theme_id: int | None
     updated_at: datetime.datetime
     url: str
     workspace_id: int
+    resolved_category_template_page_id: int | None = None
+    resolved_post_template_page_id: int | None = None
+    resolved_template_page_id: int | None = None
+    seo_description: None | str = None
+    seo_image_id: int | None = None
+    seo_title: None | str = None
+    site_id: int | None = None
+    style_id: int | None = None
+    theme_id: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "current_path",
+        "id",
+        "name",
+        "public_id",
+        "resolved_category_template_page_id",
+        "resolved_post_template_page_id",
+        "resolved_template_page_id",
+        "seo_description",
+        "seo_image_id",
+        "seo_title",
+        "site_id",
+        "style_id",
+        "theme_id",
+        "updated_at",
+        "url",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "created_at",
+            "current_path",
+            "id",
+            "name",
+            "public_id",
+            "updated_at",
+            "url",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = self.created_at.isoformat()
+        sent = self.fields_set
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["current_path"] = self.current_path
+        try:
+            current_path = self.current_path
+        except AttributeError:
+            pass
+        else:
+            field_dict["current_path"] = current_path
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["resolved_category_template_page_id"] = (
-            self.resolved_category_template_page_id
-        )
+        if (
+            self.resolved_category_template_page_id is not None
+            or "resolved_category_template_page_id" in sent
+        ):
+            field_dict["resolved_category_template_page_id"] = (
+                self.resolved_category_template_page_id
+            )
 
-        field_dict["resolved_post_template_page_id"] = (
-            self.resolved_post_template_page_id
-        )
+        if (
+            self.resolved_post_template_page_id is not None
+            or "resolved_post_template_page_id" in sent
+        ):
+            field_dict["resolved_post_template_page_id"] = (
+                self.resolved_post_template_page_id
+            )
 
-        field_dict["resolved_template_page_id"] = self.resolved_template_page_id
+        if (
+            self.resolved_template_page_id is not None
+            or "resolved_template_page_id" in sent
+        ):
+            field_dict["resolved_template_page_id"] = self.resolved_template_page_id
 
-        field_dict["seo_description"] = self.seo_description
+        if self.seo_description is not None or "seo_description" in sent:
+            field_dict["seo_description"] = self.seo_description
 
-        field_dict["seo_image_id"] = self.seo_image_id
+        if self.seo_image_id is not None or "seo_image_id" in sent:
+            field_dict["seo_image_id"] = self.seo_image_id
 
-        field_dict["seo_title"] = self.seo_title
+        if self.seo_title is not None or "seo_title" in sent:
+            field_dict["seo_title"] = self.seo_title
 
-        field_dict["site_id"] = self.site_id
+        if self.site_id is not None or "site_id" in sent:
+            field_dict["site_id"] = self.site_id
 
-        field_dict["style_id"] = self.style_id
+        if self.style_id is not None or "style_id" in sent:
+            field_dict["style_id"] = self.style_id
 
-        field_dict["theme_id"] = self.theme_id
+        if self.theme_id is not None or "theme_id" in sent:
+            field_dict["theme_id"] = self.theme_id
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["url"] = self.url
+        try:
+            url = self.url
+        except AttributeError:
+            pass
+        else:
+            field_dict["url"] = url
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        resolved_category_template_page_id = d.pop("resolved_category_template_page_id")
+        resolved_category_template_page_id = d.pop(
+            "resolved_category_template_page_id", None
+        )
 
-        resolved_post_template_page_id = d.pop("resolved_post_template_page_id")
+        resolved_post_template_page_id = d.pop("resolved_post_template_page_id", None)
 
-        resolved_template_page_id = d.pop("resolved_template_page_id")
+        resolved_template_page_id = d.pop("resolved_template_page_id", None)
 
-        seo_description = d.pop("seo_description")
+        seo_description = d.pop("seo_description", None)
 
-        seo_image_id = d.pop("seo_image_id")
+        seo_image_id = d.pop("seo_image_id", None)
 
-        seo_title = d.pop("seo_title")
+        seo_title = d.pop("seo_title", None)
 
-        site_id = d.pop("site_id")
+        site_id = d.pop("site_id", None)
 
-        style_id = d.pop("style_id")
+        style_id = d.pop("style_id", None)
 
-        theme_id = d.pop("theme_id")
+        theme_id = d.pop("theme_id", None)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        url = d.pop("url")
+        url = d.pop("url", _MISSING)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blog = _new(cls)
-        blog.created_at = created_at
-        blog.current_path = current_path
-        blog.id = id
-        blog.name = name
-        blog.public_id = public_id
+        if created_at is not _MISSING:
+            blog.created_at = created_at
+        if current_path is not _MISSING:
+            blog.current_path = current_path
+        if id is not _MISSING:
+            blog.id = id
+        if name is not _MISSING:
+            blog.name = name
+        if public_id is not _MISSING:
+            blog.public_id = public_id
         blog.resolved_category_template_page_id = resolved_category_template_page_id
         blog.resolved_post_template_page_id = resolved_post_template_page_id
         blog.resolved_template_page_id = resolved_template_page_id
@@ -153,9 +256,15 @@ class Blog:
         blog.site_id = site_id
         blog.style_id = style_id
         blog.theme_id = theme_id
-        blog.updated_at = updated_at
-        blog.url = url
-        blog.workspace_id = workspace_id
+        if updated_at is not _MISSING:
+            blog.updated_at = updated_at
+        if url is not _MISSING:
+            blog.url = url
+        if workspace_id is not _MISSING:
+            blog.workspace_id = workspace_id
+        blog._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         blog.additional_properties = d
         return blog

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="BlogUpdate")
 
 
-@_attrs_define
-class BlogUpdate:
+@_attrs_define(repr=False)
+class BlogUpdate(_Body):
     """
     Attributes:
         name (str | Unset):
@@ -33,6 +33,15 @@ class BlogUpdate:
     seo_title: None | str | Unset = UNSET
     theme_id: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "seo_description",
+        "seo_image_id",
+        "seo_title",
+        "theme_id",
+    )
+    _cf_not_null = frozenset(("name",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="BlogsAuthor")
 
 
-@_attrs_define
-class BlogsAuthor:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class BlogsAuthor(_Record):
     """
     Attributes:
         blog_id (int):
@@ -35,88 +37,156 @@ class BlogsAuthor:
 
     blog_id: int
     created_at: datetime.datetime
-    display_name: None | str
-    email_address: None | str
-    first_name: None | str
-    full_name: None | str
     id: int
-    image_id: int | None
-    image_url: None | str
-    last_name: None | str
     public_id: str
     updated_at: datetime.datetime
+    display_name: None | str = None
+    email_address: None | str = None
+    first_name: None | str = None
+    full_name: None | str = None
+    image_id: int | None = None
+    image_url: None | str = None
+    last_name: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "blog_id",
+        "created_at",
+        "display_name",
+        "email_address",
+        "first_name",
+        "full_name",
+        "id",
+        "image_id",
+        "image_url",
+        "last_name",
+        "public_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "blog_id",
+            "created_at",
+            "id",
+            "public_id",
+            "updated_at",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["blog_id"] = self.blog_id
+        sent = self.fields_set
+        try:
+            blog_id = self.blog_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["blog_id"] = blog_id
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["display_name"] = self.display_name
+        if self.display_name is not None or "display_name" in sent:
+            field_dict["display_name"] = self.display_name
 
-        field_dict["email_address"] = self.email_address
+        if self.email_address is not None or "email_address" in sent:
+            field_dict["email_address"] = self.email_address
 
-        field_dict["first_name"] = self.first_name
+        if self.first_name is not None or "first_name" in sent:
+            field_dict["first_name"] = self.first_name
 
-        field_dict["full_name"] = self.full_name
+        if self.full_name is not None or "full_name" in sent:
+            field_dict["full_name"] = self.full_name
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["image_id"] = self.image_id
+        if self.image_id is not None or "image_id" in sent:
+            field_dict["image_id"] = self.image_id
 
-        field_dict["image_url"] = self.image_url
+        if self.image_url is not None or "image_url" in sent:
+            field_dict["image_url"] = self.image_url
 
-        field_dict["last_name"] = self.last_name
+        if self.last_name is not None or "last_name" in sent:
+            field_dict["last_name"] = self.last_name
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        blog_id = d.pop("blog_id")
+        blog_id = d.pop("blog_id", _MISSING)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        display_name = d.pop("display_name")
+        display_name = d.pop("display_name", None)
 
-        email_address = d.pop("email_address")
+        email_address = d.pop("email_address", None)
 
-        first_name = d.pop("first_name")
+        first_name = d.pop("first_name", None)
 
-        full_name = d.pop("full_name")
+        full_name = d.pop("full_name", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        image_id = d.pop("image_id")
+        image_id = d.pop("image_id", None)
 
-        image_url = d.pop("image_url")
+        image_url = d.pop("image_url", None)
 
-        last_name = d.pop("last_name")
+        last_name = d.pop("last_name", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blogs_author = _new(cls)
-        blogs_author.blog_id = blog_id
-        blogs_author.created_at = created_at
+        if blog_id is not _MISSING:
+            blogs_author.blog_id = blog_id
+        if created_at is not _MISSING:
+            blogs_author.created_at = created_at
         blogs_author.display_name = display_name
         blogs_author.email_address = email_address
         blogs_author.first_name = first_name
         blogs_author.full_name = full_name
-        blogs_author.id = id
+        if id is not _MISSING:
+            blogs_author.id = id
         blogs_author.image_id = image_id
         blogs_author.image_url = image_url
         blogs_author.last_name = last_name
-        blogs_author.public_id = public_id
-        blogs_author.updated_at = updated_at
+        if public_id is not _MISSING:
+            blogs_author.public_id = public_id
+        if updated_at is not _MISSING:
+            blogs_author.updated_at = updated_at
+        blogs_author._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         blogs_author.additional_properties = d
         return blogs_author

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="BlogsCategory")
 
 
-@_attrs_define
-class BlogsCategory:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class BlogsCategory(_Record):
     """
     Attributes:
         blog_id (int):
@@ -31,64 +33,130 @@ class BlogsCategory:
 
     blog_id: int
     created_at: datetime.datetime
-    current_path: None | str
     id: int
     name: str
     public_id: str
     updated_at: datetime.datetime
-    url: None | str
+    current_path: None | str = None
+    url: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "blog_id",
+        "created_at",
+        "current_path",
+        "id",
+        "name",
+        "public_id",
+        "updated_at",
+        "url",
+    )
+    _cf_strict = frozenset(
+        (
+            "blog_id",
+            "created_at",
+            "id",
+            "name",
+            "public_id",
+            "updated_at",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["blog_id"] = self.blog_id
+        sent = self.fields_set
+        try:
+            blog_id = self.blog_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["blog_id"] = blog_id
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["url"] = self.url
+        if self.url is not None or "url" in sent:
+            field_dict["url"] = self.url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        blog_id = d.pop("blog_id")
+        blog_id = d.pop("blog_id", _MISSING)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        url = d.pop("url")
+        url = d.pop("url", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blogs_category = _new(cls)
-        blogs_category.blog_id = blog_id
-        blogs_category.created_at = created_at
+        if blog_id is not _MISSING:
+            blogs_category.blog_id = blog_id
+        if created_at is not _MISSING:
+            blogs_category.created_at = created_at
         blogs_category.current_path = current_path
-        blogs_category.id = id
-        blogs_category.name = name
-        blogs_category.public_id = public_id
-        blogs_category.updated_at = updated_at
+        if id is not _MISSING:
+            blogs_category.id = id
+        if name is not _MISSING:
+            blogs_category.name = name
+        if public_id is not _MISSING:
+            blogs_category.public_id = public_id
+        if updated_at is not _MISSING:
+            blogs_category.updated_at = updated_at
         blogs_category.url = url
+        blogs_category._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         blogs_category.additional_properties = d
         return blogs_category

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -19,8 +19,8 @@ from ..models.blogs_post_visibility import BlogsPostVisibility
 T = TypeVar("T", bound="BlogsPost")
 
 
-@_attrs_define
-class BlogsPost:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class BlogsPost(_Record):
     """
     Attributes:
         authors (list[BlogsPostAuthor]):
@@ -41,7 +41,7 @@ class BlogsPost:
         updated_at (datetime.datetime):
         url (str):
         visibility (BlogsPostVisibility):
-        markup (str | Unset):
+        markup (str | None):
     """
 
     authors: list[BlogsPostAuthor]
@@ -49,69 +49,173 @@ class BlogsPost:
     categories: list[BlogsPostCategory]
     created_at: datetime.datetime
     current_path: str
-    excerpt_content: None | str
     id: int
-    image_id: int | None
-    image_url: None | str
     public_id: str
-    published_at: datetime.datetime | None
-    seo_description: None | str
-    seo_title: None | str
     tags: list[BlogsPostTag]
     title: str
     updated_at: datetime.datetime
     url: str
     visibility: BlogsPostVisibility
-    markup: str | Unset = UNSET
+    excerpt_content: None | str = None
+    image_id: int | None = None
+    image_url: None | str = None
+    published_at: datetime.datetime | None = None
+    seo_description: None | str = None
+    seo_title: None | str = None
+    markup: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "authors",
+        "blog_id",
+        "categories",
+        "created_at",
+        "current_path",
+        "excerpt_content",
+        "id",
+        "image_id",
+        "image_url",
+        "public_id",
+        "published_at",
+        "seo_description",
+        "seo_title",
+        "tags",
+        "title",
+        "updated_at",
+        "url",
+        "visibility",
+        "markup",
+    )
+    _cf_strict = frozenset(
+        (
+            "authors",
+            "blog_id",
+            "categories",
+            "created_at",
+            "current_path",
+            "id",
+            "public_id",
+            "tags",
+            "title",
+            "updated_at",
+            "url",
+            "visibility",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["authors"] = [
-            authors_item.to_dict() for authors_item in self.authors
-        ]
+        sent = self.fields_set
+        try:
+            authors = self.authors
+        except AttributeError:
+            pass
+        else:
+            field_dict["authors"] = [authors_item.to_dict() for authors_item in authors]
 
-        field_dict["blog_id"] = self.blog_id
+        try:
+            blog_id = self.blog_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["blog_id"] = blog_id
 
-        field_dict["categories"] = [
-            categories_item.to_dict() for categories_item in self.categories
-        ]
+        try:
+            categories = self.categories
+        except AttributeError:
+            pass
+        else:
+            field_dict["categories"] = [
+                categories_item.to_dict() for categories_item in categories
+            ]
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["current_path"] = self.current_path
+        try:
+            current_path = self.current_path
+        except AttributeError:
+            pass
+        else:
+            field_dict["current_path"] = current_path
 
-        field_dict["excerpt_content"] = self.excerpt_content
+        if self.excerpt_content is not None or "excerpt_content" in sent:
+            field_dict["excerpt_content"] = self.excerpt_content
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["image_id"] = self.image_id
+        if self.image_id is not None or "image_id" in sent:
+            field_dict["image_id"] = self.image_id
 
-        field_dict["image_url"] = self.image_url
+        if self.image_url is not None or "image_url" in sent:
+            field_dict["image_url"] = self.image_url
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["published_at"] = (
-            self.published_at.isoformat()
-            if isinstance(self.published_at, datetime.datetime)
-            else self.published_at
-        )
+        if self.published_at is not None:
+            field_dict["published_at"] = (
+                self.published_at.isoformat()
+                if isinstance(self.published_at, datetime.datetime)
+                else self.published_at
+            )
+        elif "published_at" in sent:
+            field_dict["published_at"] = None
 
-        field_dict["seo_description"] = self.seo_description
+        if self.seo_description is not None or "seo_description" in sent:
+            field_dict["seo_description"] = self.seo_description
 
-        field_dict["seo_title"] = self.seo_title
+        if self.seo_title is not None or "seo_title" in sent:
+            field_dict["seo_title"] = self.seo_title
 
-        field_dict["tags"] = [tags_item.to_dict() for tags_item in self.tags]
+        try:
+            tags = self.tags
+        except AttributeError:
+            pass
+        else:
+            field_dict["tags"] = [tags_item.to_dict() for tags_item in tags]
 
-        field_dict["title"] = self.title
+        try:
+            title = self.title
+        except AttributeError:
+            pass
+        else:
+            field_dict["title"] = title
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["url"] = self.url
+        try:
+            url = self.url
+        except AttributeError:
+            pass
+        else:
+            field_dict["url"] = url
 
-        field_dict["visibility"] = self.visibility.value
+        try:
+            visibility = self.visibility
+        except AttributeError:
+            pass
+        else:
+            field_dict["visibility"] = visibility.value
 
-        if not isinstance(self.markup, Unset):
+        if self.markup is not None or "markup" in sent:
             field_dict["markup"] = self.markup
 
         return field_dict
@@ -119,76 +223,103 @@ class BlogsPost:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        authors = [
-            BlogsPostAuthor.from_dict(authors_item) for authors_item in d.pop("authors")
-        ]
+        authors = d.pop("authors", _MISSING)
+        if authors is not _MISSING:
+            authors = [
+                BlogsPostAuthor.from_dict(authors_item) for authors_item in authors
+            ]
 
-        blog_id = d.pop("blog_id")
+        blog_id = d.pop("blog_id", _MISSING)
 
-        categories = [
-            BlogsPostCategory.from_dict(categories_item)
-            for categories_item in d.pop("categories")
-        ]
+        categories = d.pop("categories", _MISSING)
+        if categories is not _MISSING:
+            categories = [
+                BlogsPostCategory.from_dict(categories_item)
+                for categories_item in categories
+            ]
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", _MISSING)
 
-        excerpt_content = d.pop("excerpt_content")
+        excerpt_content = d.pop("excerpt_content", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        image_id = d.pop("image_id")
+        image_id = d.pop("image_id", None)
 
-        image_url = d.pop("image_url")
+        image_url = d.pop("image_url", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        published_at = d.pop("published_at")
+        published_at = d.pop("published_at", None)
         if isinstance(published_at, str):
             try:
                 published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        seo_description = d.pop("seo_description")
+        seo_description = d.pop("seo_description", None)
 
-        seo_title = d.pop("seo_title")
+        seo_title = d.pop("seo_title", None)
 
-        tags = [BlogsPostTag.from_dict(tags_item) for tags_item in d.pop("tags")]
+        tags = d.pop("tags", _MISSING)
+        if tags is not _MISSING:
+            tags = [BlogsPostTag.from_dict(tags_item) for tags_item in tags]
 
-        title = d.pop("title")
+        title = d.pop("title", _MISSING)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        url = d.pop("url")
+        url = d.pop("url", _MISSING)
 
-        visibility = BlogsPostVisibility(d.pop("visibility"))
+        visibility = d.pop("visibility", _MISSING)
+        if visibility is not _MISSING:
+            visibility = BlogsPostVisibility(visibility)
 
-        markup = d.pop("markup", UNSET)
+        markup = d.pop("markup", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blogs_post = _new(cls)
-        blogs_post.authors = authors
-        blogs_post.blog_id = blog_id
-        blogs_post.categories = categories
-        blogs_post.created_at = created_at
-        blogs_post.current_path = current_path
+        if authors is not _MISSING:
+            blogs_post.authors = authors
+        if blog_id is not _MISSING:
+            blogs_post.blog_id = blog_id
+        if categories is not _MISSING:
+            blogs_post.categories = categories
+        if created_at is not _MISSING:
+            blogs_post.created_at = created_at
+        if current_path is not _MISSING:
+            blogs_post.current_path = current_path
         blogs_post.excerpt_content = excerpt_content
-        blogs_post.id = id
+        if id is not _MISSING:
+            blogs_post.id = id
         blogs_post.image_id = image_id
         blogs_post.image_url = image_url
-        blogs_post.public_id = public_id
+        if public_id is not _MISSING:
+            blogs_post.public_id = public_id
         blogs_post.published_at = published_at
         blogs_post.seo_description = seo_description
         blogs_post.seo_title = seo_title
-        blogs_post.tags = tags
-        blogs_post.title = title
-        blogs_post.updated_at = updated_at
-        blogs_post.url = url
-        blogs_post.visibility = visibility
+        if tags is not _MISSING:
+            blogs_post.tags = tags
+        if title is not _MISSING:
+            blogs_post.title = title
+        if updated_at is not _MISSING:
+            blogs_post.updated_at = updated_at
+        if url is not _MISSING:
+            blogs_post.url = url
+        if visibility is not _MISSING:
+            blogs_post.visibility = visibility
         blogs_post.markup = markup
+        blogs_post._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         blogs_post.additional_properties = d
         return blogs_post

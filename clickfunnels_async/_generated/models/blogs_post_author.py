@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,29 +15,36 @@ _new = object.__new__
 T = TypeVar("T", bound="BlogsPostAuthor")
 
 
-@_attrs_define
-class BlogsPostAuthor:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class BlogsPostAuthor(_Record):
     """
     Attributes:
-        email_address (str | Unset):
-        first_name (str | Unset):
-        last_name (str | Unset):
+        email_address (str | None):
+        first_name (str | None):
+        last_name (str | None):
     """
 
-    email_address: str | Unset = UNSET
-    first_name: str | Unset = UNSET
-    last_name: str | Unset = UNSET
+    email_address: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "email_address",
+        "first_name",
+        "last_name",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.email_address, Unset):
+        sent = self.fields_set
+        if self.email_address is not None or "email_address" in sent:
             field_dict["email_address"] = self.email_address
 
-        if not isinstance(self.first_name, Unset):
+        if self.first_name is not None or "first_name" in sent:
             field_dict["first_name"] = self.first_name
 
-        if not isinstance(self.last_name, Unset):
+        if self.last_name is not None or "last_name" in sent:
             field_dict["last_name"] = self.last_name
 
         return field_dict
@@ -45,11 +52,11 @@ class BlogsPostAuthor:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        email_address = d.pop("email_address", UNSET)
+        email_address = d.pop("email_address", None)
 
-        first_name = d.pop("first_name", UNSET)
+        first_name = d.pop("first_name", None)
 
-        last_name = d.pop("last_name", UNSET)
+        last_name = d.pop("last_name", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -57,6 +64,9 @@ class BlogsPostAuthor:
         blogs_post_author.email_address = email_address
         blogs_post_author.first_name = first_name
         blogs_post_author.last_name = last_name
+        blogs_post_author._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         blogs_post_author.additional_properties = d
         return blogs_post_author

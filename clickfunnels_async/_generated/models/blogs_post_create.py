@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -19,8 +19,8 @@ from ..models.blogs_post_visibility import BlogsPostVisibility
 T = TypeVar("T", bound="BlogsPostCreate")
 
 
-@_attrs_define
-class BlogsPostCreate:
+@_attrs_define(repr=False)
+class BlogsPostCreate(_Body):
     """
     Attributes:
         author_ids (list[int] | Unset):
@@ -48,6 +48,29 @@ class BlogsPostCreate:
     title: str | Unset = UNSET
     visibility: BlogsPostVisibility | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "author_ids",
+        "category_ids",
+        "excerpt_content",
+        "image_id",
+        "markup",
+        "published_at",
+        "seo_description",
+        "seo_title",
+        "tag_ids",
+        "title",
+        "visibility",
+    )
+    _cf_not_null = frozenset(
+        (
+            "author_ids",
+            "category_ids",
+            "tag_ids",
+            "title",
+            "visibility",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,19 +15,22 @@ _new = object.__new__
 T = TypeVar("T", bound="BlogsPostTag")
 
 
-@_attrs_define
-class BlogsPostTag:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class BlogsPostTag(_Record):
     """
     Attributes:
-        name (str | Unset):
+        name (str | None):
     """
 
-    name: str | Unset = UNSET
+    name: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("name",)
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.name, Unset):
+        sent = self.fields_set
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
         return field_dict
@@ -35,12 +38,15 @@ class BlogsPostTag:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blogs_post_tag = _new(cls)
         blogs_post_tag.name = name
+        blogs_post_tag._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         blogs_post_tag.additional_properties = d
         return blogs_post_tag

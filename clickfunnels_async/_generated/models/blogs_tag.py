@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="BlogsTag")
 
 
-@_attrs_define
-class BlogsTag:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class BlogsTag(_Record):
     """
     Attributes:
         blog_id (int):
@@ -34,47 +36,109 @@ class BlogsTag:
     public_id: str
     updated_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "blog_id",
+        "created_at",
+        "id",
+        "name",
+        "public_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "blog_id",
+            "created_at",
+            "id",
+            "name",
+            "public_id",
+            "updated_at",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["blog_id"] = self.blog_id
+        sent = self.fields_set
+        try:
+            blog_id = self.blog_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["blog_id"] = blog_id
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        blog_id = d.pop("blog_id")
+        blog_id = d.pop("blog_id", _MISSING)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         blogs_tag = _new(cls)
-        blogs_tag.blog_id = blog_id
-        blogs_tag.created_at = created_at
-        blogs_tag.id = id
-        blogs_tag.name = name
-        blogs_tag.public_id = public_id
-        blogs_tag.updated_at = updated_at
+        if blog_id is not _MISSING:
+            blogs_tag.blog_id = blog_id
+        if created_at is not _MISSING:
+            blogs_tag.created_at = created_at
+        if id is not _MISSING:
+            blogs_tag.id = id
+        if name is not _MISSING:
+            blogs_tag.name = name
+        if public_id is not _MISSING:
+            blogs_tag.public_id = public_id
+        if updated_at is not _MISSING:
+            blogs_tag.updated_at = updated_at
+        blogs_tag._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         blogs_tag.additional_properties = d
         return blogs_tag

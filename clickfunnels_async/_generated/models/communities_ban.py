@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesBan")
 
 
-@_attrs_define
-class CommunitiesBan:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CommunitiesBan(_Record):
     """
     Attributes:
         bannable_id (int):
@@ -35,83 +37,161 @@ class CommunitiesBan:
     bannable_type: str
     banned_by_id: int
     community_id: int
-    contact: CommunitiesBanContact | None
     created_at: datetime.datetime
     id: int
-    public_id: None | str
-    reason: None | str
     updated_at: datetime.datetime
+    contact: CommunitiesBanContact | None = None
+    public_id: None | str = None
+    reason: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "bannable_id",
+        "bannable_type",
+        "banned_by_id",
+        "community_id",
+        "contact",
+        "created_at",
+        "id",
+        "public_id",
+        "reason",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "bannable_id",
+            "bannable_type",
+            "banned_by_id",
+            "community_id",
+            "created_at",
+            "id",
+            "updated_at",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["bannable_id"] = self.bannable_id
+        sent = self.fields_set
+        try:
+            bannable_id = self.bannable_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["bannable_id"] = bannable_id
 
-        field_dict["bannable_type"] = self.bannable_type
+        try:
+            bannable_type = self.bannable_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["bannable_type"] = bannable_type
 
-        field_dict["banned_by_id"] = self.banned_by_id
+        try:
+            banned_by_id = self.banned_by_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["banned_by_id"] = banned_by_id
 
-        field_dict["community_id"] = self.community_id
+        try:
+            community_id = self.community_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["community_id"] = community_id
 
-        field_dict["contact"] = (
-            self.contact.to_dict()
-            if isinstance(self.contact, CommunitiesBanContact)
-            else self.contact
-        )
+        if self.contact is not None:
+            field_dict["contact"] = (
+                self.contact.to_dict()
+                if isinstance(self.contact, CommunitiesBanContact)
+                else self.contact
+            )
+        elif "contact" in sent:
+            field_dict["contact"] = None
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["reason"] = self.reason
+        if self.reason is not None or "reason" in sent:
+            field_dict["reason"] = self.reason
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        bannable_id = d.pop("bannable_id")
+        bannable_id = d.pop("bannable_id", _MISSING)
 
-        bannable_type = d.pop("bannable_type")
+        bannable_type = d.pop("bannable_type", _MISSING)
 
-        banned_by_id = d.pop("banned_by_id")
+        banned_by_id = d.pop("banned_by_id", _MISSING)
 
-        community_id = d.pop("community_id")
+        community_id = d.pop("community_id", _MISSING)
 
-        contact = d.pop("contact")
+        contact = d.pop("contact", None)
         if isinstance(contact, dict):
             try:
                 contact = CommunitiesBanContact.from_dict(contact)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        reason = d.pop("reason")
+        reason = d.pop("reason", None)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_ban = _new(cls)
-        communities_ban.bannable_id = bannable_id
-        communities_ban.bannable_type = bannable_type
-        communities_ban.banned_by_id = banned_by_id
-        communities_ban.community_id = community_id
+        if bannable_id is not _MISSING:
+            communities_ban.bannable_id = bannable_id
+        if bannable_type is not _MISSING:
+            communities_ban.bannable_type = bannable_type
+        if banned_by_id is not _MISSING:
+            communities_ban.banned_by_id = banned_by_id
+        if community_id is not _MISSING:
+            communities_ban.community_id = community_id
         communities_ban.contact = contact
-        communities_ban.created_at = created_at
-        communities_ban.id = id
+        if created_at is not _MISSING:
+            communities_ban.created_at = created_at
+        if id is not _MISSING:
+            communities_ban.id = id
         communities_ban.public_id = public_id
         communities_ban.reason = reason
-        communities_ban.updated_at = updated_at
+        if updated_at is not _MISSING:
+            communities_ban.updated_at = updated_at
+        communities_ban._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         communities_ban.additional_properties = d
         return communities_ban

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesBanCreate")
 
 
-@_attrs_define
-class CommunitiesBanCreate:
+@_attrs_define(repr=False)
+class CommunitiesBanCreate(_Body):
     """
     Attributes:
         contact_id (str):
@@ -27,6 +27,12 @@ class CommunitiesBanCreate:
     contact_id: str
     reason: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contact_id",
+        "reason",
+    )
+    _cf_not_null = frozenset(("contact_id",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesMembership")
 
 
-@_attrs_define
-class CommunitiesMembership:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CommunitiesMembership(_Record):
     """
     Attributes:
         community_id (int):
@@ -29,68 +31,122 @@ class CommunitiesMembership:
     """
 
     community_id: int
-    contact: CommunitiesMembershipContact | None
     created_at: datetime.datetime
     id: int
-    moderator: bool | None
-    public_id: None | str
     updated_at: datetime.datetime
+    contact: CommunitiesMembershipContact | None = None
+    moderator: bool | None = None
+    public_id: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "community_id",
+        "contact",
+        "created_at",
+        "id",
+        "moderator",
+        "public_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "community_id",
+            "created_at",
+            "id",
+            "updated_at",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["community_id"] = self.community_id
+        sent = self.fields_set
+        try:
+            community_id = self.community_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["community_id"] = community_id
 
-        field_dict["contact"] = (
-            self.contact.to_dict()
-            if isinstance(self.contact, CommunitiesMembershipContact)
-            else self.contact
-        )
+        if self.contact is not None:
+            field_dict["contact"] = (
+                self.contact.to_dict()
+                if isinstance(self.contact, CommunitiesMembershipContact)
+                else self.contact
+            )
+        elif "contact" in sent:
+            field_dict["contact"] = None
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["moderator"] = self.moderator
+        if self.moderator is not None or "moderator" in sent:
+            field_dict["moderator"] = self.moderator
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        community_id = d.pop("community_id")
+        community_id = d.pop("community_id", _MISSING)
 
-        contact = d.pop("contact")
+        contact = d.pop("contact", None)
         if isinstance(contact, dict):
             try:
                 contact = CommunitiesMembershipContact.from_dict(contact)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        moderator = d.pop("moderator")
+        moderator = d.pop("moderator", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_membership = _new(cls)
-        communities_membership.community_id = community_id
+        if community_id is not _MISSING:
+            communities_membership.community_id = community_id
         communities_membership.contact = contact
-        communities_membership.created_at = created_at
-        communities_membership.id = id
+        if created_at is not _MISSING:
+            communities_membership.created_at = created_at
+        if id is not _MISSING:
+            communities_membership.id = id
         communities_membership.moderator = moderator
         communities_membership.public_id = public_id
-        communities_membership.updated_at = updated_at
+        if updated_at is not _MISSING:
+            communities_membership.updated_at = updated_at
+        communities_membership._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         communities_membership.additional_properties = d
         return communities_membership

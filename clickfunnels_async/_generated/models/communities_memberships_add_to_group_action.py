@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -19,8 +21,8 @@ from ..models.communities_memberships_add_to_group_action_status import (
 T = TypeVar("T", bound="CommunitiesMembershipsAddToGroupAction")
 
 
-@_attrs_define
-class CommunitiesMembershipsAddToGroupAction:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CommunitiesMembershipsAddToGroupAction(_Record):
     """
     Attributes:
         community_id (int):
@@ -40,119 +42,221 @@ class CommunitiesMembershipsAddToGroupAction:
     """
 
     community_id: int
-    completed_at: datetime.datetime | None
     created_at: datetime.datetime
     failed_ids: list[int]
     id: int
-    performed_count: int | None
-    public_id: None | str
     space_ids: list[int]
-    started_at: datetime.datetime | None
     status: CommunitiesMembershipsAddToGroupActionStatus
     target_all: bool
-    target_count: int | None
     target_ids: list[int]
     updated_at: datetime.datetime
+    completed_at: datetime.datetime | None = None
+    performed_count: int | None = None
+    public_id: None | str = None
+    started_at: datetime.datetime | None = None
+    target_count: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "community_id",
+        "completed_at",
+        "created_at",
+        "failed_ids",
+        "id",
+        "performed_count",
+        "public_id",
+        "space_ids",
+        "started_at",
+        "status",
+        "target_all",
+        "target_count",
+        "target_ids",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "community_id",
+            "created_at",
+            "failed_ids",
+            "id",
+            "space_ids",
+            "status",
+            "target_all",
+            "target_ids",
+            "updated_at",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["community_id"] = self.community_id
+        sent = self.fields_set
+        try:
+            community_id = self.community_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["community_id"] = community_id
 
-        field_dict["completed_at"] = (
-            self.completed_at.isoformat()
-            if isinstance(self.completed_at, datetime.datetime)
-            else self.completed_at
-        )
+        if self.completed_at is not None:
+            field_dict["completed_at"] = (
+                self.completed_at.isoformat()
+                if isinstance(self.completed_at, datetime.datetime)
+                else self.completed_at
+            )
+        elif "completed_at" in sent:
+            field_dict["completed_at"] = None
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["failed_ids"] = self.failed_ids
+        try:
+            failed_ids = self.failed_ids
+        except AttributeError:
+            pass
+        else:
+            field_dict["failed_ids"] = failed_ids
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["performed_count"] = self.performed_count
+        if self.performed_count is not None or "performed_count" in sent:
+            field_dict["performed_count"] = self.performed_count
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["space_ids"] = self.space_ids
+        try:
+            space_ids = self.space_ids
+        except AttributeError:
+            pass
+        else:
+            field_dict["space_ids"] = space_ids
 
-        field_dict["started_at"] = (
-            self.started_at.isoformat()
-            if isinstance(self.started_at, datetime.datetime)
-            else self.started_at
-        )
+        if self.started_at is not None:
+            field_dict["started_at"] = (
+                self.started_at.isoformat()
+                if isinstance(self.started_at, datetime.datetime)
+                else self.started_at
+            )
+        elif "started_at" in sent:
+            field_dict["started_at"] = None
 
-        field_dict["status"] = self.status.value
+        try:
+            status = self.status
+        except AttributeError:
+            pass
+        else:
+            field_dict["status"] = status.value
 
-        field_dict["target_all"] = self.target_all
+        try:
+            target_all = self.target_all
+        except AttributeError:
+            pass
+        else:
+            field_dict["target_all"] = target_all
 
-        field_dict["target_count"] = self.target_count
+        if self.target_count is not None or "target_count" in sent:
+            field_dict["target_count"] = self.target_count
 
-        field_dict["target_ids"] = self.target_ids
+        try:
+            target_ids = self.target_ids
+        except AttributeError:
+            pass
+        else:
+            field_dict["target_ids"] = target_ids
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        community_id = d.pop("community_id")
+        community_id = d.pop("community_id", _MISSING)
 
-        completed_at = d.pop("completed_at")
+        completed_at = d.pop("completed_at", None)
         if isinstance(completed_at, str):
             try:
                 completed_at = datetime.datetime.fromisoformat(completed_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        failed_ids = d.pop("failed_ids")
+        failed_ids = d.pop("failed_ids", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        performed_count = d.pop("performed_count")
+        performed_count = d.pop("performed_count", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        space_ids = d.pop("space_ids")
+        space_ids = d.pop("space_ids", _MISSING)
 
-        started_at = d.pop("started_at")
+        started_at = d.pop("started_at", None)
         if isinstance(started_at, str):
             try:
                 started_at = datetime.datetime.fromisoformat(started_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        status = CommunitiesMembershipsAddToGroupActionStatus(d.pop("status"))
+        status = d.pop("status", _MISSING)
+        if status is not _MISSING:
+            status = CommunitiesMembershipsAddToGroupActionStatus(status)
 
-        target_all = d.pop("target_all")
+        target_all = d.pop("target_all", _MISSING)
 
-        target_count = d.pop("target_count")
+        target_count = d.pop("target_count", None)
 
-        target_ids = d.pop("target_ids")
+        target_ids = d.pop("target_ids", _MISSING)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_memberships_add_to_group_action = _new(cls)
-        communities_memberships_add_to_group_action.community_id = community_id
+        if community_id is not _MISSING:
+            communities_memberships_add_to_group_action.community_id = community_id
         communities_memberships_add_to_group_action.completed_at = completed_at
-        communities_memberships_add_to_group_action.created_at = created_at
-        communities_memberships_add_to_group_action.failed_ids = failed_ids
-        communities_memberships_add_to_group_action.id = id
+        if created_at is not _MISSING:
+            communities_memberships_add_to_group_action.created_at = created_at
+        if failed_ids is not _MISSING:
+            communities_memberships_add_to_group_action.failed_ids = failed_ids
+        if id is not _MISSING:
+            communities_memberships_add_to_group_action.id = id
         communities_memberships_add_to_group_action.performed_count = performed_count
         communities_memberships_add_to_group_action.public_id = public_id
-        communities_memberships_add_to_group_action.space_ids = space_ids
+        if space_ids is not _MISSING:
+            communities_memberships_add_to_group_action.space_ids = space_ids
         communities_memberships_add_to_group_action.started_at = started_at
-        communities_memberships_add_to_group_action.status = status
-        communities_memberships_add_to_group_action.target_all = target_all
+        if status is not _MISSING:
+            communities_memberships_add_to_group_action.status = status
+        if target_all is not _MISSING:
+            communities_memberships_add_to_group_action.target_all = target_all
         communities_memberships_add_to_group_action.target_count = target_count
-        communities_memberships_add_to_group_action.target_ids = target_ids
-        communities_memberships_add_to_group_action.updated_at = updated_at
+        if target_ids is not _MISSING:
+            communities_memberships_add_to_group_action.target_ids = target_ids
+        if updated_at is not _MISSING:
+            communities_memberships_add_to_group_action.updated_at = updated_at
+        communities_memberships_add_to_group_action._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         communities_memberships_add_to_group_action.additional_properties = d
         return communities_memberships_add_to_group_action

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.communities_space_access import CommunitiesSpaceAccess
 T = TypeVar("T", bound="CommunitiesSpace")
 
 
-@_attrs_define
-class CommunitiesSpace:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CommunitiesSpace(_Record):
     """
     Attributes:
         access (CommunitiesSpaceAccess):
@@ -52,176 +54,271 @@ class CommunitiesSpace:
     """
 
     access: CommunitiesSpaceAccess
-    allow_cover_images: bool | None
-    allow_post_titles: bool | None
-    always_on: bool | None
-    card_image_id: int | None
-    created_at: datetime.datetime | None
-    current_path: None | str
-    default_comment_sort: None | str
-    default_member_sort: None | str
-    default_post_sort: None | str
-    default_tab: None | str
-    emoji: None | str
-    hide_from_featured: bool | None
     id: int
-    layout_style: None | str
-    members_can_invite: bool | None
     members_can_post: bool
-    name: None | str
-    pinned_posts_label: None | str
-    public_id: None | str
-    seo_description: None | str
-    seo_title: None | str
-    social_image_id: int | None
-    sort_order: int | None
     space_group_id: int
-    updated_at: datetime.datetime | None
-    upgrade_url: None | str
     workspace_id: int
+    allow_cover_images: bool | None = None
+    allow_post_titles: bool | None = None
+    always_on: bool | None = None
+    card_image_id: int | None = None
+    created_at: datetime.datetime | None = None
+    current_path: None | str = None
+    default_comment_sort: None | str = None
+    default_member_sort: None | str = None
+    default_post_sort: None | str = None
+    default_tab: None | str = None
+    emoji: None | str = None
+    hide_from_featured: bool | None = None
+    layout_style: None | str = None
+    members_can_invite: bool | None = None
+    name: None | str = None
+    pinned_posts_label: None | str = None
+    public_id: None | str = None
+    seo_description: None | str = None
+    seo_title: None | str = None
+    social_image_id: int | None = None
+    sort_order: int | None = None
+    updated_at: datetime.datetime | None = None
+    upgrade_url: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "access",
+        "allow_cover_images",
+        "allow_post_titles",
+        "always_on",
+        "card_image_id",
+        "created_at",
+        "current_path",
+        "default_comment_sort",
+        "default_member_sort",
+        "default_post_sort",
+        "default_tab",
+        "emoji",
+        "hide_from_featured",
+        "id",
+        "layout_style",
+        "members_can_invite",
+        "members_can_post",
+        "name",
+        "pinned_posts_label",
+        "public_id",
+        "seo_description",
+        "seo_title",
+        "social_image_id",
+        "sort_order",
+        "space_group_id",
+        "updated_at",
+        "upgrade_url",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "access",
+            "id",
+            "members_can_post",
+            "space_group_id",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["access"] = self.access.value
+        sent = self.fields_set
+        try:
+            access = self.access
+        except AttributeError:
+            pass
+        else:
+            field_dict["access"] = access.value
 
-        field_dict["allow_cover_images"] = self.allow_cover_images
+        if self.allow_cover_images is not None or "allow_cover_images" in sent:
+            field_dict["allow_cover_images"] = self.allow_cover_images
 
-        field_dict["allow_post_titles"] = self.allow_post_titles
+        if self.allow_post_titles is not None or "allow_post_titles" in sent:
+            field_dict["allow_post_titles"] = self.allow_post_titles
 
-        field_dict["always_on"] = self.always_on
+        if self.always_on is not None or "always_on" in sent:
+            field_dict["always_on"] = self.always_on
 
-        field_dict["card_image_id"] = self.card_image_id
+        if self.card_image_id is not None or "card_image_id" in sent:
+            field_dict["card_image_id"] = self.card_image_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["default_comment_sort"] = self.default_comment_sort
+        if self.default_comment_sort is not None or "default_comment_sort" in sent:
+            field_dict["default_comment_sort"] = self.default_comment_sort
 
-        field_dict["default_member_sort"] = self.default_member_sort
+        if self.default_member_sort is not None or "default_member_sort" in sent:
+            field_dict["default_member_sort"] = self.default_member_sort
 
-        field_dict["default_post_sort"] = self.default_post_sort
+        if self.default_post_sort is not None or "default_post_sort" in sent:
+            field_dict["default_post_sort"] = self.default_post_sort
 
-        field_dict["default_tab"] = self.default_tab
+        if self.default_tab is not None or "default_tab" in sent:
+            field_dict["default_tab"] = self.default_tab
 
-        field_dict["emoji"] = self.emoji
+        if self.emoji is not None or "emoji" in sent:
+            field_dict["emoji"] = self.emoji
 
-        field_dict["hide_from_featured"] = self.hide_from_featured
+        if self.hide_from_featured is not None or "hide_from_featured" in sent:
+            field_dict["hide_from_featured"] = self.hide_from_featured
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["layout_style"] = self.layout_style
+        if self.layout_style is not None or "layout_style" in sent:
+            field_dict["layout_style"] = self.layout_style
 
-        field_dict["members_can_invite"] = self.members_can_invite
+        if self.members_can_invite is not None or "members_can_invite" in sent:
+            field_dict["members_can_invite"] = self.members_can_invite
 
-        field_dict["members_can_post"] = self.members_can_post
+        try:
+            members_can_post = self.members_can_post
+        except AttributeError:
+            pass
+        else:
+            field_dict["members_can_post"] = members_can_post
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["pinned_posts_label"] = self.pinned_posts_label
+        if self.pinned_posts_label is not None or "pinned_posts_label" in sent:
+            field_dict["pinned_posts_label"] = self.pinned_posts_label
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["seo_description"] = self.seo_description
+        if self.seo_description is not None or "seo_description" in sent:
+            field_dict["seo_description"] = self.seo_description
 
-        field_dict["seo_title"] = self.seo_title
+        if self.seo_title is not None or "seo_title" in sent:
+            field_dict["seo_title"] = self.seo_title
 
-        field_dict["social_image_id"] = self.social_image_id
+        if self.social_image_id is not None or "social_image_id" in sent:
+            field_dict["social_image_id"] = self.social_image_id
 
-        field_dict["sort_order"] = self.sort_order
+        if self.sort_order is not None or "sort_order" in sent:
+            field_dict["sort_order"] = self.sort_order
 
-        field_dict["space_group_id"] = self.space_group_id
+        try:
+            space_group_id = self.space_group_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["space_group_id"] = space_group_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["upgrade_url"] = self.upgrade_url
+        if self.upgrade_url is not None or "upgrade_url" in sent:
+            field_dict["upgrade_url"] = self.upgrade_url
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        access = CommunitiesSpaceAccess(d.pop("access"))
+        access = d.pop("access", _MISSING)
+        if access is not _MISSING:
+            access = CommunitiesSpaceAccess(access)
 
-        allow_cover_images = d.pop("allow_cover_images")
+        allow_cover_images = d.pop("allow_cover_images", None)
 
-        allow_post_titles = d.pop("allow_post_titles")
+        allow_post_titles = d.pop("allow_post_titles", None)
 
-        always_on = d.pop("always_on")
+        always_on = d.pop("always_on", None)
 
-        card_image_id = d.pop("card_image_id")
+        card_image_id = d.pop("card_image_id", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        default_comment_sort = d.pop("default_comment_sort")
+        default_comment_sort = d.pop("default_comment_sort", None)
 
-        default_member_sort = d.pop("default_member_sort")
+        default_member_sort = d.pop("default_member_sort", None)
 
-        default_post_sort = d.pop("default_post_sort")
+        default_post_sort = d.pop("default_post_sort", None)
 
-        default_tab = d.pop("default_tab")
+        default_tab = d.pop("default_tab", None)
 
-        emoji = d.pop("emoji")
+        emoji = d.pop("emoji", None)
 
-        hide_from_featured = d.pop("hide_from_featured")
+        hide_from_featured = d.pop("hide_from_featured", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        layout_style = d.pop("layout_style")
+        layout_style = d.pop("layout_style", None)
 
-        members_can_invite = d.pop("members_can_invite")
+        members_can_invite = d.pop("members_can_invite", None)
 
-        members_can_post = d.pop("members_can_post")
+        members_can_post = d.pop("members_can_post", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        pinned_posts_label = d.pop("pinned_posts_label")
+        pinned_posts_label = d.pop("pinned_posts_label", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        seo_description = d.pop("seo_description")
+        seo_description = d.pop("seo_description", None)
 
-        seo_title = d.pop("seo_title")
+        seo_title = d.pop("seo_title", None)
 
-        social_image_id = d.pop("social_image_id")
+        social_image_id = d.pop("social_image_id", None)
 
-        sort_order = d.pop("sort_order")
+        sort_order = d.pop("sort_order", None)
 
-        space_group_id = d.pop("space_group_id")
+        space_group_id = d.pop("space_group_id", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        upgrade_url = d.pop("upgrade_url")
+        upgrade_url = d.pop("upgrade_url", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_space = _new(cls)
-        communities_space.access = access
+        if access is not _MISSING:
+            communities_space.access = access
         communities_space.allow_cover_images = allow_cover_images
         communities_space.allow_post_titles = allow_post_titles
         communities_space.always_on = always_on
@@ -234,10 +331,12 @@ class CommunitiesSpace:
         communities_space.default_tab = default_tab
         communities_space.emoji = emoji
         communities_space.hide_from_featured = hide_from_featured
-        communities_space.id = id
+        if id is not _MISSING:
+            communities_space.id = id
         communities_space.layout_style = layout_style
         communities_space.members_can_invite = members_can_invite
-        communities_space.members_can_post = members_can_post
+        if members_can_post is not _MISSING:
+            communities_space.members_can_post = members_can_post
         communities_space.name = name
         communities_space.pinned_posts_label = pinned_posts_label
         communities_space.public_id = public_id
@@ -245,10 +344,15 @@ class CommunitiesSpace:
         communities_space.seo_title = seo_title
         communities_space.social_image_id = social_image_id
         communities_space.sort_order = sort_order
-        communities_space.space_group_id = space_group_id
+        if space_group_id is not _MISSING:
+            communities_space.space_group_id = space_group_id
         communities_space.updated_at = updated_at
         communities_space.upgrade_url = upgrade_url
-        communities_space.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            communities_space.workspace_id = workspace_id
+        communities_space._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         communities_space.additional_properties = d
         return communities_space

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -18,8 +20,8 @@ from ..models.communities_space_group_type import CommunitiesSpaceGroupType
 T = TypeVar("T", bound="CommunitiesSpaceGroup")
 
 
-@_attrs_define
-class CommunitiesSpaceGroup:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CommunitiesSpaceGroup(_Record):
     """
     Attributes:
         access (CommunitiesSpaceGroupAccess):
@@ -49,173 +51,296 @@ class CommunitiesSpaceGroup:
     """
 
     access: CommunitiesSpaceGroupAccess
-    always_on: bool | None
-    approval_terms: None | str
     auto_add_to_spaces: bool
-    card_image_id: int | None
     community_id: int
-    created_at: datetime.datetime | None
-    current_path: None | str
-    description: None | str
-    emoji: None | str
     group_type: CommunitiesSpaceGroupType
     id: int
     is_hidden: bool
     is_hidden_from_non_members: bool
-    name: None | str
-    public_id: None | str
-    require_comment_approvals: bool | None
-    require_comment_approvals_override: bool | None
-    require_post_approvals: bool | None
-    require_post_approvals_override: bool | None
-    sort_order: int | None
-    updated_at: datetime.datetime | None
-    upgrade_url: None | str
     workspace_id: int
+    always_on: bool | None = None
+    approval_terms: None | str = None
+    card_image_id: int | None = None
+    created_at: datetime.datetime | None = None
+    current_path: None | str = None
+    description: None | str = None
+    emoji: None | str = None
+    name: None | str = None
+    public_id: None | str = None
+    require_comment_approvals: bool | None = None
+    require_comment_approvals_override: bool | None = None
+    require_post_approvals: bool | None = None
+    require_post_approvals_override: bool | None = None
+    sort_order: int | None = None
+    updated_at: datetime.datetime | None = None
+    upgrade_url: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "access",
+        "always_on",
+        "approval_terms",
+        "auto_add_to_spaces",
+        "card_image_id",
+        "community_id",
+        "created_at",
+        "current_path",
+        "description",
+        "emoji",
+        "group_type",
+        "id",
+        "is_hidden",
+        "is_hidden_from_non_members",
+        "name",
+        "public_id",
+        "require_comment_approvals",
+        "require_comment_approvals_override",
+        "require_post_approvals",
+        "require_post_approvals_override",
+        "sort_order",
+        "updated_at",
+        "upgrade_url",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "access",
+            "auto_add_to_spaces",
+            "community_id",
+            "group_type",
+            "id",
+            "is_hidden",
+            "is_hidden_from_non_members",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["access"] = self.access.value
+        sent = self.fields_set
+        try:
+            access = self.access
+        except AttributeError:
+            pass
+        else:
+            field_dict["access"] = access.value
 
-        field_dict["always_on"] = self.always_on
+        if self.always_on is not None or "always_on" in sent:
+            field_dict["always_on"] = self.always_on
 
-        field_dict["approval_terms"] = self.approval_terms
+        if self.approval_terms is not None or "approval_terms" in sent:
+            field_dict["approval_terms"] = self.approval_terms
 
-        field_dict["auto_add_to_spaces"] = self.auto_add_to_spaces
+        try:
+            auto_add_to_spaces = self.auto_add_to_spaces
+        except AttributeError:
+            pass
+        else:
+            field_dict["auto_add_to_spaces"] = auto_add_to_spaces
 
-        field_dict["card_image_id"] = self.card_image_id
+        if self.card_image_id is not None or "card_image_id" in sent:
+            field_dict["card_image_id"] = self.card_image_id
 
-        field_dict["community_id"] = self.community_id
+        try:
+            community_id = self.community_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["community_id"] = community_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["description"] = self.description
+        if self.description is not None or "description" in sent:
+            field_dict["description"] = self.description
 
-        field_dict["emoji"] = self.emoji
+        if self.emoji is not None or "emoji" in sent:
+            field_dict["emoji"] = self.emoji
 
-        field_dict["group_type"] = self.group_type.value
+        try:
+            group_type = self.group_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["group_type"] = group_type.value
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["is_hidden"] = self.is_hidden
+        try:
+            is_hidden = self.is_hidden
+        except AttributeError:
+            pass
+        else:
+            field_dict["is_hidden"] = is_hidden
 
-        field_dict["is_hidden_from_non_members"] = self.is_hidden_from_non_members
+        try:
+            is_hidden_from_non_members = self.is_hidden_from_non_members
+        except AttributeError:
+            pass
+        else:
+            field_dict["is_hidden_from_non_members"] = is_hidden_from_non_members
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["require_comment_approvals"] = self.require_comment_approvals
+        if (
+            self.require_comment_approvals is not None
+            or "require_comment_approvals" in sent
+        ):
+            field_dict["require_comment_approvals"] = self.require_comment_approvals
 
-        field_dict["require_comment_approvals_override"] = (
-            self.require_comment_approvals_override
-        )
+        if (
+            self.require_comment_approvals_override is not None
+            or "require_comment_approvals_override" in sent
+        ):
+            field_dict["require_comment_approvals_override"] = (
+                self.require_comment_approvals_override
+            )
 
-        field_dict["require_post_approvals"] = self.require_post_approvals
+        if self.require_post_approvals is not None or "require_post_approvals" in sent:
+            field_dict["require_post_approvals"] = self.require_post_approvals
 
-        field_dict["require_post_approvals_override"] = (
-            self.require_post_approvals_override
-        )
+        if (
+            self.require_post_approvals_override is not None
+            or "require_post_approvals_override" in sent
+        ):
+            field_dict["require_post_approvals_override"] = (
+                self.require_post_approvals_override
+            )
 
-        field_dict["sort_order"] = self.sort_order
+        if self.sort_order is not None or "sort_order" in sent:
+            field_dict["sort_order"] = self.sort_order
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["upgrade_url"] = self.upgrade_url
+        if self.upgrade_url is not None or "upgrade_url" in sent:
+            field_dict["upgrade_url"] = self.upgrade_url
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        access = CommunitiesSpaceGroupAccess(d.pop("access"))
+        access = d.pop("access", _MISSING)
+        if access is not _MISSING:
+            access = CommunitiesSpaceGroupAccess(access)
 
-        always_on = d.pop("always_on")
+        always_on = d.pop("always_on", None)
 
-        approval_terms = d.pop("approval_terms")
+        approval_terms = d.pop("approval_terms", None)
 
-        auto_add_to_spaces = d.pop("auto_add_to_spaces")
+        auto_add_to_spaces = d.pop("auto_add_to_spaces", _MISSING)
 
-        card_image_id = d.pop("card_image_id")
+        card_image_id = d.pop("card_image_id", None)
 
-        community_id = d.pop("community_id")
+        community_id = d.pop("community_id", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        description = d.pop("description")
+        description = d.pop("description", None)
 
-        emoji = d.pop("emoji")
+        emoji = d.pop("emoji", None)
 
-        group_type = CommunitiesSpaceGroupType(d.pop("group_type"))
+        group_type = d.pop("group_type", _MISSING)
+        if group_type is not _MISSING:
+            group_type = CommunitiesSpaceGroupType(group_type)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        is_hidden = d.pop("is_hidden")
+        is_hidden = d.pop("is_hidden", _MISSING)
 
-        is_hidden_from_non_members = d.pop("is_hidden_from_non_members")
+        is_hidden_from_non_members = d.pop("is_hidden_from_non_members", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        require_comment_approvals = d.pop("require_comment_approvals")
+        require_comment_approvals = d.pop("require_comment_approvals", None)
 
-        require_comment_approvals_override = d.pop("require_comment_approvals_override")
+        require_comment_approvals_override = d.pop(
+            "require_comment_approvals_override", None
+        )
 
-        require_post_approvals = d.pop("require_post_approvals")
+        require_post_approvals = d.pop("require_post_approvals", None)
 
-        require_post_approvals_override = d.pop("require_post_approvals_override")
+        require_post_approvals_override = d.pop("require_post_approvals_override", None)
 
-        sort_order = d.pop("sort_order")
+        sort_order = d.pop("sort_order", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        upgrade_url = d.pop("upgrade_url")
+        upgrade_url = d.pop("upgrade_url", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_space_group = _new(cls)
-        communities_space_group.access = access
+        if access is not _MISSING:
+            communities_space_group.access = access
         communities_space_group.always_on = always_on
         communities_space_group.approval_terms = approval_terms
-        communities_space_group.auto_add_to_spaces = auto_add_to_spaces
+        if auto_add_to_spaces is not _MISSING:
+            communities_space_group.auto_add_to_spaces = auto_add_to_spaces
         communities_space_group.card_image_id = card_image_id
-        communities_space_group.community_id = community_id
+        if community_id is not _MISSING:
+            communities_space_group.community_id = community_id
         communities_space_group.created_at = created_at
         communities_space_group.current_path = current_path
         communities_space_group.description = description
         communities_space_group.emoji = emoji
-        communities_space_group.group_type = group_type
-        communities_space_group.id = id
-        communities_space_group.is_hidden = is_hidden
-        communities_space_group.is_hidden_from_non_members = is_hidden_from_non_members
+        if group_type is not _MISSING:
+            communities_space_group.group_type = group_type
+        if id is not _MISSING:
+            communities_space_group.id = id
+        if is_hidden is not _MISSING:
+            communities_space_group.is_hidden = is_hidden
+        if is_hidden_from_non_members is not _MISSING:
+            communities_space_group.is_hidden_from_non_members = (
+                is_hidden_from_non_members
+            )
         communities_space_group.name = name
         communities_space_group.public_id = public_id
         communities_space_group.require_comment_approvals = require_comment_approvals
@@ -229,7 +354,11 @@ class CommunitiesSpaceGroup:
         communities_space_group.sort_order = sort_order
         communities_space_group.updated_at = updated_at
         communities_space_group.upgrade_url = upgrade_url
-        communities_space_group.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            communities_space_group.workspace_id = workspace_id
+        communities_space_group._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         communities_space_group.additional_properties = d
         return communities_space_group

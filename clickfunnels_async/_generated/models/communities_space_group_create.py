@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesSpaceGroupCreate")
 
 
-@_attrs_define
-class CommunitiesSpaceGroupCreate:
+@_attrs_define(repr=False)
+class CommunitiesSpaceGroupCreate(_Body):
     """
     Attributes:
         name (str):
@@ -59,6 +59,28 @@ class CommunitiesSpaceGroupCreate:
     sort_order: int | None | Unset = UNSET
     upgrade_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "access",
+        "always_on",
+        "approval_terms",
+        "auto_add_to_spaces",
+        "card_image_id",
+        "current_path",
+        "description",
+        "emoji",
+        "group_type",
+        "is_hidden",
+        "is_hidden_from_non_members",
+        "require_comment_approvals",
+        "require_comment_approvals_override",
+        "require_post_approvals",
+        "require_post_approvals_override",
+        "sort_order",
+        "upgrade_url",
+    )
+    _cf_not_null = frozenset(("name",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesSpaceUpdate")
 
 
-@_attrs_define
-class CommunitiesSpaceUpdate:
+@_attrs_define(repr=False)
+class CommunitiesSpaceUpdate(_Body):
     """
     Attributes:
         access (int | None | Unset):
@@ -67,6 +67,32 @@ class CommunitiesSpaceUpdate:
     sort_order: int | None | Unset = UNSET
     upgrade_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "access",
+        "allow_cover_images",
+        "allow_post_titles",
+        "always_on",
+        "card_image_id",
+        "current_path",
+        "default_comment_sort",
+        "default_member_sort",
+        "default_post_sort",
+        "default_tab",
+        "emoji",
+        "hide_from_featured",
+        "layout_style",
+        "members_can_invite",
+        "members_can_post",
+        "name",
+        "pinned_posts_label",
+        "seo_description",
+        "seo_title",
+        "social_image_id",
+        "sort_order",
+        "upgrade_url",
+    )
+    _cf_not_null = frozenset(())
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

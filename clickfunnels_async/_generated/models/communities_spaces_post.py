@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesSpacesPost")
 
 
-@_attrs_define
-class CommunitiesSpacesPost:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CommunitiesSpacesPost(_Record):
     """
     Attributes:
         body (None | str):
@@ -32,96 +34,150 @@ class CommunitiesSpacesPost:
         url (None | str):
     """
 
-    body: None | str
-    contact: CommunitiesSpacesPostContact | None
-    contact_id: int | None
-    created_at: datetime.datetime | None
     group: CommunitiesSpacesPostGroup
     id: int
-    public_id: None | str
-    title: None | str
     topic: CommunitiesSpacesPostTopic
-    updated_at: datetime.datetime | None
-    url: None | str
+    body: None | str = None
+    contact: CommunitiesSpacesPostContact | None = None
+    contact_id: int | None = None
+    created_at: datetime.datetime | None = None
+    public_id: None | str = None
+    title: None | str = None
+    updated_at: datetime.datetime | None = None
+    url: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "body",
+        "contact",
+        "contact_id",
+        "created_at",
+        "group",
+        "id",
+        "public_id",
+        "title",
+        "topic",
+        "updated_at",
+        "url",
+    )
+    _cf_strict = frozenset(
+        (
+            "group",
+            "id",
+            "topic",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["body"] = self.body
+        sent = self.fields_set
+        if self.body is not None or "body" in sent:
+            field_dict["body"] = self.body
 
-        field_dict["contact"] = (
-            self.contact.to_dict()
-            if isinstance(self.contact, CommunitiesSpacesPostContact)
-            else self.contact
-        )
+        if self.contact is not None:
+            field_dict["contact"] = (
+                self.contact.to_dict()
+                if isinstance(self.contact, CommunitiesSpacesPostContact)
+                else self.contact
+            )
+        elif "contact" in sent:
+            field_dict["contact"] = None
 
-        field_dict["contact_id"] = self.contact_id
+        if self.contact_id is not None or "contact_id" in sent:
+            field_dict["contact_id"] = self.contact_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["group"] = self.group.to_dict()
+        try:
+            group = self.group
+        except AttributeError:
+            pass
+        else:
+            field_dict["group"] = group.to_dict()
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["title"] = self.title
+        if self.title is not None or "title" in sent:
+            field_dict["title"] = self.title
 
-        field_dict["topic"] = self.topic.to_dict()
+        try:
+            topic = self.topic
+        except AttributeError:
+            pass
+        else:
+            field_dict["topic"] = topic.to_dict()
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["url"] = self.url
+        if self.url is not None or "url" in sent:
+            field_dict["url"] = self.url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        body = d.pop("body")
+        body = d.pop("body", None)
 
-        contact = d.pop("contact")
+        contact = d.pop("contact", None)
         if isinstance(contact, dict):
             try:
                 contact = CommunitiesSpacesPostContact.from_dict(contact)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        contact_id = d.pop("contact_id")
+        contact_id = d.pop("contact_id", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        group = CommunitiesSpacesPostGroup.from_dict(d.pop("group"))
+        group = d.pop("group", _MISSING)
+        if group is not _MISSING:
+            group = CommunitiesSpacesPostGroup.from_dict(group)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        title = d.pop("title")
+        title = d.pop("title", None)
 
-        topic = CommunitiesSpacesPostTopic.from_dict(d.pop("topic"))
+        topic = d.pop("topic", _MISSING)
+        if topic is not _MISSING:
+            topic = CommunitiesSpacesPostTopic.from_dict(topic)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        url = d.pop("url")
+        url = d.pop("url", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -130,13 +186,19 @@ class CommunitiesSpacesPost:
         communities_spaces_post.contact = contact
         communities_spaces_post.contact_id = contact_id
         communities_spaces_post.created_at = created_at
-        communities_spaces_post.group = group
-        communities_spaces_post.id = id
+        if group is not _MISSING:
+            communities_spaces_post.group = group
+        if id is not _MISSING:
+            communities_spaces_post.id = id
         communities_spaces_post.public_id = public_id
         communities_spaces_post.title = title
-        communities_spaces_post.topic = topic
+        if topic is not _MISSING:
+            communities_spaces_post.topic = topic
         communities_spaces_post.updated_at = updated_at
         communities_spaces_post.url = url
+        communities_spaces_post._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         communities_spaces_post.additional_properties = d
         return communities_spaces_post

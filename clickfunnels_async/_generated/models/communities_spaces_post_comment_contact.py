@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,44 +16,54 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesSpacesPostCommentContact")
 
 
-@_attrs_define
-class CommunitiesSpacesPostCommentContact:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CommunitiesSpacesPostCommentContact(_Record):
     """
     Attributes:
-        email_address (None | str | Unset):
-        first_name (None | str | Unset):
-        id (int | Unset):
-        last_name (None | str | Unset):
-        phone_number (None | str | Unset):
-        public_id (str | Unset):
+        email_address (None | str):
+        first_name (None | str):
+        id (int | None):
+        last_name (None | str):
+        phone_number (None | str):
+        public_id (str | None):
     """
 
-    email_address: None | str | Unset = UNSET
-    first_name: None | str | Unset = UNSET
-    id: int | Unset = UNSET
-    last_name: None | str | Unset = UNSET
-    phone_number: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    email_address: None | str = None
+    first_name: None | str = None
+    id: int | None = None
+    last_name: None | str = None
+    phone_number: None | str = None
+    public_id: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "email_address",
+        "first_name",
+        "id",
+        "last_name",
+        "phone_number",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.email_address, Unset):
+        sent = self.fields_set
+        if self.email_address is not None or "email_address" in sent:
             field_dict["email_address"] = self.email_address
 
-        if not isinstance(self.first_name, Unset):
+        if self.first_name is not None or "first_name" in sent:
             field_dict["first_name"] = self.first_name
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.last_name, Unset):
+        if self.last_name is not None or "last_name" in sent:
             field_dict["last_name"] = self.last_name
 
-        if not isinstance(self.phone_number, Unset):
+        if self.phone_number is not None or "phone_number" in sent:
             field_dict["phone_number"] = self.phone_number
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -61,17 +71,17 @@ class CommunitiesSpacesPostCommentContact:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        email_address = d.pop("email_address", UNSET)
+        email_address = d.pop("email_address", None)
 
-        first_name = d.pop("first_name", UNSET)
+        first_name = d.pop("first_name", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        last_name = d.pop("last_name", UNSET)
+        last_name = d.pop("last_name", None)
 
-        phone_number = d.pop("phone_number", UNSET)
+        phone_number = d.pop("phone_number", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -82,6 +92,9 @@ class CommunitiesSpacesPostCommentContact:
         communities_spaces_post_comment_contact.last_name = last_name
         communities_spaces_post_comment_contact.phone_number = phone_number
         communities_spaces_post_comment_contact.public_id = public_id
+        communities_spaces_post_comment_contact._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         communities_spaces_post_comment_contact.additional_properties = d
         return communities_spaces_post_comment_contact

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesSpacesPostCommentCreate")
 
 
-@_attrs_define
-class CommunitiesSpacesPostCommentCreate:
+@_attrs_define(repr=False)
+class CommunitiesSpacesPostCommentCreate(_Body):
     """
     Attributes:
         body (str):
@@ -31,6 +31,14 @@ class CommunitiesSpacesPostCommentCreate:
     parent_comment_id: int | None | Unset = UNSET
     skip_notifications: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "body",
+        "contact_id",
+        "parent_comment_id",
+        "skip_notifications",
+    )
+    _cf_not_null = frozenset(("body",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

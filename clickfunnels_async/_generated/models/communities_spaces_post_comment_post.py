@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,34 +16,42 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesSpacesPostCommentPost")
 
 
-@_attrs_define
-class CommunitiesSpacesPostCommentPost:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CommunitiesSpacesPostCommentPost(_Record):
     """
     Attributes:
-        id (int | Unset):
-        public_id (None | str | Unset):
-        title (None | str | Unset):
-        url (None | str | Unset):
+        id (int | None):
+        public_id (None | str):
+        title (None | str):
+        url (None | str):
     """
 
-    id: int | Unset = UNSET
-    public_id: None | str | Unset = UNSET
-    title: None | str | Unset = UNSET
-    url: None | str | Unset = UNSET
+    id: int | None = None
+    public_id: None | str = None
+    title: None | str = None
+    url: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "public_id",
+        "title",
+        "url",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.id, Unset):
+        sent = self.fields_set
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.title, Unset):
+        if self.title is not None or "title" in sent:
             field_dict["title"] = self.title
 
-        if not isinstance(self.url, Unset):
+        if self.url is not None or "url" in sent:
             field_dict["url"] = self.url
 
         return field_dict
@@ -51,13 +59,13 @@ class CommunitiesSpacesPostCommentPost:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        title = d.pop("title", UNSET)
+        title = d.pop("title", None)
 
-        url = d.pop("url", UNSET)
+        url = d.pop("url", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -66,6 +74,9 @@ class CommunitiesSpacesPostCommentPost:
         communities_spaces_post_comment_post.public_id = public_id
         communities_spaces_post_comment_post.title = title
         communities_spaces_post_comment_post.url = url
+        communities_spaces_post_comment_post._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         communities_spaces_post_comment_post.additional_properties = d
         return communities_spaces_post_comment_post

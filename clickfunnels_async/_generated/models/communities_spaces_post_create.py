@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesSpacesPostCreate")
 
 
-@_attrs_define
-class CommunitiesSpacesPostCreate:
+@_attrs_define(repr=False)
+class CommunitiesSpacesPostCreate(_Body):
     """
     Attributes:
         title (str):
@@ -35,6 +35,16 @@ class CommunitiesSpacesPostCreate:
     image_id: int | None | Unset = UNSET
     is_pinned: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "title",
+        "body",
+        "contact_id",
+        "current_path",
+        "image_id",
+        "is_pinned",
+    )
+    _cf_not_null = frozenset(("title",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

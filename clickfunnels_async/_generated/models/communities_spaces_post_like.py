@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesSpacesPostLike")
 
 
-@_attrs_define
-class CommunitiesSpacesPostLike:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CommunitiesSpacesPostLike(_Record):
     """
     Attributes:
         contact (CommunitiesSpacesPostLikeContact | None):
@@ -27,66 +29,101 @@ class CommunitiesSpacesPostLike:
         updated_at (datetime.datetime | None):
     """
 
-    contact: CommunitiesSpacesPostLikeContact | None
-    created_at: datetime.datetime | None
     id: int
     post_id: int
-    public_id: None | str
-    updated_at: datetime.datetime | None
+    contact: CommunitiesSpacesPostLikeContact | None = None
+    created_at: datetime.datetime | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contact",
+        "created_at",
+        "id",
+        "post_id",
+        "public_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "post_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["contact"] = (
-            self.contact.to_dict()
-            if isinstance(self.contact, CommunitiesSpacesPostLikeContact)
-            else self.contact
-        )
+        sent = self.fields_set
+        if self.contact is not None:
+            field_dict["contact"] = (
+                self.contact.to_dict()
+                if isinstance(self.contact, CommunitiesSpacesPostLikeContact)
+                else self.contact
+            )
+        elif "contact" in sent:
+            field_dict["contact"] = None
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["post_id"] = self.post_id
+        try:
+            post_id = self.post_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["post_id"] = post_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact = d.pop("contact")
+        contact = d.pop("contact", None)
         if isinstance(contact, dict):
             try:
                 contact = CommunitiesSpacesPostLikeContact.from_dict(contact)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        post_id = d.pop("post_id")
+        post_id = d.pop("post_id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -98,10 +135,15 @@ class CommunitiesSpacesPostLike:
         communities_spaces_post_like = _new(cls)
         communities_spaces_post_like.contact = contact
         communities_spaces_post_like.created_at = created_at
-        communities_spaces_post_like.id = id
-        communities_spaces_post_like.post_id = post_id
+        if id is not _MISSING:
+            communities_spaces_post_like.id = id
+        if post_id is not _MISSING:
+            communities_spaces_post_like.post_id = post_id
         communities_spaces_post_like.public_id = public_id
         communities_spaces_post_like.updated_at = updated_at
+        communities_spaces_post_like._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         communities_spaces_post_like.additional_properties = d
         return communities_spaces_post_like

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesSpacesPostUpdate")
 
 
-@_attrs_define
-class CommunitiesSpacesPostUpdate:
+@_attrs_define(repr=False)
+class CommunitiesSpacesPostUpdate(_Body):
     """
     Attributes:
         body (None | str | Unset):
@@ -33,6 +33,15 @@ class CommunitiesSpacesPostUpdate:
     is_pinned: bool | None | Unset = UNSET
     title: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "body",
+        "current_path",
+        "image_id",
+        "is_pinned",
+        "title",
+    )
+    _cf_not_null = frozenset(())
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -19,8 +21,8 @@ from ..models.communities_spaces_post_video_embed_provider import (
 T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbed")
 
 
-@_attrs_define
-class CommunitiesSpacesPostVideoEmbed:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CommunitiesSpacesPostVideoEmbed(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -34,108 +36,156 @@ class CommunitiesSpacesPostVideoEmbed:
         workspace_id (int | None):
     """
 
-    created_at: datetime.datetime | None
-    data: CommunitiesSpacesPostVideoEmbedDataType0 | None
     id: int
     post_id: int
-    provider: CommunitiesSpacesPostVideoEmbedProvider | None
-    public_id: None | str
-    updated_at: datetime.datetime | None
-    url: None | str
-    workspace_id: int | None
+    created_at: datetime.datetime | None = None
+    data: CommunitiesSpacesPostVideoEmbedDataType0 | None = None
+    provider: CommunitiesSpacesPostVideoEmbedProvider | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
+    url: None | str = None
+    workspace_id: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "data",
+        "id",
+        "post_id",
+        "provider",
+        "public_id",
+        "updated_at",
+        "url",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "post_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["data"] = (
-            self.data.to_dict()
-            if isinstance(self.data, CommunitiesSpacesPostVideoEmbedDataType0)
-            else self.data
-        )
+        if self.data is not None:
+            field_dict["data"] = (
+                self.data.to_dict()
+                if isinstance(self.data, CommunitiesSpacesPostVideoEmbedDataType0)
+                else self.data
+            )
+        elif "data" in sent:
+            field_dict["data"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["post_id"] = self.post_id
+        try:
+            post_id = self.post_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["post_id"] = post_id
 
-        field_dict["provider"] = (
-            self.provider.value
-            if isinstance(self.provider, CommunitiesSpacesPostVideoEmbedProvider)
-            else self.provider
-        )
+        if self.provider is not None:
+            field_dict["provider"] = (
+                self.provider.value
+                if isinstance(self.provider, CommunitiesSpacesPostVideoEmbedProvider)
+                else self.provider
+            )
+        elif "provider" in sent:
+            field_dict["provider"] = None
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["url"] = self.url
+        if self.url is not None or "url" in sent:
+            field_dict["url"] = self.url
 
-        field_dict["workspace_id"] = self.workspace_id
+        if self.workspace_id is not None or "workspace_id" in sent:
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        data = d.pop("data")
+        data = d.pop("data", None)
         if isinstance(data, dict):
             try:
                 data = CommunitiesSpacesPostVideoEmbedDataType0.from_dict(data)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        post_id = d.pop("post_id")
+        post_id = d.pop("post_id", _MISSING)
 
-        provider = d.pop("provider")
+        provider = d.pop("provider", None)
         if isinstance(provider, str):
             try:
                 provider = CommunitiesSpacesPostVideoEmbedProvider(provider)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        url = d.pop("url")
+        url = d.pop("url", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         communities_spaces_post_video_embed = _new(cls)
         communities_spaces_post_video_embed.created_at = created_at
         communities_spaces_post_video_embed.data = data
-        communities_spaces_post_video_embed.id = id
-        communities_spaces_post_video_embed.post_id = post_id
+        if id is not _MISSING:
+            communities_spaces_post_video_embed.id = id
+        if post_id is not _MISSING:
+            communities_spaces_post_video_embed.post_id = post_id
         communities_spaces_post_video_embed.provider = provider
         communities_spaces_post_video_embed.public_id = public_id
         communities_spaces_post_video_embed.updated_at = updated_at
         communities_spaces_post_video_embed.url = url
         communities_spaces_post_video_embed.workspace_id = workspace_id
+        communities_spaces_post_video_embed._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         communities_spaces_post_video_embed.additional_properties = d
         return communities_spaces_post_video_embed

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -20,8 +20,8 @@ from ..models.communities_spaces_post_video_embed_provider import (
 T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbedCreate")
 
 
-@_attrs_define
-class CommunitiesSpacesPostVideoEmbedCreate:
+@_attrs_define(repr=False)
+class CommunitiesSpacesPostVideoEmbedCreate(_Body):
     """
     Attributes:
         url (str):
@@ -33,6 +33,13 @@ class CommunitiesSpacesPostVideoEmbedCreate:
     data: CommunitiesSpacesPostVideoEmbedCreateDataType0 | None | Unset = UNSET
     provider: CommunitiesSpacesPostVideoEmbedProvider | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "url",
+        "data",
+        "provider",
+    )
+    _cf_not_null = frozenset(("url",))
+    _cf_children = (("data", "CommunitiesSpacesPostVideoEmbedCreateDataType0"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Community")
 
 
-@_attrs_define
-class Community:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Community(_Record):
     """
     Attributes:
         allow_public_signup (bool):
@@ -49,190 +51,325 @@ class Community:
 
     allow_public_signup: bool
     anyone_can_invite: bool
-    created_at: datetime.datetime | None
-    current_path: None | str
     enable_block_list: bool
     id: int
     invite_only: bool
-    logo_image_id: int | None
-    name: None | str
-    notifications: None | str
     private: bool
-    public_id: None | str
-    require_comment_approvals: bool | None
-    require_post_approvals: bool | None
     send_digest_email: bool
-    send_membership_email: bool | None
-    seo_description: None | str
     seo_indexable: bool
-    seo_title: None | str
     site_id: int
-    social_image_id: int | None
-    status: None | str
-    updated_at: datetime.datetime | None
-    upgrade_url: None | str
     white_label: bool
     workspace_id: int
+    created_at: datetime.datetime | None = None
+    current_path: None | str = None
+    logo_image_id: int | None = None
+    name: None | str = None
+    notifications: None | str = None
+    public_id: None | str = None
+    require_comment_approvals: bool | None = None
+    require_post_approvals: bool | None = None
+    send_membership_email: bool | None = None
+    seo_description: None | str = None
+    seo_title: None | str = None
+    social_image_id: int | None = None
+    status: None | str = None
+    updated_at: datetime.datetime | None = None
+    upgrade_url: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "allow_public_signup",
+        "anyone_can_invite",
+        "created_at",
+        "current_path",
+        "enable_block_list",
+        "id",
+        "invite_only",
+        "logo_image_id",
+        "name",
+        "notifications",
+        "private",
+        "public_id",
+        "require_comment_approvals",
+        "require_post_approvals",
+        "send_digest_email",
+        "send_membership_email",
+        "seo_description",
+        "seo_indexable",
+        "seo_title",
+        "site_id",
+        "social_image_id",
+        "status",
+        "updated_at",
+        "upgrade_url",
+        "white_label",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "allow_public_signup",
+            "anyone_can_invite",
+            "enable_block_list",
+            "id",
+            "invite_only",
+            "private",
+            "send_digest_email",
+            "seo_indexable",
+            "site_id",
+            "white_label",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["allow_public_signup"] = self.allow_public_signup
+        sent = self.fields_set
+        try:
+            allow_public_signup = self.allow_public_signup
+        except AttributeError:
+            pass
+        else:
+            field_dict["allow_public_signup"] = allow_public_signup
 
-        field_dict["anyone_can_invite"] = self.anyone_can_invite
+        try:
+            anyone_can_invite = self.anyone_can_invite
+        except AttributeError:
+            pass
+        else:
+            field_dict["anyone_can_invite"] = anyone_can_invite
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["enable_block_list"] = self.enable_block_list
+        try:
+            enable_block_list = self.enable_block_list
+        except AttributeError:
+            pass
+        else:
+            field_dict["enable_block_list"] = enable_block_list
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["invite_only"] = self.invite_only
+        try:
+            invite_only = self.invite_only
+        except AttributeError:
+            pass
+        else:
+            field_dict["invite_only"] = invite_only
 
-        field_dict["logo_image_id"] = self.logo_image_id
+        if self.logo_image_id is not None or "logo_image_id" in sent:
+            field_dict["logo_image_id"] = self.logo_image_id
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["notifications"] = self.notifications
+        if self.notifications is not None or "notifications" in sent:
+            field_dict["notifications"] = self.notifications
 
-        field_dict["private"] = self.private
+        try:
+            private = self.private
+        except AttributeError:
+            pass
+        else:
+            field_dict["private"] = private
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["require_comment_approvals"] = self.require_comment_approvals
+        if (
+            self.require_comment_approvals is not None
+            or "require_comment_approvals" in sent
+        ):
+            field_dict["require_comment_approvals"] = self.require_comment_approvals
 
-        field_dict["require_post_approvals"] = self.require_post_approvals
+        if self.require_post_approvals is not None or "require_post_approvals" in sent:
+            field_dict["require_post_approvals"] = self.require_post_approvals
 
-        field_dict["send_digest_email"] = self.send_digest_email
+        try:
+            send_digest_email = self.send_digest_email
+        except AttributeError:
+            pass
+        else:
+            field_dict["send_digest_email"] = send_digest_email
 
-        field_dict["send_membership_email"] = self.send_membership_email
+        if self.send_membership_email is not None or "send_membership_email" in sent:
+            field_dict["send_membership_email"] = self.send_membership_email
 
-        field_dict["seo_description"] = self.seo_description
+        if self.seo_description is not None or "seo_description" in sent:
+            field_dict["seo_description"] = self.seo_description
 
-        field_dict["seo_indexable"] = self.seo_indexable
+        try:
+            seo_indexable = self.seo_indexable
+        except AttributeError:
+            pass
+        else:
+            field_dict["seo_indexable"] = seo_indexable
 
-        field_dict["seo_title"] = self.seo_title
+        if self.seo_title is not None or "seo_title" in sent:
+            field_dict["seo_title"] = self.seo_title
 
-        field_dict["site_id"] = self.site_id
+        try:
+            site_id = self.site_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["site_id"] = site_id
 
-        field_dict["social_image_id"] = self.social_image_id
+        if self.social_image_id is not None or "social_image_id" in sent:
+            field_dict["social_image_id"] = self.social_image_id
 
-        field_dict["status"] = self.status
+        if self.status is not None or "status" in sent:
+            field_dict["status"] = self.status
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["upgrade_url"] = self.upgrade_url
+        if self.upgrade_url is not None or "upgrade_url" in sent:
+            field_dict["upgrade_url"] = self.upgrade_url
 
-        field_dict["white_label"] = self.white_label
+        try:
+            white_label = self.white_label
+        except AttributeError:
+            pass
+        else:
+            field_dict["white_label"] = white_label
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        allow_public_signup = d.pop("allow_public_signup")
+        allow_public_signup = d.pop("allow_public_signup", _MISSING)
 
-        anyone_can_invite = d.pop("anyone_can_invite")
+        anyone_can_invite = d.pop("anyone_can_invite", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        enable_block_list = d.pop("enable_block_list")
+        enable_block_list = d.pop("enable_block_list", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        invite_only = d.pop("invite_only")
+        invite_only = d.pop("invite_only", _MISSING)
 
-        logo_image_id = d.pop("logo_image_id")
+        logo_image_id = d.pop("logo_image_id", None)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        notifications = d.pop("notifications")
+        notifications = d.pop("notifications", None)
 
-        private = d.pop("private")
+        private = d.pop("private", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        require_comment_approvals = d.pop("require_comment_approvals")
+        require_comment_approvals = d.pop("require_comment_approvals", None)
 
-        require_post_approvals = d.pop("require_post_approvals")
+        require_post_approvals = d.pop("require_post_approvals", None)
 
-        send_digest_email = d.pop("send_digest_email")
+        send_digest_email = d.pop("send_digest_email", _MISSING)
 
-        send_membership_email = d.pop("send_membership_email")
+        send_membership_email = d.pop("send_membership_email", None)
 
-        seo_description = d.pop("seo_description")
+        seo_description = d.pop("seo_description", None)
 
-        seo_indexable = d.pop("seo_indexable")
+        seo_indexable = d.pop("seo_indexable", _MISSING)
 
-        seo_title = d.pop("seo_title")
+        seo_title = d.pop("seo_title", None)
 
-        site_id = d.pop("site_id")
+        site_id = d.pop("site_id", _MISSING)
 
-        social_image_id = d.pop("social_image_id")
+        social_image_id = d.pop("social_image_id", None)
 
-        status = d.pop("status")
+        status = d.pop("status", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        upgrade_url = d.pop("upgrade_url")
+        upgrade_url = d.pop("upgrade_url", None)
 
-        white_label = d.pop("white_label")
+        white_label = d.pop("white_label", _MISSING)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         community = _new(cls)
-        community.allow_public_signup = allow_public_signup
-        community.anyone_can_invite = anyone_can_invite
+        if allow_public_signup is not _MISSING:
+            community.allow_public_signup = allow_public_signup
+        if anyone_can_invite is not _MISSING:
+            community.anyone_can_invite = anyone_can_invite
         community.created_at = created_at
         community.current_path = current_path
-        community.enable_block_list = enable_block_list
-        community.id = id
-        community.invite_only = invite_only
+        if enable_block_list is not _MISSING:
+            community.enable_block_list = enable_block_list
+        if id is not _MISSING:
+            community.id = id
+        if invite_only is not _MISSING:
+            community.invite_only = invite_only
         community.logo_image_id = logo_image_id
         community.name = name
         community.notifications = notifications
-        community.private = private
+        if private is not _MISSING:
+            community.private = private
         community.public_id = public_id
         community.require_comment_approvals = require_comment_approvals
         community.require_post_approvals = require_post_approvals
-        community.send_digest_email = send_digest_email
+        if send_digest_email is not _MISSING:
+            community.send_digest_email = send_digest_email
         community.send_membership_email = send_membership_email
         community.seo_description = seo_description
-        community.seo_indexable = seo_indexable
+        if seo_indexable is not _MISSING:
+            community.seo_indexable = seo_indexable
         community.seo_title = seo_title
-        community.site_id = site_id
+        if site_id is not _MISSING:
+            community.site_id = site_id
         community.social_image_id = social_image_id
         community.status = status
         community.updated_at = updated_at
         community.upgrade_url = upgrade_url
-        community.white_label = white_label
-        community.workspace_id = workspace_id
+        if white_label is not _MISSING:
+            community.white_label = white_label
+        if workspace_id is not _MISSING:
+            community.workspace_id = workspace_id
+        community._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         community.additional_properties = d
         return community

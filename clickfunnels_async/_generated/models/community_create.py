@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="CommunityCreate")
 
 
-@_attrs_define
-class CommunityCreate:
+@_attrs_define(repr=False)
+class CommunityCreate(_Body):
     """
     Attributes:
         name (str):
@@ -63,6 +63,30 @@ class CommunityCreate:
     upgrade_url: None | str | Unset = UNSET
     white_label: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "allow_public_signup",
+        "anyone_can_invite",
+        "current_path",
+        "enable_block_list",
+        "invite_only",
+        "logo_image_id",
+        "notifications",
+        "private",
+        "require_comment_approvals",
+        "require_post_approvals",
+        "send_digest_email",
+        "send_membership_email",
+        "seo_description",
+        "seo_indexable",
+        "seo_title",
+        "social_image_id",
+        "status",
+        "upgrade_url",
+        "white_label",
+    )
+    _cf_not_null = frozenset(("name",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

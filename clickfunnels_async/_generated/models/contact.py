@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Contact")
 
 
-@_attrs_define
-class Contact:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Contact(_Record):
     """
     Attributes:
         anonymous (int | None):
@@ -45,138 +45,255 @@ class Contact:
         visits (Visits):
         website_url (None | str):
         workspace_id (int):
-        email_engagement (ContactEmailEngagement | Unset):
+        email_engagement (ContactEmailEngagement | None):
     """
 
-    anonymous: int | None
     created_at: datetime.datetime
     custom_attributes: ContactCustomAttributes
-    email_address: None | str
-    email_suppression_reason: None | str
-    fb_url: None | str
-    first_name: None | str
     id: int
-    instagram_url: None | str
     is_active: bool
-    last_name: None | str
-    last_notification_email_sent_at: None | str
-    linkedin_url: None | str
-    phone_number: None | str
     public_id: str
-    tags: list[ContactTag] | None
-    time_zone: None | str
-    twitter_url: None | str
-    unsubscribed_at: None | str
     updated_at: datetime.datetime
     uuid: str
     visits: Visits
-    website_url: None | str
     workspace_id: int
-    email_engagement: ContactEmailEngagement | Unset = UNSET
+    anonymous: int | None = None
+    email_address: None | str = None
+    email_suppression_reason: None | str = None
+    fb_url: None | str = None
+    first_name: None | str = None
+    instagram_url: None | str = None
+    last_name: None | str = None
+    last_notification_email_sent_at: None | str = None
+    linkedin_url: None | str = None
+    phone_number: None | str = None
+    tags: list[ContactTag] | None = None
+    time_zone: None | str = None
+    twitter_url: None | str = None
+    unsubscribed_at: None | str = None
+    website_url: None | str = None
+    email_engagement: ContactEmailEngagement | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "anonymous",
+        "created_at",
+        "custom_attributes",
+        "email_address",
+        "email_suppression_reason",
+        "fb_url",
+        "first_name",
+        "id",
+        "instagram_url",
+        "is_active",
+        "last_name",
+        "last_notification_email_sent_at",
+        "linkedin_url",
+        "phone_number",
+        "public_id",
+        "tags",
+        "time_zone",
+        "twitter_url",
+        "unsubscribed_at",
+        "updated_at",
+        "uuid",
+        "visits",
+        "website_url",
+        "workspace_id",
+        "email_engagement",
+    )
+    _cf_strict = frozenset(
+        (
+            "created_at",
+            "custom_attributes",
+            "id",
+            "is_active",
+            "public_id",
+            "updated_at",
+            "uuid",
+            "visits",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["anonymous"] = self.anonymous
+        sent = self.fields_set
+        if self.anonymous is not None or "anonymous" in sent:
+            field_dict["anonymous"] = self.anonymous
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["custom_attributes"] = self.custom_attributes.to_dict()
+        try:
+            custom_attributes = self.custom_attributes
+        except AttributeError:
+            pass
+        else:
+            field_dict["custom_attributes"] = custom_attributes.to_dict()
 
-        field_dict["email_address"] = self.email_address
+        if self.email_address is not None or "email_address" in sent:
+            field_dict["email_address"] = self.email_address
 
-        field_dict["email_suppression_reason"] = self.email_suppression_reason
+        if (
+            self.email_suppression_reason is not None
+            or "email_suppression_reason" in sent
+        ):
+            field_dict["email_suppression_reason"] = self.email_suppression_reason
 
-        field_dict["fb_url"] = self.fb_url
+        if self.fb_url is not None or "fb_url" in sent:
+            field_dict["fb_url"] = self.fb_url
 
-        field_dict["first_name"] = self.first_name
+        if self.first_name is not None or "first_name" in sent:
+            field_dict["first_name"] = self.first_name
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["instagram_url"] = self.instagram_url
+        if self.instagram_url is not None or "instagram_url" in sent:
+            field_dict["instagram_url"] = self.instagram_url
 
-        field_dict["is_active"] = self.is_active
+        try:
+            is_active = self.is_active
+        except AttributeError:
+            pass
+        else:
+            field_dict["is_active"] = is_active
 
-        field_dict["last_name"] = self.last_name
+        if self.last_name is not None or "last_name" in sent:
+            field_dict["last_name"] = self.last_name
 
-        field_dict["last_notification_email_sent_at"] = (
-            self.last_notification_email_sent_at
-        )
+        if (
+            self.last_notification_email_sent_at is not None
+            or "last_notification_email_sent_at" in sent
+        ):
+            field_dict["last_notification_email_sent_at"] = (
+                self.last_notification_email_sent_at
+            )
 
-        field_dict["linkedin_url"] = self.linkedin_url
+        if self.linkedin_url is not None or "linkedin_url" in sent:
+            field_dict["linkedin_url"] = self.linkedin_url
 
-        field_dict["phone_number"] = self.phone_number
+        if self.phone_number is not None or "phone_number" in sent:
+            field_dict["phone_number"] = self.phone_number
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["tags"] = (
-            [
-                tags_type_0_item.to_dict()
-                if isinstance(tags_type_0_item, ContactTag)
-                else tags_type_0_item
-                for tags_type_0_item in self.tags
-            ]
-            if isinstance(self.tags, list)
-            else self.tags
-        )
+        if self.tags is not None:
+            field_dict["tags"] = (
+                [
+                    tags_type_0_item.to_dict()
+                    if isinstance(tags_type_0_item, ContactTag)
+                    else tags_type_0_item
+                    for tags_type_0_item in self.tags
+                ]
+                if isinstance(self.tags, list)
+                else self.tags
+            )
+        elif "tags" in sent:
+            field_dict["tags"] = None
 
-        field_dict["time_zone"] = self.time_zone
+        if self.time_zone is not None or "time_zone" in sent:
+            field_dict["time_zone"] = self.time_zone
 
-        field_dict["twitter_url"] = self.twitter_url
+        if self.twitter_url is not None or "twitter_url" in sent:
+            field_dict["twitter_url"] = self.twitter_url
 
-        field_dict["unsubscribed_at"] = self.unsubscribed_at
+        if self.unsubscribed_at is not None or "unsubscribed_at" in sent:
+            field_dict["unsubscribed_at"] = self.unsubscribed_at
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["uuid"] = self.uuid
+        try:
+            uuid = self.uuid
+        except AttributeError:
+            pass
+        else:
+            field_dict["uuid"] = uuid
 
-        field_dict["visits"] = self.visits.to_dict()
+        try:
+            visits = self.visits
+        except AttributeError:
+            pass
+        else:
+            field_dict["visits"] = visits.to_dict()
 
-        field_dict["website_url"] = self.website_url
+        if self.website_url is not None or "website_url" in sent:
+            field_dict["website_url"] = self.website_url
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
-        if not isinstance(self.email_engagement, Unset):
-            field_dict["email_engagement"] = self.email_engagement.to_dict()
+        if self.email_engagement is not None:
+            field_dict["email_engagement"] = (
+                self.email_engagement.to_dict()
+                if isinstance(self.email_engagement, ContactEmailEngagement)
+                else self.email_engagement
+            )
+        elif "email_engagement" in sent:
+            field_dict["email_engagement"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        anonymous = d.pop("anonymous")
+        anonymous = d.pop("anonymous", None)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        custom_attributes = ContactCustomAttributes.from_dict(
-            d.pop("custom_attributes")
-        )
+        custom_attributes = d.pop("custom_attributes", _MISSING)
+        if custom_attributes is not _MISSING:
+            custom_attributes = ContactCustomAttributes.from_dict(custom_attributes)
 
-        email_address = d.pop("email_address")
+        email_address = d.pop("email_address", None)
 
-        email_suppression_reason = d.pop("email_suppression_reason")
+        email_suppression_reason = d.pop("email_suppression_reason", None)
 
-        fb_url = d.pop("fb_url")
+        fb_url = d.pop("fb_url", None)
 
-        first_name = d.pop("first_name")
+        first_name = d.pop("first_name", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        instagram_url = d.pop("instagram_url")
+        instagram_url = d.pop("instagram_url", None)
 
-        is_active = d.pop("is_active")
+        is_active = d.pop("is_active", _MISSING)
 
-        last_name = d.pop("last_name")
+        last_name = d.pop("last_name", None)
 
-        last_notification_email_sent_at = d.pop("last_notification_email_sent_at")
+        last_notification_email_sent_at = d.pop("last_notification_email_sent_at", None)
 
-        linkedin_url = d.pop("linkedin_url")
+        linkedin_url = d.pop("linkedin_url", None)
 
-        phone_number = d.pop("phone_number")
+        phone_number = d.pop("phone_number", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        tags = d.pop("tags")
+        tags = d.pop("tags", None)
         if isinstance(tags, list):
             try:
                 tags = [
@@ -185,54 +302,70 @@ class Contact:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        time_zone = d.pop("time_zone")
+        time_zone = d.pop("time_zone", None)
 
-        twitter_url = d.pop("twitter_url")
+        twitter_url = d.pop("twitter_url", None)
 
-        unsubscribed_at = d.pop("unsubscribed_at")
+        unsubscribed_at = d.pop("unsubscribed_at", None)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        uuid = d.pop("uuid")
+        uuid = d.pop("uuid", _MISSING)
 
-        visits = Visits.from_dict(d.pop("visits"))
+        visits = d.pop("visits", _MISSING)
+        if visits is not _MISSING:
+            visits = Visits.from_dict(visits)
 
-        website_url = d.pop("website_url")
+        website_url = d.pop("website_url", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
-        email_engagement = d.pop("email_engagement", UNSET)
-        if not isinstance(email_engagement, Unset):
+        email_engagement = d.pop("email_engagement", None)
+        if email_engagement is not None:
             email_engagement = ContactEmailEngagement.from_dict(email_engagement)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contact = _new(cls)
         contact.anonymous = anonymous
-        contact.created_at = created_at
-        contact.custom_attributes = custom_attributes
+        if created_at is not _MISSING:
+            contact.created_at = created_at
+        if custom_attributes is not _MISSING:
+            contact.custom_attributes = custom_attributes
         contact.email_address = email_address
         contact.email_suppression_reason = email_suppression_reason
         contact.fb_url = fb_url
         contact.first_name = first_name
-        contact.id = id
+        if id is not _MISSING:
+            contact.id = id
         contact.instagram_url = instagram_url
-        contact.is_active = is_active
+        if is_active is not _MISSING:
+            contact.is_active = is_active
         contact.last_name = last_name
         contact.last_notification_email_sent_at = last_notification_email_sent_at
         contact.linkedin_url = linkedin_url
         contact.phone_number = phone_number
-        contact.public_id = public_id
+        if public_id is not _MISSING:
+            contact.public_id = public_id
         contact.tags = tags
         contact.time_zone = time_zone
         contact.twitter_url = twitter_url
         contact.unsubscribed_at = unsubscribed_at
-        contact.updated_at = updated_at
-        contact.uuid = uuid
-        contact.visits = visits
+        if updated_at is not _MISSING:
+            contact.updated_at = updated_at
+        if uuid is not _MISSING:
+            contact.uuid = uuid
+        if visits is not _MISSING:
+            contact.visits = visits
         contact.website_url = website_url
-        contact.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            contact.workspace_id = workspace_id
         contact.email_engagement = email_engagement
+        contact._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         contact.additional_properties = d
         return contact

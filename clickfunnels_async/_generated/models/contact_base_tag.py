@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,39 +16,48 @@ from typing import Self
 T = TypeVar("T", bound="ContactBaseTag")
 
 
-@_attrs_define
-class ContactBaseTag:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ContactBaseTag(_Record):
     """
     Attributes:
-        applied_at (None | str | Unset):
-        color (str | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        public_id (str | Unset):
+        applied_at (None | str):
+        color (str | None):
+        id (int | None):
+        name (str | None):
+        public_id (str | None):
     """
 
-    applied_at: None | str | Unset = UNSET
-    color: str | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    applied_at: None | str = None
+    color: str | None = None
+    id: int | None = None
+    name: str | None = None
+    public_id: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "applied_at",
+        "color",
+        "id",
+        "name",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.applied_at, Unset):
+        sent = self.fields_set
+        if self.applied_at is not None or "applied_at" in sent:
             field_dict["applied_at"] = self.applied_at
 
-        if not isinstance(self.color, Unset):
+        if self.color is not None or "color" in sent:
             field_dict["color"] = self.color
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -56,15 +65,15 @@ class ContactBaseTag:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        applied_at = d.pop("applied_at", UNSET)
+        applied_at = d.pop("applied_at", None)
 
-        color = d.pop("color", UNSET)
+        color = d.pop("color", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -74,6 +83,9 @@ class ContactBaseTag:
         contact_base_tag.id = id
         contact_base_tag.name = name
         contact_base_tag.public_id = public_id
+        contact_base_tag._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         contact_base_tag.additional_properties = d
         return contact_base_tag

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ContactCreate")
 
 
-@_attrs_define
-class ContactCreate:
+@_attrs_define(repr=False)
+class ContactCreate(_Body):
     """
     Attributes:
         custom_attributes (ContactCustomAttributes | Unset):
@@ -47,6 +47,27 @@ class ContactCreate:
     twitter_url: None | str | Unset = UNSET
     website_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "custom_attributes",
+        "email_address",
+        "fb_url",
+        "first_name",
+        "instagram_url",
+        "last_name",
+        "linkedin_url",
+        "phone_number",
+        "tag_ids",
+        "time_zone",
+        "twitter_url",
+        "website_url",
+    )
+    _cf_not_null = frozenset(
+        (
+            "custom_attributes",
+            "tag_ids",
+        )
+    )
+    _cf_children = (("custom_attributes", "ContactCustomAttributes"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

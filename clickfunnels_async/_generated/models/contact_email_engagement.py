@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,49 +17,62 @@ from typing import Self
 T = TypeVar("T", bound="ContactEmailEngagement")
 
 
-@_attrs_define
-class ContactEmailEngagement:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ContactEmailEngagement(_Record):
     """
     Attributes:
-        last_email_clicked_at (datetime.datetime | None | Unset):
-        last_email_opened_at (datetime.datetime | None | Unset):
-        last_email_sent_at (datetime.datetime | None | Unset):
+        last_email_clicked_at (datetime.datetime | None):
+        last_email_opened_at (datetime.datetime | None):
+        last_email_sent_at (datetime.datetime | None):
     """
 
-    last_email_clicked_at: datetime.datetime | None | Unset = UNSET
-    last_email_opened_at: datetime.datetime | None | Unset = UNSET
-    last_email_sent_at: datetime.datetime | None | Unset = UNSET
+    last_email_clicked_at: datetime.datetime | None = None
+    last_email_opened_at: datetime.datetime | None = None
+    last_email_sent_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "last_email_clicked_at",
+        "last_email_opened_at",
+        "last_email_sent_at",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.last_email_clicked_at, Unset):
+        sent = self.fields_set
+        if self.last_email_clicked_at is not None:
             field_dict["last_email_clicked_at"] = (
                 self.last_email_clicked_at.isoformat()
                 if isinstance(self.last_email_clicked_at, datetime.datetime)
                 else self.last_email_clicked_at
             )
+        elif "last_email_clicked_at" in sent:
+            field_dict["last_email_clicked_at"] = None
 
-        if not isinstance(self.last_email_opened_at, Unset):
+        if self.last_email_opened_at is not None:
             field_dict["last_email_opened_at"] = (
                 self.last_email_opened_at.isoformat()
                 if isinstance(self.last_email_opened_at, datetime.datetime)
                 else self.last_email_opened_at
             )
+        elif "last_email_opened_at" in sent:
+            field_dict["last_email_opened_at"] = None
 
-        if not isinstance(self.last_email_sent_at, Unset):
+        if self.last_email_sent_at is not None:
             field_dict["last_email_sent_at"] = (
                 self.last_email_sent_at.isoformat()
                 if isinstance(self.last_email_sent_at, datetime.datetime)
                 else self.last_email_sent_at
             )
+        elif "last_email_sent_at" in sent:
+            field_dict["last_email_sent_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        last_email_clicked_at = d.pop("last_email_clicked_at", UNSET)
+        last_email_clicked_at = d.pop("last_email_clicked_at", None)
         if isinstance(last_email_clicked_at, str):
             try:
                 last_email_clicked_at = datetime.datetime.fromisoformat(
@@ -68,7 +81,7 @@ class ContactEmailEngagement:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        last_email_opened_at = d.pop("last_email_opened_at", UNSET)
+        last_email_opened_at = d.pop("last_email_opened_at", None)
         if isinstance(last_email_opened_at, str):
             try:
                 last_email_opened_at = datetime.datetime.fromisoformat(
@@ -77,7 +90,7 @@ class ContactEmailEngagement:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        last_email_sent_at = d.pop("last_email_sent_at", UNSET)
+        last_email_sent_at = d.pop("last_email_sent_at", None)
         if isinstance(last_email_sent_at, str):
             try:
                 last_email_sent_at = datetime.datetime.fromisoformat(last_email_sent_at)
@@ -90,6 +103,9 @@ class ContactEmailEngagement:
         contact_email_engagement.last_email_clicked_at = last_email_clicked_at
         contact_email_engagement.last_email_opened_at = last_email_opened_at
         contact_email_engagement.last_email_sent_at = last_email_sent_at
+        contact_email_engagement._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         contact_email_engagement.additional_properties = d
         return contact_email_engagement

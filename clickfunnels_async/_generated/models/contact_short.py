@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ContactShort")
 
 
-@_attrs_define
-class ContactShort:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ContactShort(_Record):
     """
     Attributes:
         email_address (str):
@@ -27,53 +29,93 @@ class ContactShort:
     """
 
     email_address: str
-    first_name: None | str
     id: int
-    last_name: None | str
-    phone_number: None | str
     public_id: str
+    first_name: None | str = None
+    last_name: None | str = None
+    phone_number: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "email_address",
+        "first_name",
+        "id",
+        "last_name",
+        "phone_number",
+        "public_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "email_address",
+            "id",
+            "public_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["email_address"] = self.email_address
+        sent = self.fields_set
+        try:
+            email_address = self.email_address
+        except AttributeError:
+            pass
+        else:
+            field_dict["email_address"] = email_address
 
-        field_dict["first_name"] = self.first_name
+        if self.first_name is not None or "first_name" in sent:
+            field_dict["first_name"] = self.first_name
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["last_name"] = self.last_name
+        if self.last_name is not None or "last_name" in sent:
+            field_dict["last_name"] = self.last_name
 
-        field_dict["phone_number"] = self.phone_number
+        if self.phone_number is not None or "phone_number" in sent:
+            field_dict["phone_number"] = self.phone_number
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        email_address = d.pop("email_address")
+        email_address = d.pop("email_address", _MISSING)
 
-        first_name = d.pop("first_name")
+        first_name = d.pop("first_name", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        last_name = d.pop("last_name")
+        last_name = d.pop("last_name", None)
 
-        phone_number = d.pop("phone_number")
+        phone_number = d.pop("phone_number", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contact_short = _new(cls)
-        contact_short.email_address = email_address
+        if email_address is not _MISSING:
+            contact_short.email_address = email_address
         contact_short.first_name = first_name
-        contact_short.id = id
+        if id is not _MISSING:
+            contact_short.id = id
         contact_short.last_name = last_name
         contact_short.phone_number = phone_number
-        contact_short.public_id = public_id
+        if public_id is not _MISSING:
+            contact_short.public_id = public_id
+        contact_short._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         contact_short.additional_properties = d
         return contact_short

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="ContactsAppliedTag")
 
 
-@_attrs_define
-class ContactsAppliedTag:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ContactsAppliedTag(_Record):
     """
     Attributes:
         contact (ContactShort):
@@ -31,65 +33,121 @@ class ContactsAppliedTag:
 
     contact: ContactShort
     contact_id: int
-    created_at: datetime.datetime | None
     id: int
-    public_id: None | str
     tag: ContactsAppliedTagTag
     tag_id: int
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contact",
+        "contact_id",
+        "created_at",
+        "id",
+        "public_id",
+        "tag",
+        "tag_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "contact",
+            "contact_id",
+            "id",
+            "tag",
+            "tag_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["contact"] = self.contact.to_dict()
+        sent = self.fields_set
+        try:
+            contact = self.contact
+        except AttributeError:
+            pass
+        else:
+            field_dict["contact"] = contact.to_dict()
 
-        field_dict["contact_id"] = self.contact_id
+        try:
+            contact_id = self.contact_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["contact_id"] = contact_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["tag"] = self.tag.to_dict()
+        try:
+            tag = self.tag
+        except AttributeError:
+            pass
+        else:
+            field_dict["tag"] = tag.to_dict()
 
-        field_dict["tag_id"] = self.tag_id
+        try:
+            tag_id = self.tag_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["tag_id"] = tag_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact = ContactShort.from_dict(d.pop("contact"))
+        contact = d.pop("contact", _MISSING)
+        if contact is not _MISSING:
+            contact = ContactShort.from_dict(contact)
 
-        contact_id = d.pop("contact_id")
+        contact_id = d.pop("contact_id", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        tag = ContactsAppliedTagTag.from_dict(d.pop("tag"))
+        tag = d.pop("tag", _MISSING)
+        if tag is not _MISSING:
+            tag = ContactsAppliedTagTag.from_dict(tag)
 
-        tag_id = d.pop("tag_id")
+        tag_id = d.pop("tag_id", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -99,14 +157,22 @@ class ContactsAppliedTag:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contacts_applied_tag = _new(cls)
-        contacts_applied_tag.contact = contact
-        contacts_applied_tag.contact_id = contact_id
+        if contact is not _MISSING:
+            contacts_applied_tag.contact = contact
+        if contact_id is not _MISSING:
+            contacts_applied_tag.contact_id = contact_id
         contacts_applied_tag.created_at = created_at
-        contacts_applied_tag.id = id
+        if id is not _MISSING:
+            contacts_applied_tag.id = id
         contacts_applied_tag.public_id = public_id
-        contacts_applied_tag.tag = tag
-        contacts_applied_tag.tag_id = tag_id
+        if tag is not _MISSING:
+            contacts_applied_tag.tag = tag
+        if tag_id is not _MISSING:
+            contacts_applied_tag.tag_id = tag_id
         contacts_applied_tag.updated_at = updated_at
+        contacts_applied_tag._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         contacts_applied_tag.additional_properties = d
         return contacts_applied_tag

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="ContactsEnrollAction")
 
 
-@_attrs_define
-class ContactsEnrollAction:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ContactsEnrollAction(_Record):
     """
     Attributes:
         completed_at (datetime.datetime | None):
@@ -37,139 +39,198 @@ class ContactsEnrollAction:
         workspace_id (int):
     """
 
-    completed_at: datetime.datetime | None
-    course_ids: list[int] | None
-    created_at: datetime.datetime | None
-    created_by_id: int | None
-    filter_id: int | None
     id: int
-    performed_count: int | None
-    public_id: None | str
-    scheduled_for: datetime.datetime | None
-    section_ids: list[int] | None
-    started_at: datetime.datetime | None
-    target_all: bool | None
-    target_count: int | None
-    target_ids: list[int] | None
-    updated_at: datetime.datetime | None
     workspace_id: int
+    completed_at: datetime.datetime | None = None
+    course_ids: list[int] | None = None
+    created_at: datetime.datetime | None = None
+    created_by_id: int | None = None
+    filter_id: int | None = None
+    performed_count: int | None = None
+    public_id: None | str = None
+    scheduled_for: datetime.datetime | None = None
+    section_ids: list[int] | None = None
+    started_at: datetime.datetime | None = None
+    target_all: bool | None = None
+    target_count: int | None = None
+    target_ids: list[int] | None = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "completed_at",
+        "course_ids",
+        "created_at",
+        "created_by_id",
+        "filter_id",
+        "id",
+        "performed_count",
+        "public_id",
+        "scheduled_for",
+        "section_ids",
+        "started_at",
+        "target_all",
+        "target_count",
+        "target_ids",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["completed_at"] = (
-            self.completed_at.isoformat()
-            if isinstance(self.completed_at, datetime.datetime)
-            else self.completed_at
-        )
+        sent = self.fields_set
+        if self.completed_at is not None:
+            field_dict["completed_at"] = (
+                self.completed_at.isoformat()
+                if isinstance(self.completed_at, datetime.datetime)
+                else self.completed_at
+            )
+        elif "completed_at" in sent:
+            field_dict["completed_at"] = None
 
-        field_dict["course_ids"] = self.course_ids
+        if self.course_ids is not None or "course_ids" in sent:
+            field_dict["course_ids"] = self.course_ids
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["created_by_id"] = self.created_by_id
+        if self.created_by_id is not None or "created_by_id" in sent:
+            field_dict["created_by_id"] = self.created_by_id
 
-        field_dict["filter_id"] = self.filter_id
+        if self.filter_id is not None or "filter_id" in sent:
+            field_dict["filter_id"] = self.filter_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["performed_count"] = self.performed_count
+        if self.performed_count is not None or "performed_count" in sent:
+            field_dict["performed_count"] = self.performed_count
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["scheduled_for"] = (
-            self.scheduled_for.isoformat()
-            if isinstance(self.scheduled_for, datetime.datetime)
-            else self.scheduled_for
-        )
+        if self.scheduled_for is not None:
+            field_dict["scheduled_for"] = (
+                self.scheduled_for.isoformat()
+                if isinstance(self.scheduled_for, datetime.datetime)
+                else self.scheduled_for
+            )
+        elif "scheduled_for" in sent:
+            field_dict["scheduled_for"] = None
 
-        field_dict["section_ids"] = self.section_ids
+        if self.section_ids is not None or "section_ids" in sent:
+            field_dict["section_ids"] = self.section_ids
 
-        field_dict["started_at"] = (
-            self.started_at.isoformat()
-            if isinstance(self.started_at, datetime.datetime)
-            else self.started_at
-        )
+        if self.started_at is not None:
+            field_dict["started_at"] = (
+                self.started_at.isoformat()
+                if isinstance(self.started_at, datetime.datetime)
+                else self.started_at
+            )
+        elif "started_at" in sent:
+            field_dict["started_at"] = None
 
-        field_dict["target_all"] = self.target_all
+        if self.target_all is not None or "target_all" in sent:
+            field_dict["target_all"] = self.target_all
 
-        field_dict["target_count"] = self.target_count
+        if self.target_count is not None or "target_count" in sent:
+            field_dict["target_count"] = self.target_count
 
-        field_dict["target_ids"] = self.target_ids
+        if self.target_ids is not None or "target_ids" in sent:
+            field_dict["target_ids"] = self.target_ids
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        completed_at = d.pop("completed_at")
+        completed_at = d.pop("completed_at", None)
         if isinstance(completed_at, str):
             try:
                 completed_at = datetime.datetime.fromisoformat(completed_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        course_ids = d.pop("course_ids")
+        course_ids = d.pop("course_ids", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_by_id = d.pop("created_by_id")
+        created_by_id = d.pop("created_by_id", None)
 
-        filter_id = d.pop("filter_id")
+        filter_id = d.pop("filter_id", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        performed_count = d.pop("performed_count")
+        performed_count = d.pop("performed_count", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        scheduled_for = d.pop("scheduled_for")
+        scheduled_for = d.pop("scheduled_for", None)
         if isinstance(scheduled_for, str):
             try:
                 scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        section_ids = d.pop("section_ids")
+        section_ids = d.pop("section_ids", None)
 
-        started_at = d.pop("started_at")
+        started_at = d.pop("started_at", None)
         if isinstance(started_at, str):
             try:
                 started_at = datetime.datetime.fromisoformat(started_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        target_all = d.pop("target_all")
+        target_all = d.pop("target_all", None)
 
-        target_count = d.pop("target_count")
+        target_count = d.pop("target_count", None)
 
-        target_ids = d.pop("target_ids")
+        target_ids = d.pop("target_ids", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -179,7 +240,8 @@ class ContactsEnrollAction:
         contacts_enroll_action.created_at = created_at
         contacts_enroll_action.created_by_id = created_by_id
         contacts_enroll_action.filter_id = filter_id
-        contacts_enroll_action.id = id
+        if id is not _MISSING:
+            contacts_enroll_action.id = id
         contacts_enroll_action.performed_count = performed_count
         contacts_enroll_action.public_id = public_id
         contacts_enroll_action.scheduled_for = scheduled_for
@@ -189,7 +251,11 @@ class ContactsEnrollAction:
         contacts_enroll_action.target_count = target_count
         contacts_enroll_action.target_ids = target_ids
         contacts_enroll_action.updated_at = updated_at
-        contacts_enroll_action.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            contacts_enroll_action.workspace_id = workspace_id
+        contacts_enroll_action._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         contacts_enroll_action.additional_properties = d
         return contacts_enroll_action

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ContactsFilterGenerateRequest")
 
 
-@_attrs_define
-class ContactsFilterGenerateRequest:
+@_attrs_define(repr=False)
+class ContactsFilterGenerateRequest(_Body):
     """
     Attributes:
         text (str):
@@ -29,6 +29,18 @@ class ContactsFilterGenerateRequest:
     name: None | str | Unset = UNSET
     save: bool | Unset = False
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "text",
+        "name",
+        "save",
+    )
+    _cf_not_null = frozenset(
+        (
+            "text",
+            "save",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

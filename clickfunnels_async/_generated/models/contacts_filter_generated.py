@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ContactsFilterGenerated")
 
 
-@_attrs_define
-class ContactsFilterGenerated:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ContactsFilterGenerated(_Record):
     """
     Attributes:
         filter_ (ContactsFilterGeneratedFilter):
@@ -27,53 +29,92 @@ class ContactsFilterGenerated:
     """
 
     filter_: ContactsFilterGeneratedFilter
-    id: int | None
-    name: None | str
-    public_id: None | str
     stable_id: str
-    workspace_id: int | None
+    id: int | None = None
+    name: None | str = None
+    public_id: None | str = None
+    workspace_id: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "filter_",
+        "id",
+        "name",
+        "public_id",
+        "stable_id",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "filter_",
+            "stable_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["filter"] = self.filter_.to_dict()
+        sent = self.fields_set
+        try:
+            filter_ = self.filter_
+        except AttributeError:
+            pass
+        else:
+            field_dict["filter"] = filter_.to_dict()
 
-        field_dict["id"] = self.id
+        if self.id is not None or "id" in sent:
+            field_dict["id"] = self.id
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["stable_id"] = self.stable_id
+        try:
+            stable_id = self.stable_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["stable_id"] = stable_id
 
-        field_dict["workspace_id"] = self.workspace_id
+        if self.workspace_id is not None or "workspace_id" in sent:
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        filter_ = ContactsFilterGeneratedFilter.from_dict(d.pop("filter"))
+        filter_ = d.pop("filter", _MISSING)
+        if filter_ is not _MISSING:
+            filter_ = ContactsFilterGeneratedFilter.from_dict(filter_)
 
-        id = d.pop("id")
+        id = d.pop("id", None)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        stable_id = d.pop("stable_id")
+        stable_id = d.pop("stable_id", _MISSING)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contacts_filter_generated = _new(cls)
-        contacts_filter_generated.filter_ = filter_
+        if filter_ is not _MISSING:
+            contacts_filter_generated.filter_ = filter_
         contacts_filter_generated.id = id
         contacts_filter_generated.name = name
         contacts_filter_generated.public_id = public_id
-        contacts_filter_generated.stable_id = stable_id
+        if stable_id is not _MISSING:
+            contacts_filter_generated.stable_id = stable_id
         contacts_filter_generated.workspace_id = workspace_id
+        _wire = {
+            "filter": "filter_",
+        }
+        contacts_filter_generated._fields_set = frozenset(
+            _wire.get(key, key) for key in src_dict if key not in d
+        )
 
         contacts_filter_generated.additional_properties = d
         return contacts_filter_generated

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -18,8 +20,8 @@ from ..models.contacts_filter_generated_filter_conjunction import (
 T = TypeVar("T", bound="ContactsFilterGeneratedFilter")
 
 
-@_attrs_define
-class ContactsFilterGeneratedFilter:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ContactsFilterGeneratedFilter(_Record):
     """
     Attributes:
         conjunction (ContactsFilterGeneratedFilterConjunction):
@@ -29,32 +31,62 @@ class ContactsFilterGeneratedFilter:
     conjunction: ContactsFilterGeneratedFilterConjunction
     criteria: list[RefineFilterCriterion]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "conjunction",
+        "criteria",
+    )
+    _cf_strict = frozenset(
+        (
+            "conjunction",
+            "criteria",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["conjunction"] = self.conjunction.value
+        sent = self.fields_set
+        try:
+            conjunction = self.conjunction
+        except AttributeError:
+            pass
+        else:
+            field_dict["conjunction"] = conjunction.value
 
-        field_dict["criteria"] = [
-            criteria_item.to_dict() for criteria_item in self.criteria
-        ]
+        try:
+            criteria = self.criteria
+        except AttributeError:
+            pass
+        else:
+            field_dict["criteria"] = [
+                criteria_item.to_dict() for criteria_item in criteria
+            ]
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        conjunction = ContactsFilterGeneratedFilterConjunction(d.pop("conjunction"))
+        conjunction = d.pop("conjunction", _MISSING)
+        if conjunction is not _MISSING:
+            conjunction = ContactsFilterGeneratedFilterConjunction(conjunction)
 
-        criteria = [
-            RefineFilterCriterion.from_dict(criteria_item)
-            for criteria_item in d.pop("criteria")
-        ]
+        criteria = d.pop("criteria", _MISSING)
+        if criteria is not _MISSING:
+            criteria = [
+                RefineFilterCriterion.from_dict(criteria_item)
+                for criteria_item in criteria
+            ]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contacts_filter_generated_filter = _new(cls)
-        contacts_filter_generated_filter.conjunction = conjunction
-        contacts_filter_generated_filter.criteria = criteria
+        if conjunction is not _MISSING:
+            contacts_filter_generated_filter.conjunction = conjunction
+        if criteria is not _MISSING:
+            contacts_filter_generated_filter.criteria = criteria
+        contacts_filter_generated_filter._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         contacts_filter_generated_filter.additional_properties = d
         return contacts_filter_generated_filter

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ContactsFilterRecord")
 
 
-@_attrs_define
-class ContactsFilterRecord:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ContactsFilterRecord(_Record):
     """
     Attributes:
         filter_ (ContactsFilterRecordFilter):
@@ -28,52 +30,109 @@ class ContactsFilterRecord:
 
     filter_: ContactsFilterRecordFilter
     id: int
-    name: None | str
     public_id: str
     stable_id: str
     workspace_id: int
+    name: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "filter_",
+        "id",
+        "name",
+        "public_id",
+        "stable_id",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "filter_",
+            "id",
+            "public_id",
+            "stable_id",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["filter"] = self.filter_.to_dict()
+        sent = self.fields_set
+        try:
+            filter_ = self.filter_
+        except AttributeError:
+            pass
+        else:
+            field_dict["filter"] = filter_.to_dict()
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["stable_id"] = self.stable_id
+        try:
+            stable_id = self.stable_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["stable_id"] = stable_id
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        filter_ = ContactsFilterRecordFilter.from_dict(d.pop("filter"))
+        filter_ = d.pop("filter", _MISSING)
+        if filter_ is not _MISSING:
+            filter_ = ContactsFilterRecordFilter.from_dict(filter_)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        stable_id = d.pop("stable_id")
+        stable_id = d.pop("stable_id", _MISSING)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         contacts_filter_record = _new(cls)
-        contacts_filter_record.filter_ = filter_
-        contacts_filter_record.id = id
+        if filter_ is not _MISSING:
+            contacts_filter_record.filter_ = filter_
+        if id is not _MISSING:
+            contacts_filter_record.id = id
         contacts_filter_record.name = name
-        contacts_filter_record.public_id = public_id
-        contacts_filter_record.stable_id = stable_id
-        contacts_filter_record.workspace_id = workspace_id
+        if public_id is not _MISSING:
+            contacts_filter_record.public_id = public_id
+        if stable_id is not _MISSING:
+            contacts_filter_record.stable_id = stable_id
+        if workspace_id is not _MISSING:
+            contacts_filter_record.workspace_id = workspace_id
+        _wire = {
+            "filter": "filter_",
+        }
+        contacts_filter_record._fields_set = frozenset(
+            _wire.get(key, key) for key in src_dict if key not in d
+        )
 
         contacts_filter_record.additional_properties = d
         return contacts_filter_record

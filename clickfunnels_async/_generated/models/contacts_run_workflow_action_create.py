@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="ContactsRunWorkflowActionCreate")
 
 
-@_attrs_define
-class ContactsRunWorkflowActionCreate:
+@_attrs_define(repr=False)
+class ContactsRunWorkflowActionCreate(_Body):
     """
     Attributes:
         workflow_id (str):
@@ -38,6 +38,27 @@ class ContactsRunWorkflowActionCreate:
     target_all: bool | Unset = UNSET
     target_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "workflow_id",
+        "force_run",
+        "scheduled_for",
+        "stable_id",
+        "stored_filter_id",
+        "target_all",
+        "target_ids",
+    )
+    _cf_not_null = frozenset(
+        (
+            "workflow_id",
+            "force_run",
+            "scheduled_for",
+            "stable_id",
+            "stored_filter_id",
+            "target_all",
+            "target_ids",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -19,8 +19,8 @@ from ..models.contacts_tag_action_type import ContactsTagActionType
 T = TypeVar("T", bound="ContactsTagActionCreate")
 
 
-@_attrs_define
-class ContactsTagActionCreate:
+@_attrs_define(repr=False)
+class ContactsTagActionCreate(_Body):
     """
     Attributes:
         tag_ids (list[str]):
@@ -40,6 +40,27 @@ class ContactsTagActionCreate:
     target_all: bool | Unset = UNSET
     target_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "tag_ids",
+        "action_type",
+        "scheduled_for",
+        "stable_id",
+        "stored_filter_id",
+        "target_all",
+        "target_ids",
+    )
+    _cf_not_null = frozenset(
+        (
+            "tag_ids",
+            "action_type",
+            "scheduled_for",
+            "stable_id",
+            "stored_filter_id",
+            "target_all",
+            "target_ids",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

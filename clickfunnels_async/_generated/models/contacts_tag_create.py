@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -15,8 +15,8 @@ _new = object.__new__
 T = TypeVar("T", bound="ContactsTagCreate")
 
 
-@_attrs_define
-class ContactsTagCreate:
+@_attrs_define(repr=False)
+class ContactsTagCreate(_Body):
     """
     Attributes:
         name (str):
@@ -26,6 +26,17 @@ class ContactsTagCreate:
     name: str
     color: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "color",
+    )
+    _cf_not_null = frozenset(
+        (
+            "name",
+            "color",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

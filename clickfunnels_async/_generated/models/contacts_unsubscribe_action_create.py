@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="ContactsUnsubscribeActionCreate")
 
 
-@_attrs_define
-class ContactsUnsubscribeActionCreate:
+@_attrs_define(repr=False)
+class ContactsUnsubscribeActionCreate(_Body):
     """
     Attributes:
         scheduled_for (datetime.datetime | Unset):
@@ -34,6 +34,23 @@ class ContactsUnsubscribeActionCreate:
     target_all: bool | Unset = UNSET
     target_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "scheduled_for",
+        "stable_id",
+        "stored_filter_id",
+        "target_all",
+        "target_ids",
+    )
+    _cf_not_null = frozenset(
+        (
+            "scheduled_for",
+            "stable_id",
+            "stored_filter_id",
+            "target_all",
+            "target_ids",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

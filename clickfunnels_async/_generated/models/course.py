@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Course")
 
 
-@_attrs_define
-class Course:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Course(_Record):
     """
     Attributes:
         comments_enabled (bool | None):
@@ -38,126 +40,194 @@ class Course:
         upgrade_url (None | str):
     """
 
-    comments_enabled: bool | None
-    created_at: datetime.datetime | None
-    current_path: None | str
     description: str
     id: int
-    image_url: None | str
-    public_id: None | str
-    published_at: datetime.datetime | None
-    redirect_to_full_course: bool | None
-    root_section_id: None | str
-    sharing_fingerprint: None | str
-    show_in_community: bool | None
-    show_to_non_members: bool | None
     title: str
-    unauthorized_redirect_url: None | str
-    updated_at: datetime.datetime | None
-    upgrade_url: None | str
+    comments_enabled: bool | None = None
+    created_at: datetime.datetime | None = None
+    current_path: None | str = None
+    image_url: None | str = None
+    public_id: None | str = None
+    published_at: datetime.datetime | None = None
+    redirect_to_full_course: bool | None = None
+    root_section_id: None | str = None
+    sharing_fingerprint: None | str = None
+    show_in_community: bool | None = None
+    show_to_non_members: bool | None = None
+    unauthorized_redirect_url: None | str = None
+    updated_at: datetime.datetime | None = None
+    upgrade_url: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "comments_enabled",
+        "created_at",
+        "current_path",
+        "description",
+        "id",
+        "image_url",
+        "public_id",
+        "published_at",
+        "redirect_to_full_course",
+        "root_section_id",
+        "sharing_fingerprint",
+        "show_in_community",
+        "show_to_non_members",
+        "title",
+        "unauthorized_redirect_url",
+        "updated_at",
+        "upgrade_url",
+    )
+    _cf_strict = frozenset(
+        (
+            "description",
+            "id",
+            "title",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["comments_enabled"] = self.comments_enabled
+        sent = self.fields_set
+        if self.comments_enabled is not None or "comments_enabled" in sent:
+            field_dict["comments_enabled"] = self.comments_enabled
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["description"] = self.description
+        try:
+            description = self.description
+        except AttributeError:
+            pass
+        else:
+            field_dict["description"] = description
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["image_url"] = self.image_url
+        if self.image_url is not None or "image_url" in sent:
+            field_dict["image_url"] = self.image_url
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["published_at"] = (
-            self.published_at.isoformat()
-            if isinstance(self.published_at, datetime.datetime)
-            else self.published_at
-        )
+        if self.published_at is not None:
+            field_dict["published_at"] = (
+                self.published_at.isoformat()
+                if isinstance(self.published_at, datetime.datetime)
+                else self.published_at
+            )
+        elif "published_at" in sent:
+            field_dict["published_at"] = None
 
-        field_dict["redirect_to_full_course"] = self.redirect_to_full_course
+        if (
+            self.redirect_to_full_course is not None
+            or "redirect_to_full_course" in sent
+        ):
+            field_dict["redirect_to_full_course"] = self.redirect_to_full_course
 
-        field_dict["root_section_id"] = self.root_section_id
+        if self.root_section_id is not None or "root_section_id" in sent:
+            field_dict["root_section_id"] = self.root_section_id
 
-        field_dict["sharing_fingerprint"] = self.sharing_fingerprint
+        if self.sharing_fingerprint is not None or "sharing_fingerprint" in sent:
+            field_dict["sharing_fingerprint"] = self.sharing_fingerprint
 
-        field_dict["show_in_community"] = self.show_in_community
+        if self.show_in_community is not None or "show_in_community" in sent:
+            field_dict["show_in_community"] = self.show_in_community
 
-        field_dict["show_to_non_members"] = self.show_to_non_members
+        if self.show_to_non_members is not None or "show_to_non_members" in sent:
+            field_dict["show_to_non_members"] = self.show_to_non_members
 
-        field_dict["title"] = self.title
+        try:
+            title = self.title
+        except AttributeError:
+            pass
+        else:
+            field_dict["title"] = title
 
-        field_dict["unauthorized_redirect_url"] = self.unauthorized_redirect_url
+        if (
+            self.unauthorized_redirect_url is not None
+            or "unauthorized_redirect_url" in sent
+        ):
+            field_dict["unauthorized_redirect_url"] = self.unauthorized_redirect_url
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["upgrade_url"] = self.upgrade_url
+        if self.upgrade_url is not None or "upgrade_url" in sent:
+            field_dict["upgrade_url"] = self.upgrade_url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        comments_enabled = d.pop("comments_enabled")
+        comments_enabled = d.pop("comments_enabled", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        description = d.pop("description")
+        description = d.pop("description", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        image_url = d.pop("image_url")
+        image_url = d.pop("image_url", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        published_at = d.pop("published_at")
+        published_at = d.pop("published_at", None)
         if isinstance(published_at, str):
             try:
                 published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        redirect_to_full_course = d.pop("redirect_to_full_course")
+        redirect_to_full_course = d.pop("redirect_to_full_course", None)
 
-        root_section_id = d.pop("root_section_id")
+        root_section_id = d.pop("root_section_id", None)
 
-        sharing_fingerprint = d.pop("sharing_fingerprint")
+        sharing_fingerprint = d.pop("sharing_fingerprint", None)
 
-        show_in_community = d.pop("show_in_community")
+        show_in_community = d.pop("show_in_community", None)
 
-        show_to_non_members = d.pop("show_to_non_members")
+        show_to_non_members = d.pop("show_to_non_members", None)
 
-        title = d.pop("title")
+        title = d.pop("title", _MISSING)
 
-        unauthorized_redirect_url = d.pop("unauthorized_redirect_url")
+        unauthorized_redirect_url = d.pop("unauthorized_redirect_url", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        upgrade_url = d.pop("upgrade_url")
+        upgrade_url = d.pop("upgrade_url", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -165,8 +235,10 @@ class Course:
         course.comments_enabled = comments_enabled
         course.created_at = created_at
         course.current_path = current_path
-        course.description = description
-        course.id = id
+        if description is not _MISSING:
+            course.description = description
+        if id is not _MISSING:
+            course.id = id
         course.image_url = image_url
         course.public_id = public_id
         course.published_at = published_at
@@ -175,10 +247,14 @@ class Course:
         course.sharing_fingerprint = sharing_fingerprint
         course.show_in_community = show_in_community
         course.show_to_non_members = show_to_non_members
-        course.title = title
+        if title is not _MISSING:
+            course.title = title
         course.unauthorized_redirect_url = unauthorized_redirect_url
         course.updated_at = updated_at
         course.upgrade_url = upgrade_url
+        course._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         course.additional_properties = d
         return course

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CoursePublishRequest")
 
 
-@_attrs_define
-class CoursePublishRequest:
+@_attrs_define(repr=False)
+class CoursePublishRequest(_Body):
     """
     Attributes:
         publish_sections_and_lessons (bool | Unset):
@@ -28,6 +28,17 @@ class CoursePublishRequest:
     publish_sections_and_lessons: bool | Unset = UNSET
     published_at: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "publish_sections_and_lessons",
+        "published_at",
+    )
+    _cf_not_null = frozenset(
+        (
+            "publish_sections_and_lessons",
+            "published_at",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

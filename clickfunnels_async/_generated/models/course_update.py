@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="CourseUpdate")
 
 
-@_attrs_define
-class CourseUpdate:
+@_attrs_define(repr=False)
+class CourseUpdate(_Body):
     """
     Attributes:
         description (str | Unset):
@@ -33,6 +33,20 @@ class CourseUpdate:
     show_in_community: bool | None | Unset = UNSET
     title: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "description",
+        "image_id",
+        "redirect_to_full_course",
+        "show_in_community",
+        "title",
+    )
+    _cf_not_null = frozenset(
+        (
+            "description",
+            "title",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

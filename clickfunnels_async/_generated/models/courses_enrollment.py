@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CoursesEnrollment")
 
 
-@_attrs_define
-class CoursesEnrollment:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CoursesEnrollment(_Record):
     """
     Attributes:
         contact (ContactShort):
@@ -36,84 +38,149 @@ class CoursesEnrollment:
     contact: ContactShort
     contact_id: int
     course_id: int
-    created_at: datetime.datetime | None
-    current_path: None | str
     id: int
     origination_source_id: int
-    origination_source_type: None | str
-    public_id: None | str
-    suspended: bool | None
-    suspension_reason: None | str
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    current_path: None | str = None
+    origination_source_type: None | str = None
+    public_id: None | str = None
+    suspended: bool | None = None
+    suspension_reason: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contact",
+        "contact_id",
+        "course_id",
+        "created_at",
+        "current_path",
+        "id",
+        "origination_source_id",
+        "origination_source_type",
+        "public_id",
+        "suspended",
+        "suspension_reason",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "contact",
+            "contact_id",
+            "course_id",
+            "id",
+            "origination_source_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["contact"] = self.contact.to_dict()
+        sent = self.fields_set
+        try:
+            contact = self.contact
+        except AttributeError:
+            pass
+        else:
+            field_dict["contact"] = contact.to_dict()
 
-        field_dict["contact_id"] = self.contact_id
+        try:
+            contact_id = self.contact_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["contact_id"] = contact_id
 
-        field_dict["course_id"] = self.course_id
+        try:
+            course_id = self.course_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["course_id"] = course_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["origination_source_id"] = self.origination_source_id
+        try:
+            origination_source_id = self.origination_source_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["origination_source_id"] = origination_source_id
 
-        field_dict["origination_source_type"] = self.origination_source_type
+        if (
+            self.origination_source_type is not None
+            or "origination_source_type" in sent
+        ):
+            field_dict["origination_source_type"] = self.origination_source_type
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["suspended"] = self.suspended
+        if self.suspended is not None or "suspended" in sent:
+            field_dict["suspended"] = self.suspended
 
-        field_dict["suspension_reason"] = self.suspension_reason
+        if self.suspension_reason is not None or "suspension_reason" in sent:
+            field_dict["suspension_reason"] = self.suspension_reason
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact = ContactShort.from_dict(d.pop("contact"))
+        contact = d.pop("contact", _MISSING)
+        if contact is not _MISSING:
+            contact = ContactShort.from_dict(contact)
 
-        contact_id = d.pop("contact_id")
+        contact_id = d.pop("contact_id", _MISSING)
 
-        course_id = d.pop("course_id")
+        course_id = d.pop("course_id", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        origination_source_id = d.pop("origination_source_id")
+        origination_source_id = d.pop("origination_source_id", _MISSING)
 
-        origination_source_type = d.pop("origination_source_type")
+        origination_source_type = d.pop("origination_source_type", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        suspended = d.pop("suspended")
+        suspended = d.pop("suspended", None)
 
-        suspension_reason = d.pop("suspension_reason")
+        suspension_reason = d.pop("suspension_reason", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -123,18 +190,26 @@ class CoursesEnrollment:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_enrollment = _new(cls)
-        courses_enrollment.contact = contact
-        courses_enrollment.contact_id = contact_id
-        courses_enrollment.course_id = course_id
+        if contact is not _MISSING:
+            courses_enrollment.contact = contact
+        if contact_id is not _MISSING:
+            courses_enrollment.contact_id = contact_id
+        if course_id is not _MISSING:
+            courses_enrollment.course_id = course_id
         courses_enrollment.created_at = created_at
         courses_enrollment.current_path = current_path
-        courses_enrollment.id = id
-        courses_enrollment.origination_source_id = origination_source_id
+        if id is not _MISSING:
+            courses_enrollment.id = id
+        if origination_source_id is not _MISSING:
+            courses_enrollment.origination_source_id = origination_source_id
         courses_enrollment.origination_source_type = origination_source_type
         courses_enrollment.public_id = public_id
         courses_enrollment.suspended = suspended
         courses_enrollment.suspension_reason = suspension_reason
         courses_enrollment.updated_at = updated_at
+        courses_enrollment._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         courses_enrollment.additional_properties = d
         return courses_enrollment

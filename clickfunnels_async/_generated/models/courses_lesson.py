@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CoursesLesson")
 
 
-@_attrs_define
-class CoursesLesson:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CoursesLesson(_Record):
     """
     Attributes:
         body (None | str):
@@ -31,86 +33,129 @@ class CoursesLesson:
         updated_at (datetime.datetime | None):
     """
 
-    body: None | str
-    created_at: datetime.datetime | None
-    current_path: None | str
     id: int
-    public_id: None | str
-    published_at: datetime.datetime | None
-    section_id: int | None
-    sort_order: int | None
     title: str
-    updated_at: datetime.datetime | None
+    body: None | str = None
+    created_at: datetime.datetime | None = None
+    current_path: None | str = None
+    public_id: None | str = None
+    published_at: datetime.datetime | None = None
+    section_id: int | None = None
+    sort_order: int | None = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "body",
+        "created_at",
+        "current_path",
+        "id",
+        "public_id",
+        "published_at",
+        "section_id",
+        "sort_order",
+        "title",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "title",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["body"] = self.body
+        sent = self.fields_set
+        if self.body is not None or "body" in sent:
+            field_dict["body"] = self.body
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["published_at"] = (
-            self.published_at.isoformat()
-            if isinstance(self.published_at, datetime.datetime)
-            else self.published_at
-        )
+        if self.published_at is not None:
+            field_dict["published_at"] = (
+                self.published_at.isoformat()
+                if isinstance(self.published_at, datetime.datetime)
+                else self.published_at
+            )
+        elif "published_at" in sent:
+            field_dict["published_at"] = None
 
-        field_dict["section_id"] = self.section_id
+        if self.section_id is not None or "section_id" in sent:
+            field_dict["section_id"] = self.section_id
 
-        field_dict["sort_order"] = self.sort_order
+        if self.sort_order is not None or "sort_order" in sent:
+            field_dict["sort_order"] = self.sort_order
 
-        field_dict["title"] = self.title
+        try:
+            title = self.title
+        except AttributeError:
+            pass
+        else:
+            field_dict["title"] = title
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        body = d.pop("body")
+        body = d.pop("body", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        published_at = d.pop("published_at")
+        published_at = d.pop("published_at", None)
         if isinstance(published_at, str):
             try:
                 published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        section_id = d.pop("section_id")
+        section_id = d.pop("section_id", None)
 
-        sort_order = d.pop("sort_order")
+        sort_order = d.pop("sort_order", None)
 
-        title = d.pop("title")
+        title = d.pop("title", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -123,13 +168,18 @@ class CoursesLesson:
         courses_lesson.body = body
         courses_lesson.created_at = created_at
         courses_lesson.current_path = current_path
-        courses_lesson.id = id
+        if id is not _MISSING:
+            courses_lesson.id = id
         courses_lesson.public_id = public_id
         courses_lesson.published_at = published_at
         courses_lesson.section_id = section_id
         courses_lesson.sort_order = sort_order
-        courses_lesson.title = title
+        if title is not _MISSING:
+            courses_lesson.title = title
         courses_lesson.updated_at = updated_at
+        courses_lesson._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         courses_lesson.additional_properties = d
         return courses_lesson

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CoursesLessonCompletion")
 
 
-@_attrs_define
-class CoursesLessonCompletion:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CoursesLessonCompletion(_Record):
     """
     Attributes:
         completed_at (datetime.datetime):
@@ -30,44 +32,90 @@ class CoursesLessonCompletion:
     enrollment_id: int
     id: int
     lesson_id: int
-    public_id: None | str
+    public_id: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "completed_at",
+        "enrollment_id",
+        "id",
+        "lesson_id",
+        "public_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "completed_at",
+            "enrollment_id",
+            "id",
+            "lesson_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["completed_at"] = self.completed_at.isoformat()
+        sent = self.fields_set
+        try:
+            completed_at = self.completed_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["completed_at"] = completed_at.isoformat()
 
-        field_dict["enrollment_id"] = self.enrollment_id
+        try:
+            enrollment_id = self.enrollment_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["enrollment_id"] = enrollment_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["lesson_id"] = self.lesson_id
+        try:
+            lesson_id = self.lesson_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["lesson_id"] = lesson_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        completed_at = datetime.datetime.fromisoformat(d.pop("completed_at"))
+        completed_at = d.pop("completed_at", _MISSING)
+        if completed_at is not _MISSING:
+            completed_at = datetime.datetime.fromisoformat(completed_at)
 
-        enrollment_id = d.pop("enrollment_id")
+        enrollment_id = d.pop("enrollment_id", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        lesson_id = d.pop("lesson_id")
+        lesson_id = d.pop("lesson_id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_lesson_completion = _new(cls)
-        courses_lesson_completion.completed_at = completed_at
-        courses_lesson_completion.enrollment_id = enrollment_id
-        courses_lesson_completion.id = id
-        courses_lesson_completion.lesson_id = lesson_id
+        if completed_at is not _MISSING:
+            courses_lesson_completion.completed_at = completed_at
+        if enrollment_id is not _MISSING:
+            courses_lesson_completion.enrollment_id = enrollment_id
+        if id is not _MISSING:
+            courses_lesson_completion.id = id
+        if lesson_id is not _MISSING:
+            courses_lesson_completion.lesson_id = lesson_id
         courses_lesson_completion.public_id = public_id
+        courses_lesson_completion._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         courses_lesson_completion.additional_properties = d
         return courses_lesson_completion

@@ -7,14 +7,16 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Body
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="CoursesLessonCompletionCreate")
 
 
-@_attrs_define
-class CoursesLessonCompletionCreate:
+@_attrs_define(repr=False)
+class CoursesLessonCompletionCreate(_Body):
     """
     Attributes:
         enrollment_id (int):
@@ -24,6 +26,17 @@ class CoursesLessonCompletionCreate:
     enrollment_id: int
     lesson_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "enrollment_id",
+        "lesson_id",
+    )
+    _cf_not_null = frozenset(
+        (
+            "enrollment_id",
+            "lesson_id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

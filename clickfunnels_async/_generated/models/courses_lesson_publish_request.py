@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CoursesLessonPublishRequest")
 
 
-@_attrs_define
-class CoursesLessonPublishRequest:
+@_attrs_define(repr=False)
+class CoursesLessonPublishRequest(_Body):
     """
     Attributes:
         published_at (datetime.datetime | Unset):
@@ -26,6 +26,9 @@ class CoursesLessonPublishRequest:
 
     published_at: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("published_at",)
+    _cf_not_null = frozenset(("published_at",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="CoursesLessonUpdate")
 
 
-@_attrs_define
-class CoursesLessonUpdate:
+@_attrs_define(repr=False)
+class CoursesLessonUpdate(_Body):
     """
     Attributes:
         body (None | str | Unset):
@@ -31,6 +31,14 @@ class CoursesLessonUpdate:
     lesson_content: None | str | Unset = UNSET
     title: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "body",
+        "image_id",
+        "lesson_content",
+        "title",
+    )
+    _cf_not_null = frozenset(("title",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

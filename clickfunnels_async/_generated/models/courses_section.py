@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CoursesSection")
 
 
-@_attrs_define
-class CoursesSection:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CoursesSection(_Record):
     """
     Attributes:
         blocker_lesson_id (int | None):
@@ -37,141 +39,210 @@ class CoursesSection:
         upgrade_url (None | str):
     """
 
-    blocker_lesson_id: int | None
-    blocker_section_id: int | None
     course_id: int
-    created_at: datetime.datetime | None
-    current_path: None | str
-    days_till_drip_access: int | None
-    description: None | str
     id: int
-    is_hidden_from_non_members: bool | None
-    parent_id: None | str
-    public_id: None | str
-    published_at: datetime.datetime | None
-    sort_order: int | None
     title: str
-    updated_at: datetime.datetime | None
-    upgrade_url: None | str
+    blocker_lesson_id: int | None = None
+    blocker_section_id: int | None = None
+    created_at: datetime.datetime | None = None
+    current_path: None | str = None
+    days_till_drip_access: int | None = None
+    description: None | str = None
+    is_hidden_from_non_members: bool | None = None
+    parent_id: None | str = None
+    public_id: None | str = None
+    published_at: datetime.datetime | None = None
+    sort_order: int | None = None
+    updated_at: datetime.datetime | None = None
+    upgrade_url: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "blocker_lesson_id",
+        "blocker_section_id",
+        "course_id",
+        "created_at",
+        "current_path",
+        "days_till_drip_access",
+        "description",
+        "id",
+        "is_hidden_from_non_members",
+        "parent_id",
+        "public_id",
+        "published_at",
+        "sort_order",
+        "title",
+        "updated_at",
+        "upgrade_url",
+    )
+    _cf_strict = frozenset(
+        (
+            "course_id",
+            "id",
+            "title",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["blocker_lesson_id"] = self.blocker_lesson_id
+        sent = self.fields_set
+        if self.blocker_lesson_id is not None or "blocker_lesson_id" in sent:
+            field_dict["blocker_lesson_id"] = self.blocker_lesson_id
 
-        field_dict["blocker_section_id"] = self.blocker_section_id
+        if self.blocker_section_id is not None or "blocker_section_id" in sent:
+            field_dict["blocker_section_id"] = self.blocker_section_id
 
-        field_dict["course_id"] = self.course_id
+        try:
+            course_id = self.course_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["course_id"] = course_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["days_till_drip_access"] = self.days_till_drip_access
+        if self.days_till_drip_access is not None or "days_till_drip_access" in sent:
+            field_dict["days_till_drip_access"] = self.days_till_drip_access
 
-        field_dict["description"] = self.description
+        if self.description is not None or "description" in sent:
+            field_dict["description"] = self.description
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["is_hidden_from_non_members"] = self.is_hidden_from_non_members
+        if (
+            self.is_hidden_from_non_members is not None
+            or "is_hidden_from_non_members" in sent
+        ):
+            field_dict["is_hidden_from_non_members"] = self.is_hidden_from_non_members
 
-        field_dict["parent_id"] = self.parent_id
+        if self.parent_id is not None or "parent_id" in sent:
+            field_dict["parent_id"] = self.parent_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["published_at"] = (
-            self.published_at.isoformat()
-            if isinstance(self.published_at, datetime.datetime)
-            else self.published_at
-        )
+        if self.published_at is not None:
+            field_dict["published_at"] = (
+                self.published_at.isoformat()
+                if isinstance(self.published_at, datetime.datetime)
+                else self.published_at
+            )
+        elif "published_at" in sent:
+            field_dict["published_at"] = None
 
-        field_dict["sort_order"] = self.sort_order
+        if self.sort_order is not None or "sort_order" in sent:
+            field_dict["sort_order"] = self.sort_order
 
-        field_dict["title"] = self.title
+        try:
+            title = self.title
+        except AttributeError:
+            pass
+        else:
+            field_dict["title"] = title
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["upgrade_url"] = self.upgrade_url
+        if self.upgrade_url is not None or "upgrade_url" in sent:
+            field_dict["upgrade_url"] = self.upgrade_url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        blocker_lesson_id = d.pop("blocker_lesson_id")
+        blocker_lesson_id = d.pop("blocker_lesson_id", None)
 
-        blocker_section_id = d.pop("blocker_section_id")
+        blocker_section_id = d.pop("blocker_section_id", None)
 
-        course_id = d.pop("course_id")
+        course_id = d.pop("course_id", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        days_till_drip_access = d.pop("days_till_drip_access")
+        days_till_drip_access = d.pop("days_till_drip_access", None)
 
-        description = d.pop("description")
+        description = d.pop("description", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        is_hidden_from_non_members = d.pop("is_hidden_from_non_members")
+        is_hidden_from_non_members = d.pop("is_hidden_from_non_members", None)
 
-        parent_id = d.pop("parent_id")
+        parent_id = d.pop("parent_id", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        published_at = d.pop("published_at")
+        published_at = d.pop("published_at", None)
         if isinstance(published_at, str):
             try:
                 published_at = datetime.datetime.fromisoformat(published_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        sort_order = d.pop("sort_order")
+        sort_order = d.pop("sort_order", None)
 
-        title = d.pop("title")
+        title = d.pop("title", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        upgrade_url = d.pop("upgrade_url")
+        upgrade_url = d.pop("upgrade_url", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         courses_section = _new(cls)
         courses_section.blocker_lesson_id = blocker_lesson_id
         courses_section.blocker_section_id = blocker_section_id
-        courses_section.course_id = course_id
+        if course_id is not _MISSING:
+            courses_section.course_id = course_id
         courses_section.created_at = created_at
         courses_section.current_path = current_path
         courses_section.days_till_drip_access = days_till_drip_access
         courses_section.description = description
-        courses_section.id = id
+        if id is not _MISSING:
+            courses_section.id = id
         courses_section.is_hidden_from_non_members = is_hidden_from_non_members
         courses_section.parent_id = parent_id
         courses_section.public_id = public_id
         courses_section.published_at = published_at
         courses_section.sort_order = sort_order
-        courses_section.title = title
+        if title is not _MISSING:
+            courses_section.title = title
         courses_section.updated_at = updated_at
         courses_section.upgrade_url = upgrade_url
+        courses_section._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         courses_section.additional_properties = d
         return courses_section

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="CoursesSectionCreate")
 
 
-@_attrs_define
-class CoursesSectionCreate:
+@_attrs_define(repr=False)
+class CoursesSectionCreate(_Body):
     """
     Attributes:
         blocker_lesson_id (int | None | Unset):
@@ -35,6 +35,16 @@ class CoursesSectionCreate:
     is_hidden_from_non_members: bool | None | Unset = UNSET
     title: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "blocker_lesson_id",
+        "blocker_section_id",
+        "days_till_drip_access",
+        "description",
+        "is_hidden_from_non_members",
+        "title",
+    )
+    _cf_not_null = frozenset(("title",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -19,8 +21,8 @@ from ..models.courses_sections_publish_action_status import (
 T = TypeVar("T", bound="CoursesSectionsPublishAction")
 
 
-@_attrs_define
-class CoursesSectionsPublishAction:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CoursesSectionsPublishAction(_Record):
     """
     Attributes:
         approved_by_id (int | None):
@@ -44,153 +46,231 @@ class CoursesSectionsPublishAction:
         updated_at (datetime.datetime | None):
     """
 
-    approved_by_id: int | None
-    auto_enroll: bool | None
-    completed_at: datetime.datetime | None
     course_id: int
-    created_at: datetime.datetime | None
-    created_by_id: int | None
     id: int
-    offer_new_section_via_all_access_products: bool | None
-    performed_count: int | None
-    public_id: None | str
-    published_lessons_count: int | None
-    scheduled_for: datetime.datetime | None
-    send_email: bool | None
-    started_at: datetime.datetime | None
     status: CoursesSectionsPublishActionStatus
-    target_all: bool | None
-    target_count: int | None
-    target_ids: list[int] | None
-    updated_at: datetime.datetime | None
+    approved_by_id: int | None = None
+    auto_enroll: bool | None = None
+    completed_at: datetime.datetime | None = None
+    created_at: datetime.datetime | None = None
+    created_by_id: int | None = None
+    offer_new_section_via_all_access_products: bool | None = None
+    performed_count: int | None = None
+    public_id: None | str = None
+    published_lessons_count: int | None = None
+    scheduled_for: datetime.datetime | None = None
+    send_email: bool | None = None
+    started_at: datetime.datetime | None = None
+    target_all: bool | None = None
+    target_count: int | None = None
+    target_ids: list[int] | None = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "approved_by_id",
+        "auto_enroll",
+        "completed_at",
+        "course_id",
+        "created_at",
+        "created_by_id",
+        "id",
+        "offer_new_section_via_all_access_products",
+        "performed_count",
+        "public_id",
+        "published_lessons_count",
+        "scheduled_for",
+        "send_email",
+        "started_at",
+        "status",
+        "target_all",
+        "target_count",
+        "target_ids",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "course_id",
+            "id",
+            "status",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["approved_by_id"] = self.approved_by_id
+        sent = self.fields_set
+        if self.approved_by_id is not None or "approved_by_id" in sent:
+            field_dict["approved_by_id"] = self.approved_by_id
 
-        field_dict["auto_enroll"] = self.auto_enroll
+        if self.auto_enroll is not None or "auto_enroll" in sent:
+            field_dict["auto_enroll"] = self.auto_enroll
 
-        field_dict["completed_at"] = (
-            self.completed_at.isoformat()
-            if isinstance(self.completed_at, datetime.datetime)
-            else self.completed_at
-        )
+        if self.completed_at is not None:
+            field_dict["completed_at"] = (
+                self.completed_at.isoformat()
+                if isinstance(self.completed_at, datetime.datetime)
+                else self.completed_at
+            )
+        elif "completed_at" in sent:
+            field_dict["completed_at"] = None
 
-        field_dict["course_id"] = self.course_id
+        try:
+            course_id = self.course_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["course_id"] = course_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["created_by_id"] = self.created_by_id
+        if self.created_by_id is not None or "created_by_id" in sent:
+            field_dict["created_by_id"] = self.created_by_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["offer_new_section_via_all_access_products"] = (
-            self.offer_new_section_via_all_access_products
-        )
+        if (
+            self.offer_new_section_via_all_access_products is not None
+            or "offer_new_section_via_all_access_products" in sent
+        ):
+            field_dict["offer_new_section_via_all_access_products"] = (
+                self.offer_new_section_via_all_access_products
+            )
 
-        field_dict["performed_count"] = self.performed_count
+        if self.performed_count is not None or "performed_count" in sent:
+            field_dict["performed_count"] = self.performed_count
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["published_lessons_count"] = self.published_lessons_count
+        if (
+            self.published_lessons_count is not None
+            or "published_lessons_count" in sent
+        ):
+            field_dict["published_lessons_count"] = self.published_lessons_count
 
-        field_dict["scheduled_for"] = (
-            self.scheduled_for.isoformat()
-            if isinstance(self.scheduled_for, datetime.datetime)
-            else self.scheduled_for
-        )
+        if self.scheduled_for is not None:
+            field_dict["scheduled_for"] = (
+                self.scheduled_for.isoformat()
+                if isinstance(self.scheduled_for, datetime.datetime)
+                else self.scheduled_for
+            )
+        elif "scheduled_for" in sent:
+            field_dict["scheduled_for"] = None
 
-        field_dict["send_email"] = self.send_email
+        if self.send_email is not None or "send_email" in sent:
+            field_dict["send_email"] = self.send_email
 
-        field_dict["started_at"] = (
-            self.started_at.isoformat()
-            if isinstance(self.started_at, datetime.datetime)
-            else self.started_at
-        )
+        if self.started_at is not None:
+            field_dict["started_at"] = (
+                self.started_at.isoformat()
+                if isinstance(self.started_at, datetime.datetime)
+                else self.started_at
+            )
+        elif "started_at" in sent:
+            field_dict["started_at"] = None
 
-        field_dict["status"] = self.status.value
+        try:
+            status = self.status
+        except AttributeError:
+            pass
+        else:
+            field_dict["status"] = status.value
 
-        field_dict["target_all"] = self.target_all
+        if self.target_all is not None or "target_all" in sent:
+            field_dict["target_all"] = self.target_all
 
-        field_dict["target_count"] = self.target_count
+        if self.target_count is not None or "target_count" in sent:
+            field_dict["target_count"] = self.target_count
 
-        field_dict["target_ids"] = self.target_ids
+        if self.target_ids is not None or "target_ids" in sent:
+            field_dict["target_ids"] = self.target_ids
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        approved_by_id = d.pop("approved_by_id")
+        approved_by_id = d.pop("approved_by_id", None)
 
-        auto_enroll = d.pop("auto_enroll")
+        auto_enroll = d.pop("auto_enroll", None)
 
-        completed_at = d.pop("completed_at")
+        completed_at = d.pop("completed_at", None)
         if isinstance(completed_at, str):
             try:
                 completed_at = datetime.datetime.fromisoformat(completed_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        course_id = d.pop("course_id")
+        course_id = d.pop("course_id", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_by_id = d.pop("created_by_id")
+        created_by_id = d.pop("created_by_id", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
         offer_new_section_via_all_access_products = d.pop(
-            "offer_new_section_via_all_access_products"
+            "offer_new_section_via_all_access_products", None
         )
 
-        performed_count = d.pop("performed_count")
+        performed_count = d.pop("performed_count", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        published_lessons_count = d.pop("published_lessons_count")
+        published_lessons_count = d.pop("published_lessons_count", None)
 
-        scheduled_for = d.pop("scheduled_for")
+        scheduled_for = d.pop("scheduled_for", None)
         if isinstance(scheduled_for, str):
             try:
                 scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        send_email = d.pop("send_email")
+        send_email = d.pop("send_email", None)
 
-        started_at = d.pop("started_at")
+        started_at = d.pop("started_at", None)
         if isinstance(started_at, str):
             try:
                 started_at = datetime.datetime.fromisoformat(started_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        status = CoursesSectionsPublishActionStatus(d.pop("status"))
+        status = d.pop("status", _MISSING)
+        if status is not _MISSING:
+            status = CoursesSectionsPublishActionStatus(status)
 
-        target_all = d.pop("target_all")
+        target_all = d.pop("target_all", None)
 
-        target_count = d.pop("target_count")
+        target_count = d.pop("target_count", None)
 
-        target_ids = d.pop("target_ids")
+        target_ids = d.pop("target_ids", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -203,10 +283,12 @@ class CoursesSectionsPublishAction:
         courses_sections_publish_action.approved_by_id = approved_by_id
         courses_sections_publish_action.auto_enroll = auto_enroll
         courses_sections_publish_action.completed_at = completed_at
-        courses_sections_publish_action.course_id = course_id
+        if course_id is not _MISSING:
+            courses_sections_publish_action.course_id = course_id
         courses_sections_publish_action.created_at = created_at
         courses_sections_publish_action.created_by_id = created_by_id
-        courses_sections_publish_action.id = id
+        if id is not _MISSING:
+            courses_sections_publish_action.id = id
         courses_sections_publish_action.offer_new_section_via_all_access_products = (
             offer_new_section_via_all_access_products
         )
@@ -218,11 +300,15 @@ class CoursesSectionsPublishAction:
         courses_sections_publish_action.scheduled_for = scheduled_for
         courses_sections_publish_action.send_email = send_email
         courses_sections_publish_action.started_at = started_at
-        courses_sections_publish_action.status = status
+        if status is not _MISSING:
+            courses_sections_publish_action.status = status
         courses_sections_publish_action.target_all = target_all
         courses_sections_publish_action.target_count = target_count
         courses_sections_publish_action.target_ids = target_ids
         courses_sections_publish_action.updated_at = updated_at
+        courses_sections_publish_action._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         courses_sections_publish_action.additional_properties = d
         return courses_sections_publish_action

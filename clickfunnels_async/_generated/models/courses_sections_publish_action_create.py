@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="CoursesSectionsPublishActionCreate")
 
 
-@_attrs_define
-class CoursesSectionsPublishActionCreate:
+@_attrs_define(repr=False)
+class CoursesSectionsPublishActionCreate(_Body):
     """
     Attributes:
         auto_enroll (bool | Unset):
@@ -36,6 +36,25 @@ class CoursesSectionsPublishActionCreate:
     target_all: bool | Unset = UNSET
     target_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "auto_enroll",
+        "offer_new_section_via_all_access_products",
+        "scheduled_for",
+        "send_email",
+        "target_all",
+        "target_ids",
+    )
+    _cf_not_null = frozenset(
+        (
+            "auto_enroll",
+            "offer_new_section_via_all_access_products",
+            "scheduled_for",
+            "send_email",
+            "target_all",
+            "target_ids",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -18,39 +18,57 @@ from ..models.courses_sections_publish_action_noop_status import (
 T = TypeVar("T", bound="CoursesSectionsPublishActionNoop")
 
 
-@_attrs_define
-class CoursesSectionsPublishActionNoop:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class CoursesSectionsPublishActionNoop(_Record):
     """
     Attributes:
-        message (str | Unset):
-        performed_count (int | Unset):
-        published_lessons_count (int | Unset):
-        status (CoursesSectionsPublishActionNoopStatus | Unset):
-        target_count (int | Unset):
+        message (str | None):
+        performed_count (int | None):
+        published_lessons_count (int | None):
+        status (CoursesSectionsPublishActionNoopStatus | None):
+        target_count (int | None):
     """
 
-    message: str | Unset = UNSET
-    performed_count: int | Unset = UNSET
-    published_lessons_count: int | Unset = UNSET
-    status: CoursesSectionsPublishActionNoopStatus | Unset = UNSET
-    target_count: int | Unset = UNSET
+    message: str | None = None
+    performed_count: int | None = None
+    published_lessons_count: int | None = None
+    status: CoursesSectionsPublishActionNoopStatus | None = None
+    target_count: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "message",
+        "performed_count",
+        "published_lessons_count",
+        "status",
+        "target_count",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.message, Unset):
+        sent = self.fields_set
+        if self.message is not None or "message" in sent:
             field_dict["message"] = self.message
 
-        if not isinstance(self.performed_count, Unset):
+        if self.performed_count is not None or "performed_count" in sent:
             field_dict["performed_count"] = self.performed_count
 
-        if not isinstance(self.published_lessons_count, Unset):
+        if (
+            self.published_lessons_count is not None
+            or "published_lessons_count" in sent
+        ):
             field_dict["published_lessons_count"] = self.published_lessons_count
 
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status.value
+        if self.status is not None:
+            field_dict["status"] = (
+                self.status.value
+                if isinstance(self.status, CoursesSectionsPublishActionNoopStatus)
+                else self.status
+            )
+        elif "status" in sent:
+            field_dict["status"] = None
 
-        if not isinstance(self.target_count, Unset):
+        if self.target_count is not None or "target_count" in sent:
             field_dict["target_count"] = self.target_count
 
         return field_dict
@@ -58,17 +76,17 @@ class CoursesSectionsPublishActionNoop:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        message = d.pop("message", UNSET)
+        message = d.pop("message", None)
 
-        performed_count = d.pop("performed_count", UNSET)
+        performed_count = d.pop("performed_count", None)
 
-        published_lessons_count = d.pop("published_lessons_count", UNSET)
+        published_lessons_count = d.pop("published_lessons_count", None)
 
-        status = d.pop("status", UNSET)
-        if not isinstance(status, Unset):
+        status = d.pop("status", None)
+        if status is not None:
             status = CoursesSectionsPublishActionNoopStatus(status)
 
-        target_count = d.pop("target_count", UNSET)
+        target_count = d.pop("target_count", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -80,6 +98,9 @@ class CoursesSectionsPublishActionNoop:
         )
         courses_sections_publish_action_noop.status = status
         courses_sections_publish_action_noop.target_count = target_count
+        courses_sections_publish_action_noop._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         courses_sections_publish_action_noop.additional_properties = d
         return courses_sections_publish_action_noop

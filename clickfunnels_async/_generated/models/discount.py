@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -19,8 +21,8 @@ from ..models.discount_type import DiscountType
 T = TypeVar("T", bound="Discount")
 
 
-@_attrs_define
-class Discount:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Discount(_Record):
     """
     Attributes:
         active (bool):
@@ -52,200 +54,392 @@ class Discount:
     """
 
     active: bool
-    amount: None | str
     applies_to: DiscountAppliesTo
     apply_from: datetime.datetime
-    apply_until: datetime.datetime | None
     code: str
-    created_at: datetime.datetime | None
     currency: str
     discount_method: DiscountMethod
     discount_type: DiscountType
-    discounts_per_redemption: int | None
     expired: bool
     id: int
     limit_1_per_customer: bool
     name: str
-    percent: None | str
     product_ids: list[int]
     products_collection_ids: list[int]
-    public_id: None | str
     redemptions_count: int
     require_minimum_spend: bool
-    require_minimum_spend_amount: int | None
     scheduled: bool
-    updated_at: datetime.datetime | None
     variant_ids: list[int]
     workspace_id: int
+    amount: None | str = None
+    apply_until: datetime.datetime | None = None
+    created_at: datetime.datetime | None = None
+    discounts_per_redemption: int | None = None
+    percent: None | str = None
+    public_id: None | str = None
+    require_minimum_spend_amount: int | None = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "active",
+        "amount",
+        "applies_to",
+        "apply_from",
+        "apply_until",
+        "code",
+        "created_at",
+        "currency",
+        "discount_method",
+        "discount_type",
+        "discounts_per_redemption",
+        "expired",
+        "id",
+        "limit_1_per_customer",
+        "name",
+        "percent",
+        "product_ids",
+        "products_collection_ids",
+        "public_id",
+        "redemptions_count",
+        "require_minimum_spend",
+        "require_minimum_spend_amount",
+        "scheduled",
+        "updated_at",
+        "variant_ids",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "active",
+            "applies_to",
+            "apply_from",
+            "code",
+            "currency",
+            "discount_method",
+            "discount_type",
+            "expired",
+            "id",
+            "limit_1_per_customer",
+            "name",
+            "product_ids",
+            "products_collection_ids",
+            "redemptions_count",
+            "require_minimum_spend",
+            "scheduled",
+            "variant_ids",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["active"] = self.active
+        sent = self.fields_set
+        try:
+            active = self.active
+        except AttributeError:
+            pass
+        else:
+            field_dict["active"] = active
 
-        field_dict["amount"] = self.amount
+        if self.amount is not None or "amount" in sent:
+            field_dict["amount"] = self.amount
 
-        field_dict["applies_to"] = self.applies_to.value
+        try:
+            applies_to = self.applies_to
+        except AttributeError:
+            pass
+        else:
+            field_dict["applies_to"] = applies_to.value
 
-        field_dict["apply_from"] = self.apply_from.isoformat()
+        try:
+            apply_from = self.apply_from
+        except AttributeError:
+            pass
+        else:
+            field_dict["apply_from"] = apply_from.isoformat()
 
-        field_dict["apply_until"] = (
-            self.apply_until.isoformat()
-            if isinstance(self.apply_until, datetime.datetime)
-            else self.apply_until
-        )
+        if self.apply_until is not None:
+            field_dict["apply_until"] = (
+                self.apply_until.isoformat()
+                if isinstance(self.apply_until, datetime.datetime)
+                else self.apply_until
+            )
+        elif "apply_until" in sent:
+            field_dict["apply_until"] = None
 
-        field_dict["code"] = self.code
+        try:
+            code = self.code
+        except AttributeError:
+            pass
+        else:
+            field_dict["code"] = code
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["currency"] = self.currency
+        try:
+            currency = self.currency
+        except AttributeError:
+            pass
+        else:
+            field_dict["currency"] = currency
 
-        field_dict["discount_method"] = self.discount_method.value
+        try:
+            discount_method = self.discount_method
+        except AttributeError:
+            pass
+        else:
+            field_dict["discount_method"] = discount_method.value
 
-        field_dict["discount_type"] = self.discount_type.value
+        try:
+            discount_type = self.discount_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["discount_type"] = discount_type.value
 
-        field_dict["discounts_per_redemption"] = self.discounts_per_redemption
+        if (
+            self.discounts_per_redemption is not None
+            or "discounts_per_redemption" in sent
+        ):
+            field_dict["discounts_per_redemption"] = self.discounts_per_redemption
 
-        field_dict["expired"] = self.expired
+        try:
+            expired = self.expired
+        except AttributeError:
+            pass
+        else:
+            field_dict["expired"] = expired
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["limit_1_per_customer"] = self.limit_1_per_customer
+        try:
+            limit_1_per_customer = self.limit_1_per_customer
+        except AttributeError:
+            pass
+        else:
+            field_dict["limit_1_per_customer"] = limit_1_per_customer
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["percent"] = self.percent
+        if self.percent is not None or "percent" in sent:
+            field_dict["percent"] = self.percent
 
-        field_dict["product_ids"] = self.product_ids
+        try:
+            product_ids = self.product_ids
+        except AttributeError:
+            pass
+        else:
+            field_dict["product_ids"] = product_ids
 
-        field_dict["products_collection_ids"] = self.products_collection_ids
+        try:
+            products_collection_ids = self.products_collection_ids
+        except AttributeError:
+            pass
+        else:
+            field_dict["products_collection_ids"] = products_collection_ids
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["redemptions_count"] = self.redemptions_count
+        try:
+            redemptions_count = self.redemptions_count
+        except AttributeError:
+            pass
+        else:
+            field_dict["redemptions_count"] = redemptions_count
 
-        field_dict["require_minimum_spend"] = self.require_minimum_spend
+        try:
+            require_minimum_spend = self.require_minimum_spend
+        except AttributeError:
+            pass
+        else:
+            field_dict["require_minimum_spend"] = require_minimum_spend
 
-        field_dict["require_minimum_spend_amount"] = self.require_minimum_spend_amount
+        if (
+            self.require_minimum_spend_amount is not None
+            or "require_minimum_spend_amount" in sent
+        ):
+            field_dict["require_minimum_spend_amount"] = (
+                self.require_minimum_spend_amount
+            )
 
-        field_dict["scheduled"] = self.scheduled
+        try:
+            scheduled = self.scheduled
+        except AttributeError:
+            pass
+        else:
+            field_dict["scheduled"] = scheduled
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["variant_ids"] = self.variant_ids
+        try:
+            variant_ids = self.variant_ids
+        except AttributeError:
+            pass
+        else:
+            field_dict["variant_ids"] = variant_ids
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        active = d.pop("active")
+        active = d.pop("active", _MISSING)
 
-        amount = d.pop("amount")
+        amount = d.pop("amount", None)
 
-        applies_to = DiscountAppliesTo(d.pop("applies_to"))
+        applies_to = d.pop("applies_to", _MISSING)
+        if applies_to is not _MISSING:
+            applies_to = DiscountAppliesTo(applies_to)
 
-        apply_from = datetime.datetime.fromisoformat(d.pop("apply_from"))
+        apply_from = d.pop("apply_from", _MISSING)
+        if apply_from is not _MISSING:
+            apply_from = datetime.datetime.fromisoformat(apply_from)
 
-        apply_until = d.pop("apply_until")
+        apply_until = d.pop("apply_until", None)
         if isinstance(apply_until, str):
             try:
                 apply_until = datetime.datetime.fromisoformat(apply_until)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        code = d.pop("code")
+        code = d.pop("code", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        currency = d.pop("currency")
+        currency = d.pop("currency", _MISSING)
 
-        discount_method = DiscountMethod(d.pop("discount_method"))
+        discount_method = d.pop("discount_method", _MISSING)
+        if discount_method is not _MISSING:
+            discount_method = DiscountMethod(discount_method)
 
-        discount_type = DiscountType(d.pop("discount_type"))
+        discount_type = d.pop("discount_type", _MISSING)
+        if discount_type is not _MISSING:
+            discount_type = DiscountType(discount_type)
 
-        discounts_per_redemption = d.pop("discounts_per_redemption")
+        discounts_per_redemption = d.pop("discounts_per_redemption", None)
 
-        expired = d.pop("expired")
+        expired = d.pop("expired", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        limit_1_per_customer = d.pop("limit_1_per_customer")
+        limit_1_per_customer = d.pop("limit_1_per_customer", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        percent = d.pop("percent")
+        percent = d.pop("percent", None)
 
-        product_ids = d.pop("product_ids")
+        product_ids = d.pop("product_ids", _MISSING)
 
-        products_collection_ids = d.pop("products_collection_ids")
+        products_collection_ids = d.pop("products_collection_ids", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        redemptions_count = d.pop("redemptions_count")
+        redemptions_count = d.pop("redemptions_count", _MISSING)
 
-        require_minimum_spend = d.pop("require_minimum_spend")
+        require_minimum_spend = d.pop("require_minimum_spend", _MISSING)
 
-        require_minimum_spend_amount = d.pop("require_minimum_spend_amount")
+        require_minimum_spend_amount = d.pop("require_minimum_spend_amount", None)
 
-        scheduled = d.pop("scheduled")
+        scheduled = d.pop("scheduled", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        variant_ids = d.pop("variant_ids")
+        variant_ids = d.pop("variant_ids", _MISSING)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         discount = _new(cls)
-        discount.active = active
+        if active is not _MISSING:
+            discount.active = active
         discount.amount = amount
-        discount.applies_to = applies_to
-        discount.apply_from = apply_from
+        if applies_to is not _MISSING:
+            discount.applies_to = applies_to
+        if apply_from is not _MISSING:
+            discount.apply_from = apply_from
         discount.apply_until = apply_until
-        discount.code = code
+        if code is not _MISSING:
+            discount.code = code
         discount.created_at = created_at
-        discount.currency = currency
-        discount.discount_method = discount_method
-        discount.discount_type = discount_type
+        if currency is not _MISSING:
+            discount.currency = currency
+        if discount_method is not _MISSING:
+            discount.discount_method = discount_method
+        if discount_type is not _MISSING:
+            discount.discount_type = discount_type
         discount.discounts_per_redemption = discounts_per_redemption
-        discount.expired = expired
-        discount.id = id
-        discount.limit_1_per_customer = limit_1_per_customer
-        discount.name = name
+        if expired is not _MISSING:
+            discount.expired = expired
+        if id is not _MISSING:
+            discount.id = id
+        if limit_1_per_customer is not _MISSING:
+            discount.limit_1_per_customer = limit_1_per_customer
+        if name is not _MISSING:
+            discount.name = name
         discount.percent = percent
-        discount.product_ids = product_ids
-        discount.products_collection_ids = products_collection_ids
+        if product_ids is not _MISSING:
+            discount.product_ids = product_ids
+        if products_collection_ids is not _MISSING:
+            discount.products_collection_ids = products_collection_ids
         discount.public_id = public_id
-        discount.redemptions_count = redemptions_count
-        discount.require_minimum_spend = require_minimum_spend
+        if redemptions_count is not _MISSING:
+            discount.redemptions_count = redemptions_count
+        if require_minimum_spend is not _MISSING:
+            discount.require_minimum_spend = require_minimum_spend
         discount.require_minimum_spend_amount = require_minimum_spend_amount
-        discount.scheduled = scheduled
+        if scheduled is not _MISSING:
+            discount.scheduled = scheduled
         discount.updated_at = updated_at
-        discount.variant_ids = variant_ids
-        discount.workspace_id = workspace_id
+        if variant_ids is not _MISSING:
+            discount.variant_ids = variant_ids
+        if workspace_id is not _MISSING:
+            discount.workspace_id = workspace_id
+        discount._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         discount.additional_properties = d
         return discount

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -21,8 +21,8 @@ from ..models.discount_type import DiscountType
 T = TypeVar("T", bound="DiscountUpdate")
 
 
-@_attrs_define
-class DiscountUpdate:
+@_attrs_define(repr=False)
+class DiscountUpdate(_Body):
     """
     Attributes:
         amount (str | Unset):
@@ -64,6 +64,48 @@ class DiscountUpdate:
     require_minimum_spend_amount: int | Unset = UNSET
     variant_ids: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "amount",
+        "applies_to",
+        "apply_from",
+        "apply_until",
+        "code",
+        "currency",
+        "discount_method",
+        "discount_type",
+        "discounts_per_redemption",
+        "expired",
+        "limit_1_per_customer",
+        "name",
+        "percent",
+        "product_ids",
+        "products_collection_ids",
+        "require_minimum_spend",
+        "require_minimum_spend_amount",
+        "variant_ids",
+    )
+    _cf_not_null = frozenset(
+        (
+            "amount",
+            "applies_to",
+            "apply_from",
+            "code",
+            "currency",
+            "discount_method",
+            "discount_type",
+            "discounts_per_redemption",
+            "expired",
+            "limit_1_per_customer",
+            "name",
+            "percent",
+            "product_ids",
+            "products_collection_ids",
+            "require_minimum_spend",
+            "require_minimum_spend_amount",
+            "variant_ids",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.domain_status import DomainStatus
 T = TypeVar("T", bound="Domain")
 
 
-@_attrs_define
-class Domain:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Domain(_Record):
     """
     Attributes:
         connected (bool):
@@ -40,57 +42,137 @@ class Domain:
     updated_at: datetime.datetime
     workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "connected",
+        "created_at",
+        "id",
+        "name",
+        "public_id",
+        "status",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "connected",
+            "created_at",
+            "id",
+            "name",
+            "public_id",
+            "status",
+            "updated_at",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["connected"] = self.connected
+        sent = self.fields_set
+        try:
+            connected = self.connected
+        except AttributeError:
+            pass
+        else:
+            field_dict["connected"] = connected
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["status"] = self.status.value
+        try:
+            status = self.status
+        except AttributeError:
+            pass
+        else:
+            field_dict["status"] = status.value
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        connected = d.pop("connected")
+        connected = d.pop("connected", _MISSING)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        status = DomainStatus(d.pop("status"))
+        status = d.pop("status", _MISSING)
+        if status is not _MISSING:
+            status = DomainStatus(status)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         domain = _new(cls)
-        domain.connected = connected
-        domain.created_at = created_at
-        domain.id = id
-        domain.name = name
-        domain.public_id = public_id
-        domain.status = status
-        domain.updated_at = updated_at
-        domain.workspace_id = workspace_id
+        if connected is not _MISSING:
+            domain.connected = connected
+        if created_at is not _MISSING:
+            domain.created_at = created_at
+        if id is not _MISSING:
+            domain.id = id
+        if name is not _MISSING:
+            domain.name = name
+        if public_id is not _MISSING:
+            domain.public_id = public_id
+        if status is not _MISSING:
+            domain.status = status
+        if updated_at is not _MISSING:
+            domain.updated_at = updated_at
+        if workspace_id is not _MISSING:
+            domain.workspace_id = workspace_id
+        domain._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         domain.additional_properties = d
         return domain

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="EmailsAddress")
 
 
-@_attrs_define
-class EmailsAddress:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsAddress(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -31,105 +33,171 @@ class EmailsAddress:
         workspace_id (int):
     """
 
-    created_at: datetime.datetime | None
     email_address: str
-    emails_domain: EmailsAddressEmailsDomain | None
     id: int
     is_workspace_default: bool
-    name: None | str
-    public_id: None | str
-    updated_at: datetime.datetime | None
     usable_as_sender: bool
     workspace_id: int
+    created_at: datetime.datetime | None = None
+    emails_domain: EmailsAddressEmailsDomain | None = None
+    name: None | str = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "email_address",
+        "emails_domain",
+        "id",
+        "is_workspace_default",
+        "name",
+        "public_id",
+        "updated_at",
+        "usable_as_sender",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "email_address",
+            "id",
+            "is_workspace_default",
+            "usable_as_sender",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["email_address"] = self.email_address
+        try:
+            email_address = self.email_address
+        except AttributeError:
+            pass
+        else:
+            field_dict["email_address"] = email_address
 
-        field_dict["emails_domain"] = (
-            self.emails_domain.to_dict()
-            if isinstance(self.emails_domain, EmailsAddressEmailsDomain)
-            else self.emails_domain
-        )
+        if self.emails_domain is not None:
+            field_dict["emails_domain"] = (
+                self.emails_domain.to_dict()
+                if isinstance(self.emails_domain, EmailsAddressEmailsDomain)
+                else self.emails_domain
+            )
+        elif "emails_domain" in sent:
+            field_dict["emails_domain"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["is_workspace_default"] = self.is_workspace_default
+        try:
+            is_workspace_default = self.is_workspace_default
+        except AttributeError:
+            pass
+        else:
+            field_dict["is_workspace_default"] = is_workspace_default
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["usable_as_sender"] = self.usable_as_sender
+        try:
+            usable_as_sender = self.usable_as_sender
+        except AttributeError:
+            pass
+        else:
+            field_dict["usable_as_sender"] = usable_as_sender
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        email_address = d.pop("email_address")
+        email_address = d.pop("email_address", _MISSING)
 
-        emails_domain = d.pop("emails_domain")
+        emails_domain = d.pop("emails_domain", None)
         if isinstance(emails_domain, dict):
             try:
                 emails_domain = EmailsAddressEmailsDomain.from_dict(emails_domain)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        is_workspace_default = d.pop("is_workspace_default")
+        is_workspace_default = d.pop("is_workspace_default", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        usable_as_sender = d.pop("usable_as_sender")
+        usable_as_sender = d.pop("usable_as_sender", _MISSING)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_address = _new(cls)
         emails_address.created_at = created_at
-        emails_address.email_address = email_address
+        if email_address is not _MISSING:
+            emails_address.email_address = email_address
         emails_address.emails_domain = emails_domain
-        emails_address.id = id
-        emails_address.is_workspace_default = is_workspace_default
+        if id is not _MISSING:
+            emails_address.id = id
+        if is_workspace_default is not _MISSING:
+            emails_address.is_workspace_default = is_workspace_default
         emails_address.name = name
         emails_address.public_id = public_id
         emails_address.updated_at = updated_at
-        emails_address.usable_as_sender = usable_as_sender
-        emails_address.workspace_id = workspace_id
+        if usable_as_sender is not _MISSING:
+            emails_address.usable_as_sender = usable_as_sender
+        if workspace_id is not _MISSING:
+            emails_address.workspace_id = workspace_id
+        emails_address._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_address.additional_properties = d
         return emails_address

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,44 +15,54 @@ _new = object.__new__
 T = TypeVar("T", bound="EmailsAddressEmailsDomain")
 
 
-@_attrs_define
-class EmailsAddressEmailsDomain:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsAddressEmailsDomain(_Record):
     """
     Attributes:
-        dkim_verified (bool | Unset):
-        dmarc_verified (bool | Unset):
-        name (str | Unset):
-        smtp_verified (bool | Unset):
-        spf_verified (bool | Unset):
-        verified (bool | Unset):
+        dkim_verified (bool | None):
+        dmarc_verified (bool | None):
+        name (str | None):
+        smtp_verified (bool | None):
+        spf_verified (bool | None):
+        verified (bool | None):
     """
 
-    dkim_verified: bool | Unset = UNSET
-    dmarc_verified: bool | Unset = UNSET
-    name: str | Unset = UNSET
-    smtp_verified: bool | Unset = UNSET
-    spf_verified: bool | Unset = UNSET
-    verified: bool | Unset = UNSET
+    dkim_verified: bool | None = None
+    dmarc_verified: bool | None = None
+    name: str | None = None
+    smtp_verified: bool | None = None
+    spf_verified: bool | None = None
+    verified: bool | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "dkim_verified",
+        "dmarc_verified",
+        "name",
+        "smtp_verified",
+        "spf_verified",
+        "verified",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.dkim_verified, Unset):
+        sent = self.fields_set
+        if self.dkim_verified is not None or "dkim_verified" in sent:
             field_dict["dkim_verified"] = self.dkim_verified
 
-        if not isinstance(self.dmarc_verified, Unset):
+        if self.dmarc_verified is not None or "dmarc_verified" in sent:
             field_dict["dmarc_verified"] = self.dmarc_verified
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.smtp_verified, Unset):
+        if self.smtp_verified is not None or "smtp_verified" in sent:
             field_dict["smtp_verified"] = self.smtp_verified
 
-        if not isinstance(self.spf_verified, Unset):
+        if self.spf_verified is not None or "spf_verified" in sent:
             field_dict["spf_verified"] = self.spf_verified
 
-        if not isinstance(self.verified, Unset):
+        if self.verified is not None or "verified" in sent:
             field_dict["verified"] = self.verified
 
         return field_dict
@@ -60,17 +70,17 @@ class EmailsAddressEmailsDomain:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        dkim_verified = d.pop("dkim_verified", UNSET)
+        dkim_verified = d.pop("dkim_verified", None)
 
-        dmarc_verified = d.pop("dmarc_verified", UNSET)
+        dmarc_verified = d.pop("dmarc_verified", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        smtp_verified = d.pop("smtp_verified", UNSET)
+        smtp_verified = d.pop("smtp_verified", None)
 
-        spf_verified = d.pop("spf_verified", UNSET)
+        spf_verified = d.pop("spf_verified", None)
 
-        verified = d.pop("verified", UNSET)
+        verified = d.pop("verified", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -81,6 +91,9 @@ class EmailsAddressEmailsDomain:
         emails_address_emails_domain.smtp_verified = smtp_verified
         emails_address_emails_domain.spf_verified = spf_verified
         emails_address_emails_domain.verified = verified
+        emails_address_emails_domain._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_address_emails_domain.additional_properties = d
         return emails_address_emails_domain

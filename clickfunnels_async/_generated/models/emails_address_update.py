@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -15,8 +15,8 @@ _new = object.__new__
 T = TypeVar("T", bound="EmailsAddressUpdate")
 
 
-@_attrs_define
-class EmailsAddressUpdate:
+@_attrs_define(repr=False)
+class EmailsAddressUpdate(_Body):
     """
     Attributes:
         domain (str | Unset):
@@ -32,6 +32,23 @@ class EmailsAddressUpdate:
     name: str | Unset = UNSET
     username: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "domain",
+        "emails_domain_id",
+        "label",
+        "name",
+        "username",
+    )
+    _cf_not_null = frozenset(
+        (
+            "domain",
+            "emails_domain_id",
+            "label",
+            "name",
+            "username",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

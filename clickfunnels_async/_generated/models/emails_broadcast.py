@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.emails_broadcast_status import EmailsBroadcastStatus
 T = TypeVar("T", bound="EmailsBroadcast")
 
 
-@_attrs_define
-class EmailsBroadcast:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsBroadcast(_Record):
     """
     Attributes:
         complete_at (datetime.datetime | None):
@@ -47,179 +49,274 @@ class EmailsBroadcast:
         workspace_id (int):
     """
 
-    complete_at: datetime.datetime | None
-    created_at: datetime.datetime | None
-    external_id: None | str
-    filter_id: int | None
-    from_email: None | str
-    from_name: None | str
     id: int
-    name: None | str
-    origination_channel_id: int | None
-    origination_channel_type: None | str
-    preheadline: None | str
-    public_id: None | str
-    reply_to_email: None | str
-    send_at: None | str
-    send_at_local_time: None | str
     send_immediately: bool
-    sending_at: datetime.datetime | None
     status: EmailsBroadcastStatus
-    subject: None | str
-    template: EmailsBroadcastTemplate | None
-    time_zone: None | str
     topic_ids: list[int]
-    updated_at: datetime.datetime | None
     workspace_id: int
+    complete_at: datetime.datetime | None = None
+    created_at: datetime.datetime | None = None
+    external_id: None | str = None
+    filter_id: int | None = None
+    from_email: None | str = None
+    from_name: None | str = None
+    name: None | str = None
+    origination_channel_id: int | None = None
+    origination_channel_type: None | str = None
+    preheadline: None | str = None
+    public_id: None | str = None
+    reply_to_email: None | str = None
+    send_at: None | str = None
+    send_at_local_time: None | str = None
+    sending_at: datetime.datetime | None = None
+    subject: None | str = None
+    template: EmailsBroadcastTemplate | None = None
+    time_zone: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "complete_at",
+        "created_at",
+        "external_id",
+        "filter_id",
+        "from_email",
+        "from_name",
+        "id",
+        "name",
+        "origination_channel_id",
+        "origination_channel_type",
+        "preheadline",
+        "public_id",
+        "reply_to_email",
+        "send_at",
+        "send_at_local_time",
+        "send_immediately",
+        "sending_at",
+        "status",
+        "subject",
+        "template",
+        "time_zone",
+        "topic_ids",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "send_immediately",
+            "status",
+            "topic_ids",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["complete_at"] = (
-            self.complete_at.isoformat()
-            if isinstance(self.complete_at, datetime.datetime)
-            else self.complete_at
-        )
+        sent = self.fields_set
+        if self.complete_at is not None:
+            field_dict["complete_at"] = (
+                self.complete_at.isoformat()
+                if isinstance(self.complete_at, datetime.datetime)
+                else self.complete_at
+            )
+        elif "complete_at" in sent:
+            field_dict["complete_at"] = None
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["external_id"] = self.external_id
+        if self.external_id is not None or "external_id" in sent:
+            field_dict["external_id"] = self.external_id
 
-        field_dict["filter_id"] = self.filter_id
+        if self.filter_id is not None or "filter_id" in sent:
+            field_dict["filter_id"] = self.filter_id
 
-        field_dict["from_email"] = self.from_email
+        if self.from_email is not None or "from_email" in sent:
+            field_dict["from_email"] = self.from_email
 
-        field_dict["from_name"] = self.from_name
+        if self.from_name is not None or "from_name" in sent:
+            field_dict["from_name"] = self.from_name
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["origination_channel_id"] = self.origination_channel_id
+        if self.origination_channel_id is not None or "origination_channel_id" in sent:
+            field_dict["origination_channel_id"] = self.origination_channel_id
 
-        field_dict["origination_channel_type"] = self.origination_channel_type
+        if (
+            self.origination_channel_type is not None
+            or "origination_channel_type" in sent
+        ):
+            field_dict["origination_channel_type"] = self.origination_channel_type
 
-        field_dict["preheadline"] = self.preheadline
+        if self.preheadline is not None or "preheadline" in sent:
+            field_dict["preheadline"] = self.preheadline
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["reply_to_email"] = self.reply_to_email
+        if self.reply_to_email is not None or "reply_to_email" in sent:
+            field_dict["reply_to_email"] = self.reply_to_email
 
-        field_dict["send_at"] = self.send_at
+        if self.send_at is not None or "send_at" in sent:
+            field_dict["send_at"] = self.send_at
 
-        field_dict["send_at_local_time"] = self.send_at_local_time
+        if self.send_at_local_time is not None or "send_at_local_time" in sent:
+            field_dict["send_at_local_time"] = self.send_at_local_time
 
-        field_dict["send_immediately"] = self.send_immediately
+        try:
+            send_immediately = self.send_immediately
+        except AttributeError:
+            pass
+        else:
+            field_dict["send_immediately"] = send_immediately
 
-        field_dict["sending_at"] = (
-            self.sending_at.isoformat()
-            if isinstance(self.sending_at, datetime.datetime)
-            else self.sending_at
-        )
+        if self.sending_at is not None:
+            field_dict["sending_at"] = (
+                self.sending_at.isoformat()
+                if isinstance(self.sending_at, datetime.datetime)
+                else self.sending_at
+            )
+        elif "sending_at" in sent:
+            field_dict["sending_at"] = None
 
-        field_dict["status"] = self.status.value
+        try:
+            status = self.status
+        except AttributeError:
+            pass
+        else:
+            field_dict["status"] = status.value
 
-        field_dict["subject"] = self.subject
+        if self.subject is not None or "subject" in sent:
+            field_dict["subject"] = self.subject
 
-        field_dict["template"] = (
-            self.template.to_dict()
-            if isinstance(self.template, EmailsBroadcastTemplate)
-            else self.template
-        )
+        if self.template is not None:
+            field_dict["template"] = (
+                self.template.to_dict()
+                if isinstance(self.template, EmailsBroadcastTemplate)
+                else self.template
+            )
+        elif "template" in sent:
+            field_dict["template"] = None
 
-        field_dict["time_zone"] = self.time_zone
+        if self.time_zone is not None or "time_zone" in sent:
+            field_dict["time_zone"] = self.time_zone
 
-        field_dict["topic_ids"] = self.topic_ids
+        try:
+            topic_ids = self.topic_ids
+        except AttributeError:
+            pass
+        else:
+            field_dict["topic_ids"] = topic_ids
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        complete_at = d.pop("complete_at")
+        complete_at = d.pop("complete_at", None)
         if isinstance(complete_at, str):
             try:
                 complete_at = datetime.datetime.fromisoformat(complete_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        external_id = d.pop("external_id")
+        external_id = d.pop("external_id", None)
 
-        filter_id = d.pop("filter_id")
+        filter_id = d.pop("filter_id", None)
 
-        from_email = d.pop("from_email")
+        from_email = d.pop("from_email", None)
 
-        from_name = d.pop("from_name")
+        from_name = d.pop("from_name", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        origination_channel_id = d.pop("origination_channel_id")
+        origination_channel_id = d.pop("origination_channel_id", None)
 
-        origination_channel_type = d.pop("origination_channel_type")
+        origination_channel_type = d.pop("origination_channel_type", None)
 
-        preheadline = d.pop("preheadline")
+        preheadline = d.pop("preheadline", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        reply_to_email = d.pop("reply_to_email")
+        reply_to_email = d.pop("reply_to_email", None)
 
-        send_at = d.pop("send_at")
+        send_at = d.pop("send_at", None)
 
-        send_at_local_time = d.pop("send_at_local_time")
+        send_at_local_time = d.pop("send_at_local_time", None)
 
-        send_immediately = d.pop("send_immediately")
+        send_immediately = d.pop("send_immediately", _MISSING)
 
-        sending_at = d.pop("sending_at")
+        sending_at = d.pop("sending_at", None)
         if isinstance(sending_at, str):
             try:
                 sending_at = datetime.datetime.fromisoformat(sending_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        status = EmailsBroadcastStatus(d.pop("status"))
+        status = d.pop("status", _MISSING)
+        if status is not _MISSING:
+            status = EmailsBroadcastStatus(status)
 
-        subject = d.pop("subject")
+        subject = d.pop("subject", None)
 
-        template = d.pop("template")
+        template = d.pop("template", None)
         if isinstance(template, dict):
             try:
                 template = EmailsBroadcastTemplate.from_dict(template)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        time_zone = d.pop("time_zone")
+        time_zone = d.pop("time_zone", None)
 
-        topic_ids = d.pop("topic_ids")
+        topic_ids = d.pop("topic_ids", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -230,7 +327,8 @@ class EmailsBroadcast:
         emails_broadcast.filter_id = filter_id
         emails_broadcast.from_email = from_email
         emails_broadcast.from_name = from_name
-        emails_broadcast.id = id
+        if id is not _MISSING:
+            emails_broadcast.id = id
         emails_broadcast.name = name
         emails_broadcast.origination_channel_id = origination_channel_id
         emails_broadcast.origination_channel_type = origination_channel_type
@@ -239,15 +337,22 @@ class EmailsBroadcast:
         emails_broadcast.reply_to_email = reply_to_email
         emails_broadcast.send_at = send_at
         emails_broadcast.send_at_local_time = send_at_local_time
-        emails_broadcast.send_immediately = send_immediately
+        if send_immediately is not _MISSING:
+            emails_broadcast.send_immediately = send_immediately
         emails_broadcast.sending_at = sending_at
-        emails_broadcast.status = status
+        if status is not _MISSING:
+            emails_broadcast.status = status
         emails_broadcast.subject = subject
         emails_broadcast.template = template
         emails_broadcast.time_zone = time_zone
-        emails_broadcast.topic_ids = topic_ids
+        if topic_ids is not _MISSING:
+            emails_broadcast.topic_ids = topic_ids
         emails_broadcast.updated_at = updated_at
-        emails_broadcast.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            emails_broadcast.workspace_id = workspace_id
+        emails_broadcast._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_broadcast.additional_properties = d
         return emails_broadcast

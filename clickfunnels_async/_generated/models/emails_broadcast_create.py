@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self, cast
 T = TypeVar("T", bound="EmailsBroadcastCreate")
 
 
-@_attrs_define
-class EmailsBroadcastCreate:
+@_attrs_define(repr=False)
+class EmailsBroadcastCreate(_Body):
     """
     Attributes:
         from_email (str):
@@ -55,6 +55,35 @@ class EmailsBroadcastCreate:
     time_zone: None | str | Unset = UNSET
     topic_ids: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "from_email",
+        "name",
+        "external_id",
+        "filter_id",
+        "html_body",
+        "preheadline",
+        "recipients",
+        "reply_to_email",
+        "send_at",
+        "send_at_local_time",
+        "send_immediately",
+        "subject",
+        "template_id",
+        "text_body",
+        "time_zone",
+        "topic_ids",
+    )
+    _cf_not_null = frozenset(
+        (
+            "from_email",
+            "name",
+            "recipients",
+            "send_immediately",
+            "subject",
+            "topic_ids",
+        )
+    )
+    _cf_children = (("recipients", "EmailsBroadcastCreateRecipient"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

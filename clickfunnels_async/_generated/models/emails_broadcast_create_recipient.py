@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="EmailsBroadcastCreateRecipient")
 
 
-@_attrs_define
-class EmailsBroadcastCreateRecipient:
+@_attrs_define(repr=False)
+class EmailsBroadcastCreateRecipient(_Body):
     """
     Attributes:
         email (str):
@@ -29,6 +29,13 @@ class EmailsBroadcastCreateRecipient:
     first_name: None | str | Unset = UNSET
     last_name: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "email",
+        "first_name",
+        "last_name",
+    )
+    _cf_not_null = frozenset(("email",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,29 +16,36 @@ from typing import Self
 T = TypeVar("T", bound="EmailsBroadcastTemplate")
 
 
-@_attrs_define
-class EmailsBroadcastTemplate:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsBroadcastTemplate(_Record):
     """
     Attributes:
-        id (int | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
+        id (int | None):
+        name (None | str):
+        public_id (str | None):
     """
 
-    id: int | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    id: int | None = None
+    name: None | str = None
+    public_id: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "name",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.id, Unset):
+        sent = self.fields_set
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -46,11 +53,11 @@ class EmailsBroadcastTemplate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -58,6 +65,9 @@ class EmailsBroadcastTemplate:
         emails_broadcast_template.id = id
         emails_broadcast_template.name = name
         emails_broadcast_template.public_id = public_id
+        emails_broadcast_template._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_broadcast_template.additional_properties = d
         return emails_broadcast_template

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self, cast
 T = TypeVar("T", bound="EmailsBroadcastUpdate")
 
 
-@_attrs_define
-class EmailsBroadcastUpdate:
+@_attrs_define(repr=False)
+class EmailsBroadcastUpdate(_Body):
     """
     Attributes:
         external_id (None | str | Unset):
@@ -51,6 +51,31 @@ class EmailsBroadcastUpdate:
     time_zone: None | str | Unset = UNSET
     topic_ids: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "external_id",
+        "filter_id",
+        "from_email",
+        "html_body",
+        "name",
+        "preheadline",
+        "reply_to_email",
+        "send_at",
+        "send_at_local_time",
+        "subject",
+        "template_id",
+        "text_body",
+        "time_zone",
+        "topic_ids",
+    )
+    _cf_not_null = frozenset(
+        (
+            "from_email",
+            "name",
+            "subject",
+            "topic_ids",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

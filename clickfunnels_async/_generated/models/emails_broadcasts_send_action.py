@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -19,8 +21,8 @@ from ..models.emails_broadcasts_send_action_send_type import (
 T = TypeVar("T", bound="EmailsBroadcastsSendAction")
 
 
-@_attrs_define
-class EmailsBroadcastsSendAction:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsBroadcastsSendAction(_Record):
     """
     Attributes:
         approved_by_id (int | None):
@@ -40,134 +42,198 @@ class EmailsBroadcastsSendAction:
         workspace_id (int):
     """
 
-    approved_by_id: int | None
-    broadcast_id: int | None
-    completed_at: datetime.datetime | None
-    created_at: datetime.datetime | None
-    created_by_id: int | None
     id: int
-    performed_count: int | None
-    public_id: None | str
-    scheduled_for: datetime.datetime | None
     send_type: EmailsBroadcastsSendActionSendType
-    started_at: datetime.datetime | None
-    target_count: int | None
-    target_ids: list[int] | None
-    updated_at: datetime.datetime | None
     workspace_id: int
+    approved_by_id: int | None = None
+    broadcast_id: int | None = None
+    completed_at: datetime.datetime | None = None
+    created_at: datetime.datetime | None = None
+    created_by_id: int | None = None
+    performed_count: int | None = None
+    public_id: None | str = None
+    scheduled_for: datetime.datetime | None = None
+    started_at: datetime.datetime | None = None
+    target_count: int | None = None
+    target_ids: list[int] | None = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "approved_by_id",
+        "broadcast_id",
+        "completed_at",
+        "created_at",
+        "created_by_id",
+        "id",
+        "performed_count",
+        "public_id",
+        "scheduled_for",
+        "send_type",
+        "started_at",
+        "target_count",
+        "target_ids",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "send_type",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["approved_by_id"] = self.approved_by_id
+        sent = self.fields_set
+        if self.approved_by_id is not None or "approved_by_id" in sent:
+            field_dict["approved_by_id"] = self.approved_by_id
 
-        field_dict["broadcast_id"] = self.broadcast_id
+        if self.broadcast_id is not None or "broadcast_id" in sent:
+            field_dict["broadcast_id"] = self.broadcast_id
 
-        field_dict["completed_at"] = (
-            self.completed_at.isoformat()
-            if isinstance(self.completed_at, datetime.datetime)
-            else self.completed_at
-        )
+        if self.completed_at is not None:
+            field_dict["completed_at"] = (
+                self.completed_at.isoformat()
+                if isinstance(self.completed_at, datetime.datetime)
+                else self.completed_at
+            )
+        elif "completed_at" in sent:
+            field_dict["completed_at"] = None
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["created_by_id"] = self.created_by_id
+        if self.created_by_id is not None or "created_by_id" in sent:
+            field_dict["created_by_id"] = self.created_by_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["performed_count"] = self.performed_count
+        if self.performed_count is not None or "performed_count" in sent:
+            field_dict["performed_count"] = self.performed_count
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["scheduled_for"] = (
-            self.scheduled_for.isoformat()
-            if isinstance(self.scheduled_for, datetime.datetime)
-            else self.scheduled_for
-        )
+        if self.scheduled_for is not None:
+            field_dict["scheduled_for"] = (
+                self.scheduled_for.isoformat()
+                if isinstance(self.scheduled_for, datetime.datetime)
+                else self.scheduled_for
+            )
+        elif "scheduled_for" in sent:
+            field_dict["scheduled_for"] = None
 
-        field_dict["send_type"] = self.send_type.value
+        try:
+            send_type = self.send_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["send_type"] = send_type.value
 
-        field_dict["started_at"] = (
-            self.started_at.isoformat()
-            if isinstance(self.started_at, datetime.datetime)
-            else self.started_at
-        )
+        if self.started_at is not None:
+            field_dict["started_at"] = (
+                self.started_at.isoformat()
+                if isinstance(self.started_at, datetime.datetime)
+                else self.started_at
+            )
+        elif "started_at" in sent:
+            field_dict["started_at"] = None
 
-        field_dict["target_count"] = self.target_count
+        if self.target_count is not None or "target_count" in sent:
+            field_dict["target_count"] = self.target_count
 
-        field_dict["target_ids"] = self.target_ids
+        if self.target_ids is not None or "target_ids" in sent:
+            field_dict["target_ids"] = self.target_ids
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        approved_by_id = d.pop("approved_by_id")
+        approved_by_id = d.pop("approved_by_id", None)
 
-        broadcast_id = d.pop("broadcast_id")
+        broadcast_id = d.pop("broadcast_id", None)
 
-        completed_at = d.pop("completed_at")
+        completed_at = d.pop("completed_at", None)
         if isinstance(completed_at, str):
             try:
                 completed_at = datetime.datetime.fromisoformat(completed_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_by_id = d.pop("created_by_id")
+        created_by_id = d.pop("created_by_id", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        performed_count = d.pop("performed_count")
+        performed_count = d.pop("performed_count", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        scheduled_for = d.pop("scheduled_for")
+        scheduled_for = d.pop("scheduled_for", None)
         if isinstance(scheduled_for, str):
             try:
                 scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        send_type = EmailsBroadcastsSendActionSendType(d.pop("send_type"))
+        send_type = d.pop("send_type", _MISSING)
+        if send_type is not _MISSING:
+            send_type = EmailsBroadcastsSendActionSendType(send_type)
 
-        started_at = d.pop("started_at")
+        started_at = d.pop("started_at", None)
         if isinstance(started_at, str):
             try:
                 started_at = datetime.datetime.fromisoformat(started_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        target_count = d.pop("target_count")
+        target_count = d.pop("target_count", None)
 
-        target_ids = d.pop("target_ids")
+        target_ids = d.pop("target_ids", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -177,16 +243,22 @@ class EmailsBroadcastsSendAction:
         emails_broadcasts_send_action.completed_at = completed_at
         emails_broadcasts_send_action.created_at = created_at
         emails_broadcasts_send_action.created_by_id = created_by_id
-        emails_broadcasts_send_action.id = id
+        if id is not _MISSING:
+            emails_broadcasts_send_action.id = id
         emails_broadcasts_send_action.performed_count = performed_count
         emails_broadcasts_send_action.public_id = public_id
         emails_broadcasts_send_action.scheduled_for = scheduled_for
-        emails_broadcasts_send_action.send_type = send_type
+        if send_type is not _MISSING:
+            emails_broadcasts_send_action.send_type = send_type
         emails_broadcasts_send_action.started_at = started_at
         emails_broadcasts_send_action.target_count = target_count
         emails_broadcasts_send_action.target_ids = target_ids
         emails_broadcasts_send_action.updated_at = updated_at
-        emails_broadcasts_send_action.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            emails_broadcasts_send_action.workspace_id = workspace_id
+        emails_broadcasts_send_action._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_broadcasts_send_action.additional_properties = d
         return emails_broadcasts_send_action

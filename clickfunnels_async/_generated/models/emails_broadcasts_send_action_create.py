@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="EmailsBroadcastsSendActionCreate")
 
 
-@_attrs_define
-class EmailsBroadcastsSendActionCreate:
+@_attrs_define(repr=False)
+class EmailsBroadcastsSendActionCreate(_Body):
     """
     Attributes:
         send_at (datetime.datetime | Unset):
@@ -26,6 +26,9 @@ class EmailsBroadcastsSendActionCreate:
 
     send_at: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("send_at",)
+    _cf_not_null = frozenset(("send_at",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

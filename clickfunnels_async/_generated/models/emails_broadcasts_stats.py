@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,34 +15,42 @@ _new = object.__new__
 T = TypeVar("T", bound="EmailsBroadcastsStats")
 
 
-@_attrs_define
-class EmailsBroadcastsStats:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsBroadcastsStats(_Record):
     """
     Attributes:
-        performance (Any | Unset):
-        progress (Any | Unset):
-        revenue (Any | Unset):
-        timerange (Any | Unset):
+        performance (Any):
+        progress (Any):
+        revenue (Any):
+        timerange (Any):
     """
 
-    performance: Any | Unset = UNSET
-    progress: Any | Unset = UNSET
-    revenue: Any | Unset = UNSET
-    timerange: Any | Unset = UNSET
+    performance: Any = None
+    progress: Any = None
+    revenue: Any = None
+    timerange: Any = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "performance",
+        "progress",
+        "revenue",
+        "timerange",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.performance, Unset):
+        sent = self.fields_set
+        if self.performance is not None or "performance" in sent:
             field_dict["performance"] = self.performance
 
-        if not isinstance(self.progress, Unset):
+        if self.progress is not None or "progress" in sent:
             field_dict["progress"] = self.progress
 
-        if not isinstance(self.revenue, Unset):
+        if self.revenue is not None or "revenue" in sent:
             field_dict["revenue"] = self.revenue
 
-        if not isinstance(self.timerange, Unset):
+        if self.timerange is not None or "timerange" in sent:
             field_dict["timerange"] = self.timerange
 
         return field_dict
@@ -50,13 +58,13 @@ class EmailsBroadcastsStats:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        performance = d.pop("performance", UNSET)
+        performance = d.pop("performance", None)
 
-        progress = d.pop("progress", UNSET)
+        progress = d.pop("progress", None)
 
-        revenue = d.pop("revenue", UNSET)
+        revenue = d.pop("revenue", None)
 
-        timerange = d.pop("timerange", UNSET)
+        timerange = d.pop("timerange", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -65,6 +73,9 @@ class EmailsBroadcastsStats:
         emails_broadcasts_stats.progress = progress
         emails_broadcasts_stats.revenue = revenue
         emails_broadcasts_stats.timerange = timerange
+        emails_broadcasts_stats._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_broadcasts_stats.additional_properties = d
         return emails_broadcasts_stats

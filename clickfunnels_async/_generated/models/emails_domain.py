@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="EmailsDomain")
 
 
-@_attrs_define
-class EmailsDomain:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsDomain(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -40,134 +42,251 @@ class EmailsDomain:
         workspace_id (int):
     """
 
-    created_at: datetime.datetime | None
-    dkim_record: EmailsDomainDnsRecord | None
     dkim_verified: bool
-    dmarc_record: EmailsDomainDnsRecord | None
     dmarc_verified: bool
     id: int
     name: str
     next_steps: list[str]
     ownership_verified: bool
-    public_id: None | str
     ready_for_sending: bool
-    return_address_record: EmailsDomainDnsRecord | None
     return_address_verified: bool
     smtp_verified: bool
-    spf_record: EmailsDomainDnsRecord | None
     spf_verified: bool
-    updated_at: datetime.datetime | None
     verified: bool
     workspace_id: int
+    created_at: datetime.datetime | None = None
+    dkim_record: EmailsDomainDnsRecord | None = None
+    dmarc_record: EmailsDomainDnsRecord | None = None
+    public_id: None | str = None
+    return_address_record: EmailsDomainDnsRecord | None = None
+    spf_record: EmailsDomainDnsRecord | None = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "dkim_record",
+        "dkim_verified",
+        "dmarc_record",
+        "dmarc_verified",
+        "id",
+        "name",
+        "next_steps",
+        "ownership_verified",
+        "public_id",
+        "ready_for_sending",
+        "return_address_record",
+        "return_address_verified",
+        "smtp_verified",
+        "spf_record",
+        "spf_verified",
+        "updated_at",
+        "verified",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "dkim_verified",
+            "dmarc_verified",
+            "id",
+            "name",
+            "next_steps",
+            "ownership_verified",
+            "ready_for_sending",
+            "return_address_verified",
+            "smtp_verified",
+            "spf_verified",
+            "verified",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["dkim_record"] = (
-            self.dkim_record.to_dict()
-            if isinstance(self.dkim_record, EmailsDomainDnsRecord)
-            else self.dkim_record
-        )
+        if self.dkim_record is not None:
+            field_dict["dkim_record"] = (
+                self.dkim_record.to_dict()
+                if isinstance(self.dkim_record, EmailsDomainDnsRecord)
+                else self.dkim_record
+            )
+        elif "dkim_record" in sent:
+            field_dict["dkim_record"] = None
 
-        field_dict["dkim_verified"] = self.dkim_verified
+        try:
+            dkim_verified = self.dkim_verified
+        except AttributeError:
+            pass
+        else:
+            field_dict["dkim_verified"] = dkim_verified
 
-        field_dict["dmarc_record"] = (
-            self.dmarc_record.to_dict()
-            if isinstance(self.dmarc_record, EmailsDomainDnsRecord)
-            else self.dmarc_record
-        )
+        if self.dmarc_record is not None:
+            field_dict["dmarc_record"] = (
+                self.dmarc_record.to_dict()
+                if isinstance(self.dmarc_record, EmailsDomainDnsRecord)
+                else self.dmarc_record
+            )
+        elif "dmarc_record" in sent:
+            field_dict["dmarc_record"] = None
 
-        field_dict["dmarc_verified"] = self.dmarc_verified
+        try:
+            dmarc_verified = self.dmarc_verified
+        except AttributeError:
+            pass
+        else:
+            field_dict["dmarc_verified"] = dmarc_verified
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["next_steps"] = self.next_steps
+        try:
+            next_steps = self.next_steps
+        except AttributeError:
+            pass
+        else:
+            field_dict["next_steps"] = next_steps
 
-        field_dict["ownership_verified"] = self.ownership_verified
+        try:
+            ownership_verified = self.ownership_verified
+        except AttributeError:
+            pass
+        else:
+            field_dict["ownership_verified"] = ownership_verified
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["ready_for_sending"] = self.ready_for_sending
+        try:
+            ready_for_sending = self.ready_for_sending
+        except AttributeError:
+            pass
+        else:
+            field_dict["ready_for_sending"] = ready_for_sending
 
-        field_dict["return_address_record"] = (
-            self.return_address_record.to_dict()
-            if isinstance(self.return_address_record, EmailsDomainDnsRecord)
-            else self.return_address_record
-        )
+        if self.return_address_record is not None:
+            field_dict["return_address_record"] = (
+                self.return_address_record.to_dict()
+                if isinstance(self.return_address_record, EmailsDomainDnsRecord)
+                else self.return_address_record
+            )
+        elif "return_address_record" in sent:
+            field_dict["return_address_record"] = None
 
-        field_dict["return_address_verified"] = self.return_address_verified
+        try:
+            return_address_verified = self.return_address_verified
+        except AttributeError:
+            pass
+        else:
+            field_dict["return_address_verified"] = return_address_verified
 
-        field_dict["smtp_verified"] = self.smtp_verified
+        try:
+            smtp_verified = self.smtp_verified
+        except AttributeError:
+            pass
+        else:
+            field_dict["smtp_verified"] = smtp_verified
 
-        field_dict["spf_record"] = (
-            self.spf_record.to_dict()
-            if isinstance(self.spf_record, EmailsDomainDnsRecord)
-            else self.spf_record
-        )
+        if self.spf_record is not None:
+            field_dict["spf_record"] = (
+                self.spf_record.to_dict()
+                if isinstance(self.spf_record, EmailsDomainDnsRecord)
+                else self.spf_record
+            )
+        elif "spf_record" in sent:
+            field_dict["spf_record"] = None
 
-        field_dict["spf_verified"] = self.spf_verified
+        try:
+            spf_verified = self.spf_verified
+        except AttributeError:
+            pass
+        else:
+            field_dict["spf_verified"] = spf_verified
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["verified"] = self.verified
+        try:
+            verified = self.verified
+        except AttributeError:
+            pass
+        else:
+            field_dict["verified"] = verified
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        dkim_record = d.pop("dkim_record")
+        dkim_record = d.pop("dkim_record", None)
         if isinstance(dkim_record, dict):
             try:
                 dkim_record = EmailsDomainDnsRecord.from_dict(dkim_record)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        dkim_verified = d.pop("dkim_verified")
+        dkim_verified = d.pop("dkim_verified", _MISSING)
 
-        dmarc_record = d.pop("dmarc_record")
+        dmarc_record = d.pop("dmarc_record", None)
         if isinstance(dmarc_record, dict):
             try:
                 dmarc_record = EmailsDomainDnsRecord.from_dict(dmarc_record)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        dmarc_verified = d.pop("dmarc_verified")
+        dmarc_verified = d.pop("dmarc_verified", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        next_steps = d.pop("next_steps")
+        next_steps = d.pop("next_steps", _MISSING)
 
-        ownership_verified = d.pop("ownership_verified")
+        ownership_verified = d.pop("ownership_verified", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        ready_for_sending = d.pop("ready_for_sending")
+        ready_for_sending = d.pop("ready_for_sending", _MISSING)
 
-        return_address_record = d.pop("return_address_record")
+        return_address_record = d.pop("return_address_record", None)
         if isinstance(return_address_record, dict):
             try:
                 return_address_record = EmailsDomainDnsRecord.from_dict(
@@ -176,52 +295,67 @@ class EmailsDomain:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        return_address_verified = d.pop("return_address_verified")
+        return_address_verified = d.pop("return_address_verified", _MISSING)
 
-        smtp_verified = d.pop("smtp_verified")
+        smtp_verified = d.pop("smtp_verified", _MISSING)
 
-        spf_record = d.pop("spf_record")
+        spf_record = d.pop("spf_record", None)
         if isinstance(spf_record, dict):
             try:
                 spf_record = EmailsDomainDnsRecord.from_dict(spf_record)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        spf_verified = d.pop("spf_verified")
+        spf_verified = d.pop("spf_verified", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        verified = d.pop("verified")
+        verified = d.pop("verified", _MISSING)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_domain = _new(cls)
         emails_domain.created_at = created_at
         emails_domain.dkim_record = dkim_record
-        emails_domain.dkim_verified = dkim_verified
+        if dkim_verified is not _MISSING:
+            emails_domain.dkim_verified = dkim_verified
         emails_domain.dmarc_record = dmarc_record
-        emails_domain.dmarc_verified = dmarc_verified
-        emails_domain.id = id
-        emails_domain.name = name
-        emails_domain.next_steps = next_steps
-        emails_domain.ownership_verified = ownership_verified
+        if dmarc_verified is not _MISSING:
+            emails_domain.dmarc_verified = dmarc_verified
+        if id is not _MISSING:
+            emails_domain.id = id
+        if name is not _MISSING:
+            emails_domain.name = name
+        if next_steps is not _MISSING:
+            emails_domain.next_steps = next_steps
+        if ownership_verified is not _MISSING:
+            emails_domain.ownership_verified = ownership_verified
         emails_domain.public_id = public_id
-        emails_domain.ready_for_sending = ready_for_sending
+        if ready_for_sending is not _MISSING:
+            emails_domain.ready_for_sending = ready_for_sending
         emails_domain.return_address_record = return_address_record
-        emails_domain.return_address_verified = return_address_verified
-        emails_domain.smtp_verified = smtp_verified
+        if return_address_verified is not _MISSING:
+            emails_domain.return_address_verified = return_address_verified
+        if smtp_verified is not _MISSING:
+            emails_domain.smtp_verified = smtp_verified
         emails_domain.spf_record = spf_record
-        emails_domain.spf_verified = spf_verified
+        if spf_verified is not _MISSING:
+            emails_domain.spf_verified = spf_verified
         emails_domain.updated_at = updated_at
-        emails_domain.verified = verified
-        emails_domain.workspace_id = workspace_id
+        if verified is not _MISSING:
+            emails_domain.verified = verified
+        if workspace_id is not _MISSING:
+            emails_domain.workspace_id = workspace_id
+        emails_domain._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_domain.additional_properties = d
         return emails_domain

@@ -7,14 +7,16 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="EmailsDomainDnsRecord")
 
 
-@_attrs_define
-class EmailsDomainDnsRecord:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsDomainDnsRecord(_Record):
     """
     Attributes:
         name (str):
@@ -30,42 +32,95 @@ class EmailsDomainDnsRecord:
     value: str
     verified: bool
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "ttl",
+        "type_",
+        "value",
+        "verified",
+    )
+    _cf_strict = frozenset(
+        (
+            "name",
+            "ttl",
+            "type_",
+            "value",
+            "verified",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["name"] = self.name
+        sent = self.fields_set
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["ttl"] = self.ttl
+        try:
+            ttl = self.ttl
+        except AttributeError:
+            pass
+        else:
+            field_dict["ttl"] = ttl
 
-        field_dict["type"] = self.type_
+        try:
+            type_ = self.type_
+        except AttributeError:
+            pass
+        else:
+            field_dict["type"] = type_
 
-        field_dict["value"] = self.value
+        try:
+            value = self.value
+        except AttributeError:
+            pass
+        else:
+            field_dict["value"] = value
 
-        field_dict["verified"] = self.verified
+        try:
+            verified = self.verified
+        except AttributeError:
+            pass
+        else:
+            field_dict["verified"] = verified
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        ttl = d.pop("ttl")
+        ttl = d.pop("ttl", _MISSING)
 
-        type_ = d.pop("type")
+        type_ = d.pop("type", _MISSING)
 
-        value = d.pop("value")
+        value = d.pop("value", _MISSING)
 
-        verified = d.pop("verified")
+        verified = d.pop("verified", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_domain_dns_record = _new(cls)
-        emails_domain_dns_record.name = name
-        emails_domain_dns_record.ttl = ttl
-        emails_domain_dns_record.type_ = type_
-        emails_domain_dns_record.value = value
-        emails_domain_dns_record.verified = verified
+        if name is not _MISSING:
+            emails_domain_dns_record.name = name
+        if ttl is not _MISSING:
+            emails_domain_dns_record.ttl = ttl
+        if type_ is not _MISSING:
+            emails_domain_dns_record.type_ = type_
+        if value is not _MISSING:
+            emails_domain_dns_record.value = value
+        if verified is not _MISSING:
+            emails_domain_dns_record.verified = verified
+        _wire = {
+            "type": "type_",
+        }
+        emails_domain_dns_record._fields_set = frozenset(
+            _wire.get(key, key) for key in src_dict if key not in d
+        )
 
         emails_domain_dns_record.additional_properties = d
         return emails_domain_dns_record

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="EmailsSettings")
 
 
-@_attrs_define
-class EmailsSettings:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsSettings(_Record):
     """
     Attributes:
         address (EmailsSettingsAddress | None):
@@ -27,79 +29,125 @@ class EmailsSettings:
         workspace_id (int):
     """
 
-    address: EmailsSettingsAddress | None
     address_complete: bool
-    marketing_emails_from_address: EmailsSettingsMarketingEmailsFromAddress | None
+    workspace_id: int
+    address: EmailsSettingsAddress | None = None
+    marketing_emails_from_address: EmailsSettingsMarketingEmailsFromAddress | None = (
+        None
+    )
     marketing_emails_reply_to_address: (
         EmailsSettingsMarketingEmailsReplyToAddress | None
+    ) = None
+    system_emails_from_address: EmailsSettingsSystemEmailsFromAddress | None = None
+    system_emails_reply_to_address: EmailsSettingsSystemEmailsReplyToAddress | None = (
+        None
     )
-    system_emails_from_address: EmailsSettingsSystemEmailsFromAddress | None
-    system_emails_reply_to_address: EmailsSettingsSystemEmailsReplyToAddress | None
-    workspace_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "address",
+        "address_complete",
+        "marketing_emails_from_address",
+        "marketing_emails_reply_to_address",
+        "system_emails_from_address",
+        "system_emails_reply_to_address",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "address_complete",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["address"] = (
-            self.address.to_dict()
-            if isinstance(self.address, EmailsSettingsAddress)
-            else self.address
-        )
-
-        field_dict["address_complete"] = self.address_complete
-
-        field_dict["marketing_emails_from_address"] = (
-            self.marketing_emails_from_address.to_dict()
-            if isinstance(
-                self.marketing_emails_from_address,
-                EmailsSettingsMarketingEmailsFromAddress,
+        sent = self.fields_set
+        if self.address is not None:
+            field_dict["address"] = (
+                self.address.to_dict()
+                if isinstance(self.address, EmailsSettingsAddress)
+                else self.address
             )
-            else self.marketing_emails_from_address
-        )
+        elif "address" in sent:
+            field_dict["address"] = None
 
-        field_dict["marketing_emails_reply_to_address"] = (
-            self.marketing_emails_reply_to_address.to_dict()
-            if isinstance(
-                self.marketing_emails_reply_to_address,
-                EmailsSettingsMarketingEmailsReplyToAddress,
+        try:
+            address_complete = self.address_complete
+        except AttributeError:
+            pass
+        else:
+            field_dict["address_complete"] = address_complete
+
+        if self.marketing_emails_from_address is not None:
+            field_dict["marketing_emails_from_address"] = (
+                self.marketing_emails_from_address.to_dict()
+                if isinstance(
+                    self.marketing_emails_from_address,
+                    EmailsSettingsMarketingEmailsFromAddress,
+                )
+                else self.marketing_emails_from_address
             )
-            else self.marketing_emails_reply_to_address
-        )
+        elif "marketing_emails_from_address" in sent:
+            field_dict["marketing_emails_from_address"] = None
 
-        field_dict["system_emails_from_address"] = (
-            self.system_emails_from_address.to_dict()
-            if isinstance(
-                self.system_emails_from_address, EmailsSettingsSystemEmailsFromAddress
+        if self.marketing_emails_reply_to_address is not None:
+            field_dict["marketing_emails_reply_to_address"] = (
+                self.marketing_emails_reply_to_address.to_dict()
+                if isinstance(
+                    self.marketing_emails_reply_to_address,
+                    EmailsSettingsMarketingEmailsReplyToAddress,
+                )
+                else self.marketing_emails_reply_to_address
             )
-            else self.system_emails_from_address
-        )
+        elif "marketing_emails_reply_to_address" in sent:
+            field_dict["marketing_emails_reply_to_address"] = None
 
-        field_dict["system_emails_reply_to_address"] = (
-            self.system_emails_reply_to_address.to_dict()
-            if isinstance(
-                self.system_emails_reply_to_address,
-                EmailsSettingsSystemEmailsReplyToAddress,
+        if self.system_emails_from_address is not None:
+            field_dict["system_emails_from_address"] = (
+                self.system_emails_from_address.to_dict()
+                if isinstance(
+                    self.system_emails_from_address,
+                    EmailsSettingsSystemEmailsFromAddress,
+                )
+                else self.system_emails_from_address
             )
-            else self.system_emails_reply_to_address
-        )
+        elif "system_emails_from_address" in sent:
+            field_dict["system_emails_from_address"] = None
 
-        field_dict["workspace_id"] = self.workspace_id
+        if self.system_emails_reply_to_address is not None:
+            field_dict["system_emails_reply_to_address"] = (
+                self.system_emails_reply_to_address.to_dict()
+                if isinstance(
+                    self.system_emails_reply_to_address,
+                    EmailsSettingsSystemEmailsReplyToAddress,
+                )
+                else self.system_emails_reply_to_address
+            )
+        elif "system_emails_reply_to_address" in sent:
+            field_dict["system_emails_reply_to_address"] = None
+
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        address = d.pop("address")
+        address = d.pop("address", None)
         if isinstance(address, dict):
             try:
                 address = EmailsSettingsAddress.from_dict(address)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        address_complete = d.pop("address_complete")
+        address_complete = d.pop("address_complete", _MISSING)
 
-        marketing_emails_from_address = d.pop("marketing_emails_from_address")
+        marketing_emails_from_address = d.pop("marketing_emails_from_address", None)
         if isinstance(marketing_emails_from_address, dict):
             try:
                 marketing_emails_from_address = (
@@ -110,7 +158,9 @@ class EmailsSettings:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        marketing_emails_reply_to_address = d.pop("marketing_emails_reply_to_address")
+        marketing_emails_reply_to_address = d.pop(
+            "marketing_emails_reply_to_address", None
+        )
         if isinstance(marketing_emails_reply_to_address, dict):
             try:
                 marketing_emails_reply_to_address = (
@@ -121,7 +171,7 @@ class EmailsSettings:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        system_emails_from_address = d.pop("system_emails_from_address")
+        system_emails_from_address = d.pop("system_emails_from_address", None)
         if isinstance(system_emails_from_address, dict):
             try:
                 system_emails_from_address = (
@@ -132,7 +182,7 @@ class EmailsSettings:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        system_emails_reply_to_address = d.pop("system_emails_reply_to_address")
+        system_emails_reply_to_address = d.pop("system_emails_reply_to_address", None)
         if isinstance(system_emails_reply_to_address, dict):
             try:
                 system_emails_reply_to_address = (
@@ -143,20 +193,25 @@ class EmailsSettings:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_settings = _new(cls)
         emails_settings.address = address
-        emails_settings.address_complete = address_complete
+        if address_complete is not _MISSING:
+            emails_settings.address_complete = address_complete
         emails_settings.marketing_emails_from_address = marketing_emails_from_address
         emails_settings.marketing_emails_reply_to_address = (
             marketing_emails_reply_to_address
         )
         emails_settings.system_emails_from_address = system_emails_from_address
         emails_settings.system_emails_reply_to_address = system_emails_reply_to_address
-        emails_settings.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            emails_settings.workspace_id = workspace_id
+        emails_settings._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_settings.additional_properties = d
         return emails_settings

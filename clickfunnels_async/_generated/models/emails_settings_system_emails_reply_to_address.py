@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,24 +16,30 @@ from typing import Self
 T = TypeVar("T", bound="EmailsSettingsSystemEmailsReplyToAddress")
 
 
-@_attrs_define
-class EmailsSettingsSystemEmailsReplyToAddress:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsSettingsSystemEmailsReplyToAddress(_Record):
     """
     Attributes:
-        email_address (str | Unset):
-        name (None | str | Unset):
+        email_address (str | None):
+        name (None | str):
     """
 
-    email_address: str | Unset = UNSET
-    name: None | str | Unset = UNSET
+    email_address: str | None = None
+    name: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "email_address",
+        "name",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.email_address, Unset):
+        sent = self.fields_set
+        if self.email_address is not None or "email_address" in sent:
             field_dict["email_address"] = self.email_address
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
         return field_dict
@@ -41,15 +47,18 @@ class EmailsSettingsSystemEmailsReplyToAddress:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        email_address = d.pop("email_address", UNSET)
+        email_address = d.pop("email_address", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_settings_system_emails_reply_to_address = _new(cls)
         emails_settings_system_emails_reply_to_address.email_address = email_address
         emails_settings_system_emails_reply_to_address.name = name
+        emails_settings_system_emails_reply_to_address._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_settings_system_emails_reply_to_address.additional_properties = d
         return emails_settings_system_emails_reply_to_address

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="EmailsSettingsUpdate")
 
 
-@_attrs_define
-class EmailsSettingsUpdate:
+@_attrs_define(repr=False)
+class EmailsSettingsUpdate(_Body):
     """
     Attributes:
         address (EmailsSettingsUpdateAddress | Unset):
@@ -43,6 +43,29 @@ class EmailsSettingsUpdate:
     system_emails_reply_to_address_id: int | None | Unset = UNSET
     unsubscribe_footer: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "address",
+        "address_single_line",
+        "footer_alignment",
+        "hide_branding",
+        "marketing_emails_from_address_id",
+        "marketing_emails_reply_to_address_id",
+        "name",
+        "system_emails_from_address_id",
+        "system_emails_reply_to_address_id",
+        "unsubscribe_footer",
+    )
+    _cf_not_null = frozenset(
+        (
+            "address",
+            "address_single_line",
+            "footer_alignment",
+            "hide_branding",
+            "name",
+            "unsubscribe_footer",
+        )
+    )
+    _cf_children = (("address", "EmailsSettingsUpdateAddress"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

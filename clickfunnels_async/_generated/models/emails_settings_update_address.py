@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="EmailsSettingsUpdateAddress")
 
 
-@_attrs_define
-class EmailsSettingsUpdateAddress:
+@_attrs_define(repr=False)
+class EmailsSettingsUpdateAddress(_Body):
     """
     Attributes:
         address_one (str | Unset):
@@ -35,6 +35,24 @@ class EmailsSettingsUpdateAddress:
     postal_code: str | Unset = UNSET
     region: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "address_one",
+        "address_two",
+        "city",
+        "country_code",
+        "postal_code",
+        "region",
+    )
+    _cf_not_null = frozenset(
+        (
+            "address_one",
+            "city",
+            "country_code",
+            "postal_code",
+            "region",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="EmailsTemplate")
 
 
-@_attrs_define
-class EmailsTemplate:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsTemplate(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -31,62 +31,117 @@ class EmailsTemplate:
         template_type (str):
         updated_at (datetime.datetime | None):
         workspace_id (int):
-        html_body (None | str | Unset):
-        text_body (None | str | Unset):
+        html_body (None | str):
+        text_body (None | str):
     """
 
-    created_at: datetime.datetime | None
     created_via_api: bool
-    from_address: EmailsTemplateFromAddress | None
     id: int
-    name: None | str
-    public_id: None | str
-    subject: None | str
     template_type: str
-    updated_at: datetime.datetime | None
     workspace_id: int
-    html_body: None | str | Unset = UNSET
-    text_body: None | str | Unset = UNSET
+    created_at: datetime.datetime | None = None
+    from_address: EmailsTemplateFromAddress | None = None
+    name: None | str = None
+    public_id: None | str = None
+    subject: None | str = None
+    updated_at: datetime.datetime | None = None
+    html_body: None | str = None
+    text_body: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "created_via_api",
+        "from_address",
+        "id",
+        "name",
+        "public_id",
+        "subject",
+        "template_type",
+        "updated_at",
+        "workspace_id",
+        "html_body",
+        "text_body",
+    )
+    _cf_strict = frozenset(
+        (
+            "created_via_api",
+            "id",
+            "template_type",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["created_via_api"] = self.created_via_api
+        try:
+            created_via_api = self.created_via_api
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_via_api"] = created_via_api
 
-        field_dict["from_address"] = (
-            self.from_address.to_dict()
-            if isinstance(self.from_address, EmailsTemplateFromAddress)
-            else self.from_address
-        )
+        if self.from_address is not None:
+            field_dict["from_address"] = (
+                self.from_address.to_dict()
+                if isinstance(self.from_address, EmailsTemplateFromAddress)
+                else self.from_address
+            )
+        elif "from_address" in sent:
+            field_dict["from_address"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["subject"] = self.subject
+        if self.subject is not None or "subject" in sent:
+            field_dict["subject"] = self.subject
 
-        field_dict["template_type"] = self.template_type
+        try:
+            template_type = self.template_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["template_type"] = template_type
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
-        if not isinstance(self.html_body, Unset):
+        if self.html_body is not None or "html_body" in sent:
             field_dict["html_body"] = self.html_body
 
-        if not isinstance(self.text_body, Unset):
+        if self.text_body is not None or "text_body" in sent:
             field_dict["text_body"] = self.text_body
 
         return field_dict
@@ -94,60 +149,67 @@ class EmailsTemplate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_via_api = d.pop("created_via_api")
+        created_via_api = d.pop("created_via_api", _MISSING)
 
-        from_address = d.pop("from_address")
+        from_address = d.pop("from_address", None)
         if isinstance(from_address, dict):
             try:
                 from_address = EmailsTemplateFromAddress.from_dict(from_address)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        subject = d.pop("subject")
+        subject = d.pop("subject", None)
 
-        template_type = d.pop("template_type")
+        template_type = d.pop("template_type", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
-        html_body = d.pop("html_body", UNSET)
+        html_body = d.pop("html_body", None)
 
-        text_body = d.pop("text_body", UNSET)
+        text_body = d.pop("text_body", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         emails_template = _new(cls)
         emails_template.created_at = created_at
-        emails_template.created_via_api = created_via_api
+        if created_via_api is not _MISSING:
+            emails_template.created_via_api = created_via_api
         emails_template.from_address = from_address
-        emails_template.id = id
+        if id is not _MISSING:
+            emails_template.id = id
         emails_template.name = name
         emails_template.public_id = public_id
         emails_template.subject = subject
-        emails_template.template_type = template_type
+        if template_type is not _MISSING:
+            emails_template.template_type = template_type
         emails_template.updated_at = updated_at
-        emails_template.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            emails_template.workspace_id = workspace_id
         emails_template.html_body = html_body
         emails_template.text_body = text_body
+        emails_template._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_template.additional_properties = d
         return emails_template

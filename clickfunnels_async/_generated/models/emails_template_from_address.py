@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,34 +16,42 @@ from typing import Self
 T = TypeVar("T", bound="EmailsTemplateFromAddress")
 
 
-@_attrs_define
-class EmailsTemplateFromAddress:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class EmailsTemplateFromAddress(_Record):
     """
     Attributes:
-        email_address (None | str | Unset):
-        id (int | Unset):
-        name (None | str | Unset):
-        public_id (str | Unset):
+        email_address (None | str):
+        id (int | None):
+        name (None | str):
+        public_id (str | None):
     """
 
-    email_address: None | str | Unset = UNSET
-    id: int | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    email_address: None | str = None
+    id: int | None = None
+    name: None | str = None
+    public_id: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "email_address",
+        "id",
+        "name",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.email_address, Unset):
+        sent = self.fields_set
+        if self.email_address is not None or "email_address" in sent:
             field_dict["email_address"] = self.email_address
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -51,13 +59,13 @@ class EmailsTemplateFromAddress:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        email_address = d.pop("email_address", UNSET)
+        email_address = d.pop("email_address", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -66,6 +74,9 @@ class EmailsTemplateFromAddress:
         emails_template_from_address.id = id
         emails_template_from_address.name = name
         emails_template_from_address.public_id = public_id
+        emails_template_from_address._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         emails_template_from_address.additional_properties = d
         return emails_template_from_address

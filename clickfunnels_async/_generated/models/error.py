@@ -7,14 +7,16 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="Error")
 
 
-@_attrs_define
-class Error:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Error(_Record):
     """Error body used by most failures.
 
     Attributes:
@@ -23,22 +25,34 @@ class Error:
 
     error: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("error",)
+    _cf_strict = frozenset(("error",))
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["error"] = self.error
+        sent = self.fields_set
+        try:
+            error = self.error
+        except AttributeError:
+            pass
+        else:
+            field_dict["error"] = error
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        error = d.pop("error")
+        error = d.pop("error", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         error = _new(cls)
-        error.error = error
+        if error is not _MISSING:
+            error.error = error
+        error._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         error.additional_properties = d
         return error

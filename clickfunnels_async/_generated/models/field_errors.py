@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,14 +16,17 @@ from typing import Self
 T = TypeVar("T", bound="FieldErrors")
 
 
-@_attrs_define
-class FieldErrors:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FieldErrors(_Record):
     """Rails style validation errors: field name to list of messages."""
 
     additional_properties: dict[str, list[str]] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ()
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        sent = self.fields_set
         return field_dict
 
     @classmethod
@@ -30,6 +35,9 @@ class FieldErrors:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         field_errors = _new(cls)
+        field_errors._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         field_errors.additional_properties = d
         return field_errors

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FormSubmission")
 
 
-@_attrs_define
-class FormSubmission:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FormSubmission(_Record):
     """
     Attributes:
         contact_id (int | None):
@@ -28,66 +30,112 @@ class FormSubmission:
         workspace_id (int):
     """
 
-    contact_id: int | None
-    created_at: None | str
     data: FormSubmissionData
     id: int
-    page_id: int | None
-    public_id: None | str
-    updated_at: None | str
     workspace_id: int
+    contact_id: int | None = None
+    created_at: None | str = None
+    page_id: int | None = None
+    public_id: None | str = None
+    updated_at: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contact_id",
+        "created_at",
+        "data",
+        "id",
+        "page_id",
+        "public_id",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "data",
+            "id",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["contact_id"] = self.contact_id
+        sent = self.fields_set
+        if self.contact_id is not None or "contact_id" in sent:
+            field_dict["contact_id"] = self.contact_id
 
-        field_dict["created_at"] = self.created_at
+        if self.created_at is not None or "created_at" in sent:
+            field_dict["created_at"] = self.created_at
 
-        field_dict["data"] = self.data.to_dict()
+        try:
+            data = self.data
+        except AttributeError:
+            pass
+        else:
+            field_dict["data"] = data.to_dict()
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["page_id"] = self.page_id
+        if self.page_id is not None or "page_id" in sent:
+            field_dict["page_id"] = self.page_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = self.updated_at
+        if self.updated_at is not None or "updated_at" in sent:
+            field_dict["updated_at"] = self.updated_at
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact_id = d.pop("contact_id")
+        contact_id = d.pop("contact_id", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
 
-        data = FormSubmissionData.from_dict(d.pop("data"))
+        data = d.pop("data", _MISSING)
+        if data is not _MISSING:
+            data = FormSubmissionData.from_dict(data)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        page_id = d.pop("page_id")
+        page_id = d.pop("page_id", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         form_submission = _new(cls)
         form_submission.contact_id = contact_id
         form_submission.created_at = created_at
-        form_submission.data = data
-        form_submission.id = id
+        if data is not _MISSING:
+            form_submission.data = data
+        if id is not _MISSING:
+            form_submission.id = id
         form_submission.page_id = page_id
         form_submission.public_id = public_id
         form_submission.updated_at = updated_at
-        form_submission.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            form_submission.workspace_id = workspace_id
+        form_submission._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         form_submission.additional_properties = d
         return form_submission

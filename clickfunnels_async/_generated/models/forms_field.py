@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="FormsField")
 
 
-@_attrs_define
-class FormsField:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FormsField(_Record):
     """
     Attributes:
         allow_multiple (bool | None):
@@ -32,82 +34,135 @@ class FormsField:
         updated_at (datetime.datetime | None):
     """
 
-    allow_multiple: bool | None
-    created_at: datetime.datetime | None
     field_set_id: int
-    field_type: None | str
-    hidden: bool | None
     id: int
     key: str
     label: str
-    public_id: None | str
-    sort_order: int | None
-    updated_at: datetime.datetime | None
+    allow_multiple: bool | None = None
+    created_at: datetime.datetime | None = None
+    field_type: None | str = None
+    hidden: bool | None = None
+    public_id: None | str = None
+    sort_order: int | None = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "allow_multiple",
+        "created_at",
+        "field_set_id",
+        "field_type",
+        "hidden",
+        "id",
+        "key",
+        "label",
+        "public_id",
+        "sort_order",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "field_set_id",
+            "id",
+            "key",
+            "label",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["allow_multiple"] = self.allow_multiple
+        sent = self.fields_set
+        if self.allow_multiple is not None or "allow_multiple" in sent:
+            field_dict["allow_multiple"] = self.allow_multiple
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["field_set_id"] = self.field_set_id
+        try:
+            field_set_id = self.field_set_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["field_set_id"] = field_set_id
 
-        field_dict["field_type"] = self.field_type
+        if self.field_type is not None or "field_type" in sent:
+            field_dict["field_type"] = self.field_type
 
-        field_dict["hidden"] = self.hidden
+        if self.hidden is not None or "hidden" in sent:
+            field_dict["hidden"] = self.hidden
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["key"] = self.key
+        try:
+            key = self.key
+        except AttributeError:
+            pass
+        else:
+            field_dict["key"] = key
 
-        field_dict["label"] = self.label
+        try:
+            label = self.label
+        except AttributeError:
+            pass
+        else:
+            field_dict["label"] = label
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["sort_order"] = self.sort_order
+        if self.sort_order is not None or "sort_order" in sent:
+            field_dict["sort_order"] = self.sort_order
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        allow_multiple = d.pop("allow_multiple")
+        allow_multiple = d.pop("allow_multiple", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        field_set_id = d.pop("field_set_id")
+        field_set_id = d.pop("field_set_id", _MISSING)
 
-        field_type = d.pop("field_type")
+        field_type = d.pop("field_type", None)
 
-        hidden = d.pop("hidden")
+        hidden = d.pop("hidden", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        key = d.pop("key")
+        key = d.pop("key", _MISSING)
 
-        label = d.pop("label")
+        label = d.pop("label", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        sort_order = d.pop("sort_order")
+        sort_order = d.pop("sort_order", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -119,15 +174,22 @@ class FormsField:
         forms_field = _new(cls)
         forms_field.allow_multiple = allow_multiple
         forms_field.created_at = created_at
-        forms_field.field_set_id = field_set_id
+        if field_set_id is not _MISSING:
+            forms_field.field_set_id = field_set_id
         forms_field.field_type = field_type
         forms_field.hidden = hidden
-        forms_field.id = id
-        forms_field.key = key
-        forms_field.label = label
+        if id is not _MISSING:
+            forms_field.id = id
+        if key is not _MISSING:
+            forms_field.key = key
+        if label is not _MISSING:
+            forms_field.label = label
         forms_field.public_id = public_id
         forms_field.sort_order = sort_order
         forms_field.updated_at = updated_at
+        forms_field._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         forms_field.additional_properties = d
         return forms_field

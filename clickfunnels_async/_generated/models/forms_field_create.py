@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FormsFieldCreate")
 
 
-@_attrs_define
-class FormsFieldCreate:
+@_attrs_define(repr=False)
+class FormsFieldCreate(_Body):
     """
     Attributes:
         key (str):
@@ -33,6 +33,20 @@ class FormsFieldCreate:
     field_type: None | str | Unset = UNSET
     hidden: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "key",
+        "label",
+        "allow_multiple",
+        "field_type",
+        "hidden",
+    )
+    _cf_not_null = frozenset(
+        (
+            "key",
+            "label",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

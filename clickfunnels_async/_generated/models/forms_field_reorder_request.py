@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FormsFieldReorderRequest")
 
 
-@_attrs_define
-class FormsFieldReorderRequest:
+@_attrs_define(repr=False)
+class FormsFieldReorderRequest(_Body):
     """
     Attributes:
         ids_in_order (list[int] | Unset):
@@ -25,6 +25,9 @@ class FormsFieldReorderRequest:
 
     ids_in_order: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("ids_in_order",)
+    _cf_not_null = frozenset(("ids_in_order",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

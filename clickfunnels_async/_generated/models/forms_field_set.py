@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="FormsFieldSet")
 
 
-@_attrs_define
-class FormsFieldSet:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FormsFieldSet(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -27,57 +29,95 @@ class FormsFieldSet:
         updated_at (datetime.datetime | None):
     """
 
-    created_at: datetime.datetime | None
     form_id: int
     id: int
-    public_id: None | str
     title: str
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "form_id",
+        "id",
+        "public_id",
+        "title",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "form_id",
+            "id",
+            "title",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["form_id"] = self.form_id
+        try:
+            form_id = self.form_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["form_id"] = form_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["title"] = self.title
+        try:
+            title = self.title
+        except AttributeError:
+            pass
+        else:
+            field_dict["title"] = title
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        form_id = d.pop("form_id")
+        form_id = d.pop("form_id", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        title = d.pop("title")
+        title = d.pop("title", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -88,11 +128,17 @@ class FormsFieldSet:
         # be thrown away) is skipped.
         forms_field_set = _new(cls)
         forms_field_set.created_at = created_at
-        forms_field_set.form_id = form_id
-        forms_field_set.id = id
+        if form_id is not _MISSING:
+            forms_field_set.form_id = form_id
+        if id is not _MISSING:
+            forms_field_set.id = id
         forms_field_set.public_id = public_id
-        forms_field_set.title = title
+        if title is not _MISSING:
+            forms_field_set.title = title
         forms_field_set.updated_at = updated_at
+        forms_field_set._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         forms_field_set.additional_properties = d
         return forms_field_set

@@ -7,14 +7,16 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Body
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="FormsFieldSetCreate")
 
 
-@_attrs_define
-class FormsFieldSetCreate:
+@_attrs_define(repr=False)
+class FormsFieldSetCreate(_Body):
     """
     Attributes:
         title (str):
@@ -22,6 +24,9 @@ class FormsFieldSetCreate:
 
     title: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("title",)
+    _cf_not_null = frozenset(("title",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FormsFieldUpdate")
 
 
-@_attrs_define
-class FormsFieldUpdate:
+@_attrs_define(repr=False)
+class FormsFieldUpdate(_Body):
     """
     Attributes:
         allow_multiple (bool | None | Unset):
@@ -33,6 +33,20 @@ class FormsFieldUpdate:
     key: str | Unset = UNSET
     label: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "allow_multiple",
+        "field_type",
+        "hidden",
+        "key",
+        "label",
+    )
+    _cf_not_null = frozenset(
+        (
+            "key",
+            "label",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="FormsFieldsOption")
 
 
-@_attrs_define
-class FormsFieldsOption:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FormsFieldsOption(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -28,62 +30,102 @@ class FormsFieldsOption:
         updated_at (datetime.datetime | None):
     """
 
-    created_at: datetime.datetime | None
     field_id: int
     id: int
     label: str
-    public_id: None | str
-    sort_order: int | None
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    public_id: None | str = None
+    sort_order: int | None = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "field_id",
+        "id",
+        "label",
+        "public_id",
+        "sort_order",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "field_id",
+            "id",
+            "label",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["field_id"] = self.field_id
+        try:
+            field_id = self.field_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["field_id"] = field_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["label"] = self.label
+        try:
+            label = self.label
+        except AttributeError:
+            pass
+        else:
+            field_dict["label"] = label
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["sort_order"] = self.sort_order
+        if self.sort_order is not None or "sort_order" in sent:
+            field_dict["sort_order"] = self.sort_order
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        field_id = d.pop("field_id")
+        field_id = d.pop("field_id", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        label = d.pop("label")
+        label = d.pop("label", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        sort_order = d.pop("sort_order")
+        sort_order = d.pop("sort_order", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -94,12 +136,18 @@ class FormsFieldsOption:
         # be thrown away) is skipped.
         forms_fields_option = _new(cls)
         forms_fields_option.created_at = created_at
-        forms_fields_option.field_id = field_id
-        forms_fields_option.id = id
-        forms_fields_option.label = label
+        if field_id is not _MISSING:
+            forms_fields_option.field_id = field_id
+        if id is not _MISSING:
+            forms_fields_option.id = id
+        if label is not _MISSING:
+            forms_fields_option.label = label
         forms_fields_option.public_id = public_id
         forms_fields_option.sort_order = sort_order
         forms_fields_option.updated_at = updated_at
+        forms_fields_option._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         forms_fields_option.additional_properties = d
         return forms_fields_option

@@ -7,14 +7,16 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Body
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="FormsFieldsOptionCreate")
 
 
-@_attrs_define
-class FormsFieldsOptionCreate:
+@_attrs_define(repr=False)
+class FormsFieldsOptionCreate(_Body):
     """
     Attributes:
         label (str):
@@ -22,6 +24,9 @@ class FormsFieldsOptionCreate:
 
     label: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("label",)
+    _cf_not_null = frozenset(("label",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,19 +16,22 @@ from typing import Self
 T = TypeVar("T", bound="FormsFieldsReorderResult")
 
 
-@_attrs_define
-class FormsFieldsReorderResult:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FormsFieldsReorderResult(_Record):
     """
     Attributes:
-        ordered_field_ids (list[str] | Unset):
+        ordered_field_ids (list[str] | None):
     """
 
-    ordered_field_ids: list[str] | Unset = UNSET
+    ordered_field_ids: list[str] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("ordered_field_ids",)
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.ordered_field_ids, Unset):
+        sent = self.fields_set
+        if self.ordered_field_ids is not None or "ordered_field_ids" in sent:
             field_dict["ordered_field_ids"] = self.ordered_field_ids
 
         return field_dict
@@ -36,12 +39,15 @@ class FormsFieldsReorderResult:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        ordered_field_ids = d.pop("ordered_field_ids", UNSET)
+        ordered_field_ids = d.pop("ordered_field_ids", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         forms_fields_reorder_result = _new(cls)
         forms_fields_reorder_result.ordered_field_ids = ordered_field_ids
+        forms_fields_reorder_result._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         forms_fields_reorder_result.additional_properties = d
         return forms_fields_reorder_result

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="FormsSubmission")
 
 
-@_attrs_define
-class FormsSubmission:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FormsSubmission(_Record):
     """
     Attributes:
         contact_id (int | None):
@@ -27,57 +29,90 @@ class FormsSubmission:
         updated_at (datetime.datetime | None):
     """
 
-    contact_id: int | None
-    created_at: datetime.datetime | None
     form_id: int
     id: int
-    public_id: None | str
-    updated_at: datetime.datetime | None
+    contact_id: int | None = None
+    created_at: datetime.datetime | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contact_id",
+        "created_at",
+        "form_id",
+        "id",
+        "public_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "form_id",
+            "id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["contact_id"] = self.contact_id
+        sent = self.fields_set
+        if self.contact_id is not None or "contact_id" in sent:
+            field_dict["contact_id"] = self.contact_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["form_id"] = self.form_id
+        try:
+            form_id = self.form_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["form_id"] = form_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact_id = d.pop("contact_id")
+        contact_id = d.pop("contact_id", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        form_id = d.pop("form_id")
+        form_id = d.pop("form_id", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -89,10 +124,15 @@ class FormsSubmission:
         forms_submission = _new(cls)
         forms_submission.contact_id = contact_id
         forms_submission.created_at = created_at
-        forms_submission.form_id = form_id
-        forms_submission.id = id
+        if form_id is not _MISSING:
+            forms_submission.form_id = form_id
+        if id is not _MISSING:
+            forms_submission.id = id
         forms_submission.public_id = public_id
         forms_submission.updated_at = updated_at
+        forms_submission._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         forms_submission.additional_properties = d
         return forms_submission

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="FormsSubmissionsAnswer")
 
 
-@_attrs_define
-class FormsSubmissionsAnswer:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FormsSubmissionsAnswer(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -30,72 +32,116 @@ class FormsSubmissionsAnswer:
         updated_at (datetime.datetime | None):
     """
 
-    created_at: datetime.datetime | None
-    entry: None | str
     field_id: int
-    fields_option_id: int | None
-    fields_option_ids: list[Any] | None
     id: int
-    public_id: None | str
     submission_id: int
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    entry: None | str = None
+    fields_option_id: int | None = None
+    fields_option_ids: list[Any] | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "entry",
+        "field_id",
+        "fields_option_id",
+        "fields_option_ids",
+        "id",
+        "public_id",
+        "submission_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "field_id",
+            "id",
+            "submission_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["entry"] = self.entry
+        if self.entry is not None or "entry" in sent:
+            field_dict["entry"] = self.entry
 
-        field_dict["field_id"] = self.field_id
+        try:
+            field_id = self.field_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["field_id"] = field_id
 
-        field_dict["fields_option_id"] = self.fields_option_id
+        if self.fields_option_id is not None or "fields_option_id" in sent:
+            field_dict["fields_option_id"] = self.fields_option_id
 
-        field_dict["fields_option_ids"] = self.fields_option_ids
+        if self.fields_option_ids is not None or "fields_option_ids" in sent:
+            field_dict["fields_option_ids"] = self.fields_option_ids
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["submission_id"] = self.submission_id
+        try:
+            submission_id = self.submission_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["submission_id"] = submission_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        entry = d.pop("entry")
+        entry = d.pop("entry", None)
 
-        field_id = d.pop("field_id")
+        field_id = d.pop("field_id", _MISSING)
 
-        fields_option_id = d.pop("fields_option_id")
+        fields_option_id = d.pop("fields_option_id", None)
 
-        fields_option_ids = d.pop("fields_option_ids")
+        fields_option_ids = d.pop("fields_option_ids", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        submission_id = d.pop("submission_id")
+        submission_id = d.pop("submission_id", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -107,13 +153,19 @@ class FormsSubmissionsAnswer:
         forms_submissions_answer = _new(cls)
         forms_submissions_answer.created_at = created_at
         forms_submissions_answer.entry = entry
-        forms_submissions_answer.field_id = field_id
+        if field_id is not _MISSING:
+            forms_submissions_answer.field_id = field_id
         forms_submissions_answer.fields_option_id = fields_option_id
         forms_submissions_answer.fields_option_ids = fields_option_ids
-        forms_submissions_answer.id = id
+        if id is not _MISSING:
+            forms_submissions_answer.id = id
         forms_submissions_answer.public_id = public_id
-        forms_submissions_answer.submission_id = submission_id
+        if submission_id is not _MISSING:
+            forms_submissions_answer.submission_id = submission_id
         forms_submissions_answer.updated_at = updated_at
+        forms_submissions_answer._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         forms_submissions_answer.additional_properties = d
         return forms_submissions_answer

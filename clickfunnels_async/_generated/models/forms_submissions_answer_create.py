@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FormsSubmissionsAnswerCreate")
 
 
-@_attrs_define
-class FormsSubmissionsAnswerCreate:
+@_attrs_define(repr=False)
+class FormsSubmissionsAnswerCreate(_Body):
     """
     Attributes:
         field_id (int):
@@ -31,6 +31,14 @@ class FormsSubmissionsAnswerCreate:
     fields_option_id: int | None | Unset = UNSET
     fields_option_ids: list[Any] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "field_id",
+        "entry",
+        "fields_option_id",
+        "fields_option_ids",
+    )
+    _cf_not_null = frozenset(("field_id",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

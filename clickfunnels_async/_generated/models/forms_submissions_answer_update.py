@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FormsSubmissionsAnswerUpdate")
 
 
-@_attrs_define
-class FormsSubmissionsAnswerUpdate:
+@_attrs_define(repr=False)
+class FormsSubmissionsAnswerUpdate(_Body):
     """
     Attributes:
         entry (None | str | Unset):
@@ -31,6 +31,14 @@ class FormsSubmissionsAnswerUpdate:
     fields_option_id: int | None | Unset = UNSET
     fields_option_ids: list[Any] | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "entry",
+        "field_id",
+        "fields_option_id",
+        "fields_option_ids",
+    )
+    _cf_not_null = frozenset(("field_id",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

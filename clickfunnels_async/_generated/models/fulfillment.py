@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.fulfillment_status import FulfillmentStatus
 T = TypeVar("T", bound="Fulfillment")
 
 
-@_attrs_define
-class Fulfillment:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Fulfillment(_Record):
     """
     Attributes:
         contact_id (int):
@@ -37,87 +39,153 @@ class Fulfillment:
     """
 
     contact_id: int
-    created_at: datetime.datetime | None
-    fulfillment_number: int | None
     id: int
-    included_invoices_line_items: list[FulfillmentIncludedInvoicesLineItem] | None
     location_id: int
-    public_id: None | str
-    shipping_provider: None | str
     status: FulfillmentStatus
-    tracking_code: None | str
-    tracking_url: None | str
-    updated_at: datetime.datetime | None
     workspace_id: int
+    created_at: datetime.datetime | None = None
+    fulfillment_number: int | None = None
+    included_invoices_line_items: list[FulfillmentIncludedInvoicesLineItem] | None = (
+        None
+    )
+    public_id: None | str = None
+    shipping_provider: None | str = None
+    tracking_code: None | str = None
+    tracking_url: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contact_id",
+        "created_at",
+        "fulfillment_number",
+        "id",
+        "included_invoices_line_items",
+        "location_id",
+        "public_id",
+        "shipping_provider",
+        "status",
+        "tracking_code",
+        "tracking_url",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "contact_id",
+            "id",
+            "location_id",
+            "status",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["contact_id"] = self.contact_id
+        sent = self.fields_set
+        try:
+            contact_id = self.contact_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["contact_id"] = contact_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["fulfillment_number"] = self.fulfillment_number
+        if self.fulfillment_number is not None or "fulfillment_number" in sent:
+            field_dict["fulfillment_number"] = self.fulfillment_number
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["included_invoices_line_items"] = (
-            [
-                included_invoices_line_items_type_0_item.to_dict()
-                if isinstance(
-                    included_invoices_line_items_type_0_item,
-                    FulfillmentIncludedInvoicesLineItem,
-                )
-                else included_invoices_line_items_type_0_item
-                for included_invoices_line_items_type_0_item in self.included_invoices_line_items
-            ]
-            if isinstance(self.included_invoices_line_items, list)
-            else self.included_invoices_line_items
-        )
+        if self.included_invoices_line_items is not None:
+            field_dict["included_invoices_line_items"] = (
+                [
+                    included_invoices_line_items_type_0_item.to_dict()
+                    if isinstance(
+                        included_invoices_line_items_type_0_item,
+                        FulfillmentIncludedInvoicesLineItem,
+                    )
+                    else included_invoices_line_items_type_0_item
+                    for included_invoices_line_items_type_0_item in self.included_invoices_line_items
+                ]
+                if isinstance(self.included_invoices_line_items, list)
+                else self.included_invoices_line_items
+            )
+        elif "included_invoices_line_items" in sent:
+            field_dict["included_invoices_line_items"] = None
 
-        field_dict["location_id"] = self.location_id
+        try:
+            location_id = self.location_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["location_id"] = location_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["shipping_provider"] = self.shipping_provider
+        if self.shipping_provider is not None or "shipping_provider" in sent:
+            field_dict["shipping_provider"] = self.shipping_provider
 
-        field_dict["status"] = self.status.value
+        try:
+            status = self.status
+        except AttributeError:
+            pass
+        else:
+            field_dict["status"] = status.value
 
-        field_dict["tracking_code"] = self.tracking_code
+        if self.tracking_code is not None or "tracking_code" in sent:
+            field_dict["tracking_code"] = self.tracking_code
 
-        field_dict["tracking_url"] = self.tracking_url
+        if self.tracking_url is not None or "tracking_url" in sent:
+            field_dict["tracking_url"] = self.tracking_url
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact_id = d.pop("contact_id")
+        contact_id = d.pop("contact_id", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        fulfillment_number = d.pop("fulfillment_number")
+        fulfillment_number = d.pop("fulfillment_number", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        included_invoices_line_items = d.pop("included_invoices_line_items")
+        included_invoices_line_items = d.pop("included_invoices_line_items", None)
         if isinstance(included_invoices_line_items, list):
             try:
                 included_invoices_line_items = [
@@ -129,43 +197,53 @@ class Fulfillment:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        location_id = d.pop("location_id")
+        location_id = d.pop("location_id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        shipping_provider = d.pop("shipping_provider")
+        shipping_provider = d.pop("shipping_provider", None)
 
-        status = FulfillmentStatus(d.pop("status"))
+        status = d.pop("status", _MISSING)
+        if status is not _MISSING:
+            status = FulfillmentStatus(status)
 
-        tracking_code = d.pop("tracking_code")
+        tracking_code = d.pop("tracking_code", None)
 
-        tracking_url = d.pop("tracking_url")
+        tracking_url = d.pop("tracking_url", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         fulfillment = _new(cls)
-        fulfillment.contact_id = contact_id
+        if contact_id is not _MISSING:
+            fulfillment.contact_id = contact_id
         fulfillment.created_at = created_at
         fulfillment.fulfillment_number = fulfillment_number
-        fulfillment.id = id
+        if id is not _MISSING:
+            fulfillment.id = id
         fulfillment.included_invoices_line_items = included_invoices_line_items
-        fulfillment.location_id = location_id
+        if location_id is not _MISSING:
+            fulfillment.location_id = location_id
         fulfillment.public_id = public_id
         fulfillment.shipping_provider = shipping_provider
-        fulfillment.status = status
+        if status is not _MISSING:
+            fulfillment.status = status
         fulfillment.tracking_code = tracking_code
         fulfillment.tracking_url = tracking_url
         fulfillment.updated_at = updated_at
-        fulfillment.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            fulfillment.workspace_id = workspace_id
+        fulfillment._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         fulfillment.additional_properties = d
         return fulfillment

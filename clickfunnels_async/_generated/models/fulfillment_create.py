@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FulfillmentCreate")
 
 
-@_attrs_define
-class FulfillmentCreate:
+@_attrs_define(repr=False)
+class FulfillmentCreate(_Body):
     """
     Attributes:
         contact_id (int):
@@ -41,6 +41,31 @@ class FulfillmentCreate:
     tracking_code: None | str | Unset = UNSET
     tracking_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contact_id",
+        "included_orders_invoices_line_items_attributes",
+        "location_id",
+        "ignore_out_of_stock",
+        "notify_customer",
+        "shipping_provider",
+        "tracking_code",
+        "tracking_url",
+    )
+    _cf_not_null = frozenset(
+        (
+            "contact_id",
+            "included_orders_invoices_line_items_attributes",
+            "location_id",
+            "ignore_out_of_stock",
+            "notify_customer",
+        )
+    )
+    _cf_children = (
+        (
+            "included_orders_invoices_line_items_attributes",
+            "FulfillmentCreateIncludedOrdersInvoicesLineItem",
+        ),
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,39 +16,48 @@ from typing import Self
 T = TypeVar("T", bound="FulfillmentIncludedInvoicesLineItem")
 
 
-@_attrs_define
-class FulfillmentIncludedInvoicesLineItem:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FulfillmentIncludedInvoicesLineItem(_Record):
     """
     Attributes:
-        fulfillment_id (int | Unset):
-        id (int | Unset):
-        invoices_line_item_id (int | Unset):
-        public_id (None | str | Unset):
-        quantity (int | Unset):
+        fulfillment_id (int | None):
+        id (int | None):
+        invoices_line_item_id (int | None):
+        public_id (None | str):
+        quantity (int | None):
     """
 
-    fulfillment_id: int | Unset = UNSET
-    id: int | Unset = UNSET
-    invoices_line_item_id: int | Unset = UNSET
-    public_id: None | str | Unset = UNSET
-    quantity: int | Unset = UNSET
+    fulfillment_id: int | None = None
+    id: int | None = None
+    invoices_line_item_id: int | None = None
+    public_id: None | str = None
+    quantity: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "fulfillment_id",
+        "id",
+        "invoices_line_item_id",
+        "public_id",
+        "quantity",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.fulfillment_id, Unset):
+        sent = self.fields_set
+        if self.fulfillment_id is not None or "fulfillment_id" in sent:
             field_dict["fulfillment_id"] = self.fulfillment_id
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.invoices_line_item_id, Unset):
+        if self.invoices_line_item_id is not None or "invoices_line_item_id" in sent:
             field_dict["invoices_line_item_id"] = self.invoices_line_item_id
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.quantity, Unset):
+        if self.quantity is not None or "quantity" in sent:
             field_dict["quantity"] = self.quantity
 
         return field_dict
@@ -56,15 +65,15 @@ class FulfillmentIncludedInvoicesLineItem:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        fulfillment_id = d.pop("fulfillment_id", UNSET)
+        fulfillment_id = d.pop("fulfillment_id", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        invoices_line_item_id = d.pop("invoices_line_item_id", UNSET)
+        invoices_line_item_id = d.pop("invoices_line_item_id", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        quantity = d.pop("quantity", UNSET)
+        quantity = d.pop("quantity", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -76,6 +85,9 @@ class FulfillmentIncludedInvoicesLineItem:
         )
         fulfillment_included_invoices_line_item.public_id = public_id
         fulfillment_included_invoices_line_item.quantity = quantity
+        fulfillment_included_invoices_line_item._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         fulfillment_included_invoices_line_item.additional_properties = d
         return fulfillment_included_invoices_line_item

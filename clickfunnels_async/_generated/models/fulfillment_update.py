@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FulfillmentUpdate")
 
 
-@_attrs_define
-class FulfillmentUpdate:
+@_attrs_define(repr=False)
+class FulfillmentUpdate(_Body):
     """
     Attributes:
         notify_customer (bool | Unset):
@@ -31,6 +31,14 @@ class FulfillmentUpdate:
     tracking_code: None | str | Unset = UNSET
     tracking_url: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "notify_customer",
+        "shipping_provider",
+        "tracking_code",
+        "tracking_url",
+    )
+    _cf_not_null = frozenset(("notify_customer",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

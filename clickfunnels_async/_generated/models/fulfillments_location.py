@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FulfillmentsLocation")
 
 
-@_attrs_define
-class FulfillmentsLocation:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FulfillmentsLocation(_Record):
     """
     Attributes:
         address (FulfillmentsLocationAddress):
@@ -36,93 +38,173 @@ class FulfillmentsLocation:
     address: FulfillmentsLocationAddress
     address_name: str
     archived: bool
-    created_at: None | str
     email_address: str
-    external_app: bool | None
     id: int
     name: str
-    phone_number: None | str
-    public_id: None | str
-    sort_order: int | None
-    updated_at: None | str
     workspace_id: int
+    created_at: None | str = None
+    external_app: bool | None = None
+    phone_number: None | str = None
+    public_id: None | str = None
+    sort_order: int | None = None
+    updated_at: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "address",
+        "address_name",
+        "archived",
+        "created_at",
+        "email_address",
+        "external_app",
+        "id",
+        "name",
+        "phone_number",
+        "public_id",
+        "sort_order",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "address",
+            "address_name",
+            "archived",
+            "email_address",
+            "id",
+            "name",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["address"] = self.address.to_dict()
+        sent = self.fields_set
+        try:
+            address = self.address
+        except AttributeError:
+            pass
+        else:
+            field_dict["address"] = address.to_dict()
 
-        field_dict["address_name"] = self.address_name
+        try:
+            address_name = self.address_name
+        except AttributeError:
+            pass
+        else:
+            field_dict["address_name"] = address_name
 
-        field_dict["archived"] = self.archived
+        try:
+            archived = self.archived
+        except AttributeError:
+            pass
+        else:
+            field_dict["archived"] = archived
 
-        field_dict["created_at"] = self.created_at
+        if self.created_at is not None or "created_at" in sent:
+            field_dict["created_at"] = self.created_at
 
-        field_dict["email_address"] = self.email_address
+        try:
+            email_address = self.email_address
+        except AttributeError:
+            pass
+        else:
+            field_dict["email_address"] = email_address
 
-        field_dict["external_app"] = self.external_app
+        if self.external_app is not None or "external_app" in sent:
+            field_dict["external_app"] = self.external_app
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["phone_number"] = self.phone_number
+        if self.phone_number is not None or "phone_number" in sent:
+            field_dict["phone_number"] = self.phone_number
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["sort_order"] = self.sort_order
+        if self.sort_order is not None or "sort_order" in sent:
+            field_dict["sort_order"] = self.sort_order
 
-        field_dict["updated_at"] = self.updated_at
+        if self.updated_at is not None or "updated_at" in sent:
+            field_dict["updated_at"] = self.updated_at
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        address = FulfillmentsLocationAddress.from_dict(d.pop("address"))
+        address = d.pop("address", _MISSING)
+        if address is not _MISSING:
+            address = FulfillmentsLocationAddress.from_dict(address)
 
-        address_name = d.pop("address_name")
+        address_name = d.pop("address_name", _MISSING)
 
-        archived = d.pop("archived")
+        archived = d.pop("archived", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
 
-        email_address = d.pop("email_address")
+        email_address = d.pop("email_address", _MISSING)
 
-        external_app = d.pop("external_app")
+        external_app = d.pop("external_app", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        phone_number = d.pop("phone_number")
+        phone_number = d.pop("phone_number", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        sort_order = d.pop("sort_order")
+        sort_order = d.pop("sort_order", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         fulfillments_location = _new(cls)
-        fulfillments_location.address = address
-        fulfillments_location.address_name = address_name
-        fulfillments_location.archived = archived
+        if address is not _MISSING:
+            fulfillments_location.address = address
+        if address_name is not _MISSING:
+            fulfillments_location.address_name = address_name
+        if archived is not _MISSING:
+            fulfillments_location.archived = archived
         fulfillments_location.created_at = created_at
-        fulfillments_location.email_address = email_address
+        if email_address is not _MISSING:
+            fulfillments_location.email_address = email_address
         fulfillments_location.external_app = external_app
-        fulfillments_location.id = id
-        fulfillments_location.name = name
+        if id is not _MISSING:
+            fulfillments_location.id = id
+        if name is not _MISSING:
+            fulfillments_location.name = name
         fulfillments_location.phone_number = phone_number
         fulfillments_location.public_id = public_id
         fulfillments_location.sort_order = sort_order
         fulfillments_location.updated_at = updated_at
-        fulfillments_location.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            fulfillments_location.workspace_id = workspace_id
+        fulfillments_location._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         fulfillments_location.additional_properties = d
         return fulfillments_location

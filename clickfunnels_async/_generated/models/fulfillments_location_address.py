@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,44 +16,54 @@ from typing import Self
 T = TypeVar("T", bound="FulfillmentsLocationAddress")
 
 
-@_attrs_define
-class FulfillmentsLocationAddress:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FulfillmentsLocationAddress(_Record):
     """
     Attributes:
-        address_one (None | str | Unset):
-        address_two (None | str | Unset):
-        city (None | str | Unset):
-        country (None | str | Unset):
-        postal_code (None | str | Unset):
-        region (None | str | Unset):
+        address_one (None | str):
+        address_two (None | str):
+        city (None | str):
+        country (None | str):
+        postal_code (None | str):
+        region (None | str):
     """
 
-    address_one: None | str | Unset = UNSET
-    address_two: None | str | Unset = UNSET
-    city: None | str | Unset = UNSET
-    country: None | str | Unset = UNSET
-    postal_code: None | str | Unset = UNSET
-    region: None | str | Unset = UNSET
+    address_one: None | str = None
+    address_two: None | str = None
+    city: None | str = None
+    country: None | str = None
+    postal_code: None | str = None
+    region: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "address_one",
+        "address_two",
+        "city",
+        "country",
+        "postal_code",
+        "region",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.address_one, Unset):
+        sent = self.fields_set
+        if self.address_one is not None or "address_one" in sent:
             field_dict["address_one"] = self.address_one
 
-        if not isinstance(self.address_two, Unset):
+        if self.address_two is not None or "address_two" in sent:
             field_dict["address_two"] = self.address_two
 
-        if not isinstance(self.city, Unset):
+        if self.city is not None or "city" in sent:
             field_dict["city"] = self.city
 
-        if not isinstance(self.country, Unset):
+        if self.country is not None or "country" in sent:
             field_dict["country"] = self.country
 
-        if not isinstance(self.postal_code, Unset):
+        if self.postal_code is not None or "postal_code" in sent:
             field_dict["postal_code"] = self.postal_code
 
-        if not isinstance(self.region, Unset):
+        if self.region is not None or "region" in sent:
             field_dict["region"] = self.region
 
         return field_dict
@@ -61,17 +71,17 @@ class FulfillmentsLocationAddress:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        address_one = d.pop("address_one", UNSET)
+        address_one = d.pop("address_one", None)
 
-        address_two = d.pop("address_two", UNSET)
+        address_two = d.pop("address_two", None)
 
-        city = d.pop("city", UNSET)
+        city = d.pop("city", None)
 
-        country = d.pop("country", UNSET)
+        country = d.pop("country", None)
 
-        postal_code = d.pop("postal_code", UNSET)
+        postal_code = d.pop("postal_code", None)
 
-        region = d.pop("region", UNSET)
+        region = d.pop("region", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -82,6 +92,9 @@ class FulfillmentsLocationAddress:
         fulfillments_location_address.country = country
         fulfillments_location_address.postal_code = postal_code
         fulfillments_location_address.region = region
+        fulfillments_location_address._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         fulfillments_location_address.additional_properties = d
         return fulfillments_location_address

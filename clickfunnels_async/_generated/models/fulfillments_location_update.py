@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FulfillmentsLocationUpdate")
 
 
-@_attrs_define
-class FulfillmentsLocationUpdate:
+@_attrs_define(repr=False)
+class FulfillmentsLocationUpdate(_Body):
     """
     Attributes:
         address (FulfillmentsLocationUpdateAddress | Unset):
@@ -37,6 +37,26 @@ class FulfillmentsLocationUpdate:
     name: str | Unset = UNSET
     phone_number: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "address",
+        "address_name",
+        "archived",
+        "email_address",
+        "external_app",
+        "name",
+        "phone_number",
+    )
+    _cf_not_null = frozenset(
+        (
+            "address",
+            "address_name",
+            "archived",
+            "email_address",
+            "external_app",
+            "name",
+        )
+    )
+    _cf_children = (("address", "FulfillmentsLocationUpdateAddress"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

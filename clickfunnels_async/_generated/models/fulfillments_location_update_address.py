@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -15,8 +15,8 @@ _new = object.__new__
 T = TypeVar("T", bound="FulfillmentsLocationUpdateAddress")
 
 
-@_attrs_define
-class FulfillmentsLocationUpdateAddress:
+@_attrs_define(repr=False)
+class FulfillmentsLocationUpdateAddress(_Body):
     """
     Attributes:
         address_one (str | Unset):
@@ -34,6 +34,25 @@ class FulfillmentsLocationUpdateAddress:
     postal_code: str | Unset = UNSET
     region: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "address_one",
+        "address_two",
+        "city",
+        "country",
+        "postal_code",
+        "region",
+    )
+    _cf_not_null = frozenset(
+        (
+            "address_one",
+            "address_two",
+            "city",
+            "country",
+            "postal_code",
+            "region",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

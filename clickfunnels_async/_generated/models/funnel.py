@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Funnel")
 
 
-@_attrs_define
-class Funnel:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Funnel(_Record):
     """
     Attributes:
         archived (bool):
@@ -33,15 +33,13 @@ class Funnel:
         tags (list[FunnelTag]):
         updated_at (datetime.datetime):
         workspace_id (int):
-        footer_code (None | str | Unset):
-        head_code (None | str | Unset):
+        footer_code (None | str):
+        head_code (None | str):
     """
 
     archived: bool
     created_at: datetime.datetime
     current_path: str
-    domain_id: int | None
-    favicon_image_id: None | str
     id: int
     live_mode: bool
     name: str
@@ -49,40 +47,125 @@ class Funnel:
     tags: list[FunnelTag]
     updated_at: datetime.datetime
     workspace_id: int
-    footer_code: None | str | Unset = UNSET
-    head_code: None | str | Unset = UNSET
+    domain_id: int | None = None
+    favicon_image_id: None | str = None
+    footer_code: None | str = None
+    head_code: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "archived",
+        "created_at",
+        "current_path",
+        "domain_id",
+        "favicon_image_id",
+        "id",
+        "live_mode",
+        "name",
+        "public_id",
+        "tags",
+        "updated_at",
+        "workspace_id",
+        "footer_code",
+        "head_code",
+    )
+    _cf_strict = frozenset(
+        (
+            "archived",
+            "created_at",
+            "current_path",
+            "id",
+            "live_mode",
+            "name",
+            "public_id",
+            "tags",
+            "updated_at",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["archived"] = self.archived
+        sent = self.fields_set
+        try:
+            archived = self.archived
+        except AttributeError:
+            pass
+        else:
+            field_dict["archived"] = archived
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["current_path"] = self.current_path
+        try:
+            current_path = self.current_path
+        except AttributeError:
+            pass
+        else:
+            field_dict["current_path"] = current_path
 
-        field_dict["domain_id"] = self.domain_id
+        if self.domain_id is not None or "domain_id" in sent:
+            field_dict["domain_id"] = self.domain_id
 
-        field_dict["favicon_image_id"] = self.favicon_image_id
+        if self.favicon_image_id is not None or "favicon_image_id" in sent:
+            field_dict["favicon_image_id"] = self.favicon_image_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["live_mode"] = self.live_mode
+        try:
+            live_mode = self.live_mode
+        except AttributeError:
+            pass
+        else:
+            field_dict["live_mode"] = live_mode
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["tags"] = [tags_item.to_dict() for tags_item in self.tags]
+        try:
+            tags = self.tags
+        except AttributeError:
+            pass
+        else:
+            field_dict["tags"] = [tags_item.to_dict() for tags_item in tags]
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
-        if not isinstance(self.footer_code, Unset):
+        if self.footer_code is not None or "footer_code" in sent:
             field_dict["footer_code"] = self.footer_code
 
-        if not isinstance(self.head_code, Unset):
+        if self.head_code is not None or "head_code" in sent:
             field_dict["head_code"] = self.head_code
 
         return field_dict
@@ -90,51 +173,70 @@ class Funnel:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        archived = d.pop("archived")
+        archived = d.pop("archived", _MISSING)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", _MISSING)
 
-        domain_id = d.pop("domain_id")
+        domain_id = d.pop("domain_id", None)
 
-        favicon_image_id = d.pop("favicon_image_id")
+        favicon_image_id = d.pop("favicon_image_id", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        live_mode = d.pop("live_mode")
+        live_mode = d.pop("live_mode", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        tags = [FunnelTag.from_dict(tags_item) for tags_item in d.pop("tags")]
+        tags = d.pop("tags", _MISSING)
+        if tags is not _MISSING:
+            tags = [FunnelTag.from_dict(tags_item) for tags_item in tags]
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
-        footer_code = d.pop("footer_code", UNSET)
+        footer_code = d.pop("footer_code", None)
 
-        head_code = d.pop("head_code", UNSET)
+        head_code = d.pop("head_code", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnel = _new(cls)
-        funnel.archived = archived
-        funnel.created_at = created_at
-        funnel.current_path = current_path
+        if archived is not _MISSING:
+            funnel.archived = archived
+        if created_at is not _MISSING:
+            funnel.created_at = created_at
+        if current_path is not _MISSING:
+            funnel.current_path = current_path
         funnel.domain_id = domain_id
         funnel.favicon_image_id = favicon_image_id
-        funnel.id = id
-        funnel.live_mode = live_mode
-        funnel.name = name
-        funnel.public_id = public_id
-        funnel.tags = tags
-        funnel.updated_at = updated_at
-        funnel.workspace_id = workspace_id
+        if id is not _MISSING:
+            funnel.id = id
+        if live_mode is not _MISSING:
+            funnel.live_mode = live_mode
+        if name is not _MISSING:
+            funnel.name = name
+        if public_id is not _MISSING:
+            funnel.public_id = public_id
+        if tags is not _MISSING:
+            funnel.tags = tags
+        if updated_at is not _MISSING:
+            funnel.updated_at = updated_at
+        if workspace_id is not _MISSING:
+            funnel.workspace_id = workspace_id
         funnel.footer_code = footer_code
         funnel.head_code = head_code
+        funnel._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnel.additional_properties = d
         return funnel

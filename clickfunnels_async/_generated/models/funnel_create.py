@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -19,8 +19,8 @@ from ..models.funnel_head_code_mode import FunnelHeadCodeMode
 T = TypeVar("T", bound="FunnelCreate")
 
 
-@_attrs_define
-class FunnelCreate:
+@_attrs_define(repr=False)
+class FunnelCreate(_Body):
     """
     Attributes:
         name (str):
@@ -44,6 +44,28 @@ class FunnelCreate:
     live_mode: bool | Unset = UNSET
     tag_ids: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "current_path",
+        "domain_id",
+        "footer_code",
+        "footer_code_mode",
+        "head_code",
+        "head_code_mode",
+        "live_mode",
+        "tag_ids",
+    )
+    _cf_not_null = frozenset(
+        (
+            "name",
+            "current_path",
+            "footer_code_mode",
+            "head_code_mode",
+            "live_mode",
+            "tag_ids",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

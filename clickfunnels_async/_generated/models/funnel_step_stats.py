@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,84 +16,105 @@ from typing import Self
 T = TypeVar("T", bound="FunnelStepStats")
 
 
-@_attrs_define
-class FunnelStepStats:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelStepStats(_Record):
     """
     Attributes:
-        current_path (str | Unset):
-        earnings_per_unique_view (str | Unset):
-        earnings_per_view (str | Unset):
-        name (str | Unset):
-        optin_rate (float | Unset):
-        optins (int | Unset):
-        page_id (int | None | Unset):
-        recurring_sales_count (int | Unset):
-        recurring_sales_value (str | Unset):
-        sales_count (int | Unset):
-        sales_rate (float | Unset):
-        sales_value (str | Unset):
-        views_all (int | Unset):
-        views_unique (int | Unset):
+        current_path (str | None):
+        earnings_per_unique_view (str | None):
+        earnings_per_view (str | None):
+        name (str | None):
+        optin_rate (float | None):
+        optins (int | None):
+        page_id (int | None):
+        recurring_sales_count (int | None):
+        recurring_sales_value (str | None):
+        sales_count (int | None):
+        sales_rate (float | None):
+        sales_value (str | None):
+        views_all (int | None):
+        views_unique (int | None):
     """
 
-    current_path: str | Unset = UNSET
-    earnings_per_unique_view: str | Unset = UNSET
-    earnings_per_view: str | Unset = UNSET
-    name: str | Unset = UNSET
-    optin_rate: float | Unset = UNSET
-    optins: int | Unset = UNSET
-    page_id: int | None | Unset = UNSET
-    recurring_sales_count: int | Unset = UNSET
-    recurring_sales_value: str | Unset = UNSET
-    sales_count: int | Unset = UNSET
-    sales_rate: float | Unset = UNSET
-    sales_value: str | Unset = UNSET
-    views_all: int | Unset = UNSET
-    views_unique: int | Unset = UNSET
+    current_path: str | None = None
+    earnings_per_unique_view: str | None = None
+    earnings_per_view: str | None = None
+    name: str | None = None
+    optin_rate: float | None = None
+    optins: int | None = None
+    page_id: int | None = None
+    recurring_sales_count: int | None = None
+    recurring_sales_value: str | None = None
+    sales_count: int | None = None
+    sales_rate: float | None = None
+    sales_value: str | None = None
+    views_all: int | None = None
+    views_unique: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "current_path",
+        "earnings_per_unique_view",
+        "earnings_per_view",
+        "name",
+        "optin_rate",
+        "optins",
+        "page_id",
+        "recurring_sales_count",
+        "recurring_sales_value",
+        "sales_count",
+        "sales_rate",
+        "sales_value",
+        "views_all",
+        "views_unique",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.current_path, Unset):
+        sent = self.fields_set
+        if self.current_path is not None or "current_path" in sent:
             field_dict["current_path"] = self.current_path
 
-        if not isinstance(self.earnings_per_unique_view, Unset):
+        if (
+            self.earnings_per_unique_view is not None
+            or "earnings_per_unique_view" in sent
+        ):
             field_dict["earnings_per_unique_view"] = self.earnings_per_unique_view
 
-        if not isinstance(self.earnings_per_view, Unset):
+        if self.earnings_per_view is not None or "earnings_per_view" in sent:
             field_dict["earnings_per_view"] = self.earnings_per_view
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.optin_rate, Unset):
+        if self.optin_rate is not None or "optin_rate" in sent:
             field_dict["optin_rate"] = self.optin_rate
 
-        if not isinstance(self.optins, Unset):
+        if self.optins is not None or "optins" in sent:
             field_dict["optins"] = self.optins
 
-        if not isinstance(self.page_id, Unset):
+        if self.page_id is not None or "page_id" in sent:
             field_dict["page_id"] = self.page_id
 
-        if not isinstance(self.recurring_sales_count, Unset):
+        if self.recurring_sales_count is not None or "recurring_sales_count" in sent:
             field_dict["recurring_sales_count"] = self.recurring_sales_count
 
-        if not isinstance(self.recurring_sales_value, Unset):
+        if self.recurring_sales_value is not None or "recurring_sales_value" in sent:
             field_dict["recurring_sales_value"] = self.recurring_sales_value
 
-        if not isinstance(self.sales_count, Unset):
+        if self.sales_count is not None or "sales_count" in sent:
             field_dict["sales_count"] = self.sales_count
 
-        if not isinstance(self.sales_rate, Unset):
+        if self.sales_rate is not None or "sales_rate" in sent:
             field_dict["sales_rate"] = self.sales_rate
 
-        if not isinstance(self.sales_value, Unset):
+        if self.sales_value is not None or "sales_value" in sent:
             field_dict["sales_value"] = self.sales_value
 
-        if not isinstance(self.views_all, Unset):
+        if self.views_all is not None or "views_all" in sent:
             field_dict["views_all"] = self.views_all
 
-        if not isinstance(self.views_unique, Unset):
+        if self.views_unique is not None or "views_unique" in sent:
             field_dict["views_unique"] = self.views_unique
 
         return field_dict
@@ -101,33 +122,33 @@ class FunnelStepStats:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        current_path = d.pop("current_path", UNSET)
+        current_path = d.pop("current_path", None)
 
-        earnings_per_unique_view = d.pop("earnings_per_unique_view", UNSET)
+        earnings_per_unique_view = d.pop("earnings_per_unique_view", None)
 
-        earnings_per_view = d.pop("earnings_per_view", UNSET)
+        earnings_per_view = d.pop("earnings_per_view", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        optin_rate = d.pop("optin_rate", UNSET)
+        optin_rate = d.pop("optin_rate", None)
 
-        optins = d.pop("optins", UNSET)
+        optins = d.pop("optins", None)
 
-        page_id = d.pop("page_id", UNSET)
+        page_id = d.pop("page_id", None)
 
-        recurring_sales_count = d.pop("recurring_sales_count", UNSET)
+        recurring_sales_count = d.pop("recurring_sales_count", None)
 
-        recurring_sales_value = d.pop("recurring_sales_value", UNSET)
+        recurring_sales_value = d.pop("recurring_sales_value", None)
 
-        sales_count = d.pop("sales_count", UNSET)
+        sales_count = d.pop("sales_count", None)
 
-        sales_rate = d.pop("sales_rate", UNSET)
+        sales_rate = d.pop("sales_rate", None)
 
-        sales_value = d.pop("sales_value", UNSET)
+        sales_value = d.pop("sales_value", None)
 
-        views_all = d.pop("views_all", UNSET)
+        views_all = d.pop("views_all", None)
 
-        views_unique = d.pop("views_unique", UNSET)
+        views_unique = d.pop("views_unique", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -146,6 +167,9 @@ class FunnelStepStats:
         funnel_step_stats.sales_value = sales_value
         funnel_step_stats.views_all = views_all
         funnel_step_stats.views_unique = views_unique
+        funnel_step_stats._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnel_step_stats.additional_properties = d
         return funnel_step_stats

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,37 +16,60 @@ from typing import Self
 T = TypeVar("T", bound="FunnelStructure")
 
 
-@_attrs_define
-class FunnelStructure:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelStructure(_Record):
     """
     Attributes:
-        funnel (FunnelStructureFunnel | Unset):
-        steps (list[FunnelStructureStep] | Unset):
+        funnel (FunnelStructureFunnel | None):
+        steps (list[FunnelStructureStep] | None):
     """
 
-    funnel: FunnelStructureFunnel | Unset = UNSET
-    steps: list[FunnelStructureStep] | Unset = UNSET
+    funnel: FunnelStructureFunnel | None = None
+    steps: list[FunnelStructureStep] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "funnel",
+        "steps",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.funnel, Unset):
-            field_dict["funnel"] = self.funnel.to_dict()
+        sent = self.fields_set
+        if self.funnel is not None:
+            field_dict["funnel"] = (
+                self.funnel.to_dict()
+                if isinstance(self.funnel, FunnelStructureFunnel)
+                else self.funnel
+            )
+        elif "funnel" in sent:
+            field_dict["funnel"] = None
 
-        if not isinstance(self.steps, Unset):
-            field_dict["steps"] = [steps_item.to_dict() for steps_item in self.steps]
+        if self.steps is not None:
+            field_dict["steps"] = (
+                [
+                    steps_item.to_dict()
+                    if isinstance(steps_item, FunnelStructureStep)
+                    else steps_item
+                    for steps_item in self.steps
+                ]
+                if isinstance(self.steps, list)
+                else self.steps
+            )
+        elif "steps" in sent:
+            field_dict["steps"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        funnel = d.pop("funnel", UNSET)
-        if not isinstance(funnel, Unset):
+        funnel = d.pop("funnel", None)
+        if funnel is not None:
             funnel = FunnelStructureFunnel.from_dict(funnel)
 
-        steps = d.pop("steps", UNSET)
-        if not isinstance(steps, Unset):
+        steps = d.pop("steps", None)
+        if steps is not None:
             steps = [FunnelStructureStep.from_dict(steps_item) for steps_item in steps]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
@@ -54,6 +77,9 @@ class FunnelStructure:
         funnel_structure = _new(cls)
         funnel_structure.funnel = funnel
         funnel_structure.steps = steps
+        funnel_structure._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnel_structure.additional_properties = d
         return funnel_structure

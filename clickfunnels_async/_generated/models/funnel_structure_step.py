@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,109 +16,143 @@ from typing import Self
 T = TypeVar("T", bound="FunnelStructureStep")
 
 
-@_attrs_define
-class FunnelStructureStep:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelStructureStep(_Record):
     """
     Attributes:
-        branches (list[FunnelStructureStepBranch] | Unset):
-        convergence_step_id (int | None | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        page (FunnelStructureStepPage | None | Unset):
-        public_id (str | Unset):
-        show_page_step_id (str | Unset):
-        sort_order (int | Unset):
-        step_type (str | Unset):
-        variants (list[FunnelStructureStepVariant] | Unset):
+        branches (list[FunnelStructureStepBranch] | None):
+        convergence_step_id (int | None):
+        id (int | None):
+        name (str | None):
+        page (FunnelStructureStepPage | None):
+        public_id (str | None):
+        show_page_step_id (str | None):
+        sort_order (int | None):
+        step_type (str | None):
+        variants (list[FunnelStructureStepVariant] | None):
     """
 
-    branches: list[FunnelStructureStepBranch] | Unset = UNSET
-    convergence_step_id: int | None | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    page: FunnelStructureStepPage | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    show_page_step_id: str | Unset = UNSET
-    sort_order: int | Unset = UNSET
-    step_type: str | Unset = UNSET
-    variants: list[FunnelStructureStepVariant] | Unset = UNSET
+    branches: list[FunnelStructureStepBranch] | None = None
+    convergence_step_id: int | None = None
+    id: int | None = None
+    name: str | None = None
+    page: FunnelStructureStepPage | None = None
+    public_id: str | None = None
+    show_page_step_id: str | None = None
+    sort_order: int | None = None
+    step_type: str | None = None
+    variants: list[FunnelStructureStepVariant] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "branches",
+        "convergence_step_id",
+        "id",
+        "name",
+        "page",
+        "public_id",
+        "show_page_step_id",
+        "sort_order",
+        "step_type",
+        "variants",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.branches, Unset):
-            field_dict["branches"] = [
-                branches_item.to_dict() for branches_item in self.branches
-            ]
+        sent = self.fields_set
+        if self.branches is not None:
+            field_dict["branches"] = (
+                [
+                    branches_item.to_dict()
+                    if isinstance(branches_item, FunnelStructureStepBranch)
+                    else branches_item
+                    for branches_item in self.branches
+                ]
+                if isinstance(self.branches, list)
+                else self.branches
+            )
+        elif "branches" in sent:
+            field_dict["branches"] = None
 
-        if not isinstance(self.convergence_step_id, Unset):
+        if self.convergence_step_id is not None or "convergence_step_id" in sent:
             field_dict["convergence_step_id"] = self.convergence_step_id
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.page, Unset):
+        if self.page is not None:
             field_dict["page"] = (
                 self.page.to_dict()
                 if isinstance(self.page, FunnelStructureStepPage)
                 else self.page
             )
+        elif "page" in sent:
+            field_dict["page"] = None
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.show_page_step_id, Unset):
+        if self.show_page_step_id is not None or "show_page_step_id" in sent:
             field_dict["show_page_step_id"] = self.show_page_step_id
 
-        if not isinstance(self.sort_order, Unset):
+        if self.sort_order is not None or "sort_order" in sent:
             field_dict["sort_order"] = self.sort_order
 
-        if not isinstance(self.step_type, Unset):
+        if self.step_type is not None or "step_type" in sent:
             field_dict["step_type"] = self.step_type
 
-        if not isinstance(self.variants, Unset):
-            field_dict["variants"] = [
-                variants_item.to_dict() for variants_item in self.variants
-            ]
+        if self.variants is not None:
+            field_dict["variants"] = (
+                [
+                    variants_item.to_dict()
+                    if isinstance(variants_item, FunnelStructureStepVariant)
+                    else variants_item
+                    for variants_item in self.variants
+                ]
+                if isinstance(self.variants, list)
+                else self.variants
+            )
+        elif "variants" in sent:
+            field_dict["variants"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        branches = d.pop("branches", UNSET)
-        if not isinstance(branches, Unset):
+        branches = d.pop("branches", None)
+        if branches is not None:
             branches = [
                 FunnelStructureStepBranch.from_dict(branches_item)
                 for branches_item in branches
             ]
 
-        convergence_step_id = d.pop("convergence_step_id", UNSET)
+        convergence_step_id = d.pop("convergence_step_id", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        page = d.pop("page", UNSET)
+        page = d.pop("page", None)
         if isinstance(page, dict):
             try:
                 page = FunnelStructureStepPage.from_dict(page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        show_page_step_id = d.pop("show_page_step_id", UNSET)
+        show_page_step_id = d.pop("show_page_step_id", None)
 
-        sort_order = d.pop("sort_order", UNSET)
+        sort_order = d.pop("sort_order", None)
 
-        step_type = d.pop("step_type", UNSET)
+        step_type = d.pop("step_type", None)
 
-        variants = d.pop("variants", UNSET)
-        if not isinstance(variants, Unset):
+        variants = d.pop("variants", None)
+        if variants is not None:
             variants = [
                 FunnelStructureStepVariant.from_dict(variants_item)
                 for variants_item in variants
@@ -137,6 +171,9 @@ class FunnelStructureStep:
         funnel_structure_step.sort_order = sort_order
         funnel_structure_step.step_type = step_type
         funnel_structure_step.variants = variants
+        funnel_structure_step._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnel_structure_step.additional_properties = d
         return funnel_structure_step

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -18,37 +18,60 @@ from ..models.funnel_structure_step_branch_branch import FunnelStructureStepBran
 T = TypeVar("T", bound="FunnelStructureStepBranch")
 
 
-@_attrs_define
-class FunnelStructureStepBranch:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelStructureStepBranch(_Record):
     """
     Attributes:
-        branch (FunnelStructureStepBranchBranch | Unset):
-        steps (list[FunnelStructureStepBranchStepsItem] | Unset):
+        branch (FunnelStructureStepBranchBranch | None):
+        steps (list[FunnelStructureStepBranchStepsItem] | None):
     """
 
-    branch: FunnelStructureStepBranchBranch | Unset = UNSET
-    steps: list[FunnelStructureStepBranchStepsItem] | Unset = UNSET
+    branch: FunnelStructureStepBranchBranch | None = None
+    steps: list[FunnelStructureStepBranchStepsItem] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "branch",
+        "steps",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.branch, Unset):
-            field_dict["branch"] = self.branch.value
+        sent = self.fields_set
+        if self.branch is not None:
+            field_dict["branch"] = (
+                self.branch.value
+                if isinstance(self.branch, FunnelStructureStepBranchBranch)
+                else self.branch
+            )
+        elif "branch" in sent:
+            field_dict["branch"] = None
 
-        if not isinstance(self.steps, Unset):
-            field_dict["steps"] = [steps_item.to_dict() for steps_item in self.steps]
+        if self.steps is not None:
+            field_dict["steps"] = (
+                [
+                    steps_item.to_dict()
+                    if isinstance(steps_item, FunnelStructureStepBranchStepsItem)
+                    else steps_item
+                    for steps_item in self.steps
+                ]
+                if isinstance(self.steps, list)
+                else self.steps
+            )
+        elif "steps" in sent:
+            field_dict["steps"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        branch = d.pop("branch", UNSET)
-        if not isinstance(branch, Unset):
+        branch = d.pop("branch", None)
+        if branch is not None:
             branch = FunnelStructureStepBranchBranch(branch)
 
-        steps = d.pop("steps", UNSET)
-        if not isinstance(steps, Unset):
+        steps = d.pop("steps", None)
+        if steps is not None:
             steps = [
                 FunnelStructureStepBranchStepsItem.from_dict(steps_item)
                 for steps_item in steps
@@ -59,6 +82,9 @@ class FunnelStructureStepBranch:
         funnel_structure_step_branch = _new(cls)
         funnel_structure_step_branch.branch = branch
         funnel_structure_step_branch.steps = steps
+        funnel_structure_step_branch._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnel_structure_step_branch.additional_properties = d
         return funnel_structure_step_branch

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,44 +16,54 @@ from typing import Self
 T = TypeVar("T", bound="FunnelStructureStepPage")
 
 
-@_attrs_define
-class FunnelStructureStepPage:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelStructureStepPage(_Record):
     """
     Attributes:
-        external (bool | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        public_id (str | Unset):
-        sdk_token (None | str | Unset):
-        url (str | Unset):
+        external (bool | None):
+        id (int | None):
+        name (str | None):
+        public_id (str | None):
+        sdk_token (None | str):
+        url (str | None):
     """
 
-    external: bool | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    sdk_token: None | str | Unset = UNSET
-    url: str | Unset = UNSET
+    external: bool | None = None
+    id: int | None = None
+    name: str | None = None
+    public_id: str | None = None
+    sdk_token: None | str = None
+    url: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "external",
+        "id",
+        "name",
+        "public_id",
+        "sdk_token",
+        "url",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.external, Unset):
+        sent = self.fields_set
+        if self.external is not None or "external" in sent:
             field_dict["external"] = self.external
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.sdk_token, Unset):
+        if self.sdk_token is not None or "sdk_token" in sent:
             field_dict["sdk_token"] = self.sdk_token
 
-        if not isinstance(self.url, Unset):
+        if self.url is not None or "url" in sent:
             field_dict["url"] = self.url
 
         return field_dict
@@ -61,17 +71,17 @@ class FunnelStructureStepPage:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        external = d.pop("external", UNSET)
+        external = d.pop("external", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        sdk_token = d.pop("sdk_token", UNSET)
+        sdk_token = d.pop("sdk_token", None)
 
-        url = d.pop("url", UNSET)
+        url = d.pop("url", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -82,6 +92,9 @@ class FunnelStructureStepPage:
         funnel_structure_step_page.public_id = public_id
         funnel_structure_step_page.sdk_token = sdk_token
         funnel_structure_step_page.url = url
+        funnel_structure_step_page._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnel_structure_step_page.additional_properties = d
         return funnel_structure_step_page

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,24 +16,41 @@ from typing import Self
 T = TypeVar("T", bound="FunnelStructureStepVariant")
 
 
-@_attrs_define
-class FunnelStructureStepVariant:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelStructureStepVariant(_Record):
     """
     Attributes:
-        steps (list[FunnelStructureStepVariantStepsItem] | Unset):
-        weight (int | Unset):
+        steps (list[FunnelStructureStepVariantStepsItem] | None):
+        weight (int | None):
     """
 
-    steps: list[FunnelStructureStepVariantStepsItem] | Unset = UNSET
-    weight: int | Unset = UNSET
+    steps: list[FunnelStructureStepVariantStepsItem] | None = None
+    weight: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "steps",
+        "weight",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.steps, Unset):
-            field_dict["steps"] = [steps_item.to_dict() for steps_item in self.steps]
+        sent = self.fields_set
+        if self.steps is not None:
+            field_dict["steps"] = (
+                [
+                    steps_item.to_dict()
+                    if isinstance(steps_item, FunnelStructureStepVariantStepsItem)
+                    else steps_item
+                    for steps_item in self.steps
+                ]
+                if isinstance(self.steps, list)
+                else self.steps
+            )
+        elif "steps" in sent:
+            field_dict["steps"] = None
 
-        if not isinstance(self.weight, Unset):
+        if self.weight is not None or "weight" in sent:
             field_dict["weight"] = self.weight
 
         return field_dict
@@ -41,20 +58,23 @@ class FunnelStructureStepVariant:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        steps = d.pop("steps", UNSET)
-        if not isinstance(steps, Unset):
+        steps = d.pop("steps", None)
+        if steps is not None:
             steps = [
                 FunnelStructureStepVariantStepsItem.from_dict(steps_item)
                 for steps_item in steps
             ]
 
-        weight = d.pop("weight", UNSET)
+        weight = d.pop("weight", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnel_structure_step_variant = _new(cls)
         funnel_structure_step_variant.steps = steps
         funnel_structure_step_variant.weight = weight
+        funnel_structure_step_variant._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnel_structure_step_variant.additional_properties = d
         return funnel_structure_step_variant

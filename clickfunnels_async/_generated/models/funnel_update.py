@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -19,8 +19,8 @@ from ..models.funnel_head_code_mode import FunnelHeadCodeMode
 T = TypeVar("T", bound="FunnelUpdate")
 
 
-@_attrs_define
-class FunnelUpdate:
+@_attrs_define(repr=False)
+class FunnelUpdate(_Body):
     """
     Attributes:
         domain_id (int | None | Unset):
@@ -40,6 +40,24 @@ class FunnelUpdate:
     live_mode: bool | Unset = UNSET
     name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "domain_id",
+        "footer_code",
+        "footer_code_mode",
+        "head_code",
+        "head_code_mode",
+        "live_mode",
+        "name",
+    )
+    _cf_not_null = frozenset(
+        (
+            "footer_code_mode",
+            "head_code_mode",
+            "live_mode",
+            "name",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

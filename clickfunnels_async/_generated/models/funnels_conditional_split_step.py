@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsConditionalSplitStep")
 
 
-@_attrs_define
-class FunnelsConditionalSplitStep:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelsConditionalSplitStep(_Record):
     """
     Attributes:
         branches (list[FunnelsConditionalSplitStepBranch]):
@@ -38,62 +40,144 @@ class FunnelsConditionalSplitStep:
     public_id: str
     updated_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "branches",
+        "condition",
+        "created_at",
+        "funnel_id",
+        "funnel_public_id",
+        "id",
+        "public_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "branches",
+            "condition",
+            "created_at",
+            "funnel_id",
+            "funnel_public_id",
+            "id",
+            "public_id",
+            "updated_at",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["branches"] = [
-            branches_item.to_dict() for branches_item in self.branches
-        ]
+        sent = self.fields_set
+        try:
+            branches = self.branches
+        except AttributeError:
+            pass
+        else:
+            field_dict["branches"] = [
+                branches_item.to_dict() for branches_item in branches
+            ]
 
-        field_dict["condition"] = self.condition.to_dict()
+        try:
+            condition = self.condition
+        except AttributeError:
+            pass
+        else:
+            field_dict["condition"] = condition.to_dict()
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["funnel_id"] = self.funnel_id
+        try:
+            funnel_id = self.funnel_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["funnel_id"] = funnel_id
 
-        field_dict["funnel_public_id"] = self.funnel_public_id
+        try:
+            funnel_public_id = self.funnel_public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["funnel_public_id"] = funnel_public_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        branches = [
-            FunnelsConditionalSplitStepBranch.from_dict(branches_item)
-            for branches_item in d.pop("branches")
-        ]
+        branches = d.pop("branches", _MISSING)
+        if branches is not _MISSING:
+            branches = [
+                FunnelsConditionalSplitStepBranch.from_dict(branches_item)
+                for branches_item in branches
+            ]
 
-        condition = FunnelsConditionalSplitStepCondition.from_dict(d.pop("condition"))
+        condition = d.pop("condition", _MISSING)
+        if condition is not _MISSING:
+            condition = FunnelsConditionalSplitStepCondition.from_dict(condition)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        funnel_id = d.pop("funnel_id")
+        funnel_id = d.pop("funnel_id", _MISSING)
 
-        funnel_public_id = d.pop("funnel_public_id")
+        funnel_public_id = d.pop("funnel_public_id", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnels_conditional_split_step = _new(cls)
-        funnels_conditional_split_step.branches = branches
-        funnels_conditional_split_step.condition = condition
-        funnels_conditional_split_step.created_at = created_at
-        funnels_conditional_split_step.funnel_id = funnel_id
-        funnels_conditional_split_step.funnel_public_id = funnel_public_id
-        funnels_conditional_split_step.id = id
-        funnels_conditional_split_step.public_id = public_id
-        funnels_conditional_split_step.updated_at = updated_at
+        if branches is not _MISSING:
+            funnels_conditional_split_step.branches = branches
+        if condition is not _MISSING:
+            funnels_conditional_split_step.condition = condition
+        if created_at is not _MISSING:
+            funnels_conditional_split_step.created_at = created_at
+        if funnel_id is not _MISSING:
+            funnels_conditional_split_step.funnel_id = funnel_id
+        if funnel_public_id is not _MISSING:
+            funnels_conditional_split_step.funnel_public_id = funnel_public_id
+        if id is not _MISSING:
+            funnels_conditional_split_step.id = id
+        if public_id is not _MISSING:
+            funnels_conditional_split_step.public_id = public_id
+        if updated_at is not _MISSING:
+            funnels_conditional_split_step.updated_at = updated_at
+        funnels_conditional_split_step._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnels_conditional_split_step.additional_properties = d
         return funnels_conditional_split_step

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,28 +16,36 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsConditionalSplitStepBranch")
 
 
-@_attrs_define
-class FunnelsConditionalSplitStepBranch:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelsConditionalSplitStepBranch(_Record):
     """
     Attributes:
-        page (FunnelsConditionalSplitStepBranchPage | None | Unset):
-        show_page_step (FunnelsConditionalSplitStepBranchShowPageStep | None | Unset):
+        page (FunnelsConditionalSplitStepBranchPage | None):
+        show_page_step (FunnelsConditionalSplitStepBranchShowPageStep | None):
     """
 
-    page: FunnelsConditionalSplitStepBranchPage | None | Unset = UNSET
-    show_page_step: FunnelsConditionalSplitStepBranchShowPageStep | None | Unset = UNSET
+    page: FunnelsConditionalSplitStepBranchPage | None = None
+    show_page_step: FunnelsConditionalSplitStepBranchShowPageStep | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "page",
+        "show_page_step",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.page, Unset):
+        sent = self.fields_set
+        if self.page is not None:
             field_dict["page"] = (
                 self.page.to_dict()
                 if isinstance(self.page, FunnelsConditionalSplitStepBranchPage)
                 else self.page
             )
+        elif "page" in sent:
+            field_dict["page"] = None
 
-        if not isinstance(self.show_page_step, Unset):
+        if self.show_page_step is not None:
             field_dict["show_page_step"] = (
                 self.show_page_step.to_dict()
                 if isinstance(
@@ -45,20 +53,22 @@ class FunnelsConditionalSplitStepBranch:
                 )
                 else self.show_page_step
             )
+        elif "show_page_step" in sent:
+            field_dict["show_page_step"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        page = d.pop("page", UNSET)
+        page = d.pop("page", None)
         if isinstance(page, dict):
             try:
                 page = FunnelsConditionalSplitStepBranchPage.from_dict(page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        show_page_step = d.pop("show_page_step", UNSET)
+        show_page_step = d.pop("show_page_step", None)
         if isinstance(show_page_step, dict):
             try:
                 show_page_step = (
@@ -74,6 +84,9 @@ class FunnelsConditionalSplitStepBranch:
         funnels_conditional_split_step_branch = _new(cls)
         funnels_conditional_split_step_branch.page = page
         funnels_conditional_split_step_branch.show_page_step = show_page_step
+        funnels_conditional_split_step_branch._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnels_conditional_split_step_branch.additional_properties = d
         return funnels_conditional_split_step_branch

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,33 +16,42 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsConditionalSplitStepCondition")
 
 
-@_attrs_define
-class FunnelsConditionalSplitStepCondition:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelsConditionalSplitStepCondition(_Record):
     """
     Attributes:
-        filter_ (None | RefineFilter | Unset):
-        filter_id (None | str | Unset):
-        is_setup (bool | Unset):
+        filter_ (None | RefineFilter):
+        filter_id (None | str):
+        is_setup (bool | None):
     """
 
-    filter_: None | RefineFilter | Unset = UNSET
-    filter_id: None | str | Unset = UNSET
-    is_setup: bool | Unset = UNSET
+    filter_: None | RefineFilter = None
+    filter_id: None | str = None
+    is_setup: bool | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "filter_",
+        "filter_id",
+        "is_setup",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.filter_, Unset):
+        sent = self.fields_set
+        if self.filter_ is not None:
             field_dict["filter"] = (
                 self.filter_.to_dict()
                 if isinstance(self.filter_, RefineFilter)
                 else self.filter_
             )
+        elif "filter_" in sent:
+            field_dict["filter"] = None
 
-        if not isinstance(self.filter_id, Unset):
+        if self.filter_id is not None or "filter_id" in sent:
             field_dict["filter_id"] = self.filter_id
 
-        if not isinstance(self.is_setup, Unset):
+        if self.is_setup is not None or "is_setup" in sent:
             field_dict["is_setup"] = self.is_setup
 
         return field_dict
@@ -50,16 +59,16 @@ class FunnelsConditionalSplitStepCondition:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        filter_ = d.pop("filter", UNSET)
+        filter_ = d.pop("filter", None)
         if isinstance(filter_, dict):
             try:
                 filter_ = RefineFilter.from_dict(filter_)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        filter_id = d.pop("filter_id", UNSET)
+        filter_id = d.pop("filter_id", None)
 
-        is_setup = d.pop("is_setup", UNSET)
+        is_setup = d.pop("is_setup", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -67,6 +76,12 @@ class FunnelsConditionalSplitStepCondition:
         funnels_conditional_split_step_condition.filter_ = filter_
         funnels_conditional_split_step_condition.filter_id = filter_id
         funnels_conditional_split_step_condition.is_setup = is_setup
+        _wire = {
+            "filter": "filter_",
+        }
+        funnels_conditional_split_step_condition._fields_set = frozenset(
+            _wire.get(key, key) for key in src_dict if key not in d
+        )
 
         funnels_conditional_split_step_condition.additional_properties = d
         return funnels_conditional_split_step_condition

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self, cast
 T = TypeVar("T", bound="FunnelsConditionalSplitStepCreate")
 
 
-@_attrs_define
-class FunnelsConditionalSplitStepCreate:
+@_attrs_define(repr=False)
+class FunnelsConditionalSplitStepCreate(_Body):
     """
     Attributes:
         branches (list[FunnelsConditionalSplitStepCreateBranch] | Unset):
@@ -29,6 +29,22 @@ class FunnelsConditionalSplitStepCreate:
     condition: FunnelsConditionalSplitStepCreateCondition | Unset = UNSET
     show_page_step_id: int | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "branches",
+        "condition",
+        "show_page_step_id",
+    )
+    _cf_not_null = frozenset(
+        (
+            "branches",
+            "condition",
+            "show_page_step_id",
+        )
+    )
+    _cf_children = (
+        ("branches", "FunnelsConditionalSplitStepCreateBranch"),
+        ("condition", "FunnelsConditionalSplitStepCreateCondition"),
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -15,8 +15,8 @@ _new = object.__new__
 T = TypeVar("T", bound="FunnelsConditionalSplitStepCreateCondition")
 
 
-@_attrs_define
-class FunnelsConditionalSplitStepCreateCondition:
+@_attrs_define(repr=False)
+class FunnelsConditionalSplitStepCreateCondition(_Body):
     """
     Attributes:
         filter_id (str | Unset):
@@ -24,6 +24,9 @@ class FunnelsConditionalSplitStepCreateCondition:
 
     filter_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("filter_id",)
+    _cf_not_null = frozenset(("filter_id",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,31 +16,44 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsConditionalSplitStepList")
 
 
-@_attrs_define
-class FunnelsConditionalSplitStepList:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelsConditionalSplitStepList(_Record):
     """
     Attributes:
-        conditional_split_steps (list[FunnelsConditionalSplitStep] | Unset):
+        conditional_split_steps (list[FunnelsConditionalSplitStep] | None):
     """
 
-    conditional_split_steps: list[FunnelsConditionalSplitStep] | Unset = UNSET
+    conditional_split_steps: list[FunnelsConditionalSplitStep] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("conditional_split_steps",)
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.conditional_split_steps, Unset):
-            field_dict["conditional_split_steps"] = [
-                conditional_split_steps_item.to_dict()
-                for conditional_split_steps_item in self.conditional_split_steps
-            ]
+        sent = self.fields_set
+        if self.conditional_split_steps is not None:
+            field_dict["conditional_split_steps"] = (
+                [
+                    conditional_split_steps_item.to_dict()
+                    if isinstance(
+                        conditional_split_steps_item, FunnelsConditionalSplitStep
+                    )
+                    else conditional_split_steps_item
+                    for conditional_split_steps_item in self.conditional_split_steps
+                ]
+                if isinstance(self.conditional_split_steps, list)
+                else self.conditional_split_steps
+            )
+        elif "conditional_split_steps" in sent:
+            field_dict["conditional_split_steps"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        conditional_split_steps = d.pop("conditional_split_steps", UNSET)
-        if not isinstance(conditional_split_steps, Unset):
+        conditional_split_steps = d.pop("conditional_split_steps", None)
+        if conditional_split_steps is not None:
             conditional_split_steps = [
                 FunnelsConditionalSplitStep.from_dict(conditional_split_steps_item)
                 for conditional_split_steps_item in conditional_split_steps
@@ -51,6 +64,9 @@ class FunnelsConditionalSplitStepList:
         funnels_conditional_split_step_list = _new(cls)
         funnels_conditional_split_step_list.conditional_split_steps = (
             conditional_split_steps
+        )
+        funnels_conditional_split_step_list._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
         )
 
         funnels_conditional_split_step_list.additional_properties = d

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsConditionalSplitStepUpdate")
 
 
-@_attrs_define
-class FunnelsConditionalSplitStepUpdate:
+@_attrs_define(repr=False)
+class FunnelsConditionalSplitStepUpdate(_Body):
     """
     Attributes:
         branches (list[FunnelsConditionalSplitStepUpdateBranch] | Unset):
@@ -27,6 +27,20 @@ class FunnelsConditionalSplitStepUpdate:
     branches: list[FunnelsConditionalSplitStepUpdateBranch] | Unset = UNSET
     condition: FunnelsConditionalSplitStepUpdateCondition | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "branches",
+        "condition",
+    )
+    _cf_not_null = frozenset(
+        (
+            "branches",
+            "condition",
+        )
+    )
+    _cf_children = (
+        ("branches", "FunnelsConditionalSplitStepUpdateBranch"),
+        ("condition", "FunnelsConditionalSplitStepUpdateCondition"),
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

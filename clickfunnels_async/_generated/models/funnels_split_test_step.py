@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsSplitTestStep")
 
 
-@_attrs_define
-class FunnelsSplitTestStep:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelsSplitTestStep(_Record):
     """
     Attributes:
         created_at (datetime.datetime):
@@ -34,52 +36,118 @@ class FunnelsSplitTestStep:
     updated_at: datetime.datetime
     variants: list[FunnelsSplitTestStepVariant]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "funnel",
+        "id",
+        "public_id",
+        "updated_at",
+        "variants",
+    )
+    _cf_strict = frozenset(
+        (
+            "created_at",
+            "funnel",
+            "id",
+            "public_id",
+            "updated_at",
+            "variants",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = self.created_at.isoformat()
+        sent = self.fields_set
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["funnel"] = self.funnel.to_dict()
+        try:
+            funnel = self.funnel
+        except AttributeError:
+            pass
+        else:
+            field_dict["funnel"] = funnel.to_dict()
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["variants"] = [
-            variants_item.to_dict() for variants_item in self.variants
-        ]
+        try:
+            variants = self.variants
+        except AttributeError:
+            pass
+        else:
+            field_dict["variants"] = [
+                variants_item.to_dict() for variants_item in variants
+            ]
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        funnel = FunnelsSplitTestStepFunnel.from_dict(d.pop("funnel"))
+        funnel = d.pop("funnel", _MISSING)
+        if funnel is not _MISSING:
+            funnel = FunnelsSplitTestStepFunnel.from_dict(funnel)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        variants = [
-            FunnelsSplitTestStepVariant.from_dict(variants_item)
-            for variants_item in d.pop("variants")
-        ]
+        variants = d.pop("variants", _MISSING)
+        if variants is not _MISSING:
+            variants = [
+                FunnelsSplitTestStepVariant.from_dict(variants_item)
+                for variants_item in variants
+            ]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnels_split_test_step = _new(cls)
-        funnels_split_test_step.created_at = created_at
-        funnels_split_test_step.funnel = funnel
-        funnels_split_test_step.id = id
-        funnels_split_test_step.public_id = public_id
-        funnels_split_test_step.updated_at = updated_at
-        funnels_split_test_step.variants = variants
+        if created_at is not _MISSING:
+            funnels_split_test_step.created_at = created_at
+        if funnel is not _MISSING:
+            funnels_split_test_step.funnel = funnel
+        if id is not _MISSING:
+            funnels_split_test_step.id = id
+        if public_id is not _MISSING:
+            funnels_split_test_step.public_id = public_id
+        if updated_at is not _MISSING:
+            funnels_split_test_step.updated_at = updated_at
+        if variants is not _MISSING:
+            funnels_split_test_step.variants = variants
+        funnels_split_test_step._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnels_split_test_step.additional_properties = d
         return funnels_split_test_step

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self, cast
 T = TypeVar("T", bound="FunnelsSplitTestStepCreate")
 
 
-@_attrs_define
-class FunnelsSplitTestStepCreate:
+@_attrs_define(repr=False)
+class FunnelsSplitTestStepCreate(_Body):
     """
     Attributes:
         variants (list[FunnelsSplitTestStepCreateVariant]):
@@ -27,6 +27,17 @@ class FunnelsSplitTestStepCreate:
     variants: list[FunnelsSplitTestStepCreateVariant]
     show_page_step_id: int | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "variants",
+        "show_page_step_id",
+    )
+    _cf_not_null = frozenset(
+        (
+            "variants",
+            "show_page_step_id",
+        )
+    )
+    _cf_children = (("variants", "FunnelsSplitTestStepCreateVariant"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

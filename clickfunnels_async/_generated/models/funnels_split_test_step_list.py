@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,31 +16,42 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsSplitTestStepList")
 
 
-@_attrs_define
-class FunnelsSplitTestStepList:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelsSplitTestStepList(_Record):
     """
     Attributes:
-        split_test_steps (list[FunnelsSplitTestStep] | Unset):
+        split_test_steps (list[FunnelsSplitTestStep] | None):
     """
 
-    split_test_steps: list[FunnelsSplitTestStep] | Unset = UNSET
+    split_test_steps: list[FunnelsSplitTestStep] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("split_test_steps",)
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.split_test_steps, Unset):
-            field_dict["split_test_steps"] = [
-                split_test_steps_item.to_dict()
-                for split_test_steps_item in self.split_test_steps
-            ]
+        sent = self.fields_set
+        if self.split_test_steps is not None:
+            field_dict["split_test_steps"] = (
+                [
+                    split_test_steps_item.to_dict()
+                    if isinstance(split_test_steps_item, FunnelsSplitTestStep)
+                    else split_test_steps_item
+                    for split_test_steps_item in self.split_test_steps
+                ]
+                if isinstance(self.split_test_steps, list)
+                else self.split_test_steps
+            )
+        elif "split_test_steps" in sent:
+            field_dict["split_test_steps"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        split_test_steps = d.pop("split_test_steps", UNSET)
-        if not isinstance(split_test_steps, Unset):
+        split_test_steps = d.pop("split_test_steps", None)
+        if split_test_steps is not None:
             split_test_steps = [
                 FunnelsSplitTestStep.from_dict(split_test_steps_item)
                 for split_test_steps_item in split_test_steps
@@ -50,6 +61,9 @@ class FunnelsSplitTestStepList:
         # be thrown away) is skipped.
         funnels_split_test_step_list = _new(cls)
         funnels_split_test_step_list.split_test_steps = split_test_steps
+        funnels_split_test_step_list._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnels_split_test_step_list.additional_properties = d
         return funnels_split_test_step_list

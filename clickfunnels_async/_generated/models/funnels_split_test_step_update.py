@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Body
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsSplitTestStepUpdate")
 
 
-@_attrs_define
-class FunnelsSplitTestStepUpdate:
+@_attrs_define(repr=False)
+class FunnelsSplitTestStepUpdate(_Body):
     """
     Attributes:
         variants (list[FunnelsSplitTestStepUpdateVariant]):
@@ -23,6 +25,9 @@ class FunnelsSplitTestStepUpdate:
 
     variants: list[FunnelsSplitTestStepUpdateVariant]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("variants",)
+    _cf_not_null = frozenset(("variants",))
+    _cf_children = (("variants", "FunnelsSplitTestStepUpdateVariant"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

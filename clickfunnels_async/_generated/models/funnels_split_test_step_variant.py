@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,30 +16,39 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsSplitTestStepVariant")
 
 
-@_attrs_define
-class FunnelsSplitTestStepVariant:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelsSplitTestStepVariant(_Record):
     """
     Attributes:
-        page (FunnelsSplitTestStepVariantPage | None | Unset):
-        show_page_step (FunnelsSplitTestStepVariantShowPageStep | None | Unset):
-        weight (int | Unset):
+        page (FunnelsSplitTestStepVariantPage | None):
+        show_page_step (FunnelsSplitTestStepVariantShowPageStep | None):
+        weight (int | None):
     """
 
-    page: FunnelsSplitTestStepVariantPage | None | Unset = UNSET
-    show_page_step: FunnelsSplitTestStepVariantShowPageStep | None | Unset = UNSET
-    weight: int | Unset = UNSET
+    page: FunnelsSplitTestStepVariantPage | None = None
+    show_page_step: FunnelsSplitTestStepVariantShowPageStep | None = None
+    weight: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "page",
+        "show_page_step",
+        "weight",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.page, Unset):
+        sent = self.fields_set
+        if self.page is not None:
             field_dict["page"] = (
                 self.page.to_dict()
                 if isinstance(self.page, FunnelsSplitTestStepVariantPage)
                 else self.page
             )
+        elif "page" in sent:
+            field_dict["page"] = None
 
-        if not isinstance(self.show_page_step, Unset):
+        if self.show_page_step is not None:
             field_dict["show_page_step"] = (
                 self.show_page_step.to_dict()
                 if isinstance(
@@ -47,8 +56,10 @@ class FunnelsSplitTestStepVariant:
                 )
                 else self.show_page_step
             )
+        elif "show_page_step" in sent:
+            field_dict["show_page_step"] = None
 
-        if not isinstance(self.weight, Unset):
+        if self.weight is not None or "weight" in sent:
             field_dict["weight"] = self.weight
 
         return field_dict
@@ -56,14 +67,14 @@ class FunnelsSplitTestStepVariant:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        page = d.pop("page", UNSET)
+        page = d.pop("page", None)
         if isinstance(page, dict):
             try:
                 page = FunnelsSplitTestStepVariantPage.from_dict(page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        show_page_step = d.pop("show_page_step", UNSET)
+        show_page_step = d.pop("show_page_step", None)
         if isinstance(show_page_step, dict):
             try:
                 show_page_step = FunnelsSplitTestStepVariantShowPageStep.from_dict(
@@ -72,7 +83,7 @@ class FunnelsSplitTestStepVariant:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        weight = d.pop("weight", UNSET)
+        weight = d.pop("weight", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -80,6 +91,9 @@ class FunnelsSplitTestStepVariant:
         funnels_split_test_step_variant.page = page
         funnels_split_test_step_variant.show_page_step = show_page_step
         funnels_split_test_step_variant.weight = weight
+        funnels_split_test_step_variant._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnels_split_test_step_variant.additional_properties = d
         return funnels_split_test_step_variant

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,34 +15,42 @@ _new = object.__new__
 T = TypeVar("T", bound="FunnelsSplitTestStepVariantShowPageStep")
 
 
-@_attrs_define
-class FunnelsSplitTestStepVariantShowPageStep:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelsSplitTestStepVariantShowPageStep(_Record):
     """
     Attributes:
-        current_path (str | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        public_id (str | Unset):
+        current_path (str | None):
+        id (int | None):
+        name (str | None):
+        public_id (str | None):
     """
 
-    current_path: str | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    current_path: str | None = None
+    id: int | None = None
+    name: str | None = None
+    public_id: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "current_path",
+        "id",
+        "name",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.current_path, Unset):
+        sent = self.fields_set
+        if self.current_path is not None or "current_path" in sent:
             field_dict["current_path"] = self.current_path
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -50,13 +58,13 @@ class FunnelsSplitTestStepVariantShowPageStep:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        current_path = d.pop("current_path", UNSET)
+        current_path = d.pop("current_path", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -65,6 +73,9 @@ class FunnelsSplitTestStepVariantShowPageStep:
         funnels_split_test_step_variant_show_page_step.id = id
         funnels_split_test_step_variant_show_page_step.name = name
         funnels_split_test_step_variant_show_page_step.public_id = public_id
+        funnels_split_test_step_variant_show_page_step._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnels_split_test_step_variant_show_page_step.additional_properties = d
         return funnels_split_test_step_variant_show_page_step

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -16,70 +16,131 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsStats")
 
 
-@_attrs_define
-class FunnelsStats:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelsStats(_Record):
     """
     Attributes:
         currency (str):
         funnel (FunnelSummary):
         summary (FunnelsStatsSummary):
         timerange (FunnelsStatsTimerange):
-        page_public_ids (list[str] | Unset):
-        steps (list[FunnelStepStats] | Unset):
+        page_public_ids (list[str] | None):
+        steps (list[FunnelStepStats] | None):
     """
 
     currency: str
     funnel: FunnelSummary
     summary: FunnelsStatsSummary
     timerange: FunnelsStatsTimerange
-    page_public_ids: list[str] | Unset = UNSET
-    steps: list[FunnelStepStats] | Unset = UNSET
+    page_public_ids: list[str] | None = None
+    steps: list[FunnelStepStats] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "currency",
+        "funnel",
+        "summary",
+        "timerange",
+        "page_public_ids",
+        "steps",
+    )
+    _cf_strict = frozenset(
+        (
+            "currency",
+            "funnel",
+            "summary",
+            "timerange",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["currency"] = self.currency
+        sent = self.fields_set
+        try:
+            currency = self.currency
+        except AttributeError:
+            pass
+        else:
+            field_dict["currency"] = currency
 
-        field_dict["funnel"] = self.funnel.to_dict()
+        try:
+            funnel = self.funnel
+        except AttributeError:
+            pass
+        else:
+            field_dict["funnel"] = funnel.to_dict()
 
-        field_dict["summary"] = self.summary.to_dict()
+        try:
+            summary = self.summary
+        except AttributeError:
+            pass
+        else:
+            field_dict["summary"] = summary.to_dict()
 
-        field_dict["timerange"] = self.timerange.to_dict()
+        try:
+            timerange = self.timerange
+        except AttributeError:
+            pass
+        else:
+            field_dict["timerange"] = timerange.to_dict()
 
-        if not isinstance(self.page_public_ids, Unset):
+        if self.page_public_ids is not None or "page_public_ids" in sent:
             field_dict["page_public_ids"] = self.page_public_ids
 
-        if not isinstance(self.steps, Unset):
-            field_dict["steps"] = [steps_item.to_dict() for steps_item in self.steps]
+        if self.steps is not None:
+            field_dict["steps"] = (
+                [
+                    steps_item.to_dict()
+                    if isinstance(steps_item, FunnelStepStats)
+                    else steps_item
+                    for steps_item in self.steps
+                ]
+                if isinstance(self.steps, list)
+                else self.steps
+            )
+        elif "steps" in sent:
+            field_dict["steps"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        currency = d.pop("currency")
+        currency = d.pop("currency", _MISSING)
 
-        funnel = FunnelSummary.from_dict(d.pop("funnel"))
+        funnel = d.pop("funnel", _MISSING)
+        if funnel is not _MISSING:
+            funnel = FunnelSummary.from_dict(funnel)
 
-        summary = FunnelsStatsSummary.from_dict(d.pop("summary"))
+        summary = d.pop("summary", _MISSING)
+        if summary is not _MISSING:
+            summary = FunnelsStatsSummary.from_dict(summary)
 
-        timerange = FunnelsStatsTimerange.from_dict(d.pop("timerange"))
+        timerange = d.pop("timerange", _MISSING)
+        if timerange is not _MISSING:
+            timerange = FunnelsStatsTimerange.from_dict(timerange)
 
-        page_public_ids = d.pop("page_public_ids", UNSET)
+        page_public_ids = d.pop("page_public_ids", None)
 
-        steps = d.pop("steps", UNSET)
-        if not isinstance(steps, Unset):
+        steps = d.pop("steps", None)
+        if steps is not None:
             steps = [FunnelStepStats.from_dict(steps_item) for steps_item in steps]
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         funnels_stats = _new(cls)
-        funnels_stats.currency = currency
-        funnels_stats.funnel = funnel
-        funnels_stats.summary = summary
-        funnels_stats.timerange = timerange
+        if currency is not _MISSING:
+            funnels_stats.currency = currency
+        if funnel is not _MISSING:
+            funnels_stats.funnel = funnel
+        if summary is not _MISSING:
+            funnels_stats.summary = summary
+        if timerange is not _MISSING:
+            funnels_stats.timerange = timerange
         funnels_stats.page_public_ids = page_public_ids
         funnels_stats.steps = steps
+        funnels_stats._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnels_stats.additional_properties = d
         return funnels_stats

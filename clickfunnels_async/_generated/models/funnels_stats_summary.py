@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,44 +15,54 @@ _new = object.__new__
 T = TypeVar("T", bound="FunnelsStatsSummary")
 
 
-@_attrs_define
-class FunnelsStatsSummary:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class FunnelsStatsSummary(_Record):
     """
     Attributes:
-        average_cart_value (str | Unset):
-        earnings_per_click (str | Unset):
-        pageviews (int | Unset):
-        recurring_sales (str | Unset):
-        upfront_sales (str | Unset):
-        upfront_sales_count (int | Unset):
+        average_cart_value (str | None):
+        earnings_per_click (str | None):
+        pageviews (int | None):
+        recurring_sales (str | None):
+        upfront_sales (str | None):
+        upfront_sales_count (int | None):
     """
 
-    average_cart_value: str | Unset = UNSET
-    earnings_per_click: str | Unset = UNSET
-    pageviews: int | Unset = UNSET
-    recurring_sales: str | Unset = UNSET
-    upfront_sales: str | Unset = UNSET
-    upfront_sales_count: int | Unset = UNSET
+    average_cart_value: str | None = None
+    earnings_per_click: str | None = None
+    pageviews: int | None = None
+    recurring_sales: str | None = None
+    upfront_sales: str | None = None
+    upfront_sales_count: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "average_cart_value",
+        "earnings_per_click",
+        "pageviews",
+        "recurring_sales",
+        "upfront_sales",
+        "upfront_sales_count",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.average_cart_value, Unset):
+        sent = self.fields_set
+        if self.average_cart_value is not None or "average_cart_value" in sent:
             field_dict["average_cart_value"] = self.average_cart_value
 
-        if not isinstance(self.earnings_per_click, Unset):
+        if self.earnings_per_click is not None or "earnings_per_click" in sent:
             field_dict["earnings_per_click"] = self.earnings_per_click
 
-        if not isinstance(self.pageviews, Unset):
+        if self.pageviews is not None or "pageviews" in sent:
             field_dict["pageviews"] = self.pageviews
 
-        if not isinstance(self.recurring_sales, Unset):
+        if self.recurring_sales is not None or "recurring_sales" in sent:
             field_dict["recurring_sales"] = self.recurring_sales
 
-        if not isinstance(self.upfront_sales, Unset):
+        if self.upfront_sales is not None or "upfront_sales" in sent:
             field_dict["upfront_sales"] = self.upfront_sales
 
-        if not isinstance(self.upfront_sales_count, Unset):
+        if self.upfront_sales_count is not None or "upfront_sales_count" in sent:
             field_dict["upfront_sales_count"] = self.upfront_sales_count
 
         return field_dict
@@ -60,17 +70,17 @@ class FunnelsStatsSummary:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        average_cart_value = d.pop("average_cart_value", UNSET)
+        average_cart_value = d.pop("average_cart_value", None)
 
-        earnings_per_click = d.pop("earnings_per_click", UNSET)
+        earnings_per_click = d.pop("earnings_per_click", None)
 
-        pageviews = d.pop("pageviews", UNSET)
+        pageviews = d.pop("pageviews", None)
 
-        recurring_sales = d.pop("recurring_sales", UNSET)
+        recurring_sales = d.pop("recurring_sales", None)
 
-        upfront_sales = d.pop("upfront_sales", UNSET)
+        upfront_sales = d.pop("upfront_sales", None)
 
-        upfront_sales_count = d.pop("upfront_sales_count", UNSET)
+        upfront_sales_count = d.pop("upfront_sales_count", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -81,6 +91,9 @@ class FunnelsStatsSummary:
         funnels_stats_summary.recurring_sales = recurring_sales
         funnels_stats_summary.upfront_sales = upfront_sales
         funnels_stats_summary.upfront_sales_count = upfront_sales_count
+        funnels_stats_summary._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         funnels_stats_summary.additional_properties = d
         return funnels_stats_summary

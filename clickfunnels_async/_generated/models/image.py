@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Image")
 
 
-@_attrs_define
-class Image:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Image(_Record):
     """
     Attributes:
         alt_text (None | str):
@@ -29,84 +31,132 @@ class Image:
         workspace_id (int):
     """
 
-    alt_text: None | str
-    created_at: datetime.datetime | None
     id: int
-    name: None | str
-    public_id: None | str
-    updated_at: datetime.datetime | None
     url: str
     workspace_id: int
+    alt_text: None | str = None
+    created_at: datetime.datetime | None = None
+    name: None | str = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "alt_text",
+        "created_at",
+        "id",
+        "name",
+        "public_id",
+        "updated_at",
+        "url",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "url",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["alt_text"] = self.alt_text
+        sent = self.fields_set
+        if self.alt_text is not None or "alt_text" in sent:
+            field_dict["alt_text"] = self.alt_text
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["url"] = self.url
+        try:
+            url = self.url
+        except AttributeError:
+            pass
+        else:
+            field_dict["url"] = url
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        alt_text = d.pop("alt_text")
+        alt_text = d.pop("alt_text", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        url = d.pop("url")
+        url = d.pop("url", _MISSING)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         image = _new(cls)
         image.alt_text = alt_text
         image.created_at = created_at
-        image.id = id
+        if id is not _MISSING:
+            image.id = id
         image.name = name
         image.public_id = public_id
         image.updated_at = updated_at
-        image.url = url
-        image.workspace_id = workspace_id
+        if url is not _MISSING:
+            image.url = url
+        if workspace_id is not _MISSING:
+            image.workspace_id = workspace_id
+        image._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         image.additional_properties = d
         return image

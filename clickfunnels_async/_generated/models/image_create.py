@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ImageCreate")
 
 
-@_attrs_define
-class ImageCreate:
+@_attrs_define(repr=False)
+class ImageCreate(_Body):
     """
     Attributes:
         upload_source_url (str):
@@ -29,6 +29,13 @@ class ImageCreate:
     alt_text: None | str | Unset = UNSET
     name: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "upload_source_url",
+        "alt_text",
+        "name",
+    )
+    _cf_not_null = frozenset(("upload_source_url",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ImageUpdate")
 
 
-@_attrs_define
-class ImageUpdate:
+@_attrs_define(repr=False)
+class ImageUpdate(_Body):
     """
     Attributes:
         alt_text (None | str | Unset):
@@ -29,6 +29,13 @@ class ImageUpdate:
     name: None | str | Unset = UNSET
     upload_source_url: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "alt_text",
+        "name",
+        "upload_source_url",
+    )
+    _cf_not_null = frozenset(("upload_source_url",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -19,93 +19,120 @@ from ..models.me_locale import MeLocale
 T = TypeVar("T", bound="Me")
 
 
-@_attrs_define
-class Me:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Me(_Record):
     """
     Attributes:
-        connected_workspace (MeConnectedWorkspace | None | Unset):
-        created_at (datetime.datetime | None | Unset):
-        email (str | Unset):
-        first_name (str | Unset):
-        id (int | Unset):
-        last_name (str | Unset):
-        locale (MeLocale | Unset):
-        platform_application (MePlatformApplication | None | Unset):
-        public_id (str | Unset):
-        time_zone (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        connected_workspace (MeConnectedWorkspace | None):
+        created_at (datetime.datetime | None):
+        email (str | None):
+        first_name (str | None):
+        id (int | None):
+        last_name (str | None):
+        locale (MeLocale | None):
+        platform_application (MePlatformApplication | None):
+        public_id (str | None):
+        time_zone (None | str):
+        updated_at (datetime.datetime | None):
     """
 
-    connected_workspace: MeConnectedWorkspace | None | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    email: str | Unset = UNSET
-    first_name: str | Unset = UNSET
-    id: int | Unset = UNSET
-    last_name: str | Unset = UNSET
-    locale: MeLocale | Unset = UNSET
-    platform_application: MePlatformApplication | None | Unset = UNSET
-    public_id: str | Unset = UNSET
-    time_zone: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    connected_workspace: MeConnectedWorkspace | None = None
+    created_at: datetime.datetime | None = None
+    email: str | None = None
+    first_name: str | None = None
+    id: int | None = None
+    last_name: str | None = None
+    locale: MeLocale | None = None
+    platform_application: MePlatformApplication | None = None
+    public_id: str | None = None
+    time_zone: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "connected_workspace",
+        "created_at",
+        "email",
+        "first_name",
+        "id",
+        "last_name",
+        "locale",
+        "platform_application",
+        "public_id",
+        "time_zone",
+        "updated_at",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.connected_workspace, Unset):
+        sent = self.fields_set
+        if self.connected_workspace is not None:
             field_dict["connected_workspace"] = (
                 self.connected_workspace.to_dict()
                 if isinstance(self.connected_workspace, MeConnectedWorkspace)
                 else self.connected_workspace
             )
+        elif "connected_workspace" in sent:
+            field_dict["connected_workspace"] = None
 
-        if not isinstance(self.created_at, Unset):
+        if self.created_at is not None:
             field_dict["created_at"] = (
                 self.created_at.isoformat()
                 if isinstance(self.created_at, datetime.datetime)
                 else self.created_at
             )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        if not isinstance(self.email, Unset):
+        if self.email is not None or "email" in sent:
             field_dict["email"] = self.email
 
-        if not isinstance(self.first_name, Unset):
+        if self.first_name is not None or "first_name" in sent:
             field_dict["first_name"] = self.first_name
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.last_name, Unset):
+        if self.last_name is not None or "last_name" in sent:
             field_dict["last_name"] = self.last_name
 
-        if not isinstance(self.locale, Unset):
-            field_dict["locale"] = self.locale.value
+        if self.locale is not None:
+            field_dict["locale"] = (
+                self.locale.value if isinstance(self.locale, MeLocale) else self.locale
+            )
+        elif "locale" in sent:
+            field_dict["locale"] = None
 
-        if not isinstance(self.platform_application, Unset):
+        if self.platform_application is not None:
             field_dict["platform_application"] = (
                 self.platform_application.to_dict()
                 if isinstance(self.platform_application, MePlatformApplication)
                 else self.platform_application
             )
+        elif "platform_application" in sent:
+            field_dict["platform_application"] = None
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.time_zone, Unset):
+        if self.time_zone is not None or "time_zone" in sent:
             field_dict["time_zone"] = self.time_zone
 
-        if not isinstance(self.updated_at, Unset):
+        if self.updated_at is not None:
             field_dict["updated_at"] = (
                 self.updated_at.isoformat()
                 if isinstance(self.updated_at, datetime.datetime)
                 else self.updated_at
             )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        connected_workspace = d.pop("connected_workspace", UNSET)
+        connected_workspace = d.pop("connected_workspace", None)
         if isinstance(connected_workspace, dict):
             try:
                 connected_workspace = MeConnectedWorkspace.from_dict(
@@ -114,26 +141,26 @@ class Me:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        email = d.pop("email", UNSET)
+        email = d.pop("email", None)
 
-        first_name = d.pop("first_name", UNSET)
+        first_name = d.pop("first_name", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        last_name = d.pop("last_name", UNSET)
+        last_name = d.pop("last_name", None)
 
-        locale = d.pop("locale", UNSET)
-        if not isinstance(locale, Unset):
+        locale = d.pop("locale", None)
+        if locale is not None:
             locale = MeLocale(locale)
 
-        platform_application = d.pop("platform_application", UNSET)
+        platform_application = d.pop("platform_application", None)
         if isinstance(platform_application, dict):
             try:
                 platform_application = MePlatformApplication.from_dict(
@@ -142,11 +169,11 @@ class Me:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        time_zone = d.pop("time_zone", UNSET)
+        time_zone = d.pop("time_zone", None)
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -167,6 +194,7 @@ class Me:
         me.public_id = public_id
         me.time_zone = time_zone
         me.updated_at = updated_at
+        me._fields_set = frozenset(src_dict).difference(d) if d else frozenset(src_dict)
 
         me.additional_properties = d
         return me

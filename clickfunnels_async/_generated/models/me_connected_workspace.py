@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,44 +15,54 @@ _new = object.__new__
 T = TypeVar("T", bound="MeConnectedWorkspace")
 
 
-@_attrs_define
-class MeConnectedWorkspace:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class MeConnectedWorkspace(_Record):
     """
     Attributes:
-        team_id (int | Unset):
-        team_name (str | Unset):
-        workspace_currency (str | Unset):
-        workspace_id (int | Unset):
-        workspace_name (str | Unset):
-        workspace_url (str | Unset):
+        team_id (int | None):
+        team_name (str | None):
+        workspace_currency (str | None):
+        workspace_id (int | None):
+        workspace_name (str | None):
+        workspace_url (str | None):
     """
 
-    team_id: int | Unset = UNSET
-    team_name: str | Unset = UNSET
-    workspace_currency: str | Unset = UNSET
-    workspace_id: int | Unset = UNSET
-    workspace_name: str | Unset = UNSET
-    workspace_url: str | Unset = UNSET
+    team_id: int | None = None
+    team_name: str | None = None
+    workspace_currency: str | None = None
+    workspace_id: int | None = None
+    workspace_name: str | None = None
+    workspace_url: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "team_id",
+        "team_name",
+        "workspace_currency",
+        "workspace_id",
+        "workspace_name",
+        "workspace_url",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.team_id, Unset):
+        sent = self.fields_set
+        if self.team_id is not None or "team_id" in sent:
             field_dict["team_id"] = self.team_id
 
-        if not isinstance(self.team_name, Unset):
+        if self.team_name is not None or "team_name" in sent:
             field_dict["team_name"] = self.team_name
 
-        if not isinstance(self.workspace_currency, Unset):
+        if self.workspace_currency is not None or "workspace_currency" in sent:
             field_dict["workspace_currency"] = self.workspace_currency
 
-        if not isinstance(self.workspace_id, Unset):
+        if self.workspace_id is not None or "workspace_id" in sent:
             field_dict["workspace_id"] = self.workspace_id
 
-        if not isinstance(self.workspace_name, Unset):
+        if self.workspace_name is not None or "workspace_name" in sent:
             field_dict["workspace_name"] = self.workspace_name
 
-        if not isinstance(self.workspace_url, Unset):
+        if self.workspace_url is not None or "workspace_url" in sent:
             field_dict["workspace_url"] = self.workspace_url
 
         return field_dict
@@ -60,17 +70,17 @@ class MeConnectedWorkspace:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        team_id = d.pop("team_id", UNSET)
+        team_id = d.pop("team_id", None)
 
-        team_name = d.pop("team_name", UNSET)
+        team_name = d.pop("team_name", None)
 
-        workspace_currency = d.pop("workspace_currency", UNSET)
+        workspace_currency = d.pop("workspace_currency", None)
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id", None)
 
-        workspace_name = d.pop("workspace_name", UNSET)
+        workspace_name = d.pop("workspace_name", None)
 
-        workspace_url = d.pop("workspace_url", UNSET)
+        workspace_url = d.pop("workspace_url", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -81,6 +91,9 @@ class MeConnectedWorkspace:
         me_connected_workspace.workspace_id = workspace_id
         me_connected_workspace.workspace_name = workspace_name
         me_connected_workspace.workspace_url = workspace_url
+        me_connected_workspace._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         me_connected_workspace.additional_properties = d
         return me_connected_workspace

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,29 +15,36 @@ _new = object.__new__
 T = TypeVar("T", bound="MePlatformApplication")
 
 
-@_attrs_define
-class MePlatformApplication:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class MePlatformApplication(_Record):
     """
     Attributes:
-        id (int | Unset):
-        public_id (str | Unset):
-        team_id (int | Unset):
+        id (int | None):
+        public_id (str | None):
+        team_id (int | None):
     """
 
-    id: int | Unset = UNSET
-    public_id: str | Unset = UNSET
-    team_id: int | Unset = UNSET
+    id: int | None = None
+    public_id: str | None = None
+    team_id: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "public_id",
+        "team_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.id, Unset):
+        sent = self.fields_set
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.team_id, Unset):
+        if self.team_id is not None or "team_id" in sent:
             field_dict["team_id"] = self.team_id
 
         return field_dict
@@ -45,11 +52,11 @@ class MePlatformApplication:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        team_id = d.pop("team_id", UNSET)
+        team_id = d.pop("team_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -57,6 +64,9 @@ class MePlatformApplication:
         me_platform_application.id = id
         me_platform_application.public_id = public_id
         me_platform_application.team_id = team_id
+        me_platform_application._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         me_platform_application.additional_properties = d
         return me_platform_application

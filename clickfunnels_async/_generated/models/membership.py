@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Membership")
 
 
-@_attrs_define
-class Membership:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Membership(_Record):
     """
     Attributes:
         added_by_id (int | None):
@@ -34,107 +34,150 @@ class Membership:
         user_id (int | None):
         user_last_name (None | str):
         user_profile_photo_id (None | str):
-        user (User | Unset):
+        user (User | None):
     """
 
-    added_by_id: int | None
-    created_at: datetime.datetime | None
     id: int
-    platform_agent_of_id: int | None
-    public_id: None | str
-    role_ids: list[str] | None
-    team_id: int | None
-    updated_at: datetime.datetime | None
-    user_email: None | str
-    user_first_name: None | str
-    user_id: int | None
-    user_last_name: None | str
-    user_profile_photo_id: None | str
-    user: User | Unset = UNSET
+    added_by_id: int | None = None
+    created_at: datetime.datetime | None = None
+    platform_agent_of_id: int | None = None
+    public_id: None | str = None
+    role_ids: list[str] | None = None
+    team_id: int | None = None
+    updated_at: datetime.datetime | None = None
+    user_email: None | str = None
+    user_first_name: None | str = None
+    user_id: int | None = None
+    user_last_name: None | str = None
+    user_profile_photo_id: None | str = None
+    user: User | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "added_by_id",
+        "created_at",
+        "id",
+        "platform_agent_of_id",
+        "public_id",
+        "role_ids",
+        "team_id",
+        "updated_at",
+        "user_email",
+        "user_first_name",
+        "user_id",
+        "user_last_name",
+        "user_profile_photo_id",
+        "user",
+    )
+    _cf_strict = frozenset(("id",))
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["added_by_id"] = self.added_by_id
+        sent = self.fields_set
+        if self.added_by_id is not None or "added_by_id" in sent:
+            field_dict["added_by_id"] = self.added_by_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["platform_agent_of_id"] = self.platform_agent_of_id
+        if self.platform_agent_of_id is not None or "platform_agent_of_id" in sent:
+            field_dict["platform_agent_of_id"] = self.platform_agent_of_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["role_ids"] = self.role_ids
+        if self.role_ids is not None or "role_ids" in sent:
+            field_dict["role_ids"] = self.role_ids
 
-        field_dict["team_id"] = self.team_id
+        if self.team_id is not None or "team_id" in sent:
+            field_dict["team_id"] = self.team_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["user_email"] = self.user_email
+        if self.user_email is not None or "user_email" in sent:
+            field_dict["user_email"] = self.user_email
 
-        field_dict["user_first_name"] = self.user_first_name
+        if self.user_first_name is not None or "user_first_name" in sent:
+            field_dict["user_first_name"] = self.user_first_name
 
-        field_dict["user_id"] = self.user_id
+        if self.user_id is not None or "user_id" in sent:
+            field_dict["user_id"] = self.user_id
 
-        field_dict["user_last_name"] = self.user_last_name
+        if self.user_last_name is not None or "user_last_name" in sent:
+            field_dict["user_last_name"] = self.user_last_name
 
-        field_dict["user_profile_photo_id"] = self.user_profile_photo_id
+        if self.user_profile_photo_id is not None or "user_profile_photo_id" in sent:
+            field_dict["user_profile_photo_id"] = self.user_profile_photo_id
 
-        if not isinstance(self.user, Unset):
-            field_dict["user"] = self.user.to_dict()
+        if self.user is not None:
+            field_dict["user"] = (
+                self.user.to_dict() if isinstance(self.user, User) else self.user
+            )
+        elif "user" in sent:
+            field_dict["user"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        added_by_id = d.pop("added_by_id")
+        added_by_id = d.pop("added_by_id", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        platform_agent_of_id = d.pop("platform_agent_of_id")
+        platform_agent_of_id = d.pop("platform_agent_of_id", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        role_ids = d.pop("role_ids")
+        role_ids = d.pop("role_ids", None)
 
-        team_id = d.pop("team_id")
+        team_id = d.pop("team_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        user_email = d.pop("user_email")
+        user_email = d.pop("user_email", None)
 
-        user_first_name = d.pop("user_first_name")
+        user_first_name = d.pop("user_first_name", None)
 
-        user_id = d.pop("user_id")
+        user_id = d.pop("user_id", None)
 
-        user_last_name = d.pop("user_last_name")
+        user_last_name = d.pop("user_last_name", None)
 
-        user_profile_photo_id = d.pop("user_profile_photo_id")
+        user_profile_photo_id = d.pop("user_profile_photo_id", None)
 
-        user = d.pop("user", UNSET)
-        if not isinstance(user, Unset):
+        user = d.pop("user", None)
+        if user is not None:
             user = User.from_dict(user)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
@@ -142,7 +185,8 @@ class Membership:
         membership = _new(cls)
         membership.added_by_id = added_by_id
         membership.created_at = created_at
-        membership.id = id
+        if id is not _MISSING:
+            membership.id = id
         membership.platform_agent_of_id = platform_agent_of_id
         membership.public_id = public_id
         membership.role_ids = role_ids
@@ -154,6 +198,9 @@ class Membership:
         membership.user_last_name = user_last_name
         membership.user_profile_photo_id = user_profile_photo_id
         membership.user = user
+        membership._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         membership.additional_properties = d
         return membership

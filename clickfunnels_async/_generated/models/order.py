@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Order")
 
 
-@_attrs_define
-class Order:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Order(_Record):
     """
     Attributes:
         activated_at (None | str):
@@ -88,307 +90,613 @@ class Order:
         workspace_sharing_id (None | str):
     """
 
-    activated_at: None | str
-    affiliate: None | OrderAffiliate
-    billing_address_city: None | str
-    billing_address_country: None | str
-    billing_address_postal_code: None | str
-    billing_address_region: None | str
-    billing_address_street_one: None | str
-    billing_address_street_two: None | str
-    billing_payment_method_id: None | str
     billing_status: str
-    cancel_description: None | str
-    cancel_reason: None | str
-    canceled_at: None | str
-    canceled_by: None | str
-    churned_at: None | str
     contact: ContactBase
-    contact_groups: list[OrderContactGroup] | None
     contact_id: int
-    created_at: datetime.datetime | None
     currency: str
     discount_ids: list[int]
-    external_id: None | str
-    funnel_name: None | str
     id: int
     in_trial: bool
-    line_items: list[OrdersLineItem] | None
     live_mode: bool
-    next_charge_at: None | str
-    notes: None | str
-    order_number: None | str
-    order_page: None | OrderOrderPage
     order_type: str
     origination_channel_id: int
-    origination_channel_name: None | str
-    origination_channel_public_id: None | str
-    origination_channel_type: None | str
-    page_id: int | None
-    page_name: None | str
-    paid_until: datetime.datetime | None
-    payment_processor: None | str
-    phone_number: None | str
-    previous_line_item: None | str
     public_id: str
     recurring_invoices_paid_count: int
-    referral_code: None | OrderReferralCode
-    resource_install_intent: None | str
-    segments: list[OrderSegment] | None
     service_status: str
-    shipping_address_city: None | str
-    shipping_address_country: None | str
-    shipping_address_first_name: None | str
-    shipping_address_last_name: None | str
-    shipping_address_organization_name: None | str
-    shipping_address_phone_number: None | str
-    shipping_address_postal_code: None | str
-    shipping_address_region: None | str
-    shipping_address_street_one: None | str
-    shipping_address_street_two: None | str
     tag_ids: list[int]
-    tax_amount: None | str
-    total_amount: None | str
-    trial_end_at: None | str
-    updated_at: datetime.datetime | None
     visits: OrderVisits
     workspace: Workspace
     workspace_id: int
-    workspace_sharing_id: None | str
+    activated_at: None | str = None
+    affiliate: None | OrderAffiliate = None
+    billing_address_city: None | str = None
+    billing_address_country: None | str = None
+    billing_address_postal_code: None | str = None
+    billing_address_region: None | str = None
+    billing_address_street_one: None | str = None
+    billing_address_street_two: None | str = None
+    billing_payment_method_id: None | str = None
+    cancel_description: None | str = None
+    cancel_reason: None | str = None
+    canceled_at: None | str = None
+    canceled_by: None | str = None
+    churned_at: None | str = None
+    contact_groups: list[OrderContactGroup] | None = None
+    created_at: datetime.datetime | None = None
+    external_id: None | str = None
+    funnel_name: None | str = None
+    line_items: list[OrdersLineItem] | None = None
+    next_charge_at: None | str = None
+    notes: None | str = None
+    order_number: None | str = None
+    order_page: None | OrderOrderPage = None
+    origination_channel_name: None | str = None
+    origination_channel_public_id: None | str = None
+    origination_channel_type: None | str = None
+    page_id: int | None = None
+    page_name: None | str = None
+    paid_until: datetime.datetime | None = None
+    payment_processor: None | str = None
+    phone_number: None | str = None
+    previous_line_item: None | str = None
+    referral_code: None | OrderReferralCode = None
+    resource_install_intent: None | str = None
+    segments: list[OrderSegment] | None = None
+    shipping_address_city: None | str = None
+    shipping_address_country: None | str = None
+    shipping_address_first_name: None | str = None
+    shipping_address_last_name: None | str = None
+    shipping_address_organization_name: None | str = None
+    shipping_address_phone_number: None | str = None
+    shipping_address_postal_code: None | str = None
+    shipping_address_region: None | str = None
+    shipping_address_street_one: None | str = None
+    shipping_address_street_two: None | str = None
+    tax_amount: None | str = None
+    total_amount: None | str = None
+    trial_end_at: None | str = None
+    updated_at: datetime.datetime | None = None
+    workspace_sharing_id: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "activated_at",
+        "affiliate",
+        "billing_address_city",
+        "billing_address_country",
+        "billing_address_postal_code",
+        "billing_address_region",
+        "billing_address_street_one",
+        "billing_address_street_two",
+        "billing_payment_method_id",
+        "billing_status",
+        "cancel_description",
+        "cancel_reason",
+        "canceled_at",
+        "canceled_by",
+        "churned_at",
+        "contact",
+        "contact_groups",
+        "contact_id",
+        "created_at",
+        "currency",
+        "discount_ids",
+        "external_id",
+        "funnel_name",
+        "id",
+        "in_trial",
+        "line_items",
+        "live_mode",
+        "next_charge_at",
+        "notes",
+        "order_number",
+        "order_page",
+        "order_type",
+        "origination_channel_id",
+        "origination_channel_name",
+        "origination_channel_public_id",
+        "origination_channel_type",
+        "page_id",
+        "page_name",
+        "paid_until",
+        "payment_processor",
+        "phone_number",
+        "previous_line_item",
+        "public_id",
+        "recurring_invoices_paid_count",
+        "referral_code",
+        "resource_install_intent",
+        "segments",
+        "service_status",
+        "shipping_address_city",
+        "shipping_address_country",
+        "shipping_address_first_name",
+        "shipping_address_last_name",
+        "shipping_address_organization_name",
+        "shipping_address_phone_number",
+        "shipping_address_postal_code",
+        "shipping_address_region",
+        "shipping_address_street_one",
+        "shipping_address_street_two",
+        "tag_ids",
+        "tax_amount",
+        "total_amount",
+        "trial_end_at",
+        "updated_at",
+        "visits",
+        "workspace",
+        "workspace_id",
+        "workspace_sharing_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "billing_status",
+            "contact",
+            "contact_id",
+            "currency",
+            "discount_ids",
+            "id",
+            "in_trial",
+            "live_mode",
+            "order_type",
+            "origination_channel_id",
+            "public_id",
+            "recurring_invoices_paid_count",
+            "service_status",
+            "tag_ids",
+            "visits",
+            "workspace",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["activated_at"] = self.activated_at
-
-        field_dict["affiliate"] = (
-            self.affiliate.to_dict()
-            if isinstance(self.affiliate, OrderAffiliate)
-            else self.affiliate
-        )
-
-        field_dict["billing_address_city"] = self.billing_address_city
-
-        field_dict["billing_address_country"] = self.billing_address_country
-
-        field_dict["billing_address_postal_code"] = self.billing_address_postal_code
-
-        field_dict["billing_address_region"] = self.billing_address_region
-
-        field_dict["billing_address_street_one"] = self.billing_address_street_one
-
-        field_dict["billing_address_street_two"] = self.billing_address_street_two
-
-        field_dict["billing_payment_method_id"] = self.billing_payment_method_id
-
-        field_dict["billing_status"] = self.billing_status
-
-        field_dict["cancel_description"] = self.cancel_description
-
-        field_dict["cancel_reason"] = self.cancel_reason
-
-        field_dict["canceled_at"] = self.canceled_at
-
-        field_dict["canceled_by"] = self.canceled_by
-
-        field_dict["churned_at"] = self.churned_at
-
-        field_dict["contact"] = self.contact.to_dict()
-
-        field_dict["contact_groups"] = (
-            [
-                contact_groups_type_0_item.to_dict()
-                if isinstance(contact_groups_type_0_item, OrderContactGroup)
-                else contact_groups_type_0_item
-                for contact_groups_type_0_item in self.contact_groups
-            ]
-            if isinstance(self.contact_groups, list)
-            else self.contact_groups
-        )
-
-        field_dict["contact_id"] = self.contact_id
-
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
-
-        field_dict["currency"] = self.currency
-
-        field_dict["discount_ids"] = self.discount_ids
-
-        field_dict["external_id"] = self.external_id
-
-        field_dict["funnel_name"] = self.funnel_name
-
-        field_dict["id"] = self.id
-
-        field_dict["in_trial"] = self.in_trial
-
-        field_dict["line_items"] = (
-            [
-                line_items_type_0_item.to_dict()
-                if isinstance(line_items_type_0_item, OrdersLineItem)
-                else line_items_type_0_item
-                for line_items_type_0_item in self.line_items
-            ]
-            if isinstance(self.line_items, list)
-            else self.line_items
-        )
-
-        field_dict["live_mode"] = self.live_mode
-
-        field_dict["next_charge_at"] = self.next_charge_at
-
-        field_dict["notes"] = self.notes
-
-        field_dict["order_number"] = self.order_number
-
-        field_dict["order_page"] = (
-            self.order_page.to_dict()
-            if isinstance(self.order_page, OrderOrderPage)
-            else self.order_page
-        )
-
-        field_dict["order_type"] = self.order_type
-
-        field_dict["origination_channel_id"] = self.origination_channel_id
-
-        field_dict["origination_channel_name"] = self.origination_channel_name
-
-        field_dict["origination_channel_public_id"] = self.origination_channel_public_id
-
-        field_dict["origination_channel_type"] = self.origination_channel_type
-
-        field_dict["page_id"] = self.page_id
-
-        field_dict["page_name"] = self.page_name
-
-        field_dict["paid_until"] = (
-            self.paid_until.isoformat()
-            if isinstance(self.paid_until, datetime.datetime)
-            else self.paid_until
-        )
-
-        field_dict["payment_processor"] = self.payment_processor
-
-        field_dict["phone_number"] = self.phone_number
-
-        field_dict["previous_line_item"] = self.previous_line_item
-
-        field_dict["public_id"] = self.public_id
-
-        field_dict["recurring_invoices_paid_count"] = self.recurring_invoices_paid_count
-
-        field_dict["referral_code"] = (
-            self.referral_code.to_dict()
-            if isinstance(self.referral_code, OrderReferralCode)
-            else self.referral_code
-        )
-
-        field_dict["resource_install_intent"] = self.resource_install_intent
-
-        field_dict["segments"] = (
-            [
-                segments_type_0_item.to_dict()
-                if isinstance(segments_type_0_item, OrderSegment)
-                else segments_type_0_item
-                for segments_type_0_item in self.segments
-            ]
-            if isinstance(self.segments, list)
-            else self.segments
-        )
-
-        field_dict["service_status"] = self.service_status
-
-        field_dict["shipping_address_city"] = self.shipping_address_city
-
-        field_dict["shipping_address_country"] = self.shipping_address_country
-
-        field_dict["shipping_address_first_name"] = self.shipping_address_first_name
-
-        field_dict["shipping_address_last_name"] = self.shipping_address_last_name
-
-        field_dict["shipping_address_organization_name"] = (
-            self.shipping_address_organization_name
-        )
-
-        field_dict["shipping_address_phone_number"] = self.shipping_address_phone_number
-
-        field_dict["shipping_address_postal_code"] = self.shipping_address_postal_code
-
-        field_dict["shipping_address_region"] = self.shipping_address_region
-
-        field_dict["shipping_address_street_one"] = self.shipping_address_street_one
-
-        field_dict["shipping_address_street_two"] = self.shipping_address_street_two
-
-        field_dict["tag_ids"] = self.tag_ids
-
-        field_dict["tax_amount"] = self.tax_amount
-
-        field_dict["total_amount"] = self.total_amount
-
-        field_dict["trial_end_at"] = self.trial_end_at
-
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
-
-        field_dict["visits"] = self.visits.to_dict()
-
-        field_dict["workspace"] = self.workspace.to_dict()
-
-        field_dict["workspace_id"] = self.workspace_id
-
-        field_dict["workspace_sharing_id"] = self.workspace_sharing_id
+        sent = self.fields_set
+        if self.activated_at is not None or "activated_at" in sent:
+            field_dict["activated_at"] = self.activated_at
+
+        if self.affiliate is not None:
+            field_dict["affiliate"] = (
+                self.affiliate.to_dict()
+                if isinstance(self.affiliate, OrderAffiliate)
+                else self.affiliate
+            )
+        elif "affiliate" in sent:
+            field_dict["affiliate"] = None
+
+        if self.billing_address_city is not None or "billing_address_city" in sent:
+            field_dict["billing_address_city"] = self.billing_address_city
+
+        if (
+            self.billing_address_country is not None
+            or "billing_address_country" in sent
+        ):
+            field_dict["billing_address_country"] = self.billing_address_country
+
+        if (
+            self.billing_address_postal_code is not None
+            or "billing_address_postal_code" in sent
+        ):
+            field_dict["billing_address_postal_code"] = self.billing_address_postal_code
+
+        if self.billing_address_region is not None or "billing_address_region" in sent:
+            field_dict["billing_address_region"] = self.billing_address_region
+
+        if (
+            self.billing_address_street_one is not None
+            or "billing_address_street_one" in sent
+        ):
+            field_dict["billing_address_street_one"] = self.billing_address_street_one
+
+        if (
+            self.billing_address_street_two is not None
+            or "billing_address_street_two" in sent
+        ):
+            field_dict["billing_address_street_two"] = self.billing_address_street_two
+
+        if (
+            self.billing_payment_method_id is not None
+            or "billing_payment_method_id" in sent
+        ):
+            field_dict["billing_payment_method_id"] = self.billing_payment_method_id
+
+        try:
+            billing_status = self.billing_status
+        except AttributeError:
+            pass
+        else:
+            field_dict["billing_status"] = billing_status
+
+        if self.cancel_description is not None or "cancel_description" in sent:
+            field_dict["cancel_description"] = self.cancel_description
+
+        if self.cancel_reason is not None or "cancel_reason" in sent:
+            field_dict["cancel_reason"] = self.cancel_reason
+
+        if self.canceled_at is not None or "canceled_at" in sent:
+            field_dict["canceled_at"] = self.canceled_at
+
+        if self.canceled_by is not None or "canceled_by" in sent:
+            field_dict["canceled_by"] = self.canceled_by
+
+        if self.churned_at is not None or "churned_at" in sent:
+            field_dict["churned_at"] = self.churned_at
+
+        try:
+            contact = self.contact
+        except AttributeError:
+            pass
+        else:
+            field_dict["contact"] = contact.to_dict()
+
+        if self.contact_groups is not None:
+            field_dict["contact_groups"] = (
+                [
+                    contact_groups_type_0_item.to_dict()
+                    if isinstance(contact_groups_type_0_item, OrderContactGroup)
+                    else contact_groups_type_0_item
+                    for contact_groups_type_0_item in self.contact_groups
+                ]
+                if isinstance(self.contact_groups, list)
+                else self.contact_groups
+            )
+        elif "contact_groups" in sent:
+            field_dict["contact_groups"] = None
+
+        try:
+            contact_id = self.contact_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["contact_id"] = contact_id
+
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
+
+        try:
+            currency = self.currency
+        except AttributeError:
+            pass
+        else:
+            field_dict["currency"] = currency
+
+        try:
+            discount_ids = self.discount_ids
+        except AttributeError:
+            pass
+        else:
+            field_dict["discount_ids"] = discount_ids
+
+        if self.external_id is not None or "external_id" in sent:
+            field_dict["external_id"] = self.external_id
+
+        if self.funnel_name is not None or "funnel_name" in sent:
+            field_dict["funnel_name"] = self.funnel_name
+
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
+
+        try:
+            in_trial = self.in_trial
+        except AttributeError:
+            pass
+        else:
+            field_dict["in_trial"] = in_trial
+
+        if self.line_items is not None:
+            field_dict["line_items"] = (
+                [
+                    line_items_type_0_item.to_dict()
+                    if isinstance(line_items_type_0_item, OrdersLineItem)
+                    else line_items_type_0_item
+                    for line_items_type_0_item in self.line_items
+                ]
+                if isinstance(self.line_items, list)
+                else self.line_items
+            )
+        elif "line_items" in sent:
+            field_dict["line_items"] = None
+
+        try:
+            live_mode = self.live_mode
+        except AttributeError:
+            pass
+        else:
+            field_dict["live_mode"] = live_mode
+
+        if self.next_charge_at is not None or "next_charge_at" in sent:
+            field_dict["next_charge_at"] = self.next_charge_at
+
+        if self.notes is not None or "notes" in sent:
+            field_dict["notes"] = self.notes
+
+        if self.order_number is not None or "order_number" in sent:
+            field_dict["order_number"] = self.order_number
+
+        if self.order_page is not None:
+            field_dict["order_page"] = (
+                self.order_page.to_dict()
+                if isinstance(self.order_page, OrderOrderPage)
+                else self.order_page
+            )
+        elif "order_page" in sent:
+            field_dict["order_page"] = None
+
+        try:
+            order_type = self.order_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["order_type"] = order_type
+
+        try:
+            origination_channel_id = self.origination_channel_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["origination_channel_id"] = origination_channel_id
+
+        if (
+            self.origination_channel_name is not None
+            or "origination_channel_name" in sent
+        ):
+            field_dict["origination_channel_name"] = self.origination_channel_name
+
+        if (
+            self.origination_channel_public_id is not None
+            or "origination_channel_public_id" in sent
+        ):
+            field_dict["origination_channel_public_id"] = (
+                self.origination_channel_public_id
+            )
+
+        if (
+            self.origination_channel_type is not None
+            or "origination_channel_type" in sent
+        ):
+            field_dict["origination_channel_type"] = self.origination_channel_type
+
+        if self.page_id is not None or "page_id" in sent:
+            field_dict["page_id"] = self.page_id
+
+        if self.page_name is not None or "page_name" in sent:
+            field_dict["page_name"] = self.page_name
+
+        if self.paid_until is not None:
+            field_dict["paid_until"] = (
+                self.paid_until.isoformat()
+                if isinstance(self.paid_until, datetime.datetime)
+                else self.paid_until
+            )
+        elif "paid_until" in sent:
+            field_dict["paid_until"] = None
+
+        if self.payment_processor is not None or "payment_processor" in sent:
+            field_dict["payment_processor"] = self.payment_processor
+
+        if self.phone_number is not None or "phone_number" in sent:
+            field_dict["phone_number"] = self.phone_number
+
+        if self.previous_line_item is not None or "previous_line_item" in sent:
+            field_dict["previous_line_item"] = self.previous_line_item
+
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
+
+        try:
+            recurring_invoices_paid_count = self.recurring_invoices_paid_count
+        except AttributeError:
+            pass
+        else:
+            field_dict["recurring_invoices_paid_count"] = recurring_invoices_paid_count
+
+        if self.referral_code is not None:
+            field_dict["referral_code"] = (
+                self.referral_code.to_dict()
+                if isinstance(self.referral_code, OrderReferralCode)
+                else self.referral_code
+            )
+        elif "referral_code" in sent:
+            field_dict["referral_code"] = None
+
+        if (
+            self.resource_install_intent is not None
+            or "resource_install_intent" in sent
+        ):
+            field_dict["resource_install_intent"] = self.resource_install_intent
+
+        if self.segments is not None:
+            field_dict["segments"] = (
+                [
+                    segments_type_0_item.to_dict()
+                    if isinstance(segments_type_0_item, OrderSegment)
+                    else segments_type_0_item
+                    for segments_type_0_item in self.segments
+                ]
+                if isinstance(self.segments, list)
+                else self.segments
+            )
+        elif "segments" in sent:
+            field_dict["segments"] = None
+
+        try:
+            service_status = self.service_status
+        except AttributeError:
+            pass
+        else:
+            field_dict["service_status"] = service_status
+
+        if self.shipping_address_city is not None or "shipping_address_city" in sent:
+            field_dict["shipping_address_city"] = self.shipping_address_city
+
+        if (
+            self.shipping_address_country is not None
+            or "shipping_address_country" in sent
+        ):
+            field_dict["shipping_address_country"] = self.shipping_address_country
+
+        if (
+            self.shipping_address_first_name is not None
+            or "shipping_address_first_name" in sent
+        ):
+            field_dict["shipping_address_first_name"] = self.shipping_address_first_name
+
+        if (
+            self.shipping_address_last_name is not None
+            or "shipping_address_last_name" in sent
+        ):
+            field_dict["shipping_address_last_name"] = self.shipping_address_last_name
+
+        if (
+            self.shipping_address_organization_name is not None
+            or "shipping_address_organization_name" in sent
+        ):
+            field_dict["shipping_address_organization_name"] = (
+                self.shipping_address_organization_name
+            )
+
+        if (
+            self.shipping_address_phone_number is not None
+            or "shipping_address_phone_number" in sent
+        ):
+            field_dict["shipping_address_phone_number"] = (
+                self.shipping_address_phone_number
+            )
+
+        if (
+            self.shipping_address_postal_code is not None
+            or "shipping_address_postal_code" in sent
+        ):
+            field_dict["shipping_address_postal_code"] = (
+                self.shipping_address_postal_code
+            )
+
+        if (
+            self.shipping_address_region is not None
+            or "shipping_address_region" in sent
+        ):
+            field_dict["shipping_address_region"] = self.shipping_address_region
+
+        if (
+            self.shipping_address_street_one is not None
+            or "shipping_address_street_one" in sent
+        ):
+            field_dict["shipping_address_street_one"] = self.shipping_address_street_one
+
+        if (
+            self.shipping_address_street_two is not None
+            or "shipping_address_street_two" in sent
+        ):
+            field_dict["shipping_address_street_two"] = self.shipping_address_street_two
+
+        try:
+            tag_ids = self.tag_ids
+        except AttributeError:
+            pass
+        else:
+            field_dict["tag_ids"] = tag_ids
+
+        if self.tax_amount is not None or "tax_amount" in sent:
+            field_dict["tax_amount"] = self.tax_amount
+
+        if self.total_amount is not None or "total_amount" in sent:
+            field_dict["total_amount"] = self.total_amount
+
+        if self.trial_end_at is not None or "trial_end_at" in sent:
+            field_dict["trial_end_at"] = self.trial_end_at
+
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
+
+        try:
+            visits = self.visits
+        except AttributeError:
+            pass
+        else:
+            field_dict["visits"] = visits.to_dict()
+
+        try:
+            workspace = self.workspace
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace"] = workspace.to_dict()
+
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
+
+        if self.workspace_sharing_id is not None or "workspace_sharing_id" in sent:
+            field_dict["workspace_sharing_id"] = self.workspace_sharing_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        activated_at = d.pop("activated_at")
+        activated_at = d.pop("activated_at", None)
 
-        affiliate = d.pop("affiliate")
+        affiliate = d.pop("affiliate", None)
         if isinstance(affiliate, dict):
             try:
                 affiliate = OrderAffiliate.from_dict(affiliate)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        billing_address_city = d.pop("billing_address_city")
+        billing_address_city = d.pop("billing_address_city", None)
 
-        billing_address_country = d.pop("billing_address_country")
+        billing_address_country = d.pop("billing_address_country", None)
 
-        billing_address_postal_code = d.pop("billing_address_postal_code")
+        billing_address_postal_code = d.pop("billing_address_postal_code", None)
 
-        billing_address_region = d.pop("billing_address_region")
+        billing_address_region = d.pop("billing_address_region", None)
 
-        billing_address_street_one = d.pop("billing_address_street_one")
+        billing_address_street_one = d.pop("billing_address_street_one", None)
 
-        billing_address_street_two = d.pop("billing_address_street_two")
+        billing_address_street_two = d.pop("billing_address_street_two", None)
 
-        billing_payment_method_id = d.pop("billing_payment_method_id")
+        billing_payment_method_id = d.pop("billing_payment_method_id", None)
 
-        billing_status = d.pop("billing_status")
+        billing_status = d.pop("billing_status", _MISSING)
 
-        cancel_description = d.pop("cancel_description")
+        cancel_description = d.pop("cancel_description", None)
 
-        cancel_reason = d.pop("cancel_reason")
+        cancel_reason = d.pop("cancel_reason", None)
 
-        canceled_at = d.pop("canceled_at")
+        canceled_at = d.pop("canceled_at", None)
 
-        canceled_by = d.pop("canceled_by")
+        canceled_by = d.pop("canceled_by", None)
 
-        churned_at = d.pop("churned_at")
+        churned_at = d.pop("churned_at", None)
 
-        contact = ContactBase.from_dict(d.pop("contact"))
+        contact = d.pop("contact", _MISSING)
+        if contact is not _MISSING:
+            contact = ContactBase.from_dict(contact)
 
-        contact_groups = d.pop("contact_groups")
+        contact_groups = d.pop("contact_groups", None)
         if isinstance(contact_groups, list):
             try:
                 contact_groups = [
@@ -398,28 +706,28 @@ class Order:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        contact_id = d.pop("contact_id")
+        contact_id = d.pop("contact_id", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        currency = d.pop("currency")
+        currency = d.pop("currency", _MISSING)
 
-        discount_ids = d.pop("discount_ids")
+        discount_ids = d.pop("discount_ids", _MISSING)
 
-        external_id = d.pop("external_id")
+        external_id = d.pop("external_id", None)
 
-        funnel_name = d.pop("funnel_name")
+        funnel_name = d.pop("funnel_name", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        in_trial = d.pop("in_trial")
+        in_trial = d.pop("in_trial", _MISSING)
 
-        line_items = d.pop("line_items")
+        line_items = d.pop("line_items", None)
         if isinstance(line_items, list):
             try:
                 line_items = [
@@ -429,62 +737,62 @@ class Order:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        live_mode = d.pop("live_mode")
+        live_mode = d.pop("live_mode", _MISSING)
 
-        next_charge_at = d.pop("next_charge_at")
+        next_charge_at = d.pop("next_charge_at", None)
 
-        notes = d.pop("notes")
+        notes = d.pop("notes", None)
 
-        order_number = d.pop("order_number")
+        order_number = d.pop("order_number", None)
 
-        order_page = d.pop("order_page")
+        order_page = d.pop("order_page", None)
         if isinstance(order_page, dict):
             try:
                 order_page = OrderOrderPage.from_dict(order_page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        order_type = d.pop("order_type")
+        order_type = d.pop("order_type", _MISSING)
 
-        origination_channel_id = d.pop("origination_channel_id")
+        origination_channel_id = d.pop("origination_channel_id", _MISSING)
 
-        origination_channel_name = d.pop("origination_channel_name")
+        origination_channel_name = d.pop("origination_channel_name", None)
 
-        origination_channel_public_id = d.pop("origination_channel_public_id")
+        origination_channel_public_id = d.pop("origination_channel_public_id", None)
 
-        origination_channel_type = d.pop("origination_channel_type")
+        origination_channel_type = d.pop("origination_channel_type", None)
 
-        page_id = d.pop("page_id")
+        page_id = d.pop("page_id", None)
 
-        page_name = d.pop("page_name")
+        page_name = d.pop("page_name", None)
 
-        paid_until = d.pop("paid_until")
+        paid_until = d.pop("paid_until", None)
         if isinstance(paid_until, str):
             try:
                 paid_until = datetime.datetime.fromisoformat(paid_until)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        payment_processor = d.pop("payment_processor")
+        payment_processor = d.pop("payment_processor", None)
 
-        phone_number = d.pop("phone_number")
+        phone_number = d.pop("phone_number", None)
 
-        previous_line_item = d.pop("previous_line_item")
+        previous_line_item = d.pop("previous_line_item", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count")
+        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count", _MISSING)
 
-        referral_code = d.pop("referral_code")
+        referral_code = d.pop("referral_code", None)
         if isinstance(referral_code, dict):
             try:
                 referral_code = OrderReferralCode.from_dict(referral_code)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        resource_install_intent = d.pop("resource_install_intent")
+        resource_install_intent = d.pop("resource_install_intent", None)
 
-        segments = d.pop("segments")
+        segments = d.pop("segments", None)
         if isinstance(segments, list):
             try:
                 segments = [
@@ -494,50 +802,56 @@ class Order:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        service_status = d.pop("service_status")
+        service_status = d.pop("service_status", _MISSING)
 
-        shipping_address_city = d.pop("shipping_address_city")
+        shipping_address_city = d.pop("shipping_address_city", None)
 
-        shipping_address_country = d.pop("shipping_address_country")
+        shipping_address_country = d.pop("shipping_address_country", None)
 
-        shipping_address_first_name = d.pop("shipping_address_first_name")
+        shipping_address_first_name = d.pop("shipping_address_first_name", None)
 
-        shipping_address_last_name = d.pop("shipping_address_last_name")
+        shipping_address_last_name = d.pop("shipping_address_last_name", None)
 
-        shipping_address_organization_name = d.pop("shipping_address_organization_name")
+        shipping_address_organization_name = d.pop(
+            "shipping_address_organization_name", None
+        )
 
-        shipping_address_phone_number = d.pop("shipping_address_phone_number")
+        shipping_address_phone_number = d.pop("shipping_address_phone_number", None)
 
-        shipping_address_postal_code = d.pop("shipping_address_postal_code")
+        shipping_address_postal_code = d.pop("shipping_address_postal_code", None)
 
-        shipping_address_region = d.pop("shipping_address_region")
+        shipping_address_region = d.pop("shipping_address_region", None)
 
-        shipping_address_street_one = d.pop("shipping_address_street_one")
+        shipping_address_street_one = d.pop("shipping_address_street_one", None)
 
-        shipping_address_street_two = d.pop("shipping_address_street_two")
+        shipping_address_street_two = d.pop("shipping_address_street_two", None)
 
-        tag_ids = d.pop("tag_ids")
+        tag_ids = d.pop("tag_ids", _MISSING)
 
-        tax_amount = d.pop("tax_amount")
+        tax_amount = d.pop("tax_amount", None)
 
-        total_amount = d.pop("total_amount")
+        total_amount = d.pop("total_amount", None)
 
-        trial_end_at = d.pop("trial_end_at")
+        trial_end_at = d.pop("trial_end_at", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        visits = OrderVisits.from_dict(d.pop("visits"))
+        visits = d.pop("visits", _MISSING)
+        if visits is not _MISSING:
+            visits = OrderVisits.from_dict(visits)
 
-        workspace = Workspace.from_dict(d.pop("workspace"))
+        workspace = d.pop("workspace", _MISSING)
+        if workspace is not _MISSING:
+            workspace = Workspace.from_dict(workspace)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
-        workspace_sharing_id = d.pop("workspace_sharing_id")
+        workspace_sharing_id = d.pop("workspace_sharing_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -551,30 +865,40 @@ class Order:
         order.billing_address_street_one = billing_address_street_one
         order.billing_address_street_two = billing_address_street_two
         order.billing_payment_method_id = billing_payment_method_id
-        order.billing_status = billing_status
+        if billing_status is not _MISSING:
+            order.billing_status = billing_status
         order.cancel_description = cancel_description
         order.cancel_reason = cancel_reason
         order.canceled_at = canceled_at
         order.canceled_by = canceled_by
         order.churned_at = churned_at
-        order.contact = contact
+        if contact is not _MISSING:
+            order.contact = contact
         order.contact_groups = contact_groups
-        order.contact_id = contact_id
+        if contact_id is not _MISSING:
+            order.contact_id = contact_id
         order.created_at = created_at
-        order.currency = currency
-        order.discount_ids = discount_ids
+        if currency is not _MISSING:
+            order.currency = currency
+        if discount_ids is not _MISSING:
+            order.discount_ids = discount_ids
         order.external_id = external_id
         order.funnel_name = funnel_name
-        order.id = id
-        order.in_trial = in_trial
+        if id is not _MISSING:
+            order.id = id
+        if in_trial is not _MISSING:
+            order.in_trial = in_trial
         order.line_items = line_items
-        order.live_mode = live_mode
+        if live_mode is not _MISSING:
+            order.live_mode = live_mode
         order.next_charge_at = next_charge_at
         order.notes = notes
         order.order_number = order_number
         order.order_page = order_page
-        order.order_type = order_type
-        order.origination_channel_id = origination_channel_id
+        if order_type is not _MISSING:
+            order.order_type = order_type
+        if origination_channel_id is not _MISSING:
+            order.origination_channel_id = origination_channel_id
         order.origination_channel_name = origination_channel_name
         order.origination_channel_public_id = origination_channel_public_id
         order.origination_channel_type = origination_channel_type
@@ -584,12 +908,15 @@ class Order:
         order.payment_processor = payment_processor
         order.phone_number = phone_number
         order.previous_line_item = previous_line_item
-        order.public_id = public_id
-        order.recurring_invoices_paid_count = recurring_invoices_paid_count
+        if public_id is not _MISSING:
+            order.public_id = public_id
+        if recurring_invoices_paid_count is not _MISSING:
+            order.recurring_invoices_paid_count = recurring_invoices_paid_count
         order.referral_code = referral_code
         order.resource_install_intent = resource_install_intent
         order.segments = segments
-        order.service_status = service_status
+        if service_status is not _MISSING:
+            order.service_status = service_status
         order.shipping_address_city = shipping_address_city
         order.shipping_address_country = shipping_address_country
         order.shipping_address_first_name = shipping_address_first_name
@@ -600,15 +927,22 @@ class Order:
         order.shipping_address_region = shipping_address_region
         order.shipping_address_street_one = shipping_address_street_one
         order.shipping_address_street_two = shipping_address_street_two
-        order.tag_ids = tag_ids
+        if tag_ids is not _MISSING:
+            order.tag_ids = tag_ids
         order.tax_amount = tax_amount
         order.total_amount = total_amount
         order.trial_end_at = trial_end_at
         order.updated_at = updated_at
-        order.visits = visits
-        order.workspace = workspace
-        order.workspace_id = workspace_id
+        if visits is not _MISSING:
+            order.visits = visits
+        if workspace is not _MISSING:
+            order.workspace = workspace
+        if workspace_id is not _MISSING:
+            order.workspace_id = workspace_id
         order.workspace_sharing_id = workspace_sharing_id
+        order._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         order.additional_properties = d
         return order

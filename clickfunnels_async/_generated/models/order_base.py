@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="OrderBase")
 
 
-@_attrs_define
-class OrderBase:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrderBase(_Record):
     """
     Attributes:
         activated_at (None | str):
@@ -64,263 +66,477 @@ class OrderBase:
         trial_end_at (None | str):
     """
 
-    activated_at: None | str
-    affiliate: None | OrderBaseAffiliate
-    billing_address_city: None | str
-    billing_address_country: None | str
-    billing_address_postal_code: None | str
-    billing_address_region: None | str
-    billing_address_street_one: None | str
-    billing_address_street_two: None | str
     billing_status: str
-    cancel_description: None | str
-    cancel_reason: None | str
-    canceled_at: None | str
-    canceled_by: None | str
-    churned_at: None | str
     contact: ContactBase
     id: int
     in_trial: bool
     live_mode: bool
-    next_charge_at: None | str
-    notes: None | str
-    order_number: None | str
-    order_page: None | OrderBaseOrderPage
     order_type: str
     origination_channel_id: int
-    origination_channel_name: None | str
-    origination_channel_public_id: None | str
-    origination_channel_type: None | str
     public_id: str
     recurring_invoices_paid_count: int
-    referral_code: None | OrderBaseReferralCode
     service_status: str
-    shipping_address_city: None | str
-    shipping_address_country: None | str
-    shipping_address_first_name: None | str
-    shipping_address_last_name: None | str
-    shipping_address_organization_name: None | str
-    shipping_address_phone_number: None | str
-    shipping_address_postal_code: None | str
-    shipping_address_region: None | str
-    shipping_address_street_one: None | str
-    shipping_address_street_two: None | str
     tag_ids: list[int]
-    total_amount: None | str
-    trial_end_at: None | str
+    activated_at: None | str = None
+    affiliate: None | OrderBaseAffiliate = None
+    billing_address_city: None | str = None
+    billing_address_country: None | str = None
+    billing_address_postal_code: None | str = None
+    billing_address_region: None | str = None
+    billing_address_street_one: None | str = None
+    billing_address_street_two: None | str = None
+    cancel_description: None | str = None
+    cancel_reason: None | str = None
+    canceled_at: None | str = None
+    canceled_by: None | str = None
+    churned_at: None | str = None
+    next_charge_at: None | str = None
+    notes: None | str = None
+    order_number: None | str = None
+    order_page: None | OrderBaseOrderPage = None
+    origination_channel_name: None | str = None
+    origination_channel_public_id: None | str = None
+    origination_channel_type: None | str = None
+    referral_code: None | OrderBaseReferralCode = None
+    shipping_address_city: None | str = None
+    shipping_address_country: None | str = None
+    shipping_address_first_name: None | str = None
+    shipping_address_last_name: None | str = None
+    shipping_address_organization_name: None | str = None
+    shipping_address_phone_number: None | str = None
+    shipping_address_postal_code: None | str = None
+    shipping_address_region: None | str = None
+    shipping_address_street_one: None | str = None
+    shipping_address_street_two: None | str = None
+    total_amount: None | str = None
+    trial_end_at: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "activated_at",
+        "affiliate",
+        "billing_address_city",
+        "billing_address_country",
+        "billing_address_postal_code",
+        "billing_address_region",
+        "billing_address_street_one",
+        "billing_address_street_two",
+        "billing_status",
+        "cancel_description",
+        "cancel_reason",
+        "canceled_at",
+        "canceled_by",
+        "churned_at",
+        "contact",
+        "id",
+        "in_trial",
+        "live_mode",
+        "next_charge_at",
+        "notes",
+        "order_number",
+        "order_page",
+        "order_type",
+        "origination_channel_id",
+        "origination_channel_name",
+        "origination_channel_public_id",
+        "origination_channel_type",
+        "public_id",
+        "recurring_invoices_paid_count",
+        "referral_code",
+        "service_status",
+        "shipping_address_city",
+        "shipping_address_country",
+        "shipping_address_first_name",
+        "shipping_address_last_name",
+        "shipping_address_organization_name",
+        "shipping_address_phone_number",
+        "shipping_address_postal_code",
+        "shipping_address_region",
+        "shipping_address_street_one",
+        "shipping_address_street_two",
+        "tag_ids",
+        "total_amount",
+        "trial_end_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "billing_status",
+            "contact",
+            "id",
+            "in_trial",
+            "live_mode",
+            "order_type",
+            "origination_channel_id",
+            "public_id",
+            "recurring_invoices_paid_count",
+            "service_status",
+            "tag_ids",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["activated_at"] = self.activated_at
+        sent = self.fields_set
+        if self.activated_at is not None or "activated_at" in sent:
+            field_dict["activated_at"] = self.activated_at
 
-        field_dict["affiliate"] = (
-            self.affiliate.to_dict()
-            if isinstance(self.affiliate, OrderBaseAffiliate)
-            else self.affiliate
-        )
+        if self.affiliate is not None:
+            field_dict["affiliate"] = (
+                self.affiliate.to_dict()
+                if isinstance(self.affiliate, OrderBaseAffiliate)
+                else self.affiliate
+            )
+        elif "affiliate" in sent:
+            field_dict["affiliate"] = None
 
-        field_dict["billing_address_city"] = self.billing_address_city
+        if self.billing_address_city is not None or "billing_address_city" in sent:
+            field_dict["billing_address_city"] = self.billing_address_city
 
-        field_dict["billing_address_country"] = self.billing_address_country
+        if (
+            self.billing_address_country is not None
+            or "billing_address_country" in sent
+        ):
+            field_dict["billing_address_country"] = self.billing_address_country
 
-        field_dict["billing_address_postal_code"] = self.billing_address_postal_code
+        if (
+            self.billing_address_postal_code is not None
+            or "billing_address_postal_code" in sent
+        ):
+            field_dict["billing_address_postal_code"] = self.billing_address_postal_code
 
-        field_dict["billing_address_region"] = self.billing_address_region
+        if self.billing_address_region is not None or "billing_address_region" in sent:
+            field_dict["billing_address_region"] = self.billing_address_region
 
-        field_dict["billing_address_street_one"] = self.billing_address_street_one
+        if (
+            self.billing_address_street_one is not None
+            or "billing_address_street_one" in sent
+        ):
+            field_dict["billing_address_street_one"] = self.billing_address_street_one
 
-        field_dict["billing_address_street_two"] = self.billing_address_street_two
+        if (
+            self.billing_address_street_two is not None
+            or "billing_address_street_two" in sent
+        ):
+            field_dict["billing_address_street_two"] = self.billing_address_street_two
 
-        field_dict["billing_status"] = self.billing_status
+        try:
+            billing_status = self.billing_status
+        except AttributeError:
+            pass
+        else:
+            field_dict["billing_status"] = billing_status
 
-        field_dict["cancel_description"] = self.cancel_description
+        if self.cancel_description is not None or "cancel_description" in sent:
+            field_dict["cancel_description"] = self.cancel_description
 
-        field_dict["cancel_reason"] = self.cancel_reason
+        if self.cancel_reason is not None or "cancel_reason" in sent:
+            field_dict["cancel_reason"] = self.cancel_reason
 
-        field_dict["canceled_at"] = self.canceled_at
+        if self.canceled_at is not None or "canceled_at" in sent:
+            field_dict["canceled_at"] = self.canceled_at
 
-        field_dict["canceled_by"] = self.canceled_by
+        if self.canceled_by is not None or "canceled_by" in sent:
+            field_dict["canceled_by"] = self.canceled_by
 
-        field_dict["churned_at"] = self.churned_at
+        if self.churned_at is not None or "churned_at" in sent:
+            field_dict["churned_at"] = self.churned_at
 
-        field_dict["contact"] = self.contact.to_dict()
+        try:
+            contact = self.contact
+        except AttributeError:
+            pass
+        else:
+            field_dict["contact"] = contact.to_dict()
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["in_trial"] = self.in_trial
+        try:
+            in_trial = self.in_trial
+        except AttributeError:
+            pass
+        else:
+            field_dict["in_trial"] = in_trial
 
-        field_dict["live_mode"] = self.live_mode
+        try:
+            live_mode = self.live_mode
+        except AttributeError:
+            pass
+        else:
+            field_dict["live_mode"] = live_mode
 
-        field_dict["next_charge_at"] = self.next_charge_at
+        if self.next_charge_at is not None or "next_charge_at" in sent:
+            field_dict["next_charge_at"] = self.next_charge_at
 
-        field_dict["notes"] = self.notes
+        if self.notes is not None or "notes" in sent:
+            field_dict["notes"] = self.notes
 
-        field_dict["order_number"] = self.order_number
+        if self.order_number is not None or "order_number" in sent:
+            field_dict["order_number"] = self.order_number
 
-        field_dict["order_page"] = (
-            self.order_page.to_dict()
-            if isinstance(self.order_page, OrderBaseOrderPage)
-            else self.order_page
-        )
+        if self.order_page is not None:
+            field_dict["order_page"] = (
+                self.order_page.to_dict()
+                if isinstance(self.order_page, OrderBaseOrderPage)
+                else self.order_page
+            )
+        elif "order_page" in sent:
+            field_dict["order_page"] = None
 
-        field_dict["order_type"] = self.order_type
+        try:
+            order_type = self.order_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["order_type"] = order_type
 
-        field_dict["origination_channel_id"] = self.origination_channel_id
+        try:
+            origination_channel_id = self.origination_channel_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["origination_channel_id"] = origination_channel_id
 
-        field_dict["origination_channel_name"] = self.origination_channel_name
+        if (
+            self.origination_channel_name is not None
+            or "origination_channel_name" in sent
+        ):
+            field_dict["origination_channel_name"] = self.origination_channel_name
 
-        field_dict["origination_channel_public_id"] = self.origination_channel_public_id
+        if (
+            self.origination_channel_public_id is not None
+            or "origination_channel_public_id" in sent
+        ):
+            field_dict["origination_channel_public_id"] = (
+                self.origination_channel_public_id
+            )
 
-        field_dict["origination_channel_type"] = self.origination_channel_type
+        if (
+            self.origination_channel_type is not None
+            or "origination_channel_type" in sent
+        ):
+            field_dict["origination_channel_type"] = self.origination_channel_type
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["recurring_invoices_paid_count"] = self.recurring_invoices_paid_count
+        try:
+            recurring_invoices_paid_count = self.recurring_invoices_paid_count
+        except AttributeError:
+            pass
+        else:
+            field_dict["recurring_invoices_paid_count"] = recurring_invoices_paid_count
 
-        field_dict["referral_code"] = (
-            self.referral_code.to_dict()
-            if isinstance(self.referral_code, OrderBaseReferralCode)
-            else self.referral_code
-        )
+        if self.referral_code is not None:
+            field_dict["referral_code"] = (
+                self.referral_code.to_dict()
+                if isinstance(self.referral_code, OrderBaseReferralCode)
+                else self.referral_code
+            )
+        elif "referral_code" in sent:
+            field_dict["referral_code"] = None
 
-        field_dict["service_status"] = self.service_status
+        try:
+            service_status = self.service_status
+        except AttributeError:
+            pass
+        else:
+            field_dict["service_status"] = service_status
 
-        field_dict["shipping_address_city"] = self.shipping_address_city
+        if self.shipping_address_city is not None or "shipping_address_city" in sent:
+            field_dict["shipping_address_city"] = self.shipping_address_city
 
-        field_dict["shipping_address_country"] = self.shipping_address_country
+        if (
+            self.shipping_address_country is not None
+            or "shipping_address_country" in sent
+        ):
+            field_dict["shipping_address_country"] = self.shipping_address_country
 
-        field_dict["shipping_address_first_name"] = self.shipping_address_first_name
+        if (
+            self.shipping_address_first_name is not None
+            or "shipping_address_first_name" in sent
+        ):
+            field_dict["shipping_address_first_name"] = self.shipping_address_first_name
 
-        field_dict["shipping_address_last_name"] = self.shipping_address_last_name
+        if (
+            self.shipping_address_last_name is not None
+            or "shipping_address_last_name" in sent
+        ):
+            field_dict["shipping_address_last_name"] = self.shipping_address_last_name
 
-        field_dict["shipping_address_organization_name"] = (
-            self.shipping_address_organization_name
-        )
+        if (
+            self.shipping_address_organization_name is not None
+            or "shipping_address_organization_name" in sent
+        ):
+            field_dict["shipping_address_organization_name"] = (
+                self.shipping_address_organization_name
+            )
 
-        field_dict["shipping_address_phone_number"] = self.shipping_address_phone_number
+        if (
+            self.shipping_address_phone_number is not None
+            or "shipping_address_phone_number" in sent
+        ):
+            field_dict["shipping_address_phone_number"] = (
+                self.shipping_address_phone_number
+            )
 
-        field_dict["shipping_address_postal_code"] = self.shipping_address_postal_code
+        if (
+            self.shipping_address_postal_code is not None
+            or "shipping_address_postal_code" in sent
+        ):
+            field_dict["shipping_address_postal_code"] = (
+                self.shipping_address_postal_code
+            )
 
-        field_dict["shipping_address_region"] = self.shipping_address_region
+        if (
+            self.shipping_address_region is not None
+            or "shipping_address_region" in sent
+        ):
+            field_dict["shipping_address_region"] = self.shipping_address_region
 
-        field_dict["shipping_address_street_one"] = self.shipping_address_street_one
+        if (
+            self.shipping_address_street_one is not None
+            or "shipping_address_street_one" in sent
+        ):
+            field_dict["shipping_address_street_one"] = self.shipping_address_street_one
 
-        field_dict["shipping_address_street_two"] = self.shipping_address_street_two
+        if (
+            self.shipping_address_street_two is not None
+            or "shipping_address_street_two" in sent
+        ):
+            field_dict["shipping_address_street_two"] = self.shipping_address_street_two
 
-        field_dict["tag_ids"] = self.tag_ids
+        try:
+            tag_ids = self.tag_ids
+        except AttributeError:
+            pass
+        else:
+            field_dict["tag_ids"] = tag_ids
 
-        field_dict["total_amount"] = self.total_amount
+        if self.total_amount is not None or "total_amount" in sent:
+            field_dict["total_amount"] = self.total_amount
 
-        field_dict["trial_end_at"] = self.trial_end_at
+        if self.trial_end_at is not None or "trial_end_at" in sent:
+            field_dict["trial_end_at"] = self.trial_end_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        activated_at = d.pop("activated_at")
+        activated_at = d.pop("activated_at", None)
 
-        affiliate = d.pop("affiliate")
+        affiliate = d.pop("affiliate", None)
         if isinstance(affiliate, dict):
             try:
                 affiliate = OrderBaseAffiliate.from_dict(affiliate)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        billing_address_city = d.pop("billing_address_city")
+        billing_address_city = d.pop("billing_address_city", None)
 
-        billing_address_country = d.pop("billing_address_country")
+        billing_address_country = d.pop("billing_address_country", None)
 
-        billing_address_postal_code = d.pop("billing_address_postal_code")
+        billing_address_postal_code = d.pop("billing_address_postal_code", None)
 
-        billing_address_region = d.pop("billing_address_region")
+        billing_address_region = d.pop("billing_address_region", None)
 
-        billing_address_street_one = d.pop("billing_address_street_one")
+        billing_address_street_one = d.pop("billing_address_street_one", None)
 
-        billing_address_street_two = d.pop("billing_address_street_two")
+        billing_address_street_two = d.pop("billing_address_street_two", None)
 
-        billing_status = d.pop("billing_status")
+        billing_status = d.pop("billing_status", _MISSING)
 
-        cancel_description = d.pop("cancel_description")
+        cancel_description = d.pop("cancel_description", None)
 
-        cancel_reason = d.pop("cancel_reason")
+        cancel_reason = d.pop("cancel_reason", None)
 
-        canceled_at = d.pop("canceled_at")
+        canceled_at = d.pop("canceled_at", None)
 
-        canceled_by = d.pop("canceled_by")
+        canceled_by = d.pop("canceled_by", None)
 
-        churned_at = d.pop("churned_at")
+        churned_at = d.pop("churned_at", None)
 
-        contact = ContactBase.from_dict(d.pop("contact"))
+        contact = d.pop("contact", _MISSING)
+        if contact is not _MISSING:
+            contact = ContactBase.from_dict(contact)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        in_trial = d.pop("in_trial")
+        in_trial = d.pop("in_trial", _MISSING)
 
-        live_mode = d.pop("live_mode")
+        live_mode = d.pop("live_mode", _MISSING)
 
-        next_charge_at = d.pop("next_charge_at")
+        next_charge_at = d.pop("next_charge_at", None)
 
-        notes = d.pop("notes")
+        notes = d.pop("notes", None)
 
-        order_number = d.pop("order_number")
+        order_number = d.pop("order_number", None)
 
-        order_page = d.pop("order_page")
+        order_page = d.pop("order_page", None)
         if isinstance(order_page, dict):
             try:
                 order_page = OrderBaseOrderPage.from_dict(order_page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        order_type = d.pop("order_type")
+        order_type = d.pop("order_type", _MISSING)
 
-        origination_channel_id = d.pop("origination_channel_id")
+        origination_channel_id = d.pop("origination_channel_id", _MISSING)
 
-        origination_channel_name = d.pop("origination_channel_name")
+        origination_channel_name = d.pop("origination_channel_name", None)
 
-        origination_channel_public_id = d.pop("origination_channel_public_id")
+        origination_channel_public_id = d.pop("origination_channel_public_id", None)
 
-        origination_channel_type = d.pop("origination_channel_type")
+        origination_channel_type = d.pop("origination_channel_type", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count")
+        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count", _MISSING)
 
-        referral_code = d.pop("referral_code")
+        referral_code = d.pop("referral_code", None)
         if isinstance(referral_code, dict):
             try:
                 referral_code = OrderBaseReferralCode.from_dict(referral_code)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        service_status = d.pop("service_status")
+        service_status = d.pop("service_status", _MISSING)
 
-        shipping_address_city = d.pop("shipping_address_city")
+        shipping_address_city = d.pop("shipping_address_city", None)
 
-        shipping_address_country = d.pop("shipping_address_country")
+        shipping_address_country = d.pop("shipping_address_country", None)
 
-        shipping_address_first_name = d.pop("shipping_address_first_name")
+        shipping_address_first_name = d.pop("shipping_address_first_name", None)
 
-        shipping_address_last_name = d.pop("shipping_address_last_name")
+        shipping_address_last_name = d.pop("shipping_address_last_name", None)
 
-        shipping_address_organization_name = d.pop("shipping_address_organization_name")
+        shipping_address_organization_name = d.pop(
+            "shipping_address_organization_name", None
+        )
 
-        shipping_address_phone_number = d.pop("shipping_address_phone_number")
+        shipping_address_phone_number = d.pop("shipping_address_phone_number", None)
 
-        shipping_address_postal_code = d.pop("shipping_address_postal_code")
+        shipping_address_postal_code = d.pop("shipping_address_postal_code", None)
 
-        shipping_address_region = d.pop("shipping_address_region")
+        shipping_address_region = d.pop("shipping_address_region", None)
 
-        shipping_address_street_one = d.pop("shipping_address_street_one")
+        shipping_address_street_one = d.pop("shipping_address_street_one", None)
 
-        shipping_address_street_two = d.pop("shipping_address_street_two")
+        shipping_address_street_two = d.pop("shipping_address_street_two", None)
 
-        tag_ids = d.pop("tag_ids")
+        tag_ids = d.pop("tag_ids", _MISSING)
 
-        total_amount = d.pop("total_amount")
+        total_amount = d.pop("total_amount", None)
 
-        trial_end_at = d.pop("trial_end_at")
+        trial_end_at = d.pop("trial_end_at", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -333,29 +549,39 @@ class OrderBase:
         order_base.billing_address_region = billing_address_region
         order_base.billing_address_street_one = billing_address_street_one
         order_base.billing_address_street_two = billing_address_street_two
-        order_base.billing_status = billing_status
+        if billing_status is not _MISSING:
+            order_base.billing_status = billing_status
         order_base.cancel_description = cancel_description
         order_base.cancel_reason = cancel_reason
         order_base.canceled_at = canceled_at
         order_base.canceled_by = canceled_by
         order_base.churned_at = churned_at
-        order_base.contact = contact
-        order_base.id = id
-        order_base.in_trial = in_trial
-        order_base.live_mode = live_mode
+        if contact is not _MISSING:
+            order_base.contact = contact
+        if id is not _MISSING:
+            order_base.id = id
+        if in_trial is not _MISSING:
+            order_base.in_trial = in_trial
+        if live_mode is not _MISSING:
+            order_base.live_mode = live_mode
         order_base.next_charge_at = next_charge_at
         order_base.notes = notes
         order_base.order_number = order_number
         order_base.order_page = order_page
-        order_base.order_type = order_type
-        order_base.origination_channel_id = origination_channel_id
+        if order_type is not _MISSING:
+            order_base.order_type = order_type
+        if origination_channel_id is not _MISSING:
+            order_base.origination_channel_id = origination_channel_id
         order_base.origination_channel_name = origination_channel_name
         order_base.origination_channel_public_id = origination_channel_public_id
         order_base.origination_channel_type = origination_channel_type
-        order_base.public_id = public_id
-        order_base.recurring_invoices_paid_count = recurring_invoices_paid_count
+        if public_id is not _MISSING:
+            order_base.public_id = public_id
+        if recurring_invoices_paid_count is not _MISSING:
+            order_base.recurring_invoices_paid_count = recurring_invoices_paid_count
         order_base.referral_code = referral_code
-        order_base.service_status = service_status
+        if service_status is not _MISSING:
+            order_base.service_status = service_status
         order_base.shipping_address_city = shipping_address_city
         order_base.shipping_address_country = shipping_address_country
         order_base.shipping_address_first_name = shipping_address_first_name
@@ -368,9 +594,13 @@ class OrderBase:
         order_base.shipping_address_region = shipping_address_region
         order_base.shipping_address_street_one = shipping_address_street_one
         order_base.shipping_address_street_two = shipping_address_street_two
-        order_base.tag_ids = tag_ids
+        if tag_ids is not _MISSING:
+            order_base.tag_ids = tag_ids
         order_base.total_amount = total_amount
         order_base.trial_end_at = trial_end_at
+        order_base._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         order_base.additional_properties = d
         return order_base

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,24 +16,30 @@ from typing import Self
 T = TypeVar("T", bound="OrderBaseAffiliate")
 
 
-@_attrs_define
-class OrderBaseAffiliate:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrderBaseAffiliate(_Record):
     """
     Attributes:
-        email (None | str | Unset):
-        name (str | Unset):
+        email (None | str):
+        name (str | None):
     """
 
-    email: None | str | Unset = UNSET
-    name: str | Unset = UNSET
+    email: None | str = None
+    name: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "email",
+        "name",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.email, Unset):
+        sent = self.fields_set
+        if self.email is not None or "email" in sent:
             field_dict["email"] = self.email
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
         return field_dict
@@ -41,15 +47,18 @@ class OrderBaseAffiliate:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        email = d.pop("email", UNSET)
+        email = d.pop("email", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         order_base_affiliate = _new(cls)
         order_base_affiliate.email = email
         order_base_affiliate.name = name
+        order_base_affiliate._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         order_base_affiliate.additional_properties = d
         return order_base_affiliate

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,24 +16,30 @@ from typing import Self
 T = TypeVar("T", bound="OrderBaseReferralCode")
 
 
-@_attrs_define
-class OrderBaseReferralCode:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrderBaseReferralCode(_Record):
     """
     Attributes:
-        code (str | Unset):
-        default (bool | None | Unset):
+        code (str | None):
+        default (bool | None):
     """
 
-    code: str | Unset = UNSET
-    default: bool | None | Unset = UNSET
+    code: str | None = None
+    default: bool | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "code",
+        "default",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.code, Unset):
+        sent = self.fields_set
+        if self.code is not None or "code" in sent:
             field_dict["code"] = self.code
 
-        if not isinstance(self.default, Unset):
+        if self.default is not None or "default" in sent:
             field_dict["default"] = self.default
 
         return field_dict
@@ -41,15 +47,18 @@ class OrderBaseReferralCode:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        code = d.pop("code", UNSET)
+        code = d.pop("code", None)
 
-        default = d.pop("default", UNSET)
+        default = d.pop("default", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         order_base_referral_code = _new(cls)
         order_base_referral_code.code = code
         order_base_referral_code.default = default
+        order_base_referral_code._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         order_base_referral_code.additional_properties = d
         return order_base_referral_code

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="OrderCancel")
 
 
-@_attrs_define
-class OrderCancel:
+@_attrs_define(repr=False)
+class OrderCancel(_Body):
     """
     Attributes:
         cancel_description (None | str | Unset):
@@ -35,6 +35,24 @@ class OrderCancel:
     effective_date: str | Unset = UNSET
     voidable_invoices: list[int] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "cancel_description",
+        "cancel_reason",
+        "cancelation_proration",
+        "canceled_by",
+        "effective_date",
+        "voidable_invoices",
+    )
+    _cf_not_null = frozenset(
+        (
+            "cancel_reason",
+            "cancelation_proration",
+            "canceled_by",
+            "effective_date",
+            "voidable_invoices",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,14 +7,16 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Body
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="OrderCreateLineItem")
 
 
-@_attrs_define
-class OrderCreateLineItem:
+@_attrs_define(repr=False)
+class OrderCreateLineItem(_Body):
     """
     Attributes:
         products_price_id (int):
@@ -26,6 +28,19 @@ class OrderCreateLineItem:
     quantity: int
     variant_id: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "products_price_id",
+        "quantity",
+        "variant_id",
+    )
+    _cf_not_null = frozenset(
+        (
+            "products_price_id",
+            "quantity",
+            "variant_id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

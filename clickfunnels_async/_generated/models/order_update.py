@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="OrderUpdate")
 
 
-@_attrs_define
-class OrderUpdate:
+@_attrs_define(repr=False)
+class OrderUpdate(_Body):
     """
     Attributes:
         activated_at (datetime.datetime | None | Unset):
@@ -78,6 +78,42 @@ class OrderUpdate:
     shipping_address_street_one: None | str | Unset = UNSET
     shipping_address_street_two: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "activated_at",
+        "billing_address_city",
+        "billing_address_country",
+        "billing_address_postal_code",
+        "billing_address_region",
+        "billing_address_street_one",
+        "billing_address_street_two",
+        "billing_status",
+        "cancel_description",
+        "cancel_reason",
+        "canceled_at",
+        "canceled_by",
+        "churned_at",
+        "external_id",
+        "next_charge_at",
+        "notes",
+        "service_status",
+        "shipping_address_city",
+        "shipping_address_country",
+        "shipping_address_first_name",
+        "shipping_address_last_name",
+        "shipping_address_organization_name",
+        "shipping_address_phone_number",
+        "shipping_address_postal_code",
+        "shipping_address_region",
+        "shipping_address_street_one",
+        "shipping_address_street_two",
+    )
+    _cf_not_null = frozenset(
+        (
+            "billing_status",
+            "service_status",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

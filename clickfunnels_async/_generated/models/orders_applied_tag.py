@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="OrdersAppliedTag")
 
 
-@_attrs_define
-class OrdersAppliedTag:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersAppliedTag(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -27,57 +29,95 @@ class OrdersAppliedTag:
         updated_at (datetime.datetime | None):
     """
 
-    created_at: datetime.datetime | None
     id: int
     order_id: int
-    public_id: None | str
     tag_id: int
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "id",
+        "order_id",
+        "public_id",
+        "tag_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "order_id",
+            "tag_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["order_id"] = self.order_id
+        try:
+            order_id = self.order_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["order_id"] = order_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["tag_id"] = self.tag_id
+        try:
+            tag_id = self.tag_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["tag_id"] = tag_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        order_id = d.pop("order_id")
+        order_id = d.pop("order_id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        tag_id = d.pop("tag_id")
+        tag_id = d.pop("tag_id", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -88,11 +128,17 @@ class OrdersAppliedTag:
         # be thrown away) is skipped.
         orders_applied_tag = _new(cls)
         orders_applied_tag.created_at = created_at
-        orders_applied_tag.id = id
-        orders_applied_tag.order_id = order_id
+        if id is not _MISSING:
+            orders_applied_tag.id = id
+        if order_id is not _MISSING:
+            orders_applied_tag.order_id = order_id
         orders_applied_tag.public_id = public_id
-        orders_applied_tag.tag_id = tag_id
+        if tag_id is not _MISSING:
+            orders_applied_tag.tag_id = tag_id
         orders_applied_tag.updated_at = updated_at
+        orders_applied_tag._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_applied_tag.additional_properties = d
         return orders_applied_tag

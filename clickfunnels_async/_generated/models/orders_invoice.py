@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.orders_invoice_type import OrdersInvoiceType
 T = TypeVar("T", bound="OrdersInvoice")
 
 
-@_attrs_define
-class OrdersInvoice:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersInvoice(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -48,198 +50,316 @@ class OrdersInvoice:
         visits (OrderVisits):
     """
 
-    created_at: datetime.datetime | None
-    currency: None | str
-    discount_amount: None | str
-    due_amount: None | str
-    due_at: datetime.datetime | None
-    eligible_for_fulfillment: bool | None
-    external_id: None | str
-    fulfillment_status: None | str
     id: int
     invoice_number: str
-    invoice_type: None | OrdersInvoiceType
-    issued_at: datetime.datetime | None
     line_items: list[OrdersInvoicesLineItem]
     order: OrderBase
     order_id: int
-    paid_at: datetime.datetime | None
-    payment_processor: None | str
     public_id: str
-    shipping_amount: None | str
     status: str
-    subtotal_amount: None | str
-    tax_amount: None | str
-    total_amount: None | str
-    updated_at: datetime.datetime | None
     visits: OrderVisits
+    created_at: datetime.datetime | None = None
+    currency: None | str = None
+    discount_amount: None | str = None
+    due_amount: None | str = None
+    due_at: datetime.datetime | None = None
+    eligible_for_fulfillment: bool | None = None
+    external_id: None | str = None
+    fulfillment_status: None | str = None
+    invoice_type: None | OrdersInvoiceType = None
+    issued_at: datetime.datetime | None = None
+    paid_at: datetime.datetime | None = None
+    payment_processor: None | str = None
+    shipping_amount: None | str = None
+    subtotal_amount: None | str = None
+    tax_amount: None | str = None
+    total_amount: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "currency",
+        "discount_amount",
+        "due_amount",
+        "due_at",
+        "eligible_for_fulfillment",
+        "external_id",
+        "fulfillment_status",
+        "id",
+        "invoice_number",
+        "invoice_type",
+        "issued_at",
+        "line_items",
+        "order",
+        "order_id",
+        "paid_at",
+        "payment_processor",
+        "public_id",
+        "shipping_amount",
+        "status",
+        "subtotal_amount",
+        "tax_amount",
+        "total_amount",
+        "updated_at",
+        "visits",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "invoice_number",
+            "line_items",
+            "order",
+            "order_id",
+            "public_id",
+            "status",
+            "visits",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["currency"] = self.currency
+        if self.currency is not None or "currency" in sent:
+            field_dict["currency"] = self.currency
 
-        field_dict["discount_amount"] = self.discount_amount
+        if self.discount_amount is not None or "discount_amount" in sent:
+            field_dict["discount_amount"] = self.discount_amount
 
-        field_dict["due_amount"] = self.due_amount
+        if self.due_amount is not None or "due_amount" in sent:
+            field_dict["due_amount"] = self.due_amount
 
-        field_dict["due_at"] = (
-            self.due_at.isoformat()
-            if isinstance(self.due_at, datetime.datetime)
-            else self.due_at
-        )
+        if self.due_at is not None:
+            field_dict["due_at"] = (
+                self.due_at.isoformat()
+                if isinstance(self.due_at, datetime.datetime)
+                else self.due_at
+            )
+        elif "due_at" in sent:
+            field_dict["due_at"] = None
 
-        field_dict["eligible_for_fulfillment"] = self.eligible_for_fulfillment
+        if (
+            self.eligible_for_fulfillment is not None
+            or "eligible_for_fulfillment" in sent
+        ):
+            field_dict["eligible_for_fulfillment"] = self.eligible_for_fulfillment
 
-        field_dict["external_id"] = self.external_id
+        if self.external_id is not None or "external_id" in sent:
+            field_dict["external_id"] = self.external_id
 
-        field_dict["fulfillment_status"] = self.fulfillment_status
+        if self.fulfillment_status is not None or "fulfillment_status" in sent:
+            field_dict["fulfillment_status"] = self.fulfillment_status
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["invoice_number"] = self.invoice_number
+        try:
+            invoice_number = self.invoice_number
+        except AttributeError:
+            pass
+        else:
+            field_dict["invoice_number"] = invoice_number
 
-        field_dict["invoice_type"] = (
-            self.invoice_type.value
-            if isinstance(self.invoice_type, OrdersInvoiceType)
-            else self.invoice_type
-        )
+        if self.invoice_type is not None:
+            field_dict["invoice_type"] = (
+                self.invoice_type.value
+                if isinstance(self.invoice_type, OrdersInvoiceType)
+                else self.invoice_type
+            )
+        elif "invoice_type" in sent:
+            field_dict["invoice_type"] = None
 
-        field_dict["issued_at"] = (
-            self.issued_at.isoformat()
-            if isinstance(self.issued_at, datetime.datetime)
-            else self.issued_at
-        )
+        if self.issued_at is not None:
+            field_dict["issued_at"] = (
+                self.issued_at.isoformat()
+                if isinstance(self.issued_at, datetime.datetime)
+                else self.issued_at
+            )
+        elif "issued_at" in sent:
+            field_dict["issued_at"] = None
 
-        field_dict["line_items"] = [
-            line_items_item.to_dict() for line_items_item in self.line_items
-        ]
+        try:
+            line_items = self.line_items
+        except AttributeError:
+            pass
+        else:
+            field_dict["line_items"] = [
+                line_items_item.to_dict() for line_items_item in line_items
+            ]
 
-        field_dict["order"] = self.order.to_dict()
+        try:
+            order = self.order
+        except AttributeError:
+            pass
+        else:
+            field_dict["order"] = order.to_dict()
 
-        field_dict["order_id"] = self.order_id
+        try:
+            order_id = self.order_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["order_id"] = order_id
 
-        field_dict["paid_at"] = (
-            self.paid_at.isoformat()
-            if isinstance(self.paid_at, datetime.datetime)
-            else self.paid_at
-        )
+        if self.paid_at is not None:
+            field_dict["paid_at"] = (
+                self.paid_at.isoformat()
+                if isinstance(self.paid_at, datetime.datetime)
+                else self.paid_at
+            )
+        elif "paid_at" in sent:
+            field_dict["paid_at"] = None
 
-        field_dict["payment_processor"] = self.payment_processor
+        if self.payment_processor is not None or "payment_processor" in sent:
+            field_dict["payment_processor"] = self.payment_processor
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["shipping_amount"] = self.shipping_amount
+        if self.shipping_amount is not None or "shipping_amount" in sent:
+            field_dict["shipping_amount"] = self.shipping_amount
 
-        field_dict["status"] = self.status
+        try:
+            status = self.status
+        except AttributeError:
+            pass
+        else:
+            field_dict["status"] = status
 
-        field_dict["subtotal_amount"] = self.subtotal_amount
+        if self.subtotal_amount is not None or "subtotal_amount" in sent:
+            field_dict["subtotal_amount"] = self.subtotal_amount
 
-        field_dict["tax_amount"] = self.tax_amount
+        if self.tax_amount is not None or "tax_amount" in sent:
+            field_dict["tax_amount"] = self.tax_amount
 
-        field_dict["total_amount"] = self.total_amount
+        if self.total_amount is not None or "total_amount" in sent:
+            field_dict["total_amount"] = self.total_amount
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["visits"] = self.visits.to_dict()
+        try:
+            visits = self.visits
+        except AttributeError:
+            pass
+        else:
+            field_dict["visits"] = visits.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        currency = d.pop("currency")
+        currency = d.pop("currency", None)
 
-        discount_amount = d.pop("discount_amount")
+        discount_amount = d.pop("discount_amount", None)
 
-        due_amount = d.pop("due_amount")
+        due_amount = d.pop("due_amount", None)
 
-        due_at = d.pop("due_at")
+        due_at = d.pop("due_at", None)
         if isinstance(due_at, str):
             try:
                 due_at = datetime.datetime.fromisoformat(due_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        eligible_for_fulfillment = d.pop("eligible_for_fulfillment")
+        eligible_for_fulfillment = d.pop("eligible_for_fulfillment", None)
 
-        external_id = d.pop("external_id")
+        external_id = d.pop("external_id", None)
 
-        fulfillment_status = d.pop("fulfillment_status")
+        fulfillment_status = d.pop("fulfillment_status", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        invoice_number = d.pop("invoice_number")
+        invoice_number = d.pop("invoice_number", _MISSING)
 
-        invoice_type = d.pop("invoice_type")
+        invoice_type = d.pop("invoice_type", None)
         if isinstance(invoice_type, str):
             try:
                 invoice_type = OrdersInvoiceType(invoice_type)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        issued_at = d.pop("issued_at")
+        issued_at = d.pop("issued_at", None)
         if isinstance(issued_at, str):
             try:
                 issued_at = datetime.datetime.fromisoformat(issued_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        line_items = [
-            OrdersInvoicesLineItem.from_dict(line_items_item)
-            for line_items_item in d.pop("line_items")
-        ]
+        line_items = d.pop("line_items", _MISSING)
+        if line_items is not _MISSING:
+            line_items = [
+                OrdersInvoicesLineItem.from_dict(line_items_item)
+                for line_items_item in line_items
+            ]
 
-        order = OrderBase.from_dict(d.pop("order"))
+        order = d.pop("order", _MISSING)
+        if order is not _MISSING:
+            order = OrderBase.from_dict(order)
 
-        order_id = d.pop("order_id")
+        order_id = d.pop("order_id", _MISSING)
 
-        paid_at = d.pop("paid_at")
+        paid_at = d.pop("paid_at", None)
         if isinstance(paid_at, str):
             try:
                 paid_at = datetime.datetime.fromisoformat(paid_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        payment_processor = d.pop("payment_processor")
+        payment_processor = d.pop("payment_processor", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        shipping_amount = d.pop("shipping_amount")
+        shipping_amount = d.pop("shipping_amount", None)
 
-        status = d.pop("status")
+        status = d.pop("status", _MISSING)
 
-        subtotal_amount = d.pop("subtotal_amount")
+        subtotal_amount = d.pop("subtotal_amount", None)
 
-        tax_amount = d.pop("tax_amount")
+        tax_amount = d.pop("tax_amount", None)
 
-        total_amount = d.pop("total_amount")
+        total_amount = d.pop("total_amount", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        visits = OrderVisits.from_dict(d.pop("visits"))
+        visits = d.pop("visits", _MISSING)
+        if visits is not _MISSING:
+            visits = OrderVisits.from_dict(visits)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -252,23 +372,34 @@ class OrdersInvoice:
         orders_invoice.eligible_for_fulfillment = eligible_for_fulfillment
         orders_invoice.external_id = external_id
         orders_invoice.fulfillment_status = fulfillment_status
-        orders_invoice.id = id
-        orders_invoice.invoice_number = invoice_number
+        if id is not _MISSING:
+            orders_invoice.id = id
+        if invoice_number is not _MISSING:
+            orders_invoice.invoice_number = invoice_number
         orders_invoice.invoice_type = invoice_type
         orders_invoice.issued_at = issued_at
-        orders_invoice.line_items = line_items
-        orders_invoice.order = order
-        orders_invoice.order_id = order_id
+        if line_items is not _MISSING:
+            orders_invoice.line_items = line_items
+        if order is not _MISSING:
+            orders_invoice.order = order
+        if order_id is not _MISSING:
+            orders_invoice.order_id = order_id
         orders_invoice.paid_at = paid_at
         orders_invoice.payment_processor = payment_processor
-        orders_invoice.public_id = public_id
+        if public_id is not _MISSING:
+            orders_invoice.public_id = public_id
         orders_invoice.shipping_amount = shipping_amount
-        orders_invoice.status = status
+        if status is not _MISSING:
+            orders_invoice.status = status
         orders_invoice.subtotal_amount = subtotal_amount
         orders_invoice.tax_amount = tax_amount
         orders_invoice.total_amount = total_amount
         orders_invoice.updated_at = updated_at
-        orders_invoice.visits = visits
+        if visits is not _MISSING:
+            orders_invoice.visits = visits
+        orders_invoice._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_invoice.additional_properties = d
         return orders_invoice

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -20,8 +20,8 @@ from ..models.orders_invoice_type import OrdersInvoiceType
 T = TypeVar("T", bound="OrdersInvoiceCreate")
 
 
-@_attrs_define
-class OrdersInvoiceCreate:
+@_attrs_define(repr=False)
+class OrdersInvoiceCreate(_Body):
     """
     Attributes:
         external_id (str):
@@ -45,6 +45,26 @@ class OrdersInvoiceCreate:
     paid_at: datetime.datetime | None | Unset = UNSET
     shipping_amount: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "external_id",
+        "status",
+        "due_at",
+        "invoice_number",
+        "invoice_type",
+        "issued_at",
+        "line_items_attributes",
+        "paid_at",
+        "shipping_amount",
+    )
+    _cf_not_null = frozenset(
+        (
+            "external_id",
+            "status",
+            "invoice_type",
+            "line_items_attributes",
+        )
+    )
+    _cf_children = (("line_items_attributes", "OrdersInvoiceCreateLineItem"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="OrdersInvoiceCreateLineItem")
 
 
-@_attrs_define
-class OrdersInvoiceCreateLineItem:
+@_attrs_define(repr=False)
+class OrdersInvoiceCreateLineItem(_Body):
     """
     Attributes:
         amount (str):
@@ -33,6 +33,22 @@ class OrdersInvoiceCreateLineItem:
     variant_id: int
     description: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "amount",
+        "products_price_id",
+        "quantity",
+        "variant_id",
+        "description",
+    )
+    _cf_not_null = frozenset(
+        (
+            "amount",
+            "products_price_id",
+            "quantity",
+            "variant_id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

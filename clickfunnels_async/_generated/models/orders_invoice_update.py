@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -19,8 +19,8 @@ from ..models.orders_invoice_status import OrdersInvoiceStatus
 T = TypeVar("T", bound="OrdersInvoiceUpdate")
 
 
-@_attrs_define
-class OrdersInvoiceUpdate:
+@_attrs_define(repr=False)
+class OrdersInvoiceUpdate(_Body):
     """
     Attributes:
         due_at (datetime.datetime | None | Unset):
@@ -42,6 +42,24 @@ class OrdersInvoiceUpdate:
     shipping_amount: None | str | Unset = UNSET
     status: OrdersInvoiceStatus | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "due_at",
+        "external_id",
+        "invoice_number",
+        "issued_at",
+        "line_items_attributes",
+        "paid_at",
+        "shipping_amount",
+        "status",
+    )
+    _cf_not_null = frozenset(
+        (
+            "external_id",
+            "line_items_attributes",
+            "status",
+        )
+    )
+    _cf_children = (("line_items_attributes", "OrdersInvoiceUpdateLineItem"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="OrdersInvoiceUpdateLineItem")
 
 
-@_attrs_define
-class OrdersInvoiceUpdateLineItem:
+@_attrs_define(repr=False)
+class OrdersInvoiceUpdateLineItem(_Body):
     """
     Attributes:
         id (int):
@@ -31,6 +31,20 @@ class OrdersInvoiceUpdateLineItem:
     description: None | str | Unset = UNSET
     quantity: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "amount",
+        "description",
+        "quantity",
+    )
+    _cf_not_null = frozenset(
+        (
+            "id",
+            "amount",
+            "quantity",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

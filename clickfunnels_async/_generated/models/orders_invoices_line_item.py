@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -18,8 +20,8 @@ from ..models.orders_invoices_line_item_fulfillment_status import (
 T = TypeVar("T", bound="OrdersInvoicesLineItem")
 
 
-@_attrs_define
-class OrdersInvoicesLineItem:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersInvoicesLineItem(_Record):
     """
     Attributes:
         amount (None | str):
@@ -54,150 +56,251 @@ class OrdersInvoicesLineItem:
         updated_at (None | str):
     """
 
-    amount: None | str
-    city_tax_amount: float | None
-    city_tax_jurisdiction: None | str
-    city_tax_rate: float | None
-    country_tax_jurisdiction: None | str
-    county_tax_amount: float | None
-    county_tax_jurisdiction: None | str
-    county_tax_rate: float | None
-    created_at: None | str
-    description: None | str
-    discount_amount: float | None
-    district_tax_amount: float | None
-    district_tax_rate: float | None
     external_id: str
-    external_product_id: None | str
-    fulfillment_status: None | OrdersInvoicesLineItemFulfillmentStatus
     id: int
     invoice_id: int
-    payment_type: None | str
-    period_end_at: None | str
-    period_number: None | str
-    period_start_at: None | str
-    products_price: None | OrdersInvoicesLineItemProductsPrice
-    products_variant: None | OrdersInvoicesLineItemProductsVariant
     public_id: str
-    quantity: int | None
-    state_tax_amount: float | None
-    state_tax_jurisdiction: None | str
-    state_tax_rate: float | None
-    updated_at: None | str
+    amount: None | str = None
+    city_tax_amount: float | None = None
+    city_tax_jurisdiction: None | str = None
+    city_tax_rate: float | None = None
+    country_tax_jurisdiction: None | str = None
+    county_tax_amount: float | None = None
+    county_tax_jurisdiction: None | str = None
+    county_tax_rate: float | None = None
+    created_at: None | str = None
+    description: None | str = None
+    discount_amount: float | None = None
+    district_tax_amount: float | None = None
+    district_tax_rate: float | None = None
+    external_product_id: None | str = None
+    fulfillment_status: None | OrdersInvoicesLineItemFulfillmentStatus = None
+    payment_type: None | str = None
+    period_end_at: None | str = None
+    period_number: None | str = None
+    period_start_at: None | str = None
+    products_price: None | OrdersInvoicesLineItemProductsPrice = None
+    products_variant: None | OrdersInvoicesLineItemProductsVariant = None
+    quantity: int | None = None
+    state_tax_amount: float | None = None
+    state_tax_jurisdiction: None | str = None
+    state_tax_rate: float | None = None
+    updated_at: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "amount",
+        "city_tax_amount",
+        "city_tax_jurisdiction",
+        "city_tax_rate",
+        "country_tax_jurisdiction",
+        "county_tax_amount",
+        "county_tax_jurisdiction",
+        "county_tax_rate",
+        "created_at",
+        "description",
+        "discount_amount",
+        "district_tax_amount",
+        "district_tax_rate",
+        "external_id",
+        "external_product_id",
+        "fulfillment_status",
+        "id",
+        "invoice_id",
+        "payment_type",
+        "period_end_at",
+        "period_number",
+        "period_start_at",
+        "products_price",
+        "products_variant",
+        "public_id",
+        "quantity",
+        "state_tax_amount",
+        "state_tax_jurisdiction",
+        "state_tax_rate",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "external_id",
+            "id",
+            "invoice_id",
+            "public_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["amount"] = self.amount
+        sent = self.fields_set
+        if self.amount is not None or "amount" in sent:
+            field_dict["amount"] = self.amount
 
-        field_dict["city_tax_amount"] = self.city_tax_amount
+        if self.city_tax_amount is not None or "city_tax_amount" in sent:
+            field_dict["city_tax_amount"] = self.city_tax_amount
 
-        field_dict["city_tax_jurisdiction"] = self.city_tax_jurisdiction
+        if self.city_tax_jurisdiction is not None or "city_tax_jurisdiction" in sent:
+            field_dict["city_tax_jurisdiction"] = self.city_tax_jurisdiction
 
-        field_dict["city_tax_rate"] = self.city_tax_rate
+        if self.city_tax_rate is not None or "city_tax_rate" in sent:
+            field_dict["city_tax_rate"] = self.city_tax_rate
 
-        field_dict["country_tax_jurisdiction"] = self.country_tax_jurisdiction
+        if (
+            self.country_tax_jurisdiction is not None
+            or "country_tax_jurisdiction" in sent
+        ):
+            field_dict["country_tax_jurisdiction"] = self.country_tax_jurisdiction
 
-        field_dict["county_tax_amount"] = self.county_tax_amount
+        if self.county_tax_amount is not None or "county_tax_amount" in sent:
+            field_dict["county_tax_amount"] = self.county_tax_amount
 
-        field_dict["county_tax_jurisdiction"] = self.county_tax_jurisdiction
+        if (
+            self.county_tax_jurisdiction is not None
+            or "county_tax_jurisdiction" in sent
+        ):
+            field_dict["county_tax_jurisdiction"] = self.county_tax_jurisdiction
 
-        field_dict["county_tax_rate"] = self.county_tax_rate
+        if self.county_tax_rate is not None or "county_tax_rate" in sent:
+            field_dict["county_tax_rate"] = self.county_tax_rate
 
-        field_dict["created_at"] = self.created_at
+        if self.created_at is not None or "created_at" in sent:
+            field_dict["created_at"] = self.created_at
 
-        field_dict["description"] = self.description
+        if self.description is not None or "description" in sent:
+            field_dict["description"] = self.description
 
-        field_dict["discount_amount"] = self.discount_amount
+        if self.discount_amount is not None or "discount_amount" in sent:
+            field_dict["discount_amount"] = self.discount_amount
 
-        field_dict["district_tax_amount"] = self.district_tax_amount
+        if self.district_tax_amount is not None or "district_tax_amount" in sent:
+            field_dict["district_tax_amount"] = self.district_tax_amount
 
-        field_dict["district_tax_rate"] = self.district_tax_rate
+        if self.district_tax_rate is not None or "district_tax_rate" in sent:
+            field_dict["district_tax_rate"] = self.district_tax_rate
 
-        field_dict["external_id"] = self.external_id
+        try:
+            external_id = self.external_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["external_id"] = external_id
 
-        field_dict["external_product_id"] = self.external_product_id
+        if self.external_product_id is not None or "external_product_id" in sent:
+            field_dict["external_product_id"] = self.external_product_id
 
-        field_dict["fulfillment_status"] = (
-            self.fulfillment_status.value
-            if isinstance(
-                self.fulfillment_status, OrdersInvoicesLineItemFulfillmentStatus
+        if self.fulfillment_status is not None:
+            field_dict["fulfillment_status"] = (
+                self.fulfillment_status.value
+                if isinstance(
+                    self.fulfillment_status, OrdersInvoicesLineItemFulfillmentStatus
+                )
+                else self.fulfillment_status
             )
-            else self.fulfillment_status
-        )
+        elif "fulfillment_status" in sent:
+            field_dict["fulfillment_status"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["invoice_id"] = self.invoice_id
+        try:
+            invoice_id = self.invoice_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["invoice_id"] = invoice_id
 
-        field_dict["payment_type"] = self.payment_type
+        if self.payment_type is not None or "payment_type" in sent:
+            field_dict["payment_type"] = self.payment_type
 
-        field_dict["period_end_at"] = self.period_end_at
+        if self.period_end_at is not None or "period_end_at" in sent:
+            field_dict["period_end_at"] = self.period_end_at
 
-        field_dict["period_number"] = self.period_number
+        if self.period_number is not None or "period_number" in sent:
+            field_dict["period_number"] = self.period_number
 
-        field_dict["period_start_at"] = self.period_start_at
+        if self.period_start_at is not None or "period_start_at" in sent:
+            field_dict["period_start_at"] = self.period_start_at
 
-        field_dict["products_price"] = (
-            self.products_price.to_dict()
-            if isinstance(self.products_price, OrdersInvoicesLineItemProductsPrice)
-            else self.products_price
-        )
+        if self.products_price is not None:
+            field_dict["products_price"] = (
+                self.products_price.to_dict()
+                if isinstance(self.products_price, OrdersInvoicesLineItemProductsPrice)
+                else self.products_price
+            )
+        elif "products_price" in sent:
+            field_dict["products_price"] = None
 
-        field_dict["products_variant"] = (
-            self.products_variant.to_dict()
-            if isinstance(self.products_variant, OrdersInvoicesLineItemProductsVariant)
-            else self.products_variant
-        )
+        if self.products_variant is not None:
+            field_dict["products_variant"] = (
+                self.products_variant.to_dict()
+                if isinstance(
+                    self.products_variant, OrdersInvoicesLineItemProductsVariant
+                )
+                else self.products_variant
+            )
+        elif "products_variant" in sent:
+            field_dict["products_variant"] = None
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["quantity"] = self.quantity
+        if self.quantity is not None or "quantity" in sent:
+            field_dict["quantity"] = self.quantity
 
-        field_dict["state_tax_amount"] = self.state_tax_amount
+        if self.state_tax_amount is not None or "state_tax_amount" in sent:
+            field_dict["state_tax_amount"] = self.state_tax_amount
 
-        field_dict["state_tax_jurisdiction"] = self.state_tax_jurisdiction
+        if self.state_tax_jurisdiction is not None or "state_tax_jurisdiction" in sent:
+            field_dict["state_tax_jurisdiction"] = self.state_tax_jurisdiction
 
-        field_dict["state_tax_rate"] = self.state_tax_rate
+        if self.state_tax_rate is not None or "state_tax_rate" in sent:
+            field_dict["state_tax_rate"] = self.state_tax_rate
 
-        field_dict["updated_at"] = self.updated_at
+        if self.updated_at is not None or "updated_at" in sent:
+            field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        amount = d.pop("amount")
+        amount = d.pop("amount", None)
 
-        city_tax_amount = d.pop("city_tax_amount")
+        city_tax_amount = d.pop("city_tax_amount", None)
 
-        city_tax_jurisdiction = d.pop("city_tax_jurisdiction")
+        city_tax_jurisdiction = d.pop("city_tax_jurisdiction", None)
 
-        city_tax_rate = d.pop("city_tax_rate")
+        city_tax_rate = d.pop("city_tax_rate", None)
 
-        country_tax_jurisdiction = d.pop("country_tax_jurisdiction")
+        country_tax_jurisdiction = d.pop("country_tax_jurisdiction", None)
 
-        county_tax_amount = d.pop("county_tax_amount")
+        county_tax_amount = d.pop("county_tax_amount", None)
 
-        county_tax_jurisdiction = d.pop("county_tax_jurisdiction")
+        county_tax_jurisdiction = d.pop("county_tax_jurisdiction", None)
 
-        county_tax_rate = d.pop("county_tax_rate")
+        county_tax_rate = d.pop("county_tax_rate", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
 
-        description = d.pop("description")
+        description = d.pop("description", None)
 
-        discount_amount = d.pop("discount_amount")
+        discount_amount = d.pop("discount_amount", None)
 
-        district_tax_amount = d.pop("district_tax_amount")
+        district_tax_amount = d.pop("district_tax_amount", None)
 
-        district_tax_rate = d.pop("district_tax_rate")
+        district_tax_rate = d.pop("district_tax_rate", None)
 
-        external_id = d.pop("external_id")
+        external_id = d.pop("external_id", _MISSING)
 
-        external_product_id = d.pop("external_product_id")
+        external_product_id = d.pop("external_product_id", None)
 
-        fulfillment_status = d.pop("fulfillment_status")
+        fulfillment_status = d.pop("fulfillment_status", None)
         if isinstance(fulfillment_status, str):
             try:
                 fulfillment_status = OrdersInvoicesLineItemFulfillmentStatus(
@@ -206,19 +309,19 @@ class OrdersInvoicesLineItem:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        invoice_id = d.pop("invoice_id")
+        invoice_id = d.pop("invoice_id", _MISSING)
 
-        payment_type = d.pop("payment_type")
+        payment_type = d.pop("payment_type", None)
 
-        period_end_at = d.pop("period_end_at")
+        period_end_at = d.pop("period_end_at", None)
 
-        period_number = d.pop("period_number")
+        period_number = d.pop("period_number", None)
 
-        period_start_at = d.pop("period_start_at")
+        period_start_at = d.pop("period_start_at", None)
 
-        products_price = d.pop("products_price")
+        products_price = d.pop("products_price", None)
         if isinstance(products_price, dict):
             try:
                 products_price = OrdersInvoicesLineItemProductsPrice.from_dict(
@@ -227,7 +330,7 @@ class OrdersInvoicesLineItem:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        products_variant = d.pop("products_variant")
+        products_variant = d.pop("products_variant", None)
         if isinstance(products_variant, dict):
             try:
                 products_variant = OrdersInvoicesLineItemProductsVariant.from_dict(
@@ -236,17 +339,17 @@ class OrdersInvoicesLineItem:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        quantity = d.pop("quantity")
+        quantity = d.pop("quantity", None)
 
-        state_tax_amount = d.pop("state_tax_amount")
+        state_tax_amount = d.pop("state_tax_amount", None)
 
-        state_tax_jurisdiction = d.pop("state_tax_jurisdiction")
+        state_tax_jurisdiction = d.pop("state_tax_jurisdiction", None)
 
-        state_tax_rate = d.pop("state_tax_rate")
+        state_tax_rate = d.pop("state_tax_rate", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -264,23 +367,30 @@ class OrdersInvoicesLineItem:
         orders_invoices_line_item.discount_amount = discount_amount
         orders_invoices_line_item.district_tax_amount = district_tax_amount
         orders_invoices_line_item.district_tax_rate = district_tax_rate
-        orders_invoices_line_item.external_id = external_id
+        if external_id is not _MISSING:
+            orders_invoices_line_item.external_id = external_id
         orders_invoices_line_item.external_product_id = external_product_id
         orders_invoices_line_item.fulfillment_status = fulfillment_status
-        orders_invoices_line_item.id = id
-        orders_invoices_line_item.invoice_id = invoice_id
+        if id is not _MISSING:
+            orders_invoices_line_item.id = id
+        if invoice_id is not _MISSING:
+            orders_invoices_line_item.invoice_id = invoice_id
         orders_invoices_line_item.payment_type = payment_type
         orders_invoices_line_item.period_end_at = period_end_at
         orders_invoices_line_item.period_number = period_number
         orders_invoices_line_item.period_start_at = period_start_at
         orders_invoices_line_item.products_price = products_price
         orders_invoices_line_item.products_variant = products_variant
-        orders_invoices_line_item.public_id = public_id
+        if public_id is not _MISSING:
+            orders_invoices_line_item.public_id = public_id
         orders_invoices_line_item.quantity = quantity
         orders_invoices_line_item.state_tax_amount = state_tax_amount
         orders_invoices_line_item.state_tax_jurisdiction = state_tax_jurisdiction
         orders_invoices_line_item.state_tax_rate = state_tax_rate
         orders_invoices_line_item.updated_at = updated_at
+        orders_invoices_line_item._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_invoices_line_item.additional_properties = d
         return orders_invoices_line_item

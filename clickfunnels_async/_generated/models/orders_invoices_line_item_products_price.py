@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,49 +15,60 @@ _new = object.__new__
 T = TypeVar("T", bound="OrdersInvoicesLineItemProductsPrice")
 
 
-@_attrs_define
-class OrdersInvoicesLineItemProductsPrice:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersInvoicesLineItemProductsPrice(_Record):
     """
     Attributes:
-        amount (str | Unset):
-        currency (str | Unset):
-        duration (str | Unset):
-        id (int | Unset):
-        interval (str | Unset):
-        interval_count (str | Unset):
-        public_id (str | Unset):
+        amount (str | None):
+        currency (str | None):
+        duration (str | None):
+        id (int | None):
+        interval (str | None):
+        interval_count (str | None):
+        public_id (str | None):
     """
 
-    amount: str | Unset = UNSET
-    currency: str | Unset = UNSET
-    duration: str | Unset = UNSET
-    id: int | Unset = UNSET
-    interval: str | Unset = UNSET
-    interval_count: str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    amount: str | None = None
+    currency: str | None = None
+    duration: str | None = None
+    id: int | None = None
+    interval: str | None = None
+    interval_count: str | None = None
+    public_id: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "amount",
+        "currency",
+        "duration",
+        "id",
+        "interval",
+        "interval_count",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.amount, Unset):
+        sent = self.fields_set
+        if self.amount is not None or "amount" in sent:
             field_dict["amount"] = self.amount
 
-        if not isinstance(self.currency, Unset):
+        if self.currency is not None or "currency" in sent:
             field_dict["currency"] = self.currency
 
-        if not isinstance(self.duration, Unset):
+        if self.duration is not None or "duration" in sent:
             field_dict["duration"] = self.duration
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.interval, Unset):
+        if self.interval is not None or "interval" in sent:
             field_dict["interval"] = self.interval
 
-        if not isinstance(self.interval_count, Unset):
+        if self.interval_count is not None or "interval_count" in sent:
             field_dict["interval_count"] = self.interval_count
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -65,19 +76,19 @@ class OrdersInvoicesLineItemProductsPrice:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        amount = d.pop("amount", UNSET)
+        amount = d.pop("amount", None)
 
-        currency = d.pop("currency", UNSET)
+        currency = d.pop("currency", None)
 
-        duration = d.pop("duration", UNSET)
+        duration = d.pop("duration", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        interval = d.pop("interval", UNSET)
+        interval = d.pop("interval", None)
 
-        interval_count = d.pop("interval_count", UNSET)
+        interval_count = d.pop("interval_count", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -89,6 +100,9 @@ class OrdersInvoicesLineItemProductsPrice:
         orders_invoices_line_item_products_price.interval = interval
         orders_invoices_line_item_products_price.interval_count = interval_count
         orders_invoices_line_item_products_price.public_id = public_id
+        orders_invoices_line_item_products_price._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_invoices_line_item_products_price.additional_properties = d
         return orders_invoices_line_item_products_price

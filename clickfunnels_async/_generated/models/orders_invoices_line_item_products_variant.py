@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,49 +16,60 @@ from typing import Self
 T = TypeVar("T", bound="OrdersInvoicesLineItemProductsVariant")
 
 
-@_attrs_define
-class OrdersInvoicesLineItemProductsVariant:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersInvoicesLineItemProductsVariant(_Record):
     """
     Attributes:
-        description (None | str | Unset):
-        fulfillment_required (bool | None | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        product_id (int | Unset):
-        public_id (str | Unset):
-        sku (None | str | Unset):
+        description (None | str):
+        fulfillment_required (bool | None):
+        id (int | None):
+        name (str | None):
+        product_id (int | None):
+        public_id (str | None):
+        sku (None | str):
     """
 
-    description: None | str | Unset = UNSET
-    fulfillment_required: bool | None | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    product_id: int | Unset = UNSET
-    public_id: str | Unset = UNSET
-    sku: None | str | Unset = UNSET
+    description: None | str = None
+    fulfillment_required: bool | None = None
+    id: int | None = None
+    name: str | None = None
+    product_id: int | None = None
+    public_id: str | None = None
+    sku: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "description",
+        "fulfillment_required",
+        "id",
+        "name",
+        "product_id",
+        "public_id",
+        "sku",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.description, Unset):
+        sent = self.fields_set
+        if self.description is not None or "description" in sent:
             field_dict["description"] = self.description
 
-        if not isinstance(self.fulfillment_required, Unset):
+        if self.fulfillment_required is not None or "fulfillment_required" in sent:
             field_dict["fulfillment_required"] = self.fulfillment_required
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.product_id, Unset):
+        if self.product_id is not None or "product_id" in sent:
             field_dict["product_id"] = self.product_id
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.sku, Unset):
+        if self.sku is not None or "sku" in sent:
             field_dict["sku"] = self.sku
 
         return field_dict
@@ -66,19 +77,19 @@ class OrdersInvoicesLineItemProductsVariant:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        description = d.pop("description", UNSET)
+        description = d.pop("description", None)
 
-        fulfillment_required = d.pop("fulfillment_required", UNSET)
+        fulfillment_required = d.pop("fulfillment_required", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        product_id = d.pop("product_id", UNSET)
+        product_id = d.pop("product_id", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        sku = d.pop("sku", UNSET)
+        sku = d.pop("sku", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -92,6 +103,9 @@ class OrdersInvoicesLineItemProductsVariant:
         orders_invoices_line_item_products_variant.product_id = product_id
         orders_invoices_line_item_products_variant.public_id = public_id
         orders_invoices_line_item_products_variant.sku = sku
+        orders_invoices_line_item_products_variant._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_invoices_line_item_products_variant.additional_properties = d
         return orders_invoices_line_item_products_variant

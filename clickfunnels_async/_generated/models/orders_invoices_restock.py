@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -19,48 +19,62 @@ from ..models.orders_invoices_restock_status import OrdersInvoicesRestockStatus
 T = TypeVar("T", bound="OrdersInvoicesRestock")
 
 
-@_attrs_define
-class OrdersInvoicesRestock:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersInvoicesRestock(_Record):
     """
     Attributes:
-        contact_id (int | Unset):
-        created_at (datetime.datetime | None | Unset):
-        id (int | Unset):
-        included_invoices_line_items (list[OrdersInvoicesRestockIncludedInvoicesLineItem] | None | Unset):
-        public_id (None | str | Unset):
-        status (OrdersInvoicesRestockStatus | Unset):
-        updated_at (datetime.datetime | None | Unset):
-        workspace_id (int | Unset):
+        contact_id (int | None):
+        created_at (datetime.datetime | None):
+        id (int | None):
+        included_invoices_line_items (list[OrdersInvoicesRestockIncludedInvoicesLineItem] | None):
+        public_id (None | str):
+        status (OrdersInvoicesRestockStatus | None):
+        updated_at (datetime.datetime | None):
+        workspace_id (int | None):
     """
 
-    contact_id: int | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    id: int | Unset = UNSET
+    contact_id: int | None = None
+    created_at: datetime.datetime | None = None
+    id: int | None = None
     included_invoices_line_items: (
-        list[OrdersInvoicesRestockIncludedInvoicesLineItem] | None | Unset
-    ) = UNSET
-    public_id: None | str | Unset = UNSET
-    status: OrdersInvoicesRestockStatus | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
-    workspace_id: int | Unset = UNSET
+        list[OrdersInvoicesRestockIncludedInvoicesLineItem] | None
+    ) = None
+    public_id: None | str = None
+    status: OrdersInvoicesRestockStatus | None = None
+    updated_at: datetime.datetime | None = None
+    workspace_id: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contact_id",
+        "created_at",
+        "id",
+        "included_invoices_line_items",
+        "public_id",
+        "status",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.contact_id, Unset):
+        sent = self.fields_set
+        if self.contact_id is not None or "contact_id" in sent:
             field_dict["contact_id"] = self.contact_id
 
-        if not isinstance(self.created_at, Unset):
+        if self.created_at is not None:
             field_dict["created_at"] = (
                 self.created_at.isoformat()
                 if isinstance(self.created_at, datetime.datetime)
                 else self.created_at
             )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.included_invoices_line_items, Unset):
+        if self.included_invoices_line_items is not None:
             field_dict["included_invoices_line_items"] = (
                 [
                     included_invoices_line_items_type_0_item.to_dict()
@@ -74,21 +88,31 @@ class OrdersInvoicesRestock:
                 if isinstance(self.included_invoices_line_items, list)
                 else self.included_invoices_line_items
             )
+        elif "included_invoices_line_items" in sent:
+            field_dict["included_invoices_line_items"] = None
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status.value
+        if self.status is not None:
+            field_dict["status"] = (
+                self.status.value
+                if isinstance(self.status, OrdersInvoicesRestockStatus)
+                else self.status
+            )
+        elif "status" in sent:
+            field_dict["status"] = None
 
-        if not isinstance(self.updated_at, Unset):
+        if self.updated_at is not None:
             field_dict["updated_at"] = (
                 self.updated_at.isoformat()
                 if isinstance(self.updated_at, datetime.datetime)
                 else self.updated_at
             )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        if not isinstance(self.workspace_id, Unset):
+        if self.workspace_id is not None or "workspace_id" in sent:
             field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
@@ -96,18 +120,18 @@ class OrdersInvoicesRestock:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contact_id = d.pop("contact_id", UNSET)
+        contact_id = d.pop("contact_id", None)
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        included_invoices_line_items = d.pop("included_invoices_line_items", UNSET)
+        included_invoices_line_items = d.pop("included_invoices_line_items", None)
         if isinstance(included_invoices_line_items, list):
             try:
                 included_invoices_line_items = [
@@ -119,20 +143,20 @@ class OrdersInvoicesRestock:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        status = d.pop("status", UNSET)
-        if not isinstance(status, Unset):
+        status = d.pop("status", None)
+        if status is not None:
             status = OrdersInvoicesRestockStatus(status)
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -147,6 +171,9 @@ class OrdersInvoicesRestock:
         orders_invoices_restock.status = status
         orders_invoices_restock.updated_at = updated_at
         orders_invoices_restock.workspace_id = workspace_id
+        orders_invoices_restock._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_invoices_restock.additional_properties = d
         return orders_invoices_restock

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="OrdersLineItem")
 
 
-@_attrs_define
-class OrdersLineItem:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersLineItem(_Record):
     """
     Attributes:
         created_at (None | str):
@@ -30,62 +32,113 @@ class OrdersLineItem:
         updated_at (None | str):
     """
 
-    created_at: None | str
     id: int
     order_id: int
     original_product: OrdersLineItemOriginalProduct
     products_price: ProductsPriceMinimal
-    products_variant: None | OrdersLineItemProductsVariant
-    prorated: None | str
-    public_id: None | str
-    quantity: int | None
-    updated_at: None | str
+    created_at: None | str = None
+    products_variant: None | OrdersLineItemProductsVariant = None
+    prorated: None | str = None
+    public_id: None | str = None
+    quantity: int | None = None
+    updated_at: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "id",
+        "order_id",
+        "original_product",
+        "products_price",
+        "products_variant",
+        "prorated",
+        "public_id",
+        "quantity",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "order_id",
+            "original_product",
+            "products_price",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = self.created_at
+        sent = self.fields_set
+        if self.created_at is not None or "created_at" in sent:
+            field_dict["created_at"] = self.created_at
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["order_id"] = self.order_id
+        try:
+            order_id = self.order_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["order_id"] = order_id
 
-        field_dict["original_product"] = self.original_product.to_dict()
+        try:
+            original_product = self.original_product
+        except AttributeError:
+            pass
+        else:
+            field_dict["original_product"] = original_product.to_dict()
 
-        field_dict["products_price"] = self.products_price.to_dict()
+        try:
+            products_price = self.products_price
+        except AttributeError:
+            pass
+        else:
+            field_dict["products_price"] = products_price.to_dict()
 
-        field_dict["products_variant"] = (
-            self.products_variant.to_dict()
-            if isinstance(self.products_variant, OrdersLineItemProductsVariant)
-            else self.products_variant
-        )
+        if self.products_variant is not None:
+            field_dict["products_variant"] = (
+                self.products_variant.to_dict()
+                if isinstance(self.products_variant, OrdersLineItemProductsVariant)
+                else self.products_variant
+            )
+        elif "products_variant" in sent:
+            field_dict["products_variant"] = None
 
-        field_dict["prorated"] = self.prorated
+        if self.prorated is not None or "prorated" in sent:
+            field_dict["prorated"] = self.prorated
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["quantity"] = self.quantity
+        if self.quantity is not None or "quantity" in sent:
+            field_dict["quantity"] = self.quantity
 
-        field_dict["updated_at"] = self.updated_at
+        if self.updated_at is not None or "updated_at" in sent:
+            field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        order_id = d.pop("order_id")
+        order_id = d.pop("order_id", _MISSING)
 
-        original_product = OrdersLineItemOriginalProduct.from_dict(
-            d.pop("original_product")
-        )
+        original_product = d.pop("original_product", _MISSING)
+        if original_product is not _MISSING:
+            original_product = OrdersLineItemOriginalProduct.from_dict(original_product)
 
-        products_price = ProductsPriceMinimal.from_dict(d.pop("products_price"))
+        products_price = d.pop("products_price", _MISSING)
+        if products_price is not _MISSING:
+            products_price = ProductsPriceMinimal.from_dict(products_price)
 
-        products_variant = d.pop("products_variant")
+        products_variant = d.pop("products_variant", None)
         if isinstance(products_variant, dict):
             try:
                 products_variant = OrdersLineItemProductsVariant.from_dict(
@@ -94,27 +147,34 @@ class OrdersLineItem:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        prorated = d.pop("prorated")
+        prorated = d.pop("prorated", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        quantity = d.pop("quantity")
+        quantity = d.pop("quantity", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         orders_line_item = _new(cls)
         orders_line_item.created_at = created_at
-        orders_line_item.id = id
-        orders_line_item.order_id = order_id
-        orders_line_item.original_product = original_product
-        orders_line_item.products_price = products_price
+        if id is not _MISSING:
+            orders_line_item.id = id
+        if order_id is not _MISSING:
+            orders_line_item.order_id = order_id
+        if original_product is not _MISSING:
+            orders_line_item.original_product = original_product
+        if products_price is not _MISSING:
+            orders_line_item.products_price = products_price
         orders_line_item.products_variant = products_variant
         orders_line_item.prorated = prorated
         orders_line_item.public_id = public_id
         orders_line_item.quantity = quantity
         orders_line_item.updated_at = updated_at
+        orders_line_item._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_line_item.additional_properties = d
         return orders_line_item

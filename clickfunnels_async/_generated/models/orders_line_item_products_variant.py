@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,39 +16,48 @@ from typing import Self
 T = TypeVar("T", bound="OrdersLineItemProductsVariant")
 
 
-@_attrs_define
-class OrdersLineItemProductsVariant:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersLineItemProductsVariant(_Record):
     """
     Attributes:
-        description (None | str | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        public_id (None | str | Unset):
-        sku (None | str | Unset):
+        description (None | str):
+        id (int | None):
+        name (str | None):
+        public_id (None | str):
+        sku (None | str):
     """
 
-    description: None | str | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    public_id: None | str | Unset = UNSET
-    sku: None | str | Unset = UNSET
+    description: None | str = None
+    id: int | None = None
+    name: str | None = None
+    public_id: None | str = None
+    sku: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "description",
+        "id",
+        "name",
+        "public_id",
+        "sku",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.description, Unset):
+        sent = self.fields_set
+        if self.description is not None or "description" in sent:
             field_dict["description"] = self.description
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.sku, Unset):
+        if self.sku is not None or "sku" in sent:
             field_dict["sku"] = self.sku
 
         return field_dict
@@ -56,15 +65,15 @@ class OrdersLineItemProductsVariant:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        description = d.pop("description", UNSET)
+        description = d.pop("description", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        sku = d.pop("sku", UNSET)
+        sku = d.pop("sku", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -74,6 +83,9 @@ class OrdersLineItemProductsVariant:
         orders_line_item_products_variant.name = name
         orders_line_item_products_variant.public_id = public_id
         orders_line_item_products_variant.sku = sku
+        orders_line_item_products_variant._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_line_item_products_variant.additional_properties = d
         return orders_line_item_products_variant

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,53 +16,81 @@ from typing import Self
 T = TypeVar("T", bound="OrdersLineItemsChange")
 
 
-@_attrs_define
-class OrdersLineItemsChange:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersLineItemsChange(_Record):
     """
     Attributes:
-        new_line_item (OrdersLineItem | Unset):
-        preview (bool | Unset):
-        previous_line_item (OrdersLineItem | Unset):
-        upcoming_invoice (OrdersLineItemsChangeUpcomingInvoice | Unset):
+        new_line_item (OrdersLineItem | None):
+        preview (bool | None):
+        previous_line_item (OrdersLineItem | None):
+        upcoming_invoice (OrdersLineItemsChangeUpcomingInvoice | None):
     """
 
-    new_line_item: OrdersLineItem | Unset = UNSET
-    preview: bool | Unset = UNSET
-    previous_line_item: OrdersLineItem | Unset = UNSET
-    upcoming_invoice: OrdersLineItemsChangeUpcomingInvoice | Unset = UNSET
+    new_line_item: OrdersLineItem | None = None
+    preview: bool | None = None
+    previous_line_item: OrdersLineItem | None = None
+    upcoming_invoice: OrdersLineItemsChangeUpcomingInvoice | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "new_line_item",
+        "preview",
+        "previous_line_item",
+        "upcoming_invoice",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.new_line_item, Unset):
-            field_dict["new_line_item"] = self.new_line_item.to_dict()
+        sent = self.fields_set
+        if self.new_line_item is not None:
+            field_dict["new_line_item"] = (
+                self.new_line_item.to_dict()
+                if isinstance(self.new_line_item, OrdersLineItem)
+                else self.new_line_item
+            )
+        elif "new_line_item" in sent:
+            field_dict["new_line_item"] = None
 
-        if not isinstance(self.preview, Unset):
+        if self.preview is not None or "preview" in sent:
             field_dict["preview"] = self.preview
 
-        if not isinstance(self.previous_line_item, Unset):
-            field_dict["previous_line_item"] = self.previous_line_item.to_dict()
+        if self.previous_line_item is not None:
+            field_dict["previous_line_item"] = (
+                self.previous_line_item.to_dict()
+                if isinstance(self.previous_line_item, OrdersLineItem)
+                else self.previous_line_item
+            )
+        elif "previous_line_item" in sent:
+            field_dict["previous_line_item"] = None
 
-        if not isinstance(self.upcoming_invoice, Unset):
-            field_dict["upcoming_invoice"] = self.upcoming_invoice.to_dict()
+        if self.upcoming_invoice is not None:
+            field_dict["upcoming_invoice"] = (
+                self.upcoming_invoice.to_dict()
+                if isinstance(
+                    self.upcoming_invoice, OrdersLineItemsChangeUpcomingInvoice
+                )
+                else self.upcoming_invoice
+            )
+        elif "upcoming_invoice" in sent:
+            field_dict["upcoming_invoice"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        new_line_item = d.pop("new_line_item", UNSET)
-        if not isinstance(new_line_item, Unset):
+        new_line_item = d.pop("new_line_item", None)
+        if new_line_item is not None:
             new_line_item = OrdersLineItem.from_dict(new_line_item)
 
-        preview = d.pop("preview", UNSET)
+        preview = d.pop("preview", None)
 
-        previous_line_item = d.pop("previous_line_item", UNSET)
-        if not isinstance(previous_line_item, Unset):
+        previous_line_item = d.pop("previous_line_item", None)
+        if previous_line_item is not None:
             previous_line_item = OrdersLineItem.from_dict(previous_line_item)
 
-        upcoming_invoice = d.pop("upcoming_invoice", UNSET)
-        if not isinstance(upcoming_invoice, Unset):
+        upcoming_invoice = d.pop("upcoming_invoice", None)
+        if upcoming_invoice is not None:
             upcoming_invoice = OrdersLineItemsChangeUpcomingInvoice.from_dict(
                 upcoming_invoice
             )
@@ -74,6 +102,9 @@ class OrdersLineItemsChange:
         orders_line_items_change.preview = preview
         orders_line_items_change.previous_line_item = previous_line_item
         orders_line_items_change.upcoming_invoice = upcoming_invoice
+        orders_line_items_change._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_line_items_change.additional_properties = d
         return orders_line_items_change

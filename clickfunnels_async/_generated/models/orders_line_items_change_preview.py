@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -20,8 +20,8 @@ from ..models.orders_line_items_change_effective_time import (
 T = TypeVar("T", bound="OrdersLineItemsChangePreview")
 
 
-@_attrs_define
-class OrdersLineItemsChangePreview:
+@_attrs_define(repr=False)
+class OrdersLineItemsChangePreview(_Body):
     """
     Attributes:
         products_price_id (int | str):
@@ -33,6 +33,13 @@ class OrdersLineItemsChangePreview:
     effective_time: None | OrdersLineItemsChangeEffectiveTime | Unset = UNSET
     prorate: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "products_price_id",
+        "effective_time",
+        "prorate",
+    )
+    _cf_not_null = frozenset(("products_price_id",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

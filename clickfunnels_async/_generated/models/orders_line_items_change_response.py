@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,30 +16,37 @@ from typing import Self
 T = TypeVar("T", bound="OrdersLineItemsChangeResponse")
 
 
-@_attrs_define
-class OrdersLineItemsChangeResponse:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersLineItemsChangeResponse(_Record):
     """
     Attributes:
-        orders_line_items_change (OrdersLineItemsChange | Unset):
+        orders_line_items_change (OrdersLineItemsChange | None):
     """
 
-    orders_line_items_change: OrdersLineItemsChange | Unset = UNSET
+    orders_line_items_change: OrdersLineItemsChange | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("orders_line_items_change",)
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.orders_line_items_change, Unset):
+        sent = self.fields_set
+        if self.orders_line_items_change is not None:
             field_dict["orders_line_items_change"] = (
                 self.orders_line_items_change.to_dict()
+                if isinstance(self.orders_line_items_change, OrdersLineItemsChange)
+                else self.orders_line_items_change
             )
+        elif "orders_line_items_change" in sent:
+            field_dict["orders_line_items_change"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        orders_line_items_change = d.pop("orders_line_items_change", UNSET)
-        if not isinstance(orders_line_items_change, Unset):
+        orders_line_items_change = d.pop("orders_line_items_change", None)
+        if orders_line_items_change is not None:
             orders_line_items_change = OrdersLineItemsChange.from_dict(
                 orders_line_items_change
             )
@@ -49,6 +56,9 @@ class OrdersLineItemsChangeResponse:
         orders_line_items_change_response = _new(cls)
         orders_line_items_change_response.orders_line_items_change = (
             orders_line_items_change
+        )
+        orders_line_items_change_response._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
         )
 
         orders_line_items_change_response.additional_properties = d

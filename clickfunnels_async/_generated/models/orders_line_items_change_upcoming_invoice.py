@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,53 +17,66 @@ from typing import Self
 T = TypeVar("T", bound="OrdersLineItemsChangeUpcomingInvoice")
 
 
-@_attrs_define
-class OrdersLineItemsChangeUpcomingInvoice:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersLineItemsChangeUpcomingInvoice(_Record):
     """
     Attributes:
-        currency (None | str | Unset):
-        discount_amount (None | str | Unset):
-        next_invoice_date (datetime.datetime | None | Unset):
-        shipping_amount (None | str | Unset):
-        subtotal_amount (None | str | Unset):
-        tax_amount (None | str | Unset):
-        total_amount (None | str | Unset):
+        currency (None | str):
+        discount_amount (None | str):
+        next_invoice_date (datetime.datetime | None):
+        shipping_amount (None | str):
+        subtotal_amount (None | str):
+        tax_amount (None | str):
+        total_amount (None | str):
     """
 
-    currency: None | str | Unset = UNSET
-    discount_amount: None | str | Unset = UNSET
-    next_invoice_date: datetime.datetime | None | Unset = UNSET
-    shipping_amount: None | str | Unset = UNSET
-    subtotal_amount: None | str | Unset = UNSET
-    tax_amount: None | str | Unset = UNSET
-    total_amount: None | str | Unset = UNSET
+    currency: None | str = None
+    discount_amount: None | str = None
+    next_invoice_date: datetime.datetime | None = None
+    shipping_amount: None | str = None
+    subtotal_amount: None | str = None
+    tax_amount: None | str = None
+    total_amount: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "currency",
+        "discount_amount",
+        "next_invoice_date",
+        "shipping_amount",
+        "subtotal_amount",
+        "tax_amount",
+        "total_amount",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.currency, Unset):
+        sent = self.fields_set
+        if self.currency is not None or "currency" in sent:
             field_dict["currency"] = self.currency
 
-        if not isinstance(self.discount_amount, Unset):
+        if self.discount_amount is not None or "discount_amount" in sent:
             field_dict["discount_amount"] = self.discount_amount
 
-        if not isinstance(self.next_invoice_date, Unset):
+        if self.next_invoice_date is not None:
             field_dict["next_invoice_date"] = (
                 self.next_invoice_date.isoformat()
                 if isinstance(self.next_invoice_date, datetime.datetime)
                 else self.next_invoice_date
             )
+        elif "next_invoice_date" in sent:
+            field_dict["next_invoice_date"] = None
 
-        if not isinstance(self.shipping_amount, Unset):
+        if self.shipping_amount is not None or "shipping_amount" in sent:
             field_dict["shipping_amount"] = self.shipping_amount
 
-        if not isinstance(self.subtotal_amount, Unset):
+        if self.subtotal_amount is not None or "subtotal_amount" in sent:
             field_dict["subtotal_amount"] = self.subtotal_amount
 
-        if not isinstance(self.tax_amount, Unset):
+        if self.tax_amount is not None or "tax_amount" in sent:
             field_dict["tax_amount"] = self.tax_amount
 
-        if not isinstance(self.total_amount, Unset):
+        if self.total_amount is not None or "total_amount" in sent:
             field_dict["total_amount"] = self.total_amount
 
         return field_dict
@@ -71,24 +84,24 @@ class OrdersLineItemsChangeUpcomingInvoice:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        currency = d.pop("currency", UNSET)
+        currency = d.pop("currency", None)
 
-        discount_amount = d.pop("discount_amount", UNSET)
+        discount_amount = d.pop("discount_amount", None)
 
-        next_invoice_date = d.pop("next_invoice_date", UNSET)
+        next_invoice_date = d.pop("next_invoice_date", None)
         if isinstance(next_invoice_date, str):
             try:
                 next_invoice_date = datetime.datetime.fromisoformat(next_invoice_date)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        shipping_amount = d.pop("shipping_amount", UNSET)
+        shipping_amount = d.pop("shipping_amount", None)
 
-        subtotal_amount = d.pop("subtotal_amount", UNSET)
+        subtotal_amount = d.pop("subtotal_amount", None)
 
-        tax_amount = d.pop("tax_amount", UNSET)
+        tax_amount = d.pop("tax_amount", None)
 
-        total_amount = d.pop("total_amount", UNSET)
+        total_amount = d.pop("total_amount", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -100,6 +113,9 @@ class OrdersLineItemsChangeUpcomingInvoice:
         orders_line_items_change_upcoming_invoice.subtotal_amount = subtotal_amount
         orders_line_items_change_upcoming_invoice.tax_amount = tax_amount
         orders_line_items_change_upcoming_invoice.total_amount = total_amount
+        orders_line_items_change_upcoming_invoice._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_line_items_change_upcoming_invoice.additional_properties = d
         return orders_line_items_change_upcoming_invoice

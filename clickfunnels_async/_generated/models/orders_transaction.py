@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="OrdersTransaction")
 
 
-@_attrs_define
-class OrdersTransaction:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class OrdersTransaction(_Record):
     """
     Attributes:
         adjusted_transaction_id (None | str):
@@ -38,108 +40,187 @@ class OrdersTransaction:
         updated_at (None | str):
     """
 
-    adjusted_transaction_id: None | str
-    amount: None | str
-    arn: None | str
-    billing_payment_instruction_id: None | str
-    billing_payment_instruction_type: None | str
-    created_at: None | str
-    currency: None | str
     external_id: str
-    external_type: None | str
     id: int
-    is_rebill: bool | None
     order_id: int
-    public_id: None | str
-    reason: None | str
-    rebill_number: None | str
     result: str
     status: str
-    updated_at: None | str
+    adjusted_transaction_id: None | str = None
+    amount: None | str = None
+    arn: None | str = None
+    billing_payment_instruction_id: None | str = None
+    billing_payment_instruction_type: None | str = None
+    created_at: None | str = None
+    currency: None | str = None
+    external_type: None | str = None
+    is_rebill: bool | None = None
+    public_id: None | str = None
+    reason: None | str = None
+    rebill_number: None | str = None
+    updated_at: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "adjusted_transaction_id",
+        "amount",
+        "arn",
+        "billing_payment_instruction_id",
+        "billing_payment_instruction_type",
+        "created_at",
+        "currency",
+        "external_id",
+        "external_type",
+        "id",
+        "is_rebill",
+        "order_id",
+        "public_id",
+        "reason",
+        "rebill_number",
+        "result",
+        "status",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "external_id",
+            "id",
+            "order_id",
+            "result",
+            "status",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["adjusted_transaction_id"] = self.adjusted_transaction_id
+        sent = self.fields_set
+        if (
+            self.adjusted_transaction_id is not None
+            or "adjusted_transaction_id" in sent
+        ):
+            field_dict["adjusted_transaction_id"] = self.adjusted_transaction_id
 
-        field_dict["amount"] = self.amount
+        if self.amount is not None or "amount" in sent:
+            field_dict["amount"] = self.amount
 
-        field_dict["arn"] = self.arn
+        if self.arn is not None or "arn" in sent:
+            field_dict["arn"] = self.arn
 
-        field_dict["billing_payment_instruction_id"] = (
-            self.billing_payment_instruction_id
-        )
+        if (
+            self.billing_payment_instruction_id is not None
+            or "billing_payment_instruction_id" in sent
+        ):
+            field_dict["billing_payment_instruction_id"] = (
+                self.billing_payment_instruction_id
+            )
 
-        field_dict["billing_payment_instruction_type"] = (
-            self.billing_payment_instruction_type
-        )
+        if (
+            self.billing_payment_instruction_type is not None
+            or "billing_payment_instruction_type" in sent
+        ):
+            field_dict["billing_payment_instruction_type"] = (
+                self.billing_payment_instruction_type
+            )
 
-        field_dict["created_at"] = self.created_at
+        if self.created_at is not None or "created_at" in sent:
+            field_dict["created_at"] = self.created_at
 
-        field_dict["currency"] = self.currency
+        if self.currency is not None or "currency" in sent:
+            field_dict["currency"] = self.currency
 
-        field_dict["external_id"] = self.external_id
+        try:
+            external_id = self.external_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["external_id"] = external_id
 
-        field_dict["external_type"] = self.external_type
+        if self.external_type is not None or "external_type" in sent:
+            field_dict["external_type"] = self.external_type
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["is_rebill"] = self.is_rebill
+        if self.is_rebill is not None or "is_rebill" in sent:
+            field_dict["is_rebill"] = self.is_rebill
 
-        field_dict["order_id"] = self.order_id
+        try:
+            order_id = self.order_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["order_id"] = order_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["reason"] = self.reason
+        if self.reason is not None or "reason" in sent:
+            field_dict["reason"] = self.reason
 
-        field_dict["rebill_number"] = self.rebill_number
+        if self.rebill_number is not None or "rebill_number" in sent:
+            field_dict["rebill_number"] = self.rebill_number
 
-        field_dict["result"] = self.result
+        try:
+            result = self.result
+        except AttributeError:
+            pass
+        else:
+            field_dict["result"] = result
 
-        field_dict["status"] = self.status
+        try:
+            status = self.status
+        except AttributeError:
+            pass
+        else:
+            field_dict["status"] = status
 
-        field_dict["updated_at"] = self.updated_at
+        if self.updated_at is not None or "updated_at" in sent:
+            field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        adjusted_transaction_id = d.pop("adjusted_transaction_id")
+        adjusted_transaction_id = d.pop("adjusted_transaction_id", None)
 
-        amount = d.pop("amount")
+        amount = d.pop("amount", None)
 
-        arn = d.pop("arn")
+        arn = d.pop("arn", None)
 
-        billing_payment_instruction_id = d.pop("billing_payment_instruction_id")
+        billing_payment_instruction_id = d.pop("billing_payment_instruction_id", None)
 
-        billing_payment_instruction_type = d.pop("billing_payment_instruction_type")
+        billing_payment_instruction_type = d.pop(
+            "billing_payment_instruction_type", None
+        )
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
 
-        currency = d.pop("currency")
+        currency = d.pop("currency", None)
 
-        external_id = d.pop("external_id")
+        external_id = d.pop("external_id", _MISSING)
 
-        external_type = d.pop("external_type")
+        external_type = d.pop("external_type", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        is_rebill = d.pop("is_rebill")
+        is_rebill = d.pop("is_rebill", None)
 
-        order_id = d.pop("order_id")
+        order_id = d.pop("order_id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        reason = d.pop("reason")
+        reason = d.pop("reason", None)
 
-        rebill_number = d.pop("rebill_number")
+        rebill_number = d.pop("rebill_number", None)
 
-        result = d.pop("result")
+        result = d.pop("result", _MISSING)
 
-        status = d.pop("status")
+        status = d.pop("status", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -155,17 +236,25 @@ class OrdersTransaction:
         )
         orders_transaction.created_at = created_at
         orders_transaction.currency = currency
-        orders_transaction.external_id = external_id
+        if external_id is not _MISSING:
+            orders_transaction.external_id = external_id
         orders_transaction.external_type = external_type
-        orders_transaction.id = id
+        if id is not _MISSING:
+            orders_transaction.id = id
         orders_transaction.is_rebill = is_rebill
-        orders_transaction.order_id = order_id
+        if order_id is not _MISSING:
+            orders_transaction.order_id = order_id
         orders_transaction.public_id = public_id
         orders_transaction.reason = reason
         orders_transaction.rebill_number = rebill_number
-        orders_transaction.result = result
-        orders_transaction.status = status
+        if result is not _MISSING:
+            orders_transaction.result = result
+        if status is not _MISSING:
+            orders_transaction.status = status
         orders_transaction.updated_at = updated_at
+        orders_transaction._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         orders_transaction.additional_properties = d
         return orders_transaction

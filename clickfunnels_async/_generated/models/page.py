@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -19,8 +19,8 @@ from ..models.page_type import PageType
 T = TypeVar("T", bound="Page")
 
 
-@_attrs_define
-class Page:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Page(_Record):
     """
     Attributes:
         created_at (datetime.datetime):
@@ -40,93 +40,181 @@ class Page:
         updated_at (datetime.datetime):
         url (None | str):
         workspace_id (int):
-        custom_css (None | str | Unset):
-        footer_code (None | str | Unset):
-        head_code (None | str | Unset):
-        markup (str | Unset):
+        custom_css (None | str):
+        footer_code (None | str):
+        head_code (None | str):
+        markup (str | None):
     """
 
     created_at: datetime.datetime
-    current_path: None | str
-    description: None | str
-    funnel: None | PageFunnel
     id: int
     name: str
     public_id: str
-    sdk: None | PageSdk
-    seo_description: None | str
     seo_index: bool
-    seo_title: None | str
-    show_page_step: None | PageShowPageStep
-    theme_id: int | None
-    type_: None | PageType
     updated_at: datetime.datetime
-    url: None | str
     workspace_id: int
-    custom_css: None | str | Unset = UNSET
-    footer_code: None | str | Unset = UNSET
-    head_code: None | str | Unset = UNSET
-    markup: str | Unset = UNSET
+    current_path: None | str = None
+    description: None | str = None
+    funnel: None | PageFunnel = None
+    sdk: None | PageSdk = None
+    seo_description: None | str = None
+    seo_title: None | str = None
+    show_page_step: None | PageShowPageStep = None
+    theme_id: int | None = None
+    type_: None | PageType = None
+    url: None | str = None
+    custom_css: None | str = None
+    footer_code: None | str = None
+    head_code: None | str = None
+    markup: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "current_path",
+        "description",
+        "funnel",
+        "id",
+        "name",
+        "public_id",
+        "sdk",
+        "seo_description",
+        "seo_index",
+        "seo_title",
+        "show_page_step",
+        "theme_id",
+        "type_",
+        "updated_at",
+        "url",
+        "workspace_id",
+        "custom_css",
+        "footer_code",
+        "head_code",
+        "markup",
+    )
+    _cf_strict = frozenset(
+        (
+            "created_at",
+            "id",
+            "name",
+            "public_id",
+            "seo_index",
+            "updated_at",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = self.created_at.isoformat()
+        sent = self.fields_set
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["description"] = self.description
+        if self.description is not None or "description" in sent:
+            field_dict["description"] = self.description
 
-        field_dict["funnel"] = (
-            self.funnel.to_dict()
-            if isinstance(self.funnel, PageFunnel)
-            else self.funnel
-        )
+        if self.funnel is not None:
+            field_dict["funnel"] = (
+                self.funnel.to_dict()
+                if isinstance(self.funnel, PageFunnel)
+                else self.funnel
+            )
+        elif "funnel" in sent:
+            field_dict["funnel"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["sdk"] = (
-            self.sdk.to_dict() if isinstance(self.sdk, PageSdk) else self.sdk
-        )
+        if self.sdk is not None:
+            field_dict["sdk"] = (
+                self.sdk.to_dict() if isinstance(self.sdk, PageSdk) else self.sdk
+            )
+        elif "sdk" in sent:
+            field_dict["sdk"] = None
 
-        field_dict["seo_description"] = self.seo_description
+        if self.seo_description is not None or "seo_description" in sent:
+            field_dict["seo_description"] = self.seo_description
 
-        field_dict["seo_index"] = self.seo_index
+        try:
+            seo_index = self.seo_index
+        except AttributeError:
+            pass
+        else:
+            field_dict["seo_index"] = seo_index
 
-        field_dict["seo_title"] = self.seo_title
+        if self.seo_title is not None or "seo_title" in sent:
+            field_dict["seo_title"] = self.seo_title
 
-        field_dict["show_page_step"] = (
-            self.show_page_step.to_dict()
-            if isinstance(self.show_page_step, PageShowPageStep)
-            else self.show_page_step
-        )
+        if self.show_page_step is not None:
+            field_dict["show_page_step"] = (
+                self.show_page_step.to_dict()
+                if isinstance(self.show_page_step, PageShowPageStep)
+                else self.show_page_step
+            )
+        elif "show_page_step" in sent:
+            field_dict["show_page_step"] = None
 
-        field_dict["theme_id"] = self.theme_id
+        if self.theme_id is not None or "theme_id" in sent:
+            field_dict["theme_id"] = self.theme_id
 
-        field_dict["type"] = (
-            self.type_.value if isinstance(self.type_, PageType) else self.type_
-        )
+        if self.type_ is not None:
+            field_dict["type"] = (
+                self.type_.value if isinstance(self.type_, PageType) else self.type_
+            )
+        elif "type_" in sent:
+            field_dict["type"] = None
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["url"] = self.url
+        if self.url is not None or "url" in sent:
+            field_dict["url"] = self.url
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
-        if not isinstance(self.custom_css, Unset):
+        if self.custom_css is not None or "custom_css" in sent:
             field_dict["custom_css"] = self.custom_css
 
-        if not isinstance(self.footer_code, Unset):
+        if self.footer_code is not None or "footer_code" in sent:
             field_dict["footer_code"] = self.footer_code
 
-        if not isinstance(self.head_code, Unset):
+        if self.head_code is not None or "head_code" in sent:
             field_dict["head_code"] = self.head_code
 
-        if not isinstance(self.markup, Unset):
+        if self.markup is not None or "markup" in sent:
             field_dict["markup"] = self.markup
 
         return field_dict
@@ -134,92 +222,109 @@ class Page:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        description = d.pop("description")
+        description = d.pop("description", None)
 
-        funnel = d.pop("funnel")
+        funnel = d.pop("funnel", None)
         if isinstance(funnel, dict):
             try:
                 funnel = PageFunnel.from_dict(funnel)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        sdk = d.pop("sdk")
+        sdk = d.pop("sdk", None)
         if isinstance(sdk, dict):
             try:
                 sdk = PageSdk.from_dict(sdk)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        seo_description = d.pop("seo_description")
+        seo_description = d.pop("seo_description", None)
 
-        seo_index = d.pop("seo_index")
+        seo_index = d.pop("seo_index", _MISSING)
 
-        seo_title = d.pop("seo_title")
+        seo_title = d.pop("seo_title", None)
 
-        show_page_step = d.pop("show_page_step")
+        show_page_step = d.pop("show_page_step", None)
         if isinstance(show_page_step, dict):
             try:
                 show_page_step = PageShowPageStep.from_dict(show_page_step)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        theme_id = d.pop("theme_id")
+        theme_id = d.pop("theme_id", None)
 
-        type_ = d.pop("type")
+        type_ = d.pop("type", None)
         if isinstance(type_, str):
             try:
                 type_ = PageType(type_)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        url = d.pop("url")
+        url = d.pop("url", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
-        custom_css = d.pop("custom_css", UNSET)
+        custom_css = d.pop("custom_css", None)
 
-        footer_code = d.pop("footer_code", UNSET)
+        footer_code = d.pop("footer_code", None)
 
-        head_code = d.pop("head_code", UNSET)
+        head_code = d.pop("head_code", None)
 
-        markup = d.pop("markup", UNSET)
+        markup = d.pop("markup", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page = _new(cls)
-        page.created_at = created_at
+        if created_at is not _MISSING:
+            page.created_at = created_at
         page.current_path = current_path
         page.description = description
         page.funnel = funnel
-        page.id = id
-        page.name = name
-        page.public_id = public_id
+        if id is not _MISSING:
+            page.id = id
+        if name is not _MISSING:
+            page.name = name
+        if public_id is not _MISSING:
+            page.public_id = public_id
         page.sdk = sdk
         page.seo_description = seo_description
-        page.seo_index = seo_index
+        if seo_index is not _MISSING:
+            page.seo_index = seo_index
         page.seo_title = seo_title
         page.show_page_step = show_page_step
         page.theme_id = theme_id
         page.type_ = type_
-        page.updated_at = updated_at
+        if updated_at is not _MISSING:
+            page.updated_at = updated_at
         page.url = url
-        page.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            page.workspace_id = workspace_id
         page.custom_css = custom_css
         page.footer_code = footer_code
         page.head_code = head_code
         page.markup = markup
+        _wire = {
+            "type": "type_",
+        }
+        page._fields_set = frozenset(
+            _wire.get(key, key) for key in src_dict if key not in d
+        )
 
         page.additional_properties = d
         return page

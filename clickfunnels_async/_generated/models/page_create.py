@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -20,8 +20,8 @@ from ..models.page_head_code_mode import PageHeadCodeMode
 T = TypeVar("T", bound="PageCreate")
 
 
-@_attrs_define
-class PageCreate:
+@_attrs_define(repr=False)
+class PageCreate(_Body):
     """
     Attributes:
         name (str):
@@ -61,6 +61,44 @@ class PageCreate:
     sort_order: int | Unset = UNSET
     theme_id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "current_path",
+        "custom_css",
+        "custom_css_mode",
+        "description",
+        "footer_code",
+        "footer_code_mode",
+        "funnel",
+        "head_code",
+        "head_code_mode",
+        "markup",
+        "seo_description",
+        "seo_index",
+        "seo_title",
+        "show_page_step",
+        "sort_order",
+        "theme_id",
+    )
+    _cf_not_null = frozenset(
+        (
+            "name",
+            "current_path",
+            "custom_css_mode",
+            "footer_code_mode",
+            "funnel",
+            "head_code_mode",
+            "markup",
+            "seo_index",
+            "show_page_step",
+            "sort_order",
+            "theme_id",
+        )
+    )
+    _cf_children = (
+        ("funnel", "PageCreateFunnel"),
+        ("show_page_step", "PageCreateShowPageStep"),
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="PageCreateExternal")
 
 
-@_attrs_define
-class PageCreateExternal:
+@_attrs_define(repr=False)
+class PageCreateExternal(_Body):
     """
     Attributes:
         external_url (str):
@@ -33,6 +33,22 @@ class PageCreateExternal:
     name: str | Unset = UNSET
     sort_order: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "external_url",
+        "description",
+        "funnel",
+        "name",
+        "sort_order",
+    )
+    _cf_not_null = frozenset(
+        (
+            "external_url",
+            "funnel",
+            "name",
+            "sort_order",
+        )
+    )
+    _cf_children = (("funnel", "PageCreateExternalFunnel"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

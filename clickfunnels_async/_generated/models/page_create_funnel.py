@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self, cast
 T = TypeVar("T", bound="PageCreateFunnel")
 
 
-@_attrs_define
-class PageCreateFunnel:
+@_attrs_define(repr=False)
+class PageCreateFunnel(_Body):
     """
     Attributes:
         after_show_page_step_id (int | None | str | Unset):
@@ -29,6 +29,18 @@ class PageCreateFunnel:
     funnel_id: str | Unset = UNSET
     show_page_step_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "after_show_page_step_id",
+        "funnel_id",
+        "show_page_step_id",
+    )
+    _cf_not_null = frozenset(
+        (
+            "funnel_id",
+            "show_page_step_id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,24 +15,30 @@ _new = object.__new__
 T = TypeVar("T", bound="PageSdk")
 
 
-@_attrs_define
-class PageSdk:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class PageSdk(_Record):
     """
     Attributes:
-        external_url (str | Unset):
-        token (str | Unset):
+        external_url (str | None):
+        token (str | None):
     """
 
-    external_url: str | Unset = UNSET
-    token: str | Unset = UNSET
+    external_url: str | None = None
+    token: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "external_url",
+        "token",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.external_url, Unset):
+        sent = self.fields_set
+        if self.external_url is not None or "external_url" in sent:
             field_dict["external_url"] = self.external_url
 
-        if not isinstance(self.token, Unset):
+        if self.token is not None or "token" in sent:
             field_dict["token"] = self.token
 
         return field_dict
@@ -40,15 +46,18 @@ class PageSdk:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        external_url = d.pop("external_url", UNSET)
+        external_url = d.pop("external_url", None)
 
-        token = d.pop("token", UNSET)
+        token = d.pop("token", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         page_sdk = _new(cls)
         page_sdk.external_url = external_url
         page_sdk.token = token
+        page_sdk._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         page_sdk.additional_properties = d
         return page_sdk

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,46 +16,65 @@ from typing import Self
 T = TypeVar("T", bound="PageShowPageStep")
 
 
-@_attrs_define
-class PageShowPageStep:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class PageShowPageStep(_Record):
     """
     Attributes:
-        current_path (None | str | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        products (list[PageShowPageStepProduct] | Unset):
-        public_id (str | Unset):
-        sort_order (int | Unset):
+        current_path (None | str):
+        id (int | None):
+        name (str | None):
+        products (list[PageShowPageStepProduct] | None):
+        public_id (str | None):
+        sort_order (int | None):
     """
 
-    current_path: None | str | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    products: list[PageShowPageStepProduct] | Unset = UNSET
-    public_id: str | Unset = UNSET
-    sort_order: int | Unset = UNSET
+    current_path: None | str = None
+    id: int | None = None
+    name: str | None = None
+    products: list[PageShowPageStepProduct] | None = None
+    public_id: str | None = None
+    sort_order: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "current_path",
+        "id",
+        "name",
+        "products",
+        "public_id",
+        "sort_order",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.current_path, Unset):
+        sent = self.fields_set
+        if self.current_path is not None or "current_path" in sent:
             field_dict["current_path"] = self.current_path
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.products, Unset):
-            field_dict["products"] = [
-                products_item.to_dict() for products_item in self.products
-            ]
+        if self.products is not None:
+            field_dict["products"] = (
+                [
+                    products_item.to_dict()
+                    if isinstance(products_item, PageShowPageStepProduct)
+                    else products_item
+                    for products_item in self.products
+                ]
+                if isinstance(self.products, list)
+                else self.products
+            )
+        elif "products" in sent:
+            field_dict["products"] = None
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.sort_order, Unset):
+        if self.sort_order is not None or "sort_order" in sent:
             field_dict["sort_order"] = self.sort_order
 
         return field_dict
@@ -63,22 +82,22 @@ class PageShowPageStep:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        current_path = d.pop("current_path", UNSET)
+        current_path = d.pop("current_path", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        products = d.pop("products", UNSET)
-        if not isinstance(products, Unset):
+        products = d.pop("products", None)
+        if products is not None:
             products = [
                 PageShowPageStepProduct.from_dict(products_item)
                 for products_item in products
             ]
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        sort_order = d.pop("sort_order", UNSET)
+        sort_order = d.pop("sort_order", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -89,6 +108,9 @@ class PageShowPageStep:
         page_show_page_step.products = products
         page_show_page_step.public_id = public_id
         page_show_page_step.sort_order = sort_order
+        page_show_page_step._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         page_show_page_step.additional_properties = d
         return page_show_page_step

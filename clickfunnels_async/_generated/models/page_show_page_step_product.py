@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,39 +16,48 @@ from typing import Self
 T = TypeVar("T", bound="PageShowPageStepProduct")
 
 
-@_attrs_define
-class PageShowPageStepProduct:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class PageShowPageStepProduct(_Record):
     """
     Attributes:
-        bump (bool | Unset):
-        bump_preheadline (None | str | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        public_id (str | Unset):
+        bump (bool | None):
+        bump_preheadline (None | str):
+        id (int | None):
+        name (str | None):
+        public_id (str | None):
     """
 
-    bump: bool | Unset = UNSET
-    bump_preheadline: None | str | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    public_id: str | Unset = UNSET
+    bump: bool | None = None
+    bump_preheadline: None | str = None
+    id: int | None = None
+    name: str | None = None
+    public_id: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "bump",
+        "bump_preheadline",
+        "id",
+        "name",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.bump, Unset):
+        sent = self.fields_set
+        if self.bump is not None or "bump" in sent:
             field_dict["bump"] = self.bump
 
-        if not isinstance(self.bump_preheadline, Unset):
+        if self.bump_preheadline is not None or "bump_preheadline" in sent:
             field_dict["bump_preheadline"] = self.bump_preheadline
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -56,15 +65,15 @@ class PageShowPageStepProduct:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        bump = d.pop("bump", UNSET)
+        bump = d.pop("bump", None)
 
-        bump_preheadline = d.pop("bump_preheadline", UNSET)
+        bump_preheadline = d.pop("bump_preheadline", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -74,6 +83,9 @@ class PageShowPageStepProduct:
         page_show_page_step_product.id = id
         page_show_page_step_product.name = name
         page_show_page_step_product.public_id = public_id
+        page_show_page_step_product._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         page_show_page_step_product.additional_properties = d
         return page_show_page_step_product

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,39 +15,48 @@ _new = object.__new__
 T = TypeVar("T", bound="PageSummary")
 
 
-@_attrs_define
-class PageSummary:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class PageSummary(_Record):
     """
     Attributes:
-        current_path (str | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        public_id (str | Unset):
-        type_ (str | Unset):
+        current_path (str | None):
+        id (int | None):
+        name (str | None):
+        public_id (str | None):
+        type_ (str | None):
     """
 
-    current_path: str | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    type_: str | Unset = UNSET
+    current_path: str | None = None
+    id: int | None = None
+    name: str | None = None
+    public_id: str | None = None
+    type_: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "current_path",
+        "id",
+        "name",
+        "public_id",
+        "type_",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.current_path, Unset):
+        sent = self.fields_set
+        if self.current_path is not None or "current_path" in sent:
             field_dict["current_path"] = self.current_path
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.type_, Unset):
+        if self.type_ is not None or "type_" in sent:
             field_dict["type"] = self.type_
 
         return field_dict
@@ -55,15 +64,15 @@ class PageSummary:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        current_path = d.pop("current_path", UNSET)
+        current_path = d.pop("current_path", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        type_ = d.pop("type", UNSET)
+        type_ = d.pop("type", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -73,6 +82,12 @@ class PageSummary:
         page_summary.name = name
         page_summary.public_id = public_id
         page_summary.type_ = type_
+        _wire = {
+            "type": "type_",
+        }
+        page_summary._fields_set = frozenset(
+            _wire.get(key, key) for key in src_dict if key not in d
+        )
 
         page_summary.additional_properties = d
         return page_summary

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -20,8 +20,8 @@ from ..models.page_head_code_mode import PageHeadCodeMode
 T = TypeVar("T", bound="PageUpdate")
 
 
-@_attrs_define
-class PageUpdate:
+@_attrs_define(repr=False)
+class PageUpdate(_Body):
     """
     Attributes:
         custom_css (None | str | Unset):
@@ -59,6 +59,42 @@ class PageUpdate:
     show_page_step: PageUpdateShowPageStep | Unset = UNSET
     sort_order: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "custom_css",
+        "custom_css_mode",
+        "description",
+        "external_url",
+        "footer_code",
+        "footer_code_mode",
+        "funnel",
+        "head_code",
+        "head_code_mode",
+        "markup",
+        "name",
+        "seo_description",
+        "seo_index",
+        "seo_title",
+        "show_page_step",
+        "sort_order",
+    )
+    _cf_not_null = frozenset(
+        (
+            "custom_css_mode",
+            "external_url",
+            "footer_code_mode",
+            "funnel",
+            "head_code_mode",
+            "markup",
+            "name",
+            "seo_index",
+            "show_page_step",
+            "sort_order",
+        )
+    )
+    _cf_children = (
+        ("funnel", "PageUpdateFunnel"),
+        ("show_page_step", "PageUpdateShowPageStep"),
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="PageUpdateShowPageStep")
 
 
-@_attrs_define
-class PageUpdateShowPageStep:
+@_attrs_define(repr=False)
+class PageUpdateShowPageStep(_Body):
     """
     Attributes:
         bumps (list[PageUpdateShowPageStepBump] | Unset):
@@ -27,6 +27,17 @@ class PageUpdateShowPageStep:
     bumps: list[PageUpdateShowPageStepBump] | Unset = UNSET
     product_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "bumps",
+        "product_ids",
+    )
+    _cf_not_null = frozenset(
+        (
+            "bumps",
+            "product_ids",
+        )
+    )
+    _cf_children = (("bumps", "PageUpdateShowPageStepBump"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="PagesStats")
 
 
-@_attrs_define
-class PagesStats:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class PagesStats(_Record):
     """
     Attributes:
         currency (str):
@@ -26,63 +28,111 @@ class PagesStats:
     """
 
     currency: str
-    funnel: FunnelSummary | None
     page: PageSummary
-    step: FunnelStepStats | None
     timerange: PagesStatsTimerange
+    funnel: FunnelSummary | None = None
+    step: FunnelStepStats | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "currency",
+        "funnel",
+        "page",
+        "step",
+        "timerange",
+    )
+    _cf_strict = frozenset(
+        (
+            "currency",
+            "page",
+            "timerange",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["currency"] = self.currency
+        sent = self.fields_set
+        try:
+            currency = self.currency
+        except AttributeError:
+            pass
+        else:
+            field_dict["currency"] = currency
 
-        field_dict["funnel"] = (
-            self.funnel.to_dict()
-            if isinstance(self.funnel, FunnelSummary)
-            else self.funnel
-        )
+        if self.funnel is not None:
+            field_dict["funnel"] = (
+                self.funnel.to_dict()
+                if isinstance(self.funnel, FunnelSummary)
+                else self.funnel
+            )
+        elif "funnel" in sent:
+            field_dict["funnel"] = None
 
-        field_dict["page"] = self.page.to_dict()
+        try:
+            page = self.page
+        except AttributeError:
+            pass
+        else:
+            field_dict["page"] = page.to_dict()
 
-        field_dict["step"] = (
-            self.step.to_dict() if isinstance(self.step, FunnelStepStats) else self.step
-        )
+        if self.step is not None:
+            field_dict["step"] = (
+                self.step.to_dict()
+                if isinstance(self.step, FunnelStepStats)
+                else self.step
+            )
+        elif "step" in sent:
+            field_dict["step"] = None
 
-        field_dict["timerange"] = self.timerange.to_dict()
+        try:
+            timerange = self.timerange
+        except AttributeError:
+            pass
+        else:
+            field_dict["timerange"] = timerange.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        currency = d.pop("currency")
+        currency = d.pop("currency", _MISSING)
 
-        funnel = d.pop("funnel")
+        funnel = d.pop("funnel", None)
         if isinstance(funnel, dict):
             try:
                 funnel = FunnelSummary.from_dict(funnel)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        page = PageSummary.from_dict(d.pop("page"))
+        page = d.pop("page", _MISSING)
+        if page is not _MISSING:
+            page = PageSummary.from_dict(page)
 
-        step = d.pop("step")
+        step = d.pop("step", None)
         if isinstance(step, dict):
             try:
                 step = FunnelStepStats.from_dict(step)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        timerange = PagesStatsTimerange.from_dict(d.pop("timerange"))
+        timerange = d.pop("timerange", _MISSING)
+        if timerange is not _MISSING:
+            timerange = PagesStatsTimerange.from_dict(timerange)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         pages_stats = _new(cls)
-        pages_stats.currency = currency
+        if currency is not _MISSING:
+            pages_stats.currency = currency
         pages_stats.funnel = funnel
-        pages_stats.page = page
+        if page is not _MISSING:
+            pages_stats.page = page
         pages_stats.step = step
-        pages_stats.timerange = timerange
+        if timerange is not _MISSING:
+            pages_stats.timerange = timerange
+        pages_stats._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         pages_stats.additional_properties = d
         return pages_stats

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,37 +17,55 @@ from typing import Self
 T = TypeVar("T", bound="PagesStatsTimerange")
 
 
-@_attrs_define
-class PagesStatsTimerange:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class PagesStatsTimerange(_Record):
     """
     Attributes:
-        from_ (datetime.datetime | Unset):
-        to (datetime.datetime | Unset):
+        from_ (datetime.datetime | None):
+        to (datetime.datetime | None):
     """
 
-    from_: datetime.datetime | Unset = UNSET
-    to: datetime.datetime | Unset = UNSET
+    from_: datetime.datetime | None = None
+    to: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "from_",
+        "to",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.from_, Unset):
-            field_dict["from"] = self.from_.isoformat()
+        sent = self.fields_set
+        if self.from_ is not None:
+            field_dict["from"] = (
+                self.from_.isoformat()
+                if isinstance(self.from_, datetime.datetime)
+                else self.from_
+            )
+        elif "from_" in sent:
+            field_dict["from"] = None
 
-        if not isinstance(self.to, Unset):
-            field_dict["to"] = self.to.isoformat()
+        if self.to is not None:
+            field_dict["to"] = (
+                self.to.isoformat()
+                if isinstance(self.to, datetime.datetime)
+                else self.to
+            )
+        elif "to" in sent:
+            field_dict["to"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        from_ = d.pop("from", UNSET)
-        if not isinstance(from_, Unset):
+        from_ = d.pop("from", None)
+        if from_ is not None:
             from_ = datetime.datetime.fromisoformat(from_)
 
-        to = d.pop("to", UNSET)
-        if not isinstance(to, Unset):
+        to = d.pop("to", None)
+        if to is not None:
             to = datetime.datetime.fromisoformat(to)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
@@ -55,6 +73,12 @@ class PagesStatsTimerange:
         pages_stats_timerange = _new(cls)
         pages_stats_timerange.from_ = from_
         pages_stats_timerange.to = to
+        _wire = {
+            "from": "from_",
+        }
+        pages_stats_timerange._fields_set = frozenset(
+            _wire.get(key, key) for key in src_dict if key not in d
+        )
 
         pages_stats_timerange.additional_properties = d
         return pages_stats_timerange

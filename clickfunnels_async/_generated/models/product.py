@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Product")
 
 
-@_attrs_define
-class Product:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Product(_Record):
     """
     Attributes:
         archived (bool | None):
@@ -44,150 +46,237 @@ class Product:
         workspace_id (int):
     """
 
-    archived: bool | None
-    cancellation_funnel_url: None | str
-    commissionable: bool | None
-    created_at: datetime.datetime | None
-    current_path: None | str
     default_variant_id: int
     id: int
-    image_id: None | str
-    image_ids: list[Any] | None
     name: str
-    price_ids: list[Any] | None
-    public_id: None | str
-    redirect_funnel_id: None | str
-    seo_description: None | str
-    seo_image_id: None | str
-    seo_title: None | str
-    tag_ids: list[Any] | None
-    updated_at: datetime.datetime | None
-    variant_ids: list[int] | None
-    variant_properties: list[ProductVariantProperty] | None
-    visible_in_customer_center: bool | None
-    visible_in_store: bool | None
     workspace_id: int
+    archived: bool | None = None
+    cancellation_funnel_url: None | str = None
+    commissionable: bool | None = None
+    created_at: datetime.datetime | None = None
+    current_path: None | str = None
+    image_id: None | str = None
+    image_ids: list[Any] | None = None
+    price_ids: list[Any] | None = None
+    public_id: None | str = None
+    redirect_funnel_id: None | str = None
+    seo_description: None | str = None
+    seo_image_id: None | str = None
+    seo_title: None | str = None
+    tag_ids: list[Any] | None = None
+    updated_at: datetime.datetime | None = None
+    variant_ids: list[int] | None = None
+    variant_properties: list[ProductVariantProperty] | None = None
+    visible_in_customer_center: bool | None = None
+    visible_in_store: bool | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "archived",
+        "cancellation_funnel_url",
+        "commissionable",
+        "created_at",
+        "current_path",
+        "default_variant_id",
+        "id",
+        "image_id",
+        "image_ids",
+        "name",
+        "price_ids",
+        "public_id",
+        "redirect_funnel_id",
+        "seo_description",
+        "seo_image_id",
+        "seo_title",
+        "tag_ids",
+        "updated_at",
+        "variant_ids",
+        "variant_properties",
+        "visible_in_customer_center",
+        "visible_in_store",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "default_variant_id",
+            "id",
+            "name",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["archived"] = self.archived
+        sent = self.fields_set
+        if self.archived is not None or "archived" in sent:
+            field_dict["archived"] = self.archived
 
-        field_dict["cancellation_funnel_url"] = self.cancellation_funnel_url
+        if (
+            self.cancellation_funnel_url is not None
+            or "cancellation_funnel_url" in sent
+        ):
+            field_dict["cancellation_funnel_url"] = self.cancellation_funnel_url
 
-        field_dict["commissionable"] = self.commissionable
+        if self.commissionable is not None or "commissionable" in sent:
+            field_dict["commissionable"] = self.commissionable
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["default_variant_id"] = self.default_variant_id
+        try:
+            default_variant_id = self.default_variant_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["default_variant_id"] = default_variant_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["image_id"] = self.image_id
+        if self.image_id is not None or "image_id" in sent:
+            field_dict["image_id"] = self.image_id
 
-        field_dict["image_ids"] = self.image_ids
+        if self.image_ids is not None or "image_ids" in sent:
+            field_dict["image_ids"] = self.image_ids
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["price_ids"] = self.price_ids
+        if self.price_ids is not None or "price_ids" in sent:
+            field_dict["price_ids"] = self.price_ids
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["redirect_funnel_id"] = self.redirect_funnel_id
+        if self.redirect_funnel_id is not None or "redirect_funnel_id" in sent:
+            field_dict["redirect_funnel_id"] = self.redirect_funnel_id
 
-        field_dict["seo_description"] = self.seo_description
+        if self.seo_description is not None or "seo_description" in sent:
+            field_dict["seo_description"] = self.seo_description
 
-        field_dict["seo_image_id"] = self.seo_image_id
+        if self.seo_image_id is not None or "seo_image_id" in sent:
+            field_dict["seo_image_id"] = self.seo_image_id
 
-        field_dict["seo_title"] = self.seo_title
+        if self.seo_title is not None or "seo_title" in sent:
+            field_dict["seo_title"] = self.seo_title
 
-        field_dict["tag_ids"] = self.tag_ids
+        if self.tag_ids is not None or "tag_ids" in sent:
+            field_dict["tag_ids"] = self.tag_ids
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["variant_ids"] = self.variant_ids
+        if self.variant_ids is not None or "variant_ids" in sent:
+            field_dict["variant_ids"] = self.variant_ids
 
-        field_dict["variant_properties"] = (
-            [
-                variant_properties_type_0_item.to_dict()
-                if isinstance(variant_properties_type_0_item, ProductVariantProperty)
-                else variant_properties_type_0_item
-                for variant_properties_type_0_item in self.variant_properties
-            ]
-            if isinstance(self.variant_properties, list)
-            else self.variant_properties
-        )
+        if self.variant_properties is not None:
+            field_dict["variant_properties"] = (
+                [
+                    variant_properties_type_0_item.to_dict()
+                    if isinstance(
+                        variant_properties_type_0_item, ProductVariantProperty
+                    )
+                    else variant_properties_type_0_item
+                    for variant_properties_type_0_item in self.variant_properties
+                ]
+                if isinstance(self.variant_properties, list)
+                else self.variant_properties
+            )
+        elif "variant_properties" in sent:
+            field_dict["variant_properties"] = None
 
-        field_dict["visible_in_customer_center"] = self.visible_in_customer_center
+        if (
+            self.visible_in_customer_center is not None
+            or "visible_in_customer_center" in sent
+        ):
+            field_dict["visible_in_customer_center"] = self.visible_in_customer_center
 
-        field_dict["visible_in_store"] = self.visible_in_store
+        if self.visible_in_store is not None or "visible_in_store" in sent:
+            field_dict["visible_in_store"] = self.visible_in_store
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        archived = d.pop("archived")
+        archived = d.pop("archived", None)
 
-        cancellation_funnel_url = d.pop("cancellation_funnel_url")
+        cancellation_funnel_url = d.pop("cancellation_funnel_url", None)
 
-        commissionable = d.pop("commissionable")
+        commissionable = d.pop("commissionable", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        default_variant_id = d.pop("default_variant_id")
+        default_variant_id = d.pop("default_variant_id", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        image_id = d.pop("image_id")
+        image_id = d.pop("image_id", None)
 
-        image_ids = d.pop("image_ids")
+        image_ids = d.pop("image_ids", None)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        price_ids = d.pop("price_ids")
+        price_ids = d.pop("price_ids", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        redirect_funnel_id = d.pop("redirect_funnel_id")
+        redirect_funnel_id = d.pop("redirect_funnel_id", None)
 
-        seo_description = d.pop("seo_description")
+        seo_description = d.pop("seo_description", None)
 
-        seo_image_id = d.pop("seo_image_id")
+        seo_image_id = d.pop("seo_image_id", None)
 
-        seo_title = d.pop("seo_title")
+        seo_title = d.pop("seo_title", None)
 
-        tag_ids = d.pop("tag_ids")
+        tag_ids = d.pop("tag_ids", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        variant_ids = d.pop("variant_ids")
+        variant_ids = d.pop("variant_ids", None)
 
-        variant_properties = d.pop("variant_properties")
+        variant_properties = d.pop("variant_properties", None)
         if isinstance(variant_properties, list):
             try:
                 variant_properties = [
@@ -197,11 +286,11 @@ class Product:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        visible_in_customer_center = d.pop("visible_in_customer_center")
+        visible_in_customer_center = d.pop("visible_in_customer_center", None)
 
-        visible_in_store = d.pop("visible_in_store")
+        visible_in_store = d.pop("visible_in_store", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -211,11 +300,14 @@ class Product:
         product.commissionable = commissionable
         product.created_at = created_at
         product.current_path = current_path
-        product.default_variant_id = default_variant_id
-        product.id = id
+        if default_variant_id is not _MISSING:
+            product.default_variant_id = default_variant_id
+        if id is not _MISSING:
+            product.id = id
         product.image_id = image_id
         product.image_ids = image_ids
-        product.name = name
+        if name is not _MISSING:
+            product.name = name
         product.price_ids = price_ids
         product.public_id = public_id
         product.redirect_funnel_id = redirect_funnel_id
@@ -228,7 +320,11 @@ class Product:
         product.variant_properties = variant_properties
         product.visible_in_customer_center = visible_in_customer_center
         product.visible_in_store = visible_in_store
-        product.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            product.workspace_id = workspace_id
+        product._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         product.additional_properties = d
         return product

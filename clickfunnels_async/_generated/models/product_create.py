@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ProductCreate")
 
 
-@_attrs_define
-class ProductCreate:
+@_attrs_define(repr=False)
+class ProductCreate(_Body):
     """
     Attributes:
         name (str):
@@ -49,6 +49,29 @@ class ProductCreate:
     visible_in_customer_center: bool | None | Unset = UNSET
     visible_in_store: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "cancellation_funnel_url",
+        "commissionable",
+        "current_path",
+        "image_ids",
+        "redirect_funnel_id",
+        "seo_description",
+        "seo_image_id",
+        "seo_title",
+        "tag_ids",
+        "variant_properties",
+        "visible_in_customer_center",
+        "visible_in_store",
+    )
+    _cf_not_null = frozenset(
+        (
+            "name",
+            "tag_ids",
+            "variant_properties",
+        )
+    )
+    _cf_children = (("variant_properties", "ProductCreateVariantProperty"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ProductUpdate")
 
 
-@_attrs_define
-class ProductUpdate:
+@_attrs_define(repr=False)
+class ProductUpdate(_Body):
     """
     Attributes:
         cancellation_funnel_url (None | str | Unset):
@@ -53,6 +53,31 @@ class ProductUpdate:
     visible_in_customer_center: bool | None | Unset = UNSET
     visible_in_store: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "cancellation_funnel_url",
+        "commissionable",
+        "current_path",
+        "image_ids",
+        "name",
+        "price_ids",
+        "redirect_funnel_id",
+        "seo_description",
+        "seo_image_id",
+        "seo_title",
+        "tag_ids",
+        "variant_ids",
+        "variant_properties",
+        "visible_in_customer_center",
+        "visible_in_store",
+    )
+    _cf_not_null = frozenset(
+        (
+            "name",
+            "tag_ids",
+            "variant_properties",
+        )
+    )
+    _cf_children = (("variant_properties", "ProductUpdateVariantProperty"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -16,8 +18,8 @@ from ..models.products_collection_sort_method import ProductsCollectionSortMetho
 T = TypeVar("T", bound="ProductsCollection")
 
 
-@_attrs_define
-class ProductsCollection:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsCollection(_Record):
     """
     Attributes:
         archived (bool | None):
@@ -40,113 +42,173 @@ class ProductsCollection:
         workspace_id (int):
     """
 
-    archived: bool | None
-    collection_type: None | str
-    created_at: None | str
-    current_path: None | str
-    description: None | str
     id: int
-    image_id: None | str
     name: str
-    product_ids: list[Any] | None
-    public_id: None | str
-    seo_description: None | str
-    seo_indexable: None | str
-    seo_title: None | str
-    social_image_id: None | str
-    sort_method: None | ProductsCollectionSortMethod
-    updated_at: None | str
-    visible_in_store: bool | None
     workspace_id: int
+    archived: bool | None = None
+    collection_type: None | str = None
+    created_at: None | str = None
+    current_path: None | str = None
+    description: None | str = None
+    image_id: None | str = None
+    product_ids: list[Any] | None = None
+    public_id: None | str = None
+    seo_description: None | str = None
+    seo_indexable: None | str = None
+    seo_title: None | str = None
+    social_image_id: None | str = None
+    sort_method: None | ProductsCollectionSortMethod = None
+    updated_at: None | str = None
+    visible_in_store: bool | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "archived",
+        "collection_type",
+        "created_at",
+        "current_path",
+        "description",
+        "id",
+        "image_id",
+        "name",
+        "product_ids",
+        "public_id",
+        "seo_description",
+        "seo_indexable",
+        "seo_title",
+        "social_image_id",
+        "sort_method",
+        "updated_at",
+        "visible_in_store",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "name",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["archived"] = self.archived
+        sent = self.fields_set
+        if self.archived is not None or "archived" in sent:
+            field_dict["archived"] = self.archived
 
-        field_dict["collection_type"] = self.collection_type
+        if self.collection_type is not None or "collection_type" in sent:
+            field_dict["collection_type"] = self.collection_type
 
-        field_dict["created_at"] = self.created_at
+        if self.created_at is not None or "created_at" in sent:
+            field_dict["created_at"] = self.created_at
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["description"] = self.description
+        if self.description is not None or "description" in sent:
+            field_dict["description"] = self.description
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["image_id"] = self.image_id
+        if self.image_id is not None or "image_id" in sent:
+            field_dict["image_id"] = self.image_id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["product_ids"] = self.product_ids
+        if self.product_ids is not None or "product_ids" in sent:
+            field_dict["product_ids"] = self.product_ids
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["seo_description"] = self.seo_description
+        if self.seo_description is not None or "seo_description" in sent:
+            field_dict["seo_description"] = self.seo_description
 
-        field_dict["seo_indexable"] = self.seo_indexable
+        if self.seo_indexable is not None or "seo_indexable" in sent:
+            field_dict["seo_indexable"] = self.seo_indexable
 
-        field_dict["seo_title"] = self.seo_title
+        if self.seo_title is not None or "seo_title" in sent:
+            field_dict["seo_title"] = self.seo_title
 
-        field_dict["social_image_id"] = self.social_image_id
+        if self.social_image_id is not None or "social_image_id" in sent:
+            field_dict["social_image_id"] = self.social_image_id
 
-        field_dict["sort_method"] = (
-            self.sort_method.value
-            if isinstance(self.sort_method, ProductsCollectionSortMethod)
-            else self.sort_method
-        )
+        if self.sort_method is not None:
+            field_dict["sort_method"] = (
+                self.sort_method.value
+                if isinstance(self.sort_method, ProductsCollectionSortMethod)
+                else self.sort_method
+            )
+        elif "sort_method" in sent:
+            field_dict["sort_method"] = None
 
-        field_dict["updated_at"] = self.updated_at
+        if self.updated_at is not None or "updated_at" in sent:
+            field_dict["updated_at"] = self.updated_at
 
-        field_dict["visible_in_store"] = self.visible_in_store
+        if self.visible_in_store is not None or "visible_in_store" in sent:
+            field_dict["visible_in_store"] = self.visible_in_store
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        archived = d.pop("archived")
+        archived = d.pop("archived", None)
 
-        collection_type = d.pop("collection_type")
+        collection_type = d.pop("collection_type", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        description = d.pop("description")
+        description = d.pop("description", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        image_id = d.pop("image_id")
+        image_id = d.pop("image_id", None)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        product_ids = d.pop("product_ids")
+        product_ids = d.pop("product_ids", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        seo_description = d.pop("seo_description")
+        seo_description = d.pop("seo_description", None)
 
-        seo_indexable = d.pop("seo_indexable")
+        seo_indexable = d.pop("seo_indexable", None)
 
-        seo_title = d.pop("seo_title")
+        seo_title = d.pop("seo_title", None)
 
-        social_image_id = d.pop("social_image_id")
+        social_image_id = d.pop("social_image_id", None)
 
-        sort_method = d.pop("sort_method")
+        sort_method = d.pop("sort_method", None)
         if isinstance(sort_method, str):
             try:
                 sort_method = ProductsCollectionSortMethod(sort_method)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
 
-        visible_in_store = d.pop("visible_in_store")
+        visible_in_store = d.pop("visible_in_store", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -156,9 +218,11 @@ class ProductsCollection:
         products_collection.created_at = created_at
         products_collection.current_path = current_path
         products_collection.description = description
-        products_collection.id = id
+        if id is not _MISSING:
+            products_collection.id = id
         products_collection.image_id = image_id
-        products_collection.name = name
+        if name is not _MISSING:
+            products_collection.name = name
         products_collection.product_ids = product_ids
         products_collection.public_id = public_id
         products_collection.seo_description = seo_description
@@ -168,7 +232,11 @@ class ProductsCollection:
         products_collection.sort_method = sort_method
         products_collection.updated_at = updated_at
         products_collection.visible_in_store = visible_in_store
-        products_collection.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            products_collection.workspace_id = workspace_id
+        products_collection._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         products_collection.additional_properties = d
         return products_collection

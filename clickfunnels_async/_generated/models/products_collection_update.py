@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -18,8 +18,8 @@ from ..models.products_collection_sort_method import ProductsCollectionSortMetho
 T = TypeVar("T", bound="ProductsCollectionUpdate")
 
 
-@_attrs_define
-class ProductsCollectionUpdate:
+@_attrs_define(repr=False)
+class ProductsCollectionUpdate(_Body):
     """
     Attributes:
         collection_type (None | str | Unset):
@@ -45,6 +45,20 @@ class ProductsCollectionUpdate:
     sort_method: None | ProductsCollectionSortMethod | Unset = UNSET
     visible_in_store: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "collection_type",
+        "description",
+        "image_id",
+        "name",
+        "product_ids",
+        "seo_description",
+        "seo_title",
+        "social_image_id",
+        "sort_method",
+        "visible_in_store",
+    )
+    _cf_not_null = frozenset(("name",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.products_price_payment_type import ProductsPricePaymentType
 T = TypeVar("T", bound="ProductsPrice")
 
 
-@_attrs_define
-class ProductsPrice:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsPrice(_Record):
     """
     Attributes:
         amount (str):
@@ -49,177 +51,263 @@ class ProductsPrice:
     """
 
     amount: str
-    archived: bool | None
-    compare_at_amount: None | str
-    cost: None | str
-    created_at: datetime.datetime | None
     currency: str
-    duration: int | None
     id: int
-    interval: None | str
-    interval_count: int | None
-    key: None | str
-    name: None | str
-    payment_type: None | ProductsPricePaymentType
-    public_id: None | str
-    self_cancel: bool | None
-    self_downgrade: bool | None
-    self_reactivate: bool | None
-    self_upgrade: bool | None
-    setup_amount: None | str
     trial_amount: str
-    trial_duration: int | None
-    trial_interval: None | str
-    updated_at: datetime.datetime | None
-    variant_id: int | None
-    visible: bool | None
+    archived: bool | None = None
+    compare_at_amount: None | str = None
+    cost: None | str = None
+    created_at: datetime.datetime | None = None
+    duration: int | None = None
+    interval: None | str = None
+    interval_count: int | None = None
+    key: None | str = None
+    name: None | str = None
+    payment_type: None | ProductsPricePaymentType = None
+    public_id: None | str = None
+    self_cancel: bool | None = None
+    self_downgrade: bool | None = None
+    self_reactivate: bool | None = None
+    self_upgrade: bool | None = None
+    setup_amount: None | str = None
+    trial_duration: int | None = None
+    trial_interval: None | str = None
+    updated_at: datetime.datetime | None = None
+    variant_id: int | None = None
+    visible: bool | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "amount",
+        "archived",
+        "compare_at_amount",
+        "cost",
+        "created_at",
+        "currency",
+        "duration",
+        "id",
+        "interval",
+        "interval_count",
+        "key",
+        "name",
+        "payment_type",
+        "public_id",
+        "self_cancel",
+        "self_downgrade",
+        "self_reactivate",
+        "self_upgrade",
+        "setup_amount",
+        "trial_amount",
+        "trial_duration",
+        "trial_interval",
+        "updated_at",
+        "variant_id",
+        "visible",
+    )
+    _cf_strict = frozenset(
+        (
+            "amount",
+            "currency",
+            "id",
+            "trial_amount",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["amount"] = self.amount
+        sent = self.fields_set
+        try:
+            amount = self.amount
+        except AttributeError:
+            pass
+        else:
+            field_dict["amount"] = amount
 
-        field_dict["archived"] = self.archived
+        if self.archived is not None or "archived" in sent:
+            field_dict["archived"] = self.archived
 
-        field_dict["compare_at_amount"] = self.compare_at_amount
+        if self.compare_at_amount is not None or "compare_at_amount" in sent:
+            field_dict["compare_at_amount"] = self.compare_at_amount
 
-        field_dict["cost"] = self.cost
+        if self.cost is not None or "cost" in sent:
+            field_dict["cost"] = self.cost
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["currency"] = self.currency
+        try:
+            currency = self.currency
+        except AttributeError:
+            pass
+        else:
+            field_dict["currency"] = currency
 
-        field_dict["duration"] = self.duration
+        if self.duration is not None or "duration" in sent:
+            field_dict["duration"] = self.duration
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["interval"] = self.interval
+        if self.interval is not None or "interval" in sent:
+            field_dict["interval"] = self.interval
 
-        field_dict["interval_count"] = self.interval_count
+        if self.interval_count is not None or "interval_count" in sent:
+            field_dict["interval_count"] = self.interval_count
 
-        field_dict["key"] = self.key
+        if self.key is not None or "key" in sent:
+            field_dict["key"] = self.key
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["payment_type"] = (
-            self.payment_type.value
-            if isinstance(self.payment_type, ProductsPricePaymentType)
-            else self.payment_type
-        )
+        if self.payment_type is not None:
+            field_dict["payment_type"] = (
+                self.payment_type.value
+                if isinstance(self.payment_type, ProductsPricePaymentType)
+                else self.payment_type
+            )
+        elif "payment_type" in sent:
+            field_dict["payment_type"] = None
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["self_cancel"] = self.self_cancel
+        if self.self_cancel is not None or "self_cancel" in sent:
+            field_dict["self_cancel"] = self.self_cancel
 
-        field_dict["self_downgrade"] = self.self_downgrade
+        if self.self_downgrade is not None or "self_downgrade" in sent:
+            field_dict["self_downgrade"] = self.self_downgrade
 
-        field_dict["self_reactivate"] = self.self_reactivate
+        if self.self_reactivate is not None or "self_reactivate" in sent:
+            field_dict["self_reactivate"] = self.self_reactivate
 
-        field_dict["self_upgrade"] = self.self_upgrade
+        if self.self_upgrade is not None or "self_upgrade" in sent:
+            field_dict["self_upgrade"] = self.self_upgrade
 
-        field_dict["setup_amount"] = self.setup_amount
+        if self.setup_amount is not None or "setup_amount" in sent:
+            field_dict["setup_amount"] = self.setup_amount
 
-        field_dict["trial_amount"] = self.trial_amount
+        try:
+            trial_amount = self.trial_amount
+        except AttributeError:
+            pass
+        else:
+            field_dict["trial_amount"] = trial_amount
 
-        field_dict["trial_duration"] = self.trial_duration
+        if self.trial_duration is not None or "trial_duration" in sent:
+            field_dict["trial_duration"] = self.trial_duration
 
-        field_dict["trial_interval"] = self.trial_interval
+        if self.trial_interval is not None or "trial_interval" in sent:
+            field_dict["trial_interval"] = self.trial_interval
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["variant_id"] = self.variant_id
+        if self.variant_id is not None or "variant_id" in sent:
+            field_dict["variant_id"] = self.variant_id
 
-        field_dict["visible"] = self.visible
+        if self.visible is not None or "visible" in sent:
+            field_dict["visible"] = self.visible
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        amount = d.pop("amount")
+        amount = d.pop("amount", _MISSING)
 
-        archived = d.pop("archived")
+        archived = d.pop("archived", None)
 
-        compare_at_amount = d.pop("compare_at_amount")
+        compare_at_amount = d.pop("compare_at_amount", None)
 
-        cost = d.pop("cost")
+        cost = d.pop("cost", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        currency = d.pop("currency")
+        currency = d.pop("currency", _MISSING)
 
-        duration = d.pop("duration")
+        duration = d.pop("duration", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        interval = d.pop("interval")
+        interval = d.pop("interval", None)
 
-        interval_count = d.pop("interval_count")
+        interval_count = d.pop("interval_count", None)
 
-        key = d.pop("key")
+        key = d.pop("key", None)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        payment_type = d.pop("payment_type")
+        payment_type = d.pop("payment_type", None)
         if isinstance(payment_type, str):
             try:
                 payment_type = ProductsPricePaymentType(payment_type)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        self_cancel = d.pop("self_cancel")
+        self_cancel = d.pop("self_cancel", None)
 
-        self_downgrade = d.pop("self_downgrade")
+        self_downgrade = d.pop("self_downgrade", None)
 
-        self_reactivate = d.pop("self_reactivate")
+        self_reactivate = d.pop("self_reactivate", None)
 
-        self_upgrade = d.pop("self_upgrade")
+        self_upgrade = d.pop("self_upgrade", None)
 
-        setup_amount = d.pop("setup_amount")
+        setup_amount = d.pop("setup_amount", None)
 
-        trial_amount = d.pop("trial_amount")
+        trial_amount = d.pop("trial_amount", _MISSING)
 
-        trial_duration = d.pop("trial_duration")
+        trial_duration = d.pop("trial_duration", None)
 
-        trial_interval = d.pop("trial_interval")
+        trial_interval = d.pop("trial_interval", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        variant_id = d.pop("variant_id")
+        variant_id = d.pop("variant_id", None)
 
-        visible = d.pop("visible")
+        visible = d.pop("visible", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_price = _new(cls)
-        products_price.amount = amount
+        if amount is not _MISSING:
+            products_price.amount = amount
         products_price.archived = archived
         products_price.compare_at_amount = compare_at_amount
         products_price.cost = cost
         products_price.created_at = created_at
-        products_price.currency = currency
+        if currency is not _MISSING:
+            products_price.currency = currency
         products_price.duration = duration
-        products_price.id = id
+        if id is not _MISSING:
+            products_price.id = id
         products_price.interval = interval
         products_price.interval_count = interval_count
         products_price.key = key
@@ -231,12 +319,16 @@ class ProductsPrice:
         products_price.self_reactivate = self_reactivate
         products_price.self_upgrade = self_upgrade
         products_price.setup_amount = setup_amount
-        products_price.trial_amount = trial_amount
+        if trial_amount is not _MISSING:
+            products_price.trial_amount = trial_amount
         products_price.trial_duration = trial_duration
         products_price.trial_interval = trial_interval
         products_price.updated_at = updated_at
         products_price.variant_id = variant_id
         products_price.visible = visible
+        products_price._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         products_price.additional_properties = d
         return products_price

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -18,8 +18,8 @@ from ..models.products_price_payment_type import ProductsPricePaymentType
 T = TypeVar("T", bound="ProductsPriceCreate")
 
 
-@_attrs_define
-class ProductsPriceCreate:
+@_attrs_define(repr=False)
+class ProductsPriceCreate(_Body):
     """
     Attributes:
         amount (str):
@@ -65,6 +65,41 @@ class ProductsPriceCreate:
     setup_amount: None | str | Unset = UNSET
     visible: bool | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "amount",
+        "currency",
+        "duration",
+        "interval",
+        "interval_count",
+        "trial_amount",
+        "trial_duration",
+        "trial_interval",
+        "archived",
+        "compare_at_amount",
+        "cost",
+        "key",
+        "name",
+        "payment_type",
+        "self_cancel",
+        "self_downgrade",
+        "self_reactivate",
+        "self_upgrade",
+        "setup_amount",
+        "visible",
+    )
+    _cf_not_null = frozenset(
+        (
+            "amount",
+            "currency",
+            "duration",
+            "interval",
+            "interval_count",
+            "trial_amount",
+            "trial_duration",
+            "trial_interval",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,59 +16,72 @@ from typing import Self
 T = TypeVar("T", bound="ProductsPriceMinimal")
 
 
-@_attrs_define
-class ProductsPriceMinimal:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsPriceMinimal(_Record):
     """
     Attributes:
-        amount (None | str | Unset):
-        currency (None | str | Unset):
-        duration (int | None | Unset):
-        id (int | Unset):
-        interval (None | str | Unset):
-        interval_count (int | None | Unset):
-        key (None | str | Unset):
-        name (None | str | Unset):
-        public_id (None | str | Unset):
+        amount (None | str):
+        currency (None | str):
+        duration (int | None):
+        id (int | None):
+        interval (None | str):
+        interval_count (int | None):
+        key (None | str):
+        name (None | str):
+        public_id (None | str):
     """
 
-    amount: None | str | Unset = UNSET
-    currency: None | str | Unset = UNSET
-    duration: int | None | Unset = UNSET
-    id: int | Unset = UNSET
-    interval: None | str | Unset = UNSET
-    interval_count: int | None | Unset = UNSET
-    key: None | str | Unset = UNSET
-    name: None | str | Unset = UNSET
-    public_id: None | str | Unset = UNSET
+    amount: None | str = None
+    currency: None | str = None
+    duration: int | None = None
+    id: int | None = None
+    interval: None | str = None
+    interval_count: int | None = None
+    key: None | str = None
+    name: None | str = None
+    public_id: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "amount",
+        "currency",
+        "duration",
+        "id",
+        "interval",
+        "interval_count",
+        "key",
+        "name",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.amount, Unset):
+        sent = self.fields_set
+        if self.amount is not None or "amount" in sent:
             field_dict["amount"] = self.amount
 
-        if not isinstance(self.currency, Unset):
+        if self.currency is not None or "currency" in sent:
             field_dict["currency"] = self.currency
 
-        if not isinstance(self.duration, Unset):
+        if self.duration is not None or "duration" in sent:
             field_dict["duration"] = self.duration
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.interval, Unset):
+        if self.interval is not None or "interval" in sent:
             field_dict["interval"] = self.interval
 
-        if not isinstance(self.interval_count, Unset):
+        if self.interval_count is not None or "interval_count" in sent:
             field_dict["interval_count"] = self.interval_count
 
-        if not isinstance(self.key, Unset):
+        if self.key is not None or "key" in sent:
             field_dict["key"] = self.key
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -76,23 +89,23 @@ class ProductsPriceMinimal:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        amount = d.pop("amount", UNSET)
+        amount = d.pop("amount", None)
 
-        currency = d.pop("currency", UNSET)
+        currency = d.pop("currency", None)
 
-        duration = d.pop("duration", UNSET)
+        duration = d.pop("duration", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        interval = d.pop("interval", UNSET)
+        interval = d.pop("interval", None)
 
-        interval_count = d.pop("interval_count", UNSET)
+        interval_count = d.pop("interval_count", None)
 
-        key = d.pop("key", UNSET)
+        key = d.pop("key", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -106,6 +119,9 @@ class ProductsPriceMinimal:
         products_price_minimal.key = key
         products_price_minimal.name = name
         products_price_minimal.public_id = public_id
+        products_price_minimal._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         products_price_minimal.additional_properties = d
         return products_price_minimal

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,44 +16,70 @@ from typing import Self
 T = TypeVar("T", bound="ProductsPricesChangeOptions")
 
 
-@_attrs_define
-class ProductsPricesChangeOptions:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsPricesChangeOptions(_Record):
     """
     Attributes:
-        downgrade (list[ProductsPricesChangeOptionsVariantGroup] | Unset):
-        upgrade (list[ProductsPricesChangeOptionsVariantGroup] | Unset):
+        downgrade (list[ProductsPricesChangeOptionsVariantGroup] | None):
+        upgrade (list[ProductsPricesChangeOptionsVariantGroup] | None):
     """
 
-    downgrade: list[ProductsPricesChangeOptionsVariantGroup] | Unset = UNSET
-    upgrade: list[ProductsPricesChangeOptionsVariantGroup] | Unset = UNSET
+    downgrade: list[ProductsPricesChangeOptionsVariantGroup] | None = None
+    upgrade: list[ProductsPricesChangeOptionsVariantGroup] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "downgrade",
+        "upgrade",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.downgrade, Unset):
-            field_dict["downgrade"] = [
-                downgrade_item.to_dict() for downgrade_item in self.downgrade
-            ]
+        sent = self.fields_set
+        if self.downgrade is not None:
+            field_dict["downgrade"] = (
+                [
+                    downgrade_item.to_dict()
+                    if isinstance(
+                        downgrade_item, ProductsPricesChangeOptionsVariantGroup
+                    )
+                    else downgrade_item
+                    for downgrade_item in self.downgrade
+                ]
+                if isinstance(self.downgrade, list)
+                else self.downgrade
+            )
+        elif "downgrade" in sent:
+            field_dict["downgrade"] = None
 
-        if not isinstance(self.upgrade, Unset):
-            field_dict["upgrade"] = [
-                upgrade_item.to_dict() for upgrade_item in self.upgrade
-            ]
+        if self.upgrade is not None:
+            field_dict["upgrade"] = (
+                [
+                    upgrade_item.to_dict()
+                    if isinstance(upgrade_item, ProductsPricesChangeOptionsVariantGroup)
+                    else upgrade_item
+                    for upgrade_item in self.upgrade
+                ]
+                if isinstance(self.upgrade, list)
+                else self.upgrade
+            )
+        elif "upgrade" in sent:
+            field_dict["upgrade"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        downgrade = d.pop("downgrade", UNSET)
-        if not isinstance(downgrade, Unset):
+        downgrade = d.pop("downgrade", None)
+        if downgrade is not None:
             downgrade = [
                 ProductsPricesChangeOptionsVariantGroup.from_dict(downgrade_item)
                 for downgrade_item in downgrade
             ]
 
-        upgrade = d.pop("upgrade", UNSET)
-        if not isinstance(upgrade, Unset):
+        upgrade = d.pop("upgrade", None)
+        if upgrade is not None:
             upgrade = [
                 ProductsPricesChangeOptionsVariantGroup.from_dict(upgrade_item)
                 for upgrade_item in upgrade
@@ -64,6 +90,9 @@ class ProductsPricesChangeOptions:
         products_prices_change_options = _new(cls)
         products_prices_change_options.downgrade = downgrade
         products_prices_change_options.upgrade = upgrade
+        products_prices_change_options._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         products_prices_change_options.additional_properties = d
         return products_prices_change_options

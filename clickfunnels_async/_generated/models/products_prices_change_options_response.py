@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,30 +16,39 @@ from typing import Self
 T = TypeVar("T", bound="ProductsPricesChangeOptionsResponse")
 
 
-@_attrs_define
-class ProductsPricesChangeOptionsResponse:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsPricesChangeOptionsResponse(_Record):
     """
     Attributes:
-        products_prices_change_options (ProductsPricesChangeOptions | Unset):
+        products_prices_change_options (ProductsPricesChangeOptions | None):
     """
 
-    products_prices_change_options: ProductsPricesChangeOptions | Unset = UNSET
+    products_prices_change_options: ProductsPricesChangeOptions | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("products_prices_change_options",)
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.products_prices_change_options, Unset):
+        sent = self.fields_set
+        if self.products_prices_change_options is not None:
             field_dict["products_prices_change_options"] = (
                 self.products_prices_change_options.to_dict()
+                if isinstance(
+                    self.products_prices_change_options, ProductsPricesChangeOptions
+                )
+                else self.products_prices_change_options
             )
+        elif "products_prices_change_options" in sent:
+            field_dict["products_prices_change_options"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        products_prices_change_options = d.pop("products_prices_change_options", UNSET)
-        if not isinstance(products_prices_change_options, Unset):
+        products_prices_change_options = d.pop("products_prices_change_options", None)
+        if products_prices_change_options is not None:
             products_prices_change_options = ProductsPricesChangeOptions.from_dict(
                 products_prices_change_options
             )
@@ -49,6 +58,9 @@ class ProductsPricesChangeOptionsResponse:
         products_prices_change_options_response = _new(cls)
         products_prices_change_options_response.products_prices_change_options = (
             products_prices_change_options
+        )
+        products_prices_change_options_response._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
         )
 
         products_prices_change_options_response.additional_properties = d

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,30 +16,42 @@ from typing import Self
 T = TypeVar("T", bound="ProductsPricesChangeOptionsVariantGroup")
 
 
-@_attrs_define
-class ProductsPricesChangeOptionsVariantGroup:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsPricesChangeOptionsVariantGroup(_Record):
     """
     Attributes:
-        products_variant (ProductsPricesChangeOptionsVariantGroupProductsVariant | Unset):
+        products_variant (ProductsPricesChangeOptionsVariantGroupProductsVariant | None):
     """
 
-    products_variant: ProductsPricesChangeOptionsVariantGroupProductsVariant | Unset = (
-        UNSET
+    products_variant: ProductsPricesChangeOptionsVariantGroupProductsVariant | None = (
+        None
     )
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("products_variant",)
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.products_variant, Unset):
-            field_dict["products_variant"] = self.products_variant.to_dict()
+        sent = self.fields_set
+        if self.products_variant is not None:
+            field_dict["products_variant"] = (
+                self.products_variant.to_dict()
+                if isinstance(
+                    self.products_variant,
+                    ProductsPricesChangeOptionsVariantGroupProductsVariant,
+                )
+                else self.products_variant
+            )
+        elif "products_variant" in sent:
+            field_dict["products_variant"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        products_variant = d.pop("products_variant", UNSET)
-        if not isinstance(products_variant, Unset):
+        products_variant = d.pop("products_variant", None)
+        if products_variant is not None:
             products_variant = (
                 ProductsPricesChangeOptionsVariantGroupProductsVariant.from_dict(
                     products_variant
@@ -50,6 +62,9 @@ class ProductsPricesChangeOptionsVariantGroup:
         # be thrown away) is skipped.
         products_prices_change_options_variant_group = _new(cls)
         products_prices_change_options_variant_group.products_variant = products_variant
+        products_prices_change_options_variant_group._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         products_prices_change_options_variant_group.additional_properties = d
         return products_prices_change_options_variant_group

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,41 +16,59 @@ from typing import Self
 T = TypeVar("T", bound="ProductsPricesChangeOptionsVariantGroupProductsVariant")
 
 
-@_attrs_define
-class ProductsPricesChangeOptionsVariantGroupProductsVariant:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsPricesChangeOptionsVariantGroupProductsVariant(_Record):
     """
     Attributes:
-        id (int | Unset):
-        name (None | str | Unset):
-        prices (list[ProductsPriceMinimal] | Unset):
-        product_id (int | None | Unset):
-        public_id (None | str | Unset):
+        id (int | None):
+        name (None | str):
+        prices (list[ProductsPriceMinimal] | None):
+        product_id (int | None):
+        public_id (None | str):
     """
 
-    id: int | Unset = UNSET
-    name: None | str | Unset = UNSET
-    prices: list[ProductsPriceMinimal] | Unset = UNSET
-    product_id: int | None | Unset = UNSET
-    public_id: None | str | Unset = UNSET
+    id: int | None = None
+    name: None | str = None
+    prices: list[ProductsPriceMinimal] | None = None
+    product_id: int | None = None
+    public_id: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "name",
+        "prices",
+        "product_id",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.id, Unset):
+        sent = self.fields_set
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.prices, Unset):
-            field_dict["prices"] = [
-                prices_item.to_dict() for prices_item in self.prices
-            ]
+        if self.prices is not None:
+            field_dict["prices"] = (
+                [
+                    prices_item.to_dict()
+                    if isinstance(prices_item, ProductsPriceMinimal)
+                    else prices_item
+                    for prices_item in self.prices
+                ]
+                if isinstance(self.prices, list)
+                else self.prices
+            )
+        elif "prices" in sent:
+            field_dict["prices"] = None
 
-        if not isinstance(self.product_id, Unset):
+        if self.product_id is not None or "product_id" in sent:
             field_dict["product_id"] = self.product_id
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -58,19 +76,19 @@ class ProductsPricesChangeOptionsVariantGroupProductsVariant:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        prices = d.pop("prices", UNSET)
-        if not isinstance(prices, Unset):
+        prices = d.pop("prices", None)
+        if prices is not None:
             prices = [
                 ProductsPriceMinimal.from_dict(prices_item) for prices_item in prices
             ]
 
-        product_id = d.pop("product_id", UNSET)
+        product_id = d.pop("product_id", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -83,6 +101,9 @@ class ProductsPricesChangeOptionsVariantGroupProductsVariant:
         )
         products_prices_change_options_variant_group_products_variant.public_id = (
             public_id
+        )
+        products_prices_change_options_variant_group_products_variant._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
         )
 
         products_prices_change_options_variant_group_products_variant.additional_properties = d

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.products_variant_product_type import ProductsVariantProductType
 T = TypeVar("T", bound="ProductsVariant")
 
 
-@_attrs_define
-class ProductsVariant:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsVariant(_Record):
     """
     Attributes:
         archived (bool | None):
@@ -59,206 +61,339 @@ class ProductsVariant:
         width (float | None):
     """
 
-    archived: bool | None
-    asset_ids: list[int] | None
-    country_of_manufacture_id: None | str
-    created_at: datetime.datetime | None
     created_by_platform_application: ProductsVariantCreatedByPlatformApplication
-    default: bool | None
-    description: None | str
-    dimensions_unit: None | str
-    fulfillment_required: bool | None
-    fulfillments_location_ids: list[Any] | None
-    has_access_to_all_valid_assets: bool | None
-    height: float | None
     id: int
-    image_ids: list[Any] | None
-    included_courses: list[ProductsVariantIncludedCourse] | None
-    included_space_groups: list[ProductsVariantIncludedSpaceGroup] | None
-    length: float | None
     name: str
-    out_of_stock_sales: None | str
-    price_ids: list[Any] | None
     product_id: int
     product_type: ProductsVariantProductType
-    properties_value_ids: list[str] | None
-    properties_values: list[ProductsVariantPropertiesValue] | None
-    public_id: None | str
-    quantity: int | None
-    sku: None | str
-    tag_ids: list[int] | None
-    tax_category_id: None | str
-    taxable: None | str
-    track_quantity: bool | None
-    updated_at: datetime.datetime | None
-    visible: bool | None
-    weight: float | None
     weight_unit: str
-    width: float | None
+    archived: bool | None = None
+    asset_ids: list[int] | None = None
+    country_of_manufacture_id: None | str = None
+    created_at: datetime.datetime | None = None
+    default: bool | None = None
+    description: None | str = None
+    dimensions_unit: None | str = None
+    fulfillment_required: bool | None = None
+    fulfillments_location_ids: list[Any] | None = None
+    has_access_to_all_valid_assets: bool | None = None
+    height: float | None = None
+    image_ids: list[Any] | None = None
+    included_courses: list[ProductsVariantIncludedCourse] | None = None
+    included_space_groups: list[ProductsVariantIncludedSpaceGroup] | None = None
+    length: float | None = None
+    out_of_stock_sales: None | str = None
+    price_ids: list[Any] | None = None
+    properties_value_ids: list[str] | None = None
+    properties_values: list[ProductsVariantPropertiesValue] | None = None
+    public_id: None | str = None
+    quantity: int | None = None
+    sku: None | str = None
+    tag_ids: list[int] | None = None
+    tax_category_id: None | str = None
+    taxable: None | str = None
+    track_quantity: bool | None = None
+    updated_at: datetime.datetime | None = None
+    visible: bool | None = None
+    weight: float | None = None
+    width: float | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "archived",
+        "asset_ids",
+        "country_of_manufacture_id",
+        "created_at",
+        "created_by_platform_application",
+        "default",
+        "description",
+        "dimensions_unit",
+        "fulfillment_required",
+        "fulfillments_location_ids",
+        "has_access_to_all_valid_assets",
+        "height",
+        "id",
+        "image_ids",
+        "included_courses",
+        "included_space_groups",
+        "length",
+        "name",
+        "out_of_stock_sales",
+        "price_ids",
+        "product_id",
+        "product_type",
+        "properties_value_ids",
+        "properties_values",
+        "public_id",
+        "quantity",
+        "sku",
+        "tag_ids",
+        "tax_category_id",
+        "taxable",
+        "track_quantity",
+        "updated_at",
+        "visible",
+        "weight",
+        "weight_unit",
+        "width",
+    )
+    _cf_strict = frozenset(
+        (
+            "created_by_platform_application",
+            "id",
+            "name",
+            "product_id",
+            "product_type",
+            "weight_unit",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["archived"] = self.archived
+        sent = self.fields_set
+        if self.archived is not None or "archived" in sent:
+            field_dict["archived"] = self.archived
 
-        field_dict["asset_ids"] = self.asset_ids
+        if self.asset_ids is not None or "asset_ids" in sent:
+            field_dict["asset_ids"] = self.asset_ids
 
-        field_dict["country_of_manufacture_id"] = self.country_of_manufacture_id
+        if (
+            self.country_of_manufacture_id is not None
+            or "country_of_manufacture_id" in sent
+        ):
+            field_dict["country_of_manufacture_id"] = self.country_of_manufacture_id
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["created_by_platform_application"] = (
-            self.created_by_platform_application.to_dict()
-        )
+        try:
+            created_by_platform_application = self.created_by_platform_application
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_by_platform_application"] = (
+                created_by_platform_application.to_dict()
+            )
 
-        field_dict["default"] = self.default
+        if self.default is not None or "default" in sent:
+            field_dict["default"] = self.default
 
-        field_dict["description"] = self.description
+        if self.description is not None or "description" in sent:
+            field_dict["description"] = self.description
 
-        field_dict["dimensions_unit"] = self.dimensions_unit
+        if self.dimensions_unit is not None or "dimensions_unit" in sent:
+            field_dict["dimensions_unit"] = self.dimensions_unit
 
-        field_dict["fulfillment_required"] = self.fulfillment_required
+        if self.fulfillment_required is not None or "fulfillment_required" in sent:
+            field_dict["fulfillment_required"] = self.fulfillment_required
 
-        field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
+        if (
+            self.fulfillments_location_ids is not None
+            or "fulfillments_location_ids" in sent
+        ):
+            field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
 
-        field_dict["has_access_to_all_valid_assets"] = (
-            self.has_access_to_all_valid_assets
-        )
+        if (
+            self.has_access_to_all_valid_assets is not None
+            or "has_access_to_all_valid_assets" in sent
+        ):
+            field_dict["has_access_to_all_valid_assets"] = (
+                self.has_access_to_all_valid_assets
+            )
 
-        field_dict["height"] = self.height
+        if self.height is not None or "height" in sent:
+            field_dict["height"] = self.height
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["image_ids"] = self.image_ids
+        if self.image_ids is not None or "image_ids" in sent:
+            field_dict["image_ids"] = self.image_ids
 
-        field_dict["included_courses"] = (
-            [
-                included_courses_type_0_item.to_dict()
-                if isinstance(
-                    included_courses_type_0_item, ProductsVariantIncludedCourse
-                )
-                else included_courses_type_0_item
-                for included_courses_type_0_item in self.included_courses
-            ]
-            if isinstance(self.included_courses, list)
-            else self.included_courses
-        )
+        if self.included_courses is not None:
+            field_dict["included_courses"] = (
+                [
+                    included_courses_type_0_item.to_dict()
+                    if isinstance(
+                        included_courses_type_0_item, ProductsVariantIncludedCourse
+                    )
+                    else included_courses_type_0_item
+                    for included_courses_type_0_item in self.included_courses
+                ]
+                if isinstance(self.included_courses, list)
+                else self.included_courses
+            )
+        elif "included_courses" in sent:
+            field_dict["included_courses"] = None
 
-        field_dict["included_space_groups"] = (
-            [
-                included_space_groups_type_0_item.to_dict()
-                if isinstance(
-                    included_space_groups_type_0_item, ProductsVariantIncludedSpaceGroup
-                )
-                else included_space_groups_type_0_item
-                for included_space_groups_type_0_item in self.included_space_groups
-            ]
-            if isinstance(self.included_space_groups, list)
-            else self.included_space_groups
-        )
+        if self.included_space_groups is not None:
+            field_dict["included_space_groups"] = (
+                [
+                    included_space_groups_type_0_item.to_dict()
+                    if isinstance(
+                        included_space_groups_type_0_item,
+                        ProductsVariantIncludedSpaceGroup,
+                    )
+                    else included_space_groups_type_0_item
+                    for included_space_groups_type_0_item in self.included_space_groups
+                ]
+                if isinstance(self.included_space_groups, list)
+                else self.included_space_groups
+            )
+        elif "included_space_groups" in sent:
+            field_dict["included_space_groups"] = None
 
-        field_dict["length"] = self.length
+        if self.length is not None or "length" in sent:
+            field_dict["length"] = self.length
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["out_of_stock_sales"] = self.out_of_stock_sales
+        if self.out_of_stock_sales is not None or "out_of_stock_sales" in sent:
+            field_dict["out_of_stock_sales"] = self.out_of_stock_sales
 
-        field_dict["price_ids"] = self.price_ids
+        if self.price_ids is not None or "price_ids" in sent:
+            field_dict["price_ids"] = self.price_ids
 
-        field_dict["product_id"] = self.product_id
+        try:
+            product_id = self.product_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["product_id"] = product_id
 
-        field_dict["product_type"] = self.product_type.value
+        try:
+            product_type = self.product_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["product_type"] = product_type.value
 
-        field_dict["properties_value_ids"] = self.properties_value_ids
+        if self.properties_value_ids is not None or "properties_value_ids" in sent:
+            field_dict["properties_value_ids"] = self.properties_value_ids
 
-        field_dict["properties_values"] = (
-            [
-                properties_values_type_0_item.to_dict()
-                if isinstance(
-                    properties_values_type_0_item, ProductsVariantPropertiesValue
-                )
-                else properties_values_type_0_item
-                for properties_values_type_0_item in self.properties_values
-            ]
-            if isinstance(self.properties_values, list)
-            else self.properties_values
-        )
+        if self.properties_values is not None:
+            field_dict["properties_values"] = (
+                [
+                    properties_values_type_0_item.to_dict()
+                    if isinstance(
+                        properties_values_type_0_item, ProductsVariantPropertiesValue
+                    )
+                    else properties_values_type_0_item
+                    for properties_values_type_0_item in self.properties_values
+                ]
+                if isinstance(self.properties_values, list)
+                else self.properties_values
+            )
+        elif "properties_values" in sent:
+            field_dict["properties_values"] = None
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["quantity"] = self.quantity
+        if self.quantity is not None or "quantity" in sent:
+            field_dict["quantity"] = self.quantity
 
-        field_dict["sku"] = self.sku
+        if self.sku is not None or "sku" in sent:
+            field_dict["sku"] = self.sku
 
-        field_dict["tag_ids"] = self.tag_ids
+        if self.tag_ids is not None or "tag_ids" in sent:
+            field_dict["tag_ids"] = self.tag_ids
 
-        field_dict["tax_category_id"] = self.tax_category_id
+        if self.tax_category_id is not None or "tax_category_id" in sent:
+            field_dict["tax_category_id"] = self.tax_category_id
 
-        field_dict["taxable"] = self.taxable
+        if self.taxable is not None or "taxable" in sent:
+            field_dict["taxable"] = self.taxable
 
-        field_dict["track_quantity"] = self.track_quantity
+        if self.track_quantity is not None or "track_quantity" in sent:
+            field_dict["track_quantity"] = self.track_quantity
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["visible"] = self.visible
+        if self.visible is not None or "visible" in sent:
+            field_dict["visible"] = self.visible
 
-        field_dict["weight"] = self.weight
+        if self.weight is not None or "weight" in sent:
+            field_dict["weight"] = self.weight
 
-        field_dict["weight_unit"] = self.weight_unit
+        try:
+            weight_unit = self.weight_unit
+        except AttributeError:
+            pass
+        else:
+            field_dict["weight_unit"] = weight_unit
 
-        field_dict["width"] = self.width
+        if self.width is not None or "width" in sent:
+            field_dict["width"] = self.width
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        archived = d.pop("archived")
+        archived = d.pop("archived", None)
 
-        asset_ids = d.pop("asset_ids")
+        asset_ids = d.pop("asset_ids", None)
 
-        country_of_manufacture_id = d.pop("country_of_manufacture_id")
+        country_of_manufacture_id = d.pop("country_of_manufacture_id", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_by_platform_application = (
-            ProductsVariantCreatedByPlatformApplication.from_dict(
-                d.pop("created_by_platform_application")
-            )
+        created_by_platform_application = d.pop(
+            "created_by_platform_application", _MISSING
         )
+        if created_by_platform_application is not _MISSING:
+            created_by_platform_application = (
+                ProductsVariantCreatedByPlatformApplication.from_dict(
+                    created_by_platform_application
+                )
+            )
 
-        default = d.pop("default")
+        default = d.pop("default", None)
 
-        description = d.pop("description")
+        description = d.pop("description", None)
 
-        dimensions_unit = d.pop("dimensions_unit")
+        dimensions_unit = d.pop("dimensions_unit", None)
 
-        fulfillment_required = d.pop("fulfillment_required")
+        fulfillment_required = d.pop("fulfillment_required", None)
 
-        fulfillments_location_ids = d.pop("fulfillments_location_ids")
+        fulfillments_location_ids = d.pop("fulfillments_location_ids", None)
 
-        has_access_to_all_valid_assets = d.pop("has_access_to_all_valid_assets")
+        has_access_to_all_valid_assets = d.pop("has_access_to_all_valid_assets", None)
 
-        height = d.pop("height")
+        height = d.pop("height", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        image_ids = d.pop("image_ids")
+        image_ids = d.pop("image_ids", None)
 
-        included_courses = d.pop("included_courses")
+        included_courses = d.pop("included_courses", None)
         if isinstance(included_courses, list):
             try:
                 included_courses = [
@@ -270,7 +405,7 @@ class ProductsVariant:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        included_space_groups = d.pop("included_space_groups")
+        included_space_groups = d.pop("included_space_groups", None)
         if isinstance(included_space_groups, list):
             try:
                 included_space_groups = [
@@ -282,21 +417,23 @@ class ProductsVariant:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        length = d.pop("length")
+        length = d.pop("length", None)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        out_of_stock_sales = d.pop("out_of_stock_sales")
+        out_of_stock_sales = d.pop("out_of_stock_sales", None)
 
-        price_ids = d.pop("price_ids")
+        price_ids = d.pop("price_ids", None)
 
-        product_id = d.pop("product_id")
+        product_id = d.pop("product_id", _MISSING)
 
-        product_type = ProductsVariantProductType(d.pop("product_type"))
+        product_type = d.pop("product_type", _MISSING)
+        if product_type is not _MISSING:
+            product_type = ProductsVariantProductType(product_type)
 
-        properties_value_ids = d.pop("properties_value_ids")
+        properties_value_ids = d.pop("properties_value_ids", None)
 
-        properties_values = d.pop("properties_values")
+        properties_values = d.pop("properties_values", None)
         if isinstance(properties_values, list):
             try:
                 properties_values = [
@@ -308,34 +445,34 @@ class ProductsVariant:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        quantity = d.pop("quantity")
+        quantity = d.pop("quantity", None)
 
-        sku = d.pop("sku")
+        sku = d.pop("sku", None)
 
-        tag_ids = d.pop("tag_ids")
+        tag_ids = d.pop("tag_ids", None)
 
-        tax_category_id = d.pop("tax_category_id")
+        tax_category_id = d.pop("tax_category_id", None)
 
-        taxable = d.pop("taxable")
+        taxable = d.pop("taxable", None)
 
-        track_quantity = d.pop("track_quantity")
+        track_quantity = d.pop("track_quantity", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        visible = d.pop("visible")
+        visible = d.pop("visible", None)
 
-        weight = d.pop("weight")
+        weight = d.pop("weight", None)
 
-        weight_unit = d.pop("weight_unit")
+        weight_unit = d.pop("weight_unit", _MISSING)
 
-        width = d.pop("width")
+        width = d.pop("width", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -344,9 +481,10 @@ class ProductsVariant:
         products_variant.asset_ids = asset_ids
         products_variant.country_of_manufacture_id = country_of_manufacture_id
         products_variant.created_at = created_at
-        products_variant.created_by_platform_application = (
-            created_by_platform_application
-        )
+        if created_by_platform_application is not _MISSING:
+            products_variant.created_by_platform_application = (
+                created_by_platform_application
+            )
         products_variant.default = default
         products_variant.description = description
         products_variant.dimensions_unit = dimensions_unit
@@ -354,16 +492,20 @@ class ProductsVariant:
         products_variant.fulfillments_location_ids = fulfillments_location_ids
         products_variant.has_access_to_all_valid_assets = has_access_to_all_valid_assets
         products_variant.height = height
-        products_variant.id = id
+        if id is not _MISSING:
+            products_variant.id = id
         products_variant.image_ids = image_ids
         products_variant.included_courses = included_courses
         products_variant.included_space_groups = included_space_groups
         products_variant.length = length
-        products_variant.name = name
+        if name is not _MISSING:
+            products_variant.name = name
         products_variant.out_of_stock_sales = out_of_stock_sales
         products_variant.price_ids = price_ids
-        products_variant.product_id = product_id
-        products_variant.product_type = product_type
+        if product_id is not _MISSING:
+            products_variant.product_id = product_id
+        if product_type is not _MISSING:
+            products_variant.product_type = product_type
         products_variant.properties_value_ids = properties_value_ids
         products_variant.properties_values = properties_values
         products_variant.public_id = public_id
@@ -376,8 +518,12 @@ class ProductsVariant:
         products_variant.updated_at = updated_at
         products_variant.visible = visible
         products_variant.weight = weight
-        products_variant.weight_unit = weight_unit
+        if weight_unit is not _MISSING:
+            products_variant.weight_unit = weight_unit
         products_variant.width = width
+        products_variant._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         products_variant.additional_properties = d
         return products_variant

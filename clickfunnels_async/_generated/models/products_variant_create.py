@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -18,8 +18,8 @@ from ..models.products_variant_product_type import ProductsVariantProductType
 T = TypeVar("T", bound="ProductsVariantCreate")
 
 
-@_attrs_define
-class ProductsVariantCreate:
+@_attrs_define(repr=False)
+class ProductsVariantCreate(_Body):
     """
     Attributes:
         name (str):
@@ -79,6 +79,54 @@ class ProductsVariantCreate:
     weight: float | None | Unset = UNSET
     width: float | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "product_type",
+        "properties_values",
+        "weight_unit",
+        "archived",
+        "asset_ids",
+        "country_of_manufacture_id",
+        "description",
+        "dimensions_unit",
+        "fulfillment_required",
+        "fulfillments_location_ids",
+        "has_access_to_all_valid_assets",
+        "height",
+        "image_ids",
+        "included_courses_attributes",
+        "included_space_groups_attributes",
+        "length",
+        "out_of_stock_sales",
+        "sku",
+        "tax_category_id",
+        "taxable",
+        "track_quantity",
+        "visible",
+        "weight",
+        "width",
+    )
+    _cf_not_null = frozenset(
+        (
+            "name",
+            "product_type",
+            "properties_values",
+            "weight_unit",
+            "included_courses_attributes",
+            "included_space_groups_attributes",
+        )
+    )
+    _cf_children = (
+        ("properties_values", "ProductsVariantCreatePropertiesValue"),
+        (
+            "included_courses_attributes",
+            "ProductsVariantCreateIncludedCoursesAttribute",
+        ),
+        (
+            "included_space_groups_attributes",
+            "ProductsVariantCreateIncludedSpaceGroupsAttribute",
+        ),
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

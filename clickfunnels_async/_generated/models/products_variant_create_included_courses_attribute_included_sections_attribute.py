@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ T = TypeVar(
 )
 
 
-@_attrs_define
-class ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute:
+@_attrs_define(repr=False)
+class ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute(_Body):
     """
     Attributes:
         field_destroy (bool | Unset):
@@ -30,6 +30,19 @@ class ProductsVariantCreateIncludedCoursesAttributeIncludedSectionsAttribute:
     courses_section_id: int | Unset = UNSET
     id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "field_destroy",
+        "courses_section_id",
+        "id",
+    )
+    _cf_not_null = frozenset(
+        (
+            "_destroy",
+            "courses_section_id",
+            "id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

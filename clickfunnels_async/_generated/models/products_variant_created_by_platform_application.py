@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,24 +16,30 @@ from typing import Self
 T = TypeVar("T", bound="ProductsVariantCreatedByPlatformApplication")
 
 
-@_attrs_define
-class ProductsVariantCreatedByPlatformApplication:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsVariantCreatedByPlatformApplication(_Record):
     """
     Attributes:
-        public_id (str | Unset):
-        trusted_skus (list[str] | Unset):
+        public_id (str | None):
+        trusted_skus (list[str] | None):
     """
 
-    public_id: str | Unset = UNSET
-    trusted_skus: list[str] | Unset = UNSET
+    public_id: str | None = None
+    trusted_skus: list[str] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "public_id",
+        "trusted_skus",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.public_id, Unset):
+        sent = self.fields_set
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.trusted_skus, Unset):
+        if self.trusted_skus is not None or "trusted_skus" in sent:
             field_dict["trusted_skus"] = self.trusted_skus
 
         return field_dict
@@ -41,15 +47,18 @@ class ProductsVariantCreatedByPlatformApplication:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        trusted_skus = d.pop("trusted_skus", UNSET)
+        trusted_skus = d.pop("trusted_skus", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_variant_created_by_platform_application = _new(cls)
         products_variant_created_by_platform_application.public_id = public_id
         products_variant_created_by_platform_application.trusted_skus = trusted_skus
+        products_variant_created_by_platform_application._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         products_variant_created_by_platform_application.additional_properties = d
         return products_variant_created_by_platform_application

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,34 +16,42 @@ from typing import Self
 T = TypeVar("T", bound="ProductsVariantIncludedCourse")
 
 
-@_attrs_define
-class ProductsVariantIncludedCourse:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsVariantIncludedCourse(_Record):
     """
     Attributes:
-        course_id (int | Unset):
-        full_access (bool | Unset):
-        id (int | Unset):
-        included_section_ids (list[int] | Unset):
+        course_id (int | None):
+        full_access (bool | None):
+        id (int | None):
+        included_section_ids (list[int] | None):
     """
 
-    course_id: int | Unset = UNSET
-    full_access: bool | Unset = UNSET
-    id: int | Unset = UNSET
-    included_section_ids: list[int] | Unset = UNSET
+    course_id: int | None = None
+    full_access: bool | None = None
+    id: int | None = None
+    included_section_ids: list[int] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "course_id",
+        "full_access",
+        "id",
+        "included_section_ids",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.course_id, Unset):
+        sent = self.fields_set
+        if self.course_id is not None or "course_id" in sent:
             field_dict["course_id"] = self.course_id
 
-        if not isinstance(self.full_access, Unset):
+        if self.full_access is not None or "full_access" in sent:
             field_dict["full_access"] = self.full_access
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.included_section_ids, Unset):
+        if self.included_section_ids is not None or "included_section_ids" in sent:
             field_dict["included_section_ids"] = self.included_section_ids
 
         return field_dict
@@ -51,13 +59,13 @@ class ProductsVariantIncludedCourse:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        course_id = d.pop("course_id", UNSET)
+        course_id = d.pop("course_id", None)
 
-        full_access = d.pop("full_access", UNSET)
+        full_access = d.pop("full_access", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        included_section_ids = d.pop("included_section_ids", UNSET)
+        included_section_ids = d.pop("included_section_ids", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -66,6 +74,9 @@ class ProductsVariantIncludedCourse:
         products_variant_included_course.full_access = full_access
         products_variant_included_course.id = id
         products_variant_included_course.included_section_ids = included_section_ids
+        products_variant_included_course._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         products_variant_included_course.additional_properties = d
         return products_variant_included_course

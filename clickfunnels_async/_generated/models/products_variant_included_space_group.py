@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,34 +16,45 @@ from typing import Self
 T = TypeVar("T", bound="ProductsVariantIncludedSpaceGroup")
 
 
-@_attrs_define
-class ProductsVariantIncludedSpaceGroup:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsVariantIncludedSpaceGroup(_Record):
     """
     Attributes:
-        communities_space_group_id (int | Unset):
-        id (int | Unset):
-        included_space_ids (list[int] | Unset):
-        spaces_mode (str | Unset):
+        communities_space_group_id (int | None):
+        id (int | None):
+        included_space_ids (list[int] | None):
+        spaces_mode (str | None):
     """
 
-    communities_space_group_id: int | Unset = UNSET
-    id: int | Unset = UNSET
-    included_space_ids: list[int] | Unset = UNSET
-    spaces_mode: str | Unset = UNSET
+    communities_space_group_id: int | None = None
+    id: int | None = None
+    included_space_ids: list[int] | None = None
+    spaces_mode: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "communities_space_group_id",
+        "id",
+        "included_space_ids",
+        "spaces_mode",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.communities_space_group_id, Unset):
+        sent = self.fields_set
+        if (
+            self.communities_space_group_id is not None
+            or "communities_space_group_id" in sent
+        ):
             field_dict["communities_space_group_id"] = self.communities_space_group_id
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.included_space_ids, Unset):
+        if self.included_space_ids is not None or "included_space_ids" in sent:
             field_dict["included_space_ids"] = self.included_space_ids
 
-        if not isinstance(self.spaces_mode, Unset):
+        if self.spaces_mode is not None or "spaces_mode" in sent:
             field_dict["spaces_mode"] = self.spaces_mode
 
         return field_dict
@@ -51,13 +62,13 @@ class ProductsVariantIncludedSpaceGroup:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        communities_space_group_id = d.pop("communities_space_group_id", UNSET)
+        communities_space_group_id = d.pop("communities_space_group_id", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        included_space_ids = d.pop("included_space_ids", UNSET)
+        included_space_ids = d.pop("included_space_ids", None)
 
-        spaces_mode = d.pop("spaces_mode", UNSET)
+        spaces_mode = d.pop("spaces_mode", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -68,6 +79,9 @@ class ProductsVariantIncludedSpaceGroup:
         products_variant_included_space_group.id = id
         products_variant_included_space_group.included_space_ids = included_space_ids
         products_variant_included_space_group.spaces_mode = spaces_mode
+        products_variant_included_space_group._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         products_variant_included_space_group.additional_properties = d
         return products_variant_included_space_group

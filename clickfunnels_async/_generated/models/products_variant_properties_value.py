@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,24 +16,30 @@ from typing import Self
 T = TypeVar("T", bound="ProductsVariantPropertiesValue")
 
 
-@_attrs_define
-class ProductsVariantPropertiesValue:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ProductsVariantPropertiesValue(_Record):
     """
     Attributes:
-        property_id (int | None | Unset):
-        value (None | str | Unset):
+        property_id (int | None):
+        value (None | str):
     """
 
-    property_id: int | None | Unset = UNSET
-    value: None | str | Unset = UNSET
+    property_id: int | None = None
+    value: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "property_id",
+        "value",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.property_id, Unset):
+        sent = self.fields_set
+        if self.property_id is not None or "property_id" in sent:
             field_dict["property_id"] = self.property_id
 
-        if not isinstance(self.value, Unset):
+        if self.value is not None or "value" in sent:
             field_dict["value"] = self.value
 
         return field_dict
@@ -41,15 +47,18 @@ class ProductsVariantPropertiesValue:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        property_id = d.pop("property_id", UNSET)
+        property_id = d.pop("property_id", None)
 
-        value = d.pop("value", UNSET)
+        value = d.pop("value", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         products_variant_properties_value = _new(cls)
         products_variant_properties_value.property_id = property_id
         products_variant_properties_value.value = value
+        products_variant_properties_value._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         products_variant_properties_value.additional_properties = d
         return products_variant_properties_value

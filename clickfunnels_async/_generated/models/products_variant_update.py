@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ProductsVariantUpdate")
 
 
-@_attrs_define
-class ProductsVariantUpdate:
+@_attrs_define(repr=False)
+class ProductsVariantUpdate(_Body):
     """
     Attributes:
         archived (bool | None | Unset):
@@ -77,6 +77,54 @@ class ProductsVariantUpdate:
     weight_unit: str | Unset = UNSET
     width: float | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "archived",
+        "asset_ids",
+        "country_of_manufacture_id",
+        "description",
+        "dimensions_unit",
+        "fulfillment_required",
+        "fulfillments_location_ids",
+        "has_access_to_all_valid_assets",
+        "height",
+        "image_ids",
+        "included_courses_attributes",
+        "included_space_groups_attributes",
+        "length",
+        "name",
+        "out_of_stock_sales",
+        "product_type",
+        "properties_values",
+        "sku",
+        "tax_category_id",
+        "taxable",
+        "track_quantity",
+        "visible",
+        "weight",
+        "weight_unit",
+        "width",
+    )
+    _cf_not_null = frozenset(
+        (
+            "included_courses_attributes",
+            "included_space_groups_attributes",
+            "name",
+            "product_type",
+            "properties_values",
+            "weight_unit",
+        )
+    )
+    _cf_children = (
+        (
+            "included_courses_attributes",
+            "ProductsVariantUpdateIncludedCoursesAttribute",
+        ),
+        (
+            "included_space_groups_attributes",
+            "ProductsVariantUpdateIncludedSpaceGroupsAttribute",
+        ),
+        ("properties_values", "ProductsVariantUpdatePropertiesValue"),
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ProductsVariantUpdateIncludedCoursesAttribute")
 
 
-@_attrs_define
-class ProductsVariantUpdateIncludedCoursesAttribute:
+@_attrs_define(repr=False)
+class ProductsVariantUpdateIncludedCoursesAttribute(_Body):
     """
     Attributes:
         field_destroy (bool | Unset):
@@ -35,6 +35,26 @@ class ProductsVariantUpdateIncludedCoursesAttribute:
         | Unset
     ) = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "field_destroy",
+        "course_id",
+        "id",
+        "included_sections_attributes",
+    )
+    _cf_not_null = frozenset(
+        (
+            "_destroy",
+            "course_id",
+            "id",
+            "included_sections_attributes",
+        )
+    )
+    _cf_children = (
+        (
+            "included_sections_attributes",
+            "ProductsVariantUpdateIncludedCoursesAttributeIncludedSectionsAttribute",
+        ),
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -15,8 +15,8 @@ _new = object.__new__
 T = TypeVar("T", bound="ProductsVariantUpdateIncludedSpaceGroupsAttribute")
 
 
-@_attrs_define
-class ProductsVariantUpdateIncludedSpaceGroupsAttribute:
+@_attrs_define(repr=False)
+class ProductsVariantUpdateIncludedSpaceGroupsAttribute(_Body):
     """
     Attributes:
         field_destroy (bool | Unset):
@@ -28,6 +28,19 @@ class ProductsVariantUpdateIncludedSpaceGroupsAttribute:
     communities_space_group_id: int | Unset = UNSET
     id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "field_destroy",
+        "communities_space_group_id",
+        "id",
+    )
+    _cf_not_null = frozenset(
+        (
+            "_destroy",
+            "communities_space_group_id",
+            "id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.refine_filter_conjunction import RefineFilterConjunction
 T = TypeVar("T", bound="RefineFilter")
 
 
-@_attrs_define
-class RefineFilter:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class RefineFilter(_Record):
     """
     Attributes:
         conjunction (RefineFilterConjunction):
@@ -35,74 +37,152 @@ class RefineFilter:
     conjunction: RefineFilterConjunction
     created_at: datetime.datetime
     criteria: list[RefineFilterCriterion]
-    filter_class: None | str
     id: int
-    name: None | str
     public_id: str
     updated_at: datetime.datetime
     workspace_id: int
+    filter_class: None | str = None
+    name: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "conjunction",
+        "created_at",
+        "criteria",
+        "filter_class",
+        "id",
+        "name",
+        "public_id",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "conjunction",
+            "created_at",
+            "criteria",
+            "id",
+            "public_id",
+            "updated_at",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["conjunction"] = self.conjunction.value
+        sent = self.fields_set
+        try:
+            conjunction = self.conjunction
+        except AttributeError:
+            pass
+        else:
+            field_dict["conjunction"] = conjunction.value
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["criteria"] = [
-            criteria_item.to_dict() for criteria_item in self.criteria
-        ]
+        try:
+            criteria = self.criteria
+        except AttributeError:
+            pass
+        else:
+            field_dict["criteria"] = [
+                criteria_item.to_dict() for criteria_item in criteria
+            ]
 
-        field_dict["filter_class"] = self.filter_class
+        if self.filter_class is not None or "filter_class" in sent:
+            field_dict["filter_class"] = self.filter_class
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        if self.name is not None or "name" in sent:
+            field_dict["name"] = self.name
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        conjunction = RefineFilterConjunction(d.pop("conjunction"))
+        conjunction = d.pop("conjunction", _MISSING)
+        if conjunction is not _MISSING:
+            conjunction = RefineFilterConjunction(conjunction)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        criteria = [
-            RefineFilterCriterion.from_dict(criteria_item)
-            for criteria_item in d.pop("criteria")
-        ]
+        criteria = d.pop("criteria", _MISSING)
+        if criteria is not _MISSING:
+            criteria = [
+                RefineFilterCriterion.from_dict(criteria_item)
+                for criteria_item in criteria
+            ]
 
-        filter_class = d.pop("filter_class")
+        filter_class = d.pop("filter_class", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         refine_filter = _new(cls)
-        refine_filter.conjunction = conjunction
-        refine_filter.created_at = created_at
-        refine_filter.criteria = criteria
+        if conjunction is not _MISSING:
+            refine_filter.conjunction = conjunction
+        if created_at is not _MISSING:
+            refine_filter.created_at = created_at
+        if criteria is not _MISSING:
+            refine_filter.criteria = criteria
         refine_filter.filter_class = filter_class
-        refine_filter.id = id
+        if id is not _MISSING:
+            refine_filter.id = id
         refine_filter.name = name
-        refine_filter.public_id = public_id
-        refine_filter.updated_at = updated_at
-        refine_filter.workspace_id = workspace_id
+        if public_id is not _MISSING:
+            refine_filter.public_id = public_id
+        if updated_at is not _MISSING:
+            refine_filter.updated_at = updated_at
+        if workspace_id is not _MISSING:
+            refine_filter.workspace_id = workspace_id
+        refine_filter._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         refine_filter.additional_properties = d
         return refine_filter

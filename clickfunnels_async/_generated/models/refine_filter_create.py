@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -18,8 +18,8 @@ from ..models.refine_filter_conjunction import RefineFilterConjunction
 T = TypeVar("T", bound="RefineFilterCreate")
 
 
-@_attrs_define
-class RefineFilterCreate:
+@_attrs_define(repr=False)
+class RefineFilterCreate(_Body):
     """
     Attributes:
         criteria (list[RefineFilterCreateCriteria]):
@@ -33,6 +33,21 @@ class RefineFilterCreate:
     filter_class: str | Unset = "ContactsFilter"
     name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "criteria",
+        "conjunction",
+        "filter_class",
+        "name",
+    )
+    _cf_not_null = frozenset(
+        (
+            "criteria",
+            "conjunction",
+            "filter_class",
+            "name",
+        )
+    )
+    _cf_children = (("criteria", "RefineFilterCreateCriteria"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

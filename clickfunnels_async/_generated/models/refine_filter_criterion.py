@@ -7,48 +7,57 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self, cast
 
+from ..types import UNSET, Unset
+
 T = TypeVar("T", bound="RefineFilterCriterion")
 
 
-@_attrs_define
-class RefineFilterCriterion:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class RefineFilterCriterion(_Record):
     """
     Attributes:
-        attribute (str | Unset):
-        clause (str | Unset):
-        value (list[str] | RefineFilterCriterionValue | str | Unset):
+        attribute (str | None):
+        clause (str | None):
+        value (list[str] | RefineFilterCriterionValue | str | None):
     """
 
-    attribute: str | Unset = UNSET
-    clause: str | Unset = UNSET
-    value: list[str] | RefineFilterCriterionValue | str | Unset = UNSET
+    attribute: str | None = None
+    clause: str | None = None
+    value: list[str] | RefineFilterCriterionValue | str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "attribute",
+        "clause",
+        "value",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.attribute, Unset):
+        sent = self.fields_set
+        if self.attribute is not None or "attribute" in sent:
             field_dict["attribute"] = self.attribute
 
-        if not isinstance(self.clause, Unset):
+        if self.clause is not None or "clause" in sent:
             field_dict["clause"] = self.clause
 
-        value: dict[str, Any] | list[str] | str | Unset
-        if isinstance(self.value, Unset):
-            value = UNSET
-        elif isinstance(self.value, list):
-            value = self.value
+        if self.value is not None or "value" in sent:
+            value: dict[str, Any] | list[str] | str | Unset
+            if isinstance(self.value, Unset):
+                value = UNSET
+            elif isinstance(self.value, list):
+                value = self.value
 
-        elif isinstance(self.value, RefineFilterCriterionValue):
-            value = self.value.to_dict()
-        else:
-            value = self.value
-        if value is not UNSET:
+            elif isinstance(self.value, RefineFilterCriterionValue):
+                value = self.value.to_dict()
+            else:
+                value = self.value
             field_dict["value"] = value
 
         return field_dict
@@ -56,34 +65,37 @@ class RefineFilterCriterion:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        attribute = d.pop("attribute", UNSET)
+        attribute = d.pop("attribute", None)
 
-        clause = d.pop("clause", UNSET)
+        clause = d.pop("clause", None)
 
-        def _parse_value(
-            data: object,
-        ) -> list[str] | RefineFilterCriterionValue | str | Unset:
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, list):
-                    raise TypeError()
-                value_type_1 = cast(list[str], data)
+        value = d.pop("value", None)
+        if value is not None:
 
-                return value_type_1
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                value_type_2 = RefineFilterCriterionValue.from_dict(data)
+            def _parse_value(
+                data: object,
+            ) -> list[str] | RefineFilterCriterionValue | str | Unset:
+                if isinstance(data, Unset):
+                    return data
+                try:
+                    if not isinstance(data, list):
+                        raise TypeError()
+                    value_type_1 = cast(list[str], data)
 
-                return value_type_2
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(list[str] | RefineFilterCriterionValue | str | Unset, data)
+                    return value_type_1
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
+                try:
+                    if not isinstance(data, dict):
+                        raise TypeError()
+                    value_type_2 = RefineFilterCriterionValue.from_dict(data)
 
-        value = _parse_value(d.pop("value", UNSET))
+                    return value_type_2
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
+                return cast(list[str] | RefineFilterCriterionValue | str | Unset, data)
+
+            value = _parse_value(value)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -91,6 +103,9 @@ class RefineFilterCriterion:
         refine_filter_criterion.attribute = attribute
         refine_filter_criterion.clause = clause
         refine_filter_criterion.value = value
+        refine_filter_criterion._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         refine_filter_criterion.additional_properties = d
         return refine_filter_criterion

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self, cast
@@ -18,8 +20,8 @@ from ..models.refine_filter_criterion_value_modifier import (
 T = TypeVar("T", bound="RefineFilterCriterionValue")
 
 
-@_attrs_define
-class RefineFilterCriterionValue:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class RefineFilterCriterionValue(_Record):
     """
     Attributes:
         days (int | str):
@@ -29,33 +31,63 @@ class RefineFilterCriterionValue:
     days: int | str
     modifier: RefineFilterCriterionValueModifier
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "days",
+        "modifier",
+    )
+    _cf_strict = frozenset(
+        (
+            "days",
+            "modifier",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        days: int | str
-        days = self.days
-        field_dict["days"] = days
+        sent = self.fields_set
+        try:
+            days = self.days
+        except AttributeError:
+            pass
+        else:
+            days: int | str
+            days = days
+            field_dict["days"] = days
 
-        field_dict["modifier"] = self.modifier.value
+        try:
+            modifier = self.modifier
+        except AttributeError:
+            pass
+        else:
+            field_dict["modifier"] = modifier.value
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+        days = d.pop("days", _MISSING)
+        if days is not _MISSING:
 
-        def _parse_days(data: object) -> int | str:
-            return cast(int | str, data)
+            def _parse_days(data: object) -> int | str:
+                return cast(int | str, data)
 
-        days = _parse_days(d.pop("days"))
+            days = _parse_days(days)
 
-        modifier = RefineFilterCriterionValueModifier(d.pop("modifier"))
+        modifier = d.pop("modifier", _MISSING)
+        if modifier is not _MISSING:
+            modifier = RefineFilterCriterionValueModifier(modifier)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         refine_filter_criterion_value = _new(cls)
-        refine_filter_criterion_value.days = days
-        refine_filter_criterion_value.modifier = modifier
+        if days is not _MISSING:
+            refine_filter_criterion_value.days = days
+        if modifier is not _MISSING:
+            refine_filter_criterion_value.modifier = modifier
+        refine_filter_criterion_value._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         refine_filter_criterion_value.additional_properties = d
         return refine_filter_criterion_value

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,31 +16,42 @@ from typing import Self
 T = TypeVar("T", bound="RefineFilterList")
 
 
-@_attrs_define
-class RefineFilterList:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class RefineFilterList(_Record):
     """
     Attributes:
-        refine_filters (list[RefineFilter] | Unset):
+        refine_filters (list[RefineFilter] | None):
     """
 
-    refine_filters: list[RefineFilter] | Unset = UNSET
+    refine_filters: list[RefineFilter] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("refine_filters",)
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.refine_filters, Unset):
-            field_dict["refine_filters"] = [
-                refine_filters_item.to_dict()
-                for refine_filters_item in self.refine_filters
-            ]
+        sent = self.fields_set
+        if self.refine_filters is not None:
+            field_dict["refine_filters"] = (
+                [
+                    refine_filters_item.to_dict()
+                    if isinstance(refine_filters_item, RefineFilter)
+                    else refine_filters_item
+                    for refine_filters_item in self.refine_filters
+                ]
+                if isinstance(self.refine_filters, list)
+                else self.refine_filters
+            )
+        elif "refine_filters" in sent:
+            field_dict["refine_filters"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        refine_filters = d.pop("refine_filters", UNSET)
-        if not isinstance(refine_filters, Unset):
+        refine_filters = d.pop("refine_filters", None)
+        if refine_filters is not None:
             refine_filters = [
                 RefineFilter.from_dict(refine_filters_item)
                 for refine_filters_item in refine_filters
@@ -50,6 +61,9 @@ class RefineFilterList:
         # be thrown away) is skipped.
         refine_filter_list = _new(cls)
         refine_filter_list.refine_filters = refine_filters
+        refine_filter_list._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         refine_filter_list.additional_properties = d
         return refine_filter_list

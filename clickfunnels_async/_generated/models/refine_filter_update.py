@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -18,8 +18,8 @@ from ..models.refine_filter_conjunction import RefineFilterConjunction
 T = TypeVar("T", bound="RefineFilterUpdate")
 
 
-@_attrs_define
-class RefineFilterUpdate:
+@_attrs_define(repr=False)
+class RefineFilterUpdate(_Body):
     """
     Attributes:
         conjunction (RefineFilterConjunction | Unset):
@@ -31,6 +31,19 @@ class RefineFilterUpdate:
     criteria: list[RefineFilterUpdateCriteria] | Unset = UNSET
     name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "conjunction",
+        "criteria",
+        "name",
+    )
+    _cf_not_null = frozenset(
+        (
+            "conjunction",
+            "criteria",
+            "name",
+        )
+    )
+    _cf_children = (("criteria", "RefineFilterUpdateCriteria"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self, cast
 T = TypeVar("T", bound="RefineFilterUpdateCriteria")
 
 
-@_attrs_define
-class RefineFilterUpdateCriteria:
+@_attrs_define(repr=False)
+class RefineFilterUpdateCriteria(_Body):
     """
     Attributes:
         attribute (str):
@@ -29,6 +29,19 @@ class RefineFilterUpdateCriteria:
     clause: str
     value: list[str] | RefineFilterUpdateCriteriaValue | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "attribute",
+        "clause",
+        "value",
+    )
+    _cf_not_null = frozenset(
+        (
+            "attribute",
+            "clause",
+            "value",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

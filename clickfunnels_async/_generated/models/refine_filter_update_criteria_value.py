@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Body
+
 _new = object.__new__
 
 from typing import Self, cast
@@ -18,8 +20,8 @@ from ..models.refine_filter_criteria_value_modifier import (
 T = TypeVar("T", bound="RefineFilterUpdateCriteriaValue")
 
 
-@_attrs_define
-class RefineFilterUpdateCriteriaValue:
+@_attrs_define(repr=False)
+class RefineFilterUpdateCriteriaValue(_Body):
     """
     Attributes:
         days (int | str):
@@ -29,6 +31,17 @@ class RefineFilterUpdateCriteriaValue:
     days: int | str
     modifier: RefineFilterCriteriaValueModifier
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "days",
+        "modifier",
+    )
+    _cf_not_null = frozenset(
+        (
+            "days",
+            "modifier",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

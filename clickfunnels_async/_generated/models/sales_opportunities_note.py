@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="SalesOpportunitiesNote")
 
 
-@_attrs_define
-class SalesOpportunitiesNote:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class SalesOpportunitiesNote(_Record):
     """
     Attributes:
         content (str):
@@ -29,61 +31,101 @@ class SalesOpportunitiesNote:
     """
 
     content: str
-    created_at: datetime.datetime | None
-    created_by_id: int | None
     id: int
     opportunity_id: int
-    public_id: None | str
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    created_by_id: int | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "content",
+        "created_at",
+        "created_by_id",
+        "id",
+        "opportunity_id",
+        "public_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "content",
+            "id",
+            "opportunity_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["content"] = self.content
+        sent = self.fields_set
+        try:
+            content = self.content
+        except AttributeError:
+            pass
+        else:
+            field_dict["content"] = content
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["created_by_id"] = self.created_by_id
+        if self.created_by_id is not None or "created_by_id" in sent:
+            field_dict["created_by_id"] = self.created_by_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["opportunity_id"] = self.opportunity_id
+        try:
+            opportunity_id = self.opportunity_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["opportunity_id"] = opportunity_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        content = d.pop("content")
+        content = d.pop("content", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_by_id = d.pop("created_by_id")
+        created_by_id = d.pop("created_by_id", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        opportunity_id = d.pop("opportunity_id")
+        opportunity_id = d.pop("opportunity_id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -93,13 +135,19 @@ class SalesOpportunitiesNote:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_opportunities_note = _new(cls)
-        sales_opportunities_note.content = content
+        if content is not _MISSING:
+            sales_opportunities_note.content = content
         sales_opportunities_note.created_at = created_at
         sales_opportunities_note.created_by_id = created_by_id
-        sales_opportunities_note.id = id
-        sales_opportunities_note.opportunity_id = opportunity_id
+        if id is not _MISSING:
+            sales_opportunities_note.id = id
+        if opportunity_id is not _MISSING:
+            sales_opportunities_note.opportunity_id = opportunity_id
         sales_opportunities_note.public_id = public_id
         sales_opportunities_note.updated_at = updated_at
+        sales_opportunities_note._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         sales_opportunities_note.additional_properties = d
         return sales_opportunities_note

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="SalesOpportunity")
 
 
-@_attrs_define
-class SalesOpportunity:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class SalesOpportunity(_Record):
     """
     Attributes:
         assignee_id (None | str):
@@ -38,108 +40,197 @@ class SalesOpportunity:
         workspace_id (int):
     """
 
-    assignee_id: None | str
-    closed_at: datetime.datetime | None
-    created_at: datetime.datetime | None
     id: int
     name: str
-    notes: list[SalesOpportunityNote] | None
     pipeline: SalesOpportunityPipeline
-    pipeline_id: None | str
     pipelines_stage: SalesOpportunityPipelinesStage
     pipelines_stage_id: int
     primary_contact: SalesOpportunityPrimaryContact
     primary_contact_id: int
-    public_id: None | str
-    sort_order: int | None
-    updated_at: datetime.datetime | None
-    value: float | None
     workspace_id: int
+    assignee_id: None | str = None
+    closed_at: datetime.datetime | None = None
+    created_at: datetime.datetime | None = None
+    notes: list[SalesOpportunityNote] | None = None
+    pipeline_id: None | str = None
+    public_id: None | str = None
+    sort_order: int | None = None
+    updated_at: datetime.datetime | None = None
+    value: float | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "assignee_id",
+        "closed_at",
+        "created_at",
+        "id",
+        "name",
+        "notes",
+        "pipeline",
+        "pipeline_id",
+        "pipelines_stage",
+        "pipelines_stage_id",
+        "primary_contact",
+        "primary_contact_id",
+        "public_id",
+        "sort_order",
+        "updated_at",
+        "value",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "name",
+            "pipeline",
+            "pipelines_stage",
+            "pipelines_stage_id",
+            "primary_contact",
+            "primary_contact_id",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["assignee_id"] = self.assignee_id
+        sent = self.fields_set
+        if self.assignee_id is not None or "assignee_id" in sent:
+            field_dict["assignee_id"] = self.assignee_id
 
-        field_dict["closed_at"] = (
-            self.closed_at.isoformat()
-            if isinstance(self.closed_at, datetime.datetime)
-            else self.closed_at
-        )
+        if self.closed_at is not None:
+            field_dict["closed_at"] = (
+                self.closed_at.isoformat()
+                if isinstance(self.closed_at, datetime.datetime)
+                else self.closed_at
+            )
+        elif "closed_at" in sent:
+            field_dict["closed_at"] = None
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["notes"] = (
-            [
-                notes_type_0_item.to_dict()
-                if isinstance(notes_type_0_item, SalesOpportunityNote)
-                else notes_type_0_item
-                for notes_type_0_item in self.notes
-            ]
-            if isinstance(self.notes, list)
-            else self.notes
-        )
+        if self.notes is not None:
+            field_dict["notes"] = (
+                [
+                    notes_type_0_item.to_dict()
+                    if isinstance(notes_type_0_item, SalesOpportunityNote)
+                    else notes_type_0_item
+                    for notes_type_0_item in self.notes
+                ]
+                if isinstance(self.notes, list)
+                else self.notes
+            )
+        elif "notes" in sent:
+            field_dict["notes"] = None
 
-        field_dict["pipeline"] = self.pipeline.to_dict()
+        try:
+            pipeline = self.pipeline
+        except AttributeError:
+            pass
+        else:
+            field_dict["pipeline"] = pipeline.to_dict()
 
-        field_dict["pipeline_id"] = self.pipeline_id
+        if self.pipeline_id is not None or "pipeline_id" in sent:
+            field_dict["pipeline_id"] = self.pipeline_id
 
-        field_dict["pipelines_stage"] = self.pipelines_stage.to_dict()
+        try:
+            pipelines_stage = self.pipelines_stage
+        except AttributeError:
+            pass
+        else:
+            field_dict["pipelines_stage"] = pipelines_stage.to_dict()
 
-        field_dict["pipelines_stage_id"] = self.pipelines_stage_id
+        try:
+            pipelines_stage_id = self.pipelines_stage_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["pipelines_stage_id"] = pipelines_stage_id
 
-        field_dict["primary_contact"] = self.primary_contact.to_dict()
+        try:
+            primary_contact = self.primary_contact
+        except AttributeError:
+            pass
+        else:
+            field_dict["primary_contact"] = primary_contact.to_dict()
 
-        field_dict["primary_contact_id"] = self.primary_contact_id
+        try:
+            primary_contact_id = self.primary_contact_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["primary_contact_id"] = primary_contact_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["sort_order"] = self.sort_order
+        if self.sort_order is not None or "sort_order" in sent:
+            field_dict["sort_order"] = self.sort_order
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["value"] = self.value
+        if self.value is not None or "value" in sent:
+            field_dict["value"] = self.value
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        assignee_id = d.pop("assignee_id")
+        assignee_id = d.pop("assignee_id", None)
 
-        closed_at = d.pop("closed_at")
+        closed_at = d.pop("closed_at", None)
         if isinstance(closed_at, str):
             try:
                 closed_at = datetime.datetime.fromisoformat(closed_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        notes = d.pop("notes")
+        notes = d.pop("notes", None)
         if isinstance(notes, list):
             try:
                 notes = [
@@ -149,36 +240,38 @@ class SalesOpportunity:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        pipeline = SalesOpportunityPipeline.from_dict(d.pop("pipeline"))
+        pipeline = d.pop("pipeline", _MISSING)
+        if pipeline is not _MISSING:
+            pipeline = SalesOpportunityPipeline.from_dict(pipeline)
 
-        pipeline_id = d.pop("pipeline_id")
+        pipeline_id = d.pop("pipeline_id", None)
 
-        pipelines_stage = SalesOpportunityPipelinesStage.from_dict(
-            d.pop("pipelines_stage")
-        )
+        pipelines_stage = d.pop("pipelines_stage", _MISSING)
+        if pipelines_stage is not _MISSING:
+            pipelines_stage = SalesOpportunityPipelinesStage.from_dict(pipelines_stage)
 
-        pipelines_stage_id = d.pop("pipelines_stage_id")
+        pipelines_stage_id = d.pop("pipelines_stage_id", _MISSING)
 
-        primary_contact = SalesOpportunityPrimaryContact.from_dict(
-            d.pop("primary_contact")
-        )
+        primary_contact = d.pop("primary_contact", _MISSING)
+        if primary_contact is not _MISSING:
+            primary_contact = SalesOpportunityPrimaryContact.from_dict(primary_contact)
 
-        primary_contact_id = d.pop("primary_contact_id")
+        primary_contact_id = d.pop("primary_contact_id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        sort_order = d.pop("sort_order")
+        sort_order = d.pop("sort_order", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        value = d.pop("value")
+        value = d.pop("value", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -186,20 +279,31 @@ class SalesOpportunity:
         sales_opportunity.assignee_id = assignee_id
         sales_opportunity.closed_at = closed_at
         sales_opportunity.created_at = created_at
-        sales_opportunity.id = id
-        sales_opportunity.name = name
+        if id is not _MISSING:
+            sales_opportunity.id = id
+        if name is not _MISSING:
+            sales_opportunity.name = name
         sales_opportunity.notes = notes
-        sales_opportunity.pipeline = pipeline
+        if pipeline is not _MISSING:
+            sales_opportunity.pipeline = pipeline
         sales_opportunity.pipeline_id = pipeline_id
-        sales_opportunity.pipelines_stage = pipelines_stage
-        sales_opportunity.pipelines_stage_id = pipelines_stage_id
-        sales_opportunity.primary_contact = primary_contact
-        sales_opportunity.primary_contact_id = primary_contact_id
+        if pipelines_stage is not _MISSING:
+            sales_opportunity.pipelines_stage = pipelines_stage
+        if pipelines_stage_id is not _MISSING:
+            sales_opportunity.pipelines_stage_id = pipelines_stage_id
+        if primary_contact is not _MISSING:
+            sales_opportunity.primary_contact = primary_contact
+        if primary_contact_id is not _MISSING:
+            sales_opportunity.primary_contact_id = primary_contact_id
         sales_opportunity.public_id = public_id
         sales_opportunity.sort_order = sort_order
         sales_opportunity.updated_at = updated_at
         sales_opportunity.value = value
-        sales_opportunity.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            sales_opportunity.workspace_id = workspace_id
+        sales_opportunity._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         sales_opportunity.additional_properties = d
         return sales_opportunity

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="SalesOpportunityCreate")
 
 
-@_attrs_define
-class SalesOpportunityCreate:
+@_attrs_define(repr=False)
+class SalesOpportunityCreate(_Body):
     """
     Attributes:
         name (str):
@@ -36,6 +36,23 @@ class SalesOpportunityCreate:
     closed_at: datetime.datetime | None | Unset = UNSET
     value: float | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "pipelines_stage_id",
+        "primary_contact_id",
+        "assignee_id",
+        "closed_at",
+        "value",
+    )
+    _cf_not_null = frozenset(
+        (
+            "name",
+            "pipelines_stage_id",
+            "primary_contact_id",
+            "assignee_id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

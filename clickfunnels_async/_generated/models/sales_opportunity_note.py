@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,75 +17,89 @@ from typing import Self
 T = TypeVar("T", bound="SalesOpportunityNote")
 
 
-@_attrs_define
-class SalesOpportunityNote:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class SalesOpportunityNote(_Record):
     """
     Attributes:
-        content (str | Unset):
-        created_at (datetime.datetime | None | Unset):
-        created_by_id (int | None | Unset):
-        id (int | Unset):
-        public_id (None | str | Unset):
-        updated_at (datetime.datetime | None | Unset):
+        content (str | None):
+        created_at (datetime.datetime | None):
+        created_by_id (int | None):
+        id (int | None):
+        public_id (None | str):
+        updated_at (datetime.datetime | None):
     """
 
-    content: str | Unset = UNSET
-    created_at: datetime.datetime | None | Unset = UNSET
-    created_by_id: int | None | Unset = UNSET
-    id: int | Unset = UNSET
-    public_id: None | str | Unset = UNSET
-    updated_at: datetime.datetime | None | Unset = UNSET
+    content: str | None = None
+    created_at: datetime.datetime | None = None
+    created_by_id: int | None = None
+    id: int | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "content",
+        "created_at",
+        "created_by_id",
+        "id",
+        "public_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.content, Unset):
+        sent = self.fields_set
+        if self.content is not None or "content" in sent:
             field_dict["content"] = self.content
 
-        if not isinstance(self.created_at, Unset):
+        if self.created_at is not None:
             field_dict["created_at"] = (
                 self.created_at.isoformat()
                 if isinstance(self.created_at, datetime.datetime)
                 else self.created_at
             )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        if not isinstance(self.created_by_id, Unset):
+        if self.created_by_id is not None or "created_by_id" in sent:
             field_dict["created_by_id"] = self.created_by_id
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.updated_at, Unset):
+        if self.updated_at is not None:
             field_dict["updated_at"] = (
                 self.updated_at.isoformat()
                 if isinstance(self.updated_at, datetime.datetime)
                 else self.updated_at
             )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        content = d.pop("content", UNSET)
+        content = d.pop("content", None)
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_by_id = d.pop("created_by_id", UNSET)
+        created_by_id = d.pop("created_by_id", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -101,6 +115,9 @@ class SalesOpportunityNote:
         sales_opportunity_note.id = id
         sales_opportunity_note.public_id = public_id
         sales_opportunity_note.updated_at = updated_at
+        sales_opportunity_note._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         sales_opportunity_note.additional_properties = d
         return sales_opportunity_note

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,69 +16,93 @@ from typing import Self
 T = TypeVar("T", bound="SalesOpportunityPrimaryContact")
 
 
-@_attrs_define
-class SalesOpportunityPrimaryContact:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class SalesOpportunityPrimaryContact(_Record):
     """
     Attributes:
-        anonymous (int | None | Unset):
-        created_at (None | str | Unset):
-        custom_attributes (None | SalesOpportunityPrimaryContactCustomAttributes | Unset):
-        email_address (None | str | Unset):
-        fb_url (None | str | Unset):
-        first_name (None | str | Unset):
-        id (int | Unset):
-        instagram_url (None | str | Unset):
-        last_name (None | str | Unset):
-        last_notification_email_sent_at (None | str | Unset):
-        linkedin_url (None | str | Unset):
-        phone_number (None | str | Unset):
-        public_id (None | str | Unset):
-        tags (list[SalesOpportunityPrimaryContactTag] | None | Unset):
-        time_zone (None | str | Unset):
-        twitter_url (None | str | Unset):
-        unsubscribed_at (None | str | Unset):
-        updated_at (None | str | Unset):
-        uuid (str | Unset):
-        visits (Visits | Unset):
-        website_url (None | str | Unset):
-        workspace_id (int | Unset):
+        anonymous (int | None):
+        created_at (None | str):
+        custom_attributes (None | SalesOpportunityPrimaryContactCustomAttributes):
+        email_address (None | str):
+        fb_url (None | str):
+        first_name (None | str):
+        id (int | None):
+        instagram_url (None | str):
+        last_name (None | str):
+        last_notification_email_sent_at (None | str):
+        linkedin_url (None | str):
+        phone_number (None | str):
+        public_id (None | str):
+        tags (list[SalesOpportunityPrimaryContactTag] | None):
+        time_zone (None | str):
+        twitter_url (None | str):
+        unsubscribed_at (None | str):
+        updated_at (None | str):
+        uuid (str | None):
+        visits (Visits | None):
+        website_url (None | str):
+        workspace_id (int | None):
     """
 
-    anonymous: int | None | Unset = UNSET
-    created_at: None | str | Unset = UNSET
-    custom_attributes: None | SalesOpportunityPrimaryContactCustomAttributes | Unset = (
-        UNSET
-    )
-    email_address: None | str | Unset = UNSET
-    fb_url: None | str | Unset = UNSET
-    first_name: None | str | Unset = UNSET
-    id: int | Unset = UNSET
-    instagram_url: None | str | Unset = UNSET
-    last_name: None | str | Unset = UNSET
-    last_notification_email_sent_at: None | str | Unset = UNSET
-    linkedin_url: None | str | Unset = UNSET
-    phone_number: None | str | Unset = UNSET
-    public_id: None | str | Unset = UNSET
-    tags: list[SalesOpportunityPrimaryContactTag] | None | Unset = UNSET
-    time_zone: None | str | Unset = UNSET
-    twitter_url: None | str | Unset = UNSET
-    unsubscribed_at: None | str | Unset = UNSET
-    updated_at: None | str | Unset = UNSET
-    uuid: str | Unset = UNSET
-    visits: Visits | Unset = UNSET
-    website_url: None | str | Unset = UNSET
-    workspace_id: int | Unset = UNSET
+    anonymous: int | None = None
+    created_at: None | str = None
+    custom_attributes: None | SalesOpportunityPrimaryContactCustomAttributes = None
+    email_address: None | str = None
+    fb_url: None | str = None
+    first_name: None | str = None
+    id: int | None = None
+    instagram_url: None | str = None
+    last_name: None | str = None
+    last_notification_email_sent_at: None | str = None
+    linkedin_url: None | str = None
+    phone_number: None | str = None
+    public_id: None | str = None
+    tags: list[SalesOpportunityPrimaryContactTag] | None = None
+    time_zone: None | str = None
+    twitter_url: None | str = None
+    unsubscribed_at: None | str = None
+    updated_at: None | str = None
+    uuid: str | None = None
+    visits: Visits | None = None
+    website_url: None | str = None
+    workspace_id: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "anonymous",
+        "created_at",
+        "custom_attributes",
+        "email_address",
+        "fb_url",
+        "first_name",
+        "id",
+        "instagram_url",
+        "last_name",
+        "last_notification_email_sent_at",
+        "linkedin_url",
+        "phone_number",
+        "public_id",
+        "tags",
+        "time_zone",
+        "twitter_url",
+        "unsubscribed_at",
+        "updated_at",
+        "uuid",
+        "visits",
+        "website_url",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.anonymous, Unset):
+        sent = self.fields_set
+        if self.anonymous is not None or "anonymous" in sent:
             field_dict["anonymous"] = self.anonymous
 
-        if not isinstance(self.created_at, Unset):
+        if self.created_at is not None or "created_at" in sent:
             field_dict["created_at"] = self.created_at
 
-        if not isinstance(self.custom_attributes, Unset):
+        if self.custom_attributes is not None:
             field_dict["custom_attributes"] = (
                 self.custom_attributes.to_dict()
                 if isinstance(
@@ -87,40 +111,45 @@ class SalesOpportunityPrimaryContact:
                 )
                 else self.custom_attributes
             )
+        elif "custom_attributes" in sent:
+            field_dict["custom_attributes"] = None
 
-        if not isinstance(self.email_address, Unset):
+        if self.email_address is not None or "email_address" in sent:
             field_dict["email_address"] = self.email_address
 
-        if not isinstance(self.fb_url, Unset):
+        if self.fb_url is not None or "fb_url" in sent:
             field_dict["fb_url"] = self.fb_url
 
-        if not isinstance(self.first_name, Unset):
+        if self.first_name is not None or "first_name" in sent:
             field_dict["first_name"] = self.first_name
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.instagram_url, Unset):
+        if self.instagram_url is not None or "instagram_url" in sent:
             field_dict["instagram_url"] = self.instagram_url
 
-        if not isinstance(self.last_name, Unset):
+        if self.last_name is not None or "last_name" in sent:
             field_dict["last_name"] = self.last_name
 
-        if not isinstance(self.last_notification_email_sent_at, Unset):
+        if (
+            self.last_notification_email_sent_at is not None
+            or "last_notification_email_sent_at" in sent
+        ):
             field_dict["last_notification_email_sent_at"] = (
                 self.last_notification_email_sent_at
             )
 
-        if not isinstance(self.linkedin_url, Unset):
+        if self.linkedin_url is not None or "linkedin_url" in sent:
             field_dict["linkedin_url"] = self.linkedin_url
 
-        if not isinstance(self.phone_number, Unset):
+        if self.phone_number is not None or "phone_number" in sent:
             field_dict["phone_number"] = self.phone_number
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.tags, Unset):
+        if self.tags is not None:
             field_dict["tags"] = (
                 [
                     tags_type_0_item.to_dict()
@@ -131,29 +160,37 @@ class SalesOpportunityPrimaryContact:
                 if isinstance(self.tags, list)
                 else self.tags
             )
+        elif "tags" in sent:
+            field_dict["tags"] = None
 
-        if not isinstance(self.time_zone, Unset):
+        if self.time_zone is not None or "time_zone" in sent:
             field_dict["time_zone"] = self.time_zone
 
-        if not isinstance(self.twitter_url, Unset):
+        if self.twitter_url is not None or "twitter_url" in sent:
             field_dict["twitter_url"] = self.twitter_url
 
-        if not isinstance(self.unsubscribed_at, Unset):
+        if self.unsubscribed_at is not None or "unsubscribed_at" in sent:
             field_dict["unsubscribed_at"] = self.unsubscribed_at
 
-        if not isinstance(self.updated_at, Unset):
+        if self.updated_at is not None or "updated_at" in sent:
             field_dict["updated_at"] = self.updated_at
 
-        if not isinstance(self.uuid, Unset):
+        if self.uuid is not None or "uuid" in sent:
             field_dict["uuid"] = self.uuid
 
-        if not isinstance(self.visits, Unset):
-            field_dict["visits"] = self.visits.to_dict()
+        if self.visits is not None:
+            field_dict["visits"] = (
+                self.visits.to_dict()
+                if isinstance(self.visits, Visits)
+                else self.visits
+            )
+        elif "visits" in sent:
+            field_dict["visits"] = None
 
-        if not isinstance(self.website_url, Unset):
+        if self.website_url is not None or "website_url" in sent:
             field_dict["website_url"] = self.website_url
 
-        if not isinstance(self.workspace_id, Unset):
+        if self.workspace_id is not None or "workspace_id" in sent:
             field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
@@ -161,11 +198,11 @@ class SalesOpportunityPrimaryContact:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        anonymous = d.pop("anonymous", UNSET)
+        anonymous = d.pop("anonymous", None)
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at", None)
 
-        custom_attributes = d.pop("custom_attributes", UNSET)
+        custom_attributes = d.pop("custom_attributes", None)
         if isinstance(custom_attributes, dict):
             try:
                 custom_attributes = (
@@ -176,29 +213,27 @@ class SalesOpportunityPrimaryContact:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        email_address = d.pop("email_address", UNSET)
+        email_address = d.pop("email_address", None)
 
-        fb_url = d.pop("fb_url", UNSET)
+        fb_url = d.pop("fb_url", None)
 
-        first_name = d.pop("first_name", UNSET)
+        first_name = d.pop("first_name", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        instagram_url = d.pop("instagram_url", UNSET)
+        instagram_url = d.pop("instagram_url", None)
 
-        last_name = d.pop("last_name", UNSET)
+        last_name = d.pop("last_name", None)
 
-        last_notification_email_sent_at = d.pop(
-            "last_notification_email_sent_at", UNSET
-        )
+        last_notification_email_sent_at = d.pop("last_notification_email_sent_at", None)
 
-        linkedin_url = d.pop("linkedin_url", UNSET)
+        linkedin_url = d.pop("linkedin_url", None)
 
-        phone_number = d.pop("phone_number", UNSET)
+        phone_number = d.pop("phone_number", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        tags = d.pop("tags", UNSET)
+        tags = d.pop("tags", None)
         if isinstance(tags, list):
             try:
                 tags = [
@@ -208,23 +243,23 @@ class SalesOpportunityPrimaryContact:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        time_zone = d.pop("time_zone", UNSET)
+        time_zone = d.pop("time_zone", None)
 
-        twitter_url = d.pop("twitter_url", UNSET)
+        twitter_url = d.pop("twitter_url", None)
 
-        unsubscribed_at = d.pop("unsubscribed_at", UNSET)
+        unsubscribed_at = d.pop("unsubscribed_at", None)
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at", None)
 
-        uuid = d.pop("uuid", UNSET)
+        uuid = d.pop("uuid", None)
 
-        visits = d.pop("visits", UNSET)
-        if not isinstance(visits, Unset):
+        visits = d.pop("visits", None)
+        if visits is not None:
             visits = Visits.from_dict(visits)
 
-        website_url = d.pop("website_url", UNSET)
+        website_url = d.pop("website_url", None)
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -253,6 +288,9 @@ class SalesOpportunityPrimaryContact:
         sales_opportunity_primary_contact.visits = visits
         sales_opportunity_primary_contact.website_url = website_url
         sales_opportunity_primary_contact.workspace_id = workspace_id
+        sales_opportunity_primary_contact._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         sales_opportunity_primary_contact.additional_properties = d
         return sales_opportunity_primary_contact

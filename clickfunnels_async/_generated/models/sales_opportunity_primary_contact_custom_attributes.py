@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,19 +15,22 @@ _new = object.__new__
 T = TypeVar("T", bound="SalesOpportunityPrimaryContactCustomAttributes")
 
 
-@_attrs_define
-class SalesOpportunityPrimaryContactCustomAttributes:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class SalesOpportunityPrimaryContactCustomAttributes(_Record):
     """
     Attributes:
-        custom_key (str | Unset):
+        custom_key (str | None):
     """
 
-    custom_key: str | Unset = UNSET
+    custom_key: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("custom_key",)
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.custom_key, Unset):
+        sent = self.fields_set
+        if self.custom_key is not None or "custom_key" in sent:
             field_dict["CustomKey"] = self.custom_key
 
         return field_dict
@@ -35,12 +38,18 @@ class SalesOpportunityPrimaryContactCustomAttributes:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        custom_key = d.pop("CustomKey", UNSET)
+        custom_key = d.pop("CustomKey", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_opportunity_primary_contact_custom_attributes = _new(cls)
         sales_opportunity_primary_contact_custom_attributes.custom_key = custom_key
+        _wire = {
+            "CustomKey": "custom_key",
+        }
+        sales_opportunity_primary_contact_custom_attributes._fields_set = frozenset(
+            _wire.get(key, key) for key in src_dict if key not in d
+        )
 
         sales_opportunity_primary_contact_custom_attributes.additional_properties = d
         return sales_opportunity_primary_contact_custom_attributes

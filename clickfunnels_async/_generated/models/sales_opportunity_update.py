@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="SalesOpportunityUpdate")
 
 
-@_attrs_define
-class SalesOpportunityUpdate:
+@_attrs_define(repr=False)
+class SalesOpportunityUpdate(_Body):
     """
     Attributes:
         assignee_id (int | Unset):
@@ -36,6 +36,23 @@ class SalesOpportunityUpdate:
     primary_contact_id: int | Unset = UNSET
     value: float | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "assignee_id",
+        "closed_at",
+        "name",
+        "pipelines_stage_id",
+        "primary_contact_id",
+        "value",
+    )
+    _cf_not_null = frozenset(
+        (
+            "assignee_id",
+            "name",
+            "pipelines_stage_id",
+            "primary_contact_id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Body
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="SalesPipelineCreate")
 
 
-@_attrs_define
-class SalesPipelineCreate:
+@_attrs_define(repr=False)
+class SalesPipelineCreate(_Body):
     """
     Attributes:
         name (str):
@@ -25,6 +27,17 @@ class SalesPipelineCreate:
     name: str
     stages_attributes: list[SalesPipelineCreateStage]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "stages_attributes",
+    )
+    _cf_not_null = frozenset(
+        (
+            "name",
+            "stages_attributes",
+        )
+    )
+    _cf_children = (("stages_attributes", "SalesPipelineCreateStage"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

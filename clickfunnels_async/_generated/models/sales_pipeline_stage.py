@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,64 +16,78 @@ from typing import Self
 T = TypeVar("T", bound="SalesPipelineStage")
 
 
-@_attrs_define
-class SalesPipelineStage:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class SalesPipelineStage(_Record):
     """
     Attributes:
-        close_probability (float | None | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        opportunity_ids (list[int] | None | Unset):
-        pipeline_id (int | Unset):
-        public_id (None | str | Unset):
-        sort_order (int | None | Unset):
-        total_value (int | None | Unset):
-        weighted_value (float | None | Unset):
-        workspace_id (int | Unset):
+        close_probability (float | None):
+        id (int | None):
+        name (str | None):
+        opportunity_ids (list[int] | None):
+        pipeline_id (int | None):
+        public_id (None | str):
+        sort_order (int | None):
+        total_value (int | None):
+        weighted_value (float | None):
+        workspace_id (int | None):
     """
 
-    close_probability: float | None | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    opportunity_ids: list[int] | None | Unset = UNSET
-    pipeline_id: int | Unset = UNSET
-    public_id: None | str | Unset = UNSET
-    sort_order: int | None | Unset = UNSET
-    total_value: int | None | Unset = UNSET
-    weighted_value: float | None | Unset = UNSET
-    workspace_id: int | Unset = UNSET
+    close_probability: float | None = None
+    id: int | None = None
+    name: str | None = None
+    opportunity_ids: list[int] | None = None
+    pipeline_id: int | None = None
+    public_id: None | str = None
+    sort_order: int | None = None
+    total_value: int | None = None
+    weighted_value: float | None = None
+    workspace_id: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "close_probability",
+        "id",
+        "name",
+        "opportunity_ids",
+        "pipeline_id",
+        "public_id",
+        "sort_order",
+        "total_value",
+        "weighted_value",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.close_probability, Unset):
+        sent = self.fields_set
+        if self.close_probability is not None or "close_probability" in sent:
             field_dict["close_probability"] = self.close_probability
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.opportunity_ids, Unset):
+        if self.opportunity_ids is not None or "opportunity_ids" in sent:
             field_dict["opportunity_ids"] = self.opportunity_ids
 
-        if not isinstance(self.pipeline_id, Unset):
+        if self.pipeline_id is not None or "pipeline_id" in sent:
             field_dict["pipeline_id"] = self.pipeline_id
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.sort_order, Unset):
+        if self.sort_order is not None or "sort_order" in sent:
             field_dict["sort_order"] = self.sort_order
 
-        if not isinstance(self.total_value, Unset):
+        if self.total_value is not None or "total_value" in sent:
             field_dict["total_value"] = self.total_value
 
-        if not isinstance(self.weighted_value, Unset):
+        if self.weighted_value is not None or "weighted_value" in sent:
             field_dict["weighted_value"] = self.weighted_value
 
-        if not isinstance(self.workspace_id, Unset):
+        if self.workspace_id is not None or "workspace_id" in sent:
             field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
@@ -81,25 +95,25 @@ class SalesPipelineStage:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        close_probability = d.pop("close_probability", UNSET)
+        close_probability = d.pop("close_probability", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        opportunity_ids = d.pop("opportunity_ids", UNSET)
+        opportunity_ids = d.pop("opportunity_ids", None)
 
-        pipeline_id = d.pop("pipeline_id", UNSET)
+        pipeline_id = d.pop("pipeline_id", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        sort_order = d.pop("sort_order", UNSET)
+        sort_order = d.pop("sort_order", None)
 
-        total_value = d.pop("total_value", UNSET)
+        total_value = d.pop("total_value", None)
 
-        weighted_value = d.pop("weighted_value", UNSET)
+        weighted_value = d.pop("weighted_value", None)
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -114,6 +128,9 @@ class SalesPipelineStage:
         sales_pipeline_stage.total_value = total_value
         sales_pipeline_stage.weighted_value = weighted_value
         sales_pipeline_stage.workspace_id = workspace_id
+        sales_pipeline_stage._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         sales_pipeline_stage.additional_properties = d
         return sales_pipeline_stage

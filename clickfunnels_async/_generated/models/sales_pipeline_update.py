@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="SalesPipelineUpdate")
 
 
-@_attrs_define
-class SalesPipelineUpdate:
+@_attrs_define(repr=False)
+class SalesPipelineUpdate(_Body):
     """
     Attributes:
         name (str | Unset):
@@ -27,6 +27,17 @@ class SalesPipelineUpdate:
     name: str | Unset = UNSET
     stages_attributes: list[SalesPipelineUpdateStage] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "name",
+        "stages_attributes",
+    )
+    _cf_not_null = frozenset(
+        (
+            "name",
+            "stages_attributes",
+        )
+    )
+    _cf_children = (("stages_attributes", "SalesPipelineUpdateStage"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

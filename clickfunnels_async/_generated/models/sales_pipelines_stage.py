@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="SalesPipelinesStage")
 
 
-@_attrs_define
-class SalesPipelinesStage:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class SalesPipelinesStage(_Record):
     """
     Attributes:
         close_probability (float):
@@ -34,107 +36,169 @@ class SalesPipelinesStage:
     """
 
     close_probability: float
-    created_at: datetime.datetime | None
     id: int
     name: str
-    opportunity_ids: list[int] | None
     pipeline_id: int
-    public_id: None | str
-    sort_order: int | None
-    total_value: int | None
-    updated_at: datetime.datetime | None
-    weighted_value: float | None
-    workspace_id: int | None
+    created_at: datetime.datetime | None = None
+    opportunity_ids: list[int] | None = None
+    public_id: None | str = None
+    sort_order: int | None = None
+    total_value: int | None = None
+    updated_at: datetime.datetime | None = None
+    weighted_value: float | None = None
+    workspace_id: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "close_probability",
+        "created_at",
+        "id",
+        "name",
+        "opportunity_ids",
+        "pipeline_id",
+        "public_id",
+        "sort_order",
+        "total_value",
+        "updated_at",
+        "weighted_value",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "close_probability",
+            "id",
+            "name",
+            "pipeline_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["close_probability"] = self.close_probability
+        sent = self.fields_set
+        try:
+            close_probability = self.close_probability
+        except AttributeError:
+            pass
+        else:
+            field_dict["close_probability"] = close_probability
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["opportunity_ids"] = self.opportunity_ids
+        if self.opportunity_ids is not None or "opportunity_ids" in sent:
+            field_dict["opportunity_ids"] = self.opportunity_ids
 
-        field_dict["pipeline_id"] = self.pipeline_id
+        try:
+            pipeline_id = self.pipeline_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["pipeline_id"] = pipeline_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["sort_order"] = self.sort_order
+        if self.sort_order is not None or "sort_order" in sent:
+            field_dict["sort_order"] = self.sort_order
 
-        field_dict["total_value"] = self.total_value
+        if self.total_value is not None or "total_value" in sent:
+            field_dict["total_value"] = self.total_value
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["weighted_value"] = self.weighted_value
+        if self.weighted_value is not None or "weighted_value" in sent:
+            field_dict["weighted_value"] = self.weighted_value
 
-        field_dict["workspace_id"] = self.workspace_id
+        if self.workspace_id is not None or "workspace_id" in sent:
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        close_probability = d.pop("close_probability")
+        close_probability = d.pop("close_probability", _MISSING)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        opportunity_ids = d.pop("opportunity_ids")
+        opportunity_ids = d.pop("opportunity_ids", None)
 
-        pipeline_id = d.pop("pipeline_id")
+        pipeline_id = d.pop("pipeline_id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        sort_order = d.pop("sort_order")
+        sort_order = d.pop("sort_order", None)
 
-        total_value = d.pop("total_value")
+        total_value = d.pop("total_value", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        weighted_value = d.pop("weighted_value")
+        weighted_value = d.pop("weighted_value", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         sales_pipelines_stage = _new(cls)
-        sales_pipelines_stage.close_probability = close_probability
+        if close_probability is not _MISSING:
+            sales_pipelines_stage.close_probability = close_probability
         sales_pipelines_stage.created_at = created_at
-        sales_pipelines_stage.id = id
-        sales_pipelines_stage.name = name
+        if id is not _MISSING:
+            sales_pipelines_stage.id = id
+        if name is not _MISSING:
+            sales_pipelines_stage.name = name
         sales_pipelines_stage.opportunity_ids = opportunity_ids
-        sales_pipelines_stage.pipeline_id = pipeline_id
+        if pipeline_id is not _MISSING:
+            sales_pipelines_stage.pipeline_id = pipeline_id
         sales_pipelines_stage.public_id = public_id
         sales_pipelines_stage.sort_order = sort_order
         sales_pipelines_stage.total_value = total_value
         sales_pipelines_stage.updated_at = updated_at
         sales_pipelines_stage.weighted_value = weighted_value
         sales_pipelines_stage.workspace_id = workspace_id
+        sales_pipelines_stage._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         sales_pipelines_stage.additional_properties = d
         return sales_pipelines_stage

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="SalesPipelinesStageCreate")
 
 
-@_attrs_define
-class SalesPipelinesStageCreate:
+@_attrs_define(repr=False)
+class SalesPipelinesStageCreate(_Body):
     """
     Attributes:
         close_probability (float):
@@ -29,6 +29,18 @@ class SalesPipelinesStageCreate:
     name: str
     sort_order: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "close_probability",
+        "name",
+        "sort_order",
+    )
+    _cf_not_null = frozenset(
+        (
+            "close_probability",
+            "name",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

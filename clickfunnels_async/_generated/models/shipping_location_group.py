@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="ShippingLocationGroup")
 
 
-@_attrs_define
-class ShippingLocationGroup:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ShippingLocationGroup(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -28,62 +30,105 @@ class ShippingLocationGroup:
         updated_at (datetime.datetime | None):
     """
 
-    created_at: datetime.datetime | None
-    fulfillments_location_ids: list[Any] | None
     id: int
     name: str
     profile_id: int
-    public_id: None | str
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    fulfillments_location_ids: list[Any] | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "fulfillments_location_ids",
+        "id",
+        "name",
+        "profile_id",
+        "public_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "name",
+            "profile_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
+        if (
+            self.fulfillments_location_ids is not None
+            or "fulfillments_location_ids" in sent
+        ):
+            field_dict["fulfillments_location_ids"] = self.fulfillments_location_ids
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["profile_id"] = self.profile_id
+        try:
+            profile_id = self.profile_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["profile_id"] = profile_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        fulfillments_location_ids = d.pop("fulfillments_location_ids")
+        fulfillments_location_ids = d.pop("fulfillments_location_ids", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        profile_id = d.pop("profile_id")
+        profile_id = d.pop("profile_id", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -95,11 +140,17 @@ class ShippingLocationGroup:
         shipping_location_group = _new(cls)
         shipping_location_group.created_at = created_at
         shipping_location_group.fulfillments_location_ids = fulfillments_location_ids
-        shipping_location_group.id = id
-        shipping_location_group.name = name
-        shipping_location_group.profile_id = profile_id
+        if id is not _MISSING:
+            shipping_location_group.id = id
+        if name is not _MISSING:
+            shipping_location_group.name = name
+        if profile_id is not _MISSING:
+            shipping_location_group.profile_id = profile_id
         shipping_location_group.public_id = public_id
         shipping_location_group.updated_at = updated_at
+        shipping_location_group._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         shipping_location_group.additional_properties = d
         return shipping_location_group

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -20,8 +22,8 @@ from ..models.shipping_package_weight_unit import ShippingPackageWeightUnit
 T = TypeVar("T", bound="ShippingPackage")
 
 
-@_attrs_define
-class ShippingPackage:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ShippingPackage(_Record):
     """
     Attributes:
         carrier (None | ShippingPackageCarrier):
@@ -42,130 +44,216 @@ class ShippingPackage:
         width (float):
     """
 
-    carrier: None | ShippingPackageCarrier
-    created_at: datetime.datetime | None
-    default_package: bool | None
     distance_unit: ShippingPackageDistanceUnit
-    empty_weight: None | str
     height: float
     id: int
     length: float
     name: str
     package_type: ShippingPackageType
-    public_id: None | str
-    token: None | str
-    updated_at: datetime.datetime | None
-    weight: float | None
-    weight_unit: None | ShippingPackageWeightUnit
     width: float
+    carrier: None | ShippingPackageCarrier = None
+    created_at: datetime.datetime | None = None
+    default_package: bool | None = None
+    empty_weight: None | str = None
+    public_id: None | str = None
+    token: None | str = None
+    updated_at: datetime.datetime | None = None
+    weight: float | None = None
+    weight_unit: None | ShippingPackageWeightUnit = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "carrier",
+        "created_at",
+        "default_package",
+        "distance_unit",
+        "empty_weight",
+        "height",
+        "id",
+        "length",
+        "name",
+        "package_type",
+        "public_id",
+        "token",
+        "updated_at",
+        "weight",
+        "weight_unit",
+        "width",
+    )
+    _cf_strict = frozenset(
+        (
+            "distance_unit",
+            "height",
+            "id",
+            "length",
+            "name",
+            "package_type",
+            "width",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["carrier"] = (
-            self.carrier.value
-            if isinstance(self.carrier, ShippingPackageCarrier)
-            else self.carrier
-        )
+        sent = self.fields_set
+        if self.carrier is not None:
+            field_dict["carrier"] = (
+                self.carrier.value
+                if isinstance(self.carrier, ShippingPackageCarrier)
+                else self.carrier
+            )
+        elif "carrier" in sent:
+            field_dict["carrier"] = None
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["default_package"] = self.default_package
+        if self.default_package is not None or "default_package" in sent:
+            field_dict["default_package"] = self.default_package
 
-        field_dict["distance_unit"] = self.distance_unit.value
+        try:
+            distance_unit = self.distance_unit
+        except AttributeError:
+            pass
+        else:
+            field_dict["distance_unit"] = distance_unit.value
 
-        field_dict["empty_weight"] = self.empty_weight
+        if self.empty_weight is not None or "empty_weight" in sent:
+            field_dict["empty_weight"] = self.empty_weight
 
-        field_dict["height"] = self.height
+        try:
+            height = self.height
+        except AttributeError:
+            pass
+        else:
+            field_dict["height"] = height
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["length"] = self.length
+        try:
+            length = self.length
+        except AttributeError:
+            pass
+        else:
+            field_dict["length"] = length
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["package_type"] = self.package_type.value
+        try:
+            package_type = self.package_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["package_type"] = package_type.value
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["token"] = self.token
+        if self.token is not None or "token" in sent:
+            field_dict["token"] = self.token
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["weight"] = self.weight
+        if self.weight is not None or "weight" in sent:
+            field_dict["weight"] = self.weight
 
-        field_dict["weight_unit"] = (
-            self.weight_unit.value
-            if isinstance(self.weight_unit, ShippingPackageWeightUnit)
-            else self.weight_unit
-        )
+        if self.weight_unit is not None:
+            field_dict["weight_unit"] = (
+                self.weight_unit.value
+                if isinstance(self.weight_unit, ShippingPackageWeightUnit)
+                else self.weight_unit
+            )
+        elif "weight_unit" in sent:
+            field_dict["weight_unit"] = None
 
-        field_dict["width"] = self.width
+        try:
+            width = self.width
+        except AttributeError:
+            pass
+        else:
+            field_dict["width"] = width
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        carrier = d.pop("carrier")
+        carrier = d.pop("carrier", None)
         if isinstance(carrier, str):
             try:
                 carrier = ShippingPackageCarrier(carrier)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        default_package = d.pop("default_package")
+        default_package = d.pop("default_package", None)
 
-        distance_unit = ShippingPackageDistanceUnit(d.pop("distance_unit"))
+        distance_unit = d.pop("distance_unit", _MISSING)
+        if distance_unit is not _MISSING:
+            distance_unit = ShippingPackageDistanceUnit(distance_unit)
 
-        empty_weight = d.pop("empty_weight")
+        empty_weight = d.pop("empty_weight", None)
 
-        height = d.pop("height")
+        height = d.pop("height", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        length = d.pop("length")
+        length = d.pop("length", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        package_type = ShippingPackageType(d.pop("package_type"))
+        package_type = d.pop("package_type", _MISSING)
+        if package_type is not _MISSING:
+            package_type = ShippingPackageType(package_type)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        token = d.pop("token")
+        token = d.pop("token", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        weight = d.pop("weight")
+        weight = d.pop("weight", None)
 
-        weight_unit = d.pop("weight_unit")
+        weight_unit = d.pop("weight_unit", None)
         if isinstance(weight_unit, str):
             try:
                 weight_unit = ShippingPackageWeightUnit(weight_unit)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        width = d.pop("width")
+        width = d.pop("width", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -173,19 +261,29 @@ class ShippingPackage:
         shipping_package.carrier = carrier
         shipping_package.created_at = created_at
         shipping_package.default_package = default_package
-        shipping_package.distance_unit = distance_unit
+        if distance_unit is not _MISSING:
+            shipping_package.distance_unit = distance_unit
         shipping_package.empty_weight = empty_weight
-        shipping_package.height = height
-        shipping_package.id = id
-        shipping_package.length = length
-        shipping_package.name = name
-        shipping_package.package_type = package_type
+        if height is not _MISSING:
+            shipping_package.height = height
+        if id is not _MISSING:
+            shipping_package.id = id
+        if length is not _MISSING:
+            shipping_package.length = length
+        if name is not _MISSING:
+            shipping_package.name = name
+        if package_type is not _MISSING:
+            shipping_package.package_type = package_type
         shipping_package.public_id = public_id
         shipping_package.token = token
         shipping_package.updated_at = updated_at
         shipping_package.weight = weight
         shipping_package.weight_unit = weight_unit
-        shipping_package.width = width
+        if width is not _MISSING:
+            shipping_package.width = width
+        shipping_package._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         shipping_package.additional_properties = d
         return shipping_package

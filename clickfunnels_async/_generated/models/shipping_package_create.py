@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -21,8 +21,8 @@ from ..models.shipping_package_weight_unit import ShippingPackageWeightUnit
 T = TypeVar("T", bound="ShippingPackageCreate")
 
 
-@_attrs_define
-class ShippingPackageCreate:
+@_attrs_define(repr=False)
+class ShippingPackageCreate(_Body):
     """
     Attributes:
         distance_unit (ShippingPackageDistanceUnit):
@@ -50,6 +50,30 @@ class ShippingPackageCreate:
     weight: float | None | Unset = UNSET
     weight_unit: None | ShippingPackageWeightUnit | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "distance_unit",
+        "height",
+        "length",
+        "name",
+        "package_type",
+        "width",
+        "carrier",
+        "default_package",
+        "empty_weight",
+        "weight",
+        "weight_unit",
+    )
+    _cf_not_null = frozenset(
+        (
+            "distance_unit",
+            "height",
+            "length",
+            "name",
+            "package_type",
+            "width",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

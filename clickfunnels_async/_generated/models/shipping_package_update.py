@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -20,8 +20,8 @@ from ..models.shipping_package_weight_unit import ShippingPackageWeightUnit
 T = TypeVar("T", bound="ShippingPackageUpdate")
 
 
-@_attrs_define
-class ShippingPackageUpdate:
+@_attrs_define(repr=False)
+class ShippingPackageUpdate(_Body):
     """
     Attributes:
         carrier (None | ShippingPackageCarrier | Unset):
@@ -49,6 +49,30 @@ class ShippingPackageUpdate:
     weight_unit: None | ShippingPackageWeightUnit | Unset = UNSET
     width: float | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "carrier",
+        "default_package",
+        "distance_unit",
+        "empty_weight",
+        "height",
+        "length",
+        "name",
+        "package_type",
+        "weight",
+        "weight_unit",
+        "width",
+    )
+    _cf_not_null = frozenset(
+        (
+            "distance_unit",
+            "height",
+            "length",
+            "name",
+            "package_type",
+            "width",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="ShippingProfile")
 
 
-@_attrs_define
-class ShippingProfile:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ShippingProfile(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -27,72 +29,110 @@ class ShippingProfile:
         variant_ids (list[Any] | None):
     """
 
-    created_at: datetime.datetime | None
     id: int
     name: str
-    public_id: None | str
-    updated_at: datetime.datetime | None
-    variant_ids: list[Any] | None
+    created_at: datetime.datetime | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
+    variant_ids: list[Any] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "id",
+        "name",
+        "public_id",
+        "updated_at",
+        "variant_ids",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "name",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["variant_ids"] = self.variant_ids
+        if self.variant_ids is not None or "variant_ids" in sent:
+            field_dict["variant_ids"] = self.variant_ids
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        variant_ids = d.pop("variant_ids")
+        variant_ids = d.pop("variant_ids", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         shipping_profile = _new(cls)
         shipping_profile.created_at = created_at
-        shipping_profile.id = id
-        shipping_profile.name = name
+        if id is not _MISSING:
+            shipping_profile.id = id
+        if name is not _MISSING:
+            shipping_profile.name = name
         shipping_profile.public_id = public_id
         shipping_profile.updated_at = updated_at
         shipping_profile.variant_ids = variant_ids
+        shipping_profile._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         shipping_profile.additional_properties = d
         return shipping_profile

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.shipping_rate_live_rates_provider import ShippingRateLiveRatesProv
 T = TypeVar("T", bound="ShippingRate")
 
 
-@_attrs_define
-class ShippingRate:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ShippingRate(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -34,111 +36,173 @@ class ShippingRate:
         zone_id (int):
     """
 
-    created_at: datetime.datetime | None
-    description: None | str
     id: int
-    live_rates_provider: None | ShippingRateLiveRatesProvider
     price: str
-    price_currency: None | str
-    provider_name: None | str
-    public_id: None | str
     rates_name_id: int
-    updated_at: datetime.datetime | None
     zone_id: int
+    created_at: datetime.datetime | None = None
+    description: None | str = None
+    live_rates_provider: None | ShippingRateLiveRatesProvider = None
+    price_currency: None | str = None
+    provider_name: None | str = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "description",
+        "id",
+        "live_rates_provider",
+        "price",
+        "price_currency",
+        "provider_name",
+        "public_id",
+        "rates_name_id",
+        "updated_at",
+        "zone_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "price",
+            "rates_name_id",
+            "zone_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["description"] = self.description
+        if self.description is not None or "description" in sent:
+            field_dict["description"] = self.description
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["live_rates_provider"] = (
-            self.live_rates_provider.value
-            if isinstance(self.live_rates_provider, ShippingRateLiveRatesProvider)
-            else self.live_rates_provider
-        )
+        if self.live_rates_provider is not None:
+            field_dict["live_rates_provider"] = (
+                self.live_rates_provider.value
+                if isinstance(self.live_rates_provider, ShippingRateLiveRatesProvider)
+                else self.live_rates_provider
+            )
+        elif "live_rates_provider" in sent:
+            field_dict["live_rates_provider"] = None
 
-        field_dict["price"] = self.price
+        try:
+            price = self.price
+        except AttributeError:
+            pass
+        else:
+            field_dict["price"] = price
 
-        field_dict["price_currency"] = self.price_currency
+        if self.price_currency is not None or "price_currency" in sent:
+            field_dict["price_currency"] = self.price_currency
 
-        field_dict["provider_name"] = self.provider_name
+        if self.provider_name is not None or "provider_name" in sent:
+            field_dict["provider_name"] = self.provider_name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["rates_name_id"] = self.rates_name_id
+        try:
+            rates_name_id = self.rates_name_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["rates_name_id"] = rates_name_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["zone_id"] = self.zone_id
+        try:
+            zone_id = self.zone_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["zone_id"] = zone_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        description = d.pop("description")
+        description = d.pop("description", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        live_rates_provider = d.pop("live_rates_provider")
+        live_rates_provider = d.pop("live_rates_provider", None)
         if isinstance(live_rates_provider, str):
             try:
                 live_rates_provider = ShippingRateLiveRatesProvider(live_rates_provider)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        price = d.pop("price")
+        price = d.pop("price", _MISSING)
 
-        price_currency = d.pop("price_currency")
+        price_currency = d.pop("price_currency", None)
 
-        provider_name = d.pop("provider_name")
+        provider_name = d.pop("provider_name", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        rates_name_id = d.pop("rates_name_id")
+        rates_name_id = d.pop("rates_name_id", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        zone_id = d.pop("zone_id")
+        zone_id = d.pop("zone_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         shipping_rate = _new(cls)
         shipping_rate.created_at = created_at
         shipping_rate.description = description
-        shipping_rate.id = id
+        if id is not _MISSING:
+            shipping_rate.id = id
         shipping_rate.live_rates_provider = live_rates_provider
-        shipping_rate.price = price
+        if price is not _MISSING:
+            shipping_rate.price = price
         shipping_rate.price_currency = price_currency
         shipping_rate.provider_name = provider_name
         shipping_rate.public_id = public_id
-        shipping_rate.rates_name_id = rates_name_id
+        if rates_name_id is not _MISSING:
+            shipping_rate.rates_name_id = rates_name_id
         shipping_rate.updated_at = updated_at
-        shipping_rate.zone_id = zone_id
+        if zone_id is not _MISSING:
+            shipping_rate.zone_id = zone_id
+        shipping_rate._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         shipping_rate.additional_properties = d
         return shipping_rate

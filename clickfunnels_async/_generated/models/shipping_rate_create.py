@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -18,8 +18,8 @@ from ..models.shipping_rate_live_rates_provider import ShippingRateLiveRatesProv
 T = TypeVar("T", bound="ShippingRateCreate")
 
 
-@_attrs_define
-class ShippingRateCreate:
+@_attrs_define(repr=False)
+class ShippingRateCreate(_Body):
     """
     Attributes:
         price (str):
@@ -35,6 +35,20 @@ class ShippingRateCreate:
     price_currency: None | str | Unset = UNSET
     provider_name: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "price",
+        "rates_name_id",
+        "live_rates_provider",
+        "price_currency",
+        "provider_name",
+    )
+    _cf_not_null = frozenset(
+        (
+            "price",
+            "rates_name_id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

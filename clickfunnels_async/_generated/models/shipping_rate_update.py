@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -18,8 +18,8 @@ from ..models.shipping_rate_live_rates_provider import ShippingRateLiveRatesProv
 T = TypeVar("T", bound="ShippingRateUpdate")
 
 
-@_attrs_define
-class ShippingRateUpdate:
+@_attrs_define(repr=False)
+class ShippingRateUpdate(_Body):
     """
     Attributes:
         live_rates_provider (None | ShippingRateLiveRatesProvider | Unset):
@@ -35,6 +35,21 @@ class ShippingRateUpdate:
     provider_name: None | str | Unset = UNSET
     rates_name_id: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "live_rates_provider",
+        "price",
+        "price_currency",
+        "provider_name",
+        "rates_name_id",
+    )
+    _cf_not_null = frozenset(
+        (
+            "price",
+            "price_currency",
+            "rates_name_id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,14 +7,16 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Body
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="ShippingRatesNameCreate")
 
 
-@_attrs_define
-class ShippingRatesNameCreate:
+@_attrs_define(repr=False)
+class ShippingRatesNameCreate(_Body):
     """
     Attributes:
         name (str):
@@ -22,6 +24,9 @@ class ShippingRatesNameCreate:
 
     name: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ("name",)
+    _cf_not_null = frozenset(("name",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="ShippingZone")
 
 
-@_attrs_define
-class ShippingZone:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ShippingZone(_Record):
     """
     Attributes:
         address_filter_id (None | str):
@@ -31,73 +33,117 @@ class ShippingZone:
         updated_at (None | str):
     """
 
-    address_filter_id: None | str
-    country_ids: list[Any] | None
-    created_at: datetime.datetime | None
     id: int
-    includes_rest_of_world: bool | None
     location_group_id: int
     name: str
-    public_id: None | str
-    region_ids: list[Any] | None
-    updated_at: None | str
+    address_filter_id: None | str = None
+    country_ids: list[Any] | None = None
+    created_at: datetime.datetime | None = None
+    includes_rest_of_world: bool | None = None
+    public_id: None | str = None
+    region_ids: list[Any] | None = None
+    updated_at: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "address_filter_id",
+        "country_ids",
+        "created_at",
+        "id",
+        "includes_rest_of_world",
+        "location_group_id",
+        "name",
+        "public_id",
+        "region_ids",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "location_group_id",
+            "name",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["address_filter_id"] = self.address_filter_id
+        sent = self.fields_set
+        if self.address_filter_id is not None or "address_filter_id" in sent:
+            field_dict["address_filter_id"] = self.address_filter_id
 
-        field_dict["country_ids"] = self.country_ids
+        if self.country_ids is not None or "country_ids" in sent:
+            field_dict["country_ids"] = self.country_ids
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["includes_rest_of_world"] = self.includes_rest_of_world
+        if self.includes_rest_of_world is not None or "includes_rest_of_world" in sent:
+            field_dict["includes_rest_of_world"] = self.includes_rest_of_world
 
-        field_dict["location_group_id"] = self.location_group_id
+        try:
+            location_group_id = self.location_group_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["location_group_id"] = location_group_id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["region_ids"] = self.region_ids
+        if self.region_ids is not None or "region_ids" in sent:
+            field_dict["region_ids"] = self.region_ids
 
-        field_dict["updated_at"] = self.updated_at
+        if self.updated_at is not None or "updated_at" in sent:
+            field_dict["updated_at"] = self.updated_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        address_filter_id = d.pop("address_filter_id")
+        address_filter_id = d.pop("address_filter_id", None)
 
-        country_ids = d.pop("country_ids")
+        country_ids = d.pop("country_ids", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        includes_rest_of_world = d.pop("includes_rest_of_world")
+        includes_rest_of_world = d.pop("includes_rest_of_world", None)
 
-        location_group_id = d.pop("location_group_id")
+        location_group_id = d.pop("location_group_id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        region_ids = d.pop("region_ids")
+        region_ids = d.pop("region_ids", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -105,13 +151,19 @@ class ShippingZone:
         shipping_zone.address_filter_id = address_filter_id
         shipping_zone.country_ids = country_ids
         shipping_zone.created_at = created_at
-        shipping_zone.id = id
+        if id is not _MISSING:
+            shipping_zone.id = id
         shipping_zone.includes_rest_of_world = includes_rest_of_world
-        shipping_zone.location_group_id = location_group_id
-        shipping_zone.name = name
+        if location_group_id is not _MISSING:
+            shipping_zone.location_group_id = location_group_id
+        if name is not _MISSING:
+            shipping_zone.name = name
         shipping_zone.public_id = public_id
         shipping_zone.region_ids = region_ids
         shipping_zone.updated_at = updated_at
+        shipping_zone._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         shipping_zone.additional_properties = d
         return shipping_zone

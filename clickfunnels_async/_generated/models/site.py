@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Site")
 
 
-@_attrs_define
-class Site:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Site(_Record):
     """
     Attributes:
         blog_theme_id (None | str):
@@ -31,50 +31,109 @@ class Site:
         theme_id (None | str):
         updated_at (datetime.datetime):
         workspace_id (int):
-        footer_code (None | str | Unset):
-        head_code (None | str | Unset):
+        footer_code (None | str):
+        head_code (None | str):
     """
 
-    blog_theme_id: None | str
     created_at: datetime.datetime
-    homepage_id: None | str
     id: int
     name: str
     public_id: str
-    store_theme_id: None | str
-    theme_id: None | str
     updated_at: datetime.datetime
     workspace_id: int
-    footer_code: None | str | Unset = UNSET
-    head_code: None | str | Unset = UNSET
+    blog_theme_id: None | str = None
+    homepage_id: None | str = None
+    store_theme_id: None | str = None
+    theme_id: None | str = None
+    footer_code: None | str = None
+    head_code: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "blog_theme_id",
+        "created_at",
+        "homepage_id",
+        "id",
+        "name",
+        "public_id",
+        "store_theme_id",
+        "theme_id",
+        "updated_at",
+        "workspace_id",
+        "footer_code",
+        "head_code",
+    )
+    _cf_strict = frozenset(
+        (
+            "created_at",
+            "id",
+            "name",
+            "public_id",
+            "updated_at",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["blog_theme_id"] = self.blog_theme_id
+        sent = self.fields_set
+        if self.blog_theme_id is not None or "blog_theme_id" in sent:
+            field_dict["blog_theme_id"] = self.blog_theme_id
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["homepage_id"] = self.homepage_id
+        if self.homepage_id is not None or "homepage_id" in sent:
+            field_dict["homepage_id"] = self.homepage_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        try:
+            public_id = self.public_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["public_id"] = public_id
 
-        field_dict["store_theme_id"] = self.store_theme_id
+        if self.store_theme_id is not None or "store_theme_id" in sent:
+            field_dict["store_theme_id"] = self.store_theme_id
 
-        field_dict["theme_id"] = self.theme_id
+        if self.theme_id is not None or "theme_id" in sent:
+            field_dict["theme_id"] = self.theme_id
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
-        if not isinstance(self.footer_code, Unset):
+        if self.footer_code is not None or "footer_code" in sent:
             field_dict["footer_code"] = self.footer_code
 
-        if not isinstance(self.head_code, Unset):
+        if self.head_code is not None or "head_code" in sent:
             field_dict["head_code"] = self.head_code
 
         return field_dict
@@ -82,45 +141,58 @@ class Site:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        blog_theme_id = d.pop("blog_theme_id")
+        blog_theme_id = d.pop("blog_theme_id", None)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        homepage_id = d.pop("homepage_id")
+        homepage_id = d.pop("homepage_id", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", _MISSING)
 
-        store_theme_id = d.pop("store_theme_id")
+        store_theme_id = d.pop("store_theme_id", None)
 
-        theme_id = d.pop("theme_id")
+        theme_id = d.pop("theme_id", None)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
-        footer_code = d.pop("footer_code", UNSET)
+        footer_code = d.pop("footer_code", None)
 
-        head_code = d.pop("head_code", UNSET)
+        head_code = d.pop("head_code", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         site = _new(cls)
         site.blog_theme_id = blog_theme_id
-        site.created_at = created_at
+        if created_at is not _MISSING:
+            site.created_at = created_at
         site.homepage_id = homepage_id
-        site.id = id
-        site.name = name
-        site.public_id = public_id
+        if id is not _MISSING:
+            site.id = id
+        if name is not _MISSING:
+            site.name = name
+        if public_id is not _MISSING:
+            site.public_id = public_id
         site.store_theme_id = store_theme_id
         site.theme_id = theme_id
-        site.updated_at = updated_at
-        site.workspace_id = workspace_id
+        if updated_at is not _MISSING:
+            site.updated_at = updated_at
+        if workspace_id is not _MISSING:
+            site.workspace_id = workspace_id
         site.footer_code = footer_code
         site.head_code = head_code
+        site._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         site.additional_properties = d
         return site

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -19,8 +19,8 @@ from ..models.site_head_code_mode import SiteHeadCodeMode
 T = TypeVar("T", bound="SiteUpdate")
 
 
-@_attrs_define
-class SiteUpdate:
+@_attrs_define(repr=False)
+class SiteUpdate(_Body):
     """
     Attributes:
         footer_code (None | str | Unset):
@@ -38,6 +38,23 @@ class SiteUpdate:
     homepage_id: str | Unset = UNSET
     name: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "footer_code",
+        "footer_code_mode",
+        "head_code",
+        "head_code_mode",
+        "homepage_id",
+        "name",
+    )
+    _cf_not_null = frozenset(
+        (
+            "footer_code_mode",
+            "head_code_mode",
+            "homepage_id",
+            "name",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

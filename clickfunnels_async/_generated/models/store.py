@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -16,8 +18,8 @@ from ..models.store_status import StoreStatus
 T = TypeVar("T", bound="Store")
 
 
-@_attrs_define
-class Store:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Store(_Record):
     """
     Attributes:
         created_at (None | str):
@@ -34,89 +36,136 @@ class Store:
         workspace_id (int | None):
     """
 
-    created_at: None | str
-    current_path: None | str
     id: int
     name: str
-    public_id: None | str
-    seo_description: None | str
-    seo_indexable: bool | None
-    seo_title: None | str
-    social_image_id: None | str
-    status: None | StoreStatus
-    updated_at: None | str
-    workspace_id: int | None
+    created_at: None | str = None
+    current_path: None | str = None
+    public_id: None | str = None
+    seo_description: None | str = None
+    seo_indexable: bool | None = None
+    seo_title: None | str = None
+    social_image_id: None | str = None
+    status: None | StoreStatus = None
+    updated_at: None | str = None
+    workspace_id: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "current_path",
+        "id",
+        "name",
+        "public_id",
+        "seo_description",
+        "seo_indexable",
+        "seo_title",
+        "social_image_id",
+        "status",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "name",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = self.created_at
+        sent = self.fields_set
+        if self.created_at is not None or "created_at" in sent:
+            field_dict["created_at"] = self.created_at
 
-        field_dict["current_path"] = self.current_path
+        if self.current_path is not None or "current_path" in sent:
+            field_dict["current_path"] = self.current_path
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["seo_description"] = self.seo_description
+        if self.seo_description is not None or "seo_description" in sent:
+            field_dict["seo_description"] = self.seo_description
 
-        field_dict["seo_indexable"] = self.seo_indexable
+        if self.seo_indexable is not None or "seo_indexable" in sent:
+            field_dict["seo_indexable"] = self.seo_indexable
 
-        field_dict["seo_title"] = self.seo_title
+        if self.seo_title is not None or "seo_title" in sent:
+            field_dict["seo_title"] = self.seo_title
 
-        field_dict["social_image_id"] = self.social_image_id
+        if self.social_image_id is not None or "social_image_id" in sent:
+            field_dict["social_image_id"] = self.social_image_id
 
-        field_dict["status"] = (
-            self.status.value if isinstance(self.status, StoreStatus) else self.status
-        )
+        if self.status is not None:
+            field_dict["status"] = (
+                self.status.value
+                if isinstance(self.status, StoreStatus)
+                else self.status
+            )
+        elif "status" in sent:
+            field_dict["status"] = None
 
-        field_dict["updated_at"] = self.updated_at
+        if self.updated_at is not None or "updated_at" in sent:
+            field_dict["updated_at"] = self.updated_at
 
-        field_dict["workspace_id"] = self.workspace_id
+        if self.workspace_id is not None or "workspace_id" in sent:
+            field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
 
-        current_path = d.pop("current_path")
+        current_path = d.pop("current_path", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        seo_description = d.pop("seo_description")
+        seo_description = d.pop("seo_description", None)
 
-        seo_indexable = d.pop("seo_indexable")
+        seo_indexable = d.pop("seo_indexable", None)
 
-        seo_title = d.pop("seo_title")
+        seo_title = d.pop("seo_title", None)
 
-        social_image_id = d.pop("social_image_id")
+        social_image_id = d.pop("social_image_id", None)
 
-        status = d.pop("status")
+        status = d.pop("status", None)
         if isinstance(status, str):
             try:
                 status = StoreStatus(status)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         store = _new(cls)
         store.created_at = created_at
         store.current_path = current_path
-        store.id = id
-        store.name = name
+        if id is not _MISSING:
+            store.id = id
+        if name is not _MISSING:
+            store.name = name
         store.public_id = public_id
         store.seo_description = seo_description
         store.seo_indexable = seo_indexable
@@ -125,6 +174,9 @@ class Store:
         store.status = status
         store.updated_at = updated_at
         store.workspace_id = workspace_id
+        store._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         store.additional_properties = d
         return store

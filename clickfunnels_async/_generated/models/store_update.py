@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -18,8 +18,8 @@ from ..models.store_status import StoreStatus
 T = TypeVar("T", bound="StoreUpdate")
 
 
-@_attrs_define
-class StoreUpdate:
+@_attrs_define(repr=False)
+class StoreUpdate(_Body):
     """
     Attributes:
         current_path (None | str | Unset):
@@ -39,6 +39,17 @@ class StoreUpdate:
     social_image_id: None | str | Unset = UNSET
     status: None | StoreStatus | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "current_path",
+        "name",
+        "seo_description",
+        "seo_indexable",
+        "seo_title",
+        "social_image_id",
+        "status",
+    )
+    _cf_not_null = frozenset(("name",))
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

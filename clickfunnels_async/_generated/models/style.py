@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="Style")
 
 
-@_attrs_define
-class Style:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Style(_Record):
     """
     Attributes:
         created_at (None | str):
@@ -27,60 +29,102 @@ class Style:
         workspace_id (int):
     """
 
-    created_at: None | str
     id: int
     name: str
-    public_id: None | str
-    theme_id: int | None
-    updated_at: None | str
     workspace_id: int
+    created_at: None | str = None
+    public_id: None | str = None
+    theme_id: int | None = None
+    updated_at: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "id",
+        "name",
+        "public_id",
+        "theme_id",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "name",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = self.created_at
+        sent = self.fields_set
+        if self.created_at is not None or "created_at" in sent:
+            field_dict["created_at"] = self.created_at
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["theme_id"] = self.theme_id
+        if self.theme_id is not None or "theme_id" in sent:
+            field_dict["theme_id"] = self.theme_id
 
-        field_dict["updated_at"] = self.updated_at
+        if self.updated_at is not None or "updated_at" in sent:
+            field_dict["updated_at"] = self.updated_at
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        theme_id = d.pop("theme_id")
+        theme_id = d.pop("theme_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         style = _new(cls)
         style.created_at = created_at
-        style.id = id
-        style.name = name
+        if id is not _MISSING:
+            style.id = id
+        if name is not _MISSING:
+            style.name = name
         style.public_id = public_id
         style.theme_id = theme_id
         style.updated_at = updated_at
-        style.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            style.workspace_id = workspace_id
+        style._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         style.additional_properties = d
         return style

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -19,8 +19,8 @@ from ..models.team_locale import TeamLocale
 T = TypeVar("T", bound="Team")
 
 
-@_attrs_define
-class Team:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Team(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -30,94 +30,155 @@ class Team:
         public_id (None | str):
         time_zone (None | str):
         updated_at (datetime.datetime | None):
-        billing_subscriptions (list[BillingSubscription] | Unset):
-        memberships (list[Membership] | Unset):
+        billing_subscriptions (list[BillingSubscription] | None):
+        memberships (list[Membership] | None):
     """
 
-    created_at: datetime.datetime | None
     id: int
     locale: TeamLocale
     name: str
-    public_id: None | str
-    time_zone: None | str
-    updated_at: datetime.datetime | None
-    billing_subscriptions: list[BillingSubscription] | Unset = UNSET
-    memberships: list[Membership] | Unset = UNSET
+    created_at: datetime.datetime | None = None
+    public_id: None | str = None
+    time_zone: None | str = None
+    updated_at: datetime.datetime | None = None
+    billing_subscriptions: list[BillingSubscription] | None = None
+    memberships: list[Membership] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "id",
+        "locale",
+        "name",
+        "public_id",
+        "time_zone",
+        "updated_at",
+        "billing_subscriptions",
+        "memberships",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "locale",
+            "name",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["locale"] = self.locale.value
+        try:
+            locale = self.locale
+        except AttributeError:
+            pass
+        else:
+            field_dict["locale"] = locale.value
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["time_zone"] = self.time_zone
+        if self.time_zone is not None or "time_zone" in sent:
+            field_dict["time_zone"] = self.time_zone
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        if not isinstance(self.billing_subscriptions, Unset):
-            field_dict["billing_subscriptions"] = [
-                billing_subscriptions_item.to_dict()
-                for billing_subscriptions_item in self.billing_subscriptions
-            ]
+        if self.billing_subscriptions is not None:
+            field_dict["billing_subscriptions"] = (
+                [
+                    billing_subscriptions_item.to_dict()
+                    if isinstance(billing_subscriptions_item, BillingSubscription)
+                    else billing_subscriptions_item
+                    for billing_subscriptions_item in self.billing_subscriptions
+                ]
+                if isinstance(self.billing_subscriptions, list)
+                else self.billing_subscriptions
+            )
+        elif "billing_subscriptions" in sent:
+            field_dict["billing_subscriptions"] = None
 
-        if not isinstance(self.memberships, Unset):
-            field_dict["memberships"] = [
-                memberships_item.to_dict() for memberships_item in self.memberships
-            ]
+        if self.memberships is not None:
+            field_dict["memberships"] = (
+                [
+                    memberships_item.to_dict()
+                    if isinstance(memberships_item, Membership)
+                    else memberships_item
+                    for memberships_item in self.memberships
+                ]
+                if isinstance(self.memberships, list)
+                else self.memberships
+            )
+        elif "memberships" in sent:
+            field_dict["memberships"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        locale = TeamLocale(d.pop("locale"))
+        locale = d.pop("locale", _MISSING)
+        if locale is not _MISSING:
+            locale = TeamLocale(locale)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        time_zone = d.pop("time_zone")
+        time_zone = d.pop("time_zone", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        billing_subscriptions = d.pop("billing_subscriptions", UNSET)
-        if not isinstance(billing_subscriptions, Unset):
+        billing_subscriptions = d.pop("billing_subscriptions", None)
+        if billing_subscriptions is not None:
             billing_subscriptions = [
                 BillingSubscription.from_dict(billing_subscriptions_item)
                 for billing_subscriptions_item in billing_subscriptions
             ]
 
-        memberships = d.pop("memberships", UNSET)
-        if not isinstance(memberships, Unset):
+        memberships = d.pop("memberships", None)
+        if memberships is not None:
             memberships = [
                 Membership.from_dict(memberships_item)
                 for memberships_item in memberships
@@ -127,14 +188,20 @@ class Team:
         # be thrown away) is skipped.
         team = _new(cls)
         team.created_at = created_at
-        team.id = id
-        team.locale = locale
-        team.name = name
+        if id is not _MISSING:
+            team.id = id
+        if locale is not _MISSING:
+            team.locale = locale
+        if name is not _MISSING:
+            team.name = name
         team.public_id = public_id
         team.time_zone = time_zone
         team.updated_at = updated_at
         team.billing_subscriptions = billing_subscriptions
         team.memberships = memberships
+        team._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         team.additional_properties = d
         return team

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -15,28 +15,40 @@ _new = object.__new__
 T = TypeVar("T", bound="TeamMembership")
 
 
-@_attrs_define
-class TeamMembership:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class TeamMembership(_Record):
     """
     Attributes:
         id (int):
-        public_id (str | Unset):
-        user_id (Any | Unset):
+        public_id (str | None):
+        user_id (Any):
     """
 
     id: int
-    public_id: str | Unset = UNSET
-    user_id: Any | Unset = UNSET
+    public_id: str | None = None
+    user_id: Any = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "public_id",
+        "user_id",
+    )
+    _cf_strict = frozenset(("id",))
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
+        sent = self.fields_set
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.user_id, Unset):
+        if self.user_id is not None or "user_id" in sent:
             field_dict["user_id"] = self.user_id
 
         return field_dict
@@ -44,18 +56,22 @@ class TeamMembership:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        user_id = d.pop("user_id", UNSET)
+        user_id = d.pop("user_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         team_membership = _new(cls)
-        team_membership.id = id
+        if id is not _MISSING:
+            team_membership.id = id
         team_membership.public_id = public_id
         team_membership.user_id = user_id
+        team_membership._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         team_membership.additional_properties = d
         return team_membership

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -18,8 +18,8 @@ from ..models.team_locale import TeamLocale
 T = TypeVar("T", bound="TeamUpdate")
 
 
-@_attrs_define
-class TeamUpdate:
+@_attrs_define(repr=False)
+class TeamUpdate(_Body):
     """
     Attributes:
         locale (TeamLocale | Unset):
@@ -31,6 +31,18 @@ class TeamUpdate:
     name: str | Unset = UNSET
     time_zone: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "locale",
+        "name",
+        "time_zone",
+    )
+    _cf_not_null = frozenset(
+        (
+            "locale",
+            "name",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Theme")
 
 
-@_attrs_define
-class Theme:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Theme(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -31,80 +33,133 @@ class Theme:
         workspace_id (int):
     """
 
-    created_at: datetime.datetime | None
-    current_style_id: int | None
-    custom_name: None | str
     id: int
     name: str
-    public_id: None | str
-    styles: list[ThemeStyle] | None
     template_pages: ThemeTemplatePages
-    updated_at: datetime.datetime | None
     workspace_id: int
+    created_at: datetime.datetime | None = None
+    current_style_id: int | None = None
+    custom_name: None | str = None
+    public_id: None | str = None
+    styles: list[ThemeStyle] | None = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "current_style_id",
+        "custom_name",
+        "id",
+        "name",
+        "public_id",
+        "styles",
+        "template_pages",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "name",
+            "template_pages",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["current_style_id"] = self.current_style_id
+        if self.current_style_id is not None or "current_style_id" in sent:
+            field_dict["current_style_id"] = self.current_style_id
 
-        field_dict["custom_name"] = self.custom_name
+        if self.custom_name is not None or "custom_name" in sent:
+            field_dict["custom_name"] = self.custom_name
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["styles"] = (
-            [
-                styles_type_0_item.to_dict()
-                if isinstance(styles_type_0_item, ThemeStyle)
-                else styles_type_0_item
-                for styles_type_0_item in self.styles
-            ]
-            if isinstance(self.styles, list)
-            else self.styles
-        )
+        if self.styles is not None:
+            field_dict["styles"] = (
+                [
+                    styles_type_0_item.to_dict()
+                    if isinstance(styles_type_0_item, ThemeStyle)
+                    else styles_type_0_item
+                    for styles_type_0_item in self.styles
+                ]
+                if isinstance(self.styles, list)
+                else self.styles
+            )
+        elif "styles" in sent:
+            field_dict["styles"] = None
 
-        field_dict["template_pages"] = self.template_pages.to_dict()
+        try:
+            template_pages = self.template_pages
+        except AttributeError:
+            pass
+        else:
+            field_dict["template_pages"] = template_pages.to_dict()
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        current_style_id = d.pop("current_style_id")
+        current_style_id = d.pop("current_style_id", None)
 
-        custom_name = d.pop("custom_name")
+        custom_name = d.pop("custom_name", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        styles = d.pop("styles")
+        styles = d.pop("styles", None)
         if isinstance(styles, list):
             try:
                 styles = [
@@ -114,16 +169,18 @@ class Theme:
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        template_pages = ThemeTemplatePages.from_dict(d.pop("template_pages"))
+        template_pages = d.pop("template_pages", _MISSING)
+        if template_pages is not _MISSING:
+            template_pages = ThemeTemplatePages.from_dict(template_pages)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -131,13 +188,20 @@ class Theme:
         theme.created_at = created_at
         theme.current_style_id = current_style_id
         theme.custom_name = custom_name
-        theme.id = id
-        theme.name = name
+        if id is not _MISSING:
+            theme.id = id
+        if name is not _MISSING:
+            theme.name = name
         theme.public_id = public_id
         theme.styles = styles
-        theme.template_pages = template_pages
+        if template_pages is not _MISSING:
+            theme.template_pages = template_pages
         theme.updated_at = updated_at
-        theme.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            theme.workspace_id = workspace_id
+        theme._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         theme.additional_properties = d
         return theme

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,24 +15,30 @@ _new = object.__new__
 T = TypeVar("T", bound="ThemeStyle")
 
 
-@_attrs_define
-class ThemeStyle:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ThemeStyle(_Record):
     """
     Attributes:
-        id (int | Unset):
-        name (str | Unset):
+        id (int | None):
+        name (str | None):
     """
 
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
+    id: int | None = None
+    name: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "name",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.id, Unset):
+        sent = self.fields_set
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
         return field_dict
@@ -40,15 +46,18 @@ class ThemeStyle:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         theme_style = _new(cls)
         theme_style.id = id
         theme_style.name = name
+        theme_style._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         theme_style.additional_properties = d
         return theme_style

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Record
+
 _new = object.__new__
 
 from typing import Self, cast
@@ -14,17 +16,20 @@ from typing import Self, cast
 T = TypeVar("T", bound="ThemeTemplatePages")
 
 
-@_attrs_define
-class ThemeTemplatePages:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class ThemeTemplatePages(_Record):
     additional_properties: dict[str, None | str] = _attrs_field(
         init=False, factory=dict
     )
+    _cf_fields = ()
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = {}
         for prop_name, prop in self.additional_properties.items():
             field_dict[prop_name] = prop
 
+        sent = self.fields_set
         return field_dict
 
     @classmethod
@@ -33,6 +38,9 @@ class ThemeTemplatePages:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         theme_template_pages = _new(cls)
+        theme_template_pages._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         additional_properties = {}
         for prop_name, prop_dict in d.items():

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="ThemeUpdate")
 
 
-@_attrs_define
-class ThemeUpdate:
+@_attrs_define(repr=False)
+class ThemeUpdate(_Body):
     """
     Attributes:
         current_style_id (int | None | Unset):
@@ -29,6 +29,13 @@ class ThemeUpdate:
     custom_name: None | str | Unset = UNSET
     template_pages: ThemeUpdateTemplatePages | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "current_style_id",
+        "custom_name",
+        "template_pages",
+    )
+    _cf_not_null = frozenset(("template_pages",))
+    _cf_children = (("template_pages", "ThemeUpdateTemplatePages"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="User")
 
 
-@_attrs_define
-class User:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class User(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -30,72 +32,121 @@ class User:
         updated_at (datetime.datetime | None):
     """
 
-    created_at: datetime.datetime | None
     email: str
     first_name: str
     id: int
     last_name: str
-    locale: None | str
-    public_id: None | str
-    time_zone: None | str
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    locale: None | str = None
+    public_id: None | str = None
+    time_zone: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "email",
+        "first_name",
+        "id",
+        "last_name",
+        "locale",
+        "public_id",
+        "time_zone",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "email",
+            "first_name",
+            "id",
+            "last_name",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["email"] = self.email
+        try:
+            email = self.email
+        except AttributeError:
+            pass
+        else:
+            field_dict["email"] = email
 
-        field_dict["first_name"] = self.first_name
+        try:
+            first_name = self.first_name
+        except AttributeError:
+            pass
+        else:
+            field_dict["first_name"] = first_name
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["last_name"] = self.last_name
+        try:
+            last_name = self.last_name
+        except AttributeError:
+            pass
+        else:
+            field_dict["last_name"] = last_name
 
-        field_dict["locale"] = self.locale
+        if self.locale is not None or "locale" in sent:
+            field_dict["locale"] = self.locale
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["time_zone"] = self.time_zone
+        if self.time_zone is not None or "time_zone" in sent:
+            field_dict["time_zone"] = self.time_zone
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        email = d.pop("email")
+        email = d.pop("email", _MISSING)
 
-        first_name = d.pop("first_name")
+        first_name = d.pop("first_name", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        last_name = d.pop("last_name")
+        last_name = d.pop("last_name", _MISSING)
 
-        locale = d.pop("locale")
+        locale = d.pop("locale", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        time_zone = d.pop("time_zone")
+        time_zone = d.pop("time_zone", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -106,14 +157,21 @@ class User:
         # be thrown away) is skipped.
         user = _new(cls)
         user.created_at = created_at
-        user.email = email
-        user.first_name = first_name
-        user.id = id
-        user.last_name = last_name
+        if email is not _MISSING:
+            user.email = email
+        if first_name is not _MISSING:
+            user.first_name = first_name
+        if id is not _MISSING:
+            user.id = id
+        if last_name is not _MISSING:
+            user.last_name = last_name
         user.locale = locale
         user.public_id = public_id
         user.time_zone = time_zone
         user.updated_at = updated_at
+        user._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         user.additional_properties = d
         return user

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Visit")
 
 
-@_attrs_define
-class Visit:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Visit(_Record):
     """
     Attributes:
         browser (None | str):
@@ -38,114 +40,177 @@ class Visit:
         uuid (str):
     """
 
-    browser: None | str
     created_at: datetime.datetime
-    device_type: None | str
-    ip: None | str
-    landing_page: None | str
-    os: None | str
-    referrer: None | str
-    referring_domain: None | str
-    started_at: datetime.datetime | None
     updated_at: datetime.datetime
-    user_agent: None | str
-    utm_campaign: None | str
-    utm_content: None | str
-    utm_medium: None | str
-    utm_source: None | str
-    utm_term: None | str
     uuid: str
+    browser: None | str = None
+    device_type: None | str = None
+    ip: None | str = None
+    landing_page: None | str = None
+    os: None | str = None
+    referrer: None | str = None
+    referring_domain: None | str = None
+    started_at: datetime.datetime | None = None
+    user_agent: None | str = None
+    utm_campaign: None | str = None
+    utm_content: None | str = None
+    utm_medium: None | str = None
+    utm_source: None | str = None
+    utm_term: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "browser",
+        "created_at",
+        "device_type",
+        "ip",
+        "landing_page",
+        "os",
+        "referrer",
+        "referring_domain",
+        "started_at",
+        "updated_at",
+        "user_agent",
+        "utm_campaign",
+        "utm_content",
+        "utm_medium",
+        "utm_source",
+        "utm_term",
+        "uuid",
+    )
+    _cf_strict = frozenset(
+        (
+            "created_at",
+            "updated_at",
+            "uuid",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["browser"] = self.browser
+        sent = self.fields_set
+        if self.browser is not None or "browser" in sent:
+            field_dict["browser"] = self.browser
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["device_type"] = self.device_type
+        if self.device_type is not None or "device_type" in sent:
+            field_dict["device_type"] = self.device_type
 
-        field_dict["ip"] = self.ip
+        if self.ip is not None or "ip" in sent:
+            field_dict["ip"] = self.ip
 
-        field_dict["landing_page"] = self.landing_page
+        if self.landing_page is not None or "landing_page" in sent:
+            field_dict["landing_page"] = self.landing_page
 
-        field_dict["os"] = self.os
+        if self.os is not None or "os" in sent:
+            field_dict["os"] = self.os
 
-        field_dict["referrer"] = self.referrer
+        if self.referrer is not None or "referrer" in sent:
+            field_dict["referrer"] = self.referrer
 
-        field_dict["referring_domain"] = self.referring_domain
+        if self.referring_domain is not None or "referring_domain" in sent:
+            field_dict["referring_domain"] = self.referring_domain
 
-        field_dict["started_at"] = (
-            self.started_at.isoformat()
-            if isinstance(self.started_at, datetime.datetime)
-            else self.started_at
-        )
+        if self.started_at is not None:
+            field_dict["started_at"] = (
+                self.started_at.isoformat()
+                if isinstance(self.started_at, datetime.datetime)
+                else self.started_at
+            )
+        elif "started_at" in sent:
+            field_dict["started_at"] = None
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["user_agent"] = self.user_agent
+        if self.user_agent is not None or "user_agent" in sent:
+            field_dict["user_agent"] = self.user_agent
 
-        field_dict["utm_campaign"] = self.utm_campaign
+        if self.utm_campaign is not None or "utm_campaign" in sent:
+            field_dict["utm_campaign"] = self.utm_campaign
 
-        field_dict["utm_content"] = self.utm_content
+        if self.utm_content is not None or "utm_content" in sent:
+            field_dict["utm_content"] = self.utm_content
 
-        field_dict["utm_medium"] = self.utm_medium
+        if self.utm_medium is not None or "utm_medium" in sent:
+            field_dict["utm_medium"] = self.utm_medium
 
-        field_dict["utm_source"] = self.utm_source
+        if self.utm_source is not None or "utm_source" in sent:
+            field_dict["utm_source"] = self.utm_source
 
-        field_dict["utm_term"] = self.utm_term
+        if self.utm_term is not None or "utm_term" in sent:
+            field_dict["utm_term"] = self.utm_term
 
-        field_dict["uuid"] = self.uuid
+        try:
+            uuid = self.uuid
+        except AttributeError:
+            pass
+        else:
+            field_dict["uuid"] = uuid
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        browser = d.pop("browser")
+        browser = d.pop("browser", None)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        device_type = d.pop("device_type")
+        device_type = d.pop("device_type", None)
 
-        ip = d.pop("ip")
+        ip = d.pop("ip", None)
 
-        landing_page = d.pop("landing_page")
+        landing_page = d.pop("landing_page", None)
 
-        os = d.pop("os")
+        os = d.pop("os", None)
 
-        referrer = d.pop("referrer")
+        referrer = d.pop("referrer", None)
 
-        referring_domain = d.pop("referring_domain")
+        referring_domain = d.pop("referring_domain", None)
 
-        started_at = d.pop("started_at")
+        started_at = d.pop("started_at", None)
         if isinstance(started_at, str):
             try:
                 started_at = datetime.datetime.fromisoformat(started_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        user_agent = d.pop("user_agent")
+        user_agent = d.pop("user_agent", None)
 
-        utm_campaign = d.pop("utm_campaign")
+        utm_campaign = d.pop("utm_campaign", None)
 
-        utm_content = d.pop("utm_content")
+        utm_content = d.pop("utm_content", None)
 
-        utm_medium = d.pop("utm_medium")
+        utm_medium = d.pop("utm_medium", None)
 
-        utm_source = d.pop("utm_source")
+        utm_source = d.pop("utm_source", None)
 
-        utm_term = d.pop("utm_term")
+        utm_term = d.pop("utm_term", None)
 
-        uuid = d.pop("uuid")
+        uuid = d.pop("uuid", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         visit = _new(cls)
         visit.browser = browser
-        visit.created_at = created_at
+        if created_at is not _MISSING:
+            visit.created_at = created_at
         visit.device_type = device_type
         visit.ip = ip
         visit.landing_page = landing_page
@@ -153,14 +218,19 @@ class Visit:
         visit.referrer = referrer
         visit.referring_domain = referring_domain
         visit.started_at = started_at
-        visit.updated_at = updated_at
+        if updated_at is not _MISSING:
+            visit.updated_at = updated_at
         visit.user_agent = user_agent
         visit.utm_campaign = utm_campaign
         visit.utm_content = utm_content
         visit.utm_medium = utm_medium
         visit.utm_source = utm_source
         visit.utm_term = utm_term
-        visit.uuid = uuid
+        if uuid is not _MISSING:
+            visit.uuid = uuid
+        visit._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         visit.additional_properties = d
         return visit

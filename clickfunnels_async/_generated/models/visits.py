@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="Visits")
 
 
-@_attrs_define
-class Visits:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Visits(_Record):
     """
     Attributes:
         first_visit (None | Visit):
@@ -23,51 +25,67 @@ class Visits:
         last_visit_with_utm (None | Visit):
     """
 
-    first_visit: None | Visit
-    last_visit: None | Visit
-    last_visit_with_utm: None | Visit
+    first_visit: None | Visit = None
+    last_visit: None | Visit = None
+    last_visit_with_utm: None | Visit = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "first_visit",
+        "last_visit",
+        "last_visit_with_utm",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["first_visit"] = (
-            self.first_visit.to_dict()
-            if isinstance(self.first_visit, Visit)
-            else self.first_visit
-        )
+        sent = self.fields_set
+        if self.first_visit is not None:
+            field_dict["first_visit"] = (
+                self.first_visit.to_dict()
+                if isinstance(self.first_visit, Visit)
+                else self.first_visit
+            )
+        elif "first_visit" in sent:
+            field_dict["first_visit"] = None
 
-        field_dict["last_visit"] = (
-            self.last_visit.to_dict()
-            if isinstance(self.last_visit, Visit)
-            else self.last_visit
-        )
+        if self.last_visit is not None:
+            field_dict["last_visit"] = (
+                self.last_visit.to_dict()
+                if isinstance(self.last_visit, Visit)
+                else self.last_visit
+            )
+        elif "last_visit" in sent:
+            field_dict["last_visit"] = None
 
-        field_dict["last_visit_with_utm"] = (
-            self.last_visit_with_utm.to_dict()
-            if isinstance(self.last_visit_with_utm, Visit)
-            else self.last_visit_with_utm
-        )
+        if self.last_visit_with_utm is not None:
+            field_dict["last_visit_with_utm"] = (
+                self.last_visit_with_utm.to_dict()
+                if isinstance(self.last_visit_with_utm, Visit)
+                else self.last_visit_with_utm
+            )
+        elif "last_visit_with_utm" in sent:
+            field_dict["last_visit_with_utm"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        first_visit = d.pop("first_visit")
+        first_visit = d.pop("first_visit", None)
         if isinstance(first_visit, dict):
             try:
                 first_visit = Visit.from_dict(first_visit)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        last_visit = d.pop("last_visit")
+        last_visit = d.pop("last_visit", None)
         if isinstance(last_visit, dict):
             try:
                 last_visit = Visit.from_dict(last_visit)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        last_visit_with_utm = d.pop("last_visit_with_utm")
+        last_visit_with_utm = d.pop("last_visit_with_utm", None)
         if isinstance(last_visit_with_utm, dict):
             try:
                 last_visit_with_utm = Visit.from_dict(last_visit_with_utm)
@@ -80,6 +98,9 @@ class Visits:
         visits.first_visit = first_visit
         visits.last_visit = last_visit
         visits.last_visit_with_utm = last_visit_with_utm
+        visits._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         visits.additional_properties = d
         return visits

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -15,80 +15,108 @@ _new = object.__new__
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEndpoint")
 
 
-@_attrs_define
-class WebhooksIncomingExternalPurchaseEndpoint:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WebhooksIncomingExternalPurchaseEndpoint(_Record):
     """
     Attributes:
         id (int):
-        created_at (Any | Unset):
-        live_mode (Any | Unset):
-        name (Any | Unset):
-        provider (Any | Unset):
-        provider_metadata (Any | Unset):
-        public_id (str | Unset):
-        suppress_order_system_emails (Any | Unset):
-        updated_at (Any | Unset):
-        url (Any | Unset):
-        webhook_secret (Any | Unset):
-        webhook_secret_last_four (Any | Unset):
-        workspace_id (Any | Unset):
+        created_at (Any):
+        live_mode (Any):
+        name (Any):
+        provider (Any):
+        provider_metadata (Any):
+        public_id (str | None):
+        suppress_order_system_emails (Any):
+        updated_at (Any):
+        url (Any):
+        webhook_secret (Any):
+        webhook_secret_last_four (Any):
+        workspace_id (Any):
     """
 
     id: int
-    created_at: Any | Unset = UNSET
-    live_mode: Any | Unset = UNSET
-    name: Any | Unset = UNSET
-    provider: Any | Unset = UNSET
-    provider_metadata: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    suppress_order_system_emails: Any | Unset = UNSET
-    updated_at: Any | Unset = UNSET
-    url: Any | Unset = UNSET
-    webhook_secret: Any | Unset = UNSET
-    webhook_secret_last_four: Any | Unset = UNSET
-    workspace_id: Any | Unset = UNSET
+    created_at: Any = None
+    live_mode: Any = None
+    name: Any = None
+    provider: Any = None
+    provider_metadata: Any = None
+    public_id: str | None = None
+    suppress_order_system_emails: Any = None
+    updated_at: Any = None
+    url: Any = None
+    webhook_secret: Any = None
+    webhook_secret_last_four: Any = None
+    workspace_id: Any = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "created_at",
+        "live_mode",
+        "name",
+        "provider",
+        "provider_metadata",
+        "public_id",
+        "suppress_order_system_emails",
+        "updated_at",
+        "url",
+        "webhook_secret",
+        "webhook_secret_last_four",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(("id",))
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
+        sent = self.fields_set
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        if not isinstance(self.created_at, Unset):
+        if self.created_at is not None or "created_at" in sent:
             field_dict["created_at"] = self.created_at
 
-        if not isinstance(self.live_mode, Unset):
+        if self.live_mode is not None or "live_mode" in sent:
             field_dict["live_mode"] = self.live_mode
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.provider, Unset):
+        if self.provider is not None or "provider" in sent:
             field_dict["provider"] = self.provider
 
-        if not isinstance(self.provider_metadata, Unset):
+        if self.provider_metadata is not None or "provider_metadata" in sent:
             field_dict["provider_metadata"] = self.provider_metadata
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.suppress_order_system_emails, Unset):
+        if (
+            self.suppress_order_system_emails is not None
+            or "suppress_order_system_emails" in sent
+        ):
             field_dict["suppress_order_system_emails"] = (
                 self.suppress_order_system_emails
             )
 
-        if not isinstance(self.updated_at, Unset):
+        if self.updated_at is not None or "updated_at" in sent:
             field_dict["updated_at"] = self.updated_at
 
-        if not isinstance(self.url, Unset):
+        if self.url is not None or "url" in sent:
             field_dict["url"] = self.url
 
-        if not isinstance(self.webhook_secret, Unset):
+        if self.webhook_secret is not None or "webhook_secret" in sent:
             field_dict["webhook_secret"] = self.webhook_secret
 
-        if not isinstance(self.webhook_secret_last_four, Unset):
+        if (
+            self.webhook_secret_last_four is not None
+            or "webhook_secret_last_four" in sent
+        ):
             field_dict["webhook_secret_last_four"] = self.webhook_secret_last_four
 
-        if not isinstance(self.workspace_id, Unset):
+        if self.workspace_id is not None or "workspace_id" in sent:
             field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
@@ -96,36 +124,37 @@ class WebhooksIncomingExternalPurchaseEndpoint:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at", None)
 
-        live_mode = d.pop("live_mode", UNSET)
+        live_mode = d.pop("live_mode", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        provider = d.pop("provider", UNSET)
+        provider = d.pop("provider", None)
 
-        provider_metadata = d.pop("provider_metadata", UNSET)
+        provider_metadata = d.pop("provider_metadata", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        suppress_order_system_emails = d.pop("suppress_order_system_emails", UNSET)
+        suppress_order_system_emails = d.pop("suppress_order_system_emails", None)
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at", None)
 
-        url = d.pop("url", UNSET)
+        url = d.pop("url", None)
 
-        webhook_secret = d.pop("webhook_secret", UNSET)
+        webhook_secret = d.pop("webhook_secret", None)
 
-        webhook_secret_last_four = d.pop("webhook_secret_last_four", UNSET)
+        webhook_secret_last_four = d.pop("webhook_secret_last_four", None)
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         webhooks_incoming_external_purchase_endpoint = _new(cls)
-        webhooks_incoming_external_purchase_endpoint.id = id
+        if id is not _MISSING:
+            webhooks_incoming_external_purchase_endpoint.id = id
         webhooks_incoming_external_purchase_endpoint.created_at = created_at
         webhooks_incoming_external_purchase_endpoint.live_mode = live_mode
         webhooks_incoming_external_purchase_endpoint.name = name
@@ -144,6 +173,9 @@ class WebhooksIncomingExternalPurchaseEndpoint:
             webhook_secret_last_four
         )
         webhooks_incoming_external_purchase_endpoint.workspace_id = workspace_id
+        webhooks_incoming_external_purchase_endpoint._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         webhooks_incoming_external_purchase_endpoint.additional_properties = d
         return webhooks_incoming_external_purchase_endpoint

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -15,8 +15,8 @@ _new = object.__new__
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEndpointCreate")
 
 
-@_attrs_define
-class WebhooksIncomingExternalPurchaseEndpointCreate:
+@_attrs_define(repr=False)
+class WebhooksIncomingExternalPurchaseEndpointCreate(_Body):
     """
     Attributes:
         live_mode (Any | Unset):
@@ -30,6 +30,14 @@ class WebhooksIncomingExternalPurchaseEndpointCreate:
     provider: Any | Unset = UNSET
     suppress_order_system_emails: Any | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "live_mode",
+        "name",
+        "provider",
+        "suppress_order_system_emails",
+    )
+    _cf_not_null = frozenset(())
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

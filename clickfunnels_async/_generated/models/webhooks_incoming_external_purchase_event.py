@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -15,80 +15,105 @@ _new = object.__new__
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEvent")
 
 
-@_attrs_define
-class WebhooksIncomingExternalPurchaseEvent:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WebhooksIncomingExternalPurchaseEvent(_Record):
     """
     Attributes:
         id (int):
-        created_at (Any | Unset):
-        event_type (Any | Unset):
-        external_event_id (Any | Unset):
-        external_purchase_endpoint_id (Any | Unset):
-        order_id (Any | Unset):
-        payload (Any | Unset):
-        processed_at (Any | Unset):
-        processing_errors (Any | Unset):
-        processing_status (Any | Unset):
-        public_id (str | Unset):
-        updated_at (Any | Unset):
-        workspace_id (Any | Unset):
+        created_at (Any):
+        event_type (Any):
+        external_event_id (Any):
+        external_purchase_endpoint_id (Any):
+        order_id (Any):
+        payload (Any):
+        processed_at (Any):
+        processing_errors (Any):
+        processing_status (Any):
+        public_id (str | None):
+        updated_at (Any):
+        workspace_id (Any):
     """
 
     id: int
-    created_at: Any | Unset = UNSET
-    event_type: Any | Unset = UNSET
-    external_event_id: Any | Unset = UNSET
-    external_purchase_endpoint_id: Any | Unset = UNSET
-    order_id: Any | Unset = UNSET
-    payload: Any | Unset = UNSET
-    processed_at: Any | Unset = UNSET
-    processing_errors: Any | Unset = UNSET
-    processing_status: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: Any | Unset = UNSET
-    workspace_id: Any | Unset = UNSET
+    created_at: Any = None
+    event_type: Any = None
+    external_event_id: Any = None
+    external_purchase_endpoint_id: Any = None
+    order_id: Any = None
+    payload: Any = None
+    processed_at: Any = None
+    processing_errors: Any = None
+    processing_status: Any = None
+    public_id: str | None = None
+    updated_at: Any = None
+    workspace_id: Any = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "created_at",
+        "event_type",
+        "external_event_id",
+        "external_purchase_endpoint_id",
+        "order_id",
+        "payload",
+        "processed_at",
+        "processing_errors",
+        "processing_status",
+        "public_id",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(("id",))
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
+        sent = self.fields_set
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        if not isinstance(self.created_at, Unset):
+        if self.created_at is not None or "created_at" in sent:
             field_dict["created_at"] = self.created_at
 
-        if not isinstance(self.event_type, Unset):
+        if self.event_type is not None or "event_type" in sent:
             field_dict["event_type"] = self.event_type
 
-        if not isinstance(self.external_event_id, Unset):
+        if self.external_event_id is not None or "external_event_id" in sent:
             field_dict["external_event_id"] = self.external_event_id
 
-        if not isinstance(self.external_purchase_endpoint_id, Unset):
+        if (
+            self.external_purchase_endpoint_id is not None
+            or "external_purchase_endpoint_id" in sent
+        ):
             field_dict["external_purchase_endpoint_id"] = (
                 self.external_purchase_endpoint_id
             )
 
-        if not isinstance(self.order_id, Unset):
+        if self.order_id is not None or "order_id" in sent:
             field_dict["order_id"] = self.order_id
 
-        if not isinstance(self.payload, Unset):
+        if self.payload is not None or "payload" in sent:
             field_dict["payload"] = self.payload
 
-        if not isinstance(self.processed_at, Unset):
+        if self.processed_at is not None or "processed_at" in sent:
             field_dict["processed_at"] = self.processed_at
 
-        if not isinstance(self.processing_errors, Unset):
+        if self.processing_errors is not None or "processing_errors" in sent:
             field_dict["processing_errors"] = self.processing_errors
 
-        if not isinstance(self.processing_status, Unset):
+        if self.processing_status is not None or "processing_status" in sent:
             field_dict["processing_status"] = self.processing_status
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.updated_at, Unset):
+        if self.updated_at is not None or "updated_at" in sent:
             field_dict["updated_at"] = self.updated_at
 
-        if not isinstance(self.workspace_id, Unset):
+        if self.workspace_id is not None or "workspace_id" in sent:
             field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
@@ -96,36 +121,37 @@ class WebhooksIncomingExternalPurchaseEvent:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at", None)
 
-        event_type = d.pop("event_type", UNSET)
+        event_type = d.pop("event_type", None)
 
-        external_event_id = d.pop("external_event_id", UNSET)
+        external_event_id = d.pop("external_event_id", None)
 
-        external_purchase_endpoint_id = d.pop("external_purchase_endpoint_id", UNSET)
+        external_purchase_endpoint_id = d.pop("external_purchase_endpoint_id", None)
 
-        order_id = d.pop("order_id", UNSET)
+        order_id = d.pop("order_id", None)
 
-        payload = d.pop("payload", UNSET)
+        payload = d.pop("payload", None)
 
-        processed_at = d.pop("processed_at", UNSET)
+        processed_at = d.pop("processed_at", None)
 
-        processing_errors = d.pop("processing_errors", UNSET)
+        processing_errors = d.pop("processing_errors", None)
 
-        processing_status = d.pop("processing_status", UNSET)
+        processing_status = d.pop("processing_status", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at", None)
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         webhooks_incoming_external_purchase_event = _new(cls)
-        webhooks_incoming_external_purchase_event.id = id
+        if id is not _MISSING:
+            webhooks_incoming_external_purchase_event.id = id
         webhooks_incoming_external_purchase_event.created_at = created_at
         webhooks_incoming_external_purchase_event.event_type = event_type
         webhooks_incoming_external_purchase_event.external_event_id = external_event_id
@@ -140,6 +166,9 @@ class WebhooksIncomingExternalPurchaseEvent:
         webhooks_incoming_external_purchase_event.public_id = public_id
         webhooks_incoming_external_purchase_event.updated_at = updated_at
         webhooks_incoming_external_purchase_event.workspace_id = workspace_id
+        webhooks_incoming_external_purchase_event._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         webhooks_incoming_external_purchase_event.additional_properties = d
         return webhooks_incoming_external_purchase_event

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -15,60 +15,81 @@ _new = object.__new__
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseProductMapping")
 
 
-@_attrs_define
-class WebhooksIncomingExternalPurchaseProductMapping:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WebhooksIncomingExternalPurchaseProductMapping(_Record):
     """
     Attributes:
         id (int):
-        clickfunnels_price (Any | Unset):
-        clickfunnels_product (Any | Unset):
-        clickfunnels_variant (Any | Unset):
-        created_at (Any | Unset):
-        external_product_sku (Any | Unset):
-        external_purchase_endpoint_id (Any | Unset):
-        public_id (str | Unset):
-        updated_at (Any | Unset):
+        clickfunnels_price (Any):
+        clickfunnels_product (Any):
+        clickfunnels_variant (Any):
+        created_at (Any):
+        external_product_sku (Any):
+        external_purchase_endpoint_id (Any):
+        public_id (str | None):
+        updated_at (Any):
     """
 
     id: int
-    clickfunnels_price: Any | Unset = UNSET
-    clickfunnels_product: Any | Unset = UNSET
-    clickfunnels_variant: Any | Unset = UNSET
-    created_at: Any | Unset = UNSET
-    external_product_sku: Any | Unset = UNSET
-    external_purchase_endpoint_id: Any | Unset = UNSET
-    public_id: str | Unset = UNSET
-    updated_at: Any | Unset = UNSET
+    clickfunnels_price: Any = None
+    clickfunnels_product: Any = None
+    clickfunnels_variant: Any = None
+    created_at: Any = None
+    external_product_sku: Any = None
+    external_purchase_endpoint_id: Any = None
+    public_id: str | None = None
+    updated_at: Any = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "clickfunnels_price",
+        "clickfunnels_product",
+        "clickfunnels_variant",
+        "created_at",
+        "external_product_sku",
+        "external_purchase_endpoint_id",
+        "public_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(("id",))
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
+        sent = self.fields_set
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        if not isinstance(self.clickfunnels_price, Unset):
+        if self.clickfunnels_price is not None or "clickfunnels_price" in sent:
             field_dict["clickfunnels_price"] = self.clickfunnels_price
 
-        if not isinstance(self.clickfunnels_product, Unset):
+        if self.clickfunnels_product is not None or "clickfunnels_product" in sent:
             field_dict["clickfunnels_product"] = self.clickfunnels_product
 
-        if not isinstance(self.clickfunnels_variant, Unset):
+        if self.clickfunnels_variant is not None or "clickfunnels_variant" in sent:
             field_dict["clickfunnels_variant"] = self.clickfunnels_variant
 
-        if not isinstance(self.created_at, Unset):
+        if self.created_at is not None or "created_at" in sent:
             field_dict["created_at"] = self.created_at
 
-        if not isinstance(self.external_product_sku, Unset):
+        if self.external_product_sku is not None or "external_product_sku" in sent:
             field_dict["external_product_sku"] = self.external_product_sku
 
-        if not isinstance(self.external_purchase_endpoint_id, Unset):
+        if (
+            self.external_purchase_endpoint_id is not None
+            or "external_purchase_endpoint_id" in sent
+        ):
             field_dict["external_purchase_endpoint_id"] = (
                 self.external_purchase_endpoint_id
             )
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.updated_at, Unset):
+        if self.updated_at is not None or "updated_at" in sent:
             field_dict["updated_at"] = self.updated_at
 
         return field_dict
@@ -76,28 +97,29 @@ class WebhooksIncomingExternalPurchaseProductMapping:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        clickfunnels_price = d.pop("clickfunnels_price", UNSET)
+        clickfunnels_price = d.pop("clickfunnels_price", None)
 
-        clickfunnels_product = d.pop("clickfunnels_product", UNSET)
+        clickfunnels_product = d.pop("clickfunnels_product", None)
 
-        clickfunnels_variant = d.pop("clickfunnels_variant", UNSET)
+        clickfunnels_variant = d.pop("clickfunnels_variant", None)
 
-        created_at = d.pop("created_at", UNSET)
+        created_at = d.pop("created_at", None)
 
-        external_product_sku = d.pop("external_product_sku", UNSET)
+        external_product_sku = d.pop("external_product_sku", None)
 
-        external_purchase_endpoint_id = d.pop("external_purchase_endpoint_id", UNSET)
+        external_purchase_endpoint_id = d.pop("external_purchase_endpoint_id", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at", UNSET)
+        updated_at = d.pop("updated_at", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         webhooks_incoming_external_purchase_product_mapping = _new(cls)
-        webhooks_incoming_external_purchase_product_mapping.id = id
+        if id is not _MISSING:
+            webhooks_incoming_external_purchase_product_mapping.id = id
         webhooks_incoming_external_purchase_product_mapping.clickfunnels_price = (
             clickfunnels_price
         )
@@ -114,6 +136,9 @@ class WebhooksIncomingExternalPurchaseProductMapping:
         webhooks_incoming_external_purchase_product_mapping.external_purchase_endpoint_id = external_purchase_endpoint_id
         webhooks_incoming_external_purchase_product_mapping.public_id = public_id
         webhooks_incoming_external_purchase_product_mapping.updated_at = updated_at
+        webhooks_incoming_external_purchase_product_mapping._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         webhooks_incoming_external_purchase_product_mapping.additional_properties = d
         return webhooks_incoming_external_purchase_product_mapping

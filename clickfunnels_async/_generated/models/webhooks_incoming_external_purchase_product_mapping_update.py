@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -15,8 +15,8 @@ _new = object.__new__
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseProductMappingUpdate")
 
 
-@_attrs_define
-class WebhooksIncomingExternalPurchaseProductMappingUpdate:
+@_attrs_define(repr=False)
+class WebhooksIncomingExternalPurchaseProductMappingUpdate(_Body):
     """
     Attributes:
         external_product_sku (Any | Unset):
@@ -28,6 +28,13 @@ class WebhooksIncomingExternalPurchaseProductMappingUpdate:
     products_price_id: Any | Unset = UNSET
     products_variant_id: Any | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "external_product_sku",
+        "products_price_id",
+        "products_variant_id",
+    )
+    _cf_not_null = frozenset(())
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _MISSING, _Record
 
 _new = object.__new__
 
@@ -17,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="WebhooksOutgoingEndpoint")
 
 
-@_attrs_define
-class WebhooksOutgoingEndpoint:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WebhooksOutgoingEndpoint(_Record):
     """
     Attributes:
         api_version (int | None):
@@ -32,56 +32,110 @@ class WebhooksOutgoingEndpoint:
         updated_at (datetime.datetime | None):
         url (str):
         workspace_id (int):
-        webhook_secret (None | str | Unset): The signing secret; only in the create response.
+        webhook_secret (None | str): The signing secret; only in the create response.
     """
 
-    api_version: int | None
-    created_at: datetime.datetime | None
-    event_type_ids: list[str] | None
-    funnel_ids: list[Any] | None
     id: int
     name: str
-    page_ids: list[Any] | None
-    public_id: None | str
-    updated_at: datetime.datetime | None
     url: str
     workspace_id: int
-    webhook_secret: None | str | Unset = UNSET
+    api_version: int | None = None
+    created_at: datetime.datetime | None = None
+    event_type_ids: list[str] | None = None
+    funnel_ids: list[Any] | None = None
+    page_ids: list[Any] | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
+    webhook_secret: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "api_version",
+        "created_at",
+        "event_type_ids",
+        "funnel_ids",
+        "id",
+        "name",
+        "page_ids",
+        "public_id",
+        "updated_at",
+        "url",
+        "workspace_id",
+        "webhook_secret",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "name",
+            "url",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["api_version"] = self.api_version
+        sent = self.fields_set
+        if self.api_version is not None or "api_version" in sent:
+            field_dict["api_version"] = self.api_version
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["event_type_ids"] = self.event_type_ids
+        if self.event_type_ids is not None or "event_type_ids" in sent:
+            field_dict["event_type_ids"] = self.event_type_ids
 
-        field_dict["funnel_ids"] = self.funnel_ids
+        if self.funnel_ids is not None or "funnel_ids" in sent:
+            field_dict["funnel_ids"] = self.funnel_ids
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["page_ids"] = self.page_ids
+        if self.page_ids is not None or "page_ids" in sent:
+            field_dict["page_ids"] = self.page_ids
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
-        field_dict["url"] = self.url
+        try:
+            url = self.url
+        except AttributeError:
+            pass
+        else:
+            field_dict["url"] = url
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
-        if not isinstance(self.webhook_secret, Unset):
+        if self.webhook_secret is not None or "webhook_secret" in sent:
             field_dict["webhook_secret"] = self.webhook_secret
 
         return field_dict
@@ -89,39 +143,39 @@ class WebhooksOutgoingEndpoint:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        api_version = d.pop("api_version")
+        api_version = d.pop("api_version", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        event_type_ids = d.pop("event_type_ids")
+        event_type_ids = d.pop("event_type_ids", None)
 
-        funnel_ids = d.pop("funnel_ids")
+        funnel_ids = d.pop("funnel_ids", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        page_ids = d.pop("page_ids")
+        page_ids = d.pop("page_ids", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        url = d.pop("url")
+        url = d.pop("url", _MISSING)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
-        webhook_secret = d.pop("webhook_secret", UNSET)
+        webhook_secret = d.pop("webhook_secret", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -130,14 +184,21 @@ class WebhooksOutgoingEndpoint:
         webhooks_outgoing_endpoint.created_at = created_at
         webhooks_outgoing_endpoint.event_type_ids = event_type_ids
         webhooks_outgoing_endpoint.funnel_ids = funnel_ids
-        webhooks_outgoing_endpoint.id = id
-        webhooks_outgoing_endpoint.name = name
+        if id is not _MISSING:
+            webhooks_outgoing_endpoint.id = id
+        if name is not _MISSING:
+            webhooks_outgoing_endpoint.name = name
         webhooks_outgoing_endpoint.page_ids = page_ids
         webhooks_outgoing_endpoint.public_id = public_id
         webhooks_outgoing_endpoint.updated_at = updated_at
-        webhooks_outgoing_endpoint.url = url
-        webhooks_outgoing_endpoint.workspace_id = workspace_id
+        if url is not _MISSING:
+            webhooks_outgoing_endpoint.url = url
+        if workspace_id is not _MISSING:
+            webhooks_outgoing_endpoint.workspace_id = workspace_id
         webhooks_outgoing_endpoint.webhook_secret = webhook_secret
+        webhooks_outgoing_endpoint._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         webhooks_outgoing_endpoint.additional_properties = d
         return webhooks_outgoing_endpoint

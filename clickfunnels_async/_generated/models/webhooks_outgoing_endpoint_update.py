@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="WebhooksOutgoingEndpointUpdate")
 
 
-@_attrs_define
-class WebhooksOutgoingEndpointUpdate:
+@_attrs_define(repr=False)
+class WebhooksOutgoingEndpointUpdate(_Body):
     """
     Attributes:
         event_type_ids (list[Any] | Unset):
@@ -33,6 +33,21 @@ class WebhooksOutgoingEndpointUpdate:
     page_ids: list[Any] | None | Unset = UNSET
     url: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "event_type_ids",
+        "funnel_ids",
+        "name",
+        "page_ids",
+        "url",
+    )
+    _cf_not_null = frozenset(
+        (
+            "event_type_ids",
+            "name",
+            "url",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

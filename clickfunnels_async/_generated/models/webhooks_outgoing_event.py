@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="WebhooksOutgoingEvent")
 
 
-@_attrs_define
-class WebhooksOutgoingEvent:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WebhooksOutgoingEvent(_Record):
     """
     Attributes:
         api_version (int | None):
@@ -33,117 +35,183 @@ class WebhooksOutgoingEvent:
         workspace_id (int):
     """
 
-    api_version: int | None
-    created_at: datetime.datetime | None
     data: WebhooksOutgoingEventData
-    event_type_id: None | str
-    funnel: None | WebhooksOutgoingEventFunnel
     id: int
-    page: None | WebhooksOutgoingEventPage
-    public_id: None | str
     subject_id: int
-    subject_type: None | str
-    uuid: None | str
     workspace_id: int
+    api_version: int | None = None
+    created_at: datetime.datetime | None = None
+    event_type_id: None | str = None
+    funnel: None | WebhooksOutgoingEventFunnel = None
+    page: None | WebhooksOutgoingEventPage = None
+    public_id: None | str = None
+    subject_type: None | str = None
+    uuid: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "api_version",
+        "created_at",
+        "data",
+        "event_type_id",
+        "funnel",
+        "id",
+        "page",
+        "public_id",
+        "subject_id",
+        "subject_type",
+        "uuid",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "data",
+            "id",
+            "subject_id",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["api_version"] = self.api_version
+        sent = self.fields_set
+        if self.api_version is not None or "api_version" in sent:
+            field_dict["api_version"] = self.api_version
 
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["data"] = self.data.to_dict()
+        try:
+            data = self.data
+        except AttributeError:
+            pass
+        else:
+            field_dict["data"] = data.to_dict()
 
-        field_dict["event_type_id"] = self.event_type_id
+        if self.event_type_id is not None or "event_type_id" in sent:
+            field_dict["event_type_id"] = self.event_type_id
 
-        field_dict["funnel"] = (
-            self.funnel.to_dict()
-            if isinstance(self.funnel, WebhooksOutgoingEventFunnel)
-            else self.funnel
-        )
+        if self.funnel is not None:
+            field_dict["funnel"] = (
+                self.funnel.to_dict()
+                if isinstance(self.funnel, WebhooksOutgoingEventFunnel)
+                else self.funnel
+            )
+        elif "funnel" in sent:
+            field_dict["funnel"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["page"] = (
-            self.page.to_dict()
-            if isinstance(self.page, WebhooksOutgoingEventPage)
-            else self.page
-        )
+        if self.page is not None:
+            field_dict["page"] = (
+                self.page.to_dict()
+                if isinstance(self.page, WebhooksOutgoingEventPage)
+                else self.page
+            )
+        elif "page" in sent:
+            field_dict["page"] = None
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["subject_id"] = self.subject_id
+        try:
+            subject_id = self.subject_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["subject_id"] = subject_id
 
-        field_dict["subject_type"] = self.subject_type
+        if self.subject_type is not None or "subject_type" in sent:
+            field_dict["subject_type"] = self.subject_type
 
-        field_dict["uuid"] = self.uuid
+        if self.uuid is not None or "uuid" in sent:
+            field_dict["uuid"] = self.uuid
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        api_version = d.pop("api_version")
+        api_version = d.pop("api_version", None)
 
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        data = WebhooksOutgoingEventData.from_dict(d.pop("data"))
+        data = d.pop("data", _MISSING)
+        if data is not _MISSING:
+            data = WebhooksOutgoingEventData.from_dict(data)
 
-        event_type_id = d.pop("event_type_id")
+        event_type_id = d.pop("event_type_id", None)
 
-        funnel = d.pop("funnel")
+        funnel = d.pop("funnel", None)
         if isinstance(funnel, dict):
             try:
                 funnel = WebhooksOutgoingEventFunnel.from_dict(funnel)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        page = d.pop("page")
+        page = d.pop("page", None)
         if isinstance(page, dict):
             try:
                 page = WebhooksOutgoingEventPage.from_dict(page)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        subject_id = d.pop("subject_id")
+        subject_id = d.pop("subject_id", _MISSING)
 
-        subject_type = d.pop("subject_type")
+        subject_type = d.pop("subject_type", None)
 
-        uuid = d.pop("uuid")
+        uuid = d.pop("uuid", None)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         webhooks_outgoing_event = _new(cls)
         webhooks_outgoing_event.api_version = api_version
         webhooks_outgoing_event.created_at = created_at
-        webhooks_outgoing_event.data = data
+        if data is not _MISSING:
+            webhooks_outgoing_event.data = data
         webhooks_outgoing_event.event_type_id = event_type_id
         webhooks_outgoing_event.funnel = funnel
-        webhooks_outgoing_event.id = id
+        if id is not _MISSING:
+            webhooks_outgoing_event.id = id
         webhooks_outgoing_event.page = page
         webhooks_outgoing_event.public_id = public_id
-        webhooks_outgoing_event.subject_id = subject_id
+        if subject_id is not _MISSING:
+            webhooks_outgoing_event.subject_id = subject_id
         webhooks_outgoing_event.subject_type = subject_type
         webhooks_outgoing_event.uuid = uuid
-        webhooks_outgoing_event.workspace_id = workspace_id
+        if workspace_id is not _MISSING:
+            webhooks_outgoing_event.workspace_id = workspace_id
+        webhooks_outgoing_event._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         webhooks_outgoing_event.additional_properties = d
         return webhooks_outgoing_event

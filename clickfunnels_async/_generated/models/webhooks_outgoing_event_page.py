@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,29 +16,36 @@ from typing import Self
 T = TypeVar("T", bound="WebhooksOutgoingEventPage")
 
 
-@_attrs_define
-class WebhooksOutgoingEventPage:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WebhooksOutgoingEventPage(_Record):
     """
     Attributes:
-        id (int | Unset):
-        name (str | Unset):
-        public_id (None | str | Unset):
+        id (int | None):
+        name (str | None):
+        public_id (None | str):
     """
 
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    public_id: None | str | Unset = UNSET
+    id: int | None = None
+    name: str | None = None
+    public_id: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "name",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.id, Unset):
+        sent = self.fields_set
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -46,11 +53,11 @@ class WebhooksOutgoingEventPage:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -58,6 +65,9 @@ class WebhooksOutgoingEventPage:
         webhooks_outgoing_event_page.id = id
         webhooks_outgoing_event_page.name = name
         webhooks_outgoing_event_page.public_id = public_id
+        webhooks_outgoing_event_page._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         webhooks_outgoing_event_page.additional_properties = d
         return webhooks_outgoing_event_page

@@ -7,14 +7,16 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="WebhooksOutgoingEventType")
 
 
-@_attrs_define
-class WebhooksOutgoingEventType:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WebhooksOutgoingEventType(_Record):
     """
     Attributes:
         id (str):
@@ -24,27 +26,53 @@ class WebhooksOutgoingEventType:
     id: str
     topic: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "id",
+        "topic",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "topic",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["id"] = self.id
+        sent = self.fields_set
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["topic"] = self.topic
+        try:
+            topic = self.topic
+        except AttributeError:
+            pass
+        else:
+            field_dict["topic"] = topic
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        topic = d.pop("topic")
+        topic = d.pop("topic", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         webhooks_outgoing_event_type = _new(cls)
-        webhooks_outgoing_event_type.id = id
-        webhooks_outgoing_event_type.topic = topic
+        if id is not _MISSING:
+            webhooks_outgoing_event_type.id = id
+        if topic is not _MISSING:
+            webhooks_outgoing_event_type.topic = topic
+        webhooks_outgoing_event_type._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         webhooks_outgoing_event_type.additional_properties = d
         return webhooks_outgoing_event_type

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -18,8 +20,8 @@ from ..models.workflow_status import WorkflowStatus
 T = TypeVar("T", bound="Workflow")
 
 
-@_attrs_define
-class Workflow:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Workflow(_Record):
     """
     Attributes:
         active_runs_count (int):
@@ -43,83 +45,191 @@ class Workflow:
     disabled: bool
     id: int
     name: str
-    public_id: None | str
     run_type: WorkflowRunType
     status: WorkflowStatus
     updated_at: datetime.datetime
     workspace_id: int
+    public_id: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "active_runs_count",
+        "archived",
+        "completed_runs_count",
+        "created_at",
+        "disabled",
+        "id",
+        "name",
+        "public_id",
+        "run_type",
+        "status",
+        "updated_at",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "active_runs_count",
+            "archived",
+            "completed_runs_count",
+            "created_at",
+            "disabled",
+            "id",
+            "name",
+            "run_type",
+            "status",
+            "updated_at",
+            "workspace_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["active_runs_count"] = self.active_runs_count
+        sent = self.fields_set
+        try:
+            active_runs_count = self.active_runs_count
+        except AttributeError:
+            pass
+        else:
+            field_dict["active_runs_count"] = active_runs_count
 
-        field_dict["archived"] = self.archived
+        try:
+            archived = self.archived
+        except AttributeError:
+            pass
+        else:
+            field_dict["archived"] = archived
 
-        field_dict["completed_runs_count"] = self.completed_runs_count
+        try:
+            completed_runs_count = self.completed_runs_count
+        except AttributeError:
+            pass
+        else:
+            field_dict["completed_runs_count"] = completed_runs_count
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["disabled"] = self.disabled
+        try:
+            disabled = self.disabled
+        except AttributeError:
+            pass
+        else:
+            field_dict["disabled"] = disabled
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["run_type"] = self.run_type.value
+        try:
+            run_type = self.run_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["run_type"] = run_type.value
 
-        field_dict["status"] = self.status.value
+        try:
+            status = self.status
+        except AttributeError:
+            pass
+        else:
+            field_dict["status"] = status.value
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["workspace_id"] = self.workspace_id
+        try:
+            workspace_id = self.workspace_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workspace_id"] = workspace_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        active_runs_count = d.pop("active_runs_count")
+        active_runs_count = d.pop("active_runs_count", _MISSING)
 
-        archived = d.pop("archived")
+        archived = d.pop("archived", _MISSING)
 
-        completed_runs_count = d.pop("completed_runs_count")
+        completed_runs_count = d.pop("completed_runs_count", _MISSING)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        disabled = d.pop("disabled")
+        disabled = d.pop("disabled", _MISSING)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        run_type = WorkflowRunType(d.pop("run_type"))
+        run_type = d.pop("run_type", _MISSING)
+        if run_type is not _MISSING:
+            run_type = WorkflowRunType(run_type)
 
-        status = WorkflowStatus(d.pop("status"))
+        status = d.pop("status", _MISSING)
+        if status is not _MISSING:
+            status = WorkflowStatus(status)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        workspace_id = d.pop("workspace_id")
+        workspace_id = d.pop("workspace_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflow = _new(cls)
-        workflow.active_runs_count = active_runs_count
-        workflow.archived = archived
-        workflow.completed_runs_count = completed_runs_count
-        workflow.created_at = created_at
-        workflow.disabled = disabled
-        workflow.id = id
-        workflow.name = name
+        if active_runs_count is not _MISSING:
+            workflow.active_runs_count = active_runs_count
+        if archived is not _MISSING:
+            workflow.archived = archived
+        if completed_runs_count is not _MISSING:
+            workflow.completed_runs_count = completed_runs_count
+        if created_at is not _MISSING:
+            workflow.created_at = created_at
+        if disabled is not _MISSING:
+            workflow.disabled = disabled
+        if id is not _MISSING:
+            workflow.id = id
+        if name is not _MISSING:
+            workflow.name = name
         workflow.public_id = public_id
-        workflow.run_type = run_type
-        workflow.status = status
-        workflow.updated_at = updated_at
-        workflow.workspace_id = workspace_id
+        if run_type is not _MISSING:
+            workflow.run_type = run_type
+        if status is not _MISSING:
+            workflow.status = status
+        if updated_at is not _MISSING:
+            workflow.updated_at = updated_at
+        if workspace_id is not _MISSING:
+            workflow.workspace_id = workspace_id
+        workflow._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workflow.additional_properties = d
         return workflow

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 from typing import Self
@@ -14,8 +16,8 @@ from typing import Self
 T = TypeVar("T", bound="WorkflowStructure")
 
 
-@_attrs_define
-class WorkflowStructure:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkflowStructure(_Record):
     """
     Attributes:
         steps (list[WorkflowStructureStep]):
@@ -27,39 +29,79 @@ class WorkflowStructure:
     triggers: list[WorkflowStructureTrigger]
     workflow: WorkflowStructureWorkflow
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "steps",
+        "triggers",
+        "workflow",
+    )
+    _cf_strict = frozenset(
+        (
+            "steps",
+            "triggers",
+            "workflow",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["steps"] = [steps_item.to_dict() for steps_item in self.steps]
+        sent = self.fields_set
+        try:
+            steps = self.steps
+        except AttributeError:
+            pass
+        else:
+            field_dict["steps"] = [steps_item.to_dict() for steps_item in steps]
 
-        field_dict["triggers"] = [
-            triggers_item.to_dict() for triggers_item in self.triggers
-        ]
+        try:
+            triggers = self.triggers
+        except AttributeError:
+            pass
+        else:
+            field_dict["triggers"] = [
+                triggers_item.to_dict() for triggers_item in triggers
+            ]
 
-        field_dict["workflow"] = self.workflow.to_dict()
+        try:
+            workflow = self.workflow
+        except AttributeError:
+            pass
+        else:
+            field_dict["workflow"] = workflow.to_dict()
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        steps = [
-            WorkflowStructureStep.from_dict(steps_item) for steps_item in d.pop("steps")
-        ]
+        steps = d.pop("steps", _MISSING)
+        if steps is not _MISSING:
+            steps = [
+                WorkflowStructureStep.from_dict(steps_item) for steps_item in steps
+            ]
 
-        triggers = [
-            WorkflowStructureTrigger.from_dict(triggers_item)
-            for triggers_item in d.pop("triggers")
-        ]
+        triggers = d.pop("triggers", _MISSING)
+        if triggers is not _MISSING:
+            triggers = [
+                WorkflowStructureTrigger.from_dict(triggers_item)
+                for triggers_item in triggers
+            ]
 
-        workflow = WorkflowStructureWorkflow.from_dict(d.pop("workflow"))
+        workflow = d.pop("workflow", _MISSING)
+        if workflow is not _MISSING:
+            workflow = WorkflowStructureWorkflow.from_dict(workflow)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflow_structure = _new(cls)
-        workflow_structure.steps = steps
-        workflow_structure.triggers = triggers
-        workflow_structure.workflow = workflow
+        if steps is not _MISSING:
+            workflow_structure.steps = steps
+        if triggers is not _MISSING:
+            workflow_structure.triggers = triggers
+        if workflow is not _MISSING:
+            workflow_structure.workflow = workflow
+        workflow_structure._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workflow_structure.additional_properties = d
         return workflow_structure

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -18,106 +18,152 @@ from ..models.workflow_structure_step_state import WorkflowStructureStepState
 T = TypeVar("T", bound="WorkflowStructureStep")
 
 
-@_attrs_define
-class WorkflowStructureStep:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkflowStructureStep(_Record):
     """
     Attributes:
-        branches (list[WorkflowStructureStepBranch] | Unset):
-        convergence_step_id (int | None | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        public_id (str | Unset):
-        sort_order (int | Unset):
-        state (WorkflowStructureStepState | Unset):
-        step_type (str | Unset):
-        step_type_settings (WorkflowStructureStepStepTypeSettings | Unset):
-        variants (list[WorkflowStructureStepVariant] | Unset):
+        branches (list[WorkflowStructureStepBranch] | None):
+        convergence_step_id (int | None):
+        id (int | None):
+        name (str | None):
+        public_id (str | None):
+        sort_order (int | None):
+        state (WorkflowStructureStepState | None):
+        step_type (str | None):
+        step_type_settings (WorkflowStructureStepStepTypeSettings | None):
+        variants (list[WorkflowStructureStepVariant] | None):
     """
 
-    branches: list[WorkflowStructureStepBranch] | Unset = UNSET
-    convergence_step_id: int | None | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    sort_order: int | Unset = UNSET
-    state: WorkflowStructureStepState | Unset = UNSET
-    step_type: str | Unset = UNSET
-    step_type_settings: WorkflowStructureStepStepTypeSettings | Unset = UNSET
-    variants: list[WorkflowStructureStepVariant] | Unset = UNSET
+    branches: list[WorkflowStructureStepBranch] | None = None
+    convergence_step_id: int | None = None
+    id: int | None = None
+    name: str | None = None
+    public_id: str | None = None
+    sort_order: int | None = None
+    state: WorkflowStructureStepState | None = None
+    step_type: str | None = None
+    step_type_settings: WorkflowStructureStepStepTypeSettings | None = None
+    variants: list[WorkflowStructureStepVariant] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "branches",
+        "convergence_step_id",
+        "id",
+        "name",
+        "public_id",
+        "sort_order",
+        "state",
+        "step_type",
+        "step_type_settings",
+        "variants",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.branches, Unset):
-            field_dict["branches"] = [
-                branches_item.to_dict() for branches_item in self.branches
-            ]
+        sent = self.fields_set
+        if self.branches is not None:
+            field_dict["branches"] = (
+                [
+                    branches_item.to_dict()
+                    if isinstance(branches_item, WorkflowStructureStepBranch)
+                    else branches_item
+                    for branches_item in self.branches
+                ]
+                if isinstance(self.branches, list)
+                else self.branches
+            )
+        elif "branches" in sent:
+            field_dict["branches"] = None
 
-        if not isinstance(self.convergence_step_id, Unset):
+        if self.convergence_step_id is not None or "convergence_step_id" in sent:
             field_dict["convergence_step_id"] = self.convergence_step_id
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.sort_order, Unset):
+        if self.sort_order is not None or "sort_order" in sent:
             field_dict["sort_order"] = self.sort_order
 
-        if not isinstance(self.state, Unset):
-            field_dict["state"] = self.state.value
+        if self.state is not None:
+            field_dict["state"] = (
+                self.state.value
+                if isinstance(self.state, WorkflowStructureStepState)
+                else self.state
+            )
+        elif "state" in sent:
+            field_dict["state"] = None
 
-        if not isinstance(self.step_type, Unset):
+        if self.step_type is not None or "step_type" in sent:
             field_dict["step_type"] = self.step_type
 
-        if not isinstance(self.step_type_settings, Unset):
-            field_dict["step_type_settings"] = self.step_type_settings.to_dict()
+        if self.step_type_settings is not None:
+            field_dict["step_type_settings"] = (
+                self.step_type_settings.to_dict()
+                if isinstance(
+                    self.step_type_settings, WorkflowStructureStepStepTypeSettings
+                )
+                else self.step_type_settings
+            )
+        elif "step_type_settings" in sent:
+            field_dict["step_type_settings"] = None
 
-        if not isinstance(self.variants, Unset):
-            field_dict["variants"] = [
-                variants_item.to_dict() for variants_item in self.variants
-            ]
+        if self.variants is not None:
+            field_dict["variants"] = (
+                [
+                    variants_item.to_dict()
+                    if isinstance(variants_item, WorkflowStructureStepVariant)
+                    else variants_item
+                    for variants_item in self.variants
+                ]
+                if isinstance(self.variants, list)
+                else self.variants
+            )
+        elif "variants" in sent:
+            field_dict["variants"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        branches = d.pop("branches", UNSET)
-        if not isinstance(branches, Unset):
+        branches = d.pop("branches", None)
+        if branches is not None:
             branches = [
                 WorkflowStructureStepBranch.from_dict(branches_item)
                 for branches_item in branches
             ]
 
-        convergence_step_id = d.pop("convergence_step_id", UNSET)
+        convergence_step_id = d.pop("convergence_step_id", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        sort_order = d.pop("sort_order", UNSET)
+        sort_order = d.pop("sort_order", None)
 
-        state = d.pop("state", UNSET)
-        if not isinstance(state, Unset):
+        state = d.pop("state", None)
+        if state is not None:
             state = WorkflowStructureStepState(state)
 
-        step_type = d.pop("step_type", UNSET)
+        step_type = d.pop("step_type", None)
 
-        step_type_settings = d.pop("step_type_settings", UNSET)
-        if not isinstance(step_type_settings, Unset):
+        step_type_settings = d.pop("step_type_settings", None)
+        if step_type_settings is not None:
             step_type_settings = WorkflowStructureStepStepTypeSettings.from_dict(
                 step_type_settings
             )
 
-        variants = d.pop("variants", UNSET)
-        if not isinstance(variants, Unset):
+        variants = d.pop("variants", None)
+        if variants is not None:
             variants = [
                 WorkflowStructureStepVariant.from_dict(variants_item)
                 for variants_item in variants
@@ -136,6 +182,9 @@ class WorkflowStructureStep:
         workflow_structure_step.step_type = step_type
         workflow_structure_step.step_type_settings = step_type_settings
         workflow_structure_step.variants = variants
+        workflow_structure_step._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workflow_structure_step.additional_properties = d
         return workflow_structure_step

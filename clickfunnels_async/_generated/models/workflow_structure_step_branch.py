@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -20,37 +20,60 @@ from ..models.workflow_structure_step_branch_branch import (
 T = TypeVar("T", bound="WorkflowStructureStepBranch")
 
 
-@_attrs_define
-class WorkflowStructureStepBranch:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkflowStructureStepBranch(_Record):
     """
     Attributes:
-        branch (WorkflowStructureStepBranchBranch | Unset):
-        steps (list[WorkflowStructureStepBranchStepsItem] | Unset):
+        branch (WorkflowStructureStepBranchBranch | None):
+        steps (list[WorkflowStructureStepBranchStepsItem] | None):
     """
 
-    branch: WorkflowStructureStepBranchBranch | Unset = UNSET
-    steps: list[WorkflowStructureStepBranchStepsItem] | Unset = UNSET
+    branch: WorkflowStructureStepBranchBranch | None = None
+    steps: list[WorkflowStructureStepBranchStepsItem] | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "branch",
+        "steps",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.branch, Unset):
-            field_dict["branch"] = self.branch.value
+        sent = self.fields_set
+        if self.branch is not None:
+            field_dict["branch"] = (
+                self.branch.value
+                if isinstance(self.branch, WorkflowStructureStepBranchBranch)
+                else self.branch
+            )
+        elif "branch" in sent:
+            field_dict["branch"] = None
 
-        if not isinstance(self.steps, Unset):
-            field_dict["steps"] = [steps_item.to_dict() for steps_item in self.steps]
+        if self.steps is not None:
+            field_dict["steps"] = (
+                [
+                    steps_item.to_dict()
+                    if isinstance(steps_item, WorkflowStructureStepBranchStepsItem)
+                    else steps_item
+                    for steps_item in self.steps
+                ]
+                if isinstance(self.steps, list)
+                else self.steps
+            )
+        elif "steps" in sent:
+            field_dict["steps"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        branch = d.pop("branch", UNSET)
-        if not isinstance(branch, Unset):
+        branch = d.pop("branch", None)
+        if branch is not None:
             branch = WorkflowStructureStepBranchBranch(branch)
 
-        steps = d.pop("steps", UNSET)
-        if not isinstance(steps, Unset):
+        steps = d.pop("steps", None)
+        if steps is not None:
             steps = [
                 WorkflowStructureStepBranchStepsItem.from_dict(steps_item)
                 for steps_item in steps
@@ -61,6 +84,9 @@ class WorkflowStructureStepBranch:
         workflow_structure_step_branch = _new(cls)
         workflow_structure_step_branch.branch = branch
         workflow_structure_step_branch.steps = steps
+        workflow_structure_step_branch._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workflow_structure_step_branch.additional_properties = d
         return workflow_structure_step_branch

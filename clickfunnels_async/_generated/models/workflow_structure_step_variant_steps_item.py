@@ -7,18 +7,23 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Record
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="WorkflowStructureStepVariantStepsItem")
 
 
-@_attrs_define
-class WorkflowStructureStepVariantStepsItem:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkflowStructureStepVariantStepsItem(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ()
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
+        sent = self.fields_set
         return field_dict
 
     @classmethod
@@ -27,6 +32,9 @@ class WorkflowStructureStepVariantStepsItem:
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflow_structure_step_variant_steps_item = _new(cls)
+        workflow_structure_step_variant_steps_item._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workflow_structure_step_variant_steps_item.additional_properties = d
         return workflow_structure_step_variant_steps_item

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,39 +15,51 @@ _new = object.__new__
 T = TypeVar("T", bound="WorkflowStructureTrigger")
 
 
-@_attrs_define
-class WorkflowStructureTrigger:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkflowStructureTrigger(_Record):
     """
     Attributes:
-        active (bool | Unset):
-        allow_anonymous_contacts (bool | Unset):
-        event_type_key (str | Unset):
-        id (int | Unset):
-        public_id (str | Unset):
+        active (bool | None):
+        allow_anonymous_contacts (bool | None):
+        event_type_key (str | None):
+        id (int | None):
+        public_id (str | None):
     """
 
-    active: bool | Unset = UNSET
-    allow_anonymous_contacts: bool | Unset = UNSET
-    event_type_key: str | Unset = UNSET
-    id: int | Unset = UNSET
-    public_id: str | Unset = UNSET
+    active: bool | None = None
+    allow_anonymous_contacts: bool | None = None
+    event_type_key: str | None = None
+    id: int | None = None
+    public_id: str | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "active",
+        "allow_anonymous_contacts",
+        "event_type_key",
+        "id",
+        "public_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.active, Unset):
+        sent = self.fields_set
+        if self.active is not None or "active" in sent:
             field_dict["active"] = self.active
 
-        if not isinstance(self.allow_anonymous_contacts, Unset):
+        if (
+            self.allow_anonymous_contacts is not None
+            or "allow_anonymous_contacts" in sent
+        ):
             field_dict["allow_anonymous_contacts"] = self.allow_anonymous_contacts
 
-        if not isinstance(self.event_type_key, Unset):
+        if self.event_type_key is not None or "event_type_key" in sent:
             field_dict["event_type_key"] = self.event_type_key
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
         return field_dict
@@ -55,15 +67,15 @@ class WorkflowStructureTrigger:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        active = d.pop("active", UNSET)
+        active = d.pop("active", None)
 
-        allow_anonymous_contacts = d.pop("allow_anonymous_contacts", UNSET)
+        allow_anonymous_contacts = d.pop("allow_anonymous_contacts", None)
 
-        event_type_key = d.pop("event_type_key", UNSET)
+        event_type_key = d.pop("event_type_key", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -73,6 +85,9 @@ class WorkflowStructureTrigger:
         workflow_structure_trigger.event_type_key = event_type_key
         workflow_structure_trigger.id = id
         workflow_structure_trigger.public_id = public_id
+        workflow_structure_trigger._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workflow_structure_trigger.additional_properties = d
         return workflow_structure_trigger

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,70 +16,87 @@ from ..models.workflow_structure_workflow_status import WorkflowStructureWorkflo
 T = TypeVar("T", bound="WorkflowStructureWorkflow")
 
 
-@_attrs_define
-class WorkflowStructureWorkflow:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkflowStructureWorkflow(_Record):
     """
     Attributes:
-        archived (bool | Unset):
-        disabled (bool | Unset):
-        id (int | Unset):
-        name (str | Unset):
-        public_id (str | Unset):
-        run_type (str | Unset):
-        status (WorkflowStructureWorkflowStatus | Unset):
+        archived (bool | None):
+        disabled (bool | None):
+        id (int | None):
+        name (str | None):
+        public_id (str | None):
+        run_type (str | None):
+        status (WorkflowStructureWorkflowStatus | None):
     """
 
-    archived: bool | Unset = UNSET
-    disabled: bool | Unset = UNSET
-    id: int | Unset = UNSET
-    name: str | Unset = UNSET
-    public_id: str | Unset = UNSET
-    run_type: str | Unset = UNSET
-    status: WorkflowStructureWorkflowStatus | Unset = UNSET
+    archived: bool | None = None
+    disabled: bool | None = None
+    id: int | None = None
+    name: str | None = None
+    public_id: str | None = None
+    run_type: str | None = None
+    status: WorkflowStructureWorkflowStatus | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "archived",
+        "disabled",
+        "id",
+        "name",
+        "public_id",
+        "run_type",
+        "status",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.archived, Unset):
+        sent = self.fields_set
+        if self.archived is not None or "archived" in sent:
             field_dict["archived"] = self.archived
 
-        if not isinstance(self.disabled, Unset):
+        if self.disabled is not None or "disabled" in sent:
             field_dict["disabled"] = self.disabled
 
-        if not isinstance(self.id, Unset):
+        if self.id is not None or "id" in sent:
             field_dict["id"] = self.id
 
-        if not isinstance(self.name, Unset):
+        if self.name is not None or "name" in sent:
             field_dict["name"] = self.name
 
-        if not isinstance(self.public_id, Unset):
+        if self.public_id is not None or "public_id" in sent:
             field_dict["public_id"] = self.public_id
 
-        if not isinstance(self.run_type, Unset):
+        if self.run_type is not None or "run_type" in sent:
             field_dict["run_type"] = self.run_type
 
-        if not isinstance(self.status, Unset):
-            field_dict["status"] = self.status.value
+        if self.status is not None:
+            field_dict["status"] = (
+                self.status.value
+                if isinstance(self.status, WorkflowStructureWorkflowStatus)
+                else self.status
+            )
+        elif "status" in sent:
+            field_dict["status"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        archived = d.pop("archived", UNSET)
+        archived = d.pop("archived", None)
 
-        disabled = d.pop("disabled", UNSET)
+        disabled = d.pop("disabled", None)
 
-        id = d.pop("id", UNSET)
+        id = d.pop("id", None)
 
-        name = d.pop("name", UNSET)
+        name = d.pop("name", None)
 
-        public_id = d.pop("public_id", UNSET)
+        public_id = d.pop("public_id", None)
 
-        run_type = d.pop("run_type", UNSET)
+        run_type = d.pop("run_type", None)
 
-        status = d.pop("status", UNSET)
-        if not isinstance(status, Unset):
+        status = d.pop("status", None)
+        if status is not None:
             status = WorkflowStructureWorkflowStatus(status)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
@@ -92,6 +109,9 @@ class WorkflowStructureWorkflow:
         workflow_structure_workflow.public_id = public_id
         workflow_structure_workflow.run_type = run_type
         workflow_structure_workflow.status = status
+        workflow_structure_workflow._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workflow_structure_workflow.additional_properties = d
         return workflow_structure_workflow

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.workflows_run_status import WorkflowsRunStatus
 T = TypeVar("T", bound="WorkflowsRun")
 
 
-@_attrs_define
-class WorkflowsRun:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkflowsRun(_Record):
     """
     Attributes:
         completed_at (datetime.datetime | None):
@@ -36,114 +38,199 @@ class WorkflowsRun:
         workflow_id (int):
     """
 
-    completed_at: datetime.datetime | None
-    contact_id: int | None
     created_at: datetime.datetime
-    current_step_id: int | None
-    event_id: int | None
     id: int
-    paused_at: datetime.datetime | None
-    public_id: None | str
     skip_communication: bool
     status: WorkflowsRunStatus
-    type_: None | str
     updated_at: datetime.datetime
     workflow_id: int
+    completed_at: datetime.datetime | None = None
+    contact_id: int | None = None
+    current_step_id: int | None = None
+    event_id: int | None = None
+    paused_at: datetime.datetime | None = None
+    public_id: None | str = None
+    type_: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "completed_at",
+        "contact_id",
+        "created_at",
+        "current_step_id",
+        "event_id",
+        "id",
+        "paused_at",
+        "public_id",
+        "skip_communication",
+        "status",
+        "type_",
+        "updated_at",
+        "workflow_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "created_at",
+            "id",
+            "skip_communication",
+            "status",
+            "updated_at",
+            "workflow_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["completed_at"] = (
-            self.completed_at.isoformat()
-            if isinstance(self.completed_at, datetime.datetime)
-            else self.completed_at
-        )
+        sent = self.fields_set
+        if self.completed_at is not None:
+            field_dict["completed_at"] = (
+                self.completed_at.isoformat()
+                if isinstance(self.completed_at, datetime.datetime)
+                else self.completed_at
+            )
+        elif "completed_at" in sent:
+            field_dict["completed_at"] = None
 
-        field_dict["contact_id"] = self.contact_id
+        if self.contact_id is not None or "contact_id" in sent:
+            field_dict["contact_id"] = self.contact_id
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["current_step_id"] = self.current_step_id
+        if self.current_step_id is not None or "current_step_id" in sent:
+            field_dict["current_step_id"] = self.current_step_id
 
-        field_dict["event_id"] = self.event_id
+        if self.event_id is not None or "event_id" in sent:
+            field_dict["event_id"] = self.event_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["paused_at"] = (
-            self.paused_at.isoformat()
-            if isinstance(self.paused_at, datetime.datetime)
-            else self.paused_at
-        )
+        if self.paused_at is not None:
+            field_dict["paused_at"] = (
+                self.paused_at.isoformat()
+                if isinstance(self.paused_at, datetime.datetime)
+                else self.paused_at
+            )
+        elif "paused_at" in sent:
+            field_dict["paused_at"] = None
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["skip_communication"] = self.skip_communication
+        try:
+            skip_communication = self.skip_communication
+        except AttributeError:
+            pass
+        else:
+            field_dict["skip_communication"] = skip_communication
 
-        field_dict["status"] = self.status.value
+        try:
+            status = self.status
+        except AttributeError:
+            pass
+        else:
+            field_dict["status"] = status.value
 
-        field_dict["type"] = self.type_
+        if self.type_ is not None or "type_" in sent:
+            field_dict["type"] = self.type_
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["workflow_id"] = self.workflow_id
+        try:
+            workflow_id = self.workflow_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workflow_id"] = workflow_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        completed_at = d.pop("completed_at")
+        completed_at = d.pop("completed_at", None)
         if isinstance(completed_at, str):
             try:
                 completed_at = datetime.datetime.fromisoformat(completed_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        contact_id = d.pop("contact_id")
+        contact_id = d.pop("contact_id", None)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        current_step_id = d.pop("current_step_id")
+        current_step_id = d.pop("current_step_id", None)
 
-        event_id = d.pop("event_id")
+        event_id = d.pop("event_id", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        paused_at = d.pop("paused_at")
+        paused_at = d.pop("paused_at", None)
         if isinstance(paused_at, str):
             try:
                 paused_at = datetime.datetime.fromisoformat(paused_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        skip_communication = d.pop("skip_communication")
+        skip_communication = d.pop("skip_communication", _MISSING)
 
-        status = WorkflowsRunStatus(d.pop("status"))
+        status = d.pop("status", _MISSING)
+        if status is not _MISSING:
+            status = WorkflowsRunStatus(status)
 
-        type_ = d.pop("type")
+        type_ = d.pop("type", None)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        workflow_id = d.pop("workflow_id")
+        workflow_id = d.pop("workflow_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflows_run = _new(cls)
         workflows_run.completed_at = completed_at
         workflows_run.contact_id = contact_id
-        workflows_run.created_at = created_at
+        if created_at is not _MISSING:
+            workflows_run.created_at = created_at
         workflows_run.current_step_id = current_step_id
         workflows_run.event_id = event_id
-        workflows_run.id = id
+        if id is not _MISSING:
+            workflows_run.id = id
         workflows_run.paused_at = paused_at
         workflows_run.public_id = public_id
-        workflows_run.skip_communication = skip_communication
-        workflows_run.status = status
+        if skip_communication is not _MISSING:
+            workflows_run.skip_communication = skip_communication
+        if status is not _MISSING:
+            workflows_run.status = status
         workflows_run.type_ = type_
-        workflows_run.updated_at = updated_at
-        workflows_run.workflow_id = workflow_id
+        if updated_at is not _MISSING:
+            workflows_run.updated_at = updated_at
+        if workflow_id is not _MISSING:
+            workflows_run.workflow_id = workflow_id
+        _wire = {
+            "type": "type_",
+        }
+        workflows_run._fields_set = frozenset(
+            _wire.get(key, key) for key in src_dict if key not in d
+        )
 
         workflows_run.additional_properties = d
         return workflows_run

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self, cast
 T = TypeVar("T", bound="WorkflowsRunCreate")
 
 
-@_attrs_define
-class WorkflowsRunCreate:
+@_attrs_define(repr=False)
+class WorkflowsRunCreate(_Body):
     """
     Attributes:
         contact_id (int | str):
@@ -27,6 +27,17 @@ class WorkflowsRunCreate:
     contact_id: int | str
     skip_communication: bool | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contact_id",
+        "skip_communication",
+    )
+    _cf_not_null = frozenset(
+        (
+            "contact_id",
+            "skip_communication",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -17,8 +19,8 @@ from ..models.workflows_step_state import WorkflowsStepState
 T = TypeVar("T", bound="WorkflowsStep")
 
 
-@_attrs_define
-class WorkflowsStep:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkflowsStep(_Record):
     """
     Attributes:
         branch (None | str):
@@ -36,98 +38,196 @@ class WorkflowsStep:
         workflow_id (int):
     """
 
-    branch: None | str
-    convergence_step_id: int | None
     created_at: datetime.datetime
     id: int
     name: str
-    parent_step_id: int | None
-    public_id: None | str
     sort_order: int
     state: WorkflowsStepState
     step_type: str
     step_type_settings: WorkflowsStepStepTypeSettings
     updated_at: datetime.datetime
     workflow_id: int
+    branch: None | str = None
+    convergence_step_id: int | None = None
+    parent_step_id: int | None = None
+    public_id: None | str = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "branch",
+        "convergence_step_id",
+        "created_at",
+        "id",
+        "name",
+        "parent_step_id",
+        "public_id",
+        "sort_order",
+        "state",
+        "step_type",
+        "step_type_settings",
+        "updated_at",
+        "workflow_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "created_at",
+            "id",
+            "name",
+            "sort_order",
+            "state",
+            "step_type",
+            "step_type_settings",
+            "updated_at",
+            "workflow_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["branch"] = self.branch
+        sent = self.fields_set
+        if self.branch is not None or "branch" in sent:
+            field_dict["branch"] = self.branch
 
-        field_dict["convergence_step_id"] = self.convergence_step_id
+        if self.convergence_step_id is not None or "convergence_step_id" in sent:
+            field_dict["convergence_step_id"] = self.convergence_step_id
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["parent_step_id"] = self.parent_step_id
+        if self.parent_step_id is not None or "parent_step_id" in sent:
+            field_dict["parent_step_id"] = self.parent_step_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["sort_order"] = self.sort_order
+        try:
+            sort_order = self.sort_order
+        except AttributeError:
+            pass
+        else:
+            field_dict["sort_order"] = sort_order
 
-        field_dict["state"] = self.state.value
+        try:
+            state = self.state
+        except AttributeError:
+            pass
+        else:
+            field_dict["state"] = state.value
 
-        field_dict["step_type"] = self.step_type
+        try:
+            step_type = self.step_type
+        except AttributeError:
+            pass
+        else:
+            field_dict["step_type"] = step_type
 
-        field_dict["step_type_settings"] = self.step_type_settings.to_dict()
+        try:
+            step_type_settings = self.step_type_settings
+        except AttributeError:
+            pass
+        else:
+            field_dict["step_type_settings"] = step_type_settings.to_dict()
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["workflow_id"] = self.workflow_id
+        try:
+            workflow_id = self.workflow_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workflow_id"] = workflow_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        branch = d.pop("branch")
+        branch = d.pop("branch", None)
 
-        convergence_step_id = d.pop("convergence_step_id")
+        convergence_step_id = d.pop("convergence_step_id", None)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        parent_step_id = d.pop("parent_step_id")
+        parent_step_id = d.pop("parent_step_id", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        sort_order = d.pop("sort_order")
+        sort_order = d.pop("sort_order", _MISSING)
 
-        state = WorkflowsStepState(d.pop("state"))
+        state = d.pop("state", _MISSING)
+        if state is not _MISSING:
+            state = WorkflowsStepState(state)
 
-        step_type = d.pop("step_type")
+        step_type = d.pop("step_type", _MISSING)
 
-        step_type_settings = WorkflowsStepStepTypeSettings.from_dict(
-            d.pop("step_type_settings")
-        )
+        step_type_settings = d.pop("step_type_settings", _MISSING)
+        if step_type_settings is not _MISSING:
+            step_type_settings = WorkflowsStepStepTypeSettings.from_dict(
+                step_type_settings
+            )
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        workflow_id = d.pop("workflow_id")
+        workflow_id = d.pop("workflow_id", _MISSING)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflows_step = _new(cls)
         workflows_step.branch = branch
         workflows_step.convergence_step_id = convergence_step_id
-        workflows_step.created_at = created_at
-        workflows_step.id = id
-        workflows_step.name = name
+        if created_at is not _MISSING:
+            workflows_step.created_at = created_at
+        if id is not _MISSING:
+            workflows_step.id = id
+        if name is not _MISSING:
+            workflows_step.name = name
         workflows_step.parent_step_id = parent_step_id
         workflows_step.public_id = public_id
-        workflows_step.sort_order = sort_order
-        workflows_step.state = state
-        workflows_step.step_type = step_type
-        workflows_step.step_type_settings = step_type_settings
-        workflows_step.updated_at = updated_at
-        workflows_step.workflow_id = workflow_id
+        if sort_order is not _MISSING:
+            workflows_step.sort_order = sort_order
+        if state is not _MISSING:
+            workflows_step.state = state
+        if step_type is not _MISSING:
+            workflows_step.step_type = step_type
+        if step_type_settings is not _MISSING:
+            workflows_step.step_type_settings = step_type_settings
+        if updated_at is not _MISSING:
+            workflows_step.updated_at = updated_at
+        if workflow_id is not _MISSING:
+            workflows_step.workflow_id = workflow_id
+        workflows_step._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workflows_step.additional_properties = d
         return workflows_step

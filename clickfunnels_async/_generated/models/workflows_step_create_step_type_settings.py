@@ -7,15 +7,20 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _Body
+
 _new = object.__new__
 
 
 T = TypeVar("T", bound="WorkflowsStepCreateStepTypeSettings")
 
 
-@_attrs_define
-class WorkflowsStepCreateStepTypeSettings:
+@_attrs_define(repr=False)
+class WorkflowsStepCreateStepTypeSettings(_Body):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = ()
+    _cf_not_null = frozenset(())
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -16,8 +16,8 @@ from typing import Self, cast
 T = TypeVar("T", bound="WorkflowsStepUpdate")
 
 
-@_attrs_define
-class WorkflowsStepUpdate:
+@_attrs_define(repr=False)
+class WorkflowsStepUpdate(_Body):
     """
     Attributes:
         after_step_id (int | str | Unset):
@@ -35,6 +35,25 @@ class WorkflowsStepUpdate:
     position: int | Unset = UNSET
     step_type_settings: WorkflowsStepUpdateStepTypeSettings | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "after_step_id",
+        "branch",
+        "name",
+        "parent_step_id",
+        "position",
+        "step_type_settings",
+    )
+    _cf_not_null = frozenset(
+        (
+            "after_step_id",
+            "branch",
+            "name",
+            "parent_step_id",
+            "position",
+            "step_type_settings",
+        )
+    )
+    _cf_children = (("step_type_settings", "WorkflowsStepUpdateStepTypeSettings"),)
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,44 +15,54 @@ _new = object.__new__
 T = TypeVar("T", bound="WorkflowsStepsStats")
 
 
-@_attrs_define
-class WorkflowsStepsStats:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkflowsStepsStats(_Record):
     """
     Attributes:
-        contacts (Any | Unset):
-        currency (Any | Unset):
-        email (Any | Unset):
-        step (Any | Unset):
-        timerange (Any | Unset):
-        workflow (Any | Unset):
+        contacts (Any):
+        currency (Any):
+        email (Any):
+        step (Any):
+        timerange (Any):
+        workflow (Any):
     """
 
-    contacts: Any | Unset = UNSET
-    currency: Any | Unset = UNSET
-    email: Any | Unset = UNSET
-    step: Any | Unset = UNSET
-    timerange: Any | Unset = UNSET
-    workflow: Any | Unset = UNSET
+    contacts: Any = None
+    currency: Any = None
+    email: Any = None
+    step: Any = None
+    timerange: Any = None
+    workflow: Any = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "contacts",
+        "currency",
+        "email",
+        "step",
+        "timerange",
+        "workflow",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.contacts, Unset):
+        sent = self.fields_set
+        if self.contacts is not None or "contacts" in sent:
             field_dict["contacts"] = self.contacts
 
-        if not isinstance(self.currency, Unset):
+        if self.currency is not None or "currency" in sent:
             field_dict["currency"] = self.currency
 
-        if not isinstance(self.email, Unset):
+        if self.email is not None or "email" in sent:
             field_dict["email"] = self.email
 
-        if not isinstance(self.step, Unset):
+        if self.step is not None or "step" in sent:
             field_dict["step"] = self.step
 
-        if not isinstance(self.timerange, Unset):
+        if self.timerange is not None or "timerange" in sent:
             field_dict["timerange"] = self.timerange
 
-        if not isinstance(self.workflow, Unset):
+        if self.workflow is not None or "workflow" in sent:
             field_dict["workflow"] = self.workflow
 
         return field_dict
@@ -60,17 +70,17 @@ class WorkflowsStepsStats:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        contacts = d.pop("contacts", UNSET)
+        contacts = d.pop("contacts", None)
 
-        currency = d.pop("currency", UNSET)
+        currency = d.pop("currency", None)
 
-        email = d.pop("email", UNSET)
+        email = d.pop("email", None)
 
-        step = d.pop("step", UNSET)
+        step = d.pop("step", None)
 
-        timerange = d.pop("timerange", UNSET)
+        timerange = d.pop("timerange", None)
 
-        workflow = d.pop("workflow", UNSET)
+        workflow = d.pop("workflow", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -81,6 +91,9 @@ class WorkflowsStepsStats:
         workflows_steps_stats.step = step
         workflows_steps_stats.timerange = timerange
         workflows_steps_stats.workflow = workflow
+        workflows_steps_stats._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workflows_steps_stats.additional_properties = d
         return workflows_steps_stats

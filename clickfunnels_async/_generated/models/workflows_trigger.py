@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="WorkflowsTrigger")
 
 
-@_attrs_define
-class WorkflowsTrigger:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkflowsTrigger(_Record):
     """
     Attributes:
         active (bool):
@@ -55,184 +57,317 @@ class WorkflowsTrigger:
 
     active: bool
     allow_anonymous_contacts: bool
-    appointments_calendar_id: int | None
-    appointments_event_type_id: int | None
-    calendar_event_id: int | None
-    cancellation_product_id: int | None
-    cancellation_product_variant_id: int | None
-    communities_space_group_id: int | None
-    communities_space_id: int | None
-    community_id: int | None
-    contacts_tag_id: int | None
-    course_id: int | None
-    courses_lesson_id: int | None
-    courses_section_id: int | None
     created_at: datetime.datetime
-    current_sales_pipelines_stage_id: int | None
-    emails_broadcasts_id: int | None
-    event_type_key: None | str
-    event_type_name: None | str
-    funnel_id: int | None
     id: int
-    page_id: int | None
-    product_id: int | None
-    product_variant_id: int | None
-    public_id: None | str
-    sales_pipelines_id: int | None
-    subscription_cancelation_reason: None | str
-    subscription_variant_to_id: int | None
-    survey_workflow_id: int | None
     updated_at: datetime.datetime
     workflow_id: int
-    workflows_step_id: int | None
+    appointments_calendar_id: int | None = None
+    appointments_event_type_id: int | None = None
+    calendar_event_id: int | None = None
+    cancellation_product_id: int | None = None
+    cancellation_product_variant_id: int | None = None
+    communities_space_group_id: int | None = None
+    communities_space_id: int | None = None
+    community_id: int | None = None
+    contacts_tag_id: int | None = None
+    course_id: int | None = None
+    courses_lesson_id: int | None = None
+    courses_section_id: int | None = None
+    current_sales_pipelines_stage_id: int | None = None
+    emails_broadcasts_id: int | None = None
+    event_type_key: None | str = None
+    event_type_name: None | str = None
+    funnel_id: int | None = None
+    page_id: int | None = None
+    product_id: int | None = None
+    product_variant_id: int | None = None
+    public_id: None | str = None
+    sales_pipelines_id: int | None = None
+    subscription_cancelation_reason: None | str = None
+    subscription_variant_to_id: int | None = None
+    survey_workflow_id: int | None = None
+    workflows_step_id: int | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "active",
+        "allow_anonymous_contacts",
+        "appointments_calendar_id",
+        "appointments_event_type_id",
+        "calendar_event_id",
+        "cancellation_product_id",
+        "cancellation_product_variant_id",
+        "communities_space_group_id",
+        "communities_space_id",
+        "community_id",
+        "contacts_tag_id",
+        "course_id",
+        "courses_lesson_id",
+        "courses_section_id",
+        "created_at",
+        "current_sales_pipelines_stage_id",
+        "emails_broadcasts_id",
+        "event_type_key",
+        "event_type_name",
+        "funnel_id",
+        "id",
+        "page_id",
+        "product_id",
+        "product_variant_id",
+        "public_id",
+        "sales_pipelines_id",
+        "subscription_cancelation_reason",
+        "subscription_variant_to_id",
+        "survey_workflow_id",
+        "updated_at",
+        "workflow_id",
+        "workflows_step_id",
+    )
+    _cf_strict = frozenset(
+        (
+            "active",
+            "allow_anonymous_contacts",
+            "created_at",
+            "id",
+            "updated_at",
+            "workflow_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["active"] = self.active
+        sent = self.fields_set
+        try:
+            active = self.active
+        except AttributeError:
+            pass
+        else:
+            field_dict["active"] = active
 
-        field_dict["allow_anonymous_contacts"] = self.allow_anonymous_contacts
+        try:
+            allow_anonymous_contacts = self.allow_anonymous_contacts
+        except AttributeError:
+            pass
+        else:
+            field_dict["allow_anonymous_contacts"] = allow_anonymous_contacts
 
-        field_dict["appointments_calendar_id"] = self.appointments_calendar_id
+        if (
+            self.appointments_calendar_id is not None
+            or "appointments_calendar_id" in sent
+        ):
+            field_dict["appointments_calendar_id"] = self.appointments_calendar_id
 
-        field_dict["appointments_event_type_id"] = self.appointments_event_type_id
+        if (
+            self.appointments_event_type_id is not None
+            or "appointments_event_type_id" in sent
+        ):
+            field_dict["appointments_event_type_id"] = self.appointments_event_type_id
 
-        field_dict["calendar_event_id"] = self.calendar_event_id
+        if self.calendar_event_id is not None or "calendar_event_id" in sent:
+            field_dict["calendar_event_id"] = self.calendar_event_id
 
-        field_dict["cancellation_product_id"] = self.cancellation_product_id
+        if (
+            self.cancellation_product_id is not None
+            or "cancellation_product_id" in sent
+        ):
+            field_dict["cancellation_product_id"] = self.cancellation_product_id
 
-        field_dict["cancellation_product_variant_id"] = (
-            self.cancellation_product_variant_id
-        )
+        if (
+            self.cancellation_product_variant_id is not None
+            or "cancellation_product_variant_id" in sent
+        ):
+            field_dict["cancellation_product_variant_id"] = (
+                self.cancellation_product_variant_id
+            )
 
-        field_dict["communities_space_group_id"] = self.communities_space_group_id
+        if (
+            self.communities_space_group_id is not None
+            or "communities_space_group_id" in sent
+        ):
+            field_dict["communities_space_group_id"] = self.communities_space_group_id
 
-        field_dict["communities_space_id"] = self.communities_space_id
+        if self.communities_space_id is not None or "communities_space_id" in sent:
+            field_dict["communities_space_id"] = self.communities_space_id
 
-        field_dict["community_id"] = self.community_id
+        if self.community_id is not None or "community_id" in sent:
+            field_dict["community_id"] = self.community_id
 
-        field_dict["contacts_tag_id"] = self.contacts_tag_id
+        if self.contacts_tag_id is not None or "contacts_tag_id" in sent:
+            field_dict["contacts_tag_id"] = self.contacts_tag_id
 
-        field_dict["course_id"] = self.course_id
+        if self.course_id is not None or "course_id" in sent:
+            field_dict["course_id"] = self.course_id
 
-        field_dict["courses_lesson_id"] = self.courses_lesson_id
+        if self.courses_lesson_id is not None or "courses_lesson_id" in sent:
+            field_dict["courses_lesson_id"] = self.courses_lesson_id
 
-        field_dict["courses_section_id"] = self.courses_section_id
+        if self.courses_section_id is not None or "courses_section_id" in sent:
+            field_dict["courses_section_id"] = self.courses_section_id
 
-        field_dict["created_at"] = self.created_at.isoformat()
+        try:
+            created_at = self.created_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["created_at"] = created_at.isoformat()
 
-        field_dict["current_sales_pipelines_stage_id"] = (
-            self.current_sales_pipelines_stage_id
-        )
+        if (
+            self.current_sales_pipelines_stage_id is not None
+            or "current_sales_pipelines_stage_id" in sent
+        ):
+            field_dict["current_sales_pipelines_stage_id"] = (
+                self.current_sales_pipelines_stage_id
+            )
 
-        field_dict["emails_broadcasts_id"] = self.emails_broadcasts_id
+        if self.emails_broadcasts_id is not None or "emails_broadcasts_id" in sent:
+            field_dict["emails_broadcasts_id"] = self.emails_broadcasts_id
 
-        field_dict["event_type_key"] = self.event_type_key
+        if self.event_type_key is not None or "event_type_key" in sent:
+            field_dict["event_type_key"] = self.event_type_key
 
-        field_dict["event_type_name"] = self.event_type_name
+        if self.event_type_name is not None or "event_type_name" in sent:
+            field_dict["event_type_name"] = self.event_type_name
 
-        field_dict["funnel_id"] = self.funnel_id
+        if self.funnel_id is not None or "funnel_id" in sent:
+            field_dict["funnel_id"] = self.funnel_id
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["page_id"] = self.page_id
+        if self.page_id is not None or "page_id" in sent:
+            field_dict["page_id"] = self.page_id
 
-        field_dict["product_id"] = self.product_id
+        if self.product_id is not None or "product_id" in sent:
+            field_dict["product_id"] = self.product_id
 
-        field_dict["product_variant_id"] = self.product_variant_id
+        if self.product_variant_id is not None or "product_variant_id" in sent:
+            field_dict["product_variant_id"] = self.product_variant_id
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["sales_pipelines_id"] = self.sales_pipelines_id
+        if self.sales_pipelines_id is not None or "sales_pipelines_id" in sent:
+            field_dict["sales_pipelines_id"] = self.sales_pipelines_id
 
-        field_dict["subscription_cancelation_reason"] = (
-            self.subscription_cancelation_reason
-        )
+        if (
+            self.subscription_cancelation_reason is not None
+            or "subscription_cancelation_reason" in sent
+        ):
+            field_dict["subscription_cancelation_reason"] = (
+                self.subscription_cancelation_reason
+            )
 
-        field_dict["subscription_variant_to_id"] = self.subscription_variant_to_id
+        if (
+            self.subscription_variant_to_id is not None
+            or "subscription_variant_to_id" in sent
+        ):
+            field_dict["subscription_variant_to_id"] = self.subscription_variant_to_id
 
-        field_dict["survey_workflow_id"] = self.survey_workflow_id
+        if self.survey_workflow_id is not None or "survey_workflow_id" in sent:
+            field_dict["survey_workflow_id"] = self.survey_workflow_id
 
-        field_dict["updated_at"] = self.updated_at.isoformat()
+        try:
+            updated_at = self.updated_at
+        except AttributeError:
+            pass
+        else:
+            field_dict["updated_at"] = updated_at.isoformat()
 
-        field_dict["workflow_id"] = self.workflow_id
+        try:
+            workflow_id = self.workflow_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["workflow_id"] = workflow_id
 
-        field_dict["workflows_step_id"] = self.workflows_step_id
+        if self.workflows_step_id is not None or "workflows_step_id" in sent:
+            field_dict["workflows_step_id"] = self.workflows_step_id
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        active = d.pop("active")
+        active = d.pop("active", _MISSING)
 
-        allow_anonymous_contacts = d.pop("allow_anonymous_contacts")
+        allow_anonymous_contacts = d.pop("allow_anonymous_contacts", _MISSING)
 
-        appointments_calendar_id = d.pop("appointments_calendar_id")
+        appointments_calendar_id = d.pop("appointments_calendar_id", None)
 
-        appointments_event_type_id = d.pop("appointments_event_type_id")
+        appointments_event_type_id = d.pop("appointments_event_type_id", None)
 
-        calendar_event_id = d.pop("calendar_event_id")
+        calendar_event_id = d.pop("calendar_event_id", None)
 
-        cancellation_product_id = d.pop("cancellation_product_id")
+        cancellation_product_id = d.pop("cancellation_product_id", None)
 
-        cancellation_product_variant_id = d.pop("cancellation_product_variant_id")
+        cancellation_product_variant_id = d.pop("cancellation_product_variant_id", None)
 
-        communities_space_group_id = d.pop("communities_space_group_id")
+        communities_space_group_id = d.pop("communities_space_group_id", None)
 
-        communities_space_id = d.pop("communities_space_id")
+        communities_space_id = d.pop("communities_space_id", None)
 
-        community_id = d.pop("community_id")
+        community_id = d.pop("community_id", None)
 
-        contacts_tag_id = d.pop("contacts_tag_id")
+        contacts_tag_id = d.pop("contacts_tag_id", None)
 
-        course_id = d.pop("course_id")
+        course_id = d.pop("course_id", None)
 
-        courses_lesson_id = d.pop("courses_lesson_id")
+        courses_lesson_id = d.pop("courses_lesson_id", None)
 
-        courses_section_id = d.pop("courses_section_id")
+        courses_section_id = d.pop("courses_section_id", None)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        created_at = d.pop("created_at", _MISSING)
+        if created_at is not _MISSING:
+            created_at = datetime.datetime.fromisoformat(created_at)
 
-        current_sales_pipelines_stage_id = d.pop("current_sales_pipelines_stage_id")
+        current_sales_pipelines_stage_id = d.pop(
+            "current_sales_pipelines_stage_id", None
+        )
 
-        emails_broadcasts_id = d.pop("emails_broadcasts_id")
+        emails_broadcasts_id = d.pop("emails_broadcasts_id", None)
 
-        event_type_key = d.pop("event_type_key")
+        event_type_key = d.pop("event_type_key", None)
 
-        event_type_name = d.pop("event_type_name")
+        event_type_name = d.pop("event_type_name", None)
 
-        funnel_id = d.pop("funnel_id")
+        funnel_id = d.pop("funnel_id", None)
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        page_id = d.pop("page_id")
+        page_id = d.pop("page_id", None)
 
-        product_id = d.pop("product_id")
+        product_id = d.pop("product_id", None)
 
-        product_variant_id = d.pop("product_variant_id")
+        product_variant_id = d.pop("product_variant_id", None)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        sales_pipelines_id = d.pop("sales_pipelines_id")
+        sales_pipelines_id = d.pop("sales_pipelines_id", None)
 
-        subscription_cancelation_reason = d.pop("subscription_cancelation_reason")
+        subscription_cancelation_reason = d.pop("subscription_cancelation_reason", None)
 
-        subscription_variant_to_id = d.pop("subscription_variant_to_id")
+        subscription_variant_to_id = d.pop("subscription_variant_to_id", None)
 
-        survey_workflow_id = d.pop("survey_workflow_id")
+        survey_workflow_id = d.pop("survey_workflow_id", None)
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        updated_at = d.pop("updated_at", _MISSING)
+        if updated_at is not _MISSING:
+            updated_at = datetime.datetime.fromisoformat(updated_at)
 
-        workflow_id = d.pop("workflow_id")
+        workflow_id = d.pop("workflow_id", _MISSING)
 
-        workflows_step_id = d.pop("workflows_step_id")
+        workflows_step_id = d.pop("workflows_step_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
         workflows_trigger = _new(cls)
-        workflows_trigger.active = active
-        workflows_trigger.allow_anonymous_contacts = allow_anonymous_contacts
+        if active is not _MISSING:
+            workflows_trigger.active = active
+        if allow_anonymous_contacts is not _MISSING:
+            workflows_trigger.allow_anonymous_contacts = allow_anonymous_contacts
         workflows_trigger.appointments_calendar_id = appointments_calendar_id
         workflows_trigger.appointments_event_type_id = appointments_event_type_id
         workflows_trigger.calendar_event_id = calendar_event_id
@@ -247,7 +382,8 @@ class WorkflowsTrigger:
         workflows_trigger.course_id = course_id
         workflows_trigger.courses_lesson_id = courses_lesson_id
         workflows_trigger.courses_section_id = courses_section_id
-        workflows_trigger.created_at = created_at
+        if created_at is not _MISSING:
+            workflows_trigger.created_at = created_at
         workflows_trigger.current_sales_pipelines_stage_id = (
             current_sales_pipelines_stage_id
         )
@@ -255,7 +391,8 @@ class WorkflowsTrigger:
         workflows_trigger.event_type_key = event_type_key
         workflows_trigger.event_type_name = event_type_name
         workflows_trigger.funnel_id = funnel_id
-        workflows_trigger.id = id
+        if id is not _MISSING:
+            workflows_trigger.id = id
         workflows_trigger.page_id = page_id
         workflows_trigger.product_id = product_id
         workflows_trigger.product_variant_id = product_variant_id
@@ -266,9 +403,14 @@ class WorkflowsTrigger:
         )
         workflows_trigger.subscription_variant_to_id = subscription_variant_to_id
         workflows_trigger.survey_workflow_id = survey_workflow_id
-        workflows_trigger.updated_at = updated_at
-        workflows_trigger.workflow_id = workflow_id
+        if updated_at is not _MISSING:
+            workflows_trigger.updated_at = updated_at
+        if workflow_id is not _MISSING:
+            workflows_trigger.workflow_id = workflow_id
         workflows_trigger.workflows_step_id = workflows_step_id
+        workflows_trigger._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workflows_trigger.additional_properties = d
         return workflows_trigger

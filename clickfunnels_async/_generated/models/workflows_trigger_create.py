@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import UNSET, Unset, _Body
 
 _new = object.__new__
 
@@ -18,8 +18,8 @@ from ..models.workflows_trigger_event_type_key import WorkflowsTriggerEventTypeK
 T = TypeVar("T", bound="WorkflowsTriggerCreate")
 
 
-@_attrs_define
-class WorkflowsTriggerCreate:
+@_attrs_define(repr=False)
+class WorkflowsTriggerCreate(_Body):
     """
     Attributes:
         event_type_key (WorkflowsTriggerEventTypeKey):
@@ -77,6 +77,65 @@ class WorkflowsTriggerCreate:
     survey_workflow_id: int | str | Unset = UNSET
     workflows_step_id: int | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "event_type_key",
+        "active",
+        "allow_anonymous_contacts",
+        "appointments_calendar_id",
+        "appointments_event_type_id",
+        "calendar_event_id",
+        "cancellation_product_id",
+        "cancellation_product_variant_id",
+        "communities_space_group_id",
+        "communities_space_id",
+        "community_id",
+        "contacts_tag_id",
+        "course_id",
+        "courses_lesson_id",
+        "courses_section_id",
+        "current_sales_pipelines_stage_id",
+        "emails_broadcasts_id",
+        "funnel_id",
+        "page_id",
+        "product_id",
+        "product_variant_id",
+        "sales_pipelines_id",
+        "subscription_cancelation_reason",
+        "subscription_variant_to_id",
+        "survey_workflow_id",
+        "workflows_step_id",
+    )
+    _cf_not_null = frozenset(
+        (
+            "event_type_key",
+            "active",
+            "allow_anonymous_contacts",
+            "appointments_calendar_id",
+            "appointments_event_type_id",
+            "calendar_event_id",
+            "cancellation_product_id",
+            "cancellation_product_variant_id",
+            "communities_space_group_id",
+            "communities_space_id",
+            "community_id",
+            "contacts_tag_id",
+            "course_id",
+            "courses_lesson_id",
+            "courses_section_id",
+            "current_sales_pipelines_stage_id",
+            "emails_broadcasts_id",
+            "funnel_id",
+            "page_id",
+            "product_id",
+            "product_variant_id",
+            "sales_pipelines_id",
+            "subscription_cancelation_reason",
+            "subscription_variant_to_id",
+            "survey_workflow_id",
+            "workflows_step_id",
+        )
+    )
+    _cf_children = ()
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import _MISSING, _Record
+
 _new = object.__new__
 
 import datetime
@@ -15,8 +17,8 @@ from typing import Self
 T = TypeVar("T", bound="Workspace")
 
 
-@_attrs_define
-class Workspace:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class Workspace(_Record):
     """
     Attributes:
         created_at (datetime.datetime | None):
@@ -28,62 +30,107 @@ class Workspace:
         updated_at (datetime.datetime | None):
     """
 
-    created_at: datetime.datetime | None
     id: int
     name: str
-    public_id: None | str
     subdomain: str
     team_id: int
-    updated_at: datetime.datetime | None
+    created_at: datetime.datetime | None = None
+    public_id: None | str = None
+    updated_at: datetime.datetime | None = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "created_at",
+        "id",
+        "name",
+        "public_id",
+        "subdomain",
+        "team_id",
+        "updated_at",
+    )
+    _cf_strict = frozenset(
+        (
+            "id",
+            "name",
+            "subdomain",
+            "team_id",
+        )
+    )
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        field_dict["created_at"] = (
-            self.created_at.isoformat()
-            if isinstance(self.created_at, datetime.datetime)
-            else self.created_at
-        )
+        sent = self.fields_set
+        if self.created_at is not None:
+            field_dict["created_at"] = (
+                self.created_at.isoformat()
+                if isinstance(self.created_at, datetime.datetime)
+                else self.created_at
+            )
+        elif "created_at" in sent:
+            field_dict["created_at"] = None
 
-        field_dict["id"] = self.id
+        try:
+            id = self.id
+        except AttributeError:
+            pass
+        else:
+            field_dict["id"] = id
 
-        field_dict["name"] = self.name
+        try:
+            name = self.name
+        except AttributeError:
+            pass
+        else:
+            field_dict["name"] = name
 
-        field_dict["public_id"] = self.public_id
+        if self.public_id is not None or "public_id" in sent:
+            field_dict["public_id"] = self.public_id
 
-        field_dict["subdomain"] = self.subdomain
+        try:
+            subdomain = self.subdomain
+        except AttributeError:
+            pass
+        else:
+            field_dict["subdomain"] = subdomain
 
-        field_dict["team_id"] = self.team_id
+        try:
+            team_id = self.team_id
+        except AttributeError:
+            pass
+        else:
+            field_dict["team_id"] = team_id
 
-        field_dict["updated_at"] = (
-            self.updated_at.isoformat()
-            if isinstance(self.updated_at, datetime.datetime)
-            else self.updated_at
-        )
+        if self.updated_at is not None:
+            field_dict["updated_at"] = (
+                self.updated_at.isoformat()
+                if isinstance(self.updated_at, datetime.datetime)
+                else self.updated_at
+            )
+        elif "updated_at" in sent:
+            field_dict["updated_at"] = None
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        created_at = d.pop("created_at")
+        created_at = d.pop("created_at", None)
         if isinstance(created_at, str):
             try:
                 created_at = datetime.datetime.fromisoformat(created_at)
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
 
-        id = d.pop("id")
+        id = d.pop("id", _MISSING)
 
-        name = d.pop("name")
+        name = d.pop("name", _MISSING)
 
-        public_id = d.pop("public_id")
+        public_id = d.pop("public_id", None)
 
-        subdomain = d.pop("subdomain")
+        subdomain = d.pop("subdomain", _MISSING)
 
-        team_id = d.pop("team_id")
+        team_id = d.pop("team_id", _MISSING)
 
-        updated_at = d.pop("updated_at")
+        updated_at = d.pop("updated_at", None)
         if isinstance(updated_at, str):
             try:
                 updated_at = datetime.datetime.fromisoformat(updated_at)
@@ -94,12 +141,19 @@ class Workspace:
         # be thrown away) is skipped.
         workspace = _new(cls)
         workspace.created_at = created_at
-        workspace.id = id
-        workspace.name = name
+        if id is not _MISSING:
+            workspace.id = id
+        if name is not _MISSING:
+            workspace.name = name
         workspace.public_id = public_id
-        workspace.subdomain = subdomain
-        workspace.team_id = team_id
+        if subdomain is not _MISSING:
+            workspace.subdomain = subdomain
+        if team_id is not _MISSING:
+            workspace.team_id = team_id
         workspace.updated_at = updated_at
+        workspace._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workspace.additional_properties = d
         return workspace

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,29 +15,36 @@ _new = object.__new__
 T = TypeVar("T", bound="WorkspaceStats")
 
 
-@_attrs_define
-class WorkspaceStats:
+@_attrs_define(eq=False, repr=False, getstate_setstate=False)
+class WorkspaceStats(_Record):
     """
     Attributes:
-        resource (Any | Unset):
-        stats (Any | Unset):
-        workspace_id (Any | Unset):
+        resource (Any):
+        stats (Any):
+        workspace_id (Any):
     """
 
-    resource: Any | Unset = UNSET
-    stats: Any | Unset = UNSET
-    workspace_id: Any | Unset = UNSET
+    resource: Any = None
+    stats: Any = None
+    workspace_id: Any = None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _cf_fields = (
+        "resource",
+        "stats",
+        "workspace_id",
+    )
+    _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
-        if not isinstance(self.resource, Unset):
+        sent = self.fields_set
+        if self.resource is not None or "resource" in sent:
             field_dict["resource"] = self.resource
 
-        if not isinstance(self.stats, Unset):
+        if self.stats is not None or "stats" in sent:
             field_dict["stats"] = self.stats
 
-        if not isinstance(self.workspace_id, Unset):
+        if self.workspace_id is not None or "workspace_id" in sent:
             field_dict["workspace_id"] = self.workspace_id
 
         return field_dict
@@ -45,11 +52,11 @@ class WorkspaceStats:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        resource = d.pop("resource", UNSET)
+        resource = d.pop("resource", None)
 
-        stats = d.pop("stats", UNSET)
+        stats = d.pop("stats", None)
 
-        workspace_id = d.pop("workspace_id", UNSET)
+        workspace_id = d.pop("workspace_id", None)
 
         # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
         # be thrown away) is skipped.
@@ -57,6 +64,9 @@ class WorkspaceStats:
         workspace_stats.resource = resource
         workspace_stats.stats = stats
         workspace_stats.workspace_id = workspace_id
+        workspace_stats._fields_set = (
+            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        )
 
         workspace_stats.additional_properties = d
         return workspace_stats

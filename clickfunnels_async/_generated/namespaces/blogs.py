@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 class UpdateBlogFields(TypedDict, total=False):
     """The body fields of `blogs.update()`."""
 
-    name: str | None
+    name: str
     seo_description: str | None
     seo_image_id: int | None
     seo_title: str | None

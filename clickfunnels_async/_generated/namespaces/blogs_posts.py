@@ -24,33 +24,33 @@ if TYPE_CHECKING:
 class CreateBlogPostFields(TypedDict, total=False):
     """The body fields of `blogs.posts.create()`."""
 
-    author_ids: Sequence[int] | None
-    category_ids: Sequence[int] | None
+    author_ids: Sequence[int]
+    category_ids: Sequence[int]
     excerpt_content: str | None
     image_id: int | None
     markup: str | None
     published_at: str | None
     seo_description: str | None
     seo_title: str | None
-    tag_ids: Sequence[int] | None
-    title: str | None
-    visibility: Literal["draft", "public", "members_only", "scheduled"] | None
+    tag_ids: Sequence[int]
+    title: str
+    visibility: Literal["draft", "public", "members_only", "scheduled"]
 
 
 class UpdateBlogPostFields(TypedDict, total=False):
     """The body fields of `blogs.posts.update()`."""
 
-    author_ids: Sequence[int] | None
-    category_ids: Sequence[int] | None
+    author_ids: Sequence[int]
+    category_ids: Sequence[int]
     excerpt_content: str | None
     image_id: int | None
     markup: str | None
     published_at: str | None
     seo_description: str | None
     seo_title: str | None
-    tag_ids: Sequence[int] | None
-    title: str | None
-    visibility: Literal["draft", "public", "members_only", "scheduled"] | None
+    tag_ids: Sequence[int]
+    title: str
+    visibility: Literal["draft", "public", "members_only", "scheduled"]
 
 
 class BlogsPostsNamespace(Namespace):

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 class CreateCommunitiesBansExportActionsFields(TypedDict, total=False):
     """The body fields of `communities.bans.export_actions.create()`."""
 
-    fields: Sequence[str] | None
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    fields: Sequence[str]
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class CommunitiesBansExportActionsNamespace(Namespace):

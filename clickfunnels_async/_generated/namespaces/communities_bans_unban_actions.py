@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 class CreateCommunitiesBansUnbanActionsFields(TypedDict, total=False):
     """The body fields of `communities.bans.unban_actions.create()`."""
 
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class CommunitiesBansUnbanActionsNamespace(Namespace):

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 class CreateCommunitiesMembershipsAddToGroupActionsFields(TypedDict, total=False):
     """The body fields of `communities.memberships.add_to_group_actions.create()`."""
 
-    space_ids: Sequence[str] | None
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    space_ids: Sequence[str]
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class CommunitiesMembershipsAddToGroupActionsNamespace(Namespace):

@@ -26,8 +26,8 @@ class CreateCommunitiesMembershipsBanActionsFields(TypedDict, total=False):
     """The body fields of `communities.memberships.ban_actions.create()`."""
 
     reason: str | None
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class CommunitiesMembershipsBanActionsNamespace(Namespace):

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 class CreateCommunitiesMembershipsExportActionsFields(TypedDict, total=False):
     """The body fields of `communities.memberships.export_actions.create()`."""
 
-    fields: Sequence[str] | None
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    fields: Sequence[str]
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class CommunitiesMembershipsExportActionsNamespace(Namespace):

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 class CreateCommunitiesMembershipsRemoveFromGroupActionsFields(TypedDict, total=False):
     """The body fields of `communities.memberships.remove_from_group_actions.create()`."""
 
-    space_ids: Sequence[str] | None
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    space_ids: Sequence[str]
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class CommunitiesMembershipsRemoveFromGroupActionsNamespace(Namespace):

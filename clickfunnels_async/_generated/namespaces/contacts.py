@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 class CreateContactsFields(TypedDict, total=False):
     """The body fields of `contacts.create()`."""
 
-    custom_attributes: ContactCustomAttributes | Mapping[str, Any] | None
+    custom_attributes: ContactCustomAttributes | Mapping[str, Any]
     email_address: str | None
     fb_url: str | None
     first_name: str | None
@@ -48,7 +48,7 @@ class CreateContactsFields(TypedDict, total=False):
     last_name: str | None
     linkedin_url: str | None
     phone_number: str | None
-    tag_ids: Sequence[int] | None
+    tag_ids: Sequence[int]
     time_zone: str | None
     twitter_url: str | None
     website_url: str | None
@@ -66,7 +66,7 @@ class ListContactsFilter(TypedDict, total=False):
 class UpdateContactsFields(TypedDict, total=False):
     """The body fields of `contacts.update()`."""
 
-    custom_attributes: ContactCustomAttributes | Mapping[str, Any] | None
+    custom_attributes: ContactCustomAttributes | Mapping[str, Any]
     email_address: str | None
     fb_url: str | None
     first_name: str | None
@@ -74,7 +74,7 @@ class UpdateContactsFields(TypedDict, total=False):
     last_name: str | None
     linkedin_url: str | None
     phone_number: str | None
-    tag_ids: Sequence[int] | None
+    tag_ids: Sequence[int]
     time_zone: str | None
     twitter_url: str | None
     website_url: str | None
@@ -83,7 +83,7 @@ class UpdateContactsFields(TypedDict, total=False):
 class UpsertContactsFields(TypedDict, total=False):
     """The body fields of `contacts.upsert()`."""
 
-    custom_attributes: ContactCustomAttributes | Mapping[str, Any] | None
+    custom_attributes: ContactCustomAttributes | Mapping[str, Any]
     email_address: str | None
     fb_url: str | None
     first_name: str | None
@@ -91,7 +91,7 @@ class UpsertContactsFields(TypedDict, total=False):
     last_name: str | None
     linkedin_url: str | None
     phone_number: str | None
-    tag_ids: Sequence[int] | None
+    tag_ids: Sequence[int]
     time_zone: str | None
     twitter_url: str | None
     website_url: str | None

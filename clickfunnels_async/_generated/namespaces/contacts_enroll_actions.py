@@ -24,13 +24,13 @@ if TYPE_CHECKING:
 class CreateContactsEnrollActionsFields(TypedDict, total=False):
     """The body fields of `contacts.enroll_actions.create()`."""
 
-    course_ids: Sequence[str] | None
-    scheduled_for: str | None
-    section_ids: Sequence[str] | None
-    stable_id: str | None
-    stored_filter_id: str | None
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    course_ids: Sequence[str]
+    scheduled_for: str
+    section_ids: Sequence[str]
+    stable_id: str
+    stored_filter_id: str
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class ContactsEnrollActionsNamespace(Namespace):

@@ -27,11 +27,11 @@ class CreateContactsExportActionsFields(TypedDict, total=False):
     """The body fields of `contacts.export_actions.create()` (Required = the spec requires it)."""
 
     fields: Required[Sequence[str]]
-    scheduled_for: str | None
-    stable_id: str | None
-    stored_filter_id: str | None
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    scheduled_for: str
+    stable_id: str
+    stored_filter_id: str
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class ContactsExportActionsNamespace(Namespace):

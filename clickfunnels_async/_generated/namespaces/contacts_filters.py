@@ -29,7 +29,7 @@ class GenerateContactFilterFields(TypedDict, total=False):
     """The body fields of `contacts.filters.generate()` (Required = the spec requires it)."""
 
     name: str | None
-    save: bool | None
+    save: bool
     text: Required[str]
 
 

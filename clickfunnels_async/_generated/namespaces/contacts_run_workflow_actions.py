@@ -26,12 +26,12 @@ if TYPE_CHECKING:
 class CreateContactsRunWorkflowActionsFields(TypedDict, total=False):
     """The body fields of `contacts.run_workflow_actions.create()` (Required = the spec requires it)."""
 
-    force_run: bool | None
-    scheduled_for: str | None
-    stable_id: str | None
-    stored_filter_id: str | None
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    force_run: bool
+    scheduled_for: str
+    stable_id: str
+    stored_filter_id: str
+    target_all: bool
+    target_ids: Sequence[str]
     workflow_id: Required[str]
 
 

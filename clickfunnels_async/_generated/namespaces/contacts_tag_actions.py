@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 class CreateContactsTagActionsFields(TypedDict, total=False):
     """The body fields of `contacts.tag_actions.create()` (Required = the spec requires it)."""
 
-    action_type: Literal["add", "remove"] | None
-    scheduled_for: str | None
-    stable_id: str | None
-    stored_filter_id: str | None
+    action_type: Literal["add", "remove"]
+    scheduled_for: str
+    stable_id: str
+    stored_filter_id: str
     tag_ids: Required[Sequence[str]]
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class ContactsTagActionsNamespace(Namespace):

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class CreateContactsTagsFields(TypedDict, total=False):
     """The body fields of `contacts.tags.create()` (Required = the spec requires it)."""
 
-    color: str | None
+    color: str
     name: Required[str]
 
 
@@ -41,8 +41,8 @@ class ListContactsTagsFilter(TypedDict, total=False):
 class UpdateContactsTagsFields(TypedDict, total=False):
     """The body fields of `contacts.tags.update()`."""
 
-    color: str | None
-    name: str | None
+    color: str
+    name: str
 
 
 class ContactsTagsNamespace(Namespace):

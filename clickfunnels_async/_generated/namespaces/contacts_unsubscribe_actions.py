@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 class CreateContactsUnsubscribeActionsFields(TypedDict, total=False):
     """The body fields of `contacts.unsubscribe_actions.create()`."""
 
-    scheduled_for: str | None
-    stable_id: str | None
-    stored_filter_id: str | None
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    scheduled_for: str
+    stable_id: str
+    stored_filter_id: str
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class ContactsUnsubscribeActionsNamespace(Namespace):

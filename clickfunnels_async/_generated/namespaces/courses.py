@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class CreateCoursesFields(TypedDict, total=False):
     """The body fields of `courses.create()` (Required = the spec requires it)."""
 
-    description: str | None
+    description: str
     image_id: int | None
     redirect_to_full_course: bool | None
     show_in_community: bool | None
@@ -41,18 +41,18 @@ class CreateCoursesFields(TypedDict, total=False):
 class PublishCourseFields(TypedDict, total=False):
     """The body fields of `courses.publish()`."""
 
-    publish_sections_and_lessons: bool | None
-    published_at: str | None
+    publish_sections_and_lessons: bool
+    published_at: str
 
 
 class UpdateCoursesFields(TypedDict, total=False):
     """The body fields of `courses.update()`."""
 
-    description: str | None
+    description: str
     image_id: int | None
     redirect_to_full_course: bool | None
     show_in_community: bool | None
-    title: str | None
+    title: str
 
 
 class CoursesNamespace(Namespace):

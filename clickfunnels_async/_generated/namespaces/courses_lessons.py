@@ -32,13 +32,13 @@ class CreateCoursesLessonsFields(TypedDict, total=False):
     body: str | None
     image_id: str | None
     lesson_content: str | None
-    title: str | None
+    title: str
 
 
 class PublishCoursesLessonsFields(TypedDict, total=False):
     """The body fields of `courses.lessons.publish()`."""
 
-    published_at: str | None
+    published_at: str
 
 
 class UpdateCoursesLessonsFields(TypedDict, total=False):
@@ -47,7 +47,7 @@ class UpdateCoursesLessonsFields(TypedDict, total=False):
     body: str | None
     image_id: str | None
     lesson_content: str | None
-    title: str | None
+    title: str
 
 
 class CoursesLessonsNamespace(Namespace):

@@ -36,13 +36,13 @@ class CreateCoursesSectionsFields(TypedDict, total=False):
     days_till_drip_access: int | None
     description: str | None
     is_hidden_from_non_members: bool | None
-    title: str | None
+    title: str
 
 
 class PublishCoursesSectionsFields(TypedDict, total=False):
     """The body fields of `courses.sections.publish()`."""
 
-    published_at: str | None
+    published_at: str
 
 
 class UpdateCoursesSectionsFields(TypedDict, total=False):
@@ -53,7 +53,7 @@ class UpdateCoursesSectionsFields(TypedDict, total=False):
     days_till_drip_access: int | None
     description: str | None
     is_hidden_from_non_members: bool | None
-    title: str | None
+    title: str
 
 
 class CoursesSectionsNamespace(Namespace):

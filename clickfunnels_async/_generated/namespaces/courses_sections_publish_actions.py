@@ -28,12 +28,12 @@ if TYPE_CHECKING:
 class CreateCoursesSectionsPublishActionsFields(TypedDict, total=False):
     """The body fields of `courses.sections.publish_actions.create()`."""
 
-    auto_enroll: bool | None
-    offer_new_section_via_all_access_products: bool | None
-    scheduled_for: str | None
-    send_email: bool | None
-    target_all: bool | None
-    target_ids: Sequence[str] | None
+    auto_enroll: bool
+    offer_new_section_via_all_access_products: bool
+    scheduled_for: str
+    send_email: bool
+    target_all: bool
+    target_ids: Sequence[str]
 
 
 class CoursesSectionsPublishActionsNamespace(Namespace):

@@ -27,31 +27,25 @@ if TYPE_CHECKING:
 class CreateDiscountsFields(TypedDict, total=False):
     """The body fields of `discounts.create()` (Required = the spec requires it)."""
 
-    amount: str | None
-    applies_to: (
-        Literal[
-            "all_products",
-            "specific_products",
-            "specific_variants",
-            "specific_collections",
-        ]
-        | None
-    )
-    apply_from: str | None
-    apply_until: str | None
-    code: str | None
-    currency: str | None
-    discount_method: Literal["percentage", "fixed", "shipping", "bogo"] | None
-    discount_type: Literal["code", "automatic", "sale"] | None
-    discounts_per_redemption: int | None
-    limit_1_per_customer: bool | None
+    amount: str
+    applies_to: Literal[
+        "all_products", "specific_products", "specific_variants", "specific_collections"
+    ]
+    apply_from: str
+    apply_until: str
+    code: str
+    currency: str
+    discount_method: Literal["percentage", "fixed", "shipping", "bogo"]
+    discount_type: Literal["code", "automatic", "sale"]
+    discounts_per_redemption: int
+    limit_1_per_customer: bool
     name: Required[str]
-    percent: str | None
-    product_ids: Sequence[int] | None
-    products_collection_ids: Sequence[int] | None
-    require_minimum_spend: bool | None
-    require_minimum_spend_amount: int | None
-    variant_ids: Sequence[int] | None
+    percent: str
+    product_ids: Sequence[int]
+    products_collection_ids: Sequence[int]
+    require_minimum_spend: bool
+    require_minimum_spend_amount: int
+    variant_ids: Sequence[int]
 
 
 class ListDiscountsFilter(TypedDict, total=False):
@@ -67,32 +61,26 @@ class ListDiscountsFilter(TypedDict, total=False):
 class UpdateDiscountsFields(TypedDict, total=False):
     """The body fields of `discounts.update()`."""
 
-    amount: str | None
-    applies_to: (
-        Literal[
-            "all_products",
-            "specific_products",
-            "specific_variants",
-            "specific_collections",
-        ]
-        | None
-    )
-    apply_from: str | None
+    amount: str
+    applies_to: Literal[
+        "all_products", "specific_products", "specific_variants", "specific_collections"
+    ]
+    apply_from: str
     apply_until: str | None
-    code: str | None
-    currency: str | None
-    discount_method: Literal["percentage", "fixed", "shipping", "bogo"] | None
-    discount_type: Literal["code", "automatic", "sale"] | None
-    discounts_per_redemption: int | None
-    expired: bool | None
-    limit_1_per_customer: bool | None
-    name: str | None
-    percent: str | None
-    product_ids: Sequence[int] | None
-    products_collection_ids: Sequence[int] | None
-    require_minimum_spend: bool | None
-    require_minimum_spend_amount: int | None
-    variant_ids: Sequence[int] | None
+    code: str
+    currency: str
+    discount_method: Literal["percentage", "fixed", "shipping", "bogo"]
+    discount_type: Literal["code", "automatic", "sale"]
+    discounts_per_redemption: int
+    expired: bool
+    limit_1_per_customer: bool
+    name: str
+    percent: str
+    product_ids: Sequence[int]
+    products_collection_ids: Sequence[int]
+    require_minimum_spend: bool
+    require_minimum_spend_amount: int
+    variant_ids: Sequence[int]
 
 
 class DiscountsNamespace(Namespace):

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 class CreateEmailsAddressesFields(TypedDict, total=False):
     """The body fields of `emails.addresses.create()` (Required = the spec requires it)."""
 
-    domain: str | None
-    emails_domain_id: int | None
-    label: str | None
+    domain: str
+    emails_domain_id: int
+    label: str
     name: Required[str]
     username: Required[str]
 
@@ -44,11 +44,11 @@ class ListEmailsAddressesFilter(TypedDict, total=False):
 class UpdateEmailsAddressesFields(TypedDict, total=False):
     """The body fields of `emails.addresses.update()`."""
 
-    domain: str | None
-    emails_domain_id: int | None
-    label: str | None
-    name: str | None
-    username: str | None
+    domain: str
+    emails_domain_id: int
+    label: str
+    name: str
+    username: str
 
 
 class EmailsAddressesNamespace(Namespace):

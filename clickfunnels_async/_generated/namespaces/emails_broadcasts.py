@@ -41,16 +41,16 @@ class CreateEmailsBroadcastFields(TypedDict, total=False):
     html_body: str | None
     name: Required[str]
     preheadline: str | None
-    recipients: Sequence[EmailsBroadcastCreateRecipient | Mapping[str, Any]] | None
+    recipients: Sequence[EmailsBroadcastCreateRecipient | Mapping[str, Any]]
     reply_to_email: str | None
     send_at: str | None
     send_at_local_time: str | None
-    send_immediately: bool | None
-    subject: str | None
+    send_immediately: bool
+    subject: str
     template_id: int | None
     text_body: str | None
     time_zone: str | None
-    topic_ids: Sequence[int] | None
+    topic_ids: Sequence[int]
 
 
 class ListEmailsBroadcastsFilter(TypedDict, total=False):
@@ -65,18 +65,18 @@ class UpdateEmailsBroadcastFields(TypedDict, total=False):
 
     external_id: str | None
     filter_id: str | int | None
-    from_email: str | None
+    from_email: str
     html_body: str | None
-    name: str | None
+    name: str
     preheadline: str | None
     reply_to_email: str | None
     send_at: str | None
     send_at_local_time: str | None
-    subject: str | None
+    subject: str
     template_id: int | None
     text_body: str | None
     time_zone: str | None
-    topic_ids: Sequence[int] | None
+    topic_ids: Sequence[int]
 
 
 class EmailsBroadcastsNamespace(Namespace):

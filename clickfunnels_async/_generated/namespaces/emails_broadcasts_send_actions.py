@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class CreateEmailsBroadcastsSendActionsFields(TypedDict, total=False):
     """The body fields of `emails.broadcasts.send_actions.create()`."""
 
-    send_at: str | None
+    send_at: str
 
 
 class EmailsBroadcastsSendActionsNamespace(Namespace):

@@ -26,16 +26,16 @@ if TYPE_CHECKING:
 class UpdateEmailsSettingsFields(TypedDict, total=False):
     """The body fields of `emails.settings.update()`."""
 
-    address: EmailsSettingsUpdateAddress | Mapping[str, Any] | None
-    address_single_line: bool | None
-    footer_alignment: str | None
-    hide_branding: bool | None
+    address: EmailsSettingsUpdateAddress | Mapping[str, Any]
+    address_single_line: bool
+    footer_alignment: str
+    hide_branding: bool
     marketing_emails_from_address_id: int | None
     marketing_emails_reply_to_address_id: int | None
-    name: str | None
+    name: str
     system_emails_from_address_id: int | None
     system_emails_reply_to_address_id: int | None
-    unsubscribe_footer: str | None
+    unsubscribe_footer: str
 
 
 class EmailsSettingsNamespace(Namespace):

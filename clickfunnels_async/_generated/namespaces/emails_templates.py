@@ -38,7 +38,7 @@ class UpdateEmailsTemplateFields(TypedDict, total=False):
 
     from_address_id: int | None
     html_body: str | None
-    name: str | None
+    name: str
     subject: str | None
     text_body: str | None
 

@@ -34,7 +34,7 @@ class UpdateEmailsTopicFields(TypedDict, total=False):
     """The body fields of `emails.topics.update()`."""
 
     description: str | None
-    name: str | None
+    name: str
 
 
 class EmailsTopicsNamespace(Namespace):

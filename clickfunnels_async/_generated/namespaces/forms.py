@@ -36,7 +36,7 @@ class CreateFormsFields(TypedDict, total=False):
 class UpdateFormsFields(TypedDict, total=False):
     """The body fields of `forms.update()`."""
 
-    name: str | None
+    name: str
 
 
 class FormsNamespace(Namespace):

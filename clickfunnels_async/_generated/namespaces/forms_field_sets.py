@@ -32,7 +32,7 @@ class CreateFormsFieldSetsFields(TypedDict, total=False):
 class UpdateFormsFieldSetsFields(TypedDict, total=False):
     """The body fields of `forms.field_sets.update()`."""
 
-    title: str | None
+    title: str
 
 
 class FormsFieldSetsNamespace(Namespace):

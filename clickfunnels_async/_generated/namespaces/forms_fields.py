@@ -44,7 +44,7 @@ class CreateFormsFieldsFields(TypedDict, total=False):
 class ReorderFormsFieldsFields(TypedDict, total=False):
     """The body fields of `forms.fields.reorder()`."""
 
-    ids_in_order: Sequence[int] | None
+    ids_in_order: Sequence[int]
 
 
 class UpdateFormsFieldsFields(TypedDict, total=False):
@@ -53,8 +53,8 @@ class UpdateFormsFieldsFields(TypedDict, total=False):
     allow_multiple: bool | None
     field_type: str | None
     hidden: bool | None
-    key: str | None
-    label: str | None
+    key: str
+    label: str
 
 
 class FormsFieldsNamespace(Namespace):

@@ -36,7 +36,7 @@ class CreateFormsFieldsOptionsFields(TypedDict, total=False):
 class UpdateFormsFieldsOptionsFields(TypedDict, total=False):
     """The body fields of `forms.fields.options.update()`."""
 
-    label: str | None
+    label: str
 
 
 class FormsFieldsOptionsNamespace(Namespace):

@@ -40,7 +40,7 @@ class UpdateFormsSubmissionsAnswersFields(TypedDict, total=False):
     """The body fields of `forms.submissions.answers.update()`."""
 
     entry: str | None
-    field_id: str | None
+    field_id: str
     fields_option_id: int | None
     fields_option_ids: Sequence[Any] | None
 

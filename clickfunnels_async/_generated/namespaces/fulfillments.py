@@ -34,12 +34,12 @@ class CreateFulfillmentsFields(TypedDict, total=False):
     """The body fields of `fulfillments.create()` (Required = the spec requires it)."""
 
     contact_id: Required[int]
-    ignore_out_of_stock: bool | None
+    ignore_out_of_stock: bool
     included_orders_invoices_line_items_attributes: Required[
         Sequence[FulfillmentCreateIncludedOrdersInvoicesLineItem | Mapping[str, Any]]
     ]
     location_id: Required[int]
-    notify_customer: bool | None
+    notify_customer: bool
     shipping_provider: str | None
     tracking_code: str | None
     tracking_url: str | None
@@ -48,7 +48,7 @@ class CreateFulfillmentsFields(TypedDict, total=False):
 class UpdateFulfillmentsFields(TypedDict, total=False):
     """The body fields of `fulfillments.update()`."""
 
-    notify_customer: bool | None
+    notify_customer: bool
     shipping_provider: str | None
     tracking_code: str | None
     tracking_url: str | None

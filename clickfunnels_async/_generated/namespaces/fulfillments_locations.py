@@ -32,11 +32,11 @@ if TYPE_CHECKING:
 class CreateFulfillmentsLocationsFields(TypedDict, total=False):
     """The body fields of `fulfillments.locations.create()` (Required = the spec requires it)."""
 
-    address: FulfillmentsLocationCreateAddress | Mapping[str, Any] | None
+    address: FulfillmentsLocationCreateAddress | Mapping[str, Any]
     address_name: Required[str]
-    archived: bool | None
+    archived: bool
     email_address: Required[str]
-    external_app: bool | None
+    external_app: bool
     name: Required[str]
     phone_number: str | None
 
@@ -44,12 +44,12 @@ class CreateFulfillmentsLocationsFields(TypedDict, total=False):
 class UpdateFulfillmentsLocationsFields(TypedDict, total=False):
     """The body fields of `fulfillments.locations.update()`."""
 
-    address: FulfillmentsLocationUpdateAddress | Mapping[str, Any] | None
-    address_name: str | None
-    archived: bool | None
-    email_address: str | None
-    external_app: bool | None
-    name: str | None
+    address: FulfillmentsLocationUpdateAddress | Mapping[str, Any]
+    address_name: str
+    archived: bool
+    email_address: str
+    external_app: bool
+    name: str
     phone_number: str | None
 
 

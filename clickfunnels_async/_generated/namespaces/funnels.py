@@ -32,15 +32,15 @@ if TYPE_CHECKING:
 class CreateFunnelFields(TypedDict, total=False):
     """The body fields of `funnels.create()` (Required = the spec requires it)."""
 
-    current_path: str | None
+    current_path: str
     domain_id: int | None
     footer_code: str | None
-    footer_code_mode: Literal["append", "replace"] | None
+    footer_code_mode: Literal["append", "replace"]
     head_code: str | None
-    head_code_mode: Literal["append", "replace"] | None
-    live_mode: bool | None
+    head_code_mode: Literal["append", "replace"]
+    live_mode: bool
     name: Required[str]
-    tag_ids: Sequence[int] | None
+    tag_ids: Sequence[int]
 
 
 class ListFunnelsFilter(TypedDict, total=False):
@@ -54,11 +54,11 @@ class UpdateFunnelsFields(TypedDict, total=False):
 
     domain_id: int | None
     footer_code: str | None
-    footer_code_mode: Literal["append", "replace"] | None
+    footer_code_mode: Literal["append", "replace"]
     head_code: str | None
-    head_code_mode: Literal["append", "replace"] | None
-    live_mode: bool | None
-    name: str | None
+    head_code_mode: Literal["append", "replace"]
+    live_mode: bool
+    name: str
 
 
 class FunnelsNamespace(Namespace):

@@ -32,20 +32,16 @@ if TYPE_CHECKING:
 class CreateFunnelConditionalSplitStepFields(TypedDict, total=False):
     """The body fields of `funnels.conditional_split_steps.create()`."""
 
-    branches: (
-        Sequence[FunnelsConditionalSplitStepCreateBranch | Mapping[str, Any]] | None
-    )
-    condition: FunnelsConditionalSplitStepCreateCondition | Mapping[str, Any] | None
-    show_page_step_id: int | str | None
+    branches: Sequence[FunnelsConditionalSplitStepCreateBranch | Mapping[str, Any]]
+    condition: FunnelsConditionalSplitStepCreateCondition | Mapping[str, Any]
+    show_page_step_id: int | str
 
 
 class UpdateFunnelConditionalSplitStepFields(TypedDict, total=False):
     """The body fields of `funnels.conditional_split_steps.update()`."""
 
-    branches: (
-        Sequence[FunnelsConditionalSplitStepUpdateBranch | Mapping[str, Any]] | None
-    )
-    condition: FunnelsConditionalSplitStepUpdateCondition | Mapping[str, Any] | None
+    branches: Sequence[FunnelsConditionalSplitStepUpdateBranch | Mapping[str, Any]]
+    condition: FunnelsConditionalSplitStepUpdateCondition | Mapping[str, Any]
 
 
 class FunnelsConditionalSplitStepsNamespace(Namespace):

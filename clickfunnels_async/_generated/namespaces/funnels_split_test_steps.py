@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class CreateFunnelSplitTestStepFields(TypedDict, total=False):
     """The body fields of `funnels.split_test_steps.create()` (Required = the spec requires it)."""
 
-    show_page_step_id: int | str | None
+    show_page_step_id: int | str
     variants: Required[Sequence[FunnelsSplitTestStepCreateVariant | Mapping[str, Any]]]
 
 

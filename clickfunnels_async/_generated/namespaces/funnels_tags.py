@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class CreateFunnelsTagsFields(TypedDict, total=False):
     """The body fields of `funnels.tags.create()` (Required = the spec requires it)."""
 
-    color: str | None
+    color: str
     name: Required[str]
 
 
@@ -41,8 +41,8 @@ class ListFunnelsTagsFilter(TypedDict, total=False):
 class UpdateFunnelsTagsFields(TypedDict, total=False):
     """The body fields of `funnels.tags.update()`."""
 
-    color: str | None
-    name: str | None
+    color: str
+    name: str
 
 
 class FunnelsTagsNamespace(Namespace):

@@ -36,7 +36,7 @@ class UpdateImagesFields(TypedDict, total=False):
 
     alt_text: str | None
     name: str | None
-    upload_source_url: str | None
+    upload_source_url: str
 
 
 class ImagesNamespace(Namespace):

@@ -41,11 +41,11 @@ class CancelOrderFields(TypedDict, total=False):
     """The body fields of `orders.cancel()`."""
 
     cancel_description: str | None
-    cancel_reason: str | None
-    cancelation_proration: bool | None
-    canceled_by: str | None
-    effective_date: str | None
-    voidable_invoices: Sequence[int] | None
+    cancel_reason: str
+    cancelation_proration: bool
+    canceled_by: str
+    effective_date: str
+    voidable_invoices: Sequence[int]
 
 
 class CreateOrdersFields(TypedDict, total=False):
@@ -58,21 +58,21 @@ class CreateOrdersFields(TypedDict, total=False):
     billing_address_region: str | None
     billing_address_street_one: str | None
     billing_address_street_two: str | None
-    billing_status: str | None
+    billing_status: str
     cancel_description: str | None
     cancel_reason: str | None
     canceled_at: str | None
     canceled_by: str | None
     churned_at: str | None
-    contact_attributes: OrderCreateContactAttributes | Mapping[str, Any] | None
-    contact_id: int | None
+    contact_attributes: OrderCreateContactAttributes | Mapping[str, Any]
+    contact_id: int
     external_id: str | None
     line_items_attributes: Required[Sequence[OrderCreateLineItem | Mapping[str, Any]]]
     live_mode: Required[bool]
     next_charge_at: str | None
     notes: str | None
     order_type: Required[Literal["one-time-order", "subscription-order"]]
-    service_status: str | None
+    service_status: str
     shipping_address_city: str | None
     shipping_address_country: str | None
     shipping_address_first_name: str | None
@@ -107,7 +107,7 @@ class UpdateOrdersFields(TypedDict, total=False):
     billing_address_region: str | None
     billing_address_street_one: str | None
     billing_address_street_two: str | None
-    billing_status: str | None
+    billing_status: str
     cancel_description: str | None
     cancel_reason: str | None
     canceled_at: str | None
@@ -116,7 +116,7 @@ class UpdateOrdersFields(TypedDict, total=False):
     external_id: str | None
     next_charge_at: str | None
     notes: str | None
-    service_status: str | None
+    service_status: str
     shipping_address_city: str | None
     shipping_address_country: str | None
     shipping_address_first_name: str | None

@@ -38,23 +38,18 @@ class CreateOrdersInvoicesFields(TypedDict, total=False):
     due_at: str | None
     external_id: Required[str]
     invoice_number: str | None
-    invoice_type: (
-        Literal[
-            "initial",
-            "renewal",
-            "interim",
-            "cancellation",
-            "one_time",
-            "refund",
-            "charge",
-            "one_time_sale",
-        ]
-        | None
-    )
+    invoice_type: Literal[
+        "initial",
+        "renewal",
+        "interim",
+        "cancellation",
+        "one_time",
+        "refund",
+        "charge",
+        "one_time_sale",
+    ]
     issued_at: str | None
-    line_items_attributes: (
-        Sequence[OrdersInvoiceCreateLineItem | Mapping[str, Any]] | None
-    )
+    line_items_attributes: Sequence[OrdersInvoiceCreateLineItem | Mapping[str, Any]]
     paid_at: str | None
     shipping_amount: str | None
     status: Required[
@@ -86,17 +81,13 @@ class UpdateOrdersInvoicesFields(TypedDict, total=False):
     """The body fields of `orders.invoices.update()`."""
 
     due_at: str | None
-    external_id: str | None
+    external_id: str
     invoice_number: str | None
     issued_at: str | None
-    line_items_attributes: (
-        Sequence[OrdersInvoiceUpdateLineItem | Mapping[str, Any]] | None
-    )
+    line_items_attributes: Sequence[OrdersInvoiceUpdateLineItem | Mapping[str, Any]]
     paid_at: str | None
     shipping_amount: str | None
-    status: (
-        Literal["unpaid", "paid", "voided", "refunded", "disputed", "past-due"] | None
-    )
+    status: Literal["unpaid", "paid", "voided", "refunded", "disputed", "past-due"]
 
 
 class OrdersInvoicesNamespace(Namespace):

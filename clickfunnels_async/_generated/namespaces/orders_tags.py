@@ -26,15 +26,15 @@ if TYPE_CHECKING:
 class CreateOrdersTagsFields(TypedDict, total=False):
     """The body fields of `orders.tags.create()` (Required = the spec requires it)."""
 
-    color: str | None
+    color: str
     name: Required[str]
 
 
 class UpdateOrdersTagsFields(TypedDict, total=False):
     """The body fields of `orders.tags.update()`."""
 
-    color: str | None
-    name: str | None
+    color: str
+    name: str
 
 
 class OrdersTagsNamespace(Namespace):

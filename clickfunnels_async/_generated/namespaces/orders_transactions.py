@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 class RefundOrdersTransactionsFields(TypedDict, total=False):
     """The body fields of `orders.transactions.refund()`."""
 
-    partial: bool | None
-    reason: str | None
+    partial: bool
+    reason: str
 
 
 class OrdersTransactionsNamespace(Namespace):

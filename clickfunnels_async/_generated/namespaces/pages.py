@@ -40,23 +40,23 @@ if TYPE_CHECKING:
 class CreatePageFields(TypedDict, total=False):
     """The body fields of `pages.create()` (Required = the spec requires it)."""
 
-    current_path: str | None
+    current_path: str
     custom_css: str | None
-    custom_css_mode: Literal["append", "replace"] | None
+    custom_css_mode: Literal["append", "replace"]
     description: str | None
     footer_code: str | None
-    footer_code_mode: Literal["append", "replace"] | None
-    funnel: PageCreateFunnel | Mapping[str, Any] | None
+    footer_code_mode: Literal["append", "replace"]
+    funnel: PageCreateFunnel | Mapping[str, Any]
     head_code: str | None
-    head_code_mode: Literal["append", "replace"] | None
-    markup: str | None
+    head_code_mode: Literal["append", "replace"]
+    markup: str
     name: Required[str]
     seo_description: str | None
-    seo_index: bool | None
+    seo_index: bool
     seo_title: str | None
-    show_page_step: PageCreateShowPageStep | Mapping[str, Any] | None
-    sort_order: int | None
-    theme_id: int | None
+    show_page_step: PageCreateShowPageStep | Mapping[str, Any]
+    sort_order: int
+    theme_id: int
 
 
 class CreateExternalPageFields(TypedDict, total=False):
@@ -64,9 +64,9 @@ class CreateExternalPageFields(TypedDict, total=False):
 
     description: str | None
     external_url: Required[str]
-    funnel: PageCreateExternalFunnel | Mapping[str, Any] | None
-    name: str | None
-    sort_order: int | None
+    funnel: PageCreateExternalFunnel | Mapping[str, Any]
+    name: str
+    sort_order: int
 
 
 class ListPagesFilter(TypedDict, total=False):
@@ -88,21 +88,21 @@ class UpdatePagesFields(TypedDict, total=False):
     """The body fields of `pages.update()`."""
 
     custom_css: str | None
-    custom_css_mode: Literal["append", "replace"] | None
+    custom_css_mode: Literal["append", "replace"]
     description: str | None
-    external_url: str | None
+    external_url: str
     footer_code: str | None
-    footer_code_mode: Literal["append", "replace"] | None
-    funnel: PageUpdateFunnel | Mapping[str, Any] | None
+    footer_code_mode: Literal["append", "replace"]
+    funnel: PageUpdateFunnel | Mapping[str, Any]
     head_code: str | None
-    head_code_mode: Literal["append", "replace"] | None
-    markup: str | None
-    name: str | None
+    head_code_mode: Literal["append", "replace"]
+    markup: str
+    name: str
     seo_description: str | None
-    seo_index: bool | None
+    seo_index: bool
     seo_title: str | None
-    show_page_step: PageUpdateShowPageStep | Mapping[str, Any] | None
-    sort_order: int | None
+    show_page_step: PageUpdateShowPageStep | Mapping[str, Any]
+    sort_order: int
 
 
 class PagesNamespace(Namespace):

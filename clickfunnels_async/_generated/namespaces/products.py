@@ -47,10 +47,8 @@ class CreateProductsFields(TypedDict, total=False):
     seo_description: str | None
     seo_image_id: str | None
     seo_title: str | None
-    tag_ids: Sequence[int] | None
-    variant_properties: (
-        Sequence[ProductCreateVariantProperty | Mapping[str, Any]] | None
-    )
+    tag_ids: Sequence[int]
+    variant_properties: Sequence[ProductCreateVariantProperty | Mapping[str, Any]]
     visible_in_customer_center: bool | None
     visible_in_store: bool | None
 
@@ -71,17 +69,15 @@ class UpdateProductsFields(TypedDict, total=False):
     commissionable: bool | None
     current_path: str | None
     image_ids: Sequence[Any] | None
-    name: str | None
+    name: str
     price_ids: Sequence[Any] | None
     redirect_funnel_id: str | None
     seo_description: str | None
     seo_image_id: str | None
     seo_title: str | None
-    tag_ids: Sequence[int] | None
+    tag_ids: Sequence[int]
     variant_ids: Sequence[int] | None
-    variant_properties: (
-        Sequence[ProductUpdateVariantProperty | Mapping[str, Any]] | None
-    )
+    variant_properties: Sequence[ProductUpdateVariantProperty | Mapping[str, Any]]
     visible_in_customer_center: bool | None
     visible_in_store: bool | None
 

@@ -70,7 +70,7 @@ class UpdateProductsCollectionsFields(TypedDict, total=False):
     collection_type: str | None
     description: str | None
     image_id: str | None
-    name: str | None
+    name: str
     product_ids: Sequence[Any] | None
     seo_description: str | None
     seo_title: str | None

@@ -88,11 +88,11 @@ class ListProductsPricesFilter(TypedDict, total=False):
 class UpdateProductsPricesFields(TypedDict, total=False):
     """The body fields of `products.prices.update()`."""
 
-    amount: str | None
+    amount: str
     archived: bool | None
     compare_at_amount: str | None
     cost: str | None
-    currency: str | None
+    currency: str
     duration: int | None
     interval: str | None
     interval_count: int | None

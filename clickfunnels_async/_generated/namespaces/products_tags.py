@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class CreateProductsTagsFields(TypedDict, total=False):
     """The body fields of `products.tags.create()` (Required = the spec requires it)."""
 
-    color: str | None
+    color: str
     name: Required[str]
 
 
@@ -40,8 +40,8 @@ class ListProductsTagsFilter(TypedDict, total=False):
 class UpdateProductsTagsFields(TypedDict, total=False):
     """The body fields of `products.tags.update()`."""
 
-    color: str | None
-    name: str | None
+    color: str
+    name: str
 
 
 class ProductsTagsNamespace(Namespace):

@@ -47,14 +47,12 @@ class CreateProductsVariantsFields(TypedDict, total=False):
     has_access_to_all_valid_assets: bool | None
     height: float | None
     image_ids: Sequence[Any] | None
-    included_courses_attributes: (
-        Sequence[ProductsVariantCreateIncludedCoursesAttribute | Mapping[str, Any]]
-        | None
-    )
-    included_space_groups_attributes: (
-        Sequence[ProductsVariantCreateIncludedSpaceGroupsAttribute | Mapping[str, Any]]
-        | None
-    )
+    included_courses_attributes: Sequence[
+        ProductsVariantCreateIncludedCoursesAttribute | Mapping[str, Any]
+    ]
+    included_space_groups_attributes: Sequence[
+        ProductsVariantCreateIncludedSpaceGroupsAttribute | Mapping[str, Any]
+    ]
     length: float | None
     name: Required[str]
     out_of_stock_sales: bool | None
@@ -94,28 +92,26 @@ class UpdateProductsVariantsFields(TypedDict, total=False):
     has_access_to_all_valid_assets: bool | None
     height: float | None
     image_ids: Sequence[Any] | None
-    included_courses_attributes: (
-        Sequence[ProductsVariantUpdateIncludedCoursesAttribute | Mapping[str, Any]]
-        | None
-    )
-    included_space_groups_attributes: (
-        Sequence[ProductsVariantUpdateIncludedSpaceGroupsAttribute | Mapping[str, Any]]
-        | None
-    )
+    included_courses_attributes: Sequence[
+        ProductsVariantUpdateIncludedCoursesAttribute | Mapping[str, Any]
+    ]
+    included_space_groups_attributes: Sequence[
+        ProductsVariantUpdateIncludedSpaceGroupsAttribute | Mapping[str, Any]
+    ]
     length: float | None
-    name: str | None
+    name: str
     out_of_stock_sales: bool | None
-    product_type: str | None
-    properties_values: (
-        Sequence[ProductsVariantUpdatePropertiesValue | Mapping[str, Any]] | None
-    )
+    product_type: str
+    properties_values: Sequence[
+        ProductsVariantUpdatePropertiesValue | Mapping[str, Any]
+    ]
     sku: str | None
     tax_category_id: str | None
     taxable: str | None
     track_quantity: bool | None
     visible: bool | None
     weight: float | None
-    weight_unit: str | None
+    weight_unit: str
     width: float | None
 
 

@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 class CreateWorkspaceRefineFilterFields(TypedDict, total=False):
     """The body fields of `refine_filters.create()` (Required = the spec requires it)."""
 
-    conjunction: Literal["and", "or"] | None
+    conjunction: Literal["and", "or"]
     criteria: Required[Sequence[RefineFilterCreateCriteria | Mapping[str, Any]]]
-    filter_class: str | None
-    name: str | None
+    filter_class: str
+    name: str
 
 
 class ListWorkspaceRefineFiltersFilter(TypedDict, total=False):
@@ -48,9 +48,9 @@ class ListWorkspaceRefineFiltersFilter(TypedDict, total=False):
 class UpdateRefineFilterFields(TypedDict, total=False):
     """The body fields of `refine_filters.update()`."""
 
-    conjunction: Literal["and", "or"] | None
-    criteria: Sequence[RefineFilterUpdateCriteria | Mapping[str, Any]] | None
-    name: str | None
+    conjunction: Literal["and", "or"]
+    criteria: Sequence[RefineFilterUpdateCriteria | Mapping[str, Any]]
+    name: str
 
 
 class RefineFiltersNamespace(Namespace):

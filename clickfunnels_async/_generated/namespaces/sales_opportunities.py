@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 class CreateSalesOpportunitiesFields(TypedDict, total=False):
     """The body fields of `sales.opportunities.create()` (Required = the spec requires it)."""
 
-    assignee_id: int | None
+    assignee_id: int
     closed_at: str | None
     name: Required[str]
     pipelines_stage_id: Required[int]
@@ -54,11 +54,11 @@ class ListSalesOpportunitiesFilter(TypedDict, total=False):
 class UpdateSalesOpportunitiesFields(TypedDict, total=False):
     """The body fields of `sales.opportunities.update()`."""
 
-    assignee_id: int | None
+    assignee_id: int
     closed_at: str | None
-    name: str | None
-    pipelines_stage_id: int | None
-    primary_contact_id: int | None
+    name: str
+    pipelines_stage_id: int
+    primary_contact_id: int
     value: float | None
 
 

@@ -32,7 +32,7 @@ class CreateSalesOpportunitiesNotesFields(TypedDict, total=False):
     """The body fields of `sales.opportunities.notes.create()` (Required = the spec requires it)."""
 
     content: Required[str]
-    created_by_id: int | None
+    created_by_id: int
 
 
 class ListSalesOpportunitiesNotesFilter(TypedDict, total=False):
@@ -45,8 +45,8 @@ class ListSalesOpportunitiesNotesFilter(TypedDict, total=False):
 class UpdateSalesOpportunitiesNotesFields(TypedDict, total=False):
     """The body fields of `sales.opportunities.notes.update()`."""
 
-    content: str | None
-    created_by_id: int | None
+    content: str
+    created_by_id: int
 
 
 class SalesOpportunitiesNotesNamespace(Namespace):

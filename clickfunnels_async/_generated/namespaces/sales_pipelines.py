@@ -48,8 +48,8 @@ class ListSalesPipelinesFilter(TypedDict, total=False):
 class UpdateSalesPipelinesFields(TypedDict, total=False):
     """The body fields of `sales.pipelines.update()`."""
 
-    name: str | None
-    stages_attributes: Sequence[SalesPipelineUpdateStage | Mapping[str, Any]] | None
+    name: str
+    stages_attributes: Sequence[SalesPipelineUpdateStage | Mapping[str, Any]]
 
 
 class SalesPipelinesNamespace(Namespace):

@@ -46,7 +46,7 @@ class UpdateSalesPipelinesStagesFields(TypedDict, total=False):
     """The body fields of `sales.pipelines.stages.update()`."""
 
     close_probability: float | None
-    name: str | None
+    name: str
     sort_order: int | None
 
 

@@ -44,15 +44,15 @@ class UpdateShippingPackagesFields(TypedDict, total=False):
 
     carrier: Literal["fedex", "ups", "usps"] | None
     default_package: bool | None
-    distance_unit: str | None
+    distance_unit: str
     empty_weight: str | None
-    height: float | None
-    length: float | None
-    name: str | None
-    package_type: Literal["box", "envelope", "soft_package"] | None
+    height: float
+    length: float
+    name: str
+    package_type: Literal["box", "envelope", "soft_package"]
     weight: float | None
     weight_unit: Literal["lb", "kg", "g", "oz"] | None
-    width: float | None
+    width: float
 
 
 class ShippingPackagesNamespace(Namespace):

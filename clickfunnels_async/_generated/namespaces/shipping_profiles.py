@@ -33,7 +33,7 @@ class CreateShippingProfilesFields(TypedDict, total=False):
 class UpdateShippingProfilesFields(TypedDict, total=False):
     """The body fields of `shipping.profiles.update()`."""
 
-    name: str | None
+    name: str
     variant_ids: Sequence[Any] | None
 
 

@@ -39,10 +39,10 @@ class UpdateShippingRatesFields(TypedDict, total=False):
     """The body fields of `shipping.rates.update()`."""
 
     live_rates_provider: Literal["Shippo"] | None
-    price: str | None
-    price_currency: str | None
+    price: str
+    price_currency: str
     provider_name: str | None
-    rates_name_id: int | None
+    rates_name_id: int
 
 
 class ShippingRatesNamespace(Namespace):

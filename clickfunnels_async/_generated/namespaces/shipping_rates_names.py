@@ -36,7 +36,7 @@ class CreateShippingRatesNamesFields(TypedDict, total=False):
 class UpdateShippingRatesNamesFields(TypedDict, total=False):
     """The body fields of `shipping.rates.names.update()`."""
 
-    name: str | None
+    name: str
 
 
 class ShippingRatesNamesNamespace(Namespace):

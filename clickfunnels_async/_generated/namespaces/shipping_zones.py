@@ -39,7 +39,7 @@ class UpdateShippingZonesFields(TypedDict, total=False):
     address_filter_id: str | None
     country_ids: Sequence[Any] | None
     includes_rest_of_world: bool | None
-    name: str | None
+    name: str
     region_ids: Sequence[Any] | None
 
 

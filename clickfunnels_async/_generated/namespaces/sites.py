@@ -24,11 +24,11 @@ class UpdateSiteFields(TypedDict, total=False):
     """The body fields of `sites.update()`."""
 
     footer_code: str | None
-    footer_code_mode: Literal["append", "replace"] | None
+    footer_code_mode: Literal["append", "replace"]
     head_code: str | None
-    head_code_mode: Literal["append", "replace"] | None
-    homepage_id: str | None
-    name: str | None
+    head_code_mode: Literal["append", "replace"]
+    homepage_id: str
+    name: str
 
 
 class SitesNamespace(Namespace):

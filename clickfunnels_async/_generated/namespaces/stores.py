@@ -39,7 +39,7 @@ class UpdateStoresFields(TypedDict, total=False):
     """The body fields of `stores.update()`."""
 
     current_path: str | None
-    name: str | None
+    name: str
     seo_description: str | None
     seo_indexable: bool | None
     seo_title: str | None

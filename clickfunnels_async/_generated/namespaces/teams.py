@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 class UpdateTeamFields(TypedDict, total=False):
     """The body fields of `teams.update()`."""
 
-    locale: Literal["en", "ja", "pt"] | None
-    name: str | None
+    locale: Literal["en", "ja", "pt"]
+    name: str
     time_zone: str | None
 
 

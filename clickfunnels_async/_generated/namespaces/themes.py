@@ -26,7 +26,7 @@ class UpdateThemesFields(TypedDict, total=False):
 
     current_style_id: int | None
     custom_name: str | None
-    template_pages: ThemeUpdateTemplatePages | Mapping[str, Any] | None
+    template_pages: ThemeUpdateTemplatePages | Mapping[str, Any]
 
 
 class ThemesNamespace(Namespace):

@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 class CreateWebhooksIncomingExternalPurchaseEndpointsFields(TypedDict, total=False):
     """The body fields of `webhooks.incoming.external_purchase_endpoints.create()`."""
 
-    live_mode: Any | None
-    name: Any | None
-    provider: Any | None
-    suppress_order_system_emails: Any | None
+    live_mode: Any
+    name: Any
+    provider: Any
+    suppress_order_system_emails: Any
 
 
 class ListWebhooksIncomingExternalPurchaseEndpointsFilter(TypedDict, total=False):
@@ -45,9 +45,9 @@ class ListWebhooksIncomingExternalPurchaseEndpointsFilter(TypedDict, total=False
 class UpdateWebhooksIncomingExternalPurchaseEndpointsFields(TypedDict, total=False):
     """The body fields of `webhooks.incoming.external_purchase_endpoints.update()`."""
 
-    name: Any | None
-    secret: Any | None
-    suppress_order_system_emails: Any | None
+    name: Any
+    secret: Any
+    suppress_order_system_emails: Any
 
 
 class WebhooksIncomingExternalPurchaseEndpointsNamespace(Namespace):

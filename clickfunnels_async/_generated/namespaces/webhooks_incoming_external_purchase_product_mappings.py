@@ -29,9 +29,9 @@ class CreateWebhooksIncomingExternalPurchaseProductMappingsFields(
 ):
     """The body fields of `webhooks.incoming.external_purchase_product_mappings.create()`."""
 
-    external_product_sku: Any | None
-    products_price_id: Any | None
-    products_variant_id: Any | None
+    external_product_sku: Any
+    products_price_id: Any
+    products_variant_id: Any
 
 
 class UpdateWebhooksIncomingExternalPurchaseProductMappingsFields(
@@ -39,9 +39,9 @@ class UpdateWebhooksIncomingExternalPurchaseProductMappingsFields(
 ):
     """The body fields of `webhooks.incoming.external_purchase_product_mappings.update()`."""
 
-    external_product_sku: Any | None
-    products_price_id: Any | None
-    products_variant_id: Any | None
+    external_product_sku: Any
+    products_price_id: Any
+    products_variant_id: Any
 
 
 class WebhooksIncomingExternalPurchaseProductMappingsNamespace(Namespace):

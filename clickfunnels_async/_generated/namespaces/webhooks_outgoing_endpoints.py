@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 class CreateWebhooksOutgoingEndpointsFields(TypedDict, total=False):
     """The body fields of `webhooks.outgoing.endpoints.create()` (Required = the spec requires it)."""
 
-    event_type_ids: Sequence[Any] | None
+    event_type_ids: Sequence[Any]
     funnel_ids: Sequence[Any] | None
     name: Required[str]
     page_ids: Sequence[Any] | None
@@ -40,11 +40,11 @@ class CreateWebhooksOutgoingEndpointsFields(TypedDict, total=False):
 class UpdateWebhooksOutgoingEndpointsFields(TypedDict, total=False):
     """The body fields of `webhooks.outgoing.endpoints.update()`."""
 
-    event_type_ids: Sequence[Any] | None
+    event_type_ids: Sequence[Any]
     funnel_ids: Sequence[Any] | None
-    name: str | None
+    name: str
     page_ids: Sequence[Any] | None
-    url: str | None
+    url: str
 
 
 class WebhooksOutgoingEndpointsNamespace(Namespace):

@@ -36,8 +36,8 @@ class CreateWorkflowFields(TypedDict, total=False):
 class UpdateWorkflowFields(TypedDict, total=False):
     """The body fields of `workflows.update()`."""
 
-    archived: bool | None
-    name: str | None
+    archived: bool
+    name: str
 
 
 class WorkflowsNamespace(Namespace):

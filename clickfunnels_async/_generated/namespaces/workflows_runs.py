@@ -28,7 +28,7 @@ class CreateWorkflowRunFields(TypedDict, total=False):
     """The body fields of `workflows.runs.create()` (Required = the spec requires it)."""
 
     contact_id: Required[int | str]
-    skip_communication: bool | None
+    skip_communication: bool
 
 
 class ListWorkflowRunsFilter(TypedDict, total=False):

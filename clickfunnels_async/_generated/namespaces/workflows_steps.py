@@ -28,23 +28,23 @@ if TYPE_CHECKING:
 class CreateWorkflowStepFields(TypedDict, total=False):
     """The body fields of `workflows.steps.create()` (Required = the spec requires it)."""
 
-    after_step_id: int | str | None
-    branch: str | None
-    name: str | None
-    parent_step_id: int | str | None
-    position: int | None
+    after_step_id: int | str
+    branch: str
+    name: str
+    parent_step_id: int | str
+    position: int
     step_type_settings: Required[Mapping[str, Any]]
 
 
 class UpdateWorkflowStepFields(TypedDict, total=False):
     """The body fields of `workflows.steps.update()`."""
 
-    after_step_id: int | str | None
-    branch: str | None
-    name: str | None
-    parent_step_id: int | str | None
-    position: int | None
-    step_type_settings: Mapping[str, Any] | None
+    after_step_id: int | str
+    branch: str
+    name: str
+    parent_step_id: int | str
+    position: int
+    step_type_settings: Mapping[str, Any]
 
 
 class WorkflowsStepsNamespace(Namespace):

@@ -30,22 +30,22 @@ if TYPE_CHECKING:
 class CreateWorkflowTriggerFields(TypedDict, total=False):
     """The body fields of `workflows.triggers.create()` (Required = the spec requires it)."""
 
-    active: bool | None
-    allow_anonymous_contacts: bool | None
-    appointments_calendar_id: int | str | None
-    appointments_event_type_id: int | str | None
-    calendar_event_id: int | str | None
-    cancellation_product_id: int | str | None
-    cancellation_product_variant_id: int | str | None
-    communities_space_group_id: int | str | None
-    communities_space_id: int | str | None
-    community_id: int | str | None
-    contacts_tag_id: int | str | None
-    course_id: int | str | None
-    courses_lesson_id: int | str | None
-    courses_section_id: int | str | None
-    current_sales_pipelines_stage_id: int | str | None
-    emails_broadcasts_id: int | str | None
+    active: bool
+    allow_anonymous_contacts: bool
+    appointments_calendar_id: int | str
+    appointments_event_type_id: int | str
+    calendar_event_id: int | str
+    cancellation_product_id: int | str
+    cancellation_product_variant_id: int | str
+    communities_space_group_id: int | str
+    communities_space_id: int | str
+    community_id: int | str
+    contacts_tag_id: int | str
+    course_id: int | str
+    courses_lesson_id: int | str
+    courses_section_id: int | str
+    current_sales_pipelines_stage_id: int | str
+    emails_broadcasts_id: int | str
     event_type_key: Required[
         Literal[
             "$appointments.appointment_scheduled",
@@ -92,92 +92,89 @@ class CreateWorkflowTriggerFields(TypedDict, total=False):
             "$survey.complete",
         ]
     ]
-    funnel_id: int | str | None
-    page_id: int | str | None
-    product_id: int | str | None
-    product_variant_id: int | str | None
-    sales_pipelines_id: int | str | None
-    subscription_cancelation_reason: str | None
-    subscription_variant_to_id: int | str | None
-    survey_workflow_id: int | str | None
-    workflows_step_id: int | str | None
+    funnel_id: int | str
+    page_id: int | str
+    product_id: int | str
+    product_variant_id: int | str
+    sales_pipelines_id: int | str
+    subscription_cancelation_reason: str
+    subscription_variant_to_id: int | str
+    survey_workflow_id: int | str
+    workflows_step_id: int | str
 
 
 class UpdateWorkflowTriggerFields(TypedDict, total=False):
     """The body fields of `workflows.triggers.update()`."""
 
-    active: bool | None
-    allow_anonymous_contacts: bool | None
-    appointments_calendar_id: int | str | None
-    appointments_event_type_id: int | str | None
-    calendar_event_id: int | str | None
-    cancellation_product_id: int | str | None
-    cancellation_product_variant_id: int | str | None
-    communities_space_group_id: int | str | None
-    communities_space_id: int | str | None
-    community_id: int | str | None
-    contacts_tag_id: int | str | None
-    course_id: int | str | None
-    courses_lesson_id: int | str | None
-    courses_section_id: int | str | None
-    current_sales_pipelines_stage_id: int | str | None
-    emails_broadcasts_id: int | str | None
-    event_type_key: (
-        Literal[
-            "$appointments.appointment_scheduled",
-            "$calendar_event.contact_registered",
-            "$community.join",
-            "$community.group_join",
-            "$community.topic_join",
-            "$community.post",
-            "$community.ban",
-            "$community.unban",
-            "$community.post_view",
-            "$contact.tag_applied",
-            "$contact.tag_removed",
-            "$course.complete",
-            "$course.enroll",
-            "$course.unenroll",
-            "$course.lesson_complete",
-            "$course.lesson_view",
-            "$course.section_complete",
-            "$email.bounce",
-            "$email.click",
-            "$email.open",
-            "$email.sent",
-            "$email.spam_complaint",
-            "$send_email_step.bounce",
-            "$send_email_step.click",
-            "$send_email_step.open",
-            "$send_email_step.sent",
-            "$send_email_step.spam_complaint",
-            "$order.successful_purchase",
-            "$order.cancelled",
-            "$order.churned",
-            "$subscription.upgraded",
-            "$subscription.downgraded",
-            "$transaction.renewal_failed",
-            "$sales.contact_entered_stage",
-            "$sales.contact_exited_stage",
-            "$optin",
-            "$view",
-            "$message_hub_event.contact_conversation_started",
-            "$message_hub_event.agent_conversation_started",
-            "$message_hub_event.contact_responded",
-            "$message_hub_event.agent_responded",
-            "$survey.complete",
-        ]
-        | None
-    )
-    funnel_id: int | str | None
-    page_id: int | str | None
-    product_id: int | str | None
-    product_variant_id: int | str | None
-    sales_pipelines_id: int | str | None
-    subscription_cancelation_reason: str | None
-    subscription_variant_to_id: int | str | None
-    survey_workflow_id: int | str | None
-    workflows_step_id: int | str | None
+    active: bool
+    allow_anonymous_contacts: bool
+    appointments_calendar_id: int | str
+    appointments_event_type_id: int | str
+    calendar_event_id: int | str
+    cancellation_product_id: int | str
+    cancellation_product_variant_id: int | str
+    communities_space_group_id: int | str
+    communities_space_id: int | str
+    community_id: int | str
+    contacts_tag_id: int | str
+    course_id: int | str
+    courses_lesson_id: int | str
+    courses_section_id: int | str
+    current_sales_pipelines_stage_id: int | str
+    emails_broadcasts_id: int | str
+    event_type_key: Literal[
+        "$appointments.appointment_scheduled",
+        "$calendar_event.contact_registered",
+        "$community.join",
+        "$community.group_join",
+        "$community.topic_join",
+        "$community.post",
+        "$community.ban",
+        "$community.unban",
+        "$community.post_view",
+        "$contact.tag_applied",
+        "$contact.tag_removed",
+        "$course.complete",
+        "$course.enroll",
+        "$course.unenroll",
+        "$course.lesson_complete",
+        "$course.lesson_view",
+        "$course.section_complete",
+        "$email.bounce",
+        "$email.click",
+        "$email.open",
+        "$email.sent",
+        "$email.spam_complaint",
+        "$send_email_step.bounce",
+        "$send_email_step.click",
+        "$send_email_step.open",
+        "$send_email_step.sent",
+        "$send_email_step.spam_complaint",
+        "$order.successful_purchase",
+        "$order.cancelled",
+        "$order.churned",
+        "$subscription.upgraded",
+        "$subscription.downgraded",
+        "$transaction.renewal_failed",
+        "$sales.contact_entered_stage",
+        "$sales.contact_exited_stage",
+        "$optin",
+        "$view",
+        "$message_hub_event.contact_conversation_started",
+        "$message_hub_event.agent_conversation_started",
+        "$message_hub_event.contact_responded",
+        "$message_hub_event.agent_responded",
+        "$survey.complete",
+    ]
+    funnel_id: int | str
+    page_id: int | str
+    product_id: int | str
+    product_variant_id: int | str
+    sales_pipelines_id: int | str
+    subscription_cancelation_reason: str
+    subscription_variant_to_id: int | str
+    survey_workflow_id: int | str
+    workflows_step_id: int | str
 
 
 class WorkflowsTriggersNamespace(Namespace):

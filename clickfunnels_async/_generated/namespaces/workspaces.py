@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 class UpdateWorkspacesFields(TypedDict, total=False):
     """The body fields of `workspaces.update()`."""
 
-    name: str | None
-    subdomain: str | None
+    name: str
+    subdomain: str
 
 
 class WorkspacesNamespace(Namespace):
