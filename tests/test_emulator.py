@@ -454,6 +454,15 @@ async def test_body_wrapper_is_enforced(fake: FakeClickFunnels) -> None:
         path, content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert broken.status_code == 400
+    # NaN and Infinity are not JSON (Rails' parser refuses them): 400, and nothing is stored.
+    for literal in (b"NaN", b"Infinity", b"-Infinity"):
+        not_finite = await http.post(
+            path,
+            content=b'{"contact": {"email_address": "nan@x.com", "first_name": %s}}' % literal,
+            headers={"Content-Type": "application/json"},
+        )
+        assert not_finite.status_code == 400, literal
+    assert not any(r["email_address"] == "nan@x.com" for r in fake.records("contacts"))
     ok = await http.post(path, json={"contact": {"email_address": "ok@x.com", "unknown_field": 1}})
     assert ok.status_code == 201 and "unknown_field" not in ok.json()
 

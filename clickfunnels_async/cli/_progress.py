@@ -16,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 from ._common import RetryCounter, is_quiet, stderr
@@ -67,7 +68,7 @@ def progress_line(
         columns += [BarColumn(), MofNCompleteColumn()]
     else:
         columns += [TextColumn("{task.completed} rows")]
-    columns += [_Rate(), TimeElapsedColumn()]
+    columns += [_Rate(table_column=Column(no_wrap=True)), TimeElapsedColumn()]
     if total is not None:
         columns += [TextColumn("ETA"), TimeRemainingColumn()]
     columns.append(_Counts(retries))

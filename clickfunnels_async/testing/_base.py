@@ -30,7 +30,8 @@ import attrs
 from clickfunnels_async._operation_row import Operation
 from clickfunnels_async.testing._reply import Faults, Reply
 from clickfunnels_async.testing._rules import COMPUTED_VERBS, STORE_ALIASES
-from clickfunnels_async.testing._schema import OMIT, Router, Shape, SpecIndex, _plain
+from clickfunnels_async.testing._schema import Router, SpecIndex
+from clickfunnels_async.testing._shapes import OMIT, Shape, plain
 from clickfunnels_async.testing._store import Record, Store, make_public_id
 
 if TYPE_CHECKING:
@@ -205,15 +206,9 @@ class FakeBase:
         """Give a new record a realistic value for every required field of its schema it lacks (kept, so
         every later answer shows the same value)."""
         op = self._get_ops.get(rec["_ns"]) or (info.op if info is not None else None)
-        schema = self.spec.item_schema(op) if op is not None else None
-        if not schema:
+        if op is None:
             return
-        props = schema.get("properties") or {}
-        for name, value in self.spec.examples.object(schema, rec["id"], present=rec).items():
-            if self.spec.nullable(props[name]):
-                rec.setdefault(name, None)  # nothing set it: null, as the schema allows
-            else:
-                rec[name] = value
+        self.spec.record_fill(op)(rec, rec["id"])
 
     # ------------------------------------------------------------------ rendering
 
@@ -221,7 +216,7 @@ class FakeBase:
         """A record as its namespace's `get` operation shows it (plain JSON)."""
         op = self._get_ops.get(rec["_ns"])
         if op is None:
-            return _plain(self._view(rec))
+            return plain(self._view(rec))
         return self._render_with(self._info[op.id], rec)
 
     def _shape(self, info: OpInfo) -> Shape | None:
@@ -234,9 +229,9 @@ class FakeBase:
         view = self._view(rec)
         shape = self._shape(info)
         if shape is None:
-            return _plain(view)
+            return plain(view)
         out = shape(view)
-        return _plain(view) if out is OMIT else out
+        return plain(view) if out is OMIT else out
 
     def _view(self, rec: Record) -> Record:
         """The record plus the fields computed from other records (families override)."""

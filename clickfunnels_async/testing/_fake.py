@@ -5,10 +5,12 @@ This module is the public facade (construction, knobs, the ways in). The rooms b
 | module | what it holds |
 |---|---|
 | `_dispatch` | the request path: auth, rate limit, faults, routing |
-| `_crud` | generic list/get/create/update/delete/upsert/actions/singletons for every operation |
+| `_crud` | generic list/get/create/update/delete/upsert/singletons for every operation |
+| `_actions` | action verbs (archive, publish, cancel, ...) and the state they leave |
 | `_families` | record writes and what each resource family brings along (tags, variants, line items) |
 | `_rules` | the business rules no schema can say, each with its source |
-| `_schema` / `_validate` / `_values` | the spec: response shapes, request checks, example values; routes |
+| `_schema` | the spec by operation (compiled once: shapes, request checks, record fills); routes |
+| `_shapes` / `_validate` / `_values` | response shapes, request checks, example values |
 | `_store` | the record stores (sorted ids, O(log n) pages) |
 | `_webhooks` | signed event deliveries |
 | `_seed` | deterministic data for every family |

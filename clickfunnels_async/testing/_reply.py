@@ -6,6 +6,7 @@ Small values shared by every room of the fake (no imports from the other rooms, 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from typing import Any, Final
 
 import anyio
 import attrs
+import orjson
 
 from clickfunnels_async import _json
 
@@ -24,6 +26,8 @@ __all__ = [
     "FaultsChange",
     "Keep",
     "Reply",
+    "decode",
+    "encode",
     "error",
     "invalid",
     "iso",
@@ -51,13 +55,36 @@ class Reply:
             return self.raw
         if self.status == 204 or self.body is None:
             return b""
-        return _json.dumps(self.body)
+        return encode(self.body)
 
     def header_list(self) -> list[tuple[str, str]]:
         out = list(self.headers)
         if self.status != 204 and (self.raw is not None or self.body is not None):
             out.append(("content-type", self.content_type))
         return out
+
+
+def encode(value: Any) -> bytes:
+    """An answer body as JSON bytes. Straight to orjson: the records hold only what `decode` let in, so no
+    NaN or Infinity (that `_json.dumps` would walk every answer to refuse); what orjson declines (integers
+    beyond 64 bits) goes the standard library's way."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return _json.dumps(value)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode(body: bytes) -> Any:
+    """A request body as Rails' JSON parser reads it: NaN and Infinity are parse errors (ValueError)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # What orjson refuses and the standard library reads (integers beyond 64 bits), without constants.
+        return json.loads(body, parse_constant=_no_constant)
 
 
 def error(status: int, message: str) -> Reply:

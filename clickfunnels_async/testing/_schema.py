@@ -1,11 +1,9 @@
-"""The bundled spec as the emulator reads it: response shapes and the route table.
+"""The bundled spec as the emulator reads it, by operation, and the route table.
 
-Nothing here knows a single path. Routes come from the operation table (`OPERATIONS`), response shapes from
-the bundled spec (`clickfunnels_async/_generated/openapi.json`). A *shape* is a compiled response schema: a
-function that turns an internal record (a plain dict with extra private keys) into exactly the JSON the
-schema promises — schema properties only, missing nullable fields as null, values of a wrong type coerced
-when that is lossless (``7`` -> ``"7"`` for a string id) and dropped otherwise. So the records can carry
-whatever the emulator needs, and the spec decides what goes over the wire.
+Nothing here knows a single path. Routes come from the operation table (`OPERATIONS`), schemas from the
+bundled spec (`clickfunnels_async/_generated/openapi.json`). Everything an operation needs per request is
+compiled on its first request and kept (shared by every fake on the same spec): its response shape
+(`_shapes`), its request check (`_validate`) and the fill of a new record's required fields (`_values`).
 """
 
 from __future__ import annotations
@@ -18,11 +16,15 @@ from typing import Any
 
 from clickfunnels_async._operation_row import Operation
 from clickfunnels_async._spec_refs import resolve as resolve_ref
+from clickfunnels_async.testing._shapes import OMIT, Shape, ShapeCompiler
 from clickfunnels_async.testing._validate import BodyCheck, compile_body_check
-from clickfunnels_async.testing._values import Examples
+from clickfunnels_async.testing._values import Examples, compile_fill
+
+RecordFill = Callable[[dict[str, Any], int], None]  # (record, index): required fields it lacks
 
 __all__ = [
     "OMIT",
+    "RecordFill",
     "Route",
     "Router",
     "Shape",
@@ -31,26 +33,6 @@ __all__ = [
     "load_operations",
     "load_spec",
 ]
-
-
-class _Omit:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "OMIT"
-
-
-OMIT: Any = _Omit()
-Shape = Callable[[Any], Any]  # value -> JSON value, or OMIT when it cannot be shown
-
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list, tuple),
-    "object": (dict,),
-}
 
 
 # The one place the emulator finds the bundled spec and the operation table.
@@ -75,23 +57,8 @@ def load_operations() -> Mapping[str, Operation]:
     return OPERATIONS
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """Free-form JSON: records lose their private (underscore) keys, everything else passes."""
-    if isinstance(value, dict):
-        return {
-            k: _plain(v) for k, v in value.items() if not (isinstance(k, str) and k.startswith("_"))
-        }
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-class SpecIndex:
-    """Compiled response shapes for the operations of one bundled spec."""
+class SpecIndex(ShapeCompiler):
+    """The bundled spec by operation: schemas, compiled response shapes, request checks, record fills."""
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self.doc = doc
@@ -99,6 +66,8 @@ class SpecIndex:
         self._op_shapes: dict[str, Shape | None] = {}
         self._op_schemas: dict[str, dict[str, Any] | None] = {}
         self._body_checks: dict[str, BodyCheck | None] = {}
+        self._item_schemas: dict[str, dict[str, Any] | None] = {}
+        self._fills: dict[str, RecordFill] = {}
         self.examples = Examples(self.resolve)
 
     # ------------------------------------------------------------------ lookup
@@ -140,12 +109,37 @@ class SpecIndex:
 
     def item_schema(self, op: Operation) -> dict[str, Any] | None:
         """The resolved schema of one record as `op` returns it (the items, for a list)."""
+        if op.id in self._item_schemas:
+            return self._item_schemas[op.id]
+        schema = self._item_schema(op)
+        self._item_schemas[op.id] = schema
+        return schema
+
+    def _item_schema(self, op: Operation) -> dict[str, Any] | None:
         schema = self.resolve(self.response_schema(op))
         if isinstance(schema, dict) and self._types(schema) == ["array"] and "items" in schema:
             schema = self.resolve(schema["items"])
         if isinstance(schema, dict) and "allOf" in schema:
             schema = self._merge_all_of(schema)
         return schema if isinstance(schema, dict) else None
+
+    def record_fill(self, op: Operation) -> RecordFill:
+        """``fill(record, index)`` for the records `op` returns: every required field of its schema the
+        record lacks gets null where the schema allows it, else a realistic example value."""
+        fill = self._fills.get(op.id)
+        if fill is None:
+            schema = self.item_schema(op)
+            props = (schema or {}).get("properties") or {}
+            plan = (
+                tuple(
+                    (name, self._nullable(props[name]), make)
+                    for name, make, _ in self.examples.object_plan(schema)
+                )
+                if schema
+                else ()
+            )
+            fill = self._fills[op.id] = compile_fill(plan)
+        return fill
 
     def request_schema(self, op: Operation) -> Any:
         """The schema of the request body's record: the wrapper's inner object, or the flat body."""
@@ -187,356 +181,6 @@ class SpecIndex:
             shape = self.compile(schema)
         self._op_shapes[op.id] = shape
         return shape
-
-    # ------------------------------------------------------------------ compiling
-
-    def _types(self, schema: Mapping[str, Any]) -> list[str]:
-        t = schema.get("type")
-        if isinstance(t, str):
-            return [t]
-        if isinstance(t, list):
-            return [x for x in t if isinstance(x, str)]
-        if "properties" in schema or "additionalProperties" in schema:
-            return ["object"]
-        if "items" in schema:
-            return ["array"]
-        return []
-
-    def compile(self, schema: Any) -> Shape:
-        if isinstance(schema, dict) and "$ref" in schema:
-            ref = schema["$ref"]
-            shape = self._by_ref.get(ref)
-            if shape is None:
-                # Placeholder first, so recursive schemas terminate.
-                holder: list[Shape] = []
-                self._by_ref[ref] = lambda value: holder[0](value)
-                compiled = self._compile(self.resolve(schema))
-                holder.append(compiled)
-                self._by_ref[ref] = compiled
-                shape = compiled
-            return shape
-        return self._compile(schema)
-
-    def nullable(self, schema: Any) -> bool:
-        """Whether `schema` allows null."""
-        return self._nullable(schema)
-
-    def _nullable(self, schema: Any) -> bool:
-        schema = self.resolve(schema)
-        if not isinstance(schema, dict):
-            return True
-        if schema.get("nullable") is True:
-            return True
-        if "null" in self._types(schema):
-            return True
-        if "enum" in schema and None in schema["enum"]:
-            return True
-        for key in ("oneOf", "anyOf"):
-            if any(self._nullable(s) for s in schema.get(key, ())):
-                return True
-        if "allOf" in schema:
-            return all(self._nullable(s) for s in schema["allOf"]) and bool(schema["allOf"])
-        # No type and no structure at all: anything goes, null included.
-        return not self._types(schema) and not any(
-            k in schema for k in ("oneOf", "anyOf", "allOf", "enum", "const")
-        )
-
-    def _merge_all_of(self, schema: dict[str, Any]) -> dict[str, Any]:
-        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-        props: dict[str, Any] = dict(merged.get("properties") or {})
-        required: list[str] = list(merged.get("required") or [])
-        for part in schema["allOf"]:
-            part = self.resolve(part)
-            if isinstance(part, dict) and "allOf" in part:
-                part = self._merge_all_of(part)
-            if not isinstance(part, dict):
-                continue
-            props.update(part.get("properties") or {})
-            required += part.get("required") or []
-            for key in ("type", "additionalProperties"):
-                if key in part and key not in merged:
-                    merged[key] = part[key]
-        merged["properties"] = props
-        merged["required"] = required
-        merged.setdefault("type", "object")
-        return merged
-
-    def _compile(self, schema: Any) -> Shape:
-        if not isinstance(schema, dict) or not schema:
-            return _plain
-        if "allOf" in schema:
-            return self._compile(self._merge_all_of(schema))
-        for key in ("oneOf", "anyOf"):
-            if key in schema:
-                return self._union([self.resolve(s) for s in schema[key]], schema[key])
-        if "const" in schema:
-            const = schema["const"]
-            return lambda value: const
-        types = self._types(schema)
-        nullable = self._nullable(schema)
-        enum = schema.get("enum")
-        if "object" in types and ("properties" in schema or "additionalProperties" in schema):
-            return self._object(schema, nullable)
-        if "array" in types:
-            item = self.compile(schema.get("items", {}))
-            return self._array(item, nullable)
-        if not types:
-            return _plain
-        return self._scalar(types, nullable, enum)
-
-    def _union(self, branches: list[Any], raw: list[Any]) -> Shape:
-        options: list[tuple[tuple[type, ...], Shape]] = []
-        nullable = False
-        for branch, original in zip(branches, raw, strict=True):
-            if not isinstance(branch, dict):
-                continue
-            types = self._types(branch)
-            if types == ["null"]:
-                nullable = True
-                continue
-            if "null" in types:
-                nullable = True
-            py: tuple[type, ...] = ()
-            for t in types:
-                py += _PY_TYPES.get(t, ())
-            options.append((py, self.compile(original)))
-        if not options:
-            return _plain
-
-        def shape(value: Any) -> Any:
-            if value is None:
-                return None if nullable else OMIT
-            for py, sub in options:
-                if not py or (
-                    isinstance(value, py) and not (isinstance(value, bool) and bool not in py)
-                ):
-                    result = sub(value)
-                    if result is not OMIT:
-                        return result
-            for _, sub in options:
-                result = sub(value)
-                if result is not OMIT:
-                    return result
-            return None if nullable else OMIT
-
-        return shape
-
-    def _scalar(self, types: list[str], nullable: bool, enum: list[Any] | None) -> Shape:
-        allowed = tuple(t for t in types if t != "null")
-        enum_set = None
-        if enum is not None:
-            try:
-                enum_set = frozenset(enum)
-            except TypeError:
-                enum_set = None
-
-        def coerce(value: Any) -> Any:
-            if value is None:
-                return None if nullable else OMIT
-            for t in allowed:
-                if t == "string":
-                    if isinstance(value, str):
-                        return value
-                elif t == "boolean":
-                    if isinstance(value, bool):
-                        return value
-                elif t == "integer":
-                    if isinstance(value, int) and not isinstance(value, bool):
-                        return value
-                elif t == "number":
-                    if isinstance(value, int | float) and not isinstance(value, bool):
-                        return value
-                elif (t == "object" and isinstance(value, dict)) or (
-                    t == "array" and isinstance(value, list | tuple)
-                ):
-                    return _plain(value)
-            # A lossless conversion, else nothing: never a value of a type the spec does not allow.
-            for t in allowed:
-                if t == "string" and isinstance(value, int | float) and not isinstance(value, bool):
-                    return str(value)
-                if t == "string" and isinstance(value, bool):
-                    return "true" if value else "false"
-                if (
-                    t == "integer"
-                    and isinstance(value, str)
-                    and value.isascii()
-                    and value.isdigit()
-                ):
-                    return int(value)
-                if t == "number" and isinstance(value, str):
-                    try:
-                        return float(value)
-                    except ValueError:
-                        continue
-            return None if nullable else OMIT
-
-        if enum_set is None:
-            return coerce
-
-        def with_enum(value: Any) -> Any:
-            result = coerce(value)
-            if result is OMIT or result is None:
-                return result
-            try:
-                if result in enum_set:
-                    return result
-            except TypeError:
-                pass
-            return None if nullable else OMIT
-
-        return with_enum
-
-    def _exact_types(self, schema: Any, nullable: bool) -> frozenset[type]:
-        """Python types a value may have to pass through unchanged (plain scalars without enum only)."""
-        if not isinstance(schema, dict) or any(
-            k in schema for k in ("enum", "const", "oneOf", "anyOf", "allOf")
-        ):
-            return frozenset()
-        exact: set[type] = {type(None)} if nullable else set()
-        for t in self._types(schema):
-            if t == "string":
-                exact.add(str)
-            elif t == "integer":
-                exact.add(int)
-            elif t == "number":
-                exact.update((int, float))
-            elif t == "boolean":
-                exact.add(bool)
-            elif t != "null":
-                return frozenset()  # arrays and objects always go through their shape
-        return frozenset(exact)
-
-    def _array(self, item: Shape, nullable: bool) -> Shape:
-        def shape(value: Any) -> Any:
-            if value is None:
-                return None if nullable else OMIT
-            if not isinstance(value, list | tuple):
-                return None if nullable else OMIT
-            out = []
-            for v in value:
-                r = item(v)
-                if r is not OMIT:
-                    out.append(r)
-            return out
-
-        return shape
-
-    def _object(self, schema: dict[str, Any], nullable: bool) -> Shape:
-        required = set(schema.get("required") or ())
-        fields: list[tuple[str, Shape, frozenset[type], Any]] = []
-        for name, sub in (schema.get("properties") or {}).items():
-            sub_resolved = self.resolve(sub)
-            sub_nullable = self._nullable(sub)
-            default: Any = OMIT
-            if name in required and not sub_nullable and isinstance(sub_resolved, dict):
-                # A required field the record lacks: a realistic value of the schema (same for every record).
-                default = self.examples.value(sub_resolved, name)
-            missing: Any = None if sub_nullable else default
-            fields.append(
-                (name, self.compile(sub), self._exact_types(sub_resolved, sub_nullable), missing)
-            )
-        extra_schema = schema.get("additionalProperties")
-        extra: Shape | None = None
-        if isinstance(extra_schema, dict) and not fields:
-            extra = self.compile(extra_schema)
-        free = extra_schema is True and not fields
-        if fields:
-            return _object_with_fields(fields, nullable)
-
-        def shape(value: Any) -> Any:
-            if value is None:
-                return None if nullable else OMIT
-            if not isinstance(value, dict):
-                return None if nullable else OMIT
-            if free:
-                return _plain(value)
-            if extra is not None:
-                out_map: dict[str, Any] = {}
-                for k, v in value.items():
-                    if isinstance(k, str) and k.startswith("_"):
-                        continue
-                    r = extra(v)
-                    if r is not OMIT:
-                        out_map[str(k)] = r
-                return out_map
-            out: dict[str, Any] = {}
-            get = value.get
-            for name, sub, exact, missing in fields:
-                v = get(name, OMIT)
-                if type(v) in exact:  # the common case: already the right scalar type
-                    out[name] = v
-                    continue
-                if v is OMIT:
-                    if missing is not OMIT:
-                        out[name] = missing
-                    continue
-                r = sub(v)
-                if r is OMIT:
-                    r = missing
-                    if r is OMIT:
-                        continue
-                out[name] = r
-            return out
-
-        return shape
-
-
-def _object_with_fields(
-    fields: list[tuple[str, Shape, frozenset[type], Any]], nullable: bool
-) -> Shape:
-    """The shape of an object schema with properties, compiled to straight-line Python.
-
-    Same result as looping over `fields` (name, sub-shape, types passed through as they are, value when
-    missing or unshowable), field by field: every response body goes through one of these, and the loop's
-    per-field overhead was most of the emulator's rendering cost. Field names go into the source as string
-    literals (`repr` of a str); every other value comes in through the namespace.
-    """
-    namespace: dict[str, Any] = {"OMIT": OMIT, "BAD": None if nullable else OMIT}
-    lines = [
-        "def shape(value):",
-        "    if not isinstance(value, dict):",
-        "        return BAD",
-        "    get = value.get",
-        "    out = {}",
-    ]
-    for i, (name, sub, exact, missing) in enumerate(fields):
-        key = repr(str(name))
-        namespace[f"S{i}"] = sub
-        namespace[f"M{i}"] = missing
-        # Identity tests per passed-through type; None is tested as a value.
-        tests = []
-        for j, t in enumerate(sorted(exact, key=lambda t: t.__qualname__)):
-            if t is type(None):
-                tests.append("v is None")
-            else:
-                namespace[f"T{i}_{j}"] = t
-                tests.append(f"type(v) is T{i}_{j}")
-        if missing is OMIT:
-            store_missing = "pass"
-        else:
-            store_missing = f"out[{key}] = {'None' if missing is None else f'M{i}'}"
-        lines.append(f"    v = get({key}, OMIT)")
-        if tests:
-            lines += [
-                f"    if {' or '.join(tests)}:",
-                f"        out[{key}] = v",
-                "    elif v is OMIT:",
-            ]
-        else:
-            lines.append("    if v is OMIT:")
-        lines += [
-            f"        {store_missing}",
-            "    else:",
-            f"        r = S{i}(v)",
-            "        if r is not OMIT:",
-            f"            out[{key}] = r",
-            "        else:",
-            f"            {store_missing}",
-        ]
-    lines.append("    return out")
-    exec(compile("\n".join(lines), "<emulator response shape>", "exec"), namespace)
-    shape: Shape = namespace["shape"]
-    return shape
 
 
 # ---------------------------------------------------------------------------------------------- routing

@@ -48,12 +48,12 @@ def _merged(schema: Any, resolve: Callable[[Any], Any]) -> Any:
 def _strip(
     value: Any,
     schema: Any,
-    resolve: Callable[[Any], Any],
+    merged: Callable[[Any], Any],
     path: str,
     dropped: list[str],
     errors: Errors,
 ) -> Any:
-    schema = _merged(schema, resolve)
+    schema = merged(schema)
     if not isinstance(schema, Mapping):
         return value
     if isinstance(value, list):
@@ -61,7 +61,7 @@ def _strip(
         if items is None:
             return value
         return [
-            _strip(v, items, resolve, path, dropped, errors) if isinstance(v, dict | list) else v
+            _strip(v, items, merged, path, dropped, errors) if isinstance(v, dict | list) else v
             for v in value
         ]
     if not isinstance(value, dict):
@@ -75,7 +75,7 @@ def _strip(
             dropped.append(f"{path}.{key}" if path else str(key))
         elif isinstance(item, dict | list):
             out[key] = _strip(
-                item, props[key], resolve, f"{path}.{key}" if path else key, dropped, errors
+                item, props[key], merged, f"{path}.{key}" if path else key, dropped, errors
             )
         else:
             out[key] = item
@@ -124,7 +124,6 @@ def compile_body_check(
 ) -> BodyCheck:
     """The check for one request body schema (the wrapper's inner object for wrapped bodies)."""
     import fastjsonschema
-    from jsonschema import Draft202012Validator
 
     resolved = resolve(schema)
     root = dict(resolved) if isinstance(resolved, Mapping) else {}
@@ -134,12 +133,20 @@ def compile_body_check(
     fast = fastjsonschema.compile(
         {**root, "$schema": "http://json-schema.org/draft-07/schema#"}, use_formats=False
     )
-    full: list[Draft202012Validator] = []  # built on the first refused body
+    full: list[Any] = []  # jsonschema's validator, imported and built on the first refused body
+    # The schema's nodes with their `allOf` folded in, by node: each is folded once, not once per body.
+    folded: dict[int, tuple[Any, Any]] = {}
+
+    def merged(node: Any) -> Any:
+        hit = folded.get(id(node))
+        if hit is None or hit[0] is not node:
+            hit = folded[id(node)] = (node, _merged(node, resolve))
+        return hit[1]
 
     def check(body: Any) -> tuple[Any, Errors, list[str]]:
         dropped: list[str] = []
         errors: Errors = {}
-        cleaned = _strip(body, schema, resolve, "", dropped, errors)
+        cleaned = _strip(body, schema, merged, "", dropped, errors)
         try:
             fast(cleaned)
         except fastjsonschema.JsonSchemaException:
@@ -147,6 +154,8 @@ def compile_body_check(
         else:
             return cleaned, errors, dropped
         if not full:
+            from jsonschema import Draft202012Validator
+
             full.append(Draft202012Validator(root))
         for error in full[0].iter_errors(cleaned):
             for field, message in _message(error):
