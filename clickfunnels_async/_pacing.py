@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
+from typing import Final, Protocol, runtime_checkable
 
 import anyio
 
@@ -66,8 +67,33 @@ _CUT = 0.95  # after a 429: this share of the rate the server was taking
 _RAISE = 0.05  # then this much more per second of successes
 # A cut refusing at least this share of the last second's starts is a limit, not a sporadic 429.
 _SIGNIFICANT = 0.1
+_LIMIT_429S = 4  # ... and at least this many 429s (one or two among a few starts are chance)
 # A 429 drawn at a lower rate than this says little about the server's limit (we were barely sending).
 _INFORMATIVE = 4.0
+_NEAR_LOW, _NEAR_HIGH = (
+    0.97,
+    1.1,
+)  # the gentle zone around the rate the server took at the last limit
+_MAX_DOUBLINGS = 30.0  # the raise doubles per calm second, this many times at most
+_GENTLE = 4.0  # near that rate the raise is this many times smaller
+# Sent less than this share of the allowed rate in the last second: the cut goes by what was sent.
+_UNDERSENT = 0.5
+
+# The law's numbers for budgets kept elsewhere: the Redis script (`redis/_budget.lua`) is given these.
+LAW: Final[Mapping[str, float]] = MappingProxyType(
+    {
+        "CUT": _CUT,
+        "RAISE": _RAISE,
+        "SIGNIFICANT": _SIGNIFICANT,
+        "LIMIT_429S": _LIMIT_429S,
+        "INFORMATIVE": _INFORMATIVE,
+        "NEAR_LOW": _NEAR_LOW,
+        "NEAR_HIGH": _NEAR_HIGH,
+        "MAX_DOUBLINGS": _MAX_DOUBLINGS,
+        "GENTLE": _GENTLE,
+        "UNDERSENT": _UNDERSENT,
+    }
+)
 
 
 class InProcessRateBudget:
@@ -122,7 +148,7 @@ class InProcessRateBudget:
 
     def _near(self, rate: float) -> bool:
         # Around the rate the server took at the last limit; well above it, that limit is gone.
-        return 0.97 * self._limit_seen <= rate <= 1.1 * self._limit_seen
+        return _NEAR_LOW * self._limit_seen <= rate <= _NEAR_HIGH * self._limit_seen
 
     def try_start_now(self, now: float) -> float:
         if now < self._paused_until:
@@ -165,7 +191,7 @@ class InProcessRateBudget:
             # Nothing started in the last second: no share to go by, the usual cut.
             share = min(1.0, len(refused) / observed) if observed > 0 else 1.0 - _CUT
             # One or two 429s among a few starts are a large share by chance alone.
-            significant = share >= _SIGNIFICANT and len(refused) >= 4
+            significant = share >= _SIGNIFICANT and len(refused) >= _LIMIT_429S
             if self._rate is None:
                 base = observed if observed > 0 else self._min_rate
                 self._lift_above = 2 * max(observed, self._min_rate)
@@ -173,7 +199,7 @@ class InProcessRateBudget:
                 # What we sent, as for a limit, when probing near the last one or when we sent much less
                 # than allowed; otherwise the rate (the last second's starts lag a fast raise).
                 near = self._near(self._rate)
-                sent = near or significant or observed < 0.5 * self._rate
+                sent = near or significant or observed < _UNDERSENT * self._rate
                 base = min(self._rate, observed) if sent and observed > 0 else self._rate
                 if self.requests_per_second is None and significant:
                     self._lift_above = 2 * max(observed, self._min_rate)
@@ -217,9 +243,11 @@ class InProcessRateBudget:
         if not near:
             self._calm += max(0.0, now - max(self._last_success, self._paused_until))
         self._last_success = now
-        step = max(1.0, _RAISE * rate) * 2.0 ** min(max(0.0, self._calm - 1.0), 30.0) / rate
+        step = (
+            max(1.0, _RAISE * rate) * 2.0 ** min(max(0.0, self._calm - 1.0), _MAX_DOUBLINGS) / rate
+        )
         if near:
-            step /= 4  # near the rate that drew the last limit: probe gently
+            step /= _GENTLE  # near the rate that drew the last limit: probe gently
         rate += step
         if self.requests_per_second is not None:
             self._rate = min(rate, self.requests_per_second)

@@ -1,15 +1,21 @@
 -- The shared pacing state of RedisRateBudget, updated in one atomic step per call.
--- Mirrors the in-process budget: spaced starts at `rate`, cut to 95 % of the observed rate after a 429
--- (at most once a second), raised step by step on successes, paused by Retry-After.
+-- The same law as the in-process budget (`_pacing.InProcessRateBudget`), whose numbers `_budget.py`
+-- prepends as locals (CUT, RAISE, SIGNIFICANT, LIMIT_429S, INFORMATIVE, NEAR_LOW, NEAR_HIGH,
+-- MAX_DOUBLINGS, GENTLE, UNDERSENT): spaced starts at `rate`; after a 429 (at most one cut a second) a cut
+-- in proportion to the share of the last second's starts that were refused; a limit (a large share, or
+-- the first 429) cuts to 95 % and probes gently near it; a sporadic 429 cuts only its share and keeps the
+-- raise doubling per second spent away from the last limit; Retry-After pauses.
 -- The clock is the server's TIME, so processes need no synchronised clocks.
--- KEYS[1] state hash, KEYS[2] sorted set of the starts within the last second.
+-- KEYS[1] state hash, KEYS[2] sorted set of the starts within the last second, KEYS[3] sorted set of the
+-- 429s within the last second (all three share a hash tag).
 -- ARGV: op ("start" | "limited"), successes to apply first, configured rate ("" = none), min rate,
 --       default pause, retry-after ("" = none), key ttl in ms, starts granted locally since the last call
 --       (while unpaced a process counts its starts and reports them here, at most `sync_interval` late).
 -- Returns {wait, rate}: wait 0 = one start granted and counted; > 0 = nothing granted, ask again then.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local h = redis.call('HMGET', KEYS[1], 'rate', 'tat', 'paused', 'cut', 'resume', 'seen', 'lift', 'seq')
+local h = redis.call('HMGET', KEYS[1], 'rate', 'tat', 'paused', 'cut', 'resume', 'seen', 'lift', 'seq',
+  'limited', 'calm', 'lastok')
 local configured = tonumber(ARGV[3])
 local min_rate = tonumber(ARGV[4])
 local default_pause = tonumber(ARGV[5])
@@ -20,20 +26,32 @@ local tat = tonumber(h[2]) or 0
 local paused = tonumber(h[3]) or 0
 local cut = tonumber(h[4]) or 0
 local resume = tonumber(h[5]) or 0
-local seen = tonumber(h[6]) or 1e308
+local seen = tonumber(h[6]) or 1e308 -- what the server took at the last limit
 local lift = tonumber(h[7])
 local seq = tonumber(h[8]) or 0
+local limited = h[9] == '1' -- a limit was met; sporadic 429s are told apart after that
+local calm = tonumber(h[10]) or 0 -- seconds of successes away from the last limit since it was met
+local lastok = tonumber(h[11]) or 0 -- the last success applied
 
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.17g', now - 1.0))
+local horizon = string.format('%.17g', now - 1.0)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', horizon)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', horizon)
 for _ = 1, tonumber(ARGV[8]) do
   seq = seq + 1
   redis.call('ZADD', KEYS[2], now, seq)
 end
 
+local function near(r)
+  return NEAR_LOW * seen <= r and r <= NEAR_HIGH * seen
+end
+
 for _ = 1, tonumber(ARGV[2]) do
   if rate == nil or now < paused then break end
-  local step = math.max(1.0, 0.05 * rate) / rate
-  if rate >= 0.97 * seen then step = step / 4 end
+  local gentle = near(rate) and seen >= INFORMATIVE
+  if not gentle then calm = calm + math.max(0, now - math.max(lastok, paused)) end
+  lastok = now
+  local step = math.max(1.0, RAISE * rate) * 2.0 ^ math.min(math.max(0, calm - 1.0), MAX_DOUBLINGS) / rate
+  if gentle then step = step / GENTLE end
   local raised = rate + step
   if configured ~= nil then
     rate = math.min(raised, configured)
@@ -63,32 +81,64 @@ if ARGV[1] == 'start' then
     redis.call('ZADD', KEYS[2], now, seq)
   end
 else
-  if now - cut >= 1.0 then
+  seq = seq + 1
+  redis.call('ZADD', KEYS[3], now, seq)
+  local observed = redis.call('ZCARD', KEYS[2])
+  if now - cut >= 1.0 or rate == nil then
     cut = now
-    local observed = redis.call('ZCARD', KEYS[2])
-    local current = rate or 1e308
+    local refused = redis.call('ZCARD', KEYS[3])
+    -- Nothing started in the last second: no share to go by, the usual cut.
+    local share = 1.0 - CUT
+    if observed > 0 then share = math.min(1.0, refused / observed) end
+    local significant = share >= SIGNIFICANT and refused >= LIMIT_429S
     local base
-    if observed > 0 then base = math.min(current, observed) else base = rate or min_rate end
-    if rate == nil or configured == nil then lift = 2 * math.max(observed, min_rate) end
-    seen = base
-    rate = math.max(min_rate, 0.95 * base)
-    -- Limits count over a sliding second: hold the next start until the last second holds fewer
-    -- starts than the new rate.
-    local keep = math.max(1, math.floor(rate))
-    if observed >= keep then
-      local kept = redis.call('ZREVRANGE', KEYS[2], keep - 1, keep - 1, 'WITHSCORES')
-      resume = tonumber(kept[2]) + 1.0
+    if rate == nil then
+      base = min_rate
+      if observed > 0 then base = observed end
+      lift = 2 * math.max(observed, min_rate)
+    else
+      -- What we sent when probing near the last limit, at a limit, or when we sent much less than
+      -- allowed; otherwise the rate (the last second's starts lag a fast raise).
+      base = rate
+      if (near(rate) or significant or observed < UNDERSENT * rate) and observed > 0 then
+        base = math.min(rate, observed)
+      end
+      if configured == nil and significant then lift = 2 * math.max(observed, min_rate) end
+    end
+    local taken = base * (1.0 - share) -- what the server took
+    if significant or not limited then -- a limit (or our first 429)
+      limited = true
+      seen = taken
+      calm = 0
+      lastok = now
+      if significant then rate = math.max(min_rate, CUT * taken) else rate = math.max(min_rate, CUT * base) end
+    else
+      rate = math.max(min_rate, taken)
     end
   end
+  -- Only starts that have not happened move: the next one waits one interval from now, and (limits count
+  -- over a sliding second) until the last second holds fewer starts than the rate.
+  local hold = now + 1.0 / rate
+  local keep = math.max(1, math.floor(rate))
+  if observed >= keep then
+    local kept = redis.call('ZREVRANGE', KEYS[2], keep - 1, keep - 1, 'WITHSCORES')
+    hold = math.max(hold, tonumber(kept[2]) + 1.0)
+  end
+  resume = math.max(resume, hold)
   local pause = tonumber(ARGV[6]) or default_pause
-  if pause > 0 then paused = math.max(paused, now + pause) end
-  tat = math.max(paused, now + 1.0 / (rate or min_rate), resume)
+  if pause > 0 then
+    paused = math.max(paused, now + pause)
+    calm = 0
+  end
+  tat = math.max(paused, resume)
 end
 
 local function f(x) if x == nil then return NONE end return string.format('%.17g', x) end
+local flag = '0'
+if limited then flag = '1' end
 redis.call('HSET', KEYS[1], 'rate', f(rate), 'tat', f(tat), 'paused', f(paused), 'cut', f(cut),
-  'resume', f(resume), 'seen', f(seen), 'lift', f(lift), 'seq', seq)
+  'resume', f(resume), 'seen', f(seen), 'lift', f(lift), 'seq', seq, 'limited', flag, 'calm', f(calm),
+  'lastok', f(lastok))
 local ttl = tonumber(ARGV[7])
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
 return {string.format('%.6f', wait), f(rate)}

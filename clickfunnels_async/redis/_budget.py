@@ -1,8 +1,9 @@
 """`RedisRateBudget`: one request rate shared by every process that uses the same key.
 
-The state the in-process budget keeps (allowed rate, next free start, last cut, pause, recent starts) is a
-hash and a sorted set in Redis, changed only by one Lua script (`_budget.lua`), so each decision is atomic
-across processes and timed by the Redis server's clock. Successes are counted locally and applied by the
+The state the in-process budget keeps (allowed rate, next free start, last cut, pause, the last limit and
+the raise's calm time; the starts and the 429s of the last second) is a hash and two sorted sets in Redis,
+changed only by one Lua script (`_budget.lua`, the in-process law with its numbers), so each decision is
+atomic across processes and timed by the Redis server's clock. Successes are counted locally and applied by the
 next call of the script: one round trip per request start while paced, none per response. While the shared
 rate is unpaced, a process grants starts itself and reports them with its next call, at least every
 `sync_interval` seconds (so a pause or cut set by another process reaches it that much later at most).
@@ -20,21 +21,25 @@ from importlib.resources import files
 
 import redis.asyncio as aioredis
 
-from .._pacing import InProcessRateBudget
+from .._pacing import LAW, InProcessRateBudget
 from ._connect import REDIS_ERRORS, connect, unavailable
 
 __all__ = ["RedisRateBudget"]
 
 _log = logging.getLogger("clickfunnels_async.redis")
-_SCRIPT = files(__package__).joinpath("_budget.lua").read_text(encoding="utf-8")
+# One source of truth for the law's numbers: the in-process budget's, given to the script as locals.
+_SCRIPT = "".join(f"local {name} = {value!r}\n" for name, value in LAW.items()) + files(
+    __package__
+).joinpath("_budget.lua").read_text(encoding="utf-8")
 
 
 class RedisRateBudget:
     """A `RateBudget` kept in Redis: ``ClickFunnels(rate_budget=RedisRateBudget(url, key="team-123"))``.
 
     Every client (in any process, on any host) built with the same Redis and `key` follows one rate:
-    the first 429 any of them sees slows all of them to about 95 % of the rate they were making together,
-    which then rises again step by step. `requests_per_second` caps it (None = unpaced until a 429).
+    they follow the in-process budget's law together: the first 429 any of them sees (or a large share
+    of their starts refused) slows all of them to about 95 % of the rate they were making together, which
+    then rises again step by step; a sporadic 429 cuts only the share of their starts that were refused. `requests_per_second` caps it (None = unpaced until a 429).
     `timeout` bounds each Redis call; a Redis that fails or is too slow never fails a ClickFunnels call
     (unless `fail_closed`): pacing continues in process and Redis is tried again after `reconnect_after`
     seconds. Needs the asyncio event loop (redis-py's client).
@@ -80,9 +85,9 @@ class RedisRateBudget:
         self.requests_per_second = requests_per_second
         self.fail_closed = fail_closed
         self._reconnect_after = reconnect_after
-        # One hash tag: both keys land on the same cluster slot, as a script needs.
+        # One hash tag: the keys land on the same cluster slot, as a script needs.
         base = f"{prefix}{{{key}}}"
-        self._keys = [f"{base}:state", f"{base}:starts"]
+        self._keys = [f"{base}:state", f"{base}:starts", f"{base}:refused"]
         self._fixed = [
             "" if requests_per_second is None else repr(float(requests_per_second)),
             repr(float(min_rate)),
