@@ -122,4 +122,5 @@ def test_three_workers_one_killed_and_restarted_store_every_row_once(
     assert len(emails) == ROWS and set(emails) == {f"row{i}@import.test" for i in range(ROWS)}
 
 
-pytestmark = pytest.mark.timeout(180)  # 9,000 upserts and a full listing: ~20-40 s on a shared machine
+# 9,000 upserts and a full listing: ~20-40 s on a shared machine
+pytestmark = pytest.mark.timeout(180)
