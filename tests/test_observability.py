@@ -1,4 +1,4 @@
-"""The SDK's requests are visible to Sentry's and OpenTelemetry's httpx integrations, whatever the transport.
+"""The SDK's requests are visible to Sentry's, OpenTelemetry's and logfire's httpx integrations, whatever the transport.
 
 Both integrations patch httpx globally, so each scenario runs in a fresh interpreter against a real socket
 server on 127.0.0.1 (the client's default transport: aiohttp on asyncio), and reports what it saw as JSON.
@@ -112,3 +112,41 @@ print(json.dumps({"spans": spans, "headers": seen}, default=str))
     assert client, spans
     assert "traceparent" in result["headers"][0]  # type: ignore[index]
     assert "tok_otel_1234567" not in json.dumps(spans)
+
+
+def test_logfire_instrument_httpx_sees_spans_and_propagates_traceparent() -> None:
+    pytest.importorskip("logfire", reason="logfire is not installed (make install)")
+    result = run("""
+import logfire
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from clickfunnels_async import ClickFunnels
+
+exporter = InMemorySpanExporter()
+logfire.configure(send_to_logfire=False, console=False,
+                  additional_span_processors=[SimpleSpanProcessor(exporter)])
+logfire.instrument_httpx()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with ClickFunnels("tok_logfire_12345", base_url=f"http://127.0.0.1:{port}") as cf:
+        with logfire.span("job"):
+            await cf.request("GET", "/api/v2/contacts/1")
+    server.close()
+
+asyncio.run(main())
+spans = [{"name": s.name, "kind": str(s.kind), "attrs": dict(s.attributes or {})} for s in exporter.get_finished_spans()]
+print(json.dumps({"spans": spans, "headers": seen}, default=str))
+""")
+    spans = result["spans"]
+    client = [s for s in spans if s["kind"] == "SpanKind.CLIENT"]  # type: ignore[union-attr, index]
+    assert client, spans
+    assert (
+        client[0]["attrs"].get(
+            "http.response.status_code", client[0]["attrs"].get("http.status_code")
+        )
+        == 200
+    )  # type: ignore[index]
+    assert "traceparent" in result["headers"][0]  # type: ignore[index]
+    assert "tok_logfire_12345" not in json.dumps(spans)
