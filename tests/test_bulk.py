@@ -33,11 +33,19 @@ def _rows(n: int, prefix: str = "p") -> Iterator[dict[str, Any]]:
 class StatusCounter(httpx.AsyncBaseTransport):
     """Counts what the emulator answered (429s never reach its per-operation counters)."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, burst_429: range = range(0)) -> None:
         self.inner = inner
         self.statuses: Counter[int | str] = Counter()
+        # Requests numbered in this range get a 429 without Retry-After, as ClickFunnels answers: a
+        # run meets a rate-limit burst even when a loaded machine never reaches the emulator's limit.
+        self.burst_429 = burst_429
+        self._sent = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._sent += 1
+        if self._sent in self.burst_429:
+            self.statuses[429] += 1
+            return httpx.Response(429, json={"error": "Too many requests"}, request=request)
         try:
             response = await self.inner.handle_async_request(request)
         except httpx.TransportError:
@@ -50,7 +58,7 @@ class StatusCounter(httpx.AsyncBaseTransport):
 async def test_upsert_exactly_once_under_faults(anyio_backend: str, tmp_path: Path) -> None:
     n = 800
     fake = FakeClickFunnels(seed=7, error_rate=0.10, drop_rate=0.05, rate_limit=400)
-    counter = StatusCounter(fake.transport())
+    counter = StatusCounter(fake.transport(), burst_429=range(400, 403))
     http = httpx.AsyncClient(transport=counter)
     cf = ClickFunnels(
         api_token=fake.token,

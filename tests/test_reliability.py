@@ -67,9 +67,18 @@ class Tracking(httpx.AsyncBaseTransport):
     """Wraps the emulator's transport: enforces the read timeout, counts answers and open streams."""
 
     def __init__(
-        self, inner: httpx.AsyncBaseTransport, *, slow_rate: float = 0.0, seed: int = 0
+        self,
+        inner: httpx.AsyncBaseTransport,
+        *,
+        slow_rate: float = 0.0,
+        seed: int = 0,
+        burst_429: range = range(0),
     ) -> None:
         self.inner = inner
+        # Requests numbered in this range get a 429 without Retry-After (as ClickFunnels answers), so a
+        # run meets a rate-limit burst even when a loaded machine never reaches the emulator's limit.
+        self.burst_429 = burst_429
+        self._sent = 0
         self.statuses: Counter[int | str] = Counter()
         self.open_streams = 0
         # A seeded share of answers is late (before or after the server acted), so timeouts happen
@@ -78,6 +87,10 @@ class Tracking(httpx.AsyncBaseTransport):
         self._rng = random.Random(seed)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._sent += 1
+        if self._sent in self.burst_429:
+            self.statuses[429] += 1
+            return httpx.Response(429, json={"error": "Too many requests"}, request=request)
         read = (request.extensions.get("timeout") or {}).get("read")
         slow = self.slow_rate and self._rng.random() < self.slow_rate
         late_after_acting = self._rng.random() < 0.5
@@ -108,9 +121,11 @@ class Tracking(httpx.AsyncBaseTransport):
 
 
 def tracked_client(
-    fake: FakeClickFunnels, *, slow_rate: float = 0.0, **kwargs: Any
+    fake: FakeClickFunnels, *, slow_rate: float = 0.0, burst_429: range = range(0), **kwargs: Any
 ) -> tuple[ClickFunnels, Tracking]:
-    tracking = Tracking(fake.transport(), slow_rate=slow_rate, seed=len(fake.base_url))
+    tracking = Tracking(
+        fake.transport(), slow_rate=slow_rate, seed=len(fake.base_url), burst_429=burst_429
+    )
     kwargs.setdefault("retry_policy", FAST)
     cf = ClickFunnels(
         api_token=fake.token,
@@ -147,7 +162,11 @@ async def test_bulk_import_under_every_fault_loses_and_duplicates_nothing(
     )
     # One answer in ten comes later than the 50 ms read timeout. (Waiting for pacing is bounded by the pool timeout: 30 s.)
     cf, tracking = tracked_client(
-        fake, max_retries=15, timeout=httpx.Timeout(0.05, pool=30.0), slow_rate=0.1
+        fake,
+        max_retries=15,
+        timeout=httpx.Timeout(0.05, pool=30.0),
+        slow_rate=0.1,
+        burst_429=range(250, 253),
     )
     rows = _rows(n, "import")
     results: dict[int, Any] = {}
@@ -239,10 +258,14 @@ async def test_long_paginations_under_faults_see_every_item_once(
     total = 1000
     fake = FakeClickFunnels(
         seed=14, latency=0.003, jitter=0.003, error_rate=0.15, drop_rate=0.05, rate_limit=60
-    )  # low enough that the 4 walks meet it even on a loaded machine
+    )  # the limit's 429s come on a fast machine; the transport's burst on any machine
     fake.seed(contacts=total)
     cf, tracking = tracked_client(
-        fake, max_retries=15, timeout=httpx.Timeout(0.05, pool=30.0), slow_rate=0.08
+        fake,
+        max_retries=15,
+        timeout=httpx.Timeout(0.05, pool=30.0),
+        slow_rate=0.08,
+        burst_429=range(120, 123),
     )
     orders = ["asc", "desc", "asc", "desc"]
     got: dict[int, list[int]] = {}
