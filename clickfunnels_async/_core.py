@@ -129,7 +129,8 @@ class Core:
             hosts = shared.hosts
         return hosts
 
-    async def _discover_subdomain(self) -> str:
+    async def workspaces_seen(self) -> list[tuple[Any, Any, Any]]:
+        """(id, name, subdomain) of every workspace this token reaches, team by team (accounts host)."""
         from ._generated.operation_table import OPERATIONS
 
         found: list[tuple[Any, Any, Any]] = []
@@ -139,6 +140,10 @@ class Core:
                 OPERATIONS["listWorkspaces"], {"team_id": team.id}
             ).to_list()
             found += [(w.id, w.name, w.subdomain) for w in workspaces]
+        return found
+
+    async def _discover_subdomain(self) -> str:
+        found = await self.workspaces_seen()
         if len(found) == 1 and isinstance(found[0][2], str) and found[0][2]:
             if type(found[0][0]) is int:
                 self._shared.discovered_workspace_id = found[0][0]

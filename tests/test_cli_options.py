@@ -189,7 +189,6 @@ def test_workspace_id_filter_and_limit_alike_on_export_list_and_call(
             ["list", "contacts", "workspace_id=41", "--workspace-id", "42"],
             "workspace_id=41 and --workspace-id 42 disagree; give one",
         ),
-        (["contacts", "export"], NEEDS),
         (["list", "contacts.tags"], f"listContactsTags (contacts.tags.list): {NEEDS}"),
     ]:
         result = invoke(app, args)

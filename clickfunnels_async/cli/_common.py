@@ -238,7 +238,8 @@ WorkspaceOption = Annotated[
         "--workspace-id",
         envvar="CLICKFUNNELS_WORKSPACE_ID",
         show_envvar=True,
-        help="Workspace id; find it with `clickfunnels list teams`, then `list workspaces team_id=…`.",
+        help="Workspace id (default: the only workspace the token reaches); find it with "
+        "`clickfunnels list teams`, then `list workspaces team_id=…`.",
     ),
 ]
 FilterOption = Annotated[
@@ -255,16 +256,41 @@ LimitOption = Annotated[
 ]
 
 
-NEEDS_WORKSPACE = (
-    "--workspace-id is required (or set CLICKFUNNELS_WORKSPACE_ID); find the ids with "
-    "`clickfunnels list teams`, then `clickfunnels list workspaces team_id=…`"
-)
+FIND_WORKSPACES = "`clickfunnels list teams`, then `clickfunnels list workspaces team_id=…`"
+NEEDS_WORKSPACE = f"--workspace-id is required (or set CLICKFUNNELS_WORKSPACE_ID); find the ids with {FIND_WORKSPACES}"
 
 
-def workspace(value: int | None) -> int:
-    if value is None:
-        raise UsageProblem(NEEDS_WORKSPACE)
-    return value
+def workspace(options: Settings, value: int | None) -> int:
+    """The workspace of a command that works in one: --workspace-id (or CLICKFUNNELS_WORKSPACE_ID), else
+    the SDK's default: the client's workspace_id, else the one workspace the token reaches (with
+    --subdomain: the one with that subdomain). Several or none: a UsageProblem that lists them."""
+    if value is not None:
+        return value
+    return run_async(lambda: _default_workspace(options))
+
+
+async def _default_workspace(options: Settings) -> int:
+    async with options.client() as cf:
+        core = cf._core
+        default = core._options.workspace_id or core._shared.discovered_workspace_id
+        if default is not None:
+            return default
+        found = await core.workspaces_seen()
+    if len(found) > 1 and options.subdomain is not None:
+        found = [w for w in found if w[2] == options.subdomain] or found
+    if len(found) == 1 and type(found[0][0]) is int:
+        only: int = found[0][0]
+        return only
+    if not found:
+        raise UsageProblem(
+            "no --workspace-id given and this token reaches no workspace; pass --workspace-id ID "
+            f"(or set CLICKFUNNELS_WORKSPACE_ID) for a workspace it can use; find the ids with {FIND_WORKSPACES}"
+        )
+    listing = "; ".join(f"id={i} name={n!r} subdomain={s!r}" for i, n, s in found)
+    raise UsageProblem(
+        f"no --workspace-id given and this token reaches {len(found)} workspaces; pick one with "
+        f"--workspace-id ID (or set CLICKFUNNELS_WORKSPACE_ID): {listing}"
+    )
 
 
 def given_on_command_line(ctx: typer.Context, name: str) -> bool:

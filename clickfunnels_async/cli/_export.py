@@ -162,7 +162,6 @@ def export(
     An existing checkpoint is never overwritten silently: pass --resume or --restart.
     """
     with reported_errors():
-        workspace_id = workspace(workspace_id)
         flt = parse_filters(filter or [], LIST_OP.filter_keys)
         fmt = format or (
             Format.csv if output is not None and output.suffix.lower() == ".csv" else Format.jsonl
@@ -177,6 +176,7 @@ def export(
                 "--json prints a summary on stdout, which would mix with the rows; add -o FILE"
             )
         cf = settings(ctx).client()  # a bad setup is reported before any file is touched
+        workspace_id = workspace(settings(ctx), workspace_id)
         checkpoint = _ExportCheckpoint(
             Path(str(output) + ".checkpoint.json") if output is not None else Path(os.devnull),
             workspace_id,

@@ -141,10 +141,10 @@ def import_(
     invalid, 2 for bad input, 130 when interrupted.
     """
     with reported_errors():
-        workspace_id = workspace(workspace_id)
         if failures is not None and failures.resolve() == file.resolve():
             raise UsageProblem("--failures must not be the input file")
-        source = Source(file, workspace_id, _columns(ignore_columns))
+        # The file is checked before any request; rows are keyed by workspace once it is known.
+        source = Source(file, workspace_id or 0, _columns(ignore_columns))
         total = invalid_total = 0
         for row in source.rows():  # checks the whole file; nothing sent yet
             total += 1
@@ -155,6 +155,7 @@ def import_(
                 + ", ".join(sorted(source.read_only))
             )
         shard_pair = parse_shard(shard)
+        workspace_id = source.workspace_id = workspace(settings(ctx), workspace_id)
         shared = (
             shared_checkpoint(checkpoint_path, file, workspace_id)
             if checkpoint_path is not None and is_shared(checkpoint_path)
