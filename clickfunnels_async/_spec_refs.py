@@ -1,15 +1,28 @@
-"""Following `$ref`s inside one bundled OpenAPI document (all references are internal, `#/...`).
+"""The bundled OpenAPI document, and following `$ref`s inside one (all references are internal, `#/...`).
 
-Shared by the generator (which loads this file on its own, without importing the package) and the emulator.
-It imports nothing from the package for that reason.
+Shared by the generator (which loads this file on its own, without importing the package), the emulator and
+the models' pydantic schemas. It imports nothing from the package for that reason.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from functools import cache
+from importlib import resources
 from typing import Any
 
 _MAX_HOPS = 20
+
+
+@cache
+def bundled_spec() -> dict[str, Any]:
+    """The spec the package ships (`clickfunnels_async/_generated/openapi.json`), read once; not to be changed."""
+    text = (
+        resources.files("clickfunnels_async._generated").joinpath("openapi.json").read_text("utf-8")
+    )
+    doc: dict[str, Any] = json.loads(text)
+    return doc
 
 
 def lookup(doc: Mapping[str, Any], ref: str) -> Any:

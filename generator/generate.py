@@ -73,13 +73,42 @@ def _as_request(schema: Any) -> Any:
     return out
 
 
+def _with_pointers(schema: Any, pointer: str) -> Any:
+    """A copy of a component schema whose inline object schemas (each a model of its own, named after its
+    place) carry `x-cf-pointer`: where that model's schema is in openapi.json, for its pydantic JSON schema."""
+    if isinstance(schema, list):
+        return [_with_pointers(item, f"{pointer}/{i}") for i, item in enumerate(schema)]
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return schema
+
+    def at(*names: str) -> str:
+        return "/".join([pointer, *(n.replace("~", "~0").replace("/", "~1") for n in names)])
+
+    out = dict(schema)
+    if isinstance(schema.get("properties"), dict):
+        out["properties"] = {
+            name: _with_pointers(sub, at("properties", name))
+            for name, sub in schema["properties"].items()
+        }
+    for key in ("items", "additionalProperties", "oneOf", "anyOf", "allOf"):
+        if key in schema:
+            out[key] = _with_pointers(schema[key], at(key))
+    types = schema.get("type")
+    is_object = (
+        "object" in (types if isinstance(types, list) else [types]) or "properties" in schema
+    )
+    if is_object and pointer.count("/") > 3:  # an inline object, not the component itself
+        out["x-cf-pointer"] = pointer
+    return out
+
+
 def _models(doc: dict[str, Any], into: Path, work: Path) -> None:
     """openapi-python-client on the component schemas only: models and types.py, no endpoint modules."""
     hidden = hidden_schemas(doc)
     # The model template reads the role: a body model keeps UNSET ("not sent"), a record does not.
     bodies = request_schemas(doc)
     schemas = {
-        k: _as_request(v) if k in bodies else v
+        k: _with_pointers(_as_request(v) if k in bodies else v, f"#/components/schemas/{k}")
         for k, v in doc["components"].get("schemas", {}).items()
         if k not in hidden
     }

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated
 
+import jsonschema
 import pytest
 from _records import contact_json
 from fastapi import Body, FastAPI
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, ValidationError
+from openapi_spec_validator import validate as validate_openapi
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from clickfunnels_async.models import Contact, ContactUpdate
+import clickfunnels_async
+import clickfunnels_async.models as public_models
+from clickfunnels_async._spec_refs import lookup
+from clickfunnels_async.models import BlogsPost, BlogsPostCreate, Contact, ContactUpdate
+from clickfunnels_async.testing import FakeClickFunnels
 
 # As the API sent it (dates in the form to_dict() writes them back), with a field the spec does not know.
 WIRE = {
@@ -75,7 +83,7 @@ def test_fastapi_routes_answer_the_apis_json() -> None:
         }
         assert client.post("/echo", json=["not", "an", "object"]).status_code == 422
         schema = client.get("/openapi.json").json()["components"]["schemas"]
-        assert schema["Note"]["properties"]["contact"]["type"] == "object"
+        assert schema["Note"]["properties"]["contact"] == {"$ref": "#/components/schemas/Contact"}
 
 
 def test_pydantic_fields_validate_from_json_and_dump_as_json() -> None:
@@ -98,3 +106,116 @@ def test_importing_the_sdk_and_its_models_does_not_import_pydantic() -> None:
         "assert 'pydantic' not in sys.modules and 'pydantic_core' not in sys.modules, 'pydantic imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------------------------- JSON schemas
+
+SPEC = json.loads(
+    (Path(clickfunnels_async.__file__).parent / "_generated" / "openapi.json").read_text("utf-8")
+)["components"]["schemas"]
+
+
+def _documented_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/contacts/{cid}", response_model=Contact)
+    def get_contact(cid: int) -> object:
+        return Contact.from_dict(WIRE)
+
+    @app.patch("/contacts/{cid}")
+    def update_contact(cid: int, body: Annotated[ContactUpdate, Body()]) -> Contact:
+        return Contact.from_dict(WIRE)
+
+    @app.post("/posts")
+    def create_post(body: Annotated[BlogsPostCreate, Body()]) -> list[BlogsPost]:
+        return []
+
+    @app.get("/note")
+    def note() -> Note:
+        return Note(contact=Contact.from_dict(WIRE), note="hi")
+
+    return app
+
+
+def test_fastapi_openapi_has_each_model_as_a_component_with_the_apis_fields() -> None:
+    doc = _documented_app().openapi()
+    validate_openapi(doc)  # the whole document is valid OpenAPI 3.1 (schemas included)
+    schemas = doc["components"]["schemas"]
+    ref = "#/components/schemas/{}".format
+
+    contact = schemas["Contact"]
+    assert contact["title"] == "Contact" and contact["type"] == "object"
+    props = contact["properties"]
+    assert props["id"] == {"type": "integer"}
+    assert props["email_address"] == {"type": ["string", "null"]}
+    assert props["created_at"] == {"type": "string", "format": "date-time"}
+    assert props["tags"] == {"type": ["array", "null"], "items": {"$ref": ref("ContactTag")}}
+    assert props["custom_attributes"] == {"$ref": ref("ContactCustomAttributes")}
+    assert sorted(contact["required"]) == sorted(SPEC["Contact"]["required"])
+    assert set(props) == set(SPEC["Contact"]["properties"])
+    assert schemas["ContactTag"]["properties"]["name"] == SPEC["ContactTag"]["properties"]["name"]
+
+    update = schemas["ContactUpdate"]  # a request body: what may be sent
+    assert update["properties"]["last_name"] == {"type": ["string", "null"]}
+    assert update["properties"]["tag_ids"] == {"type": "array", "items": {"type": "integer"}}
+    assert "required" not in update and "id" not in update["properties"]
+    # An enum the spec keeps as a component of its own (not a model) is written inline.
+    visibility = schemas["BlogsPostCreate"]["properties"]["visibility"]
+    assert visibility == {
+        "type": "string",
+        "enum": ["draft", "public", "members_only", "scheduled"],
+    }
+
+    def body(path: str, method: str) -> object:
+        return doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+    def answer(path: str, method: str) -> object:
+        return doc["paths"][path][method]["responses"]["200"]["content"]["application/json"][
+            "schema"
+        ]
+
+    assert body("/contacts/{cid}", "patch") == {"$ref": ref("ContactUpdate")}
+    assert (
+        answer("/contacts/{cid}", "get")
+        == answer("/contacts/{cid}", "patch")
+        == {"$ref": ref("Contact")}
+    )
+    assert body("/posts", "post") == {"$ref": ref("BlogsPostCreate")}
+    assert answer("/posts", "post")["items"] == {"$ref": ref("BlogsPost")}  # type: ignore[index]
+    assert schemas["Note"]["properties"]["contact"] == {"$ref": ref("Contact")}
+    # One schema per model: the API's JSON is the same both ways, so no -Input/-Output pairs.
+    assert not [name for name in schemas if name.endswith(("-Input", "-Output"))]
+
+
+def test_the_schemas_describe_what_the_models_read_and_write() -> None:
+    fake = FakeClickFunnels(seed=4)
+    fake.seed(contacts=20, tags=3)
+    contact_schema = TypeAdapter(Contact).json_schema(mode="serialization")
+    checker = jsonschema.Draft202012Validator(contact_schema)
+    for record in fake.records("contacts"):
+        checker.validate(Contact.from_dict(record).to_dict())
+    with pytest.raises(jsonschema.ValidationError, match="is not of type 'integer'"):
+        checker.validate({**Contact.from_dict(fake.records("contacts")[0]).to_dict(), "id": "5"})
+
+    update = jsonschema.Draft202012Validator(
+        TypeAdapter(ContactUpdate).json_schema(mode="validation")
+    )
+    update.validate(ContactUpdate(last_name=None, first_name="Ann").to_dict())
+    with pytest.raises(jsonschema.ValidationError, match="is not of type 'array'"):
+        update.validate({"tag_ids": 5})
+
+
+def test_every_model_has_its_spec_schema() -> None:
+    models = tuple(
+        value
+        for name in public_models.__all__
+        if hasattr(value := getattr(public_models, name), "from_dict")
+    )
+    defs = TypeAdapter(tuple[models]).json_schema(mode="serialization")["$defs"]  # type: ignore[valid-type]
+    assert len(defs) == len(models) > 400
+    for model in models:
+        pointer = model.__dict__.get("_cf_schema", f"#/components/schemas/{model.__name__}")
+        spec = lookup({"components": {"schemas": SPEC}}, pointer)
+        mine = defs[model.__name__]
+        assert set(mine.get("properties", {})) == set(spec.get("properties", {})), model
+        assert mine.get("required") == spec.get("required"), model

@@ -67,35 +67,18 @@ class _Model:
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # pydantic (and so FastAPI) without a dependency on it: validated from the API's JSON (or an
-    # instance), serialised as `to_dict()` in both python and json mode.
+    # instance), serialised as `to_dict()`; the JSON schema is the model's schema in the bundled spec.
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
-        from pydantic_core import core_schema
+        from .._pydantic import core_schema
 
-        def validate(value: Any) -> Any:
-            if isinstance(value, cls):
-                return value
-            if isinstance(value, Mapping):
-                try:
-                    return cls.from_dict(value)
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    raise ValueError(
-                        f"not a valid {cls.__name__}: {type(exc).__name__}: {exc}"
-                    ) from None
-            raise ValueError(
-                f"expected a {cls.__name__} or a JSON object, not {type(value).__name__}"
-            )
-
-        return core_schema.no_info_plain_validator_function(
-            validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                lambda model: model.to_dict(), return_schema=core_schema.dict_schema()
-            ),
-        )
+        return core_schema(cls)
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
-        return {"type": "object", "title": cls.__name__, "additionalProperties": True}
+        from .._pydantic import json_schema
+
+        return json_schema(cls, handler)
 
 
 class _Body(_Model):

@@ -8,13 +8,12 @@ compiled on its first request and kept (shared by every fake on the same spec): 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from clickfunnels_async._operation_row import Operation
+from clickfunnels_async._spec_refs import bundled_spec
 from clickfunnels_async._spec_refs import resolve as resolve_ref
 from clickfunnels_async.testing._shapes import OMIT, Shape, ShapeCompiler
 from clickfunnels_async.testing._validate import BodyCheck, compile_body_check
@@ -36,13 +35,8 @@ __all__ = [
 
 
 # The one place the emulator finds the bundled spec and the operation table.
-@cache
 def load_spec() -> dict[str, Any]:
-    text = (
-        resources.files("clickfunnels_async._generated").joinpath("openapi.json").read_text("utf-8")
-    )
-    doc: dict[str, Any] = json.loads(text)
-    return doc
+    return bundled_spec()
 
 
 @cache

@@ -19,6 +19,7 @@ T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbedCreateDataType0")
 class CommunitiesSpacesPostVideoEmbedCreateDataType0(_Body):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ()
+    _cf_schema = "#/components/schemas/CommunitiesSpacesPostVideoEmbedCreate/properties/data"  # where its schema is in openapi.json
     _cf_not_null = frozenset(())
     _cf_children = ()
 

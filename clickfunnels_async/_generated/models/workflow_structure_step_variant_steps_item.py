@@ -19,6 +19,7 @@ T = TypeVar("T", bound="WorkflowStructureStepVariantStepsItem")
 class WorkflowStructureStepVariantStepsItem(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ()
+    _cf_schema = "#/components/schemas/WorkflowStructureStepVariant/properties/steps/items"  # where its schema is in openapi.json
     _cf_strict = frozenset(())
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ T = TypeVar("T", bound="WorkflowsStepCreateStepTypeSettings")
 class WorkflowsStepCreateStepTypeSettings(_Body):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ()
+    _cf_schema = "#/components/schemas/WorkflowsStepCreate/properties/step_type_settings"  # where its schema is in openapi.json
     _cf_not_null = frozenset(())
     _cf_children = ()
 
