@@ -219,3 +219,45 @@ def test_every_model_has_its_spec_schema() -> None:
         mine = defs[model.__name__]
         assert set(mine.get("properties", {})) == set(spec.get("properties", {})), model
         assert mine.get("required") == spec.get("required"), model
+
+
+def test_a_model_reached_again_inside_itself_is_a_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No schema of today's spec refers back to itself; one that does must not recurse forever.
+    from clickfunnels_async import _pydantic
+    from clickfunnels_async._generated.types import _Record
+
+    doc = {
+        "components": {
+            "schemas": {
+                "Folder": {
+                    "type": "object",
+                    "properties": {
+                        "parent": {
+                            "oneOf": [{"$ref": "#/components/schemas/Folder"}, {"type": "null"}]
+                        },
+                        "files": {"type": "array", "items": {"$ref": "#/components/schemas/File"}},
+                    },
+                },
+                "File": {
+                    "type": "object",
+                    "properties": {"folder": {"$ref": "#/components/schemas/Folder"}},
+                },
+            }
+        }
+    }
+    monkeypatch.setattr(_pydantic, "bundled_spec", lambda: doc)
+
+    class Folder(_Record):
+        __slots__ = ()
+
+    class File(_Record):
+        __slots__ = ()
+
+    monkeypatch.setattr(sys.modules[__name__], "Folder", Folder, raising=False)
+    monkeypatch.setattr(sys.modules[__name__], "File", File, raising=False)
+    defs = TypeAdapter(Folder).json_schema()["$defs"]
+    assert defs["Folder"]["properties"]["parent"]["oneOf"][0] == {"$ref": "#/$defs/Folder"}
+    assert defs["Folder"]["properties"]["files"]["items"] == {"$ref": "#/$defs/File"}
+    assert defs["File"]["properties"]["folder"] == {"$ref": "#/$defs/Folder"}
