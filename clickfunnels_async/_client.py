@@ -7,7 +7,7 @@ The client holds configuration and lifecycle (pool, `with_options`, `raw_respons
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Unpack
 
@@ -272,3 +272,18 @@ class ClickFunnels(ApiNamespaces):
     ) -> AsyncPaginator[Any]:
         """Iterate a list endpoint the SDK does not describe yet (`after` <- `Pagination-Next`), as dicts."""
         return self._core.paginate(path, params=params, host=host, limit=limit, prefetch=prefetch)
+
+
+def watch_retries(client: ClickFunnels, callback: Callable[[], object]) -> None:
+    """Call *callback* before every retry of the client's requests (its `with_options()` copies too).
+
+    Private: the CLI counts retries for its progress line and summary with it, instead of reading log text.
+    """
+    shared = client._core._shared
+    inner = shared.retry_sleep
+
+    async def sleep(seconds: float) -> None:
+        callback()
+        await inner(seconds)
+
+    shared.retry_sleep = sleep

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -104,6 +104,8 @@ class _Shared:
     discovered_workspace_id: int | None = None
     closed: bool = False
     urls: dict[str, httpx.URL] = attrs.field(factory=dict)  # parsed URLs of recent calls
+    # `send` sleeps once before each retry, nowhere else: `_client.watch_retries` wraps this to see retries.
+    retry_sleep: Callable[[float], Awaitable[None]] = anyio.sleep
 
 
 class Core:
@@ -248,6 +250,7 @@ class Core:
                 policy=self._options.retry,
                 idempotent=idempotent,
                 throttle=self._shared.throttle,
+                sleep=self._shared.retry_sleep,
             )
         except APIConnectionError as exc:
             add_connection_hint(exc, self._options.timeout, self._shared.hosts)

@@ -26,6 +26,7 @@ from clickfunnels_async import (
     UnprocessableEntityError,
     __version__,
 )
+from clickfunnels_async._client import watch_retries
 
 TOKEN = "cf_canary_TOKEN_9f8e7d6c5b4a"
 MATON_KEY = "maton_canary_KEY_1a2b3c4d5e"
@@ -542,6 +543,25 @@ async def test_max_retries_per_call_and_connection_errors_are_typed() -> None:
         with pytest.raises(APIConnectionError):
             await cf.contacts.get(1)
         assert len(calls) == 1 + 3
+
+
+@pytest.mark.anyio
+async def test_the_private_retry_hook_sees_each_retry_and_nothing_else() -> None:
+    # The CLI's retry counter (progress line, summary) rests on this seam rather than on log text.
+    calls, handler = counting([503, 429, 200, 404, 500])
+    seen: list[int] = []
+    async with mock_client(handler, retry_policy=FAST) as cf:
+        watch_retries(cf, lambda: seen.append(len(calls)))
+        with cf.raw_responses() as raw:
+            await cf.contacts.get(1)  # 503, 429, then 200: two retries
+            with pytest.raises(NotFoundError):
+                await cf.with_options(max_retries=0).contacts.get(1)  # 404: none
+            with pytest.raises(InternalServerError):
+                await cf.with_options(max_retries=1).contacts.get(
+                    1
+                )  # 500 twice: one, then given up
+    assert [r.retries for r in raw] == [2, 0, 1]
+    assert seen == [1, 2, 5]  # each before the attempt it announces
 
 
 @pytest.mark.anyio
