@@ -243,6 +243,20 @@ class ClickFunnels(ApiNamespaces):
         finally:
             _raw_log.reset(token)
 
+    def _watch_retries(self, callback: Callable[[], object]) -> None:
+        """Call *callback* before every retry of this client's requests (its `with_options()` copies too).
+
+        Private: the CLI counts retries for its progress line and summary with it, instead of reading log text.
+        """
+        shared = self._core._shared
+        inner = shared.retry_sleep
+
+        async def sleep(seconds: float) -> None:
+            callback()
+            await inner(seconds)
+
+        shared.retry_sleep = sleep
+
     # ------------------------------------------------------------------ escape hatch
 
     async def request(
@@ -272,18 +286,3 @@ class ClickFunnels(ApiNamespaces):
     ) -> AsyncPaginator[Any]:
         """Iterate a list endpoint the SDK does not describe yet (`after` <- `Pagination-Next`), as dicts."""
         return self._core.paginate(path, params=params, host=host, limit=limit, prefetch=prefetch)
-
-
-def watch_retries(client: ClickFunnels, callback: Callable[[], object]) -> None:
-    """Call *callback* before every retry of the client's requests (its `with_options()` copies too).
-
-    Private: the CLI counts retries for its progress line and summary with it, instead of reading log text.
-    """
-    shared = client._core._shared
-    inner = shared.retry_sleep
-
-    async def sleep(seconds: float) -> None:
-        callback()
-        await inner(seconds)
-
-    shared.retry_sleep = sleep

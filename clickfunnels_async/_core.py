@@ -104,7 +104,7 @@ class _Shared:
     discovered_workspace_id: int | None = None
     closed: bool = False
     urls: dict[str, httpx.URL] = attrs.field(factory=dict)  # parsed URLs of recent calls
-    # `send` sleeps once before each retry, nowhere else: `_client.watch_retries` wraps this to see retries.
+    # `send` sleeps once before each retry, nowhere else: `ClickFunnels._watch_retries` wraps this to see retries.
     retry_sleep: Callable[[float], Awaitable[None]] = anyio.sleep
 
 

@@ -26,7 +26,6 @@ from clickfunnels_async import (
     UnprocessableEntityError,
     __version__,
 )
-from clickfunnels_async._client import watch_retries
 
 TOKEN = "cf_canary_TOKEN_9f8e7d6c5b4a"
 MATON_KEY = "maton_canary_KEY_1a2b3c4d5e"
@@ -551,7 +550,7 @@ async def test_the_private_retry_hook_sees_each_retry_and_nothing_else() -> None
     calls, handler = counting([503, 429, 200, 404, 500])
     seen: list[int] = []
     async with mock_client(handler, retry_policy=FAST) as cf:
-        watch_retries(cf, lambda: seen.append(len(calls)))
+        cf._watch_retries(lambda: seen.append(len(calls)))
         with cf.raw_responses() as raw:
             await cf.contacts.get(1)  # 503, 429, then 200: two retries
             with pytest.raises(NotFoundError):

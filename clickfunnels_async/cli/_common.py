@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from clickfunnels_async import ClickFunnels, ClickFunnelsConfigError, ClickFunnelsError
-from clickfunnels_async._client import watch_retries
 from clickfunnels_async._json import to_jsonable
 from clickfunnels_async._log import logger, stderr_handler
 
@@ -134,7 +133,7 @@ class Settings:
         """`workspace_id`: the client's default for calls whose path takes one (the client reads
         CLICKFUNNELS_WORKSPACE_ID itself, and may discover the only workspace of a token)."""
         cf = self._build(max_concurrency, workspace_id)
-        watch_retries(cf, self.retries)
+        cf._watch_retries(self.retries)
         return cf
 
     def _build(self, max_concurrency: int | None, workspace_id: int | None) -> ClickFunnels:
