@@ -448,11 +448,6 @@ class Core:
     def _raw_path(self, path: str) -> str:
         return check_api_path(path)
 
-    def _host_role_for(self, method: str, path: str) -> str:
-        from ._generated.operation_table import OPERATIONS
-
-        return host_role_for(method, path, OPERATIONS.values())
-
     async def request(
         self,
         method: str,
@@ -469,7 +464,7 @@ class Core:
         """
         method = method.upper()
         path = self._raw_path(path)
-        role = host or self._host_role_for(method, path)
+        role = host or host_role_for(method, path)
         hosts = await self._hosts_for(role)
         items = list(params.items()) if isinstance(params, Mapping) else list(params or [])
         query = [
@@ -499,7 +494,7 @@ class Core:
         base = dict(params or {})
         after = base.pop("after", None)
 
-        role = host or self._host_role_for("GET", path)
+        role = host or host_role_for("GET", path)
         base_query = [
             (k, query_text(k, v, f"paginate({path})")) for k, v in base.items() if v is not None
         ]

@@ -581,6 +581,26 @@ async def test_per_call_timeout_reaches_the_request() -> None:
 
 
 @pytest.mark.anyio
+async def test_escape_hatch_picks_the_host_of_the_matching_spec_operation() -> None:
+    hosts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        return httpx.Response(200, json=[])
+
+    async with mock_client(handler) as cf:
+        for _ in range(2):  # the second time from the cache of answers
+            await cf.request("GET", "/api/v2/teams/7/workspaces")  # listWorkspaces: accounts host
+            await cf.request(
+                "GET", "/api/v2/workspaces/42/contacts"
+            )  # listContacts: workspace host
+            await cf.request("GET", "/api/v2/teams/7/not_in_the_spec")  # no match: workspace host
+        await cf.paginate("/api/v2/teams").to_list()
+    accounts, acme = "accounts.myclickfunnels.com", "acme.myclickfunnels.com"
+    assert hosts == [accounts, acme, acme] * 2 + [accounts]
+
+
+@pytest.mark.anyio
 async def test_request_and_paginate_escape_hatch() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v2/teams/1/memberships":
