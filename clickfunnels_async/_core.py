@@ -86,6 +86,7 @@ def _path_value(op: Operation, name: str, value: object) -> str:
 
 # Parsed URLs kept per client: enough for the calls a service repeats, small enough not to matter.
 _URL_CACHE_SIZE = 256
+_OPERATIONS: Mapping[str, Operation] | None = None  # the operation table, once imported
 
 
 @attrs.define(slots=True, eq=False)
@@ -234,7 +235,9 @@ class Core:
         )
         if content is not None or method in ("POST", "PUT", "PATCH"):
             request.headers["Content-Length"] = str(len(body))
-        request.read()  # so that request.content works, as for a request httpx built itself
+        # What request.read() would set (so that request.content works, as for a request httpx built
+        # itself), without re-joining the one-chunk stream behind a typing-generic isinstance check.
+        request._content = body
         return request
 
     async def _send(
@@ -446,9 +449,15 @@ class Core:
         return check_api_path(path)
 
     def _host_role_for(self, method: str, path: str) -> str:
-        from ._generated.operation_table import OPERATIONS
+        # The table is imported on first use (it is large); an import statement per call costs more
+        # than the cached lookup it guards.
+        global _OPERATIONS
+        operations = _OPERATIONS
+        if operations is None:
+            from ._generated.operation_table import OPERATIONS
 
-        return host_role_for(method, path, OPERATIONS.values())
+            operations = _OPERATIONS = OPERATIONS
+        return host_role_for(method, path, operations.values())
 
     async def request(
         self,
