@@ -180,6 +180,14 @@ class _Record(_Model):
     def _cf_shown(self, name: str) -> bool:
         return getattr(self, name, None) is not None or name in self.fields_set
 
+    def __repr__(self) -> str:
+        try:
+            return super().__repr__()
+        except (
+            ValueError
+        ):  # a value that does not parse (reading that field says which): show the JSON
+            return f"{type(self).__name__}.from_dict({_raw_of(self)!r})"
+
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
