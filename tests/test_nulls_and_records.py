@@ -275,3 +275,7 @@ async def test_a_value_that_does_not_parse_fails_only_where_it_is_read() -> None
         _ = broken.visits
     assert broken.tags == "vip"  # a field that may be null keeps what it cannot parse (as before)
     assert repr(broken).startswith("Contact.from_dict({") and "last tuesday" in repr(broken)
+    copied = pickle.loads(pickle.dumps(broken))  # copies keep the value as sent
+    assert copied.id == broken.id and copied.tags == "vip"
+    with pytest.raises(ValueError, match=r"^Contact\.created_at: "):
+        _ = copied.created_at

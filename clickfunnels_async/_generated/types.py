@@ -193,6 +193,20 @@ class _Record(_Model):
             return NotImplemented
         return self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
 
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # The slots as they are (fields not read yet stay in `_cf_raw`): pickling and copying neither build
+        # every nested value nor fail on one that does not parse. (None, slots) is what pickle and copy
+        # restore slot by slot.
+        state = {}
+        for klass in type(self).__mro__:
+            for name in klass.__dict__.get("__slots__", ()):
+                if name != "__weakref__":
+                    try:
+                        state[name] = klass.__dict__[name].__get__(self, klass)
+                    except AttributeError:  # an empty slot
+                        pass
+        return None, state
+
     __hash__ = None  # type: ignore[assignment]
 
     if (
