@@ -974,7 +974,7 @@ async def bench_redis(cfg: Config) -> list[Row]:
             f"process, limit {limit}/s (sliding 1 s window); client defaults (max_retries=2); rate of the "
             f"calls that succeeded after the first 2 s (whole run: {shared['rate']:.1f}/s shared, "
             f"{alone['rate']:.1f}/s alone). Shared budget: {shared['seen_429']:.0f} 429s seen, "
-            f"{shared['surfaced_429']:.0f} surfaced, shares {shared['share_min']:.0%}-{shared['share_max']:.0%}. "
+            f"{shared['surfaced_429']:.0f} surfaced, shares of the calls after 2 s {shared['share_min']:.0%}-{shared['share_max']:.0%}. "
             f"Each process alone: {alone['seen_429']:.0f} 429s seen, {alone['surfaced_429']:.0f} surfaced, "
             f"shares {alone['share_min']:.0%}-{alone['share_max']:.0%}. Slowest process start: "
             f"{max(shared['late'], alone['late']):+.2f} s after the agreed moment"

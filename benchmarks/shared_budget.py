@@ -79,8 +79,16 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
                     ok += 1
                     steady += time.monotonic() >= settled
 
+        rates: list[float | None] = []  # the shared rate every half second (None = unpaced)
+
+        async def sample() -> None:
+            while True:
+                await anyio.sleep(0.5)
+                rates.append(None if budget is None else budget.rate)
+
         with anyio.move_on_after(args.seconds):
             async with anyio.create_task_group() as group:
+                group.start_soon(sample)
                 for _ in range(args.concurrency):
                     group.start_soon(call)
         elapsed = time.monotonic() - t0
@@ -98,6 +106,7 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
         "other_errors": other,
         "elapsed": elapsed,
         "shared": shared,
+        "rates": rates,
     }
 
 
@@ -233,8 +242,11 @@ def run_processes(
 def combined(
     reports: Sequence[dict[str, Any]], seconds: float, settle: float = 2.0
 ) -> dict[str, float]:
+    # Shares of the calls after the first `settle` seconds: the cold start (every process unpaced until
+    # the first 429s) goes to whichever process the machine runs first.
     total = sum(r["ok"] for r in reports)
-    shares = [r["ok"] / total if total else 0.0 for r in reports]
+    steady = sum(r["steady"] for r in reports)
+    shares = [r["steady"] / steady if steady else 0.0 for r in reports]
     return {
         "rate": total / seconds,
         "steady_rate": sum(r["steady"] for r in reports) / (seconds - settle),

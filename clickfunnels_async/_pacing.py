@@ -134,6 +134,7 @@ class InProcessRateBudget:
         self._lift_above: float | None = None  # unconfigured rate: back to unpaced above this
         self._recent: deque[float] = deque()  # start times within the last second
         self._refused: deque[float] = deque()  # 429s received within the last second
+        self._accepted: deque[float] = deque()  # 2xx received within the last second
 
     def __repr__(self) -> str:
         return f"InProcessRateBudget(requests_per_second={self.requests_per_second!r}, rate={self._rate!r})"
@@ -203,7 +204,12 @@ class InProcessRateBudget:
                 base = min(self._rate, observed) if sent and observed > 0 else self._rate
                 if self.requests_per_second is None and significant:
                     self._lift_above = 2 * max(observed, self._min_rate)
-            taken = base * (1.0 - share)  # what the server took
+            accepted = self._accepted
+            while accepted and accepted[0] <= now - 1.0:
+                accepted.popleft()
+            # What the server took: the share of our starts it did not refuse, or (when 429s answer
+            # starts older than the last second, e.g. after a burst) at least what it accepted.
+            taken = min(base, max(base * (1.0 - share), float(len(accepted))))
             if significant or not self._limited:  # a limit (or our first 429)
                 self._limited = True
                 self._limit_seen = taken
@@ -233,11 +239,13 @@ class InProcessRateBudget:
         that for every further second spent away from the rate the server took at the last limit (so a
         cut after a short burst of 429s, or after sporadic ones, comes back within seconds, not minutes);
         near that rate, gently and without speeding up."""
-        rate = self._rate
-        if rate is None:
-            return
         now = self._clock()
-        if now < self._paused_until:
+        accepted = self._accepted
+        accepted.append(now)
+        while accepted[0] <= now - 1.0:
+            accepted.popleft()
+        rate = self._rate
+        if rate is None or now < self._paused_until:
             return
         near = self._near(rate) and self._limit_seen >= _INFORMATIVE
         if not near:

@@ -205,6 +205,32 @@ def test_a_sporadic_429_cuts_the_rate_by_the_share_refused() -> None:
     assert cut is not None and cut <= 0.95 * (1 - 0.25) * after
 
 
+def test_429s_answering_a_burst_do_not_cut_below_what_the_server_accepted() -> None:
+    # Unpaced, 80 starts at once; a server (50/s) accepts 50 and its 429s for the rest come late (a slow
+    # or loaded server answers the burst after the window has moved on). Going by the last second's starts
+    # alone, 30 refused of 40 says the server took 10/s; it accepted 50 in that second.
+    now = [0.0]
+    budget = InProcessRateBudget(requests_per_second=None, clock=lambda: now[0])
+    for _ in range(80):
+        budget.try_start_now(0.0)
+    now[0] = 0.5
+    budget.rate_limited_now()  # the first 429: a cut to 95 % of the starts
+    assert budget.rate == pytest.approx(76.0)
+    for k in range(40):  # the next starts, at the rate allowed
+        t = 1.0 + k / 75
+        now[0] = t
+        assert budget.try_start_now(t) == 0.0
+    for k in range(50):  # the 2xx of the burst and of these
+        now[0] = 1.0 + k / 100
+        budget.success_now()
+    for k in range(
+        30
+    ):  # the late 429s of the burst; the last one, a second after the first cut, cuts
+        now[0] = 1.6 if k == 29 else 1.0 + k / 100
+        budget.rate_limited_now()
+    assert budget.rate is not None and budget.rate >= 0.95 * 40 * 0.99
+
+
 async def test_waiters_start_in_arrival_order() -> None:
     vt = VirtualTime()
     throttle = Throttle(requests_per_second=10, clock=vt.clock, sleep=vt.sleep)

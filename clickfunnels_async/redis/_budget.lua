@@ -7,11 +7,16 @@
 -- raise doubling per second spent away from the last limit; Retry-After pauses.
 -- The clock is the server's TIME, so processes need no synchronised clocks.
 -- KEYS[1] state hash, KEYS[2] sorted set of the starts within the last second, KEYS[3] sorted set of the
--- 429s within the last second (all three share a hash tag).
+-- 429s within the last second, KEYS[4] sorted set of the turns reserved (member: the asking process's id,
+-- score: its start time), KEYS[5] sorted set of the successes applied within the last second; all five
+-- share a hash tag.
 -- ARGV: op ("start" | "limited"), successes to apply first, configured rate ("" = none), min rate,
 --       default pause, retry-after ("" = none), key ttl in ms, starts granted locally since the last call
---       (while unpaced a process counts its starts and reports them here, at most `sync_interval` late).
--- Returns {wait, rate}: wait 0 = one start granted and counted; > 0 = nothing granted, ask again then.
+--       (while unpaced a process counts its starts and reports them here, at most `sync_interval` late),
+--       the asking process's id.
+-- Returns {wait, rate}: wait 0 = one start granted and counted; > 0 = the process's turn is reserved
+-- that far ahead: ask again then and it is granted. Each process holds at most one turn, so processes
+-- that keep asking are served in turn (round robin), however promptly each one polls.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local h = redis.call('HMGET', KEYS[1], 'rate', 'tat', 'paused', 'cut', 'resume', 'seen', 'lift', 'seq',
@@ -20,6 +25,7 @@ local configured = tonumber(ARGV[3])
 local min_rate = tonumber(ARGV[4])
 local default_pause = tonumber(ARGV[5])
 local NONE = 'none'
+local EARLY = 0.001 -- seconds
 local rate
 if h[1] == false then rate = configured elseif h[1] == NONE then rate = nil else rate = tonumber(h[1]) end
 local tat = tonumber(h[2]) or 0
@@ -36,6 +42,10 @@ local lastok = tonumber(h[11]) or 0 -- the last success applied
 local horizon = string.format('%.17g', now - 1.0)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', horizon)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', horizon)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', horizon)
+-- A turn its process did not come back for within a second (gone, or stalled) is given up.
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', horizon)
+local asker = ARGV[9]
 for _ = 1, tonumber(ARGV[8]) do
   seq = seq + 1
   redis.call('ZADD', KEYS[2], now, seq)
@@ -45,6 +55,10 @@ local function near(r)
   return NEAR_LOW * seen <= r and r <= NEAR_HIGH * seen
 end
 
+for _ = 1, tonumber(ARGV[2]) do
+  seq = seq + 1
+  redis.call('ZADD', KEYS[5], now, seq)
+end
 for _ = 1, tonumber(ARGV[2]) do
   if rate == nil or now < paused then break end
   local gentle = near(rate) and seen >= INFORMATIVE
@@ -65,8 +79,12 @@ end
 
 local wait = 0
 if ARGV[1] == 'start' then
+  local turn = tonumber(redis.call('ZSCORE', KEYS[4], asker))
   if now < paused then
     wait = paused - now
+  elseif turn ~= nil then
+    -- A timer may fire a hair before the server's clock says the turn is due.
+    if turn > now + EARLY then wait = turn - now else redis.call('ZREM', KEYS[4], asker) end
   elseif rate ~= nil then
     local interval = 1.0 / rate
     -- A waiter polls a little after its time (later on a busy machine): up to one spacing of lateness
@@ -74,7 +92,11 @@ if ARGV[1] == 'start' then
     -- restarts from now (no burst).
     local start = tat
     if tat < now - interval then start = now end
-    if start > now then wait = start - now else tat = start + interval end
+    tat = start + interval
+    if start > now + EARLY then
+      wait = start - now
+      redis.call('ZADD', KEYS[4], start, asker)
+    end
   end
   if wait == 0 then
     seq = seq + 1
@@ -105,7 +127,9 @@ else
       end
       if configured == nil and significant then lift = 2 * math.max(observed, min_rate) end
     end
-    local taken = base * (1.0 - share) -- what the server took
+    -- What the server took: the share of our starts it did not refuse, or (when 429s answer starts
+    -- older than the last second, e.g. after a burst) at least what it accepted.
+    local taken = math.min(base, math.max(base * (1.0 - share), redis.call('ZCARD', KEYS[5])))
     if significant or not limited then -- a limit (or our first 429)
       limited = true
       seen = taken
@@ -131,6 +155,12 @@ else
     calm = 0
   end
   tat = math.max(paused, resume)
+  -- Reserved turns have not happened: they move behind the hold, in the order they were given.
+  local turns = redis.call('ZRANGE', KEYS[4], 0, -1)
+  for _, member in ipairs(turns) do
+    redis.call('ZADD', KEYS[4], tat, member)
+    tat = tat + 1.0 / rate
+  end
 end
 
 local function f(x) if x == nil then return NONE end return string.format('%.17g', x) end
@@ -140,5 +170,5 @@ redis.call('HSET', KEYS[1], 'rate', f(rate), 'tat', f(tat), 'paused', f(paused),
   'resume', f(resume), 'seen', f(seen), 'lift', f(lift), 'seq', seq, 'limited', flag, 'calm', f(calm),
   'lastok', f(lastok))
 local ttl = tonumber(ARGV[7])
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
 return {string.format('%.6f', wait), f(rate)}

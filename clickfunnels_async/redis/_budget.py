@@ -3,7 +3,8 @@
 The state the in-process budget keeps (allowed rate, next free start, last cut, pause, the last limit and
 the raise's calm time; the starts and the 429s of the last second) is a hash and two sorted sets in Redis,
 changed only by one Lua script (`_budget.lua`, the in-process law with its numbers), so each decision is
-atomic across processes and timed by the Redis server's clock. Successes are counted locally and applied by the
+atomic across processes and timed by the Redis server's clock. A process that must wait is given a reserved
+turn (one per process), so the processes sharing a key are served in turn rather than by who polls first. Successes are counted locally and applied by the
 next call of the script: one round trip per request start while paced, none per response. While the shared
 rate is unpaced, a process grants starts itself and reports them with its next call, at least every
 `sync_interval` seconds (so a pause or cut set by another process reaches it that much later at most).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from importlib.resources import files
 
 import redis.asyncio as aioredis
@@ -87,7 +89,16 @@ class RedisRateBudget:
         self._reconnect_after = reconnect_after
         # One hash tag: the keys land on the same cluster slot, as a script needs.
         base = f"{prefix}{{{key}}}"
-        self._keys = [f"{base}:state", f"{base}:starts", f"{base}:refused"]
+        self._keys = [
+            f"{base}:state",
+            f"{base}:starts",
+            f"{base}:refused",
+            f"{base}:turns",
+            f"{base}:accepted",
+        ]
+        self._asker = (
+            uuid.uuid4().hex
+        )  # this budget's id among those sharing the key (its reserved turn)
         self._fixed = [
             "" if requests_per_second is None else repr(float(requests_per_second)),
             repr(float(min_rate)),
@@ -158,7 +169,15 @@ class RedisRateBudget:
         try:
             reply = await self._script(
                 keys=self._keys,
-                args=[op, str(successes), *self._fixed, retry_after, self._ttl_ms, str(starts)],
+                args=[
+                    op,
+                    str(successes),
+                    *self._fixed,
+                    retry_after,
+                    self._ttl_ms,
+                    str(starts),
+                    self._asker,
+                ],
             )
         except BaseException:
             self._successes += successes  # not applied: keep them for the next call

@@ -31,6 +31,24 @@ async def test_starts_are_spaced_across_instances(redis_url: str) -> None:
     await b.aclose()
 
 
+async def test_processes_that_keep_asking_are_served_in_turn(redis_url: str) -> None:
+    key = _key()
+    a = RedisRateBudget(redis_url, key=key, requests_per_second=10)
+    b = RedisRateBudget(redis_url, key=key, requests_per_second=10)
+    assert await a.try_start() == 0.0
+    wait_b = await b.try_start()  # b's turn is reserved: the next start, 1/10 s away
+    wait_a = await a.try_start()  # a asks again at once: its turn comes after b's, not before
+    assert 0.0 < wait_b <= 0.1 and wait_b + 0.05 < wait_a <= 0.2
+    await anyio.sleep(wait_b)
+    assert await b.try_start() == 0.0  # b comes back at its turn: granted
+    assert await a.try_start() > 0.0  # a's turn is not due yet
+    # A 429 moves the reserved turns that have not happened behind its hold.
+    await b.on_rate_limited(None)
+    assert await a.try_start() > wait_a
+    await a.aclose()
+    await b.aclose()
+
+
 async def test_a_429_seen_by_one_instance_cuts_the_rate_of_all(redis_url: str) -> None:
     key = _key()
     # Every start asks Redis (no unpaced starts granted locally), so all 20 are counted at once.

@@ -21,5 +21,5 @@ def test_four_processes_share_one_budget_fairly_and_surface_no_429(redis_url: st
     figures = combined(reports, seconds)
     assert all(r["shared"] for r in reports)  # every process stayed on the shared budget
     assert figures["surfaced_429"] == 0 and figures["other_errors"] == 0
-    # Fair: each process got about a quarter of the calls.
+    # Fair: each process got about a quarter of the calls once the budget was shared (after 2 s).
     assert 0.20 <= figures["share_min"] <= figures["share_max"] <= 0.30, reports
