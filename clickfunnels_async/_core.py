@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -104,6 +104,8 @@ class _Shared:
     discovered_workspace_id: int | None = None
     closed: bool = False
     urls: dict[str, httpx.URL] = attrs.field(factory=dict)  # parsed URLs of recent calls
+    # `send` sleeps once before each retry, nowhere else: `ClickFunnels._watch_retries` wraps this to see retries.
+    retry_sleep: Callable[[float], Awaitable[None]] = anyio.sleep
 
 
 class Core:
@@ -248,6 +250,7 @@ class Core:
                 policy=self._options.retry,
                 idempotent=idempotent,
                 throttle=self._shared.throttle,
+                sleep=self._shared.retry_sleep,
             )
         except APIConnectionError as exc:
             from ._hints import add_connection_hint  # errors only: not loaded with the package
@@ -447,11 +450,6 @@ class Core:
     def _raw_path(self, path: str) -> str:
         return check_api_path(path)
 
-    def _host_role_for(self, method: str, path: str) -> str:
-        from ._generated.operation_table import OPERATIONS
-
-        return host_role_for(method, path, OPERATIONS.values())
-
     async def request(
         self,
         method: str,
@@ -468,7 +466,7 @@ class Core:
         """
         method = method.upper()
         path = self._raw_path(path)
-        role = host or self._host_role_for(method, path)
+        role = host or host_role_for(method, path)
         hosts = await self._hosts_for(role)
         items = list(params.items()) if isinstance(params, Mapping) else list(params or [])
         query = [
@@ -498,7 +496,7 @@ class Core:
         base = dict(params or {})
         after = base.pop("after", None)
 
-        role = host or self._host_role_for("GET", path)
+        role = host or host_role_for("GET", path)
         base_query = [
             (k, query_text(k, v, f"paginate({path})")) for k, v in base.items() if v is not None
         ]
