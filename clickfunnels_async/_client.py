@@ -7,7 +7,7 @@ The client holds configuration and lifecycle (pool, `with_options`, `raw_respons
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Unpack
 
@@ -242,6 +242,20 @@ class ClickFunnels(ApiNamespaces):
             yield log
         finally:
             _raw_log.reset(token)
+
+    def _watch_retries(self, callback: Callable[[], object]) -> None:
+        """Call *callback* before every retry of this client's requests (its `with_options()` copies too).
+
+        Private: the CLI counts retries for its progress line and summary with it, instead of reading log text.
+        """
+        shared = self._core._shared
+        inner = shared.retry_sleep
+
+        async def sleep(seconds: float) -> None:
+            callback()
+            await inner(seconds)
+
+        shared.retry_sleep = sleep
 
     # ------------------------------------------------------------------ escape hatch
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -26,7 +26,6 @@ from ._errors import (
     error_from_response,
 )
 from ._filters import FilterArg, query_text, render_expand, render_filter
-from ._hints import add_connection_hint
 from ._hosts import Hosts, check_api_path, host_role_for
 from ._json import dumps as _json_dumps
 from ._json import loads as _json_loads
@@ -86,7 +85,6 @@ def _path_value(op: Operation, name: str, value: object) -> str:
 
 # Parsed URLs kept per client: enough for the calls a service repeats, small enough not to matter.
 _URL_CACHE_SIZE = 256
-_OPERATIONS: Mapping[str, Operation] | None = None  # the operation table, once imported
 
 
 @attrs.define(slots=True, eq=False)
@@ -100,11 +98,14 @@ class _Shared:
     token: Secret
     user_agent: str
     via_maton: bool
-    discover_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+    # made on first use (in a call): anyio's synchronisation primitives are not loaded with the package
+    discover_lock: anyio.Lock = attrs.field(factory=lambda: anyio.Lock())
     # The one workspace the subdomain discovery found: the default workspace_id when no view sets one.
     discovered_workspace_id: int | None = None
     closed: bool = False
     urls: dict[str, httpx.URL] = attrs.field(factory=dict)  # parsed URLs of recent calls
+    # `send` sleeps once before each retry, nowhere else: `ClickFunnels._watch_retries` wraps this to see retries.
+    retry_sleep: Callable[[float], Awaitable[None]] = anyio.sleep
 
 
 class Core:
@@ -251,8 +252,11 @@ class Core:
                 policy=self._options.retry,
                 idempotent=idempotent,
                 throttle=self._shared.throttle,
+                sleep=self._shared.retry_sleep,
             )
         except APIConnectionError as exc:
+            from ._hints import add_connection_hint  # errors only: not loaded with the package
+
             add_connection_hint(exc, self._options.timeout, self._shared.hosts)
             scrub_request(request)  # the httpx cause and the traceback's frames hold this request
             raise
@@ -448,17 +452,6 @@ class Core:
     def _raw_path(self, path: str) -> str:
         return check_api_path(path)
 
-    def _host_role_for(self, method: str, path: str) -> str:
-        # The table is imported on first use (it is large); an import statement per call costs more
-        # than the cached lookup it guards.
-        global _OPERATIONS
-        operations = _OPERATIONS
-        if operations is None:
-            from ._generated.operation_table import OPERATIONS
-
-            operations = _OPERATIONS = OPERATIONS
-        return host_role_for(method, path, operations.values())
-
     async def request(
         self,
         method: str,
@@ -475,7 +468,7 @@ class Core:
         """
         method = method.upper()
         path = self._raw_path(path)
-        role = host or self._host_role_for(method, path)
+        role = host or host_role_for(method, path)
         hosts = await self._hosts_for(role)
         items = list(params.items()) if isinstance(params, Mapping) else list(params or [])
         query = [
@@ -505,7 +498,7 @@ class Core:
         base = dict(params or {})
         after = base.pop("after", None)
 
-        role = host or self._host_role_for("GET", path)
+        role = host or host_role_for("GET", path)
         base_query = [
             (k, query_text(k, v, f"paginate({path})")) for k, v in base.items() if v is not None
         ]

@@ -8,10 +8,11 @@ token to another host (``acme.evil.com``, ``evil.com#``, ``a@b``).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Literal
 from urllib.parse import unquote
 
 import attrs
@@ -261,26 +262,25 @@ class Hosts:
 
 
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_/-]+", re.ASCII)
-_role_index: dict[tuple[str, int], list[tuple[re.Pattern[str], str]]] = {}
+
+
+@functools.cache
+def _role_index() -> dict[tuple[str, int], list[tuple[re.Pattern[str], str]]]:
+    # The operation table loads on the first raw call, not when the client is imported.
+    from ._generated.operation_table import OPERATIONS
+
+    index: dict[tuple[str, int], list[tuple[re.Pattern[str], str]]] = {}
+    for op in OPERATIONS.values():
+        pattern = re.compile(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(op.path)))
+        index.setdefault((op.method, op.path.count("/")), []).append((pattern, op.host))
+    return index
+
+
 # Raw paths repeat (a bulk job sends the same one thousands of times): the answers, bounded.
-_role_cache: dict[tuple[str, str], str] = {}
-
-
-def host_role_for(method: str, path: str, operations: Iterable[Any]) -> str:
+@functools.lru_cache(maxsize=4096)
+def host_role_for(method: str, path: str) -> str:
     """The host role of a raw API path: that of the spec operation whose template matches, else workspace."""
-    if not _role_index:
-        for op in operations:
-            pattern = re.compile(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(op.path)))
-            _role_index.setdefault((op.method, op.path.count("/")), []).append((pattern, op.host))
-    found = _role_cache.get((method, path))
-    if found is not None:
-        return found
-    found = "workspace"
-    for pattern, host in _role_index.get((method, path.count("/")), ()):
+    for pattern, host in _role_index().get((method, path.count("/")), ()):
         if pattern.fullmatch(path):
-            found = host
-            break
-    if len(_role_cache) >= 4096:
-        _role_cache.clear()
-    _role_cache[method, path] = found
-    return found
+            return host
+    return "workspace"

@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from _bursts import StatusCounter
 
 from clickfunnels_async import APIStatusError, ClickFunnels, InternalServerError, RetryPolicy, bulk
 from clickfunnels_async.testing import FakeClickFunnels
@@ -28,31 +29,6 @@ def _rows(n: int, prefix: str = "p") -> Iterator[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------- emulator
-
-
-class StatusCounter(httpx.AsyncBaseTransport):
-    """Counts what the emulator answered (429s never reach its per-operation counters)."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, burst_429: range = range(0)) -> None:
-        self.inner = inner
-        self.statuses: Counter[int | str] = Counter()
-        # Requests numbered in this range get a 429 without Retry-After, as ClickFunnels answers: a
-        # run meets a rate-limit burst even when a loaded machine never reaches the emulator's limit.
-        self.burst_429 = burst_429
-        self._sent = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self._sent += 1
-        if self._sent in self.burst_429:
-            self.statuses[429] += 1
-            return httpx.Response(429, json={"error": "Too many requests"}, request=request)
-        try:
-            response = await self.inner.handle_async_request(request)
-        except httpx.TransportError:
-            self.statuses["dropped"] += 1
-            raise
-        self.statuses[response.status_code] += 1
-        return response
 
 
 async def test_upsert_exactly_once_under_faults(anyio_backend: str, tmp_path: Path) -> None:

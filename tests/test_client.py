@@ -545,6 +545,25 @@ async def test_max_retries_per_call_and_connection_errors_are_typed() -> None:
 
 
 @pytest.mark.anyio
+async def test_the_private_retry_hook_sees_each_retry_and_nothing_else() -> None:
+    # The CLI's retry counter (progress line, summary) rests on this seam rather than on log text.
+    calls, handler = counting([503, 429, 200, 404, 500])
+    seen: list[int] = []
+    async with mock_client(handler, retry_policy=FAST) as cf:
+        cf._watch_retries(lambda: seen.append(len(calls)))
+        with cf.raw_responses() as raw:
+            await cf.contacts.get(1)  # 503, 429, then 200: two retries
+            with pytest.raises(NotFoundError):
+                await cf.with_options(max_retries=0).contacts.get(1)  # 404: none
+            with pytest.raises(InternalServerError):
+                await cf.with_options(max_retries=1).contacts.get(
+                    1
+                )  # 500 twice: one, then given up
+    assert [r.retries for r in raw] == [2, 0, 1]
+    assert seen == [1, 2, 5]  # each before the attempt it announces
+
+
+@pytest.mark.anyio
 async def test_per_call_timeout_reaches_the_request() -> None:
     seen: list[Any] = []
 
@@ -559,6 +578,26 @@ async def test_per_call_timeout_reaches_the_request() -> None:
 
 
 # ---------------------------------------------------------------- escape hatch
+
+
+@pytest.mark.anyio
+async def test_escape_hatch_picks_the_host_of_the_matching_spec_operation() -> None:
+    hosts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        return httpx.Response(200, json=[])
+
+    async with mock_client(handler) as cf:
+        for _ in range(2):  # the second time from the cache of answers
+            await cf.request("GET", "/api/v2/teams/7/workspaces")  # listWorkspaces: accounts host
+            await cf.request(
+                "GET", "/api/v2/workspaces/42/contacts"
+            )  # listContacts: workspace host
+            await cf.request("GET", "/api/v2/teams/7/not_in_the_spec")  # no match: workspace host
+        await cf.paginate("/api/v2/teams").to_list()
+    accounts, acme = "accounts.myclickfunnels.com", "acme.myclickfunnels.com"
+    assert hosts == [accounts, acme, acme] * 2 + [accounts]
 
 
 @pytest.mark.anyio

@@ -26,6 +26,7 @@ import anyio.abc
 import anyio.lowlevel
 import httpx
 import pytest
+from _bursts import StatusCounter
 
 from clickfunnels_async import (
     APIConnectionError,
@@ -63,7 +64,7 @@ class _CountedStream(httpx.AsyncByteStream):
             self._owner.open_streams -= 1
 
 
-class Tracking(httpx.AsyncBaseTransport):
+class Tracking(StatusCounter):
     """Wraps the emulator's transport: enforces the read timeout, counts answers and open streams."""
 
     def __init__(
@@ -74,23 +75,14 @@ class Tracking(httpx.AsyncBaseTransport):
         seed: int = 0,
         burst_429: range = range(0),
     ) -> None:
-        self.inner = inner
-        # Requests numbered in this range get a 429 without Retry-After (as ClickFunnels answers), so a
-        # run meets a rate-limit burst even when a loaded machine never reaches the emulator's limit.
-        self.burst_429 = burst_429
-        self._sent = 0
-        self.statuses: Counter[int | str] = Counter()
+        super().__init__(inner, burst_429=burst_429)
         self.open_streams = 0
         # A seeded share of answers is late (before or after the server acted), so timeouts happen
         # at the same requests however loaded the machine is.
         self.slow_rate = slow_rate
         self._rng = random.Random(seed)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self._sent += 1
-        if self._sent in self.burst_429:
-            self.statuses[429] += 1
-            return httpx.Response(429, json={"error": "Too many requests"}, request=request)
+    async def answer(self, request: httpx.Request) -> httpx.Response:
         read = (request.extensions.get("timeout") or {}).get("read")
         slow = self.slow_rate and self._rng.random() < self.slow_rate
         late_after_acting = self._rng.random() < 0.5
@@ -103,12 +95,7 @@ class Tracking(httpx.AsyncBaseTransport):
                 if slow and read:
                     await anyio.sleep(read * 2)
         except TimeoutError:
-            self.statuses["timeout"] += 1
             raise httpx.ReadTimeout("timed out waiting for the response", request=request) from None
-        except httpx.TransportError:
-            self.statuses["dropped"] += 1
-            raise
-        self.statuses[response.status_code] += 1
         headers = [
             (k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"
         ]

@@ -71,42 +71,38 @@ def is_quiet() -> bool:
     return _verbosity.get() < 0
 
 
-class RetryCounter(logging.Handler):
-    """Counts the SDK's retries (its INFO records "Retrying ...") for the progress line and the summary."""
+class RetryCounter:
+    """Counts the retries of the clients `Settings.client()` built, for the progress line and the summary."""
 
     def __init__(self) -> None:
-        super().__init__(logging.INFO)
         self.count = 0
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, str) and record.msg.startswith("Retrying "):
-            self.count += 1
+    def __call__(self) -> None:
+        self.count += 1
 
 
 @contextmanager
-def observed() -> Iterator[RetryCounter]:
-    """While a command runs: count retries; with -v show them (and -vv every request) on stderr.
+def observed() -> Iterator[None]:
+    """While a command runs: with -v show the SDK's retries (and -vv every request) on stderr.
 
     The SDK logs retries at INFO and requests at DEBUG and prints nothing by itself; the CLI is the
     application here, so it lowers the package logger's level for the command and restores it after.
     """
-    counter = RetryCounter()
     verbosity = _verbosity.get()
-    shown = stderr_handler() if verbosity > 0 else None
+    if verbosity <= 0:
+        yield
+        return
+    shown = stderr_handler()
     wanted = logging.DEBUG if verbosity > 1 else logging.INFO
     previous = logger.level
     if previous == logging.NOTSET or previous > wanted:
         logger.setLevel(wanted)
-    logger.addHandler(counter)
-    if shown is not None:
-        shown.setLevel(wanted)
-        logger.addHandler(shown)
+    shown.setLevel(wanted)
+    logger.addHandler(shown)
     try:
-        yield counter
+        yield
     finally:
-        logger.removeHandler(counter)
-        if shown is not None:
-            logger.removeHandler(shown)
+        logger.removeHandler(shown)
         logger.setLevel(previous)
 
 
@@ -129,12 +125,18 @@ class Settings:
     requests_per_second: float | None = None
     timeout: float | None = None
     factory: ClientFactory | None = None
+    retries: RetryCounter = attrs.field(factory=RetryCounter)  # of every client built below
 
     def client(
         self, *, max_concurrency: int | None = None, workspace_id: int | None = None
     ) -> ClickFunnels:
         """`workspace_id`: the client's default for calls whose path takes one (the client reads
         CLICKFUNNELS_WORKSPACE_ID itself, and may discover the only workspace of a token)."""
+        cf = self._build(max_concurrency, workspace_id)
+        cf._watch_retries(self.retries)
+        return cf
+
+    def _build(self, max_concurrency: int | None, workspace_id: int | None) -> ClickFunnels:
         kwargs: dict[str, Any] = {"max_retries": self.max_retries}
         if max_concurrency is not None:
             kwargs["max_concurrency"] = max_concurrency

@@ -176,7 +176,9 @@ def export(
             raise UsageProblem(
                 "--json prints a summary on stdout, which would mix with the rows; add -o FILE"
             )
-        cf = settings(ctx).client()  # a bad setup is reported before any file is touched
+        config = settings(ctx)
+        cf = config.client()  # a bad setup is reported before any file is touched
+        retries = config.retries
         checkpoint = _ExportCheckpoint(
             Path(str(output) + ".checkpoint.json") if output is not None else Path(os.devnull),
             workspace_id,
@@ -248,7 +250,7 @@ def export(
 
         interrupted = False
         try:
-            with observed() as retries:
+            with observed():
                 run_async(go)
         except KeyboardInterrupt:
             interrupted = True

@@ -194,7 +194,9 @@ def import_(
                 else:
                     yield row
 
-        cf = settings(ctx).client(max_concurrency=concurrency)  # a bad setup stops before any work
+        config = settings(ctx)
+        cf = config.client(max_concurrency=concurrency)  # a bad setup stops before any work
+        retries = config.retries
         failed_examples: list[bulk.Failed[_RowCall]] = []
         holder: dict[str, bulk.Summary[_RowCall]] = {}
         if shared is None:
@@ -236,7 +238,7 @@ def import_(
         interrupted = False
         input_problem: bulk.BulkInputError | None = None
         try:
-            with observed() as retries:
+            with observed():
                 run_async(go)
         except KeyboardInterrupt:
             interrupted = True
