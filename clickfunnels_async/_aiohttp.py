@@ -16,7 +16,6 @@ have reached the server": a create is not resent.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import sys
 from typing import TYPE_CHECKING, Any
@@ -109,6 +108,10 @@ class DefaultTransport(httpx.AsyncBaseTransport):
 
 
 def _on_asyncio() -> bool:
+    # Without asyncio imported no asyncio loop can be running (and importing it costs ~15 ms).
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # trio (or no loop at all)
