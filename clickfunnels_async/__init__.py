@@ -11,6 +11,9 @@ async with ClickFunnels() as cf:  # CLICKFUNNELS_API_TOKEN, CLICKFUNNELS_SUBDOMA
 Models live in `clickfunnels_async.models`; webhooks in `clickfunnels_async.webhooks`.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._client import ClickFunnels, RawResponse
 from ._errors import (
     APIConnectionError,
@@ -30,11 +33,29 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._filters import Filter
-from ._maton import MatonConnection, MatonConnections
 from ._options import RetryPolicy
 from ._pacing import RateBudget
 from ._pagination import AsyncPaginator, Page
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._maton import MatonConnection, MatonConnections
+
+_LAZY = {"MatonConnection": "._maton", "MatonConnections": "._maton"}  # loaded on first use
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "APIConnectionError",

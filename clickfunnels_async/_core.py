@@ -26,7 +26,6 @@ from ._errors import (
     error_from_response,
 )
 from ._filters import FilterArg, query_text, render_expand, render_filter
-from ._hints import add_connection_hint
 from ._hosts import Hosts, check_api_path, host_role_for
 from ._json import dumps as _json_dumps
 from ._json import loads as _json_loads
@@ -99,7 +98,8 @@ class _Shared:
     token: Secret
     user_agent: str
     via_maton: bool
-    discover_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+    # made on first use (in a call): anyio's synchronisation primitives are not loaded with the package
+    discover_lock: anyio.Lock = attrs.field(factory=lambda: anyio.Lock())
     # The one workspace the subdomain discovery found: the default workspace_id when no view sets one.
     discovered_workspace_id: int | None = None
     closed: bool = False
@@ -236,7 +236,9 @@ class Core:
         )
         if content is not None or method in ("POST", "PUT", "PATCH"):
             request.headers["Content-Length"] = str(len(body))
-        request.read()  # so that request.content works, as for a request httpx built itself
+        # What request.read() would set (so that request.content works, as for a request httpx built
+        # itself), without re-joining the one-chunk stream behind a typing-generic isinstance check.
+        request._content = body
         return request
 
     async def _send(
@@ -253,6 +255,8 @@ class Core:
                 sleep=self._shared.retry_sleep,
             )
         except APIConnectionError as exc:
+            from ._hints import add_connection_hint  # errors only: not loaded with the package
+
             add_connection_hint(exc, self._options.timeout, self._shared.hosts)
             scrub_request(request)  # the httpx cause and the traceback's frames hold this request
             raise

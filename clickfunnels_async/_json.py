@@ -64,7 +64,6 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     NaN and ±Infinity raise ValueError (orjson would send them as null, the standard library as
     invalid JSON).
     """
-    _check_finite(value)
     checked = default
     if default is not None:
 
@@ -74,13 +73,19 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
             return converted
 
     try:
-        return orjson.dumps(value, default=checked, option=_OPTIONS)
+        encoded = orjson.dumps(value, default=checked, option=_OPTIONS)
     except orjson.JSONEncodeError as exc:
         if isinstance(exc.__cause__, _NotFinite):  # raised by `checked`, through orjson
             raise exc.__cause__ from None
+        _check_finite(value)
         return json.dumps(
             value, separators=(",", ":"), ensure_ascii=False, default=checked, allow_nan=False
         ).encode()
+    # orjson writes every non-finite float as null: without a null in the output there was none, and
+    # the walk (the slow part for a large body) is skipped.
+    if b"null" in encoded:
+        _check_finite(value)
+    return encoded
 
 
 def to_jsonable(value: Any) -> Any:

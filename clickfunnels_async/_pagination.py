@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
-import anyio.abc
 import attrs
 import httpx
 
 from ._errors import PaginationError
+
+if TYPE_CHECKING:
+    import anyio.abc
 
 T = TypeVar("T")
 

@@ -190,3 +190,92 @@ def test_every_body_is_a_body_model_and_every_answer_a_record() -> None:
     assert signature.parameters["email_engagement"].default is None
     assert "Unset" not in str(signature)
     assert "Unset" in str(inspect.signature(ContactUpdate))
+
+
+# ------------------------------------------------------------------ nested values are built when first read
+
+
+def _emulator_contacts() -> list[dict[str, Any]]:
+    from clickfunnels_async.testing import FakeClickFunnels
+
+    fake = FakeClickFunnels(seed=3)
+    fake.seed(contacts=3, tags=2)
+    return fake.records("contacts")
+
+
+def _read_everything(record: Any) -> None:
+    for name in type(record)._cf_fields:
+        value = getattr(record, name, None)
+        for item in value if isinstance(value, list) else [value]:
+            if hasattr(item, "_cf_fields"):
+                _read_everything(item)
+
+
+@pytest.mark.anyio
+async def test_nested_records_dates_and_lists_read_as_the_server_sent_them() -> None:
+    import datetime
+
+    from clickfunnels_async.models import ContactTag, Visit, Visits
+
+    page = _emulator_contacts()
+    page[0]["tags"] = [{"id": 5, "name": "vip", "color": "red"}]
+    sent: list[httpx.Request] = []
+    http, cf = _client(sent, answer=page)
+    async with http, cf:
+        contacts = await cf.contacts.list(42).to_list()
+    first, wire = contacts[0], page[0]
+    assert isinstance(first.visits, Visits) and isinstance(first.visits.first_visit, Visit)
+    assert first.visits.first_visit.browser == wire["visits"]["first_visit"]["browser"]
+    assert first.visits is first.visits  # built once, then kept
+    assert first.created_at == datetime.datetime.fromisoformat(wire["created_at"])
+    assert isinstance(first.tags, list) and isinstance(first.tags[0], ContactTag)
+    assert (first.tags[0].id, first.tags[0].name) == (5, "vip")
+    assert first.custom_attributes.additional_properties == wire["custom_attributes"]
+    # Reading changes nothing a user can compare: to_dict, equality, fields_set, repr.
+    again = Contact.from_dict(wire)
+    before = (again.to_dict(), again.fields_set, repr(again))
+    _read_everything(again)
+    assert (again.to_dict(), again.fields_set, repr(again)) == before
+    assert again == Contact.from_dict(wire) == first
+    assert set(again.to_dict()) == set(wire)
+    assert set(again.to_dict()["visits"]["first_visit"]) == set(wire["visits"]["first_visit"])
+
+
+def test_copies_of_an_unread_record_carry_every_value() -> None:
+    import attrs
+
+    wire = _emulator_contacts()[1]
+    read = Contact.from_dict(wire)
+    _read_everything(read)
+    for copy_of in (lambda c: pickle.loads(pickle.dumps(c)), copy.deepcopy, copy.copy):
+        duplicate = copy_of(Contact.from_dict(wire))
+        assert duplicate.visits.last_visit.ip == wire["visits"]["last_visit"]["ip"]
+        assert duplicate.to_dict() == read.to_dict() and duplicate.fields_set == read.fields_set
+    changed = attrs.evolve(Contact.from_dict(wire), first_name="Zed")
+    assert changed.first_name == "Zed" and changed.id == read.id
+    assert changed.visits == read.visits and changed.updated_at == read.updated_at
+
+
+@pytest.mark.anyio
+async def test_a_value_that_does_not_parse_fails_only_where_it_is_read() -> None:
+    page = _emulator_contacts()
+    page[0] = {**page[0], "created_at": "last tuesday", "visits": "none", "tags": "vip"}
+    sent: list[httpx.Request] = []
+    http, cf = _client(sent, answer=page)
+    async with http, cf:
+        contacts = await cf.contacts.list(42).to_list()
+    broken = contacts[0]
+    # the rest of the record, and of the page, is read as usual
+    assert broken.id == page[0]["id"] and contacts[1].visits.first_visit is not None
+    with pytest.raises(
+        ValueError, match=r"^Contact\.created_at: the server's answer holds a value"
+    ):
+        _ = broken.created_at
+    with pytest.raises(ValueError, match=r"^Contact\.visits: "):
+        _ = broken.visits
+    assert broken.tags == "vip"  # a field that may be null keeps what it cannot parse (as before)
+    assert repr(broken).startswith("Contact.from_dict({") and "last tuesday" in repr(broken)
+    copied = pickle.loads(pickle.dumps(broken))  # copies keep the value as sent
+    assert copied.id == broken.id and copied.tags == "vip"
+    with pytest.raises(ValueError, match=r"^Contact\.created_at: "):
+        _ = copied.created_at

@@ -7,6 +7,7 @@ read, or a reset in the middle of the response, must not look like a connect err
 
 from __future__ import annotations
 
+import gzip
 import logging
 import socket
 import struct
@@ -32,7 +33,7 @@ class FaultServer:
 
     `plan` holds one action per request, taken in order once the request was read in full:
     "ok", "drop" (close without answering), "reset" (half a response, then a TCP reset), "ok-close"
-    (answer, then close the idle connection before reading anything more).
+    (answer, then close the idle connection before reading anything more), "gzip" (a gzip body).
     """
 
     def __init__(self, *plan: str) -> None:
@@ -76,6 +77,14 @@ class FaultServer:
                 action = self.plan.pop(0) if self.plan else "ok"
                 if action == "drop":
                     return
+                if action == "gzip":  # a compressed body, and a header sent twice
+                    packed = gzip.compress(b'{"id": 7, "email_address": "z@example.com"}')
+                    await stream.send(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Content-Encoding: gzip\r\nX-Seen: 1\r\nX-Seen: 2\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(packed), packed)
+                    )
+                    continue
                 if action == "reset":
                     await stream.send(
                         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -216,3 +225,25 @@ async def test_connection_limit_follows_max_concurrency(anyio_backend: str) -> N
             group.start_soon(cf.request, "GET", "/api/v2/ping")
     assert len(server.requests) == 30
     assert server.connections <= 4
+
+
+async def test_responses_reach_the_caller_as_httpx_builds_them(anyio_backend: str) -> None:
+    # Whichever layer sent it, the caller gets an httpx.Response: body decoded by its headers, every
+    # header kept in order (repeats too), read and closed, with the request that was sent.
+    server = FaultServer("ok", "gzip")
+    async with server.serve() as url, client(url) as cf:
+        with cf.raw_responses() as raw:
+            plain = await cf.request("GET", "/api/v2/contacts/1")
+            packed = await cf.request("GET", "/api/v2/contacts/7")
+    assert plain == {"id": 1, "email_address": "a@example.com"}
+    assert packed == {"id": 7, "email_address": "z@example.com"}
+    first, second = (r.http_response for r in raw)
+    assert first.content == b'{"id": 1, "email_address": "a@example.com"}'
+    assert first.headers["Content-Length"] == str(len(first.content))
+    assert first.http_version == "HTTP/1.1" and first.reason_phrase == "OK"
+    assert first.is_closed and first.is_stream_consumed
+    assert first.request.url.path == "/api/v2/contacts/1" and first.elapsed.total_seconds() > 0
+    assert second.headers.get_list("X-Seen") == ["1", "2"]
+    assert second.headers["Content-Encoding"] == "gzip"
+    assert second.json() == {"id": 7, "email_address": "z@example.com"}
+    assert second.is_closed

@@ -2,7 +2,7 @@
 """Contains some shared types for properties"""
 
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from http import HTTPStatus
 from typing import (
     IO,
@@ -145,12 +145,25 @@ class _Record(_Model):
     A field the server left out reads as None; `fields_set` names the fields it sent. A field the spec
     requires and does not allow to be null is typed as its plain type: if an answer lacks it all the same,
     the record still parses (nothing else is lost) and reading that one attribute raises AttributeError.
+
+    `from_dict` keeps the JSON object it was given (`_cf_raw`) and sets only the fields whose JSON value is
+    their Python value; the others (nested records, lists of them, dates, enums) are built from `_cf_raw`
+    the first time they are read (`__getattr__`, reached only while a slot is empty) and kept in their slot,
+    as are `fields_set` and `additional_properties`.
     """
 
-    __slots__ = ("_fields_set",)
+    __slots__ = ("_cf_raw", "_fields_set")
     _cf_strict: ClassVar[frozenset[str]] = (
         frozenset()
     )  # required and not nullable: typed without None
+    _cf_wire: ClassVar[
+        dict[str, str]
+    ] = {}  # wire name -> attribute name, of every declared field
+    # attribute name -> (wire name, parse of a JSON value that is present and not null), of the lazy fields
+    _cf_lazy: ClassVar[dict[str, tuple[str, Callable[[Any], Any]]]] = {}
+    _cf_extra: ClassVar[Callable[[dict[str, Any]], dict[str, Any]] | None] = (
+        None  # typed extra values
+    )
 
     @property
     def fields_set(self) -> frozenset[str]:
@@ -167,10 +180,32 @@ class _Record(_Model):
     def _cf_shown(self, name: str) -> bool:
         return getattr(self, name, None) is not None or name in self.fields_set
 
+    def __repr__(self) -> str:
+        try:
+            return super().__repr__()
+        except (
+            ValueError
+        ):  # a value that does not parse (reading that field says which): show the JSON
+            return f"{type(self).__name__}.from_dict({_raw_of(self)!r})"
+
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
         return self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # The slots as they are (fields not read yet stay in `_cf_raw`): pickling and copying neither build
+        # every nested value nor fail on one that does not parse. (None, slots) is what pickle and copy
+        # restore slot by slot.
+        state = {}
+        for klass in type(self).__mro__:
+            for name in klass.__dict__.get("__slots__", ()):
+                if name != "__weakref__":
+                    try:
+                        state[name] = klass.__dict__[name].__get__(self, klass)
+                    except AttributeError:  # an empty slot
+                        pass
+        return None, state
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -179,16 +214,59 @@ class _Record(_Model):
     ):  # (a __getattr__ seen by type checkers would let any misspelt attribute through)
 
         def __getattr__(self, name: str) -> Any:
-            # Only reached when a slot is empty: a required field the server's answer did not include.
-            if name in type(self)._cf_strict:
-                raise AttributeError(
-                    f"{type(self).__name__}.{name} is not set: the server's answer did not include it, "
-                    f"although the API documents it as always present (see .fields_set)"
-                )
-            raise AttributeError(
-                f"{type(self).__name__!r} object has no attribute {name!r}"
-            )
+            # Only reached when a slot is empty: a field not read yet, or a required field the server's
+            # answer did not include.
+            cls = type(self)
+            try:
+                raw = _raw_of(self)
+            except AttributeError:  # built in code, not from an answer
+                raw = None
+            if raw is not None:
+                lazy = cls._cf_lazy.get(name)
+                if lazy is not None:
+                    value = raw.get(lazy[0], _MISSING)
+                    if value is _MISSING:
+                        if name in cls._cf_strict:
+                            raise _not_set(cls, name)
+                        value = None
+                    elif value is not None:
+                        try:
+                            value = lazy[1](value)
+                        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                            raise ValueError(
+                                f"{cls.__name__}.{name}: the server's answer holds a value that does not "
+                                f"match the API's description ({type(exc).__name__}: {exc})"
+                            ) from exc
+                    setattr(self, name, value)
+                    return value
+                if name == "_fields_set":
+                    wire = cls._cf_wire
+                    value = frozenset([wire[key] for key in raw if key in wire])
+                    self._fields_set = value
+                    return value
+                if (
+                    name == "additional_properties"
+                    and getattr(cls, name, None) is not None
+                ):
+                    wire = cls._cf_wire
+                    value = {key: item for key, item in raw.items() if key not in wire}
+                    if cls._cf_extra is not None:
+                        value = cls._cf_extra(value)
+                    self.additional_properties = value
+                    return value
+            if name in cls._cf_strict:
+                raise _not_set(cls, name)
+            raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
 
+
+def _not_set(cls: type, name: str) -> AttributeError:
+    return AttributeError(
+        f"{cls.__name__}.{name} is not set: the server's answer did not include it, "
+        f"although the API documents it as always present (see .fields_set)"
+    )
+
+
+_raw_of = _Record._cf_raw.__get__  # the slot itself: no __getattr__ when it is empty
 
 # The types that `httpx.Client(files=)` can accept, copied from that library.
 FileContent = IO[bytes] | bytes | str

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="AddressesCountry")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class AddressesCountry(_Record):
     """
@@ -48,6 +49,14 @@ class AddressesCountry(_Record):
             "name",
         )
     )
+    _cf_wire = {
+        "has_regions": "has_regions",
+        "iso2": "iso2",
+        "iso3": "iso3",
+        "localized_name": "localized_name",
+        "name": "name",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -91,35 +100,20 @@ class AddressesCountry(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        has_regions = d.pop("has_regions", _MISSING)
-
-        iso2 = d.pop("iso2", _MISSING)
-
-        iso3 = d.pop("iso3", _MISSING)
-
-        localized_name = d.pop("localized_name", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         addresses_country = _new(cls)
-        if has_regions is not _MISSING:
-            addresses_country.has_regions = has_regions
-        if iso2 is not _MISSING:
-            addresses_country.iso2 = iso2
-        if iso3 is not _MISSING:
-            addresses_country.iso3 = iso3
-        if localized_name is not _MISSING:
-            addresses_country.localized_name = localized_name
-        if name is not _MISSING:
-            addresses_country.name = name
-        addresses_country._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        addresses_country.additional_properties = d
+        addresses_country._cf_raw = d
+        if "has_regions" in d:
+            addresses_country.has_regions = d["has_regions"]
+        if "iso2" in d:
+            addresses_country.iso2 = d["iso2"]
+        if "iso3" in d:
+            addresses_country.iso3 = d["iso3"]
+        if "localized_name" in d:
+            addresses_country.localized_name = d["localized_name"]
+        if "name" in d:
+            addresses_country.name = d["name"]
         return addresses_country
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="AddressesRegion")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class AddressesRegion(_Record):
     """
@@ -44,6 +45,13 @@ class AddressesRegion(_Record):
             "name",
         )
     )
+    _cf_wire = {
+        "code": "code",
+        "country_code": "country_code",
+        "localized_name": "localized_name",
+        "name": "name",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -76,30 +84,17 @@ class AddressesRegion(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        code = d.pop("code", None)
-
-        country_code = d.pop("country_code", _MISSING)
-
-        localized_name = d.pop("localized_name", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         addresses_region = _new(cls)
-        addresses_region.code = code
-        if country_code is not _MISSING:
-            addresses_region.country_code = country_code
-        if localized_name is not _MISSING:
-            addresses_region.localized_name = localized_name
-        if name is not _MISSING:
-            addresses_region.name = name
-        addresses_region._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        addresses_region.additional_properties = d
+        addresses_region._cf_raw = d
+        addresses_region.code = d.get("code")
+        if "country_code" in d:
+            addresses_region.country_code = d["country_code"]
+        if "localized_name" in d:
+            addresses_region.localized_name = d["localized_name"]
+        if "name" in d:
+            addresses_region.name = d["name"]
         return addresses_region
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="AnyObject")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class AnyObject(_Record):
     """Shape not documented; every key is kept."""
@@ -22,6 +23,8 @@ class AnyObject(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ()
     _cf_strict = frozenset(())
+    _cf_wire = {}
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -30,15 +33,10 @@ class AnyObject(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         any_object = _new(cls)
-        any_object._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        any_object.additional_properties = d
+        any_object._cf_raw = d
         return any_object
 
     @property

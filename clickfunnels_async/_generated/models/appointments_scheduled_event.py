@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,56 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="AppointmentsScheduledEvent")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_end_on(end_on: Any) -> Any:
+    if isinstance(end_on, str):
+        try:
+            return datetime.datetime.fromisoformat(end_on)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return end_on
+
+
+def _cf_lazy_event_type(event_type: Any) -> Any:
+    if isinstance(event_type, dict):
+        try:
+            return AppointmentsScheduledEventEventType.from_dict(event_type)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return event_type
+
+
+def _cf_lazy_primary_contact(primary_contact: Any) -> Any:
+    if isinstance(primary_contact, dict):
+        try:
+            return AppointmentsScheduledEventPrimaryContact.from_dict(primary_contact)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return primary_contact
+
+
+def _cf_lazy_start_on(start_on: Any) -> Any:
+    return datetime.datetime.fromisoformat(start_on)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -75,6 +125,30 @@ class AppointmentsScheduledEvent(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "comments": "comments",
+        "created_at": "created_at",
+        "end_on": "end_on",
+        "event_type": "event_type",
+        "id": "id",
+        "max_invitees": "max_invitees",
+        "order_id": "order_id",
+        "primary_contact": "primary_contact",
+        "public_id": "public_id",
+        "start_on": "start_on",
+        "status": "status",
+        "tzid": "tzid",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "end_on": ("end_on", _cf_lazy_end_on),
+        "event_type": ("event_type", _cf_lazy_event_type),
+        "primary_contact": ("primary_contact", _cf_lazy_primary_contact),
+        "start_on": ("start_on", _cf_lazy_start_on),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -169,89 +243,20 @@ class AppointmentsScheduledEvent(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        comments = d.pop("comments", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        end_on = d.pop("end_on", None)
-        if isinstance(end_on, str):
-            try:
-                end_on = datetime.datetime.fromisoformat(end_on)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        event_type = d.pop("event_type", None)
-        if isinstance(event_type, dict):
-            try:
-                event_type = AppointmentsScheduledEventEventType.from_dict(event_type)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        max_invitees = d.pop("max_invitees", None)
-
-        order_id = d.pop("order_id", None)
-
-        primary_contact = d.pop("primary_contact", None)
-        if isinstance(primary_contact, dict):
-            try:
-                primary_contact = AppointmentsScheduledEventPrimaryContact.from_dict(
-                    primary_contact
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        public_id = d.pop("public_id", None)
-
-        start_on = d.pop("start_on", _MISSING)
-        if start_on is not _MISSING:
-            start_on = datetime.datetime.fromisoformat(start_on)
-
-        status = d.pop("status", None)
-
-        tzid = d.pop("tzid", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         appointments_scheduled_event = _new(cls)
-        appointments_scheduled_event.comments = comments
-        appointments_scheduled_event.created_at = created_at
-        appointments_scheduled_event.end_on = end_on
-        appointments_scheduled_event.event_type = event_type
-        if id is not _MISSING:
-            appointments_scheduled_event.id = id
-        appointments_scheduled_event.max_invitees = max_invitees
-        appointments_scheduled_event.order_id = order_id
-        appointments_scheduled_event.primary_contact = primary_contact
-        appointments_scheduled_event.public_id = public_id
-        if start_on is not _MISSING:
-            appointments_scheduled_event.start_on = start_on
-        appointments_scheduled_event.status = status
-        appointments_scheduled_event.tzid = tzid
-        appointments_scheduled_event.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            appointments_scheduled_event.workspace_id = workspace_id
-        appointments_scheduled_event._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        appointments_scheduled_event.additional_properties = d
+        appointments_scheduled_event._cf_raw = d
+        appointments_scheduled_event.comments = d.get("comments")
+        if "id" in d:
+            appointments_scheduled_event.id = d["id"]
+        appointments_scheduled_event.max_invitees = d.get("max_invitees")
+        appointments_scheduled_event.order_id = d.get("order_id")
+        appointments_scheduled_event.public_id = d.get("public_id")
+        appointments_scheduled_event.status = d.get("status")
+        appointments_scheduled_event.tzid = d.get("tzid")
+        if "workspace_id" in d:
+            appointments_scheduled_event.workspace_id = d["workspace_id"]
         return appointments_scheduled_event
 
     @property

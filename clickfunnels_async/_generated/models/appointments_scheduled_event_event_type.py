@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="AppointmentsScheduledEventEventType")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class AppointmentsScheduledEventEventType(_Record):
     """
@@ -27,6 +28,10 @@ class AppointmentsScheduledEventEventType(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ("name",)
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "name": "name",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -38,18 +43,11 @@ class AppointmentsScheduledEventEventType(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        name = d.pop("name", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         appointments_scheduled_event_event_type = _new(cls)
-        appointments_scheduled_event_event_type.name = name
-        appointments_scheduled_event_event_type._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        appointments_scheduled_event_event_type.additional_properties = d
+        appointments_scheduled_event_event_type._cf_raw = d
+        appointments_scheduled_event_event_type.name = d.get("name")
         return appointments_scheduled_event_event_type
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,41 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="BillingSubscription")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_cycle_ends_at(cycle_ends_at: Any) -> Any:
+    if isinstance(cycle_ends_at, str):
+        try:
+            return datetime.datetime.fromisoformat(cycle_ends_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return cycle_ends_at
+
+
+def _cf_lazy_included_prices(included_prices: Any) -> Any:
+    return [
+        BillingSubscriptionIncludedPrice.from_dict(included_prices_item)
+        for included_prices_item in included_prices
+    ]
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -57,6 +92,22 @@ class BillingSubscription(_Record):
             "team_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "cycle_ends_at": "cycle_ends_at",
+        "id": "id",
+        "included_prices": "included_prices",
+        "public_id": "public_id",
+        "status": "status",
+        "team_id": "team_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "cycle_ends_at": ("cycle_ends_at", _cf_lazy_cycle_ends_at),
+        "included_prices": ("included_prices", _cf_lazy_included_prices),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -122,62 +173,16 @@ class BillingSubscription(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        cycle_ends_at = d.pop("cycle_ends_at", None)
-        if isinstance(cycle_ends_at, str):
-            try:
-                cycle_ends_at = datetime.datetime.fromisoformat(cycle_ends_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        included_prices = d.pop("included_prices", _MISSING)
-        if included_prices is not _MISSING:
-            included_prices = [
-                BillingSubscriptionIncludedPrice.from_dict(included_prices_item)
-                for included_prices_item in included_prices
-            ]
-
-        public_id = d.pop("public_id", None)
-
-        status = d.pop("status", None)
-
-        team_id = d.pop("team_id", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         billing_subscription = _new(cls)
-        billing_subscription.created_at = created_at
-        billing_subscription.cycle_ends_at = cycle_ends_at
-        if id is not _MISSING:
-            billing_subscription.id = id
-        if included_prices is not _MISSING:
-            billing_subscription.included_prices = included_prices
-        billing_subscription.public_id = public_id
-        billing_subscription.status = status
-        if team_id is not _MISSING:
-            billing_subscription.team_id = team_id
-        billing_subscription.updated_at = updated_at
-        billing_subscription._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        billing_subscription.additional_properties = d
+        billing_subscription._cf_raw = d
+        if "id" in d:
+            billing_subscription.id = d["id"]
+        billing_subscription.public_id = d.get("public_id")
+        billing_subscription.status = d.get("status")
+        if "team_id" in d:
+            billing_subscription.team_id = d["team_id"]
         return billing_subscription
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="BillingSubscriptionIncludedPrice")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -51,6 +70,18 @@ class BillingSubscriptionIncludedPrice(_Record):
             "subscription_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "id": "id",
+        "price_id": "price_id",
+        "quantity": "quantity",
+        "subscription_id": "subscription_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -101,46 +132,17 @@ class BillingSubscriptionIncludedPrice(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        price_id = d.pop("price_id", _MISSING)
-
-        quantity = d.pop("quantity", None)
-
-        subscription_id = d.pop("subscription_id", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         billing_subscription_included_price = _new(cls)
-        billing_subscription_included_price.created_at = created_at
-        if id is not _MISSING:
-            billing_subscription_included_price.id = id
-        if price_id is not _MISSING:
-            billing_subscription_included_price.price_id = price_id
-        billing_subscription_included_price.quantity = quantity
-        if subscription_id is not _MISSING:
-            billing_subscription_included_price.subscription_id = subscription_id
-        billing_subscription_included_price.updated_at = updated_at
-        billing_subscription_included_price._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        billing_subscription_included_price.additional_properties = d
+        billing_subscription_included_price._cf_raw = d
+        if "id" in d:
+            billing_subscription_included_price.id = d["id"]
+        if "price_id" in d:
+            billing_subscription_included_price.price_id = d["price_id"]
+        billing_subscription_included_price.quantity = d.get("quantity")
+        if "subscription_id" in d:
+            billing_subscription_included_price.subscription_id = d["subscription_id"]
         return billing_subscription_included_price
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,15 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Blog")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -89,6 +98,29 @@ class Blog(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "resolved_category_template_page_id": "resolved_category_template_page_id",
+        "resolved_post_template_page_id": "resolved_post_template_page_id",
+        "resolved_template_page_id": "resolved_template_page_id",
+        "seo_description": "seo_description",
+        "seo_image_id": "seo_image_id",
+        "seo_title": "seo_title",
+        "site_id": "site_id",
+        "style_id": "style_id",
+        "theme_id": "theme_id",
+        "updated_at": "updated_at",
+        "url": "url",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -193,80 +225,33 @@ class Blog(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        current_path = d.pop("current_path", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        resolved_category_template_page_id = d.pop(
-            "resolved_category_template_page_id", None
-        )
-
-        resolved_post_template_page_id = d.pop("resolved_post_template_page_id", None)
-
-        resolved_template_page_id = d.pop("resolved_template_page_id", None)
-
-        seo_description = d.pop("seo_description", None)
-
-        seo_image_id = d.pop("seo_image_id", None)
-
-        seo_title = d.pop("seo_title", None)
-
-        site_id = d.pop("site_id", None)
-
-        style_id = d.pop("style_id", None)
-
-        theme_id = d.pop("theme_id", None)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        url = d.pop("url", _MISSING)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         blog = _new(cls)
-        if created_at is not _MISSING:
-            blog.created_at = created_at
-        if current_path is not _MISSING:
-            blog.current_path = current_path
-        if id is not _MISSING:
-            blog.id = id
-        if name is not _MISSING:
-            blog.name = name
-        if public_id is not _MISSING:
-            blog.public_id = public_id
-        blog.resolved_category_template_page_id = resolved_category_template_page_id
-        blog.resolved_post_template_page_id = resolved_post_template_page_id
-        blog.resolved_template_page_id = resolved_template_page_id
-        blog.seo_description = seo_description
-        blog.seo_image_id = seo_image_id
-        blog.seo_title = seo_title
-        blog.site_id = site_id
-        blog.style_id = style_id
-        blog.theme_id = theme_id
-        if updated_at is not _MISSING:
-            blog.updated_at = updated_at
-        if url is not _MISSING:
-            blog.url = url
-        if workspace_id is not _MISSING:
-            blog.workspace_id = workspace_id
-        blog._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        blog._cf_raw = d
+        if "current_path" in d:
+            blog.current_path = d["current_path"]
+        if "id" in d:
+            blog.id = d["id"]
+        if "name" in d:
+            blog.name = d["name"]
+        if "public_id" in d:
+            blog.public_id = d["public_id"]
+        blog.resolved_category_template_page_id = d.get(
+            "resolved_category_template_page_id"
         )
-
-        blog.additional_properties = d
+        blog.resolved_post_template_page_id = d.get("resolved_post_template_page_id")
+        blog.resolved_template_page_id = d.get("resolved_template_page_id")
+        blog.seo_description = d.get("seo_description")
+        blog.seo_image_id = d.get("seo_image_id")
+        blog.seo_title = d.get("seo_title")
+        blog.site_id = d.get("site_id")
+        blog.style_id = d.get("style_id")
+        blog.theme_id = d.get("theme_id")
+        if "url" in d:
+            blog.url = d["url"]
+        if "workspace_id" in d:
+            blog.workspace_id = d["workspace_id"]
         return blog
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,15 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="BlogsAuthor")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -71,6 +80,24 @@ class BlogsAuthor(_Record):
             "updated_at",
         )
     )
+    _cf_wire = {
+        "blog_id": "blog_id",
+        "created_at": "created_at",
+        "display_name": "display_name",
+        "email_address": "email_address",
+        "first_name": "first_name",
+        "full_name": "full_name",
+        "id": "id",
+        "image_id": "image_id",
+        "image_url": "image_url",
+        "last_name": "last_name",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -135,60 +162,23 @@ class BlogsAuthor(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        blog_id = d.pop("blog_id", _MISSING)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        display_name = d.pop("display_name", None)
-
-        email_address = d.pop("email_address", None)
-
-        first_name = d.pop("first_name", None)
-
-        full_name = d.pop("full_name", None)
-
-        id = d.pop("id", _MISSING)
-
-        image_id = d.pop("image_id", None)
-
-        image_url = d.pop("image_url", None)
-
-        last_name = d.pop("last_name", None)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         blogs_author = _new(cls)
-        if blog_id is not _MISSING:
-            blogs_author.blog_id = blog_id
-        if created_at is not _MISSING:
-            blogs_author.created_at = created_at
-        blogs_author.display_name = display_name
-        blogs_author.email_address = email_address
-        blogs_author.first_name = first_name
-        blogs_author.full_name = full_name
-        if id is not _MISSING:
-            blogs_author.id = id
-        blogs_author.image_id = image_id
-        blogs_author.image_url = image_url
-        blogs_author.last_name = last_name
-        if public_id is not _MISSING:
-            blogs_author.public_id = public_id
-        if updated_at is not _MISSING:
-            blogs_author.updated_at = updated_at
-        blogs_author._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        blogs_author.additional_properties = d
+        blogs_author._cf_raw = d
+        if "blog_id" in d:
+            blogs_author.blog_id = d["blog_id"]
+        blogs_author.display_name = d.get("display_name")
+        blogs_author.email_address = d.get("email_address")
+        blogs_author.first_name = d.get("first_name")
+        blogs_author.full_name = d.get("full_name")
+        if "id" in d:
+            blogs_author.id = d["id"]
+        blogs_author.image_id = d.get("image_id")
+        blogs_author.image_url = d.get("image_url")
+        blogs_author.last_name = d.get("last_name")
+        if "public_id" in d:
+            blogs_author.public_id = d["public_id"]
         return blogs_author
 
     @property

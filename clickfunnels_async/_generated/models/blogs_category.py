@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,15 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="BlogsCategory")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -60,6 +69,20 @@ class BlogsCategory(_Record):
             "updated_at",
         )
     )
+    _cf_wire = {
+        "blog_id": "blog_id",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "url": "url",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -116,49 +139,20 @@ class BlogsCategory(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        blog_id = d.pop("blog_id", _MISSING)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        current_path = d.pop("current_path", None)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        url = d.pop("url", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         blogs_category = _new(cls)
-        if blog_id is not _MISSING:
-            blogs_category.blog_id = blog_id
-        if created_at is not _MISSING:
-            blogs_category.created_at = created_at
-        blogs_category.current_path = current_path
-        if id is not _MISSING:
-            blogs_category.id = id
-        if name is not _MISSING:
-            blogs_category.name = name
-        if public_id is not _MISSING:
-            blogs_category.public_id = public_id
-        if updated_at is not _MISSING:
-            blogs_category.updated_at = updated_at
-        blogs_category.url = url
-        blogs_category._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        blogs_category.additional_properties = d
+        blogs_category._cf_raw = d
+        if "blog_id" in d:
+            blogs_category.blog_id = d["blog_id"]
+        blogs_category.current_path = d.get("current_path")
+        if "id" in d:
+            blogs_category.id = d["id"]
+        if "name" in d:
+            blogs_category.name = d["name"]
+        if "public_id" in d:
+            blogs_category.public_id = d["public_id"]
+        blogs_category.url = d.get("url")
         return blogs_category
 
     @property

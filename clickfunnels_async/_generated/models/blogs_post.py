@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,42 @@ from typing import Self
 from ..models.blogs_post_visibility import BlogsPostVisibility
 
 T = TypeVar("T", bound="BlogsPost")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_authors(authors: Any) -> Any:
+    return [BlogsPostAuthor.from_dict(authors_item) for authors_item in authors]
+
+
+def _cf_lazy_categories(categories: Any) -> Any:
+    return [
+        BlogsPostCategory.from_dict(categories_item) for categories_item in categories
+    ]
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_published_at(published_at: Any) -> Any:
+    if isinstance(published_at, str):
+        try:
+            return datetime.datetime.fromisoformat(published_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return published_at
+
+
+def _cf_lazy_tags(tags: Any) -> Any:
+    return [BlogsPostTag.from_dict(tags_item) for tags_item in tags]
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
+
+
+def _cf_lazy_visibility(visibility: Any) -> Any:
+    return BlogsPostVisibility(visibility)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -101,6 +137,36 @@ class BlogsPost(_Record):
             "visibility",
         )
     )
+    _cf_wire = {
+        "authors": "authors",
+        "blog_id": "blog_id",
+        "categories": "categories",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "excerpt_content": "excerpt_content",
+        "id": "id",
+        "image_id": "image_id",
+        "image_url": "image_url",
+        "public_id": "public_id",
+        "published_at": "published_at",
+        "seo_description": "seo_description",
+        "seo_title": "seo_title",
+        "tags": "tags",
+        "title": "title",
+        "updated_at": "updated_at",
+        "url": "url",
+        "visibility": "visibility",
+        "markup": "markup",
+    }
+    _cf_lazy = {
+        "authors": ("authors", _cf_lazy_authors),
+        "categories": ("categories", _cf_lazy_categories),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "published_at": ("published_at", _cf_lazy_published_at),
+        "tags": ("tags", _cf_lazy_tags),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+        "visibility": ("visibility", _cf_lazy_visibility),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -222,106 +288,28 @@ class BlogsPost(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        authors = d.pop("authors", _MISSING)
-        if authors is not _MISSING:
-            authors = [
-                BlogsPostAuthor.from_dict(authors_item) for authors_item in authors
-            ]
-
-        blog_id = d.pop("blog_id", _MISSING)
-
-        categories = d.pop("categories", _MISSING)
-        if categories is not _MISSING:
-            categories = [
-                BlogsPostCategory.from_dict(categories_item)
-                for categories_item in categories
-            ]
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        current_path = d.pop("current_path", _MISSING)
-
-        excerpt_content = d.pop("excerpt_content", None)
-
-        id = d.pop("id", _MISSING)
-
-        image_id = d.pop("image_id", None)
-
-        image_url = d.pop("image_url", None)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        published_at = d.pop("published_at", None)
-        if isinstance(published_at, str):
-            try:
-                published_at = datetime.datetime.fromisoformat(published_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        seo_description = d.pop("seo_description", None)
-
-        seo_title = d.pop("seo_title", None)
-
-        tags = d.pop("tags", _MISSING)
-        if tags is not _MISSING:
-            tags = [BlogsPostTag.from_dict(tags_item) for tags_item in tags]
-
-        title = d.pop("title", _MISSING)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        url = d.pop("url", _MISSING)
-
-        visibility = d.pop("visibility", _MISSING)
-        if visibility is not _MISSING:
-            visibility = BlogsPostVisibility(visibility)
-
-        markup = d.pop("markup", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         blogs_post = _new(cls)
-        if authors is not _MISSING:
-            blogs_post.authors = authors
-        if blog_id is not _MISSING:
-            blogs_post.blog_id = blog_id
-        if categories is not _MISSING:
-            blogs_post.categories = categories
-        if created_at is not _MISSING:
-            blogs_post.created_at = created_at
-        if current_path is not _MISSING:
-            blogs_post.current_path = current_path
-        blogs_post.excerpt_content = excerpt_content
-        if id is not _MISSING:
-            blogs_post.id = id
-        blogs_post.image_id = image_id
-        blogs_post.image_url = image_url
-        if public_id is not _MISSING:
-            blogs_post.public_id = public_id
-        blogs_post.published_at = published_at
-        blogs_post.seo_description = seo_description
-        blogs_post.seo_title = seo_title
-        if tags is not _MISSING:
-            blogs_post.tags = tags
-        if title is not _MISSING:
-            blogs_post.title = title
-        if updated_at is not _MISSING:
-            blogs_post.updated_at = updated_at
-        if url is not _MISSING:
-            blogs_post.url = url
-        if visibility is not _MISSING:
-            blogs_post.visibility = visibility
-        blogs_post.markup = markup
-        blogs_post._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        blogs_post.additional_properties = d
+        blogs_post._cf_raw = d
+        if "blog_id" in d:
+            blogs_post.blog_id = d["blog_id"]
+        if "current_path" in d:
+            blogs_post.current_path = d["current_path"]
+        blogs_post.excerpt_content = d.get("excerpt_content")
+        if "id" in d:
+            blogs_post.id = d["id"]
+        blogs_post.image_id = d.get("image_id")
+        blogs_post.image_url = d.get("image_url")
+        if "public_id" in d:
+            blogs_post.public_id = d["public_id"]
+        blogs_post.seo_description = d.get("seo_description")
+        blogs_post.seo_title = d.get("seo_title")
+        if "title" in d:
+            blogs_post.title = d["title"]
+        if "url" in d:
+            blogs_post.url = d["url"]
+        blogs_post.markup = d.get("markup")
         return blogs_post
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="BlogsPostAuthor")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class BlogsPostAuthor(_Record):
     """
@@ -34,6 +35,12 @@ class BlogsPostAuthor(_Record):
         "last_name",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "email_address": "email_address",
+        "first_name": "first_name",
+        "last_name": "last_name",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -51,24 +58,13 @@ class BlogsPostAuthor(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        email_address = d.pop("email_address", None)
-
-        first_name = d.pop("first_name", None)
-
-        last_name = d.pop("last_name", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         blogs_post_author = _new(cls)
-        blogs_post_author.email_address = email_address
-        blogs_post_author.first_name = first_name
-        blogs_post_author.last_name = last_name
-        blogs_post_author._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        blogs_post_author.additional_properties = d
+        blogs_post_author._cf_raw = d
+        blogs_post_author.email_address = d.get("email_address")
+        blogs_post_author.first_name = d.get("first_name")
+        blogs_post_author.last_name = d.get("last_name")
         return blogs_post_author
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="BlogsPostTag")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class BlogsPostTag(_Record):
     """
@@ -26,6 +27,10 @@ class BlogsPostTag(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ("name",)
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "name": "name",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -37,18 +42,11 @@ class BlogsPostTag(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        name = d.pop("name", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         blogs_post_tag = _new(cls)
-        blogs_post_tag.name = name
-        blogs_post_tag._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        blogs_post_tag.additional_properties = d
+        blogs_post_tag._cf_raw = d
+        blogs_post_tag.name = d.get("name")
         return blogs_post_tag
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,15 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="BlogsTag")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -54,6 +63,18 @@ class BlogsTag(_Record):
             "updated_at",
         )
     )
+    _cf_wire = {
+        "blog_id": "blog_id",
+        "created_at": "created_at",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -104,43 +125,18 @@ class BlogsTag(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        blog_id = d.pop("blog_id", _MISSING)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         blogs_tag = _new(cls)
-        if blog_id is not _MISSING:
-            blogs_tag.blog_id = blog_id
-        if created_at is not _MISSING:
-            blogs_tag.created_at = created_at
-        if id is not _MISSING:
-            blogs_tag.id = id
-        if name is not _MISSING:
-            blogs_tag.name = name
-        if public_id is not _MISSING:
-            blogs_tag.public_id = public_id
-        if updated_at is not _MISSING:
-            blogs_tag.updated_at = updated_at
-        blogs_tag._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        blogs_tag.additional_properties = d
+        blogs_tag._cf_raw = d
+        if "blog_id" in d:
+            blogs_tag.blog_id = d["blog_id"]
+        if "id" in d:
+            blogs_tag.id = d["id"]
+        if "name" in d:
+            blogs_tag.name = d["name"]
+        if "public_id" in d:
+            blogs_tag.public_id = d["public_id"]
         return blogs_tag
 
     @property

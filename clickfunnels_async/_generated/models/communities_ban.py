@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,24 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="CommunitiesBan")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_contact(contact: Any) -> Any:
+    if isinstance(contact, dict):
+        try:
+            return CommunitiesBanContact.from_dict(contact)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return contact
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -67,6 +85,23 @@ class CommunitiesBan(_Record):
             "updated_at",
         )
     )
+    _cf_wire = {
+        "bannable_id": "bannable_id",
+        "bannable_type": "bannable_type",
+        "banned_by_id": "banned_by_id",
+        "community_id": "community_id",
+        "contact": "contact",
+        "created_at": "created_at",
+        "id": "id",
+        "public_id": "public_id",
+        "reason": "reason",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "contact": ("contact", _cf_lazy_contact),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -139,61 +174,22 @@ class CommunitiesBan(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        bannable_id = d.pop("bannable_id", _MISSING)
-
-        bannable_type = d.pop("bannable_type", _MISSING)
-
-        banned_by_id = d.pop("banned_by_id", _MISSING)
-
-        community_id = d.pop("community_id", _MISSING)
-
-        contact = d.pop("contact", None)
-        if isinstance(contact, dict):
-            try:
-                contact = CommunitiesBanContact.from_dict(contact)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        id = d.pop("id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        reason = d.pop("reason", None)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         communities_ban = _new(cls)
-        if bannable_id is not _MISSING:
-            communities_ban.bannable_id = bannable_id
-        if bannable_type is not _MISSING:
-            communities_ban.bannable_type = bannable_type
-        if banned_by_id is not _MISSING:
-            communities_ban.banned_by_id = banned_by_id
-        if community_id is not _MISSING:
-            communities_ban.community_id = community_id
-        communities_ban.contact = contact
-        if created_at is not _MISSING:
-            communities_ban.created_at = created_at
-        if id is not _MISSING:
-            communities_ban.id = id
-        communities_ban.public_id = public_id
-        communities_ban.reason = reason
-        if updated_at is not _MISSING:
-            communities_ban.updated_at = updated_at
-        communities_ban._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        communities_ban.additional_properties = d
+        communities_ban._cf_raw = d
+        if "bannable_id" in d:
+            communities_ban.bannable_id = d["bannable_id"]
+        if "bannable_type" in d:
+            communities_ban.bannable_type = d["bannable_type"]
+        if "banned_by_id" in d:
+            communities_ban.banned_by_id = d["banned_by_id"]
+        if "community_id" in d:
+            communities_ban.community_id = d["community_id"]
+        if "id" in d:
+            communities_ban.id = d["id"]
+        communities_ban.public_id = d.get("public_id")
+        communities_ban.reason = d.get("reason")
         return communities_ban
 
     @property

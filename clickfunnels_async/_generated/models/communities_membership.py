@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,24 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="CommunitiesMembership")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_contact(contact: Any) -> Any:
+    if isinstance(contact, dict):
+        try:
+            return CommunitiesMembershipContact.from_dict(contact)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return contact
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -55,6 +73,20 @@ class CommunitiesMembership(_Record):
             "updated_at",
         )
     )
+    _cf_wire = {
+        "community_id": "community_id",
+        "contact": "contact",
+        "created_at": "created_at",
+        "id": "id",
+        "moderator": "moderator",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "contact": ("contact", _cf_lazy_contact),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -106,49 +138,16 @@ class CommunitiesMembership(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        community_id = d.pop("community_id", _MISSING)
-
-        contact = d.pop("contact", None)
-        if isinstance(contact, dict):
-            try:
-                contact = CommunitiesMembershipContact.from_dict(contact)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        id = d.pop("id", _MISSING)
-
-        moderator = d.pop("moderator", None)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         communities_membership = _new(cls)
-        if community_id is not _MISSING:
-            communities_membership.community_id = community_id
-        communities_membership.contact = contact
-        if created_at is not _MISSING:
-            communities_membership.created_at = created_at
-        if id is not _MISSING:
-            communities_membership.id = id
-        communities_membership.moderator = moderator
-        communities_membership.public_id = public_id
-        if updated_at is not _MISSING:
-            communities_membership.updated_at = updated_at
-        communities_membership._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        communities_membership.additional_properties = d
+        communities_membership._cf_raw = d
+        if "community_id" in d:
+            communities_membership.community_id = d["community_id"]
+        if "id" in d:
+            communities_membership.id = d["id"]
+        communities_membership.moderator = d.get("moderator")
+        communities_membership.public_id = d.get("public_id")
         return communities_membership
 
     @property

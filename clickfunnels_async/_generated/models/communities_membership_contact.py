@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesMembershipContact")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class CommunitiesMembershipContact(_Record):
     """
@@ -44,6 +45,15 @@ class CommunitiesMembershipContact(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "email_address": "email_address",
+        "first_name": "first_name",
+        "id": "id",
+        "last_name": "last_name",
+        "phone_number": "phone_number",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -70,33 +80,16 @@ class CommunitiesMembershipContact(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        email_address = d.pop("email_address", None)
-
-        first_name = d.pop("first_name", None)
-
-        id = d.pop("id", None)
-
-        last_name = d.pop("last_name", None)
-
-        phone_number = d.pop("phone_number", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         communities_membership_contact = _new(cls)
-        communities_membership_contact.email_address = email_address
-        communities_membership_contact.first_name = first_name
-        communities_membership_contact.id = id
-        communities_membership_contact.last_name = last_name
-        communities_membership_contact.phone_number = phone_number
-        communities_membership_contact.public_id = public_id
-        communities_membership_contact._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        communities_membership_contact.additional_properties = d
+        communities_membership_contact._cf_raw = d
+        communities_membership_contact.email_address = d.get("email_address")
+        communities_membership_contact.first_name = d.get("first_name")
+        communities_membership_contact.id = d.get("id")
+        communities_membership_contact.last_name = d.get("last_name")
+        communities_membership_contact.phone_number = d.get("phone_number")
+        communities_membership_contact.public_id = d.get("public_id")
         return communities_membership_contact
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -19,6 +19,37 @@ from ..models.communities_memberships_export_action_status import (
 )
 
 T = TypeVar("T", bound="CommunitiesMembershipsExportAction")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_completed_at(completed_at: Any) -> Any:
+    if isinstance(completed_at, str):
+        try:
+            return datetime.datetime.fromisoformat(completed_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return completed_at
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_started_at(started_at: Any) -> Any:
+    if isinstance(started_at, str):
+        try:
+            return datetime.datetime.fromisoformat(started_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return started_at
+
+
+def _cf_lazy_status(status: Any) -> Any:
+    return CommunitiesMembershipsExportActionStatus(status)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -85,6 +116,29 @@ class CommunitiesMembershipsExportAction(_Record):
             "updated_at",
         )
     )
+    _cf_wire = {
+        "community_id": "community_id",
+        "completed_at": "completed_at",
+        "created_at": "created_at",
+        "failed_ids": "failed_ids",
+        "fields": "fields",
+        "id": "id",
+        "performed_count": "performed_count",
+        "public_id": "public_id",
+        "started_at": "started_at",
+        "status": "status",
+        "target_all": "target_all",
+        "target_count": "target_count",
+        "target_ids": "target_ids",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "completed_at": ("completed_at", _cf_lazy_completed_at),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "started_at": ("started_at", _cf_lazy_started_at),
+        "status": ("status", _cf_lazy_status),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -183,82 +237,25 @@ class CommunitiesMembershipsExportAction(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        community_id = d.pop("community_id", _MISSING)
-
-        completed_at = d.pop("completed_at", None)
-        if isinstance(completed_at, str):
-            try:
-                completed_at = datetime.datetime.fromisoformat(completed_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        failed_ids = d.pop("failed_ids", _MISSING)
-
-        fields = d.pop("fields", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        performed_count = d.pop("performed_count", None)
-
-        public_id = d.pop("public_id", None)
-
-        started_at = d.pop("started_at", None)
-        if isinstance(started_at, str):
-            try:
-                started_at = datetime.datetime.fromisoformat(started_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        status = d.pop("status", _MISSING)
-        if status is not _MISSING:
-            status = CommunitiesMembershipsExportActionStatus(status)
-
-        target_all = d.pop("target_all", _MISSING)
-
-        target_count = d.pop("target_count", None)
-
-        target_ids = d.pop("target_ids", _MISSING)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         communities_memberships_export_action = _new(cls)
-        if community_id is not _MISSING:
-            communities_memberships_export_action.community_id = community_id
-        communities_memberships_export_action.completed_at = completed_at
-        if created_at is not _MISSING:
-            communities_memberships_export_action.created_at = created_at
-        if failed_ids is not _MISSING:
-            communities_memberships_export_action.failed_ids = failed_ids
-        if fields is not _MISSING:
-            communities_memberships_export_action.fields = fields
-        if id is not _MISSING:
-            communities_memberships_export_action.id = id
-        communities_memberships_export_action.performed_count = performed_count
-        communities_memberships_export_action.public_id = public_id
-        communities_memberships_export_action.started_at = started_at
-        if status is not _MISSING:
-            communities_memberships_export_action.status = status
-        if target_all is not _MISSING:
-            communities_memberships_export_action.target_all = target_all
-        communities_memberships_export_action.target_count = target_count
-        if target_ids is not _MISSING:
-            communities_memberships_export_action.target_ids = target_ids
-        if updated_at is not _MISSING:
-            communities_memberships_export_action.updated_at = updated_at
-        communities_memberships_export_action._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        communities_memberships_export_action.additional_properties = d
+        communities_memberships_export_action._cf_raw = d
+        if "community_id" in d:
+            communities_memberships_export_action.community_id = d["community_id"]
+        if "failed_ids" in d:
+            communities_memberships_export_action.failed_ids = d["failed_ids"]
+        if "fields" in d:
+            communities_memberships_export_action.fields = d["fields"]
+        if "id" in d:
+            communities_memberships_export_action.id = d["id"]
+        communities_memberships_export_action.performed_count = d.get("performed_count")
+        communities_memberships_export_action.public_id = d.get("public_id")
+        if "target_all" in d:
+            communities_memberships_export_action.target_all = d["target_all"]
+        communities_memberships_export_action.target_count = d.get("target_count")
+        if "target_ids" in d:
+            communities_memberships_export_action.target_ids = d["target_ids"]
         return communities_memberships_export_action
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,29 @@ from typing import Self
 from ..models.communities_space_access import CommunitiesSpaceAccess
 
 T = TypeVar("T", bound="CommunitiesSpace")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_access(access: Any) -> Any:
+    return CommunitiesSpaceAccess(access)
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -121,6 +144,41 @@ class CommunitiesSpace(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "access": "access",
+        "allow_cover_images": "allow_cover_images",
+        "allow_post_titles": "allow_post_titles",
+        "always_on": "always_on",
+        "card_image_id": "card_image_id",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "default_comment_sort": "default_comment_sort",
+        "default_member_sort": "default_member_sort",
+        "default_post_sort": "default_post_sort",
+        "default_tab": "default_tab",
+        "emoji": "emoji",
+        "hide_from_featured": "hide_from_featured",
+        "id": "id",
+        "layout_style": "layout_style",
+        "members_can_invite": "members_can_invite",
+        "members_can_post": "members_can_post",
+        "name": "name",
+        "pinned_posts_label": "pinned_posts_label",
+        "public_id": "public_id",
+        "seo_description": "seo_description",
+        "seo_title": "seo_title",
+        "social_image_id": "social_image_id",
+        "sort_order": "sort_order",
+        "space_group_id": "space_group_id",
+        "updated_at": "updated_at",
+        "upgrade_url": "upgrade_url",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "access": ("access", _cf_lazy_access),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -245,116 +303,39 @@ class CommunitiesSpace(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        access = d.pop("access", _MISSING)
-        if access is not _MISSING:
-            access = CommunitiesSpaceAccess(access)
-
-        allow_cover_images = d.pop("allow_cover_images", None)
-
-        allow_post_titles = d.pop("allow_post_titles", None)
-
-        always_on = d.pop("always_on", None)
-
-        card_image_id = d.pop("card_image_id", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        current_path = d.pop("current_path", None)
-
-        default_comment_sort = d.pop("default_comment_sort", None)
-
-        default_member_sort = d.pop("default_member_sort", None)
-
-        default_post_sort = d.pop("default_post_sort", None)
-
-        default_tab = d.pop("default_tab", None)
-
-        emoji = d.pop("emoji", None)
-
-        hide_from_featured = d.pop("hide_from_featured", None)
-
-        id = d.pop("id", _MISSING)
-
-        layout_style = d.pop("layout_style", None)
-
-        members_can_invite = d.pop("members_can_invite", None)
-
-        members_can_post = d.pop("members_can_post", _MISSING)
-
-        name = d.pop("name", None)
-
-        pinned_posts_label = d.pop("pinned_posts_label", None)
-
-        public_id = d.pop("public_id", None)
-
-        seo_description = d.pop("seo_description", None)
-
-        seo_title = d.pop("seo_title", None)
-
-        social_image_id = d.pop("social_image_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        space_group_id = d.pop("space_group_id", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        upgrade_url = d.pop("upgrade_url", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         communities_space = _new(cls)
-        if access is not _MISSING:
-            communities_space.access = access
-        communities_space.allow_cover_images = allow_cover_images
-        communities_space.allow_post_titles = allow_post_titles
-        communities_space.always_on = always_on
-        communities_space.card_image_id = card_image_id
-        communities_space.created_at = created_at
-        communities_space.current_path = current_path
-        communities_space.default_comment_sort = default_comment_sort
-        communities_space.default_member_sort = default_member_sort
-        communities_space.default_post_sort = default_post_sort
-        communities_space.default_tab = default_tab
-        communities_space.emoji = emoji
-        communities_space.hide_from_featured = hide_from_featured
-        if id is not _MISSING:
-            communities_space.id = id
-        communities_space.layout_style = layout_style
-        communities_space.members_can_invite = members_can_invite
-        if members_can_post is not _MISSING:
-            communities_space.members_can_post = members_can_post
-        communities_space.name = name
-        communities_space.pinned_posts_label = pinned_posts_label
-        communities_space.public_id = public_id
-        communities_space.seo_description = seo_description
-        communities_space.seo_title = seo_title
-        communities_space.social_image_id = social_image_id
-        communities_space.sort_order = sort_order
-        if space_group_id is not _MISSING:
-            communities_space.space_group_id = space_group_id
-        communities_space.updated_at = updated_at
-        communities_space.upgrade_url = upgrade_url
-        if workspace_id is not _MISSING:
-            communities_space.workspace_id = workspace_id
-        communities_space._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        communities_space.additional_properties = d
+        communities_space._cf_raw = d
+        communities_space.allow_cover_images = d.get("allow_cover_images")
+        communities_space.allow_post_titles = d.get("allow_post_titles")
+        communities_space.always_on = d.get("always_on")
+        communities_space.card_image_id = d.get("card_image_id")
+        communities_space.current_path = d.get("current_path")
+        communities_space.default_comment_sort = d.get("default_comment_sort")
+        communities_space.default_member_sort = d.get("default_member_sort")
+        communities_space.default_post_sort = d.get("default_post_sort")
+        communities_space.default_tab = d.get("default_tab")
+        communities_space.emoji = d.get("emoji")
+        communities_space.hide_from_featured = d.get("hide_from_featured")
+        if "id" in d:
+            communities_space.id = d["id"]
+        communities_space.layout_style = d.get("layout_style")
+        communities_space.members_can_invite = d.get("members_can_invite")
+        if "members_can_post" in d:
+            communities_space.members_can_post = d["members_can_post"]
+        communities_space.name = d.get("name")
+        communities_space.pinned_posts_label = d.get("pinned_posts_label")
+        communities_space.public_id = d.get("public_id")
+        communities_space.seo_description = d.get("seo_description")
+        communities_space.seo_title = d.get("seo_title")
+        communities_space.social_image_id = d.get("social_image_id")
+        communities_space.sort_order = d.get("sort_order")
+        if "space_group_id" in d:
+            communities_space.space_group_id = d["space_group_id"]
+        communities_space.upgrade_url = d.get("upgrade_url")
+        if "workspace_id" in d:
+            communities_space.workspace_id = d["workspace_id"]
         return communities_space
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -18,6 +18,33 @@ from ..models.communities_space_group_access import CommunitiesSpaceGroupAccess
 from ..models.communities_space_group_type import CommunitiesSpaceGroupType
 
 T = TypeVar("T", bound="CommunitiesSpaceGroup")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_access(access: Any) -> Any:
+    return CommunitiesSpaceGroupAccess(access)
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_group_type(group_type: Any) -> Any:
+    return CommunitiesSpaceGroupType(group_type)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -113,6 +140,38 @@ class CommunitiesSpaceGroup(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "access": "access",
+        "always_on": "always_on",
+        "approval_terms": "approval_terms",
+        "auto_add_to_spaces": "auto_add_to_spaces",
+        "card_image_id": "card_image_id",
+        "community_id": "community_id",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "description": "description",
+        "emoji": "emoji",
+        "group_type": "group_type",
+        "id": "id",
+        "is_hidden": "is_hidden",
+        "is_hidden_from_non_members": "is_hidden_from_non_members",
+        "name": "name",
+        "public_id": "public_id",
+        "require_comment_approvals": "require_comment_approvals",
+        "require_comment_approvals_override": "require_comment_approvals_override",
+        "require_post_approvals": "require_post_approvals",
+        "require_post_approvals_override": "require_post_approvals_override",
+        "sort_order": "sort_order",
+        "updated_at": "updated_at",
+        "upgrade_url": "upgrade_url",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "access": ("access", _cf_lazy_access),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "group_type": ("group_type", _cf_lazy_group_type),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -250,117 +309,44 @@ class CommunitiesSpaceGroup(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        access = d.pop("access", _MISSING)
-        if access is not _MISSING:
-            access = CommunitiesSpaceGroupAccess(access)
-
-        always_on = d.pop("always_on", None)
-
-        approval_terms = d.pop("approval_terms", None)
-
-        auto_add_to_spaces = d.pop("auto_add_to_spaces", _MISSING)
-
-        card_image_id = d.pop("card_image_id", None)
-
-        community_id = d.pop("community_id", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        current_path = d.pop("current_path", None)
-
-        description = d.pop("description", None)
-
-        emoji = d.pop("emoji", None)
-
-        group_type = d.pop("group_type", _MISSING)
-        if group_type is not _MISSING:
-            group_type = CommunitiesSpaceGroupType(group_type)
-
-        id = d.pop("id", _MISSING)
-
-        is_hidden = d.pop("is_hidden", _MISSING)
-
-        is_hidden_from_non_members = d.pop("is_hidden_from_non_members", _MISSING)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        require_comment_approvals = d.pop("require_comment_approvals", None)
-
-        require_comment_approvals_override = d.pop(
-            "require_comment_approvals_override", None
-        )
-
-        require_post_approvals = d.pop("require_post_approvals", None)
-
-        require_post_approvals_override = d.pop("require_post_approvals_override", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        upgrade_url = d.pop("upgrade_url", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         communities_space_group = _new(cls)
-        if access is not _MISSING:
-            communities_space_group.access = access
-        communities_space_group.always_on = always_on
-        communities_space_group.approval_terms = approval_terms
-        if auto_add_to_spaces is not _MISSING:
-            communities_space_group.auto_add_to_spaces = auto_add_to_spaces
-        communities_space_group.card_image_id = card_image_id
-        if community_id is not _MISSING:
-            communities_space_group.community_id = community_id
-        communities_space_group.created_at = created_at
-        communities_space_group.current_path = current_path
-        communities_space_group.description = description
-        communities_space_group.emoji = emoji
-        if group_type is not _MISSING:
-            communities_space_group.group_type = group_type
-        if id is not _MISSING:
-            communities_space_group.id = id
-        if is_hidden is not _MISSING:
-            communities_space_group.is_hidden = is_hidden
-        if is_hidden_from_non_members is not _MISSING:
-            communities_space_group.is_hidden_from_non_members = (
-                is_hidden_from_non_members
-            )
-        communities_space_group.name = name
-        communities_space_group.public_id = public_id
-        communities_space_group.require_comment_approvals = require_comment_approvals
-        communities_space_group.require_comment_approvals_override = (
-            require_comment_approvals_override
+        communities_space_group._cf_raw = d
+        communities_space_group.always_on = d.get("always_on")
+        communities_space_group.approval_terms = d.get("approval_terms")
+        if "auto_add_to_spaces" in d:
+            communities_space_group.auto_add_to_spaces = d["auto_add_to_spaces"]
+        communities_space_group.card_image_id = d.get("card_image_id")
+        if "community_id" in d:
+            communities_space_group.community_id = d["community_id"]
+        communities_space_group.current_path = d.get("current_path")
+        communities_space_group.description = d.get("description")
+        communities_space_group.emoji = d.get("emoji")
+        if "id" in d:
+            communities_space_group.id = d["id"]
+        if "is_hidden" in d:
+            communities_space_group.is_hidden = d["is_hidden"]
+        if "is_hidden_from_non_members" in d:
+            communities_space_group.is_hidden_from_non_members = d[
+                "is_hidden_from_non_members"
+            ]
+        communities_space_group.name = d.get("name")
+        communities_space_group.public_id = d.get("public_id")
+        communities_space_group.require_comment_approvals = d.get(
+            "require_comment_approvals"
         )
-        communities_space_group.require_post_approvals = require_post_approvals
-        communities_space_group.require_post_approvals_override = (
-            require_post_approvals_override
+        communities_space_group.require_comment_approvals_override = d.get(
+            "require_comment_approvals_override"
         )
-        communities_space_group.sort_order = sort_order
-        communities_space_group.updated_at = updated_at
-        communities_space_group.upgrade_url = upgrade_url
-        if workspace_id is not _MISSING:
-            communities_space_group.workspace_id = workspace_id
-        communities_space_group._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        communities_space_group.require_post_approvals = d.get("require_post_approvals")
+        communities_space_group.require_post_approvals_override = d.get(
+            "require_post_approvals_override"
         )
-
-        communities_space_group.additional_properties = d
+        communities_space_group.sort_order = d.get("sort_order")
+        communities_space_group.upgrade_url = d.get("upgrade_url")
+        if "workspace_id" in d:
+            communities_space_group.workspace_id = d["workspace_id"]
         return communities_space_group
 
     @property

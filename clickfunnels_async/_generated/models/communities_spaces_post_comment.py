@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,42 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpacesPostComment")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_contact(contact: Any) -> Any:
+    if isinstance(contact, dict):
+        try:
+            return CommunitiesSpacesPostCommentContact.from_dict(contact)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return contact
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_group(group: Any) -> Any:
+    return CommunitiesSpacesPostCommentGroup.from_dict(group)
+
+
+def _cf_lazy_post(post: Any) -> Any:
+    return CommunitiesSpacesPostCommentPost.from_dict(post)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -63,6 +99,25 @@ class CommunitiesSpacesPostComment(_Record):
             "post",
         )
     )
+    _cf_wire = {
+        "body": "body",
+        "contact": "contact",
+        "contact_id": "contact_id",
+        "created_at": "created_at",
+        "group": "group",
+        "id": "id",
+        "post": "post",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "url": "url",
+    }
+    _cf_lazy = {
+        "contact": ("contact", _cf_lazy_contact),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "group": ("group", _cf_lazy_group),
+        "post": ("post", _cf_lazy_post),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -131,67 +186,16 @@ class CommunitiesSpacesPostComment(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        body = d.pop("body", None)
-
-        contact = d.pop("contact", None)
-        if isinstance(contact, dict):
-            try:
-                contact = CommunitiesSpacesPostCommentContact.from_dict(contact)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        contact_id = d.pop("contact_id", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        group = d.pop("group", _MISSING)
-        if group is not _MISSING:
-            group = CommunitiesSpacesPostCommentGroup.from_dict(group)
-
-        id = d.pop("id", _MISSING)
-
-        post = d.pop("post", _MISSING)
-        if post is not _MISSING:
-            post = CommunitiesSpacesPostCommentPost.from_dict(post)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        url = d.pop("url", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         communities_spaces_post_comment = _new(cls)
-        communities_spaces_post_comment.body = body
-        communities_spaces_post_comment.contact = contact
-        communities_spaces_post_comment.contact_id = contact_id
-        communities_spaces_post_comment.created_at = created_at
-        if group is not _MISSING:
-            communities_spaces_post_comment.group = group
-        if id is not _MISSING:
-            communities_spaces_post_comment.id = id
-        if post is not _MISSING:
-            communities_spaces_post_comment.post = post
-        communities_spaces_post_comment.public_id = public_id
-        communities_spaces_post_comment.updated_at = updated_at
-        communities_spaces_post_comment.url = url
-        communities_spaces_post_comment._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        communities_spaces_post_comment.additional_properties = d
+        communities_spaces_post_comment._cf_raw = d
+        communities_spaces_post_comment.body = d.get("body")
+        communities_spaces_post_comment.contact_id = d.get("contact_id")
+        if "id" in d:
+            communities_spaces_post_comment.id = d["id"]
+        communities_spaces_post_comment.public_id = d.get("public_id")
+        communities_spaces_post_comment.url = d.get("url")
         return communities_spaces_post_comment
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="CommunitiesSpacesPostCommentPost")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class CommunitiesSpacesPostCommentPost(_Record):
     """
@@ -38,6 +39,13 @@ class CommunitiesSpacesPostCommentPost(_Record):
         "url",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "id": "id",
+        "public_id": "public_id",
+        "title": "title",
+        "url": "url",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -58,27 +66,14 @@ class CommunitiesSpacesPostCommentPost(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", None)
-
-        public_id = d.pop("public_id", None)
-
-        title = d.pop("title", None)
-
-        url = d.pop("url", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         communities_spaces_post_comment_post = _new(cls)
-        communities_spaces_post_comment_post.id = id
-        communities_spaces_post_comment_post.public_id = public_id
-        communities_spaces_post_comment_post.title = title
-        communities_spaces_post_comment_post.url = url
-        communities_spaces_post_comment_post._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        communities_spaces_post_comment_post.additional_properties = d
+        communities_spaces_post_comment_post._cf_raw = d
+        communities_spaces_post_comment_post.id = d.get("id")
+        communities_spaces_post_comment_post.public_id = d.get("public_id")
+        communities_spaces_post_comment_post.title = d.get("title")
+        communities_spaces_post_comment_post.url = d.get("url")
         return communities_spaces_post_comment_post
 
     @property

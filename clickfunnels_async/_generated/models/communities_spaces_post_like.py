@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,34 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="CommunitiesSpacesPostLike")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_contact(contact: Any) -> Any:
+    if isinstance(contact, dict):
+        try:
+            return CommunitiesSpacesPostLikeContact.from_dict(contact)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return contact
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -50,6 +78,19 @@ class CommunitiesSpacesPostLike(_Record):
             "post_id",
         )
     )
+    _cf_wire = {
+        "contact": "contact",
+        "created_at": "created_at",
+        "id": "id",
+        "post_id": "post_id",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "contact": ("contact", _cf_lazy_contact),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -102,50 +143,15 @@ class CommunitiesSpacesPostLike(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        contact = d.pop("contact", None)
-        if isinstance(contact, dict):
-            try:
-                contact = CommunitiesSpacesPostLikeContact.from_dict(contact)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        post_id = d.pop("post_id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         communities_spaces_post_like = _new(cls)
-        communities_spaces_post_like.contact = contact
-        communities_spaces_post_like.created_at = created_at
-        if id is not _MISSING:
-            communities_spaces_post_like.id = id
-        if post_id is not _MISSING:
-            communities_spaces_post_like.post_id = post_id
-        communities_spaces_post_like.public_id = public_id
-        communities_spaces_post_like.updated_at = updated_at
-        communities_spaces_post_like._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        communities_spaces_post_like.additional_properties = d
+        communities_spaces_post_like._cf_raw = d
+        if "id" in d:
+            communities_spaces_post_like.id = d["id"]
+        if "post_id" in d:
+            communities_spaces_post_like.post_id = d["post_id"]
+        communities_spaces_post_like.public_id = d.get("public_id")
         return communities_spaces_post_like
 
     @property

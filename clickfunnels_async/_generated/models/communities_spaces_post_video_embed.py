@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -19,6 +19,43 @@ from ..models.communities_spaces_post_video_embed_provider import (
 )
 
 T = TypeVar("T", bound="CommunitiesSpacesPostVideoEmbed")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_data(data: Any) -> Any:
+    if isinstance(data, dict):
+        try:
+            return CommunitiesSpacesPostVideoEmbedDataType0.from_dict(data)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return data
+
+
+def _cf_lazy_provider(provider: Any) -> Any:
+    if isinstance(provider, str):
+        try:
+            return CommunitiesSpacesPostVideoEmbedProvider(provider)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return provider
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -63,6 +100,23 @@ class CommunitiesSpacesPostVideoEmbed(_Record):
             "post_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "data": "data",
+        "id": "id",
+        "post_id": "post_id",
+        "provider": "provider",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "url": "url",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "data": ("data", _cf_lazy_data),
+        "provider": ("provider", _cf_lazy_provider),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -130,64 +184,17 @@ class CommunitiesSpacesPostVideoEmbed(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        data = d.pop("data", None)
-        if isinstance(data, dict):
-            try:
-                data = CommunitiesSpacesPostVideoEmbedDataType0.from_dict(data)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        post_id = d.pop("post_id", _MISSING)
-
-        provider = d.pop("provider", None)
-        if isinstance(provider, str):
-            try:
-                provider = CommunitiesSpacesPostVideoEmbedProvider(provider)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        url = d.pop("url", None)
-
-        workspace_id = d.pop("workspace_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         communities_spaces_post_video_embed = _new(cls)
-        communities_spaces_post_video_embed.created_at = created_at
-        communities_spaces_post_video_embed.data = data
-        if id is not _MISSING:
-            communities_spaces_post_video_embed.id = id
-        if post_id is not _MISSING:
-            communities_spaces_post_video_embed.post_id = post_id
-        communities_spaces_post_video_embed.provider = provider
-        communities_spaces_post_video_embed.public_id = public_id
-        communities_spaces_post_video_embed.updated_at = updated_at
-        communities_spaces_post_video_embed.url = url
-        communities_spaces_post_video_embed.workspace_id = workspace_id
-        communities_spaces_post_video_embed._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        communities_spaces_post_video_embed.additional_properties = d
+        communities_spaces_post_video_embed._cf_raw = d
+        if "id" in d:
+            communities_spaces_post_video_embed.id = d["id"]
+        if "post_id" in d:
+            communities_spaces_post_video_embed.post_id = d["post_id"]
+        communities_spaces_post_video_embed.public_id = d.get("public_id")
+        communities_spaces_post_video_embed.url = d.get("url")
+        communities_spaces_post_video_embed.workspace_id = d.get("workspace_id")
         return communities_spaces_post_video_embed
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Community")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -119,6 +138,38 @@ class Community(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "allow_public_signup": "allow_public_signup",
+        "anyone_can_invite": "anyone_can_invite",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "enable_block_list": "enable_block_list",
+        "id": "id",
+        "invite_only": "invite_only",
+        "logo_image_id": "logo_image_id",
+        "name": "name",
+        "notifications": "notifications",
+        "private": "private",
+        "public_id": "public_id",
+        "require_comment_approvals": "require_comment_approvals",
+        "require_post_approvals": "require_post_approvals",
+        "send_digest_email": "send_digest_email",
+        "send_membership_email": "send_membership_email",
+        "seo_description": "seo_description",
+        "seo_indexable": "seo_indexable",
+        "seo_title": "seo_title",
+        "site_id": "site_id",
+        "social_image_id": "social_image_id",
+        "status": "status",
+        "updated_at": "updated_at",
+        "upgrade_url": "upgrade_url",
+        "white_label": "white_label",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -264,114 +315,45 @@ class Community(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        allow_public_signup = d.pop("allow_public_signup", _MISSING)
-
-        anyone_can_invite = d.pop("anyone_can_invite", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        current_path = d.pop("current_path", None)
-
-        enable_block_list = d.pop("enable_block_list", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        invite_only = d.pop("invite_only", _MISSING)
-
-        logo_image_id = d.pop("logo_image_id", None)
-
-        name = d.pop("name", None)
-
-        notifications = d.pop("notifications", None)
-
-        private = d.pop("private", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        require_comment_approvals = d.pop("require_comment_approvals", None)
-
-        require_post_approvals = d.pop("require_post_approvals", None)
-
-        send_digest_email = d.pop("send_digest_email", _MISSING)
-
-        send_membership_email = d.pop("send_membership_email", None)
-
-        seo_description = d.pop("seo_description", None)
-
-        seo_indexable = d.pop("seo_indexable", _MISSING)
-
-        seo_title = d.pop("seo_title", None)
-
-        site_id = d.pop("site_id", _MISSING)
-
-        social_image_id = d.pop("social_image_id", None)
-
-        status = d.pop("status", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        upgrade_url = d.pop("upgrade_url", None)
-
-        white_label = d.pop("white_label", _MISSING)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         community = _new(cls)
-        if allow_public_signup is not _MISSING:
-            community.allow_public_signup = allow_public_signup
-        if anyone_can_invite is not _MISSING:
-            community.anyone_can_invite = anyone_can_invite
-        community.created_at = created_at
-        community.current_path = current_path
-        if enable_block_list is not _MISSING:
-            community.enable_block_list = enable_block_list
-        if id is not _MISSING:
-            community.id = id
-        if invite_only is not _MISSING:
-            community.invite_only = invite_only
-        community.logo_image_id = logo_image_id
-        community.name = name
-        community.notifications = notifications
-        if private is not _MISSING:
-            community.private = private
-        community.public_id = public_id
-        community.require_comment_approvals = require_comment_approvals
-        community.require_post_approvals = require_post_approvals
-        if send_digest_email is not _MISSING:
-            community.send_digest_email = send_digest_email
-        community.send_membership_email = send_membership_email
-        community.seo_description = seo_description
-        if seo_indexable is not _MISSING:
-            community.seo_indexable = seo_indexable
-        community.seo_title = seo_title
-        if site_id is not _MISSING:
-            community.site_id = site_id
-        community.social_image_id = social_image_id
-        community.status = status
-        community.updated_at = updated_at
-        community.upgrade_url = upgrade_url
-        if white_label is not _MISSING:
-            community.white_label = white_label
-        if workspace_id is not _MISSING:
-            community.workspace_id = workspace_id
-        community._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        community.additional_properties = d
+        community._cf_raw = d
+        if "allow_public_signup" in d:
+            community.allow_public_signup = d["allow_public_signup"]
+        if "anyone_can_invite" in d:
+            community.anyone_can_invite = d["anyone_can_invite"]
+        community.current_path = d.get("current_path")
+        if "enable_block_list" in d:
+            community.enable_block_list = d["enable_block_list"]
+        if "id" in d:
+            community.id = d["id"]
+        if "invite_only" in d:
+            community.invite_only = d["invite_only"]
+        community.logo_image_id = d.get("logo_image_id")
+        community.name = d.get("name")
+        community.notifications = d.get("notifications")
+        if "private" in d:
+            community.private = d["private"]
+        community.public_id = d.get("public_id")
+        community.require_comment_approvals = d.get("require_comment_approvals")
+        community.require_post_approvals = d.get("require_post_approvals")
+        if "send_digest_email" in d:
+            community.send_digest_email = d["send_digest_email"]
+        community.send_membership_email = d.get("send_membership_email")
+        community.seo_description = d.get("seo_description")
+        if "seo_indexable" in d:
+            community.seo_indexable = d["seo_indexable"]
+        community.seo_title = d.get("seo_title")
+        if "site_id" in d:
+            community.site_id = d["site_id"]
+        community.social_image_id = d.get("social_image_id")
+        community.status = d.get("status")
+        community.upgrade_url = d.get("upgrade_url")
+        if "white_label" in d:
+            community.white_label = d["white_label"]
+        if "workspace_id" in d:
+            community.workspace_id = d["workspace_id"]
         return community
 
     @property

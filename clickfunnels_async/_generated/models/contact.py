@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,36 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Contact")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_custom_attributes(custom_attributes: Any) -> Any:
+    return ContactCustomAttributes.from_dict(custom_attributes)
+
+
+def _cf_lazy_tags(tags: Any) -> Any:
+    if isinstance(tags, list):
+        try:
+            return [ContactTag.from_dict(tags_type_0_item) for tags_type_0_item in tags]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return tags
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
+
+
+def _cf_lazy_visits(visits: Any) -> Any:
+    return Visits.from_dict(visits)
+
+
+def _cf_lazy_email_engagement(email_engagement: Any) -> Any:
+    return ContactEmailEngagement.from_dict(email_engagement)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -114,6 +144,41 @@ class Contact(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "anonymous": "anonymous",
+        "created_at": "created_at",
+        "custom_attributes": "custom_attributes",
+        "email_address": "email_address",
+        "email_suppression_reason": "email_suppression_reason",
+        "fb_url": "fb_url",
+        "first_name": "first_name",
+        "id": "id",
+        "instagram_url": "instagram_url",
+        "is_active": "is_active",
+        "last_name": "last_name",
+        "last_notification_email_sent_at": "last_notification_email_sent_at",
+        "linkedin_url": "linkedin_url",
+        "phone_number": "phone_number",
+        "public_id": "public_id",
+        "tags": "tags",
+        "time_zone": "time_zone",
+        "twitter_url": "twitter_url",
+        "unsubscribed_at": "unsubscribed_at",
+        "updated_at": "updated_at",
+        "uuid": "uuid",
+        "visits": "visits",
+        "website_url": "website_url",
+        "workspace_id": "workspace_id",
+        "email_engagement": "email_engagement",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "custom_attributes": ("custom_attributes", _cf_lazy_custom_attributes),
+        "tags": ("tags", _cf_lazy_tags),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+        "visits": ("visits", _cf_lazy_visits),
+        "email_engagement": ("email_engagement", _cf_lazy_email_engagement),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -258,116 +323,36 @@ class Contact(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        anonymous = d.pop("anonymous", None)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        custom_attributes = d.pop("custom_attributes", _MISSING)
-        if custom_attributes is not _MISSING:
-            custom_attributes = ContactCustomAttributes.from_dict(custom_attributes)
-
-        email_address = d.pop("email_address", None)
-
-        email_suppression_reason = d.pop("email_suppression_reason", None)
-
-        fb_url = d.pop("fb_url", None)
-
-        first_name = d.pop("first_name", None)
-
-        id = d.pop("id", _MISSING)
-
-        instagram_url = d.pop("instagram_url", None)
-
-        is_active = d.pop("is_active", _MISSING)
-
-        last_name = d.pop("last_name", None)
-
-        last_notification_email_sent_at = d.pop("last_notification_email_sent_at", None)
-
-        linkedin_url = d.pop("linkedin_url", None)
-
-        phone_number = d.pop("phone_number", None)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        tags = d.pop("tags", None)
-        if isinstance(tags, list):
-            try:
-                tags = [
-                    ContactTag.from_dict(tags_type_0_item) for tags_type_0_item in tags
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        time_zone = d.pop("time_zone", None)
-
-        twitter_url = d.pop("twitter_url", None)
-
-        unsubscribed_at = d.pop("unsubscribed_at", None)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        uuid = d.pop("uuid", _MISSING)
-
-        visits = d.pop("visits", _MISSING)
-        if visits is not _MISSING:
-            visits = Visits.from_dict(visits)
-
-        website_url = d.pop("website_url", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        email_engagement = d.pop("email_engagement", None)
-        if email_engagement is not None:
-            email_engagement = ContactEmailEngagement.from_dict(email_engagement)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contact = _new(cls)
-        contact.anonymous = anonymous
-        if created_at is not _MISSING:
-            contact.created_at = created_at
-        if custom_attributes is not _MISSING:
-            contact.custom_attributes = custom_attributes
-        contact.email_address = email_address
-        contact.email_suppression_reason = email_suppression_reason
-        contact.fb_url = fb_url
-        contact.first_name = first_name
-        if id is not _MISSING:
-            contact.id = id
-        contact.instagram_url = instagram_url
-        if is_active is not _MISSING:
-            contact.is_active = is_active
-        contact.last_name = last_name
-        contact.last_notification_email_sent_at = last_notification_email_sent_at
-        contact.linkedin_url = linkedin_url
-        contact.phone_number = phone_number
-        if public_id is not _MISSING:
-            contact.public_id = public_id
-        contact.tags = tags
-        contact.time_zone = time_zone
-        contact.twitter_url = twitter_url
-        contact.unsubscribed_at = unsubscribed_at
-        if updated_at is not _MISSING:
-            contact.updated_at = updated_at
-        if uuid is not _MISSING:
-            contact.uuid = uuid
-        if visits is not _MISSING:
-            contact.visits = visits
-        contact.website_url = website_url
-        if workspace_id is not _MISSING:
-            contact.workspace_id = workspace_id
-        contact.email_engagement = email_engagement
-        contact._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        contact._cf_raw = d
+        contact.anonymous = d.get("anonymous")
+        contact.email_address = d.get("email_address")
+        contact.email_suppression_reason = d.get("email_suppression_reason")
+        contact.fb_url = d.get("fb_url")
+        contact.first_name = d.get("first_name")
+        if "id" in d:
+            contact.id = d["id"]
+        contact.instagram_url = d.get("instagram_url")
+        if "is_active" in d:
+            contact.is_active = d["is_active"]
+        contact.last_name = d.get("last_name")
+        contact.last_notification_email_sent_at = d.get(
+            "last_notification_email_sent_at"
         )
-
-        contact.additional_properties = d
+        contact.linkedin_url = d.get("linkedin_url")
+        contact.phone_number = d.get("phone_number")
+        if "public_id" in d:
+            contact.public_id = d["public_id"]
+        contact.time_zone = d.get("time_zone")
+        contact.twitter_url = d.get("twitter_url")
+        contact.unsubscribed_at = d.get("unsubscribed_at")
+        if "uuid" in d:
+            contact.uuid = d["uuid"]
+        contact.website_url = d.get("website_url")
+        if "workspace_id" in d:
+            contact.workspace_id = d["workspace_id"]
         return contact
 
     @property

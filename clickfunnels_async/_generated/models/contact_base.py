@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,34 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="ContactBase")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_custom_attributes(custom_attributes: Any) -> Any:
+    return ContactBaseCustomAttributes.from_dict(custom_attributes)
+
+
+def _cf_lazy_tags(tags: Any) -> Any:
+    if isinstance(tags, list):
+        try:
+            return [
+                ContactBaseTag.from_dict(tags_type_0_item) for tags_type_0_item in tags
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return tags
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
+
+
+def _cf_lazy_visits(visits: Any) -> Any:
+    return Visits.from_dict(visits)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -111,6 +139,39 @@ class ContactBase(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "anonymous": "anonymous",
+        "created_at": "created_at",
+        "custom_attributes": "custom_attributes",
+        "email_address": "email_address",
+        "email_suppression_reason": "email_suppression_reason",
+        "fb_url": "fb_url",
+        "first_name": "first_name",
+        "id": "id",
+        "instagram_url": "instagram_url",
+        "is_active": "is_active",
+        "last_name": "last_name",
+        "last_notification_email_sent_at": "last_notification_email_sent_at",
+        "linkedin_url": "linkedin_url",
+        "phone_number": "phone_number",
+        "public_id": "public_id",
+        "tags": "tags",
+        "time_zone": "time_zone",
+        "twitter_url": "twitter_url",
+        "unsubscribed_at": "unsubscribed_at",
+        "updated_at": "updated_at",
+        "uuid": "uuid",
+        "visits": "visits",
+        "website_url": "website_url",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "custom_attributes": ("custom_attributes", _cf_lazy_custom_attributes),
+        "tags": ("tags", _cf_lazy_tags),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+        "visits": ("visits", _cf_lazy_visits),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -246,112 +307,36 @@ class ContactBase(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        anonymous = d.pop("anonymous", None)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        custom_attributes = d.pop("custom_attributes", _MISSING)
-        if custom_attributes is not _MISSING:
-            custom_attributes = ContactBaseCustomAttributes.from_dict(custom_attributes)
-
-        email_address = d.pop("email_address", None)
-
-        email_suppression_reason = d.pop("email_suppression_reason", None)
-
-        fb_url = d.pop("fb_url", None)
-
-        first_name = d.pop("first_name", None)
-
-        id = d.pop("id", _MISSING)
-
-        instagram_url = d.pop("instagram_url", None)
-
-        is_active = d.pop("is_active", _MISSING)
-
-        last_name = d.pop("last_name", None)
-
-        last_notification_email_sent_at = d.pop("last_notification_email_sent_at", None)
-
-        linkedin_url = d.pop("linkedin_url", None)
-
-        phone_number = d.pop("phone_number", None)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        tags = d.pop("tags", None)
-        if isinstance(tags, list):
-            try:
-                tags = [
-                    ContactBaseTag.from_dict(tags_type_0_item)
-                    for tags_type_0_item in tags
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        time_zone = d.pop("time_zone", None)
-
-        twitter_url = d.pop("twitter_url", None)
-
-        unsubscribed_at = d.pop("unsubscribed_at", None)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        uuid = d.pop("uuid", _MISSING)
-
-        visits = d.pop("visits", _MISSING)
-        if visits is not _MISSING:
-            visits = Visits.from_dict(visits)
-
-        website_url = d.pop("website_url", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contact_base = _new(cls)
-        contact_base.anonymous = anonymous
-        if created_at is not _MISSING:
-            contact_base.created_at = created_at
-        if custom_attributes is not _MISSING:
-            contact_base.custom_attributes = custom_attributes
-        contact_base.email_address = email_address
-        contact_base.email_suppression_reason = email_suppression_reason
-        contact_base.fb_url = fb_url
-        contact_base.first_name = first_name
-        if id is not _MISSING:
-            contact_base.id = id
-        contact_base.instagram_url = instagram_url
-        if is_active is not _MISSING:
-            contact_base.is_active = is_active
-        contact_base.last_name = last_name
-        contact_base.last_notification_email_sent_at = last_notification_email_sent_at
-        contact_base.linkedin_url = linkedin_url
-        contact_base.phone_number = phone_number
-        if public_id is not _MISSING:
-            contact_base.public_id = public_id
-        contact_base.tags = tags
-        contact_base.time_zone = time_zone
-        contact_base.twitter_url = twitter_url
-        contact_base.unsubscribed_at = unsubscribed_at
-        if updated_at is not _MISSING:
-            contact_base.updated_at = updated_at
-        if uuid is not _MISSING:
-            contact_base.uuid = uuid
-        if visits is not _MISSING:
-            contact_base.visits = visits
-        contact_base.website_url = website_url
-        if workspace_id is not _MISSING:
-            contact_base.workspace_id = workspace_id
-        contact_base._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        contact_base._cf_raw = d
+        contact_base.anonymous = d.get("anonymous")
+        contact_base.email_address = d.get("email_address")
+        contact_base.email_suppression_reason = d.get("email_suppression_reason")
+        contact_base.fb_url = d.get("fb_url")
+        contact_base.first_name = d.get("first_name")
+        if "id" in d:
+            contact_base.id = d["id"]
+        contact_base.instagram_url = d.get("instagram_url")
+        if "is_active" in d:
+            contact_base.is_active = d["is_active"]
+        contact_base.last_name = d.get("last_name")
+        contact_base.last_notification_email_sent_at = d.get(
+            "last_notification_email_sent_at"
         )
-
-        contact_base.additional_properties = d
+        contact_base.linkedin_url = d.get("linkedin_url")
+        contact_base.phone_number = d.get("phone_number")
+        if "public_id" in d:
+            contact_base.public_id = d["public_id"]
+        contact_base.time_zone = d.get("time_zone")
+        contact_base.twitter_url = d.get("twitter_url")
+        contact_base.unsubscribed_at = d.get("unsubscribed_at")
+        if "uuid" in d:
+            contact_base.uuid = d["uuid"]
+        contact_base.website_url = d.get("website_url")
+        if "workspace_id" in d:
+            contact_base.workspace_id = d["workspace_id"]
         return contact_base
 
     @property

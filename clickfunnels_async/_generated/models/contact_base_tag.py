@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="ContactBaseTag")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ContactBaseTag(_Record):
     """
@@ -41,6 +42,14 @@ class ContactBaseTag(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "applied_at": "applied_at",
+        "color": "color",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -64,30 +73,15 @@ class ContactBaseTag(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        applied_at = d.pop("applied_at", None)
-
-        color = d.pop("color", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contact_base_tag = _new(cls)
-        contact_base_tag.applied_at = applied_at
-        contact_base_tag.color = color
-        contact_base_tag.id = id
-        contact_base_tag.name = name
-        contact_base_tag.public_id = public_id
-        contact_base_tag._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        contact_base_tag.additional_properties = d
+        contact_base_tag._cf_raw = d
+        contact_base_tag.applied_at = d.get("applied_at")
+        contact_base_tag.color = d.get("color")
+        contact_base_tag.id = d.get("id")
+        contact_base_tag.name = d.get("name")
+        contact_base_tag.public_id = d.get("public_id")
         return contact_base_tag
 
     @property

@@ -17,6 +17,34 @@ from typing import Self
 T = TypeVar("T", bound="ContactEmailEngagement")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_last_email_clicked_at(last_email_clicked_at: Any) -> Any:
+    if isinstance(last_email_clicked_at, str):
+        try:
+            return datetime.datetime.fromisoformat(last_email_clicked_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return last_email_clicked_at
+
+
+def _cf_lazy_last_email_opened_at(last_email_opened_at: Any) -> Any:
+    if isinstance(last_email_opened_at, str):
+        try:
+            return datetime.datetime.fromisoformat(last_email_opened_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return last_email_opened_at
+
+
+def _cf_lazy_last_email_sent_at(last_email_sent_at: Any) -> Any:
+    if isinstance(last_email_sent_at, str):
+        try:
+            return datetime.datetime.fromisoformat(last_email_sent_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return last_email_sent_at
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ContactEmailEngagement(_Record):
     """
@@ -36,6 +64,19 @@ class ContactEmailEngagement(_Record):
         "last_email_sent_at",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "last_email_clicked_at": "last_email_clicked_at",
+        "last_email_opened_at": "last_email_opened_at",
+        "last_email_sent_at": "last_email_sent_at",
+    }
+    _cf_lazy = {
+        "last_email_clicked_at": (
+            "last_email_clicked_at",
+            _cf_lazy_last_email_clicked_at,
+        ),
+        "last_email_opened_at": ("last_email_opened_at", _cf_lazy_last_email_opened_at),
+        "last_email_sent_at": ("last_email_sent_at", _cf_lazy_last_email_sent_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -71,43 +112,10 @@ class ContactEmailEngagement(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        last_email_clicked_at = d.pop("last_email_clicked_at", None)
-        if isinstance(last_email_clicked_at, str):
-            try:
-                last_email_clicked_at = datetime.datetime.fromisoformat(
-                    last_email_clicked_at
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        last_email_opened_at = d.pop("last_email_opened_at", None)
-        if isinstance(last_email_opened_at, str):
-            try:
-                last_email_opened_at = datetime.datetime.fromisoformat(
-                    last_email_opened_at
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        last_email_sent_at = d.pop("last_email_sent_at", None)
-        if isinstance(last_email_sent_at, str):
-            try:
-                last_email_sent_at = datetime.datetime.fromisoformat(last_email_sent_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contact_email_engagement = _new(cls)
-        contact_email_engagement.last_email_clicked_at = last_email_clicked_at
-        contact_email_engagement.last_email_opened_at = last_email_opened_at
-        contact_email_engagement.last_email_sent_at = last_email_sent_at
-        contact_email_engagement._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        contact_email_engagement.additional_properties = d
+        contact_email_engagement._cf_raw = d
         return contact_email_engagement
 
     @property

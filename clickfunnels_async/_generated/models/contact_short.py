@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="ContactShort")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ContactShort(_Record):
     """
@@ -50,6 +51,15 @@ class ContactShort(_Record):
             "public_id",
         )
     )
+    _cf_wire = {
+        "email_address": "email_address",
+        "first_name": "first_name",
+        "id": "id",
+        "last_name": "last_name",
+        "phone_number": "phone_number",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -88,36 +98,19 @@ class ContactShort(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        email_address = d.pop("email_address", _MISSING)
-
-        first_name = d.pop("first_name", None)
-
-        id = d.pop("id", _MISSING)
-
-        last_name = d.pop("last_name", None)
-
-        phone_number = d.pop("phone_number", None)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contact_short = _new(cls)
-        if email_address is not _MISSING:
-            contact_short.email_address = email_address
-        contact_short.first_name = first_name
-        if id is not _MISSING:
-            contact_short.id = id
-        contact_short.last_name = last_name
-        contact_short.phone_number = phone_number
-        if public_id is not _MISSING:
-            contact_short.public_id = public_id
-        contact_short._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        contact_short.additional_properties = d
+        contact_short._cf_raw = d
+        if "email_address" in d:
+            contact_short.email_address = d["email_address"]
+        contact_short.first_name = d.get("first_name")
+        if "id" in d:
+            contact_short.id = d["id"]
+        contact_short.last_name = d.get("last_name")
+        contact_short.phone_number = d.get("phone_number")
+        if "public_id" in d:
+            contact_short.public_id = d["public_id"]
         return contact_short
 
     @property

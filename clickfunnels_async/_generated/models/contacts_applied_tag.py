@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,33 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="ContactsAppliedTag")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_contact(contact: Any) -> Any:
+    return ContactShort.from_dict(contact)
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_tag(tag: Any) -> Any:
+    return ContactsAppliedTagTag.from_dict(tag)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -59,6 +86,22 @@ class ContactsAppliedTag(_Record):
             "tag_id",
         )
     )
+    _cf_wire = {
+        "contact": "contact",
+        "contact_id": "contact_id",
+        "created_at": "created_at",
+        "id": "id",
+        "public_id": "public_id",
+        "tag": "tag",
+        "tag_id": "tag_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "contact": ("contact", _cf_lazy_contact),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "tag": ("tag", _cf_lazy_tag),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -123,58 +166,17 @@ class ContactsAppliedTag(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        contact = d.pop("contact", _MISSING)
-        if contact is not _MISSING:
-            contact = ContactShort.from_dict(contact)
-
-        contact_id = d.pop("contact_id", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        tag = d.pop("tag", _MISSING)
-        if tag is not _MISSING:
-            tag = ContactsAppliedTagTag.from_dict(tag)
-
-        tag_id = d.pop("tag_id", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contacts_applied_tag = _new(cls)
-        if contact is not _MISSING:
-            contacts_applied_tag.contact = contact
-        if contact_id is not _MISSING:
-            contacts_applied_tag.contact_id = contact_id
-        contacts_applied_tag.created_at = created_at
-        if id is not _MISSING:
-            contacts_applied_tag.id = id
-        contacts_applied_tag.public_id = public_id
-        if tag is not _MISSING:
-            contacts_applied_tag.tag = tag
-        if tag_id is not _MISSING:
-            contacts_applied_tag.tag_id = tag_id
-        contacts_applied_tag.updated_at = updated_at
-        contacts_applied_tag._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        contacts_applied_tag.additional_properties = d
+        contacts_applied_tag._cf_raw = d
+        if "contact_id" in d:
+            contacts_applied_tag.contact_id = d["contact_id"]
+        if "id" in d:
+            contacts_applied_tag.id = d["id"]
+        contacts_applied_tag.public_id = d.get("public_id")
+        if "tag_id" in d:
+            contacts_applied_tag.tag_id = d["tag_id"]
         return contacts_applied_tag
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="ContactsAppliedTagTag")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ContactsAppliedTagTag(_Record):
     """
@@ -35,6 +36,12 @@ class ContactsAppliedTagTag(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "color": "color",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -52,24 +59,13 @@ class ContactsAppliedTagTag(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        color = d.pop("color", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contacts_applied_tag_tag = _new(cls)
-        contacts_applied_tag_tag.color = color
-        contacts_applied_tag_tag.name = name
-        contacts_applied_tag_tag.public_id = public_id
-        contacts_applied_tag_tag._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        contacts_applied_tag_tag.additional_properties = d
+        contacts_applied_tag_tag._cf_raw = d
+        contacts_applied_tag_tag.color = d.get("color")
+        contacts_applied_tag_tag.name = d.get("name")
+        contacts_applied_tag_tag.public_id = d.get("public_id")
         return contacts_applied_tag_tag
 
     @property

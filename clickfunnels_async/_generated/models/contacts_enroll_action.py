@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,52 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="ContactsEnrollAction")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_completed_at(completed_at: Any) -> Any:
+    if isinstance(completed_at, str):
+        try:
+            return datetime.datetime.fromisoformat(completed_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return completed_at
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_scheduled_for(scheduled_for: Any) -> Any:
+    if isinstance(scheduled_for, str):
+        try:
+            return datetime.datetime.fromisoformat(scheduled_for)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return scheduled_for
+
+
+def _cf_lazy_started_at(started_at: Any) -> Any:
+    if isinstance(started_at, str):
+        try:
+            return datetime.datetime.fromisoformat(started_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return started_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -80,6 +126,31 @@ class ContactsEnrollAction(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "completed_at": "completed_at",
+        "course_ids": "course_ids",
+        "created_at": "created_at",
+        "created_by_id": "created_by_id",
+        "filter_id": "filter_id",
+        "id": "id",
+        "performed_count": "performed_count",
+        "public_id": "public_id",
+        "scheduled_for": "scheduled_for",
+        "section_ids": "section_ids",
+        "started_at": "started_at",
+        "target_all": "target_all",
+        "target_count": "target_count",
+        "target_ids": "target_ids",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "completed_at": ("completed_at", _cf_lazy_completed_at),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "scheduled_for": ("scheduled_for", _cf_lazy_scheduled_for),
+        "started_at": ("started_at", _cf_lazy_started_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -174,90 +245,23 @@ class ContactsEnrollAction(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        completed_at = d.pop("completed_at", None)
-        if isinstance(completed_at, str):
-            try:
-                completed_at = datetime.datetime.fromisoformat(completed_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        course_ids = d.pop("course_ids", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_by_id = d.pop("created_by_id", None)
-
-        filter_id = d.pop("filter_id", None)
-
-        id = d.pop("id", _MISSING)
-
-        performed_count = d.pop("performed_count", None)
-
-        public_id = d.pop("public_id", None)
-
-        scheduled_for = d.pop("scheduled_for", None)
-        if isinstance(scheduled_for, str):
-            try:
-                scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        section_ids = d.pop("section_ids", None)
-
-        started_at = d.pop("started_at", None)
-        if isinstance(started_at, str):
-            try:
-                started_at = datetime.datetime.fromisoformat(started_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        target_all = d.pop("target_all", None)
-
-        target_count = d.pop("target_count", None)
-
-        target_ids = d.pop("target_ids", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contacts_enroll_action = _new(cls)
-        contacts_enroll_action.completed_at = completed_at
-        contacts_enroll_action.course_ids = course_ids
-        contacts_enroll_action.created_at = created_at
-        contacts_enroll_action.created_by_id = created_by_id
-        contacts_enroll_action.filter_id = filter_id
-        if id is not _MISSING:
-            contacts_enroll_action.id = id
-        contacts_enroll_action.performed_count = performed_count
-        contacts_enroll_action.public_id = public_id
-        contacts_enroll_action.scheduled_for = scheduled_for
-        contacts_enroll_action.section_ids = section_ids
-        contacts_enroll_action.started_at = started_at
-        contacts_enroll_action.target_all = target_all
-        contacts_enroll_action.target_count = target_count
-        contacts_enroll_action.target_ids = target_ids
-        contacts_enroll_action.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            contacts_enroll_action.workspace_id = workspace_id
-        contacts_enroll_action._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        contacts_enroll_action.additional_properties = d
+        contacts_enroll_action._cf_raw = d
+        contacts_enroll_action.course_ids = d.get("course_ids")
+        contacts_enroll_action.created_by_id = d.get("created_by_id")
+        contacts_enroll_action.filter_id = d.get("filter_id")
+        if "id" in d:
+            contacts_enroll_action.id = d["id"]
+        contacts_enroll_action.performed_count = d.get("performed_count")
+        contacts_enroll_action.public_id = d.get("public_id")
+        contacts_enroll_action.section_ids = d.get("section_ids")
+        contacts_enroll_action.target_all = d.get("target_all")
+        contacts_enroll_action.target_count = d.get("target_count")
+        contacts_enroll_action.target_ids = d.get("target_ids")
+        if "workspace_id" in d:
+            contacts_enroll_action.workspace_id = d["workspace_id"]
         return contacts_enroll_action
 
     @property

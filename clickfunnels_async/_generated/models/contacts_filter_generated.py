@@ -7,13 +7,18 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self
 
 T = TypeVar("T", bound="ContactsFilterGenerated")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_filter_(filter_: Any) -> Any:
+    return ContactsFilterGeneratedFilter.from_dict(filter_)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -49,6 +54,17 @@ class ContactsFilterGenerated(_Record):
             "stable_id",
         )
     )
+    _cf_wire = {
+        "filter": "filter_",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "stable_id": "stable_id",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "filter_": ("filter", _cf_lazy_filter_),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -83,40 +99,16 @@ class ContactsFilterGenerated(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        filter_ = d.pop("filter", _MISSING)
-        if filter_ is not _MISSING:
-            filter_ = ContactsFilterGeneratedFilter.from_dict(filter_)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        stable_id = d.pop("stable_id", _MISSING)
-
-        workspace_id = d.pop("workspace_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contacts_filter_generated = _new(cls)
-        if filter_ is not _MISSING:
-            contacts_filter_generated.filter_ = filter_
-        contacts_filter_generated.id = id
-        contacts_filter_generated.name = name
-        contacts_filter_generated.public_id = public_id
-        if stable_id is not _MISSING:
-            contacts_filter_generated.stable_id = stable_id
-        contacts_filter_generated.workspace_id = workspace_id
-        _wire = {
-            "filter": "filter_",
-        }
-        contacts_filter_generated._fields_set = frozenset(
-            _wire.get(key, key) for key in src_dict if key not in d
-        )
-
-        contacts_filter_generated.additional_properties = d
+        contacts_filter_generated._cf_raw = d
+        contacts_filter_generated.id = d.get("id")
+        contacts_filter_generated.name = d.get("name")
+        contacts_filter_generated.public_id = d.get("public_id")
+        if "stable_id" in d:
+            contacts_filter_generated.stable_id = d["stable_id"]
+        contacts_filter_generated.workspace_id = d.get("workspace_id")
         return contacts_filter_generated
 
     @property

@@ -7,13 +7,18 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self
 
 T = TypeVar("T", bound="ContactsFilterRecord")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_filter_(filter_: Any) -> Any:
+    return ContactsFilterRecordFilter.from_dict(filter_)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -52,6 +57,17 @@ class ContactsFilterRecord(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "filter": "filter_",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "stable_id": "stable_id",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "filter_": ("filter", _cf_lazy_filter_),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -98,43 +114,19 @@ class ContactsFilterRecord(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        filter_ = d.pop("filter", _MISSING)
-        if filter_ is not _MISSING:
-            filter_ = ContactsFilterRecordFilter.from_dict(filter_)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        stable_id = d.pop("stable_id", _MISSING)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contacts_filter_record = _new(cls)
-        if filter_ is not _MISSING:
-            contacts_filter_record.filter_ = filter_
-        if id is not _MISSING:
-            contacts_filter_record.id = id
-        contacts_filter_record.name = name
-        if public_id is not _MISSING:
-            contacts_filter_record.public_id = public_id
-        if stable_id is not _MISSING:
-            contacts_filter_record.stable_id = stable_id
-        if workspace_id is not _MISSING:
-            contacts_filter_record.workspace_id = workspace_id
-        _wire = {
-            "filter": "filter_",
-        }
-        contacts_filter_record._fields_set = frozenset(
-            _wire.get(key, key) for key in src_dict if key not in d
-        )
-
-        contacts_filter_record.additional_properties = d
+        contacts_filter_record._cf_raw = d
+        if "id" in d:
+            contacts_filter_record.id = d["id"]
+        contacts_filter_record.name = d.get("name")
+        if "public_id" in d:
+            contacts_filter_record.public_id = d["public_id"]
+        if "stable_id" in d:
+            contacts_filter_record.stable_id = d["stable_id"]
+        if "workspace_id" in d:
+            contacts_filter_record.workspace_id = d["workspace_id"]
         return contacts_filter_record
 
     @property

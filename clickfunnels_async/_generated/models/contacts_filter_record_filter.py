@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -18,6 +18,17 @@ from ..models.contacts_filter_record_filter_conjunction import (
 )
 
 T = TypeVar("T", bound="ContactsFilterRecordFilter")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_conjunction(conjunction: Any) -> Any:
+    return ContactsFilterRecordFilterConjunction(conjunction)
+
+
+def _cf_lazy_criteria(criteria: Any) -> Any:
+    return [
+        RefineFilterCriterion.from_dict(criteria_item) for criteria_item in criteria
+    ]
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -41,6 +52,14 @@ class ContactsFilterRecordFilter(_Record):
             "criteria",
         )
     )
+    _cf_wire = {
+        "conjunction": "conjunction",
+        "criteria": "criteria",
+    }
+    _cf_lazy = {
+        "conjunction": ("conjunction", _cf_lazy_conjunction),
+        "criteria": ("criteria", _cf_lazy_criteria),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -65,30 +84,10 @@ class ContactsFilterRecordFilter(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        conjunction = d.pop("conjunction", _MISSING)
-        if conjunction is not _MISSING:
-            conjunction = ContactsFilterRecordFilterConjunction(conjunction)
-
-        criteria = d.pop("criteria", _MISSING)
-        if criteria is not _MISSING:
-            criteria = [
-                RefineFilterCriterion.from_dict(criteria_item)
-                for criteria_item in criteria
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         contacts_filter_record_filter = _new(cls)
-        if conjunction is not _MISSING:
-            contacts_filter_record_filter.conjunction = conjunction
-        if criteria is not _MISSING:
-            contacts_filter_record_filter.criteria = criteria
-        contacts_filter_record_filter._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        contacts_filter_record_filter.additional_properties = d
+        contacts_filter_record_filter._cf_raw = d
         return contacts_filter_record_filter
 
     @property

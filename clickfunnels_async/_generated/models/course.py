@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,34 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Course")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_published_at(published_at: Any) -> Any:
+    if isinstance(published_at, str):
+        try:
+            return datetime.datetime.fromisoformat(published_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return published_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -84,6 +112,30 @@ class Course(_Record):
             "title",
         )
     )
+    _cf_wire = {
+        "comments_enabled": "comments_enabled",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "description": "description",
+        "id": "id",
+        "image_url": "image_url",
+        "public_id": "public_id",
+        "published_at": "published_at",
+        "redirect_to_full_course": "redirect_to_full_course",
+        "root_section_id": "root_section_id",
+        "sharing_fingerprint": "sharing_fingerprint",
+        "show_in_community": "show_in_community",
+        "show_to_non_members": "show_to_non_members",
+        "title": "title",
+        "unauthorized_redirect_url": "unauthorized_redirect_url",
+        "updated_at": "updated_at",
+        "upgrade_url": "upgrade_url",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "published_at": ("published_at", _cf_lazy_published_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -179,84 +231,27 @@ class Course(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        comments_enabled = d.pop("comments_enabled", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        current_path = d.pop("current_path", None)
-
-        description = d.pop("description", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        image_url = d.pop("image_url", None)
-
-        public_id = d.pop("public_id", None)
-
-        published_at = d.pop("published_at", None)
-        if isinstance(published_at, str):
-            try:
-                published_at = datetime.datetime.fromisoformat(published_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        redirect_to_full_course = d.pop("redirect_to_full_course", None)
-
-        root_section_id = d.pop("root_section_id", None)
-
-        sharing_fingerprint = d.pop("sharing_fingerprint", None)
-
-        show_in_community = d.pop("show_in_community", None)
-
-        show_to_non_members = d.pop("show_to_non_members", None)
-
-        title = d.pop("title", _MISSING)
-
-        unauthorized_redirect_url = d.pop("unauthorized_redirect_url", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        upgrade_url = d.pop("upgrade_url", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         course = _new(cls)
-        course.comments_enabled = comments_enabled
-        course.created_at = created_at
-        course.current_path = current_path
-        if description is not _MISSING:
-            course.description = description
-        if id is not _MISSING:
-            course.id = id
-        course.image_url = image_url
-        course.public_id = public_id
-        course.published_at = published_at
-        course.redirect_to_full_course = redirect_to_full_course
-        course.root_section_id = root_section_id
-        course.sharing_fingerprint = sharing_fingerprint
-        course.show_in_community = show_in_community
-        course.show_to_non_members = show_to_non_members
-        if title is not _MISSING:
-            course.title = title
-        course.unauthorized_redirect_url = unauthorized_redirect_url
-        course.updated_at = updated_at
-        course.upgrade_url = upgrade_url
-        course._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        course.additional_properties = d
+        course._cf_raw = d
+        course.comments_enabled = d.get("comments_enabled")
+        course.current_path = d.get("current_path")
+        if "description" in d:
+            course.description = d["description"]
+        if "id" in d:
+            course.id = d["id"]
+        course.image_url = d.get("image_url")
+        course.public_id = d.get("public_id")
+        course.redirect_to_full_course = d.get("redirect_to_full_course")
+        course.root_section_id = d.get("root_section_id")
+        course.sharing_fingerprint = d.get("sharing_fingerprint")
+        course.show_in_community = d.get("show_in_community")
+        course.show_to_non_members = d.get("show_to_non_members")
+        if "title" in d:
+            course.title = d["title"]
+        course.unauthorized_redirect_url = d.get("unauthorized_redirect_url")
+        course.upgrade_url = d.get("upgrade_url")
         return course
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,29 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="CoursesEnrollment")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_contact(contact: Any) -> Any:
+    return ContactShort.from_dict(contact)
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -71,6 +94,25 @@ class CoursesEnrollment(_Record):
             "origination_source_id",
         )
     )
+    _cf_wire = {
+        "contact": "contact",
+        "contact_id": "contact_id",
+        "course_id": "course_id",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "id": "id",
+        "origination_source_id": "origination_source_id",
+        "origination_source_type": "origination_source_type",
+        "public_id": "public_id",
+        "suspended": "suspended",
+        "suspension_reason": "suspension_reason",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "contact": ("contact", _cf_lazy_contact),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -150,68 +192,23 @@ class CoursesEnrollment(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        contact = d.pop("contact", _MISSING)
-        if contact is not _MISSING:
-            contact = ContactShort.from_dict(contact)
-
-        contact_id = d.pop("contact_id", _MISSING)
-
-        course_id = d.pop("course_id", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        current_path = d.pop("current_path", None)
-
-        id = d.pop("id", _MISSING)
-
-        origination_source_id = d.pop("origination_source_id", _MISSING)
-
-        origination_source_type = d.pop("origination_source_type", None)
-
-        public_id = d.pop("public_id", None)
-
-        suspended = d.pop("suspended", None)
-
-        suspension_reason = d.pop("suspension_reason", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         courses_enrollment = _new(cls)
-        if contact is not _MISSING:
-            courses_enrollment.contact = contact
-        if contact_id is not _MISSING:
-            courses_enrollment.contact_id = contact_id
-        if course_id is not _MISSING:
-            courses_enrollment.course_id = course_id
-        courses_enrollment.created_at = created_at
-        courses_enrollment.current_path = current_path
-        if id is not _MISSING:
-            courses_enrollment.id = id
-        if origination_source_id is not _MISSING:
-            courses_enrollment.origination_source_id = origination_source_id
-        courses_enrollment.origination_source_type = origination_source_type
-        courses_enrollment.public_id = public_id
-        courses_enrollment.suspended = suspended
-        courses_enrollment.suspension_reason = suspension_reason
-        courses_enrollment.updated_at = updated_at
-        courses_enrollment._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        courses_enrollment.additional_properties = d
+        courses_enrollment._cf_raw = d
+        if "contact_id" in d:
+            courses_enrollment.contact_id = d["contact_id"]
+        if "course_id" in d:
+            courses_enrollment.course_id = d["course_id"]
+        courses_enrollment.current_path = d.get("current_path")
+        if "id" in d:
+            courses_enrollment.id = d["id"]
+        if "origination_source_id" in d:
+            courses_enrollment.origination_source_id = d["origination_source_id"]
+        courses_enrollment.origination_source_type = d.get("origination_source_type")
+        courses_enrollment.public_id = d.get("public_id")
+        courses_enrollment.suspended = d.get("suspended")
+        courses_enrollment.suspension_reason = d.get("suspension_reason")
         return courses_enrollment
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,34 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="CoursesLesson")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_published_at(published_at: Any) -> Any:
+    if isinstance(published_at, str):
+        try:
+            return datetime.datetime.fromisoformat(published_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return published_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -62,6 +90,23 @@ class CoursesLesson(_Record):
             "title",
         )
     )
+    _cf_wire = {
+        "body": "body",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "id": "id",
+        "public_id": "public_id",
+        "published_at": "published_at",
+        "section_id": "section_id",
+        "sort_order": "sort_order",
+        "title": "title",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "published_at": ("published_at", _cf_lazy_published_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -126,62 +171,19 @@ class CoursesLesson(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        body = d.pop("body", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        current_path = d.pop("current_path", None)
-
-        id = d.pop("id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        published_at = d.pop("published_at", None)
-        if isinstance(published_at, str):
-            try:
-                published_at = datetime.datetime.fromisoformat(published_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        section_id = d.pop("section_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        title = d.pop("title", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         courses_lesson = _new(cls)
-        courses_lesson.body = body
-        courses_lesson.created_at = created_at
-        courses_lesson.current_path = current_path
-        if id is not _MISSING:
-            courses_lesson.id = id
-        courses_lesson.public_id = public_id
-        courses_lesson.published_at = published_at
-        courses_lesson.section_id = section_id
-        courses_lesson.sort_order = sort_order
-        if title is not _MISSING:
-            courses_lesson.title = title
-        courses_lesson.updated_at = updated_at
-        courses_lesson._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        courses_lesson.additional_properties = d
+        courses_lesson._cf_raw = d
+        courses_lesson.body = d.get("body")
+        courses_lesson.current_path = d.get("current_path")
+        if "id" in d:
+            courses_lesson.id = d["id"]
+        courses_lesson.public_id = d.get("public_id")
+        courses_lesson.section_id = d.get("section_id")
+        courses_lesson.sort_order = d.get("sort_order")
+        if "title" in d:
+            courses_lesson.title = d["title"]
         return courses_lesson
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,11 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="CoursesLessonCompletion")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_completed_at(completed_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(completed_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -49,6 +54,16 @@ class CoursesLessonCompletion(_Record):
             "lesson_id",
         )
     )
+    _cf_wire = {
+        "completed_at": "completed_at",
+        "enrollment_id": "enrollment_id",
+        "id": "id",
+        "lesson_id": "lesson_id",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {
+        "completed_at": ("completed_at", _cf_lazy_completed_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -88,36 +103,17 @@ class CoursesLessonCompletion(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        completed_at = d.pop("completed_at", _MISSING)
-        if completed_at is not _MISSING:
-            completed_at = datetime.datetime.fromisoformat(completed_at)
-
-        enrollment_id = d.pop("enrollment_id", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        lesson_id = d.pop("lesson_id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         courses_lesson_completion = _new(cls)
-        if completed_at is not _MISSING:
-            courses_lesson_completion.completed_at = completed_at
-        if enrollment_id is not _MISSING:
-            courses_lesson_completion.enrollment_id = enrollment_id
-        if id is not _MISSING:
-            courses_lesson_completion.id = id
-        if lesson_id is not _MISSING:
-            courses_lesson_completion.lesson_id = lesson_id
-        courses_lesson_completion.public_id = public_id
-        courses_lesson_completion._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        courses_lesson_completion.additional_properties = d
+        courses_lesson_completion._cf_raw = d
+        if "enrollment_id" in d:
+            courses_lesson_completion.enrollment_id = d["enrollment_id"]
+        if "id" in d:
+            courses_lesson_completion.id = d["id"]
+        if "lesson_id" in d:
+            courses_lesson_completion.lesson_id = d["lesson_id"]
+        courses_lesson_completion.public_id = d.get("public_id")
         return courses_lesson_completion
 
     @property

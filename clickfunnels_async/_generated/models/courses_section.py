@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,34 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="CoursesSection")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_published_at(published_at: Any) -> Any:
+    if isinstance(published_at, str):
+        try:
+            return datetime.datetime.fromisoformat(published_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return published_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -81,6 +109,29 @@ class CoursesSection(_Record):
             "title",
         )
     )
+    _cf_wire = {
+        "blocker_lesson_id": "blocker_lesson_id",
+        "blocker_section_id": "blocker_section_id",
+        "course_id": "course_id",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "days_till_drip_access": "days_till_drip_access",
+        "description": "description",
+        "id": "id",
+        "is_hidden_from_non_members": "is_hidden_from_non_members",
+        "parent_id": "parent_id",
+        "public_id": "public_id",
+        "published_at": "published_at",
+        "sort_order": "sort_order",
+        "title": "title",
+        "updated_at": "updated_at",
+        "upgrade_url": "upgrade_url",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "published_at": ("published_at", _cf_lazy_published_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -170,81 +221,26 @@ class CoursesSection(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        blocker_lesson_id = d.pop("blocker_lesson_id", None)
-
-        blocker_section_id = d.pop("blocker_section_id", None)
-
-        course_id = d.pop("course_id", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        current_path = d.pop("current_path", None)
-
-        days_till_drip_access = d.pop("days_till_drip_access", None)
-
-        description = d.pop("description", None)
-
-        id = d.pop("id", _MISSING)
-
-        is_hidden_from_non_members = d.pop("is_hidden_from_non_members", None)
-
-        parent_id = d.pop("parent_id", None)
-
-        public_id = d.pop("public_id", None)
-
-        published_at = d.pop("published_at", None)
-        if isinstance(published_at, str):
-            try:
-                published_at = datetime.datetime.fromisoformat(published_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        sort_order = d.pop("sort_order", None)
-
-        title = d.pop("title", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        upgrade_url = d.pop("upgrade_url", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         courses_section = _new(cls)
-        courses_section.blocker_lesson_id = blocker_lesson_id
-        courses_section.blocker_section_id = blocker_section_id
-        if course_id is not _MISSING:
-            courses_section.course_id = course_id
-        courses_section.created_at = created_at
-        courses_section.current_path = current_path
-        courses_section.days_till_drip_access = days_till_drip_access
-        courses_section.description = description
-        if id is not _MISSING:
-            courses_section.id = id
-        courses_section.is_hidden_from_non_members = is_hidden_from_non_members
-        courses_section.parent_id = parent_id
-        courses_section.public_id = public_id
-        courses_section.published_at = published_at
-        courses_section.sort_order = sort_order
-        if title is not _MISSING:
-            courses_section.title = title
-        courses_section.updated_at = updated_at
-        courses_section.upgrade_url = upgrade_url
-        courses_section._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        courses_section.additional_properties = d
+        courses_section._cf_raw = d
+        courses_section.blocker_lesson_id = d.get("blocker_lesson_id")
+        courses_section.blocker_section_id = d.get("blocker_section_id")
+        if "course_id" in d:
+            courses_section.course_id = d["course_id"]
+        courses_section.current_path = d.get("current_path")
+        courses_section.days_till_drip_access = d.get("days_till_drip_access")
+        courses_section.description = d.get("description")
+        if "id" in d:
+            courses_section.id = d["id"]
+        courses_section.is_hidden_from_non_members = d.get("is_hidden_from_non_members")
+        courses_section.parent_id = d.get("parent_id")
+        courses_section.public_id = d.get("public_id")
+        courses_section.sort_order = d.get("sort_order")
+        if "title" in d:
+            courses_section.title = d["title"]
+        courses_section.upgrade_url = d.get("upgrade_url")
         return courses_section
 
     @property

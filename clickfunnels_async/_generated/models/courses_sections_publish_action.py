@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -19,6 +19,56 @@ from ..models.courses_sections_publish_action_status import (
 )
 
 T = TypeVar("T", bound="CoursesSectionsPublishAction")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_completed_at(completed_at: Any) -> Any:
+    if isinstance(completed_at, str):
+        try:
+            return datetime.datetime.fromisoformat(completed_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return completed_at
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_scheduled_for(scheduled_for: Any) -> Any:
+    if isinstance(scheduled_for, str):
+        try:
+            return datetime.datetime.fromisoformat(scheduled_for)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return scheduled_for
+
+
+def _cf_lazy_started_at(started_at: Any) -> Any:
+    if isinstance(started_at, str):
+        try:
+            return datetime.datetime.fromisoformat(started_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return started_at
+
+
+def _cf_lazy_status(status: Any) -> Any:
+    return CoursesSectionsPublishActionStatus(status)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -94,6 +144,35 @@ class CoursesSectionsPublishAction(_Record):
             "status",
         )
     )
+    _cf_wire = {
+        "approved_by_id": "approved_by_id",
+        "auto_enroll": "auto_enroll",
+        "completed_at": "completed_at",
+        "course_id": "course_id",
+        "created_at": "created_at",
+        "created_by_id": "created_by_id",
+        "id": "id",
+        "offer_new_section_via_all_access_products": "offer_new_section_via_all_access_products",
+        "performed_count": "performed_count",
+        "public_id": "public_id",
+        "published_lessons_count": "published_lessons_count",
+        "scheduled_for": "scheduled_for",
+        "send_email": "send_email",
+        "started_at": "started_at",
+        "status": "status",
+        "target_all": "target_all",
+        "target_count": "target_count",
+        "target_ids": "target_ids",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "completed_at": ("completed_at", _cf_lazy_completed_at),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "scheduled_for": ("scheduled_for", _cf_lazy_scheduled_for),
+        "started_at": ("started_at", _cf_lazy_started_at),
+        "status": ("status", _cf_lazy_status),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -209,108 +288,29 @@ class CoursesSectionsPublishAction(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        approved_by_id = d.pop("approved_by_id", None)
-
-        auto_enroll = d.pop("auto_enroll", None)
-
-        completed_at = d.pop("completed_at", None)
-        if isinstance(completed_at, str):
-            try:
-                completed_at = datetime.datetime.fromisoformat(completed_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        course_id = d.pop("course_id", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_by_id = d.pop("created_by_id", None)
-
-        id = d.pop("id", _MISSING)
-
-        offer_new_section_via_all_access_products = d.pop(
-            "offer_new_section_via_all_access_products", None
-        )
-
-        performed_count = d.pop("performed_count", None)
-
-        public_id = d.pop("public_id", None)
-
-        published_lessons_count = d.pop("published_lessons_count", None)
-
-        scheduled_for = d.pop("scheduled_for", None)
-        if isinstance(scheduled_for, str):
-            try:
-                scheduled_for = datetime.datetime.fromisoformat(scheduled_for)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        send_email = d.pop("send_email", None)
-
-        started_at = d.pop("started_at", None)
-        if isinstance(started_at, str):
-            try:
-                started_at = datetime.datetime.fromisoformat(started_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        status = d.pop("status", _MISSING)
-        if status is not _MISSING:
-            status = CoursesSectionsPublishActionStatus(status)
-
-        target_all = d.pop("target_all", None)
-
-        target_count = d.pop("target_count", None)
-
-        target_ids = d.pop("target_ids", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         courses_sections_publish_action = _new(cls)
-        courses_sections_publish_action.approved_by_id = approved_by_id
-        courses_sections_publish_action.auto_enroll = auto_enroll
-        courses_sections_publish_action.completed_at = completed_at
-        if course_id is not _MISSING:
-            courses_sections_publish_action.course_id = course_id
-        courses_sections_publish_action.created_at = created_at
-        courses_sections_publish_action.created_by_id = created_by_id
-        if id is not _MISSING:
-            courses_sections_publish_action.id = id
+        courses_sections_publish_action._cf_raw = d
+        courses_sections_publish_action.approved_by_id = d.get("approved_by_id")
+        courses_sections_publish_action.auto_enroll = d.get("auto_enroll")
+        if "course_id" in d:
+            courses_sections_publish_action.course_id = d["course_id"]
+        courses_sections_publish_action.created_by_id = d.get("created_by_id")
+        if "id" in d:
+            courses_sections_publish_action.id = d["id"]
         courses_sections_publish_action.offer_new_section_via_all_access_products = (
-            offer_new_section_via_all_access_products
+            d.get("offer_new_section_via_all_access_products")
         )
-        courses_sections_publish_action.performed_count = performed_count
-        courses_sections_publish_action.public_id = public_id
-        courses_sections_publish_action.published_lessons_count = (
-            published_lessons_count
+        courses_sections_publish_action.performed_count = d.get("performed_count")
+        courses_sections_publish_action.public_id = d.get("public_id")
+        courses_sections_publish_action.published_lessons_count = d.get(
+            "published_lessons_count"
         )
-        courses_sections_publish_action.scheduled_for = scheduled_for
-        courses_sections_publish_action.send_email = send_email
-        courses_sections_publish_action.started_at = started_at
-        if status is not _MISSING:
-            courses_sections_publish_action.status = status
-        courses_sections_publish_action.target_all = target_all
-        courses_sections_publish_action.target_count = target_count
-        courses_sections_publish_action.target_ids = target_ids
-        courses_sections_publish_action.updated_at = updated_at
-        courses_sections_publish_action._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        courses_sections_publish_action.additional_properties = d
+        courses_sections_publish_action.send_email = d.get("send_email")
+        courses_sections_publish_action.target_all = d.get("target_all")
+        courses_sections_publish_action.target_count = d.get("target_count")
+        courses_sections_publish_action.target_ids = d.get("target_ids")
         return courses_sections_publish_action
 
     @property

@@ -18,6 +18,11 @@ from ..models.courses_sections_publish_action_noop_status import (
 T = TypeVar("T", bound="CoursesSectionsPublishActionNoop")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_status(status: Any) -> Any:
+    return CoursesSectionsPublishActionNoopStatus(status)
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class CoursesSectionsPublishActionNoop(_Record):
     """
@@ -43,6 +48,16 @@ class CoursesSectionsPublishActionNoop(_Record):
         "target_count",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "message": "message",
+        "performed_count": "performed_count",
+        "published_lessons_count": "published_lessons_count",
+        "status": "status",
+        "target_count": "target_count",
+    }
+    _cf_lazy = {
+        "status": ("status", _cf_lazy_status),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -75,34 +90,16 @@ class CoursesSectionsPublishActionNoop(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        message = d.pop("message", None)
-
-        performed_count = d.pop("performed_count", None)
-
-        published_lessons_count = d.pop("published_lessons_count", None)
-
-        status = d.pop("status", None)
-        if status is not None:
-            status = CoursesSectionsPublishActionNoopStatus(status)
-
-        target_count = d.pop("target_count", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         courses_sections_publish_action_noop = _new(cls)
-        courses_sections_publish_action_noop.message = message
-        courses_sections_publish_action_noop.performed_count = performed_count
-        courses_sections_publish_action_noop.published_lessons_count = (
-            published_lessons_count
+        courses_sections_publish_action_noop._cf_raw = d
+        courses_sections_publish_action_noop.message = d.get("message")
+        courses_sections_publish_action_noop.performed_count = d.get("performed_count")
+        courses_sections_publish_action_noop.published_lessons_count = d.get(
+            "published_lessons_count"
         )
-        courses_sections_publish_action_noop.status = status
-        courses_sections_publish_action_noop.target_count = target_count
-        courses_sections_publish_action_noop._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        courses_sections_publish_action_noop.additional_properties = d
+        courses_sections_publish_action_noop.target_count = d.get("target_count")
         return courses_sections_publish_action_noop
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -19,6 +19,50 @@ from ..models.discount_method import DiscountMethod
 from ..models.discount_type import DiscountType
 
 T = TypeVar("T", bound="Discount")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_applies_to(applies_to: Any) -> Any:
+    return DiscountAppliesTo(applies_to)
+
+
+def _cf_lazy_apply_from(apply_from: Any) -> Any:
+    return datetime.datetime.fromisoformat(apply_from)
+
+
+def _cf_lazy_apply_until(apply_until: Any) -> Any:
+    if isinstance(apply_until, str):
+        try:
+            return datetime.datetime.fromisoformat(apply_until)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return apply_until
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_discount_method(discount_method: Any) -> Any:
+    return DiscountMethod(discount_method)
+
+
+def _cf_lazy_discount_type(discount_type: Any) -> Any:
+    return DiscountType(discount_type)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -130,6 +174,43 @@ class Discount(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "active": "active",
+        "amount": "amount",
+        "applies_to": "applies_to",
+        "apply_from": "apply_from",
+        "apply_until": "apply_until",
+        "code": "code",
+        "created_at": "created_at",
+        "currency": "currency",
+        "discount_method": "discount_method",
+        "discount_type": "discount_type",
+        "discounts_per_redemption": "discounts_per_redemption",
+        "expired": "expired",
+        "id": "id",
+        "limit_1_per_customer": "limit_1_per_customer",
+        "name": "name",
+        "percent": "percent",
+        "product_ids": "product_ids",
+        "products_collection_ids": "products_collection_ids",
+        "public_id": "public_id",
+        "redemptions_count": "redemptions_count",
+        "require_minimum_spend": "require_minimum_spend",
+        "require_minimum_spend_amount": "require_minimum_spend_amount",
+        "scheduled": "scheduled",
+        "updated_at": "updated_at",
+        "variant_ids": "variant_ids",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "applies_to": ("applies_to", _cf_lazy_applies_to),
+        "apply_from": ("apply_from", _cf_lazy_apply_from),
+        "apply_until": ("apply_until", _cf_lazy_apply_until),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "discount_method": ("discount_method", _cf_lazy_discount_method),
+        "discount_type": ("discount_type", _cf_lazy_discount_type),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -314,134 +395,43 @@ class Discount(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        active = d.pop("active", _MISSING)
-
-        amount = d.pop("amount", None)
-
-        applies_to = d.pop("applies_to", _MISSING)
-        if applies_to is not _MISSING:
-            applies_to = DiscountAppliesTo(applies_to)
-
-        apply_from = d.pop("apply_from", _MISSING)
-        if apply_from is not _MISSING:
-            apply_from = datetime.datetime.fromisoformat(apply_from)
-
-        apply_until = d.pop("apply_until", None)
-        if isinstance(apply_until, str):
-            try:
-                apply_until = datetime.datetime.fromisoformat(apply_until)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        code = d.pop("code", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        currency = d.pop("currency", _MISSING)
-
-        discount_method = d.pop("discount_method", _MISSING)
-        if discount_method is not _MISSING:
-            discount_method = DiscountMethod(discount_method)
-
-        discount_type = d.pop("discount_type", _MISSING)
-        if discount_type is not _MISSING:
-            discount_type = DiscountType(discount_type)
-
-        discounts_per_redemption = d.pop("discounts_per_redemption", None)
-
-        expired = d.pop("expired", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        limit_1_per_customer = d.pop("limit_1_per_customer", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        percent = d.pop("percent", None)
-
-        product_ids = d.pop("product_ids", _MISSING)
-
-        products_collection_ids = d.pop("products_collection_ids", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        redemptions_count = d.pop("redemptions_count", _MISSING)
-
-        require_minimum_spend = d.pop("require_minimum_spend", _MISSING)
-
-        require_minimum_spend_amount = d.pop("require_minimum_spend_amount", None)
-
-        scheduled = d.pop("scheduled", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        variant_ids = d.pop("variant_ids", _MISSING)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         discount = _new(cls)
-        if active is not _MISSING:
-            discount.active = active
-        discount.amount = amount
-        if applies_to is not _MISSING:
-            discount.applies_to = applies_to
-        if apply_from is not _MISSING:
-            discount.apply_from = apply_from
-        discount.apply_until = apply_until
-        if code is not _MISSING:
-            discount.code = code
-        discount.created_at = created_at
-        if currency is not _MISSING:
-            discount.currency = currency
-        if discount_method is not _MISSING:
-            discount.discount_method = discount_method
-        if discount_type is not _MISSING:
-            discount.discount_type = discount_type
-        discount.discounts_per_redemption = discounts_per_redemption
-        if expired is not _MISSING:
-            discount.expired = expired
-        if id is not _MISSING:
-            discount.id = id
-        if limit_1_per_customer is not _MISSING:
-            discount.limit_1_per_customer = limit_1_per_customer
-        if name is not _MISSING:
-            discount.name = name
-        discount.percent = percent
-        if product_ids is not _MISSING:
-            discount.product_ids = product_ids
-        if products_collection_ids is not _MISSING:
-            discount.products_collection_ids = products_collection_ids
-        discount.public_id = public_id
-        if redemptions_count is not _MISSING:
-            discount.redemptions_count = redemptions_count
-        if require_minimum_spend is not _MISSING:
-            discount.require_minimum_spend = require_minimum_spend
-        discount.require_minimum_spend_amount = require_minimum_spend_amount
-        if scheduled is not _MISSING:
-            discount.scheduled = scheduled
-        discount.updated_at = updated_at
-        if variant_ids is not _MISSING:
-            discount.variant_ids = variant_ids
-        if workspace_id is not _MISSING:
-            discount.workspace_id = workspace_id
-        discount._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        discount.additional_properties = d
+        discount._cf_raw = d
+        if "active" in d:
+            discount.active = d["active"]
+        discount.amount = d.get("amount")
+        if "code" in d:
+            discount.code = d["code"]
+        if "currency" in d:
+            discount.currency = d["currency"]
+        discount.discounts_per_redemption = d.get("discounts_per_redemption")
+        if "expired" in d:
+            discount.expired = d["expired"]
+        if "id" in d:
+            discount.id = d["id"]
+        if "limit_1_per_customer" in d:
+            discount.limit_1_per_customer = d["limit_1_per_customer"]
+        if "name" in d:
+            discount.name = d["name"]
+        discount.percent = d.get("percent")
+        if "product_ids" in d:
+            discount.product_ids = d["product_ids"]
+        if "products_collection_ids" in d:
+            discount.products_collection_ids = d["products_collection_ids"]
+        discount.public_id = d.get("public_id")
+        if "redemptions_count" in d:
+            discount.redemptions_count = d["redemptions_count"]
+        if "require_minimum_spend" in d:
+            discount.require_minimum_spend = d["require_minimum_spend"]
+        discount.require_minimum_spend_amount = d.get("require_minimum_spend_amount")
+        if "scheduled" in d:
+            discount.scheduled = d["scheduled"]
+        if "variant_ids" in d:
+            discount.variant_ids = d["variant_ids"]
+        if "workspace_id" in d:
+            discount.workspace_id = d["workspace_id"]
         return discount
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,19 @@ from typing import Self
 from ..models.domain_status import DomainStatus
 
 T = TypeVar("T", bound="Domain")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_status(status: Any) -> Any:
+    return DomainStatus(status)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -64,6 +77,21 @@ class Domain(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "connected": "connected",
+        "created_at": "created_at",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "status": "status",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "status": ("status", _cf_lazy_status),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -128,53 +156,20 @@ class Domain(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        connected = d.pop("connected", _MISSING)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        status = d.pop("status", _MISSING)
-        if status is not _MISSING:
-            status = DomainStatus(status)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         domain = _new(cls)
-        if connected is not _MISSING:
-            domain.connected = connected
-        if created_at is not _MISSING:
-            domain.created_at = created_at
-        if id is not _MISSING:
-            domain.id = id
-        if name is not _MISSING:
-            domain.name = name
-        if public_id is not _MISSING:
-            domain.public_id = public_id
-        if status is not _MISSING:
-            domain.status = status
-        if updated_at is not _MISSING:
-            domain.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            domain.workspace_id = workspace_id
-        domain._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        domain.additional_properties = d
+        domain._cf_raw = d
+        if "connected" in d:
+            domain.connected = d["connected"]
+        if "id" in d:
+            domain.id = d["id"]
+        if "name" in d:
+            domain.name = d["name"]
+        if "public_id" in d:
+            domain.public_id = d["public_id"]
+        if "workspace_id" in d:
+            domain.workspace_id = d["workspace_id"]
         return domain
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,34 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="EmailsAddress")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_emails_domain(emails_domain: Any) -> Any:
+    if isinstance(emails_domain, dict):
+        try:
+            return EmailsAddressEmailsDomain.from_dict(emails_domain)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return emails_domain
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -65,6 +93,23 @@ class EmailsAddress(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "email_address": "email_address",
+        "emails_domain": "emails_domain",
+        "id": "id",
+        "is_workspace_default": "is_workspace_default",
+        "name": "name",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "usable_as_sender": "usable_as_sender",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "emails_domain": ("emails_domain", _cf_lazy_emails_domain),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -141,65 +186,22 @@ class EmailsAddress(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        email_address = d.pop("email_address", _MISSING)
-
-        emails_domain = d.pop("emails_domain", None)
-        if isinstance(emails_domain, dict):
-            try:
-                emails_domain = EmailsAddressEmailsDomain.from_dict(emails_domain)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        is_workspace_default = d.pop("is_workspace_default", _MISSING)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        usable_as_sender = d.pop("usable_as_sender", _MISSING)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_address = _new(cls)
-        emails_address.created_at = created_at
-        if email_address is not _MISSING:
-            emails_address.email_address = email_address
-        emails_address.emails_domain = emails_domain
-        if id is not _MISSING:
-            emails_address.id = id
-        if is_workspace_default is not _MISSING:
-            emails_address.is_workspace_default = is_workspace_default
-        emails_address.name = name
-        emails_address.public_id = public_id
-        emails_address.updated_at = updated_at
-        if usable_as_sender is not _MISSING:
-            emails_address.usable_as_sender = usable_as_sender
-        if workspace_id is not _MISSING:
-            emails_address.workspace_id = workspace_id
-        emails_address._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        emails_address.additional_properties = d
+        emails_address._cf_raw = d
+        if "email_address" in d:
+            emails_address.email_address = d["email_address"]
+        if "id" in d:
+            emails_address.id = d["id"]
+        if "is_workspace_default" in d:
+            emails_address.is_workspace_default = d["is_workspace_default"]
+        emails_address.name = d.get("name")
+        emails_address.public_id = d.get("public_id")
+        if "usable_as_sender" in d:
+            emails_address.usable_as_sender = d["usable_as_sender"]
+        if "workspace_id" in d:
+            emails_address.workspace_id = d["workspace_id"]
         return emails_address
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="EmailsAddressEmailsDomain")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class EmailsAddressEmailsDomain(_Record):
     """
@@ -43,6 +44,15 @@ class EmailsAddressEmailsDomain(_Record):
         "verified",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "dkim_verified": "dkim_verified",
+        "dmarc_verified": "dmarc_verified",
+        "name": "name",
+        "smtp_verified": "smtp_verified",
+        "spf_verified": "spf_verified",
+        "verified": "verified",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -69,33 +79,16 @@ class EmailsAddressEmailsDomain(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        dkim_verified = d.pop("dkim_verified", None)
-
-        dmarc_verified = d.pop("dmarc_verified", None)
-
-        name = d.pop("name", None)
-
-        smtp_verified = d.pop("smtp_verified", None)
-
-        spf_verified = d.pop("spf_verified", None)
-
-        verified = d.pop("verified", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_address_emails_domain = _new(cls)
-        emails_address_emails_domain.dkim_verified = dkim_verified
-        emails_address_emails_domain.dmarc_verified = dmarc_verified
-        emails_address_emails_domain.name = name
-        emails_address_emails_domain.smtp_verified = smtp_verified
-        emails_address_emails_domain.spf_verified = spf_verified
-        emails_address_emails_domain.verified = verified
-        emails_address_emails_domain._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        emails_address_emails_domain.additional_properties = d
+        emails_address_emails_domain._cf_raw = d
+        emails_address_emails_domain.dkim_verified = d.get("dkim_verified")
+        emails_address_emails_domain.dmarc_verified = d.get("dmarc_verified")
+        emails_address_emails_domain.name = d.get("name")
+        emails_address_emails_domain.smtp_verified = d.get("smtp_verified")
+        emails_address_emails_domain.spf_verified = d.get("spf_verified")
+        emails_address_emails_domain.verified = d.get("verified")
         return emails_address_emails_domain
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,56 @@ from typing import Self
 from ..models.emails_broadcast_status import EmailsBroadcastStatus
 
 T = TypeVar("T", bound="EmailsBroadcast")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_complete_at(complete_at: Any) -> Any:
+    if isinstance(complete_at, str):
+        try:
+            return datetime.datetime.fromisoformat(complete_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return complete_at
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_sending_at(sending_at: Any) -> Any:
+    if isinstance(sending_at, str):
+        try:
+            return datetime.datetime.fromisoformat(sending_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return sending_at
+
+
+def _cf_lazy_status(status: Any) -> Any:
+    return EmailsBroadcastStatus(status)
+
+
+def _cf_lazy_template(template: Any) -> Any:
+    if isinstance(template, dict):
+        try:
+            return EmailsBroadcastTemplate.from_dict(template)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return template
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -109,6 +159,40 @@ class EmailsBroadcast(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "complete_at": "complete_at",
+        "created_at": "created_at",
+        "external_id": "external_id",
+        "filter_id": "filter_id",
+        "from_email": "from_email",
+        "from_name": "from_name",
+        "id": "id",
+        "name": "name",
+        "origination_channel_id": "origination_channel_id",
+        "origination_channel_type": "origination_channel_type",
+        "preheadline": "preheadline",
+        "public_id": "public_id",
+        "reply_to_email": "reply_to_email",
+        "send_at": "send_at",
+        "send_at_local_time": "send_at_local_time",
+        "send_immediately": "send_immediately",
+        "sending_at": "sending_at",
+        "status": "status",
+        "subject": "subject",
+        "template": "template",
+        "time_zone": "time_zone",
+        "topic_ids": "topic_ids",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "complete_at": ("complete_at", _cf_lazy_complete_at),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "sending_at": ("sending_at", _cf_lazy_sending_at),
+        "status": ("status", _cf_lazy_status),
+        "template": ("template", _cf_lazy_template),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -242,119 +326,32 @@ class EmailsBroadcast(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        complete_at = d.pop("complete_at", None)
-        if isinstance(complete_at, str):
-            try:
-                complete_at = datetime.datetime.fromisoformat(complete_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        external_id = d.pop("external_id", None)
-
-        filter_id = d.pop("filter_id", None)
-
-        from_email = d.pop("from_email", None)
-
-        from_name = d.pop("from_name", None)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", None)
-
-        origination_channel_id = d.pop("origination_channel_id", None)
-
-        origination_channel_type = d.pop("origination_channel_type", None)
-
-        preheadline = d.pop("preheadline", None)
-
-        public_id = d.pop("public_id", None)
-
-        reply_to_email = d.pop("reply_to_email", None)
-
-        send_at = d.pop("send_at", None)
-
-        send_at_local_time = d.pop("send_at_local_time", None)
-
-        send_immediately = d.pop("send_immediately", _MISSING)
-
-        sending_at = d.pop("sending_at", None)
-        if isinstance(sending_at, str):
-            try:
-                sending_at = datetime.datetime.fromisoformat(sending_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        status = d.pop("status", _MISSING)
-        if status is not _MISSING:
-            status = EmailsBroadcastStatus(status)
-
-        subject = d.pop("subject", None)
-
-        template = d.pop("template", None)
-        if isinstance(template, dict):
-            try:
-                template = EmailsBroadcastTemplate.from_dict(template)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        time_zone = d.pop("time_zone", None)
-
-        topic_ids = d.pop("topic_ids", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_broadcast = _new(cls)
-        emails_broadcast.complete_at = complete_at
-        emails_broadcast.created_at = created_at
-        emails_broadcast.external_id = external_id
-        emails_broadcast.filter_id = filter_id
-        emails_broadcast.from_email = from_email
-        emails_broadcast.from_name = from_name
-        if id is not _MISSING:
-            emails_broadcast.id = id
-        emails_broadcast.name = name
-        emails_broadcast.origination_channel_id = origination_channel_id
-        emails_broadcast.origination_channel_type = origination_channel_type
-        emails_broadcast.preheadline = preheadline
-        emails_broadcast.public_id = public_id
-        emails_broadcast.reply_to_email = reply_to_email
-        emails_broadcast.send_at = send_at
-        emails_broadcast.send_at_local_time = send_at_local_time
-        if send_immediately is not _MISSING:
-            emails_broadcast.send_immediately = send_immediately
-        emails_broadcast.sending_at = sending_at
-        if status is not _MISSING:
-            emails_broadcast.status = status
-        emails_broadcast.subject = subject
-        emails_broadcast.template = template
-        emails_broadcast.time_zone = time_zone
-        if topic_ids is not _MISSING:
-            emails_broadcast.topic_ids = topic_ids
-        emails_broadcast.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            emails_broadcast.workspace_id = workspace_id
-        emails_broadcast._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        emails_broadcast.additional_properties = d
+        emails_broadcast._cf_raw = d
+        emails_broadcast.external_id = d.get("external_id")
+        emails_broadcast.filter_id = d.get("filter_id")
+        emails_broadcast.from_email = d.get("from_email")
+        emails_broadcast.from_name = d.get("from_name")
+        if "id" in d:
+            emails_broadcast.id = d["id"]
+        emails_broadcast.name = d.get("name")
+        emails_broadcast.origination_channel_id = d.get("origination_channel_id")
+        emails_broadcast.origination_channel_type = d.get("origination_channel_type")
+        emails_broadcast.preheadline = d.get("preheadline")
+        emails_broadcast.public_id = d.get("public_id")
+        emails_broadcast.reply_to_email = d.get("reply_to_email")
+        emails_broadcast.send_at = d.get("send_at")
+        emails_broadcast.send_at_local_time = d.get("send_at_local_time")
+        if "send_immediately" in d:
+            emails_broadcast.send_immediately = d["send_immediately"]
+        emails_broadcast.subject = d.get("subject")
+        emails_broadcast.time_zone = d.get("time_zone")
+        if "topic_ids" in d:
+            emails_broadcast.topic_ids = d["topic_ids"]
+        if "workspace_id" in d:
+            emails_broadcast.workspace_id = d["workspace_id"]
         return emails_broadcast
 
     @property

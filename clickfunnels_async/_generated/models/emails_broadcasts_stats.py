@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="EmailsBroadcastsStats")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class EmailsBroadcastsStats(_Record):
     """
@@ -37,6 +38,13 @@ class EmailsBroadcastsStats(_Record):
         "timerange",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "performance": "performance",
+        "progress": "progress",
+        "revenue": "revenue",
+        "timerange": "timerange",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -57,27 +65,14 @@ class EmailsBroadcastsStats(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        performance = d.pop("performance", None)
-
-        progress = d.pop("progress", None)
-
-        revenue = d.pop("revenue", None)
-
-        timerange = d.pop("timerange", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_broadcasts_stats = _new(cls)
-        emails_broadcasts_stats.performance = performance
-        emails_broadcasts_stats.progress = progress
-        emails_broadcasts_stats.revenue = revenue
-        emails_broadcasts_stats.timerange = timerange
-        emails_broadcasts_stats._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        emails_broadcasts_stats.additional_properties = d
+        emails_broadcasts_stats._cf_raw = d
+        emails_broadcasts_stats.performance = d.get("performance")
+        emails_broadcasts_stats.progress = d.get("progress")
+        emails_broadcasts_stats.revenue = d.get("revenue")
+        emails_broadcasts_stats.timerange = d.get("timerange")
         return emails_broadcasts_stats
 
     @property

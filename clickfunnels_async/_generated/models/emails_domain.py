@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,61 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="EmailsDomain")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_dkim_record(dkim_record: Any) -> Any:
+    if isinstance(dkim_record, dict):
+        try:
+            return EmailsDomainDnsRecord.from_dict(dkim_record)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return dkim_record
+
+
+def _cf_lazy_dmarc_record(dmarc_record: Any) -> Any:
+    if isinstance(dmarc_record, dict):
+        try:
+            return EmailsDomainDnsRecord.from_dict(dmarc_record)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return dmarc_record
+
+
+def _cf_lazy_return_address_record(return_address_record: Any) -> Any:
+    if isinstance(return_address_record, dict):
+        try:
+            return EmailsDomainDnsRecord.from_dict(return_address_record)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return return_address_record
+
+
+def _cf_lazy_spf_record(spf_record: Any) -> Any:
+    if isinstance(spf_record, dict):
+        try:
+            return EmailsDomainDnsRecord.from_dict(spf_record)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return spf_record
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -99,6 +154,38 @@ class EmailsDomain(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "dkim_record": "dkim_record",
+        "dkim_verified": "dkim_verified",
+        "dmarc_record": "dmarc_record",
+        "dmarc_verified": "dmarc_verified",
+        "id": "id",
+        "name": "name",
+        "next_steps": "next_steps",
+        "ownership_verified": "ownership_verified",
+        "public_id": "public_id",
+        "ready_for_sending": "ready_for_sending",
+        "return_address_record": "return_address_record",
+        "return_address_verified": "return_address_verified",
+        "smtp_verified": "smtp_verified",
+        "spf_record": "spf_record",
+        "spf_verified": "spf_verified",
+        "updated_at": "updated_at",
+        "verified": "verified",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "dkim_record": ("dkim_record", _cf_lazy_dkim_record),
+        "dmarc_record": ("dmarc_record", _cf_lazy_dmarc_record),
+        "return_address_record": (
+            "return_address_record",
+            _cf_lazy_return_address_record,
+        ),
+        "spf_record": ("spf_record", _cf_lazy_spf_record),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -248,116 +335,35 @@ class EmailsDomain(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        dkim_record = d.pop("dkim_record", None)
-        if isinstance(dkim_record, dict):
-            try:
-                dkim_record = EmailsDomainDnsRecord.from_dict(dkim_record)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        dkim_verified = d.pop("dkim_verified", _MISSING)
-
-        dmarc_record = d.pop("dmarc_record", None)
-        if isinstance(dmarc_record, dict):
-            try:
-                dmarc_record = EmailsDomainDnsRecord.from_dict(dmarc_record)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        dmarc_verified = d.pop("dmarc_verified", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        next_steps = d.pop("next_steps", _MISSING)
-
-        ownership_verified = d.pop("ownership_verified", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        ready_for_sending = d.pop("ready_for_sending", _MISSING)
-
-        return_address_record = d.pop("return_address_record", None)
-        if isinstance(return_address_record, dict):
-            try:
-                return_address_record = EmailsDomainDnsRecord.from_dict(
-                    return_address_record
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        return_address_verified = d.pop("return_address_verified", _MISSING)
-
-        smtp_verified = d.pop("smtp_verified", _MISSING)
-
-        spf_record = d.pop("spf_record", None)
-        if isinstance(spf_record, dict):
-            try:
-                spf_record = EmailsDomainDnsRecord.from_dict(spf_record)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        spf_verified = d.pop("spf_verified", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        verified = d.pop("verified", _MISSING)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_domain = _new(cls)
-        emails_domain.created_at = created_at
-        emails_domain.dkim_record = dkim_record
-        if dkim_verified is not _MISSING:
-            emails_domain.dkim_verified = dkim_verified
-        emails_domain.dmarc_record = dmarc_record
-        if dmarc_verified is not _MISSING:
-            emails_domain.dmarc_verified = dmarc_verified
-        if id is not _MISSING:
-            emails_domain.id = id
-        if name is not _MISSING:
-            emails_domain.name = name
-        if next_steps is not _MISSING:
-            emails_domain.next_steps = next_steps
-        if ownership_verified is not _MISSING:
-            emails_domain.ownership_verified = ownership_verified
-        emails_domain.public_id = public_id
-        if ready_for_sending is not _MISSING:
-            emails_domain.ready_for_sending = ready_for_sending
-        emails_domain.return_address_record = return_address_record
-        if return_address_verified is not _MISSING:
-            emails_domain.return_address_verified = return_address_verified
-        if smtp_verified is not _MISSING:
-            emails_domain.smtp_verified = smtp_verified
-        emails_domain.spf_record = spf_record
-        if spf_verified is not _MISSING:
-            emails_domain.spf_verified = spf_verified
-        emails_domain.updated_at = updated_at
-        if verified is not _MISSING:
-            emails_domain.verified = verified
-        if workspace_id is not _MISSING:
-            emails_domain.workspace_id = workspace_id
-        emails_domain._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        emails_domain.additional_properties = d
+        emails_domain._cf_raw = d
+        if "dkim_verified" in d:
+            emails_domain.dkim_verified = d["dkim_verified"]
+        if "dmarc_verified" in d:
+            emails_domain.dmarc_verified = d["dmarc_verified"]
+        if "id" in d:
+            emails_domain.id = d["id"]
+        if "name" in d:
+            emails_domain.name = d["name"]
+        if "next_steps" in d:
+            emails_domain.next_steps = d["next_steps"]
+        if "ownership_verified" in d:
+            emails_domain.ownership_verified = d["ownership_verified"]
+        emails_domain.public_id = d.get("public_id")
+        if "ready_for_sending" in d:
+            emails_domain.ready_for_sending = d["ready_for_sending"]
+        if "return_address_verified" in d:
+            emails_domain.return_address_verified = d["return_address_verified"]
+        if "smtp_verified" in d:
+            emails_domain.smtp_verified = d["smtp_verified"]
+        if "spf_verified" in d:
+            emails_domain.spf_verified = d["spf_verified"]
+        if "verified" in d:
+            emails_domain.verified = d["verified"]
+        if "workspace_id" in d:
+            emails_domain.workspace_id = d["workspace_id"]
         return emails_domain
 
     @property

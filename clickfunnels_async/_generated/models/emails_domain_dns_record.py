@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="EmailsDomainDnsRecord")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class EmailsDomainDnsRecord(_Record):
     """
@@ -48,6 +49,14 @@ class EmailsDomainDnsRecord(_Record):
             "verified",
         )
     )
+    _cf_wire = {
+        "name": "name",
+        "ttl": "ttl",
+        "type": "type_",
+        "value": "value",
+        "verified": "verified",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -91,38 +100,20 @@ class EmailsDomainDnsRecord(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        name = d.pop("name", _MISSING)
-
-        ttl = d.pop("ttl", _MISSING)
-
-        type_ = d.pop("type", _MISSING)
-
-        value = d.pop("value", _MISSING)
-
-        verified = d.pop("verified", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_domain_dns_record = _new(cls)
-        if name is not _MISSING:
-            emails_domain_dns_record.name = name
-        if ttl is not _MISSING:
-            emails_domain_dns_record.ttl = ttl
-        if type_ is not _MISSING:
-            emails_domain_dns_record.type_ = type_
-        if value is not _MISSING:
-            emails_domain_dns_record.value = value
-        if verified is not _MISSING:
-            emails_domain_dns_record.verified = verified
-        _wire = {
-            "type": "type_",
-        }
-        emails_domain_dns_record._fields_set = frozenset(
-            _wire.get(key, key) for key in src_dict if key not in d
-        )
-
-        emails_domain_dns_record.additional_properties = d
+        emails_domain_dns_record._cf_raw = d
+        if "name" in d:
+            emails_domain_dns_record.name = d["name"]
+        if "ttl" in d:
+            emails_domain_dns_record.ttl = d["ttl"]
+        if "type" in d:
+            emails_domain_dns_record.type_ = d["type"]
+        if "value" in d:
+            emails_domain_dns_record.value = d["value"]
+        if "verified" in d:
+            emails_domain_dns_record.verified = d["verified"]
         return emails_domain_dns_record
 
     @property

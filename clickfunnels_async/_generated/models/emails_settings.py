@@ -7,13 +7,69 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self
 
 T = TypeVar("T", bound="EmailsSettings")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_address(address: Any) -> Any:
+    if isinstance(address, dict):
+        try:
+            return EmailsSettingsAddress.from_dict(address)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return address
+
+
+def _cf_lazy_marketing_emails_from_address(marketing_emails_from_address: Any) -> Any:
+    if isinstance(marketing_emails_from_address, dict):
+        try:
+            return EmailsSettingsMarketingEmailsFromAddress.from_dict(
+                marketing_emails_from_address
+            )
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return marketing_emails_from_address
+
+
+def _cf_lazy_marketing_emails_reply_to_address(
+    marketing_emails_reply_to_address: Any,
+) -> Any:
+    if isinstance(marketing_emails_reply_to_address, dict):
+        try:
+            return EmailsSettingsMarketingEmailsReplyToAddress.from_dict(
+                marketing_emails_reply_to_address
+            )
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return marketing_emails_reply_to_address
+
+
+def _cf_lazy_system_emails_from_address(system_emails_from_address: Any) -> Any:
+    if isinstance(system_emails_from_address, dict):
+        try:
+            return EmailsSettingsSystemEmailsFromAddress.from_dict(
+                system_emails_from_address
+            )
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return system_emails_from_address
+
+
+def _cf_lazy_system_emails_reply_to_address(system_emails_reply_to_address: Any) -> Any:
+    if isinstance(system_emails_reply_to_address, dict):
+        try:
+            return EmailsSettingsSystemEmailsReplyToAddress.from_dict(
+                system_emails_reply_to_address
+            )
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return system_emails_reply_to_address
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -58,6 +114,34 @@ class EmailsSettings(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "address": "address",
+        "address_complete": "address_complete",
+        "marketing_emails_from_address": "marketing_emails_from_address",
+        "marketing_emails_reply_to_address": "marketing_emails_reply_to_address",
+        "system_emails_from_address": "system_emails_from_address",
+        "system_emails_reply_to_address": "system_emails_reply_to_address",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "address": ("address", _cf_lazy_address),
+        "marketing_emails_from_address": (
+            "marketing_emails_from_address",
+            _cf_lazy_marketing_emails_from_address,
+        ),
+        "marketing_emails_reply_to_address": (
+            "marketing_emails_reply_to_address",
+            _cf_lazy_marketing_emails_reply_to_address,
+        ),
+        "system_emails_from_address": (
+            "system_emails_from_address",
+            _cf_lazy_system_emails_from_address,
+        ),
+        "system_emails_reply_to_address": (
+            "system_emails_reply_to_address",
+            _cf_lazy_system_emails_reply_to_address,
+        ),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -137,83 +221,14 @@ class EmailsSettings(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        address = d.pop("address", None)
-        if isinstance(address, dict):
-            try:
-                address = EmailsSettingsAddress.from_dict(address)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        address_complete = d.pop("address_complete", _MISSING)
-
-        marketing_emails_from_address = d.pop("marketing_emails_from_address", None)
-        if isinstance(marketing_emails_from_address, dict):
-            try:
-                marketing_emails_from_address = (
-                    EmailsSettingsMarketingEmailsFromAddress.from_dict(
-                        marketing_emails_from_address
-                    )
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        marketing_emails_reply_to_address = d.pop(
-            "marketing_emails_reply_to_address", None
-        )
-        if isinstance(marketing_emails_reply_to_address, dict):
-            try:
-                marketing_emails_reply_to_address = (
-                    EmailsSettingsMarketingEmailsReplyToAddress.from_dict(
-                        marketing_emails_reply_to_address
-                    )
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        system_emails_from_address = d.pop("system_emails_from_address", None)
-        if isinstance(system_emails_from_address, dict):
-            try:
-                system_emails_from_address = (
-                    EmailsSettingsSystemEmailsFromAddress.from_dict(
-                        system_emails_from_address
-                    )
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        system_emails_reply_to_address = d.pop("system_emails_reply_to_address", None)
-        if isinstance(system_emails_reply_to_address, dict):
-            try:
-                system_emails_reply_to_address = (
-                    EmailsSettingsSystemEmailsReplyToAddress.from_dict(
-                        system_emails_reply_to_address
-                    )
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_settings = _new(cls)
-        emails_settings.address = address
-        if address_complete is not _MISSING:
-            emails_settings.address_complete = address_complete
-        emails_settings.marketing_emails_from_address = marketing_emails_from_address
-        emails_settings.marketing_emails_reply_to_address = (
-            marketing_emails_reply_to_address
-        )
-        emails_settings.system_emails_from_address = system_emails_from_address
-        emails_settings.system_emails_reply_to_address = system_emails_reply_to_address
-        if workspace_id is not _MISSING:
-            emails_settings.workspace_id = workspace_id
-        emails_settings._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        emails_settings.additional_properties = d
+        emails_settings._cf_raw = d
+        if "address_complete" in d:
+            emails_settings.address_complete = d["address_complete"]
+        if "workspace_id" in d:
+            emails_settings.workspace_id = d["workspace_id"]
         return emails_settings
 
     @property

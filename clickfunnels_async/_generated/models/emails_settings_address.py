@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="EmailsSettingsAddress")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class EmailsSettingsAddress(_Record):
     """
@@ -47,6 +48,16 @@ class EmailsSettingsAddress(_Record):
         "region_name",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "address_one": "address_one",
+        "address_two": "address_two",
+        "city": "city",
+        "country": "country",
+        "postal_code": "postal_code",
+        "region": "region",
+        "region_name": "region_name",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -76,36 +87,17 @@ class EmailsSettingsAddress(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        address_one = d.pop("address_one", None)
-
-        address_two = d.pop("address_two", None)
-
-        city = d.pop("city", None)
-
-        country = d.pop("country", None)
-
-        postal_code = d.pop("postal_code", None)
-
-        region = d.pop("region", None)
-
-        region_name = d.pop("region_name", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_settings_address = _new(cls)
-        emails_settings_address.address_one = address_one
-        emails_settings_address.address_two = address_two
-        emails_settings_address.city = city
-        emails_settings_address.country = country
-        emails_settings_address.postal_code = postal_code
-        emails_settings_address.region = region
-        emails_settings_address.region_name = region_name
-        emails_settings_address._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        emails_settings_address.additional_properties = d
+        emails_settings_address._cf_raw = d
+        emails_settings_address.address_one = d.get("address_one")
+        emails_settings_address.address_two = d.get("address_two")
+        emails_settings_address.city = d.get("city")
+        emails_settings_address.country = d.get("country")
+        emails_settings_address.postal_code = d.get("postal_code")
+        emails_settings_address.region = d.get("region")
+        emails_settings_address.region_name = d.get("region_name")
         return emails_settings_address
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="EmailsSettingsSystemEmailsReplyToAddress")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class EmailsSettingsSystemEmailsReplyToAddress(_Record):
     """
@@ -32,6 +33,11 @@ class EmailsSettingsSystemEmailsReplyToAddress(_Record):
         "name",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "email_address": "email_address",
+        "name": "name",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -46,21 +52,14 @@ class EmailsSettingsSystemEmailsReplyToAddress(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        email_address = d.pop("email_address", None)
-
-        name = d.pop("name", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_settings_system_emails_reply_to_address = _new(cls)
-        emails_settings_system_emails_reply_to_address.email_address = email_address
-        emails_settings_system_emails_reply_to_address.name = name
-        emails_settings_system_emails_reply_to_address._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        emails_settings_system_emails_reply_to_address._cf_raw = d
+        emails_settings_system_emails_reply_to_address.email_address = d.get(
+            "email_address"
         )
-
-        emails_settings_system_emails_reply_to_address.additional_properties = d
+        emails_settings_system_emails_reply_to_address.name = d.get("name")
         return emails_settings_system_emails_reply_to_address
 
     @property

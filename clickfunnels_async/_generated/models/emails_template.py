@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,34 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="EmailsTemplate")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_from_address(from_address: Any) -> Any:
+    if isinstance(from_address, dict):
+        try:
+            return EmailsTemplateFromAddress.from_dict(from_address)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return from_address
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -70,6 +98,25 @@ class EmailsTemplate(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "created_via_api": "created_via_api",
+        "from_address": "from_address",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "subject": "subject",
+        "template_type": "template_type",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+        "html_body": "html_body",
+        "text_body": "text_body",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "from_address": ("from_address", _cf_lazy_from_address),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -148,70 +195,23 @@ class EmailsTemplate(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_via_api = d.pop("created_via_api", _MISSING)
-
-        from_address = d.pop("from_address", None)
-        if isinstance(from_address, dict):
-            try:
-                from_address = EmailsTemplateFromAddress.from_dict(from_address)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        subject = d.pop("subject", None)
-
-        template_type = d.pop("template_type", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        html_body = d.pop("html_body", None)
-
-        text_body = d.pop("text_body", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_template = _new(cls)
-        emails_template.created_at = created_at
-        if created_via_api is not _MISSING:
-            emails_template.created_via_api = created_via_api
-        emails_template.from_address = from_address
-        if id is not _MISSING:
-            emails_template.id = id
-        emails_template.name = name
-        emails_template.public_id = public_id
-        emails_template.subject = subject
-        if template_type is not _MISSING:
-            emails_template.template_type = template_type
-        emails_template.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            emails_template.workspace_id = workspace_id
-        emails_template.html_body = html_body
-        emails_template.text_body = text_body
-        emails_template._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        emails_template.additional_properties = d
+        emails_template._cf_raw = d
+        if "created_via_api" in d:
+            emails_template.created_via_api = d["created_via_api"]
+        if "id" in d:
+            emails_template.id = d["id"]
+        emails_template.name = d.get("name")
+        emails_template.public_id = d.get("public_id")
+        emails_template.subject = d.get("subject")
+        if "template_type" in d:
+            emails_template.template_type = d["template_type"]
+        if "workspace_id" in d:
+            emails_template.workspace_id = d["workspace_id"]
+        emails_template.html_body = d.get("html_body")
+        emails_template.text_body = d.get("text_body")
         return emails_template
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="EmailsTemplateFromAddress")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class EmailsTemplateFromAddress(_Record):
     """
@@ -38,6 +39,13 @@ class EmailsTemplateFromAddress(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "email_address": "email_address",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -58,27 +66,14 @@ class EmailsTemplateFromAddress(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        email_address = d.pop("email_address", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         emails_template_from_address = _new(cls)
-        emails_template_from_address.email_address = email_address
-        emails_template_from_address.id = id
-        emails_template_from_address.name = name
-        emails_template_from_address.public_id = public_id
-        emails_template_from_address._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        emails_template_from_address.additional_properties = d
+        emails_template_from_address._cf_raw = d
+        emails_template_from_address.email_address = d.get("email_address")
+        emails_template_from_address.id = d.get("id")
+        emails_template_from_address.name = d.get("name")
+        emails_template_from_address.public_id = d.get("public_id")
         return emails_template_from_address
 
     @property

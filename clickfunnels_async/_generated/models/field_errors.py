@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="FieldErrors")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FieldErrors(_Record):
     """Rails style validation errors: field name to list of messages."""
@@ -23,6 +24,8 @@ class FieldErrors(_Record):
     additional_properties: dict[str, list[str]] = _attrs_field(init=False, factory=dict)
     _cf_fields = ()
     _cf_strict = frozenset(())
+    _cf_wire = {}
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -31,15 +34,10 @@ class FieldErrors(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         field_errors = _new(cls)
-        field_errors._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        field_errors.additional_properties = d
+        field_errors._cf_raw = d
         return field_errors
 
     @property

@@ -7,13 +7,18 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self
 
 T = TypeVar("T", bound="FormSubmission")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_data(data: Any) -> Any:
+    return FormSubmissionData.from_dict(data)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -56,6 +61,19 @@ class FormSubmission(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "contact_id": "contact_id",
+        "created_at": "created_at",
+        "data": "data",
+        "id": "id",
+        "page_id": "page_id",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "data": ("data", _cf_lazy_data),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -100,44 +118,19 @@ class FormSubmission(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        contact_id = d.pop("contact_id", None)
-
-        created_at = d.pop("created_at", None)
-
-        data = d.pop("data", _MISSING)
-        if data is not _MISSING:
-            data = FormSubmissionData.from_dict(data)
-
-        id = d.pop("id", _MISSING)
-
-        page_id = d.pop("page_id", None)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         form_submission = _new(cls)
-        form_submission.contact_id = contact_id
-        form_submission.created_at = created_at
-        if data is not _MISSING:
-            form_submission.data = data
-        if id is not _MISSING:
-            form_submission.id = id
-        form_submission.page_id = page_id
-        form_submission.public_id = public_id
-        form_submission.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            form_submission.workspace_id = workspace_id
-        form_submission._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        form_submission.additional_properties = d
+        form_submission._cf_raw = d
+        form_submission.contact_id = d.get("contact_id")
+        form_submission.created_at = d.get("created_at")
+        if "id" in d:
+            form_submission.id = d["id"]
+        form_submission.page_id = d.get("page_id")
+        form_submission.public_id = d.get("public_id")
+        form_submission.updated_at = d.get("updated_at")
+        if "workspace_id" in d:
+            form_submission.workspace_id = d["workspace_id"]
         return form_submission
 
     @property

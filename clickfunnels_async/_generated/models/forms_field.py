@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="FormsField")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -67,6 +86,23 @@ class FormsField(_Record):
             "label",
         )
     )
+    _cf_wire = {
+        "allow_multiple": "allow_multiple",
+        "created_at": "created_at",
+        "field_set_id": "field_set_id",
+        "field_type": "field_type",
+        "hidden": "hidden",
+        "id": "id",
+        "key": "key",
+        "label": "label",
+        "public_id": "public_id",
+        "sort_order": "sort_order",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -136,62 +172,23 @@ class FormsField(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        allow_multiple = d.pop("allow_multiple", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        field_set_id = d.pop("field_set_id", _MISSING)
-
-        field_type = d.pop("field_type", None)
-
-        hidden = d.pop("hidden", None)
-
-        id = d.pop("id", _MISSING)
-
-        key = d.pop("key", _MISSING)
-
-        label = d.pop("label", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         forms_field = _new(cls)
-        forms_field.allow_multiple = allow_multiple
-        forms_field.created_at = created_at
-        if field_set_id is not _MISSING:
-            forms_field.field_set_id = field_set_id
-        forms_field.field_type = field_type
-        forms_field.hidden = hidden
-        if id is not _MISSING:
-            forms_field.id = id
-        if key is not _MISSING:
-            forms_field.key = key
-        if label is not _MISSING:
-            forms_field.label = label
-        forms_field.public_id = public_id
-        forms_field.sort_order = sort_order
-        forms_field.updated_at = updated_at
-        forms_field._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        forms_field.additional_properties = d
+        forms_field._cf_raw = d
+        forms_field.allow_multiple = d.get("allow_multiple")
+        if "field_set_id" in d:
+            forms_field.field_set_id = d["field_set_id"]
+        forms_field.field_type = d.get("field_type")
+        forms_field.hidden = d.get("hidden")
+        if "id" in d:
+            forms_field.id = d["id"]
+        if "key" in d:
+            forms_field.key = d["key"]
+        if "label" in d:
+            forms_field.label = d["label"]
+        forms_field.public_id = d.get("public_id")
+        forms_field.sort_order = d.get("sort_order")
         return forms_field
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="FormsFieldSet")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -51,6 +70,18 @@ class FormsFieldSet(_Record):
             "title",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "form_id": "form_id",
+        "id": "id",
+        "public_id": "public_id",
+        "title": "title",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -101,46 +132,17 @@ class FormsFieldSet(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        form_id = d.pop("form_id", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        title = d.pop("title", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         forms_field_set = _new(cls)
-        forms_field_set.created_at = created_at
-        if form_id is not _MISSING:
-            forms_field_set.form_id = form_id
-        if id is not _MISSING:
-            forms_field_set.id = id
-        forms_field_set.public_id = public_id
-        if title is not _MISSING:
-            forms_field_set.title = title
-        forms_field_set.updated_at = updated_at
-        forms_field_set._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        forms_field_set.additional_properties = d
+        forms_field_set._cf_raw = d
+        if "form_id" in d:
+            forms_field_set.form_id = d["form_id"]
+        if "id" in d:
+            forms_field_set.id = d["id"]
+        forms_field_set.public_id = d.get("public_id")
+        if "title" in d:
+            forms_field_set.title = d["title"]
         return forms_field_set
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="FormsFieldsOption")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -54,6 +73,19 @@ class FormsFieldsOption(_Record):
             "label",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "field_id": "field_id",
+        "id": "id",
+        "label": "label",
+        "public_id": "public_id",
+        "sort_order": "sort_order",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -107,49 +139,18 @@ class FormsFieldsOption(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        field_id = d.pop("field_id", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        label = d.pop("label", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         forms_fields_option = _new(cls)
-        forms_fields_option.created_at = created_at
-        if field_id is not _MISSING:
-            forms_fields_option.field_id = field_id
-        if id is not _MISSING:
-            forms_fields_option.id = id
-        if label is not _MISSING:
-            forms_fields_option.label = label
-        forms_fields_option.public_id = public_id
-        forms_fields_option.sort_order = sort_order
-        forms_fields_option.updated_at = updated_at
-        forms_fields_option._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        forms_fields_option.additional_properties = d
+        forms_fields_option._cf_raw = d
+        if "field_id" in d:
+            forms_fields_option.field_id = d["field_id"]
+        if "id" in d:
+            forms_fields_option.id = d["id"]
+        if "label" in d:
+            forms_fields_option.label = d["label"]
+        forms_fields_option.public_id = d.get("public_id")
+        forms_fields_option.sort_order = d.get("sort_order")
         return forms_fields_option
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="FormsFieldsReorderResult")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FormsFieldsReorderResult(_Record):
     """
@@ -27,6 +28,10 @@ class FormsFieldsReorderResult(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ("ordered_field_ids",)
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "ordered_field_ids": "ordered_field_ids",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -38,18 +43,11 @@ class FormsFieldsReorderResult(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        ordered_field_ids = d.pop("ordered_field_ids", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         forms_fields_reorder_result = _new(cls)
-        forms_fields_reorder_result.ordered_field_ids = ordered_field_ids
-        forms_fields_reorder_result._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        forms_fields_reorder_result.additional_properties = d
+        forms_fields_reorder_result._cf_raw = d
+        forms_fields_reorder_result.ordered_field_ids = d.get("ordered_field_ids")
         return forms_fields_reorder_result
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="FormsSubmissionsAnswer")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -60,6 +79,21 @@ class FormsSubmissionsAnswer(_Record):
             "submission_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "entry": "entry",
+        "field_id": "field_id",
+        "fields_option_id": "fields_option_id",
+        "fields_option_ids": "fields_option_ids",
+        "id": "id",
+        "public_id": "public_id",
+        "submission_id": "submission_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -119,55 +153,20 @@ class FormsSubmissionsAnswer(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        entry = d.pop("entry", None)
-
-        field_id = d.pop("field_id", _MISSING)
-
-        fields_option_id = d.pop("fields_option_id", None)
-
-        fields_option_ids = d.pop("fields_option_ids", None)
-
-        id = d.pop("id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        submission_id = d.pop("submission_id", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         forms_submissions_answer = _new(cls)
-        forms_submissions_answer.created_at = created_at
-        forms_submissions_answer.entry = entry
-        if field_id is not _MISSING:
-            forms_submissions_answer.field_id = field_id
-        forms_submissions_answer.fields_option_id = fields_option_id
-        forms_submissions_answer.fields_option_ids = fields_option_ids
-        if id is not _MISSING:
-            forms_submissions_answer.id = id
-        forms_submissions_answer.public_id = public_id
-        if submission_id is not _MISSING:
-            forms_submissions_answer.submission_id = submission_id
-        forms_submissions_answer.updated_at = updated_at
-        forms_submissions_answer._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        forms_submissions_answer.additional_properties = d
+        forms_submissions_answer._cf_raw = d
+        forms_submissions_answer.entry = d.get("entry")
+        if "field_id" in d:
+            forms_submissions_answer.field_id = d["field_id"]
+        forms_submissions_answer.fields_option_id = d.get("fields_option_id")
+        forms_submissions_answer.fields_option_ids = d.get("fields_option_ids")
+        if "id" in d:
+            forms_submissions_answer.id = d["id"]
+        forms_submissions_answer.public_id = d.get("public_id")
+        if "submission_id" in d:
+            forms_submissions_answer.submission_id = d["submission_id"]
         return forms_submissions_answer
 
     @property

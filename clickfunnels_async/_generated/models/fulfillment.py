@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,43 @@ from typing import Self
 from ..models.fulfillment_status import FulfillmentStatus
 
 T = TypeVar("T", bound="Fulfillment")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_included_invoices_line_items(included_invoices_line_items: Any) -> Any:
+    if isinstance(included_invoices_line_items, list):
+        try:
+            return [
+                FulfillmentIncludedInvoicesLineItem.from_dict(
+                    included_invoices_line_items_type_0_item
+                )
+                for included_invoices_line_items_type_0_item in included_invoices_line_items
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return included_invoices_line_items
+
+
+def _cf_lazy_status(status: Any) -> Any:
+    return FulfillmentStatus(status)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -78,6 +115,30 @@ class Fulfillment(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "contact_id": "contact_id",
+        "created_at": "created_at",
+        "fulfillment_number": "fulfillment_number",
+        "id": "id",
+        "included_invoices_line_items": "included_invoices_line_items",
+        "location_id": "location_id",
+        "public_id": "public_id",
+        "shipping_provider": "shipping_provider",
+        "status": "status",
+        "tracking_code": "tracking_code",
+        "tracking_url": "tracking_url",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "included_invoices_line_items": (
+            "included_invoices_line_items",
+            _cf_lazy_included_invoices_line_items,
+        ),
+        "status": ("status", _cf_lazy_status),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -171,81 +232,23 @@ class Fulfillment(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        contact_id = d.pop("contact_id", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        fulfillment_number = d.pop("fulfillment_number", None)
-
-        id = d.pop("id", _MISSING)
-
-        included_invoices_line_items = d.pop("included_invoices_line_items", None)
-        if isinstance(included_invoices_line_items, list):
-            try:
-                included_invoices_line_items = [
-                    FulfillmentIncludedInvoicesLineItem.from_dict(
-                        included_invoices_line_items_type_0_item
-                    )
-                    for included_invoices_line_items_type_0_item in included_invoices_line_items
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        location_id = d.pop("location_id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        shipping_provider = d.pop("shipping_provider", None)
-
-        status = d.pop("status", _MISSING)
-        if status is not _MISSING:
-            status = FulfillmentStatus(status)
-
-        tracking_code = d.pop("tracking_code", None)
-
-        tracking_url = d.pop("tracking_url", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         fulfillment = _new(cls)
-        if contact_id is not _MISSING:
-            fulfillment.contact_id = contact_id
-        fulfillment.created_at = created_at
-        fulfillment.fulfillment_number = fulfillment_number
-        if id is not _MISSING:
-            fulfillment.id = id
-        fulfillment.included_invoices_line_items = included_invoices_line_items
-        if location_id is not _MISSING:
-            fulfillment.location_id = location_id
-        fulfillment.public_id = public_id
-        fulfillment.shipping_provider = shipping_provider
-        if status is not _MISSING:
-            fulfillment.status = status
-        fulfillment.tracking_code = tracking_code
-        fulfillment.tracking_url = tracking_url
-        fulfillment.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            fulfillment.workspace_id = workspace_id
-        fulfillment._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        fulfillment.additional_properties = d
+        fulfillment._cf_raw = d
+        if "contact_id" in d:
+            fulfillment.contact_id = d["contact_id"]
+        fulfillment.fulfillment_number = d.get("fulfillment_number")
+        if "id" in d:
+            fulfillment.id = d["id"]
+        if "location_id" in d:
+            fulfillment.location_id = d["location_id"]
+        fulfillment.public_id = d.get("public_id")
+        fulfillment.shipping_provider = d.get("shipping_provider")
+        fulfillment.tracking_code = d.get("tracking_code")
+        fulfillment.tracking_url = d.get("tracking_url")
+        if "workspace_id" in d:
+            fulfillment.workspace_id = d["workspace_id"]
         return fulfillment
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="FulfillmentIncludedInvoicesLineItem")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FulfillmentIncludedInvoicesLineItem(_Record):
     """
@@ -41,6 +42,14 @@ class FulfillmentIncludedInvoicesLineItem(_Record):
         "quantity",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "fulfillment_id": "fulfillment_id",
+        "id": "id",
+        "invoices_line_item_id": "invoices_line_item_id",
+        "public_id": "public_id",
+        "quantity": "quantity",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -64,32 +73,17 @@ class FulfillmentIncludedInvoicesLineItem(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        fulfillment_id = d.pop("fulfillment_id", None)
-
-        id = d.pop("id", None)
-
-        invoices_line_item_id = d.pop("invoices_line_item_id", None)
-
-        public_id = d.pop("public_id", None)
-
-        quantity = d.pop("quantity", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         fulfillment_included_invoices_line_item = _new(cls)
-        fulfillment_included_invoices_line_item.fulfillment_id = fulfillment_id
-        fulfillment_included_invoices_line_item.id = id
-        fulfillment_included_invoices_line_item.invoices_line_item_id = (
-            invoices_line_item_id
+        fulfillment_included_invoices_line_item._cf_raw = d
+        fulfillment_included_invoices_line_item.fulfillment_id = d.get("fulfillment_id")
+        fulfillment_included_invoices_line_item.id = d.get("id")
+        fulfillment_included_invoices_line_item.invoices_line_item_id = d.get(
+            "invoices_line_item_id"
         )
-        fulfillment_included_invoices_line_item.public_id = public_id
-        fulfillment_included_invoices_line_item.quantity = quantity
-        fulfillment_included_invoices_line_item._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        fulfillment_included_invoices_line_item.additional_properties = d
+        fulfillment_included_invoices_line_item.public_id = d.get("public_id")
+        fulfillment_included_invoices_line_item.quantity = d.get("quantity")
         return fulfillment_included_invoices_line_item
 
     @property

@@ -7,13 +7,18 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self
 
 T = TypeVar("T", bound="FulfillmentsLocation")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_address(address: Any) -> Any:
+    return FulfillmentsLocationAddress.from_dict(address)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -75,6 +80,24 @@ class FulfillmentsLocation(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "address": "address",
+        "address_name": "address_name",
+        "archived": "archived",
+        "created_at": "created_at",
+        "email_address": "email_address",
+        "external_app": "external_app",
+        "id": "id",
+        "name": "name",
+        "phone_number": "phone_number",
+        "public_id": "public_id",
+        "sort_order": "sort_order",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "address": ("address", _cf_lazy_address),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -150,63 +173,28 @@ class FulfillmentsLocation(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        address = d.pop("address", _MISSING)
-        if address is not _MISSING:
-            address = FulfillmentsLocationAddress.from_dict(address)
-
-        address_name = d.pop("address_name", _MISSING)
-
-        archived = d.pop("archived", _MISSING)
-
-        created_at = d.pop("created_at", None)
-
-        email_address = d.pop("email_address", _MISSING)
-
-        external_app = d.pop("external_app", None)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        phone_number = d.pop("phone_number", None)
-
-        public_id = d.pop("public_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        updated_at = d.pop("updated_at", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         fulfillments_location = _new(cls)
-        if address is not _MISSING:
-            fulfillments_location.address = address
-        if address_name is not _MISSING:
-            fulfillments_location.address_name = address_name
-        if archived is not _MISSING:
-            fulfillments_location.archived = archived
-        fulfillments_location.created_at = created_at
-        if email_address is not _MISSING:
-            fulfillments_location.email_address = email_address
-        fulfillments_location.external_app = external_app
-        if id is not _MISSING:
-            fulfillments_location.id = id
-        if name is not _MISSING:
-            fulfillments_location.name = name
-        fulfillments_location.phone_number = phone_number
-        fulfillments_location.public_id = public_id
-        fulfillments_location.sort_order = sort_order
-        fulfillments_location.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            fulfillments_location.workspace_id = workspace_id
-        fulfillments_location._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        fulfillments_location.additional_properties = d
+        fulfillments_location._cf_raw = d
+        if "address_name" in d:
+            fulfillments_location.address_name = d["address_name"]
+        if "archived" in d:
+            fulfillments_location.archived = d["archived"]
+        fulfillments_location.created_at = d.get("created_at")
+        if "email_address" in d:
+            fulfillments_location.email_address = d["email_address"]
+        fulfillments_location.external_app = d.get("external_app")
+        if "id" in d:
+            fulfillments_location.id = d["id"]
+        if "name" in d:
+            fulfillments_location.name = d["name"]
+        fulfillments_location.phone_number = d.get("phone_number")
+        fulfillments_location.public_id = d.get("public_id")
+        fulfillments_location.sort_order = d.get("sort_order")
+        fulfillments_location.updated_at = d.get("updated_at")
+        if "workspace_id" in d:
+            fulfillments_location.workspace_id = d["workspace_id"]
         return fulfillments_location
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="FulfillmentsLocationAddress")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FulfillmentsLocationAddress(_Record):
     """
@@ -44,6 +45,15 @@ class FulfillmentsLocationAddress(_Record):
         "region",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "address_one": "address_one",
+        "address_two": "address_two",
+        "city": "city",
+        "country": "country",
+        "postal_code": "postal_code",
+        "region": "region",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -70,33 +80,16 @@ class FulfillmentsLocationAddress(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        address_one = d.pop("address_one", None)
-
-        address_two = d.pop("address_two", None)
-
-        city = d.pop("city", None)
-
-        country = d.pop("country", None)
-
-        postal_code = d.pop("postal_code", None)
-
-        region = d.pop("region", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         fulfillments_location_address = _new(cls)
-        fulfillments_location_address.address_one = address_one
-        fulfillments_location_address.address_two = address_two
-        fulfillments_location_address.city = city
-        fulfillments_location_address.country = country
-        fulfillments_location_address.postal_code = postal_code
-        fulfillments_location_address.region = region
-        fulfillments_location_address._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        fulfillments_location_address.additional_properties = d
+        fulfillments_location_address._cf_raw = d
+        fulfillments_location_address.address_one = d.get("address_one")
+        fulfillments_location_address.address_two = d.get("address_two")
+        fulfillments_location_address.city = d.get("city")
+        fulfillments_location_address.country = d.get("country")
+        fulfillments_location_address.postal_code = d.get("postal_code")
+        fulfillments_location_address.region = d.get("region")
         return fulfillments_location_address
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,19 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Funnel")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_tags(tags: Any) -> Any:
+    return [FunnelTag.from_dict(tags_item) for tags_item in tags]
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -82,6 +95,27 @@ class Funnel(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "archived": "archived",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "domain_id": "domain_id",
+        "favicon_image_id": "favicon_image_id",
+        "id": "id",
+        "live_mode": "live_mode",
+        "name": "name",
+        "public_id": "public_id",
+        "tags": "tags",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+        "footer_code": "footer_code",
+        "head_code": "head_code",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "tags": ("tags", _cf_lazy_tags),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -172,73 +206,28 @@ class Funnel(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        archived = d.pop("archived", _MISSING)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        current_path = d.pop("current_path", _MISSING)
-
-        domain_id = d.pop("domain_id", None)
-
-        favicon_image_id = d.pop("favicon_image_id", None)
-
-        id = d.pop("id", _MISSING)
-
-        live_mode = d.pop("live_mode", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        tags = d.pop("tags", _MISSING)
-        if tags is not _MISSING:
-            tags = [FunnelTag.from_dict(tags_item) for tags_item in tags]
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        footer_code = d.pop("footer_code", None)
-
-        head_code = d.pop("head_code", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnel = _new(cls)
-        if archived is not _MISSING:
-            funnel.archived = archived
-        if created_at is not _MISSING:
-            funnel.created_at = created_at
-        if current_path is not _MISSING:
-            funnel.current_path = current_path
-        funnel.domain_id = domain_id
-        funnel.favicon_image_id = favicon_image_id
-        if id is not _MISSING:
-            funnel.id = id
-        if live_mode is not _MISSING:
-            funnel.live_mode = live_mode
-        if name is not _MISSING:
-            funnel.name = name
-        if public_id is not _MISSING:
-            funnel.public_id = public_id
-        if tags is not _MISSING:
-            funnel.tags = tags
-        if updated_at is not _MISSING:
-            funnel.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            funnel.workspace_id = workspace_id
-        funnel.footer_code = footer_code
-        funnel.head_code = head_code
-        funnel._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnel.additional_properties = d
+        funnel._cf_raw = d
+        if "archived" in d:
+            funnel.archived = d["archived"]
+        if "current_path" in d:
+            funnel.current_path = d["current_path"]
+        funnel.domain_id = d.get("domain_id")
+        funnel.favicon_image_id = d.get("favicon_image_id")
+        if "id" in d:
+            funnel.id = d["id"]
+        if "live_mode" in d:
+            funnel.live_mode = d["live_mode"]
+        if "name" in d:
+            funnel.name = d["name"]
+        if "public_id" in d:
+            funnel.public_id = d["public_id"]
+        if "workspace_id" in d:
+            funnel.workspace_id = d["workspace_id"]
+        funnel.footer_code = d.get("footer_code")
+        funnel.head_code = d.get("head_code")
         return funnel
 
     @property

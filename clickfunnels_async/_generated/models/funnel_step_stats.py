@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="FunnelStepStats")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelStepStats(_Record):
     """
@@ -68,6 +69,23 @@ class FunnelStepStats(_Record):
         "views_unique",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "current_path": "current_path",
+        "earnings_per_unique_view": "earnings_per_unique_view",
+        "earnings_per_view": "earnings_per_view",
+        "name": "name",
+        "optin_rate": "optin_rate",
+        "optins": "optins",
+        "page_id": "page_id",
+        "recurring_sales_count": "recurring_sales_count",
+        "recurring_sales_value": "recurring_sales_value",
+        "sales_count": "sales_count",
+        "sales_rate": "sales_rate",
+        "sales_value": "sales_value",
+        "views_all": "views_all",
+        "views_unique": "views_unique",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -121,57 +139,24 @@ class FunnelStepStats(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        current_path = d.pop("current_path", None)
-
-        earnings_per_unique_view = d.pop("earnings_per_unique_view", None)
-
-        earnings_per_view = d.pop("earnings_per_view", None)
-
-        name = d.pop("name", None)
-
-        optin_rate = d.pop("optin_rate", None)
-
-        optins = d.pop("optins", None)
-
-        page_id = d.pop("page_id", None)
-
-        recurring_sales_count = d.pop("recurring_sales_count", None)
-
-        recurring_sales_value = d.pop("recurring_sales_value", None)
-
-        sales_count = d.pop("sales_count", None)
-
-        sales_rate = d.pop("sales_rate", None)
-
-        sales_value = d.pop("sales_value", None)
-
-        views_all = d.pop("views_all", None)
-
-        views_unique = d.pop("views_unique", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnel_step_stats = _new(cls)
-        funnel_step_stats.current_path = current_path
-        funnel_step_stats.earnings_per_unique_view = earnings_per_unique_view
-        funnel_step_stats.earnings_per_view = earnings_per_view
-        funnel_step_stats.name = name
-        funnel_step_stats.optin_rate = optin_rate
-        funnel_step_stats.optins = optins
-        funnel_step_stats.page_id = page_id
-        funnel_step_stats.recurring_sales_count = recurring_sales_count
-        funnel_step_stats.recurring_sales_value = recurring_sales_value
-        funnel_step_stats.sales_count = sales_count
-        funnel_step_stats.sales_rate = sales_rate
-        funnel_step_stats.sales_value = sales_value
-        funnel_step_stats.views_all = views_all
-        funnel_step_stats.views_unique = views_unique
-        funnel_step_stats._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnel_step_stats.additional_properties = d
+        funnel_step_stats._cf_raw = d
+        funnel_step_stats.current_path = d.get("current_path")
+        funnel_step_stats.earnings_per_unique_view = d.get("earnings_per_unique_view")
+        funnel_step_stats.earnings_per_view = d.get("earnings_per_view")
+        funnel_step_stats.name = d.get("name")
+        funnel_step_stats.optin_rate = d.get("optin_rate")
+        funnel_step_stats.optins = d.get("optins")
+        funnel_step_stats.page_id = d.get("page_id")
+        funnel_step_stats.recurring_sales_count = d.get("recurring_sales_count")
+        funnel_step_stats.recurring_sales_value = d.get("recurring_sales_value")
+        funnel_step_stats.sales_count = d.get("sales_count")
+        funnel_step_stats.sales_rate = d.get("sales_rate")
+        funnel_step_stats.sales_value = d.get("sales_value")
+        funnel_step_stats.views_all = d.get("views_all")
+        funnel_step_stats.views_unique = d.get("views_unique")
         return funnel_step_stats
 
     @property

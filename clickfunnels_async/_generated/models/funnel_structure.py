@@ -16,6 +16,15 @@ from typing import Self
 T = TypeVar("T", bound="FunnelStructure")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_funnel(funnel: Any) -> Any:
+    return FunnelStructureFunnel.from_dict(funnel)
+
+
+def _cf_lazy_steps(steps: Any) -> Any:
+    return [FunnelStructureStep.from_dict(steps_item) for steps_item in steps]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelStructure(_Record):
     """
@@ -32,6 +41,14 @@ class FunnelStructure(_Record):
         "steps",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "funnel": "funnel",
+        "steps": "steps",
+    }
+    _cf_lazy = {
+        "funnel": ("funnel", _cf_lazy_funnel),
+        "steps": ("steps", _cf_lazy_steps),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -63,25 +80,10 @@ class FunnelStructure(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        funnel = d.pop("funnel", None)
-        if funnel is not None:
-            funnel = FunnelStructureFunnel.from_dict(funnel)
-
-        steps = d.pop("steps", None)
-        if steps is not None:
-            steps = [FunnelStructureStep.from_dict(steps_item) for steps_item in steps]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnel_structure = _new(cls)
-        funnel_structure.funnel = funnel
-        funnel_structure.steps = steps
-        funnel_structure._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnel_structure.additional_properties = d
+        funnel_structure._cf_raw = d
         return funnel_structure
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="FunnelStructureFunnel")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelStructureFunnel(_Record):
     """
@@ -34,6 +35,12 @@ class FunnelStructureFunnel(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -51,24 +58,13 @@ class FunnelStructureFunnel(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnel_structure_funnel = _new(cls)
-        funnel_structure_funnel.id = id
-        funnel_structure_funnel.name = name
-        funnel_structure_funnel.public_id = public_id
-        funnel_structure_funnel._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnel_structure_funnel.additional_properties = d
+        funnel_structure_funnel._cf_raw = d
+        funnel_structure_funnel.id = d.get("id")
+        funnel_structure_funnel.name = d.get("name")
+        funnel_structure_funnel.public_id = d.get("public_id")
         return funnel_structure_funnel
 
     @property

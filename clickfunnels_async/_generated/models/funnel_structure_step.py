@@ -16,6 +16,29 @@ from typing import Self
 T = TypeVar("T", bound="FunnelStructureStep")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_branches(branches: Any) -> Any:
+    return [
+        FunnelStructureStepBranch.from_dict(branches_item) for branches_item in branches
+    ]
+
+
+def _cf_lazy_page(page: Any) -> Any:
+    if isinstance(page, dict):
+        try:
+            return FunnelStructureStepPage.from_dict(page)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return page
+
+
+def _cf_lazy_variants(variants: Any) -> Any:
+    return [
+        FunnelStructureStepVariant.from_dict(variants_item)
+        for variants_item in variants
+    ]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelStructureStep(_Record):
     """
@@ -56,6 +79,23 @@ class FunnelStructureStep(_Record):
         "variants",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "branches": "branches",
+        "convergence_step_id": "convergence_step_id",
+        "id": "id",
+        "name": "name",
+        "page": "page",
+        "public_id": "public_id",
+        "show_page_step_id": "show_page_step_id",
+        "sort_order": "sort_order",
+        "step_type": "step_type",
+        "variants": "variants",
+    }
+    _cf_lazy = {
+        "branches": ("branches", _cf_lazy_branches),
+        "page": ("page", _cf_lazy_page),
+        "variants": ("variants", _cf_lazy_variants),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -122,60 +162,17 @@ class FunnelStructureStep(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        branches = d.pop("branches", None)
-        if branches is not None:
-            branches = [
-                FunnelStructureStepBranch.from_dict(branches_item)
-                for branches_item in branches
-            ]
-
-        convergence_step_id = d.pop("convergence_step_id", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        page = d.pop("page", None)
-        if isinstance(page, dict):
-            try:
-                page = FunnelStructureStepPage.from_dict(page)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        public_id = d.pop("public_id", None)
-
-        show_page_step_id = d.pop("show_page_step_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        step_type = d.pop("step_type", None)
-
-        variants = d.pop("variants", None)
-        if variants is not None:
-            variants = [
-                FunnelStructureStepVariant.from_dict(variants_item)
-                for variants_item in variants
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnel_structure_step = _new(cls)
-        funnel_structure_step.branches = branches
-        funnel_structure_step.convergence_step_id = convergence_step_id
-        funnel_structure_step.id = id
-        funnel_structure_step.name = name
-        funnel_structure_step.page = page
-        funnel_structure_step.public_id = public_id
-        funnel_structure_step.show_page_step_id = show_page_step_id
-        funnel_structure_step.sort_order = sort_order
-        funnel_structure_step.step_type = step_type
-        funnel_structure_step.variants = variants
-        funnel_structure_step._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnel_structure_step.additional_properties = d
+        funnel_structure_step._cf_raw = d
+        funnel_structure_step.convergence_step_id = d.get("convergence_step_id")
+        funnel_structure_step.id = d.get("id")
+        funnel_structure_step.name = d.get("name")
+        funnel_structure_step.public_id = d.get("public_id")
+        funnel_structure_step.show_page_step_id = d.get("show_page_step_id")
+        funnel_structure_step.sort_order = d.get("sort_order")
+        funnel_structure_step.step_type = d.get("step_type")
         return funnel_structure_step
 
     @property

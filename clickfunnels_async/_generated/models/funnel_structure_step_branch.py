@@ -18,6 +18,17 @@ from ..models.funnel_structure_step_branch_branch import FunnelStructureStepBran
 T = TypeVar("T", bound="FunnelStructureStepBranch")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_branch(branch: Any) -> Any:
+    return FunnelStructureStepBranchBranch(branch)
+
+
+def _cf_lazy_steps(steps: Any) -> Any:
+    return [
+        FunnelStructureStepBranchStepsItem.from_dict(steps_item) for steps_item in steps
+    ]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelStructureStepBranch(_Record):
     """
@@ -34,6 +45,14 @@ class FunnelStructureStepBranch(_Record):
         "steps",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "branch": "branch",
+        "steps": "steps",
+    }
+    _cf_lazy = {
+        "branch": ("branch", _cf_lazy_branch),
+        "steps": ("steps", _cf_lazy_steps),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -65,28 +84,10 @@ class FunnelStructureStepBranch(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        branch = d.pop("branch", None)
-        if branch is not None:
-            branch = FunnelStructureStepBranchBranch(branch)
-
-        steps = d.pop("steps", None)
-        if steps is not None:
-            steps = [
-                FunnelStructureStepBranchStepsItem.from_dict(steps_item)
-                for steps_item in steps
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnel_structure_step_branch = _new(cls)
-        funnel_structure_step_branch.branch = branch
-        funnel_structure_step_branch.steps = steps
-        funnel_structure_step_branch._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnel_structure_step_branch.additional_properties = d
+        funnel_structure_step_branch._cf_raw = d
         return funnel_structure_step_branch
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="FunnelStructureStepPage")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelStructureStepPage(_Record):
     """
@@ -44,6 +45,15 @@ class FunnelStructureStepPage(_Record):
         "url",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "external": "external",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "sdk_token": "sdk_token",
+        "url": "url",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -70,33 +80,16 @@ class FunnelStructureStepPage(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        external = d.pop("external", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        sdk_token = d.pop("sdk_token", None)
-
-        url = d.pop("url", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnel_structure_step_page = _new(cls)
-        funnel_structure_step_page.external = external
-        funnel_structure_step_page.id = id
-        funnel_structure_step_page.name = name
-        funnel_structure_step_page.public_id = public_id
-        funnel_structure_step_page.sdk_token = sdk_token
-        funnel_structure_step_page.url = url
-        funnel_structure_step_page._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnel_structure_step_page.additional_properties = d
+        funnel_structure_step_page._cf_raw = d
+        funnel_structure_step_page.external = d.get("external")
+        funnel_structure_step_page.id = d.get("id")
+        funnel_structure_step_page.name = d.get("name")
+        funnel_structure_step_page.public_id = d.get("public_id")
+        funnel_structure_step_page.sdk_token = d.get("sdk_token")
+        funnel_structure_step_page.url = d.get("url")
         return funnel_structure_step_page
 
     @property

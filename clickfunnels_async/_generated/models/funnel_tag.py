@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="FunnelTag")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelTag(_Record):
     """
@@ -37,6 +38,13 @@ class FunnelTag(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "color": "color",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -57,27 +65,14 @@ class FunnelTag(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        color = d.pop("color", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnel_tag = _new(cls)
-        funnel_tag.color = color
-        funnel_tag.id = id
-        funnel_tag.name = name
-        funnel_tag.public_id = public_id
-        funnel_tag._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnel_tag.additional_properties = d
+        funnel_tag._cf_raw = d
+        funnel_tag.color = d.get("color")
+        funnel_tag.id = d.get("id")
+        funnel_tag.name = d.get("name")
+        funnel_tag.public_id = d.get("public_id")
         return funnel_tag
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,26 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="FunnelsConditionalSplitStep")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_branches(branches: Any) -> Any:
+    return [
+        FunnelsConditionalSplitStepBranch.from_dict(branches_item)
+        for branches_item in branches
+    ]
+
+
+def _cf_lazy_condition(condition: Any) -> Any:
+    return FunnelsConditionalSplitStepCondition.from_dict(condition)
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -62,6 +82,22 @@ class FunnelsConditionalSplitStep(_Record):
             "updated_at",
         )
     )
+    _cf_wire = {
+        "branches": "branches",
+        "condition": "condition",
+        "created_at": "created_at",
+        "funnel_id": "funnel_id",
+        "funnel_public_id": "funnel_public_id",
+        "id": "id",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "branches": ("branches", _cf_lazy_branches),
+        "condition": ("condition", _cf_lazy_condition),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -128,58 +164,18 @@ class FunnelsConditionalSplitStep(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        branches = d.pop("branches", _MISSING)
-        if branches is not _MISSING:
-            branches = [
-                FunnelsConditionalSplitStepBranch.from_dict(branches_item)
-                for branches_item in branches
-            ]
-
-        condition = d.pop("condition", _MISSING)
-        if condition is not _MISSING:
-            condition = FunnelsConditionalSplitStepCondition.from_dict(condition)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        funnel_id = d.pop("funnel_id", _MISSING)
-
-        funnel_public_id = d.pop("funnel_public_id", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_conditional_split_step = _new(cls)
-        if branches is not _MISSING:
-            funnels_conditional_split_step.branches = branches
-        if condition is not _MISSING:
-            funnels_conditional_split_step.condition = condition
-        if created_at is not _MISSING:
-            funnels_conditional_split_step.created_at = created_at
-        if funnel_id is not _MISSING:
-            funnels_conditional_split_step.funnel_id = funnel_id
-        if funnel_public_id is not _MISSING:
-            funnels_conditional_split_step.funnel_public_id = funnel_public_id
-        if id is not _MISSING:
-            funnels_conditional_split_step.id = id
-        if public_id is not _MISSING:
-            funnels_conditional_split_step.public_id = public_id
-        if updated_at is not _MISSING:
-            funnels_conditional_split_step.updated_at = updated_at
-        funnels_conditional_split_step._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnels_conditional_split_step.additional_properties = d
+        funnels_conditional_split_step._cf_raw = d
+        if "funnel_id" in d:
+            funnels_conditional_split_step.funnel_id = d["funnel_id"]
+        if "funnel_public_id" in d:
+            funnels_conditional_split_step.funnel_public_id = d["funnel_public_id"]
+        if "id" in d:
+            funnels_conditional_split_step.id = d["id"]
+        if "public_id" in d:
+            funnels_conditional_split_step.public_id = d["public_id"]
         return funnels_conditional_split_step
 
     @property

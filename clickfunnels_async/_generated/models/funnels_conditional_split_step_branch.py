@@ -16,6 +16,27 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsConditionalSplitStepBranch")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_page(page: Any) -> Any:
+    if isinstance(page, dict):
+        try:
+            return FunnelsConditionalSplitStepBranchPage.from_dict(page)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return page
+
+
+def _cf_lazy_show_page_step(show_page_step: Any) -> Any:
+    if isinstance(show_page_step, dict):
+        try:
+            return FunnelsConditionalSplitStepBranchShowPageStep.from_dict(
+                show_page_step
+            )
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return show_page_step
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelsConditionalSplitStepBranch(_Record):
     """
@@ -32,6 +53,14 @@ class FunnelsConditionalSplitStepBranch(_Record):
         "show_page_step",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "page": "page",
+        "show_page_step": "show_page_step",
+    }
+    _cf_lazy = {
+        "page": ("page", _cf_lazy_page),
+        "show_page_step": ("show_page_step", _cf_lazy_show_page_step),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -60,35 +89,10 @@ class FunnelsConditionalSplitStepBranch(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        page = d.pop("page", None)
-        if isinstance(page, dict):
-            try:
-                page = FunnelsConditionalSplitStepBranchPage.from_dict(page)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        show_page_step = d.pop("show_page_step", None)
-        if isinstance(show_page_step, dict):
-            try:
-                show_page_step = (
-                    FunnelsConditionalSplitStepBranchShowPageStep.from_dict(
-                        show_page_step
-                    )
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_conditional_split_step_branch = _new(cls)
-        funnels_conditional_split_step_branch.page = page
-        funnels_conditional_split_step_branch.show_page_step = show_page_step
-        funnels_conditional_split_step_branch._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnels_conditional_split_step_branch.additional_properties = d
+        funnels_conditional_split_step_branch._cf_raw = d
         return funnels_conditional_split_step_branch
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="FunnelsConditionalSplitStepBranchPage")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelsConditionalSplitStepBranchPage(_Record):
     """
@@ -34,6 +35,12 @@ class FunnelsConditionalSplitStepBranchPage(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -51,24 +58,13 @@ class FunnelsConditionalSplitStepBranchPage(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_conditional_split_step_branch_page = _new(cls)
-        funnels_conditional_split_step_branch_page.id = id
-        funnels_conditional_split_step_branch_page.name = name
-        funnels_conditional_split_step_branch_page.public_id = public_id
-        funnels_conditional_split_step_branch_page._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnels_conditional_split_step_branch_page.additional_properties = d
+        funnels_conditional_split_step_branch_page._cf_raw = d
+        funnels_conditional_split_step_branch_page.id = d.get("id")
+        funnels_conditional_split_step_branch_page.name = d.get("name")
+        funnels_conditional_split_step_branch_page.public_id = d.get("public_id")
         return funnels_conditional_split_step_branch_page
 
     @property

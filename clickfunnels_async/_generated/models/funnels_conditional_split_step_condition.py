@@ -16,6 +16,16 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsConditionalSplitStepCondition")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_filter_(filter_: Any) -> Any:
+    if isinstance(filter_, dict):
+        try:
+            return RefineFilter.from_dict(filter_)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return filter_
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelsConditionalSplitStepCondition(_Record):
     """
@@ -35,6 +45,14 @@ class FunnelsConditionalSplitStepCondition(_Record):
         "is_setup",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "filter": "filter_",
+        "filter_id": "filter_id",
+        "is_setup": "is_setup",
+    }
+    _cf_lazy = {
+        "filter_": ("filter", _cf_lazy_filter_),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -58,32 +76,12 @@ class FunnelsConditionalSplitStepCondition(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        filter_ = d.pop("filter", None)
-        if isinstance(filter_, dict):
-            try:
-                filter_ = RefineFilter.from_dict(filter_)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        filter_id = d.pop("filter_id", None)
-
-        is_setup = d.pop("is_setup", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_conditional_split_step_condition = _new(cls)
-        funnels_conditional_split_step_condition.filter_ = filter_
-        funnels_conditional_split_step_condition.filter_id = filter_id
-        funnels_conditional_split_step_condition.is_setup = is_setup
-        _wire = {
-            "filter": "filter_",
-        }
-        funnels_conditional_split_step_condition._fields_set = frozenset(
-            _wire.get(key, key) for key in src_dict if key not in d
-        )
-
-        funnels_conditional_split_step_condition.additional_properties = d
+        funnels_conditional_split_step_condition._cf_raw = d
+        funnels_conditional_split_step_condition.filter_id = d.get("filter_id")
+        funnels_conditional_split_step_condition.is_setup = d.get("is_setup")
         return funnels_conditional_split_step_condition
 
     @property

@@ -16,6 +16,14 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsConditionalSplitStepList")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_conditional_split_steps(conditional_split_steps: Any) -> Any:
+    return [
+        FunnelsConditionalSplitStep.from_dict(conditional_split_steps_item)
+        for conditional_split_steps_item in conditional_split_steps
+    ]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelsConditionalSplitStepList(_Record):
     """
@@ -27,6 +35,15 @@ class FunnelsConditionalSplitStepList(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ("conditional_split_steps",)
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "conditional_split_steps": "conditional_split_steps",
+    }
+    _cf_lazy = {
+        "conditional_split_steps": (
+            "conditional_split_steps",
+            _cf_lazy_conditional_split_steps,
+        ),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -51,25 +68,10 @@ class FunnelsConditionalSplitStepList(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        conditional_split_steps = d.pop("conditional_split_steps", None)
-        if conditional_split_steps is not None:
-            conditional_split_steps = [
-                FunnelsConditionalSplitStep.from_dict(conditional_split_steps_item)
-                for conditional_split_steps_item in conditional_split_steps
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_conditional_split_step_list = _new(cls)
-        funnels_conditional_split_step_list.conditional_split_steps = (
-            conditional_split_steps
-        )
-        funnels_conditional_split_step_list._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnels_conditional_split_step_list.additional_properties = d
+        funnels_conditional_split_step_list._cf_raw = d
         return funnels_conditional_split_step_list
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,26 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="FunnelsSplitTestStep")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_funnel(funnel: Any) -> Any:
+    return FunnelsSplitTestStepFunnel.from_dict(funnel)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
+
+
+def _cf_lazy_variants(variants: Any) -> Any:
+    return [
+        FunnelsSplitTestStepVariant.from_dict(variants_item)
+        for variants_item in variants
+    ]
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -54,6 +74,20 @@ class FunnelsSplitTestStep(_Record):
             "variants",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "funnel": "funnel",
+        "id": "id",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "variants": "variants",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "funnel": ("funnel", _cf_lazy_funnel),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+        "variants": ("variants", _cf_lazy_variants),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -106,50 +140,14 @@ class FunnelsSplitTestStep(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        funnel = d.pop("funnel", _MISSING)
-        if funnel is not _MISSING:
-            funnel = FunnelsSplitTestStepFunnel.from_dict(funnel)
-
-        id = d.pop("id", _MISSING)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        variants = d.pop("variants", _MISSING)
-        if variants is not _MISSING:
-            variants = [
-                FunnelsSplitTestStepVariant.from_dict(variants_item)
-                for variants_item in variants
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_split_test_step = _new(cls)
-        if created_at is not _MISSING:
-            funnels_split_test_step.created_at = created_at
-        if funnel is not _MISSING:
-            funnels_split_test_step.funnel = funnel
-        if id is not _MISSING:
-            funnels_split_test_step.id = id
-        if public_id is not _MISSING:
-            funnels_split_test_step.public_id = public_id
-        if updated_at is not _MISSING:
-            funnels_split_test_step.updated_at = updated_at
-        if variants is not _MISSING:
-            funnels_split_test_step.variants = variants
-        funnels_split_test_step._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnels_split_test_step.additional_properties = d
+        funnels_split_test_step._cf_raw = d
+        if "id" in d:
+            funnels_split_test_step.id = d["id"]
+        if "public_id" in d:
+            funnels_split_test_step.public_id = d["public_id"]
         return funnels_split_test_step
 
     @property

@@ -16,6 +16,14 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsSplitTestStepList")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_split_test_steps(split_test_steps: Any) -> Any:
+    return [
+        FunnelsSplitTestStep.from_dict(split_test_steps_item)
+        for split_test_steps_item in split_test_steps
+    ]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelsSplitTestStepList(_Record):
     """
@@ -27,6 +35,12 @@ class FunnelsSplitTestStepList(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ("split_test_steps",)
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "split_test_steps": "split_test_steps",
+    }
+    _cf_lazy = {
+        "split_test_steps": ("split_test_steps", _cf_lazy_split_test_steps),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -49,23 +63,10 @@ class FunnelsSplitTestStepList(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        split_test_steps = d.pop("split_test_steps", None)
-        if split_test_steps is not None:
-            split_test_steps = [
-                FunnelsSplitTestStep.from_dict(split_test_steps_item)
-                for split_test_steps_item in split_test_steps
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_split_test_step_list = _new(cls)
-        funnels_split_test_step_list.split_test_steps = split_test_steps
-        funnels_split_test_step_list._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnels_split_test_step_list.additional_properties = d
+        funnels_split_test_step_list._cf_raw = d
         return funnels_split_test_step_list
 
     @property

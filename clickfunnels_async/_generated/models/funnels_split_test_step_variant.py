@@ -16,6 +16,25 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsSplitTestStepVariant")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_page(page: Any) -> Any:
+    if isinstance(page, dict):
+        try:
+            return FunnelsSplitTestStepVariantPage.from_dict(page)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return page
+
+
+def _cf_lazy_show_page_step(show_page_step: Any) -> Any:
+    if isinstance(show_page_step, dict):
+        try:
+            return FunnelsSplitTestStepVariantShowPageStep.from_dict(show_page_step)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return show_page_step
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelsSplitTestStepVariant(_Record):
     """
@@ -35,6 +54,15 @@ class FunnelsSplitTestStepVariant(_Record):
         "weight",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "page": "page",
+        "show_page_step": "show_page_step",
+        "weight": "weight",
+    }
+    _cf_lazy = {
+        "page": ("page", _cf_lazy_page),
+        "show_page_step": ("show_page_step", _cf_lazy_show_page_step),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -66,36 +94,11 @@ class FunnelsSplitTestStepVariant(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        page = d.pop("page", None)
-        if isinstance(page, dict):
-            try:
-                page = FunnelsSplitTestStepVariantPage.from_dict(page)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        show_page_step = d.pop("show_page_step", None)
-        if isinstance(show_page_step, dict):
-            try:
-                show_page_step = FunnelsSplitTestStepVariantShowPageStep.from_dict(
-                    show_page_step
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        weight = d.pop("weight", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_split_test_step_variant = _new(cls)
-        funnels_split_test_step_variant.page = page
-        funnels_split_test_step_variant.show_page_step = show_page_step
-        funnels_split_test_step_variant.weight = weight
-        funnels_split_test_step_variant._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnels_split_test_step_variant.additional_properties = d
+        funnels_split_test_step_variant._cf_raw = d
+        funnels_split_test_step_variant.weight = d.get("weight")
         return funnels_split_test_step_variant
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="FunnelsSplitTestStepVariantShowPageStep")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelsSplitTestStepVariantShowPageStep(_Record):
     """
@@ -37,6 +38,13 @@ class FunnelsSplitTestStepVariantShowPageStep(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "current_path": "current_path",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -57,27 +65,16 @@ class FunnelsSplitTestStepVariantShowPageStep(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        current_path = d.pop("current_path", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_split_test_step_variant_show_page_step = _new(cls)
-        funnels_split_test_step_variant_show_page_step.current_path = current_path
-        funnels_split_test_step_variant_show_page_step.id = id
-        funnels_split_test_step_variant_show_page_step.name = name
-        funnels_split_test_step_variant_show_page_step.public_id = public_id
-        funnels_split_test_step_variant_show_page_step._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        funnels_split_test_step_variant_show_page_step._cf_raw = d
+        funnels_split_test_step_variant_show_page_step.current_path = d.get(
+            "current_path"
         )
-
-        funnels_split_test_step_variant_show_page_step.additional_properties = d
+        funnels_split_test_step_variant_show_page_step.id = d.get("id")
+        funnels_split_test_step_variant_show_page_step.name = d.get("name")
+        funnels_split_test_step_variant_show_page_step.public_id = d.get("public_id")
         return funnels_split_test_step_variant_show_page_step
 
     @property

@@ -7,13 +7,30 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self
 
 T = TypeVar("T", bound="FunnelsStats")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_funnel(funnel: Any) -> Any:
+    return FunnelSummary.from_dict(funnel)
+
+
+def _cf_lazy_summary(summary: Any) -> Any:
+    return FunnelsStatsSummary.from_dict(summary)
+
+
+def _cf_lazy_timerange(timerange: Any) -> Any:
+    return FunnelsStatsTimerange.from_dict(timerange)
+
+
+def _cf_lazy_steps(steps: Any) -> Any:
+    return [FunnelStepStats.from_dict(steps_item) for steps_item in steps]
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -51,6 +68,20 @@ class FunnelsStats(_Record):
             "timerange",
         )
     )
+    _cf_wire = {
+        "currency": "currency",
+        "funnel": "funnel",
+        "summary": "summary",
+        "timerange": "timerange",
+        "page_public_ids": "page_public_ids",
+        "steps": "steps",
+    }
+    _cf_lazy = {
+        "funnel": ("funnel", _cf_lazy_funnel),
+        "summary": ("summary", _cf_lazy_summary),
+        "timerange": ("timerange", _cf_lazy_timerange),
+        "steps": ("steps", _cf_lazy_steps),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -104,45 +135,13 @@ class FunnelsStats(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        currency = d.pop("currency", _MISSING)
-
-        funnel = d.pop("funnel", _MISSING)
-        if funnel is not _MISSING:
-            funnel = FunnelSummary.from_dict(funnel)
-
-        summary = d.pop("summary", _MISSING)
-        if summary is not _MISSING:
-            summary = FunnelsStatsSummary.from_dict(summary)
-
-        timerange = d.pop("timerange", _MISSING)
-        if timerange is not _MISSING:
-            timerange = FunnelsStatsTimerange.from_dict(timerange)
-
-        page_public_ids = d.pop("page_public_ids", None)
-
-        steps = d.pop("steps", None)
-        if steps is not None:
-            steps = [FunnelStepStats.from_dict(steps_item) for steps_item in steps]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_stats = _new(cls)
-        if currency is not _MISSING:
-            funnels_stats.currency = currency
-        if funnel is not _MISSING:
-            funnels_stats.funnel = funnel
-        if summary is not _MISSING:
-            funnels_stats.summary = summary
-        if timerange is not _MISSING:
-            funnels_stats.timerange = timerange
-        funnels_stats.page_public_ids = page_public_ids
-        funnels_stats.steps = steps
-        funnels_stats._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnels_stats.additional_properties = d
+        funnels_stats._cf_raw = d
+        if "currency" in d:
+            funnels_stats.currency = d["currency"]
+        funnels_stats.page_public_ids = d.get("page_public_ids")
         return funnels_stats
 
     @property

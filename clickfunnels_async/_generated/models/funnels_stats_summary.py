@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="FunnelsStatsSummary")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelsStatsSummary(_Record):
     """
@@ -43,6 +44,15 @@ class FunnelsStatsSummary(_Record):
         "upfront_sales_count",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "average_cart_value": "average_cart_value",
+        "earnings_per_click": "earnings_per_click",
+        "pageviews": "pageviews",
+        "recurring_sales": "recurring_sales",
+        "upfront_sales": "upfront_sales",
+        "upfront_sales_count": "upfront_sales_count",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -69,33 +79,16 @@ class FunnelsStatsSummary(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        average_cart_value = d.pop("average_cart_value", None)
-
-        earnings_per_click = d.pop("earnings_per_click", None)
-
-        pageviews = d.pop("pageviews", None)
-
-        recurring_sales = d.pop("recurring_sales", None)
-
-        upfront_sales = d.pop("upfront_sales", None)
-
-        upfront_sales_count = d.pop("upfront_sales_count", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_stats_summary = _new(cls)
-        funnels_stats_summary.average_cart_value = average_cart_value
-        funnels_stats_summary.earnings_per_click = earnings_per_click
-        funnels_stats_summary.pageviews = pageviews
-        funnels_stats_summary.recurring_sales = recurring_sales
-        funnels_stats_summary.upfront_sales = upfront_sales
-        funnels_stats_summary.upfront_sales_count = upfront_sales_count
-        funnels_stats_summary._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        funnels_stats_summary.additional_properties = d
+        funnels_stats_summary._cf_raw = d
+        funnels_stats_summary.average_cart_value = d.get("average_cart_value")
+        funnels_stats_summary.earnings_per_click = d.get("earnings_per_click")
+        funnels_stats_summary.pageviews = d.get("pageviews")
+        funnels_stats_summary.recurring_sales = d.get("recurring_sales")
+        funnels_stats_summary.upfront_sales = d.get("upfront_sales")
+        funnels_stats_summary.upfront_sales_count = d.get("upfront_sales_count")
         return funnels_stats_summary
 
     @property

@@ -17,6 +17,15 @@ from typing import Self
 T = TypeVar("T", bound="FunnelsStatsTimerange")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_from_(from_: Any) -> Any:
+    return datetime.datetime.fromisoformat(from_)
+
+
+def _cf_lazy_to(to: Any) -> Any:
+    return datetime.datetime.fromisoformat(to)
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class FunnelsStatsTimerange(_Record):
     """
@@ -33,6 +42,14 @@ class FunnelsStatsTimerange(_Record):
         "to",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "from": "from_",
+        "to": "to",
+    }
+    _cf_lazy = {
+        "from_": ("from", _cf_lazy_from_),
+        "to": ("to", _cf_lazy_to),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -59,28 +76,10 @@ class FunnelsStatsTimerange(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        from_ = d.pop("from", None)
-        if from_ is not None:
-            from_ = datetime.datetime.fromisoformat(from_)
-
-        to = d.pop("to", None)
-        if to is not None:
-            to = datetime.datetime.fromisoformat(to)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         funnels_stats_timerange = _new(cls)
-        funnels_stats_timerange.from_ = from_
-        funnels_stats_timerange.to = to
-        _wire = {
-            "from": "from_",
-        }
-        funnels_stats_timerange._fields_set = frozenset(
-            _wire.get(key, key) for key in src_dict if key not in d
-        )
-
-        funnels_stats_timerange.additional_properties = d
+        funnels_stats_timerange._cf_raw = d
         return funnels_stats_timerange
 
     @property

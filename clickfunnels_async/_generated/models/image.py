@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Image")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -57,6 +76,20 @@ class Image(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "alt_text": "alt_text",
+        "created_at": "created_at",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "url": "url",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -113,52 +146,19 @@ class Image(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        alt_text = d.pop("alt_text", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        url = d.pop("url", _MISSING)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         image = _new(cls)
-        image.alt_text = alt_text
-        image.created_at = created_at
-        if id is not _MISSING:
-            image.id = id
-        image.name = name
-        image.public_id = public_id
-        image.updated_at = updated_at
-        if url is not _MISSING:
-            image.url = url
-        if workspace_id is not _MISSING:
-            image.workspace_id = workspace_id
-        image._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        image.additional_properties = d
+        image._cf_raw = d
+        image.alt_text = d.get("alt_text")
+        if "id" in d:
+            image.id = d["id"]
+        image.name = d.get("name")
+        image.public_id = d.get("public_id")
+        if "url" in d:
+            image.url = d["url"]
+        if "workspace_id" in d:
+            image.workspace_id = d["workspace_id"]
         return image
 
     @property

@@ -19,6 +19,47 @@ from ..models.me_locale import MeLocale
 T = TypeVar("T", bound="Me")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_connected_workspace(connected_workspace: Any) -> Any:
+    if isinstance(connected_workspace, dict):
+        try:
+            return MeConnectedWorkspace.from_dict(connected_workspace)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return connected_workspace
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_locale(locale: Any) -> Any:
+    return MeLocale(locale)
+
+
+def _cf_lazy_platform_application(platform_application: Any) -> Any:
+    if isinstance(platform_application, dict):
+        try:
+            return MePlatformApplication.from_dict(platform_application)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return platform_application
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class Me(_Record):
     """
@@ -62,6 +103,26 @@ class Me(_Record):
         "updated_at",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "connected_workspace": "connected_workspace",
+        "created_at": "created_at",
+        "email": "email",
+        "first_name": "first_name",
+        "id": "id",
+        "last_name": "last_name",
+        "locale": "locale",
+        "platform_application": "platform_application",
+        "public_id": "public_id",
+        "time_zone": "time_zone",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "connected_workspace": ("connected_workspace", _cf_lazy_connected_workspace),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "locale": ("locale", _cf_lazy_locale),
+        "platform_application": ("platform_application", _cf_lazy_platform_application),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -131,72 +192,16 @@ class Me(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        connected_workspace = d.pop("connected_workspace", None)
-        if isinstance(connected_workspace, dict):
-            try:
-                connected_workspace = MeConnectedWorkspace.from_dict(
-                    connected_workspace
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        email = d.pop("email", None)
-
-        first_name = d.pop("first_name", None)
-
-        id = d.pop("id", None)
-
-        last_name = d.pop("last_name", None)
-
-        locale = d.pop("locale", None)
-        if locale is not None:
-            locale = MeLocale(locale)
-
-        platform_application = d.pop("platform_application", None)
-        if isinstance(platform_application, dict):
-            try:
-                platform_application = MePlatformApplication.from_dict(
-                    platform_application
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        public_id = d.pop("public_id", None)
-
-        time_zone = d.pop("time_zone", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         me = _new(cls)
-        me.connected_workspace = connected_workspace
-        me.created_at = created_at
-        me.email = email
-        me.first_name = first_name
-        me.id = id
-        me.last_name = last_name
-        me.locale = locale
-        me.platform_application = platform_application
-        me.public_id = public_id
-        me.time_zone = time_zone
-        me.updated_at = updated_at
-        me._fields_set = frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-
-        me.additional_properties = d
+        me._cf_raw = d
+        me.email = d.get("email")
+        me.first_name = d.get("first_name")
+        me.id = d.get("id")
+        me.last_name = d.get("last_name")
+        me.public_id = d.get("public_id")
+        me.time_zone = d.get("time_zone")
         return me
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="MeConnectedWorkspace")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class MeConnectedWorkspace(_Record):
     """
@@ -43,6 +44,15 @@ class MeConnectedWorkspace(_Record):
         "workspace_url",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "team_id": "team_id",
+        "team_name": "team_name",
+        "workspace_currency": "workspace_currency",
+        "workspace_id": "workspace_id",
+        "workspace_name": "workspace_name",
+        "workspace_url": "workspace_url",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -69,33 +79,16 @@ class MeConnectedWorkspace(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        team_id = d.pop("team_id", None)
-
-        team_name = d.pop("team_name", None)
-
-        workspace_currency = d.pop("workspace_currency", None)
-
-        workspace_id = d.pop("workspace_id", None)
-
-        workspace_name = d.pop("workspace_name", None)
-
-        workspace_url = d.pop("workspace_url", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         me_connected_workspace = _new(cls)
-        me_connected_workspace.team_id = team_id
-        me_connected_workspace.team_name = team_name
-        me_connected_workspace.workspace_currency = workspace_currency
-        me_connected_workspace.workspace_id = workspace_id
-        me_connected_workspace.workspace_name = workspace_name
-        me_connected_workspace.workspace_url = workspace_url
-        me_connected_workspace._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        me_connected_workspace.additional_properties = d
+        me_connected_workspace._cf_raw = d
+        me_connected_workspace.team_id = d.get("team_id")
+        me_connected_workspace.team_name = d.get("team_name")
+        me_connected_workspace.workspace_currency = d.get("workspace_currency")
+        me_connected_workspace.workspace_id = d.get("workspace_id")
+        me_connected_workspace.workspace_name = d.get("workspace_name")
+        me_connected_workspace.workspace_url = d.get("workspace_url")
         return me_connected_workspace
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="MePlatformApplication")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class MePlatformApplication(_Record):
     """
@@ -34,6 +35,12 @@ class MePlatformApplication(_Record):
         "team_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "id": "id",
+        "public_id": "public_id",
+        "team_id": "team_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -51,24 +58,13 @@ class MePlatformApplication(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", None)
-
-        public_id = d.pop("public_id", None)
-
-        team_id = d.pop("team_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         me_platform_application = _new(cls)
-        me_platform_application.id = id
-        me_platform_application.public_id = public_id
-        me_platform_application.team_id = team_id
-        me_platform_application._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        me_platform_application.additional_properties = d
+        me_platform_application._cf_raw = d
+        me_platform_application.id = d.get("id")
+        me_platform_application.public_id = d.get("public_id")
+        me_platform_application.team_id = d.get("team_id")
         return me_platform_application
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,29 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Membership")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
+
+
+def _cf_lazy_user(user: Any) -> Any:
+    return User.from_dict(user)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -69,6 +92,27 @@ class Membership(_Record):
         "user",
     )
     _cf_strict = frozenset(("id",))
+    _cf_wire = {
+        "added_by_id": "added_by_id",
+        "created_at": "created_at",
+        "id": "id",
+        "platform_agent_of_id": "platform_agent_of_id",
+        "public_id": "public_id",
+        "role_ids": "role_ids",
+        "team_id": "team_id",
+        "updated_at": "updated_at",
+        "user_email": "user_email",
+        "user_first_name": "user_first_name",
+        "user_id": "user_id",
+        "user_last_name": "user_last_name",
+        "user_profile_photo_id": "user_profile_photo_id",
+        "user": "user",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+        "user": ("user", _cf_lazy_user),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -139,70 +183,22 @@ class Membership(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        added_by_id = d.pop("added_by_id", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        platform_agent_of_id = d.pop("platform_agent_of_id", None)
-
-        public_id = d.pop("public_id", None)
-
-        role_ids = d.pop("role_ids", None)
-
-        team_id = d.pop("team_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        user_email = d.pop("user_email", None)
-
-        user_first_name = d.pop("user_first_name", None)
-
-        user_id = d.pop("user_id", None)
-
-        user_last_name = d.pop("user_last_name", None)
-
-        user_profile_photo_id = d.pop("user_profile_photo_id", None)
-
-        user = d.pop("user", None)
-        if user is not None:
-            user = User.from_dict(user)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         membership = _new(cls)
-        membership.added_by_id = added_by_id
-        membership.created_at = created_at
-        if id is not _MISSING:
-            membership.id = id
-        membership.platform_agent_of_id = platform_agent_of_id
-        membership.public_id = public_id
-        membership.role_ids = role_ids
-        membership.team_id = team_id
-        membership.updated_at = updated_at
-        membership.user_email = user_email
-        membership.user_first_name = user_first_name
-        membership.user_id = user_id
-        membership.user_last_name = user_last_name
-        membership.user_profile_photo_id = user_profile_photo_id
-        membership.user = user
-        membership._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        membership.additional_properties = d
+        membership._cf_raw = d
+        membership.added_by_id = d.get("added_by_id")
+        if "id" in d:
+            membership.id = d["id"]
+        membership.platform_agent_of_id = d.get("platform_agent_of_id")
+        membership.public_id = d.get("public_id")
+        membership.role_ids = d.get("role_ids")
+        membership.team_id = d.get("team_id")
+        membership.user_email = d.get("user_email")
+        membership.user_first_name = d.get("user_first_name")
+        membership.user_id = d.get("user_id")
+        membership.user_last_name = d.get("user_last_name")
+        membership.user_profile_photo_id = d.get("user_profile_photo_id")
         return membership
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,109 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Order")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_affiliate(affiliate: Any) -> Any:
+    if isinstance(affiliate, dict):
+        try:
+            return OrderAffiliate.from_dict(affiliate)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return affiliate
+
+
+def _cf_lazy_contact(contact: Any) -> Any:
+    return ContactBase.from_dict(contact)
+
+
+def _cf_lazy_contact_groups(contact_groups: Any) -> Any:
+    if isinstance(contact_groups, list):
+        try:
+            return [
+                OrderContactGroup.from_dict(contact_groups_type_0_item)
+                for contact_groups_type_0_item in contact_groups
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return contact_groups
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_line_items(line_items: Any) -> Any:
+    if isinstance(line_items, list):
+        try:
+            return [
+                OrdersLineItem.from_dict(line_items_type_0_item)
+                for line_items_type_0_item in line_items
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return line_items
+
+
+def _cf_lazy_order_page(order_page: Any) -> Any:
+    if isinstance(order_page, dict):
+        try:
+            return OrderOrderPage.from_dict(order_page)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return order_page
+
+
+def _cf_lazy_paid_until(paid_until: Any) -> Any:
+    if isinstance(paid_until, str):
+        try:
+            return datetime.datetime.fromisoformat(paid_until)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return paid_until
+
+
+def _cf_lazy_referral_code(referral_code: Any) -> Any:
+    if isinstance(referral_code, dict):
+        try:
+            return OrderReferralCode.from_dict(referral_code)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return referral_code
+
+
+def _cf_lazy_segments(segments: Any) -> Any:
+    if isinstance(segments, list):
+        try:
+            return [
+                OrderSegment.from_dict(segments_type_0_item)
+                for segments_type_0_item in segments
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return segments
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
+
+
+def _cf_lazy_visits(visits: Any) -> Any:
+    return OrderVisits.from_dict(visits)
+
+
+def _cf_lazy_workspace(workspace: Any) -> Any:
+    return Workspace.from_dict(workspace)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -248,6 +351,89 @@ class Order(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "activated_at": "activated_at",
+        "affiliate": "affiliate",
+        "billing_address_city": "billing_address_city",
+        "billing_address_country": "billing_address_country",
+        "billing_address_postal_code": "billing_address_postal_code",
+        "billing_address_region": "billing_address_region",
+        "billing_address_street_one": "billing_address_street_one",
+        "billing_address_street_two": "billing_address_street_two",
+        "billing_payment_method_id": "billing_payment_method_id",
+        "billing_status": "billing_status",
+        "cancel_description": "cancel_description",
+        "cancel_reason": "cancel_reason",
+        "canceled_at": "canceled_at",
+        "canceled_by": "canceled_by",
+        "churned_at": "churned_at",
+        "contact": "contact",
+        "contact_groups": "contact_groups",
+        "contact_id": "contact_id",
+        "created_at": "created_at",
+        "currency": "currency",
+        "discount_ids": "discount_ids",
+        "external_id": "external_id",
+        "funnel_name": "funnel_name",
+        "id": "id",
+        "in_trial": "in_trial",
+        "line_items": "line_items",
+        "live_mode": "live_mode",
+        "next_charge_at": "next_charge_at",
+        "notes": "notes",
+        "order_number": "order_number",
+        "order_page": "order_page",
+        "order_type": "order_type",
+        "origination_channel_id": "origination_channel_id",
+        "origination_channel_name": "origination_channel_name",
+        "origination_channel_public_id": "origination_channel_public_id",
+        "origination_channel_type": "origination_channel_type",
+        "page_id": "page_id",
+        "page_name": "page_name",
+        "paid_until": "paid_until",
+        "payment_processor": "payment_processor",
+        "phone_number": "phone_number",
+        "previous_line_item": "previous_line_item",
+        "public_id": "public_id",
+        "recurring_invoices_paid_count": "recurring_invoices_paid_count",
+        "referral_code": "referral_code",
+        "resource_install_intent": "resource_install_intent",
+        "segments": "segments",
+        "service_status": "service_status",
+        "shipping_address_city": "shipping_address_city",
+        "shipping_address_country": "shipping_address_country",
+        "shipping_address_first_name": "shipping_address_first_name",
+        "shipping_address_last_name": "shipping_address_last_name",
+        "shipping_address_organization_name": "shipping_address_organization_name",
+        "shipping_address_phone_number": "shipping_address_phone_number",
+        "shipping_address_postal_code": "shipping_address_postal_code",
+        "shipping_address_region": "shipping_address_region",
+        "shipping_address_street_one": "shipping_address_street_one",
+        "shipping_address_street_two": "shipping_address_street_two",
+        "tag_ids": "tag_ids",
+        "tax_amount": "tax_amount",
+        "total_amount": "total_amount",
+        "trial_end_at": "trial_end_at",
+        "updated_at": "updated_at",
+        "visits": "visits",
+        "workspace": "workspace",
+        "workspace_id": "workspace_id",
+        "workspace_sharing_id": "workspace_sharing_id",
+    }
+    _cf_lazy = {
+        "affiliate": ("affiliate", _cf_lazy_affiliate),
+        "contact": ("contact", _cf_lazy_contact),
+        "contact_groups": ("contact_groups", _cf_lazy_contact_groups),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "line_items": ("line_items", _cf_lazy_line_items),
+        "order_page": ("order_page", _cf_lazy_order_page),
+        "paid_until": ("paid_until", _cf_lazy_paid_until),
+        "referral_code": ("referral_code", _cf_lazy_referral_code),
+        "segments": ("segments", _cf_lazy_segments),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+        "visits": ("visits", _cf_lazy_visits),
+        "workspace": ("workspace", _cf_lazy_workspace),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -656,295 +842,81 @@ class Order(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        activated_at = d.pop("activated_at", None)
-
-        affiliate = d.pop("affiliate", None)
-        if isinstance(affiliate, dict):
-            try:
-                affiliate = OrderAffiliate.from_dict(affiliate)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        billing_address_city = d.pop("billing_address_city", None)
-
-        billing_address_country = d.pop("billing_address_country", None)
-
-        billing_address_postal_code = d.pop("billing_address_postal_code", None)
-
-        billing_address_region = d.pop("billing_address_region", None)
-
-        billing_address_street_one = d.pop("billing_address_street_one", None)
-
-        billing_address_street_two = d.pop("billing_address_street_two", None)
-
-        billing_payment_method_id = d.pop("billing_payment_method_id", None)
-
-        billing_status = d.pop("billing_status", _MISSING)
-
-        cancel_description = d.pop("cancel_description", None)
-
-        cancel_reason = d.pop("cancel_reason", None)
-
-        canceled_at = d.pop("canceled_at", None)
-
-        canceled_by = d.pop("canceled_by", None)
-
-        churned_at = d.pop("churned_at", None)
-
-        contact = d.pop("contact", _MISSING)
-        if contact is not _MISSING:
-            contact = ContactBase.from_dict(contact)
-
-        contact_groups = d.pop("contact_groups", None)
-        if isinstance(contact_groups, list):
-            try:
-                contact_groups = [
-                    OrderContactGroup.from_dict(contact_groups_type_0_item)
-                    for contact_groups_type_0_item in contact_groups
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        contact_id = d.pop("contact_id", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        currency = d.pop("currency", _MISSING)
-
-        discount_ids = d.pop("discount_ids", _MISSING)
-
-        external_id = d.pop("external_id", None)
-
-        funnel_name = d.pop("funnel_name", None)
-
-        id = d.pop("id", _MISSING)
-
-        in_trial = d.pop("in_trial", _MISSING)
-
-        line_items = d.pop("line_items", None)
-        if isinstance(line_items, list):
-            try:
-                line_items = [
-                    OrdersLineItem.from_dict(line_items_type_0_item)
-                    for line_items_type_0_item in line_items
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        live_mode = d.pop("live_mode", _MISSING)
-
-        next_charge_at = d.pop("next_charge_at", None)
-
-        notes = d.pop("notes", None)
-
-        order_number = d.pop("order_number", None)
-
-        order_page = d.pop("order_page", None)
-        if isinstance(order_page, dict):
-            try:
-                order_page = OrderOrderPage.from_dict(order_page)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        order_type = d.pop("order_type", _MISSING)
-
-        origination_channel_id = d.pop("origination_channel_id", _MISSING)
-
-        origination_channel_name = d.pop("origination_channel_name", None)
-
-        origination_channel_public_id = d.pop("origination_channel_public_id", None)
-
-        origination_channel_type = d.pop("origination_channel_type", None)
-
-        page_id = d.pop("page_id", None)
-
-        page_name = d.pop("page_name", None)
-
-        paid_until = d.pop("paid_until", None)
-        if isinstance(paid_until, str):
-            try:
-                paid_until = datetime.datetime.fromisoformat(paid_until)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        payment_processor = d.pop("payment_processor", None)
-
-        phone_number = d.pop("phone_number", None)
-
-        previous_line_item = d.pop("previous_line_item", None)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count", _MISSING)
-
-        referral_code = d.pop("referral_code", None)
-        if isinstance(referral_code, dict):
-            try:
-                referral_code = OrderReferralCode.from_dict(referral_code)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        resource_install_intent = d.pop("resource_install_intent", None)
-
-        segments = d.pop("segments", None)
-        if isinstance(segments, list):
-            try:
-                segments = [
-                    OrderSegment.from_dict(segments_type_0_item)
-                    for segments_type_0_item in segments
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        service_status = d.pop("service_status", _MISSING)
-
-        shipping_address_city = d.pop("shipping_address_city", None)
-
-        shipping_address_country = d.pop("shipping_address_country", None)
-
-        shipping_address_first_name = d.pop("shipping_address_first_name", None)
-
-        shipping_address_last_name = d.pop("shipping_address_last_name", None)
-
-        shipping_address_organization_name = d.pop(
-            "shipping_address_organization_name", None
-        )
-
-        shipping_address_phone_number = d.pop("shipping_address_phone_number", None)
-
-        shipping_address_postal_code = d.pop("shipping_address_postal_code", None)
-
-        shipping_address_region = d.pop("shipping_address_region", None)
-
-        shipping_address_street_one = d.pop("shipping_address_street_one", None)
-
-        shipping_address_street_two = d.pop("shipping_address_street_two", None)
-
-        tag_ids = d.pop("tag_ids", _MISSING)
-
-        tax_amount = d.pop("tax_amount", None)
-
-        total_amount = d.pop("total_amount", None)
-
-        trial_end_at = d.pop("trial_end_at", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        visits = d.pop("visits", _MISSING)
-        if visits is not _MISSING:
-            visits = OrderVisits.from_dict(visits)
-
-        workspace = d.pop("workspace", _MISSING)
-        if workspace is not _MISSING:
-            workspace = Workspace.from_dict(workspace)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        workspace_sharing_id = d.pop("workspace_sharing_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         order = _new(cls)
-        order.activated_at = activated_at
-        order.affiliate = affiliate
-        order.billing_address_city = billing_address_city
-        order.billing_address_country = billing_address_country
-        order.billing_address_postal_code = billing_address_postal_code
-        order.billing_address_region = billing_address_region
-        order.billing_address_street_one = billing_address_street_one
-        order.billing_address_street_two = billing_address_street_two
-        order.billing_payment_method_id = billing_payment_method_id
-        if billing_status is not _MISSING:
-            order.billing_status = billing_status
-        order.cancel_description = cancel_description
-        order.cancel_reason = cancel_reason
-        order.canceled_at = canceled_at
-        order.canceled_by = canceled_by
-        order.churned_at = churned_at
-        if contact is not _MISSING:
-            order.contact = contact
-        order.contact_groups = contact_groups
-        if contact_id is not _MISSING:
-            order.contact_id = contact_id
-        order.created_at = created_at
-        if currency is not _MISSING:
-            order.currency = currency
-        if discount_ids is not _MISSING:
-            order.discount_ids = discount_ids
-        order.external_id = external_id
-        order.funnel_name = funnel_name
-        if id is not _MISSING:
-            order.id = id
-        if in_trial is not _MISSING:
-            order.in_trial = in_trial
-        order.line_items = line_items
-        if live_mode is not _MISSING:
-            order.live_mode = live_mode
-        order.next_charge_at = next_charge_at
-        order.notes = notes
-        order.order_number = order_number
-        order.order_page = order_page
-        if order_type is not _MISSING:
-            order.order_type = order_type
-        if origination_channel_id is not _MISSING:
-            order.origination_channel_id = origination_channel_id
-        order.origination_channel_name = origination_channel_name
-        order.origination_channel_public_id = origination_channel_public_id
-        order.origination_channel_type = origination_channel_type
-        order.page_id = page_id
-        order.page_name = page_name
-        order.paid_until = paid_until
-        order.payment_processor = payment_processor
-        order.phone_number = phone_number
-        order.previous_line_item = previous_line_item
-        if public_id is not _MISSING:
-            order.public_id = public_id
-        if recurring_invoices_paid_count is not _MISSING:
-            order.recurring_invoices_paid_count = recurring_invoices_paid_count
-        order.referral_code = referral_code
-        order.resource_install_intent = resource_install_intent
-        order.segments = segments
-        if service_status is not _MISSING:
-            order.service_status = service_status
-        order.shipping_address_city = shipping_address_city
-        order.shipping_address_country = shipping_address_country
-        order.shipping_address_first_name = shipping_address_first_name
-        order.shipping_address_last_name = shipping_address_last_name
-        order.shipping_address_organization_name = shipping_address_organization_name
-        order.shipping_address_phone_number = shipping_address_phone_number
-        order.shipping_address_postal_code = shipping_address_postal_code
-        order.shipping_address_region = shipping_address_region
-        order.shipping_address_street_one = shipping_address_street_one
-        order.shipping_address_street_two = shipping_address_street_two
-        if tag_ids is not _MISSING:
-            order.tag_ids = tag_ids
-        order.tax_amount = tax_amount
-        order.total_amount = total_amount
-        order.trial_end_at = trial_end_at
-        order.updated_at = updated_at
-        if visits is not _MISSING:
-            order.visits = visits
-        if workspace is not _MISSING:
-            order.workspace = workspace
-        if workspace_id is not _MISSING:
-            order.workspace_id = workspace_id
-        order.workspace_sharing_id = workspace_sharing_id
-        order._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        order._cf_raw = d
+        order.activated_at = d.get("activated_at")
+        order.billing_address_city = d.get("billing_address_city")
+        order.billing_address_country = d.get("billing_address_country")
+        order.billing_address_postal_code = d.get("billing_address_postal_code")
+        order.billing_address_region = d.get("billing_address_region")
+        order.billing_address_street_one = d.get("billing_address_street_one")
+        order.billing_address_street_two = d.get("billing_address_street_two")
+        order.billing_payment_method_id = d.get("billing_payment_method_id")
+        if "billing_status" in d:
+            order.billing_status = d["billing_status"]
+        order.cancel_description = d.get("cancel_description")
+        order.cancel_reason = d.get("cancel_reason")
+        order.canceled_at = d.get("canceled_at")
+        order.canceled_by = d.get("canceled_by")
+        order.churned_at = d.get("churned_at")
+        if "contact_id" in d:
+            order.contact_id = d["contact_id"]
+        if "currency" in d:
+            order.currency = d["currency"]
+        if "discount_ids" in d:
+            order.discount_ids = d["discount_ids"]
+        order.external_id = d.get("external_id")
+        order.funnel_name = d.get("funnel_name")
+        if "id" in d:
+            order.id = d["id"]
+        if "in_trial" in d:
+            order.in_trial = d["in_trial"]
+        if "live_mode" in d:
+            order.live_mode = d["live_mode"]
+        order.next_charge_at = d.get("next_charge_at")
+        order.notes = d.get("notes")
+        order.order_number = d.get("order_number")
+        if "order_type" in d:
+            order.order_type = d["order_type"]
+        if "origination_channel_id" in d:
+            order.origination_channel_id = d["origination_channel_id"]
+        order.origination_channel_name = d.get("origination_channel_name")
+        order.origination_channel_public_id = d.get("origination_channel_public_id")
+        order.origination_channel_type = d.get("origination_channel_type")
+        order.page_id = d.get("page_id")
+        order.page_name = d.get("page_name")
+        order.payment_processor = d.get("payment_processor")
+        order.phone_number = d.get("phone_number")
+        order.previous_line_item = d.get("previous_line_item")
+        if "public_id" in d:
+            order.public_id = d["public_id"]
+        if "recurring_invoices_paid_count" in d:
+            order.recurring_invoices_paid_count = d["recurring_invoices_paid_count"]
+        order.resource_install_intent = d.get("resource_install_intent")
+        if "service_status" in d:
+            order.service_status = d["service_status"]
+        order.shipping_address_city = d.get("shipping_address_city")
+        order.shipping_address_country = d.get("shipping_address_country")
+        order.shipping_address_first_name = d.get("shipping_address_first_name")
+        order.shipping_address_last_name = d.get("shipping_address_last_name")
+        order.shipping_address_organization_name = d.get(
+            "shipping_address_organization_name"
         )
-
-        order.additional_properties = d
+        order.shipping_address_phone_number = d.get("shipping_address_phone_number")
+        order.shipping_address_postal_code = d.get("shipping_address_postal_code")
+        order.shipping_address_region = d.get("shipping_address_region")
+        order.shipping_address_street_one = d.get("shipping_address_street_one")
+        order.shipping_address_street_two = d.get("shipping_address_street_two")
+        if "tag_ids" in d:
+            order.tag_ids = d["tag_ids"]
+        order.tax_amount = d.get("tax_amount")
+        order.total_amount = d.get("total_amount")
+        order.trial_end_at = d.get("trial_end_at")
+        if "workspace_id" in d:
+            order.workspace_id = d["workspace_id"]
+        order.workspace_sharing_id = d.get("workspace_sharing_id")
         return order
 
     @property

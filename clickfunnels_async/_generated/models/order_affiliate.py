@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="OrderAffiliate")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrderAffiliate(_Record):
     """
@@ -32,6 +33,11 @@ class OrderAffiliate(_Record):
         "name",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "email": "email",
+        "name": "name",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -46,21 +52,12 @@ class OrderAffiliate(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        email = d.pop("email", None)
-
-        name = d.pop("name", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         order_affiliate = _new(cls)
-        order_affiliate.email = email
-        order_affiliate.name = name
-        order_affiliate._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        order_affiliate.additional_properties = d
+        order_affiliate._cf_raw = d
+        order_affiliate.email = d.get("email")
+        order_affiliate.name = d.get("name")
         return order_affiliate
 
     @property

@@ -7,13 +7,45 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self
 
 T = TypeVar("T", bound="OrderBase")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_affiliate(affiliate: Any) -> Any:
+    if isinstance(affiliate, dict):
+        try:
+            return OrderBaseAffiliate.from_dict(affiliate)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return affiliate
+
+
+def _cf_lazy_contact(contact: Any) -> Any:
+    return ContactBase.from_dict(contact)
+
+
+def _cf_lazy_order_page(order_page: Any) -> Any:
+    if isinstance(order_page, dict):
+        try:
+            return OrderBaseOrderPage.from_dict(order_page)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return order_page
+
+
+def _cf_lazy_referral_code(referral_code: Any) -> Any:
+    if isinstance(referral_code, dict):
+        try:
+            return OrderBaseReferralCode.from_dict(referral_code)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return referral_code
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -172,6 +204,58 @@ class OrderBase(_Record):
             "tag_ids",
         )
     )
+    _cf_wire = {
+        "activated_at": "activated_at",
+        "affiliate": "affiliate",
+        "billing_address_city": "billing_address_city",
+        "billing_address_country": "billing_address_country",
+        "billing_address_postal_code": "billing_address_postal_code",
+        "billing_address_region": "billing_address_region",
+        "billing_address_street_one": "billing_address_street_one",
+        "billing_address_street_two": "billing_address_street_two",
+        "billing_status": "billing_status",
+        "cancel_description": "cancel_description",
+        "cancel_reason": "cancel_reason",
+        "canceled_at": "canceled_at",
+        "canceled_by": "canceled_by",
+        "churned_at": "churned_at",
+        "contact": "contact",
+        "id": "id",
+        "in_trial": "in_trial",
+        "live_mode": "live_mode",
+        "next_charge_at": "next_charge_at",
+        "notes": "notes",
+        "order_number": "order_number",
+        "order_page": "order_page",
+        "order_type": "order_type",
+        "origination_channel_id": "origination_channel_id",
+        "origination_channel_name": "origination_channel_name",
+        "origination_channel_public_id": "origination_channel_public_id",
+        "origination_channel_type": "origination_channel_type",
+        "public_id": "public_id",
+        "recurring_invoices_paid_count": "recurring_invoices_paid_count",
+        "referral_code": "referral_code",
+        "service_status": "service_status",
+        "shipping_address_city": "shipping_address_city",
+        "shipping_address_country": "shipping_address_country",
+        "shipping_address_first_name": "shipping_address_first_name",
+        "shipping_address_last_name": "shipping_address_last_name",
+        "shipping_address_organization_name": "shipping_address_organization_name",
+        "shipping_address_phone_number": "shipping_address_phone_number",
+        "shipping_address_postal_code": "shipping_address_postal_code",
+        "shipping_address_region": "shipping_address_region",
+        "shipping_address_street_one": "shipping_address_street_one",
+        "shipping_address_street_two": "shipping_address_street_two",
+        "tag_ids": "tag_ids",
+        "total_amount": "total_amount",
+        "trial_end_at": "trial_end_at",
+    }
+    _cf_lazy = {
+        "affiliate": ("affiliate", _cf_lazy_affiliate),
+        "contact": ("contact", _cf_lazy_contact),
+        "order_page": ("order_page", _cf_lazy_order_page),
+        "referral_code": ("referral_code", _cf_lazy_referral_code),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -430,179 +514,68 @@ class OrderBase(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        activated_at = d.pop("activated_at", None)
-
-        affiliate = d.pop("affiliate", None)
-        if isinstance(affiliate, dict):
-            try:
-                affiliate = OrderBaseAffiliate.from_dict(affiliate)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        billing_address_city = d.pop("billing_address_city", None)
-
-        billing_address_country = d.pop("billing_address_country", None)
-
-        billing_address_postal_code = d.pop("billing_address_postal_code", None)
-
-        billing_address_region = d.pop("billing_address_region", None)
-
-        billing_address_street_one = d.pop("billing_address_street_one", None)
-
-        billing_address_street_two = d.pop("billing_address_street_two", None)
-
-        billing_status = d.pop("billing_status", _MISSING)
-
-        cancel_description = d.pop("cancel_description", None)
-
-        cancel_reason = d.pop("cancel_reason", None)
-
-        canceled_at = d.pop("canceled_at", None)
-
-        canceled_by = d.pop("canceled_by", None)
-
-        churned_at = d.pop("churned_at", None)
-
-        contact = d.pop("contact", _MISSING)
-        if contact is not _MISSING:
-            contact = ContactBase.from_dict(contact)
-
-        id = d.pop("id", _MISSING)
-
-        in_trial = d.pop("in_trial", _MISSING)
-
-        live_mode = d.pop("live_mode", _MISSING)
-
-        next_charge_at = d.pop("next_charge_at", None)
-
-        notes = d.pop("notes", None)
-
-        order_number = d.pop("order_number", None)
-
-        order_page = d.pop("order_page", None)
-        if isinstance(order_page, dict):
-            try:
-                order_page = OrderBaseOrderPage.from_dict(order_page)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        order_type = d.pop("order_type", _MISSING)
-
-        origination_channel_id = d.pop("origination_channel_id", _MISSING)
-
-        origination_channel_name = d.pop("origination_channel_name", None)
-
-        origination_channel_public_id = d.pop("origination_channel_public_id", None)
-
-        origination_channel_type = d.pop("origination_channel_type", None)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        recurring_invoices_paid_count = d.pop("recurring_invoices_paid_count", _MISSING)
-
-        referral_code = d.pop("referral_code", None)
-        if isinstance(referral_code, dict):
-            try:
-                referral_code = OrderBaseReferralCode.from_dict(referral_code)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        service_status = d.pop("service_status", _MISSING)
-
-        shipping_address_city = d.pop("shipping_address_city", None)
-
-        shipping_address_country = d.pop("shipping_address_country", None)
-
-        shipping_address_first_name = d.pop("shipping_address_first_name", None)
-
-        shipping_address_last_name = d.pop("shipping_address_last_name", None)
-
-        shipping_address_organization_name = d.pop(
-            "shipping_address_organization_name", None
-        )
-
-        shipping_address_phone_number = d.pop("shipping_address_phone_number", None)
-
-        shipping_address_postal_code = d.pop("shipping_address_postal_code", None)
-
-        shipping_address_region = d.pop("shipping_address_region", None)
-
-        shipping_address_street_one = d.pop("shipping_address_street_one", None)
-
-        shipping_address_street_two = d.pop("shipping_address_street_two", None)
-
-        tag_ids = d.pop("tag_ids", _MISSING)
-
-        total_amount = d.pop("total_amount", None)
-
-        trial_end_at = d.pop("trial_end_at", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         order_base = _new(cls)
-        order_base.activated_at = activated_at
-        order_base.affiliate = affiliate
-        order_base.billing_address_city = billing_address_city
-        order_base.billing_address_country = billing_address_country
-        order_base.billing_address_postal_code = billing_address_postal_code
-        order_base.billing_address_region = billing_address_region
-        order_base.billing_address_street_one = billing_address_street_one
-        order_base.billing_address_street_two = billing_address_street_two
-        if billing_status is not _MISSING:
-            order_base.billing_status = billing_status
-        order_base.cancel_description = cancel_description
-        order_base.cancel_reason = cancel_reason
-        order_base.canceled_at = canceled_at
-        order_base.canceled_by = canceled_by
-        order_base.churned_at = churned_at
-        if contact is not _MISSING:
-            order_base.contact = contact
-        if id is not _MISSING:
-            order_base.id = id
-        if in_trial is not _MISSING:
-            order_base.in_trial = in_trial
-        if live_mode is not _MISSING:
-            order_base.live_mode = live_mode
-        order_base.next_charge_at = next_charge_at
-        order_base.notes = notes
-        order_base.order_number = order_number
-        order_base.order_page = order_page
-        if order_type is not _MISSING:
-            order_base.order_type = order_type
-        if origination_channel_id is not _MISSING:
-            order_base.origination_channel_id = origination_channel_id
-        order_base.origination_channel_name = origination_channel_name
-        order_base.origination_channel_public_id = origination_channel_public_id
-        order_base.origination_channel_type = origination_channel_type
-        if public_id is not _MISSING:
-            order_base.public_id = public_id
-        if recurring_invoices_paid_count is not _MISSING:
-            order_base.recurring_invoices_paid_count = recurring_invoices_paid_count
-        order_base.referral_code = referral_code
-        if service_status is not _MISSING:
-            order_base.service_status = service_status
-        order_base.shipping_address_city = shipping_address_city
-        order_base.shipping_address_country = shipping_address_country
-        order_base.shipping_address_first_name = shipping_address_first_name
-        order_base.shipping_address_last_name = shipping_address_last_name
-        order_base.shipping_address_organization_name = (
-            shipping_address_organization_name
+        order_base._cf_raw = d
+        order_base.activated_at = d.get("activated_at")
+        order_base.billing_address_city = d.get("billing_address_city")
+        order_base.billing_address_country = d.get("billing_address_country")
+        order_base.billing_address_postal_code = d.get("billing_address_postal_code")
+        order_base.billing_address_region = d.get("billing_address_region")
+        order_base.billing_address_street_one = d.get("billing_address_street_one")
+        order_base.billing_address_street_two = d.get("billing_address_street_two")
+        if "billing_status" in d:
+            order_base.billing_status = d["billing_status"]
+        order_base.cancel_description = d.get("cancel_description")
+        order_base.cancel_reason = d.get("cancel_reason")
+        order_base.canceled_at = d.get("canceled_at")
+        order_base.canceled_by = d.get("canceled_by")
+        order_base.churned_at = d.get("churned_at")
+        if "id" in d:
+            order_base.id = d["id"]
+        if "in_trial" in d:
+            order_base.in_trial = d["in_trial"]
+        if "live_mode" in d:
+            order_base.live_mode = d["live_mode"]
+        order_base.next_charge_at = d.get("next_charge_at")
+        order_base.notes = d.get("notes")
+        order_base.order_number = d.get("order_number")
+        if "order_type" in d:
+            order_base.order_type = d["order_type"]
+        if "origination_channel_id" in d:
+            order_base.origination_channel_id = d["origination_channel_id"]
+        order_base.origination_channel_name = d.get("origination_channel_name")
+        order_base.origination_channel_public_id = d.get(
+            "origination_channel_public_id"
         )
-        order_base.shipping_address_phone_number = shipping_address_phone_number
-        order_base.shipping_address_postal_code = shipping_address_postal_code
-        order_base.shipping_address_region = shipping_address_region
-        order_base.shipping_address_street_one = shipping_address_street_one
-        order_base.shipping_address_street_two = shipping_address_street_two
-        if tag_ids is not _MISSING:
-            order_base.tag_ids = tag_ids
-        order_base.total_amount = total_amount
-        order_base.trial_end_at = trial_end_at
-        order_base._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        order_base.origination_channel_type = d.get("origination_channel_type")
+        if "public_id" in d:
+            order_base.public_id = d["public_id"]
+        if "recurring_invoices_paid_count" in d:
+            order_base.recurring_invoices_paid_count = d[
+                "recurring_invoices_paid_count"
+            ]
+        if "service_status" in d:
+            order_base.service_status = d["service_status"]
+        order_base.shipping_address_city = d.get("shipping_address_city")
+        order_base.shipping_address_country = d.get("shipping_address_country")
+        order_base.shipping_address_first_name = d.get("shipping_address_first_name")
+        order_base.shipping_address_last_name = d.get("shipping_address_last_name")
+        order_base.shipping_address_organization_name = d.get(
+            "shipping_address_organization_name"
         )
-
-        order_base.additional_properties = d
+        order_base.shipping_address_phone_number = d.get(
+            "shipping_address_phone_number"
+        )
+        order_base.shipping_address_postal_code = d.get("shipping_address_postal_code")
+        order_base.shipping_address_region = d.get("shipping_address_region")
+        order_base.shipping_address_street_one = d.get("shipping_address_street_one")
+        order_base.shipping_address_street_two = d.get("shipping_address_street_two")
+        if "tag_ids" in d:
+            order_base.tag_ids = d["tag_ids"]
+        order_base.total_amount = d.get("total_amount")
+        order_base.trial_end_at = d.get("trial_end_at")
         return order_base
 
     @property

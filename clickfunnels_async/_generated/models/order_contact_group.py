@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="OrderContactGroup")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrderContactGroup(_Record):
     """
@@ -34,6 +35,12 @@ class OrderContactGroup(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -51,24 +58,13 @@ class OrderContactGroup(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         order_contact_group = _new(cls)
-        order_contact_group.id = id
-        order_contact_group.name = name
-        order_contact_group.public_id = public_id
-        order_contact_group._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        order_contact_group.additional_properties = d
+        order_contact_group._cf_raw = d
+        order_contact_group.id = d.get("id")
+        order_contact_group.name = d.get("name")
+        order_contact_group.public_id = d.get("public_id")
         return order_contact_group
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="OrderReferralCode")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrderReferralCode(_Record):
     """
@@ -32,6 +33,11 @@ class OrderReferralCode(_Record):
         "default",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "code": "code",
+        "default": "default",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -46,21 +52,12 @@ class OrderReferralCode(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        code = d.pop("code", None)
-
-        default = d.pop("default", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         order_referral_code = _new(cls)
-        order_referral_code.code = code
-        order_referral_code.default = default
-        order_referral_code._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        order_referral_code.additional_properties = d
+        order_referral_code._cf_raw = d
+        order_referral_code.code = d.get("code")
+        order_referral_code.default = d.get("default")
         return order_referral_code
 
     @property

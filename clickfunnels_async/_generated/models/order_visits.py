@@ -16,6 +16,25 @@ from typing import Self
 T = TypeVar("T", bound="OrderVisits")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_last_visit(last_visit: Any) -> Any:
+    if isinstance(last_visit, dict):
+        try:
+            return Visit.from_dict(last_visit)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return last_visit
+
+
+def _cf_lazy_last_visit_with_utm(last_visit_with_utm: Any) -> Any:
+    if isinstance(last_visit_with_utm, dict):
+        try:
+            return Visit.from_dict(last_visit_with_utm)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return last_visit_with_utm
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrderVisits(_Record):
     """
@@ -32,6 +51,14 @@ class OrderVisits(_Record):
         "last_visit_with_utm",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "last_visit": "last_visit",
+        "last_visit_with_utm": "last_visit_with_utm",
+    }
+    _cf_lazy = {
+        "last_visit": ("last_visit", _cf_lazy_last_visit),
+        "last_visit_with_utm": ("last_visit_with_utm", _cf_lazy_last_visit_with_utm),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -58,31 +85,10 @@ class OrderVisits(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        last_visit = d.pop("last_visit", None)
-        if isinstance(last_visit, dict):
-            try:
-                last_visit = Visit.from_dict(last_visit)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        last_visit_with_utm = d.pop("last_visit_with_utm", None)
-        if isinstance(last_visit_with_utm, dict):
-            try:
-                last_visit_with_utm = Visit.from_dict(last_visit_with_utm)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         order_visits = _new(cls)
-        order_visits.last_visit = last_visit
-        order_visits.last_visit_with_utm = last_visit_with_utm
-        order_visits._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        order_visits.additional_properties = d
+        order_visits._cf_raw = d
         return order_visits
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="OrdersAppliedTag")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -51,6 +70,18 @@ class OrdersAppliedTag(_Record):
             "tag_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "id": "id",
+        "order_id": "order_id",
+        "public_id": "public_id",
+        "tag_id": "tag_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -101,46 +132,17 @@ class OrdersAppliedTag(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        order_id = d.pop("order_id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        tag_id = d.pop("tag_id", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_applied_tag = _new(cls)
-        orders_applied_tag.created_at = created_at
-        if id is not _MISSING:
-            orders_applied_tag.id = id
-        if order_id is not _MISSING:
-            orders_applied_tag.order_id = order_id
-        orders_applied_tag.public_id = public_id
-        if tag_id is not _MISSING:
-            orders_applied_tag.tag_id = tag_id
-        orders_applied_tag.updated_at = updated_at
-        orders_applied_tag._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        orders_applied_tag.additional_properties = d
+        orders_applied_tag._cf_raw = d
+        if "id" in d:
+            orders_applied_tag.id = d["id"]
+        if "order_id" in d:
+            orders_applied_tag.order_id = d["order_id"]
+        orders_applied_tag.public_id = d.get("public_id")
+        if "tag_id" in d:
+            orders_applied_tag.tag_id = d["tag_id"]
         return orders_applied_tag
 
     @property

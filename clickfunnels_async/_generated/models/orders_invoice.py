@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,76 @@ from typing import Self
 from ..models.orders_invoice_type import OrdersInvoiceType
 
 T = TypeVar("T", bound="OrdersInvoice")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_due_at(due_at: Any) -> Any:
+    if isinstance(due_at, str):
+        try:
+            return datetime.datetime.fromisoformat(due_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return due_at
+
+
+def _cf_lazy_invoice_type(invoice_type: Any) -> Any:
+    if isinstance(invoice_type, str):
+        try:
+            return OrdersInvoiceType(invoice_type)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return invoice_type
+
+
+def _cf_lazy_issued_at(issued_at: Any) -> Any:
+    if isinstance(issued_at, str):
+        try:
+            return datetime.datetime.fromisoformat(issued_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return issued_at
+
+
+def _cf_lazy_line_items(line_items: Any) -> Any:
+    return [
+        OrdersInvoicesLineItem.from_dict(line_items_item)
+        for line_items_item in line_items
+    ]
+
+
+def _cf_lazy_order(order: Any) -> Any:
+    return OrderBase.from_dict(order)
+
+
+def _cf_lazy_paid_at(paid_at: Any) -> Any:
+    if isinstance(paid_at, str):
+        try:
+            return datetime.datetime.fromisoformat(paid_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return paid_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
+
+
+def _cf_lazy_visits(visits: Any) -> Any:
+    return OrderVisits.from_dict(visits)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -115,6 +185,44 @@ class OrdersInvoice(_Record):
             "visits",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "currency": "currency",
+        "discount_amount": "discount_amount",
+        "due_amount": "due_amount",
+        "due_at": "due_at",
+        "eligible_for_fulfillment": "eligible_for_fulfillment",
+        "external_id": "external_id",
+        "fulfillment_status": "fulfillment_status",
+        "id": "id",
+        "invoice_number": "invoice_number",
+        "invoice_type": "invoice_type",
+        "issued_at": "issued_at",
+        "line_items": "line_items",
+        "order": "order",
+        "order_id": "order_id",
+        "paid_at": "paid_at",
+        "payment_processor": "payment_processor",
+        "public_id": "public_id",
+        "shipping_amount": "shipping_amount",
+        "status": "status",
+        "subtotal_amount": "subtotal_amount",
+        "tax_amount": "tax_amount",
+        "total_amount": "total_amount",
+        "updated_at": "updated_at",
+        "visits": "visits",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "due_at": ("due_at", _cf_lazy_due_at),
+        "invoice_type": ("invoice_type", _cf_lazy_invoice_type),
+        "issued_at": ("issued_at", _cf_lazy_issued_at),
+        "line_items": ("line_items", _cf_lazy_line_items),
+        "order": ("order", _cf_lazy_order),
+        "paid_at": ("paid_at", _cf_lazy_paid_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+        "visits": ("visits", _cf_lazy_visits),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -271,137 +379,31 @@ class OrdersInvoice(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        currency = d.pop("currency", None)
-
-        discount_amount = d.pop("discount_amount", None)
-
-        due_amount = d.pop("due_amount", None)
-
-        due_at = d.pop("due_at", None)
-        if isinstance(due_at, str):
-            try:
-                due_at = datetime.datetime.fromisoformat(due_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        eligible_for_fulfillment = d.pop("eligible_for_fulfillment", None)
-
-        external_id = d.pop("external_id", None)
-
-        fulfillment_status = d.pop("fulfillment_status", None)
-
-        id = d.pop("id", _MISSING)
-
-        invoice_number = d.pop("invoice_number", _MISSING)
-
-        invoice_type = d.pop("invoice_type", None)
-        if isinstance(invoice_type, str):
-            try:
-                invoice_type = OrdersInvoiceType(invoice_type)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        issued_at = d.pop("issued_at", None)
-        if isinstance(issued_at, str):
-            try:
-                issued_at = datetime.datetime.fromisoformat(issued_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        line_items = d.pop("line_items", _MISSING)
-        if line_items is not _MISSING:
-            line_items = [
-                OrdersInvoicesLineItem.from_dict(line_items_item)
-                for line_items_item in line_items
-            ]
-
-        order = d.pop("order", _MISSING)
-        if order is not _MISSING:
-            order = OrderBase.from_dict(order)
-
-        order_id = d.pop("order_id", _MISSING)
-
-        paid_at = d.pop("paid_at", None)
-        if isinstance(paid_at, str):
-            try:
-                paid_at = datetime.datetime.fromisoformat(paid_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        payment_processor = d.pop("payment_processor", None)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        shipping_amount = d.pop("shipping_amount", None)
-
-        status = d.pop("status", _MISSING)
-
-        subtotal_amount = d.pop("subtotal_amount", None)
-
-        tax_amount = d.pop("tax_amount", None)
-
-        total_amount = d.pop("total_amount", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        visits = d.pop("visits", _MISSING)
-        if visits is not _MISSING:
-            visits = OrderVisits.from_dict(visits)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_invoice = _new(cls)
-        orders_invoice.created_at = created_at
-        orders_invoice.currency = currency
-        orders_invoice.discount_amount = discount_amount
-        orders_invoice.due_amount = due_amount
-        orders_invoice.due_at = due_at
-        orders_invoice.eligible_for_fulfillment = eligible_for_fulfillment
-        orders_invoice.external_id = external_id
-        orders_invoice.fulfillment_status = fulfillment_status
-        if id is not _MISSING:
-            orders_invoice.id = id
-        if invoice_number is not _MISSING:
-            orders_invoice.invoice_number = invoice_number
-        orders_invoice.invoice_type = invoice_type
-        orders_invoice.issued_at = issued_at
-        if line_items is not _MISSING:
-            orders_invoice.line_items = line_items
-        if order is not _MISSING:
-            orders_invoice.order = order
-        if order_id is not _MISSING:
-            orders_invoice.order_id = order_id
-        orders_invoice.paid_at = paid_at
-        orders_invoice.payment_processor = payment_processor
-        if public_id is not _MISSING:
-            orders_invoice.public_id = public_id
-        orders_invoice.shipping_amount = shipping_amount
-        if status is not _MISSING:
-            orders_invoice.status = status
-        orders_invoice.subtotal_amount = subtotal_amount
-        orders_invoice.tax_amount = tax_amount
-        orders_invoice.total_amount = total_amount
-        orders_invoice.updated_at = updated_at
-        if visits is not _MISSING:
-            orders_invoice.visits = visits
-        orders_invoice._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        orders_invoice.additional_properties = d
+        orders_invoice._cf_raw = d
+        orders_invoice.currency = d.get("currency")
+        orders_invoice.discount_amount = d.get("discount_amount")
+        orders_invoice.due_amount = d.get("due_amount")
+        orders_invoice.eligible_for_fulfillment = d.get("eligible_for_fulfillment")
+        orders_invoice.external_id = d.get("external_id")
+        orders_invoice.fulfillment_status = d.get("fulfillment_status")
+        if "id" in d:
+            orders_invoice.id = d["id"]
+        if "invoice_number" in d:
+            orders_invoice.invoice_number = d["invoice_number"]
+        if "order_id" in d:
+            orders_invoice.order_id = d["order_id"]
+        orders_invoice.payment_processor = d.get("payment_processor")
+        if "public_id" in d:
+            orders_invoice.public_id = d["public_id"]
+        orders_invoice.shipping_amount = d.get("shipping_amount")
+        if "status" in d:
+            orders_invoice.status = d["status"]
+        orders_invoice.subtotal_amount = d.get("subtotal_amount")
+        orders_invoice.tax_amount = d.get("tax_amount")
+        orders_invoice.total_amount = d.get("total_amount")
         return orders_invoice
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -18,6 +18,34 @@ from ..models.orders_invoices_line_item_fulfillment_status import (
 )
 
 T = TypeVar("T", bound="OrdersInvoicesLineItem")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_fulfillment_status(fulfillment_status: Any) -> Any:
+    if isinstance(fulfillment_status, str):
+        try:
+            return OrdersInvoicesLineItemFulfillmentStatus(fulfillment_status)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return fulfillment_status
+
+
+def _cf_lazy_products_price(products_price: Any) -> Any:
+    if isinstance(products_price, dict):
+        try:
+            return OrdersInvoicesLineItemProductsPrice.from_dict(products_price)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return products_price
+
+
+def _cf_lazy_products_variant(products_variant: Any) -> Any:
+    if isinstance(products_variant, dict):
+        try:
+            return OrdersInvoicesLineItemProductsVariant.from_dict(products_variant)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return products_variant
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -127,6 +155,43 @@ class OrdersInvoicesLineItem(_Record):
             "public_id",
         )
     )
+    _cf_wire = {
+        "amount": "amount",
+        "city_tax_amount": "city_tax_amount",
+        "city_tax_jurisdiction": "city_tax_jurisdiction",
+        "city_tax_rate": "city_tax_rate",
+        "country_tax_jurisdiction": "country_tax_jurisdiction",
+        "county_tax_amount": "county_tax_amount",
+        "county_tax_jurisdiction": "county_tax_jurisdiction",
+        "county_tax_rate": "county_tax_rate",
+        "created_at": "created_at",
+        "description": "description",
+        "discount_amount": "discount_amount",
+        "district_tax_amount": "district_tax_amount",
+        "district_tax_rate": "district_tax_rate",
+        "external_id": "external_id",
+        "external_product_id": "external_product_id",
+        "fulfillment_status": "fulfillment_status",
+        "id": "id",
+        "invoice_id": "invoice_id",
+        "payment_type": "payment_type",
+        "period_end_at": "period_end_at",
+        "period_number": "period_number",
+        "period_start_at": "period_start_at",
+        "products_price": "products_price",
+        "products_variant": "products_variant",
+        "public_id": "public_id",
+        "quantity": "quantity",
+        "state_tax_amount": "state_tax_amount",
+        "state_tax_jurisdiction": "state_tax_jurisdiction",
+        "state_tax_rate": "state_tax_rate",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "fulfillment_status": ("fulfillment_status", _cf_lazy_fulfillment_status),
+        "products_price": ("products_price", _cf_lazy_products_price),
+        "products_variant": ("products_variant", _cf_lazy_products_variant),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -269,130 +334,47 @@ class OrdersInvoicesLineItem(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        amount = d.pop("amount", None)
-
-        city_tax_amount = d.pop("city_tax_amount", None)
-
-        city_tax_jurisdiction = d.pop("city_tax_jurisdiction", None)
-
-        city_tax_rate = d.pop("city_tax_rate", None)
-
-        country_tax_jurisdiction = d.pop("country_tax_jurisdiction", None)
-
-        county_tax_amount = d.pop("county_tax_amount", None)
-
-        county_tax_jurisdiction = d.pop("county_tax_jurisdiction", None)
-
-        county_tax_rate = d.pop("county_tax_rate", None)
-
-        created_at = d.pop("created_at", None)
-
-        description = d.pop("description", None)
-
-        discount_amount = d.pop("discount_amount", None)
-
-        district_tax_amount = d.pop("district_tax_amount", None)
-
-        district_tax_rate = d.pop("district_tax_rate", None)
-
-        external_id = d.pop("external_id", _MISSING)
-
-        external_product_id = d.pop("external_product_id", None)
-
-        fulfillment_status = d.pop("fulfillment_status", None)
-        if isinstance(fulfillment_status, str):
-            try:
-                fulfillment_status = OrdersInvoicesLineItemFulfillmentStatus(
-                    fulfillment_status
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        invoice_id = d.pop("invoice_id", _MISSING)
-
-        payment_type = d.pop("payment_type", None)
-
-        period_end_at = d.pop("period_end_at", None)
-
-        period_number = d.pop("period_number", None)
-
-        period_start_at = d.pop("period_start_at", None)
-
-        products_price = d.pop("products_price", None)
-        if isinstance(products_price, dict):
-            try:
-                products_price = OrdersInvoicesLineItemProductsPrice.from_dict(
-                    products_price
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        products_variant = d.pop("products_variant", None)
-        if isinstance(products_variant, dict):
-            try:
-                products_variant = OrdersInvoicesLineItemProductsVariant.from_dict(
-                    products_variant
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        public_id = d.pop("public_id", _MISSING)
-
-        quantity = d.pop("quantity", None)
-
-        state_tax_amount = d.pop("state_tax_amount", None)
-
-        state_tax_jurisdiction = d.pop("state_tax_jurisdiction", None)
-
-        state_tax_rate = d.pop("state_tax_rate", None)
-
-        updated_at = d.pop("updated_at", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_invoices_line_item = _new(cls)
-        orders_invoices_line_item.amount = amount
-        orders_invoices_line_item.city_tax_amount = city_tax_amount
-        orders_invoices_line_item.city_tax_jurisdiction = city_tax_jurisdiction
-        orders_invoices_line_item.city_tax_rate = city_tax_rate
-        orders_invoices_line_item.country_tax_jurisdiction = country_tax_jurisdiction
-        orders_invoices_line_item.county_tax_amount = county_tax_amount
-        orders_invoices_line_item.county_tax_jurisdiction = county_tax_jurisdiction
-        orders_invoices_line_item.county_tax_rate = county_tax_rate
-        orders_invoices_line_item.created_at = created_at
-        orders_invoices_line_item.description = description
-        orders_invoices_line_item.discount_amount = discount_amount
-        orders_invoices_line_item.district_tax_amount = district_tax_amount
-        orders_invoices_line_item.district_tax_rate = district_tax_rate
-        if external_id is not _MISSING:
-            orders_invoices_line_item.external_id = external_id
-        orders_invoices_line_item.external_product_id = external_product_id
-        orders_invoices_line_item.fulfillment_status = fulfillment_status
-        if id is not _MISSING:
-            orders_invoices_line_item.id = id
-        if invoice_id is not _MISSING:
-            orders_invoices_line_item.invoice_id = invoice_id
-        orders_invoices_line_item.payment_type = payment_type
-        orders_invoices_line_item.period_end_at = period_end_at
-        orders_invoices_line_item.period_number = period_number
-        orders_invoices_line_item.period_start_at = period_start_at
-        orders_invoices_line_item.products_price = products_price
-        orders_invoices_line_item.products_variant = products_variant
-        if public_id is not _MISSING:
-            orders_invoices_line_item.public_id = public_id
-        orders_invoices_line_item.quantity = quantity
-        orders_invoices_line_item.state_tax_amount = state_tax_amount
-        orders_invoices_line_item.state_tax_jurisdiction = state_tax_jurisdiction
-        orders_invoices_line_item.state_tax_rate = state_tax_rate
-        orders_invoices_line_item.updated_at = updated_at
-        orders_invoices_line_item._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        orders_invoices_line_item._cf_raw = d
+        orders_invoices_line_item.amount = d.get("amount")
+        orders_invoices_line_item.city_tax_amount = d.get("city_tax_amount")
+        orders_invoices_line_item.city_tax_jurisdiction = d.get("city_tax_jurisdiction")
+        orders_invoices_line_item.city_tax_rate = d.get("city_tax_rate")
+        orders_invoices_line_item.country_tax_jurisdiction = d.get(
+            "country_tax_jurisdiction"
         )
-
-        orders_invoices_line_item.additional_properties = d
+        orders_invoices_line_item.county_tax_amount = d.get("county_tax_amount")
+        orders_invoices_line_item.county_tax_jurisdiction = d.get(
+            "county_tax_jurisdiction"
+        )
+        orders_invoices_line_item.county_tax_rate = d.get("county_tax_rate")
+        orders_invoices_line_item.created_at = d.get("created_at")
+        orders_invoices_line_item.description = d.get("description")
+        orders_invoices_line_item.discount_amount = d.get("discount_amount")
+        orders_invoices_line_item.district_tax_amount = d.get("district_tax_amount")
+        orders_invoices_line_item.district_tax_rate = d.get("district_tax_rate")
+        if "external_id" in d:
+            orders_invoices_line_item.external_id = d["external_id"]
+        orders_invoices_line_item.external_product_id = d.get("external_product_id")
+        if "id" in d:
+            orders_invoices_line_item.id = d["id"]
+        if "invoice_id" in d:
+            orders_invoices_line_item.invoice_id = d["invoice_id"]
+        orders_invoices_line_item.payment_type = d.get("payment_type")
+        orders_invoices_line_item.period_end_at = d.get("period_end_at")
+        orders_invoices_line_item.period_number = d.get("period_number")
+        orders_invoices_line_item.period_start_at = d.get("period_start_at")
+        if "public_id" in d:
+            orders_invoices_line_item.public_id = d["public_id"]
+        orders_invoices_line_item.quantity = d.get("quantity")
+        orders_invoices_line_item.state_tax_amount = d.get("state_tax_amount")
+        orders_invoices_line_item.state_tax_jurisdiction = d.get(
+            "state_tax_jurisdiction"
+        )
+        orders_invoices_line_item.state_tax_rate = d.get("state_tax_rate")
+        orders_invoices_line_item.updated_at = d.get("updated_at")
         return orders_invoices_line_item
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="OrdersInvoicesLineItemProductsPrice")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrdersInvoicesLineItemProductsPrice(_Record):
     """
@@ -46,6 +47,16 @@ class OrdersInvoicesLineItemProductsPrice(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "amount": "amount",
+        "currency": "currency",
+        "duration": "duration",
+        "id": "id",
+        "interval": "interval",
+        "interval_count": "interval_count",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -75,36 +86,19 @@ class OrdersInvoicesLineItemProductsPrice(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        amount = d.pop("amount", None)
-
-        currency = d.pop("currency", None)
-
-        duration = d.pop("duration", None)
-
-        id = d.pop("id", None)
-
-        interval = d.pop("interval", None)
-
-        interval_count = d.pop("interval_count", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_invoices_line_item_products_price = _new(cls)
-        orders_invoices_line_item_products_price.amount = amount
-        orders_invoices_line_item_products_price.currency = currency
-        orders_invoices_line_item_products_price.duration = duration
-        orders_invoices_line_item_products_price.id = id
-        orders_invoices_line_item_products_price.interval = interval
-        orders_invoices_line_item_products_price.interval_count = interval_count
-        orders_invoices_line_item_products_price.public_id = public_id
-        orders_invoices_line_item_products_price._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        orders_invoices_line_item_products_price._cf_raw = d
+        orders_invoices_line_item_products_price.amount = d.get("amount")
+        orders_invoices_line_item_products_price.currency = d.get("currency")
+        orders_invoices_line_item_products_price.duration = d.get("duration")
+        orders_invoices_line_item_products_price.id = d.get("id")
+        orders_invoices_line_item_products_price.interval = d.get("interval")
+        orders_invoices_line_item_products_price.interval_count = d.get(
+            "interval_count"
         )
-
-        orders_invoices_line_item_products_price.additional_properties = d
+        orders_invoices_line_item_products_price.public_id = d.get("public_id")
         return orders_invoices_line_item_products_price
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="OrdersInvoicesLineItemProductsVariant")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrdersInvoicesLineItemProductsVariant(_Record):
     """
@@ -47,6 +48,16 @@ class OrdersInvoicesLineItemProductsVariant(_Record):
         "sku",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "description": "description",
+        "fulfillment_required": "fulfillment_required",
+        "id": "id",
+        "name": "name",
+        "product_id": "product_id",
+        "public_id": "public_id",
+        "sku": "sku",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -76,38 +87,19 @@ class OrdersInvoicesLineItemProductsVariant(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        description = d.pop("description", None)
-
-        fulfillment_required = d.pop("fulfillment_required", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        product_id = d.pop("product_id", None)
-
-        public_id = d.pop("public_id", None)
-
-        sku = d.pop("sku", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_invoices_line_item_products_variant = _new(cls)
-        orders_invoices_line_item_products_variant.description = description
-        orders_invoices_line_item_products_variant.fulfillment_required = (
-            fulfillment_required
+        orders_invoices_line_item_products_variant._cf_raw = d
+        orders_invoices_line_item_products_variant.description = d.get("description")
+        orders_invoices_line_item_products_variant.fulfillment_required = d.get(
+            "fulfillment_required"
         )
-        orders_invoices_line_item_products_variant.id = id
-        orders_invoices_line_item_products_variant.name = name
-        orders_invoices_line_item_products_variant.product_id = product_id
-        orders_invoices_line_item_products_variant.public_id = public_id
-        orders_invoices_line_item_products_variant.sku = sku
-        orders_invoices_line_item_products_variant._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        orders_invoices_line_item_products_variant.additional_properties = d
+        orders_invoices_line_item_products_variant.id = d.get("id")
+        orders_invoices_line_item_products_variant.name = d.get("name")
+        orders_invoices_line_item_products_variant.product_id = d.get("product_id")
+        orders_invoices_line_item_products_variant.public_id = d.get("public_id")
+        orders_invoices_line_item_products_variant.sku = d.get("sku")
         return orders_invoices_line_item_products_variant
 
     @property

@@ -19,6 +19,43 @@ from ..models.orders_invoices_restock_status import OrdersInvoicesRestockStatus
 T = TypeVar("T", bound="OrdersInvoicesRestock")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_included_invoices_line_items(included_invoices_line_items: Any) -> Any:
+    if isinstance(included_invoices_line_items, list):
+        try:
+            return [
+                OrdersInvoicesRestockIncludedInvoicesLineItem.from_dict(
+                    included_invoices_line_items_type_0_item
+                )
+                for included_invoices_line_items_type_0_item in included_invoices_line_items
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return included_invoices_line_items
+
+
+def _cf_lazy_status(status: Any) -> Any:
+    return OrdersInvoicesRestockStatus(status)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrdersInvoicesRestock(_Record):
     """
@@ -55,6 +92,25 @@ class OrdersInvoicesRestock(_Record):
         "workspace_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "contact_id": "contact_id",
+        "created_at": "created_at",
+        "id": "id",
+        "included_invoices_line_items": "included_invoices_line_items",
+        "public_id": "public_id",
+        "status": "status",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "included_invoices_line_items": (
+            "included_invoices_line_items",
+            _cf_lazy_included_invoices_line_items,
+        ),
+        "status": ("status", _cf_lazy_status),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -119,63 +175,14 @@ class OrdersInvoicesRestock(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        contact_id = d.pop("contact_id", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", None)
-
-        included_invoices_line_items = d.pop("included_invoices_line_items", None)
-        if isinstance(included_invoices_line_items, list):
-            try:
-                included_invoices_line_items = [
-                    OrdersInvoicesRestockIncludedInvoicesLineItem.from_dict(
-                        included_invoices_line_items_type_0_item
-                    )
-                    for included_invoices_line_items_type_0_item in included_invoices_line_items
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        public_id = d.pop("public_id", None)
-
-        status = d.pop("status", None)
-        if status is not None:
-            status = OrdersInvoicesRestockStatus(status)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_invoices_restock = _new(cls)
-        orders_invoices_restock.contact_id = contact_id
-        orders_invoices_restock.created_at = created_at
-        orders_invoices_restock.id = id
-        orders_invoices_restock.included_invoices_line_items = (
-            included_invoices_line_items
-        )
-        orders_invoices_restock.public_id = public_id
-        orders_invoices_restock.status = status
-        orders_invoices_restock.updated_at = updated_at
-        orders_invoices_restock.workspace_id = workspace_id
-        orders_invoices_restock._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        orders_invoices_restock.additional_properties = d
+        orders_invoices_restock._cf_raw = d
+        orders_invoices_restock.contact_id = d.get("contact_id")
+        orders_invoices_restock.id = d.get("id")
+        orders_invoices_restock.public_id = d.get("public_id")
+        orders_invoices_restock.workspace_id = d.get("workspace_id")
         return orders_invoices_restock
 
     @property

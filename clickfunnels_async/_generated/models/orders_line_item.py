@@ -7,13 +7,31 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self
 
 T = TypeVar("T", bound="OrdersLineItem")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_original_product(original_product: Any) -> Any:
+    return OrdersLineItemOriginalProduct.from_dict(original_product)
+
+
+def _cf_lazy_products_price(products_price: Any) -> Any:
+    return ProductsPriceMinimal.from_dict(products_price)
+
+
+def _cf_lazy_products_variant(products_variant: Any) -> Any:
+    if isinstance(products_variant, dict):
+        try:
+            return OrdersLineItemProductsVariant.from_dict(products_variant)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return products_variant
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -63,6 +81,23 @@ class OrdersLineItem(_Record):
             "products_price",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "id": "id",
+        "order_id": "order_id",
+        "original_product": "original_product",
+        "products_price": "products_price",
+        "products_variant": "products_variant",
+        "prorated": "prorated",
+        "public_id": "public_id",
+        "quantity": "quantity",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "original_product": ("original_product", _cf_lazy_original_product),
+        "products_price": ("products_price", _cf_lazy_products_price),
+        "products_variant": ("products_variant", _cf_lazy_products_variant),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -123,60 +158,19 @@ class OrdersLineItem(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-
-        id = d.pop("id", _MISSING)
-
-        order_id = d.pop("order_id", _MISSING)
-
-        original_product = d.pop("original_product", _MISSING)
-        if original_product is not _MISSING:
-            original_product = OrdersLineItemOriginalProduct.from_dict(original_product)
-
-        products_price = d.pop("products_price", _MISSING)
-        if products_price is not _MISSING:
-            products_price = ProductsPriceMinimal.from_dict(products_price)
-
-        products_variant = d.pop("products_variant", None)
-        if isinstance(products_variant, dict):
-            try:
-                products_variant = OrdersLineItemProductsVariant.from_dict(
-                    products_variant
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        prorated = d.pop("prorated", None)
-
-        public_id = d.pop("public_id", None)
-
-        quantity = d.pop("quantity", None)
-
-        updated_at = d.pop("updated_at", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_line_item = _new(cls)
-        orders_line_item.created_at = created_at
-        if id is not _MISSING:
-            orders_line_item.id = id
-        if order_id is not _MISSING:
-            orders_line_item.order_id = order_id
-        if original_product is not _MISSING:
-            orders_line_item.original_product = original_product
-        if products_price is not _MISSING:
-            orders_line_item.products_price = products_price
-        orders_line_item.products_variant = products_variant
-        orders_line_item.prorated = prorated
-        orders_line_item.public_id = public_id
-        orders_line_item.quantity = quantity
-        orders_line_item.updated_at = updated_at
-        orders_line_item._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        orders_line_item.additional_properties = d
+        orders_line_item._cf_raw = d
+        orders_line_item.created_at = d.get("created_at")
+        if "id" in d:
+            orders_line_item.id = d["id"]
+        if "order_id" in d:
+            orders_line_item.order_id = d["order_id"]
+        orders_line_item.prorated = d.get("prorated")
+        orders_line_item.public_id = d.get("public_id")
+        orders_line_item.quantity = d.get("quantity")
+        orders_line_item.updated_at = d.get("updated_at")
         return orders_line_item
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="OrdersLineItemOriginalProduct")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrdersLineItemOriginalProduct(_Record):
     """
@@ -35,6 +36,12 @@ class OrdersLineItemOriginalProduct(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -52,24 +59,13 @@ class OrdersLineItemOriginalProduct(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_line_item_original_product = _new(cls)
-        orders_line_item_original_product.id = id
-        orders_line_item_original_product.name = name
-        orders_line_item_original_product.public_id = public_id
-        orders_line_item_original_product._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        orders_line_item_original_product.additional_properties = d
+        orders_line_item_original_product._cf_raw = d
+        orders_line_item_original_product.id = d.get("id")
+        orders_line_item_original_product.name = d.get("name")
+        orders_line_item_original_product.public_id = d.get("public_id")
         return orders_line_item_original_product
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="OrdersLineItemProductsVariant")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrdersLineItemProductsVariant(_Record):
     """
@@ -41,6 +42,14 @@ class OrdersLineItemProductsVariant(_Record):
         "sku",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "description": "description",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "sku": "sku",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -64,30 +73,15 @@ class OrdersLineItemProductsVariant(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        description = d.pop("description", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        sku = d.pop("sku", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_line_item_products_variant = _new(cls)
-        orders_line_item_products_variant.description = description
-        orders_line_item_products_variant.id = id
-        orders_line_item_products_variant.name = name
-        orders_line_item_products_variant.public_id = public_id
-        orders_line_item_products_variant.sku = sku
-        orders_line_item_products_variant._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        orders_line_item_products_variant.additional_properties = d
+        orders_line_item_products_variant._cf_raw = d
+        orders_line_item_products_variant.description = d.get("description")
+        orders_line_item_products_variant.id = d.get("id")
+        orders_line_item_products_variant.name = d.get("name")
+        orders_line_item_products_variant.public_id = d.get("public_id")
+        orders_line_item_products_variant.sku = d.get("sku")
         return orders_line_item_products_variant
 
     @property

@@ -16,6 +16,19 @@ from typing import Self
 T = TypeVar("T", bound="OrdersLineItemsChange")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_new_line_item(new_line_item: Any) -> Any:
+    return OrdersLineItem.from_dict(new_line_item)
+
+
+def _cf_lazy_previous_line_item(previous_line_item: Any) -> Any:
+    return OrdersLineItem.from_dict(previous_line_item)
+
+
+def _cf_lazy_upcoming_invoice(upcoming_invoice: Any) -> Any:
+    return OrdersLineItemsChangeUpcomingInvoice.from_dict(upcoming_invoice)
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrdersLineItemsChange(_Record):
     """
@@ -38,6 +51,17 @@ class OrdersLineItemsChange(_Record):
         "upcoming_invoice",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "new_line_item": "new_line_item",
+        "preview": "preview",
+        "previous_line_item": "previous_line_item",
+        "upcoming_invoice": "upcoming_invoice",
+    }
+    _cf_lazy = {
+        "new_line_item": ("new_line_item", _cf_lazy_new_line_item),
+        "previous_line_item": ("previous_line_item", _cf_lazy_previous_line_item),
+        "upcoming_invoice": ("upcoming_invoice", _cf_lazy_upcoming_invoice),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -78,35 +102,11 @@ class OrdersLineItemsChange(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        new_line_item = d.pop("new_line_item", None)
-        if new_line_item is not None:
-            new_line_item = OrdersLineItem.from_dict(new_line_item)
-
-        preview = d.pop("preview", None)
-
-        previous_line_item = d.pop("previous_line_item", None)
-        if previous_line_item is not None:
-            previous_line_item = OrdersLineItem.from_dict(previous_line_item)
-
-        upcoming_invoice = d.pop("upcoming_invoice", None)
-        if upcoming_invoice is not None:
-            upcoming_invoice = OrdersLineItemsChangeUpcomingInvoice.from_dict(
-                upcoming_invoice
-            )
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_line_items_change = _new(cls)
-        orders_line_items_change.new_line_item = new_line_item
-        orders_line_items_change.preview = preview
-        orders_line_items_change.previous_line_item = previous_line_item
-        orders_line_items_change.upcoming_invoice = upcoming_invoice
-        orders_line_items_change._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        orders_line_items_change.additional_properties = d
+        orders_line_items_change._cf_raw = d
+        orders_line_items_change.preview = d.get("preview")
         return orders_line_items_change
 
     @property

@@ -16,6 +16,11 @@ from typing import Self
 T = TypeVar("T", bound="OrdersLineItemsChangeResponse")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_orders_line_items_change(orders_line_items_change: Any) -> Any:
+    return OrdersLineItemsChange.from_dict(orders_line_items_change)
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrdersLineItemsChangeResponse(_Record):
     """
@@ -27,6 +32,15 @@ class OrdersLineItemsChangeResponse(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ("orders_line_items_change",)
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "orders_line_items_change": "orders_line_items_change",
+    }
+    _cf_lazy = {
+        "orders_line_items_change": (
+            "orders_line_items_change",
+            _cf_lazy_orders_line_items_change,
+        ),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -44,24 +58,10 @@ class OrdersLineItemsChangeResponse(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        orders_line_items_change = d.pop("orders_line_items_change", None)
-        if orders_line_items_change is not None:
-            orders_line_items_change = OrdersLineItemsChange.from_dict(
-                orders_line_items_change
-            )
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_line_items_change_response = _new(cls)
-        orders_line_items_change_response.orders_line_items_change = (
-            orders_line_items_change
-        )
-        orders_line_items_change_response._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        orders_line_items_change_response.additional_properties = d
+        orders_line_items_change_response._cf_raw = d
         return orders_line_items_change_response
 
     @property

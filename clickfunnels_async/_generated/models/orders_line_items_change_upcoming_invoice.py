@@ -17,6 +17,16 @@ from typing import Self
 T = TypeVar("T", bound="OrdersLineItemsChangeUpcomingInvoice")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_next_invoice_date(next_invoice_date: Any) -> Any:
+    if isinstance(next_invoice_date, str):
+        try:
+            return datetime.datetime.fromisoformat(next_invoice_date)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return next_invoice_date
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrdersLineItemsChangeUpcomingInvoice(_Record):
     """
@@ -48,6 +58,18 @@ class OrdersLineItemsChangeUpcomingInvoice(_Record):
         "total_amount",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "currency": "currency",
+        "discount_amount": "discount_amount",
+        "next_invoice_date": "next_invoice_date",
+        "shipping_amount": "shipping_amount",
+        "subtotal_amount": "subtotal_amount",
+        "tax_amount": "tax_amount",
+        "total_amount": "total_amount",
+    }
+    _cf_lazy = {
+        "next_invoice_date": ("next_invoice_date", _cf_lazy_next_invoice_date),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -83,41 +105,22 @@ class OrdersLineItemsChangeUpcomingInvoice(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        currency = d.pop("currency", None)
-
-        discount_amount = d.pop("discount_amount", None)
-
-        next_invoice_date = d.pop("next_invoice_date", None)
-        if isinstance(next_invoice_date, str):
-            try:
-                next_invoice_date = datetime.datetime.fromisoformat(next_invoice_date)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        shipping_amount = d.pop("shipping_amount", None)
-
-        subtotal_amount = d.pop("subtotal_amount", None)
-
-        tax_amount = d.pop("tax_amount", None)
-
-        total_amount = d.pop("total_amount", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_line_items_change_upcoming_invoice = _new(cls)
-        orders_line_items_change_upcoming_invoice.currency = currency
-        orders_line_items_change_upcoming_invoice.discount_amount = discount_amount
-        orders_line_items_change_upcoming_invoice.next_invoice_date = next_invoice_date
-        orders_line_items_change_upcoming_invoice.shipping_amount = shipping_amount
-        orders_line_items_change_upcoming_invoice.subtotal_amount = subtotal_amount
-        orders_line_items_change_upcoming_invoice.tax_amount = tax_amount
-        orders_line_items_change_upcoming_invoice.total_amount = total_amount
-        orders_line_items_change_upcoming_invoice._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        orders_line_items_change_upcoming_invoice._cf_raw = d
+        orders_line_items_change_upcoming_invoice.currency = d.get("currency")
+        orders_line_items_change_upcoming_invoice.discount_amount = d.get(
+            "discount_amount"
         )
-
-        orders_line_items_change_upcoming_invoice.additional_properties = d
+        orders_line_items_change_upcoming_invoice.shipping_amount = d.get(
+            "shipping_amount"
+        )
+        orders_line_items_change_upcoming_invoice.subtotal_amount = d.get(
+            "subtotal_amount"
+        )
+        orders_line_items_change_upcoming_invoice.tax_amount = d.get("tax_amount")
+        orders_line_items_change_upcoming_invoice.total_amount = d.get("total_amount")
         return orders_line_items_change_upcoming_invoice
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="OrdersTransaction")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class OrdersTransaction(_Record):
     """
@@ -88,6 +89,27 @@ class OrdersTransaction(_Record):
             "status",
         )
     )
+    _cf_wire = {
+        "adjusted_transaction_id": "adjusted_transaction_id",
+        "amount": "amount",
+        "arn": "arn",
+        "billing_payment_instruction_id": "billing_payment_instruction_id",
+        "billing_payment_instruction_type": "billing_payment_instruction_type",
+        "created_at": "created_at",
+        "currency": "currency",
+        "external_id": "external_id",
+        "external_type": "external_type",
+        "id": "id",
+        "is_rebill": "is_rebill",
+        "order_id": "order_id",
+        "public_id": "public_id",
+        "reason": "reason",
+        "rebill_number": "rebill_number",
+        "result": "result",
+        "status": "status",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -183,80 +205,37 @@ class OrdersTransaction(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        adjusted_transaction_id = d.pop("adjusted_transaction_id", None)
-
-        amount = d.pop("amount", None)
-
-        arn = d.pop("arn", None)
-
-        billing_payment_instruction_id = d.pop("billing_payment_instruction_id", None)
-
-        billing_payment_instruction_type = d.pop(
-            "billing_payment_instruction_type", None
-        )
-
-        created_at = d.pop("created_at", None)
-
-        currency = d.pop("currency", None)
-
-        external_id = d.pop("external_id", _MISSING)
-
-        external_type = d.pop("external_type", None)
-
-        id = d.pop("id", _MISSING)
-
-        is_rebill = d.pop("is_rebill", None)
-
-        order_id = d.pop("order_id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        reason = d.pop("reason", None)
-
-        rebill_number = d.pop("rebill_number", None)
-
-        result = d.pop("result", _MISSING)
-
-        status = d.pop("status", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         orders_transaction = _new(cls)
-        orders_transaction.adjusted_transaction_id = adjusted_transaction_id
-        orders_transaction.amount = amount
-        orders_transaction.arn = arn
-        orders_transaction.billing_payment_instruction_id = (
-            billing_payment_instruction_id
+        orders_transaction._cf_raw = d
+        orders_transaction.adjusted_transaction_id = d.get("adjusted_transaction_id")
+        orders_transaction.amount = d.get("amount")
+        orders_transaction.arn = d.get("arn")
+        orders_transaction.billing_payment_instruction_id = d.get(
+            "billing_payment_instruction_id"
         )
-        orders_transaction.billing_payment_instruction_type = (
-            billing_payment_instruction_type
+        orders_transaction.billing_payment_instruction_type = d.get(
+            "billing_payment_instruction_type"
         )
-        orders_transaction.created_at = created_at
-        orders_transaction.currency = currency
-        if external_id is not _MISSING:
-            orders_transaction.external_id = external_id
-        orders_transaction.external_type = external_type
-        if id is not _MISSING:
-            orders_transaction.id = id
-        orders_transaction.is_rebill = is_rebill
-        if order_id is not _MISSING:
-            orders_transaction.order_id = order_id
-        orders_transaction.public_id = public_id
-        orders_transaction.reason = reason
-        orders_transaction.rebill_number = rebill_number
-        if result is not _MISSING:
-            orders_transaction.result = result
-        if status is not _MISSING:
-            orders_transaction.status = status
-        orders_transaction.updated_at = updated_at
-        orders_transaction._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        orders_transaction.additional_properties = d
+        orders_transaction.created_at = d.get("created_at")
+        orders_transaction.currency = d.get("currency")
+        if "external_id" in d:
+            orders_transaction.external_id = d["external_id"]
+        orders_transaction.external_type = d.get("external_type")
+        if "id" in d:
+            orders_transaction.id = d["id"]
+        orders_transaction.is_rebill = d.get("is_rebill")
+        if "order_id" in d:
+            orders_transaction.order_id = d["order_id"]
+        orders_transaction.public_id = d.get("public_id")
+        orders_transaction.reason = d.get("reason")
+        orders_transaction.rebill_number = d.get("rebill_number")
+        if "result" in d:
+            orders_transaction.result = d["result"]
+        if "status" in d:
+            orders_transaction.status = d["status"]
+        orders_transaction.updated_at = d.get("updated_at")
         return orders_transaction
 
     @property

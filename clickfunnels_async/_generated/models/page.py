@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,51 @@ from typing import Self
 from ..models.page_type import PageType
 
 T = TypeVar("T", bound="Page")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_funnel(funnel: Any) -> Any:
+    if isinstance(funnel, dict):
+        try:
+            return PageFunnel.from_dict(funnel)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return funnel
+
+
+def _cf_lazy_sdk(sdk: Any) -> Any:
+    if isinstance(sdk, dict):
+        try:
+            return PageSdk.from_dict(sdk)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return sdk
+
+
+def _cf_lazy_show_page_step(show_page_step: Any) -> Any:
+    if isinstance(show_page_step, dict):
+        try:
+            return PageShowPageStep.from_dict(show_page_step)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return show_page_step
+
+
+def _cf_lazy_type_(type_: Any) -> Any:
+    if isinstance(type_, str):
+        try:
+            return PageType(type_)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return type_
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -102,6 +147,37 @@ class Page(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "description": "description",
+        "funnel": "funnel",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "sdk": "sdk",
+        "seo_description": "seo_description",
+        "seo_index": "seo_index",
+        "seo_title": "seo_title",
+        "show_page_step": "show_page_step",
+        "theme_id": "theme_id",
+        "type": "type_",
+        "updated_at": "updated_at",
+        "url": "url",
+        "workspace_id": "workspace_id",
+        "custom_css": "custom_css",
+        "footer_code": "footer_code",
+        "head_code": "head_code",
+        "markup": "markup",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "funnel": ("funnel", _cf_lazy_funnel),
+        "sdk": ("sdk", _cf_lazy_sdk),
+        "show_page_step": ("show_page_step", _cf_lazy_show_page_step),
+        "type_": ("type", _cf_lazy_type_),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -221,112 +297,30 @@ class Page(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        current_path = d.pop("current_path", None)
-
-        description = d.pop("description", None)
-
-        funnel = d.pop("funnel", None)
-        if isinstance(funnel, dict):
-            try:
-                funnel = PageFunnel.from_dict(funnel)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        sdk = d.pop("sdk", None)
-        if isinstance(sdk, dict):
-            try:
-                sdk = PageSdk.from_dict(sdk)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        seo_description = d.pop("seo_description", None)
-
-        seo_index = d.pop("seo_index", _MISSING)
-
-        seo_title = d.pop("seo_title", None)
-
-        show_page_step = d.pop("show_page_step", None)
-        if isinstance(show_page_step, dict):
-            try:
-                show_page_step = PageShowPageStep.from_dict(show_page_step)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        theme_id = d.pop("theme_id", None)
-
-        type_ = d.pop("type", None)
-        if isinstance(type_, str):
-            try:
-                type_ = PageType(type_)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        url = d.pop("url", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        custom_css = d.pop("custom_css", None)
-
-        footer_code = d.pop("footer_code", None)
-
-        head_code = d.pop("head_code", None)
-
-        markup = d.pop("markup", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         page = _new(cls)
-        if created_at is not _MISSING:
-            page.created_at = created_at
-        page.current_path = current_path
-        page.description = description
-        page.funnel = funnel
-        if id is not _MISSING:
-            page.id = id
-        if name is not _MISSING:
-            page.name = name
-        if public_id is not _MISSING:
-            page.public_id = public_id
-        page.sdk = sdk
-        page.seo_description = seo_description
-        if seo_index is not _MISSING:
-            page.seo_index = seo_index
-        page.seo_title = seo_title
-        page.show_page_step = show_page_step
-        page.theme_id = theme_id
-        page.type_ = type_
-        if updated_at is not _MISSING:
-            page.updated_at = updated_at
-        page.url = url
-        if workspace_id is not _MISSING:
-            page.workspace_id = workspace_id
-        page.custom_css = custom_css
-        page.footer_code = footer_code
-        page.head_code = head_code
-        page.markup = markup
-        _wire = {
-            "type": "type_",
-        }
-        page._fields_set = frozenset(
-            _wire.get(key, key) for key in src_dict if key not in d
-        )
-
-        page.additional_properties = d
+        page._cf_raw = d
+        page.current_path = d.get("current_path")
+        page.description = d.get("description")
+        if "id" in d:
+            page.id = d["id"]
+        if "name" in d:
+            page.name = d["name"]
+        if "public_id" in d:
+            page.public_id = d["public_id"]
+        page.seo_description = d.get("seo_description")
+        if "seo_index" in d:
+            page.seo_index = d["seo_index"]
+        page.seo_title = d.get("seo_title")
+        page.theme_id = d.get("theme_id")
+        page.url = d.get("url")
+        if "workspace_id" in d:
+            page.workspace_id = d["workspace_id"]
+        page.custom_css = d.get("custom_css")
+        page.footer_code = d.get("footer_code")
+        page.head_code = d.get("head_code")
+        page.markup = d.get("markup")
         return page
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="PageSdk")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class PageSdk(_Record):
     """
@@ -31,6 +32,11 @@ class PageSdk(_Record):
         "token",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "external_url": "external_url",
+        "token": "token",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -45,21 +51,12 @@ class PageSdk(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        external_url = d.pop("external_url", None)
-
-        token = d.pop("token", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         page_sdk = _new(cls)
-        page_sdk.external_url = external_url
-        page_sdk.token = token
-        page_sdk._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        page_sdk.additional_properties = d
+        page_sdk._cf_raw = d
+        page_sdk.external_url = d.get("external_url")
+        page_sdk.token = d.get("token")
         return page_sdk
 
     @property

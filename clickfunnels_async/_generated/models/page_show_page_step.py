@@ -16,6 +16,13 @@ from typing import Self
 T = TypeVar("T", bound="PageShowPageStep")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_products(products: Any) -> Any:
+    return [
+        PageShowPageStepProduct.from_dict(products_item) for products_item in products
+    ]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class PageShowPageStep(_Record):
     """
@@ -44,6 +51,17 @@ class PageShowPageStep(_Record):
         "sort_order",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "current_path": "current_path",
+        "id": "id",
+        "name": "name",
+        "products": "products",
+        "public_id": "public_id",
+        "sort_order": "sort_order",
+    }
+    _cf_lazy = {
+        "products": ("products", _cf_lazy_products),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -81,38 +99,15 @@ class PageShowPageStep(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        current_path = d.pop("current_path", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        products = d.pop("products", None)
-        if products is not None:
-            products = [
-                PageShowPageStepProduct.from_dict(products_item)
-                for products_item in products
-            ]
-
-        public_id = d.pop("public_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         page_show_page_step = _new(cls)
-        page_show_page_step.current_path = current_path
-        page_show_page_step.id = id
-        page_show_page_step.name = name
-        page_show_page_step.products = products
-        page_show_page_step.public_id = public_id
-        page_show_page_step.sort_order = sort_order
-        page_show_page_step._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        page_show_page_step.additional_properties = d
+        page_show_page_step._cf_raw = d
+        page_show_page_step.current_path = d.get("current_path")
+        page_show_page_step.id = d.get("id")
+        page_show_page_step.name = d.get("name")
+        page_show_page_step.public_id = d.get("public_id")
+        page_show_page_step.sort_order = d.get("sort_order")
         return page_show_page_step
 
     @property

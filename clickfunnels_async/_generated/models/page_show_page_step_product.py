@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="PageShowPageStepProduct")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class PageShowPageStepProduct(_Record):
     """
@@ -41,6 +42,14 @@ class PageShowPageStepProduct(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "bump": "bump",
+        "bump_preheadline": "bump_preheadline",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -64,30 +73,15 @@ class PageShowPageStepProduct(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        bump = d.pop("bump", None)
-
-        bump_preheadline = d.pop("bump_preheadline", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         page_show_page_step_product = _new(cls)
-        page_show_page_step_product.bump = bump
-        page_show_page_step_product.bump_preheadline = bump_preheadline
-        page_show_page_step_product.id = id
-        page_show_page_step_product.name = name
-        page_show_page_step_product.public_id = public_id
-        page_show_page_step_product._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        page_show_page_step_product.additional_properties = d
+        page_show_page_step_product._cf_raw = d
+        page_show_page_step_product.bump = d.get("bump")
+        page_show_page_step_product.bump_preheadline = d.get("bump_preheadline")
+        page_show_page_step_product.id = d.get("id")
+        page_show_page_step_product.name = d.get("name")
+        page_show_page_step_product.public_id = d.get("public_id")
         return page_show_page_step_product
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="PageSummary")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class PageSummary(_Record):
     """
@@ -40,6 +41,14 @@ class PageSummary(_Record):
         "type_",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "current_path": "current_path",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "type": "type_",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -63,33 +72,15 @@ class PageSummary(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        current_path = d.pop("current_path", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        type_ = d.pop("type", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         page_summary = _new(cls)
-        page_summary.current_path = current_path
-        page_summary.id = id
-        page_summary.name = name
-        page_summary.public_id = public_id
-        page_summary.type_ = type_
-        _wire = {
-            "type": "type_",
-        }
-        page_summary._fields_set = frozenset(
-            _wire.get(key, key) for key in src_dict if key not in d
-        )
-
-        page_summary.additional_properties = d
+        page_summary._cf_raw = d
+        page_summary.current_path = d.get("current_path")
+        page_summary.id = d.get("id")
+        page_summary.name = d.get("name")
+        page_summary.public_id = d.get("public_id")
+        page_summary.type_ = d.get("type")
         return page_summary
 
     @property

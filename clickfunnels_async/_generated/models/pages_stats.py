@@ -7,13 +7,40 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self
 
 T = TypeVar("T", bound="PagesStats")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_funnel(funnel: Any) -> Any:
+    if isinstance(funnel, dict):
+        try:
+            return FunnelSummary.from_dict(funnel)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return funnel
+
+
+def _cf_lazy_page(page: Any) -> Any:
+    return PageSummary.from_dict(page)
+
+
+def _cf_lazy_step(step: Any) -> Any:
+    if isinstance(step, dict):
+        try:
+            return FunnelStepStats.from_dict(step)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return step
+
+
+def _cf_lazy_timerange(timerange: Any) -> Any:
+    return PagesStatsTimerange.from_dict(timerange)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -47,6 +74,19 @@ class PagesStats(_Record):
             "timerange",
         )
     )
+    _cf_wire = {
+        "currency": "currency",
+        "funnel": "funnel",
+        "page": "page",
+        "step": "step",
+        "timerange": "timerange",
+    }
+    _cf_lazy = {
+        "funnel": ("funnel", _cf_lazy_funnel),
+        "page": ("page", _cf_lazy_page),
+        "step": ("step", _cf_lazy_step),
+        "timerange": ("timerange", _cf_lazy_timerange),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -94,47 +134,12 @@ class PagesStats(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        currency = d.pop("currency", _MISSING)
-
-        funnel = d.pop("funnel", None)
-        if isinstance(funnel, dict):
-            try:
-                funnel = FunnelSummary.from_dict(funnel)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        page = d.pop("page", _MISSING)
-        if page is not _MISSING:
-            page = PageSummary.from_dict(page)
-
-        step = d.pop("step", None)
-        if isinstance(step, dict):
-            try:
-                step = FunnelStepStats.from_dict(step)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        timerange = d.pop("timerange", _MISSING)
-        if timerange is not _MISSING:
-            timerange = PagesStatsTimerange.from_dict(timerange)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         pages_stats = _new(cls)
-        if currency is not _MISSING:
-            pages_stats.currency = currency
-        pages_stats.funnel = funnel
-        if page is not _MISSING:
-            pages_stats.page = page
-        pages_stats.step = step
-        if timerange is not _MISSING:
-            pages_stats.timerange = timerange
-        pages_stats._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        pages_stats.additional_properties = d
+        pages_stats._cf_raw = d
+        if "currency" in d:
+            pages_stats.currency = d["currency"]
         return pages_stats
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,37 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Product")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
+
+
+def _cf_lazy_variant_properties(variant_properties: Any) -> Any:
+    if isinstance(variant_properties, list):
+        try:
+            return [
+                ProductVariantProperty.from_dict(variant_properties_type_0_item)
+                for variant_properties_type_0_item in variant_properties
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return variant_properties
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -103,6 +134,36 @@ class Product(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "archived": "archived",
+        "cancellation_funnel_url": "cancellation_funnel_url",
+        "commissionable": "commissionable",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "default_variant_id": "default_variant_id",
+        "id": "id",
+        "image_id": "image_id",
+        "image_ids": "image_ids",
+        "name": "name",
+        "price_ids": "price_ids",
+        "public_id": "public_id",
+        "redirect_funnel_id": "redirect_funnel_id",
+        "seo_description": "seo_description",
+        "seo_image_id": "seo_image_id",
+        "seo_title": "seo_title",
+        "tag_ids": "tag_ids",
+        "updated_at": "updated_at",
+        "variant_ids": "variant_ids",
+        "variant_properties": "variant_properties",
+        "visible_in_customer_center": "visible_in_customer_center",
+        "visible_in_store": "visible_in_store",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+        "variant_properties": ("variant_properties", _cf_lazy_variant_properties),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -227,106 +288,34 @@ class Product(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        archived = d.pop("archived", None)
-
-        cancellation_funnel_url = d.pop("cancellation_funnel_url", None)
-
-        commissionable = d.pop("commissionable", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        current_path = d.pop("current_path", None)
-
-        default_variant_id = d.pop("default_variant_id", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        image_id = d.pop("image_id", None)
-
-        image_ids = d.pop("image_ids", None)
-
-        name = d.pop("name", _MISSING)
-
-        price_ids = d.pop("price_ids", None)
-
-        public_id = d.pop("public_id", None)
-
-        redirect_funnel_id = d.pop("redirect_funnel_id", None)
-
-        seo_description = d.pop("seo_description", None)
-
-        seo_image_id = d.pop("seo_image_id", None)
-
-        seo_title = d.pop("seo_title", None)
-
-        tag_ids = d.pop("tag_ids", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        variant_ids = d.pop("variant_ids", None)
-
-        variant_properties = d.pop("variant_properties", None)
-        if isinstance(variant_properties, list):
-            try:
-                variant_properties = [
-                    ProductVariantProperty.from_dict(variant_properties_type_0_item)
-                    for variant_properties_type_0_item in variant_properties
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        visible_in_customer_center = d.pop("visible_in_customer_center", None)
-
-        visible_in_store = d.pop("visible_in_store", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         product = _new(cls)
-        product.archived = archived
-        product.cancellation_funnel_url = cancellation_funnel_url
-        product.commissionable = commissionable
-        product.created_at = created_at
-        product.current_path = current_path
-        if default_variant_id is not _MISSING:
-            product.default_variant_id = default_variant_id
-        if id is not _MISSING:
-            product.id = id
-        product.image_id = image_id
-        product.image_ids = image_ids
-        if name is not _MISSING:
-            product.name = name
-        product.price_ids = price_ids
-        product.public_id = public_id
-        product.redirect_funnel_id = redirect_funnel_id
-        product.seo_description = seo_description
-        product.seo_image_id = seo_image_id
-        product.seo_title = seo_title
-        product.tag_ids = tag_ids
-        product.updated_at = updated_at
-        product.variant_ids = variant_ids
-        product.variant_properties = variant_properties
-        product.visible_in_customer_center = visible_in_customer_center
-        product.visible_in_store = visible_in_store
-        if workspace_id is not _MISSING:
-            product.workspace_id = workspace_id
-        product._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        product.additional_properties = d
+        product._cf_raw = d
+        product.archived = d.get("archived")
+        product.cancellation_funnel_url = d.get("cancellation_funnel_url")
+        product.commissionable = d.get("commissionable")
+        product.current_path = d.get("current_path")
+        if "default_variant_id" in d:
+            product.default_variant_id = d["default_variant_id"]
+        if "id" in d:
+            product.id = d["id"]
+        product.image_id = d.get("image_id")
+        product.image_ids = d.get("image_ids")
+        if "name" in d:
+            product.name = d["name"]
+        product.price_ids = d.get("price_ids")
+        product.public_id = d.get("public_id")
+        product.redirect_funnel_id = d.get("redirect_funnel_id")
+        product.seo_description = d.get("seo_description")
+        product.seo_image_id = d.get("seo_image_id")
+        product.seo_title = d.get("seo_title")
+        product.tag_ids = d.get("tag_ids")
+        product.variant_ids = d.get("variant_ids")
+        product.visible_in_customer_center = d.get("visible_in_customer_center")
+        product.visible_in_store = d.get("visible_in_store")
+        if "workspace_id" in d:
+            product.workspace_id = d["workspace_id"]
         return product
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="ProductVariantProperty")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ProductVariantProperty(_Record):
     """
@@ -31,6 +32,11 @@ class ProductVariantProperty(_Record):
         "name",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "id": "id",
+        "name": "name",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -45,21 +51,12 @@ class ProductVariantProperty(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         product_variant_property = _new(cls)
-        product_variant_property.id = id
-        product_variant_property.name = name
-        product_variant_property._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        product_variant_property.additional_properties = d
+        product_variant_property._cf_raw = d
+        product_variant_property.id = d.get("id")
+        product_variant_property.name = d.get("name")
         return product_variant_property
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,6 +16,16 @@ from typing import Self
 from ..models.products_collection_sort_method import ProductsCollectionSortMethod
 
 T = TypeVar("T", bound="ProductsCollection")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_sort_method(sort_method: Any) -> Any:
+    if isinstance(sort_method, str):
+        try:
+            return ProductsCollectionSortMethod(sort_method)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return sort_method
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -88,6 +98,29 @@ class ProductsCollection(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "archived": "archived",
+        "collection_type": "collection_type",
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "description": "description",
+        "id": "id",
+        "image_id": "image_id",
+        "name": "name",
+        "product_ids": "product_ids",
+        "public_id": "public_id",
+        "seo_description": "seo_description",
+        "seo_indexable": "seo_indexable",
+        "seo_title": "seo_title",
+        "social_image_id": "social_image_id",
+        "sort_method": "sort_method",
+        "updated_at": "updated_at",
+        "visible_in_store": "visible_in_store",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "sort_method": ("sort_method", _cf_lazy_sort_method),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -168,77 +201,30 @@ class ProductsCollection(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        archived = d.pop("archived", None)
-
-        collection_type = d.pop("collection_type", None)
-
-        created_at = d.pop("created_at", None)
-
-        current_path = d.pop("current_path", None)
-
-        description = d.pop("description", None)
-
-        id = d.pop("id", _MISSING)
-
-        image_id = d.pop("image_id", None)
-
-        name = d.pop("name", _MISSING)
-
-        product_ids = d.pop("product_ids", None)
-
-        public_id = d.pop("public_id", None)
-
-        seo_description = d.pop("seo_description", None)
-
-        seo_indexable = d.pop("seo_indexable", None)
-
-        seo_title = d.pop("seo_title", None)
-
-        social_image_id = d.pop("social_image_id", None)
-
-        sort_method = d.pop("sort_method", None)
-        if isinstance(sort_method, str):
-            try:
-                sort_method = ProductsCollectionSortMethod(sort_method)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        updated_at = d.pop("updated_at", None)
-
-        visible_in_store = d.pop("visible_in_store", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_collection = _new(cls)
-        products_collection.archived = archived
-        products_collection.collection_type = collection_type
-        products_collection.created_at = created_at
-        products_collection.current_path = current_path
-        products_collection.description = description
-        if id is not _MISSING:
-            products_collection.id = id
-        products_collection.image_id = image_id
-        if name is not _MISSING:
-            products_collection.name = name
-        products_collection.product_ids = product_ids
-        products_collection.public_id = public_id
-        products_collection.seo_description = seo_description
-        products_collection.seo_indexable = seo_indexable
-        products_collection.seo_title = seo_title
-        products_collection.social_image_id = social_image_id
-        products_collection.sort_method = sort_method
-        products_collection.updated_at = updated_at
-        products_collection.visible_in_store = visible_in_store
-        if workspace_id is not _MISSING:
-            products_collection.workspace_id = workspace_id
-        products_collection._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        products_collection.additional_properties = d
+        products_collection._cf_raw = d
+        products_collection.archived = d.get("archived")
+        products_collection.collection_type = d.get("collection_type")
+        products_collection.created_at = d.get("created_at")
+        products_collection.current_path = d.get("current_path")
+        products_collection.description = d.get("description")
+        if "id" in d:
+            products_collection.id = d["id"]
+        products_collection.image_id = d.get("image_id")
+        if "name" in d:
+            products_collection.name = d["name"]
+        products_collection.product_ids = d.get("product_ids")
+        products_collection.public_id = d.get("public_id")
+        products_collection.seo_description = d.get("seo_description")
+        products_collection.seo_indexable = d.get("seo_indexable")
+        products_collection.seo_title = d.get("seo_title")
+        products_collection.social_image_id = d.get("social_image_id")
+        products_collection.updated_at = d.get("updated_at")
+        products_collection.visible_in_store = d.get("visible_in_store")
+        if "workspace_id" in d:
+            products_collection.workspace_id = d["workspace_id"]
         return products_collection
 
     @property

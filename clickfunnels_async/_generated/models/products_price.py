@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,34 @@ from typing import Self
 from ..models.products_price_payment_type import ProductsPricePaymentType
 
 T = TypeVar("T", bound="ProductsPrice")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_payment_type(payment_type: Any) -> Any:
+    if isinstance(payment_type, str):
+        try:
+            return ProductsPricePaymentType(payment_type)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return payment_type
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -111,6 +139,38 @@ class ProductsPrice(_Record):
             "trial_amount",
         )
     )
+    _cf_wire = {
+        "amount": "amount",
+        "archived": "archived",
+        "compare_at_amount": "compare_at_amount",
+        "cost": "cost",
+        "created_at": "created_at",
+        "currency": "currency",
+        "duration": "duration",
+        "id": "id",
+        "interval": "interval",
+        "interval_count": "interval_count",
+        "key": "key",
+        "name": "name",
+        "payment_type": "payment_type",
+        "public_id": "public_id",
+        "self_cancel": "self_cancel",
+        "self_downgrade": "self_downgrade",
+        "self_reactivate": "self_reactivate",
+        "self_upgrade": "self_upgrade",
+        "setup_amount": "setup_amount",
+        "trial_amount": "trial_amount",
+        "trial_duration": "trial_duration",
+        "trial_interval": "trial_interval",
+        "updated_at": "updated_at",
+        "variant_id": "variant_id",
+        "visible": "visible",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "payment_type": ("payment_type", _cf_lazy_payment_type),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -228,109 +288,36 @@ class ProductsPrice(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        amount = d.pop("amount", _MISSING)
-
-        archived = d.pop("archived", None)
-
-        compare_at_amount = d.pop("compare_at_amount", None)
-
-        cost = d.pop("cost", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        currency = d.pop("currency", _MISSING)
-
-        duration = d.pop("duration", None)
-
-        id = d.pop("id", _MISSING)
-
-        interval = d.pop("interval", None)
-
-        interval_count = d.pop("interval_count", None)
-
-        key = d.pop("key", None)
-
-        name = d.pop("name", None)
-
-        payment_type = d.pop("payment_type", None)
-        if isinstance(payment_type, str):
-            try:
-                payment_type = ProductsPricePaymentType(payment_type)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        public_id = d.pop("public_id", None)
-
-        self_cancel = d.pop("self_cancel", None)
-
-        self_downgrade = d.pop("self_downgrade", None)
-
-        self_reactivate = d.pop("self_reactivate", None)
-
-        self_upgrade = d.pop("self_upgrade", None)
-
-        setup_amount = d.pop("setup_amount", None)
-
-        trial_amount = d.pop("trial_amount", _MISSING)
-
-        trial_duration = d.pop("trial_duration", None)
-
-        trial_interval = d.pop("trial_interval", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        variant_id = d.pop("variant_id", None)
-
-        visible = d.pop("visible", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_price = _new(cls)
-        if amount is not _MISSING:
-            products_price.amount = amount
-        products_price.archived = archived
-        products_price.compare_at_amount = compare_at_amount
-        products_price.cost = cost
-        products_price.created_at = created_at
-        if currency is not _MISSING:
-            products_price.currency = currency
-        products_price.duration = duration
-        if id is not _MISSING:
-            products_price.id = id
-        products_price.interval = interval
-        products_price.interval_count = interval_count
-        products_price.key = key
-        products_price.name = name
-        products_price.payment_type = payment_type
-        products_price.public_id = public_id
-        products_price.self_cancel = self_cancel
-        products_price.self_downgrade = self_downgrade
-        products_price.self_reactivate = self_reactivate
-        products_price.self_upgrade = self_upgrade
-        products_price.setup_amount = setup_amount
-        if trial_amount is not _MISSING:
-            products_price.trial_amount = trial_amount
-        products_price.trial_duration = trial_duration
-        products_price.trial_interval = trial_interval
-        products_price.updated_at = updated_at
-        products_price.variant_id = variant_id
-        products_price.visible = visible
-        products_price._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        products_price.additional_properties = d
+        products_price._cf_raw = d
+        if "amount" in d:
+            products_price.amount = d["amount"]
+        products_price.archived = d.get("archived")
+        products_price.compare_at_amount = d.get("compare_at_amount")
+        products_price.cost = d.get("cost")
+        if "currency" in d:
+            products_price.currency = d["currency"]
+        products_price.duration = d.get("duration")
+        if "id" in d:
+            products_price.id = d["id"]
+        products_price.interval = d.get("interval")
+        products_price.interval_count = d.get("interval_count")
+        products_price.key = d.get("key")
+        products_price.name = d.get("name")
+        products_price.public_id = d.get("public_id")
+        products_price.self_cancel = d.get("self_cancel")
+        products_price.self_downgrade = d.get("self_downgrade")
+        products_price.self_reactivate = d.get("self_reactivate")
+        products_price.self_upgrade = d.get("self_upgrade")
+        products_price.setup_amount = d.get("setup_amount")
+        if "trial_amount" in d:
+            products_price.trial_amount = d["trial_amount"]
+        products_price.trial_duration = d.get("trial_duration")
+        products_price.trial_interval = d.get("trial_interval")
+        products_price.variant_id = d.get("variant_id")
+        products_price.visible = d.get("visible")
         return products_price
 
     @property

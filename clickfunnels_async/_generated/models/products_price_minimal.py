@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="ProductsPriceMinimal")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ProductsPriceMinimal(_Record):
     """
@@ -53,6 +54,18 @@ class ProductsPriceMinimal(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "amount": "amount",
+        "currency": "currency",
+        "duration": "duration",
+        "id": "id",
+        "interval": "interval",
+        "interval_count": "interval_count",
+        "key": "key",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -88,42 +101,19 @@ class ProductsPriceMinimal(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        amount = d.pop("amount", None)
-
-        currency = d.pop("currency", None)
-
-        duration = d.pop("duration", None)
-
-        id = d.pop("id", None)
-
-        interval = d.pop("interval", None)
-
-        interval_count = d.pop("interval_count", None)
-
-        key = d.pop("key", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_price_minimal = _new(cls)
-        products_price_minimal.amount = amount
-        products_price_minimal.currency = currency
-        products_price_minimal.duration = duration
-        products_price_minimal.id = id
-        products_price_minimal.interval = interval
-        products_price_minimal.interval_count = interval_count
-        products_price_minimal.key = key
-        products_price_minimal.name = name
-        products_price_minimal.public_id = public_id
-        products_price_minimal._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        products_price_minimal.additional_properties = d
+        products_price_minimal._cf_raw = d
+        products_price_minimal.amount = d.get("amount")
+        products_price_minimal.currency = d.get("currency")
+        products_price_minimal.duration = d.get("duration")
+        products_price_minimal.id = d.get("id")
+        products_price_minimal.interval = d.get("interval")
+        products_price_minimal.interval_count = d.get("interval_count")
+        products_price_minimal.key = d.get("key")
+        products_price_minimal.name = d.get("name")
+        products_price_minimal.public_id = d.get("public_id")
         return products_price_minimal
 
     @property

@@ -16,6 +16,21 @@ from typing import Self
 T = TypeVar("T", bound="ProductsPricesChangeOptions")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_downgrade(downgrade: Any) -> Any:
+    return [
+        ProductsPricesChangeOptionsVariantGroup.from_dict(downgrade_item)
+        for downgrade_item in downgrade
+    ]
+
+
+def _cf_lazy_upgrade(upgrade: Any) -> Any:
+    return [
+        ProductsPricesChangeOptionsVariantGroup.from_dict(upgrade_item)
+        for upgrade_item in upgrade
+    ]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ProductsPricesChangeOptions(_Record):
     """
@@ -32,6 +47,14 @@ class ProductsPricesChangeOptions(_Record):
         "upgrade",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "downgrade": "downgrade",
+        "upgrade": "upgrade",
+    }
+    _cf_lazy = {
+        "downgrade": ("downgrade", _cf_lazy_downgrade),
+        "upgrade": ("upgrade", _cf_lazy_upgrade),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -70,31 +93,10 @@ class ProductsPricesChangeOptions(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        downgrade = d.pop("downgrade", None)
-        if downgrade is not None:
-            downgrade = [
-                ProductsPricesChangeOptionsVariantGroup.from_dict(downgrade_item)
-                for downgrade_item in downgrade
-            ]
-
-        upgrade = d.pop("upgrade", None)
-        if upgrade is not None:
-            upgrade = [
-                ProductsPricesChangeOptionsVariantGroup.from_dict(upgrade_item)
-                for upgrade_item in upgrade
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_prices_change_options = _new(cls)
-        products_prices_change_options.downgrade = downgrade
-        products_prices_change_options.upgrade = upgrade
-        products_prices_change_options._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        products_prices_change_options.additional_properties = d
+        products_prices_change_options._cf_raw = d
         return products_prices_change_options
 
     @property

@@ -16,6 +16,11 @@ from typing import Self
 T = TypeVar("T", bound="ProductsPricesChangeOptionsResponse")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_products_prices_change_options(products_prices_change_options: Any) -> Any:
+    return ProductsPricesChangeOptions.from_dict(products_prices_change_options)
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ProductsPricesChangeOptionsResponse(_Record):
     """
@@ -27,6 +32,15 @@ class ProductsPricesChangeOptionsResponse(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ("products_prices_change_options",)
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "products_prices_change_options": "products_prices_change_options",
+    }
+    _cf_lazy = {
+        "products_prices_change_options": (
+            "products_prices_change_options",
+            _cf_lazy_products_prices_change_options,
+        ),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -46,24 +60,10 @@ class ProductsPricesChangeOptionsResponse(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        products_prices_change_options = d.pop("products_prices_change_options", None)
-        if products_prices_change_options is not None:
-            products_prices_change_options = ProductsPricesChangeOptions.from_dict(
-                products_prices_change_options
-            )
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_prices_change_options_response = _new(cls)
-        products_prices_change_options_response.products_prices_change_options = (
-            products_prices_change_options
-        )
-        products_prices_change_options_response._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        products_prices_change_options_response.additional_properties = d
+        products_prices_change_options_response._cf_raw = d
         return products_prices_change_options_response
 
     @property

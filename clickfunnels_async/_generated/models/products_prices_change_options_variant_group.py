@@ -16,6 +16,13 @@ from typing import Self
 T = TypeVar("T", bound="ProductsPricesChangeOptionsVariantGroup")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_products_variant(products_variant: Any) -> Any:
+    return ProductsPricesChangeOptionsVariantGroupProductsVariant.from_dict(
+        products_variant
+    )
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ProductsPricesChangeOptionsVariantGroup(_Record):
     """
@@ -29,6 +36,12 @@ class ProductsPricesChangeOptionsVariantGroup(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ("products_variant",)
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "products_variant": "products_variant",
+    }
+    _cf_lazy = {
+        "products_variant": ("products_variant", _cf_lazy_products_variant),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -49,24 +62,10 @@ class ProductsPricesChangeOptionsVariantGroup(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        products_variant = d.pop("products_variant", None)
-        if products_variant is not None:
-            products_variant = (
-                ProductsPricesChangeOptionsVariantGroupProductsVariant.from_dict(
-                    products_variant
-                )
-            )
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_prices_change_options_variant_group = _new(cls)
-        products_prices_change_options_variant_group.products_variant = products_variant
-        products_prices_change_options_variant_group._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        products_prices_change_options_variant_group.additional_properties = d
+        products_prices_change_options_variant_group._cf_raw = d
         return products_prices_change_options_variant_group
 
     @property

@@ -16,6 +16,11 @@ from typing import Self
 T = TypeVar("T", bound="ProductsPricesChangeOptionsVariantGroupProductsVariant")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_prices(prices: Any) -> Any:
+    return [ProductsPriceMinimal.from_dict(prices_item) for prices_item in prices]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ProductsPricesChangeOptionsVariantGroupProductsVariant(_Record):
     """
@@ -41,6 +46,16 @@ class ProductsPricesChangeOptionsVariantGroupProductsVariant(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "id": "id",
+        "name": "name",
+        "prices": "prices",
+        "product_id": "product_id",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {
+        "prices": ("prices", _cf_lazy_prices),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -75,38 +90,20 @@ class ProductsPricesChangeOptionsVariantGroupProductsVariant(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        prices = d.pop("prices", None)
-        if prices is not None:
-            prices = [
-                ProductsPriceMinimal.from_dict(prices_item) for prices_item in prices
-            ]
-
-        product_id = d.pop("product_id", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_prices_change_options_variant_group_products_variant = _new(cls)
-        products_prices_change_options_variant_group_products_variant.id = id
-        products_prices_change_options_variant_group_products_variant.name = name
-        products_prices_change_options_variant_group_products_variant.prices = prices
+        products_prices_change_options_variant_group_products_variant._cf_raw = d
+        products_prices_change_options_variant_group_products_variant.id = d.get("id")
+        products_prices_change_options_variant_group_products_variant.name = d.get(
+            "name"
+        )
         products_prices_change_options_variant_group_products_variant.product_id = (
-            product_id
+            d.get("product_id")
         )
-        products_prices_change_options_variant_group_products_variant.public_id = (
-            public_id
+        products_prices_change_options_variant_group_products_variant.public_id = d.get(
+            "public_id"
         )
-        products_prices_change_options_variant_group_products_variant._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        products_prices_change_options_variant_group_products_variant.additional_properties = d
         return products_prices_change_options_variant_group_products_variant
 
     @property

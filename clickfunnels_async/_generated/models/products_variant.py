@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,75 @@ from typing import Self
 from ..models.products_variant_product_type import ProductsVariantProductType
 
 T = TypeVar("T", bound="ProductsVariant")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_created_by_platform_application(
+    created_by_platform_application: Any,
+) -> Any:
+    return ProductsVariantCreatedByPlatformApplication.from_dict(
+        created_by_platform_application
+    )
+
+
+def _cf_lazy_included_courses(included_courses: Any) -> Any:
+    if isinstance(included_courses, list):
+        try:
+            return [
+                ProductsVariantIncludedCourse.from_dict(included_courses_type_0_item)
+                for included_courses_type_0_item in included_courses
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return included_courses
+
+
+def _cf_lazy_included_space_groups(included_space_groups: Any) -> Any:
+    if isinstance(included_space_groups, list):
+        try:
+            return [
+                ProductsVariantIncludedSpaceGroup.from_dict(
+                    included_space_groups_type_0_item
+                )
+                for included_space_groups_type_0_item in included_space_groups
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return included_space_groups
+
+
+def _cf_lazy_product_type(product_type: Any) -> Any:
+    return ProductsVariantProductType(product_type)
+
+
+def _cf_lazy_properties_values(properties_values: Any) -> Any:
+    if isinstance(properties_values, list):
+        try:
+            return [
+                ProductsVariantPropertiesValue.from_dict(properties_values_type_0_item)
+                for properties_values_type_0_item in properties_values
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return properties_values
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -146,6 +215,59 @@ class ProductsVariant(_Record):
             "weight_unit",
         )
     )
+    _cf_wire = {
+        "archived": "archived",
+        "asset_ids": "asset_ids",
+        "country_of_manufacture_id": "country_of_manufacture_id",
+        "created_at": "created_at",
+        "created_by_platform_application": "created_by_platform_application",
+        "default": "default",
+        "description": "description",
+        "dimensions_unit": "dimensions_unit",
+        "fulfillment_required": "fulfillment_required",
+        "fulfillments_location_ids": "fulfillments_location_ids",
+        "has_access_to_all_valid_assets": "has_access_to_all_valid_assets",
+        "height": "height",
+        "id": "id",
+        "image_ids": "image_ids",
+        "included_courses": "included_courses",
+        "included_space_groups": "included_space_groups",
+        "length": "length",
+        "name": "name",
+        "out_of_stock_sales": "out_of_stock_sales",
+        "price_ids": "price_ids",
+        "product_id": "product_id",
+        "product_type": "product_type",
+        "properties_value_ids": "properties_value_ids",
+        "properties_values": "properties_values",
+        "public_id": "public_id",
+        "quantity": "quantity",
+        "sku": "sku",
+        "tag_ids": "tag_ids",
+        "tax_category_id": "tax_category_id",
+        "taxable": "taxable",
+        "track_quantity": "track_quantity",
+        "updated_at": "updated_at",
+        "visible": "visible",
+        "weight": "weight",
+        "weight_unit": "weight_unit",
+        "width": "width",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "created_by_platform_application": (
+            "created_by_platform_application",
+            _cf_lazy_created_by_platform_application,
+        ),
+        "included_courses": ("included_courses", _cf_lazy_included_courses),
+        "included_space_groups": (
+            "included_space_groups",
+            _cf_lazy_included_space_groups,
+        ),
+        "product_type": ("product_type", _cf_lazy_product_type),
+        "properties_values": ("properties_values", _cf_lazy_properties_values),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -351,181 +473,45 @@ class ProductsVariant(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        archived = d.pop("archived", None)
-
-        asset_ids = d.pop("asset_ids", None)
-
-        country_of_manufacture_id = d.pop("country_of_manufacture_id", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_by_platform_application = d.pop(
-            "created_by_platform_application", _MISSING
-        )
-        if created_by_platform_application is not _MISSING:
-            created_by_platform_application = (
-                ProductsVariantCreatedByPlatformApplication.from_dict(
-                    created_by_platform_application
-                )
-            )
-
-        default = d.pop("default", None)
-
-        description = d.pop("description", None)
-
-        dimensions_unit = d.pop("dimensions_unit", None)
-
-        fulfillment_required = d.pop("fulfillment_required", None)
-
-        fulfillments_location_ids = d.pop("fulfillments_location_ids", None)
-
-        has_access_to_all_valid_assets = d.pop("has_access_to_all_valid_assets", None)
-
-        height = d.pop("height", None)
-
-        id = d.pop("id", _MISSING)
-
-        image_ids = d.pop("image_ids", None)
-
-        included_courses = d.pop("included_courses", None)
-        if isinstance(included_courses, list):
-            try:
-                included_courses = [
-                    ProductsVariantIncludedCourse.from_dict(
-                        included_courses_type_0_item
-                    )
-                    for included_courses_type_0_item in included_courses
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        included_space_groups = d.pop("included_space_groups", None)
-        if isinstance(included_space_groups, list):
-            try:
-                included_space_groups = [
-                    ProductsVariantIncludedSpaceGroup.from_dict(
-                        included_space_groups_type_0_item
-                    )
-                    for included_space_groups_type_0_item in included_space_groups
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        length = d.pop("length", None)
-
-        name = d.pop("name", _MISSING)
-
-        out_of_stock_sales = d.pop("out_of_stock_sales", None)
-
-        price_ids = d.pop("price_ids", None)
-
-        product_id = d.pop("product_id", _MISSING)
-
-        product_type = d.pop("product_type", _MISSING)
-        if product_type is not _MISSING:
-            product_type = ProductsVariantProductType(product_type)
-
-        properties_value_ids = d.pop("properties_value_ids", None)
-
-        properties_values = d.pop("properties_values", None)
-        if isinstance(properties_values, list):
-            try:
-                properties_values = [
-                    ProductsVariantPropertiesValue.from_dict(
-                        properties_values_type_0_item
-                    )
-                    for properties_values_type_0_item in properties_values
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        public_id = d.pop("public_id", None)
-
-        quantity = d.pop("quantity", None)
-
-        sku = d.pop("sku", None)
-
-        tag_ids = d.pop("tag_ids", None)
-
-        tax_category_id = d.pop("tax_category_id", None)
-
-        taxable = d.pop("taxable", None)
-
-        track_quantity = d.pop("track_quantity", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        visible = d.pop("visible", None)
-
-        weight = d.pop("weight", None)
-
-        weight_unit = d.pop("weight_unit", _MISSING)
-
-        width = d.pop("width", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_variant = _new(cls)
-        products_variant.archived = archived
-        products_variant.asset_ids = asset_ids
-        products_variant.country_of_manufacture_id = country_of_manufacture_id
-        products_variant.created_at = created_at
-        if created_by_platform_application is not _MISSING:
-            products_variant.created_by_platform_application = (
-                created_by_platform_application
-            )
-        products_variant.default = default
-        products_variant.description = description
-        products_variant.dimensions_unit = dimensions_unit
-        products_variant.fulfillment_required = fulfillment_required
-        products_variant.fulfillments_location_ids = fulfillments_location_ids
-        products_variant.has_access_to_all_valid_assets = has_access_to_all_valid_assets
-        products_variant.height = height
-        if id is not _MISSING:
-            products_variant.id = id
-        products_variant.image_ids = image_ids
-        products_variant.included_courses = included_courses
-        products_variant.included_space_groups = included_space_groups
-        products_variant.length = length
-        if name is not _MISSING:
-            products_variant.name = name
-        products_variant.out_of_stock_sales = out_of_stock_sales
-        products_variant.price_ids = price_ids
-        if product_id is not _MISSING:
-            products_variant.product_id = product_id
-        if product_type is not _MISSING:
-            products_variant.product_type = product_type
-        products_variant.properties_value_ids = properties_value_ids
-        products_variant.properties_values = properties_values
-        products_variant.public_id = public_id
-        products_variant.quantity = quantity
-        products_variant.sku = sku
-        products_variant.tag_ids = tag_ids
-        products_variant.tax_category_id = tax_category_id
-        products_variant.taxable = taxable
-        products_variant.track_quantity = track_quantity
-        products_variant.updated_at = updated_at
-        products_variant.visible = visible
-        products_variant.weight = weight
-        if weight_unit is not _MISSING:
-            products_variant.weight_unit = weight_unit
-        products_variant.width = width
-        products_variant._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        products_variant._cf_raw = d
+        products_variant.archived = d.get("archived")
+        products_variant.asset_ids = d.get("asset_ids")
+        products_variant.country_of_manufacture_id = d.get("country_of_manufacture_id")
+        products_variant.default = d.get("default")
+        products_variant.description = d.get("description")
+        products_variant.dimensions_unit = d.get("dimensions_unit")
+        products_variant.fulfillment_required = d.get("fulfillment_required")
+        products_variant.fulfillments_location_ids = d.get("fulfillments_location_ids")
+        products_variant.has_access_to_all_valid_assets = d.get(
+            "has_access_to_all_valid_assets"
         )
-
-        products_variant.additional_properties = d
+        products_variant.height = d.get("height")
+        if "id" in d:
+            products_variant.id = d["id"]
+        products_variant.image_ids = d.get("image_ids")
+        products_variant.length = d.get("length")
+        if "name" in d:
+            products_variant.name = d["name"]
+        products_variant.out_of_stock_sales = d.get("out_of_stock_sales")
+        products_variant.price_ids = d.get("price_ids")
+        if "product_id" in d:
+            products_variant.product_id = d["product_id"]
+        products_variant.properties_value_ids = d.get("properties_value_ids")
+        products_variant.public_id = d.get("public_id")
+        products_variant.quantity = d.get("quantity")
+        products_variant.sku = d.get("sku")
+        products_variant.tag_ids = d.get("tag_ids")
+        products_variant.tax_category_id = d.get("tax_category_id")
+        products_variant.taxable = d.get("taxable")
+        products_variant.track_quantity = d.get("track_quantity")
+        products_variant.visible = d.get("visible")
+        products_variant.weight = d.get("weight")
+        if "weight_unit" in d:
+            products_variant.weight_unit = d["weight_unit"]
+        products_variant.width = d.get("width")
         return products_variant
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="ProductsVariantCreatedByPlatformApplication")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ProductsVariantCreatedByPlatformApplication(_Record):
     """
@@ -32,6 +33,11 @@ class ProductsVariantCreatedByPlatformApplication(_Record):
         "trusted_skus",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "public_id": "public_id",
+        "trusted_skus": "trusted_skus",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -46,21 +52,14 @@ class ProductsVariantCreatedByPlatformApplication(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        public_id = d.pop("public_id", None)
-
-        trusted_skus = d.pop("trusted_skus", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_variant_created_by_platform_application = _new(cls)
-        products_variant_created_by_platform_application.public_id = public_id
-        products_variant_created_by_platform_application.trusted_skus = trusted_skus
-        products_variant_created_by_platform_application._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        products_variant_created_by_platform_application._cf_raw = d
+        products_variant_created_by_platform_application.public_id = d.get("public_id")
+        products_variant_created_by_platform_application.trusted_skus = d.get(
+            "trusted_skus"
         )
-
-        products_variant_created_by_platform_application.additional_properties = d
         return products_variant_created_by_platform_application
 
     @property

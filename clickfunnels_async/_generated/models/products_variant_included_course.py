@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="ProductsVariantIncludedCourse")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ProductsVariantIncludedCourse(_Record):
     """
@@ -38,6 +39,13 @@ class ProductsVariantIncludedCourse(_Record):
         "included_section_ids",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "course_id": "course_id",
+        "full_access": "full_access",
+        "id": "id",
+        "included_section_ids": "included_section_ids",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -58,27 +66,16 @@ class ProductsVariantIncludedCourse(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        course_id = d.pop("course_id", None)
-
-        full_access = d.pop("full_access", None)
-
-        id = d.pop("id", None)
-
-        included_section_ids = d.pop("included_section_ids", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_variant_included_course = _new(cls)
-        products_variant_included_course.course_id = course_id
-        products_variant_included_course.full_access = full_access
-        products_variant_included_course.id = id
-        products_variant_included_course.included_section_ids = included_section_ids
-        products_variant_included_course._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        products_variant_included_course._cf_raw = d
+        products_variant_included_course.course_id = d.get("course_id")
+        products_variant_included_course.full_access = d.get("full_access")
+        products_variant_included_course.id = d.get("id")
+        products_variant_included_course.included_section_ids = d.get(
+            "included_section_ids"
         )
-
-        products_variant_included_course.additional_properties = d
         return products_variant_included_course
 
     @property

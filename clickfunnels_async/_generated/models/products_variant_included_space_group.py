@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="ProductsVariantIncludedSpaceGroup")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ProductsVariantIncludedSpaceGroup(_Record):
     """
@@ -38,6 +39,13 @@ class ProductsVariantIncludedSpaceGroup(_Record):
         "spaces_mode",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "communities_space_group_id": "communities_space_group_id",
+        "id": "id",
+        "included_space_ids": "included_space_ids",
+        "spaces_mode": "spaces_mode",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -61,29 +69,18 @@ class ProductsVariantIncludedSpaceGroup(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        communities_space_group_id = d.pop("communities_space_group_id", None)
-
-        id = d.pop("id", None)
-
-        included_space_ids = d.pop("included_space_ids", None)
-
-        spaces_mode = d.pop("spaces_mode", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_variant_included_space_group = _new(cls)
-        products_variant_included_space_group.communities_space_group_id = (
-            communities_space_group_id
+        products_variant_included_space_group._cf_raw = d
+        products_variant_included_space_group.communities_space_group_id = d.get(
+            "communities_space_group_id"
         )
-        products_variant_included_space_group.id = id
-        products_variant_included_space_group.included_space_ids = included_space_ids
-        products_variant_included_space_group.spaces_mode = spaces_mode
-        products_variant_included_space_group._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        products_variant_included_space_group.id = d.get("id")
+        products_variant_included_space_group.included_space_ids = d.get(
+            "included_space_ids"
         )
-
-        products_variant_included_space_group.additional_properties = d
+        products_variant_included_space_group.spaces_mode = d.get("spaces_mode")
         return products_variant_included_space_group
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="ProductsVariantPropertiesValue")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ProductsVariantPropertiesValue(_Record):
     """
@@ -32,6 +33,11 @@ class ProductsVariantPropertiesValue(_Record):
         "value",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "property_id": "property_id",
+        "value": "value",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -46,21 +52,12 @@ class ProductsVariantPropertiesValue(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        property_id = d.pop("property_id", None)
-
-        value = d.pop("value", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         products_variant_properties_value = _new(cls)
-        products_variant_properties_value.property_id = property_id
-        products_variant_properties_value.value = value
-        products_variant_properties_value._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        products_variant_properties_value.additional_properties = d
+        products_variant_properties_value._cf_raw = d
+        products_variant_properties_value.property_id = d.get("property_id")
+        products_variant_properties_value.value = d.get("value")
         return products_variant_properties_value
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,25 @@ from typing import Self
 from ..models.refine_filter_conjunction import RefineFilterConjunction
 
 T = TypeVar("T", bound="RefineFilter")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_conjunction(conjunction: Any) -> Any:
+    return RefineFilterConjunction(conjunction)
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_criteria(criteria: Any) -> Any:
+    return [
+        RefineFilterCriterion.from_dict(criteria_item) for criteria_item in criteria
+    ]
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -66,6 +85,23 @@ class RefineFilter(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "conjunction": "conjunction",
+        "created_at": "created_at",
+        "criteria": "criteria",
+        "filter_class": "filter_class",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "conjunction": ("conjunction", _cf_lazy_conjunction),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "criteria": ("criteria", _cf_lazy_criteria),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -131,60 +167,18 @@ class RefineFilter(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        conjunction = d.pop("conjunction", _MISSING)
-        if conjunction is not _MISSING:
-            conjunction = RefineFilterConjunction(conjunction)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        criteria = d.pop("criteria", _MISSING)
-        if criteria is not _MISSING:
-            criteria = [
-                RefineFilterCriterion.from_dict(criteria_item)
-                for criteria_item in criteria
-            ]
-
-        filter_class = d.pop("filter_class", None)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         refine_filter = _new(cls)
-        if conjunction is not _MISSING:
-            refine_filter.conjunction = conjunction
-        if created_at is not _MISSING:
-            refine_filter.created_at = created_at
-        if criteria is not _MISSING:
-            refine_filter.criteria = criteria
-        refine_filter.filter_class = filter_class
-        if id is not _MISSING:
-            refine_filter.id = id
-        refine_filter.name = name
-        if public_id is not _MISSING:
-            refine_filter.public_id = public_id
-        if updated_at is not _MISSING:
-            refine_filter.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            refine_filter.workspace_id = workspace_id
-        refine_filter._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        refine_filter.additional_properties = d
+        refine_filter._cf_raw = d
+        refine_filter.filter_class = d.get("filter_class")
+        if "id" in d:
+            refine_filter.id = d["id"]
+        refine_filter.name = d.get("name")
+        if "public_id" in d:
+            refine_filter.public_id = d["public_id"]
+        if "workspace_id" in d:
+            refine_filter.workspace_id = d["workspace_id"]
         return refine_filter
 
     @property

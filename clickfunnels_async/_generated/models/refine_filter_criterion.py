@@ -18,6 +18,36 @@ from ..types import UNSET, Unset
 T = TypeVar("T", bound="RefineFilterCriterion")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_value(value: Any) -> Any:
+    def _parse_value(
+        data: object,
+    ) -> list[str] | RefineFilterCriterionValue | str | Unset:
+        if isinstance(data, Unset):
+            return data
+        try:
+            if not isinstance(data, list):
+                raise TypeError()
+            value_type_1 = cast(list[str], data)
+
+            return value_type_1
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+        try:
+            if not isinstance(data, dict):
+                raise TypeError()
+            value_type_2 = RefineFilterCriterionValue.from_dict(data)
+
+            return value_type_2
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+        return cast(list[str] | RefineFilterCriterionValue | str | Unset, data)
+
+    value = _parse_value(value)
+
+    return value
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class RefineFilterCriterion(_Record):
     """
@@ -37,6 +67,14 @@ class RefineFilterCriterion(_Record):
         "value",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "attribute": "attribute",
+        "clause": "clause",
+        "value": "value",
+    }
+    _cf_lazy = {
+        "value": ("value", _cf_lazy_value),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -64,50 +102,12 @@ class RefineFilterCriterion(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        attribute = d.pop("attribute", None)
-
-        clause = d.pop("clause", None)
-
-        value = d.pop("value", None)
-        if value is not None:
-
-            def _parse_value(
-                data: object,
-            ) -> list[str] | RefineFilterCriterionValue | str | Unset:
-                if isinstance(data, Unset):
-                    return data
-                try:
-                    if not isinstance(data, list):
-                        raise TypeError()
-                    value_type_1 = cast(list[str], data)
-
-                    return value_type_1
-                except (TypeError, ValueError, AttributeError, KeyError):
-                    pass
-                try:
-                    if not isinstance(data, dict):
-                        raise TypeError()
-                    value_type_2 = RefineFilterCriterionValue.from_dict(data)
-
-                    return value_type_2
-                except (TypeError, ValueError, AttributeError, KeyError):
-                    pass
-                return cast(list[str] | RefineFilterCriterionValue | str | Unset, data)
-
-            value = _parse_value(value)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         refine_filter_criterion = _new(cls)
-        refine_filter_criterion.attribute = attribute
-        refine_filter_criterion.clause = clause
-        refine_filter_criterion.value = value
-        refine_filter_criterion._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        refine_filter_criterion.additional_properties = d
+        refine_filter_criterion._cf_raw = d
+        refine_filter_criterion.attribute = d.get("attribute")
+        refine_filter_criterion.clause = d.get("clause")
         return refine_filter_criterion
 
     @property

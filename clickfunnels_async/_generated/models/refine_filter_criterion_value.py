@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -18,6 +18,20 @@ from ..models.refine_filter_criterion_value_modifier import (
 )
 
 T = TypeVar("T", bound="RefineFilterCriterionValue")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_days(days: Any) -> Any:
+    def _parse_days(data: object) -> int | str:
+        return cast(int | str, data)
+
+    days = _parse_days(days)
+
+    return days
+
+
+def _cf_lazy_modifier(modifier: Any) -> Any:
+    return RefineFilterCriterionValueModifier(modifier)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -41,6 +55,14 @@ class RefineFilterCriterionValue(_Record):
             "modifier",
         )
     )
+    _cf_wire = {
+        "days": "days",
+        "modifier": "modifier",
+    }
+    _cf_lazy = {
+        "days": ("days", _cf_lazy_days),
+        "modifier": ("modifier", _cf_lazy_modifier),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -65,31 +87,10 @@ class RefineFilterCriterionValue(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        days = d.pop("days", _MISSING)
-        if days is not _MISSING:
-
-            def _parse_days(data: object) -> int | str:
-                return cast(int | str, data)
-
-            days = _parse_days(days)
-
-        modifier = d.pop("modifier", _MISSING)
-        if modifier is not _MISSING:
-            modifier = RefineFilterCriterionValueModifier(modifier)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         refine_filter_criterion_value = _new(cls)
-        if days is not _MISSING:
-            refine_filter_criterion_value.days = days
-        if modifier is not _MISSING:
-            refine_filter_criterion_value.modifier = modifier
-        refine_filter_criterion_value._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        refine_filter_criterion_value.additional_properties = d
+        refine_filter_criterion_value._cf_raw = d
         return refine_filter_criterion_value
 
     @property

@@ -16,6 +16,14 @@ from typing import Self
 T = TypeVar("T", bound="RefineFilterList")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_refine_filters(refine_filters: Any) -> Any:
+    return [
+        RefineFilter.from_dict(refine_filters_item)
+        for refine_filters_item in refine_filters
+    ]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class RefineFilterList(_Record):
     """
@@ -27,6 +35,12 @@ class RefineFilterList(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ("refine_filters",)
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "refine_filters": "refine_filters",
+    }
+    _cf_lazy = {
+        "refine_filters": ("refine_filters", _cf_lazy_refine_filters),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -49,23 +63,10 @@ class RefineFilterList(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        refine_filters = d.pop("refine_filters", None)
-        if refine_filters is not None:
-            refine_filters = [
-                RefineFilter.from_dict(refine_filters_item)
-                for refine_filters_item in refine_filters
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         refine_filter_list = _new(cls)
-        refine_filter_list.refine_filters = refine_filters
-        refine_filter_list._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        refine_filter_list.additional_properties = d
+        refine_filter_list._cf_raw = d
         return refine_filter_list
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="SalesOpportunitiesNote")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -54,6 +73,19 @@ class SalesOpportunitiesNote(_Record):
             "opportunity_id",
         )
     )
+    _cf_wire = {
+        "content": "content",
+        "created_at": "created_at",
+        "created_by_id": "created_by_id",
+        "id": "id",
+        "opportunity_id": "opportunity_id",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -107,49 +139,18 @@ class SalesOpportunitiesNote(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        content = d.pop("content", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_by_id = d.pop("created_by_id", None)
-
-        id = d.pop("id", _MISSING)
-
-        opportunity_id = d.pop("opportunity_id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         sales_opportunities_note = _new(cls)
-        if content is not _MISSING:
-            sales_opportunities_note.content = content
-        sales_opportunities_note.created_at = created_at
-        sales_opportunities_note.created_by_id = created_by_id
-        if id is not _MISSING:
-            sales_opportunities_note.id = id
-        if opportunity_id is not _MISSING:
-            sales_opportunities_note.opportunity_id = opportunity_id
-        sales_opportunities_note.public_id = public_id
-        sales_opportunities_note.updated_at = updated_at
-        sales_opportunities_note._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        sales_opportunities_note.additional_properties = d
+        sales_opportunities_note._cf_raw = d
+        if "content" in d:
+            sales_opportunities_note.content = d["content"]
+        sales_opportunities_note.created_by_id = d.get("created_by_id")
+        if "id" in d:
+            sales_opportunities_note.id = d["id"]
+        if "opportunity_id" in d:
+            sales_opportunities_note.opportunity_id = d["opportunity_id"]
+        sales_opportunities_note.public_id = d.get("public_id")
         return sales_opportunities_note
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,58 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="SalesOpportunity")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_closed_at(closed_at: Any) -> Any:
+    if isinstance(closed_at, str):
+        try:
+            return datetime.datetime.fromisoformat(closed_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return closed_at
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_notes(notes: Any) -> Any:
+    if isinstance(notes, list):
+        try:
+            return [
+                SalesOpportunityNote.from_dict(notes_type_0_item)
+                for notes_type_0_item in notes
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return notes
+
+
+def _cf_lazy_pipeline(pipeline: Any) -> Any:
+    return SalesOpportunityPipeline.from_dict(pipeline)
+
+
+def _cf_lazy_pipelines_stage(pipelines_stage: Any) -> Any:
+    return SalesOpportunityPipelinesStage.from_dict(pipelines_stage)
+
+
+def _cf_lazy_primary_contact(primary_contact: Any) -> Any:
+    return SalesOpportunityPrimaryContact.from_dict(primary_contact)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -89,6 +141,34 @@ class SalesOpportunity(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "assignee_id": "assignee_id",
+        "closed_at": "closed_at",
+        "created_at": "created_at",
+        "id": "id",
+        "name": "name",
+        "notes": "notes",
+        "pipeline": "pipeline",
+        "pipeline_id": "pipeline_id",
+        "pipelines_stage": "pipelines_stage",
+        "pipelines_stage_id": "pipelines_stage_id",
+        "primary_contact": "primary_contact",
+        "primary_contact_id": "primary_contact_id",
+        "public_id": "public_id",
+        "sort_order": "sort_order",
+        "updated_at": "updated_at",
+        "value": "value",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "closed_at": ("closed_at", _cf_lazy_closed_at),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "notes": ("notes", _cf_lazy_notes),
+        "pipeline": ("pipeline", _cf_lazy_pipeline),
+        "pipelines_stage": ("pipelines_stage", _cf_lazy_pipelines_stage),
+        "primary_contact": ("primary_contact", _cf_lazy_primary_contact),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -209,103 +289,25 @@ class SalesOpportunity(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        assignee_id = d.pop("assignee_id", None)
-
-        closed_at = d.pop("closed_at", None)
-        if isinstance(closed_at, str):
-            try:
-                closed_at = datetime.datetime.fromisoformat(closed_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        notes = d.pop("notes", None)
-        if isinstance(notes, list):
-            try:
-                notes = [
-                    SalesOpportunityNote.from_dict(notes_type_0_item)
-                    for notes_type_0_item in notes
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        pipeline = d.pop("pipeline", _MISSING)
-        if pipeline is not _MISSING:
-            pipeline = SalesOpportunityPipeline.from_dict(pipeline)
-
-        pipeline_id = d.pop("pipeline_id", None)
-
-        pipelines_stage = d.pop("pipelines_stage", _MISSING)
-        if pipelines_stage is not _MISSING:
-            pipelines_stage = SalesOpportunityPipelinesStage.from_dict(pipelines_stage)
-
-        pipelines_stage_id = d.pop("pipelines_stage_id", _MISSING)
-
-        primary_contact = d.pop("primary_contact", _MISSING)
-        if primary_contact is not _MISSING:
-            primary_contact = SalesOpportunityPrimaryContact.from_dict(primary_contact)
-
-        primary_contact_id = d.pop("primary_contact_id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        value = d.pop("value", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         sales_opportunity = _new(cls)
-        sales_opportunity.assignee_id = assignee_id
-        sales_opportunity.closed_at = closed_at
-        sales_opportunity.created_at = created_at
-        if id is not _MISSING:
-            sales_opportunity.id = id
-        if name is not _MISSING:
-            sales_opportunity.name = name
-        sales_opportunity.notes = notes
-        if pipeline is not _MISSING:
-            sales_opportunity.pipeline = pipeline
-        sales_opportunity.pipeline_id = pipeline_id
-        if pipelines_stage is not _MISSING:
-            sales_opportunity.pipelines_stage = pipelines_stage
-        if pipelines_stage_id is not _MISSING:
-            sales_opportunity.pipelines_stage_id = pipelines_stage_id
-        if primary_contact is not _MISSING:
-            sales_opportunity.primary_contact = primary_contact
-        if primary_contact_id is not _MISSING:
-            sales_opportunity.primary_contact_id = primary_contact_id
-        sales_opportunity.public_id = public_id
-        sales_opportunity.sort_order = sort_order
-        sales_opportunity.updated_at = updated_at
-        sales_opportunity.value = value
-        if workspace_id is not _MISSING:
-            sales_opportunity.workspace_id = workspace_id
-        sales_opportunity._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        sales_opportunity.additional_properties = d
+        sales_opportunity._cf_raw = d
+        sales_opportunity.assignee_id = d.get("assignee_id")
+        if "id" in d:
+            sales_opportunity.id = d["id"]
+        if "name" in d:
+            sales_opportunity.name = d["name"]
+        sales_opportunity.pipeline_id = d.get("pipeline_id")
+        if "pipelines_stage_id" in d:
+            sales_opportunity.pipelines_stage_id = d["pipelines_stage_id"]
+        if "primary_contact_id" in d:
+            sales_opportunity.primary_contact_id = d["primary_contact_id"]
+        sales_opportunity.public_id = d.get("public_id")
+        sales_opportunity.sort_order = d.get("sort_order")
+        sales_opportunity.value = d.get("value")
+        if "workspace_id" in d:
+            sales_opportunity.workspace_id = d["workspace_id"]
         return sales_opportunity
 
     @property

@@ -17,6 +17,25 @@ from typing import Self
 T = TypeVar("T", bound="SalesOpportunityNote")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class SalesOpportunityNote(_Record):
     """
@@ -45,6 +64,18 @@ class SalesOpportunityNote(_Record):
         "updated_at",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "content": "content",
+        "created_at": "created_at",
+        "created_by_id": "created_by_id",
+        "id": "id",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -83,43 +114,14 @@ class SalesOpportunityNote(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        content = d.pop("content", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_by_id = d.pop("created_by_id", None)
-
-        id = d.pop("id", None)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         sales_opportunity_note = _new(cls)
-        sales_opportunity_note.content = content
-        sales_opportunity_note.created_at = created_at
-        sales_opportunity_note.created_by_id = created_by_id
-        sales_opportunity_note.id = id
-        sales_opportunity_note.public_id = public_id
-        sales_opportunity_note.updated_at = updated_at
-        sales_opportunity_note._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        sales_opportunity_note.additional_properties = d
+        sales_opportunity_note._cf_raw = d
+        sales_opportunity_note.content = d.get("content")
+        sales_opportunity_note.created_by_id = d.get("created_by_id")
+        sales_opportunity_note.id = d.get("id")
+        sales_opportunity_note.public_id = d.get("public_id")
         return sales_opportunity_note
 
     @property

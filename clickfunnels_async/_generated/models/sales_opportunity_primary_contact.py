@@ -16,6 +16,34 @@ from typing import Self
 T = TypeVar("T", bound="SalesOpportunityPrimaryContact")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_custom_attributes(custom_attributes: Any) -> Any:
+    if isinstance(custom_attributes, dict):
+        try:
+            return SalesOpportunityPrimaryContactCustomAttributes.from_dict(
+                custom_attributes
+            )
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return custom_attributes
+
+
+def _cf_lazy_tags(tags: Any) -> Any:
+    if isinstance(tags, list):
+        try:
+            return [
+                SalesOpportunityPrimaryContactTag.from_dict(tags_type_0_item)
+                for tags_type_0_item in tags
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return tags
+
+
+def _cf_lazy_visits(visits: Any) -> Any:
+    return Visits.from_dict(visits)
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class SalesOpportunityPrimaryContact(_Record):
     """
@@ -92,6 +120,35 @@ class SalesOpportunityPrimaryContact(_Record):
         "workspace_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "anonymous": "anonymous",
+        "created_at": "created_at",
+        "custom_attributes": "custom_attributes",
+        "email_address": "email_address",
+        "fb_url": "fb_url",
+        "first_name": "first_name",
+        "id": "id",
+        "instagram_url": "instagram_url",
+        "last_name": "last_name",
+        "last_notification_email_sent_at": "last_notification_email_sent_at",
+        "linkedin_url": "linkedin_url",
+        "phone_number": "phone_number",
+        "public_id": "public_id",
+        "tags": "tags",
+        "time_zone": "time_zone",
+        "twitter_url": "twitter_url",
+        "unsubscribed_at": "unsubscribed_at",
+        "updated_at": "updated_at",
+        "uuid": "uuid",
+        "visits": "visits",
+        "website_url": "website_url",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "custom_attributes": ("custom_attributes", _cf_lazy_custom_attributes),
+        "tags": ("tags", _cf_lazy_tags),
+        "visits": ("visits", _cf_lazy_visits),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -197,102 +254,31 @@ class SalesOpportunityPrimaryContact(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        anonymous = d.pop("anonymous", None)
-
-        created_at = d.pop("created_at", None)
-
-        custom_attributes = d.pop("custom_attributes", None)
-        if isinstance(custom_attributes, dict):
-            try:
-                custom_attributes = (
-                    SalesOpportunityPrimaryContactCustomAttributes.from_dict(
-                        custom_attributes
-                    )
-                )
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        email_address = d.pop("email_address", None)
-
-        fb_url = d.pop("fb_url", None)
-
-        first_name = d.pop("first_name", None)
-
-        id = d.pop("id", None)
-
-        instagram_url = d.pop("instagram_url", None)
-
-        last_name = d.pop("last_name", None)
-
-        last_notification_email_sent_at = d.pop("last_notification_email_sent_at", None)
-
-        linkedin_url = d.pop("linkedin_url", None)
-
-        phone_number = d.pop("phone_number", None)
-
-        public_id = d.pop("public_id", None)
-
-        tags = d.pop("tags", None)
-        if isinstance(tags, list):
-            try:
-                tags = [
-                    SalesOpportunityPrimaryContactTag.from_dict(tags_type_0_item)
-                    for tags_type_0_item in tags
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        time_zone = d.pop("time_zone", None)
-
-        twitter_url = d.pop("twitter_url", None)
-
-        unsubscribed_at = d.pop("unsubscribed_at", None)
-
-        updated_at = d.pop("updated_at", None)
-
-        uuid = d.pop("uuid", None)
-
-        visits = d.pop("visits", None)
-        if visits is not None:
-            visits = Visits.from_dict(visits)
-
-        website_url = d.pop("website_url", None)
-
-        workspace_id = d.pop("workspace_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         sales_opportunity_primary_contact = _new(cls)
-        sales_opportunity_primary_contact.anonymous = anonymous
-        sales_opportunity_primary_contact.created_at = created_at
-        sales_opportunity_primary_contact.custom_attributes = custom_attributes
-        sales_opportunity_primary_contact.email_address = email_address
-        sales_opportunity_primary_contact.fb_url = fb_url
-        sales_opportunity_primary_contact.first_name = first_name
-        sales_opportunity_primary_contact.id = id
-        sales_opportunity_primary_contact.instagram_url = instagram_url
-        sales_opportunity_primary_contact.last_name = last_name
-        sales_opportunity_primary_contact.last_notification_email_sent_at = (
-            last_notification_email_sent_at
+        sales_opportunity_primary_contact._cf_raw = d
+        sales_opportunity_primary_contact.anonymous = d.get("anonymous")
+        sales_opportunity_primary_contact.created_at = d.get("created_at")
+        sales_opportunity_primary_contact.email_address = d.get("email_address")
+        sales_opportunity_primary_contact.fb_url = d.get("fb_url")
+        sales_opportunity_primary_contact.first_name = d.get("first_name")
+        sales_opportunity_primary_contact.id = d.get("id")
+        sales_opportunity_primary_contact.instagram_url = d.get("instagram_url")
+        sales_opportunity_primary_contact.last_name = d.get("last_name")
+        sales_opportunity_primary_contact.last_notification_email_sent_at = d.get(
+            "last_notification_email_sent_at"
         )
-        sales_opportunity_primary_contact.linkedin_url = linkedin_url
-        sales_opportunity_primary_contact.phone_number = phone_number
-        sales_opportunity_primary_contact.public_id = public_id
-        sales_opportunity_primary_contact.tags = tags
-        sales_opportunity_primary_contact.time_zone = time_zone
-        sales_opportunity_primary_contact.twitter_url = twitter_url
-        sales_opportunity_primary_contact.unsubscribed_at = unsubscribed_at
-        sales_opportunity_primary_contact.updated_at = updated_at
-        sales_opportunity_primary_contact.uuid = uuid
-        sales_opportunity_primary_contact.visits = visits
-        sales_opportunity_primary_contact.website_url = website_url
-        sales_opportunity_primary_contact.workspace_id = workspace_id
-        sales_opportunity_primary_contact._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        sales_opportunity_primary_contact.additional_properties = d
+        sales_opportunity_primary_contact.linkedin_url = d.get("linkedin_url")
+        sales_opportunity_primary_contact.phone_number = d.get("phone_number")
+        sales_opportunity_primary_contact.public_id = d.get("public_id")
+        sales_opportunity_primary_contact.time_zone = d.get("time_zone")
+        sales_opportunity_primary_contact.twitter_url = d.get("twitter_url")
+        sales_opportunity_primary_contact.unsubscribed_at = d.get("unsubscribed_at")
+        sales_opportunity_primary_contact.updated_at = d.get("updated_at")
+        sales_opportunity_primary_contact.uuid = d.get("uuid")
+        sales_opportunity_primary_contact.website_url = d.get("website_url")
+        sales_opportunity_primary_contact.workspace_id = d.get("workspace_id")
         return sales_opportunity_primary_contact
 
     @property

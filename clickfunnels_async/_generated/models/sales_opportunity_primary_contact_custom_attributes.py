@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="SalesOpportunityPrimaryContactCustomAttributes")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class SalesOpportunityPrimaryContactCustomAttributes(_Record):
     """
@@ -26,6 +27,10 @@ class SalesOpportunityPrimaryContactCustomAttributes(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ("custom_key",)
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "CustomKey": "custom_key",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -37,21 +42,13 @@ class SalesOpportunityPrimaryContactCustomAttributes(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        custom_key = d.pop("CustomKey", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         sales_opportunity_primary_contact_custom_attributes = _new(cls)
-        sales_opportunity_primary_contact_custom_attributes.custom_key = custom_key
-        _wire = {
-            "CustomKey": "custom_key",
-        }
-        sales_opportunity_primary_contact_custom_attributes._fields_set = frozenset(
-            _wire.get(key, key) for key in src_dict if key not in d
+        sales_opportunity_primary_contact_custom_attributes._cf_raw = d
+        sales_opportunity_primary_contact_custom_attributes.custom_key = d.get(
+            "CustomKey"
         )
-
-        sales_opportunity_primary_contact_custom_attributes.additional_properties = d
         return sales_opportunity_primary_contact_custom_attributes
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="SalesOpportunityPrimaryContactTag")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class SalesOpportunityPrimaryContactTag(_Record):
     """
@@ -40,6 +41,14 @@ class SalesOpportunityPrimaryContactTag(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "applied_at": "applied_at",
+        "color": "color",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -63,30 +72,15 @@ class SalesOpportunityPrimaryContactTag(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        applied_at = d.pop("applied_at", None)
-
-        color = d.pop("color", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         sales_opportunity_primary_contact_tag = _new(cls)
-        sales_opportunity_primary_contact_tag.applied_at = applied_at
-        sales_opportunity_primary_contact_tag.color = color
-        sales_opportunity_primary_contact_tag.id = id
-        sales_opportunity_primary_contact_tag.name = name
-        sales_opportunity_primary_contact_tag.public_id = public_id
-        sales_opportunity_primary_contact_tag._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        sales_opportunity_primary_contact_tag.additional_properties = d
+        sales_opportunity_primary_contact_tag._cf_raw = d
+        sales_opportunity_primary_contact_tag.applied_at = d.get("applied_at")
+        sales_opportunity_primary_contact_tag.color = d.get("color")
+        sales_opportunity_primary_contact_tag.id = d.get("id")
+        sales_opportunity_primary_contact_tag.name = d.get("name")
+        sales_opportunity_primary_contact_tag.public_id = d.get("public_id")
         return sales_opportunity_primary_contact_tag
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="SalesPipelineStage")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class SalesPipelineStage(_Record):
     """
@@ -56,6 +57,19 @@ class SalesPipelineStage(_Record):
         "workspace_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "close_probability": "close_probability",
+        "id": "id",
+        "name": "name",
+        "opportunity_ids": "opportunity_ids",
+        "pipeline_id": "pipeline_id",
+        "public_id": "public_id",
+        "sort_order": "sort_order",
+        "total_value": "total_value",
+        "weighted_value": "weighted_value",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -94,45 +108,20 @@ class SalesPipelineStage(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        close_probability = d.pop("close_probability", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        opportunity_ids = d.pop("opportunity_ids", None)
-
-        pipeline_id = d.pop("pipeline_id", None)
-
-        public_id = d.pop("public_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        total_value = d.pop("total_value", None)
-
-        weighted_value = d.pop("weighted_value", None)
-
-        workspace_id = d.pop("workspace_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         sales_pipeline_stage = _new(cls)
-        sales_pipeline_stage.close_probability = close_probability
-        sales_pipeline_stage.id = id
-        sales_pipeline_stage.name = name
-        sales_pipeline_stage.opportunity_ids = opportunity_ids
-        sales_pipeline_stage.pipeline_id = pipeline_id
-        sales_pipeline_stage.public_id = public_id
-        sales_pipeline_stage.sort_order = sort_order
-        sales_pipeline_stage.total_value = total_value
-        sales_pipeline_stage.weighted_value = weighted_value
-        sales_pipeline_stage.workspace_id = workspace_id
-        sales_pipeline_stage._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        sales_pipeline_stage.additional_properties = d
+        sales_pipeline_stage._cf_raw = d
+        sales_pipeline_stage.close_probability = d.get("close_probability")
+        sales_pipeline_stage.id = d.get("id")
+        sales_pipeline_stage.name = d.get("name")
+        sales_pipeline_stage.opportunity_ids = d.get("opportunity_ids")
+        sales_pipeline_stage.pipeline_id = d.get("pipeline_id")
+        sales_pipeline_stage.public_id = d.get("public_id")
+        sales_pipeline_stage.sort_order = d.get("sort_order")
+        sales_pipeline_stage.total_value = d.get("total_value")
+        sales_pipeline_stage.weighted_value = d.get("weighted_value")
+        sales_pipeline_stage.workspace_id = d.get("workspace_id")
         return sales_pipeline_stage
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="SalesPipelinesStage")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -70,6 +89,24 @@ class SalesPipelinesStage(_Record):
             "pipeline_id",
         )
     )
+    _cf_wire = {
+        "close_probability": "close_probability",
+        "created_at": "created_at",
+        "id": "id",
+        "name": "name",
+        "opportunity_ids": "opportunity_ids",
+        "pipeline_id": "pipeline_id",
+        "public_id": "public_id",
+        "sort_order": "sort_order",
+        "total_value": "total_value",
+        "updated_at": "updated_at",
+        "weighted_value": "weighted_value",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -142,65 +179,24 @@ class SalesPipelinesStage(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        close_probability = d.pop("close_probability", _MISSING)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        opportunity_ids = d.pop("opportunity_ids", None)
-
-        pipeline_id = d.pop("pipeline_id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        total_value = d.pop("total_value", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        weighted_value = d.pop("weighted_value", None)
-
-        workspace_id = d.pop("workspace_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         sales_pipelines_stage = _new(cls)
-        if close_probability is not _MISSING:
-            sales_pipelines_stage.close_probability = close_probability
-        sales_pipelines_stage.created_at = created_at
-        if id is not _MISSING:
-            sales_pipelines_stage.id = id
-        if name is not _MISSING:
-            sales_pipelines_stage.name = name
-        sales_pipelines_stage.opportunity_ids = opportunity_ids
-        if pipeline_id is not _MISSING:
-            sales_pipelines_stage.pipeline_id = pipeline_id
-        sales_pipelines_stage.public_id = public_id
-        sales_pipelines_stage.sort_order = sort_order
-        sales_pipelines_stage.total_value = total_value
-        sales_pipelines_stage.updated_at = updated_at
-        sales_pipelines_stage.weighted_value = weighted_value
-        sales_pipelines_stage.workspace_id = workspace_id
-        sales_pipelines_stage._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        sales_pipelines_stage.additional_properties = d
+        sales_pipelines_stage._cf_raw = d
+        if "close_probability" in d:
+            sales_pipelines_stage.close_probability = d["close_probability"]
+        if "id" in d:
+            sales_pipelines_stage.id = d["id"]
+        if "name" in d:
+            sales_pipelines_stage.name = d["name"]
+        sales_pipelines_stage.opportunity_ids = d.get("opportunity_ids")
+        if "pipeline_id" in d:
+            sales_pipelines_stage.pipeline_id = d["pipeline_id"]
+        sales_pipelines_stage.public_id = d.get("public_id")
+        sales_pipelines_stage.sort_order = d.get("sort_order")
+        sales_pipelines_stage.total_value = d.get("total_value")
+        sales_pipelines_stage.weighted_value = d.get("weighted_value")
+        sales_pipelines_stage.workspace_id = d.get("workspace_id")
         return sales_pipelines_stage
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="ShippingLocationGroup")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -54,6 +73,19 @@ class ShippingLocationGroup(_Record):
             "profile_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "fulfillments_location_ids": "fulfillments_location_ids",
+        "id": "id",
+        "name": "name",
+        "profile_id": "profile_id",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -110,49 +142,20 @@ class ShippingLocationGroup(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        fulfillments_location_ids = d.pop("fulfillments_location_ids", None)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        profile_id = d.pop("profile_id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         shipping_location_group = _new(cls)
-        shipping_location_group.created_at = created_at
-        shipping_location_group.fulfillments_location_ids = fulfillments_location_ids
-        if id is not _MISSING:
-            shipping_location_group.id = id
-        if name is not _MISSING:
-            shipping_location_group.name = name
-        if profile_id is not _MISSING:
-            shipping_location_group.profile_id = profile_id
-        shipping_location_group.public_id = public_id
-        shipping_location_group.updated_at = updated_at
-        shipping_location_group._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        shipping_location_group._cf_raw = d
+        shipping_location_group.fulfillments_location_ids = d.get(
+            "fulfillments_location_ids"
         )
-
-        shipping_location_group.additional_properties = d
+        if "id" in d:
+            shipping_location_group.id = d["id"]
+        if "name" in d:
+            shipping_location_group.name = d["name"]
+        if "profile_id" in d:
+            shipping_location_group.profile_id = d["profile_id"]
+        shipping_location_group.public_id = d.get("public_id")
         return shipping_location_group
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -20,6 +20,51 @@ from ..models.shipping_package_type import ShippingPackageType
 from ..models.shipping_package_weight_unit import ShippingPackageWeightUnit
 
 T = TypeVar("T", bound="ShippingPackage")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_carrier(carrier: Any) -> Any:
+    if isinstance(carrier, str):
+        try:
+            return ShippingPackageCarrier(carrier)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return carrier
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_distance_unit(distance_unit: Any) -> Any:
+    return ShippingPackageDistanceUnit(distance_unit)
+
+
+def _cf_lazy_package_type(package_type: Any) -> Any:
+    return ShippingPackageType(package_type)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
+
+
+def _cf_lazy_weight_unit(weight_unit: Any) -> Any:
+    if isinstance(weight_unit, str):
+        try:
+            return ShippingPackageWeightUnit(weight_unit)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return weight_unit
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -90,6 +135,32 @@ class ShippingPackage(_Record):
             "width",
         )
     )
+    _cf_wire = {
+        "carrier": "carrier",
+        "created_at": "created_at",
+        "default_package": "default_package",
+        "distance_unit": "distance_unit",
+        "empty_weight": "empty_weight",
+        "height": "height",
+        "id": "id",
+        "length": "length",
+        "name": "name",
+        "package_type": "package_type",
+        "public_id": "public_id",
+        "token": "token",
+        "updated_at": "updated_at",
+        "weight": "weight",
+        "weight_unit": "weight_unit",
+        "width": "width",
+    }
+    _cf_lazy = {
+        "carrier": ("carrier", _cf_lazy_carrier),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "distance_unit": ("distance_unit", _cf_lazy_distance_unit),
+        "package_type": ("package_type", _cf_lazy_package_type),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+        "weight_unit": ("weight_unit", _cf_lazy_weight_unit),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -198,94 +269,25 @@ class ShippingPackage(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        carrier = d.pop("carrier", None)
-        if isinstance(carrier, str):
-            try:
-                carrier = ShippingPackageCarrier(carrier)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        default_package = d.pop("default_package", None)
-
-        distance_unit = d.pop("distance_unit", _MISSING)
-        if distance_unit is not _MISSING:
-            distance_unit = ShippingPackageDistanceUnit(distance_unit)
-
-        empty_weight = d.pop("empty_weight", None)
-
-        height = d.pop("height", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        length = d.pop("length", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        package_type = d.pop("package_type", _MISSING)
-        if package_type is not _MISSING:
-            package_type = ShippingPackageType(package_type)
-
-        public_id = d.pop("public_id", None)
-
-        token = d.pop("token", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        weight = d.pop("weight", None)
-
-        weight_unit = d.pop("weight_unit", None)
-        if isinstance(weight_unit, str):
-            try:
-                weight_unit = ShippingPackageWeightUnit(weight_unit)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        width = d.pop("width", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         shipping_package = _new(cls)
-        shipping_package.carrier = carrier
-        shipping_package.created_at = created_at
-        shipping_package.default_package = default_package
-        if distance_unit is not _MISSING:
-            shipping_package.distance_unit = distance_unit
-        shipping_package.empty_weight = empty_weight
-        if height is not _MISSING:
-            shipping_package.height = height
-        if id is not _MISSING:
-            shipping_package.id = id
-        if length is not _MISSING:
-            shipping_package.length = length
-        if name is not _MISSING:
-            shipping_package.name = name
-        if package_type is not _MISSING:
-            shipping_package.package_type = package_type
-        shipping_package.public_id = public_id
-        shipping_package.token = token
-        shipping_package.updated_at = updated_at
-        shipping_package.weight = weight
-        shipping_package.weight_unit = weight_unit
-        if width is not _MISSING:
-            shipping_package.width = width
-        shipping_package._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        shipping_package.additional_properties = d
+        shipping_package._cf_raw = d
+        shipping_package.default_package = d.get("default_package")
+        shipping_package.empty_weight = d.get("empty_weight")
+        if "height" in d:
+            shipping_package.height = d["height"]
+        if "id" in d:
+            shipping_package.id = d["id"]
+        if "length" in d:
+            shipping_package.length = d["length"]
+        if "name" in d:
+            shipping_package.name = d["name"]
+        shipping_package.public_id = d.get("public_id")
+        shipping_package.token = d.get("token")
+        shipping_package.weight = d.get("weight")
+        if "width" in d:
+            shipping_package.width = d["width"]
         return shipping_package
 
     @property

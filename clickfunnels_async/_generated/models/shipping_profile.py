@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="ShippingProfile")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -50,6 +69,18 @@ class ShippingProfile(_Record):
             "name",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "variant_ids": "variant_ids",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -96,45 +127,16 @@ class ShippingProfile(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        variant_ids = d.pop("variant_ids", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         shipping_profile = _new(cls)
-        shipping_profile.created_at = created_at
-        if id is not _MISSING:
-            shipping_profile.id = id
-        if name is not _MISSING:
-            shipping_profile.name = name
-        shipping_profile.public_id = public_id
-        shipping_profile.updated_at = updated_at
-        shipping_profile.variant_ids = variant_ids
-        shipping_profile._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        shipping_profile.additional_properties = d
+        shipping_profile._cf_raw = d
+        if "id" in d:
+            shipping_profile.id = d["id"]
+        if "name" in d:
+            shipping_profile.name = d["name"]
+        shipping_profile.public_id = d.get("public_id")
+        shipping_profile.variant_ids = d.get("variant_ids")
         return shipping_profile
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,34 @@ from typing import Self
 from ..models.shipping_rate_live_rates_provider import ShippingRateLiveRatesProvider
 
 T = TypeVar("T", bound="ShippingRate")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_live_rates_provider(live_rates_provider: Any) -> Any:
+    if isinstance(live_rates_provider, str):
+        try:
+            return ShippingRateLiveRatesProvider(live_rates_provider)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return live_rates_provider
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -69,6 +97,24 @@ class ShippingRate(_Record):
             "zone_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "description": "description",
+        "id": "id",
+        "live_rates_provider": "live_rates_provider",
+        "price": "price",
+        "price_currency": "price_currency",
+        "provider_name": "provider_name",
+        "public_id": "public_id",
+        "rates_name_id": "rates_name_id",
+        "updated_at": "updated_at",
+        "zone_id": "zone_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "live_rates_provider": ("live_rates_provider", _cf_lazy_live_rates_provider),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -144,67 +190,22 @@ class ShippingRate(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        description = d.pop("description", None)
-
-        id = d.pop("id", _MISSING)
-
-        live_rates_provider = d.pop("live_rates_provider", None)
-        if isinstance(live_rates_provider, str):
-            try:
-                live_rates_provider = ShippingRateLiveRatesProvider(live_rates_provider)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        price = d.pop("price", _MISSING)
-
-        price_currency = d.pop("price_currency", None)
-
-        provider_name = d.pop("provider_name", None)
-
-        public_id = d.pop("public_id", None)
-
-        rates_name_id = d.pop("rates_name_id", _MISSING)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        zone_id = d.pop("zone_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         shipping_rate = _new(cls)
-        shipping_rate.created_at = created_at
-        shipping_rate.description = description
-        if id is not _MISSING:
-            shipping_rate.id = id
-        shipping_rate.live_rates_provider = live_rates_provider
-        if price is not _MISSING:
-            shipping_rate.price = price
-        shipping_rate.price_currency = price_currency
-        shipping_rate.provider_name = provider_name
-        shipping_rate.public_id = public_id
-        if rates_name_id is not _MISSING:
-            shipping_rate.rates_name_id = rates_name_id
-        shipping_rate.updated_at = updated_at
-        if zone_id is not _MISSING:
-            shipping_rate.zone_id = zone_id
-        shipping_rate._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        shipping_rate.additional_properties = d
+        shipping_rate._cf_raw = d
+        shipping_rate.description = d.get("description")
+        if "id" in d:
+            shipping_rate.id = d["id"]
+        if "price" in d:
+            shipping_rate.price = d["price"]
+        shipping_rate.price_currency = d.get("price_currency")
+        shipping_rate.provider_name = d.get("provider_name")
+        shipping_rate.public_id = d.get("public_id")
+        if "rates_name_id" in d:
+            shipping_rate.rates_name_id = d["rates_name_id"]
+        if "zone_id" in d:
+            shipping_rate.zone_id = d["zone_id"]
         return shipping_rate
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,16 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="ShippingZone")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -63,6 +73,21 @@ class ShippingZone(_Record):
             "name",
         )
     )
+    _cf_wire = {
+        "address_filter_id": "address_filter_id",
+        "country_ids": "country_ids",
+        "created_at": "created_at",
+        "id": "id",
+        "includes_rest_of_world": "includes_rest_of_world",
+        "location_group_id": "location_group_id",
+        "name": "name",
+        "public_id": "public_id",
+        "region_ids": "region_ids",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -119,53 +144,22 @@ class ShippingZone(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        address_filter_id = d.pop("address_filter_id", None)
-
-        country_ids = d.pop("country_ids", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        includes_rest_of_world = d.pop("includes_rest_of_world", None)
-
-        location_group_id = d.pop("location_group_id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        region_ids = d.pop("region_ids", None)
-
-        updated_at = d.pop("updated_at", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         shipping_zone = _new(cls)
-        shipping_zone.address_filter_id = address_filter_id
-        shipping_zone.country_ids = country_ids
-        shipping_zone.created_at = created_at
-        if id is not _MISSING:
-            shipping_zone.id = id
-        shipping_zone.includes_rest_of_world = includes_rest_of_world
-        if location_group_id is not _MISSING:
-            shipping_zone.location_group_id = location_group_id
-        if name is not _MISSING:
-            shipping_zone.name = name
-        shipping_zone.public_id = public_id
-        shipping_zone.region_ids = region_ids
-        shipping_zone.updated_at = updated_at
-        shipping_zone._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        shipping_zone.additional_properties = d
+        shipping_zone._cf_raw = d
+        shipping_zone.address_filter_id = d.get("address_filter_id")
+        shipping_zone.country_ids = d.get("country_ids")
+        if "id" in d:
+            shipping_zone.id = d["id"]
+        shipping_zone.includes_rest_of_world = d.get("includes_rest_of_world")
+        if "location_group_id" in d:
+            shipping_zone.location_group_id = d["location_group_id"]
+        if "name" in d:
+            shipping_zone.name = d["name"]
+        shipping_zone.public_id = d.get("public_id")
+        shipping_zone.region_ids = d.get("region_ids")
+        shipping_zone.updated_at = d.get("updated_at")
         return shipping_zone
 
     @property

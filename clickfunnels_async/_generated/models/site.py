@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,15 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Site")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -72,6 +81,24 @@ class Site(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "blog_theme_id": "blog_theme_id",
+        "created_at": "created_at",
+        "homepage_id": "homepage_id",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "store_theme_id": "store_theme_id",
+        "theme_id": "theme_id",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+        "footer_code": "footer_code",
+        "head_code": "head_code",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -140,61 +167,24 @@ class Site(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        blog_theme_id = d.pop("blog_theme_id", None)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        homepage_id = d.pop("homepage_id", None)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", _MISSING)
-
-        store_theme_id = d.pop("store_theme_id", None)
-
-        theme_id = d.pop("theme_id", None)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        footer_code = d.pop("footer_code", None)
-
-        head_code = d.pop("head_code", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         site = _new(cls)
-        site.blog_theme_id = blog_theme_id
-        if created_at is not _MISSING:
-            site.created_at = created_at
-        site.homepage_id = homepage_id
-        if id is not _MISSING:
-            site.id = id
-        if name is not _MISSING:
-            site.name = name
-        if public_id is not _MISSING:
-            site.public_id = public_id
-        site.store_theme_id = store_theme_id
-        site.theme_id = theme_id
-        if updated_at is not _MISSING:
-            site.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            site.workspace_id = workspace_id
-        site.footer_code = footer_code
-        site.head_code = head_code
-        site._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        site.additional_properties = d
+        site._cf_raw = d
+        site.blog_theme_id = d.get("blog_theme_id")
+        site.homepage_id = d.get("homepage_id")
+        if "id" in d:
+            site.id = d["id"]
+        if "name" in d:
+            site.name = d["name"]
+        if "public_id" in d:
+            site.public_id = d["public_id"]
+        site.store_theme_id = d.get("store_theme_id")
+        site.theme_id = d.get("theme_id")
+        if "workspace_id" in d:
+            site.workspace_id = d["workspace_id"]
+        site.footer_code = d.get("footer_code")
+        site.head_code = d.get("head_code")
         return site
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,6 +16,16 @@ from typing import Self
 from ..models.store_status import StoreStatus
 
 T = TypeVar("T", bound="Store")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_status(status: Any) -> Any:
+    if isinstance(status, str):
+        try:
+            return StoreStatus(status)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return status
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -69,6 +79,23 @@ class Store(_Record):
             "name",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "current_path": "current_path",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "seo_description": "seo_description",
+        "seo_indexable": "seo_indexable",
+        "seo_title": "seo_title",
+        "social_image_id": "social_image_id",
+        "status": "status",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "status": ("status", _cf_lazy_status),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -127,58 +154,23 @@ class Store(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-
-        current_path = d.pop("current_path", None)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        seo_description = d.pop("seo_description", None)
-
-        seo_indexable = d.pop("seo_indexable", None)
-
-        seo_title = d.pop("seo_title", None)
-
-        social_image_id = d.pop("social_image_id", None)
-
-        status = d.pop("status", None)
-        if isinstance(status, str):
-            try:
-                status = StoreStatus(status)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        updated_at = d.pop("updated_at", None)
-
-        workspace_id = d.pop("workspace_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         store = _new(cls)
-        store.created_at = created_at
-        store.current_path = current_path
-        if id is not _MISSING:
-            store.id = id
-        if name is not _MISSING:
-            store.name = name
-        store.public_id = public_id
-        store.seo_description = seo_description
-        store.seo_indexable = seo_indexable
-        store.seo_title = seo_title
-        store.social_image_id = social_image_id
-        store.status = status
-        store.updated_at = updated_at
-        store.workspace_id = workspace_id
-        store._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        store.additional_properties = d
+        store._cf_raw = d
+        store.created_at = d.get("created_at")
+        store.current_path = d.get("current_path")
+        if "id" in d:
+            store.id = d["id"]
+        if "name" in d:
+            store.name = d["name"]
+        store.public_id = d.get("public_id")
+        store.seo_description = d.get("seo_description")
+        store.seo_indexable = d.get("seo_indexable")
+        store.seo_title = d.get("seo_title")
+        store.social_image_id = d.get("social_image_id")
+        store.updated_at = d.get("updated_at")
+        store.workspace_id = d.get("workspace_id")
         return store
 
     @property

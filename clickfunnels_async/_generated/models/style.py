@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="Style")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class Style(_Record):
     """
@@ -53,6 +54,16 @@ class Style(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "theme_id": "theme_id",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -94,39 +105,20 @@ class Style(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        theme_id = d.pop("theme_id", None)
-
-        updated_at = d.pop("updated_at", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         style = _new(cls)
-        style.created_at = created_at
-        if id is not _MISSING:
-            style.id = id
-        if name is not _MISSING:
-            style.name = name
-        style.public_id = public_id
-        style.theme_id = theme_id
-        style.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            style.workspace_id = workspace_id
-        style._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        style.additional_properties = d
+        style._cf_raw = d
+        style.created_at = d.get("created_at")
+        if "id" in d:
+            style.id = d["id"]
+        if "name" in d:
+            style.name = d["name"]
+        style.public_id = d.get("public_id")
+        style.theme_id = d.get("theme_id")
+        style.updated_at = d.get("updated_at")
+        if "workspace_id" in d:
+            style.workspace_id = d["workspace_id"]
         return style
 
     @property

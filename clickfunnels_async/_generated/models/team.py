@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,40 @@ from typing import Self
 from ..models.team_locale import TeamLocale
 
 T = TypeVar("T", bound="Team")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_locale(locale: Any) -> Any:
+    return TeamLocale(locale)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
+
+
+def _cf_lazy_billing_subscriptions(billing_subscriptions: Any) -> Any:
+    return [
+        BillingSubscription.from_dict(billing_subscriptions_item)
+        for billing_subscriptions_item in billing_subscriptions
+    ]
+
+
+def _cf_lazy_memberships(memberships: Any) -> Any:
+    return [Membership.from_dict(memberships_item) for memberships_item in memberships]
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -62,6 +96,27 @@ class Team(_Record):
             "name",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "id": "id",
+        "locale": "locale",
+        "name": "name",
+        "public_id": "public_id",
+        "time_zone": "time_zone",
+        "updated_at": "updated_at",
+        "billing_subscriptions": "billing_subscriptions",
+        "memberships": "memberships",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "locale": ("locale", _cf_lazy_locale),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+        "billing_subscriptions": (
+            "billing_subscriptions",
+            _cf_lazy_billing_subscriptions,
+        ),
+        "memberships": ("memberships", _cf_lazy_memberships),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -143,67 +198,16 @@ class Team(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        locale = d.pop("locale", _MISSING)
-        if locale is not _MISSING:
-            locale = TeamLocale(locale)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        time_zone = d.pop("time_zone", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        billing_subscriptions = d.pop("billing_subscriptions", None)
-        if billing_subscriptions is not None:
-            billing_subscriptions = [
-                BillingSubscription.from_dict(billing_subscriptions_item)
-                for billing_subscriptions_item in billing_subscriptions
-            ]
-
-        memberships = d.pop("memberships", None)
-        if memberships is not None:
-            memberships = [
-                Membership.from_dict(memberships_item)
-                for memberships_item in memberships
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         team = _new(cls)
-        team.created_at = created_at
-        if id is not _MISSING:
-            team.id = id
-        if locale is not _MISSING:
-            team.locale = locale
-        if name is not _MISSING:
-            team.name = name
-        team.public_id = public_id
-        team.time_zone = time_zone
-        team.updated_at = updated_at
-        team.billing_subscriptions = billing_subscriptions
-        team.memberships = memberships
-        team._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        team.additional_properties = d
+        team._cf_raw = d
+        if "id" in d:
+            team.id = d["id"]
+        if "name" in d:
+            team.name = d["name"]
+        team.public_id = d.get("public_id")
+        team.time_zone = d.get("time_zone")
         return team
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="TeamMembership")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class TeamMembership(_Record):
     """
@@ -34,6 +35,12 @@ class TeamMembership(_Record):
         "user_id",
     )
     _cf_strict = frozenset(("id",))
+    _cf_wire = {
+        "id": "id",
+        "public_id": "public_id",
+        "user_id": "user_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -55,25 +62,14 @@ class TeamMembership(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        user_id = d.pop("user_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         team_membership = _new(cls)
-        if id is not _MISSING:
-            team_membership.id = id
-        team_membership.public_id = public_id
-        team_membership.user_id = user_id
-        team_membership._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        team_membership.additional_properties = d
+        team_membership._cf_raw = d
+        if "id" in d:
+            team_membership.id = d["id"]
+        team_membership.public_id = d.get("public_id")
+        team_membership.user_id = d.get("user_id")
         return team_membership
 
     @property

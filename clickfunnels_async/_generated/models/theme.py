@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,41 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Theme")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_styles(styles: Any) -> Any:
+    if isinstance(styles, list):
+        try:
+            return [
+                ThemeStyle.from_dict(styles_type_0_item)
+                for styles_type_0_item in styles
+            ]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return styles
+
+
+def _cf_lazy_template_pages(template_pages: Any) -> Any:
+    return ThemeTemplatePages.from_dict(template_pages)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -64,6 +99,24 @@ class Theme(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "current_style_id": "current_style_id",
+        "custom_name": "custom_name",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "styles": "styles",
+        "template_pages": "template_pages",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "styles": ("styles", _cf_lazy_styles),
+        "template_pages": ("template_pages", _cf_lazy_template_pages),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -141,69 +194,19 @@ class Theme(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        current_style_id = d.pop("current_style_id", None)
-
-        custom_name = d.pop("custom_name", None)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        styles = d.pop("styles", None)
-        if isinstance(styles, list):
-            try:
-                styles = [
-                    ThemeStyle.from_dict(styles_type_0_item)
-                    for styles_type_0_item in styles
-                ]
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        template_pages = d.pop("template_pages", _MISSING)
-        if template_pages is not _MISSING:
-            template_pages = ThemeTemplatePages.from_dict(template_pages)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         theme = _new(cls)
-        theme.created_at = created_at
-        theme.current_style_id = current_style_id
-        theme.custom_name = custom_name
-        if id is not _MISSING:
-            theme.id = id
-        if name is not _MISSING:
-            theme.name = name
-        theme.public_id = public_id
-        theme.styles = styles
-        if template_pages is not _MISSING:
-            theme.template_pages = template_pages
-        theme.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            theme.workspace_id = workspace_id
-        theme._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        theme.additional_properties = d
+        theme._cf_raw = d
+        theme.current_style_id = d.get("current_style_id")
+        theme.custom_name = d.get("custom_name")
+        if "id" in d:
+            theme.id = d["id"]
+        if "name" in d:
+            theme.name = d["name"]
+        theme.public_id = d.get("public_id")
+        if "workspace_id" in d:
+            theme.workspace_id = d["workspace_id"]
         return theme
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="ThemeStyle")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ThemeStyle(_Record):
     """
@@ -31,6 +32,11 @@ class ThemeStyle(_Record):
         "name",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "id": "id",
+        "name": "name",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -45,21 +51,12 @@ class ThemeStyle(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         theme_style = _new(cls)
-        theme_style.id = id
-        theme_style.name = name
-        theme_style._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        theme_style.additional_properties = d
+        theme_style._cf_raw = d
+        theme_style.id = d.get("id")
+        theme_style.name = d.get("name")
         return theme_style
 
     @property

@@ -11,11 +11,12 @@ from ..types import _Record
 
 _new = object.__new__
 
-from typing import Self, cast
+from typing import Self
 
 T = TypeVar("T", bound="ThemeTemplatePages")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class ThemeTemplatePages(_Record):
     additional_properties: dict[str, None | str] = _attrs_field(
@@ -23,6 +24,8 @@ class ThemeTemplatePages(_Record):
     )
     _cf_fields = ()
     _cf_strict = frozenset(())
+    _cf_wire = {}
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = {}
@@ -34,27 +37,10 @@ class ThemeTemplatePages(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         theme_template_pages = _new(cls)
-        theme_template_pages._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        additional_properties = {}
-        for prop_name, prop_dict in d.items():
-
-            def _parse_additional_property(data: object) -> None | str:
-                if data is None:
-                    return data
-                return cast(None | str, data)
-
-            additional_property = _parse_additional_property(prop_dict)
-
-            additional_properties[prop_name] = additional_property
-
-        theme_template_pages.additional_properties = additional_properties
+        theme_template_pages._cf_raw = d
         return theme_template_pages
 
     @property

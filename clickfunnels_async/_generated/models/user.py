@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="User")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -61,6 +80,21 @@ class User(_Record):
             "last_name",
         )
     )
+    _cf_wire = {
+        "created_at": "created_at",
+        "email": "email",
+        "first_name": "first_name",
+        "id": "id",
+        "last_name": "last_name",
+        "locale": "locale",
+        "public_id": "public_id",
+        "time_zone": "time_zone",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -124,56 +158,21 @@ class User(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        email = d.pop("email", _MISSING)
-
-        first_name = d.pop("first_name", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        last_name = d.pop("last_name", _MISSING)
-
-        locale = d.pop("locale", None)
-
-        public_id = d.pop("public_id", None)
-
-        time_zone = d.pop("time_zone", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         user = _new(cls)
-        user.created_at = created_at
-        if email is not _MISSING:
-            user.email = email
-        if first_name is not _MISSING:
-            user.first_name = first_name
-        if id is not _MISSING:
-            user.id = id
-        if last_name is not _MISSING:
-            user.last_name = last_name
-        user.locale = locale
-        user.public_id = public_id
-        user.time_zone = time_zone
-        user.updated_at = updated_at
-        user._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        user.additional_properties = d
+        user._cf_raw = d
+        if "email" in d:
+            user.email = d["email"]
+        if "first_name" in d:
+            user.first_name = d["first_name"]
+        if "id" in d:
+            user.id = d["id"]
+        if "last_name" in d:
+            user.last_name = d["last_name"]
+        user.locale = d.get("locale")
+        user.public_id = d.get("public_id")
+        user.time_zone = d.get("time_zone")
         return user
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,24 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="Visit")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_started_at(started_at: Any) -> Any:
+    if isinstance(started_at, str):
+        try:
+            return datetime.datetime.fromisoformat(started_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return started_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -84,6 +102,30 @@ class Visit(_Record):
             "uuid",
         )
     )
+    _cf_wire = {
+        "browser": "browser",
+        "created_at": "created_at",
+        "device_type": "device_type",
+        "ip": "ip",
+        "landing_page": "landing_page",
+        "os": "os",
+        "referrer": "referrer",
+        "referring_domain": "referring_domain",
+        "started_at": "started_at",
+        "updated_at": "updated_at",
+        "user_agent": "user_agent",
+        "utm_campaign": "utm_campaign",
+        "utm_content": "utm_content",
+        "utm_medium": "utm_medium",
+        "utm_source": "utm_source",
+        "utm_term": "utm_term",
+        "uuid": "uuid",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "started_at": ("started_at", _cf_lazy_started_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -161,78 +203,25 @@ class Visit(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        browser = d.pop("browser", None)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        device_type = d.pop("device_type", None)
-
-        ip = d.pop("ip", None)
-
-        landing_page = d.pop("landing_page", None)
-
-        os = d.pop("os", None)
-
-        referrer = d.pop("referrer", None)
-
-        referring_domain = d.pop("referring_domain", None)
-
-        started_at = d.pop("started_at", None)
-        if isinstance(started_at, str):
-            try:
-                started_at = datetime.datetime.fromisoformat(started_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        user_agent = d.pop("user_agent", None)
-
-        utm_campaign = d.pop("utm_campaign", None)
-
-        utm_content = d.pop("utm_content", None)
-
-        utm_medium = d.pop("utm_medium", None)
-
-        utm_source = d.pop("utm_source", None)
-
-        utm_term = d.pop("utm_term", None)
-
-        uuid = d.pop("uuid", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         visit = _new(cls)
-        visit.browser = browser
-        if created_at is not _MISSING:
-            visit.created_at = created_at
-        visit.device_type = device_type
-        visit.ip = ip
-        visit.landing_page = landing_page
-        visit.os = os
-        visit.referrer = referrer
-        visit.referring_domain = referring_domain
-        visit.started_at = started_at
-        if updated_at is not _MISSING:
-            visit.updated_at = updated_at
-        visit.user_agent = user_agent
-        visit.utm_campaign = utm_campaign
-        visit.utm_content = utm_content
-        visit.utm_medium = utm_medium
-        visit.utm_source = utm_source
-        visit.utm_term = utm_term
-        if uuid is not _MISSING:
-            visit.uuid = uuid
-        visit._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        visit.additional_properties = d
+        visit._cf_raw = d
+        visit.browser = d.get("browser")
+        visit.device_type = d.get("device_type")
+        visit.ip = d.get("ip")
+        visit.landing_page = d.get("landing_page")
+        visit.os = d.get("os")
+        visit.referrer = d.get("referrer")
+        visit.referring_domain = d.get("referring_domain")
+        visit.user_agent = d.get("user_agent")
+        visit.utm_campaign = d.get("utm_campaign")
+        visit.utm_content = d.get("utm_content")
+        visit.utm_medium = d.get("utm_medium")
+        visit.utm_source = d.get("utm_source")
+        visit.utm_term = d.get("utm_term")
+        if "uuid" in d:
+            visit.uuid = d["uuid"]
         return visit
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEndpoint")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WebhooksIncomingExternalPurchaseEndpoint(_Record):
     """
@@ -64,6 +65,22 @@ class WebhooksIncomingExternalPurchaseEndpoint(_Record):
         "workspace_id",
     )
     _cf_strict = frozenset(("id",))
+    _cf_wire = {
+        "id": "id",
+        "created_at": "created_at",
+        "live_mode": "live_mode",
+        "name": "name",
+        "provider": "provider",
+        "provider_metadata": "provider_metadata",
+        "public_id": "public_id",
+        "suppress_order_system_emails": "suppress_order_system_emails",
+        "updated_at": "updated_at",
+        "url": "url",
+        "webhook_secret": "webhook_secret",
+        "webhook_secret_last_four": "webhook_secret_last_four",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -123,61 +140,34 @@ class WebhooksIncomingExternalPurchaseEndpoint(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", _MISSING)
-
-        created_at = d.pop("created_at", None)
-
-        live_mode = d.pop("live_mode", None)
-
-        name = d.pop("name", None)
-
-        provider = d.pop("provider", None)
-
-        provider_metadata = d.pop("provider_metadata", None)
-
-        public_id = d.pop("public_id", None)
-
-        suppress_order_system_emails = d.pop("suppress_order_system_emails", None)
-
-        updated_at = d.pop("updated_at", None)
-
-        url = d.pop("url", None)
-
-        webhook_secret = d.pop("webhook_secret", None)
-
-        webhook_secret_last_four = d.pop("webhook_secret_last_four", None)
-
-        workspace_id = d.pop("workspace_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         webhooks_incoming_external_purchase_endpoint = _new(cls)
-        if id is not _MISSING:
-            webhooks_incoming_external_purchase_endpoint.id = id
-        webhooks_incoming_external_purchase_endpoint.created_at = created_at
-        webhooks_incoming_external_purchase_endpoint.live_mode = live_mode
-        webhooks_incoming_external_purchase_endpoint.name = name
-        webhooks_incoming_external_purchase_endpoint.provider = provider
-        webhooks_incoming_external_purchase_endpoint.provider_metadata = (
-            provider_metadata
+        webhooks_incoming_external_purchase_endpoint._cf_raw = d
+        if "id" in d:
+            webhooks_incoming_external_purchase_endpoint.id = d["id"]
+        webhooks_incoming_external_purchase_endpoint.created_at = d.get("created_at")
+        webhooks_incoming_external_purchase_endpoint.live_mode = d.get("live_mode")
+        webhooks_incoming_external_purchase_endpoint.name = d.get("name")
+        webhooks_incoming_external_purchase_endpoint.provider = d.get("provider")
+        webhooks_incoming_external_purchase_endpoint.provider_metadata = d.get(
+            "provider_metadata"
         )
-        webhooks_incoming_external_purchase_endpoint.public_id = public_id
+        webhooks_incoming_external_purchase_endpoint.public_id = d.get("public_id")
         webhooks_incoming_external_purchase_endpoint.suppress_order_system_emails = (
-            suppress_order_system_emails
+            d.get("suppress_order_system_emails")
         )
-        webhooks_incoming_external_purchase_endpoint.updated_at = updated_at
-        webhooks_incoming_external_purchase_endpoint.url = url
-        webhooks_incoming_external_purchase_endpoint.webhook_secret = webhook_secret
-        webhooks_incoming_external_purchase_endpoint.webhook_secret_last_four = (
-            webhook_secret_last_four
+        webhooks_incoming_external_purchase_endpoint.updated_at = d.get("updated_at")
+        webhooks_incoming_external_purchase_endpoint.url = d.get("url")
+        webhooks_incoming_external_purchase_endpoint.webhook_secret = d.get(
+            "webhook_secret"
         )
-        webhooks_incoming_external_purchase_endpoint.workspace_id = workspace_id
-        webhooks_incoming_external_purchase_endpoint._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        webhooks_incoming_external_purchase_endpoint.webhook_secret_last_four = d.get(
+            "webhook_secret_last_four"
         )
-
-        webhooks_incoming_external_purchase_endpoint.additional_properties = d
+        webhooks_incoming_external_purchase_endpoint.workspace_id = d.get(
+            "workspace_id"
+        )
         return webhooks_incoming_external_purchase_endpoint
 
     @property

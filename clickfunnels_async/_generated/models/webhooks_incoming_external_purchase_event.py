@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseEvent")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WebhooksIncomingExternalPurchaseEvent(_Record):
     """
@@ -64,6 +65,22 @@ class WebhooksIncomingExternalPurchaseEvent(_Record):
         "workspace_id",
     )
     _cf_strict = frozenset(("id",))
+    _cf_wire = {
+        "id": "id",
+        "created_at": "created_at",
+        "event_type": "event_type",
+        "external_event_id": "external_event_id",
+        "external_purchase_endpoint_id": "external_purchase_endpoint_id",
+        "order_id": "order_id",
+        "payload": "payload",
+        "processed_at": "processed_at",
+        "processing_errors": "processing_errors",
+        "processing_status": "processing_status",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -120,57 +137,32 @@ class WebhooksIncomingExternalPurchaseEvent(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", _MISSING)
-
-        created_at = d.pop("created_at", None)
-
-        event_type = d.pop("event_type", None)
-
-        external_event_id = d.pop("external_event_id", None)
-
-        external_purchase_endpoint_id = d.pop("external_purchase_endpoint_id", None)
-
-        order_id = d.pop("order_id", None)
-
-        payload = d.pop("payload", None)
-
-        processed_at = d.pop("processed_at", None)
-
-        processing_errors = d.pop("processing_errors", None)
-
-        processing_status = d.pop("processing_status", None)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-
-        workspace_id = d.pop("workspace_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         webhooks_incoming_external_purchase_event = _new(cls)
-        if id is not _MISSING:
-            webhooks_incoming_external_purchase_event.id = id
-        webhooks_incoming_external_purchase_event.created_at = created_at
-        webhooks_incoming_external_purchase_event.event_type = event_type
-        webhooks_incoming_external_purchase_event.external_event_id = external_event_id
-        webhooks_incoming_external_purchase_event.external_purchase_endpoint_id = (
-            external_purchase_endpoint_id
+        webhooks_incoming_external_purchase_event._cf_raw = d
+        if "id" in d:
+            webhooks_incoming_external_purchase_event.id = d["id"]
+        webhooks_incoming_external_purchase_event.created_at = d.get("created_at")
+        webhooks_incoming_external_purchase_event.event_type = d.get("event_type")
+        webhooks_incoming_external_purchase_event.external_event_id = d.get(
+            "external_event_id"
         )
-        webhooks_incoming_external_purchase_event.order_id = order_id
-        webhooks_incoming_external_purchase_event.payload = payload
-        webhooks_incoming_external_purchase_event.processed_at = processed_at
-        webhooks_incoming_external_purchase_event.processing_errors = processing_errors
-        webhooks_incoming_external_purchase_event.processing_status = processing_status
-        webhooks_incoming_external_purchase_event.public_id = public_id
-        webhooks_incoming_external_purchase_event.updated_at = updated_at
-        webhooks_incoming_external_purchase_event.workspace_id = workspace_id
-        webhooks_incoming_external_purchase_event._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        webhooks_incoming_external_purchase_event.external_purchase_endpoint_id = d.get(
+            "external_purchase_endpoint_id"
         )
-
-        webhooks_incoming_external_purchase_event.additional_properties = d
+        webhooks_incoming_external_purchase_event.order_id = d.get("order_id")
+        webhooks_incoming_external_purchase_event.payload = d.get("payload")
+        webhooks_incoming_external_purchase_event.processed_at = d.get("processed_at")
+        webhooks_incoming_external_purchase_event.processing_errors = d.get(
+            "processing_errors"
+        )
+        webhooks_incoming_external_purchase_event.processing_status = d.get(
+            "processing_status"
+        )
+        webhooks_incoming_external_purchase_event.public_id = d.get("public_id")
+        webhooks_incoming_external_purchase_event.updated_at = d.get("updated_at")
+        webhooks_incoming_external_purchase_event.workspace_id = d.get("workspace_id")
         return webhooks_incoming_external_purchase_event
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="WebhooksIncomingExternalPurchaseProductMapping")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WebhooksIncomingExternalPurchaseProductMapping(_Record):
     """
@@ -52,6 +53,18 @@ class WebhooksIncomingExternalPurchaseProductMapping(_Record):
         "updated_at",
     )
     _cf_strict = frozenset(("id",))
+    _cf_wire = {
+        "id": "id",
+        "clickfunnels_price": "clickfunnels_price",
+        "clickfunnels_product": "clickfunnels_product",
+        "clickfunnels_variant": "clickfunnels_variant",
+        "created_at": "created_at",
+        "external_product_sku": "external_product_sku",
+        "external_purchase_endpoint_id": "external_purchase_endpoint_id",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -96,51 +109,36 @@ class WebhooksIncomingExternalPurchaseProductMapping(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", _MISSING)
-
-        clickfunnels_price = d.pop("clickfunnels_price", None)
-
-        clickfunnels_product = d.pop("clickfunnels_product", None)
-
-        clickfunnels_variant = d.pop("clickfunnels_variant", None)
-
-        created_at = d.pop("created_at", None)
-
-        external_product_sku = d.pop("external_product_sku", None)
-
-        external_purchase_endpoint_id = d.pop("external_purchase_endpoint_id", None)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         webhooks_incoming_external_purchase_product_mapping = _new(cls)
-        if id is not _MISSING:
-            webhooks_incoming_external_purchase_product_mapping.id = id
-        webhooks_incoming_external_purchase_product_mapping.clickfunnels_price = (
-            clickfunnels_price
+        webhooks_incoming_external_purchase_product_mapping._cf_raw = d
+        if "id" in d:
+            webhooks_incoming_external_purchase_product_mapping.id = d["id"]
+        webhooks_incoming_external_purchase_product_mapping.clickfunnels_price = d.get(
+            "clickfunnels_price"
         )
         webhooks_incoming_external_purchase_product_mapping.clickfunnels_product = (
-            clickfunnels_product
+            d.get("clickfunnels_product")
         )
         webhooks_incoming_external_purchase_product_mapping.clickfunnels_variant = (
-            clickfunnels_variant
+            d.get("clickfunnels_variant")
         )
-        webhooks_incoming_external_purchase_product_mapping.created_at = created_at
+        webhooks_incoming_external_purchase_product_mapping.created_at = d.get(
+            "created_at"
+        )
         webhooks_incoming_external_purchase_product_mapping.external_product_sku = (
-            external_product_sku
+            d.get("external_product_sku")
         )
-        webhooks_incoming_external_purchase_product_mapping.external_purchase_endpoint_id = external_purchase_endpoint_id
-        webhooks_incoming_external_purchase_product_mapping.public_id = public_id
-        webhooks_incoming_external_purchase_product_mapping.updated_at = updated_at
-        webhooks_incoming_external_purchase_product_mapping._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        webhooks_incoming_external_purchase_product_mapping.external_purchase_endpoint_id = d.get(
+            "external_purchase_endpoint_id"
         )
-
-        webhooks_incoming_external_purchase_product_mapping.additional_properties = d
+        webhooks_incoming_external_purchase_product_mapping.public_id = d.get(
+            "public_id"
+        )
+        webhooks_incoming_external_purchase_product_mapping.updated_at = d.get(
+            "updated_at"
+        )
         return webhooks_incoming_external_purchase_product_mapping
 
     @property

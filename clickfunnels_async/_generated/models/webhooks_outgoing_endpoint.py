@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,25 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="WebhooksOutgoingEndpoint")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    if isinstance(updated_at, str):
+        try:
+            return datetime.datetime.fromisoformat(updated_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return updated_at
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -70,6 +89,24 @@ class WebhooksOutgoingEndpoint(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "api_version": "api_version",
+        "created_at": "created_at",
+        "event_type_ids": "event_type_ids",
+        "funnel_ids": "funnel_ids",
+        "id": "id",
+        "name": "name",
+        "page_ids": "page_ids",
+        "public_id": "public_id",
+        "updated_at": "updated_at",
+        "url": "url",
+        "workspace_id": "workspace_id",
+        "webhook_secret": "webhook_secret",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -142,65 +179,24 @@ class WebhooksOutgoingEndpoint(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        api_version = d.pop("api_version", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        event_type_ids = d.pop("event_type_ids", None)
-
-        funnel_ids = d.pop("funnel_ids", None)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        page_ids = d.pop("page_ids", None)
-
-        public_id = d.pop("public_id", None)
-
-        updated_at = d.pop("updated_at", None)
-        if isinstance(updated_at, str):
-            try:
-                updated_at = datetime.datetime.fromisoformat(updated_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        url = d.pop("url", _MISSING)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        webhook_secret = d.pop("webhook_secret", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         webhooks_outgoing_endpoint = _new(cls)
-        webhooks_outgoing_endpoint.api_version = api_version
-        webhooks_outgoing_endpoint.created_at = created_at
-        webhooks_outgoing_endpoint.event_type_ids = event_type_ids
-        webhooks_outgoing_endpoint.funnel_ids = funnel_ids
-        if id is not _MISSING:
-            webhooks_outgoing_endpoint.id = id
-        if name is not _MISSING:
-            webhooks_outgoing_endpoint.name = name
-        webhooks_outgoing_endpoint.page_ids = page_ids
-        webhooks_outgoing_endpoint.public_id = public_id
-        webhooks_outgoing_endpoint.updated_at = updated_at
-        if url is not _MISSING:
-            webhooks_outgoing_endpoint.url = url
-        if workspace_id is not _MISSING:
-            webhooks_outgoing_endpoint.workspace_id = workspace_id
-        webhooks_outgoing_endpoint.webhook_secret = webhook_secret
-        webhooks_outgoing_endpoint._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        webhooks_outgoing_endpoint.additional_properties = d
+        webhooks_outgoing_endpoint._cf_raw = d
+        webhooks_outgoing_endpoint.api_version = d.get("api_version")
+        webhooks_outgoing_endpoint.event_type_ids = d.get("event_type_ids")
+        webhooks_outgoing_endpoint.funnel_ids = d.get("funnel_ids")
+        if "id" in d:
+            webhooks_outgoing_endpoint.id = d["id"]
+        if "name" in d:
+            webhooks_outgoing_endpoint.name = d["name"]
+        webhooks_outgoing_endpoint.page_ids = d.get("page_ids")
+        webhooks_outgoing_endpoint.public_id = d.get("public_id")
+        if "url" in d:
+            webhooks_outgoing_endpoint.url = d["url"]
+        if "workspace_id" in d:
+            webhooks_outgoing_endpoint.workspace_id = d["workspace_id"]
+        webhooks_outgoing_endpoint.webhook_secret = d.get("webhook_secret")
         return webhooks_outgoing_endpoint
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,38 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="WebhooksOutgoingEvent")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    if isinstance(created_at, str):
+        try:
+            return datetime.datetime.fromisoformat(created_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return created_at
+
+
+def _cf_lazy_data(data: Any) -> Any:
+    return WebhooksOutgoingEventData.from_dict(data)
+
+
+def _cf_lazy_funnel(funnel: Any) -> Any:
+    if isinstance(funnel, dict):
+        try:
+            return WebhooksOutgoingEventFunnel.from_dict(funnel)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return funnel
+
+
+def _cf_lazy_page(page: Any) -> Any:
+    if isinstance(page, dict):
+        try:
+            return WebhooksOutgoingEventPage.from_dict(page)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return page
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -70,6 +102,26 @@ class WebhooksOutgoingEvent(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "api_version": "api_version",
+        "created_at": "created_at",
+        "data": "data",
+        "event_type_id": "event_type_id",
+        "funnel": "funnel",
+        "id": "id",
+        "page": "page",
+        "public_id": "public_id",
+        "subject_id": "subject_id",
+        "subject_type": "subject_type",
+        "uuid": "uuid",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "data": ("data", _cf_lazy_data),
+        "funnel": ("funnel", _cf_lazy_funnel),
+        "page": ("page", _cf_lazy_page),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -148,72 +200,21 @@ class WebhooksOutgoingEvent(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        api_version = d.pop("api_version", None)
-
-        created_at = d.pop("created_at", None)
-        if isinstance(created_at, str):
-            try:
-                created_at = datetime.datetime.fromisoformat(created_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        data = d.pop("data", _MISSING)
-        if data is not _MISSING:
-            data = WebhooksOutgoingEventData.from_dict(data)
-
-        event_type_id = d.pop("event_type_id", None)
-
-        funnel = d.pop("funnel", None)
-        if isinstance(funnel, dict):
-            try:
-                funnel = WebhooksOutgoingEventFunnel.from_dict(funnel)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        id = d.pop("id", _MISSING)
-
-        page = d.pop("page", None)
-        if isinstance(page, dict):
-            try:
-                page = WebhooksOutgoingEventPage.from_dict(page)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        public_id = d.pop("public_id", None)
-
-        subject_id = d.pop("subject_id", _MISSING)
-
-        subject_type = d.pop("subject_type", None)
-
-        uuid = d.pop("uuid", None)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         webhooks_outgoing_event = _new(cls)
-        webhooks_outgoing_event.api_version = api_version
-        webhooks_outgoing_event.created_at = created_at
-        if data is not _MISSING:
-            webhooks_outgoing_event.data = data
-        webhooks_outgoing_event.event_type_id = event_type_id
-        webhooks_outgoing_event.funnel = funnel
-        if id is not _MISSING:
-            webhooks_outgoing_event.id = id
-        webhooks_outgoing_event.page = page
-        webhooks_outgoing_event.public_id = public_id
-        if subject_id is not _MISSING:
-            webhooks_outgoing_event.subject_id = subject_id
-        webhooks_outgoing_event.subject_type = subject_type
-        webhooks_outgoing_event.uuid = uuid
-        if workspace_id is not _MISSING:
-            webhooks_outgoing_event.workspace_id = workspace_id
-        webhooks_outgoing_event._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        webhooks_outgoing_event.additional_properties = d
+        webhooks_outgoing_event._cf_raw = d
+        webhooks_outgoing_event.api_version = d.get("api_version")
+        webhooks_outgoing_event.event_type_id = d.get("event_type_id")
+        if "id" in d:
+            webhooks_outgoing_event.id = d["id"]
+        webhooks_outgoing_event.public_id = d.get("public_id")
+        if "subject_id" in d:
+            webhooks_outgoing_event.subject_id = d["subject_id"]
+        webhooks_outgoing_event.subject_type = d.get("subject_type")
+        webhooks_outgoing_event.uuid = d.get("uuid")
+        if "workspace_id" in d:
+            webhooks_outgoing_event.workspace_id = d["workspace_id"]
         return webhooks_outgoing_event
 
     @property

@@ -16,6 +16,7 @@ from typing import Self
 T = TypeVar("T", bound="WebhooksOutgoingEventPage")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WebhooksOutgoingEventPage(_Record):
     """
@@ -35,6 +36,12 @@ class WebhooksOutgoingEventPage(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -52,24 +59,13 @@ class WebhooksOutgoingEventPage(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         webhooks_outgoing_event_page = _new(cls)
-        webhooks_outgoing_event_page.id = id
-        webhooks_outgoing_event_page.name = name
-        webhooks_outgoing_event_page.public_id = public_id
-        webhooks_outgoing_event_page._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        webhooks_outgoing_event_page.additional_properties = d
+        webhooks_outgoing_event_page._cf_raw = d
+        webhooks_outgoing_event_page.id = d.get("id")
+        webhooks_outgoing_event_page.name = d.get("name")
+        webhooks_outgoing_event_page.public_id = d.get("public_id")
         return webhooks_outgoing_event_page
 
     @property

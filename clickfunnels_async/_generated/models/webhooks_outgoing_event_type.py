@@ -7,7 +7,7 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="WebhooksOutgoingEventType")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WebhooksOutgoingEventType(_Record):
     """
@@ -36,6 +37,11 @@ class WebhooksOutgoingEventType(_Record):
             "topic",
         )
     )
+    _cf_wire = {
+        "id": "id",
+        "topic": "topic",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -58,23 +64,14 @@ class WebhooksOutgoingEventType(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        id = d.pop("id", _MISSING)
-
-        topic = d.pop("topic", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         webhooks_outgoing_event_type = _new(cls)
-        if id is not _MISSING:
-            webhooks_outgoing_event_type.id = id
-        if topic is not _MISSING:
-            webhooks_outgoing_event_type.topic = topic
-        webhooks_outgoing_event_type._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        webhooks_outgoing_event_type.additional_properties = d
+        webhooks_outgoing_event_type._cf_raw = d
+        if "id" in d:
+            webhooks_outgoing_event_type.id = d["id"]
+        if "topic" in d:
+            webhooks_outgoing_event_type.topic = d["topic"]
         return webhooks_outgoing_event_type
 
     @property

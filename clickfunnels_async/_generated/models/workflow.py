@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -18,6 +18,23 @@ from ..models.workflow_run_type import WorkflowRunType
 from ..models.workflow_status import WorkflowStatus
 
 T = TypeVar("T", bound="Workflow")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_run_type(run_type: Any) -> Any:
+    return WorkflowRunType(run_type)
+
+
+def _cf_lazy_status(status: Any) -> Any:
+    return WorkflowStatus(status)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -80,6 +97,26 @@ class Workflow(_Record):
             "workspace_id",
         )
     )
+    _cf_wire = {
+        "active_runs_count": "active_runs_count",
+        "archived": "archived",
+        "completed_runs_count": "completed_runs_count",
+        "created_at": "created_at",
+        "disabled": "disabled",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "run_type": "run_type",
+        "status": "status",
+        "updated_at": "updated_at",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "run_type": ("run_type", _cf_lazy_run_type),
+        "status": ("status", _cf_lazy_status),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -168,70 +205,25 @@ class Workflow(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        active_runs_count = d.pop("active_runs_count", _MISSING)
-
-        archived = d.pop("archived", _MISSING)
-
-        completed_runs_count = d.pop("completed_runs_count", _MISSING)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        disabled = d.pop("disabled", _MISSING)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        public_id = d.pop("public_id", None)
-
-        run_type = d.pop("run_type", _MISSING)
-        if run_type is not _MISSING:
-            run_type = WorkflowRunType(run_type)
-
-        status = d.pop("status", _MISSING)
-        if status is not _MISSING:
-            status = WorkflowStatus(status)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        workspace_id = d.pop("workspace_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflow = _new(cls)
-        if active_runs_count is not _MISSING:
-            workflow.active_runs_count = active_runs_count
-        if archived is not _MISSING:
-            workflow.archived = archived
-        if completed_runs_count is not _MISSING:
-            workflow.completed_runs_count = completed_runs_count
-        if created_at is not _MISSING:
-            workflow.created_at = created_at
-        if disabled is not _MISSING:
-            workflow.disabled = disabled
-        if id is not _MISSING:
-            workflow.id = id
-        if name is not _MISSING:
-            workflow.name = name
-        workflow.public_id = public_id
-        if run_type is not _MISSING:
-            workflow.run_type = run_type
-        if status is not _MISSING:
-            workflow.status = status
-        if updated_at is not _MISSING:
-            workflow.updated_at = updated_at
-        if workspace_id is not _MISSING:
-            workflow.workspace_id = workspace_id
-        workflow._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        workflow.additional_properties = d
+        workflow._cf_raw = d
+        if "active_runs_count" in d:
+            workflow.active_runs_count = d["active_runs_count"]
+        if "archived" in d:
+            workflow.archived = d["archived"]
+        if "completed_runs_count" in d:
+            workflow.completed_runs_count = d["completed_runs_count"]
+        if "disabled" in d:
+            workflow.disabled = d["disabled"]
+        if "id" in d:
+            workflow.id = d["id"]
+        if "name" in d:
+            workflow.name = d["name"]
+        workflow.public_id = d.get("public_id")
+        if "workspace_id" in d:
+            workflow.workspace_id = d["workspace_id"]
         return workflow
 
     @property

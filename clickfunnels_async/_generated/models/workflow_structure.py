@@ -7,13 +7,28 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
 from typing import Self
 
 T = TypeVar("T", bound="WorkflowStructure")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_steps(steps: Any) -> Any:
+    return [WorkflowStructureStep.from_dict(steps_item) for steps_item in steps]
+
+
+def _cf_lazy_triggers(triggers: Any) -> Any:
+    return [
+        WorkflowStructureTrigger.from_dict(triggers_item) for triggers_item in triggers
+    ]
+
+
+def _cf_lazy_workflow(workflow: Any) -> Any:
+    return WorkflowStructureWorkflow.from_dict(workflow)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -41,6 +56,16 @@ class WorkflowStructure(_Record):
             "workflow",
         )
     )
+    _cf_wire = {
+        "steps": "steps",
+        "triggers": "triggers",
+        "workflow": "workflow",
+    }
+    _cf_lazy = {
+        "steps": ("steps", _cf_lazy_steps),
+        "triggers": ("triggers", _cf_lazy_triggers),
+        "workflow": ("workflow", _cf_lazy_workflow),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -72,38 +97,10 @@ class WorkflowStructure(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        steps = d.pop("steps", _MISSING)
-        if steps is not _MISSING:
-            steps = [
-                WorkflowStructureStep.from_dict(steps_item) for steps_item in steps
-            ]
-
-        triggers = d.pop("triggers", _MISSING)
-        if triggers is not _MISSING:
-            triggers = [
-                WorkflowStructureTrigger.from_dict(triggers_item)
-                for triggers_item in triggers
-            ]
-
-        workflow = d.pop("workflow", _MISSING)
-        if workflow is not _MISSING:
-            workflow = WorkflowStructureWorkflow.from_dict(workflow)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflow_structure = _new(cls)
-        if steps is not _MISSING:
-            workflow_structure.steps = steps
-        if triggers is not _MISSING:
-            workflow_structure.triggers = triggers
-        if workflow is not _MISSING:
-            workflow_structure.workflow = workflow
-        workflow_structure._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        workflow_structure.additional_properties = d
+        workflow_structure._cf_raw = d
         return workflow_structure
 
     @property

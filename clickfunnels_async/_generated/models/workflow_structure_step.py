@@ -18,6 +18,29 @@ from ..models.workflow_structure_step_state import WorkflowStructureStepState
 T = TypeVar("T", bound="WorkflowStructureStep")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_branches(branches: Any) -> Any:
+    return [
+        WorkflowStructureStepBranch.from_dict(branches_item)
+        for branches_item in branches
+    ]
+
+
+def _cf_lazy_state(state: Any) -> Any:
+    return WorkflowStructureStepState(state)
+
+
+def _cf_lazy_step_type_settings(step_type_settings: Any) -> Any:
+    return WorkflowStructureStepStepTypeSettings.from_dict(step_type_settings)
+
+
+def _cf_lazy_variants(variants: Any) -> Any:
+    return [
+        WorkflowStructureStepVariant.from_dict(variants_item)
+        for variants_item in variants
+    ]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WorkflowStructureStep(_Record):
     """
@@ -58,6 +81,24 @@ class WorkflowStructureStep(_Record):
         "variants",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "branches": "branches",
+        "convergence_step_id": "convergence_step_id",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "sort_order": "sort_order",
+        "state": "state",
+        "step_type": "step_type",
+        "step_type_settings": "step_type_settings",
+        "variants": "variants",
+    }
+    _cf_lazy = {
+        "branches": ("branches", _cf_lazy_branches),
+        "state": ("state", _cf_lazy_state),
+        "step_type_settings": ("step_type_settings", _cf_lazy_step_type_settings),
+        "variants": ("variants", _cf_lazy_variants),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -132,61 +173,16 @@ class WorkflowStructureStep(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        branches = d.pop("branches", None)
-        if branches is not None:
-            branches = [
-                WorkflowStructureStepBranch.from_dict(branches_item)
-                for branches_item in branches
-            ]
-
-        convergence_step_id = d.pop("convergence_step_id", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        sort_order = d.pop("sort_order", None)
-
-        state = d.pop("state", None)
-        if state is not None:
-            state = WorkflowStructureStepState(state)
-
-        step_type = d.pop("step_type", None)
-
-        step_type_settings = d.pop("step_type_settings", None)
-        if step_type_settings is not None:
-            step_type_settings = WorkflowStructureStepStepTypeSettings.from_dict(
-                step_type_settings
-            )
-
-        variants = d.pop("variants", None)
-        if variants is not None:
-            variants = [
-                WorkflowStructureStepVariant.from_dict(variants_item)
-                for variants_item in variants
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflow_structure_step = _new(cls)
-        workflow_structure_step.branches = branches
-        workflow_structure_step.convergence_step_id = convergence_step_id
-        workflow_structure_step.id = id
-        workflow_structure_step.name = name
-        workflow_structure_step.public_id = public_id
-        workflow_structure_step.sort_order = sort_order
-        workflow_structure_step.state = state
-        workflow_structure_step.step_type = step_type
-        workflow_structure_step.step_type_settings = step_type_settings
-        workflow_structure_step.variants = variants
-        workflow_structure_step._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        workflow_structure_step.additional_properties = d
+        workflow_structure_step._cf_raw = d
+        workflow_structure_step.convergence_step_id = d.get("convergence_step_id")
+        workflow_structure_step.id = d.get("id")
+        workflow_structure_step.name = d.get("name")
+        workflow_structure_step.public_id = d.get("public_id")
+        workflow_structure_step.sort_order = d.get("sort_order")
+        workflow_structure_step.step_type = d.get("step_type")
         return workflow_structure_step
 
     @property

@@ -20,6 +20,18 @@ from ..models.workflow_structure_step_branch_branch import (
 T = TypeVar("T", bound="WorkflowStructureStepBranch")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_branch(branch: Any) -> Any:
+    return WorkflowStructureStepBranchBranch(branch)
+
+
+def _cf_lazy_steps(steps: Any) -> Any:
+    return [
+        WorkflowStructureStepBranchStepsItem.from_dict(steps_item)
+        for steps_item in steps
+    ]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WorkflowStructureStepBranch(_Record):
     """
@@ -36,6 +48,14 @@ class WorkflowStructureStepBranch(_Record):
         "steps",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "branch": "branch",
+        "steps": "steps",
+    }
+    _cf_lazy = {
+        "branch": ("branch", _cf_lazy_branch),
+        "steps": ("steps", _cf_lazy_steps),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -67,28 +87,10 @@ class WorkflowStructureStepBranch(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        branch = d.pop("branch", None)
-        if branch is not None:
-            branch = WorkflowStructureStepBranchBranch(branch)
-
-        steps = d.pop("steps", None)
-        if steps is not None:
-            steps = [
-                WorkflowStructureStepBranchStepsItem.from_dict(steps_item)
-                for steps_item in steps
-            ]
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflow_structure_step_branch = _new(cls)
-        workflow_structure_step_branch.branch = branch
-        workflow_structure_step_branch.steps = steps
-        workflow_structure_step_branch._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        workflow_structure_step_branch.additional_properties = d
+        workflow_structure_step_branch._cf_raw = d
         return workflow_structure_step_branch
 
     @property

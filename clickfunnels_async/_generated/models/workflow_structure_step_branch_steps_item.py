@@ -15,11 +15,14 @@ _new = object.__new__
 T = TypeVar("T", bound="WorkflowStructureStepBranchStepsItem")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WorkflowStructureStepBranchStepsItem(_Record):
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
     _cf_fields = ()
     _cf_strict = frozenset(())
+    _cf_wire = {}
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -28,15 +31,10 @@ class WorkflowStructureStepBranchStepsItem(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflow_structure_step_branch_steps_item = _new(cls)
-        workflow_structure_step_branch_steps_item._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        workflow_structure_step_branch_steps_item.additional_properties = d
+        workflow_structure_step_branch_steps_item._cf_raw = d
         return workflow_structure_step_branch_steps_item
 
     @property

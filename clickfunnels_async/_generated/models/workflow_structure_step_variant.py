@@ -16,6 +16,14 @@ from typing import Self
 T = TypeVar("T", bound="WorkflowStructureStepVariant")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_steps(steps: Any) -> Any:
+    return [
+        WorkflowStructureStepVariantStepsItem.from_dict(steps_item)
+        for steps_item in steps
+    ]
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WorkflowStructureStepVariant(_Record):
     """
@@ -32,6 +40,13 @@ class WorkflowStructureStepVariant(_Record):
         "weight",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "steps": "steps",
+        "weight": "weight",
+    }
+    _cf_lazy = {
+        "steps": ("steps", _cf_lazy_steps),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -57,26 +72,11 @@ class WorkflowStructureStepVariant(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        steps = d.pop("steps", None)
-        if steps is not None:
-            steps = [
-                WorkflowStructureStepVariantStepsItem.from_dict(steps_item)
-                for steps_item in steps
-            ]
-
-        weight = d.pop("weight", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflow_structure_step_variant = _new(cls)
-        workflow_structure_step_variant.steps = steps
-        workflow_structure_step_variant.weight = weight
-        workflow_structure_step_variant._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        workflow_structure_step_variant.additional_properties = d
+        workflow_structure_step_variant._cf_raw = d
+        workflow_structure_step_variant.weight = d.get("weight")
         return workflow_structure_step_variant
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="WorkflowStructureTrigger")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WorkflowStructureTrigger(_Record):
     """
@@ -40,6 +41,14 @@ class WorkflowStructureTrigger(_Record):
         "public_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "active": "active",
+        "allow_anonymous_contacts": "allow_anonymous_contacts",
+        "event_type_key": "event_type_key",
+        "id": "id",
+        "public_id": "public_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -66,30 +75,17 @@ class WorkflowStructureTrigger(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        active = d.pop("active", None)
-
-        allow_anonymous_contacts = d.pop("allow_anonymous_contacts", None)
-
-        event_type_key = d.pop("event_type_key", None)
-
-        id = d.pop("id", None)
-
-        public_id = d.pop("public_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflow_structure_trigger = _new(cls)
-        workflow_structure_trigger.active = active
-        workflow_structure_trigger.allow_anonymous_contacts = allow_anonymous_contacts
-        workflow_structure_trigger.event_type_key = event_type_key
-        workflow_structure_trigger.id = id
-        workflow_structure_trigger.public_id = public_id
-        workflow_structure_trigger._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        workflow_structure_trigger._cf_raw = d
+        workflow_structure_trigger.active = d.get("active")
+        workflow_structure_trigger.allow_anonymous_contacts = d.get(
+            "allow_anonymous_contacts"
         )
-
-        workflow_structure_trigger.additional_properties = d
+        workflow_structure_trigger.event_type_key = d.get("event_type_key")
+        workflow_structure_trigger.id = d.get("id")
+        workflow_structure_trigger.public_id = d.get("public_id")
         return workflow_structure_trigger
 
     @property

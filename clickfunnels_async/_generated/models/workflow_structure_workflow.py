@@ -16,6 +16,11 @@ from ..models.workflow_structure_workflow_status import WorkflowStructureWorkflo
 T = TypeVar("T", bound="WorkflowStructureWorkflow")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_status(status: Any) -> Any:
+    return WorkflowStructureWorkflowStatus(status)
+
+
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WorkflowStructureWorkflow(_Record):
     """
@@ -47,6 +52,18 @@ class WorkflowStructureWorkflow(_Record):
         "status",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "archived": "archived",
+        "disabled": "disabled",
+        "id": "id",
+        "name": "name",
+        "public_id": "public_id",
+        "run_type": "run_type",
+        "status": "status",
+    }
+    _cf_lazy = {
+        "status": ("status", _cf_lazy_status),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -82,38 +99,16 @@ class WorkflowStructureWorkflow(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        archived = d.pop("archived", None)
-
-        disabled = d.pop("disabled", None)
-
-        id = d.pop("id", None)
-
-        name = d.pop("name", None)
-
-        public_id = d.pop("public_id", None)
-
-        run_type = d.pop("run_type", None)
-
-        status = d.pop("status", None)
-        if status is not None:
-            status = WorkflowStructureWorkflowStatus(status)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflow_structure_workflow = _new(cls)
-        workflow_structure_workflow.archived = archived
-        workflow_structure_workflow.disabled = disabled
-        workflow_structure_workflow.id = id
-        workflow_structure_workflow.name = name
-        workflow_structure_workflow.public_id = public_id
-        workflow_structure_workflow.run_type = run_type
-        workflow_structure_workflow.status = status
-        workflow_structure_workflow._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        workflow_structure_workflow.additional_properties = d
+        workflow_structure_workflow._cf_raw = d
+        workflow_structure_workflow.archived = d.get("archived")
+        workflow_structure_workflow.disabled = d.get("disabled")
+        workflow_structure_workflow.id = d.get("id")
+        workflow_structure_workflow.name = d.get("name")
+        workflow_structure_workflow.public_id = d.get("public_id")
+        workflow_structure_workflow.run_type = d.get("run_type")
         return workflow_structure_workflow
 
     @property

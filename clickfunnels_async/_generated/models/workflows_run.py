@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,37 @@ from typing import Self
 from ..models.workflows_run_status import WorkflowsRunStatus
 
 T = TypeVar("T", bound="WorkflowsRun")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_completed_at(completed_at: Any) -> Any:
+    if isinstance(completed_at, str):
+        try:
+            return datetime.datetime.fromisoformat(completed_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return completed_at
+
+
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_paused_at(paused_at: Any) -> Any:
+    if isinstance(paused_at, str):
+        try:
+            return datetime.datetime.fromisoformat(paused_at)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            pass
+    return paused_at
+
+
+def _cf_lazy_status(status: Any) -> Any:
+    return WorkflowsRunStatus(status)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -77,6 +108,28 @@ class WorkflowsRun(_Record):
             "workflow_id",
         )
     )
+    _cf_wire = {
+        "completed_at": "completed_at",
+        "contact_id": "contact_id",
+        "created_at": "created_at",
+        "current_step_id": "current_step_id",
+        "event_id": "event_id",
+        "id": "id",
+        "paused_at": "paused_at",
+        "public_id": "public_id",
+        "skip_communication": "skip_communication",
+        "status": "status",
+        "type": "type_",
+        "updated_at": "updated_at",
+        "workflow_id": "workflow_id",
+    }
+    _cf_lazy = {
+        "completed_at": ("completed_at", _cf_lazy_completed_at),
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "paused_at": ("paused_at", _cf_lazy_paused_at),
+        "status": ("status", _cf_lazy_status),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -160,79 +213,21 @@ class WorkflowsRun(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        completed_at = d.pop("completed_at", None)
-        if isinstance(completed_at, str):
-            try:
-                completed_at = datetime.datetime.fromisoformat(completed_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        contact_id = d.pop("contact_id", None)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        current_step_id = d.pop("current_step_id", None)
-
-        event_id = d.pop("event_id", None)
-
-        id = d.pop("id", _MISSING)
-
-        paused_at = d.pop("paused_at", None)
-        if isinstance(paused_at, str):
-            try:
-                paused_at = datetime.datetime.fromisoformat(paused_at)
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-
-        public_id = d.pop("public_id", None)
-
-        skip_communication = d.pop("skip_communication", _MISSING)
-
-        status = d.pop("status", _MISSING)
-        if status is not _MISSING:
-            status = WorkflowsRunStatus(status)
-
-        type_ = d.pop("type", None)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        workflow_id = d.pop("workflow_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflows_run = _new(cls)
-        workflows_run.completed_at = completed_at
-        workflows_run.contact_id = contact_id
-        if created_at is not _MISSING:
-            workflows_run.created_at = created_at
-        workflows_run.current_step_id = current_step_id
-        workflows_run.event_id = event_id
-        if id is not _MISSING:
-            workflows_run.id = id
-        workflows_run.paused_at = paused_at
-        workflows_run.public_id = public_id
-        if skip_communication is not _MISSING:
-            workflows_run.skip_communication = skip_communication
-        if status is not _MISSING:
-            workflows_run.status = status
-        workflows_run.type_ = type_
-        if updated_at is not _MISSING:
-            workflows_run.updated_at = updated_at
-        if workflow_id is not _MISSING:
-            workflows_run.workflow_id = workflow_id
-        _wire = {
-            "type": "type_",
-        }
-        workflows_run._fields_set = frozenset(
-            _wire.get(key, key) for key in src_dict if key not in d
-        )
-
-        workflows_run.additional_properties = d
+        workflows_run._cf_raw = d
+        workflows_run.contact_id = d.get("contact_id")
+        workflows_run.current_step_id = d.get("current_step_id")
+        workflows_run.event_id = d.get("event_id")
+        if "id" in d:
+            workflows_run.id = d["id"]
+        workflows_run.public_id = d.get("public_id")
+        if "skip_communication" in d:
+            workflows_run.skip_communication = d["skip_communication"]
+        workflows_run.type_ = d.get("type")
+        if "workflow_id" in d:
+            workflows_run.workflow_id = d["workflow_id"]
         return workflows_run
 
     @property

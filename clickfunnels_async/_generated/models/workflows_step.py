@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -17,6 +17,23 @@ from typing import Self
 from ..models.workflows_step_state import WorkflowsStepState
 
 T = TypeVar("T", bound="WorkflowsStep")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_state(state: Any) -> Any:
+    return WorkflowsStepState(state)
+
+
+def _cf_lazy_step_type_settings(step_type_settings: Any) -> Any:
+    return WorkflowsStepStepTypeSettings.from_dict(step_type_settings)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -80,6 +97,27 @@ class WorkflowsStep(_Record):
             "workflow_id",
         )
     )
+    _cf_wire = {
+        "branch": "branch",
+        "convergence_step_id": "convergence_step_id",
+        "created_at": "created_at",
+        "id": "id",
+        "name": "name",
+        "parent_step_id": "parent_step_id",
+        "public_id": "public_id",
+        "sort_order": "sort_order",
+        "state": "state",
+        "step_type": "step_type",
+        "step_type_settings": "step_type_settings",
+        "updated_at": "updated_at",
+        "workflow_id": "workflow_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "state": ("state", _cf_lazy_state),
+        "step_type_settings": ("step_type_settings", _cf_lazy_step_type_settings),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -163,73 +201,24 @@ class WorkflowsStep(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        branch = d.pop("branch", None)
-
-        convergence_step_id = d.pop("convergence_step_id", None)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        id = d.pop("id", _MISSING)
-
-        name = d.pop("name", _MISSING)
-
-        parent_step_id = d.pop("parent_step_id", None)
-
-        public_id = d.pop("public_id", None)
-
-        sort_order = d.pop("sort_order", _MISSING)
-
-        state = d.pop("state", _MISSING)
-        if state is not _MISSING:
-            state = WorkflowsStepState(state)
-
-        step_type = d.pop("step_type", _MISSING)
-
-        step_type_settings = d.pop("step_type_settings", _MISSING)
-        if step_type_settings is not _MISSING:
-            step_type_settings = WorkflowsStepStepTypeSettings.from_dict(
-                step_type_settings
-            )
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        workflow_id = d.pop("workflow_id", _MISSING)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflows_step = _new(cls)
-        workflows_step.branch = branch
-        workflows_step.convergence_step_id = convergence_step_id
-        if created_at is not _MISSING:
-            workflows_step.created_at = created_at
-        if id is not _MISSING:
-            workflows_step.id = id
-        if name is not _MISSING:
-            workflows_step.name = name
-        workflows_step.parent_step_id = parent_step_id
-        workflows_step.public_id = public_id
-        if sort_order is not _MISSING:
-            workflows_step.sort_order = sort_order
-        if state is not _MISSING:
-            workflows_step.state = state
-        if step_type is not _MISSING:
-            workflows_step.step_type = step_type
-        if step_type_settings is not _MISSING:
-            workflows_step.step_type_settings = step_type_settings
-        if updated_at is not _MISSING:
-            workflows_step.updated_at = updated_at
-        if workflow_id is not _MISSING:
-            workflows_step.workflow_id = workflow_id
-        workflows_step._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        workflows_step.additional_properties = d
+        workflows_step._cf_raw = d
+        workflows_step.branch = d.get("branch")
+        workflows_step.convergence_step_id = d.get("convergence_step_id")
+        if "id" in d:
+            workflows_step.id = d["id"]
+        if "name" in d:
+            workflows_step.name = d["name"]
+        workflows_step.parent_step_id = d.get("parent_step_id")
+        workflows_step.public_id = d.get("public_id")
+        if "sort_order" in d:
+            workflows_step.sort_order = d["sort_order"]
+        if "step_type" in d:
+            workflows_step.step_type = d["step_type"]
+        if "workflow_id" in d:
+            workflows_step.workflow_id = d["workflow_id"]
         return workflows_step
 
     @property

@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="WorkflowsStepsStats")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WorkflowsStepsStats(_Record):
     """
@@ -43,6 +44,15 @@ class WorkflowsStepsStats(_Record):
         "workflow",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "contacts": "contacts",
+        "currency": "currency",
+        "email": "email",
+        "step": "step",
+        "timerange": "timerange",
+        "workflow": "workflow",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -69,33 +79,16 @@ class WorkflowsStepsStats(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        contacts = d.pop("contacts", None)
-
-        currency = d.pop("currency", None)
-
-        email = d.pop("email", None)
-
-        step = d.pop("step", None)
-
-        timerange = d.pop("timerange", None)
-
-        workflow = d.pop("workflow", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflows_steps_stats = _new(cls)
-        workflows_steps_stats.contacts = contacts
-        workflows_steps_stats.currency = currency
-        workflows_steps_stats.email = email
-        workflows_steps_stats.step = step
-        workflows_steps_stats.timerange = timerange
-        workflows_steps_stats.workflow = workflow
-        workflows_steps_stats._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        workflows_steps_stats.additional_properties = d
+        workflows_steps_stats._cf_raw = d
+        workflows_steps_stats.contacts = d.get("contacts")
+        workflows_steps_stats.currency = d.get("currency")
+        workflows_steps_stats.email = d.get("email")
+        workflows_steps_stats.step = d.get("step")
+        workflows_steps_stats.timerange = d.get("timerange")
+        workflows_steps_stats.workflow = d.get("workflow")
         return workflows_steps_stats
 
     @property

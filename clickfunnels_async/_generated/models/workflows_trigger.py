@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import _MISSING, _Record
+from ..types import _Record
 
 _new = object.__new__
 
@@ -15,6 +15,15 @@ import datetime
 from typing import Self
 
 T = TypeVar("T", bound="WorkflowsTrigger")
+
+
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
+def _cf_lazy_created_at(created_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(created_at)
+
+
+def _cf_lazy_updated_at(updated_at: Any) -> Any:
+    return datetime.datetime.fromisoformat(updated_at)
 
 
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
@@ -132,6 +141,44 @@ class WorkflowsTrigger(_Record):
             "workflow_id",
         )
     )
+    _cf_wire = {
+        "active": "active",
+        "allow_anonymous_contacts": "allow_anonymous_contacts",
+        "appointments_calendar_id": "appointments_calendar_id",
+        "appointments_event_type_id": "appointments_event_type_id",
+        "calendar_event_id": "calendar_event_id",
+        "cancellation_product_id": "cancellation_product_id",
+        "cancellation_product_variant_id": "cancellation_product_variant_id",
+        "communities_space_group_id": "communities_space_group_id",
+        "communities_space_id": "communities_space_id",
+        "community_id": "community_id",
+        "contacts_tag_id": "contacts_tag_id",
+        "course_id": "course_id",
+        "courses_lesson_id": "courses_lesson_id",
+        "courses_section_id": "courses_section_id",
+        "created_at": "created_at",
+        "current_sales_pipelines_stage_id": "current_sales_pipelines_stage_id",
+        "emails_broadcasts_id": "emails_broadcasts_id",
+        "event_type_key": "event_type_key",
+        "event_type_name": "event_type_name",
+        "funnel_id": "funnel_id",
+        "id": "id",
+        "page_id": "page_id",
+        "product_id": "product_id",
+        "product_variant_id": "product_variant_id",
+        "public_id": "public_id",
+        "sales_pipelines_id": "sales_pipelines_id",
+        "subscription_cancelation_reason": "subscription_cancelation_reason",
+        "subscription_variant_to_id": "subscription_variant_to_id",
+        "survey_workflow_id": "survey_workflow_id",
+        "updated_at": "updated_at",
+        "workflow_id": "workflow_id",
+        "workflows_step_id": "workflows_step_id",
+    }
+    _cf_lazy = {
+        "created_at": ("created_at", _cf_lazy_created_at),
+        "updated_at": ("updated_at", _cf_lazy_updated_at),
+    }
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -290,129 +337,56 @@ class WorkflowsTrigger(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        active = d.pop("active", _MISSING)
-
-        allow_anonymous_contacts = d.pop("allow_anonymous_contacts", _MISSING)
-
-        appointments_calendar_id = d.pop("appointments_calendar_id", None)
-
-        appointments_event_type_id = d.pop("appointments_event_type_id", None)
-
-        calendar_event_id = d.pop("calendar_event_id", None)
-
-        cancellation_product_id = d.pop("cancellation_product_id", None)
-
-        cancellation_product_variant_id = d.pop("cancellation_product_variant_id", None)
-
-        communities_space_group_id = d.pop("communities_space_group_id", None)
-
-        communities_space_id = d.pop("communities_space_id", None)
-
-        community_id = d.pop("community_id", None)
-
-        contacts_tag_id = d.pop("contacts_tag_id", None)
-
-        course_id = d.pop("course_id", None)
-
-        courses_lesson_id = d.pop("courses_lesson_id", None)
-
-        courses_section_id = d.pop("courses_section_id", None)
-
-        created_at = d.pop("created_at", _MISSING)
-        if created_at is not _MISSING:
-            created_at = datetime.datetime.fromisoformat(created_at)
-
-        current_sales_pipelines_stage_id = d.pop(
-            "current_sales_pipelines_stage_id", None
-        )
-
-        emails_broadcasts_id = d.pop("emails_broadcasts_id", None)
-
-        event_type_key = d.pop("event_type_key", None)
-
-        event_type_name = d.pop("event_type_name", None)
-
-        funnel_id = d.pop("funnel_id", None)
-
-        id = d.pop("id", _MISSING)
-
-        page_id = d.pop("page_id", None)
-
-        product_id = d.pop("product_id", None)
-
-        product_variant_id = d.pop("product_variant_id", None)
-
-        public_id = d.pop("public_id", None)
-
-        sales_pipelines_id = d.pop("sales_pipelines_id", None)
-
-        subscription_cancelation_reason = d.pop("subscription_cancelation_reason", None)
-
-        subscription_variant_to_id = d.pop("subscription_variant_to_id", None)
-
-        survey_workflow_id = d.pop("survey_workflow_id", None)
-
-        updated_at = d.pop("updated_at", _MISSING)
-        if updated_at is not _MISSING:
-            updated_at = datetime.datetime.fromisoformat(updated_at)
-
-        workflow_id = d.pop("workflow_id", _MISSING)
-
-        workflows_step_id = d.pop("workflows_step_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workflows_trigger = _new(cls)
-        if active is not _MISSING:
-            workflows_trigger.active = active
-        if allow_anonymous_contacts is not _MISSING:
-            workflows_trigger.allow_anonymous_contacts = allow_anonymous_contacts
-        workflows_trigger.appointments_calendar_id = appointments_calendar_id
-        workflows_trigger.appointments_event_type_id = appointments_event_type_id
-        workflows_trigger.calendar_event_id = calendar_event_id
-        workflows_trigger.cancellation_product_id = cancellation_product_id
-        workflows_trigger.cancellation_product_variant_id = (
-            cancellation_product_variant_id
+        workflows_trigger._cf_raw = d
+        if "active" in d:
+            workflows_trigger.active = d["active"]
+        if "allow_anonymous_contacts" in d:
+            workflows_trigger.allow_anonymous_contacts = d["allow_anonymous_contacts"]
+        workflows_trigger.appointments_calendar_id = d.get("appointments_calendar_id")
+        workflows_trigger.appointments_event_type_id = d.get(
+            "appointments_event_type_id"
         )
-        workflows_trigger.communities_space_group_id = communities_space_group_id
-        workflows_trigger.communities_space_id = communities_space_id
-        workflows_trigger.community_id = community_id
-        workflows_trigger.contacts_tag_id = contacts_tag_id
-        workflows_trigger.course_id = course_id
-        workflows_trigger.courses_lesson_id = courses_lesson_id
-        workflows_trigger.courses_section_id = courses_section_id
-        if created_at is not _MISSING:
-            workflows_trigger.created_at = created_at
-        workflows_trigger.current_sales_pipelines_stage_id = (
-            current_sales_pipelines_stage_id
+        workflows_trigger.calendar_event_id = d.get("calendar_event_id")
+        workflows_trigger.cancellation_product_id = d.get("cancellation_product_id")
+        workflows_trigger.cancellation_product_variant_id = d.get(
+            "cancellation_product_variant_id"
         )
-        workflows_trigger.emails_broadcasts_id = emails_broadcasts_id
-        workflows_trigger.event_type_key = event_type_key
-        workflows_trigger.event_type_name = event_type_name
-        workflows_trigger.funnel_id = funnel_id
-        if id is not _MISSING:
-            workflows_trigger.id = id
-        workflows_trigger.page_id = page_id
-        workflows_trigger.product_id = product_id
-        workflows_trigger.product_variant_id = product_variant_id
-        workflows_trigger.public_id = public_id
-        workflows_trigger.sales_pipelines_id = sales_pipelines_id
-        workflows_trigger.subscription_cancelation_reason = (
-            subscription_cancelation_reason
+        workflows_trigger.communities_space_group_id = d.get(
+            "communities_space_group_id"
         )
-        workflows_trigger.subscription_variant_to_id = subscription_variant_to_id
-        workflows_trigger.survey_workflow_id = survey_workflow_id
-        if updated_at is not _MISSING:
-            workflows_trigger.updated_at = updated_at
-        if workflow_id is not _MISSING:
-            workflows_trigger.workflow_id = workflow_id
-        workflows_trigger.workflows_step_id = workflows_step_id
-        workflows_trigger._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
+        workflows_trigger.communities_space_id = d.get("communities_space_id")
+        workflows_trigger.community_id = d.get("community_id")
+        workflows_trigger.contacts_tag_id = d.get("contacts_tag_id")
+        workflows_trigger.course_id = d.get("course_id")
+        workflows_trigger.courses_lesson_id = d.get("courses_lesson_id")
+        workflows_trigger.courses_section_id = d.get("courses_section_id")
+        workflows_trigger.current_sales_pipelines_stage_id = d.get(
+            "current_sales_pipelines_stage_id"
         )
-
-        workflows_trigger.additional_properties = d
+        workflows_trigger.emails_broadcasts_id = d.get("emails_broadcasts_id")
+        workflows_trigger.event_type_key = d.get("event_type_key")
+        workflows_trigger.event_type_name = d.get("event_type_name")
+        workflows_trigger.funnel_id = d.get("funnel_id")
+        if "id" in d:
+            workflows_trigger.id = d["id"]
+        workflows_trigger.page_id = d.get("page_id")
+        workflows_trigger.product_id = d.get("product_id")
+        workflows_trigger.product_variant_id = d.get("product_variant_id")
+        workflows_trigger.public_id = d.get("public_id")
+        workflows_trigger.sales_pipelines_id = d.get("sales_pipelines_id")
+        workflows_trigger.subscription_cancelation_reason = d.get(
+            "subscription_cancelation_reason"
+        )
+        workflows_trigger.subscription_variant_to_id = d.get(
+            "subscription_variant_to_id"
+        )
+        workflows_trigger.survey_workflow_id = d.get("survey_workflow_id")
+        if "workflow_id" in d:
+            workflows_trigger.workflow_id = d["workflow_id"]
+        workflows_trigger.workflows_step_id = d.get("workflows_step_id")
         return workflows_trigger
 
     @property

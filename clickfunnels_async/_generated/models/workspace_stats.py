@@ -15,6 +15,7 @@ _new = object.__new__
 T = TypeVar("T", bound="WorkspaceStats")
 
 
+# Parse of the JSON value of each field built on first read (see _Record.__getattr__).
 @_attrs_define(eq=False, repr=False, getstate_setstate=False)
 class WorkspaceStats(_Record):
     """
@@ -34,6 +35,12 @@ class WorkspaceStats(_Record):
         "workspace_id",
     )
     _cf_strict = frozenset(())
+    _cf_wire = {
+        "resource": "resource",
+        "stats": "stats",
+        "workspace_id": "workspace_id",
+    }
+    _cf_lazy = {}
 
     def to_dict(self) -> dict[str, Any]:
         field_dict: dict[str, Any] = dict(self.additional_properties)
@@ -51,24 +58,13 @@ class WorkspaceStats(_Record):
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        # The JSON object is kept as sent; the other fields are built from it when first read.
         d = dict(src_dict)
-        resource = d.pop("resource", None)
-
-        stats = d.pop("stats", None)
-
-        workspace_id = d.pop("workspace_id", None)
-
-        # Every field is assigned below, so attrs' __init__ (one more call, and a factory dict that would
-        # be thrown away) is skipped.
         workspace_stats = _new(cls)
-        workspace_stats.resource = resource
-        workspace_stats.stats = stats
-        workspace_stats.workspace_id = workspace_id
-        workspace_stats._fields_set = (
-            frozenset(src_dict).difference(d) if d else frozenset(src_dict)
-        )
-
-        workspace_stats.additional_properties = d
+        workspace_stats._cf_raw = d
+        workspace_stats.resource = d.get("resource")
+        workspace_stats.stats = d.get("stats")
+        workspace_stats.workspace_id = d.get("workspace_id")
         return workspace_stats
 
     @property
