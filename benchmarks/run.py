@@ -28,6 +28,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -174,8 +175,9 @@ async def page_figures(
     calls: int,
     rounds: int,
     note: str,
+    target: float = 1.3,
 ) -> tuple[list[Row], dict[str, float]]:
-    """The target rows, and every variant's median time."""
+    """The target rows (SDK ≤ `target` × raw), and every variant's median time."""
     for fn in fns.values():  # warm-up: imports, model caches, connections
         for _ in range(max(5, calls // 10)):
             await fn()
@@ -194,8 +196,8 @@ async def page_figures(
             raw * 1e6,
             "raw httpx + json.loads",
             sdk / raw,
-            "≤ 1.3×",
-            sdk / raw <= 1.3,
+            f"≤ {target}×",
+            sdk / raw <= target,
             f"{calls} calls × {rounds} rounds per variant; {note}",
         ),
     ]
@@ -241,6 +243,7 @@ async def bench_in_process(cfg: Config) -> list[Row]:
             cfg.rounds,
             f"httpx.MockTransport returning a fixed {len(body):,}-byte page of 20 emulator-rendered contacts; "
             "the SDK with its own pool (transport=), raw httpx with a plain AsyncClient",
+            target=0.8,  # #14: the SDK's own work must stay well under what raw httpx does
         )
         byo_time, raw_time = medians["sdk, http_client="], medians["raw httpx + json.loads"]
         rows.append(
@@ -896,9 +899,13 @@ async def bench_rate_limit(cfg: Config) -> list[Row]:
 # ---------------------------------------------------------------------------------------------- (f)
 
 
-def import_seconds(module: str) -> float:
+def import_seconds(module: str, pycache: str) -> float:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKFUNNELS_", "MATON_"))}
+    # Both imports load compiled bytecode, as from an installed wheel (pip compiles httpx's on install;
+    # an editable checkout under PYTHONDONTWRITEBYTECODE would recompile ours on every run).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = pycache
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     ).stdout
@@ -908,10 +915,13 @@ def import_seconds(module: str) -> float:
 async def bench_import(cfg: Config) -> list[Row]:
     sdk: list[float] = []
     base: list[float] = []
-    for i in range(cfg.import_runs):
-        pair = [("clickfunnels_async", sdk), ("httpx", base)]
-        for module, bucket in pair if i % 2 == 0 else reversed(pair):
-            bucket.append(import_seconds(module))
+    with tempfile.TemporaryDirectory() as pycache:
+        for module in ("clickfunnels_async", "httpx"):  # fills the bytecode cache, not timed
+            import_seconds(module, pycache)
+        for i in range(cfg.import_runs):
+            pair = [("clickfunnels_async", sdk), ("httpx", base)]
+            for module, bucket in pair if i % 2 == 0 else reversed(pair):
+                bucket.append(import_seconds(module, pycache))
     s, b = statistics.median(sdk), statistics.median(base)
     return [
         Row(
@@ -922,10 +932,10 @@ async def bench_import(cfg: Config) -> list[Row]:
             b * 1000,
             "import httpx",
             s / b,
-            "≤ 2×",
-            s / b <= 2.0,
+            "≤ 1.6×",
+            s / b <= 1.6,
             f"fresh interpreter per run, time of the import statement alone, median of {cfg.import_runs} runs each, "
-            "alternating",
+            "alternating, both from compiled bytecode (a first untimed import of each fills a private cache)",
         )
     ]
 

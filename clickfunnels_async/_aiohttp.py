@@ -16,7 +16,6 @@ have reached the server": a create is not resent.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import sys
 from typing import TYPE_CHECKING, Any
@@ -109,6 +108,10 @@ class DefaultTransport(httpx.AsyncBaseTransport):
 
 
 def _on_asyncio() -> bool:
+    # Without asyncio imported no asyncio loop can be running (and importing it costs ~15 ms).
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # trio (or no loop at all)
@@ -129,6 +132,7 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
         self._proxy_kwargs: dict[str, Any] = {}
         self._url: Any = None  # yarl.URL, once aiohttp is imported
+        self._yarl: dict[int, tuple[httpx.URL, Any]] = {}
 
     def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
         # A client's requests share a few timeouts: one aiohttp object for each.
@@ -148,6 +152,19 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
                 sock_read=read,
             )
         return cached
+
+    def _yarl_url(self, url: httpx.URL) -> Any:
+        # The client reuses the parsed URLs of recent calls (httpx.URL is immutable), so their yarl forms
+        # are kept by identity: rendering and parsing again costs more than the lookup. Each entry holds
+        # its httpx.URL, so an id cannot be reused while it is here.
+        entry = self._yarl.get(id(url))
+        if entry is not None and entry[0] is url:
+            return entry[1]
+        if len(self._yarl) >= 256:
+            self._yarl.clear()
+        found = self._url(str(url), encoded=True)
+        self._yarl[id(url)] = (url, found)
+        return found
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -186,7 +203,7 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         try:
             async with session.request(
                 request.method,
-                self._url(str(request.url), encoded=True),
+                self._yarl_url(request.url),
                 headers=_header_items(request.headers),
                 data=body or None,
                 allow_redirects=False,

@@ -21,18 +21,9 @@ The client's retries and pacing apply to every call.
 """
 
 from ._failures import FailureLog, MaybeApplied, describe_error, read_failures
-from ._run import (
-    BulkInputError,
-    BulkRun,
-    Call,
-    Failed,
-    Progress,
-    Result,
-    Succeeded,
-    Summary,
-    execute,
-    run,
-)
+from ._inputs import Call
+from ._results import BulkInputError, Failed, Progress, Result, Succeeded, Summary
+from ._run import BulkRun, execute, run
 
 __all__ = [
     "BulkInputError",

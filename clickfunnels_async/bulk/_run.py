@@ -13,6 +13,9 @@ How it is built, and why it is safe to leave early:
   buffer behind a slower one). An input is read only when there is room for it, so an endless input is fine.
 - The calls go through the client as usual: its retries, its pacing after 429 and its `max_concurrency`
   apply to every call of the run.
+
+What the run reads is in `_inputs` (sources, `Call`), what it hands back in `_results`, ambiguous writes in
+`_reconcile`, the failures file in `_failures`, shards and checkpoints in `_shard`.
 """
 
 from __future__ import annotations
@@ -21,209 +24,25 @@ import inspect
 import math
 import os
 import time
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-)
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar, cast
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
 import anyio
 import anyio.abc
-import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from clickfunnels_async._errors import ClickFunnelsError
-
 from ._failures import FailureLog, MaybeApplied
+from ._inputs import AsyncSource, Call, SyncSource, arguments, source_for
 from ._reconcile import reconcile as resolve_ambiguous
 from ._reconcile import refused_as_taken, target_for
+from ._results import BulkInputError, Failed, Progress, Succeeded, Summary, describe_os_error
 from ._shard import Checkpoint, Selection
 
-__all__ = [
-    "BulkInputError",
-    "BulkRun",
-    "Call",
-    "Failed",
-    "Progress",
-    "Result",
-    "Succeeded",
-    "Summary",
-    "execute",
-    "run",
-]
+__all__ = ["BulkRun", "execute", "run"]
 
 I = TypeVar("I")  # noqa: E741 - an input
 R = TypeVar("R")  # what the operation returns
-
-
-class Call:
-    """An input that is more than a dict of keywords: ``Call(123)``, ``Call(123, first_name="Ada")``.
-
-    Plain inputs: a mapping becomes keyword arguments, anything else the one positional argument.
-    """
-
-    __slots__ = ("args", "kwargs")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args: tuple[Any, ...] = args
-        self.kwargs: dict[str, Any] = kwargs
-
-    def __repr__(self) -> str:
-        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"Call({', '.join(parts)})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Call) and (self.args, self.kwargs) == (other.args, other.kwargs)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-@attrs.frozen(slots=True)
-class Succeeded(Generic[I, R]):
-    """One input whose call returned: `value` is what the operation returned."""
-
-    index: int  # position of the input in the iterable (0-based)
-    input: I
-    value: R
-    elapsed: float  # seconds, including the client's retries and waits
-    # The call failed ambiguously and the record was found in place by its natural key (value = it).
-    reconciled: bool = False
-    ok: ClassVar[bool] = True
-
-
-@attrs.frozen(slots=True)
-class Failed(Generic[I]):
-    """One input whose call raised: `error` is the exception (a typed SDK error for API failures).
-
-    `maybe_applied`: the request may have been applied on the server all the same (a 5xx, a timeout or a
-    dropped connection after it was sent), so the record may exist; False when it surely was not.
-    """
-
-    index: int
-    input: I
-    error: Exception
-    elapsed: float
-    maybe_applied: bool = False
-    ok: ClassVar[bool] = False
-
-
-Result: TypeAlias = Succeeded[I, R] | Failed[I]
-
-
-@attrs.frozen(slots=True)
-class Progress:
-    """Counts at one moment of a run (handed to `on_progress` after each result)."""
-
-    started: int  # inputs read and handed to the operation
-    succeeded: int
-    failed: int
-    elapsed: float
-    skipped: int = 0  # inputs of another shard, or confirmed by the checkpoint already
-
-    @property
-    def done(self) -> int:
-        return self.succeeded + self.failed
-
-    @property
-    def in_flight(self) -> int:
-        return self.started - self.done
-
-    @property
-    def rate(self) -> float:
-        """Finished inputs per second so far."""
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-
-@attrs.frozen(slots=True)
-class Summary(Generic[I]):
-    """How a run ended: what was done, and what was not.
-
-    `succeeded` + `failed` inputs finished (results you did not receive because you left early are counted
-    too). `unfinished` lists the inputs whose call was cut short by a cancellation: they may or may not have
-    reached the API. Inputs from `next_index` on were never read; `exhausted` says whether there were any.
-    """
-
-    started: int
-    succeeded: int
-    failed: int
-    unfinished: tuple[tuple[int, I], ...]
-    exhausted: bool
-    interrupted: bool
-    elapsed: float
-    input_error: BulkInputError | None = None
-    # The failures file: records written, indices that could not be (disk full, ...), and why.
-    failures_written: int = 0
-    failures_unrecorded: tuple[int, ...] = ()
-    failures_error: str | None = None
-    # Ambiguous writes (see `reconcile=`): found in place, sent again and done, and failures that may
-    # have been applied all the same.
-    reconciled: int = 0
-    resent: int = 0
-    maybe_applied: int = 0
-    skipped: int = 0  # inputs of another shard, or confirmed by the checkpoint already
-
-    @property
-    def done(self) -> int:
-        return self.succeeded + self.failed
-
-    @property
-    def next_index(self) -> int:
-        """Index of the first input never read (= inputs read, skipped ones included)."""
-        return self.started + self.skipped
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Every input was read and succeeded."""
-        return (
-            self.exhausted and not self.failed and not self.unfinished and self.input_error is None
-        )
-
-    def __str__(self) -> str:
-        text = (
-            f"{self.succeeded} succeeded, {self.failed} failed in {self.elapsed:.2f} s "
-            f"({self.rate:.1f}/s)"
-        )
-        if self.reconciled or self.resent:
-            text += f"; {self.reconciled} reconciled, {self.resent} sent again after an ambiguous failure"
-        if self.maybe_applied:
-            text += f"; {self.maybe_applied} of the failed may have been applied"
-        if self.skipped:
-            text += f", {self.skipped} skipped"
-        if self.unfinished:
-            text += f"; {len(self.unfinished)} cut short"
-        if not self.exhausted:
-            text += f"; inputs from #{self.next_index} not read"
-        if self.interrupted:
-            text += " (interrupted)"
-        if self.failures_error is not None:
-            text += (
-                f"; the failures file recorded {self.failures_written}, NOT {len(self.failures_unrecorded)} "
-                f"({self.failures_error})"
-            )
-        return text
-
-
-class BulkInputError(ClickFunnelsError):
-    """Reading the inputs raised: `index` is the input that could not be read, `__cause__` the error.
-
-    Raised by the result iterator after the results of every input read before it.
-    """
-
-    def __init__(self, index: int, error: BaseException) -> None:
-        super().__init__(f"reading input #{index} failed: {type(error).__name__}: {error}")
-        self.index = index
-        self.error = error
-        self.summary: Summary[Any] | None = None
 
 
 ProgressCallback: TypeAlias = Callable[[Progress], "Awaitable[object] | object"]
@@ -233,27 +52,6 @@ FailuresArg: TypeAlias = str | os.PathLike[str] | FailureLog | None
 async def _maybe_await(value: object) -> None:
     if inspect.isawaitable(value):
         await value
-
-
-class _SyncSource(Generic[I]):
-    """A sync iterable read one item at a time (a generator may be endless or lazily read a file)."""
-
-    def __init__(self, iterable: Iterable[I]) -> None:
-        self._iterator: Iterator[I] = iter(iterable)
-
-    async def next(self) -> I:
-        try:
-            return next(self._iterator)
-        except StopIteration:
-            raise StopAsyncIteration from None
-
-
-class _AsyncSource(Generic[I]):
-    def __init__(self, iterable: AsyncIterable[I]) -> None:
-        self._iterator: AsyncIterator[I] = aiter(iterable)
-
-    async def next(self) -> I:
-        return await anext(self._iterator)
 
 
 class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
@@ -293,12 +91,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             buffer_size = concurrency
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 0:
             raise ValueError(f"buffer_size must be an int >= 0, not {buffer_size!r}")
-        if isinstance(inputs, AsyncIterable):
-            self._source: _SyncSource[I] | _AsyncSource[I] = _AsyncSource(inputs)
-        elif isinstance(inputs, Iterable) and not isinstance(inputs, str | bytes | Mapping):
-            self._source = _SyncSource(inputs)
-        else:
-            raise TypeError(f"bulk.run() needs an iterable of inputs, not {type(inputs).__name__}")
+        self._source: SyncSource[I] | AsyncSource[I] = source_for(inputs)
         self._selection = (
             Selection(checkpoint, shard) if checkpoint is not None or shard is not None else None
         )
@@ -319,7 +112,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         self._receive: MemoryObjectReceiveStream[Succeeded[I, R] | Failed[I]] | None = None
         self._window = anyio.Semaphore(concurrency + buffer_size, fast_acquire=True)
         self._reading = (
-            anyio.Lock(fast_acquire=True) if isinstance(self._source, _AsyncSource) else None
+            anyio.Lock(fast_acquire=True) if isinstance(self._source, AsyncSource) else None
         )
         self._in_flight: dict[int, I] = {}
         self._reorder: dict[int, Succeeded[I, R] | Failed[I]] = {}
@@ -481,13 +274,6 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
         self._in_flight[index] = item
         return index, item, ambiguous
 
-    def _arguments(self, item: I) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        if isinstance(item, Call):
-            return item.args, {**self._kwargs, **item.kwargs}
-        if isinstance(item, Mapping):
-            return (), {**self._kwargs, **item}
-        return (item,), self._kwargs
-
     async def _invoke(self, item: I) -> R:
         if isinstance(item, Call):
             return await self._fn(*item.args, **{**self._kwargs, **item.kwargs})
@@ -498,7 +284,7 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
     async def _resolve(self, item: I, error: Exception | None) -> tuple[R, bool]:
         """An ambiguous failure looked up by its natural key (see `_reconcile`); raises if unresolved."""
         assert self._target is not None
-        args, kwargs = self._arguments(item)
+        args, kwargs = arguments(item, self._kwargs)
         value, found = await resolve_ambiguous(
             self._target, lambda: self._invoke(item), args, kwargs, error
         )
@@ -576,19 +362,12 @@ class BulkRun(Generic[I, R], AsyncIterator["Succeeded[I, R] | Failed[I]"]):
             input_error=self._input_error,
             failures_written=log.written if log is not None else 0,
             failures_unrecorded=tuple(log.unrecorded) if log is not None else (),
-            failures_error=_describe_os_error(log.error) if log is not None else None,
+            failures_error=describe_os_error(log.error) if log is not None else None,
             reconciled=self._reconciled,
             resent=self._resent,
             maybe_applied=self._maybe_applied,
             skipped=self._skipped,
         )
-
-
-def _describe_os_error(error: OSError | None) -> str | None:
-    if error is None:
-        return None
-    where = f": {error.filename}" if error.filename else ""
-    return f"{type(error).__name__}: {error.strerror or error}{where}"
 
 
 def run(

@@ -36,13 +36,9 @@ def stop(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def emulator(*args: str) -> Iterator[Emulator]:
     """``python -m clickfunnels_async.testing --port 0 ARGS`` until the block ends."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "clickfunnels_async.testing", "--port", "0", *args],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    # Its stderr is not read: a pipe nobody drains could fill up and stall it.
+    proc = python(
+        "-m", "clickfunnels_async.testing", "--port", "0", *args, stderr=subprocess.DEVNULL
     )
     try:
         assert proc.stdout is not None
@@ -71,17 +67,22 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
             time.sleep(0.05)
 
 
-def python(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return spawn([sys.executable, *args], env=env)
+def python(
+    *args: str, env: dict[str, str] | None = None, stderr: int = subprocess.PIPE
+) -> subprocess.Popen[str]:
+    return spawn([sys.executable, *args], env=env, stderr=stderr)
 
 
-def spawn(argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def spawn(
+    argv: Sequence[str], env: dict[str, str] | None = None, stderr: int = subprocess.PIPE
+) -> subprocess.Popen[str]:
+    """*argv* in the repository root: stdout (and by default stderr) piped as text, no stdin."""
     return subprocess.Popen(
         list(argv),
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         env=env,
     )
