@@ -132,7 +132,6 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
         self._proxy_kwargs: dict[str, Any] = {}
         self._url: Any = None  # yarl.URL, once aiohttp is imported
-        self._yarl: dict[int, tuple[httpx.URL, Any]] = {}
 
     def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
         # A client's requests share a few timeouts: one aiohttp object for each.
@@ -152,19 +151,6 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
                 sock_read=read,
             )
         return cached
-
-    def _yarl_url(self, url: httpx.URL) -> Any:
-        # The client reuses the parsed URLs of recent calls (httpx.URL is immutable), so their yarl forms
-        # are kept by identity: rendering and parsing again costs more than the lookup. Each entry holds
-        # its httpx.URL, so an id cannot be reused while it is here.
-        entry = self._yarl.get(id(url))
-        if entry is not None and entry[0] is url:
-            return entry[1]
-        if len(self._yarl) >= 256:
-            self._yarl.clear()
-        found = self._url(str(url), encoded=True)
-        self._yarl[id(url)] = (url, found)
-        return found
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -203,7 +189,7 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         try:
             async with session.request(
                 request.method,
-                self._yarl_url(request.url),
+                self._url(str(request.url), encoded=True),  # yarl caches the parse
                 headers=_header_items(request.headers),
                 data=body or None,
                 allow_redirects=False,
