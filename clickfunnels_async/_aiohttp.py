@@ -16,6 +16,8 @@ have reached the server": a create is not resent.
 
 from __future__ import annotations
 
+import functools
+import os
 import ssl
 import sys
 from typing import TYPE_CHECKING, Any
@@ -121,6 +123,21 @@ def _on_asyncio() -> bool:
 
 def _ssl_context() -> ssl.SSLContext:
     # The same verification as httpx's default: certifi's CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR.
+    # Loading the bundle costs ~50 ms of CPU, so clients share one context per setting and file
+    # version (a context is safe to share between connections; the SDK never changes it once made).
+    cert_file = os.environ.get("SSL_CERT_FILE")
+    try:
+        version = os.stat(cert_file).st_mtime_ns if cert_file else 0
+    except OSError:
+        version = -1  # httpx reports the missing file when it loads it
+    return _shared_ssl_context(cert_file, version, os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_ssl_context(
+    cert_file: str | None, version: int, cert_dir: str | None
+) -> ssl.SSLContext:
+    # The arguments are the cache key: httpx reads the same environment itself.
     return httpx.create_ssl_context(trust_env=True)
 
 
