@@ -16,6 +16,8 @@ have reached the server": a create is not resent.
 
 from __future__ import annotations
 
+import functools
+import os
 import ssl
 import sys
 from typing import TYPE_CHECKING, Any
@@ -121,6 +123,21 @@ def _on_asyncio() -> bool:
 
 def _ssl_context() -> ssl.SSLContext:
     # The same verification as httpx's default: certifi's CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR.
+    # Loading the bundle costs ~50 ms of CPU, so clients share one context per setting and file
+    # version (a context is safe to share between connections; the SDK never changes it once made).
+    cert_file = os.environ.get("SSL_CERT_FILE")
+    try:
+        version = os.stat(cert_file).st_mtime_ns if cert_file else 0
+    except OSError:
+        version = -1  # httpx reports the missing file when it loads it
+    return _shared_ssl_context(cert_file, version, os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_ssl_context(
+    cert_file: str | None, version: int, cert_dir: str | None
+) -> ssl.SSLContext:
+    # The arguments are the cache key: httpx reads the same environment itself.
     return httpx.create_ssl_context(trust_env=True)
 
 
@@ -132,7 +149,6 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
         self._proxy_kwargs: dict[str, Any] = {}
         self._url: Any = None  # yarl.URL, once aiohttp is imported
-        self._yarl: dict[int, tuple[httpx.URL, Any]] = {}
 
     def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
         # A client's requests share a few timeouts: one aiohttp object for each.
@@ -152,19 +168,6 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
                 sock_read=read,
             )
         return cached
-
-    def _yarl_url(self, url: httpx.URL) -> Any:
-        # The client reuses the parsed URLs of recent calls (httpx.URL is immutable), so their yarl forms
-        # are kept by identity: rendering and parsing again costs more than the lookup. Each entry holds
-        # its httpx.URL, so an id cannot be reused while it is here.
-        entry = self._yarl.get(id(url))
-        if entry is not None and entry[0] is url:
-            return entry[1]
-        if len(self._yarl) >= 256:
-            self._yarl.clear()
-        found = self._url(str(url), encoded=True)
-        self._yarl[id(url)] = (url, found)
-        return found
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -203,7 +206,7 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         try:
             async with session.request(
                 request.method,
-                self._yarl_url(request.url),
+                self._url(str(request.url), encoded=True),  # yarl caches the parse
                 headers=_header_items(request.headers),
                 data=body or None,
                 allow_redirects=False,

@@ -619,3 +619,30 @@ async def test_after_a_burst_the_next_start_waits_for_room_in_the_sliding_second
     # at most 9 starts in any second from now on: the 2nd start of the burst must age out first
     assert started == pytest.approx(1.01)
     assert started - 0.1 < 1.0  # never a full second of silence
+
+
+def test_clients_share_one_tls_context_per_ca_setting(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loading the CA bundle costs tens of ms: a client per request must not pay it each time. A
+    # different SSL_CERT_FILE, or the same file rewritten, gets a context of its own.
+    import os
+
+    import trustme
+
+    from clickfunnels_async._aiohttp import _ssl_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    default = _ssl_context()
+    assert _ssl_context() is default
+    assert default.verify_mode.name == "CERT_REQUIRED" and default.check_hostname
+    bundle = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    custom = _ssl_context()
+    assert custom is not default and _ssl_context() is custom
+    assert len(custom.get_ca_certs()) == 1  # only the CA of that file
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    os.utime(bundle, ns=(1, 1))  # a rewrite the clock may not tell apart
+    assert _ssl_context() is not custom
