@@ -249,13 +249,16 @@ class ClickFunnels(ApiNamespaces):
         Private: the CLI counts retries for its progress line and summary with it, instead of reading log text.
         """
         shared = self._core._shared
-        inner = shared.retry_sleep
+        earlier = shared.on_retry
+        if earlier is None:
+            shared.on_retry = callback
+            return
 
-        async def sleep(seconds: float) -> None:
+        def both() -> None:
+            earlier()
             callback()
-            await inner(seconds)
 
-        shared.retry_sleep = sleep
+        shared.on_retry = both
 
     # ------------------------------------------------------------------ escape hatch
 

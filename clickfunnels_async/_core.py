@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -104,8 +104,8 @@ class _Shared:
     discovered_workspace_id: int | None = None
     closed: bool = False
     urls: dict[str, httpx.URL] = attrs.field(factory=dict)  # parsed URLs of recent calls
-    # `send` sleeps once before each retry, nowhere else: `ClickFunnels._watch_retries` wraps this to see retries.
-    retry_sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    # Told of every retry `send` decides on (`ClickFunnels._watch_retries`; the CLI counts them).
+    on_retry: Callable[[], object] | None = None
 
 
 class Core:
@@ -257,7 +257,7 @@ class Core:
                 policy=self._options.retry,
                 idempotent=idempotent,
                 throttle=self._shared.throttle,
-                sleep=self._shared.retry_sleep,
+                on_retry=self._shared.on_retry,
             )
         except APIConnectionError as exc:
             from ._hints import add_connection_hint  # errors only: not loaded with the package

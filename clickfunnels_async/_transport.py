@@ -180,11 +180,13 @@ async def send(
     throttle: Throttle,
     sleep: Sleep = anyio.sleep,
     rng: random.Random | None = None,
+    on_retry: Callable[[], object] | None = None,
 ) -> tuple[httpx.Response, int]:
     """Send *request* with retries; return the final response (body read) and the retries taken.
 
     Logs one DEBUG line per attempt and one INFO line per retry; logging the final response
     (:func:`~clickfunnels_async._log.log_response`) is left to the caller, which knows the operation.
+    *on_retry* is called once per retry, when it is decided (before its backoff).
     A non-2xx final response is returned, not raised — the caller maps it with
     :func:`~clickfunnels_async._errors.error_from_response`. A transport failure on the last attempt
     raises :class:`APITimeoutError` or :class:`APIConnectionError` (``__cause__`` = the httpx error).
@@ -267,5 +269,7 @@ async def send(
             policy.max_retries,
             delay,
         )
+        if on_retry is not None:
+            on_retry()
         await sleep(delay)
         retries += 1
