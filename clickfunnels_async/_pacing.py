@@ -82,6 +82,9 @@ _MAX_DOUBLINGS = 30.0  # the raise doubles per calm second, this many times at m
 _GENTLE = 4.0  # near that rate the raise is this many times smaller
 # Sent less than this share of the allowed rate in the last second: the cut goes by what was sent.
 _UNDERSENT = 0.5
+# A 429 while the server took less than this share of the rate it took at the last limit: that limit is
+# out of date (a cold start overshoots it; a server's limit can go down), the 2xx received now replace it.
+_STALE = 0.8
 
 # The law's numbers for budgets kept elsewhere: the Redis script (`redis/_budget.lua`) is given these.
 LAW: Final[Mapping[str, float]] = MappingProxyType(
@@ -96,6 +99,7 @@ LAW: Final[Mapping[str, float]] = MappingProxyType(
         "MAX_DOUBLINGS": _MAX_DOUBLINGS,
         "GENTLE": _GENTLE,
         "UNDERSENT": _UNDERSENT,
+        "STALE": _STALE,
     }
 )
 
@@ -136,6 +140,8 @@ class InProcessRateBudget:
         self._last_success = -math.inf
         self._limit_seen = math.inf  # the rate that drew the last 429
         self._lift_above: float | None = None  # unconfigured rate: back to unpaced above this
+        # While the first cut is fresh: the starts it went by (it may still be decided as a limit).
+        self._first_base: float | None = None
         self._recent: deque[float] = deque()  # start times within the last second
         self._refused: deque[float] = deque()  # 429s received within the last second
         self._accepted: deque[float] = deque()  # 2xx received within the last second
@@ -190,13 +196,17 @@ class InProcessRateBudget:
         refused.append(now)
         while refused[0] <= now - 1.0:
             refused.popleft()
+        accepted = self._accepted
+        while accepted and accepted[0] <= now - 1.0:
+            accepted.popleft()
+        took = float(len(accepted))
+        observed = float(len(recent))
+        # Nothing started in the last second: no share to go by, the usual cut.
+        share = min(1.0, len(refused) / observed) if observed > 0 else 1.0 - _CUT
+        # One or two 429s among a few starts are a large share by chance alone.
+        significant = share >= _SIGNIFICANT and len(refused) >= _LIMIT_429S
         if now - self._last_cut >= 1.0 or self._rate is None:  # unpaced: nothing was cut yet
             self._last_cut = now
-            observed = float(len(recent))
-            # Nothing started in the last second: no share to go by, the usual cut.
-            share = min(1.0, len(refused) / observed) if observed > 0 else 1.0 - _CUT
-            # One or two 429s among a few starts are a large share by chance alone.
-            significant = share >= _SIGNIFICANT and len(refused) >= _LIMIT_429S
             if self._rate is None:
                 base = observed if observed > 0 else self._min_rate
                 self._lift_above = 2 * max(observed, self._min_rate)
@@ -208,22 +218,46 @@ class InProcessRateBudget:
                 base = min(self._rate, observed) if sent and observed > 0 else self._rate
                 if self.requests_per_second is None and significant:
                     self._lift_above = 2 * max(observed, self._min_rate)
-            accepted = self._accepted
-            while accepted and accepted[0] <= now - 1.0:
-                accepted.popleft()
             # What the server took: the share of our starts it did not refuse, or (when 429s answer
             # starts older than the last second, e.g. after a burst) at least what it accepted.
-            taken = min(base, max(base * (1.0 - share), float(len(accepted))))
+            taken = min(base, max(base * (1.0 - share), took))
+            self._first_base = None
             if significant or not self._limited:  # a limit (or our first 429)
+                if not self._limited and not significant:
+                    self._first_base = base
                 self._limited = True
                 self._limit_seen = taken
                 self._calm = 0.0
                 self._last_success = now
                 # A little below what the server took (what we sent, for a first 429 among many starts).
                 self._rate = max(self._min_rate, _CUT * (taken if significant else base))
+            elif _INFORMATIVE <= took < _STALE * self._limit_seen:
+                # Few refused, but the server took far less than at the last limit: it is the limit now
+                # (after a hold only a few starts were refused). The raise probes gently from here,
+                # where it would have sped up towards the stale one and overshot.
+                self._limit_seen = took
+                self._calm = 0.0
+                self._last_success = now
+                if self.requests_per_second is None:
+                    self._lift_above = 2 * max(observed, self._min_rate)
+                self._rate = max(self._min_rate, min(taken, took))
             else:
                 self._rate = max(self._min_rate, taken)
             logger.info("Rate limited (429): pacing requests at %.2f/s", self._rate)
+        elif self._first_base is not None and significant:
+            # The 429s answering the first burst reach a limit's share within its second: that cut is
+            # made again as a limit, from all of the burst's starts (a shared budget learns of some late).
+            base = max(self._first_base, observed)
+            taken = min(base, max(base * (1.0 - share), took))
+            self._limit_seen = taken
+            rate = max(self._min_rate, _CUT * taken)
+            if self.requests_per_second is None:
+                self._lift_above = 2 * max(observed, self._min_rate)
+            else:
+                rate = min(rate, self.requests_per_second)
+            if rate != self._rate:
+                self._rate = rate
+                logger.info("Rate limited (429): pacing requests at %.2f/s", rate)
         rate = self._rate
         assert rate is not None
         # Only starts that have not happened move: the next one waits one interval from now, and (most

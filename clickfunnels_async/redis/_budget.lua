@@ -1,10 +1,12 @@
 -- The shared pacing state of RedisRateBudget, updated in one atomic step per call.
 -- The same law as the in-process budget (`_pacing.InProcessRateBudget`), whose numbers `_budget.py`
 -- prepends as locals (CUT, RAISE, SIGNIFICANT, LIMIT_429S, INFORMATIVE, NEAR_LOW, NEAR_HIGH,
--- MAX_DOUBLINGS, GENTLE, UNDERSENT): spaced starts at `rate`; after a 429 (at most one cut a second) a cut
--- in proportion to the share of the last second's starts that were refused; a limit (a large share, or
--- the first 429) cuts to 95 % and probes gently near it; a sporadic 429 cuts only its share and keeps the
--- raise doubling per second spent away from the last limit; Retry-After pauses.
+-- MAX_DOUBLINGS, GENTLE, UNDERSENT, STALE): spaced starts at `rate`; after a 429 (at most one cut a second)
+-- a cut in proportion to the share of the last second's starts that were refused; a limit (a large share,
+-- or the first 429) cuts to 95 % and probes gently near it; the first cut is decided again as a limit while
+-- fresh if its burst's 429s reach a limit's share; a sporadic 429 cuts only its share and keeps the raise
+-- doubling per second spent away from the last limit, unless the server took far less than at that limit
+-- (then what it took is the limit now); Retry-After pauses.
 -- The clock is the server's TIME, so processes need no synchronised clocks.
 -- KEYS[1] state hash, KEYS[2] sorted set of the starts within the last second, KEYS[3] sorted set of the
 -- 429s within the last second, KEYS[4] sorted set of the turns reserved (member: the asking process's id,
@@ -20,7 +22,7 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local h = redis.call('HMGET', KEYS[1], 'rate', 'tat', 'paused', 'cut', 'resume', 'seen', 'lift', 'seq',
-  'limited', 'calm', 'lastok')
+  'limited', 'calm', 'lastok', 'first')
 local configured = tonumber(ARGV[3])
 local min_rate = tonumber(ARGV[4])
 local default_pause = tonumber(ARGV[5])
@@ -38,6 +40,7 @@ local seq = tonumber(h[8]) or 0
 local limited = h[9] == '1' -- a limit was met; sporadic 429s are told apart after that
 local calm = tonumber(h[10]) or 0 -- seconds of successes away from the last limit since it was met
 local lastok = tonumber(h[11]) or 0 -- the last success applied
+local first = tonumber(h[12]) -- while the first cut is fresh: the starts it went by
 
 local horizon = string.format('%.17g', now - 1.0)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', horizon)
@@ -106,13 +109,14 @@ else
   seq = seq + 1
   redis.call('ZADD', KEYS[3], now, seq)
   local observed = redis.call('ZCARD', KEYS[2])
+  local refused = redis.call('ZCARD', KEYS[3])
+  local took = redis.call('ZCARD', KEYS[5]) -- the successes of the last second
+  -- Nothing started in the last second: no share to go by, the usual cut.
+  local share = 1.0 - CUT
+  if observed > 0 then share = math.min(1.0, refused / observed) end
+  local significant = share >= SIGNIFICANT and refused >= LIMIT_429S
   if now - cut >= 1.0 or rate == nil then
     cut = now
-    local refused = redis.call('ZCARD', KEYS[3])
-    -- Nothing started in the last second: no share to go by, the usual cut.
-    local share = 1.0 - CUT
-    if observed > 0 then share = math.min(1.0, refused / observed) end
-    local significant = share >= SIGNIFICANT and refused >= LIMIT_429S
     local base
     if rate == nil then
       base = min_rate
@@ -129,16 +133,33 @@ else
     end
     -- What the server took: the share of our starts it did not refuse, or (when 429s answer starts
     -- older than the last second, e.g. after a burst) at least what it accepted.
-    local taken = math.min(base, math.max(base * (1.0 - share), redis.call('ZCARD', KEYS[5])))
+    local taken = math.min(base, math.max(base * (1.0 - share), took))
+    first = nil
     if significant or not limited then -- a limit (or our first 429)
+      if not limited and not significant then first = base end
       limited = true
       seen = taken
       calm = 0
       lastok = now
       if significant then rate = math.max(min_rate, CUT * taken) else rate = math.max(min_rate, CUT * base) end
+    elseif took >= INFORMATIVE and took < STALE * seen then
+      -- Few refused, but the server took far less than at the last limit: that is the limit now.
+      seen = took
+      calm = 0
+      lastok = now
+      if configured == nil then lift = 2 * math.max(observed, min_rate) end
+      rate = math.max(min_rate, math.min(taken, took))
     else
       rate = math.max(min_rate, taken)
     end
+  elseif first ~= nil and significant then
+    -- The 429s answering the first burst reach a limit's share within its second: that cut is made again
+    -- as a limit, from all of the burst's starts (some are reported late by processes granting their own).
+    local base = math.max(first, observed)
+    local taken = math.min(base, math.max(base * (1.0 - share), took))
+    seen = taken
+    rate = math.max(min_rate, CUT * taken)
+    if configured == nil then lift = 2 * math.max(observed, min_rate) else rate = math.min(rate, configured) end
   end
   -- Only starts that have not happened move: the next one waits one interval from now, and (limits count
   -- over a sliding second) until the last second holds fewer starts than the rate.
@@ -168,7 +189,7 @@ local flag = '0'
 if limited then flag = '1' end
 redis.call('HSET', KEYS[1], 'rate', f(rate), 'tat', f(tat), 'paused', f(paused), 'cut', f(cut),
   'resume', f(resume), 'seen', f(seen), 'lift', f(lift), 'seq', seq, 'limited', flag, 'calm', f(calm),
-  'lastok', f(lastok))
+  'lastok', f(lastok), 'first', f(first))
 local ttl = tonumber(ARGV[7])
 for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
 return {string.format('%.6f', wait), f(rate)}
