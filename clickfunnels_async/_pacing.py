@@ -82,9 +82,6 @@ _MAX_DOUBLINGS = 30.0  # the raise doubles per calm second, this many times at m
 _GENTLE = 4.0  # near that rate the raise is this many times smaller
 # Sent less than this share of the allowed rate in the last second: the cut goes by what was sent.
 _UNDERSENT = 0.5
-# A 429 while the server took less than this share of the rate it took at the last limit: that limit is
-# out of date (a cold start overshoots it; a server's limit can go down), the 2xx received now replace it.
-_STALE = 0.8
 
 # The law's numbers for budgets kept elsewhere: the Redis script (`redis/_budget.lua`) is given these.
 LAW: Final[Mapping[str, float]] = MappingProxyType(
@@ -99,7 +96,6 @@ LAW: Final[Mapping[str, float]] = MappingProxyType(
         "MAX_DOUBLINGS": _MAX_DOUBLINGS,
         "GENTLE": _GENTLE,
         "UNDERSENT": _UNDERSENT,
-        "STALE": _STALE,
     }
 )
 
@@ -231,16 +227,6 @@ class InProcessRateBudget:
                 self._last_success = now
                 # A little below what the server took (what we sent, for a first 429 among many starts).
                 self._rate = max(self._min_rate, _CUT * (taken if significant else base))
-            elif _INFORMATIVE <= took < _STALE * self._limit_seen:
-                # Few refused, but the server took far less than at the last limit: it is the limit now
-                # (after a hold only a few starts were refused). The raise probes gently from here,
-                # where it would have sped up towards the stale one and overshot.
-                self._limit_seen = took
-                self._calm = 0.0
-                self._last_success = now
-                if self.requests_per_second is None:
-                    self._lift_above = 2 * max(observed, self._min_rate)
-                self._rate = max(self._min_rate, min(taken, took))
             else:
                 self._rate = max(self._min_rate, taken)
             logger.info("Rate limited (429): pacing requests at %.2f/s", self._rate)

@@ -1,12 +1,11 @@
 -- The shared pacing state of RedisRateBudget, updated in one atomic step per call.
 -- The same law as the in-process budget (`_pacing.InProcessRateBudget`), whose numbers `_budget.py`
 -- prepends as locals (CUT, RAISE, SIGNIFICANT, LIMIT_429S, INFORMATIVE, NEAR_LOW, NEAR_HIGH,
--- MAX_DOUBLINGS, GENTLE, UNDERSENT, STALE): spaced starts at `rate`; after a 429 (at most one cut a second)
+-- MAX_DOUBLINGS, GENTLE, UNDERSENT): spaced starts at `rate`; after a 429 (at most one cut a second)
 -- a cut in proportion to the share of the last second's starts that were refused; a limit (a large share,
 -- or the first 429) cuts to 95 % and probes gently near it; the first cut is decided again as a limit while
 -- fresh if its burst's 429s reach a limit's share; a sporadic 429 cuts only its share and keeps the raise
--- doubling per second spent away from the last limit, unless the server took far less than at that limit
--- (then what it took is the limit now); Retry-After pauses.
+-- doubling per second spent away from the last limit; Retry-After pauses.
 -- The clock is the server's TIME, so processes need no synchronised clocks.
 -- KEYS[1] state hash, KEYS[2] sorted set of the starts within the last second, KEYS[3] sorted set of the
 -- 429s within the last second, KEYS[4] sorted set of the turns reserved (member: the asking process's id,
@@ -142,13 +141,6 @@ else
       calm = 0
       lastok = now
       if significant then rate = math.max(min_rate, CUT * taken) else rate = math.max(min_rate, CUT * base) end
-    elseif took >= INFORMATIVE and took < STALE * seen then
-      -- Few refused, but the server took far less than at the last limit: that is the limit now.
-      seen = took
-      calm = 0
-      lastok = now
-      if configured == nil then lift = 2 * math.max(observed, min_rate) end
-      rate = math.max(min_rate, math.min(taken, took))
     else
       rate = math.max(min_rate, taken)
     end
