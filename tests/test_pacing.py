@@ -136,6 +136,41 @@ async def test_a_rate_limited_crowd_is_served_in_order_and_nobody_starves() -> N
     assert statistics.median(latencies) <= 3.0
 
 
+async def test_a_crowd_meeting_a_limit_cold_settles_at_it() -> None:
+    # 64 tasks, unpaced at first, against a server that takes 50 requests per sliding second and answers
+    # in 0.2 s. The first 429 comes while most of the cold burst is in flight; taking that burst for the
+    # limit paced at ~100/s, ran into the limit again, and doubled its raise away from the ~100 until a
+    # deep cut: ~43/s after the first 2 s, and 429s surfaced. Its other 429s make it a limit at ~50.
+    vt = VirtualTime(settle=100)
+    window: collections.deque[float] = collections.deque()
+    successes: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await vt.sleep(0.1)
+        now = vt.now
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        limited = len(window) >= 50
+        if not limited:
+            window.append(now)
+        await vt.sleep(0.1)
+        return httpx.Response(429 if limited else 200)
+
+    throttle = Throttle(clock=vt.clock, sleep=vt.sleep)
+    rng = random.Random(5)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+
+        async def worker() -> None:
+            while vt.now < 6.0:
+                response = await call(http, throttle, vt, rng)
+                assert response.status_code == 200  # client defaults: no 429 reaches the caller
+                successes.append(vt.now)
+
+        await run_with_time(vt, *[worker for _ in range(64)])
+    steady = [t for t in successes if 2.0 <= t < 6.0]
+    assert len(steady) / 4.0 >= 0.95 * 50
+
+
 async def test_sporadic_429s_do_not_collapse_a_bulk_job() -> None:
     # 32 tasks against a server that takes everything in 0.1 s but answers 3 % of requests, drawn at
     # random, with 429 (no Retry-After). Each such 429 used to cut the rate to 95 % of the last second's
@@ -229,6 +264,55 @@ def test_429s_answering_a_burst_do_not_cut_below_what_the_server_accepted() -> N
         now[0] = 1.6 if k == 29 else 1.0 + k / 100
         budget.rate_limited_now()
     assert budget.rate is not None and budget.rate >= 0.95 * 40 * 0.99
+
+
+def test_the_429s_answering_a_first_burst_make_it_a_limit() -> None:
+    # Unpaced, 95 starts in 0.15 s; a server limited to 50/s takes 50 of them. The first 429 comes while
+    # most of the burst is still in flight (one refused, 50 accepted): a cut to 95 % of the starts, which
+    # alone would pace at ~90/s, three times over a second, and probe gently near a limit of ~95 that
+    # was never there. The 44 other 429s of the burst, arriving within its second, make it a limit: 95 %
+    # of the 50 the server took, probed gently from there.
+    now = [0.0]
+    budget = InProcessRateBudget(requests_per_second=None, clock=lambda: now[0])
+    for k in range(95):
+        assert budget.try_start_now(k / 640) == 0.0
+    for k in range(50):
+        now[0] = 0.05 + k / 400
+        budget.success_now()
+    now[0] = 0.2
+    budget.rate_limited_now()
+    assert budget.rate == pytest.approx(0.95 * 95)
+    for k in range(44):
+        now[0] = 0.2 + k / 200
+        budget.rate_limited_now()
+    assert budget.rate is not None and 0.95 * 50 * 0.99 <= budget.rate <= 50
+    # The next starts wait until the server's second has room (the burst's starts are a second old).
+    assert budget.try_start_now(0.5) >= 0.5
+    # Then, served at the limit for 4 s, the raise stays near it: no doubling away towards ~95.
+    rates = []
+    for k in range(200):
+        t = 1.2 + k / 50
+        now[0] = t
+        if budget.try_start_now(t) == 0.0:
+            budget.success_now()
+        rates.append(budget.rate)
+    assert max(rates) <= 1.1 * 50  # type: ignore[operator]
+
+
+def test_a_first_burst_with_a_few_429s_stays_a_first_cut() -> None:
+    # A burst of 300 starts against a server refusing 3 % at random: its 429s never reach a limit's
+    # share, so the first cut stands (95 % of the starts) and is not made deeper.
+    now = [0.0]
+    budget = InProcessRateBudget(requests_per_second=None, clock=lambda: now[0])
+    for k in range(300):
+        budget.try_start_now(k / 1000)
+    for k in range(250):
+        now[0] = 0.05 + k / 1000
+        budget.success_now()
+    for k in range(9):
+        now[0] = 0.3 + k / 100
+        budget.rate_limited_now()
+    assert budget.rate == pytest.approx(0.95 * 300)
 
 
 async def test_waiters_start_in_arrival_order() -> None:

@@ -234,3 +234,31 @@ async def test_a_limit_met_by_the_fleet_still_cuts_deeply(redis_url: str) -> Non
     rates = await _serve(budget, 1.3, refuse_every=3)
     assert min(rate for _, rate in rates) <= 0.95 * (1 - 0.25) * before
     await budget.aclose()
+
+
+@pytest.mark.parametrize(
+    ("starts", "successes", "refused", "rate"), [(95, 50, 45, 0.95 * 50), (300, 250, 9, 0.95 * 300)]
+)
+async def test_the_429s_answering_a_first_burst_decide_if_it_was_a_limit(
+    redis_url: str, starts: int, successes: int, refused: int, rate: float
+) -> None:
+    # A cold burst shared by two instances: the first 429 comes while most of it is in flight and cuts
+    # to 95 % of the starts. If the burst's other 429s reach a limit's share within its second (a server
+    # taking 50 of 95), the cut is made again from what the server took; a few % refused (at random)
+    # leave it as it was.
+    key = _key()
+    a = RedisRateBudget(redis_url, key=key, sync_interval=1e-9)
+    b = RedisRateBudget(redis_url, key=key, sync_interval=1e-9)
+    for i in range(starts):
+        assert await (a if i % 2 else b).try_start() == 0.0
+    for _ in range(successes):  # applied by a's next call, the first 429's
+        await a.on_success()
+    for i in range(refused):
+        await (b if i % 2 else a).on_rate_limited(None)
+        if i == 0:
+            await b.try_start()
+            assert b.rate == pytest.approx(0.95 * starts)
+    await a.try_start()
+    assert a.rate == pytest.approx(rate, rel=0.02)
+    await a.aclose()
+    await b.aclose()
