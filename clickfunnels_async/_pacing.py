@@ -183,6 +183,8 @@ class InProcessRateBudget:
         A sporadic 429 (a few % of requests, answered at any rate by a proxy or a loaded API) cuts the
         rate by that share only and does not slow the raise, so the rate recovers within seconds.
         At most one cut a second: 429s that arrive while a cut is fresh answer requests sent before it.
+        The exception is the first cut, which mostly goes by starts still in flight: while it is fresh,
+        the 429s that answer them may show it was a limit, and it is made again as one.
         """
         now = self._clock()
         recent = self._recent

@@ -40,8 +40,10 @@ class RedisRateBudget:
 
     Every client (in any process, on any host) built with the same Redis and `key` follows one rate:
     they follow the in-process budget's law together: the first 429 any of them sees (or a large share
-    of their starts refused) slows all of them to about 95 % of the rate they were making together, which
-    then rises again step by step; a sporadic 429 cuts only the share of their starts that were refused. `requests_per_second` caps it (None = unpaced until a 429).
+    of their starts refused) slows all of them to about 95 % of the rate they were making together (of
+    what the server took, if the rest of that first burst's 429s show a limit), which then rises again
+    step by step; a sporadic 429 cuts only the share of their starts that were refused.
+    `requests_per_second` caps it (None = unpaced until a 429).
     `timeout` bounds each Redis call; a Redis that fails or is too slow never fails a ClickFunnels call
     (unless `fail_closed`): pacing continues in process and Redis is tried again after `reconnect_after`
     seconds. Needs the asyncio event loop (redis-py's client).
