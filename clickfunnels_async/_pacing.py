@@ -136,7 +136,7 @@ class InProcessRateBudget:
         self._last_success = -math.inf
         self._limit_seen = math.inf  # the rate that drew the last 429
         self._lift_above: float | None = None  # unconfigured rate: back to unpaced above this
-        # While the first cut is fresh: the starts it went by (it may still be decided as a limit).
+        # While a cut from unpaced is fresh: the starts it went by (it may still be made a limit).
         self._first_base: float | None = None
         self._recent: deque[float] = deque()  # start times within the last second
         self._refused: deque[float] = deque()  # 429s received within the last second
@@ -183,8 +183,8 @@ class InProcessRateBudget:
         A sporadic 429 (a few % of requests, answered at any rate by a proxy or a loaded API) cuts the
         rate by that share only and does not slow the raise, so the rate recovers within seconds.
         At most one cut a second: 429s that arrive while a cut is fresh answer requests sent before it.
-        The exception is the first cut, which mostly goes by starts still in flight: while it is fresh,
-        the 429s that answer them may show it was a limit, and it is made again as one.
+        The exception is a cut from unpaced, which mostly goes by starts still in flight: while it is
+        fresh, the 429s that answer them may show it was a limit, and it is made again as one.
         """
         now = self._clock()
         recent = self._recent
@@ -205,8 +205,12 @@ class InProcessRateBudget:
         significant = share >= _SIGNIFICANT and len(refused) >= _LIMIT_429S
         if now - self._last_cut >= 1.0 or self._rate is None:  # unpaced: nothing was cut yet
             self._last_cut = now
+            # Cut from unpaced and not (yet) a limit: the starts of a burst that is mostly in flight.
+            self._first_base = None
             if self._rate is None:
                 base = observed if observed > 0 else self._min_rate
+                if not significant:
+                    self._first_base = base
                 self._lift_above = 2 * max(observed, self._min_rate)
             else:
                 # What we sent, as for a limit, when probing near the last one or when we sent much less
@@ -219,10 +223,7 @@ class InProcessRateBudget:
             # What the server took: the share of our starts it did not refuse, or (when 429s answer
             # starts older than the last second, e.g. after a burst) at least what it accepted.
             taken = min(base, max(base * (1.0 - share), took))
-            self._first_base = None
             if significant or not self._limited:  # a limit (or our first 429)
-                if not self._limited and not significant:
-                    self._first_base = base
                 self._limited = True
                 self._limit_seen = taken
                 self._calm = 0.0
@@ -233,16 +234,17 @@ class InProcessRateBudget:
                 self._rate = max(self._min_rate, taken)
             logger.info("Rate limited (429): pacing requests at %.2f/s", self._rate)
         elif self._first_base is not None and significant:
-            # The 429s answering the first burst reach a limit's share within its second: that cut is
-            # made again as a limit, from all of the burst's starts (a shared budget learns of some late).
+            # The 429s answering that burst reach a limit's share within its second: the cut is made
+            # again as a limit, from all of the burst's starts (a shared budget learns of some late).
             base = max(self._first_base, observed)
             taken = min(base, max(base * (1.0 - share), took))
             self._limit_seen = taken
+            self._calm = 0.0
+            self._last_success = now
+            self._lift_above = 2 * max(
+                observed, self._min_rate
+            )  # (unpaced before: none configured)
             rate = max(self._min_rate, _CUT * taken)
-            if self.requests_per_second is None:
-                self._lift_above = 2 * max(observed, self._min_rate)
-            else:
-                rate = min(rate, self.requests_per_second)
             if rate != self._rate:
                 self._rate = rate
                 logger.info("Rate limited (429): pacing requests at %.2f/s", rate)

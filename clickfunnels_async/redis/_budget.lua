@@ -3,8 +3,8 @@
 -- prepends as locals (CUT, RAISE, SIGNIFICANT, LIMIT_429S, INFORMATIVE, NEAR_LOW, NEAR_HIGH,
 -- MAX_DOUBLINGS, GENTLE, UNDERSENT): spaced starts at `rate`; after a 429 (at most one cut a second)
 -- a cut in proportion to the share of the last second's starts that were refused; a limit (a large share,
--- or the first 429) cuts to 95 % and probes gently near it; the first cut is decided again as a limit while
--- fresh if its burst's 429s reach a limit's share; a sporadic 429 cuts only its share and keeps the raise
+-- or the first 429) cuts to 95 % and probes gently near it; a cut from unpaced is made again as a limit
+-- while fresh if its burst's 429s reach a limit's share; a sporadic 429 cuts only its share and keeps the raise
 -- doubling per second spent away from the last limit; Retry-After pauses.
 -- The clock is the server's TIME, so processes need no synchronised clocks.
 -- KEYS[1] state hash, KEYS[2] sorted set of the starts within the last second, KEYS[3] sorted set of the
@@ -39,7 +39,7 @@ local seq = tonumber(h[8]) or 0
 local limited = h[9] == '1' -- a limit was met; sporadic 429s are told apart after that
 local calm = tonumber(h[10]) or 0 -- seconds of successes away from the last limit since it was met
 local lastok = tonumber(h[11]) or 0 -- the last success applied
-local first = tonumber(h[12]) -- while the first cut is fresh: the starts it went by
+local first = tonumber(h[12]) -- while a cut from unpaced is fresh: the starts it went by
 
 local horizon = string.format('%.17g', now - 1.0)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', horizon)
@@ -117,9 +117,12 @@ else
   if now - cut >= 1.0 or rate == nil then
     cut = now
     local base
+    -- Cut from unpaced and not (yet) a limit: the starts of a burst that is mostly in flight.
+    first = nil
     if rate == nil then
       base = min_rate
       if observed > 0 then base = observed end
+      if not significant then first = base end
       lift = 2 * math.max(observed, min_rate)
     else
       -- What we sent when probing near the last limit, at a limit, or when we sent much less than
@@ -133,9 +136,7 @@ else
     -- What the server took: the share of our starts it did not refuse, or (when 429s answer starts
     -- older than the last second, e.g. after a burst) at least what it accepted.
     local taken = math.min(base, math.max(base * (1.0 - share), took))
-    first = nil
     if significant or not limited then -- a limit (or our first 429)
-      if not limited and not significant then first = base end
       limited = true
       seen = taken
       calm = 0
@@ -145,13 +146,15 @@ else
       rate = math.max(min_rate, taken)
     end
   elseif first ~= nil and significant then
-    -- The 429s answering the first burst reach a limit's share within its second: that cut is made again
-    -- as a limit, from all of the burst's starts (some are reported late by processes granting their own).
+    -- The 429s answering that burst reach a limit's share within its second: the cut is made again as a
+    -- limit, from all of the burst's starts (some are reported late by processes granting their own).
     local base = math.max(first, observed)
     local taken = math.min(base, math.max(base * (1.0 - share), took))
     seen = taken
+    calm = 0
+    lastok = now
     rate = math.max(min_rate, CUT * taken)
-    if configured == nil then lift = 2 * math.max(observed, min_rate) else rate = math.min(rate, configured) end
+    lift = 2 * math.max(observed, min_rate)
   end
   -- Only starts that have not happened move: the next one waits one interval from now, and (limits count
   -- over a sliding second) until the last second holds fewer starts than the rate.
