@@ -103,7 +103,9 @@ class _Shared:
     # The one workspace the subdomain discovery found: the default workspace_id when no view sets one.
     discovered_workspace_id: int | None = None
     closed: bool = False
-    urls: dict[str, httpx.URL] = attrs.field(factory=dict)  # parsed URLs of recent calls
+    urls: dict[str, tuple[httpx.URL, bytes]] = attrs.field(
+        factory=dict
+    )  # recent calls: URL, netloc
     # Told of every retry `send` decides on (`ClickFunnels._watch_retries`; the CLI counts them).
     on_retry: Callable[[], object] | None = None
 
@@ -124,7 +126,7 @@ class Core:
     async def _hosts_for(self, host_role: str) -> Hosts:
         shared = self._shared
         hosts = shared.hosts
-        if host_role == "workspace" and hosts.mode == "direct" and hosts.subdomain is None:
+        if host_role == "workspace" and hosts.discovers:
             async with shared.discover_lock:
                 if shared.hosts.subdomain is None:
                     shared.hosts = shared.hosts.with_subdomain(await self._discover_subdomain())
@@ -161,8 +163,7 @@ class Core:
         )
 
     def _discovery_pending(self) -> bool:
-        hosts = self._shared.hosts
-        return hosts.mode == "direct" and hosts.subdomain is None
+        return self._shared.hosts.discovers
 
     def _with_workspace(self, op: Operation, path_args: Mapping[str, Any]) -> Mapping[str, Any]:
         """*path_args* with the default workspace_id filled in where the call left it out."""
@@ -224,18 +225,19 @@ class Core:
         if params:
             url = f"{url}?{urlencode(params)}"
         urls = shared.urls
-        parsed = urls.get(url)
-        if parsed is None:
+        known = urls.get(url)
+        if known is None:
             parsed = httpx.URL(url)
             if len(urls) >= _URL_CACHE_SIZE:
                 urls.clear()
-            urls[url] = parsed
+            known = urls[url] = (parsed, parsed.netloc)
+        parsed, netloc = known
         body = b"" if content is None else content
         extensions = self._extensions
         request = httpx.Request(
             method,
             parsed,
-            headers=self._headers(content is not None, parsed.netloc),
+            headers=self._headers(content is not None, netloc),
             stream=httpx.ByteStream(body),
             extensions=extensions,  # httpx.Request copies it
         )
@@ -402,7 +404,9 @@ class Core:
         # Everything that can be wrong with the input is found before waiting on the network.
         params = self._query(op, query, filter, expand)
         content = self._body(op, body, fields) if op.has_body else None
-        hosts = await self._hosts_for(op.host)
+        hosts = self._shared.hosts
+        if hosts.discovers:
+            hosts = await self._hosts_for(op.host)
         path_args = self._with_workspace(op, path_args)
         request = self._build(op.method, self._url(hosts, op, path_args), params, content)
         response = await self._send(op.qualname, request, op.idempotent)
@@ -474,8 +478,15 @@ class Core:
         method = method.upper()
         path = self._raw_path(path)
         role = host or host_role_for(method, path)
-        hosts = await self._hosts_for(role)
-        items = list(params.items()) if isinstance(params, Mapping) else list(params or [])
+        hosts = self._shared.hosts
+        if hosts.discovers:
+            hosts = await self._hosts_for(role)
+        if params is None:
+            items = []
+        elif isinstance(params, Mapping):
+            items = list(params.items())
+        else:
+            items = list(params)
         query = [
             (k, query_text(k, v, f"request({method} {path})")) for k, v in items if v is not None
         ]
