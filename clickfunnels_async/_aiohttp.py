@@ -35,20 +35,14 @@ def _httpcore_patched() -> bool:
     """Whether something wraps httpx's own transport (OpenTelemetry's instrumentation) or patches
     httpcore (respx, test doubles) to see httpx's requests: then the requests take that path."""
     handle = httpx.AsyncHTTPTransport.handle_async_request
-    # httpcore is never imported here: with trio installed that costs a lot
-    httpcore = sys.modules.get("httpcore")
-    send = None if httpcore is None else httpcore.AsyncConnectionPool.handle_async_request
-    if handle is _clean[0] and send is _clean[1]:
-        return False  # the functions last found unpatched (this is asked on every request)
     if hasattr(handle, "__wrapped__") or handle.__module__ != "httpx._transports.default":
         return True
-    if send is not None and getattr(send, "__module__", None) != "httpcore._async.connection_pool":
-        return True
-    _clean[:] = [handle, send]
-    return False
-
-
-_clean: list[object] = [None, None]
+    # httpcore is never imported here: with trio installed that costs a lot
+    httpcore = sys.modules.get("httpcore")
+    if httpcore is None:
+        return False
+    send = httpcore.AsyncConnectionPool.handle_async_request
+    return getattr(send, "__module__", None) != "httpcore._async.connection_pool"
 
 
 # httpx's default keep-alive expiry: an idle connection older than this is not reused.
@@ -103,11 +97,14 @@ class DefaultTransport(httpx.AsyncBaseTransport):
             self._mocked = httpx.AsyncHTTPTransport(limits=limits, proxy=self._proxy)
         return self._mocked
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    def route(self) -> httpx.AsyncBaseTransport:
+        """The layer the next request goes through (the pool calls it directly: one await less)."""
         if _httpcore_patched():  # let the mock see the request
-            return await self._httpx().handle_async_request(request)
-        inner = self._inner or self._open()
-        return await inner.handle_async_request(request)
+            return self._httpx()
+        return self._inner or self._open()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.route().handle_async_request(request)
 
     async def aclose(self) -> None:
         if self._inner is not None:
@@ -160,6 +157,7 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         # Recent requests' URLs and header lists, as aiohttp takes them.
         self._urls: dict[object, Any] = {}
         self._headers: dict[tuple[tuple[bytes, ...], ...], _Headers] = {}
+        self._extensions: dict[str | None, dict[str, Any]] = {}  # a response's, by reason phrase
 
     def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
         # A client's requests share a few timeouts (mostly one dict): one aiohttp object for each.
@@ -237,7 +235,10 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
-        body = await request.aread()
+        try:
+            body = request.content  # the SDK's requests carry their body read
+        except httpx.RequestNotRead:
+            body = await request.aread()
         headers, skip, skip_with_body = self._aiohttp_headers(request.headers)
         try:
             async with session.request(
@@ -260,9 +261,13 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
             if mapped is None:
                 raise
             raise mapped from exc
-        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        if reason:
-            extensions["reason_phrase"] = reason.encode("ascii", "replace")
+        extensions = self._extensions.get(reason)
+        if extensions is None:
+            extensions = {"http_version": b"HTTP/1.1"}
+            if reason:
+                extensions["reason_phrase"] = reason.encode("ascii", "replace")
+            if len(self._extensions) < _CACHE_SIZE:  # httpx.Response copies the dict it is given
+                self._extensions[reason] = extensions
         # As httpx's own transports answer: a stream, which httpx reads and decodes by the headers.
         result = httpx.Response(
             status,

@@ -85,6 +85,7 @@ def _path_value(op: Operation, name: str, value: object) -> str:
 
 # Parsed URLs kept per client: enough for the calls a service repeats, small enough not to matter.
 _URL_CACHE_SIZE = 256
+_HEADER_CACHE_SIZE = 1024
 
 
 @attrs.define(slots=True, eq=False)
@@ -118,7 +119,7 @@ class Core:
     def __init__(self, shared: _Shared, options: RequestOptions) -> None:
         self._shared = shared
         self._options = options
-        self._header_cache: dict[tuple[bool, bytes], httpx.Headers] = {}
+        self._header_cache: dict[tuple[bool, bytes, int | None], httpx.Headers] = {}
         self._extensions: dict[str, Any] = {"timeout": options.timeout.as_dict()}
 
     # ------------------------------------------------------------------ hosts
@@ -179,13 +180,22 @@ class Core:
 
     # ------------------------------------------------------------------ requests
 
-    def _headers(self, has_body: bool, netloc: bytes) -> httpx.Headers:
-        # Built once per client view and host: options never change after construction. httpx.Request copies
-        # them, so the cached object is never changed.
+    def _headers(self, has_body: bool, netloc: bytes, length: int | None) -> httpx.Headers:
+        # Built once per client view, host and body length (a bulk job's bodies have a few lengths):
+        # options never change after construction. httpx.Request copies them, so a cached object is
+        # never changed.
         cache = self._header_cache
-        headers = cache.get((has_body, netloc))
+        headers = cache.get((has_body, netloc, length))
         if headers is None:
-            headers = cache[has_body, netloc] = self._make_headers(has_body, netloc)
+            base = cache.get((has_body, netloc, None))
+            if base is None:
+                base = cache[has_body, netloc, None] = self._make_headers(has_body, netloc)
+            if length is None:
+                return base
+            if len(cache) >= _HEADER_CACHE_SIZE:
+                cache.clear()
+            sized = [*base.raw, (b"Content-Length", b"%d" % length)]
+            headers = cache[has_body, netloc, length] = httpx.Headers(sized)
         return headers
 
     def _make_headers(self, has_body: bool, netloc: bytes) -> httpx.Headers:
@@ -234,15 +244,14 @@ class Core:
         parsed, netloc = known
         body = b"" if content is None else content
         extensions = self._extensions
+        sized = content is not None or method in ("POST", "PUT", "PATCH")
         request = httpx.Request(
             method,
             parsed,
-            headers=self._headers(content is not None, netloc),
+            headers=self._headers(content is not None, netloc, len(body) if sized else None),
             stream=httpx.ByteStream(body),
             extensions=extensions,  # httpx.Request copies it
         )
-        if content is not None or method in ("POST", "PUT", "PATCH"):
-            request.headers["Content-Length"] = str(len(body))
         # What request.read() would set (so that request.content works, as for a request httpx built
         # itself), without re-joining the one-chunk stream behind a typing-generic isinstance check.
         request._content = body

@@ -120,6 +120,8 @@ class _Pool(httpx.AsyncClient):
                 request, stream=stream, auth=auth, follow_redirects=follow_redirects
             )
         transport = self._transport_for_url(request.url)  # a proxy from the environment, if any
+        if type(transport) is DefaultTransport:
+            transport = transport.route()
         started = time.perf_counter()
         try:
             response = await transport.handle_async_request(request)
