@@ -140,6 +140,7 @@ async def _variant(
 
 async def throughput_rows(quick: bool, rounds: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    by_concurrency: dict[int, dict[str, float]] = {}
     with Server() as server:
         for concurrency in (1, 16, 64, 256):
             total = (200 if quick else 500) if concurrency == 1 else (600 if quick else 2500)
@@ -185,6 +186,25 @@ async def throughput_rows(quick: bool, rounds: int) -> list[dict[str, Any]]:
                     notes=f"vs raw httpx: {cpu['sdk'] / cpu['httpx']:.2f}×",
                 )
             )
+            by_concurrency[concurrency] = cpu
+    # "At 256 no worse than at 64": the event loop itself costs more per request with 4× the sockets
+    # and timers (raw aiohttp does too), so the SDK is judged on what it adds over raw aiohttp.
+    low, high = by_concurrency[64], by_concurrency[256]
+    rows.append(
+        dict(
+            key="h.cpu.256v64",
+            figure="h. client CPU per request, concurrency 256 vs 64: SDK's ratio to raw aiohttp",
+            value=high["sdk"] / high["aiohttp"],
+            unit="× raw",
+            baseline=low["sdk"] / low["aiohttp"],
+            baseline_label="the same ratio at concurrency 64",
+            ratio=(high["sdk"] / high["aiohttp"]) / (low["sdk"] / low["aiohttp"]),
+            target="≤ 1.0 (no worse)",
+            passed=(high["sdk"] / high["aiohttp"]) <= (low["sdk"] / low["aiohttp"]),
+            notes=f"per request: SDK {low['sdk'] * 1e6:,.0f} → {high['sdk'] * 1e6:,.0f} µs, raw aiohttp "
+            f"{low['aiohttp'] * 1e6:,.0f} → {high['aiohttp'] * 1e6:,.0f} µs (64 → 256)",
+        )
+    )
     return rows
 
 

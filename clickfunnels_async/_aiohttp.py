@@ -26,6 +26,7 @@ import httpx
 
 if TYPE_CHECKING:
     import aiohttp
+    from multidict import CIMultiDictProxy
 
 __all__ = ["DefaultTransport"]
 
@@ -96,11 +97,14 @@ class DefaultTransport(httpx.AsyncBaseTransport):
             self._mocked = httpx.AsyncHTTPTransport(limits=limits, proxy=self._proxy)
         return self._mocked
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    def route(self) -> httpx.AsyncBaseTransport:
+        """The layer the next request goes through (the pool calls it directly: one await less)."""
         if _httpcore_patched():  # let the mock see the request
-            return await self._httpx().handle_async_request(request)
-        inner = self._inner or self._open()
-        return await inner.handle_async_request(request)
+            return self._httpx()
+        return self._inner or self._open()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.route().handle_async_request(request)
 
     async def aclose(self) -> None:
         if self._inner is not None:
@@ -147,11 +151,19 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         self._proxy = proxy
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+        self._last_timeout: tuple[object, aiohttp.ClientTimeout | None] = (None, None)
         self._proxy_kwargs: dict[str, Any] = {}
         self._url: Any = None  # yarl.URL, once aiohttp is imported
+        # Recent requests' URLs and header lists, as aiohttp takes them.
+        self._urls: dict[object, Any] = {}
+        self._headers: dict[tuple[tuple[bytes, ...], ...], _Headers] = {}
+        self._extensions: dict[str | None, dict[str, Any]] = {}  # a response's, by reason phrase
 
     def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
-        # A client's requests share a few timeouts: one aiohttp object for each.
+        # A client's requests share a few timeouts (mostly one dict): one aiohttp object for each.
+        last, made = self._last_timeout
+        if last is timeout and made is not None:
+            return made
         key = (timeout.get("pool"), timeout.get("connect"), timeout.get("read"))
         cached = self._timeouts.get(key)
         if cached is None:
@@ -167,6 +179,28 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
                 sock_connect=connect,
                 sock_read=read,
             )
+        self._last_timeout = (timeout, cached)
+        return cached
+
+    def _yarl(self, url: httpx.URL) -> Any:
+        # Keyed by httpx's parsed form of the URL (a tuple of its parts, which httpx.Request shares with
+        # the URL it was given): turning it back into text costs more than the rest of this lookup.
+        key = getattr(url, "_uri_reference", None) or str(url)
+        parsed = self._urls.get(key)
+        if parsed is None:
+            if len(self._urls) >= _CACHE_SIZE:
+                self._urls.clear()
+            parsed = self._urls[key] = self._url(str(url), encoded=True)
+        return parsed
+
+    def _aiohttp_headers(self, headers: httpx.Headers) -> _Headers:
+        # Keyed by httpx's own list of the headers (tuples of bytes): most requests repeat a few lists.
+        key = tuple(getattr(headers, "_list", None) or headers.raw)
+        cached = self._headers.get(key)
+        if cached is None:
+            if len(self._headers) >= _CACHE_SIZE:
+                self._headers.clear()
+            cached = self._headers[key] = _convert_headers(headers.raw)
         return cached
 
     def _open(self) -> aiohttp.ClientSession:
@@ -190,9 +224,8 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
                 self._proxy_kwargs["proxy_headers"] = dict(proxy.headers)
         self._session = aiohttp.ClientSession(
             connector=connector,
-            # Only what httpx put into the request is sent: no default headers, cookies or env proxies
-            # here (httpx already chose the proxy for this URL, as it does for its own transports).
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            # Only what httpx put into the request is sent: no default headers (see _convert_headers),
+            # cookies or env proxies (httpx already chose the proxy for this URL, as for its own transports).
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,  # httpx decodes the body from its headers, as on its own transports
             trust_env=False,
@@ -202,12 +235,17 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
-        body = await request.aread()
+        try:
+            body = request.content  # the SDK's requests carry their body read
+        except httpx.RequestNotRead:
+            body = await request.aread()
+        headers, skip, skip_with_body = self._aiohttp_headers(request.headers)
         try:
             async with session.request(
                 request.method,
-                self._url(str(request.url), encoded=True),  # yarl caches the parse
-                headers=_header_items(request.headers),
+                self._yarl(request.url),
+                headers=headers,
+                skip_auto_headers=skip_with_body if body else skip,
                 data=body or None,
                 allow_redirects=False,
                 timeout=self._timeout(request.extensions.get("timeout", {})),
@@ -215,7 +253,7 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
             ) as response:
                 content = await response.read()
                 status = response.status
-                headers = response.raw_headers
+                raw_headers = response.raw_headers
                 reason = response.reason
                 encoded = "Content-Encoding" in response.headers
         except Exception as exc:
@@ -223,13 +261,17 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
             if mapped is None:
                 raise
             raise mapped from exc
-        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        if reason:
-            extensions["reason_phrase"] = reason.encode("ascii", "replace")
+        extensions = self._extensions.get(reason)
+        if extensions is None:
+            extensions = {"http_version": b"HTTP/1.1"}
+            if reason:
+                extensions["reason_phrase"] = reason.encode("ascii", "replace")
+            if len(self._extensions) < _CACHE_SIZE:  # httpx.Response copies the dict it is given
+                self._extensions[reason] = extensions
         # As httpx's own transports answer: a stream, which httpx reads and decodes by the headers.
         result = httpx.Response(
             status,
-            headers=headers,
+            headers=_response_headers(raw_headers),
             stream=httpx.ByteStream(content),
             request=request,
             extensions=extensions,
@@ -247,13 +289,42 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
             await self._session.close()
 
 
-def _header_items(headers: httpx.Headers) -> list[tuple[str, str]]:
-    # What httpx.Headers.multi_items() gives, without its per-header encoding lookups: headers are
-    # nearly always ASCII; anything else is decoded as httpx decodes it (aiohttp sends str as UTF-8).
+# A request's headers as aiohttp takes them, and the automatic headers aiohttp must not add to it
+# (without a body, with one).
+_Headers = tuple["CIMultiDictProxy[str]", "tuple[str, ...] | None", "tuple[str, ...] | None"]
+_CACHE_SIZE = 256
+# What aiohttp adds to a request that lacks them: the request alone says what is sent.
+_AUTO_HEADERS = {
+    b"user-agent": "User-Agent",
+    b"accept": "Accept",
+    b"accept-encoding": "Accept-Encoding",
+}
+
+
+def _convert_headers(raw: list[tuple[bytes, bytes]]) -> _Headers:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    # Headers are nearly always ASCII; anything else is decoded as httpx decodes it (aiohttp sends str
+    # as UTF-8).
     try:
-        return [(k.decode("ascii"), v.decode("ascii")) for k, v in headers.raw]
+        items = [(k.decode("ascii"), v.decode("ascii")) for k, v in raw]
     except UnicodeDecodeError:
-        return headers.multi_items()
+        items = httpx.Headers(raw).multi_items()
+    names = {k.lower() for k, _ in raw}
+    skip = tuple(name for key, name in _AUTO_HEADERS.items() if key not in names)
+    # aiohttp would label a body without a Content-Type application/octet-stream.
+    skip_with_body = skip if b"content-type" in names else (*skip, "Content-Type")
+    # Immutable: aiohttp copies it into each request, and the cached one is shared.
+    return CIMultiDictProxy(CIMultiDict(items)), skip or None, skip_with_body or None
+
+
+def _response_headers(raw: Any) -> httpx.Headers:
+    # httpx.Headers(raw) normalises each header through two function calls, but aiohttp's raw headers
+    # are bytes already: the same object, built directly (tests/test_transport_sockets.py compares).
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = [(k, k.lower(), v) for k, v in raw]
+    headers._encoding = None
+    return headers
 
 
 def _sum(a: float | None, b: float | None) -> float | None:

@@ -182,7 +182,7 @@ class ClickFunnels(ApiNamespaces):
             "base_url": f"base_url={str(hosts.base_url)!r}",
             "maton": f"maton connection={self._core._options.maton_connection!r}",
         }[hosts.mode]
-        workspace = self._core._options.workspace_id or self._core._shared.discovered_workspace_id
+        workspace = self._core.default_workspace_id()
         return (
             f"<ClickFunnels {where}>"
             if workspace is None
@@ -242,6 +242,14 @@ class ClickFunnels(ApiNamespaces):
             yield log
         finally:
             _raw_log.reset(token)
+
+    async def _workspace_choices(self) -> tuple[int | None, list[tuple[Any, Any, Any]]]:
+        """The default workspace_id if there is one, else (None, every workspace the token reaches as
+        (id, name, subdomain)). Private: the CLI needs the id itself (for its checkpoint) before a call."""
+        default = self._core.default_workspace_id()
+        if default is not None:
+            return default, []
+        return None, await self._core.workspaces_seen()
 
     def _watch_retries(self, callback: Callable[[], object]) -> None:
         """Call *callback* before every retry of this client's requests (its `with_options()` copies too).

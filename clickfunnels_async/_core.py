@@ -13,7 +13,7 @@ import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import anyio
 import attrs
@@ -35,6 +35,7 @@ from ._operation_row import WORKSPACE_PARAM, Operation
 from ._options import FIND_WORKSPACE_IDS, WORKSPACE_ENV, RequestOptions
 from ._pacing import Throttle
 from ._pagination import AsyncPaginator, Page
+from ._requests import RequestFactory
 from ._transport import send
 
 _MODELS_PACKAGE = "clickfunnels_async._generated.models"
@@ -83,10 +84,6 @@ def _path_value(op: Operation, name: str, value: object) -> str:
     return quote(text, safe="")
 
 
-# Parsed URLs kept per client: enough for the calls a service repeats, small enough not to matter.
-_URL_CACHE_SIZE = 256
-
-
 @attrs.define(slots=True, eq=False)
 class _Shared:
     """State every `with_options()` copy shares: the pool, the throttle, the discovered host."""
@@ -103,7 +100,7 @@ class _Shared:
     # The one workspace the subdomain discovery found: the default workspace_id when no view sets one.
     discovered_workspace_id: int | None = None
     closed: bool = False
-    urls: dict[str, httpx.URL] = attrs.field(factory=dict)  # parsed URLs of recent calls
+    urls: dict[str, tuple[httpx.URL, bytes]] = attrs.field(factory=dict)  # see RequestFactory
     # Told of every retry `send` decides on (`ClickFunnels._watch_retries`; the CLI counts them).
     on_retry: Callable[[], object] | None = None
 
@@ -111,20 +108,19 @@ class _Shared:
 class Core:
     """One options view of a client: the shared state plus this view's `RequestOptions`."""
 
-    __slots__ = ("_extensions", "_header_cache", "_options", "_shared")
+    __slots__ = ("_build", "_options", "_shared")
 
     def __init__(self, shared: _Shared, options: RequestOptions) -> None:
         self._shared = shared
         self._options = options
-        self._header_cache: dict[tuple[bool, bytes], httpx.Headers] = {}
-        self._extensions: dict[str, Any] = {"timeout": options.timeout.as_dict()}
+        self._build = RequestFactory(shared, options).build
 
     # ------------------------------------------------------------------ hosts
 
     async def _hosts_for(self, host_role: str) -> Hosts:
         shared = self._shared
         hosts = shared.hosts
-        if host_role == "workspace" and hosts.mode == "direct" and hosts.subdomain is None:
+        if host_role == "workspace" and hosts.discovers:
             async with shared.discover_lock:
                 if shared.hosts.subdomain is None:
                     shared.hosts = shared.hosts.with_subdomain(await self._discover_subdomain())
@@ -161,14 +157,17 @@ class Core:
         )
 
     def _discovery_pending(self) -> bool:
-        hosts = self._shared.hosts
-        return hosts.mode == "direct" and hosts.subdomain is None
+        return self._shared.hosts.discovers
+
+    def default_workspace_id(self) -> int | None:
+        """The view's workspace_id option, else the one workspace the subdomain discovery found."""
+        return self._options.workspace_id or self._shared.discovered_workspace_id
 
     def _with_workspace(self, op: Operation, path_args: Mapping[str, Any]) -> Mapping[str, Any]:
         """*path_args* with the default workspace_id filled in where the call left it out."""
         if WORKSPACE_PARAM not in op.path_params or path_args.get(WORKSPACE_PARAM) is not None:
             return path_args
-        default = self._options.workspace_id or self._shared.discovered_workspace_id
+        default = self.default_workspace_id()
         if default is None:
             raise TypeError(
                 f"{op.qualname}() needs workspace_id: pass it (cf.{op.qualname}(42, ...)) or give the client "
@@ -177,74 +176,6 @@ class Core:
         return {**path_args, WORKSPACE_PARAM: default}
 
     # ------------------------------------------------------------------ requests
-
-    def _headers(self, has_body: bool, netloc: bytes) -> httpx.Headers:
-        # Built once per client view and host: options never change after construction. httpx.Request copies
-        # them, so the cached object is never changed.
-        cache = self._header_cache
-        headers = cache.get((has_body, netloc))
-        if headers is None:
-            headers = cache[has_body, netloc] = self._make_headers(has_body, netloc)
-        return headers
-
-    def _make_headers(self, has_body: bool, netloc: bytes) -> httpx.Headers:
-        shared, options = self._shared, self._options
-        # The pool's own defaults first (httpx's Accept-Encoding, or headers set on a client passed in),
-        # then ours, then with_options(extra_headers=...): a later value of a name replaces an earlier one.
-        headers = httpx.Headers(shared.http.headers)
-        host = headers.pop("Host", None)
-        headers["Authorization"] = f"Bearer {shared.token.get_secret_value()}"
-        headers["User-Agent"] = shared.user_agent
-        headers["Accept"] = "application/json"
-        if has_body:
-            headers["Content-Type"] = "application/json"
-        if options.maton_connection is not None:
-            headers["Maton-Connection"] = options.maton_connection
-        for name, value in options.extra_headers:
-            headers[name] = value
-        # Host first, as httpx sends it (a client passed in may set its own); Content-Length per request.
-        raw = [(k, v) for k, v in headers.raw if k.lower() != b"content-length"]
-        return httpx.Headers([(b"Host", netloc if host is None else host.encode("ascii")), *raw])
-
-    def _build(
-        self,
-        method: str,
-        url: str,
-        params: list[tuple[str, str]],
-        content: bytes | None,
-    ) -> httpx.Request:
-        shared = self._shared
-        if shared.closed:
-            raise RuntimeError("this ClickFunnels client is closed; create a new one")
-        # The request is put together here rather than by AsyncClient.build_request, which merges the
-        # pool's URL, headers and cookies anew and parses the URL on every call: a third of a small call's
-        # CPU. The headers are merged once per client view above; the parsed URLs of recent calls are
-        # kept (httpx.URL is immutable); the query is encoded exactly as httpx encodes `params=`; the
-        # pool's cookies are left out (the API authenticates by token). The wire format is the same.
-        if params:
-            url = f"{url}?{urlencode(params)}"
-        urls = shared.urls
-        parsed = urls.get(url)
-        if parsed is None:
-            parsed = httpx.URL(url)
-            if len(urls) >= _URL_CACHE_SIZE:
-                urls.clear()
-            urls[url] = parsed
-        body = b"" if content is None else content
-        extensions = self._extensions
-        request = httpx.Request(
-            method,
-            parsed,
-            headers=self._headers(content is not None, parsed.netloc),
-            stream=httpx.ByteStream(body),
-            extensions=extensions,  # httpx.Request copies it
-        )
-        if content is not None or method in ("POST", "PUT", "PATCH"):
-            request.headers["Content-Length"] = str(len(body))
-        # What request.read() would set (so that request.content works, as for a request httpx built
-        # itself), without re-joining the one-chunk stream behind a typing-generic isinstance check.
-        request._content = body
-        return request
 
     async def _send(
         self, operation: str, request: httpx.Request, idempotent: bool
@@ -402,7 +333,9 @@ class Core:
         # Everything that can be wrong with the input is found before waiting on the network.
         params = self._query(op, query, filter, expand)
         content = self._body(op, body, fields) if op.has_body else None
-        hosts = await self._hosts_for(op.host)
+        hosts = self._shared.hosts
+        if hosts.discovers:
+            hosts = await self._hosts_for(op.host)
         path_args = self._with_workspace(op, path_args)
         request = self._build(op.method, self._url(hosts, op, path_args), params, content)
         response = await self._send(op.qualname, request, op.idempotent)
@@ -474,8 +407,15 @@ class Core:
         method = method.upper()
         path = self._raw_path(path)
         role = host or host_role_for(method, path)
-        hosts = await self._hosts_for(role)
-        items = list(params.items()) if isinstance(params, Mapping) else list(params or [])
+        hosts = self._shared.hosts
+        if hosts.discovers:
+            hosts = await self._hosts_for(role)
+        if params is None:
+            items = []
+        elif isinstance(params, Mapping):
+            items = list(params.items())
+        else:
+            items = list(params)
         query = [
             (k, query_text(k, v, f"request({method} {path})")) for k, v in items if v is not None
         ]

@@ -186,6 +186,8 @@ class Hosts:
     subdomain: str | None = None
     base_url: httpx.URL | None = None
     _base_text: str | None = attrs.field(default=None, init=False, repr=False)
+    # Whether workspace operations must first find the subdomain (direct mode without one).
+    discovers: bool = attrs.field(default=False, init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.mode == "direct":
@@ -201,6 +203,7 @@ class Hosts:
             )
         if self.base_url is not None:
             object.__setattr__(self, "_base_text", _prefix(self.base_url))
+        object.__setattr__(self, "discovers", self.mode == "direct" and self.subdomain is None)
 
     @classmethod
     def direct(cls, subdomain: str | None = None) -> Hosts:

@@ -407,8 +407,9 @@ class Throttle:
         """``async with throttle.slot(timeout):`` around one request attempt."""
         return _Slot(self, math.inf if timeout is None else timeout)
 
-    def _take_fast(self) -> bool:
-        # The common case, decided without an await: nobody waiting, a slot free, the budget says go.
+    def take_now(self) -> bool:
+        """Take a slot if that needs no wait (nobody waiting, a slot free, the budget says go); else False
+        and the caller awaits :meth:`take`. Every slot taken is given back with :meth:`release`."""
         if self._queue or self.in_use >= self._cap:
             return False
         local = self.local
@@ -417,7 +418,7 @@ class Throttle:
         self.in_use += 1
         return True
 
-    def _release(self) -> None:
+    def release(self) -> None:
         self.in_use -= 1
         released = self._released
         if released is not None:
@@ -454,7 +455,7 @@ class Throttle:
         if queue:
             queue[0].event.set()
 
-    async def _take(self, timeout: float) -> None:
+    async def take(self, timeout: float) -> None:
         clock = self._clock
         started = clock()
         deadline = started + timeout
@@ -516,8 +517,8 @@ class _Slot:
 
     async def __aenter__(self) -> None:
         throttle = self._throttle
-        if not throttle._take_fast():
-            await throttle._take(self._timeout)
+        if not throttle.take_now():
+            await throttle.take(self._timeout)
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._throttle._release()
+        self._throttle.release()

@@ -51,7 +51,15 @@ class _NoCookies(httpx.Cookies):
 
 def _send_patched() -> bool:
     send = httpx.AsyncClient.send
-    return getattr(send, "__module__", None) != "httpx._client" or hasattr(send, "__wrapped__")
+    if send is _clean_send[0]:
+        return False  # the function last found unpatched (asked on every request)
+    if getattr(send, "__module__", None) != "httpx._client" or hasattr(send, "__wrapped__"):
+        return True
+    _clean_send[0] = send
+    return False
+
+
+_clean_send: list[object] = [None]
 
 
 class _Pool(httpx.AsyncClient):
@@ -112,6 +120,8 @@ class _Pool(httpx.AsyncClient):
                 request, stream=stream, auth=auth, follow_redirects=follow_redirects
             )
         transport = self._transport_for_url(request.url)  # a proxy from the environment, if any
+        if type(transport) is DefaultTransport:
+            transport = transport.route()
         started = time.perf_counter()
         try:
             response = await transport.handle_async_request(request)
@@ -119,11 +129,12 @@ class _Pool(httpx.AsyncClient):
             exc.request = request
             raise
         response.request = request
-        try:
-            await response.aread()
-        except BaseException:
-            await response.aclose()
-            raise
+        if not hasattr(response, "_content"):  # the aiohttp layer hands the body over read
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
         return response
 
@@ -202,13 +213,17 @@ async def send(
         response: httpx.Response | None = None
         error: httpx.TransportError | None = None
         try:
-            async with throttle.slot(slot_timeout):
+            # What `async with throttle.slot()` does, without its two coroutines in the common case
+            if not throttle.take_now():
+                await throttle.take(slot_timeout)
+            try:
                 log_request(request, attempt=retries + 1)
-                try:
-                    # stream=False: the whole body is read, and the response closed if that is cancelled.
-                    response = await http.send(request)
-                except httpx.TransportError as exc:
-                    error = exc
+                # stream=False: the whole body is read, and the response closed if that is cancelled.
+                response = await http.send(request)
+            except httpx.TransportError as exc:
+                error = exc
+            finally:
+                throttle.release()
         except PacingTimeout as exc:
             raise APITimeoutError(
                 f"gave up after waiting {exc.waited:.1f} s for {exc.reason}, before sending: the client's "

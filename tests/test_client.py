@@ -238,6 +238,32 @@ async def test_requests_are_byte_for_byte_what_httpx_would_build() -> None:
 
 
 @pytest.mark.anyio
+async def test_cached_header_lists_follow_each_body_length_and_options_view() -> None:
+    # Header lists are kept per view, host and body length: every request must still carry its own
+    # Content-Length, and only its own view's headers.
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=contact_json(id=1))
+
+    async with ClickFunnels(TOKEN, subdomain="acme", transport=httpx.MockTransport(handler)) as cf:
+        traced = cf.with_options(extra_headers={"X-Trace": "t-1"})
+        for email in ["a@x.com", "bbbb@x.com", "a@x.com", "cc@x.com", "bbbb@x.com"] * 2:
+            await cf.contacts.upsert(42, email_address=email)
+            await traced.contacts.upsert(42, email_address=email)
+        await cf.contacts.delete(7)
+        await traced.contacts.get(7)
+    assert len(seen) == 22
+    for number, request in enumerate(seen[:20]):
+        assert request.headers.get_list("Content-Length") == [str(len(request.content))]
+        assert request.headers.get_list("X-Trace") == ([] if number % 2 == 0 else ["t-1"])
+    delete, get = seen[20:]  # no body: no Content-Length, as httpx builds them
+    assert "content-length" not in delete.headers and "x-trace" not in delete.headers
+    assert "content-length" not in get.headers and get.headers["X-Trace"] == "t-1"
+
+
+@pytest.mark.anyio
 async def test_a_host_header_set_on_a_client_passed_in_is_kept() -> None:
     seen: list[httpx.Request] = []
 

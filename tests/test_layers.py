@@ -28,6 +28,7 @@ RUNTIME = {
     "_options",
     "_pacing",
     "_pagination",
+    "_requests",
     "_transport",
 } | LEAVES
 EXTRAS = {"bulk", "cli", "integrations", "oauth", "redis", "testing", "webhooks"}

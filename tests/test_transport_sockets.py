@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from clickfunnels_async import APIConnectionError, ClickFunnels, RetryPolicy
+from clickfunnels_async._aiohttp import DefaultTransport
 
 pytestmark = pytest.mark.anyio
 
@@ -40,6 +41,7 @@ class FaultServer:
         self.plan = list(plan)
         self.connections = 0
         self.requests: list[tuple[int, bytes, bytes]] = []  # (connection number, head line, body)
+        self.headers: list[list[tuple[bytes, bytes]]] = []  # each request's headers, as received
         self.closed_idle = anyio.Event()
         self.port = 0
 
@@ -54,10 +56,13 @@ class FaultServer:
             buffer.extend(chunk)
         head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
         length = 0
+        received = []
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
+            received.append((name, value.strip()))
             if name.strip().lower() == b"content-length":
                 length = int(value)
+        self.headers.append(received)
         body = bytearray(rest)
         while len(body) < length:
             body.extend(await stream.receive())
@@ -247,3 +252,35 @@ async def test_responses_reach_the_caller_as_httpx_builds_them(anyio_backend: st
     assert second.headers["Content-Encoding"] == "gzip"
     assert second.json() == {"id": 7, "email_address": "z@example.com"}
     assert second.is_closed
+    # Built without httpx's per-header normalisation, but the same object httpx would build.
+    # (httpx works out `_encoding` when first asked, as it did here.)
+    for response in (first, second):
+        ours, theirs = vars(response.headers), vars(httpx.Headers(response.headers.raw))
+        assert ours.keys() == theirs.keys() and ours["_list"] == theirs["_list"]
+
+
+async def test_the_server_gets_exactly_the_headers_of_the_httpx_request(anyio_backend: str) -> None:
+    # aiohttp adds headers of its own to a request that lacks them (User-Agent, Accept,
+    # Accept-Encoding, a Content-Type for a body); the request httpx built says alone what is sent.
+    server = FaultServer()
+    async with server.serve() as url:
+        async with client(url) as cf:
+            with cf.raw_responses() as raw:
+                await cf.request("GET", "/api/v2/contacts/1")
+                await create(cf)
+                await cf.request("GET", "/api/v2/contacts/1")
+        sent = [r.http_response.request.headers.raw for r in raw]
+        layer = DefaultTransport(connections=2)
+        try:
+            only = {"Host": f"127.0.0.1:{server.port}", "Content-Length": "2"}
+            bare = httpx.Request("POST", f"{url}/x", headers=only, stream=httpx.ByteStream(b"{}"))
+            await layer.handle_async_request(bare)
+        finally:
+            await layer.aclose()
+    if anyio_backend == "asyncio":
+        assert layer.layer == "aiohttp"
+    assert server.headers[:3] == sent
+    assert server.headers[3] == [
+        (b"Host", b"127.0.0.1:%d" % server.port),
+        (b"Content-Length", b"2"),
+    ]

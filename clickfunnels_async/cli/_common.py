@@ -273,11 +273,9 @@ def workspace(options: Settings, value: int | None) -> int:
 
 async def _default_workspace(options: Settings) -> int:
     async with options.client() as cf:
-        core = cf._core
-        default = core._options.workspace_id or core._shared.discovered_workspace_id
-        if default is not None:
-            return default
-        found = await core.workspaces_seen()
+        default, found = await cf._workspace_choices()
+    if default is not None:
+        return default
     if len(found) > 1 and options.subdomain is not None:
         found = [w for w in found if w[2] == options.subdomain] or found
     if len(found) == 1 and type(found[0][0]) is int:
