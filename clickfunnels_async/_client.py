@@ -31,8 +31,8 @@ from ._options import (
     to_timeout,
     workspace_id_from_env,
 )
-from ._pacing import Throttle
 from ._pagination import AsyncPaginator
+from ._throttle import Throttle
 from ._transport import new_pool
 from ._version import __version__
 

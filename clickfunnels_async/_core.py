@@ -33,9 +33,9 @@ from ._json import to_jsonable
 from ._log import Secret, log_response, scrub_request, scrub_response
 from ._operation_row import WORKSPACE_PARAM, Operation
 from ._options import FIND_WORKSPACE_IDS, WORKSPACE_ENV, RequestOptions
-from ._pacing import Throttle
 from ._pagination import AsyncPaginator, Page
 from ._requests import RequestFactory
+from ._throttle import Throttle
 from ._transport import send
 
 _MODELS_PACKAGE = "clickfunnels_async._generated.models"

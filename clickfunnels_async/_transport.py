@@ -1,4 +1,4 @@
-"""Sending one request: concurrency slot and pacing (``_pacing``), retries with backoff.
+"""Sending one request: concurrency slot and pacing (``_throttle``, ``_pacing``), retries with backoff.
 
 ClickFunnels publishes no rate numbers and no ``Retry-After``; it just answers 429 when a workspace
 sends too fast, and long runs see transient 502s with HTML bodies. So the transport
@@ -27,7 +27,7 @@ from ._aiohttp import DefaultTransport
 from ._errors import APIConnectionError, APITimeoutError, connection_error, parse_retry_after
 from ._log import log_request, logger, redact_url, redacting_filter
 from ._options import RetryPolicy
-from ._pacing import PacingTimeout, Throttle
+from ._throttle import PacingTimeout, Throttle
 
 __all__ = ["RetryPolicy", "Throttle", "new_pool", "parse_retry_after", "send"]
 

@@ -29,6 +29,7 @@ RUNTIME = {
     "_pacing",
     "_pagination",
     "_requests",
+    "_throttle",
     "_transport",
 } | LEAVES
 EXTRAS = {"bulk", "cli", "integrations", "oauth", "redis", "testing", "webhooks"}

@@ -17,7 +17,8 @@ import pytest
 from _vtime import VirtualTime, run_with_time
 
 from clickfunnels_async import APITimeoutError, ClickFunnels, ClickFunnelsConfigError, RateBudget
-from clickfunnels_async._pacing import InProcessRateBudget, Throttle
+from clickfunnels_async._pacing import InProcessRateBudget
+from clickfunnels_async._throttle import Throttle
 from clickfunnels_async._transport import RetryPolicy, send
 
 pytestmark = pytest.mark.anyio

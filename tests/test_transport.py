@@ -14,7 +14,7 @@ import pytest
 from _vtime import VirtualTime, run_with_time
 
 from clickfunnels_async._errors import APIConnectionError, APITimeoutError
-from clickfunnels_async._pacing import Throttle
+from clickfunnels_async._throttle import Throttle
 from clickfunnels_async._transport import RetryPolicy, parse_retry_after, send
 
 pytestmark = pytest.mark.anyio
