@@ -151,7 +151,6 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         self._proxy = proxy
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
-        self._last_timeout: tuple[object, aiohttp.ClientTimeout | None] = (None, None)
         self._proxy_kwargs: dict[str, Any] = {}
         self._url: Any = None  # yarl.URL, once aiohttp is imported
         # Recent requests' URLs and header lists, as aiohttp takes them.
@@ -160,10 +159,7 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         self._extensions: dict[str | None, dict[str, Any]] = {}  # a response's, by reason phrase
 
     def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
-        # A client's requests share a few timeouts (mostly one dict): one aiohttp object for each.
-        last, made = self._last_timeout
-        if last is timeout and made is not None:
-            return made
+        # A client's requests share a few timeouts: one aiohttp object for each.
         key = (timeout.get("pool"), timeout.get("connect"), timeout.get("read"))
         cached = self._timeouts.get(key)
         if cached is None:
@@ -179,7 +175,6 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
                 sock_connect=connect,
                 sock_read=read,
             )
-        self._last_timeout = (timeout, cached)
         return cached
 
     def _yarl(self, url: httpx.URL) -> Any:

@@ -51,15 +51,7 @@ class _NoCookies(httpx.Cookies):
 
 def _send_patched() -> bool:
     send = httpx.AsyncClient.send
-    if send is _clean_send[0]:
-        return False  # the function last found unpatched (asked on every request)
-    if getattr(send, "__module__", None) != "httpx._client" or hasattr(send, "__wrapped__"):
-        return True
-    _clean_send[0] = send
-    return False
-
-
-_clean_send: list[object] = [None]
+    return getattr(send, "__module__", None) != "httpx._client" or hasattr(send, "__wrapped__")
 
 
 class _Pool(httpx.AsyncClient):
