@@ -19,7 +19,7 @@ import anyio.abc
 import httpx
 import pytest
 
-from clickfunnels_async import APIConnectionError, ClickFunnels, RetryPolicy
+from clickfunnels_async import APIConnectionError, APITimeoutError, ClickFunnels, RetryPolicy
 from clickfunnels_async._aiohttp import DefaultTransport
 
 pytestmark = pytest.mark.anyio
@@ -34,11 +34,13 @@ class FaultServer:
 
     `plan` holds one action per request, taken in order once the request was read in full:
     "ok", "drop" (close without answering), "reset" (half a response, then a TCP reset), "ok-close"
-    (answer, then close the idle connection before reading anything more), "gzip" (a gzip body).
+    (answer, then close the idle connection before reading anything more), "gzip" (a gzip body),
+    "trickle" (the body in five pieces, `gap` seconds apart), "silent" (half a response, then nothing).
     """
 
-    def __init__(self, *plan: str) -> None:
+    def __init__(self, *plan: str, gap: float = 0.0) -> None:
         self.plan = list(plan)
+        self.gap = gap
         self.connections = 0
         self.requests: list[tuple[int, bytes, bytes]] = []  # (connection number, head line, body)
         self.headers: list[list[tuple[bytes, bytes]]] = []  # each request's headers, as received
@@ -89,6 +91,19 @@ class FaultServer:
                         b"Content-Encoding: gzip\r\nX-Seen: 1\r\nX-Seen: 2\r\n"
                         b"Content-Length: %d\r\n\r\n%s" % (len(packed), packed)
                     )
+                    continue
+                if action in ("trickle", "silent"):
+                    body = b'{"id": 5, "email_address": "slow@example.com"}'
+                    await stream.send(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(body)
+                    )
+                    if action == "silent":
+                        await stream.send(body[:10])
+                        await anyio.sleep_forever()  # until the client gives up or the test ends
+                    for start in range(0, len(body), 10):
+                        await anyio.sleep(self.gap)
+                        await stream.send(body[start : start + 10])
                     continue
                 if action == "reset":
                     await stream.send(
@@ -284,3 +299,62 @@ async def test_the_server_gets_exactly_the_headers_of_the_httpx_request(anyio_ba
         (b"Host", b"127.0.0.1:%d" % server.port),
         (b"Content-Length", b"2"),
     ]
+
+
+async def test_the_read_timeout_bounds_each_wait_for_data_not_the_whole_response(
+    anyio_backend: str,
+) -> None:
+    # Five pieces 0.15 s apart take 0.75 s in all, longer than the 0.4 s read timeout, but no single
+    # wait for data does: as httpx means its read timeout, on either layer.
+    server = FaultServer("trickle", gap=0.15)
+    async with server.serve() as url, client(url, timeout=httpx.Timeout(5.0, read=0.4)) as cf:
+        assert await cf.request("GET", "/api/v2/contacts/5") == {
+            "id": 5,
+            "email_address": "slow@example.com",
+        }
+    assert len(server.requests) == 1
+
+
+async def test_a_server_gone_silent_mid_response_times_out_and_a_create_is_not_resent(
+    anyio_backend: str,
+) -> None:
+    server = FaultServer("ok", "silent", "silent", "silent")
+    async with server.serve() as url, client(url, timeout=httpx.Timeout(5.0, read=0.3)) as cf:
+        await cf.request("GET", "/api/v2/ping")
+        with anyio.fail_after(5), pytest.raises(APITimeoutError) as info:
+            await create(cf)
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+    assert server.creates() == 1
+    assert "may have reached the server" in str(info.value)
+
+
+async def test_a_kept_connection_idle_past_the_read_timeout_still_serves(
+    anyio_backend: str,
+) -> None:
+    # Between responses no read timeout runs: a connection that sat idle for longer is reused, and a
+    # read timeout armed for an earlier response does not fire into a later one.
+    server = FaultServer("ok", "trickle", "ok", gap=0.1)
+    async with server.serve() as url, client(url, timeout=httpx.Timeout(5.0, read=0.25)) as cf:
+        await cf.request("GET", "/api/v2/ping")
+        await anyio.sleep(0.4)
+        assert (await cf.request("GET", "/api/v2/contacts/5"))["id"] == 5
+        await anyio.sleep(0.4)
+        assert (await cf.request("GET", "/api/v2/ping"))["id"] == 3
+        if anyio_backend == "asyncio":
+            import asyncio
+
+            timers = [
+                h
+                for h in asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+                if not h.cancelled() and getattr(h._callback, "__name__", "") == "_on_timer"
+            ]
+            assert len(timers) <= 1  # one timer per connection, not one per request or chunk
+    assert server.connections == 1
+    if anyio_backend == "asyncio":  # closing the client cancels the timers of its connections
+        await anyio.sleep(0)
+        left = [
+            h
+            for h in asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+            if not h.cancelled() and getattr(h._callback, "__name__", "") == "_on_timer"
+        ]
+        assert left == []
