@@ -99,7 +99,8 @@ LAW: Final[Mapping[str, float]] = MappingProxyType(
 class InProcessRateBudget:
     """The default budget: adaptive pacing within one process, decided without awaiting.
 
-    Unpaced (or at ``requests_per_second``) until a 429; then a little below the rate observed over the
+    Unpaced (or at ``requests_per_second``) until 429s refuse a limit's share of the last second's
+    starts (a few sporadic ones do not pace an unpaced job); then a little below the rate observed over the
     last second, raised again by about 5 % (at least 1 request/s) per second of successes. A
     ``Retry-After`` pauses every start that long. The synchronous ``*_now`` methods are what the
     :class:`Throttle` uses; the async ones implement :class:`RateBudget`.
@@ -179,8 +180,9 @@ class InProcessRateBudget:
         A sporadic 429 (a few % of requests, answered at any rate by a proxy or a loaded API) cuts the
         rate by that share only and does not slow the raise, so the rate recovers within seconds.
         At most one cut a second: 429s that arrive while a cut is fresh answer requests sent before it.
-        The exception is a cut from unpaced, which mostly goes by starts still in flight: while it is
-        fresh, the 429s that answer them may show it was a limit, and it is made again as one.
+        Unpaced, only a limit's share cuts at all (sporadic 429s leave the job unpaced), and that first
+        cut mostly goes by starts still in flight: while it is fresh, the 429s that answer them may show
+        a larger share refused, and it is made again by that share.
         """
         now = self._clock()
         recent = self._recent
@@ -199,14 +201,20 @@ class InProcessRateBudget:
         share = min(1.0, len(refused) / observed) if observed > 0 else 1.0 - _CUT
         # One or two 429s among a few starts are a large share by chance alone.
         significant = share >= _SIGNIFICANT and len(refused) >= _LIMIT_429S
+        if self._rate is None and not significant:
+            # Unpaced and a small share refused: sporadic 429s (a proxy, a loaded API) answer a few % at
+            # any rate, and pacing at the last second's starts would only slow the job (at the start of
+            # a run, to the handful of requests sent so far). The request retries after its own backoff;
+            # a limit refuses most of what goes beyond it, so its share soon shows.
+            self._pause_for(retry_after, now)
+            return
         if now - self._last_cut >= 1.0 or self._rate is None:  # unpaced: nothing was cut yet
             self._last_cut = now
-            # Cut from unpaced and not (yet) a limit: the starts of a burst that is mostly in flight.
+            # A cut from unpaced goes by the starts of a burst that may be mostly in flight.
             self._first_base = None
             if self._rate is None:
                 base = observed if observed > 0 else self._min_rate
-                if not significant:
-                    self._first_base = base
+                self._first_base = base
                 self._lift_above = 2 * max(observed, self._min_rate)
             else:
                 # What we sent, as for a limit, when probing near the last one or when we sent much less
@@ -230,8 +238,8 @@ class InProcessRateBudget:
                 self._rate = max(self._min_rate, taken)
             logger.info("Rate limited (429): pacing requests at %.2f/s", self._rate)
         elif self._first_base is not None and significant:
-            # The 429s answering that burst reach a limit's share within its second: the cut is made
-            # again as a limit, from all of the burst's starts (a shared budget learns of some late).
+            # More 429s answering that burst within its second: the cut is made again by the share now
+            # refused, from all of the burst's starts (a shared budget learns of some late).
             base = max(self._first_base, observed)
             taken = min(base, max(base * (1.0 - share), took))
             self._limit_seen = taken
@@ -253,6 +261,9 @@ class InProcessRateBudget:
         if len(recent) >= keep:
             hold = max(hold, recent[-keep] + 1.0)
         self._hold_until = max(self._hold_until, hold)
+        self._pause_for(retry_after, now)
+
+    def _pause_for(self, retry_after: float | None, now: float) -> None:
         wait = self._default_pause if retry_after is None else max(0.0, retry_after)
         if wait > 0:
             self._paused_until = max(self._paused_until, now + wait)

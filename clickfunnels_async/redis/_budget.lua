@@ -2,10 +2,10 @@
 -- The same law as the in-process budget (`_pacing.InProcessRateBudget`), whose numbers `_budget.py`
 -- prepends as locals (CUT, RAISE, SIGNIFICANT, LIMIT_429S, INFORMATIVE, NEAR_LOW, NEAR_HIGH,
 -- MAX_DOUBLINGS, GENTLE, UNDERSENT): spaced starts at `rate`; after a 429 (at most one cut a second)
--- a cut in proportion to the share of the last second's starts that were refused; a limit (a large share,
--- or the first 429) cuts to 95 % and probes gently near it; a cut from unpaced is made again as a limit
--- while fresh if its burst's 429s reach a limit's share; a sporadic 429 cuts only its share and keeps the raise
--- doubling per second spent away from the last limit; Retry-After pauses.
+-- a cut in proportion to the share of the last second's starts that were refused; unpaced, only a limit's
+-- share cuts; a limit (a large share, or the first cut) cuts to 95 % and probes gently near it; a cut from
+-- unpaced is made again while fresh as more of its burst's 429s arrive; a sporadic 429 while paced cuts only
+-- its share and keeps the raise doubling per second spent away from the last limit; Retry-After pauses.
 -- The clock is the server's TIME, so processes need no synchronised clocks.
 -- KEYS[1] state hash, KEYS[2] sorted set of the starts within the last second, KEYS[3] sorted set of the
 -- 429s within the last second, KEYS[4] sorted set of the turns reserved (member: the asking process's id,
@@ -114,68 +114,77 @@ else
   local share = 1.0 - CUT
   if observed > 0 then share = math.min(1.0, refused / observed) end
   local significant = share >= SIGNIFICANT and refused >= LIMIT_429S
-  if now - cut >= 1.0 or rate == nil then
-    cut = now
-    local base
-    -- Cut from unpaced and not (yet) a limit: the starts of a burst that is mostly in flight.
-    first = nil
-    if rate == nil then
-      base = min_rate
-      if observed > 0 then base = observed end
-      if not significant then first = base end
-      lift = 2 * math.max(observed, min_rate)
-    else
-      -- What we sent when probing near the last limit, at a limit, or when we sent much less than
-      -- allowed; otherwise the rate (the last second's starts lag a fast raise).
-      base = rate
-      if (near(rate) or significant or observed < UNDERSENT * rate) and observed > 0 then
-        base = math.min(rate, observed)
-      end
-      if configured == nil and significant then lift = 2 * math.max(observed, min_rate) end
+  local pause = tonumber(ARGV[6]) or default_pause
+  if rate == nil and not significant then
+    -- Unpaced and a small share refused: sporadic 429s, not a limit; the request retries after its own
+    -- backoff and nothing is paced. A Retry-After still pauses every start.
+    if pause > 0 then
+      paused = math.max(paused, now + pause)
+      calm = 0
     end
-    -- What the server took: the share of our starts it did not refuse, or (when 429s answer starts
-    -- older than the last second, e.g. after a burst) at least what it accepted.
-    local taken = math.min(base, math.max(base * (1.0 - share), took))
-    if significant or not limited then -- a limit (or our first 429)
-      limited = true
+  else
+    if now - cut >= 1.0 or rate == nil then
+      cut = now
+      local base
+      -- A cut from unpaced goes by the starts of a burst that may be mostly in flight.
+      first = nil
+      if rate == nil then
+        base = min_rate
+        if observed > 0 then base = observed end
+        first = base
+        lift = 2 * math.max(observed, min_rate)
+      else
+        -- What we sent when probing near the last limit, at a limit, or when we sent much less than
+        -- allowed; otherwise the rate (the last second's starts lag a fast raise).
+        base = rate
+        if (near(rate) or significant or observed < UNDERSENT * rate) and observed > 0 then
+          base = math.min(rate, observed)
+        end
+        if configured == nil and significant then lift = 2 * math.max(observed, min_rate) end
+      end
+      -- What the server took: the share of our starts it did not refuse, or (when 429s answer starts
+      -- older than the last second, e.g. after a burst) at least what it accepted.
+      local taken = math.min(base, math.max(base * (1.0 - share), took))
+      if significant or not limited then -- a limit (or our first 429)
+        limited = true
+        seen = taken
+        calm = 0
+        lastok = now
+        if significant then rate = math.max(min_rate, CUT * taken) else rate = math.max(min_rate, CUT * base) end
+      else
+        rate = math.max(min_rate, taken)
+      end
+    elseif first ~= nil and significant then
+      -- More 429s answering that burst within its second: the cut is made again by the share now refused,
+      -- from all of the burst's starts (some are reported late by processes granting their own).
+      local base = math.max(first, observed)
+      local taken = math.min(base, math.max(base * (1.0 - share), took))
       seen = taken
       calm = 0
       lastok = now
-      if significant then rate = math.max(min_rate, CUT * taken) else rate = math.max(min_rate, CUT * base) end
-    else
-      rate = math.max(min_rate, taken)
+      rate = math.max(min_rate, CUT * taken)
+      lift = 2 * math.max(observed, min_rate)
     end
-  elseif first ~= nil and significant then
-    -- The 429s answering that burst reach a limit's share within its second: the cut is made again as a
-    -- limit, from all of the burst's starts (some are reported late by processes granting their own).
-    local base = math.max(first, observed)
-    local taken = math.min(base, math.max(base * (1.0 - share), took))
-    seen = taken
-    calm = 0
-    lastok = now
-    rate = math.max(min_rate, CUT * taken)
-    lift = 2 * math.max(observed, min_rate)
-  end
-  -- Only starts that have not happened move: the next one waits one interval from now, and (limits count
-  -- over a sliding second) until the last second holds fewer starts than the rate.
-  local hold = now + 1.0 / rate
-  local keep = math.max(1, math.floor(rate))
-  if observed >= keep then
-    local kept = redis.call('ZREVRANGE', KEYS[2], keep - 1, keep - 1, 'WITHSCORES')
-    hold = math.max(hold, tonumber(kept[2]) + 1.0)
-  end
-  resume = math.max(resume, hold)
-  local pause = tonumber(ARGV[6]) or default_pause
-  if pause > 0 then
-    paused = math.max(paused, now + pause)
-    calm = 0
-  end
-  tat = math.max(paused, resume)
-  -- Reserved turns have not happened: they move behind the hold, in the order they were given.
-  local turns = redis.call('ZRANGE', KEYS[4], 0, -1)
-  for _, member in ipairs(turns) do
-    redis.call('ZADD', KEYS[4], tat, member)
-    tat = tat + 1.0 / rate
+    -- Only starts that have not happened move: the next one waits one interval from now, and (limits count
+    -- over a sliding second) until the last second holds fewer starts than the rate.
+    local hold = now + 1.0 / rate
+    local keep = math.max(1, math.floor(rate))
+    if observed >= keep then
+      local kept = redis.call('ZREVRANGE', KEYS[2], keep - 1, keep - 1, 'WITHSCORES')
+      hold = math.max(hold, tonumber(kept[2]) + 1.0)
+    end
+    resume = math.max(resume, hold)
+    if pause > 0 then
+      paused = math.max(paused, now + pause)
+      calm = 0
+    end
+    tat = math.max(paused, resume)
+    -- Reserved turns have not happened: they move behind the hold, in the order they were given.
+    local turns = redis.call('ZRANGE', KEYS[4], 0, -1)
+    for _, member in ipairs(turns) do
+      redis.call('ZADD', KEYS[4], tat, member)
+      tat = tat + 1.0 / rate
+    end
   end
 end
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import statistics
@@ -60,13 +61,14 @@ async def test_a_429_seen_by_one_instance_cuts_the_rate_of_all(redis_url: str) -
     assert granted == 20 and a.rate is None
     await a.on_rate_limited(None)
     await b.try_start()
-    # 95 % of the starts of the last second (all 20, unless the machine took over a second for them).
-    assert b.rate is not None and 1.0 <= b.rate <= 0.95 * 20
+    assert b.rate is None  # one 429 among 20 starts: sporadic, nothing paced
+    for _ in range(3):  # four refused of 20: a limit
+        await a.on_rate_limited(None)
+    await b.try_start()
+    # 95 % of what the server took of the last second's 21 starts (b's after the first 429 counts too;
+    # fewer, if the machine took over a second for them).
+    assert b.rate is not None and 1.0 <= b.rate <= 0.95 * 17
     cut = b.rate
-    # A second 429 straight after answers a request sent before the cut: no second cut.
-    await b.on_rate_limited(None)
-    await a.try_start()
-    assert a.rate == cut
     # Successes raise it again, applied by the next call; they count on whichever instance saw them.
     for _ in range(10):
         await a.on_success()
@@ -98,9 +100,12 @@ async def test_starts_granted_locally_are_reported_with_the_next_call(redis_url:
     for _ in range(30):
         assert await a.try_start() == 0.0
     b = RedisRateBudget(redis_url, key=key, sync_interval=1e-9)
-    await a.on_rate_limited(None)  # reports a's 29 local starts, then cuts from the 30 observed
+    await a.on_rate_limited(None)  # reports a's 29 local starts: one 429 among 30, nothing paced
+    assert a.rate is None
+    for _ in range(3):  # four among the 30 observed: a limit
+        await a.on_rate_limited(None)
     await b.try_start()
-    assert b.rate is not None and 20 <= b.rate <= 0.95 * 30
+    assert b.rate is not None and 20 <= b.rate <= 0.95 * 26
     await a.aclose()
     await b.aclose()
 
@@ -203,12 +208,13 @@ async def _serve(
 
 
 async def _limited_at_100(redis_url: str) -> RedisRateBudget:
-    # 100 unpaced starts, then a first 429: a limit met at ~100/s (every start asks Redis here).
+    # 100 unpaced starts, then 429s for a tenth of them: a limit met at ~90/s (every start asks Redis).
     budget = RedisRateBudget(redis_url, key=_key(), sync_interval=1e-9)
     for _ in range(100):
         assert await budget.try_start() == 0.0
-    await budget.on_rate_limited(None)
-    assert budget.rate == pytest.approx(95.0)
+    for _ in range(10):
+        await budget.on_rate_limited(None)
+    assert budget.rate == pytest.approx(0.95 * 90)
     # The hold (until the last second has room), then a full second at the rate allowed.
     await _serve(budget, 2.0)
     return budget
@@ -219,10 +225,13 @@ async def test_sporadic_429s_cut_the_shared_rate_by_their_share_only(redis_url: 
     # restart the raise from a gentle step, so a fleet sharing the budget sank second by second (to ~82/s
     # after 6 s here, and on); now each takes about the share refused and the raise comes back at once.
     budget = await _limited_at_100(redis_url)
+    before = budget.rate
+    assert before is not None
     rates = await _serve(budget, 6.0, refuse_every=33)
-    assert sum(1 for _, rate in rates if rate < 95.0) >= 4  # it was cut, over and over
+    cuts = sum(1 for (_, r0), (_, r1) in itertools.pairwise(rates) if r1 < r0)
+    assert cuts >= 4  # it was cut, over and over
     late = [rate for t, rate in rates if t >= 4.0]
-    assert statistics.median(late) >= 0.95 * 95.0
+    assert statistics.median(late) >= 0.95 * before
     await budget.aclose()
 
 
@@ -237,15 +246,15 @@ async def test_a_limit_met_by_the_fleet_still_cuts_deeply(redis_url: str) -> Non
 
 
 @pytest.mark.parametrize(
-    ("starts", "successes", "refused", "rate"), [(95, 50, 45, 0.95 * 50), (300, 250, 9, 0.95 * 300)]
+    ("starts", "successes", "refused", "rate"), [(95, 50, 45, 0.95 * 50), (300, 250, 9, None)]
 )
 async def test_the_429s_answering_a_first_burst_decide_if_it_was_a_limit(
-    redis_url: str, starts: int, successes: int, refused: int, rate: float
+    redis_url: str, starts: int, successes: int, refused: int, rate: float | None
 ) -> None:
-    # A cold burst shared by two instances: the first 429 comes while most of it is in flight and cuts
-    # to 95 % of the starts. If the burst's other 429s reach a limit's share within its second (a server
-    # taking 50 of 95), the cut is made again from what the server took; a few % refused (at random)
-    # leave it as it was.
+    # A cold burst shared by two instances: the first 429 comes while most of it is in flight and paces
+    # nothing. If the burst's 429s reach a limit's share within its second (a server taking 50 of 95),
+    # the cut is made, and made again from what the server took as the others come in; a few % refused
+    # (at random) leave it unpaced.
     key = _key()
     a = RedisRateBudget(redis_url, key=key, sync_interval=1e-9)
     b = RedisRateBudget(redis_url, key=key, sync_interval=1e-9)
@@ -256,9 +265,11 @@ async def test_the_429s_answering_a_first_burst_decide_if_it_was_a_limit(
     for i in range(refused):
         await (b if i % 2 else a).on_rate_limited(None)
         if i == 0:
-            await b.try_start()
-            assert b.rate == pytest.approx(0.95 * starts)
+            assert a.rate is None
     await a.try_start()
-    assert a.rate == pytest.approx(rate, rel=0.02)
+    if rate is None:
+        assert a.rate is None
+    else:
+        assert a.rate == pytest.approx(rate, rel=0.02)
     await a.aclose()
     await b.aclose()
