@@ -138,11 +138,12 @@ class _Pool(httpx.AsyncClient):
             exc.request = request
             raise
         response.request = request
-        try:
-            await response.aread()
-        except BaseException:
-            await response.aclose()
-            raise
+        if not hasattr(response, "_content"):  # not read yet (a mock's or httpx's own transport)
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
         return response
 
