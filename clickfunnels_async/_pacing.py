@@ -96,6 +96,11 @@ LAW: Final[Mapping[str, float]] = MappingProxyType(
 )
 
 
+def _limit_share(refused: int, asked: float) -> bool:
+    # One or two 429s among a few requests are a large share by chance alone.
+    return refused >= _LIMIT_429S and refused / asked >= _SIGNIFICANT
+
+
 class InProcessRateBudget:
     """The default budget: adaptive pacing within one process, decided without awaiting.
 
@@ -199,9 +204,14 @@ class InProcessRateBudget:
         observed = float(len(recent))
         # Nothing started in the last second: no share to go by, the usual cut.
         share = min(1.0, len(refused) / observed) if observed > 0 else 1.0 - _CUT
-        # One or two 429s among a few starts are a large share by chance alone.
-        significant = share >= _SIGNIFICANT and len(refused) >= _LIMIT_429S
-        if self._rate is None and not significant:
+        significant = observed > 0 and _limit_share(len(refused), observed)
+        if (
+            self._rate is None
+            and not significant
+            # Nothing started in the last second (answers slower than that): the last second's answers
+            # tell the share refused.
+            and (observed > 0 or not _limit_share(len(refused), len(refused) + took))
+        ):
             # Unpaced and a small share refused: sporadic 429s (a proxy, a loaded API) answer a few % at
             # any rate, and pacing at the last second's starts would only slow the job (at the start of
             # a run, to the handful of requests sent so far). The request retries after its own backoff;

@@ -382,20 +382,19 @@ async def test_max_concurrency_caps_in_flight() -> None:
     assert vt.now == pytest.approx(4.0)  # ceil(10 / 3) rounds of 1 s
 
 
-async def test_429_in_one_task_slows_the_others() -> None:
+async def _tasks_with_429s(
+    refuse: Callable[[str, int], bool], names: str
+) -> dict[str, list[float]]:
+    """Tasks `names` each send 4 requests (0.1 s each) through one throttle; `refuse(task, n)` says
+    whether its n-th attempt is answered 429. Returns each task's start times."""
     vt = VirtualTime()
     starts: dict[str, list[float]] = {}
-    first_b = True
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal first_b
         name = request.headers["x-task"]
         starts.setdefault(name, []).append(vt.now)
         await vt.sleep(0.1)
-        if name == "b" and first_b:
-            first_b = False
-            return httpx.Response(429)
-        return httpx.Response(200)
+        return httpx.Response(429 if refuse(name, len(starts[name])) else 200)
 
     throttle = Throttle(clock=vt.clock, sleep=vt.sleep)
     async with client_for(handler) as http:
@@ -415,20 +414,35 @@ async def test_429_in_one_task_slows_the_others() -> None:
 
             return run
 
-        await run_with_time(vt, worker("a"), worker("b"), worker("c"))
+        await run_with_time(vt, *[worker(name) for name in names])
+    return starts
 
-    # Unpaced at first: all three start at once. b's first request is answered 429 at t=0.1. From then
-    # on *every* task is paced below what was observed, not only b, which also waits its own backoff
-    # (0.5 s) before retrying.
+
+async def test_a_lone_429_in_one_task_paces_no_one() -> None:
+    # b's first request is answered 429 at t=0.1: one refused of three, a chance more than a limit. b
+    # waits its own backoff (0.5 s) and retries; a and c go on unpaced.
+    starts = await _tasks_with_429s(lambda name, n: name == "b" and n == 1, "abc")
     assert [starts[name][0] for name in "abc"] == [0.0, 0.0, 0.0]
-    later = sorted(t for ts in starts.values() for t in ts if t > 0.1 + 1e-9)
-    gaps = [b - a for a, b in itertools.pairwise(later)]
-    # 3 to 5 starts were observed (a and c may slip one more in at t=0.1): paced at 0.95 x that ...
-    assert gaps[0] >= 0.9 / 5 + 0.01  # (a success may already have nudged the rate up)
-    assert min(gaps[:4]) > 0.15  # ... which then creeps up (faster the longer no 429 comes)
-    assert any(t > 0.1 for t in starts["a"]) and any(t > 0.1 for t in starts["c"])
-    assert all(t >= 0.6 - 1e-9 for t in starts["b"][1:])  # b's retry waited its backoff
+    for name in "ac":
+        assert starts[name] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert starts["b"][1] == pytest.approx(0.6)  # b's retry waited its backoff
     assert sum(len(ts) for ts in starts.values()) == 13  # 12 requests and b's retry
+
+
+async def test_a_limit_met_by_some_tasks_slows_them_all() -> None:
+    # Four of five tasks have their first request refused at t=0.1: a limit's share. From then on every
+    # task is paced, e (never refused) too, below what the server took; the refused ones also wait their
+    # own backoff.
+    starts = await _tasks_with_429s(lambda name, n: name != "e" and n == 1, "abcde")
+    assert [starts[name][0] for name in "abcde"] == [0.0] * 5
+    # Held until the server's second has room (the five starts at 0 count), e too; unpaced, e would
+    # have gone on at 0.1.
+    assert min(ts[1] for ts in starts.values()) >= 1.0
+    # Then one start at a time, spaced (from about one a second, raised with each success), until the
+    # rate is back above twice the cut and unpaced again.
+    paced = sorted(t for ts in starts.values() for t in ts if 0.1 < t < 3.0)
+    assert len(paced) >= 6 and min(b - a for a, b in itertools.pairwise(paced)) >= 0.15
+    assert sum(len(ts) for ts in starts.values()) == 24  # 20 requests and 4 retries
 
 
 async def test_rate_recovers_gradually_up_to_ceiling() -> None:
@@ -479,7 +493,12 @@ async def test_unconfigured_rate_starts_from_observed_and_lifts() -> None:
         async with throttle.slot():
             pass
     throttle.on_rate_limited()
-    assert throttle.rate == pytest.approx(9.5)
+    assert throttle.rate is None  # one refused of ten: nothing paced
+    for _ in range(3):
+        throttle.on_rate_limited()
+    assert throttle.rate == pytest.approx(
+        0.95 * (10 - 4)
+    )  # 95 % of what the server took of the ten
     assert throttle.paused_until < vt.now  # no Retry-After: paced, not stopped
     vt.now = 5.0
     for _ in range(1000):
@@ -488,9 +507,12 @@ async def test_unconfigured_rate_starts_from_observed_and_lifts() -> None:
             break
     assert throttle.rate is None  # recovered well above the observed rate: unpaced again
 
+    # Nothing started in the last second (answers slower than that): the share of the last second's
+    # answers tells. Four 429s and no success: a limit, paced at least at one request per second.
     lone = Throttle(clock=vt.clock, sleep=vt.sleep)
-    lone.on_rate_limited()
-    assert lone.rate == 1.0  # nothing observed: at least one request per second
+    for _ in range(4):
+        lone.on_rate_limited()
+    assert lone.rate == 1.0
 
 
 # --- cancellation -------------------------------------------------------------------------
@@ -612,12 +634,16 @@ async def test_after_a_burst_the_next_start_waits_for_room_in_the_sliding_second
         async with throttle.slot():
             pass
     now[0] = 0.1
-    throttle.on_rate_limited()
-    assert throttle.rate == pytest.approx(9.5)
+    for _ in range(2):  # two of the ten refused: a limit's share, but one or two are chance
+        throttle.on_rate_limited()
+    assert throttle.rate is None
+    for _ in range(2):  # four: a limit, paced at 95 % of the six the server took
+        throttle.on_rate_limited()
+    assert throttle.rate == pytest.approx(0.95 * 6)
     async with throttle.slot():
         started = now[0]
-    # at most 9 starts in any second from now on: the 2nd start of the burst must age out first
-    assert started == pytest.approx(1.01)
+    # at most 5 starts in any second from now on: the 6th start of the burst must age out first
+    assert started == pytest.approx(1.05)
     assert started - 0.1 < 1.0  # never a full second of silence
 
 

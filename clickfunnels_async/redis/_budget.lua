@@ -115,7 +115,9 @@ else
   if observed > 0 then share = math.min(1.0, refused / observed) end
   local significant = share >= SIGNIFICANT and refused >= LIMIT_429S
   local pause = tonumber(ARGV[6]) or default_pause
-  if rate == nil and not significant then
+  -- Nothing started in the last second (answers slower than that): the last second's answers tell.
+  local answers_show = observed == 0 and refused >= LIMIT_429S and refused / (refused + took) >= SIGNIFICANT
+  if rate == nil and not significant and not answers_show then
     -- Unpaced and a small share refused: sporadic 429s, not a limit; the request retries after its own
     -- backoff and nothing is paced. A Retry-After still pauses every start.
     if pause > 0 then

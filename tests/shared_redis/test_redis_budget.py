@@ -273,3 +273,15 @@ async def test_the_429s_answering_a_first_burst_decide_if_it_was_a_limit(
         assert a.rate == pytest.approx(rate, rel=0.02)
     await a.aclose()
     await b.aclose()
+
+
+async def test_429s_answering_starts_over_a_second_old_still_show_a_limit(redis_url: str) -> None:
+    # Nothing started in the last second (the answers were slower than that): the share of the last
+    # second's answers that were refused tells, as in one process.
+    budget = RedisRateBudget(redis_url, key=_key(), sync_interval=1e-9)
+    for _ in range(3):
+        await budget.on_rate_limited(None)
+    assert budget.rate is None  # three are chance
+    await budget.on_rate_limited(None)
+    assert budget.rate == 1.0  # four and no success: a limit, paced at the floor
+    await budget.aclose()
