@@ -435,13 +435,14 @@ async def test_a_limit_met_by_some_tasks_slows_them_all() -> None:
     # own backoff.
     starts = await _tasks_with_429s(lambda name, n: name != "e" and n == 1, "abcde")
     assert [starts[name][0] for name in "abcde"] == [0.0] * 5
-    # Held until the server's second has room (the five starts at 0 count), e too; unpaced, e would
-    # have gone on at 0.1.
-    assert min(ts[1] for ts in starts.values()) >= 1.0
+    # Held until the server's second has room (the five starts at 0 count): the retries (unpaced, due
+    # at 0.6) and e, whose next start may slip in at 0.1 before the 429s are seen, but not the one after.
+    assert min(starts[name][1] for name in "abcd") >= 1.0
+    assert starts["e"][2] >= 1.0
     # Then one start at a time, spaced (from about one a second, raised with each success), until the
     # rate is back above twice the cut and unpaced again.
-    paced = sorted(t for ts in starts.values() for t in ts if 0.1 < t < 3.0)
-    assert len(paced) >= 6 and min(b - a for a, b in itertools.pairwise(paced)) >= 0.15
+    paced = sorted(t for ts in starts.values() for t in ts if t > 0.1)[:6]
+    assert min(b - a for a, b in itertools.pairwise(paced)) >= 0.15  # unpaced: 0 (all at once)
     assert sum(len(ts) for ts in starts.values()) == 24  # 20 requests and 4 retries
 
 
