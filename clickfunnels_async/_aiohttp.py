@@ -273,12 +273,12 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
                 self._extensions[reason] = extensions
         # As httpx's own transports answer: a stream, which httpx reads and decodes by the headers.
         result = httpx.Response(
-            status,
-            headers=_response_headers(raw_headers),
-            stream=httpx.ByteStream(content),
-            request=request,
-            extensions=extensions,
+            status, stream=httpx.ByteStream(content), request=request, extensions=extensions
         )
+        # httpx.Headers(raw) normalises each header through two function calls, but aiohttp's raw headers
+        # are bytes already: the same list, built directly into the response's own (empty) headers
+        # (tests/test_transport_sockets.py compares with httpx's).
+        result.headers._list = [(k, k.lower(), v) for k, v in raw_headers]
         if encoded:
             await result.aread()  # decoded by its Content-Encoding, as httpx does
         else:
@@ -322,15 +322,6 @@ def _convert_headers(raw: list[tuple[bytes, bytes]]) -> _Headers:
     skip_with_body = skip if b"content-type" in names else (*skip, "Content-Type")
     # Immutable: aiohttp copies it into each request, and the cached one is shared.
     return CIMultiDictProxy(CIMultiDict(items)), skip or None, skip_with_body or None
-
-
-def _response_headers(raw: Any) -> httpx.Headers:
-    # httpx.Headers(raw) normalises each header through two function calls, but aiohttp's raw headers
-    # are bytes already: the same object, built directly (tests/test_transport_sockets.py compares).
-    headers = httpx.Headers.__new__(httpx.Headers)
-    headers._list = [(k, k.lower(), v) for k, v in raw]
-    headers._encoding = None
-    return headers
 
 
 def _keep_read_timer(connector: aiohttp.TCPConnector) -> None:
