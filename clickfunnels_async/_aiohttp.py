@@ -271,7 +271,7 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
                 extensions["reason_phrase"] = reason.encode("ascii", "replace")
             if len(self._extensions) < _CACHE_SIZE:  # httpx.Response copies the dict it is given
                 self._extensions[reason] = extensions
-        # As httpx's own transports answer: a stream, which httpx reads and decodes by the headers.
+        # Built as httpx's own transports answer (a stream), then read here: decoded by its headers.
         result = httpx.Response(
             status, stream=httpx.ByteStream(content), request=request, extensions=extensions
         )

@@ -221,10 +221,8 @@ class InProcessRateBudget:
         if now - self._last_cut >= 1.0 or self._rate is None:  # unpaced: nothing was cut yet
             self._last_cut = now
             # A cut from unpaced goes by the starts of a burst that may be mostly in flight.
-            self._first_base = None
             if self._rate is None:
-                base = observed if observed > 0 else self._min_rate
-                self._first_base = base
+                base = self._first_base = observed if observed > 0 else self._min_rate
                 self._lift_above = 2 * max(observed, self._min_rate)
             else:
                 # What we sent, as for a limit, when probing near the last one or when we sent much less
@@ -232,6 +230,7 @@ class InProcessRateBudget:
                 near = self._near(self._rate)
                 sent = near or significant or observed < _UNDERSENT * self._rate
                 base = min(self._rate, observed) if sent and observed > 0 else self._rate
+                self._first_base = None
                 if self.requests_per_second is None and significant:
                     self._lift_above = 2 * max(observed, self._min_rate)
             # What the server took: the share of our starts it did not refuse, or (when 429s answer
